@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from requests import RequestException
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from web3.exceptions import Web3RPCError
 
@@ -30,6 +31,7 @@ from ledger.errors import (
     VerificationError,
 )
 from ledger.services.auth import AuthenticationError, PermissionDenied
+from ledger.storage.store import refusal
 
 from .ratelimit import RateLimited
 
@@ -217,6 +219,20 @@ def _chain_unreachable(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _database_refused(request: Request, exc: Exception) -> JSONResponse:
+    """A query the database refused (a table renamed or a column retyped under the ledger, the server gone): logged
+    as the driver's error class alone - its text quotes the statement, and a traceback the values of a write (what
+    an applicant typed) - and answered as the gateway's failure."""
+    if not isinstance(exc, DBAPIError):  # registered for DBAPIError only
+        raise exc
+    log.error(
+        "%s on %s; `ledger reconcile` reports a schema changed under the ledger (schema_altered)",
+        refusal(exc),
+        request.url.path,
+    )
+    return problem("internal-error", "the gateway's database refused a query; the error was logged", request)
+
+
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s", request.url.path, exc_info=exc)
     return problem("internal-error", "the gateway failed; the error was logged", request)
@@ -229,6 +245,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RateLimited, _rate_limited)
     app.add_exception_handler(RequestException, _chain_unreachable)
     app.add_exception_handler(Web3RPCError, _chain_unreachable)
+    app.add_exception_handler(DBAPIError, _database_refused)
     app.add_exception_handler(Exception, _unexpected)
 
 

@@ -700,3 +700,31 @@ def test_0013_stores_each_decision_and_erasure_at_the_time_its_body_states(url: 
     ]
     assert migrations.differences(engine) == []
     engine.dispose()
+
+
+# What a revision may take from the library: the root error type and the readers of formats the project versions and
+# never changes in place (RFC 8785 JSON as ``json_loads`` reads it, the pl-merkle tree). Anything else - what a body
+# means, which member states its time, how a row is keyed - is copied into the revision as it was when written, so
+# that a later change of the library cannot change what an old revision does to a database that upgrades through it.
+_REVISION_MAY_IMPORT = {
+    "ledger.errors": {"ConfigError"},
+    "ledger.formats.canonical": {"json_loads"},
+    "ledger.formats.merkle": {"MerkleTree"},
+}
+
+
+def test_no_revision_takes_a_meaning_from_the_library_that_may_change_after_it() -> None:
+    """A revision is frozen: it imports from the library only the error type and the fixed formats' readers."""
+    import ast
+
+    found: list[str] = []
+    for path in sorted((migrations.SCRIPT_LOCATION / "versions").glob("[0-9]*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found += [f"{path.name}: import {a.name}" for a in node.names if a.name.split(".")[0] == "ledger"]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "ledger":
+                allowed = _REVISION_MAY_IMPORT.get(node.module or "", set())
+                found += [f"{path.name}: {node.module}.{a.name}" for a in node.names if a.name not in allowed]
+            elif isinstance(node, ast.ImportFrom) and node.level:
+                found.append(f"{path.name}: a relative import")
+    assert found == []

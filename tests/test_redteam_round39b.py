@@ -73,7 +73,7 @@ from ledger.services.departments import Council
 
 from . import consent_support
 from .api_support import Clock, bearer, issue, login, make_client, register
-from .cli_support import rpc
+from .cli_support import rpc, run_cli
 from .conftest import PASSPHRASE, TEST_TYPES, make_settings
 from .decision_support import decided_history
 
@@ -465,3 +465,46 @@ def test_a_schema_an_insider_changed_under_a_current_revision_is_reported_by_rec
         with ledger.engine.begin() as conn:
             conn.execute(text("ALTER TABLE logentry ALTER COLUMN body TYPE text USING convert_from(body, 'UTF8')"))
     assert schema_findings() == []
+
+
+def test_a_table_renamed_under_the_ledger_stops_the_cli_and_the_gateway_with_what_differs(
+    ledger: Ledger, history: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Adversary: an insider renaming (or retyping, or dropping) a table under the ledger. ``ledger replay`` stopped
+    with the driver's traceback - the failing statement and, for a write, its parameters (an input's typed text) -
+    and the gateway logged the same; neither said that the schema differed or what to do. Both now say the database
+    refused a query (its error class), the command names what differs from the migrations, and neither the answer,
+    the output nor the log holds a statement's parameters."""
+    client = make_client(ledger, Clock())
+    token = bearer(login(client, ledger, "AUD"))
+    with ledger.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE logentry RENAME TO logentry_aside"))
+    try:
+        done = run_cli(ledger, "replay", "--department", history)
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr and "SELECT" not in done.stderr, done.stderr
+        assert "error: the database refused a query (" in done.stderr, done.stderr
+        assert "table logentry is missing from the database" in done.stderr, done.stderr
+        assert "restore the schema" in done.stderr, done.stderr
+        with caplog.at_level("ERROR", logger="api"):
+            answer = client.get(f"/audit/logs/decisions?department={history}", headers=token)
+        assert answer.status_code == 500, answer.text
+        assert answer.json()["detail"].startswith("the gateway's database refused a query"), answer.text
+        assert "SELECT" not in answer.text
+        logged = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
+        assert "database refused a query" in logged and "ledger reconcile" in logged, logged
+        assert "SELECT" not in logged and "Traceback" not in logged, logged
+    finally:
+        with ledger.engine.begin() as conn:
+            conn.execute(text("ALTER TABLE logentry_aside RENAME TO logentry"))
+    assert logchain.check_log(ledger, logchain.LOG_DECISIONS, history) == []
+
+
+def test_a_failed_write_names_no_value_it_was_writing(ledger: Ledger) -> None:
+    """Adversary: whoever reads the ledger's errors and logs (an operator's log shipper). A statement that failed
+    showed its parameters in the error's text - on an insert of a decision's input, what the applicant typed - and
+    that text reached tracebacks and logs. The engine hides them (``hide_parameters``)."""
+    secret = "Room 1401, 88 Shennan Road"
+    with pytest.raises(Exception) as failed, ledger.engine.begin() as conn:
+        conn.execute(text("INSERT INTO no_such_table (premises) VALUES (:p)"), {"p": secret})
+    assert secret not in str(failed.value) and secret not in repr(failed.value)

@@ -1,5 +1,6 @@
 """The ``ledger`` command: a thin layer over the library. Each command group lives in its own module and
-registers its subcommands here; every LedgerError becomes a one-line message and exit code 2."""
+registers its subcommands here; every LedgerError becomes a one-line message and exit code 2, and so does a query
+the database refused (what differs from the migrations, if anything; never the statement or its values)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+
+from sqlalchemy.exc import DBAPIError
 
 from ..errors import LedgerError
 
@@ -44,9 +47,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LedgerError as exc:
         print(f"error: {exc.local_message()}", file=sys.stderr)
         return 2
+    except DBAPIError as exc:
+        print(f"error: {_refused(args, exc)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted; pending batches complete with `ledger resume`", file=sys.stderr)
         return 130
+
+
+def _refused(args: argparse.Namespace, exc: DBAPIError) -> str:
+    """A query the database refused, explained against a fresh look at its schema (a table renamed or a column
+    retyped under the ledger: red team round 39b)."""
+    from ..config import Settings
+    from ..storage import migrations
+    from ..storage.store import open_engine, refusal
+
+    try:
+        engine = open_engine(Settings.from_env(getattr(args, "data_dir", None)).db_url, migrate=False)
+    except LedgerError:
+        return f"{refusal(exc)}; check the database server and its log"
+    try:
+        return migrations.failed_query(engine, exc).local_message()
+    finally:
+        engine.dispose()
 
 
 if __name__ == "__main__":

@@ -220,41 +220,16 @@ def chain_anchors(ledger: Ledger, departments: set[str] | None = None) -> Iterat
             )
 
 
-def _schema_differences(ledger: Ledger) -> list[str]:
-    """Each difference between the live schema and the models, in words (``schema_altered``). The ledger opens a
-    database by the revision it records alone, so a constraint dropped under it went unnoticed (red team round
-    39b)."""
-    from ..storage import migrations  # Alembic: only a reconcile pays for importing it here
-
-    return [_schema_difference(diff) for diff in migrations.differences(ledger.engine)]
-
-
-_SCHEMA_REMEDY = (
-    "restore the schema (or the database) from a backup, or re-create what differs as the migrations build it "
-    "(docs/database.md)"
-)
-
-
-def _schema_difference(diff: Any) -> str:
-    """One of Alembic's differences, in words: the operation that would bring the database back to the models."""
-    if isinstance(diff, list):  # the changes of one column: (op, schema, table, column, details, old, new)
-        return "; ".join(f"{d[0]} {d[2]}.{d[3]}: {d[-2]!r} in the database, {d[-1]!r} in the models" for d in diff)
-    op, obj = diff[0], diff[1]
-    table = getattr(getattr(obj, "table", None), "name", None)
-    name = getattr(obj, "name", None)
-    if op.startswith("add_"):
-        return f"{op[4:]} {table + '.' if table else ''}{name} is missing from the database"
-    if op.startswith("remove_"):
-        return f"{op[7:]} {table + '.' if table else ''}{name} is in the database, not in the models"
-    return f"{op} {table + '.' if table else ''}{name}"
-
-
 def reconcile(
     ledger: Ledger, *, departments: list[str] | None = None, check_bodies: bool = True, progress: Progress | None = None
 ) -> ReconcileReport:
     """Compare the database with the chain; see the module docstring for what is reported."""
+    from ..storage import migrations  # Alembic: only a reconcile pays for importing it here
+
     report = ReconcileReport()
-    schema = _schema_differences(ledger)
+    # The ledger opens a database by the revision it records alone, so a constraint dropped under it went unnoticed
+    # (red team round 39b): each difference between the live schema and the models is reported
+    schema = migrations.described_differences(ledger.engine)
     for difference in schema:
         report.divergences.append(
             Divergence(
@@ -262,7 +237,7 @@ def reconcile(
                 None,
                 f"the database's schema is not the one the migrations build ({difference}): a table, column, index "
                 "or constraint was dropped or changed past the ledger, or a migration was left half-done under the "
-                f"revision the database records; {_SCHEMA_REMEDY}",
+                f"revision the database records; {migrations.SCHEMA_REMEDY}",
             )
         )
     try:
@@ -275,7 +250,7 @@ def reconcile(
         raise StateError(
             f"the database's schema is not the one the migrations build ({len(schema)} difference(s), the first: "
             f"{schema[0]}), and a query on it failed ({type(exc.orig).__name__}), so nothing more was compared: "
-            f"{_SCHEMA_REMEDY}, then reconcile again"
+            f"{migrations.SCHEMA_REMEDY}, then reconcile again"
         ) from exc
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import create_engine
 
 from ..errors import ConfigError
@@ -123,7 +124,8 @@ def open_engine(url: str, *, migrate: bool = True) -> Engine:
     ``migrate=False`` opens it as it is (``ledger db current``). JSON columns are read by the ledger's bounded
     parser: an insider's 200 KB of ``[`` in a grant's ``reveal`` fails that read (JSONDecodeError), where
     SQLAlchemy's ``json.loads`` overflowed the C stack (a dependency raises the recursion limit) and killed the
-    process."""
+    process. A failed statement's error never quotes its parameters (``hide_parameters``): an insert of a decision's
+    input would put what the applicant typed into a traceback, and from there into a log."""
     _, problem = dburl.parse(url)
     if problem:  # not opened: what the driver would say of it (the host it could not resolve) is the password
         raise ConfigError(problem)
@@ -134,6 +136,7 @@ def open_engine(url: str, *, migrate: bool = True) -> Engine:
                 url,
                 connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS},
                 json_deserializer=json_loads,
+                hide_parameters=True,
                 **_sqlite_pool_arguments(url),
             )
             event.listen(engine, "connect", _sqlite_pragmas)
@@ -141,7 +144,14 @@ def open_engine(url: str, *, migrate: bool = True) -> Engine:
         else:
             if url.startswith("postgresql://"):
                 url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-            engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, json_deserializer=json_loads)
+            engine = create_engine(
+                url,
+                pool_pre_ping=True,
+                pool_size=10,
+                max_overflow=20,
+                json_deserializer=json_loads,
+                hide_parameters=True,
+            )
         if migrate:
             # imported here: alembic costs a process that only opens a migrated database (a replay worker, the
             # gateway's workers) about 0.2 CPU-s to import
@@ -335,3 +345,11 @@ def insert_rows(
             processed.append(tuple(values))
         rows = processed
     conn.exec_driver_sql(sql, list(rows))
+
+
+def refusal(exc: DBAPIError) -> str:
+    """What the database said, without the statement or its values: the driver's error class and, where the driver
+    gives one, the SQLSTATE code (``the database refused a query (UndefinedTable, SQLSTATE 42P01)``)."""
+    orig = exc.orig if exc.orig is not None else exc
+    code = getattr(orig, "sqlstate", None)
+    return f"the database refused a query ({type(orig).__name__}{f', SQLSTATE {code}' if code else ''})"

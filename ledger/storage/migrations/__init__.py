@@ -24,12 +24,25 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, inspect
+from sqlalchemy.exc import DBAPIError
 
-from ...errors import ConfigError
+from ...errors import ConfigError, StateError
 from .. import dburl
 from ..models import metadata
+from ..store import refusal
 
-__all__ = ["SCRIPT_LOCATION", "Revision", "current", "differences", "head", "state", "upgrade"]
+__all__ = [
+    "SCHEMA_REMEDY",
+    "SCRIPT_LOCATION",
+    "Revision",
+    "current",
+    "described_differences",
+    "differences",
+    "failed_query",
+    "head",
+    "state",
+    "upgrade",
+]
 
 SCRIPT_LOCATION = Path(__file__).resolve().parent
 VERSION_TABLE = "alembic_version"
@@ -202,3 +215,47 @@ def differences(engine: Engine) -> list[Any]:
     """Alembic's comparison of the database with the models: empty when the migrations built exactly them."""
     with engine.connect() as conn:
         return _compare(conn)
+
+
+SCHEMA_REMEDY = (
+    "restore the schema (or the database) from a backup, or re-create what differs as the migrations build it "
+    "(docs/database.md)"
+)
+
+
+def described_differences(engine: Engine) -> list[str]:
+    """Each of :func:`differences`, in words: the operation that would bring the database back to the models."""
+    return [_described(diff) for diff in differences(engine)]
+
+
+def _described(diff: Any) -> str:
+    if isinstance(diff, list):  # the changes of one column: (op, schema, table, column, details, old, new)
+        return "; ".join(f"{d[0]} {d[2]}.{d[3]}: {d[-2]!r} in the database, {d[-1]!r} in the models" for d in diff)
+    op, obj = diff[0], diff[1]
+    table = getattr(getattr(obj, "table", None), "name", None)
+    name = getattr(obj, "name", None)
+    if op.startswith("add_"):
+        return f"{op[4:]} {table + '.' if table else ''}{name} is missing from the database"
+    if op.startswith("remove_"):
+        return f"{op[7:]} {table + '.' if table else ''}{name} is in the database, not in the models"
+    return f"{op} {table + '.' if table else ''}{name}"
+
+
+def failed_query(engine: Engine, exc: DBAPIError) -> StateError:
+    """The error to raise for a query the database refused (``exc``): what it said (``store.refusal``), and when its
+    schema is not the one the migrations build - a table renamed, a column retyped or dropped under the ledger - the
+    first difference and what to do. The statement and its values are never quoted."""
+    said = refusal(exc)
+    try:
+        found = described_differences(engine)
+    except Exception:  # noqa: BLE001 - the database cannot even be compared: say what is known
+        return StateError(f"{said}, and its schema could not be read to say why; check the database server and its log")
+    if found:
+        return StateError(
+            f"{said}: its schema is not the one the migrations build ({len(found)} difference(s), the first: "
+            f"{found[0]}); {SCHEMA_REMEDY}"
+        )
+    return StateError(
+        f"{said}, and its schema is the one the migrations build: check the database server and its log (space, "
+        "permissions, a connection ended), then run the command again"
+    )
