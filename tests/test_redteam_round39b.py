@@ -64,11 +64,11 @@ import pytest
 from sqlalchemy import text
 
 from ledger.client import Ledger
-from ledger.errors import StateError
+from ledger.errors import LedgerError, StateError
 from ledger.formats.canonical import canonical_json
 from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER, ROLE_VERIFIER
 from ledger.onchain.ids import department_id_bytes
-from ledger.services import erasure, logchain, reconcile, replay
+from ledger.services import erasure, evidence, logchain, reconcile, replay, status
 from ledger.services.departments import Council
 
 from . import consent_support
@@ -508,3 +508,68 @@ def test_a_failed_write_names_no_value_it_was_writing(ledger: Ledger) -> None:
     with pytest.raises(Exception) as failed, ledger.engine.begin() as conn:
         conn.execute(text("INSERT INTO no_such_table (premises) VALUES (:p)"), {"p": secret})
     assert secret not in str(failed.value) and secret not in repr(failed.value)
+
+
+@contextmanager
+def _one_row_set(ledger: Ledger, table: str, where: str, params: dict[str, Any], assignment: str) -> Iterator[None]:
+    """The first row of ``table`` matching ``where`` with ``assignment`` applied (past the ledger), put back after."""
+    pick = f"rowid IN (SELECT rowid FROM {table} WHERE {where} ORDER BY rowid LIMIT 1)"
+    column = assignment.split("=")[0].strip()
+    with ledger.engine.begin() as conn:
+        saved = conn.execute(text(f"SELECT rowid, {column} FROM {table} WHERE {pick}"), params).one()
+        conn.execute(text(f"UPDATE {table} SET {assignment} WHERE {pick}"), params)
+    try:
+        yield
+    finally:
+        with ledger.engine.begin() as conn:
+            conn.execute(text(f"UPDATE {table} SET {column} = :v WHERE rowid = :r"), {"v": saved[1], "r": saved[0]})
+
+
+def test_odd_values_in_the_decision_and_status_tables_are_reported_not_a_traceback(
+    ledger: Ledger, history: str
+) -> None:
+    """Adversary: an insider writing what the ledger never writes into the tables beside the logs (SQLite keeps any
+    type in any column). A stored rule set that is JSON but no object stopped replay and reconcile with an
+    AttributeError; a stored input that is not JSON, or no object, stopped the decision's evidence bundle; an
+    applicant secret stored as text stopped a replay with workers with a TypeError; a status change whose detail is
+    no hex stopped reconcile. Each is now reported as the alteration it is (or refused with the library's error
+    naming the row), and the rest is checked."""
+    if ledger.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL keeps each column's type: these values cannot be stored")
+    mine = {"d": history}
+    with ledger.engine.connect() as conn:
+        first = json.loads(
+            conn.execute(
+                text("SELECT body FROM logentry WHERE department_id = :d AND log = 'decisions' ORDER BY seq LIMIT 1"),
+                mine,
+            ).scalar_one()
+        )
+    for document in ("5", "'[]'"):
+        with _one_row_set(ledger, "rulesetrecord", "department_id = :d", mine, f"document = {document}"):
+            report = replay.replay(ledger, department=history, workers=0)
+            assert "rule_set_altered" in {d.check for d in report.discrepancies}, (document, report.discrepancies)
+            assert reconcile.reconcile(ledger, departments=[history], check_bodies=False) is not None
+    for document in ("X'FF'", "5", "'[]'", "'{\"a\":'"):
+        with (
+            _one_row_set(
+                ledger, "decisioninput", "digest = :i", {"i": first["input_digest"]}, f"document = {document}"
+            ),
+            pytest.raises(StateError, match=r"stored input 0x[0-9a-f]{64} .*was altered"),
+        ):
+            evidence.decision_bundle(ledger, history, first["case_id"])
+    with (
+        _one_row_set(ledger, "applicantsecret", "department_id = :d", mine, "sealed = 'x'"),
+        pytest.raises(LedgerError, match="applicant secret"),
+    ):
+        replay.replay(ledger, department=history, workers=1)
+    (doc,) = issue(ledger, history, 1)
+    status.suspend(ledger, doc["digest"], "under-investigation", history)
+    for detail in ("X'FF'", "'0xzz'"):
+        with _one_row_set(ledger, "statuschange", "digest = :g", {"g": doc["digest"]}, f"detail = {detail}"):
+            found = reconcile.reconcile(ledger, departments=[history], check_bodies=False)
+            assert "status_change_missing" in {d.kind for d in found.divergences}, (detail, found.to_json())
+    status.reinstate(ledger, doc["digest"], "grounds-resolved", history)  # a second row, of a text digest
+    with _one_row_set(ledger, "statuschange", "digest = :g", {"g": doc["digest"]}, "digest = X'FF'"):
+        found = reconcile.reconcile(ledger, departments=[history], check_bodies=False)
+        assert {(d.kind, d.certificate) for d in found.divergences} == {("status_history", doc["digest"])}, found
+    assert reconcile.reconcile(ledger, departments=[history], check_bodies=False).ok

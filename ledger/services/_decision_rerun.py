@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from ..errors import InputError, LedgerError, NotFoundError, VerificationError
+from ..errors import InputError, LedgerError, NotFoundError, StateError, VerificationError
 from ..formats.canonical import json_loads, whole_number
 from ..formats.certificate import CertificateDocument
 from ..formats.decision_input import open_input, opening, unflatten
@@ -69,7 +69,15 @@ def bundle_sections(
         ).scalar()
     if text is None:
         raise NotFoundError(f"the decision's input {digest} is not in this ledger's database; run `ledger replay`")
-    stored = json_loads(text)
+    try:
+        stored = json_loads(text) if isinstance(text, str) else None
+    except ValueError:  # bytes that are no UTF-8 text (SQLite keeps what an insider writes), no JSON
+        stored = None
+    if not isinstance(stored, dict):
+        raise StateError(
+            f"the stored input {digest} of this decision was altered (it is no JSON object), so no evidence can be "
+            "made from it; `ledger replay` reports it (input_altered): restore table decisioninput from a backup"
+        )
     stored.pop("input_nonce", None)  # the stored input's nonce (decisions._with_nonce) is no part of the commitment
     hide = set(hide)
     if hide & set(CASE_KEYS):

@@ -163,12 +163,27 @@ def _secret(ledger: Ledger, department: str) -> bytes:
                 sealed = conn.execute(
                     select(_SECRETS.c.sealed).where(_SECRETS.c.department_id == department)
                 ).scalar_one()
-            secret = ledger.vault.open(bytes(sealed), binding)
+            secret = _opened_secret(ledger, department, sealed, binding)
     else:
-        secret = ledger.vault.open(bytes(sealed), binding)
+        secret = _opened_secret(ledger, department, sealed, binding)
     with memo.guard:
         memo.values[key] = secret
     return secret
+
+
+def _opened_secret(ledger: Ledger, department: str, sealed: Any, binding: bytes) -> bytes:
+    """The applicant secret ``sealed`` (a row's value) opened; StateError naming the row when it is not the sealed
+    bytes the ledger wrote (SQLite keeps whatever an insider writes: text, a number)."""
+    try:
+        if isinstance(sealed, (bytes, bytearray, memoryview)):
+            return ledger.vault.open(bytes(sealed), binding)
+    except LedgerError:
+        pass
+    raise StateError(
+        f"department {department!r}'s applicant secret (table applicantsecret) does not open: the row was altered or "
+        "moved past the ledger. Restore it from a backup; a new secret would give every applicant another "
+        "reference, so credit listings and earlier decisions would no longer be recognised"
+    )
 
 
 def _require_unused_secret(ledger: Ledger, department: str) -> None:

@@ -481,9 +481,10 @@ def _produced_types(ledger: Ledger) -> set[str]:
     with ledger.engine.connect() as conn:
         for text in conn.execute(select(RuleSetRecord.document)).scalars():  # type: ignore[call-overload]
             try:
-                produces = json_loads(text).get("produces")
-            except ValueError:
+                document = json_loads(text)
+            except (ValueError, TypeError):  # no JSON text (an edit past the ledger: replay reports rule_set_altered)
                 continue
+            produces = document.get("produces") if isinstance(document, dict) else None
             if isinstance(produces, dict) and isinstance(produces.get("type"), str):
                 types.add(produces["type"])
     return types

@@ -362,6 +362,8 @@ class _RuleSets:
             ).scalar()
         if text is None:
             return None, "rule_set_unknown", f"rule set {digest} is not in the database"
+        if not isinstance(text, str):  # SQLite keeps what an insider writes: a number, bytes
+            return None, "rule_set_altered", f"the stored document of rule set {digest} is not text"
         try:
             document = json_loads(text)
         except ValueError:

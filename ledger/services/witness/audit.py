@@ -151,7 +151,7 @@ def status_findings(ledger: Ledger, witnessed_height: int | None) -> list[Findin
         ).all()
         # The certificate table keeps digests as raw bytes, the status changes as text (models.Hex32): the two
         # are matched here, through the digest primary key, not by an SQL join of the two columns.
-        digests = sorted({c[0] for c in changes})
+        digests = sorted({c[0] for c in changes if isinstance(c[0], str)})  # SQLite keeps an insider's bytes
         certs: dict[str, tuple[str, str]] = {}
         for i in range(0, len(digests), 900):
             for digest, root, department in conn.execute(
@@ -174,8 +174,8 @@ def status_findings(ledger: Ledger, witnessed_height: int | None) -> list[Findin
             except ChainError:
                 history = []
             histories[key] = [(int(s), bytes(d)) for s, _b, _t, d in history]
-        wanted = (ACTION_STATUS.get(action, -1), bytes.fromhex(detail.removeprefix("0x")))
-        if wanted in histories[key]:
+        wanted = (ACTION_STATUS.get(action, -1), _detail_bytes(detail))
+        if wanted in histories[key]:  # a detail that is no hex text (an edit past the ledger) matches no change
             continue
         where = f" in block {block} (transaction {tx_hash})" if block is not None else ""
         why = (
@@ -192,6 +192,16 @@ def status_findings(ledger: Ledger, witnessed_height: int | None) -> list[Findin
             )
         )
     return findings
+
+
+def _detail_bytes(detail: Any) -> bytes | None:
+    """A status change's stored detail (``0x`` hex) as bytes; None for what the ledger never writes there."""
+    if not isinstance(detail, str):
+        return None
+    try:
+        return bytes.fromhex(detail.removeprefix("0x"))
+    except ValueError:
+        return None
 
 
 def audit_chain(ledger: Ledger, *, ask_witnesses: bool = True) -> AuditReport:
