@@ -58,6 +58,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -68,11 +69,11 @@ from ledger.errors import LedgerError, StateError
 from ledger.formats.canonical import canonical_json
 from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER, ROLE_VERIFIER
 from ledger.onchain.ids import department_id_bytes
-from ledger.services import erasure, evidence, logchain, reconcile, replay, status
+from ledger.services import decisions, erasure, evidence, logchain, reconcile, replay, status
 from ledger.services.departments import Council
 
-from . import consent_support
-from .api_support import Clock, bearer, issue, login, make_client, register
+from . import consent_support, permit_support
+from .api_support import Clock, bearer, issue, login, make_client, register, sign_challenge
 from .cli_support import rpc, run_cli
 from .conftest import PASSPHRASE, TEST_TYPES, make_settings
 from .decision_support import decided_history
@@ -573,3 +574,42 @@ def test_odd_values_in_the_decision_and_status_tables_are_reported_not_a_traceba
         found = reconcile.reconcile(ledger, departments=[history], check_bodies=False)
         assert {(d.kind, d.certificate) for d in found.divergences} == {("status_history", doc["digest"])}, found
     assert reconcile.reconcile(ledger, departments=[history], check_bodies=False).ok
+
+
+def test_odd_values_in_a_permits_index_row_its_cited_copy_and_a_sign_in_challenge(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """Adversary: the same insider, on the rows a permit and a sign-in leave. A permit's index row whose decision
+    number is text made the anonymous public timeline of the permit answer 500; a cited copy whose sealed bytes
+    are text stopped replay and the decision's evidence bundle with a TypeError; a sign-in challenge whose text is
+    a blob made the token exchange answer 500. Now the timeline reads the decision from the log's mentions, the
+    copy counts as altered (replay reports the citation), and the exchange is refused (401)."""
+    if ledger.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL keeps each column's type: these values cannot be stored")
+    code = "RT39BP"
+    Council(ledger).register(
+        code, "Red team 39b permits", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES
+    )
+    rules = permit_support.permit_rules(code)
+    decisions.publish_rule_set(ledger, rules, code)
+    licence, holder = permit_support.fresh_licence(ledger, tmp_path, "rt39bp")
+    app = {**permit_support.application("P-1", licence), "certificates": [licence]}  # the licence cited inline
+    decided = decisions.decide(ledger, code, "P-1", app["service_item"], app, rules, applicant_ref=holder)
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, code)
+    permit = decided.body["issued"]["certificate"]
+    client = make_client(ledger, Clock())
+    with _one_row_set(ledger, "producedcertificate", "digest = :g", {"g": permit}, "decision_seq = 'x'"):
+        timeline = client.get(f"/public/certificates/{permit}/timeline")
+        assert timeline.status_code == 200, timeline.text
+    with _one_row_set(ledger, "citeddocument", "1 = 1", {}, "sealed = 'x'"):
+        report = replay.replay(ledger, department=code, workers=0)
+        assert not report.ok, report
+        assert evidence.decision_bundle(ledger, code, "P-1")["cited"] == [None]
+    assert replay.replay(ledger, department=code, workers=0).ok
+    challenge = client.post("/auth/challenge", json={"department": code}).json()
+    with ledger.engine.begin() as conn:
+        conn.execute(text("UPDATE auth_challenge SET message = X'FF' WHERE id = :i"), {"i": challenge["challenge_id"]})
+    signature = sign_challenge(ledger.department_account(code), challenge["message"])
+    token = client.post("/auth/token", json={"challenge_id": challenge["challenge_id"], "signature": signature})
+    assert token.status_code == 401 and "altered" in token.json()["detail"], token.text
+    assert login(client, ledger, code)  # a new challenge signs in

@@ -336,6 +336,8 @@ class Authenticator:
             row = conn.execute(select(AuthChallenge).where(AuthChallenge.id == challenge_id)).first()  # type: ignore[arg-type]
         if row is None:
             raise AuthenticationError("unknown challenge; request a new one from POST /auth/challenge")
+        if not isinstance(row.message, str) or not isinstance(row.department_id, str):  # SQLite keeps a blob there
+            raise AuthenticationError("this challenge's stored record was altered; request a new one")
         fields = self._check_binding(row.message, department=row.department_id, nonce=row.id, now=now)
         if row.used_at is not None:
             raise AuthenticationError("this challenge was already used; request a new one (challenges are single-use)")

@@ -705,7 +705,8 @@ def load_cited_documents(ledger: Ledger, refs: Sequence[str]) -> dict[str, dict[
         with ledger.engine.connect() as conn:
             rows = conn.execute(select(_CITED.c.ref, _CITED.c.sealed).where(_CITED.c.ref.in_(wanted[i : i + 900])))
             for ref, sealed in rows:
-                if bytes(sealed) == ERASED:
+                # what is not sealed bytes (SQLite keeps an insider's text or number) is altered: left out as well
+                if not isinstance(sealed, (bytes, bytearray, memoryview)) or bytes(sealed) == ERASED:
                     continue
                 try:
                     document = json_loads(ledger.vault.open(bytes(sealed), bytes.fromhex(ref[2:])))

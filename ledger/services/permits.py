@@ -431,7 +431,8 @@ def produced_by(ledger: Ledger, digest: str) -> dict[str, Any] | None:
         # the decisions naming the certificate (their mention rows) and the one the index row names: a few
         # entries, read by index, never every decision of the log (an anonymous client's timeline asks this)
         named = {e.seq: e for e in logchain.mentioning(ledger, LOG_DECISIONS, digest, dept)}
-        if row is not None and row.decision_seq not in named:
+        # the index row's number, when it is one (SQLite keeps an insider's text there: then only the mentions)
+        if row is not None and type(row.decision_seq) is int and row.decision_seq not in named:
             pointed = list(logchain.entries(ledger, LOG_DECISIONS, dept, after=(dept, row.decision_seq - 1), limit=1))
             named.update({e.seq: e for e in pointed if e.seq == row.decision_seq})
         for entry in (named[seq] for seq in sorted(named)):
