@@ -210,11 +210,24 @@ def to_document(credential: Any) -> dict[str, Any]:
     expected = to_credential(
         doc, status_list=_status_list(credential, doc)
     )  # refuses a malformed document with its own message
-    differing = sorted(k for k in set(expected) | set(credential) if expected.get(k) != credential.get(k))
+    # Compared as JSON texts compare, not by Python's ``==``: that takes 31337.0 and true for 31337 and 1 (JSON-LD
+    # reads a double, a boolean) and a member that is null for one that is missing (``"@type": null`` expands to a
+    # null type beside the credential's own) (red team round 40)
+    differing = sorted(
+        k
+        for k in set(expected) | set(credential)
+        if k not in expected or k not in credential or not same_json(expected[k], credential[k])
+    )
     if "@context" in differing:
         raise InputError(
             f"the credential is not valid JSON-LD with the shipped contexts ({VC_V2}, {PL_CERT_V1}) alone: its "
             "@context names others; export it again with `ledger export --vc`"
+        )
+    extra = [k for k in differing if k not in expected]
+    if extra:
+        raise InputError(
+            f"the credential holds {', '.join(map(repr, extra))}, which the issuer's export does not (even as null): "
+            "its readable envelope was edited; trust neither, ask the holder for the issuer's export"
         )
     if differing:
         raise InputError(
@@ -225,6 +238,35 @@ def to_document(credential: Any) -> dict[str, Any]:
     # context of thousands of terms, applied at every level of a nested value) cost the processor minutes of CPU.
     expand(credential)
     return doc
+
+
+def same_json(a: Any, b: Any) -> bool:
+    """Whether two parsed JSON values are the same JSON: the same members, the same items in the same order, and
+    numbers of the same kind (an integer is not a number with a fraction part or an exponent, a boolean is neither),
+    where Python's ``==`` takes ``1``, ``1.0`` and ``True`` for one another. Recursion goes only as deep as both
+    values are containers of the same kind."""
+    kind = _json_kind(a)
+    if kind != _json_kind(b):
+        return False
+    if kind == "object":
+        return a.keys() == b.keys() and all(same_json(a[k], b[k]) for k in a)
+    if kind == "array":
+        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def _json_kind(value: Any) -> str:
+    if value is None or isinstance(value, bool | str):
+        return type(value).__name__
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "double"
+    if isinstance(value, Mapping):
+        return "object"
+    if isinstance(value, list | tuple):
+        return "array"
+    return f"not JSON ({type(value).__name__})"
 
 
 def carried(credential: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,156 @@
+"""Red team round 40: a gateway relaying another's messages, and a holder editing their credential.
+
+Each test is one attack, named in its docstring with the adversary and what it tries. Real anvil, real database
+(SQLite, or PostgreSQL with LEDGER_TEST_DATABASE_URL), the gateway in process and the CLI; no mocks. One batch and
+the shared departments (MKT issues, INS verifies) serve the whole module.
+
+1. A credential's envelope was compared with the issuer's by Python's ``==``, which takes ``31337.0`` (and ``true``)
+   for ``31337`` (and ``1``) and a member missing for one that is ``null``. A holder could add ``"@type": null`` at
+   the top (JSON-LD expands it to a ``null`` type beside the credential's own: another graph, which other processors
+   refuse as colliding keywords) or any other ``@``-name, or write ``chainId`` as ``31337.0`` (JSON-LD reads a
+   double): ``ledger verify``, ``POST /verify`` and ``POST /public/verify`` said verified for a credential that is not
+   the issuer's export. The envelope is now compared as JSON text compares: the same members, the same types.
+2. A query parameter named twice (``?department=MKT&department=INS``) was read by its last value, where a proxy in
+   front of the gateway, a log reader or a person reads the first: the duplicate JSON key of round 12b, in the
+   query. The gateway's guard now refuses a parameter named twice (also when one is percent-escaped), on every
+   route, before any handler.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ledger.client import Ledger
+from ledger.errors import InputError
+from ledger.formats import vc
+from ledger.services import issuance, statuslist
+
+from .api_support import Clock, bearer, login, make_client
+from .cli_support import run_cli
+from .conftest import make_records, write_jsonl
+
+VERIFIER = "INS"  # a shared department with the verifier role: no department registered per test
+
+
+@pytest.fixture(scope="module")
+def batch(ledger: Ledger, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    out = io.StringIO()
+    path = write_jsonl(tmp_path_factory.mktemp("rt40") / "rt40.jsonl", make_records(3))
+    issuance.issue_file(ledger, path, "MKT", batch_size=3, out=out)
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def gateway(ledger: Ledger) -> Iterator[tuple[TestClient, Clock]]:
+    clock = Clock()
+    with make_client(ledger, clock) as client:
+        yield client, clock
+
+
+def _verdicts(ledger: Ledger, client: TestClient, credential: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    """What `ledger verify`, `POST /verify` and `POST /public/verify` say of one credential: verified or not, and
+    the detail of the first failed check (or the problem's detail)."""
+    path = tmp_path / "credential.json"
+    path.write_text(json.dumps(credential), encoding="utf-8")
+    done = run_cli(ledger, "verify", str(path), "--json")
+    found: dict[str, Any] = {"ledger verify": (done.returncode, (done.stdout + done.stderr)[-400:])}
+    token = login(client, ledger, VERIFIER)
+    for route, headers in (("/verify", bearer(token)), ("/public/verify", {})):
+        answer = client.post(route, json={"document": credential}, headers=headers)
+        found[route] = (answer.status_code, answer.json() if answer.status_code == 200 else answer.text[:400])
+    return found
+
+
+def _verified(verdicts: dict[str, Any]) -> set[str]:
+    """Which of the three verifiers said verified."""
+    said = set()
+    if verdicts["ledger verify"][0] == 0:
+        said.add("ledger verify")
+    for route in ("/verify", "/public/verify"):
+        status, body = verdicts[route]
+        if status == 200 and body.get("verified") is True:
+            said.add(route)
+    return said
+
+
+_ENVELOPE_EDITS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "a null @type beside the credential's type": lambda c: c.update({"@type": None}),
+    "a null @vocab": lambda c: c.update({"@vocab": None}),
+    "a null member of another @-name": lambda c: c.update({"@evidence": None}),
+    "chainId as a double": lambda c: c["credentialStatus"][0].update({"chainId": float(c["credentialStatus"][0]["chainId"])}),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(_ENVELOPE_EDITS))
+def test_a_credential_envelope_equal_only_to_pythons_eyes_is_not_verified(
+    ledger: Ledger, batch: list[dict[str, Any]], gateway: tuple[TestClient, Clock], tmp_path: Path, edit: str
+) -> None:
+    """Adversary: a holder hands a relying party their credential with one edit to its envelope that Python's `==`
+    does not see: a top-level `"@type": null` (JSON-LD expands it to a null type beside VerifiableCredential and
+    PlCertCredential; jsonld.js refuses it as colliding keywords), another `@`-name set to null, or `chainId` written
+    as `31337.0` (an xsd:double to JSON-LD). The envelope check compared the credential with the issuer's export by
+    `==`, so all three verifiers said verified for a credential the issuer never exported. Now each refuses it,
+    naming the member, and the honest credential still verifies."""
+    client, _ = gateway
+    base = client.app.state.settings.public_url  # type: ignore[attr-defined]
+    index = statuslist.leaf_index(ledger, batch[0]["digest"])
+    genuine = vc.to_credential(batch[0], status_list=(base, index))
+    edited = copy.deepcopy(genuine)
+    _ENVELOPE_EDITS[edit](edited)
+    verdicts = _verdicts(ledger, client, edited, tmp_path)
+    assert not _verified(verdicts), verdicts
+    with pytest.raises(InputError, match="envelope was edited"):
+        vc.to_document(edited)
+    honest = _verdicts(ledger, client, genuine, tmp_path)
+    assert _verified(honest) == {"ledger verify", "/verify", "/public/verify"}, honest
+
+
+def _query_routes(client: TestClient) -> list[tuple[str, str, str]]:
+    """(method, path, query parameter) of every route of the gateway that reads a query parameter."""
+    found = []
+    for path, item in client.app.openapi()["paths"].items():  # type: ignore[attr-defined]
+        for method, operation in item.items():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "query":
+                    found.append((method.upper(), path, parameter["name"]))
+    return found
+
+
+def test_a_query_parameter_named_twice_is_refused_on_every_route(
+    ledger: Ledger, gateway: tuple[TestClient, Clock]
+) -> None:
+    """Adversary: a proxy or a department's own gateway in front of the public gateway, or a client behind one,
+    sends `GET /access-log?department=MKT&department=INS` (or `limit`, `after`, `from`/`to` twice): the proxy,
+    its access log and whoever reads the link see the first value, the gateway read the last (Starlette's
+    QueryParams), the duplicate JSON key of round 12b moved into the query. Every route now refuses a query naming
+    a parameter twice (422 naming it), also when one of the two is percent-escaped, before any handler; the honest
+    query still works."""
+    client, _ = gateway
+    token = login(client, ledger, "MKT")
+    routes = _query_routes(client)
+    assert len(routes) >= 10, routes
+    accepted = []
+    for method, route, name in routes:
+        path = (
+            route.replace("{digest}", "0x" + "00" * 32)
+            .replace("{consent_id}", "c" * 24)
+            .replace("{department}", "MKT")
+            .replace("{root}", "0x" + "00" * 32)
+            .replace("{purpose}", "revocation")
+        )
+        answer = client.request(method, f"{path}?{name}=a&{name}=b", headers=bearer(token))
+        if answer.status_code != 422 or f"'{name}'" not in answer.text or "more than once" not in answer.text:
+            accepted.append(f"{method} {route} ?{name}: {answer.status_code} {answer.text[:160]}")
+    assert not accepted, "\n".join(accepted)
+    escaped = client.get("/access-log?department=MKT&depart%6Dent=INS", headers=bearer(token))
+    assert escaped.status_code == 422 and "'department'" in escaped.text, escaped.text
+    honest = client.get("/access-log?department=MKT&limit=5", headers=bearer(token))
+    assert honest.status_code == 200, honest.text
