@@ -27,17 +27,22 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from ledger.client import Ledger
 from ledger.errors import InputError
 from ledger.formats import vc
-from ledger.services import issuance, statuslist
+from ledger.services import decisions, erasure, issuance, statuslist
+from ledger.storage.models import CitedDocument
+from ledger.storage.vault import ERASED
 
 from .api_support import Clock, bearer, login, make_client
 from .cli_support import run_cli
 from .conftest import make_records, write_jsonl
+from .decision_support import application, unique_rule_set
 
 VERIFIER = "INS"  # a shared department with the verifier role: no department registered per test
+DECIDER = "INS"  # and the approver role: it decides on applications citing MKT's certificates
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +90,9 @@ _ENVELOPE_EDITS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "a null @type beside the credential's type": lambda c: c.update({"@type": None}),
     "a null @vocab": lambda c: c.update({"@vocab": None}),
     "a null member of another @-name": lambda c: c.update({"@evidence": None}),
-    "chainId as a double": lambda c: c["credentialStatus"][0].update({"chainId": float(c["credentialStatus"][0]["chainId"])}),
+    "chainId as a double": lambda c: c["credentialStatus"][0].update(
+        {"chainId": float(c["credentialStatus"][0]["chainId"])}
+    ),
 }
 
 
@@ -154,3 +161,56 @@ def test_a_query_parameter_named_twice_is_refused_on_every_route(
     assert escaped.status_code == 422 and "'department'" in escaped.text, escaped.text
     honest = client.get("/access-log?department=MKT&limit=5", headers=bearer(token))
     assert honest.status_code == 200, honest.text
+
+
+@pytest.fixture(scope="module")
+def rules(ledger: Ledger) -> Any:
+    rule_set = unique_rule_set("rt40")
+    decisions.publish_rule_set(ledger, rule_set, DECIDER)
+    return rule_set
+
+
+_WRAPPED = {
+    "credentialSubject as an array": ("credentialSubject", 1),
+    "proof as an array": ("proof", 2),
+}
+
+
+@pytest.mark.parametrize("wrapped", sorted(_WRAPPED))
+def test_a_cited_credential_with_its_subject_or_proof_in_an_array_is_still_reached_by_the_erasure(
+    ledger: Ledger, batch: list[dict[str, Any]], rules: Any, wrapped: str
+) -> None:
+    """Adversary: an insider holding the vault key, after the person's erasure (and a holder's wallet that writes
+    VC 2.0 as it may: `credentialSubject` and `proof` can each be an array). An application cites the person's
+    credential with its subject (or its proof) as a one-element array: verification refuses it (this ledger exports
+    one subject and one proof), and the copy is sealed all the same, with every claim and salt of the certificate.
+    It was labelled from `vc.carried`, which read `credentialSubject.claims` and `proof.salts` only from objects, so
+    it got no certificate's digest and `ledger erase` left it, name and ID number, in the store for ever. Now the
+    claims and salts are found inside such arrays too, the copy is labelled and the erasure destroys it."""
+    member, which = _WRAPPED[wrapped]
+    licence = batch[which]
+    credential = vc.to_credential(licence)
+    credential[member] = [credential[member]]
+    case = f"C-RT40-{which}"
+    decided = decisions.decide(
+        ledger,
+        DECIDER,
+        case,
+        "ITEM-1",
+        application(case, {"document": credential}),
+        rules,
+        applicant_ref=licence["fields"]["subject.credit_code"],
+    )
+    (fact,) = decided.body["certificates"]
+    assert fact["verified"] is False  # refused, as by every verifier: not the ledger's export
+    done = erasure.erase(ledger, licence["digest"], basis="objection", by="officer-rt40")
+    assert done["cited_copies_erased"] == 1, "the sealed copy of the credential survives the erasure"
+    with ledger.engine.connect() as conn:
+        copies = (
+            conn.execute(
+                select(CitedDocument.sealed).where(CitedDocument.digest == licence["digest"])  # type: ignore[arg-type]
+            )
+            .scalars()
+            .all()
+        )
+    assert [bytes(c) for c in copies] == [ERASED]

@@ -273,15 +273,24 @@ def carried(credential: Mapping[str, Any]) -> dict[str, Any]:
     """The certified members a credential carries (``fields``, ``salts``, ``hidden``), read without any of
     :func:`to_document`'s checks: what labels a cited copy with its certificate's digest
     (``CertificateDocument.content_digest``) when its envelope was edited and verification refuses it, since the
-    claims and salts inside are still the certificate's (erasure must find the copy)."""
-    subject = credential.get("credentialSubject")
-    proof = credential.get("proof")
-    subject = subject if isinstance(subject, Mapping) else {}
-    proof = proof if isinstance(proof, Mapping) else {}
+    claims and salts inside are still the certificate's (erasure must find the copy). VC 2.0 lets a subject and a
+    proof be arrays: the first member holding ``claims`` (``salts``) is read there too, or a copy sealed with them
+    got no certificate's digest and no erasure reached it (red team round 40)."""
+    subject = _first_with(credential.get("credentialSubject"), "claims")
+    proof = _first_with(credential.get("proof"), "salts")
     found: dict[str, Any] = {"fields": subject.get("claims"), "salts": proof.get("salts")}
     if "hidden" in proof:
         found["hidden"] = proof["hidden"]
     return found
+
+
+def _first_with(value: Any, member: str) -> Mapping[str, Any]:
+    """``value`` when it is an object, else the first object of the array ``value`` that has ``member``; {}."""
+    if isinstance(value, Mapping):
+        return value
+    if isinstance(value, list):
+        return next((v for v in value if isinstance(v, Mapping) and member in v), {})
+    return {}
 
 
 def _status_list(credential: Mapping[str, Any], doc: Mapping[str, Any]) -> tuple[str, int] | None:
