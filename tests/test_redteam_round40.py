@@ -37,7 +37,7 @@ from ledger.storage.models import CitedDocument
 from ledger.storage.vault import ERASED
 
 from .api_support import Clock, bearer, login, make_client
-from .cli_support import run_cli
+from .cli_support import cli_in_process
 from .conftest import make_records, write_jsonl
 from .decision_support import application, unique_rule_set
 
@@ -60,16 +60,23 @@ def gateway(ledger: Ledger) -> Iterator[tuple[TestClient, Clock]]:
         yield client, clock
 
 
-def _verdicts(ledger: Ledger, client: TestClient, credential: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
-    """What `ledger verify`, `POST /verify` and `POST /public/verify` say of one credential: verified or not, and
-    the detail of the first failed check (or the problem's detail)."""
+def _verdicts(
+    ledger: Ledger, client: TestClient, credential: dict[str, Any] | str, tmp_path: Path, monkeypatch: Any, capsys: Any
+) -> dict[str, Any]:
+    """What `ledger verify`, `POST /verify` and `POST /public/verify` say of one credential (an object, or the text
+    of one): (exit code or status, what they answered)."""
+    text = credential if isinstance(credential, str) else json.dumps(credential)
     path = tmp_path / "credential.json"
-    path.write_text(json.dumps(credential), encoding="utf-8")
-    done = run_cli(ledger, "verify", str(path), "--json")
-    found: dict[str, Any] = {"ledger verify": (done.returncode, (done.stdout + done.stderr)[-400:])}
+    path.write_text(text, encoding="utf-8")
+    code, out, err = cli_in_process(ledger, monkeypatch, capsys, "verify", str(path), "--json")
+    found: dict[str, Any] = {"ledger verify": (code, (out + err)[-400:])}
     token = login(client, ledger, VERIFIER)
     for route, headers in (("/verify", bearer(token)), ("/public/verify", {})):
-        answer = client.post(route, json={"document": credential}, headers=headers)
+        answer = client.post(
+            route,
+            content=f'{{"document": {text}}}'.encode(),
+            headers={**headers, "Content-Type": "application/json"},
+        )
         found[route] = (answer.status_code, answer.json() if answer.status_code == 200 else answer.text[:400])
     return found
 
@@ -98,7 +105,13 @@ _ENVELOPE_EDITS: dict[str, Callable[[dict[str, Any]], Any]] = {
 
 @pytest.mark.parametrize("edit", sorted(_ENVELOPE_EDITS))
 def test_a_credential_envelope_equal_only_to_pythons_eyes_is_not_verified(
-    ledger: Ledger, batch: list[dict[str, Any]], gateway: tuple[TestClient, Clock], tmp_path: Path, edit: str
+    ledger: Ledger,
+    batch: list[dict[str, Any]],
+    gateway: tuple[TestClient, Clock],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    edit: str,
 ) -> None:
     """Adversary: a holder hands a relying party their credential with one edit to its envelope that Python's `==`
     does not see: a top-level `"@type": null` (JSON-LD expands it to a null type beside VerifiableCredential and
@@ -112,12 +125,77 @@ def test_a_credential_envelope_equal_only_to_pythons_eyes_is_not_verified(
     genuine = vc.to_credential(batch[0], status_list=(base, index))
     edited = copy.deepcopy(genuine)
     _ENVELOPE_EDITS[edit](edited)
-    verdicts = _verdicts(ledger, client, edited, tmp_path)
+    verdicts = _verdicts(ledger, client, edited, tmp_path, monkeypatch, capsys)
     assert not _verified(verdicts), verdicts
     with pytest.raises(InputError, match="envelope was edited"):
         vc.to_document(edited)
-    honest = _verdicts(ledger, client, genuine, tmp_path)
+    honest = _verdicts(ledger, client, genuine, tmp_path, monkeypatch, capsys)
     assert _verified(honest) == {"ledger verify", "/verify", "/public/verify"}, honest
+
+
+def _swap_status_root(credential: dict[str, Any]) -> None:
+    """Point the BitstringStatusListEntry entries at another batch's lists (a root not this certificate's)."""
+    for entry in credential["credentialStatus"][1:]:
+        for key in ("id", "statusListCredential"):
+            root = credential["proof"]["anchor"]["root"]
+            entry[key] = entry[key].replace(root, "0x" + "ab" * 32)
+
+
+def _rename_claim(credential: dict[str, Any]) -> None:
+    """A claim's name in a compatibility form (a fullwidth letter) NFKC folds into the certified one."""
+    claims = credential["credentialSubject"]["claims"]
+    claims["subject.\uff4eame"] = claims.pop("subject.name")
+
+
+_HELD_EDITS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "@context in another order": lambda c: c.update({"@context": c["@context"][::-1]}),
+    "type in another order": lambda c: c.update({"type": c["type"][::-1]}),
+    "issuer as an object with another id": lambda c: c["issuer"].update({"id": c["issuer"]["id"] + "x"}),
+    "validUntil extended": lambda c: c.update({"validUntil": "2099-12-31T23:59:59Z"}),
+    "validFrom moved earlier": lambda c: c.update({"validFrom": "2000-01-01T00:00:00Z"}),
+    "credentialSubject as an array": lambda c: c.update({"credentialSubject": [c["credentialSubject"]]}),
+    "status entries naming another batch's lists": _swap_status_root,
+    "a claim renamed to its NFKC-equivalent": _rename_claim,
+    "a claim only in a second credentialSubject": lambda c: c.update(
+        {"credentialSubject": [c["credentialSubject"], {"type": "PlCertSubject", "claims": {"subject.name": "X"}}]}
+    ),
+}
+
+
+def test_a_holders_other_edits_of_the_credential_are_refused_alike_by_the_three_verifiers(
+    ledger: Ledger,
+    batch: list[dict[str, Any]],
+    gateway: tuple[TestClient, Clock],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Held (kept as a guard): a holder edits their credential the ways a W3C wallet or a forger might - @context
+    or type reordered, the issuer object given another id, validUntil extended, validFrom moved, the subject as an
+    array or beside a second subject claiming another name, the status entries pointed at another batch's lists,
+    a claim renamed to a form NFKC folds into the certified name, and `validUntil` named twice (the lie first, the
+    genuine value last, for a reader taking the first). `ledger verify`, `POST /verify` and `POST /public/verify`
+    refuse each: the envelope is rebuilt from the certified fields and compared, the digest is recomputed from the
+    claims, and a key named twice is refused before anything is read."""
+    client, _ = gateway
+    base = client.app.state.settings.public_url  # type: ignore[attr-defined]
+    index = statuslist.leaf_index(ledger, batch[0]["digest"])
+    genuine = vc.to_credential(batch[0], status_list=(base, index))
+    edits: dict[str, dict[str, Any] | str] = {}
+    for name, edit in _HELD_EDITS.items():
+        edited = copy.deepcopy(genuine)
+        edit(edited)
+        edits[name] = edited
+    text = json.dumps(genuine)
+    edits["validUntil named twice"] = text.replace(
+        '"validUntil": ', '"validUntil": "2099-12-31T23:59:59Z", "validUntil": ', 1
+    )
+    verified = {
+        name: said
+        for name, edited in edits.items()
+        if (said := _verified(_verdicts(ledger, client, edited, tmp_path, monkeypatch, capsys)))
+    }
+    assert verified == {}, verified
 
 
 def _query_routes(client: TestClient) -> list[tuple[str, str, str]]:
