@@ -32,7 +32,7 @@ from sqlalchemy import select
 from ledger.client import Ledger
 from ledger.errors import InputError
 from ledger.formats import vc
-from ledger.services import decisions, erasure, issuance, statuslist
+from ledger.services import decisions, erasure, evidence, issuance, logchain, statuslist
 from ledger.storage.models import CitedDocument
 from ledger.storage.vault import ERASED
 
@@ -40,6 +40,7 @@ from .api_support import Clock, bearer, login, make_client
 from .cli_support import cli_in_process
 from .conftest import make_records, write_jsonl
 from .decision_support import application, unique_rule_set
+from .evidence_support import both
 
 VERIFIER = "INS"  # a shared department with the verifier role: no department registered per test
 DECIDER = "INS"  # and the approver role: it decides on applications citing MKT's certificates
@@ -292,3 +293,25 @@ def test_a_cited_credential_with_its_subject_or_proof_in_an_array_is_still_reach
             .all()
         )
     assert [bytes(c) for c in copies] == [ERASED]
+
+
+def test_a_decision_citing_a_credential_with_a_null_type_gets_one_verdict_from_both_bundle_verifiers(
+    ledger: Ledger, batch: list[dict[str, Any]], rules: Any, tmp_path: Path
+) -> None:
+    """Adversary: an applicant citing their licence as a credential with a top-level `"@type": null` (attack 1),
+    hoping the decision records it verified while a court's re-check does not, or the reverse. Deciding now refuses
+    the credential as every verifier does (not verified, kept as given), and the decision bundle carrying it gets
+    one verdict from `verify_bundle` and the court's standalone verifier: the recorded facts hold."""
+    licence = batch[0]
+    credential = {**vc.to_credential(licence), "@type": None}
+    case = "C-RT40-NULLTYPE"
+    holder = licence["fields"]["subject.credit_code"]
+    decided = decisions.decide(
+        ledger, DECIDER, case, "ITEM-1", application(case, {"document": credential}), rules, applicant_ref=holder
+    )
+    (fact,) = decided.body["certificates"]
+    assert fact["verified"] is False, fact
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, DECIDER)
+    bundle = evidence.decision_bundle(ledger, DECIDER, case, applicant=holder)
+    report, code, _ = both(ledger, bundle, tmp_path, "null-type.json")  # asserts the two agree
+    assert code == 0 and report.ok, report.to_json()
