@@ -14,6 +14,17 @@ the shared departments (MKT issues, INS verifies) serve the whole module.
    front of the gateway, a log reader or a person reads the first: the duplicate JSON key of round 12b, in the
    query. The gateway's guard now refuses a parameter named twice (also when one is percent-escaped), on every
    route, before any handler.
+3. A credential cited in an application with its ``credentialSubject`` (or ``proof``) as a one-element array, as
+   VC 2.0 lets a wallet write it, was refused by verification and sealed all the same, claims and salts included,
+   but labelled with no certificate's digest (``vc.carried`` read them only from objects): ``ledger erase`` left
+   the person's name and ID number in the store. They are now found in such arrays too.
+
+Held, and kept as guards: a holder's other edits of the credential (context, type, issuer, validity, a subject
+array, status entries of another batch, a claim renamed to its NFKC form, a key named twice) get one refusal from
+the three verifiers, and a decision citing an edited credential one verdict from both bundle verifiers. Checked by
+hand and not kept (docs/threat-model.md): request smuggling through Content-Length and Transfer-Encoding (uvicorn
+refuses it), a duplicate key under any Content-Type, a body with both a document and a digest, and the relayed
+consent assertions, challenges, tokens and grants of the earlier rounds' tests.
 """
 
 from __future__ import annotations
