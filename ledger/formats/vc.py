@@ -216,7 +216,7 @@ def to_document(credential: Any) -> dict[str, Any]:
     differing = sorted(
         k
         for k in set(expected) | set(credential)
-        if k not in expected or k not in credential or not same_json(expected[k], credential[k])
+        if k not in expected or k not in credential or not _same_json(expected[k], credential[k])
     )
     if "@context" in differing:
         raise InputError(
@@ -240,7 +240,7 @@ def to_document(credential: Any) -> dict[str, Any]:
     return doc
 
 
-def same_json(a: Any, b: Any) -> bool:
+def _same_json(a: Any, b: Any) -> bool:
     """Whether two parsed JSON values are the same JSON: the same members, the same items in the same order, and
     numbers of the same kind (an integer is not a number with a fraction part or an exponent, a boolean is neither),
     where Python's ``==`` takes ``1``, ``1.0`` and ``True`` for one another. Recursion goes only as deep as both
@@ -249,9 +249,9 @@ def same_json(a: Any, b: Any) -> bool:
     if kind != _json_kind(b):
         return False
     if kind == "object":
-        return a.keys() == b.keys() and all(same_json(a[k], b[k]) for k in a)
+        return a.keys() == b.keys() and all(_same_json(a[k], b[k]) for k in a)
     if kind == "array":
-        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b, strict=True))
+        return len(a) == len(b) and all(_same_json(x, y) for x, y in zip(a, b, strict=True))
     return bool(a == b)
 
 
