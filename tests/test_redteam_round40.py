@@ -44,7 +44,7 @@ from ledger.client import Ledger
 from ledger.errors import InputError
 from ledger.formats import vc
 from ledger.services import decisions, erasure, evidence, issuance, logchain, statuslist
-from ledger.storage.models import CitedDocument
+from ledger.storage.models import CitedDocument, DecisionInput
 from ledger.storage.vault import ERASED
 
 from .api_support import Clock, bearer, login, make_client
@@ -326,3 +326,51 @@ def test_a_decision_citing_a_credential_with_a_null_type_gets_one_verdict_from_b
     bundle = evidence.decision_bundle(ledger, DECIDER, case, applicant=holder)
     report, code, _ = both(ledger, bundle, tmp_path, "null-type.json")  # asserts the two agree
     assert code == 0 and report.ok, report.to_json()
+
+
+_EXPANDED = {"cited bare": 0, "cited as {'document': ...}": 1}
+
+
+@pytest.mark.parametrize("cited", sorted(_EXPANDED))
+def test_a_credential_cited_in_json_ld_expanded_form_is_sealed_and_reached_by_the_erasure(
+    ledger: Ledger,
+    batch: list[dict[str, Any]],
+    rules: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path,
+    cited: str,
+) -> None:
+    """Adversary: an insider reading the database (no vault key needed), and, with the vault key, after the person's
+    erasure. An application cites the person's licence as the credential in JSON-LD expanded form (what a wallet
+    working in RDF keeps: every term an IRI, `credentialSubject` under `https://www.w3.org/2018/credentials#...`,
+    the claims an `@json` literal). Cited bare, it was no citation the ledger knew (`citation_invalid`) and stayed
+    in the stored decision input as sent: name, credit code and ID number in the clear, where no erasure reaches
+    (round 14c's attack, in the expanded form); cited as `{"document": ...}` it was sealed, but labelled with no
+    certificate's digest, and the erasure left it. Now both are sealed as cited copies, labelled from the claims and
+    salts the expanded form carries, and the erasure destroys them; verification refuses them as before, and the
+    decision's bundle gets one verdict from both bundle verifiers."""
+    out = io.StringIO()
+    path = write_jsonl(tmp_path_factory.mktemp("rt40x") / f"x{_EXPANDED[cited]}.jsonl", make_records(1))
+    issuance.issue_file(ledger, path, "MKT", out=out)
+    licence = json.loads(out.getvalue())
+    (expanded,) = vc.expand(vc.to_credential(licence))
+    citation = expanded if _EXPANDED[cited] == 0 else {"document": expanded}
+    case = f"C-RT40-EXPANDED-{_EXPANDED[cited]}"
+    holder = licence["fields"]["subject.credit_code"]
+    decided = decisions.decide(
+        ledger, DECIDER, case, "ITEM-1", application(case, citation), rules, applicant_ref=holder
+    )
+    (fact,) = decided.body["certificates"]
+    assert fact["verified"] is False, fact
+    personal = [str(v) for k, v in licence["fields"].items() if k.startswith("subject.")]
+    with ledger.engine.connect() as conn:
+        stored = conn.execute(
+            select(DecisionInput.document).where(DecisionInput.digest == decided.body["input_digest"])  # type: ignore[arg-type]
+        ).scalar_one()
+    assert [p for p in personal if p in stored] == [], "the stored input holds the credential's claims in the clear"
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, DECIDER)
+    bundle = evidence.decision_bundle(ledger, DECIDER, case, applicant=holder)
+    report, code, _ = both(ledger, bundle, tmp_path, "expanded.json")  # the two bundle verifiers agree
+    assert code == 0 and report.ok, report.to_json()
+    done = erasure.erase(ledger, licence["digest"], basis="objection", by="officer-rt40")
+    assert done["cited_copies_erased"] == 1, "the sealed copy of the credential survives the erasure"

@@ -31,6 +31,11 @@ PL_CERT_V1 = "https://ns.provenance-ledger.org/pl-cert/v1"
 CONTEXTS = {VC_V2: "credentials-v2.jsonld", PL_CERT_V1: "pl-cert-v1.jsonld"}
 PROOF_TYPE = "PlCertAnchorProof"
 STATUS_TYPE = "PlCertChainStatus"
+# The IRIs the shipped contexts expand a credential's subject, proof, claims, salts and hidden hashes to: what a
+# credential kept in JSON-LD expanded form (every term an IRI, no @context) names them by.
+SUBJECT_IRI = "https://www.w3.org/2018/credentials#credentialSubject"
+PROOF_IRI = "https://w3id.org/security#proof"
+_PL = "https://ns.provenance-ledger.org/pl-cert#"
 
 
 @cache
@@ -55,6 +60,13 @@ def document_loader(url: str, options: Any = None) -> dict[str, Any]:
 
 def is_credential(value: Any) -> bool:
     return isinstance(value, Mapping) and "@context" in value
+
+
+def is_expanded_credential(value: Any) -> bool:
+    """A credential in JSON-LD expanded form (no ``@context``; its subject and proof named by IRI), as a wallet
+    working in RDF may keep it: not one :func:`to_document` reads (verification refuses it), but it carries the
+    certificate's claims and salts all the same (:func:`carried`)."""
+    return isinstance(value, Mapping) and "@context" not in value and (SUBJECT_IRI in value or PROOF_IRI in value)
 
 
 def _timestamp(value: str, *, end_of_day: bool = False) -> str:
@@ -275,13 +287,41 @@ def carried(credential: Mapping[str, Any]) -> dict[str, Any]:
     (``CertificateDocument.content_digest``) when its envelope was edited and verification refuses it, since the
     claims and salts inside are still the certificate's (erasure must find the copy). VC 2.0 lets a subject and a
     proof be arrays: the first member holding ``claims`` (``salts``) is read there too, or a copy sealed with them
-    got no certificate's digest and no erasure reached it (red team round 40)."""
+    got no certificate's digest and no erasure reached it (red team round 40); and so is a credential in JSON-LD
+    expanded form (:func:`is_expanded_credential`), whose claims, salts and hidden hashes are ``@json`` literals."""
+    if is_expanded_credential(credential):
+        return _carried_expanded(credential)
     subject = _first_with(credential.get("credentialSubject"), "claims")
     proof = _first_with(credential.get("proof"), "salts")
     found: dict[str, Any] = {"fields": subject.get("claims"), "salts": proof.get("salts")}
     if "hidden" in proof:
         found["hidden"] = proof["hidden"]
     return found
+
+
+def _carried_expanded(credential: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`carried` of a credential in expanded form: the first subject node with claims, the first proof node
+    (in a proof's ``@graph``, or the proof node itself) with salts."""
+    subject = _first_with(_nodes(credential.get(SUBJECT_IRI)), _PL + "claims")
+    proofs = [node for proof in _nodes(credential.get(PROOF_IRI)) for node in _nodes(proof.get("@graph")) or [proof]]
+    proof = _first_with(proofs, _PL + "salts")
+    found = {"fields": _json_literal(subject.get(_PL + "claims")), "salts": _json_literal(proof.get(_PL + "salts"))}
+    if _PL + "hidden" in proof:
+        found["hidden"] = _json_literal(proof[_PL + "hidden"])
+    return found
+
+
+def _nodes(value: Any) -> list[Mapping[str, Any]]:
+    """The objects of an expanded member's value (an array of nodes, or one node)."""
+    if isinstance(value, Mapping):
+        return [value]
+    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
+
+
+def _json_literal(value: Any) -> Any:
+    """The ``@value`` of the first value object of an expanded member (an ``@json`` literal), or None."""
+    found = _nodes(value)
+    return found[0].get("@value") if found else None
 
 
 def _first_with(value: Any, member: str) -> Mapping[str, Any]:
