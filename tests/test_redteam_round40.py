@@ -15,9 +15,13 @@ the shared departments (MKT issues, INS verifies) serve the whole module.
    query. The gateway's guard now refuses a parameter named twice (also when one is percent-escaped), on every
    route, before any handler.
 3. A credential cited in an application with its ``credentialSubject`` (or ``proof``) as a one-element array, as
-   VC 2.0 lets a wallet write it, was refused by verification and sealed all the same, claims and salts included,
-   but labelled with no certificate's digest (``vc.carried`` read them only from objects): ``ledger erase`` left
-   the person's name and ID number in the store. They are now found in such arrays too.
+   VC 2.0 lets a wallet write it, or with its claims and salts named by their IRIs, was refused by verification and
+   sealed all the same, claims and salts included, but labelled with no certificate's digest (``vc.carried`` read
+   them only from objects, by their terms): ``ledger erase`` left the person's name and ID number in the store.
+   They are now found there too.
+4. The same credential in JSON-LD expanded form (no ``@context``), cited bare, was no citation the ledger knew and
+   stayed in the stored decision input as sent, in the clear (round 14c's attack in another form); cited as
+   ``{"document": ...}`` it was sealed and unlabelled. It is now sealed as a cited copy and labelled.
 
 Held, and kept as guards: a holder's other edits of the credential (context, type, issuer, validity, a subject
 array, status entries of another batch, a claim renamed to its NFKC form, a key named twice) get one refusal from
@@ -60,8 +64,8 @@ DECIDER = "INS"  # and the approver role: it decides on applications citing MKT'
 @pytest.fixture(scope="module")
 def batch(ledger: Ledger, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     out = io.StringIO()
-    path = write_jsonl(tmp_path_factory.mktemp("rt40") / "rt40.jsonl", make_records(3))
-    issuance.issue_file(ledger, path, "MKT", batch_size=3, out=out)
+    path = write_jsonl(tmp_path_factory.mktemp("rt40") / "rt40.jsonl", make_records(4))
+    issuance.issue_file(ledger, path, "MKT", batch_size=4, out=out)
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
@@ -260,9 +264,20 @@ def rules(ledger: Ledger) -> Any:
     return rule_set
 
 
-_WRAPPED = {
-    "credentialSubject as an array": ("credentialSubject", 1),
-    "proof as an array": ("proof", 2),
+def _by_iri(credential: dict[str, Any]) -> None:
+    """The claims and salts named by their IRIs as `@json` value objects: the credential compacted by a wallet with
+    the VC 2.0 context alone."""
+    pl = "https://ns.provenance-ledger.org/pl-cert#"
+    claims = credential["credentialSubject"].pop("claims")
+    credential["credentialSubject"][pl + "claims"] = {"@type": "@json", "@value": claims}
+    salts = credential["proof"].pop("salts")
+    credential["proof"][pl + "salts"] = {"@type": "@json", "@value": salts}
+
+
+_WRAPPED: dict[str, tuple[int, Callable[[dict[str, Any]], Any]]] = {
+    "credentialSubject as an array": (1, lambda c: c.update({"credentialSubject": [c["credentialSubject"]]})),
+    "proof as an array": (2, lambda c: c.update({"proof": [c["proof"]]})),
+    "claims and salts named by their IRIs": (3, _by_iri),
 }
 
 
@@ -271,16 +286,17 @@ def test_a_cited_credential_with_its_subject_or_proof_in_an_array_is_still_reach
     ledger: Ledger, batch: list[dict[str, Any]], rules: Any, wrapped: str
 ) -> None:
     """Adversary: an insider holding the vault key, after the person's erasure (and a holder's wallet that writes
-    VC 2.0 as it may: `credentialSubject` and `proof` can each be an array). An application cites the person's
-    credential with its subject (or its proof) as a one-element array: verification refuses it (this ledger exports
+    VC 2.0 as it may: `credentialSubject` and `proof` can each be an array, and a wallet compacting with the VC 2.0
+    context alone names the claims and salts by their IRIs). An application cites the person's credential with its
+    subject (or its proof) as a one-element array, or its claims and salts named by IRI: verification refuses it (this ledger exports
     one subject and one proof), and the copy is sealed all the same, with every claim and salt of the certificate.
     It was labelled from `vc.carried`, which read `credentialSubject.claims` and `proof.salts` only from objects, so
     it got no certificate's digest and `ledger erase` left it, name and ID number, in the store for ever. Now the
     claims and salts are found inside such arrays too, the copy is labelled and the erasure destroys it."""
-    member, which = _WRAPPED[wrapped]
+    which, edit = _WRAPPED[wrapped]
     licence = batch[which]
     credential = vc.to_credential(licence)
-    credential[member] = [credential[member]]
+    edit(credential)
     case = f"C-RT40-{which}"
     decided = decisions.decide(
         ledger,

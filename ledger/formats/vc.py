@@ -285,52 +285,45 @@ def carried(credential: Mapping[str, Any]) -> dict[str, Any]:
     """The certified members a credential carries (``fields``, ``salts``, ``hidden``), read without any of
     :func:`to_document`'s checks: what labels a cited copy with its certificate's digest
     (``CertificateDocument.content_digest``) when its envelope was edited and verification refuses it, since the
-    claims and salts inside are still the certificate's (erasure must find the copy). VC 2.0 lets a subject and a
-    proof be arrays: the first member holding ``claims`` (``salts``) is read there too, or a copy sealed with them
-    got no certificate's digest and no erasure reached it (red team round 40); and so is a credential in JSON-LD
-    expanded form (:func:`is_expanded_credential`), whose claims, salts and hidden hashes are ``@json`` literals."""
-    if is_expanded_credential(credential):
-        return _carried_expanded(credential)
-    subject = _first_with(credential.get("credentialSubject"), "claims")
-    proof = _first_with(credential.get("proof"), "salts")
-    found: dict[str, Any] = {"fields": subject.get("claims"), "salts": proof.get("salts")}
-    if "hidden" in proof:
-        found["hidden"] = proof["hidden"]
-    return found
-
-
-def _carried_expanded(credential: Mapping[str, Any]) -> dict[str, Any]:
-    """:func:`carried` of a credential in expanded form: the first subject node with claims, the first proof node
-    (in a proof's ``@graph``, or the proof node itself) with salts."""
-    subject = _first_with(_nodes(credential.get(SUBJECT_IRI)), _PL + "claims")
-    proofs = [node for proof in _nodes(credential.get(PROOF_IRI)) for node in _nodes(proof.get("@graph")) or [proof]]
-    proof = _first_with(proofs, _PL + "salts")
-    found = {"fields": _json_literal(subject.get(_PL + "claims")), "salts": _json_literal(proof.get(_PL + "salts"))}
-    if _PL + "hidden" in proof:
-        found["hidden"] = _json_literal(proof[_PL + "hidden"])
+    claims and salts inside are still the certificate's (erasure must find the copy). Read as a wallet may have
+    rewritten the credential, all of which VC 2.0 and JSON-LD allow (red team round 40): a subject or proof given
+    as an array (the first node holding claims, salts), a proof node inside an ``@graph``, and members named by
+    their IRIs, in expanded form (:func:`is_expanded_credential`) or compacted with other contexts, their values
+    ``@json`` value objects. Otherwise a copy sealed with the claims got no certificate's digest and no erasure
+    reached it."""
+    subjects = _nodes(credential.get("credentialSubject")) + _nodes(credential.get(SUBJECT_IRI))
+    proofs = [
+        node
+        for proof in _nodes(credential.get("proof")) + _nodes(credential.get(PROOF_IRI))
+        for node in _nodes(proof.get("@graph")) or [proof]
+    ]
+    subject = next((node for node in subjects if _member(node, "claims") is not None), {})
+    proof = next((node for node in proofs if _member(node, "salts") is not None), {})
+    found: dict[str, Any] = {"fields": _member(subject, "claims"), "salts": _member(proof, "salts")}
+    if "hidden" in proof or _PL + "hidden" in proof:
+        found["hidden"] = _member(proof, "hidden")
     return found
 
 
 def _nodes(value: Any) -> list[Mapping[str, Any]]:
-    """The objects of an expanded member's value (an array of nodes, or one node)."""
+    """The objects of a member's value: the value itself when it is one, the objects of an array."""
     if isinstance(value, Mapping):
         return [value]
     return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
 
 
-def _json_literal(value: Any) -> Any:
-    """The ``@value`` of the first value object of an expanded member (an ``@json`` literal), or None."""
-    found = _nodes(value)
-    return found[0].get("@value") if found else None
-
-
-def _first_with(value: Any, member: str) -> Mapping[str, Any]:
-    """``value`` when it is an object, else the first object of the array ``value`` that has ``member``; {}."""
-    if isinstance(value, Mapping):
-        return value
-    if isinstance(value, list):
-        return next((v for v in value if isinstance(v, Mapping) and member in v), {})
-    return {}
+def _member(node: Mapping[str, Any], name: str) -> Any:
+    """A pl-cert member of ``node`` by its term or its IRI; an (expanded) array of one value object, or a value
+    object, read as its ``@value``."""
+    for key in (name, _PL + name):
+        if key in node:
+            value = node[key]
+            if isinstance(value, list) and len(value) == 1:
+                value = value[0]
+            if isinstance(value, Mapping) and "@value" in value:
+                value = value["@value"]
+            return value
+    return None
 
 
 def _status_list(credential: Mapping[str, Any], doc: Mapping[str, Any]) -> tuple[str, int] | None:
