@@ -25,6 +25,7 @@ import anyio.to_thread
 import orjson
 from fastapi import Request
 from fastapi.routing import APIRoute
+from starlette.datastructures import QueryParams
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledger.errors import InputError, LedgerError
@@ -301,6 +302,20 @@ class RequestGuard:
                 "(%00), which no value of this gateway contains; remove it",
             )
             return
+        twice = _named_twice(scope.get("query_string") or b"")
+        if twice is not None:
+            # Starlette reads a parameter named twice by its last value, a proxy in front of the gateway (its access
+            # list, its log) or a person reading the link by the first: the duplicate JSON key (refused below) in
+            # the query (red team round 40)
+            await _refuse(
+                scope,
+                receive,
+                send,
+                "invalid-input",
+                f"the query names the parameter {twice!r} more than once (a proxy may read one value and this "
+                "gateway another); send each parameter once",
+            )
+            return
         if repeated is not None:
             # The guard and the application must read the same value: Starlette (FastAPI's body parsing, the bearer
             # token) takes a header's first occurrence. A body sent as "application/json" then "text/plain" went past
@@ -496,6 +511,19 @@ def holds_nul(value: Any) -> bool:
         elif kind is list:
             stack.extend(item)
     return False
+
+
+def _named_twice(query: bytes) -> str | None:
+    """The first parameter the query names twice, read as the application reads it (Starlette's QueryParams:
+    percent-escapes and ``+`` decoded), or None."""
+    if b"&" not in query:  # one parameter at most: the usual request pays one scan
+        return None
+    seen: set[str] = set()
+    for name, _ in QueryParams(query.decode("latin-1")).multi_items():
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
 
 
 def _has_nul(query: bytes) -> bool:

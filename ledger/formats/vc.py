@@ -31,6 +31,11 @@ PL_CERT_V1 = "https://ns.provenance-ledger.org/pl-cert/v1"
 CONTEXTS = {VC_V2: "credentials-v2.jsonld", PL_CERT_V1: "pl-cert-v1.jsonld"}
 PROOF_TYPE = "PlCertAnchorProof"
 STATUS_TYPE = "PlCertChainStatus"
+# The IRIs the shipped contexts expand a credential's subject, proof, claims, salts and hidden hashes to: what a
+# credential kept in JSON-LD expanded form (every term an IRI, no @context) names them by.
+SUBJECT_IRI = "https://www.w3.org/2018/credentials#credentialSubject"
+PROOF_IRI = "https://w3id.org/security#proof"
+_PL = "https://ns.provenance-ledger.org/pl-cert#"
 
 
 @cache
@@ -55,6 +60,13 @@ def document_loader(url: str, options: Any = None) -> dict[str, Any]:
 
 def is_credential(value: Any) -> bool:
     return isinstance(value, Mapping) and "@context" in value
+
+
+def is_expanded_credential(value: Any) -> bool:
+    """A credential in JSON-LD expanded form (no ``@context``; its subject and proof named by IRI), as a wallet
+    working in RDF may keep it: not one :func:`to_document` reads (verification refuses it), but it carries the
+    certificate's claims and salts all the same (:func:`carried`)."""
+    return isinstance(value, Mapping) and "@context" not in value and (SUBJECT_IRI in value or PROOF_IRI in value)
 
 
 def _timestamp(value: str, *, end_of_day: bool = False) -> str:
@@ -210,11 +222,24 @@ def to_document(credential: Any) -> dict[str, Any]:
     expected = to_credential(
         doc, status_list=_status_list(credential, doc)
     )  # refuses a malformed document with its own message
-    differing = sorted(k for k in set(expected) | set(credential) if expected.get(k) != credential.get(k))
+    # Compared as JSON texts compare, not by Python's ``==``: that takes 31337.0 and true for 31337 and 1 (JSON-LD
+    # reads a double, a boolean) and a member that is null for one that is missing (``"@type": null`` expands to a
+    # null type beside the credential's own) (red team round 40)
+    differing = sorted(
+        k
+        for k in set(expected) | set(credential)
+        if k not in expected or k not in credential or not _same_json(expected[k], credential[k])
+    )
     if "@context" in differing:
         raise InputError(
             f"the credential is not valid JSON-LD with the shipped contexts ({VC_V2}, {PL_CERT_V1}) alone: its "
             "@context names others; export it again with `ledger export --vc`"
+        )
+    extra = [k for k in differing if k not in expected]
+    if extra:
+        raise InputError(
+            f"the credential holds {', '.join(map(repr, extra))}, which the issuer's export does not (even as null): "
+            "its readable envelope was edited; trust neither, ask the holder for the issuer's export"
         )
     if differing:
         raise InputError(
@@ -227,19 +252,78 @@ def to_document(credential: Any) -> dict[str, Any]:
     return doc
 
 
+def _same_json(a: Any, b: Any) -> bool:
+    """Whether two parsed JSON values are the same JSON: the same members, the same items in the same order, and
+    numbers of the same kind (an integer is not a number with a fraction part or an exponent, a boolean is neither),
+    where Python's ``==`` takes ``1``, ``1.0`` and ``True`` for one another. Recursion goes only as deep as both
+    values are containers of the same kind."""
+    kind = _json_kind(a)
+    if kind != _json_kind(b):
+        return False
+    if kind == "object":
+        return a.keys() == b.keys() and all(_same_json(a[k], b[k]) for k in a)
+    if kind == "array":
+        return len(a) == len(b) and all(_same_json(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def _json_kind(value: Any) -> str:
+    if value is None or isinstance(value, bool | str):
+        return type(value).__name__
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "double"
+    if isinstance(value, Mapping):
+        return "object"
+    if isinstance(value, list | tuple):
+        return "array"
+    return f"not JSON ({type(value).__name__})"
+
+
 def carried(credential: Mapping[str, Any]) -> dict[str, Any]:
     """The certified members a credential carries (``fields``, ``salts``, ``hidden``), read without any of
     :func:`to_document`'s checks: what labels a cited copy with its certificate's digest
     (``CertificateDocument.content_digest``) when its envelope was edited and verification refuses it, since the
-    claims and salts inside are still the certificate's (erasure must find the copy)."""
-    subject = credential.get("credentialSubject")
-    proof = credential.get("proof")
-    subject = subject if isinstance(subject, Mapping) else {}
-    proof = proof if isinstance(proof, Mapping) else {}
-    found: dict[str, Any] = {"fields": subject.get("claims"), "salts": proof.get("salts")}
-    if "hidden" in proof:
-        found["hidden"] = proof["hidden"]
+    claims and salts inside are still the certificate's (erasure must find the copy). Read as a wallet may have
+    rewritten the credential, all of which VC 2.0 and JSON-LD allow (red team round 40): a subject or proof given
+    as an array (the first node holding claims, salts), a proof node inside an ``@graph``, and members named by
+    their IRIs, in expanded form (:func:`is_expanded_credential`) or compacted with other contexts, their values
+    ``@json`` value objects. Otherwise a copy sealed with the claims got no certificate's digest and no erasure
+    reached it."""
+    subjects = _nodes(credential.get("credentialSubject")) + _nodes(credential.get(SUBJECT_IRI))
+    proofs = [
+        node
+        for proof in _nodes(credential.get("proof")) + _nodes(credential.get(PROOF_IRI))
+        for node in _nodes(proof.get("@graph")) or [proof]
+    ]
+    subject = next((node for node in subjects if _member(node, "claims") is not None), {})
+    proof = next((node for node in proofs if _member(node, "salts") is not None), {})
+    found: dict[str, Any] = {"fields": _member(subject, "claims"), "salts": _member(proof, "salts")}
+    if "hidden" in proof or _PL + "hidden" in proof:
+        found["hidden"] = _member(proof, "hidden")
     return found
+
+
+def _nodes(value: Any) -> list[Mapping[str, Any]]:
+    """The objects of a member's value: the value itself when it is one, the objects of an array."""
+    if isinstance(value, Mapping):
+        return [value]
+    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
+
+
+def _member(node: Mapping[str, Any], name: str) -> Any:
+    """A pl-cert member of ``node`` by its term or its IRI; an (expanded) array of one value object, or a value
+    object, read as its ``@value``."""
+    for key in (name, _PL + name):
+        if key in node:
+            value = node[key]
+            if isinstance(value, list) and len(value) == 1:
+                value = value[0]
+            if isinstance(value, Mapping) and "@value" in value:
+                value = value["@value"]
+            return value
+    return None
 
 
 def _status_list(credential: Mapping[str, Any], doc: Mapping[str, Any]) -> tuple[str, int] | None:

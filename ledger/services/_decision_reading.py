@@ -157,7 +157,9 @@ def cited_certificate_digest(document: Mapping[str, Any]) -> str:
         pass
     try:
         return hex32(
-            CertificateDocument.content_digest(vc.carried(document) if vc.is_credential(document) else document)
+            CertificateDocument.content_digest(
+                vc.carried(document) if vc.is_credential(document) or vc.is_expanded_credential(document) else document
+            )
         )
     except (LedgerError, ValueError, TypeError, KeyError, AttributeError):
         return ""
