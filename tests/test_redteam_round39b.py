@@ -601,7 +601,8 @@ def test_odd_values_in_a_permits_index_row_its_cited_copy_and_a_sign_in_challeng
     with _one_row_set(ledger, "producedcertificate", "digest = :g", {"g": permit}, "decision_seq = 'x'"):
         timeline = client.get(f"/public/certificates/{permit}/timeline")
         assert timeline.status_code == 200, timeline.text
-    with _one_row_set(ledger, "citeddocument", "1 = 1", {}, "sealed = 'x'"):
+    cited = "ref IN (SELECT ref FROM inputcitation WHERE input_digest = :i)"
+    with _one_row_set(ledger, "citeddocument", cited, {"i": decided.body["input_digest"]}, "sealed = 'x'"):
         report = replay.replay(ledger, department=code, workers=0)
         assert not report.ok, report
         assert evidence.decision_bundle(ledger, code, "P-1")["cited"] == [None]

@@ -288,8 +288,9 @@ def test_a_cited_credential_with_its_subject_or_proof_in_an_array_is_still_reach
     """Adversary: an insider holding the vault key, after the person's erasure (and a holder's wallet that writes
     VC 2.0 as it may: `credentialSubject` and `proof` can each be an array, and a wallet compacting with the VC 2.0
     context alone names the claims and salts by their IRIs). An application cites the person's credential with its
-    subject (or its proof) as a one-element array, or its claims and salts named by IRI: verification refuses it (this ledger exports
-    one subject and one proof), and the copy is sealed all the same, with every claim and salt of the certificate.
+    subject (or its proof) as a one-element array, or its claims and salts named by IRI: verification refuses it
+    (this ledger exports one subject and one proof), and the copy is sealed all the same, with every claim and salt
+    of the certificate.
     It was labelled from `vc.carried`, which read `credentialSubject.claims` and `proof.salts` only from objects, so
     it got no certificate's digest and `ledger erase` left it, name and ID number, in the store for ever. Now the
     claims and salts are found inside such arrays too, the copy is labelled and the erasure destroys it."""
