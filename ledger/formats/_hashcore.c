@@ -1247,7 +1247,7 @@ static int commit_add_field(Commit *c, Py_ssize_t start, Py_ssize_t size, const 
         c->hashes = hashes;
         c->room = room;
     }
-    memcpy(c->kept + c->kept_size, c->names + start, (size_t)size);
+    if (size > 0) memcpy(c->kept + c->kept_size, c->names + start, (size_t)size);  /* "" may be a name: no buffer yet */
     c->offsets[c->count] = c->kept_size;
     c->sizes[c->count] = size;
     c->kept_size += size;
@@ -1416,15 +1416,15 @@ static PyObject *input_commitments(PyObject *module, PyObject *const *args, Py_s
             }
             continue;
         }
-        if (c.count > members_room) {
-            Member *grown = PyMem_Realloc(members, (size_t)c.count * sizeof(Member));
+        if (c.count > members_room || members == NULL) {  /* never NULL for qsort, even with no field */
+            Member *grown = PyMem_Realloc(members, (size_t)(c.count ? c.count : 1) * sizeof(Member));
             if (grown == NULL) {
                 PyErr_NoMemory();
                 failed = 1;
                 break;
             }
             members = grown;
-            members_room = c.count;
+            members_room = c.count ? c.count : 1;
         }
         for (Py_ssize_t j = 0; j < c.count; j++) {
             members[j].name = c.kept + c.offsets[j];
