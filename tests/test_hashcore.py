@@ -11,6 +11,7 @@ one the pure-Python code gives.
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import gc
 import hashlib
@@ -1065,6 +1066,187 @@ def test_the_native_walk_neither_leaks_nor_frees_what_it_was_given() -> None:
 
     assert _growth(rounds) < 64 * 1024
     assert [sys.getrefcount(x) for x in (inner, leaf, key)] == before
+
+
+# -- replay's input commitments, one native call per chunk (decision_input.input_commitments_of) -------------------
+
+
+def _commitments_call(secret: Any, items: Any, canonical_json: Any = canonical.canonical_json) -> Any:
+    assert NATIVE is not None
+    return NATIVE.input_commitments(
+        secret,
+        items,
+        decision_input._SALT_PREFIX,
+        SALT_BYTES,
+        FIELD_PREFIX,
+        decision_input._PREFIX,
+        decision_input.INPUT_FORMAT,
+        decision_input._NONCE,
+        canonical_json,
+    )
+
+
+def _both_commitments(secret: Any, items: list[Any], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The chunk's commitments (native first) are the reference's one by one, the first error included, with the
+    native core or without it; each answer the native call gives is the reference's."""
+    reference = _outcome(lambda: [decision_input.input_commitment_of(secret, v, d) for d, v in items])
+    assert _outcome(lambda: decision_input.input_commitments_of(secret, items)) == reference
+    with monkeypatch.context() as patch:
+        patch.setattr(decision_input, "_NATIVE_INPUT_COMMITMENTS", None)
+        assert _outcome(lambda: decision_input.input_commitments_of(secret, items)) == reference
+    if NATIVE is not None:
+        native = _commitments_call(secret, items)
+        assert len(native) == len(items)
+        for answer, (digest, value) in zip(native, items, strict=True):
+            if answer is not None:
+                assert ("ok", answer) == _outcome(
+                    lambda d=digest, v=value: decision_input.input_commitment_of(secret, v, d)
+                )
+    return reference
+
+
+def test_the_native_input_commitments_are_built_with_the_core() -> None:
+    assert NATIVE is None or decision_input._NATIVE_INPUT_COMMITMENTS is not None
+
+
+def test_stored_applications_commit_natively_as_the_reference_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The inputs replay meets (applications as stored: a nonce, citations, nested item attributes) are answered
+    natively, each with the reference's commitment, whatever the secret's length."""
+    from ledger.services.demo_data import generate_applications, generate_service_items
+
+    applications = list(generate_applications(60, generate_service_items(10, seed=3), seed=3))
+    items = [
+        ("0x" + hashlib.sha256(str(i).encode()).hexdigest(), {**a, "input_nonce": os.urandom(16).hex()})
+        for i, a in enumerate(applications)
+    ]
+    for secret in _SECRETS:
+        assert _both_commitments(secret, items, monkeypatch)[0] == "ok"
+        if NATIVE is not None:
+            assert None not in _commitments_call(secret, items)  # the plain case is native
+
+
+@pytest.mark.parametrize("value", _FLAT_VALUES, ids=lambda v: repr(v)[:40])
+@pytest.mark.parametrize("key", [*_FLAT_KEYS, "input_nonce", 7], ids=repr)
+def test_every_key_and_value_commits_as_the_reference_does(
+    key: Any, value: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys that escape, are empty, not ASCII, a lone surrogate, a subclass or no str; values of every JSON type
+    and of none (huge numbers, NaN, a lone surrogate, mappings that are not dicts): at the top, nested and next to
+    the nonce, each input of a chunk gets the reference's commitment or its error, and the others theirs."""
+    plain = ("0x" + "ab" * 32, {"case_id": "C-1", "item": {"n": 1}})
+    _both_commitments(b"k" * 32, [("0x" + "Ab" * 32, {key: value, "input_nonce": "n"}), plain], monkeypatch)
+    _both_commitments(
+        b"k" * 32, [plain, ("0x00", {"outer": {key: value, "input_nonce": [value]}, "z": 1})], monkeypatch
+    )
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    inputs=st.lists(st.dictionaries(_names, _json | st.text(), max_size=8), max_size=4),
+    secret=st.binary(max_size=130),
+    digest=st.text(alphabet="0123456789abcdefABCDEFx", max_size=70),
+)
+def test_generated_chunks_commit_as_the_reference_does(
+    inputs: list[dict[str, Any]], secret: bytes, digest: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _both_commitments(secret, [(digest + str(i), value) for i, value in enumerate(inputs)], monkeypatch)
+
+
+def test_hostile_chunks_commit_as_the_reference_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nesting at and past the native depth (the reference's RecursionError included), numbers past 2**53 and
+    64 bits, digests that are not lower case, not ASCII or no str, items that are no pair of a digest and a dict:
+    each answered as the reference answers it, in order."""
+    secret = os.urandom(32)
+    for depth in (62, 63, 64, 65, 66, 200, 2_000):
+        _both_commitments(secret, [("0x01", _nested(depth)), ("0x02", {"a": 1})], monkeypatch)
+    numbers: list[Any] = [2**53 - 1, 2**53, -(2**53), 2**63, -(2**63) - 1, 10**40, 1e308, -0.0, 5e-324]
+    for number in numbers:
+        _both_commitments(secret, [("0x03", {"n": number, "deep": {"n": [number]}})], monkeypatch)
+    for digest in ("0X" + "AB" * 32, "0x\u00e9", "", "0x" + "ab" * 5_000, "0x\ud800"):
+        _both_commitments(secret, [(digest, {"a": 1})], monkeypatch)
+    for item in [(None, {"a": 1}), ("0x04", [("a", 1)]), ("0x05", _Dict(a=1)), ("0x06", collections.OrderedDict(a=1))]:
+        _both_commitments(secret, [item, ("0x07", {"a": 2})], monkeypatch)
+    if NATIVE is not None:
+        odd = [("0x08", {"a": 1}, "third"), ["0x09", {"a": 1}], "0x0a", ("0x0b",)]
+        assert _commitments_call(secret, [*odd, ("0x0c", {"a": 1})])[:4] == [None] * 4
+
+
+def test_stored_texts_commit_as_replay_read_them() -> None:
+    """Texts as a chunk hands them over (``_decision_workers.input_commitments``): duplicate keys, invalid UTF-8,
+    escaped lone surrogates, deep nesting, huge numbers, not an object: each the reference's answer (None where the
+    text is no JSON object), in order, parsed here or handed over parsed."""
+    from ledger.services import _decision_workers
+
+    secret = b"\x01" * 32
+    texts = [
+        '{"a":1,"a":2}',
+        '{"a":{"b":1,"b":{"c":2}}}',
+        b'{"a":"\xff\xfe"}',
+        b'{"\xc3\xa9":1}',
+        '{"a":"\\ud800"}',
+        '{"\\udc00":1}',
+        "[" * 300 + "]" * 300,
+        '{"a":' * 70 + "1" + "}" * 70,
+        '{"n":123456789012345678901234567890}',
+        '{"n":1e400}',
+        '"a string"',
+        "not json",
+        '{"input_nonce":"x","item":{"k.y~@":[1,{"z":null}]}}',
+    ]
+    stored = [(f"0x{i:02x}", text) for i, text in enumerate(texts)]
+
+    def reference(text: Any, digest: str) -> Any:
+        try:
+            value = canonical.json_loads(text)
+        except ValueError:
+            return None
+        return decision_input.input_commitment_of(secret, value, digest) if isinstance(value, dict) else None
+
+    expected = _outcome(lambda: [reference(text, digest) for digest, text in stored])
+    assert _outcome(lambda: _decision_workers.input_commitments(secret, stored)) == expected
+    parsed = {}
+    for digest, text in stored:
+        with contextlib.suppress(ValueError):
+            parsed[digest] = canonical.json_loads(text)
+    assert _outcome(lambda: _decision_workers.input_commitments(secret, stored, parsed)) == expected
+
+
+@needs_native
+def test_native_input_commitments_decline_or_raise_as_the_reference_on_hostile_calls() -> None:
+    """A canonical writer that raises or returns text declines that input (the reference answers it), an interrupt
+    is raised, arguments of other types decline the call, a wrong count is a TypeError."""
+    items = [("0x01", {"a": [1], "b": "x"}), ("0x02", {"c": 3})]
+    assert _commitments_call(b"k", items, _refusing_writer) == [None, _commitments_call(b"k", items)[1]]
+    assert _commitments_call(b"k", items, _text_writer)[0] is None
+
+    def interrupted(_value: Any) -> bytes:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _commitments_call(b"k", items, interrupted)
+    assert _commitments_call(bytearray(b"k"), items) is None
+    assert _commitments_call(b"k", tuple(items)) is None
+    assert NATIVE.input_commitments(b"k", items, b"s", 0, FIELD_PREFIX, b"p", "f", "n", repr) is None
+    assert NATIVE.input_commitments(b"k", items, b"s", 33, FIELD_PREFIX, b"p", "f", "n", repr) is None
+    assert NATIVE.input_commitments(b"k", items, b"s", 16, FIELD_PREFIX, b"p", "caf\u00e9", "n", repr) is None
+    with pytest.raises(TypeError):
+        NATIVE.input_commitments(b"k", items)
+
+
+@needs_native
+def test_native_input_commitments_neither_leak_nor_free_what_they_were_given() -> None:
+    listed, text, secret = ["a", "list"], "value " * 10, b"\x07" * 32
+    value = {"item": {"name": text, "list": listed, "big": 2**60, "e": {}}, "input_nonce": "n"}
+    items = [("0x01", value), ("0x02", {**value, "\ud800": 1}), ("0x03", {"a": 1})]  # the second declines
+    before = [sys.getrefcount(x) for x in (listed, text, secret, value)]
+
+    def rounds() -> None:
+        for _ in range(1_000):
+            _commitments_call(secret, items)
+            _commitments_call(secret, items, _refusing_writer)
+
+    assert _growth(rounds) < 64 * 1024
+    assert [sys.getrefcount(x) for x in (listed, text, secret, value)] == before
 
 
 # -- red team, round 18: hostile escapes and keys that escape alike ---------------------------------------------

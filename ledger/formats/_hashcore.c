@@ -95,14 +95,26 @@ static int plain_scalar(PyObject *value, char out[32])
         }
         const long long limit = 1LL << 53;
         if (overflow || v <= -limit || v >= limit) return 0;
-        int n = snprintf(out, 32, "%lld", v);
-        return n > 0 && n < 32 ? n : 0;
+        /* its decimal digits, as "%lld" writes them (|v| < 2**53: at most 16 digits and a sign) */
+        char digits[24];
+        int n = 0, k = 0;
+        unsigned long long magnitude = v < 0 ? (unsigned long long)(-v) : (unsigned long long)v;
+        do {
+            digits[n++] = (char)('0' + magnitude % 10);
+            magnitude /= 10;
+        } while (magnitude);
+        if (v < 0) out[k++] = '-';
+        while (n) out[k++] = digits[--n];
+        return k;
     }
     return 0;
 }
 
 /* One field's hash: SHA-256(prefix || salt || utf8(name) || 0x00 || canonical(value)); ``canonical`` is
    canonical.canonical_json, whose scalar and printable-string answers are written here without calling it. */
+static int hash_named_field(const char *name_utf8, Py_ssize_t name_size, PyObject *value, const char *salt,
+                            Py_ssize_t salt_size, PyObject *prefix, PyObject *canonical, unsigned char out[HASH_BYTES]);
+
 static int hash_field(PyObject *name, PyObject *value, const char *salt, Py_ssize_t salt_size, PyObject *prefix,
                       PyObject *canonical, unsigned char out[HASH_BYTES])
 {
@@ -112,6 +124,13 @@ static int hash_field(PyObject *name, PyObject *value, const char *salt, Py_ssiz
         PyErr_Clear();
         return FALLBACK;
     }
+    return hash_named_field(name_utf8, name_size, value, salt, salt_size, prefix, canonical, out);
+}
+
+/* hash_field for a name already in UTF-8 (``name_utf8`` is not read after ``canonical`` runs). */
+static int hash_named_field(const char *name_utf8, Py_ssize_t name_size, PyObject *value, const char *salt,
+                            Py_ssize_t salt_size, PyObject *prefix, PyObject *canonical, unsigned char out[HASH_BYTES])
+{
     SHA256_CTX ctx;
     SHA256_Init(&ctx);
     SHA256_Update(&ctx, PyBytes_AS_STRING(prefix), (size_t)PyBytes_GET_SIZE(prefix));
@@ -1150,6 +1169,306 @@ static PyObject *flatten(PyObject *module, PyObject *const *args, Py_ssize_t nar
     return result;
 }
 
+/* -- replay's input commitments, one call per chunk (ledger/formats/decision_input.py: input_commitments) -------
+
+   input_commitments(secret, items, salt_prefix, salt_bytes, field_prefix, prefix, fmt, skip, canonical)
+       -> list[str | None]
+
+   For each (input_digest, stored_input) of ``items``: decision_input.input_commitment_of(secret, stored_input,
+   input_digest), the reference, in one pass and without the Python objects it builds on the way (the flattened
+   fields, their salts and hashes): the input is walked as _flatten_py walks it (top-level member ``skip`` -
+   "input_nonce" - left out), each field's name written into one buffer with its escapes ("~" "~0", "." "~1",
+   "@" "~2"), its salt HMAC-SHA256(secret, salt_prefix || lower(input_digest) || "\0" || name)[:salt_bytes] derived
+   and its hash SHA-256(field_prefix || salt || name || "\0" || canonical(value)) taken at once (hash_named_field),
+   then the commitment "0x" + hex(SHA-256(prefix || JCS({"fields": {name: hex hash}, "format": fmt}))) written as
+   tagged_digest writes it. The HMAC key's pads are absorbed once per call (a chunk: one department's secret).
+
+   An entry is None (the caller runs the reference for it, which raises the error if there is one) for anything but
+   the plain case: an item that is not a 2-tuple of an exact str digest of ASCII characters and an exact dict, a key
+   at any level that is not an exact str of printable ASCII characters (RFC 8785's member order is then byte order,
+   as tagged_digest requires), a value of another type than exact dict, list, str, int, float, bool or None, a
+   nesting deeper than FLATTEN_DEPTH, a value whose canonical form raised an Exception. An interrupt raised while a
+   value is written (KeyboardInterrupt, SystemExit) is raised here, as the reference raises it. Nothing is copied
+   into fixed buffers: the names grow in a heap buffer bounded by the input's own size. The secret's pads and
+   every derived state are wiped before returning. tests/test_hashcore.py compares it with the reference on
+   generated and hostile inputs. */
+
+typedef struct {
+    char *names;          /* the path being walked: the name of the field it leads to */
+    Py_ssize_t size, cap;
+    char *kept;           /* every field's name, one after another */
+    Py_ssize_t kept_size, kept_cap;
+    Py_ssize_t *offsets;  /* per field: where its name starts in ``kept``, its size, its hash */
+    Py_ssize_t *sizes;
+    unsigned char *hashes;
+    Py_ssize_t count, room;
+} Commit;
+
+static int commit_grow(Commit *c, Py_ssize_t extra)
+{
+    if (c->size + extra > c->cap) {
+        Py_ssize_t cap = c->cap ? c->cap : 1024;
+        while (cap < c->size + extra) {
+            if (cap > PY_SSIZE_T_MAX / 2) return -1;
+            cap *= 2;
+        }
+        char *names = PyMem_Realloc(c->names, (size_t)cap);
+        if (names == NULL) return -1;
+        c->names = names;
+        c->cap = cap;
+    }
+    return 0;
+}
+
+static int commit_add_field(Commit *c, Py_ssize_t start, Py_ssize_t size, const unsigned char hash[HASH_BYTES])
+{
+    if (c->kept_size + size > c->kept_cap) {
+        Py_ssize_t cap = c->kept_cap ? c->kept_cap : 1024;
+        while (cap < c->kept_size + size) {
+            if (cap > PY_SSIZE_T_MAX / 2) return -1;
+            cap *= 2;
+        }
+        char *kept = PyMem_Realloc(c->kept, (size_t)cap);
+        if (kept == NULL) return -1;
+        c->kept = kept;
+        c->kept_cap = cap;
+    }
+    if (c->count == c->room) {
+        Py_ssize_t room = c->room ? c->room * 2 : 64;
+        if (room > PY_SSIZE_T_MAX / HASH_BYTES) return -1;
+        Py_ssize_t *offsets = PyMem_Realloc(c->offsets, (size_t)room * sizeof(Py_ssize_t));
+        if (offsets == NULL) return -1;
+        c->offsets = offsets;
+        Py_ssize_t *sizes = PyMem_Realloc(c->sizes, (size_t)room * sizeof(Py_ssize_t));
+        if (sizes == NULL) return -1;
+        c->sizes = sizes;
+        unsigned char *hashes = PyMem_Realloc(c->hashes, (size_t)room * HASH_BYTES);
+        if (hashes == NULL) return -1;
+        c->hashes = hashes;
+        c->room = room;
+    }
+    if (size > 0) memcpy(c->kept + c->kept_size, c->names + start, (size_t)size);  /* "" may be a name: no buffer yet */
+    c->offsets[c->count] = c->kept_size;
+    c->sizes[c->count] = size;
+    c->kept_size += size;
+    memcpy(c->hashes + c->count * HASH_BYTES, hash, HASH_BYTES);
+    c->count++;
+    return 0;
+}
+
+typedef struct {
+    const SHA256_CTX *inner;  /* HMAC's inner hash, its pad and the input's salt message absorbed */
+    const SHA256_CTX *outer;  /* HMAC's outer hash, its pad absorbed */
+    Py_ssize_t salt_bytes;
+    PyObject *field_prefix, *canonical, *skip;
+} CommitCtx;
+
+/* One member's field (or the fields under it): DONE, FALLBACK (not the plain case), FAILED (error set). The name
+   written so far is c->names[start : c->size]. */
+static int commit_walk(Commit *c, const CommitCtx *k, PyObject *mapping, Py_ssize_t start, int depth)
+{
+    if (depth > FLATTEN_DEPTH) return FALLBACK;  /* the reference answers (as deep as its recursion allows) */
+    Py_ssize_t pos = 0, base = c->size;
+    PyObject *key, *inner;
+    while (PyDict_Next(mapping, &pos, &key, &inner)) {
+        if (!plain_name(key)) return FALLBACK;
+        if (depth == 0 && PyUnicode_Compare(key, k->skip) == 0) continue;  /* both exact str: cannot fail */
+        if (!(PyDict_CheckExact(inner) || inner == Py_None || PyUnicode_CheckExact(inner) || PyLong_CheckExact(inner)
+              || PyBool_Check(inner) || PyList_CheckExact(inner) || PyFloat_CheckExact(inner)))
+            return FALLBACK;  /* another Mapping or type: the reference's isinstance decides */
+        Py_ssize_t n = PyUnicode_GET_LENGTH(key);
+        const char *text = (const char *)PyUnicode_1BYTE_DATA(key);  /* ASCII (plain_name) */
+        c->size = base;
+        if (commit_grow(c, 2 * n + 1) < 0) {
+            PyErr_NoMemory();
+            return FAILED;
+        }
+        if (depth > 0) c->names[c->size++] = '.';
+        for (Py_ssize_t i = 0; i < n; i++) {
+            char ch = text[i];
+            if (ch == '~' || ch == '.' || ch == '@') {
+                c->names[c->size++] = '~';
+                c->names[c->size++] = ch == '~' ? '0' : ch == '.' ? '1' : '2';
+            } else {
+                c->names[c->size++] = ch;
+            }
+        }
+        int rc;
+        Py_INCREF(key);
+        Py_INCREF(inner);
+        if (PyDict_CheckExact(inner) && PyDict_GET_SIZE(inner) > 0) {
+            rc = commit_walk(c, k, inner, start, depth + 1);
+        } else {
+            unsigned char ih[HASH_BYTES], salt[HASH_BYTES], out[HASH_BYTES];
+            SHA256_CTX ctx = *k->inner;
+            SHA256_Update(&ctx, c->names + start, (size_t)(c->size - start));
+            SHA256_Final(ih, &ctx);
+            ctx = *k->outer;
+            SHA256_Update(&ctx, ih, HASH_BYTES);
+            SHA256_Final(salt, &ctx);
+            OPENSSL_cleanse(&ctx, sizeof ctx);
+            Py_ssize_t name_start = start, name_size = c->size - start;
+            rc = hash_named_field(c->names + start, name_size, inner, (const char *)salt, k->salt_bytes,
+                                  k->field_prefix, k->canonical, out);
+            OPENSSL_cleanse(ih, sizeof ih);
+            OPENSSL_cleanse(salt, sizeof salt);
+            if (rc == DONE && commit_add_field(c, name_start, name_size, out) < 0) {
+                PyErr_NoMemory();
+                rc = FAILED;
+            }
+        }
+        Py_DECREF(key);
+        Py_DECREF(inner);
+        if (rc != DONE) return rc;
+    }
+    c->size = base;
+    return DONE;
+}
+
+static PyObject *input_commitments(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 9) {
+        PyErr_SetString(PyExc_TypeError, "input_commitments(secret, items, salt_prefix, salt_bytes, field_prefix, "
+                                         "prefix, fmt, skip, canonical)");
+        return NULL;
+    }
+    PyObject *secret = args[0], *items = args[1], *salt_prefix = args[2], *field_prefix = args[4],
+             *prefix = args[5], *skip = args[7], *canonical = args[8];
+    Py_ssize_t salt_bytes = PyLong_AsSsize_t(args[3]);
+    if (salt_bytes == -1 && PyErr_Occurred()) return NULL;
+    Py_ssize_t fmt_size;
+    const char *fmt = plain_format(args[6], &fmt_size);
+    if (!PyBytes_CheckExact(secret) || !PyList_CheckExact(items) || !PyBytes_CheckExact(salt_prefix)
+        || !PyBytes_CheckExact(field_prefix) || !PyBytes_CheckExact(prefix) || !PyUnicode_CheckExact(skip)
+        || fmt == NULL || salt_bytes < 1 || salt_bytes > HASH_BYTES)
+        Py_RETURN_NONE;
+    Py_ssize_t total = PyList_GET_SIZE(items);
+    PyObject *result = PyList_New(total);
+    if (result == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < total; i++) PyList_SET_ITEM(result, i, Py_NewRef(Py_None));
+    /* RFC 2104 with SHA-256 (block 64): a key longer than a block is hashed first, then zero-padded */
+    unsigned char key[64], pad[64], digest[HASH_BYTES];
+    memset(key, 0, sizeof key);
+    if (PyBytes_GET_SIZE(secret) > 64) {
+        SHA256((const unsigned char *)PyBytes_AS_STRING(secret), (size_t)PyBytes_GET_SIZE(secret), key);
+    } else {
+        memcpy(key, PyBytes_AS_STRING(secret), (size_t)PyBytes_GET_SIZE(secret));
+    }
+    SHA256_CTX keyed, outer, inner;
+    for (int j = 0; j < 64; j++) pad[j] = key[j] ^ 0x36;
+    SHA256_Init(&keyed);
+    SHA256_Update(&keyed, pad, 64);
+    for (int j = 0; j < 64; j++) pad[j] = key[j] ^ 0x5c;
+    SHA256_Init(&outer);
+    SHA256_Update(&outer, pad, 64);
+    Commit c = {0};
+    Member *members = NULL;
+    Py_ssize_t members_room = 0;
+    CommitCtx k = {&inner, &outer, salt_bytes, field_prefix, canonical, skip};
+    int failed = 0;
+    for (Py_ssize_t i = 0; i < total && !failed; i++) {
+        PyObject *item = PyList_GET_ITEM(items, i);
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2) continue;
+        Py_INCREF(item);  /* canonical may run Python code: keep the item (its digest and input) alive */
+        PyObject *input_digest = PyTuple_GET_ITEM(item, 0), *value = PyTuple_GET_ITEM(item, 1);
+        if (!PyUnicode_CheckExact(input_digest) || !PyDict_CheckExact(value)
+#if PY_VERSION_HEX < 0x030C0000
+            || PyUnicode_READY(input_digest) == -1
+#endif
+            || !PyUnicode_IS_ASCII(input_digest)) {
+            PyErr_Clear();
+            Py_DECREF(item);
+            continue;
+        }
+        /* the salt message: salt_prefix || input_digest.lower() (ASCII) || "\0" */
+        const char *d = (const char *)PyUnicode_1BYTE_DATA(input_digest);
+        Py_ssize_t dn = PyUnicode_GET_LENGTH(input_digest);
+        inner = keyed;
+        SHA256_Update(&inner, PyBytes_AS_STRING(salt_prefix), (size_t)PyBytes_GET_SIZE(salt_prefix));
+        for (Py_ssize_t done = 0; done < dn;) {
+            char lower[64];
+            Py_ssize_t chunk = dn - done < 64 ? dn - done : 64;
+            for (Py_ssize_t j = 0; j < chunk; j++) {
+                char ch = d[done + j];
+                lower[j] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
+            }
+            SHA256_Update(&inner, lower, (size_t)chunk);
+            done += chunk;
+        }
+        SHA256_Update(&inner, "", 1);
+        c.size = 0;
+        c.kept_size = 0;
+        c.count = 0;
+        int rc = commit_walk(&c, &k, value, 0, 0);
+        Py_DECREF(item);
+        if (rc == FAILED) {
+            failed = 1;
+            break;
+        }
+        if (rc != DONE) {
+            if (PyErr_Occurred()) {  /* canonical's Exception: the reference raises it */
+                if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+                    failed = 1;
+                    break;
+                }
+                PyErr_Clear();
+            }
+            continue;
+        }
+        if (c.count > members_room || members == NULL) {  /* never NULL for qsort, even with no field */
+            Member *grown = PyMem_Realloc(members, (size_t)(c.count ? c.count : 1) * sizeof(Member));
+            if (grown == NULL) {
+                PyErr_NoMemory();
+                failed = 1;
+                break;
+            }
+            members = grown;
+            members_room = c.count ? c.count : 1;
+        }
+        for (Py_ssize_t j = 0; j < c.count; j++) {
+            members[j].name = c.kept + c.offsets[j];
+            members[j].name_size = c.sizes[j];
+            members[j].hash = c.hashes + j * HASH_BYTES;
+            members[j].hash_size = HASH_BYTES;
+        }
+        tagged_digest(members, c.count, fmt, fmt_size, PyBytes_AS_STRING(prefix), PyBytes_GET_SIZE(prefix), digest);
+        static const char digits[] = "0123456789abcdef";
+        char text[2 + 2 * HASH_BYTES];
+        text[0] = '0';
+        text[1] = 'x';
+        for (int j = 0; j < HASH_BYTES; j++) {
+            text[2 + 2 * j] = digits[digest[j] >> 4];
+            text[3 + 2 * j] = digits[digest[j] & 15];
+        }
+        PyObject *answer = PyUnicode_FromStringAndSize(text, sizeof text);
+        if (answer == NULL) {
+            failed = 1;
+            break;
+        }
+        PyObject *none = PyList_GET_ITEM(result, i);
+        PyList_SET_ITEM(result, i, answer);  /* the list owns it; the None it replaces is released */
+        Py_DECREF(none);
+    }
+    OPENSSL_cleanse(key, sizeof key);
+    OPENSSL_cleanse(pad, sizeof pad);
+    OPENSSL_cleanse(&keyed, sizeof keyed);
+    OPENSSL_cleanse(&inner, sizeof inner);
+    OPENSSL_cleanse(&outer, sizeof outer);
+    if (c.hashes != NULL) OPENSSL_cleanse(c.hashes, (size_t)c.room * HASH_BYTES);
+    PyMem_Free(c.names);
+    PyMem_Free(c.kept);
+    PyMem_Free(c.offsets);
+    PyMem_Free(c.sizes);
+    PyMem_Free(c.hashes);
+    PyMem_Free(members);
+    if (failed) {
+        Py_DECREF(result);
+        return NULL;
+    }
+    return result;
+}
+
 /* json_fast(text, limit) -> bool: whether canonical.json_loads may hand ``text`` straight to orjson, which then
    answers what canonical._json_loads_py answers for it (False: the Python path decides). True only for an exact str
    of ASCII characters or exact bytes holding at most ``limit`` opening brackets ('[', '{'; none follows a
@@ -2131,6 +2450,9 @@ static PyMethodDef methods[] = {
     {"json_plain", (PyCFunction)(void (*)(void))json_plain, METH_FASTCALL, "json_plain(value, budget) -> bool"},
     {"json_fast", (PyCFunction)(void (*)(void))json_fast, METH_FASTCALL, "json_fast(text, limit) -> bool"},
     {"flatten", (PyCFunction)(void (*)(void))flatten, METH_FASTCALL, "flatten(value, escape) -> dict | None"},
+    {"input_commitments", (PyCFunction)(void (*)(void))input_commitments, METH_FASTCALL,
+     "input_commitments(secret, items, salt_prefix, salt_bytes, field_prefix, prefix, fmt, skip, canonical) -> "
+     "list[str | None] | None"},
     {"proof_walk", (PyCFunction)(void (*)(void))proof_walk, METH_FASTCALL,
      "proof_walk(digest, elements, text, root, nodes) -> (reached, walked) | None | NotImplemented"},
     {"document_parts", (PyCFunction)(void (*)(void))document_parts, METH_FASTCALL,

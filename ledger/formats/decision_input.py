@@ -45,6 +45,7 @@ __all__ = [
     "commitment",
     "flatten",
     "input_commitment_of",
+    "input_commitments_of",
     "open_input",
     "opening",
     "unflatten",
@@ -58,6 +59,8 @@ _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
 # the native salted input hashes (``_hashcore.input_hashes``), or None (not built, or a build older than it)
 _NATIVE_INPUT_HASHES = getattr(NATIVE, "input_hashes", None)
 _NATIVE_FLATTEN = getattr(NATIVE, "flatten", None)
+_NATIVE_INPUT_COMMITMENTS = getattr(NATIVE, "input_commitments", None)
+_NONCE = "input_nonce"  # a stored input's random nonce: hashed into its digest, not committed field by field
 _IPAD = bytes(x ^ 0x36 for x in range(256))  # HMAC's key pads as translation tables (as the hmac module does)
 _OPAD = bytes(x ^ 0x5C for x in range(256))
 
@@ -259,8 +262,28 @@ def commit(secret: bytes, stored_input: Mapping[str, Any], input_digest: str, id
 
 def input_commitment_of(secret: bytes, stored_input: Mapping[str, Any], input_digest: str) -> str:
     """The ``input_commitment`` the department's secret gives for a stored input (what replay compares)."""
-    fields = flatten({k: v for k, v in stored_input.items() if k != "input_nonce"})
+    fields = flatten({k: v for k, v in stored_input.items() if k != _NONCE})
     return commitment(_salted_hashes(secret, input_digest, fields))
+
+
+def input_commitments_of(secret: bytes, stored: list[tuple[str, Mapping[str, Any]]]) -> list[str]:
+    """:func:`input_commitment_of` of each (input digest, stored input), in order: what replay compares for a chunk.
+
+    The native pass (``_hashcore.input_commitments``: one call for the chunk, each input walked, salted, hashed and
+    committed without the fields, salts and hashes as Python objects) answers the plain inputs; the reference,
+    :func:`input_commitment_of`, answers each one it declines, errors included (tests/test_hashcore.py compares the
+    two on generated and hostile inputs)."""
+    answers: list[str | None] | None = None
+    if _NATIVE_INPUT_COMMITMENTS is not None:
+        answers = _NATIVE_INPUT_COMMITMENTS(
+            secret, stored, _SALT_PREFIX, SALT_BYTES, FIELD_PREFIX, _PREFIX, INPUT_FORMAT, _NONCE, canonical_json
+        )
+    if answers is None:
+        answers = [None] * len(stored)
+    return [
+        answer if answer is not None else input_commitment_of(secret, value, digest)
+        for answer, (digest, value) in zip(answers, stored, strict=True)
+    ]
 
 
 def opening(

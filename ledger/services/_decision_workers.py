@@ -33,7 +33,7 @@ from typing import Any
 
 from ..errors import StateError
 from ..formats.canonical import json_loads
-from ..formats.decision_input import input_commitment_of
+from ..formats.decision_input import input_commitments_of
 from ..formats.rules import RuleSet, load_rule_set
 
 POOL_MIN = 20_000
@@ -91,13 +91,19 @@ def input_commitments(
     object (replay reports that input as altered on its own). ``parsed``: input digest -> ``json_loads`` of that
     same text, parsed by the caller just before (replay without workers, which parses each input once per chunk
     for its re-run): used instead of parsing it again; a worker always parses the text it is sent."""
-    out: list[str | None] = []
-    for digest, text in stored:
+    out: list[str | None] = [None] * len(stored)
+    objects: list[tuple[str, Any]] = []  # (digest, stored input) of the texts that are JSON objects
+    at: list[int] = []  # where each of them goes in ``out``
+    for i, (digest, text) in enumerate(stored):
         try:
             value = parsed[digest] if parsed is not None and digest in parsed else json_loads(text)
         except ValueError:
-            value = None
-        out.append(input_commitment_of(secret, value, digest) if isinstance(value, dict) else None)
+            continue
+        if isinstance(value, dict):
+            objects.append((digest, value))
+            at.append(i)
+    for i, computed in zip(at, input_commitments_of(secret, objects), strict=True):  # one native pass for the chunk
+        out[i] = computed
     return out
 
 
