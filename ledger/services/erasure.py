@@ -41,7 +41,16 @@ from sqlmodel import col
 from ..client import Ledger
 from ..errors import ChainError, InputError, LedgerError
 from ..formats.canonical import hex32, json_loads, parse_hex32
-from ..storage.models import CONSENT_ERASED, GRANT_PURPOSE_ERASED, CitedDocument, Consent, Grant, given_time, not_ahead
+from ..storage.models import (
+    CONSENT_ERASED,
+    GRANT_PURPOSE_ERASED,
+    CitedDocument,
+    Consent,
+    Grant,
+    SealedInput,
+    given_time,
+    not_ahead,
+)
 from ..storage.store import Certificate, StatusChange
 from ..storage.vault import ERASED
 from . import logchain
@@ -442,6 +451,7 @@ def erase(
             "anchored": False,
         }
     label_cited_copies(ledger)
+    typed = _produced_from(ledger, digest, cert.department)  # read while the permit's body still opens
     with ledger.engine.begin() as conn:
         conn.execute(update(Certificate).where(Certificate.digest == digest).values(sealed=ERASED))  # type: ignore[arg-type]
         conn.execute(
@@ -452,6 +462,10 @@ def erase(
         # the copies applicants cited inline in decided applications: the same fields and salts, sealed by the
         # vault key, so destroying the data key alone would leave them readable
         conn.execute(update(CitedDocument).where(col(CitedDocument.digest) == digest).values(sealed=ERASED))
+        # what the applicant typed that this certificate copies, kept sealed apart from the decision input it was
+        # produced from (decision_input.seal_fields): the stored input keeps only hashes with destroyed salts
+        if typed:
+            conn.execute(update(SealedInput).where(col(SealedInput.input_digest).in_(typed)).values(sealed=ERASED))
         # the consents the person gave for it: their keyed subject reference confirms a guessed ID number to whoever
         # holds the vault key, and the purpose text is the person's own words; with them the record's salt, without
         # which its hash (in the row and the anchored log) confirms no guessed reference or text; the rest
@@ -489,12 +503,42 @@ def erase(
         "seq": entry["seq"],
         "entry_hash": entry["entry_hash"],
         "cited_copies_erased": int(cited),
+        "typed_fields_erased": len(typed),
         "anchored_roots": anchored,
         "sqlite_log_truncated": checkpoint,
     }
     if pending:
         result["pending"] = pending
     return result
+
+
+def _produced_from(ledger: Ledger, digest: str, department: str) -> list[str]:
+    """The stored decision inputs certificate ``digest`` was produced from: the input its own sealed body names
+    (``subject.produced_by.input_digest``, while it opens) and that of each decision of ``department`` naming it as
+    ``issued`` (the log is never erased, so an interrupted erasure run again still finds it)."""
+    found: list[str] = []
+    try:
+        fields = sealed_fields(ledger, digest) or {}
+    except (LedgerError, ValueError, KeyError, TypeError):
+        fields = {}
+    subject = fields.get("subject")
+    produced = fields.get("subject.produced_by") or (subject.get("produced_by") if isinstance(subject, dict) else None)
+    if isinstance(produced, dict) and isinstance(produced.get("input_digest"), str):
+        found.append(produced["input_digest"])
+    try:
+        for entry in logchain.mentioning(ledger, logchain.LOG_DECISIONS, digest, department):
+            try:
+                body = logchain.stored_loads(entry.body)
+            except ValueError:
+                continue
+            if not isinstance(body, dict):
+                continue
+            issued, named = body.get("issued"), body.get("input_digest")
+            if isinstance(issued, dict) and issued.get("certificate") == digest and isinstance(named, str):
+                found.append(named)
+    except LedgerError:
+        pass  # an unreadable entry: replay reports it; the permit's own body named the input above
+    return list(dict.fromkeys(found))
 
 
 def _sealed_type(ledger: Ledger, digest: str) -> str | None:
@@ -568,7 +612,7 @@ def reclaim(ledger: Ledger) -> str | None:
     engine = ledger.engine
     if engine.dialect.name != "postgresql":
         return None
-    tables = [str(t.__tablename__) for t in (Certificate, StatusChange, CitedDocument, Consent, Grant)]
+    tables = [str(t.__tablename__) for t in (Certificate, StatusChange, CitedDocument, SealedInput, Consent, Grant)]
     statement = f"VACUUM FULL {', '.join(tables)}"
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text(statement))

@@ -1,0 +1,167 @@
+"""What an applicant typed that a certificate copies is erased with that certificate (threat model, "Read what an
+applicant typed into an application after the certificate it produced was lawfully erased"; found by hand in red
+team round 39).
+
+The shipped food business permit rules copy ``application.premises`` and ``application.business_scope`` into the
+permit an approval issues. ``ledger erase`` of the permit destroyed its sealed body, but the decision input was kept
+in clear (``decisioninput``, read by replay and every evidence bundle), so an insider with the database, or anyone
+holding a backup taken after the erasure, still read the premises typed. The fields a rule set's ``produces``
+copies from ``application.*`` (and those it declares ``personal``) are now sealed apart (``SealedInput``) and kept
+in the stored input only as their salted field hashes; the permit's erasure destroys them, replay and both evidence
+verifiers report the decision as lawfully erased (the commitment still checked), and an erasure no entry attests
+stays a discrepancy."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, select, text, update
+
+from ledger.client import Ledger
+from ledger.errors import InputError
+from ledger.services import decisions, erasure, evidence, logchain, provenance
+from ledger.services.replay import replay
+from ledger.storage.models import SealedInput
+from ledger.storage.vault import ERASED
+
+from .evidence_support import both
+from .permit_support import application, fresh_licence, published_permit_rules
+
+
+def _typed(tag: str) -> str:
+    return f"Room 7, {tag} Shennan Boulevard, Futian"  # unique per test: no other row holds it by chance
+
+
+def _approved(ledger: Ledger, tmp: Path, dept: str, tag: str) -> tuple[decisions.Decision, str]:
+    rules = published_permit_rules(ledger, dept, tag)
+    licence, holder = fresh_licence(ledger, tmp, tag)
+    app = application(f"FBP-{tag}", licence)
+    app["application"]["premises"] = _typed(tag)
+    decision = decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=holder)
+    assert decision.body["outcome"] == "approve", decision.body
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    return decision, holder
+
+
+def _everything_stored(ledger: Ledger) -> str:
+    """Every row of every table, as text."""
+    seen = []
+    with ledger.engine.connect() as conn:
+        for table in inspect(conn).get_table_names():
+            for row in conn.execute(text(f'SELECT * FROM "{table}"')):
+                seen.append(
+                    repr(tuple(bytes(v).decode("latin-1") if isinstance(v, (bytes, memoryview)) else v for v in row))
+                )
+    return "\n".join(seen)
+
+
+def _files_holding(ledger: Ledger, typed: str) -> list[str]:
+    """The files of the data directory (the database, its write-ahead log, keys, exports) whose bytes hold
+    ``typed``, searched by grep in a process of its own: closing any descriptor of the SQLite file in this process
+    would drop the ledger's own POSIX locks on it."""
+    found = subprocess.run(
+        ["grep", "-rlaF", "--exclude-dir=chain", typed, str(ledger.settings.data_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return found.stdout.split()
+
+
+def _sqlite_dump(ledger: Ledger) -> str:
+    """``.dump`` of the SQLite database, read through the ledger's own engine (a second connection of another
+    library left open beside the ledger's upsets SQLite's shared memory for the processes that follow)."""
+    if ledger.engine.dialect.name != "sqlite":
+        return ""
+    with ledger.engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        assert isinstance(raw, sqlite3.Connection)
+        return "\n".join(raw.iterdump())
+
+
+def test_the_premises_typed_are_gone_with_the_permit_and_replay_and_bundles_say_so(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    dept, tag = fresh_department, fresh_department.lower()
+    decision, holder = _approved(ledger, tmp_path, dept, tag)
+    typed = _typed(tag)
+    # kept sealed, never in clear, even before any erasure
+    assert typed not in _everything_stored(ledger) and typed not in _sqlite_dump(ledger)
+    assert _files_holding(ledger, typed) == []
+    # the department still reads it (its own bundle discloses it) while the permit lives
+    sections = evidence.decision_bundle(ledger, dept, decision.body["case_id"], applicant=holder)
+    assert sections["input"]["fields"]["application.premises"] == typed
+    assert "erased" not in sections["input"]
+
+    permit = decision.body["issued"]["certificate"]
+    erasure.erase(ledger, permit, basis="no-longer-necessary", by="officer-40")
+    stored = _everything_stored(ledger)
+    assert typed not in stored and typed not in _sqlite_dump(ledger)
+    assert _files_holding(ledger, typed) == []
+    assert "prepackaged-food-sales" in stored  # what no certificate copies stays readable (the rules read it)
+
+    # replay: a lawful erasure, explained, no discrepancy; the commitment and every rule not reading it still checked
+    report = replay(ledger, department=dept)
+    assert report.ok, [d.__dict__ for d in report.discrepancies]
+    assert report.to_json()["inputs_erased"] == 1
+    # the certificate's provenance says what became of the fields it copied
+    (produced,) = [
+        e for e in provenance.timeline(ledger, permit, now=datetime.now(UTC))["events"] if e["kind"] == "produced"
+    ]
+    assert produced["input_erased"] is True and "lawfully erased" in produced["summary"], produced
+    # the bundle: the erased fields are hidden as their hashes, named as erased, and both verifiers agree
+    bundle = evidence.decision_bundle(ledger, dept, decision.body["case_id"])
+    section = bundle["input"]
+    assert section["erased"] == ["application.business_scope", "application.premises"]
+    assert "application.premises" in section["hidden"] and "application.premises" not in section["fields"]
+    assert typed not in json.dumps(bundle)
+    report_b, code, result = both(ledger, bundle, tmp_path)
+    assert report_b.ok and code == 0, report_b.to_json()
+    assert result is not None
+    rerun = next(c for c in result["checks"] if c["name"] == "rerun")
+    assert rerun["detail"].startswith("lawfully erased"), rerun
+    assert next(c for c in report_b.checks if c.name == "rerun").detail.startswith("lawfully erased")
+    # a bundle whose erasure entry was taken away, or names another certificate, excuses no re-run
+    del section["erasure"]
+    assert {c.name for c in both(ledger, bundle, tmp_path, "no-entry.json")[0].failed} == {"rerun"}
+
+
+def test_an_erasure_no_entry_attests_is_a_discrepancy(ledger: Ledger, fresh_department: str, tmp_path: Path) -> None:
+    dept, tag = fresh_department, fresh_department.lower()
+    decision, _ = _approved(ledger, tmp_path, dept, tag)
+    with ledger.engine.begin() as conn:  # an insider destroys the sealed fields, no erasure entry, permit alive
+        conn.execute(
+            update(SealedInput).where(SealedInput.input_digest == decision.body["input_digest"]).values(sealed=ERASED)  # type: ignore[arg-type]
+        )
+    found = {(d.check, d.seq) for d in replay(ledger, department=dept).discrepancies}
+    assert ("input_erased_unattested", decision.seq) in found, found
+    with ledger.engine.begin() as conn:  # and deleting the row is no erasure either
+        conn.execute(
+            SealedInput.__table__.delete().where(  # type: ignore[attr-defined]
+                SealedInput.__table__.c.input_digest == decision.body["input_digest"]  # type: ignore[attr-defined]
+            )
+        )
+    found = {(d.check, d.seq) for d in replay(ledger, department=dept).discrepancies}
+    assert ("input_missing", decision.seq) in found, found
+
+
+def test_an_application_may_not_bring_its_own_sealed_hashes(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """The stored input's ``input_sealed`` is the ledger's: an application carrying one (a hash for a field it
+    never gave) is refused, and nothing of it is stored."""
+    dept, tag = fresh_department, fresh_department.lower()
+    rules = published_permit_rules(ledger, dept, tag)
+    licence, holder = fresh_licence(ledger, tmp_path, tag)
+    app = {**application(f"FBP-{tag}", licence), "input_sealed": {"application.premises": "00" * 32}}
+    with ledger.engine.connect() as conn:
+        before = conn.execute(select(SealedInput.input_digest)).all()  # type: ignore[call-overload]
+    with pytest.raises(InputError, match="input_sealed"):
+        decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=holder)
+    with ledger.engine.connect() as conn:
+        assert conn.execute(select(SealedInput.input_digest)).all() == before  # type: ignore[call-overload]
