@@ -30,7 +30,7 @@ from ledger.storage.models import SealedInput
 from ledger.storage.vault import ERASED
 
 from .evidence_support import both
-from .permit_support import application, fresh_licence, published_permit_rules
+from .permit_support import application, fresh_licence, permit_rules, published_permit_rules
 
 
 def _typed(tag: str) -> str:
@@ -126,7 +126,10 @@ def test_the_premises_typed_are_gone_with_the_permit_and_replay_and_bundles_say_
     rerun = next(c for c in result["checks"] if c["name"] == "rerun")
     assert rerun["detail"].startswith("lawfully erased"), rerun
     assert next(c for c in report_b.checks if c.name == "rerun").detail.startswith("lawfully erased")
-    # a bundle whose erasure entry was taken away, or names another certificate, excuses no re-run
+    # a bundle whose erasure entry was edited (to name another certificate, say) or taken away excuses no re-run
+    entry = section["erasure"]
+    section["erasure"] = {**entry, "body": {**entry["body"], "basis": "court-order"}}
+    assert {c.name for c in both(ledger, bundle, tmp_path, "edited.json")[0].failed} == {"rerun"}
     del section["erasure"]
     assert {c.name for c in both(ledger, bundle, tmp_path, "no-entry.json")[0].failed} == {"rerun"}
 
@@ -165,3 +168,52 @@ def test_an_application_may_not_bring_its_own_sealed_hashes(
         decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=holder)
     with ledger.engine.connect() as conn:
         assert conn.execute(select(SealedInput.input_digest)).all() == before  # type: ignore[call-overload]
+
+
+def test_a_bulk_run_seals_the_typed_fields_too_and_a_refusal_keeps_them_sealed(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """``decide_many`` (its applications read in a worker process) seals what the permit copies as ``decide`` does;
+    a refused application's typed fields are sealed as well (no certificate, so no erasure reaches them yet)."""
+    dept, tag = fresh_department, fresh_department.lower()
+    rules = published_permit_rules(ledger, dept, tag)
+    apps = []
+    for i, scope in enumerate(("prepackaged-food-sales", "cooked-food")):
+        licence, holder = fresh_licence(ledger, tmp_path, f"{tag}-{i}")
+        app = application(f"FBP-{tag}-{i}", licence, scope=scope)
+        app["application"]["premises"] = _typed(f"{tag}-{i}")
+        apps.append({**app, "applicant_ref": holder})
+    result = decisions.decide_many(ledger, dept, apps, {"*": rules}, workers=1)
+    assert result.count == 2 and len(result.produced) == 1, result.to_json()
+    stored = _everything_stored(ledger)
+    assert not any(_typed(f"{tag}-{i}") in stored for i in range(2))
+    assert "cooked-food" not in stored  # the refused one's scope: sealed too
+    assert replay(ledger, department=dept).ok
+
+
+def test_any_rule_set_names_its_personal_fields_and_a_bad_declaration_is_refused() -> None:
+    """The mechanism is the rule set's, not the shipped one's: what ``produces`` copies from the application, and
+    what the set declares ``personal``, are sealed; the stored input keeps their hashes, not their values."""
+    from ledger.formats.decision_input import SEALED_KEY, seal_fields
+
+    rules = permit_rules("personal", personal=["application.business_name"])
+    assert rules.personal == ("application.business_name", "application.business_scope", "application.premises")
+    assert permit_rules("plain").personal == ("application.business_scope", "application.premises")
+    with pytest.raises(InputError, match="personal"):
+        permit_rules("bad", personal=["certificates"])
+    app = {
+        "case_id": "C",
+        "application": {"business_name": "Shop", "premises": {"street": "x", "no": 1}, "online": True},
+    }
+    stored, sealed, salts = seal_fields(app, rules.personal)
+    assert stored == {
+        "case_id": "C",
+        "application": {"online": True},
+        SEALED_KEY: {n: stored[SEALED_KEY][n] for n in sealed},
+    }
+    assert sealed == {
+        "application.business_name": "Shop",
+        "application.premises.street": "x",
+        "application.premises.no": 1,
+    }
+    assert {len(s) for s in salts.values()} == {16}

@@ -252,8 +252,9 @@ class _Chunk:
         kept, cited = seal_citations(prepared)
         if not cited and kept == prepared:  # nothing sealed away: one dict, sent back from a worker once
             kept = prepared
-        stored_form, personal, salts = seal_fields(kept, rules.personal) if rules.personal else (kept, {}, {})
         try:  # its stored text, digest and commitments: a value canonical JSON refuses is this application's error
+            # what the rule set's certificate copies is never stored in clear (decision_input.seal_fields)
+            stored_form, personal, salts = seal_fields(kept, rules.personal) if rules.personal else (kept, {}, {})
             stored = _stored_input(secret, stored_form, identity)
         except InputError as exc:
             raise InputError(f"application {number}: {exc}") from exc
