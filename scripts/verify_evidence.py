@@ -2493,6 +2493,7 @@ RULE_SET_KEYS = {
     "rules",
     "reason_texts",
     "produces",
+    "personal",
 }
 RULE_SET_REQUIRED = RULE_SET_KEYS - {
     "description",
@@ -2501,6 +2502,7 @@ RULE_SET_REQUIRED = RULE_SET_KEYS - {
     "review_texts",
     "reason_texts",
     "produces",
+    "personal",
 }
 RULE_KEYS = {"id", "outcome", "reason", "description", "legal_basis", "when", "commitment"}
 RULE_REQUIRED = RULE_KEYS - {"description", "legal_basis", "commitment"}
@@ -2671,6 +2673,18 @@ def rule_set_problem(document: dict[str, Any]) -> None:
         and produces["fields"]
     ):
         raise Failure("the rule set's produces is not {type, valid_days, holder, fields[, id_prefix]}")
+    personal = document.get("personal")  # the input fields the ledger seals: no part of the outcome or reasons
+    if personal is not None and not (
+        isinstance(personal, list)
+        and all(
+            isinstance(p, str)
+            and p.split(".")[0] in ("application", "applicant")
+            and len(p.split(".")) > 1
+            and all(RULE_SEGMENT.fullmatch(x) for x in p.split(".")[1:])
+            for p in personal
+        )
+    ):
+        raise Failure("the rule set's personal is not a list of input paths under application. or applicant.")
 
 
 def run_rules(document: Any, data: dict[str, Any]) -> tuple[str, list[str], dict[str, Any]]:

@@ -42,6 +42,7 @@ def _approved(ledger: Ledger, tmp: Path, dept: str, tag: str) -> tuple[decisions
     licence, holder = fresh_licence(ledger, tmp, tag)
     app = application(f"FBP-{tag}", licence)
     app["application"]["premises"] = _typed(tag)
+    app["application"]["business_name"] = f"{tag} Corner Shop"  # declared personal by the shipped rules (1.3.0)
     decision = decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=holder)
     assert decision.body["outcome"] == "approve", decision.body
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
@@ -103,6 +104,7 @@ def test_the_premises_typed_are_gone_with_the_permit_and_replay_and_bundles_say_
     stored = _everything_stored(ledger)
     assert typed not in stored and typed not in _sqlite_dump(ledger)
     assert _files_holding(ledger, typed) == []
+    assert f"{tag} Corner Shop" not in stored and _files_holding(ledger, f"{tag} Corner Shop") == []
     assert "prepackaged-food-sales" in stored  # what no certificate copies stays readable (the rules read it)
 
     # replay: a lawful erasure, explained, no discrepancy; the commitment and every rule not reading it still checked
@@ -117,7 +119,7 @@ def test_the_premises_typed_are_gone_with_the_permit_and_replay_and_bundles_say_
     # the bundle: the erased fields are hidden as their hashes, named as erased, and both verifiers agree
     bundle = evidence.decision_bundle(ledger, dept, decision.body["case_id"])
     section = bundle["input"]
-    assert section["erased"] == ["application.business_scope", "application.premises"]
+    assert section["erased"] == ["application.business_name", "application.business_scope", "application.premises"]
     assert "application.premises" in section["hidden"] and "application.premises" not in section["fields"]
     assert typed not in json.dumps(bundle)
     report_b, code, result = both(ledger, bundle, tmp_path)
@@ -196,9 +198,9 @@ def test_any_rule_set_names_its_personal_fields_and_a_bad_declaration_is_refused
     what the set declares ``personal``, are sealed; the stored input keeps their hashes, not their values."""
     from ledger.formats.decision_input import SEALED_KEY, seal_fields
 
-    rules = permit_rules("personal", personal=["application.business_name"])
+    rules = permit_rules("personal")  # the shipped set declares the business name typed (1.3.0)
     assert rules.personal == ("application.business_name", "application.business_scope", "application.premises")
-    assert permit_rules("plain").personal == ("application.business_scope", "application.premises")
+    assert permit_rules("plain", personal=[]).personal == ("application.business_scope", "application.premises")
     with pytest.raises(InputError, match="personal"):
         permit_rules("bad", personal=["certificates"])
     app = {
