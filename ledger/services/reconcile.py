@@ -603,10 +603,9 @@ def _check_typed_fields(ledger: Ledger, erasures: set[str], add: Callable[[Diver
                     body = logchain.read_body(text, logchain.LOG_DECISIONS, department, int(seq))
                 except logchain.UnreadableEntry:
                     continue  # replay names it
-                issued = body.get("issued")
-                if isinstance(issued, dict) and issued.get("certificate") == digest:
-                    if isinstance(body.get("input_digest"), str):
-                        produced[body["input_digest"]] = digest
+                issued, named = body.get("issued"), body.get("input_digest")
+                if isinstance(issued, dict) and issued.get("certificate") == digest and isinstance(named, str):
+                    produced[named] = digest
     inputs = sorted(produced)
     for i in range(0, len(inputs), 900):
         with ledger.engine.connect() as conn:
