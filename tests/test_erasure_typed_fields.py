@@ -63,11 +63,15 @@ def _everything_stored(ledger: Ledger) -> str:
 
 
 def _files_holding(ledger: Ledger, typed: str) -> list[str]:
-    """The files of the data directory (the database, its write-ahead log, keys, exports) whose bytes hold
-    ``typed``, searched by grep in a process of its own: closing any descriptor of the SQLite file in this process
-    would drop the ledger's own POSIX locks on it."""
+    """The files of the data directory (the database, its write-ahead log, keys, exports), and on PostgreSQL
+    of the server's data directory, whose bytes hold ``typed``, searched by grep in a process of its own: closing
+    any descriptor of the SQLite file in this process would drop the ledger's own POSIX locks on it."""
+    places = [str(ledger.settings.data_dir)]
+    if ledger.engine.dialect.name == "postgresql":  # the server's files too: tables, old row versions, WAL
+        with ledger.engine.connect() as conn:
+            places.append(str(conn.execute(text("SHOW data_directory")).scalar()))
     found = subprocess.run(
-        ["grep", "-rlaF", "--exclude-dir=chain", typed, str(ledger.settings.data_dir)],
+        ["grep", "-rlaF", "--exclude-dir=chain", typed, *places],
         capture_output=True,
         text=True,
         check=False,
@@ -99,6 +103,8 @@ def test_the_premises_typed_are_gone_with_the_permit_and_replay_and_bundles_say_
     sections = evidence.decision_bundle(ledger, dept, decision.body["case_id"], applicant=holder)
     assert sections["input"]["fields"]["application.premises"] == typed
     assert "erased" not in sections["input"]
+    live, code, _ = both(ledger, sections, tmp_path, "live.json")  # its random salts open the commitment
+    assert live.ok and code == 0, live.to_json()
 
     permit = decision.body["issued"]["certificate"]
     kept = SealedInput.__table__  # type: ignore[attr-defined]
