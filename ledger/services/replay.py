@@ -1667,14 +1667,17 @@ def _rerun(
     facts = facts_replay.check(dept, decision_input, body, anchor_range, fail)
     if facts is None:
         return
-    if erased:
-        paths, _ = _rule_paths(rule_set.document.get("rules"))
-        if any(e == p or e.startswith(p + ".") or p.startswith(e + ".") for e in erased for p in paths):
-            return  # the rules read what was lawfully erased: the commitment and the facts were checked, no re-run
     view = {**decision_input, "certificates": facts}  # facts_view: the facts as the rules read them
     if credit is not None:
         view = _credit_view(body, view, credit(), fail)
         _check_credit_block(body, seq, credit(), fail)
+    if erased:
+        paths, _ = _rule_paths(rule_set.document.get("rules"))
+        if any(e == p or e.startswith(p + ".") or p.startswith(e + ".") for e in erased for p in paths):
+            # the rules read what was lawfully erased: the commitment, the facts, the credit status and the case
+            # were checked; the outcome cannot be re-derived
+            _check_case(decision_input, body, fail)
+            return
     try:
         result = evaluate(rule_set, view)
     except InputError as exc:
@@ -1699,6 +1702,11 @@ def _rerun(
             f"the legal basis recorded for the reasons, {body.get('legal_basis')}, is not the "
             f"rule set's {rule_set.legal_basis(result.reasons)}",
         )
+    _check_case(decision_input, body, fail)
+    report.re_run += 1
+
+
+def _check_case(decision_input: Mapping[str, Any], body: Mapping[str, Any], fail: Callable[[str, str], None]) -> None:
     for key in ("case_id", "service_item"):
         # the ledger stores an input with its decision's case and service item (decisions._prepare_input refuses
         # an application naming others): a record carrying another case's input is no decision of that input, and
@@ -1709,7 +1717,6 @@ def _rerun(
                 f"the recorded input's {key} {decision_input[key]!r} is not the decision's {body.get(key)!r}: the "
                 "record carries the input of another case",
             )
-    report.re_run += 1
 
 
 def _with_sealed(
