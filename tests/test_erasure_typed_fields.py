@@ -240,3 +240,27 @@ def test_any_rule_set_names_its_personal_fields_and_a_bad_declaration_is_refused
         "application.premises.no": 1,
     }
     assert {len(s) for s in salts.values()} == {16}
+
+
+def test_history_stored_in_clear_before_still_replays_and_bundles(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """A decision recorded before the fields were sealed (its input in clear, no ``input_sealed``: the same rule
+    set read by a ledger that sealed nothing) replays and bundles as recorded, before and after its permit's
+    erasure, which reaches no typed field of it (docs/threat-model.md: left as recorded)."""
+    import dataclasses
+
+    dept, tag = fresh_department, fresh_department.lower()
+    rules = dataclasses.replace(published_permit_rules(ledger, dept, tag), personal=())
+    licence, holder = fresh_licence(ledger, tmp_path, tag)
+    app = application(f"FBP-{tag}", licence)
+    app["application"]["premises"] = _typed(tag)
+    decision = decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=holder)
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    assert _typed(tag) in _everything_stored(ledger)  # the old layout, in clear
+    done = erasure.erase(ledger, decision.body["issued"]["certificate"], basis="no-longer-necessary", by="o-40")
+    assert done["typed_fields_erased"] == 0
+    report = replay(ledger, department=dept)
+    assert report.ok and report.re_run == 1 and report.inputs_erased == 0, report.to_json()
+    bundle = evidence.decision_bundle(ledger, dept, app["case_id"], applicant=holder)
+    assert "erased" not in bundle["input"] and both(ledger, bundle, tmp_path)[0].ok

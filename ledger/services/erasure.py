@@ -464,8 +464,13 @@ def erase(
         conn.execute(update(CitedDocument).where(col(CitedDocument.digest) == digest).values(sealed=ERASED))
         # what the applicant typed that this certificate copies, kept sealed apart from the decision input it was
         # produced from (decision_input.seal_fields): the stored input keeps only hashes with destroyed salts
-        if typed:
-            conn.execute(update(SealedInput).where(col(SealedInput.input_digest).in_(typed)).values(sealed=ERASED))
+        reached = (
+            conn.execute(
+                update(SealedInput).where(col(SealedInput.input_digest).in_(typed)).values(sealed=ERASED)
+            ).rowcount
+            if typed
+            else 0
+        )
         # the consents the person gave for it: their keyed subject reference confirms a guessed ID number to whoever
         # holds the vault key, and the purpose text is the person's own words; with them the record's salt, without
         # which its hash (in the row and the anchored log) confirms no guessed reference or text; the rest
@@ -503,7 +508,7 @@ def erase(
         "seq": entry["seq"],
         "entry_hash": entry["entry_hash"],
         "cited_copies_erased": int(cited),
-        "typed_fields_erased": len(typed),
+        "typed_fields_erased": int(reached or 0),
         "anchored_roots": anchored,
         "sqlite_log_truncated": checkpoint,
     }
