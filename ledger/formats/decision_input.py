@@ -321,6 +321,9 @@ def commit(secret: bytes, stored_input: Mapping[str, Any], input_digest: str, id
 def input_commitment_of(secret: bytes, stored_input: Mapping[str, Any], input_digest: str) -> str:
     """The ``input_commitment`` the department's secret gives for a stored input (what replay compares): the
     fields in clear hashed with their derived salts, the fields sealed apart by their kept hashes."""
+    if SEALED_KEY not in stored_input:  # nearly every input: nothing sealed apart
+        fields = flatten({k: v for k, v in stored_input.items() if k != _NONCE_KEY})
+        return commitment(_salted_hashes(secret, input_digest, fields))
     rest, sealed = sealed_hashes(stored_input)
     hashes = _salted_hashes(secret, input_digest, flatten(rest))
     hashes.update(sealed)
