@@ -3274,7 +3274,8 @@ class Rerun:
 
     def erasure_attested(self, unreadable: list[str]) -> str:
         """What shows that the fields the rules read were erased lawfully: ``input.erasure``, an entry of the deciding
-        department's ``erasures`` log that erased the certificate the decision produced, in a range the log contract
+        department's ``erasures`` log that erased the certificate the decision produced or names its input
+        (``inputs``), in a range the log contract
         records (``logBatch``). Failure otherwise: an erasure the chain does not attest excuses no re-run."""
         why = f"cannot be re-run: the rule set reads {unreadable}, said to be erased, but "
         proof, body = self.b["input"].get("erasure"), self.body
@@ -3286,10 +3287,15 @@ class Rerun:
             entry, dept, seq = proof["body"], proof["department"], proof["seq"]
             if proof["log"] != "erasures" or dept != self.b["decision"]["department"]:
                 raise Failure(why + "the erasure entry is not of the deciding department's erasures log")
-            if not isinstance(entry, dict) or not isinstance(permit, str) or entry.get("certificate") != permit:
+            if not isinstance(entry, dict):
+                raise Failure(why + "the erasure entry's body is not an object")
+            inputs = entry.get("inputs")
+            if not (isinstance(permit, str) and entry.get("certificate") == permit) and not (
+                isinstance(inputs, list) and body.get("input_digest") in inputs
+            ):
                 raise Failure(
-                    why + f"the erasure entry erased {entry.get('certificate')!r}, not {permit!r}, the certificate "  # type: ignore[union-attr]
-                    "the decision produced"
+                    why + f"the erasure entry erased {entry.get('certificate')!r}, not {permit!r}, the certificate "
+                    "the decision produced, and does not name its input among the inputs it erased"
                 )
             if not isinstance(seq, int) or isinstance(seq, bool):
                 raise ValueError("seq is not a whole number")

@@ -264,3 +264,43 @@ def test_history_stored_in_clear_before_still_replays_and_bundles(
     assert report.ok and report.re_run == 1 and report.inputs_erased == 0, report.to_json()
     bundle = evidence.decision_bundle(ledger, dept, app["case_id"], applicant=holder)
     assert "erased" not in bundle["input"] and both(ledger, bundle, tmp_path)[0].ok
+
+
+def test_a_referral_an_officer_then_approved_loses_what_was_typed_with_the_permit(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """The rules referred the application (no permit), an officer approved it on the same input (the permit): the
+    permit's erasure reaches the typed fields of both decisions of the case, its entry names both inputs, and
+    replay and the referral's bundle (whose record issued nothing) accept that anchored entry."""
+    dept, tag = fresh_department, fresh_department.lower()
+    rules = published_permit_rules(ledger, dept, tag)
+    licence, holder = fresh_licence(ledger, tmp_path, tag)
+    app = application(f"FBP-{tag}", licence, scope="cooked-food")
+    app["application"]["premises"] = _typed(tag)
+    referred = decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=holder)
+    assert referred.body["outcome"] == "refer" and "issued" not in referred.body
+    approval = decisions.record_human_decision(
+        ledger,
+        dept,
+        app["case_id"],
+        app["service_item"],
+        officer="officer-40",
+        outcome="approve",
+        reasons=["ONSITE_CHECK_PASSED"],
+        applicant_ref=holder,
+        overrides=referred.seq,
+        decision_input=app,
+        rule_set=rules,
+    )
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    done = erasure.erase(ledger, approval.body["issued"]["certificate"], basis="consent-withdrawn", by="officer-40")
+    assert done["typed_fields_erased"] == 2, done
+    (entry,) = erasure.recorded(ledger, dept).values()
+    assert sorted(entry["inputs"]) == sorted([referred.body["input_digest"], approval.body["input_digest"]])
+    report = replay(ledger, department=dept)
+    assert report.ok and report.inputs_erased == 1, report.to_json()  # the officer's decision is not re-run
+    bundle = evidence.decision_bundle(ledger, dept, app["case_id"], seq=referred.seq)
+    assert bundle["input"]["erasure"]["body"]["inputs"] == entry["inputs"]
+    checked, code, result = both(ledger, bundle, tmp_path, "referral.json")
+    assert checked.ok and code == 0 and result is not None, checked.to_json()
+    assert next(c for c in result["checks"] if c["name"] == "rerun")["detail"].startswith("lawfully erased")

@@ -91,7 +91,7 @@ def bundle_sections(
     if section.get("erased"):  # what shows a verifier that the erasure was lawful: its anchored log entry
         issued = body.get("issued")
         permit = issued.get("certificate") if isinstance(issued, Mapping) else None
-        section["erasure"] = _erasure_proof(ledger, department, permit) if isinstance(permit, str) else None
+        section["erasure"] = _erasure_proof(ledger, department, permit, digest)
     documents = resolve_citations(ledger, [stored])
     cited: list[Any] = []
     for citation in citations(stored):
@@ -105,9 +105,10 @@ def bundle_sections(
     return {"input": section, "cited": cited}
 
 
-def _erasure_proof(ledger: Ledger, department: str, certificate: str) -> dict[str, Any] | None:
+def _erasure_proof(ledger: Ledger, department: str, certificate: Any, input_digest: str) -> dict[str, Any] | None:
     """The entry of ``department``'s ``erasures`` log that erased ``certificate`` (the one the decision produced),
-    with its Merkle proof to its anchored range: a verifier recomputes the entry hash, follows the proof and reads
+    or that names ``input_digest`` among the inputs it erased (``inputs``: another decision of the case), with its
+    Merkle proof to its anchored range: a verifier recomputes the entry hash, follows the proof and reads
     the range from the log contract (``logBatch``), so an erasure the chain does not attest is never taken for a
     lawful one. None when no anchored entry erased it (the verifiers then fail the re-run it excuses)."""
     from ..storage.store import batch_proof
@@ -119,7 +120,9 @@ def _erasure_proof(ledger: Ledger, department: str, certificate: str) -> dict[st
             body = logchain.read_body(entry.body, logchain.LOG_ERASURES, department, entry.seq)
         except logchain.UnreadableEntry:
             continue
-        if body.get("certificate") != certificate:
+        inputs = body.get("inputs")
+        named = isinstance(inputs, list) and input_digest in inputs
+        if not named and (certificate is None or body.get("certificate") != certificate):
             continue
         if entry.state != logchain.EntryState.ANCHORED or entry.batch_root is None or entry.leaf_index is None:
             return None
@@ -255,7 +258,8 @@ class DecisionRerun:
 
     def _erasure_attested(self) -> tuple[bool, str]:
         """Whether ``input.erasure`` is an entry of the deciding department's ``erasures`` log that erased the
-        certificate the decision produced, in a range the log contract records (``logBatch``): (ok, what or why)."""
+        certificate the decision produced or names its input (``inputs``), in a range the log contract records
+        (``logBatch``): (ok, what or why)."""
         from ..formats.merkle import root_from_proof
         from .logchain import LOG_ERASURES, compute_entry_hash, log_id
 
@@ -268,15 +272,16 @@ class DecisionRerun:
             entry_body, dept, seq = proof["body"], proof["department"], proof["seq"]
             if proof["log"] != LOG_ERASURES or dept != self.bundle["decision"]["department"]:
                 return False, "the erasure entry is not of the deciding department's erasures log"
-            if (
-                not isinstance(entry_body, Mapping)
-                or not isinstance(permit, str)
-                or entry_body.get("certificate") != permit
+            if not isinstance(entry_body, Mapping):
+                return False, "the erasure entry's body is not an object"
+            inputs = entry_body.get("inputs")
+            if not (isinstance(permit, str) and entry_body.get("certificate") == permit) and not (
+                isinstance(inputs, list) and body.get("input_digest") in inputs
             ):
-                return (
-                    False,
-                    f"the erasure entry erased {entry_body.get('certificate')!r}, not {permit!r}, the certificate the decision produced",
-                )  # type: ignore[union-attr]
+                return False, (
+                    f"the erasure entry erased {entry_body.get('certificate')!r}, not {permit!r}, the certificate the "
+                    "decision produced, and does not name its input among the inputs it erased"
+                )
             from ..formats.canonical import canonical_json
 
             computed = compute_entry_hash(

@@ -434,8 +434,11 @@ def erase(
     digest = hex32(cert.digest)
     when = at or datetime.now(UTC)
     entry = recorded(ledger, cert.department).get(digest)
+    typed = _produced_from(ledger, digest, cert.department)  # read while the permit's body still opens
     if entry is None:
         body: dict[str, Any] = {"certificate": digest, "basis": basis, "by": actor, "at": _iso(when)}
+        if typed:  # the decision inputs whose typed fields this erasure destroys: what replay and bundles check
+            body["inputs"] = typed
         cert_type = _sealed_type(ledger, digest)
         if cert_type is not None:  # what binds the type to the digest once the body is gone (attribution)
             body["type"] = cert_type
@@ -451,7 +454,6 @@ def erase(
             "anchored": False,
         }
     label_cited_copies(ledger)
-    typed = _produced_from(ledger, digest, cert.department)  # read while the permit's body still opens
     with ledger.engine.begin() as conn:
         conn.execute(update(Certificate).where(Certificate.digest == digest).values(sealed=ERASED))  # type: ignore[arg-type]
         conn.execute(
@@ -518,10 +520,16 @@ def erase(
 
 
 def _produced_from(ledger: Ledger, digest: str, department: str) -> list[str]:
-    """The stored decision inputs certificate ``digest`` was produced from: the input its own sealed body names
+    """The stored decision inputs that keep fields sealed apart (``SealedInput``) which the erasure of certificate
+    ``digest`` destroys, sorted: the input it was produced from - the one its own sealed body names
     (``subject.produced_by.input_digest``, while it opens) and that of each decision of ``department`` naming it as
-    ``issued`` (the log is never erased, so an interrupted erasure run again still finds it)."""
+    ``issued`` (the log is never erased, so an interrupted erasure run again still finds it) - and those of the
+    case's other decisions that issued no certificate (the rules' referral an officer then approved: the same
+    application typed); a decision that issued another certificate keeps its own."""
+    from .decisions import find_decisions
+
     found: list[str] = []
+    cases: set[str] = set()
     try:
         fields = sealed_fields(ledger, digest) or {}
     except (LedgerError, ValueError, KeyError, TypeError):
@@ -530,6 +538,8 @@ def _produced_from(ledger: Ledger, digest: str, department: str) -> list[str]:
     produced = fields.get("subject.produced_by") or (subject.get("produced_by") if isinstance(subject, dict) else None)
     if isinstance(produced, dict) and isinstance(produced.get("input_digest"), str):
         found.append(produced["input_digest"])
+        if isinstance(produced.get("case_id"), str):
+            cases.add(produced["case_id"])
     try:
         for entry in logchain.mentioning(ledger, logchain.LOG_DECISIONS, digest, department):
             try:
@@ -541,9 +551,25 @@ def _produced_from(ledger: Ledger, digest: str, department: str) -> list[str]:
             issued, named = body.get("issued"), body.get("input_digest")
             if isinstance(issued, dict) and issued.get("certificate") == digest and isinstance(named, str):
                 found.append(named)
+                if isinstance(body.get("case_id"), str):
+                    cases.add(body["case_id"])
+        for case in sorted(cases):
+            for decision in find_decisions(ledger, department, case):
+                named = decision.body.get("input_digest")
+                if not decision.body.get("issued") and isinstance(named, str):
+                    found.append(named)
     except LedgerError:
         pass  # an unreadable entry: replay reports it; the permit's own body named the input above
-    return list(dict.fromkeys(found))
+    wanted = list(dict.fromkeys(found))
+    if not wanted:
+        return []
+    with ledger.engine.connect() as conn:
+        kept = set(
+            conn.execute(
+                select(col(SealedInput.input_digest)).where(col(SealedInput.input_digest).in_(wanted))
+            ).scalars()
+        )
+    return sorted(d for d in wanted if d in kept)
 
 
 def _sealed_type(ledger: Ledger, digest: str) -> str | None:

@@ -490,6 +490,7 @@ class _Facts:
         self._periods: dict[str, list[tuple[bool, int, int]]] = {}
         self._erased: dict[str, dict[str, str | None]] | None = None
         self._erasures: dict[str, dict[str, dict[str, Any]]] = {}  # digest -> department -> its erasure entry
+        self._erased_inputs: dict[str, set[str]] | None = None  # input digest -> departments whose entry names it
         self.shredded: dict[str, str] = {}
         # (department, facts block, decided_at, anchoring block) -> (ok, findings) of a chunk (_when_and_who_ok)
         self._judged: dict[tuple[str, int, Any, int | None], tuple[bool, list[tuple[str, str]]]] = {}
@@ -773,6 +774,21 @@ class _Facts:
                 for digest, by in self._erasures.items()
             }
         return self._erased
+
+    def erased_inputs(self) -> dict[str, set[str]]:
+        """The decision inputs whose sealed fields an erasure the chain attests destroyed (its entry's ``inputs``),
+        with the departments whose entry names each (read from :meth:`erased`'s entries, once)."""
+        if self._erased_inputs is None:
+            self.erased()
+            found: dict[str, set[str]] = {}
+            for by in self._erasures.values():
+                for department, entry in by.items():
+                    inputs = entry.get("inputs")
+                    for named in inputs if isinstance(inputs, list) else ():
+                        if isinstance(named, str):
+                            found.setdefault(named, set()).add(department)
+            self._erased_inputs = found
+        return self._erased_inputs
 
     def erasure_record(self) -> tuple[dict[str, dict[str, str | None]], dict[str, dict[str, dict[str, Any]]]]:
         """What :meth:`erased` read (the attested erasures, with their entries), for the replaying process to send
@@ -1750,12 +1766,14 @@ def _with_sealed(
     if opened is None:
         issued = body.get("issued")
         permit = issued.get("certificate") if isinstance(issued, dict) else None
-        if not isinstance(permit, str) or dept not in facts_replay.erased().get(permit, {}):
+        if dept not in facts_replay.erased_inputs().get(input_digest, ()) and not (
+            isinstance(permit, str) and dept in facts_replay.erased().get(permit, {})
+        ):
             fail(
                 "input_erased_unattested",
                 f"the input fields {names} were destroyed, but no entry of {dept}'s erasures log that the chain "
-                f"attests erased the certificate this decision produced ({permit}): only the lawful erasure of that "
-                "certificate destroys them",
+                f"attests erased the certificate this decision produced ({permit}) or names this input: only the "
+                "lawful erasure of the certificate the case's application produced destroys them",
             )
             return None
         return rest, sorted(hashes)
