@@ -4,7 +4,9 @@ Every certificate body is sealed with a data key of its own, wrapped by its depa
 certificate destroys that wrapped key together with the ciphertext (the row's ``sealed`` becomes ``vault.ERASED``)
 and any sealed status note about it, and overwrites the same way every copy of it an applicant cited inline in
 a decided application (``CitedDocument`` rows, labelled with the certificate digest the ledger computed from
-them; the row stays, holding the marker, so the stored decision input still names it). The consents given for it
+them; the row stays, holding the marker, so the stored decision input still names it), and the fields of the
+decision inputs it was produced from that it copies (``SealedInput``: what the applicant typed, which the stored
+input keeps only as hashes; the entry names those inputs). The consents given for it
 lose their subject reference and purpose text (``Consent``: ``subject_ref`` becomes ``CONSENT_ERASED``), its
 grants their free-text purpose (``GRANT_PURPOSE_ERASED``) and the salt keying its hash in the access log. What
 stays: the digest, Merkle proof, batch, chain anchor, statuses and every log entry, none of which holds a plain
