@@ -2493,6 +2493,7 @@ RULE_SET_KEYS = {
     "rules",
     "reason_texts",
     "produces",
+    "personal",
 }
 RULE_SET_REQUIRED = RULE_SET_KEYS - {
     "description",
@@ -2501,6 +2502,7 @@ RULE_SET_REQUIRED = RULE_SET_KEYS - {
     "review_texts",
     "reason_texts",
     "produces",
+    "personal",
 }
 RULE_KEYS = {"id", "outcome", "reason", "description", "legal_basis", "when", "commitment"}
 RULE_REQUIRED = RULE_KEYS - {"description", "legal_basis", "commitment"}
@@ -2671,6 +2673,18 @@ def rule_set_problem(document: dict[str, Any]) -> None:
         and produces["fields"]
     ):
         raise Failure("the rule set's produces is not {type, valid_days, holder, fields[, id_prefix]}")
+    personal = document.get("personal")  # the input fields the ledger seals: no part of the outcome or reasons
+    if personal is not None and not (
+        isinstance(personal, list)
+        and all(
+            isinstance(p, str)
+            and p.split(".")[0] in ("application", "applicant")
+            and len(p.split(".")) > 1
+            and all(RULE_SEGMENT.fullmatch(x) for x in p.split(".")[1:])
+            for p in personal
+        )
+    ):
+        raise Failure("the rule set's personal is not a list of input paths under application. or applicant.")
 
 
 def run_rules(document: Any, data: dict[str, Any]) -> tuple[str, list[str], dict[str, Any]]:
@@ -2861,6 +2875,7 @@ class Rerun:
         self.fields: dict[str, Any] | None = None
         self.identity: str | None = None
         self.hidden: set[str] = set()
+        self.erased: set[str] = set()  # hidden because erased with the certificate the decision produced
         self.facts: list[dict[str, Any]] | None = None
         self.sealed: tuple[int, int] | None = None  # (anchoring block, its time): read once, by anchoring_time
 
@@ -2932,7 +2947,12 @@ class Rerun:
                     f"the input's {key} {fields[key]!r} is not the record's {body.get(key)!r}: the record carries "
                     "the input of another case"
                 )
-        self.fields, self.hidden = fields, set(hidden)
+        erased = section.get("erased", [])
+        if not isinstance(erased, list) or not all(isinstance(n, str) and n in hidden for n in erased):
+            raise Failure(
+                "input.erased must list hidden fields (those erased with the certificate the decision produced)"
+            )
+        self.fields, self.hidden, self.erased = fields, set(hidden), set(erased)
         return (
             f"{len(fields)} disclosed and {len(hidden)} hidden fields open the recorded input_commitment "
             f"{computed}"
@@ -2940,6 +2960,12 @@ class Rerun:
                 "; the applicant's identity opens applicant_commitment"
                 if applicant is not None
                 else "; the applicant's identity is not disclosed"
+            )
+            + (
+                f"; {', '.join(sorted(erased))} {'was' if len(erased) == 1 else 'were'} lawfully erased with the "
+                "certificate this decision produced: kept only as hashes"
+                if erased
+                else ""
             )
         )
 
@@ -3246,6 +3272,67 @@ class Rerun:
             raise Failure(f"decided_at {decided!r} is not a date-time: when the officer decided cannot be told")
         self.after_anchoring(stamp, self.v.event["block_number"], "the officer's decision")
 
+    def erasure_attested(self, unreadable: list[str]) -> str:
+        """What shows that the fields the rules read were erased lawfully: ``input.erasure``, an entry of the deciding
+        department's ``erasures`` log that erased the certificate the decision produced or names its input
+        (``inputs``), in a range the log contract
+        records (``logBatch``). Failure otherwise: an erasure the chain does not attest excuses no re-run."""
+        why = f"cannot be re-run: the rule set reads {unreadable}, said to be erased, but "
+        proof, body = self.b["input"].get("erasure"), self.body
+        issued = body.get("issued")
+        permit = issued.get("certificate") if isinstance(issued, dict) else None
+        if not isinstance(proof, dict):
+            raise Failure(why + "the bundle carries no entry of the department's erasures log that erased it")
+        try:
+            entry, dept, seq = proof["body"], proof["department"], proof["seq"]
+            if proof["log"] != "erasures" or dept != self.b["decision"]["department"]:
+                raise Failure(why + "the erasure entry is not of the deciding department's erasures log")
+            if not isinstance(entry, dict):
+                raise Failure(why + "the erasure entry's body is not an object")
+            inputs = entry.get("inputs")
+            if not (isinstance(permit, str) and entry.get("certificate") == permit) and not (
+                isinstance(inputs, list) and body.get("input_digest") in inputs
+            ):
+                raise Failure(
+                    why + f"the erasure entry erased {entry.get('certificate')!r}, not {permit!r}, the certificate "
+                    "the decision produced, and does not name its input among the inputs it erased"
+                )
+            if not isinstance(seq, int) or isinstance(seq, bool):
+                raise ValueError("seq is not a whole number")
+            payload = {
+                "body": entry,
+                "department": dept,
+                "log": "erasures",
+                "prev": proof["prev_hash"].lower(),
+                "seq": seq,
+            }
+            computed = "0x" + sha256(b"pl-log-entry\x00" + jcs(payload)).hex()
+            if computed != proof["entry_hash"].lower():
+                raise Failure(why + f"the erasure entry hashes to {computed}, not {proof['entry_hash']}")
+            root = "0x" + merkle_root(hexbytes(computed, 32), [hexbytes(p, 32) for p in proof["proof"]]).hex()
+            if root != proof["root"].lower():
+                raise Failure(why + f"the erasure entry's proof leads to {root}, not {proof['root']}")
+            topic = dept_topic(dept)
+            if topic is None:
+                raise ValueError("not a department id")
+            ((_dept, log_id, first, last, number, _ts, _signer, head),) = self.v.rpc.call(
+                self.b["chain"]["log_contract"],
+                "logBatch(bytes32,bytes32)",
+                ["bytes32", "bytes32"],
+                [bytes.fromhex(topic[2:]), bytes.fromhex(root[2:])],
+                ["(bytes32,bytes32,uint64,uint64,uint32,uint32,address,bytes32)"],
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise Failure(why + f"the erasure entry cannot be read ({type(exc).__name__}: {str(exc)[:120]})") from None
+        if number == 0 or log_id != sha256(b"pl-log/erasures") or not first <= seq <= last:
+            raise Failure(
+                why
+                + f"the log contract records no anchored range of {dept}'s erasures log holding entry {seq} under {root}"
+            )
+        if seq == last and "0x" + head.hex() != computed:
+            raise Failure(why + "the erasure entry is the last of its range but not the anchored head hash")
+        return f"entry {seq} of {dept}'s erasures log, anchored in block {number}"
+
     def anchoring_delay(self) -> str:
         """A note of how long after its decided_at the decision was anchored, for the check's detail; a Failure when
         that is more than the bound (plus FACTS_CLOCK_SKEW): the stricter of the court's own (--max-anchor-delay) and
@@ -3308,6 +3395,12 @@ class Rerun:
         unreadable = sorted(
             h for h in self.hidden for p in paths if h == p or h.startswith(p + ".") or p.startswith(h + ".")
         )
+        if unreadable and set(unreadable) <= self.erased:
+            attested = self.erasure_attested(unreadable)
+            return (
+                f"lawfully erased: the rule set reads {unreadable}, erased with the certificate this decision "
+                f"produced ({attested}), so the decision is not re-run; its input commitment still holds"
+            )
         if unreadable:
             raise Failure(f"cannot be re-run: the rule set reads the hidden field(s) {unreadable}")
         if reads_holder and any(f["holder"] is None for f in self.facts):
@@ -3342,7 +3435,11 @@ class Rerun:
             raise Failure(f"reasons: recorded {body.get('reasons')}, re-run gives {reasons}")
         if basis != body.get("legal_basis"):
             raise Failure(f"legal basis: recorded {body.get('legal_basis')}, the rule set gives {basis}")
-        return f"re-running the published rule set gives {outcome} ({', '.join(reasons)}), as recorded{delay}"
+        return f"re-running the published rule set gives {outcome} ({', '.join(reasons)}), as recorded{delay}" + (
+            f"; no rule reads {sorted(self.erased)}, erased with the certificate this decision produced"
+            if self.erased
+            else ""
+        )
 
 
 class AmbiguousJson(ValueError):

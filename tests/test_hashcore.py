@@ -28,7 +28,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.errors import InputError
+from ledger.errors import InputError, LedgerError
 from ledger.formats import canonical, certificate, decision_input, merkle
 from ledger.formats.canonical import CERT_FORMAT, CERT_PREFIX, FIELD_PREFIX, SALT_BYTES
 
@@ -1081,7 +1081,7 @@ def _commitments_call(secret: Any, items: Any, canonical_json: Any = canonical.c
         FIELD_PREFIX,
         decision_input._PREFIX,
         decision_input.INPUT_FORMAT,
-        decision_input._NONCE,
+        decision_input._NONCE_KEY,
         canonical_json,
     )
 
@@ -1123,6 +1123,21 @@ def test_stored_applications_commit_natively_as_the_reference_does(monkeypatch: 
         assert _both_commitments(secret, items, monkeypatch)[0] == "ok"
         if NATIVE is not None:
             assert None not in _commitments_call(secret, items)  # the plain case is native
+
+
+def test_an_input_with_fields_sealed_apart_commits_by_their_kept_hashes_in_a_chunk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An input whose typed fields a certificate copies is stored with their hashes under ``input_sealed``, not their
+    values (priv40): in a chunk beside plain inputs its commitment is the reference's, which takes those hashes as
+    they are; the native pass, which would hash ``input_sealed`` as a field, is never asked about it."""
+    plain = {"case_id": "C-1", "item": {"onsite_reason": 0}, "input_nonce": "00" * 16}
+    typed = {**plain, "case_id": "C-2", "application": {"premises": "Room 101, 1 Keyuan Road", "scope": "x"}}
+    stored, _values, _salts = decision_input.seal_fields(typed, ["application.premises"])
+    assert decision_input.SEALED_KEY in stored and "premises" not in stored["application"]
+    items = [("0x" + "11" * 32, plain), ("0x" + "22" * 32, stored), ("0x" + "33" * 32, dict(plain, case_id="C-3"))]
+    for secret in _SECRETS:
+        assert _both_commitments(secret, items, monkeypatch)[0] == "ok"
 
 
 @pytest.mark.parametrize("value", _FLAT_VALUES, ids=lambda v: repr(v)[:40])
@@ -1174,7 +1189,8 @@ def test_hostile_chunks_commit_as_the_reference_does(monkeypatch: pytest.MonkeyP
 def test_stored_texts_commit_as_replay_read_them() -> None:
     """Texts as a chunk hands them over (``_decision_workers.input_commitments``): duplicate keys, invalid UTF-8,
     escaped lone surrogates, deep nesting, huge numbers, not an object: each the reference's answer (None where the
-    text is no JSON object), in order, parsed here or handed over parsed."""
+    text is no JSON object, or the reference refuses it with the library's error: replay reports that input's
+    commitment, and judges the others), in order, parsed here or handed over parsed."""
     from ledger.services import _decision_workers
 
     secret = b"\x01" * 32
@@ -1200,7 +1216,12 @@ def test_stored_texts_commit_as_replay_read_them() -> None:
             value = canonical.json_loads(text)
         except ValueError:
             return None
-        return decision_input.input_commitment_of(secret, value, digest) if isinstance(value, dict) else None
+        if not isinstance(value, dict):
+            return None
+        try:
+            return decision_input.input_commitment_of(secret, value, digest)
+        except LedgerError:
+            return None
 
     expected = _outcome(lambda: [reference(text, digest) for digest, text in stored])
     assert _outcome(lambda: _decision_workers.input_commitments(secret, stored)) == expected

@@ -1184,7 +1184,8 @@ static PyObject *flatten(PyObject *module, PyObject *const *args, Py_ssize_t nar
    tagged_digest writes it. The HMAC key's pads are absorbed once per call (a chunk: one department's secret).
 
    An entry is None (the caller runs the reference for it, which raises the error if there is one) for anything but
-   the plain case: an item that is not a 2-tuple of an exact str digest of ASCII characters and an exact dict, a key
+   the plain case: an item that is not a 2-tuple of an exact str digest of ASCII characters and an exact dict, an
+   input with fields sealed apart (a top-level "input_sealed": the hashes it keeps are committed as they are), a key
    at any level that is not an exact str of printable ASCII characters (RFC 8785's member order is then byte order,
    as tagged_digest requires), a value of another type than exact dict, list, str, int, float, bool or None, a
    nesting deeper than FLATTEN_DEPTH, a value whose canonical form raised an Exception. An interrupt raised while a
@@ -1273,6 +1274,8 @@ static int commit_walk(Commit *c, const CommitCtx *k, PyObject *mapping, Py_ssiz
     while (PyDict_Next(mapping, &pos, &key, &inner)) {
         if (!plain_name(key)) return FALLBACK;
         if (depth == 0 && PyUnicode_Compare(key, k->skip) == 0) continue;  /* both exact str: cannot fail */
+        /* fields sealed apart (decision_input.SEALED_KEY): their kept hashes are the reference's to take */
+        if (depth == 0 && PyUnicode_CompareWithASCIIString(key, "input_sealed") == 0) return FALLBACK;
         if (!(PyDict_CheckExact(inner) || inner == Py_None || PyUnicode_CheckExact(inner) || PyLong_CheckExact(inner)
               || PyBool_Check(inner) || PyList_CheckExact(inner) || PyFloat_CheckExact(inner)))
             return FALLBACK;  /* another Mapping or type: the reference's isinstance decides */

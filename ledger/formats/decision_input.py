@@ -14,6 +14,13 @@ field at a time, hiding what it need not show, exactly as a certificate does (do
   as the field hash of ``@applicant`` (``applicant_commitment``): disclosing it lets a verifier work out whether
   a cited certificate names the applicant (the ``holder`` fact).
 
+Fields a certificate copies (``RuleSet.personal``: what ``produces`` takes from ``application.*`` or
+``applicant.*``, and what a rule set declares ``personal``) are never stored in clear (:func:`seal_fields`): the
+stored input holds them only as their field hashes under ``input_sealed`` (:data:`SEALED_KEY`), each hashed with a
+**random** salt that is sealed with the value (``SealedInput``), so the erasure of that certificate leaves hashes
+nobody can confirm a guess against, not even with the department's secret. The commitment is unchanged in form:
+the hashes of the fields in clear and the sealed hashes, one set of fields.
+
 Salts are 16 bytes derived, not stored: ``HMAC-SHA256(department secret, "pl-input-salt\\0" || input_digest ||
 "\\0" || name)[:16]``, with the department's applicant secret (sealed by the vault), so only the department can
 open its commitments and nothing new has to be kept. Format and checks: docs/evidence.md.
@@ -22,6 +29,7 @@ open its commitments and nothing new has to be kept. Format and checks: docs/evi
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -41,6 +49,7 @@ from .canonical import (
 __all__ = [
     "APPLICANT_FIELD",
     "INPUT_FORMAT",
+    "SEALED_KEY",
     "commit",
     "commitment",
     "flatten",
@@ -48,11 +57,15 @@ __all__ = [
     "input_commitments_of",
     "open_input",
     "opening",
+    "seal_fields",
+    "sealed_hashes",
     "unflatten",
 ]
 
 INPUT_FORMAT = "pl-input/1"
 APPLICANT_FIELD = "@applicant"
+SEALED_KEY = "input_sealed"  # the stored input's {field: hex hash} of the fields sealed apart (seal_fields)
+_NONCE_KEY = "input_nonce"  # decisions.INPUT_NONCE: no part of the commitment
 _PREFIX = b"pl-input\x00"
 _SALT_PREFIX = b"pl-input-salt\x00"
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
@@ -60,7 +73,6 @@ _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
 _NATIVE_INPUT_HASHES = getattr(NATIVE, "input_hashes", None)
 _NATIVE_FLATTEN = getattr(NATIVE, "flatten", None)
 _NATIVE_INPUT_COMMITMENTS = getattr(NATIVE, "input_commitments", None)
-_NONCE = "input_nonce"  # a stored input's random nonce: hashed into its digest, not committed field by field
 _IPAD = bytes(x ^ 0x36 for x in range(256))  # HMAC's key pads as translation tables (as the hmac module does)
 _OPAD = bytes(x ^ 0x5C for x in range(256))
 
@@ -251,19 +263,73 @@ def commitment(hashes: Mapping[str, bytes]) -> str:
     return hex32(tagged_digest(_PREFIX, hashes, INPUT_FORMAT))
 
 
+def seal_fields(
+    stored_input: Mapping[str, Any], names: Iterable[str]
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, bytes]]:
+    """(the input as stored, the fields sealed away, their random salts): every field (dotted path, as
+    :func:`flatten` names it) that is one of ``names`` or lies inside one is taken out of the stored input, which
+    keeps its field hash under :data:`SEALED_KEY` instead; each salt is 16 random bytes, sealed with its value by
+    the caller and destroyed with it, never derived from the department's secret. An input holding none of
+    ``names`` is returned as it is, with nothing sealed."""
+    wanted = tuple(names)
+    if not wanted:
+        return dict(stored_input), {}, {}
+    fields = flatten(stored_input)
+    sealed = {n: v for n, v in fields.items() if any(n == p or n.startswith(p + ".") for p in wanted)}
+    if not sealed:
+        return dict(stored_input), {}, {}
+    randomness = os.urandom(SALT_BYTES * len(sealed))
+    salted = {n: randomness[i * SALT_BYTES : (i + 1) * SALT_BYTES] for i, n in enumerate(sorted(sealed))}
+    hashes = field_hashes(sealed, salted)
+    kept = unflatten({n: v for n, v in fields.items() if n not in sealed})
+    kept[SEALED_KEY] = {n: hashes[n].hex() for n in sorted(sealed)}
+    return kept, sealed, salted
+
+
+def sealed_hashes(stored_input: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """(the stored input without its :data:`SEALED_KEY` and nonce, the hashes of the fields sealed apart).
+    VerificationError for a :data:`SEALED_KEY` that is not field names with 32-byte hex hashes, or that names a
+    field the input also holds in clear (the ledger never writes either)."""
+    rest = {k: v for k, v in stored_input.items() if k != SEALED_KEY and k != _NONCE_KEY}
+    marker = stored_input.get(SEALED_KEY)
+    if marker is None:
+        return rest, {}
+    if (
+        not isinstance(marker, dict)
+        or not marker
+        or not all(isinstance(h, str) and len(h) == 64 and _HEX.fullmatch(h) for h in marker.values())
+    ):
+        raise VerificationError(
+            f"the stored input's {SEALED_KEY} is not an object of field names and 32-byte hex hashes: the ledger "
+            "never writes it so (the stored input was edited)"
+        )
+    _refuse_ambiguous([*flatten(rest), *marker])
+    return rest, {str(n): bytes.fromhex(h) for n, h in marker.items()}
+
+
 def commit(secret: bytes, stored_input: Mapping[str, Any], input_digest: str, identity: str) -> tuple[str, str]:
     """(``input_commitment``, ``applicant_commitment``) a decision records for its stored input and applicant."""
+    sealed: dict[str, bytes] = {}
+    if SEALED_KEY in stored_input:
+        stored_input, sealed = sealed_hashes(stored_input)
     fields = flatten(stored_input)
     fields[APPLICANT_FIELD] = identity  # flatten escapes "@": no input field has this name
     hashes = _salted_hashes(secret, input_digest, fields)
     applicant = hashes.pop(APPLICANT_FIELD)
+    hashes.update(sealed)
     return commitment(hashes), hex32(applicant)
 
 
 def input_commitment_of(secret: bytes, stored_input: Mapping[str, Any], input_digest: str) -> str:
-    """The ``input_commitment`` the department's secret gives for a stored input (what replay compares)."""
-    fields = flatten({k: v for k, v in stored_input.items() if k != _NONCE})
-    return commitment(_salted_hashes(secret, input_digest, fields))
+    """The ``input_commitment`` the department's secret gives for a stored input (what replay compares): the
+    fields in clear hashed with their derived salts, the fields sealed apart by their kept hashes."""
+    if SEALED_KEY not in stored_input:  # nearly every input: nothing sealed apart
+        fields = flatten({k: v for k, v in stored_input.items() if k != _NONCE_KEY})
+        return commitment(_salted_hashes(secret, input_digest, fields))
+    rest, sealed = sealed_hashes(stored_input)
+    hashes = _salted_hashes(secret, input_digest, flatten(rest))
+    hashes.update(sealed)
+    return commitment(hashes)
 
 
 def input_commitments_of(secret: bytes, stored: list[tuple[str, Mapping[str, Any]]]) -> list[str]:
@@ -273,13 +339,24 @@ def input_commitments_of(secret: bytes, stored: list[tuple[str, Mapping[str, Any
     committed without the fields, salts and hashes as Python objects) answers the plain inputs; the reference,
     :func:`input_commitment_of`, answers each one it declines, errors included (tests/test_hashcore.py compares the
     two on generated and hostile inputs)."""
-    answers: list[str | None] | None = None
-    if _NATIVE_INPUT_COMMITMENTS is not None:
-        answers = _NATIVE_INPUT_COMMITMENTS(
-            secret, stored, _SALT_PREFIX, SALT_BYTES, FIELD_PREFIX, _PREFIX, INPUT_FORMAT, _NONCE, canonical_json
+    answers: list[str | None] = [None] * len(stored)
+    # an input with fields sealed apart (``input_sealed``: their kept hashes, not their values) is the reference's
+    plain = [i for i, (_, value) in enumerate(stored) if not (isinstance(value, Mapping) and SEALED_KEY in value)]
+    if _NATIVE_INPUT_COMMITMENTS is not None and plain:
+        found = _NATIVE_INPUT_COMMITMENTS(
+            secret,
+            stored if len(plain) == len(stored) else [stored[i] for i in plain],
+            _SALT_PREFIX,
+            SALT_BYTES,
+            FIELD_PREFIX,
+            _PREFIX,
+            INPUT_FORMAT,
+            _NONCE_KEY,
+            canonical_json,
         )
-    if answers is None:
-        answers = [None] * len(stored)
+        if found is not None:
+            for i, answer in zip(plain, found, strict=True):
+                answers[i] = answer
     return [
         answer if answer is not None else input_commitment_of(secret, value, digest)
         for answer, (digest, value) in zip(answers, stored, strict=True)
@@ -287,27 +364,49 @@ def input_commitments_of(secret: bytes, stored: list[tuple[str, Mapping[str, Any
 
 
 def opening(
-    secret: bytes, stored_input: Mapping[str, Any], input_digest: str, identity: str | None, *, hide: Iterable[str] = ()
+    secret: bytes,
+    stored_input: Mapping[str, Any],
+    input_digest: str,
+    identity: str | None,
+    *,
+    hide: Iterable[str] = (),
+    sealed: tuple[Mapping[str, Any], Mapping[str, bytes]] | None = None,
 ) -> dict[str, Any]:
     """The bundle's ``input`` section: disclosed fields with their salts, hidden ones as hashes, and the applicant's
     identity with its salt when ``identity`` is given (else null).
 
+    ``sealed``: the (values, random salts) of the fields the stored input keeps sealed apart (``SealedInput``),
+    opened; None when they were erased: then they are hidden as their kept hashes and listed under ``erased``.
     ``hide`` names fields (dotted paths) to hide; InputError for a name the input does not have."""
-    fields = flatten(stored_input)
+    rest, kept = sealed_hashes(stored_input)
+    fields = flatten(rest)
+    values, random_salts = sealed if sealed is not None else ({}, {})
+    if kept and sealed is not None and field_hashes(values, random_salts) != kept:
+        raise VerificationError(
+            "the sealed fields of this input do not hash to the hashes its stored input keeps: a row was altered or "
+            "moved; run `ledger replay`"
+        )
     hide = set(hide)
-    unknown = sorted(hide - set(fields))
+    unknown = sorted(hide - set(fields) - set(kept))
     if unknown:
-        raise InputError(f"cannot hide {unknown}: the input has no such field (fields: {sorted(fields)})")
+        raise InputError(f"cannot hide {unknown}: the input has no such field (fields: {sorted([*fields, *kept])})")
     derived = salts(secret, input_digest, [*fields, APPLICANT_FIELD])
     hashes = field_hashes(fields, derived)
+    if sealed is not None:
+        fields.update(values)
+        derived.update(random_salts)
+    hashes.update(kept)
     disclosed = {n: v for n, v in fields.items() if n not in hide}
-    return {
+    section: dict[str, Any] = {
         "format": INPUT_FORMAT,
         "fields": disclosed,
         "salts": {n: derived[n].hex() for n in disclosed},
-        "hidden": {n: hashes[n].hex() for n in fields if n in hide},
+        "hidden": {n: hashes[n].hex() for n in hashes if n in hide or n not in fields},
         "applicant": None if identity is None else {"identity": identity, "salt": derived[APPLICANT_FIELD].hex()},
     }
+    if kept and sealed is None:
+        section["erased"] = sorted(kept)
+    return section
 
 
 def open_input(section: Mapping[str, Any], body: Mapping[str, Any]) -> tuple[dict[str, Any], str | None, str]:

@@ -158,6 +158,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "issued by decision {seq} of {department} ({outcome}) under rule set {rule_set}",
         "zh-CN": "由 {department} 第 {seq} 号决定（{outcome}）依规则集 {rule_set} 签发",
     },
+    "event_summary.produced_input_erased": {
+        "en": " - what the application typed that it copies was lawfully erased with it",
+        "zh-CN": "，其复制的申请填报内容已随证照依法删除",
+    },
     "event_summary.produced_unanchored": {
         "en": " - that decision is NOT anchored yet",
         "zh-CN": "，该决定尚未上链存证",
@@ -332,6 +336,14 @@ REPLAY_CHECKS: dict[str, dict[str, tuple[str, str]]] = {
     "input_altered": {
         "en": ("input altered", "The decision's input no longer matches its recorded digest."),
         "zh-CN": ("申请数据被篡改", "决定所依据的申请数据与登记的摘要值不符。"),
+    },
+    "input_erased_unattested": {
+        "en": (
+            "input erased without a lawful erasure",
+            "The input fields a certificate copied were destroyed, but no erasure of that certificate is attested "
+            "on chain.",
+        ),
+        "zh-CN": ("申请数据被删除但无合法删除记录", "证照所复制的申请数据已被销毁，但链上没有该证照的删除记录。"),
     },
     "input_commitment_invalid": {
         "en": ("input commitment invalid", "The input's commitment does not match the stored input."),

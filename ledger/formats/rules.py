@@ -90,8 +90,17 @@ _SET_KEYS = {
     "rules",
     "reason_texts",
     "produces",
+    "personal",
 }
-_SET_REQUIRED = _SET_KEYS - {"description", "default_legal_basis", "review", "review_texts", "reason_texts", "produces"}
+_SET_REQUIRED = _SET_KEYS - {
+    "description",
+    "default_legal_basis",
+    "review",
+    "review_texts",
+    "reason_texts",
+    "produces",
+    "personal",
+}
 _RULE_KEYS = {"id", "outcome", "reason", "description", "legal_basis", "when", "commitment"}
 _RULE_REQUIRED = _RULE_KEYS - {"description", "legal_basis", "commitment"}
 _COMMITMENT_KEYS = {"promise", "within_days", "check"}
@@ -143,6 +152,9 @@ class RuleSet:
     reason_texts: dict[str, dict[str, str]] | None = None
     produces: dict[str, Any] | None = None  # the certificate an approval issues (see _check_produces), or None
     review_texts: dict[str, str] | None = None  # ``review`` per language ("en", "zh-CN"), published with the rules
+    # the input fields never stored in clear (docs/decisions.md "Fields a certificate copies"): those ``produces``
+    # copies from ``application.*`` or ``applicant.*``, and those the set declares ``personal``; sorted
+    personal: tuple[str, ...] = ()
     # reason -> its legal basis, filled by legal_basis() as reasons are met: a function of ``rules`` and the
     # defaults, which never change (the set is frozen and its rules a tuple), so nothing in it goes stale
     _bases: dict[str, str | None] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -242,6 +254,28 @@ def load_rule_set(source: str | Path | Mapping[str, Any]) -> RuleSet:
         reason_texts=_reason_texts(document.get("reason_texts"), {r.reason for r in rules} | {default_reason}),
         produces=_check_produces(document.get("produces")),
         review_texts=_review_texts(document.get("review_texts")),
+        personal=_personal(document.get("personal"), document.get("produces")),
+    )
+
+
+def _personal(declared: Any, produces: Any) -> tuple[str, ...]:
+    """The input fields of the set that are never stored in clear: every ``application.*`` or ``applicant.*`` path
+    ``produces`` copies into the certificate (what the applicant typed, erased with that certificate), and the
+    paths the set declares ``personal`` (a list of such paths). InputError for a declaration of another shape."""
+    if declared is None:
+        declared = []
+    if not isinstance(declared, list) or not all(
+        isinstance(p, str) and _INPUT_PATH.fullmatch(p) and p.startswith(("application.", "applicant."))
+        for p in declared
+    ):
+        raise InputError(
+            "personal must be a list of input paths under application. or applicant. (e.g. application.premises): "
+            "the fields of an application that are sealed, never stored in clear",
+            field="personal",
+        )
+    copied = (produces or {}).get("fields", {}).values() if isinstance(produces, dict) else ()
+    return tuple(
+        sorted({*declared, *(p for p in copied if isinstance(p, str) and p.startswith(("application.", "applicant.")))})
     )
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import InputError, LedgerError
 from ..formats.canonical import hex32
-from ..formats.decision_input import commit
+from ..formats.decision_input import SEALED_KEY, commit, seal_fields
 from ..formats.logbody import canonical_body, lookup_key
 from ..formats.rules import RuleSet, evaluate
 from ._citations import Classified, citations, classify, seal_citations
@@ -120,6 +120,12 @@ def _prepare_input(case_id: str, service_item: str, decision_input: Mapping[str,
             "the decision input is stored: pass the applicant identity as applicant_ref=..., not inside the input",
             field="applicant_ref",
         )
+    if SEALED_KEY in decision_input:
+        raise InputError(
+            f"{SEALED_KEY} is written by the ledger when it stores an input (the hashes of the fields it seals "
+            "apart); remove it from the application",
+            field=SEALED_KEY,
+        )
     if INPUT_NONCE in decision_input:
         raise InputError(
             f"{INPUT_NONCE} is added by the ledger when it stores an input; remove it from the application",
@@ -208,6 +214,8 @@ class _Chunk:
         self.links: list[dict[str, str]] = []  # the stored inputs' InputCitation rows (_citation_links)
         self.labels: dict[str, str] = {}  # cited document ref -> cited_certificate_digest of it
         self.keys: list[str] = []  # the cases' index keys, sorted (logchain.lookup_key: _decided_automatically)
+        # input digest -> (the fields its rule set's certificate copies, their random salts): sealed apart
+        self.sealed: dict[str, tuple[dict[str, Any], dict[str, bytes]]] = {}
 
     def add(
         self,
@@ -247,7 +255,9 @@ class _Chunk:
         if not cited and kept == prepared:  # nothing sealed away: one dict, sent back from a worker once
             kept = prepared
         try:  # its stored text, digest and commitments: a value canonical JSON refuses is this application's error
-            stored = _stored_input(secret, kept, identity)
+            # what the rule set's certificate copies is never stored in clear (decision_input.seal_fields)
+            stored_form, personal, salts = seal_fields(kept, rules.personal) if rules.personal else (kept, {}, {})
+            stored = _stored_input(secret, stored_form, identity)
         except InputError as exc:
             raise InputError(f"application {number}: {exc}") from exc
         found = citations(prepared)
@@ -263,6 +273,8 @@ class _Chunk:
         self.documents.update(cited)  # a ref cited again: its later document, and the label of that one
         self.labels.update(labels)
         self.stored.append(stored)
+        if personal:
+            self.sealed[stored[0]] = (personal, salts)
         self.cited.append(found)
         self.classified.append(classified)
         self.links.extend(links)

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from ..errors import InputError, LedgerError, NotFoundError, StateError, VerificationError
 from ..formats.canonical import json_loads, whole_number
 from ..formats.certificate import CertificateDocument
-from ..formats.decision_input import open_input, opening, unflatten
+from ..formats.decision_input import SEALED_KEY, open_input, opening, unflatten
 from ..formats.rules import evaluate, load_rule_set
 from ..formats.vc import is_credential
 from .facts import CertificateFact, _cited_digest, _is_ref, citations, establish, facts_view, resolve_citations
@@ -84,7 +84,22 @@ def bundle_sections(
         # the record names them in clear, and a verifier compares them with the record: hidden, nothing is hidden
         # and the input cannot be told to be this case's (red team, round 23)
         raise InputError(f"{' and '.join(sorted(hide & set(CASE_KEYS)))} cannot be hidden: the record names them")
-    section = opening(_secret(ledger, department), stored, digest, applicant, hide=hide)
+    sealed = None
+    if SEALED_KEY in stored:  # the fields a certificate copies, kept apart: opened, or erased with it
+        from .decisions import load_sealed_inputs
+
+        apart = load_sealed_inputs(ledger, [digest])
+        if digest not in apart:
+            raise NotFoundError(
+                f"the fields decision input {digest} keeps sealed apart are not in this ledger's database (or do not "
+                "open); run `ledger replay`"
+            )
+        sealed = apart[digest]
+    section = opening(_secret(ledger, department), stored, digest, applicant, hide=hide, sealed=sealed)
+    if section.get("erased"):  # what shows a verifier that the erasure was lawful: its anchored log entry
+        issued = body.get("issued")
+        permit = issued.get("certificate") if isinstance(issued, Mapping) else None
+        section["erasure"] = _erasure_proof(ledger, department, permit, digest)
     documents = resolve_citations(ledger, [stored])
     cited: list[Any] = []
     for citation in citations(stored):
@@ -96,6 +111,45 @@ def bundle_sections(
             else _presentation(document, ("type", *(_HOLDER_FIELDS if applicant is not None else ())))
         )
     return {"input": section, "cited": cited}
+
+
+def _erasure_proof(ledger: Ledger, department: str, certificate: Any, input_digest: str) -> dict[str, Any] | None:
+    """The entry of ``department``'s ``erasures`` log that erased ``certificate`` (the one the decision produced),
+    or that names ``input_digest`` among the inputs it erased (``inputs``: another decision of the case), with its
+    Merkle proof to its anchored range: a verifier recomputes the entry hash, follows the proof and reads
+    the range from the log contract (``logBatch``), so an erasure the chain does not attest is never taken for a
+    lawful one. None when no anchored entry erased it (the verifiers then fail the re-run it excuses)."""
+    from ..storage.store import batch_proof
+    from . import logchain
+
+    anchor_t = logchain.LogAnchor.__table__  # type: ignore[attr-defined]
+    for entry in logchain.entries(ledger, logchain.LOG_ERASURES, department):
+        try:
+            body = logchain.read_body(entry.body, logchain.LOG_ERASURES, department, entry.seq)
+        except logchain.UnreadableEntry:
+            continue
+        inputs = body.get("inputs")
+        named = isinstance(inputs, list) and input_digest in inputs
+        if not named and (certificate is None or body.get("certificate") != certificate):
+            continue
+        if entry.state != logchain.EntryState.ANCHORED or entry.batch_root is None or entry.leaf_index is None:
+            return None
+        with ledger.engine.connect() as conn:
+            anchor = conn.execute(select(anchor_t).where(anchor_t.c.root == entry.batch_root)).first()
+        if anchor is None:
+            return None
+        proof = b"".join(batch_proof(anchor.leaves, anchor.nodes, entry.leaf_index))
+        return {
+            "log": logchain.LOG_ERASURES,
+            "department": department,
+            "seq": entry.seq,
+            "prev_hash": entry.prev_hash,
+            "entry_hash": entry.entry_hash,
+            "body": body,
+            "root": anchor.root,
+            "proof": ["0x" + proof[i : i + 32].hex() for i in range(0, len(proof), 32)],
+        }
+    return None
 
 
 def _presentation(document: Mapping[str, Any], reveal: tuple[str, ...]) -> Any:
@@ -138,6 +192,7 @@ class DecisionRerun:
         self.body: Mapping[str, Any] = bundle["decision"]["body"]
         self.fields: dict[str, Any] | None = None
         self.hidden: set[str] = set()
+        self.erased: set[str] = set()  # hidden because erased with the certificate the decision produced
         self.identity: str | None = None
         self.facts: list[CertificateFact] | None = None
         # the block of the decision's LogBatchAnchored event, once the bundle checks found it (None: not found)
@@ -195,8 +250,77 @@ class DecisionRerun:
                     f"the input's {key} {opened[key]!r} is not the record's {self.body.get(key)!r}: the record "
                     "carries the input of another case"
                 )
-        self.fields, self.hidden, self.identity = opened, set(hidden), identity
+        erased = section.get("erased", [])
+        if not isinstance(erased, list) or not all(isinstance(n, str) and n in hidden for n in erased):
+            return (
+                False,
+                "input.erased must list hidden fields (those erased with the certificate the decision produced)",
+            )
+        self.fields, self.hidden, self.identity, self.erased = opened, set(hidden), identity, set(erased)
+        if erased:
+            detail += (
+                f"; {', '.join(sorted(erased))} {'was' if len(erased) == 1 else 'were'} lawfully erased with the "
+                "certificate this decision produced: kept only as hashes"
+            )
         return True, detail
+
+    def _erasure_attested(self) -> tuple[bool, str]:
+        """Whether ``input.erasure`` is an entry of the deciding department's ``erasures`` log that erased the
+        certificate the decision produced or names its input (``inputs``), in a range the log contract records
+        (``logBatch``): (ok, what or why)."""
+        from ..formats.merkle import root_from_proof
+        from .logchain import LOG_ERASURES, compute_entry_hash, log_id
+
+        proof, body = (self.bundle.get("input") or {}).get("erasure"), self.body
+        issued = body.get("issued")
+        permit = issued.get("certificate") if isinstance(issued, Mapping) else None
+        if not isinstance(proof, Mapping):
+            return False, "the bundle carries no entry of the department's erasures log that erased it"
+        try:
+            entry_body, dept, seq = proof["body"], proof["department"], proof["seq"]
+            if proof["log"] != LOG_ERASURES or dept != self.bundle["decision"]["department"]:
+                return False, "the erasure entry is not of the deciding department's erasures log"
+            if not isinstance(entry_body, Mapping):
+                return False, "the erasure entry's body is not an object"
+            inputs = entry_body.get("inputs")
+            if not (isinstance(permit, str) and entry_body.get("certificate") == permit) and not (
+                isinstance(inputs, list) and body.get("input_digest") in inputs
+            ):
+                return False, (
+                    f"the erasure entry erased {entry_body.get('certificate')!r}, not {permit!r}, the certificate the "
+                    "decision produced, and does not name its input among the inputs it erased"
+                )
+            from ..formats.canonical import canonical_json
+
+            computed = compute_entry_hash(
+                LOG_ERASURES, dept, int(seq), str(proof["prev_hash"]).lower(), canonical_json(dict(entry_body))
+            )
+            if computed != str(proof["entry_hash"]).lower():
+                return False, f"the erasure entry hashes to {computed}, not {proof['entry_hash']}"
+            root = (
+                "0x"
+                + root_from_proof(
+                    bytes.fromhex(computed[2:]), [bytes.fromhex(str(p)[2:]) for p in proof["proof"]]
+                ).hex()
+            )
+            if root != str(proof["root"]).lower():
+                return False, f"the erasure entry's proof leads to {root}, not {proof['root']}"
+            from ..onchain.ids import department_id_bytes
+
+            record = self.chain.call(
+                self.chain.log.functions.logBatch(department_id_bytes(dept), bytes.fromhex(root[2:]))
+            )
+        except (KeyError, TypeError, ValueError, AttributeError, LedgerError) as exc:
+            return False, f"the erasure entry cannot be read ({type(exc).__name__}: {str(exc)[:120]})"
+        _dept, logged, first, last, number, _time, _signer, head_hash = record
+        if int(number) == 0 or bytes(logged) != log_id(LOG_ERASURES) or not int(first) <= int(seq) <= int(last):
+            return (
+                False,
+                f"the log contract records no anchored range of {dept}'s erasures log holding entry {seq} under {root}",
+            )
+        if int(seq) == int(last) and "0x" + bytes(head_hash).hex() != computed:
+            return False, "the erasure entry is the last of its range but not the anchored head hash"
+        return True, f"entry {seq} of {dept}'s erasures log, anchored in block {int(number)}"
 
     def check_certificate_facts(self) -> tuple[bool, str]:
         body, cited = self.body, self.bundle.get("cited")
@@ -449,6 +573,14 @@ class DecisionRerun:
         unreadable = sorted(
             h for h in self.hidden for p in paths if h == p or h.startswith(p + ".") or p.startswith(h + ".")
         )
+        if unreadable and set(unreadable) <= self.erased:
+            attested, why = self._erasure_attested()
+            if not attested:
+                return False, f"cannot be re-run: the rule set reads {unreadable}, said to be erased, but {why}"
+            return True, (
+                f"lawfully erased: the rule set reads {unreadable}, erased with the certificate this decision "
+                f"produced ({why}), so the decision is not re-run; its input commitment still holds"
+            )
         if unreadable:
             return False, f"cannot be re-run: the rule set reads the hidden field(s) {unreadable}"
         if reads_holder and any(f.holder is None for f in self.facts):
@@ -479,4 +611,9 @@ class DecisionRerun:
         return True, (
             f"re-running the published rule set gives {result.outcome} ({', '.join(result.reasons)}), as recorded"
             + delay
+            + (
+                f"; no rule reads {sorted(self.erased)}, erased with the certificate this decision produced"
+                if self.erased
+                else ""
+            )
         )

@@ -31,9 +31,9 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any
 
-from ..errors import StateError
+from ..errors import LedgerError, StateError
 from ..formats.canonical import json_loads
-from ..formats.decision_input import input_commitments_of
+from ..formats.decision_input import input_commitment_of, input_commitments_of
 from ..formats.rules import RuleSet, load_rule_set
 
 POOL_MIN = 20_000
@@ -102,9 +102,21 @@ def input_commitments(
         if isinstance(value, dict):
             objects.append((digest, value))
             at.append(i)
-    for i, computed in zip(at, input_commitments_of(secret, objects), strict=True):  # one native pass for the chunk
-        out[i] = computed
+    computed: list[str | None]
+    try:
+        computed = list(input_commitments_of(secret, objects))  # one native pass for the chunk
+    except LedgerError:  # a stored input_sealed of another shape: that input is reported altered, the others judged
+        computed = [_commitment_or_none(secret, value, digest) for digest, value in objects]
+    for i, commitment in zip(at, computed, strict=True):
+        out[i] = commitment
     return out
+
+
+def _commitment_or_none(secret: bytes, value: Mapping[str, Any], digest: str) -> str | None:
+    try:
+        return input_commitment_of(secret, value, digest)
+    except LedgerError:
+        return None
 
 
 def read_chunk(secret: bytes, rule_sets: RuleSets, first: int, applications: Sequence[Any]) -> Any:

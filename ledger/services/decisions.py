@@ -36,6 +36,7 @@ from sqlmodel import col
 from .._gc import free_chunk_cycles, pause_for_this_process
 from ..errors import ChainError, InputError, LedgerError, NotFoundError, StateError
 from ..formats.canonical import hex32, json_loads, parse_hex32
+from ..formats.decision_input import seal_fields
 from ..formats.rules import ENGINE_VERSION, OUTCOMES, RuleSet, evaluate, load_rule_set
 from ..onchain import chainread
 from ..onchain.ids import ROLE_APPROVER, department_id_bytes, item_text, service_item_bytes
@@ -46,6 +47,7 @@ from ..storage.models import (
     DecisionInput,
     InputCitation,
     RuleSetRecord,
+    SealedInput,
     not_ahead,
 )
 from ..storage.store import insert_rows, rows_in
@@ -126,6 +128,7 @@ _INPUTS = DecisionInput.__table__  # type: ignore[attr-defined]
 _CITED = CitedDocument.__table__  # type: ignore[attr-defined]
 _NAMES = InputCitation.__table__  # type: ignore[attr-defined]
 _SECRETS = ApplicantSecret.__table__  # type: ignore[attr-defined]
+_SEALED = SealedInput.__table__  # type: ignore[attr-defined]
 
 
 # -- references -------------------------------------------------------------------------------------------------
@@ -580,8 +583,12 @@ def _store_inputs(
     documents: Mapping[str, Mapping[str, Any]] | None = None,
     links: Sequence[dict[str, str]] = (),
     labels: Mapping[str, str] | None = None,
+    sealed: Mapping[str, tuple[Mapping[str, Any], Mapping[str, bytes]]] | None = None,
 ) -> None:
-    """Store decision inputs, which cited copies each names (``links``, :func:`_citation_links`) and the documents
+    """``sealed``: input digest -> (the fields its rule set keeps out of the stored text, their random salts)
+    (``decision_input.seal_fields``), sealed by the vault into ``SealedInput`` in the same transaction.
+
+    Store decision inputs, which cited copies each names (``links``, :func:`_citation_links`) and the documents
     they cite inline, sealed by the vault and labelled with the certificate digest computed from them, so that
     erasing that certificate reaches them. A cited copy of a certificate already erased in this store is never
     kept: its row holds the erasure marker from the start. ``labels``: :func:`cited_certificate_digest` of each of
@@ -602,6 +609,7 @@ def _store_inputs(
         }
         for ref, doc in (documents or {}).items()
     ]
+    apart = [(d, _seal_apart(ledger, d, fields, salts)) for d, (fields, salts) in (sealed or {}).items()]
     if rows or cited:
         with ledger.engine.begin() as conn:
             # one executemany each in the driver's placeholders (store.insert_rows), keys being content digests
@@ -615,11 +623,49 @@ def _store_inputs(
                 [(n["input_digest"], n["ref"]) for n in links],
                 skip_existing=True,
             )
+            if apart:
+                insert_rows(conn, _SEALED, ("input_digest", "sealed"), apart, skip_existing=True)
             if cited:
                 # inserted, or the row already there locked (never skipped unlocked): a refused decision's cleanup
                 # running meanwhile then leaves this copy alone, though this input naming it is not yet committed
                 conn.execute(_insert_locking(conn, _CITED), cited)
                 _erased_meanwhile(conn, {ref: digest for ref, digest in labelled.items() if digest not in erased})
+
+
+def _seal_apart(ledger: Ledger, input_digest: str, fields: Mapping[str, Any], salts: Mapping[str, bytes]) -> bytes:
+    """The fields a stored input keeps apart and their random salts, sealed by the vault bound to the input."""
+    plain = json.dumps(
+        {"fields": dict(fields), "salts": {n: s.hex() for n, s in salts.items()}}, ensure_ascii=False, sort_keys=True
+    )
+    return ledger.vault.seal(plain.encode("utf-8"), bytes.fromhex(input_digest[2:]))
+
+
+def load_sealed_inputs(
+    ledger: Ledger, digests: Sequence[str]
+) -> dict[str, tuple[dict[str, Any], dict[str, bytes]] | None]:
+    """The fields stored inputs ``digests`` keep sealed apart, opened: input digest -> (fields, random salts), or
+    None where their erasure destroyed them; an absent row is left out, and so is one that does not open (altered
+    or moved: the caller reports it as missing)."""
+    found: dict[str, tuple[dict[str, Any], dict[str, bytes]] | None] = {}
+    wanted = list(dict.fromkeys(digests))
+    for i in range(0, len(wanted), 900):
+        with ledger.engine.connect() as conn:
+            rows = conn.execute(
+                select(_SEALED.c.input_digest, _SEALED.c.sealed).where(_SEALED.c.input_digest.in_(wanted[i : i + 900]))
+            ).all()
+        for digest, blob in rows:
+            if bytes(blob) == ERASED:
+                found[digest] = None
+                continue
+            try:
+                opened = json_loads(ledger.vault.open(bytes(blob), bytes.fromhex(digest[2:])))
+                found[digest] = (
+                    dict(opened["fields"]),
+                    {str(n): bytes.fromhex(h) for n, h in opened["salts"].items()},
+                )
+            except (LedgerError, ValueError, KeyError, TypeError, AttributeError):
+                continue
+    return found
 
 
 def _attest_erased(ledger: Ledger, department: str, bodies: Sequence[Mapping[str, Any]]) -> None:
@@ -827,6 +873,7 @@ def _unrecorded(
             chunk = list(input_digests[i : i + 900])
             conn.execute(_NAMES.delete().where(_NAMES.c.input_digest.in_(chunk)))
             conn.execute(_INPUTS.delete().where(_INPUTS.c.digest.in_(chunk)))
+            conn.execute(_SEALED.delete().where(_SEALED.c.input_digest.in_(chunk)))
         for ref in dict.fromkeys(cited_refs):  # a refusal is rare and cites a few: one indexed lookup each
             # A decision storing an input that names this copy holds its row locked until it commits (its input's
             # citation is invisible here until then): such a copy is left alone, never deleted under it. A copy
@@ -868,14 +915,21 @@ def decide(
     _require_own(ledger, rules, department)
     _refuse_decided(ledger, department, [case_id])
     kept, documents = seal_citations(prepared)
-    digest, row = _input_row(_with_nonce(kept))
+    stored, personal, salts = seal_fields(kept, rules.personal)  # what a certificate copies: never in clear
+    digest, row = _input_row(_with_nonce(stored))
     at = _time_text(decided_at)
     applicant = applicant_reference(ledger, department, applicant_ref)
     block, (facts,) = _establish(ledger, department, [prepared], [applicant], at)
     credit = _credit_statuses(ledger, department, [applicant], block, at)[applicant]
     body = _automatic_body(rules, kept, facts, digest, applicant, at, block, credit)
-    body.update(_input_commitments(ledger, department, kept, digest, applicant_ref))
-    _store_inputs(ledger, [row], documents, _citation_links(digest, kept))
+    body.update(_input_commitments(ledger, department, stored, digest, applicant_ref))
+    _store_inputs(
+        ledger,
+        [row],
+        documents,
+        _citation_links(digest, kept),
+        sealed={digest: (personal, salts)} if personal else None,
+    )
     # an approval under a rule set that produces a certificate issues it now (permits.py): stored held, named by
     # the decision, made sendable as the decision is recorded, then anchored
     produced: permits.Produced | None = None
@@ -1250,12 +1304,17 @@ def record_human_decision(
     certificates: list[dict[str, Any]] = []
     commitments: dict[str, str] = {}
     documents: Mapping[str, Mapping[str, Any]] = {}  # the copies cited inline (none without an input)
+    personal: dict[str, Any] = {}  # the fields its rule set's certificate copies, sealed apart (seal_fields)
+    salts: dict[str, bytes] = {}
     at = _time_text(decided_at)
     if decision_input is not None:
         prepared = _prepare_input(case_id, service_item, decision_input)
         kept, documents = seal_citations(prepared)
-        input_digest, row = _input_row(_with_nonce(kept))
-        commitments = _input_commitments(ledger, department, kept, input_digest, applicant_ref)
+        # what the rule set's certificate copies is never stored in clear (decision_input.seal_fields)
+        names = _resolve_rule_set(ledger, rule_set).personal if rule_set is not None else ()
+        stored, personal, salts = seal_fields(kept, names)
+        input_digest, row = _input_row(_with_nonce(stored))
+        commitments = _input_commitments(ledger, department, stored, input_digest, applicant_ref)
         applicant = applicant_reference(ledger, department, applicant_ref)
         certificates = [f.to_json() for f in _establish(ledger, department, [prepared], [applicant], at)[1][0]]
     rules_digest = None
@@ -1306,7 +1365,13 @@ def record_human_decision(
     # decision is not recorded: a refused decision leaves no personal data that no decision names
     try:
         if input_digest is not None:
-            _store_inputs(ledger, [row], documents, _citation_links(input_digest, kept))
+            _store_inputs(
+                ledger,
+                [row],
+                documents,
+                _citation_links(input_digest, kept),
+                sealed={input_digest: (personal, salts)} if personal else None,
+            )
         decision = _recorded(
             ledger, department, body, _one_permit_guard(ledger, department, case_id, produced, body["overrides"])
         )
@@ -1427,7 +1492,7 @@ def decide_many(
             inputs.append({"digest": digest, "document": text})
             bodies.append(body)
             result.outcomes[body["outcome"]] += 1
-        _store_inputs(ledger, inputs, chunk_read.documents, chunk_read.links, chunk_read.labels)
+        _store_inputs(ledger, inputs, chunk_read.documents, chunk_read.links, chunk_read.labels, chunk_read.sealed)
         made: permits.Produced | None = None
         try:  # one transaction (a chunk is at most ``chunk``), asking again inside it that no case was decided
             made = permits.prepare(

@@ -4,7 +4,9 @@ Every certificate body is sealed with a data key of its own, wrapped by its depa
 certificate destroys that wrapped key together with the ciphertext (the row's ``sealed`` becomes ``vault.ERASED``)
 and any sealed status note about it, and overwrites the same way every copy of it an applicant cited inline in
 a decided application (``CitedDocument`` rows, labelled with the certificate digest the ledger computed from
-them; the row stays, holding the marker, so the stored decision input still names it). The consents given for it
+them; the row stays, holding the marker, so the stored decision input still names it), and the fields of the
+decision inputs it was produced from that it copies (``SealedInput``: what the applicant typed, which the stored
+input keeps only as hashes; the entry names those inputs). The consents given for it
 lose their subject reference and purpose text (``Consent``: ``subject_ref`` becomes ``CONSENT_ERASED``), its
 grants their free-text purpose (``GRANT_PURPOSE_ERASED``) and the salt keying its hash in the access log. What
 stays: the digest, Merkle proof, batch, chain anchor, statuses and every log entry, none of which holds a plain
@@ -41,7 +43,16 @@ from sqlmodel import col
 from ..client import Ledger
 from ..errors import ChainError, InputError, LedgerError
 from ..formats.canonical import hex32, json_loads, parse_hex32
-from ..storage.models import CONSENT_ERASED, GRANT_PURPOSE_ERASED, CitedDocument, Consent, Grant, given_time, not_ahead
+from ..storage.models import (
+    CONSENT_ERASED,
+    GRANT_PURPOSE_ERASED,
+    CitedDocument,
+    Consent,
+    Grant,
+    SealedInput,
+    given_time,
+    not_ahead,
+)
 from ..storage.store import Certificate, StatusChange
 from ..storage.vault import ERASED
 from . import logchain
@@ -425,8 +436,11 @@ def erase(
     digest = hex32(cert.digest)
     when = at or datetime.now(UTC)
     entry = recorded(ledger, cert.department).get(digest)
+    typed = _produced_from(ledger, digest, cert.department)  # read while the permit's body still opens
     if entry is None:
         body: dict[str, Any] = {"certificate": digest, "basis": basis, "by": actor, "at": _iso(when)}
+        if typed:  # the decision inputs whose typed fields this erasure destroys: what replay and bundles check
+            body["inputs"] = typed
         cert_type = _sealed_type(ledger, digest)
         if cert_type is not None:  # what binds the type to the digest once the body is gone (attribution)
             body["type"] = cert_type
@@ -452,6 +466,15 @@ def erase(
         # the copies applicants cited inline in decided applications: the same fields and salts, sealed by the
         # vault key, so destroying the data key alone would leave them readable
         conn.execute(update(CitedDocument).where(col(CitedDocument.digest) == digest).values(sealed=ERASED))
+        # what the applicant typed that this certificate copies, kept sealed apart from the decision input it was
+        # produced from (decision_input.seal_fields): the stored input keeps only hashes with destroyed salts
+        reached = (
+            conn.execute(
+                update(SealedInput).where(col(SealedInput.input_digest).in_(typed)).values(sealed=ERASED)
+            ).rowcount
+            if typed
+            else 0
+        )
         # the consents the person gave for it: their keyed subject reference confirms a guessed ID number to whoever
         # holds the vault key, and the purpose text is the person's own words; with them the record's salt, without
         # which its hash (in the row and the anchored log) confirms no guessed reference or text; the rest
@@ -489,12 +512,66 @@ def erase(
         "seq": entry["seq"],
         "entry_hash": entry["entry_hash"],
         "cited_copies_erased": int(cited),
+        "typed_fields_erased": int(reached or 0),
         "anchored_roots": anchored,
         "sqlite_log_truncated": checkpoint,
     }
     if pending:
         result["pending"] = pending
     return result
+
+
+def _produced_from(ledger: Ledger, digest: str, department: str) -> list[str]:
+    """The stored decision inputs that keep fields sealed apart (``SealedInput``) which the erasure of certificate
+    ``digest`` destroys, sorted: the input it was produced from - the one its own sealed body names
+    (``subject.produced_by.input_digest``, while it opens) and that of each decision of ``department`` naming it as
+    ``issued`` (the log is never erased, so an interrupted erasure run again still finds it) - and those of the
+    case's other decisions that issued no certificate (the rules' referral an officer then approved: the same
+    application typed); a decision that issued another certificate keeps its own."""
+    from .decisions import find_decisions
+
+    found: list[str] = []
+    cases: set[str] = set()
+    try:
+        fields = sealed_fields(ledger, digest) or {}
+    except (LedgerError, ValueError, KeyError, TypeError):
+        fields = {}
+    subject = fields.get("subject")
+    produced = fields.get("subject.produced_by") or (subject.get("produced_by") if isinstance(subject, dict) else None)
+    if isinstance(produced, dict) and isinstance(produced.get("input_digest"), str):
+        found.append(produced["input_digest"])
+        if isinstance(produced.get("case_id"), str):
+            cases.add(produced["case_id"])
+    try:
+        for entry in logchain.mentioning(ledger, logchain.LOG_DECISIONS, digest, department):
+            try:
+                body = logchain.stored_loads(entry.body)
+            except ValueError:
+                continue
+            if not isinstance(body, dict):
+                continue
+            issued, named = body.get("issued"), body.get("input_digest")
+            if isinstance(issued, dict) and issued.get("certificate") == digest and isinstance(named, str):
+                found.append(named)
+                if isinstance(body.get("case_id"), str):
+                    cases.add(body["case_id"])
+        for case in sorted(cases):
+            for decision in find_decisions(ledger, department, case):
+                named = decision.body.get("input_digest")
+                if not decision.body.get("issued") and isinstance(named, str):
+                    found.append(named)
+    except LedgerError:
+        pass  # an unreadable entry: replay reports it; the permit's own body named the input above
+    wanted = list(dict.fromkeys(found))
+    if not wanted:
+        return []
+    with ledger.engine.connect() as conn:
+        kept = set(
+            conn.execute(
+                select(col(SealedInput.input_digest)).where(col(SealedInput.input_digest).in_(wanted))
+            ).scalars()
+        )
+    return sorted(d for d in wanted if d in kept)
 
 
 def _sealed_type(ledger: Ledger, digest: str) -> str | None:
@@ -568,7 +645,7 @@ def reclaim(ledger: Ledger) -> str | None:
     engine = ledger.engine
     if engine.dialect.name != "postgresql":
         return None
-    tables = [str(t.__tablename__) for t in (Certificate, StatusChange, CitedDocument, Consent, Grant)]
+    tables = [str(t.__tablename__) for t in (Certificate, StatusChange, CitedDocument, SealedInput, Consent, Grant)]
     statement = f"VACUUM FULL {', '.join(tables)}"
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text(statement))

@@ -453,6 +453,7 @@ def produced_by(ledger: Ledger, digest: str) -> dict[str, Any] | None:
                     "rule_set": body.get("rule_set"),
                     "outcome": body.get("outcome"),
                     "decided_at": body.get("decided_at"),
+                    "input_digest": body.get("input_digest"),
                     "anchored": logchain.attested(ledger, entry),  # the chain's word, not the row's state
                     "index_row": row is not None
                     and row.decision_seq == entry.seq

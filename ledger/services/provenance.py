@@ -415,6 +415,14 @@ def _produced_events(ledger: Ledger, digest: str, private: bool) -> list[dict[st
         return [] if private else [_unreadable_event(exc.department, exc.seq, None, None)]
     if found is None:
         return []
+    # the fields of the application the certificate copied, kept sealed apart: destroyed with it by its erasure
+    typed = found.get("input_digest")
+    erased = False
+    if isinstance(typed, str):
+        from .decisions import load_sealed_inputs
+
+        opened = load_sealed_inputs(ledger, [typed])
+        erased = typed in opened and opened[typed] is None
     return [
         _event(
             "produced",
@@ -430,6 +438,7 @@ def _produced_events(ledger: Ledger, digest: str, private: bool) -> list[dict[st
                     },
                 ),
                 *(() if found["anchored"] else (("event_summary.produced_unanchored", {}),)),
+                *((("event_summary.produced_input_erased", {}),) if erased else ()),
             ),
             "decision-log",
             department=found["department"],
@@ -440,6 +449,7 @@ def _produced_events(ledger: Ledger, digest: str, private: bool) -> list[dict[st
             anchored=found["anchored"],
             case_id=found["case_id"] if private else None,
             index_row_ok=found["index_row"],
+            input_erased=erased,
         )
     ]
 

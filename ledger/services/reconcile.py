@@ -35,8 +35,9 @@ erasure_unanchored    a row's sealed body was destroyed and its department's ``e
                       which replay and digest-only verification do not believe either; once the department has
                       checked the erasure was lawful, ``ledger erase`` of the certificate anchors the entry
 erasure_incomplete    the department's ``erasures`` log records the erasure but the row still holds a sealed body (a
-                      crash between the two steps), or a copy of the certificate cited inline in an application does:
-                      ``ledger erase`` of the same certificate completes it
+                      crash between the two steps), or a copy of the certificate cited inline in an application does,
+                      or the fields of the decision input it copied (``sealed_input``): ``ledger erase`` of the
+                      same certificate completes it
 erasure_log           the ``erasures`` log disagrees with its anchors on chain (an entry edited or deleted)
 status_change_missing the database records a status change (revocation, ...) that the chain does not hold
 grant_altered         a grant row is not the grant its issuer's access log records (revived after its logged
@@ -92,7 +93,7 @@ from ..formats.canonical import certificate_digest, field_hash, hex32
 from ..formats.merkle import MerkleTree
 from ..onchain import chainread
 from ..onchain.ids import department_code
-from ..storage.models import CitedDocument
+from ..storage.models import CitedDocument, ProducedCertificate, SealedInput
 from ..storage.store import Batch, BatchState, Certificate, StatusChange, batch_tree, chunk_nodes, stored_blob
 from ..storage.vault import ERASED
 from . import logchain
@@ -393,6 +394,7 @@ def _compared(
         add(Divergence(p.check, None, f"{p.department}{where}: {p.detail}"))
     _check_rows(ledger, batches, anchors, vault, report, progress, statuses, recorded, erasures)
     _check_cited_copies(ledger, erasures.of_issuer, add)
+    _check_typed_fields(ledger, erasures.of_issuer, add)
     if report.erased:
         report.notes.append(
             f"{report.erased} erased certificate(s): contents destroyed as the erasures log "
@@ -547,6 +549,57 @@ def _check_cited_copies(ledger: Ledger, erasures: set[str], add: Callable[[Diver
                     digest,
                 )
             )
+
+
+def _check_typed_fields(ledger: Ledger, erasures: set[str], add: Callable[[Divergence], None]) -> None:
+    """The fields of a decision input that an erased certificate copied (``sealed_input``) still stored sealed: the
+    erasure did not reach them (``ledger erase`` of that certificate again destroys them). The input is the one the
+    decision that issued the certificate names, read from the decision log (the index row only says where)."""
+    wanted = sorted(erasures)
+    produced: dict[str, str] = {}  # input digest -> the erased certificate its decision issued
+    for i in range(0, len(wanted), 900):
+        with ledger.engine.connect() as conn:
+            links = conn.execute(
+                select(
+                    col(ProducedCertificate.digest),
+                    col(ProducedCertificate.department_id),
+                    col(ProducedCertificate.decision_seq),
+                ).where(col(ProducedCertificate.digest).in_(wanted[i : i + 900]))
+            ).all()
+            for digest, department, seq in links:
+                text = conn.execute(
+                    select(col(logchain.LogEntry.body)).where(
+                        col(logchain.LogEntry.log) == logchain.LOG_DECISIONS,
+                        col(logchain.LogEntry.department_id) == department,
+                        col(logchain.LogEntry.seq) == seq,
+                    )
+                ).scalar()
+                try:
+                    body = logchain.read_body(text, logchain.LOG_DECISIONS, department, int(seq))
+                except logchain.UnreadableEntry:
+                    continue  # replay names it
+                issued, named = body.get("issued"), body.get("input_digest")
+                if isinstance(issued, dict) and issued.get("certificate") == digest and isinstance(named, str):
+                    produced[named] = digest
+    inputs = sorted(produced)
+    for i in range(0, len(inputs), 900):
+        with ledger.engine.connect() as conn:
+            kept = conn.execute(
+                select(col(SealedInput.input_digest)).where(
+                    col(SealedInput.input_digest).in_(inputs[i : i + 900]), col(SealedInput.sealed) != ERASED
+                )
+            ).scalars()
+            for input_digest in kept:
+                add(
+                    Divergence(
+                        "erasure_incomplete",
+                        None,
+                        f"the erasures log records this certificate's erasure but the fields of decision input "
+                        f"{input_digest} it copied (what the applicant typed) are still stored sealed; run `ledger "
+                        "erase` on it again to destroy them",
+                        produced[input_digest],
+                    )
+                )
 
 
 def _check_rows(

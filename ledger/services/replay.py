@@ -9,7 +9,11 @@ For every department (or the ones asked for), :func:`replay`
    ``rule_set_altered``, ``rule_set_unpublished`` when the chain has no publication of it before the block that
    anchored the decision, ``rule_set_other_department`` when another department published it - checked for an
    officer's decision that applied a rule set too), loads the recorded input (``input_missing``,
-   ``input_altered``), re-runs the engine (``engine_mismatch``, ``rerun_failed``) and compares outcome and reasons
+   ``input_altered``) with the fields it keeps sealed apart (``decision_input.seal_fields``): where the erasure
+   of the certificate the decision produced destroyed them, that erasure must be one the department's anchored
+   ``erasures`` log attests (else ``input_erased_unattested``), and the decision is counted as lawfully erased
+   (``inputs_erased``): its input commitment still checked, its rules re-run unless they read the erased fields;
+   re-runs the engine (``engine_mismatch``, ``rerun_failed``) and compares outcome and reasons
    (``outcome_mismatch``, ``reasons_mismatch``);
 3. for ``pl-decision/2`` decisions re-establishes every cited certificate's facts as the ledger found them when it
    decided (facts.py): authenticity now, anchored no later than the recorded block, status *as of the recorded
@@ -55,7 +59,8 @@ from sqlmodel import col
 
 from .._gc import free_chunk_cycles
 from ..errors import InputError, LedgerError, VerificationError
-from ..formats.canonical import document_digest, json_loads
+from ..formats.canonical import document_digest, field_hashes, json_loads
+from ..formats.decision_input import SEALED_KEY, flatten, sealed_hashes, unflatten
 from ..formats.rules import ENGINE_VERSION, RuleSet, evaluate, load_rule_set
 from ..onchain import chainread
 from ..onchain._node_http import block_params, block_timestamp
@@ -63,6 +68,7 @@ from ..onchain.ids import ROLE_APPROVER, department_code, department_id_bytes, i
 from ..storage.models import CLOCK_SKEW_SECONDS
 from ..storage.store import rows_in, streaming_cache
 from . import _decision_workers, _replay_worker, logchain
+from ._decision_rerun import _rule_paths
 from .decisions import (
     DECISION_FORMAT,
     DecisionInput,
@@ -70,6 +76,7 @@ from .decisions import (
     _secret,
     applicant_reference,
     erased_citations,
+    load_sealed_inputs,
 )
 from .facts import CertificateFact, citations, classify, establish, resolve_citations, status_at_block
 from .logchain import LOG_DECISIONS, ChainRange, LogEntry, LogMention
@@ -121,6 +128,8 @@ class ReplayReport:
     automatic: int = 0
     human: int = 0
     re_run: int = 0
+    # automatic decisions whose input fields a certificate copied were lawfully erased with it (attested on chain)
+    inputs_erased: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
     rules: Counter[str] = field(default_factory=Counter)
@@ -144,6 +153,7 @@ class ReplayReport:
             "automatic": self.automatic,
             "human": self.human,
             "re_run": self.re_run,
+            "inputs_erased": self.inputs_erased,
             "outcomes": dict(self.outcomes),
             "reasons": dict(self.reasons),
             "rules": dict(self.rules),
@@ -159,6 +169,12 @@ class ReplayReport:
             f"{self.human} human) in {len(self.departments)} department(s), chain as of block {self.as_of_block}, "
             f"in {self.seconds:.2f} s ({self.decisions / max(self.seconds, 1e-9):,.0f} decisions/s)"
         ]
+        if self.inputs_erased:
+            lines.append(
+                f"{self.inputs_erased} decision(s) lawfully erased in part: the input fields the certificate they "
+                "produced copied were erased with it (attested on chain); their input commitments still checked, "
+                "and every rule not reading those fields re-run"
+            )
         if self.outcomes:
             lines.append("outcomes: " + ", ".join(f"{k} {v}" for k, v in self.outcomes.most_common()))
         for code, dept in sorted(self.departments.items()):
@@ -476,6 +492,7 @@ class _Facts:
         self._periods: dict[str, list[tuple[bool, int, int]]] = {}
         self._erased: dict[str, dict[str, str | None]] | None = None
         self._erasures: dict[str, dict[str, dict[str, Any]]] = {}  # digest -> department -> its erasure entry
+        self._erased_inputs: dict[str, set[str]] | None = None  # input digest -> departments whose entry names it
         self.shredded: dict[str, str] = {}
         # (department, facts block, decided_at, anchoring block) -> (ok, findings) of a chunk (_when_and_who_ok)
         self._judged: dict[tuple[str, int, Any, int | None], tuple[bool, list[tuple[str, str]]]] = {}
@@ -759,6 +776,21 @@ class _Facts:
                 for digest, by in self._erasures.items()
             }
         return self._erased
+
+    def erased_inputs(self) -> dict[str, set[str]]:
+        """The decision inputs whose sealed fields an erasure the chain attests destroyed (its entry's ``inputs``),
+        with the departments whose entry names each (read from :meth:`erased`'s entries, once)."""
+        if self._erased_inputs is None:
+            self.erased()
+            found: dict[str, set[str]] = {}
+            for by in self._erasures.values():
+                for department, entry in by.items():
+                    inputs = entry.get("inputs")
+                    for named in inputs if isinstance(inputs, list) else ():
+                        if isinstance(named, str):
+                            found.setdefault(named, set()).add(department)
+            self._erased_inputs = found
+        return self._erased_inputs
 
     def erasure_record(self) -> tuple[dict[str, dict[str, str | None]], dict[str, dict[str, dict[str, Any]]]]:
         """What :meth:`erased` read (the attested erasures, with their entries), for the replaying process to send
@@ -1105,6 +1137,7 @@ class _Chunk:
     automatic: int = 0
     human: int = 0
     re_run: int = 0
+    inputs_erased: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
     rules: Counter[str] = field(default_factory=Counter)
@@ -1241,6 +1274,8 @@ class _DepartmentRun:
             if isinstance(value, dict):
                 parsed.append((body, value))
         commitments: list[tuple[int, dict[str, Any], str]] = []
+        apart = [d for d, v in values.items() if isinstance(v, dict) and SEALED_KEY in v]
+        sealed = load_sealed_inputs(self.ledger, apart) if apart else {}
         self.facts.prepare(parsed)
         counted: tuple[list[str], list[str], list[str]] = ([], [], [])
         for seq, body in selected:
@@ -1261,6 +1296,7 @@ class _DepartmentRun:
                     credit=self.credit_book,
                     commitments=commitments,
                     values=values,
+                    sealed=sealed,
                 )
             else:
                 found.human += 1
@@ -1417,6 +1453,7 @@ class _DepartmentReplay:
             report.automatic += found.automatic
             report.human += found.human
             report.re_run += found.re_run
+            report.inputs_erased += found.inputs_erased
             report.outcomes.update(found.outcomes)
             summary["outcomes"].update(found.outcomes)
             report.reasons.update(found.reasons)
@@ -1561,6 +1598,7 @@ def _rerun(
     credit: Callable[[], Any] | None = None,
     commitments: list[tuple[int, dict[str, Any], str]],
     values: Mapping[str, Any],
+    sealed: Mapping[str, Any] | None = None,
 ) -> None:
     """Re-run one automatic decision. Its input commitment check is queued on ``commitments``: the caller compares
     once the commitments are computed (in a worker). ``values``: stored inputs already parsed, by digest."""
@@ -1636,6 +1674,14 @@ def _rerun(
         return
     if "input_commitment" in body:  # the record's field-by-field commitment is to the stored input
         commitments.append((seq, body, input_digest))
+    erased: list[str] = []
+    if SEALED_KEY in decision_input:  # the fields a certificate copies, sealed apart: opened, or erased with it
+        opened = _with_sealed(decision_input, input_digest, body, sealed or {}, facts_replay, dept, fail)
+        if opened is None:
+            return
+        decision_input, erased = opened
+        if erased:
+            report.inputs_erased += 1
     facts = facts_replay.check(dept, decision_input, body, anchor_range, fail)
     if facts is None:
         return
@@ -1643,6 +1689,13 @@ def _rerun(
     if credit is not None:
         view = _credit_view(body, view, credit(), fail)
         _check_credit_block(body, seq, credit(), fail)
+    if erased:
+        paths, _ = _rule_paths(rule_set.document.get("rules"))
+        if any(e == p or e.startswith(p + ".") or p.startswith(e + ".") for e in erased for p in paths):
+            # the rules read what was lawfully erased: the commitment, the facts, the credit status and the case
+            # were checked; the outcome cannot be re-derived
+            _check_case(decision_input, body, fail)
+            return
     try:
         result = evaluate(rule_set, view)
     except InputError as exc:
@@ -1667,6 +1720,11 @@ def _rerun(
             f"the legal basis recorded for the reasons, {body.get('legal_basis')}, is not the "
             f"rule set's {rule_set.legal_basis(result.reasons)}",
         )
+    _check_case(decision_input, body, fail)
+    report.re_run += 1
+
+
+def _check_case(decision_input: Mapping[str, Any], body: Mapping[str, Any], fail: Callable[[str, str], None]) -> None:
     for key in ("case_id", "service_item"):
         # the ledger stores an input with its decision's case and service item (decisions._prepare_input refuses
         # an application naming others): a record carrying another case's input is no decision of that input, and
@@ -1677,7 +1735,58 @@ def _rerun(
                 f"the recorded input's {key} {decision_input[key]!r} is not the decision's {body.get(key)!r}: the "
                 "record carries the input of another case",
             )
-    report.re_run += 1
+
+
+def _with_sealed(
+    stored: dict[str, Any],
+    input_digest: str,
+    body: Mapping[str, Any],
+    sealed: Mapping[str, Any],
+    facts_replay: _Facts,
+    dept: str,
+    fail: Callable[[str, str], None],
+) -> tuple[dict[str, Any], list[str]] | None:
+    """The input the rules read, with the fields kept sealed apart (``decision_input.seal_fields``) put back, and
+    the names of those lawfully erased (then left out); None when what is kept does not add up (reported): the
+    row is missing or does not open (``input_missing``), its fields do not hash to the kept hashes
+    (``input_altered``), or they were destroyed without an erasure of the certificate this decision produced that
+    the department's anchored erasures log attests (``input_erased_unattested``)."""
+    try:
+        rest, hashes = sealed_hashes(stored)
+    except VerificationError as exc:
+        fail("input_altered", str(exc))
+        return None
+    names = ", ".join(sorted(hashes))
+    if input_digest not in sealed:
+        fail(
+            "input_missing",
+            f"the fields stored input {input_digest} keeps sealed apart ({names}) are not in the database, or their "
+            "row does not open (deleted, altered or moved)",
+        )
+        return None
+    opened = sealed[input_digest]
+    if opened is None:
+        issued = body.get("issued")
+        permit = issued.get("certificate") if isinstance(issued, dict) else None
+        if dept not in facts_replay.erased_inputs().get(input_digest, ()) and not (
+            isinstance(permit, str) and dept in facts_replay.erased().get(permit, {})
+        ):
+            fail(
+                "input_erased_unattested",
+                f"the input fields {names} were destroyed, but no entry of {dept}'s erasures log that the chain "
+                f"attests erased the certificate this decision produced ({permit}) or names this input: only the "
+                "lawful erasure of the certificate the case's application produced destroys them",
+            )
+            return None
+        return rest, sorted(hashes)
+    values, salts = opened
+    if set(values) != set(hashes) or field_hashes(values, salts) != hashes:
+        fail(
+            "input_altered",
+            f"the input fields {names} kept sealed apart do not hash to the hashes the stored input keeps",
+        )
+        return None
+    return unflatten({**flatten(rest), **values}), []
 
 
 def _compare_input_commitment(report: _Chunk, dept: str, seq: int, body: dict[str, Any], expected: str | None) -> None:

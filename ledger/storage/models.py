@@ -55,6 +55,7 @@ __all__ = [
     "ProducedCertificate",
     "RevokedToken",
     "RuleSetRecord",
+    "SealedInput",
     "SpentAssertion",
     "StatusChange",
     "aware",
@@ -472,6 +473,19 @@ class CitedDocument(SQLModel, table=True):
     ref: str = Field(primary_key=True, max_length=66)
     sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     digest: str | None = Field(default=None, index=True, max_length=66)
+
+
+class SealedInput(SQLModel, table=True):
+    """The fields of stored decision input ``input_digest`` that a certificate the decision produced copies (or
+    that its rule set declares personal, ``RuleSet.personal``), with their random salts, sealed by the vault; the
+    stored input keeps only their salted field hashes (``decision_input.SEALED_KEY``). Erasing the certificate the
+    decision produced overwrites ``sealed`` with the erasure marker (``vault.ERASED``) and keeps the row: replay
+    then reports the decision as lawfully erased (docs/privacy.md)."""
+
+    __tablename__ = "sealed_input"
+
+    input_digest: str = Field(primary_key=True, max_length=66)
+    sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 class InputCitation(SQLModel, table=True):
