@@ -728,3 +728,29 @@ def test_no_revision_takes_a_meaning_from_the_library_that_may_change_after_it()
             elif isinstance(node, ast.ImportFrom) and node.level:
                 found.append(f"{path.name}: a relative import")
     assert found == []
+
+
+def test_0015_sets_the_copies_labelled_as_no_certificates_to_be_labelled_again(url: str) -> None:
+    """A cited copy labelled ``""`` (no certificate digest found by the reader before round 40, which missed claims
+    in arrays, named by IRI or expanded) is set back to NULL, so that ``ledger erase`` labels it again with the
+    reader that finds them; a labelled copy and an unlabelled one are left as they are."""
+    from ledger.storage.models import CitedDocument
+
+    old = open_engine(url, migrate=False)
+    assert migrations.upgrade(old, "0014") == (None, "0014")
+    rows = [
+        {"ref": "0x" + "01" * 32, "sealed": b"a", "digest": ""},
+        {"ref": "0x" + "02" * 32, "sealed": b"b", "digest": "0x" + "55" * 32},
+        {"ref": "0x" + "03" * 32, "sealed": b"c", "digest": None},
+    ]
+    with old.begin() as conn:
+        conn.execute(sa.insert(_table(conn, CitedDocument)), rows)
+    old.dispose()
+    engine = open_engine(url)
+    assert {r["ref"]: r["digest"] for r in _rows(engine, CitedDocument)} == {
+        "0x" + "01" * 32: None,
+        "0x" + "02" * 32: "0x" + "55" * 32,
+        "0x" + "03" * 32: None,
+    }
+    assert migrations.differences(engine) == []
+    engine.dispose()
