@@ -104,3 +104,19 @@ def overtaken_after_the_check(ledger: Any, rival: Callable[[Any], Any]) -> Itera
             yield raced
     finally:
         other.close()
+
+
+def erase_with_its_cited_copy(ledger: Any, digest: str, by: str) -> None:
+    """Erase certificate ``digest`` (basis "objection", by staff id ``by``): the one copy of it an application cited
+    inline, sealed with the person's fields and salts, is destroyed with it (red team rounds 14c and 40)."""
+    from sqlalchemy import select
+
+    from ledger.services import erasure
+    from ledger.storage.models import CitedDocument
+    from ledger.storage.vault import ERASED
+
+    done = erasure.erase(ledger, digest, basis="objection", by=by)
+    assert done["cited_copies_erased"] == 1, "the sealed copy of the credential survives the erasure"
+    with ledger.engine.connect() as conn:
+        copies = conn.execute(select(CitedDocument.sealed).where(CitedDocument.digest == digest)).scalars().all()  # type: ignore[arg-type]
+    assert [bytes(c) for c in copies] == [ERASED]

@@ -47,12 +47,11 @@ from ledger.client import Ledger
 from ledger.errors import InputError
 from ledger.formats import vc
 from ledger.services import decisions, erasure, issuance, logchain, supervision
-from ledger.storage.models import CitedDocument, DecisionInput
-from ledger.storage.vault import ERASED
+from ledger.storage.models import DecisionInput
 
 from .cli_support import cli_in_process
 from .conftest import make_records, write_jsonl
-from .decision_support import application, unique_rule_set
+from .decision_support import application, erase_with_its_cited_copy, unique_rule_set
 from .permit_support import SERVICE_ITEM as ITEM
 from .permit_support import application as permit_application
 from .permit_support import (
@@ -152,17 +151,7 @@ def test_a_credential_cited_as_itself_is_sealed_not_stored_in_the_clear_and_eras
         ).scalar_one()
     assert [p for p in personal if p in stored] == [], "the stored input holds the credential's claims in the clear"
 
-    done = erasure.erase(ledger, licence["digest"], basis="objection", by="officer-14c")
-    assert done["cited_copies_erased"] == 1
-    with ledger.engine.connect() as conn:
-        copies = (
-            conn.execute(
-                select(CitedDocument.sealed).where(CitedDocument.digest == licence["digest"])  # type: ignore[arg-type]
-            )
-            .scalars()
-            .all()
-        )
-    assert [bytes(c) for c in copies] == [ERASED]
+    erase_with_its_cited_copy(ledger, licence["digest"], "officer-14c")
     assert replay_checks(ledger, dept) == set()
 
 
@@ -191,17 +180,7 @@ def test_a_credential_whose_envelope_a_wallet_edited_is_still_found_by_the_erasu
     (fact,) = decided.body["certificates"]
     assert fact["verified"] is False  # the edited envelope is refused, as by every verifier
 
-    done = erasure.erase(ledger, licence["digest"], basis="objection", by="officer-14c")
-    assert done["cited_copies_erased"] == 1, "the sealed copy of the credential survives the erasure"
-    with ledger.engine.connect() as conn:
-        copies = (
-            conn.execute(
-                select(CitedDocument.sealed).where(CitedDocument.digest == licence["digest"])  # type: ignore[arg-type]
-            )
-            .scalars()
-            .all()
-        )
-    assert [bytes(c) for c in copies] == [ERASED]
+    erase_with_its_cited_copy(ledger, licence["digest"], "officer-14c")
     assert replay_checks(ledger, dept) == set()  # the honest decision still replays clean after the erasure
 
 

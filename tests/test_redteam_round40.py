@@ -48,13 +48,12 @@ from ledger.client import Ledger
 from ledger.errors import InputError
 from ledger.formats import vc
 from ledger.services import decisions, erasure, evidence, issuance, logchain, statuslist
-from ledger.storage.models import CitedDocument, DecisionInput
-from ledger.storage.vault import ERASED
+from ledger.storage.models import DecisionInput
 
 from .api_support import Clock, bearer, login, make_client
 from .cli_support import cli_in_process
 from .conftest import make_records, write_jsonl
-from .decision_support import application, unique_rule_set
+from .decision_support import application, erase_with_its_cited_copy, unique_rule_set
 from .evidence_support import both
 
 VERIFIER = "INS"  # a shared department with the verifier role: no department registered per test
@@ -310,17 +309,7 @@ def test_a_cited_credential_with_its_subject_or_proof_in_an_array_is_still_reach
     )
     (fact,) = decided.body["certificates"]
     assert fact["verified"] is False  # refused, as by every verifier: not the ledger's export
-    done = erasure.erase(ledger, licence["digest"], basis="objection", by="officer-rt40")
-    assert done["cited_copies_erased"] == 1, "the sealed copy of the credential survives the erasure"
-    with ledger.engine.connect() as conn:
-        copies = (
-            conn.execute(
-                select(CitedDocument.sealed).where(CitedDocument.digest == licence["digest"])  # type: ignore[arg-type]
-            )
-            .scalars()
-            .all()
-        )
-    assert [bytes(c) for c in copies] == [ERASED]
+    erase_with_its_cited_copy(ledger, licence["digest"], "officer-rt40")
 
 
 def test_a_decision_citing_a_credential_with_a_null_type_gets_one_verdict_from_both_bundle_verifiers(
