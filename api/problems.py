@@ -31,7 +31,7 @@ from ledger.errors import (
     VerificationError,
 )
 from ledger.services.auth import AuthenticationError, PermissionDenied
-from ledger.storage.store import refusal
+from ledger.storage.store import refusal, refusal_in
 
 from .ratelimit import RateLimited
 
@@ -159,6 +159,8 @@ def _ledger_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, (ConfigError, KeystoreError)):
         log.error("gateway misconfigured: %s", detail)
         return problem("server-misconfigured", detail, request)
+    if refusal_in(exc) is not None:
+        return _database_refused(request, exc)
     log.exception("unclassified ledger error", exc_info=exc)
     return problem("internal-error", "the gateway failed; the error was logged", request)
 
@@ -220,20 +222,23 @@ def _chain_unreachable(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _database_refused(request: Request, exc: Exception) -> JSONResponse:
-    """A query the database refused (a table renamed or a column retyped under the ledger, the server gone): logged
-    as the driver's error class alone - its text quotes the statement, and a traceback the values of a write (what
-    an applicant typed) - and answered as the gateway's failure."""
-    if not isinstance(exc, DBAPIError):  # registered for DBAPIError only
+    """A query the database refused (a table renamed or a column retyped under the ledger, the server gone), or an
+    error raised from one: logged as the driver's error class alone - its text quotes the statement, and a traceback
+    the values of a write (what an applicant typed) - and answered as the gateway's failure."""
+    refused = refusal_in(exc)
+    if refused is None:  # registered for DBAPIError, called for errors raised from one
         raise exc
     log.error(
         "%s on %s; `ledger reconcile` reports a schema changed under the ledger (schema_altered)",
-        refusal(exc),
+        refusal(refused),
         request.url.path,
     )
     return problem("internal-error", "the gateway's database refused a query; the error was logged", request)
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    if refusal_in(exc) is not None:  # raised outside the routes (the request guard's sign-out check), or from one
+        return _database_refused(request, exc)
     log.exception("unhandled error on %s", request.url.path, exc_info=exc)
     return problem("internal-error", "the gateway failed; the error was logged", request)
 

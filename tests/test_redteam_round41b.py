@@ -80,12 +80,9 @@ def _agree(secret: bytes, items: list[tuple[str, Any]]) -> None:
     assert chunk == reference, (items, chunk, reference)
 
 
+_ODD_KEYS = [*'~.@"\\\x7f\x1f', "input_nonce", "input_sealed", "a.b", "~0", "~1", "@applicant", "", "\u00e9", "\ud800"]
 _KEYS = st.one_of(
-    st.sampled_from(
-        ["input_nonce", "input_sealed", "~", ".", "@", "a.b", "~0", "~1", "@applicant", "", '"', "\\", "\x7f", "\x1f"]
-        + ["\u00e9", "\ud800", "\U0001f600", "A", "a", "INPUT_NONCE", "input_nonce "]
-    ),
-    st.text(max_size=5),
+    st.sampled_from([*_ODD_KEYS, "\U0001f600", "A", "a", "INPUT_NONCE", "input_nonce "]), st.text(max_size=5)
 )
 _ODD_NUMBERS = [2**53 - 1, 2**53, -(2**53) + 1, 2**63, 10**21, 1e21, 1e-7, -0.0, 5e-324, 1.7976931348623157e308, 0.1]
 _SCALARS = st.one_of(
@@ -298,6 +295,7 @@ def test_a_parameter_the_route_does_not_read_is_refused(
     assert split.status_code != 200, split.text
     honest = gateway.post("/public/verify", json={"document": vc.to_document(genuine)})
     assert honest.status_code == 200, honest.text
+    assert gateway.get("/?utm_source=mail").status_code == 200  # a page ignores what it does not read
 
 
 def test_a_database_refusal_inside_the_request_guard_logs_no_statement(
@@ -314,7 +312,9 @@ def test_a_database_refusal_inside_the_request_guard_logs_no_statement(
             conn.execute(text("ALTER TABLE auth_revoked_token RENAME TO auth_revoked_token_aside"))
         try:
             with caplog.at_level(logging.ERROR, logger="api"):
-                answer = client.post("/verify", json={"document": {"fields": {"x": "y" * 4_000}}}, headers=bearer(token))
+                answer = client.post(
+                    "/verify", json={"document": {"fields": {"x": "y" * 4_000}}}, headers=bearer(token)
+                )
         finally:
             with ledger.engine.begin() as conn:
                 conn.execute(text("ALTER TABLE auth_revoked_token_aside RENAME TO auth_revoked_token"))
