@@ -11,9 +11,10 @@ Each test is one attack, named in its docstring with the adversary and what it t
    forged document in the body, the genuine digest being all a log shows). A parameter name is now written plainly
    (no ``%``, no ``+``) and a route refuses a parameter it does not read, naming it and the ones it reads.
 2. A query the database refused inside the request guard (its sign-out check, for a token sending more than anyone
-   may) went past the gateway's database handler to the catch-all, which logged the driver's traceback: the SQL
-   statement. Every log line the gateway writes for an error now names a database refusal by its class alone,
-   wherever in the error's chain it is.
+   may) went past the gateway's database handler to the catch-all, which logged the driver's traceback (the SQL
+   statement) and raised it again to the server, which logged it again. The guard now leaves such a token to the
+   route, every log line the gateway writes for an error names a database refusal by its class alone wherever in
+   the error's chain it is, and so does the server's error log (a filter the gateway installs).
 
 Held, and kept as guards (cheap): the native input commitments against the pure-Python reference (every native
 fast path off) on generated inputs of every JSON shape and on the hand-picked ones of the brief; the holder's edits
@@ -304,9 +305,14 @@ def test_a_database_refusal_inside_the_request_guard_logs_no_statement(
     """Adversary: an operator's log shipper (and whoever reads it), after an insider renamed the signed-out tokens'
     table. A department's request sending more than an anonymous body is checked for a sign-out inside the request
     guard, before the routes' exception handlers: the database's refusal reached the catch-all, which logged the
-    driver's traceback with the SQL statement, and answered "the gateway failed". It is now logged and answered as
-    the database's refusal (its class alone), wherever in an error's chain the refusal is."""
+    driver's traceback with the SQL statement (and raised it again to the server, which logged it once more), and
+    answered "the gateway failed". The guard now leaves such a token to the route, whose handler answers and logs the
+    database's refusal by its class alone, as every error log line of the gateway now does wherever in an error's
+    chain the refusal is."""
     with make_client(ledger, Clock(), max_anonymous_body_bytes=1024) as client:
+        # an error the catch-all answered is raised again to the server, which logs its traceback ("Exception in
+        # ASGI application"): raised here, it must not be
+        client._transport.raise_server_exceptions = True  # type: ignore[attr-defined]
         token = login(client, ledger, "MKT")
         with ledger.engine.begin() as conn:
             conn.execute(text("ALTER TABLE auth_revoked_token RENAME TO auth_revoked_token_aside"))
@@ -323,3 +329,31 @@ def test_a_database_refusal_inside_the_request_guard_logs_no_statement(
     logged = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
     assert "database refused a query" in logged, logged
     assert "SELECT" not in logged and "auth_revoked_token" not in logged and "Traceback" not in logged, logged
+
+
+def test_the_servers_own_log_of_an_error_raised_from_a_database_refusal_quotes_no_statement(
+    ledger: Ledger, gateway: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Adversary: whoever reads the server's log. An error the gateway's catch-all answered is raised again to the
+    server (Starlette does so that the server can log it), and uvicorn logs its traceback: when it was raised from a
+    database refusal, the traceback quotes the refused statement. The gateway's filter on the server's error log
+    writes the message and the refusal's class alone; other tracebacks are left as they are."""
+    assert gateway.app is not None  # the gateway made: its problem handlers and the filter installed
+    try:
+        with ledger.engine.connect() as conn:
+            conn.execute(text("SELECT premises FROM no_such_table_41b"))
+    except Exception as refused:  # noqa: BLE001 - the driver's error, whatever its class
+        try:
+            raise RuntimeError("while answering") from refused
+        except RuntimeError as exc:
+            error = exc
+    server = logging.getLogger("uvicorn.error")
+    with caplog.at_level(logging.ERROR, logger="uvicorn.error"):
+        server.error("Exception in ASGI application\n", exc_info=(type(error), error, error.__traceback__))
+        try:
+            raise ValueError("an ordinary failure")
+        except ValueError:
+            server.exception("Exception in ASGI application")
+    assert "database refused a query" in caplog.records[0].getMessage(), caplog.text
+    assert "SELECT" not in caplog.text and "no_such_table_41b" not in caplog.text, caplog.text
+    assert caplog.records[1].exc_info is not None  # any other traceback is kept
