@@ -31,7 +31,7 @@ from ledger.errors import (
     VerificationError,
 )
 from ledger.services.auth import AuthenticationError, PermissionDenied
-from ledger.storage.store import refusal
+from ledger.storage.store import refusal, refusal_in
 
 from .ratelimit import RateLimited
 
@@ -159,6 +159,8 @@ def _ledger_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, (ConfigError, KeystoreError)):
         log.error("gateway misconfigured: %s", detail)
         return problem("server-misconfigured", detail, request)
+    if refusal_in(exc) is not None:
+        return _database_refused(request, exc)
     log.exception("unclassified ledger error", exc_info=exc)
     return problem("internal-error", "the gateway failed; the error was logged", request)
 
@@ -220,25 +222,50 @@ def _chain_unreachable(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _database_refused(request: Request, exc: Exception) -> JSONResponse:
-    """A query the database refused (a table renamed or a column retyped under the ledger, the server gone): logged
-    as the driver's error class alone - its text quotes the statement, and a traceback the values of a write (what
-    an applicant typed) - and answered as the gateway's failure."""
-    if not isinstance(exc, DBAPIError):  # registered for DBAPIError only
+    """A query the database refused (a table renamed or a column retyped under the ledger, the server gone), or an
+    error raised from one: logged as the driver's error class alone - its text quotes the statement, and a traceback
+    the values of a write (what an applicant typed) - and answered as the gateway's failure."""
+    refused = refusal_in(exc)
+    if refused is None:  # registered for DBAPIError, called for errors raised from one
         raise exc
     log.error(
         "%s on %s; `ledger reconcile` reports a schema changed under the ledger (schema_altered)",
-        refusal(exc),
+        refusal(refused),
         request.url.path,
     )
     return problem("internal-error", "the gateway's database refused a query; the error was logged", request)
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    if refusal_in(exc) is not None:  # raised outside the routes (the request guard's sign-out check), or from one
+        return _database_refused(request, exc)
     log.exception("unhandled error on %s", request.url.path, exc_info=exc)
     return problem("internal-error", "the gateway failed; the error was logged", request)
 
 
+class _NoStatements(logging.Filter):
+    """On the server's error log: a traceback whose chain holds a database refusal is written as the record's message
+    and the refusal's class alone. Starlette raises every error its catch-all answered (:func:`_unexpected`) again
+    to the server, which logs its traceback ("Exception in ASGI application"): the refused statement (red team
+    round 41b)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        refused = refusal_in(exc) if exc is not None else None
+        if refused is not None:
+            record.msg, record.args = "%s (%s)", (record.getMessage().strip(), refusal(refused))
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def _quiet_server_log() -> None:
+    server = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _NoStatements) for f in server.filters):
+        server.addFilter(_NoStatements())
+
+
 def install(app: FastAPI) -> None:
+    _quiet_server_log()
     app.add_exception_handler(LedgerError, _ledger_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

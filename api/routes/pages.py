@@ -16,12 +16,12 @@ from ledger.services import provenance
 
 from ..deps import LedgerDep, NowDep, RateLimitedPublic
 from ..language import PageLanguage, remember
-from ..limits import GuardedRoute
+from ..limits import PageRoute
 from ..models import DIGEST_PATTERN
 from ..problems import PUBLIC, R404
 
 STATIC = FilePath(__file__).resolve().parent.parent / "static"
-router = APIRouter(tags=["pages"], route_class=GuardedRoute)
+router = APIRouter(tags=["pages"], route_class=PageRoute)
 
 
 @router.get(

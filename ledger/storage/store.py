@@ -353,3 +353,17 @@ def refusal(exc: DBAPIError) -> str:
     orig = exc.orig if exc.orig is not None else exc
     code = getattr(orig, "sqlstate", None)
     return f"the database refused a query ({type(orig).__name__}{f', SQLSTATE {code}' if code else ''})"
+
+
+def refusal_in(exc: BaseException) -> DBAPIError | None:
+    """The database's refusal among ``exc`` and the errors it was raised from or while handling (``__cause__``,
+    ``__context__``), or None: what a log line must name by :func:`refusal` alone, since a traceback of any error
+    in that chain quotes the refused statement (red team round 41b)."""
+    seen: set[int] = set()
+    found: BaseException | None = exc
+    while found is not None and id(found) not in seen:
+        if isinstance(found, DBAPIError):
+            return found
+        seen.add(id(found))
+        found = found.__cause__ if found.__cause__ is not None else found.__context__
+    return None
