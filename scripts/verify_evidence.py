@@ -2685,6 +2685,10 @@ def rule_set_problem(document: dict[str, Any]) -> None:
         )
     ):
         raise Failure("the rule set's personal is not a list of input paths under application. or applicant.")
+    read = value_reads(document["rules"])
+    clash = sorted(p for p in personal or () for r in read if p == r or r.startswith(p + ".") or p.startswith(r + "."))
+    if clash:  # as the ledger's engine refuses: a field a rule decides on, erased, would excuse every re-run
+        raise Failure(f"the rule set's personal names field(s) whose value the rules read: {clash}")
 
 
 def run_rules(document: Any, data: dict[str, Any]) -> tuple[str, list[str], dict[str, Any]]:
@@ -2714,6 +2718,20 @@ def run_rules(document: Any, data: dict[str, Any]) -> tuple[str, list[str], dict
             else (document.get("default_legal_basis") if reason == document.get("default_reason") else None)
         )
     return outcome, reasons, basis
+
+
+def value_reads(node: Any) -> set[str]:
+    """The input paths whose values rules read: a condition's ref, and its field unless it only asks exists."""
+    if isinstance(node, dict):
+        found = {
+            v
+            for k, v in node.items()
+            if isinstance(v, str) and (k == "ref" or (k == "field" and node.get("op") != "exists"))
+        }
+        return found.union(*(value_reads(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(value_reads(v) for v in node))
+    return set()
 
 
 def rule_paths(node: Any) -> tuple[set[str], bool]:
@@ -3290,12 +3308,16 @@ class Rerun:
             if not isinstance(entry, dict):
                 raise Failure(why + "the erasure entry's body is not an object")
             inputs = entry.get("inputs")
-            if not (isinstance(permit, str) and entry.get("certificate") == permit) and not (
-                isinstance(inputs, list) and body.get("input_digest") in inputs
+            # a decision that issued a certificate is excused by that certificate's erasure alone
+            if not (
+                entry.get("certificate") == permit
+                if isinstance(permit, str)
+                else isinstance(inputs, list) and body.get("input_digest") in inputs
             ):
                 raise Failure(
                     why + f"the erasure entry erased {entry.get('certificate')!r}, not {permit!r}, the certificate "
-                    "the decision produced, and does not name its input among the inputs it erased"
+                    "the decision produced"
+                    + ("" if isinstance(permit, str) else ", and does not name its input among the inputs it erased")
                 )
             if not isinstance(seq, int) or isinstance(seq, bool):
                 raise ValueError("seq is not a whole number")
@@ -3331,6 +3353,12 @@ class Rerun:
             )
         if seq == last and "0x" + head.hex() != computed:
             raise Failure(why + "the erasure entry is the last of its range but not the anchored head hash")
+        as_of = (self.b.get("as_of") or {}).get("block_number")
+        if not isinstance(as_of, int) or number > as_of:  # as of the bundle's block the fields were not erased
+            raise Failure(
+                why + f"the erasure entry was anchored in block {number}, after the bundle's as_of block {as_of}: "
+                "as of that block the fields were not erased"
+            )
         return f"entry {seq} of {dept}'s erasures log, anchored in block {number}"
 
     def anchoring_delay(self) -> str:
@@ -3395,6 +3423,22 @@ class Rerun:
         unreadable = sorted(
             h for h in self.hidden for p in paths if h == p or h.startswith(p + ".") or p.startswith(h + ".")
         )
+        declared, produces = r["document"].get("personal"), r["document"].get("produces")
+        copied = produces.get("fields") if isinstance(produces, dict) else None
+        sealed = [
+            p
+            for p in [
+                *(declared if isinstance(declared, list) else ()),
+                *(copied.values() if isinstance(copied, dict) else ()),
+            ]
+            if isinstance(p, str) and p.startswith(("application.", "applicant."))
+        ]
+        unsealed = sorted(n for n in self.erased if not any(n == p or n.startswith(p + ".") for p in sealed))
+        if unsealed:
+            raise Failure(
+                f"input.erased names {unsealed}, which the rule set does not seal (neither declared personal nor "
+                "copied by produces from the application): no erasure reaches them"
+            )
         if unreadable and set(unreadable) <= self.erased:
             attested = self.erasure_attested(unreadable)
             return (

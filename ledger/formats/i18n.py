@@ -345,6 +345,13 @@ REPLAY_CHECKS: dict[str, dict[str, tuple[str, str]]] = {
         ),
         "zh-CN": ("申请数据被删除但无合法删除记录", "证照所复制的申请数据已被销毁，但链上没有该证照的删除记录。"),
     },
+    "input_erasure_undone": {
+        "en": (
+            "erased input stored again",
+            "The input fields a lawfully erased certificate copied are stored again, as from a backup.",
+        ),
+        "zh-CN": ("已删除的申请数据被恢复", "已合法删除的证照所复制的申请数据又被保存（如从备份恢复）。"),
+    },
     "input_commitment_invalid": {
         "en": ("input commitment invalid", "The input's commitment does not match the stored input."),
         "zh-CN": ("申请数据承诺值无效", "申请数据的承诺值与保存的数据不符。"),

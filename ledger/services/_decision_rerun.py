@@ -129,8 +129,12 @@ def _erasure_proof(ledger: Ledger, department: str, certificate: Any, input_dige
         except logchain.UnreadableEntry:
             continue
         inputs = body.get("inputs")
-        named = isinstance(inputs, list) and input_digest in inputs
-        if not named and (certificate is None or body.get("certificate") != certificate):
+        # a decision that issued a certificate: that certificate's erasure alone (replay and both verifiers agree)
+        if (
+            body.get("certificate") != certificate
+            if isinstance(certificate, str)
+            else not (isinstance(inputs, list) and input_digest in inputs)
+        ):
             continue
         if entry.state != logchain.EntryState.ANCHORED or entry.batch_root is None or entry.leaf_index is None:
             return None
@@ -179,6 +183,24 @@ def _rule_paths(node: Any) -> tuple[set[str], bool]:
         paths |= found
         holder = holder or uses
     return paths, holder
+
+
+def _not_sealed(document: Mapping[str, Any], erased: set[str]) -> list[str]:
+    """The names of ``erased`` that lie inside none of the paths rule set ``document`` seals apart (its declared
+    ``personal`` and what ``produces`` copies from ``application.*``/``applicant.*``): what no erasure reaches, so
+    a bundle listing them as erased was edited (red team, round 41a; scripts/verify_evidence.py alike)."""
+    declared = document.get("personal")
+    produces = document.get("produces")
+    copied = produces.get("fields") if isinstance(produces, Mapping) else None
+    sealed = [
+        p
+        for p in [
+            *(declared if isinstance(declared, list) else ()),
+            *(copied.values() if isinstance(copied, Mapping) else ()),
+        ]
+        if isinstance(p, str) and p.startswith(("application.", "applicant."))
+    ]
+    return sorted(n for n in erased if not any(n == p or n.startswith(p + ".") for p in sealed))
 
 
 class DecisionRerun:
@@ -283,12 +305,17 @@ class DecisionRerun:
             if not isinstance(entry_body, Mapping):
                 return False, "the erasure entry's body is not an object"
             inputs = entry_body.get("inputs")
-            if not (isinstance(permit, str) and entry_body.get("certificate") == permit) and not (
-                isinstance(inputs, list) and body.get("input_digest") in inputs
+            # a decision that issued a certificate is excused by that certificate's erasure alone: an entry of
+            # another naming its input is none (red team, round 41a)
+            if not (
+                entry_body.get("certificate") == permit
+                if isinstance(permit, str)
+                else isinstance(inputs, list) and body.get("input_digest") in inputs
             ):
                 return False, (
                     f"the erasure entry erased {entry_body.get('certificate')!r}, not {permit!r}, the certificate the "
-                    "decision produced, and does not name its input among the inputs it erased"
+                    "decision produced"
+                    + ("" if isinstance(permit, str) else ", and does not name its input among the inputs it erased")
                 )
             from ..formats.canonical import canonical_json
 
@@ -320,6 +347,14 @@ class DecisionRerun:
             )
         if int(seq) == int(last) and "0x" + bytes(head_hash).hex() != computed:
             return False, "the erasure entry is the last of its range but not the anchored head hash"
+        as_of = (self.bundle.get("as_of") or {}).get("block_number")
+        if not isinstance(as_of, int) or int(number) > as_of:
+            # as of the bundle's block the fields were not erased: what is stated as of then cannot be excused by
+            # an erasure anchored later (red team, round 41a)
+            return False, (
+                f"the erasure entry was anchored in block {int(number)}, after the bundle's as_of block {as_of}: "
+                "as of that block the fields were not erased"
+            )
         return True, f"entry {seq} of {dept}'s erasures log, anchored in block {int(number)}"
 
     def check_certificate_facts(self) -> tuple[bool, str]:
@@ -573,6 +608,12 @@ class DecisionRerun:
         unreadable = sorted(
             h for h in self.hidden for p in paths if h == p or h.startswith(p + ".") or p.startswith(h + ".")
         )
+        unsealed = _not_sealed(stated["document"], self.erased)
+        if unsealed:
+            return False, (
+                f"input.erased names {unsealed}, which the rule set does not seal (neither declared personal nor "
+                "copied by produces from the application): no erasure reaches them"
+            )
         if unreadable and set(unreadable) <= self.erased:
             attested, why = self._erasure_attested()
             if not attested:
