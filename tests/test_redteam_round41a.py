@@ -315,3 +315,26 @@ def test_an_applicant_cannot_smuggle_sealed_hashes_nor_slip_a_copied_field_past_
     assert not {("input_altered", decision.seq), ("input_missing", decision.seq)} & _checks(ledger, dept)
     bundle = evidence.decision_bundle(ledger, dept, decision.body["case_id"], applicant=holder)
     assert both(ledger, bundle, tmp_path, "nested.json")[0].ok
+
+
+# -- the timeline ------------------------------------------------------------------------------------------------
+
+
+def test_the_timeline_calls_the_typed_fields_lawfully_erased_only_after_an_attested_erasure(
+    ledger: Ledger, dept: str, rules: RuleSet, tmp_path: Path
+) -> None:
+    """An insider writes the erasure marker into a live permit's sealed row: the permit's timeline must not say
+    what was typed was "lawfully erased" with it (no erasure of it exists); it says the fields were destroyed."""
+    from datetime import UTC, datetime
+
+    from ledger.services import provenance
+
+    decision, _ = _decided(ledger, tmp_path, dept, rules)
+    permit = decision.body["issued"]["certificate"]
+    with ledger.engine.begin() as conn:
+        conn.execute(_KEPT.update().where(_KEPT.c.input_digest == decision.body["input_digest"]).values(sealed=ERASED))
+    (produced,) = [
+        e for e in provenance.timeline(ledger, permit, now=datetime.now(UTC))["events"] if e["kind"] == "produced"
+    ]
+    assert produced["input_erased"] is False and "lawfully erased" not in produced["summary"], produced
+    assert "without a lawful erasure" in produced["summary"], produced

@@ -158,6 +158,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "issued by decision {seq} of {department} ({outcome}) under rule set {rule_set}",
         "zh-CN": "由 {department} 第 {seq} 号决定（{outcome}）依规则集 {rule_set} 签发",
     },
+    "event_summary.produced_input_destroyed": {
+        "en": " - what the application typed that it copies was destroyed without a lawful erasure of it (see replay)",
+        "zh-CN": "，其复制的申请填报内容已被销毁，但该证照并无合法删除记录（请运行核验重放）",
+    },
     "event_summary.produced_input_erased": {
         "en": " - what the application typed that it copies was lawfully erased with it",
         "zh-CN": "，其复制的申请填报内容已随证照依法删除",
