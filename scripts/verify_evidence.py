@@ -2720,6 +2720,22 @@ def run_rules(document: Any, data: dict[str, Any]) -> tuple[str, list[str], dict
     return outcome, reasons, basis
 
 
+def not_sealed(document: dict[str, Any], erased: set[str]) -> list[str]:
+    """The names of erased inside none of the paths rule set document seals apart (declared personal, and what
+    produces copies from application./applicant.): no erasure reaches them (as the ledger's _not_sealed)."""
+    declared, produces = document.get("personal"), document.get("produces")
+    copied = produces.get("fields") if isinstance(produces, dict) else None
+    sealed = [
+        p
+        for p in [
+            *(declared if isinstance(declared, list) else ()),
+            *(copied.values() if isinstance(copied, dict) else ()),
+        ]
+        if isinstance(p, str) and p.startswith(("application.", "applicant."))
+    ]
+    return sorted(n for n in erased if not any(n == p or n.startswith(p + ".") for p in sealed))
+
+
 def value_reads(node: Any) -> set[str]:
     """The input paths whose values rules read: a condition's ref, and its field unless it only asks exists."""
     if isinstance(node, dict):
@@ -3295,7 +3311,7 @@ class Rerun:
         department's ``erasures`` log that erased the certificate the decision produced or names its input
         (``inputs``), in a range the log contract
         records (``logBatch``). Failure otherwise: an erasure the chain does not attest excuses no re-run."""
-        why = f"cannot be re-run: the rule set reads {unreadable}, said to be erased, but "
+        why = f"cannot be re-run: {unreadable} said to be erased, but "
         proof, body = self.b["input"].get("erasure"), self.body
         issued = body.get("issued")
         permit = issued.get("certificate") if isinstance(issued, dict) else None
@@ -3407,6 +3423,16 @@ class Rerun:
 
     def check_rerun(self) -> str:
         body, r = self.body, self.b.get("rule_set")
+        erasure = ""
+        if self.erased:  # fields called erased, whether or not a rule reads them, an officer's decision too
+            document = r.get("document") if isinstance(r, dict) else None
+            unsealed = not_sealed(document, self.erased) if isinstance(document, dict) else sorted(self.erased)
+            if unsealed:
+                raise Failure(
+                    f"input.erased names {unsealed}, which the rule set does not seal (neither declared personal "
+                    "nor copied by produces from the application): no erasure reaches them"
+                )
+            erasure = self.erasure_attested(sorted(self.erased))
         if self.officer():
             target = body.get("overrides")
             link = (
@@ -3423,27 +3449,10 @@ class Rerun:
         unreadable = sorted(
             h for h in self.hidden for p in paths if h == p or h.startswith(p + ".") or p.startswith(h + ".")
         )
-        declared, produces = r["document"].get("personal"), r["document"].get("produces")
-        copied = produces.get("fields") if isinstance(produces, dict) else None
-        sealed = [
-            p
-            for p in [
-                *(declared if isinstance(declared, list) else ()),
-                *(copied.values() if isinstance(copied, dict) else ()),
-            ]
-            if isinstance(p, str) and p.startswith(("application.", "applicant."))
-        ]
-        unsealed = sorted(n for n in self.erased if not any(n == p or n.startswith(p + ".") for p in sealed))
-        if unsealed:
-            raise Failure(
-                f"input.erased names {unsealed}, which the rule set does not seal (neither declared personal nor "
-                "copied by produces from the application): no erasure reaches them"
-            )
-        if unreadable and set(unreadable) <= self.erased:
-            attested = self.erasure_attested(unreadable)
+        if unreadable and set(unreadable) <= self.erased:  # attested above
             return (
                 f"lawfully erased: the rule set reads {unreadable}, erased with the certificate this decision "
-                f"produced ({attested}), so the decision is not re-run; its input commitment still holds"
+                f"produced ({erasure}), so the decision is not re-run; its input commitment still holds"
             )
         if unreadable:
             raise Failure(f"cannot be re-run: the rule set reads the hidden field(s) {unreadable}")

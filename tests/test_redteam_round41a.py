@@ -338,3 +338,43 @@ def test_the_timeline_calls_the_typed_fields_lawfully_erased_only_after_an_attes
     ]
     assert produced["input_erased"] is False and "lawfully erased" not in produced["summary"], produced
     assert "without a lawful erasure" in produced["summary"], produced
+
+
+def test_a_bundle_may_not_call_a_field_erased_without_the_erasure_even_where_no_rule_reads_it(
+    ledger: Ledger, dept: str, rules: RuleSet, tmp_path: Path
+) -> None:
+    """A live permit's decision: the department hides the premises (sealed, read by no rule) and lists them as
+    erased; the verifiers said "erased with the certificate this decision produced" on no evidence. Any
+    ``input.erased`` now needs the anchored erasure, for an officer's decision too; both verifiers agree."""
+    decision, holder = _decided(ledger, tmp_path, dept, rules)
+    bundle = evidence.decision_bundle(
+        ledger, dept, decision.body["case_id"], applicant=holder, hide=["application.premises"]
+    )
+    hidden = both(ledger, bundle, tmp_path, "hidden.json")[0]
+    assert hidden.ok, [(c.name, c.detail) for c in hidden.failed]
+    bundle["input"]["erased"] = ["application.premises"]
+    report, _, _ = both(ledger, bundle, tmp_path, "claimed.json")
+    assert "rerun" in {c.name for c in report.failed}, report.to_json()
+    tag = f"rt41a-{next(_cases)}"
+    licence, holder = fresh_licence(ledger, tmp_path, tag)
+    app = application(f"FBP-{tag}", licence, scope="cooked-food")
+    referred = decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=holder)
+    decisions.record_human_decision(
+        ledger,
+        dept,
+        app["case_id"],
+        app["service_item"],
+        officer="officer-41",
+        outcome="approve",
+        reasons=["ONSITE_CHECK_PASSED"],
+        applicant_ref=holder,
+        overrides=referred.seq,
+        decision_input=app,
+        rule_set=rules,
+    )
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    officer = evidence.decision_bundle(ledger, dept, app["case_id"], hide=["application.premises"])
+    assert both(ledger, officer, tmp_path, "officer.json")[0].ok
+    officer["input"]["erased"] = ["application.premises"]
+    report, _, _ = both(ledger, officer, tmp_path, "officer-claimed.json")
+    assert "rerun" in {c.name for c in report.failed}, report.to_json()

@@ -290,7 +290,7 @@ class DecisionRerun:
         """Whether ``input.erasure`` is an entry of the deciding department's ``erasures`` log that erased the
         certificate the decision produced or names its input (``inputs``), in a range the log contract records
         (``logBatch``): (ok, what or why)."""
-        from ..formats.merkle import root_from_proof
+        from ..formats.checks import merkle_proof
         from .logchain import LOG_ERASURES, compute_entry_hash, log_id
 
         proof, body = (self.bundle.get("input") or {}).get("erasure"), self.body
@@ -324,14 +324,16 @@ class DecisionRerun:
             )
             if computed != str(proof["entry_hash"]).lower():
                 return False, f"the erasure entry hashes to {computed}, not {proof['entry_hash']}"
-            root = (
-                "0x"
-                + root_from_proof(
-                    bytes.fromhex(computed[2:]), [bytes.fromhex(str(p)[2:]) for p in proof["proof"]]
-                ).hex()
+            root = str(proof["root"]).lower()
+            # the core's Merkle check (formats/checks.py), as every other proof the library follows
+            followed, why = merkle_proof(
+                bytes.fromhex(computed[2:]),
+                [bytes.fromhex(str(p)[2:]) for p in proof["proof"]],
+                bytes.fromhex(root[2:]),
+                what="erasure entry",
             )
-            if root != str(proof["root"]).lower():
-                return False, f"the erasure entry's proof leads to {root}, not {proof['root']}"
+            if not followed:
+                return False, f"the erasure entry's {why}"
             from ..onchain.ids import department_id_bytes
 
             record = self.chain.call(
@@ -588,6 +590,18 @@ class DecisionRerun:
 
     def check_rerun(self) -> tuple[bool, str]:
         body, stated = self.body, self.bundle.get("rule_set")
+        erasure = ""
+        if self.erased:  # fields called erased, whether or not a rule reads them, an officer's decision too
+            document = stated.get("document") if isinstance(stated, Mapping) else None
+            unsealed = _not_sealed(document, self.erased) if isinstance(document, Mapping) else sorted(self.erased)
+            if unsealed:
+                return False, (
+                    f"input.erased names {unsealed}, which the rule set does not seal (neither declared personal "
+                    "nor copied by produces from the application): no erasure reaches them"
+                )
+            attested, erasure = self._erasure_attested()
+            if not attested:  # "erased with the certificate this decision produced" is said on evidence only
+                return False, f"cannot be re-run: {sorted(self.erased)} said to be erased, but {erasure}"
         if self.officer():
             target = body.get("overrides")
             link = (
@@ -608,19 +622,10 @@ class DecisionRerun:
         unreadable = sorted(
             h for h in self.hidden for p in paths if h == p or h.startswith(p + ".") or p.startswith(h + ".")
         )
-        unsealed = _not_sealed(stated["document"], self.erased)
-        if unsealed:
-            return False, (
-                f"input.erased names {unsealed}, which the rule set does not seal (neither declared personal nor "
-                "copied by produces from the application): no erasure reaches them"
-            )
-        if unreadable and set(unreadable) <= self.erased:
-            attested, why = self._erasure_attested()
-            if not attested:
-                return False, f"cannot be re-run: the rule set reads {unreadable}, said to be erased, but {why}"
+        if unreadable and set(unreadable) <= self.erased:  # attested above
             return True, (
                 f"lawfully erased: the rule set reads {unreadable}, erased with the certificate this decision "
-                f"produced ({why}), so the decision is not re-run; its input commitment still holds"
+                f"produced ({erasure}), so the decision is not re-run; its input commitment still holds"
             )
         if unreadable:
             return False, f"cannot be re-run: the rule set reads the hidden field(s) {unreadable}"
