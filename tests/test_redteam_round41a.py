@@ -378,3 +378,42 @@ def test_a_bundle_may_not_call_a_field_erased_without_the_erasure_even_where_no_
     officer["input"]["erased"] = ["application.premises"]
     report, _, _ = both(ledger, officer, tmp_path, "officer-claimed.json")
     assert "rerun" in {c.name for c in report.failed}, report.to_json()
+
+
+def test_an_officers_decisions_sealed_row_destroyed_or_restored_is_reported(
+    ledger: Ledger, dept: str, rules: RuleSet, tmp_path: Path
+) -> None:
+    """An officer's decision stores its input with the fields its rule set seals too, but replay never looked at
+    it: the row destroyed with no erasure, or written back after the lawful one, is now reported as for an
+    automatic decision."""
+    tag = f"rt41a-{next(_cases)}"
+    licence, holder = fresh_licence(ledger, tmp_path, tag)
+    app = application(f"FBP-{tag}", licence, scope="cooked-food")
+    referred = decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=holder)
+    approval = decisions.record_human_decision(
+        ledger,
+        dept,
+        app["case_id"],
+        app["service_item"],
+        officer="officer-41",
+        outcome="approve",
+        reasons=["ONSITE_CHECK_PASSED"],
+        applicant_ref=holder,
+        overrides=referred.seq,
+        decision_input=app,
+        rule_set=rules,
+    )
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    backup = _sealed_row(ledger, approval.body["input_digest"])
+    with ledger.engine.begin() as conn:
+        conn.execute(_KEPT.update().where(_KEPT.c.input_digest == approval.body["input_digest"]).values(sealed=ERASED))
+    found = _checks(ledger, dept)
+    assert ("input_erased_unattested", approval.seq) in found, found
+    with ledger.engine.begin() as conn:  # a lawful erasure, then the row written back from a backup
+        conn.execute(_KEPT.update().where(_KEPT.c.input_digest == approval.body["input_digest"]).values(sealed=backup))
+    erasure.erase(ledger, approval.body["issued"]["certificate"], basis="no-longer-necessary", by="officer-41")
+    logchain.anchor_pending(ledger, erasure.LOG, dept)
+    assert not {c for c, s in _checks(ledger, dept) if s in (approval.seq, referred.seq)}
+    with ledger.engine.begin() as conn:
+        conn.execute(_KEPT.update().where(_KEPT.c.input_digest == approval.body["input_digest"]).values(sealed=backup))
+    assert ("input_erasure_undone", approval.seq) in _checks(ledger, dept)

@@ -1289,6 +1289,7 @@ class _DepartmentRun:
         sealed = load_sealed_inputs(self.ledger, apart) if apart else {}
         self.facts.prepare(parsed)
         counted: tuple[list[str], list[str], list[str]] = ([], [], [])
+        officers: list[tuple[int, dict[str, Any]]] = []  # officers' decisions naming a stored input
         for seq, body in selected:
             found.decisions += 1
             _count_decision(counted, body)
@@ -1311,6 +1312,8 @@ class _DepartmentRun:
                 )
             else:
                 found.human += 1
+                if isinstance(body.get("input_digest"), str):
+                    officers.append((seq, body))
                 if body.get("rule_set") is not None:  # an officer who applied a rule set applied its department's
 
                     def fail(check: str, detail: str, seq: int = seq, body: dict[str, Any] = body) -> None:
@@ -1320,6 +1323,8 @@ class _DepartmentRun:
                 self._officer_moment(dept, seq, body, found)
                 if body.get("overrides") is not None:
                     found.overrides.append((seq, body.get("case_id"), body["overrides"]))
+        if officers:
+            self._officers_sealed(dept, officers, found)
         found.outcomes.update(counted[0])
         found.reasons.update(counted[1])
         found.rules.update(counted[2])
@@ -1335,6 +1340,30 @@ class _DepartmentRun:
                 _compare_input_commitment(found, dept, seq, body, expected[digest])
         self.facts.release()
         return found
+
+    def _officers_sealed(self, dept: str, officers: list[tuple[int, dict[str, Any]]], found: _Chunk) -> None:
+        """The fields an officer's decision input keeps sealed apart (its rule set's, as an automatic decision's):
+        destroyed without the lawful erasure (``input_erased_unattested``), missing or moved (``input_missing``),
+        altered (``input_altered``) or written back after it (``input_erasure_undone``), as :func:`_rerun` reports
+        them; an officer's decision is not re-run, so nothing else of its input is read here (red team, round 41a)."""
+        inputs = _load_inputs(self.ledger, [b["input_digest"] for _, b in officers])
+        apart: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
+        for seq, body in officers:
+            try:
+                value = json_loads(inputs[body["input_digest"]]) if body["input_digest"] in inputs else None
+            except ValueError:
+                continue
+            if isinstance(value, dict) and SEALED_KEY in value:
+                apart.append((seq, body, value))
+        if not apart:
+            return
+        sealed = load_sealed_inputs(self.ledger, [b["input_digest"] for _, b, _ in apart])
+        for seq, body, value in apart:
+
+            def fail(check: str, detail: str, seq: int = seq, body: dict[str, Any] = body) -> None:
+                found.discrepancies.append(ReplayDiscrepancy(check, dept, seq, body.get("case_id"), detail))
+
+            _with_sealed(value, body["input_digest"], body, sealed, self.facts, dept, fail)
 
     def _officer_moment(self, dept: str, seq: int, body: dict[str, Any], found: _Chunk) -> None:
         """An officer's decision is anchored after it is taken, within the anchoring deadline: its ``decided_at``
