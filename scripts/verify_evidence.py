@@ -3307,49 +3307,74 @@ class Rerun:
         self.after_anchoring(stamp, self.v.event["block_number"], "the officer's decision")
 
     def erasure_attested(self, unreadable: list[str]) -> str:
-        """What shows that the fields the rules read were erased lawfully: ``input.erasure``, an entry of the deciding
-        department's ``erasures`` log that erased the certificate the decision produced or names its input
-        (``inputs``), in a range the log contract
-        records (``logBatch``). Failure otherwise: an erasure the chain does not attest excuses no re-run."""
+        """What shows that the fields said erased were erased lawfully: ``input.erasure``, an entry of the deciding
+        department's ``erasures`` log that erased the certificate the decision produced (or, for a decision that
+        issued nothing, names its input in ``inputs`` and carries under ``issued_by`` the anchored decision of the
+        same case that issued the certificate it erased), in a range the log contract records (``logBatch``) by the
+        bundle's as_of block. Failure otherwise: an erasure the chain does not attest excuses no re-run."""
         why = f"cannot be re-run: {unreadable} said to be erased, but "
         proof, body = self.b["input"].get("erasure"), self.body
         issued = body.get("issued")
         permit = issued.get("certificate") if isinstance(issued, dict) else None
         if not isinstance(proof, dict):
             raise Failure(why + "the bundle carries no entry of the department's erasures log that erased it")
-        try:
-            entry, dept, seq = proof["body"], proof["department"], proof["seq"]
-            if proof["log"] != "erasures" or dept != self.b["decision"]["department"]:
-                raise Failure(why + "the erasure entry is not of the deciding department's erasures log")
-            if not isinstance(entry, dict):
-                raise Failure(why + "the erasure entry's body is not an object")
-            inputs = entry.get("inputs")
-            # a decision that issued a certificate is excused by that certificate's erasure alone
-            if not (
-                entry.get("certificate") == permit
-                if isinstance(permit, str)
-                else isinstance(inputs, list) and body.get("input_digest") in inputs
+        dept = self.b["decision"]["department"]
+        entry = proof.get("body")
+        if not isinstance(entry, dict):
+            raise Failure(why + "the erasure entry's body is not an object")
+        inputs = entry.get("inputs")
+        # a decision that issued a certificate is excused by that certificate's erasure alone
+        if not (
+            entry.get("certificate") == permit
+            if isinstance(permit, str)
+            else isinstance(inputs, list) and body.get("input_digest") in inputs
+        ):
+            raise Failure(
+                why + f"the erasure entry erased {entry.get('certificate')!r}, not {permit!r}, the certificate "
+                "the decision produced"
+                + ("" if isinstance(permit, str) else ", and does not name its input among the inputs it erased")
+            )
+        number = self.anchored_entry(proof, "erasures", dept, "erasure entry", why)
+        if not isinstance(permit, str):  # the certificate erased must be one the decision's own case produced
+            issuing = proof.get("issued_by")
+            if not isinstance(issuing, dict) or not isinstance(issuing.get("body"), dict):
+                raise Failure(
+                    why + "the erasure entry carries no decision of this case that issued the certificate it erased"
+                )
+            made = issuing["body"].get("issued")
+            if issuing["body"].get("case_id") != body.get("case_id") or not (
+                isinstance(made, dict) and made.get("certificate") == entry.get("certificate")
             ):
                 raise Failure(
-                    why + f"the erasure entry erased {entry.get('certificate')!r}, not {permit!r}, the certificate "
-                    "the decision produced"
-                    + ("" if isinstance(permit, str) else ", and does not name its input among the inputs it erased")
+                    why + f"the decision carried as issuing {entry.get('certificate')!r} is not one of case "
+                    f"{body.get('case_id')!r} that issued it"
                 )
+            self.anchored_entry(issuing, "decisions", dept, "issuing decision", why)
+        return f"entry {proof.get('seq')} of {dept}'s erasures log, anchored in block {number}"
+
+    def anchored_entry(self, proof: dict[str, Any], log: str, dept: str, what: str, why: str) -> int:
+        """The block anchoring ``proof`` ({log, department, seq, prev_hash, entry_hash, body, root, proof}), an entry
+        of dept's log in a range the log contract records by the bundle's as_of block; Failure (after ``why``)
+        otherwise."""
+        try:
+            seq = proof["seq"]
+            if proof["log"] != log or proof["department"] != dept:
+                raise Failure(why + f"the {what} is not of the deciding department's {log} log")
             if not isinstance(seq, int) or isinstance(seq, bool):
                 raise ValueError("seq is not a whole number")
             payload = {
-                "body": entry,
+                "body": proof["body"],
                 "department": dept,
-                "log": "erasures",
+                "log": log,
                 "prev": proof["prev_hash"].lower(),
                 "seq": seq,
             }
             computed = "0x" + sha256(b"pl-log-entry\x00" + jcs(payload)).hex()
             if computed != proof["entry_hash"].lower():
-                raise Failure(why + f"the erasure entry hashes to {computed}, not {proof['entry_hash']}")
+                raise Failure(why + f"the {what} hashes to {computed}, not {proof['entry_hash']}")
             root = "0x" + merkle_root(hexbytes(computed, 32), [hexbytes(p, 32) for p in proof["proof"]]).hex()
             if root != proof["root"].lower():
-                raise Failure(why + f"the erasure entry's proof leads to {root}, not {proof['root']}")
+                raise Failure(why + f"the {what}'s proof leads to {root}, not {proof['root']}")
             topic = dept_topic(dept)
             if topic is None:
                 raise ValueError("not a department id")
@@ -3361,21 +3386,21 @@ class Rerun:
                 ["(bytes32,bytes32,uint64,uint64,uint32,uint32,address,bytes32)"],
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise Failure(why + f"the erasure entry cannot be read ({type(exc).__name__}: {str(exc)[:120]})") from None
-        if number == 0 or log_id != sha256(b"pl-log/erasures") or not first <= seq <= last:
+            raise Failure(why + f"the {what} cannot be read ({type(exc).__name__}: {str(exc)[:120]})") from None
+        if number == 0 or log_id != sha256(b"pl-log/" + log.encode()) or not first <= seq <= last:
             raise Failure(
                 why
-                + f"the log contract records no anchored range of {dept}'s erasures log holding entry {seq} under {root}"
+                + f"the log contract records no anchored range of {dept}'s {log} log holding entry {seq} under {root}"
             )
         if seq == last and "0x" + head.hex() != computed:
-            raise Failure(why + "the erasure entry is the last of its range but not the anchored head hash")
+            raise Failure(why + f"the {what} is the last of its range but not the anchored head hash")
         as_of = (self.b.get("as_of") or {}).get("block_number")
-        if not isinstance(as_of, int) or number > as_of:  # as of the bundle's block the fields were not erased
+        if not isinstance(as_of, int) or number > as_of:  # as of the bundle's block it was not anchored
             raise Failure(
-                why + f"the erasure entry was anchored in block {number}, after the bundle's as_of block {as_of}: "
-                "as of that block the fields were not erased"
+                why + f"the {what} was anchored in block {number}, after the bundle's as_of block {as_of}: as of "
+                "that block it was not anchored"
             )
-        return f"entry {seq} of {dept}'s erasures log, anchored in block {number}"
+        return int(number)
 
     def anchoring_delay(self) -> str:
         """A note of how long after its decided_at the decision was anchored, for the check's detail; a Failure when

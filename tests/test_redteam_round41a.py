@@ -131,12 +131,31 @@ def test_an_erasure_entry_naming_a_referral_of_another_case_is_no_lawful_erasure
     ledger: Ledger, dept: str, rules: RuleSet, tmp_path: Path
 ) -> None:
     """A referral (no permit) is erased only with a permit its own case produced: an entry of a permit of another
-    case naming its input is reported by replay."""
+    case naming its input is reported by replay, and both verifiers, which find in the bundle no decision of the
+    referral's case that issued the certificate erased (``input.erasure.issued_by``), fail its re-run."""
     referred, _ = _decided(ledger, tmp_path, dept, rules, scope="cooked-food")
     assert "issued" not in referred.body
     other, _ = _decided(ledger, tmp_path, dept, rules)
     _own_erasure_entry(ledger, dept, other.body["issued"]["certificate"], [referred.body["input_digest"]])
     assert ("input_erased_unattested", referred.seq) in _checks(ledger, dept)
+    bundle = evidence.decision_bundle(ledger, dept, referred.body["case_id"])
+    assert bundle["input"].get("erased") and "issued_by" not in bundle["input"]["erasure"]
+    report, _, _ = both(ledger, bundle, tmp_path, "referral-other-case.json")
+    assert "rerun" in {c.name for c in report.failed}, report.to_json()
+    # nor does the other case's issuing decision, carried in its place, pass for the referral's case
+    issuing = evidence.decision_bundle(ledger, dept, other.body["case_id"])
+    bundle["input"]["erasure"]["issued_by"] = {
+        "log": "decisions",
+        "department": dept,
+        "seq": other.seq,
+        "prev_hash": issuing["decision"]["prev_hash"],
+        "entry_hash": issuing["decision"]["entry_hash"],
+        "body": issuing["decision"]["body"],
+        "root": issuing["anchor"]["root"],
+        "proof": issuing["anchor"]["proof"],
+    }
+    report, _, _ = both(ledger, bundle, tmp_path, "referral-other-issuer.json")
+    assert "rerun" in {c.name for c in report.failed}, report.to_json()
 
 
 def test_a_rule_set_may_not_declare_personal_a_field_its_rules_read() -> None:
