@@ -2996,8 +2996,8 @@ class Rerun:
                 else "; the applicant's identity is not disclosed"
             )
             + (
-                f"; {', '.join(sorted(erased))} {'was' if len(erased) == 1 else 'were'} lawfully erased with the "
-                "certificate this decision produced: kept only as hashes"
+                f"; {', '.join(sorted(erased))} {'was' if len(erased) == 1 else 'were'} said to be erased with the "
+                "certificate this decision produced: kept only as hashes (the rerun check verifies the erasure)"
                 if erased
                 else ""
             )

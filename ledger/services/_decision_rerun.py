@@ -312,8 +312,8 @@ class DecisionRerun:
         self.fields, self.hidden, self.identity, self.erased = opened, set(hidden), identity, set(erased)
         if erased:
             detail += (
-                f"; {', '.join(sorted(erased))} {'was' if len(erased) == 1 else 'were'} lawfully erased with the "
-                "certificate this decision produced: kept only as hashes"
+                f"; {', '.join(sorted(erased))} {'was' if len(erased) == 1 else 'were'} said to be erased with the "
+                "certificate this decision produced: kept only as hashes (the rerun check verifies the erasure)"
             )
         return True, detail
 
