@@ -2685,6 +2685,10 @@ def rule_set_problem(document: dict[str, Any]) -> None:
         )
     ):
         raise Failure("the rule set's personal is not a list of input paths under application. or applicant.")
+    read = value_reads(document["rules"])
+    clash = sorted(p for p in personal or () for r in read if p == r or r.startswith(p + ".") or p.startswith(r + "."))
+    if clash:  # as the ledger's engine refuses: a field a rule decides on, erased, would excuse every re-run
+        raise Failure(f"the rule set's personal names field(s) whose value the rules read: {clash}")
 
 
 def run_rules(document: Any, data: dict[str, Any]) -> tuple[str, list[str], dict[str, Any]]:
@@ -2714,6 +2718,36 @@ def run_rules(document: Any, data: dict[str, Any]) -> tuple[str, list[str], dict
             else (document.get("default_legal_basis") if reason == document.get("default_reason") else None)
         )
     return outcome, reasons, basis
+
+
+def not_sealed(document: dict[str, Any], erased: set[str]) -> list[str]:
+    """The names of erased inside none of the paths rule set document seals apart (declared personal, and what
+    produces copies from application./applicant.): no erasure reaches them (as the ledger's _not_sealed)."""
+    declared, produces = document.get("personal"), document.get("produces")
+    copied = produces.get("fields") if isinstance(produces, dict) else None
+    sealed = [
+        p
+        for p in [
+            *(declared if isinstance(declared, list) else ()),
+            *(copied.values() if isinstance(copied, dict) else ()),
+        ]
+        if isinstance(p, str) and p.startswith(("application.", "applicant."))
+    ]
+    return sorted(n for n in erased if not any(n == p or n.startswith(p + ".") for p in sealed))
+
+
+def value_reads(node: Any) -> set[str]:
+    """The input paths whose values rules read: a condition's ref, and its field unless it only asks exists."""
+    if isinstance(node, dict):
+        found = {
+            v
+            for k, v in node.items()
+            if isinstance(v, str) and (k == "ref" or (k == "field" and node.get("op") != "exists"))
+        }
+        return found.union(*(value_reads(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(value_reads(v) for v in node))
+    return set()
 
 
 def rule_paths(node: Any) -> tuple[set[str], bool]:
@@ -2962,8 +2996,8 @@ class Rerun:
                 else "; the applicant's identity is not disclosed"
             )
             + (
-                f"; {', '.join(sorted(erased))} {'was' if len(erased) == 1 else 'were'} lawfully erased with the "
-                "certificate this decision produced: kept only as hashes"
+                f"; {', '.join(sorted(erased))} {'was' if len(erased) == 1 else 'were'} said to be erased with the "
+                "certificate this decision produced: kept only as hashes (the rerun check verifies the erasure)"
                 if erased
                 else ""
             )
@@ -3273,45 +3307,74 @@ class Rerun:
         self.after_anchoring(stamp, self.v.event["block_number"], "the officer's decision")
 
     def erasure_attested(self, unreadable: list[str]) -> str:
-        """What shows that the fields the rules read were erased lawfully: ``input.erasure``, an entry of the deciding
-        department's ``erasures`` log that erased the certificate the decision produced or names its input
-        (``inputs``), in a range the log contract
-        records (``logBatch``). Failure otherwise: an erasure the chain does not attest excuses no re-run."""
-        why = f"cannot be re-run: the rule set reads {unreadable}, said to be erased, but "
+        """What shows that the fields said erased were erased lawfully: ``input.erasure``, an entry of the deciding
+        department's ``erasures`` log that erased the certificate the decision produced (or, for a decision that
+        issued nothing, names its input in ``inputs`` and carries under ``issued_by`` the anchored decision of the
+        same case that issued the certificate it erased), in a range the log contract records (``logBatch``) by the
+        bundle's as_of block. Failure otherwise: an erasure the chain does not attest excuses no re-run."""
+        why = f"cannot be re-run: {unreadable} said to be erased, but "
         proof, body = self.b["input"].get("erasure"), self.body
         issued = body.get("issued")
         permit = issued.get("certificate") if isinstance(issued, dict) else None
         if not isinstance(proof, dict):
             raise Failure(why + "the bundle carries no entry of the department's erasures log that erased it")
-        try:
-            entry, dept, seq = proof["body"], proof["department"], proof["seq"]
-            if proof["log"] != "erasures" or dept != self.b["decision"]["department"]:
-                raise Failure(why + "the erasure entry is not of the deciding department's erasures log")
-            if not isinstance(entry, dict):
-                raise Failure(why + "the erasure entry's body is not an object")
-            inputs = entry.get("inputs")
-            if not (isinstance(permit, str) and entry.get("certificate") == permit) and not (
-                isinstance(inputs, list) and body.get("input_digest") in inputs
+        dept = self.b["decision"]["department"]
+        entry = proof.get("body")
+        if not isinstance(entry, dict):
+            raise Failure(why + "the erasure entry's body is not an object")
+        inputs = entry.get("inputs")
+        # a decision that issued a certificate is excused by that certificate's erasure alone
+        if not (
+            entry.get("certificate") == permit
+            if isinstance(permit, str)
+            else isinstance(inputs, list) and body.get("input_digest") in inputs
+        ):
+            raise Failure(
+                why + f"the erasure entry erased {entry.get('certificate')!r}, not {permit!r}, the certificate "
+                "the decision produced"
+                + ("" if isinstance(permit, str) else ", and does not name its input among the inputs it erased")
+            )
+        number = self.anchored_entry(proof, "erasures", dept, "erasure entry", why)
+        if not isinstance(permit, str):  # the certificate erased must be one the decision's own case produced
+            issuing = proof.get("issued_by")
+            if not isinstance(issuing, dict) or not isinstance(issuing.get("body"), dict):
+                raise Failure(
+                    why + "the erasure entry carries no decision of this case that issued the certificate it erased"
+                )
+            made = issuing["body"].get("issued")
+            if issuing["body"].get("case_id") != body.get("case_id") or not (
+                isinstance(made, dict) and made.get("certificate") == entry.get("certificate")
             ):
                 raise Failure(
-                    why + f"the erasure entry erased {entry.get('certificate')!r}, not {permit!r}, the certificate "
-                    "the decision produced, and does not name its input among the inputs it erased"
+                    why + f"the decision carried as issuing {entry.get('certificate')!r} is not one of case "
+                    f"{body.get('case_id')!r} that issued it"
                 )
+            self.anchored_entry(issuing, "decisions", dept, "issuing decision", why)
+        return f"entry {proof.get('seq')} of {dept}'s erasures log, anchored in block {number}"
+
+    def anchored_entry(self, proof: dict[str, Any], log: str, dept: str, what: str, why: str) -> int:
+        """The block anchoring ``proof`` ({log, department, seq, prev_hash, entry_hash, body, root, proof}), an entry
+        of dept's log in a range the log contract records by the bundle's as_of block; Failure (after ``why``)
+        otherwise."""
+        try:
+            seq = proof["seq"]
+            if proof["log"] != log or proof["department"] != dept:
+                raise Failure(why + f"the {what} is not of the deciding department's {log} log")
             if not isinstance(seq, int) or isinstance(seq, bool):
                 raise ValueError("seq is not a whole number")
             payload = {
-                "body": entry,
+                "body": proof["body"],
                 "department": dept,
-                "log": "erasures",
+                "log": log,
                 "prev": proof["prev_hash"].lower(),
                 "seq": seq,
             }
             computed = "0x" + sha256(b"pl-log-entry\x00" + jcs(payload)).hex()
             if computed != proof["entry_hash"].lower():
-                raise Failure(why + f"the erasure entry hashes to {computed}, not {proof['entry_hash']}")
+                raise Failure(why + f"the {what} hashes to {computed}, not {proof['entry_hash']}")
             root = "0x" + merkle_root(hexbytes(computed, 32), [hexbytes(p, 32) for p in proof["proof"]]).hex()
             if root != proof["root"].lower():
-                raise Failure(why + f"the erasure entry's proof leads to {root}, not {proof['root']}")
+                raise Failure(why + f"the {what}'s proof leads to {root}, not {proof['root']}")
             topic = dept_topic(dept)
             if topic is None:
                 raise ValueError("not a department id")
@@ -3323,15 +3386,21 @@ class Rerun:
                 ["(bytes32,bytes32,uint64,uint64,uint32,uint32,address,bytes32)"],
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise Failure(why + f"the erasure entry cannot be read ({type(exc).__name__}: {str(exc)[:120]})") from None
-        if number == 0 or log_id != sha256(b"pl-log/erasures") or not first <= seq <= last:
+            raise Failure(why + f"the {what} cannot be read ({type(exc).__name__}: {str(exc)[:120]})") from None
+        if number == 0 or log_id != sha256(b"pl-log/" + log.encode()) or not first <= seq <= last:
             raise Failure(
                 why
-                + f"the log contract records no anchored range of {dept}'s erasures log holding entry {seq} under {root}"
+                + f"the log contract records no anchored range of {dept}'s {log} log holding entry {seq} under {root}"
             )
         if seq == last and "0x" + head.hex() != computed:
-            raise Failure(why + "the erasure entry is the last of its range but not the anchored head hash")
-        return f"entry {seq} of {dept}'s erasures log, anchored in block {number}"
+            raise Failure(why + f"the {what} is the last of its range but not the anchored head hash")
+        as_of = (self.b.get("as_of") or {}).get("block_number")
+        if not isinstance(as_of, int) or number > as_of:  # as of the bundle's block it was not anchored
+            raise Failure(
+                why + f"the {what} was anchored in block {number}, after the bundle's as_of block {as_of}: as of "
+                "that block it was not anchored"
+            )
+        return int(number)
 
     def anchoring_delay(self) -> str:
         """A note of how long after its decided_at the decision was anchored, for the check's detail; a Failure when
@@ -3379,6 +3448,16 @@ class Rerun:
 
     def check_rerun(self) -> str:
         body, r = self.body, self.b.get("rule_set")
+        erasure = ""
+        if self.erased:  # fields called erased, whether or not a rule reads them, an officer's decision too
+            document = r.get("document") if isinstance(r, dict) else None
+            unsealed = not_sealed(document, self.erased) if isinstance(document, dict) else sorted(self.erased)
+            if unsealed:
+                raise Failure(
+                    f"input.erased names {unsealed}, which the rule set does not seal (neither declared personal "
+                    "nor copied by produces from the application): no erasure reaches them"
+                )
+            erasure = self.erasure_attested(sorted(self.erased))
         if self.officer():
             target = body.get("overrides")
             link = (
@@ -3395,11 +3474,10 @@ class Rerun:
         unreadable = sorted(
             h for h in self.hidden for p in paths if h == p or h.startswith(p + ".") or p.startswith(h + ".")
         )
-        if unreadable and set(unreadable) <= self.erased:
-            attested = self.erasure_attested(unreadable)
+        if unreadable and set(unreadable) <= self.erased:  # attested above
             return (
                 f"lawfully erased: the rule set reads {unreadable}, erased with the certificate this decision "
-                f"produced ({attested}), so the decision is not re-run; its input commitment still holds"
+                f"produced ({erasure}), so the decision is not re-run; its input commitment still holds"
             )
         if unreadable:
             raise Failure(f"cannot be re-run: the rule set reads the hidden field(s) {unreadable}")

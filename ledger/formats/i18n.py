@@ -158,6 +158,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "issued by decision {seq} of {department} ({outcome}) under rule set {rule_set}",
         "zh-CN": "由 {department} 第 {seq} 号决定（{outcome}）依规则集 {rule_set} 签发",
     },
+    "event_summary.produced_input_destroyed": {
+        "en": " - what the application typed that it copies was destroyed without a lawful erasure of it (see replay)",
+        "zh-CN": "，其复制的申请填报内容已被销毁，但该证照并无合法删除记录（请运行核验重放）",
+    },
     "event_summary.produced_input_erased": {
         "en": " - what the application typed that it copies was lawfully erased with it",
         "zh-CN": "，其复制的申请填报内容已随证照依法删除",
@@ -344,6 +348,13 @@ REPLAY_CHECKS: dict[str, dict[str, tuple[str, str]]] = {
             "on chain.",
         ),
         "zh-CN": ("申请数据被删除但无合法删除记录", "证照所复制的申请数据已被销毁，但链上没有该证照的删除记录。"),
+    },
+    "input_erasure_undone": {
+        "en": (
+            "erased input stored again",
+            "The input fields a lawfully erased certificate copied are stored again, as from a backup.",
+        ),
+        "zh-CN": ("已删除的申请数据被恢复", "已合法删除的证照所复制的申请数据又被保存（如从备份恢复）。"),
     },
     "input_commitment_invalid": {
         "en": ("input commitment invalid", "The input's commitment does not match the stored input."),

@@ -254,14 +254,32 @@ def load_rule_set(source: str | Path | Mapping[str, Any]) -> RuleSet:
         reason_texts=_reason_texts(document.get("reason_texts"), {r.reason for r in rules} | {default_reason}),
         produces=_check_produces(document.get("produces")),
         review_texts=_review_texts(document.get("review_texts")),
-        personal=_personal(document.get("personal"), document.get("produces")),
+        personal=_personal(document.get("personal"), document.get("produces"), document.get("rules")),
     )
 
 
-def _personal(declared: Any, produces: Any) -> tuple[str, ...]:
+def _value_reads(node: Any) -> set[str]:
+    """The input paths whose values the rules of a set document read: a condition's ``field`` (unless the condition
+    only asks whether it ``exists``, which a kept hash still shows) and ``ref``."""
+    if isinstance(node, dict):
+        found = {
+            v
+            for k, v in node.items()
+            if isinstance(v, str) and (k == "ref" or (k == "field" and node.get("op") != "exists"))
+        }
+        return found.union(*(_value_reads(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_value_reads(v) for v in node))
+    return set()
+
+
+def _personal(declared: Any, produces: Any, rules: Any = None) -> tuple[str, ...]:
     """The input fields of the set that are never stored in clear: every ``application.*`` or ``applicant.*`` path
     ``produces`` copies into the certificate (what the applicant typed, erased with that certificate), and the
-    paths the set declares ``personal`` (a list of such paths). InputError for a declaration of another shape."""
+    paths the set declares ``personal`` (a list of such paths). InputError for a declaration of another shape, or
+    one naming a field whose value the rules read (or a part or parent of one): declared personal, it would be
+    erased with the certificate and no decision reading it could be re-run again (red team, round 41a); a rule
+    asking only whether it ``exists`` may (the shipped set asks that a business name was typed)."""
     if declared is None:
         declared = []
     if not isinstance(declared, list) or not all(
@@ -271,6 +289,17 @@ def _personal(declared: Any, produces: Any) -> tuple[str, ...]:
         raise InputError(
             "personal must be a list of input paths under application. or applicant. (e.g. application.premises): "
             "the fields of an application that are sealed, never stored in clear",
+            field="personal",
+        )
+    read = sorted(_value_reads(rules))
+    clash = sorted(
+        f"{p} ({r})" for p in declared for r in read if p == r or r.startswith(p + ".") or p.startswith(r + ".")
+    )
+    if clash:
+        raise InputError(
+            f"personal names field(s) whose value the rules read: {', '.join(clash)}; a field a rule compares "
+            "cannot be declared personal (erased with the certificate, the decision could never be re-run): "
+            "declare only fields no rule compares (asking whether one exists is allowed)",
             field="personal",
         )
     copied = (produces or {}).get("fields", {}).values() if isinstance(produces, dict) else ()

@@ -99,7 +99,7 @@ def bundle_sections(
     if section.get("erased"):  # what shows a verifier that the erasure was lawful: its anchored log entry
         issued = body.get("issued")
         permit = issued.get("certificate") if isinstance(issued, Mapping) else None
-        section["erasure"] = _erasure_proof(ledger, department, permit, digest)
+        section["erasure"] = _erasure_proof(ledger, department, permit, digest, body.get("case_id"))
     documents = resolve_citations(ledger, [stored])
     cited: list[Any] = []
     for citation in citations(stored):
@@ -113,43 +113,78 @@ def bundle_sections(
     return {"input": section, "cited": cited}
 
 
-def _erasure_proof(ledger: Ledger, department: str, certificate: Any, input_digest: str) -> dict[str, Any] | None:
+def _erasure_proof(
+    ledger: Ledger, department: str, certificate: Any, input_digest: str, case_id: Any = None
+) -> dict[str, Any] | None:
     """The entry of ``department``'s ``erasures`` log that erased ``certificate`` (the one the decision produced),
-    or that names ``input_digest`` among the inputs it erased (``inputs``: another decision of the case), with its
-    Merkle proof to its anchored range: a verifier recomputes the entry hash, follows the proof and reads
-    the range from the log contract (``logBatch``), so an erasure the chain does not attest is never taken for a
-    lawful one. None when no anchored entry erased it (the verifiers then fail the re-run it excuses)."""
-    from ..storage.store import batch_proof
+    or, for a decision that issued nothing (``certificate`` None), that names ``input_digest`` among the inputs it
+    erased (``inputs``: another decision of the case), with its Merkle proof to its anchored range, and then under
+    ``issued_by`` the anchored decision of case ``case_id`` that issued the certificate it erased: a verifier
+    recomputes the entry hashes, follows the proofs and reads the ranges from the log contract (``logBatch``), so an
+    erasure the chain does not attest, or of another case's certificate, is never taken for a lawful one. None when
+    no anchored entry erased it (the verifiers then fail the re-run it excuses)."""
     from . import logchain
 
-    anchor_t = logchain.LogAnchor.__table__  # type: ignore[attr-defined]
     for entry in logchain.entries(ledger, logchain.LOG_ERASURES, department):
         try:
             body = logchain.read_body(entry.body, logchain.LOG_ERASURES, department, entry.seq)
         except logchain.UnreadableEntry:
             continue
         inputs = body.get("inputs")
-        named = isinstance(inputs, list) and input_digest in inputs
-        if not named and (certificate is None or body.get("certificate") != certificate):
+        # a decision that issued a certificate: that certificate's erasure alone (replay and both verifiers agree)
+        if (
+            body.get("certificate") != certificate
+            if isinstance(certificate, str)
+            else not (isinstance(inputs, list) and input_digest in inputs)
+        ):
             continue
-        if entry.state != logchain.EntryState.ANCHORED or entry.batch_root is None or entry.leaf_index is None:
-            return None
-        with ledger.engine.connect() as conn:
-            anchor = conn.execute(select(anchor_t).where(anchor_t.c.root == entry.batch_root)).first()
-        if anchor is None:
-            return None
-        proof = b"".join(batch_proof(anchor.leaves, anchor.nodes, entry.leaf_index))
-        return {
-            "log": logchain.LOG_ERASURES,
-            "department": department,
-            "seq": entry.seq,
-            "prev_hash": entry.prev_hash,
-            "entry_hash": entry.entry_hash,
-            "body": body,
-            "root": anchor.root,
-            "proof": ["0x" + proof[i : i + 32].hex() for i in range(0, len(proof), 32)],
-        }
+        found = _entry_proof(ledger, logchain.LOG_ERASURES, department, entry, body)
+        erased = body.get("certificate")
+        if found is None or isinstance(certificate, str) or not isinstance(erased, str):
+            return found
+        for issuing in logchain.mentioning(ledger, logchain.LOG_DECISIONS, erased, department):
+            try:
+                made = logchain.read_body(issuing.body, logchain.LOG_DECISIONS, department, issuing.seq)
+            except logchain.UnreadableEntry:
+                continue
+            issued = made.get("issued")
+            if (
+                made.get("case_id") == case_id
+                and isinstance(issued, dict)
+                and issued.get("certificate") == body.get("certificate")
+            ):
+                found["issued_by"] = _entry_proof(ledger, logchain.LOG_DECISIONS, department, issuing, made)
+                break
+        return found
     return None
+
+
+def _entry_proof(
+    ledger: Ledger, log: str, department: str, entry: Any, body: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """Log entry ``entry`` (its body read) with its Merkle proof to its anchored range, as a bundle carries it;
+    None when it is not anchored."""
+    from ..storage.store import batch_proof
+    from . import logchain
+
+    anchor_t = logchain.LogAnchor.__table__  # type: ignore[attr-defined]
+    if entry.state != logchain.EntryState.ANCHORED or entry.batch_root is None or entry.leaf_index is None:
+        return None
+    with ledger.engine.connect() as conn:
+        anchor = conn.execute(select(anchor_t).where(anchor_t.c.root == entry.batch_root)).first()
+    if anchor is None:
+        return None
+    proof = b"".join(batch_proof(anchor.leaves, anchor.nodes, entry.leaf_index))
+    return {
+        "log": log,
+        "department": department,
+        "seq": entry.seq,
+        "prev_hash": entry.prev_hash,
+        "entry_hash": entry.entry_hash,
+        "body": dict(body),
+        "root": anchor.root,
+        "proof": ["0x" + proof[i : i + 32].hex() for i in range(0, len(proof), 32)],
+    }
 
 
 def _presentation(document: Mapping[str, Any], reveal: tuple[str, ...]) -> Any:
@@ -179,6 +214,24 @@ def _rule_paths(node: Any) -> tuple[set[str], bool]:
         paths |= found
         holder = holder or uses
     return paths, holder
+
+
+def _not_sealed(document: Mapping[str, Any], erased: set[str]) -> list[str]:
+    """The names of ``erased`` that lie inside none of the paths rule set ``document`` seals apart (its declared
+    ``personal`` and what ``produces`` copies from ``application.*``/``applicant.*``): what no erasure reaches, so
+    a bundle listing them as erased was edited (red team, round 41a; scripts/verify_evidence.py alike)."""
+    declared = document.get("personal")
+    produces = document.get("produces")
+    copied = produces.get("fields") if isinstance(produces, Mapping) else None
+    sealed = [
+        p
+        for p in [
+            *(declared if isinstance(declared, list) else ()),
+            *(copied.values() if isinstance(copied, Mapping) else ()),
+        ]
+        if isinstance(p, str) and p.startswith(("application.", "applicant."))
+    ]
+    return sorted(n for n in erased if not any(n == p or n.startswith(p + ".") for p in sealed))
 
 
 class DecisionRerun:
@@ -259,68 +312,119 @@ class DecisionRerun:
         self.fields, self.hidden, self.identity, self.erased = opened, set(hidden), identity, set(erased)
         if erased:
             detail += (
-                f"; {', '.join(sorted(erased))} {'was' if len(erased) == 1 else 'were'} lawfully erased with the "
-                "certificate this decision produced: kept only as hashes"
+                f"; {', '.join(sorted(erased))} {'was' if len(erased) == 1 else 'were'} said to be erased with the "
+                "certificate this decision produced: kept only as hashes (the rerun check verifies the erasure)"
             )
         return True, detail
 
     def _erasure_attested(self) -> tuple[bool, str]:
         """Whether ``input.erasure`` is an entry of the deciding department's ``erasures`` log that erased the
-        certificate the decision produced or names its input (``inputs``), in a range the log contract records
-        (``logBatch``): (ok, what or why)."""
-        from ..formats.merkle import root_from_proof
-        from .logchain import LOG_ERASURES, compute_entry_hash, log_id
+        certificate the decision produced (or, for a decision that issued nothing, names its input in ``inputs``
+        and, under ``issued_by``, carries the anchored decision of the same case that issued the certificate it
+        erased), in a range the log contract records (``logBatch``) by the bundle's ``as_of`` block: (ok, what or
+        why)."""
+        from .logchain import LOG_DECISIONS, LOG_ERASURES
 
         proof, body = (self.bundle.get("input") or {}).get("erasure"), self.body
         issued = body.get("issued")
         permit = issued.get("certificate") if isinstance(issued, Mapping) else None
         if not isinstance(proof, Mapping):
             return False, "the bundle carries no entry of the department's erasures log that erased it"
-        try:
-            entry_body, dept, seq = proof["body"], proof["department"], proof["seq"]
-            if proof["log"] != LOG_ERASURES or dept != self.bundle["decision"]["department"]:
-                return False, "the erasure entry is not of the deciding department's erasures log"
-            if not isinstance(entry_body, Mapping):
-                return False, "the erasure entry's body is not an object"
-            inputs = entry_body.get("inputs")
-            if not (isinstance(permit, str) and entry_body.get("certificate") == permit) and not (
-                isinstance(inputs, list) and body.get("input_digest") in inputs
+        dept = self.bundle["decision"]["department"]
+        entry_body = proof.get("body")
+        if not isinstance(entry_body, Mapping):
+            return False, "the erasure entry's body is not an object"
+        inputs = entry_body.get("inputs")
+        # a decision that issued a certificate is excused by that certificate's erasure alone: an entry of
+        # another naming its input is none (red team, round 41a)
+        if not (
+            entry_body.get("certificate") == permit
+            if isinstance(permit, str)
+            else isinstance(inputs, list) and body.get("input_digest") in inputs
+        ):
+            return False, (
+                f"the erasure entry erased {entry_body.get('certificate')!r}, not {permit!r}, the certificate the "
+                "decision produced"
+                + ("" if isinstance(permit, str) else ", and does not name its input among the inputs it erased")
+            )
+        ok, why, number = self._anchored_entry(proof, LOG_ERASURES, dept, "erasure entry")
+        if not ok:
+            return False, why
+        if not isinstance(permit, str):
+            # a decision that issued nothing: the certificate erased must be one its own case produced, shown by
+            # that case's anchored decision which issued it (red team, round 41a)
+            issuing = proof.get("issued_by")
+            if not isinstance(issuing, Mapping) or not isinstance(issuing.get("body"), Mapping):
+                return False, "the erasure entry carries no decision of this case that issued the certificate it erased"
+            issuing_body = issuing["body"]
+            made = issuing_body.get("issued")
+            if issuing_body.get("case_id") != body.get("case_id") or not (
+                isinstance(made, Mapping) and made.get("certificate") == entry_body.get("certificate")
             ):
                 return False, (
-                    f"the erasure entry erased {entry_body.get('certificate')!r}, not {permit!r}, the certificate the "
-                    "decision produced, and does not name its input among the inputs it erased"
+                    f"the decision carried as issuing {entry_body.get('certificate')!r} is not one of case "
+                    f"{body.get('case_id')!r} that issued it"
                 )
-            from ..formats.canonical import canonical_json
+            ok, issuing_why, _ = self._anchored_entry(issuing, LOG_DECISIONS, dept, "issuing decision")
+            if not ok:
+                return False, issuing_why
+        return True, f"entry {proof.get('seq')} of {dept}'s erasures log, anchored in block {number}"
 
+    def _anchored_entry(self, proof: Mapping[str, Any], log: str, dept: str, what: str) -> tuple[bool, str, int]:
+        """Whether ``proof`` ({log, department, seq, prev_hash, entry_hash, body, root, proof}) is an entry of
+        ``dept``'s ``log`` in a range the log contract records, anchored by the bundle's ``as_of`` block: (ok,
+        why, the anchoring block)."""
+        from ..formats.canonical import canonical_json
+        from ..formats.checks import merkle_proof
+        from ..onchain.ids import department_id_bytes
+        from .logchain import compute_entry_hash, log_id
+
+        try:
+            seq = proof["seq"]
+            if proof["log"] != log or proof["department"] != dept:
+                return False, f"the {what} is not of the deciding department's {log} log", 0
+            if not isinstance(seq, int) or isinstance(seq, bool):
+                raise ValueError("seq is not a whole number")
             computed = compute_entry_hash(
-                LOG_ERASURES, dept, int(seq), str(proof["prev_hash"]).lower(), canonical_json(dict(entry_body))
+                log, dept, seq, str(proof["prev_hash"]).lower(), canonical_json(dict(proof["body"]))
             )
             if computed != str(proof["entry_hash"]).lower():
-                return False, f"the erasure entry hashes to {computed}, not {proof['entry_hash']}"
-            root = (
-                "0x"
-                + root_from_proof(
-                    bytes.fromhex(computed[2:]), [bytes.fromhex(str(p)[2:]) for p in proof["proof"]]
-                ).hex()
+                return False, f"the {what} hashes to {computed}, not {proof['entry_hash']}", 0
+            root = str(proof["root"]).lower()
+            # the core's Merkle check (formats/checks.py), as every other proof the library follows
+            followed, why = merkle_proof(
+                bytes.fromhex(computed[2:]),
+                [bytes.fromhex(str(p)[2:]) for p in proof["proof"]],
+                bytes.fromhex(root[2:]),
+                what=what,
             )
-            if root != str(proof["root"]).lower():
-                return False, f"the erasure entry's proof leads to {root}, not {proof['root']}"
-            from ..onchain.ids import department_id_bytes
-
+            if not followed:
+                return False, f"the {what}'s {why}", 0
             record = self.chain.call(
                 self.chain.log.functions.logBatch(department_id_bytes(dept), bytes.fromhex(root[2:]))
             )
         except (KeyError, TypeError, ValueError, AttributeError, LedgerError) as exc:
-            return False, f"the erasure entry cannot be read ({type(exc).__name__}: {str(exc)[:120]})"
+            return False, f"the {what} cannot be read ({type(exc).__name__}: {str(exc)[:120]})", 0
         _dept, logged, first, last, number, _time, _signer, head_hash = record
-        if int(number) == 0 or bytes(logged) != log_id(LOG_ERASURES) or not int(first) <= int(seq) <= int(last):
+        if int(number) == 0 or bytes(logged) != log_id(log) or not int(first) <= seq <= int(last):
             return (
                 False,
-                f"the log contract records no anchored range of {dept}'s erasures log holding entry {seq} under {root}",
+                f"the log contract records no anchored range of {dept}'s {log} log holding entry {seq} under {root}",
+                0,
             )
-        if int(seq) == int(last) and "0x" + bytes(head_hash).hex() != computed:
-            return False, "the erasure entry is the last of its range but not the anchored head hash"
-        return True, f"entry {seq} of {dept}'s erasures log, anchored in block {int(number)}"
+        if seq == int(last) and "0x" + bytes(head_hash).hex() != computed:
+            return False, f"the {what} is the last of its range but not the anchored head hash", 0
+        as_of = (self.bundle.get("as_of") or {}).get("block_number")
+        if not isinstance(as_of, int) or int(number) > as_of:
+            # as of the bundle's block it was not anchored: what is stated as of then cannot rest on it (red team,
+            # round 41a)
+            return (
+                False,
+                f"the {what} was anchored in block {int(number)}, after the bundle's as_of block {as_of}: as of that "
+                "block it was not anchored",
+                0,
+            )
+        return True, "", int(number)
 
     def check_certificate_facts(self) -> tuple[bool, str]:
         body, cited = self.body, self.bundle.get("cited")
@@ -553,6 +657,18 @@ class DecisionRerun:
 
     def check_rerun(self) -> tuple[bool, str]:
         body, stated = self.body, self.bundle.get("rule_set")
+        erasure = ""
+        if self.erased:  # fields called erased, whether or not a rule reads them, an officer's decision too
+            document = stated.get("document") if isinstance(stated, Mapping) else None
+            unsealed = _not_sealed(document, self.erased) if isinstance(document, Mapping) else sorted(self.erased)
+            if unsealed:
+                return False, (
+                    f"input.erased names {unsealed}, which the rule set does not seal (neither declared personal "
+                    "nor copied by produces from the application): no erasure reaches them"
+                )
+            attested, erasure = self._erasure_attested()
+            if not attested:  # "erased with the certificate this decision produced" is said on evidence only
+                return False, f"cannot be re-run: {sorted(self.erased)} said to be erased, but {erasure}"
         if self.officer():
             target = body.get("overrides")
             link = (
@@ -573,13 +689,10 @@ class DecisionRerun:
         unreadable = sorted(
             h for h in self.hidden for p in paths if h == p or h.startswith(p + ".") or p.startswith(h + ".")
         )
-        if unreadable and set(unreadable) <= self.erased:
-            attested, why = self._erasure_attested()
-            if not attested:
-                return False, f"cannot be re-run: the rule set reads {unreadable}, said to be erased, but {why}"
+        if unreadable and set(unreadable) <= self.erased:  # attested above
             return True, (
                 f"lawfully erased: the rule set reads {unreadable}, erased with the certificate this decision "
-                f"produced ({why}), so the decision is not re-run; its input commitment still holds"
+                f"produced ({erasure}), so the decision is not re-run; its input commitment still holds"
             )
         if unreadable:
             return False, f"cannot be re-run: the rule set reads the hidden field(s) {unreadable}"

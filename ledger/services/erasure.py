@@ -523,45 +523,28 @@ def erase(
 
 def _produced_from(ledger: Ledger, digest: str, department: str) -> list[str]:
     """The stored decision inputs that keep fields sealed apart (``SealedInput``) which the erasure of certificate
-    ``digest`` destroys, sorted: the input it was produced from - the one its own sealed body names
-    (``subject.produced_by.input_digest``, while it opens) and that of each decision of ``department`` naming it as
-    ``issued`` (the log is never erased, so an interrupted erasure run again still finds it) - and those of the
-    case's other decisions that issued no certificate (the rules' referral an officer then approved: the same
-    application typed); a decision that issued another certificate keeps its own."""
+    ``digest`` destroys, sorted: that of each decision of ``department`` naming it as ``issued`` (read from the
+    anchored decision log, never erased, so an interrupted erasure run again still finds it) and those of the
+    same case's other decisions that issued no certificate (the rules' referral an officer then approved: the
+    same application typed); a decision that issued another certificate keeps its own. The certificate's own
+    body (``subject.produced_by``) is not asked: a department can issue a certificate whose body claims any
+    decision, and its erasure would then destroy that decision's typed fields (red team, round 41a)."""
     from .decisions import find_decisions
 
     found: list[str] = []
     cases: set[str] = set()
     try:
-        fields = sealed_fields(ledger, digest) or {}
-    except (LedgerError, ValueError, KeyError, TypeError):
-        fields = {}
-    subject = fields.get("subject")
-    produced = fields.get("subject.produced_by") or (subject.get("produced_by") if isinstance(subject, dict) else None)
-    if isinstance(produced, dict) and isinstance(produced.get("input_digest"), str):
-        found.append(produced["input_digest"])
-        if isinstance(produced.get("case_id"), str):
-            cases.add(produced["case_id"])
-    try:
-        for entry in logchain.mentioning(ledger, logchain.LOG_DECISIONS, digest, department):
-            try:
-                body = logchain.stored_loads(entry.body)
-            except ValueError:
-                continue
-            if not isinstance(body, dict):
-                continue
-            issued, named = body.get("issued"), body.get("input_digest")
-            if isinstance(issued, dict) and issued.get("certificate") == digest and isinstance(named, str):
-                found.append(named)
-                if isinstance(body.get("case_id"), str):
-                    cases.add(body["case_id"])
+        for case, issuing in _issuing_decisions(ledger, department, digest):
+            found.append(issuing)
+            if case is not None:
+                cases.add(case)
         for case in sorted(cases):
             for decision in find_decisions(ledger, department, case):
                 named = decision.body.get("input_digest")
                 if not decision.body.get("issued") and isinstance(named, str):
                     found.append(named)
     except LedgerError:
-        pass  # an unreadable entry: replay reports it; the permit's own body named the input above
+        pass  # an unreadable entry: replay reports it
     wanted = list(dict.fromkeys(found))
     if not wanted:
         return []
@@ -572,6 +555,32 @@ def _produced_from(ledger: Ledger, digest: str, department: str) -> list[str]:
             ).scalars()
         )
     return sorted(d for d in wanted if d in kept)
+
+
+def _issuing_decisions(ledger: Ledger, department: str, digest: str) -> list[tuple[str | None, str]]:
+    """(case, input digest) of each decision of ``department``'s decision log that issued certificate ``digest``
+    (``issued.certificate``); LedgerError for a log that cannot be read."""
+    found: list[tuple[str | None, str]] = []
+    for entry in logchain.mentioning(ledger, logchain.LOG_DECISIONS, digest, department):
+        try:
+            body = logchain.stored_loads(entry.body)
+        except ValueError:
+            continue
+        if not isinstance(body, dict):
+            continue
+        issued, named, case = body.get("issued"), body.get("input_digest"), body.get("case_id")
+        if isinstance(issued, dict) and issued.get("certificate") == digest and isinstance(named, str):
+            found.append((case if isinstance(case, str) else None, named))
+    return found
+
+
+def issuing_case(ledger: Ledger, department: str, digest: str) -> set[str]:
+    """The cases in which a decision of ``department`` issued certificate ``digest`` (read from its decision log):
+    what makes an erasure of ``digest`` lawful for the typed fields of another decision of the same case."""
+    try:
+        return {case for case, _ in _issuing_decisions(ledger, department, digest) if case is not None}
+    except LedgerError:
+        return set()
 
 
 def _sealed_type(ledger: Ledger, digest: str) -> str | None:

@@ -417,12 +417,17 @@ def _produced_events(ledger: Ledger, digest: str, private: bool) -> list[dict[st
         return []
     # the fields of the application the certificate copied, kept sealed apart: destroyed with it by its erasure
     typed = found.get("input_digest")
-    erased = False
+    erased = destroyed = False
     if isinstance(typed, str):
         from .decisions import load_sealed_inputs
+        from .erasure import proven_entries
 
         opened = load_sealed_inputs(ledger, [typed])
-        erased = typed in opened and opened[typed] is None
+        destroyed = typed in opened and opened[typed] is None
+        # lawfully erased only with this certificate's erasure as its department's anchored log attests it: the
+        # erasure marker alone is a database write anyone with the database can make (red team, round 41a)
+        erased = destroyed and digest in proven_entries(ledger, found["department"])
+        destroyed = destroyed and not erased
     return [
         _event(
             "produced",
@@ -439,6 +444,7 @@ def _produced_events(ledger: Ledger, digest: str, private: bool) -> list[dict[st
                 ),
                 *(() if found["anchored"] else (("event_summary.produced_unanchored", {}),)),
                 *((("event_summary.produced_input_erased", {}),) if erased else ()),
+                *((("event_summary.produced_input_destroyed", {}),) if destroyed else ()),
             ),
             "decision-log",
             department=found["department"],

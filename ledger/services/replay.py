@@ -492,7 +492,8 @@ class _Facts:
         self._periods: dict[str, list[tuple[bool, int, int]]] = {}
         self._erased: dict[str, dict[str, str | None]] | None = None
         self._erasures: dict[str, dict[str, dict[str, Any]]] = {}  # digest -> department -> its erasure entry
-        self._erased_inputs: dict[str, set[str]] | None = None  # input digest -> departments whose entry names it
+        # input digest -> department whose attested entry names it -> the certificates those entries erased
+        self._erased_inputs: dict[str, dict[str, set[str]]] | None = None
         self.shredded: dict[str, str] = {}
         # (department, facts block, decided_at, anchoring block) -> (ok, findings) of a chunk (_when_and_who_ok)
         self._judged: dict[tuple[str, int, Any, int | None], tuple[bool, list[tuple[str, str]]]] = {}
@@ -777,20 +778,30 @@ class _Facts:
             }
         return self._erased
 
-    def erased_inputs(self) -> dict[str, set[str]]:
+    def erased_inputs(self) -> dict[str, dict[str, set[str]]]:
         """The decision inputs whose sealed fields an erasure the chain attests destroyed (its entry's ``inputs``),
-        with the departments whose entry names each (read from :meth:`erased`'s entries, once)."""
+        with the departments whose entry names each and the certificates those entries erased (read from
+        :meth:`erased`'s entries, once)."""
         if self._erased_inputs is None:
             self.erased()
-            found: dict[str, set[str]] = {}
-            for by in self._erasures.values():
+            found: dict[str, dict[str, set[str]]] = {}
+            for digest, by in self._erasures.items():
                 for department, entry in by.items():
                     inputs = entry.get("inputs")
                     for named in inputs if isinstance(inputs, list) else ():
                         if isinstance(named, str):
-                            found.setdefault(named, set()).add(department)
+                            found.setdefault(named, {}).setdefault(department, set()).add(digest)
             self._erased_inputs = found
         return self._erased_inputs
+
+    def erased_with_its_case(self, dept: str, input_digest: str, case: Any) -> bool:
+        """Whether an attested erasure entry of ``dept`` naming ``input_digest`` erased a certificate a decision
+        of ``dept`` issued in ``case``: the only lawful erasure of a decision's typed fields when the decision
+        issued nothing itself (the rules' referral an officer then approved; red team, round 41a)."""
+        from .erasure import issuing_case
+
+        certificates = self.erased_inputs().get(input_digest, {}).get(dept, set())
+        return isinstance(case, str) and any(case in issuing_case(self.ledger, dept, c) for c in sorted(certificates))
 
     def erasure_record(self) -> tuple[dict[str, dict[str, str | None]], dict[str, dict[str, dict[str, Any]]]]:
         """What :meth:`erased` read (the attested erasures, with their entries), for the replaying process to send
@@ -1278,6 +1289,7 @@ class _DepartmentRun:
         sealed = load_sealed_inputs(self.ledger, apart) if apart else {}
         self.facts.prepare(parsed)
         counted: tuple[list[str], list[str], list[str]] = ([], [], [])
+        officers: list[tuple[int, dict[str, Any]]] = []  # officers' decisions naming a stored input
         for seq, body in selected:
             found.decisions += 1
             _count_decision(counted, body)
@@ -1300,6 +1312,8 @@ class _DepartmentRun:
                 )
             else:
                 found.human += 1
+                if isinstance(body.get("input_digest"), str):
+                    officers.append((seq, body))
                 if body.get("rule_set") is not None:  # an officer who applied a rule set applied its department's
 
                     def fail(check: str, detail: str, seq: int = seq, body: dict[str, Any] = body) -> None:
@@ -1309,6 +1323,8 @@ class _DepartmentRun:
                 self._officer_moment(dept, seq, body, found)
                 if body.get("overrides") is not None:
                     found.overrides.append((seq, body.get("case_id"), body["overrides"]))
+        if officers:
+            self._officers_sealed(dept, officers, found)
         found.outcomes.update(counted[0])
         found.reasons.update(counted[1])
         found.rules.update(counted[2])
@@ -1324,6 +1340,30 @@ class _DepartmentRun:
                 _compare_input_commitment(found, dept, seq, body, expected[digest])
         self.facts.release()
         return found
+
+    def _officers_sealed(self, dept: str, officers: list[tuple[int, dict[str, Any]]], found: _Chunk) -> None:
+        """The fields an officer's decision input keeps sealed apart (its rule set's, as an automatic decision's):
+        destroyed without the lawful erasure (``input_erased_unattested``), missing or moved (``input_missing``),
+        altered (``input_altered``) or written back after it (``input_erasure_undone``), as :func:`_rerun` reports
+        them; an officer's decision is not re-run, so nothing else of its input is read here (red team, round 41a)."""
+        inputs = _load_inputs(self.ledger, [b["input_digest"] for _, b in officers])
+        apart: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
+        for seq, body in officers:
+            try:
+                value = json_loads(inputs[body["input_digest"]]) if body["input_digest"] in inputs else None
+            except ValueError:
+                continue
+            if isinstance(value, dict) and SEALED_KEY in value:
+                apart.append((seq, body, value))
+        if not apart:
+            return
+        sealed = load_sealed_inputs(self.ledger, [b["input_digest"] for _, b, _ in apart])
+        for seq, body, value in apart:
+
+            def fail(check: str, detail: str, seq: int = seq, body: dict[str, Any] = body) -> None:
+                found.discrepancies.append(ReplayDiscrepancy(check, dept, seq, body.get("case_id"), detail))
+
+            _with_sealed(value, body["input_digest"], body, sealed, self.facts, dept, fail)
 
     def _officer_moment(self, dept: str, seq: int, body: dict[str, Any], found: _Chunk) -> None:
         """An officer's decision is anchored after it is taken, within the anchoring deadline: its ``decided_at``
@@ -1765,12 +1805,24 @@ def _with_sealed(
         )
         return None
     opened = sealed[input_digest]
+    issued = body.get("issued")
+    permit = issued.get("certificate") if isinstance(issued, dict) else None
+    # a decision that issued a permit loses its typed fields with that permit's erasure alone; one that issued
+    # nothing, with the erasure of a permit its own case produced (red team, round 41a)
+    lawfully_erased = (
+        dept in facts_replay.erased().get(permit, {})
+        if isinstance(permit, str)
+        else input_digest in facts_replay.erased_inputs()
+        and facts_replay.erased_with_its_case(dept, input_digest, body.get("case_id"))
+    )
+    if opened is not None and lawfully_erased:
+        fail(
+            "input_erasure_undone",
+            f"the input fields {names} are stored sealed again although an anchored erasure of {dept} destroyed "
+            "them (a backup's row written back): run `ledger erase` of that certificate again",
+        )
     if opened is None:
-        issued = body.get("issued")
-        permit = issued.get("certificate") if isinstance(issued, dict) else None
-        if dept not in facts_replay.erased_inputs().get(input_digest, ()) and not (
-            isinstance(permit, str) and dept in facts_replay.erased().get(permit, {})
-        ):
+        if not lawfully_erased:
             fail(
                 "input_erased_unattested",
                 f"the input fields {names} were destroyed, but no entry of {dept}'s erasures log that the chain "
