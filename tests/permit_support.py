@@ -145,3 +145,26 @@ def inspected(ledger: Ledger, dept: str, since: datetime, *cases: str) -> int:
         for case in cases
     ]
     return findings[0]
+
+
+def referred_then_approved(
+    ledger: Ledger, dept: str, rules: RuleSet, app: dict[str, Any], holder: str, officer: str
+) -> tuple[decisions.Decision, decisions.Decision]:
+    """The rules' referral of ``app``, then officer ``officer``'s approval of the same application overriding it (the
+    approval issues the permit), both anchored: a case whose typed fields two decisions hold (red team round 41a)."""
+    referred = decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=holder)
+    approval = decisions.record_human_decision(
+        ledger,
+        dept,
+        app["case_id"],
+        app["service_item"],
+        officer=officer,
+        outcome="approve",
+        reasons=["ONSITE_CHECK_PASSED"],
+        applicant_ref=holder,
+        overrides=referred.seq,
+        decision_input=app,
+        rule_set=rules,
+    )
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    return referred, approval

@@ -31,7 +31,7 @@ from ledger.storage.models import SealedInput
 from ledger.storage.vault import ERASED
 
 from .evidence_support import both
-from .permit_support import application, fresh_licence, permit_rules, published_permit_rules
+from .permit_support import application, fresh_licence, permit_rules, published_permit_rules, referred_then_approved
 
 
 def _typed(tag: str) -> str:
@@ -277,22 +277,8 @@ def test_a_referral_an_officer_then_approved_loses_what_was_typed_with_the_permi
     licence, holder = fresh_licence(ledger, tmp_path, tag)
     app = application(f"FBP-{tag}", licence, scope="cooked-food")
     app["application"]["premises"] = _typed(tag)
-    referred = decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=holder)
+    referred, approval = referred_then_approved(ledger, dept, rules, app, holder, "officer-40")
     assert referred.body["outcome"] == "refer" and "issued" not in referred.body
-    approval = decisions.record_human_decision(
-        ledger,
-        dept,
-        app["case_id"],
-        app["service_item"],
-        officer="officer-40",
-        outcome="approve",
-        reasons=["ONSITE_CHECK_PASSED"],
-        applicant_ref=holder,
-        overrides=referred.seq,
-        decision_input=app,
-        rule_set=rules,
-    )
-    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
     done = erasure.erase(ledger, approval.body["issued"]["certificate"], basis="consent-withdrawn", by="officer-40")
     assert done["typed_fields_erased"] == 2, done
     (entry,) = erasure.recorded(ledger, dept).values()

@@ -26,7 +26,7 @@ from ledger.storage.vault import ERASED
 
 from .conftest import TEST_TYPES
 from .evidence_support import both, load_script
-from .permit_support import application, fresh_licence, permit_rules, published_permit_rules
+from .permit_support import application, fresh_licence, permit_rules, published_permit_rules, referred_then_approved
 
 _cases = itertools.count(1)
 _KEPT = SealedInput.__table__  # type: ignore[attr-defined]
@@ -204,21 +204,7 @@ def test_a_referrals_sealed_row_written_back_after_the_erasure_is_reported(
     tag = f"rt41a-{next(_cases)}"
     licence, holder = fresh_licence(ledger, tmp_path, tag)
     app = application(f"FBP-{tag}", licence, scope="cooked-food")
-    referred = decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=holder)
-    approval = decisions.record_human_decision(
-        ledger,
-        dept,
-        app["case_id"],
-        app["service_item"],
-        officer="officer-41",
-        outcome="approve",
-        reasons=["ONSITE_CHECK_PASSED"],
-        applicant_ref=holder,
-        overrides=referred.seq,
-        decision_input=app,
-        rule_set=rules,
-    )
-    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    referred, approval = referred_then_approved(ledger, dept, rules, app, holder, "officer-41")
     backup = _sealed_row(ledger, referred.body["input_digest"])
     permit = approval.body["issued"]["certificate"]
     assert erasure.erase(ledger, permit, basis="consent-withdrawn", by="officer-41")["typed_fields_erased"] == 2
@@ -377,21 +363,7 @@ def test_a_bundle_may_not_call_a_field_erased_without_the_erasure_even_where_no_
     tag = f"rt41a-{next(_cases)}"
     licence, holder = fresh_licence(ledger, tmp_path, tag)
     app = application(f"FBP-{tag}", licence, scope="cooked-food")
-    referred = decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=holder)
-    decisions.record_human_decision(
-        ledger,
-        dept,
-        app["case_id"],
-        app["service_item"],
-        officer="officer-41",
-        outcome="approve",
-        reasons=["ONSITE_CHECK_PASSED"],
-        applicant_ref=holder,
-        overrides=referred.seq,
-        decision_input=app,
-        rule_set=rules,
-    )
-    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    _referred, _approval = referred_then_approved(ledger, dept, rules, app, holder, "officer-41")
     officer = evidence.decision_bundle(ledger, dept, app["case_id"], hide=["application.premises"])
     assert both(ledger, officer, tmp_path, "officer.json")[0].ok
     officer["input"]["erased"] = ["application.premises"]
@@ -408,21 +380,7 @@ def test_an_officers_decisions_sealed_row_destroyed_or_restored_is_reported(
     tag = f"rt41a-{next(_cases)}"
     licence, holder = fresh_licence(ledger, tmp_path, tag)
     app = application(f"FBP-{tag}", licence, scope="cooked-food")
-    referred = decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=holder)
-    approval = decisions.record_human_decision(
-        ledger,
-        dept,
-        app["case_id"],
-        app["service_item"],
-        officer="officer-41",
-        outcome="approve",
-        reasons=["ONSITE_CHECK_PASSED"],
-        applicant_ref=holder,
-        overrides=referred.seq,
-        decision_input=app,
-        rule_set=rules,
-    )
-    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    referred, approval = referred_then_approved(ledger, dept, rules, app, holder, "officer-41")
     backup = _sealed_row(ledger, approval.body["input_digest"])
     with ledger.engine.begin() as conn:
         conn.execute(_KEPT.update().where(_KEPT.c.input_digest == approval.body["input_digest"]).values(sealed=ERASED))
