@@ -106,3 +106,54 @@ def cli(
 
     code, out, err = cli_in_process(ledger, monkeypatch, capsys, *args)
     return code, json.loads(out) if code == 0 else None, err
+
+
+def respelt_listing_refused(
+    ledger: Any,
+    dept: str,
+    rules: RuleSet,
+    identity: str,
+    other: str,
+    *,
+    listed_by: dict[str, Any],
+    refused: str,
+    listing_refused: str,
+) -> None:
+    """``identity`` credit-listed by ``dept``; ``other``, another spelling of it, refused on every path - a decision, a
+    bulk run, an officer's decision (``refused``: the error's pattern) and a credit listing (``listing_refused``) -
+    with nothing recorded, and the true spelling still found listed (red team rounds 15b and 39)."""
+    from datetime import date
+
+    from ledger.errors import InputError
+
+    supervision.credit_list(
+        ledger,
+        dept,
+        applicant=identity,
+        reason="FALSE_MATERIALS",
+        since=date.today() - timedelta(days=1),
+        until=date.today() + timedelta(days=365),
+        **listed_by,
+    )
+    assert other != identity
+    with pytest.raises(InputError, match=refused):
+        decide(ledger, dept, rules, "CASE-1", other)
+    with pytest.raises(InputError, match=refused):
+        decisions.decide_many(ledger, dept, [{**application("CASE-2"), "applicant_ref": other}], {"*": rules})
+    with pytest.raises(InputError, match=refused):
+        decisions.record_human_decision(
+            ledger, dept, "CASE-3", ITEM, officer="officer", outcome="approve", reasons=["OK"], applicant_ref=other
+        )
+    with pytest.raises(InputError, match=listing_refused):
+        supervision.credit_list(
+            ledger,
+            dept,
+            applicant=other,
+            reason="FALSE_MATERIALS",
+            since=date.today(),
+            until=date.today() + timedelta(days=1),
+            **listed_by,
+        )
+    assert all(decisions.find_decisions(ledger, dept, case) == [] for case in ("CASE-1", "CASE-2", "CASE-3"))
+    listed = decide(ledger, dept, rules, "CASE-4", identity)
+    assert listed.body["reasons"] == ["APPLICANT_ON_CREDIT_BLACKLIST"], listed.body

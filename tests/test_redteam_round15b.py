@@ -50,8 +50,7 @@ from ledger.services.replay import replay
 from .cli_support import cli_in_process
 from .conftest import make_records
 from .evidence_support import issue, standalone
-from .supervision_support import ITEM, decide, rule_set
-from .supervision_support import application as application_of
+from .supervision_support import ITEM, decide, respelt_listing_refused, rule_set
 
 # -- 1. an identity spelt in lower case escaped the credit list -------------------------------------------------
 
@@ -90,39 +89,17 @@ def test_a_credit_listed_applicant_cannot_escape_the_list_by_the_case_of_their_i
     rules = rule_set("r15b-case")
     decisions.publish_rule_set(ledger, rules, dept)
     identity = _identifier(dept)
-    supervision.credit_list(
+    canonical = re.escape(repr(identity))  # each refusal names the canonical form
+    respelt_listing_refused(
         ledger,
         dept,
-        applicant=identity,
-        reason="FALSE_MATERIALS",
-        since=date.today() - timedelta(days=1),
-        until=date.today() + timedelta(days=365),
-        **_LISTED_BY,
+        rules,
+        identity,
+        spelling(identity),
+        listed_by=_LISTED_BY,
+        refused=f"applicant_ref.*{canonical}",
+        listing_refused=f"applicant.*{canonical}",
     )
-    other = spelling(identity)
-    assert other != identity
-    canonical = re.escape(repr(identity))
-    with pytest.raises(InputError, match=f"applicant_ref.*{canonical}"):
-        decide(ledger, dept, rules, "CASE-1", other)
-    with pytest.raises(InputError, match=f"applicant_ref.*{canonical}"):
-        decisions.decide_many(ledger, dept, [{**application_of("CASE-2"), "applicant_ref": other}], {"*": rules})
-    with pytest.raises(InputError, match=f"applicant_ref.*{canonical}"):
-        decisions.record_human_decision(
-            ledger, dept, "CASE-3", ITEM, officer="officer", outcome="approve", reasons=["OK"], applicant_ref=other
-        )
-    with pytest.raises(InputError, match=f"applicant.*{canonical}"):  # nor can an officer list the other spelling
-        supervision.credit_list(
-            ledger,
-            dept,
-            applicant=other,
-            reason="FALSE_MATERIALS",
-            since=date.today(),
-            until=date.today() + timedelta(days=1),
-            **_LISTED_BY,
-        )
-    assert all(decisions.find_decisions(ledger, dept, case) == [] for case in ("CASE-1", "CASE-2", "CASE-3"))
-    listed = decide(ledger, dept, rules, "CASE-4", identity)
-    assert listed.body["reasons"] == ["APPLICANT_ON_CREDIT_BLACKLIST"], listed.body
     # identities of other shapes (a name, an internal reference) are still compared as sent, and replay re-derives
     # the references it compares exactly as before
     assert decide(ledger, dept, rules, "CASE-5", "applicant-r15b").body["outcome"] == "approve"

@@ -41,17 +41,16 @@ from __future__ import annotations
 
 import copy
 import re
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ledger.client import Ledger
-from ledger.errors import InputError, StateError
+from ledger.errors import StateError
 from ledger.formats.rules import evaluate, load_rule_set
 from ledger.onchain.chain import ROLE_ISSUER
-from ledger.services import decisions, evidence, logchain, supervision
+from ledger.services import decisions, evidence, logchain
 from ledger.services.council import Action, GovernanceEvent, get_proposal
 from ledger.services.departments import Council
 from ledger.services.replay import replay
@@ -62,8 +61,7 @@ from .evidence_support import both, issue
 from .permit_support import SERVICE_ITEM as PERMIT_ITEM
 from .permit_support import application as permit_application
 from .permit_support import permit_rules
-from .supervision_support import ITEM, decide, rule_set
-from .supervision_support import application as application_of
+from .supervision_support import ITEM, respelt_listing_refused, rule_set
 
 # -- 1. a look-alike letter of another script in the identity escaped the credit list ------------------------------
 
@@ -107,39 +105,16 @@ def test_a_credit_listed_applicant_cannot_escape_the_list_with_a_look_alike_lett
     rules = rule_set(f"r39-look-alike-{shape}")
     decisions.publish_rule_set(ledger, rules, dept)
     identity = _identifier(dept, shape)
-    supervision.credit_list(
+    respelt_listing_refused(
         ledger,
         dept,
-        applicant=identity,
-        reason="FALSE_MATERIALS",
-        since=date.today() - timedelta(days=1),
-        until=date.today() + timedelta(days=365),
-        **_LISTED_BY,
+        rules,
+        identity,
+        spelling(identity),
+        listed_by=_LISTED_BY,
+        refused="applicant_ref.*not ASCII",
+        listing_refused=re.escape("applicant") + ".*not ASCII",
     )
-    other = spelling(identity)
-    assert other != identity
-    refused = "applicant_ref.*not ASCII"
-    with pytest.raises(InputError, match=refused):
-        decide(ledger, dept, rules, "CASE-1", other)
-    with pytest.raises(InputError, match=refused):
-        decisions.decide_many(ledger, dept, [{**application_of("CASE-2"), "applicant_ref": other}], {"*": rules})
-    with pytest.raises(InputError, match=refused):
-        decisions.record_human_decision(
-            ledger, dept, "CASE-3", ITEM, officer="officer", outcome="approve", reasons=["OK"], applicant_ref=other
-        )
-    with pytest.raises(InputError, match=re.escape("applicant") + ".*not ASCII"):
-        supervision.credit_list(
-            ledger,
-            dept,
-            applicant=other,
-            reason="FALSE_MATERIALS",
-            since=date.today(),
-            until=date.today() + timedelta(days=1),
-            **_LISTED_BY,
-        )
-    assert all(decisions.find_decisions(ledger, dept, case) == [] for case in ("CASE-1", "CASE-2", "CASE-3"))
-    listed = decide(ledger, dept, rules, "CASE-4", identity)
-    assert listed.body["reasons"] == ["APPLICANT_ON_CREDIT_BLACKLIST"], listed.body
 
 
 @pytest.mark.parametrize("identity", ["\u5f20\u4f1f", "applicant-17", "A123456(7)", "Zhang Wei"])
