@@ -23,6 +23,8 @@ node's reads asked again, and the residual fixes.
    ``api.services.anchor_decisions``), which list the departments to anchor through it, stopped for every
    department, though one department's failure is meant to hold none of the others back. The chain anchors
    nothing under such a code: its entries are counted unanchored, and anchoring them fails for that code alone.
+   Replay and reconcile still stopped with that InputError (naming the code), leaving every other department
+   unchecked (red team round 42): they report the code's entries (``department_invalid``) and go on.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from sqlmodel import col
 from ledger.client import Ledger
 from ledger.errors import ChainError
 from ledger.onchain.chain import Chain, connect
-from ledger.services import accesslog, logchain, sharing
+from ledger.services import accesslog, logchain, reconcile, replay, sharing
 from ledger.services.witness.rpc import Rpc
 from ledger.storage.models import Grant, LogEntry
 
@@ -120,6 +122,35 @@ def test_a_log_entry_under_a_code_no_department_can_have_holds_back_only_itself(
         done = accesslog.anchor_all(ledger)
         assert isinstance(done.get(dept), list) and done[dept], done  # the others are anchored
         assert isinstance(done.get(junk), str), done  # that code alone is refused
+    finally:
+        with ledger.engine.begin() as conn:
+            conn.execute(delete(table).where(table.c.department_id == junk))
+
+
+def test_replay_and_reconcile_report_entries_under_a_code_no_department_can_have(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Round 27 left replay and reconcile stopping with InputError on such a code (naming it): loud, but the rest of
+    the departments went unchecked. Each now reports the code's entries as ``department_invalid`` and goes on."""
+    dept, junk = fresh_department, "D\u00c9PT-RT42"
+    table = LogEntry.__table__  # type: ignore[attr-defined]
+    for log in (accesslog.LOG, logchain.LOG_DECISIONS, "erasures"):
+        entry = logchain.append(ledger, log, dept, {"action": "test", "detail": "round 42"})
+        with ledger.engine.connect() as conn:
+            row = dict(conn.execute(select(table).where(table.c.id == entry.id)).one()._mapping)
+        row.pop("id")
+        with ledger.engine.begin() as conn:  # the insider's rows
+            conn.execute(insert(table).values({**row, "department_id": junk}))
+    try:
+        replayed = replay.replay(ledger, department=[dept, junk], workers=0)
+        flagged = [d for d in replayed.discrepancies if d.department == junk]
+        assert [d.check for d in flagged] == ["department_invalid"], flagged
+        assert "no department can have" in flagged[0].detail and "1 entr" in flagged[0].detail
+        reconciled = reconcile.reconcile(ledger, departments=[dept, junk], check_bodies=False)
+        text = [f"{d.kind} {d.detail}" for d in reconciled.divergences]
+        assert any("department_invalid" in t and "access log" in t and ascii(junk) in t for t in text), text
+        assert any("department_invalid" in t and "erasures log" in t for t in text), text
+        assert not any(t.split(" ", 2)[1].startswith(f"{dept}'s") for t in text), text  # judged as before
     finally:
         with ledger.engine.begin() as conn:
             conn.execute(delete(table).where(table.c.department_id == junk))

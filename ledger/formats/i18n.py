@@ -480,6 +480,14 @@ REPLAY_CHECKS: dict[str, dict[str, tuple[str, str]]] = {
         "en": ("withdrawal invalid", "A withdrawal that rests on no non-conforming finding."),
         "zh-CN": ("撤销无效", "撤销批准缺少“不符合”的检查结果作为依据。"),
     },
+    "department_invalid": {
+        "en": (
+            "department code invalid",
+            "Entries are stored under a code no department can have: written past the ledger, vouched for by nothing "
+            "on chain.",
+        ),
+        "zh-CN": ("部门代码无效", "记录存储在任何部门都不可能使用的代码下：绕过账本写入，链上没有任何存证。"),
+    },
     "index_altered": {
         "en": ("case index altered", "The database's index of cases does not match the decision's case id."),
         "zh-CN": ("案件索引被篡改", "数据库中的案件索引与决定记录的案件编号不一致。"),

@@ -156,6 +156,31 @@ def _check_names(log: str, department: str) -> None:
     department_id_bytes(department)
 
 
+def is_department_code(code: Any) -> bool:
+    """Whether ``code`` is one a department can have (1-32 printable ASCII characters: a bytes32 on chain)."""
+    try:
+        department_id_bytes(code)
+    except InputError:
+        return False
+    return True
+
+
+def _invalid_department(ledger: Ledger, log: str, department: str) -> Discrepancy:
+    with ledger.engine.connect() as conn:
+        count = conn.execute(
+            select(func.count()).where(_ENTRIES.c.log == log, _ENTRIES.c.department_id == department)
+        ).scalar_one()
+    shown = ascii(department)[:80]
+    return Discrepancy(
+        "department_invalid",
+        department,
+        None,
+        f"{count} entr{'y' if count == 1 else 'ies'} of the {log} log stored under {shown}, a code no department can "
+        "have (1 to 32 printable ASCII characters): written past the ledger, which refuses such a code, and vouched "
+        "for by nothing on chain; look at them and delete them",
+    )
+
+
 def _head(conn: Any, log: str, department: str, lock: bool) -> tuple[int, str]:
     query = (
         select(_ENTRIES.c.seq, _ENTRIES.c.entry_hash)
@@ -1172,8 +1197,11 @@ class ChainRange:
 
 
 def chain_ranges(ledger: Ledger, log: str, department: str) -> list[ChainRange]:
-    """Every range of ``department``'s log ``log`` anchored on chain, ordered by first sequence number."""
+    """Every range of ``department``'s log ``log`` anchored on chain, ordered by first sequence number. A code no
+    department can have has none (:func:`check_log` reports its entries)."""
     chain = ledger.chain
+    if not is_department_code(department):
+        return []
     found = chainread.log_batches_anchored(chain, log_id=log_id(log), department_id=department_id_bytes(department))
     ranges = [
         ChainRange(
@@ -1384,7 +1412,11 @@ def check_log(
     stored_lookup)`` is called for every entry in sequence order, so a caller (replay) needs no second pass over the
     log.
     """
-    _check_names(log, department)
+    log_id(log)
+    if not is_department_code(department):
+        # stored past the ledger, which refuses such a code: nothing on chain can name it, so no anchor vouches for
+        # these entries. Reported here, where it stopped every caller checking all departments (red team round 42)
+        return [_invalid_department(ledger, log, department)]
     if ranges is None:
         ranges = chain_ranges(ledger, log, department)
     found: list[Discrepancy] = []
