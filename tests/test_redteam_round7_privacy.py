@@ -85,7 +85,7 @@ def test_erasure_leaves_no_consent_record_that_links_the_certificate_to_its_pers
     ref = consent.subject_ref(ledger, identifier(doc))
     assert given.subject_ref == ref
 
-    erasure.erase(ledger, doc["digest"], basis="consent-withdrawn", by="officer-r7", at=NOW + timedelta(minutes=1))
+    erasure.erase(ledger, doc["digest"], basis="consent-withdrawn", by="officer-r7", at=NOW + timedelta(seconds=1))
 
     with ledger.engine.connect() as conn:
         rows = conn.execute(
@@ -146,7 +146,7 @@ def test_the_anchored_hash_of_an_erased_certificates_consent_confirms_no_guessed
     ]
     assert len(logged) == 1
 
-    erasure.erase(ledger, doc["digest"], basis="objection", by="officer-r7", at=NOW + timedelta(minutes=1))
+    erasure.erase(ledger, doc["digest"], basis="objection", by="officer-r7", at=NOW + timedelta(seconds=1))
 
     with ledger.engine.connect() as conn:
         rows = [Consent.model_validate(r._mapping) for r in conn.execute(select(Consent))]
@@ -278,7 +278,7 @@ def test_a_grants_free_text_purpose_is_not_kept_in_the_anchored_access_log_past_
     assert reads and all(a["purpose"] == text_ for a in reads)
     assert accesslog.anchor(ledger, world["issuer"]) and accesslog.check(ledger, world["issuer"]) == []
 
-    erasure.erase(ledger, doc["digest"], basis="objection", by="officer-r7", at=NOW + timedelta(minutes=1))
+    erasure.erase(ledger, doc["digest"], basis="objection", by="officer-r7", at=NOW + timedelta(seconds=1))
 
     assert erasure.flush_sqlite_log(ledger) in (True, None)
     assert text_.encode() not in everything_written(ledger), "the grant's purpose outlives the erasure"
@@ -357,7 +357,7 @@ def test_the_anchored_hash_of_a_grants_purpose_confirms_no_guessed_text_after_er
     for salt in salts.values():  # never in an anchored entry, nor in any answer
         assert salt not in json.dumps(logged) and salt not in answers
 
-    erasure.erase(ledger, doc["digest"], basis="objection", by="officer-r7", at=NOW + timedelta(minutes=1))
+    erasure.erase(ledger, doc["digest"], basis="objection", by="officer-r7", at=NOW + timedelta(seconds=1))
     assert erasure.flush_sqlite_log(ledger) in (True, None)
     assert anchored() == logged and accesslog.check(ledger, world["issuer"]) == []
 
@@ -410,7 +410,7 @@ def test_a_grant_made_before_purpose_salts_keeps_its_unsalted_entries_shown_and_
     listed = accesslog.entries(ledger, department=world["issuer"], certificate=world["b"]["digest"])
     assert [a["purpose"] for a in listed if a["grant"] == new.id] == [None]
 
-    erasure.erase(ledger, doc["digest"], basis="objection", by="officer-r7", at=NOW + timedelta(minutes=1))
+    erasure.erase(ledger, doc["digest"], basis="objection", by="officer-r7", at=NOW + timedelta(seconds=1))
     sharing.revoke_grant(
         ledger, issuer=world["issuer"], signer=world["signer"], grant_id=old.id, now=NOW + timedelta(minutes=2)
     )
