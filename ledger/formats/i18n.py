@@ -166,6 +166,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": " - what the application typed that it copies was lawfully erased with it",
         "zh-CN": "，其复制的申请填报内容已随证照依法删除",
     },
+    "event_summary.decision_input_erased": {
+        "en": " - what the application typed that it kept sealed was lawfully erased",
+        "zh-CN": "，该申请中封存的填报内容已依法删除",
+    },
+    "event_summary.decision_input_destroyed": {
+        "en": " - what the application typed that it kept sealed was destroyed without a lawful erasure (see replay)",
+        "zh-CN": "，该申请中封存的填报内容已被销毁，但并无合法删除记录（请运行核验重放）",
+    },
     "event_summary.produced_unanchored": {
         "en": " - that decision is NOT anchored yet",
         "zh-CN": "，该决定尚未上链存证",

@@ -124,6 +124,7 @@ def _erasure_proof(
     erasure the chain does not attest, or of another case's certificate, is never taken for a lawful one. None when
     no anchored entry erased it (the verifiers then fail the re-run it excuses)."""
     from . import logchain
+    from .erasure import _case_entry
 
     for entry in logchain.entries(ledger, logchain.LOG_ERASURES, department):
         try:
@@ -138,10 +139,12 @@ def _erasure_proof(
             else not (isinstance(inputs, list) and input_digest in inputs)
         ):
             continue
-        found = _entry_proof(ledger, logchain.LOG_ERASURES, department, entry, body)
         erased = body.get("certificate")
+        if not isinstance(certificate, str) and not isinstance(erased, str) and _case_entry(body) != case_id:
+            continue  # an erasure of another case (or of a shape the ledger never writes) excuses nothing here
+        found = _entry_proof(ledger, logchain.LOG_ERASURES, department, entry, body)
         if found is None or isinstance(certificate, str) or not isinstance(erased, str):
-            return found
+            return found  # a certificate's erasure, or the case's own (erasure.erase_case): nothing more to carry
         for issuing in logchain.mentioning(ledger, logchain.LOG_DECISIONS, erased, department):
             try:
                 made = logchain.read_body(issuing.body, logchain.LOG_DECISIONS, department, issuing.seq)
@@ -335,6 +338,23 @@ class DecisionRerun:
         if not isinstance(entry_body, Mapping):
             return False, "the erasure entry's body is not an object"
         inputs = entry_body.get("inputs")
+        if not isinstance(permit, str) and "certificate" not in entry_body and "case_id" in entry_body:
+            # the erasure of a case no certificate carries (erasure.erase_case): of this very case, by its own
+            # department, naming this input, anchored by as_of (red team, round 42p)
+            if entry_body.get("case_id") != body.get("case_id") or not (
+                isinstance(inputs, list) and body.get("input_digest") in inputs
+            ):
+                return False, (
+                    f"the erasure entry erased case {entry_body.get('case_id')!r}, not this decision's case "
+                    f"{body.get('case_id')!r}, or does not name its input among the inputs it erased"
+                )
+            ok, why, number = self._anchored_entry(proof, LOG_ERASURES, dept, "erasure entry")
+            if not ok:
+                return False, why
+            return (
+                True,
+                f"entry {proof.get('seq')} of {dept}'s erasures log (the case's erasure), anchored in block {number}",
+            )
         # a decision that issued a certificate is excused by that certificate's erasure alone: an entry of
         # another naming its input is none (red team, round 41a)
         if not (
@@ -692,7 +712,7 @@ class DecisionRerun:
         if unreadable and set(unreadable) <= self.erased:  # attested above
             return True, (
                 f"lawfully erased: the rule set reads {unreadable}, erased with the certificate this decision "
-                f"produced ({erasure}), so the decision is not re-run; its input commitment still holds"
+                f"produced or with its case ({erasure}), so the decision is not re-run; its input commitment still holds"
             )
         if unreadable:
             return False, f"cannot be re-run: the rule set reads the hidden field(s) {unreadable}"

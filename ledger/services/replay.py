@@ -492,6 +492,8 @@ class _Facts:
         self._periods: dict[str, list[tuple[bool, int, int]]] = {}
         self._erased: dict[str, dict[str, str | None]] | None = None
         self._erasures: dict[str, dict[str, dict[str, Any]]] = {}  # digest -> department -> its erasure entry
+        # (department, case id) -> its attested case erasure (erasure.erase_case), inputs the union of its entries'
+        self._cases: dict[tuple[str, str], dict[str, Any]] = {}
         # input digest -> department whose attested entry names it -> the certificates those entries erased
         self._erased_inputs: dict[str, dict[str, set[str]]] | None = None
         self.shredded: dict[str, str] = {}
@@ -769,9 +771,9 @@ class _Facts:
         out, none the database alone holds; all of them, so another department's entry naming the digest cannot
         hide its issuer's)."""
         if self._erased is None:
-            from .erasure import proven_bodies
+            from .erasure import proven_record
 
-            self._erasures = proven_bodies(self.ledger)
+            self._erasures, self._cases = proven_record(self.ledger)
             self._erased = {
                 digest: {d: kind if isinstance(kind := e.get("type"), str) else None for d, e in by.items()}
                 for digest, by in self._erasures.items()
@@ -803,19 +805,37 @@ class _Facts:
         certificates = self.erased_inputs().get(input_digest, {}).get(dept, set())
         return isinstance(case, str) and any(case in issuing_case(self.ledger, dept, c) for c in sorted(certificates))
 
-    def erasure_record(self) -> tuple[dict[str, dict[str, str | None]], dict[str, dict[str, dict[str, Any]]]]:
-        """What :meth:`erased` read (the attested erasures, with their entries), for the replaying process to send
-        its workers with a department's first chunks (as the credit book): a worker that has them reads no erasures
-        log, nor the chain's anchors of one."""
-        return self.erased(), self._erasures
+    def erased_case(self, dept: str, input_digest: str, case: Any) -> bool:
+        """Whether an erasure of ``dept``'s own case ``case`` that the chain attests (``erasure.erase_case``: an
+        anchored entry of ``dept``'s ``erasures`` log naming that case) names ``input_digest`` among its inputs: the
+        lawful erasure of typed fields no certificate carries (a refused or withdrawn case). Another department's
+        entry, or one naming another case, excuses nothing (red team, round 42p)."""
+        self.erased()
+        entry = self._cases.get((dept, case)) if isinstance(case, str) else None
+        return entry is not None and input_digest in entry.get("inputs", ())
+
+    def erasure_record(
+        self,
+    ) -> tuple[
+        dict[str, dict[str, str | None]], dict[str, dict[str, dict[str, Any]]], dict[tuple[str, str], dict[str, Any]]
+    ]:
+        """What :meth:`erased` read (the attested erasures, with their entries, and the attested case erasures), for
+        the replaying process to send its workers with a department's first chunks (as the credit book): a worker
+        that has them reads no erasures log, nor the chain's anchors of one."""
+        return self.erased(), self._erasures, self._cases
 
     def take_erasures(
-        self, record: tuple[dict[str, dict[str, str | None]], dict[str, dict[str, dict[str, Any]]]]
+        self,
+        record: tuple[
+            dict[str, dict[str, str | None]],
+            dict[str, dict[str, dict[str, Any]]],
+            dict[tuple[str, str], dict[str, Any]],
+        ],
     ) -> None:
         """Take :meth:`erasure_record` as the replaying process read it for this replay (a worker), unless this
         process read its own: the same erasures, read once per replay instead of once per process."""
         if self._erased is None:
-            self._erased, self._erasures = record
+            self._erased, self._erasures, self._cases = record
 
     def _erased_citation(self, fact: _Fact, theirs: Mapping[str, Any], citation: Any) -> str | None:
         """The digest of the lawfully erased certificate a citation named, or None: cited by digest, its body is
@@ -1808,12 +1828,16 @@ def _with_sealed(
     issued = body.get("issued")
     permit = issued.get("certificate") if isinstance(issued, dict) else None
     # a decision that issued a permit loses its typed fields with that permit's erasure alone; one that issued
-    # nothing, with the erasure of a permit its own case produced (red team, round 41a)
+    # nothing, with the erasure of a permit its own case produced (red team, round 41a) or of the case itself, by
+    # its own department (erasure.erase_case: a case no certificate carries; red team, round 42p)
     lawfully_erased = (
         dept in facts_replay.erased().get(permit, {})
         if isinstance(permit, str)
-        else input_digest in facts_replay.erased_inputs()
-        and facts_replay.erased_with_its_case(dept, input_digest, body.get("case_id"))
+        else (
+            input_digest in facts_replay.erased_inputs()
+            and facts_replay.erased_with_its_case(dept, input_digest, body.get("case_id"))
+        )
+        or facts_replay.erased_case(dept, input_digest, body.get("case_id"))
     )
     if opened is not None and lawfully_erased:
         fail(
@@ -1826,8 +1850,9 @@ def _with_sealed(
             fail(
                 "input_erased_unattested",
                 f"the input fields {names} were destroyed, but no entry of {dept}'s erasures log that the chain "
-                f"attests erased the certificate this decision produced ({permit}) or names this input: only the "
-                "lawful erasure of the certificate the case's application produced destroys them",
+                f"attests erased the certificate this decision produced ({permit}), or names this input with its "
+                "case: only the lawful erasure of the certificate the case's application produced, or of the case "
+                "itself when no certificate carries it (`ledger erase --case`), destroys them",
             )
             return None
         return rest, sorted(hashes)
