@@ -3326,12 +3326,15 @@ class Rerun:
         if not isinstance(permit, str) and "certificate" not in entry and "case_id" in entry:
             # the erasure of a case no certificate carries (ledger erase --case): of this very case, by its own
             # department, naming this input, anchored by as_of (red team, round 42p)
-            if entry.get("case_id") != body.get("case_id") or not (
-                isinstance(inputs, list) and body.get("input_digest") in inputs
+            if (
+                entry.get("case_id") != body.get("case_id")
+                or body.get("outcome") == "approve"
+                or not (isinstance(inputs, list) and body.get("input_digest") in inputs)
             ):
                 raise Failure(
                     why + f"the erasure entry erased case {entry.get('case_id')!r}, not this decision's case "
-                    f"{body.get('case_id')!r}, or does not name its input among the inputs it erased"
+                    f"{body.get('case_id')!r}, or does not name its input among the inputs it erased, or the decision is an "
+                    "approval (a case erasure excuses no approval's re-run)"
                 )
             number = self.anchored_entry(proof, "erasures", dept, "erasure entry", why)
             return f"entry {proof.get('seq')} of {dept}'s erasures log (the case's erasure), anchored in block {number}"

@@ -278,3 +278,38 @@ def test_a_case_erasure_entry_not_naming_the_input_excuses_nothing(
     bundle = _carrying(ledger, evidence.decision_bundle(ledger, dept, case), dept, case)
     report, _, _ = both(ledger, bundle, tmp_path, "other-input.json")
     assert "rerun" in {c.name for c in report.failed}, report.to_json()
+
+
+def test_a_case_erasure_excuses_no_approval_that_issued_nothing(
+    ledger: Ledger, depts: tuple[str, str], tmp_path: Path
+) -> None:
+    """A rule set that seals a typed field (``personal``) and produces nothing: its approval issues no certificate.
+    The department's own anchored case entry naming that approval's input would hide what it approved from every
+    re-run: replay reports it, both verifiers fail it, and ``erase_case`` refuses the approved case."""
+    import yaml
+
+    from ledger.formats.rules import load_rule_set
+
+    from .permit_support import RULES
+
+    dept = depts[0]
+    document = yaml.safe_load(RULES.read_text(encoding="utf-8"))
+    document.pop("produces")
+    document["version"] = "test-rt42p-no-permit"
+    plain = load_rule_set(document)
+    decisions.publish_rule_set(ledger, plain, dept)
+    tag = f"rt42p-{next(_cases)}"
+    licence, holder = fresh_licence(ledger, tmp_path, tag)
+    app = application(f"FBP-{tag}", licence)
+    approval = decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, plain, applicant_ref=holder)
+    assert approval.body["outcome"] == "approve" and "issued" not in approval.body
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    assert _row(ledger, approval.body["input_digest"]) not in (None, ERASED)  # business_name, declared personal
+    with pytest.raises(StateError, match="stands approved"):
+        erasure.erase_case(ledger, app["case_id"], dept, basis="objection", by="officer-42")
+    _hostile_case_entry(ledger, dept, app["case_id"], [approval.body["input_digest"]])
+    assert ("input_erased_unattested", approval.seq) in _checks(ledger, dept)
+    bundle = _carrying(ledger, evidence.decision_bundle(ledger, dept, app["case_id"]), dept, app["case_id"])
+    bundle["input"]["erased"] = ["application.business_name"]
+    report, _, _ = both(ledger, bundle, tmp_path, "approval-no-permit.json")
+    assert "rerun" in {c.name for c in report.failed}, report.to_json()

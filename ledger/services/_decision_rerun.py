@@ -341,12 +341,15 @@ class DecisionRerun:
         if not isinstance(permit, str) and "certificate" not in entry_body and "case_id" in entry_body:
             # the erasure of a case no certificate carries (erasure.erase_case): of this very case, by its own
             # department, naming this input, anchored by as_of (red team, round 42p)
-            if entry_body.get("case_id") != body.get("case_id") or not (
-                isinstance(inputs, list) and body.get("input_digest") in inputs
+            if (
+                entry_body.get("case_id") != body.get("case_id")
+                or body.get("outcome") == "approve"
+                or not (isinstance(inputs, list) and body.get("input_digest") in inputs)
             ):
                 return False, (
                     f"the erasure entry erased case {entry_body.get('case_id')!r}, not this decision's case "
-                    f"{body.get('case_id')!r}, or does not name its input among the inputs it erased"
+                    f"{body.get('case_id')!r}, or does not name its input among the inputs it erased, or the decision is an "
+                    "approval (a case erasure excuses no approval's re-run)"
                 )
             ok, why, number = self._anchored_entry(proof, LOG_ERASURES, dept, "erasure entry")
             if not ok:

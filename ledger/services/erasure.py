@@ -608,8 +608,9 @@ def erase_case(
     the fields its decisions keep sealed apart (``SealedInput``) when the case was refused, referred and left, or
     withdrawn. Refused (StateError, nothing erased) while the case's latest decision is an approval, or while a
     certificate a decision of the case issued is live: then the erasure of that certificate is the way (it reaches
-    the case's typed fields). The fields of a decision that issued a certificate are never reached here: that
-    certificate's erasure destroys them.
+    the case's typed fields). The fields of an approval (one that issued a certificate, which that certificate's
+    erasure destroys, or one that issued none) are never reached here: a case erasure excuses no approval's
+    re-run.
 
     One entry of the department's hash-chained ``erasures`` log, ``{"case_id", "basis", "by", "at", "inputs"}``
     (codes and digests, no field), is appended and the sealed rows it names destroyed in one transaction, which
@@ -662,10 +663,14 @@ def erase_case(
             for d in decided
             if isinstance(d.body.get("issued"), dict) and isinstance(d.body["issued"].get("certificate"), str)
         ]
+        # never an approval's input, even one that issued nothing or was withdrawn since: a case erasure excuses
+        # no approval's re-run (replay and both verifiers agree), so a department cannot hide what it approved
         own = [
             d.body["input_digest"]
             for d in decided
-            if not isinstance(d.body.get("issued"), dict) and isinstance(d.body.get("input_digest"), str)
+            if not isinstance(d.body.get("issued"), dict)
+            and d.body.get("outcome") != "approve"
+            and isinstance(d.body.get("input_digest"), str)
         ]
         kept = (
             set(

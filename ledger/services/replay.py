@@ -808,8 +808,9 @@ class _Facts:
     def erased_case(self, dept: str, input_digest: str, case: Any) -> bool:
         """Whether an erasure of ``dept``'s own case ``case`` that the chain attests (``erasure.erase_case``: an
         anchored entry of ``dept``'s ``erasures`` log naming that case) names ``input_digest`` among its inputs: the
-        lawful erasure of typed fields no certificate carries (a refused or withdrawn case). Another department's
-        entry, or one naming another case, excuses nothing (red team, round 42p)."""
+        lawful erasure of typed fields no certificate carries (a refused or withdrawn case), for a decision that is
+        no approval (the caller checks). Another department's entry, or one naming another case, excuses nothing
+        (red team, round 42p)."""
         self.erased()
         entry = self._cases.get((dept, case)) if isinstance(case, str) else None
         return entry is not None and input_digest in entry.get("inputs", ())
@@ -1837,7 +1838,7 @@ def _with_sealed(
             input_digest in facts_replay.erased_inputs()
             and facts_replay.erased_with_its_case(dept, input_digest, body.get("case_id"))
         )
-        or facts_replay.erased_case(dept, input_digest, body.get("case_id"))
+        or (body.get("outcome") != "approve" and facts_replay.erased_case(dept, input_digest, body.get("case_id")))
     )
     if opened is not None and lawfully_erased:
         fail(
