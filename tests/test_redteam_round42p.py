@@ -12,7 +12,8 @@ two departments and one published rule set (module scope), each test its own cas
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime, timedelta
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from ledger.services.replay import replay
 from ledger.storage.models import SealedInput
 from ledger.storage.vault import ERASED
 
+from .cli_support import run_cli
 from .conftest import TEST_TYPES
 from .evidence_support import both
 from .permit_support import application, fresh_licence, officer_decision, published_permit_rules
@@ -186,8 +188,14 @@ def test_a_minimum_age_holds_back_the_time_bases_only(
         with pytest.raises(StateError, match="LEDGER_CASE_ERASURE_MIN_AGE_DAYS"):
             erasure.erase_case(ledger, referred.body["case_id"], dept, basis=basis, by="officer-42")
     assert _row(ledger, referred.body["input_digest"]) not in (None, ERASED)
-    later = datetime.now(UTC) - timedelta(seconds=1)
-    assert erasure.erase_case(ledger, referred.body["case_id"], dept, basis="court-order", by="o", at=later)["seq"]
+    monkeypatch.undo()
+    case = referred.body["case_id"]
+    both_named = run_cli(ledger, "erase", "0x" + "00" * 32, "--case", case, "-d", dept, "--basis", "objection")
+    assert both_named.returncode != 0 and "not both" in both_named.stderr, both_named
+    done = run_cli(ledger, "erase", "--case", case, "-d", dept, "--basis", "court-order", "--by", "clerk-3")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["inputs"] == [referred.body["input_digest"]]
+    assert _row(ledger, referred.body["input_digest"]) == ERASED
 
 
 # -- attacks: who may excuse a destroyed row, and with what --------------------------------------------------------
@@ -199,10 +207,16 @@ def test_an_erasure_of_another_case_excuses_nothing(
     """The department's own anchored case entry naming case B with case A's input (or B's erasure carried in A's
     bundle): replay reports A, both verifiers fail its re-run."""
     dept = depts[0]
-    victim, _, _ = _referred(ledger, tmp_path, dept, rules)
+    victim, _, licence = _referred(ledger, tmp_path, dept, rules)
     other, _, _ = _referred(ledger, tmp_path, dept, rules)
     _hostile_case_entry(ledger, dept, other.body["case_id"], [victim.body["input_digest"]])
     assert ("input_erased_unattested", victim.seq) in _checks(ledger, dept)
+    (event,) = [
+        e
+        for e in provenance.timeline(ledger, licence, now=datetime.now(UTC), private=True)["events"]
+        if e["kind"] == "decision" and e.get("case_id") == victim.body["case_id"]
+    ]
+    assert event["input_erased"] is False and "without a lawful erasure" in event["summary"], event
     bundle = evidence.decision_bundle(ledger, dept, victim.body["case_id"])
     assert bundle["input"].get("erased") and bundle["input"].get("erasure") is None
     report, _, _ = both(ledger, _carrying(ledger, bundle, dept, other.body["case_id"]), tmp_path, "other-case.json")
