@@ -352,10 +352,13 @@ REPLAY_CHECKS: dict[str, dict[str, tuple[str, str]]] = {
     "input_erased_unattested": {
         "en": (
             "input erased without a lawful erasure",
-            "The input fields a certificate copied were destroyed, but no erasure of that certificate is attested "
-            "on chain.",
+            "The input fields a certificate copied (or a case kept sealed) were destroyed, but no erasure of that "
+            "certificate or case is attested on chain.",
         ),
-        "zh-CN": ("申请数据被删除但无合法删除记录", "证照所复制的申请数据已被销毁，但链上没有该证照的删除记录。"),
+        "zh-CN": (
+            "申请数据被删除但无合法删除记录",
+            "证照所复制（或案件封存）的申请数据已被销毁，但链上没有该证照或该案件的删除记录。",
+        ),
     },
     "input_erasure_undone": {
         "en": (

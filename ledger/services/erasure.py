@@ -21,6 +21,11 @@ before the key is destroyed, so a crash between the two leaves a recorded but in
 ``reconcile`` reports (``erasure_incomplete``) and running ``erase`` again completes; a body destroyed without
 an entry is reported as tampering (``erased_unrecorded``).
 
+A case that produced no certificate (refused, referred and left, withdrawn) has what the applicant typed erased with
+the case instead (:func:`erase_case`): an entry ``{"case_id", "inputs", ...}`` of the same log, the rows it names
+destroyed in the append's transaction; replay and both bundle verifiers take it as lawful only from the deciding
+department's own attested entry naming that case and that input, for a decision that is no approval.
+
 On SQLite every connection runs with ``secure_delete`` on (store.py), so the old row's bytes are zeroed in the
 page, and the write-ahead log is checkpointed and truncated after the erasure, so no earlier page image survives
 in the ``-wal`` file. PostgreSQL keeps the old row version in the table's pages until ``VACUUM`` reclaims it

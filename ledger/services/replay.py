@@ -10,7 +10,8 @@ For every department (or the ones asked for), :func:`replay`
    anchored the decision, ``rule_set_other_department`` when another department published it - checked for an
    officer's decision that applied a rule set too), loads the recorded input (``input_missing``,
    ``input_altered``) with the fields it keeps sealed apart (``decision_input.seal_fields``): where the erasure
-   of the certificate the decision produced destroyed them, that erasure must be one the department's anchored
+   of the certificate the decision produced destroyed them (or, for a decision that issued nothing and is no
+   approval, the erasure of its case: ``erasure.erase_case``), that erasure must be one the department's anchored
    ``erasures`` log attests (else ``input_erased_unattested``), and the decision is counted as lawfully erased
    (``inputs_erased``): its input commitment still checked, its rules re-run unless they read the erased fields;
    re-runs the engine (``engine_mismatch``, ``rerun_failed``) and compares outcome and reasons
