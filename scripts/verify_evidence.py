@@ -3323,7 +3323,7 @@ class Rerun:
         if not isinstance(entry, dict):
             raise Failure(why + "the erasure entry's body is not an object")
         inputs = entry.get("inputs")
-        if not isinstance(permit, str) and "certificate" not in entry and "case_id" in entry:
+        if not isinstance(permit, str) and "certificate" not in entry and "erased" not in entry and "case_id" in entry:
             # the erasure of a case no certificate carries (ledger erase --case): of this very case, by its own
             # department, naming this input, anchored by as_of (red team, round 42p)
             if (

@@ -323,7 +323,38 @@ def test_a_case_erasure_excuses_no_approval_that_issued_nothing(
         erasure.erase_case(ledger, app["case_id"], dept, basis="objection", by="officer-42")
     _hostile_case_entry(ledger, dept, app["case_id"], [approval.body["input_digest"]])
     assert ("input_erased_unattested", approval.seq) in _checks(ledger, dept)
+    (event,) = [
+        e
+        for e in provenance.timeline(ledger, licence["digest"], now=datetime.now(UTC), private=True)["events"]
+        if e["kind"] == "decision" and e.get("case_id") == app["case_id"]
+    ]
+    assert event["input_erased"] is False, event
     bundle = _carrying(ledger, evidence.decision_bundle(ledger, dept, app["case_id"]), dept, app["case_id"])
     bundle["input"]["erased"] = ["application.business_name"]
     report, _, _ = both(ledger, bundle, tmp_path, "approval-no-permit.json")
+    assert "rerun" in {c.name for c in report.failed}, report.to_json()
+
+
+def test_a_case_erasure_entry_of_a_shape_the_ledger_never_writes_gets_one_verdict_everywhere(
+    ledger: Ledger, depts: tuple[str, str], rules: RuleSet, tmp_path: Path
+) -> None:
+    """Entries the library never writes, anchored by the department: ``inputs`` holding a non-digest beside the
+    input (its own case, a referral: lawful for replay and both verifiers alike), and one also stating ``erased``
+    (the shape of a citation attestation: lawful for none). Replay and the verifiers read the shape the same way."""
+    dept = depts[0]
+    kept, _, _ = _referred(ledger, tmp_path, dept, rules)
+    odd, _, _ = _referred(ledger, tmp_path, dept, rules)
+    _hostile_case_entry(ledger, dept, kept.body["case_id"], [kept.body["input_digest"], 5])  # type: ignore[list-item]
+    body = {"case_id": odd.body["case_id"], "inputs": [odd.body["input_digest"]], "erased": "0x" + "11" * 32}
+    logchain.append(
+        ledger, erasure.LOG, dept, {**body, "basis": "objection", "by": "rogue", "at": "2026-12-06T00:00:00Z"}
+    )
+    logchain.anchor_pending(ledger, erasure.LOG, dept)
+    with ledger.engine.begin() as conn:
+        conn.execute(_KEPT.update().where(_KEPT.c.input_digest == odd.body["input_digest"]).values(sealed=ERASED))
+    found = _checks(ledger, dept)
+    assert ("input_erased_unattested", kept.seq) not in found and ("input_erased_unattested", odd.seq) in found
+    assert both(ledger, evidence.decision_bundle(ledger, dept, kept.body["case_id"]), tmp_path, "odd-ok.json")[0].ok
+    bundle = _carrying(ledger, evidence.decision_bundle(ledger, dept, odd.body["case_id"]), dept, odd.body["case_id"])
+    report, _, _ = both(ledger, bundle, tmp_path, "odd-erased.json")
     assert "rerun" in {c.name for c in report.failed}, report.to_json()

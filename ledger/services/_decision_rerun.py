@@ -126,6 +126,7 @@ def _erasure_proof(
     from . import logchain
     from .erasure import _case_entry
 
+    fallback: dict[str, Any] | None = None  # an entry naming the input whose issuing decision is not found
     for entry in logchain.entries(ledger, logchain.LOG_ERASURES, department):
         try:
             body = logchain.read_body(entry.body, logchain.LOG_ERASURES, department, entry.seq)
@@ -143,8 +144,12 @@ def _erasure_proof(
         if not isinstance(certificate, str) and not isinstance(erased, str) and _case_entry(body) != case_id:
             continue  # an erasure of another case (or of a shape the ledger never writes) excuses nothing here
         found = _entry_proof(ledger, logchain.LOG_ERASURES, department, entry, body)
-        if found is None or isinstance(certificate, str) or not isinstance(erased, str):
-            return found  # a certificate's erasure, or the case's own (erasure.erase_case): nothing more to carry
+        if isinstance(certificate, str):
+            return found  # the certificate's erasure (None: not anchored yet)
+        if found is None:
+            continue  # not anchored: a later entry may be
+        if not isinstance(erased, str):
+            return found  # the case's own erasure (erasure.erase_case): nothing more to carry
         for issuing in logchain.mentioning(ledger, logchain.LOG_DECISIONS, erased, department):
             try:
                 made = logchain.read_body(issuing.body, logchain.LOG_DECISIONS, department, issuing.seq)
@@ -157,9 +162,9 @@ def _erasure_proof(
                 and issued.get("certificate") == body.get("certificate")
             ):
                 found["issued_by"] = _entry_proof(ledger, logchain.LOG_DECISIONS, department, issuing, made)
-                break
-        return found
-    return None
+                return found
+        fallback = fallback or found  # no decision of this case issued what it erased: a later entry may be lawful
+    return fallback
 
 
 def _entry_proof(
@@ -338,7 +343,12 @@ class DecisionRerun:
         if not isinstance(entry_body, Mapping):
             return False, "the erasure entry's body is not an object"
         inputs = entry_body.get("inputs")
-        if not isinstance(permit, str) and "certificate" not in entry_body and "case_id" in entry_body:
+        if (
+            not isinstance(permit, str)
+            and "certificate" not in entry_body
+            and "erased" not in entry_body
+            and "case_id" in entry_body
+        ):
             # the erasure of a case no certificate carries (erasure.erase_case): of this very case, by its own
             # department, naming this input, anchored by as_of (red team, round 42p)
             if (

@@ -122,7 +122,9 @@ def recorded_cases(ledger: Ledger, department: str) -> dict[str, list[str]]:
         except logchain.UnreadableEntry:
             continue
         if (case := _case_entry(body)) is not None:
-            found[case] = list(dict.fromkeys([*found.get(case, []), *body["inputs"]]))
+            found[case] = list(
+                dict.fromkeys([*found.get(case, []), *(i for i in body["inputs"] if isinstance(i, str))])
+            )
     return found
 
 
@@ -327,22 +329,19 @@ def _checked(
                 entry["cited_in"] = (previous if isinstance(previous, list) else []) + body["cited_in"]
         elif (case := _case_entry(body)) is not None:
             kept = cases.setdefault(case, {**body, "department": department, "seq": seq, "inputs": []})
-            kept["inputs"] = list(dict.fromkeys([*kept["inputs"], *body["inputs"]]))
+            kept["inputs"] = list(dict.fromkeys([*kept["inputs"], *(i for i in body["inputs"] if isinstance(i, str))]))
     return flagged, found, cases
 
 
 def _case_entry(body: dict[str, Any]) -> str | None:
     """The case a case erasure's entry (:func:`erase_case`) names, or None for a body of another kind: one naming
-    a case and inputs, and no certificate, every input a digest."""
+    a case (a string) and inputs (a list), and neither a certificate nor an erased one. The same test as both
+    bundle verifiers' (an entry they take, replay takes, and the other way round); readers take the inputs that
+    are strings."""
     case, inputs = body.get("case_id"), body.get("inputs")
     if "certificate" in body or "erased" in body or not isinstance(case, str) or not isinstance(inputs, list):
         return None
-    if not inputs or not all(isinstance(i, str) and _INPUT_DIGEST.fullmatch(i) for i in inputs):
-        return None
     return case
-
-
-_INPUT_DIGEST = re.compile(r"0x[0-9a-f]{64}")
 
 
 def proven_cases(ledger: Ledger, department: str | None = None) -> dict[tuple[str, str], dict[str, Any]]:
@@ -769,7 +768,7 @@ def _case_erasures(ledger: Ledger, department: str, case_id: str) -> dict[str, A
             continue
         if not found:
             found = {**body, "seq": int(seq), "entry_hash": entry_hash, "inputs": []}
-        found["inputs"] = list(dict.fromkeys([*found["inputs"], *body["inputs"]]))
+        found["inputs"] = list(dict.fromkeys([*found["inputs"], *(i for i in body["inputs"] if isinstance(i, str))]))
     return found
 
 

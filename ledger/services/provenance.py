@@ -425,8 +425,8 @@ def _typed_erasure(ledger: Ledger, department: str, body: Mapping[str, Any]) -> 
         return None
     bodies, cases = proven_record(ledger, department)
     named = cases.get((department, case)) if isinstance(case, str) else None
-    if named is not None and typed in named.get("inputs", ()):
-        return True
+    if named is not None and typed in named.get("inputs", ()) and body.get("outcome") != "approve":
+        return True  # a case erasure excuses no approval (replay and both verifiers agree)
     return isinstance(case, str) and any(
         isinstance(e := by.get(department), dict)
         and typed in (e.get("inputs") or ())
