@@ -135,6 +135,11 @@ def test_a_referral_left_undecided_is_erased_with_its_case_and_every_reader_call
         if e["kind"] == "decision" and e.get("case_id") == case
     ]
     assert event["input_erased"] is True and "lawfully erased" in event["summary"], event
+    # the case's erasure excuses what it erased, nothing more: a field the rules read, hidden and called erased
+    widened = evidence.decision_bundle(ledger, dept, case, applicant=holder, hide=["application.materials_submitted"])
+    widened["input"]["erased"] = sorted([*widened["input"]["erased"], "application.materials_submitted"])
+    report, _, _ = both(ledger, widened, tmp_path, "case-widened.json")
+    assert "rerun" in {c.name for c in report.failed}, report.to_json()
     # again: nothing logged twice; a backup's row written back is reported, then destroyed again
     assert erasure.erase_case(ledger, case, dept, basis="objection", by="officer-42")["seq"] == done["seq"]
     with ledger.engine.begin() as conn:
@@ -358,3 +363,35 @@ def test_a_case_erasure_entry_of_a_shape_the_ledger_never_writes_gets_one_verdic
     bundle = _carrying(ledger, evidence.decision_bundle(ledger, dept, odd.body["case_id"]), dept, odd.body["case_id"])
     report, _, _ = both(ledger, bundle, tmp_path, "odd-erased.json")
     assert "rerun" in {c.name for c in report.failed}, report.to_json()
+
+
+def test_an_officers_refusal_of_a_referral_is_erased_with_the_case(
+    ledger: Ledger, depts: tuple[str, str], rules: RuleSet, tmp_path: Path
+) -> None:
+    """The rules refer, an officer refuses on the same application typed (its input sealed too): the case erasure
+    reaches both inputs, and replay (which checks an officer's sealed fields as an automatic decision's) and both
+    verifiers of the officer's decision call them lawfully erased."""
+    dept = depts[0]
+    tag = f"rt42p-{next(_cases)}"
+    licence, holder = fresh_licence(ledger, tmp_path, tag)
+    app = application(f"FBP-{tag}", licence, scope="cooked-food")
+    referred = decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=holder)
+    refusal = decisions.record_human_decision(
+        ledger,
+        dept,
+        app["case_id"],
+        app["service_item"],
+        officer="officer-42",
+        outcome="reject",
+        reasons=["OFFICER_FOUND_FRAUD"],
+        applicant_ref=holder,
+        overrides=referred.seq,
+        decision_input=app,
+        rule_set=rules,
+    )
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    done = erasure.erase_case(ledger, app["case_id"], dept, basis="objection", by="officer-42")
+    assert set(done["inputs"]) == {referred.body["input_digest"], refusal.body["input_digest"]}, done
+    assert not {c for c, s in _checks(ledger, dept) if s in (referred.seq, refusal.seq)}
+    report, _, _ = both(ledger, evidence.decision_bundle(ledger, dept, app["case_id"]), tmp_path, "officer.json")
+    assert report.ok, report.to_json()
