@@ -364,6 +364,7 @@ def _decision_events(ledger: Ledger, digest: str) -> list[dict[str, Any]]:
     from . import logchain
 
     out = []
+    attested: dict[str, Any] = {}  # department -> its attested erasures (erasure.proven_record), read once a call
     # the entries naming it, found by their mention rows: a certificate's few decisions, not every decision logged
     for entry in logchain.mentioning(ledger, logchain.LOG_DECISIONS, digest):
         if digest not in entry.body:  # cheap text test before parsing
@@ -378,7 +379,7 @@ def _decision_events(ledger: Ledger, digest: str) -> list[dict[str, Any]]:
         if not any(isinstance(c, dict) and c.get("digest") == digest for c in used):
             continue
         at = body.get("decided_at") or _iso(entry.created_at)
-        typed = _typed_erasure(ledger, entry.department_id, body)
+        typed = _typed_erasure(ledger, entry.department_id, body, attested)
         out.append(
             _event(
                 "decision",
@@ -408,12 +409,13 @@ def _decision_events(ledger: Ledger, digest: str) -> list[dict[str, Any]]:
     return out
 
 
-def _typed_erasure(ledger: Ledger, department: str, body: Mapping[str, Any]) -> bool | None:
+def _typed_erasure(ledger: Ledger, department: str, body: Mapping[str, Any], attested: dict[str, Any]) -> bool | None:
     """For a decision that issued no certificate (a refusal, a referral, a withdrawal) whose typed fields kept
     sealed apart are destroyed: True when lawfully (an erasure of its own case by ``department``, or of a certificate
     a decision of the case issued, naming its input, anchored and checking out against the chain: replay's test),
     False when not (the erasure marker alone is a database write); None when nothing of it is destroyed, or it
-    issued a certificate (the ``produced`` event of that certificate's timeline says it)."""
+    issued a certificate (the ``produced`` event of that certificate's timeline says it). ``attested``: the
+    departments' attested erasures read so far in this timeline."""
     typed, case = body.get("input_digest"), body.get("case_id")
     if not isinstance(typed, str) or isinstance(body.get("issued"), dict):
         return None
@@ -423,7 +425,9 @@ def _typed_erasure(ledger: Ledger, department: str, body: Mapping[str, Any]) -> 
     opened = load_sealed_inputs(ledger, [typed])
     if typed not in opened or opened[typed] is not None:
         return None
-    bodies, cases = proven_record(ledger, department)
+    if department not in attested:
+        attested[department] = proven_record(ledger, department)
+    bodies, cases = attested[department]
     named = cases.get((department, case)) if isinstance(case, str) else None
     if named is not None and typed in named.get("inputs", ()) and body.get("outcome") != "approve":
         return True  # a case erasure excuses no approval (replay and both verifiers agree)
