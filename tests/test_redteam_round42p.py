@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +83,8 @@ def _hostile_case_entry(
 ) -> None:
     """What a department with its own log's keys can write: a case erasure entry of its choosing (anchored or not)
     and the sealed rows it names destroyed."""
-    body = {"case_id": case, "basis": "no-longer-necessary", "by": "rogue", "at": "2026-12-06T00:00:00Z"}
+    at = (datetime.now(UTC) + timedelta(seconds=1)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    body = {"case_id": case, "basis": "no-longer-necessary", "by": "rogue", "at": at}
     logchain.append(ledger, erasure.LOG, dept, {**body, "inputs": inputs})
     if anchor:
         logchain.anchor_pending(ledger, erasure.LOG, dept)
@@ -395,3 +396,23 @@ def test_an_officers_refusal_of_a_referral_is_erased_with_the_case(
     assert not {c for c, s in _checks(ledger, dept) if s in (referred.seq, refusal.seq)}
     report, _, _ = both(ledger, evidence.decision_bundle(ledger, dept, app["case_id"]), tmp_path, "officer.json")
     assert report.ok, report.to_json()
+
+
+def test_a_case_erased_past_the_library_while_its_approval_stood_is_reported(
+    ledger: Ledger, depts: tuple[str, str], rules: RuleSet, tmp_path: Path
+) -> None:
+    """The rules referred, an officer approved (the permit live): ``erase_case`` refuses the case, so the department
+    writes and anchors the entry itself, naming the referral's input (a decision that is no approval, which the
+    entry does excuse): replay reports the erasure of a case in force (``case_erased_in_force``)."""
+    from .permit_support import referred_then_approved
+
+    dept = depts[0]
+    tag = f"rt42p-{next(_cases)}"
+    licence, holder = fresh_licence(ledger, tmp_path, tag)
+    app = application(f"FBP-{tag}", licence, scope="cooked-food")
+    referred, approval = referred_then_approved(ledger, dept, rules, app, holder, "officer-42")
+    with pytest.raises(StateError, match="live certificate"):
+        erasure.erase_case(ledger, app["case_id"], dept, basis="objection", by="officer-42")
+    assert ("case_erased_in_force", approval.seq) not in _checks(ledger, dept)
+    _hostile_case_entry(ledger, dept, app["case_id"], [referred.body["input_digest"]])
+    assert ("case_erased_in_force", approval.seq) in _checks(ledger, dept)

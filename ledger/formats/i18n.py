@@ -360,6 +360,14 @@ REPLAY_CHECKS: dict[str, dict[str, tuple[str, str]]] = {
             "证照所复制（或案件封存）的申请数据已被销毁，但链上没有该证照或该案件的删除记录。",
         ),
     },
+    "case_erased_in_force": {
+        "en": (
+            "case erased while approved",
+            "A case's typed fields were erased with the case while its approval stood; only its certificate's "
+            "erasure may do that.",
+        ),
+        "zh-CN": ("案件在许可有效期间被删除", "案件的申请数据在其许可决定有效期间随案件删除，此时只能随证照删除。"),
+    },
     "input_erasure_undone": {
         "en": (
             "erased input stored again",

@@ -1085,11 +1085,54 @@ def replay(
     for p in check_links(ledger, departments, scans):
         if case_id is None or p.case_id == case_id:
             report.discrepancies.append(ReplayDiscrepancy(p.check, p.department, p.seq, p.case_id, p.detail))
+    report.discrepancies.extend(_erased_in_force(ledger, facts, departments, case_id))
     report.discrepancies.sort(key=lambda d: (d.department, d.seq if d.seq is not None else -1, d.check))
     if progress is not None:
         progress(done, total)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _erased_in_force(
+    ledger: Ledger, facts: _Facts, departments: list[str], case_id: str | None
+) -> list[ReplayDiscrepancy]:
+    """``case_erased_in_force``: an attested case erasure (``erasure.erase_case``) of a case whose latest decision
+    decided by the entry's stated ``at`` was an approval. The library refuses such an erasure (the case's
+    certificate, or its approval, is in force: its certificate's erasure is the way), so the entry was written past
+    it, and the typed fields of the case's referrals or refusals it excuses went while the approval stood (red
+    team, round 42p). Replay alone judges it: a bundle carries no case history."""
+    from .decisions import find_decisions
+
+    facts.erased()
+    found = []
+    for (dept, case), entry in sorted(facts._cases.items()):
+        if dept not in departments or (case_id is not None and case != case_id):
+            continue
+        at = _parse_time(entry.get("at"))  # type: ignore[arg-type]
+        try:
+            decided = find_decisions(ledger, dept, case)
+        except LedgerError:
+            continue  # an unreadable entry: the log's check names it
+        before = [
+            d
+            for d in decided
+            if at is None
+            or (when := _parse_time(d.body.get("decided_at"))) is None  # type: ignore[arg-type]
+            or when <= at
+        ]
+        if before and before[-1].body.get("outcome") == "approve":
+            found.append(
+                ReplayDiscrepancy(
+                    "case_erased_in_force",
+                    dept,
+                    before[-1].seq,
+                    case,
+                    f"entry {entry.get('seq')} of {dept}'s erasures log erased case {case!r} at {entry.get('at')}, "
+                    f"while its approval (decision {before[-1].seq}) stood: a case in force is erased with its "
+                    "certificate, and `ledger erase --case` refuses it; the entry was written past the library",
+                )
+            )
+    return found
 
 
 def _replay_departments(
