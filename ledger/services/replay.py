@@ -12,7 +12,8 @@ For every department (or the ones asked for), :func:`replay`
    ``input_altered``) with the fields it keeps sealed apart (``decision_input.seal_fields``): where the erasure
    of the certificate the decision produced destroyed them (or, for a decision that issued nothing and is no
    approval, the erasure of its case: ``erasure.erase_case``), that erasure must be one the department's anchored
-   ``erasures`` log attests (else ``input_erased_unattested``), and the decision is counted as lawfully erased
+   ``erasures`` log attests (else ``input_erased_unattested``; a case erasure of a case then approved is
+   ``case_erased_in_force``), and the decision is counted as lawfully erased
    (``inputs_erased``): its input commitment still checked, its rules re-run unless they read the erased fields;
    re-runs the engine (``engine_mismatch``, ``rerun_failed``) and compares outcome and reasons
    (``outcome_mismatch``, ``reasons_mismatch``);
