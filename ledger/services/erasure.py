@@ -622,76 +622,13 @@ def erase_case(
     bundle verifiers and the timeline call those inputs lawfully erased only with that entry attested on chain
     (docs/privacy.md, "Cases no certificate carries"). Running it again destroys the named rows again (a backup's
     row written back) and anchors a pending entry; it logs anew only inputs no entry of the case names yet."""
-    from .decisions import find_decisions
-    from .permits import live
-
     at, actor = _request(basis, by, at)
     if not isinstance(case_id, str) or not case_id:
         raise InputError("a case id is a non-empty string", field="case")
     when = at or datetime.now(UTC)
 
     def check(conn: Any) -> tuple[list[str], list[str]]:
-        """The case as it stands in ``conn``'s transaction, refused unless erasable: its decisions' inputs that keep
-        fields sealed apart and issued no certificate, and the certificates its decisions issued."""
-        decided = find_decisions(ledger, department, case_id, conn=conn)
-        if not decided:
-            raise NotFoundError(
-                f"{department} has decided no case {case_id!r}; give the case id of one of its own decisions "
-                "(a department erases only its own cases)"
-            )
-        latest = decided[-1]
-        standing = live(ledger, department, case_id, conn=conn)
-        if standing:
-            raise StateError(
-                f"case {case_id!r} has a live certificate ({standing[0]}): what the applicant typed that it copies is "
-                f"erased with it - run `ledger erase {standing[0]} --basis ...` (it reaches the case's typed fields "
-                "too); nothing was erased"
-            )
-        if latest.body.get("outcome") == "approve":
-            raise StateError(
-                f"case {case_id!r} stands approved (decision {latest.seq}): an approval in force keeps its "
-                "application; erase the certificate it issued, or withdraw the approval first (an officer's refusal "
-                "overriding it); nothing was erased"
-            )
-        minimum = ledger.settings.case_erasure_min_age_days
-        decided_at = instant(str(latest.body.get("decided_at")))
-        if basis in _TIME_BASES and minimum and (decided_at is None or when - decided_at < timedelta(days=minimum)):
-            raise StateError(
-                f"case {case_id!r} was last decided at {latest.body.get('decided_at')}, less than the "
-                f"{minimum} days the records schedule keeps a case (LEDGER_CASE_ERASURE_MIN_AGE_DAYS) before it is "
-                f"erased on basis {basis!r}; wait, or give the basis that applies (objection, court-order, ...); "
-                "nothing was erased"
-            )
-        issued = [
-            d.body["issued"]["certificate"]
-            for d in decided
-            if isinstance(d.body.get("issued"), dict) and isinstance(d.body["issued"].get("certificate"), str)
-        ]
-        # never an approval's input, even one that issued nothing or was withdrawn since: a case erasure excuses
-        # no approval's re-run (replay and both verifiers agree), so a department cannot hide what it approved
-        own = [
-            d.body["input_digest"]
-            for d in decided
-            if not isinstance(d.body.get("issued"), dict)
-            and d.body.get("outcome") != "approve"
-            and isinstance(d.body.get("input_digest"), str)
-        ]
-        kept = (
-            set(
-                conn.execute(
-                    select(col(SealedInput.input_digest)).where(col(SealedInput.input_digest).in_(own))
-                ).scalars()
-            )
-            if own
-            else set()
-        )
-        inputs = sorted(d for d in set(own) if d in kept)
-        if not inputs:
-            raise StateError(
-                f"case {case_id!r} keeps no typed fields sealed apart outside a certificate (its rule set seals "
-                "none, or they are its certificate's, erased with it): nothing to erase, nothing was logged"
-            )
-        return inputs, sorted(set(issued))
+        return _erasable_case(ledger, department, case_id, basis, when, conn)
 
     def destroy(conn: Any, digests: list[str]) -> None:
         conn.execute(update(SealedInput).where(col(SealedInput.input_digest).in_(digests)).values(sealed=ERASED))
@@ -741,6 +678,72 @@ def erase_case(
     if pending:
         result["pending"] = pending
     return result
+
+
+def _erasable_case(
+    ledger: Ledger, department: str, case_id: str, basis: str, when: datetime, conn: Any
+) -> tuple[list[str], list[str]]:
+    """Case ``case_id`` of ``department`` as it stands in ``conn``'s transaction, refused (NotFoundError,
+    StateError) unless :func:`erase_case` may erase it at ``when`` on ``basis``: its decisions' inputs that keep
+    fields sealed apart, issued no certificate and are no approval, and the certificates its decisions issued."""
+    from .decisions import find_decisions
+    from .permits import live
+
+    decided = find_decisions(ledger, department, case_id, conn=conn)
+    if not decided:
+        raise NotFoundError(
+            f"{department} has decided no case {case_id!r}; give the case id of one of its own decisions "
+            "(a department erases only its own cases)"
+        )
+    latest = decided[-1]
+    standing = live(ledger, department, case_id, conn=conn)
+    if standing:
+        raise StateError(
+            f"case {case_id!r} has a live certificate ({standing[0]}): what the applicant typed that it copies is "
+            f"erased with it - run `ledger erase {standing[0]} --basis ...` (it reaches the case's typed fields "
+            "too); nothing was erased"
+        )
+    if latest.body.get("outcome") == "approve":
+        raise StateError(
+            f"case {case_id!r} stands approved (decision {latest.seq}): an approval in force keeps its "
+            "application; erase the certificate it issued, or withdraw the approval first (an officer's refusal "
+            "overriding it); nothing was erased"
+        )
+    minimum = ledger.settings.case_erasure_min_age_days
+    decided_at = instant(str(latest.body.get("decided_at")))
+    if basis in _TIME_BASES and minimum and (decided_at is None or when - decided_at < timedelta(days=minimum)):
+        raise StateError(
+            f"case {case_id!r} was last decided at {latest.body.get('decided_at')}, less than the "
+            f"{minimum} days the records schedule keeps a case (LEDGER_CASE_ERASURE_MIN_AGE_DAYS) before it is "
+            f"erased on basis {basis!r}; wait, or give the basis that applies (objection, court-order, ...); "
+            "nothing was erased"
+        )
+    issued = [
+        d.body["issued"]["certificate"]
+        for d in decided
+        if isinstance(d.body.get("issued"), dict) and isinstance(d.body["issued"].get("certificate"), str)
+    ]
+    # never an approval's input, even one that issued nothing or was withdrawn since: a case erasure excuses
+    # no approval's re-run (replay and both verifiers agree), so a department cannot hide what it approved
+    own = [
+        d.body["input_digest"]
+        for d in decided
+        if not isinstance(d.body.get("issued"), dict)
+        and d.body.get("outcome") != "approve"
+        and isinstance(d.body.get("input_digest"), str)
+    ]
+    kept = (
+        set(conn.execute(select(col(SealedInput.input_digest)).where(col(SealedInput.input_digest).in_(own))).scalars())
+        if own
+        else set()
+    )
+    inputs = sorted(d for d in set(own) if d in kept)
+    if not inputs:
+        raise StateError(
+            f"case {case_id!r} keeps no typed fields sealed apart outside a certificate (its rule set seals "
+            "none, or they are its certificate's, erased with it): nothing to erase, nothing was logged"
+        )
+    return inputs, sorted(set(issued))
 
 
 def _case_erasures(ledger: Ledger, department: str, case_id: str) -> dict[str, Any]:
