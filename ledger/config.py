@@ -69,6 +69,11 @@ class Settings:
     # replay reports un-anchored decisions older than this (`anchoring_overdue`) and decisions anchored later than
     # this after their decided_at (`anchored_late`). 0: no deadline.
     anchor_deadline_seconds: int = 900
+    # The youngest a case with no certificate (refused, referred and abandoned, withdrawn) may be when its typed
+    # fields are erased for the lapse of time (`ledger erase --case`, bases no-longer-necessary and
+    # retention-expired): days since its latest decision. 0: no minimum. The records schedule sets it; the ledger
+    # invents no legal period (docs/privacy.md, "Cases no certificate carries").
+    case_erasure_min_age_days: int = 0
     keystore_kdf_n: int = DEFAULT_KDF_N
     keystore_kdf_floor: int = field(default_factory=kdf_floor_from_env)
     deployment_file: Path | None = None
@@ -112,6 +117,7 @@ class Settings:
             confirmations=_int_env("LEDGER_CONFIRMATIONS", 0),
             batch_size=_int_env("LEDGER_BATCH_SIZE", 10_000, minimum=1),
             anchor_deadline_seconds=_int_env("LEDGER_ANCHOR_DEADLINE_SECONDS", 900),
+            case_erasure_min_age_days=_int_env("LEDGER_CASE_ERASURE_MIN_AGE_DAYS", 0),
             keystore_kdf_n=_int_env("LEDGER_KEYSTORE_KDF_N", DEFAULT_KDF_N, minimum=2),
             deployment_file=Path(deployment) if deployment else None,
             status_lookup=os.environ.get("LEDGER_STATUS_LOOKUP") or "herd",

@@ -3323,6 +3323,21 @@ class Rerun:
         if not isinstance(entry, dict):
             raise Failure(why + "the erasure entry's body is not an object")
         inputs = entry.get("inputs")
+        if not isinstance(permit, str) and "certificate" not in entry and "erased" not in entry and "case_id" in entry:
+            # the erasure of a case no certificate carries (ledger erase --case): of this very case, by its own
+            # department, naming this input, anchored by as_of (red team, round 42p)
+            if (
+                entry.get("case_id") != body.get("case_id")
+                or body.get("outcome") == "approve"
+                or not (isinstance(inputs, list) and body.get("input_digest") in inputs)
+            ):
+                raise Failure(
+                    why + f"the erasure entry erased case {entry.get('case_id')!r}, not this decision's case "
+                    f"{body.get('case_id')!r}, or does not name its input among the inputs it erased, or the decision is an "
+                    "approval (a case erasure excuses no approval's re-run)"
+                )
+            number = self.anchored_entry(proof, "erasures", dept, "erasure entry", why)
+            return f"entry {proof.get('seq')} of {dept}'s erasures log (the case's erasure), anchored in block {number}"
         # a decision that issued a certificate is excused by that certificate's erasure alone
         if not (
             entry.get("certificate") == permit
@@ -3477,7 +3492,7 @@ class Rerun:
         if unreadable and set(unreadable) <= self.erased:  # attested above
             return (
                 f"lawfully erased: the rule set reads {unreadable}, erased with the certificate this decision "
-                f"produced ({erasure}), so the decision is not re-run; its input commitment still holds"
+                f"produced or with its case ({erasure}), so the decision is not re-run; its input commitment still holds"
             )
         if unreadable:
             raise Failure(f"cannot be re-run: the rule set reads the hidden field(s) {unreadable}")

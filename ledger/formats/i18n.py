@@ -166,6 +166,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": " - what the application typed that it copies was lawfully erased with it",
         "zh-CN": "，其复制的申请填报内容已随证照依法删除",
     },
+    "event_summary.decision_input_erased": {
+        "en": " - what the application typed that it kept sealed was lawfully erased",
+        "zh-CN": "，该申请中封存的填报内容已依法删除",
+    },
+    "event_summary.decision_input_destroyed": {
+        "en": " - what the application typed that it kept sealed was destroyed without a lawful erasure (see replay)",
+        "zh-CN": "，该申请中封存的填报内容已被销毁，但并无合法删除记录（请运行核验重放）",
+    },
     "event_summary.produced_unanchored": {
         "en": " - that decision is NOT anchored yet",
         "zh-CN": "，该决定尚未上链存证",
@@ -344,10 +352,21 @@ REPLAY_CHECKS: dict[str, dict[str, tuple[str, str]]] = {
     "input_erased_unattested": {
         "en": (
             "input erased without a lawful erasure",
-            "The input fields a certificate copied were destroyed, but no erasure of that certificate is attested "
-            "on chain.",
+            "The input fields a certificate copied (or a case kept sealed) were destroyed, but no erasure of that "
+            "certificate or case is attested on chain.",
         ),
-        "zh-CN": ("申请数据被删除但无合法删除记录", "证照所复制的申请数据已被销毁，但链上没有该证照的删除记录。"),
+        "zh-CN": (
+            "申请数据被删除但无合法删除记录",
+            "证照所复制（或案件封存）的申请数据已被销毁，但链上没有该证照或该案件的删除记录。",
+        ),
+    },
+    "case_erased_in_force": {
+        "en": (
+            "case erased while approved",
+            "A case's typed fields were erased with the case while its approval stood; only its certificate's "
+            "erasure may do that.",
+        ),
+        "zh-CN": ("案件在许可有效期间被删除", "案件的申请数据在其许可决定有效期间随案件删除，此时只能随证照删除。"),
     },
     "input_erasure_undone": {
         "en": (

@@ -124,7 +124,9 @@ def _erasure_proof(
     erasure the chain does not attest, or of another case's certificate, is never taken for a lawful one. None when
     no anchored entry erased it (the verifiers then fail the re-run it excuses)."""
     from . import logchain
+    from .erasure import _case_entry
 
+    fallback: dict[str, Any] | None = None  # an entry naming the input whose issuing decision is not found
     for entry in logchain.entries(ledger, logchain.LOG_ERASURES, department):
         try:
             body = logchain.read_body(entry.body, logchain.LOG_ERASURES, department, entry.seq)
@@ -138,10 +140,16 @@ def _erasure_proof(
             else not (isinstance(inputs, list) and input_digest in inputs)
         ):
             continue
-        found = _entry_proof(ledger, logchain.LOG_ERASURES, department, entry, body)
         erased = body.get("certificate")
-        if found is None or isinstance(certificate, str) or not isinstance(erased, str):
-            return found
+        if not isinstance(certificate, str) and not isinstance(erased, str) and _case_entry(body) != case_id:
+            continue  # an erasure of another case (or of a shape the ledger never writes) excuses nothing here
+        found = _entry_proof(ledger, logchain.LOG_ERASURES, department, entry, body)
+        if isinstance(certificate, str):
+            return found  # the certificate's erasure (None: not anchored yet)
+        if found is None:
+            continue  # not anchored: a later entry may be
+        if not isinstance(erased, str):
+            return found  # the case's own erasure (erasure.erase_case): nothing more to carry
         for issuing in logchain.mentioning(ledger, logchain.LOG_DECISIONS, erased, department):
             try:
                 made = logchain.read_body(issuing.body, logchain.LOG_DECISIONS, department, issuing.seq)
@@ -154,9 +162,9 @@ def _erasure_proof(
                 and issued.get("certificate") == body.get("certificate")
             ):
                 found["issued_by"] = _entry_proof(ledger, logchain.LOG_DECISIONS, department, issuing, made)
-                break
-        return found
-    return None
+                return found
+        fallback = fallback or found  # no decision of this case issued what it erased: a later entry may be lawful
+    return fallback
 
 
 def _entry_proof(
@@ -335,6 +343,31 @@ class DecisionRerun:
         if not isinstance(entry_body, Mapping):
             return False, "the erasure entry's body is not an object"
         inputs = entry_body.get("inputs")
+        if (
+            not isinstance(permit, str)
+            and "certificate" not in entry_body
+            and "erased" not in entry_body
+            and "case_id" in entry_body
+        ):
+            # the erasure of a case no certificate carries (erasure.erase_case): of this very case, by its own
+            # department, naming this input, anchored by as_of (red team, round 42p)
+            if (
+                entry_body.get("case_id") != body.get("case_id")
+                or body.get("outcome") == "approve"
+                or not (isinstance(inputs, list) and body.get("input_digest") in inputs)
+            ):
+                return False, (
+                    f"the erasure entry erased case {entry_body.get('case_id')!r}, not this decision's case "
+                    f"{body.get('case_id')!r}, or does not name its input among the inputs it erased, or the decision is an "
+                    "approval (a case erasure excuses no approval's re-run)"
+                )
+            ok, why, number = self._anchored_entry(proof, LOG_ERASURES, dept, "erasure entry")
+            if not ok:
+                return False, why
+            return (
+                True,
+                f"entry {proof.get('seq')} of {dept}'s erasures log (the case's erasure), anchored in block {number}",
+            )
         # a decision that issued a certificate is excused by that certificate's erasure alone: an entry of
         # another naming its input is none (red team, round 41a)
         if not (
@@ -692,7 +725,7 @@ class DecisionRerun:
         if unreadable and set(unreadable) <= self.erased:  # attested above
             return True, (
                 f"lawfully erased: the rule set reads {unreadable}, erased with the certificate this decision "
-                f"produced ({erasure}), so the decision is not re-run; its input commitment still holds"
+                f"produced or with its case ({erasure}), so the decision is not re-run; its input commitment still holds"
             )
         if unreadable:
             return False, f"cannot be re-run: the rule set reads the hidden field(s) {unreadable}"

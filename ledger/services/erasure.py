@@ -21,6 +21,11 @@ before the key is destroyed, so a crash between the two leaves a recorded but in
 ``reconcile`` reports (``erasure_incomplete``) and running ``erase`` again completes; a body destroyed without
 an entry is reported as tampering (``erased_unrecorded``).
 
+A case that produced no certificate (refused, referred and left, withdrawn) has what the applicant typed erased with
+the case instead (:func:`erase_case`): an entry ``{"case_id", "inputs", ...}`` of the same log, the rows it names
+destroyed in the append's transaction; replay and both bundle verifiers take it as lawful only from the deciding
+department's own attested entry naming that case and that input, for a decision that is no approval.
+
 On SQLite every connection runs with ``secure_delete`` on (store.py), so the old row's bytes are zeroed in the
 page, and the write-ahead log is checkpointed and truncated after the erasure, so no earlier page image survives
 in the ``-wal`` file. PostgreSQL keeps the old row version in the table's pages until ``VACUUM`` reclaims it
@@ -34,15 +39,16 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, text, update
 from sqlmodel import col
 
 from ..client import Ledger
-from ..errors import ChainError, InputError, LedgerError
+from ..errors import ChainError, InputError, LedgerError, NotFoundError, StateError
 from ..formats.canonical import hex32, json_loads, parse_hex32
+from ..formats.logbody import instant
 from ..storage.models import (
     CONSENT_ERASED,
     GRANT_PURPOSE_ERASED,
@@ -106,6 +112,22 @@ def recorded(ledger: Ledger, department: str | None = None) -> dict[str, dict[st
     return found
 
 
+def recorded_cases(ledger: Ledger, department: str) -> dict[str, list[str]]:
+    """Every case erasure ``department``'s ``erasures`` log records (:func:`erase_case`), anchored or not: case id ->
+    the inputs its entries name (what ``ledger reconcile`` expects destroyed)."""
+    found: dict[str, list[str]] = {}
+    for entry in logchain.entries(ledger, LOG, department):
+        try:
+            body = logchain.read_body(entry.body, LOG, entry.department_id, entry.seq)
+        except logchain.UnreadableEntry:
+            continue
+        if (case := _case_entry(body)) is not None:
+            found[case] = list(
+                dict.fromkeys([*found.get(case, []), *(i for i in body["inputs"] if isinstance(i, str))])
+            )
+    return found
+
+
 def proven(ledger: Ledger, department: str | None = None) -> dict[str, str]:
     """Certificates whose erasure the chain attests (of ``department``'s log, or of every department's), keyed by
     digest, with the department that logged it: entries of an ``erasures`` log anchored on chain that check out
@@ -130,11 +152,7 @@ def proven_by(ledger: Ledger) -> dict[str, dict[str, str | None]]:
 
 def proven_bodies(ledger: Ledger) -> dict[str, dict[str, dict[str, Any]]]:
     """:func:`proven_by` with each department's whole entry (its ``cited_in`` attestations included)."""
-    found: dict[str, dict[str, dict[str, Any]]] = {}
-    for department in _logging_departments(ledger):
-        for digest, entry in proven_entries(ledger, department).items():
-            found.setdefault(digest, {})[department] = entry
-    return found
+    return proven_record(ledger)[0]
 
 
 def attested_citation(entry: dict[str, Any], department: str, input_digest: Any, index: int) -> dict[str, Any] | None:
@@ -271,7 +289,18 @@ def checked_log(ledger: Ledger, department: str) -> tuple[list[logchain.Discrepa
     """One pass over ``department``'s ``erasures`` log: what :func:`logchain.check_log` finds wrong in it, and the
     entries the chain attests (:func:`proven_entries` for that department; none when the anchored ranges themselves
     do not add up). ``ledger reconcile`` reports the first and judges erasures by the second."""
+    flagged, found, _ = _checked(ledger, department)
+    return flagged, found
+
+
+def _checked(
+    ledger: Ledger, department: str
+) -> tuple[list[logchain.Discrepancy], dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """:func:`checked_log`, and the case erasures the chain attests (:func:`erase_case`), keyed by case id: the
+    first such entry's body, its ``inputs`` the union of every attested entry naming the case, plus ``department``
+    and ``seq``."""
     found: dict[str, dict[str, Any]] = {}
+    cases: dict[str, dict[str, Any]] = {}
     ranges = logchain.chain_ranges(ledger, LOG, department)
     last = ranges[-1].last_seq if ranges else 0
     seen: list[tuple[int, str]] = []  # the check's own pass over the log hands each body over
@@ -281,7 +310,7 @@ def checked_log(ledger: Ledger, department: str) -> tuple[list[logchain.Discrepa
 
     flagged = logchain.check_log(ledger, LOG, department, ranges=ranges, visit=visit)
     if any(d.seq is None for d in flagged):  # the anchored ranges themselves do not add up: trust none
-        return flagged, found
+        return flagged, found, cases
     bad = {d.seq for d in flagged}
     for seq, written in seen:
         if seq > last or seq in bad:
@@ -298,7 +327,44 @@ def checked_log(ledger: Ledger, department: str) -> tuple[list[logchain.Discrepa
             if entry is not None:
                 previous = entry.get("cited_in")
                 entry["cited_in"] = (previous if isinstance(previous, list) else []) + body["cited_in"]
-    return flagged, found
+        elif (case := _case_entry(body)) is not None:
+            kept = cases.setdefault(case, {**body, "department": department, "seq": seq, "inputs": []})
+            kept["inputs"] = list(dict.fromkeys([*kept["inputs"], *(i for i in body["inputs"] if isinstance(i, str))]))
+    return flagged, found, cases
+
+
+def _case_entry(body: dict[str, Any]) -> str | None:
+    """The case a case erasure's entry (:func:`erase_case`) names, or None for a body of another kind: one naming
+    a case (a string) and inputs (a list), and neither a certificate nor an erased one. The same test as both
+    bundle verifiers' (an entry they take, replay takes, and the other way round); readers take the inputs that
+    are strings."""
+    case, inputs = body.get("case_id"), body.get("inputs")
+    if "certificate" in body or "erased" in body or not isinstance(case, str) or not isinstance(inputs, list):
+        return None
+    return case
+
+
+def proven_cases(ledger: Ledger, department: str | None = None) -> dict[tuple[str, str], dict[str, Any]]:
+    """The case erasures the chain attests (:func:`erase_case`), of ``department``'s ``erasures`` log or of every
+    department's, keyed by (department, case id): each the entry's body with ``inputs`` the union of every
+    attested entry of that department naming the case. Only the department's own log erases its case: callers key
+    by the department whose decisions they judge."""
+    return proven_record(ledger, department)[1]
+
+
+def proven_record(
+    ledger: Ledger, department: str | None = None
+) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[tuple[str, str], dict[str, Any]]]:
+    """:func:`proven_bodies` and :func:`proven_cases` in one pass over each department's log."""
+    bodies: dict[str, dict[str, dict[str, Any]]] = {}
+    cases: dict[tuple[str, str], dict[str, Any]] = {}
+    for dept in [department] if department is not None else _logging_departments(ledger):
+        _, found, by_case = _checked(ledger, dept)
+        for digest, entry in found.items():
+            bodies.setdefault(digest, {})[dept] = entry
+        for case, entry in by_case.items():
+            cases[(dept, case)] = entry
+    return bodies, cases
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,19 +485,7 @@ def erase(
 ) -> dict[str, Any]:
     """Erase one certificate's contents for good; see the module docstring. Running it again on an erased
     certificate completes an interrupted erasure and anchors a pending log entry; it never logs twice."""
-    at = given_time(at, "at") if at is not None else None
-    if at is not None:
-        not_ahead(at, "at", "an erasure states the moment it was made", datetime.now(UTC), nothing="erased")
-    if basis not in BASES:
-        raise InputError(f"legal basis {basis!r} is not a known code; use one of {', '.join(BASES)}")
-    actor = by or getpass.getuser()
-    if not isinstance(actor, str) or not _STAFF_ID.fullmatch(actor):
-        raise InputError(
-            f"who erases (--by) {str(actor)[:40]!r} must be a staff id: 1-128 letters, digits, '.', '_', '@', '-' or "
-            "'\\', no spaces, e.g. officer-7; the erasures log is anchored and kept for ever, so no free text (and "
-            "never who asked) goes in it",
-            field="by",
-        )
+    at, actor = _request(basis, by, at)
     cert = stored(ledger, digest_or_id, department)
     digest = hex32(cert.digest)
     when = at or datetime.now(UTC)
@@ -519,6 +573,206 @@ def erase(
     if pending:
         result["pending"] = pending
     return result
+
+
+def _request(basis: str, by: str | None, at: datetime | None) -> tuple[datetime | None, str]:
+    """An erasure's stated moment and who erases, checked: a moment not ahead of now, a basis of :data:`BASES`,
+    a staff id."""
+    at = given_time(at, "at") if at is not None else None
+    if at is not None:
+        not_ahead(at, "at", "an erasure states the moment it was made", datetime.now(UTC), nothing="erased")
+    if basis not in BASES:
+        raise InputError(f"legal basis {basis!r} is not a known code; use one of {', '.join(BASES)}")
+    actor = by or getpass.getuser()
+    if not isinstance(actor, str) or not _STAFF_ID.fullmatch(actor):
+        raise InputError(
+            f"who erases (--by) {str(actor)[:40]!r} must be a staff id: 1-128 letters, digits, '.', '_', '@', '-' or "
+            "'\\', no spaces, e.g. officer-7; the erasures log is anchored and kept for ever, so no free text (and "
+            "never who asked) goes in it",
+            field="by",
+        )
+    return at, actor
+
+
+# Bases that rest on the lapse of time: a case erased on one of them must be as old as the records schedule says
+# (Settings.case_erasure_min_age_days); the others (the person's objection, a court order, ...) do not wait.
+_TIME_BASES = ("no-longer-necessary", "retention-expired")
+
+
+def erase_case(
+    ledger: Ledger,
+    case_id: str,
+    department: str,
+    *,
+    basis: str,
+    by: str | None = None,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """Erase for good what the applicant typed in ``department``'s case ``case_id`` that no certificate carries:
+    the fields its decisions keep sealed apart (``SealedInput``) when the case was refused, referred and left, or
+    withdrawn. Refused (StateError, nothing erased) while the case's latest decision is an approval, or while a
+    certificate a decision of the case issued is live: then the erasure of that certificate is the way (it reaches
+    the case's typed fields). The fields of an approval (one that issued a certificate, which that certificate's
+    erasure destroys, or one that issued none) are never reached here: a case erasure excuses no approval's
+    re-run.
+
+    One entry of the department's hash-chained ``erasures`` log, ``{"case_id", "basis", "by", "at", "inputs"}``
+    (codes and digests, no field), is appended and the sealed rows it names destroyed in one transaction, which
+    re-reads the case first (a decision recorded meanwhile is seen); the entry is then anchored. Replay, both
+    bundle verifiers and the timeline call those inputs lawfully erased only with that entry attested on chain
+    (docs/privacy.md, "Cases no certificate carries"). Running it again destroys the named rows again (a backup's
+    row written back) and anchors a pending entry; it logs anew only inputs no entry of the case names yet."""
+    at, actor = _request(basis, by, at)
+    if not isinstance(case_id, str) or not case_id:
+        raise InputError("a case id is a non-empty string", field="case")
+    when = at or datetime.now(UTC)
+
+    def check(conn: Any) -> tuple[list[str], list[str]]:
+        return _erasable_case(ledger, department, case_id, basis, when, conn)
+
+    def destroy(conn: Any, digests: list[str]) -> None:
+        conn.execute(update(SealedInput).where(col(SealedInput.input_digest).in_(digests)).values(sealed=ERASED))
+
+    with ledger.engine.connect() as conn:
+        inputs, left = check(conn)
+    named = _case_erasures(ledger, department, case_id)
+    new = [d for d in inputs if d not in named.get("inputs", ())]
+    logged: logchain.Entry | None = None
+    if new:
+        body = {"case_id": case_id, "basis": basis, "by": actor, "at": _iso(when), "inputs": new}
+
+        def guard(conn: Any) -> None:  # in the transaction that appends the entry: the case re-read, then erased
+            again, _ = check(conn)
+            if again != inputs:
+                raise StateError(
+                    f"case {case_id!r} was decided meanwhile (its inputs are now {again}): nothing was erased; "
+                    "run the erasure again"
+                )
+            destroy(conn, inputs)
+
+        logged = logchain.append(ledger, LOG, department, body, created_at=when, guard=guard)
+    else:  # every input named by an earlier entry: its rows destroyed again (a backup's written back), no new entry
+        with ledger.engine.begin() as conn:
+            destroy(conn, inputs)
+    checkpoint = flush_sqlite_log(ledger)
+    anchored: list[str] = []
+    pending = None
+    try:
+        anchored = list(logchain.anchor_pending(ledger, LOG, department))
+    except ChainError as exc:
+        pending = f"the erasure log entry is not anchored yet ({exc}); `ledger erase --case` of this case anchors it"
+    result: dict[str, Any] = {
+        "case": case_id,
+        "department": department,
+        "basis": basis if logged is not None else named.get("basis"),
+        "log": LOG,
+        "seq": logged.seq if logged is not None else named.get("seq"),
+        "entry_hash": logged.entry_hash if logged is not None else named.get("entry_hash"),
+        "inputs": inputs,
+        "typed_fields_erased": len(inputs),
+        "anchored_roots": anchored,
+        "sqlite_log_truncated": checkpoint,
+    }
+    if left:  # revoked (or erased) certificates of the case: their decisions' typed fields go with their erasure
+        result["certificates"] = left
+    if pending:
+        result["pending"] = pending
+    return result
+
+
+def _erasable_case(
+    ledger: Ledger, department: str, case_id: str, basis: str, when: datetime, conn: Any
+) -> tuple[list[str], list[str]]:
+    """Case ``case_id`` of ``department`` as it stands in ``conn``'s transaction, refused (NotFoundError,
+    StateError) unless :func:`erase_case` may erase it at ``when`` on ``basis``: its decisions' inputs that keep
+    fields sealed apart, issued no certificate and are no approval, and the certificates its decisions issued."""
+    from .decisions import find_decisions
+    from .permits import live
+
+    decided = find_decisions(ledger, department, case_id, conn=conn)
+    if not decided:
+        raise NotFoundError(
+            f"{department} has decided no case {case_id!r}; give the case id of one of its own decisions "
+            "(a department erases only its own cases)"
+        )
+    latest = decided[-1]
+    standing = live(ledger, department, case_id, conn=conn)
+    if standing:
+        raise StateError(
+            f"case {case_id!r} has a live certificate ({standing[0]}): what the applicant typed that it copies is "
+            f"erased with it - run `ledger erase {standing[0]} --basis ...` (it reaches the case's typed fields "
+            "too); nothing was erased"
+        )
+    if latest.body.get("outcome") == "approve":
+        raise StateError(
+            f"case {case_id!r} stands approved (decision {latest.seq}): an approval in force keeps its "
+            "application; erase the certificate it issued, or withdraw the approval first (an officer's refusal "
+            "overriding it); nothing was erased"
+        )
+    minimum = ledger.settings.case_erasure_min_age_days
+    decided_at = instant(str(latest.body.get("decided_at")))
+    if basis in _TIME_BASES and minimum and (decided_at is None or when - decided_at < timedelta(days=minimum)):
+        raise StateError(
+            f"case {case_id!r} was last decided at {latest.body.get('decided_at')}, less than the "
+            f"{minimum} days the records schedule keeps a case (LEDGER_CASE_ERASURE_MIN_AGE_DAYS) before it is "
+            f"erased on basis {basis!r}; wait, or give the basis that applies (objection, court-order, ...); "
+            "nothing was erased"
+        )
+    issued = [
+        d.body["issued"]["certificate"]
+        for d in decided
+        if isinstance(d.body.get("issued"), dict) and isinstance(d.body["issued"].get("certificate"), str)
+    ]
+    # never an approval's input, even one that issued nothing or was withdrawn since: a case erasure excuses
+    # no approval's re-run (replay and both verifiers agree), so a department cannot hide what it approved
+    own = [
+        d.body["input_digest"]
+        for d in decided
+        if not isinstance(d.body.get("issued"), dict)
+        and d.body.get("outcome") != "approve"
+        and isinstance(d.body.get("input_digest"), str)
+    ]
+    kept = (
+        set(conn.execute(select(col(SealedInput.input_digest)).where(col(SealedInput.input_digest).in_(own))).scalars())
+        if own
+        else set()
+    )
+    inputs = sorted(d for d in set(own) if d in kept)
+    if not inputs:
+        raise StateError(
+            f"case {case_id!r} keeps no typed fields sealed apart outside a certificate (its rule set seals "
+            "none, or they are its certificate's, erased with it): nothing to erase, nothing was logged"
+        )
+    return inputs, sorted(set(issued))
+
+
+def _case_erasures(ledger: Ledger, department: str, case_id: str) -> dict[str, Any]:
+    """What ``department``'s ``erasures`` log holds of case ``case_id``'s erasure, anchored or not (so that running
+    the erasure again logs nothing twice): the first entry's body, ``seq`` and ``entry_hash``, with ``inputs`` the
+    union of every entry naming the case; {} when none. Found by the entries' index key (the case id's)."""
+    entries = logchain.LogEntry
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(
+            select(col(entries.seq), col(entries.entry_hash), col(entries.body))
+            .where(
+                col(entries.log) == LOG,
+                col(entries.department_id) == department,
+                col(entries.lookup) == logchain.lookup_key(case_id),
+            )
+            .order_by(col(entries.seq))
+        ).all()
+    found: dict[str, Any] = {}
+    for seq, entry_hash, written in rows:
+        try:
+            body = logchain.read_body(written, LOG, department, int(seq))
+        except logchain.UnreadableEntry:
+            continue
+        if _case_entry(body) != case_id:
+            continue
+        if not found:
+            found = {**body, "seq": int(seq), "entry_hash": entry_hash, "inputs": []}
+        found["inputs"] = list(dict.fromkeys([*found["inputs"], *(i for i in body["inputs"] if isinstance(i, str))]))
+    return found
 
 
 def _produced_from(ledger: Ledger, digest: str, department: str) -> list[str]:

@@ -9,6 +9,7 @@ chain facts and the certificate's type and issuer only - no certificate id, no g
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -363,6 +364,7 @@ def _decision_events(ledger: Ledger, digest: str) -> list[dict[str, Any]]:
     from . import logchain
 
     out = []
+    attested: dict[str, Any] = {}  # department -> its attested erasures (erasure.proven_record), read once a call
     # the entries naming it, found by their mention rows: a certificate's few decisions, not every decision logged
     for entry in logchain.mentioning(ledger, logchain.LOG_DECISIONS, digest):
         if digest not in entry.body:  # cheap text test before parsing
@@ -377,6 +379,7 @@ def _decision_events(ledger: Ledger, digest: str) -> list[dict[str, Any]]:
         if not any(isinstance(c, dict) and c.get("digest") == digest for c in used):
             continue
         at = body.get("decided_at") or _iso(entry.created_at)
+        typed = _typed_erasure(ledger, entry.department_id, body, attested)
         out.append(
             _event(
                 "decision",
@@ -389,7 +392,9 @@ def _decision_events(ledger: Ledger, digest: str) -> list[dict[str, Any]]:
                             "department": entry.department_id,
                             "outcome": _outcome(body.get("outcome", "decided")),
                         },
-                    )
+                    ),
+                    *((("event_summary.decision_input_erased", {}),) if typed is True else ()),
+                    *((("event_summary.decision_input_destroyed", {}),) if typed is False else ()),
                 ),
                 "decision-log",
                 department=entry.department_id,
@@ -398,9 +403,40 @@ def _decision_events(ledger: Ledger, digest: str) -> list[dict[str, Any]]:
                 seq=entry.seq,
                 entry_hash=entry.entry_hash,
                 anchored=logchain.attested(ledger, entry),  # the chain's word, not the row's state
+                input_erased=typed is True,
             )
         )
     return out
+
+
+def _typed_erasure(ledger: Ledger, department: str, body: Mapping[str, Any], attested: dict[str, Any]) -> bool | None:
+    """For a decision that issued no certificate (a refusal, a referral, a withdrawal) whose typed fields kept
+    sealed apart are destroyed: True when lawfully (an erasure of its own case by ``department``, or of a certificate
+    a decision of the case issued, naming its input, anchored and checking out against the chain: replay's test),
+    False when not (the erasure marker alone is a database write); None when nothing of it is destroyed, or it
+    issued a certificate (the ``produced`` event of that certificate's timeline says it). ``attested``: the
+    departments' attested erasures read so far in this timeline."""
+    typed, case = body.get("input_digest"), body.get("case_id")
+    if not isinstance(typed, str) or isinstance(body.get("issued"), dict):
+        return None
+    from .decisions import load_sealed_inputs
+    from .erasure import issuing_case, proven_record
+
+    opened = load_sealed_inputs(ledger, [typed])
+    if typed not in opened or opened[typed] is not None:
+        return None
+    if department not in attested:
+        attested[department] = proven_record(ledger, department)
+    bodies, cases = attested[department]
+    named = cases.get((department, case)) if isinstance(case, str) else None
+    if named is not None and typed in named.get("inputs", ()) and body.get("outcome") != "approve":
+        return True  # a case erasure excuses no approval (replay and both verifiers agree)
+    return isinstance(case, str) and any(
+        isinstance(e := by.get(department), dict)
+        and typed in (e.get("inputs") or ())
+        and case in issuing_case(ledger, department, digest)
+        for digest, by in bodies.items()
+    )
 
 
 def _produced_events(ledger: Ledger, digest: str, private: bool) -> list[dict[str, Any]]:

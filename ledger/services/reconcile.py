@@ -395,6 +395,7 @@ def _compared(
     _check_rows(ledger, batches, anchors, vault, report, progress, statuses, recorded, erasures)
     _check_cited_copies(ledger, erasures.of_issuer, add)
     _check_typed_fields(ledger, erasures.of_issuer, add)
+    _check_erased_cases(ledger, sorted(ours), add)
     if report.erased:
         report.notes.append(
             f"{report.erased} erased certificate(s): contents destroyed as the erasures log "
@@ -609,6 +610,31 @@ def _check_typed_fields(ledger: Ledger, erasures: set[str], add: Callable[[Diver
                         produced[input_digest],
                     )
                 )
+
+
+def _check_erased_cases(ledger: Ledger, departments: list[str], add: Callable[[Divergence], None]) -> None:
+    """The fields of a case's decision inputs that a case erasure (``ledger erase --case``) names still stored
+    sealed: a backup's row written back, or an erasure interrupted (running it again destroys them)."""
+    from .erasure import recorded_cases
+
+    for dept in departments:
+        for case, inputs in recorded_cases(ledger, dept).items():
+            with ledger.engine.connect() as conn:
+                kept = conn.execute(
+                    select(col(SealedInput.input_digest)).where(
+                        col(SealedInput.input_digest).in_(inputs), col(SealedInput.sealed) != ERASED
+                    )
+                ).scalars()
+                for input_digest in kept:
+                    add(
+                        Divergence(
+                            "erasure_incomplete",
+                            None,
+                            f"{dept}'s erasures log records the erasure of its case {case!r} but the fields of "
+                            f"decision input {input_digest} it names (what the applicant typed) are still stored "
+                            f"sealed; run `ledger erase --case {case} -d {dept}` again to destroy them",
+                        )
+                    )
 
 
 def _check_rows(

@@ -10,8 +10,10 @@ For every department (or the ones asked for), :func:`replay`
    anchored the decision, ``rule_set_other_department`` when another department published it - checked for an
    officer's decision that applied a rule set too), loads the recorded input (``input_missing``,
    ``input_altered``) with the fields it keeps sealed apart (``decision_input.seal_fields``): where the erasure
-   of the certificate the decision produced destroyed them, that erasure must be one the department's anchored
-   ``erasures`` log attests (else ``input_erased_unattested``), and the decision is counted as lawfully erased
+   of the certificate the decision produced destroyed them (or, for a decision that issued nothing and is no
+   approval, the erasure of its case: ``erasure.erase_case``), that erasure must be one the department's anchored
+   ``erasures`` log attests (else ``input_erased_unattested``; a case erasure of a case then approved is
+   ``case_erased_in_force``), and the decision is counted as lawfully erased
    (``inputs_erased``): its input commitment still checked, its rules re-run unless they read the erased fields;
    re-runs the engine (``engine_mismatch``, ``rerun_failed``) and compares outcome and reasons
    (``outcome_mismatch``, ``reasons_mismatch``);
@@ -492,6 +494,8 @@ class _Facts:
         self._periods: dict[str, list[tuple[bool, int, int]]] = {}
         self._erased: dict[str, dict[str, str | None]] | None = None
         self._erasures: dict[str, dict[str, dict[str, Any]]] = {}  # digest -> department -> its erasure entry
+        # (department, case id) -> its attested case erasure (erasure.erase_case), inputs the union of its entries'
+        self._cases: dict[tuple[str, str], dict[str, Any]] = {}
         # input digest -> department whose attested entry names it -> the certificates those entries erased
         self._erased_inputs: dict[str, dict[str, set[str]]] | None = None
         self.shredded: dict[str, str] = {}
@@ -769,9 +773,9 @@ class _Facts:
         out, none the database alone holds; all of them, so another department's entry naming the digest cannot
         hide its issuer's)."""
         if self._erased is None:
-            from .erasure import proven_bodies
+            from .erasure import proven_record
 
-            self._erasures = proven_bodies(self.ledger)
+            self._erasures, self._cases = proven_record(self.ledger)
             self._erased = {
                 digest: {d: kind if isinstance(kind := e.get("type"), str) else None for d, e in by.items()}
                 for digest, by in self._erasures.items()
@@ -803,19 +807,38 @@ class _Facts:
         certificates = self.erased_inputs().get(input_digest, {}).get(dept, set())
         return isinstance(case, str) and any(case in issuing_case(self.ledger, dept, c) for c in sorted(certificates))
 
-    def erasure_record(self) -> tuple[dict[str, dict[str, str | None]], dict[str, dict[str, dict[str, Any]]]]:
-        """What :meth:`erased` read (the attested erasures, with their entries), for the replaying process to send
-        its workers with a department's first chunks (as the credit book): a worker that has them reads no erasures
-        log, nor the chain's anchors of one."""
-        return self.erased(), self._erasures
+    def erased_case(self, dept: str, input_digest: str, case: Any) -> bool:
+        """Whether an erasure of ``dept``'s own case ``case`` that the chain attests (``erasure.erase_case``: an
+        anchored entry of ``dept``'s ``erasures`` log naming that case) names ``input_digest`` among its inputs: the
+        lawful erasure of typed fields no certificate carries (a refused or withdrawn case), for a decision that is
+        no approval (the caller checks). Another department's entry, or one naming another case, excuses nothing
+        (red team, round 42p)."""
+        self.erased()
+        entry = self._cases.get((dept, case)) if isinstance(case, str) else None
+        return entry is not None and input_digest in entry.get("inputs", ())
+
+    def erasure_record(
+        self,
+    ) -> tuple[
+        dict[str, dict[str, str | None]], dict[str, dict[str, dict[str, Any]]], dict[tuple[str, str], dict[str, Any]]
+    ]:
+        """What :meth:`erased` read (the attested erasures, with their entries, and the attested case erasures), for
+        the replaying process to send its workers with a department's first chunks (as the credit book): a worker
+        that has them reads no erasures log, nor the chain's anchors of one."""
+        return self.erased(), self._erasures, self._cases
 
     def take_erasures(
-        self, record: tuple[dict[str, dict[str, str | None]], dict[str, dict[str, dict[str, Any]]]]
+        self,
+        record: tuple[
+            dict[str, dict[str, str | None]],
+            dict[str, dict[str, dict[str, Any]]],
+            dict[tuple[str, str], dict[str, Any]],
+        ],
     ) -> None:
         """Take :meth:`erasure_record` as the replaying process read it for this replay (a worker), unless this
         process read its own: the same erasures, read once per replay instead of once per process."""
         if self._erased is None:
-            self._erased, self._erasures = record
+            self._erased, self._erasures, self._cases = record
 
     def _erased_citation(self, fact: _Fact, theirs: Mapping[str, Any], citation: Any) -> str | None:
         """The digest of the lawfully erased certificate a citation named, or None: cited by digest, its body is
@@ -1063,11 +1086,54 @@ def replay(
     for p in check_links(ledger, departments, scans):
         if case_id is None or p.case_id == case_id:
             report.discrepancies.append(ReplayDiscrepancy(p.check, p.department, p.seq, p.case_id, p.detail))
+    report.discrepancies.extend(_erased_in_force(ledger, facts, departments, case_id))
     report.discrepancies.sort(key=lambda d: (d.department, d.seq if d.seq is not None else -1, d.check))
     if progress is not None:
         progress(done, total)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _erased_in_force(
+    ledger: Ledger, facts: _Facts, departments: list[str], case_id: str | None
+) -> list[ReplayDiscrepancy]:
+    """``case_erased_in_force``: an attested case erasure (``erasure.erase_case``) of a case whose latest decision
+    decided by the entry's stated ``at`` was an approval. The library refuses such an erasure (the case's
+    certificate, or its approval, is in force: its certificate's erasure is the way), so the entry was written past
+    it, and the typed fields of the case's referrals or refusals it excuses went while the approval stood (red
+    team, round 42p). Replay alone judges it: a bundle carries no case history."""
+    from .decisions import find_decisions
+
+    facts.erased()
+    found = []
+    for (dept, case), entry in sorted(facts._cases.items()):
+        if dept not in departments or (case_id is not None and case != case_id):
+            continue
+        at = _parse_time(entry.get("at"))  # type: ignore[arg-type]
+        try:
+            decided = find_decisions(ledger, dept, case)
+        except LedgerError:
+            continue  # an unreadable entry: the log's check names it
+        before = [
+            d
+            for d in decided
+            if at is None
+            or (when := _parse_time(d.body.get("decided_at"))) is None  # type: ignore[arg-type]
+            or when <= at
+        ]
+        if before and before[-1].body.get("outcome") == "approve":
+            found.append(
+                ReplayDiscrepancy(
+                    "case_erased_in_force",
+                    dept,
+                    before[-1].seq,
+                    case,
+                    f"entry {entry.get('seq')} of {dept}'s erasures log erased case {case!r} at {entry.get('at')}, "
+                    f"while its approval (decision {before[-1].seq}) stood: a case in force is erased with its "
+                    "certificate, and `ledger erase --case` refuses it; the entry was written past the library",
+                )
+            )
+    return found
 
 
 def _replay_departments(
@@ -1813,12 +1879,16 @@ def _with_sealed(
     issued = body.get("issued")
     permit = issued.get("certificate") if isinstance(issued, dict) else None
     # a decision that issued a permit loses its typed fields with that permit's erasure alone; one that issued
-    # nothing, with the erasure of a permit its own case produced (red team, round 41a)
+    # nothing, with the erasure of a permit its own case produced (red team, round 41a) or of the case itself, by
+    # its own department (erasure.erase_case: a case no certificate carries; red team, round 42p)
     lawfully_erased = (
         dept in facts_replay.erased().get(permit, {})
         if isinstance(permit, str)
-        else input_digest in facts_replay.erased_inputs()
-        and facts_replay.erased_with_its_case(dept, input_digest, body.get("case_id"))
+        else (
+            input_digest in facts_replay.erased_inputs()
+            and facts_replay.erased_with_its_case(dept, input_digest, body.get("case_id"))
+        )
+        or (body.get("outcome") != "approve" and facts_replay.erased_case(dept, input_digest, body.get("case_id")))
     )
     if opened is not None and lawfully_erased:
         fail(
@@ -1831,8 +1901,9 @@ def _with_sealed(
             fail(
                 "input_erased_unattested",
                 f"the input fields {names} were destroyed, but no entry of {dept}'s erasures log that the chain "
-                f"attests erased the certificate this decision produced ({permit}) or names this input: only the "
-                "lawful erasure of the certificate the case's application produced destroys them",
+                f"attests erased the certificate this decision produced ({permit}), or names this input with its "
+                "case: only the lawful erasure of the certificate the case's application produced, or of the case "
+                "itself when no certificate carries it (`ledger erase --case`), destroys them",
             )
             return None
         return rest, sorted(hashes)
