@@ -374,6 +374,83 @@ contract DepartmentRegistryGovernanceTest is RegistryFixture, ApprovalSigner {
         registry.propose(REMOVE, bytes32(0), "", m2, 0);
     }
 
+    // ----------------------------------------------------------------- red team round 42
+
+    /// @dev One key both a council member and a department's: the department's own key could vote on its own
+    /// matters (the types it may issue, its suspension). A hostile member proposes its own address as a new
+    /// department's key or as a department's new key; or a department key is proposed as a member.
+    function test_Attack_CouncilMemberAsDepartmentKeyRefused() public {
+        vm.startPrank(m0);
+        vm.expectRevert(abi.encodeWithSelector(IDepartmentRegistry.RegistrySignerIsCouncilMember.selector, m0));
+        registry.propose(REGISTER, MKT, "Marketing", m0, ISSUER);
+        vm.stopPrank();
+        _register(MKT, mktKey, ISSUER);
+        vm.expectRevert(abi.encodeWithSelector(IDepartmentRegistry.RegistrySignerIsCouncilMember.selector, m1));
+        vm.prank(m0);
+        registry.propose(IDepartmentRegistry.Action.RotateKey, MKT, "", m1, 0);
+        vm.expectRevert(abi.encodeWithSelector(IDepartmentRegistry.RegistryMemberIsDepartmentKey.selector, mktKey, MKT));
+        vm.prank(m0);
+        registry.propose(ADD, bytes32(0), "", mktKey, 0);
+        // a key rotated out stays its department's for good: never a member either
+        address next = makeAddr("mkt-key-2");
+        _rotate(MKT, next);
+        vm.expectRevert(abi.encodeWithSelector(IDepartmentRegistry.RegistryMemberIsDepartmentKey.selector, mktKey, MKT));
+        vm.prank(m0);
+        registry.propose(ADD, bytes32(0), "", mktKey, 0);
+    }
+
+    /// @dev The race: X's addition to the council is proposed, and meanwhile a department is registered with key X
+    /// (a department change leaves the council proposal open). The addition is refused when it would execute.
+    function test_Attack_CouncilMemberAsDepartmentKeyRaceRefusedAtExecution() public {
+        address x = makeAddr("both");
+        vm.prank(m0);
+        uint256 add = registry.propose(ADD, bytes32(0), "", x, 0);
+        _register(MKT, x, ISSUER);
+        assertEq(_state(add), uint256(IDepartmentRegistry.ProposalState.Open), "still open");
+        vm.expectRevert(abi.encodeWithSelector(IDepartmentRegistry.RegistryMemberIsDepartmentKey.selector, x, MKT));
+        vm.prank(m1);
+        registry.approve(add);
+        assertFalse(registry.isCouncilMember(x), "never both");
+    }
+
+    /// @dev One vote per member whatever the path: an approval by transaction then by signature, and the other
+    /// way round, count once.
+    function test_Attack_OneVotePerMemberAcrossPaths() public {
+        address[] memory four = new address[](4);
+        (four[0], four[1], four[2], four[3]) = (m0, m1, m2, makeAddr("council3"));
+        DepartmentRegistry reg = new DepartmentRegistry(four, 4);
+        vm.prank(m0);
+        uint256 id = reg.propose(REGISTER, MKT, "Marketing", mktKey, ISSUER);
+        vm.prank(m1);
+        reg.approve(id);
+        IDepartmentRegistry.SignedApproval memory again = _sig(reg, k1, id, block.timestamp);
+        vm.expectRevert(abi.encodeWithSelector(IDepartmentRegistry.RegistryAlreadyApproved.selector, id, m1));
+        reg.approveWithSignatures(id, _one(again));
+        reg.approveWithSignatures(id, _one(_sig(reg, k2, id, block.timestamp)));
+        bytes32 shown = reg.proposalHash(id);
+        vm.expectRevert(abi.encodeWithSelector(IDepartmentRegistry.RegistryAlreadyApproved.selector, id, m2));
+        vm.prank(m2);
+        reg.approveProposal(id, shown);
+        assertEq(reg.proposal(id).approvals, 3, "three members, three votes");
+        assertFalse(reg.proposal(id).executed, "a fourth is needed");
+    }
+
+    /// @dev A member removed and added again votes afresh: what it approved before it left counts for nothing
+    /// (those proposals are stale) and a new proposal needs its new vote.
+    function test_Attack_MemberRemovedAndReaddedStartsAfresh() public {
+        uint256 id = _proposeRegister();
+        _pass(REMOVE, bytes32(0), "", m0, 0);
+        vm.prank(m1);
+        uint256 back = registry.propose(ADD, bytes32(0), "", m0, 0);
+        vm.prank(m2);
+        registry.approve(back);
+        assertTrue(registry.isCouncilMember(m0), "back");
+        assertEq(_state(id), uint256(IDepartmentRegistry.ProposalState.Stale), "its old proposal stays stale");
+        vm.expectRevert(abi.encodeWithSelector(IDepartmentRegistry.RegistryProposalStale.selector, id, 1, 3));
+        vm.prank(m1);
+        registry.approve(id);
+    }
+
     // ----------------------------------------------------------------- fuzz
 
     /// @dev No signature by a key outside the council counts, whatever the key and deadline.
