@@ -490,7 +490,7 @@ contract GovernanceHandler is ApprovalSigner {
     uint256 public registered;
     IDepartmentRegistry.SignedApproval[] internal seen;
     uint256[] internal seenFor;
-    bytes32 internal nextId = bytes32(uint256(1) << 200);
+    uint256 internal proposed;
     bool public removed;
 
     constructor() {
@@ -510,11 +510,47 @@ contract GovernanceHandler is ApprovalSigner {
         return registry.proposalCount();
     }
 
+    /// @dev Department `n`'s code, "G" and `n` in decimal (a code the registry takes: 2.3.0 refuses any other; the
+    /// ids this handler used before, 1 << 200 + n, were refused, so no registration ever executed here), and key.
+    function _code(uint256 n) internal pure returns (bytes32 id) {
+        bytes memory digits = new bytes(0);
+        do {
+            digits = bytes.concat(bytes1(uint8(48 + n % 10)), digits);
+            n /= 10;
+        } while (n > 0);
+        id = bytes32(bytes.concat("G", digits));
+    }
+
+    function _key(uint256 n) internal pure returns (address) {
+        return address(uint160(uint256(keccak256(abi.encode("governance-handler-key", n)))));
+    }
+
     function propose(uint256 who) external {
-        nextId = bytes32(uint256(nextId) + 1);
+        ++proposed;
         vm.prank(_member(who));
-        try registry.propose(IDepartmentRegistry.Action.Register, nextId, "d", address(uint160(uint256(nextId))), 1) {}
-            catch {}
+        try registry.propose(IDepartmentRegistry.Action.Register, _code(proposed), "d", _key(proposed), 1) {} catch {}
+    }
+
+    /// @dev Hostile (round 42): a member proposes a member's address (its own, or another's) as a department key.
+    function memberAsKey(uint256 who, uint256 target) external {
+        ++proposed;
+        address key = _member(target);
+        bool member = registry.isCouncilMember(key); // a former member (removeMemberTwo) may become a key
+        vm.prank(_member(who));
+        try registry.propose(IDepartmentRegistry.Action.Register, _code(proposed), "d", key, 1) {
+            if (member) unauthorisedExecutions += 1; // it must have reverted
+        } catch {}
+    }
+
+    /// @dev Hostile (round 42): a member proposes a department's key as a new council member.
+    function keyAsMember(uint256 who, uint256 pick) external {
+        if (proposed == 0) return;
+        address key = _key(bound(pick, 1, proposed));
+        if (registry.departmentOf(key) == bytes32(0)) return;
+        vm.prank(_member(who));
+        try registry.propose(IDepartmentRegistry.Action.AddMember, bytes32(0), "", key, 0) {
+            unauthorisedExecutions += 1; // it must have reverted
+        } catch {}
     }
 
     function approve(uint256 who, uint256 pick) external {
@@ -626,6 +662,10 @@ contract DepartmentRegistryGovernanceInvariantTest is Test {
     function invariant_OnlyThresholdOfMembersExecutes() public view {
         DepartmentRegistry reg = handler.registry();
         assertEq(handler.unauthorisedExecutions(), 0, "an unauthorised approval counted");
+        address[] memory council = reg.councilMembers();
+        for (uint256 i = 0; i < council.length; ++i) {
+            assertEq(reg.departmentOf(council[i]), bytes32(0), "a council member is a department key");
+        }
         uint256 n = reg.proposalCount();
         for (uint256 id = 1; id <= n; ++id) {
             IDepartmentRegistry.Proposal memory p = reg.proposal(id);
