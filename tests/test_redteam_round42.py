@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from ledger.formats.merkle import MerkleTree
 from ledger.formats.signing import batch_message, sign
 from ledger.onchain.chainread import Finality
 from ledger.onchain.ids import ROLE_ISSUER, department_id_bytes
-from ledger.services import evidence, replay, status
+from ledger.services import evidence, provenance, replay, status
 from ledger.services.council import Action
 from ledger.services.departments import Council
 from ledger.services.verify import ChainView, verify_certificate
@@ -158,3 +159,23 @@ def test_the_gateways_native_answer_leaves_a_certificate_ended_under_another_roo
     assert reference.facts["status"] == "revoked" and not reference.ok, reference.to_json()
     assert services.fast_public_bytes(view, again) is None
     assert services.fast_public_report(view, again)["status"] == "revoked"  # type: ignore[index]
+
+
+def test_a_certificate_ended_through_a_copy_is_ended_in_its_timelines(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """The department anchors its certificate again and revokes the copy, not the root the holder's document names:
+    verification reads the end (above); the timelines, built from the store's anchoring, must say it too."""
+    (document,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    again = _reanchored(ledger, fresh_department, document)
+    chain, account = ledger.chain, ledger.department_account(fresh_department)
+    root = parse_hex32(again["anchor"]["root"])
+    proof = [parse_hex32(p) for p in again["anchor"]["proof"]]
+    chain.transact(account, chain.anchor.functions.revoke(root, parse_hex32(document["digest"]), proof, 2))
+    report = verify_certificate(document, ChainView(ledger.chain, ledger.settings.confirmations))
+    assert report.facts["status"] == "revoked", report.to_json()
+    timeline = provenance.timeline(ledger, document["digest"], now=datetime.now(UTC))
+    assert timeline["status"] == "revoked", timeline
+    assert [e["kind"] for e in timeline["events"]].count("revoked") == 1, timeline["events"]
+    public = make_client(ledger, Clock()).get(f"/public/certificates/{document['digest']}/timeline").json()
+    assert public["status"] == "revoked", public
