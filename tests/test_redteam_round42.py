@@ -24,7 +24,7 @@ from ledger.formats.merkle import MerkleTree
 from ledger.formats.signing import batch_message, sign
 from ledger.onchain.chainread import Finality
 from ledger.onchain.ids import ROLE_ISSUER, department_id_bytes
-from ledger.services import evidence, provenance, replay, status
+from ledger.services import evidence, provenance, replay, status, statuslist
 from ledger.services.council import Action
 from ledger.services.departments import Council
 from ledger.services.verify import ChainView, verify_certificate
@@ -179,3 +179,9 @@ def test_a_certificate_ended_through_a_copy_is_ended_in_its_timelines(
     assert [e["kind"] for e in timeline["events"]].count("revoked") == 1, timeline["events"]
     public = make_client(ledger, Clock()).get(f"/public/certificates/{document['digest']}/timeline").json()
     assert public["status"] == "revoked", public
+    # and its batch's W3C revocation list sets its bit (the list a wallet's relying party reads)
+    listed = statuslist.list_credential(
+        ledger, fresh_department, document["anchor"]["root"], "revocation", base="http://gateway.test"
+    )
+    bits = statuslist.decode(listed["credentialSubject"]["encodedList"])
+    assert statuslist.bit(bits, statuslist.leaf_index(ledger, document["digest"]))
