@@ -1911,10 +1911,51 @@ class Verifier:
             )
             how = ""
         name = STATUSES[status]
+        where = ""
+        if name in ("valid", "suspended"):
+            ended = self.ended_elsewhere(*self._where())
+            if ended is not None:  # the same digest anchored again by its issuer is the same certificate
+                status, block, detail, ended_root = ended
+                name = STATUSES[status]
+                where = f" under the issuer's batch 0x{ended_root.hex()} (this anchoring is the same certificate anchored again)"
         if name != "valid":
             extra = f", superseded by 0x{detail.hex()}" if name == "superseded" else f" (reason: {reason_name(detail)})"
-            raise Failure(f"{name} in block {block}{extra}")
+            raise Failure(f"{name} in block {block}{extra}{where}")
         return "valid now" + how
+
+    def ended_elsewhere(
+        self, department: bytes, root: bytes, digest: bytes, upto: int | None = None
+    ) -> tuple[int, int, bytes, bytes] | None:
+        """The first revocation or supersession of ``digest`` by ``department`` under another of its roots than
+        ``root``, up to block ``upto`` (default: the head): (status, block, detail, that root), or None.
+        CertificateAnchor 2.1.0 keeps a digest ended under every root of its department once it ended under one
+        (``endedUnder``)."""
+        upto = self.head if upto is None else upto
+        if self.status_lookup == "herd":
+            dept = "0x" + department.hex()
+            if dept not in self._streams:
+                self._streams[dept] = self._department_stream(department)
+            for number, _, status, _ts, detail, r, d in self._streams[dept]:
+                if status in (2, 3) and d == "0x" + digest.hex() and r != "0x" + root.hex() and number <= upto:
+                    return status, number, detail, bytes.fromhex(r[2:])
+            return None
+        anchor = self.b["chain"]["anchor_contract"]
+        (ended_root,) = self.rpc.call(
+            anchor, "endedUnder(bytes32,bytes32)", ["bytes32", "bytes32"], [department, digest], ["bytes32"]
+        )
+        if ended_root in (bytes(32), root):
+            return None
+        (changes,) = self.rpc.call(
+            anchor,
+            "statusHistory(bytes32,bytes32,bytes32)",
+            ["bytes32", "bytes32", "bytes32"],
+            [department, ended_root, digest],
+            ["(uint8,uint32,uint32,bytes32)[]"],
+        )
+        for status, block, _ts, detail in changes:
+            if status in (2, 3) and block <= upto:
+                return status, block, detail, ended_root
+        return None
 
     def check_witnessed(self) -> str:
         section = self.b.get("witness")
@@ -3257,7 +3298,12 @@ class Rerun:
         if self.v.status_lookup == "herd":  # the department's whole stream: the node learns no cited certificate
             changes = self.v.herd_changes(dept_bytes(issuer), root, digest)
             status = next((code for code, changed, _, _ in reversed(changes) if changed <= block), 0)
-            return {**fact, "verified": True, "status": STATUSES[status], "holder": self.holder(fields)}
+            return {
+                **fact,
+                "verified": True,
+                "status": self._ended(issuer, root, digest, block, status),
+                "holder": self.holder(fields),
+            }
         # returns (uint8 status, uint32 block, uint32 timestamp, bytes32 detail)[]: offset, length, 4 words each
         raw = self.eth_call(chain["anchor_contract"], SELECTOR_STATUS_HISTORY, dept_bytes(issuer) + root + digest)
         start = int.from_bytes(raw[:32], "big")
@@ -3271,7 +3317,20 @@ class Rerun:
             )
             if changed <= block:
                 status = code
-        return {**fact, "verified": True, "status": STATUSES[status], "holder": self.holder(fields)}
+        return {
+            **fact,
+            "verified": True,
+            "status": self._ended(issuer, root, digest, block, status),
+            "holder": self.holder(fields),
+        }
+
+    def _ended(self, issuer: str, root: bytes, digest: bytes, block: int, status: int) -> str:
+        """The status name in force at ``block``: ``status`` under the cited root, unless the issuer revoked or
+        superseded the same digest under another of its roots by then (the same certificate anchored again)."""
+        if status in (2, 3):
+            return STATUSES[status]
+        ended = self.v.ended_elsewhere(dept_bytes(issuer), root, digest, block)
+        return STATUSES[status if ended is None else ended[0]]
 
     def holder(self, fields: dict[str, Any]) -> bool | None:
         """Whether the certificate names the disclosed applicant (None when the identity is not disclosed)."""

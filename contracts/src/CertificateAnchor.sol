@@ -19,6 +19,8 @@ contract CertificateAnchor is ICertificateAnchor {
     mapping(bytes32 departmentId => mapping(bytes32 root => Batch)) private _batches;
     mapping(bytes32 departmentId => mapping(bytes32 root => mapping(bytes32 digest => StatusChange[]))) private
         _history;
+    /// @dev The root under which a department's certificate `digest` ended (revoked or superseded); 0 while live.
+    mapping(bytes32 departmentId => mapping(bytes32 digest => bytes32 root)) private _ended;
 
     /// @notice Binds the anchor to the department registry that authorizes issuers.
     /// @param registry_ The department registry.
@@ -46,8 +48,10 @@ contract CertificateAnchor is ICertificateAnchor {
         StatusChange[] storage history = _ownCertificate(root, digest, proof, reason);
         _requireNotTerminal(history, digest);
 
+        bytes32 departmentId = _registry.departmentOf(msg.sender);
         _record(history, CertStatus.Revoked, bytes32(uint256(reason)));
-        emit CertificateRevoked(digest, root, _registry.departmentOf(msg.sender), reason);
+        _ended[departmentId][digest] = root;
+        emit CertificateRevoked(digest, root, departmentId, reason);
     }
 
     /// @inheritdoc ICertificateAnchor
@@ -83,10 +87,13 @@ contract CertificateAnchor is ICertificateAnchor {
         bytes32 departmentId = _callerDepartment();
         StatusChange[] storage oldHistory = _proven(departmentId, oldRoot, oldDigest, oldProof);
         StatusChange[] storage newHistory = _proven(departmentId, newRoot, newDigest, newProof);
+        _requireNotEndedElsewhere(departmentId, oldRoot, oldDigest);
+        _requireNotEndedElsewhere(departmentId, newRoot, newDigest);
         _requireNotTerminal(oldHistory, oldDigest);
         _requireNotTerminal(newHistory, newDigest);
 
         _record(oldHistory, CertStatus.Superseded, newDigest);
+        _ended[departmentId][oldDigest] = oldRoot;
         emit CertificateSuperseded(oldDigest, oldRoot, departmentId, newDigest, newRoot);
     }
 
@@ -134,6 +141,11 @@ contract CertificateAnchor is ICertificateAnchor {
     }
 
     /// @inheritdoc ICertificateAnchor
+    function endedUnder(bytes32 departmentId, bytes32 digest) external view returns (bytes32) {
+        return _ended[departmentId][digest];
+    }
+
+    /// @inheritdoc ICertificateAnchor
     function statusHistory(bytes32 departmentId, bytes32 root, bytes32 digest)
         external
         view
@@ -144,7 +156,7 @@ contract CertificateAnchor is ICertificateAnchor {
 
     /// @inheritdoc ICertificateAnchor
     function version() external pure returns (string memory) {
-        return "2.0.0";
+        return "2.1.0";
     }
 
     // ----------------------------------------------------------------- internals
@@ -163,7 +175,10 @@ contract CertificateAnchor is ICertificateAnchor {
         returns (StatusChange[] storage)
     {
         if (reason == 0 || reason > MAX_REASON) revert AnchorUnknownReason(reason);
-        return _proven(_callerDepartment(), root, digest, proof);
+        bytes32 departmentId = _callerDepartment();
+        StatusChange[] storage history = _proven(departmentId, root, digest, proof);
+        _requireNotEndedElsewhere(departmentId, root, digest);
+        return history;
     }
 
     /// @dev Reverts unless `departmentId` anchored `root` and `proof` places `digest` under it.
@@ -175,6 +190,15 @@ contract CertificateAnchor is ICertificateAnchor {
         if (_batches[departmentId][root].signer == address(0)) revert AnchorUnknownRoot(departmentId, root);
         if (!Sha256Merkle.verify(proof, root, digest)) revert AnchorInvalidProof(root, digest);
         return _history[departmentId][root][digest];
+    }
+
+    /// @dev Reverts when the department's certificate `digest` ended (revoked, superseded) under another root than
+    /// `root`: the same digest anchored again is the same certificate, and stays ended.
+    function _requireNotEndedElsewhere(bytes32 departmentId, bytes32 root, bytes32 digest) private view {
+        bytes32 endedRoot = _ended[departmentId][digest];
+        if (endedRoot != bytes32(0) && endedRoot != root) {
+            revert AnchorCertificateEndedElsewhere(digest, root, endedRoot);
+        }
     }
 
     /// @dev Current status in `history`, reverting when it is terminal.

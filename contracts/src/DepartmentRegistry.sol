@@ -328,7 +328,7 @@ contract DepartmentRegistry is IDepartmentRegistry {
 
     /// @inheritdoc IDepartmentRegistry
     function version() external pure returns (string memory) {
-        return "2.3.0";
+        return "2.4.0";
     }
 
     // ----------------------------------------------------------------- internals
@@ -408,6 +408,7 @@ contract DepartmentRegistry is IDepartmentRegistry {
     function _checkFreshSigner(address signer) private view {
         if (signer == address(0)) revert RegistryZeroSigner();
         if (_departmentOf[signer] != bytes32(0)) revert RegistrySignerAlreadyUsed(signer);
+        if (_isCouncilMember[signer]) revert RegistrySignerIsCouncilMember(signer);
     }
 
     function _isCouncilChange(Action action) private pure returns (bool) {
@@ -510,6 +511,8 @@ contract DepartmentRegistry is IDepartmentRegistry {
         if (action == Action.AddMember) {
             if (account == address(0) || size >= MAX_COUNCIL) revert RegistryInvalidCouncil();
             if (_isCouncilMember[account]) revert RegistryAlreadyCouncilMember(account);
+            bytes32 departmentId_ = _departmentOf[account];
+            if (departmentId_ != bytes32(0)) revert RegistryMemberIsDepartmentKey(account, departmentId_);
         } else if (action == Action.RemoveMember) {
             _checkCouncilMember(account);
             if (size - 1 < _threshold) revert RegistryInvalidThreshold(_threshold, size - 1);

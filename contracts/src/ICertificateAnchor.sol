@@ -11,7 +11,9 @@ import {IDepartmentRegistry} from "./IDepartmentRegistry.sol";
 /// block (squat) or change the status of another department's batch: authority is structural, not a check that
 /// a caller-supplied root could route around. A digest that another department copies into a batch of its own
 /// gets a separate status that verifiers never read, because they look a certificate up by the issuer and root
-/// it names.
+/// it names. A certificate is its digest within its department: once revoked or superseded under one of the
+/// department's roots it is ended under every one ({endedUnder}), so anchoring the same digest again in a new batch
+/// cannot bring it back (2.1.0).
 interface ICertificateAnchor {
     /// @notice Certificate status. Revoked and Superseded are terminal.
     enum CertStatus {
@@ -62,6 +64,9 @@ interface ICertificateAnchor {
     error AnchorCertificateAlreadySuspended(bytes32 digest);
     /// @notice A certificate cannot supersede itself.
     error AnchorSelfSupersede(bytes32 digest);
+    /// @notice Certificate `digest` was revoked or superseded under the department's batch `endedRoot`; the same
+    /// digest anchored again under `root` is the same certificate, ended too (see {endedUnder}).
+    error AnchorCertificateEndedElsewhere(bytes32 digest, bytes32 root, bytes32 endedRoot);
     /// @notice `reason` is not a code of the published vocabulary (1 to {MAX_REASON}); free text never goes on
     /// chain.
     error AnchorUnknownReason(uint8 reason);
@@ -118,8 +123,8 @@ interface ICertificateAnchor {
 
     /// @notice Marks certificate `oldDigest` of batch `oldRoot` (Valid or Suspended) as superseded by `newDigest`
     /// of batch `newRoot` (terminal).
-    /// @dev Both batches must be the caller department's own; the successor must not itself be revoked or
-    /// superseded.
+    /// @dev Both batches must be the caller department's own; neither certificate may be revoked or superseded,
+    /// under these roots or under any other root of the department ({endedUnder}).
     function supersede(
         bytes32 oldRoot,
         bytes32 oldDigest,
@@ -156,12 +161,19 @@ interface ICertificateAnchor {
         view
         returns (CertStatus);
 
+    /// @notice The root of `departmentId`'s batch under which certificate `digest` was revoked or superseded; 0 while
+    /// it was neither. A digest anchored again under another root of the department is the same certificate:
+    /// verifiers read this beside the status of the root a document names, and status changes through any other
+    /// root revert ({AnchorCertificateEndedElsewhere}).
+    function endedUnder(bytes32 departmentId, bytes32 digest) external view returns (bytes32 root);
+
     /// @notice Every status change of that certificate, oldest first.
     function statusHistory(bytes32 departmentId, bytes32 root, bytes32 digest)
         external
         view
         returns (StatusChange[] memory);
 
-    /// @notice Contract version, "2.0.0".
+    /// @notice Contract version, "2.1.0" (2.1.0: a revoked or superseded digest is ended under every root of its
+    /// department, {endedUnder}).
     function version() external pure returns (string memory);
 }

@@ -19,7 +19,8 @@ library Roles {
 /// of the council or threshold makes every older open proposal stale (it never executes either). Key and status
 /// history is kept so that "was this key an active issuer at block B" can be answered for any past block, and so
 /// is the schedule of certificate types each department may issue: "was department D authorized for type T at
-/// block B" is answered by {wasAuthorizedForTypeAt}.
+/// block B" is answered by {wasAuthorizedForTypeAt}. Department keys and council members are disjoint: no key both
+/// acts for a department and votes on the council, e.g. on the certificate types its own department may issue.
 interface IDepartmentRegistry {
     /// @notice Council actions. Arguments not used by an action are stored but ignored.
     enum Action {
@@ -154,6 +155,11 @@ interface IDepartmentRegistry {
     error RegistrySignerAlreadyUsed(address signer);
     /// @notice A department key must be nonzero.
     error RegistryZeroSigner();
+    /// @notice `signer` is a council member's address; a department key never votes on the council (2.4.0).
+    error RegistrySignerIsCouncilMember(address signer);
+    /// @notice `account` is, or once was, the key of department `departmentId`; a council member is never a
+    /// department key (2.4.0).
+    error RegistryMemberIsDepartmentKey(address account, bytes32 departmentId);
     /// @notice `roles` is zero or has bits outside the four known roles.
     error RegistryInvalidRoles(uint8 roles);
     /// @notice `roles` equals the department's current roles, so nothing would change.
@@ -341,6 +347,7 @@ interface IDepartmentRegistry {
     /// @notice The EIP-712 digest a member signs to approve `proposalId` until `deadline`, under the current epoch.
     function approvalDigest(uint256 proposalId, uint256 deadline) external view returns (bytes32);
 
-    /// @notice Contract version, "2.2.0" (2.2.0: votes bound to the proposal's hash, {approveProposal}).
+    /// @notice Contract version, "2.4.0" (2.2.0: votes bound to the proposal's hash, {approveProposal}; 2.3.0:
+    /// department ids that are codes; 2.4.0: department keys and council members disjoint).
     function version() external pure returns (string memory);
 }

@@ -86,7 +86,7 @@ contract CertificateAnchorTest is RegistryFixture {
     // ----------------------------------------------------------------- anchorBatch
 
     function test_Views() public view {
-        assertEq(anchor.version(), "2.0.0", "version");
+        assertEq(anchor.version(), "2.1.0", "version");
         assertEq(anchor.MAX_REASON(), 12, "reason vocabulary");
         assertEq(address(anchor.registry()), address(registry), "registry");
     }
@@ -592,6 +592,134 @@ contract CertificateAnchorTest is RegistryFixture {
         _assertUntouched(root, digests[3]);
     }
 
+    // ----------------------------------------------------------------- red team round 42: one certificate, two roots
+
+    /// @dev MKT anchors the digests of batch `root` again in a batch of its own (the same certificates).
+    function _reanchor() internal returns (bytes32 again, bytes32[] memory copy) {
+        copy = new bytes32[](3);
+        copy[0] = digests[0];
+        copy[1] = digests[1];
+        copy[2] = keccak256("filler");
+        again = MerkleBuilder.root(copy);
+        _anchor(mktKey, again, 3);
+    }
+
+    /// @dev Revoked is terminal, but was so only under the root it was set in: the issuer anchored the same digest
+    /// again in a new batch and the copy was Valid, its status free to change, a successor of another certificate.
+    function test_Attack_ReanchoredRevokedDigestStaysEnded() public {
+        _anchor(mktKey, root, 5);
+        _anchor(mktKey, root2, 5);
+        vm.prank(mktKey);
+        anchor.revoke(root, digests[0], _proof(0), REASON);
+        assertEq(anchor.endedUnder(MKT, digests[0]), root, "ended under the root it was revoked in");
+        (bytes32 again, bytes32[] memory copy) = _reanchor();
+        bytes32[] memory p0 = MerkleBuilder.proof(copy, 0);
+        bytes memory ended = abi.encodeWithSelector(
+            ICertificateAnchor.AnchorCertificateEndedElsewhere.selector, digests[0], again, root
+        );
+        vm.startPrank(mktKey);
+        vm.expectRevert(ended);
+        anchor.suspend(again, digests[0], p0, REASON);
+        vm.expectRevert(ended);
+        anchor.revoke(again, digests[0], p0, REASON);
+        vm.expectRevert(ended); // the copy as a successor: "replaced by" a revoked certificate
+        anchor.supersede(root2, digests2[0], _proof2(0), again, digests[0], p0);
+        vm.expectRevert(ended); // the copy superseded: a second "replaced by" for one certificate
+        anchor.supersede(again, digests[0], p0, root2, digests2[0], _proof2(0));
+        vm.stopPrank();
+        // the other certificates of the batch, anchored again, are untouched
+        bytes32[] memory p1 = MerkleBuilder.proof(copy, 1);
+        vm.prank(mktKey);
+        anchor.suspend(again, digests[1], p1, REASON);
+        assertEq(anchor.endedUnder(MKT, digests[1]), bytes32(0), "suspension is not an end");
+    }
+
+    /// @dev The same for a supersession, and in the other order: the copy ended first ends the original.
+    function test_Attack_ReanchoredSupersededDigestStaysEnded() public {
+        _anchor(mktKey, root, 5);
+        _anchor(mktKey, root2, 5);
+        (bytes32 again, bytes32[] memory copy) = _reanchor();
+        bytes32[] memory p1 = MerkleBuilder.proof(copy, 1);
+        vm.prank(mktKey);
+        anchor.supersede(again, digests[1], p1, root2, digests2[1], _proof2(1));
+        assertEq(anchor.endedUnder(MKT, digests[1]), again, "ended under the copy's root");
+        vm.expectRevert(
+            abi.encodeWithSelector(ICertificateAnchor.AnchorCertificateEndedElsewhere.selector, digests[1], root, again)
+        );
+        vm.prank(mktKey);
+        anchor.reinstate(root, digests[1], _proof(1), CLEARED);
+        vm.expectRevert(
+            abi.encodeWithSelector(ICertificateAnchor.AnchorCertificateEndedElsewhere.selector, digests[1], root, again)
+        );
+        vm.prank(mktKey);
+        anchor.supersede(root, digests[1], _proof(1), root2, digests2[2], _proof2(2));
+    }
+
+    /// @dev Another department's copy of the digest is its own certificate: ending it there ends nothing of
+    /// MKT's, and MKT's end does not reach the copy (each department's namespace, as for statuses).
+    function test_Attack_EndedDigestIsPerDepartment() public {
+        (bytes32 evilRoot, bytes32[] memory evil) = _hostileCopy();
+        bytes32[] memory p0 = MerkleBuilder.proof(evil, 0);
+        vm.prank(finKey);
+        anchor.revoke(evilRoot, digests[0], p0, REASON);
+        assertEq(anchor.endedUnder(FIN, digests[0]), evilRoot, "FIN's copy ended in FIN's namespace");
+        assertEq(anchor.endedUnder(MKT, digests[0]), bytes32(0), "MKT's certificate untouched");
+        vm.prank(mktKey);
+        anchor.revoke(root, digests[0], _proof(0), REASON);
+        assertEq(anchor.endedUnder(MKT, digests[0]), root, "MKT ends its own");
+    }
+
+    /// @dev Supersession never makes a cycle: A by B, then B by A (or by anything ending in A) is refused, and a
+    /// certificate never supersedes itself, under the same or another root.
+    function test_Attack_SupersedeCycleRefused() public {
+        _anchor(mktKey, root, 5);
+        _anchor(mktKey, root2, 5);
+        (bytes32 again, bytes32[] memory copy) = _reanchor();
+        bytes32[] memory p0 = MerkleBuilder.proof(copy, 0);
+        bytes32[] memory p1 = MerkleBuilder.proof(copy, 1);
+        vm.startPrank(mktKey);
+        anchor.supersede(root, digests[0], _proof(0), root2, digests2[0], _proof2(0));
+        anchor.supersede(root2, digests2[0], _proof2(0), root2, digests2[1], _proof2(1));
+        vm.expectRevert(
+            abi.encodeWithSelector(ICertificateAnchor.AnchorCertificateSuperseded.selector, digests[0], digests2[0])
+        );
+        anchor.supersede(root2, digests2[1], _proof2(1), root, digests[0], _proof(0));
+        vm.expectRevert(
+            abi.encodeWithSelector(ICertificateAnchor.AnchorCertificateEndedElsewhere.selector, digests[0], again, root)
+        );
+        anchor.supersede(root2, digests2[1], _proof2(1), again, digests[0], p0);
+        vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorSelfSupersede.selector, digests[1]));
+        anchor.supersede(root, digests[1], _proof(1), again, digests[1], p1);
+        vm.stopPrank();
+    }
+
+    /// @dev Random supersession attempts among six certificates: the successor links never form a cycle, and every
+    /// superseded digest is ended under the root it was superseded in.
+    function testFuzz_SupersessionsNeverCycle(uint8[16] memory moves) public {
+        _anchor(mktKey, root, 5);
+        _anchor(mktKey, root2, 5);
+        bytes32[6] memory ds = [digests[0], digests[1], digests[2], digests2[0], digests2[1], digests2[2]];
+        for (uint256 i = 0; i < moves.length; ++i) {
+            uint256 a = moves[i] % 6;
+            uint256 b = (moves[i] / 6) % 6;
+            (bytes32 ra, bytes32[] memory pa) = a < 3 ? (root, _proof(a)) : (root2, _proof2(a - 3));
+            (bytes32 rb, bytes32[] memory pb) = b < 3 ? (root, _proof(b)) : (root2, _proof2(b - 3));
+            vm.prank(mktKey);
+            try anchor.supersede(ra, ds[a], pa, rb, ds[b], pb) {} catch {}
+        }
+        for (uint256 start = 0; start < 6; ++start) {
+            bytes32 d = ds[start];
+            for (uint256 step = 0; step <= 6; ++step) {
+                bytes32 r = d == ds[0] || d == ds[1] || d == ds[2] ? root : root2;
+                (ICertificateAnchor.CertStatus s,,, bytes32 next) = anchor.statusOf(MKT, r, d);
+                if (s != ICertificateAnchor.CertStatus.Superseded) break;
+                assertEq(anchor.endedUnder(MKT, d), r, "a superseded digest is ended where it was superseded");
+                assertTrue(step < 6, "a chain of successors longer than the certificates: a cycle");
+                d = next;
+            }
+        }
+    }
+
     function test_RevertWhen_ReasonOutsideVocabulary() public {
         _anchor(mktKey, root, 5);
         vm.startPrank(mktKey);
@@ -817,6 +945,58 @@ contract AnchorHandler is Test {
         }
     }
 
+    /// @dev Copies of genuine certificates that their issuer anchored again in a batch of its own (round 42).
+    Cert[] internal copies;
+    mapping(uint256 copyIndex => uint256 certIndex) internal copyOf;
+    uint256 public ghostRevivals; // status changes through a copy whose certificate had ended: must stay 0
+
+    /// @dev The issuer anchors one of its certificates again, alone with a filler, and changes its status through
+    /// the copy (or supersedes through it, either way round).
+    function reanchorAndChange(uint256 pick, uint8 action) external {
+        if (certs.length == 0) return;
+        _nextBlock();
+        uint256 index = pick % certs.length;
+        Cert storage c = certs[index];
+        bytes32[] memory ds = new bytes32[](2);
+        ds[0] = c.digest;
+        ds[1] = sha256(abi.encode(c.department, "copy-filler", nonce++));
+        bytes32 root = MerkleBuilder.root(ds);
+        if (!_tryAnchor(c.department, root, 2)) return;
+        Cert storage copy = copies.push();
+        (copy.department, copy.root, copy.digest, copy.proof) =
+        (c.department, root, c.digest, MerkleBuilder.proof(ds, 0));
+        copyOf[copies.length - 1] = index;
+        bool wasEnded = anchor.endedUnder(c.department, c.digest) != bytes32(0);
+        vm.prank(_signer(c.department));
+        bool ok;
+        if (action % 4 == 0) {
+            ok = _try(abi.encodeCall(anchor.suspend, (root, c.digest, copy.proof, 9)));
+        } else if (action % 4 == 1) {
+            ok = _try(abi.encodeCall(anchor.revoke, (root, c.digest, copy.proof, 2)));
+        } else if (action % 4 == 2) {
+            ok = _try(
+                abi.encodeCall(anchor.supersede, (root, c.digest, copy.proof, root, ds[1], MerkleBuilder.proof(ds, 1)))
+            );
+        } else {
+            ok = _try(
+                abi.encodeCall(anchor.supersede, (c.root, c.digest, c.proof, root, ds[1], MerkleBuilder.proof(ds, 1)))
+            );
+            if (ok) {
+                ghostStatus[index] = 3;
+                ghostChanges[index]++;
+            }
+        }
+        if (ok && wasEnded) ghostRevivals++;
+    }
+
+    function copyCount() external view returns (uint256) {
+        return copies.length;
+    }
+
+    function copyAt(uint256 i) external view returns (bytes32, bytes32, bytes32, uint256) {
+        return (copies[i].department, copies[i].root, copies[i].digest, copyOf[i]);
+    }
+
     function _try(bytes memory data) internal returns (bool ok) {
         (ok,) = address(anchor).call(data);
     }
@@ -887,5 +1067,27 @@ contract CertificateAnchorInvariantTest is Test {
             total += count;
         }
         assertEq(total, handler.ghostCertificates(), "certificate total");
+    }
+
+    /// @dev A certificate is its digest within its department (round 42): once its issuer revoked or superseded
+    /// it, under its own root or a copy's, no status changes through any other root, and the end is recorded
+    /// under the root it was made in.
+    function invariant_EndedCertificatesStayEndedUnderEveryRoot() public view {
+        CertificateAnchor anchor = handler.anchor();
+        assertEq(handler.ghostRevivals(), 0, "a status changed through a copy of an ended certificate");
+        uint256 n = handler.certCount();
+        for (uint256 i = 0; i < n; ++i) {
+            (bytes32 dept, bytes32 root, bytes32 digest) = handler.cert(i);
+            uint256 s = handler.ghostStatus(i);
+            if (s >= 2) assertEq(anchor.endedUnder(dept, digest), root, "ended where the issuer ended it");
+        }
+        uint256 m = handler.copyCount();
+        for (uint256 i = 0; i < m; ++i) {
+            (bytes32 dept, bytes32 root, bytes32 digest,) = handler.copyAt(i);
+            bytes32 endedRoot = anchor.endedUnder(dept, digest);
+            (ICertificateAnchor.CertStatus s,,,) = anchor.statusOf(dept, root, digest);
+            bool terminal = s == ICertificateAnchor.CertStatus.Revoked || s == ICertificateAnchor.CertStatus.Superseded;
+            assertTrue(terminal == (endedRoot == root), "a copy is terminal exactly when it is where the end was made");
+        }
     }
 }

@@ -682,9 +682,13 @@ class DecisionRerun:
             return replace(fact, verified=False, status="unknown", holder=False)
         if not (fact.verified and fact.issuer and fact.root and fact.digest):
             return replace(fact, holder=False)
-        status = status_statement(
-            self.chain, fact.issuer, bytes.fromhex(fact.root[2:]), bytes.fromhex(fact.digest[2:]), block
-        )["status"]
+        root, digest = bytes.fromhex(fact.root[2:]), bytes.fromhex(fact.digest[2:])
+        view = ChainView(self.chain)
+        status = status_statement(self.chain, fact.issuer, root, digest, block, view=view)["status"]
+        if status not in ("revoked", "superseded"):
+            # the same digest anchored again by its issuer is the same certificate: an end under another root holds
+            ended = view.ended_elsewhere(fact.issuer, root, digest, None, block)
+            status = status if ended is None else ended[0]
         holder = None if self.identity is None else any(i == self.identity for i in fact.subject_ids)
         return replace(fact, status=status, holder=holder)
 

@@ -897,6 +897,15 @@ def _check_status(
             chain.anchor.functions.statusOf(department_id_bytes(department), root, digest)
         )
         name = STATUS_NAMES[int(status)]
+    where = ""
+    if name in ("valid", "suspended"):
+        # the same digest anchored again by its issuer is the same certificate: an end under another root holds
+        ended = view.ended_elsewhere(department, root, digest, None, head)
+        if ended is not None:
+            name, block, _ts, detail, ended_root = ended
+            where = (
+                f" under the issuer's batch {hex32(ended_root)} (this anchoring is the same certificate anchored again)"
+            )
     if name == "valid":
         return True, "valid now"
     extra = (
@@ -904,7 +913,7 @@ def _check_status(
         if name == "superseded"
         else f" (reason: {reason_name(bytes(detail))})"
     )
-    return False, f"{name} in block {int(block)}{extra}"
+    return False, f"{name} in block {int(block)}{extra}{where}"
 
 
 def _check_witnessed(

@@ -94,6 +94,21 @@ def _status_history(ledger: Ledger, department: str, root: bytes, digest: bytes)
     return list(chain.call(chain.anchor.functions.statusHistory(department_id_bytes(department), root, digest)))
 
 
+def _ended_elsewhere(
+    ledger: Ledger, department: str, root: bytes, digest: bytes, history: list[Any]
+) -> tuple[bytes, Any] | None:
+    """(that root, its revocation or supersession) when ``department`` ended certificate ``digest`` under another
+    of its roots than ``root`` while its own ``history`` there is not ended; else None."""
+    if history and int(history[-1][0]) in (2, 3):
+        return None
+    chain = ledger.chain
+    ended_root = bytes(chain.call(chain.anchor.functions.endedUnder(department_id_bytes(department), digest)))
+    if ended_root in (bytes(32), root):
+        return None
+    terminal = [c for c in _status_history(ledger, department, ended_root, digest) if int(c[0]) in (2, 3)]
+    return (ended_root, terminal[0]) if terminal else None
+
+
 def _change_blocks(history: list[Any]) -> list[int]:
     """The blocks a status history records a change in, oldest first: the only blocks whose status events can name
     that certificate."""
@@ -673,6 +688,14 @@ def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = Fals
     # change, as statusOf reads it): the two cannot disagree, as two reads a block apart could.
     history = _status_history(ledger, cert.department_id, parse_hex32(batch.root), parse_hex32(key))
     events += _status_events(ledger, cert.department_id, parse_hex32(batch.root), parse_hex32(key), blocks, history)
+    ended = _ended_elsewhere(ledger, cert.department_id, parse_hex32(batch.root), parse_hex32(key), history)
+    if ended is not None:
+        # its issuer revoked or superseded the same digest under another of its roots (anchored again): the same
+        # certificate, ended (CertificateAnchor 2.1.0, red team round 42); that change is its last
+        ended_root, change = ended
+        elsewhere = _status_events(ledger, cert.department_id, ended_root, parse_hex32(key), blocks, [change])
+        events += [e for e in elsewhere if e["kind"] in ("revoked", "superseded")]
+        history = [*history, change]
     events += _produced_events(ledger, key, private)
     if private:
         events += _private_events(ledger, key, cert.department_id, now)

@@ -84,7 +84,7 @@ from .facts import CertificateFact, citations, classify, establish, resolve_cita
 from .logchain import LOG_DECISIONS, ChainRange, LogEntry, LogMention
 from .permits import LinkScan, check_links
 from .supervision import SUPERVISION_FORMAT, commitment_of, credited_applicant
-from .verify import ChainView
+from .verify import STATUS_NAMES, ChainView
 
 if TYPE_CHECKING:
     from ..client import Ledger
@@ -487,6 +487,8 @@ class _Facts:
         # web3 (``_replay_worker``): the same answer, eth_getBlockByNumber's timestamp
         self._read_block_time = block_time
         self._history: dict[Any, list[tuple[int, int]]] | None = None
+        # (department, digest) -> its revocations and supersessions (block, status, root), filled with _history
+        self._ended: dict[Any, list[tuple[int, int, bytes]]] = {}
         self._times: dict[int, int] = {}
         self.stored: dict[str, dict[str, Any]] = {}
         self.cache: dict[tuple[Any, Any], Sequence[_Fact]] = {}
@@ -579,10 +581,25 @@ class _Facts:
     def history(self) -> dict[Any, list[tuple[int, int]]]:
         if self._history is None:
             found: dict[Any, list[tuple[int, int]]] = defaultdict(list)
+            ended: dict[Any, list[tuple[int, int, bytes]]] = defaultdict(list)
             for key, status, block, _detail in self.view.status_events():
                 found[key].append((block, status))
-            self._history = found
+                if status in (2, 3):  # revoked, superseded: the end of the digest under every root of its issuer
+                    ended[(key[0], key[2])].append((block, status, key[1]))
+            self._history, self._ended = found, ended
         return self._history
+
+    def status_at(self, key: Any, block: int) -> str:
+        """The status in force at ``block`` of the certificate at ``key`` (department, root, digest): its own
+        history's, unless its issuer revoked or superseded the same digest under another root by then (the same
+        certificate anchored again: CertificateAnchor 2.1.0, ``endedUnder``)."""
+        own = status_at_block(self.history().get(key, []), block)
+        if own in ("revoked", "superseded"):
+            return own
+        for changed, code, root in self._ended.get((key[0], key[2]), []):
+            if root != key[1] and changed <= block:
+                return STATUS_NAMES[code]
+        return own
 
     def block_time(self, number: int) -> int | None:
         if number not in self._times:
@@ -694,7 +711,7 @@ class _Facts:
                     bytes.fromhex(fact.root[2:]),
                     bytes.fromhex(fact.digest[2:]),
                 )
-                status = status_at_block(self.history().get(key, []), block)
+                status = self.status_at(key, block)
             holder = fact.holder
             if holds:  # CertificateFact.held_by: an empty or blank holder field names no one
                 holder = verified and any(reference(i) == applicant for i in fact.subject_ids if i.strip())
@@ -913,7 +930,7 @@ class _Facts:
             "0x" + cert.root.hex(),
             cert_type,
             True,
-            status_at_block(self.history().get(key, []), block),
+            self.status_at(key, block),
             expired if isinstance(expired, bool) else None,
             block,
             (),

@@ -135,8 +135,8 @@ def list_credential(
     codes = PURPOSES[purpose]
     set_bits = set()
     for index in range(len(leaves) // 32):
-        last = stream.last((dept, root_bytes, leaves[32 * index : 32 * index + 32]), upto)
-        if last is not None and last[0] in codes:
+        code = _status_code(stream, dept, root_bytes, leaves[32 * index : 32 * index + 32], upto)
+        if code is not None and code in codes:
             set_bits.add(index)
     anchor = {"chain_id": chain.chain_id, "registry": chain.deployment.registry}
     return {
@@ -225,11 +225,11 @@ def check_entries(
             stream = view.department_stream(department, block)
             from ..onchain.chain import department_id_bytes
 
-            last = stream.last((department_id_bytes(department), root, digest), block)
-            on_chain = last is not None and last[0] in PURPOSES[purpose]
+            code = _status_code(stream, department_id_bytes(department), root, digest, block)
+            on_chain = code is not None and code in PURPOSES[purpose]
             in_list = bit(decode(listed["credentialSubject"]["encodedList"]), index)
             if in_list != on_chain:
-                name = STATUS_NAMES[last[0]] if last is not None else "valid"
+                name = STATUS_NAMES[code] if code is not None else "valid"
                 return False, (
                     f"the {purpose} status list of {url} says bit {index} is {int(in_list)}, but the chain "
                     f"says the certificate was {name} at block {block}: the list lies; do not trust it"
@@ -240,6 +240,19 @@ def check_entries(
         return False, str(exc)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         return False, f"a status list is malformed ({type(exc).__name__}: {exc})"
+
+
+def _status_code(stream: Any, dept: bytes, root: bytes, digest: bytes, upto: int) -> int | None:
+    """The status code in force at block ``upto`` of certificate ``digest`` of batch ``root`` (None: never changed),
+    from its department's stream: its own last change, unless the department revoked or superseded the same digest
+    under another of its roots by then (anchored again: the same certificate, ended; red team round 42)."""
+    last = stream.last((dept, root, digest), upto)
+    code = None if last is None else int(last[0])
+    if code not in (2, 3):
+        ended = stream.ended(digest, upto)
+        if ended is not None and ended[0] != root:
+            return int(ended[1])
+    return code
 
 
 def _check_list(listed: Any, url: str, purpose: str, department: str, root: bytes, chain: Any, head: int) -> int:

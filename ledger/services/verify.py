@@ -60,6 +60,8 @@ def _department_id(code: str) -> bytes:
 STATUS_NAMES = ("valid", "suspended", "revoked", "superseded")
 # Where a certificate was anchored: (department id as bytes32, batch root, digest). Status lives under this key.
 CertKey = tuple[bytes, bytes, bytes]
+# A certificate's end under one of its department's roots: (that root, status code, block, detail).
+_Ended = tuple[bytes, int, int, bytes]
 CHECK_NAMES = (
     "format",
     "chain",
@@ -152,6 +154,7 @@ class BatchInfo:
 # many lookups; verify_many switches at once.
 INDEX_AFTER = 16
 _SUPERSEDED_CODE = 3
+_TERMINAL_CODES = (2, _SUPERSEDED_CODE)  # revoked, superseded
 _STATUS_EVENTS = {
     "CertificateSuspended": 1,
     "CertificateRevoked": 2,
@@ -195,8 +198,27 @@ class _DepartmentStream:
     replaced_recent: dict[CertKey, tuple[bytes, ...]] = field(default_factory=dict)
     read_at: float = float("-inf")  # monotonic time the last read started
 
+    # digest -> the department's terminal events (root, status, block, detail) under any root, oldest first: built
+    # on first use from deep and recent (a stream is never changed once made; each sync makes a new one)
+    ended_by_digest: dict[bytes, list[_Ended]] | None = None
+
     def predecessors(self, key: CertKey) -> tuple[bytes, ...]:
         return self.replaced.get(key, ()) + self.replaced_recent.get(key, ())
+
+    def ended(self, digest: bytes, upto: int) -> _Ended | None:
+        """The first revocation or supersession of ``digest`` under any of the department's roots up to block
+        ``upto``: (root, status, block, detail), or None."""
+        if self.ended_by_digest is None:
+            found: dict[bytes, list[_Ended]] = {}
+            for changes in (self.deep, self.recent):
+                for (_, root, certificate), made in changes.items():
+                    for status, block, detail in made:
+                        if status in _TERMINAL_CODES:
+                            found.setdefault(certificate, []).append((root, status, block, detail))
+            for ends in found.values():
+                ends.sort(key=lambda change: change[2])
+            self.ended_by_digest = found
+        return next((c for c in self.ended_by_digest.get(digest, ()) if c[2] <= upto), None)
 
     def changes(self, key: CertKey, upto: int) -> list[tuple[int, int, bytes]]:
         """Every status change (status, block, detail) of the certificate at ``key`` up to block ``upto``, oldest
@@ -289,6 +311,10 @@ class ChainView:
         # syncs. Keyed by where the certificate was anchored: a copy of its digest in another department's batch
         # has a key of its own that no lookup of the genuine certificate reaches.
         self._index: tuple[dict[CertKey, tuple[int, int, bytes]], dict[CertKey, tuple[int, int, bytes]]] = ({}, {})
+        # (deep, recent): (department, digest) -> (root, status, block, detail) of its first revocation or
+        # supersession under any of the department's roots: the same digest anchored again is the same certificate
+        # (CertificateAnchor 2.1.0, ``endedUnder``)
+        self._ended: tuple[dict[tuple[bytes, bytes], _Ended], dict[tuple[bytes, bytes], _Ended]] = ({}, {})
 
     def head(self) -> int:
         if self.max_head_age > 0 and time.monotonic() - self._head_read_at <= self.max_head_age:
@@ -549,6 +575,41 @@ class ChainView:
         changes = self.chain.call(self.chain.anchor.functions.statusHistory(dept, root, digest))
         return [(STATUS_NAMES[int(s)], int(b), bytes(d)) for s, b, _ts, d in changes if int(b) <= upto]
 
+    def ended_elsewhere(
+        self, department: str, root: bytes, digest: bytes, at: int | None, head: int
+    ) -> tuple[str, int, int, bytes, bytes] | None:
+        """Whether ``department`` revoked or superseded certificate ``digest`` under another of its roots than
+        ``root`` (as of ``head``, or at unix time ``at``): (status, block, timestamp, detail, that root), or None.
+        A digest anchored again is the same certificate, and its end holds under every root (CertificateAnchor
+        2.1.0 refuses status changes through the other roots once it ended; ``endedUnder`` names the root).
+        Read where :meth:`status` reads: the index, the department's stream, or the contract."""
+        dept = _department_id(department)
+        found: _Ended | None = None
+        if at is None and self._indexed and head <= self._synced:
+            deep, recent = self._ended
+            found = deep.get((dept, digest)) or recent.get((dept, digest))
+            found = found if found is not None and found[2] <= head else None
+        elif self.status_lookup == "herd":
+            upto = head if at is None else self.block_at_time(at, head)
+            found = None if upto < 0 else self.department_stream(department, head).ended(digest, upto)
+        else:
+            fns = self.chain.anchor.functions
+            ended_root = bytes(self.chain.call(fns.endedUnder(dept, digest)))
+            if ended_root == bytes(32) or ended_root == root:
+                return None
+            if at is not None:
+                status = int(self.chain.call(fns.statusAt(dept, ended_root, digest, at)))
+                return (STATUS_NAMES[status], 0, 0, b"", ended_root) if status in _TERMINAL_CODES else None
+            changes = self.chain.call(fns.statusHistory(dept, ended_root, digest))
+            terminal = [c for c in changes if int(c[0]) in _TERMINAL_CODES and int(c[1]) <= head]
+            if not terminal:
+                return None
+            status, block, ts, detail = terminal[0]
+            return STATUS_NAMES[int(status)], int(block), int(ts), bytes(detail), ended_root
+        if found is None or found[0] == root:
+            return None
+        return STATUS_NAMES[found[1]], found[2], 0, found[3], found[0]
+
     def department_stream(self, department: str, head: int) -> _DepartmentStream:
         """``department``'s status events up to block ``head``: every one of them, read with ``eth_getLogs``
         filtered by the department's topic only (the contract stamps each status event with the department whose
@@ -719,10 +780,17 @@ class ChainView:
         final_upto = max(chainread.Finality(self.confirmations).final_upto(head), self._final_upto)
         deep = dict(self._index[0])
         recent: dict[CertKey, tuple[int, int, bytes]] = {}
+        ended_deep, ended_recent = dict(self._ended[0]), dict[tuple[bytes, bytes], _Ended]()
         supersessions: list[tuple[int, CertKey, bytes]] = []
         for key, status, block, detail in self._status_logs(start, head, supersessions):
             (deep if block <= final_upto else recent)[key] = (status, block, detail)  # later events win
+            if status in _TERMINAL_CODES:  # the first end wins
+                ended = ended_deep if block <= final_upto else ended_recent
+                if (key[0], key[2]) not in ended_deep:
+                    ended.setdefault((key[0], key[2]), (key[1], status, block, detail))
         replaced = _split_supersessions(self._replaced[0], supersessions, final_upto)
+        # the ends first: a reader (the gateway's native report) that sees the new index sees them too
+        self._ended = (ended_deep, ended_recent)
         self._index, self._replaced, self._final_upto = (deep, recent), replaced, final_upto
         self._synced, self._indexed, self._synced_at = head, True, started
 
@@ -1430,17 +1498,23 @@ def _anchoring(
     items.append(department_key)
     items.append(signed)
     items.append(run.type_authority(issuer, certificate_type, batch.block_number))
-    status, block, ts, detail = run.view.status(
-        issuer, root, digest, int(at_time.timestamp()) if at_time else None, head
-    )
-    facts["status"] = status
+    at = int(at_time.timestamp()) if at_time else None
+    status, block, ts, detail = run.view.status(issuer, root, digest, at, head)
     why = ""
+    if status not in ("revoked", "superseded"):
+        # the same digest anchored again by its issuer is the same certificate: an end under another root holds
+        ended = run.view.ended_elsewhere(issuer, root, digest, at, head)
+        if ended is not None:
+            status, block, ts, detail, ended_root = ended
+            facts["ended_under"] = hex32(ended_root)
+            why = f" under {issuer}'s batch {hex32(ended_root)} (this anchoring is the same certificate anchored again)"
+    facts["status"] = status
     if status == "superseded":
         facts["superseded_by"] = hex32(detail)
-        why = f", superseded by {hex32(detail)}"
+        why = f", superseded by {hex32(detail)}{why}"
     elif status in ("revoked", "suspended") and detail:
         facts["reason"] = reason_name(detail)
-        why = f" (reason: {facts['reason']})"
+        why = f" (reason: {facts['reason']}){why}"
     if run.at_time is None:
         predecessors = run.view.replaces(issuer, root, digest)
         if predecessors:
