@@ -15,6 +15,10 @@ Each test is one attack, named in its docstring with the adversary and what it t
    it was handed. It now prints one line, the error's class, the system's words for an OSError's code and the place
    in the ledger's code it came from, never the error's message, and exits 70; ``LEDGER_DEBUG=1`` prints the
    traceback as well. A reader of the output that went away (``| head``) ends it quietly with 141.
+3. (PostgreSQL) A log anchor's range column retyped by the tables' owner (``last_seq`` as text) made a decision's
+   evidence bundle say "not anchored yet; run `ledger anchor-logs`": no anchoring would change that, and the
+   operator was sent after a backlog that is not there. The bundle now names the stored anchor whose range is no
+   pair of sequence numbers and sends the operator to ``ledger reconcile``, which names the retyped column.
 """
 
 from __future__ import annotations
@@ -28,13 +32,20 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from ledger.client import Ledger
+from ledger.errors import VerificationError
+from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER, ROLE_VERIFIER
+from ledger.services import evidence, logchain, reconcile
+from ledger.services.departments import Council
 
 from .api_support import Clock, assert_problem, bearer, issue, login, make_client
 from .cli_support import env_for, run_cli
+from .conftest import TEST_TYPES
+from .decision_support import decided_history
 
 
 def _jti(token: str) -> str:
@@ -206,3 +217,35 @@ def test_an_output_whose_reader_went_away_ends_quietly(ledger: Ledger, tmp_path:
     finally:
         os.close(write)
     assert (done.returncode, done.stderr) == (141, "")
+
+
+# -- 3. a retyped anchor column against a decision's bundle ----------------------------------------------------
+
+
+def test_a_bundle_of_a_decision_whose_anchor_column_was_retyped_names_the_anchor_not_a_backlog(ledger: Ledger) -> None:
+    """Adversary: an insider owning the PostgreSQL tables, retyping ``loganchor.last_seq`` as text (every value
+    kept, as digits). The decision's anchor row then holds no sequence numbers the ledger reads, so its entries read
+    as unanchored, and the bundle said "not anchored yet; run `ledger anchor-logs`". It now names the anchor row and
+    why, and sends the operator to ``ledger reconcile``."""
+    if ledger.engine.dialect.name != "postgresql":
+        pytest.skip("a column's type is retyped on PostgreSQL; SQLite keeps any type in any column")
+    code = "RT42T"
+    Council(ledger).register(code, "Red team 42t", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES)
+    decided_history(ledger, code, 2)
+    first, _second = logchain.entries(ledger, logchain.LOG_DECISIONS, code)  # read whole: no cursor left open
+    case_id = json.loads(first.body)["case_id"]
+    assert evidence.decision_bundle(ledger, code, case_id, seq=first.seq)  # anchored: a bundle
+    with ledger.engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE loganchor ALTER COLUMN last_seq TYPE text USING last_seq::text"))
+    try:
+        with pytest.raises(VerificationError) as refused:
+            evidence.decision_bundle(ledger, code, case_id, seq=first.seq)
+        found = reconcile.reconcile(ledger, departments=[code], check_bodies=False).divergences
+        named = [d.detail for d in found if d.kind == "schema_altered"]
+        assert any("loganchor" in d and "last_seq" in d for d in named), named  # where the bundle sends the operator
+    finally:
+        with ledger.engine.begin() as conn:
+            conn.execute(sa.text("ALTER TABLE loganchor ALTER COLUMN last_seq TYPE integer USING last_seq::integer"))
+    said = str(refused.value)
+    assert "anchor-logs" not in said and "not anchored yet" not in said, said
+    assert "ledger reconcile" in said and "no sequence numbers" in said, said
