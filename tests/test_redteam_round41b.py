@@ -315,7 +315,7 @@ def test_a_database_refusal_inside_the_request_guard_logs_no_statement(
         client._transport.raise_server_exceptions = True  # type: ignore[attr-defined]
         token = login(client, ledger, "MKT")
         with ledger.engine.begin() as conn:
-            conn.execute(text("ALTER TABLE auth_revoked_token RENAME TO auth_revoked_token_aside"))
+            conn.execute(text("ALTER TABLE auth_issued_token RENAME TO auth_issued_token_aside"))
         try:
             with caplog.at_level(logging.ERROR, logger="api"):
                 answer = client.post(
@@ -323,12 +323,12 @@ def test_a_database_refusal_inside_the_request_guard_logs_no_statement(
                 )
         finally:
             with ledger.engine.begin() as conn:
-                conn.execute(text("ALTER TABLE auth_revoked_token_aside RENAME TO auth_revoked_token"))
+                conn.execute(text("ALTER TABLE auth_issued_token_aside RENAME TO auth_issued_token"))
     assert answer.status_code == 500, answer.text
     assert answer.json()["detail"].startswith("the gateway's database refused a query"), answer.text
     logged = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
     assert "database refused a query" in logged, logged
-    assert "SELECT" not in logged and "auth_revoked_token" not in logged and "Traceback" not in logged, logged
+    assert "SELECT" not in logged and "auth_issued_token" not in logged and "Traceback" not in logged, logged
 
 
 def test_the_servers_own_log_of_an_error_raised_from_a_database_refusal_quotes_no_statement(

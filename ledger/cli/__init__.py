@@ -1,17 +1,28 @@
 """The ``ledger`` command: a thin layer over the library. Each command group lives in its own module and
 registers its subcommands here; every LedgerError becomes a one-line message and exit code 2, and so does a query
-the database refused (what differs from the migrations, if anything; never the statement or its values)."""
+the database refused (what differs from the migrations, if anything; never the statement or its values). Any other
+exception is a fault of the ledger's: one line naming its class and where it was raised, exit code 70
+(``EX_SOFTWARE``), its traceback only with ``LEDGER_DEBUG=1``. Its message is never printed: an error's text may
+quote what it was handed (a passphrase, an applicant's field), and a traceback its frames' values too."""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
+import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError
 
 from ..errors import LedgerError
+
+INTERNAL_ERROR = 70  # EX_SOFTWARE (sysexits.h): distinct from a refusal (2) and a failed check (1)
+DEBUG_VARIABLE = "LEDGER_DEBUG"
+_PACKAGE = Path(__file__).resolve().parent.parent
 
 GROUPS = (
     "ledger.cli.certificates",
@@ -53,6 +64,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; pending batches complete with `ledger resume`", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader of the output went away (`ledger ... | head`): nothing is wrong with the ledger, and Python's
+        # flush at exit would fail again on the same pipe
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a command the pipe ended
+    except Exception as exc:  # noqa: BLE001 - the last resort: one line, the traceback only when asked for
+        debug = os.environ.get(DEBUG_VARIABLE) == "1"
+        if debug:
+            traceback.print_exc()
+        then = "its traceback is above" if debug else f"rerun with {DEBUG_VARIABLE}=1 for its traceback"
+        print(f"internal error: {internal_error(exc)}; {then}, and report it", file=sys.stderr)
+        return INTERNAL_ERROR
+
+
+def internal_error(exc: BaseException) -> str:
+    """An unexpected error in words that hold nothing it was handed: its class, the system's name and text for an
+    OSError's code (never its file name or message), and the innermost place in the ledger's code it came from."""
+    cls = type(exc)
+    name = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    if isinstance(exc, OSError) and isinstance(exc.errno, int):
+        name += f" [{errno.errorcode.get(exc.errno, exc.errno)}: {os.strerror(exc.errno)}]"
+    ours = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if Path(frame.filename).resolve().is_relative_to(_PACKAGE)
+    ]
+    if ours:
+        place = ours[-1]
+        name += f" at {Path(place.filename).resolve().relative_to(_PACKAGE.parent)}:{place.lineno} in {place.name}"
+    return name
 
 
 def _refused(args: argparse.Namespace, exc: DBAPIError) -> str:

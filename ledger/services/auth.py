@@ -17,9 +17,14 @@
 Every request re-checks the chain (``authenticate``): the token's signer must still be the department's current
 key and the department active, so a suspension or key rotation is refused at once. A token also carries the
 department's *epoch* at sign-in, the block of its latest key rotation or suspension: a token from before a
-suspension stays dead after the reinstatement. ``sign_out`` ends one token (its jti is kept as revoked until it
-would have expired anyway). Registry reads are cached per block (and for ``cache_seconds`` at most): a
-suspension is a transaction, hence a new block, hence a fresh read.
+suspension stays dead after the reinstatement. The gateway keeps a row per token it issued (``auth_issued_token``),
+sealed with a MAC under its token secret (:func:`token_seal`), and honours a token only while its row is there
+with that seal; ``sign_out`` ends one token by deleting its row. The secret is not in the database, so an insider
+who deletes or edits rows ends tokens, never revives one, and cannot write the row of a signed-out token (red team
+round 42t: a list of signed-out tokens was revived by deleting or editing its row). Open: a copy of a live token's
+row, kept and written back after the sign-out, revives it until its expiry (docs/threat-model.md). Registry reads
+are cached per block (and for ``cache_seconds`` at most): a suspension is a transaction, hence a new block, hence a
+fresh read.
 Roles always come from the registry at request time, never from the token.
 """
 
@@ -43,7 +48,6 @@ from eth_account.messages import encode_defunct
 from eth_utils import to_checksum_address
 from pydantic import SecretStr
 from sqlalchemy import Engine, delete, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from ..config import secret_env
@@ -51,7 +55,7 @@ from ..errors import ConfigError, InputError, LedgerError, NotFoundError
 from ..formats.canonical import json_loads
 from ..onchain.chain import Chain, department_id_bytes
 from ..storage._files import create_exclusive
-from ..storage.models import AuthChallenge, RevokedToken, aware, given_time
+from ..storage.models import AuthChallenge, IssuedToken, aware, given_time
 from .departments import Department, get_department
 
 TOKEN_PREFIX = "plt1"  # noqa: S105 - the token format tag, not a secret
@@ -61,6 +65,7 @@ MIN_SECRET_BYTES = 32
 CLOCK_SKEW = timedelta(seconds=60)
 DEFAULT_AUDIENCE = "http://127.0.0.1:8000"
 _SIGN_IN = " wants you to sign in with your Ethereum account:"
+_SEAL_TAG = b"pl-issued-token/1\0"  # domain-separates a row's seal from a token's own MAC under the same secret
 
 
 class AuthenticationError(LedgerError):
@@ -177,6 +182,13 @@ def _checked_secret(secret: bytes, source: str) -> bytes:
 def _create_secret(path: Path) -> bytes:
     create_exclusive(path, secrets.token_bytes(MIN_SECRET_BYTES))  # False: another worker's secret is in place
     return path.read_bytes()
+
+
+def token_seal(secret: bytes, *, jti: str, department: str, expires: int) -> str:
+    """The MAC an issued token's row carries: over the token's id, department and expiry (as its MAC-checked
+    payload states them), under the token secret and a tag of its own (a seal is never a token's MAC). The text is
+    ``jti|department|expires``, one reading only: neither the id nor the expiry (an integer) holds a ``|``."""
+    return hmac.digest(secret, _SEAL_TAG + f"{jti}|{department}|{expires}".encode(), "sha256").hex()
 
 
 def _timestamp(value: datetime) -> str:
@@ -429,6 +441,12 @@ class Authenticator:
         }
         body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
         mac = _b64(hmac.new(self.secret, f"{TOKEN_PREFIX}.{body}".encode(), hashlib.sha256).digest())
+        seal = token_seal(self.secret, jti=jti, department=department, expires=int(expires.timestamp()))
+        table = IssuedToken.__table__  # type: ignore[attr-defined]
+        with self.engine.begin() as conn:
+            conn.execute(table.insert().values(jti=jti, department_id=department, expires_at=expires, seal=seal))
+            # most tokens are never signed out: their rows go a day after they expired
+            conn.execute(delete(table).where(table.c.expires_at < now - timedelta(days=1)))
         principal = Principal(department, signer, roles, jti, datetime.fromtimestamp(int(expires.timestamp()), UTC))
         return Token(f"{TOKEN_PREFIX}.{body}.{mac}", principal)
 
@@ -487,31 +505,26 @@ class Authenticator:
             )
         jti = str(claims["jti"])
         with self.engine.connect() as conn:
-            revoked = conn.execute(select(RevokedToken.jti).where(RevokedToken.jti == jti)).first()  # type: ignore[call-overload]
-        if revoked is not None:
-            raise AuthenticationError("this token was signed out; sign in again")
+            stored = conn.execute(select(IssuedToken.seal).where(IssuedToken.jti == jti)).scalar()  # type: ignore[call-overload]
+        if stored is None:
+            raise AuthenticationError(
+                "this token was signed out (the gateway holds no record of it any more); sign in again"
+            )
+        seal = token_seal(self.secret, jti=jti, department=code, expires=int(expires.timestamp()))
+        if not isinstance(stored, str) or not hmac.compare_digest(stored.encode(), seal.encode()):
+            raise AuthenticationError(
+                "this token's record in the gateway's database was altered (its seal is not the one this gateway "
+                "wrote), so the token is no longer honoured; sign in again, and have the database's changes checked"
+            )
         return Principal(code, signer, tuple(department.roles), jti, expires)
 
     def sign_out(self, principal: Principal, *, now: datetime) -> None:
-        """End ``principal``'s token now (other tokens of the department stay valid)."""
+        """End ``principal``'s token now (other tokens of the department stay valid): its row is deleted, and a row
+        written back for it needs the token secret (or a copy of the row kept from before, until the expiry)."""
         now = given_time(now, "now")
-        table = RevokedToken.__table__  # type: ignore[attr-defined]
-        try:
-            with self.engine.begin() as conn:
-                if conn.execute(select(table.c.jti).where(table.c.jti == principal.jti)).first() is None:
-                    conn.execute(
-                        table.insert().values(
-                            jti=principal.jti,
-                            department_id=principal.department,
-                            expires_at=principal.expires_at,
-                            revoked_at=now,
-                        )
-                    )
-        except IntegrityError:
-            # another sign-out of the same token got there first (two requests at once both found no row): the token
-            # is signed out, which is what was asked
-            pass
-        with self.engine.begin() as conn:  # an expired token is refused anyway: keep the table small
+        table = IssuedToken.__table__  # type: ignore[attr-defined]
+        with self.engine.begin() as conn:
+            conn.execute(delete(table).where(table.c.jti == principal.jti))
             conn.execute(delete(table).where(table.c.expires_at < now - timedelta(days=1)))
 
     def attempt(self, token: str | None, *, now: datetime) -> Attempt:

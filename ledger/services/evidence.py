@@ -975,8 +975,8 @@ def decision_bundle(
 
     decision = decisions.find_decision(ledger, department, case_id, seq)
     anchor_t = logchain.LogAnchor.__table__  # type: ignore[attr-defined]
-    pointed = logchain.entries(
-        ledger, logchain.LOG_DECISIONS, department, after=(department, decision.seq - 1), limit=1
+    pointed = list(  # read whole: a generator left open holds its connection (and the tables' locks) until collected
+        logchain.entries(ledger, logchain.LOG_DECISIONS, department, after=(department, decision.seq - 1), limit=1)
     )
     entry = next((e for e in pointed if e.seq == decision.seq), None)
     if entry is None:  # find_decision read it a moment ago: deleted since
@@ -988,6 +988,16 @@ def decision_bundle(
             else None
         )
     if entry.state != logchain.EntryState.ANCHORED or anchor is None or entry.leaf_index is None:
+        with ledger.engine.connect() as conn:
+            unreadable = logchain.unreadable_anchor(conn, logchain.LOG_DECISIONS, department, decision.seq)
+        if unreadable is not None:  # anchoring would not change it: the stored anchor must be restored
+            stored_root, first, last = unreadable
+            raise VerificationError(
+                f"decision {decision.seq} of {department!r} reads as unanchored because the stored anchor {stored_root} "
+                f"claims entries {first!r}-{last!r}, which are no sequence numbers: the value stored is not what the "
+                "schema says (a column edited or retyped in the database). Run `ledger reconcile`, which names the "
+                "difference, restore the anchor's row and ask again"
+            )
         raise VerificationError(
             f"decision {decision.seq} of {department!r} is not anchored yet; run "
             f"`ledger anchor-logs --department {department}` and ask again"

@@ -539,6 +539,15 @@ def _is_seq(value: Any) -> bool:
     return type(value) is int
 
 
+def unreadable_anchor(conn: Connection, log: str, department: str, seq: int) -> tuple[str, str, str] | None:
+    """The stored anchor that would hold ``seq`` but whose range is no pair of sequence numbers (a column edited or
+    retyped past the ledger): its root and the first and last it claims, bounded, as text. None if there is none:
+    an entry no anchor holds is then simply not anchored yet."""
+    for root, first, last in _spans(conn, log, department, low=seq, high=seq).damaged:
+        return root, str(first)[:40], str(last)[:40]
+    return None
+
+
 def anchored_blocks(conn: Connection, log: str, department: str, seqs: Sequence[int]) -> dict[int, int]:
     """The block of the confirmed stored anchor holding each of ``seqs`` (the database's word: check_log compares
     it with the chain), for those that one holds."""

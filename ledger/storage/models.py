@@ -49,11 +49,11 @@ __all__ = [
     "GrantPublic",
     "Hex32",
     "InputCitation",
+    "IssuedToken",
     "LogAnchor",
     "LogEntry",
     "LogMention",
     "ProducedCertificate",
-    "RevokedToken",
     "RuleSetRecord",
     "SealedInput",
     "SpentAssertion",
@@ -531,15 +531,17 @@ class AuthChallenge(SQLModel, table=True):
     used_at: datetime | None = Field(default=None, sa_column=Column(StoredTime, nullable=True))
 
 
-class RevokedToken(SQLModel, table=True):
-    """A token ended by sign-out before its expiry; kept until it would have expired anyway."""
+class IssuedToken(SQLModel, table=True):
+    """A token the gateway issued and that is not signed out: honoured only while its row is here and its seal is
+    the MAC the gateway's token secret gives (``auth.token_seal``), so an insider who deletes or edits rows ends
+    tokens rather than reviving them. Sign-out deletes the row; rows are kept until a day after their expiry."""
 
-    __tablename__ = "auth_revoked_token"
+    __tablename__ = "auth_issued_token"
 
     jti: str = Field(primary_key=True, max_length=64)
     department_id: str = Field(max_length=32)
-    expires_at: datetime = Field(sa_column=Column(StoredTime, nullable=False))
-    revoked_at: datetime = Field(sa_column=Column(StoredTime, nullable=False))
+    expires_at: datetime = Field(sa_column=Column(StoredTime, nullable=False, index=True))
+    seal: str = Field(max_length=64)
 
 
 # -- sharing grants (sharing.py) --------------------------------------------------------------------------------
