@@ -53,6 +53,7 @@ __all__ = [
     "Rule",
     "RuleSet",
     "evaluate",
+    "evaluate_known",
     "load_rule_set",
 ]
 
@@ -1001,6 +1002,20 @@ def evaluate(rule_set: RuleSet, decision_input: Mapping[str, Any]) -> Evaluation
     """Apply ``rule_set`` to one decision input. Pure: the result depends only on the two arguments."""
     if not isinstance(decision_input, Mapping):
         raise InputError(f"decision input must be a mapping, got {type(decision_input).__name__}")
+    return _evaluate(rule_set, decision_input, {})
+
+
+def evaluate_known(rule_set: RuleSet, decision_input: Mapping[str, Any], given: Mapping[str, bool]) -> Evaluation:
+    """:func:`evaluate`, with the rules named in ``given`` (rule id -> whether it fired) not run but taken as
+    given: how replay and the bundle verifiers re-run a decision whose input lost fields to a lawful erasure (the
+    rules reading them are taken as the record states, every other rule is run; docs/decisions.md). The outcome
+    combines them with the engine's own precedence."""
+    if not isinstance(decision_input, Mapping):
+        raise InputError(f"decision input must be a mapping, got {type(decision_input).__name__}")
+    return _evaluate(rule_set, decision_input, given)
+
+
+def _evaluate(rule_set: RuleSet, decision_input: Mapping[str, Any], given: Mapping[str, bool]) -> Evaluation:
     item_code = decision_input.get("service_item")
     if item_code is not None and rule_set.service_item not in (ANY_SERVICE_ITEM, item_code):
         raise InputError(
@@ -1008,7 +1023,14 @@ def evaluate(rule_set: RuleSet, decision_input: Mapping[str, Any]) -> Evaluation
             f"{rule_set.rule_set_id!r} is for {rule_set.service_item!r}; use that item's rule set"
         )
     _budget.left = MAX_STEPS
-    fired = [rule for rule in rule_set.rules if rule.condition(decision_input)]
+    if given:
+        fired = [
+            rule
+            for rule in rule_set.rules
+            if (given[rule.rule_id] if rule.rule_id in given else rule.condition(decision_input))
+        ]
+    else:  # every decision replayed comes here: no lookup per rule
+        fired = [rule for rule in rule_set.rules if rule.condition(decision_input)]
     if not fired:
         return Evaluation(rule_set.default_outcome, (rule_set.default_reason,), ())
     outcomes = {rule.outcome for rule in fired}
