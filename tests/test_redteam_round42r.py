@@ -8,6 +8,7 @@ one are taken as the record states (its ``fired``), and the outcome is judged fr
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,11 @@ from typing import Any
 import pytest
 
 from ledger.client import Ledger
-from ledger.formats.rules import Evaluation
+from ledger.formats.rules import Evaluation, evaluate_known, load_rule_set
 from ledger.services import decisions, erasure, evidence, logchain
 from ledger.services.replay import replay
 
-from .evidence_support import both
+from .evidence_support import SCRIPT_MODULE, both
 from .permit_support import application, fresh_licence, permit_rules
 
 _APPROVE = Evaluation("approve", ("PREPACKAGED_SALES_PERMITTED",), ("prepackaged-sales-approved",))
@@ -124,3 +125,29 @@ def test_a_rule_set_all_of_whose_rules_read_an_erased_field_is_counted_not_re_ru
     for detail in (mine, theirs):
         assert detail.startswith("lawfully erased: the rule set reads"), detail
     assert json.dumps(decision.body["fired"]) == '["scope-ok"]'
+
+
+def test_both_engines_combine_rules_taken_as_recorded_with_the_engines_precedence() -> None:
+    """The library's engine and the court's verifier's give the same outcome, reasons and fired rules for every
+    choice of which rules are taken as given, and how: reject over refer over approve over the default."""
+    document = permit_rules("engines").document
+    data = {
+        "service_item": document["service_item"],
+        "item": {"onsite_reason": 0, "materials_required": 3},
+        "application": {"online": True, "materials_submitted": 1, "business_scope": "prepackaged-food-sales"},
+        "applicant": {"blacklisted": False},
+        "certificates": [],
+    }
+    ids = [r["id"] for r in document["rules"]]
+    rule_set = load_rule_set(document)
+    for taken in itertools.chain.from_iterable(itertools.combinations(ids, n) for n in (1, 2, len(ids) - 1)):
+        for values in itertools.product((False, True), repeat=len(taken)):
+            given = dict(zip(taken, values, strict=True))
+            mine = evaluate_known(rule_set, json.loads(json.dumps(data)), given)
+            outcome, reasons, _, fired = SCRIPT_MODULE.run_rules_given(
+                json.loads(json.dumps(document)), json.loads(json.dumps(data)), given
+            )
+            assert (mine.outcome, list(mine.reasons), list(mine.fired)) == (outcome, reasons, fired), given
+    # nothing given: the engine itself (materials-incomplete and business-licence-not-verified refer)
+    assert evaluate_known(rule_set, data, {}).outcome == "refer"
+    assert evaluate_known(rule_set, data, {"business-licence-revoked": True}).outcome == "reject"
