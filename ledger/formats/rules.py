@@ -1002,7 +1002,18 @@ def evaluate(rule_set: RuleSet, decision_input: Mapping[str, Any]) -> Evaluation
     """Apply ``rule_set`` to one decision input. Pure: the result depends only on the two arguments."""
     if not isinstance(decision_input, Mapping):
         raise InputError(f"decision input must be a mapping, got {type(decision_input).__name__}")
-    return _evaluate(rule_set, decision_input, {})
+    item_code = decision_input.get("service_item")
+    if item_code is not None and rule_set.service_item not in (ANY_SERVICE_ITEM, item_code):
+        _check_item(rule_set, decision_input)  # raises
+    _budget.left = MAX_STEPS
+    # every decision taken or replayed comes here: inline, as before evaluate_known (no call, no look-up per rule);
+    # the precedence is _combined's
+    fired = [rule for rule in rule_set.rules if rule.condition(decision_input)]
+    if not fired:
+        return Evaluation(rule_set.default_outcome, (rule_set.default_reason,), ())
+    outcomes = {rule.outcome for rule in fired}
+    outcome = next(o for o in OUTCOMES if o in outcomes)
+    return Evaluation(outcome, tuple(r.reason for r in fired if r.outcome == outcome), tuple(r.rule_id for r in fired))
 
 
 def evaluate_known(rule_set: RuleSet, decision_input: Mapping[str, Any], given: Mapping[str, bool]) -> Evaluation:
@@ -1012,25 +1023,29 @@ def evaluate_known(rule_set: RuleSet, decision_input: Mapping[str, Any], given: 
     combines them with the engine's own precedence."""
     if not isinstance(decision_input, Mapping):
         raise InputError(f"decision input must be a mapping, got {type(decision_input).__name__}")
-    return _evaluate(rule_set, decision_input, given)
+    _check_item(rule_set, decision_input)
+    _budget.left = MAX_STEPS
+    return _combined(
+        rule_set,
+        [
+            rule
+            for rule in rule_set.rules
+            if (given[rule.rule_id] if rule.rule_id in given else rule.condition(decision_input))
+        ],
+    )
 
 
-def _evaluate(rule_set: RuleSet, decision_input: Mapping[str, Any], given: Mapping[str, bool]) -> Evaluation:
+def _check_item(rule_set: RuleSet, decision_input: Mapping[str, Any]) -> None:
     item_code = decision_input.get("service_item")
     if item_code is not None and rule_set.service_item not in (ANY_SERVICE_ITEM, item_code):
         raise InputError(
             f"decision input is for service item {item_code!r} but rule set "
             f"{rule_set.rule_set_id!r} is for {rule_set.service_item!r}; use that item's rule set"
         )
-    _budget.left = MAX_STEPS
-    if given:
-        fired = [
-            rule
-            for rule in rule_set.rules
-            if (given[rule.rule_id] if rule.rule_id in given else rule.condition(decision_input))
-        ]
-    else:  # every decision replayed comes here: no lookup per rule
-        fired = [rule for rule in rule_set.rules if rule.condition(decision_input)]
+
+
+def _combined(rule_set: RuleSet, fired: list[Rule]) -> Evaluation:
+    """The outcome of the ``fired`` rules by precedence (docs/rules.md), or the set's default when none fired."""
     if not fired:
         return Evaluation(rule_set.default_outcome, (rule_set.default_reason,), ())
     outcomes = {rule.outcome for rule in fired}
