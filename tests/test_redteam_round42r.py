@@ -41,7 +41,7 @@ def _erased_approval(
     return decision, holder
 
 
-def _rerun(ledger: Ledger, dept: str, case: str, tmp: Path, name: str, holder: str) -> tuple[bool, str, str]:
+def _rerun(ledger: Ledger, dept: str, case: str, tmp: Path, name: str, holder: str | None) -> tuple[bool, str, str]:
     """(both verifiers passed, the library's rerun detail, the court's) of the decision bundle of ``case``."""
     bundle = evidence.decision_bundle(ledger, dept, case, applicant=holder)
     assert bundle["input"]["erased"], bundle["input"]
@@ -77,6 +77,10 @@ def test_an_approval_its_readable_rules_refuse_is_reported_after_the_permit_is_e
     assert not ok
     for detail in (mine, theirs):
         assert "outcome" in detail and "'refer'" in detail, detail
+    # without the applicant's identity the rules reading holder are taken as recorded too; the materials rule is not
+    ok, mine, theirs = _rerun(ledger, dept, forged.body["case_id"], tmp_path, "forged-anonymous.json", None)
+    assert not ok and "'refer'" in mine and "'refer'" in theirs, (mine, theirs)
+    assert "business-licence-not-verified" in mine and "business-licence-not-verified" in theirs, (mine, theirs)
 
 
 def test_a_record_misstating_a_readable_rule_is_reported(
