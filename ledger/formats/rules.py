@@ -53,6 +53,7 @@ __all__ = [
     "Rule",
     "RuleSet",
     "evaluate",
+    "evaluate_known",
     "load_rule_set",
 ]
 
@@ -1003,12 +1004,48 @@ def evaluate(rule_set: RuleSet, decision_input: Mapping[str, Any]) -> Evaluation
         raise InputError(f"decision input must be a mapping, got {type(decision_input).__name__}")
     item_code = decision_input.get("service_item")
     if item_code is not None and rule_set.service_item not in (ANY_SERVICE_ITEM, item_code):
+        _check_item(rule_set, decision_input)  # raises
+    _budget.left = MAX_STEPS
+    # every decision taken or replayed comes here: inline, as before evaluate_known (no call, no look-up per rule);
+    # the precedence is _combined's
+    fired = [rule for rule in rule_set.rules if rule.condition(decision_input)]
+    if not fired:
+        return Evaluation(rule_set.default_outcome, (rule_set.default_reason,), ())
+    outcomes = {rule.outcome for rule in fired}
+    outcome = next(o for o in OUTCOMES if o in outcomes)
+    return Evaluation(outcome, tuple(r.reason for r in fired if r.outcome == outcome), tuple(r.rule_id for r in fired))
+
+
+def evaluate_known(rule_set: RuleSet, decision_input: Mapping[str, Any], given: Mapping[str, bool]) -> Evaluation:
+    """:func:`evaluate`, with the rules named in ``given`` (rule id -> whether it fired) not run but taken as
+    given: how replay and the bundle verifiers re-run a decision whose input lost fields to a lawful erasure (the
+    rules reading them are taken as the record states, every other rule is run; docs/decisions.md). The outcome
+    combines them with the engine's own precedence."""
+    if not isinstance(decision_input, Mapping):
+        raise InputError(f"decision input must be a mapping, got {type(decision_input).__name__}")
+    _check_item(rule_set, decision_input)
+    _budget.left = MAX_STEPS
+    return _combined(
+        rule_set,
+        [
+            rule
+            for rule in rule_set.rules
+            if (given[rule.rule_id] if rule.rule_id in given else rule.condition(decision_input))
+        ],
+    )
+
+
+def _check_item(rule_set: RuleSet, decision_input: Mapping[str, Any]) -> None:
+    item_code = decision_input.get("service_item")
+    if item_code is not None and rule_set.service_item not in (ANY_SERVICE_ITEM, item_code):
         raise InputError(
             f"decision input is for service item {item_code!r} but rule set "
             f"{rule_set.rule_set_id!r} is for {rule_set.service_item!r}; use that item's rule set"
         )
-    _budget.left = MAX_STEPS
-    fired = [rule for rule in rule_set.rules if rule.condition(decision_input)]
+
+
+def _combined(rule_set: RuleSet, fired: list[Rule]) -> Evaluation:
+    """The outcome of the ``fired`` rules by precedence (docs/rules.md), or the set's default when none fired."""
     if not fired:
         return Evaluation(rule_set.default_outcome, (rule_set.default_reason,), ())
     outcomes = {rule.outcome for rule in fired}

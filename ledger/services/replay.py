@@ -63,14 +63,14 @@ from .._gc import free_chunk_cycles
 from ..errors import InputError, LedgerError, VerificationError
 from ..formats.canonical import document_digest, field_hashes, json_loads
 from ..formats.decision_input import SEALED_KEY, flatten, sealed_hashes, unflatten
-from ..formats.rules import ENGINE_VERSION, RuleSet, evaluate, load_rule_set
+from ..formats.rules import ENGINE_VERSION, RuleSet, evaluate, evaluate_known, load_rule_set
 from ..onchain import chainread
 from ..onchain._node_http import block_params, block_timestamp
 from ..onchain.ids import ROLE_APPROVER, department_code, department_id_bytes, item_text, service_item_bytes
 from ..storage.models import CLOCK_SKEW_SECONDS
 from ..storage.store import rows_in, streaming_cache
 from . import _decision_workers, _replay_worker, logchain
-from ._decision_rerun import _rule_paths
+from ._decision_rerun import _as_recorded, _misstated, _unknown_rules
 from .decisions import (
     DECISION_FORMAT,
     DecisionInput,
@@ -1817,15 +1817,17 @@ def _rerun(
     if credit is not None:
         view = _credit_view(body, view, credit(), fail)
         _check_credit_block(body, seq, credit(), fail)
-    if erased:
-        paths, _ = _rule_paths(rule_set.document.get("rules"))
-        if any(e == p or e.startswith(p + ".") or p.startswith(e + ".") for e in erased for p in paths):
-            # the rules read what was lawfully erased: the commitment, the facts, the credit status and the case
-            # were checked; the outcome cannot be re-derived
-            _check_case(decision_input, body, fail)
-            return
+    unknown = _unknown_rules(rule_set.document, erased) if erased else []
+    if len(unknown) == len(rule_set.rules):
+        # every rule reads what was lawfully erased: the commitment, the facts, the credit status and the case
+        # were checked; the outcome cannot be re-derived
+        _check_case(decision_input, body, fail)
+        return
     try:
-        result = evaluate(rule_set, view)
+        # rules reading a lawfully erased field are taken as the record's ``fired`` states, every other one re-run
+        # and the outcome judged from both: an approval the readable rules refuse is no longer hidden behind the
+        # erasure of its permit (red team round 42r)
+        result = evaluate_known(rule_set, view, _as_recorded(unknown, body)) if unknown else evaluate(rule_set, view)
     except InputError as exc:
         fail("rerun_failed", f"the engine refused the recorded input: {exc}")
         return
@@ -1848,8 +1850,14 @@ def _rerun(
             f"the legal basis recorded for the reasons, {body.get('legal_basis')}, is not the "
             f"rule set's {rule_set.legal_basis(result.reasons)}",
         )
+    elif unknown and (misstated := _misstated(rule_set, result, body, unknown)):
+        fail(
+            "reasons_mismatch",
+            f"the rules reading no lawfully erased field, re-run, differ from the record's fired: {'; '.join(misstated)}",
+        )
     _check_case(decision_input, body, fail)
-    report.re_run += 1
+    if not unknown:
+        report.re_run += 1
 
 
 def _check_case(decision_input: Mapping[str, Any], body: Mapping[str, Any], fail: Callable[[str, str], None]) -> None:
