@@ -243,6 +243,35 @@ def _unknown_rules(document: Mapping[str, Any], gone: Iterable[str], holder_unkn
     return unknown
 
 
+def _rules_view(fields: dict[str, Any], facts: list[CertificateFact], body: Mapping[str, Any]) -> dict[str, Any]:
+    """What the engine reads when it re-runs a decision: its input with the cited certificates' facts, and the credit
+    list as of the decision block, as the engine read it."""
+    view = facts_view(unflatten(fields), facts)
+    if isinstance(body.get("credit"), dict):
+        from .supervision import with_credit
+
+        view = with_credit(view, body["credit"])
+    return view
+
+
+def _differs(rule_set: RuleSet, result: Evaluation, body: Mapping[str, Any], taken: str = "") -> str | None:
+    """Where the re-run ``result`` and the record ``body`` disagree - the outcome, the reasons or the legal basis -
+    or None; ``taken`` names the rules taken as recorded in a re-run in part."""
+    if result.outcome != body.get("outcome"):
+        more = f"; {taken}" if taken else ""
+        return (
+            f"outcome: recorded {body.get('outcome')!r}, re-run gives {result.outcome!r} "
+            f"({', '.join(result.reasons)}{more})"
+        )
+    if list(result.reasons) != body.get("reasons"):
+        more = f" ({taken})" if taken else ""
+        return f"reasons: recorded {body.get('reasons')}, re-run gives {list(result.reasons)}{more}"
+    basis = rule_set.legal_basis(result.reasons)
+    if basis != body.get("legal_basis"):
+        return f"legal basis: recorded {body.get('legal_basis')}, the rule set gives {basis}"
+    return None
+
+
 def _as_recorded(unknown: list[str], body: Mapping[str, Any]) -> dict[str, bool]:
     """Each rule of ``unknown`` taken as firing exactly when the record's ``fired`` names it (a record without a
     list of fired rules names none)."""
@@ -780,22 +809,10 @@ class DecisionRerun:
         if backdated is not None:
             return False, backdated
         rule_set = load_rule_set(stated["document"])
-        view = facts_view(unflatten(self.fields), self.facts)
-        if isinstance(body.get("credit"), dict):  # the credit list as of the decision block, as the engine read it
-            from .supervision import with_credit
-
-            view = with_credit(view, body["credit"])
-        result = evaluate(rule_set, view)
-        if result.outcome != body.get("outcome"):
-            return False, (
-                f"outcome: recorded {body.get('outcome')!r}, re-run gives {result.outcome!r} "
-                f"({', '.join(result.reasons)})"
-            )
-        if list(result.reasons) != body.get("reasons"):
-            return False, f"reasons: recorded {body.get('reasons')}, re-run gives {list(result.reasons)}"
-        basis = rule_set.legal_basis(result.reasons)
-        if basis != body.get("legal_basis"):
-            return False, f"legal basis: recorded {body.get('legal_basis')}, the rule set gives {basis}"
+        result = evaluate(rule_set, _rules_view(self.fields, self.facts, body))
+        differs = _differs(rule_set, result, body)
+        if differs is not None:
+            return False, differs
         return True, (
             f"re-running the published rule set gives {result.outcome} ({', '.join(result.reasons)}), as recorded"
             + delay
@@ -825,23 +842,11 @@ class DecisionRerun:
         if backdated is not None:
             return False, backdated
         rule_set = load_rule_set(document)
-        view = facts_view(unflatten(fields), facts)
-        if isinstance(body.get("credit"), dict):
-            from .supervision import with_credit
-
-            view = with_credit(view, body["credit"])
-        result = evaluate_known(rule_set, view, _as_recorded(unknown, body))
+        result = evaluate_known(rule_set, _rules_view(fields, facts, body), _as_recorded(unknown, body))
         taken = f"rules {', '.join(unknown)} taken as recorded (they read {unreadable}, lawfully erased)"
-        if result.outcome != body.get("outcome"):
-            return False, (
-                f"outcome: recorded {body.get('outcome')!r}, re-run gives {result.outcome!r} "
-                f"({', '.join(result.reasons)}; {taken})"
-            )
-        if list(result.reasons) != body.get("reasons"):
-            return False, f"reasons: recorded {body.get('reasons')}, re-run gives {list(result.reasons)} ({taken})"
-        basis = rule_set.legal_basis(result.reasons)
-        if basis != body.get("legal_basis"):
-            return False, f"legal basis: recorded {body.get('legal_basis')}, the rule set gives {basis}"
+        differs = _differs(rule_set, result, body, taken)
+        if differs is not None:
+            return False, differs
         misstated = _misstated(rule_set, result, body, unknown)
         if misstated:
             return False, f"fired: {'; '.join(misstated)}"

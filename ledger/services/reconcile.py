@@ -591,25 +591,32 @@ def _check_typed_fields(ledger: Ledger, erasures: set[str], add: Callable[[Diver
                     for other in named_too if isinstance(named_too, list) else ():
                         if isinstance(other, str):
                             produced.setdefault(other, digest)
-    inputs = sorted(produced)
+    for input_digest in _still_sealed(ledger, sorted(produced)):
+        add(
+            Divergence(
+                "erasure_incomplete",
+                None,
+                f"the erasures log records this certificate's erasure but the fields of decision input "
+                f"{input_digest} it copied (what the applicant typed) are still stored sealed; run `ledger "
+                "erase` on it again to destroy them",
+                produced[input_digest],
+            )
+        )
+
+
+def _still_sealed(ledger: Ledger, inputs: list[str]) -> Iterator[str]:
+    """Those of ``inputs`` (decision input digests) whose typed fields are stored sealed, not erased."""
     for i in range(0, len(inputs), 900):
         with ledger.engine.connect() as conn:
-            kept = conn.execute(
-                select(col(SealedInput.input_digest)).where(
-                    col(SealedInput.input_digest).in_(inputs[i : i + 900]), col(SealedInput.sealed) != ERASED
-                )
-            ).scalars()
-            for input_digest in kept:
-                add(
-                    Divergence(
-                        "erasure_incomplete",
-                        None,
-                        f"the erasures log records this certificate's erasure but the fields of decision input "
-                        f"{input_digest} it copied (what the applicant typed) are still stored sealed; run `ledger "
-                        "erase` on it again to destroy them",
-                        produced[input_digest],
+            yield from (
+                conn.execute(
+                    select(col(SealedInput.input_digest)).where(
+                        col(SealedInput.input_digest).in_(inputs[i : i + 900]), col(SealedInput.sealed) != ERASED
                     )
                 )
+                .scalars()
+                .all()
+            )
 
 
 def _check_erased_cases(ledger: Ledger, departments: list[str], add: Callable[[Divergence], None]) -> None:
@@ -619,22 +626,16 @@ def _check_erased_cases(ledger: Ledger, departments: list[str], add: Callable[[D
 
     for dept in departments:
         for case, inputs in recorded_cases(ledger, dept).items():
-            with ledger.engine.connect() as conn:
-                kept = conn.execute(
-                    select(col(SealedInput.input_digest)).where(
-                        col(SealedInput.input_digest).in_(inputs), col(SealedInput.sealed) != ERASED
+            for input_digest in _still_sealed(ledger, inputs):
+                add(
+                    Divergence(
+                        "erasure_incomplete",
+                        None,
+                        f"{dept}'s erasures log records the erasure of its case {case!r} but the fields of "
+                        f"decision input {input_digest} it names (what the applicant typed) are still stored "
+                        f"sealed; run `ledger erase --case {case} -d {dept}` again to destroy them",
                     )
-                ).scalars()
-                for input_digest in kept:
-                    add(
-                        Divergence(
-                            "erasure_incomplete",
-                            None,
-                            f"{dept}'s erasures log records the erasure of its case {case!r} but the fields of "
-                            f"decision input {input_digest} it names (what the applicant typed) are still stored "
-                            f"sealed; run `ledger erase --case {case} -d {dept}` again to destroy them",
-                        )
-                    )
+                )
 
 
 def _check_rows(
