@@ -710,10 +710,15 @@ def _erasable_case(
             "overriding it); nothing was erased"
         )
     minimum = ledger.settings.case_erasure_min_age_days
-    decided_at = instant(str(latest.body.get("decided_at")))
+    # the case's age from the latest moment any of its decisions states, not its latest decision's: an officer's
+    # decision may state an earlier moment than the one it overrides (only a future one is refused), and a case
+    # decided today passed for one decided long ago (red team round 43)
+    stated = [instant(str(d.body.get("decided_at"))) for d in decided]
+    decided_at = None if None in stated else max(t for t in stated if t is not None)
     if basis in _TIME_BASES and minimum and (decided_at is None or when - decided_at < timedelta(days=minimum)):
+        shown = "at an unreadable moment" if decided_at is None else f"at {decided_at.isoformat()}"
         raise StateError(
-            f"case {case_id!r} was last decided at {latest.body.get('decided_at')}, less than the "
+            f"case {case_id!r} was last decided {shown}, less than the "
             f"{minimum} days the records schedule keeps a case (LEDGER_CASE_ERASURE_MIN_AGE_DAYS) before it is "
             f"erased on basis {basis!r}; wait, or give the basis that applies (objection, court-order, ...); "
             "nothing was erased"
