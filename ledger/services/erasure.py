@@ -715,6 +715,15 @@ def _erasable_case(
     # decided today passed for one decided long ago (red team round 43)
     stated = [instant(str(d.body.get("decided_at"))) for d in decided]
     decided_at = None if None in stated else max(t for t in stated if t is not None)
+    if decided_at is not None and when.replace(microsecond=0) < decided_at.replace(microsecond=0):
+        # stated (to the second, as the entry states it) before a decision of the case: the fields would have gone
+        # before they were typed, and replay would read the case as it stood then (an approval in force:
+        # ``case_erased_in_force``, "written past the library") (red team round 43)
+        raise StateError(
+            f"an erasure of case {case_id!r} stated at {_iso(when)} is before the case's latest decision "
+            f"({decided_at.isoformat()}): an erasure states the moment it is made, after the decisions it reads; "
+            "give a later --at (or none: now); nothing was erased"
+        )
     if basis in _TIME_BASES and minimum and (decided_at is None or when - decided_at < timedelta(days=minimum)):
         shown = "at an unreadable moment" if decided_at is None else f"at {decided_at.isoformat()}"
         raise StateError(
