@@ -10,7 +10,9 @@ round 43 rows. Each attack was written failing first.
    erasure stated while a withdrawn approval stood, or in the second of its withdrawal (an entry states whole seconds),
    made replay call the library's own erasure ``case_erased_in_force``, "written past the library". The library
    refuses an ``at`` before the second of the case's latest decision; replay counts a decision of the entry's second
-   as preceding it only if it is no approval."""
+   as preceding it only if it is no approval.
+3. (tok) The CLI's last resort raised inside its own handler for an OSError whose code is past a C int
+   (``os.strerror``), and Python then printed the tracebacks with the error's message: it now never raises."""
 
 from __future__ import annotations
 
@@ -124,3 +126,20 @@ def test_an_erasure_stated_before_the_cases_latest_decision_is_refused(
     done = erasure.erase_case(ledger, app["case_id"], dept, basis="objection", by="officer-43", at=same_second)
     assert done["inputs"] == [referred.body["input_digest"]], done
     assert not {d for d in replay(ledger, department=dept).discrepancies if d.check == "case_erased_in_force"}
+
+
+def test_the_clis_last_resort_never_fails_itself_into_a_traceback() -> None:
+    """Adversary: none; an OSError whose code the system cannot name (a number past a C int: a library's own code,
+    or a Windows one) reached the CLI's last resort, whose ``os.strerror`` then raised OverflowError inside the
+    handler, so Python printed both tracebacks, the first error's message (a file name, a passphrase quoted) with
+    them. The one line is now made whatever the error holds: its class at least."""
+    from ledger.cli import internal_error
+
+    class Odd(OSError):
+        @property
+        def errno(self) -> int:  # type: ignore[override]
+            raise RuntimeError("s3cret-field")
+
+    for exc in (OSError(2**31, "s3cret-passphrase"), OSError(-(2**40), "s3cret-passphrase"), Odd("s3cret")):
+        line = internal_error(exc)
+        assert line.startswith(("OSError", f"{__name__}.")) and "s3cret" not in line, line
