@@ -83,16 +83,26 @@ def internal_error(exc: BaseException) -> str:
     OSError's code (never its file name or message), and the innermost place in the ledger's code it came from."""
     cls = type(exc)
     name = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
-    if isinstance(exc, OSError) and isinstance(exc.errno, int):
-        name += f" [{errno.errorcode.get(exc.errno, exc.errno)}: {os.strerror(exc.errno)}]"
-    ours = [
-        frame
-        for frame in traceback.extract_tb(exc.__traceback__)
-        if Path(frame.filename).resolve().is_relative_to(_PACKAGE)
-    ]
-    if ours:
-        place = ours[-1]
-        name += f" at {Path(place.filename).resolve().relative_to(_PACKAGE.parent)}:{place.lineno} in {place.name}"
+    # each part on its own: raised here, inside the handler, Python would print both tracebacks and the error's
+    # message with them (an OSError's code past a C int made os.strerror raise: red team round 43)
+    try:
+        code = exc.errno if isinstance(exc, OSError) else None
+        if type(code) is int:
+            name += f" [{errno.errorcode.get(code, code)}: {os.strerror(code)}]"
+    except Exception:  # noqa: BLE001, S110 - a code the system cannot name: the class alone
+        pass
+    try:
+        ours = [
+            frame
+            for frame in traceback.extract_tb(exc.__traceback__)
+            if Path(frame.filename).resolve().is_relative_to(_PACKAGE)
+        ]
+        if ours:
+            place = ours[-1]
+            where = Path(place.filename).resolve().relative_to(_PACKAGE.parent)
+            name += f" at {where}:{place.lineno} in {place.name}"
+    except Exception:  # noqa: BLE001, S110 - no place to name: the class alone
+        pass
     return name
 
 

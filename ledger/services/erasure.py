@@ -710,10 +710,24 @@ def _erasable_case(
             "overriding it); nothing was erased"
         )
     minimum = ledger.settings.case_erasure_min_age_days
-    decided_at = instant(str(latest.body.get("decided_at")))
-    if basis in _TIME_BASES and minimum and (decided_at is None or when - decided_at < timedelta(days=minimum)):
+    # the case's age from the latest moment any of its decisions states, not its latest decision's: an officer's
+    # decision may state an earlier moment than the one it overrides (only a future one is refused), and a case
+    # decided today passed for one decided long ago (red team round 43)
+    stated = [instant(str(d.body.get("decided_at"))) for d in decided]
+    decided_at = None if None in stated else max(t for t in stated if t is not None)
+    if decided_at is not None and when.replace(microsecond=0) < decided_at.replace(microsecond=0):
+        # stated (to the second, as the entry states it) before a decision of the case: the fields would have gone
+        # before they were typed, and replay would read the case as it stood then (an approval in force:
+        # ``case_erased_in_force``, "written past the library") (red team round 43)
         raise StateError(
-            f"case {case_id!r} was last decided at {latest.body.get('decided_at')}, less than the "
+            f"an erasure of case {case_id!r} stated at {_iso(when)} is before the case's latest decision "
+            f"({decided_at.isoformat()}): an erasure states the moment it is made, after the decisions it reads; "
+            "give a later --at (or none: now); nothing was erased"
+        )
+    if basis in _TIME_BASES and minimum and (decided_at is None or when - decided_at < timedelta(days=minimum)):
+        shown = "at an unreadable moment" if decided_at is None else f"at {decided_at.isoformat()}"
+        raise StateError(
+            f"case {case_id!r} was last decided {shown}, less than the "
             f"{minimum} days the records schedule keeps a case (LEDGER_CASE_ERASURE_MIN_AGE_DAYS) before it is "
             f"erased on basis {basis!r}; wait, or give the basis that applies (objection, court-order, ...); "
             "nothing was erased"

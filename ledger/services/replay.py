@@ -53,7 +53,7 @@ import hashlib
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -1115,10 +1115,10 @@ def _erased_in_force(
     ledger: Ledger, facts: _Facts, departments: list[str], case_id: str | None
 ) -> list[ReplayDiscrepancy]:
     """``case_erased_in_force``: an attested case erasure (``erasure.erase_case``) of a case whose latest decision
-    decided by the entry's stated ``at`` was an approval. The library refuses such an erasure (the case's
-    certificate, or its approval, is in force: its certificate's erasure is the way), so the entry was written past
-    it, and the typed fields of the case's referrals or refusals it excuses went while the approval stood (red
-    team, round 42p). Replay alone judges it: a bundle carries no case history."""
+    decided by the entry's stated ``at`` (to its second) was an approval. The library refuses such an erasure (the
+    case's certificate, or its approval, is in force: its certificate's erasure is the way), so the entry was
+    written past it, and the typed fields of the case's referrals or refusals it excuses went while the approval
+    stood (red team, round 42p). Replay alone judges it: a bundle carries no case history."""
     from .decisions import find_decisions
 
     facts.erased()
@@ -1131,14 +1131,19 @@ def _erased_in_force(
             decided = find_decisions(ledger, dept, case)
         except LedgerError:
             continue  # an unreadable entry: the log's check names it
+        # the entry states its moment to the second, a decision to the millisecond: a decision in the entry's
+        # second is not known to precede it. The latest decision up to the end of that second counts, and is
+        # reported only when it is an approval stated by the entry's moment (a refusal withdrawing the approval in
+        # that second, then the library's erasure, was reported as written past the library: red team round 43)
         before = [
             d
             for d in decided
             if at is None
             or (when := _parse_time(d.body.get("decided_at"))) is None  # type: ignore[arg-type]
-            or when <= at
+            or when < at + timedelta(seconds=1)
         ]
-        if before and before[-1].body.get("outcome") == "approve":
+        stated = None if not before else _parse_time(before[-1].body.get("decided_at"))  # type: ignore[arg-type]
+        if before and before[-1].body.get("outcome") == "approve" and (at is None or stated is None or stated <= at):
             found.append(
                 ReplayDiscrepancy(
                     "case_erased_in_force",
