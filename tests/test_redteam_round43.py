@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import select
 
 from ledger.client import Ledger
-from ledger.errors import StateError
+from ledger.errors import InputError, StateError
 from ledger.formats.rules import RuleSet
 from ledger.services import decisions, erasure, logchain
 from ledger.services.replay import replay
@@ -71,10 +71,20 @@ def test_a_backdated_override_does_not_age_a_case_past_the_records_schedule(
     referred = decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=holder)
     assert referred.body["outcome"] == "refer"
     back = datetime.now(UTC) - timedelta(days=400)
-    refusal = officer_decision(
-        ledger, dept, app["case_id"], holder, "reject", "OFFICER_FOUND_FRAUD", overrides=referred.seq, decided_at=back
-    )
-    assert refusal.body["decided_at"] < referred.body["decided_at"]
+    # an override stating a moment before the decision it replaces is refused since round 44 (below); the time bases
+    # still measure the case's age from the latest moment any of its decisions states
+    with pytest.raises(InputError, match="before the decision it overrides"):
+        officer_decision(
+            ledger,
+            dept,
+            app["case_id"],
+            holder,
+            "reject",
+            "OFFICER_FOUND_FRAUD",
+            overrides=referred.seq,
+            decided_at=back,
+        )
+    officer_decision(ledger, dept, app["case_id"], holder, "reject", "OFFICER_FOUND_FRAUD", overrides=referred.seq)
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
     monkeypatch.setattr(ledger, "settings", ledger.settings.with_(case_erasure_min_age_days=30))
     for basis in ("retention-expired", "no-longer-necessary"):
@@ -93,7 +103,16 @@ def test_an_erasure_stated_before_the_cases_latest_decision_is_refused(
     fields went before they were typed. The library now refuses an ``at`` before the case's latest stated moment."""
     licence, holder = fresh_licence(ledger, tmp_path, "rt43-at")
     app = application("FBP-rt43-at", licence, scope="cooked-food")
-    referred = decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=holder)
+    referred = decisions.decide(
+        ledger,
+        dept,
+        app["case_id"],
+        app["service_item"],
+        app,
+        rules,
+        applicant_ref=holder,
+        decided_at=datetime.now(UTC) - timedelta(seconds=20),
+    )
     approval = officer_decision(
         ledger,
         dept,
@@ -143,3 +162,42 @@ def test_the_clis_last_resort_never_fails_itself_into_a_traceback() -> None:
     for exc in (OSError(2**31, "s3cret-passphrase"), OSError(-(2**40), "s3cret-passphrase"), Odd("s3cret")):
         line = internal_error(exc)
         assert line.startswith(("OSError", f"{__name__}.")) and "s3cret" not in line, line
+
+
+def test_an_override_stating_a_moment_before_the_decision_it_replaces_is_refused_and_reported(
+    ledger: Ledger, dept: str, rules: RuleSet, tmp_path: Path
+) -> None:
+    """Adversary: an officer (through the library) or whoever writes the decisions log past it, overriding a
+    decision with one stating an earlier moment: the record then says the case was settled before the decision it
+    replaced was taken, and every reader ordering the case by its stated moments (time windows, a case erasure's
+    age, the timeline) reads the two the other way round (red team round 44)."""
+    licence, holder = fresh_licence(ledger, tmp_path, "rt44-order")
+    app = application("FBP-rt44-order", licence, scope="cooked-food")
+    referred = decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=holder)
+    stated = datetime.fromisoformat(referred.body["decided_at"])
+    head = len(list(logchain.entries(ledger, logchain.LOG_DECISIONS, dept)))
+    with pytest.raises(InputError, match="before the decision it overrides"):
+        officer_decision(
+            ledger,
+            dept,
+            app["case_id"],
+            holder,
+            "reject",
+            "OFFICER_FOUND_FRAUD",
+            overrides=referred.seq,
+            decided_at=stated - timedelta(milliseconds=1),
+        )
+    assert len(list(logchain.entries(ledger, logchain.LOG_DECISIONS, dept))) == head  # nothing recorded
+    # the same moment is no earlier: taken
+    refusal = officer_decision(
+        ledger, dept, app["case_id"], holder, "reject", "OFFICER_FOUND_FRAUD", overrides=referred.seq, decided_at=stated
+    )
+    # past the library: a second refusal overriding the first, stated a second before the referral (hash chain and
+    # anchor intact)
+    forged = dict(refusal.body, decided_at=(stated - timedelta(seconds=1)).isoformat(timespec="milliseconds"))
+    forged["decided_at"] = forged["decided_at"].replace("+00:00", "Z")
+    forged["overrides"] = {"seq": refusal.seq, "entry_hash": refusal.entry_hash}
+    entry = logchain.append(ledger, logchain.LOG_DECISIONS, dept, forged)
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    found = [d for d in replay(ledger, department=dept, case_id=app["case_id"]).discrepancies if d.seq == entry.seq]
+    assert any(d.check == "override_invalid" and "earlier moment" in d.detail for d in found), found

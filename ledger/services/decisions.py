@@ -37,6 +37,7 @@ from .._gc import free_chunk_cycles, pause_for_this_process
 from ..errors import ChainError, InputError, LedgerError, NotFoundError, StateError
 from ..formats.canonical import hex32, json_loads, parse_hex32
 from ..formats.decision_input import seal_fields
+from ..formats.logbody import instant
 from ..formats.rules import ENGINE_VERSION, OUTCOMES, RuleSet, evaluate, load_rule_set
 from ..onchain import chainread
 from ..onchain.ids import ROLE_APPROVER, department_id_bytes, item_text, service_item_bytes
@@ -1172,6 +1173,24 @@ def find_decision(
     return found[-1]
 
 
+def _not_before(at: str, replaced: Decision) -> None:
+    """Refuse an officer's decision stating a moment ``at`` before the one the decision it overrides states: the
+    record would say the case was settled before the decision it replaced was taken, and every reader ordering a
+    case by its stated moments (time windows, a case erasure's age) would read the two the other way round (red team
+    round 44). A replaced decision stating no readable moment (an old or edited record) bounds nothing here; replay
+    reports it."""
+    stated = replaced.body.get("decided_at")
+    before = instant(stated) if isinstance(stated, str) else None
+    mine = instant(at)
+    if before is not None and mine is not None and mine < before:
+        raise InputError(
+            f"decided_at {at} is before the decision it overrides (#{replaced.seq}, decided at {stated}): an "
+            "officer's decision replaces one already taken; state the moment it was taken (or leave decided_at out: "
+            "now)",
+            field="decided_at",
+        )
+
+
 def _override_target(ledger: Ledger, department: str, case_id: str, overrides: int | str) -> Decision:
     """The decision an officer's decision of ``case_id`` replaces (``overrides``: its number or the case id): the
     case's latest; its place (seq, entry_hash) is the body's ``overrides``."""
@@ -1307,6 +1326,8 @@ def record_human_decision(
     personal: dict[str, Any] = {}  # the fields its rule set's certificate copies, sealed apart (seal_fields)
     salts: dict[str, bytes] = {}
     at = _time_text(decided_at)
+    if replaced is not None:
+        _not_before(at, replaced)
     if decision_input is not None:
         prepared = _prepare_input(case_id, service_item, decision_input)
         kept, documents = seal_citations(prepared)

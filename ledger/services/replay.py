@@ -63,6 +63,7 @@ from .._gc import free_chunk_cycles
 from ..errors import InputError, LedgerError, VerificationError
 from ..formats.canonical import document_digest, field_hashes, json_loads
 from ..formats.decision_input import SEALED_KEY, flatten, sealed_hashes, unflatten
+from ..formats.logbody import instant
 from ..formats.rules import ENGINE_VERSION, RuleSet, evaluate, evaluate_known, load_rule_set
 from ..onchain import chainread
 from ..onchain._node_http import block_params, block_timestamp
@@ -1245,7 +1246,7 @@ class _Chunk:
     outcomes: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
     rules: Counter[str] = field(default_factory=Counter)
-    overrides: list[tuple[int, str | None, dict[str, Any]]] = field(default_factory=list)
+    overrides: list[tuple[int, str | None, dict[str, Any], Any]] = field(default_factory=list)
     supervised: bool = False
     links: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
 
@@ -1415,7 +1416,7 @@ class _DepartmentRun:
                     _check_publisher(self.rule_sets, dept, body["rule_set"], fail)
                 self._officer_moment(dept, seq, body, found)
                 if body.get("overrides") is not None:
-                    found.overrides.append((seq, body.get("case_id"), body["overrides"]))
+                    found.overrides.append((seq, body.get("case_id"), body["overrides"], body.get("decided_at")))
         if officers:
             self._officers_sealed(dept, officers, found)
         found.outcomes.update(counted[0])
@@ -1520,7 +1521,7 @@ class _DepartmentReplay:
             "anchored_up_to": ranges[-1].last_seq if ranges else 0,
         }
         report.departments[department] = self.summary
-        self.overrides: list[tuple[int, str | None, dict[str, Any]]] = []
+        self.overrides: list[tuple[int, str | None, dict[str, Any], Any]] = []
         self.buffer: list[tuple[int, str, str, str | None]] = []
         self.chunk_size = min(_CHUNK, _POOL_CHUNK) if pool is not None else _CHUNK
         self.handed = 0  # chunks handed to workers
@@ -2146,7 +2147,7 @@ def _report_decided_after_approval(
 
 
 def _check_overrides(
-    ledger: Ledger, report: ReplayReport, dept: str, overrides: list[tuple[int, str | None, dict[str, Any]]]
+    ledger: Ledger, report: ReplayReport, dept: str, overrides: list[tuple[int, str | None, dict[str, Any], Any]]
 ) -> None:
     if not overrides:
         return
@@ -2163,7 +2164,7 @@ def _check_overrides(
             )
         }
     between = _passed_over(ledger, dept, overrides)
-    for seq, case, target in overrides:
+    for seq, case, target, stated in overrides:
         ref = target.get("seq") if isinstance(target, dict) else None
         row = rows.get(ref) if isinstance(ref, int) else None
         problem = None
@@ -2175,9 +2176,11 @@ def _check_overrides(
             )
         else:
             try:
-                other = logchain.stored_loads(row[1]).get("case_id")
+                replaced = logchain.stored_loads(row[1])
+                other = replaced.get("case_id")
             except (ValueError, AttributeError):
-                other = None
+                replaced, other = {}, None
+            before = replaced.get("decided_at") if isinstance(replaced, dict) else None
             if other != case:
                 problem = f"overrides decision {ref}, which is for case {other!r}"
             elif isinstance(case, str) and (passed := between.get((case, ref, seq))):
@@ -2186,12 +2189,25 @@ def _check_overrides(
                     "decision replaces the case's latest word, and this one passes over a later decision (a "
                     "withdrawal, a refusal) in the record"
                 )
+            elif _stated_before(stated, before):
+                problem = (
+                    f"overrides decision {ref}, decided at {before}, but states an earlier moment ({stated}): the "
+                    "record says the case was settled before the decision it replaces was taken (the library "
+                    "refuses this)"
+                )
         if problem:
             report.discrepancies.append(ReplayDiscrepancy("override_invalid", dept, seq, case, problem))
 
 
+def _stated_before(stated: Any, before: Any) -> bool:
+    """Whether moment text ``stated`` is earlier than moment text ``before`` (both readable)."""
+    mine = instant(stated) if isinstance(stated, str) else None
+    theirs = instant(before) if isinstance(before, str) else None
+    return mine is not None and theirs is not None and mine < theirs
+
+
 def _passed_over(
-    ledger: Ledger, dept: str, overrides: list[tuple[int, str | None, dict[str, Any]]]
+    ledger: Ledger, dept: str, overrides: list[tuple[int, str | None, dict[str, Any], Any]]
 ) -> dict[tuple[str, int, int], int]:
     """For each override (seq, case, target) of ``dept``: the latest decision of its case recorded between the
     decision it names and itself, keyed (case, target seq, seq); an override names the case's latest decision, so
@@ -2199,7 +2215,7 @@ def _passed_over(
     walk: ``index_altered``), the bodies in between read to be sure."""
     wanted = [
         (seq, case, target["seq"])
-        for seq, case, target in overrides
+        for seq, case, target, _stated in overrides
         if isinstance(case, str) and isinstance(target, dict) and isinstance(target.get("seq"), int)
     ]
     if not wanted:
