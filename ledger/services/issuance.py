@@ -574,11 +574,11 @@ class _Group:
     def commit(self) -> None:
         """Insert the group's certificate rows, in digest order, and commit. Inserted batch by batch, each batch's
         random digests went all over the digest's unique index five times a group; in one sorted pass its pages
-        are visited once each, in order (issue 18, bench/analysis.md "one sorted insert per group": -14 to -18 %
-        of the writer's SQLite CPU at 10-13M). Only the order in which rows are inserted changes: each row keeps
-        its leaf index, and readers wanting leaf order ask for it (ORDER BY leaf_index). If another writer took
-        one of the ids meanwhile, the statement fails whole and the batches are inserted again one at a time,
-        which finds the batch holding it and stores the batches before it (:meth:`add`)."""
+        are visited once each, in order (issue 18, bench/analysis.md "one sorted insert per group": -14 to -23 %
+        of the writer's SQLite CPU from 4M to 13M, writer alone). Only the order in which rows are inserted
+        changes: each row keeps its leaf index, and readers wanting leaf order ask for it (ORDER BY leaf_index).
+        If another writer took one of the ids meanwhile, the statement fails whole and the batches are inserted
+        again one at a time, which finds the batch holding it and stores the batches before it (:meth:`add`)."""
         self.closed = True
         rows, self._rows = self._rows, []
         try:
