@@ -189,8 +189,8 @@ def _sqlite_pool_arguments(url: str) -> dict[str, Any]:
 
 SQLITE_BUSY_SECONDS = 30
 SQLITE_CACHE_KIB = 128 * 1024
-SQLITE_PAGE_BYTES = 16 * 1024
-SQLITE_CHECKPOINT_PAGES = 65_536  # x 16 KiB pages: 1 GiB (was 10,000: ~160 MB)
+SQLITE_PAGE_BYTES = 16 * 1024  # a new database file's; an existing one keeps its own (4 KiB before 2026-12-02)
+SQLITE_CHECKPOINT_BYTES = 1 << 30  # 1 GiB of log, in pages of the file's own size (was 10,000 pages: ~160 MB)
 
 
 # A text as SQLite holds it, read as UTF-8, any byte that is none read as U+FFFD: SQLite stores a text's bytes as
@@ -203,11 +203,15 @@ _sqlite_text = functools.partial(str, encoding="utf-8", errors="replace")
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.text_factory = _sqlite_text
     cursor = dbapi_connection.cursor()
-    # 16 KiB pages instead of 4 KiB, for a new database file (an existing one keeps its page size): a certificate
-    # row is about 1.4 KB, so a 4 KiB page held two and left a third of itself empty; a 16 KiB page holds eleven
-    # (issue 18: bytes per certificate). Must precede the switch to WAL, after which the size is fixed.
+    # 16 KiB pages for a new database file (an existing one keeps the size it was made with: SQLite fixes it once
+    # the file is in WAL mode). A certificate row is about 750 bytes: a 16 KiB or 8 KiB page packs them alike (745
+    # bytes per certificate in the table), a 4 KiB page holds five and leaves the rest (821: issue 18's target is
+    # 1,000 in all). Smaller pages were measured against the growth of time per million and do not lower it: a
+    # group of batches dirties nearly every page of the digest index either way, and each page costs its own
+    # syscalls and frame (bench/analysis.md, "page size and group size"). Must precede the switch to WAL.
     cursor.execute(f"PRAGMA page_size={SQLITE_PAGE_BYTES}")
     _switch_to_wal(cursor)
+    page_bytes = int(cursor.execute("PRAGMA page_size").fetchone()[0])  # the file's own
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     # 128 MB page cache at most (SQLite's default is 2 MB), allocated as used, so a small store costs nothing more.
@@ -220,15 +224,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Deleted and overwritten content is zeroed in the pages, not just unlinked: an erased certificate's data key
     # must not survive in free space of the file (ledger/services/erasure.py, docs/privacy.md).
     cursor.execute("PRAGMA secure_delete=ON")
-    # Checkpoint the write-ahead log every 1 GiB instead of every 4 MB: a batch of certificates dirties pages
+    # Checkpoint the write-ahead log every 1 GiB (in the file's own pages: a store made with 4 KiB pages checkpointed
+    # every 256 MB when this was a count of 16 KiB pages) instead of every 4 MB: a batch of certificates dirties pages
     # all over the digest index (its key is random), and pages written again by the next batches are then copied
     # back to the database file once per checkpoint, not once per batch. 160 MB (issue 18, a million rows) held
     # about two batches at 1M and one at 10M, where a batch of 10,000 dirties ~9,000 of the index's ~30,000 pages:
     # the checkpoint copies grew with the store (bench/analysis.md, "time per million"). 1 GiB holds ~7 batches
     # at 10M. The log keeps its largest size on disk once checkpointed (like any WAL); durability is unchanged:
     # a committed transaction is in the log either way.
-    cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}")
+    cursor.execute(f"PRAGMA wal_autocheckpoint={_sqlite_checkpoint_pages(page_bytes)}")
     cursor.close()
+
+
+def _sqlite_checkpoint_pages(page_bytes: int) -> int:
+    """``wal_autocheckpoint`` (a count of pages) for a file of ``page_bytes`` pages: ``SQLITE_CHECKPOINT_BYTES``
+    of log whatever the page size (a store made with 4 KiB pages, before 2026-12-02, gets its 1 GiB too)."""
+    return SQLITE_CHECKPOINT_BYTES // max(page_bytes, 512)
 
 
 def _switch_to_wal(cursor: Any) -> None:
