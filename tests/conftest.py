@@ -121,10 +121,18 @@ assert LEDGER_SCOPE in ("session", "module"), "LEDGER_TEST_LEDGER_SCOPE is sessi
 SESSION_STATE_INTERVAL = 30
 
 
+# fresh_department hands out these first, registered with DEPARTMENTS (in the template, once a pass): a registration
+# is eight council transactions, and some 330 tests a pass ask for a fresh department, most one or two a module
+FRESH_POOL = tuple(f"TP-{n}" for n in range(1, 7))
+_FRESH_ROLES = ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER
+
+
 def _register_departments(ledger: Ledger) -> None:
     council = Council(ledger)
     for code, (name, roles) in DEPARTMENTS.items():
         council.register(code, name, roles, types=TEST_TYPES if roles & (ROLE_ISSUER | ROLE_APPROVER) else ())
+    for code in FRESH_POOL:
+        council.register(code, f"Test department {code}", _FRESH_ROLES, types=TEST_TYPES)
 
 
 # What a module's ledger costs, and why it is copied (module scope): a ledger made from nothing deploys the contracts
@@ -205,15 +213,20 @@ def member_cli(ledger: Ledger, member: int) -> tuple[list[str], dict[str, str]]:
 
 
 _codes = itertools.count(1)
+_pool_taken: dict[str, int] = {}  # data directory -> how many of FRESH_POOL its ledger has handed out
 
 
 @pytest.fixture()
 def fresh_department(ledger: Ledger) -> str:
-    """A newly registered issuer+verifier+approver department, for tests that suspend, rotate or revoke."""
+    """A newly registered issuer+verifier+approver department, for tests that suspend, rotate or revoke: one of
+    FRESH_POOL that no test of this ledger has had yet (registered with it, untouched since), else registered now."""
+    where = str(ledger.settings.data_dir)
+    taken = _pool_taken.get(where, 0)
+    if taken < len(FRESH_POOL):
+        _pool_taken[where] = taken + 1
+        return FRESH_POOL[taken]
     code = f"T{os.getpid() % 1000}-{next(_codes)}"
-    Council(ledger).register(
-        code, f"Test department {code}", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES
-    )
+    Council(ledger).register(code, f"Test department {code}", _FRESH_ROLES, types=TEST_TYPES)
     return code
 
 
