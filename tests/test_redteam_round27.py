@@ -109,13 +109,8 @@ def test_a_log_entry_under_a_code_no_department_can_have_holds_back_only_itself(
     ledger: Ledger, fresh_department: str
 ) -> None:
     dept, junk = fresh_department, "D\u00c9PT-RT27"  # not ASCII: no bytes32 department id on chain
-    entry = logchain.append(ledger, accesslog.LOG, dept, {"action": "test", "detail": "round 27"})
+    _copied_under(ledger, logchain.append(ledger, accesslog.LOG, dept, {"action": "test", "detail": "round 27"}), junk)
     table = LogEntry.__table__  # type: ignore[attr-defined]
-    with ledger.engine.connect() as conn:
-        row = dict(conn.execute(select(table).where(table.c.id == entry.id)).one()._mapping)
-    row.pop("id")
-    with ledger.engine.begin() as conn:  # the insider's row
-        conn.execute(insert(table).values({**row, "department_id": junk}))
     try:
         waiting = {u.department: u.count for u in logchain.unanchored(ledger, accesslog.LOG)}
         assert waiting.get(junk) == 1 and waiting.get(dept) == 1, waiting
@@ -135,12 +130,7 @@ def test_replay_and_reconcile_report_entries_under_a_code_no_department_can_have
     dept, junk = fresh_department, "D\u00c9PT-RT42"
     table = LogEntry.__table__  # type: ignore[attr-defined]
     for log in (accesslog.LOG, logchain.LOG_DECISIONS, "erasures"):
-        entry = logchain.append(ledger, log, dept, {"action": "test", "detail": "round 42"})
-        with ledger.engine.connect() as conn:
-            row = dict(conn.execute(select(table).where(table.c.id == entry.id)).one()._mapping)
-        row.pop("id")
-        with ledger.engine.begin() as conn:  # the insider's rows
-            conn.execute(insert(table).values({**row, "department_id": junk}))
+        _copied_under(ledger, logchain.append(ledger, log, dept, {"action": "test", "detail": "round 42"}), junk)
     try:
         replayed = replay.replay(ledger, department=[dept, junk], workers=0)
         flagged = [d for d in replayed.discrepancies if d.department == junk]
@@ -154,3 +144,13 @@ def test_replay_and_reconcile_report_entries_under_a_code_no_department_can_have
     finally:
         with ledger.engine.begin() as conn:
             conn.execute(delete(table).where(table.c.department_id == junk))
+
+
+def _copied_under(ledger: Ledger, entry: logchain.Entry, code: str) -> None:
+    """The insider's row: a copy of ``entry``'s row stored under department ``code``."""
+    table = LogEntry.__table__  # type: ignore[attr-defined]
+    with ledger.engine.connect() as conn:
+        row = dict(conn.execute(select(table).where(table.c.id == entry.id)).one()._mapping)
+    row.pop("id")
+    with ledger.engine.begin() as conn:
+        conn.execute(insert(table).values({**row, "department_id": code}))
