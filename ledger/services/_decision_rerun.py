@@ -282,16 +282,25 @@ def _as_recorded(unknown: list[str], body: Mapping[str, Any]) -> dict[str, bool]
 
 def _misstated(rule_set: RuleSet, result: Evaluation, body: Mapping[str, Any], unknown: list[str]) -> list[str]:
     """The rules re-run (none of ``unknown``) whose firing the record's ``fired`` states otherwise than the
-    re-run gives, each as a sentence: the record's word is taken only for the rules that cannot be re-run."""
+    re-run gives, each as a sentence: the record's word is taken only for the rules that cannot be re-run. A
+    ``fired`` that is not then exactly the list the engine gives (a rule named twice, one the rule set lacks or a
+    look-alike of one it has, a number, rules out of the rule set's order) is misstated too: read as a set, it passed
+    replay and both verifiers as recorded (red team round 44). scripts/verify_evidence.py says the same."""
     fired = body.get("fired")
     said = set(map(str, fired)) if isinstance(fired, list) else set()
     now = set(result.fired)
-    return [
+    misstated = [
         f"rule {r.rule_id} {'fired' if r.rule_id in now else 'did not fire'} (the record says it "
         f"{'did' if r.rule_id in said else 'did not'})"
         for r in rule_set.rules
         if r.rule_id not in unknown and (r.rule_id in now) != (r.rule_id in said)
     ]
+    if not misstated and fired != list(result.fired):
+        misstated.append(
+            f"the record states {fired!r}, not the list of the rules that fired, each once, in the rule set's "
+            f"order: {list(result.fired)}"
+        )
+    return misstated
 
 
 def _not_sealed(document: Mapping[str, Any], erased: set[str]) -> list[str]:
