@@ -3652,10 +3652,10 @@ class Rerun:
             )
         if basis != body.get("legal_basis"):
             raise Failure(f"legal basis: recorded {body.get('legal_basis')}, the rule set gives {basis}")
+        misstated = misstated_fired(r["document"], unknown, recorded, fired)  # a full re-run too (red team round 44)
+        if misstated:
+            raise Failure(f"fired: {'; '.join(misstated)}")
         if unknown:
-            misstated = misstated_fired(r["document"], unknown, recorded, fired)
-            if misstated:
-                raise Failure(f"fired: {'; '.join(misstated)}")
             return (
                 f"lawfully erased in part: re-running every rule reading no erased field gives {outcome} "
                 f"({', '.join(reasons)}), as recorded; {taken}, erased with the certificate this decision produced "

@@ -140,3 +140,32 @@ def test_both_verifiers_take_the_same_rules_as_recorded_and_read_fired_alike() -
     assert _unknown_rules(only_extra, {"application.scope"}) == ["s", "d"]
     assert SCRIPT_MODULE.unknown_rules(only_extra, {"application.scope"}, False) == ["s", "d"]
     assert checked == 40 * 8 * 7
+
+
+def test_a_fired_list_misstated_in_a_decision_re_run_whole_is_reported(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """The same misstatement in a decision no erasure touched: a full re-run never compared the record's ``fired``
+    with the engine's, so an approval stating that the blacklist rule fired (a refer rule: with it the engine would
+    not approve) passed replay, which counts the record's ``fired`` in its statistics, and both verifiers."""
+    dept, tag = fresh_department, fresh_department.lower()
+    rules = permit_rules(f"{tag}-{dept}")
+    decisions.publish_rule_set(ledger, rules, dept)
+    licence, holder = fresh_licence(ledger, tmp_path, tag)
+    app = application(f"FBP-{tag}", licence)
+    app["application"]["materials_submitted"] = 3
+    said = Evaluation("approve", ("PREPACKAGED_SALES_PERMITTED",), ("applicant-blacklisted", _APPROVED))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(decisions, "evaluate", lambda rule_set, view: said)
+        forged = decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=holder)
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    found = {(d.check, d.seq): d.detail for d in replay(ledger, department=dept).discrepancies}
+    assert set(found) == {("reasons_mismatch", forged.seq)}, found
+    assert "applicant-blacklisted" in found["reasons_mismatch", forged.seq], found
+    bundle = evidence.decision_bundle(ledger, dept, forged.body["case_id"], applicant=holder)
+    report, code, result = both(ledger, bundle, tmp_path, "whole.json")
+    assert result is not None and not report.ok and code != 0
+    mine = next(c for c in report.checks if c.name == "rerun").detail
+    theirs = next(c for c in result["checks"] if c["name"] == "rerun")["detail"]
+    for detail in (mine, theirs):
+        assert detail.startswith("fired:") and "applicant-blacklisted" in detail, detail

@@ -822,6 +822,9 @@ class DecisionRerun:
         differs = _differs(rule_set, result, body)
         if differs is not None:
             return False, differs
+        misstated = _misstated(rule_set, result, body, [])  # the record's fired is the engine's (red team round 44)
+        if misstated:
+            return False, f"fired: {'; '.join(misstated)}"
         return True, (
             f"re-running the published rule set gives {result.outcome} ({', '.join(result.reasons)}), as recorded"
             + delay
