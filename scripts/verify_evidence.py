@@ -3603,13 +3603,6 @@ class Rerun:
             # rules reading a lawfully erased field are taken as the record's fired states, every other one re-run
             # and the outcome judged from both (red team round 42r)
             unknown = unknown_rules(r["document"], self.hidden, any(f["holder"] is None for f in self.facts))
-            rules = r["document"].get("rules")
-            if isinstance(rules, list) and len(unknown) >= len(rules):
-                return (
-                    f"lawfully erased: the rule set reads {unreadable}, erased with the certificate this decision "
-                    f"produced or with its case ({erasure}), so the decision is not re-run; its input commitment "
-                    "still holds"
-                )
         elif unreadable:
             raise Failure(f"cannot be re-run: the rule set reads the hidden field(s) {unreadable}")
         if not unknown and reads_holder and any(f["holder"] is None for f in self.facts):
@@ -3655,6 +3648,14 @@ class Rerun:
         misstated = misstated_fired(r["document"], unknown, recorded, fired)  # a full re-run too (red team round 44)
         if misstated:
             raise Failure(f"fired: {'; '.join(misstated)}")
+        rules = r["document"].get("rules")
+        if unknown and isinstance(rules, list) and len(unknown) >= len(rules):
+            # every rule taken as recorded: the record is still held to its own fired (red team round 44)
+            return (
+                f"lawfully erased: the rule set reads {unreadable}, erased with the certificate this decision "
+                f"produced or with its case ({erasure}), so the decision is not re-run (its outcome, reasons and "
+                f"legal basis are those of the fired rules it states); its input commitment still holds{delay}"
+            )
         if unknown:
             return (
                 f"lawfully erased in part: re-running every rule reading no erased field gives {outcome} "

@@ -169,3 +169,39 @@ def test_a_fired_list_misstated_in_a_decision_re_run_whole_is_reported(
     theirs = next(c for c in result["checks"] if c["name"] == "rerun")["detail"]
     for detail in (mine, theirs):
         assert detail.startswith("fired:") and "applicant-blacklisted" in detail, detail
+
+
+def test_a_record_at_odds_with_its_own_fired_is_reported_when_every_rule_reads_an_erased_field(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """A rule set all of whose rules read an erased field was not re-run at all: the record's outcome was not even
+    held to its own ``fired`` (the refer rule said fired, the outcome approve), nor ``fired`` to the rule set."""
+    dept, tag = fresh_department, fresh_department.lower()
+    scope = {"field": "application.business_scope", "op": "==", "value": "prepackaged-food-sales"}
+    rules = permit_rules(
+        f"{tag}-{dept}",
+        rules=[
+            {"id": "scope-ok", "outcome": "approve", "reason": "PREPACKAGED_SALES_PERMITTED", "when": scope},
+            {"id": "scope-other", "outcome": "refer", "reason": "SCOPE_NEEDS_ONSITE_CHECK", "when": {"not": scope}},
+        ],
+        reason_texts=None,
+    )
+    decisions.publish_rule_set(ledger, rules, dept)
+    forged = {
+        "odds": _forged(ledger, tmp_path, dept, rules, f"{tag}o", ("scope-ok", "scope-other")),
+        "twice": _forged(ledger, tmp_path, dept, rules, f"{tag}t", ("scope-ok", "scope-ok")),
+    }
+    honest = _forged(ledger, tmp_path, dept, rules, f"{tag}h", ("scope-ok",))
+    report = replay(ledger, department=dept)
+    found = {(d.check, d.seq) for d in report.discrepancies}
+    assert found == {("outcome_mismatch", forged["odds"][0].seq), ("reasons_mismatch", forged["twice"][0].seq)}, found
+    assert report.to_json()["inputs_erased"] == 3
+    for name, (decision, holder) in [*forged.items(), ("honest", honest)]:
+        bundle = evidence.decision_bundle(ledger, dept, decision.body["case_id"], applicant=holder)
+        result_report, code, result = both(ledger, bundle, tmp_path, f"all-{name}.json")
+        assert result is not None and result_report.ok == (name == "honest") and (code == 0) == (name == "honest")
+        mine = next(c for c in result_report.checks if c.name == "rerun").detail
+        theirs = next(c for c in result["checks"] if c["name"] == "rerun")["detail"]
+        for detail in (mine, theirs):
+            expected = {"odds": "outcome", "twice": "fired:", "honest": "lawfully erased: the rule set reads"}[name]
+            assert detail.startswith(expected), (name, detail)

@@ -845,11 +845,6 @@ class DecisionRerun:
         body, document = self.body, self.bundle["rule_set"]["document"]
         unknown = _unknown_rules(document, self.hidden, any(f.holder is None for f in facts))
         rules = document.get("rules")
-        if isinstance(rules, list) and len(unknown) >= len(rules):
-            return True, (
-                f"lawfully erased: the rule set reads {unreadable}, erased with the certificate this decision "
-                f"produced or with its case ({erasure}), so the decision is not re-run; its input commitment still holds"
-            )
         backdated, delay = self._anchoring_delay()
         if backdated is not None:
             return False, backdated
@@ -862,6 +857,13 @@ class DecisionRerun:
         misstated = _misstated(rule_set, result, body, unknown)
         if misstated:
             return False, f"fired: {'; '.join(misstated)}"
+        if isinstance(rules, list) and len(unknown) >= len(rules):
+            # every rule taken as recorded: the record is still held to its own fired (red team round 44)
+            return True, (
+                f"lawfully erased: the rule set reads {unreadable}, erased with the certificate this decision "
+                f"produced or with its case ({erasure}), so the decision is not re-run (its outcome, reasons and "
+                f"legal basis are those of the fired rules it states); its input commitment still holds{delay}"
+            )
         return True, (
             f"lawfully erased in part: re-running every rule reading no erased field gives {result.outcome} "
             f"({', '.join(result.reasons)}), as recorded; {taken}, erased with the certificate this decision "

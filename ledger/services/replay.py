@@ -1822,12 +1822,9 @@ def _rerun(
     if credit is not None:
         view = _credit_view(body, view, credit(), fail)
         _check_credit_block(body, seq, credit(), fail)
+    # every rule may read what was lawfully erased: the outcome is then not re-derived, but still held to the
+    # record's own fired with the engine's precedence (red team round 44)
     unknown = _unknown_rules(rule_set.document, erased) if erased else []
-    if len(unknown) == len(rule_set.rules):
-        # every rule reads what was lawfully erased: the commitment, the facts, the credit status and the case
-        # were checked; the outcome cannot be re-derived
-        _check_case(decision_input, body, fail)
-        return
     try:
         # rules reading a lawfully erased field are taken as the record's ``fired`` states, every other one re-run
         # and the outcome judged from both: an approval the readable rules refuse is no longer hidden behind the
