@@ -2,7 +2,9 @@
 rules reading an erased field are taken as the record's ``fired`` states. The record's ``fired`` was read as a set:
 a department writing it past the library could name a rule twice, a rule the rule set does not have (a look-alike
 of one it has), or a number, and replay and both bundle verifiers reported the approval re-run "as recorded"; the
-record is now held to be exactly the list the engine gives (written failing first)."""
+record is now held to be exactly the list the engine gives. The same held in a decision re-run whole (its
+``fired`` was never compared), and a decision all of whose rules read an erased field was not held even to its own
+``fired`` (written failing first)."""
 
 from __future__ import annotations
 
