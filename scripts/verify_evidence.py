@@ -2776,6 +2776,25 @@ def run_rules_given(
     return outcome, reasons, basis, [str(r.get("id")) for r in fired]
 
 
+def misstated_fired(document: dict[str, Any], unknown: list[str], recorded: Any, fired: list[str]) -> list[str]:
+    """The rules re-run (none of ``unknown``) whose firing the record's ``fired`` (``recorded``) states otherwise
+    than the re-run (``fired``) gives, each as a sentence; and, when none, a ``recorded`` that is not exactly the list
+    the engine gives (a rule twice, one the set lacks, a number, out of order: red team round 44). As the ledger's
+    _misstated."""
+    said = set(map(str, recorded)) if isinstance(recorded, list) else set()
+    misstated = [
+        f"rule {i} {'fired' if i in fired else 'did not fire'} (the record says it {'did' if i in said else 'did not'})"
+        for i in (str(rule.get("id")) for rule in document["rules"])
+        if i not in unknown and (i in fired) != (i in said)
+    ]
+    if not misstated and recorded != fired:
+        misstated.append(
+            f"the record states {recorded!r}, not the list of the rules that fired, each once, in the rule set's "
+            f"order: {fired}"
+        )
+    return misstated
+
+
 def unknown_rules(document: dict[str, Any], gone: set[str], holder_unknown: bool) -> list[str]:
     """The ids of the rules reading a field of ``gone`` (a part or parent of one, ``exists`` too), and, when
     ``holder_unknown``, those reading ``holder``, in rule order: what a lawfully erased decision cannot re-run."""
@@ -3584,13 +3603,6 @@ class Rerun:
             # rules reading a lawfully erased field are taken as the record's fired states, every other one re-run
             # and the outcome judged from both (red team round 42r)
             unknown = unknown_rules(r["document"], self.hidden, any(f["holder"] is None for f in self.facts))
-            rules = r["document"].get("rules")
-            if isinstance(rules, list) and len(unknown) >= len(rules):
-                return (
-                    f"lawfully erased: the rule set reads {unreadable}, erased with the certificate this decision "
-                    f"produced or with its case ({erasure}), so the decision is not re-run; its input commitment "
-                    "still holds"
-                )
         elif unreadable:
             raise Failure(f"cannot be re-run: the rule set reads the hidden field(s) {unreadable}")
         if not unknown and reads_holder and any(f["holder"] is None for f in self.facts):
@@ -3633,15 +3645,18 @@ class Rerun:
             )
         if basis != body.get("legal_basis"):
             raise Failure(f"legal basis: recorded {body.get('legal_basis')}, the rule set gives {basis}")
+        misstated = misstated_fired(r["document"], unknown, recorded, fired)  # a full re-run too (red team round 44)
+        if misstated:
+            raise Failure(f"fired: {'; '.join(misstated)}")
+        rules = r["document"].get("rules")
+        if unknown and isinstance(rules, list) and len(unknown) >= len(rules):
+            # every rule taken as recorded: the record is still held to its own fired (red team round 44)
+            return (
+                f"lawfully erased: the rule set reads {unreadable}, erased with the certificate this decision "
+                f"produced or with its case ({erasure}), so the decision is not re-run (its outcome, reasons and "
+                f"legal basis are those of the fired rules it states); its input commitment still holds{delay}"
+            )
         if unknown:
-            misstated = [
-                f"rule {i} {'fired' if i in fired else 'did not fire'} (the record says it "
-                f"{'did' if i in said else 'did not'})"
-                for i in (str(rule.get("id")) for rule in r["document"]["rules"])
-                if i not in unknown and (i in fired) != (i in said)
-            ]
-            if misstated:
-                raise Failure(f"fired: {'; '.join(misstated)}")
             return (
                 f"lawfully erased in part: re-running every rule reading no erased field gives {outcome} "
                 f"({', '.join(reasons)}), as recorded; {taken}, erased with the certificate this decision produced "

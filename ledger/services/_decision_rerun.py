@@ -282,16 +282,25 @@ def _as_recorded(unknown: list[str], body: Mapping[str, Any]) -> dict[str, bool]
 
 def _misstated(rule_set: RuleSet, result: Evaluation, body: Mapping[str, Any], unknown: list[str]) -> list[str]:
     """The rules re-run (none of ``unknown``) whose firing the record's ``fired`` states otherwise than the
-    re-run gives, each as a sentence: the record's word is taken only for the rules that cannot be re-run."""
+    re-run gives, each as a sentence: the record's word is taken only for the rules that cannot be re-run. A
+    ``fired`` that is not then exactly the list the engine gives (a rule named twice, one the rule set lacks or a
+    look-alike of one it has, a number, rules out of the rule set's order) is misstated too: read as a set, it passed
+    replay and both verifiers as recorded (red team round 44). scripts/verify_evidence.py says the same."""
     fired = body.get("fired")
     said = set(map(str, fired)) if isinstance(fired, list) else set()
     now = set(result.fired)
-    return [
+    misstated = [
         f"rule {r.rule_id} {'fired' if r.rule_id in now else 'did not fire'} (the record says it "
         f"{'did' if r.rule_id in said else 'did not'})"
         for r in rule_set.rules
         if r.rule_id not in unknown and (r.rule_id in now) != (r.rule_id in said)
     ]
+    if not misstated and fired != list(result.fired):
+        misstated.append(
+            f"the record states {fired!r}, not the list of the rules that fired, each once, in the rule set's "
+            f"order: {list(result.fired)}"
+        )
+    return misstated
 
 
 def _not_sealed(document: Mapping[str, Any], erased: set[str]) -> list[str]:
@@ -813,6 +822,9 @@ class DecisionRerun:
         differs = _differs(rule_set, result, body)
         if differs is not None:
             return False, differs
+        misstated = _misstated(rule_set, result, body, [])  # the record's fired is the engine's (red team round 44)
+        if misstated:
+            return False, f"fired: {'; '.join(misstated)}"
         return True, (
             f"re-running the published rule set gives {result.outcome} ({', '.join(result.reasons)}), as recorded"
             + delay
@@ -833,11 +845,6 @@ class DecisionRerun:
         body, document = self.body, self.bundle["rule_set"]["document"]
         unknown = _unknown_rules(document, self.hidden, any(f.holder is None for f in facts))
         rules = document.get("rules")
-        if isinstance(rules, list) and len(unknown) >= len(rules):
-            return True, (
-                f"lawfully erased: the rule set reads {unreadable}, erased with the certificate this decision "
-                f"produced or with its case ({erasure}), so the decision is not re-run; its input commitment still holds"
-            )
         backdated, delay = self._anchoring_delay()
         if backdated is not None:
             return False, backdated
@@ -850,6 +857,13 @@ class DecisionRerun:
         misstated = _misstated(rule_set, result, body, unknown)
         if misstated:
             return False, f"fired: {'; '.join(misstated)}"
+        if isinstance(rules, list) and len(unknown) >= len(rules):
+            # every rule taken as recorded: the record is still held to its own fired (red team round 44)
+            return True, (
+                f"lawfully erased: the rule set reads {unreadable}, erased with the certificate this decision "
+                f"produced or with its case ({erasure}), so the decision is not re-run (its outcome, reasons and "
+                f"legal basis are those of the fired rules it states); its input commitment still holds{delay}"
+            )
         return True, (
             f"lawfully erased in part: re-running every rule reading no erased field gives {result.outcome} "
             f"({', '.join(result.reasons)}), as recorded; {taken}, erased with the certificate this decision "
