@@ -31,6 +31,20 @@ def permit_rules(tag: str, **changes: Any) -> RuleSet:
     return load_rule_set(document)
 
 
+def scope_only_rules(tag: str) -> RuleSet:
+    """The permit rules cut down to two rules that both read ``application.business_scope``, which the permit copies
+    (so a lawful erasure of the permit leaves no rule to re-run)."""
+    scope = {"field": "application.business_scope", "op": "==", "value": "prepackaged-food-sales"}
+    return permit_rules(
+        tag,
+        rules=[
+            {"id": "scope-ok", "outcome": "approve", "reason": "PREPACKAGED_SALES_PERMITTED", "when": scope},
+            {"id": "scope-other", "outcome": "refer", "reason": "SCOPE_NEEDS_ONSITE_CHECK", "when": {"not": scope}},
+        ],
+        reason_texts=None,
+    )
+
+
 def application(case: str, licence: dict[str, Any], scope: str = "prepackaged-food-sales") -> dict[str, Any]:
     return {
         "case_id": case,

@@ -21,7 +21,7 @@ from ledger.services import decisions, erasure, evidence, logchain
 from ledger.services.replay import replay
 
 from .evidence_support import SCRIPT_MODULE, both
-from .permit_support import application, fresh_licence, permit_rules
+from .permit_support import application, fresh_licence, permit_rules, scope_only_rules
 
 _APPROVE = Evaluation("approve", ("PREPACKAGED_SALES_PERMITTED",), ("prepackaged-sales-approved",))
 
@@ -110,15 +110,7 @@ def test_a_rule_set_all_of_whose_rules_read_an_erased_field_is_counted_not_re_ru
     ledger: Ledger, fresh_department: str, tmp_path: Path
 ) -> None:
     dept, tag = fresh_department, fresh_department.lower()
-    scope = {"field": "application.business_scope", "op": "==", "value": "prepackaged-food-sales"}
-    rules = permit_rules(
-        f"{tag}-{dept}",
-        rules=[
-            {"id": "scope-ok", "outcome": "approve", "reason": "PREPACKAGED_SALES_PERMITTED", "when": scope},
-            {"id": "scope-other", "outcome": "refer", "reason": "SCOPE_NEEDS_ONSITE_CHECK", "when": {"not": scope}},
-        ],
-        reason_texts=None,
-    )
+    rules = scope_only_rules(f"{tag}-{dept}")
     decisions.publish_rule_set(ledger, rules, dept)
     decision, holder = _erased_approval(ledger, tmp_path, dept, rules, tag, materials=1)
     report = replay(ledger, department=dept)

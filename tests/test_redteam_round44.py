@@ -19,7 +19,7 @@ from ledger.services import decisions, erasure, evidence, logchain
 from ledger.services.replay import replay
 
 from .evidence_support import both
-from .permit_support import application, fresh_licence, permit_rules
+from .permit_support import application, fresh_licence, permit_rules, scope_only_rules
 
 _APPROVED = "prepackaged-sales-approved"
 
@@ -179,15 +179,7 @@ def test_a_record_at_odds_with_its_own_fired_is_reported_when_every_rule_reads_a
     """A rule set all of whose rules read an erased field was not re-run at all: the record's outcome was not even
     held to its own ``fired`` (the refer rule said fired, the outcome approve), nor ``fired`` to the rule set."""
     dept, tag = fresh_department, fresh_department.lower()
-    scope = {"field": "application.business_scope", "op": "==", "value": "prepackaged-food-sales"}
-    rules = permit_rules(
-        f"{tag}-{dept}",
-        rules=[
-            {"id": "scope-ok", "outcome": "approve", "reason": "PREPACKAGED_SALES_PERMITTED", "when": scope},
-            {"id": "scope-other", "outcome": "refer", "reason": "SCOPE_NEEDS_ONSITE_CHECK", "when": {"not": scope}},
-        ],
-        reason_texts=None,
-    )
+    rules = scope_only_rules(f"{tag}-{dept}")
     decisions.publish_rule_set(ledger, rules, dept)
     forged = {
         "odds": _forged(ledger, tmp_path, dept, rules, f"{tag}o", ("scope-ok", "scope-other")),
