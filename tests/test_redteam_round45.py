@@ -5,18 +5,32 @@ round 45 rows. Each attack was written failing first.
    that does (``override_invalid``, "states an earlier moment"). An inspection's withdrawal is such an override (a
    ``pl-decision/2`` rejection naming the approval it replaces) but ``supervision.withdraw_approval`` took any past
    ``decided_at``: the library wrote a withdrawal stating a moment before the approval it withdraws, which its own
-   replay then reported. The withdrawal is now held to the same rule."""
+   replay then reported. The withdrawal is now held to the same rule.
+2. (rt42, open) A digest anchored again is the same certificate, and its *end* (revoked, superseded) holds under
+   every root; a suspension does not: the copy under another root verifies valid while the certificate is
+   suspended under its own (every lookup). Marked xfail (strict) until the contract and verifiers read a
+   suspension across roots (docs/threat-model.md, round 45).
+
+Held (no change): two issuers racing for an id within a sorted group (scale10) lose only from the batch holding
+the taken id on (the batches before it are stored prepared, never sent before the commit; nothing after it is
+written or reported); readers of a batch's certificates read ``leaf_index`` (proofs, exports, status list bits),
+never row order; as of a moment after the end, the copy reads ended (rt42's test: herd and direct lookups; the
+status at a moment is read only through those, the index path being for the head)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
 from ledger.client import Ledger
 from ledger.errors import InputError
-from ledger.services import logchain, supervision
+from ledger.services import logchain, status, supervision
+from ledger.services.verify import ChainView, verify_certificate
 
+from .conftest import make_records
+from .foundation_support import issue, reanchored
 from .permit_support import inspected, officer_decision
 
 
@@ -55,3 +69,17 @@ def test_a_withdrawal_stating_a_moment_before_the_approval_it_withdraws_is_refus
         decided_at=stated.astimezone(timezone(timedelta(hours=-5))),
     )
     assert withdrawn["overrides"]["seq"] == approval.seq
+
+
+@pytest.mark.xfail(strict=True, reason="open (round 45): a suspension is read under its own root only")
+def test_a_suspended_certificate_anchored_again_is_suspended_under_the_copy(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """Adversary: the holder of a copy of the certificate anchored again by its department (round 42's case),
+    showing the copy while the certificate is suspended under its own root."""
+    (document,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    again = reanchored(ledger, fresh_department, document)
+    status.suspend(ledger, document["digest"], "data-error", department=fresh_department)
+    for lookup in ("herd", "direct"):
+        check = verify_certificate(again, ChainView(ledger.chain, ledger.settings.confirmations, status_lookup=lookup))
+        assert "suspended" in check.check("status").detail, lookup
