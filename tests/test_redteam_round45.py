@@ -6,7 +6,11 @@ round 45 rows. Each attack was written failing first.
    ``pl-decision/2`` rejection naming the approval it replaces) but ``supervision.withdraw_approval`` took any past
    ``decided_at``: the library wrote a withdrawal stating a moment before the approval it withdraws, which its own
    replay then reported. The withdrawal is now held to the same rule.
-2. (rt42, open) A digest anchored again is the same certificate, and its *end* (revoked, superseded) holds under
+2. (ec57c8c) Replay's "states an earlier moment" read both moments with ``instant``, which takes a time without a
+   zone for unreadable, while replay's other readings (the officer's moment against its anchoring) take it for UTC:
+   an override written past the library stating ``2026-12-06T05:23:31.637`` (no ``Z``), a second before the
+   decision it replaces, passed replay with no discrepancy. Both moments are now read as replay reads them.
+3. (rt42, open) A digest anchored again is the same certificate, and its *end* (revoked, superseded) holds under
    every root; a suspension does not: the copy under another root verifies valid while the certificate is
    suspended under its own (every lookup). Marked xfail (strict) until the contract and verifiers read a
    suspension across roots (docs/threat-model.md, round 45).
@@ -26,12 +30,13 @@ import pytest
 
 from ledger.client import Ledger
 from ledger.errors import InputError
-from ledger.services import logchain, status, supervision
+from ledger.services import decisions, logchain, status, supervision
+from ledger.services.replay import replay
 from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import make_records
 from .foundation_support import issue, reanchored
-from .permit_support import inspected, officer_decision
+from .permit_support import application, fresh_licence, inspected, officer_decision, published_permit_rules
 
 
 def test_a_withdrawal_stating_a_moment_before_the_approval_it_withdraws_is_refused(
@@ -83,3 +88,25 @@ def test_a_suspended_certificate_anchored_again_is_suspended_under_the_copy(
     for lookup in ("herd", "direct"):
         check = verify_certificate(again, ChainView(ledger.chain, ledger.settings.confirmations, status_lookup=lookup))
         assert "suspended" in check.check("status").detail, lookup
+
+
+def test_an_override_stating_an_earlier_moment_without_a_zone_is_reported(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: whoever writes the decisions log past the library (round 44's forger), stating the earlier moment
+    without a zone: replay read it as unreadable for the order of the two, and as UTC everywhere else."""
+    dept = fresh_department
+    rules = published_permit_rules(ledger, dept, "rt45")
+    licence, holder = fresh_licence(ledger, tmp_path, "rt45-naive")
+    app = application("FBP-rt45-naive", licence, scope="cooked-food")
+    referred = decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=holder)
+    stated = datetime.fromisoformat(referred.body["decided_at"])
+    refusal = officer_decision(
+        ledger, dept, app["case_id"], holder, "reject", "OFFICER_FOUND_FRAUD", overrides=referred.seq, decided_at=stated
+    )
+    naive = (stated - timedelta(seconds=1)).replace(tzinfo=None).isoformat(timespec="milliseconds")
+    forged = dict(refusal.body, decided_at=naive, overrides={"seq": refusal.seq, "entry_hash": refusal.entry_hash})
+    entry = logchain.append(ledger, logchain.LOG_DECISIONS, dept, forged)
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    found = [d for d in replay(ledger, department=dept, case_id=app["case_id"]).discrepancies if d.seq == entry.seq]
+    assert any(d.check == "override_invalid" and "earlier moment" in d.detail for d in found), found
