@@ -7,23 +7,18 @@ must catch is tried here against the real anvil.
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from api import services
 from ledger.client import Ledger
 from ledger.errors import ChainError
-from ledger.formats.canonical import NATIVE, hex32, parse_hex32
-from ledger.formats.certificate import SCHEMA_ID
-from ledger.formats.merkle import MerkleTree
-from ledger.formats.signing import batch_message, sign
+from ledger.formats.canonical import NATIVE, parse_hex32
 from ledger.onchain.chainread import Finality
-from ledger.onchain.ids import ROLE_ISSUER, department_id_bytes
+from ledger.onchain.ids import ROLE_ISSUER
 from ledger.services import evidence, provenance, replay, status, statuslist
 from ledger.services.council import Action
 from ledger.services.departments import Council
@@ -32,25 +27,8 @@ from ledger.services.verify import ChainView, verify_certificate
 from .api_support import Clock, make_client
 from .conftest import make_records
 from .evidence_support import both, failed_names, standalone
-from .foundation_support import issue
+from .foundation_support import issue, reanchored
 from .rerun_support import World, world_fixture  # noqa: F401 - the decisions' world
-
-
-def _reanchored(ledger: Ledger, department: str, document: dict[str, Any]) -> dict[str, Any]:
-    """``department`` anchors ``document``'s digest again, alone in a batch of its own (one call, its own key), and
-    hands the holder the document with the new anchor section: the same certificate, the same digest."""
-    chain, account = ledger.chain, ledger.department_account(department)
-    digest = parse_hex32(document["digest"])
-    tree = MerkleTree([digest, b"\x5a" * 32])
-    chain.transact(account, chain.anchor.functions.anchorBatch(tree.root, 2, SCHEMA_ID))
-    message = batch_message(
-        chain.chain_id, chain.deployment.anchor, tree.root, 2, SCHEMA_ID, department_id_bytes(department)
-    )
-    again = copy.deepcopy(document)
-    again["anchor"]["root"] = hex32(tree.root)
-    again["anchor"]["proof"] = [hex32(p) for p in tree.proof(0)]
-    again["anchor"]["signature"] = "0x" + sign(account, message).hex()
-    return again
 
 
 def test_a_revoked_or_superseded_certificate_anchored_again_stays_ended(
@@ -63,7 +41,7 @@ def test_a_revoked_or_superseded_certificate_anchored_again_stays_ended(
     status.revoke(ledger, revoked["digest"], "data-error", department=fresh_department)
     status.supersede(ledger, superseded["digest"], successor["digest"], department=fresh_department)
     for document, ended in ((revoked, "revoked"), (superseded, "superseded")):
-        again = _reanchored(ledger, fresh_department, document)
+        again = reanchored(ledger, fresh_department, document)
         for lookup in ("herd", "direct", "index"):
             view = ChainView(
                 ledger.chain, ledger.settings.confirmations, status_lookup="direct" if lookup == "direct" else "herd"
@@ -85,7 +63,7 @@ def test_a_revoked_certificate_anchored_again_is_revoked_at_the_gateway_and_in_b
 ) -> None:
     (revoked,) = issue(ledger, tmp_path, fresh_department, make_records(1))
     status.revoke(ledger, revoked["digest"], "fraud", department=fresh_department)
-    again = _reanchored(ledger, fresh_department, revoked)
+    again = reanchored(ledger, fresh_department, revoked)
     answer = make_client(ledger, Clock()).post("/public/verify", json={"document": again})
     assert answer.status_code == 200 and answer.json()["verified"] is False, answer.text
     # a bundle states the status under the root it names (the copy's: valid); its "status now" check, in both
@@ -109,7 +87,7 @@ def test_a_decision_citing_a_revoked_certificate_anchored_again_reads_it_revoked
     revoked, and replay and both bundle verifiers re-establish that fact (none of them calls it valid)."""
     licence = world.licences[0]
     status.revoke(ledger, licence["digest"], "fraud")
-    again = _reanchored(ledger, "MKT", licence)
+    again = reanchored(ledger, "MKT", licence)
     case = "RR42-ANCHORED-AGAIN"
     decision = world.decide(case, 0, certificates=[{"document": again}])
     (fact,) = decision.body["certificates"]
@@ -146,7 +124,7 @@ def test_the_gateways_native_answer_leaves_a_certificate_ended_under_another_roo
     certificate revoked under its first root, was answered valid there. The call now declines (the reference
     reports the revocation)."""
     (document,) = issue(ledger, tmp_path, fresh_department, make_records(1))
-    again = _reanchored(ledger, fresh_department, document)
+    again = reanchored(ledger, fresh_department, document)
     final = Finality(ledger.settings.confirmations).reorg_depth + 2
     mine = lambda: [ledger.chain.w3.provider.make_request("evm_mine", []) for _ in range(final)]  # noqa: E731
     mine()
@@ -170,7 +148,7 @@ def test_a_certificate_ended_through_a_copy_is_ended_in_its_timelines(
     """The department anchors its certificate again and revokes the copy, not the root the holder's document names:
     verification reads the end (above); the timelines, built from the store's anchoring, must say it too."""
     (document,) = issue(ledger, tmp_path, fresh_department, make_records(1))
-    again = _reanchored(ledger, fresh_department, document)
+    again = reanchored(ledger, fresh_department, document)
     chain, account = ledger.chain, ledger.department_account(fresh_department)
     root = parse_hex32(again["anchor"]["root"])
     proof = [parse_hex32(p) for p in again["anchor"]["proof"]]

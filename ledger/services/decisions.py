@@ -1173,18 +1173,19 @@ def find_decision(
     return found[-1]
 
 
-def _not_before(at: str, replaced: Decision) -> None:
-    """Refuse an officer's decision stating a moment ``at`` before the one the decision it overrides states: the
+def not_before(at: str, seq: int, replaced: Mapping[str, Any]) -> None:
+    """Refuse an officer's decision stating a moment ``at`` before the one the decision it overrides (number ``seq``,
+    body ``replaced``) states (an inspection's withdrawal too: supervision.py, red team round 45): the
     record would say the case was settled before the decision it replaced was taken, and every reader ordering a
     case by its stated moments (time windows, a case erasure's age) would read the two the other way round (red team
     round 44). A replaced decision stating no readable moment (an old or edited record) bounds nothing here; replay
     reports it."""
-    stated = replaced.body.get("decided_at")
+    stated = replaced.get("decided_at")
     before = instant(stated) if isinstance(stated, str) else None
     mine = instant(at)
     if before is not None and mine is not None and mine < before:
         raise InputError(
-            f"decided_at {at} is before the decision it overrides (#{replaced.seq}, decided at {stated}): an "
+            f"decided_at {at} is before the decision it overrides (#{seq}, decided at {stated}): an "
             "officer's decision replaces one already taken; state the moment it was taken (or leave decided_at out: "
             "now)",
             field="decided_at",
@@ -1327,7 +1328,7 @@ def record_human_decision(
     salts: dict[str, bytes] = {}
     at = _time_text(decided_at)
     if replaced is not None:
-        _not_before(at, replaced)
+        not_before(at, replaced.seq, replaced.body)
     if decision_input is not None:
         prepared = _prepare_input(case_id, service_item, decision_input)
         kept, documents = seal_citations(prepared)

@@ -63,7 +63,6 @@ from .._gc import free_chunk_cycles
 from ..errors import InputError, LedgerError, VerificationError
 from ..formats.canonical import document_digest, field_hashes, json_loads
 from ..formats.decision_input import SEALED_KEY, flatten, sealed_hashes, unflatten
-from ..formats.logbody import instant
 from ..formats.rules import ENGINE_VERSION, RuleSet, evaluate, evaluate_known, load_rule_set
 from ..onchain import chainread
 from ..onchain._node_http import block_params, block_timestamp
@@ -2196,9 +2195,11 @@ def _check_overrides(
 
 
 def _stated_before(stated: Any, before: Any) -> bool:
-    """Whether moment text ``stated`` is earlier than moment text ``before`` (both readable)."""
-    mine = instant(stated) if isinstance(stated, str) else None
-    theirs = instant(before) if isinstance(before, str) else None
+    """Whether moment text ``stated`` is earlier than moment text ``before`` (both readable), each read as replay
+    reads an officer's moment (:func:`_parse_time`: a time without a zone is UTC): read with ``instant``, a zone-less
+    earlier moment was unreadable here and passed, while the anchoring check read it as UTC (red team round 45)."""
+    mine = _parse_time(stated) if isinstance(stated, str) else None
+    theirs = _parse_time(before) if isinstance(before, str) else None
     return mine is not None and theirs is not None and mine < theirs
 
 

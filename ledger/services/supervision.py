@@ -1334,7 +1334,7 @@ def withdraw_approval(
     """Withdraw the approval a non-conforming finding concerns: an anchored officer decision (outcome ``reject``)
     overriding it, with reasons and a legal-basis code; unless ``credit_days`` is 0 the applicant goes on the
     department's credit list for that many days (reason ``credit_reason``, default the first reason)."""
-    from .decisions import officer_ref
+    from .decisions import not_before, officer_ref
 
     entries = _log(ledger, department)
     finding = next((e for e in _find(entries, "inspection_finding") if e.seq == finding_seq), None)
@@ -1367,6 +1367,7 @@ def withdraw_approval(
     if isinstance(reasons, str) or not reasons:
         raise InputError("reasons must be a non-empty list of reason codes", field="reasons")
     at = _stated_time(decided_at, "decided_at")
+    not_before(at, latest.seq, latest.body)  # as any officer's override (decisions.py): replay reports one past it
     # the credit listing is checked before the withdrawal is recorded: a listing refused after it (a negative or
     # endless period, a reason in words) left the refusal in the log with its permit valid, the applicant unlisted,
     # and the withdrawal refused for good when run again ("no longer in force")
