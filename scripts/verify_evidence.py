@@ -1918,6 +1918,12 @@ class Verifier:
                 status, block, detail, ended_root = ended
                 name = STATUSES[status]
                 where = f" under the issuer's batch 0x{ended_root.hex()} (this anchoring is the same certificate anchored again)"
+            elif name == "valid":
+                held = self.held_elsewhere(*self._where())  # so is a suspension under another root (round 46)
+                if held is not None:
+                    status, block, detail, held_root = held
+                    name = STATUSES[status]
+                    where = f" under the issuer's batch 0x{held_root.hex()} (this anchoring is the same certificate anchored again)"
         if name != "valid":
             extra = f", superseded by 0x{detail.hex()}" if name == "superseded" else f" (reason: {reason_name(detail)})"
             raise Failure(f"{name} in block {block}{extra}{where}")
@@ -1956,6 +1962,43 @@ class Verifier:
             if status in (2, 3) and block <= upto:
                 return status, block, detail, ended_root
         return None
+
+    def held_elsewhere(
+        self, department: bytes, root: bytes, digest: bytes, upto: int | None = None
+    ) -> tuple[int, int, bytes, bytes] | None:
+        """Whether ``department`` held ``digest`` suspended under another of its roots than ``root`` at block
+        ``upto`` (default: the head): (1, block, detail, that root) of the suspension in force, or None.
+        CertificateAnchor 2.2.0 makes every suspension and reinstatement of a digest through one root, the root of
+        its first suspension (``heldUnder``), and a suspension holds under every root of the digest."""
+        upto = self.head if upto is None else upto
+        if self.status_lookup == "herd":
+            dept = "0x" + department.hex()
+            if dept not in self._streams:
+                self._streams[dept] = self._department_stream(department)
+            last = None
+            for number, _, status, _ts, detail, r, d in self._streams[dept]:
+                if status in (0, 1) and d == "0x" + digest.hex() and number <= upto:
+                    last = (status, number, detail, r)
+            if last is None or last[0] != 1 or last[3] == "0x" + root.hex():
+                return None
+            return 1, last[1], last[2], bytes.fromhex(last[3][2:])
+        anchor = self.b["chain"]["anchor_contract"]
+        (held_root,) = self.rpc.call(
+            anchor, "heldUnder(bytes32,bytes32)", ["bytes32", "bytes32"], [department, digest], ["bytes32"]
+        )
+        if held_root in (bytes(32), root):
+            return None
+        (changes,) = self.rpc.call(
+            anchor,
+            "statusHistory(bytes32,bytes32,bytes32)",
+            ["bytes32", "bytes32", "bytes32"],
+            [department, held_root, digest],
+            ["(uint8,uint32,uint32,bytes32)[]"],
+        )
+        made = [(status, block, detail) for status, block, _ts, detail in changes if block <= upto]
+        if not made or made[-1][0] != 1:
+            return None
+        return 1, made[-1][1], made[-1][2], held_root
 
     def check_witnessed(self) -> str:
         section = self.b.get("witness")
@@ -3380,6 +3423,8 @@ class Rerun:
         if status in (2, 3):
             return STATUSES[status]
         ended = self.v.ended_elsewhere(dept_bytes(issuer), root, digest, block)
+        if ended is None and status == 0:  # a suspension under another root holds too (red team round 46)
+            ended = self.v.held_elsewhere(dept_bytes(issuer), root, digest, block)
         return STATUSES[status if ended is None else ended[0]]
 
     def holder(self, fields: dict[str, Any]) -> bool | None:

@@ -23,18 +23,23 @@ status at a moment is read only through those, the index path being for the head
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
+from api import services
 from ledger.client import Ledger
-from ledger.errors import InputError
-from ledger.services import decisions, logchain, status, supervision
+from ledger.errors import ChainError, InputError
+from ledger.formats.canonical import NATIVE, parse_hex32
+from ledger.onchain.chainread import Finality
+from ledger.services import decisions, evidence, logchain, status, statuslist, supervision
 from ledger.services.replay import replay
 from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import make_records
+from .evidence_support import failed_names, standalone
 from .foundation_support import issue, reanchored
 from .permit_support import application, fresh_licence, inspected, officer_decision, published_permit_rules
 
@@ -76,18 +81,95 @@ def test_a_withdrawal_stating_a_moment_before_the_approval_it_withdraws_is_refus
     assert withdrawn["overrides"]["seq"] == approval.seq
 
 
-@pytest.mark.xfail(strict=True, reason="open (round 45): a suspension is read under its own root only")
 def test_a_suspended_certificate_anchored_again_is_suspended_under_the_copy(
     ledger: Ledger, tmp_path: Path, fresh_department: str
 ) -> None:
     """Adversary: the holder of a copy of the certificate anchored again by its department (round 42's case),
-    showing the copy while the certificate is suspended under its own root."""
+    showing the copy while the certificate is suspended under its own root. Fixed in red team round 46
+    (CertificateAnchor 2.2.0 makes a digest's suspensions through one root, ``heldUnder``)."""
     (document,) = issue(ledger, tmp_path, fresh_department, make_records(1))
     again = reanchored(ledger, fresh_department, document)
     status.suspend(ledger, document["digest"], "data-error", department=fresh_department)
+    for lookup in ("herd", "direct", "index"):
+        view = ChainView(
+            ledger.chain, ledger.settings.confirmations, status_lookup="direct" if lookup == "direct" else "herd"
+        )
+        if lookup == "index":
+            view.sync()  # the gateway's long-lived view: the status index
+        check = verify_certificate(again, view).check("status")
+        assert "suspended" in check.detail and document["anchor"]["root"] in check.detail, (lookup, check)
+        if lookup != "index":
+            later = verify_certificate(again, view, at=datetime.now(UTC) + timedelta(days=1))
+            assert later.facts["status"] == "suspended", (lookup, later.to_json())
+    # a bundle of the copy: its "status now" check, in both verifiers and both lookups, finds it suspended
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(evidence.certificate_bundle(ledger, again)), encoding="utf-8")
     for lookup in ("herd", "direct"):
-        check = verify_certificate(again, ChainView(ledger.chain, ledger.settings.confirmations, status_lookup=lookup))
-        assert "suspended" in check.check("status").detail, lookup
+        report = evidence.verify_bundle(path, ledger.chain, status_lookup=lookup)
+        assert [c.name for c in report.failed] == ["status"], (lookup, report.to_json())
+        assert document["anchor"]["root"] in report.check("status").detail, report.check("status")
+        code, result, stderr = standalone(ledger, path, "--status-lookup", lookup)
+        assert code == 1 and failed_names(result) == {"status"}, (lookup, result, stderr)
+        assert document["anchor"]["root"] in json.dumps(result), (lookup, result)
+    # the copy is neither suspended nor reinstated on its own: through the first suspension's root only
+    chain, account = ledger.chain, ledger.department_account(fresh_department)
+    root, digest = parse_hex32(again["anchor"]["root"]), parse_hex32(document["digest"])
+    proof = [parse_hex32(p) for p in again["anchor"]["proof"]]
+    with pytest.raises(ChainError, match="AnchorCertificateHeldElsewhere"):
+        chain.transact(account, chain.anchor.functions.reinstate(root, digest, proof, 10))
+    status.reinstate(ledger, document["digest"], "grounds-resolved", department=fresh_department)
+    for lookup in ("herd", "direct"):
+        view = ChainView(ledger.chain, ledger.settings.confirmations, status_lookup=lookup)
+        assert verify_certificate(again, view).facts["status"] == "valid", lookup
+
+
+def test_a_suspension_made_through_a_copy_holds_for_the_certificate_and_its_status_list(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """The department suspends the copy, not the root the holder's document names (red team round 46): the
+    document reads suspended, its batch's W3C suspension list sets its bit, and a later suspension or
+    reinstatement goes through the copy's root."""
+    (document,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    again = reanchored(ledger, fresh_department, document)
+    chain, account = ledger.chain, ledger.department_account(fresh_department)
+    root, digest = parse_hex32(again["anchor"]["root"]), parse_hex32(document["digest"])
+    proof = [parse_hex32(p) for p in again["anchor"]["proof"]]
+    chain.transact(account, chain.anchor.functions.suspend(root, digest, proof, 9))
+    report = verify_certificate(document, ChainView(ledger.chain, ledger.settings.confirmations))
+    assert report.facts["status"] == "suspended" and not report.ok, report.to_json()
+    listed = statuslist.list_credential(
+        ledger, fresh_department, document["anchor"]["root"], "suspension", base="http://gateway.test"
+    )
+    bits = statuslist.decode(listed["credentialSubject"]["encodedList"])
+    assert statuslist.bit(bits, statuslist.leaf_index(ledger, document["digest"]))
+    with pytest.raises(ChainError, match="AnchorCertificateHeldElsewhere"):
+        status.reinstate(ledger, document["digest"], "grounds-resolved", department=fresh_department)
+
+
+@pytest.mark.skipif(
+    getattr(NATIVE, "public_report", None) is None, reason="the native core is not built (setup.py build_ext)"
+)
+def test_the_gateways_native_answer_leaves_a_copy_suspended_under_another_root_to_the_reference(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """The gateway's one-call native answer read the status index under the copy's root alone, and said valid
+    during the suspension under the first root: it now declines, and the reference says suspended (round 46)."""
+    (document,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    again = reanchored(ledger, fresh_department, document)
+    final = Finality(ledger.settings.confirmations).reorg_depth + 2
+    mine = lambda: [ledger.chain.w3.provider.make_request("evm_mine", []) for _ in range(final)]  # noqa: E731
+    mine()
+    view = ChainView(ledger.chain, ledger.settings.confirmations, max_head_age=3600.0)
+    view.refresh()
+    verify_certificate(again, view)  # the batch met: its checks kept for this head
+    answered = services.fast_public_bytes(view, again)
+    assert answered is not None and json.loads(answered)["status"] == "valid"
+    status.suspend(ledger, document["digest"], "under-investigation", department=fresh_department)
+    mine()
+    view.refresh()
+    assert verify_certificate(again, view).facts["status"] == "suspended"
+    assert services.fast_public_bytes(view, again) is None
+    assert services.fast_public_report(view, again)["status"] == "suspended"  # type: ignore[index]
 
 
 def test_an_override_stating_an_earlier_moment_without_a_zone_is_reported(

@@ -21,6 +21,9 @@ contract CertificateAnchor is ICertificateAnchor {
         _history;
     /// @dev The root under which a department's certificate `digest` ended (revoked or superseded); 0 while live.
     mapping(bytes32 departmentId => mapping(bytes32 digest => bytes32 root)) private _ended;
+    /// @dev The root through which a department's certificate `digest` was first suspended; 0 while never. Every
+    /// suspension and reinstatement of that digest is made through it, so its history there is the digest's whole.
+    mapping(bytes32 departmentId => mapping(bytes32 digest => bytes32 root)) private _held;
 
     /// @notice Binds the anchor to the department registry that authorizes issuers.
     /// @param registry_ The department registry.
@@ -60,18 +63,23 @@ contract CertificateAnchor is ICertificateAnchor {
         CertStatus status = _requireNotTerminal(history, digest);
         if (status == CertStatus.Suspended) revert AnchorCertificateAlreadySuspended(digest);
 
+        bytes32 departmentId = _registry.departmentOf(msg.sender);
+        _requireNotHeldElsewhere(departmentId, root, digest);
+        if (_held[departmentId][digest] == bytes32(0)) _held[departmentId][digest] = root;
         _record(history, CertStatus.Suspended, bytes32(uint256(reason)));
-        emit CertificateSuspended(digest, root, _registry.departmentOf(msg.sender), reason);
+        emit CertificateSuspended(digest, root, departmentId, reason);
     }
 
     /// @inheritdoc ICertificateAnchor
     function reinstate(bytes32 root, bytes32 digest, bytes32[] calldata proof, uint8 reason) external {
         StatusChange[] storage history = _ownCertificate(root, digest, proof, reason);
         CertStatus status = _requireNotTerminal(history, digest);
+        bytes32 departmentId = _registry.departmentOf(msg.sender);
+        _requireNotHeldElsewhere(departmentId, root, digest);
         if (status != CertStatus.Suspended) revert AnchorCertificateNotSuspended(digest);
 
         _record(history, CertStatus.Valid, bytes32(uint256(reason)));
-        emit CertificateReinstated(digest, root, _registry.departmentOf(msg.sender), reason);
+        emit CertificateReinstated(digest, root, departmentId, reason);
     }
 
     /// @inheritdoc ICertificateAnchor
@@ -146,6 +154,11 @@ contract CertificateAnchor is ICertificateAnchor {
     }
 
     /// @inheritdoc ICertificateAnchor
+    function heldUnder(bytes32 departmentId, bytes32 digest) external view returns (bytes32) {
+        return _held[departmentId][digest];
+    }
+
+    /// @inheritdoc ICertificateAnchor
     function statusHistory(bytes32 departmentId, bytes32 root, bytes32 digest)
         external
         view
@@ -156,7 +169,7 @@ contract CertificateAnchor is ICertificateAnchor {
 
     /// @inheritdoc ICertificateAnchor
     function version() external pure returns (string memory) {
-        return "2.1.0";
+        return "2.2.0";
     }
 
     // ----------------------------------------------------------------- internals
@@ -199,6 +212,14 @@ contract CertificateAnchor is ICertificateAnchor {
         if (endedRoot != bytes32(0) && endedRoot != root) {
             revert AnchorCertificateEndedElsewhere(digest, root, endedRoot);
         }
+    }
+
+    /// @dev Reverts when the department's suspensions of `digest` are made through another root than `root` (the
+    /// root of its first suspension): the same digest anchored again is the same certificate, suspended and
+    /// reinstated through one root only.
+    function _requireNotHeldElsewhere(bytes32 departmentId, bytes32 root, bytes32 digest) private view {
+        bytes32 heldRoot = _held[departmentId][digest];
+        if (heldRoot != bytes32(0) && heldRoot != root) revert AnchorCertificateHeldElsewhere(digest, root, heldRoot);
     }
 
     /// @dev Current status in `history`, reverting when it is terminal.

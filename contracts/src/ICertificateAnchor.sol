@@ -67,6 +67,10 @@ interface ICertificateAnchor {
     /// @notice Certificate `digest` was revoked or superseded under the department's batch `endedRoot`; the same
     /// digest anchored again under `root` is the same certificate, ended too (see {endedUnder}).
     error AnchorCertificateEndedElsewhere(bytes32 digest, bytes32 root, bytes32 endedRoot);
+    /// @notice Certificate `digest` is suspended and reinstated through the department's batch `heldRoot` only (the
+    /// root of its first suspension); the same digest anchored again under `root` is the same certificate, whose
+    /// suspension there holds under every root (see {heldUnder}).
+    error AnchorCertificateHeldElsewhere(bytes32 digest, bytes32 root, bytes32 heldRoot);
     /// @notice `reason` is not a code of the published vocabulary (1 to {MAX_REASON}); free text never goes on
     /// chain.
     error AnchorUnknownReason(uint8 reason);
@@ -167,13 +171,19 @@ interface ICertificateAnchor {
     /// root revert ({AnchorCertificateEndedElsewhere}).
     function endedUnder(bytes32 departmentId, bytes32 digest) external view returns (bytes32 root);
 
+    /// @notice The root of `departmentId`'s batch through which certificate `digest` was first suspended, through
+    /// which alone it is suspended and reinstated since ({AnchorCertificateHeldElsewhere}); 0 while never suspended.
+    /// A digest anchored again under another root is the same certificate: verifiers read this root's status (its
+    /// history is the digest's whole suspension history) beside the status of the root a document names.
+    function heldUnder(bytes32 departmentId, bytes32 digest) external view returns (bytes32 root);
+
     /// @notice Every status change of that certificate, oldest first.
     function statusHistory(bytes32 departmentId, bytes32 root, bytes32 digest)
         external
         view
         returns (StatusChange[] memory);
 
-    /// @notice Contract version, "2.1.0" (2.1.0: a revoked or superseded digest is ended under every root of its
-    /// department, {endedUnder}).
+    /// @notice Contract version, "2.2.0" (2.1.0: a revoked or superseded digest is ended under every root of its
+    /// department, {endedUnder}; 2.2.0: its suspensions are made through one root, {heldUnder}).
     function version() external pure returns (string memory);
 }

@@ -86,7 +86,7 @@ contract CertificateAnchorTest is RegistryFixture {
     // ----------------------------------------------------------------- anchorBatch
 
     function test_Views() public view {
-        assertEq(anchor.version(), "2.1.0", "version");
+        assertEq(anchor.version(), "2.2.0", "version");
         assertEq(anchor.MAX_REASON(), 12, "reason vocabulary");
         assertEq(address(anchor.registry()), address(registry), "registry");
     }
@@ -632,6 +632,34 @@ contract CertificateAnchorTest is RegistryFixture {
         vm.prank(mktKey);
         anchor.suspend(again, digests[1], p1, REASON);
         assertEq(anchor.endedUnder(MKT, digests[1]), bytes32(0), "suspension is not an end");
+    }
+
+    /// @dev A suspension was made under one root only: the copy anchored again stayed Valid during it, and could be
+    /// suspended or reinstated on its own (red team round 45). 2.2.0 pins a digest's suspensions to the root of its
+    /// first one, so that root's history is the digest's whole suspension history for every verifier.
+    function test_Attack_ReanchoredSuspendedDigestHeldUnderOneRoot() public {
+        _anchor(mktKey, root, 5);
+        (bytes32 again, bytes32[] memory copy) = _reanchor();
+        bytes32[] memory p0 = MerkleBuilder.proof(copy, 0);
+        assertEq(anchor.heldUnder(MKT, digests[0]), bytes32(0), "never suspended");
+        vm.expectEmit(true, true, true, true);
+        emit ICertificateAnchor.CertificateSuspended(digests[0], root, MKT, REASON);
+        vm.prank(mktKey);
+        anchor.suspend(root, digests[0], _proof(0), REASON);
+        assertEq(anchor.heldUnder(MKT, digests[0]), root, "held under the root of its first suspension");
+        bytes memory held =
+            abi.encodeWithSelector(ICertificateAnchor.AnchorCertificateHeldElsewhere.selector, digests[0], again, root);
+        vm.startPrank(mktKey);
+        vm.expectRevert(held); // reinstating the copy while the original stays suspended
+        anchor.reinstate(again, digests[0], p0, CLEARED);
+        anchor.reinstate(root, digests[0], _proof(0), CLEARED);
+        vm.expectRevert(held); // a later suspension through the copy: still through the first root
+        anchor.suspend(again, digests[0], p0, REASON);
+        anchor.suspend(root, digests[0], _proof(0), REASON);
+        anchor.revoke(again, digests[0], p0, REASON); // an end holds through any root
+        vm.stopPrank();
+        assertEq(anchor.endedUnder(MKT, digests[0]), again, "ended under the copy");
+        assertEq(anchor.heldUnder(MKT, digests[0]), root, "held root unchanged");
     }
 
     /// @dev The same for a supersession, and in the other order: the copy ended first ends the original.

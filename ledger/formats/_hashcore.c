@@ -1576,13 +1576,13 @@ enum {
     A_BATCH_CHECKS, A_TYPE_GRANTS, A_INDEX, A_REPLACED, A_BATCHES, A_SIGNERS, A_GENESIS, A_WITNESS, A_CONFIRMATIONS,
     A_VALIDITY_WINDOW, A_AT, A_SIGNER, A_BLOCK_NUMBER, A_DEPARTMENT, A_NAME, A_OK, A_SKIPPED, A_DETAIL, A_TYPE,
     A_ISSUER, A_VALID_FROM, A_VALID_UNTIL, A_WINDOWS, A_ERROR, A_START_US, A_END_US, A_VERDICTS,
-    A_MAX_HEAD_AGE, A_HEAD_READ_AT, A_HEAD, A_INDEXED, A_SYNCED, A_ENDED, A_COUNT
+    A_MAX_HEAD_AGE, A_HEAD_READ_AT, A_HEAD, A_INDEXED, A_SYNCED, A_ENDED, A_HELD, A_COUNT
 };
 static const char *const ATTR_NAMES[A_COUNT] = {
     "_batch_checks", "_type_grants", "_index", "_replaced", "_batches", "_signers", "_genesis", "witness",
     "confirmations", "validity_window", "at", "signer", "block_number", "department", "name", "ok", "skipped",
     "detail", "type", "issuer", "valid_from", "valid_until", "_windows", "_error", "_start_us", "_end_us",
-    "_verdicts", "max_head_age", "_head_read_at", "_head", "_indexed", "_synced", "_ended",
+    "_verdicts", "max_head_age", "_head_read_at", "_head", "_indexed", "_synced", "_ended", "_held",
 };
 static PyObject *ATTRS[A_COUNT];
 
@@ -1998,7 +1998,7 @@ static PyObject *report(PyObject *doc, PyObject *view, PyObject *head_obj, PyObj
     PyObject *signers = NULL, *genesis = NULL, *witness = NULL, *confirmations = NULL, *found = NULL;
     PyObject *batch = NULL, *signer = NULL, *block_obj = NULL, *department = NULL, *window = NULL, *verdict = NULL;
     PyObject *now = NULL, *dept_id = NULL, *status_key = NULL, *start = NULL, *end = NULL, *issuer_held = NULL;
-    PyObject *type_held = NULL, *windows = NULL, *ended = NULL, *ended_key = NULL;
+    PyObject *type_held = NULL, *windows = NULL, *ended = NULL, *ended_key = NULL, *held = NULL;
     char body_space[4096], top_space[512];
     Out o = {body_space, 0, sizeof body_space, 0, 0}, top = {top_space, 0, sizeof top_space, 0, 0};
     int verified = 1, hidden_dates = 0;
@@ -2291,13 +2291,16 @@ static PyObject *report(PyObject *doc, PyObject *view, PyObject *head_obj, PyObj
     if (status_name == NULL) goto end;
     if (code == 0 || code == 1) {
         /* revoked or superseded by its issuer under another root (the same digest anchored again: ChainView's
-           _ended, red team round 42): declined, the Python path reports that status and names the root */
+           _ended, red team round 42), or suspended or reinstated under another root (_held, red team round 46):
+           declined, the Python path reports that status and names the root */
         ended = view_attr(view, A_ENDED);
         if (ended == NULL || !PyTuple_CheckExact(ended) || PyTuple_GET_SIZE(ended) != 2) goto end;
+        held = view_attr(view, A_HELD);
+        if (held == NULL || !PyTuple_CheckExact(held) || PyTuple_GET_SIZE(held) != 2) goto end;
         ended_key = PyTuple_Pack(2, dept_id, digest_obj);
         if (ended_key == NULL) goto end;
-        for (int part = 0; part < 2; part++) {
-            PyObject *end_made = dict_get(PyTuple_GET_ITEM(ended, part), ended_key);
+        for (int part = 0; part < 4; part++) {
+            PyObject *end_made = dict_get(PyTuple_GET_ITEM(part < 2 ? ended : held, part % 2), ended_key);
             if (end_made == NULL) continue;
             if (!PyTuple_CheckExact(end_made) || PyTuple_GET_SIZE(end_made) != 4) goto end;
             int same = PyObject_RichCompareBool(PyTuple_GET_ITEM(end_made, 0), root, Py_EQ);
@@ -2435,6 +2438,7 @@ end:
     Py_XDECREF(replaced);
     Py_XDECREF(ended);
     Py_XDECREF(ended_key);
+    Py_XDECREF(held);
     Py_XDECREF(batches);
     Py_XDECREF(signers);
     Py_XDECREF(genesis);

@@ -93,7 +93,7 @@ def _shape(abi_type: ABIType) -> Any:
 
 ROLE_NAMES = {"issuer": ROLE_ISSUER, "verifier": ROLE_VERIFIER, "auditor": ROLE_AUDITOR, "approver": ROLE_APPROVER}
 
-CONTRACT_VERSIONS = {"registry": "2.4.0", "anchor": "2.1.0", "log": "2.1.0"}
+CONTRACT_VERSIONS = {"registry": "2.4.0", "anchor": "2.2.0", "log": "2.1.0"}
 _VERSION_REASONS = {
     "registry": "certificate types per department, proposals that expire, votes bound to the proposal's content, "
     "department ids that are codes, department keys never council members: docs/governance.md",

@@ -767,6 +767,8 @@ class DecisionRerun:
         if status not in ("revoked", "superseded"):
             # the same digest anchored again by its issuer is the same certificate: an end under another root holds
             ended = view.ended_elsewhere(fact.issuer, root, digest, None, block)
+            if ended is None and status == "valid":  # a suspension under another root holds too (round 46)
+                ended = view.held_elsewhere(fact.issuer, root, digest, None, block)
             status = status if ended is None else ended[0]
         holder = None if self.identity is None else any(i == self.identity for i in fact.subject_ids)
         return replace(fact, status=status, holder=holder)

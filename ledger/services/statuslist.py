@@ -245,13 +245,17 @@ def check_entries(
 def _status_code(stream: Any, dept: bytes, root: bytes, digest: bytes, upto: int) -> int | None:
     """The status code in force at block ``upto`` of certificate ``digest`` of batch ``root`` (None: never changed),
     from its department's stream: its own last change, unless the department revoked or superseded the same digest
-    under another of its roots by then (anchored again: the same certificate, ended; red team round 42)."""
+    under another of its roots by then (anchored again: the same certificate, ended; red team round 42), or holds
+    it suspended under another (red team round 46)."""
     last = stream.last((dept, root, digest), upto)
     code = None if last is None else int(last[0])
     if code not in (2, 3):
         ended = stream.ended(digest, upto)
         if ended is not None and ended[0] != root:
             return int(ended[1])
+        held = stream.held(digest, upto)  # a suspension under another root holds too (red team round 46)
+        if held is not None and held[0] != root and held[1] == 1:
+            return 1
     return code
 
 

@@ -201,6 +201,9 @@ class _DepartmentStream:
     # digest -> the department's terminal events (root, status, block, detail) under any root, oldest first: built
     # on first use from deep and recent (a stream is never changed once made; each sync makes a new one)
     ended_by_digest: dict[bytes, list[_Ended]] | None = None
+    # digest -> the department's suspensions and reinstatements (root, status, block, detail) under any root, oldest
+    # first: built on first use, as ended_by_digest
+    held_by_digest: dict[bytes, list[_Ended]] | None = None
 
     def predecessors(self, key: CertKey) -> tuple[bytes, ...]:
         return self.replaced.get(key, ()) + self.replaced_recent.get(key, ())
@@ -219,6 +222,21 @@ class _DepartmentStream:
                 ends.sort(key=lambda change: change[2])
             self.ended_by_digest = found
         return next((c for c in self.ended_by_digest.get(digest, ()) if c[2] <= upto), None)
+
+    def held(self, digest: bytes, upto: int) -> _Ended | None:
+        """The last suspension or reinstatement of ``digest`` under any of the department's roots up to block
+        ``upto``: (root, status, block, detail), or None. CertificateAnchor 2.2.0 makes them all through one root."""
+        if self.held_by_digest is None:
+            found: dict[bytes, list[_Ended]] = {}
+            for changes in (self.deep, self.recent):
+                for (_, root, certificate), made in changes.items():
+                    for status, block, detail in made:
+                        if status not in _TERMINAL_CODES:
+                            found.setdefault(certificate, []).append((root, status, block, detail))
+            for held in found.values():
+                held.sort(key=lambda change: change[2])
+            self.held_by_digest = found
+        return next((c for c in reversed(self.held_by_digest.get(digest, ())) if c[2] <= upto), None)
 
     def changes(self, key: CertKey, upto: int) -> list[tuple[int, int, bytes]]:
         """Every status change (status, block, detail) of the certificate at ``key`` up to block ``upto``, oldest
@@ -315,6 +333,10 @@ class ChainView:
         # supersession under any of the department's roots: the same digest anchored again is the same certificate
         # (CertificateAnchor 2.1.0, ``endedUnder``)
         self._ended: tuple[dict[tuple[bytes, bytes], _Ended], dict[tuple[bytes, bytes], _Ended]] = ({}, {})
+        # (deep, recent): (department, digest) -> (root, status, block, detail) of its last suspension or
+        # reinstatement under any of the department's roots (CertificateAnchor 2.2.0 makes them all through one,
+        # ``heldUnder``): a suspension holds under every root of the digest, as an end does
+        self._held: tuple[dict[tuple[bytes, bytes], _Ended], dict[tuple[bytes, bytes], _Ended]] = ({}, {})
 
     def head(self) -> int:
         if self.max_head_age > 0 and time.monotonic() - self._head_read_at <= self.max_head_age:
@@ -610,6 +632,42 @@ class ChainView:
             return None
         return STATUS_NAMES[found[1]], found[2], 0, found[3], found[0]
 
+    def held_elsewhere(
+        self, department: str, root: bytes, digest: bytes, at: int | None, head: int
+    ) -> tuple[str, int, int, bytes, bytes] | None:
+        """Whether ``department`` held certificate ``digest`` suspended under another of its roots than ``root`` (as
+        of ``head``, or at unix time ``at``): ("suspended", block, timestamp, detail, that root), or None. A digest
+        anchored again is the same certificate, and its suspension holds under every root (CertificateAnchor 2.2.0
+        makes every suspension and reinstatement of a digest through the root of its first suspension,
+        ``heldUnder``; red team round 46). Read where :meth:`status` reads: the index, the department's stream, or
+        the contract."""
+        dept = _department_id(department)
+        found: _Ended | None = None
+        if at is None and self._indexed and head <= self._synced:
+            deep, recent = self._held
+            found = recent.get((dept, digest)) or deep.get((dept, digest))
+            if found is not None and found[2] > head:  # a change after ``head``: its stream knows the one before
+                found = self.department_stream(department, head).held(digest, head)
+        elif self.status_lookup == "herd":
+            upto = head if at is None else self.block_at_time(at, head)
+            found = None if upto < 0 else self.department_stream(department, head).held(digest, upto)
+        else:
+            fns = self.chain.anchor.functions
+            held_root = bytes(self.chain.call(fns.heldUnder(dept, digest)))
+            if held_root == bytes(32) or held_root == root:
+                return None
+            if at is not None:
+                status = int(self.chain.call(fns.statusAt(dept, held_root, digest, at)))
+                return ("suspended", 0, 0, b"", held_root) if status == 1 else None
+            changes = [c for c in self.chain.call(fns.statusHistory(dept, held_root, digest)) if int(c[1]) <= head]
+            if not changes or int(changes[-1][0]) != 1:
+                return None
+            _status, block, ts, detail = changes[-1]
+            return "suspended", int(block), int(ts), bytes(detail), held_root
+        if found is None or found[0] == root or found[1] != 1:
+            return None
+        return "suspended", found[2], 0, found[3], found[0]
+
     def department_stream(self, department: str, head: int) -> _DepartmentStream:
         """``department``'s status events up to block ``head``: every one of them, read with ``eth_getLogs``
         filtered by the department's topic only (the contract stamps each status event with the department whose
@@ -781,6 +839,7 @@ class ChainView:
         deep = dict(self._index[0])
         recent: dict[CertKey, tuple[int, int, bytes]] = {}
         ended_deep, ended_recent = dict(self._ended[0]), dict[tuple[bytes, bytes], _Ended]()
+        held_deep, held_recent = dict(self._held[0]), dict[tuple[bytes, bytes], _Ended]()
         supersessions: list[tuple[int, CertKey, bytes]] = []
         for key, status, block, detail in self._status_logs(start, head, supersessions):
             (deep if block <= final_upto else recent)[key] = (status, block, detail)  # later events win
@@ -788,9 +847,11 @@ class ChainView:
                 ended = ended_deep if block <= final_upto else ended_recent
                 if (key[0], key[2]) not in ended_deep:
                     ended.setdefault((key[0], key[2]), (key[1], status, block, detail))
+            else:  # the last suspension or reinstatement wins
+                (held_deep if block <= final_upto else held_recent)[(key[0], key[2])] = (key[1], status, block, detail)
         replaced = _split_supersessions(self._replaced[0], supersessions, final_upto)
         # the ends first: a reader (the gateway's native report) that sees the new index sees them too
-        self._ended = (ended_deep, ended_recent)
+        self._ended, self._held = (ended_deep, ended_recent), (held_deep, held_recent)
         self._index, self._replaced, self._final_upto = (deep, recent), replaced, final_upto
         self._synced, self._indexed, self._synced_at = head, True, started
 
@@ -1508,6 +1569,13 @@ def _anchoring(
             status, block, ts, detail, ended_root = ended
             facts["ended_under"] = hex32(ended_root)
             why = f" under {issuer}'s batch {hex32(ended_root)} (this anchoring is the same certificate anchored again)"
+        elif status == "valid":
+            # so is a suspension under another root (red team round 46)
+            held = run.view.held_elsewhere(issuer, root, digest, at, head)
+            if held is not None:
+                status, block, ts, detail, held_root = held
+                facts["suspended_under"] = hex32(held_root)
+                why = f" under {issuer}'s batch {hex32(held_root)} (this anchoring is the same certificate anchored again)"
     facts["status"] = status
     if status == "superseded":
         facts["superseded_by"] = hex32(detail)
