@@ -55,3 +55,31 @@ def reanchored(ledger: Ledger, department: str, document: dict[str, Any]) -> dic
     again["anchor"]["proof"] = [hex32(p) for p in tree.proof(0)]
     again["anchor"]["signature"] = "0x" + sign(account, message).hex()
     return again
+
+
+def copy_the_gateway_answers_natively(
+    ledger: Ledger, tmp: Path, department: str
+) -> tuple[dict[str, Any], dict[str, Any], ChainView, Any]:
+    """One certificate issued by ``department`` and anchored again under a second root (:func:`reanchored`), both
+    final, and a long-lived view (the gateway's) that has met the copy's batch, so the gateway answers the copy in
+    its one native call (asserted: valid): (document, copy, view, mine), ``mine()`` making the next change final."""
+    from api import services
+    from ledger.onchain.chainread import Finality
+
+    from .conftest import make_records
+
+    (document,) = issue(ledger, tmp, department, make_records(1))
+    again = reanchored(ledger, department, document)
+    final = Finality(ledger.settings.confirmations).reorg_depth + 2
+
+    def mine() -> None:
+        for _ in range(final):
+            ledger.chain.w3.provider.make_request("evm_mine", [])
+
+    mine()
+    view = ChainView(ledger.chain, ledger.settings.confirmations, max_head_age=3600.0)
+    view.refresh()
+    verify_certificate(again, view)  # the batch met: its checks kept for this head
+    answered = services.fast_public_bytes(view, again)
+    assert answered is not None and json.loads(answered)["status"] == "valid"
+    return document, again, view, mine

@@ -17,7 +17,6 @@ from api import services
 from ledger.client import Ledger
 from ledger.errors import ChainError
 from ledger.formats.canonical import NATIVE, parse_hex32
-from ledger.onchain.chainread import Finality
 from ledger.onchain.ids import ROLE_ISSUER
 from ledger.services import evidence, provenance, replay, status, statuslist
 from ledger.services.council import Action
@@ -27,7 +26,7 @@ from ledger.services.verify import ChainView, verify_certificate
 from .api_support import Clock, make_client
 from .conftest import make_records
 from .evidence_support import both, failed_names, standalone
-from .foundation_support import issue, reanchored
+from .foundation_support import copy_the_gateway_answers_natively, issue, reanchored
 from .rerun_support import World, world_fixture  # noqa: F401 - the decisions' world
 
 
@@ -123,16 +122,7 @@ def test_the_gateways_native_answer_leaves_a_certificate_ended_under_another_roo
     status index under the root the document names: the copy anchored while the certificate was valid, then the
     certificate revoked under its first root, was answered valid there. The call now declines (the reference
     reports the revocation)."""
-    (document,) = issue(ledger, tmp_path, fresh_department, make_records(1))
-    again = reanchored(ledger, fresh_department, document)
-    final = Finality(ledger.settings.confirmations).reorg_depth + 2
-    mine = lambda: [ledger.chain.w3.provider.make_request("evm_mine", []) for _ in range(final)]  # noqa: E731
-    mine()
-    view = ChainView(ledger.chain, ledger.settings.confirmations, max_head_age=3600.0)
-    view.refresh()
-    verify_certificate(again, view)  # the batch met: its checks kept for this head
-    answered = services.fast_public_bytes(view, again)
-    assert answered is not None and json.loads(answered)["status"] == "valid"
+    document, again, view, mine = copy_the_gateway_answers_natively(ledger, tmp_path, fresh_department)
     status.revoke(ledger, document["digest"], "fraud", department=fresh_department)
     mine()
     view.refresh()

@@ -33,14 +33,13 @@ from api import services
 from ledger.client import Ledger
 from ledger.errors import ChainError, InputError
 from ledger.formats.canonical import NATIVE, parse_hex32
-from ledger.onchain.chainread import Finality
 from ledger.services import decisions, evidence, logchain, status, statuslist, supervision
 from ledger.services.replay import replay
 from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import make_records
 from .evidence_support import failed_names, standalone
-from .foundation_support import issue, reanchored
+from .foundation_support import copy_the_gateway_answers_natively, issue, reanchored
 from .permit_support import application, fresh_licence, inspected, officer_decision, published_permit_rules
 
 
@@ -154,16 +153,7 @@ def test_the_gateways_native_answer_leaves_a_copy_suspended_under_another_root_t
 ) -> None:
     """The gateway's one-call native answer read the status index under the copy's root alone, and said valid
     during the suspension under the first root: it now declines, and the reference says suspended (round 46)."""
-    (document,) = issue(ledger, tmp_path, fresh_department, make_records(1))
-    again = reanchored(ledger, fresh_department, document)
-    final = Finality(ledger.settings.confirmations).reorg_depth + 2
-    mine = lambda: [ledger.chain.w3.provider.make_request("evm_mine", []) for _ in range(final)]  # noqa: E731
-    mine()
-    view = ChainView(ledger.chain, ledger.settings.confirmations, max_head_age=3600.0)
-    view.refresh()
-    verify_certificate(again, view)  # the batch met: its checks kept for this head
-    answered = services.fast_public_bytes(view, again)
-    assert answered is not None and json.loads(answered)["status"] == "valid"
+    document, again, view, mine = copy_the_gateway_answers_natively(ledger, tmp_path, fresh_department)
     status.suspend(ledger, document["digest"], "under-investigation", department=fresh_department)
     mine()
     view.refresh()
