@@ -30,6 +30,14 @@ def kdf_floor_from_env() -> int:
     return floor
 
 
+DEBUG_VARIABLE = "LEDGER_DEBUG"
+
+
+def debug_tracebacks() -> bool:
+    """``LEDGER_DEBUG=1``: a command's unexpected error prints its traceback as well as its one line (cli)."""
+    return os.environ.get(DEBUG_VARIABLE) == "1"
+
+
 def secret_env(name: str) -> SecretStr | None:
     """The secret in environment variable ``name`` (None when unset or empty), as a SecretStr: its repr and str
     hide the value, so a logged Settings or traceback shows ``**********``."""

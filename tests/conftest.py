@@ -222,7 +222,8 @@ def fresh_department(ledger: Ledger) -> str:
     FRESH_POOL that no test of this ledger has had yet (registered with it, untouched since), else registered now."""
     where = str(ledger.settings.data_dir)
     taken = _pool_taken.get(where, 0)
-    if taken < len(FRESH_POOL):
+    # a ledger a module made itself (not from the template) has no pool: its keystore holds none of its keys
+    if taken < len(FRESH_POOL) and f"dept-{FRESH_POOL[taken]}" in ledger.keystore.names():
         _pool_taken[where] = taken + 1
         return FRESH_POOL[taken]
     code = f"T{os.getpid() % 1000}-{next(_codes)}"

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError
 
+from ..config import DEBUG_VARIABLE, debug_tracebacks
 from ..errors import LedgerError
 
 INTERNAL_ERROR = 70  # EX_SOFTWARE (sysexits.h): distinct from a refusal (2) and a failed check (1)
-DEBUG_VARIABLE = "LEDGER_DEBUG"
 _PACKAGE = Path(__file__).resolve().parent.parent
 
 GROUPS = (
@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, as a shell reports a command the pipe ended
     except Exception as exc:  # noqa: BLE001 - the last resort: one line, the traceback only when asked for
-        debug = os.environ.get(DEBUG_VARIABLE) == "1"
+        debug = debug_tracebacks()
         if debug:
             traceback.print_exc()
         then = "its traceback is above" if debug else f"rerun with {DEBUG_VARIABLE}=1 for its traceback"
