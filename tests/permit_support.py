@@ -161,6 +161,18 @@ def inspected(ledger: Ledger, dept: str, since: datetime, *cases: str) -> int:
     return findings[0]
 
 
+def withdrawn(ledger: Ledger, dept: str, finding: int, **kw: Any) -> dict[str, Any]:
+    """Officer officer-9's withdrawal, after the non-conforming finding ``finding``, of the approval it concerns
+    (reason APPROVAL_OBTAINED_IMPROPERLY, basis ART-69, no credit listing); ``kw`` overrides any of these."""
+    args: dict[str, Any] = {
+        "officer": "officer-9",
+        "reasons": ["APPROVAL_OBTAINED_IMPROPERLY"],
+        "legal_basis": "ART-69",
+        "credit_days": 0,
+    }
+    return supervision.withdraw_approval(ledger, dept, finding, **{**args, **kw})
+
+
 def referred_then_approved(
     ledger: Ledger, dept: str, rules: RuleSet, app: dict[str, Any], holder: str, officer: str
 ) -> tuple[decisions.Decision, decisions.Decision]:

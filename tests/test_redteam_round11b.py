@@ -55,7 +55,7 @@ from ledger.services.verify import ChainView, verify_certificate
 from .conftest import TEST_TYPES, make_records, write_jsonl
 from .decision_support import application, unique_rule_set
 from .permit_support import application as permit_application
-from .permit_support import permit_rules
+from .permit_support import permit_rules, withdrawn
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 
@@ -353,15 +353,7 @@ def test_an_approval_withdrawn_after_an_inspection_revokes_its_permit(
         conforming=False,
         findings=["PREMISES_NOT_AS_DECLARED"],
     )
-    supervision.withdraw_approval(
-        ledger,
-        dept,
-        finding,
-        officer="officer-9",
-        reasons=["APPROVAL_OBTAINED_IMPROPERLY"],
-        legal_basis="ART-69",
-        credit_days=0,
-    )
+    withdrawn(ledger, dept, finding)
     (document,) = permits.documents(ledger, [permit])
     report = verify_certificate(document, ChainView(ledger.chain, 0))
     assert not report.ok and "revoked" in json.dumps(report.to_json())

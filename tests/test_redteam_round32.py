@@ -21,13 +21,13 @@ import pytest
 
 from ledger.client import Ledger
 from ledger.errors import InputError, StateError
-from ledger.services import notices, provenance, status, supervision
+from ledger.services import notices, provenance, status
 
 from .api_support import Clock, assert_problem, bearer, login, make_client
 from .cli_support import run_cli
 from .conftest import make_records
 from .foundation_support import issue
-from .permit_support import inspected, officer_decision
+from .permit_support import inspected, officer_decision, withdrawn
 
 
 def test_a_certificate_is_superseded_only_by_one_of_its_own_type(
@@ -103,13 +103,5 @@ def test_an_inspection_withdrawal_revokes_the_approvals_notice(ledger: Ledger, f
     officer_decision(ledger, dept, "C-RT32-I", "applicant-rt32i", "approve", "OFFICER_CHECKED_ON_SITE")
     notice = notices.issue_notice(ledger, dept, "C-RT32-I")
     finding = inspected(ledger, dept, start, "C-RT32-I")
-    supervision.withdraw_approval(
-        ledger,
-        dept,
-        finding,
-        officer="officer-9",
-        reasons=["APPROVAL_OBTAINED_IMPROPERLY"],
-        legal_basis="ART-69",
-        credit_days=0,
-    )
+    withdrawn(ledger, dept, finding)
     assert provenance.timeline(ledger, notice["digest"], now=datetime.now(UTC))["status"] == "revoked"

@@ -48,7 +48,7 @@ from sqlmodel import col
 from ledger.client import Ledger
 from ledger.errors import InputError, StateError
 from ledger.onchain.chain import Chain, connect
-from ledger.services import decisions, evidence, logchain, notices, provenance, replay, status, supervision
+from ledger.services import decisions, evidence, logchain, notices, provenance, replay, status
 from ledger.services.logchain import LogEntry
 from ledger.storage.store import Batch, Certificate
 
@@ -57,7 +57,15 @@ from .conftest import make_records
 from .evidence_support import both, failed_names, rpc_url, standalone
 from .foundation_support import issue
 from .insider_support import insider_edit
-from .permit_support import SERVICE_ITEM, application, inspected, live_permits, officer_decision, permit_rules
+from .permit_support import (
+    SERVICE_ITEM,
+    application,
+    inspected,
+    live_permits,
+    officer_decision,
+    permit_rules,
+    withdrawn,
+)
 from .rerun_support import World, world_fixture  # noqa: F401 - the decisions' world
 from .rpc_proxy import RpcProxy
 
@@ -98,15 +106,7 @@ def test_a_confirmed_approvals_notice_is_revoked_by_an_inspection_withdrawal(
         ledger, dept, "C-RT34-W", "applicant-rt34w", "approve", "OFFICER_CHECKED_ON_SITE", overrides=approval.seq
     )
     finding = inspected(ledger, dept, start, "C-RT34-W")
-    supervision.withdraw_approval(
-        ledger,
-        dept,
-        finding,
-        officer="officer-9",
-        reasons=["APPROVAL_OBTAINED_IMPROPERLY"],
-        legal_basis="ART-69",
-        credit_days=0,
-    )
+    withdrawn(ledger, dept, finding)
     assert _status(ledger, first["digest"]) == "revoked"
 
 

@@ -33,14 +33,14 @@ from api import services
 from ledger.client import Ledger
 from ledger.errors import ChainError, InputError
 from ledger.formats.canonical import NATIVE, parse_hex32
-from ledger.services import decisions, evidence, logchain, status, statuslist, supervision
+from ledger.services import decisions, evidence, logchain, status, statuslist
 from ledger.services.replay import replay
 from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import make_records
 from .evidence_support import failed_names, standalone
 from .foundation_support import copy_the_gateway_answers_natively, issue, reanchored
-from .permit_support import application, fresh_licence, inspected, officer_decision, published_permit_rules
+from .permit_support import application, fresh_licence, inspected, officer_decision, published_permit_rules, withdrawn
 
 
 def test_a_withdrawal_stating_a_moment_before_the_approval_it_withdraws_is_refused(
@@ -55,29 +55,11 @@ def test_a_withdrawal_stating_a_moment_before_the_approval_it_withdraws_is_refus
     stated = datetime.fromisoformat(approval.body["decided_at"])
     head = len(list(logchain.entries(ledger, logchain.LOG_DECISIONS, dept)))
     with pytest.raises(InputError, match="before the decision it overrides"):
-        supervision.withdraw_approval(
-            ledger,
-            dept,
-            finding,
-            officer="officer-9",
-            reasons=["APPROVAL_OBTAINED_IMPROPERLY"],
-            legal_basis="ART-69",
-            credit_days=0,
-            decided_at=stated - timedelta(milliseconds=1),
-        )
+        withdrawn(ledger, dept, finding, decided_at=stated - timedelta(milliseconds=1))
     assert len(list(logchain.entries(ledger, logchain.LOG_DECISIONS, dept))) == head  # nothing recorded
     # the same moment, in another zone, is no earlier: taken
-    withdrawn = supervision.withdraw_approval(
-        ledger,
-        dept,
-        finding,
-        officer="officer-9",
-        reasons=["APPROVAL_OBTAINED_IMPROPERLY"],
-        legal_basis="ART-69",
-        credit_days=0,
-        decided_at=stated.astimezone(timezone(timedelta(hours=-5))),
-    )
-    assert withdrawn["overrides"]["seq"] == approval.seq
+    done = withdrawn(ledger, dept, finding, decided_at=stated.astimezone(timezone(timedelta(hours=-5))))
+    assert done["overrides"]["seq"] == approval.seq
 
 
 def test_a_suspended_certificate_anchored_again_is_suspended_under_the_copy(
