@@ -63,6 +63,7 @@ from .._gc import free_chunk_cycles
 from ..errors import InputError, LedgerError, VerificationError
 from ..formats.canonical import document_digest, field_hashes, json_loads
 from ..formats.decision_input import SEALED_KEY, flatten, sealed_hashes, unflatten
+from ..formats.logbody import recorded_instant
 from ..formats.rules import ENGINE_VERSION, RuleSet, evaluate, evaluate_known, load_rule_set
 from ..onchain import chainread
 from ..onchain._node_http import block_params, block_timestamp
@@ -233,12 +234,8 @@ class ReplayReport:
         return "\n".join(lines)
 
 
-def _parse_time(text: str) -> datetime | None:
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except (TypeError, ValueError, AttributeError):
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+# a recorded moment as the library reads one when it bounds what it writes (red team round 47): zone-less is UTC
+_parse_time = recorded_instant
 
 
 def _all_ranges(ledger: Ledger) -> dict[str, list[ChainRange]]:

@@ -1,0 +1,173 @@
+"""Red team round 47: attacks on the last session's merges (case erasure, the sealed token list, the partial re-run,
+an override's moment, CertificateAnchor 2.1.0/2.2.0, DepartmentRegistry 2.4.0, the CLI's last resort, issuance's
+sorted group insert); docs/threat-model.md, round 47 rows. Each attack was written failing first.
+
+1. (round 44/45 open) An override's moment was bounded in the library by the decision it replaces read with
+   ``instant``, which takes a moment without a zone for unreadable, so a replaced decision stating
+   ``2026-12-06T07:00:00.000`` (an import, an older tool: written past the library) bounded nothing, while replay reads
+   it as UTC and called the library's own override ``override_invalid``. The library now reads a recorded moment as
+   replay does (``logbody.recorded_instant``).
+2. (priv41/round 43) ``erase --case`` skipped its "not before the case's latest decision" check altogether when any
+   decision of the case stated a moment it could not read, so an ``at`` while an approval (stated without a zone)
+   stood was taken on a basis that does not wait (objection, court order), and replay called the library's erasure
+   ``case_erased_in_force``. The bound is now the latest moment any decision states, read as replay reads it.
+3. (priv41) An officer's approval of a case already erased was bounded only by the decision it overrides: stated
+   between the refusal and the erasure (recorded after the erasure), it made replay read the case as approved when
+   the erasure was made, ``case_erased_in_force``, the library's own erasure "written past the library". An approval
+   of an erased case must now state a moment after the erasure (``erasure.approval_after_erasure``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from ledger.client import Ledger
+from ledger.errors import InputError, StateError
+from ledger.formats.rules import RuleSet
+from ledger.services import decisions, erasure, logchain
+from ledger.services.replay import replay
+
+from .permit_support import application, fresh_licence, officer_decision, published_permit_rules
+
+
+def _zoneless(moment: datetime) -> str:
+    """``moment`` as a decision written past the library may state it: no zone (replay reads it as UTC)."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds")
+
+
+def test_an_override_of_a_decision_stated_without_a_zone_is_bounded_by_its_moment(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Adversary: an officer (through the library) overriding a decision whose record states its moment without a
+    zone (written past the library: an import, an older tool), with a moment before it. The library took it, and its
+    own replay then reported the override as stating an earlier moment than the decision it replaces."""
+    dept = fresh_department
+    case = "C-RT47-ZONE"
+    first = officer_decision(
+        ledger, dept, case, "applicant-rt47z", "reject", "OFFICER_FOUND_FRAUD", decided_at=_now() - timedelta(minutes=3)
+    )
+    moment = _now() - timedelta(minutes=1)
+    forged = dict(
+        first.body, decided_at=_zoneless(moment), overrides={"seq": first.seq, "entry_hash": first.entry_hash}
+    )
+    written = logchain.append(ledger, logchain.LOG_DECISIONS, dept, forged)
+    head = len(list(logchain.entries(ledger, logchain.LOG_DECISIONS, dept)))
+    with pytest.raises(InputError, match="before the decision it overrides"):
+        officer_decision(
+            ledger,
+            dept,
+            case,
+            "applicant-rt47z",
+            "reject",
+            "OFFICER_FOUND_FRAUD",
+            overrides=written.seq,
+            decided_at=moment - timedelta(seconds=30),
+        )
+    assert len(list(logchain.entries(ledger, logchain.LOG_DECISIONS, dept))) == head  # nothing recorded
+    # the same instant is no earlier: taken, and replay finds nothing to say of it
+    taken = officer_decision(
+        ledger, dept, case, "applicant-rt47z", "reject", "OFFICER_FOUND_FRAUD", overrides=written.seq, decided_at=moment
+    )
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    found = [d for d in replay(ledger, department=dept, case_id=case).discrepancies if d.seq == taken.seq]
+    assert not [d for d in found if d.check == "override_invalid"], found
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@pytest.fixture()
+def permit_department(ledger: Ledger, fresh_department: str) -> tuple[str, RuleSet]:
+    return fresh_department, published_permit_rules(ledger, fresh_department, "rt47")
+
+
+def test_a_case_erasure_is_bounded_by_its_readable_decisions_when_one_is_stated_without_a_zone(
+    ledger: Ledger, permit_department: tuple[str, RuleSet], tmp_path: Path
+) -> None:
+    """Adversary: an officer erasing a case (basis objection: no records schedule to wait for) with an ``at`` while
+    the case stood approved. The rules referred it; an approval stating its moment without a zone was written past
+    the library; an officer's refusal (through the library) withdrew it. The library skipped its "not before the
+    case's latest decision" check for a case with any moment it could not read, took the erasure, and replay then
+    called it ``case_erased_in_force`` ("written past the library")."""
+    dept, rules = permit_department
+    licence, holder = fresh_licence(ledger, tmp_path, "rt47-at")
+    app = application("FBP-rt47-at", licence, scope="cooked-food")
+    referred = decisions.decide(
+        ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=holder,
+        decided_at=_now() - timedelta(seconds=40),
+    )  # fmt: skip
+    approved_at = _now() - timedelta(seconds=20)
+    approval = dict(
+        referred.body,
+        outcome="approve",
+        reasons=["ONSITE_CHECK_PASSED"],
+        fired=[],
+        input_digest=None,
+        rule_set=None,
+        engine=None,
+        decided_by={"kind": "officer", "department": dept, "officer_ref": "0x" + "47" * 32},
+        decided_at=_zoneless(approved_at),
+        overrides={"seq": referred.seq, "entry_hash": referred.entry_hash},
+    )
+    for key in ("legal_basis", "as_of_block", "credit", "input_commitment", "applicant_commitment"):
+        approval.pop(key, None)
+    written = logchain.append(ledger, logchain.LOG_DECISIONS, dept, approval)
+    officer_decision(ledger, dept, app["case_id"], holder, "reject", "OFFICER_FOUND_FRAUD", overrides=written.seq)
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    head = len(list(logchain.entries(ledger, erasure.LOG, dept)))
+    while_approved = (approved_at + timedelta(seconds=5)).replace(microsecond=0)
+    with pytest.raises(StateError, match="before the case's latest decision"):
+        erasure.erase_case(ledger, app["case_id"], dept, basis="objection", by="officer-47", at=while_approved)
+    assert len(list(logchain.entries(ledger, erasure.LOG, dept))) == head
+    assert not {d for d in replay(ledger, department=dept).discrepancies if d.check == "case_erased_in_force"}
+    # now (after the refusal) it is taken, and replay finds no erasure in force
+    done = erasure.erase_case(ledger, app["case_id"], dept, basis="objection", by="officer-47")
+    assert done["inputs"] == [referred.body["input_digest"]], done
+    assert not {d for d in replay(ledger, department=dept).discrepancies if d.check == "case_erased_in_force"}
+
+
+def test_an_approval_of_an_erased_case_may_not_state_a_moment_before_its_erasure(
+    ledger: Ledger, permit_department: tuple[str, RuleSet], tmp_path: Path
+) -> None:
+    """Adversary: an officer approving, through the library, a case already erased (``erase --case``), stating a
+    moment between the refusal and the erasure. The library took it (an override is bounded only by the decision it
+    replaces), and replay then read the case as approved when the erasure was made: ``case_erased_in_force``, the
+    library's own erasure "written past the library", and the refused application's typed fields gone while the
+    record says the case stood approved."""
+    dept, rules = permit_department
+    licence, holder = fresh_licence(ledger, tmp_path, "rt47-after")
+    app = application("FBP-rt47-after", licence, scope="cooked-food")
+    referred = decisions.decide(
+        ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=holder,
+        decided_at=_now() - timedelta(seconds=30),
+    )  # fmt: skip
+    refusal = officer_decision(
+        ledger, dept, app["case_id"], holder, "reject", "OFFICER_FOUND_FRAUD", overrides=referred.seq,
+        decided_at=_now() - timedelta(seconds=20),
+    )  # fmt: skip
+    erased_at = (_now() - timedelta(seconds=5)).replace(microsecond=0)  # an entry states whole seconds
+    done = erasure.erase_case(ledger, app["case_id"], dept, basis="objection", by="officer-47", at=erased_at)
+    assert done["inputs"] == [referred.body["input_digest"]], done
+    head = len(list(logchain.entries(ledger, logchain.LOG_DECISIONS, dept)))
+    for stated in (erased_at - timedelta(seconds=10), erased_at):
+        with pytest.raises(InputError, match="erased"):
+            officer_decision(
+                ledger, dept, app["case_id"], holder, "approve", "ONSITE_CHECK_PASSED", overrides=refusal.seq,
+                decided_at=stated,
+            )  # fmt: skip
+    assert len(list(logchain.entries(ledger, logchain.LOG_DECISIONS, dept))) == head  # nothing recorded
+    # a refusal confirming the case may state that moment (no reader takes it for the case in force); an approval
+    # after the erasure is the case reopened, as replay reads it
+    confirmed = officer_decision(
+        ledger, dept, app["case_id"], holder, "reject", "OFFICER_FOUND_FRAUD", overrides=refusal.seq,
+        decided_at=erased_at - timedelta(seconds=10),
+    )  # fmt: skip
+    officer_decision(
+        ledger, dept, app["case_id"], holder, "approve", "ONSITE_CHECK_PASSED", overrides=confirmed.seq,
+        decided_at=erased_at + timedelta(milliseconds=1),
+    )  # fmt: skip
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    assert not {d for d in replay(ledger, department=dept).discrepancies if d.check == "case_erased_in_force"}
