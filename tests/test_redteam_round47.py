@@ -14,7 +14,13 @@ sorted group insert); docs/threat-model.md, round 47 rows. Each attack was writt
 3. (priv41) An officer's approval of a case already erased was bounded only by the decision it overrides: stated
    between the refusal and the erasure (recorded after the erasure), it made replay read the case as approved when
    the erasure was made, ``case_erased_in_force``, the library's own erasure "written past the library". An approval
-   of an erased case must now state a moment after the erasure (``erasure.approval_after_erasure``)."""
+   of an erased case must now state a moment after the erasure (``erasure.approval_after_erasure``).
+4. (partial re-run, round 42r) Both bundle verifiers took every rule reading ``holder`` as recorded in a re-run in
+   part when the applicant's identity was not disclosed: an approval citing a licence its applicant does not hold,
+   written past the library, passed the court once its permit was erased, while replay reported it. A rule re-run
+   that reads ``holder`` now needs the identity, as in a full re-run.
+5. (priv41, operator) A records schedule past what a timedelta holds made every time-based case erasure an
+   OverflowError (the CLI's exit 70); the age is now compared in days."""
 
 from __future__ import annotations
 
@@ -25,10 +31,11 @@ import pytest
 
 from ledger.client import Ledger
 from ledger.errors import InputError, StateError
-from ledger.formats.rules import RuleSet
-from ledger.services import decisions, erasure, logchain
+from ledger.formats.rules import Evaluation, RuleSet
+from ledger.services import decisions, erasure, evidence, logchain
 from ledger.services.replay import replay
 
+from .evidence_support import both
 from .permit_support import application, fresh_licence, officer_decision, published_permit_rules
 
 
@@ -171,3 +178,53 @@ def test_an_approval_of_an_erased_case_may_not_state_a_moment_before_its_erasure
     )  # fmt: skip
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
     assert not {d for d in replay(ledger, department=dept).discrepancies if d.check == "case_erased_in_force"}
+
+
+def test_an_erased_approval_citing_a_licence_its_applicant_does_not_hold_fails_without_the_identity(
+    ledger: Ledger, permit_department: tuple[str, RuleSet], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adversary: a department writing its decisions past the library, then showing a court a bundle it made without
+    the applicant's identity. The application cites a business licence someone else holds; the department's engine
+    approves it anyway (the rules refer it: no verified licence of the applicant's), its permit is then lawfully
+    erased. Replay, which re-establishes the holder fact from the record's applicant reference, reports the outcome;
+    both bundle verifiers took every rule reading ``holder`` as the record states it, because the identity was not
+    disclosed, and passed the bundle "lawfully erased in part" - where the same bundle of a decision that lost no
+    field fails, asking for the identity. The erasure reaches the application's typed fields, not the holder fact."""
+    dept, rules = permit_department
+    licence, _ = fresh_licence(ledger, tmp_path, "rt47-holder")
+    app = application("FBP-rt47-holder", licence)
+    applicant = "RT47APPLICANT1"  # not the licence's holder
+    approve = Evaluation("approve", ("PREPACKAGED_SALES_PERMITTED",), ("prepackaged-sales-approved",))
+    monkeypatch.setattr(decisions, "evaluate", lambda rule_set, view: approve)
+    forged = decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=applicant)
+    monkeypatch.undo()
+    assert forged.body["outcome"] == "approve" and not forged.body["certificates"][0]["holder"], forged.body
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    erasure.erase(ledger, forged.body["issued"]["certificate"], basis="no-longer-necessary", by="officer-47")
+    found = [d for d in replay(ledger, department=dept).discrepancies if d.seq == forged.seq]
+    assert any(d.check == "outcome_mismatch" for d in found), found
+    for who, name in ((None, "anonymous.json"), (applicant, "disclosed.json")):
+        bundle = evidence.decision_bundle(ledger, dept, app["case_id"], applicant=who)
+        assert bundle["input"]["erased"], bundle["input"]
+        report, _, result = both(ledger, bundle, tmp_path, name)
+        assert result is not None and not report.ok, (who, report.to_json())
+        mine = next(c for c in report.checks if c.name == "rerun").detail
+        theirs = next(c for c in result["checks"] if c["name"] == "rerun")["detail"]
+        for detail in (mine, theirs):
+            assert ("identity is not disclosed" if who is None else "'refer'") in detail, (who, detail)
+
+
+def test_a_records_schedule_past_the_calendar_holds_a_case_back_instead_of_failing(
+    ledger: Ledger, permit_department: tuple[str, RuleSet], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adversary: none; an operator setting LEDGER_CASE_ERASURE_MIN_AGE_DAYS to a schedule longer than a datetime
+    holds (10000000000: "never erase on a time basis"). The age check built ``timedelta(days=...)``, which raised
+    OverflowError: ``ledger erase --case`` ended in the CLI's internal error (exit 70) for every case, on every
+    basis that waits. The case is now held back with the schedule's StateError."""
+    dept, rules = permit_department
+    licence, holder = fresh_licence(ledger, tmp_path, "rt47-schedule")
+    app = application("FBP-rt47-schedule", licence, scope="cooked-food")
+    decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=holder)
+    monkeypatch.setattr(ledger, "settings", ledger.settings.with_(case_erasure_min_age_days=10_000_000_000))
+    with pytest.raises(StateError, match="LEDGER_CASE_ERASURE_MIN_AGE_DAYS"):
+        erasure.erase_case(ledger, app["case_id"], dept, basis="retention-expired", by="officer-47")

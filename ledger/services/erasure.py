@@ -597,6 +597,7 @@ def _request(basis: str, by: str | None, at: datetime | None) -> tuple[datetime 
 # Bases that rest on the lapse of time: a case erased on one of them must be as old as the records schedule says
 # (Settings.case_erasure_min_age_days); the others (the person's objection, a court order, ...) do not wait.
 _TIME_BASES = ("no-longer-necessary", "retention-expired")
+_DAY = timedelta(days=1)
 
 
 def erase_case(
@@ -729,7 +730,9 @@ def _erasable_case(
             f"({last_stated.isoformat()}): an erasure states the moment it is made, after the decisions it reads; "
             "give a later --at (or none: now); nothing was erased"
         )
-    if basis in _TIME_BASES and minimum and (decided_at is None or when - decided_at < timedelta(days=minimum)):
+    # the age in days, not the schedule as a timedelta: a schedule past what one holds ("never", 10**10 days) raised
+    # OverflowError, every time-based case erasure an internal error (red team round 47)
+    if basis in _TIME_BASES and minimum and (decided_at is None or (when - decided_at) / _DAY < minimum):
         shown = "at an unreadable moment" if decided_at is None else f"at {decided_at.isoformat()}"
         raise StateError(
             f"case {case_id!r} was last decided {shown}, less than the "
