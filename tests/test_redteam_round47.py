@@ -14,7 +14,8 @@ sorted group insert); docs/threat-model.md, round 47 rows. Each attack was writt
 3. (priv41) An officer's approval of a case already erased was bounded only by the decision it overrides: stated
    between the refusal and the erasure (recorded after the erasure), it made replay read the case as approved when
    the erasure was made, ``case_erased_in_force``, the library's own erasure "written past the library". An approval
-   of an erased case must now state a moment after the erasure (``erasure.approval_after_erasure``).
+   of an erased case must now state a moment after the erasure (``erasure.approval_after_erasure``), the rules'
+   approval too (``decide``, ``decide_many``: they may decide a case an officer refused first).
 4. (partial re-run, round 42r) Both bundle verifiers took every rule reading ``holder`` as recorded in a re-run in
    part when the applicant's identity was not disclosed: an approval citing a licence its applicant does not hold,
    written past the library, passed the court once its permit was erased, while replay reported it. A rule re-run
@@ -228,3 +229,37 @@ def test_a_records_schedule_past_the_calendar_holds_a_case_back_instead_of_faili
     monkeypatch.setattr(ledger, "settings", ledger.settings.with_(case_erasure_min_age_days=10_000_000_000))
     with pytest.raises(StateError, match="LEDGER_CASE_ERASURE_MIN_AGE_DAYS"):
         erasure.erase_case(ledger, app["case_id"], dept, basis="retention-expired", by="officer-47")
+
+
+def test_the_rules_may_not_approve_an_erased_case_at_a_moment_before_its_erasure(
+    ledger: Ledger, permit_department: tuple[str, RuleSet], tmp_path: Path
+) -> None:
+    """Adversary: a department running the rules (``decide``, ``decide_many``) on a case an officer refused first and
+    that was then erased, stating a moment before the erasure: the rules may decide a case no automatic decision
+    settled and no approval touched, so their approval was recorded, and replay read the case as approved when the
+    erasure was made (``case_erased_in_force``, the library's own erasure "written past the library")."""
+    dept, rules = permit_department
+    licence, holder = fresh_licence(ledger, tmp_path, "rt47-rules")
+    app = application("FBP-rt47-rules", licence)
+    officer_decision(
+        ledger, dept, app["case_id"], holder, "reject", "OFFICER_FOUND_FRAUD", decision_input=app, rule_set=rules,
+        decided_at=_now() - timedelta(seconds=30),
+    )  # fmt: skip
+    erased_at = (_now() - timedelta(seconds=5)).replace(microsecond=0)
+    assert erasure.erase_case(ledger, app["case_id"], dept, basis="objection", by="officer-47", at=erased_at)["inputs"]
+    head = len(list(logchain.entries(ledger, logchain.LOG_DECISIONS, dept)))
+    with pytest.raises(InputError, match="erased"):
+        decisions.decide(
+            ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=holder,
+            decided_at=erased_at - timedelta(seconds=10),
+        )  # fmt: skip
+    with pytest.raises(InputError, match="erased"):
+        decisions.decide_many(
+            ledger, dept, [{**app, "applicant_ref": holder}], {"*": rules}, workers=0,
+            decided_at=erased_at - timedelta(seconds=10),
+        )  # fmt: skip
+    assert len(list(logchain.entries(ledger, logchain.LOG_DECISIONS, dept))) == head  # nothing recorded
+    approved = decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=holder)
+    assert approved.body["outcome"] == "approve", approved.body  # now: after the erasure, the case reopened
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    assert not {d for d in replay(ledger, department=dept).discrepancies if d.check == "case_erased_in_force"}

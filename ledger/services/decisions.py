@@ -935,6 +935,8 @@ def decide(
     credit = _credit_statuses(ledger, department, [applicant], block, at)[applicant]
     body = _automatic_body(rules, kept, facts, digest, applicant, at, block, credit)
     body.update(_input_commitments(ledger, department, stored, digest, applicant_ref))
+    if decided_at is not None:
+        _after_erasures(ledger, department, [body])
     _store_inputs(
         ledger,
         [row],
@@ -957,6 +959,19 @@ def decide(
     _attest_erased(ledger, department, [body])
     produced.anchor(ledger)
     return decision
+
+
+def _after_erasures(ledger: Ledger, department: str, bodies: Sequence[Mapping[str, Any]]) -> None:
+    """InputError for an approval among ``bodies`` stating a moment no later than an erasure of its case
+    (``erasure.approval_after_erasure``): the rules may decide a case an officer refused first, and one erased since,
+    approved at a stated moment before its erasure, made replay call the library's erasure ``case_erased_in_force``
+    (red team round 47). Asked only for a stated ``decided_at``: now is after every erasure made, and the bulk path
+    pays no query per case for it."""
+    from .erasure import approval_after_erasure
+
+    for body in bodies:
+        if body.get("outcome") == "approve":
+            approval_after_erasure(ledger, department, str(body["case_id"]), str(body["decided_at"]))
 
 
 def decide_once(
@@ -1536,6 +1551,8 @@ def decide_many(
             inputs.append({"digest": digest, "document": text})
             bodies.append(body)
             result.outcomes[body["outcome"]] += 1
+        if fixed_time is not None:
+            _after_erasures(ledger, department, bodies)
         _store_inputs(ledger, inputs, chunk_read.documents, chunk_read.links, chunk_read.labels, chunk_read.sealed)
         made: permits.Produced | None = None
         try:  # one transaction (a chunk is at most ``chunk``), asking again inside it that no case was decided
