@@ -21,7 +21,9 @@ sorted group insert); docs/threat-model.md, round 47 rows. Each attack was writt
    written past the library, passed the court once its permit was erased, while replay reported it. A rule re-run
    that reads ``holder`` now needs the identity, as in a full re-run.
 5. (priv41, operator) A records schedule past what a timedelta holds made every time-based case erasure an
-   OverflowError (the CLI's exit 70); the age is now compared in days."""
+   OverflowError (the CLI's exit 70); the age is now compared in days.
+6. (priv41) Replay judged a case's erasure by its first entry's moment only: a later entry, written past the library
+   while the case (reopened after the first) stood approved, was taken as lawful. Every entry is judged now."""
 
 from __future__ import annotations
 
@@ -263,3 +265,56 @@ def test_the_rules_may_not_approve_an_erased_case_at_a_moment_before_its_erasure
     assert approved.body["outcome"] == "approve", approved.body  # now: after the erasure, the case reopened
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
     assert not {d for d in replay(ledger, department=dept).discrepancies if d.check == "case_erased_in_force"}
+
+
+def test_a_later_case_erasure_entry_written_while_the_reopened_case_stood_approved_is_reported(
+    ledger: Ledger, permit_department: tuple[str, RuleSet], tmp_path: Path
+) -> None:
+    """Adversary: a department writing its erasures log past the library. Its case was refused and lawfully erased
+    (entry 1); an officer then referred it on a fresh application and another approved it (the case reopened). A
+    second entry naming the referral's input, stated while the approval stood, erased what the referral typed: the
+    library refuses that (an approval in force), but replay judged a case's erasure by its first entry's moment only,
+    so it said nothing and took the referral's fields for lawfully erased."""
+    from sqlalchemy import update
+
+    from ledger.storage.models import SealedInput
+    from ledger.storage.vault import ERASED
+
+    dept, rules = permit_department
+    licence, holder = fresh_licence(ledger, tmp_path, "rt47-second")
+    app = application("FBP-rt47-second", licence, scope="cooked-food")
+    case = app["case_id"]
+    refused = officer_decision(
+        ledger, dept, case, holder, "reject", "OFFICER_FOUND_FRAUD", decision_input=app, rule_set=rules,
+        decided_at=_now() - timedelta(seconds=60),
+    )  # fmt: skip
+    erasure.erase_case(ledger, case, dept, basis="objection", by="officer-47", at=_now() - timedelta(seconds=50))
+    again = dict(app, application={**app["application"], "premises": "Room 47, Keyuan Road"})
+    referred = officer_decision(
+        ledger, dept, case, holder, "refer", "OFFICER_NEEDS_ONSITE_CHECK", overrides=refused.seq,
+        decision_input=again, rule_set=rules, decided_at=_now() - timedelta(seconds=40),
+    )  # fmt: skip
+    approval = officer_decision(
+        ledger, dept, case, holder, "approve", "ONSITE_CHECK_PASSED", overrides=referred.seq,
+        decided_at=_now() - timedelta(seconds=30),
+    )  # fmt: skip
+    assert not {d for d in replay(ledger, department=dept).discrepancies if d.check == "case_erased_in_force"}
+    stated = (_now() - timedelta(seconds=20)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    body = {
+        "case_id": case,
+        "basis": "objection",
+        "by": "rogue",
+        "at": stated,
+        "inputs": [referred.body["input_digest"]],
+    }
+    logchain.append(ledger, erasure.LOG, dept, body)
+    logchain.anchor_pending(ledger, erasure.LOG, dept)
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            update(SealedInput)
+            .where(SealedInput.input_digest == referred.body["input_digest"])  # type: ignore[arg-type]
+            .values(sealed=ERASED)
+        )
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    found = [d for d in replay(ledger, department=dept).discrepancies if d.check == "case_erased_in_force"]
+    assert [d.seq for d in found] == [approval.seq], found

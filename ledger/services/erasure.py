@@ -297,8 +297,8 @@ def _checked(
     ledger: Ledger, department: str
 ) -> tuple[list[logchain.Discrepancy], dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     """:func:`checked_log`, and the case erasures the chain attests (:func:`erase_case`), keyed by case id: the
-    first such entry's body, its ``inputs`` the union of every attested entry naming the case, plus ``department``
-    and ``seq``."""
+    first such entry's body, its ``inputs`` the union of every attested entry naming the case, plus ``department``,
+    ``seq`` and ``stated``, each attested entry's (seq, at)."""
     found: dict[str, dict[str, Any]] = {}
     cases: dict[str, dict[str, Any]] = {}
     ranges = logchain.chain_ranges(ledger, LOG, department)
@@ -328,8 +328,11 @@ def _checked(
                 previous = entry.get("cited_in")
                 entry["cited_in"] = (previous if isinstance(previous, list) else []) + body["cited_in"]
         elif (case := _case_entry(body)) is not None:
-            kept = cases.setdefault(case, {**body, "department": department, "seq": seq, "inputs": []})
+            kept = cases.setdefault(case, {**body, "department": department, "seq": seq, "inputs": [], "stated": []})
             kept["inputs"] = list(dict.fromkeys([*kept["inputs"], *(i for i in body["inputs"] if isinstance(i, str))]))
+            # every entry's moment, not the first's alone: a later entry may be written while the reopened case
+            # stood approved (replay's case_erased_in_force judges each, red team round 47)
+            kept["stated"].append((seq, body.get("at")))
     return flagged, found, cases
 
 
