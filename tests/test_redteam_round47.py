@@ -23,7 +23,16 @@ sorted group insert); docs/threat-model.md, round 47 rows. Each attack was writt
 5. (priv41, operator) A records schedule past what a timedelta holds made every time-based case erasure an
    OverflowError (the CLI's exit 70); the age is now compared in days.
 6. (priv41) Replay judged a case's erasure by its first entry's moment only: a later entry, written past the library
-   while the case (reopened after the first) stood approved, was taken as lawful. Every entry is judged now."""
+   while the case (reopened after the first) stood approved, was taken as lawful. Every entry is judged now.
+
+Held (by reading, no change): an insider swapping ``auth_issued_token`` rows between departments or copying one
+under another id ends the token (the seal is over the MAC-checked payload's id, department and expiry; the row's
+own department column is never read), and a token from before a key rotation or suspension is refused by its epoch
+(round 42t's open row, a live row written back after a sign-out, stands); DepartmentRegistry 2.4.0 stays disjoint
+under rotation (a rotated-out key keeps its department, so it can never join the council), removal (an ex-member
+may become a key, never both at once) and re-adding (refused for a key); the CLI's last resort names a class and a
+place in the ledger's own code, never a message; a case id in another Unicode form or case is another case to
+every reader alike (compared exactly, the index key only narrowing the read)."""
 
 from __future__ import annotations
 
