@@ -3647,10 +3647,17 @@ class Rerun:
         if unreadable and set(unreadable) <= self.erased:  # attested above
             # rules reading a lawfully erased field are taken as the record's fired states, every other one re-run
             # and the outcome judged from both (red team round 42r)
-            unknown = unknown_rules(r["document"], self.hidden, any(f["holder"] is None for f in self.facts))
+            # the erasure reaches the application's typed fields, not the holder fact: a rule reading holder and no
+            # erased field is re-run as in a full re-run, identity needed (red team round 47)
+            unknown = unknown_rules(r["document"], self.hidden, False)
+            rules = r["document"].get("rules")
+            reads_holder = any(
+                isinstance(rule, dict) and str(rule.get("id")) not in unknown and rule_paths(rule.get("when"))[1]
+                for rule in (rules if isinstance(rules, list) else ())
+            )
         elif unreadable:
             raise Failure(f"cannot be re-run: the rule set reads the hidden field(s) {unreadable}")
-        if not unknown and reads_holder and any(f["holder"] is None for f in self.facts):
+        if reads_holder and any(f["holder"] is None for f in self.facts):
             raise Failure(
                 "cannot be re-run: the rule set asks whether a verified cited certificate names the "
                 "applicant, and the applicant's identity is not disclosed (ask for a bundle with it)"

@@ -138,7 +138,8 @@ def test_the_premises_typed_are_gone_with_the_permit_and_replay_and_bundles_say_
     ]
     assert produced["input_erased"] is True and "lawfully erased" in produced["summary"], produced
     # the bundle: the erased fields are hidden as their hashes, named as erased, and both verifiers agree
-    bundle = evidence.decision_bundle(ledger, dept, decision.body["case_id"])
+    # (the identity disclosed: a rule re-run that reads holder needs it, erased fields or not: red team round 47)
+    bundle = evidence.decision_bundle(ledger, dept, decision.body["case_id"], applicant=holder)
     section = bundle["input"]
     assert section["erased"] == ["application.business_name", "application.business_scope", "application.premises"]
     assert "application.premises" in section["hidden"] and "application.premises" not in section["fields"]
@@ -285,7 +286,7 @@ def test_a_referral_an_officer_then_approved_loses_what_was_typed_with_the_permi
     assert sorted(entry["inputs"]) == sorted([referred.body["input_digest"], approval.body["input_digest"]])
     report = replay(ledger, department=dept)
     assert report.ok and report.inputs_erased == 1, report.to_json()  # the officer's decision is not re-run
-    bundle = evidence.decision_bundle(ledger, dept, app["case_id"], seq=referred.seq)
+    bundle = evidence.decision_bundle(ledger, dept, app["case_id"], applicant=holder, seq=referred.seq)
     assert bundle["input"]["erasure"]["body"]["inputs"] == entry["inputs"]
     checked, code, result = both(ledger, bundle, tmp_path, "referral.json")
     assert checked.ok and code == 0 and result is not None, checked.to_json()

@@ -235,13 +235,14 @@ def test_an_erasure_anchored_after_the_bundles_block_excuses_no_rerun(
 ) -> None:
     """A bundle stated as of a block before the erasure (the day the court asked, say) carrying the later entry:
     as of its block the fields existed, so both verifiers fail the re-run, and agree."""
-    decision, _ = _decided(ledger, tmp_path, dept, rules)
+    decision, holder = _decided(ledger, tmp_path, dept, rules)
     before = ledger.chain.w3.eth.block_number
     erasure.erase(ledger, decision.body["issued"]["certificate"], basis="no-longer-necessary", by="officer")
     logchain.anchor_pending(ledger, erasure.LOG, dept)
-    now = evidence.decision_bundle(ledger, dept, decision.body["case_id"])
+    # the identity disclosed: a rule re-run that reads holder needs it (red team round 47)
+    now = evidence.decision_bundle(ledger, dept, decision.body["case_id"], applicant=holder)
     assert both(ledger, now, tmp_path, "now.json")[0].ok
-    earlier = evidence.decision_bundle(ledger, dept, decision.body["case_id"], as_of_block=before)
+    earlier = evidence.decision_bundle(ledger, dept, decision.body["case_id"], applicant=holder, as_of_block=before)
     report, _, result = both(ledger, earlier, tmp_path, "earlier.json")
     assert "rerun" in {c.name for c in report.failed}, report.to_json()
     assert result is not None and "after the bundle's as_of block" in json.dumps(result)

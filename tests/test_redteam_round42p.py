@@ -251,15 +251,16 @@ def test_an_unanchored_case_erasure_or_one_after_the_bundles_block_excuses_nothi
     ledger: Ledger, depts: tuple[str, str], rules: RuleSet, tmp_path: Path
 ) -> None:
     dept = depts[0]
-    victim, _, _ = _referred(ledger, tmp_path, dept, rules)
+    victim, holder, _ = _referred(ledger, tmp_path, dept, rules)
     case = victim.body["case_id"]
     before = ledger.chain.w3.eth.block_number
     _hostile_case_entry(ledger, dept, case, [victim.body["input_digest"]], anchor=False)
     assert ("input_erased_unattested", victim.seq) in _checks(ledger, dept)
     logchain.anchor_pending(ledger, erasure.LOG, dept)
     assert ("input_erased_unattested", victim.seq) not in _checks(ledger, dept)  # now it is the case's erasure
-    assert both(ledger, evidence.decision_bundle(ledger, dept, case), tmp_path, "now.json")[0].ok
-    earlier = evidence.decision_bundle(ledger, dept, case, as_of_block=before)
+    # the identity disclosed: a rule re-run that reads holder needs it (red team round 47)
+    assert both(ledger, evidence.decision_bundle(ledger, dept, case, applicant=holder), tmp_path, "now.json")[0].ok
+    earlier = evidence.decision_bundle(ledger, dept, case, applicant=holder, as_of_block=before)
     report, _, _ = both(ledger, _carrying(ledger, earlier, dept, case), tmp_path, "earlier.json")
     assert "rerun" in {c.name for c in report.failed}, report.to_json()
 
@@ -348,7 +349,7 @@ def test_a_case_erasure_entry_of_a_shape_the_ledger_never_writes_gets_one_verdic
     input (its own case, a referral: lawful for replay and both verifiers alike), and one also stating ``erased``
     (the shape of a citation attestation: lawful for none). Replay and the verifiers read the shape the same way."""
     dept = depts[0]
-    kept, _, _ = _referred(ledger, tmp_path, dept, rules)
+    kept, kept_holder, _ = _referred(ledger, tmp_path, dept, rules)
     odd, _, _ = _referred(ledger, tmp_path, dept, rules)
     _hostile_case_entry(ledger, dept, kept.body["case_id"], [kept.body["input_digest"], 5])  # type: ignore[list-item]
     body = {"case_id": odd.body["case_id"], "inputs": [odd.body["input_digest"]], "erased": "0x" + "11" * 32}
@@ -360,7 +361,8 @@ def test_a_case_erasure_entry_of_a_shape_the_ledger_never_writes_gets_one_verdic
         conn.execute(_KEPT.update().where(_KEPT.c.input_digest == odd.body["input_digest"]).values(sealed=ERASED))
     found = _checks(ledger, dept)
     assert ("input_erased_unattested", kept.seq) not in found and ("input_erased_unattested", odd.seq) in found
-    assert both(ledger, evidence.decision_bundle(ledger, dept, kept.body["case_id"]), tmp_path, "odd-ok.json")[0].ok
+    kept_bundle = evidence.decision_bundle(ledger, dept, kept.body["case_id"], applicant=kept_holder)
+    assert both(ledger, kept_bundle, tmp_path, "odd-ok.json")[0].ok
     bundle = _carrying(ledger, evidence.decision_bundle(ledger, dept, odd.body["case_id"]), dept, odd.body["case_id"])
     report, _, _ = both(ledger, bundle, tmp_path, "odd-erased.json")
     assert "rerun" in {c.name for c in report.failed}, report.to_json()

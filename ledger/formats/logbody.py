@@ -58,6 +58,18 @@ def stated_time(body: Any, log: str) -> datetime | None:
     return instant(text) if isinstance(text, str) else None
 
 
+def recorded_instant(text: Any) -> datetime | None:
+    """A moment a record states, read as replay reads it: an ISO 8601 time (``Z`` for UTC), one without a zone taken
+    as UTC; None when unreadable. The library bounds what it writes by a recorded moment read this way, so a bound
+    it skipped (``instant`` takes a zone-less moment for unreadable) is never a record its own replay reports
+    (an override before the decision it replaces, a case erasure while an approval stood: red team round 47)."""
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 @lru_cache(maxsize=256)  # a chunk of decisions states one decided_at
 def instant(text: str) -> datetime | None:
     """The UTC instant of an ISO 8601 time with a zone, or None."""

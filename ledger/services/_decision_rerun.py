@@ -272,6 +272,21 @@ def _differs(rule_set: RuleSet, result: Evaluation, body: Mapping[str, Any], tak
     return None
 
 
+_HOLDER_UNDISCLOSED = (
+    "cannot be re-run: the rule set asks whether a verified cited certificate names the "
+    "applicant, and the applicant's identity is not disclosed (ask for a bundle with it)"
+)
+
+
+def _holder_read(document: Mapping[str, Any], unknown: list[str]) -> bool:
+    """Whether a rule of rule set ``document`` that is re-run (none of ``unknown``) reads ``holder``."""
+    rules = document.get("rules")
+    return any(
+        isinstance(rule, Mapping) and str(rule.get("id")) not in unknown and _rule_paths(rule.get("when"))[1]
+        for rule in (rules if isinstance(rules, list) else ())
+    )
+
+
 def _as_recorded(unknown: list[str], body: Mapping[str, Any]) -> dict[str, bool]:
     """Each rule of ``unknown`` taken as firing exactly when the record's ``fired`` names it (a record without a
     list of fired rules names none)."""
@@ -812,10 +827,7 @@ class DecisionRerun:
         if unreadable:
             return False, f"cannot be re-run: the rule set reads the hidden field(s) {unreadable}"
         if reads_holder and any(f.holder is None for f in self.facts):
-            return False, (
-                "cannot be re-run: the rule set asks whether a verified cited certificate names the "
-                "applicant, and the applicant's identity is not disclosed (ask for a bundle with it)"
-            )
+            return False, _HOLDER_UNDISCLOSED
         backdated, delay = self._anchoring_delay()
         if backdated is not None:
             return False, backdated
@@ -845,8 +857,13 @@ class DecisionRerun:
         legal basis judged from both with the engine's precedence. Without it, an approval the readable rules refuse
         passed once its permit was erased (red team round 42r). The court's verifier says the same."""
         body, document = self.body, self.bundle["rule_set"]["document"]
-        unknown = _unknown_rules(document, self.hidden, any(f.holder is None for f in facts))
+        unknown = _unknown_rules(document, self.hidden)
         rules = document.get("rules")
+        if _holder_read(document, unknown) and any(f.holder is None for f in facts):
+            # the erasure reaches the application's typed fields, not the holder fact: a rule reading holder and no
+            # erased field is re-run as in a full re-run, so without the identity it cannot be (both verifiers took
+            # it as recorded, and passed what replay reports: red team round 47)
+            return False, _HOLDER_UNDISCLOSED
         backdated, delay = self._anchoring_delay()
         if backdated is not None:
             return False, backdated

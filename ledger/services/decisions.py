@@ -37,7 +37,7 @@ from .._gc import free_chunk_cycles, pause_for_this_process
 from ..errors import ChainError, InputError, LedgerError, NotFoundError, StateError
 from ..formats.canonical import hex32, json_loads, parse_hex32
 from ..formats.decision_input import seal_fields
-from ..formats.logbody import instant
+from ..formats.logbody import recorded_instant
 from ..formats.rules import ENGINE_VERSION, OUTCOMES, RuleSet, evaluate, load_rule_set
 from ..onchain import chainread
 from ..onchain.ids import ROLE_APPROVER, department_id_bytes, item_text, service_item_bytes
@@ -826,15 +826,26 @@ def _undecided_guard(
 
 
 def _one_permit_guard(
-    ledger: Ledger, department: str, case_id: str, produced: permits.Produced, overrides: Mapping[str, Any] | None
+    ledger: Ledger,
+    department: str,
+    case_id: str,
+    produced: permits.Produced,
+    overrides: Mapping[str, Any] | None,
+    approved_at: str | None = None,
 ) -> logchain.Guard:
     """Asked inside the transaction that records an officer's decision (:data:`logchain.Guard`): that the decision it
     overrides (``overrides``; None: the case had none) is still the case's latest - a decision recorded meanwhile (the
     rules approving the case, another officer) would otherwise be passed over, a refusal withdrawing nothing of what
-    it issued; when it issues a permit, that the case got no live permit meanwhile (two officers approving it at the
-    same instant would otherwise leave two); then the permit becomes sendable in the same transaction."""
+    it issued; for an approval stating ``approved_at``, that no erasure of the case states that moment or a later one
+    (``erasure.approval_after_erasure``); when it issues a permit, that the case got no live permit meanwhile (two
+    officers approving it at the same instant would otherwise leave two); then the permit becomes sendable in the
+    same transaction."""
 
     def guard(conn: Connection) -> None:
+        if approved_at is not None:
+            from .erasure import approval_after_erasure
+
+            approval_after_erasure(ledger, department, case_id, approved_at, conn=conn)
         decided = find_decisions(ledger, department, case_id, conn=conn)
         latest = {"seq": decided[-1].seq, "entry_hash": decided[-1].entry_hash} if decided else None
         if latest != (dict(overrides) if overrides is not None else None):
@@ -924,6 +935,8 @@ def decide(
     credit = _credit_statuses(ledger, department, [applicant], block, at)[applicant]
     body = _automatic_body(rules, kept, facts, digest, applicant, at, block, credit)
     body.update(_input_commitments(ledger, department, stored, digest, applicant_ref))
+    if decided_at is not None:
+        _after_erasures(ledger, department, [body])
     _store_inputs(
         ledger,
         [row],
@@ -946,6 +959,19 @@ def decide(
     _attest_erased(ledger, department, [body])
     produced.anchor(ledger)
     return decision
+
+
+def _after_erasures(ledger: Ledger, department: str, bodies: Sequence[Mapping[str, Any]]) -> None:
+    """InputError for an approval among ``bodies`` stating a moment no later than an erasure of its case
+    (``erasure.approval_after_erasure``): the rules may decide a case an officer refused first, and one erased since,
+    approved at a stated moment before its erasure, made replay call the library's erasure ``case_erased_in_force``
+    (red team round 47). Asked only for a stated ``decided_at``: now is after every erasure made, and the bulk path
+    pays no query per case for it."""
+    from .erasure import approval_after_erasure
+
+    for body in bodies:
+        if body.get("outcome") == "approve":
+            approval_after_erasure(ledger, department, str(body["case_id"]), str(body["decided_at"]))
 
 
 def decide_once(
@@ -1179,10 +1205,12 @@ def not_before(at: str, seq: int, replaced: Mapping[str, Any]) -> None:
     record would say the case was settled before the decision it replaced was taken, and every reader ordering a
     case by its stated moments (time windows, a case erasure's age) would read the two the other way round (red team
     round 44). A replaced decision stating no readable moment (an old or edited record) bounds nothing here; replay
-    reports it."""
+    reports it. Both moments are read as replay reads them (``recorded_instant``: one without a zone is UTC), so a
+    replaced decision stating its moment without a zone (written past the library) bounds it too (red team round
+    47)."""
     stated = replaced.get("decided_at")
-    before = instant(stated) if isinstance(stated, str) else None
-    mine = instant(at)
+    before = recorded_instant(stated)
+    mine = recorded_instant(at)
     if before is not None and mine is not None and mine < before:
         raise InputError(
             f"decided_at {at} is before the decision it overrides (#{seq}, decided at {stated}): an "
@@ -1329,6 +1357,10 @@ def record_human_decision(
     at = _time_text(decided_at)
     if replaced is not None:
         not_before(at, replaced.seq, replaced.body)
+    if outcome == "approve":
+        from .erasure import approval_after_erasure
+
+        approval_after_erasure(ledger, department, case_id, at)  # asked again inside the recording transaction
     if decision_input is not None:
         prepared = _prepare_input(case_id, service_item, decision_input)
         kept, documents = seal_citations(prepared)
@@ -1395,7 +1427,12 @@ def record_human_decision(
                 sealed={input_digest: (personal, salts)} if personal else None,
             )
         decision = _recorded(
-            ledger, department, body, _one_permit_guard(ledger, department, case_id, produced, body["overrides"])
+            ledger,
+            department,
+            body,
+            _one_permit_guard(
+                ledger, department, case_id, produced, body["overrides"], at if outcome == "approve" else None
+            ),
         )
     except LedgerError:
         _unrecorded(ledger, produced, [input_digest] if input_digest else [], (documents or {}).keys())
@@ -1514,6 +1551,8 @@ def decide_many(
             inputs.append({"digest": digest, "document": text})
             bodies.append(body)
             result.outcomes[body["outcome"]] += 1
+        if fixed_time is not None:
+            _after_erasures(ledger, department, bodies)
         _store_inputs(ledger, inputs, chunk_read.documents, chunk_read.links, chunk_read.labels, chunk_read.sealed)
         made: permits.Produced | None = None
         try:  # one transaction (a chunk is at most ``chunk``), asking again inside it that no case was decided

@@ -48,7 +48,7 @@ from sqlmodel import col
 from ..client import Ledger
 from ..errors import ChainError, InputError, LedgerError, NotFoundError, StateError
 from ..formats.canonical import hex32, json_loads, parse_hex32
-from ..formats.logbody import instant
+from ..formats.logbody import recorded_instant
 from ..storage.models import (
     CONSENT_ERASED,
     GRANT_PURPOSE_ERASED,
@@ -297,8 +297,8 @@ def _checked(
     ledger: Ledger, department: str
 ) -> tuple[list[logchain.Discrepancy], dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     """:func:`checked_log`, and the case erasures the chain attests (:func:`erase_case`), keyed by case id: the
-    first such entry's body, its ``inputs`` the union of every attested entry naming the case, plus ``department``
-    and ``seq``."""
+    first such entry's body, its ``inputs`` the union of every attested entry naming the case, plus ``department``,
+    ``seq`` and ``stated``, each attested entry's (seq, at)."""
     found: dict[str, dict[str, Any]] = {}
     cases: dict[str, dict[str, Any]] = {}
     ranges = logchain.chain_ranges(ledger, LOG, department)
@@ -328,8 +328,11 @@ def _checked(
                 previous = entry.get("cited_in")
                 entry["cited_in"] = (previous if isinstance(previous, list) else []) + body["cited_in"]
         elif (case := _case_entry(body)) is not None:
-            kept = cases.setdefault(case, {**body, "department": department, "seq": seq, "inputs": []})
+            kept = cases.setdefault(case, {**body, "department": department, "seq": seq, "inputs": [], "stated": []})
             kept["inputs"] = list(dict.fromkeys([*kept["inputs"], *(i for i in body["inputs"] if isinstance(i, str))]))
+            # every entry's moment, not the first's alone: a later entry may be written while the reopened case
+            # stood approved (replay's case_erased_in_force judges each, red team round 47)
+            kept["stated"].append((seq, body.get("at")))
     return flagged, found, cases
 
 
@@ -597,6 +600,7 @@ def _request(basis: str, by: str | None, at: datetime | None) -> tuple[datetime 
 # Bases that rest on the lapse of time: a case erased on one of them must be as old as the records schedule says
 # (Settings.case_erasure_min_age_days); the others (the person's objection, a court order, ...) do not wait.
 _TIME_BASES = ("no-longer-necessary", "retention-expired")
+_DAY = timedelta(days=1)
 
 
 def erase_case(
@@ -713,18 +717,25 @@ def _erasable_case(
     # the case's age from the latest moment any of its decisions states, not its latest decision's: an officer's
     # decision may state an earlier moment than the one it overrides (only a future one is refused), and a case
     # decided today passed for one decided long ago (red team round 43)
-    stated = [instant(str(d.body.get("decided_at"))) for d in decided]
-    decided_at = None if None in stated else max(t for t in stated if t is not None)
-    if decided_at is not None and when.replace(microsecond=0) < decided_at.replace(microsecond=0):
+    # each read as replay reads it (zone-less is UTC); the bound below is the latest moment any decision states that
+    # can be read at all: skipped for a case with one unreadable moment, an erasure stated while an approval stood
+    # was taken and replay called it in force (red team round 47)
+    stated = [recorded_instant(d.body.get("decided_at")) for d in decided]
+    readable = [t for t in stated if t is not None]
+    decided_at = None if None in stated else max(readable)
+    last_stated = max(readable) if readable else None
+    if last_stated is not None and when.replace(microsecond=0) < last_stated.replace(microsecond=0):
         # stated (to the second, as the entry states it) before a decision of the case: the fields would have gone
         # before they were typed, and replay would read the case as it stood then (an approval in force:
         # ``case_erased_in_force``, "written past the library") (red team round 43)
         raise StateError(
             f"an erasure of case {case_id!r} stated at {_iso(when)} is before the case's latest decision "
-            f"({decided_at.isoformat()}): an erasure states the moment it is made, after the decisions it reads; "
+            f"({last_stated.isoformat()}): an erasure states the moment it is made, after the decisions it reads; "
             "give a later --at (or none: now); nothing was erased"
         )
-    if basis in _TIME_BASES and minimum and (decided_at is None or when - decided_at < timedelta(days=minimum)):
+    # the age in days, not the schedule as a timedelta: a schedule past what one holds ("never", 10**10 days) raised
+    # OverflowError, every time-based case erasure an internal error (red team round 47)
+    if basis in _TIME_BASES and minimum and (decided_at is None or (when - decided_at) / _DAY < minimum):
         shown = "at an unreadable moment" if decided_at is None else f"at {decided_at.isoformat()}"
         raise StateError(
             f"case {case_id!r} was last decided {shown}, less than the "
@@ -760,31 +771,65 @@ def _erasable_case(
     return inputs, sorted(set(issued))
 
 
-def _case_erasures(ledger: Ledger, department: str, case_id: str) -> dict[str, Any]:
-    """What ``department``'s ``erasures`` log holds of case ``case_id``'s erasure, anchored or not (so that running
-    the erasure again logs nothing twice): the first entry's body, ``seq`` and ``entry_hash``, with ``inputs`` the
-    union of every entry naming the case; {} when none. Found by the entries' index key (the case id's)."""
+def approval_after_erasure(ledger: Ledger, department: str, case_id: str, at: str, *, conn: Any | None = None) -> None:
+    """Refuse (InputError) an approval of ``department``'s case ``case_id`` stating moment ``at`` no later than an
+    erasure of the case (:func:`erase_case`) states, anchored or not (``conn``: read in that connection's
+    transaction, a recording guard's). Replay reads the case as it stood at the erasure's moment: an approval
+    stated by then, though recorded after it, made the library's own erasure ``case_erased_in_force``, "written past
+    the library", the refused application's typed fields gone while the record says the case stood approved (red
+    team round 47). An approval after it reopens the case, as replay reads it."""
+    mine = recorded_instant(at)
+    stated = [recorded_instant(body.get("at")) for _, _, body in _case_entries(ledger, department, case_id, conn)]
+    erased = max((t for t in stated if t is not None), default=None)
+    if erased is not None and (mine is None or mine <= erased):
+        raise InputError(
+            f"decided_at {at} is not after the erasure of case {case_id!r} ({_iso(erased)}): an approval of an erased "
+            "case reopens it from the moment it is taken, and the erasure was made while the case stood refused; "
+            "state a later moment (or leave decided_at out: now)",
+            field="decided_at",
+        )
+
+
+def _case_entries(
+    ledger: Ledger, department: str, case_id: str, conn: Any | None = None
+) -> list[tuple[int, str, dict[str, Any]]]:
+    """The entries of ``department``'s ``erasures`` log erasing case ``case_id``, anchored or not, in order: (seq,
+    entry hash, body). Found by the entries' index key (the case id's); an unreadable entry is left out (the log's
+    check names it)."""
     entries = logchain.LogEntry
-    with ledger.engine.connect() as conn:
-        rows = conn.execute(
-            select(col(entries.seq), col(entries.entry_hash), col(entries.body))
-            .where(
-                col(entries.log) == LOG,
-                col(entries.department_id) == department,
-                col(entries.lookup) == logchain.lookup_key(case_id),
-            )
-            .order_by(col(entries.seq))
-        ).all()
-    found: dict[str, Any] = {}
+    query = (
+        select(col(entries.seq), col(entries.entry_hash), col(entries.body))
+        .where(
+            col(entries.log) == LOG,
+            col(entries.department_id) == department,
+            col(entries.lookup) == logchain.lookup_key(case_id),
+        )
+        .order_by(col(entries.seq))
+    )
+    if conn is None:
+        with ledger.engine.connect() as own:
+            rows = own.execute(query).all()
+    else:
+        rows = conn.execute(query).all()
+    found = []
     for seq, entry_hash, written in rows:
         try:
             body = logchain.read_body(written, LOG, department, int(seq))
         except logchain.UnreadableEntry:
             continue
-        if _case_entry(body) != case_id:
-            continue
+        if _case_entry(body) == case_id:
+            found.append((int(seq), entry_hash, body))
+    return found
+
+
+def _case_erasures(ledger: Ledger, department: str, case_id: str) -> dict[str, Any]:
+    """What ``department``'s ``erasures`` log holds of case ``case_id``'s erasure, anchored or not (so that running
+    the erasure again logs nothing twice): the first entry's body, ``seq`` and ``entry_hash``, with ``inputs`` the
+    union of every entry naming the case; {} when none."""
+    found: dict[str, Any] = {}
+    for seq, entry_hash, body in _case_entries(ledger, department, case_id):
         if not found:
-            found = {**body, "seq": int(seq), "entry_hash": entry_hash, "inputs": []}
+            found = {**body, "seq": seq, "entry_hash": entry_hash, "inputs": []}
         found["inputs"] = list(dict.fromkeys([*found["inputs"], *(i for i in body["inputs"] if isinstance(i, str))]))
     return found
 

@@ -63,6 +63,7 @@ from .._gc import free_chunk_cycles
 from ..errors import InputError, LedgerError, VerificationError
 from ..formats.canonical import document_digest, field_hashes, json_loads
 from ..formats.decision_input import SEALED_KEY, flatten, sealed_hashes, unflatten
+from ..formats.logbody import recorded_instant
 from ..formats.rules import ENGINE_VERSION, RuleSet, evaluate, evaluate_known, load_rule_set
 from ..onchain import chainread
 from ..onchain._node_http import block_params, block_timestamp
@@ -233,12 +234,8 @@ class ReplayReport:
         return "\n".join(lines)
 
 
-def _parse_time(text: str) -> datetime | None:
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except (TypeError, ValueError, AttributeError):
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+# a recorded moment as the library reads one when it bounds what it writes (red team round 47): zone-less is UTC
+_parse_time = recorded_instant
 
 
 def _all_ranges(ledger: Ledger) -> dict[str, list[ChainRange]]:
@@ -1126,36 +1123,57 @@ def _erased_in_force(
     for (dept, case), entry in sorted(facts._cases.items()):
         if dept not in departments or (case_id is not None and case != case_id):
             continue
-        at = _parse_time(entry.get("at"))  # type: ignore[arg-type]
         try:
             decided = find_decisions(ledger, dept, case)
         except LedgerError:
             continue  # an unreadable entry: the log's check names it
-        # the entry states its moment to the second, a decision to the millisecond: a decision in the entry's
-        # second is not known to precede it. The latest decision up to the end of that second counts, and is
-        # reported only when it is an approval stated by the entry's moment (a refusal withdrawing the approval in
-        # that second, then the library's erasure, was reported as written past the library: red team round 43)
-        before = [
-            d
-            for d in decided
-            if at is None
-            or (when := _parse_time(d.body.get("decided_at"))) is None  # type: ignore[arg-type]
-            or when < at + timedelta(seconds=1)
-        ]
-        stated = None if not before else _parse_time(before[-1].body.get("decided_at"))  # type: ignore[arg-type]
-        if before and before[-1].body.get("outcome") == "approve" and (at is None or stated is None or stated <= at):
-            found.append(
-                ReplayDiscrepancy(
-                    "case_erased_in_force",
-                    dept,
-                    before[-1].seq,
-                    case,
-                    f"entry {entry.get('seq')} of {dept}'s erasures log erased case {case!r} at {entry.get('at')}, "
-                    f"while its approval (decision {before[-1].seq}) stood: a case in force is erased with its "
-                    "certificate, and `ledger erase --case` refuses it; the entry was written past the library",
-                )
-            )
+        # every entry of the case, not its first alone: a later one may be written while the case, reopened by an
+        # approval after the first, stood approved (red team round 47)
+        stated = entry.get("stated")
+        reported: set[int] = set()
+        for seq, text in stated if isinstance(stated, list) else [(entry.get("seq"), entry.get("at"))]:
+            found.extend(_in_force(dept, case, decided, seq, text, reported))
     return found
+
+
+def _in_force(
+    dept: str, case: str, decided: list[Any], seq: Any, text: Any, reported: set[int]
+) -> list[ReplayDiscrepancy]:
+    """``case_erased_in_force`` for entry ``seq`` of ``dept``'s erasures log, stating moment ``text``, of case
+    ``case`` decided as ``decided`` (oldest first): none, or the approval it was written while (once per approval,
+    ``reported``)."""
+    at = _parse_time(text)
+    # the entry states its moment to the second, a decision to the millisecond: a decision in the entry's
+    # second is not known to precede it. The latest decision up to the end of that second counts, and is
+    # reported only when it is an approval stated by the entry's moment (a refusal withdrawing the approval in
+    # that second, then the library's erasure, was reported as written past the library: red team round 43)
+    before = [
+        d
+        for d in decided
+        if at is None
+        or (when := _parse_time(d.body.get("decided_at"))) is None  # type: ignore[arg-type]
+        or when < at + timedelta(seconds=1)
+    ]
+    stated = None if not before else _parse_time(before[-1].body.get("decided_at"))  # type: ignore[arg-type]
+    if (
+        before
+        and before[-1].body.get("outcome") == "approve"
+        and (at is None or stated is None or stated <= at)
+        and before[-1].seq not in reported
+    ):
+        reported.add(before[-1].seq)
+        return [
+            ReplayDiscrepancy(
+                "case_erased_in_force",
+                dept,
+                before[-1].seq,
+                case,
+                f"entry {seq} of {dept}'s erasures log erased case {case!r} at {text}, "
+                f"while its approval (decision {before[-1].seq}) stood: a case in force is erased with its "
+                "certificate, and `ledger erase --case` refuses it; the entry was written past the library",
+            )
+        ]
+    return []
 
 
 def _replay_departments(
