@@ -36,6 +36,7 @@ every reader alike (compared exactly, the index key only narrowing the read)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -327,3 +328,34 @@ def test_a_later_case_erasure_entry_written_while_the_reopened_case_stood_approv
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
     found = [d for d in replay(ledger, department=dept).discrepancies if d.check == "case_erased_in_force"]
     assert [d.seq for d in found] == [approval.seq], found
+
+
+def test_who_erased_is_kept_as_a_salted_reference_in_the_anchored_erasures_log(
+    ledger: Ledger, permit_department: tuple[str, RuleSet], tmp_path: Path
+) -> None:
+    """Adversary: anyone reading the ``erasures`` log (an auditor, an insider, a backup: anchored and kept for ever)
+    learning who erased. Every other log keeps a member of staff only as the department's salted reference
+    (``officer_ref``: deciding officers, inspectors, credit listings), but an erasure's entry kept the staff id given
+    as ``--by`` in clear, and a staff id may be an e-mail address (``li.wei@example.gov``). An entry now keeps
+    ``by_ref``; the caller's own result still names who it gave."""
+    dept, rules = permit_department
+    staff = "li.wei@example.gov"
+    licence, holder = fresh_licence(ledger, tmp_path, "rt47-by")
+    done = erasure.erase(ledger, licence["digest"], basis="consent-withdrawn", by=staff)
+    assert done["by"] == staff and done["by_ref"] == decisions.officer_ref(ledger, "MKT", staff)
+    app = application("FBP-rt47-by", licence)
+    officer_decision(
+        ledger, dept, app["case_id"], holder, "reject", "OFFICER_FOUND_FRAUD", decision_input=app, rule_set=rules,
+        decided_at=_now() - timedelta(seconds=30),
+    )  # fmt: skip
+    case = erasure.erase_case(ledger, app["case_id"], dept, basis="objection", by=staff)
+    assert case["by"] == staff and case["by_ref"] == decisions.officer_ref(ledger, dept, staff)
+    for department, key in (("MKT", "certificate"), (dept, "case_id")):
+        bodies = [
+            logchain.read_body(e.body, erasure.LOG, department, e.seq)
+            for e in logchain.entries(ledger, erasure.LOG, department)
+        ]
+        (mine,) = [b for b in bodies if b.get(key) in (licence["digest"], app["case_id"])]
+        assert "li.wei" not in json.dumps(bodies) and "by" not in mine, mine
+        assert mine["by_ref"] == decisions.officer_ref(ledger, department, staff)
+    assert erasure.recorded(ledger, "MKT")[licence["digest"]]["by_ref"] == done["by_ref"]

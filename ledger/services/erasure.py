@@ -495,7 +495,12 @@ def erase(
     entry = recorded(ledger, cert.department).get(digest)
     typed = _produced_from(ledger, digest, cert.department)  # read while the permit's body still opens
     if entry is None:
-        body: dict[str, Any] = {"certificate": digest, "basis": basis, "by": actor, "at": _iso(when)}
+        body: dict[str, Any] = {
+            "certificate": digest,
+            "basis": basis,
+            "by_ref": _staff_ref(ledger, cert.department, actor),
+            "at": _iso(when),
+        }
         if typed:  # the decision inputs whose typed fields this erasure destroys: what replay and bundles check
             body["inputs"] = typed
         cert_type = _sealed_type(ledger, digest)
@@ -563,7 +568,7 @@ def erase(
         "certificate": digest,
         "department": cert.department,
         "basis": entry["basis"],
-        "by": entry["by"],
+        **_who(ledger, cert.department, actor, entry),
         "at": entry["at"],
         "log": LOG,
         "seq": entry["seq"],
@@ -597,6 +602,23 @@ def _request(basis: str, by: str | None, at: datetime | None) -> tuple[datetime 
     return at, actor
 
 
+def _staff_ref(ledger: Ledger, department: str, actor: str) -> str:
+    """Who erases as the erasures log keeps it: ``department``'s salted reference of the staff id
+    (``decisions.officer_ref``, as every other log keeps a member of staff), never the id itself, which may be an
+    e-mail address and would stay in the anchored log for ever."""
+    from .decisions import officer_ref  # decisions reads the erasures: imported when used
+
+    return officer_ref(ledger, department, actor)
+
+
+def _who(ledger: Ledger, department: str, actor: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """Who erased, for an erasure's result: the salted reference ``entry`` keeps, and the staff id ``actor`` when it
+    is the one that reference names (the caller's own word, stored nowhere); an entry written before references
+    were kept names its staff id itself."""
+    ref = entry.get("by_ref")
+    return {"by": actor if ref == _staff_ref(ledger, department, actor) else entry.get("by"), "by_ref": ref}
+
+
 # Bases that rest on the lapse of time: a case erased on one of them must be as old as the records schedule says
 # (Settings.case_erasure_min_age_days); the others (the person's objection, a court order, ...) do not wait.
 _TIME_BASES = ("no-longer-necessary", "retention-expired")
@@ -620,7 +642,7 @@ def erase_case(
     erasure destroys, or one that issued none) are never reached here: a case erasure excuses no approval's
     re-run.
 
-    One entry of the department's hash-chained ``erasures`` log, ``{"case_id", "basis", "by", "at", "inputs"}``
+    One entry of the department's hash-chained ``erasures`` log, ``{"case_id", "basis", "by_ref", "at", "inputs"}``
     (codes and digests, no field), is appended and the sealed rows it names destroyed in one transaction, which
     re-reads the case first (a decision recorded meanwhile is seen); the entry is then anchored. Replay, both
     bundle verifiers and the timeline call those inputs lawfully erased only with that entry attested on chain
@@ -643,7 +665,13 @@ def erase_case(
     new = [d for d in inputs if d not in named.get("inputs", ())]
     logged: logchain.Entry | None = None
     if new:
-        body = {"case_id": case_id, "basis": basis, "by": actor, "at": _iso(when), "inputs": new}
+        body = {
+            "case_id": case_id,
+            "basis": basis,
+            "by_ref": _staff_ref(ledger, department, actor),
+            "at": _iso(when),
+            "inputs": new,
+        }
 
         def guard(conn: Any) -> None:  # in the transaction that appends the entry: the case re-read, then erased
             again, _ = check(conn)
@@ -669,6 +697,7 @@ def erase_case(
         "case": case_id,
         "department": department,
         "basis": basis if logged is not None else named.get("basis"),
+        **_who(ledger, department, actor, body if logged is not None else named),
         "log": LOG,
         "seq": logged.seq if logged is not None else named.get("seq"),
         "entry_hash": logged.entry_hash if logged is not None else named.get("entry_hash"),
