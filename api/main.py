@@ -14,7 +14,8 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
@@ -128,6 +129,52 @@ def _collect_cosignatures(ledger: Ledger) -> None:
         )
 
 
+def routes_first(app: FastAPI, router: APIRouter) -> None:
+    """``router``'s routes made routes of ``app`` itself, each as ``app.include_router(router)`` makes it (path,
+    methods, body, responses, response class, tags, names, OpenAPI entry; tests/test_public_verify_reference.py
+    compares the two), and tried first, in their order. FastAPI keeps an included router as one entry that
+    matches its routes twice a request (once to find the entry, again to pick the route) and sums its routers'
+    versions at each; a route of the app is matched once (bench/analysis.md, branch gw4). API routes only (no
+    mounts, no nested routers): what the verification router holds."""
+    before = len(app.router.routes)
+    for route in router.routes:
+        if not isinstance(route, APIRoute):
+            raise TypeError(f"routes_first takes API routes only, not {route!r}")
+        app.router.add_api_route(
+            route.path,
+            route.endpoint,
+            response_model=route.response_model,
+            status_code=route.status_code,
+            tags=route.tags,
+            dependencies=route.dependencies,
+            summary=route.summary,
+            description=route.description,
+            response_description=route.response_description,
+            responses=route.responses,
+            deprecated=route.deprecated,
+            methods=route.methods,
+            operation_id=route.operation_id,
+            response_model_include=route.response_model_include,
+            response_model_exclude=route.response_model_exclude,
+            response_model_by_alias=route.response_model_by_alias,
+            response_model_exclude_unset=route.response_model_exclude_unset,
+            response_model_exclude_defaults=route.response_model_exclude_defaults,
+            response_model_exclude_none=route.response_model_exclude_none,
+            include_in_schema=route.include_in_schema,
+            response_class=route.response_class,
+            name=route.name,
+            route_class_override=type(route),
+            callbacks=route.callbacks,
+            openapi_extra=route.openapi_extra,
+            generate_unique_id_function=route.generate_unique_id_function,
+            strict_content_type=route.strict_content_type,
+            max_body_size=route.max_body_size,
+        )
+    added = app.router.routes[before:]
+    del app.router.routes[before:]
+    app.router.routes[:0] = added
+
+
 def create_app(ledger: Ledger | None = None, *, settings: ApiSettings | None = None) -> FastAPI:
     """The gateway for ``ledger``; without one, the ledger is opened from the environment at startup."""
     settings = settings or get_settings()
@@ -219,11 +266,7 @@ def create_app(ledger: Ledger | None = None, *, settings: ApiSettings | None = N
     # verification first: routes are matched in order and public verification is the busiest (its paths overlap
     # no other router's), ahead even of the /openapi.json route FastAPI added when the app was made (each route
     # tried and missed costs a request some 5 µs)
-    before = len(app.router.routes)
-    app.include_router(verify.router)
-    added = app.router.routes[before:]
-    del app.router.routes[before:]
-    app.router.routes[:0] = added
+    routes_first(app, verify.router)
     for module in (auth, certificates, grants, accesslog_routes, audit, departments, pages):
         app.include_router(module.router)
     app.include_router(reports.router)

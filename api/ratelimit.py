@@ -40,9 +40,19 @@ class TokenBucket:
     def take_at(self, client: str, t: float) -> None:
         """:meth:`take` at the POSIX instant ``t`` (``now.timestamp()``)."""
         buckets = self._buckets
+        burst = float(self.burst)
         with self._guard:
-            tokens, last = buckets.get(client, (float(self.burst), t))
-            tokens = min(float(self.burst), tokens + max(0.0, t - last) * self.per_second)
+            # min(burst, tokens + max(0.0, t - last) * per_second), written out: no default tuple, no builtin call
+            # (the busiest route takes a token per request); the same value, NaN included (min and max keep their
+            # first argument unless the second compares below, above); a new client starts full
+            held = buckets.get(client)
+            if held is None:
+                tokens = burst
+            else:
+                tokens, last = held
+                elapsed = t - last
+                refilled = tokens + (elapsed if elapsed > 0.0 else 0.0) * self.per_second
+                tokens = refilled if refilled < burst else burst
             spent = tokens >= 1.0
             buckets[client] = (tokens - 1.0 if spent else tokens, t)
             buckets.move_to_end(client)

@@ -13,7 +13,8 @@ it meets the same middleware stack (security headers, the request guard that par
 the exception handlers) and the same route class; it is ``async def`` like ``public_verify`` and declares the same
 body model (``PublicVerifyCreate``: FastAPI reads and validates the same certificate document), and answers a
 constant. It has no dependencies: the per-address rate limit and the duplicate-key check are part of what
-public verification costs. It is matched first, as the verification router is.
+public verification costs. It is matched first, and made a route of the app itself as the verification routes
+are (``api.main.routes_first``).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def _add_constant_route(app: Any) -> None:
     from fastapi import APIRouter, Response
 
     from api.limits import GuardedRoute
+    from api.main import routes_first
     from api.models import PublicVerifyCreate
 
     router = APIRouter(route_class=GuardedRoute)
@@ -61,12 +63,7 @@ def _add_constant_route(app: Any) -> None:
     # this module's annotations are strings (``from __future__``) naming local imports FastAPI cannot resolve
     constant.__annotations__ = {"body": PublicVerifyCreate, "return": Response}
     router.post(CONSTANT_PATH, include_in_schema=False)(constant)
-
-    before = len(app.router.routes)
-    app.include_router(router)
-    added = app.router.routes[before:]
-    del app.router.routes[before:]
-    app.router.routes[:0] = added
+    routes_first(app, router)  # a route of the app itself, as the app adds its verification routes
 
 
 def main() -> None:

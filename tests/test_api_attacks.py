@@ -231,6 +231,47 @@ def test_rate_limiter_memory_is_bounded() -> None:
     assert len(bucket) == 100
 
 
+def test_a_bucket_spends_and_refills_as_its_formula_says_at_any_moments() -> None:
+    """``take_at`` against its formula written plainly (``min(burst, tokens + max(0.0, t - last) * per_second)``,
+    a new client full): the same answer and the same tokens left after every take, for moments that go back,
+    repeat, jump, are infinite or NaN, and rates of fractions and infinity."""
+    import math
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from api.ratelimit import RateLimited, TokenBucket
+
+    moments = st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True), st.floats(-10, 10), st.integers(-5, 5), st.just(0.0)
+    )
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        burst=st.integers(0, 5),
+        rate=st.one_of(st.just(math.inf), st.floats(0.001, 100.0)),
+        takes=st.lists(st.tuples(st.sampled_from(["a", "b"]), moments), max_size=30),
+    )
+    def check(burst: int, rate: float, takes: list[tuple[str, float]]) -> None:
+        bucket = TokenBucket(burst, rate, max_clients=1)
+        held: dict[str, tuple[float, float]] = {}
+        for client, t in takes:
+            tokens, last = held.get(client, (float(burst), t))
+            tokens = min(float(burst), tokens + max(0.0, t - last) * rate)
+            spent = tokens >= 1.0
+            held = {client: (tokens - 1.0 if spent else tokens, t)}  # max_clients=1: the others are evicted
+            try:
+                bucket.take_at(client, t)
+            except RateLimited:
+                assert not spent
+            else:
+                assert spent
+            assert repr(bucket._buckets[client]) == repr(held[client])
+            assert len(bucket) == 1
+
+    check()
+
+
 def test_client_keys() -> None:
     """The address budgets are keyed on: the peer; behind a trusted proxy the right-most hop it did not write
     itself; an IPv6 client by its /64 (one subscriber's addresses)."""

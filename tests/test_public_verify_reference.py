@@ -24,13 +24,14 @@ from fastapi.testclient import TestClient
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import Match
 
-from api import services
+from api import problems, services
 from api.config import ApiSettings
 from api.deps import get_now, refuse_duplicate_keys
 from api.limits import GuardedRoute, heavy_limiter, prechecked
-from api.main import create_app
+from api.main import create_app, routes_first
 from api.models import PublicVerifyCreate
 from api.ratelimit import Budgets
+from api.routes import verify as verify_routes
 from ledger.client import Ledger
 from ledger.errors import InputError
 from ledger.formats import checks as checks_core
@@ -390,6 +391,56 @@ def test_budgets_behind_a_trusted_proxy_answer_as_the_reference_did(
         assert answer.headers.get("retry-after") == expected.headers.get("retry-after"), lines
         statuses.append(answer.status_code)
     assert statuses == [200, 200, 429, 429, 200, 200, 429, 200, 200, 429, 200]
+
+
+def test_the_first_routes_are_the_verification_routes_as_included() -> None:
+    """``routes_first`` makes the verification router's routes routes of the app itself (matched once a request,
+    not twice through an included router): each is what ``include_router`` gives the same app (path, methods,
+    response class and model, body, dependencies, names, OpenAPI entry), in the router's order, ahead of the rest."""
+    app = create_app(settings=ApiSettings())
+    reference = FastAPI(default_response_class=problems.JsonAnswer)
+    reference.include_router(verify_routes.router)
+    included = list(reference.router.routes[-1].effective_route_contexts())  # type: ignore[attr-defined]
+    assert [route.path for route in included] == [route.path for route in verify_routes.router.routes]
+    first = app.router.routes[: len(included)]
+    for route, expected in zip(first, included, strict=True):
+        assert type(route) is GuardedRoute, route
+        for name in _ROUTE_ATTRIBUTES:
+            assert getattr(route, name) == getattr(expected, name), (route.path, name)
+        assert route.dependency_overrides_provider is app  # a test's get_now override reaches the routes
+        assert route.response_class is problems.JsonAnswer
+    paths = app.openapi()["paths"]
+    assert {path: paths[path] for path in reference.openapi()["paths"]} == reference.openapi()["paths"]
+    with pytest.raises(TypeError, match="API routes only"):
+        routes_first(FastAPI(), reference.router)  # an included router (or a mount) is not taken apart here
+
+
+_ROUTE_ATTRIBUTES = (
+    "path",
+    "path_format",
+    "name",
+    "methods",
+    "response_class",
+    "response_model",
+    "status_code",
+    "tags",
+    "responses",
+    "dependencies",
+    "include_in_schema",
+    "unique_id",
+    "operation_id",
+    "summary",
+    "description",
+    "response_description",
+    "deprecated",
+    "callbacks",
+    "openapi_extra",
+    "strict_content_type",
+    "max_body_size",
+    "_embed_body_fields",
+    "is_json_stream",
+    "is_sse_stream",
+)
 
 
 def test_public_verification_is_the_first_route_tried() -> None:
