@@ -39,6 +39,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,6 +56,20 @@ from .permit_support import application, fresh_licence, officer_decision, publis
 def _zoneless(moment: datetime) -> str:
     """``moment`` as a decision written past the library may state it: no zone (replay reads it as UTC)."""
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds")
+
+
+def _referred(
+    ledger: Ledger, tmp: Path, dept: str, rules: RuleSet, tag: str, *, seconds_ago: int
+) -> tuple[dict[str, Any], str, decisions.Decision]:
+    """(the application, its holder's identity, the rules' referral of it stated ``seconds_ago`` back): a permit
+    application for cooked food (the rules refer it), citing a fresh licence of its applicant."""
+    licence, holder = fresh_licence(ledger, tmp, tag)
+    app = application(f"FBP-{tag}", licence, scope="cooked-food")
+    referred = decisions.decide(
+        ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=holder,
+        decided_at=_now() - timedelta(seconds=seconds_ago),
+    )  # fmt: skip
+    return app, holder, referred
 
 
 def test_an_override_of_a_decision_stated_without_a_zone_is_bounded_by_its_moment(
@@ -113,12 +128,7 @@ def test_a_case_erasure_is_bounded_by_its_readable_decisions_when_one_is_stated_
     case's latest decision" check for a case with any moment it could not read, took the erasure, and replay then
     called it ``case_erased_in_force`` ("written past the library")."""
     dept, rules = permit_department
-    licence, holder = fresh_licence(ledger, tmp_path, "rt47-at")
-    app = application("FBP-rt47-at", licence, scope="cooked-food")
-    referred = decisions.decide(
-        ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=holder,
-        decided_at=_now() - timedelta(seconds=40),
-    )  # fmt: skip
+    app, holder, referred = _referred(ledger, tmp_path, dept, rules, "rt47-at", seconds_ago=40)
     approved_at = _now() - timedelta(seconds=20)
     approval = dict(
         referred.body,
@@ -158,12 +168,7 @@ def test_an_approval_of_an_erased_case_may_not_state_a_moment_before_its_erasure
     library's own erasure "written past the library", and the refused application's typed fields gone while the
     record says the case stood approved."""
     dept, rules = permit_department
-    licence, holder = fresh_licence(ledger, tmp_path, "rt47-after")
-    app = application("FBP-rt47-after", licence, scope="cooked-food")
-    referred = decisions.decide(
-        ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=holder,
-        decided_at=_now() - timedelta(seconds=30),
-    )  # fmt: skip
+    app, holder, referred = _referred(ledger, tmp_path, dept, rules, "rt47-after", seconds_ago=30)
     refusal = officer_decision(
         ledger, dept, app["case_id"], holder, "reject", "OFFICER_FOUND_FRAUD", overrides=referred.seq,
         decided_at=_now() - timedelta(seconds=20),
