@@ -578,17 +578,7 @@ class ChainView:
                 found = self.department_stream(department, upto).last((dept, root, digest), upto)
                 # never changed: what statusOf answers (Valid, block 0, zero detail)
                 return ("valid", 0, 0, bytes(32)) if found is None else (STATUS_NAMES[found[0]], found[1], 0, found[2])
-            # Read at the latest block, never at ``head``: a node keeps the state of recent blocks only (the embedded
-            # anvil the head's only, Besu's Bonsai 512 by default), and a long run's head falls out of that window.
-            # The last change made at or before ``head`` is the status as of ``head``; a later one sends us to the
-            # history.
-            status, block, ts, detail = self.chain.call(fns.statusOf(dept, root, digest))
-            if head is not None and int(block) > head:
-                earlier = [c for c in self.chain.call(fns.statusHistory(dept, root, digest)) if int(c[1]) <= head]
-                if not earlier:
-                    return "valid", 0, 0, bytes(32)  # what statusOf answered as of ``head``: never changed
-                status, block, ts, detail = earlier[-1]
-            return STATUS_NAMES[int(status)], int(block), int(ts), bytes(detail)
+            return self._status_as_of(dept, root, digest, self.chain.call(fns.statusOf(dept, root, digest)), head)
         if self.status_lookup == "herd":
             # statusAt(T) is the last change made in a block stamped at or before T; block times never decrease,
             # so that is the last change up to the last block stamped at or before T: found by bisection over
@@ -599,6 +589,55 @@ class ChainView:
             return ("valid", 0, 0, b"") if found is None else (STATUS_NAMES[found[0]], 0, 0, b"")
         status = self.chain.call(fns.statusAt(dept, root, digest, at))
         return STATUS_NAMES[int(status)], 0, 0, b""
+
+    def _status_as_of(
+        self, dept: bytes, root: bytes, digest: bytes, answer: Any, head: int | None
+    ) -> tuple[str, int, int, bytes]:
+        """The status as of ``head`` from ``statusOf``'s ``answer``. It is read at the latest block, never at
+        ``head``: a node keeps the state of recent blocks only (the embedded anvil the head's only, Besu's Bonsai
+        512 by default), and a long run's head falls out of that window. The last change made at or before
+        ``head`` is the status as of ``head``; a later one sends us to the history."""
+        status, block, ts, detail = answer
+        if head is not None and int(block) > head:
+            history = self.chain.call(self.chain.anchor.functions.statusHistory(dept, root, digest))
+            earlier = [c for c in history if int(c[1]) <= head]
+            if not earlier:
+                return "valid", 0, 0, bytes(32)  # what statusOf answered as of ``head``: never changed
+            status, block, ts, detail = earlier[-1]
+        return STATUS_NAMES[int(status)], int(block), int(ts), bytes(detail)
+
+    def standing(
+        self, department: str, root: bytes, digest: bytes, at: int | None, head: int
+    ) -> tuple[tuple[str, int, int, bytes], Elsewhere | None, Elsewhere | None]:
+        """Certificate ``digest`` of ``department``'s batch ``root``: its status (:meth:`status`) and, unless that
+        is an end, what its department made of the digest under its other roots (:meth:`elsewhere`, the suspension
+        asked for when the status is valid): the status verification reports. Read as :meth:`status` reads; with
+        the direct lookup in one JSON-RPC batch (``statusOf`` or ``statusAt``, ``endedUnder``, ``heldUnder``), and
+        a status history only for a change after ``head`` or a root they name that is not ``root``."""
+        direct = self.status_lookup == "direct"
+        if direct and at is None and (self._indexed or self._lookups + 1 > INDEX_AFTER):
+            direct = False  # the index, as status() switches to it
+        if not direct:
+            own = self.status(department, root, digest, at, head)
+            if own[0] in ("revoked", "superseded"):
+                return own, None, None
+            return own, *self.elsewhere(department, root, digest, at, head, held=own[0] == "valid")
+        if at is None:
+            self._lookups += 1
+        dept, fns = _department_id(department), self.chain.anchor.functions
+        asked = fns.statusOf(dept, root, digest) if at is None else fns.statusAt(dept, root, digest, at)
+        answer, ended_root, held_root = self.chain.call_many(
+            [asked, fns.endedUnder(dept, digest), fns.heldUnder(dept, digest)]
+        )
+        if at is None:
+            own = self._status_as_of(dept, root, digest, answer, head)
+        else:
+            own = STATUS_NAMES[int(answer)], 0, 0, b""
+        if own[0] in ("revoked", "superseded"):
+            return own, None, None
+        held = own[0] == "valid"
+        roots = bytes(ended_root), bytes(held_root) if held else bytes(32)
+        return own, *self._elsewhere_under(dept, root, digest, at, head, *roots)
 
     def status_history(self, department: str, root: bytes, digest: bytes, upto: int) -> list[tuple[str, int, bytes]]:
         """Every status change of certificate ``digest`` of ``department``'s batch ``root`` up to block ``upto``,
@@ -666,6 +705,14 @@ class ChainView:
             )
         else:
             ended_root, held_root = bytes(chain.call(fns.endedUnder(dept, digest))), bytes(32)
+        return self._elsewhere_under(dept, root, digest, at, head, ended_root, held_root)
+
+    def _elsewhere_under(
+        self, dept: bytes, root: bytes, digest: bytes, at: int | None, head: int, ended_root: bytes, held_root: bytes
+    ) -> tuple[Elsewhere | None, Elsewhere | None]:
+        """:meth:`elsewhere` from what ``endedUnder`` and ``heldUnder`` answered (a zero ``held_root``: the
+        suspension not asked for), reading the status of a root they name that is not ``root``."""
+        chain, fns = self.chain, self.chain.anchor.functions
         if ended_root not in (bytes(32), root):
             if at is not None:
                 status = int(chain.call(fns.statusAt(dept, ended_root, digest, at)))
@@ -1580,20 +1627,18 @@ def _anchoring(
     items.append(signed)
     items.append(run.type_authority(issuer, certificate_type, batch.block_number))
     at = int(at_time.timestamp()) if at_time else None
-    status, block, ts, detail = run.view.status(issuer, root, digest, at, head)
+    # the same digest anchored again by its issuer is the same certificate: an end under another root holds, and so
+    # does a suspension under another root for a certificate valid under its own (red team rounds 42 and 46)
+    (status, block, ts, detail), ended, held = run.view.standing(issuer, root, digest, at, head)
     why = ""
-    if status not in ("revoked", "superseded"):
-        # the same digest anchored again by its issuer is the same certificate: an end under another root holds
-        # and so is a suspension under another root, for a certificate valid under its own (red team round 46)
-        ended, held = run.view.elsewhere(issuer, root, digest, at, head, held=status == "valid")
-        if ended is not None:
-            status, block, ts, detail, ended_root = ended
-            facts["ended_under"] = hex32(ended_root)
-            why = f" under {issuer}'s batch {hex32(ended_root)} (this anchoring is the same certificate anchored again)"
-        elif held is not None:
-            status, block, ts, detail, held_root = held
-            facts["suspended_under"] = hex32(held_root)
-            why = f" under {issuer}'s batch {hex32(held_root)} (this anchoring is the same certificate anchored again)"
+    if ended is not None:
+        status, block, ts, detail, ended_root = ended
+        facts["ended_under"] = hex32(ended_root)
+        why = f" under {issuer}'s batch {hex32(ended_root)} (this anchoring is the same certificate anchored again)"
+    elif held is not None:
+        status, block, ts, detail, held_root = held
+        facts["suspended_under"] = hex32(held_root)
+        why = f" under {issuer}'s batch {hex32(held_root)} (this anchoring is the same certificate anchored again)"
     facts["status"] = status
     if status == "superseded":
         facts["superseded_by"] = hex32(detail)
