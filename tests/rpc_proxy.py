@@ -17,6 +17,8 @@ from typing import Any
 Intercept = Callable[[dict[str, Any]], "bytes | int | None"]
 # rewrite(method, params, answer) -> the answer object to send, or bytes to send as they are
 Rewrite = Callable[[str, Any, Any], Any]
+# rewrite_batch(requests, answers) -> the answer object to send for a JSON-RPC batch
+RewriteBatch = Callable[[list[Any], Any], Any]
 
 
 class RpcProxy:
@@ -25,9 +27,16 @@ class RpcProxy:
     a request itself (or refuse it with an HTTP status); ``rewrite`` may change the node's answer to a single
     request."""
 
-    def __init__(self, upstream: str, *, intercept: Intercept | None = None, rewrite: Rewrite | None = None) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        intercept: Intercept | None = None,
+        rewrite: Rewrite | None = None,
+        rewrite_batch: RewriteBatch | None = None,
+    ) -> None:
         self.upstream = upstream
-        self.intercept, self.rewrite = intercept, rewrite
+        self.intercept, self.rewrite, self.rewrite_batch = intercept, rewrite, rewrite_batch
         self.bodies: list[bytes] = []
         self.methods: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -67,6 +76,8 @@ class RpcProxy:
         forwarded = urllib.request.Request(self.upstream, data=body, headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(forwarded, timeout=60) as response:
             raw = response.read()
+        if self.rewrite_batch is not None and isinstance(request, list):
+            return 200, json.dumps(self.rewrite_batch(request, json.loads(raw))).encode()
         if self.rewrite is None or not isinstance(request, dict):
             return 200, raw
         changed = self.rewrite(request["method"], request.get("params"), json.loads(raw))

@@ -127,3 +127,23 @@ def test_a_node_given_by_url_that_keeps_no_older_state_has_reads_at_a_moved_head
         with pytest.raises(HeadMovedError):
             chain.call(ids)
         assert proxy.methods["eth_call"] - before == 3 * HEAD_MOVED_ASKS
+
+
+def test_a_batch_answered_twice_for_one_request_is_asked_again_call_by_call(ledger: Ledger) -> None:
+    """Adversary: the node (or one in between) answering a JSON-RPC batch (``Chain.call_many``: verification's
+    direct status read, ``statusOf`` with ``endedUnder`` and ``heldUnder``) with two answers bearing one request's
+    id. web3 orders a batch's answers by id, so the first call was given the second's answer (a status read for an
+    end under another root): answers that are not one per request are asked again, call by call."""
+
+    def twice(requests: list[Any], answers: Any) -> Any:
+        assert len(requests) == 2 and isinstance(answers, list), answers
+        first, second = sorted(answers, key=lambda a: a["id"])
+        return [{**second, "id": first["id"]}, first]
+
+    with RpcProxy(str(ledger.chain.w3.provider.endpoint_uri), rewrite_batch=twice) as proxy:  # type: ignore[attr-defined]
+        chain = Chain(connect(proxy.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
+        fns = [chain.registry.functions.proposalCount(), chain.anchor.functions.MAX_REASON()]
+        expected = [ledger.chain.call(chain.registry.functions.proposalCount()), 12]
+        assert expected[0] != 12
+        assert chain.call_many(fns) == expected
+        assert proxy.methods["eth_call"] == 4, proxy.methods  # the batch of two, then each on its own

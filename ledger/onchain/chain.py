@@ -322,7 +322,7 @@ class Chain:
                 )
             except (OSError, Web3RPCError, ValueError, TypeError):
                 responses = None
-        if not isinstance(responses, list) or len(responses) != len(fns):
+        if not _one_answer_each(responses, len(fns)):
             return [self.call(fn, block) for fn in fns]
         values = []
         for fn, response in zip(fns, responses, strict=True):
@@ -705,6 +705,15 @@ class _NodeProvider(HTTPProvider):
 
     def _checked_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
         return _checked(method, super().make_request(method, params), params)  # type: ignore[no-any-return]
+
+
+def _one_answer_each(responses: Any, asked: int) -> bool:
+    """Whether a batch's ``responses`` are ``asked`` answers with as many distinct integer ids: web3 orders them by
+    id, so two answers to one request (or one with no id) could pair an answer with another call."""
+    if not isinstance(responses, list) or len(responses) != asked:
+        return False
+    ids = {r.get("id") for r in responses if isinstance(r, dict) and type(r.get("id")) is int}
+    return len(ids) == asked
 
 
 def connect(url: str, timeout: float = 30.0) -> Web3:

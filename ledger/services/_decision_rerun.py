@@ -781,10 +781,9 @@ class DecisionRerun:
         status = status_statement(self.chain, fact.issuer, root, digest, block, view=view)["status"]
         if status not in ("revoked", "superseded"):
             # the same digest anchored again by its issuer is the same certificate: an end under another root holds
-            ended = view.ended_elsewhere(fact.issuer, root, digest, None, block)
-            if ended is None and status == "valid":  # a suspension under another root holds too (round 46)
-                ended = view.held_elsewhere(fact.issuer, root, digest, None, block)
-            status = status if ended is None else ended[0]
+            # and a suspension under another root, for one valid under its own (round 46)
+            ended, held = view.elsewhere(fact.issuer, root, digest, None, block, held=status == "valid")
+            status = ended[0] if ended is not None else held[0] if held is not None else status
         holder = None if self.identity is None else any(i == self.identity for i in fact.subject_ids)
         return replace(fact, status=status, holder=holder)
 

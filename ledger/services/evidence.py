@@ -900,9 +900,9 @@ def _check_status(
     where = ""
     if name in ("valid", "suspended"):
         # the same digest anchored again by its issuer is the same certificate: an end under another root holds
-        ended = view.ended_elsewhere(department, root, digest, None, head)
-        if ended is None and name == "valid":  # a suspension under another root holds too (red team round 46)
-            ended = view.held_elsewhere(department, root, digest, None, head)
+        # and a suspension under another root, for one valid under its own (red team round 46)
+        ended, held = view.elsewhere(department, root, digest, None, head, held=name == "valid")
+        ended = ended or held
         if ended is not None:
             name, block, _ts, detail, ended_root = ended
             where = (

@@ -94,19 +94,28 @@ def _status_history(ledger: Ledger, department: str, root: bytes, digest: bytes)
     return list(chain.call(chain.anchor.functions.statusHistory(department_id_bytes(department), root, digest)))
 
 
-def _ended_elsewhere(
+def _elsewhere(
     ledger: Ledger, department: str, root: bytes, digest: bytes, history: list[Any]
-) -> tuple[bytes, Any] | None:
-    """(that root, its revocation or supersession) when ``department`` ended certificate ``digest`` under another
-    of its roots than ``root`` while its own ``history`` there is not ended; else None."""
-    if history and int(history[-1][0]) in (2, 3):
-        return None
-    chain = ledger.chain
-    ended_root = bytes(chain.call(chain.anchor.functions.endedUnder(department_id_bytes(department), digest)))
-    if ended_root in (bytes(32), root):
-        return None
-    terminal = [c for c in _status_history(ledger, department, ended_root, digest) if int(c[0]) in (2, 3)]
-    return (ended_root, terminal[0]) if terminal else None
+) -> tuple[tuple[bytes, Any] | None, tuple[bytes, list[Any]] | None]:
+    """What ``department`` made of certificate ``digest`` under another of its roots than ``root`` (the same digest
+    anchored again is the same certificate): (that root and its revocation or supersession, while its own
+    ``history`` there is not ended; that root and its suspensions and reinstatements), each None when there is
+    none. ``endedUnder`` and ``heldUnder`` are read in one JSON-RPC batch (as ``ChainView.elsewhere`` reads them),
+    then the status history of a root they name (CertificateAnchor 2.1.0 and 2.2.0, red team rounds 42 and 47)."""
+    chain, dept = ledger.chain, department_id_bytes(department)
+    fns = chain.anchor.functions
+    ended_root, held_root = (
+        bytes(r) for r in chain.call_many([fns.endedUnder(dept, digest), fns.heldUnder(dept, digest)])
+    )
+    ended = None
+    if ended_root not in (bytes(32), root) and not (history and int(history[-1][0]) in (2, 3)):
+        terminal = [c for c in _status_history(ledger, department, ended_root, digest) if int(c[0]) in (2, 3)]
+        ended = (ended_root, terminal[0]) if terminal else None
+    held = None
+    if held_root not in (bytes(32), root):
+        changes = [c for c in _status_history(ledger, department, held_root, digest) if int(c[0]) in (0, 1)]
+        held = (held_root, changes) if changes else None
+    return ended, held
 
 
 def _change_blocks(history: list[Any]) -> list[int]:
@@ -688,7 +697,15 @@ def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = Fals
     # change, as statusOf reads it): the two cannot disagree, as two reads a block apart could.
     history = _status_history(ledger, cert.department_id, parse_hex32(batch.root), parse_hex32(key))
     events += _status_events(ledger, cert.department_id, parse_hex32(batch.root), parse_hex32(key), blocks, history)
-    ended = _ended_elsewhere(ledger, cert.department_id, parse_hex32(batch.root), parse_hex32(key), history)
+    ended, held = _elsewhere(ledger, cert.department_id, parse_hex32(batch.root), parse_hex32(key), history)
+    if held is not None:
+        # its issuer suspended (and perhaps reinstated) the same digest through another of its roots (anchored
+        # again): the same certificate, held (CertificateAnchor 2.2.0, red team rounds 46 and 47)
+        held_root, changes = held
+        elsewhere = _status_events(ledger, cert.department_id, held_root, parse_hex32(key), blocks, changes)
+        events += [e for e in elsewhere if e["kind"] in ("suspended", "reinstated")]
+        # its status is its latest change under either root; an end, never followed by any, sorts last in a block
+        history = sorted([*history, *changes], key=lambda change: (int(change[1]), int(change[0]) in (2, 3)))
     if ended is not None:
         # its issuer revoked or superseded the same digest under another of its roots (anchored again): the same
         # certificate, ended (CertificateAnchor 2.1.0, red team round 42); that change is its last

@@ -85,7 +85,7 @@ from .facts import CertificateFact, citations, classify, establish, resolve_cita
 from .logchain import LOG_DECISIONS, ChainRange, LogEntry, LogMention
 from .permits import LinkScan, check_links
 from .supervision import SUPERVISION_FORMAT, commitment_of, credited_applicant
-from .verify import STATUS_NAMES, ChainView
+from .verify import STATUS_NAMES, ChainView, DigestChanges
 
 if TYPE_CHECKING:
     from ..client import Ledger
@@ -484,8 +484,9 @@ class _Facts:
         # web3 (``_replay_worker``): the same answer, eth_getBlockByNumber's timestamp
         self._read_block_time = block_time
         self._history: dict[Any, list[tuple[int, int]]] | None = None
-        # (department, digest) -> its revocations and supersessions (block, status, root), filled with _history
-        self._ended: dict[Any, list[tuple[int, int, bytes]]] = {}
+        # each (department, digest)'s changes under any of its roots (its ends, suspensions and reinstatements),
+        # made with _history from the same events
+        self._elsewhere = DigestChanges(())
         self._times: dict[int, int] = {}
         self.stored: dict[str, dict[str, Any]] = {}
         self.cache: dict[tuple[Any, Any], Sequence[_Fact]] = {}
@@ -578,24 +579,26 @@ class _Facts:
     def history(self) -> dict[Any, list[tuple[int, int]]]:
         if self._history is None:
             found: dict[Any, list[tuple[int, int]]] = defaultdict(list)
-            ended: dict[Any, list[tuple[int, int, bytes]]] = defaultdict(list)
-            for key, status, block, _detail in self.view.status_events():
+            events = self.view.status_events()
+            for key, status, block, _detail in events:
                 found[key].append((block, status))
-                if status in (2, 3):  # revoked, superseded: the end of the digest under every root of its issuer
-                    ended[(key[0], key[2])].append((block, status, key[1]))
-            self._history, self._ended = found, ended
+            self._history, self._elsewhere = found, DigestChanges(events)
         return self._history
 
     def status_at(self, key: Any, block: int) -> str:
         """The status in force at ``block`` of the certificate at ``key`` (department, root, digest): its own
-        history's, unless its issuer revoked or superseded the same digest under another root by then (the same
-        certificate anchored again: CertificateAnchor 2.1.0, ``endedUnder``)."""
+        history's, unless its issuer revoked or superseded the same digest under another root by then, or, for one
+        valid under its own, held it suspended under another (the same certificate anchored again: CertificateAnchor
+        2.1.0, ``endedUnder``, red team round 42; 2.2.0, ``heldUnder``, rounds 46 and 47), as verification reads it
+        (``ChainView.elsewhere``)."""
         own = status_at_block(self.history().get(key, []), block)
         if own in ("revoked", "superseded"):
             return own
-        for changed, code, root in self._ended.get((key[0], key[2]), []):
-            if root != key[1] and changed <= block:
-                return STATUS_NAMES[code]
+        ended, held = self._elsewhere.standing(key[0], key[2], block)
+        if ended is not None and ended[0] != key[1]:
+            return STATUS_NAMES[ended[1]]
+        if own == "valid" and held is not None and held[0] != key[1] and held[1] == 1:
+            return "suspended"
         return own
 
     def block_time(self, number: int) -> int | None:

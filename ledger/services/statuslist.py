@@ -250,11 +250,10 @@ def _status_code(stream: Any, dept: bytes, root: bytes, digest: bytes, upto: int
     last = stream.last((dept, root, digest), upto)
     code = None if last is None else int(last[0])
     if code not in (2, 3):
-        ended = stream.ended(digest, upto)
+        ended, held = stream.elsewhere(dept, digest, upto)
         if ended is not None and ended[0] != root:
             return int(ended[1])
-        held = stream.held(digest, upto)  # a suspension under another root holds too (red team round 46)
-        if held is not None and held[0] != root and held[1] == 1:
+        if held is not None and held[0] != root and held[1] == 1:  # a suspension under another root (round 46)
             return 1
     return code
 

@@ -62,6 +62,10 @@ STATUS_NAMES = ("valid", "suspended", "revoked", "superseded")
 CertKey = tuple[bytes, bytes, bytes]
 # A certificate's end under one of its department's roots: (that root, status code, block, detail).
 _Ended = tuple[bytes, int, int, bytes]
+# A status a certificate's department set under another of its roots than the one a document names, which holds for
+# the document too (the same digest anchored again is the same certificate): (status name, block, timestamp, detail,
+# that root). ChainView.elsewhere answers (its end, its suspension).
+Elsewhere = tuple[str, int, int, bytes, bytes]
 CHECK_NAMES = (
     "format",
     "chain",
@@ -181,6 +185,41 @@ RESYNC_SECONDS = 1.0
 STATUS_LOOKUPS = ("herd", "direct")
 
 
+class DigestChanges:
+    """Every status change of each certificate digest under any of its department's roots, oldest first, split in
+    one pass into its ends (revoked, superseded) and its suspensions and reinstatements. The same digest anchored
+    again under another root is the same certificate: its first end holds under every root (CertificateAnchor 2.1.0,
+    ``endedUnder``, red team round 42) and so does its last suspension (2.2.0 makes them all through one root,
+    ``heldUnder``, round 46). Built from status events (key, status code, block, detail) in chain order."""
+
+    __slots__ = ("_changes",)
+
+    def __init__(self, events: Iterable[tuple[CertKey, int, int, bytes]]) -> None:
+        # (department, digest) -> (its ends, its suspensions and reinstatements), each (root, status, block, detail)
+        found: dict[tuple[bytes, bytes], tuple[list[_Ended], list[_Ended]]] = {}
+        for (dept, root, digest), status, block, detail in events:
+            made = found.get((dept, digest))
+            if made is None:
+                made = found[(dept, digest)] = ([], [])
+            made[0 if status in _TERMINAL_CODES else 1].append((root, status, block, detail))
+        for ends, held in found.values():
+            ends.sort(key=lambda change: change[2])
+            held.sort(key=lambda change: change[2])
+        self._changes = found
+
+    def standing(self, dept: bytes, digest: bytes, upto: int) -> tuple[_Ended | None, _Ended | None]:
+        """(the first end, the last suspension or reinstatement) of ``digest`` of department ``dept`` up to block
+        ``upto`` under any of its roots, each (root, status, block, detail), or None."""
+        made = self._changes.get((dept, digest))
+        if made is None:
+            return None, None
+        ends, held = made
+        return (
+            next((c for c in ends if c[2] <= upto), None),
+            next((c for c in reversed(held) if c[2] <= upto), None),
+        )
+
+
 @dataclass
 class _DepartmentStream:
     """One department's status events (read whole, never per certificate) as far as block ``synced``, grouped by
@@ -198,45 +237,25 @@ class _DepartmentStream:
     replaced_recent: dict[CertKey, tuple[bytes, ...]] = field(default_factory=dict)
     read_at: float = float("-inf")  # monotonic time the last read started
 
-    # digest -> the department's terminal events (root, status, block, detail) under any root, oldest first: built
-    # on first use from deep and recent (a stream is never changed once made; each sync makes a new one)
-    ended_by_digest: dict[bytes, list[_Ended]] | None = None
-    # digest -> the department's suspensions and reinstatements (root, status, block, detail) under any root, oldest
-    # first: built on first use, as ended_by_digest
-    held_by_digest: dict[bytes, list[_Ended]] | None = None
+    # the department's changes of each digest under any of its roots (DigestChanges): built on first use from deep
+    # and recent (a stream is never changed once made; each sync makes a new one)
+    by_digest: DigestChanges | None = None
 
     def predecessors(self, key: CertKey) -> tuple[bytes, ...]:
         return self.replaced.get(key, ()) + self.replaced_recent.get(key, ())
 
-    def ended(self, digest: bytes, upto: int) -> _Ended | None:
-        """The first revocation or supersession of ``digest`` under any of the department's roots up to block
-        ``upto``: (root, status, block, detail), or None."""
-        if self.ended_by_digest is None:
-            found: dict[bytes, list[_Ended]] = {}
-            for changes in (self.deep, self.recent):
-                for (_, root, certificate), made in changes.items():
-                    for status, block, detail in made:
-                        if status in _TERMINAL_CODES:
-                            found.setdefault(certificate, []).append((root, status, block, detail))
-            for ends in found.values():
-                ends.sort(key=lambda change: change[2])
-            self.ended_by_digest = found
-        return next((c for c in self.ended_by_digest.get(digest, ()) if c[2] <= upto), None)
-
-    def held(self, digest: bytes, upto: int) -> _Ended | None:
-        """The last suspension or reinstatement of ``digest`` under any of the department's roots up to block
-        ``upto``: (root, status, block, detail), or None. CertificateAnchor 2.2.0 makes them all through one root."""
-        if self.held_by_digest is None:
-            found: dict[bytes, list[_Ended]] = {}
-            for changes in (self.deep, self.recent):
-                for (_, root, certificate), made in changes.items():
-                    for status, block, detail in made:
-                        if status not in _TERMINAL_CODES:
-                            found.setdefault(certificate, []).append((root, status, block, detail))
-            for held in found.values():
-                held.sort(key=lambda change: change[2])
-            self.held_by_digest = found
-        return next((c for c in reversed(self.held_by_digest.get(digest, ())) if c[2] <= upto), None)
+    def elsewhere(self, dept: bytes, digest: bytes, upto: int) -> tuple[_Ended | None, _Ended | None]:
+        """The first revocation or supersession, and the last suspension or reinstatement, of ``digest`` under any
+        of the department's roots up to block ``upto``: each (root, status, block, detail), or None
+        (:meth:`DigestChanges.standing`)."""
+        if self.by_digest is None:
+            self.by_digest = DigestChanges(
+                (key, status, block, detail)
+                for changes in (self.deep, self.recent)
+                for key, made in changes.items()
+                for status, block, detail in made
+            )
+        return self.by_digest.standing(dept, digest, upto)
 
     def changes(self, key: CertKey, upto: int) -> list[tuple[int, int, bytes]]:
         """Every status change (status, block, detail) of the certificate at ``key`` up to block ``upto``, oldest
@@ -559,17 +578,7 @@ class ChainView:
                 found = self.department_stream(department, upto).last((dept, root, digest), upto)
                 # never changed: what statusOf answers (Valid, block 0, zero detail)
                 return ("valid", 0, 0, bytes(32)) if found is None else (STATUS_NAMES[found[0]], found[1], 0, found[2])
-            # Read at the latest block, never at ``head``: a node keeps the state of recent blocks only (the embedded
-            # anvil the head's only, Besu's Bonsai 512 by default), and a long run's head falls out of that window.
-            # The last change made at or before ``head`` is the status as of ``head``; a later one sends us to the
-            # history.
-            status, block, ts, detail = self.chain.call(fns.statusOf(dept, root, digest))
-            if head is not None and int(block) > head:
-                earlier = [c for c in self.chain.call(fns.statusHistory(dept, root, digest)) if int(c[1]) <= head]
-                if not earlier:
-                    return "valid", 0, 0, bytes(32)  # what statusOf answered as of ``head``: never changed
-                status, block, ts, detail = earlier[-1]
-            return STATUS_NAMES[int(status)], int(block), int(ts), bytes(detail)
+            return self._status_as_of(dept, root, digest, self.chain.call(fns.statusOf(dept, root, digest)), head)
         if self.status_lookup == "herd":
             # statusAt(T) is the last change made in a block stamped at or before T; block times never decrease,
             # so that is the last change up to the last block stamped at or before T: found by bisection over
@@ -580,6 +589,55 @@ class ChainView:
             return ("valid", 0, 0, b"") if found is None else (STATUS_NAMES[found[0]], 0, 0, b"")
         status = self.chain.call(fns.statusAt(dept, root, digest, at))
         return STATUS_NAMES[int(status)], 0, 0, b""
+
+    def _status_as_of(
+        self, dept: bytes, root: bytes, digest: bytes, answer: Any, head: int | None
+    ) -> tuple[str, int, int, bytes]:
+        """The status as of ``head`` from ``statusOf``'s ``answer``. It is read at the latest block, never at
+        ``head``: a node keeps the state of recent blocks only (the embedded anvil the head's only, Besu's Bonsai
+        512 by default), and a long run's head falls out of that window. The last change made at or before
+        ``head`` is the status as of ``head``; a later one sends us to the history."""
+        status, block, ts, detail = answer
+        if head is not None and int(block) > head:
+            history = self.chain.call(self.chain.anchor.functions.statusHistory(dept, root, digest))
+            earlier = [c for c in history if int(c[1]) <= head]
+            if not earlier:
+                return "valid", 0, 0, bytes(32)  # what statusOf answered as of ``head``: never changed
+            status, block, ts, detail = earlier[-1]
+        return STATUS_NAMES[int(status)], int(block), int(ts), bytes(detail)
+
+    def standing(
+        self, department: str, root: bytes, digest: bytes, at: int | None, head: int
+    ) -> tuple[tuple[str, int, int, bytes], Elsewhere | None, Elsewhere | None]:
+        """Certificate ``digest`` of ``department``'s batch ``root``: its status (:meth:`status`) and, unless that
+        is an end, what its department made of the digest under its other roots (:meth:`elsewhere`, the suspension
+        asked for when the status is valid): the status verification reports. Read as :meth:`status` reads; with
+        the direct lookup in one JSON-RPC batch (``statusOf`` or ``statusAt``, ``endedUnder``, ``heldUnder``), and
+        a status history only for a change after ``head`` or a root they name that is not ``root``."""
+        direct = self.status_lookup == "direct"
+        if direct and at is None and (self._indexed or self._lookups + 1 > INDEX_AFTER):
+            direct = False  # the index, as status() switches to it
+        if not direct:
+            own = self.status(department, root, digest, at, head)
+            if own[0] in ("revoked", "superseded"):
+                return own, None, None
+            return own, *self.elsewhere(department, root, digest, at, head, held=own[0] == "valid")
+        if at is None:
+            self._lookups += 1
+        dept, fns = _department_id(department), self.chain.anchor.functions
+        asked = fns.statusOf(dept, root, digest) if at is None else fns.statusAt(dept, root, digest, at)
+        answer, ended_root, held_root = self.chain.call_many(
+            [asked, fns.endedUnder(dept, digest), fns.heldUnder(dept, digest)]
+        )
+        if at is None:
+            own = self._status_as_of(dept, root, digest, answer, head)
+        else:
+            own = STATUS_NAMES[int(answer)], 0, 0, b""
+        if own[0] in ("revoked", "superseded"):
+            return own, None, None
+        held = own[0] == "valid"
+        roots = bytes(ended_root), bytes(held_root) if held else bytes(32)
+        return own, *self._elsewhere_under(dept, root, digest, at, head, *roots)
 
     def status_history(self, department: str, root: bytes, digest: bytes, upto: int) -> list[tuple[str, int, bytes]]:
         """Every status change of certificate ``digest`` of ``department``'s batch ``root`` up to block ``upto``,
@@ -597,76 +655,85 @@ class ChainView:
         changes = self.chain.call(self.chain.anchor.functions.statusHistory(dept, root, digest))
         return [(STATUS_NAMES[int(s)], int(b), bytes(d)) for s, b, _ts, d in changes if int(b) <= upto]
 
-    def ended_elsewhere(
-        self, department: str, root: bytes, digest: bytes, at: int | None, head: int
-    ) -> tuple[str, int, int, bytes, bytes] | None:
-        """Whether ``department`` revoked or superseded certificate ``digest`` under another of its roots than
-        ``root`` (as of ``head``, or at unix time ``at``): (status, block, timestamp, detail, that root), or None.
-        A digest anchored again is the same certificate, and its end holds under every root (CertificateAnchor
-        2.1.0 refuses status changes through the other roots once it ended; ``endedUnder`` names the root).
-        Read where :meth:`status` reads: the index, the department's stream, or the contract."""
-        dept = _department_id(department)
-        found: _Ended | None = None
-        if at is None and self._indexed and head <= self._synced:
-            deep, recent = self._ended
-            found = deep.get((dept, digest)) or recent.get((dept, digest))
-            found = found if found is not None and found[2] <= head else None
-        elif self.status_lookup == "herd":
-            upto = head if at is None else self.block_at_time(at, head)
-            found = None if upto < 0 else self.department_stream(department, head).ended(digest, upto)
-        else:
-            fns = self.chain.anchor.functions
-            ended_root = bytes(self.chain.call(fns.endedUnder(dept, digest)))
-            if ended_root == bytes(32) or ended_root == root:
-                return None
-            if at is not None:
-                status = int(self.chain.call(fns.statusAt(dept, ended_root, digest, at)))
-                return (STATUS_NAMES[status], 0, 0, b"", ended_root) if status in _TERMINAL_CODES else None
-            changes = self.chain.call(fns.statusHistory(dept, ended_root, digest))
-            terminal = [c for c in changes if int(c[0]) in _TERMINAL_CODES and int(c[1]) <= head]
-            if not terminal:
-                return None
-            status, block, ts, detail = terminal[0]
-            return STATUS_NAMES[int(status)], int(block), int(ts), bytes(detail), ended_root
-        if found is None or found[0] == root:
-            return None
-        return STATUS_NAMES[found[1]], found[2], 0, found[3], found[0]
+    def elsewhere(
+        self, department: str, root: bytes, digest: bytes, at: int | None, head: int, *, held: bool = True
+    ) -> tuple[Elsewhere | None, Elsewhere | None]:
+        """What ``department`` made of certificate ``digest`` under another of its roots than ``root`` (as of
+        ``head``, or at unix time ``at``): (its end, its suspension), each (status, block, timestamp, detail, that
+        root) or None. A digest anchored again is the same certificate: its end (revoked, superseded) holds under
+        every root (CertificateAnchor 2.1.0 refuses status changes through the other roots once it ended,
+        ``endedUnder`` names the root; red team round 42), and so does its suspension (2.2.0 makes every
+        suspension and reinstatement of a digest through the root of its first suspension, ``heldUnder``; round
+        46). The suspension is read only when there is no end and ``held`` is asked for (a caller whose own root
+        says suspended has no use for it): None otherwise.
 
-    def held_elsewhere(
-        self, department: str, root: bytes, digest: bytes, at: int | None, head: int
-    ) -> tuple[str, int, int, bytes, bytes] | None:
-        """Whether ``department`` held certificate ``digest`` suspended under another of its roots than ``root`` (as
-        of ``head``, or at unix time ``at``): ("suspended", block, timestamp, detail, that root), or None. A digest
-        anchored again is the same certificate, and its suspension holds under every root (CertificateAnchor 2.2.0
-        makes every suspension and reinstatement of a digest through the root of its first suspension,
-        ``heldUnder``; red team round 46). Read where :meth:`status` reads: the index, the department's stream, or
-        the contract."""
+        Read where :meth:`status` reads: the index (two lookups), the department's stream (one), or the contract:
+        ``endedUnder`` and ``heldUnder`` in one JSON-RPC batch (``endedUnder`` alone without ``held``), then the
+        status history of a root they name that is not ``root``."""
         dept = _department_id(department)
-        found: _Ended | None = None
         if at is None and self._indexed and head <= self._synced:
-            deep, recent = self._held
-            found = recent.get((dept, digest)) or deep.get((dept, digest))
-            if found is not None and found[2] > head:  # a change after ``head``: its stream knows the one before
-                found = self.department_stream(department, head).held(digest, head)
+            key = (dept, digest)
+            ends, holds = self._ended, self._held
+            ended = ends[0].get(key) or ends[1].get(key)
+            ended = ended if ended is not None and ended[2] <= head else None
+            suspended: _Ended | None = None
+            if held and (ended is None or ended[0] == root):
+                suspended = holds[1].get(key) or holds[0].get(key)
+                # a change after ``head``: its stream knows the one before
+                if suspended is not None and suspended[2] > head:
+                    suspended = self.department_stream(department, head).elsewhere(dept, digest, head)[1]
         elif self.status_lookup == "herd":
             upto = head if at is None else self.block_at_time(at, head)
-            found = None if upto < 0 else self.department_stream(department, head).held(digest, upto)
+            found = (None, None) if upto < 0 else self.department_stream(department, head).elsewhere(dept, digest, upto)
+            ended, suspended = found
         else:
-            fns = self.chain.anchor.functions
-            held_root = bytes(self.chain.call(fns.heldUnder(dept, digest)))
-            if held_root == bytes(32) or held_root == root:
-                return None
+            return self._elsewhere_direct(dept, root, digest, at, head, held=held)
+        if ended is not None and ended[0] != root:
+            return (STATUS_NAMES[ended[1]], ended[2], 0, ended[3], ended[0]), None
+        if not held or suspended is None or suspended[0] == root or suspended[1] != 1:
+            return None, None
+        return None, ("suspended", suspended[2], 0, suspended[3], suspended[0])
+
+    def _elsewhere_direct(
+        self, dept: bytes, root: bytes, digest: bytes, at: int | None, head: int, *, held: bool
+    ) -> tuple[Elsewhere | None, Elsewhere | None]:
+        """:meth:`elsewhere` asked of the contract for this certificate only (the direct lookup)."""
+        chain, fns = self.chain, self.chain.anchor.functions
+        if held:
+            ended_root, held_root = (
+                bytes(r) for r in chain.call_many([fns.endedUnder(dept, digest), fns.heldUnder(dept, digest)])
+            )
+        else:
+            ended_root, held_root = bytes(chain.call(fns.endedUnder(dept, digest))), bytes(32)
+        return self._elsewhere_under(dept, root, digest, at, head, ended_root, held_root)
+
+    def _elsewhere_under(
+        self, dept: bytes, root: bytes, digest: bytes, at: int | None, head: int, ended_root: bytes, held_root: bytes
+    ) -> tuple[Elsewhere | None, Elsewhere | None]:
+        """:meth:`elsewhere` from what ``endedUnder`` and ``heldUnder`` answered (a zero ``held_root``: the
+        suspension not asked for), reading the status of a root they name that is not ``root``."""
+        chain, fns = self.chain, self.chain.anchor.functions
+        if ended_root not in (bytes(32), root):
             if at is not None:
-                status = int(self.chain.call(fns.statusAt(dept, held_root, digest, at)))
-                return ("suspended", 0, 0, b"", held_root) if status == 1 else None
-            changes = [c for c in self.chain.call(fns.statusHistory(dept, held_root, digest)) if int(c[1]) <= head]
-            if not changes or int(changes[-1][0]) != 1:
-                return None
-            _status, block, ts, detail = changes[-1]
-            return "suspended", int(block), int(ts), bytes(detail), held_root
-        if found is None or found[0] == root or found[1] != 1:
-            return None
-        return "suspended", found[2], 0, found[3], found[0]
+                status = int(chain.call(fns.statusAt(dept, ended_root, digest, at)))
+                if status in _TERMINAL_CODES:
+                    return (STATUS_NAMES[status], 0, 0, b"", ended_root), None
+            else:
+                changes = chain.call(fns.statusHistory(dept, ended_root, digest))
+                terminal = [c for c in changes if int(c[0]) in _TERMINAL_CODES and int(c[1]) <= head]
+                if terminal:
+                    status, block, ts, detail = terminal[0]
+                    return (STATUS_NAMES[int(status)], int(block), int(ts), bytes(detail), ended_root), None
+        if held_root in (bytes(32), root):
+            return None, None
+        if at is not None:
+            status = int(chain.call(fns.statusAt(dept, held_root, digest, at)))
+            return (None, ("suspended", 0, 0, b"", held_root)) if status == 1 else (None, None)
+        changes = [c for c in chain.call(fns.statusHistory(dept, held_root, digest)) if int(c[1]) <= head]
+        if not changes or int(changes[-1][0]) != 1:
+            return None, None
+        _status, block, ts, detail = changes[-1]
+        return None, ("suspended", int(block), int(ts), bytes(detail), held_root)
 
     def department_stream(self, department: str, head: int) -> _DepartmentStream:
         """``department``'s status events up to block ``head``: every one of them, read with ``eth_getLogs``
@@ -1560,22 +1627,18 @@ def _anchoring(
     items.append(signed)
     items.append(run.type_authority(issuer, certificate_type, batch.block_number))
     at = int(at_time.timestamp()) if at_time else None
-    status, block, ts, detail = run.view.status(issuer, root, digest, at, head)
+    # the same digest anchored again by its issuer is the same certificate: an end under another root holds, and so
+    # does a suspension under another root for a certificate valid under its own (red team rounds 42 and 46)
+    (status, block, ts, detail), ended, held = run.view.standing(issuer, root, digest, at, head)
     why = ""
-    if status not in ("revoked", "superseded"):
-        # the same digest anchored again by its issuer is the same certificate: an end under another root holds
-        ended = run.view.ended_elsewhere(issuer, root, digest, at, head)
-        if ended is not None:
-            status, block, ts, detail, ended_root = ended
-            facts["ended_under"] = hex32(ended_root)
-            why = f" under {issuer}'s batch {hex32(ended_root)} (this anchoring is the same certificate anchored again)"
-        elif status == "valid":
-            # so is a suspension under another root (red team round 46)
-            held = run.view.held_elsewhere(issuer, root, digest, at, head)
-            if held is not None:
-                status, block, ts, detail, held_root = held
-                facts["suspended_under"] = hex32(held_root)
-                why = f" under {issuer}'s batch {hex32(held_root)} (this anchoring is the same certificate anchored again)"
+    if ended is not None:
+        status, block, ts, detail, ended_root = ended
+        facts["ended_under"] = hex32(ended_root)
+        why = f" under {issuer}'s batch {hex32(ended_root)} (this anchoring is the same certificate anchored again)"
+    elif held is not None:
+        status, block, ts, detail, held_root = held
+        facts["suspended_under"] = hex32(held_root)
+        why = f" under {issuer}'s batch {hex32(held_root)} (this anchoring is the same certificate anchored again)"
     facts["status"] = status
     if status == "superseded":
         facts["superseded_by"] = hex32(detail)
