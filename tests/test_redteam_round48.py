@@ -7,6 +7,18 @@
    where the court's verifier, reading ``v`` as docs/format.md §7 states it, failed it: one bundle, two verdicts.
    Both now refuse a recovery byte other than 27 or 28 (0 or 1, the raw recovery id, as the court's verifier
    always took it).
+2. (A department writing its decision log past the library) anchor an automatic decision stating the format
+   ``pl-decision/9`` or the engine ``pl-rules/9``: replay reports it (``format_invalid``, ``engine_mismatch``), both
+   bundle verifiers VERIFIED it, reading neither. Both now fail ``rerun`` in replay's words.
+3. (The same) state a decider that is neither the engine nor an officer (``{"kind": "robot"}``): replay took it for
+   an officer's (nothing re-run, no officer checked), both bundle verifiers for the engine's (re-run), so a
+   rejection the rules contradict passed replay and failed both bundle verifiers. Replay now reports it
+   (``format_invalid``) and both bundle verifiers fail ``rerun``.
+
+Held (no change; docs/threat-model.md, round 48 rows): 2,000 re-encodings of every member of a presentation and of a
+decision bundle, and 2,000 more of hostile shapes (huge integers, NUL, lone surrogates, BOM, full-width hex, a value
+wrapped in a list or object, null), one member at a time, each got the same failed checks from both verifiers; a
+member neither verifier reads passes both (annotations, docs/evidence.md).
 
 Each test is one attack, named in its docstring with the adversary and what it tries. Real anvil, real database
 (SQLite, or PostgreSQL with LEDGER_TEST_DATABASE_URL); no mocks.
@@ -21,11 +33,13 @@ from typing import Any
 import pytest
 
 from ledger.client import Ledger
-from ledger.services import evidence
+from ledger.services import evidence, logchain
+from ledger.services.replay import replay
 from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import make_records
 from .evidence_support import both, decided, issue
+from .rerun_support import World, world_fixture  # noqa: F401 - the decisions' world
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +95,60 @@ def test_a_log_signatures_recovery_byte_written_as_eip155_gets_one_verdict_from_
     bad["anchor"]["signature"] = _v_as(bad["anchor"]["signature"], 35)
     report, code, _ = both(ledger, bad, tmp_path, "log-v35.json")
     assert code == 1 and {c.name for c in report.failed} == {"signature"}, [(c.name, c.detail) for c in report.failed]
+
+
+def _forged(world: World, case: str, edit: dict[str, Any]) -> dict[str, Any]:
+    """The bundle of a record of the department's own writing (it holds its log's key): the automatic decision of
+    ``case`` written again past the library with ``edit``, anchored."""
+    body = copy.deepcopy(world.decide(case, 0).body)
+    assert body["outcome"] == "approve", body
+    logchain.append(world.ledger, logchain.LOG_DECISIONS, world.dept, {**body, **edit})
+    return world.bundle(case, 0)
+
+
+def _replayed(world: World, case: str) -> set[str]:
+    """Replay's discrepancies of ``case`` but ``decided_again`` (the forged record decides the case a second time)."""
+    found = replay(world.ledger, department=world.dept, case_id=case, workers=0).discrepancies
+    return {d.check for d in found if d.check != "decided_again"}
+
+
+@pytest.mark.parametrize(
+    ("edit", "replay_says"),
+    [
+        ({"format": "pl-decision/9"}, "format_invalid"),
+        ({"engine": "pl-rules/9"}, "engine_mismatch"),
+    ],
+    ids=["format", "engine"],
+)
+def test_an_automatic_decision_of_a_format_or_engine_no_verifier_knows_fails_rerun_in_both_bundle_verifiers(
+    world: World, tmp_path: Path, edit: dict[str, Any], replay_says: str
+) -> None:
+    """Adversary: a department writing its decision log past the library (it holds the log's key), then handing a
+    court the bundle: an automatic decision stating the format ``pl-decision/9`` or the engine ``pl-rules/9``,
+    anchored. Replay reports it (``format_invalid``, ``engine_mismatch``: it re-runs nothing it cannot read), but
+    neither bundle verifier read the record's format or engine, so both VERIFIED a record of a version they do not
+    know. Holds now: both fail ``rerun`` naming what the record states, as replay does."""
+    case = f"RR48-{replay_says}"
+    bundle = _forged(world, case, edit)
+    assert _replayed(world, case) == {replay_says}
+    report, code, _ = both(world.ledger, bundle, tmp_path, f"{replay_says}.json")
+    assert code == 1 and {c.name for c in report.failed} == {"rerun"}, [(c.name, c.detail) for c in report.failed]
+    assert repr(next(iter(edit.values()))) in report.check("rerun").detail, report.check("rerun").detail
+
+
+@pytest.mark.parametrize("decided_by", [{"kind": "robot"}, {"kind": "Officer"}, {}], ids=["robot", "Officer", "none"])
+def test_a_decision_by_a_kind_of_decider_no_verifier_knows_is_refused_by_replay_and_both_bundle_verifiers(
+    world: World, tmp_path: Path, decided_by: dict[str, Any]
+) -> None:
+    """Adversary: a department writing its decision log past the library, stating a decider that is neither the
+    engine nor an officer (``{"kind": "robot"}``, ``"Officer"``, none). Replay took any kind but ``engine`` for an
+    officer's and re-ran nothing, checking no officer either; both bundle verifiers took any kind but ``officer``
+    for the engine's and re-ran it: a rejection the rules contradict passed replay and failed both bundle
+    verifiers, one the rules agree with passed all three. Holds now: replay reports it (``format_invalid``) and
+    both bundle verifiers fail ``rerun``, naming the kind."""
+    case = f"RR48-KIND-{decided_by.get('kind', 'none')}"
+    bundle = _forged(world, case, {"decided_by": decided_by})
+    assert _replayed(world, case) == {"format_invalid"}
+    report, code, _ = both(world.ledger, bundle, tmp_path, f"{case}.json")
+    assert code == 1 and {c.name for c in report.failed} == {"rerun"}, [(c.name, c.detail) for c in report.failed]
+    assert "engine" in report.check("rerun").detail and "officer" in report.check("rerun").detail
