@@ -14,11 +14,17 @@
    an officer's (nothing re-run, no officer checked), both bundle verifiers for the engine's (re-run), so a
    rejection the rules contradict passed replay and failed both bundle verifiers. Replay now reports it
    (``format_invalid``) and both bundle verifiers fail ``rerun``.
+4. (An anonymous client, or a relay in front of the gateway) send a request's headers and then its body a byte at a
+   time, or never: the gateway waited for ever, each such request holding a connection and spending no budget. The
+   guard now gives a body ``LEDGER_API_MAX_BODY_SECONDS`` (60 s) and answers 408, closing the connection.
 
 Held (no change; docs/threat-model.md, round 48 rows): 2,000 re-encodings of every member of a presentation and of a
 decision bundle, and 2,000 more of hostile shapes (huge integers, NUL, lone surrogates, BOM, full-width hex, a value
 wrapped in a list or object, null), one member at a time, each got the same failed checks from both verifiers; a
-member neither verifier reads passes both (annotations, docs/evidence.md).
+member neither verifier reads passes both (annotations, docs/evidence.md). At the gateway (a real uvicorn, by hand):
+two departments' requests pipelined on one connection are answered in order, each as its own; a request refused
+before its body is read is answered with ``Connection: close``, so a request smuggled in its declared body is never
+read.
 
 Each test is one attack, named in its docstring with the adversary and what it tries. Real anvil, real database
 (SQLite, or PostgreSQL with LEDGER_TEST_DATABASE_URL); no mocks.
@@ -27,6 +33,8 @@ Each test is one attack, named in its docstring with the adversary and what it t
 from __future__ import annotations
 
 import copy
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +47,7 @@ from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import make_records
 from .evidence_support import both, decided, issue
+from .gateway_process import gateway
 from .rerun_support import World, world_fixture  # noqa: F401 - the decisions' world
 
 
@@ -152,3 +161,29 @@ def test_a_decision_by_a_kind_of_decider_no_verifier_knows_is_refused_by_replay_
     report, code, _ = both(world.ledger, bundle, tmp_path, f"{case}.json")
     assert code == 1 and {c.name for c in report.failed} == {"rerun"}, [(c.name, c.detail) for c in report.failed]
     assert "engine" in report.check("rerun").detail and "officer" in report.check("rerun").detail
+
+
+def test_a_body_streamed_slowly_is_refused_at_the_gateways_deadline_not_held_open_for_ever(ledger: Ledger) -> None:
+    """Adversary: an anonymous client (or a relay in front of the gateway) that sends a request's headers and then
+    its body a byte at a time, or never: the gateway waited for the rest of the body for ever, each such request
+    holding a connection (a file descriptor) and nothing spent of any budget, as no request ever completed, so a
+    few thousand connections from one host starve the gateway of descriptors and lock everyone out. Holds now: the
+    guard gives a body ``max_body_seconds`` (60 s by default) from the end of the headers, then answers 408 and
+    closes the connection; a body sent whole meanwhile is answered as ever."""
+    with gateway(ledger, max_body_seconds=2) as gw:
+        host, port = gw.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as slow:
+            slow.sendall(
+                b"POST /public/verify HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 100\r\n\r\n{"
+            )
+            with gw.client() as other:  # everyone else is served meanwhile
+                assert other.get("/auth/me").status_code == 401
+            slow.settimeout(10)
+            started, answer = time.monotonic(), b""
+            while chunk := slow.recv(65536):
+                answer += chunk
+            waited = time.monotonic() - started
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:300]
+        assert b"/problems/request-timeout" in answer and b"2 s" in answer, answer
+        assert 1.5 < waited < 8, waited
