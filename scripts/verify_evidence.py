@@ -3625,9 +3625,9 @@ class Rerun:
                 f"decided_by.kind is {kind!r}, neither 'engine' (a decision by the rules, re-run) nor 'officer': no "
                 "verifier knows who took this decision or how to check it"
             )
-        if kind == "engine" and body.get("format") != DECISION_FORMAT:
+        if body.get("format") != DECISION_FORMAT:
             raise Failure(
-                f"an automatic decision must be {DECISION_FORMAT!r} (facts established by the ledger), this one says "
+                f"a decision must be {DECISION_FORMAT!r} (facts established by the ledger), this one says "
                 f"{body.get('format')!r}"
             )
         if kind == "engine" and body.get("engine") != RULES_ENGINE:

@@ -9,7 +9,8 @@
    always took it).
 2. (A department writing its decision log past the library) anchor an automatic decision stating the format
    ``pl-decision/9`` or the engine ``pl-rules/9``: replay reports it (``format_invalid``, ``engine_mismatch``), both
-   bundle verifiers VERIFIED it, reading neither. Both now fail ``rerun`` in replay's words.
+   bundle verifiers VERIFIED it, reading neither. Both now fail ``rerun`` in replay's words. An officer's decision
+   stating ``pl-decision/9`` passed all three: replay now reports it too (``format_invalid``).
 3. (The same) state a decider that is neither the engine nor an officer (``{"kind": "robot"}``): replay took it for
    an officer's (nothing re-run, no officer checked), both bundle verifiers for the engine's (re-run), so a
    rejection the rules contradict passed replay and failed both bundle verifiers. Replay now reports it
@@ -41,7 +42,7 @@ from typing import Any
 import pytest
 
 from ledger.client import Ledger
-from ledger.services import evidence, logchain
+from ledger.services import decisions, evidence, logchain
 from ledger.services.replay import replay
 from ledger.services.verify import ChainView, verify_certificate
 
@@ -173,6 +174,7 @@ def test_a_body_streamed_slowly_is_refused_at_the_gateways_deadline_not_held_ope
     with gateway(ledger, max_body_seconds=2) as gw:
         host, port = gw.url.removeprefix("http://").split(":")
         with socket.create_connection((host, int(port))) as slow:
+            started = time.monotonic()  # the deadline runs from the guard's first read, just after the headers
             slow.sendall(
                 b"POST /public/verify HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\n"
                 b"Content-Length: 100\r\n\r\n{"
@@ -180,10 +182,30 @@ def test_a_body_streamed_slowly_is_refused_at_the_gateways_deadline_not_held_ope
             with gw.client() as other:  # everyone else is served meanwhile
                 assert other.get("/auth/me").status_code == 401
             slow.settimeout(10)
-            started, answer = time.monotonic(), b""
+            answer = b""
             while chunk := slow.recv(65536):
                 answer += chunk
             waited = time.monotonic() - started
         assert answer.startswith(b"HTTP/1.1 408 "), answer[:300]
         assert b"/problems/request-timeout" in answer and b"2 s" in answer, answer
-        assert 1.5 < waited < 8, waited
+        assert 1.9 < waited < 8, waited
+
+
+def test_an_officers_decision_of_a_format_no_verifier_knows_is_refused_by_replay_and_both_bundle_verifiers(
+    world: World, tmp_path: Path
+) -> None:
+    """Adversary: a department writing its decision log past the library: an officer's rejection stating the format
+    ``pl-decision/9``, anchored. Replay checked the format of automatic decisions alone, and neither bundle verifier
+    read it: all three passed a record of a version none of them knows. Holds now: replay reports it
+    (``format_invalid``) and both bundle verifiers fail ``rerun``."""
+    case = "RR48-OFFICER-FORMAT"
+    ledger = world.ledger
+    decided = decisions.record_human_decision(
+        ledger, world.dept, case, "ITEM-1", officer="o-48", outcome="reject", reasons=["R1"], applicant_ref="A-48"
+    )
+    logchain.append(ledger, logchain.LOG_DECISIONS, world.dept, {**decided.body, "format": "pl-decision/9"})
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, world.dept)
+    assert _replayed(world, case) == {"format_invalid"}
+    report, code, _ = both(ledger, evidence.decision_bundle(ledger, world.dept, case), tmp_path, "officer-format.json")
+    assert code == 1 and {c.name for c in report.failed} == {"rerun"}, [(c.name, c.detail) for c in report.failed]
+    assert "'pl-decision/9'" in report.check("rerun").detail, report.check("rerun").detail

@@ -321,14 +321,20 @@ def unknown_decider(body: Mapping[str, Any]) -> str | None:
     )
 
 
-def unknown_automatic(body: Mapping[str, Any]) -> str | None:
-    """Why an automatic decision's record is of a format or engine this verifier cannot re-run (replay's
-    ``format_invalid`` and ``engine_mismatch``), or None."""
+def unknown_format(body: Mapping[str, Any]) -> str | None:
+    """Why the record is of a format no verifier reads (any but ``pl-decision/2``: replay's ``format_invalid``), or
+    None. An officer's decision of another format passed replay and both bundle verifiers, read as this one."""
     if body.get("format") != DECISION_FORMAT:
         return (
-            f"an automatic decision must be {DECISION_FORMAT!r} (facts established by the ledger), this one says "
+            f"a decision must be {DECISION_FORMAT!r} (facts established by the ledger), this one says "
             f"{body.get('format')!r}"
         )
+    return None
+
+
+def unknown_engine(body: Mapping[str, Any]) -> str | None:
+    """Why an automatic decision's record names an engine this verifier cannot re-run (replay's
+    ``engine_mismatch``), or None."""
     if body.get("engine") != ENGINE_VERSION:
         return f"recorded by engine {body.get('engine')!r}; this verifier runs {ENGINE_VERSION!r}"
     return None
@@ -806,7 +812,7 @@ class DecisionRerun:
 
     def check_rerun(self) -> tuple[bool, str]:
         body, stated = self.body, self.bundle.get("rule_set")
-        unknown = unknown_decider(body) or (None if self.officer() else unknown_automatic(body))
+        unknown = unknown_decider(body) or unknown_format(body) or (None if self.officer() else unknown_engine(body))
         if unknown is not None:  # fail closed on a record no verifier reads (red team round 48)
             return False, unknown
         erasure = ""

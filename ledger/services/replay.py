@@ -70,7 +70,7 @@ from ..onchain.ids import ROLE_APPROVER, department_code, department_id_bytes, i
 from ..storage.models import CLOCK_SKEW_SECONDS
 from ..storage.store import rows_in, streaming_cache
 from . import _decision_workers, _replay_worker, logchain
-from ._decision_rerun import _as_recorded, _misstated, _unknown_rules, unknown_decider
+from ._decision_rerun import _as_recorded, _misstated, _unknown_rules, unknown_decider, unknown_format
 from .decisions import (
     DECISION_FORMAT,
     DecisionInput,
@@ -1405,7 +1405,8 @@ class _DepartmentRun:
                 )
             else:
                 found.human += 1
-                unknown = unknown_decider(body)  # taken for an officer's below: said, as the bundle verifiers fail it
+                # taken for an officer's below: said, as the bundle verifiers fail it (an automatic one: _rerun)
+                unknown = unknown_decider(body) or unknown_format(body)
                 if unknown is not None:
                     case = body.get("case_id")
                     found.discrepancies.append(
