@@ -73,6 +73,12 @@ class ApiSettings(BaseSettings):
         0.05, gt=0, le=1, description="Period of the background head read that keeps the reused head fresh."
     )
     max_body_bytes: int = Field(4 * 2**20, ge=1024, description="Largest request body accepted (413 beyond).")
+    max_body_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="Seconds a request's body may take to arrive after its headers (408, connection closed, beyond).",
+    )
     max_anonymous_body_bytes: int = Field(
         2**20,
         ge=1024,

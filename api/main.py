@@ -261,6 +261,7 @@ def create_app(ledger: Ledger | None = None, *, settings: ApiSettings | None = N
             json_values=settings.max_json_values,
             anonymous_json_values=settings.max_anonymous_json_values,
             json_string_chars=settings.max_json_string_chars,
+            body_seconds=settings.max_body_seconds,
         ),
     )
     # verification first: routes are matched in order and public verification is the busiest (its paths overlap

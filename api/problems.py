@@ -82,6 +82,7 @@ _KINDS: dict[str, tuple[int, str]] = {
     "invalid-input": (422, "Invalid input"),
     "validation-error": (422, "Request validation failed"),
     "verification-failed": (422, "Verification failed"),
+    "request-timeout": (408, "Request body too slow"),
     "payload-too-large": (413, "Request body too large"),
     "headers-too-large": (431, "Request headers too large"),
     "body-too-complex": (422, "Request body too complex"),

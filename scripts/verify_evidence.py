@@ -438,6 +438,7 @@ def abi_encode(types: list[str], args: list[Any]) -> bytes:
 
 BUNDLE_VERSION = "pl-evidence/1"
 CERT_FORMAT = "pl-cert/1"
+DECISION_FORMAT = "pl-decision/2"  # docs/decisions.md: every automatic decision's record
 CHECKS = (
     "bundle",
     "fields",
@@ -3617,6 +3618,20 @@ class Rerun:
 
     def check_rerun(self) -> str:
         body, r = self.body, self.b.get("rule_set")
+        decided_by = body.get("decided_by")
+        kind = decided_by.get("kind") if isinstance(decided_by, dict) else None
+        if kind not in ("engine", "officer"):  # fail closed on a record no verifier reads (red team round 48)
+            raise Failure(
+                f"decided_by.kind is {kind!r}, neither 'engine' (a decision by the rules, re-run) nor 'officer': no "
+                "verifier knows who took this decision or how to check it"
+            )
+        if body.get("format") != DECISION_FORMAT:
+            raise Failure(
+                f"a decision must be {DECISION_FORMAT!r} (facts established by the ledger), this one says "
+                f"{body.get('format')!r}"
+            )
+        if kind == "engine" and body.get("engine") != RULES_ENGINE:
+            raise Failure(f"recorded by engine {body.get('engine')!r}; this verifier runs {RULES_ENGINE!r}")
         erasure = ""
         if self.erased:  # fields called erased, whether or not a rule reads them, an officer's decision too
             document = r.get("document") if isinstance(r, dict) else None

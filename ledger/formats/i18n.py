@@ -400,8 +400,12 @@ REPLAY_CHECKS: dict[str, dict[str, tuple[str, str]]] = {
         "zh-CN": ("改判无效", "人工决定所改判的决定不存在。"),
     },
     "format_invalid": {
-        "en": ("format invalid", "An automatic decision in a format replay does not accept."),
-        "zh-CN": ("格式无效", "自动审批决定的格式不被复算接受。"),
+        "en": (
+            "format invalid",
+            "A decision in a format replay does not accept, or one naming neither the engine nor an officer as its "
+            "decider.",
+        ),
+        "zh-CN": ("格式无效", "决定的格式不被复算接受，或决定未写明由规则引擎还是由工作人员作出。"),
     },
     "anchoring_overdue": {
         "en": ("anchoring overdue", "Decisions have waited too long to be anchored on the chain."),

@@ -86,10 +86,21 @@ def sign(account: LocalAccount, message: Any) -> bytes:
     return bytes(account.sign_message(message).signature)
 
 
+# a message signature's last byte: 27 or 28 (docs/format.md section 7), or the raw recovery id 0 or 1
+_RECOVERY_BYTES = frozenset((0, 1, 27, 28))
+
+
 def recover(message: Any, signature: bytes) -> str:
     """Address that made ``signature``; InputError when it is not a well-formed signature."""
     if len(signature) != 65:
         raise InputError(f"a signature is 65 bytes, got {len(signature)}")
+    if signature[64] not in _RECOVERY_BYTES:
+        # eth-account reads a byte of 35 or more as an EIP-155 transaction's chain id and parity, and recovered the
+        # key from it where the court's verifier (docs/format.md section 7) refuses it: one bundle, two verdicts
+        raise InputError(
+            f"the signature's recovery id (its last byte) is {signature[64]}, neither 27 nor 28 (nor 0 or 1): "
+            "not a signature of docs/format.md section 7"
+        )
     from eth_account import Account
 
     try:

@@ -20,8 +20,9 @@ from ..errors import InputError, LedgerError, NotFoundError, StateError, Verific
 from ..formats.canonical import json_loads, whole_number
 from ..formats.certificate import CertificateDocument
 from ..formats.decision_input import SEALED_KEY, open_input, opening, unflatten
-from ..formats.rules import Evaluation, RuleSet, evaluate, evaluate_known, load_rule_set
+from ..formats.rules import ENGINE_VERSION, Evaluation, RuleSet, evaluate, evaluate_known, load_rule_set
 from ..formats.vc import is_credential
+from .decisions import DECISION_FORMAT
 from .facts import CertificateFact, _cited_digest, _is_ref, citations, establish, facts_view, resolve_citations
 from .verify import ChainView
 
@@ -316,6 +317,42 @@ def _misstated(rule_set: RuleSet, result: Evaluation, body: Mapping[str, Any], u
             f"order: {list(result.fired)}"
         )
     return misstated
+
+
+DECIDERS = ("engine", "officer")
+
+
+def unknown_decider(body: Mapping[str, Any]) -> str | None:
+    """Why the record names no decider a verifier knows (``decided_by.kind`` neither the engine nor an officer),
+    or None. Such a record was taken by replay for an officer's (nothing re-run, no officer checked) and by both
+    bundle verifiers for the engine's (re-run): one record, two readings (red team round 48)."""
+    decided_by = body.get("decided_by")
+    kind = decided_by.get("kind") if isinstance(decided_by, Mapping) else None
+    if kind in DECIDERS:
+        return None
+    return (
+        f"decided_by.kind is {kind!r}, neither 'engine' (a decision by the rules, re-run) nor 'officer': no "
+        "verifier knows who took this decision or how to check it"
+    )
+
+
+def unknown_format(body: Mapping[str, Any]) -> str | None:
+    """Why the record is of a format no verifier reads (any but ``pl-decision/2``: replay's ``format_invalid``), or
+    None. An officer's decision of another format passed replay and both bundle verifiers, read as this one."""
+    if body.get("format") != DECISION_FORMAT:
+        return (
+            f"a decision must be {DECISION_FORMAT!r} (facts established by the ledger), this one says "
+            f"{body.get('format')!r}"
+        )
+    return None
+
+
+def unknown_engine(body: Mapping[str, Any]) -> str | None:
+    """Why an automatic decision's record names an engine this verifier cannot re-run (replay's
+    ``engine_mismatch``), or None."""
+    if body.get("engine") != ENGINE_VERSION:
+        return f"recorded by engine {body.get('engine')!r}; this verifier runs {ENGINE_VERSION!r}"
+    return None
 
 
 def _not_sealed(document: Mapping[str, Any], erased: set[str]) -> list[str]:
@@ -789,6 +826,9 @@ class DecisionRerun:
 
     def check_rerun(self) -> tuple[bool, str]:
         body, stated = self.body, self.bundle.get("rule_set")
+        unknown = unknown_decider(body) or unknown_format(body) or (None if self.officer() else unknown_engine(body))
+        if unknown is not None:  # fail closed on a record no verifier reads (red team round 48)
+            return False, unknown
         erasure = ""
         if self.erased:  # fields called erased, whether or not a rule reads them, an officer's decision too
             document = stated.get("document") if isinstance(stated, Mapping) else None

@@ -71,7 +71,7 @@ from ..onchain.ids import ROLE_APPROVER, department_code, department_id_bytes, i
 from ..storage.models import CLOCK_SKEW_SECONDS
 from ..storage.store import rows_in, streaming_cache
 from . import _decision_workers, _replay_worker, logchain
-from ._decision_rerun import _as_recorded, _misstated, _unknown_rules
+from ._decision_rerun import _as_recorded, _misstated, _unknown_rules, unknown_decider, unknown_format
 from .decisions import (
     DECISION_FORMAT,
     DecisionInput,
@@ -1426,6 +1426,13 @@ class _DepartmentRun:
                 )
             else:
                 found.human += 1
+                # taken for an officer's below: said, as the bundle verifiers fail it (an automatic one: _rerun)
+                unknown = unknown_decider(body) or unknown_format(body)
+                if unknown is not None:
+                    case = body.get("case_id")
+                    found.discrepancies.append(
+                        ReplayDiscrepancy("format_invalid", dept, seq, case if isinstance(case, str) else None, unknown)
+                    )
                 if isinstance(body.get("input_digest"), str):
                     officers.append((seq, body))
                 if body.get("rule_set") is not None:  # an officer who applied a rule set applied its department's
