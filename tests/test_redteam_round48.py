@@ -43,9 +43,11 @@ import pytest
 
 from ledger.client import Ledger
 from ledger.services import decisions, evidence, logchain
+from ledger.services.auth import sign_challenge
 from ledger.services.replay import replay
 from ledger.services.verify import ChainView, verify_certificate
 
+from .api_support import Clock, make_client
 from .conftest import make_records
 from .evidence_support import both, decided, issue
 from .gateway_process import gateway
@@ -209,3 +211,21 @@ def test_an_officers_decision_of_a_format_no_verifier_knows_is_refused_by_replay
     report, code, _ = both(ledger, evidence.decision_bundle(ledger, world.dept, case), tmp_path, "officer-format.json")
     assert code == 1 and {c.name for c in report.failed} == {"rerun"}, [(c.name, c.detail) for c in report.failed]
     assert "'pl-decision/9'" in report.check("rerun").detail, report.check("rerun").detail
+
+
+def test_a_sign_in_signature_with_its_recovery_byte_written_as_eip155_is_refused(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Adversary: an anonymous client presenting a department's sign-in signature with its last byte rewritten as 35 +
+    parity. Sign-in (and the consent assertions and records) called eth-account directly, which read it as a chain
+    id and parity and recovered the key, where every verifier now refuses it (``signing.recover``): one reading of a
+    signature everywhere. The genuine signature still signs in, once (challenges are single-use)."""
+    client = make_client(ledger, Clock())
+    challenge = client.post("/auth/challenge", json={"department": fresh_department}).json()
+    signature = sign_challenge(ledger.department_account(fresh_department), challenge["message"])
+    refused = client.post(
+        "/auth/token", json={"challenge_id": challenge["challenge_id"], "signature": _v_as(signature, 35)}
+    )
+    assert refused.status_code == 401, refused.text
+    taken = client.post("/auth/token", json={"challenge_id": challenge["challenge_id"], "signature": signature})
+    assert taken.status_code == 200, taken.text

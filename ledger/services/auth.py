@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_utils import to_checksum_address
 from pydantic import SecretStr
@@ -53,6 +52,7 @@ from sqlmodel import col
 from ..config import secret_env
 from ..errors import ConfigError, InputError, LedgerError, NotFoundError
 from ..formats.canonical import json_loads
+from ..formats.signing import recover
 from ..onchain.chain import Chain, department_id_bytes
 from ..storage._files import create_exclusive
 from ..storage.models import AuthChallenge, IssuedToken, aware, given_time
@@ -357,7 +357,7 @@ class Authenticator:
             raise AuthenticationError("the challenge expired; request a new one and sign it promptly")
         try:
             raw = bytes.fromhex(signature.removeprefix("0x"))
-            signer = str(Account.recover_message(encode_defunct(text=row.message), signature=raw))
+            signer = recover(encode_defunct(text=row.message), raw)  # the one reading of v (signing.recover)
         except Exception:  # noqa: BLE001 - eth-keys raises several types for malformed signatures
             raise AuthenticationError("the signature is not a valid EIP-191 signature of the challenge text") from None
         if signer.lower() != fields["address"].lower():

@@ -46,7 +46,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from eth_account import Account
 from eth_account.messages import encode_defunct
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
@@ -57,6 +56,7 @@ from sqlmodel import col
 from ..client import Ledger
 from ..errors import ConfigError, InputError, LedgerError, NotFoundError, StateError
 from ..formats.canonical import canonical_json, hex32, json_loads, parse_hex32
+from ..formats.signing import recover
 from ..storage.models import (
     CONSENT_ERASED,
     MAX_PURPOSE_TEXT,
@@ -359,9 +359,7 @@ def authenticate(
             f"known: {sorted(providers) or 'none'}"
         )
     try:
-        signer = Account.recover_message(
-            encode_defunct(primitive=canonical_json(body)), signature=bytes.fromhex(signed.signature[2:])
-        )
+        signer = recover(encode_defunct(primitive=canonical_json(body)), bytes.fromhex(signed.signature[2:]))
     except Exception:  # noqa: BLE001 - eth-keys raises several types for malformed signatures
         raise PermissionDenied("the assertion's signature cannot be recovered; ask the provider again") from None
     if signer != provider.address:
@@ -524,7 +522,7 @@ def signature_problem(ledger: Ledger, row: Consent) -> str | None:
     if row.record_hash != _record_hash(row):
         return f"consent {row.id}'s stored hash does not match its contents"
     try:
-        signer = Account.recover_message(_record_message(row), signature=bytes.fromhex(row.signature[2:]))
+        signer = recover(_record_message(row), bytes.fromhex(row.signature[2:]))
     except Exception:  # noqa: BLE001
         return f"consent {row.id}'s signature cannot be recovered"
     if signer != expected:
