@@ -674,6 +674,10 @@ def erase_case(
         }
 
         def guard(conn: Any) -> None:  # in the transaction that appends the entry: the case re-read, then erased
+            # an approval being recorded meanwhile is waited for and seen, or waits for this one and sees it: its
+            # recording holds the decisions log (logchain.hold_log), and each read the other's log before the other
+            # committed on PostgreSQL and on SQLite alike (red team round 47b)
+            logchain.hold_log(conn, logchain.LOG_DECISIONS, department)
             again, _ = check(conn)
             if again != inputs:
                 raise StateError(
