@@ -253,3 +253,48 @@ def test_the_rules_approving_an_erased_case_at_a_moment_before_a_racing_erasure_
     assert isinstance(outcome.get("error"), InputError), outcome
     assert f"is not after the erasure of case {case!r}" in str(outcome["error"])
     _clean_replay(ledger, dept)
+
+
+@pytest.mark.parametrize("bulk", [False, True], ids=["decide", "decide_many"])
+def test_the_rules_approving_now_a_case_erased_while_they_decided_it_are_refused(
+    ledger: Ledger,
+    permit_department: tuple[str, RuleSet],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    bulk: bool,
+) -> None:
+    """Adversary: none - a department's own erasure made while the rules decide the case at their default moment
+    (now, taken before the facts are read and the chunk is built). "Now is after every erasure made" held only for
+    erasures logged before that moment: one logged while the rules decided states a later moment, and the approval,
+    recorded after it at the earlier moment, is one replay reads as standing when the case was erased. The rules'
+    clock is set 3 s back so the erasure's whole second is after it without waiting."""
+    dept, rules = permit_department
+    app, holder, _ = _refused_case(
+        ledger, dept, rules, tmp_path, f"rt47b-now-{int(bulk)}", scope="prepackaged-food-sales"
+    )
+    case = app["case_id"]
+    monkeypatch.setattr(decisions, "_utcnow", lambda: datetime.now(UTC) - timedelta(seconds=3))
+    real_store = decisions._store_inputs
+    other = Ledger.open(ledger.settings, passphrase=PASSPHRASE)
+    erased: dict[str, Any] = {}
+
+    def store_after_an_erasure(*args: Any, **kwargs: Any) -> Any:  # the rules' moment taken, nothing recorded yet
+        if not erased:
+            erased.update(erasure.erase_case(other, case, dept, basis="objection", by="officer-47b"))
+        return real_store(*args, **kwargs)
+
+    monkeypatch.setattr(decisions, "_store_inputs", store_after_an_erasure)
+    try:
+        with pytest.raises(StateError, match=f"case {case!r} was erased at .* while the rules decided it"):
+            if bulk:
+                decisions.decide_many(ledger, dept, [{**app, "applicant_ref": holder}], {"*": rules}, workers=0)
+            else:
+                decisions.decide(ledger, dept, case, app["service_item"], app, rules, applicant_ref=holder)
+    finally:
+        monkeypatch.undo()
+        other.close()
+    assert erased["inputs"], erased
+    assert _approvals(ledger, dept, case) == []
+    approved = decisions.decide(ledger, dept, case, app["service_item"], app, rules, applicant_ref=holder)
+    assert approved.body["outcome"] == "approve"  # decided again: now, after the erasure, the case reopened
+    _clean_replay(ledger, dept)

@@ -932,6 +932,8 @@ def decide(
     kept, documents = seal_citations(prepared)
     stored, personal, salts = seal_fields(kept, rules.personal)  # what a certificate copies: never in clear
     digest, row = _input_row(_with_nonce(stored))
+    # now is after every erasure logged so far, not after one made while this case is decided (round 47b)
+    seen = _erasure_log_head(ledger, department) if decided_at is None else None
     at = _time_text(decided_at)
     applicant = applicant_reference(ledger, department, applicant_ref)
     block, (facts,) = _establish(ledger, department, [prepared], [applicant], at)
@@ -952,9 +954,9 @@ def decide(
     produced: permits.Produced | None = None
     try:
         produced = permits.prepare(ledger, department, [(rules, body, prepared, applicant_ref)])
-        guard = _undecided_guard(ledger, department, [case_id], produced)
-        if decided_at is not None:  # asked again inside the recording transaction
-            guard = _erasures_guard(ledger, department, [body], guard)
+        guard = _erasures_guard(
+            ledger, department, [body], _undecided_guard(ledger, department, [case_id], produced), seen
+        )
         decision = _recorded(ledger, department, body, guard)
     except LedgerError as exc:  # not recorded (e.g. decided meanwhile by another process): this one leaves nothing
         _unrecorded(ledger, produced, [digest], (documents or {}).keys())
@@ -965,6 +967,13 @@ def decide(
     _attest_erased(ledger, department, [body])
     produced.anchor(ledger)
     return decision
+
+
+def _erasure_log_head(ledger: Ledger, department: str) -> int:
+    """``erasure.log_head``, imported when called (erasure imports this module)."""
+    from .erasure import log_head
+
+    return log_head(ledger, department)
 
 
 def _after_erasures(
@@ -983,19 +992,32 @@ def _after_erasures(
 
 
 def _erasures_guard(
-    ledger: Ledger, department: str, bodies: Sequence[Mapping[str, Any]], guard: logchain.Guard
+    ledger: Ledger,
+    department: str,
+    bodies: Sequence[Mapping[str, Any]],
+    guard: logchain.Guard,
+    since: int | None = None,
 ) -> logchain.Guard:
-    """``guard``, asked after :func:`_after_erasures` of the approvals among ``bodies`` inside the transaction that
-    records them, with the decisions log held (``logchain.hold_log``, which a case erasure's guard takes too): an
-    erasure of one of their cases made meanwhile is seen, or waits and then sees them (red team round 47b). Asked
-    before, it missed an erasure committed between the two, and on PostgreSQL one being made at the same instant."""
+    """``guard``, asked after the approvals among ``bodies`` were checked against the case erasures inside the
+    transaction that records them, with the decisions log held (``logchain.hold_log``, which a case erasure's guard
+    takes too): an erasure of one of their cases made meanwhile is seen, or waits and then sees them (red team round
+    47b). A stated ``decided_at``: :func:`_after_erasures` (asked before only, it missed an erasure committed between
+    the two, and on PostgreSQL one being made at the same instant). Now, taken after the erasures log's head
+    ``since`` was read: only the entries after it (``erasure.approvals_after_erasures_since``), since every erasure
+    logged before states a moment before now, and one made while the rules decided may state a later one."""
     approvals = [body for body in bodies if body.get("outcome") == "approve"]
     if not approvals:
         return guard
 
     def checked(conn: Connection) -> None:
         logchain.hold_log(conn, LOG_DECISIONS, department)
-        _after_erasures(ledger, department, approvals, conn)
+        if since is None:
+            _after_erasures(ledger, department, approvals, conn)
+        else:
+            from .erasure import approvals_after_erasures_since
+
+            stated = {str(body["case_id"]): str(body["decided_at"]) for body in approvals}
+            approvals_after_erasures_since(ledger, department, stated, since, conn)
         guard(conn)
 
     return checked
@@ -1553,6 +1575,8 @@ def decide_many(
         # One moment and one head per chunk: every certificate the chunk cites is verified at once (facts.py),
         # then each application is evaluated on those facts.
         pending, identities = chunk_read.pending, chunk_read.identities
+        # now is after every erasure logged so far, not after one made while the chunk is decided (round 47b)
+        seen = _erasure_log_head(ledger, department) if fixed_time is None else None
         at = fixed_time or _time_text(None)
         require_approver(ledger, department, "record decisions")  # again per chunk: a suspension stops the run
         # a case this department decided before - by an earlier run, decide(), or a chunk before this one of the
@@ -1592,9 +1616,13 @@ def decide_many(
                 ],
             )
             head = permits.head_seq(ledger, department) if made.digests else 0
-            guard = _undecided_guard(ledger, department, list(chunk_read.cases), made, chunk_read.keys)
-            if fixed_time is not None:  # asked again inside the recording transaction
-                guard = _erasures_guard(ledger, department, bodies, guard)
+            guard = _erasures_guard(
+                ledger,
+                department,
+                bodies,
+                _undecided_guard(ledger, department, list(chunk_read.cases), made, chunk_read.keys),
+                seen,
+            )
             logchain.append_many(ledger, LOG_DECISIONS, department, bodies, chunk=max(chunk, len(bodies)), guard=guard)
         except LedgerError as exc:  # not recorded (another process decided one of its cases meanwhile): nothing is kept
             _unrecorded(ledger, made, [i["digest"] for i in inputs], chunk_read.documents.keys())

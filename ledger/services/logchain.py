@@ -194,6 +194,11 @@ def _head(conn: Any, log: str, department: str, lock: bool) -> tuple[int, str]:
     return (int(row[0]), str(row[1])) if row else (0, ZERO_HASH)
 
 
+def head_seq(conn: Any, log: str, department: str) -> int:
+    """``department``'s ``log``'s last sequence number as ``conn`` reads it now (0: an empty log)."""
+    return _head(conn, log, department, lock=False)[0]
+
+
 def hold_log(conn: Any, log: str, department: str) -> None:
     """Make ``conn``'s transaction, until it ends, one that every append to ``department``'s ``log`` waits for, so
     that what it reads next is what such an append commits after, and what such an append's guard reads next is what
