@@ -845,6 +845,9 @@ def _one_permit_guard(
         if approved_at is not None:
             from .erasure import approval_after_erasure
 
+            # an erasure of the case being made meanwhile waits for this transaction or is waited for and seen
+            # (logchain.hold_log, which its guard takes too; red team round 47b)
+            logchain.hold_log(conn, LOG_DECISIONS, department)
             approval_after_erasure(ledger, department, case_id, approved_at, conn=conn)
         decided = find_decisions(ledger, department, case_id, conn=conn)
         latest = {"seq": decided[-1].seq, "entry_hash": decided[-1].entry_hash} if decided else None
@@ -929,6 +932,8 @@ def decide(
     kept, documents = seal_citations(prepared)
     stored, personal, salts = seal_fields(kept, rules.personal)  # what a certificate copies: never in clear
     digest, row = _input_row(_with_nonce(stored))
+    # now is after every erasure logged so far, not after one made while this case is decided (round 47b)
+    seen = _erasure_log_head(ledger, department) if decided_at is None else None
     at = _time_text(decided_at)
     applicant = applicant_reference(ledger, department, applicant_ref)
     block, (facts,) = _establish(ledger, department, [prepared], [applicant], at)
@@ -949,7 +954,10 @@ def decide(
     produced: permits.Produced | None = None
     try:
         produced = permits.prepare(ledger, department, [(rules, body, prepared, applicant_ref)])
-        decision = _recorded(ledger, department, body, _undecided_guard(ledger, department, [case_id], produced))
+        guard = _erasures_guard(
+            ledger, department, [body], _undecided_guard(ledger, department, [case_id], produced), seen
+        )
+        decision = _recorded(ledger, department, body, guard)
     except LedgerError as exc:  # not recorded (e.g. decided meanwhile by another process): this one leaves nothing
         _unrecorded(ledger, produced, [digest], (documents or {}).keys())
         if not isinstance(exc, _DecidedAlready):  # the guard's refusal names the rival already
@@ -961,17 +969,58 @@ def decide(
     return decision
 
 
-def _after_erasures(ledger: Ledger, department: str, bodies: Sequence[Mapping[str, Any]]) -> None:
+def _erasure_log_head(ledger: Ledger, department: str) -> int:
+    """``erasure.log_head``, imported when called (erasure imports this module)."""
+    from .erasure import log_head
+
+    return log_head(ledger, department)
+
+
+def _after_erasures(
+    ledger: Ledger, department: str, bodies: Sequence[Mapping[str, Any]], conn: Connection | None = None
+) -> None:
     """InputError for an approval among ``bodies`` stating a moment no later than an erasure of its case
     (``erasure.approval_after_erasure``): the rules may decide a case an officer refused first, and one erased since,
     approved at a stated moment before its erasure, made replay call the library's erasure ``case_erased_in_force``
     (red team round 47). Asked only for a stated ``decided_at``: now is after every erasure made, and the bulk path
-    pays no query per case for it."""
+    pays no query per case for it. ``conn``: asked in the recording transaction (:func:`_erasures_guard`)."""
     from .erasure import approval_after_erasure
 
     for body in bodies:
         if body.get("outcome") == "approve":
-            approval_after_erasure(ledger, department, str(body["case_id"]), str(body["decided_at"]))
+            approval_after_erasure(ledger, department, str(body["case_id"]), str(body["decided_at"]), conn=conn)
+
+
+def _erasures_guard(
+    ledger: Ledger,
+    department: str,
+    bodies: Sequence[Mapping[str, Any]],
+    guard: logchain.Guard,
+    since: int | None = None,
+) -> logchain.Guard:
+    """``guard``, asked after the approvals among ``bodies`` were checked against the case erasures inside the
+    transaction that records them, with the decisions log held (``logchain.hold_log``, which a case erasure's guard
+    takes too): an erasure of one of their cases made meanwhile is seen, or waits and then sees them (red team round
+    47b). A stated ``decided_at``: :func:`_after_erasures` (asked before only, it missed an erasure committed between
+    the two, and on PostgreSQL one being made at the same instant). Now, taken after the erasures log's head
+    ``since`` was read: only the entries after it (``erasure.approvals_after_erasures_since``), since every erasure
+    logged before states a moment before now, and one made while the rules decided may state a later one."""
+    approvals = [body for body in bodies if body.get("outcome") == "approve"]
+    if not approvals:
+        return guard
+
+    def checked(conn: Connection) -> None:
+        logchain.hold_log(conn, LOG_DECISIONS, department)
+        if since is None:
+            _after_erasures(ledger, department, approvals, conn)
+        else:
+            from .erasure import approvals_after_erasures_since
+
+            stated = {str(body["case_id"]): str(body["decided_at"]) for body in approvals}
+            approvals_after_erasures_since(ledger, department, stated, since, conn)
+        guard(conn)
+
+    return checked
 
 
 def decide_once(
@@ -1526,6 +1575,8 @@ def decide_many(
         # One moment and one head per chunk: every certificate the chunk cites is verified at once (facts.py),
         # then each application is evaluated on those facts.
         pending, identities = chunk_read.pending, chunk_read.identities
+        # now is after every erasure logged so far, not after one made while the chunk is decided (round 47b)
+        seen = _erasure_log_head(ledger, department) if fixed_time is None else None
         at = fixed_time or _time_text(None)
         require_approver(ledger, department, "record decisions")  # again per chunk: a suspension stops the run
         # a case this department decided before - by an earlier run, decide(), or a chunk before this one of the
@@ -1565,14 +1616,14 @@ def decide_many(
                 ],
             )
             head = permits.head_seq(ledger, department) if made.digests else 0
-            logchain.append_many(
+            guard = _erasures_guard(
                 ledger,
-                LOG_DECISIONS,
                 department,
                 bodies,
-                chunk=max(chunk, len(bodies)),
-                guard=_undecided_guard(ledger, department, list(chunk_read.cases), made, chunk_read.keys),
+                _undecided_guard(ledger, department, list(chunk_read.cases), made, chunk_read.keys),
+                seen,
             )
+            logchain.append_many(ledger, LOG_DECISIONS, department, bodies, chunk=max(chunk, len(bodies)), guard=guard)
         except LedgerError as exc:  # not recorded (another process decided one of its cases meanwhile): nothing is kept
             _unrecorded(ledger, made, [i["digest"] for i in inputs], chunk_read.documents.keys())
             if not isinstance(exc, _DecidedAlready):  # the guard's refusal names the rival already

@@ -38,6 +38,7 @@ import getpass
 import re
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -674,6 +675,10 @@ def erase_case(
         }
 
         def guard(conn: Any) -> None:  # in the transaction that appends the entry: the case re-read, then erased
+            # an approval being recorded meanwhile is waited for and seen, or waits for this one and sees it: its
+            # recording holds the decisions log (logchain.hold_log), and each read the other's log before the other
+            # committed on PostgreSQL and on SQLite alike (red team round 47b)
+            logchain.hold_log(conn, logchain.LOG_DECISIONS, department)
             again, _ = check(conn)
             if again != inputs:
                 raise StateError(
@@ -817,6 +822,45 @@ def approval_after_erasure(ledger: Ledger, department: str, case_id: str, at: st
             "state a later moment (or leave decided_at out: now)",
             field="decided_at",
         )
+
+
+def log_head(ledger: Ledger, department: str) -> int:
+    """``department``'s ``erasures`` log's last sequence number (0: none yet): read before an approval's moment is
+    taken, what :func:`approvals_after_erasures_since` reads after."""
+    with ledger.engine.connect() as conn:
+        return logchain.head_seq(conn, LOG, department)
+
+
+def approvals_after_erasures_since(
+    ledger: Ledger, department: str, approvals: Mapping[str, str], since: int, conn: Any
+) -> None:
+    """Refuse (StateError) approvals (case id -> the moment each states) when an entry of ``department``'s
+    ``erasures`` log after ``since`` (:func:`log_head`, read before that moment was taken) erases one of their cases
+    at that moment or a later one: an erasure made while the rules decided the case at a moment taken earlier (now,
+    their default) - recorded, replay would read the case as approved when it was erased (red team round 47b). Read
+    in ``conn``'s transaction, the recording one, with the decisions log held (``logchain.hold_log``): one query on
+    the entries after ``since`` (none, nearly always), not one per case."""
+    entries = logchain.LogEntry
+    rows = conn.execute(
+        select(col(entries.seq), col(entries.body))
+        .where(col(entries.log) == LOG, col(entries.department_id) == department, col(entries.seq) > since)
+        .order_by(col(entries.seq))
+    ).all()
+    for seq, written in rows:
+        try:
+            body = logchain.read_body(written, LOG, department, int(seq))
+        except logchain.UnreadableEntry:
+            continue
+        case = _case_entry(body)
+        if case is None or case not in approvals:
+            continue
+        erased, mine = recorded_instant(body.get("at")), recorded_instant(approvals[case])
+        if erased is not None and (mine is None or mine <= erased):
+            raise StateError(
+                f"case {case!r} was erased at {_iso(erased)} (entry {int(seq)} of the {LOG} log) while the rules "
+                f"decided it at {approvals[case]}: an approval stated before an erasure of its case is not recorded, "
+                "nothing was; decide the case again (now is after the erasure, and reopens the case)"
+            )
 
 
 def _case_entries(

@@ -194,6 +194,32 @@ def _head(conn: Any, log: str, department: str, lock: bool) -> tuple[int, str]:
     return (int(row[0]), str(row[1])) if row else (0, ZERO_HASH)
 
 
+def head_seq(conn: Any, log: str, department: str) -> int:
+    """``department``'s ``log``'s last sequence number as ``conn`` reads it now (0: an empty log)."""
+    return _head(conn, log, department, lock=False)[0]
+
+
+def hold_log(conn: Any, log: str, department: str) -> None:
+    """Make ``conn``'s transaction, until it ends, one that every append to ``department``'s ``log`` waits for, so
+    that what it reads next is what such an append commits after, and what such an append's guard reads next is what
+    this transaction committed. For a check that reads another log than the one it appends to (a case erasure reads
+    the decisions log, an approval the erasures log): each reading the other's log before the other committed was a
+    write skew (red team round 47b). PostgreSQL: the log's head row locked, the head read again until the row locked
+    is the head still (READ COMMITTED grants the lock on a head read before a writer committed, which is old by
+    then; an appender holds the head it appends after). An empty log has no row to lock: an appender to it collides
+    on the sequence number instead. SQLite: the database's write lock taken now (``BEGIN IMMEDIATE``): Python's
+    sqlite3 runs reads before a transaction's first write outside it, so they serialised nothing."""
+    if conn.dialect.name == "postgresql":
+        locked = None
+        while True:
+            head, _ = _head(conn, log, department, lock=True)
+            if head == locked:
+                return
+            locked = head
+    elif conn.dialect.name == "sqlite" and not conn.connection.driver_connection.in_transaction:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def lookup_of(body: Any, log: str = LOG_DECISIONS) -> str | None:
     """The index key the ledger stores with an entry of this body in ``log``: an access-log entry's certificate's
     (the reads of one certificate, for its issuer, auditors and its data subject), any other entry's case id's, or
