@@ -50,14 +50,15 @@ def standalone(
 
 
 def standalone_many(
-    ledger: Ledger, paths: list[Path], processes: int = 2
+    ledger: Ledger, paths: list[Path], processes: int = 2, *, extra: tuple[str, ...] = ()
 ) -> list[tuple[int, dict[str, Any] | None, str]]:
-    """:func:`standalone` for each of ``paths``, in order: the court's verifier run in ``processes`` interpreters of
-    its own side by side (tests/court_batch.py), each bundle verified by a fresh call of its ``main``."""
+    """:func:`standalone` for each of ``paths`` (with the arguments ``extra`` after each), in order: the court's
+    verifier run in ``processes`` interpreters of its own side by side (tests/court_batch.py), each bundle verified
+    by a fresh call of its ``main``."""
     runner = [sys.executable, "-I", "-S", str(COURT_BATCH)]
 
     def run(share: list[Path]) -> list[tuple[int, dict[str, Any] | None, str]]:
-        asked = "".join(json.dumps([str(p), "--rpc", rpc_url(ledger), "--json"]) + "\n" for p in share)
+        asked = "".join(json.dumps([str(p), "--rpc", rpc_url(ledger), "--json", *extra]) + "\n" for p in share)
         done = subprocess.run(runner, input=asked, capture_output=True, text=True, timeout=600)
         lines = done.stdout.splitlines()
         assert done.returncode == 0 and len(lines) == len(share), (done.returncode, done.stderr[-2000:])

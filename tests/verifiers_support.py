@@ -13,7 +13,7 @@ from ledger.client import Ledger
 from ledger.formats import rules
 from ledger.services import evidence
 
-from .evidence_support import SCRIPT_MODULE, standalone
+from .evidence_support import SCRIPT_MODULE, standalone, standalone_many
 
 
 def one_rule_set(when: dict[str, Any]) -> dict[str, Any]:
@@ -59,3 +59,22 @@ def witnessed_by_both(
     assert result is not None, stderr
     court = {c["name"]: (c["result"], c["detail"]) for c in result["checks"]}["witnessed"]
     return (library.ok, library.detail), court
+
+
+def witnessed_by_both_many(
+    ledger: Ledger, bundles: list[dict[str, Any]], tmp: Path, key: str
+) -> list[tuple[tuple[bool, str], tuple[str, str]]]:
+    """:func:`witnessed_by_both` for each of ``bundles``, in order, the court's verifier verifying them one after
+    the other in one interpreter of its own (evidence_support.standalone_many: a fresh call of its ``main`` each)."""
+    paths = []
+    for i, bundle in enumerate(bundles):
+        paths.append(tmp / f"witnessed-{i}.json")
+        paths[-1].write_text(json.dumps(bundle), encoding="utf-8")
+    answers = standalone_many(ledger, paths, processes=1, extra=("--witness-key", key))
+    both = []
+    for path, (_, result, stderr) in zip(paths, answers, strict=True):
+        library = evidence.verify_bundle(path, ledger.chain, witness_keys=[key]).check("witnessed")
+        assert result is not None, stderr
+        court = {c["name"]: (c["result"], c["detail"]) for c in result["checks"]}["witnessed"]
+        both.append(((library.ok, library.detail), court))
+    return both
