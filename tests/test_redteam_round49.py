@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import io
 import json
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ from ledger.services.replay import replay
 
 from .conftest import make_records, write_jsonl
 from .decision_support import application, unique_rule_set
+from .gateway_process import gateway
 from .rpc_proxy import RpcProxy
 
 _ANSWERS = {
@@ -81,29 +84,35 @@ def _issued(ledger: Ledger, tmp_path: Path, department: str, tag: str) -> dict[s
     return dict(json.loads(line))
 
 
-@pytest.mark.xfail(strict=True, reason="round 49 finding 2, fixed in the next commit")
+@pytest.mark.parametrize("looks", [1, 2])
 def test_a_decision_citing_a_certificate_while_it_is_erased_replays(
-    ledger: Ledger, fresh_department: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ledger: Ledger, fresh_department: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, looks: int
 ) -> None:
     """Adversary: none, a race (skew's report left `ledger erase` of a certificate, not of a case, unlooked at). An
     officer erases a certificate while an application citing it is decided: the erasure established the facts of
     the decisions citing it (``cited_in``) before this one was recorded, and the decision, asking after it was
     recorded whether its cited certificate was erased meanwhile (``_attest_erased``), asked before the erasure
     logged or sealed anything. The interleaving is reproduced by recording the decision right after the erasure's
-    look; replay must still find the honest decision's citation attested."""
+    first look (``looks`` 1) or its last before the seal (2: the fix's own window); replay must still find the honest
+    decision's citation attested."""
     doc = _issued(ledger, tmp_path, fresh_department, "rt49-race")
     rules = unique_rule_set(f"rt49-race-{fresh_department}")
     decisions.publish_rule_set(ledger, rules, fresh_department)
     looked = erasure.cited_in
+    seen = []
 
     def look_then_decide(ledger_: Ledger, digest: str) -> list[dict[str, Any]]:
         found = looked(ledger_, digest)
+        seen.append(digest)
+        if len(seen) < looks:
+            return found
         monkeypatch.setattr(erasure, "cited_in", looked)
-        app = application("C-RT49-RACE", {"document": doc})
+        case = f"C-RT49-RACE-{looks}"
+        app = application(case, {"document": doc})
         decided = decisions.decide(
             ledger,
             fresh_department,
-            "C-RT49-RACE",
+            case,
             app["service_item"],
             app,
             rules,
@@ -116,5 +125,39 @@ def test_a_decision_citing_a_certificate_while_it_is_erased_replays(
     erasure.erase(ledger, doc["digest"], basis="objection", by="officer-49")
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
     logchain.anchor_pending(ledger, erasure.LOG, fresh_department)
+    assert len(seen) == looks
     found = replay(ledger, department=fresh_department)
     assert found.ok, found.summary()
+
+
+@pytest.mark.xfail(strict=True, reason="round 49 finding 3, fixed in the next commit")
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+def test_a_body_trickled_after_a_request_that_takes_none_is_refused_at_the_deadline(
+    ledger: Ledger, method: str
+) -> None:
+    """Adversary: an anonymous client (or a relay in front of the gateway) that sends a GET (or DELETE, HEAD,
+    OPTIONS) with ``Transfer-Encoding: chunked`` and then its body a chunk at a time. The guard passed such a
+    request on unread (no Content-Length: no body, it took it), the route answered (401) without reading the body,
+    and the server kept the connection open for as long as chunks kept coming (each byte put off its keep-alive
+    timeout): round 48's deadline, ``max_body_seconds``, bypassed, a connection held for ever for one request.
+    Holds now: a body announced by Transfer-Encoding is read under the deadline whatever the method: 408, closed."""
+    with gateway(ledger, max_body_seconds=2) as gw:
+        host, port = gw.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as slow:
+            started = time.monotonic()
+            slow.sendall(f"{method} /auth/me HTTP/1.1\r\nHost: gateway\r\nTransfer-Encoding: chunked\r\n\r\n".encode())
+            slow.settimeout(0.5)
+            answer, closed = b"", False
+            while not closed and time.monotonic() - started < 10:
+                try:
+                    slow.sendall(b"1\r\n \r\n")  # one byte of body, every half second
+                    chunk = slow.recv(65536)
+                    answer, closed = answer + chunk, not chunk
+                except TimeoutError:
+                    continue
+                except OSError:
+                    closed = True
+            waited = time.monotonic() - started
+        assert closed, f"the connection was still open after {waited:.1f} s: {answer[:200]!r}"
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:300]
+        assert 1.9 < waited < 8, waited
