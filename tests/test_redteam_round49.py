@@ -130,7 +130,6 @@ def test_a_decision_citing_a_certificate_while_it_is_erased_replays(
     assert found.ok, found.summary()
 
 
-@pytest.mark.xfail(strict=True, reason="round 49 finding 3, fixed in the next commit")
 @pytest.mark.parametrize("method", ["GET", "DELETE"])
 def test_a_body_trickled_after_a_request_that_takes_none_is_refused_at_the_deadline(
     ledger: Ledger, method: str
