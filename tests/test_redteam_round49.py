@@ -7,11 +7,21 @@ failing first.
    CLI's traceback), where the same answer to a single call reads as the node's error. Or answer it with ids that
    are not the ones asked (another batch's answers): web3 sorted them by whatever ids they bore and paired them
    with the calls. Answers are now paired by the asked ids; anything else is asked again call by call.
+2. (A race, no adversary) erase a certificate (``ledger erase``, not ``--case``) while an application citing it is
+   decided: neither the erasure (its look at the decisions citing it came first) nor the decision (its look at
+   whether the certificate was erased came before the seal) attested the citation, so replay reported the honest
+   decision as tampered (``certificate_facts``) for ever. The erasure now looks again once logged and attests,
+   after the seal, what was recorded meanwhile.
+3. (An anonymous client) send a GET or DELETE with ``Transfer-Encoding: chunked`` and trickle its body: the guard
+   passed it on unread, the route answered, and the connection stayed open as long as chunks came, past round
+   48's ``max_body_seconds``. A body announced by Transfer-Encoding is now read under the deadline: 408.
 
 Held (no change; docs/threat-model.md, round 49 rows): a batch answered reordered (paired by id), with an error in
 one slot (that call asked on its own), with an extra member, refused as a whole, or with an id asked twice (asked
 again call by call) reads as single calls read. A node that swaps two answers' ids lies as it could in single
-calls: nothing a client can tell.
+calls: nothing a client can tell. A POST's chunked body trickled, a zero-length chunk then more, ``Expect:
+100-continue`` with no body: 408 at the deadline (by hand against a real uvicorn); the guard reads a body whole
+before any route runs, so no trickle holds the decisions log's head.
 
 Real anvil, real database; the node is reached through tests/rpc_proxy.py.
 """
