@@ -15,6 +15,8 @@ failing first.
 3. (An anonymous client) send a GET or DELETE with ``Transfer-Encoding: chunked`` and trickle its body: the guard
    passed it on unread, the route answered, and the connection stayed open as long as chunks came, past round
    48's ``max_body_seconds``. A body announced by Transfer-Encoding is now read under the deadline: 408.
+4. (A hostile node) answer a single request with JSON that is no object: an AttributeError escaped every reader,
+   as in 1. The provider now refuses such an answer as the node's failure (ChainError).
 
 Held (no change; docs/threat-model.md, round 49 rows): a batch answered reordered (paired by id), with an error in
 one slot (that call asked on its own), with an extra member, refused as a whole, or with an id asked twice (asked
@@ -38,6 +40,7 @@ from typing import Any
 import pytest
 
 from ledger.client import Ledger
+from ledger.errors import ChainError
 from ledger.onchain.chain import Chain, connect
 from ledger.services import decisions, erasure, issuance, logchain
 from ledger.services.replay import replay
@@ -170,3 +173,26 @@ def test_a_body_trickled_after_a_request_that_takes_none_is_refused_at_the_deadl
         assert closed, f"the connection was still open after {waited:.1f} s: {answer[:200]!r}"
         assert answer.startswith(b"HTTP/1.1 408 "), answer[:300]
         assert 1.9 < waited < 8, waited
+
+
+@pytest.mark.parametrize("answer", [7, None, [1], "0x", []], ids=["a number", "null", "a list", "a string", "empty"])
+@pytest.mark.parametrize("method", ["eth_call", "eth_blockNumber"])
+def test_a_single_request_answered_with_no_json_object_is_the_nodes_failure(
+    ledger: Ledger, method: str, answer: Any
+) -> None:
+    """Adversary: a node (or a relay in front of it) answering one request (a view call, the head) with JSON that is
+    no object (a number, ``null``, a list, a string): the ledger's fast call and web3's answer handling called
+    ``.get`` on it and an AttributeError escaped every reader of the chain (the gateway's 500, the CLI's
+    traceback), as finding 1 did for a batch. Holds now: the provider refuses an answer that is no JSON-RPC object
+    (NodeAnswerError), which every reader takes for a failure to read the chain (ChainError)."""
+
+    def rewrite(asked: str, params: Any, got: Any) -> Any:
+        return answer if asked == method else got
+
+    with RpcProxy(str(ledger.chain.w3.provider.endpoint_uri), rewrite=rewrite) as proxy:  # type: ignore[attr-defined]
+        chain = Chain(connect(proxy.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
+        with pytest.raises(ChainError):
+            if method == "eth_call":
+                chain.call(chain.registry.functions.proposalCount())
+            else:
+                chain.block_number()
