@@ -259,8 +259,14 @@ def _block_problem(method: str, params: Any, block: Any) -> str | None:
 def _checked(method: str, response: Any, params: Any = None) -> Any:
     """``response``, unless its result is not of the shape JSON-RPC gives ``method``'s, is (``eth_getBlock*``)
     another block than asked for, or (``eth_getLogs``) holds a log the filter ``params`` did not ask for
-    (NodeAnswerError)."""
-    if isinstance(response, dict) and "result" in response and not response.get("error"):
+    (NodeAnswerError), or is no JSON-RPC object at all (a number, ``null``, a list: web3's handling and the fast
+    call read it with ``.get``, and an AttributeError escaped every reader, red team round 49)."""
+    if not isinstance(response, dict):
+        raise NodeAnswerError(
+            f"the node's answer to {method} is no JSON-RPC object ({type(response).__name__}): the node at the "
+            "configured URL is faulty or hostile"
+        )
+    if "result" in response and not response.get("error"):
         problem = _result_shape_problem(method, response["result"])
         if problem is None and method.startswith("eth_getBlock"):
             problem = _block_problem(method, params, response["result"])

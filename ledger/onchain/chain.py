@@ -21,11 +21,13 @@ from eth_abi.exceptions import DecodingError
 from eth_abi.grammar import ABIType, TupleType
 from eth_abi.grammar import parse as parse_abi_type
 from eth_account.signers.local import LocalAccount
+from eth_typing import URI
 from eth_utils import keccak
 from eth_utils.abi import get_abi_output_types
 from hexbytes import HexBytes
 from web3 import Web3
 from web3._utils.abi import map_abi_data
+from web3._utils.encoding import Web3JsonEncoder
 from web3._utils.normalizers import BASE_RETURN_NORMALIZERS
 from web3.exceptions import (
     BadFunctionCallOutput,
@@ -705,6 +707,29 @@ class _NodeProvider(HTTPProvider):
 
     def _checked_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
         return _checked(method, super().make_request(method, params), params)  # type: ignore[no-any-return]
+
+    def make_batch_request(self, batch_requests: list[tuple[RPCEndpoint, Any]]) -> list[RPCResponse] | RPCResponse:
+        """The answers to a JSON-RPC batch, one per request in the requests' order, each the answer bearing that
+        request's id; ``None`` when the answer is not exactly one object per request id (a member that is no object,
+        an id asked twice or never, an answer to another batch), so :meth:`Chain.call_many` asks call by call. web3's
+        own pairing sorted the answers by whatever ids they bore, and a member that was no object escaped every
+        reader as an AttributeError (red team round 49)."""
+        requests = [
+            {"jsonrpc": "2.0", "method": method, "params": params or [], "id": next(self.request_counter)}
+            for method, params in batch_requests
+        ]
+        raw = self._request_session_manager.make_post_request(
+            URI(str(self.endpoint_uri)),  # always given (connect)
+            json.dumps(requests, cls=Web3JsonEncoder).encode(),
+            **self.get_request_kwargs(),
+        )
+        answers = self.decode_rpc_response(raw)
+        if not isinstance(answers, list):
+            return answers  # the node's refusal of the batch as a whole (an error object), or not an answer at all
+        by_id = {a["id"]: a for a in answers if isinstance(a, dict) and type(a.get("id")) is int}
+        if len(answers) != len(requests) or set(by_id) != {r["id"] for r in requests}:
+            return None  # type: ignore[return-value]
+        return [by_id[r["id"]] for r in requests]
 
 
 def _one_answer_each(responses: Any, asked: int) -> bool:

@@ -518,6 +518,15 @@ def erase(
             "entry_hash": logged.entry_hash,
             "anchored": False,
         }
+        # a decision citing it recorded after the look above asked, once recorded, whether it was erased before
+        # this entry or the seal were written: looked at again while the fields still open (red team round 49)
+        known = [_citation_key(item) for item in body["cited_in"]]
+        late = [item for item in cited_in(ledger, digest) if _citation_key(item) not in known]
+        if late:
+            logchain.append(ledger, LOG, cert.department, {"erased": digest, "cited_in": late})
+            known += [_citation_key(item) for item in late]
+    else:  # an interrupted erasure run again: what its entries attest already
+        known = _attested_keys(ledger, cert.department, digest)
     label_cited_copies(ledger)
     with ledger.engine.begin() as conn:
         conn.execute(update(Certificate).where(Certificate.digest == digest).values(sealed=ERASED))  # type: ignore[arg-type]
@@ -555,6 +564,7 @@ def erase(
         cited = conn.execute(
             select(func.count()).select_from(CitedDocument).where(col(CitedDocument.digest) == digest)
         ).scalar_one()
+    _attest_racing(ledger, cert.department, digest, known)
     checkpoint = flush_sqlite_log(ledger)
     anchored: list[str] = []
     pending = None
@@ -582,6 +592,66 @@ def erase(
     if pending:
         result["pending"] = pending
     return result
+
+
+def _citation_key(item: Any) -> tuple[Any, Any, Any]:
+    """Which citation an attested item of ``cited_in`` is about, as :func:`attested_citation` matches it."""
+    return (
+        (item.get("department"), item.get("input_digest"), item.get("citation"))
+        if isinstance(item, dict)
+        else (None, None, None)
+    )
+
+
+def _attested_keys(ledger: Ledger, department: str, digest: str) -> list[tuple[Any, Any, Any]]:
+    """The citations of ``digest`` that ``department``'s erasures log attests (its erasure entry and those after)."""
+    keys: list[tuple[Any, Any, Any]] = []
+    for logged in logchain.entries(ledger, LOG, department):
+        try:
+            body = logchain.read_body(logged.body, LOG, logged.department_id, logged.seq)
+        except logchain.UnreadableEntry:
+            continue
+        if digest in (body.get("certificate"), body.get("erased")) and isinstance(body.get("cited_in"), list):
+            keys += [_citation_key(item) for item in body["cited_in"]]
+    return keys
+
+
+def _attest_racing(ledger: Ledger, department: str, digest: str, known: list[tuple[Any, Any, Any]]) -> None:
+    """After the certificate ``digest`` was sealed as erased: the citations of it by decisions recorded between the
+    erasure's last look (``known``, what its entries attest) and the seal, which asked whether it was erased before
+    it was (``decisions._attest_erased``), attested from the facts their records state, as that path attests them
+    (red team round 49). A decision recorded after the seal attests its own; one attested twice reads the same."""
+    entries = logchain.LogEntry
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(
+            select(col(entries.department_id), col(entries.seq), col(entries.body)).where(
+                col(entries.log) == logchain.LOG_DECISIONS, col(entries.body).contains(digest)
+            )
+        ).all()
+    items = []
+    for deciding, seq, written in rows:
+        try:
+            body = logchain.read_body(written, logchain.LOG_DECISIONS, deciding, int(seq))
+        except logchain.UnreadableEntry:
+            continue  # replay names it
+        facts = body.get("certificates")
+        for i, fact in enumerate(facts if isinstance(facts, list) else []):
+            item = {
+                "department": deciding,
+                "input_digest": body.get("input_digest"),
+                "citation": i,
+                "holder": fact.get("holder") if isinstance(fact, dict) else None,
+                "expired": fact.get("expired") if isinstance(fact, dict) else None,
+            }
+            if (
+                isinstance(fact, dict)
+                and fact.get("digest") == digest
+                and fact.get("verified") is True
+                and _citation_key(item) not in known
+            ):
+                items.append(item)
+    if items:
+        logchain.append(ledger, LOG, department, {"erased": digest, "cited_in": items})
 
 
 def _request(basis: str, by: str | None, at: datetime | None) -> tuple[datetime | None, str]:
