@@ -236,7 +236,7 @@ def test_unanchored_decisions_are_counted_and_overdue_ones_reported(ledger: Ledg
         ledger,
         logchain.LOG_DECISIONS,
         dept,
-        {"case_id": "C-OLD", "decided_by": {"kind": "officer"}},
+        {"format": "pl-decision/2", "case_id": "C-OLD", "decided_by": {"kind": "officer"}},
         created_at=hour_ago,
     )
     lenient = LedgerClass(
