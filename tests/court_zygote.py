@@ -18,8 +18,9 @@ the script's module is named ``verify_evidence``, not ``__main__`` (as in tests/
 
 Protocol (``court_zygote.py REQUESTS REPLIES``: two pipe descriptors the client passes): one JSON line per call,
 ``{"args", "env", "cwd", "umask"}``; the server answers ``{"pid": N}`` when the call's process exists, then
-``{"returncode": N, "stdout": TEXT, "stderr": TEXT}`` when it has ended (the streams' bytes as Latin-1 text, decoded
-by the client as ``subprocess.run(text=True)`` does). End of file on REQUESTS ends the server.
+``{"returncode": N, "stdout": TEXT, "stderr": TEXT, "cpu": SECONDS}`` when it has ended (the streams' bytes as
+Latin-1 text, decoded by the client as ``subprocess.run(text=True)`` does; the CPU time of the call's process).
+End of file on REQUESTS ends the server.
 """
 
 from __future__ import annotations
@@ -118,8 +119,13 @@ def serve(requests: int, replies: int) -> None:
             _call(script, request, replies, requests, out, err)
         answer.write(json.dumps({"pid": pid}) + "\n")
         answer.flush()
-        _, status = os.waitpid(pid, 0)
-        reply = {"returncode": os.waitstatus_to_exitcode(status), "stdout": _read(out), "stderr": _read(err)}
+        _, status, usage = os.wait4(pid, 0)
+        reply = {
+            "returncode": os.waitstatus_to_exitcode(status),
+            "stdout": _read(out),
+            "stderr": _read(err),
+            "cpu": usage.ru_utime + usage.ru_stime,  # seconds the call's process took (for measurements)
+        }
         answer.write(json.dumps(reply) + "\n")
         answer.flush()
 

@@ -39,14 +39,20 @@ def rpc_url(ledger: Ledger) -> str:
 
 
 def standalone(
-    ledger: Ledger, path: Path, *extra: str, env: dict[str, str] | None = None, cwd: Path | None = None
+    ledger: Ledger,
+    path: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    rpc: str | None = None,
 ) -> tuple[int, dict[str, Any] | None, str]:
-    """Run scripts/verify_evidence.py in its own process; (exit code, parsed --json output, stderr). Without ``env``
+    """Run scripts/verify_evidence.py in its own process, against ``rpc`` (default: the ledger's node); (exit code,
+    parsed --json output, stderr). Without ``env``
     or ``cwd``, forked from tests/court_zygote.py (``python -I -S``, the script loaded once: a process per call
     without an interpreter's start-up each time), or, when that server is busy with another thread's call, gone,
     or opted out of (``LEDGER_TEST_COURT_FORK=0``), through tests/court_batch.py (``python -I -S``: the script's
     ``main`` from its cached bytecode, so the 4,000 lines are not compiled again for each run)."""
-    args = [str(path), "--rpc", rpc_url(ledger), "--json", *extra]
+    args = [str(path), "--rpc", rpc or rpc_url(ledger), "--json", *extra]
     forked = _COURT.run(args, timeout=300) if env is None and cwd is None and COURT_FORK else None
     if forked is not None:
         code, stdout, stderr = forked
