@@ -34,6 +34,10 @@ DEMO_COUNCIL_PASSPHRASES = ("member one's passphrase", "member two's passphrase"
 for _index, _value in enumerate(DEMO_COUNCIL_PASSPHRASES, start=1):
     os.environ.setdefault(f"LEDGER_DEMO_COUNCIL_PASSPHRASE_{_index}", _value)
 
+# tests/evidence_support.py ``standalone`` forks the court's verifier from a server that has loaded it
+# (tests/court_zygote.py); LEDGER_TEST_COURT_FORK=0 starts a fresh interpreter for every call instead.
+COURT_FORK = os.environ.get("LEDGER_TEST_COURT_FORK") != "0"
+
 # The certificate types the suite's issuers issue. The council's schedule (DepartmentRegistry.typeHistory) must name
 # each type a department issues, so a test that registers an issuer grants it these (``register(..., types=)``, one
 # proposal for all of them). A named list, never "every type": the red-team tests
@@ -276,6 +280,7 @@ DATABASE_AGNOSTIC = {
     "test_install": "the installed wheel runs the embedded default (SQLite) whatever the pass: its environment drops "
     "every LEDGER_ setting",
     "test_cli_zygote": "the suite's own command server against a fresh interpreter",
+    "test_court_zygote": "the suite's court-verifier server against a fresh interpreter (one certificate issued)",
     # Pure modules: no test or fixture in them asks for the ledger, a settings object or a database (checked by
     # collecting the PostgreSQL pass: none of their tests' fixture closures holds `ledger`; no make_settings,
     # database_url or LEDGER_DATABASE_URL in their source).

@@ -3,12 +3,18 @@ imports another)."""
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import io
 import json
+import locale
 import os
+import select
+import signal
 import subprocess
 import sys
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -18,13 +24,14 @@ import pytest
 from ledger.client import Ledger
 from ledger.services import decisions, evidence, issuance
 
-from .conftest import PASSPHRASE, write_jsonl
+from .conftest import COURT_FORK, PASSPHRASE, write_jsonl
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 SCRIPT = REPO / "scripts" / "verify_evidence.py"
 COURT_BATCH = Path(__file__).with_name("court_batch.py")
+COURT_ZYGOTE = Path(__file__).with_name("court_zygote.py")
 
 
 def rpc_url(ledger: Ledger) -> str:
@@ -32,14 +39,27 @@ def rpc_url(ledger: Ledger) -> str:
 
 
 def standalone(
-    ledger: Ledger, path: Path, *extra: str, env: dict[str, str] | None = None, cwd: Path | None = None
+    ledger: Ledger,
+    path: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    rpc: str | None = None,
 ) -> tuple[int, dict[str, Any] | None, str]:
-    """Run scripts/verify_evidence.py in its own process; (exit code, parsed --json output, stderr). Without ``env``
-    or ``cwd`` through tests/court_batch.py (``python -I -S``: the script's ``main`` from its cached bytecode, so
-    the 3,000 lines are not compiled again for each of the suite's few hundred runs)."""
+    """Run scripts/verify_evidence.py in its own process, against ``rpc`` (default: the ledger's node); (exit code,
+    parsed --json output, stderr). Without ``env``
+    or ``cwd``, forked from tests/court_zygote.py (``python -I -S``, the script loaded once: a process per call
+    without an interpreter's start-up each time), or, when that server is busy with another thread's call, gone,
+    or opted out of (``LEDGER_TEST_COURT_FORK=0``), through tests/court_batch.py (``python -I -S``: the script's
+    ``main`` from its cached bytecode, so the 4,000 lines are not compiled again for each run)."""
+    args = [str(path), "--rpc", rpc or rpc_url(ledger), "--json", *extra]
+    forked = _COURT.run(args, timeout=300) if env is None and cwd is None and COURT_FORK else None
+    if forked is not None:
+        code, stdout, stderr = forked
+        return code, (json.loads(stdout) if stdout.strip() else None), stderr
     launcher = [str(SCRIPT)] if env is not None or cwd is not None else ["-I", "-S", str(COURT_BATCH)]
     run = subprocess.run(
-        [sys.executable, *launcher, str(path), "--rpc", rpc_url(ledger), "--json", *extra],
+        [sys.executable, *launcher, *args],
         capture_output=True,
         text=True,
         env=env,
@@ -47,6 +67,120 @@ def standalone(
         timeout=300,
     )
     return run.returncode, (json.loads(run.stdout) if run.stdout.strip() else None), run.stderr
+
+
+def _locale_settings(env: dict[str, str] | os._Environ[str]) -> dict[str, str]:
+    """What a ``python -I`` interpreter reads from its environment at start-up (stdio's encoding): PYTHON*
+    variables are ignored under ``-I``."""
+    return {k: v for k, v in env.items() if k.startswith("LC_") or k in ("LANG", "LANGUAGE")}
+
+
+def _text(data: str) -> str:
+    """A captured stream (its bytes as Latin-1 text) as ``subprocess.run(text=True)`` gives it: the locale's
+    encoding, universal newlines."""
+    decoded = data.encode("latin-1").decode(locale.getpreferredencoding(False))
+    return decoded.replace("\r\n", "\n").replace("\r", "\n")
+
+
+class _CourtServer:
+    """This test process's tests/court_zygote.py, started on first use, one call at a time (a call made while
+    another thread's is under way returns None: the caller starts a fresh process, as before)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._requests: io.TextIOWrapper | None = None
+        self._replies: int = -1
+        self._buffer = b""
+        self._locale: dict[str, str] = {}
+
+    def _start(self) -> None:
+        requests_read, requests_write = os.pipe()
+        replies_read, replies_write = os.pipe()
+        self._locale = _locale_settings(os.environ)
+        self._process = subprocess.Popen(
+            [sys.executable, "-I", "-S", str(COURT_ZYGOTE), str(requests_read), str(replies_write)],
+            stdout=subprocess.DEVNULL,
+            pass_fds=(requests_read, replies_write),
+        )
+        os.close(requests_read)
+        os.close(replies_write)
+        self._requests = open(requests_write, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the server
+        self._replies, self._buffer = replies_read, b""
+
+    def _stop(self) -> None:
+        """Close the pipes (the server ends at the end of its requests) and wait for it."""
+        if self._requests is not None:
+            try:
+                self._requests.close()
+            except OSError:
+                pass  # it is gone already
+            os.close(self._replies)
+        if self._process is not None:
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process, self._requests = None, None
+
+    def _line(self, deadline: float | None) -> dict[str, Any] | None:
+        """The server's next answer; None if it is not there by ``deadline`` (monotonic seconds)."""
+        while b"\n" not in self._buffer:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not select.select([self._replies], [], [], wait)[0]:
+                return None
+            chunk = os.read(self._replies, 1 << 20)
+            if not chunk:
+                raise EOFError("the court verifier's server ended")
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def run(self, args: list[str], *, timeout: float) -> tuple[int, str, str] | None:
+        """(exit code, stdout, stderr) of the verifier run with ``args`` in a process forked from the server; None
+        when it cannot serve this call (busy, another locale than it started with, or it died: then it is started
+        anew for the next call, and this one is the caller's to run in a fresh process)."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            if self._process is not None and _locale_settings(os.environ) != self._locale:
+                return None
+            if self._process is None:
+                self._start()
+            assert self._requests is not None
+            request = {"args": args, "env": dict(os.environ), "cwd": os.getcwd(), "umask": _umask()}
+            try:
+                self._requests.write(json.dumps(request) + "\n")
+                self._requests.flush()
+                started = self._line(None)
+                assert started is not None
+                deadline = time.monotonic() + timeout
+                ended = self._line(deadline)
+                if ended is None:  # as subprocess.run's timeout: the process is killed, the caller told
+                    os.kill(int(started["pid"]), signal.SIGKILL)
+                    ended = self._line(None)
+                    assert ended is not None
+                    raise subprocess.TimeoutExpired(args, timeout, _text(ended["stdout"]), _text(ended["stderr"]))
+            except (OSError, EOFError, ValueError):
+                self._stop()  # a server that died mid-call is started anew for the next one
+                return None
+            return int(ended["returncode"]), _text(ended["stdout"]), _text(ended["stderr"])
+        finally:
+            self._lock.release()
+
+
+def _umask() -> int:
+    """This process's umask, read without setting it (os.umask would change it for every thread meanwhile)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("Umask:"):
+            return int(line.split()[1], 8)
+    raise RuntimeError("no Umask in /proc/self/status")
+
+
+_COURT = _CourtServer()
+atexit.register(_COURT._stop)
 
 
 def standalone_many(

@@ -31,7 +31,7 @@ from ledger.services import evidence, status
 from ledger.services.verify import ChainView, verify_certificate, verify_many
 
 from .conftest import make_records
-from .evidence_support import SCRIPT, cli_env, failed_names, issue, rpc_url
+from .evidence_support import SCRIPT, cli_env, failed_names, issue, rpc_url, standalone
 from .rpc_proxy import RpcProxy
 
 
@@ -172,14 +172,9 @@ def relay(ledger: Ledger) -> Iterator[RpcProxy]:
 
 
 def _standalone(ledger: Ledger, path: Path, *extra: str, url: str | None = None) -> tuple[int, dict[str, Any]]:
-    run = subprocess.run(
-        [sys.executable, "-I", "-S", str(SCRIPT), str(path), "--rpc", url or rpc_url(ledger), "--json", *extra],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.stdout.strip(), run.stderr
-    return run.returncode, json.loads(run.stdout)
+    code, result, stderr = standalone(ledger, path, *extra, rpc=url)
+    assert result is not None, stderr
+    return code, result
 
 
 def test_the_node_never_sees_which_certificate_is_checked(

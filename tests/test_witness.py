@@ -27,6 +27,7 @@ from ledger.services.witness.note import ED25519, Note, SignerKey, parse_note
 from .cli_support import cli_in_process
 from .conftest import PASSPHRASE, TEST_TYPES, make_records, make_settings, write_jsonl
 from .evidence_support import rpc_url
+from .evidence_support import standalone as court_verifier
 from .witness_support import WitnessProcess
 
 REPO = Path(__file__).resolve().parent.parent
@@ -89,14 +90,9 @@ def cli(
 
 
 def standalone(ledger: Ledger, path: Path, *extra: str) -> tuple[int, dict[str, Any]]:
-    run = subprocess.run(
-        [sys.executable, str(SCRIPT), str(path), "--rpc", rpc_url(ledger), "--json", *extra],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.stdout.strip(), run.stderr
-    return run.returncode, json.loads(run.stdout)
+    code, result, stderr = court_verifier(ledger, path, *extra)
+    assert result is not None, stderr
+    return code, result
 
 
 def result_of(result: dict[str, Any], name: str) -> dict[str, Any]:
