@@ -327,7 +327,7 @@ class _RuleSets:
         if key not in self._published:
             raw = _digest_bytes(digest)
             block = None
-            if raw is not None and _is_department_code(dept):
+            if raw is not None and logchain.is_department_code(dept):
                 chain = self._ledger.chain
                 _d, item, number, _time = chain.call(chain.log.functions.ruleSet(department_id_bytes(dept), raw))
                 block = int(number) or None
@@ -341,7 +341,7 @@ class _RuleSets:
         key = (dept, digest)
         if key not in self._items:
             raw = _digest_bytes(digest)
-            if raw is None or not _is_department_code(dept):
+            if raw is None or not logchain.is_department_code(dept):
                 return None
             chain = self._ledger.chain
             _d, item, _number, _time = chain.call(chain.log.functions.ruleSet(department_id_bytes(dept), raw))
@@ -448,14 +448,6 @@ def _digest_bytes(digest: str) -> bytes | None:
     except ValueError:
         return None
     return raw if len(raw) == 32 else None
-
-
-def _is_department_code(dept: str) -> bool:
-    try:
-        department_id_bytes(dept)
-    except InputError:
-        return False
-    return True
 
 
 # A decision's facts block must be the chain's head at the decision moment: mined no later than it, and its next
