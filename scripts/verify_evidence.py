@@ -1297,6 +1297,15 @@ def unreadable(exc: Exception) -> Failure:
     )
 
 
+class _Changes(list[tuple[int, int, bytes]]):
+    """Status changes (status, block, detail) of a digest under ``root``: another root of its department that the
+    anchor contract names for it (``endedUnder``, ``heldUnder``), or none."""
+
+    def __init__(self, root: bytes, changes: list[tuple[int, int, bytes]] | None = None) -> None:
+        super().__init__(changes or [])
+        self.root = root
+
+
 class Verifier:
     def __init__(
         self,
@@ -1914,92 +1923,72 @@ class Verifier:
         name = STATUSES[status]
         where = ""
         if name in ("valid", "suspended"):
-            ended = self.ended_elsewhere(*self._where())
-            if ended is not None:  # the same digest anchored again by its issuer is the same certificate
-                status, block, detail, ended_root = ended
+            # the same digest anchored again by its issuer is the same certificate; so is a suspension under
+            # another root (round 46), which only a valid status here can yield to
+            other = self.elsewhere(*self._where(), suspended=name == "valid")
+            if other is not None:
+                status, block, detail, other_root = other
                 name = STATUSES[status]
-                where = f" under the issuer's batch 0x{ended_root.hex()} (this anchoring is the same certificate anchored again)"
-            elif name == "valid":
-                held = self.held_elsewhere(*self._where())  # so is a suspension under another root (round 46)
-                if held is not None:
-                    status, block, detail, held_root = held
-                    name = STATUSES[status]
-                    where = f" under the issuer's batch 0x{held_root.hex()} (this anchoring is the same certificate anchored again)"
+                where = f" under the issuer's batch 0x{other_root.hex()} (this anchoring is the same certificate anchored again)"
         if name != "valid":
             extra = f", superseded by 0x{detail.hex()}" if name == "superseded" else f" (reason: {reason_name(detail)})"
             raise Failure(f"{name} in block {block}{extra}{where}")
         return "valid now" + how
 
-    def ended_elsewhere(
-        self, department: bytes, root: bytes, digest: bytes, upto: int | None = None
+    def elsewhere(
+        self, department: bytes, root: bytes, digest: bytes, upto: int | None = None, *, suspended: bool = True
     ) -> tuple[int, int, bytes, bytes] | None:
-        """The first revocation or supersession of ``digest`` by ``department`` under another of its roots than
-        ``root``, up to block ``upto`` (default: the head): (status, block, detail, that root), or None.
-        CertificateAnchor 2.1.0 keeps a digest ended under every root of its department once it ended under one
-        (``endedUnder``)."""
+        """What ``department`` did to ``digest`` under another of its roots than ``root`` that holds under this one
+        at block ``upto`` (default: the head): its first revocation or supersession there (CertificateAnchor 2.1.0
+        keeps a digest ended under every root of its department once it ended under one, ``endedUnder``), else,
+        when ``suspended``, the suspension in force through the root of its first suspension (2.2.0 makes every
+        suspension and reinstatement of a digest through that root, ``heldUnder``, and a suspension holds under
+        every root of the digest): (status, block, detail, that root), or None."""
         upto = self.head if upto is None else upto
         if self.status_lookup == "herd":
             dept = "0x" + department.hex()
             if dept not in self._streams:
                 self._streams[dept] = self._department_stream(department)
-            for number, _, status, _ts, detail, r, d in self._streams[dept]:
-                if status in (2, 3) and d == "0x" + digest.hex() and r != "0x" + root.hex() and number <= upto:
-                    return status, number, detail, bytes.fromhex(r[2:])
-            return None
-        anchor = self.b["chain"]["anchor_contract"]
-        (ended_root,) = self.rpc.call(
-            anchor, "endedUnder(bytes32,bytes32)", ["bytes32", "bytes32"], [department, digest], ["bytes32"]
-        )
-        if ended_root in (bytes(32), root):
-            return None
-        (changes,) = self.rpc.call(
-            anchor,
-            "statusHistory(bytes32,bytes32,bytes32)",
-            ["bytes32", "bytes32", "bytes32"],
-            [department, ended_root, digest],
-            ["(uint8,uint32,uint32,bytes32)[]"],
-        )
-        for status, block, _ts, detail in changes:
-            if status in (2, 3) and block <= upto:
-                return status, block, detail, ended_root
-        return None
-
-    def held_elsewhere(
-        self, department: bytes, root: bytes, digest: bytes, upto: int | None = None
-    ) -> tuple[int, int, bytes, bytes] | None:
-        """Whether ``department`` held ``digest`` suspended under another of its roots than ``root`` at block
-        ``upto`` (default: the head): (1, block, detail, that root) of the suspension in force, or None.
-        CertificateAnchor 2.2.0 makes every suspension and reinstatement of a digest through one root, the root of
-        its first suspension (``heldUnder``), and a suspension holds under every root of the digest."""
-        upto = self.head if upto is None else upto
-        if self.status_lookup == "herd":
-            dept = "0x" + department.hex()
-            if dept not in self._streams:
-                self._streams[dept] = self._department_stream(department)
+            here, mine = "0x" + root.hex(), "0x" + digest.hex()
             last = None
             for number, _, status, _ts, detail, r, d in self._streams[dept]:
-                if status in (0, 1) and d == "0x" + digest.hex() and number <= upto:
+                if d != mine or number > upto:
+                    continue
+                if status in (2, 3) and r != here:
+                    return status, number, detail, bytes.fromhex(r[2:])
+                if status in (0, 1):
                     last = (status, number, detail, r)
-            if last is None or last[0] != 1 or last[3] == "0x" + root.hex():
+            if not suspended or last is None or last[0] != 1 or last[3] == here:
                 return None
             return 1, last[1], last[2], bytes.fromhex(last[3][2:])
-        anchor = self.b["chain"]["anchor_contract"]
-        (held_root,) = self.rpc.call(
-            anchor, "heldUnder(bytes32,bytes32)", ["bytes32", "bytes32"], [department, digest], ["bytes32"]
-        )
-        if held_root in (bytes(32), root):
+        ended = self._changes_under(department, root, digest, "endedUnder", upto)
+        for status, block, detail in ended:
+            if status in (2, 3):
+                return status, block, detail, ended.root
+        if not suspended:
             return None
+        held = self._changes_under(department, root, digest, "heldUnder", upto)
+        if not held or held[-1][0] != 1:
+            return None
+        return 1, held[-1][1], held[-1][2], held.root
+
+    def _changes_under(self, department: bytes, root: bytes, digest: bytes, which: str, upto: int) -> _Changes:
+        """The status changes up to block ``upto`` of ``digest`` under the root the anchor contract's ``which``
+        (``endedUnder`` or ``heldUnder``) names for it, if that is another root than ``root``; else none."""
+        anchor = self.b["chain"]["anchor_contract"]
+        (other,) = self.rpc.call(
+            anchor, f"{which}(bytes32,bytes32)", ["bytes32", "bytes32"], [department, digest], ["bytes32"]
+        )
+        if other in (bytes(32), root):
+            return _Changes(bytes(32))
         (changes,) = self.rpc.call(
             anchor,
             "statusHistory(bytes32,bytes32,bytes32)",
             ["bytes32", "bytes32", "bytes32"],
-            [department, held_root, digest],
+            [department, other, digest],
             ["(uint8,uint32,uint32,bytes32)[]"],
         )
-        made = [(status, block, detail) for status, block, _ts, detail in changes if block <= upto]
-        if not made or made[-1][0] != 1:
-            return None
-        return 1, made[-1][1], made[-1][2], held_root
+        return _Changes(other, [(status, block, detail) for status, block, _ts, detail in changes if block <= upto])
 
     def check_witnessed(self) -> str:
         section = self.b.get("witness")
@@ -3423,10 +3412,9 @@ class Rerun:
         superseded the same digest under another of its roots by then (the same certificate anchored again)."""
         if status in (2, 3):
             return STATUSES[status]
-        ended = self.v.ended_elsewhere(dept_bytes(issuer), root, digest, block)
-        if ended is None and status == 0:  # a suspension under another root holds too (red team round 46)
-            ended = self.v.held_elsewhere(dept_bytes(issuer), root, digest, block)
-        return STATUSES[status if ended is None else ended[0]]
+        # a suspension under another root holds too (red team round 46), over a valid status here
+        other = self.v.elsewhere(dept_bytes(issuer), root, digest, block, suspended=status == 0)
+        return STATUSES[status if other is None else other[0]]
 
     def holder(self, fields: dict[str, Any]) -> bool | None:
         """Whether the certificate names the disclosed applicant (None when the identity is not disclosed)."""
