@@ -9,6 +9,17 @@ failing first.
    those facts only from it, passed the decision. Or record it before the erasure in a form the erasure's look
    cannot establish facts for (no applicant reference): the look left it to replay, the attestation after the seal
    took its word, and replay's ``certificate_facts`` report of it was gone.
+2. (An insider with database access) delete the ``applicantsecret`` row of a department that issues and erases but
+   never decided: since erasures log who erased as the department's salted reference (``by_ref``, made with that
+   secret), the ledger's refusal to mint a new secret over references made with the old one (round 14b) looked at the
+   decisions log only, so the next erasure minted one in silence, and no staff id matched the references of the
+   erasures logged before (who erased them could no longer be confirmed).
+3. (A department writing its logs past the library) store and anchor an entry whose text is not the canonical JSON
+   of its body: spaced out, or naming a key twice (``"outcome"`` first as ``approve``, then as the rules decided).
+   The ledger hashes an entry's stored text, both bundle verifiers the canonical JSON of the body they read, so replay
+   passed the decision (reading the last of a duplicate key, as Python does) where both bundle verifiers fail its
+   ``entry_hash``, and a reader keeping the first duplicate reads an approval; an erasure entry so written was
+   attested to the library and not to the court.
 
 Real anvil, real database.
 """
@@ -22,20 +33,39 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import delete, select
 
 from ledger.client import Ledger
+from ledger.errors import StateError
 from ledger.services import decisions, erasure, issuance, logchain
 from ledger.services.replay import replay
+from ledger.storage.models import ApplicantSecret
 
-from .conftest import make_records, write_jsonl
+from .conftest import PASSPHRASE, make_records, write_jsonl
 from .decision_support import application, unique_rule_set
 
+_SPELLINGS = {
+    "spaced out": lambda text: text.replace('":', '": '),
+    "a key named twice": lambda text: '{"outcome":"approve",' + text[1:],
+}
 
-def _issued(ledger: Ledger, tmp_path: Path, department: str, tag: str) -> dict[str, Any]:
+
+def _written_past_the_library(monkeypatch: pytest.MonkeyPatch, log: str, spelling: str) -> None:
+    """The next entry of ``log`` stored in the spelling ``spelling`` of its canonical text, its hash taken over that
+    text, as a department's own tool would store and anchor it."""
+    honest = logchain._row
+
+    def row(body: dict[str, Any], written_to: str, created_at: Any) -> tuple[Any, ...]:
+        text, *rest = honest(body, written_to, created_at)
+        return (_SPELLINGS[spelling](text) if written_to == log else text, *rest)
+
+    monkeypatch.setattr(logchain, "_row", row)
+
+
+def _issued(ledger: Ledger, tmp_path: Path, department: str, tag: str, n: int = 1) -> list[dict[str, Any]]:
     out = io.StringIO()
-    issuance.issue_file(ledger, write_jsonl(tmp_path / f"{tag}.jsonl", make_records(1)), department, out=out)
-    (line,) = out.getvalue().splitlines()
-    return dict(json.loads(line))
+    issuance.issue_file(ledger, write_jsonl(tmp_path / f"{tag}.jsonl", make_records(n)), department, out=out)
+    return [dict(json.loads(line)) for line in out.getvalue().splitlines()]
 
 
 def _decided_past_the_library(
@@ -70,7 +100,7 @@ def test_an_erasure_run_again_attests_no_citing_records_own_word(
 ) -> None:
     """Finding 1, the erasure run again: a decision written past the library after the certificate was erased claims
     the applicant holds it; replay reports it, and must still after ``ledger erase`` is run again."""
-    doc = _issued(ledger, tmp_path, fresh_department, "rt50-again")
+    (doc,) = _issued(ledger, tmp_path, fresh_department, "rt50-again")
     rules = unique_rule_set(f"rt50-again-{fresh_department}")
     decisions.publish_rule_set(ledger, rules, fresh_department)
     erasure.erase(ledger, doc["digest"], basis="objection", by="officer-50")
@@ -86,7 +116,7 @@ def test_an_erasure_attests_nothing_its_look_left_to_replay(
 ) -> None:
     """Finding 1, the first erasure: a decision written past the library before the erasure, naming no applicant
     reference, so the erasure's look establishes nothing for it; its record's claim must not be attested after."""
-    doc = _issued(ledger, tmp_path, fresh_department, "rt50-noref")
+    (doc,) = _issued(ledger, tmp_path, fresh_department, "rt50-noref")
     rules = unique_rule_set(f"rt50-noref-{fresh_department}")
     decisions.publish_rule_set(ledger, rules, fresh_department)
     _decided_past_the_library(ledger, monkeypatch, fresh_department, "C-RT50-NOREF", doc, rules)
@@ -94,3 +124,63 @@ def test_an_erasure_attests_nothing_its_look_left_to_replay(
     erasure.erase(ledger, doc["digest"], basis="objection", by="officer-50")
     logchain.anchor_pending(ledger, erasure.LOG, fresh_department)
     assert _holder_lies(ledger, fresh_department), "the erasure attested the record's own claim"
+
+
+def test_an_erasing_departments_secret_deleted_in_the_database_is_not_replaced_by_a_new_one(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Finding 2: a department that never decided erases a certificate (who erased logged as ``by_ref``, made with
+    its secret); an insider deletes the secret's row; the next erasure must refuse, as a decision does (round 14b),
+    erasing nothing and minting no secret."""
+    first, second = _issued(ledger, tmp_path, fresh_department, "rt50-secret", 2)
+    erasure.erase(ledger, first["digest"], basis="objection", by="li.wei@example.gov")
+    with ledger.engine.begin() as conn:
+        conn.execute(delete(ApplicantSecret).where(ApplicantSecret.department_id == fresh_department))  # type: ignore[arg-type]
+    restarted = Ledger.open(ledger.settings, passphrase=PASSPHRASE)  # the CLI (or the gateway) starts again
+    try:
+        logged = len(list(logchain.entries(restarted, erasure.LOG, fresh_department)))
+        with pytest.raises(StateError, match="applicant secret") as refused:
+            erasure.erase(restarted, second["digest"], basis="objection", by="li.wei@example.gov")
+        assert "restore" in str(refused.value)
+        assert len(list(logchain.entries(restarted, erasure.LOG, fresh_department))) == logged
+        assert second["digest"] not in erasure.recorded(restarted, fresh_department)
+        with restarted.engine.connect() as conn:  # and no new secret was written in its place
+            kept = conn.execute(select(ApplicantSecret.department_id)).scalars().all()  # type: ignore[call-overload]
+        assert fresh_department not in kept
+    finally:
+        restarted.close()
+
+
+@pytest.mark.parametrize("spelling", sorted(_SPELLINGS))
+def test_a_decision_stored_in_another_spelling_than_its_canonical_json_is_reported(
+    ledger: Ledger, fresh_department: str, monkeypatch: pytest.MonkeyPatch, spelling: str
+) -> None:
+    """Finding 3, the decisions log: replay reports the record (``body_invalid``), as both bundle verifiers fail it."""
+    rules = unique_rule_set(f"rt50-spelling-{fresh_department}")
+    decisions.publish_rule_set(ledger, rules, fresh_department)
+    case = "C-RT50-SPELLING"
+    app = application(case)
+    with monkeypatch.context() as patch:
+        _written_past_the_library(patch, logchain.LOG_DECISIONS, spelling)
+        decisions.decide(
+            ledger, fresh_department, case, app["service_item"], app, rules, applicant_ref="91110000RT50X1"
+        )
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
+    found = replay(ledger, department=fresh_department)
+    assert [(d.check, d.seq) for d in found.discrepancies] == [("body_invalid", 1)], found.summary()
+    assert "canonical" in found.discrepancies[0].detail
+
+
+@pytest.mark.parametrize("spelling", sorted(_SPELLINGS))
+def test_an_erasure_entry_stored_in_another_spelling_than_its_canonical_json_is_not_attested(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spelling: str
+) -> None:
+    """Finding 3, the erasures log: the entry is not one the chain attests to the library, as to the court."""
+    (doc,) = _issued(ledger, tmp_path, fresh_department, f"rt50-spelling-{spelling[0]}")
+    with monkeypatch.context() as patch:
+        _written_past_the_library(patch, erasure.LOG, spelling)
+        erasure.erase(ledger, doc["digest"], basis="objection", by="officer-50")
+    logchain.anchor_pending(ledger, erasure.LOG, fresh_department)
+    flagged, attested = erasure.checked_log(ledger, fresh_department)
+    assert doc["digest"] not in attested
+    assert [(d.kind, d.seq) for d in flagged] == [("body_invalid", 1)]

@@ -497,13 +497,14 @@ def erase(
     cert = stored(ledger, digest_or_id, department)
     digest = hex32(cert.digest)
     when = at or datetime.now(UTC)
+    by_ref = _staff_ref(ledger, cert.department, actor)  # before anything is done: the department's secret opens
     entry = recorded(ledger, cert.department).get(digest)
     typed = _produced_from(ledger, digest, cert.department)  # read while the permit's body still opens
     if entry is None:
         body: dict[str, Any] = {
             "certificate": digest,
             "basis": basis,
-            "by_ref": _staff_ref(ledger, cert.department, actor),
+            "by_ref": by_ref,
             "at": _iso(when),
         }
         if typed:  # the decision inputs whose typed fields this erasure destroys: what replay and bundles check
