@@ -20,6 +20,16 @@ failing first.
    passed the decision (reading the last of a duplicate key, as Python does) where both bundle verifiers fail its
    ``entry_hash``, and a reader keeping the first duplicate reads an approval; an erasure entry so written was
    attested to the library and not to the court.
+4. (Whoever passes a council member's signed approval file on: a relay, a collector) re-encode its signature as its
+   twin (r, n - s, the other v) or with the raw recovery id (v 0 or 1): the same member's signature to eth-account
+   and the library, but the registry refuses both (EIP-2's low s, v 27 or 28: ``_recover`` answers the zero
+   address), so ``ledger council approvals submit`` sent a batch that reverted as a whole, naming the honest member
+   as the one whose signature is invalid, and every other member's approval with it.
+5. (A witness, publishing its verifier key; or whoever hands a court and the library the witness keys) publish an
+   Ed25519 key of small order (the identity, y = 1; its encoding with y = p + 1; the other small-order points): for
+   such a key [k]A vanishes, so R = encode([S]B) is a "cosignature" of any checkpoint by anyone, which both
+   verifiers took (``witnessed``); and the key spelt with y >= p, which the court's verifier refuses to decode and
+   OpenSSL reduces, was the library's witness and not the court's: one bundle, two verdicts.
 
 Real anvil, real database.
 """
@@ -184,3 +194,104 @@ def test_an_erasure_entry_stored_in_another_spelling_than_its_canonical_json_is_
     flagged, attested = erasure.checked_log(ledger, fresh_department)
     assert doc["digest"] not in attested
     assert [(d.kind, d.seq) for d in flagged] == [("body_invalid", 1)]
+
+
+_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+@pytest.mark.parametrize("encoding", ["its twin with s in the upper half", "the raw recovery id"])
+def test_a_council_approval_re_encoded_on_its_way_is_refused_before_it_is_sent(
+    ledger: Ledger, tmp_path: Path, encoding: str
+) -> None:
+    """Finding 4: the file is refused when read (and when handed parsed), naming what was re-encoded, before any
+    transaction: the registry would revert the whole batch naming the member."""
+    from eth_account import Account
+    from eth_account.messages import encode_defunct
+
+    from ledger.errors import InputError
+    from ledger.services.council import APPROVAL_FILE_FORMAT, read_approval, submit_approvals
+
+    member = Account.create()
+    genuine = bytes(member.sign_message(encode_defunct(text="an approval")).signature)
+    r, s, v = genuine[:32], int.from_bytes(genuine[32:64], "big"), genuine[64]
+    if encoding == "the raw recovery id":
+        rewritten = genuine[:64] + bytes([v - 27])
+    else:
+        rewritten = r + (_N - s).to_bytes(32, "big") + bytes([55 - v])
+    chain = ledger.chain
+    approval = {
+        "format": APPROVAL_FILE_FORMAT,
+        "chain_id": chain.chain_id,
+        "registry": chain.deployment.registry,
+        "proposal_id": 1,
+        "member": member.address,
+        "deadline": 2**40,
+        "signature": "0x" + rewritten.hex(),
+    }
+    path = tmp_path / "approval.json"
+    path.write_text(json.dumps(approval), encoding="utf-8")
+    with pytest.raises(InputError, match="re-encoded"):
+        read_approval(path)
+    with pytest.raises(InputError, match="re-encoded"):
+        submit_approvals(chain, Account.create(), 1, [approval])
+    path.write_text(json.dumps({**approval, "signature": "0x" + genuine.hex()}), encoding="utf-8")
+    assert read_approval(path)["signature"] == "0x" + genuine.hex()  # the member's own encoding is read
+
+
+_P25519 = 2**255 - 19
+
+
+@pytest.mark.parametrize(
+    "point",
+    [
+        1,  # the identity
+        1 | 1 << 255,  # the identity with the sign bit (x = 0): RFC 8032 decodes no point, OpenSSL the identity
+        _P25519 + 1,  # the identity, y spelt past p
+        0,  # order 4
+        _P25519 - 1,  # order 2
+        0x7A03AC9277FDC74EC6CC392CFA53202A0F67100D760B3CBA4FD84D3D706A17C7,  # order 8
+        0x5FC536D880238B13933C6D305ACDFD5F098EFF289F4C345B027B2C28F95E826 | 1 << 255,  # order 8, the other x
+    ],
+    ids=["identity", "identity signed", "identity spelt past p", "order 4", "order 2", "order 8", "order 8 negated"],
+)
+def test_a_witness_key_of_small_order_is_refused_by_both_verifiers(point: int) -> None:
+    """Finding 5: the library (``VerifierKey.parse``) and the court's verifier (``parse_vkeys``) refuse the key, in
+    the same words; before, a cosignature anyone makes verified under it (both, or the library alone)."""
+    import base64
+    import hashlib
+
+    from ledger.errors import InputError
+    from ledger.services.witness.note import COSIGNATURE_V1, VerifierKey
+
+    from .evidence_support import SCRIPT_MODULE
+
+    public = point.to_bytes(32, "little")
+    raw = bytes([COSIGNATURE_V1]) + public
+    key_id = hashlib.sha256(b"witness.example\n" + raw).digest()[:4]
+    text = f"witness.example+{key_id.hex()}+{base64.b64encode(raw).decode()}"
+    with pytest.raises(InputError, match="small order") as library:
+        VerifierKey.parse(text)
+    with pytest.raises(SCRIPT_MODULE.Failure, match="small order") as court:
+        SCRIPT_MODULE.parse_vkeys([text])
+    assert str(library.value) == str(court.value)
+
+
+def test_the_small_order_points_are_those_both_verifiers_refuse() -> None:
+    """The y coordinates both verifiers hold are exactly those of the points of order dividing 8 (the court's own
+    curve arithmetic), and a random key is refused by neither."""
+    from ledger.services.witness import note
+
+    from .evidence_support import SCRIPT_MODULE as court
+
+    identity = court._ed_encode((0, 1, 1, 0))
+    found = set()
+    for y in note._SMALL_ORDER_Y:
+        for sign in (0, 1 << 255):
+            point = court._ed_decode((y | sign).to_bytes(32, "little"))
+            if point is not None:
+                assert court._ed_encode(court._ed_multiply(8, point)) == identity
+                found.add((y, sign))
+    assert len(found) == 8  # the eight points of small order
+    assert note._SMALL_ORDER_Y == court._ED_SMALL_ORDER_Y
+    public = note.SignerKey.generate("witness.example", note.COSIGNATURE_V1).verifier.public
+    assert note.weak_key_problem("k", public) is None and not court.small_order_key(public)
