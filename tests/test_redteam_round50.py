@@ -31,6 +31,15 @@ failing first.
    verifiers took (``witnessed``); and the key spelt with y >= p, which the court's verifier refuses to decode and
    OpenSSL reduces, was the library's witness and not the court's: one bundle, two verdicts.
 
+Held (no change; docs/threat-model.md, round 50 rows, and the helper's report): a batch or log signature's twin with
+s in the upper half is recovered to the same key by ``signing.recover`` and the court's ``recover`` alike, r or s of
+0 refused by both, and no verdict rests on a signature's bytes (sign-in challenges are single-use, consent assertions
+spend their nonce); who erased (``by``, ``by_ref``, both, or a reference that is none) is read by no verifier, the
+timeline or replay, and ``ledger erase`` names a staff id only when the reference is its; a certificate's digest in
+an applicant's typed text is no citation (the erasure attests only facts the ledger established, or a racing record's
+``certificates``, never typed text, which decision bodies do not carry); a batch answered with string ids or a result
+of the wrong length is asked again call by call, and read as a single call reads it.
+
 Real anvil, real database.
 """
 
