@@ -299,6 +299,26 @@ def _ed_base_point() -> _EdPoint:
 _ED_B = _ed_base_point()
 
 
+# The y coordinates of Ed25519's eight points of small order ([8]A the identity; x of either sign)
+_ED_SMALL_ORDER_Y = frozenset(
+    {
+        0,
+        1,
+        _ED_P - 1,
+        0x7A03AC9277FDC74EC6CC392CFA53202A0F67100D760B3CBA4FD84D3D706A17C7,
+        0x05FC536D880238B13933C6D305ACDFD5F098EFF289F4C345B027B2C28F95E826,
+    }
+)
+
+
+def small_order_key(public: bytes) -> bool:
+    """Whether the 32-byte Ed25519 key ``public`` verifies no signer: y spelt past the field (RFC 8032 §5.1.3 refuses
+    it, OpenSSL reduces it), or a point of small order, whatever the sign bit says ([k]A vanishes, so R = [S]B with
+    any S verifies any message). The library reads a key by this same rule (ledger/services/witness/note.py)."""
+    y = int.from_bytes(public, "little") & ((1 << 255) - 1)
+    return y >= _ED_P or y in _ED_SMALL_ORDER_Y
+
+
 def ed25519_verify(public: bytes, signature: bytes, message: bytes) -> bool:
     """Whether ``signature`` is ``public``'s Ed25519 signature of ``message`` (RFC 8032 §5.1.7, checked as
     [S]B - [k]A == R on encodings, as OpenSSL does)."""
@@ -1003,6 +1023,12 @@ def parse_vkeys(texts: list[str]) -> list[tuple[str, bytes, bytes]]:
             raise Failure(f"{text!r} is not a verifier key: bad hex or base64") from None
         if len(raw) != 33 or raw[0] not in (0x01, 0x04):
             raise Failure(f"{text!r} is not an Ed25519 note or cosignature/v1 key")
+        if small_order_key(raw[1:]):
+            raise Failure(
+                f"{text!r} is not a witness key: its Ed25519 point is of small order, or its y is spelt past the "
+                "field (y >= p), so anyone can make a signature that verifies under it; ask the witness for its real "
+                "key"
+            )
         key_id = hashlib.sha256(parts[0].encode() + b"\n" + raw[:1] + raw[1:]).digest()[:4]
         if key_id.hex() != parts[1].lower():
             raise Failure(f"verifier key {text!r}: the key id does not match its name and key")

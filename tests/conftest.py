@@ -296,6 +296,10 @@ DATABASE_AGNOSTIC = {
     "test_redteam_round6_applicant": "the shipped rule sets evaluated on incomplete applications; no ledger",
     # Single tests ("module::function", every parameter of it) in modules that otherwise read and write the
     # database: these ones ask for no ledger, or only read files and the chain.
+    "test_redteam_round50::test_a_witness_key_of_small_order_is_refused_by_both_verifiers": "witness key texts "
+    "read by the library and the court's verifier; no ledger",
+    "test_redteam_round50::test_the_small_order_points_are_those_both_verifiers_refuse": "curve arithmetic of the "
+    "court's verifier against the library's list; no ledger",
     "test_decision_rerun::test_standalone_engine_agrees_on_the_shipped_rule_sets": "the library's rule engine "
     "against scripts/rerun's on generated inputs (hypothesis); no ledger",
     "test_decision_rerun::test_standalone_engine_agrees_on_generated_rule_sets": "the same, on generated rule sets",

@@ -114,8 +114,8 @@ def test_a_decision_citing_a_certificate_while_it_is_erased_replays(
     looked = erasure.cited_in
     seen = []
 
-    def look_then_decide(ledger_: Ledger, digest: str) -> list[dict[str, Any]]:
-        found = looked(ledger_, digest)
+    def look_then_decide(ledger_: Ledger, digest: str, **kwargs: Any) -> list[dict[str, Any]]:
+        found = looked(ledger_, digest, **kwargs)
         seen.append(digest)
         if len(seen) < looks:
             return found

@@ -315,8 +315,11 @@ REPLAY_CHECKS: dict[str, dict[str, tuple[str, str]]] = {
         "zh-CN": ("证明无效", "该记录保存的默克尔包含证明有误。"),
     },
     "body_invalid": {
-        "en": ("body invalid", "The entry is not a readable record."),
-        "zh-CN": ("记录无法读取", "该记录不是可读取的内容。"),
+        "en": (
+            "body invalid",
+            "The entry is not a readable record, or its stored text is not the canonical form the ledger writes.",
+        ),
+        "zh-CN": ("记录无法读取", "该记录不是可读取的内容，或其存储文本不是账本写入的规范形式。"),
     },
     "rule_set_unknown": {
         "en": ("rule set unknown", "The rule set the decision names is not in the database."),

@@ -660,6 +660,8 @@ def read_approval(path: Path) -> ApprovalFile:
 
 
 _SIGNATURE = re.compile(r"0x[0-9a-fA-F]{130}\Z")
+# The registry's _recover: s at most half the secp256k1 group order (EIP-2) and v 27 or 28, else the zero address
+_HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 
 
 def _approval_values(approval: ApprovalFile) -> tuple[int, str, int, str, int, bytes]:
@@ -685,14 +687,25 @@ def _approval_values(approval: ApprovalFile) -> tuple[int, str, int, str, int, b
     signature = approval.get("signature")
     if not isinstance(signature, str) or not _SIGNATURE.match(signature):
         raise InputError(f"signature {signature!r} is not a 65-byte signature (0x and 130 hex digits)")
-    return (
+    raw = bytes.fromhex(signature[2:])
+    values = (
         whole("chain_id", 1, 2**64),
         address("registry"),
         whole("proposal_id", 1, 2**256),
         address("member"),
         whole("deadline", 0, 2**256),
-        bytes.fromhex(signature[2:]),
+        raw,
     )
+    if int.from_bytes(raw[32:64], "big") > _HALF_ORDER or raw[64] not in (27, 28):
+        # eth-account recovers the member from either form, the registry from neither: the batch would revert as a
+        # whole, naming the member (red team round 50)
+        raise InputError(
+            f"signature {signature[:12]}... is re-encoded: its s lies in the upper half of the curve order or its "
+            f"last byte (v) is {raw[64]}, not 27 or 28, and the registry takes only the form the member's key signs "
+            "(EIP-2), so it would refuse the whole submission naming the member; the file was changed on its way "
+            "(the same signature written as its twin, or with the raw recovery id): ask the member for it again"
+        )
+    return values
 
 
 def submit_approvals(

@@ -191,22 +191,37 @@ def _opened_secret(ledger: Ledger, department: str, sealed: Any, binding: bytes)
 
 
 def _require_unused_secret(ledger: Ledger, department: str) -> None:
-    """StateError when ``department`` has no applicant secret but its decisions log holds entries: they were made
-    with a secret (applicant and officer references, credit listings, input commitments) that is gone from the
-    database, and a new one would give every applicant another reference, so a credit-listed applicant would no
-    longer be recognised. Only a department that never decided or listed anyone gets a new secret."""
+    """StateError when ``department`` has no applicant secret but its decisions log holds entries, or its erasures
+    log an entry naming who erased by reference (``by_ref``): they were made with a secret (applicant and officer
+    references, credit listings, input commitments, who erased) that is gone from the database, and a new one would
+    give every applicant and member of staff another reference, so a credit-listed applicant would no longer be
+    recognised, nor who erased (red team round 50). Only a department that never decided, listed anyone or erased
+    under a reference gets a new secret."""
+    entries = logchain.LogEntry
     with ledger.engine.connect() as conn:
-        used = conn.execute(
-            select(col(logchain.LogEntry.seq))
-            .where(col(logchain.LogEntry.log) == LOG_DECISIONS, col(logchain.LogEntry.department_id) == department)
-            .limit(1)
-        ).first()
+        used = (
+            conn.execute(
+                select(col(entries.seq))
+                .where(col(entries.log) == LOG_DECISIONS, col(entries.department_id) == department)
+                .limit(1)
+            ).first()
+            or conn.execute(
+                select(col(entries.seq))
+                .where(
+                    col(entries.log) == logchain.LOG_ERASURES,
+                    col(entries.department_id) == department,
+                    col(entries.body).contains('"by_ref":'),
+                )
+                .limit(1)
+            ).first()
+        )
     if used is not None:
         raise StateError(
             f"department {department!r}'s applicant secret (table applicantsecret) is missing from the database, "
-            "but its decisions log holds entries made with it: a new secret would give every applicant a new "
-            "reference (credit listings and earlier decisions would no longer be recognised). Nothing was "
-            "decided; restore the row from a backup of the database (it is sealed with the vault key)"
+            "but its logs hold entries made with it: a new secret would give every applicant and member of staff a "
+            "new reference (credit listings, earlier decisions and who erased would no longer be recognised). "
+            "Nothing was decided or erased; restore the row from a backup of the database (it is sealed with the "
+            "vault key)"
         )
 
 

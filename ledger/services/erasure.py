@@ -172,13 +172,15 @@ def attested_citation(entry: dict[str, Any], department: str, input_digest: Any,
     return None
 
 
-def cited_in(ledger: Ledger, digest: str) -> list[dict[str, Any]]:
+def cited_in(ledger: Ledger, digest: str, *, looked: set[tuple[str, int]] | None = None) -> list[dict[str, Any]]:
     """The facts that need the certificate's fields, established from what each decision cited (the stored
     certificate, or the copy the application cited inline) for every decision of any department whose record cites
     certificate ``digest``: whether it names the decision's applicant (``holder``) and whether it was outside its
     validity at the decision moment (``expired``). The erasure entry records them before the fields are destroyed,
     so replay re-establishes those facts from the issuer's anchored word, never from the decision record it is
-    checking. Each item: department, seq, entry_hash, input_digest, citation (its index), holder, expired."""
+    checking. Each item: department, seq, entry_hash, input_digest, citation (its index), holder, expired.
+    ``looked``, when given, gains every decision (department, seq) this look read, those it established nothing
+    for included (their facts are replay's to report: :func:`_attest_racing` never takes them from the record)."""
     from ..storage.models import DecisionInput
     from .decisions import applicant_reference
     from .facts import citations, establish, resolve_citations
@@ -193,6 +195,8 @@ def cited_in(ledger: Ledger, digest: str) -> list[dict[str, Any]]:
         ).all()
     view = ChainView(ledger.chain, 0)
     out = []
+    if looked is not None:
+        looked.update((str(department), int(seq)) for department, seq, _, _ in rows)
     for department, seq, entry_hash, written in rows:
         try:
             body = logchain.read_body(written, logchain.LOG_DECISIONS, department, int(seq))
@@ -319,6 +323,10 @@ def _checked(
         try:
             body = logchain.read_body(written, LOG, department, seq)
         except logchain.UnreadableEntry:
+            continue
+        spelt = logchain.spelling_problem(written, body)
+        if spelt is not None:  # attested to no bundle verifier, so to the library neither (red team round 50)
+            flagged.append(logchain.Discrepancy("body_invalid", department, seq, spelt))
             continue
         if isinstance(body.get("certificate"), str):
             found.setdefault(body["certificate"], {**body, "department": department, "seq": seq})
@@ -493,13 +501,14 @@ def erase(
     cert = stored(ledger, digest_or_id, department)
     digest = hex32(cert.digest)
     when = at or datetime.now(UTC)
+    by_ref = _staff_ref(ledger, cert.department, actor)  # before anything is done: the department's secret opens
     entry = recorded(ledger, cert.department).get(digest)
     typed = _produced_from(ledger, digest, cert.department)  # read while the permit's body still opens
     if entry is None:
         body: dict[str, Any] = {
             "certificate": digest,
             "basis": basis,
-            "by_ref": _staff_ref(ledger, cert.department, actor),
+            "by_ref": by_ref,
             "at": _iso(when),
         }
         if typed:  # the decision inputs whose typed fields this erasure destroys: what replay and bundles check
@@ -518,15 +527,21 @@ def erase(
             "entry_hash": logged.entry_hash,
             "anchored": False,
         }
+        known = [_citation_key(item) for item in body["cited_in"]]
+        racing = True
+    else:  # an interrupted erasure run again: what its entries attest already
+        known = _attested_keys(ledger, cert.department, digest)
+        # sealed by an earlier run: the fields are gone, so a citation its entries do not attest is left to replay
+        # (its record's word is no fact: red team round 50); one recorded while that run sealed is then reported
+        racing = not _sealed(ledger, digest)
+    seen: set[tuple[str, int]] = set()
+    if racing:
         # a decision citing it recorded after the look above asked, once recorded, whether it was erased before
         # this entry or the seal were written: looked at again while the fields still open (red team round 49)
-        known = [_citation_key(item) for item in body["cited_in"]]
-        late = [item for item in cited_in(ledger, digest) if _citation_key(item) not in known]
+        late = [item for item in cited_in(ledger, digest, looked=seen) if _citation_key(item) not in known]
         if late:
             logchain.append(ledger, LOG, cert.department, {"erased": digest, "cited_in": late})
             known += [_citation_key(item) for item in late]
-    else:  # an interrupted erasure run again: what its entries attest already
-        known = _attested_keys(ledger, cert.department, digest)
     label_cited_copies(ledger)
     with ledger.engine.begin() as conn:
         conn.execute(update(Certificate).where(Certificate.digest == digest).values(sealed=ERASED))  # type: ignore[arg-type]
@@ -564,7 +579,8 @@ def erase(
         cited = conn.execute(
             select(func.count()).select_from(CitedDocument).where(col(CitedDocument.digest) == digest)
         ).scalar_one()
-    _attest_racing(ledger, cert.department, digest, known)
+    if racing:
+        _attest_racing(ledger, cert.department, digest, known, seen)
     checkpoint = flush_sqlite_log(ledger)
     anchored: list[str] = []
     pending = None
@@ -594,6 +610,19 @@ def erase(
     return result
 
 
+def _sealed(ledger: Ledger, digest: str) -> bool:
+    """Whether certificate ``digest``'s body is erased in the store (an erasure run got as far as its seal)."""
+    with ledger.engine.connect() as conn:
+        return (
+            conn.execute(
+                select(func.count())
+                .select_from(Certificate)
+                .where(col(Certificate.digest) == digest, col(Certificate.sealed) == ERASED)
+            ).scalar_one()
+            > 0
+        )
+
+
 def _citation_key(item: Any) -> tuple[Any, Any, Any]:
     """Which citation an attested item of ``cited_in`` is about, as :func:`attested_citation` matches it."""
     return (
@@ -616,11 +645,16 @@ def _attested_keys(ledger: Ledger, department: str, digest: str) -> list[tuple[A
     return keys
 
 
-def _attest_racing(ledger: Ledger, department: str, digest: str, known: list[tuple[Any, Any, Any]]) -> None:
+def _attest_racing(
+    ledger: Ledger, department: str, digest: str, known: list[tuple[Any, Any, Any]], looked: set[tuple[str, int]]
+) -> None:
     """After the certificate ``digest`` was sealed as erased: the citations of it by decisions recorded between the
-    erasure's last look (``known``, what its entries attest) and the seal, which asked whether it was erased before
-    it was (``decisions._attest_erased``), attested from the facts their records state, as that path attests them
-    (red team round 49). A decision recorded after the seal attests its own; one attested twice reads the same."""
+    erasure's last look (``looked``, the decisions it read; ``known``, what its entries attest) and the seal, which
+    asked whether it was erased before it was (``decisions._attest_erased``), attested from the facts their records
+    state, as that path attests them (red team round 49). A decision recorded after the seal attests its own; one
+    attested twice reads the same. A decision the look read is never taken at its word: what the look established
+    nothing for (a record it could not establish facts for: no applicant reference, no stored input) is replay's to
+    report, not the issuer's to attest (red team round 50)."""
     entries = logchain.LogEntry
     with ledger.engine.connect() as conn:
         rows = conn.execute(
@@ -630,6 +664,8 @@ def _attest_racing(ledger: Ledger, department: str, digest: str, known: list[tup
         ).all()
     items = []
     for deciding, seq, written in rows:
+        if (str(deciding), int(seq)) in looked:
+            continue
         try:
             body = logchain.read_body(written, logchain.LOG_DECISIONS, deciding, int(seq))
         except logchain.UnreadableEntry:

@@ -737,6 +737,26 @@ def read_body(text: str | bytes | None, log: str, department: str, seq: int) -> 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
+def spelling_problem(text: str | bytes, body: dict[str, Any]) -> str | None:
+    """Why the stored ``text`` of an entry is not the canonical JSON (RFC 8785) of ``body``, what it parses to, or
+    None when it is. The ledger writes every entry so; its hash is taken over the stored text, where both bundle
+    verifiers hash the canonical JSON of the body they read: an entry stored in another spelling (spaced out, keys in
+    another order, a key named twice, whose readers keep the first or the last) reads one way to the ledger and
+    fails ``entry_hash`` in every bundle of it (red team round 50)."""
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text)
+    try:
+        if canonical_body(body) == raw:
+            return None
+    except InputError:  # a value canonical JSON has no spelling for (an infinity read from 1e999)
+        pass
+    return (
+        "the entry's stored text is not the canonical JSON (RFC 8785) of the body it reads as (spaced out, keys in "
+        "another order or named twice, a number or a string spelt otherwise): its hash covers that text, so every "
+        "bundle verifier, which hashes the canonical JSON of the body, fails its entry_hash, and a key named twice "
+        "reads as its first value to some readers and its last to others; the ledger never writes one"
+    )
+
+
 def stored_loads(text: str | bytes) -> Any:
     """A stored body or input (text the ledger wrote as canonical JSON) parsed, as :func:`json_loads` does, or
     ValueError, also for a text holding a lone surrogate: JSON spells one (``\\ud800``) and Python reads it, but no

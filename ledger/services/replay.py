@@ -1343,6 +1343,12 @@ class _DepartmentRun:
                     ReplayDiscrepancy("body_invalid", dept, seq, None, f"decision body is not a JSON object: {exc}")
                 )
                 continue
+            spelt = logchain.spelling_problem(text, body)
+            if spelt is not None:  # reported, and read on as the ledger reads it (the last of a key named twice)
+                case = body.get("case_id")
+                found.discrepancies.append(
+                    ReplayDiscrepancy("body_invalid", dept, seq, case if isinstance(case, str) else None, spelt)
+                )
             own = logchain.lookup_of(body)
             if lookup != own:
                 # the index that finds a case's decisions (deciding a case once among them) names another case, or
