@@ -125,6 +125,98 @@ def test_a_cold_view_or_a_witness_is_left_to_the_reference(ledger: Ledger, docum
     assert services.fast_public_bytes(view, documents[0]) is None
 
 
+def _mine(ledger: Ledger, blocks: int = 1) -> None:
+    for _ in range(blocks):
+        ledger.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+
+def test_the_batchs_part_is_written_once_per_head_and_read_back_as_the_reference_writes_it(
+    ledger: Ledger, documents: list[dict[str, Any]]
+) -> None:
+    """The batch's checks (anchored, confirmations, department_key, signature), its signer, block and department
+    are written once per batch and head (``ChainView._public_batches``, made with each memo of batch checks) and
+    read back for the batch's other certificates: the same bytes as the reference, a planted entry read (so the
+    comparisons above and below go through it), and a new head drops it - the first answer as of the new head
+    is the reference's, with its own confirmations, and never the planted text."""
+    view = _view(ledger)
+    assert _agrees(view, documents[0])
+    memo, confirmations, entries = view._public_batches
+    assert memo is view._batch_checks[1] and confirmations == view.confirmations
+    assert len(entries) == 1  # one batch, its one signature: written by the call that answered first
+    ((key, entry),) = entries.items()
+    assert key[0] == DEPARTMENT and key[1].hex() == documents[0]["anchor"]["root"][2:]
+    for doc in documents:  # every status: the batch's part is the same, the status is read per certificate
+        assert _agrees(view, doc), doc["digest"]
+    assert view._public_batches[2] is entries and len(entries) == 1
+    # a batch check that fails (another signature: the reference keeps its checks too) is written from the memo
+    # at every call, never kept: the second answer is the reference's as the first was
+    signature = documents[0]["anchor"]["signature"]
+    flipped = "1" if signature[10] != "1" else "2"  # r changed: another signer is recovered, or none
+    forged = edited(documents[0], "anchor", "signature", signature[:10] + flipped + signature[11:])
+    for _ in range(2):
+        assert _agrees(view, forged)
+        assert json.loads(services.fast_public_bytes(view, forged) or b"{}")["verified"] is False
+    assert len(entries) == 1
+    # read back, not written afresh: a planted text of the same entry is what the answer holds
+    marker = b',{"name":"anchored","ok":true,"skipped":false,"detail":"PLANTED"}'
+    entries[key] = (*entry[:4], marker, entry[5])
+    answer = services.fast_public_bytes(view, documents[6]) or b""
+    assert b"PLANTED" in answer
+    # an entry of another shape or type is not read: the memo answers, as before
+    for odd in ((*entry[:4], "text", entry[5]), entry[:5], (*entry[:3], b"short", *entry[4:]), None):
+        entries[key] = odd
+        assert _agrees(view, documents[6])
+    # a new head: the memo and its entries are replaced; nothing planted survives into the new head's answers
+    entries[key] = (*entry[:4], marker, entry[5])
+    _mine(ledger)
+    view.refresh()
+    assert services.fast_public_bytes(view, documents[6]) is None  # the batch's checks not kept for this head yet
+    native, reference = _both(view, documents[6])
+    assert native is not None and native == reference and b"PLANTED" not in native
+    assert view._public_batches[2] is not entries and view._public_batches[0] is view._batch_checks[1]
+    depth = view.head() - json.loads(native)["as_of_block"]
+    assert depth == 0 and b"PLANTED" not in (services.fast_public_bytes(view, documents[6]) or b"")
+    # the view's confirmations changed at the same head: the memo keeps the batch's checks for the new number
+    # beside the old ones, and the part written for the old number is not read for them
+    view._public_batches[2][key] = (*view._public_batches[2][key][:4], marker, entry[5])
+    view.confirmations += 1
+    try:
+        assert _agrees(view, documents[6])
+        assert b"PLANTED" not in (services.fast_public_bytes(view, documents[6]) or b"")
+    finally:
+        view.confirmations -= 1
+
+
+def test_a_status_change_on_chain_reaches_the_native_answer_with_the_head_it_is_in(ledger: Ledger) -> None:
+    """The status is read from the index at every call, never from the batch's kept part: a revocation made on
+    chain is in the first answer as of a head that includes its block (the head the gateway's refresher publishes
+    once the index is synced to it, at most ``head_max_age_seconds`` after), natively answered with the
+    reference's bytes, while the batch's part written for the earlier head is not read."""
+    docs = issue(ledger, DEPARTMENT, 2)
+    _mine(ledger, Finality(ledger.settings.confirmations).reorg_depth + 2)
+    view = _view(ledger)
+    assert _agrees(view, docs[0]) and _agrees(view, docs[1])
+    entries = view._public_batches[2]
+    assert len(entries) >= 1
+    before = json.loads(services.fast_public_bytes(view, docs[0]) or b"{}")
+    assert before["status"] == "valid"
+    status.revoke(ledger, docs[0]["digest"], "fraud", DEPARTMENT)
+    revoked_in = ledger.chain.block_number()
+    # as of the head read before the revocation the answer is still that head's (it says which block it is as of)
+    assert json.loads(services.fast_public_bytes(view, docs[0]) or b"{}")["as_of_block"] < revoked_in
+    view.refresh()  # what the head refresher does every head_refresh_seconds: the index synced, then the head
+    assert view.head() >= revoked_in
+    assert services.fast_public_bytes(view, docs[0]) is None  # the earlier head's kept part is not read
+    native, reference = _both(view, docs[0])
+    assert native is not None and native == reference
+    after = json.loads(native)
+    assert after["status"] == "revoked" and after["as_of_block"] >= revoked_in and after["verified"] is False
+    assert view._public_batches[2] is not entries
+    # the batch's other certificate, answered from the new head's kept part, is still valid
+    native, reference = _both(view, docs[1])
+    assert native is not None and native == reference and json.loads(native)["status"] == "valid"
+
+
 def _hostile(docs: list[dict[str, Any]]) -> Iterator[tuple[str, Any]]:
     a = docs[0]
     for what, body, _headers in corpus([docs[0], docs[6], docs[7]]):
