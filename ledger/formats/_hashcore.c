@@ -1576,14 +1576,13 @@ enum {
     A_BATCH_CHECKS, A_TYPE_GRANTS, A_INDEX, A_REPLACED, A_BATCHES, A_SIGNERS, A_GENESIS, A_WITNESS, A_CONFIRMATIONS,
     A_VALIDITY_WINDOW, A_AT, A_SIGNER, A_BLOCK_NUMBER, A_DEPARTMENT, A_NAME, A_OK, A_SKIPPED, A_DETAIL, A_TYPE,
     A_ISSUER, A_VALID_FROM, A_VALID_UNTIL, A_WINDOWS, A_ERROR, A_START_US, A_END_US, A_VERDICTS,
-    A_MAX_HEAD_AGE, A_HEAD_READ_AT, A_HEAD, A_INDEXED, A_SYNCED, A_ENDED, A_HELD, A_PUBLIC_BATCHES, A_COUNT
+    A_MAX_HEAD_AGE, A_HEAD_READ_AT, A_HEAD, A_INDEXED, A_SYNCED, A_ENDED, A_HELD, A_COUNT
 };
 static const char *const ATTR_NAMES[A_COUNT] = {
     "_batch_checks", "_type_grants", "_index", "_replaced", "_batches", "_signers", "_genesis", "witness",
     "confirmations", "validity_window", "at", "signer", "block_number", "department", "name", "ok", "skipped",
     "detail", "type", "issuer", "valid_from", "valid_until", "_windows", "_error", "_start_us", "_end_us",
     "_verdicts", "max_head_age", "_head_read_at", "_head", "_indexed", "_synced", "_ended", "_held",
-    "_public_batches",
 };
 static PyObject *ATTRS[A_COUNT];
 
@@ -1876,75 +1875,6 @@ done:
     return verdict;
 }
 
-/* The batch's part of a public report, written once per batch and head: ChainView._public_batches is
-   (the batch checks' memo dict for the head, confirmations, {(issuer, root, signature): entry}), made anew by
-   ChainView.keep_batch_checks with each new memo dict. An entry is written here, from the memo, the first time a
-   batch's certificate is answered from it, and only when the batch's four kept checks passed; it is read only
-   while the view's memo is that same dict (so for that head: a rollback or a new head replaces the dict) and its
-   confirmations are the view's. So an entry is no staler than the memo it was written from (one head), and holds
-   nothing a certificate's own checks read: the document's fields, proof, issuer and signer text, the type grant,
-   the status index and validity are read at every call, as before. */
-enum { SNAP_SIGNER, SNAP_BLOCK, SNAP_DEPARTMENT, SNAP_DEPARTMENT_ID, SNAP_BEFORE, SNAP_AFTER, SNAP_COUNT };
-
-/* The view's snapshot (a new reference) when it belongs to ``memo`` (the view's _batch_checks, checked by the
-   caller) and ``confirmations``; else NULL, no error set. */
-static PyObject *snapshot_of(PyObject *view, PyObject *memo, PyObject *confirmations)
-{
-    PyObject *snapshot = view_attr(view, A_PUBLIC_BATCHES);
-    if (snapshot == NULL) return NULL;
-    if (PyTuple_CheckExact(snapshot) && PyTuple_GET_SIZE(snapshot) == 3 && PyDict_CheckExact(PyTuple_GET_ITEM(memo, 1))
-        && PyTuple_GET_ITEM(snapshot, 0) == PyTuple_GET_ITEM(memo, 1) && PyDict_CheckExact(PyTuple_GET_ITEM(snapshot, 2))
-        && PyLong_CheckExact(PyTuple_GET_ITEM(snapshot, 1))
-        && PyObject_RichCompareBool(PyTuple_GET_ITEM(snapshot, 1), confirmations, Py_EQ) == 1)  /* two exact ints */
-        return snapshot;
-    PyErr_Clear();
-    Py_DECREF(snapshot);
-    return NULL;
-}
-
-/* The entry kept for ``key`` (issuer, root, signature), borrowed, when it is one snapshot_entry's writer makes; else
-   NULL, no error set. */
-static PyObject *snapshot_entry(PyObject *snapshot, PyObject *key)
-{
-    PyObject *entry = dict_get(PyTuple_GET_ITEM(snapshot, 2), key);  /* str and bytes: no Python code runs */
-    if (entry == NULL || !PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != SNAP_COUNT
-        || !PyUnicode_CheckExact(PyTuple_GET_ITEM(entry, SNAP_SIGNER)) || !PyLong_CheckExact(PyTuple_GET_ITEM(entry, SNAP_BLOCK))
-        || !PyUnicode_CheckExact(PyTuple_GET_ITEM(entry, SNAP_DEPARTMENT))
-        || !PyBytes_CheckExact(PyTuple_GET_ITEM(entry, SNAP_DEPARTMENT_ID))
-        || PyBytes_GET_SIZE(PyTuple_GET_ITEM(entry, SNAP_DEPARTMENT_ID)) != 32
-        || !PyBytes_CheckExact(PyTuple_GET_ITEM(entry, SNAP_BEFORE)) || !PyBytes_CheckExact(PyTuple_GET_ITEM(entry, SNAP_AFTER)))
-        return NULL;
-    return entry;
-}
-
-/* Keep the batch's part just written from the memo (every check of it passed): the report's text of anchored and
-   confirmations (``before``), of department_key and signature (``after``), the batch's signer, block and
-   department, and the issuer's department id. At most one entry per key of the memo dict (an entry is written
-   only after that memo answered), so no more than the memo holds. 0, or -1 with an error set (memory). */
-static int keep_snapshot_entry(PyObject *snapshot, PyObject *issuer, PyObject *root, PyObject *signature,
-                               PyObject *signer, PyObject *block, PyObject *department, PyObject *dept_id,
-                               const char *before, Py_ssize_t before_size, const char *after, Py_ssize_t after_size)
-{
-    PyObject *entries = PyTuple_GET_ITEM(snapshot, 2), *memo = PyTuple_GET_ITEM(snapshot, 0);
-    if (PyDict_GET_SIZE(entries) >= PyDict_GET_SIZE(memo) || before_size <= 0 || after_size <= 0
-        || !PyUnicode_CheckExact(signer) || !PyLong_CheckExact(block) || !PyUnicode_CheckExact(department))
-        return 0;
-    PyObject *first = PyBytes_FromStringAndSize(before, before_size), *second = PyBytes_FromStringAndSize(after, after_size);
-    PyObject *entry = NULL, *key = NULL;
-    int done = -1;
-    if (first == NULL || second == NULL) goto end;
-    entry = PyTuple_Pack(SNAP_COUNT, signer, block, department, dept_id, first, second);
-    key = entry != NULL ? PyTuple_Pack(3, issuer, root, signature) : NULL;
-    if (key == NULL) goto end;
-    done = PyDict_SetItem(entries, key, entry);
-end:
-    Py_XDECREF(first);
-    Py_XDECREF(second);
-    Py_XDECREF(entry);
-    Py_XDECREF(key);
-    return done;
-}
-
 static PyObject *report(PyObject *doc, PyObject *view, PyObject *head_obj, PyObject *ctx);
 
 static PyObject *public_report(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -2069,7 +1999,6 @@ static PyObject *report(PyObject *doc, PyObject *view, PyObject *head_obj, PyObj
     PyObject *batch = NULL, *signer = NULL, *block_obj = NULL, *department = NULL, *window = NULL, *verdict = NULL;
     PyObject *now = NULL, *dept_id = NULL, *status_key = NULL, *start = NULL, *end = NULL, *issuer_held = NULL;
     PyObject *type_held = NULL, *windows = NULL, *ended = NULL, *ended_key = NULL, *held = NULL;
-    PyObject *snapshot = NULL, *entry = NULL, *kept = NULL;  /* kept: borrowed from found */
     char body_space[4096], top_space[512];
     Out o = {body_space, 0, sizeof body_space, 0, 0}, top = {top_space, 0, sizeof top_space, 0, 0};
     int verified = 1, hidden_dates = 0;
@@ -2235,6 +2164,31 @@ static PyObject *report(PyObject *doc, PyObject *view, PyObject *head_obj, PyObj
     if (issuer == NULL || !printable_ascii(issuer, 32)) goto end;
     Py_INCREF(issuer);  /* held: the Python code run below (validity) could edit the caller's document */
     issuer_held = issuer;
+    batches = view_attr(view, A_BATCHES);
+    signers = view_attr(view, A_SIGNERS);
+    key = PyTuple_Pack(2, issuer, root);
+    if (key == NULL) goto end;
+    PyObject *cached = dict_get(batches, key);
+    Py_CLEAR(key);
+    if (cached == NULL) goto end;
+    Py_INCREF(cached);
+    signer = PyObject_GetAttr(cached, ATTRS[A_SIGNER]);
+    block_obj = PyObject_GetAttr(cached, ATTRS[A_BLOCK_NUMBER]);
+    Py_DECREF(cached);
+    if (signer == NULL || block_obj == NULL) {
+        PyErr_Clear();
+        goto end;
+    }
+    key = PyTuple_Pack(2, signer, block_obj);
+    if (key == NULL) goto end;
+    int known_signer = signers != NULL && PyDict_CheckExact(signers) ? PyDict_Contains(signers, key) : 0;
+    Py_CLEAR(key);
+    Py_CLEAR(signer);
+    Py_CLEAR(block_obj);
+    if (known_signer != 1) {
+        PyErr_Clear();
+        goto end;
+    }
     memo = view_attr(view, A_BATCH_CHECKS);
     confirmations = view_attr(view, A_CONFIRMATIONS);
     if (memo == NULL || confirmations == NULL || !PyTuple_CheckExact(memo) || PyTuple_GET_SIZE(memo) != 2
@@ -2242,74 +2196,28 @@ static PyObject *report(PyObject *doc, PyObject *view, PyObject *head_obj, PyObj
         PyErr_Clear();
         goto end;
     }
-    /* the batch's part of the report as written for this head before (snapshot_of, snapshot_entry), or NULL */
-    snapshot = snapshot_of(view, memo, confirmations);
-    if (snapshot != NULL) {
-        key = PyTuple_Pack(3, issuer, root, signature);
-        if (key == NULL) goto end;
-        entry = Py_XNewRef(snapshot_entry(snapshot, key));
-        Py_CLEAR(key);
-    }
+    key = PyTuple_Pack(5, issuer, root, signature, head_obj, confirmations);
+    if (key == NULL) goto end;
+    found = Py_XNewRef(dict_get(PyTuple_GET_ITEM(memo, 1), key));
+    Py_CLEAR(key);
+    if (found == NULL || !PyTuple_CheckExact(found) || PyTuple_GET_SIZE(found) != 3) goto end;
+    batch = PyTuple_GET_ITEM(found, 0);
+    PyObject *kept = PyTuple_GET_ITEM(found, 1), *facts = PyTuple_GET_ITEM(found, 2);
+    if (batch == Py_None || !PyTuple_CheckExact(kept) || PyTuple_GET_SIZE(kept) != 4 || !PyDict_CheckExact(facts)) goto end;
+    signer = PyObject_GetAttr(batch, ATTRS[A_SIGNER]);
+    block_obj = PyObject_GetAttr(batch, ATTRS[A_BLOCK_NUMBER]);
     long long block;
-    Py_ssize_t batch_start = o.n, batch_middle = 0;
-    if (entry != NULL) {
-        signer = Py_NewRef(PyTuple_GET_ITEM(entry, SNAP_SIGNER));
-        block_obj = Py_NewRef(PyTuple_GET_ITEM(entry, SNAP_BLOCK));
-        department = Py_NewRef(PyTuple_GET_ITEM(entry, SNAP_DEPARTMENT));
-        dept_id = Py_NewRef(PyTuple_GET_ITEM(entry, SNAP_DEPARTMENT_ID));
-        if (!small_int(block_obj, &block)) goto end;
-        PyObject *written = PyTuple_GET_ITEM(entry, SNAP_BEFORE);  /* anchored, confirmations: both passed */
-        out_put(&o, PyBytes_AS_STRING(written), PyBytes_GET_SIZE(written));
-    } else {
-        batches = view_attr(view, A_BATCHES);
-        signers = view_attr(view, A_SIGNERS);
-        key = PyTuple_Pack(2, issuer, root);
-        if (key == NULL) goto end;
-        PyObject *cached = dict_get(batches, key);
-        Py_CLEAR(key);
-        if (cached == NULL) goto end;
-        Py_INCREF(cached);
-        signer = PyObject_GetAttr(cached, ATTRS[A_SIGNER]);
-        block_obj = PyObject_GetAttr(cached, ATTRS[A_BLOCK_NUMBER]);
-        Py_DECREF(cached);
-        if (signer == NULL || block_obj == NULL) {
-            PyErr_Clear();
-            goto end;
-        }
-        key = PyTuple_Pack(2, signer, block_obj);
-        if (key == NULL) goto end;
-        int known_signer = signers != NULL && PyDict_CheckExact(signers) ? PyDict_Contains(signers, key) : 0;
-        Py_CLEAR(key);
-        Py_CLEAR(signer);
-        Py_CLEAR(block_obj);
-        if (known_signer != 1) {
-            PyErr_Clear();
-            goto end;
-        }
-        key = PyTuple_Pack(5, issuer, root, signature, head_obj, confirmations);
-        if (key == NULL) goto end;
-        found = Py_XNewRef(dict_get(PyTuple_GET_ITEM(memo, 1), key));
-        Py_CLEAR(key);
-        if (found == NULL || !PyTuple_CheckExact(found) || PyTuple_GET_SIZE(found) != 3) goto end;
-        batch = PyTuple_GET_ITEM(found, 0);
-        PyObject *facts = PyTuple_GET_ITEM(found, 2);
-        kept = PyTuple_GET_ITEM(found, 1);
-        if (batch == Py_None || !PyTuple_CheckExact(kept) || PyTuple_GET_SIZE(kept) != 4 || !PyDict_CheckExact(facts)) goto end;
-        signer = PyObject_GetAttr(batch, ATTRS[A_SIGNER]);
-        block_obj = PyObject_GetAttr(batch, ATTRS[A_BLOCK_NUMBER]);
-        if (signer == NULL || block_obj == NULL || !small_int(block_obj, &block)) {
-            PyErr_Clear();
-            goto end;
-        }
-        PyObject *reported = dict_get(facts, ATTRS[A_DEPARTMENT]);  /* the report's "issuer": facts["department"] */
-        if (reported == NULL || !PyUnicode_CheckExact(reported)) goto end;
-        department = Py_NewRef(reported);
-        for (int i = 0; i < 2; i++) {  /* anchored, confirmations */
-            int ok = out_check_object(&o, PyTuple_GET_ITEM(kept, i));
-            if (ok < 0) goto end;
-            verified &= ok;
-        }
-        batch_middle = o.n;
+    if (signer == NULL || block_obj == NULL || !small_int(block_obj, &block)) {
+        PyErr_Clear();
+        goto end;
+    }
+    PyObject *reported = dict_get(facts, ATTRS[A_DEPARTMENT]);  /* the report's "issuer": facts["department"] */
+    if (reported == NULL || !PyUnicode_CheckExact(reported)) goto end;
+    department = Py_NewRef(reported);
+    for (int i = 0; i < 2; i++) {  /* anchored, confirmations */
+        int ok = out_check_object(&o, PyTuple_GET_ITEM(kept, i));
+        if (ok < 0) goto end;
+        verified &= ok;
     }
     /* issuer: the anchor section names the issuer and the key its batch was anchored by */
     PyObject *named = member(anchor, K_DEPARTMENT), *stated_signer = member(anchor, K_SIGNER);
@@ -2322,25 +2230,10 @@ static PyObject *report(PyObject *doc, PyObject *view, PyObject *head_obj, PyObj
     OUT_LIT(&o, "issued and anchored by ");
     if (!out_text(&o, issuer)) goto end;
     OUT_LIT(&o, "\"}");
-    if (entry != NULL) {
-        PyObject *written = PyTuple_GET_ITEM(entry, SNAP_AFTER);  /* department_key, signature: both passed */
-        out_put(&o, PyBytes_AS_STRING(written), PyBytes_GET_SIZE(written));
-    } else {
-        Py_ssize_t batch_after = o.n;
-        for (int i = 2; i < 4; i++) {  /* department_key, signature */
-            int ok = out_check_object(&o, PyTuple_GET_ITEM(kept, i));
-            if (ok < 0) goto end;
-            verified &= ok;
-        }
-        /* the issuer's department id, as status.department_id_bytes makes it (printable ASCII, at most 32) */
-        char padded[32] = {0};
-        memcpy(padded, PyUnicode_1BYTE_DATA(issuer), (size_t)PyUnicode_GET_LENGTH(issuer));
-        dept_id = PyBytes_FromStringAndSize(padded, 32);
-        if (dept_id == NULL) goto end;
-        if (snapshot != NULL && verified && !o.failed
-            && keep_snapshot_entry(snapshot, issuer, root, signature, signer, block_obj, department, dept_id,
-                                   o.p + batch_start, batch_middle - batch_start, o.p + batch_after, o.n - batch_after) < 0)
-            goto end;
+    for (int i = 2; i < 4; i++) {  /* department_key, signature */
+        int ok = out_check_object(&o, PyTuple_GET_ITEM(kept, i));
+        if (ok < 0) goto end;
+        verified &= ok;
     }
     /* type_authority: the council's answer for this type at the anchoring block, in memory */
     type_held = Py_XNewRef(dict_get(fields, ATTRS[A_TYPE]));  /* held: the key's allocation may run a finalizer */
@@ -2370,6 +2263,10 @@ static PyObject *report(PyObject *doc, PyObject *view, PyObject *head_obj, PyObj
     }
     OUT_LIT(&o, "\"}");
     /* status: the index of the last sync, keyed where the issuer anchored the certificate */
+    char padded[32] = {0};
+    memcpy(padded, PyUnicode_1BYTE_DATA(issuer), (size_t)PyUnicode_GET_LENGTH(issuer));
+    dept_id = PyBytes_FromStringAndSize(padded, 32);
+    if (dept_id == NULL) goto end;
     status_key = PyTuple_Pack(3, dept_id, root, digest_obj);
     if (status_key == NULL) goto end;
     index = view_attr(view, A_INDEX);
@@ -2561,8 +2458,6 @@ end:
     Py_XDECREF(issuer_held);
     Py_XDECREF(type_held);
     Py_XDECREF(windows);
-    Py_XDECREF(snapshot);
-    Py_XDECREF(entry);
     return result;
 #undef CTX
 }

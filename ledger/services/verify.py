@@ -326,14 +326,6 @@ class ChainView:
         self._head_read_at = float("-inf")
         # (head, {(department, root, signature, head, confirmations): batch checks}): keep_batch_checks
         self._batch_checks: tuple[int, dict[tuple[Any, ...], Any]] = (-1, {})
-        # (the memo dict above, confirmations, {(department, root, signature): the batch's part of a public report,
-        # as the gateway's native call wrote it}): made empty with each memo dict, filled and read by that call only
-        # while the memo is that dict (freshness bound: the memo's, one head). api/services.fast_public_bytes.
-        self._public_batches: tuple[dict[tuple[Any, ...], Any], int, dict[tuple[str, bytes, bytes], Any]] = (
-            {},
-            confirmations,
-            {},
-        )
         self._checks: dict[tuple[str, bool, str], Check] = {}
         # (chain id, anchor contract, registry) as a document names them, with their types -> its "chain" check
         # (_Run.chain_check)
@@ -499,7 +491,6 @@ class ChainView:
                 return  # a straggler verifying against an older head: the memo stays with the newer one
             head, kept = key[3], {}
             self._batch_checks = (head, kept)
-            self._public_batches = (kept, self.confirmations, {})  # a new memo: the report parts kept start afresh
         kept[(*key, self.confirmations)] = found
 
     def was_active_issuer(self, signer: str, block: int) -> bool:
