@@ -20,7 +20,7 @@ import pytest
 
 from api import services
 from ledger.client import Ledger
-from ledger.errors import ChainError
+from ledger.errors import ChainError, StateError
 from ledger.formats.canonical import hex32, parse_hex32
 from ledger.formats.certificate import batch_schema, record_fields, seal_fields, validate_record
 from ledger.formats.merkle import MerkleTree
@@ -28,6 +28,7 @@ from ledger.formats.signing import batch_message, sign
 from ledger.onchain.chainread import Finality
 from ledger.onchain.ids import department_id_bytes
 from ledger.services import evidence, issuance
+from ledger.services.departments import Council
 from ledger.services.verify import ChainView, verify_certificate
 
 from .api_support import Clock, make_client
@@ -241,3 +242,25 @@ def test_a_file_mixing_types_is_issued_as_one_batch_per_type_and_every_certifica
             ),
         )
     assert raised.value.error_name == "AnchorSupersedeAcrossTypes"
+
+
+def test_a_batch_the_contract_refuses_for_a_type_revoked_just_before_it_is_sent_stays_prepared(
+    ledger: Ledger, fresh_department: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The council revokes a type between issuance's own check and the sending (the check is read, then the
+    transaction runs): the contract refuses the batch, which stays prepared (not discarded) until a grant again."""
+    dept = fresh_department
+    issuance.check_types_authorized(ledger, dept, {BIRTH})
+    records = [validate_record(r, i, department=dept) for i, r in enumerate(make_records(1, cert_type=BIRTH), 1)]
+    built = issuance.build_batch(ledger, records, dept)
+    issuance.store_prepared(ledger, built)
+    Council(ledger).revoke_types(dept, [BIRTH])
+    with monkeypatch.context() as patched:
+        patched.setattr(issuance, "_unauthorized", lambda *_: [])  # the check read before the revocation
+        with pytest.raises(StateError, match="anchor contract refused it"):
+            issuance.confirm(ledger, built.root, timeout=60)
+    assert issuance.anchor_event(ledger, built.root, dept) is None
+    Council(ledger).grant_types(dept, [BIRTH])
+    issuance.confirm(ledger, built.root, timeout=60)  # still prepared: sent now
+    document = issuance.export_document(ledger, "0x" + built.digests[0].hex(), dept)
+    assert verify(ledger, document).ok

@@ -1008,7 +1008,19 @@ def _send_anchor(ledger: Ledger, root_hex: str, types: AbstractSet[str] | None =
                 .where(col(Batch.root) == root_hex)
                 .values(signer=account.address, signature="0x" + sign(account, message).hex())
             )
-    tx_hash = chain.send(account, chain.anchor.functions.anchorBatch(root, batch.count, schema))
+    try:
+        tx_hash = chain.send(account, chain.anchor.functions.anchorBatch(root, batch.count, schema))
+    except ChainError as exc:
+        if exc.error_name != "AnchorTypeUnauthorized":
+            raise
+        # the council revoked the type between the check above and the sending: held back, as above (the contract
+        # checks it too, CertificateAnchor 3.0.0), not discarded: a grant again lets `ledger resume` send it
+        held = sorted(types or ())
+        raise _HeldBack(
+            f"batch {root_hex} was not sent and stays prepared: the anchor contract refused it, department "
+            f"{batch.department_id!r} not holding type {', '.join(map(repr, held))} now. "
+            f"{_how_to_grant(batch.department_id, held)}; then `ledger resume` sends the batch"
+        ) from exc
     with ledger.engine.begin() as conn:
         conn.execute(
             update(Batch)
