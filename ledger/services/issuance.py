@@ -2,14 +2,16 @@
 
 1. A validation pass reads the file once, streaming, and checks every record (and that no certificate id is
    used twice, in the file or in the store). Any error stops the run before anything is written.
-2. The issuing pass reads it again and cuts it into batches. Each batch is built (salts, field hashes, Merkle
-   tree, EIP-712 signature of the root), stored whole with its certificates in state ``prepared`` (a few batches
+2. The issuing pass reads it again and cuts it into batches, each of one certificate type (its ``schema``, which
+   the anchor contract checks the department holds and a supersession must share: a file mixing types becomes
+   batches per type, :func:`_typed_chunks`). Each batch is built (salts, field hashes, Merkle tree, EIP-712
+   signature of the root and type), stored whole with its certificates in state ``prepared`` (a few batches
    per database transaction: ``GROUP_BATCHES``), sent in one transaction of its own (``submitted``) once its
    group has committed and, once mined with the configured confirmations, marked ``confirmed``. The batches of
    a group are mined while the next group is built and stored (at least ``PIPELINE`` in flight), and the next
    batch is built while the database commits a group.
 
-Memory holds at most a few batches, never the file. After a crash, :func:`resume` completes every pending
+Memory holds at most a few batches (and a partial batch per type of a file mixing types), never the file. After a crash, :func:`resume` completes every pending
 batch: if the chain has the root it is confirmed from the anchoring event, otherwise it is sent again (the
 contract refuses a root twice, so nothing is anchored twice).
 """
