@@ -3370,9 +3370,14 @@ class Rerun:
                 ok = False
         if ok:
             # and the council had granted the issuer the certificate's type at the anchoring block (type_authority:
-            # a department anchoring a type it does not hold issues nothing a decision may rest on)
+            # a department anchoring a type it does not hold issues nothing a decision may rest on), the type of its
+            # batch (the event's schema, CertificateAnchor 3.0.0: a certificate in a batch of another type is not one)
             cert_type = fields.get("type")
-            ok = isinstance(cert_type, str) and CERTIFICATE_TYPE.fullmatch(cert_type) is not None
+            ok = (
+                isinstance(cert_type, str)
+                and CERTIFICATE_TYPE.fullmatch(cert_type) is not None
+                and keccak(text=cert_type) == schema
+            )
             if ok:
                 held = self.eth_call(
                     chain["registry_contract"],

@@ -25,16 +25,19 @@ from ledger.formats.canonical import hex32, parse_hex32
 from ledger.formats.certificate import batch_schema, record_fields, seal_fields, validate_record
 from ledger.formats.merkle import MerkleTree
 from ledger.formats.signing import batch_message, sign
+from ledger.onchain.chain import ROLE_ISSUER
 from ledger.onchain.chainread import Finality
 from ledger.onchain.ids import department_id_bytes
-from ledger.services import evidence, issuance
+from ledger.services import decisions, evidence, issuance, logchain
 from ledger.services.departments import Council
 from ledger.services.verify import ChainView, verify_certificate
 
 from .api_support import Clock, make_client
+from .authority_support import anchored_as
 from .conftest import make_records, write_jsonl
-from .evidence_support import failed_names, standalone
+from .evidence_support import both, failed_names, standalone
 from .foundation_support import issue, verify
+from .rerun_support import World, application, world_fixture  # noqa: F401 - the decisions' world
 
 LICENCE, BIRTH = "business-licence", "birth-certificate"
 
@@ -99,15 +102,16 @@ def test_a_department_cannot_anchor_a_batch_of_a_type_it_does_not_hold(ledger: L
     assert int(signer, 16) == 0
 
 
-def _smuggled(ledger: Ledger, department: str) -> dict[str, Any]:
-    """A birth certificate the department anchors, with its own key, in a batch it declares "business-licence" (and
-    signs as such): the contract cannot see the leaves, so the batch passes its type checks."""
-    record = validate_record(make_records(1, cert_type=BIRTH)[0], 1, department=department)
+def _smuggled(ledger: Ledger, department: str, cert_type: str = BIRTH, declared: str = LICENCE) -> dict[str, Any]:
+    """A birth certificate (``cert_type``) the department anchors, with its own key, in a batch it declares
+    "business-licence" (``declared``) and signs as such: the contract cannot see the leaves, so the batch passes its
+    type checks."""
+    record = validate_record(make_records(1, cert_type=cert_type)[0], 1, department=department)
     fields = record_fields(record, department, "2026-12-06T00:00:00Z")
     sealed = seal_fields(fields, os.urandom(16 * len(fields)))
     tree = MerkleTree([sealed.digest, b"\x5b" * 32])
     chain, account = ledger.chain, ledger.department_account(department)
-    schema = batch_schema(LICENCE)
+    schema = batch_schema(declared)
     message = batch_message(
         chain.chain_id, chain.deployment.anchor, tree.root, 2, schema, department_id_bytes(department)
     )
@@ -264,3 +268,26 @@ def test_a_batch_the_contract_refuses_for_a_type_revoked_just_before_it_is_sent_
     issuance.confirm(ledger, built.root, timeout=60)  # still prepared: sent now
     document = issuance.export_document(ledger, "0x" + built.digests[0].hex(), dept)
     assert verify(ledger, document).ok
+
+
+def test_a_decision_citing_a_certificate_in_a_batch_of_another_type_records_it_unverified_in_both_verifiers(
+    ledger: Ledger, world: World, tmp_path: Path
+) -> None:
+    """Adversary: a department holding both types anchors a business licence in a batch it declares of birth
+    certificates, and an applicant cites it: the decision records the citation unverified (type_authority), and the
+    court's verifier, which checks a cited certificate on its own path, agrees with the library."""
+    bureau = f"HB50-{world.dept}"
+    Council(ledger).register(bureau, "Bureau (round 50)", ROLE_ISSUER, types=(LICENCE, BIRTH))
+    licence = anchored_as(ledger, bureau, LICENCE, BIRTH)  # stored, as the applicant's department finds it
+    _final(ledger)
+    holder = str(licence["fields"]["subject.credit_code"])
+    case = "RR50-ANOTHER-TYPE"
+    decision = decisions.decide(
+        ledger, world.dept, case, "ITEM-1", application(case, licence["digest"]), world.rules, applicant_ref=holder
+    )
+    (fact,) = decision.body["certificates"]
+    assert fact["verified"] is False and fact["failed"] == ["type_authority"], fact
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, world.dept)
+    bundle = evidence.decision_bundle(ledger, world.dept, case, applicant=holder)
+    report, code, result = both(ledger, bundle, tmp_path, "another-type.json")
+    assert report.ok and code == 0, result
