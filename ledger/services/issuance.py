@@ -11,9 +11,9 @@
    a group are mined while the next group is built and stored (at least ``PIPELINE`` in flight), and the next
    batch is built while the database commits a group.
 
-Memory holds at most a few batches (and a partial batch per type of a file mixing types), never the file. After a crash, :func:`resume` completes every pending
-batch: if the chain has the root it is confirmed from the anchoring event, otherwise it is sent again (the
-contract refuses a root twice, so nothing is anchored twice).
+Memory holds at most a few batches (and a partial batch per type of a file mixing types), never the file. After a
+crash, :func:`resume` completes every pending batch: if the chain has the root it is confirmed from the anchoring
+event, otherwise it is sent again (the contract refuses a root twice, so nothing is anchored twice).
 """
 
 from __future__ import annotations
