@@ -1589,12 +1589,12 @@ class Verifier:
         if department is None:
             return None
         contract, root = self.b["chain"]["anchor_contract"], self.b["anchor"]["root"].lower()
-        signer, number, _ts, count = self.rpc.call(
+        signer, number, _ts, count, _schema = self.rpc.call(
             contract,
             "batch(bytes32,bytes32)",
             ["bytes32", "bytes32"],
             [bytes.fromhex(department[2:]), bytes.fromhex(root[2:])],
-            ["address", "uint32", "uint32", "uint32"],
+            ["address", "uint32", "uint32", "uint32", "bytes32"],
         )
         if number == 0:
             return None  # the record is all zero: the department never anchored this root
@@ -1754,6 +1754,13 @@ class Verifier:
         if lower(self.b["department"]["type_history"]) != lower(actual):
             raise Failure(f"the bundle's department type_history differs from the registry's as of block {as_of}")
         cert_type, block = self.b["certificate"]["fields"].get("type"), e["block_number"]
+        # the certificate's type is its batch's: the schema its anchoring recorded (CertificateAnchor 3.0.0), which
+        # the contract checked the department held and checks a supersession by
+        if not isinstance(cert_type, str) or "0x" + keccak(text=cert_type).hex() != e["schema"].lower():
+            raise Failure(
+                f"the certificate states type {cert_type!r} but {e['department']} anchored its batch as type "
+                f"{e['schema']} (keccak256 of the type name): a certificate put in a batch of another type"
+            )
         held = any(
             t["type"] == cert_type
             and t["from_block"] <= block
@@ -3378,9 +3385,14 @@ class Rerun:
                 ok = False
         if ok:
             # and the council had granted the issuer the certificate's type at the anchoring block (type_authority:
-            # a department anchoring a type it does not hold issues nothing a decision may rest on)
+            # a department anchoring a type it does not hold issues nothing a decision may rest on), the type of its
+            # batch (the event's schema, CertificateAnchor 3.0.0: a certificate in a batch of another type is not one)
             cert_type = fields.get("type")
-            ok = isinstance(cert_type, str) and CERTIFICATE_TYPE.fullmatch(cert_type) is not None
+            ok = (
+                isinstance(cert_type, str)
+                and CERTIFICATE_TYPE.fullmatch(cert_type) is not None
+                and keccak(text=cert_type) == schema
+            )
             if ok:
                 held = self.eth_call(
                     chain["registry_contract"],

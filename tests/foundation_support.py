@@ -11,7 +11,7 @@ from typing import Any
 
 from ledger.client import Ledger
 from ledger.formats.canonical import hex32, parse_hex32
-from ledger.formats.certificate import SCHEMA_ID
+from ledger.formats.certificate import batch_schema
 from ledger.formats.merkle import MerkleTree
 from ledger.formats.signing import batch_message, sign
 from ledger.onchain.ids import department_id_bytes
@@ -46,9 +46,10 @@ def reanchored(ledger: Ledger, department: str, document: dict[str, Any]) -> dic
     chain, account = ledger.chain, ledger.department_account(department)
     digest = parse_hex32(document["digest"])
     tree = MerkleTree([digest, b"\x5a" * 32])
-    chain.transact(account, chain.anchor.functions.anchorBatch(tree.root, 2, SCHEMA_ID))
+    schema = batch_schema(document["fields"]["type"])  # a batch of the certificate's own type
+    chain.transact(account, chain.anchor.functions.anchorBatch(tree.root, 2, schema))
     message = batch_message(
-        chain.chain_id, chain.deployment.anchor, tree.root, 2, SCHEMA_ID, department_id_bytes(department)
+        chain.chain_id, chain.deployment.anchor, tree.root, 2, schema, department_id_bytes(department)
     )
     again = copy.deepcopy(document)
     again["anchor"]["root"] = hex32(tree.root)

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from ledger.client import Ledger
 from ledger.formats.canonical import hex32
-from ledger.formats.certificate import SCHEMA_ID, validate_record
+from ledger.formats.certificate import batch_schema, validate_record
 from ledger.onchain.chain import ROLE_ISSUER
 from ledger.onchain.node import EmbeddedNode
 from ledger.services import issuance
@@ -127,7 +127,7 @@ def test_dropped_administrative_write_is_sent_again(faulty: Ledger) -> None:
     try:
         worker = threading.Thread(
             target=lambda: receipts.append(
-                chain.transact(account, chain.anchor.functions.anchorBatch(root, 1, SCHEMA_ID))
+                chain.transact(account, chain.anchor.functions.anchorBatch(root, 1, batch_schema("business-licence")))
             ),
             daemon=True,
         )

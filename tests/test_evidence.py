@@ -24,7 +24,6 @@ from ledger.cli import main as cli_main
 from ledger.client import Ledger
 from ledger.errors import InputError, NotFoundError, VerificationError
 from ledger.formats.canonical import canonical_json
-from ledger.formats.certificate import SCHEMA_ID
 from ledger.formats.signing import batch_message, sign
 from ledger.onchain.chain import department_id_bytes
 from ledger.services import decisions, evidence, logchain, status
@@ -457,7 +456,9 @@ def test_signature_for_another_chain_contract_or_root_fails(
     root = bytes.fromhex(anchor["root"][2:])
     if target == "root":
         root = hashlib.sha256(root).digest()
-    message = batch_message(chain_id, contract, root, anchor["count"], SCHEMA_ID, department_id_bytes("MKT"))
+    message = batch_message(
+        chain_id, contract, root, anchor["count"], bytes.fromhex(anchor["schema"][2:]), department_id_bytes("MKT")
+    )
     forged = copy.deepcopy(bundle)
     forged["anchor"]["signature"] = "0x" + sign(ledger.department_account("MKT"), message).hex()
     report, code, result = both(ledger, forged, tmp_path)

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from ledger.client import Ledger
 from ledger.errors import ChainError, InputError, StateError
 from ledger.formats.canonical import hex32
-from ledger.formats.certificate import SCHEMA_ID, record_fields, seal_fields, validate_record
+from ledger.formats.certificate import batch_schema, record_fields, seal_fields, validate_record
 from ledger.formats.merkle import MerkleTree
 from ledger.formats.signing import batch_message, sign
 from ledger.onchain.chain import ROLE_ISSUER, department_id_bytes
@@ -145,9 +145,16 @@ def test_certificate_claiming_another_issuer_is_rejected(ledger: Ledger) -> None
     chain = ledger.chain
     signature = sign(
         hosp,
-        batch_message(chain.chain_id, chain.deployment.anchor, tree.root, 1, SCHEMA_ID, department_id_bytes("HOSP")),
+        batch_message(
+            chain.chain_id,
+            chain.deployment.anchor,
+            tree.root,
+            1,
+            batch_schema("business-licence"),
+            department_id_bytes("HOSP"),
+        ),
     )
-    receipt = chain.transact(hosp, chain.anchor.functions.anchorBatch(tree.root, 1, SCHEMA_ID))
+    receipt = chain.transact(hosp, chain.anchor.functions.anchorBatch(tree.root, 1, batch_schema("business-licence")))
     doc = issuance.document_json(
         sealed.fields,
         sealed.salts,
@@ -160,7 +167,7 @@ def test_certificate_claiming_another_issuer_is_rejected(ledger: Ledger) -> None
             "signer": hosp.address,
             "signature": "0x" + signature.hex(),
             "count": 1,
-            "schema": hex32(SCHEMA_ID),
+            "schema": hex32(batch_schema("business-licence")),
             "tx_hash": "0x" + bytes(receipt["transactionHash"]).hex(),
             "block_number": receipt["blockNumber"],
             "block_hash": "0x" + bytes(receipt["blockHash"]).hex(),
@@ -181,7 +188,9 @@ def test_unregistered_key_cannot_anchor(ledger: Ledger, tmp_path: Path) -> None:
         issuance.issue_file(ledger, write_jsonl(tmp_path / "g.jsonl", make_records(3)), "GHOST")
     ghost = ledger.department_account("GHOST")
     with pytest.raises(ChainError) as raised:
-        ledger.chain.send(ghost, ledger.chain.anchor.functions.anchorBatch(b"\x01" * 32, 1, SCHEMA_ID))
+        ledger.chain.send(
+            ghost, ledger.chain.anchor.functions.anchorBatch(b"\x01" * 32, 1, batch_schema("business-licence"))
+        )
     assert raised.value.error_name == "AnchorUnauthorized"
     assert "AnchorUnauthorized" in str(raised.value)
     assert counts(ledger) == before
@@ -197,7 +206,9 @@ def test_suspended_department_cannot_anchor_and_old_certificates_stay_valid(
         issuance.issue_file(ledger, write_jsonl(tmp_path / "s.jsonl", make_records(2)), fresh_department)
     account = ledger.department_account(fresh_department)
     with pytest.raises(ChainError) as raised:
-        ledger.chain.send(account, ledger.chain.anchor.functions.anchorBatch(b"\x02" * 32, 1, SCHEMA_ID))
+        ledger.chain.send(
+            account, ledger.chain.anchor.functions.anchorBatch(b"\x02" * 32, 1, batch_schema("business-licence"))
+        )
     assert raised.value.error_name == "AnchorUnauthorized"
     assert counts(ledger) == before
     assert verify(ledger, docs[0]).ok  # anchored while active: still valid

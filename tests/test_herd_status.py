@@ -25,7 +25,7 @@ from ledger.client import Ledger
 from ledger.config import Settings
 from ledger.errors import ConfigError
 from ledger.formats.canonical import parse_hex32
-from ledger.formats.certificate import SCHEMA_ID
+from ledger.formats.certificate import batch_schema
 from ledger.onchain.chain import Chain, connect
 from ledger.services import evidence, status
 from ledger.services.verify import ChainView, verify_certificate, verify_many
@@ -103,7 +103,9 @@ def test_a_hostile_department_under_the_same_root_changes_nothing(
     root = parse_hex32(victims[0]["anchor"]["root"])
     proof = {leaf: [parse_hex32(p) for p in v["anchor"]["proof"]] for leaf, v in zip(leaves, victims, strict=True)}
     chain, hosp = ledger.chain, ledger.department_account("HOSP")
-    chain.transact(hosp, chain.anchor.functions.anchorBatch(root, len(leaves), SCHEMA_ID))  # its own namespace
+    chain.transact(
+        hosp, chain.anchor.functions.anchorBatch(root, len(leaves), batch_schema("business-licence"))
+    )  # its own namespace
     chain.transact(hosp, chain.anchor.functions.revoke(root, leaves[0], proof[leaves[0]], 2))
     chain.transact(hosp, chain.anchor.functions.suspend(root, leaves[1], proof[leaves[1]], 9))
     chain.transact(

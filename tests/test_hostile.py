@@ -19,7 +19,7 @@ from sqlalchemy import select
 from ledger.client import Ledger
 from ledger.errors import ChainError, InputError
 from ledger.formats.canonical import field_hash, hex32, parse_hex32
-from ledger.formats.certificate import SCHEMA_ID, validate_record
+from ledger.formats.certificate import batch_schema, validate_record
 from ledger.formats.merkle import MerkleTree
 from ledger.services import evidence, issuance, logchain, provenance, status
 from ledger.storage.store import Batch, BatchState, StatusChange
@@ -36,7 +36,8 @@ def _hostile_copy(ledger: Ledger, attacker: str, victim_digests: list[str]) -> t
     tree = MerkleTree(leaves)
     chain = ledger.chain
     chain.transact(
-        ledger.department_account(attacker), chain.anchor.functions.anchorBatch(tree.root, len(leaves), SCHEMA_ID)
+        ledger.department_account(attacker),
+        chain.anchor.functions.anchorBatch(tree.root, len(leaves), batch_schema("business-licence")),
     )
     return tree.root, tree
 
@@ -99,7 +100,8 @@ def test_root_squatting_cannot_block_or_hijack_a_batch(ledger: Ledger, fresh_dep
     issuance.store_prepared(ledger, built)
     # HOSP sees the root (e.g. in the victim's pending transaction) and anchors it first, as its own
     ledger.chain.transact(
-        ledger.department_account("HOSP"), ledger.chain.anchor.functions.anchorBatch(built.root, 3, SCHEMA_ID)
+        ledger.department_account("HOSP"),
+        ledger.chain.anchor.functions.anchorBatch(built.root, 3, batch_schema("business-licence")),
     )
     assert issuance.anchor_event(ledger, built.root) is None  # HOSP's event is never taken for ours
     anchor = issuance.confirm(ledger, built.root, timeout=60)
@@ -236,11 +238,11 @@ def test_status_reasons_are_codes_never_free_text(ledger: Ledger, tmp_path: Path
 
 def test_contracts_of_another_version_are_refused(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
     """A deployment whose contracts answer another version than this ledger reads is never read with its rules
-    (here: a ledger that would need anchor contracts 3.0.0 meets the 2.2.0 ones)."""
+    (here: a ledger that would need anchor contracts 3.1.0 meets the 3.0.0 ones)."""
     from ledger.errors import ConfigError
     from ledger.onchain import chain as chain_module
 
     ledger.chain.check_code()  # the session's own deployment is current
-    monkeypatch.setitem(chain_module.CONTRACT_VERSIONS, "anchor", "3.0.0")
-    with pytest.raises(ConfigError, match=r"version 2\.2\.0; this ledger needs 3\.0\.0"):
+    monkeypatch.setitem(chain_module.CONTRACT_VERSIONS, "anchor", "3.1.0")
+    with pytest.raises(ConfigError, match=r"version 3\.0\.0; this ledger needs 3\.1\.0"):
         ledger.chain.check_code()

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from ledger.client import Ledger
 from ledger.errors import InputError
 from ledger.formats.canonical import SALT_BYTES, canonical_json, certificate_digest, field_hash, hex32, parse_hex32
-from ledger.formats.certificate import SCHEMA_ID, CertificateDocument, load_document, validate_record
+from ledger.formats.certificate import CertificateDocument, load_document, validate_record
 from ledger.formats.merkle import MerkleTree, root_from_proof, verify_proof
 from ledger.formats.signing import batch_message, sign
 from ledger.onchain.chain import department_id_bytes
@@ -280,7 +280,12 @@ def test_verify_fails_closed_on_any_json(ledger: Ledger, raw: Any) -> None:
 def _resigned(ledger: Ledger, doc: dict[str, Any], chain_id: int, contract: str) -> dict[str, Any]:
     anchor = doc["anchor"]
     message = batch_message(
-        chain_id, contract, parse_hex32(anchor["root"]), anchor["count"], SCHEMA_ID, department_id_bytes("MKT")
+        chain_id,
+        contract,
+        parse_hex32(anchor["root"]),
+        anchor["count"],
+        parse_hex32(anchor["schema"]),
+        department_id_bytes("MKT"),
     )
     forged = copy.deepcopy(doc)
     forged["anchor"]["signature"] = "0x" + sign(ledger.department_account("MKT"), message).hex()

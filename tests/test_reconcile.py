@@ -14,7 +14,7 @@ from sqlalchemy import delete, insert, select, update
 
 from ledger.client import Ledger
 from ledger.formats.canonical import hex32
-from ledger.formats.certificate import SCHEMA_ID
+from ledger.formats.certificate import batch_schema
 from ledger.formats.merkle import MerkleTree
 from ledger.services import issuance
 from ledger.services.reconcile import reconcile
@@ -114,7 +114,8 @@ def _unknown_anchor(ledger: Ledger, root: str) -> None:
     with ledger.engine.connect() as conn:
         department = conn.execute(select(Batch.department_id).where(Batch.root == root)).scalar_one()
     ledger.chain.transact(
-        ledger.department_account(department), ledger.chain.anchor.functions.anchorBatch(b"\x77" * 32, 3, SCHEMA_ID)
+        ledger.department_account(department),
+        ledger.chain.anchor.functions.anchorBatch(b"\x77" * 32, 3, batch_schema("business-licence")),
     )
 
 
@@ -185,7 +186,8 @@ def test_30k_certificates_of_one_batch_are_streamed(ledger: Ledger, fresh_depart
     tree = MerkleTree(digests)
     root = hex32(tree.root)
     receipt = ledger.chain.transact(
-        ledger.department_account(fresh_department), ledger.chain.anchor.functions.anchorBatch(tree.root, n, SCHEMA_ID)
+        ledger.department_account(fresh_department),
+        ledger.chain.anchor.functions.anchorBatch(tree.root, n, batch_schema("business-licence")),
     )
     block = ledger.chain.w3.eth.get_block(receipt["blockNumber"])
     with ledger.engine.begin() as conn:
@@ -193,7 +195,7 @@ def test_30k_certificates_of_one_batch_are_streamed(ledger: Ledger, fresh_depart
             insert(Batch).values(
                 root=root,
                 department_id=fresh_department,
-                schema_id=hex32(SCHEMA_ID),
+                schema_id=hex32(batch_schema("business-licence")),
                 count=n,
                 state=BatchState.CONFIRMED,
                 signer=ledger.department_account(fresh_department).address,

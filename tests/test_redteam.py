@@ -285,7 +285,7 @@ def test_redteam_rt7_a_squatted_root_makes_reconcile_blame_the_victims_rows(
     status_history on the victim's untouched rows; and an insider who sets the victim's row to 'revoked' to match
     is NOT reported (the squat's events hide the tampering)."""
     from ledger.formats.canonical import parse_hex32
-    from ledger.formats.certificate import SCHEMA_ID
+    from ledger.formats.certificate import batch_schema
     from ledger.services.reconcile import reconcile
     from ledger.storage.store import Certificate
 
@@ -294,7 +294,9 @@ def test_redteam_rt7_a_squatted_root_makes_reconcile_blame_the_victims_rows(
     victim, other = [json.loads(line) for line in out.getvalue().splitlines()]
     root = parse_hex32(victim["anchor"]["root"])
     chain, hosp = ledger.chain, ledger.department_account("HOSP")
-    chain.transact(hosp, chain.anchor.functions.anchorBatch(root, 2, SCHEMA_ID))  # same root value, HOSP's namespace
+    chain.transact(
+        hosp, chain.anchor.functions.anchorBatch(root, 2, batch_schema("business-licence"))
+    )  # same root value, HOSP's namespace
     for doc in (victim, other):
         chain.transact(
             hosp,

@@ -43,7 +43,7 @@ from typing import Any
 import pytest
 
 from ledger.client import Ledger
-from ledger.formats.certificate import SCHEMA_ID, validate_record
+from ledger.formats.certificate import batch_schema, validate_record
 from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER
 from ledger.services import issuance, status, statuslist, verify
 from ledger.services.departments import Council
@@ -77,7 +77,8 @@ def _failed(report: Any) -> set[str]:
 def test_a_type_grant_a_reorganisation_removed_is_not_kept_by_a_long_lived_view(own: Ledger) -> None:
     """Adversary: the chain's operator. The council grants a department a type; the department anchors a
     certificate of it in the next block and the gateway verifies it. The operator then replaces those blocks
-    (shallower than the finality depth) with a branch holding the same anchoring at the same height but no grant.
+    (shallower than the finality depth) with a branch holding the same anchoring at the same height and the grant
+    only in that block (a grant counts from the block after its own).
     Every view reading the rewritten chain fails ``type_authority``; the long-lived view must too, not answer from
     what it read of the branch that is gone."""
     code = f"R15E{os.getpid() % 1000}-{next(_codes)}"
@@ -95,7 +96,7 @@ def test_a_type_grant_a_reorganisation_removed_is_not_kept_by_a_long_lived_view(
     issuance.store_prepared(own, built)
     chain = own.chain
     account = own.department_account(code)
-    anchoring = chain.anchor.functions.anchorBatch(built.root, len(built.digests), SCHEMA_ID)
+    anchoring = chain.anchor.functions.anchorBatch(built.root, len(built.digests), batch_schema("business-licence"))
     receipt = chain.wait(chain.send(account, anchoring), timeout=60)
     assert receipt["status"] == 1
     anchored_in = int(receipt["blockNumber"])
@@ -109,12 +110,30 @@ def test_a_type_grant_a_reorganisation_removed_is_not_kept_by_a_long_lived_view(
     report = verify_certificate(document, gateway)
     assert report.ok, report.to_json()
 
-    # the operator's branch: the same anchoring in the same block, the council's grant never mined
+    # the operator's branch: the same anchoring in the same block, the council's grant mined only in that block, just
+    # before it (CertificateAnchor 3.0.0 anchors no batch of a type its department does not hold when it runs; a
+    # grant counts from the block after its own, so by the registry the department did not hold it at that block)
     assert rpc(own, "evm_revert", before) is True
+    from ledger.services.council import Action, type_list
+
+    first, *others = council.members
+    proposal = first.propose(Action.GRANT_TYPE, code, name=type_list(["business-licence"]))
+    threshold = int(chain.call(chain.registry.functions.threshold()))
+    for member in others[: threshold - 2]:
+        member.approve(proposal)
     while chain.block_number() < anchored_in - 1:
         rpc(own, "evm_mine")
-    receipt = chain.wait(chain.send(account, anchoring), timeout=60)
+    rpc(own, "evm_setAutomine", False)
+    try:
+        granting = chain.send(others[threshold - 2].account, chain.registry.functions.approve(proposal))
+        sent = chain.send(account, anchoring, gas=300_000)  # not estimated: the grant is not mined yet
+        rpc(own, "evm_mine")
+    finally:
+        rpc(own, "evm_setAutomine", True)
+    granted, receipt = chain.wait(granting, timeout=60), chain.wait(sent, timeout=60)
+    assert granted["status"] == 1 and int(granted["blockNumber"]) == anchored_in
     assert receipt["status"] == 1 and int(receipt["blockNumber"]) == anchored_in
+    assert int(granted["transactionIndex"]) < int(receipt["transactionIndex"])
     while chain.block_number() < head:
         rpc(own, "evm_mine")
 

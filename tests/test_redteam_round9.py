@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import select, update
 
 from ledger.client import Ledger
-from ledger.errors import LedgerError, StateError
-from ledger.formats.certificate import SCHEMA_ID, validate_record
+from ledger.errors import ChainError, LedgerError, StateError
+from ledger.formats.certificate import batch_schema, validate_record
 from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER
 from ledger.services import erasure, evidence, issuance
 from ledger.services.departments import Council
@@ -28,7 +28,7 @@ from ledger.services.verify import ChainView, verify_certificate, verify_digest
 from ledger.storage.store import Batch, Certificate
 
 from .api_support import Clock, make_client
-from .authority_support import anchor_anyway
+from .authority_support import anchor_anyway, anchor_declared
 from .conftest import make_records, write_jsonl
 from .evidence_support import both
 
@@ -112,10 +112,9 @@ def test_a_batch_anchored_after_its_type_was_revoked_fails_type_authority(ledger
     with pytest.raises(StateError, match="was not sent and stays prepared"):
         issuance.confirm(ledger, built.root, timeout=60)
     assert issuance.anchor_event(ledger, built.root, dept) is None
-    chain = ledger.chain
-    sent = chain.send(ledger.department_account(dept), chain.anchor.functions.anchorBatch(built.root, 1, SCHEMA_ID))
-    assert chain.wait(sent, timeout=60)["status"] == 1
-    issuance.confirm(ledger, built.root, timeout=60)
+    # sent anyway with its own key: the contract refuses the revoked type (3.0.0); declared of a type it still
+    # holds, it is anchored, and every verifier finds the certificate's type is not its batch's
+    anchor_declared(ledger, built, dept)
     document = issuance.export_document(ledger, "0x" + built.digests[0].hex(), dept)
     report = verify_certificate(document, _view(ledger))
     assert _failed(report) == {"type_authority"}, report.to_json()
@@ -248,8 +247,10 @@ def test_a_revocation_after_the_anchoring_in_the_same_block_does_not_reach_back(
     assert _failed(report) == set(), report.to_json()
 
 
-def test_an_anchoring_before_the_grant_in_the_same_block_is_outside_authority(own_node: Ledger) -> None:
-    """A block is judged whole: a grant counts from the block after its own (DepartmentRegistry 2.1.0)."""
+def test_an_anchoring_before_the_grant_is_refused_by_the_contract(own_node: Ledger) -> None:
+    """An anchoring of a type before the council's grant of it: the verifiers judged it outside authority (a block
+    is judged whole, a grant counts from the block after its own, DepartmentRegistry 2.1.0); the anchor contract
+    (3.0.0) refuses it outright, and takes it once the grant is made."""
     ledger = own_node
     from ledger.services.council import Action
 
@@ -260,13 +261,16 @@ def test_an_anchoring_before_the_grant_in_the_same_block_is_outside_authority(ow
     grant = _last_approval(ledger, Action.GRANT_TYPE, dept, [FOREIGN_TYPE])
     chain = ledger.chain
     account = ledger.department_account(dept)  # its own key: the library would refuse to send an ungranted type
-    _same_block(
-        ledger, lambda: chain.send(account, chain.anchor.functions.anchorBatch(built.root, 1, SCHEMA_ID)), grant
-    )
+    with pytest.raises(ChainError) as refused:
+        chain.send(account, chain.anchor.functions.anchorBatch(built.root, 1, batch_schema(FOREIGN_TYPE)))
+    assert refused.value.error_name == "AnchorTypeUnauthorized"
+    assert chain.wait(grant(), timeout=60)["status"] == 1
+    sent = chain.send(account, chain.anchor.functions.anchorBatch(built.root, 1, batch_schema(FOREIGN_TYPE)))
+    assert chain.wait(sent, timeout=60)["status"] == 1
     issuance.confirm(ledger, built.root, timeout=60)
     document = issuance.export_document(ledger, "0x" + built.digests[0].hex(), dept)
     report = verify_certificate(document, _view(ledger))
-    assert "type_authority" in _failed(report), report.to_json()
+    assert report.ok, report.to_json()
 
 
 def test_an_insider_retyping_the_store_does_not_make_the_timeline_say_authorized(ledger: Ledger) -> None:
@@ -628,7 +632,6 @@ def test_digest_only_verification_agrees_with_the_document_on_every_chain_check(
 def test_an_erased_certificate_cannot_be_reattributed_to_another_department(ledger: Ledger, tmp_path: Path) -> None:
     from sqlalchemy import select
 
-    from ledger.formats.certificate import SCHEMA_ID
     from ledger.formats.signing import batch_message, sign
     from ledger.onchain.chain import department_id_bytes
     from ledger.storage.store import Batch
@@ -640,8 +643,9 @@ def test_an_erased_certificate_cannot_be_reattributed_to_another_department(ledg
     with ledger.engine.connect() as conn:
         count = conn.execute(select(Batch.count).where(Batch.root == document["anchor"]["root"])).scalar_one()  # type: ignore[call-overload,arg-type]
     chain, account = ledger.chain, ledger.department_account(other)
-    chain.transact(account, chain.anchor.functions.anchorBatch(root, count, SCHEMA_ID))  # the same root, its namespace
-    message = batch_message(chain.chain_id, chain.deployment.anchor, root, count, SCHEMA_ID, department_id_bytes(other))
+    schema = batch_schema(OWN_TYPE)
+    chain.transact(account, chain.anchor.functions.anchorBatch(root, count, schema))  # the same root, its namespace
+    message = batch_message(chain.chain_id, chain.deployment.anchor, root, count, schema, department_id_bytes(other))
     with ledger.engine.begin() as conn:
         conn.execute(
             update(Batch)

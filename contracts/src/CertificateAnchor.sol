@@ -7,7 +7,8 @@ import {Sha256Merkle} from "./Sha256Merkle.sol";
 
 /// @title CertificateAnchor
 /// @notice Anchors certificate batch roots for issuer departments and keeps each certificate's status history.
-/// A batch costs one storage slot whatever its size; status changes prove the certificate's membership on-chain.
+/// A batch costs two storage slots whatever its size (the anchoring, its certificate type); status changes prove the
+/// certificate's membership on-chain.
 /// @dev Batches are keyed by (department, root) and statuses by (department, root, digest): a department only
 /// ever reads and writes its own namespace, so anchoring a foreign digest or a foreign root gains nothing.
 contract CertificateAnchor is ICertificateAnchor {
@@ -39,9 +40,14 @@ contract CertificateAnchor is ICertificateAnchor {
         if (root == bytes32(0)) revert AnchorZeroRoot();
         if (count == 0) revert AnchorEmptyBatch();
         if (_batches[departmentId][root].signer != address(0)) revert AnchorRootAlreadyAnchored(departmentId, root);
+        if (!_registry.isAuthorizedForType(departmentId, schema)) revert AnchorTypeUnauthorized(departmentId, schema);
 
         _batches[departmentId][root] = Batch({
-            signer: msg.sender, blockNumber: uint32(block.number), timestamp: uint32(block.timestamp), count: count
+            signer: msg.sender,
+            blockNumber: uint32(block.number),
+            timestamp: uint32(block.timestamp),
+            count: count,
+            schema: schema
         });
         emit BatchAnchored(root, departmentId, msg.sender, count, schema);
     }
@@ -99,6 +105,9 @@ contract CertificateAnchor is ICertificateAnchor {
         _requireNotEndedElsewhere(departmentId, newRoot, newDigest);
         _requireNotTerminal(oldHistory, oldDigest);
         _requireNotTerminal(newHistory, newDigest);
+        bytes32 oldType = _batches[departmentId][oldRoot].schema;
+        bytes32 newType = _batches[departmentId][newRoot].schema;
+        if (oldType != newType) revert AnchorSupersedeAcrossTypes(oldDigest, oldType, newDigest, newType);
 
         _record(oldHistory, CertStatus.Superseded, newDigest);
         _ended[departmentId][oldDigest] = oldRoot;
@@ -116,10 +125,10 @@ contract CertificateAnchor is ICertificateAnchor {
     function batch(bytes32 departmentId, bytes32 root)
         external
         view
-        returns (address signer, uint32 blockNumber, uint32 timestamp, uint32 count)
+        returns (address signer, uint32 blockNumber, uint32 timestamp, uint32 count, bytes32 schema)
     {
         Batch memory b = _batches[departmentId][root];
-        return (b.signer, b.blockNumber, b.timestamp, b.count);
+        return (b.signer, b.blockNumber, b.timestamp, b.count, b.schema);
     }
 
     /// @inheritdoc ICertificateAnchor
@@ -169,7 +178,7 @@ contract CertificateAnchor is ICertificateAnchor {
 
     /// @inheritdoc ICertificateAnchor
     function version() external pure returns (string memory) {
-        return "2.2.0";
+        return "3.0.0";
     }
 
     // ----------------------------------------------------------------- internals

@@ -13,7 +13,9 @@ import {IDepartmentRegistry} from "./IDepartmentRegistry.sol";
 /// gets a separate status that verifiers never read, because they look a certificate up by the issuer and root
 /// it names. A certificate is its digest within its department: once revoked or superseded under one of the
 /// department's roots it is ended under every one ({endedUnder}), so anchoring the same digest again in a new batch
-/// cannot bring it back (2.1.0).
+/// cannot bring it back (2.1.0). Every batch is of one certificate type, its `schema`: the registry's type hash
+/// (keccak256 of the type name), which the department must hold when it anchors the batch; a certificate is
+/// superseded only by one of its own type, so both batches' types must be the same (3.0.0).
 interface ICertificateAnchor {
     /// @notice Certificate status. Revoked and Superseded are terminal.
     enum CertStatus {
@@ -23,12 +25,13 @@ interface ICertificateAnchor {
         Superseded
     }
 
-    /// @notice One anchored batch, packed into a single storage slot.
+    /// @notice One anchored batch: the anchoring in one storage slot, its certificate type in a second.
     struct Batch {
         address signer;
         uint32 blockNumber;
         uint32 timestamp;
         uint32 count;
+        bytes32 schema;
     }
 
     /// @notice One status change. `detail` is the reason code (as uint256), or the successor digest for
@@ -71,13 +74,20 @@ interface ICertificateAnchor {
     /// root of its first suspension); the same digest anchored again under `root` is the same certificate, whose
     /// suspension there holds under every root (see {heldUnder}).
     error AnchorCertificateHeldElsewhere(bytes32 digest, bytes32 root, bytes32 heldRoot);
+    /// @notice Department `departmentId` does not hold certificate type `schema` (the registry's type hash) now, so
+    /// it may not anchor a batch of it.
+    error AnchorTypeUnauthorized(bytes32 departmentId, bytes32 schema);
+    /// @notice Certificate `oldDigest` of a batch of type `oldType` cannot be superseded by `newDigest` of a batch of
+    /// type `newType`: a certificate is replaced only by one of its own type.
+    error AnchorSupersedeAcrossTypes(bytes32 oldDigest, bytes32 oldType, bytes32 newDigest, bytes32 newType);
     /// @notice `reason` is not a code of the published vocabulary (1 to {MAX_REASON}); free text never goes on
     /// chain.
     error AnchorUnknownReason(uint8 reason);
 
     // ----------------------------------------------------------------- events
 
-    /// @notice `signer` of `departmentId` anchored `root` covering `count` certificates of `schema`.
+    /// @notice `signer` of `departmentId` anchored `root` covering `count` certificates of type `schema` (the
+    /// registry's type hash of their type name).
     event BatchAnchored(
         bytes32 indexed root, bytes32 indexed departmentId, address indexed signer, uint32 count, bytes32 schema
     );
@@ -104,11 +114,13 @@ interface ICertificateAnchor {
     // ----------------------------------------------------------------- writes
 
     /// @notice Anchors the Merkle root of a batch of `count` certificates in the caller department's namespace.
-    /// @dev Caller must be the current key of an active department with the issuer role. One SSTORE. Another
-    /// department anchoring the same root value neither blocks nor affects this one.
+    /// @dev Caller must be the current key of an active department with the issuer role that holds certificate type
+    /// `schema` now ({IDepartmentRegistry.isAuthorizedForType}). Two SSTOREs. Another department anchoring the same
+    /// root value neither blocks nor affects this one. The contract cannot see the leaves: every verifier checks
+    /// that a certificate's type hashes to its batch's `schema` (docs/format.md §8).
     /// @param root Merkle root (nonzero, never anchored before by this department).
     /// @param count Number of certificates in the batch (nonzero).
-    /// @param schema Certificate schema id, recorded only in the event.
+    /// @param schema The certificate type of every certificate of the batch: keccak256 of its name.
     function anchorBatch(bytes32 root, uint32 count, bytes32 schema) external;
 
     /// @notice Revokes certificate `digest` of the caller department's batch `root` (terminal).
@@ -127,8 +139,9 @@ interface ICertificateAnchor {
 
     /// @notice Marks certificate `oldDigest` of batch `oldRoot` (Valid or Suspended) as superseded by `newDigest`
     /// of batch `newRoot` (terminal).
-    /// @dev Both batches must be the caller department's own; neither certificate may be revoked or superseded,
-    /// under these roots or under any other root of the department ({endedUnder}).
+    /// @dev Both batches must be the caller department's own and of the same certificate type
+    /// ({AnchorSupersedeAcrossTypes}); neither certificate may be revoked or superseded, under these roots or under
+    /// any other root of the department ({endedUnder}).
     function supersede(
         bytes32 oldRoot,
         bytes32 oldDigest,
@@ -146,11 +159,12 @@ interface ICertificateAnchor {
     /// @notice Highest reason code of the published vocabulary (docs/format.md).
     function MAX_REASON() external view returns (uint8);
 
-    /// @notice Batch `root` of department `departmentId`; all zero when that department never anchored it.
+    /// @notice Batch `root` of department `departmentId` and its certificate type (`schema`, the registry's type
+    /// hash); all zero when that department never anchored it.
     function batch(bytes32 departmentId, bytes32 root)
         external
         view
-        returns (address signer, uint32 blockNumber, uint32 timestamp, uint32 count);
+        returns (address signer, uint32 blockNumber, uint32 timestamp, uint32 count, bytes32 schema);
 
     /// @notice Current status of certificate `digest` of `departmentId`'s batch `root` and its latest change;
     /// Valid with zeros when never changed.
@@ -183,7 +197,8 @@ interface ICertificateAnchor {
         view
         returns (StatusChange[] memory);
 
-    /// @notice Contract version, "2.2.0" (2.1.0: a revoked or superseded digest is ended under every root of its
-    /// department, {endedUnder}; 2.2.0: its suspensions are made through one root, {heldUnder}).
+    /// @notice Contract version, "3.0.0" (2.1.0: a revoked or superseded digest is ended under every root of its
+    /// department, {endedUnder}; 2.2.0: its suspensions are made through one root, {heldUnder}; 3.0.0: a batch is
+    /// of one certificate type its department holds, and a certificate is superseded only by one of its type).
     function version() external pure returns (string memory);
 }

@@ -15,7 +15,10 @@ contract CertificateAnchorTest is RegistryFixture {
     bytes32 internal constant MKT = bytes32("MKT");
     bytes32 internal constant FIN = bytes32("FIN");
     bytes32 internal constant VER = bytes32("VER");
-    bytes32 internal constant SCHEMA = bytes32("diploma/v1");
+    // A batch's schema is its certificate type: the registry's type hash of the type name (3.0.0).
+    bytes32 internal constant SCHEMA = keccak256("diploma");
+    bytes32 internal constant LICENCE = keccak256("business-licence");
+    bytes32 internal constant BIRTH = keccak256("birth-certificate");
     uint8 internal constant REASON = 1; // data-error
     uint8 internal constant CLEARED = 10; // grounds-resolved
 
@@ -43,6 +46,8 @@ contract CertificateAnchorTest is RegistryFixture {
         _register(MKT, mktKey, ISSUER);
         _register(FIN, finKey, ISSUER | APPROVER);
         _register(VER, verKey, VERIFIER);
+        _grantType(MKT, "diploma,business-licence,birth-certificate");
+        _grantType(FIN, "diploma");
         anchor = new CertificateAnchor(registry);
 
         for (uint256 i = 0; i < 5; ++i) {
@@ -66,8 +71,12 @@ contract CertificateAnchorTest is RegistryFixture {
     }
 
     function _anchor(address signer, bytes32 r, uint32 count) internal {
+        _anchorOfType(signer, r, count, SCHEMA);
+    }
+
+    function _anchorOfType(address signer, bytes32 r, uint32 count, bytes32 certificateType) internal {
         vm.prank(signer);
-        anchor.anchorBatch(r, count, SCHEMA);
+        anchor.anchorBatch(r, count, certificateType);
     }
 
     /// @dev Status of `digest` in MKT's batch `root` (the usual place in these tests).
@@ -86,7 +95,7 @@ contract CertificateAnchorTest is RegistryFixture {
     // ----------------------------------------------------------------- anchorBatch
 
     function test_Views() public view {
-        assertEq(anchor.version(), "2.2.0", "version");
+        assertEq(anchor.version(), "3.0.0", "version");
         assertEq(anchor.MAX_REASON(), 12, "reason vocabulary");
         assertEq(address(anchor.registry()), address(registry), "registry");
     }
@@ -96,11 +105,12 @@ contract CertificateAnchorTest is RegistryFixture {
         emit ICertificateAnchor.BatchAnchored(root, MKT, mktKey, 5, SCHEMA);
         _anchor(mktKey, root, 5);
 
-        (address signer, uint32 blockNumber, uint32 timestamp, uint32 count) = anchor.batch(MKT, root);
+        (address signer, uint32 blockNumber, uint32 timestamp, uint32 count, bytes32 schema) = anchor.batch(MKT, root);
         assertEq(signer, mktKey, "signer");
         assertEq(blockNumber, 1000, "block");
         assertEq(timestamp, 1_700_000_000, "timestamp");
         assertEq(count, 5, "count");
+        assertEq(schema, SCHEMA, "the batch's certificate type");
     }
 
     /// @dev Gas budget: a 10,000-certificate batch must stay well under 100k gas (<= 10 gas per certificate).
@@ -109,14 +119,16 @@ contract CertificateAnchorTest is RegistryFixture {
         uint256 before = gasleft();
         anchor.anchorBatch(root, 10_000, SCHEMA);
         uint256 used = before - gasleft();
-        // ~42k measured here (call included); ~57k as a whole transaction with the 21k base and calldata.
-        assertTrue(used <= 50_000, "anchorBatch stays far under 100k gas for 10,000 certificates");
+        // ~67k measured here (call included): 3.0.0 stores the batch's certificate type in a second slot and asks
+        // the registry whether the department holds it (~42k before); ~83k as a whole transaction.
+        assertTrue(used <= 75_000, "anchorBatch stays under 100k gas for 10,000 certificates");
     }
 
     function test_Batch_UnknownRootIsZero() public view {
-        (address signer, uint32 blockNumber, uint32 timestamp, uint32 count) = anchor.batch(MKT, root);
+        (address signer, uint32 blockNumber, uint32 timestamp, uint32 count, bytes32 schema) = anchor.batch(MKT, root);
         assertEq(signer, address(0), "signer");
         assertEq(uint256(blockNumber) + timestamp + count, 0, "zeros");
+        assertEq(schema, bytes32(0), "no type");
     }
 
     function test_RevertWhen_OutsiderAnchors() public {
@@ -140,7 +152,7 @@ contract CertificateAnchorTest is RegistryFixture {
         vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorUnauthorized.selector, mktKey, ISSUER));
         _anchor(mktKey, root, 5);
         _anchor(mktKey2, root, 5);
-        (address signer,,,) = anchor.batch(MKT, root);
+        (address signer,,,,) = anchor.batch(MKT, root);
         assertEq(signer, mktKey2, "new key anchors for the same department");
     }
 
@@ -165,17 +177,44 @@ contract CertificateAnchorTest is RegistryFixture {
         _anchor(mktKey, root, 5);
     }
 
-    function testFuzz_AnchorBatch(bytes32 r, uint32 count, bytes32 schema, uint32 blockNumber, uint32 ts) public {
+    function testFuzz_AnchorBatch(bytes32 r, uint32 count, uint32 blockNumber, uint32 ts) public {
         vm.assume(r != bytes32(0) && count > 0);
         vm.roll(blockNumber);
         vm.warp(ts);
         vm.prank(finKey);
-        anchor.anchorBatch(r, count, schema);
-        (address signer, uint32 b, uint32 t, uint32 c) = anchor.batch(FIN, r);
+        anchor.anchorBatch(r, count, SCHEMA);
+        (address signer, uint32 b, uint32 t, uint32 c, bytes32 schema) = anchor.batch(FIN, r);
         assertEq(signer, finKey, "signer");
         assertEq(b, blockNumber, "block");
         assertEq(t, ts, "timestamp");
         assertEq(c, count, "count");
+        assertEq(schema, SCHEMA, "type");
+    }
+
+    /// @dev A department anchors a batch only of a certificate type it holds now: any other type hash (a type of
+    /// another department's, one never granted, zero) is refused, naming the department and the type.
+    function testFuzz_RevertWhen_AnchorOfTypeNotHeld(bytes32 r, bytes32 certificateType) public {
+        vm.assume(r != bytes32(0) && certificateType != SCHEMA);
+        vm.expectRevert(
+            abi.encodeWithSelector(ICertificateAnchor.AnchorTypeUnauthorized.selector, FIN, certificateType)
+        );
+        _anchorOfType(finKey, r, 1, certificateType);
+        (address signer,,,,) = anchor.batch(FIN, r);
+        assertEq(signer, address(0), "nothing anchored");
+    }
+
+    function test_RevertWhen_AnchorOfAnotherDepartmentsType() public {
+        vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorTypeUnauthorized.selector, FIN, LICENCE));
+        _anchorOfType(finKey, root, 5, LICENCE); // MKT holds business-licence; FIN does not
+    }
+
+    function test_RevertWhen_AnchorOfARevokedType() public {
+        _anchorOfType(mktKey, root, 5, LICENCE);
+        _revokeType(MKT, "business-licence");
+        vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorTypeUnauthorized.selector, MKT, LICENCE));
+        _anchorOfType(mktKey, root2, 5, LICENCE);
+        (,,,, bytes32 schema) = anchor.batch(MKT, root);
+        assertEq(schema, LICENCE, "a batch anchored while the type was held keeps it");
     }
 
     // ----------------------------------------------------------------- revoke
@@ -372,6 +411,58 @@ contract CertificateAnchorTest is RegistryFixture {
         vm.prank(mktKey);
         anchor.supersede(root, digests[0], _proof(0), root, digests[4], _proof(4));
         assertEq(uint256(_status(digests[0])), uint256(ICertificateAnchor.CertStatus.Superseded), "superseded");
+    }
+
+    /// @dev Red team rounds 32 and 34a, on chain: a department calling the contract directly supersedes one of its
+    /// business licences by one of its birth certificates. Both batches are its own, so before 3.0.0 nothing
+    /// stopped it and every verifier named the birth certificate as the licence's replacement.
+    function test_Attack_SupersedeByACertificateOfAnotherType() public {
+        _anchorOfType(mktKey, root, 5, LICENCE);
+        _anchorOfType(mktKey, root2, 5, BIRTH);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                ICertificateAnchor.AnchorSupersedeAcrossTypes.selector, digests[0], LICENCE, digests2[0], BIRTH
+            )
+        );
+        _supersede(mktKey, 0, 0);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                ICertificateAnchor.AnchorSupersedeAcrossTypes.selector, digests2[1], BIRTH, digests[1], LICENCE
+            )
+        );
+        vm.prank(mktKey);
+        anchor.supersede(root2, digests2[1], _proof2(1), root, digests[1], _proof(1));
+        _assertUntouched(root, digests[0]);
+        _assertUntouched(root2, digests2[1]);
+        // a licence of the same type supersedes it
+        bytes32[] memory again = new bytes32[](2);
+        again[0] = keccak256("licence-v2");
+        again[1] = keccak256("licence-v2-filler");
+        bytes32 licences = MerkleBuilder.root(again);
+        bytes32[] memory p = MerkleBuilder.proof(again, 0);
+        _anchorOfType(mktKey, licences, 2, LICENCE);
+        vm.prank(mktKey);
+        anchor.supersede(root, digests[0], _proof(0), licences, again[0], p);
+        assertEq(uint256(_status(digests[0])), uint256(ICertificateAnchor.CertStatus.Superseded), "same type");
+    }
+
+    /// @dev Whatever two types the batches have, a supersession succeeds exactly when they are the same.
+    function testFuzz_SupersedeOnlyWithinAType(bool oldIsLicence, bool newIsLicence) public {
+        bytes32 oldType = oldIsLicence ? LICENCE : BIRTH;
+        bytes32 newType = newIsLicence ? LICENCE : BIRTH;
+        _anchorOfType(mktKey, root, 5, oldType);
+        _anchorOfType(mktKey, root2, 5, newType);
+        if (oldType != newType) {
+            vm.expectRevert(
+                abi.encodeWithSelector(
+                    ICertificateAnchor.AnchorSupersedeAcrossTypes.selector, digests[2], oldType, digests2[3], newType
+                )
+            );
+        }
+        _supersede(mktKey, 2, 3);
+        ICertificateAnchor.CertStatus expected =
+            oldType == newType ? ICertificateAnchor.CertStatus.Superseded : ICertificateAnchor.CertStatus.Valid;
+        assertEq(uint256(_status(digests[2])), uint256(expected), "superseded exactly within a type");
     }
 
     function test_RevertWhen_SelfSupersede() public {
@@ -582,10 +673,10 @@ contract CertificateAnchorTest is RegistryFixture {
     function test_Attack_RootSquatting() public {
         _anchor(finKey, root, 5); // front-run with the very root the victim is about to anchor
         _anchor(mktKey, root, 5);
-        (address signer,,, uint32 count) = anchor.batch(MKT, root);
+        (address signer,,, uint32 count,) = anchor.batch(MKT, root);
         assertEq(signer, mktKey, "victim's batch is the victim's");
         assertEq(count, 5, "count");
-        (address squatter,,,) = anchor.batch(FIN, root);
+        (address squatter,,,,) = anchor.batch(FIN, root);
         assertEq(squatter, finKey, "the squat lives in the attacker's namespace");
         vm.prank(finKey);
         anchor.revoke(root, digests[3], _proof(3), REASON);
@@ -817,6 +908,19 @@ contract AnchorHandler is Test {
         for (uint256 i = 0; i < 4; ++i) {
             registry.propose(IDepartmentRegistry.Action.Register, ids[i], "dept", _newKey(), i == 3 ? 2 : 1);
         }
+        // D0 and D1 hold both types, D2 type a only: anchoring type b as D2 must fail (3.0.0)
+        registry.propose(IDepartmentRegistry.Action.GrantType, ids[0], "type-a,type-b", address(0), 0);
+        registry.propose(IDepartmentRegistry.Action.GrantType, ids[1], "type-a,type-b", address(0), 0);
+        registry.propose(IDepartmentRegistry.Action.GrantType, ids[2], "type-a", address(0), 0);
+    }
+
+    bytes32 internal constant TYPE_A = keccak256("type-a");
+    bytes32 internal constant TYPE_B = keccak256("type-b");
+    mapping(bytes32 departmentId => mapping(bytes32 root => bytes32 schema)) public ghostType;
+    uint256 public ghostCrossTypeSupersessions; // supersessions across two types that succeeded: must stay 0
+
+    function _type(uint256 seed) internal pure returns (bytes32) {
+        return seed % 2 == 0 ? TYPE_A : TYPE_B;
     }
 
     function anchoredCount() external view returns (uint256) {
@@ -848,15 +952,20 @@ contract AnchorHandler is Test {
     }
 
     function _tryAnchor(bytes32 id, bytes32 root, uint32 count) internal returns (bool) {
+        return _tryAnchorType(id, root, count, TYPE_A);
+    }
+
+    function _tryAnchorType(bytes32 id, bytes32 root, uint32 count, bytes32 certificateType) internal returns (bool) {
         address signer = _signer(id);
-        bool allowed = registry.isActiveSigner(signer, 1);
+        bool allowed = registry.isActiveSigner(signer, 1) && registry.isAuthorizedForType(id, certificateType);
         address existing = ghostSigner[id][root];
         vm.prank(signer);
-        try anchor.anchorBatch(root, count, bytes32("schema")) {
+        try anchor.anchorBatch(root, count, certificateType) {
             require(allowed && existing == address(0), "anchored without authority or twice");
             anchoredRoots.push(root);
             anchoredDepartments.push(id);
             ghostSigner[id][root] = signer;
+            ghostType[id][root] = certificateType;
             ghostCount[id][root] = count;
             ghostCertificates += count;
             return true;
@@ -866,8 +975,8 @@ contract AnchorHandler is Test {
         }
     }
 
-    /// @dev A department issues a genuine batch of 3 certificates of its own.
-    function issue(uint256 dept) external {
+    /// @dev A department issues a genuine batch of 3 certificates of its own, of either type (D2 holds only one).
+    function issue(uint256 dept, uint8 kind) external {
         _nextBlock();
         bytes32 id = _id(dept);
         bytes32[] memory ds = new bytes32[](3);
@@ -875,7 +984,7 @@ contract AnchorHandler is Test {
             ds[i] = sha256(abi.encode(id, "genuine", nonce++));
         }
         bytes32 root = MerkleBuilder.root(ds);
-        if (!_tryAnchor(id, root, 3)) return;
+        if (!_tryAnchorType(id, root, 3, _type(kind))) return;
         for (uint256 i = 0; i < 3; ++i) {
             Cert storage c = certs.push();
             c.department = id;
@@ -989,7 +1098,7 @@ contract AnchorHandler is Test {
         ds[0] = c.digest;
         ds[1] = sha256(abi.encode(c.department, "copy-filler", nonce++));
         bytes32 root = MerkleBuilder.root(ds);
-        if (!_tryAnchor(c.department, root, 2)) return;
+        if (!_tryAnchorType(c.department, root, 2, ghostType[c.department][c.root])) return;
         Cert storage copy = copies.push();
         (copy.department, copy.root, copy.digest, copy.proof) =
         (c.department, root, c.digest, MerkleBuilder.proof(ds, 0));
@@ -1015,6 +1124,25 @@ contract AnchorHandler is Test {
             }
         }
         if (ok && wasEnded) ghostRevivals++;
+    }
+
+    /// @dev Hostile issuer (red team rounds 32 and 34a, on chain): supersedes one of its certificates by one of its
+    /// certificates of another batch, whichever its type. Only a successor of the same type may succeed; the ghost
+    /// follows a genuine supersession as it follows the issuer's other changes.
+    function supersedeAcrossBatches(uint256 pick, uint256 other) external {
+        if (certs.length < 2) return;
+        _nextBlock();
+        uint256 index = pick % certs.length;
+        uint256 next = other % certs.length;
+        Cert storage c = certs[index];
+        Cert storage s = certs[next];
+        if (index == next || s.department != c.department || s.root == c.root) return;
+        vm.prank(_signer(c.department));
+        bool ok = _try(abi.encodeCall(anchor.supersede, (c.root, c.digest, c.proof, s.root, s.digest, s.proof)));
+        if (!ok) return;
+        if (ghostType[c.department][c.root] != ghostType[s.department][s.root]) ghostCrossTypeSupersessions++;
+        ghostStatus[index] = 3;
+        ghostChanges[index]++;
     }
 
     function copyCount() external view returns (uint256) {
@@ -1087,7 +1215,9 @@ contract CertificateAnchorInvariantTest is Test {
         for (uint256 i = 0; i < n; ++i) {
             bytes32 r = handler.anchoredRoots(i);
             bytes32 dept = handler.anchoredDepartments(i);
-            (address signer, uint32 blockNumber,, uint32 count) = anchor.batch(dept, r);
+            (address signer, uint32 blockNumber,, uint32 count, bytes32 schema) = anchor.batch(dept, r);
+            assertEq(schema, handler.ghostType(dept, r), "the type it was anchored with");
+            assertTrue(registry.wasAuthorizedForTypeAt(dept, schema, blockNumber), "a type the department held");
             assertEq(signer, handler.ghostSigner(dept, r), "the anchoring key of that department");
             assertEq(registry.departmentOf(signer), dept, "attributed to the anchoring department");
             assertTrue(registry.wasActiveSignerAt(signer, 1, blockNumber), "signer was an active issuer then");
@@ -1095,6 +1225,13 @@ contract CertificateAnchorInvariantTest is Test {
             total += count;
         }
         assertEq(total, handler.ghostCertificates(), "certificate total");
+    }
+
+    /// @dev A certificate is superseded only by one of its own type (3.0.0): no supersession across the types of
+    /// two batches ever succeeded, and a batch's type is one its department held when it anchored it
+    /// ({invariant_BatchesStayTheirDepartments}).
+    function invariant_NoSupersessionAcrossTypes() public view {
+        assertEq(handler.ghostCrossTypeSupersessions(), 0, "a certificate superseded by one of another type");
     }
 
     /// @dev A certificate is its digest within its department (round 42): once its issuer revoked or superseded

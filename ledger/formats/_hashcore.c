@@ -1576,13 +1576,14 @@ enum {
     A_BATCH_CHECKS, A_TYPE_GRANTS, A_INDEX, A_REPLACED, A_BATCHES, A_SIGNERS, A_GENESIS, A_WITNESS, A_CONFIRMATIONS,
     A_VALIDITY_WINDOW, A_AT, A_SIGNER, A_BLOCK_NUMBER, A_DEPARTMENT, A_NAME, A_OK, A_SKIPPED, A_DETAIL, A_TYPE,
     A_ISSUER, A_VALID_FROM, A_VALID_UNTIL, A_WINDOWS, A_ERROR, A_START_US, A_END_US, A_VERDICTS,
-    A_MAX_HEAD_AGE, A_HEAD_READ_AT, A_HEAD, A_INDEXED, A_SYNCED, A_ENDED, A_HELD, A_COUNT
+    A_MAX_HEAD_AGE, A_HEAD_READ_AT, A_HEAD, A_INDEXED, A_SYNCED, A_ENDED, A_HELD, A_TYPE_HASHES, A_SCHEMA, A_COUNT
 };
 static const char *const ATTR_NAMES[A_COUNT] = {
     "_batch_checks", "_type_grants", "_index", "_replaced", "_batches", "_signers", "_genesis", "witness",
     "confirmations", "validity_window", "at", "signer", "block_number", "department", "name", "ok", "skipped",
     "detail", "type", "issuer", "valid_from", "valid_until", "_windows", "_error", "_start_us", "_end_us",
-    "_verdicts", "max_head_age", "_head_read_at", "_head", "_indexed", "_synced", "_ended", "_held",
+    "_verdicts", "max_head_age", "_head_read_at", "_head", "_indexed", "_synced", "_ended", "_held", "_type_hashes",
+    "schema",
 };
 static PyObject *ATTRS[A_COUNT];
 
@@ -2239,6 +2240,22 @@ static PyObject *report(PyObject *doc, PyObject *view, PyObject *head_obj, PyObj
     type_held = Py_XNewRef(dict_get(fields, ATTRS[A_TYPE]));  /* held: the key's allocation may run a finalizer */
     PyObject *type = type_held;
     if (type == NULL || !certificate_type(type)) goto end;
+    /* the certificate's type is its batch's (CertificateAnchor 3.0.0): the type's hash as the view memoised it
+       (ChainView.type_hash) is the batch's schema; else (not memoised, or another type) the Python path answers */
+    {
+        PyObject *hashes = view_attr(view, A_TYPE_HASHES);
+        PyObject *hashed = hashes == NULL ? NULL : dict_get(hashes, type);
+        PyObject *schema = hashed == NULL ? NULL : PyObject_GetAttr(batch, ATTRS[A_SCHEMA]);
+        int same = schema == NULL || !PyBytes_CheckExact(hashed) || !PyBytes_CheckExact(schema)
+                       ? -1
+                       : PyObject_RichCompareBool(hashed, schema, Py_EQ);
+        Py_XDECREF(schema);
+        Py_XDECREF(hashes);
+        if (same != 1) {
+            PyErr_Clear();
+            goto end;
+        }
+    }
     key = PyTuple_Pack(4, ATTRS[A_TYPE], issuer, type, block_obj);  /* ("type", issuer, type, block) */
     if (key == NULL) goto end;
     grants = view_attr(view, A_TYPE_GRANTS);

@@ -40,12 +40,22 @@ from .canonical import (
     check_input_depth,
     field_hashes,
     hex32,
-    sha256,
     strict_json_loads,
 )
 from .schemas import CertificateDocumentModel
 
-SCHEMA_ID = sha256(CERT_FORMAT.encode())  # bytes32 recorded with every batch anchored on chain
+
+@functools.lru_cache(maxsize=1024)
+def batch_schema(certificate_type: str) -> bytes:
+    """The ``schema`` of a batch of certificates of ``certificate_type``: keccak256 of the type name, the registry's
+    type hash. Every batch is of one type; the anchor contract (3.0.0) records it, refuses a type the department
+    does not hold and a supersession across two types, and every verifier checks that a certificate's ``type`` hashes
+    to its batch's schema (docs/format.md §8). A pure function of a few dozen names: kept."""
+    from eth_utils.crypto import keccak
+
+    return bytes(keccak(text=certificate_type))
+
+
 REQUIRED_DISCLOSED = ("id", "type", "issuer", "issued_at")
 ALWAYS_DISCLOSED = (*REQUIRED_DISCLOSED, "valid_from", "valid_until")  # kept in every presentation
 MAX_RECORD_BYTES = 64 * 1024

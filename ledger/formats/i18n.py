@@ -753,12 +753,12 @@ VERIFY_CHECKS: dict[str, dict[str, dict[str, str]]] = {
             "name": "type authority",
             "ok": "The council had authorized the department to issue this type of certificate at the anchoring block.",
             "failed": "The department was not authorized by the council to issue this type of certificate when it "
-            "anchored it.",
+            "anchored it, or anchored it in a batch of another type.",
         },
         "zh-CN": {
             "name": "证照类型授权",
             "ok": "存证区块时，该部门已获理事会授权签发此类证照。",
-            "failed": "存证时，该部门未获理事会授权签发此类证照。",
+            "failed": "存证时，该部门未获理事会授权签发此类证照，或将其存证于另一类型的批次中。",
         },
     },
     "signature": {

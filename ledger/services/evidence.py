@@ -297,7 +297,7 @@ def _anchor_log(
             return None
         signer, number, count = info.signer, info.block_number, info.count
     else:
-        signer, number, _time, count = chain.call(chain.anchor.functions.batch(dept, root))
+        signer, number, _time, count, _schema = chain.call(chain.anchor.functions.batch(dept, root))
     if int(number) == 0:
         return None  # the record is all zero: the department never anchored this root
     logs = [
@@ -846,6 +846,13 @@ def _check_type_authority(chain: Chain, bundle: dict[str, Any], event: dict[str,
         return False, f"the bundle's department type_history differs from the registry's as of block {as_of}"
     certificate_type = bundle["certificate"]["fields"].get("type")
     block = event["block_number"]
+    # the certificate's type is its batch's: the schema the anchoring recorded (CertificateAnchor 3.0.0), which the
+    # contract checked the department held and checks a supersession by
+    if not isinstance(certificate_type, str) or "0x" + keccak(text=certificate_type).hex() != event["schema"].lower():
+        return False, (
+            f"the certificate states type {certificate_type!r} but {department} anchored its batch as type "
+            f"{event['schema']} (keccak256 of the type name): a certificate put in a batch of another type"
+        )
     held = any(
         t["type"] == certificate_type
         and t["from_block"] <= block

@@ -2,16 +2,18 @@
 
 1. A validation pass reads the file once, streaming, and checks every record (and that no certificate id is
    used twice, in the file or in the store). Any error stops the run before anything is written.
-2. The issuing pass reads it again and cuts it into batches. Each batch is built (salts, field hashes, Merkle
-   tree, EIP-712 signature of the root), stored whole with its certificates in state ``prepared`` (a few batches
+2. The issuing pass reads it again and cuts it into batches, each of one certificate type (its ``schema``, which
+   the anchor contract checks the department holds and a supersession must share: a file mixing types becomes
+   batches per type, :func:`_typed_chunks`). Each batch is built (salts, field hashes, Merkle tree, EIP-712
+   signature of the root and type), stored whole with its certificates in state ``prepared`` (a few batches
    per database transaction: ``GROUP_BATCHES``), sent in one transaction of its own (``submitted``) once its
    group has committed and, once mined with the configured confirmations, marked ``confirmed``. The batches of
    a group are mined while the next group is built and stored (at least ``PIPELINE`` in flight), and the next
    batch is built while the database commits a group.
 
-Memory holds at most a few batches, never the file. After a crash, :func:`resume` completes every pending
-batch: if the chain has the root it is confirmed from the anchoring event, otherwise it is sent again (the
-contract refuses a root twice, so nothing is anchored twice).
+Memory holds at most a few batches (and a partial batch per type of a file mixing types), never the file. After a
+crash, :func:`resume` completes every pending batch: if the chain has the root it is confirmed from the anchoring
+event, otherwise it is sent again (the contract refuses a root twice, so nothing is anchored twice).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from ..client import Ledger
 from ..errors import ChainError, FundsError, InputError, LedgerError, NotFoundError, StateError
 from ..formats import checks as checks_core
 from ..formats.canonical import hex32, parse_hex32
-from ..formats.certificate import SCHEMA_ID, Record, iter_raw_records, validate_record
+from ..formats.certificate import Record, batch_schema, iter_raw_records, validate_record
 from ..formats.signing import batch_message, sign
 from ..onchain import chainread
 from ..onchain.ids import ROLE_ISSUER, department_code, department_id_bytes
@@ -114,6 +116,7 @@ def validate_file(
     pool: _BuildPool | None = None,
     block: int = 0,
     valid_slices: dict[int, tuple[bytes, bool]] | None = None,
+    types_found: dict[str, int] | None = None,
 ) -> int:
     """Check every record of ``path``; returns the count of records to issue or raises InputError listing the
     problems. With ``skip_issued``, ids this department already stored are not errors and not counted.
@@ -123,12 +126,13 @@ def validate_file(
     already issued and the ids repeated in the file (on the 8-byte id hashes the workers return). Errors are taken
     in line order either way, so the report is the same. ``valid_slices`` receives, by first line number, the
     digest of each slice whose records all passed the workers' check (``_issue_worker._slice_digest``) and whether
-    orjson alone parsed each of its lines: the issuing pass checks again only a slice whose bytes are not those."""
+    orjson alone parsed each of its lines: the issuing pass checks again only a slice whose bytes are not those.
+    ``types_found`` receives each certificate type of the file and the line it first appears on."""
     max_bytes = ledger.settings.max_record_bytes
     errors: list[str] = []
     seen = array("Q")
     pending: list[tuple[str, int]] = []
-    types: dict[str, int] = {}
+    types: dict[str, int] = {} if types_found is None else types_found
     count = 0
     already = 0
 
@@ -255,6 +259,21 @@ def _records(path: Path, department: str, max_bytes: int) -> Iterator[Record]:
         yield validate_record(raw, line, department=department)
 
 
+def _typed_chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
+    """Batches of at most ``size`` records, each of one certificate type (the batch's ``schema``, which the anchor
+    contract checks the department holds and which a supersession must share): records are gathered per type, a
+    batch leaving when its type has ``size``, the rest at the end, in the order their types first appeared. A file
+    of one type is batched as before; a file mixing types becomes one run of batches per type."""
+    pending: dict[str, list[Record]] = {}
+    for record in records:
+        chunk = pending.setdefault(record.cert_type, [])
+        chunk.append(record)
+        if len(chunk) == size:
+            yield chunk
+            del pending[record.cert_type]
+    yield from pending.values()
+
+
 def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
     chunk: list[Record] = []
     for record in records:
@@ -337,6 +356,7 @@ def issue_file(
         from_lines = pool is not None and _is_jsonl(path) and not skip_issued and size_ok
         # the validation pass checks the slices the issuing pass will build (one batch each), noting each valid one
         valid_slices: dict[int, tuple[bytes, bool]] | None = {} if from_lines else None
+        types: dict[str, int] = {}
         total = validate_file(
             ledger,
             path,
@@ -345,7 +365,12 @@ def issue_file(
             pool=pool,
             block=size if from_lines else 0,
             valid_slices=valid_slices,
+            types_found=types,
         )
+        if len(types) > 1:
+            # a slice of lines is one batch, and a batch is of one type: a file mixing types is batched per type
+            # from its records (_typed_chunks), by the workers too
+            valid_slices = None
         if not size_ok:
             raise InputError(f"batch size {size} must be between 1 and {ledger.settings.max_batch_size}")
         built: Iterable[BuiltBatch]
@@ -364,7 +389,7 @@ def issue_file(
             records = _records(path, department, max_bytes)
             if skip_issued:
                 records = _not_yet_issued(ledger, records, department)
-            chunks = _chunks(records, size)
+            chunks = _typed_chunks(records, size)
             built = (
                 pool.built(chunks, ledger, department, with_proofs=out is not None)
                 if pool
@@ -403,7 +428,7 @@ def issue_records(
     # The cyclic collector is not paused here (the gateway runs this): the CLI pauses it (ledger._gc).
     return _issue(
         ledger,
-        _build_here(_chunks(records, size), ledger, department),
+        _build_here(_typed_chunks(records, size), ledger, department),
         department,
         out,
         progress,
@@ -640,7 +665,7 @@ def _issued_at() -> str:
 
 
 def _signed(ledger: Ledger, department: str, built: BuiltBatch) -> BuiltBatch:
-    """Sign the batch's root with the department's key (in this process: keys never go to a worker)."""
+    """Sign the batch's root and type with the department's key (in this process: keys never go to a worker)."""
     account = ledger.department_account(department)
     chain = ledger.chain
     message = batch_message(
@@ -648,7 +673,7 @@ def _signed(ledger: Ledger, department: str, built: BuiltBatch) -> BuiltBatch:
         chain.deployment.anchor,
         built.root,
         len(built.digests),
-        SCHEMA_ID,
+        schema_of(built),
         department_id_bytes(department),
     )
     built.signer = account.address
@@ -874,7 +899,7 @@ def _insert_batch_row(conn: Connection, built: BuiltBatch, count: int, state: st
         insert(Batch).values(
             root=hex32(built.root),
             department_id=built.department,
-            schema_id=hex32(SCHEMA_ID),
+            schema_id=hex32(schema_of(built)),
             count=count,
             state=state,
             signer=built.signer,
@@ -900,6 +925,18 @@ def batch_types(built: BuiltBatch) -> frozenset[str]:
     if built.types is None:
         built.types = frozenset(columns[1] for columns in row_columns(built))
     return built.types
+
+
+def schema_of(built: BuiltBatch) -> bytes:
+    """The batch's ``schema``: the hash of its one certificate type (:func:`batch_schema`). StateError for a batch
+    of several types, which no issuance path builds (:func:`_typed_chunks`) and the contract could not judge."""
+    types = batch_types(built)
+    if len(types) != 1:
+        raise StateError(
+            f"a batch holds certificates of {len(types)} types ({', '.join(sorted(map(repr, types)))}); a batch is "
+            "of one type. Issue the records through `ledger issue`, which batches them per type"
+        )
+    return batch_schema(next(iter(types)))
 
 
 def submit(ledger: Ledger, built: BuiltBatch) -> str | None:
@@ -948,6 +985,7 @@ def _send_anchor(ledger: Ledger, root_hex: str, types: AbstractSet[str] | None =
             )
     if batch is None:
         raise StateError(f"batch {root_hex} is not in the store")
+    schema = _stored_schema(root_hex, batch.schema_id, types or frozenset())
     refused = _unauthorized(ledger, batch.department_id, types or ())
     if refused:
         raise _HeldBack(
@@ -963,7 +1001,7 @@ def _send_anchor(ledger: Ledger, root_hex: str, types: AbstractSet[str] | None =
             chain.deployment.anchor,
             root,
             batch._mapping["count"],
-            SCHEMA_ID,
+            schema,
             department_id_bytes(batch.department_id),
         )
         with ledger.engine.begin() as conn:
@@ -972,7 +1010,19 @@ def _send_anchor(ledger: Ledger, root_hex: str, types: AbstractSet[str] | None =
                 .where(col(Batch.root) == root_hex)
                 .values(signer=account.address, signature="0x" + sign(account, message).hex())
             )
-    tx_hash = chain.send(account, chain.anchor.functions.anchorBatch(root, batch.count, SCHEMA_ID))
+    try:
+        tx_hash = chain.send(account, chain.anchor.functions.anchorBatch(root, batch.count, schema))
+    except ChainError as exc:
+        if exc.error_name != "AnchorTypeUnauthorized":
+            raise
+        # the council revoked the type between the check above and the sending: held back, as above (the contract
+        # checks it too, CertificateAnchor 3.0.0), not discarded: a grant again lets `ledger resume` send it
+        held = sorted(types or ())
+        raise _HeldBack(
+            f"batch {root_hex} was not sent and stays prepared: the anchor contract refused it, department "
+            f"{batch.department_id!r} not holding type {', '.join(map(repr, held))} now. "
+            f"{_how_to_grant(batch.department_id, held)}; then `ledger resume` sends the batch"
+        ) from exc
     with ledger.engine.begin() as conn:
         conn.execute(
             update(Batch)
@@ -980,6 +1030,19 @@ def _send_anchor(ledger: Ledger, root_hex: str, types: AbstractSet[str] | None =
             .values(state=BatchState.SUBMITTED, tx_hash=tx_hash)
         )
     return tx_hash
+
+
+def _stored_schema(root_hex: str, schema_id: str, types: AbstractSet[str]) -> bytes:
+    """The schema batch ``root_hex`` is anchored with: the hash of the one type of its certificates, which must be the
+    schema stored (and signed) with it. StateError otherwise (a row edited in the database): nothing is sent."""
+    schema = batch_schema(next(iter(types))) if len(types) == 1 else None
+    if schema is None or hex32(schema) != str(schema_id).lower():
+        raise StateError(
+            f"batch {root_hex} was not sent: its certificates are of type(s) {', '.join(sorted(map(repr, types)))} "
+            f"but the batch records schema {schema_id}; a batch is of one type, recorded with it. The store was "
+            "edited: run `ledger reconcile`"
+        )
+    return schema
 
 
 def _delete_batch(conn: Connection, root: str) -> None:

@@ -279,18 +279,28 @@ def prepare(
         for n, ((rules, body, given, identity), cid) in enumerate(zip(wanted, ids, strict=True), start=1)
     ]
     issuance.check_types_authorized(ledger, department, {r.cert_type for r in records})
-    for start in range(0, len(records), ledger.settings.batch_size):
-        chunk = records[start : start + ledger.settings.batch_size]
-        built = issuance.build_batch(ledger, chunk, department)
-        issuance.store_prepared(ledger, built, held=True)
-        produced.built.append(built)
-        for j, (digest, record) in enumerate(zip(built.digests, chunk, strict=True)):
-            produced.digests.append("0x" + digest.hex())
-            wanted[start + j][1]["issued"] = {
-                "certificate": "0x" + digest.hex(),
-                "type": record.cert_type,
-                "id": record.certificate_id,
-            }
+    # a batch is of one certificate type (its schema, CertificateAnchor 3.0.0): the permits are batched per type,
+    # and their digests listed in the order of the decisions
+    per_type: dict[str, list[int]] = {}
+    for n, record in enumerate(records):
+        per_type.setdefault(record.cert_type, []).append(n)
+    digests = [""] * len(records)
+    size = ledger.settings.batch_size
+    for indices in per_type.values():
+        for start in range(0, len(indices), size):
+            part = indices[start : start + size]
+            built = issuance.build_batch(ledger, [records[n] for n in part], department)
+            issuance.store_prepared(ledger, built, held=True)
+            produced.built.append(built)
+            for n, digest in zip(part, built.digests, strict=True):
+                record = records[n]
+                digests[n] = "0x" + digest.hex()
+                wanted[n][1]["issued"] = {
+                    "certificate": digests[n],
+                    "type": record.cert_type,
+                    "id": record.certificate_id,
+                }
+    produced.digests.extend(digests)
     return produced
 
 

@@ -21,7 +21,6 @@ from ..client import Ledger
 from ..errors import InputError, LedgerError, NotFoundError, StateError
 from ..formats import checks as checks_core
 from ..formats.canonical import hex32, parse_hex32
-from ..formats.certificate import SCHEMA_ID
 from ..formats.i18n import LANGUAGES, says, status_word
 from ..formats.reasons import reason_name
 from ..onchain import chainread
@@ -308,7 +307,7 @@ def _anchor_events(ledger: Ledger, cert: Any, batch: Any, cert_type: str | None)
             chain.deployment.anchor,
             root,
             int(log["args"]["count"]),
-            SCHEMA_ID,
+            bytes(log["args"]["schema"]),
             department_id_bytes(cert.department_id),
             bytes.fromhex(batch.signature.removeprefix("0x")),
         )
@@ -323,11 +322,16 @@ def _anchor_events(ledger: Ledger, cert: Any, batch: Any, cert_type: str | None)
         could_act_in(chain, signer, ROLE_ISSUER, block_number),
     )
     # the council's schedule at the anchoring block, as verify.py's type_authority check reads it, for the type the
-    # certificate itself states (never the store's column, which nothing binds to the digest)
-    type_ok = cert_type is not None and bool(
-        chain.call(
-            chain.registry.functions.wasAuthorizedForTypeAt(
-                department_id_bytes(cert.department_id), keccak(text=cert_type), block_number
+    # certificate itself states (never the store's column, which nothing binds to the digest), which must be its
+    # batch's type as the anchoring recorded it (CertificateAnchor 3.0.0)
+    type_ok = (
+        cert_type is not None
+        and keccak(text=cert_type) == bytes(log["args"]["schema"])
+        and bool(
+            chain.call(
+                chain.registry.functions.wasAuthorizedForTypeAt(
+                    department_id_bytes(cert.department_id), keccak(text=cert_type), block_number
+                )
             )
         )
     )

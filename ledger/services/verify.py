@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 from ..errors import ChainError, ConfigError, InputError, LedgerError, VerificationError
 from ..formats import checks as checks_core
 from ..formats.canonical import hex32, parse_hex32
-from ..formats.certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, SCHEMA_ID, CertificateDocument, load_document
+from ..formats.certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, CertificateDocument, batch_schema, load_document
 from ..formats.merkle import ProofWalks
 from ..formats.reasons import reason_name
 from ..onchain import chainread
@@ -152,6 +152,7 @@ class BatchInfo:
     block_number: int
     timestamp: int
     count: int
+    schema: bytes  # the batch's certificate type as the chain records it: keccak256 of the name (batch_schema)
 
 
 # A long-lived view (the gateway's) switches from one statusOf call per verification to the index after this
@@ -319,7 +320,9 @@ class ChainView:
         self._batches: dict[tuple[str, bytes], BatchInfo] = {}
         self._signers: dict[tuple[str, int], bool] = {}
         self._type_grants: dict[tuple[str, str, str, int], bool] = {}
-        self._recovered: dict[tuple[bytes, int, str, bytes], str | InputError] = {}
+        # type name -> its hash (batch_schema), a pure function of a few names; the gateway's native report reads it
+        self._type_hashes: dict[str, bytes] = {}
+        self._recovered: dict[tuple[bytes, int, str, bytes, bytes], str | InputError] = {}
         # proofs walked before (pure hashing, bounded): a certificate of a batch met before hashes two levels or so
         self.proof_walks = ProofWalks()
         self._head = -1
@@ -427,12 +430,12 @@ class ChainView:
         cached = self._batches.get(key)
         if cached is not None:
             return cached
-        signer, block, ts, count = self.chain.call(
+        signer, block, ts, count, schema = self.chain.call(
             self.chain.anchor.functions.batch(department_id_bytes(department), root)
         )
         if int(block) == 0:
             return None
-        info = BatchInfo(department, signer, int(block), int(ts), int(count))
+        info = BatchInfo(department, signer, int(block), int(ts), int(count), bytes(schema))
         if info.block_number <= chainread.Finality(self.confirmations).final_upto(head):  # final: cache it
             self._batches[key] = info
         return info
@@ -527,9 +530,21 @@ class ChainView:
             self._type_grants[key] = authorized
         return authorized
 
+    def type_hash(self, certificate_type: str) -> bytes:
+        """``batch_schema(certificate_type)``, kept (at most ``_SIGNATURES_KEPT`` names): what a certificate's batch
+        must record as its schema."""
+        found = self._type_hashes.get(certificate_type)
+        if found is None:
+            found = batch_schema(certificate_type)
+            if len(self._type_hashes) >= _SIGNATURES_KEPT:
+                self._type_hashes.clear()
+            self._type_hashes[certificate_type] = found
+        return found
+
     def batch_signer(self, root: bytes, batch: BatchInfo, signature: bytes) -> str:
-        """Address that signed the batch's EIP-712 message; InputError for a malformed signature (cached)."""
-        key = (root, batch.count, batch.department, signature)
+        """Address that signed the batch's EIP-712 message (its schema the chain's record of the batch); InputError
+        for a malformed signature (cached)."""
+        key = (root, batch.count, batch.department, batch.schema, signature)
         found = self._recovered.get(key)
         if found is None:
             chain = self.chain
@@ -539,7 +554,7 @@ class ChainView:
                     chain.deployment.anchor,
                     root,
                     batch.count,
-                    SCHEMA_ID,
+                    batch.schema,
                     batch.department.encode().ljust(32, b"\x00"),
                     signature,
                 )
@@ -1100,10 +1115,22 @@ class _Run:
             ),
         )
 
-    def type_authority(self, department: str, certificate_type: object, block: int) -> Check:
-        """The council had authorized ``department`` for ``certificate_type`` at the anchoring ``block``."""
+    def type_authority(self, department: str, certificate_type: object, batch: BatchInfo) -> Check:
+        """The certificate's type is its batch's, as the chain records it (CertificateAnchor 3.0.0: a batch is of one
+        type, the type a supersession is checked by), and the council had authorized ``department`` for it at the
+        anchoring block."""
         if type(certificate_type) is not str or not _CERTIFICATE_TYPE.match(certificate_type):
             return self.check("type_authority", False, f"the certificate states no valid type ({certificate_type!r})")
+        block = batch.block_number
+        if self.view.type_hash(certificate_type) != batch.schema:
+            return self.check(
+                "type_authority",
+                False,
+                f"the certificate states type {certificate_type!r} but {department} anchored its batch as type "
+                f"{hex32(batch.schema)} (keccak256 of the type name; the registry's certificateTypeName names it): a "
+                "certificate put in a batch of another type, whose type the chain's checks of supersessions and "
+                "grants never saw",
+            )
         authorized = self.view.was_authorized_for_type(department, certificate_type, block)
         return self.check(
             "type_authority",
@@ -1625,7 +1652,7 @@ def _anchoring(
         items.append(run.check("issuer", True, f"issued and anchored by {issuer}"))
     items.append(department_key)
     items.append(signed)
-    items.append(run.type_authority(issuer, certificate_type, batch.block_number))
+    items.append(run.type_authority(issuer, certificate_type, batch))
     at = int(at_time.timestamp()) if at_time else None
     # the same digest anchored again by its issuer is the same certificate: an end under another root holds, and so
     # does a suspension under another root for a certificate valid under its own (red team rounds 42 and 46)
