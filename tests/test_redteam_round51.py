@@ -1,0 +1,99 @@
+"""Red team round 51 against what landed today (round 50's spelling check; the gateway's clients, the relaying
+gateway and the insider). Each attack was written failing first.
+
+1. (A department writing its logs past the library: it holds the logs' key; or an insider rewriting entries not yet
+   anchored, whose hashes are unkeyed) store and anchor an access-log entry whose text is not the canonical JSON of
+   its body: spaced out, or naming a key twice (``"outcome":"refused"`` first, the served read last). Round 50 left
+   the access log's check open: ``GET /audit/logs/access/check`` and ``ledger reconcile`` hashed the stored text and
+   called the log intact, and the access listings (a certificate's reads, shown to its holder and issuer) showed the
+   body as Python reads it (the last of a key named twice) with no word that another parser reads another. The same
+   held for the erasures log through the auditor's check route (``erasure.checked_log`` alone flagged it).
+
+Real anvil, real database.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger.client import Ledger
+from ledger.services import accesslog, erasure, issuance, logchain
+
+from .conftest import make_records, write_jsonl
+
+_SPELLINGS = {
+    "spaced out": lambda text: text.replace('":', '": '),
+    "a key named twice": lambda text: '{"outcome":"refused",' + text[1:],
+}
+
+
+def _written_past_the_library(monkeypatch: pytest.MonkeyPatch, log: str, spelling: str) -> None:
+    """The next entry of ``log`` stored in the spelling ``spelling`` of its canonical text, its hash taken over that
+    text, as a department's own tool would store and anchor it."""
+    honest = logchain._row
+
+    def row(body: dict[str, Any], written_to: str, created_at: Any) -> tuple[Any, ...]:
+        text, *rest = honest(body, written_to, created_at)
+        return (_SPELLINGS[spelling](text) if written_to == log else text, *rest)
+
+    monkeypatch.setattr(logchain, "_row", row)
+
+
+def _read(ledger: Ledger, department: str, certificate: str) -> None:
+    accesslog.record(
+        ledger,
+        certificate=certificate,
+        issuer=department,
+        action="read",
+        outcome="served",
+        actor="VER",
+        signer=None,
+        at=datetime.now(UTC),
+        purpose="licence check",
+    )
+
+
+@pytest.mark.parametrize("spelling", sorted(_SPELLINGS))
+def test_an_access_entry_stored_in_another_spelling_than_its_canonical_json_is_reported(
+    ledger: Ledger, fresh_department: str, monkeypatch: pytest.MonkeyPatch, spelling: str
+) -> None:
+    """Finding 1: the access log's check names the entry (``body_invalid``), and its listing says it is not what the
+    ledger writes, where both passed it."""
+    honest, spelt = "0x" + "51" * 32, "0x" + "5e" * 32
+    _read(ledger, fresh_department, honest)
+    with monkeypatch.context() as patch:
+        _written_past_the_library(patch, logchain.LOG_ACCESS, spelling)
+        _read(ledger, fresh_department, spelt)
+    assert accesslog.anchor(ledger, fresh_department)
+    found = logchain.check_log(ledger, logchain.LOG_ACCESS, fresh_department)
+    assert [(d.kind, d.seq) for d in found] == [("body_invalid", 2)], found
+    assert "canonical" in found[0].detail
+    (listed,) = accesslog.entries(ledger, department=fresh_department, certificate=spelt)
+    assert "canonical" in listed.get("body_error", ""), listed
+    (fine,) = accesslog.entries(ledger, department=fresh_department, certificate=honest)
+    assert "body_error" not in fine
+
+
+@pytest.mark.parametrize("spelling", sorted(_SPELLINGS))
+def test_an_erasure_entry_stored_in_another_spelling_is_named_by_the_logs_check(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spelling: str
+) -> None:
+    """Finding 1, the erasures log through the auditor's check (``GET /audit/logs/erasures/check``)."""
+    out = io.StringIO()
+    issuance.issue_file(ledger, write_jsonl(tmp_path / "rt51.jsonl", make_records(1)), fresh_department, out=out)
+    digest = json.loads(out.getvalue().splitlines()[0])["digest"]
+    with monkeypatch.context() as patch:
+        _written_past_the_library(patch, erasure.LOG, spelling)
+        erasure.erase(ledger, digest, basis="objection", by="officer-51")
+    logchain.anchor_pending(ledger, erasure.LOG, fresh_department)
+    found = logchain.check_log(ledger, erasure.LOG, fresh_department)
+    assert [(d.kind, d.seq) for d in found] == [("body_invalid", 1)], found
+    flagged, attested = erasure.checked_log(ledger, fresh_department)
+    assert digest not in attested
+    assert [(d.kind, d.seq) for d in flagged] == [("body_invalid", 1)]
