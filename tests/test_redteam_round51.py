@@ -8,6 +8,10 @@ gateway and the insider). Each attack was written failing first.
    called the log intact, and the access listings (a certificate's reads, shown to its holder and issuer) showed the
    body as Python reads it (the last of a key named twice) with no word that another parser reads another. The same
    held for the erasures log through the auditor's check route (``erasure.checked_log`` alone flagged it).
+2. (An anonymous client) behind a stateless translator that shows a gateway reached over IPv6 only each IPv4 client
+   as an address of RFC 6052's well-known prefix (SIIT-DC: ``64:ff9b::198.51.100.7``), or through a Teredo relay,
+   spend the public budget of every IPv4 client: the rate limits keyed IPv6 clients by their /64, one for all of them
+   (round 11a's IPv4-mapped addresses, by another prefix).
 
 Real anvil, real database.
 """
@@ -124,5 +128,8 @@ def test_ipv4_clients_written_in_an_ipv6_translation_prefix_do_not_share_one_rat
     assert client_key(one, None, ()) != client_key(another, None, ())
     trusted = parse_networks("10.0.0.5")
     assert client_key("10.0.0.5", f"192.0.2.1, {one}", trusted) == keyed
+    # a proxy reached through the translator, trusted as written either way, is still the proxy it is
+    for written in ("10.0.0.5", "64:ff9b::10.0.0.5"):
+        assert client_key("64:ff9b::a00:5", one, parse_networks(written)) == keyed
     # a native IPv6 client is still keyed by its /64
     assert client_key("2001:db8:1:2::7", None, ()) == "2001:db8:1:2::/64"

@@ -1500,6 +1500,7 @@ def check_log(
     indexed = log == LOG_ACCESS  # the decisions' case keys are compared by replay, which parses every body anyway
     timed = log in (LOG_ACCESS, LOG_DECISIONS, LOG_ERASURES)  # logs whose bodies state their instant
     decisions = log == LOG_DECISIONS
+    spelt = log in (LOG_ACCESS, LOG_ERASURES)  # logs whose every body is parsed here: its spelling compared
     sha = hashlib.sha256
     bad_rows: list[tuple[int, str, str, str, _Span | None]] = []  # rows whose hash does not verify
     altered: set[int] = set()
@@ -1580,7 +1581,12 @@ def check_log(
             if actual != entry_hash:
                 altered.add(seq)
                 bad_rows.append((seq, body, entry_hash, row_prev, span))
-            elif parsed is not None:  # (the time an edited body states is no one's word: `altered` names it)
+                parsed = None  # (the time and spelling of an edited body are no one's word: `altered` names it)
+            if spelt and type(parsed) is dict and (problem := spelling_problem(raw, parsed)) is not None:
+                # hashed as stored, read by everyone else as its canonical JSON (red team round 51; the decisions
+                # log's is replay's, which parses every body anyway)
+                found.append(Discrepancy("body_invalid", department, seq, problem))
+            if parsed is not None:
                 time_agrees, stated = _time_agrees(parsed, log, stored_at[0])
                 if not time_agrees:
                     found.append(
