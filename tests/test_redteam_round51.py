@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from ledger.client import Ledger
+from ledger.formats.canonical import canonical_json
 from ledger.services import accesslog, erasure, issuance, logchain
 
 from .conftest import make_records, write_jsonl
@@ -133,3 +134,32 @@ def test_ipv4_clients_written_in_an_ipv6_translation_prefix_do_not_share_one_rat
         assert client_key("64:ff9b::a00:5", one, parse_networks(written)) == keyed
     # a native IPv6 client is still keyed by its /64
     assert client_key("2001:db8:1:2::7", None, ()) == "2001:db8:1:2::/64"
+
+
+@pytest.mark.parametrize("number", [1e16, 12345678901234568.0, -(2.0**60), 1e20])
+def test_an_entry_the_ledger_wrote_with_a_number_past_2_53_is_not_reported_as_spelt_otherwise(
+    ledger: Ledger, fresh_department: str, number: float
+) -> None:
+    """Finding 3 (round 50's check reporting honest entries): a body holding a double of magnitude 2**53 or more is
+    written by the ledger as canonical JSON spells it, an integer's digits (``10000000000000000``); read back, those
+    digits are a Python int past ±2**53, which canonical JSON has no spelling for, so ``spelling_problem`` called the
+    ledger's own text another spelling (replay's ``body_invalid``; an erasure so written attested to no reader of the
+    library), where the court's verifier reads such digits as the double they exactly are and passes the entry: one
+    entry, two verdicts. Digits that are no double exactly (``9007199254740993``) are refused by both."""
+    text = canonical_json({"n": number}).decode()
+    assert logchain.spelling_problem(text, json.loads(text)) is None
+    inexact = '{"n":9007199254740993}'
+    assert logchain.spelling_problem(inexact, json.loads(inexact)) is not None
+    body = {
+        **accesslog.entry_body(
+            certificate="0x" + "53" * 32,
+            action="read",
+            outcome="served",
+            actor="VER",
+            signer=None,
+            at=datetime.now(UTC),
+        ),
+        "n": number,
+    }
+    logchain.append(ledger, logchain.LOG_ACCESS, fresh_department, body, created_at=datetime.fromisoformat(body["at"]))
+    assert logchain.check_log(ledger, logchain.LOG_ACCESS, fresh_department) == []
