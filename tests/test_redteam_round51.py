@@ -17,6 +17,8 @@ gateway and the insider). Each attack was written failing first.
    past ±2**53, which canonical JSON has no spelling for, so ``spelling_problem`` called the ledger's own text another
    spelling (replay's ``body_invalid``, an erasure attested to no reader of the library, and since finding 1 the
    access log's check), where the court's verifier reads the digits as the double they are exactly and passes it.
+4. (As 1, against the auditor) the auditor's listing of any log (``GET /audit/logs/{log}``) showed an entry naming a
+   key twice as Python reads it (the last), with no word that other parsers read the first.
 
 Held (no change; docs/threat-model.md, round 51 rows, and the helper's report): a spelling that canonicalises to
 the same text but differs elsewhere (number forms ``1.0``/``1e0``/``-0``, escapes ``\u0041``, key order, a BOM, NFD
@@ -44,6 +46,7 @@ from ledger.client import Ledger
 from ledger.formats.canonical import canonical_json
 from ledger.services import accesslog, erasure, issuance, logchain
 
+from .api_support import Clock, bearer, login, make_client, register
 from .conftest import make_records, write_jsonl
 
 _SPELLINGS = {
@@ -202,3 +205,23 @@ def test_a_spelling_that_reads_as_the_canonical_body_is_still_reported(spelt: st
     except ValueError:
         return
     assert logchain.spelling_problem(spelt, body) is not None
+
+
+def test_the_auditors_listing_shows_an_entry_spelt_otherwise_as_stored(
+    ledger: Ledger, fresh_department: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 4: the auditor's listing of any log (``GET /audit/logs/{log}``) showed an entry naming a key twice as
+    Python reads it (the served read, the last ``outcome``) with no word that its stored text says ``refused`` first
+    to other parsers; it now says so (``body_error``) and shows the stored text."""
+    with monkeypatch.context() as patch:
+        _written_past_the_library(patch, logchain.LOG_ACCESS, "a key named twice")
+        _read(ledger, fresh_department, "0x" + "54" * 32)
+    client = make_client(ledger, Clock())
+    auditor = register(ledger, "AUD", "auditor")
+    answer = client.get(
+        f"/audit/logs/access?department={fresh_department}", headers=bearer(login(client, ledger, auditor))
+    )
+    assert answer.status_code == 200, answer.text
+    (entry,) = answer.json()
+    assert "canonical" in (entry.get("body_error") or ""), entry
+    assert entry["body_text"].startswith('{"outcome":"refused",'), entry
