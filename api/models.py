@@ -557,10 +557,14 @@ class LogEntryPublic(SQLModel):
         description="The entry's body; null when the stored text is not a JSON object (see body_error)."
     )
     body_error: str | None = Field(
-        None, description="Why the stored body could not be read (an edit outside the ledger); null when it was."
+        None,
+        description="Why the stored body could not be read, or is not the canonical JSON of the body it reads as "
+        "(an edit outside the ledger); null when it was read as the ledger writes it.",
     )
     body_text: str | None = Field(
-        None, description="The first 1,024 characters of a stored body that could not be read; null otherwise."
+        None,
+        description="The first 1,024 characters of a stored body that could not be read, or is spelt otherwise than "
+        "its canonical JSON; null otherwise.",
     )
     entry_hash: str
     prev_hash: str

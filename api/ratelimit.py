@@ -81,11 +81,15 @@ def parse_networks(text: str) -> tuple[Network, ...]:
     networks = []
     for item in filter(None, (part.strip() for part in text.split(","))):
         try:
-            networks.append(ipaddress.ip_network(item, strict=False))
+            network = ipaddress.ip_network(item, strict=False)
         except ValueError:
             raise ValueError(
                 f"{item!r} in LEDGER_API_TRUSTED_PROXIES is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/24)"
             ) from None
+        if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(_WELL_KNOWN_NAT64):
+            # a proxy written as its translated address: matched as the IPv4 address its peers are read as (_ip)
+            network = ipaddress.ip_network((int(network.network_address) & 0xFFFFFFFF, network.prefixlen - 96))
+        networks.append(network)
     return tuple(networks)
 
 
@@ -95,7 +99,8 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     client would share the /64 ``::/64``, one budget for all of them. A port after the address, as some proxies
     write a hop (``198.51.100.7:50123``, ``[2001:db8::7]:443``, ``[2001:db8::7]``: Azure Application Gateway),
     is set aside: read as garbage, every client's hop left them all keyed on the proxy, one budget for everyone
-    (red team round 34b)."""
+    (red team round 34b). An address of RFC 6052's well-known translation prefix (``64:ff9b::198.51.100.7``) or of
+    Teredo is the IPv4 address it carries too (red team round 51)."""
     text = text.strip()
     try:
         address = ipaddress.ip_address(text)
@@ -111,7 +116,18 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
             address = ipaddress.ip_address(host)
         except ValueError:
             return None
-    return address.ipv4_mapped or address if address.version == 6 else address
+    if address.version == 4:
+        return address
+    if address in _WELL_KNOWN_NAT64:  # an IPv4 client shown by a stateless translator (red team round 51)
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    teredo = address.teredo
+    return address.ipv4_mapped or (teredo[1] if teredo is not None else address)
+
+
+# RFC 6052's well-known prefix: a translator (SIIT-DC, RFC 7755; NAT64) in front of a gateway reached over IPv6 only
+# shows each IPv4 client as this prefix and its address. Keyed by /64, every such client shared one budget, as every
+# Teredo client of one Teredo server did (``2001:0:<server>::/64``): each is keyed as the IPv4 address it carries.
+_WELL_KNOWN_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
 def client_key(peer: str, forwarded_for: str | None, trusted: tuple[Network, ...]) -> str:

@@ -300,6 +300,11 @@ DATABASE_AGNOSTIC = {
     "read by the library and the court's verifier; no ledger",
     "test_redteam_round50::test_the_small_order_points_are_those_both_verifiers_refuse": "curve arithmetic of the "
     "court's verifier against the library's list; no ledger",
+    "test_redteam_round51::test_ipv4_clients_written_in_an_ipv6_translation_prefix_do_not_share_one_rate_limit": (
+        "the gateway's client keys of addresses; no ledger"
+    ),
+    "test_redteam_round51::test_a_spelling_that_reads_as_the_canonical_body_is_still_reported": "a pure function "
+    "of texts; no ledger",
     "test_decision_rerun::test_standalone_engine_agrees_on_the_shipped_rule_sets": "the library's rule engine "
     "against scripts/rerun's on generated inputs (hypothesis); no ledger",
     "test_decision_rerun::test_standalone_engine_agrees_on_generated_rule_sets": "the same, on generated rule sets",

@@ -57,11 +57,16 @@ def read_log(
 
 def _body(entry: logchain.Entry) -> dict[str, Any]:
     """The entry's body, or why it cannot be read and how it begins: an insider's edit of one row must not hide the
-    rest of the log from the auditor (the check endpoint names the entry as altered)."""
+    rest of the log from the auditor (the check endpoint names the entry as altered). A body stored in another
+    spelling than its canonical JSON is shown with why and its stored text (red team round 51)."""
     try:
-        return {"body": logchain.read_body(entry.body, entry.log, entry.department_id, entry.seq)}
+        body = logchain.read_body(entry.body, entry.log, entry.department_id, entry.seq)
     except logchain.UnreadableEntry as exc:
         return {"body": None, "body_error": str(exc), "body_text": entry.body[:BODY_TEXT_CHARS]}
+    spelt = logchain.spelling_problem(entry.body, body)
+    if spelt is not None:  # read here as Python reads it (the last of a key named twice): shown as stored too
+        return {"body": body, "body_error": spelt, "body_text": entry.body[:BODY_TEXT_CHARS]}
+    return {"body": body}
 
 
 @router.get("/logs/{log}/check", response_model=CheckLogPublic, responses=AUTHED)

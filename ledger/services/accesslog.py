@@ -204,6 +204,19 @@ def _altered(entry: Any) -> str | None:
     )
 
 
+def _spelt(entry: Any, body: dict[str, Any]) -> str | None:
+    """Why ``entry``'s stored text, which hashes to its entry hash, is not the canonical JSON of the ``body`` it reads
+    as (a key named twice reads as its last value here and its first to other parsers), or None (red team round
+    51)."""
+    problem = logchain.spelling_problem(entry.body, body)
+    if problem is None:
+        return None
+    return (
+        f"entry {entry.seq} of {entry.department_id}'s {LOG} log is not what the ledger writes: {problem}. "
+        f"GET /audit/logs/{LOG}/check?department={entry.department_id} reports it (body_invalid)"
+    )
+
+
 def _place(entry: Any) -> dict[str, Any]:
     return {
         "department": entry.department_id,
@@ -227,7 +240,7 @@ def entry_json(entry: Any, anchor: Any = None) -> dict[str, Any]:
         wrong = [k for k in _TEXT_FIELDS if out.get(k) is not None and not isinstance(out[k], str)]
         if wrong:
             raise logchain.UnreadableEntry(LOG, entry.department_id, entry.seq, f"has {', '.join(wrong)} not text")
-        altered = _altered(entry)
+        altered = _altered(entry) or _spelt(entry, out)
         if altered is not None:
             out["body_error"] = altered
     except logchain.UnreadableEntry as exc:

@@ -747,14 +747,41 @@ def spelling_problem(text: str | bytes, body: dict[str, Any]) -> str | None:
     try:
         if canonical_body(body) == raw:
             return None
-    except InputError:  # a value canonical JSON has no spelling for (an infinity read from 1e999)
-        pass
+    except InputError:  # a value canonical JSON has no spelling for (an infinity read from 1e999), or an integer
+        try:  # past ±2**53: the court's verifier reads its digits as the double they are exactly (red team round 51)
+            if canonical_body(_as_doubles(body)) == raw:
+                return None
+        except (InputError, ValueError):
+            pass
     return (
         "the entry's stored text is not the canonical JSON (RFC 8785) of the body it reads as (spaced out, keys in "
         "another order or named twice, a number or a string spelt otherwise): its hash covers that text, so every "
         "bundle verifier, which hashes the canonical JSON of the body, fails its entry_hash, and a key named twice "
         "reads as its first value to some readers and its last to others; the ledger never writes one"
     )
+
+
+_SAFE_INTEGER = 2**53
+
+
+def _as_doubles(value: Any) -> Any:
+    """``value`` with every integer past ±2**53 the double it is exactly, as canonical JSON (RFC 8785) carries a
+    number and as the court's verifier reads one (``exact_int``): the ledger writes a double of 2**53 or more as its
+    integer digits (``1e16``: ``10000000000000000``), which Python reads back as an int. ValueError for one that is no
+    double exactly (``9007199254740993``), which the court's verifier refuses too."""
+    if type(value) is int and not -_SAFE_INTEGER < value < _SAFE_INTEGER:
+        try:
+            double = float(value)
+        except OverflowError:
+            raise ValueError(f"integer {value} is no double") from None
+        if double != value:
+            raise ValueError(f"integer {value} is no double exactly")
+        return double
+    if type(value) is dict:
+        return {k: _as_doubles(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_as_doubles(v) for v in value]
+    return value
 
 
 def stored_loads(text: str | bytes) -> Any:
@@ -1500,6 +1527,7 @@ def check_log(
     indexed = log == LOG_ACCESS  # the decisions' case keys are compared by replay, which parses every body anyway
     timed = log in (LOG_ACCESS, LOG_DECISIONS, LOG_ERASURES)  # logs whose bodies state their instant
     decisions = log == LOG_DECISIONS
+    spelt = log in (LOG_ACCESS, LOG_ERASURES)  # logs whose every body is parsed here: its spelling compared
     sha = hashlib.sha256
     bad_rows: list[tuple[int, str, str, str, _Span | None]] = []  # rows whose hash does not verify
     altered: set[int] = set()
@@ -1580,7 +1608,12 @@ def check_log(
             if actual != entry_hash:
                 altered.add(seq)
                 bad_rows.append((seq, body, entry_hash, row_prev, span))
-            elif parsed is not None:  # (the time an edited body states is no one's word: `altered` names it)
+                parsed = None  # (the time and spelling of an edited body are no one's word: `altered` names it)
+            if spelt and type(parsed) is dict and (problem := spelling_problem(raw, parsed)) is not None:
+                # hashed as stored, read by everyone else as its canonical JSON (red team round 51; the decisions
+                # log's is replay's, which parses every body anyway)
+                found.append(Discrepancy("body_invalid", department, seq, problem))
+            if parsed is not None:
                 time_agrees, stated = _time_agrees(parsed, log, stored_at[0])
                 if not time_agrees:
                     found.append(
