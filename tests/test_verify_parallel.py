@@ -311,6 +311,31 @@ def test_a_batch_reorganised_away_was_never_kept(
     assert comparable(report) == comparable(verify_certificate(docs[0], ChainView(isolated.chain, 0), now=NOW))
 
 
+def test_a_runs_type_check_is_kept_only_once_the_registrys_answer_is_final(isolated: Ledger, tmp_path: Path) -> None:
+    """The type_authority check is kept for the rest of a run (the certificates of a batch share it) only once the
+    view keeps the registry's answer (final): before, each certificate reads it, as a reorganisation could drop the
+    grant. Reports, tampered types included, are those of a fresh view either way."""
+    from ledger.services.verify import _Run, _verify_one
+
+    docs = issue(isolated, tmp_path, DEPT, make_records(3, prefix="PAR-TYPE"), batch_size=10)
+    for value in (7, "Not A Type", "x" * 65, None):
+        edited = copy.deepcopy(docs[0])
+        edited["fields"]["type"] = value
+        docs.append(edited)
+    for final in (False, True):
+        if final:
+            mine(isolated, 40)
+        view = ChainView(isolated.chain, isolated.settings.confirmations)
+        run = _Run(view, None, view.head(), NOW)
+        reports = [_verify_one(doc, run) for doc in docs]
+        assert len(run._type_checks) == (1 if final else 0)
+        fresh = [
+            verify_certificate(d, ChainView(isolated.chain, isolated.settings.confirmations), now=NOW) for d in docs
+        ]
+        assert [comparable(r) for r in reports] == [comparable(r) for r in fresh]
+        assert [r.check("type_authority").ok for r in reports] == [True] * 3 + [False] * 4
+
+
 @pytest.mark.parametrize(
     "elements",
     [

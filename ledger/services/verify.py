@@ -529,6 +529,10 @@ class ChainView:
             self._type_grants[key] = authorized
         return authorized
 
+    def type_grant_kept(self, department: str, certificate_type: str, block: int) -> bool:
+        """Whether the registry's answer for ``department``, ``certificate_type`` and ``block`` is kept (final)."""
+        return ("type", department, certificate_type, block) in self._type_grants
+
     def batch_signer(self, root: bytes, batch: BatchInfo, signature: bytes) -> str:
         """Address that signed the batch's EIP-712 message; InputError for a malformed signature (cached)."""
         key = (root, batch.count, batch.department, signature)
@@ -1086,6 +1090,7 @@ class _Run:
         self._batches: dict[
             tuple[str, bytes, bytes, int], tuple[BatchInfo | None, tuple[Check, ...], dict[str, Any]]
         ] = {}
+        self._type_checks: dict[tuple[str, str, int], Check] = {}  # (department, type, block): type_authority
 
     def check(self, name: str, ok: bool, detail: str) -> Check:
         """A check whose detail repeats across certificates (one object, reports are immutable): the view's, which
@@ -1137,11 +1142,21 @@ class _Run:
         )
 
     def type_authority(self, department: str, certificate_type: object, block: int) -> Check:
-        """The council had authorized ``department`` for ``certificate_type`` at the anchoring ``block``."""
-        if type(certificate_type) is not str or not _CERTIFICATE_TYPE.match(certificate_type):
+        """The council had authorized ``department`` for ``certificate_type`` at the anchoring ``block``.
+
+        Kept for the run (the certificates of a batch share it) once the view keeps the registry's answer, which
+        it does when ``block`` is final (:meth:`ChainView.was_authorized_for_type`): the check is then a pure
+        function of the three values."""
+        if type(certificate_type) is not str:
+            return self.check("type_authority", False, f"the certificate states no valid type ({certificate_type!r})")
+        key = (department, certificate_type, block)
+        found = self._type_checks.get(key)
+        if found is not None:
+            return found
+        if not _CERTIFICATE_TYPE.match(certificate_type):
             return self.check("type_authority", False, f"the certificate states no valid type ({certificate_type!r})")
         authorized = self.view.was_authorized_for_type(department, certificate_type, block)
-        return self.check(
+        found = self.check(
             "type_authority",
             authorized,
             f"{department} was authorized for type {certificate_type!r} at block {block}"
@@ -1150,6 +1165,9 @@ class _Run:
             f"where it anchored this certificate: a department acting outside its authority (the registry's "
             f"typeHistory lists the types it held and when)",
         )
+        if type(department) is str and self.view.type_grant_kept(department, certificate_type, block):
+            self._type_checks[key] = found
+        return found
 
     def chain_identity_check(self) -> Check:
         """The connected chain is the one the deployment was made on: its genesis hash is the recorded one."""
