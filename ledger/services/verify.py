@@ -94,6 +94,15 @@ class Check:
     detail: str
     skipped: bool = False  # not run because an earlier check failed; counts as not passed
 
+    def __init__(self, name: str, ok: bool, detail: str, skipped: bool = False) -> None:
+        # the generated __init__ of a frozen dataclass sets each field through object.__setattr__ (~0.1 µs each);
+        # verify_many makes a check and a report per certificate
+        attributes = self.__dict__
+        attributes["name"] = name
+        attributes["ok"] = ok
+        attributes["detail"] = detail
+        attributes["skipped"] = skipped
+
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "ok": self.ok, "skipped": self.skipped, "detail": self.detail}
 
@@ -125,6 +134,21 @@ class Report(CheckList):
     as_of_block: int | None
     at: str | None = None
     facts: dict[str, Any] = field(default_factory=dict)
+
+    def __init__(
+        self,
+        digest: str | None,
+        checks: tuple[Check, ...],
+        as_of_block: int | None,
+        at: str | None = None,
+        facts: dict[str, Any] | None = None,
+    ) -> None:
+        attributes = self.__dict__  # as Check's: one per certificate
+        attributes["digest"] = digest
+        attributes["checks"] = checks
+        attributes["as_of_block"] = as_of_block
+        attributes["at"] = at
+        attributes["facts"] = {} if facts is None else facts
 
     @property
     def ok(self) -> bool:
