@@ -588,7 +588,8 @@ def load_document(source: str | Path | Mapping[str, Any]) -> CertificateDocument
             from .vc import to_document
 
             source = to_document(source)
-        return CertificateDocument.from_json(dict(source))
+        # a dict as it is: from_json keeps none of the top level and changes nothing (another mapping is copied)
+        return CertificateDocument.from_json(source if type(source) is dict else dict(source))
     if not isinstance(source, (str, Path)):
         raise InputError(f"a certificate document is a JSON object, got {type(source).__name__}")
     if "\x00" in str(source):  # no file name holds a NUL (open() would raise ValueError)
