@@ -122,6 +122,7 @@ def test_forked_verify_many_gives_the_reports_of_one_process(
     from ledger.services import verify as verify_module
 
     monkeypatch.setattr(verify_module, "_CHUNK_MIN", 8)  # many chunks: both processes take some, in any order
+    monkeypatch.setattr(verify_module, "_CHILD_LEAVES", 16)
     # a batch anchored just now: not final, so not cached, so the forked child may not verify it (no chain reads)
     shallow = issue(isolated, tmp_path, DEPT, make_records(4, prefix="PAR-NEW"), batch_size=10)
     sources: list[Any] = [*documents, *shallow]
@@ -151,12 +152,16 @@ def test_forked_verify_many_gives_the_reports_of_one_process(
 
 
 def test_the_childs_chunks_carry_the_reports_of_one_process(
-    isolated: Ledger, documents: list[dict[str, Any]], tmp_path: Path
+    isolated: Ledger, documents: list[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The child's side of the split, run in this process: it takes chunks from the tickets in the order they come,
-    skips what the parent verified before the fork, and sends per chunk the reports one process gives; the parent
-    fills in exactly those (the others stay for it to verify)."""
+    skips what the parent verified before the fork, sends per chunk the reports one process gives, and leaves the
+    last tickets (here one chunk's worth) to the parent; the parent fills in exactly those (the others stay for it
+    to verify)."""
+    from ledger.services import verify as verify_module
     from ledger.services.verify import _child_chunks, _Frames, _Run
+
+    monkeypatch.setattr(verify_module, "_CHILD_LEAVES", 7)
 
     sources: list[Any] = [*documents, *tampered(documents[0]), *tampered(documents[12])]
     view = ChainView(isolated.chain, isolated.settings.confirmations, max_head_age=3600)
@@ -166,16 +171,17 @@ def test_the_childs_chunks_carry_the_reports_of_one_process(
     os.write(tickets_w, bytes([3, 0, 5]))
     os.close(tickets_w)
     warmed = bytearray(len(sources))
-    warmed[2] = warmed[36] = 1  # verified by the parent before the fork
+    warmed[2] = warmed[22] = 1  # verified by the parent before the fork
     sent = tmp_path / "frames"
     with sent.open("wb") as pipe:
         _child_chunks(sources, _Run(view, None, view.head(), NOW), warmed, size, tickets_r, pipe)
+    assert os.read(tickets_r, 8) == bytes([5])  # the last chunk: the parent's
     os.close(tickets_r)
     reports: list[Any] = [None] * len(sources)
     frames = _Frames(os.open(sent, os.O_RDONLY), len(sources), size)
     frames.take(reports, block=True)
     frames.close()
-    taken = {i for chunk in (3, 0, 5) for i in range(chunk * size, (chunk + 1) * size)} - {2, 36}
+    taken = {i for chunk in (3, 0) for i in range(chunk * size, (chunk + 1) * size)} - {2, 22}
     assert {i for i, r in enumerate(reports) if r is not None} == taken
     assert all(reports[i].to_json() == one[i] for i in taken)
 
