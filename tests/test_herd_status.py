@@ -32,6 +32,7 @@ from ledger.services.verify import ChainView, verify_certificate, verify_many
 
 from .conftest import make_records
 from .evidence_support import SCRIPT, cli_env, failed_names, issue, rpc_url, standalone
+from .foundation_support import reanchored
 from .rpc_proxy import RpcProxy
 
 
@@ -90,6 +91,60 @@ def test_herd_and_direct_agree_through_every_status_change(
         by_herd, by_direct = verify_certificate(doc, herd), verify_certificate(doc, direct)
         assert by_herd.ok == by_direct.ok and by_herd.facts == by_direct.facts
     assert verify_certificate(docs[3], herd).facts["replaces"] == d[2]
+
+
+def test_index_herd_and_direct_give_one_standing_for_copies_through_every_change(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """verify_many's status read (ChainView.standing from the status index, in one call) against the herd stream
+    and the contract's own answers, for certificates and their copies anchored again under a second root (red team
+    rounds 42 and 46): the status under the root named, the end or suspension under the other, through each kind
+    of change, made through either root. Timestamps aside (the index and the stream give the block only)."""
+    dept = fresh_department
+    docs = issue(ledger, tmp_path, dept, make_records(3))
+    copies = [reanchored(ledger, dept, docs[0]), reanchored(ledger, dept, docs[1])]
+    d = [doc["digest"] for doc in docs]
+    chain, account = ledger.chain, ledger.department_account(dept)
+
+    def through_copy(change: str, copy: dict[str, Any], code: int) -> None:
+        root, digest = parse_hex32(copy["anchor"]["root"]), parse_hex32(copy["digest"])
+        proof = [parse_hex32(p) for p in copy["anchor"]["proof"]]
+        chain.transact(account, getattr(chain.anchor.functions, change)(root, digest, proof, code))
+
+    long_lived = ChainView(ledger.chain)  # brought up to each head incrementally, as verify_many's view is
+    steps = [
+        lambda: None,
+        lambda: status.suspend(ledger, d[0], "under-investigation", dept),
+        lambda: status.reinstate(ledger, d[0], "grounds-resolved", dept),
+        lambda: through_copy("suspend", copies[1], 9),
+        lambda: status.revoke(ledger, d[0], "fraud", dept),
+        lambda: status.supersede(ledger, d[2], d[1], dept),
+        lambda: through_copy("reinstate", copies[1], 10),
+    ]
+    seen = set()
+    for step in steps:
+        step()
+        head = ledger.chain.block_number()
+        long_lived.sync(head, recheck=True)
+        fresh = ChainView(ledger.chain)
+        fresh.sync(head)
+        herd, direct = _views(ledger)
+        for doc in [*docs, *copies]:
+            where = _where(doc)
+            answers = [view.standing(*where, None, head) for view in (long_lived, fresh, herd, direct)]
+            plain = [  # a certificate never changed: no detail (index, stream) or 32 zero bytes (statusOf)
+                (
+                    (own[0], own[1], own[3].rstrip(b"\0")),
+                    *(None if e is None else (e[0], e[1], e[3], e[4]) for e in rest),
+                )
+                for own, *rest in answers
+            ]
+            assert plain.count(plain[0]) == 4, (doc["anchor"]["root"], plain)
+            seen.add(
+                plain[0][0][0] + ("" if plain[0][1] is None else "/ended") + ("" if plain[0][2] is None else "/held")
+            )
+    assert long_lived._indexed and fresh._indexed  # the index answered
+    assert {"valid", "suspended", "valid/held", "revoked", "valid/ended", "superseded"} <= seen, seen
 
 
 def test_a_hostile_department_under_the_same_root_changes_nothing(

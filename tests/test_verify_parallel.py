@@ -117,8 +117,12 @@ def comparable(report: Any) -> dict[str, Any]:
 
 
 def test_forked_verify_many_gives_the_reports_of_one_process(
-    isolated: Ledger, documents: list[dict[str, Any]], tmp_path: Path
+    isolated: Ledger, documents: list[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from ledger.services import verify as verify_module
+
+    monkeypatch.setattr(verify_module, "_CHUNK_MIN", 8)  # many chunks: both processes take some, in any order
+    monkeypatch.setattr(verify_module, "_CHILD_LEAVES", 16)
     # a batch anchored just now: not final, so not cached, so the forked child may not verify it (no chain reads)
     shallow = issue(isolated, tmp_path, DEPT, make_records(4, prefix="PAR-NEW"), batch_size=10)
     sources: list[Any] = [*documents, *shallow]
@@ -145,6 +149,41 @@ def test_forked_verify_many_gives_the_reports_of_one_process(
     genuine = len(documents) + len(shallow)
     assert sum(r["verified"] for r in one[: len(documents)]) == len(documents) - 3
     assert not any(r["verified"] for r in one[genuine : len(sources) // 3])  # no tampered one passes
+
+
+def test_the_childs_chunks_carry_the_reports_of_one_process(
+    isolated: Ledger, documents: list[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child's side of the split, run in this process: it takes chunks from the tickets in the order they come,
+    skips what the parent verified before the fork, sends per chunk the reports one process gives, and leaves the
+    last tickets (here one chunk's worth) to the parent; the parent fills in exactly those (the others stay for it
+    to verify)."""
+    from ledger.services import verify as verify_module
+    from ledger.services.verify import _child_chunks, _Frames, _Run
+
+    monkeypatch.setattr(verify_module, "_CHILD_LEAVES", 7)
+
+    sources: list[Any] = [*documents, *tampered(documents[0]), *tampered(documents[12])]
+    view = ChainView(isolated.chain, isolated.settings.confirmations, max_head_age=3600)
+    one = as_json(verify_many(sources, view, now=NOW, workers=0))
+    size = 7
+    tickets_r, tickets_w = os.pipe()
+    os.write(tickets_w, bytes([3, 0, 5]))
+    os.close(tickets_w)
+    warmed = bytearray(len(sources))
+    warmed[2] = warmed[22] = 1  # verified by the parent before the fork
+    sent = tmp_path / "frames"
+    with sent.open("wb") as pipe:
+        _child_chunks(sources, _Run(view, None, view.head(), NOW), warmed, size, tickets_r, pipe)
+    assert os.read(tickets_r, 8) == bytes([5])  # the last chunk: the parent's
+    os.close(tickets_r)
+    reports: list[Any] = [None] * len(sources)
+    frames = _Frames(os.open(sent, os.O_RDONLY), len(sources), size)
+    frames.take(reports, block=True)
+    frames.close()
+    taken = {i for chunk in (3, 0) for i in range(chunk * size, (chunk + 1) * size)} - {2, 22}
+    assert {i for i, r in enumerate(reports) if r is not None} == taken
+    assert all(reports[i].to_json() == one[i] for i in taken)
 
 
 def test_a_forked_verifier_cannot_read_the_chain(isolated: Ledger, documents: list[dict[str, Any]]) -> None:
@@ -278,6 +317,31 @@ def test_a_batch_reorganised_away_was_never_kept(
     assert comparable(report) == comparable(verify_certificate(docs[0], ChainView(isolated.chain, 0), now=NOW))
 
 
+def test_a_runs_type_check_is_kept_only_once_the_registrys_answer_is_final(isolated: Ledger, tmp_path: Path) -> None:
+    """The type_authority check is kept for the rest of a run (the certificates of a batch share it) only once the
+    view keeps the registry's answer (final): before, each certificate reads it, as a reorganisation could drop the
+    grant. Reports, tampered types included, are those of a fresh view either way."""
+    from ledger.services.verify import _Run, _verify_one
+
+    docs = issue(isolated, tmp_path, DEPT, make_records(3, prefix="PAR-TYPE"), batch_size=10)
+    for value in (7, "Not A Type", "x" * 65, None):
+        edited = copy.deepcopy(docs[0])
+        edited["fields"]["type"] = value
+        docs.append(edited)
+    for final in (False, True):
+        if final:
+            mine(isolated, 40)
+        view = ChainView(isolated.chain, isolated.settings.confirmations)
+        run = _Run(view, None, view.head(), NOW)
+        reports = [_verify_one(doc, run) for doc in docs]
+        assert len(run._type_checks) == (1 if final else 0)
+        fresh = [
+            verify_certificate(d, ChainView(isolated.chain, isolated.settings.confirmations), now=NOW) for d in docs
+        ]
+        assert [comparable(r) for r in reports] == [comparable(r) for r in fresh]
+        assert [r.check("type_authority").ok for r in reports] == [True] * 3 + [False] * 4
+
+
 @pytest.mark.parametrize(
     "elements",
     [
@@ -307,28 +371,48 @@ def test_proof_read_in_one_go_equals_element_by_element(elements: list[Any]) -> 
     assert found == expected
 
 
+def _frame(chunk: int, reports: Any, *, length: int | None = None) -> bytes:
+    import pickle
+    import struct
+
+    body = reports if isinstance(reports, bytes) else pickle.dumps(reports)
+    return struct.pack("<IQ", chunk, len(body) if length is None else length) + body
+
+
 @pytest.mark.parametrize(
     ("written", "expected"),
     [
-        ((5).to_bytes(8, "little") + b"hello", b"hello"),
-        ((0).to_bytes(8, "little"), b""),
-        ((9).to_bytes(8, "little") + b"hello", None),  # the child died mid-write
-        ((5).to_bytes(4, "little"), None),  # ... or while writing the length
-        (b"", None),  # ... or before writing anything
-        ((1 << 63).to_bytes(8, "little") + b"x", None),  # a length no child writes: nothing that big is allocated
+        (_frame(0, ["a", "b"]) + _frame(2, ["e"]), ["a", "b", None, None, "e"]),
+        (_frame(1, ["c", None]), [None, None, "c", None, None]),  # None: the child could not verify it offline
+        (_frame(2, ["e"]) + _frame(0, ["a", "b"]), ["a", "b", None, None, "e"]),  # in any order
+        (_frame(0, ["a", "b"]) + _frame(1, ["c", "d"])[:-3], ["a", "b", None, None, None]),  # died mid-write
+        (_frame(0, ["a", "b"])[:7], [None] * 5),  # ... or while writing the header
+        (b"", [None] * 5),  # ... or before writing anything
+        (_frame(3, ["x"]) + _frame(0, ["a", "b"]), [None] * 5),  # a chunk this call has not
+        (_frame(0, ["a"]) + _frame(2, ["e"]), [None] * 5),  # not one report per document of its chunk
+        (_frame(0, {"a": 1}), [None] * 5),
+        (_frame(0, b"not a pickle") + _frame(2, ["e"]), [None] * 5),
+        (_frame(0, ["a", "b"]) + _frame(2, ["e"], length=1 << 62), ["a", "b", None, None, None]),  # no such length
+        (_frame(0, ["a", "b"]) + _frame(0, ["x", "y"]), ["a", "b", None, None, None]),  # sent twice: the first kept
     ],
 )
-def test_the_parent_reads_what_the_child_sent_or_nothing(written: bytes, expected: bytes | None) -> None:
-    """The child's reports come as a length and that many bytes; anything short of that is no reports at all (the
-    parent then verifies the child's part itself)."""
-    from ledger.services.verify import _read_sized
+def test_the_parent_reads_whole_frames_the_child_sent_and_nothing_else(
+    written: bytes, expected: list[str | None]
+) -> None:
+    """The child's reports come chunk by chunk, each a header (chunk, length) and that many bytes of pickled
+    reports; whatever is short of that, names no chunk of the call or is not one report (or None) per document of
+    its chunk ends the reading, and the parent verifies what is missing itself (here: 5 documents, chunks of 2)."""
+    from ledger.services.verify import _Frames
 
     read_end, write_end = os.pipe()
-    with os.fdopen(write_end, "wb") as pipe:
-        pipe.write(written)
-    with os.fdopen(read_end, "rb") as reader:
-        got = _read_sized(reader)
-    assert (None if got is None else bytes(got)) == expected
+    os.write(write_end, written)
+    os.close(write_end)
+    reports: list[Any] = [None] * 5
+    frames = _Frames(read_end, 5, 2)
+    frames.take(reports, block=False)
+    frames.take(reports, block=True)
+    frames.close()
+    assert reports == expected
 
 
 def test_reports_longer_than_the_bound_are_verified_by_the_parent_none_lost(
