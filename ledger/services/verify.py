@@ -1129,9 +1129,8 @@ class _Run:
         self._batches: dict[
             tuple[str, bytes, bytes, int], tuple[BatchInfo | None, tuple[Check, ...], dict[str, Any]]
         ] = {}
-        self._type_checks: dict[
-            tuple[str, str, int, bytes], Check
-        ] = {}  # (department, type, block, schema): type_authority
+        # (department, type, block, schema): type_authority
+        self._type_checks: dict[tuple[str, str, int, bytes], Check] = {}
 
     def check(self, name: str, ok: bool, detail: str) -> Check:
         """A check whose detail repeats across certificates (one object, reports are immutable): the view's, which
