@@ -7,9 +7,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import delete, insert, select, update
 
 from ledger.client import Ledger
+from ledger.services import logchain
 
 
 @contextlib.contextmanager
@@ -82,3 +84,25 @@ def forged_anchor(
     finally:
         with ledger.engine.begin() as conn:
             conn.execute(delete(LogAnchor).where(LogAnchor.root == root))  # type: ignore[arg-type]
+
+
+SPELLINGS = ("a key named twice", "spaced out")
+
+
+def written_past_the_library(
+    monkeypatch: pytest.MonkeyPatch, log: str, spelling: str, *, twice: str = '"outcome":"approve"'
+) -> None:
+    """The next entry of ``log`` stored in the spelling ``spelling`` (one of :data:`SPELLINGS`) of its canonical
+    text, its hash taken over that text, as a department's own tool would store and anchor it; a key named twice
+    puts the member ``twice`` first."""
+    spell = {
+        "spaced out": lambda text: text.replace('":', '": '),
+        "a key named twice": lambda text: "{" + twice + "," + text[1:],
+    }[spelling]
+    honest = logchain._row
+
+    def row(body: dict[str, Any], written_to: str, created_at: Any) -> tuple[Any, ...]:
+        text, *rest = honest(body, written_to, created_at)
+        return (spell(text) if written_to == log else text, *rest)
+
+    monkeypatch.setattr(logchain, "_row", row)

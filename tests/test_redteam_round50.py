@@ -62,23 +62,7 @@ from ledger.storage.models import ApplicantSecret
 
 from .conftest import PASSPHRASE, make_records, write_jsonl
 from .decision_support import application, unique_rule_set
-
-_SPELLINGS = {
-    "spaced out": lambda text: text.replace('":', '": '),
-    "a key named twice": lambda text: '{"outcome":"approve",' + text[1:],
-}
-
-
-def _written_past_the_library(monkeypatch: pytest.MonkeyPatch, log: str, spelling: str) -> None:
-    """The next entry of ``log`` stored in the spelling ``spelling`` of its canonical text, its hash taken over that
-    text, as a department's own tool would store and anchor it."""
-    honest = logchain._row
-
-    def row(body: dict[str, Any], written_to: str, created_at: Any) -> tuple[Any, ...]:
-        text, *rest = honest(body, written_to, created_at)
-        return (_SPELLINGS[spelling](text) if written_to == log else text, *rest)
-
-    monkeypatch.setattr(logchain, "_row", row)
+from .insider_support import SPELLINGS, written_past_the_library
 
 
 def _issued(ledger: Ledger, tmp_path: Path, department: str, tag: str, n: int = 1) -> list[dict[str, Any]]:
@@ -170,7 +154,7 @@ def test_an_erasing_departments_secret_deleted_in_the_database_is_not_replaced_b
         restarted.close()
 
 
-@pytest.mark.parametrize("spelling", sorted(_SPELLINGS))
+@pytest.mark.parametrize("spelling", SPELLINGS)
 def test_a_decision_stored_in_another_spelling_than_its_canonical_json_is_reported(
     ledger: Ledger, fresh_department: str, monkeypatch: pytest.MonkeyPatch, spelling: str
 ) -> None:
@@ -180,7 +164,7 @@ def test_a_decision_stored_in_another_spelling_than_its_canonical_json_is_report
     case = "C-RT50-SPELLING"
     app = application(case)
     with monkeypatch.context() as patch:
-        _written_past_the_library(patch, logchain.LOG_DECISIONS, spelling)
+        written_past_the_library(patch, logchain.LOG_DECISIONS, spelling)
         decisions.decide(
             ledger, fresh_department, case, app["service_item"], app, rules, applicant_ref="91110000RT50X1"
         )
@@ -190,14 +174,14 @@ def test_a_decision_stored_in_another_spelling_than_its_canonical_json_is_report
     assert "canonical" in found.discrepancies[0].detail
 
 
-@pytest.mark.parametrize("spelling", sorted(_SPELLINGS))
+@pytest.mark.parametrize("spelling", SPELLINGS)
 def test_an_erasure_entry_stored_in_another_spelling_than_its_canonical_json_is_not_attested(
     ledger: Ledger, fresh_department: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spelling: str
 ) -> None:
     """Finding 3, the erasures log: the entry is not one the chain attests to the library, as to the court."""
     (doc,) = _issued(ledger, tmp_path, fresh_department, f"rt50-spelling-{spelling[0]}")
     with monkeypatch.context() as patch:
-        _written_past_the_library(patch, erasure.LOG, spelling)
+        written_past_the_library(patch, erasure.LOG, spelling)
         erasure.erase(ledger, doc["digest"], basis="objection", by="officer-50")
     logchain.anchor_pending(ledger, erasure.LOG, fresh_department)
     flagged, attested = erasure.checked_log(ledger, fresh_department)

@@ -38,7 +38,6 @@ import io
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -48,23 +47,7 @@ from ledger.services import accesslog, erasure, issuance, logchain
 
 from .api_support import Clock, bearer, login, make_client, register
 from .conftest import make_records, write_jsonl
-
-_SPELLINGS = {
-    "spaced out": lambda text: text.replace('":', '": '),
-    "a key named twice": lambda text: '{"outcome":"refused",' + text[1:],
-}
-
-
-def _written_past_the_library(monkeypatch: pytest.MonkeyPatch, log: str, spelling: str) -> None:
-    """The next entry of ``log`` stored in the spelling ``spelling`` of its canonical text, its hash taken over that
-    text, as a department's own tool would store and anchor it."""
-    honest = logchain._row
-
-    def row(body: dict[str, Any], written_to: str, created_at: Any) -> tuple[Any, ...]:
-        text, *rest = honest(body, written_to, created_at)
-        return (_SPELLINGS[spelling](text) if written_to == log else text, *rest)
-
-    monkeypatch.setattr(logchain, "_row", row)
+from .insider_support import SPELLINGS, written_past_the_library
 
 
 def _read(ledger: Ledger, department: str, certificate: str) -> None:
@@ -81,7 +64,7 @@ def _read(ledger: Ledger, department: str, certificate: str) -> None:
     )
 
 
-@pytest.mark.parametrize("spelling", sorted(_SPELLINGS))
+@pytest.mark.parametrize("spelling", SPELLINGS)
 def test_an_access_entry_stored_in_another_spelling_than_its_canonical_json_is_reported(
     ledger: Ledger, fresh_department: str, monkeypatch: pytest.MonkeyPatch, spelling: str
 ) -> None:
@@ -90,7 +73,7 @@ def test_an_access_entry_stored_in_another_spelling_than_its_canonical_json_is_r
     honest, spelt = "0x" + "51" * 32, "0x" + "5e" * 32
     _read(ledger, fresh_department, honest)
     with monkeypatch.context() as patch:
-        _written_past_the_library(patch, logchain.LOG_ACCESS, spelling)
+        written_past_the_library(patch, logchain.LOG_ACCESS, spelling, twice='"outcome":"refused"')
         _read(ledger, fresh_department, spelt)
     assert accesslog.anchor(ledger, fresh_department)
     found = logchain.check_log(ledger, logchain.LOG_ACCESS, fresh_department)
@@ -104,7 +87,7 @@ def test_an_access_entry_stored_in_another_spelling_than_its_canonical_json_is_r
     assert "body_error" not in fine
 
 
-@pytest.mark.parametrize("spelling", sorted(_SPELLINGS))
+@pytest.mark.parametrize("spelling", SPELLINGS)
 def test_an_erasure_entry_stored_in_another_spelling_is_named_by_the_logs_check(
     ledger: Ledger, fresh_department: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spelling: str
 ) -> None:
@@ -113,7 +96,7 @@ def test_an_erasure_entry_stored_in_another_spelling_is_named_by_the_logs_check(
     issuance.issue_file(ledger, write_jsonl(tmp_path / "rt51.jsonl", make_records(1)), fresh_department, out=out)
     digest = json.loads(out.getvalue().splitlines()[0])["digest"]
     with monkeypatch.context() as patch:
-        _written_past_the_library(patch, erasure.LOG, spelling)
+        written_past_the_library(patch, erasure.LOG, spelling, twice='"outcome":"refused"')
         erasure.erase(ledger, digest, basis="objection", by="officer-51")
     logchain.anchor_pending(ledger, erasure.LOG, fresh_department)
     found = logchain.check_log(ledger, erasure.LOG, fresh_department)
@@ -214,7 +197,7 @@ def test_the_auditors_listing_shows_an_entry_spelt_otherwise_as_stored(
     Python reads it (the served read, the last ``outcome``) with no word that its stored text says ``refused`` first
     to other parsers; it now says so (``body_error``) and shows the stored text."""
     with monkeypatch.context() as patch:
-        _written_past_the_library(patch, logchain.LOG_ACCESS, "a key named twice")
+        written_past_the_library(patch, logchain.LOG_ACCESS, "a key named twice", twice='"outcome":"refused"')
         _read(ledger, fresh_department, "0x" + "54" * 32)
     client = make_client(ledger, Clock())
     auditor = register(ledger, "AUD", "auditor")
