@@ -46,6 +46,18 @@ def _proof(document: dict[str, Any]) -> list[bytes]:
     return [parse_hex32(p) for p in document["anchor"]["proof"]]
 
 
+def _supersede(ledger: Ledger, old: dict[str, Any], new: dict[str, Any]) -> Any:
+    """The contract call superseding document ``old`` by ``new``, each by its batch root, digest and proof."""
+    return ledger.chain.anchor.functions.supersede(
+        parse_hex32(old["anchor"]["root"]),
+        parse_hex32(old["digest"]),
+        _proof(old),
+        parse_hex32(new["anchor"]["root"]),
+        parse_hex32(new["digest"]),
+        _proof(new),
+    )
+
+
 def _final(ledger: Ledger) -> None:
     """Mine until every anchoring so far is final (a long-lived view then keeps its batch's checks)."""
     for _ in range(Finality(ledger.settings.confirmations).reorg_depth + 2):
@@ -61,14 +73,7 @@ def test_a_department_calling_the_contract_directly_cannot_supersede_a_licence_b
     licence, other_licence = issue(ledger, tmp_path, dept, make_records(2))
     (birth,) = issue(ledger, tmp_path, dept, make_records(1, cert_type=BIRTH))
     chain, account = ledger.chain, ledger.department_account(dept)
-    supersede = chain.anchor.functions.supersede(
-        parse_hex32(licence["anchor"]["root"]),
-        parse_hex32(licence["digest"]),
-        _proof(licence),
-        parse_hex32(birth["anchor"]["root"]),
-        parse_hex32(birth["digest"]),
-        _proof(birth),
-    )
+    supersede = _supersede(ledger, licence, birth)
     with pytest.raises(ChainError) as raised:
         chain.send(account, supersede)
     assert raised.value.error_name == "AnchorSupersedeAcrossTypes"
@@ -78,17 +83,7 @@ def test_a_department_calling_the_contract_directly_cannot_supersede_a_licence_b
     report = verify(ledger, licence)
     assert report.ok and report.facts["status"] == "valid" and "superseded_by" not in report.facts
     # a licence by a licence, directly, as the library does it
-    chain.transact(
-        account,
-        chain.anchor.functions.supersede(
-            parse_hex32(licence["anchor"]["root"]),
-            parse_hex32(licence["digest"]),
-            _proof(licence),
-            parse_hex32(other_licence["anchor"]["root"]),
-            parse_hex32(other_licence["digest"]),
-            _proof(other_licence),
-        ),
-    )
+    chain.transact(account, _supersede(ledger, licence, other_licence))
     assert verify(ledger, licence).facts["superseded_by"] == other_licence["digest"]
 
 
@@ -149,17 +144,7 @@ def test_a_certificate_in_a_batch_of_another_type_fails_verification_everywhere(
     licence, other = issue(ledger, tmp_path, dept, make_records(2))
     smuggled = _smuggled(ledger, dept)
     chain, account = ledger.chain, ledger.department_account(dept)
-    chain.transact(
-        account,
-        chain.anchor.functions.supersede(
-            parse_hex32(licence["anchor"]["root"]),
-            parse_hex32(licence["digest"]),
-            _proof(licence),
-            parse_hex32(smuggled["anchor"]["root"]),
-            parse_hex32(smuggled["digest"]),
-            _proof(smuggled),
-        ),
-    )
+    chain.transact(account, _supersede(ledger, licence, smuggled))
     _final(ledger)
     # the library
     report = verify(ledger, smuggled)
@@ -236,14 +221,7 @@ def test_a_file_mixing_types_is_issued_as_one_batch_per_type_and_every_certifica
     with pytest.raises(ChainError) as raised:
         chain.send(
             account,
-            chain.anchor.functions.supersede(
-                parse_hex32(licences[0]["anchor"]["root"]),
-                parse_hex32(licences[0]["digest"]),
-                _proof(licences[0]),
-                parse_hex32(birth["anchor"]["root"]),
-                parse_hex32(birth["digest"]),
-                _proof(birth),
-            ),
+            _supersede(ledger, licences[0], birth),
         )
     assert raised.value.error_name == "AnchorSupersedeAcrossTypes"
 
