@@ -14,10 +14,13 @@
    to another type the department holds, after the council revoked the batch's own) so that ``ledger resume``
    anchors it: it is anchored under the other type, and every certificate of it fails verification
    (``type_authority``: the sealed body states the revoked type; ``signature``: the root was signed with its type).
+3. Held: a holder editing the ``anchor.schema`` member of a certificate anchored in a batch of another type, so that
+   the document agrees with itself: every verifier reads the batch's type from the chain.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +28,20 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col
 
+from api import services
 from ledger.client import Ledger
 from ledger.errors import ChainError
 from ledger.formats.canonical import hex32, parse_hex32
 from ledger.formats.certificate import batch_schema, validate_record
+from ledger.onchain.chainread import Finality
 from ledger.onchain.ids import department_id_bytes
 from ledger.services import issuance
 from ledger.services.departments import Council
+from ledger.services.verify import ChainView, verify_certificate
 from ledger.storage.models import Batch, Certificate
 
+from .api_support import Clock, make_client
+from .authority_support import anchored_as
 from .conftest import make_records
 from .foundation_support import issue, reanchored, verify
 
@@ -144,3 +152,24 @@ def test_a_prepared_batch_retyped_in_the_store_and_resumed_is_anchored_as_nothin
         report = verify(ledger, document)
         assert "type_authority" in _failed(report), report.to_json()
         assert not report.ok
+
+
+def test_a_documents_schema_member_is_never_taken_for_its_batchs_type(ledger: Ledger, fresh_department: str) -> None:
+    """Adversary: the holder of a licence its department anchored in a batch declared of birth certificates (every
+    verifier refuses it, round 50), who edits the document's ``anchor.schema`` member to the licence's type hash, so
+    that the document agrees with itself. Held: the library, the gateway and its native answer read the batch's type
+    from the chain's record of the batch (``batch()``), never from the document (docs/format.md §11: the member is a
+    hint)."""
+    smuggled = anchored_as(ledger, fresh_department, LICENCE, BIRTH)
+    smuggled["anchor"]["schema"] = hex32(batch_schema(LICENCE))
+    for _ in range(Finality(ledger.settings.confirmations).reorg_depth + 2):  # final: a long-lived view keeps it
+        ledger.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[attr-defined]
+    assert _failed(verify(ledger, smuggled)) == {"type_authority"}
+    answer = make_client(ledger, Clock()).post("/public/verify", json={"document": smuggled}).json()
+    assert answer["verified"] is False, answer
+    view = ChainView(ledger.chain, ledger.settings.confirmations, max_head_age=3600.0)
+    view.refresh()
+    for _ in range(2):  # the second time the batch's checks are kept: the native path meets it
+        assert _failed(verify_certificate(smuggled, view)) == {"type_authority"}
+        native = services.fast_public_bytes(view, smuggled)
+        assert native is None or json.loads(native)["verified"] is False, native
