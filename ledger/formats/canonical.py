@@ -462,7 +462,8 @@ def _inexact_error(text: str | bytes, inexact: _Inexact) -> InputError:
     if inexact.value is None:
         value_text = "no double: it is beyond the largest one"
     else:
-        value_text = f"the IEEE double {canonical_json(inexact.value).decode()} (its canonical JSON, RFC 8785)"
+        # RFC 8785's digits of it, shown as before even where canonical_json refuses to write them (round 52o)
+        value_text = f"the IEEE double {rfc8785.dumps(inexact.value).decode()} (its canonical JSON, RFC 8785)"
     token = inexact.token if len(inexact.token) <= 40 else f"{inexact.token[:24]}... ({len(inexact.token)} characters)"
     return InputError(
         f"the number {token}{where} is not exactly representable as written: a JSON number is read as "
@@ -654,11 +655,7 @@ def _field_hashes_py(fields: Mapping[str, Any], salts: Mapping[str, bytes]) -> d
             if type(value) is str and value.isprintable():
                 hashes[name] = sha(b"".join((prefix, salt, part, quote(value).encode("utf-8")))).digest()
             else:
-                try:
-                    written = canonical_json(value)
-                except InputError as exc:
-                    raise InputError(f"field {name!r}: {exc}") from None
-                hashes[name] = sha(b"".join((prefix, salt, part, written))).digest()
+                hashes[name] = sha(b"".join((prefix, salt, part, canonical_json(value)))).digest()
     except UnicodeEncodeError:
         raise InputError(f"field name {name!r} is not valid Unicode text (a lone surrogate?)") from None
     return hashes
