@@ -34,16 +34,26 @@ from ledger.services import _issue_worker, issuance
 from ledger.storage.store import Certificate
 
 from .conftest import make_records, write_jsonl
+from .evidence_support import SCRIPT_MODULE as COURT
 
 # -- 1. the digest, against the reference ---------------------------------------------------------------------
+
+
+def _written(value: Any) -> bytes:
+    """RFC 8785 by the rfc8785 package, refused (InputError) where its digits are no double (2**60 written
+    ``1152921504606847000``), which the court's verifier refuses to read (docs/format.md, Numbers; round 52o)."""
+    text = rfc8785.dumps(value)
+    try:
+        json.loads(text, parse_float=COURT.exact_float, parse_int=COURT.exact_int)
+    except COURT.InexactNumber:
+        raise InputError("RFC 8785 writes a number of it in digits no double is") from None
+    return text
 
 
 def _reference_digest(fields: dict[str, Any], salts: dict[str, bytes]) -> bytes:
     """docs/format.md, literally: RFC 8785 by the rfc8785 package, one SHA-256 per field."""
     hashes = {
-        name: hashlib.sha256(
-            FIELD_PREFIX + salts[name] + name.encode("utf-8") + b"\x00" + rfc8785.dumps(value)
-        ).hexdigest()
+        name: hashlib.sha256(FIELD_PREFIX + salts[name] + name.encode("utf-8") + b"\x00" + _written(value)).hexdigest()
         for name, value in fields.items()
     }
     return hashlib.sha256(CERT_PREFIX + rfc8785.dumps({"fields": hashes, "format": CERT_FORMAT})).digest()

@@ -180,10 +180,46 @@ def canonical_json(value: Any) -> bytes:
         check_value_depth(value)
         return _plain_dumps(value).encode("utf-8")
     check_value_depth(value)
+    if (where := inexact_double(value)) is not None:
+        number, path = where
+        raise InputError(f"number {number!r}{' at ' + path if path else ''} {inexact_double_problem(number)}")
     try:
         return rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         raise InputError(f"value cannot be put in canonical JSON form (RFC 8785): {exc}") from exc
+
+
+_INTEGER_DIGITS_BELOW = 1e21  # RFC 8785 (ECMAScript) writes a number below this magnitude in integer digits
+
+
+def inexact_double_problem(number: float) -> str:
+    """What is wrong with a double :func:`inexact_double` found, and what to do."""
+    return (
+        f"cannot be written exactly in canonical JSON (RFC 8785): its shortest digits ({rfc8785.dumps(number).decode()})"
+        " are an integer no double is, which every reader of the ledger's JSON refuses; state it as an integer below "
+        "2**53 (9007199254740992), or as a string"
+    )
+
+
+def inexact_double(value: Any) -> tuple[float, str] | None:
+    """The first double in ``value`` (with where it is: ``application.amount``, ``rules[2].when.value``) that RFC
+    8785 writes as integer digits that are not its value: one of magnitude 2**53 to 1e21, whose shortest digits are
+    padded with zeros (2**60 is written ``1152921504606847000``), which no double is: both of the ledger's readers
+    and the court's verifier refuse such digits (red team round 51), so the ledger writes none (round 52o). Every
+    double below 2**53, and every one of 2**53 or more whose shortest digits are its value (``1e16``), is written
+    exactly; the walk runs only on the path that writes floats at all."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        node, path = stack.pop()
+        kind = type(node)
+        if isinstance(node, float):
+            if _SAFE_INTEGER <= abs(node) < _INTEGER_DIGITS_BELOW and Decimal(repr(node)) != int(node):
+                return node, path
+        elif kind is dict or isinstance(node, Mapping):
+            stack.extend((v, f"{path}.{k}" if path else str(k)) for k, v in reversed(list(node.items())))
+        elif kind is list or kind is tuple:
+            stack.extend((v, f"{path}[{i}]") for i, v in reversed(list(enumerate(node))))
+    return None
 
 
 def check_value_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> None:
@@ -426,7 +462,8 @@ def _inexact_error(text: str | bytes, inexact: _Inexact) -> InputError:
     if inexact.value is None:
         value_text = "no double: it is beyond the largest one"
     else:
-        value_text = f"the IEEE double {canonical_json(inexact.value).decode()} (its canonical JSON, RFC 8785)"
+        # RFC 8785's digits of it, shown as before even where canonical_json refuses to write them (round 52o)
+        value_text = f"the IEEE double {rfc8785.dumps(inexact.value).decode()} (its canonical JSON, RFC 8785)"
     token = inexact.token if len(inexact.token) <= 40 else f"{inexact.token[:24]}... ({len(inexact.token)} characters)"
     return InputError(
         f"the number {token}{where} is not exactly representable as written: a JSON number is read as "

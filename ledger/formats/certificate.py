@@ -40,6 +40,8 @@ from .canonical import (
     check_input_depth,
     field_hashes,
     hex32,
+    inexact_double,
+    inexact_double_problem,
     strict_json_loads,
 )
 from .schemas import CertificateDocumentModel
@@ -165,6 +167,10 @@ def validate_record(raw: Any, line: int, *, department: str | None = None) -> Re
             )
         if isinstance(value, float) and value != value:
             raise InputError("NaN cannot be certified", line=line, field=f"subject.{name}")
+        if type(value) is not str and (inexact := inexact_double(value)) is not None:  # red team round 52o
+            number, path = inexact
+            where = f"subject.{name}" + ("" if not path else path if path.startswith("[") else "." + path)
+            raise InputError(f"number {number!r} {inexact_double_problem(number)}", line=line, field=where)
     issuer = raw.get("issuer")
     if issuer is not None and department is not None and issuer != department:
         raise InputError(

@@ -695,7 +695,7 @@ def _attest_erased(ledger: Ledger, department: str, bodies: Sequence[Mapping[str
         if isinstance(f, Mapping) and f.get("verified") is True and isinstance(f.get("digest"), str)
     }
     # asked again now, not from the decision's first look: an erasure that committed meanwhile counts too
-    erased = _stored_erased(ledger, list(cited)) if cited else set()
+    erased = _stored_erased(ledger, list(cited), waiting=True) if cited else set()
     if not erased:
         return
     from .erasure import attest_citations
@@ -742,12 +742,24 @@ def _erased_in_store(ledger: Ledger, digests: Sequence[str]) -> set[str]:
     return _stored_erased(ledger, digests)
 
 
-def _stored_erased(ledger: Ledger, digests: Sequence[str]) -> set[str]:
-    """Those of ``digests`` whose certificate this ledger stores and has erased."""
+def _stored_erased(ledger: Ledger, digests: Sequence[str], *, waiting: bool = False) -> set[str]:
+    """Those of ``digests`` whose certificate this ledger stores and has erased. ``waiting`` (the question asked
+    after recording, :func:`_attest_erased`): each row read with a shared lock, so that an erasure sealing it now is
+    waited for and its seal seen (PostgreSQL; SQLite's writer already committed or not before this record): the
+    erasure's seal attests, in its own transaction, every citation recorded before it (``erasure.erase``), and
+    this decision attests its own when it was not."""
     found: set[str] = set()
     wanted = list(dict.fromkeys(digests))
     for i in range(0, len(wanted), 900):
         with ledger.engine.connect() as conn:
+            if waiting:  # every row of the digests, not those sealed: a row being sealed must be waited for
+                query = select(col(Certificate.digest), col(Certificate.sealed)).where(
+                    col(Certificate.digest).in_(wanted[i : i + 900])
+                )
+                found.update(
+                    d for d, sealed in conn.execute(query.with_for_update(read=True)) if bytes(sealed) == ERASED
+                )
+                continue
             found.update(
                 conn.execute(
                     select(col(Certificate.digest)).where(

@@ -541,44 +541,22 @@ def erase(
             logchain.append(ledger, LOG, cert.department, {"erased": digest, "cited_in": late})
             known += [_citation_key(item) for item in late]
     label_cited_copies(ledger)
-    with ledger.engine.begin() as conn:
-        conn.execute(update(Certificate).where(Certificate.digest == digest).values(sealed=ERASED))  # type: ignore[arg-type]
-        conn.execute(
-            update(StatusChange)
-            .where(StatusChange.digest == digest)  # type: ignore[arg-type]
-            .values(note_sealed=None)
-        )
-        # the copies applicants cited inline in decided applications: the same fields and salts, sealed by the
-        # vault key, so destroying the data key alone would leave them readable
-        conn.execute(update(CitedDocument).where(col(CitedDocument.digest) == digest).values(sealed=ERASED))
-        # what the applicant typed that this certificate copies, kept sealed apart from the decision input it was
-        # produced from (decision_input.seal_fields): the stored input keeps only hashes with destroyed salts
-        reached = (
-            conn.execute(
-                update(SealedInput).where(col(SealedInput.input_digest).in_(typed)).values(sealed=ERASED)
-            ).rowcount
-            if typed
-            else 0
-        )
-        # the consents the person gave for it: their keyed subject reference confirms a guessed ID number to whoever
-        # holds the vault key, and the purpose text is the person's own words; with them the record's salt, without
-        # which its hash (in the row and the anchored log) confirms no guessed reference or text; the rest
-        # (recipient, purpose code, fields, times, record hash, signature) stays
-        conn.execute(
-            update(Consent)
-            .where(col(Consent.digest) == digest)
-            .values(subject_ref=CONSENT_ERASED, purpose_text="", record_salt=None)
-        )
-        # the grants' free-text purposes and the salts that key their hashes in the access log: without the salt,
-        # the anchored hash confirms no guessed text
-        conn.execute(
-            update(Grant).where(col(Grant.digest) == digest).values(purpose=GRANT_PURPOSE_ERASED, purpose_salt=None)
-        )
-        cited = conn.execute(
-            select(func.count()).select_from(CitedDocument).where(col(CitedDocument.digest) == digest)
-        ).scalar_one()
+    counts: list[int] = []
     if racing:
-        _attest_racing(ledger, cert.department, digest, known, seen)
+        # the citations recorded between the last look and the seal attested in the seal's own transaction, so that
+        # no run ends sealed with them unattested (a run killed between the two left them for ever: red team round
+        # 52o); a decision recorded after the seal commits waits for it and attests its own
+        # (``decisions._attest_erased``)
+        def seal_and_attest(conn: Any) -> dict[str, Any] | None:
+            counts[:] = _seal(conn, digest, typed)
+            items = _attest_racing(conn, digest, known, seen)
+            return {"erased": digest, "cited_in": items} if items else None
+
+        logchain.append_composed(ledger, LOG, cert.department, seal_and_attest)
+    else:
+        with ledger.engine.begin() as conn:
+            counts[:] = _seal(conn, digest, typed)
+    cited, reached = counts
     checkpoint = flush_sqlite_log(ledger)
     anchored: list[str] = []
     pending = None
@@ -644,22 +622,23 @@ def _attested_keys(ledger: Ledger, department: str, digest: str) -> list[tuple[A
 
 
 def _attest_racing(
-    ledger: Ledger, department: str, digest: str, known: list[tuple[Any, Any, Any]], looked: set[tuple[str, int]]
-) -> None:
-    """After the certificate ``digest`` was sealed as erased: the citations of it by decisions recorded between the
-    erasure's last look (``looked``, the decisions it read; ``known``, what its entries attest) and the seal, which
-    asked whether it was erased before it was (``decisions._attest_erased``), attested from the facts their records
-    state, as that path attests them (red team round 49). A decision recorded after the seal attests its own; one
-    attested twice reads the same. A decision the look read is never taken at its word: what the look established
-    nothing for (a record it could not establish facts for: no applicant reference, no stored input) is replay's to
-    report, not the issuer's to attest (red team round 50)."""
+    conn: Any, digest: str, known: list[tuple[Any, Any, Any]], looked: set[tuple[str, int]]
+) -> list[dict[str, Any]]:
+    """Read in the transaction that seals the certificate ``digest`` as erased, after its writes: the citations of it
+    by decisions recorded between the erasure's last look (``looked``, the decisions it read; ``known``, what its
+    entries attest) and the seal, which asked whether it was erased before it was (``decisions._attest_erased``),
+    to be attested from the facts their records state, as that path attests them (red team round 49), by the entry
+    that transaction appends, so that no erasure ends sealed with them unattested (red team round 52o: a run killed
+    between a seal and a later attestation attested them never). A decision recorded after the seal waits for that
+    transaction and attests its own; one attested twice reads the same. A decision the look read is never taken at
+    its word: what the look established nothing for (a record it could not establish facts for: no applicant
+    reference, no stored input) is replay's to report, not the issuer's to attest (red team round 50)."""
     entries = logchain.LogEntry
-    with ledger.engine.connect() as conn:
-        rows = conn.execute(
-            select(col(entries.department_id), col(entries.seq), col(entries.body)).where(
-                col(entries.log) == logchain.LOG_DECISIONS, col(entries.body).contains(digest)
-            )
-        ).all()
+    rows = conn.execute(
+        select(col(entries.department_id), col(entries.seq), col(entries.body)).where(
+            col(entries.log) == logchain.LOG_DECISIONS, col(entries.body).contains(digest)
+        )
+    ).all()
     items = []
     for deciding, seq, written in rows:
         if (str(deciding), int(seq)) in looked:
@@ -684,8 +663,46 @@ def _attest_racing(
                 and _citation_key(item) not in known
             ):
                 items.append(item)
-    if items:
-        logchain.append(ledger, LOG, department, {"erased": digest, "cited_in": items})
+    return items
+
+
+def _seal(conn: Any, digest: str, typed: list[str]) -> list[int]:
+    """In ``conn``'s transaction: certificate ``digest``'s fields and what copies them erased (see :func:`erase`);
+    returns how many cited copies and sealed typed inputs it reached."""
+    conn.execute(update(Certificate).where(Certificate.digest == digest).values(sealed=ERASED))  # type: ignore[arg-type]
+    conn.execute(
+        update(StatusChange)
+        .where(StatusChange.digest == digest)  # type: ignore[arg-type]
+        .values(note_sealed=None)
+    )
+    # the copies applicants cited inline in decided applications: the same fields and salts, sealed by the
+    # vault key, so destroying the data key alone would leave them readable
+    conn.execute(update(CitedDocument).where(col(CitedDocument.digest) == digest).values(sealed=ERASED))
+    # what the applicant typed that this certificate copies, kept sealed apart from the decision input it was
+    # produced from (decision_input.seal_fields): the stored input keeps only hashes with destroyed salts
+    reached = (
+        conn.execute(update(SealedInput).where(col(SealedInput.input_digest).in_(typed)).values(sealed=ERASED)).rowcount
+        if typed
+        else 0
+    )
+    # the consents the person gave for it: their keyed subject reference confirms a guessed ID number to whoever
+    # holds the vault key, and the purpose text is the person's own words; with them the record's salt, without
+    # which its hash (in the row and the anchored log) confirms no guessed reference or text; the rest
+    # (recipient, purpose code, fields, times, record hash, signature) stays
+    conn.execute(
+        update(Consent)
+        .where(col(Consent.digest) == digest)
+        .values(subject_ref=CONSENT_ERASED, purpose_text="", record_salt=None)
+    )
+    # the grants' free-text purposes and the salts that key their hashes in the access log: without the salt,
+    # the anchored hash confirms no guessed text
+    conn.execute(
+        update(Grant).where(col(Grant.digest) == digest).values(purpose=GRANT_PURPOSE_ERASED, purpose_salt=None)
+    )
+    cited = conn.execute(
+        select(func.count()).select_from(CitedDocument).where(col(CitedDocument.digest) == digest)
+    ).scalar_one()
+    return [int(cited), int(reached or 0)]
 
 
 def _request(basis: str, by: str | None, at: datetime | None) -> tuple[datetime | None, str]:

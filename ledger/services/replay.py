@@ -1214,7 +1214,9 @@ def _replay_departments(
                 if progress is not None:
                     progress(done, total)
 
-        log_found = logchain.check_log(ledger, LOG_DECISIONS, dept, ranges=walk.ranges, visit=visit)
+        log_found = logchain.check_log(
+            ledger, LOG_DECISIONS, dept, ranges=walk.ranges, visit=visit, spelling_compared=True
+        )
         done += walk.flush()
         walk.finish(log_found)
     return done
