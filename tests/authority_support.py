@@ -17,7 +17,7 @@ from sqlalchemy import update
 
 from ledger.client import Ledger
 from ledger.errors import ChainError
-from ledger.formats.canonical import hex32
+from ledger.formats.canonical import hex32, parse_hex32
 from ledger.formats.certificate import batch_schema, validate_record
 from ledger.formats.signing import batch_message, sign
 from ledger.onchain.ids import department_id_bytes
@@ -87,3 +87,20 @@ def anchored_as(ledger: Ledger, department: str, cert_type: str, declared_type: 
     issuance.store_prepared(ledger, built)
     declare(ledger, built, department, batch_schema(declared_type))
     return issuance.export_document(ledger, "0x" + built.digests[0].hex(), department)
+
+
+def supersede_call(ledger: Ledger, old: dict[str, Any], new: dict[str, Any]) -> Any:
+    """The contract call superseding document ``old`` by ``new``, each by its batch root, digest and proof, as a
+    department sends it directly with its own key."""
+
+    def proof(document: dict[str, Any]) -> list[bytes]:
+        return [parse_hex32(p) for p in document["anchor"]["proof"]]
+
+    return ledger.chain.anchor.functions.supersede(
+        parse_hex32(old["anchor"]["root"]),
+        parse_hex32(old["digest"]),
+        proof(old),
+        parse_hex32(new["anchor"]["root"]),
+        parse_hex32(new["digest"]),
+        proof(new),
+    )

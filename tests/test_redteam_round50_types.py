@@ -21,7 +21,7 @@ import pytest
 from api import services
 from ledger.client import Ledger
 from ledger.errors import ChainError, StateError
-from ledger.formats.canonical import hex32, parse_hex32
+from ledger.formats.canonical import hex32
 from ledger.formats.certificate import batch_schema, record_fields, seal_fields, validate_record
 from ledger.formats.merkle import MerkleTree
 from ledger.formats.signing import batch_message, sign
@@ -33,29 +33,13 @@ from ledger.services.departments import Council
 from ledger.services.verify import ChainView, verify_certificate
 
 from .api_support import Clock, make_client
-from .authority_support import anchored_as
+from .authority_support import anchored_as, supersede_call
 from .conftest import make_records, write_jsonl
 from .evidence_support import both, failed_names, standalone
 from .foundation_support import issue, verify
 from .rerun_support import World, application, world_fixture  # noqa: F401 - the decisions' world
 
 LICENCE, BIRTH = "business-licence", "birth-certificate"
-
-
-def _proof(document: dict[str, Any]) -> list[bytes]:
-    return [parse_hex32(p) for p in document["anchor"]["proof"]]
-
-
-def _supersede(ledger: Ledger, old: dict[str, Any], new: dict[str, Any]) -> Any:
-    """The contract call superseding document ``old`` by ``new``, each by its batch root, digest and proof."""
-    return ledger.chain.anchor.functions.supersede(
-        parse_hex32(old["anchor"]["root"]),
-        parse_hex32(old["digest"]),
-        _proof(old),
-        parse_hex32(new["anchor"]["root"]),
-        parse_hex32(new["digest"]),
-        _proof(new),
-    )
 
 
 def _final(ledger: Ledger) -> None:
@@ -73,7 +57,7 @@ def test_a_department_calling_the_contract_directly_cannot_supersede_a_licence_b
     licence, other_licence = issue(ledger, tmp_path, dept, make_records(2))
     (birth,) = issue(ledger, tmp_path, dept, make_records(1, cert_type=BIRTH))
     chain, account = ledger.chain, ledger.department_account(dept)
-    supersede = _supersede(ledger, licence, birth)
+    supersede = supersede_call(ledger, licence, birth)
     with pytest.raises(ChainError) as raised:
         chain.send(account, supersede)
     assert raised.value.error_name == "AnchorSupersedeAcrossTypes"
@@ -83,7 +67,7 @@ def test_a_department_calling_the_contract_directly_cannot_supersede_a_licence_b
     report = verify(ledger, licence)
     assert report.ok and report.facts["status"] == "valid" and "superseded_by" not in report.facts
     # a licence by a licence, directly, as the library does it
-    chain.transact(account, _supersede(ledger, licence, other_licence))
+    chain.transact(account, supersede_call(ledger, licence, other_licence))
     assert verify(ledger, licence).facts["superseded_by"] == other_licence["digest"]
 
 
@@ -144,7 +128,7 @@ def test_a_certificate_in_a_batch_of_another_type_fails_verification_everywhere(
     licence, other = issue(ledger, tmp_path, dept, make_records(2))
     smuggled = _smuggled(ledger, dept)
     chain, account = ledger.chain, ledger.department_account(dept)
-    chain.transact(account, _supersede(ledger, licence, smuggled))
+    chain.transact(account, supersede_call(ledger, licence, smuggled))
     _final(ledger)
     # the library
     report = verify(ledger, smuggled)
@@ -221,7 +205,7 @@ def test_a_file_mixing_types_is_issued_as_one_batch_per_type_and_every_certifica
     with pytest.raises(ChainError) as raised:
         chain.send(
             account,
-            _supersede(ledger, licences[0], birth),
+            supersede_call(ledger, licences[0], birth),
         )
     assert raised.value.error_name == "AnchorSupersedeAcrossTypes"
 

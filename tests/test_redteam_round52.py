@@ -31,7 +31,7 @@ from sqlmodel import col
 from api import services
 from ledger.client import Ledger
 from ledger.errors import ChainError
-from ledger.formats.canonical import hex32, parse_hex32
+from ledger.formats.canonical import hex32
 from ledger.formats.certificate import batch_schema, validate_record
 from ledger.onchain.chainread import Finality
 from ledger.onchain.ids import department_id_bytes
@@ -41,27 +41,11 @@ from ledger.services.verify import ChainView, verify_certificate
 from ledger.storage.models import Batch, Certificate
 
 from .api_support import Clock, make_client
-from .authority_support import anchored_as
+from .authority_support import anchored_as, supersede_call
 from .conftest import make_records
 from .foundation_support import issue, reanchored, verify
 
 LICENCE, BIRTH = "business-licence", "birth-certificate"
-
-
-def _supersede(ledger: Ledger, old: dict[str, Any], new: dict[str, Any]) -> Any:
-    """The contract call superseding document ``old`` by ``new``, each by its batch root, digest and proof."""
-
-    def proof(document: dict[str, Any]) -> list[bytes]:
-        return [parse_hex32(p) for p in document["anchor"]["proof"]]
-
-    return ledger.chain.anchor.functions.supersede(
-        parse_hex32(old["anchor"]["root"]),
-        parse_hex32(old["digest"]),
-        proof(old),
-        parse_hex32(new["anchor"]["root"]),
-        parse_hex32(new["digest"]),
-        proof(new),
-    )
 
 
 def _failed(report: Any) -> set[str]:
@@ -87,7 +71,7 @@ def test_a_licence_is_not_named_replaced_by_a_birth_certificate_anchored_again_i
     assert _failed(verify(ledger, declared)) == {"type_authority"}  # that anchoring itself is refused, as in round 50
     chain, account = ledger.chain, ledger.department_account(dept)
     try:
-        chain.transact(account, _supersede(ledger, licence, declared))
+        chain.transact(account, supersede_call(ledger, licence, declared))
     except ChainError as refused:  # the attack held at the contract
         assert refused.error_name, refused
         return
@@ -115,7 +99,7 @@ def test_a_birth_certificate_is_not_named_replaced_by_a_licence_through_its_dige
     declared = reanchored(ledger, dept, birth, declared=LICENCE)
     chain, account = ledger.chain, ledger.department_account(dept)
     try:
-        chain.transact(account, _supersede(ledger, declared, licence))
+        chain.transact(account, supersede_call(ledger, declared, licence))
     except ChainError as refused:  # the attack held at the contract
         assert refused.error_name, refused
         return
