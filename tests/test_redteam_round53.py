@@ -7,7 +7,12 @@ the decisions log's check comparing spelling, canonical JSON refusing an inexact
    the seal's own transaction (``logchain.append_composed``): its refusal rolled the seal back, so one entry any
    department can write blocked the erasure of another department's certificate for as long as it raced, where
    before the merge the seal had committed first. An item the attestation cannot write is replay's to report (as an
-   unreadable record is), never the seal's to block.
+   unreadable record is), never the seal's to block. (A lone surrogate there held: the record is unreadable.)
+
+Held (guards): the decisions log's spelling, now left by the log's check to replay's workers
+(``spelling_compared``), is still named once by a replay filtered to another case, or to a period, with or without
+workers; a decision whose stored input the ledger wrote with such a double before the merge is reported by replay,
+not a crash.
 
 Real anvil, real database.
 """
@@ -23,9 +28,12 @@ from typing import Any
 import pytest
 
 from ledger.client import Ledger
-from ledger.services import erasure, issuance, logchain
+from ledger.services import decisions, erasure, issuance, logchain
+from ledger.services.replay import replay
 
 from .conftest import make_records, write_jsonl
+from .decision_support import application, unique_rule_set
+from .insider_support import written_past_the_library
 
 
 def _issued(ledger: Ledger, tmp_path: Path, department: str, tag: str) -> dict[str, Any]:
@@ -63,3 +71,50 @@ def test_a_racing_citation_the_attestation_cannot_write_does_not_block_the_seal(
         erasure.erase(ledger, digest, basis="objection", by="officer-53")
     assert len(seen) == 2
     assert erasure.is_erased(ledger, digest)
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_decision_spelt_otherwise_is_named_once_by_a_replay_filtered_to_another_case(
+    ledger: Ledger, fresh_department: str, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    """Held: replay's log check leaves the decisions' spelling to the re-run (``spelling_compared``), which every
+    entry reaches whatever the filter; the spelt entry is named once, as the log's own check names it."""
+    rules = unique_rule_set(f"rt53-spelling-{fresh_department}")
+    decisions.publish_rule_set(ledger, rules, fresh_department)
+    decisions.decide(
+        ledger, fresh_department, "C-RT53-HONEST", "ITEM-1", application("C-RT53-HONEST"), rules,
+        applicant_ref="91110000Y1",
+    )  # fmt: skip
+    with monkeypatch.context() as patch:
+        written_past_the_library(patch, logchain.LOG_DECISIONS, "spaced out")
+        decisions.decide(
+            ledger, fresh_department, "C-RT53-SPELT", "ITEM-1", application("C-RT53-SPELT"), rules,
+            applicant_ref="91110000Y2",
+        )  # fmt: skip
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
+    found = logchain.check_log(ledger, logchain.LOG_DECISIONS, fresh_department)
+    assert [(d.kind, d.seq) for d in found] == [("body_invalid", 2)], found
+    for filters in ({}, {"case_id": "C-RT53-HONEST"}, {"service_item": "ITEM-2"}):
+        replayed = replay(ledger, department=fresh_department, workers=workers, **filters)  # type: ignore[arg-type]
+        named = [(d.check, d.seq) for d in replayed.discrepancies if d.check == "body_invalid"]
+        assert named == [("body_invalid", 2)], (filters, replayed.summary())
+
+
+def test_a_decision_written_before_the_refusal_with_an_inexact_double_is_reported_not_a_crash(
+    ledger: Ledger, fresh_department: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Held: a decision whose stored input the ledger wrote before ``canonical_json`` refused 2**60 (written
+    ``1152921504606847000``, which the strict reader refuses since round 51) is reported by replay (its stored input
+    unreadable: ``input_commitment_invalid``), not a crash, now that canonical JSON refuses the double."""
+    from ledger.formats import canonical
+
+    rules = unique_rule_set(f"rt53-old-{fresh_department}")
+    decisions.publish_rule_set(ledger, rules, fresh_department)
+    app = application("C-RT53-OLD")
+    app["application"]["turnover"] = 2.0**60
+    with monkeypatch.context() as patch:  # the library before the opens merge
+        patch.setattr(canonical, "inexact_double", lambda value: None)
+        decisions.decide(ledger, fresh_department, "C-RT53-OLD", "ITEM-1", app, rules, applicant_ref="91110000Y3")
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
+    replayed = replay(ledger, department=fresh_department)
+    assert [(d.check, d.seq) for d in replayed.discrepancies] == [("input_commitment_invalid", 1)], replayed.summary()
