@@ -12,7 +12,8 @@ the decisions log's check comparing spelling, canonical JSON refusing an inexact
 Held (guards): the decisions log's spelling, now left by the log's check to replay's workers
 (``spelling_compared``), is still named once by a replay filtered to another case, or to a period, with or without
 workers; a decision whose stored input the ledger wrote with such a double before the merge is reported by replay,
-not a crash.
+not a crash; a certificate document carrying such a number, in any spelling, is answered by both verify routes with a
+failed report (read exactly) or a 422 (digits no double is), never a 500.
 
 Real anvil, real database.
 """
@@ -31,6 +32,7 @@ from ledger.client import Ledger
 from ledger.services import decisions, erasure, issuance, logchain
 from ledger.services.replay import replay
 
+from .api_support import Clock, bearer, login, make_client, register
 from .conftest import make_records, write_jsonl
 from .decision_support import application, unique_rule_set
 from .insider_support import written_past_the_library
@@ -118,3 +120,24 @@ def test_a_decision_written_before_the_refusal_with_an_inexact_double_is_reporte
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
     replayed = replay(ledger, department=fresh_department)
     assert [(d.check, d.seq) for d in replayed.discrepancies] == [("input_commitment_invalid", 1)], replayed.summary()
+
+
+def test_a_document_carrying_a_double_canonical_json_refuses_is_answered_by_both_verify_routes(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Held: the fields' hashes of a document whose field is 2**60 (in any spelling) are never written; the gateway
+    answers a failed report or names the number (422), not a 500."""
+    doc = _issued(ledger, tmp_path, fresh_department, "rt53-verify")
+    client = make_client(ledger, Clock())
+    headers = bearer(login(client, ledger, register(ledger, "VR", "verifier")))
+    for spelt in ("1152921504606846976", "1.152921504606847e18", "[1152921504606846976]", "1152921504606847000"):
+        document = {**doc, "fields": {**doc["fields"], "subject.id_number": "@"}}
+        text = json.dumps({"document": document}).replace('"@"', spelt)
+        for path, given in (("/public/verify", {}), ("/verify", headers)):
+            answer = client.post(path, content=text, headers={**given, "content-type": "application/json"})
+            if spelt.endswith("000"):  # digits no double is: refused as the strict reader refuses them
+                assert answer.status_code == 422 and "not exactly representable" in answer.text, answer.text
+            else:
+                assert answer.status_code == 200 and answer.json()["verified"] is False, answer.text
+                failed = [c["name"] for c in answer.json()["checks"] if not c["ok"]]
+                assert "integrity" in failed, answer.text
