@@ -48,7 +48,7 @@ from sqlmodel import col
 
 from ..client import Ledger
 from ..errors import ChainError, InputError, LedgerError, NotFoundError, StateError
-from ..formats.canonical import hex32, json_loads, parse_hex32
+from ..formats.canonical import canonical_json, hex32, json_loads, parse_hex32
 from ..formats.logbody import recorded_instant
 from ..storage.models import (
     CONSENT_ERASED,
@@ -661,9 +661,22 @@ def _attest_racing(
                 and fact.get("digest") == digest
                 and fact.get("verified") is True
                 and _citation_key(item) not in known
+                and _writable(item)
             ):
                 items.append(item)
     return items
+
+
+def _writable(item: dict[str, Any]) -> bool:
+    """Whether canonical JSON can write ``item``, an attestation read from a decision record as stored: one it
+    cannot (an ``input_digest`` of 1152921504606847000, an infinity, a lone surrogate: a record no honest decision
+    path writes) is replay's to report with its record, never the seal's transaction's to fail, which would leave
+    the certificate unerased for as long as such records race it (red team round 53)."""
+    try:
+        canonical_json(item)
+    except InputError:
+        return False
+    return True
 
 
 def _seal(conn: Any, digest: str, typed: list[str]) -> list[int]:
