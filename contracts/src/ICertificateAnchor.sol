@@ -212,7 +212,8 @@ interface ICertificateAnchor {
 
     /// @notice Contract version, "4.0.0" (2.1.0: a revoked or superseded digest is ended under every root of its
     /// department, {endedUnder}; 2.2.0: its suspensions are made through one root, {heldUnder}; 3.0.0: a batch is
-    /// of one certificate type its department holds, and a certificate is superseded only by one of its type; 4.0.0: a certificate's digest commits to its type,
-    /// and {supersede} computes both digests under their batches' types).
+    /// of one certificate type its department holds, and a certificate is superseded only by one of its type;
+    /// 4.0.0: a certificate's digest commits to its type, and {supersede} computes both digests under their batches'
+    /// types).
     function version() external pure returns (string memory);
 }
