@@ -20,7 +20,7 @@ CodeText = Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]+$")]  # print
 DIGEST_EXAMPLE = "0x5b1c0e3f9a4d2b7c8e6f1a0d3c5b7e9f2a4c6e8d0b1f3a5c7e9d2b4f6a8c0e1d"
 
 _DOCUMENT_EXAMPLE: dict[str, Any] = {
-    "format": "pl-cert/1",
+    "format": "pl-cert/2",
     "fields": {
         "id": "BL-2026-000123",
         "type": "business-licence",
@@ -399,7 +399,7 @@ class ReportPublic(SQLModel):
                             "name": "format",
                             "ok": True,
                             "skipped": False,
-                            "detail": "pl-cert/1, 7 disclosed and 0 hidden",
+                            "detail": "pl-cert/2, 7 disclosed and 0 hidden",
                         },
                         {"name": "status", "ok": True, "skipped": False, "detail": "valid"},
                     ],
@@ -424,7 +424,7 @@ class VerifyCreate(SQLModel):
             ]
         }
     )
-    document: dict[str, Any] = Field(description="A certificate document or presentation (pl-cert/1).")
+    document: dict[str, Any] = Field(description="A certificate document or presentation (pl-cert/2).")
     at: datetime | None = Field(default=None, description="Verify as of this time instead of now (1970 or later).")
 
     _document = field_validator("document")(check_document)

@@ -17,6 +17,7 @@ from ledger.formats import checks as checks_core
 from ledger.formats.canonical import (
     CERT_FORMAT,
     CERT_PREFIX,
+    CERT_TAG,
     FIELD_PREFIX,
     NATIVE,
     SALT_BYTES,
@@ -361,6 +362,7 @@ def _native_context(view: ChainView, now: datetime | None = None) -> tuple[Any, 
         checks_core.ValidityWindow,
         SMALL_DOCUMENT_FIELDS,
         GENESIS_RECHECK,
+        CERT_TAG,
     )
 
 

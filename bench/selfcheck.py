@@ -11,9 +11,10 @@ import random
 import string
 
 import rfc8785
+from eth_utils.crypto import keccak
 
 from ledger.errors import InputError
-from ledger.formats.canonical import CERT_FORMAT, CERT_PREFIX, canonical_json, certificate_digest
+from ledger.formats.canonical import CERT_FORMAT, CERT_PREFIX, CERT_TAG, canonical_json, certificate_digest
 
 _ALPHABET = string.printable + 'éß中文\u2028\u2029\x7f\x00\x1f"\\ \U0001f600\ufffe'
 
@@ -57,10 +58,11 @@ def run(samples: int = 5000, seed: int = 7) -> int:
             (_text(rng) if rng.random() < 0.3 else "subject." + rng.choice(string.ascii_letters)): rng.randbytes(32)
             for _ in range(rng.randint(1, 6))
         }
-        expected = hashlib.sha256(
+        inner = hashlib.sha256(
             CERT_PREFIX + rfc8785.dumps({"fields": {k: v.hex() for k, v in names.items()}, "format": CERT_FORMAT})
         ).digest()
-        assert certificate_digest(names) == expected, names
+        expected = hashlib.sha256(CERT_TAG + bytes(keccak(text="birth-certificate")) + inner).digest()
+        assert certificate_digest(names, "birth-certificate") == expected, names
     return samples
 
 

@@ -51,6 +51,7 @@ import array
 import base64
 import datetime as dt
 import decimal
+import functools
 import hashlib
 import http.client
 import itertools
@@ -457,7 +458,7 @@ def abi_encode(types: list[str], args: list[Any]) -> bytes:
 
 
 BUNDLE_VERSION = "pl-evidence/1"
-CERT_FORMAT = "pl-cert/1"
+CERT_FORMAT = "pl-cert/2"
 DECISION_FORMAT = "pl-decision/2"  # docs/decisions.md: every automatic decision's record
 CHECKS = (
     "bundle",
@@ -619,9 +620,23 @@ def field_hash(name: str, value: Any, salt: bytes) -> bytes:
     return sha256(b"pl-field\x00" + salt + name.encode("utf-8") + b"\x00" + jcs(value))
 
 
-def cert_digest(hashes: dict[str, str], fmt: str) -> bytes:
+@functools.lru_cache(maxsize=1024)
+def _type_hash(name: str) -> bytes:
+    """keccak256 of a certificate type's name (the registry's type hash, a batch's schema), kept: a few names."""
+    return keccak(name.encode("utf-8"))
+
+
+def cert_digest(hashes: dict[str, str], fmt: str, cert_type: Any) -> bytes:
+    """docs/format.md §3: the fields digest, then the digest, which commits to the certificate's type (pl-cert/2):
+    SHA-256("pl-cert/2" 0x00 || keccak256(type) || fields digest). Failure when the type is not disclosed text."""
+    if not isinstance(cert_type, str):
+        raise Failure("the certificate's type is not disclosed as text, and its digest commits to it")
+    try:
+        schema = _type_hash(cert_type)
+    except UnicodeEncodeError:
+        raise Failure("the certificate's type is not valid Unicode text") from None
     body = {"fields": {n: h.lower() for n, h in hashes.items()}, "format": fmt}
-    return sha256(b"pl-cert\x00" + jcs(body))
+    return sha256(b"pl-cert/2\x00" + schema + sha256(b"pl-cert\x00" + jcs(body)))
 
 
 def merkle_root(digest: bytes, proof: list[bytes]) -> bytes:
@@ -1479,7 +1494,8 @@ class Verifier:
         c = self.b["certificate"]
         if c["format"] != CERT_FORMAT:
             raise Failure(f"certificate format {c['format']!r} is not {CERT_FORMAT!r}")
-        computed = "0x" + cert_digest(c["field_hashes"], c["format"]).hex()
+        fields = c["fields"] if isinstance(c.get("fields"), dict) else {}
+        computed = "0x" + cert_digest(c["field_hashes"], c["format"], fields.get("type")).hex()
         if computed != c["digest"].lower():
             raise Failure(f"the field hashes give digest {computed}, not the stated {c['digest']}")
         return f"digest {computed}"
@@ -3029,7 +3045,7 @@ DOCUMENT_SALT = re.compile(r"[0-9a-fA-F]{32}")
 
 
 def document_shape_problem(doc: dict[str, Any]) -> str | None:
-    """Why a cited certificate does not have the published shape of a pl-cert/1 document, or None."""
+    """Why a cited certificate does not have the published shape of a pl-cert/2 document, or None."""
     extra = sorted(set(doc) - set(DOCUMENT_KEYS))
     missing = [k for k in DOCUMENT_REQUIRED if k not in doc]
     if extra or missing:
@@ -3308,7 +3324,7 @@ class Rerun:
             hashes.update({n: hexbytes(h.removeprefix("0x"), 32, prefixed=False) for n, h in hidden.items()})
             if any(len(hexbytes(s, None, prefixed=False)) < 16 for s in salts.values()):
                 raise ValueError("short salt")
-            digest = cert_digest({n: h.hex() for n, h in hashes.items()}, CERT_FORMAT)
+            digest = cert_digest({n: h.hex() for n, h in hashes.items()}, CERT_FORMAT, fields.get("type"))
             root = hexbytes(anchor.get("root"), 32)
             proof = [hexbytes(p, 32) for p in anchor.get("proof", [])]
             signature = hexbytes(anchor.get("signature"), 65)

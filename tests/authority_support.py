@@ -17,8 +17,8 @@ from sqlalchemy import update
 
 from ledger.client import Ledger
 from ledger.errors import ChainError
-from ledger.formats.canonical import hex32, parse_hex32
-from ledger.formats.certificate import batch_schema, validate_record
+from ledger.formats.canonical import fields_digest, hex32, parse_hex32
+from ledger.formats.certificate import CertificateDocument, batch_schema, validate_record
 from ledger.formats.signing import batch_message, sign
 from ledger.onchain.ids import department_id_bytes
 from ledger.services import issuance
@@ -89,18 +89,24 @@ def anchored_as(ledger: Ledger, department: str, cert_type: str, declared_type: 
     return issuance.export_document(ledger, "0x" + built.digests[0].hex(), department)
 
 
+def fields_digest_of(document: dict[str, Any]) -> bytes:
+    """The fields digest of the certificate ``document`` holds (its fields' and hidden hashes), which the contract's
+    ``supersede`` is handed to compute the digest under the batch's type (4.0.0)."""
+    return fields_digest(CertificateDocument.from_json(document).field_hashes())
+
+
 def supersede_call(ledger: Ledger, old: dict[str, Any], new: dict[str, Any]) -> Any:
-    """The contract call superseding document ``old`` by ``new``, each by its batch root, digest and proof, as a
-    department sends it directly with its own key."""
+    """The contract call superseding document ``old`` by ``new``, each by its batch root, fields digest and proof,
+    as a department sends it directly with its own key."""
 
     def proof(document: dict[str, Any]) -> list[bytes]:
         return [parse_hex32(p) for p in document["anchor"]["proof"]]
 
     return ledger.chain.anchor.functions.supersede(
         parse_hex32(old["anchor"]["root"]),
-        parse_hex32(old["digest"]),
+        fields_digest_of(old),
         proof(old),
         parse_hex32(new["anchor"]["root"]),
-        parse_hex32(new["digest"]),
+        fields_digest_of(new),
         proof(new),
     )

@@ -104,7 +104,8 @@ def test_consistently_recomputed_forgery_fails_at_the_proof(
     cert["fields"]["subject.name"] = "Somebody Else"
     salt = bytes.fromhex(cert["salts"]["subject.name"])
     cert["field_hashes"]["subject.name"] = field_hash("subject.name", "Somebody Else", salt).hex()
-    cert["digest"] = hex32(certificate_digest({k: bytes.fromhex(v) for k, v in sorted(cert["field_hashes"].items())}))
+    hashes = {k: bytes.fromhex(v) for k, v in sorted(cert["field_hashes"].items())}
+    cert["digest"] = hex32(certificate_digest(hashes, cert["fields"]["type"]))
     report, code, result = both(ledger, forged, tmp_path)
     assert code == 1 and {"merkle_proof", "status"} >= failed_names(result) >= {"merkle_proof"}
     assert not report.ok

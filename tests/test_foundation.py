@@ -368,8 +368,8 @@ def test_unknown_department(ledger: Ledger, tmp_path: Path) -> None:
         {},
         [],
         {"format": "pl-cert/9"},
-        {"format": "pl-cert/1", "fields": {}},
-        {"format": "pl-cert/1", "fields": {"a": 1}, "salts": {"a": "zz" * 16}, "anchor": {}},
+        {"format": "pl-cert/2", "fields": {}},
+        {"format": "pl-cert/2", "fields": {"a": 1}, "salts": {"a": "zz" * 16}, "anchor": {}},
     ],
 )
 def test_malformed_certificate_documents_fail_closed(ledger: Ledger, doc: Any) -> None:

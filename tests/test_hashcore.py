@@ -591,7 +591,7 @@ class _Dict(dict):  # type: ignore[type-arg]
 
 _HEX64 = "ab" * 32
 _SHAPE_VALUES: list[Any] = [
-    None, True, False, 0, 1, -1, 2**63, 2**64, -(2**63), 1.0, "", "x", "pl-cert/1", _Str("pl-cert/1"),
+    None, True, False, 0, 1, -1, 2**63, 2**64, -(2**63), 1.0, "", "x", "pl-cert/2", _Str("pl-cert/2"),
     "0x" + _HEX64, "0X" + _HEX64, "0x" + _HEX64 + "\n", "0x" + _HEX64[:-1], "0x" + _HEX64 + "a", " 0x" + _HEX64[1:],
     "0x" + _HEX64[:-1] + "g", "0x" + _HEX64[:-1] + "\u0661", _HEX64, _HEX64[:32], _HEX64[:31] + "\u00e9",
     _Str(_HEX64[:32]), "0x" + "11" * 20, "0x" + "55" * 65, "\ud800", "A" * 32, "A" * 33, "A\tB", "A\x7fB", "caf\u00e9",

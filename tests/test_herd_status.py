@@ -30,6 +30,7 @@ from ledger.onchain.chain import Chain, connect
 from ledger.services import evidence, status
 from ledger.services.verify import ChainView, verify_certificate, verify_many
 
+from .authority_support import fields_digest_of
 from .conftest import make_records
 from .evidence_support import SCRIPT, cli_env, failed_names, issue, rpc_url, standalone
 from .foundation_support import reanchored
@@ -164,7 +165,10 @@ def test_a_hostile_department_under_the_same_root_changes_nothing(
     chain.transact(hosp, chain.anchor.functions.revoke(root, leaves[0], proof[leaves[0]], 2))
     chain.transact(hosp, chain.anchor.functions.suspend(root, leaves[1], proof[leaves[1]], 9))
     chain.transact(
-        hosp, chain.anchor.functions.supersede(root, leaves[2], proof[leaves[2]], root, leaves[1], proof[leaves[1]])
+        hosp,
+        chain.anchor.functions.supersede(
+            root, fields_digest_of(victims[2]), proof[leaves[2]], root, fields_digest_of(victims[1]), proof[leaves[1]]
+        ),
     )
     # the forged events really are on chain, with the victim's digest and root
     events = ChainView(ledger.chain).status_events()

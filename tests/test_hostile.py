@@ -18,21 +18,25 @@ from sqlalchemy import select
 
 from ledger.client import Ledger
 from ledger.errors import ChainError, InputError
-from ledger.formats.canonical import field_hash, hex32, parse_hex32
+from ledger.formats.canonical import field_hash, hex32, parse_hex32, typed_digest
 from ledger.formats.certificate import batch_schema, validate_record
 from ledger.formats.merkle import MerkleTree
 from ledger.services import evidence, issuance, logchain, provenance, status
 from ledger.storage.store import Batch, BatchState, StatusChange
 
 from .api_support import Clock, make_client
+from .authority_support import fields_digest_of
 from .conftest import TEST_TYPES, make_records
 from .evidence_support import both
 from .foundation_support import issue, verify
 
+_FILLER = b"\x5a" * 32
+
 
 def _hostile_copy(ledger: Ledger, attacker: str, victim_digests: list[str]) -> tuple[bytes, MerkleTree]:
     """``attacker`` anchors, with its own valid key, a batch whose leaves are the victim's digests."""
-    leaves = [parse_hex32(d) for d in victim_digests] + [b"\x5a" * 32]
+    filler = typed_digest(batch_schema("business-licence"), _FILLER)  # a licence of fields digest _FILLER
+    leaves = [parse_hex32(d) for d in victim_digests] + [filler]
     tree = MerkleTree(leaves)
     chain = ledger.chain
     chain.transact(
@@ -55,7 +59,7 @@ def test_foreign_status_changes_never_reach_the_issuers_certificate(
     chain.transact(
         hosp,
         chain.anchor.functions.supersede(
-            root, parse_hex32(successor["digest"]), tree.proof(1), root, b"\x5a" * 32, tree.proof(2)
+            root, fields_digest_of(successor), tree.proof(1), root, _FILLER, tree.proof(2)
         ),
     )
     # ... and through the victim's own root it is refused outright
@@ -191,6 +195,9 @@ def test_hiding_an_always_disclosed_field_fails_every_verifier(ledger: Ledger, t
     assert not report.ok
     assert "disclosure" in {c.name for c in report.failed}, report.to_json()
     assert f"{name} must always be disclosed" in report.check("disclosure").detail
+    if name == "type":  # the digest commits to the type (pl-cert/2): without it there is no digest either
+        assert {c.name for c in report.failed} == {"integrity", "disclosure"}, report.to_json()
+        assert "discloses its `type` field" in report.check("integrity").detail
     # a bundle made of the genuine document, then edited by the holder the same way
     bundle = evidence.certificate_bundle(ledger, doc)
     cert = bundle["certificate"]
@@ -238,11 +245,11 @@ def test_status_reasons_are_codes_never_free_text(ledger: Ledger, tmp_path: Path
 
 def test_contracts_of_another_version_are_refused(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
     """A deployment whose contracts answer another version than this ledger reads is never read with its rules
-    (here: a ledger that would need anchor contracts 3.1.0 meets the 3.0.0 ones)."""
+    (here: a ledger that would need anchor contracts 4.1.0 meets the 4.0.0 ones)."""
     from ledger.errors import ConfigError
     from ledger.onchain import chain as chain_module
 
     ledger.chain.check_code()  # the session's own deployment is current
-    monkeypatch.setitem(chain_module.CONTRACT_VERSIONS, "anchor", "3.1.0")
-    with pytest.raises(ConfigError, match=r"version 3\.0\.0; this ledger needs 3\.1\.0"):
+    monkeypatch.setitem(chain_module.CONTRACT_VERSIONS, "anchor", "4.1.0")
+    with pytest.raises(ConfigError, match=r"version 4\.0\.0; this ledger needs 4\.1\.0"):
         ledger.chain.check_code()

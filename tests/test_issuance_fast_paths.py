@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import rfc8785
+from eth_utils.crypto import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -50,13 +51,19 @@ def _written(value: Any) -> bytes:
     return text
 
 
-def _reference_digest(fields: dict[str, Any], salts: dict[str, bytes]) -> bytes:
+def _reference_fields_digest(fields: dict[str, Any], salts: dict[str, bytes]) -> bytes:
     """docs/format.md, literally: RFC 8785 by the rfc8785 package, one SHA-256 per field."""
     hashes = {
         name: hashlib.sha256(FIELD_PREFIX + salts[name] + name.encode("utf-8") + b"\x00" + _written(value)).hexdigest()
         for name, value in fields.items()
     }
     return hashlib.sha256(CERT_PREFIX + rfc8785.dumps({"fields": hashes, "format": CERT_FORMAT})).digest()
+
+
+def _reference_digest(fields: dict[str, Any], salts: dict[str, bytes]) -> bytes:
+    """The same, with the type's layer (pl-cert/2): SHA-256("pl-cert/2" 0x00 || keccak256(type) || fields digest)."""
+    schema = bytes(keccak(text=fields["type"]))
+    return hashlib.sha256(b"pl-cert/2\x00" + schema + _reference_fields_digest(fields, salts)).digest()
 
 
 def _outcome(compute: Any) -> Any:
@@ -157,14 +164,15 @@ def test_document_field_names_of_any_shape_get_the_reference_digest(names: list[
     """What verification computes for a holder's document: field_hashes + certificate_digest, twice (the second
     time from the remembered name parts and template), against the reference."""
     fields = {n: f"value of {n}" for n in names}
-    salts = {n: hashlib.sha256(n.encode()).digest()[:SALT_BYTES] for n in names}
+    fields.setdefault("type", "birth-certificate")  # the digest commits to it
+    salts = {n: hashlib.sha256(n.encode()).digest()[:SALT_BYTES] for n in fields}
     reference = _reference_digest(fields, salts)
     for _ in range(2):
-        assert canonical.certificate_digest(canonical.field_hashes(fields, salts)) == reference
+        assert canonical.certificate_digest(canonical.field_hashes(fields, salts), fields["type"]) == reference
         randomness = b"".join(salts.values())
         assert seal_many([fields], randomness) == [reference]
     reordered = dict(reversed(list(fields.items())))  # another layout of the same names: the same digest
-    assert canonical.certificate_digest(canonical.field_hashes(reordered, salts)) == reference
+    assert canonical.certificate_digest(canonical.field_hashes(reordered, salts), fields["type"]) == reference
 
 
 def test_hostile_documents_do_not_grow_the_remembered_layouts_without_bound() -> None:
@@ -174,9 +182,9 @@ def test_hostile_documents_do_not_grow_the_remembered_layouts_without_bound() ->
         names = [f"n{i}_{j}_" + "x" * (200 if i % 2 else 10) for j in range(3)]
         fields = {n: "v" for n in names}
         salts = {n: b"s" * SALT_BYTES for n in names}
-        digest = canonical.certificate_digest(canonical.field_hashes(fields, salts))
+        digest = canonical.fields_digest(canonical.field_hashes(fields, salts))
         if i % 300 == 0 or i > 1490:
-            assert digest == _reference_digest(fields, salts)
+            assert digest == _reference_fields_digest(fields, salts)
     assert len(canonical._NAME_PARTS) <= canonical._NAME_PARTS_MAX
     assert all(len(n) <= canonical._NAME_MAX_CHARS for n in canonical._NAME_PARTS)
     assert len(canonical._DIGEST_TEMPLATES) <= canonical._DIGEST_TEMPLATES_MAX
@@ -184,7 +192,7 @@ def test_hostile_documents_do_not_grow_the_remembered_layouts_without_bound() ->
     big = {f"f{j}": "v" for j in range(2000)}  # one layout beyond the character bound: not remembered
     salts = {n: b"s" * SALT_BYTES for n in big}
     before = len(canonical._DIGEST_TEMPLATES)
-    assert canonical.certificate_digest(canonical.field_hashes(big, salts)) == _reference_digest(big, salts)
+    assert canonical.fields_digest(canonical.field_hashes(big, salts)) == _reference_fields_digest(big, salts)
     assert len(canonical._DIGEST_TEMPLATES) == before
 
 

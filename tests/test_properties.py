@@ -140,17 +140,18 @@ def test_any_change_of_name_value_or_salt_changes_the_field_hash(
 def test_any_change_of_a_field_hash_or_field_set_changes_the_digest(
     hashes: dict[str, bytes], data: st.DataObject
 ) -> None:
-    original = certificate_digest(hashes)
+    original = certificate_digest(hashes, "birth-certificate")
     name = data.draw(st.sampled_from(sorted(hashes)))
     changed = dict(hashes)
     changed[name] = bytes([hashes[name][0] ^ 1]) + hashes[name][1:]
-    assert certificate_digest(changed) != original
+    assert certificate_digest(changed, "birth-certificate") != original
     fewer = {k: v for k, v in hashes.items() if k != name}
     if fewer:
-        assert certificate_digest(fewer) != original
+        assert certificate_digest(fewer, "birth-certificate") != original
     renamed = {(k + "_" if k == name else k): v for k, v in hashes.items()}
     if len(renamed) == len(hashes):
-        assert certificate_digest(renamed) != original
+        assert certificate_digest(renamed, "birth-certificate") != original
+    assert certificate_digest(hashes, "business-licence") != original  # the digest commits to the type
 
 
 def _utf8(text: str) -> bool:
@@ -162,7 +163,7 @@ def _utf8(text: str) -> bool:
 
 
 def test_verify_fails_closed_on_a_field_name_that_is_not_utf8() -> None:
-    doc = {"format": "pl-cert/1", "fields": {"\ud800": 1}, "salts": {"\ud800": "00" * 16}, "anchor": {}}
+    doc = {"format": "pl-cert/2", "fields": {"\ud800": 1}, "salts": {"\ud800": "00" * 16}, "anchor": {}}
     with pytest.raises(InputError):
         CertificateDocument.from_json(json.loads(json.dumps(doc))).digest()
 
@@ -242,7 +243,7 @@ def test_the_record_parser_fails_only_with_input_error(raw: Any) -> None:
 @given(
     json_values
     | st.fixed_dictionaries(
-        {"format": st.just("pl-cert/1")},
+        {"format": st.just("pl-cert/2")},
         optional={
             "fields": json_values,
             "salts": json_values,

@@ -198,7 +198,7 @@ def test_a_forgers_deep_bundle_is_refused_by_the_cli_and_the_standalone_verifier
 
 def test_a_holders_deep_document_is_refused_by_ledger_verify(ledger: Ledger, tmp_path: Path) -> None:
     document = tmp_path / "certificate.json"
-    document.write_text('{"format": "pl-cert/1", "fields": ' + _deep_object() + "}")
+    document.write_text('{"format": "pl-cert/2", "fields": ' + _deep_object() + "}")
     run = run_cli(ledger, "verify", str(document))  # the format check fails (exit 1), naming the depth
     assert run.returncode == 1 and "nested deeper" in run.stdout, (run.returncode, run.stdout, run.stderr[-2000:])
     assert "NOT VERIFIED: failed format" in run.stdout

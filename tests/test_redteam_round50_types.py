@@ -121,14 +121,17 @@ def test_a_certificate_in_a_batch_of_another_type_fails_verification_everywhere(
     ledger: Ledger, fresh_department: str, tmp_path: Path
 ) -> None:
     """Adversary: the department smuggles a birth certificate into a batch declared "business-licence", so that the
-    contract's same-type check lets it supersede a licence by it: every verifier refuses the smuggled certificate
-    (type_authority), in the library, the gateway (its long-lived view's native answer too) and the court's
-    verifier."""
+    contract's same-type check lets it supersede a licence by it (3.0.0): every verifier refuses the smuggled
+    certificate (type_authority), in the library, the gateway (its long-lived view's native answer too) and the
+    court's verifier. Since 4.0.0 the supersession itself is refused: the contract computes the successor's digest
+    under the licence type, which is no leaf of the batch (red team round 52)."""
     dept = fresh_department
     licence, other = issue(ledger, tmp_path, dept, make_records(2))
     smuggled = _smuggled(ledger, dept)
     chain, account = ledger.chain, ledger.department_account(dept)
-    chain.transact(account, supersede_call(ledger, licence, smuggled))
+    with pytest.raises(ChainError) as raised:
+        chain.transact(account, supersede_call(ledger, licence, smuggled))
+    assert raised.value.error_name == "AnchorInvalidProof", raised.value
     _final(ledger)
     # the library
     report = verify(ledger, smuggled)
@@ -148,10 +151,9 @@ def test_a_certificate_in_a_batch_of_another_type_fails_verification_everywhere(
     assert verify_certificate(other, view).ok  # a licence in a batch of its type, in the same view: as before
     answered = services.fast_public_bytes(view, other)
     assert answered is not None and json.loads(answered)["verified"] is True, answered
-    # the licence is ended, as its department may end it (a revocation would too); the successor it is named
-    # superseded by is a certificate no verifier accepts
-    ended = verify(ledger, licence)
-    assert ended.facts["superseded_by"] == smuggled["digest"] and not verify(ledger, smuggled).ok
+    # the licence is not ended: no supersession names the smuggled certificate
+    kept = verify(ledger, licence)
+    assert kept.ok and "superseded_by" not in kept.facts, kept.to_json()
     # the court's verifier, from the evidence bundle, agreeing with the library
     bundle = evidence.certificate_bundle(ledger, smuggled)
     path = tmp_path / "smuggled.json"

@@ -8,8 +8,10 @@
    name the birth certificate as its replacement, and the birth certificate, verified from its own document and
    batch, is valid. The other way round too: the birth certificate's digest anchored again in a licence batch and
    superseded there by a licence is ended under every root (red team round 42), so the birth certificate's own
-   document says a licence replaced it, and the licence, valid, says it replaces the birth certificate. Open (strict
-   xfail): nothing on chain binds a digest to one type.
+   document says a licence replaced it, and the licence, valid, says it replaces the birth certificate. Held since
+   CertificateAnchor 4.0.0: a certificate's digest commits to its type (pl-cert/2), and ``supersede`` computes each
+   side's digest from its fields digest under its batch's type, so the birth certificate's digest is no leaf of the
+   licence batch under the licence type (``AnchorInvalidProof``), either way round.
 2. Held: an insider retyping a prepared batch in the store (its certificates' ``cert_type`` and its ``schema_id``,
    to another type the department holds, after the council revoked the batch's own) so that ``ledger resume``
    anchors it: it is anchored under the other type, and every certificate of it fails verification
@@ -31,7 +33,7 @@ from sqlmodel import col
 from api import services
 from ledger.client import Ledger
 from ledger.errors import ChainError
-from ledger.formats.canonical import hex32
+from ledger.formats.canonical import hex32, parse_hex32
 from ledger.formats.certificate import batch_schema, validate_record
 from ledger.onchain.chainread import Finality
 from ledger.onchain.ids import department_id_bytes
@@ -52,61 +54,47 @@ def _failed(report: Any) -> set[str]:
     return {c.name for c in report.failed}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (red team round 52): the contract cannot see that a digest anchored again in a batch declared of "
-    "the licence's type is a birth certificate; no verifier of the birth certificate looks for its anchorings under "
-    "other roots (docs/threat-model.md)",
-)
 def test_a_licence_is_not_named_replaced_by_a_birth_certificate_anchored_again_in_a_licence_batch(
     ledger: Ledger, fresh_department: str, tmp_path: Path
 ) -> None:
     """Adversary: a department with its key and web3. Its genuine birth certificate's digest, anchored again in a batch
-    it declares "business-licence", passes the contract's same-type check of ``supersede``: the licence's relying
-    parties are told a birth certificate replaced it, and that birth certificate verifies."""
+    it declares "business-licence", passed 3.0.0's same-type check of ``supersede``: the licence's relying parties
+    were told a birth certificate replaced it, and that birth certificate verified. 4.0.0 computes the copy's digest
+    from the fields digest under the licence type: no leaf of the copy, refused; both certificates stay valid."""
     dept = fresh_department
     (licence,) = issue(ledger, tmp_path, dept, make_records(1))
     (birth,) = issue(ledger, tmp_path, dept, make_records(1, cert_type=BIRTH))
     declared = reanchored(ledger, dept, birth, declared=LICENCE)  # the contract cannot see the leaf's type
     assert _failed(verify(ledger, declared)) == {"type_authority"}  # that anchoring itself is refused, as in round 50
     chain, account = ledger.chain, ledger.department_account(dept)
-    try:
+    with pytest.raises(ChainError) as refused:  # 4.0.0: the digest under the licence type is no leaf of the copy
         chain.transact(account, supersede_call(ledger, licence, declared))
-    except ChainError as refused:  # the attack held at the contract
-        assert refused.error_name, refused
-        return
-    ended = verify(ledger, licence)
-    successor = verify(ledger, birth)
-    named = ended.facts.get("superseded_by") == birth["digest"]
-    assert not (named and successor.ok), (ended.to_json(), successor.to_json())
+    assert refused.value.error_name == "AnchorInvalidProof", refused.value
+    ended, successor = verify(ledger, licence), verify(ledger, birth)
+    assert ended.ok and ended.facts["status"] == "valid" and "superseded_by" not in ended.facts, ended.to_json()
+    assert successor.ok and "replaces" not in successor.facts, successor.to_json()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (red team round 52): as above, the other way round: the birth certificate's digest anchored again "
-    "in a licence batch is superseded there, so it is ended under every root (docs/threat-model.md)",
-)
 def test_a_birth_certificate_is_not_named_replaced_by_a_licence_through_its_digest_anchored_in_a_licence_batch(
     ledger: Ledger, fresh_department: str, tmp_path: Path
 ) -> None:
     """Adversary: as above. The birth certificate's digest, anchored again in a batch declared "business-licence", is
     superseded there by a licence: a digest's end holds under every root of its department (red team round 42), so
-    the birth certificate's own document says it was superseded by the licence, and the licence, valid, says it
-    replaces the birth certificate."""
+    the birth certificate's own document said it was superseded by the licence, and the licence, valid, that it
+    replaced the birth certificate. Refused by 4.0.0 as above: the birth certificate is not ended anywhere."""
     dept = fresh_department
     (birth,) = issue(ledger, tmp_path, dept, make_records(1, cert_type=BIRTH))
     (licence,) = issue(ledger, tmp_path, dept, make_records(1))
     declared = reanchored(ledger, dept, birth, declared=LICENCE)
     chain, account = ledger.chain, ledger.department_account(dept)
-    try:
+    with pytest.raises(ChainError) as refused:
         chain.transact(account, supersede_call(ledger, declared, licence))
-    except ChainError as refused:  # the attack held at the contract
-        assert refused.error_name, refused
-        return
-    ended = verify(ledger, birth)
-    successor = verify(ledger, licence)
-    named = ended.facts.get("superseded_by") == licence["digest"] or successor.facts.get("replaces") == birth["digest"]
-    assert not (named and successor.ok), (ended.to_json(), successor.to_json())
+    assert refused.value.error_name == "AnchorInvalidProof", refused.value
+    ended_under = ledger.chain.anchor.functions.endedUnder(department_id_bytes(dept), parse_hex32(birth["digest"]))
+    assert bytes(ledger.chain.call(ended_under)) == b"\x00" * 32  # not ended under any root
+    ended, successor = verify(ledger, birth), verify(ledger, licence)
+    assert ended.ok and ended.facts["status"] == "valid" and "superseded_by" not in ended.facts, ended.to_json()
+    assert successor.ok and "replaces" not in successor.facts, successor.to_json()
 
 
 def test_a_prepared_batch_retyped_in_the_store_and_resumed_is_anchored_as_nothing_any_verifier_accepts(

@@ -63,7 +63,7 @@ def test_documents_and_presentations_the_ledger_writes_match_the_schema(document
     [
         lambda d: d["salts"].__setitem__("subject.name", "00" * 15),  # a salt one byte short
         lambda d: d.pop("anchor"),  # no anchor
-        lambda d: d.__setitem__("format", "pl-cert/2"),  # another format
+        lambda d: d.__setitem__("format", "pl-cert/1"),  # another format (the one before the type was committed to)
         lambda d: d["salts"].__setitem__("subject.name", "zz" * 16),  # not hex
         lambda d: d.__setitem__("fields", []),  # fields not an object
     ],
@@ -82,7 +82,7 @@ def test_shapes_the_reader_refuses_the_schema_refuses(document: dict[str, Any], 
     ("edit", "member"),
     [
         (lambda d: d["anchor"].pop("tx_hash"), "anchor.tx_hash"),  # an anchor section missing a member
-        (lambda d: d.__setitem__("note", "trust me"), "note"),  # a member pl-cert/1 does not have
+        (lambda d: d.__setitem__("note", "trust me"), "note"),  # a member pl-cert/2 does not have
         (lambda d: d["anchor"].__setitem__("chain_id", str(d["anchor"]["chain_id"])), "anchor.chain_id"),  # "31337"
         (lambda d: d["anchor"].__setitem__("count", True), "anchor.count"),  # true is not 1
         (lambda d: d["anchor"].__setitem__("proof", ["0x" + "ab" * 31]), "anchor.proof.0"),  # a hash one byte short

@@ -14,6 +14,8 @@ import {Sha256Merkle} from "./Sha256Merkle.sol";
 contract CertificateAnchor is ICertificateAnchor {
     /// @inheritdoc ICertificateAnchor
     uint8 public constant MAX_REASON = 12;
+    /// @inheritdoc ICertificateAnchor
+    bytes10 public constant DIGEST_TAG = "pl-cert/2\x00";
 
     IDepartmentRegistry private immutable _registry;
 
@@ -91,20 +93,20 @@ contract CertificateAnchor is ICertificateAnchor {
     /// @inheritdoc ICertificateAnchor
     function supersede(
         bytes32 oldRoot,
-        bytes32 oldDigest,
+        bytes32 oldFieldsDigest,
         bytes32[] calldata oldProof,
         bytes32 newRoot,
-        bytes32 newDigest,
+        bytes32 newFieldsDigest,
         bytes32[] calldata newProof
     ) external {
-        if (oldDigest == newDigest) revert AnchorSelfSupersede(oldDigest);
         bytes32 departmentId = _callerDepartment();
-        StatusChange[] storage oldHistory = _proven(departmentId, oldRoot, oldDigest, oldProof);
-        StatusChange[] storage newHistory = _proven(departmentId, newRoot, newDigest, newProof);
-        _requireNotEndedElsewhere(departmentId, oldRoot, oldDigest);
-        _requireNotEndedElsewhere(departmentId, newRoot, newDigest);
-        _requireNotTerminal(oldHistory, oldDigest);
-        _requireNotTerminal(newHistory, newDigest);
+        // Each digest is computed under its own batch's type, never taken from the caller: a digest of another type
+        // anchored again in a batch of this one is not a leaf of it under this type (red team round 52).
+        bytes32 oldDigest = certificateDigest(_batches[departmentId][oldRoot].schema, oldFieldsDigest);
+        bytes32 newDigest = certificateDigest(_batches[departmentId][newRoot].schema, newFieldsDigest);
+        if (oldDigest == newDigest) revert AnchorSelfSupersede(oldDigest);
+        StatusChange[] storage oldHistory = _live(departmentId, oldRoot, oldDigest, oldProof);
+        _live(departmentId, newRoot, newDigest, newProof);
         bytes32 oldType = _batches[departmentId][oldRoot].schema;
         bytes32 newType = _batches[departmentId][newRoot].schema;
         if (oldType != newType) revert AnchorSupersedeAcrossTypes(oldDigest, oldType, newDigest, newType);
@@ -177,8 +179,13 @@ contract CertificateAnchor is ICertificateAnchor {
     }
 
     /// @inheritdoc ICertificateAnchor
+    function certificateDigest(bytes32 schema, bytes32 fieldsDigest) public pure returns (bytes32) {
+        return sha256(abi.encodePacked(DIGEST_TAG, schema, fieldsDigest));
+    }
+
+    /// @inheritdoc ICertificateAnchor
     function version() external pure returns (string memory) {
-        return "3.0.0";
+        return "4.0.0";
     }
 
     // ----------------------------------------------------------------- internals
@@ -212,6 +219,18 @@ contract CertificateAnchor is ICertificateAnchor {
         if (_batches[departmentId][root].signer == address(0)) revert AnchorUnknownRoot(departmentId, root);
         if (!Sha256Merkle.verify(proof, root, digest)) revert AnchorInvalidProof(root, digest);
         return _history[departmentId][root][digest];
+    }
+
+    /// @dev The status history of `digest` in `departmentId`'s batch `root`, after checking the proof, and that the
+    /// certificate is neither ended under another root of the department nor revoked or superseded under this one.
+    function _live(bytes32 departmentId, bytes32 root, bytes32 digest, bytes32[] calldata proof)
+        private
+        view
+        returns (StatusChange[] storage history)
+    {
+        history = _proven(departmentId, root, digest, proof);
+        _requireNotEndedElsewhere(departmentId, root, digest);
+        _requireNotTerminal(history, digest);
     }
 
     /// @dev Reverts when the department's certificate `digest` ended (revoked, superseded) under another root than

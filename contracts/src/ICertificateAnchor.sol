@@ -15,7 +15,10 @@ import {IDepartmentRegistry} from "./IDepartmentRegistry.sol";
 /// department's roots it is ended under every one ({endedUnder}), so anchoring the same digest again in a new batch
 /// cannot bring it back (2.1.0). Every batch is of one certificate type, its `schema`: the registry's type hash
 /// (keccak256 of the type name), which the department must hold when it anchors the batch; a certificate is
-/// superseded only by one of its own type, so both batches' types must be the same (3.0.0).
+/// superseded only by one of its own type, so both batches' types must be the same (3.0.0). A certificate's digest
+/// commits to its type: `digest = sha256("pl-cert/2\x00" || schema || fieldsDigest)` ({certificateDigest}), and
+/// {supersede} computes both digests under their own batches' types from the fields digests it is given, so a digest
+/// of one type anchored again in a batch declared of another can never be named through that batch (4.0.0).
 interface ICertificateAnchor {
     /// @notice Certificate status. Revoked and Superseded are terminal.
     enum CertStatus {
@@ -137,17 +140,20 @@ interface ICertificateAnchor {
     /// @notice Reinstates a Suspended certificate to Valid. Same caller, proof and reason rules as {revoke}.
     function reinstate(bytes32 root, bytes32 digest, bytes32[] calldata proof, uint8 reason) external;
 
-    /// @notice Marks certificate `oldDigest` of batch `oldRoot` (Valid or Suspended) as superseded by `newDigest`
-    /// of batch `newRoot` (terminal).
-    /// @dev Both batches must be the caller department's own and of the same certificate type
-    /// ({AnchorSupersedeAcrossTypes}); neither certificate may be revoked or superseded, under these roots or under
-    /// any other root of the department ({endedUnder}).
+    /// @notice Marks the certificate of fields digest `oldFieldsDigest` in batch `oldRoot` (Valid or Suspended) as
+    /// superseded by the certificate of fields digest `newFieldsDigest` in batch `newRoot` (terminal).
+    /// @dev Each certificate's digest is {certificateDigest} of its batch's type and the fields digest given, and
+    /// each proof must place that digest under its root: a digest anchored again in a batch of another type than its
+    /// own is never a leaf of that batch under that batch's type, so neither side can be a certificate of another
+    /// type than its batch (red team round 52). Both batches must be the caller department's own and of the same
+    /// certificate type ({AnchorSupersedeAcrossTypes}); neither certificate may be revoked or superseded, under these
+    /// roots or under any other root of the department ({endedUnder}). The events and statuses name the digests.
     function supersede(
         bytes32 oldRoot,
-        bytes32 oldDigest,
+        bytes32 oldFieldsDigest,
         bytes32[] calldata oldProof,
         bytes32 newRoot,
-        bytes32 newDigest,
+        bytes32 newFieldsDigest,
         bytes32[] calldata newProof
     ) external;
 
@@ -158,6 +164,13 @@ interface ICertificateAnchor {
 
     /// @notice Highest reason code of the published vocabulary (docs/format.md).
     function MAX_REASON() external view returns (uint8);
+
+    /// @notice Domain tag of a certificate digest, `"pl-cert/2\x00"`: it names the format (docs/format.md).
+    function DIGEST_TAG() external view returns (bytes10);
+
+    /// @notice Digest of the certificate of type `schema` (keccak256 of its type name) whose fields digest is
+    /// `fieldsDigest`: `sha256(DIGEST_TAG || schema || fieldsDigest)`, as every verifier computes it (docs/format.md).
+    function certificateDigest(bytes32 schema, bytes32 fieldsDigest) external pure returns (bytes32);
 
     /// @notice Batch `root` of department `departmentId` and its certificate type (`schema`, the registry's type
     /// hash); all zero when that department never anchored it.
@@ -197,8 +210,10 @@ interface ICertificateAnchor {
         view
         returns (StatusChange[] memory);
 
-    /// @notice Contract version, "3.0.0" (2.1.0: a revoked or superseded digest is ended under every root of its
+    /// @notice Contract version, "4.0.0" (2.1.0: a revoked or superseded digest is ended under every root of its
     /// department, {endedUnder}; 2.2.0: its suspensions are made through one root, {heldUnder}; 3.0.0: a batch is
-    /// of one certificate type its department holds, and a certificate is superseded only by one of its type).
+    /// of one certificate type its department holds, and a certificate is superseded only by one of its type;
+    /// 4.0.0: a certificate's digest commits to its type, and {supersede} computes both digests under their batches'
+    /// types).
     function version() external pure returns (string memory);
 }

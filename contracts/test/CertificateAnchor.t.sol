@@ -27,6 +27,10 @@ contract CertificateAnchorTest is RegistryFixture {
     address internal finKey;
     address internal verKey;
 
+    // A certificate's digest is its type's and its fields digest's (4.0.0): `fields[i]` is the fields digest of
+    // `digests[i]`, a certificate of type SCHEMA, as `fields2` of `digests2`.
+    bytes32[] internal fields;
+    bytes32[] internal fields2;
     bytes32[] internal digests;
     bytes32 internal root;
     bytes32[] internal digests2;
@@ -51,8 +55,10 @@ contract CertificateAnchorTest is RegistryFixture {
         anchor = new CertificateAnchor(registry);
 
         for (uint256 i = 0; i < 5; ++i) {
-            digests.push(sha256(abi.encode("cert", i)));
-            digests2.push(sha256(abi.encode("cert-v2", i)));
+            fields.push(sha256(abi.encode("cert", i)));
+            fields2.push(sha256(abi.encode("cert-v2", i)));
+            digests.push(_typed(SCHEMA, fields[i]));
+            digests2.push(_typed(SCHEMA, fields2[i]));
         }
         root = MerkleBuilder.root(digests);
         root2 = MerkleBuilder.root(digests2);
@@ -60,6 +66,27 @@ contract CertificateAnchorTest is RegistryFixture {
             proofs.push(MerkleBuilder.proof(digests, i));
             proofs2.push(MerkleBuilder.proof(digests2, i));
         }
+    }
+
+    /// @dev A certificate's digest as docs/format.md spells it, written here apart from the contract's
+    /// {certificateDigest}: sha256("pl-cert/2" 0x00 || schema || fields digest).
+    function _typed(bytes32 schema, bytes32 fieldsDigest) internal pure returns (bytes32) {
+        return sha256(bytes.concat(bytes("pl-cert/2"), bytes1(0x00), schema, fieldsDigest));
+    }
+
+    /// @dev A batch of `n` certificates of type `schema` (fields digests drawn from `label`), its root and proofs.
+    function _typedBatch(bytes32 schema, string memory label, uint256 n)
+        internal
+        pure
+        returns (bytes32 r, bytes32[] memory fs, bytes32[] memory ds)
+    {
+        fs = new bytes32[](n);
+        ds = new bytes32[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            fs[i] = sha256(abi.encode(label, i));
+            ds[i] = _typed(schema, fs[i]);
+        }
+        r = MerkleBuilder.root(ds);
     }
 
     function _proof(uint256 i) internal view returns (bytes32[] memory) {
@@ -95,7 +122,9 @@ contract CertificateAnchorTest is RegistryFixture {
     // ----------------------------------------------------------------- anchorBatch
 
     function test_Views() public view {
-        assertEq(anchor.version(), "3.0.0", "version");
+        assertEq(anchor.version(), "4.0.0", "version");
+        assertEq(anchor.DIGEST_TAG(), bytes10("pl-cert/2\x00"), "digest tag");
+        assertEq(anchor.certificateDigest(SCHEMA, fields[0]), digests[0], "the digest as docs/format.md spells it");
         assertEq(anchor.MAX_REASON(), 12, "reason vocabulary");
         assertEq(address(anchor.registry()), address(registry), "registry");
     }
@@ -370,7 +399,7 @@ contract CertificateAnchorTest is RegistryFixture {
 
     function _supersede(address caller, uint256 oldIndex, uint256 newIndex) internal {
         vm.prank(caller);
-        anchor.supersede(root, digests[oldIndex], _proof(oldIndex), root2, digests2[newIndex], _proof2(newIndex));
+        anchor.supersede(root, fields[oldIndex], _proof(oldIndex), root2, fields2[newIndex], _proof2(newIndex));
     }
 
     function test_Supersede() public {
@@ -409,7 +438,7 @@ contract CertificateAnchorTest is RegistryFixture {
     function test_SupersedeWithinSameBatch() public {
         _anchor(mktKey, root, 5);
         vm.prank(mktKey);
-        anchor.supersede(root, digests[0], _proof(0), root, digests[4], _proof(4));
+        anchor.supersede(root, fields[0], _proof(0), root, fields[4], _proof(4));
         assertEq(uint256(_status(digests[0])), uint256(ICertificateAnchor.CertStatus.Superseded), "superseded");
     }
 
@@ -417,59 +446,136 @@ contract CertificateAnchorTest is RegistryFixture {
     /// business licences by one of its birth certificates. Both batches are its own, so before 3.0.0 nothing
     /// stopped it and every verifier named the birth certificate as the licence's replacement.
     function test_Attack_SupersedeByACertificateOfAnotherType() public {
-        _anchorOfType(mktKey, root, 5, LICENCE);
-        _anchorOfType(mktKey, root2, 5, BIRTH);
+        (bytes32 licences, bytes32[] memory fl, bytes32[] memory dl) = _typedBatch(LICENCE, "licence", 3);
+        (bytes32 births, bytes32[] memory fb, bytes32[] memory db) = _typedBatch(BIRTH, "birth", 3);
+        (bytes32[] memory pl0, bytes32[] memory pl1, bytes32[] memory pl2) =
+            (MerkleBuilder.proof(dl, 0), MerkleBuilder.proof(dl, 1), MerkleBuilder.proof(dl, 2));
+        (bytes32[] memory pb0, bytes32[] memory pb1) = (MerkleBuilder.proof(db, 0), MerkleBuilder.proof(db, 1));
+        _anchorOfType(mktKey, licences, 3, LICENCE);
+        _anchorOfType(mktKey, births, 3, BIRTH);
         vm.expectRevert(
-            abi.encodeWithSelector(
-                ICertificateAnchor.AnchorSupersedeAcrossTypes.selector, digests[0], LICENCE, digests2[0], BIRTH
-            )
-        );
-        _supersede(mktKey, 0, 0);
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                ICertificateAnchor.AnchorSupersedeAcrossTypes.selector, digests2[1], BIRTH, digests[1], LICENCE
-            )
+            abi.encodeWithSelector(ICertificateAnchor.AnchorSupersedeAcrossTypes.selector, dl[0], LICENCE, db[0], BIRTH)
         );
         vm.prank(mktKey);
-        anchor.supersede(root2, digests2[1], _proof2(1), root, digests[1], _proof(1));
-        _assertUntouched(root, digests[0]);
-        _assertUntouched(root2, digests2[1]);
+        anchor.supersede(licences, fl[0], pl0, births, fb[0], pb0);
+        vm.expectRevert(
+            abi.encodeWithSelector(ICertificateAnchor.AnchorSupersedeAcrossTypes.selector, db[1], BIRTH, dl[1], LICENCE)
+        );
+        vm.prank(mktKey);
+        anchor.supersede(births, fb[1], pb1, licences, fl[1], pl1);
+        _assertUntouched(licences, dl[0]);
+        _assertUntouched(births, db[1]);
         // a licence of the same type supersedes it
-        bytes32[] memory again = new bytes32[](2);
-        again[0] = keccak256("licence-v2");
-        again[1] = keccak256("licence-v2-filler");
-        bytes32 licences = MerkleBuilder.root(again);
-        bytes32[] memory p = MerkleBuilder.proof(again, 0);
-        _anchorOfType(mktKey, licences, 2, LICENCE);
         vm.prank(mktKey);
-        anchor.supersede(root, digests[0], _proof(0), licences, again[0], p);
-        assertEq(uint256(_status(digests[0])), uint256(ICertificateAnchor.CertStatus.Superseded), "same type");
+        anchor.supersede(licences, fl[0], pl0, licences, fl[2], pl2);
+        assertEq(uint256(_statusIn(MKT, licences, dl[0])), uint256(ICertificateAnchor.CertStatus.Superseded), "same");
     }
 
     /// @dev Whatever two types the batches have, a supersession succeeds exactly when they are the same.
     function testFuzz_SupersedeOnlyWithinAType(bool oldIsLicence, bool newIsLicence) public {
         bytes32 oldType = oldIsLicence ? LICENCE : BIRTH;
         bytes32 newType = newIsLicence ? LICENCE : BIRTH;
-        _anchorOfType(mktKey, root, 5, oldType);
-        _anchorOfType(mktKey, root2, 5, newType);
+        (bytes32 olds, bytes32[] memory fo, bytes32[] memory dold) = _typedBatch(oldType, "old", 3);
+        (bytes32 news, bytes32[] memory fn, bytes32[] memory dnew) = _typedBatch(newType, "new", 3);
+        (bytes32[] memory po, bytes32[] memory pn) = (MerkleBuilder.proof(dold, 2), MerkleBuilder.proof(dnew, 1));
+        _anchorOfType(mktKey, olds, 3, oldType);
+        _anchorOfType(mktKey, news, 3, newType);
         if (oldType != newType) {
             vm.expectRevert(
                 abi.encodeWithSelector(
-                    ICertificateAnchor.AnchorSupersedeAcrossTypes.selector, digests[2], oldType, digests2[3], newType
+                    ICertificateAnchor.AnchorSupersedeAcrossTypes.selector, dold[2], oldType, dnew[1], newType
                 )
             );
         }
-        _supersede(mktKey, 2, 3);
+        vm.prank(mktKey);
+        anchor.supersede(olds, fo[2], po, news, fn[1], pn);
         ICertificateAnchor.CertStatus expected =
             oldType == newType ? ICertificateAnchor.CertStatus.Superseded : ICertificateAnchor.CertStatus.Valid;
-        assertEq(uint256(_status(digests[2])), uint256(expected), "superseded exactly within a type");
+        assertEq(uint256(_statusIn(MKT, olds, dold[2])), uint256(expected), "superseded exactly within a type");
+    }
+
+    /// @dev Red team round 52, on chain: the department anchors the digest of one of its genuine birth certificates
+    /// again, alone with a filler, in a batch it declares "business-licence" (the contract cannot see the leaves),
+    /// and supersedes a licence by that anchoring, or that anchoring by a licence. 3.0.0 took both (both batches
+    /// declared licences). 4.0.0 computes each digest under its batch's type: the birth certificate's fields digest
+    /// under the licence type is another digest, which is no leaf of the copy, and no fields digest at all gives
+    /// the birth certificate's digest under the licence type (SHA-256 preimage), so both directions revert.
+    function testFuzz_Attack_ReanchoredDigestOfAnotherTypeIsNeverNamedThroughItsCopy(bytes32 guess) public {
+        CrossType memory x = _crossTypeCopy();
+        bytes memory notALeaf = abi.encodeWithSelector(
+            ICertificateAnchor.AnchorInvalidProof.selector, x.declared, _typed(LICENCE, x.birthFields)
+        );
+        vm.startPrank(mktKey);
+        vm.expectRevert(notALeaf); // a licence "replaced by" the birth certificate
+        anchor.supersede(x.licences, x.fl[0], x.pl[0], x.declared, x.birthFields, x.pc);
+        vm.expectRevert(notALeaf); // the birth certificate "replaced by" a licence
+        anchor.supersede(x.declared, x.birthFields, x.pc, x.licences, x.fl[1], x.pl[1]);
+        vm.expectRevert(); // whatever fields digest is claimed for the copy
+        anchor.supersede(x.licences, x.fl[0], x.pl[0], x.declared, guess, x.pc);
+        vm.expectRevert();
+        anchor.supersede(x.declared, guess, x.pc, x.licences, x.fl[1], x.pl[1]);
+        vm.stopPrank();
+        _assertUntouched(x.licences, x.dl[0]);
+        _assertUntouched(x.births, x.birth);
+        assertEq(anchor.endedUnder(MKT, x.birth), bytes32(0), "the birth certificate is not ended");
+    }
+
+    /// @dev Under 4.0.0 a status change through the copy is one of the birth certificate, whose type its digest
+    /// commits to: a revocation there ends it under every root (round 42) as one through its own batch would, which
+    /// its issuer may make anyway, and names no successor; a suspension there holds it, as through its own batch.
+    function test_Attack_ReanchoredDigestOfAnotherTypeEndsOnlyItself() public {
+        CrossType memory x = _crossTypeCopy();
+        vm.prank(mktKey);
+        anchor.revoke(x.declared, x.birth, x.pc, REASON);
+        assertEq(anchor.endedUnder(MKT, x.birth), x.declared, "ended, as a birth certificate, through any root");
+        (,,, bytes32 detail) = anchor.statusOf(MKT, x.declared, x.birth);
+        assertEq(detail, bytes32(uint256(REASON)), "a reason, never a successor");
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                ICertificateAnchor.AnchorCertificateEndedElsewhere.selector, x.birth, x.births, x.declared
+            )
+        );
+        vm.prank(mktKey);
+        anchor.supersede(x.births, x.birthFields, x.pb, x.births, x.otherBirthFields, x.pb1);
+    }
+
+    struct CrossType {
+        bytes32 licences; // a batch of two licences
+        bytes32[] fl;
+        bytes32[] dl;
+        bytes32[][] pl;
+        bytes32 births; // a batch of two birth certificates
+        bytes32 birth;
+        bytes32 birthFields;
+        bytes32 otherBirthFields;
+        bytes32[] pb;
+        bytes32[] pb1;
+        bytes32 declared; // the first birth certificate's digest anchored again in a batch declared of licences
+        bytes32[] pc;
+    }
+
+    function _crossTypeCopy() internal returns (CrossType memory x) {
+        bytes32[] memory fb;
+        bytes32[] memory db;
+        (x.licences, x.fl, x.dl) = _typedBatch(LICENCE, "licence", 2);
+        (x.births, fb, db) = _typedBatch(BIRTH, "birth", 2);
+        (x.birth, x.birthFields, x.otherBirthFields) = (db[0], fb[0], fb[1]);
+        bytes32[] memory copy = new bytes32[](2);
+        (copy[0], copy[1]) = (db[0], _typed(LICENCE, FILLER));
+        x.declared = MerkleBuilder.root(copy);
+        x.pl = new bytes32[][](2);
+        (x.pl[0], x.pl[1]) = (MerkleBuilder.proof(x.dl, 0), MerkleBuilder.proof(x.dl, 1));
+        (x.pb, x.pb1, x.pc) = (MerkleBuilder.proof(db, 0), MerkleBuilder.proof(db, 1), MerkleBuilder.proof(copy, 0));
+        _anchorOfType(mktKey, x.licences, 2, LICENCE);
+        _anchorOfType(mktKey, x.births, 2, BIRTH);
+        _anchorOfType(mktKey, x.declared, 2, LICENCE);
     }
 
     function test_RevertWhen_SelfSupersede() public {
         _anchor(mktKey, root, 5);
         vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorSelfSupersede.selector, digests[0]));
         vm.prank(mktKey);
-        anchor.supersede(root, digests[0], _proof(0), root, digests[0], _proof(0));
+        anchor.supersede(root, fields[0], _proof(0), root, fields[0], _proof(0));
     }
 
     function test_RevertWhen_SupersedeByOtherDepartmentsCertificate() public {
@@ -488,10 +594,10 @@ contract CertificateAnchorTest is RegistryFixture {
         _anchor(mktKey, root2, 5);
         vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorInvalidProof.selector, root2, digests2[0]));
         vm.prank(mktKey);
-        anchor.supersede(root, digests[0], _proof(0), root2, digests2[0], _proof2(1));
+        anchor.supersede(root, fields[0], _proof(0), root2, fields2[0], _proof2(1));
         vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorInvalidProof.selector, root, digests[0]));
         vm.prank(mktKey);
-        anchor.supersede(root, digests[0], _proof(1), root2, digests2[0], _proof2(0));
+        anchor.supersede(root, fields[0], _proof(1), root2, fields2[0], _proof2(0));
     }
 
     function test_RevertWhen_SupersedeRevoked() public {
@@ -590,6 +696,8 @@ contract CertificateAnchorTest is RegistryFixture {
 
     // ----------------------------------------------------------------- hostile departments
 
+    bytes32 internal constant FILLER = keccak256("filler"); // a filler certificate's fields digest
+
     /// @dev FIN copies MKT's certificate digests into a batch of its own and anchors it.
     function _hostileCopy() internal returns (bytes32 evilRoot, bytes32[] memory evilDigests) {
         _anchor(mktKey, root, 5);
@@ -597,7 +705,7 @@ contract CertificateAnchorTest is RegistryFixture {
         evilDigests = new bytes32[](3);
         evilDigests[0] = digests[0]; // the victim's certificates, as leaves of the attacker's batch
         evilDigests[1] = digests2[0];
-        evilDigests[2] = keccak256("filler");
+        evilDigests[2] = _typed(SCHEMA, FILLER);
         evilRoot = MerkleBuilder.root(evilDigests);
         _anchor(finKey, evilRoot, 3);
     }
@@ -650,20 +758,20 @@ contract CertificateAnchorTest is RegistryFixture {
         bytes32[] memory p2 = MerkleBuilder.proof(evil, 2);
         // victim's digest (copied) superseded by the attacker's filler
         vm.prank(finKey);
-        anchor.supersede(evilRoot, digests[0], p0, evilRoot, evil[2], p2);
+        anchor.supersede(evilRoot, fields[0], p0, evilRoot, FILLER, p2);
         _assertUntouched(root, digests[0]);
         // attacker's copy of another victim digest superseded... and the victim's genuine roots named directly
         vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorUnknownRoot.selector, FIN, root));
         vm.prank(finKey);
-        anchor.supersede(root, digests[1], _proof(1), evilRoot, evil[1], p1);
+        anchor.supersede(root, fields[1], _proof(1), evilRoot, fields2[0], p1);
         vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorUnknownRoot.selector, FIN, root2));
         vm.prank(finKey);
-        anchor.supersede(evilRoot, evil[1], p1, root2, digests2[1], _proof2(1));
+        anchor.supersede(evilRoot, fields2[0], p1, root2, fields2[1], _proof2(1));
         _assertUntouched(root, digests[1]);
         _assertUntouched(root2, digests2[1]);
         // the genuine issuer can still supersede its certificate by its own successor
         vm.prank(mktKey);
-        anchor.supersede(root, digests[0], _proof(0), root2, digests2[0], _proof2(0));
+        anchor.supersede(root, fields[0], _proof(0), root2, fields2[0], _proof2(0));
         assertEq(uint256(_status(digests[0])), 3, "issuer supersedes");
     }
 
@@ -690,7 +798,7 @@ contract CertificateAnchorTest is RegistryFixture {
         copy = new bytes32[](3);
         copy[0] = digests[0];
         copy[1] = digests[1];
-        copy[2] = keccak256("filler");
+        copy[2] = _typed(SCHEMA, FILLER);
         again = MerkleBuilder.root(copy);
         _anchor(mktKey, again, 3);
     }
@@ -714,9 +822,9 @@ contract CertificateAnchorTest is RegistryFixture {
         vm.expectRevert(ended);
         anchor.revoke(again, digests[0], p0, REASON);
         vm.expectRevert(ended); // the copy as a successor: "replaced by" a revoked certificate
-        anchor.supersede(root2, digests2[0], _proof2(0), again, digests[0], p0);
+        anchor.supersede(root2, fields2[0], _proof2(0), again, fields[0], p0);
         vm.expectRevert(ended); // the copy superseded: a second "replaced by" for one certificate
-        anchor.supersede(again, digests[0], p0, root2, digests2[0], _proof2(0));
+        anchor.supersede(again, fields[0], p0, root2, fields2[0], _proof2(0));
         vm.stopPrank();
         // the other certificates of the batch, anchored again, are untouched
         bytes32[] memory p1 = MerkleBuilder.proof(copy, 1);
@@ -760,7 +868,7 @@ contract CertificateAnchorTest is RegistryFixture {
         (bytes32 again, bytes32[] memory copy) = _reanchor();
         bytes32[] memory p1 = MerkleBuilder.proof(copy, 1);
         vm.prank(mktKey);
-        anchor.supersede(again, digests[1], p1, root2, digests2[1], _proof2(1));
+        anchor.supersede(again, fields[1], p1, root2, fields2[1], _proof2(1));
         assertEq(anchor.endedUnder(MKT, digests[1]), again, "ended under the copy's root");
         vm.expectRevert(
             abi.encodeWithSelector(ICertificateAnchor.AnchorCertificateEndedElsewhere.selector, digests[1], root, again)
@@ -771,7 +879,7 @@ contract CertificateAnchorTest is RegistryFixture {
             abi.encodeWithSelector(ICertificateAnchor.AnchorCertificateEndedElsewhere.selector, digests[1], root, again)
         );
         vm.prank(mktKey);
-        anchor.supersede(root, digests[1], _proof(1), root2, digests2[2], _proof2(2));
+        anchor.supersede(root, fields[1], _proof(1), root2, fields2[2], _proof2(2));
     }
 
     /// @dev Another department's copy of the digest is its own certificate: ending it there ends nothing of
@@ -797,18 +905,18 @@ contract CertificateAnchorTest is RegistryFixture {
         bytes32[] memory p0 = MerkleBuilder.proof(copy, 0);
         bytes32[] memory p1 = MerkleBuilder.proof(copy, 1);
         vm.startPrank(mktKey);
-        anchor.supersede(root, digests[0], _proof(0), root2, digests2[0], _proof2(0));
-        anchor.supersede(root2, digests2[0], _proof2(0), root2, digests2[1], _proof2(1));
+        anchor.supersede(root, fields[0], _proof(0), root2, fields2[0], _proof2(0));
+        anchor.supersede(root2, fields2[0], _proof2(0), root2, fields2[1], _proof2(1));
         vm.expectRevert(
             abi.encodeWithSelector(ICertificateAnchor.AnchorCertificateSuperseded.selector, digests[0], digests2[0])
         );
-        anchor.supersede(root2, digests2[1], _proof2(1), root, digests[0], _proof(0));
+        anchor.supersede(root2, fields2[1], _proof2(1), root, fields[0], _proof(0));
         vm.expectRevert(
             abi.encodeWithSelector(ICertificateAnchor.AnchorCertificateEndedElsewhere.selector, digests[0], again, root)
         );
-        anchor.supersede(root2, digests2[1], _proof2(1), again, digests[0], p0);
+        anchor.supersede(root2, fields2[1], _proof2(1), again, fields[0], p0);
         vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorSelfSupersede.selector, digests[1]));
-        anchor.supersede(root, digests[1], _proof(1), again, digests[1], p1);
+        anchor.supersede(root, fields[1], _proof(1), again, fields[1], p1);
         vm.stopPrank();
     }
 
@@ -818,13 +926,14 @@ contract CertificateAnchorTest is RegistryFixture {
         _anchor(mktKey, root, 5);
         _anchor(mktKey, root2, 5);
         bytes32[6] memory ds = [digests[0], digests[1], digests[2], digests2[0], digests2[1], digests2[2]];
+        bytes32[6] memory fs = [fields[0], fields[1], fields[2], fields2[0], fields2[1], fields2[2]];
         for (uint256 i = 0; i < moves.length; ++i) {
             uint256 a = moves[i] % 6;
             uint256 b = (moves[i] / 6) % 6;
             (bytes32 ra, bytes32[] memory pa) = a < 3 ? (root, _proof(a)) : (root2, _proof2(a - 3));
             (bytes32 rb, bytes32[] memory pb) = b < 3 ? (root, _proof(b)) : (root2, _proof2(b - 3));
             vm.prank(mktKey);
-            try anchor.supersede(ra, ds[a], pa, rb, ds[b], pb) {} catch {}
+            try anchor.supersede(ra, fs[a], pa, rb, fs[b], pb) {} catch {}
         }
         for (uint256 start = 0; start < 6; ++start) {
             bytes32 d = ds[start];
@@ -891,6 +1000,7 @@ contract AnchorHandler is Test {
         bytes32 department;
         bytes32 root;
         bytes32 digest;
+        bytes32 fields; // its fields digest: digest = sha256("pl-cert/2" 0x00 || its batch's type || fields) (4.0.0)
         bytes32[] proof;
     }
 
@@ -921,6 +1031,10 @@ contract AnchorHandler is Test {
 
     function _type(uint256 seed) internal pure returns (bytes32) {
         return seed % 2 == 0 ? TYPE_A : TYPE_B;
+    }
+
+    function _typed(bytes32 schema, bytes32 fieldsDigest) internal pure returns (bytes32) {
+        return sha256(bytes.concat(bytes("pl-cert/2"), bytes1(0x00), schema, fieldsDigest));
     }
 
     function anchoredCount() external view returns (uint256) {
@@ -979,9 +1093,11 @@ contract AnchorHandler is Test {
     function issue(uint256 dept, uint8 kind) external {
         _nextBlock();
         bytes32 id = _id(dept);
+        bytes32[] memory fs = new bytes32[](3);
         bytes32[] memory ds = new bytes32[](3);
         for (uint256 i = 0; i < 3; ++i) {
-            ds[i] = sha256(abi.encode(id, "genuine", nonce++));
+            fs[i] = sha256(abi.encode(id, "genuine", nonce++));
+            ds[i] = _typed(_type(kind), fs[i]);
         }
         bytes32 root = MerkleBuilder.root(ds);
         if (!_tryAnchorType(id, root, 3, _type(kind))) return;
@@ -990,6 +1106,7 @@ contract AnchorHandler is Test {
             c.department = id;
             c.root = root;
             c.digest = ds[i];
+            c.fields = fs[i];
             c.proof = MerkleBuilder.proof(ds, i);
         }
     }
@@ -1002,12 +1119,13 @@ contract AnchorHandler is Test {
         Cert storage v = certs[victim % certs.length];
         if (v.department == id) id = _id(attacker + 1);
         bytes32[] memory ds = new bytes32[](2);
+        bytes32 filler = sha256(abi.encode(id, "filler", nonce++));
         ds[0] = v.digest;
-        ds[1] = sha256(abi.encode(id, "filler", nonce++));
+        ds[1] = _typed(TYPE_A, filler);
         bytes32 root = MerkleBuilder.root(ds);
         if (!_tryAnchor(id, root, 2)) return;
         bytes32[] memory proof = MerkleBuilder.proof(ds, 0);
-        _hostileChange(id, root, v.digest, proof, ds[1], MerkleBuilder.proof(ds, 1), action);
+        _hostileChange(id, root, v.digest, proof, v.fields, filler, MerkleBuilder.proof(ds, 1), action);
     }
 
     /// @dev Hostile: squat the victim's root in the attacker's namespace, then change statuses through it.
@@ -1018,7 +1136,7 @@ contract AnchorHandler is Test {
         Cert storage v = certs[victim % certs.length];
         if (v.department == id) id = _id(attacker + 1); // hostile means another department
         if (ghostSigner[id][v.root] == address(0)) _tryAnchor(id, v.root, 3);
-        _hostileChange(id, v.root, v.digest, v.proof, v.digest, v.proof, action);
+        _hostileChange(id, v.root, v.digest, v.proof, v.fields, v.fields, v.proof, action);
     }
 
     function _hostileChange(
@@ -1026,7 +1144,8 @@ contract AnchorHandler is Test {
         bytes32 root,
         bytes32 digest,
         bytes32[] memory proof,
-        bytes32 other,
+        bytes32 fields,
+        bytes32 otherFields,
         bytes32[] memory otherProof,
         uint8 action
     ) internal {
@@ -1046,7 +1165,7 @@ contract AnchorHandler is Test {
                 ok = true;
             } catch {}
         } else {
-            try anchor.supersede(root, digest, proof, root, other, otherProof) {
+            try anchor.supersede(root, fields, proof, root, otherFields, otherProof) {
                 ok = true;
             } catch {}
         }
@@ -1074,7 +1193,7 @@ contract AnchorHandler is Test {
             if (sibling >= certs.length) return;
             Cert storage s = certs[sibling];
             (ok, next) =
-            (_try(abi.encodeCall(anchor.supersede, (c.root, c.digest, c.proof, s.root, s.digest, s.proof))), 3);
+            (_try(abi.encodeCall(anchor.supersede, (c.root, c.fields, c.proof, s.root, s.fields, s.proof))), 3);
         }
         if (ok) {
             ghostStatus[index] = next;
@@ -1095,13 +1214,14 @@ contract AnchorHandler is Test {
         uint256 index = pick % certs.length;
         Cert storage c = certs[index];
         bytes32[] memory ds = new bytes32[](2);
+        bytes32 filler = sha256(abi.encode(c.department, "copy-filler", nonce++));
         ds[0] = c.digest;
-        ds[1] = sha256(abi.encode(c.department, "copy-filler", nonce++));
+        ds[1] = _typed(ghostType[c.department][c.root], filler);
         bytes32 root = MerkleBuilder.root(ds);
         if (!_tryAnchorType(c.department, root, 2, ghostType[c.department][c.root])) return;
         Cert storage copy = copies.push();
-        (copy.department, copy.root, copy.digest, copy.proof) =
-        (c.department, root, c.digest, MerkleBuilder.proof(ds, 0));
+        (copy.department, copy.root, copy.digest, copy.fields, copy.proof) =
+        (c.department, root, c.digest, c.fields, MerkleBuilder.proof(ds, 0));
         copyOf[copies.length - 1] = index;
         bool wasEnded = anchor.endedUnder(c.department, c.digest) != bytes32(0);
         vm.prank(_signer(c.department));
@@ -1112,11 +1232,11 @@ contract AnchorHandler is Test {
             ok = _try(abi.encodeCall(anchor.revoke, (root, c.digest, copy.proof, 2)));
         } else if (action % 4 == 2) {
             ok = _try(
-                abi.encodeCall(anchor.supersede, (root, c.digest, copy.proof, root, ds[1], MerkleBuilder.proof(ds, 1)))
+                abi.encodeCall(anchor.supersede, (root, c.fields, copy.proof, root, filler, MerkleBuilder.proof(ds, 1)))
             );
         } else {
             ok = _try(
-                abi.encodeCall(anchor.supersede, (c.root, c.digest, c.proof, root, ds[1], MerkleBuilder.proof(ds, 1)))
+                abi.encodeCall(anchor.supersede, (c.root, c.fields, c.proof, root, filler, MerkleBuilder.proof(ds, 1)))
             );
             if (ok) {
                 ghostStatus[index] = 3;
@@ -1138,11 +1258,36 @@ contract AnchorHandler is Test {
         Cert storage s = certs[next];
         if (index == next || s.department != c.department || s.root == c.root) return;
         vm.prank(_signer(c.department));
-        bool ok = _try(abi.encodeCall(anchor.supersede, (c.root, c.digest, c.proof, s.root, s.digest, s.proof)));
+        bool ok = _try(abi.encodeCall(anchor.supersede, (c.root, c.fields, c.proof, s.root, s.fields, s.proof)));
         if (!ok) return;
         if (ghostType[c.department][c.root] != ghostType[s.department][s.root]) ghostCrossTypeSupersessions++;
         ghostStatus[index] = 3;
         ghostChanges[index]++;
+    }
+
+    /// @dev Hostile issuer (red team round 52, on chain): anchors one of its certificates' digest again, alone with a
+    /// filler, in a batch it declares of the other type, and supersedes one of its certificates of that other type
+    /// through the copy, or the copy by it, claiming the certificate's own fields digest or any other for the copy.
+    /// Every such supersession names a certificate of another type: none may succeed.
+    function reanchorAcrossTypesAndSupersede(uint256 pick, uint256 other, bytes32 guess, uint8 how) external {
+        if (certs.length < 2) return;
+        _nextBlock();
+        Cert storage c = certs[pick % certs.length];
+        Cert storage s = certs[other % certs.length];
+        bytes32 declared = ghostType[s.department][s.root];
+        if (s.department != c.department || declared == ghostType[c.department][c.root]) return;
+        bytes32[] memory ds = new bytes32[](2);
+        ds[0] = c.digest;
+        ds[1] = _typed(declared, sha256(abi.encode(c.department, "cross-filler", nonce++)));
+        bytes32 root = MerkleBuilder.root(ds);
+        if (!_tryAnchorType(c.department, root, 2, declared)) return;
+        bytes32[] memory proof = MerkleBuilder.proof(ds, 0);
+        bytes32 claimed = how % 2 == 0 ? c.fields : guess;
+        vm.prank(_signer(c.department));
+        bool ok = how % 4 < 2
+            ? _try(abi.encodeCall(anchor.supersede, (s.root, s.fields, s.proof, root, claimed, proof)))
+            : _try(abi.encodeCall(anchor.supersede, (root, claimed, proof, s.root, s.fields, s.proof)));
+        if (ok) ghostCrossTypeSupersessions++;
     }
 
     function copyCount() external view returns (uint256) {

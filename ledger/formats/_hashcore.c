@@ -510,7 +510,8 @@ static PyObject *py_tagged_digest(PyObject *module, PyObject *const *args, Py_ss
 }
 
 /* sealed_digest(fields, randomness, offset, salt_bytes, field_prefix, cert_prefix, fmt, canonical) -> bytes | None:
-   the digest of a certificate whose fields are salted, in order, from randomness[offset:]. */
+   the fields digest (tagged_digest with cert_prefix) of a certificate whose fields are salted, in order, from
+   randomness[offset:]; the caller adds the type's layer (certificate.seal_many). */
 static PyObject *sealed_digest(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 8) {
@@ -1569,7 +1570,8 @@ enum { SALT_MOST = 64 };  /* bytes of a salt read here at most (the format's are
 enum {
     CTX_FORMAT, CTX_SALT_DIGITS, CTX_FIELD_PREFIX, CTX_SALT_BYTES, CTX_CANONICAL, CTX_CERT_PREFIX, CTX_CHAIN_ID,
     CTX_CONTRACT, CTX_REGISTRY, CTX_CHAIN_CHECK, CTX_GENESIS, CTX_ALWAYS, CTX_REQUIRED, CTX_REASONS, CTX_NOW,
-    CTX_STATUS_NAMES, CTX_NOW_US, CTX_WINDOW_TYPE, CTX_SMALL_FIELDS, CTX_GENESIS_RECHECK, CTX_COUNT
+    CTX_STATUS_NAMES, CTX_NOW_US, CTX_WINDOW_TYPE, CTX_SMALL_FIELDS, CTX_GENESIS_RECHECK, CTX_CERT_TAG,
+    CTX_COUNT
 };
 
 enum {
@@ -2010,7 +2012,8 @@ static PyObject *report(PyObject *doc, PyObject *view, PyObject *head_obj, PyObj
     Py_ssize_t salt_digits = PyLong_AsSsize_t(CTX(CTX_SALT_DIGITS)), least = PyLong_AsSsize_t(CTX(CTX_SALT_BYTES));
     if ((salt_digits == -1 || least == -1) && PyErr_Occurred()) goto end;
     if (salt_digits < 2 * least || salt_digits > 2 * SALT_MOST || !PyBytes_CheckExact(CTX(CTX_FIELD_PREFIX))
-        || !PyBytes_CheckExact(CTX(CTX_CERT_PREFIX)) || !PyUnicode_CheckExact(CTX(CTX_FORMAT)))
+        || !PyBytes_CheckExact(CTX(CTX_CERT_PREFIX)) || !PyBytes_CheckExact(CTX(CTX_CERT_TAG))
+        || !PyUnicode_CheckExact(CTX(CTX_FORMAT)))
         goto end;
     PyObject *shape[5];
     /* deferred: the salts' and hidden hashes' hex is checked in the loops below, the stated digest's, the root's,
@@ -2082,9 +2085,29 @@ static PyObject *report(PyObject *doc, PyObject *view, PyObject *head_obj, PyObj
     Py_ssize_t fmt_size;
     const char *fmt = plain_format(CTX(CTX_FORMAT), &fmt_size);
     if (fmt == NULL) goto end;
-    unsigned char digest[HASH_BYTES];
+    unsigned char digest[HASH_BYTES], schema[HASH_BYTES];
+    /* the digest commits to the type (pl-cert/2): SHA-256(tag || keccak256(type) || fields digest), the type's hash
+       as the view memoised it (ChainView.type_hash); a type not memoised (or not text) is the Python path's */
+    {
+        PyObject *kind = dict_get(fields, ATTRS[A_TYPE]);
+        if (kind == NULL || !PyUnicode_CheckExact(kind)) goto end;
+        PyObject *hashes = view_attr(view, A_TYPE_HASHES);
+        PyObject *hashed = dict_get(hashes, kind);  /* an exact str key: its hashing runs no Python code */
+        int usable = hashed != NULL && PyBytes_CheckExact(hashed) && PyBytes_GET_SIZE(hashed) == HASH_BYTES;
+        if (usable) memcpy(schema, PyBytes_AS_STRING(hashed), HASH_BYTES);
+        Py_XDECREF(hashes);
+        if (!usable) goto end;
+    }
     tagged_digest(members, count, fmt, fmt_size, PyBytes_AS_STRING(CTX(CTX_CERT_PREFIX)),
                   PyBytes_GET_SIZE(CTX(CTX_CERT_PREFIX)), digest);
+    {
+        SHA256_CTX typed;
+        SHA256_Init(&typed);
+        SHA256_Update(&typed, PyBytes_AS_STRING(CTX(CTX_CERT_TAG)), (size_t)PyBytes_GET_SIZE(CTX(CTX_CERT_TAG)));
+        SHA256_Update(&typed, schema, HASH_BYTES);
+        SHA256_Update(&typed, digest, HASH_BYTES);
+        SHA256_Final(digest, &typed);
+    }
     if (stated != NULL && stated != Py_None) {  /* the stated digest: "0x" and 64 hex digits, or the 64 alone */
         if (!field_hash_text(stated)) goto end;
         const unsigned char *digits = PyUnicode_1BYTE_DATA(stated) + (PyUnicode_GET_LENGTH(stated) == 66 ? 2 : 0);

@@ -6,9 +6,12 @@
 
       field_hash = SHA-256( b"pl-field\\x00" || salt || utf8(name) || b"\\x00" || JCS(value) )
 
-* A certificate digest commits to the format version and every field hash::
+* A certificate's fields digest commits to the format version and every field hash, and its digest to its type
+  and its fields digest, so that the anchor contract, which knows a batch's type, can recompute a certificate's
+  digest under it (CertificateAnchor 4.0.0, red team round 52)::
 
-      digest = SHA-256( b"pl-cert\\x00" || JCS({"fields": {name: hex(field_hash)}, "format": format}) )
+      fields_digest = SHA-256( b"pl-cert\\x00" || JCS({"fields": {name: hex(field_hash)}, "format": format}) )
+      digest = SHA-256( b"pl-cert/2\\x00" || keccak256(utf8(type)) || fields_digest )
 
 The format string names this scheme, so a later scheme can coexist with certificates issued under this one.
 ``docs/format.md`` states the same definitions for implementers of independent verifiers.
@@ -16,6 +19,7 @@ The format string names this scheme, so a later scheme can coexist with certific
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -30,10 +34,11 @@ import rfc8785
 from ..errors import InputError
 from . import _native
 
-CERT_FORMAT = "pl-cert/1"
+CERT_FORMAT = "pl-cert/2"
 SALT_BYTES = 16
 FIELD_PREFIX = b"pl-field\x00"
-CERT_PREFIX = b"pl-cert\x00"
+CERT_PREFIX = b"pl-cert\x00"  # a fields digest's
+CERT_TAG = b"pl-cert/2\x00"  # a certificate digest's: the contract's DIGEST_TAG
 
 
 # The native fast path of the field hashes and digests (``_hashcore.c``), or None: the same answers either way
@@ -674,11 +679,47 @@ def _name_part(name: str) -> bytes:
     return part
 
 
-def certificate_digest(field_hashes: Mapping[str, bytes], fmt: str = CERT_FORMAT) -> bytes:
-    """Digest of a certificate from the hashes of all its fields (disclosed or not)."""
+def certificate_digest(field_hashes: Mapping[str, bytes], certificate_type: Any, fmt: str = CERT_FORMAT) -> bytes:
+    """Digest of a certificate of type ``certificate_type`` (its ``type`` field) from the hashes of all its fields
+    (disclosed or not): :func:`typed_digest` of the type's schema and :func:`fields_digest`."""
+    return typed_digest(certificate_schema(certificate_type), fields_digest(field_hashes, fmt))
+
+
+def certificate_schema(certificate_type: Any) -> bytes:
+    """:func:`type_schema` of a certificate's ``type`` field as a document states it; InputError when it is not text
+    (hidden, missing or of another JSON type): a digest commits to the type, so every copy discloses it."""
+    if type(certificate_type) is not str:
+        raise InputError(
+            "the certificate's type is not disclosed as text: its digest commits to its type (pl-cert/2), "
+            "so every copy of a certificate discloses its `type` field"
+        )
+    try:
+        return type_schema(certificate_type)
+    except UnicodeEncodeError:
+        raise InputError("the certificate's type is not valid Unicode text (a lone surrogate?)") from None
+
+
+def fields_digest(field_hashes: Mapping[str, bytes], fmt: str = CERT_FORMAT) -> bytes:
+    """A certificate's fields digest: ``SHA-256(b"pl-cert\\x00" || JCS({"fields": ..., "format": fmt}))``, what
+    ``CertificateAnchor.supersede`` is handed for each side."""
     if fmt != CERT_FORMAT:
         raise InputError(f"unknown certificate format {fmt!r}; this ledger understands {CERT_FORMAT!r}")
     return tagged_digest(CERT_PREFIX, field_hashes, fmt)
+
+
+def typed_digest(schema: bytes, fields: bytes) -> bytes:
+    """``SHA-256(b"pl-cert/2\\x00" || schema || fields digest)``: the digest of a certificate whose type hashes to
+    ``schema`` (its batch's, on chain), as ``CertificateAnchor.certificateDigest`` computes it."""
+    return _sha256(CERT_TAG + schema + fields).digest()
+
+
+@functools.lru_cache(maxsize=4096)
+def type_schema(certificate_type: str) -> bytes:
+    """keccak256 of a certificate type's name: the registry's type hash, a batch's ``schema``. A pure function of a
+    few dozen names in use: kept (a bounded cache, whatever names hostile documents bring)."""
+    from eth_utils.crypto import keccak
+
+    return bytes(keccak(text=certificate_type))
 
 
 def tagged_digest(prefix: bytes, field_hashes: Mapping[str, bytes], fmt: str) -> bytes:

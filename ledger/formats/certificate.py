@@ -1,4 +1,4 @@
-"""The certificate format (``pl-cert/1``): input records, issued certificates and presentations.
+"""The certificate format (``pl-cert/2``): input records, issued certificates and presentations.
 
 An input record (one JSONL line or CSV row) is validated strictly; a certificate is its flat map of fields,
 each hashed with its own salt (canonical.py), and its digest commits to all field hashes. The holder's
@@ -37,12 +37,15 @@ from .canonical import (
     _sha256,
     canonical_json,
     certificate_digest,
+    certificate_schema,
     check_input_depth,
     field_hashes,
     hex32,
     inexact_double,
     inexact_double_problem,
     strict_json_loads,
+    type_schema,
+    typed_digest,
 )
 from .schemas import CertificateDocumentModel
 
@@ -53,9 +56,7 @@ def batch_schema(certificate_type: str) -> bytes:
     type hash. Every batch is of one type; the anchor contract (3.0.0) records it, refuses a type the department
     does not hold and a supersession across two types, and every verifier checks that a certificate's ``type`` hashes
     to its batch's schema (docs/format.md §8). A pure function of a few dozen names: kept."""
-    from eth_utils.crypto import keccak
-
-    return bytes(keccak(text=certificate_type))
+    return type_schema(certificate_type)
 
 
 REQUIRED_DISCLOSED = ("id", "type", "issuer", "issued_at")
@@ -247,7 +248,7 @@ def seal_fields(fields: Mapping[str, Any], random_bytes: bytes) -> Sealed:
         raise InputError("not enough random bytes for the salts")
     salts = {name: random_bytes[i * SALT_BYTES : (i + 1) * SALT_BYTES] for i, name in enumerate(fields)}
     hashes = field_hashes(fields, salts)
-    return Sealed(dict(fields), salts, certificate_digest(hashes))
+    return Sealed(dict(fields), salts, certificate_digest(hashes, fields.get("type")))
 
 
 def seal_many(all_fields: list[dict[str, Any]], randomness: bytes) -> list[bytes]:
@@ -270,9 +271,9 @@ def seal_many(all_fields: list[dict[str, Any]], randomness: bytes) -> list[bytes
     offset = 0
     for fields in all_fields:
         if native is not None:
-            digest = native(fields, randomness, offset, SALT_BYTES, prefix, cert_prefix, CERT_FORMAT, canonical_json)
-            if digest is not None:
-                digests.append(digest)
+            inner = native(fields, randomness, offset, SALT_BYTES, prefix, cert_prefix, CERT_FORMAT, canonical_json)
+            if inner is not None:  # the fields digest: the type's layer is added here
+                digests.append(_typed(fields, inner))
                 offset += SALT_BYTES * len(fields)
                 continue
         key = tuple(fields)
@@ -294,8 +295,14 @@ def seal_many(all_fields: list[dict[str, Any]], randomness: bytes) -> list[bytes
                 hexes.append(sha(b"".join((prefix, salt, part, quote(value).encode("utf-8")))).hexdigest())
             else:
                 hexes.append(sha(b"".join((prefix, salt, part, canonical_json(value)))).hexdigest())
-        digests.append(sha(cert_prefix + (text % tuple([hexes[i] for i in order])).encode()).digest())
+        digests.append(_typed(fields, sha(cert_prefix + (text % tuple([hexes[i] for i in order])).encode()).digest()))
     return digests
+
+
+def _typed(fields: Mapping[str, Any], fields_digest: bytes) -> bytes:
+    """The digest of the certificate of ``fields`` whose fields digest is ``fields_digest``: its type's layer, as
+    :func:`canonical.certificate_digest` adds it (with its errors)."""
+    return typed_digest(certificate_schema(fields.get("type")), fields_digest)
 
 
 def _layout(names: tuple[str, ...]) -> tuple[list[bytes], str, list[int]] | None:
@@ -437,7 +444,8 @@ class CertificateDocument:
         return hashes
 
     def digest(self) -> bytes:
-        return certificate_digest(self._field_hashes(), self.fmt)  # it orders the names itself
+        # it orders the names itself; the type's layer needs the type disclosed (InputError otherwise)
+        return certificate_digest(self._field_hashes(), self.fields.get("type"), self.fmt)
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -579,9 +587,9 @@ def _shape_error(exc: ValidationError) -> InputError:
         if loc[0] == "format":
             words = f"unknown certificate format {error.get('input')!r}; expected {CERT_FORMAT!r}"
         if error["type"] == "extra_forbidden":
-            words = "is not a member of a pl-cert/1 document; remove it"
+            words = "is not a member of a pl-cert/2 document; remove it"
     elif error["type"] == "extra_forbidden":
-        words = "is not a member of a pl-cert/1 document; remove it"
+        words = "is not a member of a pl-cert/2 document; remove it"
     elif error["type"] == "missing":
         words = "missing"
     else:

@@ -1,7 +1,7 @@
 """Typed models of the certificate document (docs/format.md) and the evidence bundle (docs/evidence.md), and
 their published JSON Schemas.
 
-``CertificateDocumentModel`` is the shape of a ``pl-cert/1`` certificate or presentation as holders keep it and
+``CertificateDocumentModel`` is the shape of a ``pl-cert/2`` certificate or presentation as holders keep it and
 verifiers read it. Its JSON Schema is generated from the model and committed as
 ``docs/schema/certificate-document.schema.json``, so independent verifiers can check a document's shape without
 our code; ``tests/test_schemas.py`` regenerates it and fails when the committed file differs (renew it with
@@ -55,11 +55,11 @@ class Anchor(BaseModel):
 
 
 class CertificateDocumentModel(BaseModel):
-    """A ``pl-cert/1`` certificate document or presentation (docs/format.md §2-§4)."""
+    """A ``pl-cert/2`` certificate document or presentation (docs/format.md §2-§4)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, title="pl-cert/1 certificate document")
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, title="pl-cert/2 certificate document")
 
-    format: Literal["pl-cert/1"] = Field(description=f"always {CERT_FORMAT!r}")
+    format: Literal["pl-cert/2"] = Field(description=f"always {CERT_FORMAT!r}")
     fields: dict[str, Any] = Field(description="the disclosed fields (id, type, issuer, issued_at are required)")
     salts: dict[str, Salt] = Field(description="one salt per disclosed field")
     hidden: dict[str, FieldHash] = Field(default_factory=dict, description="the hashes of the undisclosed fields")

@@ -1,6 +1,6 @@
 """Certificates as W3C Verifiable Credentials (Data Model 2.0), and back.
 
-:func:`to_credential` wraps a holder's document or presentation (``pl-cert/1``, docs/format.md §9) in a VC 2.0
+:func:`to_credential` wraps a holder's document or presentation (``pl-cert/2``, docs/format.md §9) in a VC 2.0
 credential: issuer, validFrom / validUntil, credentialSubject, a ``credentialStatus`` that points at the status on
 chain, and a proof of type ``PlCertAnchorProof`` that carries everything the ledger's own verification needs (salts,
 hidden field hashes, digest, anchor with its Merkle proof and EIP-712 signature). :func:`to_document` turns such a

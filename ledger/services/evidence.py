@@ -657,7 +657,11 @@ def _is_department(value: Any) -> bool:
 def _check_digest(cert: dict[str, Any]) -> tuple[bool, str]:
     if cert["format"] != CERT_FORMAT:
         return False, f"unknown certificate format {cert['format']!r}; expected {CERT_FORMAT!r}"
-    computed = certificate_digest({n: _b(h) for n, h in cert["field_hashes"].items()}, cert["format"])
+    kind = cert["fields"].get("type") if isinstance(cert["fields"], dict) else None
+    try:  # the digest commits to the certificate's type (pl-cert/2)
+        computed = certificate_digest({n: _b(h) for n, h in cert["field_hashes"].items()}, kind, cert["format"])
+    except InputError as exc:
+        return False, str(exc)
     return checks_core.digest_integrity(computed, _b(cert["digest"]), len(cert["field_hashes"]))
 
 
@@ -1435,7 +1439,7 @@ def _check_published(
 
 
 def _document(bundle: dict[str, Any]) -> dict[str, Any]:
-    """The certificate document inside a bundle, for the library's own verification path: a whole ``pl-cert/1``
+    """The certificate document inside a bundle, for the library's own verification path: a whole ``pl-cert/2``
     document (its published shape), with the anchor section rebuilt from the bundle's chain and anchor sections."""
     c, a, ch = bundle["certificate"], bundle["anchor"], bundle["chain"]
     department = bundle.get("department")

@@ -775,7 +775,8 @@ def _certificate_problem(row: Any, batch: _BatchRow, vault: Any) -> tuple[str, s
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         return "sealed_body_altered", f"the sealed body is unreadable ({exc})"
     try:
-        recomputed = certificate_digest({name: field_hash(name, value, salts[name]) for name, value in fields.items()})
+        hashes = {name: field_hash(name, value, salts[name]) for name, value in fields.items()}
+        recomputed = certificate_digest(hashes, fields.get("type"))
     except (LedgerError, KeyError) as exc:
         return "row_altered", f"the body's fields cannot be hashed ({exc})"
     if recomputed != digest:

@@ -9,16 +9,17 @@ answer.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import insert, select, update
 from sqlmodel import col
 
 from ..client import Ledger
 from ..errors import InputError, LedgerError, NotFoundError, StateError
-from ..formats.canonical import hex32, parse_hex32
+from ..formats.canonical import certificate_schema, field_hashes, fields_digest, hex32, parse_hex32, typed_digest
 from ..formats.reasons import REASONS
 from ..storage.store import Batch, BatchState, Certificate, StatusChange, batch_proof
+from ..storage.vault import ERASED
 
 MAX_NOTE_CHARS = 2_000
 
@@ -168,32 +169,46 @@ def note_of(ledger: Ledger, change_id: int) -> str | None:
     return ledger.vault.open(bytes(row[1]), b"status-note:" + parse_hex32(row[0])).decode()
 
 
-def _certified_type(ledger: Ledger, cert: StoredCertificate) -> str:
+def _sealed_side(ledger: Ledger, cert: StoredCertificate) -> tuple[str, bytes]:
     """The type ``cert``'s sealed fields state (only the vault key opens them, bound to its digest), not the store
     row's ``cert_type``, which an insider retypes to pass a supersession by a certificate of another type (red team
-    round 34a); the row's word only once erasure destroyed the fields. StateError for fields that do not open."""
-    from .issuance import sealed_fields
+    round 34a), and its fields digest, which ``CertificateAnchor.supersede`` (4.0.0) is handed to compute the digest
+    under the batch's type. StateError for fields that do not open or do not give the digest, and for a certificate
+    whose contents were erased: its fields digest went with them."""
+    from .issuance import read_body
 
     digest = hex32(cert.digest)
+    with ledger.engine.connect() as conn:
+        sealed = conn.execute(select(col(Certificate.sealed)).where(col(Certificate.digest) == digest)).scalar()
+    if sealed is not None and bytes(sealed) == ERASED:
+        raise StateError(
+            f"certificate {digest}'s contents were erased, and its fields digest with them: the anchor contract "
+            "needs it to name a supersession; revoke the certificate instead (reason data-changed)"
+        )
     try:
-        fields = sealed_fields(ledger, digest)
-    except (LedgerError, ValueError, KeyError, TypeError) as exc:
+        fields, salts = read_body(ledger.vault.open(bytes(sealed or b""), cert.digest))
+        kind = fields.get("type")
+        inner = fields_digest(field_hashes(fields, salts))
+        same = typed_digest(certificate_schema(kind), inner) == cert.digest
+    except (LedgerError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise StateError(
             f"the sealed body of certificate {digest} does not open ({exc}): its store row was edited; "
             "`ledger reconcile` names it"
         ) from exc
-    if fields is None:  # erased: the type is what the row (and the issuer's attested erasure entry) says
-        return cert.cert_type
-    kind = fields.get("type")
-    return kind if isinstance(kind, str) else ""
+    if not same:
+        raise StateError(
+            f"the sealed body of certificate {digest} does not give its digest: its store row was edited; "
+            "`ledger reconcile` names it"
+        )
+    return cast(str, kind), inner  # text: certificate_schema took it
 
 
 def supersede(ledger: Ledger, old: str, new: str, department: str | None = None) -> str:
-    """Mark ``old`` replaced by ``new``: both the department's, anchored, and of one certificate type (the contract
-    checks only that both are the caller's; a successor of another type would be named to every relying party of
-    ``old`` as its replacement)."""
+    """Mark ``old`` replaced by ``new``: both the department's, anchored, and of one certificate type (a successor of
+    another type would be named to every relying party of ``old`` as its replacement). The contract is handed each
+    one's fields digest and computes its digest under its batch's type (4.0.0), so it refuses the same."""
     old_cert, new_cert = stored(ledger, old, department), stored(ledger, new, department)
-    old_type, new_type = _certified_type(ledger, old_cert), _certified_type(ledger, new_cert)
+    (old_type, old_fields), (new_type, new_fields) = _sealed_side(ledger, old_cert), _sealed_side(ledger, new_cert)
     if old_type != new_type:
         raise InputError(
             f"certificate {old} is a {old_type!r} and {new} a {new_type!r}: a certificate is "
@@ -201,7 +216,7 @@ def supersede(ledger: Ledger, old: str, new: str, department: str | None = None)
         )
     chain = ledger.chain
     fn = chain.anchor.functions.supersede(
-        old_cert.root, old_cert.digest, old_cert.proof, new_cert.root, new_cert.digest, new_cert.proof
+        old_cert.root, old_fields, old_cert.proof, new_cert.root, new_fields, new_cert.proof
     )
     receipt = chain.transact(ledger.department_account(old_cert.department), fn)
     return _record(ledger, old_cert, "supersede", new_cert.digest, receipt, "superseded", hex32(new_cert.digest))
