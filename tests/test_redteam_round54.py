@@ -1,0 +1,114 @@
+"""Red team round 54: the files and bodies others hand the ledger (sharing and consent, council approvals, status
+lists, evidence bundles) and the gateway's newer routes.
+
+1. (A relay passing a council member's approval file on, a person's authentication provider, or whoever serves a
+   status list) hand the ledger a file of any size: a signed approval, a subject assertion or a status list padded
+   to a gigabyte (or a name such as /dev/zero) was read whole into memory, then parsed, where every other file the
+   ledger takes from others (a certificate, a bundle, an application, a list fetched from its URL) is read up to a
+   bound and refused past it. Each is now refused past its bound, naming it, before it is parsed; nothing is
+   recorded.
+
+Real anvil, real database.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+
+from ledger.client import Ledger
+from ledger.errors import InputError
+from ledger.services import consent, issuance
+
+from .cli_support import cli_in_process
+from .conftest import make_records, write_jsonl
+from .consent_support import PROVIDERS_ENV, assertion, identifier, request
+
+STATUS_BASE = "https://gateway.example.gov.cn"
+
+
+def _issued(ledger: Ledger, tmp_path: Path, department: str, tag: str, n: int = 1) -> list[dict[str, Any]]:
+    out = io.StringIO()
+    issuance.issue_file(ledger, write_jsonl(tmp_path / f"{tag}.jsonl", make_records(n)), department, out=out)
+    return [dict(json.loads(line)) for line in out.getvalue().splitlines()]
+
+
+def _padded(path: Path, value: Any, size: int) -> Path:
+    """``value`` as JSON, then spaces up to ``size`` bytes: valid JSON whatever its size."""
+    text = json.dumps(value)
+    path.write_text(text + " " * (size - len(text)), encoding="utf-8")
+    assert path.stat().st_size == size
+    return path
+
+
+# -- 1. files of any size ---------------------------------------------------------------------------------------------
+
+
+def test_a_council_approval_file_past_its_bound_is_refused_before_it_is_parsed(ledger: Ledger, tmp_path: Path) -> None:
+    """Adversary: whoever passes a member's signed approval on to the submitter (a relay, a collector) pads it to
+    any size; ``ledger council approvals submit`` read it whole. A signed approval is a few hundred bytes."""
+    from ledger.services.council import APPROVAL_FILE_FORMAT, MAX_APPROVAL_FILE_BYTES, read_approval
+
+    chain = ledger.chain
+    approval = {
+        "format": APPROVAL_FILE_FORMAT,
+        "chain_id": chain.chain_id,
+        "registry": chain.deployment.registry,
+        "proposal_id": 1,
+        "member": Account.create().address,
+        "deadline": 2**40,
+        "signature": "0x" + "11" * 64 + "1b",
+    }
+    assert read_approval(_padded(tmp_path / "fits.json", approval, MAX_APPROVAL_FILE_BYTES))["proposal_id"] == 1
+    with pytest.raises(InputError, match=f"over {MAX_APPROVAL_FILE_BYTES} bytes"):
+        read_approval(_padded(tmp_path / "padded.json", approval, MAX_APPROVAL_FILE_BYTES + 1))
+
+
+def test_a_subject_assertion_file_past_its_bound_is_refused_and_records_nothing(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """Adversary: whoever hands the person's assertion to ``ledger consent give`` (a relay between the provider and
+    the department) pads it to any size: it was read whole, and a genuine one padded so was taken."""
+    (doc,) = _issued(ledger, tmp_path, fresh_department, "rt54-assertion")
+    monkeypatch.setenv(consent.PROVIDERS_ENV, PROVIDERS_ENV)
+    now = datetime.now(UTC).replace(microsecond=0)
+    asked = request(doc, "INS", now)
+    signed = assertion(ledger, identifier(doc), now, asked).model_dump()
+    path = _padded(tmp_path / "assertion.json", signed, consent.MAX_ASSERTION_FILE_BYTES + 1)
+    code, _, err = cli_in_process(
+        ledger, monkeypatch, capsys,
+        "consent", "give", doc["digest"], "--assertion", str(path), "--to", "INS",
+        "--purpose-code", asked.purpose_code, "--purpose-text", asked.purpose_text,
+        "--fields", ",".join(asked.fields), "--until", asked.expires_at.isoformat(),
+    )  # fmt: skip
+    assert code == 2 and f"over {consent.MAX_ASSERTION_FILE_BYTES} bytes" in err, (code, err)
+    assert consent.list_consents(ledger, digest=doc["digest"]) == []
+
+
+def test_a_status_list_file_past_its_bound_is_refused_before_it_is_parsed(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """Adversary: whoever serves or relays a status list a verifier downloads and gives ``ledger verify
+    --status-list``: read whole, where the same list fetched from its URL is read up to 4,000,000 bytes."""
+    from ledger.services.statuslist import MAX_LIST_BYTES
+
+    (doc,) = _issued(ledger, tmp_path, fresh_department, "rt54-status")
+    credential, listed = tmp_path / "credential.json", tmp_path / "revocation.json"
+
+    def cli(*args: str) -> tuple[int, str, str]:
+        return cli_in_process(ledger, monkeypatch, capsys, *args)
+
+    assert cli("export", doc["digest"], "--vc", "--status-base", STATUS_BASE, "--out", str(credential))[0] == 0
+    root = doc["anchor"]["root"]
+    made = cli("status-list", fresh_department, root, "--purpose", "revocation", "--status-base", STATUS_BASE,
+               "--out", str(listed))  # fmt: skip
+    assert made[0] == 0, made
+    _padded(listed, json.loads(listed.read_text(encoding="utf-8")), MAX_LIST_BYTES + 1)
+    code, out, err = cli("verify", str(credential), "--json", "--status-list", str(listed))
+    assert code == 2 and f"over {MAX_LIST_BYTES} bytes" in err, (code, out, err)
