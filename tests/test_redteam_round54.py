@@ -7,6 +7,13 @@ lists, evidence bundles) and the gateway's newer routes.
    ledger takes from others (a certificate, a bundle, an application, a list fetched from its URL) is read up to a
    bound and refused past it. Each is now refused past its bound, naming it, before it is parsed; nothing is
    recorded.
+2. (A witness the ledger trusts, or whatever answers at its address: the chain's operator, who would rather no
+   witness cosigned its history) answer the ledger's request for a cosignature, or for its latest checkpoint, with a
+   body that never ends, in a stream or a byte at a time: the witness client read an answer whole (``read()``), so
+   one such witness held every collection (the others' cosignatures with it: they are asked together) and every
+   command that collects after writing to the chain (issue, decide, revoke) for ever, and took its memory. An answer
+   is now read up to a bound in size (64 KiB: a cosignature is a line) and in time (30 s), and past either it is
+   that witness's refusal; the others' cosignatures count.
 
 Real anvil, real database.
 """
@@ -15,6 +22,11 @@ from __future__ import annotations
 
 import io
 import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,9 +37,11 @@ from eth_account import Account
 from ledger.client import Ledger
 from ledger.errors import InputError
 from ledger.services import consent, issuance
+from ledger.services.witness import client as wclient
+from ledger.services.witness.note import COSIGNATURE_V1, SignerKey
 
 from .cli_support import cli_in_process
-from .conftest import make_records, write_jsonl
+from .conftest import PASSPHRASE, make_records, write_jsonl
 from .consent_support import PROVIDERS_ENV, assertion, identifier, request
 
 STATUS_BASE = "https://gateway.example.gov.cn"
@@ -112,3 +126,101 @@ def test_a_status_list_file_past_its_bound_is_refused_before_it_is_parsed(
     _padded(listed, json.loads(listed.read_text(encoding="utf-8")), MAX_LIST_BYTES + 1)
     code, out, err = cli("verify", str(credential), "--json", "--status-list", str(listed))
     assert code == 2 and f"over {MAX_LIST_BYTES} bytes" in err, (code, out, err)
+
+
+# -- 2. a witness's answer that never ends ----------------------------------------------------------------------------
+
+
+@contextmanager
+def _endless_witness(body: Callable[[socket.socket, threading.Event], int]) -> Iterator[tuple[str, list[int]]]:
+    """An address answering every request with HTTP 200 headers and then ``body`` (which returns the bytes it got
+    sent); yields the address and the counts of the answers so far."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+    sent: list[int] = []
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.recv(65536)
+                try:
+                    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n")
+                    sent.append(body(connection, stop))
+                    connection.shutdown(socket.SHUT_WR)  # the end of the answer, then the rest of the request
+                    connection.settimeout(1.0)
+                    while connection.recv(65536):
+                        pass
+                except OSError:
+                    sent.append(-1)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}", sent
+    finally:
+        stop.set()
+        thread.join(10)
+        listener.close()
+
+
+def _stream(connection: socket.socket, stop: threading.Event) -> int:
+    """64 MiB as fast as the reader takes them: the bytes it took (within the socket buffers)."""
+    total, chunk = 0, b"a" * 65536
+    while total < 64 * 2**20 and not stop.is_set():
+        try:
+            connection.sendall(chunk)
+        except OSError:
+            break
+        total += len(chunk)
+    return total
+
+
+def _trickle(connection: socket.socket, stop: threading.Event) -> int:
+    """A byte every 50 ms until the reader hangs up (or the test ends)."""
+    total = 0
+    while not stop.wait(0.05):
+        try:
+            connection.sendall(b"a")
+        except OSError:
+            break
+        total += 1
+    return total
+
+
+def _config(url: str) -> tuple[wclient.WitnessConfig, str]:
+    key = SignerKey.generate("endless.example/w", COSIGNATURE_V1).verifier
+    return wclient.WitnessConfig((wclient.TrustedWitness(url, key),), 1), key.name
+
+
+def test_a_witness_answer_that_never_ends_is_read_up_to_a_bound(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 2, in size: 64 MiB streamed as an answer were read whole (and would have been for ever)."""
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)  # the ledger's checkpoint key
+    with _endless_witness(_stream) as (url, sent):
+        config, name = _config(url)
+        result = wclient.collect(ledger.chain, tmp_path / "ledger", config)
+        assert not result.witnessed and f"over {wclient.MAX_ANSWER_BYTES} bytes" in result.refusals[name], result
+        found, problems = wclient.fetch_latest(config, wclient.chain_identity(ledger.chain).origin)
+        assert not found and f"over {wclient.MAX_ANSWER_BYTES} bytes" in problems[name], problems
+    assert sent and max(sent) < 8 * 2**20, sent  # the reader hung up long before the end
+
+
+def test_a_witness_answer_trickled_a_byte_at_a_time_is_read_up_to_a_deadline(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 2, in time: a byte every 50 ms never lets the socket's timeout (10 s a read) fire, so the collection
+    waited as long as the witness kept talking."""
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setattr(wclient, "ANSWER_SECONDS", 1.0)
+    with _endless_witness(_trickle) as (url, _):
+        config, name = _config(url)
+        started = time.monotonic()
+        result = wclient.collect(ledger.chain, tmp_path / "ledger", config)
+        assert not result.witnessed and "longer than 1.0 s" in result.refusals[name], result
+        assert time.monotonic() - started < 30
