@@ -14,6 +14,11 @@ lists, evidence bundles) and the gateway's newer routes.
    command that collects after writing to the chain (issue, decide, revoke) for ever, and took its memory. An answer
    is now read up to a bound in size (64 KiB: a cosignature is a line) and in time (30 s), and past either it is
    that witness's refusal; the others' cosignatures count.
+3. (An anonymous client of a witness, which serves anyone: the chain's operator, who would rather no witness
+   cosigned its history) open connections to the witness and send nothing, or a byte now and then: the witness
+   served each in a thread of its own, without bound, so a few hundred such connections from one host took every file
+   it may open and no collector was answered while they stood. A witness now serves at most 128 connections at once,
+   8 from one address, each for at most 60 s; one past a bound is closed at once.
 
 Real anvil, real database.
 """
@@ -43,6 +48,8 @@ from ledger.services.witness.note import COSIGNATURE_V1, SignerKey
 from .cli_support import cli_in_process
 from .conftest import PASSPHRASE, make_records, write_jsonl
 from .consent_support import PROVIDERS_ENV, assertion, identifier, request
+from .evidence_support import rpc_url
+from .witness_support import WitnessProcess
 
 STATUS_BASE = "https://gateway.example.gov.cn"
 
@@ -224,3 +231,46 @@ def test_a_witness_answer_trickled_a_byte_at_a_time_is_read_up_to_a_deadline(
         result = wclient.collect(ledger.chain, tmp_path / "ledger", config)
         assert not result.witnessed and "longer than 1.0 s" in result.refusals[name], result
         assert time.monotonic() - started < 30
+
+
+# -- 3. connections held open at a witness ---------------------------------------------------------------------------
+
+
+def test_connections_held_open_from_one_host_do_not_keep_a_witness_from_answering(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 3: 300 connections from 127.0.0.2 that send nothing, against a witness that may open 256 files (the
+    system's default is a few thousand: the same happens there with more connections); a collector at 127.0.0.1 is
+    answered at once, and the witness keeps at most 8 of the others."""
+    import urllib.request
+
+    from ledger.services.witness.server import MAX_PER_ADDRESS
+
+    monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
+    witness = WitnessProcess(tmp_path / "w", "held.example/w", rpc_url(ledger), open_files=256)
+    held: list[socket.socket] = []
+    try:
+        port = int(witness.url.rsplit(":", 1)[1])
+        started = time.monotonic()
+        for _ in range(300):
+            connection = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=("127.0.0.2", 0))
+            held.append(connection)
+        with urllib.request.urlopen(witness.url + "/key", timeout=5) as answer:
+            assert answer.read().decode().strip() == witness.key
+        # before: the witness out of files accepted nothing, so the connections themselves, then the collector, waited
+        # for held ones to time out (30 s each): 95 s in all
+        assert time.monotonic() - started < 20
+        open_ones = 0
+        for connection in held:
+            connection.settimeout(0.5)
+            try:
+                open_ones += connection.recv(1) != b""  # b"": closed by the witness
+            except TimeoutError:
+                open_ones += 1
+            except OSError:
+                pass  # reset by the witness
+        assert open_ones <= MAX_PER_ADDRESS, open_ones
+    finally:
+        for connection in held:
+            connection.close()
+        witness.stop()
