@@ -274,3 +274,37 @@ def test_connections_held_open_from_one_host_do_not_keep_a_witness_from_answerin
         for connection in held:
             connection.close()
         witness.stop()
+
+
+def test_a_connection_trickling_its_request_is_cut_at_the_witness_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Finding 3, in time: a request line trickled a byte every 100 ms never lets the handler's 30 s read timeout fire,
+    so each such connection held its slot for as long as the client kept talking; it is cut at the deadline (1 s
+    here, 60 s by default), with the witness's own handler."""
+    from http.server import BaseHTTPRequestHandler
+
+    from ledger.services.witness import server
+
+    monkeypatch.setattr(server, "CONNECTION_SECONDS", 1.0)
+
+    class Handler(BaseHTTPRequestHandler):
+        timeout = 30  # as the witness's
+
+    bounded = server._BoundedServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=bounded.serve_forever, daemon=True).start()
+    try:
+        with socket.create_connection(bounded.server_address[:2], timeout=5) as connection:
+            started = time.monotonic()
+            cut = False
+            while time.monotonic() - started < 10 and not cut:
+                try:
+                    connection.sendall(b"G")
+                    connection.settimeout(0.1)
+                    cut = connection.recv(1) == b""
+                except TimeoutError:
+                    continue
+                except OSError:
+                    cut = True
+            assert cut and time.monotonic() - started < 5
+    finally:
+        bounded.shutdown()
+        bounded.server_close()
