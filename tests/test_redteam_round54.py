@@ -10,8 +10,9 @@ lists, evidence bundles) and the gateway's newer routes.
 2. (A witness the ledger trusts, or whatever answers at its address: the chain's operator, who would rather no
    witness cosigned its history) answer the ledger's request for a cosignature, or for its latest checkpoint, with a
    body that never ends, in a stream or a byte at a time: the witness client read an answer whole (``read()``), so
-   one such witness held every collection (the others' cosignatures with it: they are asked together) and every
-   command that collects after writing to the chain (issue, decide, revoke) for ever, and took its memory. An answer
+   one such witness held every collection (the others' cosignatures with it: they are asked together), every
+   command that collects after writing to the chain (issue, decide, revoke) and the gateway's background round (which
+   then anchored no access or decision log entry again) for ever, and took its memory. An answer
    is now read up to a bound in size (64 KiB: a cosignature is a line) and in time (30 s), and past either it is
    that witness's refusal; the others' cosignatures count.
 3. (An anonymous client of a witness, which serves anyone: the chain's operator, who would rather no witness
