@@ -21,6 +21,13 @@ lists, evidence bundles) and the gateway's newer routes.
    it may open and no collector was answered while they stood. A witness now serves at most 128 connections at once,
    8 from one address, each for at most 60 s; one past a bound is closed at once.
 
+Held (guards): every leaf of a certificate's and a decision's evidence bundle replaced by a number no double is
+exactly (1152921504606847000), one canonical JSON cannot write (2**60, ``1e999``), a lone surrogate, ``true`` or the
+integer plus 2**53: the library and the court's verifier gave one verdict on each (1,900 bundles in the round; the
+guard keeps the numbers the bundle's checks read); the gateway's consent, grant and verify bodies with those in any
+member answered 4xx, never 500 or a record; its listings' paging, filters and ids (negative, huge, non-decimal,
+Unicode digits, moments outside the calendar) answered 4xx, never 500.
+
 Real anvil, real database.
 """
 
@@ -42,14 +49,14 @@ from eth_account import Account
 
 from ledger.client import Ledger
 from ledger.errors import InputError
-from ledger.services import consent, issuance
+from ledger.services import consent, evidence, issuance
 from ledger.services.witness import client as wclient
 from ledger.services.witness.note import COSIGNATURE_V1, SignerKey
 
 from .cli_support import cli_in_process
 from .conftest import PASSPHRASE, make_records, write_jsonl
 from .consent_support import PROVIDERS_ENV, assertion, identifier, request
-from .evidence_support import rpc_url
+from .evidence_support import rpc_url, standalone_many
 from .witness_support import WitnessProcess
 
 STATUS_BASE = "https://gateway.example.gov.cn"
@@ -309,3 +316,44 @@ def test_a_connection_trickling_its_request_is_cut_at_the_witness_deadline(monke
     finally:
         bounded.shutdown()
         bounded.server_close()
+
+
+# -- held: both verifiers give one verdict on a bundle carrying numbers and text no reader takes --------------------
+
+_NUMBERS_READ = [
+    ("anchor", "block_number"),
+    ("anchor", "count"),
+    ("anchor", "block_timestamp"),
+    ("as_of", "block_number"),
+    ("chain", "chain_id"),
+]
+
+
+def test_both_verifiers_give_one_verdict_on_a_bundle_carrying_numbers_no_reader_takes(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Held: (whoever hands a court a bundle) each number a check reads, and the bundle's ``kind``, replaced by a
+    number no double is, one canonical JSON refuses, a lone surrogate, ``true`` or itself plus 2**53: the library
+    fails the bundle whenever the court's verifier does not pass it, and the other way round; neither crashes."""
+    (doc,) = _issued(ledger, tmp_path, fresh_department, "rt54-bundle")
+    bundle = evidence.certificate_bundle(ledger, doc)
+    marker = '"@rt54@"'
+    cases: list[tuple[tuple[str, str], str]] = []
+    for section, member in [*_NUMBERS_READ, ("kind", "")]:
+        value = bundle[section][member] if member else bundle[section]
+        spelt = ["1152921504606847000", "1152921504606846976", "1e999", '"\\ud800"', "true"]
+        cases += [((section, member), token) for token in spelt + ([str(value + 2**53)] if member else [])]
+    paths = []
+    for i, ((section, member), token) in enumerate(cases):
+        edited = json.loads(json.dumps(bundle))
+        if member:
+            edited[section][member] = "@rt54@"
+        else:
+            edited[section] = "@rt54@"
+        path = tmp_path / f"edited-{i}.json"
+        path.write_text(json.dumps(edited).replace(marker, token), encoding="utf-8")
+        paths.append(path)
+    for (where, token), path, (code, _, err) in zip(cases, paths, standalone_many(ledger, paths), strict=True):
+        library = evidence.verify_bundle(path, ledger.chain)
+        assert not library.ok and code != 0, (where, token, library.to_json(), code, err)
+        assert "cannot be judged" not in err and "Traceback" not in err, (where, token, err)
