@@ -23,10 +23,10 @@ lists, evidence bundles) and the gateway's newer routes.
 
 Held (guards): every leaf of a certificate's and a decision's evidence bundle replaced by a number no double is
 exactly (1152921504606847000), one canonical JSON cannot write (2**60, ``1e999``), a lone surrogate, ``true`` or the
-integer plus 2**53: the library and the court's verifier gave one verdict on each (1,900 bundles in the round; the
-guard keeps the numbers the bundle's checks read); the gateway's consent, grant and verify bodies with those in any
-member answered 4xx, never 500 or a record; its listings' paging, filters and ids (negative, huge, non-decimal,
-Unicode digits, moments outside the calendar) answered 4xx, never 500.
+integer plus 2**53: the library and the court's verifier gave one verdict on each (a bundle per leaf and token in the
+round; the guard keeps the numbers the bundle's checks read); the gateway's consent, grant and verify bodies with
+those in any member answered 4xx, never 500 or a record; its listings' paging, filters and ids (negative, huge,
+non-decimal, Unicode digits, moments outside the calendar) answered 4xx, never 500.
 
 Real anvil, real database.
 """
