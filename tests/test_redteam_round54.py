@@ -20,6 +20,13 @@ lists, evidence bundles) and the gateway's newer routes.
    served each in a thread of its own, without bound, so a few hundred such connections from one host took every file
    it may open and no collector was answered while they stood. A witness now serves at most 128 connections at once,
    8 from one address, each for at most 60 s; one past a bound is closed at once.
+4. (A department acting outside its authority, wanting its decisions out of every court's reach) publish a rule set
+   holding a listed value of megabytes (the bounds count a rule set's conditions and listed values, not their size),
+   then decide under it: every decision's evidence bundle carries the rule set whole, so each was over the 4 MiB
+   both bundle verifiers read (the library's ``bundle`` check failed, the court's verifier refused it), the same
+   harm as round 15d's rule set nested too deep. A rule set's canonical JSON is now at most 256 KiB to publish or to
+   decide with (the shipped ones: 7 KB at most). Open, next to it: (an applicant) an application of nearly the 4 MiB
+   a line or a body may be makes its own decision's bundle pass 4 MiB (strict xfail below).
 
 Held (guards): every leaf of a certificate's and a decision's evidence bundle replaced by a number no double is
 exactly (1152921504606847000), one canonical JSON cannot write (2**60, ``1e999``), a lone surrogate, ``true`` or the
@@ -49,14 +56,16 @@ from eth_account import Account
 
 from ledger.client import Ledger
 from ledger.errors import InputError
-from ledger.services import consent, evidence, issuance
+from ledger.services import consent, decisions, evidence, issuance, logchain
 from ledger.services.witness import client as wclient
 from ledger.services.witness.note import COSIGNATURE_V1, SignerKey
 
 from .cli_support import cli_in_process
 from .conftest import PASSPHRASE, make_records, write_jsonl
 from .consent_support import PROVIDERS_ENV, assertion, identifier, request
-from .evidence_support import rpc_url, standalone_many
+from .decision_support import application, unique_rule_set
+from .evidence_support import rpc_url, standalone, standalone_many
+from .verifiers_support import one_rule_set
 from .witness_support import WitnessProcess
 
 STATUS_BASE = "https://gateway.example.gov.cn"
@@ -357,3 +366,68 @@ def test_both_verifiers_give_one_verdict_on_a_bundle_carrying_numbers_no_reader_
         library = evidence.verify_bundle(path, ledger.chain)
         assert not library.ok and code != 0, (where, token, library.to_json(), code, err)
         assert "cannot be judged" not in err and "Traceback" not in err, (where, token, err)
+
+
+# -- 4. a decision's evidence bundle past what its readers read -----------------------------------------------------
+
+
+def _big_rule_set(tag: str, size: int) -> Any:
+    from ledger.formats.rules import load_rule_set
+
+    document = one_rule_set({"field": "application.online", "op": "in", "value": [True, "x" * size]})
+    document["rule_set_id"] = tag.lower()
+    return load_rule_set(document)
+
+
+def test_a_rule_set_too_big_for_its_decisions_bundles_is_neither_published_nor_decided_with(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 4: a rule set whose listed value is 5 MiB, published and decided with (the library before the bound),
+    gives an approval whose bundle both verifiers refuse unread; the library now refuses to publish it, and to decide
+    with one published past it (on chain by the department's own key, stored as the library stores it)."""
+    from ledger.formats import rules
+
+    big = _big_rule_set(f"rt54-big-{fresh_department}", 5 * 2**20)
+    with pytest.raises(InputError, match=f"at most {rules.MAX_RULE_SET_BYTES} bytes"):
+        decisions.publish_rule_set(ledger, big, fresh_department)
+    assert decisions.load_recorded_rule_set(ledger, big.hex_digest) == (None, "unknown")  # nothing stored
+    with monkeypatch.context() as patch:  # published past the library: the bound skipped
+        patch.setattr(rules, "MAX_RULE_SET_BYTES", 2**40)
+        decisions.publish_rule_set(ledger, big, fresh_department)
+    app = application("C-RT54-BIG")
+    with pytest.raises(InputError, match=f"at most {rules.MAX_RULE_SET_BYTES} bytes"):
+        decisions.decide(ledger, fresh_department, "C-RT54-BIG", "ITEM-1", app, big, applicant_ref="91110000Y4")
+    assert [e.seq for e in logchain.entries(ledger, logchain.LOG_DECISIONS, fresh_department)] == []
+    # what the refusal prevents: the library's decision under it, and its bundle no reader reads
+    with monkeypatch.context() as patch:
+        patch.setattr(rules, "MAX_RULE_SET_BYTES", 2**40)
+        decisions.decide(ledger, fresh_department, "C-RT54-BIG", "ITEM-1", app, big, applicant_ref="91110000Y4")
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(evidence.decision_bundle(ledger, fresh_department, "C-RT54-BIG")), encoding="utf-8")
+    assert path.stat().st_size > evidence.MAX_BUNDLE_BYTES
+    assert not evidence.verify_bundle(path, ledger.chain).ok
+    code, _, err = standalone(ledger, path)
+    assert code == 2 and "no bundle is that large" in err, err
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open (red team round 54): an application may be 4 MiB (a line of `ledger decide`, the gateway's body), "
+    "and its decision's evidence bundle carries it whole beside the rule set and the chain's facts, so one of nearly "
+    "4 MiB gives a bundle past the 4 MiB both verifiers read; the input's bound and the readers' must be set together",
+)
+def test_an_application_near_its_bound_gives_a_bundle_its_readers_read(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Open: (an applicant, making their own decision unverifiable by a court) an application of 4,185,000 bytes is
+    taken and decided; its bundle is past 4 MiB."""
+    rule_set = unique_rule_set(f"rt54-app-{fresh_department}")
+    decisions.publish_rule_set(ledger, rule_set, fresh_department)
+    app = application("C-RT54-APP")
+    app["application"]["notes"] = "y" * 4_185_000
+    decisions.decide(ledger, fresh_department, "C-RT54-APP", "ITEM-1", app, rule_set, applicant_ref="91110000Y5")
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
+    path = tmp_path / "app.json"
+    path.write_text(json.dumps(evidence.decision_bundle(ledger, fresh_department, "C-RT54-APP")), encoding="utf-8")
+    assert evidence.verify_bundle(path, ledger.chain).ok
