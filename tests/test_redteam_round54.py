@@ -25,8 +25,9 @@ lists, evidence bundles) and the gateway's newer routes.
    then decide under it: every decision's evidence bundle carries the rule set whole, so each was over the 4 MiB
    both bundle verifiers read (the library's ``bundle`` check failed, the court's verifier refused it), the same
    harm as round 15d's rule set nested too deep. A rule set's canonical JSON is now at most 256 KiB to publish or to
-   decide with (the shipped ones: 7 KB at most). Open, next to it: (an applicant) an application of nearly the 4 MiB
-   a line or a body may be makes its own decision's bundle pass 4 MiB (strict xfail below).
+   decide with (the shipped ones: 7 KB at most). Open, next to it: (an applicant) an application of 400,000 zeros
+   (800 KB, a fifth of what a line may be) makes its own decision's bundle, as ``ledger evidence`` writes it indented,
+   4.4 MB (strict xfail below).
 
 Held (guards): every leaf of a certificate's and a decision's evidence bundle replaced by a number no double is
 exactly (1152921504606847000), one canonical JSON cannot write (2**60, ``1e999``), a lone surrogate, ``true`` or the
@@ -414,20 +415,26 @@ def test_a_rule_set_too_big_for_its_decisions_bundles_is_neither_published_nor_d
 @pytest.mark.xfail(
     strict=True,
     reason="open (red team round 54): an application may be 4 MiB (a line of `ledger decide`, the gateway's body), "
-    "and its decision's evidence bundle carries it whole beside the rule set and the chain's facts, so one of nearly "
-    "4 MiB gives a bundle past the 4 MiB both verifiers read; the input's bound and the readers' must be set together",
+    "and its decision's evidence bundle carries it whole, written indented by `ledger evidence`: 400,000 zeros (an "
+    "800 KB line) give a 4.4 MB bundle, past the 4 MiB both verifiers read; the input's bound (in bytes and values) "
+    "and the readers' must be set together",
 )
-def test_an_application_near_its_bound_gives_a_bundle_its_readers_read(
-    ledger: Ledger, fresh_department: str, tmp_path: Path
+def test_an_application_well_within_its_bound_gives_a_bundle_its_readers_read(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
-    """Open: (an applicant, making their own decision unverifiable by a court) an application of 4,185,000 bytes is
-    taken and decided; its bundle is past 4 MiB."""
+    """Open: (an applicant, making their own decision unverifiable by a court) an application holding 400,000 zeros
+    (800 KB, a fifth of what a line may be) is taken and decided; the bundle `ledger evidence --decision` writes
+    (indented, each value on a line of its own) is 4.4 MB, which both verifiers refuse unread."""
     rule_set = unique_rule_set(f"rt54-app-{fresh_department}")
     decisions.publish_rule_set(ledger, rule_set, fresh_department)
     app = application("C-RT54-APP")
-    app["application"]["notes"] = "y" * 4_185_000
+    app["application"]["notes"] = [0] * 400_000
     decisions.decide(ledger, fresh_department, "C-RT54-APP", "ITEM-1", app, rule_set, applicant_ref="91110000Y5")
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
     path = tmp_path / "app.json"
-    path.write_text(json.dumps(evidence.decision_bundle(ledger, fresh_department, "C-RT54-APP")), encoding="utf-8")
+    made = cli_in_process(
+        ledger, monkeypatch, capsys, "evidence", "--decision", "C-RT54-APP", "--department", fresh_department,
+        "--out", str(path),
+    )  # fmt: skip
+    assert made[0] == 0, made
     assert evidence.verify_bundle(path, ledger.chain).ok
