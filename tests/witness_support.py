@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import resource
 import subprocess
 import sys
 import urllib.error
@@ -12,10 +14,16 @@ from pathlib import Path
 from .cli_support import ledger_process
 
 
+def _limit_open_files(limit: int) -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+
 class WitnessProcess:
     """``ledger witness serve`` in its own process with its own key and store."""
 
-    def __init__(self, store: Path, name: str, rpc: str, *extra: str) -> None:
+    def __init__(self, store: Path, name: str, rpc: str, *extra: str, open_files: int | None = None) -> None:
+        """``open_files``: the process's limit of open files (RLIMIT_NOFILE), so a test reaches it with a few
+        hundred connections, not the thousands of the system's default."""
         self.store, self.name, self.rpc = store, name, rpc
         if not (store / "witness.key").exists():
             run = ledger_process(
@@ -32,6 +40,7 @@ class WitnessProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=None if open_files is None else functools.partial(_limit_open_files, open_files),
         )
         line = self.process.stdout.readline() if self.process.stdout else ""
         assert " listening on " in line, (line, self.process.stderr.read() if self.process.stderr else "")

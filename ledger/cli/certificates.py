@@ -12,7 +12,7 @@ from .._gc import cyclic_gc_paused
 from ..errors import InputError
 from ..formats import vc
 from ..formats.canonical import json_loads, strict_json_loads
-from ..formats.certificate import MAX_RECORD_BYTES, load_document
+from ..formats.certificate import MAX_RECORD_BYTES, load_document, read_bounded
 from ..services import issuance, status, statuslist
 from ..services.verify import STATUS_LOOKUPS, ChainView, verify_certificate
 from ..services.verify import Check as verify_check
@@ -183,9 +183,10 @@ def _with_status_lists(
         return report
     lists: dict[str, Any] = {}
     for path in args.status_list:
+        raw = read_bounded(path, statuslist.MAX_LIST_BYTES, "status list file")
         try:
-            listed = strict_json_loads(path.read_text(encoding="utf-8"))  # a key named twice: two lists in one
-        except (OSError, ValueError, InputError) as exc:
+            listed = strict_json_loads(raw.decode("utf-8"))  # a key named twice: two lists in one
+        except (ValueError, InputError) as exc:
             raise InputError(f"cannot read the status list {path}: {exc}") from None
         lists[str(listed.get("id")) if isinstance(listed, dict) else str(path)] = listed
     if not report.check("format").ok:

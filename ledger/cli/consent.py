@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from ..errors import InputError
 from ..formats.canonical import strict_json_loads
+from ..formats.certificate import read_bounded
 from ..services import consent, sharing
 from ..services.status import stored
 from .output import open_ledger, print_json
@@ -109,11 +110,10 @@ def _now() -> datetime:
 
 
 def _assertion(path: Path) -> consent.SignedAssertion:
+    raw = read_bounded(path, consent.MAX_ASSERTION_FILE_BYTES, "assertion file")
     try:
         # strict: a key named twice (a second signature) is refused, not read as its last value
-        return consent.SignedAssertion.model_validate(strict_json_loads(path.read_text(encoding="utf-8")))
-    except OSError as exc:
-        raise InputError(f"cannot read the assertion file {path}: {exc.strerror}") from None
+        return consent.SignedAssertion.model_validate(strict_json_loads(raw.decode("utf-8")))
     except InputError as exc:
         raise InputError(f"{path} is refused: {exc}") from None
     except (ValueError, ValidationError) as exc:

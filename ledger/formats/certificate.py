@@ -334,6 +334,25 @@ def iter_raw_records(path: Path, *, max_record_bytes: int = MAX_RECORD_BYTES) ->
         yield from iter_jsonl_lines(bounded_lines(handle, max_record_bytes), max_record_bytes=max_record_bytes)
 
 
+def read_bounded(path: Path, limit: int, what: str) -> bytes:
+    """The bytes of the file at ``path``, with at most ``limit + 1`` of them ever in memory: InputError when it holds
+    more than ``limit`` (``what`` names what it should be: "approval file"), or cannot be read. For every file the
+    ledger takes from others: one padded to a gigabyte, or a name such as /dev/zero, is refused, not read to its end
+    (red team round 54)."""
+    if "\x00" in str(path):  # no file name holds a NUL (open() would raise ValueError)
+        raise InputError(f"{str(path)[:80]!r} is no file name (it holds a NUL character): give the {what}")
+    try:
+        with Path(path).open("rb") as handle:
+            raw = handle.read(limit + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read the {what} {path}: {exc.strerror}") from None
+    if len(raw) > limit:
+        raise InputError(
+            f"the {what} {path} is over {limit} bytes, more than any {what} holds: it is refused unread; ask for it again"
+        )
+    return raw
+
+
 def bounded_lines(handle: Any, max_bytes: int, *, first_line: int = 1) -> Iterator[bytes]:
     """The lines of a binary file, each read with at most ``max_bytes + 1`` bytes in memory: InputError naming
     the line that is longer (a file of one endless line, or /dev/zero, is refused, not read to the end)."""

@@ -43,7 +43,7 @@ from typing import Any
 import yaml
 
 from ..errors import InputError
-from .canonical import check_json_depth, document_digest, hex32, json_depth
+from .canonical import canonical_json, check_json_depth, document_digest, hex32, json_depth
 
 __all__ = [
     "CERTIFICATE_STATUSES",
@@ -52,6 +52,7 @@ __all__ = [
     "Evaluation",
     "Rule",
     "RuleSet",
+    "check_rule_set_size",
     "evaluate",
     "evaluate_known",
     "load_rule_set",
@@ -73,6 +74,11 @@ MAX_STEPS = 100_000  # members of the input's lists and objects one evaluation m
 # Python frames, so a few kilobytes nested 30,000 deep overflowed the C stack (a segmentation fault); this bound holds
 # long before. A JSON file meets it too: one 511 deep made every decision's evidence bundle too deep for any reader.
 MAX_YAML_DEPTH = 100
+# The most a rule set's canonical JSON may be to publish or to decide with (the shipped ones: 7 KB at most). Every
+# decision's evidence bundle carries its rule set whole, and both bundle verifiers read 4 MiB at most: a rule set of
+# megabytes (the bounds above count conditions and listed values, not their size) made every decision under it one no
+# court could verify (red team round 54). Rule sets already stored are read back whatever their size.
+MAX_RULE_SET_BYTES = 256 * 1024
 
 _Condition = Callable[[Mapping[str, Any]], bool]
 
@@ -257,6 +263,18 @@ def load_rule_set(source: str | Path | Mapping[str, Any]) -> RuleSet:
         review_texts=_review_texts(document.get("review_texts")),
         personal=_personal(document.get("personal"), document.get("produces"), document.get("rules")),
     )
+
+
+def check_rule_set_size(rule_set: RuleSet) -> None:
+    """InputError when ``rule_set``'s canonical JSON is over :data:`MAX_RULE_SET_BYTES`: no decision may be made
+    with it (nor may it be published), since each decision's evidence bundle would carry it whole."""
+    size = len(canonical_json(rule_set.document))
+    if size > MAX_RULE_SET_BYTES:
+        raise InputError(
+            f"rule set {rule_set.rule_set_id!r} {rule_set.version} is {size} bytes as canonical JSON; a rule set is at "
+            f"most {MAX_RULE_SET_BYTES} bytes, since every decision's evidence bundle carries it whole and a court's "
+            "verifier reads a bundle of 4 MiB at most: state long texts and lists elsewhere (a code the rules compare)"
+        )
 
 
 def _value_reads(node: Any) -> set[str]:

@@ -107,6 +107,9 @@ GATEWAY_KEY = "consent-gateway"
 PROVIDERS_ENV = "LEDGER_CONSENT_PROVIDERS"
 POLICY_ENV = "LEDGER_CONSENT_POLICY"
 MAX_ASSERTION_LIFETIME = timedelta(minutes=15)
+# A signed assertion is under a kilobyte (its members are bounded: a 64-character subject, a nonce, a digest); a file
+# or body past this is none, refused before it is parsed (red team round 54: a relay padded one to any size)
+MAX_ASSERTION_FILE_BYTES = 64 * 1024
 MAX_CONSENT_LIFETIME = timedelta(days=366 * 5)
 CLOCK_SKEW = timedelta(seconds=60)
 # The field that says who a certificate is about, by preference: the person's ID number, else (a business

@@ -28,6 +28,7 @@ from web3.logs import DISCARD
 
 from ..errors import ChainError, InputError, KeystoreError, StateError
 from ..formats.canonical import parse_hex32, strict_json_loads
+from ..formats.certificate import read_bounded
 from ..onchain import chainread
 from ..onchain.chain import Chain, department_code, department_id_bytes, role_names
 from ..storage.keys import Keystore, is_council_key
@@ -640,12 +641,18 @@ def approval_typed_data(chain: Chain, proposal: Proposal, deadline: int) -> dict
 ApprovalFile = dict[str, Any]
 
 
+# A signed approval is a few hundred bytes and its summary one line about the proposal: a file past this is no
+# approval, and is refused before it is parsed (red team round 54: a relay padded one to any size)
+MAX_APPROVAL_FILE_BYTES = 1 << 20
+
+
 def read_approval(path: Path) -> ApprovalFile:
+    raw = read_bounded(path, MAX_APPROVAL_FILE_BYTES, "approval file")
     try:
-        data = strict_json_loads(path.read_text())  # a key named twice (a second proposal_id) is refused
+        data = strict_json_loads(raw)  # a key named twice (a second proposal_id) is refused
     except InputError as exc:
         raise InputError(f"approval file {path} is refused: {exc}; ask the member for it again") from None
-    except (OSError, ValueError) as exc:
+    except ValueError as exc:
         raise InputError(f"approval file {path} is unreadable ({exc}); ask the member for it again") from None
     if not isinstance(data, dict) or data.get("format") != APPROVAL_FILE_FORMAT:
         raise InputError(f"{path} is not a council approval file (format {APPROVAL_FILE_FORMAT})")

@@ -38,7 +38,7 @@ from ..errors import ChainError, InputError, LedgerError, NotFoundError, StateEr
 from ..formats.canonical import hex32, json_loads, parse_hex32
 from ..formats.decision_input import seal_fields
 from ..formats.logbody import recorded_instant
-from ..formats.rules import ENGINE_VERSION, OUTCOMES, RuleSet, evaluate, load_rule_set
+from ..formats.rules import ENGINE_VERSION, OUTCOMES, RuleSet, check_rule_set_size, evaluate, load_rule_set
 from ..onchain import chainread
 from ..onchain.ids import ROLE_APPROVER, department_id_bytes, item_text, service_item_bytes
 from ..storage.models import (
@@ -334,6 +334,7 @@ def publish_rule_set(
     department on chain, and this publishes ``department``'s own.
     """
     rule_set = _as_rule_set(rule_set)
+    check_rule_set_size(rule_set)  # nothing published or stored: its decisions' bundles would be unread
     chain = ledger.chain
     require_approver(ledger, department, "publish rule sets")
     existing = _chain_rule_set(ledger, rule_set, department)
@@ -390,7 +391,8 @@ def _not_own(rule_set: RuleSet, publishers: Sequence[str], department: str) -> S
 
 
 def _require_own(ledger: Ledger, rule_set: RuleSet, department: str) -> None:
-    """StateError unless ``department`` itself published ``rule_set`` on chain and its document is stored."""
+    """StateError unless ``department`` itself published ``rule_set`` on chain and its document is stored; InputError
+    for a rule set too big for its decisions' evidence bundles (one published past the library)."""
     _publication(ledger, rule_set, department)
 
 
@@ -403,6 +405,7 @@ def _publication(ledger: Ledger, rule_set: RuleSet, department: str) -> int:
         remembered: int | None = published.values.get(key)
     if remembered is not None:
         return remembered
+    check_rule_set_size(rule_set)  # once per process, as the publication: every decision's bundle carries it whole
     on_chain = _chain_rule_set(ledger, rule_set, department)
     if on_chain is None:
         others = _other_publishers(ledger, rule_set.digest, department)

@@ -43,11 +43,17 @@ from ..formats.canonical import hex32, parse_hex32
 if TYPE_CHECKING:
     from ..client import Ledger
 
+# The most a status list credential may be, read from a file (``ledger verify --status-list``) or fetched from its
+# URL: its bitstring is at most 16 KiB before compression; a file past this is refused before it is parsed, not read
+# to its end (red team round 54)
+MAX_LIST_BYTES = 4_000_000
+
 
 # The format's names callers reach through this module (statuslist.encode, .entries, ...), and the module's own.
 __all__ = [
     "ENTRY_TYPE",
     "LIST_TYPE",
+    "MAX_LIST_BYTES",
     "PROOF_TYPE",
     "PURPOSES",
     "bit",
@@ -297,11 +303,15 @@ def fetch(url: str, timeout: float = 10.0) -> Any:
 
     try:
         with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 - http(s) only, by parse_url
-            return strict_json_loads(answer.read(4_000_000))  # a key named twice would mean two lists
+            raw = answer.read(MAX_LIST_BYTES + 1)
     except OSError as exc:
         raise _Unreachable(
             f"could not fetch the status list {url} ({exc}); download it and give it with --status-list FILE"
         ) from None
+    if len(raw) > MAX_LIST_BYTES:
+        raise InputError(f"the status list at {url} is over {MAX_LIST_BYTES} bytes, the most a status list may be")
+    try:
+        return strict_json_loads(raw)  # a key named twice would mean two lists
     except ValueError as exc:
         raise InputError(f"the status list at {url} is not JSON ({exc})") from None
 

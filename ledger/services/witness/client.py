@@ -255,13 +255,41 @@ def _stored_note(line: str) -> str:
     return note
 
 
+# The most of a witness's answer the ledger reads, in bytes and in seconds: a cosignature is one line, a checkpoint a
+# few, so an answer past either bound is no answer. A witness, or whatever answers at its address, sending one that
+# never ends (streamed, or a byte at a time, which no socket timeout catches) held every collection, and each command
+# collecting after its write to the chain, for ever (red team round 54).
+MAX_ANSWER_BYTES = 64 * 1024
+ANSWER_SECONDS = 30.0
+
+
+class _AnswerRefused(http.client.HTTPException):
+    """A witness's answer past :data:`MAX_ANSWER_BYTES` or :data:`ANSWER_SECONDS`: that witness's refusal."""
+
+
 def _http(method: str, url: str, body: bytes | None = None) -> tuple[int, str, str]:
     request = urllib.request.Request(url, body, method=method)
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-            return response.status, response.headers.get("Content-Type", ""), response.read().decode("utf-8", "replace")
+            return response.status, response.headers.get("Content-Type", ""), _bounded(response)
     except urllib.error.HTTPError as exc:
-        return exc.code, exc.headers.get("Content-Type", ""), exc.read().decode("utf-8", "replace")
+        return exc.code, exc.headers.get("Content-Type", ""), _bounded(exc)
+
+
+def _bounded(response: Any) -> str:
+    """The answer's text, read a socket read at a time up to :data:`MAX_ANSWER_BYTES` and :data:`ANSWER_SECONDS`
+    (each read waits at most the socket's timeout); :class:`_AnswerRefused` past either."""
+    deadline = time.monotonic() + ANSWER_SECONDS
+    chunks: list[bytes] = []
+    size = 0
+    while piece := response.read1(MAX_ANSWER_BYTES + 1 - size):
+        chunks.append(piece)
+        size += len(piece)
+        if size > MAX_ANSWER_BYTES:
+            raise _AnswerRefused(f"its answer is over {MAX_ANSWER_BYTES} bytes, more than a witness's answer holds")
+        if time.monotonic() > deadline:
+            raise _AnswerRefused(f"its answer took longer than {ANSWER_SECONDS} s to arrive, and was not waited for")
+    return b"".join(chunks).decode("utf-8", "replace")
 
 
 # What asking a witness may raise besides its HTTP answer: urllib's transport failures (OSErrors), and http.client's
@@ -271,6 +299,8 @@ _UNANSWERED = (OSError, http.client.HTTPException)
 
 
 def _unreachable(witness: TrustedWitness, exc: BaseException) -> str:
+    if isinstance(exc, _AnswerRefused):
+        return f"refused at {witness.url}: {exc}"
     why = exc if isinstance(exc, OSError) else f"its answer is not HTTP ({type(exc).__name__})"
     return f"unreachable at {witness.url}: {why}"
 

@@ -22,6 +22,7 @@ import fcntl
 import hashlib
 import json
 import os
+import socket
 import sys
 import threading
 import time
@@ -42,6 +43,14 @@ from .note import COSIGNATURE_V1, ED25519, RECORD_TAG, Note, SignerKey, Verifier
 from .rpc import Rpc
 
 MAX_REQUEST = 64 * 1024
+# A witness serves anyone, each connection in a thread of its own: without bounds, a few hundred connections held open
+# by one host (sending nothing, or a byte now and then) took every file the process may open, and no collector was
+# answered while they stood (red team round 54). At most this many connections at once, this many from one address,
+# each for at most this long (an honest exchange is one request, answered within the node's timeout); one past a
+# bound is closed at once.
+MAX_CONNECTIONS = 128
+MAX_PER_ADDRESS = 8
+CONNECTION_SECONDS = 60.0
 ALARM_EXIT = 3
 
 
@@ -539,6 +548,53 @@ def make_handler(witness: Witness) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _BoundedServer(ThreadingHTTPServer):
+    """A :class:`ThreadingHTTPServer` holding at most :data:`MAX_CONNECTIONS` connections at once, at most
+    :data:`MAX_PER_ADDRESS` from one client address, each cut after :data:`CONNECTION_SECONDS`."""
+
+    daemon_threads = True
+    # the kernel's queue of connections not yet accepted: socketserver's 5 filled with a burst of connections, each
+    # closed at once when accepted, and a collector's connection then waited for its retries (a second, then more)
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self._open: dict[str, int] = {}
+        self._open_lock = threading.Lock()
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        host = str(client_address[0])
+        with self._open_lock:
+            if sum(self._open.values()) >= MAX_CONNECTIONS or self._open.get(host, 0) >= MAX_PER_ADDRESS:
+                return False  # closed at once by the caller (socketserver's shutdown_request)
+            self._open[host] = self._open.get(host, 0) + 1
+        return True
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        cut = threading.Timer(CONNECTION_SECONDS, _cut, (request,))
+        cut.daemon = True
+        cut.start()
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            cut.cancel()
+            host = str(client_address[0])
+            with self._open_lock:
+                left = self._open.get(host, 1) - 1
+                if left > 0:
+                    self._open[host] = left
+                else:
+                    self._open.pop(host, None)
+
+
+def _cut(connection: Any) -> None:
+    """End a connection held past :data:`CONNECTION_SECONDS`: its handler's next read or write fails, and it ends."""
+    try:
+        connection.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # closed already
+
+
 def observe_round(witness: Witness, origins: list[str]) -> None:
     """One round of the follower: observe each of ``origins`` and of those cosigned before. An origin that cannot be
     observed is logged and the round goes on: whatever one observation raises - a refusal, the library's error, or
@@ -568,8 +624,7 @@ def serve(
 ) -> None:
     """Serve until interrupted; with ``interval`` > 0 also observe each of ``origins`` (and those cosigned
     before) every ``interval`` seconds."""
-    server = ThreadingHTTPServer((host, port), make_handler(witness))
-    server.daemon_threads = True
+    server = _BoundedServer((host, port), make_handler(witness))
     url = f"http://{host}:{server.server_address[1]}"
     stop = threading.Event()
     if interval > 0:
