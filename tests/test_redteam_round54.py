@@ -25,9 +25,13 @@ lists, evidence bundles) and the gateway's newer routes.
    then decide under it: every decision's evidence bundle carries the rule set whole, so each was over the 4 MiB
    both bundle verifiers read (the library's ``bundle`` check failed, the court's verifier refused it), the same
    harm as round 15d's rule set nested too deep. A rule set's canonical JSON is now at most 256 KiB to publish or to
-   decide with (the shipped ones: 7 KB at most). Open, next to it: (an applicant) an application of 400,000 zeros
-   (800 KB, a fifth of what a line may be) makes its own decision's bundle, as ``ledger evidence`` writes it indented,
-   4.4 MB (strict xfail below).
+   decide with (the shipped ones: 7 KB at most).
+5. (An applicant, making their own decision unverifiable by a court) an application of 400,000 zeros (800 KB, a
+   fifth of what a line may be) made its own decision's bundle, as ``ledger evidence`` writes it indented, 4.4 MB;
+   65,000 small fields of a 1 MB input gave 6.2 MB even compact (a bundle opens the input field by field). The
+   ledger writes a bundle compact when indentation would pass the bound and refuses one that would not fit even so;
+   an input is bounded where it is decided (1 MiB stored, 2,000 fields, 256 Ki characters of names, 64 citations,
+   1 MiB of inline documents), so an application at every bound at once gives a bundle both verifiers read.
 
 Held (guards): every leaf of a certificate's and a decision's evidence bundle replaced by a number no double is
 exactly (1152921504606847000), one canonical JSON cannot write (2**60, ``1e999``), a lone surrogate, ``true`` or the
@@ -57,6 +61,7 @@ from eth_account import Account
 
 from ledger.client import Ledger
 from ledger.errors import InputError
+from ledger.formats import decision_input
 from ledger.services import consent, decisions, evidence, issuance, logchain
 from ledger.services.witness import client as wclient
 from ledger.services.witness.note import COSIGNATURE_V1, SignerKey
@@ -412,19 +417,13 @@ def test_a_rule_set_too_big_for_its_decisions_bundles_is_neither_published_nor_d
     assert code == 2 and "no bundle is that large" in err, err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (red team round 54): an application may be 4 MiB (a line of `ledger decide`, the gateway's body), "
-    "and its decision's evidence bundle carries it whole, written indented by `ledger evidence`: 400,000 zeros (an "
-    "800 KB line) give a 4.4 MB bundle, past the 4 MiB both verifiers read; the input's bound (in bytes and values) "
-    "and the readers' must be set together",
-)
-def test_an_application_well_within_its_bound_gives_a_bundle_its_readers_read(
+def test_an_application_within_its_bound_gives_a_bundle_its_readers_read(
     ledger: Ledger, fresh_department: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
-    """Open: (an applicant, making their own decision unverifiable by a court) an application holding 400,000 zeros
-    (800 KB, a fifth of what a line may be) is taken and decided; the bundle `ledger evidence --decision` writes
-    (indented, each value on a line of its own) is 4.4 MB, which both verifiers refuse unread."""
+    """(An applicant, making their own decision unverifiable by a court) an application holding 400,000 zeros (an
+    800 KB input, within the 1 MiB an input may be) is taken and decided; its bundle, as `ledger evidence
+    --decision` writes it, was 4.4 MB indented (each value on a line of its own), which both verifiers refused
+    unread. The ledger writes it compact when indentation would pass the bound: both verifiers read and pass it."""
     rule_set = unique_rule_set(f"rt54-app-{fresh_department}")
     decisions.publish_rule_set(ledger, rule_set, fresh_department)
     app = application("C-RT54-APP")
@@ -437,4 +436,76 @@ def test_an_application_well_within_its_bound_gives_a_bundle_its_readers_read(
         "--out", str(path),
     )  # fmt: skip
     assert made[0] == 0, made
+    assert len(json.dumps(json.loads(path.read_bytes()), indent=2)) > evidence.MAX_BUNDLE_BYTES  # indented: past it
+    assert path.stat().st_size <= evidence.MAX_BUNDLE_BYTES
     assert evidence.verify_bundle(path, ledger.chain).ok
+    code, out, err = standalone(ledger, path)
+    assert code == 0, (out, err)
+
+
+def test_an_application_past_the_inputs_bound_is_refused_and_nothing_is_recorded(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """(An applicant) an input past ``MAX_INPUT_BYTES`` as stored (an application with 1.1 MB of notes) is refused
+    with the bound named, by the library's decide and by a file of applications alike; nothing is recorded."""
+    rule_set = unique_rule_set(f"rt54-big-app-{fresh_department}")
+    decisions.publish_rule_set(ledger, rule_set, fresh_department)
+    app = application("C-RT54-HUGE")
+    app["application"]["notes"] = "x" * (decision_input.MAX_INPUT_BYTES + 100_000)
+    with pytest.raises(InputError, match=f"past the {decision_input.MAX_INPUT_BYTES:,} a decision's input may be"):
+        decisions.decide(ledger, fresh_department, "C-RT54-HUGE", "ITEM-1", app, rule_set, applicant_ref="91110000Y6")
+    line = {**app, "case_id": "C-RT54-HUGE", "service_item": "ITEM-1", "applicant_ref": "91110000Y6"}
+    with pytest.raises(InputError, match=r"application 1: .*past the"):
+        decisions.decide_many(ledger, fresh_department, [line], {"*": rule_set})
+    assert list(logchain.entries(ledger, logchain.LOG_DECISIONS, fresh_department)) == []
+
+
+def test_an_application_at_every_bound_at_once_gives_a_bundle_both_verifiers_read(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """(An applicant) the largest application the bounds let through, as the bundle spells it at its longest: as
+    many fields as an input may flatten to, their names as long as the names' bound allows (each written twice in
+    a bundle: beside its value and its salt), their values filling the input's bytes. Its decision's bundle is
+    within what both verifiers read, and both pass it."""
+    rule_set = unique_rule_set(f"rt54-bounds-{fresh_department}")
+    decisions.publish_rule_set(ledger, rule_set, fresh_department)
+    app = application("C-RT54-BOUNDS")
+    n = decision_input.MAX_INPUT_FIELDS - 25  # the typical application's own fields (the item's, the applicant's)
+    name = decision_input.MAX_INPUT_NAME_CHARS // decision_input.MAX_INPUT_FIELDS - len("application.extra.") - 8
+    value = (decision_input.MAX_INPUT_BYTES - 4_000) // n - name - 16
+    app["application"]["extra"] = {f"{i:07d}" + "n" * name: "v" * value for i in range(n)}
+    decisions.decide(ledger, fresh_department, "C-RT54-BOUNDS", "ITEM-1", app, rule_set, applicant_ref="91110000Y7")
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
+    path = tmp_path / "bounds.json"
+    made = cli_in_process(
+        ledger, monkeypatch, capsys, "evidence", "--decision", "C-RT54-BOUNDS", "--department", fresh_department,
+        "--out", str(path),
+    )  # fmt: skip
+    assert made[0] == 0, made
+    assert path.stat().st_size <= evidence.MAX_BUNDLE_BYTES
+    assert evidence.verify_bundle(path, ledger.chain).ok
+    code, out, err = standalone(ledger, path)
+    assert code == 0, (out, err)
+    more = {**app, "case_id": "C-RT54-MORE", "application": {**app["application"], "more": list(range(30))}}
+    decisions.decide(ledger, fresh_department, "C-RT54-MORE", "ITEM-1", more, rule_set, applicant_ref="91110000Y8")
+    more["application"]["more"] = {f"m{i}": 0 for i in range(30)}  # a list is one field; 30 members are 30
+    more["case_id"] = "C-RT54-PAST"
+    with pytest.raises(InputError, match=f"at most {decision_input.MAX_INPUT_FIELDS:,} fields"):
+        decisions.decide(ledger, fresh_department, "C-RT54-PAST", "ITEM-1", more, rule_set, applicant_ref="91110000Y8")
+
+
+def test_an_application_citing_past_its_bounds_is_refused(ledger: Ledger, fresh_department: str) -> None:
+    """(An applicant) more certificates cited than an application may cite, or inline documents past their bytes
+    together: refused naming the bound, before any citation is established on chain; nothing recorded."""
+    from ledger.services import _citations
+
+    rule_set = unique_rule_set(f"rt54-cites-{fresh_department}")
+    decisions.publish_rule_set(ledger, rule_set, fresh_department)
+    many = application("C-RT54-CITES", *[{"digest": "0x" + f"{i:064x}"} for i in range(_citations.MAX_CITATIONS + 1)])
+    with pytest.raises(InputError, match=f"past the {_citations.MAX_CITATIONS} one application may cite"):
+        decisions.decide(ledger, fresh_department, "C-RT54-CITES", "ITEM-1", many, rule_set, applicant_ref="91110000Y9")
+    padded = {"document": {"fields": {"note": "x" * (_citations.MAX_CITED_BYTES // 2)}}}
+    big = application("C-RT54-DOCS", padded, padded, padded)
+    with pytest.raises(InputError, match="cite a certificate by its digest instead"):
+        decisions.decide(ledger, fresh_department, "C-RT54-DOCS", "ITEM-1", big, rule_set, applicant_ref="91110000Z1")
+    assert list(logchain.entries(ledger, logchain.LOG_DECISIONS, fresh_department)) == []

@@ -132,11 +132,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _emit(bundle: dict[str, Any], out: Path | None) -> int:
+    text = evidence.bundle_text(bundle)  # InputError, nothing written, for a bundle no reader would take
     if out:
-        write_private(out, json.dumps(bundle, indent=2, ensure_ascii=False) + "\n")
+        write_private(out, text)
         print(f"wrote {out}", file=sys.stderr)
     else:
-        print_json(bundle)
+        sys.stdout.write(text)
     return 0
 
 

@@ -73,6 +73,18 @@ _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
 _NATIVE_INPUT_HASHES = getattr(NATIVE, "input_hashes", None)
 _NATIVE_FLATTEN = getattr(NATIVE, "flatten", None)
 _NATIVE_INPUT_COMMITMENTS = getattr(NATIVE, "input_commitments", None)
+# The most a decision's stored input may be, as canonical JSON (its text, without the cited documents the ledger
+# seals apart): every evidence bundle of the decision carries it whole beside its rule set (at most
+# rules.MAX_RULE_SET_BYTES), and both bundle readers take at most 4 MiB (evidence.MAX_BUNDLE_BYTES): an applicant's
+# own input could otherwise leave their decision with no bundle any court reads (red team round 54). Honest
+# applications are a few kilobytes.
+MAX_INPUT_BYTES = 1024 * 1024
+# ... and the fields it flattens to: a bundle opens the input field by field, each name with its value and its salt
+# (a shared prefix, written once in the input, is written again in every name): at most this many fields, and this
+# many characters in all their names (the shipped rule sets' applications: ~25 fields, ~700 characters).
+MAX_INPUT_FIELDS = 2_000
+MAX_INPUT_NAME_CHARS = 256 * 1024
+
 _IPAD = bytes(x ^ 0x36 for x in range(256))  # HMAC's key pads as translation tables (as the hmac module does)
 _OPAD = bytes(x ^ 0x5C for x in range(256))
 
@@ -313,6 +325,13 @@ def commit(secret: bytes, stored_input: Mapping[str, Any], input_digest: str, id
     if SEALED_KEY in stored_input:
         stored_input, sealed = sealed_hashes(stored_input)
     fields = flatten(stored_input)
+    if len(fields) + len(sealed) > MAX_INPUT_FIELDS or sum(map(len, fields)) > MAX_INPUT_NAME_CHARS:
+        raise InputError(
+            f"the decision input has {len(fields) + len(sealed):,} fields named in "
+            f"{sum(map(len, fields)):,} characters: at most {MAX_INPUT_FIELDS:,} fields and "
+            f"{MAX_INPUT_NAME_CHARS:,} characters of names (every evidence bundle of the decision opens it field by "
+            "field); send the application's own fields, not data attached to it"
+        )
     fields[APPLICANT_FIELD] = identity  # flatten escapes "@": no input field has this name
     hashes = _salted_hashes(secret, input_digest, fields)
     applicant = hashes.pop(APPLICANT_FIELD)

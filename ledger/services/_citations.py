@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..errors import InputError
 from ..formats.canonical import check_value_depth
 
 _DIGEST_TEXT = re.compile(r"0x[0-9a-f]{64}")
@@ -20,11 +21,23 @@ _EXPANDED_SUBJECT = "https://www.w3.org/2018/credentials#credentialSubject"
 _EXPANDED_PROOF = "https://w3id.org/security#proof"
 
 
+# An application cites at most this many certificates, and the documents it cites inline are together at most this
+# many bytes: each citation is established on chain when the case is decided, and every evidence bundle of the
+# decision carries each cited document and its facts (red team round 54: an applicant's own input could leave their
+# decision with no bundle any court reads). An honest application cites a few.
+MAX_CITATIONS = 64
+MAX_CITED_BYTES = 1024 * 1024
+
+
 def document_ref(document: Mapping[str, Any]) -> str:
     """Content address of a cited document: ``0x`` + SHA-256 of its sorted, compact JSON."""
+    return "0x" + hashlib.sha256(_document_text(document)).hexdigest()
+
+
+def _document_text(document: Mapping[str, Any]) -> bytes:
     check_value_depth(document)  # a caller's dict: json.dumps recurses once per level (canonical.check_value_depth)
     text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return "0x" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return text.encode("utf-8", "surrogatepass")
 
 
 def seal_citations(decision_input: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Mapping[str, Any]]]:
@@ -35,14 +48,27 @@ def seal_citations(decision_input: Mapping[str, Any]) -> tuple[dict[str, Any], d
     cited = decision_input.get("certificates")
     if not isinstance(cited, (list, tuple)):
         return dict(decision_input), {}
+    if len(cited) > MAX_CITATIONS:
+        raise InputError(
+            f"the application cites {len(cited):,} certificates, past the {MAX_CITATIONS} one application may cite",
+            field="certificates",
+        )
     documents: dict[str, Mapping[str, Any]] = {}
     stored = []
+    size = 0
     for citation in cited:
         document = _cited_document(citation) if not _is_ref(citation) else None
         if document is None:
             stored.append(citation)
             continue
-        ref = document_ref(document)
+        text = _document_text(document)
+        if (size := size + len(text)) > MAX_CITED_BYTES:
+            raise InputError(
+                f"the documents the application cites inline are past {MAX_CITED_BYTES:,} bytes together (every "
+                "evidence bundle of the decision carries them): cite a certificate by its digest instead",
+                field="certificates",
+            )
+        ref = "0x" + hashlib.sha256(text).hexdigest()
         documents[ref] = document
         stored.append({"document_ref": ref})
     return {**decision_input, "certificates": stored}, documents

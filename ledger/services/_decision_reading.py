@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import InputError, LedgerError
 from ..formats.canonical import hex32
-from ..formats.decision_input import SEALED_KEY, commit, seal_fields
+from ..formats.decision_input import MAX_INPUT_BYTES, SEALED_KEY, commit, seal_fields
 from ..formats.logbody import canonical_body, lookup_key
 from ..formats.rules import RuleSet, evaluate
 from ._citations import Classified, citations, classify, seal_citations
@@ -173,6 +173,12 @@ def cited_certificate_digest(document: Mapping[str, Any]) -> str:
 
 def _input_row(prepared: dict[str, Any]) -> tuple[str, dict[str, str]]:
     text = canonical_body(prepared)
+    if len(text) > MAX_INPUT_BYTES:
+        raise InputError(
+            f"the decision input is {len(text):,} bytes as stored, past the {MAX_INPUT_BYTES:,} a decision's input "
+            "may be (its evidence bundle carries it whole): send the application's own fields, not documents or "
+            "data attached to it"
+        )
     digest = "0x" + hashlib.sha256(text).hexdigest()
     return digest, {"digest": digest, "document": text.decode("utf-8")}
 

@@ -469,6 +469,23 @@ def _refuse_surrogate_names(value: Any, where: str) -> None:
             pending.extend(inner for inner in node if isinstance(inner, (dict, list)))
 
 
+def bundle_text(bundle: Mapping[str, Any]) -> str:
+    """A bundle as written to a file: indented for a reader, or compact when indentation would take it past
+    :data:`MAX_BUNDLE_BYTES` (an input's long lists put each value on a line of its own; red team round 54), so the
+    ledger never writes a bundle its own readers and the court's refuse unread. InputError, nothing written, when
+    even the compact text is past the bound."""
+    text = json.dumps(bundle, indent=2, ensure_ascii=False) + "\n"
+    if len(text.encode("utf-8")) <= MAX_BUNDLE_BYTES:
+        return text
+    text = json.dumps(bundle, separators=(",", ":"), ensure_ascii=False) + "\n"
+    if (size := len(text.encode("utf-8"))) > MAX_BUNDLE_BYTES:
+        raise InputError(
+            f"this bundle would be {size:,} bytes, past the {MAX_BUNDLE_BYTES:,} its readers take (the ledger's and "
+            "the court's verifier): nothing was written; ask for it with fewer attachments or cited documents"
+        )
+    return text
+
+
 def load_bundle(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     """Read a bundle from a path or a parsed mapping; InputError when it is not a JSON object or names a member
     with a lone surrogate."""
