@@ -1,0 +1,143 @@
+"""Red team, round 55: typebind (certificate format pl-cert/2, CertificateAnchor 4.0.0), a certificate's digest
+committing to its type.
+
+1. Held (holder): a genuine certificate's document whose ``type`` member is edited to a Unicode lookalike, a
+   normalisation variant, a name with a NUL, a very long name, or a non-string, or hidden (selective disclosure):
+   its digest, which commits to the type, is no longer the anchored leaf (or cannot be computed, for a hidden or
+   non-text type), and the library, the gateway (its Python and native paths) and both bundle verifiers (the
+   library's and the court's independent one, with its own keccak) refuse it, agreeing on which checks fail.
+2. Held (insider with database access): before ``ledger supersede``, a certificate's sealed body swapped for
+   another certificate's of the department (of another type, or of the same), or replaced by the erasure marker:
+   ``status.supersede`` refuses with a StateError naming what to do, and nothing is sent to the chain.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlmodel import col
+
+from api import services
+from ledger.client import Ledger
+from ledger.errors import StateError
+from ledger.formats.canonical import field_hash
+from ledger.onchain.chainread import Finality
+from ledger.services import evidence, status
+from ledger.services.verify import ChainView, verify_certificate
+from ledger.storage.models import Certificate
+from ledger.storage.vault import ERASED
+
+from .api_support import Clock, make_client
+from .conftest import make_records
+from .evidence_support import both
+from .foundation_support import issue, verify
+from .insider_support import insider_edit
+
+LICENCE, BIRTH = "business-licence", "birth-certificate"
+
+# what a holder edits the type to: a Cyrillic dze for the s (a lookalike), the decomposed form of an accented
+# name (another normalisation of "the same" text), a NUL and what follows it (a C reader stops at it), a name past
+# keccak's 136-byte block (the court's own keccak absorbs it in two), and the type of another certificate
+EDITED_TYPES = (
+    "bu\u0455iness-licence",
+    unicodedata.normalize("NFD", "business-licence-\u00e9"),
+    "business-licence\x00birth-certificate",
+    "business-licence-" + "x" * 200,
+    BIRTH,
+)
+
+
+def _failed(report: Any) -> set[str]:
+    return {c.name for c in report.failed}
+
+
+def _retyped(document: dict[str, Any], new_type: Any) -> dict[str, Any]:
+    edited = copy.deepcopy(document)
+    edited["fields"]["type"] = new_type
+    return edited
+
+
+def _final(ledger: Ledger) -> None:
+    for _ in range(Finality(ledger.settings.confirmations).reorg_depth + 2):  # a long-lived view keeps the batch
+        ledger.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[attr-defined]
+
+
+def test_a_document_whose_type_is_edited_or_hidden_verifies_in_no_verifier(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: the holder of a business licence, editing its ``type`` member (a lookalike, another Unicode
+    normalisation, a NUL, a name past one keccak block, another type, a number) or hiding it, so that the document
+    reads as a certificate of another type. Held: the digest commits to the type (pl-cert/2), so the edited document's
+    digest is no leaf of its batch, and a hidden or non-text type gives no digest at all: the library, the gateway's
+    Python path and its native answer, and both bundle verifiers refuse every variant, the last two agreeing."""
+    (document,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    _final(ledger)
+    view = ChainView(ledger.chain, ledger.settings.confirmations, max_head_age=3600.0)
+    view.refresh()
+    for _ in range(2):  # the second time the batch's checks are kept: the native path answers the genuine document
+        assert verify_certificate(document, view).ok
+    genuine = services.fast_public_bytes(view, document)
+    assert genuine is not None and json.loads(genuine)["verified"] is True, genuine  # the native path is the one met
+    client = make_client(ledger, Clock())
+    hidden = copy.deepcopy(document)
+    salt = bytes.fromhex(hidden["salts"].pop("type"))
+    hidden.setdefault("hidden", {})["type"] = "0x" + field_hash("type", hidden["fields"].pop("type"), salt).hex()
+    variants = [_retyped(document, t) for t in (*EDITED_TYPES, 7)] + [hidden]
+    for edited in variants:
+        shown = repr(edited["fields"].get("type"))
+        report = verify(ledger, edited)
+        assert not report.ok and "integrity" in _failed(report), (shown, report.to_json())
+        assert not verify_certificate(edited, view).ok, shown
+        native = services.fast_public_bytes(view, edited)
+        assert native is None or json.loads(native)["verified"] is False, (shown, native)
+        answer = client.post("/public/verify", json={"document": edited})
+        assert answer.status_code in (200, 422), (shown, answer.text)
+        assert answer.status_code == 422 or answer.json()["verified"] is False, (shown, answer.json())
+    assert "disclosure" in _failed(verify(ledger, hidden))  # the holder is told which field to disclose
+    bundle = evidence.certificate_bundle(ledger, document)
+    for new_type in EDITED_TYPES:
+        edited = copy.deepcopy(bundle)
+        cert = edited["certificate"]
+        cert["fields"]["type"] = new_type
+        cert["field_hashes"]["type"] = field_hash("type", new_type, bytes.fromhex(cert["salts"]["type"])).hex()
+        report, code, _ = both(ledger, edited, tmp_path, "retyped.json")  # asserts the two verifiers agree
+        assert not report.ok and code != 0 and "digest" in _failed(report), (repr(new_type), report.to_json())
+
+
+def test_an_insiders_edit_of_a_sealed_body_before_a_supersession_is_refused_and_nothing_is_sent(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: an insider with database access, before a clerk's ``ledger supersede`` of a licence by another:
+    swaps the licence's sealed body for a birth certificate's of the department (or the other licence's, so that
+    both sides agree on their type), or replaces it by the erasure marker. ``status.supersede`` reads each side's
+    type and fields digest from its sealed body (pl-cert/2: what the contract computes the digest from), so the
+    edit must not make it send a supersession the store's rows do not support. Held: StateError naming what was
+    wrong and what to do, and the licence stays valid on chain."""
+    dept = fresh_department
+    licence, successor = issue(ledger, tmp_path, dept, make_records(2))
+    (birth,) = issue(ledger, tmp_path, dept, make_records(1, cert_type=BIRTH))
+
+    def sealed_of(digest: str) -> bytes:
+        with ledger.engine.connect() as conn:
+            return bytes(conn.execute(select(col(Certificate.sealed)).where(Certificate.digest == digest)).scalar_one())
+
+    edits = {
+        "a birth certificate's body": sealed_of(birth["digest"]),
+        "the successor's body": sealed_of(successor["digest"]),
+    }
+    for what, body in edits.items():
+        swapped = insider_edit(ledger, Certificate, Certificate.digest, licence["digest"], sealed=body)
+        with swapped, pytest.raises(StateError, match=r"does not open.*ledger reconcile") as refused:
+            status.supersede(ledger, licence["digest"], successor["digest"], dept)
+        assert licence["digest"] in str(refused.value), what
+    erased = insider_edit(ledger, Certificate, Certificate.digest, licence["digest"], sealed=ERASED)
+    with erased, pytest.raises(StateError, match=r"erased.*revoke the certificate instead"):
+        status.supersede(ledger, licence["digest"], successor["digest"], dept)
+    report = verify(ledger, licence)
+    assert report.ok and report.facts["status"] == "valid" and "superseded_by" not in report.facts, report.to_json()
