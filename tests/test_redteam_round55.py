@@ -9,6 +9,11 @@ committing to its type.
 2. Held (insider with database access): before ``ledger supersede``, a certificate's sealed body swapped for
    another certificate's of the department (of another type, or of the same), or replaced by the erasure marker:
    ``status.supersede`` refuses with a StateError naming what to do, and nothing is sent to the chain.
+3. Found (an applicant citing a copy of someone's certificate, or the department wanting a holder's fields kept):
+   a copy cited inline with its ``type`` hidden is stored sealed (it holds the holder's disclosed fields), labelled
+   with the digest the ledger computes from it so that the certificate's erasure destroys it; since pl-cert/2 no
+   digest can be computed without the type, so the copy was labelled ``""`` and survived the erasure, readable
+   with the vault key (under pl-cert/1 its digest did not need the type).
 """
 
 from __future__ import annotations
@@ -28,13 +33,15 @@ from ledger.client import Ledger
 from ledger.errors import StateError
 from ledger.formats.canonical import field_hash
 from ledger.onchain.chainread import Finality
-from ledger.services import evidence, status
+from ledger.services import decisions, erasure, evidence, logchain, status
+from ledger.services.replay import replay
 from ledger.services.verify import ChainView, verify_certificate
-from ledger.storage.models import Certificate
+from ledger.storage.models import Certificate, CitedDocument
 from ledger.storage.vault import ERASED
 
 from .api_support import Clock, make_client
 from .conftest import make_records
+from .decision_support import application, unique_rule_set
 from .evidence_support import both
 from .foundation_support import issue, verify
 from .insider_support import insider_edit
@@ -141,3 +148,41 @@ def test_an_insiders_edit_of_a_sealed_body_before_a_supersession_is_refused_and_
         status.supersede(ledger, licence["digest"], successor["digest"], dept)
     report = verify(ledger, licence)
     assert report.ok and report.facts["status"] == "valid" and "superseded_by" not in report.facts, report.to_json()
+
+
+def _type_hidden(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` with its ``type`` hidden: the field's hash in ``hidden``, its value and salt gone."""
+    hidden = copy.deepcopy(document)
+    salt = bytes.fromhex(hidden["salts"].pop("type"))
+    hidden.setdefault("hidden", {})["type"] = "0x" + field_hash("type", hidden["fields"].pop("type"), salt).hex()
+    return hidden
+
+
+def test_a_copy_cited_with_its_type_hidden_does_not_survive_the_certificates_erasure(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: an applicant citing a copy of a person's certificate with its ``type`` hidden (or a department
+    wanting that person's fields kept past an erasure). The copy, holding the person's disclosed fields, is stored
+    sealed with the vault key, and the certificate's erasure destroys the copies labelled with its digest; since
+    pl-cert/2 a copy's digest needs its type, so this one was labelled ``""`` and outlived the erasure, its fields
+    readable with the vault key. After the erasure, no stored copy of the certificate opens."""
+    (document,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    rules = unique_rule_set(f"rt55-{fresh_department}")
+    decisions.publish_rule_set(ledger, rules, fresh_department)
+    app = application("C-RT55-HIDDEN", {"document": _type_hidden(document)})
+    holder = document["fields"]["subject.credit_code"]
+    decided = decisions.decide(
+        ledger, fresh_department, "C-RT55-HIDDEN", app["service_item"], app, rules, applicant_ref=holder
+    )
+    assert [f["verified"] for f in decided.body["certificates"]] == [False]  # refused (disclosure), and still stored
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
+    assert replay(ledger, department=fresh_department).ok
+    done = erasure.erase(ledger, document["digest"], basis="objection", by="officer-55")
+    with ledger.engine.connect() as conn:
+        refs = conn.execute(select(col(CitedDocument.ref))).scalars().all()
+    readable = decisions.load_cited_documents(ledger, list(refs))
+    left = [ref for ref, kept in readable.items() if kept.get("fields", {}).get("id") == document["fields"]["id"]]
+    assert not left, f"the copy with its type hidden survived the erasure ({done['cited_copies_erased']} erased)"
+    assert done["cited_copies_erased"] == 1
+    after = replay(ledger, department=fresh_department)  # the honest decision does not look tampered for it
+    assert after.ok, after.summary()
