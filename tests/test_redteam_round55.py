@@ -186,3 +186,29 @@ def test_a_copy_cited_with_its_type_hidden_does_not_survive_the_certificates_era
     assert done["cited_copies_erased"] == 1
     after = replay(ledger, department=fresh_department)  # the honest decision does not look tampered for it
     assert after.ok, after.summary()
+
+
+def test_a_decision_citing_a_copy_with_its_type_hidden_gets_one_verdict_from_both_bundle_verifiers(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: an applicant citing a genuine certificate with its ``type`` hidden, hoping that the library's
+    replay and the court's independent re-run establish different facts of it (pl-cert/2: no digest can be computed
+    without the type; the library labels the fact from the verification report, the court from its own hashing).
+    Held: the decision records the citation unverified, with no digest and no type, and its evidence bundle passes
+    in the library and in the court's verifier alike (``both`` asserts they agree)."""
+    (document,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    rules = unique_rule_set(f"rt55b-{fresh_department}")
+    decisions.publish_rule_set(ledger, rules, fresh_department)
+    holder = document["fields"]["subject.credit_code"]
+    app = application("C-RT55-BUNDLE", {"document": _type_hidden(document)}, {"document": document})
+    decided = decisions.decide(
+        ledger, fresh_department, "C-RT55-BUNDLE", app["service_item"], app, rules, applicant_ref=holder
+    )
+    hidden_fact, whole_fact = decided.body["certificates"]
+    assert hidden_fact["verified"] is False and hidden_fact["type"] is None, hidden_fact
+    assert hidden_fact["digest"] in (None, ""), hidden_fact  # no digest is computed without the type
+    assert whole_fact["verified"] is True and whole_fact["digest"] == document["digest"], whole_fact
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
+    bundle = evidence.decision_bundle(ledger, fresh_department, "C-RT55-BUNDLE", applicant=holder)
+    report, code, _ = both(ledger, bundle, tmp_path, "decision.json")
+    assert report.ok and code == 0, report.to_json()
