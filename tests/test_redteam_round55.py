@@ -212,3 +212,35 @@ def test_a_decision_citing_a_copy_with_its_type_hidden_gets_one_verdict_from_bot
     bundle = evidence.decision_bundle(ledger, fresh_department, "C-RT55-BUNDLE", applicant=holder)
     report, code, _ = both(ledger, bundle, tmp_path, "decision.json")
     assert report.ok and code == 0, report.to_json()
+
+
+def test_anonymous_documents_with_long_made_up_types_leave_no_memory_behind(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: an anonymous client of ``POST /public/verify`` (from many addresses: the rate limits are per
+    client) sending documents each with another made-up ``type`` of 128 Ki characters (the longest JSON string the
+    gateway reads). Every digest commits to the type (pl-cert/2), and the type's keccak256 was kept in a cache of
+    4,096 names bounded by count only, so the names themselves stayed: up to 512 MiB of a gateway's memory. Held
+    now: only a name that can be a certificate type (the registry's: 1-64 of a-z, 0-9 and '-') is kept; the
+    answers are unchanged."""
+    import gc
+    import tracemalloc
+
+    (document,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    client = make_client(ledger, Clock())
+    assert client.post("/public/verify", json={"document": document}).json()["verified"] is True
+    sent, size = 40, 120_000  # a JSON string of the gateway holds at most 131,072 characters
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(sent):
+            made_up = f"{i:04d}-" + "x" * size
+            answer = client.post("/public/verify", json={"document": _retyped(document, made_up)})
+            assert answer.status_code == 200 and answer.json()["verified"] is False, answer.text[:300]
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < sent * size // 4, f"{kept:,} bytes kept after {sent} documents of {size:,}-character types"
+    assert client.post("/public/verify", json={"document": document}).json()["verified"] is True
