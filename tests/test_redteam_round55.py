@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlmodel import col
 
 from api import services
@@ -184,7 +184,16 @@ def test_a_copy_cited_with_its_type_hidden_does_not_survive_the_certificates_era
     assert [f["verified"] for f in decided.body["certificates"]] == [False, False]  # refused, and still stored
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
     assert replay(ledger, department=fresh_department).ok
-    done = erasure.erase(ledger, document["digest"], basis="objection", by="officer-55")
+    with ledger.engine.connect() as conn:
+        labelled = (
+            conn.execute(select(col(CitedDocument.ref)).where(col(CitedDocument.digest) == document["digest"]))
+            .scalars()
+            .all()
+        )
+    assert len(labelled) == 2  # both copies carry their certificate's digest, found by their fields digest
+    with ledger.engine.begin() as conn:  # one as a database upgraded from before copies were labelled has it
+        conn.execute(update(CitedDocument).where(col(CitedDocument.ref) == labelled[0]).values(digest=None))
+    done = erasure.erase(ledger, document["digest"], basis="objection", by="officer-55")  # labels it, then erases
     with ledger.engine.connect() as conn:
         refs = conn.execute(select(col(CitedDocument.ref))).scalars().all()
     readable = decisions.load_cited_documents(ledger, list(refs))
