@@ -32,7 +32,8 @@ from api import services
 from ledger.client import Ledger
 from ledger.errors import StateError
 from ledger.formats import vc
-from ledger.formats.canonical import field_hash
+from ledger.formats.canonical import field_hash, parse_hex32
+from ledger.formats.reasons import REASONS
 from ledger.onchain.chainread import Finality
 from ledger.services import decisions, erasure, evidence, logchain, status
 from ledger.services.replay import replay
@@ -44,7 +45,7 @@ from .api_support import Clock, make_client
 from .conftest import make_records
 from .decision_support import application, unique_rule_set
 from .evidence_support import both
-from .foundation_support import issue, verify
+from .foundation_support import issue, reanchored, verify
 from .insider_support import insider_edit
 
 LICENCE, BIRTH = "business-licence", "birth-certificate"
@@ -260,3 +261,50 @@ def test_anonymous_documents_with_long_made_up_types_leave_no_memory_behind(
         tracemalloc.stop()
     assert kept < sent * size // 4, f"{kept:,} bytes kept after {sent} documents of {size:,}-character types"
     assert client.post("/public/verify", json={"document": document}).json()["verified"] is True
+
+
+@pytest.mark.parametrize("change", ["revoke", "suspend"])
+def test_a_status_change_through_a_copy_anchored_as_another_type_is_the_certificates_own_in_every_verifier(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, change: str
+) -> None:
+    """Adversary: a department calling the contract directly, with its own key: it anchors one of its birth
+    certificates' digest again in a batch it declares "business-licence" and revokes (or suspends) it there. The
+    round 52 row claims such a change is the birth certificate's own, of its own type (its digest commits to it
+    since pl-cert/2), as one through its own batch would be, and states nothing across types. Checked in every
+    verifier: the birth certificate's document (library, the gateway's Python path and native answer) and its
+    evidence bundle (library and court, agreeing) all report it revoked (or suspended) with the reason given, none
+    names a successor, and the department's licences stay valid."""
+    dept = fresh_department
+    (licence,) = issue(ledger, tmp_path, dept, make_records(1))
+    (birth,) = issue(ledger, tmp_path, dept, make_records(1, cert_type=BIRTH))
+    copy_ = reanchored(ledger, dept, birth, declared=LICENCE)
+    chain, account = ledger.chain, ledger.department_account(dept)
+    reason = "fraud" if change == "revoke" else "under-investigation"
+    function = getattr(chain.anchor.functions, change)
+    proof = [parse_hex32(p) for p in copy_["anchor"]["proof"]]
+    chain.transact(
+        account,
+        function(parse_hex32(copy_["anchor"]["root"]), parse_hex32(birth["digest"]), proof, REASONS[reason]),
+    )
+    expected = "revoked" if change == "revoke" else "suspended"
+    _final(ledger)
+    view = ChainView(ledger.chain, ledger.settings.confirmations, max_head_age=3600.0)
+    view.refresh()
+    client = make_client(ledger, Clock())
+    for _ in range(2):  # the second time the native path may answer from what the first kept
+        report = verify_certificate(birth, view)
+        assert report.facts["status"] == expected and "superseded_by" not in report.facts, report.to_json()
+        native = services.fast_public_bytes(view, birth)
+        assert native is None or json.loads(native)["status"] == expected, native
+    answer = client.post("/public/verify", json={"document": birth}).json()
+    assert answer["status"] == expected and answer["verified"] is False, answer
+    # a bundle states the status under the root it names (its own batch's: valid, round 42); its "status now"
+    # check, in both verifiers, finds the change under the copy's root, with its reason
+    bundle = evidence.certificate_bundle(ledger, birth)
+    report, code, _ = both(ledger, bundle, tmp_path, f"{change}d.json")  # the library's and the court's agree
+    assert _failed(report) == {"status"} and code == 1, report.to_json()
+    detail = report.check("status").detail
+    assert expected in detail and reason in detail and copy_["anchor"]["root"] in detail, detail
+    for valid in (licence,):
+        report = verify(ledger, valid)
+        assert report.ok and report.facts["status"] == "valid" and "replaces" not in report.facts, report.to_json()
