@@ -117,6 +117,12 @@ def test_a_document_whose_type_is_edited_or_hidden_verifies_in_no_verifier(
         cert["field_hashes"]["type"] = field_hash("type", new_type, bytes.fromhex(cert["salts"]["type"])).hex()
         report, code, _ = both(ledger, edited, tmp_path, "retyped.json")  # asserts the two verifiers agree
         assert not report.ok and code != 0 and "digest" in _failed(report), (repr(new_type), report.to_json())
+    hidden_bundle = copy.deepcopy(bundle)
+    cert = hidden_bundle["certificate"]
+    del cert["fields"]["type"], cert["salts"]["type"]
+    cert["hidden"]["type"] = cert["field_hashes"]["type"]
+    report, code, _ = both(ledger, hidden_bundle, tmp_path, "hidden.json")
+    assert {"digest", "disclosure"} <= _failed(report) and code != 0, report.to_json()
 
 
 def test_an_insiders_edit_of_a_sealed_body_before_a_supersession_is_refused_and_nothing_is_sent(
