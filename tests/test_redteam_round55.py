@@ -13,7 +13,14 @@ committing to its type.
    a copy cited inline with its ``type`` hidden is stored sealed (it holds the holder's disclosed fields), labelled
    with the digest the ledger computes from it so that the certificate's erasure destroys it; since pl-cert/2 no
    digest can be computed without the type, so the copy was labelled ``""`` and survived the erasure, readable
-   with the vault key (under pl-cert/1 its digest did not need the type).
+   with the vault key (under pl-cert/1 its digest did not need the type). Fixed: such a copy is labelled by its
+   fields digest under the store's batch types (``decisions.label_typeless``).
+4. Held (applicant): a decision citing a copy with its type hidden gets one verdict from the library's and the
+   court's bundle verifiers.
+5. Found (anonymous gateway client): documents with long made-up types filled the type-hash cache, bounded by count
+   only, with their names (up to 512 MiB). Fixed: only names a type can have are kept.
+6. Held (department with its key): a revocation or suspension through a copy anchored as another type is the
+   certificate's own in every verifier, and names no successor (the round 52 row's claim).
 """
 
 from __future__ import annotations
