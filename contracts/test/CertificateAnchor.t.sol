@@ -578,6 +578,42 @@ contract CertificateAnchorTest is RegistryFixture {
         anchor.supersede(root, fields[0], _proof(0), root, fields[0], _proof(0));
     }
 
+    /// @dev Red team round 55: the four hashes a department could hand `supersede` or `revoke` are of four domains
+    /// (a fields digest "pl-cert" 0x00, a certificate digest "pl-cert/2" 0x00, a Merkle leaf 0x00, an inner node
+    /// 0x01): a certificate's digest, its leaf hash or an inner node of its batch handed as a fields digest, and a
+    /// fields digest or an inner node handed as a digest, are no leaf of the batch; nothing is recorded.
+    function test_Attack_NoHashLayerPassesForAnother() public {
+        _anchor(mktKey, root, 5);
+        _anchor(mktKey, root2, 5);
+        bytes32 leaf0 = sha256(abi.encodePacked(bytes1(0x00), digests[0]));
+        bytes32 leaf1 = sha256(abi.encodePacked(bytes1(0x00), digests[1]));
+        bytes32 inner = leaf0 <= leaf1
+            ? sha256(abi.encodePacked(bytes1(0x01), leaf0, leaf1))
+            : sha256(abi.encodePacked(bytes1(0x01), leaf1, leaf0));
+        bytes32[] memory upper = new bytes32[](proofs[0].length - 1);
+        for (uint256 i = 1; i < proofs[0].length; ++i) {
+            upper[i - 1] = proofs[0][i];
+        }
+        bytes32[3] memory posing = [digests[0], leaf0, inner];
+        for (uint256 i = 0; i < posing.length; ++i) {
+            bytes32[] memory proof = i == 2 ? upper : proofs[0];
+            vm.expectRevert(
+                abi.encodeWithSelector(ICertificateAnchor.AnchorInvalidProof.selector, root, _typed(SCHEMA, posing[i]))
+            );
+            vm.prank(mktKey);
+            anchor.supersede(root, posing[i], proof, root2, fields2[0], _proof2(0));
+        }
+        vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorInvalidProof.selector, root, fields[0]));
+        vm.prank(mktKey);
+        anchor.revoke(root, fields[0], _proof(0), REASON);
+        vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorInvalidProof.selector, root, inner));
+        vm.prank(mktKey);
+        anchor.revoke(root, inner, upper, REASON);
+        assertEq(uint256(_status(digests[0])), uint256(ICertificateAnchor.CertStatus.Valid), "untouched");
+        assertEq(anchor.endedUnder(MKT, digests[0]), bytes32(0), "not ended");
+        assertEq(anchor.statusHistory(MKT, root, inner).length, 0, "nothing recorded for the inner node");
+    }
+
     function test_RevertWhen_SupersedeByOtherDepartmentsCertificate() public {
         _anchor(mktKey, root, 5);
         _anchor(finKey, root2, 5);

@@ -40,6 +40,7 @@ from .canonical import (
     certificate_schema,
     check_input_depth,
     field_hashes,
+    fields_digest,
     hex32,
     inexact_double,
     inexact_double_problem,
@@ -525,6 +526,18 @@ class CertificateDocument:
         """The digest of the certificate whose ``fields``, ``salts`` and ``hidden`` members ``doc`` carries, whatever
         the rest of it (format, anchor) looks like: to label a copy of a certificate that verification refused for
         its anchor (erasure must still find it). InputError when those three members are malformed."""
+        return cls._content(doc).digest()
+
+    @classmethod
+    def content_fields_digest(cls, doc: Any) -> bytes:
+        """The fields digest (:func:`canonical.fields_digest`) of the certificate whose ``fields``, ``salts`` and
+        ``hidden`` members ``doc`` carries: computable when its type is hidden, which its digest is not (pl-cert/2),
+        so that a copy whose holder hid the type can still be told to be a copy of a known certificate (red team
+        round 55). InputError when those three members are malformed."""
+        return fields_digest(cls._content(doc).field_hashes())
+
+    @classmethod
+    def _content(cls, doc: Any) -> CertificateDocument:
         if not isinstance(doc, Mapping):
             raise InputError("a certificate document is a JSON object")
         return cls.from_json(
@@ -535,7 +548,7 @@ class CertificateDocument:
                 **({"hidden": doc["hidden"]} if "hidden" in doc else {}),
                 "anchor": _ANY_ANCHOR,
             }
-        ).digest()
+        )
 
     def present(self, reveal: list[str] | set[str]) -> CertificateDocument:
         """A presentation revealing only ``reveal`` (plus the fields every verifier needs)."""

@@ -171,6 +171,22 @@ def cited_certificate_digest(document: Mapping[str, Any]) -> str:
         return ""
 
 
+def cited_fields_digest(document: Mapping[str, Any]) -> bytes | None:
+    """The fields digest of the certificate a cited document is a copy of (its fields', salts' and disclosed hashes',
+    a credential's as :func:`cited_certificate_digest` reads it), None when none can be computed: what finds the
+    certificate of a copy whose holder hid its type, whose digest (pl-cert/2) cannot be computed (red team round
+    55; ``decisions.label_typeless``)."""
+    from ..formats import vc
+    from ..formats.certificate import CertificateDocument
+
+    try:
+        return CertificateDocument.content_fields_digest(
+            vc.carried(document) if vc.is_credential(document) or vc.is_expanded_credential(document) else document
+        )
+    except (LedgerError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
 def _input_row(prepared: dict[str, Any]) -> tuple[str, dict[str, str]]:
     text = canonical_body(prepared)
     if len(text) > MAX_INPUT_BYTES:

@@ -1120,7 +1120,7 @@ def label_cited_copies(ledger: Ledger) -> int:
     ``digest`` is NULL), so that an erasure finds them; returns how many were labelled. Only the vault opens them:
     nothing else can tell whose fields a sealed copy holds. A copy of a certificate erased before the labels
     existed is destroyed on the spot: that erasure did not reach it, this completes it."""
-    from .decisions import _erased_in_store, cited_certificate_digest
+    from .decisions import _erased_in_store, cited_certificate_digest, label_typeless
 
     labelled = 0
     while True:
@@ -1138,7 +1138,11 @@ def label_cited_copies(ledger: Ledger) -> int:
                 document = json_loads(ledger.vault.open(bytes(sealed), bytes.fromhex(ref[2:])))
             except (LedgerError, ValueError):
                 document = None  # altered or unreadable: nothing of it can be read, by anyone
-            found[ref] = cited_certificate_digest(document) if isinstance(document, dict) else ""
+            found[ref] = (
+                (cited_certificate_digest(document) or label_typeless(ledger, document))
+                if isinstance(document, dict)
+                else ""
+            )
         erased = _erased_in_store(ledger, [d for d in found.values() if d])
         with ledger.engine.begin() as conn:
             for ref, digest in found.items():
