@@ -150,6 +150,29 @@ def test_a_vault_key_file_wrapped_below_the_floor_is_refused_when_read(ledger: L
     assert json.loads((ledger.settings.keys_dir / "vault.key").read_text())["kdf"] == "scrypt-n10-r8-p1"
 
 
+def test_a_witness_or_checkpoint_key_wrapped_below_the_floor_is_refused_when_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Adversary: as for the vault key file, whoever plants a witness's (or the ledger's checkpoint) key file wrapped
+    with a cheap scrypt. ``wrap_secret`` writes, and ``unwrap_secret`` requires, N = 2^15 unless the explicitly
+    insecure LEDGER_INSECURE_KEYSTORE_KDF_FLOOR lowers it (the suite: 1024; a witness program has no Settings)."""
+    from ledger.storage.vault import unwrap_secret, wrap_secret
+
+    weak = wrap_secret(b"seed", "correct horse")
+    assert weak["kdf"] == "scrypt-n10-r8-p1"
+    assert unwrap_secret(weak, "correct horse", "the key", "VARIABLE") == b"seed"
+    monkeypatch.delenv("LEDGER_INSECURE_KEYSTORE_KDF_FLOOR")
+    with pytest.raises(KeystoreError, match=r"the key is wrapped with a scrypt work factor \(N=1024\) below the floor"):
+        unwrap_secret(weak, "correct horse", "the key", "VARIABLE")
+    strong = wrap_secret(b"seed", "correct horse")
+    assert strong["kdf"] == "scrypt-n15-r8-p1"
+    assert unwrap_secret(strong, "correct horse", "the key", "VARIABLE") == b"seed"
+    with pytest.raises(KeystoreError, match="wrong passphrase for the key"):
+        unwrap_secret(strong, "wrong horse", "the key", "VARIABLE")
+    with pytest.raises(KeystoreError, match="the key is not an encrypted key file"):
+        unwrap_secret({**strong, "kdf": "scrypt-n40-r8-p1"}, "correct horse", "the key", "VARIABLE")
+
+
 VAULT_WORKER = """
 import sys
 from pathlib import Path

@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from ..config import kdf_floor_from_env
 from ..errors import ConfigError, ErasedError, KeystoreError, LedgerError
 from ..formats._native import NATIVE
 from ..formats.canonical import json_loads
@@ -46,8 +47,9 @@ _ONE_USE_NONCE = bytes(_NONCE)  # each data key seals one body only
 PER_CERTIFICATE = b"PLK1"
 ERASED = b"PLX1"
 VAULT_KDF_N = 2**15
-"""scrypt's work factor for the vault key file, and the floor it is read with: a ledger lowers both only with the
-keystore's (``LEDGER_INSECURE_KEYSTORE_KDF_FLOOR``, the test suite). The witness keys (``wrap_secret``) keep it."""
+"""scrypt's work factor for the vault key file and the keys ``wrap_secret`` keeps (a witness's, the ledger's checkpoint
+key), and the floor they are read with: lowered only with the keystore's ``LEDGER_INSECURE_KEYSTORE_KDF_FLOOR``
+(the test suite)."""
 _KDF_N_MAX = 2**16  # the most a wrapped key file may state (scrypt takes 128 * r * N bytes: 64 MiB here)
 _KDF_NAME = re.compile(r"scrypt-n([0-9]{1,2})-r8-p1")
 
@@ -208,21 +210,34 @@ def _seal_certificates_py(
     return out
 
 
+def _secret_kdf_n() -> int:
+    """The work factor :func:`wrap_secret` writes and :func:`unwrap_secret` requires at least: 2^15, or the keystore's
+    floor where ``LEDGER_INSECURE_KEYSTORE_KDF_FLOOR`` lowers it (a witness program has no ledger Settings)."""
+    return min(VAULT_KDF_N, kdf_floor_from_env())
+
+
 def wrap_secret(secret: bytes, passphrase: str) -> dict[str, str]:
     """``secret`` encrypted at rest under ``passphrase`` (scrypt, then AES-256-GCM): for keys kept in files."""
     if not passphrase:
         raise KeystoreError("a passphrase is needed to keep a key encrypted at rest")
-    return _wrap(secret, passphrase)
+    return _wrap(secret, passphrase, _secret_kdf_n())
 
 
 def unwrap_secret(data: Any, passphrase: str | None, what: str, variable: str) -> bytes:
     """The secret :func:`wrap_secret` stored, or KeystoreError naming ``what`` and the passphrase ``variable``."""
     if not passphrase:
         raise KeystoreError(f"{what} is encrypted: set {variable} to its passphrase")
-    if not _wrapped_shape(data):
+    n = _work_factor(data) if _wrapped_shape(data) else None
+    if n is None:
         raise KeystoreError(f"{what} is not an encrypted key file; restore it from a backup")
+    floor = _secret_kdf_n()
+    if n < floor:
+        raise KeystoreError(
+            f"{what} is wrapped with a scrypt work factor (N={n}) below the floor (N={floor}): a stolen copy could "
+            "be brute-forced. Restore the key file from a backup"
+        )
     try:
-        return _unwrap(data, passphrase)
+        return _unwrap(data, passphrase, n)
     except KeystoreError:
         raise KeystoreError(f"wrong passphrase for {what} ({variable})") from None
 
