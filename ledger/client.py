@@ -24,7 +24,7 @@ from .errors import ConfigError, KeystoreError
 from .onchain._node_http import node_location
 from .storage.keys import Keystore
 from .storage.store import open_engine, private_directory
-from .storage.vault import Vault
+from .storage.vault import VAULT_KDF_N, Vault
 
 if TYPE_CHECKING:  # web3 and eth_account (most of a second to import) are imported where a chain is opened
     from eth_account.signers.local import LocalAccount
@@ -200,9 +200,13 @@ class Ledger:
         with self._guard:
             if self._vault is None:
                 key = self.settings.vault_key
+                # the key file's scrypt work factor: 2^15, or the keystore's where its floor was lowered on purpose
+                # (LEDGER_INSECURE_KEYSTORE_KDF_FLOOR: the test suite, whose every process unwrapped it at 2^15)
                 self._vault = Vault.from_env_or_file(
                     self.settings.keys_dir / "vault.key",
                     self._passphrase,
                     key_hex=key.get_secret_value() if key else None,
+                    kdf_n=min(VAULT_KDF_N, self.settings.keystore_kdf_n),
+                    kdf_floor=min(VAULT_KDF_N, self.settings.keystore_kdf_floor),
                 )
             return self._vault

@@ -4,9 +4,10 @@ Every ``ledger`` command the tests run is a process of its own, and most of its 
 (py_ecc precomputes pairing tables at import), SQLAlchemy and alembic; every gateway the tests start is a process
 too, with FastAPI and uvicorn on top. This server imports them once, then forks one process per command: the command
 still runs in its own process, with its own arguments, environment, working directory, standard streams and exit
-status, runs its module as ``python -m MODULE`` does (``runpy``, in a fresh ``__main__``) and exits through the
-interpreter's normal shutdown. Nothing is run before the fork but imports, so no connection, thread or open database
-is shared.
+status, runs its module as ``python -m MODULE`` does (``runpy``, in a fresh ``__main__``) and exits as the
+interpreter's shutdown begins (non-daemon threads joined, atexit handlers run, streams flushed; ``_run_and_exit``)
+but without tearing down the modules the server preloaded. Nothing is run before the fork but imports, so no
+connection, thread or open database is shared.
 
 ``cli_zygote.py SOCKET`` preloads the library; ``cli_zygote.py SOCKET gateway`` preloads the gateway's packages as
 well (uvicorn, FastAPI, every ``api`` module but ``api.main``, whose module-level ``app = create_app()`` reads the
@@ -183,16 +184,66 @@ def _become(request: dict[str, Any], fds: list[int]) -> str:
     return module
 
 
+def _exit_code(exc: SystemExit) -> int:
+    """The status the interpreter exits with for an uncaught ``exc`` (Python/pythonrun.c handle_system_exit)."""
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code & 0xFF  # what exit(3) hands the parent
+    print(exc.code, file=sys.stderr)
+    return 1
+
+
+def _run_and_exit(module: str) -> None:
+    """Run ``module`` as ``python -m`` does (Modules/main.c: its code in __main__), then end as the interpreter's
+    shutdown (Py_FinalizeEx) begins - non-daemon threads joined, atexit handlers run (logging's flush, pools'
+    joins, ``weakref.finalize``), standard streams flushed, the exit status as handle_system_exit reads it - and
+    stop there, with ``os._exit``, as tests/court_zygote.py does: the rest of a normal shutdown tears down every
+    module, writing the refcount of each object the server preloaded, which cost each command ~0.1 CPU-s and 16,000
+    copy-on-write page faults (bench/analysis.md, ci3). Never returns."""
+    code = 1
+    interrupted = False
+    try:
+        try:
+            runpy._run_module_as_main(module)  # type: ignore[attr-defined]
+            code = 0
+        except SystemExit as exc:
+            code = _exit_code(exc)
+        except BaseException as exc:  # noqa: BLE001 - what the interpreter does with an uncaught exception
+            # the traceback as a fresh interpreter prints it: from runpy's frame on, without this function's
+            shown = exc.with_traceback(exc.__traceback__.tb_next if exc.__traceback__ else None)
+            sys.excepthook(type(shown), shown, shown.__traceback__)
+            code, interrupted = 1, isinstance(exc, KeyboardInterrupt)
+        threading._shutdown()  # type: ignore[attr-defined]
+        import atexit
+
+        atexit._run_exitfuncs()
+    except BaseException:  # noqa: BLE001 - an exception while shutting down: printed, status 1, as the interpreter does
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    finally:
+        try:
+            for stream in (sys.stdout, sys.stderr):
+                if stream is not None:
+                    stream.flush()
+        finally:
+            if interrupted:  # the interpreter ends by SIGINT then (Modules/main.c exit_sigint)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                os.kill(os.getpid(), signal.SIGINT)
+            os._exit(code)
+
+
 if __name__ == "__main__":
     sys.path[0] = os.getcwd()  # as for ``python -m``: the working directory, not tests/
     _preload(gateway=sys.argv[2:] == ["gateway"])
     assert threading.active_count() == 1, "a preloaded module started a thread: it would not survive the fork"
     # What the imports made is moved out of the collector's sight (the documented use of gc.freeze before fork):
-    # each command still ends through the interpreter's normal shutdown, whose collections now skip the ~150,000
-    # preloaded objects it shares with the server instead of walking, and copying page by page, all of them. That
-    # shutdown took 0.5 s of CPU per command; 0.08 s now.
+    # each command's collections skip the ~150,000 preloaded objects it shares with the server instead of walking,
+    # and copying page by page, all of them (a command's normal shutdown took 0.5 s of CPU then, 0.08-0.1 s after;
+    # _run_and_exit leaves out the module teardown that was the rest).
     gc.collect()
     gc.freeze()
     command, passed = _serve(sys.argv[1])
-    # What the interpreter runs for ``python -m MODULE`` (Modules/main.c calls it): the module's code in __main__.
-    runpy._run_module_as_main(_become(command, passed))  # type: ignore[attr-defined]
+    _run_and_exit(_become(command, passed))

@@ -26,7 +26,10 @@ from ledger.onchain.node import EmbeddedNode
 from ledger.services.departments import Council
 
 PASSPHRASE = "test-passphrase"
-os.environ.setdefault("LEDGER_KEYSTORE_KDF_N", "1024")  # keys stay scrypt-encrypted; tests need not wait on it
+# keys stay scrypt-encrypted; tests need not wait on it. The vault key file follows (ledger/client.py): unwrapped
+# at 2^15 it cost ~0.1-0.2 CPU-s in every process that opened a ledger's vault (each module's, each CLI command's,
+# each gateway's)
+os.environ.setdefault("LEDGER_KEYSTORE_KDF_N", "1024")
 os.environ.setdefault("LEDGER_INSECURE_KEYSTORE_KDF_FLOOR", "1024")  # ...which needs the floor lowered explicitly
 # The embedded demo council: three members, each key in its own keystore under its own passphrase. Council(ledger)
 # casts their votes from the test process (a convenience the CLI does not offer; docs/governance.md).

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from .node_support import SERVER_POLL
+
 # intercept(request) -> the answer's bytes to send instead of forwarding, an HTTP status to answer with no body
 # (a load balancer's 503), or None to forward
 Intercept = Callable[[dict[str, Any]], "bytes | int | None"]
@@ -59,7 +61,7 @@ class RpcProxy:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(SERVER_POLL,), daemon=True).start()
 
     def _handle(self, body: bytes) -> tuple[int, bytes]:
         request = json.loads(body)

@@ -17,7 +17,7 @@ import pytest
 
 from ledger.client import Ledger
 
-from .cli_support import ForkedProcess, ledger_process
+from .cli_support import ForkedProcess, fork_command, ledger_process
 from .gateway_process import gateway
 
 
@@ -53,6 +53,48 @@ def _forked(
 def test_a_forked_command_answers_as_a_fresh_interpreter_does(args: list[str], tmp_path: Path) -> None:
     env = {**os.environ, "LEDGER_DATA_DIR": str(tmp_path / "data"), "LEDGER_RPC_URL": "http://127.0.0.1:9"}
     assert _forked(args, env, cwd=tmp_path) == _fresh(args, env, cwd=tmp_path)
+
+
+# A module whose ending exercises what a fresh interpreter does once the module is done: the uncaught exception or
+# SystemExit reported, a non-daemon thread joined (it waits for the main thread to be marked done, which only the
+# interpreter's shutdown does), atexit handlers run in reverse order, unflushed output written.
+ENDINGS = """
+import atexit, sys, threading
+atexit.register(print, "atexit registered first")
+atexit.register(lambda: sys.stderr.write("atexit registered last, runs first\\n"))
+threading.Thread(target=lambda: (threading.main_thread().join(), print("thread joined at shutdown"))).start()
+print("unflushed stdout", end="")
+sys.stderr.write("unflushed stderr")
+what = sys.argv[1]
+if what == "exit-text":
+    sys.exit("a message")
+if what == "exit-code":
+    sys.exit(259)
+if what == "raise":
+    raise ValueError("boom")
+if what == "interrupt":
+    raise KeyboardInterrupt
+"""
+
+
+@pytest.mark.parametrize("ending", ["return", "exit-text", "exit-code", "raise", "interrupt"])
+def test_a_forked_command_ends_as_a_fresh_interpreter_does(ending: str, tmp_path: Path) -> None:
+    """The command server stops a command where the interpreter's shutdown would tear down the modules it preloaded
+    (_run_and_exit): everything before that - threads, atexit, streams, the exit status - is as in a fresh one."""
+    (tmp_path / "endings.py").write_text(ENDINGS)
+    fresh = subprocess.run(
+        [sys.executable, "-m", "endings", ending], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
+    out, err = tmp_path / "out", tmp_path / "err"
+    out.touch()
+    err.touch()
+    forked = fork_command("cli", "endings", [ending], env=dict(os.environ), cwd=tmp_path, stdout=out, stderr=err)
+    try:
+        code = forked.wait(60)
+    finally:
+        forked.close()
+    assert (code, out.read_text(), err.read_text()) == (fresh.returncode, fresh.stdout, fresh.stderr)
+    assert "thread joined at shutdown" in fresh.stdout and "atexit registered last" in fresh.stderr
 
 
 def test_the_command_writes_where_its_working_directory_says(tmp_path: Path) -> None:

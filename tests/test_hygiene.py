@@ -117,6 +117,62 @@ def test_weak_keystore_is_refused_when_read(tmp_path: Path, monkeypatch: pytest.
     assert Settings.from_env(tmp_path).keystore_kdf_floor == 1024
 
 
+def test_a_vault_key_file_wrapped_below_the_floor_is_refused_when_read(ledger: Ledger, tmp_path: Path) -> None:
+    """Adversary: whoever puts a vault key file wrapped with a cheap scrypt (a test or benchmark setup's, copied
+    into a production data directory) where a stolen copy would be brute-forced. The vault key file records its
+    work factor; a ledger reads only one at or above its floor (2^15, as every vault key file has been wrapped;
+    lower only with the explicitly insecure LEDGER_INSECURE_KEYSTORE_KDF_FLOOR, as the test suite runs)."""
+    from ledger.storage.vault import VAULT_KDF_N, Vault
+
+    weak = tmp_path / "weak" / "vault.key"
+    weak.parent.mkdir()
+    sealed = Vault.from_env_or_file(weak, "correct horse", kdf_n=1024, kdf_floor=1024).seal(b"probe", b"aad")
+    assert json.loads(weak.read_text())["kdf"] == "scrypt-n10-r8-p1"
+    assert Vault.from_env_or_file(weak, "correct horse", kdf_floor=1024).open(sealed, b"aad") == b"probe"
+    with pytest.raises(KeystoreError, match=r"work factor \(N=1024\).*below the floor \(N=32768\)"):
+        Vault.from_env_or_file(weak, "correct horse")
+    # the default, and every vault key file written before the work factor was read from it: N = 2^15
+    strong = tmp_path / "strong" / "vault.key"
+    strong.parent.mkdir()
+    sealed = Vault.from_env_or_file(strong, "correct horse").seal(b"probe", b"aad")
+    assert VAULT_KDF_N == 2**15 and json.loads(strong.read_text())["kdf"] == "scrypt-n15-r8-p1"
+    assert Vault.from_env_or_file(strong, "correct horse").open(sealed, b"aad") == b"probe"
+    # a stated work factor past any this ledger writes (a memory bomb), or one that is no scrypt of ours: refused
+    for kdf in ("scrypt-n30-r8-p1", "scrypt-n15-r1-p1", "pbkdf2", 15):
+        stored = json.loads(strong.read_text())
+        strong.write_text(json.dumps({**stored, "kdf": kdf}))
+        with pytest.raises(KeystoreError, match="not an encrypted key file"):
+            Vault.from_env_or_file(strong, "correct horse")
+    # a ledger wraps its vault key with the keystore's work factor when the floor is lowered (the suite's ledger:
+    # tests/conftest.py, N = 1024), else with 2^15
+    assert ledger.settings.keystore_kdf_n == 1024 and ledger.settings.keystore_kdf_floor == 1024
+    assert ledger.vault.open(ledger.vault.seal(b"probe", b"aad"), b"aad") == b"probe"
+    assert json.loads((ledger.settings.keys_dir / "vault.key").read_text())["kdf"] == "scrypt-n10-r8-p1"
+
+
+def test_a_witness_or_checkpoint_key_wrapped_below_the_floor_is_refused_when_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Adversary: as for the vault key file, whoever plants a witness's (or the ledger's checkpoint) key file wrapped
+    with a cheap scrypt. ``wrap_secret`` writes, and ``unwrap_secret`` requires, N = 2^15 unless the explicitly
+    insecure LEDGER_INSECURE_KEYSTORE_KDF_FLOOR lowers it (the suite: 1024; a witness program has no Settings)."""
+    from ledger.storage.vault import unwrap_secret, wrap_secret
+
+    weak = wrap_secret(b"seed", "correct horse")
+    assert weak["kdf"] == "scrypt-n10-r8-p1"
+    assert unwrap_secret(weak, "correct horse", "the key", "VARIABLE") == b"seed"
+    monkeypatch.delenv("LEDGER_INSECURE_KEYSTORE_KDF_FLOOR")
+    with pytest.raises(KeystoreError, match=r"the key is wrapped with a scrypt work factor \(N=1024\) below the floor"):
+        unwrap_secret(weak, "correct horse", "the key", "VARIABLE")
+    strong = wrap_secret(b"seed", "correct horse")
+    assert strong["kdf"] == "scrypt-n15-r8-p1"
+    assert unwrap_secret(strong, "correct horse", "the key", "VARIABLE") == b"seed"
+    with pytest.raises(KeystoreError, match="wrong passphrase for the key"):
+        unwrap_secret(strong, "wrong horse", "the key", "VARIABLE")
+    with pytest.raises(KeystoreError, match="the key is not an encrypted key file"):
+        unwrap_secret({**strong, "kdf": "scrypt-n40-r8-p1"}, "correct horse", "the key", "VARIABLE")
+
+
 VAULT_WORKER = """
 import sys
 from pathlib import Path

@@ -27,7 +27,7 @@ from ledger.services.issuance import issue_records
 from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import make_records
-from .node_support import Refusing, closed_port, serving, tls_files
+from .node_support import SERVER_POLL, Refusing, closed_port, serving, tls_files
 
 SECRET = "v3/ACCESS-KEY-0123456789abcdef"
 
@@ -140,7 +140,7 @@ class _Stalling(BaseHTTPRequestHandler):
 def stalling() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Stalling)
     server.stop = threading.Event()  # type: ignore[attr-defined]
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(SERVER_POLL,), daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/{SECRET}"
     finally:

@@ -90,6 +90,7 @@ from ledger.services.witness.server import Witness, WitnessRefusal, WitnessStore
 from .cli_support import rpc
 from .conftest import PASSPHRASE, make_records, make_settings
 from .evidence_support import SCRIPT, SCRIPT_MODULE, failed_names, issue, rpc_url, standalone
+from .node_support import SERVER_POLL
 from .rerun_support import approved_fixture, world_fixture  # noqa: F401 - the approved decision's bundle
 from .rpc_proxy import RpcProxy
 from .verifiers_support import one_rule_set
@@ -180,7 +181,7 @@ def passphrases(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(SERVER_POLL,), daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()

@@ -86,7 +86,7 @@ class Deep(BaseHTTPRequestHandler):
         pass
 
 server = ThreadingHTTPServer(("127.0.0.1", 0), Deep)
-threading.Thread(target=server.serve_forever, daemon=True).start()
+threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
 url = f"http://127.0.0.1:{{server.server_address[1]}}"
 """
 
@@ -266,7 +266,7 @@ class Endless(BaseHTTPRequestHandler):
         pass
 
 server = ThreadingHTTPServer(("127.0.0.1", 0), Endless)
-threading.Thread(target=server.serve_forever, daemon=True).start()
+threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
 url = f"http://127.0.0.1:{{server.server_address[1]}}"
 """
 

@@ -58,6 +58,7 @@ from ledger.services.witness.server import Witness, WitnessStore, observe_round
 from .cli_support import run_cli
 from .conftest import PASSPHRASE, make_settings
 from .evidence_support import rpc_url
+from .node_support import SERVER_POLL
 from .rpc_proxy import RpcProxy
 
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # any control character but tab and newline
@@ -161,7 +162,7 @@ class _BatchNode:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(SERVER_POLL,), daemon=True).start()
 
     def close(self) -> None:
         self.server.shutdown()

@@ -25,6 +25,7 @@ from ledger.services.verify import ChainView, verify_certificate
 
 from .cli_support import run_cli
 from .conftest import make_records, write_jsonl
+from .node_support import SERVER_POLL
 
 BASE = "https://gateway.example.gov.cn"
 
@@ -75,7 +76,7 @@ class _Server:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=self.httpd.serve_forever, args=(SERVER_POLL,), daemon=True).start()
 
     def close(self) -> None:
         self.httpd.shutdown()

@@ -2,7 +2,9 @@
 
 The database never holds a plain personal field. The vault key comes from ``LEDGER_VAULT_KEY`` (64 hex digits,
 e.g. from a KMS) or is generated once and kept in the data directory, itself encrypted with the operator's
-passphrase (scrypt + AES-GCM).
+passphrase (scrypt + AES-GCM). The key file records scrypt's work factor (``"kdf": "scrypt-n15-r8-p1"``, N = 2^15,
+as every vault key file has been written); a file stating less than the reader's floor (2^15, lowered only with the
+keystore's explicitly insecure floor, as the test suite runs) is refused.
 
 Certificate bodies (fields and salts) are sealed per certificate (``seal_certificates``, layout ``PLK1``)::
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, cast
 
@@ -31,6 +34,7 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from ..config import kdf_floor_from_env
 from ..errors import ConfigError, ErasedError, KeystoreError, LedgerError
 from ..formats._native import NATIVE
 from ..formats.canonical import json_loads
@@ -42,6 +46,12 @@ _WRAPPED = _NONCE + _DATA_KEY + 16
 _ONE_USE_NONCE = bytes(_NONCE)  # each data key seals one body only
 PER_CERTIFICATE = b"PLK1"
 ERASED = b"PLX1"
+VAULT_KDF_N = 2**15
+"""scrypt's work factor for the vault key file and the keys ``wrap_secret`` keeps (a witness's, the ledger's checkpoint
+key), and the floor they are read with: lowered only with the keystore's ``LEDGER_INSECURE_KEYSTORE_KDF_FLOOR``
+(the test suite)."""
+_KDF_N_MAX = 2**16  # the most a wrapped key file may state (scrypt takes 128 * r * N bytes: 64 MiB here)
+_KDF_NAME = re.compile(r"scrypt-n([0-9]{1,2})-r8-p1")
 
 
 def _wrap_aad(department: bytes, bound_to: bytes) -> bytes:
@@ -134,9 +144,18 @@ class Vault:
         return AESGCM(data_key).decrypt(_ONE_USE_NONCE, sealed[at + _WRAPPED :], bound_to)
 
     @classmethod
-    def from_env_or_file(cls, path: Path, passphrase: str | None, *, key_hex: str | None = None) -> Vault:
+    def from_env_or_file(
+        cls,
+        path: Path,
+        passphrase: str | None,
+        *,
+        key_hex: str | None = None,
+        kdf_n: int = VAULT_KDF_N,
+        kdf_floor: int = VAULT_KDF_N,
+    ) -> Vault:
         """The vault key ``key_hex`` (``LEDGER_VAULT_KEY`` through Settings), else the key file ``path`` unwrapped
-        with ``passphrase`` (created on first use)."""
+        with ``passphrase`` (created on first use, wrapped with scrypt N = ``kdf_n``; read only if the N it states
+        is at least ``kdf_floor``)."""
         env = key_hex
         if env:
             try:
@@ -146,23 +165,30 @@ class Vault:
         if passphrase is None:
             raise KeystoreError("the vault key is locked: set LEDGER_PASSPHRASE (or LEDGER_VAULT_KEY)")
         if path.exists():
-            return cls(_unwrap_file(path, passphrase))
+            return cls(_unwrap_file(path, passphrase, kdf_floor))
         key = AESGCM.generate_key(256)
-        if create_exclusive(path, json.dumps(_wrap(key, passphrase)).encode()):
+        if create_exclusive(path, json.dumps(_wrap(key, passphrase, kdf_n)).encode()):
             return cls(key)
         # another process created the vault key at the same moment: everyone must seal with that one
-        return cls(_unwrap_file(path, passphrase))
+        return cls(_unwrap_file(path, passphrase, kdf_floor))
 
 
-def _unwrap_file(path: Path, passphrase: str) -> bytes:
-    """The vault key in ``path``; KeystoreError for a file that is not one (damage: restore it from a backup)."""
+def _unwrap_file(path: Path, passphrase: str, floor: int) -> bytes:
+    """The vault key in ``path``; KeystoreError for a file that is not one (damage: restore it from a backup) or
+    one wrapped with a work factor below ``floor``."""
     try:
         data = json_loads(path.read_text())
     except ValueError:
         data = None
-    if not _wrapped_shape(data):
+    n = _work_factor(data) if _wrapped_shape(data) else None
+    if n is None:
         raise KeystoreError(f"{path} is not an encrypted key file; restore it from a backup")
-    return _unwrap(data, passphrase)
+    if n < floor:
+        raise KeystoreError(
+            f"the vault key file {path} is wrapped with a scrypt work factor (N={n}) below the floor (N={floor}): "
+            "a stolen copy could be brute-forced. Restore the data directory's own key file from a backup"
+        )
+    return _unwrap(data, passphrase, n)
 
 
 def _seal_certificates_py(
@@ -184,23 +210,45 @@ def _seal_certificates_py(
     return out
 
 
+def _secret_kdf_n() -> int:
+    """The work factor :func:`wrap_secret` writes and :func:`unwrap_secret` requires at least: 2^15, or the keystore's
+    floor where ``LEDGER_INSECURE_KEYSTORE_KDF_FLOOR`` lowers it (a witness program has no ledger Settings)."""
+    return min(VAULT_KDF_N, kdf_floor_from_env())
+
+
 def wrap_secret(secret: bytes, passphrase: str) -> dict[str, str]:
     """``secret`` encrypted at rest under ``passphrase`` (scrypt, then AES-256-GCM): for keys kept in files."""
     if not passphrase:
         raise KeystoreError("a passphrase is needed to keep a key encrypted at rest")
-    return _wrap(secret, passphrase)
+    return _wrap(secret, passphrase, _secret_kdf_n())
 
 
 def unwrap_secret(data: Any, passphrase: str | None, what: str, variable: str) -> bytes:
     """The secret :func:`wrap_secret` stored, or KeystoreError naming ``what`` and the passphrase ``variable``."""
     if not passphrase:
         raise KeystoreError(f"{what} is encrypted: set {variable} to its passphrase")
-    if not _wrapped_shape(data):
+    n = _work_factor(data) if _wrapped_shape(data) else None
+    if n is None:
         raise KeystoreError(f"{what} is not an encrypted key file; restore it from a backup")
+    floor = _secret_kdf_n()
+    if n < floor:
+        raise KeystoreError(
+            f"{what} is wrapped with a scrypt work factor (N={n}) below the floor (N={floor}): a stolen copy could "
+            "be brute-forced. Restore the key file from a backup"
+        )
     try:
-        return _unwrap(data, passphrase)
+        return _unwrap(data, passphrase, n)
     except KeystoreError:
         raise KeystoreError(f"wrong passphrase for {what} ({variable})") from None
+
+
+def _work_factor(data: dict[str, Any]) -> int | None:
+    """scrypt's N as the wrapped key file states it (``scrypt-nK-r8-p1``: 2^K, up to ``_KDF_N_MAX``); a file with
+    no ``kdf`` is read as one of N = 2^15 (what every such file has been written with); None: no scrypt of ours."""
+    kdf = data.get("kdf", "scrypt-n15-r8-p1")
+    found = _KDF_NAME.fullmatch(kdf) if isinstance(kdf, str) else None
+    n = 2 ** int(found.group(1)) if found else 0
+    return n if 2 <= n <= _KDF_N_MAX else None
 
 
 def _wrapped_shape(data: object) -> bool:
@@ -216,23 +264,25 @@ def _is_hex(value: object) -> bool:
         return False
 
 
-def _kdf(salt: bytes) -> Scrypt:
-    return Scrypt(salt=salt, length=32, n=2**15, r=8, p=1)
+def _kdf(salt: bytes, n: int) -> Scrypt:
+    return Scrypt(salt=salt, length=32, n=n, r=8, p=1)
 
 
-def _wrap(key: bytes, passphrase: str) -> dict[str, str]:
+def _wrap(key: bytes, passphrase: str, n: int = VAULT_KDF_N) -> dict[str, str]:
+    if n & (n - 1) or not 2 <= n <= _KDF_N_MAX:
+        raise ConfigError(f"scrypt's work factor N={n} must be a power of two from 2 to {_KDF_N_MAX}")
     salt, nonce = os.urandom(16), os.urandom(_NONCE)
-    wrapping = _kdf(salt).derive(passphrase.encode())
+    wrapping = _kdf(salt, n).derive(passphrase.encode())
     return {
-        "kdf": "scrypt-n15-r8-p1",
+        "kdf": f"scrypt-n{n.bit_length() - 1}-r8-p1",
         "salt": salt.hex(),
         "nonce": nonce.hex(),
         "ciphertext": AESGCM(wrapping).encrypt(nonce, key, b"pl-vault").hex(),
     }
 
 
-def _unwrap(data: dict[str, str], passphrase: str) -> bytes:
-    wrapping = _kdf(bytes.fromhex(data["salt"])).derive(passphrase.encode())
+def _unwrap(data: dict[str, str], passphrase: str, n: int = VAULT_KDF_N) -> bytes:
+    wrapping = _kdf(bytes.fromhex(data["salt"]), n).derive(passphrase.encode())
     try:
         return AESGCM(wrapping).decrypt(bytes.fromhex(data["nonce"]), bytes.fromhex(data["ciphertext"]), b"pl-vault")
     except InvalidTag:
