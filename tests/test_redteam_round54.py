@@ -71,6 +71,7 @@ from .conftest import PASSPHRASE, make_records, write_jsonl
 from .consent_support import PROVIDERS_ENV, assertion, identifier, request
 from .decision_support import application, unique_rule_set
 from .evidence_support import rpc_url, standalone, standalone_many
+from .node_support import SERVER_POLL
 from .verifiers_support import one_rule_set
 from .witness_support import WitnessProcess
 
@@ -313,7 +314,7 @@ def test_a_connection_trickling_its_request_is_cut_at_the_witness_deadline(monke
         timeout = 30  # as the witness's
 
     bounded = server._BoundedServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=bounded.serve_forever, daemon=True).start()
+    threading.Thread(target=bounded.serve_forever, args=(SERVER_POLL,), daemon=True).start()
     try:
         with socket.create_connection(bounded.server_address[:2], timeout=5) as connection:
             started = time.monotonic()
