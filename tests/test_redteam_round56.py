@@ -6,6 +6,10 @@ ledger may be (round 54 and its follow-up: ``decision_input.MAX_INPUT_BYTES`` an
    sealed apart (one it declares ``personal``, or one its permit copies): the 1 MiB bound counted the input as stored,
    from which those fields are taken out, so the decision was recorded and its bundle, which opens them, was past the
    4 MiB both verifiers read. Fixed: the bound counts the input with the sealed fields.
+2. (An applicant; a department issuing wide certificates for them to cite) cite one wide certificate of the store
+   by digest 64 times: the 1 MiB cited documents' bound counted inline documents only, and every bundle carries a
+   presentation of each citation, so with an application at every other bound under a 256 KiB rule set the bundle
+   was 4.3 MB. Fixed: the bound counts every citation's document, inline or from the store.
 """
 
 from __future__ import annotations
@@ -19,11 +23,15 @@ import pytest
 from ledger.client import Ledger
 from ledger.errors import InputError
 from ledger.formats import decision_input
+from ledger.formats.rules import load_rule_set
 from ledger.services import decisions, evidence, logchain
 
 from .cli_support import cli_in_process
+from .conftest import make_records
+from .decision_support import application as decision_application
+from .decision_support import unique_rule_set
 from .evidence_support import standalone
-from .permit_support import application, fresh_licence, published_permit_rules
+from .permit_support import application, fresh_licence, issue_records, published_permit_rules
 
 # -- 1. the fields a rule set seals apart, outside the input's bound ------------------------------------------------
 
@@ -93,3 +101,110 @@ def test_a_sealed_field_within_the_bound_gives_a_bundle_both_verifiers_read(
     assert evidence.verify_bundle(path, ledger.chain).ok
     code, out, err = standalone(ledger, path)
     assert code == 0, (out, err)
+
+
+# -- 2. certificates cited by digest, outside the cited documents' bound --------------------------------------------
+
+
+def _wide_certificate(ledger: Ledger, tmp: Path, tag: str) -> dict[str, Any]:
+    """A certificate as large as a record may be in what a presentation of it carries: 250 fields with long names
+    (each hidden field is its name and its hash in a bundle), a long holder id (disclosed in a bundle naming the
+    applicant) and 200 named attachments."""
+    (record,) = make_records(1, prefix=tag)
+    record["subject"].update({f"f{i:03d}" + "n" * 60: 0 for i in range(250)})
+    record["subject"]["holder_id"] = "h" * 4_000  # disclosed in a bundle that names the applicant
+    record["attachments"] = [{"name": "a" * 60 + str(i), "sha256": f"{i:064x}"} for i in range(200)]
+    (certificate,) = issue_records(ledger, tmp, "MKT", [record], tag)
+    return certificate
+
+
+def _widest_application(case: str, *cited: Any) -> dict[str, Any]:
+    """Round 54's application at every bound at once (as many fields as an input may have, named as long as the
+    names' bound allows, their values filling its bytes), citing ``cited``."""
+    app = decision_application(case, *cited)
+    n = decision_input.MAX_INPUT_FIELDS - 25
+    name = decision_input.MAX_INPUT_NAME_CHARS // decision_input.MAX_INPUT_FIELDS - len("application.extra.") - 8
+    value = (decision_input.MAX_INPUT_BYTES - 8_000) // n - name - 16
+    app["application"]["extra"] = {f"{i:07d}" + "n" * name: "v" * value for i in range(n)}
+    return app
+
+
+def test_a_certificate_cited_by_digest_again_and_again_counts_toward_the_cited_bound(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(An applicant, making their own decision unverifiable by a court; a department issuing wide certificates for
+    them to cite) cite one wide certificate of the store by its digest 64 times (the most an application may cite):
+    round 54 bounded the documents cited inline at 1 MiB together, but not those cited by digest, which every bundle
+    carries too, once per citation (a presentation of each: 41 KB here with its holder id disclosed, 2.6 MB for the
+    64). With an application at every other bound and a rule set within its own (256 KiB), the decision was
+    recorded and its bundle naming the applicant (as the rules' holder conditions need) was 4.3 MB, past the 4 MiB
+    both verifiers read. The cited documents' bound now counts every citation's document, inline or
+    from the store: refused, nothing recorded, on each decide path."""
+    from ledger.services import _citations
+
+    dept = fresh_department
+    wide = _wide_certificate(ledger, tmp_path, "RT56-WIDE")
+    rules = _padded_rule_set(f"rt56-cited-{dept.lower()}", 250_000)
+    decisions.publish_rule_set(ledger, rules, dept)
+    app = _widest_application("C-RT56-CITED", *[wide["digest"]] * _citations.MAX_CITATIONS)
+    bound = f"past {_citations.MAX_CITED_BYTES:,} bytes together"
+    with pytest.raises(InputError, match=bound):
+        decisions.decide(ledger, dept, "C-RT56-CITED", "ITEM-1", app, rules, applicant_ref="91110000Y4")
+    with pytest.raises(InputError, match=bound):
+        decisions.decide_many(ledger, dept, [{**app, "applicant_ref": "91110000Y4"}], {"*": rules})
+    with pytest.raises(InputError, match=bound):
+        decisions.record_human_decision(
+            ledger, dept, "C-RT56-CITED", "ITEM-1", officer="o-56", outcome="reject", reasons=["OFFICER_CHECKED"],
+            applicant_ref="91110000Y4", decision_input=app, rule_set=rules,
+        )  # fmt: skip
+    assert list(logchain.entries(ledger, logchain.LOG_DECISIONS, dept)) == []
+    # what the refusal prevents: the decision recorded, and no bundle of it that any reader reads
+    with monkeypatch.context() as patch:
+        patch.setattr(_citations, "MAX_CITED_BYTES", 2**40)
+        decisions.decide(ledger, dept, "C-RT56-CITED", "ITEM-1", app, rules, applicant_ref="91110000Y4")
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    bundle = evidence.decision_bundle(ledger, dept, "C-RT56-CITED", applicant="91110000Y4")  # 4.3 MB compact
+    with pytest.raises(InputError, match=r"past the .* its readers take"):
+        evidence.bundle_text(bundle)
+
+
+def test_citations_within_the_cited_bound_give_a_bundle_both_verifiers_read(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """(An applicant) the wide certificate cited as often as the cited documents' bound allows, in an application
+    at every other bound, under a rule set at its own: decided, and its bundle, as `ledger evidence --decision`
+    writes it, is within the bound and passes both verifiers."""
+    from ledger.services import _citations
+
+    dept = fresh_department
+    wide = _wide_certificate(ledger, tmp_path, "RT56-FIT")
+    rules = _padded_rule_set(f"rt56-fit-{dept.lower()}", 250_000)
+    decisions.publish_rule_set(ledger, rules, dept)
+    times = _citations.MAX_CITED_BYTES // len(json.dumps(wide, separators=(",", ":")))
+    app = _widest_application("C-RT56-FIT", *[wide["digest"]] * times)
+    decisions.decide(ledger, dept, "C-RT56-FIT", "ITEM-1", app, rules, applicant_ref="91110000Y4")
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    path = tmp_path / "fit.json"
+    made = cli_in_process(
+        ledger, monkeypatch, capsys, "evidence", "--decision", "C-RT56-FIT", "--department", dept,
+        "--applicant", "91110000Y4", "--out", str(path),
+    )  # fmt: skip
+    assert made[0] == 0, made
+    assert path.stat().st_size <= evidence.MAX_BUNDLE_BYTES
+    report = evidence.verify_bundle(path, ledger.chain)
+    assert report.ok, [c for c in report.checks if not c.ok]
+    code, out, err = standalone(ledger, path)
+    assert code == 0, (out, err)
+
+
+def _padded_rule_set(tag: str, size: int) -> Any:
+    """The shipped eligibility rules with a listed value of ``size`` bytes no application has: as large as a
+    department may publish (``rules.MAX_RULE_SET_BYTES``), deciding as the shipped set does."""
+    rule_set = unique_rule_set(tag)
+    document = dict(rule_set.document)
+    document["rules"] = [
+        {"id": "padding", "outcome": "reject", "reason": "PADDING", "when": {"field": "application.padding", "op": "in",
+         "value": ["x" * size]}},
+        *document["rules"],
+    ]  # fmt: skip
+    return load_rule_set(document)

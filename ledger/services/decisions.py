@@ -54,6 +54,7 @@ from ..storage.models import (
 from ..storage.store import insert_rows, rows_in
 from ..storage.vault import ERASED
 from . import _decision_workers, accesslog, issuance, logchain, permits, supervision
+from ._citations import refuse_cited_past_bound
 from ._decision_reading import (  # the applications' reading, which a worker imports alone (no heavy import)
     APPLICANT_PREFIX as APPLICANT_PREFIX,
 )
@@ -497,6 +498,7 @@ def _establish(
     if classified is None:
         classified = [[classify(c) for c in row] for row in cited]  # each citation read once for the three uses
     stored = resolve_citations(ledger, prepared, classified)
+    refuse_cited_past_bound(prepared, classified, stored)  # before anything is read on chain or logged
     _log_store_reads(ledger, department, prepared, stored, moment, classified)
     # a citation that could not be looked at (no such certificate in the store, an unreadable citation) is no
     # authentic certificate: its fact is built with holder False, which is what held_by would make of it
