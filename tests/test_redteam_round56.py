@@ -10,6 +10,10 @@ ledger may be (round 54 and its follow-up: ``decision_input.MAX_INPUT_BYTES`` an
    by digest 64 times: the 1 MiB cited documents' bound counted inline documents only, and every bundle carries a
    presentation of each citation, so with an application at every other bound under a 256 KiB rule set the bundle
    was 4.3 MB. Fixed: the bound counts every citation's document, inline or from the store.
+3. (Whoever hands the ledger a file) a rule set file padded to megabytes, or /dev/zero: read whole, then parsed.
+   Fixed: read at most ``rules.MAX_RULE_SET_FILE_BYTES`` (1 MiB), refused unread past it.
+4. (Whoever hands the ledger a file) a named pipe with no writer as an approval or rule set file: open() waited
+   for ever. Fixed: ``certificate.read_bounded`` opens without waiting (a pipe with no writer reads as empty).
 """
 
 from __future__ import annotations
@@ -208,3 +212,79 @@ def _padded_rule_set(tag: str, size: int) -> Any:
         *document["rules"],
     ]  # fmt: skip
     return load_rule_set(document)
+
+
+# -- 3. a rule set file read whole; 4. a FIFO handed as a file ------------------------------------------------------
+
+
+def test_a_rule_set_file_padded_past_any_rule_set_is_refused_unread(tmp_path: Path) -> None:
+    """(Whoever hands the ledger a file: a rule set drafted elsewhere, given to `ledger rules publish` or `ledger
+    decide --rules`) a rule set file padded with 8 MiB of comment lines, or a name such as /dev/zero: every file
+    others hand the ledger is read up to a bound (round 54), but a rule set file was read whole into memory and
+    then parsed (PyYAML spends seconds a megabyte; /dev/zero is read until memory runs out). A rule set's canonical
+    JSON is at most 256 KiB; its file may be at most ``rules.MAX_RULE_SET_FILE_BYTES`` (1 MiB, room for comments
+    and layout), refused unread past it; the shipped ones are 11 KB at most."""
+    from ledger.formats import rules
+
+    shipped = Path(__file__).resolve().parent.parent / "rules" / "ss-eligibility.yaml"
+    padded = tmp_path / "padded.yaml"
+    padded.write_text(("#" * 1023 + "\n") * 8 * 1024 + shipped.read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(InputError, match=f"over {rules.MAX_RULE_SET_FILE_BYTES} bytes"):
+        load_rule_set(padded)
+    endless = tmp_path / "endless.yaml"
+    endless.symlink_to("/dev/zero")
+    with pytest.raises(InputError, match=f"over {rules.MAX_RULE_SET_FILE_BYTES} bytes"):
+        load_rule_set(endless)
+    (tmp_path / "folder.yaml").mkdir()
+    with pytest.raises(InputError, match="cannot read"):
+        load_rule_set(tmp_path / "folder.yaml")
+    at_bound = tmp_path / "at-bound.yaml"  # at the bound exactly: read
+    text = shipped.read_text(encoding="utf-8")
+    at_bound.write_text("#" * (rules.MAX_RULE_SET_FILE_BYTES - len(text.encode("utf-8")) - 1) + "\n" + text)
+    assert at_bound.stat().st_size == rules.MAX_RULE_SET_FILE_BYTES
+    assert load_rule_set(at_bound).digest == load_rule_set(shipped).digest
+
+
+def _returns_soon(call: Any) -> tuple[bool, list[Any]]:
+    """(whether ``call`` returned or raised within 20 s, what it raised): run in a thread of its own, so a call
+    blocked for ever fails the test instead of hanging it."""
+    import threading
+
+    raised: list[Any] = []
+
+    def run() -> None:
+        try:
+            call()
+        except BaseException as exc:  # noqa: BLE001 - what the call raised is the test's subject
+            raised.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(20)
+    return not worker.is_alive(), raised
+
+
+@pytest.mark.parametrize("reader", ["approval", "rule set"])
+def test_a_fifo_handed_as_a_file_is_refused_not_waited_on(tmp_path: Path, reader: str) -> None:
+    """(Whoever hands the ledger a file) a named pipe no process writes to, given as a council approval file (or
+    a rule set file): opening it for reading waited for a writer that never came, so `ledger council approve`
+    hung for ever. Files others hand the ledger are opened without waiting (a pipe with no writer reads as empty)
+    and refused as what they are not; a pipe a process writes to is read as before."""
+    import os
+
+    from ledger.services import council
+
+    fifo = tmp_path / ("approval.json" if reader == "approval" else "rules.yaml")
+    os.mkfifo(fifo)
+
+    def read() -> Any:
+        return council.read_approval(fifo) if reader == "approval" else load_rule_set(fifo)
+
+    try:
+        returned, raised = _returns_soon(read)
+        assert returned, "the reader waited for a writer of the pipe"
+        assert len(raised) == 1 and isinstance(raised[0], InputError), raised
+    finally:  # a reader still waiting is let go
+        handle = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK) if not returned else None
+        if handle is not None:
+            os.close(handle)

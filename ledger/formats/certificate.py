@@ -15,6 +15,7 @@ import functools
 import io
 import itertools
 import json
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -343,7 +344,12 @@ def read_bounded(path: Path, limit: int, what: str) -> bytes:
     if "\x00" in str(path):  # no file name holds a NUL (open() would raise ValueError)
         raise InputError(f"{str(path)[:80]!r} is no file name (it holds a NUL character): give the {what}")
     try:
-        with Path(path).open("rb") as handle:
+        # opened without waiting: a named pipe no process writes to would keep open() waiting for a writer for ever
+        # (red team round 56); blocking again once open, so a pipe a process writes to is read to its end, and one
+        # with no writer reads as empty
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(descriptor, "rb") as handle:
+            os.set_blocking(descriptor, True)
             raw = handle.read(limit + 1)
     except OSError as exc:
         raise InputError(f"cannot read the {what} {path}: {exc.strerror}") from None
