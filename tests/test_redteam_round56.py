@@ -12,8 +12,11 @@ ledger may be (round 54 and its follow-up: ``decision_input.MAX_INPUT_BYTES`` an
    was 4.3 MB. Fixed: the bound counts every citation's document, inline or from the store.
 3. (Whoever hands the ledger a file) a rule set file padded to megabytes, or /dev/zero: read whole, then parsed.
    Fixed: read at most ``rules.MAX_RULE_SET_FILE_BYTES`` (1 MiB), refused unread past it.
-4. (Whoever hands the ledger a file) a named pipe with no writer as an approval or rule set file: open() waited
-   for ever. Fixed: ``certificate.read_bounded`` opens without waiting (a pipe with no writer reads as empty).
+4. (Whoever hands the ledger a file) a named pipe with no writer as an approval file, a rule set file, a bundle or
+   a certificate document: open() waited for ever. Fixed: ``certificate.open_without_waiting`` (a pipe with no
+   writer reads as empty; one a process writes to is read as before).
+5. (An applicant inflating their input) 200 KB of premises copied into the permit an approval issues: a permit's
+   record was held to no bound (an issuance file's records are at most 64 KiB). Fixed: held to the same bound.
 """
 
 from __future__ import annotations
@@ -264,21 +267,29 @@ def _returns_soon(call: Any) -> tuple[bool, list[Any]]:
     return not worker.is_alive(), raised
 
 
-@pytest.mark.parametrize("reader", ["approval", "rule set"])
+@pytest.mark.parametrize("reader", ["approval", "rule set", "bundle", "certificate"])
 def test_a_fifo_handed_as_a_file_is_refused_not_waited_on(tmp_path: Path, reader: str) -> None:
-    """(Whoever hands the ledger a file) a named pipe no process writes to, given as a council approval file (or
-    a rule set file): opening it for reading waited for a writer that never came, so `ledger council approve`
-    hung for ever. Files others hand the ledger are opened without waiting (a pipe with no writer reads as empty)
-    and refused as what they are not; a pipe a process writes to is read as before."""
+    """(Whoever hands the ledger a file) a named pipe no process writes to, given as a council approval file, a
+    rule set file, an evidence bundle or a certificate document: opening it for reading waited for a writer that
+    never came, so `ledger council approve`, `ledger evidence verify` or `ledger verify` hung for ever. Files others
+    hand the ledger are opened without waiting (a pipe with no writer reads as empty) and refused as what they are
+    not; a pipe a process writes to is read as before (`test_a_pipe_a_process_writes_to_is_read_as_before`)."""
     import os
 
+    from ledger.formats.certificate import load_document
     from ledger.services import council
 
-    fifo = tmp_path / ("approval.json" if reader == "approval" else "rules.yaml")
+    fifo = tmp_path / ("rules.yaml" if reader == "rule set" else f"{reader}.json")
     os.mkfifo(fifo)
+    readers = {
+        "approval": council.read_approval,
+        "rule set": load_rule_set,
+        "bundle": evidence.load_bundle,
+        "certificate": load_document,
+    }
 
     def read() -> Any:
-        return council.read_approval(fifo) if reader == "approval" else load_rule_set(fifo)
+        return readers[reader](fifo)
 
     try:
         returned, raised = _returns_soon(read)
@@ -288,3 +299,58 @@ def test_a_fifo_handed_as_a_file_is_refused_not_waited_on(tmp_path: Path, reader
         handle = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK) if not returned else None
         if handle is not None:
             os.close(handle)
+
+
+def test_a_pipe_a_process_writes_to_is_read_as_before(tmp_path: Path) -> None:
+    """Guard: opened without waiting, a pipe a process writes to (what `<(...)` hands a command: /dev/fd/N) is still
+    read to its end, piece by piece as it is written: a rule set written into one by another thread loads as the
+    file does."""
+    import os
+    import threading
+
+    shipped = Path(__file__).resolve().parent.parent / "rules" / "ss-eligibility.yaml"
+    text = shipped.read_bytes()
+    read_end, write_end = os.pipe()
+    piped = tmp_path / "piped.yaml"
+    piped.symlink_to(f"/dev/fd/{read_end}")
+
+    def write() -> None:
+        with os.fdopen(write_end, "wb", buffering=0) as handle:
+            for i in range(0, len(text), 1000):
+                handle.write(text[i : i + 1000])
+
+    writer = threading.Thread(target=write, daemon=True)
+    loaded: list[Any] = []
+    try:
+        writer.start()
+        returned, raised = _returns_soon(lambda: loaded.append(load_rule_set(piped)))
+        assert returned and not raised, raised
+        assert loaded[0].digest == load_rule_set(shipped).digest
+    finally:
+        writer.join(20)
+        os.close(read_end)
+
+
+# -- 5. a permit's record, copied from the application, outside the record bound ------------------------------------
+
+
+def test_a_permit_copying_an_application_past_the_record_bound_is_refused(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """(An applicant inflating their input) type 200 KB of premises, which the permit rules copy into the permit an
+    approval issues: every certificate a department issues from a file is a record of at most
+    ``settings.max_record_bytes`` (64 KiB; the document readers take 16 times that at most), but a permit's record,
+    built from the application, was held to no bound: the approval issued a certificate of 200 KB. Refused now
+    like a record of an issuance file (InputError naming the bound, nothing recorded or issued); premises within
+    the bound are issued as before."""
+    dept = fresh_department
+    rules = published_permit_rules(ledger, dept, "rt56-permit")
+    licence, holder = fresh_licence(ledger, tmp_path, "rt56-permit")
+    app = application("FBP-RT56-PERMIT", licence)
+    app["application"]["premises"] = "p" * 200_000
+    with pytest.raises(InputError, match=f"past the {ledger.settings.max_record_bytes:,} bytes"):
+        decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=holder)
+    assert list(logchain.entries(ledger, logchain.LOG_DECISIONS, dept)) == []
+    app["application"]["premises"] = "p" * (ledger.settings.max_record_bytes - 4_000)
+    decision = decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=holder)
+    assert decision.body["outcome"] == "approve" and decision.body["issued"]["certificate"]
