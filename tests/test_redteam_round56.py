@@ -67,8 +67,9 @@ def test_megabytes_in_a_field_sealed_apart_are_refused_like_any_input(
     past = f"past the {decision_input.MAX_INPUT_BYTES:,} a decision's input may be"
     with pytest.raises(InputError, match=past):
         decisions.decide(ledger, dept, case, item, app, rules, applicant_ref=holder)
-    with pytest.raises(InputError, match=rf"application 1: .*{past}"):
-        decisions.decide_many(ledger, dept, [{**app, "applicant_ref": holder}], {"*": rules})
+    for workers in (0, 1):  # read here, and by a worker process
+        with pytest.raises(InputError, match=rf"application 1: .*{past}"):
+            decisions.decide_many(ledger, dept, [{**app, "applicant_ref": holder}], {"*": rules}, workers=workers)
     with pytest.raises(InputError, match=past):
         decisions.record_human_decision(
             ledger, dept, case, item, officer="o-56", outcome="reject", reasons=["OFFICER_CHECKED"],
