@@ -5,7 +5,8 @@ ledger may be (round 54 and its follow-up: ``decision_input.MAX_INPUT_BYTES`` an
 1. (An applicant, making their own decision unverifiable by a court) put megabytes in a field the rule set keeps
    sealed apart (one it declares ``personal``, or one its permit copies): the 1 MiB bound counted the input as stored,
    from which those fields are taken out, so the decision was recorded and its bundle, which opens them, was past the
-   4 MiB both verifiers read. Fixed: the bound counts the input with the sealed fields.
+   4 MiB both verifiers read (through the gateway too, in parts under its string bound). Fixed: the bound counts
+   the input with the sealed fields.
 2. (An applicant; a department issuing wide certificates for them to cite) cite one wide certificate of the store
    by digest 64 times: the 1 MiB cited documents' bound counted inline documents only, and every bundle carries a
    presentation of each citation, so with an application at every other bound under a 256 KiB rule set the bundle
@@ -355,3 +356,35 @@ def test_a_permit_copying_an_application_past_the_record_bound_is_refused(
     app["application"]["premises"] = "p" * (ledger.settings.max_record_bytes - 4_000)
     decision = decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=holder)
     assert decision.body["outcome"] == "approve" and decision.body["issued"]["certificate"]
+
+
+def test_the_gateway_refuses_megabytes_in_a_field_sealed_apart_and_records_nothing(ledger: Ledger) -> None:
+    """(An applicant, through their department's service: an anonymous client's application relayed by the
+    approver) 1.5 MB typed as the business name the permit rules seal apart, in a request well within the
+    gateway's 4 MiB body: the gateway decides through the library, so the sealed fields' bound (finding 1) refuses
+    it with a problem naming the bound; nothing is recorded. The same application with a short name is decided."""
+    from .api_support import Clock, assert_problem, bearer, issue, login, make_client, register
+    from .permit_support import permit_rules
+
+    approver = register(ledger, "RT56G", "approver", "issuer", "verifier")
+    rule_set = permit_rules(f"rt56-api-{approver}")
+    decisions.publish_rule_set(ledger, rule_set, approver)
+    client = make_client(ledger, Clock())
+    token = login(client, ledger, approver)
+    (licence,) = issue(ledger, "MKT", 1)
+    the_input = application("API-RT56-SEALED", licence)
+    payload = {
+        "case_id": the_input.pop("case_id"),
+        "service_item": the_input.pop("service_item"),
+        "rule_set": rule_set.hex_digest,
+        "applicant_ref": licence["fields"]["subject.credit_code"],
+        "input": the_input,
+    }
+    # the gateway's strings are at most 128 Ki characters: a name of 15 parts, each sealed as a field of its own
+    the_input["application"]["business_name"] = {f"part{i}": "x" * 100_000 for i in range(15)}
+    refused = assert_problem(client.post("/decisions", json=payload, headers=bearer(token)), 422)
+    assert f"{decision_input.MAX_INPUT_BYTES:,}" in refused["detail"], refused
+    assert decisions.find_decisions(ledger, approver, "API-RT56-SEALED") == []
+    the_input["application"]["business_name"] = "Nanshan Corner Shop"
+    decided = client.post("/decisions", json=payload, headers=bearer(token))
+    assert decided.status_code == 201, decided.text
