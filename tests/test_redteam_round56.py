@@ -18,6 +18,8 @@ ledger may be (round 54 and its follow-up: ``decision_input.MAX_INPUT_BYTES`` an
    writer reads as empty; one a process writes to is read as before).
 5. (An applicant inflating their input) 200 KB of premises copied into the permit an approval issues: a permit's
    record was held to no bound (an issuance file's records are at most 64 KiB). Fixed: held to the same bound.
+6. (A department acting outside its authority) an officer's decision, or a withdrawal, with 70,000 reason codes:
+   a 4.7 MB record in every bundle of the decision. Fixed: at most ``decisions.MAX_OFFICER_REASONS`` (64).
 """
 
 from __future__ import annotations
@@ -388,3 +390,51 @@ def test_the_gateway_refuses_megabytes_in_a_field_sealed_apart_and_records_nothi
     the_input["application"]["business_name"] = "Nanshan Corner Shop"
     decided = client.post("/decisions", json=payload, headers=bearer(token))
     assert decided.status_code == 201, decided.text
+
+
+# -- 6. an officer's reasons, outside every bound -------------------------------------------------------------------
+
+
+def test_an_officers_decision_with_reasons_past_any_bundle_is_refused(ledger: Ledger, fresh_department: str) -> None:
+    """(A department acting outside its authority, wanting its decision out of every court's reach) record an
+    officer's refusal with 70,000 reason codes of 64 characters: each is a code (no free text), but their number was
+    bounded by nothing, the record (4.7 MB) was appended and anchored, and every evidence bundle of the decision
+    carries it, past the 4 MiB both verifiers read: the applicant could never bring the refusal before a court,
+    round 54's oversized rule set by another way. An officer's decision gives at most
+    ``decisions.MAX_OFFICER_REASONS`` (64) codes now: more is refused (InputError, nothing recorded)."""
+    dept = fresh_department
+    many = [f"R{i:06d}" + "X" * 57 for i in range(70_000)]
+    with pytest.raises(InputError, match=f"at most {decisions.MAX_OFFICER_REASONS} reason codes"):
+        decisions.record_human_decision(
+            ledger, dept, "C-RT56-REASONS", "ITEM-1", officer="o-56", outcome="reject", reasons=many,
+            applicant_ref="91110000Y4",
+        )  # fmt: skip
+    assert list(logchain.entries(ledger, logchain.LOG_DECISIONS, dept)) == []
+    decision = decisions.record_human_decision(
+        ledger, dept, "C-RT56-REASONS", "ITEM-1", officer="o-56", outcome="reject",
+        reasons=many[: decisions.MAX_OFFICER_REASONS], applicant_ref="91110000Y4",
+    )  # fmt: skip
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    assert len(evidence.bundle_text(evidence.decision_bundle(ledger, dept, "C-RT56-REASONS"))) < 100_000
+    assert decision.body["reasons"] == many[: decisions.MAX_OFFICER_REASONS]
+
+
+def test_a_withdrawal_with_reasons_past_the_officers_bound_is_refused(ledger: Ledger, fresh_department: str) -> None:
+    """(A department acting outside its authority) the same through the other officer's decision, the withdrawal of
+    an approval after a non-conforming finding (`ledger inspect withdraw`): 70,000 reason codes were recorded as
+    the withdrawal's. Refused past ``MAX_OFFICER_REASONS`` (nothing recorded: the approval stays in force), and
+    the withdrawal with its bound's codes is recorded."""
+    from datetime import UTC, datetime, timedelta
+
+    from .permit_support import inspected, officer_decision, withdrawn
+
+    dept = fresh_department
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    officer_decision(ledger, dept, "C-RT56-W", "applicant-rt56w", "approve", "OFFICER_CHECKED_ON_SITE")
+    finding = inspected(ledger, dept, start, "C-RT56-W")
+    many = [f"R{i:06d}" + "X" * 57 for i in range(70_000)]
+    with pytest.raises(InputError, match=f"at most {decisions.MAX_OFFICER_REASONS} reason codes"):
+        withdrawn(ledger, dept, finding, reasons=many)
+    assert decisions.find_decision(ledger, dept, "C-RT56-W").body["outcome"] == "approve"
+    withdrawn(ledger, dept, finding, reasons=many[: decisions.MAX_OFFICER_REASONS])
+    assert decisions.find_decision(ledger, dept, "C-RT56-W").body["outcome"] == "reject"

@@ -118,6 +118,10 @@ DECISION_FORMAT = "pl-decision/2"
 OFFICER_PREFIX = b"pl-officer\x00"
 _SECRET_BINDING = b"pl-applicant-secret\x00"
 _REASON_CODE = re.compile(r"[A-Z0-9_.-]{1,64}")  # an officer's reason (rule reasons are UPPER_SNAKE_CASE ids)
+# The most reason codes one officer's decision gives: the record is in every evidence bundle of the decision, which
+# both verifiers read 4 MiB of at most; 70,000 codes made a refusal no court could be shown (red team round 56). A
+# rule set's decision gives one; an officer's a few.
+MAX_OFFICER_REASONS = 64
 
 Progress = Callable[[int, int], None]
 
@@ -1434,6 +1438,12 @@ def record_human_decision(
         raise InputError(f"outcome {outcome!r} must be one of {list(OUTCOMES)}", field="outcome")
     if isinstance(reasons, str) or not reasons or not all(isinstance(r, str) and r for r in reasons):
         raise InputError("reasons must be a non-empty list of reason ids", field="reasons")
+    if len(reasons) > MAX_OFFICER_REASONS:
+        raise InputError(
+            f"{len(reasons):,} reasons given: an officer's decision gives at most {MAX_OFFICER_REASONS} reason codes "
+            "(every evidence bundle of it carries them); give the codes that decided the case",
+            field="reasons",
+        )
     # codes, never free text: the record is hash-chained and anchored, in every evidence bundle and notice of it, and
     # no erasure can reach it (a name or an ID number written as a reason would stay for ever)
     words = [r for r in reasons if not _REASON_CODE.fullmatch(r)]
