@@ -15,12 +15,13 @@ import functools
 import io
 import itertools
 import json
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from pydantic import ValidationError
 
@@ -335,6 +336,19 @@ def iter_raw_records(path: Path, *, max_record_bytes: int = MAX_RECORD_BYTES) ->
         yield from iter_jsonl_lines(bounded_lines(handle, max_record_bytes), max_record_bytes=max_record_bytes)
 
 
+def open_without_waiting(path: str | Path) -> BinaryIO:
+    """A file others hand the ledger, opened for reading in binary without waiting: a named pipe no process writes
+    to would keep ``open()`` waiting for a writer for ever (red team round 56). Blocking again once open, so a pipe
+    a process writes to (``<(...)``) is read to its end, and one with no writer reads as empty. OSError as open()."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        os.set_blocking(descriptor, True)
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
 def read_bounded(path: Path, limit: int, what: str) -> bytes:
     """The bytes of the file at ``path``, with at most ``limit + 1`` of them ever in memory: InputError when it holds
     more than ``limit`` (``what`` names what it should be: "approval file"), or cannot be read. For every file the
@@ -343,7 +357,7 @@ def read_bounded(path: Path, limit: int, what: str) -> bytes:
     if "\x00" in str(path):  # no file name holds a NUL (open() would raise ValueError)
         raise InputError(f"{str(path)[:80]!r} is no file name (it holds a NUL character): give the {what}")
     try:
-        with Path(path).open("rb") as handle:
+        with open_without_waiting(path) as handle:
             raw = handle.read(limit + 1)
     except OSError as exc:
         raise InputError(f"cannot read the {what} {path}: {exc.strerror}") from None
@@ -652,7 +666,7 @@ def load_document(source: str | Path | Mapping[str, Any]) -> CertificateDocument
         raise InputError(f"{str(source)[:80]!r} is no file name (it holds a NUL character): give a certificate file")
     path = Path(source)
     try:
-        with path.open("rb") as handle:  # never more than the limit in memory (a holder may name /dev/zero)
+        with open_without_waiting(path) as handle:  # never more than the limit in memory (a holder may name /dev/zero)
             raw = handle.read(16 * MAX_RECORD_BYTES + 1)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None

@@ -79,6 +79,10 @@ MAX_YAML_DEPTH = 100
 # megabytes (the bounds above count conditions and listed values, not their size) made every decision under it one no
 # court could verify (red team round 54). Rule sets already stored are read back whatever their size.
 MAX_RULE_SET_BYTES = 256 * 1024
+# ... and its file, read at most this far: room for comments and layout around a rule set at its bound (the shipped
+# files are 11 KB at most); a file padded past it, or a name such as /dev/zero, is refused unread, as every file others
+# hand the ledger is (red team round 56: a rule set file was read whole, then parsed)
+MAX_RULE_SET_FILE_BYTES = 1024 * 1024
 
 _Condition = Callable[[Mapping[str, Any]], bool]
 
@@ -534,10 +538,13 @@ def _read_document(path: str | Path) -> Any:
     suffix = path.suffix.lower()
     if suffix not in (".yaml", ".yml", ".json"):
         raise InputError(f"rule set file {str(path)!r} must end in .yaml, .yml or .json")
+    from .certificate import read_bounded
+
+    raw = read_bounded(path, MAX_RULE_SET_FILE_BYTES, "rule set file")  # refused unread past the bound (round 56)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read rule set file {str(path)!r}: {exc.strerror}; check the path") from exc
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"rule set file {str(path)!r} is not UTF-8 text ({exc.reason}); save it as UTF-8") from None
     try:
         # YAML's flow style nests with the same brackets, and PyYAML spends minutes on 10,000 levels of them
         check_json_depth(text)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..errors import InputError
@@ -38,6 +38,40 @@ def _document_text(document: Mapping[str, Any]) -> bytes:
     check_value_depth(document)  # a caller's dict: json.dumps recurses once per level (canonical.check_value_depth)
     text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return text.encode("utf-8", "surrogatepass")
+
+
+def refuse_cited_past_bound(
+    prepared: Sequence[Mapping[str, Any]],
+    classified: Sequence[Sequence[Classified]],
+    stored: Mapping[str, Mapping[str, Any]],
+) -> None:
+    """InputError when the documents one of ``prepared`` cites, inline or by digest (``stored``: the store's, as
+    :func:`facts.resolve_citations` read them), are past :data:`MAX_CITED_BYTES` together, each counted once per
+    citation: every evidence bundle of the decision carries a presentation of each (red team round 56: one wide
+    certificate cited by digest 64 times made the bundle past what both verifiers read; :func:`seal_citations`
+    counted the inline ones alone). Each document's compact JSON, escaped to ASCII (at least its UTF-8 bytes), is
+    measured once for all the applications citing it; an application citing one document is not measured (~15 us a
+    document, for the common case of a bulk run): an inline one is bounded by :func:`seal_citations`, one from the
+    store by the record bound every issued certificate is held to (``settings.max_record_bytes``)."""
+    sizes: dict[int, int] = {}
+    for application, row in zip(prepared, classified, strict=True):
+        if len(row) < 2:
+            continue
+        total = 0
+        for inline, digest, ref in row:
+            document = inline if inline is not None else stored.get(digest or ref or "")
+            if document is None:
+                continue
+            if (size := sizes.get(id(document))) is None:
+                size = sizes[id(document)] = len(json.dumps(document, separators=(",", ":"), default=str))
+            total += size
+        if total > MAX_CITED_BYTES:
+            raise InputError(
+                f"case {application.get('case_id')!r}: the certificates the application cites are past "
+                f"{MAX_CITED_BYTES:,} bytes together, each counted as often as it is cited (every evidence bundle "
+                "of the decision carries each): cite each certificate once, and only those the case needs",
+                field="certificates",
+            )
 
 
 def seal_citations(decision_input: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Mapping[str, Any]]]:

@@ -54,6 +54,7 @@ from ..storage.models import (
 from ..storage.store import insert_rows, rows_in
 from ..storage.vault import ERASED
 from . import _decision_workers, accesslog, issuance, logchain, permits, supervision
+from ._citations import refuse_cited_past_bound
 from ._decision_reading import (  # the applications' reading, which a worker imports alone (no heavy import)
     APPLICANT_PREFIX as APPLICANT_PREFIX,
 )
@@ -117,6 +118,10 @@ DECISION_FORMAT = "pl-decision/2"
 OFFICER_PREFIX = b"pl-officer\x00"
 _SECRET_BINDING = b"pl-applicant-secret\x00"
 _REASON_CODE = re.compile(r"[A-Z0-9_.-]{1,64}")  # an officer's reason (rule reasons are UPPER_SNAKE_CASE ids)
+# The most reason codes one officer's decision gives: the record is in every evidence bundle of the decision, which
+# both verifiers read 4 MiB of at most; 70,000 codes made a refusal no court could be shown (red team round 56). A
+# rule set's decision gives one; an officer's a few.
+MAX_OFFICER_REASONS = 64
 
 Progress = Callable[[int, int], None]
 
@@ -497,6 +502,7 @@ def _establish(
     if classified is None:
         classified = [[classify(c) for c in row] for row in cited]  # each citation read once for the three uses
     stored = resolve_citations(ledger, prepared, classified)
+    refuse_cited_past_bound(prepared, classified, stored)  # before anything is read on chain or logged
     _log_store_reads(ledger, department, prepared, stored, moment, classified)
     # a citation that could not be looked at (no such certificate in the store, an unreadable citation) is no
     # authentic certificate: its fact is built with holder False, which is what held_by would make of it
@@ -1432,6 +1438,12 @@ def record_human_decision(
         raise InputError(f"outcome {outcome!r} must be one of {list(OUTCOMES)}", field="outcome")
     if isinstance(reasons, str) or not reasons or not all(isinstance(r, str) and r for r in reasons):
         raise InputError("reasons must be a non-empty list of reason ids", field="reasons")
+    if len(reasons) > MAX_OFFICER_REASONS:
+        raise InputError(
+            f"{len(reasons):,} reasons given: an officer's decision gives at most {MAX_OFFICER_REASONS} reason codes "
+            "(every evidence bundle of it carries them); give the codes that decided the case",
+            field="reasons",
+        )
     # codes, never free text: the record is hash-chained and anchored, in every evidence bundle and notice of it, and
     # no erasure can reach it (a name or an ID number written as a reason would stay for ever)
     words = [r for r in reasons if not _REASON_CODE.fullmatch(r)]

@@ -47,7 +47,13 @@ from ..formats.canonical import (
     strict_json_loads,
     whole_number,
 )
-from ..formats.certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, CertificateDocument, load_document
+from ..formats.certificate import (
+    ALWAYS_DISCLOSED,
+    REQUIRED_DISCLOSED,
+    CertificateDocument,
+    load_document,
+    open_without_waiting,
+)
 from ..formats.reasons import reason_name
 from ..formats.schemas import bundle_shape_problem
 from ..onchain import chainread
@@ -234,7 +240,7 @@ def bundle_for_file(ledger: Ledger, path: Path, *, department: str | None = None
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     try:
-        with path.open("rb") as handle:
+        with open_without_waiting(path) as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 h.update(chunk)
     except OSError as exc:
@@ -494,7 +500,7 @@ def load_bundle(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         return dict(source)
     path = Path(source)
     try:
-        with path.open("rb") as handle:  # never more than the limit in memory
+        with open_without_waiting(path) as handle:  # never more than the limit in memory
             raw = handle.read(MAX_BUNDLE_BYTES + 1)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None

@@ -25,6 +25,7 @@ appended, then the batch is anchored, then the decision log. A crash in between 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, select
 from sqlmodel import col
 
-from ..errors import LedgerError, StateError
+from ..errors import InputError, LedgerError, StateError
 from ..formats.canonical import json_loads
 from ..formats.certificate import validate_record
 from ..formats.rules import CERTIFICATE_PATH, RuleSet
@@ -195,6 +196,23 @@ def _record(
     }
 
 
+def _bounded(record: dict[str, Any], limit: int) -> dict[str, Any]:
+    """``record``, or InputError when it is past ``limit`` bytes as a JSON line: the bound every record of an
+    issuance file is held to (``settings.max_record_bytes``, which the certificate document readers take 16 times
+    at most), held to a permit too, whose record copies what the applicant typed (red team round 56: 200 KB of
+    premises issued a 200 KB certificate)."""
+    size = len(json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass"))
+    if size > limit:
+        raise InputError(
+            f"the permit this approval of case {record['subject'].get(PRODUCED_FIELD, {}).get('case_id')!r} issues "
+            f"would be a record of {size:,} bytes, past the {limit:,} bytes any certificate's record may be (it "
+            "copies fields of the application): the application's fields the permit copies are too long; nothing "
+            "was recorded",
+            field="application",
+        )
+    return record
+
+
 @dataclass
 class Produced:
     """Permits built for a run of decisions, stored ``prepared``, not anchored yet."""
@@ -275,7 +293,11 @@ def prepare(
         else {}
     )
     records = [
-        validate_record(_record(rules, department, body, given, identity, cid, stored), n, department=department)
+        validate_record(
+            _bounded(_record(rules, department, body, given, identity, cid, stored), ledger.settings.max_record_bytes),
+            n,
+            department=department,
+        )
         for n, ((rules, body, given, identity), cid) in enumerate(zip(wanted, ids, strict=True), start=1)
     ]
     issuance.check_types_authorized(ledger, department, {r.cert_type for r in records})

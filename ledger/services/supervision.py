@@ -1366,6 +1366,14 @@ def withdraw_approval(
         )
     if isinstance(reasons, str) or not reasons:
         raise InputError("reasons must be a non-empty list of reason codes", field="reasons")
+    from .decisions import MAX_OFFICER_REASONS  # (decisions imports this module)
+
+    if len(reasons) > MAX_OFFICER_REASONS:  # the withdrawal is an officer's decision (red team round 56)
+        raise InputError(
+            f"{len(reasons):,} reasons given: a withdrawal gives at most {MAX_OFFICER_REASONS} reason codes (every "
+            "evidence bundle of it carries them); give the codes that decided it",
+            field="reasons",
+        )
     at = _stated_time(decided_at, "decided_at")
     not_before(at, latest.seq, latest.body)  # as any officer's override (decisions.py): replay reports one past it
     # the credit listing is checked before the withdrawal is recorded: a listing refused after it (a negative or
