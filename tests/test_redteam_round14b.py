@@ -72,6 +72,7 @@ from ledger.storage.models import ApplicantSecret
 
 from .api_support import Clock, bearer, issue, login, make_client
 from .conftest import PASSPHRASE, make_records
+from .council_support import approval_body
 from .permit_support import application, issue_records, published_permit_rules
 from .supervision_support import ITEM, decide, rule_set
 from .supervision_support import application as application_of
@@ -442,18 +443,10 @@ def test_a_council_approval_file_of_other_types_is_refused_naming_the_key(
     from eth_account import Account
 
     from ledger.errors import InputError
-    from ledger.services.council import APPROVAL_FILE_FORMAT, read_approval, submit_approvals
+    from ledger.services.council import read_approval, submit_approvals
 
     chain = ledger.chain
-    genuine = {
-        "format": APPROVAL_FILE_FORMAT,
-        "chain_id": chain.chain_id,
-        "registry": chain.deployment.registry,
-        "proposal_id": 1,
-        "member": Account.create().address,
-        "deadline": 2**40,
-        "signature": "0x" + "11" * 65,
-    }
+    genuine = approval_body(chain, Account.create().address, "0x" + "11" * 65)
     path = tmp_path / "approval.json"
     path.write_text(json.dumps({**genuine, key: value}), encoding="utf-8")
     with pytest.raises(InputError, match=key):

@@ -61,6 +61,7 @@ from ledger.services.replay import replay
 from ledger.storage.models import ApplicantSecret
 
 from .conftest import PASSPHRASE, make_records, write_jsonl
+from .council_support import approval_body
 from .decision_support import application, unique_rule_set
 from .insider_support import SPELLINGS, written_past_the_library
 
@@ -202,7 +203,7 @@ def test_a_council_approval_re_encoded_on_its_way_is_refused_before_it_is_sent(
     from eth_account.messages import encode_defunct
 
     from ledger.errors import InputError
-    from ledger.services.council import APPROVAL_FILE_FORMAT, read_approval, submit_approvals
+    from ledger.services.council import read_approval, submit_approvals
 
     member = Account.create()
     genuine = bytes(member.sign_message(encode_defunct(text="an approval")).signature)
@@ -212,15 +213,7 @@ def test_a_council_approval_re_encoded_on_its_way_is_refused_before_it_is_sent(
     else:
         rewritten = r + (_N - s).to_bytes(32, "big") + bytes([55 - v])
     chain = ledger.chain
-    approval = {
-        "format": APPROVAL_FILE_FORMAT,
-        "chain_id": chain.chain_id,
-        "registry": chain.deployment.registry,
-        "proposal_id": 1,
-        "member": member.address,
-        "deadline": 2**40,
-        "signature": "0x" + rewritten.hex(),
-    }
+    approval = approval_body(chain, member.address, "0x" + rewritten.hex())
     path = tmp_path / "approval.json"
     path.write_text(json.dumps(approval), encoding="utf-8")
     with pytest.raises(InputError, match="re-encoded"):

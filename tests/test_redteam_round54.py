@@ -69,6 +69,7 @@ from ledger.services.witness.note import COSIGNATURE_V1, SignerKey
 from .cli_support import cli_in_process
 from .conftest import PASSPHRASE, make_records, write_jsonl
 from .consent_support import PROVIDERS_ENV, assertion, identifier, request
+from .council_support import approval_body
 from .decision_support import application, unique_rule_set
 from .evidence_support import rpc_url, standalone, standalone_many
 from .node_support import SERVER_POLL
@@ -98,18 +99,10 @@ def _padded(path: Path, value: Any, size: int) -> Path:
 def test_a_council_approval_file_past_its_bound_is_refused_before_it_is_parsed(ledger: Ledger, tmp_path: Path) -> None:
     """Adversary: whoever passes a member's signed approval on to the submitter (a relay, a collector) pads it to
     any size; ``ledger council approvals submit`` read it whole. A signed approval is a few hundred bytes."""
-    from ledger.services.council import APPROVAL_FILE_FORMAT, MAX_APPROVAL_FILE_BYTES, read_approval
+    from ledger.services.council import MAX_APPROVAL_FILE_BYTES, read_approval
 
     chain = ledger.chain
-    approval = {
-        "format": APPROVAL_FILE_FORMAT,
-        "chain_id": chain.chain_id,
-        "registry": chain.deployment.registry,
-        "proposal_id": 1,
-        "member": Account.create().address,
-        "deadline": 2**40,
-        "signature": "0x" + "11" * 64 + "1b",
-    }
+    approval = approval_body(chain, Account.create().address, "0x" + "11" * 64 + "1b")
     assert read_approval(_padded(tmp_path / "fits.json", approval, MAX_APPROVAL_FILE_BYTES))["proposal_id"] == 1
     with pytest.raises(InputError, match=f"over {MAX_APPROVAL_FILE_BYTES} bytes"):
         read_approval(_padded(tmp_path / "padded.json", approval, MAX_APPROVAL_FILE_BYTES + 1))
