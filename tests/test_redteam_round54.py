@@ -423,18 +423,26 @@ def test_an_application_within_its_bound_gives_a_bundle_its_readers_read(
     app = application("C-RT54-APP")
     app["application"]["notes"] = [0] * 400_000
     decisions.decide(ledger, fresh_department, "C-RT54-APP", "ITEM-1", app, rule_set, applicant_ref="91110000Y5")
-    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
-    path = tmp_path / "app.json"
-    made = cli_in_process(
-        ledger, monkeypatch, capsys, "evidence", "--decision", "C-RT54-APP", "--department", fresh_department,
-        "--out", str(path),
-    )  # fmt: skip
-    assert made[0] == 0, made
+    path = written_and_read(ledger, fresh_department, "C-RT54-APP", tmp_path, monkeypatch, capsys)
     assert len(json.dumps(json.loads(path.read_bytes()), indent=2)) > evidence.MAX_BUNDLE_BYTES  # indented: past it
+
+
+def written_and_read(
+    ledger: Ledger, department: str, case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> Path:
+    """The decision on ``case`` anchored, its bundle written by `ledger evidence --decision`: within the bound, and
+    both verifiers (the library's and the court's) pass it."""
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, department)
+    path = tmp_path / f"{case}.json"
+    made = cli_in_process(
+        ledger, monkeypatch, capsys, "evidence", "--decision", case, "--department", department, "--out", str(path)
+    )
+    assert made[0] == 0, made
     assert path.stat().st_size <= evidence.MAX_BUNDLE_BYTES
     assert evidence.verify_bundle(path, ledger.chain).ok
     code, out, err = standalone(ledger, path)
     assert code == 0, (out, err)
+    return path
 
 
 def test_an_application_past_the_inputs_bound_is_refused_and_nothing_is_recorded(
@@ -469,17 +477,7 @@ def test_an_application_at_every_bound_at_once_gives_a_bundle_both_verifiers_rea
     value = (decision_input.MAX_INPUT_BYTES - 4_000) // n - name - 16
     app["application"]["extra"] = {f"{i:07d}" + "n" * name: "v" * value for i in range(n)}
     decisions.decide(ledger, fresh_department, "C-RT54-BOUNDS", "ITEM-1", app, rule_set, applicant_ref="91110000Y7")
-    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
-    path = tmp_path / "bounds.json"
-    made = cli_in_process(
-        ledger, monkeypatch, capsys, "evidence", "--decision", "C-RT54-BOUNDS", "--department", fresh_department,
-        "--out", str(path),
-    )  # fmt: skip
-    assert made[0] == 0, made
-    assert path.stat().st_size <= evidence.MAX_BUNDLE_BYTES
-    assert evidence.verify_bundle(path, ledger.chain).ok
-    code, out, err = standalone(ledger, path)
-    assert code == 0, (out, err)
+    written_and_read(ledger, fresh_department, "C-RT54-BOUNDS", tmp_path, monkeypatch, capsys)
     more = {**app, "case_id": "C-RT54-MORE", "application": {**app["application"], "more": list(range(30))}}
     decisions.decide(ledger, fresh_department, "C-RT54-MORE", "ITEM-1", more, rule_set, applicant_ref="91110000Y8")
     more["application"]["more"] = {f"m{i}": 0 for i in range(30)}  # a list is one field; 30 members are 30
