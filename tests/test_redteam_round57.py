@@ -1,0 +1,94 @@
+"""Red team round 57: against what landed in the last hour (ci3: key files unwrapped at the scrypt work factor they
+state, forked test commands ending with ``os._exit``; rt56: files opened without waiting).
+
+1. (Whoever can set a production process's environment variables) set only the explicitly insecure read floor,
+   ``LEDGER_INSECURE_KEYSTORE_KDF_FLOOR=2``: ``wrap_secret`` wrote every new witness and checkpoint key file at the
+   floor (scrypt N = 2), a stolen copy brute-forced at once, with no other variable set and no error; before ci3 it
+   wrote N = 2^15 whatever the environment (the keystore needs ``LEDGER_KEYSTORE_KDF_N`` lowered as well). Fixed:
+   the floor only lowers what is accepted when read; what is written follows ``LEDGER_KEYSTORE_KDF_N`` (at most
+   2^15, never below the floor), as a keystore's does.
+2. (A command whose output is lost: standard output on a full disk) the command server's forked command flushed its
+   streams after the module ended and exited with ``os._exit`` whatever the flush raised: the output was lost and
+   the exit status 0, where a fresh interpreter exits 120. Fixed: a stream that cannot be flushed is reported on
+   standard error and the status is 120, as Py_FinalizeEx does.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .cli_support import _same_interpreter, fork_command
+
+
+@pytest.mark.parametrize("floor", ["2", "1024"])
+def test_the_insecure_read_floor_alone_does_not_weaken_the_key_files_written(
+    floor: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adversary: whoever can set a production gateway's or witness's environment, setting only
+    LEDGER_INSECURE_KEYSTORE_KDF_FLOOR (the variable that lowers what is *accepted*). The witness and checkpoint
+    key files written afterwards must still be wrapped at N = 2^15: writing cheaper needs the write factor,
+    LEDGER_KEYSTORE_KDF_N, lowered too, as for a keystore."""
+    from ledger.storage.vault import unwrap_secret, wrap_secret
+
+    monkeypatch.setenv("LEDGER_INSECURE_KEYSTORE_KDF_FLOOR", floor)
+    monkeypatch.delenv("LEDGER_KEYSTORE_KDF_N", raising=False)
+    wrapped = wrap_secret(b"seed", "correct horse")
+    assert wrapped["kdf"] == "scrypt-n15-r8-p1"
+    assert unwrap_secret(wrapped, "correct horse", "the key", "VARIABLE") == b"seed"
+    # the suite's setting (both variables, explicitly): cheap key files, still read back
+    monkeypatch.setenv("LEDGER_KEYSTORE_KDF_N", "1024")
+    cheap = wrap_secret(b"seed", "correct horse")
+    assert cheap["kdf"] == "scrypt-n10-r8-p1"
+    assert unwrap_secret(cheap, "correct horse", "the key", "VARIABLE") == b"seed"
+
+
+def test_a_write_factor_below_the_floor_writes_no_key_file_that_its_reader_refuses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Adversary: the same, setting LEDGER_KEYSTORE_KDF_N below the floor: the key file is never written weaker
+    than the floor it is read with (it would be refused on the next start: a witness that cannot sign)."""
+    from ledger.storage.vault import unwrap_secret, wrap_secret
+
+    monkeypatch.setenv("LEDGER_INSECURE_KEYSTORE_KDF_FLOOR", "1024")
+    monkeypatch.setenv("LEDGER_KEYSTORE_KDF_N", "2")
+    wrapped = wrap_secret(b"seed", "correct horse")
+    assert wrapped["kdf"] == "scrypt-n10-r8-p1"
+    assert unwrap_secret(wrapped, "correct horse", "the key", "VARIABLE") == b"seed"
+
+
+# standard output block-buffered whatever PYTHONUNBUFFERED says, so the line is written only at the ending's flush
+FULL_DISK = """
+import io, sys
+sys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)), line_buffering=False)
+print("a line the caller needs")
+"""
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.xfail(strict=True, reason="the command server ends with os._exit whatever the streams' flush raised")
+def test_a_forked_command_whose_output_cannot_be_written_does_not_exit_0(tmp_path: Path) -> None:
+    """Adversary: a command whose output is lost (standard output on a full disk, /dev/full): a fresh interpreter
+    reports the failed flush and exits 120; the command server's forked command exited 0 with its output gone."""
+    env = dict(os.environ)
+    if not _same_interpreter(env):
+        pytest.skip("the command server runs another interpreter's settings")
+    (tmp_path / "fulldisk.py").write_text(FULL_DISK)
+    with open("/dev/full", "w") as full:
+        fresh = subprocess.run(
+            [sys.executable, "-m", "fulldisk"], stdout=full, stderr=subprocess.PIPE, text=True, cwd=tmp_path, timeout=60
+        )
+    assert fresh.returncode == 120 and "No space left on device" in fresh.stderr
+    err = tmp_path / "err"
+    err.touch()
+    forked = fork_command("cli", "fulldisk", [], env=env, cwd=tmp_path, stdout=Path("/dev/full"), stderr=err)
+    try:
+        code = forked.wait(60)
+    finally:
+        forked.close()
+    assert code == 120
+    assert "No space left on device" in err.read_text()
