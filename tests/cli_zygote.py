@@ -191,6 +191,9 @@ def _exit_code(exc: SystemExit) -> int:
     if exc.code is None:
         return 0
     if isinstance(exc.code, int):
+        # past a C long PyLong_AsLong fails and the interpreter's status is -1 (red team round 57)
+        if not -(2**63) <= exc.code < 2**63:
+            return 0xFF
         return exc.code & 0xFF  # what exit(3) hands the parent
     print(exc.code, file=sys.stderr)
     return 1

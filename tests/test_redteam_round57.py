@@ -11,6 +11,8 @@ state, forked test commands ending with ``os._exit``; rt56: files opened without
    streams after the module ended and exited with ``os._exit`` whatever the flush raised: the output was lost and
    the exit status 0, where a fresh interpreter exits 120. Fixed: a stream that cannot be flushed is reported on
    standard error and the status is 120, as Py_FinalizeEx does.
+3. (A command whose failure status is lost) ``sys.exit(2**64)``: the command server took the code's low byte and
+   exited 0; a fresh interpreter reads a code past a C long as -1 and exits 255. Fixed: the server does the same.
 """
 
 from __future__ import annotations
@@ -90,3 +92,26 @@ def test_a_forked_command_whose_output_cannot_be_written_does_not_exit_0(tmp_pat
     finally:
         forked.close()
     assert (code, err.read_text()) == (120, fresh.stderr)
+
+
+EXIT_WITH = """
+import sys
+sys.exit(eval(sys.argv[1]))
+"""
+
+
+@pytest.mark.parametrize("code", ["2**64", "2**63", "-2**63 - 1", "2**64 + 5", "2**40 + 256", "-1", "True"])
+def test_a_forked_command_exiting_with_an_odd_code_has_a_fresh_interpreters_status(code: str, tmp_path: Path) -> None:
+    """Adversary: a command whose failure status is lost: ``sys.exit(2**64)`` (a status past a C long, which the
+    interpreter reads as -1, exit status 255) exited 0 from the command server, which took the code's low byte."""
+    env = dict(os.environ)
+    if not _same_interpreter(env):
+        pytest.skip("the command server runs another interpreter's settings")
+    (tmp_path / "exitwith.py").write_text(EXIT_WITH)
+    fresh = subprocess.run([sys.executable, "-m", "exitwith", code], capture_output=True, cwd=tmp_path, timeout=60)
+    forked = fork_command("cli", "exitwith", [code], env=env, cwd=tmp_path)
+    try:
+        status = forked.wait(60)
+    finally:
+        forked.close()
+    assert status == fresh.returncode
