@@ -13,6 +13,8 @@ state, forked test commands ending with ``os._exit``; rt56: files opened without
    standard error and the status is 120, as Py_FinalizeEx does.
 3. (A command whose failure status is lost) ``sys.exit(2**64)``: the command server took the code's low byte and
    exited 0; a fresh interpreter reads a code past a C long as -1 and exits 255. Fixed: the server does the same.
+4. (Whoever hands the ledger a file) a symlink loop, a directory, a socket, /proc/self/mem, a pipe, /dev/zero to
+   ``open_without_waiting``: held (a clear InputError, or empty, or refused past the bound); pinned.
 """
 
 from __future__ import annotations
@@ -115,3 +117,31 @@ def test_a_forked_command_exiting_with_an_odd_code_has_a_fresh_interpreters_stat
     finally:
         forked.close()
     assert status == fresh.returncode
+
+
+def test_odd_files_handed_to_the_ledger_are_refused_with_a_clear_error(tmp_path: Path) -> None:
+    """Adversary: whoever hands the ledger a file, giving round 56's ``open_without_waiting`` what is no file: a
+    symlink loop, a directory, a listening socket, /proc/self/mem. Each is an InputError naming it (held already,
+    pinned here); a pipe with no writer reads as empty, and /dev/zero is refused past the bound."""
+    import socket
+
+    from ledger.errors import InputError
+    from ledger.formats.certificate import read_bounded
+
+    (tmp_path / "loop").symlink_to("loop")
+    (tmp_path / "dir").mkdir()
+    os.mkfifo(tmp_path / "fifo")
+    with socket.socket(socket.AF_UNIX) as listening:
+        listening.bind(str(tmp_path / "sock"))
+        for name, why in [
+            ("loop", "Too many levels of symbolic links"),
+            ("dir", "Is a directory"),
+            ("sock", "No such device or address"),
+        ]:
+            with pytest.raises(InputError, match=f"cannot read the approval file .*{name}: {why}"):
+                read_bounded(tmp_path / name, 1000, "approval file")
+    assert read_bounded(tmp_path / "fifo", 1000, "approval file") == b""
+    with pytest.raises(InputError, match="cannot read the approval file /proc/self/mem"):
+        read_bounded(Path("/proc/self/mem"), 1000, "approval file")
+    with pytest.raises(InputError, match="is over 1000 bytes"):
+        read_bounded(Path("/dev/zero"), 1000, "approval file")
