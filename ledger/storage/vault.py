@@ -48,8 +48,9 @@ PER_CERTIFICATE = b"PLK1"
 ERASED = b"PLX1"
 VAULT_KDF_N = 2**15
 """scrypt's work factor for the vault key file and the keys ``wrap_secret`` keeps (a witness's, the ledger's checkpoint
-key), and the floor they are read with: lowered only with the keystore's ``LEDGER_INSECURE_KEYSTORE_KDF_FLOOR``
-(the test suite)."""
+key), and the floor they are read with. The floor is lowered only with the keystore's
+``LEDGER_INSECURE_KEYSTORE_KDF_FLOOR``; what is written only with ``LEDGER_KEYSTORE_KDF_N`` as well, never below the
+floor (the test suite sets both)."""
 _KDF_N_MAX = 2**16  # the most a wrapped key file may state (scrypt takes 128 * r * N bytes: 64 MiB here)
 _KDF_NAME = re.compile(r"scrypt-n([0-9]{1,2})-r8-p1")
 
