@@ -30,6 +30,13 @@ def kdf_floor_from_env() -> int:
     return floor
 
 
+def kdf_n_from_env() -> int:
+    """``LEDGER_KEYSTORE_KDF_N``: the scrypt work factor new key files are written with (``DEFAULT_KDF_N`` unset).
+    Only this variable lowers what is written; the insecure floor lowers only what is accepted when read (red team
+    round 57: the floor alone made every new witness and checkpoint key file cheap to brute-force)."""
+    return _int_env("LEDGER_KEYSTORE_KDF_N", DEFAULT_KDF_N, minimum=2)
+
+
 DEBUG_VARIABLE = "LEDGER_DEBUG"
 
 
@@ -126,7 +133,7 @@ class Settings:
             batch_size=_int_env("LEDGER_BATCH_SIZE", 10_000, minimum=1),
             anchor_deadline_seconds=_int_env("LEDGER_ANCHOR_DEADLINE_SECONDS", 900),
             case_erasure_min_age_days=_int_env("LEDGER_CASE_ERASURE_MIN_AGE_DAYS", 0),
-            keystore_kdf_n=_int_env("LEDGER_KEYSTORE_KDF_N", DEFAULT_KDF_N, minimum=2),
+            keystore_kdf_n=kdf_n_from_env(),
             deployment_file=Path(deployment) if deployment else None,
             status_lookup=os.environ.get("LEDGER_STATUS_LOOKUP") or "herd",
             log_span=_int_env("LEDGER_LOG_SPAN", 10_000, minimum=1),

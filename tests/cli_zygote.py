@@ -28,6 +28,7 @@ variable).
 from __future__ import annotations
 
 import builtins
+import contextlib
 import gc
 import importlib
 import json
@@ -40,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import types
 from typing import Any
 
@@ -189,9 +191,32 @@ def _exit_code(exc: SystemExit) -> int:
     if exc.code is None:
         return 0
     if isinstance(exc.code, int):
+        # past a C long PyLong_AsLong fails and the interpreter's status is -1 (red team round 57)
+        if not -(2**63) <= exc.code < 2**63:
+            return 0xFF
         return exc.code & 0xFF  # what exit(3) hands the parent
     print(exc.code, file=sys.stderr)
     return 1
+
+
+def _flush_std_files() -> bool:
+    """Standard output and error flushed as Py_FinalizeEx's flush_std_files does: False when either could not be
+    (standard output's error reported as an unraisable one, standard error's dropped), and the interpreter then exits
+    120 (a command whose output was lost on a full disk or a closed pipe exited 0 here: red team round 57)."""
+    flushed = True
+    for stream in (sys.stdout, sys.stderr):
+        if stream is None or getattr(stream, "closed", False):
+            continue
+        try:
+            stream.flush()
+        except Exception as exc:  # noqa: BLE001 - as the interpreter: any error of a flush
+            flushed = False
+            if stream is sys.stdout:
+                with contextlib.suppress(Exception):
+                    sys.stderr.write(f"Exception ignored in: {stream!r}\n")
+                    traceback.print_exception(exc.with_traceback(None))
+                    sys.stderr.flush()
+    return flushed
 
 
 def _run_and_exit(module: str) -> None:
@@ -219,15 +244,13 @@ def _run_and_exit(module: str) -> None:
 
         atexit._run_exitfuncs()
     except BaseException:  # noqa: BLE001 - an exception while shutting down: printed, status 1, as the interpreter does
-        import traceback
-
         traceback.print_exc()
         code = 1
     finally:
         try:
-            for stream in (sys.stdout, sys.stderr):
-                if stream is not None:
-                    stream.flush()
+            # Py_RunMain's status when Py_FinalizeEx fails: output lost is no success (red team round 57)
+            if not _flush_std_files():
+                code = 120
         finally:
             if interrupted:  # the interpreter ends by SIGINT then (Modules/main.c exit_sigint)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from ..config import kdf_floor_from_env
+from ..config import kdf_floor_from_env, kdf_n_from_env
 from ..errors import ConfigError, ErasedError, KeystoreError, LedgerError
 from ..formats._native import NATIVE
 from ..formats.canonical import json_loads
@@ -48,8 +48,9 @@ PER_CERTIFICATE = b"PLK1"
 ERASED = b"PLX1"
 VAULT_KDF_N = 2**15
 """scrypt's work factor for the vault key file and the keys ``wrap_secret`` keeps (a witness's, the ledger's checkpoint
-key), and the floor they are read with: lowered only with the keystore's ``LEDGER_INSECURE_KEYSTORE_KDF_FLOOR``
-(the test suite)."""
+key), and the floor they are read with. The floor is lowered only with the keystore's
+``LEDGER_INSECURE_KEYSTORE_KDF_FLOOR``; what is written only with ``LEDGER_KEYSTORE_KDF_N`` as well, never below the
+floor (the test suite sets both)."""
 _KDF_N_MAX = 2**16  # the most a wrapped key file may state (scrypt takes 128 * r * N bytes: 64 MiB here)
 _KDF_NAME = re.compile(r"scrypt-n([0-9]{1,2})-r8-p1")
 
@@ -210,10 +211,17 @@ def _seal_certificates_py(
     return out
 
 
-def _secret_kdf_n() -> int:
-    """The work factor :func:`wrap_secret` writes and :func:`unwrap_secret` requires at least: 2^15, or the keystore's
-    floor where ``LEDGER_INSECURE_KEYSTORE_KDF_FLOOR`` lowers it (a witness program has no ledger Settings)."""
+def _secret_kdf_floor() -> int:
+    """The work factor :func:`unwrap_secret` requires at least: 2^15, or the keystore's floor where
+    ``LEDGER_INSECURE_KEYSTORE_KDF_FLOOR`` lowers it (a witness program has no ledger Settings)."""
     return min(VAULT_KDF_N, kdf_floor_from_env())
+
+
+def _secret_kdf_n() -> int:
+    """The work factor :func:`wrap_secret` writes: 2^15, or the keystore's write factor ``LEDGER_KEYSTORE_KDF_N``
+    where it is lower (the suite sets both it and the floor), never below the floor the file is read with. The floor
+    alone lowers nothing that is written (red team round 57)."""
+    return max(min(VAULT_KDF_N, kdf_n_from_env()), _secret_kdf_floor())
 
 
 def wrap_secret(secret: bytes, passphrase: str) -> dict[str, str]:
@@ -230,7 +238,7 @@ def unwrap_secret(data: Any, passphrase: str | None, what: str, variable: str) -
     n = _work_factor(data) if _wrapped_shape(data) else None
     if n is None:
         raise KeystoreError(f"{what} is not an encrypted key file; restore it from a backup")
-    floor = _secret_kdf_n()
+    floor = _secret_kdf_floor()
     if n < floor:
         raise KeystoreError(
             f"{what} is wrapped with a scrypt work factor (N={n}) below the floor (N={floor}): a stolen copy could "
