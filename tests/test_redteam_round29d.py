@@ -163,6 +163,8 @@ def test_the_honest_node_still_verifies_everywhere_and_the_anchoring_is_read_fro
         ), lookups
         assert verify_certificate(doc, ChainView(chain)).ok
         view = ChainView(chain)
-        assert view.refresh() == ledger.chain.block_number()
+        # the embedded node also mines a block a second: the head read is the node's head at some moment of the call
+        before = ledger.chain.block_number()
+        assert before <= view.refresh() <= ledger.chain.block_number()
         code, court = _court(path, node.url)
         assert code == 0 and court["verified"], court
