@@ -154,7 +154,6 @@ def cited_certificate_digest(document: Mapping[str, Any]) -> str:
     its fields and salts alone, and so is a credential whose envelope was edited (a wallet adding a display name:
     the claims and salts inside are still the certificate's); ``""`` when even that fails (no certificate's fields
     and salts are in it)."""
-    from ..formats import vc  # imported here: pydantic's schemas, for an application citing a document inline
     from ..formats.certificate import CertificateDocument, load_document
 
     try:
@@ -162,11 +161,7 @@ def cited_certificate_digest(document: Mapping[str, Any]) -> str:
     except (LedgerError, ValueError, TypeError, KeyError, AttributeError):
         pass
     try:
-        return hex32(
-            CertificateDocument.content_digest(
-                vc.carried(document) if vc.is_credential(document) or vc.is_expanded_credential(document) else document
-            )
-        )
+        return hex32(CertificateDocument.content_digest(_certificate_part(document)))
     except (LedgerError, ValueError, TypeError, KeyError, AttributeError):
         return ""
 
@@ -176,15 +171,20 @@ def cited_fields_digest(document: Mapping[str, Any]) -> bytes | None:
     a credential's as :func:`cited_certificate_digest` reads it), None when none can be computed: what finds the
     certificate of a copy whose holder hid its type, whose digest (pl-cert/2) cannot be computed (red team round
     55; ``decisions.label_typeless``)."""
-    from ..formats import vc
     from ..formats.certificate import CertificateDocument
 
     try:
-        return CertificateDocument.content_fields_digest(
-            vc.carried(document) if vc.is_credential(document) or vc.is_expanded_credential(document) else document
-        )
+        return CertificateDocument.content_fields_digest(_certificate_part(document))
     except (LedgerError, ValueError, TypeError, KeyError, AttributeError):
         return None
+
+
+def _certificate_part(document: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The certificate a cited document carries: a credential's (compact or JSON-LD expanded) converted as
+    verification converts it, any other document as it is. Errors as ``vc.carried``'s."""
+    from ..formats import vc  # imported here: pydantic's schemas, for an application citing a document inline
+
+    return vc.carried(document) if vc.is_credential(document) or vc.is_expanded_credential(document) else document
 
 
 def _input_row(prepared: dict[str, Any]) -> tuple[str, dict[str, str]]:
