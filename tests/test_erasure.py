@@ -6,9 +6,11 @@ the `ledger` command in a subprocess. The byte checks read the SQLite database f
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +18,13 @@ import pytest
 from sqlalchemy import delete, select, text, update
 
 from ledger.client import Ledger
-from ledger.errors import ErasedError, InputError
+from ledger.errors import ErasedError, InputError, StateError
 from ledger.formats.certificate import CertificateDocument
 from ledger.services import decisions, erasure, evidence, issuance, logchain, status
 from ledger.services.reconcile import reconcile
 from ledger.services.replay import replay
 from ledger.services.verify import DIGEST_CHECK_NAMES, ChainView, verify_certificate, verify_digest
-from ledger.storage.models import CitedDocument
+from ledger.storage.models import CitedDocument, LogEntry
 from ledger.storage.store import Certificate, StatusChange
 from ledger.storage.vault import ERASED
 
@@ -563,3 +565,82 @@ def test_digest_only_verification_of_an_erased_certificate_believes_only_its_pro
     # reconcile takes both kinds of entry for erasures, and still reports the shredded body as tampering
     found = {(d.kind, d.certificate) for d in reconcile(ledger, departments=[fresh_department]).divergences}
     assert found == {("erased_unrecorded", shredded["digest"])}
+
+
+def test_an_erased_certificate_is_superseded_through_the_fields_digest_its_erasure_entry_records(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """(A department's clerk) supersede a licence whose contents were lawfully erased, or name an erased one as the
+    successor: the contract (4.0.0) is handed each side's fields digest, which went with the fields, so since
+    pl-cert/2 the library refused. The erasure entry records it (a hash of salted hashes: nothing of the person once
+    the salts are gone), so both directions go through and every verifier names the successor.
+    Adversary: an insider with database access who, before the supersession, edits the fields digest or the type the
+    erasure entry records (another certificate's fields digest), or who wrote the erasure marker with no erasure
+    entry, or an entry as erasures logged them before the fields digest was recorded: refused with a StateError
+    saying what to do, and nothing is sent to the chain."""
+    dept = fresh_department
+    old, new, third, erased_successor, shredded, older = issue_with_copies(ledger, tmp_path, dept, 6, "supersede")
+    view = ChainView(ledger.chain, ledger.settings.confirmations)
+
+    erasure.erase(ledger, old["digest"], basis="retention-expired", by="records-office")
+    entry = erasure.recorded(ledger, dept)[old["digest"]]
+    assert entry["fields_digest"] == "0x" + CertificateDocument.content_fields_digest(old).hex(), entry
+
+    # the insider's edits of the recorded fields digest or type: refused before any transaction
+    wrong = "0x" + CertificateDocument.content_fields_digest(new).hex()
+    for edit in ({"fields_digest": wrong}, {"fields_digest": "0x1234"}, {"type": "birth-certificate"}):
+        body = {k: v for k, v in {**entry, **edit}.items() if k in _erasure_body_keys(entry)}
+        edited = json.dumps(body, sort_keys=True, separators=(",", ":"))  # spelt as the ledger writes bodies
+        with _entry_body_edited(ledger, dept, entry["seq"], edited):
+            with pytest.raises(StateError, match=r"erased.*do not give its digest.*reconcile") as refused:
+                status.supersede(ledger, old["digest"], new["digest"], dept)
+            assert old["digest"] in str(refused.value), edit
+    assert verify_certificate(old, view).facts["status"] == "valid"
+
+    status.supersede(ledger, old["digest"], new["digest"], dept)
+    report = verify_certificate(old, view)
+    assert report.facts["status"] == "superseded" and report.facts["superseded_by"] == new["digest"], report.to_json()
+    assert verify_certificate(new, view).ok
+
+    # an erased certificate named as the successor
+    erasure.erase(ledger, erased_successor["digest"], basis="retention-expired", by="records-office")
+    status.supersede(ledger, third["digest"], erased_successor["digest"], dept)
+    assert verify_certificate(third, view).facts["superseded_by"] == erased_successor["digest"]
+
+    # the marker with no entry; an entry logged before fields digests were recorded
+    logchain.append(
+        ledger,
+        erasure.LOG,
+        dept,
+        {"certificate": older["digest"], "basis": "consent-withdrawn", "by": "x", "at": "2026-01-01T00:00:00Z"},
+    )
+    erasure.erase(ledger, older["digest"], basis="consent-withdrawn", by="officer-att")
+    assert "fields_digest" not in erasure.recorded(ledger, dept)[older["digest"]]
+    with ledger.engine.begin() as conn:
+        conn.execute(update(Certificate).where(Certificate.digest == shredded["digest"]).values(sealed=ERASED))  # type: ignore[arg-type]
+    try:
+        for gone in (shredded, older):
+            with pytest.raises(StateError, match=r"erased.*revoke the certificate instead"):
+                status.supersede(ledger, gone["digest"], new["digest"], dept)
+            assert verify_certificate(gone, view).facts["status"] == "valid"
+    finally:  # the session's store is shared: the shredded row becomes a recorded erasure
+        erasure.erase(ledger, shredded["digest"], basis="consent-withdrawn", by="officer-att")
+
+
+def _erasure_body_keys(entry: dict[str, Any]) -> set[str]:
+    """The members of an erasure entry's body (``erasure.recorded`` adds the entry's own columns to it)."""
+    return set(entry) - {"department", "seq", "entry_hash", "anchored"}
+
+
+@contextlib.contextmanager
+def _entry_body_edited(ledger: Ledger, department: str, seq: int, body: str) -> Iterator[None]:
+    """An insider's edit of entry ``seq`` of ``department``'s erasures log, undone afterwards (the store is shared)."""
+    where = (LogEntry.log == erasure.LOG, LogEntry.department_id == department, LogEntry.seq == seq)
+    with ledger.engine.begin() as conn:
+        before = conn.execute(select(LogEntry.body).where(*where)).scalar_one()
+        conn.execute(update(LogEntry).where(*where).values(body=body))
+    try:
+        yield
+    finally:
+        with ledger.engine.begin() as conn:
+            conn.execute(update(LogEntry).where(*where).values(body=before))

@@ -48,7 +48,16 @@ from sqlmodel import col
 
 from ..client import Ledger
 from ..errors import ChainError, InputError, LedgerError, NotFoundError, StateError
-from ..formats.canonical import canonical_json, hex32, json_loads, parse_hex32
+from ..formats.canonical import (
+    canonical_json,
+    certificate_schema,
+    field_hashes,
+    fields_digest,
+    hex32,
+    json_loads,
+    parse_hex32,
+    typed_digest,
+)
 from ..formats.logbody import recorded_instant
 from ..storage.models import (
     CONSENT_ERASED,
@@ -63,7 +72,6 @@ from ..storage.models import (
 from ..storage.store import Certificate, StatusChange
 from ..storage.vault import ERASED
 from . import logchain
-from .issuance import sealed_fields
 from .status import stored
 
 LOG = logchain.LOG_ERASURES
@@ -511,9 +519,11 @@ def erase(
         }
         if typed:  # the decision inputs whose typed fields this erasure destroys: what replay and bundles check
             body["inputs"] = typed
-        cert_type = _sealed_type(ledger, digest)
+        cert_type, inner = _sealed_identity(ledger, digest)
         if cert_type is not None:  # what binds the type to the digest once the body is gone (attribution)
             body["type"] = cert_type
+        if inner is not None:  # what the anchor contract is handed to name a supersession (status.supersede)
+            body["fields_digest"] = inner
         # the facts of the decisions that cited it which need its fields (holder, expiry): established now, while
         # the fields exist, so that replay never takes them from the decision record it checks
         body["cited_in"] = cited_in(ledger, digest)
@@ -1103,16 +1113,28 @@ def issuing_case(ledger: Ledger, department: str, digest: str) -> set[str]:
         return set()
 
 
-def _sealed_type(ledger: Ledger, digest: str) -> str | None:
-    """The type certificate ``digest``'s own sealed body states (not the ``cert_type`` column, which nothing binds
-    to the digest), or None when the body is gone (destroyed without an erasure entry) or fails its integrity
-    check."""
+def _sealed_identity(ledger: Ledger, digest: str) -> tuple[str | None, str | None]:
+    """(the type certificate ``digest``'s own sealed body states, its fields digest): not the ``cert_type`` column,
+    which nothing binds to the digest. The type is None when the body is gone (destroyed without an erasure entry)
+    or fails its integrity check; the fields digest is None then too, and when the body does not give the digest
+    under that type. The fields digest is a hash of the fields' salted hashes: once the salts are destroyed it
+    confirms nothing about the person (the digest, on chain, is a hash of it)."""
+    from .issuance import read_body
+
     try:
-        fields = sealed_fields(ledger, digest)
-    except (LedgerError, ValueError, KeyError, TypeError):
-        return None  # an altered body: the erasure still goes ahead, and records no type it cannot vouch for
-    cert_type = fields.get("type") if fields is not None else None
-    return cert_type if isinstance(cert_type, str) else None
+        with ledger.engine.connect() as conn:
+            sealed = conn.execute(select(col(Certificate.sealed)).where(col(Certificate.digest) == digest)).scalar()
+        if sealed is None or bytes(sealed) == ERASED:
+            return None, None
+        fields, salts = read_body(ledger.vault.open(bytes(sealed), parse_hex32(digest, "digest")))
+        cert_type = fields.get("type")
+        if not isinstance(cert_type, str):
+            return None, None
+        inner = fields_digest(field_hashes(fields, salts))
+        same = typed_digest(certificate_schema(cert_type), inner) == parse_hex32(digest, "digest")
+    except (LedgerError, ValueError, KeyError, TypeError, AttributeError):
+        return None, None  # an altered body: the erasure still goes ahead, and records nothing it cannot vouch for
+    return cert_type, hex32(inner) if same else None
 
 
 def label_cited_copies(ledger: Ledger) -> int:

@@ -173,18 +173,15 @@ def _sealed_side(ledger: Ledger, cert: StoredCertificate) -> tuple[str, bytes]:
     """The type ``cert``'s sealed fields state (only the vault key opens them, bound to its digest), not the store
     row's ``cert_type``, which an insider retypes to pass a supersession by a certificate of another type (red team
     round 34a), and its fields digest, which ``CertificateAnchor.supersede`` (4.0.0) is handed to compute the digest
-    under the batch's type. StateError for fields that do not open or do not give the digest, and for a certificate
-    whose contents were erased: its fields digest went with them."""
+    under the batch's type. StateError for fields that do not open or do not give the digest. A certificate whose
+    contents were erased: what its erasure entry recorded (:func:`_erased_side`)."""
     from .issuance import read_body
 
     digest = hex32(cert.digest)
     with ledger.engine.connect() as conn:
         sealed = conn.execute(select(col(Certificate.sealed)).where(col(Certificate.digest) == digest)).scalar()
     if sealed is not None and bytes(sealed) == ERASED:
-        raise StateError(
-            f"certificate {digest}'s contents were erased, and its fields digest with them: the anchor contract "
-            "needs it to name a supersession; revoke the certificate instead (reason data-changed)"
-        )
+        return _erased_side(ledger, cert)
     try:
         fields, salts = read_body(ledger.vault.open(bytes(sealed or b""), cert.digest))
         kind = fields.get("type")
@@ -201,6 +198,37 @@ def _sealed_side(ledger: Ledger, cert: StoredCertificate) -> tuple[str, bytes]:
             "`ledger reconcile` names it"
         )
     return cast(str, kind), inner  # text: certificate_schema took it
+
+
+def _erased_side(ledger: Ledger, cert: StoredCertificate) -> tuple[str, bytes]:
+    """:func:`_sealed_side` of a certificate whose contents were erased: the type and fields digest its department's
+    erasure entry recorded from the body before destroying it, held to the digest (an insider's edit of either is
+    refused here: no other fields digest gives the digest under that type, short of a SHA-256 preimage; the
+    contract checks the same). StateError for an erasure whose entry records no fields digest (logged before they
+    were recorded, or a body destroyed with no entry): nothing else holds it."""
+    from .erasure import recorded  # erasure imports this module
+
+    digest = hex32(cert.digest)
+    entry = recorded(ledger, cert.department).get(digest)
+    kind, inner = (entry.get("type"), entry.get("fields_digest")) if entry is not None else (None, None)
+    if inner is None:
+        raise StateError(
+            f"certificate {digest}'s contents were erased, and its fields digest with them (its erasure entry, "
+            "if any, predates their recording): the anchor contract needs it to name a supersession; revoke the "
+            "certificate instead (reason data-changed)"
+        )
+    try:
+        fields = parse_hex32(inner, "fields digest") if isinstance(inner, str) else b""
+        same = isinstance(kind, str) and typed_digest(certificate_schema(kind), fields) == cert.digest
+    except (LedgerError, ValueError, TypeError):
+        same = False
+    if not same:
+        raise StateError(
+            f"certificate {digest}'s contents were erased, and the type and fields digest its erasure entry records "
+            "do not give its digest: the entry was edited in the database; `ledger reconcile` and the log's check "
+            "name it. Revoke the certificate instead, or restore the entry from a backup"
+        )
+    return cast(str, kind), fields
 
 
 def supersede(ledger: Ledger, old: str, new: str, department: str | None = None) -> str:
