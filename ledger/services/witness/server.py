@@ -272,6 +272,15 @@ class Witness:
         wrong = [k.name for k in log_keys or [] if k.kind != ED25519]
         if wrong:  # refusing here, not ignoring: an ignored --log-key would let every signer through
             raise InputError(f"a ledger checkpoint key is an Ed25519 note key (type 0x01); not {', '.join(wrong)}")
+        for pinned in log_keys or []:  # a key trusted for no origin would refuse every checkpoint, unexplained
+            try:
+                ChainIdentity.from_origin(pinned.name)
+            except InputError:
+                raise InputError(
+                    f"log key {pinned.name[:200]!r} is not named after a chain origin (provenance-ledger/<chain id>/"
+                    "<genesis>/<registry>): a ledger's checkpoint key carries its origin as its name, and counts "
+                    "only for it; pin the key `ledger witness status` prints"
+                ) from None
         self.log_keys = list(log_keys or [])
         self.clock = clock
         self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
@@ -290,12 +299,19 @@ class Witness:
             checkpoint = Checkpoint.parse(note.text)
         except InputError as exc:
             raise WitnessRefusal(400, str(exc)) from None
-        if self.log_keys and not note.verified(self.log_keys):
+        if self.log_keys and not note.verified(self.keys_for(checkpoint.origin)):
             raise WitnessRefusal(
                 403,
-                f"no signature on the checkpoint verifies with a log key this witness trusts for {checkpoint.origin}",
+                f"no signature on the checkpoint verifies with a log key this witness trusts for {checkpoint.origin}"
+                " (a log's key is named after its origin: another log's key does not count for it)",
             )
         return self._cosign(checkpoint, old).note.split("\n\n", 1)[1]
+
+    def keys_for(self, origin: str) -> list[VerifierKey]:
+        """The pinned log keys trusted for ``origin``: those named after it (c2sp.org/signed-note names a log's key
+        after its origin, and tlog-witness trusts a key for one origin). Any pinned key of any origin counted, so
+        the operator of one ledger got another origin on the chain cosigned with its key (red team round 59)."""
+        return [k for k in self.log_keys if k.name == origin]
 
     def observe(self, origin: str) -> Cosigned:
         """Follow the chain on the witness's own initiative: cosign ``head - finality`` if it extends what was
