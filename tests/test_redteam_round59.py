@@ -13,11 +13,20 @@ witnesses and the gateway.
    second history was gone with the request. Fixed: a checkpoint a pinned key signed for its origin that
    contradicts the chain is kept in the witness's store (``conflicts.jsonl``, bounded) with an ALARM line; unsigned
    or stranger-signed ones are refused as before and kept nowhere (anyone could fill the disk with them).
+3. (A relay between the ledger and a witness it trusts) answer one collection with a 409 naming a 20-digit size:
+   the ledger followed it, the witness called the request stale, and the ledger remembered the size as the
+   witness's, so every later collection was refused as stale: the witness was lost to the ledger for good. Fixed:
+   a witness is ahead only by its signed checkpoint; otherwise the ledger asks again from the signed size.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -25,11 +34,13 @@ import pytest
 from ledger.client import Ledger
 from ledger.errors import InputError
 from ledger.services.witness import client as wclient
+from ledger.services.witness import server
 from ledger.services.witness.checkpoint import ChainIdentity, Checkpoint
 from ledger.services.witness.note import ED25519, Note, SignerKey
 from ledger.services.witness.rpc import Rpc
 from ledger.services.witness.server import Witness, WitnessRefusal, WitnessStore
 
+from .conftest import PASSPHRASE
 from .evidence_support import rpc_url
 
 
@@ -147,8 +158,6 @@ def test_a_log_key_signing_conflicts_by_the_thousand_fills_no_disk(
 ) -> None:
     """Adversary: the pinned log's operator, signing one conflicting checkpoint after another to fill the witness's
     disk: past the bound nothing more is kept, one alarm says so, and the refusals are as before."""
-    from ledger.services.witness import server
-
     identity = wclient.chain_identity(ledger.chain)
     key = SignerKey.generate(identity.origin, ED25519)
     witness = _witness(ledger, tmp_path / "w", [key])
@@ -163,3 +172,100 @@ def test_a_log_key_signing_conflicts_by_the_thousand_fills_no_disk(
     assert _conflicts(witness) == []
     alarms = (witness.store.directory / "alarms.log").read_text()
     assert alarms.count("ALARM") == 1 and "not kept" in alarms, alarms
+
+
+class _Relay:
+    """Whatever answers at a witness's address (a proxy, the network's operator): forwards to the real witness, and
+    while ``lying`` answers each add-checkpoint that says ``old 0`` with a 409 naming a size of its choosing."""
+
+    def __init__(self, target: str, size: str) -> None:
+        self.target, self.size, self.lying = target, size, True
+        relay = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _answer(self, status: int, ctype: str, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _forward(self, method: str, body: bytes | None) -> None:
+                request = urllib.request.Request(relay.target + self.path, body, method=method)
+                try:
+                    with urllib.request.urlopen(request, timeout=30) as answer:
+                        self._answer(answer.status, answer.headers["Content-Type"], answer.read())
+                except urllib.error.HTTPError as refused:
+                    self._answer(refused.code, refused.headers["Content-Type"], refused.read())
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if relay.lying and body.startswith(b"old 0\n"):
+                    self._answer(409, "text/x.tlog.size", f"{relay.size}\n".encode())
+                else:
+                    self._forward("POST", body)
+
+            def do_GET(self) -> None:
+                self._forward("GET", None)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture()
+def relayed_witness(ledger: Ledger, tmp_path: Path) -> Iterator[tuple[Witness, _Relay]]:
+    witness = _witness(ledger, tmp_path / "w", [])
+    served = ThreadingHTTPServer(("127.0.0.1", 0), server.make_handler(witness))
+    threading.Thread(target=served.serve_forever, daemon=True).start()
+    relay = _Relay(f"http://127.0.0.1:{served.server_address[1]}", "9" * 20)
+    yield witness, relay
+    relay.server.shutdown()
+    relay.server.server_close()
+    served.shutdown()
+    served.server_close()
+
+
+def test_one_forged_size_answer_does_not_lose_the_witness_for_good(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, relayed_witness: tuple[Witness, _Relay]
+) -> None:
+    """Adversary: a relay between the ledger and a witness it trusts (whoever answers at the witness's address: a
+    proxy, the network's operator, who would rather no witness cosigned its history), answering one request with
+    `409` and a size of 20 digits. The ledger followed the size, the witness called the request stale, and the
+    ledger took it to be ahead and remembered the size: every collection from then on sent it, was refused as
+    stale, and the witness never cosigned for this ledger again, long after the relay stopped. A 409's body is no
+    one's signature: the ledger believes a witness ahead only on its signed checkpoint."""
+    witness, relay = relayed_witness
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    data_dir = tmp_path / "ledger-data"
+    data_dir.mkdir()
+    config = wclient.WitnessConfig((wclient.TrustedWitness(relay.url, witness.verifier),), 1, 0)
+    first = wclient.collect(ledger.chain, data_dir, config)
+    assert not first.witnessed, first.to_json()  # the relay's lie costs this round
+    relay.lying = False
+    again = wclient.collect(ledger.chain, data_dir, config)
+    assert again.witnessed, again.to_json()
+    assert wclient.CheckpointStore(data_dir).sizes()[witness.key.name] == again.checkpoint.checkpoint.size  # type: ignore[union-attr]
+
+
+def test_a_witness_ahead_by_its_signed_checkpoint_is_still_followed(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, relayed_witness: tuple[Witness, _Relay]
+) -> None:
+    """The honest case of the test above: a witness that follows the chain on its own and cosigned a later block than
+    the one asked for is ahead by its signed checkpoint; the ledger remembers its signed size and moves on."""
+    witness, relay = relayed_witness
+    relay.lying = False
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    data_dir = tmp_path / "ledger-data"
+    data_dir.mkdir()
+    config = wclient.WitnessConfig((wclient.TrustedWitness(relay.url, witness.verifier),), 1, 0)
+    ahead = witness.observe(wclient.chain_identity(ledger.chain).origin).checkpoint
+    behind = wclient.collect(ledger.chain, data_dir, config, height=ahead.height - 2)
+    assert not behind.witnessed and f"later block ({ahead.height})" in behind.refusals[witness.key.name], behind
+    assert wclient.CheckpointStore(data_dir).sizes()[witness.key.name] == ahead.size
+    assert wclient.collect(ledger.chain, data_dir, config).witnessed
