@@ -17,11 +17,16 @@ witnesses and the gateway.
    the ledger followed it, the witness called the request stale, and the ledger remembered the size as the
    witness's, so every later collection was refused as stale: the witness was lost to the ledger for good. Fixed:
    a witness is ahead only by its signed checkpoint; otherwise the ledger asks again from the signed size.
+4. (A trusted witness colluding with the chain's operator) take another trusted witness's name: reports keyed
+   witnesses by name, so `ledger audit-chain` kept one of the two latest checkpoints and dropped the honest
+   witness's contradiction. Fixed: two witnesses under one name are refused; `ledger witness trust`, which keeps
+   one per name, says whom it replaces.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 import urllib.error
 import urllib.request
@@ -32,14 +37,15 @@ from pathlib import Path
 import pytest
 
 from ledger.client import Ledger
-from ledger.errors import InputError
+from ledger.errors import ConfigError, InputError
 from ledger.services.witness import client as wclient
 from ledger.services.witness import server
 from ledger.services.witness.checkpoint import ChainIdentity, Checkpoint
-from ledger.services.witness.note import ED25519, Note, SignerKey
+from ledger.services.witness.note import COSIGNATURE_V1, ED25519, Note, SignerKey
 from ledger.services.witness.rpc import Rpc
 from ledger.services.witness.server import Witness, WitnessRefusal, WitnessStore
 
+from .cli_support import ledger_process
 from .conftest import PASSPHRASE
 from .evidence_support import rpc_url
 
@@ -269,3 +275,48 @@ def test_a_witness_ahead_by_its_signed_checkpoint_is_still_followed(
     assert not behind.witnessed and f"later block ({ahead.height})" in behind.refusals[witness.key.name], behind
     assert wclient.CheckpointStore(data_dir).sizes()[witness.key.name] == ahead.size
     assert wclient.collect(ledger.chain, data_dir, config).witnessed
+
+
+def test_two_witnesses_under_one_name_are_refused(tmp_path: Path) -> None:
+    """Adversary: a witness the ledger trusts, colluding with the chain's operator, that takes the name of another
+    trusted witness (a name is the witness's own choice, `keygen --name`). The ledger's reports keyed witnesses by
+    name: `ledger audit-chain` asked both for their latest checkpoint and kept the answer of the last one listed,
+    so the honest witness's checkpoint contradicting a rewritten chain was dropped for the colluder's, which agreed
+    with it; collections listed one refusal or alarm for the two. Two witnesses under one name are refused in the
+    configuration, with both addresses named."""
+    honest = SignerKey.generate("court.example/w1", COSIGNATURE_V1)
+    colluder = SignerKey.generate("court.example/w1", COSIGNATURE_V1)
+    witnesses = (
+        wclient.TrustedWitness("http://court.example:7001", honest.verifier),
+        wclient.TrustedWitness("http://relay.example:7001", colluder.verifier),
+    )
+    with pytest.raises(ConfigError, match=r"court\.example/w1") as refused:
+        wclient.WitnessConfig(witnesses, 1)
+    assert "court.example:7001" in str(refused.value) and "relay.example:7001" in str(refused.value)
+    (tmp_path / "witnesses.json").write_text(
+        json.dumps({"quorum": 1, "witnesses": [{"url": w.url, "key": str(w.key)} for w in witnesses]})
+    )
+    with pytest.raises(ConfigError, match=r"court\.example/w1"):
+        wclient.WitnessConfig.load(tmp_path)
+    # one witness under its name, and two under two names, as before
+    assert wclient.WitnessConfig(witnesses[:1], 1).configured
+    other = SignerKey.generate("notary.example/w2", COSIGNATURE_V1)
+    assert (
+        wclient.WitnessConfig((witnesses[0], wclient.TrustedWitness("http://n.example", other.verifier)), 2).quorum == 2
+    )
+
+
+def test_trusting_a_key_under_a_trusted_witnesss_name_says_whom_it_replaces(tmp_path: Path) -> None:
+    """Adversary: the colluder of the test above, publishing its key under the honest witness's name for the
+    operator to trust: `ledger witness trust` keeps one witness per name, so it replaced the honest one, saying only
+    "trusting 1 witness(es)". It now names the witness it replaces, its address and key."""
+    honest = SignerKey.generate("court.example/w1", COSIGNATURE_V1)
+    colluder = SignerKey.generate("court.example/w1", COSIGNATURE_V1)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    base = ["--data-dir", str(tmp_path), "witness", "trust"]
+    first = ledger_process([*base, "http://court.example:7001", str(honest.verifier)], env=env, timeout=60)
+    assert first.returncode == 0 and "replacing" not in first.stderr, first
+    second = ledger_process([*base, "http://relay.example:7001", str(colluder.verifier)], env=env, timeout=60)
+    assert second.returncode == 0, second
+    assert f"replacing witness court.example/w1 at http://court.example:7001 (key {honest.verifier})" in second.stderr
+    assert [str(w.key) for w in wclient.WitnessConfig.load(tmp_path).witnesses] == [str(colluder.verifier)]

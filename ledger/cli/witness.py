@@ -180,6 +180,9 @@ def _trust(args: argparse.Namespace) -> int:
         *tuple(w for w in config.witnesses if w.name != key.name),
         wclient.TrustedWitness(args.url.rstrip("/"), key),
     )
+    for replaced in (w for w in config.witnesses if w.name == key.name and (w.url, w.key) != (witnesses[-1].url, key)):
+        # one name, one witness: said aloud, since a key published under a trusted witness's name replaces it
+        print(f"replacing witness {replaced.name} at {replaced.url} (key {replaced.key})", file=sys.stderr)
     quorum = config.quorum if config.configured else 1
     wclient.WitnessConfig(witnesses, min(max(quorum, 1), len(witnesses)), config.finality).save(data_dir)
     print(f"trusting {len(witnesses)} witness(es); quorum {min(max(quorum, 1), len(witnesses))}", file=sys.stderr)

@@ -62,6 +62,21 @@ class WitnessConfig:
     quorum: int = 0
     finality: int = 0
 
+    def __post_init__(self) -> None:
+        # Reports, refusals, alarms and remembered sizes name a witness by its key's name: a witness taking another
+        # trusted witness's name had `ledger audit-chain` keep only one of the two answers, so a colluder's checkpoint
+        # hid the honest witness's contradiction (red team round 59). One name, one witness.
+        seen: dict[str, TrustedWitness] = {}
+        for witness in self.witnesses:
+            first = seen.setdefault(witness.name, witness)
+            if first is not witness:
+                raise ConfigError(
+                    f"two trusted witnesses are named {witness.name!r}: {first.url} (key {first.key}) and "
+                    f"{witness.url} (key {witness.key}); a name identifies one witness in every report, so a witness "
+                    "taking another's name could hide its answers. Trust each witness under the name its operator "
+                    "publishes, and remove the one you did not mean (`ledger witness trust` replaces a name)"
+                )
+
     @property
     def configured(self) -> bool:
         return bool(self.witnesses)
