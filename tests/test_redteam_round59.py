@@ -21,6 +21,9 @@ witnesses and the gateway.
    witnesses by name, so `ledger audit-chain` kept one of the two latest checkpoints and dropped the honest
    witness's contradiction. Fixed: two witnesses under one name are refused; `ledger witness trust`, which keeps
    one per name, says whom it replaces.
+5. (One council member, with the registry's own ``propose``) propose a registration whose name is no UTF-8: every
+   listing of the council's proposals raised UnicodeDecodeError. Fixed in the library: read byte for byte, shown
+   escaped and said to be no UTF-8, hash the registry's, never signed; open in the registry, which takes the name.
 """
 
 from __future__ import annotations
@@ -33,11 +36,16 @@ import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
+from eth_abi import encode as abi_encode
+from eth_account import Account
 
 from ledger.client import Ledger
-from ledger.errors import ConfigError, InputError
+from ledger.errors import ConfigError, InputError, StateError
+from ledger.services.council import Action, get_proposal, list_proposals
+from ledger.services.departments import Council
 from ledger.services.witness import client as wclient
 from ledger.services.witness import server
 from ledger.services.witness.checkpoint import ChainIdentity, Checkpoint
@@ -45,8 +53,8 @@ from ledger.services.witness.note import COSIGNATURE_V1, ED25519, Note, SignerKe
 from ledger.services.witness.rpc import Rpc
 from ledger.services.witness.server import Witness, WitnessRefusal, WitnessStore
 
-from .cli_support import ledger_process
-from .conftest import PASSPHRASE
+from .cli_support import ledger_process, run_cli
+from .conftest import PASSPHRASE, make_settings
 from .evidence_support import rpc_url
 
 
@@ -320,3 +328,59 @@ def test_trusting_a_key_under_a_trusted_witnesss_name_says_whom_it_replaces(tmp_
     assert second.returncode == 0, second
     assert f"replacing witness court.example/w1 at http://court.example:7001 (key {honest.verifier})" in second.stderr
     assert [str(w.key) for w in wclient.WitnessConfig.load(tmp_path).witnesses] == [str(colluder.verifier)]
+
+
+@pytest.fixture()
+def own(tmp_path: Path) -> Iterator[Ledger]:
+    """A ledger with its own anvil: the proposal this leaves open would be listed by others' tests."""
+    instance = Ledger.open(make_settings(tmp_path / "own"), passphrase=PASSPHRASE)
+    yield instance
+    instance.close()
+
+
+def _raw_propose(own: Ledger, member: Any, name: bytes) -> int:
+    """``propose(Register, "R59", name, key, issuer)`` sent as the registry's own function takes it, with ``name`` as
+    bytes (a string and bytes are encoded alike): the library's propose sends only text."""
+    chain = own.chain
+    registry = chain.registry.functions
+    selector = registry.propose(0, b"R59".ljust(32, b"\0"), "x", Account.create().address, 2)._encode_transaction_data()
+    args = abi_encode(
+        ["uint8", "bytes32", "bytes", "address", "uint8"],
+        [int(Action.REGISTER), b"R59".ljust(32, b"\0"), name, Account.create().address, 2],
+    )
+    tx = {
+        "to": chain.registry.address,
+        "data": selector[:10] + args.hex(),
+        "gas": 1_000_000,
+        "gasPrice": 0,
+        "nonce": chain.w3.eth.get_transaction_count(member.address),
+        "chainId": chain.chain_id,
+    }
+    sent = chain.w3.eth.send_raw_transaction(member.sign_transaction(tx).raw_transaction)
+    assert chain.w3.eth.wait_for_transaction_receipt(sent)["status"] == 1
+    return int(chain.call(registry.proposalCount()))
+
+
+def test_a_proposal_whose_name_is_not_utf8_does_not_stop_the_councils_listing(own: Ledger) -> None:
+    """Adversary: one council member, proposing with the registry's own function a registration whose name is no
+    UTF-8 (the registry takes any bytes as a name): reading the proposal raised UnicodeDecodeError, so `council list`
+    stopped with a traceback for every member, and `council show` of it too - no member could read, reject or argue
+    about it, while an approval by number alone (`approve N`) still counted. It is read byte for byte, shown with
+    its bytes escaped and said to be no UTF-8, and its hash is the registry's."""
+    chain = own.chain
+    hostile = Council(own).members[0]
+    proposal_id = _raw_propose(own, hostile.account, b"Office \xff\xfe")
+    shown = get_proposal(chain, proposal_id)
+    assert shown.proposal_hash == "0x" + bytes(chain.call(chain.registry.functions.proposalHash(proposal_id))).hex()
+    assert "not UTF-8" in shown.summary and "\\xff\\xfe" in shown.summary, shown.summary
+    assert proposal_id in {p.id for p in list_proposals(chain)}
+    listing = run_cli(own, "council", "list")
+    assert listing.returncode == 0 and f"#{proposal_id} " in listing.stdout, listing.stdout + listing.stderr
+    detail = run_cli(own, "council", "show", str(proposal_id), "--json")
+    assert detail.returncode == 0, detail.stdout + detail.stderr
+    assert json.loads(detail.stdout)["proposal_hash"] == shown.proposal_hash
+    # no member's key signs an approval of it; a rejection bound to its hash counts
+    other = Council(own).members[1]
+    with pytest.raises(StateError, match="no UTF-8"):
+        other.sign_approval(proposal_id, shown.proposal_hash)
+    assert other.reject(proposal_id, shown.proposal_hash).rejections == 1
