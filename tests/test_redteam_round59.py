@@ -384,3 +384,21 @@ def test_a_proposal_whose_name_is_not_utf8_does_not_stop_the_councils_listing(ow
     with pytest.raises(StateError, match="no UTF-8"):
         other.sign_approval(proposal_id, shown.proposal_hash)
     assert other.reject(proposal_id, shown.proposal_hash).rejections == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open (docs/threat-model.md, red team round 59): DepartmentRegistry 2.4.0 takes any bytes as a proposal's "
+    "name; a registry version refusing names that are no UTF-8 (or hold control characters) closes it",
+)
+def test_the_registry_refuses_a_name_that_is_not_utf8(own: Ledger) -> None:
+    """Adversary: one council member, proposing with the registry's own function a registration whose name is no
+    UTF-8. The library now reads and shows such a proposal; the registry should refuse it, so that no council,
+    approving by number, registers a department whose name no reader decodes."""
+    count = own.chain.registry.functions.proposalCount()
+    before = int(own.chain.call(count))
+    try:
+        _raw_propose(own, Council(own).members[0].account, b"Office \xff\xfe")
+    except AssertionError:
+        pass  # its transaction failed: refused
+    assert int(own.chain.call(count)) == before, "the registry took a proposal whose name is no UTF-8"
