@@ -402,3 +402,24 @@ def test_the_registry_refuses_a_name_that_is_not_utf8(own: Ledger) -> None:
     except AssertionError:
         pass  # its transaction failed: refused
     assert int(own.chain.call(count)) == before, "the registry took a proposal whose name is no UTF-8"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AttributeError,
+    reason="open (docs/threat-model.md, red team round 59): a witness has no key rotation that keeps its record",
+)
+def test_a_witness_rotating_its_key_keeps_what_it_cosigned(ledger: Ledger, tmp_path: Path) -> None:
+    """Adversary: the chain's operator, waiting for a witness to rotate its key (routine, or a suspected leak) and
+    rolling the chain back then. A witness's record is signed by its key and a key is made only with a new store
+    (`keygen` refuses an existing key), so a rotated witness starts from an empty record and cosigns the
+    rolled-back chain as new to it, without an alarm. A rotation should keep the record, signed by the new key."""
+    store = WitnessStore(tmp_path / "w")
+    store.create_key("court.example/w59")
+    witness = Witness(store, Rpc(rpc_url(ledger)), log=lambda _line: None)
+    origin = wclient.chain_identity(ledger.chain).origin
+    cosigned = witness.observe(origin)
+    before = store.key().verifier
+    store.rotate_key()  # type: ignore[attr-defined]  # the step that does not exist yet
+    assert store.key().verifier != before
+    assert store.load()["origins"][origin]["size"] == cosigned.checkpoint.size
