@@ -24,6 +24,9 @@ witnesses and the gateway.
 5. (One council member, with the registry's own ``propose``) propose a registration whose name is no UTF-8: every
    listing of the council's proposals raised UnicodeDecodeError. Fixed in the library: read byte for byte, shown
    escaped and said to be no UTF-8, hash the registry's, never signed; open in the registry, which takes the name.
+6. (The chain's operator, waiting for a witness's key rotation) a key was made only in a new store, so a rotated
+   witness started from an empty record and cosigned a rolled-back chain as new. Fixed: ``ledger witness
+   rotate-key`` keeps the record, checked with the old key and signed with the new one.
 """
 
 from __future__ import annotations
@@ -404,22 +407,39 @@ def test_the_registry_refuses_a_name_that_is_not_utf8(own: Ledger) -> None:
     assert int(own.chain.call(count)) == before, "the registry took a proposal whose name is no UTF-8"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason="open (docs/threat-model.md, red team round 59): a witness has no key rotation that keeps its record",
-)
 def test_a_witness_rotating_its_key_keeps_what_it_cosigned(ledger: Ledger, tmp_path: Path) -> None:
     """Adversary: the chain's operator, waiting for a witness to rotate its key (routine, or a suspected leak) and
     rolling the chain back then. A witness's record is signed by its key and a key is made only with a new store
     (`keygen` refuses an existing key), so a rotated witness starts from an empty record and cosigns the
-    rolled-back chain as new to it, without an alarm. A rotation should keep the record, signed by the new key."""
+    rolled-back chain as new to it, without an alarm. `ledger witness rotate-key` keeps the record, checked with the
+    old key and signed by the new one."""
     store = WitnessStore(tmp_path / "w")
     store.create_key("court.example/w59")
     witness = Witness(store, Rpc(rpc_url(ledger)), log=lambda _line: None)
     origin = wclient.chain_identity(ledger.chain).origin
     cosigned = witness.observe(origin)
     before = store.key().verifier
-    store.rotate_key()  # type: ignore[attr-defined]  # the step that does not exist yet
-    assert store.key().verifier != before
-    assert store.load()["origins"][origin]["size"] == cosigned.checkpoint.size
+    rotated = store.rotate_key()
+    assert rotated.verifier != before and rotated.name == before.name
+    # read afresh from the directory: the new key, and the record it signed, with what the old key cosigned
+    again = WitnessStore(store.directory)
+    assert again.key().verifier == rotated.verifier
+    assert again.load()["origins"][origin]["size"] == cosigned.checkpoint.size
+    (kept,) = store.directory.glob("witness.key.*.old")
+    assert kept.stat().st_mode & 0o777 == 0o600
+    # the rotated witness still refuses a history that contradicts what it cosigned under the old key
+    rotated_witness = Witness(again, Rpc(rpc_url(ledger)), log=lambda _line: None)
+    forged = Checkpoint(origin, cosigned.checkpoint.size, b"\x44" * 32)
+    with pytest.raises(WitnessRefusal) as refused:
+        rotated_witness.add_checkpoint(_request(forged, SignerKey.generate(origin, ED25519), cosigned.checkpoint.size))
+    assert refused.value.status == 409, refused.value
+    # the command: the new verifier key printed, the record kept
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    run = ledger_process(["witness", "rotate-key", "--store", str(again.directory)], env=env, timeout=60)
+    assert run.returncode == 0 and run.stdout.strip() == str(WitnessStore(again.directory).key().verifier), run
+    assert run.stdout.strip() != str(rotated.verifier)
+    assert WitnessStore(again.directory).load()["origins"][origin]["size"] == cosigned.checkpoint.size
+    # a record replaced behind the old key's back is not carried over to the new one
+    (again.directory / "state.json").write_text('{"origins": {}}')
+    with pytest.raises(ConfigError, match="not signed"):
+        WitnessStore(again.directory).rotate_key()

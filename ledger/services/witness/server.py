@@ -126,6 +126,35 @@ class WitnessStore:
             self.save({"origins": {}})  # the record of what it cosigns starts with its key, never later by default
         return key
 
+    def rotate_key(self, passphrase: str | None = None) -> SignerKey:
+        """Replace the witness's key by a new one of the same name, keeping its record: the record is checked with
+        the old key and signed with the new one. A key was made only in a new store, whose empty record had the
+        rotated witness cosign a chain rolled back meanwhile as new to it (red team round 59). The old key file is
+        kept beside it (``witness.key.<time>.old``, mode 0600) for its operator to destroy; stop the witness first
+        (a running one holds the old key, and the record it writes next would be refused at its restart)."""
+        secret = self._passphrase(passphrase)
+        if not secret:
+            raise InputError(
+                f"a witness keeps its key encrypted: set {WITNESS_PASSPHRASE_VARIABLE} to a passphrase of its own"
+            )
+        with self.lock():
+            old = self.key(passphrase)
+            record = self.load()  # checked with the old key: a replaced record is never carried over to the new one
+            path = self.directory / "witness.key"
+            kept = self.directory / f"witness.key.{time.time_ns()}.old"  # one per rotation, even within a second
+            fd = os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(path.read_bytes())
+            key = SignerKey.generate(old.name, COSIGNATURE_V1)
+            tmp = self.directory / "witness.key.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                json.dump({"name": old.name, "seed": wrap_secret(key.seed(), secret)}, handle)
+            os.replace(tmp, path)  # a crash from here to the save leaves a record the new key refuses: it stops
+            self._key = key
+            self.save(record)
+        return key
+
     def first_start(self) -> None:
         """Start the record of what this witness cosigned, empty: the explicit step for a store whose key was made
         without one (before keygen wrote it). Refused when a record exists: a first start forgets what it holds."""
