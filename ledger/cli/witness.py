@@ -5,6 +5,7 @@ A witness is run by an independent party with its own key and store; it needs no
     ledger witness keygen --store DIR --name court.example/w1     prints its verifier key (give it to departments)
     ledger witness serve --store DIR --rpc URL [--port N] [--finality F] [--log-key VKEY] [--interval S]
     ledger witness check --store DIR --rpc URL --origin ORIGIN     follow once; exit 3 on an alarm
+    ledger witness rotate-key --store DIR                          a new key of its name, its record kept
 
 A department configures the witnesses it trusts and collects cosignatures:
 
@@ -44,6 +45,14 @@ def register(commands: Any) -> None:
     q.add_argument("--store", type=Path, required=True)
     q.add_argument("--name", required=True, help="the witness's name, e.g. court.example/w1")
     q.set_defaults(run=_keygen)
+
+    q = sub.add_parser(
+        "rotate-key",
+        help="replace a stopped witness's key by a new one of its name, keeping its record; prints the new verifier "
+        "key (the old key file is kept beside it for you to destroy)",
+    )
+    q.add_argument("--store", type=Path, required=True)
+    q.set_defaults(run=_rotate_key)
 
     q = sub.add_parser("key", help="print a witness's verifier key")
     q.add_argument("--store", type=Path, required=True)
@@ -119,6 +128,11 @@ def _keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rotate_key(args: argparse.Namespace) -> int:
+    print(WitnessStore(args.store).rotate_key().verifier)
+    return 0
+
+
 def _key(args: argparse.Namespace) -> int:
     print(WitnessStore(args.store).key().verifier)
     return 0
@@ -180,6 +194,9 @@ def _trust(args: argparse.Namespace) -> int:
         *tuple(w for w in config.witnesses if w.name != key.name),
         wclient.TrustedWitness(args.url.rstrip("/"), key),
     )
+    for replaced in (w for w in config.witnesses if w.name == key.name and (w.url, w.key) != (witnesses[-1].url, key)):
+        # one name, one witness: said aloud, since a key published under a trusted witness's name replaces it
+        print(f"replacing witness {replaced.name} at {replaced.url} (key {replaced.key})", file=sys.stderr)
     quorum = config.quorum if config.configured else 1
     wclient.WitnessConfig(witnesses, min(max(quorum, 1), len(witnesses)), config.finality).save(data_dir)
     print(f"trusting {len(witnesses)} witness(es); quorum {min(max(quorum, 1), len(witnesses))}", file=sys.stderr)

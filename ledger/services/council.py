@@ -20,10 +20,12 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
+from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
+from eth_utils.abi import get_abi_output_types
 from web3.logs import DISCARD
 
 from ..errors import ChainError, InputError, KeystoreError, StateError
@@ -175,10 +177,19 @@ class Proposal:
     approved_by: list[str] = field(default_factory=list)
     rejected_by: list[str] = field(default_factory=list)
     department_id: bytes = ZERO_ID  # the registry's bytes32, which the proposal's hash covers
+    # the registry's bytes of a name that is no UTF-8 (``name`` then shows them escaped), which the hash covers
+    name_bytes: bytes | None = None
 
     @property
     def summary(self) -> str:
-        return describe(self.action, self.department, name=self.name, signer=self.signer, roles=self.roles)
+        return describe(
+            self.action,
+            self.department,
+            name=self.name,
+            signer=self.signer,
+            roles=self.roles,
+            name_bytes=self.name_bytes,
+        )
 
     @property
     def proposal_hash(self) -> str:
@@ -189,6 +200,7 @@ class Proposal:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["department_id"] = "0x" + self.department_id.hex()
+        data["name_bytes"] = None if self.name_bytes is None else "0x" + self.name_bytes.hex()
         data["proposal_hash"] = self.proposal_hash
         data["action"] = self.action.name.lower()
         data["state"] = self.state.name.lower()
@@ -198,9 +210,16 @@ class Proposal:
 
 
 def describe(
-    action: Action, department: str | None, *, name: str = "", signer: str = ZERO_ADDRESS, roles: int = 0
+    action: Action,
+    department: str | None,
+    *,
+    name: str = "",
+    signer: str = ZERO_ADDRESS,
+    roles: int = 0,
+    name_bytes: bytes | None = None,
 ) -> str:
-    """What a proposal will change, in words."""
+    """What a proposal will change, in words (``name_bytes``: the registry's name, when it is no UTF-8, shown as
+    bytes with every byte past ASCII escaped)."""
     if department is not None and not is_code(department):
         department = f"{department} (not a department code: no department of this ledger can use it)"
     elif department is not None and hidden_spaces(department):
@@ -209,7 +228,12 @@ def describe(
             f"{' '.join(department.split())!r}: compare it character by character)"
         )
     if action is Action.REGISTER:
-        return f"register department {department} ({name!r}) with key {signer} and roles {','.join(role_names(roles))}"
+        shown = (
+            repr(name)
+            if name_bytes is None
+            else f"{name_bytes!r}, not UTF-8: bytes that are no text, escaped here; no reader can print or compare it"
+        )
+        return f"register department {department} ({shown}) with key {signer} and roles {','.join(role_names(roles))}"
     if action is Action.ROTATE_KEY:
         return f"replace the key of department {department} with {signer}; the old key stops acting"
     if action is Action.SUSPEND:
@@ -279,9 +303,33 @@ def executed_in(chain: Chain, receipt: Any, proposal_id: int) -> bool:
     return False
 
 
+def _proposal_struct(chain: Chain, proposal_id: int) -> tuple[list[Any], bytes | None]:
+    """The registry's ``proposal(proposal_id)`` and, when its name is no UTF-8, the name's bytes (the name then read
+    with them escaped). The registry takes any bytes as a name: read as text, one member's proposal of a name that is
+    no UTF-8 raised UnicodeDecodeError in every listing of the council's proposals (red team round 59)."""
+    fn = chain.registry.functions.proposal(proposal_id)
+    try:
+        return list(chain.call(fn)), None
+    except UnicodeDecodeError:
+        pass
+    types = [t.replace("string", "bytes") for t in get_abi_output_types(fn.abi)]  # one string: the name
+    try:
+        answer = chain.w3.eth.call({"to": fn.address, "data": fn._encode_transaction_data()})
+        (value,) = abi_decode(types, bytes(answer))
+    except Exception as exc:  # noqa: BLE001 - web3's and eth-abi's several errors: the node's answer is unreadable
+        raise ChainError(
+            f"proposal {proposal_id} cannot be read from the registry ({type(exc).__name__}: {exc})"
+        ) from None
+    raw = list(value)
+    name = bytes(raw[2])
+    raw[2] = name.decode("utf-8", "backslashreplace")
+    raw[3], raw[8] = to_checksum_address(raw[3]), to_checksum_address(raw[8])
+    return raw, name
+
+
 def get_proposal(chain: Chain, proposal_id: int) -> Proposal:
     fns = chain.registry.functions
-    raw = chain.call(fns.proposal(proposal_id))
+    raw, name_bytes = _proposal_struct(chain, proposal_id)
     state = ProposalState(int(chain.call(fns.proposalState(proposal_id))))
     members = chain.call(fns.councilMembers())
     approved = [m for m in members if chain.call(fns.hasApproved(proposal_id, m))]
@@ -305,6 +353,7 @@ def get_proposal(chain: Chain, proposal_id: int) -> Proposal:
         approved_by=approved,
         rejected_by=rejected,
         department_id=bytes(raw[1]),
+        name_bytes=name_bytes,
     )
 
 
@@ -548,6 +597,12 @@ class CouncilMember:
             raise StateError(
                 f"proposal {proposal_id} is {proposal.state.name.lower()}; only an open proposal can be approved"
             )
+        if proposal.name_bytes is not None:
+            raise StateError(
+                f"proposal {proposal_id} names a department by bytes that are no UTF-8 ({proposal.name_bytes!r}): no "
+                "reader could print or compare that name once registered; nothing was signed. Reject it "
+                f"(`ledger council reject {proposal_id} --hash {proposal.proposal_hash}`)"
+            )
         if proposal_hash is not None:
             shown = self._expected(proposal_id, proposal_hash)
             if shown != content_hash(proposal):
@@ -594,7 +649,7 @@ def content_hash(proposal: Proposal) -> bytes:
             [
                 int(proposal.action),
                 raw_id,
-                keccak(proposal.name.encode()),
+                keccak(proposal.name.encode() if proposal.name_bytes is None else proposal.name_bytes),
                 proposal.signer,
                 proposal.roles,
                 proposal.proposer,

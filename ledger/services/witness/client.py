@@ -62,6 +62,21 @@ class WitnessConfig:
     quorum: int = 0
     finality: int = 0
 
+    def __post_init__(self) -> None:
+        # Reports, refusals, alarms and remembered sizes name a witness by its key's name: a witness taking another
+        # trusted witness's name had `ledger audit-chain` keep only one of the two answers, so a colluder's checkpoint
+        # hid the honest witness's contradiction (red team round 59). One name, one witness.
+        seen: dict[str, TrustedWitness] = {}
+        for witness in self.witnesses:
+            first = seen.setdefault(witness.name, witness)
+            if first is not witness:
+                raise ConfigError(
+                    f"two trusted witnesses are named {witness.name!r}: {first.url} (key {first.key}) and "
+                    f"{witness.url} (key {witness.key}); a name identifies one witness in every report, so a witness "
+                    "taking another's name could hide its answers. Trust each witness under the name its operator "
+                    "publishes, and remove the one you did not mean (`ledger witness trust` replaces a name)"
+                )
+
     @property
     def configured(self) -> bool:
         return bool(self.witnesses)
@@ -311,6 +326,36 @@ def request_cosignature(witness: TrustedWitness, note: Note, old: int) -> tuple[
     return _http("POST", witness.url + "/add-checkpoint", body)
 
 
+def _follow_size(witness: TrustedWitness, note: Note, old: int) -> tuple[int, int, str, str]:
+    """Ask ``witness`` to cosign ``note`` as of size ``old``, following the size its 409 names (at most three
+    times): (the size last sent, status, content type, body)."""
+    status, ctype, text = request_cosignature(witness, note, old)
+    for _ in range(3):  # another collector may cosign between our two requests: follow its size again
+        size = decimal(text.strip(), MAX_SIZE_DIGITS)  # a witness's word: over 4,300 digits int() raises
+        if not (status == 409 and ctype.startswith("text/x.tlog.size") and size is not None):
+            break
+        if size == old:
+            break  # a conflict at the same size is the witness's own answer, not a race
+        old = size  # the witness cosigned elsewhere since (or we never asked): its size
+        # Asked again even when it is ahead of this checkpoint: it checks its own view of the chain first,
+        # so a chain rolled back below what it cosigned gets its ALARM, not a plain "stale" refusal.
+        status, ctype, text = request_cosignature(witness, note, old)
+    return old, status, ctype, text
+
+
+def _cosigned_size(witness: TrustedWitness, origin: str) -> int | None:
+    """The size of ``witness``'s latest checkpoint of ``origin`` that its key cosigned (``GET /checkpoint``); None
+    when it has none, or answers none its key verifies."""
+    status, _, text = _http("GET", witness.url + "/checkpoint?origin=" + urllib.parse.quote(origin, safe=""))
+    if status != 200:
+        return None
+    try:
+        item = WitnessedCheckpoint.from_note(text, [witness.key], 1)
+    except (InputError, ValueError):
+        return None
+    return item.checkpoint.size if item.cosigners and item.checkpoint.origin == origin else None
+
+
 def collect(
     chain: Chain, data_dir: Path, config: WitnessConfig | None = None, *, height: int | None = None
 ) -> CollectResult:
@@ -360,19 +405,18 @@ def _round(
     ahead = False
 
     def ask(witness: TrustedWitness) -> tuple[int, int, str, str] | OSError | http.client.HTTPException:
-        old = sizes.get(witness.name, 0)
         try:
-            status, ctype, text = request_cosignature(witness, note, old)
-            for _ in range(3):  # another collector may cosign between our two requests: follow its size again
-                size = decimal(text.strip(), MAX_SIZE_DIGITS)  # a witness's word: over 4,300 digits int() raises
-                if not (status == 409 and ctype.startswith("text/x.tlog.size") and size is not None):
-                    break
-                if size == old:
-                    break  # a conflict at the same size is the witness's own answer, not a race
-                old = size  # the witness cosigned elsewhere since (or we never asked): its size
-                # Asked again even when it is ahead of this checkpoint: it checks its own view of the chain first,
-                # so a chain rolled back below what it cosigned gets its ALARM, not a plain "stale" refusal.
-                status, ctype, text = request_cosignature(witness, note, old)
+            old, status, ctype, text = _follow_size(witness, note, sizes.get(witness.name, 0))
+            if old > checkpoint.size and status == 400:
+                # "stale" only says the size we sent is above this checkpoint's; that size came from a 409's body (now
+                # or remembered), which whatever answers at the witness's address can write. The witness is ahead
+                # only by its own signed checkpoint: a size nobody signed, once remembered, had every later request
+                # refused as stale and lost the witness for good (red team round 59).
+                signed = _cosigned_size(witness, checkpoint.origin)
+                if signed is None or signed <= checkpoint.size:
+                    old, status, ctype, text = _follow_size(witness, note, signed or 0)
+                else:
+                    old = signed
             return old, status, ctype, text
         except _UNANSWERED as exc:
             return exc

@@ -48,6 +48,10 @@ MAX_REQUEST = 64 * 1024
 # answered while they stood (red team round 54). At most this many connections at once, this many from one address,
 # each for at most this long (an honest exchange is one request, answered within the node's timeout); one past a
 # bound is closed at once.
+# What a witness keeps of the checkpoints a pinned log key signed against the chain it reads (a split view: the
+# log's proof of having signed a second history): each at most a note, the file at most this many bytes (beyond,
+# the alarm still says so; only the first conflicts are kept, which are the proof).
+MAX_CONFLICT_BYTES = 4 * 1024 * 1024
 MAX_CONNECTIONS = 128
 MAX_PER_ADDRESS = 8
 CONNECTION_SECONDS = 60.0
@@ -59,9 +63,18 @@ class WitnessRefusal(LedgerError):
     inconsistency with cosigned history (a rollback, rewrite or swapped chain) rather than a bad request."""
 
     def __init__(
-        self, status: int, message: str, *, alarm: bool = False, size: int | None = None, where: object = None
+        self,
+        status: int,
+        message: str,
+        *,
+        alarm: bool = False,
+        size: int | None = None,
+        where: object = None,
+        chain_hash: str | None = None,
     ) -> None:
-        self.status, self.alarm, self.size = status, alarm, size
+        # chain_hash: the hash the witness's chain has at the checkpoint's height, when the checkpoint names another
+        # (a conflict at a cosigned size, or a forged final block): what a signed such checkpoint contradicts
+        self.status, self.alarm, self.size, self.chain_hash = status, alarm, size, chain_hash
         super().__init__(message, where=where)  # where: the witness's node, for its own log; never answered
 
 
@@ -83,7 +96,7 @@ class WitnessStore:
     """A witness's directory: its key (``witness.key``: its name and its Ed25519 seed encrypted under the
     witness's passphrase, ``LEDGER_WITNESS_PASSPHRASE``; mode 0600), its state (``state.json``: the latest
     cosigned checkpoint per origin, signed by the witness's key on every write: replacing it needs that key) and its
-    alarms (``alarms.log``)."""
+    alarms (``alarms.log``), with the checkpoints a pinned log key signed against the chain (``conflicts.jsonl``)."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -111,6 +124,35 @@ class WitnessStore:
         self._key = key
         if not (self.directory / "state.json").exists():
             self.save({"origins": {}})  # the record of what it cosigns starts with its key, never later by default
+        return key
+
+    def rotate_key(self, passphrase: str | None = None) -> SignerKey:
+        """Replace the witness's key by a new one of the same name, keeping its record: the record is checked with
+        the old key and signed with the new one. A key was made only in a new store, whose empty record had the
+        rotated witness cosign a chain rolled back meanwhile as new to it (red team round 59). The old key file is
+        kept beside it (``witness.key.<time>.old``, mode 0600) for its operator to destroy; stop the witness first
+        (a running one holds the old key, and the record it writes next would be refused at its restart)."""
+        secret = self._passphrase(passphrase)
+        if not secret:
+            raise InputError(
+                f"a witness keeps its key encrypted: set {WITNESS_PASSPHRASE_VARIABLE} to a passphrase of its own"
+            )
+        with self.lock():
+            old = self.key(passphrase)
+            record = self.load()  # checked with the old key: a replaced record is never carried over to the new one
+            path = self.directory / "witness.key"
+            kept = self.directory / f"witness.key.{time.time_ns()}.old"  # one per rotation, even within a second
+            fd = os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(path.read_bytes())
+            key = SignerKey.generate(old.name, COSIGNATURE_V1)
+            tmp = self.directory / "witness.key.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                json.dump({"name": old.name, "seed": wrap_secret(key.seed(), secret)}, handle)
+            os.replace(tmp, path)  # a crash from here to the save leaves a record the new key refuses: it stops
+            self._key = key
+            self.save(record)
         return key
 
     def first_start(self) -> None:
@@ -239,6 +281,30 @@ class WitnessStore:
         with open(self.directory / "alarms.log", "a", encoding="utf-8") as handle:
             handle.write(line + "\n")
 
+    def keep_conflict(self, item: dict[str, Any]) -> str:
+        """Append ``item`` (a signed checkpoint contradicting the chain) to ``conflicts.jsonl``, once each (origin,
+        size, claimed hash) and while the file is under :data:`MAX_CONFLICT_BYTES`: "kept", "known" (kept before)
+        or "full"."""
+        path = self.directory / "conflicts.jsonl"
+        line = json.dumps(item, sort_keys=True) + "\n"
+        try:
+            kept = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        except FileNotFoundError:
+            kept = []
+        same = (item["origin"], item["size"], item["claimed"])
+        for old in kept:
+            try:
+                seen = json_loads(old)
+            except ValueError:
+                continue
+            if isinstance(seen, dict) and (seen.get("origin"), seen.get("size"), seen.get("claimed")) == same:
+                return "known"
+        if sum(len(k) + 1 for k in kept) + len(line) > MAX_CONFLICT_BYTES:
+            return "full"
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(line)
+        return "kept"
+
 
 def _cosigned_entry(entry: object) -> bool:
     """Whether ``entry`` is what :meth:`Witness._cosign` records for an origin: an origin's entry read as it came was
@@ -272,11 +338,21 @@ class Witness:
         wrong = [k.name for k in log_keys or [] if k.kind != ED25519]
         if wrong:  # refusing here, not ignoring: an ignored --log-key would let every signer through
             raise InputError(f"a ledger checkpoint key is an Ed25519 note key (type 0x01); not {', '.join(wrong)}")
+        for pinned in log_keys or []:  # a key trusted for no origin would refuse every checkpoint, unexplained
+            try:
+                ChainIdentity.from_origin(pinned.name)
+            except InputError:
+                raise InputError(
+                    f"log key {pinned.name[:200]!r} is not named after a chain origin (provenance-ledger/<chain id>/"
+                    "<genesis>/<registry>): a ledger's checkpoint key carries its origin as its name, and counts "
+                    "only for it; pin the key `ledger witness status` prints"
+                ) from None
         self.log_keys = list(log_keys or [])
         self.clock = clock
         self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
         self._lock = threading.Lock()
         self._alarmed: dict[str, str] = {}
+        self._conflicts_full: set[str] = set()  # origins whose conflicts no longer fit: alarmed once
 
     @property
     def verifier(self) -> VerifierKey:
@@ -290,12 +366,59 @@ class Witness:
             checkpoint = Checkpoint.parse(note.text)
         except InputError as exc:
             raise WitnessRefusal(400, str(exc)) from None
-        if self.log_keys and not note.verified(self.log_keys):
+        signed = note.verified(self.keys_for(checkpoint.origin)) if self.log_keys else []
+        if self.log_keys and not signed:
             raise WitnessRefusal(
                 403,
-                f"no signature on the checkpoint verifies with a log key this witness trusts for {checkpoint.origin}",
+                f"no signature on the checkpoint verifies with a log key this witness trusts for {checkpoint.origin}"
+                " (a log's key is named after its origin: another log's key does not count for it)",
             )
-        return self._cosign(checkpoint, old).note.split("\n\n", 1)[1]
+        try:
+            return self._cosign(checkpoint, old).note.split("\n\n", 1)[1]
+        except WitnessRefusal as refusal:
+            if signed and refusal.chain_hash is not None:
+                self._keep_conflict(Note(note.text, tuple(sig for _, sig in signed)), checkpoint, refusal.chain_hash)
+            raise
+
+    def _keep_conflict(self, signed: Note, checkpoint: Checkpoint, chain_hash: str) -> None:
+        """Keep a checkpoint a pinned log key signed that the chain contradicts - the log's key signed a history this
+        witness's chain does not hold (a split view, or the log's node on another branch past finality) - with its
+        signatures, and raise an alarm. It was refused and forgotten, so the only proof went with the request (red
+        team round 59). Only a pinned key's checkpoints are kept: anyone can post unsigned ones."""
+        stamp = self.clock()
+        names = sorted({sig.name for sig in signed.signatures})
+        item = {
+            "origin": checkpoint.origin,
+            "size": checkpoint.size,
+            "claimed": checkpoint.hash_hex,
+            "chain": chain_hash,
+            "note": signed.render(),
+            "seen_at": int(stamp),
+        }
+        with self._lock, self.store.lock():
+            kept = self.store.keep_conflict(item)
+        if kept == "known" or (kept == "full" and checkpoint.origin in self._conflicts_full):
+            return  # its alarm was raised when it was kept (or when the file filled): not again per request
+        if kept == "full":
+            self._conflicts_full.add(checkpoint.origin)
+        where = (
+            "kept in conflicts.jsonl"
+            if kept == "kept"
+            else f"not kept: conflicts.jsonl holds {MAX_CONFLICT_BYTES} bytes"
+        )
+        line = (
+            f"ALARM {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(stamp))} {checkpoint.origin}: the log key "
+            f"{', '.join(names)} signed a checkpoint of block {checkpoint.height} with hash {checkpoint.hash_hex}; "
+            f"this witness's chain has {chain_hash} there (a second history: split view) - {where}"
+        )
+        self.store.alarm(line)
+        self.log(f"witness {self.key.name}: {line}")
+
+    def keys_for(self, origin: str) -> list[VerifierKey]:
+        """The pinned log keys trusted for ``origin``: those named after it (c2sp.org/signed-note names a log's key
+        after its origin, and tlog-witness trusts a key for one origin). Any pinned key of any origin counted, so
+        the operator of one ledger got another origin on the chain cosigned with its key (red team round 59)."""
+        return [k for k in self.log_keys if k.name == origin]
 
     def observe(self, origin: str) -> Cosigned:
         """Follow the chain on the witness's own initiative: cosign ``head - finality`` if it extends what was
@@ -427,6 +550,7 @@ class Witness:
                             f"block {checkpoint.height} was cosigned with hash {current['hash']}, "
                             f"not {checkpoint.hash_hex}",
                             size=stored,
+                            chain_hash=current["hash"],
                         )
                     return Cosigned(checkpoint, current["note"])
                 self._check_links(checkpoint, current)
@@ -494,6 +618,7 @@ class Witness:
                 422,
                 f"forged checkpoint: block {checkpoint.height} of the chain has hash {previous}, "
                 f"the checkpoint says {checkpoint.hash_hex}",
+                chain_hash=previous,
             )
 
 
