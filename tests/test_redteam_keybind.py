@@ -17,6 +17,7 @@ for that department); the gateway's token secret is 32 random bytes in the clear
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -27,6 +28,8 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from ledger.client import Ledger
+from ledger.config import DEFAULT_KDF_FLOOR, insecure_kdf_floor_warning
 from ledger.errors import KeystoreError, LedgerError
 from ledger.services.witness.checkpoint import origin_for
 from ledger.services.witness.client import log_key
@@ -255,3 +258,39 @@ def test_processes_opening_an_old_layout_vault_key_at_once_end_with_one_key(tmp_
     assert json.loads(path.read_text())["purpose"] == "vault"
     assert _vault(path).key() == key
     assert sorted(p.name for p in path.parent.iterdir()) == ["vault.key"]
+
+
+def test_the_cli_warns_when_started_with_the_insecure_floor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Adversary: whoever can set a production process's environment and sets LEDGER_INSECURE_KEYSTORE_KDF_FLOOR
+    (the project has no production mode to refuse it in): every command says so on standard error at its start,
+    the value and no key; unset, nothing is said."""
+    from ledger.cli import main
+
+    monkeypatch.delenv("LEDGER_WITNESS_PASSPHRASE", raising=False)
+    command = ["witness", "keygen", "--store", str(tmp_path / "w"), "--name", "court.example/w1"]
+    assert main(command) == 2  # no passphrase: the command is refused, after the warning
+    first, *_ = capsys.readouterr().err.splitlines()
+    assert (
+        first.startswith("warning: LEDGER_INSECURE_KEYSTORE_KDF_FLOOR=1024 is set") and "tests and benchmarks" in first
+    )
+    monkeypatch.delenv("LEDGER_INSECURE_KEYSTORE_KDF_FLOOR")
+    monkeypatch.delenv("LEDGER_KEYSTORE_KDF_N")
+    assert main(command) == 2
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_the_gateway_logs_a_warning_when_started_with_the_insecure_floor(
+    ledger: Ledger, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Adversary: the same, for the gateway: its start logs the lowered floor once (never a key)."""
+    from api.config import ApiSettings
+    from api.main import create_app
+
+    assert ledger.settings.keystore_kdf_floor == 1024  # the suite's (tests/conftest.py)
+    with caplog.at_level(logging.WARNING, logger="api"):
+        create_app(ledger, settings=ApiSettings(anchor_interval_seconds=0))
+    said = [r.getMessage() for r in caplog.records if "LEDGER_INSECURE_KEYSTORE_KDF_FLOOR" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith("LEDGER_INSECURE_KEYSTORE_KDF_FLOOR=1024 is set"), said
+    assert insecure_kdf_floor_warning(DEFAULT_KDF_FLOOR) is None  # at the safe floor, nothing is logged
