@@ -294,3 +294,51 @@ def test_the_gateway_logs_a_warning_when_started_with_the_insecure_floor(
     said = [r.getMessage() for r in caplog.records if "LEDGER_INSECURE_KEYSTORE_KDF_FLOOR" in r.getMessage()]
     assert len(said) == 1 and said[0].startswith("LEDGER_INSECURE_KEYSTORE_KDF_FLOOR=1024 is set"), said
     assert insecure_kdf_floor_warning(DEFAULT_KDF_FLOOR) is None  # at the safe floor, nothing is logged
+
+
+def test_department_key_files_swapped_in_the_keystore_sign_for_no_department(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: the insider swaps two departments' keystore files (``dept-MKT.json`` and another issuer's: one
+    keystore, one passphrase) or puts back an older copy of one. A keystore file names no department: the ledger
+    signed MKT's batch with the other department's key, and the registry, which takes the department from the
+    signer, anchored it as the other department's. The key a department's file holds must be the signer the registry
+    names for the department: else a KeystoreError naming both, before anything is sent."""
+    import io
+
+    from ledger.services import issuance
+
+    from .conftest import make_records, write_jsonl
+
+    keys = ledger.settings.keys_dir
+    mine, theirs = keys / "dept-MKT.json", keys / f"dept-{fresh_department}.json"
+    before = ledger.chain.block_number()
+    _swap(mine, theirs)
+    _as_a_new_process(ledger)
+    try:
+        records = write_jsonl(tmp_path / "in.jsonl", make_records(2))
+        with pytest.raises(
+            KeystoreError, match=r"dept-MKT\.json holds the key of 0x[0-9a-fA-F]{40}, but the registry names"
+        ):
+            issuance.issue_file(ledger, records, "MKT", out=io.StringIO())
+        assert not _anchored_since(ledger, before)
+    finally:
+        _swap(mine, theirs)
+        _as_a_new_process(ledger)
+    out = io.StringIO()
+    issuance.issue_file(ledger, write_jsonl(tmp_path / "again.jsonl", make_records(2)), "MKT", out=out)
+    assert len(out.getvalue().splitlines()) == 2  # restored, the department issues as before
+
+
+def _as_a_new_process(ledger: Ledger) -> None:
+    """Forget the keys this ledger unlocked and checked, as a process started after the swap has none."""
+    ledger._accounts.clear()
+    ledger._registered_signers.clear()
+
+
+def _anchored_since(ledger: Ledger, block: int) -> bool:
+    """Whether any batch was anchored after ``block``."""
+    head = ledger.chain.block_number()
+    return head > block and bool(
+        ledger.chain.anchor.events.BatchAnchored().get_logs(from_block=block + 1, to_block=head)
+    )
