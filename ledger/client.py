@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import Engine
 
 from .config import Settings
-from .errors import ConfigError, KeystoreError
+from .errors import ChainError, ConfigError, KeystoreError
 from .onchain._node_http import node_location
 from .storage.keys import Keystore
 from .storage.store import open_engine, private_directory
@@ -207,7 +207,12 @@ class Ledger:
                 return account
         from .onchain.ids import department_id_bytes
 
-        signer = str(self.chain.call(self.chain.registry.functions.department(department_id_bytes(code)))[2])
+        try:
+            signer = str(self.chain.call(self.chain.registry.functions.department(department_id_bytes(code)))[2])
+        except ChainError as exc:
+            if exc.error_name != "RegistryUnknownDepartment":
+                raise
+            return account  # not registered (yet): the registry refuses whatever the key signs for the code
         if int(signer, 16) and signer.lower() != str(account.address).lower():
             raise KeystoreError(
                 f"the keystore file {key_name}.json holds the key of {account.address}, but the registry names "
