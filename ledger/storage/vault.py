@@ -67,6 +67,11 @@ KEY_PURPOSES = {"vault": "the vault key", "checkpoint": "the ledger's checkpoint
 directory has no identity of its own when the key is opened), the chain's origin for the checkpoint key, the
 witness's name for its seed."""
 _OLD_KEY_AAD = b"pl-vault"
+_OWNER_CHANGED = {
+    "checkpoint": ". If this ledger was deployed anew (another chain or registry: another origin), the file is the old "
+    "chain's key: move it aside, and a checkpoint key for the new chain is made at first use (give the witnesses its "
+    "verifier key, `ledger witness status`)"
+}
 
 
 def _wrap_aad(department: bytes, bound_to: bytes) -> bytes:
@@ -366,10 +371,11 @@ def _open_bound(
             f"{what} is of layout {str(stated)[:40]!r}, which this version does not read; restore it from a backup"
         )
     if stated is not None and (data.get("purpose"), data.get("owner")) != (purpose, owner):
+        anew = _OWNER_CHANGED.get(purpose, "") if data.get("purpose") == purpose else ""
         raise KeystoreError(
             f"{what} holds {_described(data.get('purpose'), data.get('owner'))}, not {_described(purpose, owner)}: "
             "the file was swapped for another key file or copied from elsewhere, and was left as it is. "
-            "Put this file's own content back: restore it from a backup"
+            f"Put this file's own content back: restore it from a backup{anew}"
         )
     salt = bytes.fromhex(data["salt"])
     wrapping = AESGCM(_kdf(salt, n).derive(passphrase.encode()))
