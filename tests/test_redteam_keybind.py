@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -35,6 +36,8 @@ from ledger.services.witness.checkpoint import origin_for
 from ledger.services.witness.client import log_key
 from ledger.services.witness.server import WitnessStore
 from ledger.storage.vault import Vault
+
+from .consent_support import consent_world  # noqa: F401 - the world fixture
 
 PASSPHRASE = "one passphrase for every key file of the deployment"
 ORIGIN = origin_for(31337, "0x" + "ab" * 32, "0x" + "cd" * 20)
@@ -342,3 +345,34 @@ def _anchored_since(ledger: Ledger, block: int) -> bool:
     return head > block and bool(
         ledger.chain.anchor.events.BatchAnchored().get_logs(from_block=block + 1, to_block=head)
     )
+
+
+def test_a_department_key_file_in_place_of_the_consent_key_signs_no_consent(
+    ledger: Ledger, world: dict[str, Any]
+) -> None:
+    """Adversary: the insider swaps the consent key's keystore file (``consent-gateway.json``, which signs every
+    consent record) with a department's (one keystore, one passphrase): the ledger signed new consent records with
+    the department's key, and every record signed before read as not signed by this ledger. A key the registry
+    knows as a department's (now or retired: a key serves one department's one period) is no consent key: giving
+    consent is refused before anything is stored or the assertion spent, and the earlier records name the swap."""
+    from ledger.services import consent
+
+    from .consent_support import NOW, give
+
+    first = give(ledger, world["a"], "INS", NOW)
+    assert consent.signature_problem(ledger, first) is None
+    keys = ledger.settings.keys_dir
+    mine, theirs = keys / "consent-gateway.json", keys / f"dept-{world['issuer']}.json"
+    _swap(mine, theirs)
+    _as_a_new_process(ledger)
+    try:
+        with pytest.raises(
+            KeystoreError, match=rf"consent-gateway\.json holds .*a key of department {world['issuer']}"
+        ):
+            give(ledger, world["b"], "INS", NOW)
+        assert "consent-gateway.json holds" in str(consent.signature_problem(ledger, first))
+    finally:
+        _swap(mine, theirs)
+        _as_a_new_process(ledger)
+    assert consent.signature_problem(ledger, first) is None
+    assert consent.signature_problem(ledger, give(ledger, world["b"], "INS", NOW)) is None  # nothing was spent
