@@ -145,6 +145,11 @@ def test_a_key_files_stated_purpose_or_owner_edited_does_not_open(tmp_path: Path
     (keys / "checkpoint.key").write_text(json.dumps({**stored, "owner": OTHER_ORIGIN}))
     with pytest.raises(KeystoreError, match="or the file was altered"):
         log_key(tmp_path, OTHER_ORIGIN, PASSPHRASE)
+    # an owner written to forge the error's next line is quoted, not printed as a line of its own
+    (keys / "checkpoint.key").write_text(json.dumps({**stored, "owner": "x\nerror: forged"}))
+    with pytest.raises(KeystoreError) as raised:
+        log_key(tmp_path, ORIGIN, PASSPHRASE)
+    assert "\n" not in str(raised.value) and "'x\\nerror: forged'" in str(raised.value)
 
     store = WitnessStore(tmp_path / "witness")
     store.create_key("court.example/w1", PASSPHRASE)

@@ -329,7 +329,8 @@ def _described(purpose: object, owner: object) -> str:
     name = KEY_PURPOSES.get(purpose, f"a key of purpose {str(purpose)[:40]!r}") if isinstance(purpose, str) else None
     if name is None:
         return "a key of no stated purpose"
-    return f"{name} of {str(owner)[:200]}" if owner else name
+    said = str(owner)[:200]  # read from the file: a line break or escape in it could forge the error's next line
+    return f"{name} of {said if said.isprintable() else repr(said)}" if owner else name
 
 
 def _wrap(key: bytes, passphrase: str, n: int = VAULT_KDF_N, *, purpose: str, owner: str) -> dict[str, str]:
