@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ledger import __version__
 from ledger.client import Ledger
+from ledger.config import insecure_kdf_floor_warning
 from ledger.services import accesslog, consent
 from ledger.services.auth import Authenticator, load_secret
 from ledger.services.verify import ChainView
@@ -53,6 +54,9 @@ def _attach(app: FastAPI, ledger: Ledger, settings: ApiSettings) -> None:
             "gateway shares; give each gateway its own public URL (docs/api.md)",
             settings.public_url,
         )
+    insecure = insecure_kdf_floor_warning(ledger.settings.keystore_kdf_floor)
+    if insecure:
+        log.warning("%s", insecure)
     app.state.ledger = ledger
     # Public verification of a certificate file reuses a head read at most head_max_age_seconds ago (kept fresh by
     # app.state.head, a HeadRefresher); every other use of the view reads the head afresh (services.fresh_head).

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import Engine
 
 from .config import Settings
-from .errors import ConfigError, KeystoreError
+from .errors import ChainError, ConfigError, KeystoreError
 from .onchain._node_http import node_location
 from .storage.keys import Keystore
 from .storage.store import open_engine, private_directory
@@ -84,6 +84,7 @@ class Ledger:
         self.node = node
         self._passphrase = passphrase
         self._accounts: dict[str, LocalAccount] = {}
+        self._registered_signers: set[str] = set()  # department key names whose key the registry names its signer
         self._vault: Vault | None = None
         self._guard = threading.Lock()
         self._state: dict[str, Any] = {}
@@ -193,7 +194,36 @@ class Ledger:
             return self._accounts[key_name]
 
     def department_account(self, code: str) -> LocalAccount:
-        return self.account(department_key_name(code))
+        """Department ``code``'s unlocked key, once per process checked against the signer the registry names for it.
+
+        A keystore file names no department (its file name does, which anyone who can write the keystore changes), and
+        the contracts take the department from the signer: two departments' files swapped would sign one's batches as
+        the other's, a retired key's older copy put back would sign for none. Refused (KeystoreError, nothing sent)
+        when the registry names another signer; a code it does not know yet is left to the registry to refuse."""
+        key_name = department_key_name(code)
+        account = self.account(key_name)
+        with self._guard:
+            if key_name in self._registered_signers:
+                return account
+        from .onchain.ids import department_id_bytes
+
+        try:
+            signer = str(self.chain.call(self.chain.registry.functions.department(department_id_bytes(code)))[2])
+        except ChainError as exc:
+            if exc.error_name != "RegistryUnknownDepartment":
+                raise
+            return account  # not registered (yet): the registry refuses whatever the key signs for the code
+        if int(signer, 16) and signer.lower() != str(account.address).lower():
+            raise KeystoreError(
+                f"the keystore file {key_name}.json holds the key of {account.address}, but the registry names "
+                f"{signer} as department {code}'s signer: the file was swapped for another department's, or an "
+                "older copy of it was put back, and nothing was signed with it. Restore the file from a backup of "
+                f"this department's current key; after a key rotation, `ledger council promote-key {code}`",
+                where=self.keystore.directory,
+            )
+        with self._guard:
+            self._registered_signers.add(key_name)
+        return account
 
     @property
     def vault(self) -> Vault:

@@ -30,6 +30,19 @@ def kdf_floor_from_env() -> int:
     return floor
 
 
+def insecure_kdf_floor_warning(floor: int) -> str | None:
+    """What a process started with the key files' floor lowered to ``floor`` (``LEDGER_INSECURE_KEYSTORE_KDF_FLOOR``)
+    says once at its start, or None at the safe floor: the project has no production mode to refuse it in, so the
+    gateway logs this and the CLI prints it, never a key (red team round 57's follow-up)."""
+    if floor >= DEFAULT_KDF_FLOOR:
+        return None
+    return (
+        f"LEDGER_INSECURE_KEYSTORE_KDF_FLOOR={floor} is set: keystores and key files wrapped with scrypt N as low as "
+        f"{floor} (the safe floor is {DEFAULT_KDF_FLOOR}) are accepted, and a stolen copy of one is cheap to "
+        "brute-force. It is meant for tests and benchmarks only: unset it"
+    )
+
+
 def kdf_n_from_env() -> int:
     """``LEDGER_KEYSTORE_KDF_N``: the scrypt work factor new key files are written with (``DEFAULT_KDF_N`` unset).
     Only this variable lowers what is written; the insecure floor lowers only what is accepted when read (red team

@@ -158,19 +158,21 @@ def test_a_witness_or_checkpoint_key_wrapped_below_the_floor_is_refused_when_rea
     insecure LEDGER_INSECURE_KEYSTORE_KDF_FLOOR lowers it (the suite: 1024; a witness program has no Settings)."""
     from ledger.storage.vault import unwrap_secret, wrap_secret
 
-    weak = wrap_secret(b"seed", "correct horse")
+    weak = wrap_secret(b"seed", "correct horse", purpose="witness", owner="w")
     assert weak["kdf"] == "scrypt-n10-r8-p1"
-    assert unwrap_secret(weak, "correct horse", "the key", "VARIABLE") == b"seed"
+    assert unwrap_secret(weak, "correct horse", "the key", "VARIABLE", purpose="witness", owner="w") == b"seed"
     monkeypatch.delenv("LEDGER_INSECURE_KEYSTORE_KDF_FLOOR")
     with pytest.raises(KeystoreError, match=r"the key is wrapped with a scrypt work factor \(N=1024\) below the floor"):
-        unwrap_secret(weak, "correct horse", "the key", "VARIABLE")
-    strong = wrap_secret(b"seed", "correct horse")
+        unwrap_secret(weak, "correct horse", "the key", "VARIABLE", purpose="witness", owner="w")
+    strong = wrap_secret(b"seed", "correct horse", purpose="witness", owner="w")
     assert strong["kdf"] == "scrypt-n15-r8-p1"
-    assert unwrap_secret(strong, "correct horse", "the key", "VARIABLE") == b"seed"
+    assert unwrap_secret(strong, "correct horse", "the key", "VARIABLE", purpose="witness", owner="w") == b"seed"
     with pytest.raises(KeystoreError, match="wrong passphrase for the key"):
-        unwrap_secret(strong, "wrong horse", "the key", "VARIABLE")
+        unwrap_secret(strong, "wrong horse", "the key", "VARIABLE", purpose="witness", owner="w")
     with pytest.raises(KeystoreError, match="the key is not an encrypted key file"):
-        unwrap_secret({**strong, "kdf": "scrypt-n40-r8-p1"}, "correct horse", "the key", "VARIABLE")
+        unwrap_secret(
+            {**strong, "kdf": "scrypt-n40-r8-p1"}, "correct horse", "the key", "VARIABLE", purpose="witness", owner="w"
+        )
 
 
 VAULT_WORKER = """

@@ -41,14 +41,14 @@ def test_the_insecure_read_floor_alone_does_not_weaken_the_key_files_written(
 
     monkeypatch.setenv("LEDGER_INSECURE_KEYSTORE_KDF_FLOOR", floor)
     monkeypatch.delenv("LEDGER_KEYSTORE_KDF_N", raising=False)
-    wrapped = wrap_secret(b"seed", "correct horse")
+    wrapped = wrap_secret(b"seed", "correct horse", purpose="witness", owner="w")
     assert wrapped["kdf"] == "scrypt-n15-r8-p1"
-    assert unwrap_secret(wrapped, "correct horse", "the key", "VARIABLE") == b"seed"
+    assert unwrap_secret(wrapped, "correct horse", "the key", "VARIABLE", purpose="witness", owner="w") == b"seed"
     # the suite's setting (both variables, explicitly): cheap key files, still read back
     monkeypatch.setenv("LEDGER_KEYSTORE_KDF_N", "1024")
-    cheap = wrap_secret(b"seed", "correct horse")
+    cheap = wrap_secret(b"seed", "correct horse", purpose="witness", owner="w")
     assert cheap["kdf"] == "scrypt-n10-r8-p1"
-    assert unwrap_secret(cheap, "correct horse", "the key", "VARIABLE") == b"seed"
+    assert unwrap_secret(cheap, "correct horse", "the key", "VARIABLE", purpose="witness", owner="w") == b"seed"
 
 
 def test_a_write_factor_below_the_floor_writes_no_key_file_that_its_reader_refuses(
@@ -60,9 +60,9 @@ def test_a_write_factor_below_the_floor_writes_no_key_file_that_its_reader_refus
 
     monkeypatch.setenv("LEDGER_INSECURE_KEYSTORE_KDF_FLOOR", "1024")
     monkeypatch.setenv("LEDGER_KEYSTORE_KDF_N", "2")
-    wrapped = wrap_secret(b"seed", "correct horse")
+    wrapped = wrap_secret(b"seed", "correct horse", purpose="witness", owner="w")
     assert wrapped["kdf"] == "scrypt-n10-r8-p1"
-    assert unwrap_secret(wrapped, "correct horse", "the key", "VARIABLE") == b"seed"
+    assert unwrap_secret(wrapped, "correct horse", "the key", "VARIABLE", purpose="witness", owner="w") == b"seed"
 
 
 # standard output block-buffered whatever PYTHONUNBUFFERED says, so the line is written only at the ending's flush

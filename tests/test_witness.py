@@ -114,7 +114,10 @@ def view(ledger: Ledger) -> ChainView:
 
 
 def signed_request(ledger: Ledger, checkpoint: Checkpoint, old: int) -> bytes:
-    key = wclient.log_key(ledger.settings.data_dir, checkpoint.origin)
+    # the ledger's checkpoint key (bound to its chain's origin), naming the checkpoint's origin: a checkpoint of
+    # another chain signed with this ledger's key
+    own = wclient.log_key(ledger.settings.data_dir, wclient.chain_identity(ledger.chain).origin)
+    key = SignerKey.from_seed(checkpoint.origin, ED25519, own.seed())
     note = Note(checkpoint.text(), (key.sign_note(checkpoint.text()),))
     return f"old {old}\n\n".encode() + note.render().encode()
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError
 
-from ..config import DEBUG_VARIABLE, debug_tracebacks
+from ..config import DEBUG_VARIABLE, debug_tracebacks, insecure_kdf_floor_warning, kdf_floor_from_env
 from ..errors import LedgerError
 
 INTERNAL_ERROR = 70  # EX_SOFTWARE (sysexits.h): distinct from a refusal (2) and a failed check (1)
@@ -54,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        insecure = insecure_kdf_floor_warning(kdf_floor_from_env())
+        if insecure:
+            print(f"warning: {insecure}", file=sys.stderr)
         return int(args.run(args) or 0)
     except LedgerError as exc:
         print(f"error: {exc.local_message()}", file=sys.stderr)

@@ -54,9 +54,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from ..client import Ledger
-from ..errors import ConfigError, InputError, LedgerError, NotFoundError, StateError
+from ..errors import ConfigError, InputError, KeystoreError, LedgerError, NotFoundError, StateError
 from ..formats.canonical import canonical_json, hex32, json_loads, parse_hex32
 from ..formats.signing import recover
+from ..onchain.ids import department_code
 from ..storage.models import (
     CONSENT_ERASED,
     MAX_PURPOSE_TEXT,
@@ -512,6 +513,22 @@ def gateway_address(ledger: Ledger) -> str:
     return ledger.keystore.address(GATEWAY_KEY)
 
 
+def _department_key_problem(ledger: Ledger, address: str) -> str | None:
+    """Why the key at ``address``, read from the consent key's file, is no consent key (None: it may be): a key the
+    registry knows as a department's, now or retired (a key serves one period of one department), is a department's
+    file swapped or copied in (one keystore, one passphrase opens them all). Asked once per address and ledger."""
+    known: dict[str, bytes] = ledger.local("consent.key_departments", dict)
+    if address not in known:
+        known[address] = bytes(ledger.chain.call(ledger.chain.registry.functions.departmentOf(address)))
+    if not any(known[address]):
+        return None
+    return (
+        f"the consent key's keystore file {GATEWAY_KEY}.json holds {address}, a key of department "
+        f"{department_code(known[address])}: the file was swapped or copied from a department's, and no consent is "
+        "signed with it. Restore the file from a backup of the consent key"
+    )
+
+
 def signature_problem(ledger: Ledger, row: Consent) -> str | None:
     """Why ``row`` is not a record this ledger signed (None: it is)."""
     if row.subject_ref == CONSENT_ERASED:
@@ -522,6 +539,9 @@ def signature_problem(ledger: Ledger, row: Consent) -> str | None:
     expected = ledger.keystore.address(GATEWAY_KEY) if ledger.keystore.exists(GATEWAY_KEY) else None
     if expected is None:
         return "this ledger has no consent key, so it signed no consent"
+    swapped = _department_key_problem(ledger, expected)
+    if swapped:
+        return swapped
     if row.record_hash != _record_hash(row):
         return f"consent {row.id}'s stored hash does not match its contents"
     try:
@@ -655,7 +675,11 @@ def give(
         record_salt=new_record_salt(),
     )
     row.record_hash = _record_hash(row)
-    row.signature = "0x" + bytes(ledger.account(GATEWAY_KEY).sign_message(_record_message(row)).signature).hex()
+    signer = ledger.account(GATEWAY_KEY)
+    swapped = _department_key_problem(ledger, signer.address)
+    if swapped:
+        raise KeystoreError(swapped)
+    row.signature = "0x" + bytes(signer.sign_message(_record_message(row)).signature).hex()
     spend_assertion(ledger, subject)  # only now that the request is known good: bad input does not cost the assertion
     with ledger.engine.begin() as conn:
         conn.execute(Consent.__table__.insert().values(**row.model_dump()))  # type: ignore[attr-defined]

@@ -4,7 +4,10 @@ The database never holds a plain personal field. The vault key comes from ``LEDG
 e.g. from a KMS) or is generated once and kept in the data directory, itself encrypted with the operator's
 passphrase (scrypt + AES-GCM). The key file records scrypt's work factor (``"kdf": "scrypt-n15-r8-p1"``, N = 2^15,
 as every vault key file has been written); a file stating less than the reader's floor (2^15, lowered only with the
-keystore's explicitly insecure floor, as the test suite runs) is refused.
+keystore's explicitly insecure floor, as the test suite runs) is refused. It states its purpose too (layout
+``pl-key/2``, ``KEY_FILE_FORMAT``: ``"purpose": "vault"``, bound into the wrapping's associated data), as the other
+key files wrapped here do (the ledger's checkpoint key, a witness's seed), so none opens in another's place; a file
+of the older layout is rewrapped so at its first open.
 
 Certificate bodies (fields and salts) are sealed per certificate (``seal_certificates``, layout ``PLK1``)::
 
@@ -22,6 +25,7 @@ certificate keys) keeps the older layout ``nonce(12) || AES-256-GCM(vault key, n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -38,7 +42,7 @@ from ..config import kdf_floor_from_env, kdf_n_from_env
 from ..errors import ConfigError, ErasedError, KeystoreError, LedgerError
 from ..formats._native import NATIVE
 from ..formats.canonical import json_loads
-from ._files import create_exclusive
+from ._files import create_exclusive, replace_private
 
 _NONCE = 12
 _DATA_KEY = 32
@@ -53,6 +57,21 @@ key), and the floor they are read with. The floor is lowered only with the keyst
 floor (the test suite sets both)."""
 _KDF_N_MAX = 2**16  # the most a wrapped key file may state (scrypt takes 128 * r * N bytes: 64 MiB here)
 _KDF_NAME = re.compile(r"scrypt-n([0-9]{1,2})-r8-p1")
+KEY_FILE_FORMAT = "pl-key/2"
+"""The layout of every key file the ledger and its witnesses wrap (``_wrap``): ``format``, ``purpose`` and ``owner``
+stated in the file and bound as AES-GCM's associated data, ``"pl-key/2" 0x00 purpose 0x00 owner``, so a file of one
+purpose or owner never opens as another's (red team round 57). Files before it had no ``format`` and the associated
+data ``pl-vault`` for all: they open for whichever purpose their reader names, and are rewrapped at that open."""
+KEY_PURPOSES = {"vault": "the vault key", "checkpoint": "the ledger's checkpoint key", "witness": "the witness key"}
+"""Each purpose a key file is kept for, and how an error names it. The owner: none for the vault key (the data
+directory has no identity of its own when the key is opened), the chain's origin for the checkpoint key, the
+witness's name for its seed."""
+_OLD_KEY_AAD = b"pl-vault"
+_OWNER_CHANGED = {
+    "checkpoint": ". If this ledger was deployed anew (another chain or registry: another origin), the file is the old "
+    "chain's key: move it aside, and a checkpoint key for the new chain is made at first use (give the witnesses its "
+    "verifier key, `ledger witness status`)"
+}
 
 
 def _wrap_aad(department: bytes, bound_to: bytes) -> bytes:
@@ -168,15 +187,16 @@ class Vault:
         if path.exists():
             return cls(_unwrap_file(path, passphrase, kdf_floor))
         key = AESGCM.generate_key(256)
-        if create_exclusive(path, json.dumps(_wrap(key, passphrase, kdf_n)).encode()):
+        if create_exclusive(path, json.dumps(_wrap(key, passphrase, kdf_n, purpose="vault", owner="")).encode()):
             return cls(key)
         # another process created the vault key at the same moment: everyone must seal with that one
         return cls(_unwrap_file(path, passphrase, kdf_floor))
 
 
 def _unwrap_file(path: Path, passphrase: str, floor: int) -> bytes:
-    """The vault key in ``path``; KeystoreError for a file that is not one (damage: restore it from a backup) or
-    one wrapped with a work factor below ``floor``."""
+    """The vault key in ``path``; KeystoreError for a file that is not one (damage: restore it from a backup), one
+    that holds a key of another purpose (a swap: restore it from a backup) or one wrapped with a work factor below
+    ``floor``. A file of the layout before ``pl-key/2`` is rewrapped bound to the vault (:func:`_rewrap_file`)."""
     try:
         data = json_loads(path.read_text())
     except ValueError:
@@ -189,7 +209,21 @@ def _unwrap_file(path: Path, passphrase: str, floor: int) -> bytes:
             f"the vault key file {path} is wrapped with a scrypt work factor (N={n}) below the floor (N={floor}): "
             "a stolen copy could be brute-forced. Restore the data directory's own key file from a backup"
         )
-    return _unwrap(data, passphrase, n)
+    key, rewrapped = _open_bound(
+        data, passphrase, n, purpose="vault", owner="", what=f"the vault key file {path}", variable="LEDGER_PASSPHRASE"
+    )
+    if rewrapped is not None:
+        _rewrap_file(path, rewrapped)
+    return key
+
+
+def _rewrap_file(path: Path, data: Any) -> None:
+    """Replace the key file ``path`` (old layout) by ``data``, the same key bound to its purpose: written whole and
+    synced under a temporary name, then renamed into place, so a process that dies mid-way leaves the old file,
+    which still opens, and processes rewrapping at once each leave a file holding the one key. A directory the
+    process may not write keeps the old file (opened again, it is rewrapped then)."""
+    with contextlib.suppress(OSError):
+        replace_private(path, json.dumps(data).encode())
 
 
 def _seal_certificates_py(
@@ -224,15 +258,28 @@ def _secret_kdf_n() -> int:
     return max(min(VAULT_KDF_N, kdf_n_from_env()), _secret_kdf_floor())
 
 
-def wrap_secret(secret: bytes, passphrase: str) -> dict[str, str]:
-    """``secret`` encrypted at rest under ``passphrase`` (scrypt, then AES-256-GCM): for keys kept in files."""
+def wrap_secret(secret: bytes, passphrase: str, *, purpose: str, owner: str = "") -> dict[str, str]:
+    """``secret`` encrypted at rest under ``passphrase`` (scrypt, then AES-256-GCM), bound to ``purpose`` (one of
+    ``KEY_PURPOSES``) and ``owner`` (layout ``pl-key/2``, the module's ``_wrap``): for keys kept in files."""
     if not passphrase:
         raise KeystoreError("a passphrase is needed to keep a key encrypted at rest")
-    return _wrap(secret, passphrase, _secret_kdf_n())
+    return _wrap(secret, passphrase, _secret_kdf_n(), purpose=purpose, owner=owner)
 
 
-def unwrap_secret(data: Any, passphrase: str | None, what: str, variable: str) -> bytes:
-    """The secret :func:`wrap_secret` stored, or KeystoreError naming ``what`` and the passphrase ``variable``."""
+def unwrap_secret(
+    data: Any, passphrase: str | None, what: str, variable: str, *, purpose: str, owner: str = ""
+) -> bytes:
+    """The secret :func:`wrap_secret` stored for ``purpose`` and ``owner``, or KeystoreError naming ``what`` and the
+    passphrase ``variable`` (a file of another purpose or owner: what it holds, and to restore it)."""
+    return open_secret(data, passphrase, what, variable, purpose=purpose, owner=owner)[0]
+
+
+def open_secret(
+    data: Any, passphrase: str | None, what: str, variable: str, *, purpose: str, owner: str = ""
+) -> tuple[bytes, dict[str, str] | None]:
+    """:func:`unwrap_secret`, and the file's content rewrapped bound to ``purpose`` and ``owner`` when it was of the
+    layout before ``pl-key/2`` (None otherwise): the caller writes it in place of the old one
+    (``_files.replace_private``: written whole and synced, then renamed)."""
     if not passphrase:
         raise KeystoreError(f"{what} is encrypted: set {variable} to its passphrase")
     n = _work_factor(data) if _wrapped_shape(data) else None
@@ -244,10 +291,7 @@ def unwrap_secret(data: Any, passphrase: str | None, what: str, variable: str) -
             f"{what} is wrapped with a scrypt work factor (N={n}) below the floor (N={floor}): a stolen copy could "
             "be brute-forced. Restore the key file from a backup"
         )
-    try:
-        return _unwrap(data, passphrase, n)
-    except KeystoreError:
-        raise KeystoreError(f"wrong passphrase for {what} ({variable})") from None
+    return _open_bound(data, passphrase, n, purpose=purpose, owner=owner, what=what, variable=variable)
 
 
 def _work_factor(data: dict[str, Any]) -> int | None:
@@ -276,22 +320,72 @@ def _kdf(salt: bytes, n: int) -> Scrypt:
     return Scrypt(salt=salt, length=32, n=n, r=8, p=1)
 
 
-def _wrap(key: bytes, passphrase: str, n: int = VAULT_KDF_N) -> dict[str, str]:
+def _key_aad(purpose: str, owner: str) -> bytes:
+    return KEY_FILE_FORMAT.encode() + b"\x00" + purpose.encode() + b"\x00" + owner.encode()
+
+
+def _described(purpose: object, owner: object) -> str:
+    """What a key file of ``purpose`` and ``owner`` holds, in words."""
+    name = KEY_PURPOSES.get(purpose, f"a key of purpose {str(purpose)[:40]!r}") if isinstance(purpose, str) else None
+    if name is None:
+        return "a key of no stated purpose"
+    said = str(owner)[:200]  # read from the file: a line break or escape in it could forge the error's next line
+    return f"{name} of {said if said.isprintable() else repr(said)}" if owner else name
+
+
+def _wrap(key: bytes, passphrase: str, n: int = VAULT_KDF_N, *, purpose: str, owner: str) -> dict[str, str]:
     if n & (n - 1) or not 2 <= n <= _KDF_N_MAX:
         raise ConfigError(f"scrypt's work factor N={n} must be a power of two from 2 to {_KDF_N_MAX}")
-    salt, nonce = os.urandom(16), os.urandom(_NONCE)
-    wrapping = _kdf(salt, n).derive(passphrase.encode())
+    if purpose not in KEY_PURPOSES:
+        raise ConfigError(f"no key file is kept for the purpose {purpose!r}: one of {', '.join(KEY_PURPOSES)}")
+    salt = os.urandom(16)
+    return _bound(AESGCM(_kdf(salt, n).derive(passphrase.encode())), key, salt, n, purpose, owner)
+
+
+def _bound(wrapping: AESGCM, key: bytes, salt: bytes, n: int, purpose: str, owner: str) -> dict[str, str]:
+    nonce = os.urandom(_NONCE)
     return {
+        "format": KEY_FILE_FORMAT,
+        "purpose": purpose,
+        "owner": owner,
         "kdf": f"scrypt-n{n.bit_length() - 1}-r8-p1",
         "salt": salt.hex(),
         "nonce": nonce.hex(),
-        "ciphertext": AESGCM(wrapping).encrypt(nonce, key, b"pl-vault").hex(),
+        "ciphertext": wrapping.encrypt(nonce, key, _key_aad(purpose, owner)).hex(),
     }
 
 
-def _unwrap(data: dict[str, str], passphrase: str, n: int = VAULT_KDF_N) -> bytes:
-    wrapping = _kdf(bytes.fromhex(data["salt"]), n).derive(passphrase.encode())
+def _open_bound(
+    data: dict[str, Any], passphrase: str, n: int, *, purpose: str, owner: str, what: str, variable: str
+) -> tuple[bytes, dict[str, str] | None]:
+    """The key in ``data`` (of :func:`_wrapped_shape`, work factor ``n`` checked) for ``purpose`` and ``owner``, and
+    None; or, for a file of the layout before ``pl-key/2`` (no ``format``, associated data ``pl-vault``: its purpose
+    is the caller's word), the key and the file rewrapped bound to them, under the same salt (no second scrypt).
+
+    The stated purpose and owner are compared before any scrypt, so a swapped file is named for what it holds; they
+    are the associated data too, so a file whose statement was edited to pass does not open at all."""
+    stated = data.get("format")
+    if stated is not None and not (isinstance(data.get("purpose"), str) and isinstance(data.get("owner"), str)):
+        raise KeystoreError(f"{what} is not an encrypted key file; restore it from a backup")
+    if stated is not None and stated != KEY_FILE_FORMAT:
+        raise KeystoreError(
+            f"{what} is of layout {str(stated)[:40]!r}, which this version does not read; restore it from a backup"
+        )
+    if stated is not None and (data.get("purpose"), data.get("owner")) != (purpose, owner):
+        anew = _OWNER_CHANGED.get(purpose, "") if data.get("purpose") == purpose else ""
+        raise KeystoreError(
+            f"{what} holds {_described(data.get('purpose'), data.get('owner'))}, not {_described(purpose, owner)}: "
+            "the file was swapped for another key file or copied from elsewhere, and was left as it is. "
+            f"Put this file's own content back: restore it from a backup{anew}"
+        )
+    salt = bytes.fromhex(data["salt"])
+    wrapping = AESGCM(_kdf(salt, n).derive(passphrase.encode()))
+    aad = _key_aad(purpose, owner) if stated is not None else _OLD_KEY_AAD
     try:
-        return AESGCM(wrapping).decrypt(bytes.fromhex(data["nonce"]), bytes.fromhex(data["ciphertext"]), b"pl-vault")
+        key = wrapping.decrypt(bytes.fromhex(data["nonce"]), bytes.fromhex(data["ciphertext"]), aad)
     except InvalidTag:
-        raise KeystoreError("wrong passphrase for the vault key") from None
+        raise KeystoreError(
+            f"wrong passphrase for {what} ({variable}), or the file was altered: check the passphrase, else "
+            "restore the file from a backup"
+        ) from None
+    return key, None if stated is not None else _bound(wrapping, key, salt, n, purpose, owner)

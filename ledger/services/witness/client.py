@@ -13,6 +13,7 @@ Cosigned checkpoints are appended to ``<data dir>/witness/checkpoints.jsonl``; a
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -30,7 +31,8 @@ from ...config import secret_env
 from ...errors import ConfigError, InputError, LedgerError
 from ...formats.canonical import json_loads
 from ...onchain.chain import Chain
-from ...storage.vault import unwrap_secret, wrap_secret
+from ...storage._files import create_exclusive, replace_private
+from ...storage.vault import open_secret, wrap_secret
 from .checkpoint import MAX_SIZE_DIGITS, ChainIdentity, Checkpoint, decimal
 from .note import (
     COSIGNATURE_V1,
@@ -134,18 +136,28 @@ def log_key(data_dir: Path, origin: str, passphrase: str | None = None) -> Signe
             stored = json_loads(path.read_text())
         except ValueError:
             raise ConfigError(f"{path} is not an encrypted checkpoint key; restore it from a backup") from None
-        return SignerKey.from_seed(
-            origin, ED25519, unwrap_secret(stored, secret, f"the checkpoint key {path}", "LEDGER_PASSPHRASE")
-        )
+        return SignerKey.from_seed(origin, ED25519, _opened(path, stored, secret, origin))
     if not secret:
         raise ConfigError("the ledger's checkpoint key is kept encrypted: set LEDGER_PASSPHRASE")
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = SignerKey.generate(origin, ED25519)
-    wrapped = wrap_secret(key.seed(), secret)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(wrapped, handle)
+    # bound to its purpose and to this chain's origin: no other key file of the deployment, nor another chain's
+    # checkpoint key, opens in its place (red team round 57)
+    wrapped = wrap_secret(key.seed(), secret, purpose="checkpoint", owner=origin)
+    if not create_exclusive(path, json.dumps(wrapped).encode()):  # another process made it meanwhile: its key
+        return log_key(data_dir, origin, passphrase)
     return key
+
+
+def _opened(path: Path, stored: Any, secret: str | None, origin: str) -> bytes:
+    """The checkpoint key's seed in ``stored`` (the content of ``path``); a file of the layout before ``pl-key/2``
+    is rewrapped bound to its purpose and ``origin`` (written whole, synced, renamed into place)."""
+    what, variable = f"the checkpoint key file {path}", "LEDGER_PASSPHRASE"
+    seed, rewrapped = open_secret(stored, secret, what, variable, purpose="checkpoint", owner=origin)
+    if rewrapped is not None:
+        with contextlib.suppress(OSError):  # a directory it may not write: the old file stays, and still opens
+            replace_private(path, json.dumps(rewrapped).encode())
+    return seed
 
 
 @dataclass(frozen=True)

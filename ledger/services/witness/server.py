@@ -18,6 +18,7 @@ docs/witness.md states the protocol and its deviations.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -37,7 +38,8 @@ from ...config import secret_env
 from ...errors import ChainError, ConfigError, InputError, LedgerError
 from ...formats.canonical import canonical_json, json_loads
 from ...onchain.chain import node_location
-from ...storage.vault import unwrap_secret, wrap_secret
+from ...storage._files import replace_private
+from ...storage.vault import open_secret, wrap_secret
 from .checkpoint import MAX_SIZE_DIGITS, ChainIdentity, Checkpoint, decimal
 from .note import COSIGNATURE_V1, ED25519, RECORD_TAG, Note, SignerKey, VerifierKey, parse_note
 from .rpc import Rpc
@@ -120,7 +122,9 @@ class WitnessStore:
         key = SignerKey.generate(name, COSIGNATURE_V1)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
-            json.dump({"name": name, "seed": wrap_secret(key.seed(), secret)}, handle)
+            # the seed bound to its purpose and to this witness's name (red team round 57): no other key file opens
+            # as a witness's seed, and the name beside it cannot be edited
+            json.dump({"name": name, "seed": wrap_secret(key.seed(), secret, purpose="witness", owner=name)}, handle)
         self._key = key
         if not (self.directory / "state.json").exists():
             self.save({"origins": {}})  # the record of what it cosigns starts with its key, never later by default
@@ -176,9 +180,17 @@ class WitnessStore:
             raise InputError(f"no witness key at {path} ({exc}): run `ledger witness keygen` first") from None
         if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
             raise InputError(f"{path} is not a witness key file; restore it from a backup")
-        seed = unwrap_secret(
-            raw.get("seed"), self._passphrase(passphrase), f"the witness key {path}", WITNESS_PASSPHRASE_VARIABLE
+        seed, rewrapped = open_secret(
+            raw.get("seed"),
+            self._passphrase(passphrase),
+            f"the witness key file {path}",
+            WITNESS_PASSPHRASE_VARIABLE,
+            purpose="witness",
+            owner=raw["name"],
         )
+        if rewrapped is not None:  # a file of the layout before pl-key/2: bound now (written whole, then renamed)
+            with contextlib.suppress(OSError):
+                replace_private(path, json.dumps({**raw, "seed": rewrapped}).encode())
         self._key = SignerKey.from_seed(raw["name"], COSIGNATURE_V1, seed)
         return self._key
 
