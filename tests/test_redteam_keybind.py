@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pty
 import shutil
 import subprocess
 import sys
@@ -268,25 +269,50 @@ def test_processes_opening_an_old_layout_vault_key_at_once_end_with_one_key(tmp_
     assert sorted(p.name for p in path.parent.iterdir()) == ["vault.key"]
 
 
-def test_the_cli_warns_when_started_with_the_insecure_floor(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Adversary: whoever can set a production process's environment and sets LEDGER_INSECURE_KEYSTORE_KDF_FLOOR
-    (the project has no production mode to refuse it in): every command says so on standard error at its start,
-    the value and no key; unset, nothing is said."""
-    from ledger.cli import main
+def _keygen_stderr(tmp_path: Path, env: dict[str, str], *, terminal: bool) -> str:
+    """Standard error of ``ledger witness keygen`` without a passphrase (refused) in a process of its own, written
+    to a terminal (a pseudo-terminal this test reads) or to a pipe."""
+    command = [sys.executable, "-m", "ledger.cli", "witness", "keygen", "--store", str(tmp_path / "w")]
+    command += ["--name", "court.example/w1"]
+    if not terminal:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2, done.stderr
+        return done.stderr
+    reader, writer = pty.openpty()
+    try:
+        done = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=writer, timeout=120)
+    finally:
+        os.close(writer)
+    assert done.returncode == 2
+    said = b""
+    try:
+        while chunk := os.read(reader, 65536):
+            said += chunk
+    except OSError:  # the terminal's other end is closed: all of it was read
+        pass
+    finally:
+        os.close(reader)
+    return said.decode().replace("\r\n", "\n")
 
-    monkeypatch.delenv("LEDGER_WITNESS_PASSPHRASE", raising=False)
-    command = ["witness", "keygen", "--store", str(tmp_path / "w"), "--name", "court.example/w1"]
-    assert main(command) == 2  # no passphrase: the command is refused, after the warning
-    first, *_ = capsys.readouterr().err.splitlines()
+
+def test_the_cli_warns_at_a_terminal_when_started_with_the_insecure_floor(tmp_path: Path) -> None:
+    """Adversary: whoever can set the environment an operator runs commands in and sets
+    LEDGER_INSECURE_KEYSTORE_KDF_FLOOR (the project has no production mode to refuse it in): a command run at a
+    terminal says so on standard error first, the value and no key; written to a pipe (a script, this suite, which
+    sets the floor on purpose) its error stream is the command's own; unset, nothing is said."""
+    env = {k: v for k, v in os.environ.items() if k != "LEDGER_WITNESS_PASSPHRASE"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+    env["LEDGER_INSECURE_KEYSTORE_KDF_FLOOR"] = "1024"
+    first, *_ = _keygen_stderr(tmp_path, env, terminal=True).splitlines()
     assert (
         first.startswith("warning: LEDGER_INSECURE_KEYSTORE_KDF_FLOOR=1024 is set") and "tests and benchmarks" in first
-    )
-    monkeypatch.delenv("LEDGER_INSECURE_KEYSTORE_KDF_FLOOR")
-    monkeypatch.delenv("LEDGER_KEYSTORE_KDF_N")
-    assert main(command) == 2
-    assert "warning" not in capsys.readouterr().err
+    ), first
+    piped = _keygen_stderr(tmp_path, env, terminal=False)
+    assert "warning" not in piped and piped.startswith("error: "), piped
+    del env["LEDGER_INSECURE_KEYSTORE_KDF_FLOOR"]
+    env.pop("LEDGER_KEYSTORE_KDF_N", None)
+    unset = _keygen_stderr(tmp_path, env, terminal=True)
+    assert "warning" not in unset and unset.startswith("error: "), unset
 
 
 def test_the_gateway_logs_a_warning_when_started_with_the_insecure_floor(

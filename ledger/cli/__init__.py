@@ -50,13 +50,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warn_at_a_terminal(warning: str | None) -> None:
+    """Print ``warning`` on standard error when a person reads it there (a terminal): the operator who runs a
+    command with an insecure setting. A command's error stream read by a program (a script, the test suite, which
+    sets the insecure floor on purpose) is left as the command writes it; a service says so in its log (the
+    gateway at its start)."""
+    if warning and sys.stderr.isatty():
+        print(f"warning: {warning}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        insecure = insecure_kdf_floor_warning(kdf_floor_from_env())
-        if insecure:
-            print(f"warning: {insecure}", file=sys.stderr)
+        _warn_at_a_terminal(insecure_kdf_floor_warning(kdf_floor_from_env()))
         return int(args.run(args) or 0)
     except LedgerError as exc:
         print(f"error: {exc.local_message()}", file=sys.stderr)
