@@ -153,7 +153,10 @@ class WitnessStore:
             tmp = self.directory / "witness.key.tmp"
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as handle:
-                json.dump({"name": old.name, "seed": wrap_secret(key.seed(), secret)}, handle)
+                json.dump(
+                    {"name": old.name, "seed": wrap_secret(key.seed(), secret, purpose="witness", owner=old.name)},
+                    handle,
+                )
             os.replace(tmp, path)  # a crash from here to the save leaves a record the new key refuses: it stops
             self._key = key
             self.save(record)
