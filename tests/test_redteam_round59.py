@@ -421,6 +421,8 @@ def test_a_witness_rotating_its_key_keeps_what_it_cosigned(ledger: Ledger, tmp_p
     before = store.key().verifier
     rotated = store.rotate_key()
     assert rotated.verifier != before and rotated.name == before.name
+    seed = json.loads((store.directory / "witness.key").read_text())["seed"]  # written bound to its purpose
+    assert (seed.get("purpose"), seed.get("owner")) == ("witness", before.name), seed
     # read afresh from the directory: the new key, and the record it signed, with what the old key cosigned
     again = WitnessStore(store.directory)
     assert again.key().verifier == rotated.verifier
