@@ -3885,6 +3885,14 @@ def number_position(raw: bytes, token: str) -> str:
     return ""
 
 
+def shown(text: str) -> str:
+    """``text`` as a terminal may print it: each character that is not printable (an escape, a carriage return, a
+    C1 control, a bidirectional override, a lone surrogate) written as its Python escape (``\\x1b``), so that a value
+    a bundle holds is named, never acted on: an escape sequence in a failing check's detail would otherwise hide the
+    verdict or write over the report (red team round 58)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the verifier with ``argv``; the interpreter's recursion limit is raised to :data:`RECURSION_LIMIT` while
     it runs and given back after (a caller running it in its own process keeps its own)."""
@@ -3951,7 +3959,7 @@ def _main(argv: list[str] | None) -> int:
         try:
             now = parse_time(args.now)
         except Failure as exc:
-            print(f"error: --now: {exc}", file=sys.stderr)
+            print(shown(f"error: --now: {exc}"), file=sys.stderr)
             return 2
     try:
         with open(args.bundle, "rb") as handle:  # never more than the limit in memory (/dev/zero, a huge file)
@@ -3966,13 +3974,13 @@ def _main(argv: list[str] | None) -> int:
         print(f"error: cannot read {args.bundle}: {exc.strerror}", file=sys.stderr)
         return 2
     except InexactNumber as exc:
-        print(f"error: {args.bundle} ({number_position(raw, exc.token)}): {exc}", file=sys.stderr)
+        print(shown(f"error: {args.bundle} ({number_position(raw, exc.token)}): {exc}"), file=sys.stderr)
         return 2
     except (AmbiguousJson, Failure) as exc:
-        print(f"error: {args.bundle}: {exc}", file=sys.stderr)
+        print(shown(f"error: {args.bundle}: {exc}"), file=sys.stderr)
         return 2
     except (UnicodeDecodeError, ValueError) as exc:
-        print(f"error: {args.bundle} is not valid JSON: {exc}", file=sys.stderr)
+        print(shown(f"error: {args.bundle} is not valid JSON: {exc}"), file=sys.stderr)
         return 2
     if args.file is not None:
         try:
@@ -3998,8 +4006,10 @@ def _main(argv: list[str] | None) -> int:
         results = verifier.run()
     except Exception as exc:  # noqa: BLE001 - last resort: a verdict of "unusable", never a traceback
         print(
-            f"error: the bundle or the node's answers cannot be judged ({type(exc).__name__}: {exc}); nothing "
-            "was verified",
+            shown(
+                f"error: the bundle or the node's answers cannot be judged ({type(exc).__name__}: {exc}); nothing "
+                "was verified"
+            ),
             file=sys.stderr,
         )
         return 2
@@ -4022,7 +4032,7 @@ def _main(argv: list[str] | None) -> int:
         sys.stdout.write("\n")
     else:
         for name, outcome, detail in results:
-            print(f"{outcome:<4}  {name:<18} {detail}")
+            print(f"{outcome:<4}  {name:<18} {shown(detail)}")
         print("VERIFIED" if verified else "NOT VERIFIED: " + ", ".join(n for n, o, _ in results if o == "FAIL"))
     return 0 if verified else 1
 

@@ -26,7 +26,7 @@ from typing import Any
 from ..errors import InputError
 from ..formats.canonical import strict_json_loads
 from ..services import evidence
-from .output import identity_argument, moment, open_ledger, print_json, write_private
+from .output import identity_argument, moment, open_ledger, print_json, shown, write_private
 
 
 def register(commands: Any) -> None:
@@ -168,7 +168,7 @@ def _verify(args: argparse.Namespace) -> int:
     else:
         for check in report.checks:
             mark = "PASS" if check.ok else "SKIP" if check.skipped else "FAIL"
-            print(f"{mark:<4}  {check.name:<18} {check.detail}")
+            print(f"{mark:<4}  {check.name:<18} {shown(check.detail)}")
         lib = report.certificate_report
         if lib is not None and lib.checks is not report.checks:
             print(f"library verification path: {'verified' if lib.ok else 'NOT verified'}")

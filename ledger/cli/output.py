@@ -129,13 +129,21 @@ class ProgressBar:
         self.stream.flush()
 
 
+def shown(text: str) -> str:
+    """``text`` as a terminal may print it: each character that is not printable (an escape, a carriage return, a
+    C1 control, a bidirectional override, a lone surrogate) written as its Python escape (``\\x1b``), so that a value
+    a document or bundle holds is named in a report, never acted on: an escape sequence in a failing check's detail
+    would otherwise hide the verdict or write over the report (red team round 58)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def print_report(report: Any, stream: TextIO | None = None) -> None:
-    """Readable verification report: one line per check."""
+    """Readable verification report: one line per check, each detail :func:`shown`."""
     stream = stream or sys.stdout
-    stream.write(f"certificate {report.digest or '(unreadable)'}\n")
+    stream.write(f"certificate {shown(str(report.digest or '(unreadable)'))}\n")
     for check in report.checks:
         mark = "PASS" if check.ok else "SKIP" if check.skipped else "FAIL"
-        stream.write(f"  [{mark}] {check.name:<15} {check.detail}\n")
+        stream.write(f"  [{mark}] {check.name:<15} {shown(check.detail)}\n")
     stream.write(
         ("VERIFIED" if report.ok else "NOT VERIFIED: failed " + ", ".join(c.name for c in report.failed))
         + (f" (chain as of block {report.as_of_block})" if report.as_of_block is not None else "")
