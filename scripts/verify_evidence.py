@@ -873,6 +873,12 @@ class Rpc:
             raise Failure(f"the chain has no block {number}")
         if not isinstance(block, dict) or not isinstance(block.get("hash"), str):
             raise Failure(f"the node's block {number} is not a block object: do not trust this node")
+        answered = quantity(block.get("number"), "a block's number")
+        if answered != number:  # another block's time would move every moment judged by it (red team round 58)
+            raise Failure(
+                f"asked for block {number}, the node answered block {answered}: do not trust this node (the library "
+                "refuses such an answer too)"
+            )
         return block
 
 

@@ -7,6 +7,11 @@
    ``ESC [2K`` wrote over the FAIL line, so the screen showed what the forger printed. Fixed: both verifiers'
    text reports (``scripts/verify_evidence.py`` and ``ledger evidence verify``, and ``ledger verify``'s report)
    print every character that is not printable as its escape (``\\x1b``); the JSON reports were already escaped.
+2. Found (the chain's operator, or a node at the court's URL, with a department that recorded an approval taken
+   after the cited licence's revocation on the facts of the block before it): asked for the block after the facts
+   block, the node answered the head block. The library refuses a block of another number (round 37) and was NOT
+   VERIFIED; the court's verifier took the head's time for the next block's and VERIFIED the forged decision.
+   Fixed: the court's verifier refuses a block of another number than asked (``Rpc.block``), failing the check.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +30,13 @@ import pytest
 
 from ledger.cli import main as cli_main
 from ledger.client import Ledger
-from ledger.services import evidence
+from ledger.onchain.chain import Chain, connect
+from ledger.services import evidence, logchain, status
 
 from .conftest import TEST_TYPES, make_records
-from .evidence_support import SCRIPT, cli_env, decided, issue, rpc_url
+from .evidence_support import SCRIPT, cli_env, decided, issue, rpc_url, standalone
+from .rerun_support import World, world_fixture  # noqa: F401 - the decisions' world
+from .rpc_proxy import RpcProxy
 
 # conceal what follows (ESC [8m), then a carriage return and an erase of the line (ESC [2K), a right-to-left
 # override (U+202E), a C1 control sequence introducer (U+009B) and a bell: none is a character a report shows
@@ -118,3 +128,66 @@ def test_terminal_escapes_in_a_bundle_reach_no_report_as_written(
     assert _shown_raw(library.out + library.err) == [], (library.out, library.err)
     assert "\\x1b[8m" in library.out, library.out
     assert library.out.splitlines()[-1].startswith("NOT VERIFIED: "), library.out
+
+
+def _decided_after_revocation(ledger: Ledger, world: World, case: str, i: int) -> tuple[int, dict[str, Any]]:
+    """A department's approval of ``case`` recorded as taken after licence ``i``'s revocation, on the facts of the
+    block before it, and anchored (round 34a's forgery): (its facts block, its evidence bundle)."""
+    honest = world.decide(case, i)
+    assert honest.body["outcome"] == "approve"
+    block = honest.body["as_of_block"]
+    status.revoke(ledger, world.licences[i]["digest"], "fraud")
+    w3 = ledger.chain.w3
+    w3.provider.make_request("evm_increaseTime", [2])  # type: ignore[arg-type]
+    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    later = int(w3.eth.get_block("latest")["timestamp"])
+    body = copy.deepcopy(honest.body)
+    body["decided_at"] = (
+        datetime.fromtimestamp(later + 30, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
+    entry = logchain.append(ledger, logchain.LOG_DECISIONS, world.dept, body)
+    return block, world.bundle(case, i, seq=entry.seq)
+
+
+def test_a_block_of_another_height_is_the_nodes_failure_in_the_courts_verifier_too(
+    ledger: Ledger, world: World, tmp_path: Path
+) -> None:
+    """Adversary: the chain's operator (or a node behind the court's URL) helping a department that recorded an
+    approval taken after the cited licence's revocation, on the facts of the block before it: asked for the block
+    after the facts block (its time says the facts block was no longer the head when the decision was taken), the
+    node answers with the head block instead, mined after the forged decided_at. The library refuses a block of
+    another number than asked (round 37) and fails; the court's verifier took the answer and passed
+    ``certificate_facts``: a forged decision VERIFIED in court. Both must refuse the node's answer."""
+    block, bundle = _decided_after_revocation(ledger, world, "RT58-HEIGHT", 2)
+    for _ in range(3):
+        ledger.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    upstream = rpc_url(ledger)
+
+    def intercept(request: dict[str, Any]) -> bytes | None:
+        params = request.get("params") or []
+        if request.get("method") != "eth_getBlockByNumber" or not params or params[0] != hex(block + 1):
+            return None
+        latest = {**request, "params": ["latest", *params[1:]]}
+        asked = urllib.request.Request(upstream, json.dumps(latest).encode(), {"Content-Type": "application/json"})
+        with urllib.request.urlopen(asked, timeout=60) as answer:
+            return bytes(answer.read())
+
+    proxy = RpcProxy(upstream, intercept=intercept)
+    honest = ledger.chain
+    try:
+        path = tmp_path / "another-height.json"
+        path.write_text(json.dumps(bundle), encoding="utf-8")
+        assert "certificate_facts" in {c.name for c in evidence.verify_bundle(path, honest).failed}
+        ledger.chain = Chain(connect(proxy.url), honest.deployment, gas_price=0, artifacts=honest.artifacts)
+        report = evidence.verify_bundle(path, ledger.chain)
+        code, result, stderr = standalone(ledger, path, "--rpc", proxy.url)
+        assert result is not None, stderr
+        library = next(c for c in report.checks if c.name == "certificate_facts")
+        assert not report.ok and "another block" in library.detail, report.to_json()
+        assert code == 1 and not result["verified"], result
+        facts = next(c for c in result["checks"] if c["name"] == "certificate_facts")
+        assert facts["result"] == "FAIL", facts
+        assert f"asked for block {block + 1}, the node answered block" in facts["detail"], facts
+    finally:
+        ledger.chain = honest
+        proxy.server.shutdown()
