@@ -58,8 +58,10 @@ import itertools
 import json
 import math
 import re
+import reprlib
 import ssl
 import sys
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -725,11 +727,22 @@ RPC_ANSWER_LIMIT = 256 * 2**20  # bytes: more than any honest answer this script
 QUANTITY = re.compile(r"0x[0-9a-fA-F]{1,64}")
 
 
+_BRIEF = reprlib.Repr()
+_BRIEF.maxstring, _BRIEF.maxother, _BRIEF.maxlist, _BRIEF.maxdict, _BRIEF.maxlevel = 80, 80, 4, 4, 3
+
+
+def brief(value: Any) -> str:
+    """``value`` (a node's answer) as a report names it: a repr of at most about 100 characters, however large the
+    answer (the court's verifier quoted whole answers: 8 MiB of a list in place of a block number took 50 s and
+    filled the expert's terminal; red team round 58)."""
+    return _BRIEF.repr(value)
+
+
 def quantity(value: Any, what: str) -> int:
     """A node's hex quantity (block number, chain id, status, timestamp): a Failure for anything else, so a node
     answering negative, non-hex or JSON numbers gets a failed check, not a traceback."""
     if not isinstance(value, str) or not QUANTITY.fullmatch(value):
-        raise Failure(f"the node gave {what} as {value!r}, not a hex quantity: do not trust this node")
+        raise Failure(f"the node gave {what} as {brief(value)}, not a hex quantity: do not trust this node")
     return int(value, 16)
 
 
@@ -819,6 +832,10 @@ def head_moved(method: str, params: tuple[Any, ...], answer: Any) -> bool:
     return found is not None and int(found[2]) < int(found[1])
 
 
+class SlowAnswer(Exception):
+    """A node's answer that did not arrive whole within the verifier's timeout (its args: the bytes that came)."""
+
+
 class Rpc:
     def __init__(self, url: str, timeout: float = 30.0) -> None:
         self.url = url
@@ -833,7 +850,10 @@ class Rpc:
             answer = self._ask(method, params)
         if answer.get("error"):
             error = answer["error"]
-            raise Failure(f"{method} failed: {error.get('message', error) if isinstance(error, dict) else error!r}")
+            message = error.get("message", error) if isinstance(error, dict) else error
+            raise Failure(
+                f"{method} failed: {message if isinstance(message, str) and len(message) <= 400 else brief(message)}"
+            )
         return answer.get("result")
 
     def _ask(self, method: str, params: tuple[Any, ...]) -> dict[str, Any]:
@@ -842,7 +862,12 @@ class Rpc:
         request = urllib.request.Request(self.url, data=body, headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                raw = response.read(RPC_ANSWER_LIMIT + 1)
+                raw = self._whole(response)
+        except SlowAnswer as exc:
+            raise ConnectionError(
+                f"the node did not answer {method} whole within {self.timeout:g} s ({exc.args[0]} bytes came, a few "
+                "at a time): a node holding the verifier; check --rpc"
+            ) from None
         except (OSError, ValueError, http.client.HTTPException) as exc:  # URLError is an OSError; a wrong port's
             # banner is http.client's BadStatusLine, which urllib lets through
             raise ConnectionError(f"the node did not answer {method} ({transport_reason(exc)}); check --rpc") from None
@@ -857,6 +882,23 @@ class Rpc:
         if not isinstance(answer, dict):
             raise Failure(f"the node's answer to {method} is not a JSON-RPC answer object")
         return answer
+
+    def _whole(self, response: Any) -> bytes:
+        """The answer's body, at most RPC_ANSWER_LIMIT + 1 bytes of it, arrived whole within ``timeout`` seconds of
+        the first read: the timeout bounds each read from the socket, not the answer, so a node sending a byte every
+        few seconds held the court's verifier for as long as it liked (red team round 58). Each read returns what has
+        arrived (``read1``), so the bound is kept to within one read's timeout."""
+        chunks, size = [], 0
+        deadline = time.monotonic() + self.timeout
+        while size <= RPC_ANSWER_LIMIT:
+            chunk = response.read1(min(1 << 20, RPC_ANSWER_LIMIT + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if time.monotonic() > deadline:
+                raise SlowAnswer(size)
+        return b"".join(chunks)
 
     def call(
         self, to: str, signature: str, types: list[str], args: list[Any], returns: list[str], block: str = "latest"
@@ -3899,6 +3941,17 @@ def shown(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def verdict_line(results: list[tuple[str, str, str]]) -> str:
+    """The report's last line: VERIFIED, or NOT VERIFIED naming the checks that failed, or, when none failed (the
+    chain could not be read), saying so and naming those not run (red team round 58: it named nothing)."""
+    if all(outcome == "PASS" for _, outcome, _ in results):
+        return "VERIFIED"
+    failed = [name for name, outcome, _ in results if outcome == "FAIL"]
+    if failed:
+        return "NOT VERIFIED: " + ", ".join(failed)
+    return "NOT VERIFIED: no check failed; not checked: " + ", ".join(n for n, o, _ in results if o != "PASS")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the verifier with ``argv``; the interpreter's recursion limit is raised to :data:`RECURSION_LIMIT` while
     it runs and given back after (a caller running it in its own process keeps its own)."""
@@ -4039,7 +4092,7 @@ def _main(argv: list[str] | None) -> int:
     else:
         for name, outcome, detail in results:
             print(f"{outcome:<4}  {name:<18} {shown(detail)}")
-        print("VERIFIED" if verified else "NOT VERIFIED: " + ", ".join(n for n, o, _ in results if o == "FAIL"))
+        print(verdict_line(results))
     return 0 if verified else 1
 
 
