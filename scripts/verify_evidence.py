@@ -57,6 +57,7 @@ import http.client
 import itertools
 import json
 import math
+import os
 import re
 import reprlib
 import ssl
@@ -1571,8 +1572,11 @@ class Verifier:
         claimed = (self.b.get("attachment") or {}).get("sha256")
         disclosed = attachment_hashes(self.b["certificate"]["fields"])
         if self.file is not None:
-            with open(self.file, "rb") as handle:
-                actual = hashlib.sha256(handle.read()).hexdigest()
+            digest = hashlib.sha256()
+            with open_without_waiting(self.file) as handle:  # a piece at a time: a "scan" may be larger than memory
+                for piece in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(piece)
+            actual = digest.hexdigest()
             if claimed is not None and actual != claimed.lower():
                 raise Failure(f"{self.file} has SHA-256 {actual}, not the bundle's attachment {claimed}")
             if actual not in disclosed:
@@ -3941,6 +3945,21 @@ def shown(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def open_without_waiting(path: str) -> Any:
+    """A file handed to the court (the bundle, the scan), opened for reading in binary without waiting: ``open()`` of
+    a named pipe no process writes to waits for a writer for ever (red team round 58; the library's own since round
+    56). Blocking again once open, so a pipe a process writes to is read to its end, and one with no writer reads as
+    empty. OSError as open()."""
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        if getattr(os, "O_NONBLOCK", 0):
+            os.set_blocking(descriptor, True)
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
 def verdict_line(results: list[tuple[str, str, str]]) -> str:
     """The report's last line: VERIFIED, or NOT VERIFIED naming the checks that failed, or, when none failed (the
     chain could not be read), saying so and naming those not run (red team round 58: it named nothing)."""
@@ -4021,7 +4040,7 @@ def _main(argv: list[str] | None) -> int:
             print(shown(f"error: --now: {exc}"), file=sys.stderr)
             return 2
     try:
-        with open(args.bundle, "rb") as handle:  # never more than the limit in memory (/dev/zero, a huge file)
+        with open_without_waiting(args.bundle) as handle:  # never more than the limit in memory (/dev/zero)
             raw = handle.read(MAX_BUNDLE_BYTES + 1)
         if len(raw) > MAX_BUNDLE_BYTES:
             print(f"error: {args.bundle} is over {MAX_BUNDLE_BYTES} bytes; no bundle is that large", file=sys.stderr)
@@ -4043,7 +4062,7 @@ def _main(argv: list[str] | None) -> int:
         return 2
     if args.file is not None:
         try:
-            open(args.file, "rb").close()
+            open_without_waiting(args.file).close()
         except OSError as exc:
             print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
             return 2
