@@ -833,6 +833,21 @@ def head_moved(method: str, params: tuple[Any, ...], answer: Any) -> bool:
     return found is not None and int(found[2]) < int(found[1])
 
 
+# How densely an answer may pack JSON values (red team round 58): one of empty objects or zeroes is parsed into some
+# 30 times its size, so RPC_ANSWER_LIMIT took about 8 GB. An honest answer holds one value per 20 bytes or more (a log:
+# some 20 values in 420 to 700 bytes), so one per 16 is refused, below a floor that lets any small answer through.
+# The library bounds its answers alike (ledger/onchain/_node_http.py).
+BYTES_PER_ANSWER_VALUE = 16
+MIN_ANSWER_VALUES = 100_000
+
+
+def answer_values(raw: bytes) -> int:
+    """At least the number of JSON values ``raw`` holds but for one per array or object nested without a comma
+    (depth-bounded): each value after a container's first follows a comma, each member's value a colon. Commas and
+    colons inside strings count too, so it is never less."""
+    return raw.count(b",") + raw.count(b":") + 1
+
+
 class SlowAnswer(Exception):
     """A node's answer that did not arrive whole within the verifier's timeout (its args: the bytes that came)."""
 
@@ -874,6 +889,12 @@ class Rpc:
             raise ConnectionError(f"the node did not answer {method} ({transport_reason(exc)}); check --rpc") from None
         if len(raw) > RPC_ANSWER_LIMIT:
             raise Failure(f"the node answered {method} with more than {RPC_ANSWER_LIMIT} bytes: refused")
+        if answer_values(raw) > max(MIN_ANSWER_VALUES, len(raw) // BYTES_PER_ANSWER_VALUE):
+            raise Failure(
+                f"the node answered {method} with more JSON values than one per {BYTES_PER_ANSWER_VALUE} bytes (a "
+                "list of empty objects or of zeroes), which no honest answer comes near and which parses into some "
+                "30 times its size in memory: refused unparsed; do not trust this node"
+            )
         try:
             answer = loads_bounded(raw)
         except Failure as exc:

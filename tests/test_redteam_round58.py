@@ -21,7 +21,7 @@
    in 3), no check failed and both text reports ended ``NOT VERIFIED: `` naming nothing. Fixed: the verdict line
    names the checks that were not run, and says none failed.
 5. Found (the chain's operator, or whoever answers at the court's URL): a node answering the head's number with
-   8 MiB of a list had the court's verifier quote the whole answer in the check's detail (50 s, an 8 MiB line on
+   8 MiB of digits had the court's verifier quote the whole answer in the check's detail (50 s, an 8 MiB line on
    the expert's terminal; 256 MiB at the bound). Fixed: a node's value is named by a bounded repr (``brief``).
 6. Found (a forger handing the court the files to check): the court's verifier opened the bundle and the ``--file``
    scan with ``open()``, so a named pipe no process writes to held it for ever (the library reads such a pipe as
@@ -33,10 +33,11 @@
    half-way through its JSON with a UnicodeEncodeError (the court's ``--json`` escapes it), and a bidirectional
    override or a C1 control went to the terminal as written. Fixed: the CLI's JSON (``print_json``) writes each
    character that is not printable as a JSON escape.
-8. Open (the chain's operator, or whoever answers at the court's URL): an answer of empty objects (``[{},{},...]``)
-   is parsed into some 30 times its size in memory: 8 MiB took the court's verifier to 250 MB, and the 256 MiB it
-   reads would take about 8 GB, enough to have a court's machine kill it (the ledger's chain client reads the same
-   bound alike). A strict xfail until the answer's values are bounded by count as well as by bytes.
+8. Found (the chain's operator, or whoever answers at the court's URL or the ledger's): an answer of empty objects
+   (``[{},{},...]``) is parsed into some 30 times its size in memory: 8 MiB took the court's verifier to 250 MB, and
+   the 256 MiB both readers take would take about 8 GB, enough to have a court's machine kill it. Fixed: both refuse
+   unparsed an answer packing more than one JSON value per 16 bytes (honest answers: one per 20 or more), above a
+   floor of 100,000 values.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ import pytest
 from ledger.cli import main as cli_main
 from ledger.cli.evidence import verdict_line
 from ledger.client import Ledger
+from ledger.onchain._node_http import NodeAnswerError, decode_answer
 from ledger.onchain.chain import Chain, connect
 from ledger.services import evidence, logchain, status
 
@@ -344,26 +346,79 @@ PEAK = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason="open: a node answer's values are bounded by bytes only (threat model)")
-def test_a_node_answer_of_empty_objects_does_not_multiply_in_the_courts_memory(
-    certificate: dict[str, Any], tmp_path: Path
-) -> None:
-    """Adversary: the chain's operator (or whoever answers at the court's URL) wanting the court's verifier killed
-    rather than a verdict given: an answer of empty objects, the most values JSON packs into a byte, is parsed into
-    some 30 times its size (8 MiB here; the court reads up to 256 MiB, about 8 GB). The verifier must refuse such
-    an answer before it parses it into more than a few times its size."""
+def _long_text(size: int) -> type[BaseHTTPRequestHandler]:
+    """A node answering every request with a result that is one text of ``size`` characters."""
+
+    class LongText(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            raw = json.dumps({"jsonrpc": "2.0", "id": request.get("id"), "result": "0x" + "9" * size}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            try:
+                self.wfile.write(raw)
+            except OSError:
+                pass
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    return LongText
+
+
+def test_a_node_answer_in_place_of_a_number_is_named_briefly(certificate: dict[str, Any], tmp_path: Path) -> None:
+    """Adversary: the chain's operator (or whoever answers at the court's URL) filling the expert's report: it answers
+    the head's number with 8 MiB of digits (no hex quantity: past 64 digits). The court's verifier quoted the whole
+    answer in the failing check's detail; it must name it in a line a person can read, and fail the check."""
     path = tmp_path / "bundle.json"
     path.write_text(json.dumps(certificate), encoding="utf-8")
-    with serving(_empty_objects(8 * 2**20)) as url:
-        run = subprocess.run(
-            [sys.executable, "-I", "-S", "-c", PEAK, str(SCRIPT), str(path), "--rpc", url],
+    with serving(_long_text(8 * 2**20)) as url:
+        court = subprocess.run(
+            [sys.executable, "-I", "-S", str(SCRIPT), str(path), "--rpc", url, "--json"],
             capture_output=True,
             text=True,
             timeout=120,
         )
-    assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr[-2000:]
+    assert court.returncode == 1, court.stderr[-2000:]
+    result = json.loads(court.stdout)
+    failed = [c for c in result["checks"] if c["result"] == "FAIL"]
+    assert [c["name"] for c in failed] == ["chain"], failed
+    assert "not a hex quantity" in failed[0]["detail"] and len(failed[0]["detail"]) < 300, failed[0]["detail"][:300]
+    assert len(court.stdout) < 20_000, len(court.stdout)
+
+
+def test_a_node_answer_of_empty_objects_multiplies_in_neither_verifiers_memory(
+    ledger: Ledger, certificate: dict[str, Any], tmp_path: Path
+) -> None:
+    """Adversary: the chain's operator (or whoever answers at the court's URL or the ledger's) wanting the verifier
+    killed rather than a verdict given: an answer of empty objects, the most values JSON packs into a byte, is parsed
+    into some 30 times its size (8 MiB here: 250 MB; both read up to 256 MiB, about 8 GB). Both verifiers must refuse
+    such an answer unparsed (the court's peak memory far below 250 MB), verifying nothing."""
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(certificate), encoding="utf-8")
+    with serving(_empty_objects(8 * 2**20)) as url:
+        run = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", PEAK, str(SCRIPT), str(path), "--rpc", url, "--json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        honest = ledger.chain
+        hostile = Chain(connect(url), honest.deployment, gas_price=0, artifacts=honest.artifacts)
+        report = evidence.verify_bundle(path, hostile)
+    assert "Traceback" not in run.stderr, run.stderr[-2000:]
     peak_mib = int(run.stderr.rsplit("peak ", 1)[1]) / 1024
-    assert peak_mib < 80, (peak_mib, run.stdout[-1000:])  # 250 MiB and more (VmHWM) before a fix
+    assert peak_mib < 80, (peak_mib, run.stdout[-1000:])  # 250 MiB (VmHWM) before the fix
+    court = json.loads(run.stdout)
+    assert not court["verified"], court
+    assert any("more JSON values than one per 16 bytes" in c["detail"] for c in court["checks"]), court
+    assert not report.ok, report.to_json()
+    answer = b'{"jsonrpc":"2.0","id":1,"result":[' + b",".join([b"{}"] * (8 * 2**20 // 3)) + b"]}"
+    with pytest.raises(NodeAnswerError, match="more JSON values than one per 16 bytes"):
+        decode_answer(answer)  # what both of the ledger's request paths parse answers with
+    assert decode_answer(b'{"jsonrpc":"2.0","id":1,"result":[' + b",".join([b"{}"] * 1000) + b"]}")["result"]
 
 
 def test_a_named_pipe_for_the_bundle_or_the_scan_holds_no_verifier(

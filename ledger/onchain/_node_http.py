@@ -355,10 +355,32 @@ def decoded(raw: bytes, decode: Callable[[bytes], Any]) -> Any:
             f"the node's answer is nested deeper than {MAX_JSON_DEPTH} levels (arrays and objects within each "
             "other), which no JSON-RPC answer comes near: the node at the configured URL is faulty or hostile"
         ) from exc
+    if answer_values(raw) > max(MIN_ANSWER_VALUES, len(raw) // BYTES_PER_ANSWER_VALUE):
+        raise NodeAnswerError(
+            f"the node's answer packs more JSON values than one per {BYTES_PER_ANSWER_VALUE} bytes (a list of empty "
+            "objects or of zeroes), which no JSON-RPC answer comes near and which parses into some 30 times its size "
+            "in memory: the node at the configured URL is faulty or hostile"
+        )
     try:
         return decode(raw)
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
         raise NodeAnswerError(f"the node's answer is not JSON-RPC ({type(exc).__name__})") from exc
+
+
+# How densely a node's answer may pack JSON values: an answer of empty objects (``[{},{},...]``) or zeroes is parsed
+# into some 30 times its size (8 MiB: 250 MB), so 256 MiB (MAX_NODE_ANSWER_BYTES) took about 8 GB (red team round 58).
+# An honest answer holds one value per 20 bytes or more (a log: some 20 values in 420 to 700 bytes; a block's
+# transaction hashes: 69 bytes each), so one per 16 is refused, below a floor that lets any small answer through.
+# The court's verifier bounds its answers alike (scripts/verify_evidence.py, answer_values).
+BYTES_PER_ANSWER_VALUE = 16
+MIN_ANSWER_VALUES = 100_000
+
+
+def answer_values(raw: bytes) -> int:
+    """At least the number of JSON values ``raw`` holds but for one per array or object nested without a comma
+    (depth-bounded): each value after a container's first follows a comma, each member's value a colon. Commas and
+    colons inside strings count too, so it is never less."""
+    return raw.count(b",") + raw.count(b":") + 1
 
 
 def decode_answer(raw: bytes) -> Any:
