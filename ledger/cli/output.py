@@ -94,9 +94,30 @@ def identity_argument(value: str | None, option: str = "--applicant") -> str | N
 
 
 def print_json(value: Any, stream: TextIO | None = None) -> None:
+    """``value`` as indented JSON, its text as written (Chinese stays readable) except each character that is not
+    printable, written as a JSON escape: a lone surrogate (``\\ud800``, which JSON spells and no stream encodes) in a
+    bundle's member echoed in a report stopped the output half-way with a UnicodeEncodeError, and a bidirectional
+    override or a C1 control reached the terminal as written (red team round 58)."""
     stream = stream or sys.stdout  # looked up per call: tests and callers may swap sys.stdout
-    json.dump(value, stream, indent=2, ensure_ascii=False, default=str)
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    stream.write(_NOT_ASCII_TEXT.sub(_json_escape, text))
     stream.write("\n")
+
+
+_NOT_ASCII_TEXT = re.compile(r"[^\x20-\x7e\n]")  # the characters to look at: json.dumps escapes those below 0x20
+
+
+def _json_escape(found: re.Match[str]) -> str:
+    """A character of JSON text as written, or, when it is not printable, its JSON escape (a surrogate pair past
+    U+FFFF)."""
+    c = found.group()
+    if c.isprintable():
+        return c
+    code = ord(c)
+    if code > 0xFFFF:
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
 
 
 class ProgressBar:
@@ -129,13 +150,21 @@ class ProgressBar:
         self.stream.flush()
 
 
+def shown(text: str) -> str:
+    """``text`` as a terminal may print it: each character that is not printable (an escape, a carriage return, a
+    C1 control, a bidirectional override, a lone surrogate) written as its Python escape (``\\x1b``), so that a value
+    a document or bundle holds is named in a report, never acted on: an escape sequence in a failing check's detail
+    would otherwise hide the verdict or write over the report (red team round 58)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def print_report(report: Any, stream: TextIO | None = None) -> None:
-    """Readable verification report: one line per check."""
+    """Readable verification report: one line per check, each detail :func:`shown`."""
     stream = stream or sys.stdout
-    stream.write(f"certificate {report.digest or '(unreadable)'}\n")
+    stream.write(f"certificate {shown(str(report.digest or '(unreadable)'))}\n")
     for check in report.checks:
         mark = "PASS" if check.ok else "SKIP" if check.skipped else "FAIL"
-        stream.write(f"  [{mark}] {check.name:<15} {check.detail}\n")
+        stream.write(f"  [{mark}] {check.name:<15} {shown(check.detail)}\n")
     stream.write(
         ("VERIFIED" if report.ok else "NOT VERIFIED: failed " + ", ".join(c.name for c in report.failed))
         + (f" (chain as of block {report.as_of_block})" if report.as_of_block is not None else "")
