@@ -3,8 +3,10 @@ imports another)."""
 
 from __future__ import annotations
 
+import copy
 import itertools
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ import yaml
 from ledger.client import Ledger
 from ledger.formats.rules import load_rule_set
 from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER
-from ledger.services import decisions, evidence, logchain
+from ledger.services import decisions, evidence, logchain, status
 from ledger.services.departments import Council
 
 from .conftest import TEST_TYPES, make_records
@@ -106,3 +108,26 @@ def approved_fixture(world: World) -> dict[str, Any]:
     decision = world.decide("RR-APPROVE", 0)
     assert decision.body["outcome"] == "approve", decision.body
     return world.bundle("RR-APPROVE", 0)
+
+
+def decided_after_revocation(ledger: Ledger, world: World, case: str, i: int) -> tuple[int, int, dict[str, Any]]:
+    """A department's approval of ``case`` recorded as taken after licence ``i``'s revocation on the facts of the
+    block before it, and anchored (round 34a's forgery; rounds 36 and 58 reuse it): (its facts block, its sequence
+    number, its evidence bundle)."""
+    honest = world.decide(case, i)
+    assert honest.body["outcome"] == "approve"
+    block = honest.body["as_of_block"]
+    status.revoke(ledger, world.licences[i]["digest"], "fraud")
+    # a block mined a moment after the revocation's (two seconds: the shared chain's clock stays within the 30 s
+    # every reader allows), and a decision said to be taken at the latest moment its anchoring (a later block)
+    # allows: 30 s after that block, so the facts block had not been the head for over 30 s
+    w3 = ledger.chain.w3
+    w3.provider.make_request("evm_increaseTime", [2])  # type: ignore[arg-type]
+    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    later = int(w3.eth.get_block("latest")["timestamp"])
+    assert later > int(w3.eth.get_block(block + 1)["timestamp"])
+    body = copy.deepcopy(honest.body)
+    moment = datetime.fromtimestamp(later + 30, UTC)
+    body["decided_at"] = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    entry = logchain.append(ledger, logchain.LOG_DECISIONS, world.dept, body)
+    return block, entry.seq, world.bundle(case, i, seq=entry.seq)

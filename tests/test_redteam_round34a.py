@@ -66,7 +66,7 @@ from .permit_support import (
     permit_rules,
     withdrawn,
 )
-from .rerun_support import World, world_fixture  # noqa: F401 - the decisions' world
+from .rerun_support import World, decided_after_revocation, world_fixture  # noqa: F401 - the decisions' world
 from .rpc_proxy import RpcProxy
 
 
@@ -167,28 +167,6 @@ def _hiding(upstream: str, number: int) -> RpcProxy:
     return RpcProxy(upstream, intercept=intercept)
 
 
-def _decided_after_revocation(ledger: Ledger, world: World, case: str, i: int) -> tuple[int, int, dict[str, Any]]:
-    """A department's approval of ``case`` recorded as taken after licence ``i``'s revocation on the facts of the
-    block before it, anchored: (its facts block, its sequence number, its evidence bundle)."""
-    honest = world.decide(case, i)
-    assert honest.body["outcome"] == "approve"
-    block = honest.body["as_of_block"]
-    status.revoke(ledger, world.licences[i]["digest"], "fraud")
-    # a block mined a moment after the revocation's (two seconds: the shared chain's clock stays within the 30 s
-    # every reader allows), and a decision said to be taken at the latest moment its anchoring (a later block)
-    # allows: 30 s after that block, so the facts block had not been the head for over 30 s
-    w3 = ledger.chain.w3
-    w3.provider.make_request("evm_increaseTime", [2])  # type: ignore[arg-type]
-    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-    later = int(w3.eth.get_block("latest")["timestamp"])
-    assert later > int(w3.eth.get_block(block + 1)["timestamp"])
-    moment = datetime.fromtimestamp(later + 30, UTC)
-    body = copy.deepcopy(honest.body)
-    body["decided_at"] = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    entry = logchain.append(ledger, logchain.LOG_DECISIONS, world.dept, body)
-    return block, entry.seq, world.bundle(case, i, seq=entry.seq)
-
-
 def _facts_findings(ledger: Ledger, world: World, case: str, seq: int) -> list[str]:
     found = replay.replay(ledger, department=world.dept, case_id=case).discrepancies
     return [d.detail for d in found if d.seq == seq and d.check == "facts_block_invalid"]
@@ -199,7 +177,7 @@ def test_a_node_hiding_the_block_after_the_facts_block_does_not_pass_a_later_dec
 ) -> None:
     """Adversary: a department recording an approval taken after the cited licence's revocation on the facts of the
     block before it, with the chain's operator answering that the block after the facts block does not exist."""
-    block, seq, bundle = _decided_after_revocation(ledger, world, "RT34A-HIDE", 3)
+    block, seq, bundle = decided_after_revocation(ledger, world, "RT34A-HIDE", 3)
     assert _facts_findings(ledger, world, "RT34A-HIDE", seq), "the honest node: the facts block was the head no longer"
     proxy = _hiding(rpc_url(ledger), block + 1)
     try:
@@ -218,7 +196,7 @@ def test_a_node_whose_head_falls_back_to_the_facts_block_does_not_pass_a_later_d
     """Adversary: the same department, with a node (or one replica behind the node's load balancer) that answers the
     real head once and the facts block as its head afterwards: the library's bundle check read the head again for
     the facts block's bound, found no block after it, and judged the facts block still the head at the decision."""
-    block, seq, bundle = _decided_after_revocation(ledger, world, "RT34A-LAG", 2)
+    block, seq, bundle = decided_after_revocation(ledger, world, "RT34A-LAG", 2)
     asked = []
 
     def intercept(request: dict[str, Any]) -> bytes | None:

@@ -25,7 +25,6 @@ Each test is one attack, named in its docstring with the adversary and what it t
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,12 +35,12 @@ import pytest
 
 from ledger.client import Ledger
 from ledger.onchain.chain import Chain, connect
-from ledger.services import evidence, logchain, status
+from ledger.services import evidence, logchain
 
 from .api_support import Clock, bearer, login, make_client, problem_body, register
 from .evidence_support import both, failed_names, rpc_url, standalone
 from .permit_support import officer_decision
-from .rerun_support import World, world_fixture  # noqa: F401 - the decisions' world
+from .rerun_support import World, decided_after_revocation, world_fixture  # noqa: F401 - the decisions' world
 from .rpc_proxy import RpcProxy
 
 UNREADABLE = {
@@ -151,25 +150,6 @@ def test_an_officers_decision_dated_after_its_anchoring_fails_in_both_bundle_ver
     assert report.ok, report.to_json()
 
 
-def _decided_after_revocation(ledger: Ledger, world: World, case: str, i: int) -> tuple[int, dict[str, Any]]:
-    """A department's approval of ``case`` recorded as taken after licence ``i``'s revocation on the facts of the
-    block before it, anchored (as round 34a's): (its facts block, its evidence bundle)."""
-    honest = world.decide(case, i)
-    assert honest.body["outcome"] == "approve"
-    block = honest.body["as_of_block"]
-    status.revoke(ledger, world.licences[i]["digest"], "fraud")
-    w3 = ledger.chain.w3
-    w3.provider.make_request("evm_increaseTime", [2])  # type: ignore[arg-type]
-    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-    later = int(w3.eth.get_block("latest")["timestamp"])
-    body = copy.deepcopy(honest.body)
-    body["decided_at"] = (
-        datetime.fromtimestamp(later + 30, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )
-    entry = logchain.append(ledger, logchain.LOG_DECISIONS, world.dept, body)
-    return block, world.bundle(case, i, seq=entry.seq)
-
-
 def test_a_node_answering_the_facts_block_as_its_head_gets_the_same_verdict_from_both_verifiers(
     ledger: Ledger, world: World, tmp_path: Path
 ) -> None:
@@ -178,7 +158,7 @@ def test_a_node_answering_the_facts_block_as_its_head_gets_the_same_verdict_from
     from the first question on): the library read the block after it (its anchoring is later) and failed
     ``certificate_facts``; the court's verifier read the next block only below the head it was told, and passed
     ``certificate_facts`` (failing ``confirmations`` alone). Holds now: both fail the same checks."""
-    block, bundle = _decided_after_revocation(ledger, world, "RT36-HEAD", 1)
+    block, _, bundle = decided_after_revocation(ledger, world, "RT36-HEAD", 1)
 
     def intercept(request: dict[str, Any]) -> bytes | None:
         if request.get("method") != "eth_blockNumber":

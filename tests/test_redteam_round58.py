@@ -49,7 +49,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -61,12 +60,12 @@ from ledger.cli.evidence import verdict_line
 from ledger.client import Ledger
 from ledger.onchain._node_http import NodeAnswerError, decode_answer
 from ledger.onchain.chain import Chain, connect
-from ledger.services import evidence, logchain, status
+from ledger.services import evidence
 
 from .conftest import TEST_TYPES, make_records
 from .evidence_support import SCRIPT, SCRIPT_MODULE, cli_env, decided, failed_names, issue, rpc_url, standalone
 from .node_support import closed_port, serving
-from .rerun_support import World, world_fixture  # noqa: F401 - the decisions' world
+from .rerun_support import World, decided_after_revocation, world_fixture  # noqa: F401 - the decisions' world
 from .rpc_proxy import RpcProxy
 
 # conceal what follows (ESC [8m), then a carriage return and an erase of the line (ESC [2K), a right-to-left
@@ -161,25 +160,6 @@ def test_terminal_escapes_in_a_bundle_reach_no_report_as_written(
     assert library.out.splitlines()[-1].startswith("NOT VERIFIED: "), library.out
 
 
-def _decided_after_revocation(ledger: Ledger, world: World, case: str, i: int) -> tuple[int, dict[str, Any]]:
-    """A department's approval of ``case`` recorded as taken after licence ``i``'s revocation, on the facts of the
-    block before it, and anchored (round 34a's forgery): (its facts block, its evidence bundle)."""
-    honest = world.decide(case, i)
-    assert honest.body["outcome"] == "approve"
-    block = honest.body["as_of_block"]
-    status.revoke(ledger, world.licences[i]["digest"], "fraud")
-    w3 = ledger.chain.w3
-    w3.provider.make_request("evm_increaseTime", [2])  # type: ignore[arg-type]
-    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-    later = int(w3.eth.get_block("latest")["timestamp"])
-    body = copy.deepcopy(honest.body)
-    body["decided_at"] = (
-        datetime.fromtimestamp(later + 30, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )
-    entry = logchain.append(ledger, logchain.LOG_DECISIONS, world.dept, body)
-    return block, world.bundle(case, i, seq=entry.seq)
-
-
 def test_a_block_of_another_height_is_the_nodes_failure_in_the_courts_verifier_too(
     ledger: Ledger, world: World, tmp_path: Path
 ) -> None:
@@ -189,7 +169,7 @@ def test_a_block_of_another_height_is_the_nodes_failure_in_the_courts_verifier_t
     node answers with the head block instead, mined after the forged decided_at. The library refuses a block of
     another number than asked (round 37) and fails; the court's verifier took the answer and passed
     ``certificate_facts``: a forged decision VERIFIED in court. Both must refuse the node's answer."""
-    block, bundle = _decided_after_revocation(ledger, world, "RT58-HEIGHT", 2)
+    block, _, bundle = decided_after_revocation(ledger, world, "RT58-HEIGHT", 2)
     for _ in range(3):
         ledger.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
     upstream = rpc_url(ledger)
