@@ -51,7 +51,14 @@ from eth_utils.abi import get_abi_output_types
 from ledger.client import Ledger
 from ledger.errors import ChainError, ConfigError, InputError, StateError
 from ledger.onchain.chain import Chain, connect
-from ledger.services.council import Action, CouncilMember, get_proposal, list_proposals
+from ledger.services.council import (
+    Action,
+    CouncilMember,
+    ProposalState,
+    get_proposal,
+    list_proposals,
+    submit_approvals,
+)
 from ledger.services.departments import Council
 from ledger.services.witness import client as wclient
 from ledger.services.witness import server
@@ -455,3 +462,67 @@ def test_a_witness_rotating_its_key_keeps_what_it_cosigned(ledger: Ledger, tmp_p
     (again.directory / "state.json").write_text('{"origins": {}}')
     with pytest.raises(ConfigError, match="not signed"):
         WitnessStore(again.directory).rotate_key()
+
+
+def test_a_relay_sending_one_signature_first_does_not_void_the_batch(own: Ledger) -> None:
+    """Adversary: a gateway or relay holding the council's collected signed approvals, sending one of them on its own
+    ahead of the batch. Registry 2.4.0 reverted the whole batch (``RegistryAlreadyApproved``) and
+    ``council submit_approvals`` sent approvals already counted (and duplicate files), so each front-run voided the
+    others' submission. The library sends only what is not yet counted, one per member, read at one block, and
+    registry 2.5.0 skips a counted approval in a batch, so even a front-run landing after that read voids nothing."""
+    chain = own.chain
+    council = Council(own)
+    council.decide(Action.SET_THRESHOLD, None, roles=3)
+    first, second, third = council.members
+    proposal_id = first.propose(Action.REGISTER, "R59R", name="Relay test", signer=Account.create().address, roles=2)
+    signed = [second.sign_approval(proposal_id), third.sign_approval(proposal_id)]
+    relay = Account.create()
+    # the relay's front-run, as the registry's own function takes it: one signature counted
+    values = [(a["member"], a["deadline"], bytes.fromhex(a["signature"][2:])) for a in signed]
+    chain.transact(relay, chain.registry.functions.approveWithSignatures(proposal_id, values[:1]))
+    assert get_proposal(chain, proposal_id).approvals == 2
+    # the registry alone skips the counted one: the whole batch, the front-run signature twice, still counts
+    snapshot = chain.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    chain.transact(relay, chain.registry.functions.approveWithSignatures(proposal_id, [values[0], *values]))
+    assert get_proposal(chain, proposal_id).executed
+    chain.w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+    assert not get_proposal(chain, proposal_id).executed
+    # the library: duplicates and the counted one left out, one transaction with the one approval not yet counted
+    sender = Account.create()
+    # duplicates and the counted one left out: one transaction with the one approval not yet counted executes it
+    done = submit_approvals(chain, sender, proposal_id, [signed[0], *signed, signed[1]])
+    assert done.executed and done.approvals == 3, done
+    assert chain.w3.eth.get_transaction_count(sender.address) == 1
+    # a member who signed, then rejected: named, and nothing is sent (the registry would refuse the whole batch)
+    later = first.propose(Action.SUSPEND, "R59R")
+    turned = third.sign_approval(later)
+    third.reject(later)
+    with pytest.raises(InputError, match="rejected proposal"):
+        submit_approvals(chain, sender, later, [turned])
+    assert chain.w3.eth.get_transaction_count(sender.address) == 1
+
+
+def test_a_vote_landing_while_a_proposal_is_read_is_never_mixed_into_it(own: Ledger) -> None:
+    """Adversary: a member (or a relay) whose vote lands while another member's ledger reads the proposal (noticed
+    by red team round 59). ``get_proposal`` read the proposal, then its state and each member's vote, every call at
+    ``latest``: the vote landing between them gave a proposal with one approval count and another list of
+    approvers. Every part is read at one block now (made again at a new head when the node lost that block's
+    state), so the count and the approvers always agree."""
+    council = Council(own)
+    first, second, _ = council.members
+    proposal_id = first.propose(Action.REGISTER, "R59V", name="Vote race", signer=Account.create().address, roles=2)
+    selector = own.chain.registry.functions.proposal(proposal_id)._encode_transaction_data()[:10]
+    voted: list[int] = []
+
+    def vote_meanwhile(method: str, params: Any, answer: Any) -> Any:
+        if method == "eth_call" and str(params[0].get("data", "")).startswith(selector) and not voted:
+            voted.append(proposal_id)
+            second.approve(proposal_id)  # straight to the node, after the proposal was read
+        return answer
+
+    with RpcProxy(rpc_url(own), rewrite=vote_meanwhile) as proxy:
+        chain = Chain(connect(proxy.url), own.chain.deployment, gas_price=0, artifacts=own.chain.artifacts)
+        shown = get_proposal(chain, proposal_id)
+    assert voted, "the vote was not sent"
+    assert shown.approvals == len(shown.approved_by), shown
+    assert shown.executed == (shown.state is ProposalState.EXECUTED), shown
