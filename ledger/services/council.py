@@ -839,10 +839,10 @@ def submit_approvals(
         raise InputError("no approvals to submit")
     pending = _not_yet_counted(chain, proposal_id, batch)
     if not pending:
-        proposal = get_proposal(chain, proposal_id)
+        now = get_proposal(chain, proposal_id)
         raise StateError(
-            f"every approval given counts already on proposal {proposal_id} ({proposal.state.name.lower()}, "
-            f"{proposal.approvals} approval(s)): nothing was sent"
+            f"every approval given counts already on proposal {proposal_id} ({now.state.name.lower()}, "
+            f"{now.approvals} approval(s)): nothing was sent"
         )
     chain.transact(sender, chain.registry.functions.approveWithSignatures(proposal_id, pending))
     return get_proposal(chain, proposal_id)
