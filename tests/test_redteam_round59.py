@@ -23,7 +23,8 @@ witnesses and the gateway.
    one per name, says whom it replaces.
 5. (One council member, with the registry's own ``propose``) propose a registration whose name is no UTF-8: every
    listing of the council's proposals raised UnicodeDecodeError. Fixed in the library: read byte for byte, shown
-   escaped and said to be no UTF-8, hash the registry's, never signed; open in the registry, which takes the name.
+   escaped and said to be no UTF-8, never signed; DepartmentRegistry 2.5.0 refuses a name that is no UTF-8 or holds
+   a control character (``RegistryNameNotText``).
 6. (The chain's operator, waiting for a witness's key rotation) a key was made only in a new store, so a rotated
    witness started from an empty record and cosigned a rolled-back chain as new. Fixed: ``ledger witness
    rotate-key`` keeps the record, checked with the old key and signed with the new one.
@@ -42,12 +43,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_account import Account
+from eth_utils.abi import get_abi_output_types
 
 from ledger.client import Ledger
-from ledger.errors import ConfigError, InputError, StateError
-from ledger.services.council import Action, get_proposal, list_proposals
+from ledger.errors import ChainError, ConfigError, InputError, StateError
+from ledger.onchain.chain import Chain, connect
+from ledger.services.council import (
+    Action,
+    CouncilMember,
+    ProposalState,
+    get_proposal,
+    list_proposals,
+    submit_approvals,
+)
 from ledger.services.departments import Council
 from ledger.services.witness import client as wclient
 from ledger.services.witness import server
@@ -56,9 +67,10 @@ from ledger.services.witness.note import COSIGNATURE_V1, ED25519, Note, SignerKe
 from ledger.services.witness.rpc import Rpc
 from ledger.services.witness.server import Witness, WitnessRefusal, WitnessStore
 
-from .cli_support import ledger_process, run_cli
+from .cli_support import ledger_process
 from .conftest import PASSPHRASE, make_settings
 from .evidence_support import rpc_url
+from .rpc_proxy import RpcProxy
 
 
 def _witness(ledger: Ledger, directory: Path, pinned: list[SignerKey]) -> Witness:
@@ -366,45 +378,52 @@ def _raw_propose(own: Ledger, member: Any, name: bytes) -> int:
 
 def test_a_proposal_whose_name_is_not_utf8_does_not_stop_the_councils_listing(own: Ledger) -> None:
     """Adversary: one council member, proposing with the registry's own function a registration whose name is no
-    UTF-8 (the registry takes any bytes as a name): reading the proposal raised UnicodeDecodeError, so `council list`
-    stopped with a traceback for every member, and `council show` of it too - no member could read, reject or argue
-    about it, while an approval by number alone (`approve N`) still counted. It is read byte for byte, shown with
-    its bytes escaped and said to be no UTF-8, and its hash is the registry's."""
-    chain = own.chain
+    UTF-8 (DepartmentRegistry 2.4.0 took any bytes as a name; 2.5.0 refuses it, below), or a node between a member
+    and the chain answering such a name: reading the proposal raised UnicodeDecodeError, so `council list` stopped
+    with a traceback for every member, and `council show` of it too - no member could read, reject or argue about
+    it. It is read byte for byte, shown with its bytes escaped and said to be no UTF-8, and never signed."""
     hostile = Council(own).members[0]
-    proposal_id = _raw_propose(own, hostile.account, b"Office \xff\xfe")
-    shown = get_proposal(chain, proposal_id)
-    assert shown.proposal_hash == "0x" + bytes(chain.call(chain.registry.functions.proposalHash(proposal_id))).hex()
-    assert "not UTF-8" in shown.summary and "\\xff\\xfe" in shown.summary, shown.summary
-    assert proposal_id in {p.id for p in list_proposals(chain)}
-    listing = run_cli(own, "council", "list")
-    assert listing.returncode == 0 and f"#{proposal_id} " in listing.stdout, listing.stdout + listing.stderr
-    detail = run_cli(own, "council", "show", str(proposal_id), "--json")
-    assert detail.returncode == 0, detail.stdout + detail.stderr
-    assert json.loads(detail.stdout)["proposal_hash"] == shown.proposal_hash
-    # no member's key signs an approval of it; a rejection bound to its hash counts
-    other = Council(own).members[1]
-    with pytest.raises(StateError, match="no UTF-8"):
-        other.sign_approval(proposal_id, shown.proposal_hash)
-    assert other.reject(proposal_id, shown.proposal_hash).rejections == 1
+    proposal_id = _raw_propose(own, hostile.account, b"Office")
+    selector = own.chain.registry.functions.proposal(proposal_id)._encode_transaction_data()[:10]
+    fn_abi = own.chain.registry.functions.proposal(proposal_id).abi
+    types = [t.replace("string", "bytes") for t in get_abi_output_types(fn_abi)]
+
+    def not_utf8(method: str, params: Any, answer: Any) -> Any:
+        if method != "eth_call" or not str(params[0].get("data", "")).startswith(selector) or "result" not in answer:
+            return answer
+        (value,) = abi_decode(types, bytes.fromhex(answer["result"][2:]))
+        value = list(value)
+        value[2] = b"Office \xff\xfe"
+        return {**answer, "result": "0x" + abi_encode(types, [tuple(value)]).hex()}
+
+    with RpcProxy(rpc_url(own), rewrite=not_utf8) as proxy:
+        chain = Chain(connect(proxy.url), own.chain.deployment, gas_price=0, artifacts=own.chain.artifacts)
+        shown = get_proposal(chain, proposal_id)
+        assert shown.name_bytes == b"Office \xff\xfe"
+        assert "not UTF-8" in shown.summary and "\\xff\\xfe" in shown.summary, shown.summary
+        assert proposal_id in {p.id for p in list_proposals(chain)}
+        # no member's key signs an approval of it
+        with pytest.raises(StateError, match="no UTF-8"):
+            CouncilMember(chain, Council(own).members[1].account).sign_approval(proposal_id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (docs/threat-model.md, red team round 59): DepartmentRegistry 2.4.0 takes any bytes as a proposal's "
-    "name; a registry version refusing names that are no UTF-8 (or hold control characters) closes it",
-)
 def test_the_registry_refuses_a_name_that_is_not_utf8(own: Ledger) -> None:
     """Adversary: one council member, proposing with the registry's own function a registration whose name is no
-    UTF-8. The library now reads and shows such a proposal; the registry should refuse it, so that no council,
-    approving by number, registers a department whose name no reader decodes."""
+    UTF-8 (or holds control characters: a carriage return writing over the line a voter reads). DepartmentRegistry
+    2.5.0 refuses it (``RegistryNameNotText(offset)``), so that no council, approving by number, registers a
+    department whose name no reader decodes; the library's own propose gets the registry's error."""
     count = own.chain.registry.functions.proposalCount()
     before = int(own.chain.call(count))
-    try:
-        _raw_propose(own, Council(own).members[0].account, b"Office \xff\xfe")
-    except AssertionError:
-        pass  # its transaction failed: refused
-    assert int(own.chain.call(count)) == before, "the registry took a proposal whose name is no UTF-8"
+    for name in (b"Office \xff\xfe", b"Office\r\x1b[2KFinance", b"Office \xc2\x9b", b"\xed\xa0\x80"):
+        with pytest.raises(AssertionError):  # its transaction failed: refused
+            _raw_propose(own, Council(own).members[0].account, name)
+    assert int(own.chain.call(count)) == before, "the registry took a proposal whose name is no text"
+    with pytest.raises(ChainError) as refused:
+        Council(own).members[0].propose(
+            Action.REGISTER, "R59X", name="Office\rX", signer=Account.create().address, roles=2
+        )
+    assert refused.value.error_name == "RegistryNameNotText", refused.value
+    assert int(own.chain.call(count)) == before
 
 
 def test_a_witness_rotating_its_key_keeps_what_it_cosigned(ledger: Ledger, tmp_path: Path) -> None:
@@ -445,3 +464,67 @@ def test_a_witness_rotating_its_key_keeps_what_it_cosigned(ledger: Ledger, tmp_p
     (again.directory / "state.json").write_text('{"origins": {}}')
     with pytest.raises(ConfigError, match="not signed"):
         WitnessStore(again.directory).rotate_key()
+
+
+def test_a_relay_sending_one_signature_first_does_not_void_the_batch(own: Ledger) -> None:
+    """Adversary: a gateway or relay holding the council's collected signed approvals, sending one of them on its own
+    ahead of the batch. Registry 2.4.0 reverted the whole batch (``RegistryAlreadyApproved``) and
+    ``council submit_approvals`` sent approvals already counted (and duplicate files), so each front-run voided the
+    others' submission. The library sends only what is not yet counted, one per member, read at one block, and
+    registry 2.5.0 skips a counted approval in a batch, so even a front-run landing after that read voids nothing."""
+    chain = own.chain
+    council = Council(own)
+    council.decide(Action.SET_THRESHOLD, None, roles=3)
+    first, second, third = council.members
+    proposal_id = first.propose(Action.REGISTER, "R59R", name="Relay test", signer=Account.create().address, roles=2)
+    signed = [second.sign_approval(proposal_id), third.sign_approval(proposal_id)]
+    relay = Account.create()
+    # the relay's front-run, as the registry's own function takes it: one signature counted
+    values = [(a["member"], a["deadline"], bytes.fromhex(a["signature"][2:])) for a in signed]
+    chain.transact(relay, chain.registry.functions.approveWithSignatures(proposal_id, values[:1]))
+    assert get_proposal(chain, proposal_id).approvals == 2
+    # the registry alone skips the counted one: the whole batch, the front-run signature twice, still counts
+    snapshot = chain.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    chain.transact(relay, chain.registry.functions.approveWithSignatures(proposal_id, [values[0], *values]))
+    assert get_proposal(chain, proposal_id).executed
+    chain.w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+    assert not get_proposal(chain, proposal_id).executed
+    # the library: duplicates and the counted one left out, one transaction with the one approval not yet counted
+    sender = Account.create()
+    # duplicates and the counted one left out: one transaction with the one approval not yet counted executes it
+    done = submit_approvals(chain, sender, proposal_id, [signed[0], *signed, signed[1]])
+    assert done.executed and done.approvals == 3, done
+    assert chain.w3.eth.get_transaction_count(sender.address) == 1
+    # a member who signed, then rejected: named, and nothing is sent (the registry would refuse the whole batch)
+    later = first.propose(Action.SUSPEND, "R59R")
+    turned = third.sign_approval(later)
+    third.reject(later)
+    with pytest.raises(InputError, match="rejected proposal"):
+        submit_approvals(chain, sender, later, [turned])
+    assert chain.w3.eth.get_transaction_count(sender.address) == 1
+
+
+def test_a_vote_landing_while_a_proposal_is_read_is_never_mixed_into_it(own: Ledger) -> None:
+    """Adversary: a member (or a relay) whose vote lands while another member's ledger reads the proposal (noticed
+    by red team round 59). ``get_proposal`` read the proposal, then its state and each member's vote, every call at
+    ``latest``: the vote landing between them gave a proposal with one approval count and another list of
+    approvers. Every part is read at one block now (made again at a new head when the node lost that block's
+    state), so the count and the approvers always agree."""
+    council = Council(own)
+    first, second, _ = council.members
+    proposal_id = first.propose(Action.REGISTER, "R59V", name="Vote race", signer=Account.create().address, roles=2)
+    selector = own.chain.registry.functions.proposal(proposal_id)._encode_transaction_data()[:10]
+    voted: list[int] = []
+
+    def vote_meanwhile(method: str, params: Any, answer: Any) -> Any:
+        if method == "eth_call" and str(params[0].get("data", "")).startswith(selector) and not voted:
+            voted.append(proposal_id)
+            second.approve(proposal_id)  # straight to the node, after the proposal was read
+        return answer
+
+    with RpcProxy(rpc_url(own), rewrite=vote_meanwhile) as proxy:
+        chain = Chain(connect(proxy.url), own.chain.deployment, gas_price=0, artifacts=own.chain.artifacts)
+        shown = get_proposal(chain, proposal_id)
+    assert voted, "the vote was not sent"
+    assert shown.approvals == len(shown.approved_by), shown
+    assert shown.executed == (shown.state is ProposalState.EXECUTED), shown

@@ -137,7 +137,10 @@ contract DepartmentRegistry is IDepartmentRegistry {
             address recovered = _recover(_approvalDigest(proposalId, p, a.deadline), a.signature);
             if (recovered != a.member || recovered == address(0)) revert RegistryInvalidSignature(a.member, recovered);
             _checkCouncilMember(recovered);
-            _checkNotVoted(proposalId, recovered);
+            // Counted already (the member's own vote, the same signature relayed ahead of this batch, or twice in
+            // it): skipped, so that one signature sent first cannot void the others' submission (red team round 59).
+            if (_approved[proposalId][recovered]) continue;
+            if (_rejected[proposalId][recovered]) revert RegistryAlreadyRejected(proposalId, recovered);
             _approve(proposalId, p, recovered);
             if (p.executed) return;
         }
@@ -328,7 +331,7 @@ contract DepartmentRegistry is IDepartmentRegistry {
 
     /// @inheritdoc IDepartmentRegistry
     function version() external pure returns (string memory) {
-        return "2.4.0";
+        return "2.5.0";
     }
 
     // ----------------------------------------------------------------- internals
@@ -462,6 +465,7 @@ contract DepartmentRegistry is IDepartmentRegistry {
         private
         view
     {
+        _checkText(name);
         if (_isCouncilChange(action)) {
             _validateCouncilChange(action, departmentId, signer, roles);
             return;
@@ -491,6 +495,48 @@ contract DepartmentRegistry is IDepartmentRegistry {
         } else {
             _checkRoles(roles);
             if (d.roles == roles) revert RegistryRolesUnchanged(departmentId, roles);
+        }
+    }
+
+    /// @dev Reverts with {RegistryNameNotText} unless `text` is UTF-8 (RFC 3629: shortest form, no surrogates, nothing
+    /// past U+10FFFF) holding no control character (C0 U+0000-001F, DEL U+007F, C1 U+0080-009F). A proposal's name is
+    /// shown to the members who vote on it and hashed by every reader: bytes no reader decodes, or a carriage return
+    /// writing over the rest of a line, would have the council approve by number what none of them could read.
+    function _checkText(string memory text) private pure {
+        bytes memory b = bytes(text);
+        uint256 i = 0;
+        while (i < b.length) {
+            uint8 c = uint8(b[i]);
+            if (c >= 0x20 && c < 0x7f) {
+                ++i;
+                continue;
+            }
+            // the sequence's length, and the range its second byte must lie in (the others: 0x80-0xBF)
+            uint256 length;
+            uint8 low = 0x80;
+            uint8 high = 0xbf;
+            if (c >= 0xc2 && c <= 0xdf) {
+                length = 2;
+                if (c == 0xc2) low = 0xa0; // U+0080-009F are the C1 controls
+            } else if (c >= 0xe0 && c <= 0xef) {
+                length = 3;
+                if (c == 0xe0) low = 0xa0; // overlong below
+                else if (c == 0xed) high = 0x9f; // U+D800-DFFF: surrogates above
+            } else if (c >= 0xf0 && c <= 0xf4) {
+                length = 4;
+                if (c == 0xf0) low = 0x90; // overlong below
+                else if (c == 0xf4) high = 0x8f; // past U+10FFFF above
+            } else {
+                revert RegistryNameNotText(i); // a control, a continuation byte, 0xC0/0xC1 or 0xF5-0xFF
+            }
+            if (i + length > b.length) revert RegistryNameNotText(i);
+            uint8 second = uint8(b[i + 1]);
+            if (second < low || second > high) revert RegistryNameNotText(i);
+            for (uint256 j = 2; j < length; ++j) {
+                uint8 next = uint8(b[i + j]);
+                if (next < 0x80 || next > 0xbf) revert RegistryNameNotText(i);
+            }
+            i += length;
         }
     }
 

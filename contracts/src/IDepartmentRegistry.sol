@@ -160,6 +160,10 @@ interface IDepartmentRegistry {
     /// @notice `account` is, or once was, the key of department `departmentId`; a council member is never a
     /// department key (2.4.0).
     error RegistryMemberIsDepartmentKey(address account, bytes32 departmentId);
+    /// @notice A proposal's name is no text a reader can show: from byte `offset` on it is no UTF-8 (an overlong or
+    /// truncated sequence, a surrogate, a code point past U+10FFFF, a stray continuation byte) or it holds a control
+    /// character (U+0000-001F, U+007F-009F). Every name is checked, whatever the action (2.5.0).
+    error RegistryNameNotText(uint256 offset);
     /// @notice `roles` is zero or has bits outside the four known roles.
     error RegistryInvalidRoles(uint8 roles);
     /// @notice `roles` equals the department's current roles, so nothing would change.
@@ -229,7 +233,7 @@ interface IDepartmentRegistry {
     /// @param action The change to make.
     /// @param departmentId The department concerned (ASCII code right-padded, nonzero).
     /// @param name Display name (Register) or certificate types separated by "," (GrantType, RevokeType: all or
-    /// none are granted or revoked).
+    /// none are granted or revoked); for any action UTF-8 without control characters ({RegistryNameNotText}).
     /// @param signer Department key (Register) or new key (RotateKey).
     /// @param roles Role bits (Register, SetRoles).
     /// @return proposalId Id of the new proposal (ids start at 1).
@@ -251,7 +255,10 @@ interface IDepartmentRegistry {
     /// @notice Counts council members' signed approvals of `proposalId` (EIP-712, see {SignedApproval}); executes it
     /// in this call when approvals reach the threshold (approvals after that point are not looked at). Anyone may
     /// submit. Each signature is checked against the council at this block: a former member's signature, one made
-    /// for another chain, registry, proposal or council epoch, or one past its deadline, reverts.
+    /// for another chain, registry, proposal or council epoch, or one past its deadline, reverts. A valid signature
+    /// of a member whose approval already counts (by any path, or earlier in the batch) is skipped and counts
+    /// nothing more (2.5.0: before, it reverted the whole batch, so a relay sending one of the signatures ahead of
+    /// the batch voided the others); one of a member who rejected the proposal reverts.
     function approveWithSignatures(uint256 proposalId, SignedApproval[] calldata approvals) external;
 
     /// @notice Records the caller's vote against `proposalId`; once the threshold can no longer be reached the
@@ -347,7 +354,8 @@ interface IDepartmentRegistry {
     /// @notice The EIP-712 digest a member signs to approve `proposalId` until `deadline`, under the current epoch.
     function approvalDigest(uint256 proposalId, uint256 deadline) external view returns (bytes32);
 
-    /// @notice Contract version, "2.4.0" (2.2.0: votes bound to the proposal's hash, {approveProposal}; 2.3.0:
-    /// department ids that are codes; 2.4.0: department keys and council members disjoint).
+    /// @notice Contract version, "2.5.0" (2.2.0: votes bound to the proposal's hash, {approveProposal}; 2.3.0:
+    /// department ids that are codes; 2.4.0: department keys and council members disjoint; 2.5.0: names that are
+    /// text ({RegistryNameNotText}), a signed approval already counted skipped in a batch).
     function version() external pure returns (string memory);
 }

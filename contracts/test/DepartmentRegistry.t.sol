@@ -42,7 +42,7 @@ contract DepartmentRegistryTest is RegistryFixture {
         assertEq(registry.threshold(), 2, "threshold");
         assertTrue(registry.isCouncilMember(m1), "m1 member");
         assertFalse(registry.isCouncilMember(outsider), "outsider not member");
-        assertEq(registry.version(), "2.4.0", "version");
+        assertEq(registry.version(), "2.5.0", "version");
         assertEq(registry.proposalCount(), 0, "no proposals");
         assertEq(registry.departmentIds().length, 0, "no departments");
         assertEq(registry.ROLE_ISSUER(), 1, "issuer bit");
@@ -458,5 +458,149 @@ contract DepartmentRegistryTest is RegistryFixture {
             bool inPeriod = b >= 100 + 10 * i && (i == n || b < 100 + 10 * (i + 1));
             assertEq(registry.wasActiveSignerAt(keys[i], ISSUER, b), inPeriod, "period");
         }
+    }
+
+    // ----------------------------------------------------------------- names that are text (2.5.0)
+
+    /// @dev Proposes registering MKT under `name` as m0, expecting {RegistryNameNotText} at byte `offset`.
+    function _refusedName(bytes memory name, uint256 offset) internal {
+        vm.expectRevert(abi.encodeWithSelector(IDepartmentRegistry.RegistryNameNotText.selector, offset));
+        vm.prank(m0);
+        registry.propose(REGISTER, MKT, string(name), mktKey, ISSUER);
+    }
+
+    /// @dev One council member, with the registry's own `propose` (red team round 59): a name that is no UTF-8 was
+    /// taken, shown to no reader as text, and a council approving by number registered it.
+    function test_RevertWhen_NameIsNotUtf8() public {
+        _refusedName(hex"4f666669636520fffe", 7); // "Office " then 0xFF 0xFE
+        _refusedName(hex"80", 0); // a continuation byte alone
+        _refusedName(hex"41bf", 1);
+    }
+
+    function test_RevertWhen_NameHasOverlongEncoding() public {
+        _refusedName(hex"c0af", 0); // "/" in two bytes
+        _refusedName(hex"c1bf", 0);
+        _refusedName(hex"41e08080", 1); // U+0000 in three bytes
+        _refusedName(hex"e09fbf", 0); // U+07FF in three bytes
+        _refusedName(hex"f08fbfbf", 0); // U+FFFF in four bytes
+    }
+
+    function test_RevertWhen_NameHasSurrogate() public {
+        _refusedName(hex"eda080", 0); // U+D800
+        _refusedName(hex"414243edbfbf", 3); // U+DFFF
+        _refusedName(hex"eda0bdedb2a9", 0); // a surrogate pair written as CESU-8
+    }
+
+    function test_RevertWhen_NameHasCodePointPastUnicode() public {
+        _refusedName(hex"f4908080", 0); // U+110000
+        _refusedName(hex"f5808080", 0);
+        _refusedName(hex"f7bfbfbf", 0);
+        _refusedName(hex"f888808080", 0); // a five-byte form
+        _refusedName(hex"ff", 0);
+    }
+
+    function test_RevertWhen_NameHasTruncatedSequence() public {
+        _refusedName(hex"41c3", 1); // the end within a two-byte sequence
+        _refusedName(hex"e282", 0);
+        _refusedName(hex"f09f98", 0);
+        _refusedName(hex"e24141", 0); // cut by an ASCII byte
+        _refusedName(hex"f09f4141", 0);
+    }
+
+    function test_RevertWhen_NameHasC0Control() public {
+        _refusedName(hex"00", 0);
+        _refusedName(hex"4d6b74090a", 3); // a tab
+        _refusedName(hex"4f6b0d1b5b324b", 2); // a carriage return and an escape sequence over the line
+        _refusedName(hex"1f", 0);
+    }
+
+    function test_RevertWhen_NameHasDelOrC1Control() public {
+        _refusedName(hex"417f", 1); // DEL
+        _refusedName(hex"c280", 0); // U+0080
+        _refusedName(hex"4142c29b", 2); // U+009B, the C1 control sequence introducer
+        _refusedName(hex"c29f", 0);
+    }
+
+    /// @dev Every action's name is checked, not only a registration's: each is stored, hashed and shown.
+    function test_RevertWhen_NameNotTextInAnyAction() public {
+        _register(MKT, mktKey, ISSUER);
+        vm.expectRevert(abi.encodeWithSelector(IDepartmentRegistry.RegistryNameNotText.selector, 0));
+        vm.prank(m0);
+        registry.propose(SUSPEND, MKT, string(bytes(hex"ff")), address(0), 0);
+        vm.expectRevert(abi.encodeWithSelector(IDepartmentRegistry.RegistryNameNotText.selector, 1));
+        vm.prank(m0);
+        registry.propose(IDepartmentRegistry.Action.AddMember, bytes32(0), string(bytes(hex"410d")), outsider, 0);
+    }
+
+    function test_Name_TextAccepted() public {
+        // the edges of each sequence length: U+00A0, U+07FF, U+0800, U+D7FF, U+E000, U+FFFF, U+10000, U+10FFFF
+        bytes memory edges = hex"c2a0dfbfe0a080ed9fbfee8080efbfbff0908080f48fbfbf";
+        vm.prank(m0);
+        uint256 id = registry.propose(REGISTER, MKT, string(bytes.concat("Office ", edges, " ~")), mktKey, ISSUER);
+        assertEq(bytes(registry.proposal(id).name).length, 9 + edges.length, "kept whole");
+        vm.prank(m0);
+        registry.propose(REGISTER, FIN, "", finKey, ISSUER); // an empty name is text
+    }
+
+    /// @dev Random bytes: a name is taken exactly when the reference below (a decoder written apart from the
+    /// registry's, by code points) reads it as UTF-8 text without controls, and refused at the offset it names.
+    function testFuzz_NameAcceptedIffText(bytes memory name) public {
+        (bool text, uint256 offset) = _referenceText(name);
+        if (!text) vm.expectRevert(abi.encodeWithSelector(IDepartmentRegistry.RegistryNameNotText.selector, offset));
+        vm.prank(m0);
+        registry.propose(REGISTER, MKT, string(name), mktKey, ISSUER);
+    }
+
+    /// @dev Any code point, encoded in its shortest form (and a surrogate as CESU-8 would): taken exactly when it is
+    /// a scalar value that is no control character.
+    function testFuzz_CodePointAcceptedIffScalarAndNoControl(uint24 raw) public {
+        uint256 cp = uint256(raw) % 0x110000;
+        bytes memory name = _encode(cp);
+        bool text = !(cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0xd800 && cp <= 0xdfff));
+        if (!text) vm.expectRevert(abi.encodeWithSelector(IDepartmentRegistry.RegistryNameNotText.selector, 0));
+        vm.prank(m0);
+        registry.propose(REGISTER, MKT, string(name), mktKey, ISSUER);
+    }
+
+    function _encode(uint256 cp) internal pure returns (bytes memory) {
+        if (cp < 0x80) return abi.encodePacked(uint8(cp));
+        if (cp < 0x800) return abi.encodePacked(uint8(0xc0 | (cp >> 6)), uint8(0x80 | (cp & 0x3f)));
+        if (cp < 0x10000) {
+            return
+                abi.encodePacked(uint8(0xe0 | (cp >> 12)), uint8(0x80 | ((cp >> 6) & 0x3f)), uint8(0x80 | (cp & 0x3f)));
+        }
+        return abi.encodePacked(
+            uint8(0xf0 | (cp >> 18)),
+            uint8(0x80 | ((cp >> 12) & 0x3f)),
+            uint8(0x80 | ((cp >> 6) & 0x3f)),
+            uint8(0x80 | (cp & 0x3f))
+        );
+    }
+
+    /// @dev Reference: decode each sequence to its code point by the lead byte's form, then refuse what is shorter
+    /// than needed, a surrogate, past U+10FFFF or a control. (true, 0) for text; else (false, the sequence's start).
+    function _referenceText(bytes memory b) internal pure returns (bool, uint256) {
+        uint256 i = 0;
+        while (i < b.length) {
+            uint256 c = uint8(b[i]);
+            uint256 n;
+            uint256 cp;
+            if (c & 0x80 == 0) (n, cp) = (1, c);
+            else if (c & 0xe0 == 0xc0) (n, cp) = (2, c & 0x1f);
+            else if (c & 0xf0 == 0xe0) (n, cp) = (3, c & 0x0f);
+            else if (c & 0xf8 == 0xf0) (n, cp) = (4, c & 0x07);
+            else return (false, i);
+            if (i + n > b.length) return (false, i);
+            for (uint256 j = 1; j < n; ++j) {
+                uint256 d = uint8(b[i + j]);
+                if (d & 0xc0 != 0x80) return (false, i);
+                cp = (cp << 6) | (d & 0x3f);
+            }
+            uint256 least = n == 1 ? 0 : n == 2 ? 0x80 : n == 3 ? 0x800 : 0x10000;
+            if (cp < least || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return (false, i);
+            if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) return (false, i);
+            i += n;
+        }
+        return (true, 0);
     }
 }

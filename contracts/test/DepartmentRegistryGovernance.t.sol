@@ -210,7 +210,9 @@ contract DepartmentRegistryGovernanceTest is RegistryFixture, ApprovalSigner {
         assertTrue(registry.proposal(id).executed, "executed");
     }
 
-    function test_RevertWhen_SignatureReplayedOnSameProposal() public {
+    /// @dev A signature sent again (alone, or twice in one batch) is skipped (2.5.0): it counted once and counts
+    /// nothing more, and no event says it did.
+    function test_Signatures_ReplayedOnSameProposalCountsOnce() public {
         address[] memory four = new address[](4);
         (four[0], four[1], four[2], four[3]) = (m0, m1, m2, makeAddr("council3"));
         DepartmentRegistry reg = new DepartmentRegistry(four, 4);
@@ -218,13 +220,57 @@ contract DepartmentRegistryGovernanceTest is RegistryFixture, ApprovalSigner {
         uint256 id = reg.propose(REGISTER, MKT, "Marketing", mktKey, ISSUER);
         IDepartmentRegistry.SignedApproval memory a = _sig(reg, k1, id, block.timestamp);
         reg.approveWithSignatures(id, _one(a));
-        vm.expectRevert(abi.encodeWithSelector(IDepartmentRegistry.RegistryAlreadyApproved.selector, id, m1));
+        vm.recordLogs();
         reg.approveWithSignatures(id, _one(a));
+        assertEq(vm.getRecordedLogs().length, 0, "a replay emits nothing");
+        assertEq(reg.proposal(id).approvals, 2, "m0 and m1 once each");
         IDepartmentRegistry.SignedApproval[] memory twice = new IDepartmentRegistry.SignedApproval[](2);
         twice[0] = _sig(reg, k2, id, block.timestamp);
         twice[1] = twice[0];
-        vm.expectRevert(abi.encodeWithSelector(IDepartmentRegistry.RegistryAlreadyApproved.selector, id, m2));
+        vm.recordLogs();
         reg.approveWithSignatures(id, twice);
+        assertEq(vm.getRecordedLogs().length, 1, "one ProposalApproved for m2");
+        assertEq(reg.proposal(id).approvals, 3, "m2 once");
+        assertFalse(reg.proposal(id).executed, "a fourth is needed");
+    }
+
+    /// @dev A relay (or a gateway) holding a batch of signed approvals submits one of them on its own first: in
+    /// 2.4.0 the batch then reverted whole (`RegistryAlreadyApproved`), voiding the other members' approvals each
+    /// time (red team round 59). The counted one is skipped and the others count: the proposal executes.
+    function test_Attack_RelayFrontRunsOneSignatureOfABatch() public {
+        address[] memory four = new address[](4);
+        (four[0], four[1], four[2], four[3]) = (m0, m1, m2, makeAddr("council3"));
+        DepartmentRegistry reg = new DepartmentRegistry(four, 4);
+        vm.prank(m0);
+        uint256 id = reg.propose(REGISTER, MKT, "Marketing", mktKey, ISSUER);
+        IDepartmentRegistry.SignedApproval[] memory batch = new IDepartmentRegistry.SignedApproval[](3);
+        batch[0] = _sig(reg, k1, id, block.timestamp + 1 hours);
+        batch[1] = _sig(reg, k2, id, block.timestamp + 1 hours);
+        batch[2] = _sig(reg, uint256(keccak256("council3")), id, block.timestamp + 1 hours);
+        vm.prank(outsider); // the relay, ahead of the batch
+        reg.approveWithSignatures(id, _one(batch[1]));
+        vm.expectEmit(true, true, true, true);
+        emit IDepartmentRegistry.ProposalApproved(id, m1, 3);
+        vm.expectEmit(true, true, true, true);
+        emit IDepartmentRegistry.ProposalApproved(id, four[3], 4);
+        reg.approveWithSignatures(id, batch);
+        assertEq(reg.proposal(id).approvals, 4, "each member once");
+        assertTrue(reg.isActiveSigner(mktKey, ISSUER), "executed");
+    }
+
+    /// @dev Skipping is for an approval that counts already: a forged one, or one of a member who rejected, still
+    /// reverts the batch (it would count for nothing, and the submitter must learn which).
+    function test_RevertWhen_BatchHoldsARejectingMembersSignature() public {
+        uint256 id = _proposeRegister();
+        vm.prank(m1);
+        registry.reject(id);
+        IDepartmentRegistry.SignedApproval[] memory batch = new IDepartmentRegistry.SignedApproval[](2);
+        batch[0] = _sig(registry, k0, id, block.timestamp); // m0's, counted when it proposed: skipped
+        batch[1] = _sig(registry, k1, id, block.timestamp);
+        vm.expectRevert(abi.encodeWithSelector(IDepartmentRegistry.RegistryAlreadyRejected.selector, id, m1));
+        registry.approveWithSignatures(id, batch);
+        registry.approveWithSignatures(id, _one(batch[0]));
+        assertEq(registry.proposal(id).approvals, 1, "m0 once");
     }
 
     function test_RevertWhen_SignatureForAnotherProposal() public {
@@ -424,8 +470,8 @@ contract DepartmentRegistryGovernanceTest is RegistryFixture, ApprovalSigner {
         vm.prank(m1);
         reg.approve(id);
         IDepartmentRegistry.SignedApproval memory again = _sig(reg, k1, id, block.timestamp);
-        vm.expectRevert(abi.encodeWithSelector(IDepartmentRegistry.RegistryAlreadyApproved.selector, id, m1));
-        reg.approveWithSignatures(id, _one(again));
+        reg.approveWithSignatures(id, _one(again)); // skipped: it counts already
+        assertEq(reg.proposal(id).approvals, 2, "m1 once");
         reg.approveWithSignatures(id, _one(_sig(reg, k2, id, block.timestamp)));
         bytes32 shown = reg.proposalHash(id);
         vm.expectRevert(abi.encodeWithSelector(IDepartmentRegistry.RegistryAlreadyApproved.selector, id, m2));
@@ -605,9 +651,44 @@ contract GovernanceHandler is ApprovalSigner {
         uint256 id = bound(pick, 1, n);
         IDepartmentRegistry.SignedApproval memory a = seen[i];
         bool approvedBefore = registry.hasApproved(id, a.member);
+        uint8 approvals = registry.proposal(id).approvals;
         try registry.approveWithSignatures(id, _one(a)) {
-            if (approvedBefore || id != seenFor[i]) unauthorisedExecutions += 1;
+            // a counted approval is skipped (2.5.0): taken, but counting nothing more
+            if (approvedBefore ? registry.proposal(id).approvals != approvals : id != seenFor[i]) {
+                unauthorisedExecutions += 1;
+            }
         } catch {}
+    }
+
+    /// @dev Hostile (round 59): a relay sends one signature of a batch ahead of it, then the batch with that
+    /// signature in it twice; each member counts once, and the batch is never voided by the one sent first.
+    function frontRunBatch(uint256 first, uint256 pick) external {
+        uint256 n = _latest();
+        if (n == 0) return;
+        uint256 id = bound(pick, 1, n);
+        IDepartmentRegistry.SignedApproval[] memory batch = new IDepartmentRegistry.SignedApproval[](4);
+        for (uint256 k = 0; k < 3; ++k) {
+            batch[k] = _sig(registry, keys[k], id, block.timestamp + 1 days);
+        }
+        batch[3] = batch[first % 3];
+        try registry.approveWithSignatures(id, _one(batch[first % 3])) {} catch {}
+        uint8 approvals = registry.proposal(id).approvals;
+        bool wasOpen = registry.proposalState(id) == IDepartmentRegistry.ProposalState.Open;
+        uint256 newVoters = 0;
+        for (uint256 k = 0; k < 3; ++k) {
+            address m = vm.addr(keys[k]);
+            if (registry.isCouncilMember(m) && !registry.hasApproved(id, m) && !registry.hasRejected(id, m)) {
+                ++newVoters;
+            }
+        }
+        try registry.approveWithSignatures(id, batch) {
+            if (registry.proposal(id).approvals > approvals + newVoters) unauthorisedExecutions += 1;
+        } catch {
+            // open, every member current and none rejected: only a front-run could have voided it, and it must not
+            if (wasOpen && !removed && registry.proposal(id).rejections == 0) {
+                unauthorisedExecutions += 1;
+            }
+        }
     }
 
     /// @dev Once: members 0 and 1 remove member 2, who keeps its key and goes on signing (formerMemberSigns).

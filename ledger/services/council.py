@@ -14,11 +14,11 @@ registry's events are the complete governance history (:func:`governance_history
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import IntEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
@@ -32,7 +32,7 @@ from ..errors import ChainError, InputError, KeystoreError, StateError
 from ..formats.canonical import parse_hex32, strict_json_loads
 from ..formats.certificate import read_bounded
 from ..onchain import chainread
-from ..onchain.chain import Chain, department_code, department_id_bytes, role_names
+from ..onchain.chain import Chain, HeadMovedError, department_code, department_id_bytes, role_names
 from ..storage.keys import Keystore, is_council_key
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "Proposal",
     "ProposalState",
     "approval_typed_data",
+    "at_one_block",
     "current_types",
     "describe",
     "explain",
@@ -86,6 +87,11 @@ TYPE_ACTIONS = frozenset({Action.GRANT_TYPE, Action.REVOKE_TYPE})
 CERTIFICATE_TYPE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}\Z")
 # Most types one grant or revocation names (the registry's MAX_TYPES_PER_PROPOSAL).
 MAX_TYPES_PER_PROPOSAL = 32
+# Reads of one proposal (or listing) at one head before giving up: each a block mined meanwhile can interrupt on the
+# embedded node, which keeps its head's state only.
+PINNED_READ_ATTEMPTS = 3
+
+_T = TypeVar("_T")
 
 
 def type_list(types: Sequence[str]) -> str:
@@ -258,23 +264,44 @@ def describe(
 
 
 def explain(chain: Chain, proposal: Proposal) -> str:
-    """The proposal in words, set against the registry's state now (what changes from what)."""
-    text = proposal.summary
+    """The proposal in words, set against the registry's state now (what changes from what), read at one block."""
     fns = chain.registry.functions
-    try:
+
+    def now_at(block: int) -> str:
         if proposal.department and is_code(proposal.department) and proposal.action is not Action.REGISTER:
-            now = chain.call(fns.department(department_id_bytes(proposal.department)))
+            now = chain.call(fns.department(department_id_bytes(proposal.department)), block)
             status = "active" if now[4] else "suspended"
-            text += f"; now: {now[1]!r}, key {now[2]}, roles {','.join(role_names(int(now[3])))}, {status}"
+            text = f"; now: {now[1]!r}, key {now[2]}, roles {','.join(role_names(int(now[3])))}, {status}"
             if proposal.action in TYPE_ACTIONS:
-                types = current_types(chain, proposal.department)
+                types = current_types(chain, proposal.department, block=block)
                 text += f", types {', '.join(types) if types else 'none'}"
-        elif proposal.action in COUNCIL_CHANGES:
-            members = chain.call(fns.councilMembers())
-            text += f"; now: {int(chain.call(fns.threshold()))} of {len(members)} ({', '.join(members)})"
+            return text
+        if proposal.action in COUNCIL_CHANGES:
+            members, threshold = chain.call_many([fns.councilMembers(), fns.threshold()], block)
+            return f"; now: {int(threshold)} of {len(members)} ({', '.join(members)})"
+        return ""
+
+    try:
+        return proposal.summary + at_one_block(chain, now_at, "the registry's state")
     except ChainError as exc:
-        text += f"; now: unknown ({exc})"
-    return text
+        return proposal.summary + f"; now: unknown ({exc})"
+
+
+def at_one_block(chain: Chain, read: Callable[[int], _T], what: str) -> _T:
+    """``read(block)`` at the head the node claims now, so that its several calls see one state (a vote landing
+    between two calls read at ``latest`` mixed two states: rt59). The embedded node keeps its head's state only:
+    when a block is mined during the reads they are made again at the new head, up to :data:`PINNED_READ_ATTEMPTS`
+    times; then a ChainError (never a mix of two blocks)."""
+    moved: HeadMovedError | None = None
+    for _ in range(PINNED_READ_ATTEMPTS):
+        try:
+            return read(chain.block_number())
+        except HeadMovedError as exc:
+            moved = exc
+    raise ChainError(
+        f"{what} could not be read at one block: a block was mined during each of {PINNED_READ_ATTEMPTS} reads; "
+        "read again (a busy node settles within seconds)"
+    ) from moved
 
 
 # -- reading ----------------------------------------------------------------------------------------------
@@ -303,18 +330,18 @@ def executed_in(chain: Chain, receipt: Any, proposal_id: int) -> bool:
     return False
 
 
-def _proposal_struct(chain: Chain, proposal_id: int) -> tuple[list[Any], bytes | None]:
+def _proposal_struct(chain: Chain, proposal_id: int, block: int) -> tuple[list[Any], bytes | None]:
     """The registry's ``proposal(proposal_id)`` and, when its name is no UTF-8, the name's bytes (the name then read
     with them escaped). The registry takes any bytes as a name: read as text, one member's proposal of a name that is
     no UTF-8 raised UnicodeDecodeError in every listing of the council's proposals (red team round 59)."""
     fn = chain.registry.functions.proposal(proposal_id)
     try:
-        return list(chain.call(fn)), None
+        return list(chain.call(fn, block)), None
     except UnicodeDecodeError:
         pass
     types = [t.replace("string", "bytes") for t in get_abi_output_types(fn.abi)]  # one string: the name
     try:
-        answer = chain.w3.eth.call({"to": fn.address, "data": fn._encode_transaction_data()})
+        answer = chain.w3.eth.call({"to": fn.address, "data": fn._encode_transaction_data()}, block_identifier=block)
         (value,) = abi_decode(types, bytes(answer))
     except Exception as exc:  # noqa: BLE001 - web3's and eth-abi's several errors: the node's answer is unreadable
         raise ChainError(
@@ -328,12 +355,20 @@ def _proposal_struct(chain: Chain, proposal_id: int) -> tuple[list[Any], bytes |
 
 
 def get_proposal(chain: Chain, proposal_id: int) -> Proposal:
+    """Proposal ``proposal_id`` as the registry holds it, every part read at one block (:func:`at_one_block`)."""
+    return at_one_block(chain, lambda block: _proposal_at(chain, proposal_id, block), f"proposal {proposal_id}")
+
+
+def _proposal_at(chain: Chain, proposal_id: int, block: int) -> Proposal:
     fns = chain.registry.functions
-    raw, name_bytes = _proposal_struct(chain, proposal_id)
-    state = ProposalState(int(chain.call(fns.proposalState(proposal_id))))
-    members = chain.call(fns.councilMembers())
-    approved = [m for m in members if chain.call(fns.hasApproved(proposal_id, m))]
-    rejected = [m for m in members if chain.call(fns.hasRejected(proposal_id, m))]
+    raw, name_bytes = _proposal_struct(chain, proposal_id, block)
+    state_value, members = chain.call_many([fns.proposalState(proposal_id), fns.councilMembers()], block)
+    state = ProposalState(int(state_value))
+    votes = chain.call_many(
+        [fns.hasApproved(proposal_id, m) for m in members] + [fns.hasRejected(proposal_id, m) for m in members], block
+    )
+    approved = [m for m, yes in zip(members, votes[: len(members)], strict=True) if yes]
+    rejected = [m for m, no in zip(members, votes[len(members) :], strict=True) if no]
     action = Action(int(raw[0]))
     return Proposal(
         id=proposal_id,
@@ -358,14 +393,20 @@ def get_proposal(chain: Chain, proposal_id: int) -> Proposal:
 
 
 def list_proposals(chain: Chain, *, include_closed: bool = False) -> list[Proposal]:
-    """Proposals, newest first; only open ones unless ``include_closed``."""
-    count = int(chain.call(chain.registry.functions.proposalCount()))
-    found = []
-    for proposal_id in range(count, 0, -1):
-        state = ProposalState(int(chain.call(chain.registry.functions.proposalState(proposal_id))))
-        if include_closed or state is ProposalState.OPEN:
-            found.append(get_proposal(chain, proposal_id))
-    return found
+    """Proposals, newest first; only open ones unless ``include_closed``; all read at one block."""
+    return at_one_block(chain, lambda block: _proposals_at(chain, block, include_closed), "the council's proposals")
+
+
+def _proposals_at(chain: Chain, block: int, include_closed: bool) -> list[Proposal]:
+    fns = chain.registry.functions
+    count = int(chain.call(fns.proposalCount(), block))
+    ids = range(count, 0, -1)
+    states = chain.call_many([fns.proposalState(i) for i in ids], block)
+    return [
+        _proposal_at(chain, i, block)
+        for i, state in zip(ids, states, strict=True)
+        if include_closed or ProposalState(int(state)) is ProposalState.OPEN
+    ]
 
 
 def type_hash(certificate_type: str) -> bytes:
@@ -373,12 +414,17 @@ def type_hash(certificate_type: str) -> bytes:
     return bytes(keccak(text=certificate_type))
 
 
-def current_types(chain: Chain, department: str) -> list[str]:
-    """Names of the certificate types ``department`` holds now (its open grants), sorted."""
+def current_types(chain: Chain, department: str, *, block: int | None = None) -> list[str]:
+    """Names of the certificate types ``department`` holds now (its open grants), sorted; read at one block
+    (``block``, or the head when this reads it)."""
     fns = chain.registry.functions
-    periods = chain.call(fns.typeHistory(department_id_bytes(department)))
-    held = {bytes(p[0]) for p in periods if int(p[2]) == 0}
-    return sorted(str(chain.call(fns.certificateTypeName(h))) for h in held)
+
+    def at(head: int) -> list[str]:
+        periods = chain.call(fns.typeHistory(department_id_bytes(department)), head)
+        held = sorted({bytes(p[0]) for p in periods if int(p[2]) == 0})
+        return sorted(str(name) for name in chain.call_many([fns.certificateTypeName(h) for h in held], head))
+
+    return at(block) if block is not None else at_one_block(chain, at, f"the types of {department}")
 
 
 def is_authorized_for_type(chain: Chain, department: str, certificate_type: str, block: int | None = None) -> bool:
@@ -791,8 +837,47 @@ def submit_approvals(
         batch.append((member, deadline, signature))
     if not batch:
         raise InputError("no approvals to submit")
-    chain.transact(sender, chain.registry.functions.approveWithSignatures(proposal_id, batch))
+    pending = _not_yet_counted(chain, proposal_id, batch)
+    if not pending:
+        now = get_proposal(chain, proposal_id)
+        raise StateError(
+            f"every approval given counts already on proposal {proposal_id} ({now.state.name.lower()}, "
+            f"{now.approvals} approval(s)): nothing was sent"
+        )
+    chain.transact(sender, chain.registry.functions.approveWithSignatures(proposal_id, pending))
     return get_proposal(chain, proposal_id)
+
+
+def _not_yet_counted(
+    chain: Chain, proposal_id: int, batch: list[tuple[str, int, bytes]]
+) -> list[tuple[str, int, bytes]]:
+    """The approvals of ``batch`` the registry has not counted yet, one per member (of a member's several files, the
+    one valid longest), read at one block. A member's approval counted already (its own vote, or its signature sent
+    ahead of the batch by a relay) is left out: registry 2.4.0 reverted the whole batch for it, so a relay sending
+    one signature first voided the others' (red team round 59); 2.5.0 skips it, and sending it costs gas for
+    nothing. A member who rejected the proposal is an InputError naming it, as the registry would refuse it."""
+    latest: dict[str, tuple[str, int, bytes]] = {}
+    for approval in batch:
+        kept = latest.get(approval[0])
+        if kept is None or approval[1] > kept[1]:
+            latest[approval[0]] = approval
+    members = list(latest)
+    fns = chain.registry.functions
+
+    def votes_at(block: int) -> list[Any]:
+        return chain.call_many(
+            [fns.hasApproved(proposal_id, m) for m in members] + [fns.hasRejected(proposal_id, m) for m in members],
+            block,
+        )
+
+    votes = at_one_block(chain, votes_at, f"the votes on proposal {proposal_id}")
+    for member, rejected in zip(members, votes[len(members) :], strict=True):
+        if rejected:
+            raise InputError(
+                f"{member} rejected proposal {proposal_id}; their signed approval cannot count and the registry "
+                "would refuse the whole submission: leave their file out (nothing was sent)"
+            )
+    return [latest[m] for m, approved in zip(members, votes[: len(members)], strict=True) if not approved]
 
 
 def load_member(

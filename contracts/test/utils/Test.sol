@@ -19,6 +19,15 @@ interface Vm {
     function chainId(uint256 newChainId) external;
     function snapshotState() external returns (uint256 snapshotId);
     function revertToState(uint256 snapshotId) external returns (bool success);
+
+    struct Log {
+        bytes32[] topics;
+        bytes data;
+        address emitter;
+    }
+
+    function recordLogs() external;
+    function getRecordedLogs() external returns (Log[] memory logs);
 }
 
 /// @dev Minimal base test: cheatcode handle, address helper, bound and assertions that revert with a message.
