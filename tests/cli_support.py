@@ -53,13 +53,16 @@ def ledger_process(
     input: str | None = None,
     cwd: str | Path | None = None,
     timeout: float = 180,
+    module: str = "ledger.cli",
+    kind: str = "cli",
 ) -> subprocess.CompletedProcess[str]:
     """``subprocess.run([python, "-m", "ledger.cli", *args], capture_output=True, text=True, ...)``: the command
     runs in a process of its own, forked from a server that has already imported the library
     (tests/cli_zygote.py), unless the interpreter would start differently for this environment or
-    ``LEDGER_TEST_CLI_FORK=0`` asks for a fresh interpreter each time."""
-    command = [sys.executable, "-m", "ledger.cli", *args]
-    if not _same_interpreter(env, "cli"):
+    ``LEDGER_TEST_CLI_FORK=0`` asks for a fresh interpreter each time. ``module`` and ``kind`` run another module
+    to its end the same way, e.g. ``module="api", kind="gateway"`` for a gateway expected to exit at start."""
+    command = [sys.executable, "-m", module, *args]
+    if not _same_interpreter(env, kind):
         return subprocess.run(
             command, capture_output=True, text=True, env=dict(env), input=input, cwd=cwd, timeout=timeout
         )
@@ -71,8 +74,8 @@ def ledger_process(
         if input is not None:
             streams["stdin"].write_text(input, encoding=locale.getpreferredencoding(False))
         process = fork_command(
-            "cli",
-            "ledger.cli",
+            kind,
+            module,
             args,
             env=env,
             cwd=cwd,
