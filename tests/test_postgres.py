@@ -19,7 +19,7 @@ from ledger.formats.certificate import validate_record
 from ledger.services import issuance
 from ledger.storage.store import Certificate
 
-from .cli_support import assert_anchored_exactly_once, env_for
+from .cli_support import assert_anchored_exactly_once, env_for, ledger_process
 from .conftest import make_records, write_jsonl
 
 
@@ -92,20 +92,14 @@ def test_concurrent_resumes_anchor_each_pending_batch_once(ledger: Ledger, fresh
         batch = issuance.build_batch(ledger, records, code)
         issuance.store_prepared(ledger, batch)
         built.append(batch)
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "ledger.cli", "resume"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env_for(ledger),
-        )
-        for _ in range(2)
-    ]
-    errors = run_threads([lambda: issuance.resume(ledger)] * 3)
-    for p in processes:
-        _, err = p.communicate(timeout=180)
-        assert p.returncode == 0, err
+
+    def cli_resume() -> None:
+        # `ledger resume` in a process of its own, forked from the command server: it resumes at the barrier with
+        # the threads (a fresh interpreter spent its first ~2 s importing, by when the threads had done the work)
+        done = ledger_process(["resume"], env=env_for(ledger))
+        assert done.returncode == 0, done.stderr
+
+    errors = run_threads([lambda: issuance.resume(ledger)] * 3 + [cli_resume] * 2)
     assert not errors, errors
     ids = {f"RES{i}-{j:06d}" for i in range(6) for j in range(2)}
     assert_anchored_exactly_once(ledger, code, ids, verify=False)
