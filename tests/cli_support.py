@@ -53,13 +53,16 @@ def ledger_process(
     input: str | None = None,
     cwd: str | Path | None = None,
     timeout: float = 180,
+    module: str = "ledger.cli",
+    kind: str = "cli",
 ) -> subprocess.CompletedProcess[str]:
     """``subprocess.run([python, "-m", "ledger.cli", *args], capture_output=True, text=True, ...)``: the command
     runs in a process of its own, forked from a server that has already imported the library
     (tests/cli_zygote.py), unless the interpreter would start differently for this environment or
-    ``LEDGER_TEST_CLI_FORK=0`` asks for a fresh interpreter each time."""
-    command = [sys.executable, "-m", "ledger.cli", *args]
-    if not _same_interpreter(env, "cli"):
+    ``LEDGER_TEST_CLI_FORK=0`` asks for a fresh interpreter each time. ``module`` and ``kind`` run another module
+    to its end the same way, e.g. ``module="api", kind="gateway"`` for a gateway expected to exit at start."""
+    command = [sys.executable, "-m", module, *args]
+    if not _same_interpreter(env, kind):
         return subprocess.run(
             command, capture_output=True, text=True, env=dict(env), input=input, cwd=cwd, timeout=timeout
         )
@@ -71,8 +74,8 @@ def ledger_process(
         if input is not None:
             streams["stdin"].write_text(input, encoding=locale.getpreferredencoding(False))
         process = fork_command(
-            "cli",
-            "ledger.cli",
+            kind,
+            module,
             args,
             env=env,
             cwd=cwd,
@@ -96,16 +99,20 @@ def ledger_process(
 class ForkedProcess:
     """What ``subprocess.Popen`` offers of a process, for a command the fork server (tests/cli_zygote.py) runs:
     ``pid``, ``args``, ``returncode``, ``poll()``, ``wait(timeout)``, ``send_signal()``, ``terminate()``,
-    ``kill()`` and, for ``stderr=PIPE``, ``stderr`` (text, the locale's encoding, universal newlines).
+    ``kill()`` and, for ``stdout=PIPE`` or ``stderr=PIPE``, ``stdout`` or ``stderr`` (text, the locale's encoding,
+    universal newlines).
 
     The command is not this process's child, so its status comes from the server's supervisor, which waits for it
     and writes ``{"returncode": N}`` on the connection this object keeps open. Signals go through a pidfd taken
     right after the server named the pid, so a signal sent after the command ended (the supervisor reaped it and the
     pid may be reused) reaches nobody, as ``Popen.send_signal`` after ``poll()`` does."""
 
-    def __init__(self, conn: socket.socket, args: list[str], stderr: IO[str] | None) -> None:
+    def __init__(
+        self, conn: socket.socket, args: list[str], stderr: IO[str] | None, stdout: IO[str] | None = None
+    ) -> None:
         self.args = args
         self.stderr = stderr
+        self.stdout = stdout
         self.returncode: int | None = None
         self._conn = conn
         self._buffer = b""
@@ -182,20 +189,25 @@ def fork_command(
     env: Mapping[str, str],
     cwd: str | Path | None = None,
     stdin: Path | None = None,
-    stdout: Path | None = None,
+    stdout: Path | int | None = None,
     stderr: Path | int | None = None,
 ) -> ForkedProcess:
     """``python -m MODULE ARGS`` run by the fork server of ``kind`` ("cli": the library preloaded; "gateway": the
-    gateway's packages too). Streams: a file (stdout and stderr truncated), None (``/dev/null``) or, for stderr,
-    ``subprocess.PIPE`` (read it from the result's ``stderr``). Callers check ``_same_interpreter(env, kind)``
-    first: the server's interpreter started with the settings ``kind`` names."""
+    gateway's packages too). Streams: a file (stdout and stderr truncated), None (``/dev/null``) or, for stdout and
+    stderr, ``subprocess.PIPE`` (read it from the result's ``stdout`` or ``stderr``). Callers check
+    ``_same_interpreter(env, kind)`` first: the server's interpreter started with the settings ``kind`` names."""
     passed: list[int] = []
-    reader: IO[str] | None = None
-    if stderr == subprocess.PIPE:
-        read_end, write_end = os.pipe()
-        passed.append(write_end)
-        # as Popen(stderr=PIPE, text=True) makes it: a buffered reader in the locale's encoding, universal newlines
-        reader = io.TextIOWrapper(open(read_end, "rb"), encoding=locale.getpreferredencoding(False))  # noqa: SIM115
+    readers: dict[str, IO[str]] = {}
+    streams: dict[str, Any] = {}
+    for name, stream in (("stdout", stdout), ("stderr", stderr)):
+        if stream == subprocess.PIPE:
+            read_end, write_end = os.pipe()
+            streams[name] = {"fd": len(passed)}
+            passed.append(write_end)
+            # as Popen(stderr=PIPE, text=True) makes it: a buffered reader in the locale's encoding, universal newlines
+            readers[name] = io.TextIOWrapper(open(read_end, "rb"), encoding=locale.getpreferredencoding(False))  # noqa: SIM115
+        else:
+            streams[name] = str(stream) if stream is not None else None
     request = {
         "module": module,
         "args": list(args),
@@ -203,17 +215,16 @@ def fork_command(
         "cwd": str(Path(cwd) if cwd is not None else Path.cwd()),
         "umask": _umask(),
         "stdin": str(stdin) if stdin is not None else None,
-        "stdout": str(stdout) if stdout is not None else None,
-        "stderr": {"fd": 0} if passed else (str(stderr) if stderr is not None else None),
+        **streams,
     }
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         conn.connect(_zygote(kind))
         socket.send_fds(conn, [json.dumps(request).encode() + b"\n"], passed)
-        return ForkedProcess(conn, [sys.executable, "-m", module, *args], reader)
+        return ForkedProcess(conn, [sys.executable, "-m", module, *args], readers.get("stderr"), readers.get("stdout"))
     except BaseException:
         conn.close()
-        if reader is not None:
+        for reader in readers.values():
             reader.close()
         raise
     finally:

@@ -56,11 +56,12 @@ def _private_and_only(path: Path, directory: Path, *others: Path) -> None:
 
 
 def test_the_replay_report_file_is_private_and_does_not_follow_a_planted_link(
-    ledger: Ledger, tmp_path: Path, fresh_department: str, monkeypatch: pytest.MonkeyPatch
+    ledger: Ledger, tmp_path: Path, fresh_department: str
 ) -> None:
     """Adversary: another local user reading `ledger replay --json FILE` in a shared directory, or planting a link
     at FILE. The report is 0600 whatever the umask; the link is replaced by the report, its target untouched."""
-    monkeypatch.setenv("LEDGER_TEST_CLI_FORK", "0")  # a fresh interpreter, started with the umask set below
+    # each command runs with the umask set below: the command server sets the test's umask of the moment in the
+    # process it forks (tests/cli_zygote.py), as a fresh interpreter would inherit it
     shared = tmp_path / "shared"
     shared.mkdir()
     victim = tmp_path / "victim.txt"

@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .cli_support import ledger_process
+from .cli_support import ForkedProcess, _same_interpreter, fork_command, ledger_process
 
 
 def _limit_open_files(limit: int) -> None:
@@ -25,6 +25,7 @@ class WitnessProcess:
         """``open_files``: the process's limit of open files (RLIMIT_NOFILE), so a test reaches it with a few
         hundred connections, not the thousands of the system's default."""
         self.store, self.name, self.rpc = store, name, rpc
+        self._log = ""
         if not (store / "witness.key").exists():
             run = ledger_process(
                 ["witness", "keygen", "--store", str(store), "--name", name], env=os.environ, timeout=60
@@ -35,13 +36,22 @@ class WitnessProcess:
             found = ledger_process(["witness", "key", "--store", str(store)], env=os.environ, timeout=60)
             found.check_returncode()
             self.key = found.stdout.strip()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ledger.cli", "witness", "serve", "--store", str(store), "--rpc", rpc, *extra],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            preexec_fn=None if open_files is None else functools.partial(_limit_open_files, open_files),
-        )
+        args = ["witness", "serve", "--store", str(store), "--rpc", rpc, *extra]
+        self.process: subprocess.Popen[str] | ForkedProcess
+        if open_files is None and _same_interpreter(os.environ):
+            # forked from the command server, as every `ledger` command of the tests: a fresh interpreter spent ~2
+            # CPU-s importing, some 30 times a pass
+            self.process = fork_command(
+                "cli", "ledger.cli", args, env=os.environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+        else:  # a limit of open files is set in the process before it runs: a fresh one
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "ledger.cli", *args],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                preexec_fn=None if open_files is None else functools.partial(_limit_open_files, open_files),
+            )
         line = self.process.stdout.readline() if self.process.stdout else ""
         assert " listening on " in line, (line, self.process.stderr.read() if self.process.stderr else "")
         self.url = line.split(" listening on ")[1].split()[0]
@@ -50,8 +60,17 @@ class WitnessProcess:
         """Stop the process; its log (cosignatures and alarms)."""
         if self.process.poll() is None:
             self.process.terminate()
-        _, err = self.process.communicate(timeout=30)
-        return err
+        if isinstance(self.process, subprocess.Popen):
+            _, err = self.process.communicate(timeout=30)
+            return err
+        assert self.process.stdout is not None and self.process.stderr is not None
+        if self.process.stderr.closed:  # stopped before: the log read then, as a second communicate() gives it
+            return self._log
+        with self.process.stdout, self.process.stderr:  # end-of-file once the process is gone
+            self._log = self.process.stderr.read()  # the log first: a witness's standard output holds one line
+            self.process.stdout.read()
+        self.process.wait(30)
+        return self._log
 
     def alarms(self) -> str:
         path = self.store / "alarms.log"
