@@ -393,20 +393,21 @@ def _proposal_at(chain: Chain, proposal_id: int, block: int) -> Proposal:
 
 
 def list_proposals(chain: Chain, *, include_closed: bool = False) -> list[Proposal]:
-    """Proposals, newest first; only open ones unless ``include_closed``; all read at one block."""
-    return at_one_block(chain, lambda block: _proposals_at(chain, block, include_closed), "the council's proposals")
-
-
-def _proposals_at(chain: Chain, block: int, include_closed: bool) -> list[Proposal]:
+    """Proposals, newest first; only open ones unless ``include_closed``. Which to list is read at one block, and
+    each proposal at one block of its own (:func:`get_proposal`): a listing of every proposal a long-lived council
+    has made, read whole at one block, would outlast the embedded node's one-second block and never complete."""
     fns = chain.registry.functions
-    count = int(chain.call(fns.proposalCount(), block))
-    ids = range(count, 0, -1)
-    states = chain.call_many([fns.proposalState(i) for i in ids], block)
-    return [
-        _proposal_at(chain, i, block)
-        for i, state in zip(ids, states, strict=True)
-        if include_closed or ProposalState(int(state)) is ProposalState.OPEN
-    ]
+
+    def open_ids(block: int) -> list[int]:
+        ids = range(int(chain.call(fns.proposalCount(), block)), 0, -1)
+        states = chain.call_many([fns.proposalState(i) for i in ids], block)
+        return [
+            i
+            for i, state in zip(ids, states, strict=True)
+            if include_closed or ProposalState(int(state)) is ProposalState.OPEN
+        ]
+
+    return [get_proposal(chain, i) for i in at_one_block(chain, open_ids, "the council's proposals")]
 
 
 def type_hash(certificate_type: str) -> bytes:
