@@ -4,13 +4,16 @@ scripts/test.sh (LEDGER_TEST_DATABASE_URL), on PostgreSQL."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ledger.client import Ledger
 from ledger.config import REPO_ROOT
@@ -131,3 +134,47 @@ def test_concurrent_resumes_anchor_each_pending_batch_once(ledger: Ledger, fresh
     assert not errors, errors
     ids = {f"RES{i}-{j:06d}" for i in range(6) for j in range(2)}
     assert_anchored_exactly_once(ledger, code, ids, verify=False)
+
+
+def test_a_deadlock_between_two_writers_of_the_same_ids_is_a_lost_race(ledger: Ledger) -> None:
+    """(Two runs issuing the same records at once: a clerk's retry beside the first run, two gateways) A group
+    inserts its rows in digest order and one record's digests differ between writers (random salts), so two writers
+    take the id index's entries in opposite orders and PostgreSQL ends one transaction as a deadlock's victim
+    (SQLSTATE 40P01): issuance crashed on it where a refused row is a clear InputError (a fresh-clone CI run of the
+    test above). Here two transactions take two keys in opposite orders for real: the victim's error is one that
+    issuance takes as the race for the ids lost, as it takes a refused row; any other refusal is not."""
+    if ledger.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite admits one writing transaction at a time, so no two writers deadlock")
+    table = f"deadlock_probe_{os.getpid()}"
+    with ledger.engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE TABLE {table} (k text PRIMARY KEY)")
+    try:
+        barrier = threading.Barrier(2)
+        errors: list[DBAPIError] = []
+
+        def insert(first: str, second: str) -> None:
+            with ledger.engine.connect() as conn:
+                try:
+                    with conn.begin():
+                        conn.exec_driver_sql(f"INSERT INTO {table} VALUES ('{first}')")
+                        barrier.wait(30)
+                        conn.exec_driver_sql(f"INSERT INTO {table} VALUES ('{second}')")
+                except DBAPIError as exc:
+                    errors.append(exc)
+
+        threads = [threading.Thread(target=insert, args=pair) for pair in (("a", "b"), ("b", "a"))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert [getattr(e.orig, "sqlstate", None) for e in errors] == ["40P01"], errors
+        assert issuance._lost_race(errors[0])
+        with ledger.engine.connect() as conn, pytest.raises(DBAPIError) as refused:
+            conn.exec_driver_sql(f"INSERT INTO {table} VALUES (NULL)")
+        assert isinstance(refused.value, IntegrityError) and issuance._lost_race(refused.value)
+        with ledger.engine.connect() as conn, pytest.raises(DBAPIError) as other:
+            conn.exec_driver_sql(f"SELECT * FROM {table}_none")
+        assert not issuance._lost_race(other.value)
+    finally:
+        with ledger.engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP TABLE {table}")

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, TextIO, cast
 
 from sqlalchemy import Connection, RootTransaction, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import col
 
 from ..client import Ledger
@@ -583,16 +583,12 @@ class _Group:
                 for earlier, earlier_rows in zip(self.batches, self._rows, strict=True):
                     again.add(earlier, earlier_rows)
                 again.commit()
-            if not isinstance(exc, IntegrityError):
+            if not _lost_race(exc):
                 raise
             # Another writer stored one of these certificate ids first (the unique constraint is the arbiter);
             # this batch was rolled back whole, so nothing of it exists.
             ids = [r[0] for r in row_columns(built)] if rows is None else [r[3] for r in rows]
-            taken = sorted(_existing_ids(self.ledger, built.department, ids))
-            raise InputError(
-                f"certificate id(s) {taken[:5]} of this batch were issued by {built.department} "
-                "concurrently; nothing of this batch was written"
-            ) from None
+            raise _issued_concurrently(self.ledger, built.department, ids) from None
         self.batches.append(built)
         self._rows.append(rows)
 
@@ -611,7 +607,9 @@ class _Group:
                 every = sorted(itertools.chain.from_iterable(rows), key=operator.itemgetter(0))
                 try:
                     self.conn.exec_driver_sql(_insert_certificates_sql(self.ledger.engine.dialect.paramstyle), every)
-                except IntegrityError:
+                except DBAPIError as exc:
+                    if not _lost_race(exc):
+                        raise
                     del every
                     self.transaction.rollback()
                     self.conn.close()
@@ -859,16 +857,35 @@ def _write_prepared(
     except BaseException as exc:
         transaction.rollback()
         conn.close()
-        if not isinstance(exc, IntegrityError):
+        if not _lost_race(exc):
             raise
         # Another writer stored one of these certificate ids first (the unique constraint is the arbiter);
         # this batch was rolled back whole, so nothing of it exists.
-        taken = sorted(_existing_ids(ledger, built.department, [r[0] for r in row_columns(built)]))
-        raise InputError(
-            f"certificate id(s) {taken[:5]} of this batch were issued by {built.department} "
-            "concurrently; nothing of this batch was written"
-        ) from None
+        raise _issued_concurrently(ledger, built.department, [r[0] for r in row_columns(built)]) from None
     return conn, transaction
+
+
+def _lost_race(exc: BaseException) -> bool:
+    """Whether ``exc`` is another writer's insert of the same certificate ids winning over this one's: the unique
+    constraint refusing a row (IntegrityError), or PostgreSQL ending this transaction as a deadlock's victim
+    (SQLSTATE 40P01). A group inserts its rows in digest order, and the digests of one record issued by two writers
+    differ (their salts are random), so two writers of one file take the id index's entries in different orders;
+    PostgreSQL then aborts one of them, which is as much a lost race as a refused row (a fresh-clone CI run of
+    tests/test_postgres.py, once its racing processes started with the threads). Nothing of the victim's
+    transaction was written."""
+    if isinstance(exc, IntegrityError):
+        return True
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == "40P01"
+
+
+def _issued_concurrently(ledger: Ledger, department: str, ids: list[str]) -> InputError:
+    """The InputError of a batch that lost the race for one of its certificate ids (:func:`_lost_race`)."""
+    taken = sorted(_existing_ids(ledger, department, ids))
+    named = f"certificate id(s) {taken[:5]}" if taken else "certificate ids"
+    return InputError(
+        f"{named} of this batch were issued by {department} concurrently (another writer of the same records); "
+        "nothing of this batch was written: `ledger continue` the file to issue the rest"
+    )
 
 
 def _insert_prepared(ledger: Ledger, conn: Connection, built: BuiltBatch, state: str = BatchState.PREPARED) -> None:
