@@ -1,0 +1,104 @@
+"""Every key at rest encrypted and bound to this deployment (the open rows keybind left, "Key files at rest").
+
+The gateway's token secret ``keys/api-token.key`` was 32 bytes in the clear: whoever read the data directory held it,
+and any file of at least 32 bytes put in its place became the secret. It is now wrapped under ``LEDGER_PASSPHRASE``
+like the other key files (layout ``pl-key/2``, purpose ``api-token``, owner the chain's origin), a clear file of the
+old kind wrapped at its first open, and the database records its check value, so a clear file planted later is
+refused. The vault key, which the data directory could not bind to anything (another deployment's ``vault.key`` under
+the same passphrase opened), is bound to this deployment's database the same way (table ``key_check``, migration
+0017): a key whose check value differs is refused before anything is sealed or opened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from ledger.errors import ConfigError, KeystoreError
+from ledger.services.auth import MIN_SECRET_BYTES, TOKEN_SECRET_PURPOSE, load_secret
+from ledger.services.witness.checkpoint import origin_for
+from ledger.storage import keycheck
+from ledger.storage.store import open_engine
+from ledger.storage.vault import KEY_FILE_FORMAT, Vault, wrap_secret
+
+PASSPHRASE = "one passphrase for every key file of the deployment"
+ORIGIN = origin_for(31337, "0x" + "ab" * 32, "0x" + "cd" * 20)
+OTHER_ORIGIN = origin_for(31337, "0x" + "ef" * 32, "0x" + "12" * 20)
+
+
+@pytest.fixture(autouse=True)
+def _no_secret_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LEDGER_API_SECRET", raising=False)
+
+
+def _token_secret(path: Path, engine: Engine | None = None, passphrase: str | None = PASSPHRASE) -> bytes:
+    return load_secret(path, passphrase=passphrase, owner=ORIGIN, engine=engine)
+
+
+def _engine(tmp_path: Path) -> Engine:
+    return open_engine(f"sqlite:///{tmp_path / 'gateway.db'}")
+
+
+def test_the_token_secret_is_kept_wrapped_not_in_the_clear(tmp_path: Path) -> None:
+    """Adversary: an insider who reads the data directory (a backup, a copied disk), not knowing the passphrase.
+    ``keys/api-token.key`` held the token secret in the clear: they minted a token for any department. The secret
+    made at first use is now wrapped (scrypt and AES-GCM under the passphrase), bound to its purpose and origin."""
+    path = tmp_path / "keys" / "api-token.key"
+    secret = _token_secret(path, _engine(tmp_path))
+    held = path.read_bytes()
+    assert secret not in held and secret.hex() not in held.decode()
+    data = json.loads(held)
+    assert (data["format"], data["purpose"], data["owner"]) == (KEY_FILE_FORMAT, TOKEN_SECRET_PURPOSE, ORIGIN)
+    assert _token_secret(path) == secret  # read back, the one secret
+    with pytest.raises(KeystoreError, match="wrong passphrase for the token secret file"):
+        _token_secret(path, passphrase="another passphrase")
+    with pytest.raises(ConfigError, match="set LEDGER_PASSPHRASE, or give the secret in LEDGER_API_SECRET"):
+        _token_secret(path, passphrase=None)
+
+
+def test_a_clear_secret_file_of_the_old_kind_is_wrapped_at_its_first_open(tmp_path: Path) -> None:
+    """The layout before: a clear secret file keeps its secret (no session ends at the upgrade) and is wrapped in
+    place, its check value recorded."""
+    path, engine = tmp_path / "api-token.key", _engine(tmp_path)
+    clear = os.urandom(MIN_SECRET_BYTES)
+    path.write_bytes(clear)
+    assert _token_secret(path, engine) == clear
+    assert clear not in path.read_bytes() and json.loads(path.read_text())["purpose"] == TOKEN_SECRET_PURPOSE
+    assert keycheck.recorded(engine, TOKEN_SECRET_PURPOSE) == keycheck.check_value(clear, TOKEN_SECRET_PURPOSE)
+    assert _token_secret(path, engine) == clear
+
+
+def test_a_clear_file_planted_in_place_of_the_wrapped_secret_is_refused(tmp_path: Path) -> None:
+    """Adversary: an insider who can write the data directory replaces the wrapped ``api-token.key`` by 32 bytes of
+    their own in the clear, the old kind of file, so that their bytes become the secret that signs every token. The
+    database records the secret's check value: a clear file holding another secret is refused, and left as it is."""
+    path, engine = tmp_path / "api-token.key", _engine(tmp_path)
+    secret = _token_secret(path, engine)
+    planted = b"the insider's own 32-byte secret"
+    path.write_bytes(planted)
+    with pytest.raises(KeystoreError, match="holds a secret in the clear that is not the one this gateway's database"):
+        _token_secret(path, engine)
+    assert path.read_bytes() == planted
+    path.write_bytes(secret)  # a clear copy of the one secret (a backup of the old kind) is that secret
+    assert _token_secret(path, engine) == secret
+
+
+def test_another_key_file_in_place_of_the_token_secret_is_refused(tmp_path: Path) -> None:
+    """Adversary: the insider puts another key file wrapped under the same passphrase in the token secret's place:
+    the vault key, or another deployment's token secret (another chain's origin), or any JSON of their own. Each is
+    refused naming what it holds; none becomes the secret."""
+    path = tmp_path / "api-token.key"
+    Vault.from_env_or_file(tmp_path / "vault.key", PASSPHRASE, kdf_n=1024, kdf_floor=1024)
+    path.write_bytes((tmp_path / "vault.key").read_bytes())
+    with pytest.raises(KeystoreError, match="holds the vault key, not the gateway's token secret"):
+        _token_secret(path)
+    path.write_text(json.dumps(wrap_secret(os.urandom(32), PASSPHRASE, purpose="api-token", owner=OTHER_ORIGIN)))
+    with pytest.raises(KeystoreError, match=r"holds the gateway's token secret of .*, not the gateway's token secret"):
+        _token_secret(path)
+    path.write_text(json.dumps({"secret": "00" * 32}))
+    with pytest.raises(KeystoreError, match="no key file the gateway wrote"):
+        _token_secret(path)
