@@ -11,6 +11,7 @@ With ``LEDGER_RPC_URL`` it talks to that chain and expects a deployment file wri
 
 from __future__ import annotations
 
+import hmac
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ from sqlalchemy import Engine
 from .config import Settings
 from .errors import ChainError, ConfigError, KeystoreError
 from .onchain._node_http import node_location
+from .storage import keycheck
 from .storage.keys import Keystore
 from .storage.store import open_engine, private_directory
 from .storage.vault import VAULT_KDF_N, Vault
@@ -232,11 +234,29 @@ class Ledger:
                 key = self.settings.vault_key
                 # the key file's scrypt work factor: 2^15, or the keystore's where its floor was lowered on purpose
                 # (LEDGER_INSECURE_KEYSTORE_KDF_FLOOR: the test suite, whose every process unwrapped it at 2^15)
-                self._vault = Vault.from_env_or_file(
+                vault = Vault.from_env_or_file(
                     self.settings.keys_dir / "vault.key",
                     self._passphrase,
                     key_hex=key.get_secret_value() if key else None,
                     kdf_n=min(VAULT_KDF_N, self.settings.keystore_kdf_n),
                     kdf_floor=min(VAULT_KDF_N, self.settings.keystore_kdf_floor),
                 )
+                self._hold_vault_to_database(vault, "LEDGER_VAULT_KEY" if key else "the key file keys/vault.key")
+                self._vault = vault
             return self._vault
+
+    def _hold_vault_to_database(self, vault: Vault, source: str) -> None:
+        """The vault key must be the one this database's bodies are sealed under: its check value (``keycheck``: an
+        HMAC under the key, never the key) is recorded at its first use, and a key whose value differs is refused
+        before anything is sealed or opened. Another deployment's ``vault.key`` under the same passphrase opened
+        here, as did a KMS key of another deployment (round 57's open row)."""
+        value = keycheck.check_value(vault.key(), "vault")
+        if not hmac.compare_digest(keycheck.record(self.engine, "vault", value), value):
+            raise KeystoreError(
+                f"the vault key from {source} is not the one this database's certificate bodies are sealed under "
+                "(its check value differs from the one the database recorded at the key's first use): the key "
+                "file was swapped for another deployment's, or the database is another deployment's. Nothing was "
+                "sealed or opened with it. Restore this deployment's keys/vault.key (or LEDGER_VAULT_KEY) from a "
+                "backup, or point LEDGER_DATABASE_URL at this key's database",
+                where=self.settings.keys_dir,
+            )

@@ -12,18 +12,27 @@ the same passphrase opened), is bound to this deployment's database the same way
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
+from dataclasses import replace
+from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from pydantic import SecretStr
+from sqlalchemy import Engine, delete
 
+from ledger.client import Ledger
 from ledger.errors import ConfigError, KeystoreError
 from ledger.services.auth import MIN_SECRET_BYTES, TOKEN_SECRET_PURPOSE, load_secret
 from ledger.services.witness.checkpoint import origin_for
 from ledger.storage import keycheck
+from ledger.storage.models import KeyCheck
 from ledger.storage.store import open_engine
 from ledger.storage.vault import KEY_FILE_FORMAT, Vault, wrap_secret
+
+from .conftest import PASSPHRASE as LEDGER_PASSPHRASE
 
 PASSPHRASE = "one passphrase for every key file of the deployment"
 ORIGIN = origin_for(31337, "0x" + "ab" * 32, "0x" + "cd" * 20)
@@ -102,3 +111,83 @@ def test_another_key_file_in_place_of_the_token_secret_is_refused(tmp_path: Path
     path.write_text(json.dumps({"secret": "00" * 32}))
     with pytest.raises(KeystoreError, match="no key file the gateway wrote"):
         _token_secret(path)
+
+
+def test_another_deployments_vault_key_under_the_same_passphrase_is_refused(ledger: Ledger, tmp_path: Path) -> None:
+    """Adversary: the insider who can write the data directory, holding another deployment's ``vault.key`` wrapped
+    under the same passphrase (or a backup of it), puts it in place of this one's; or whoever sets the environment
+    gives another deployment's KMS key in ``LEDGER_VAULT_KEY``. It opened: this ledger's bodies then failed their
+    integrity check and new ones were sealed under the other key. The database records the vault key's check value at
+    its first use, and a key whose value differs is refused before anything is sealed or opened."""
+    keys, digest = ledger.settings.keys_dir, b"\x01" * 32
+    sealed = ledger.vault.seal(b"a body this deployment sealed", digest)
+    own = (keys / "vault.key").read_bytes()
+    Vault.from_env_or_file(tmp_path / "other.key", LEDGER_PASSPHRASE, kdf_n=1024, kdf_floor=1024)
+    (keys / "vault.key").write_bytes((tmp_path / "other.key").read_bytes())
+    settings = ledger.settings
+    ledger._vault = None  # as a process started after the swap
+    try:
+        with pytest.raises(KeystoreError, match="not the one this database's certificate bodies are sealed under"):
+            _ = ledger.vault
+        assert ledger._vault is None  # nothing to seal or open with
+        ledger.settings = replace(settings, vault_key=SecretStr(os.urandom(32).hex()))
+        with pytest.raises(KeystoreError, match="the vault key from LEDGER_VAULT_KEY is not the one"):
+            _ = ledger.vault
+    finally:
+        (keys / "vault.key").write_bytes(own)
+        ledger.settings = settings
+        ledger._vault = None
+    assert ledger.vault.open(sealed, digest) == b"a body this deployment sealed"
+    ledger.settings = replace(settings, vault_key=SecretStr(ledger.vault.key().hex()))  # the same key from a KMS
+    ledger._vault = None
+    try:
+        assert ledger.vault.open(sealed, digest) == b"a body this deployment sealed"
+    finally:
+        ledger.settings = settings
+        ledger._vault = None
+
+
+def test_a_database_without_the_record_gets_it_at_the_vault_keys_next_open(ledger: Ledger) -> None:
+    """A database upgraded to migration 0017 has no check value: the vault key that opens next is recorded."""
+    with ledger.engine.begin() as conn:
+        conn.execute(delete(KeyCheck.__table__).where(KeyCheck.__table__.c.purpose == "vault"))  # type: ignore[attr-defined]
+    ledger._vault = None
+    key = ledger.vault.key()
+    assert keycheck.recorded(ledger.engine, "vault") == keycheck.check_value(key, "vault")
+
+
+def _record(url: str, value: str, gun: Event, answer: Connection) -> None:
+    engine = open_engine(url, migrate=False)
+    gun.wait()
+    try:
+        answer.send(keycheck.record(engine, "race", value))
+    except BaseException as exc:  # noqa: BLE001 - the parent asserts on it
+        answer.send(repr(exc))
+
+
+def test_processes_recording_a_first_key_at_once_end_with_one_record(ledger: Ledger) -> None:
+    """Two processes (here four) opening a key first on one database at once, each with its own key: one row is
+    recorded and every process is told that one (the others' keys are then refused), on SQLite and PostgreSQL."""
+    fork = multiprocessing.get_context("fork")
+    gun = fork.Event()
+    pipes = [fork.Pipe(duplex=False) for _ in range(4)]
+    values = [os.urandom(32).hex() for _ in pipes]
+    workers = [
+        fork.Process(target=_record, args=(ledger.settings.db_url, value, gun, sending))
+        for value, (_, sending) in zip(values, pipes, strict=True)
+    ]
+    for worker in workers:
+        worker.start()
+    gun.set()
+    try:
+        answers = []
+        for worker, (receiving, _) in zip(workers, pipes, strict=True):
+            assert receiving.poll(120), "a process recorded nothing"
+            answers.append(receiving.recv())
+            worker.join(60)
+        assert len(set(answers)) == 1 and answers[0] in values, answers
+        assert keycheck.recorded(ledger.engine, "race") == answers[0]
+    finally:
+        with ledger.engine.begin() as conn:
+            conn.execute(delete(KeyCheck.__table__).where(KeyCheck.__table__.c.purpose == "race"))  # type: ignore[attr-defined]
+
