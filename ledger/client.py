@@ -87,6 +87,7 @@ class Ledger:
         self._passphrase = passphrase
         self._accounts: dict[str, LocalAccount] = {}
         self._registered_signers: set[str] = set()  # department key names whose key the registry names its signer
+        self._key_stamps: dict[str, tuple[int, int, int] | None] = {}  # each department key file as it was checked
         self._vault: Vault | None = None
         self._guard = threading.Lock()
         self._state: dict[str, Any] = {}
@@ -196,13 +197,23 @@ class Ledger:
             return self._accounts[key_name]
 
     def department_account(self, code: str) -> LocalAccount:
-        """Department ``code``'s unlocked key, once per process checked against the signer the registry names for it.
+        """Department ``code``'s unlocked key, checked against the signer the registry names for it once per process
+        and again whenever its keystore file changes.
 
         A keystore file names no department (its file name does, which anyone who can write the keystore changes), and
         the contracts take the department from the signer: two departments' files swapped would sign one's batches as
         the other's, a retired key's older copy put back would sign for none. Refused (KeystoreError, nothing sent)
         when the registry names another signer; a code it does not know yet is left to the registry to refuse."""
         key_name = department_key_name(code)
+        # The check is kept for the process's life only while the file is the one checked: a rotation promoted by
+        # another process (`ledger council promote-key`, which renames the files) or a file replaced meanwhile is
+        # unlocked and checked again. One stat a call, no registry read: issuance's cost is kept.
+        stamp = self.keystore.stamp(key_name)
+        with self._guard:
+            if self._key_stamps.get(key_name, stamp) != stamp:
+                self._accounts.pop(key_name, None)
+                self._registered_signers.discard(key_name)
+            self._key_stamps[key_name] = stamp
         account = self.account(key_name)
         with self._guard:
             if key_name in self._registered_signers:

@@ -191,3 +191,24 @@ def test_processes_recording_a_first_key_at_once_end_with_one_record(ledger: Led
         with ledger.engine.begin() as conn:
             conn.execute(delete(KeyCheck.__table__).where(KeyCheck.__table__.c.purpose == "race"))  # type: ignore[attr-defined]
 
+
+def test_a_department_key_file_changed_after_its_check_is_checked_again(ledger: Ledger, fresh_department: str) -> None:
+    """Adversary (or a race of the operator's own): after this process checked department MKT's key once, another
+    process changes ``dept-MKT.json``: a rotation promoted with `ledger council promote-key` (which renames the new
+    key's file over it), or the insider's swap with another department's file. The check was remembered for the
+    process's life, so this one went on signing with the key it had checked, and a swap made after its first
+    issuance went unseen until a restart. The file is checked again whenever it changed (one stat a call)."""
+    keys = ledger.settings.keys_dir
+    mine, theirs = keys / "dept-MKT.json", keys / f"dept-{fresh_department}.json"
+    checked = ledger.department_account("MKT").address
+    assert ledger.department_account("MKT").address == checked  # unchanged: the check is remembered
+    held = mine.read_bytes()
+    mine.unlink()
+    mine.write_bytes(theirs.read_bytes())  # a new file, as another process's rename leaves
+    try:
+        with pytest.raises(KeystoreError, match=r"dept-MKT\.json holds the key of .*, but the registry names"):
+            ledger.department_account("MKT")
+    finally:
+        mine.unlink()
+        mine.write_bytes(held)
+    assert ledger.department_account("MKT").address == checked
