@@ -18,6 +18,7 @@ from dataclasses import replace
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -33,6 +34,7 @@ from ledger.storage.store import open_engine
 from ledger.storage.vault import KEY_FILE_FORMAT, Vault, wrap_secret
 
 from .conftest import PASSPHRASE as LEDGER_PASSPHRASE
+from .consent_support import consent_world  # noqa: F401 - the world fixture
 
 PASSPHRASE = "one passphrase for every key file of the deployment"
 ORIGIN = origin_for(31337, "0x" + "ab" * 32, "0x" + "cd" * 20)
@@ -212,3 +214,35 @@ def test_a_department_key_file_changed_after_its_check_is_checked_again(ledger: 
         mine.unlink()
         mine.write_bytes(held)
     assert ledger.department_account("MKT").address == checked
+
+
+def test_another_deployments_consent_key_under_the_same_passphrase_signs_no_consent(
+    ledger: Ledger, world: dict[str, Any], tmp_path: Path
+) -> None:
+    """Adversary: the insider puts another deployment's consent key file (``consent-gateway.json``, a keystore of
+    the same passphrase) in place of this one's. No department's key here, it passed the registry's check and signed
+    new consent records, and every record signed before read as not signed by this ledger. The database records the
+    consent key's address at its first signature: a file holding another key signs nothing (refused before the
+    subject's assertion is spent), and the records signed before name the swap."""
+    from ledger.services import consent
+    from ledger.storage.keys import Keystore
+
+    from .consent_support import NOW, give
+
+    first = give(ledger, world["a"], "INS", NOW)
+    assert keycheck.recorded(ledger.engine, "consent") == consent.gateway_address(ledger).lower()
+    other = Keystore(tmp_path / "other-keys", kdf_n=1024, kdf_floor=1024)
+    other.create(consent.GATEWAY_KEY, LEDGER_PASSPHRASE)
+    mine = ledger.settings.keys_dir / f"{consent.GATEWAY_KEY}.json"
+    held = mine.read_bytes()
+    mine.write_bytes((tmp_path / "other-keys" / f"{consent.GATEWAY_KEY}.json").read_bytes())
+    ledger._accounts.clear()  # as a process started after the swap
+    try:
+        with pytest.raises(KeystoreError, match=r"consent-gateway\.json holds 0x[0-9a-fA-F]{40}, not the consent key"):
+            give(ledger, world["b"], "INS", NOW)
+        assert "not the consent key this database's records" in str(consent.signature_problem(ledger, first))
+    finally:
+        mine.write_bytes(held)
+        ledger._accounts.clear()
+    assert consent.signature_problem(ledger, first) is None
+    assert consent.signature_problem(ledger, give(ledger, world["b"], "INS", NOW)) is None  # nothing was spent
