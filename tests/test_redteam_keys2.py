@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import sys
 from dataclasses import replace
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
@@ -246,3 +247,66 @@ def test_another_deployments_consent_key_under_the_same_passphrase_signs_no_cons
         ledger._accounts.clear()
     assert consent.signature_problem(ledger, first) is None
     assert consent.signature_problem(ledger, give(ledger, world["b"], "INS", NOW)) is None  # nothing was spent
+
+
+def _command(argv: list[str], stderr: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
+    """Run ``ledger ARGV`` in this process with its standard error a file (as a service manager or cron gives it:
+    no terminal); its exit status and what it wrote there."""
+    from ledger.cli import main
+
+    with stderr.open("w") as stream, monkeypatch.context() as patched:
+        patched.setattr(sys, "stderr", stream)
+        status = main(argv)
+    return status, stderr.read_text()
+
+
+def test_a_command_run_by_cron_with_the_insecure_floor_is_reported_by_ledger_doctor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Adversary: whoever can set the environment of a command that cron or a service manager runs sets
+    LEDGER_INSECURE_KEYSTORE_KDF_FLOOR. The warning was printed only at a terminal (an error stream a script reads
+    must stay the command's own), so such a command said nothing anyone saw. It is now recorded in the data
+    directory, and `ledger doctor` reports it (exit 1) until the operator clears it; standard error is unchanged."""
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    monkeypatch.setenv("LEDGER_INSECURE_KEYSTORE_KDF_FLOOR", "1024")
+    monkeypatch.delenv("JOURNAL_STREAM", raising=False)
+    status, said = _command(["--data-dir", str(data), "db", "upgrade"], tmp_path / "cron.err", monkeypatch)
+    assert status == 0 and "warning" not in said, said  # a script reading it reads the command's own
+    monkeypatch.delenv("LEDGER_INSECURE_KEYSTORE_KDF_FLOOR")  # the operator's own shell, later: no floor set
+    capsys.readouterr()
+    assert _status(["--data-dir", str(data), "doctor"]) == 1
+    report = capsys.readouterr().out
+    assert (
+        report.startswith("recorded by `ledger db upgrade` at ")
+        and "LEDGER_INSECURE_KEYSTORE_KDF_FLOOR=1024 is set" in report
+    )
+    assert _status(["--data-dir", str(data), "doctor", "--clear"]) == 0
+    assert capsys.readouterr().out == "no insecure setting in effect or recorded\n"
+    monkeypatch.setenv("LEDGER_INSECURE_KEYSTORE_KDF_FLOOR", "1024")
+    assert _status(["--data-dir", str(data), "doctor"]) == 1
+    assert capsys.readouterr().out.startswith("in effect now: LEDGER_INSECURE_KEYSTORE_KDF_FLOOR=1024 is set")
+
+
+def _status(argv: list[str]) -> int:
+    from ledger.cli import main
+
+    return main(argv)
+
+
+def test_a_systemd_service_started_with_the_insecure_floor_says_so_in_its_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same adversary, the command run by systemd: its standard error is the journal (``JOURNAL_STREAM`` names
+    it), which the service's operator reads: the warning is printed there first. A ``JOURNAL_STREAM`` inherited by a
+    script whose error stream is another (a pipe it reads) leaves that stream as the command writes it."""
+    data, journal = tmp_path / "data", tmp_path / "journal"
+    data.mkdir(mode=0o700)
+    journal.touch()
+    monkeypatch.setenv("LEDGER_INSECURE_KEYSTORE_KDF_FLOOR", "1024")
+    found = os.stat(journal)
+    monkeypatch.setenv("JOURNAL_STREAM", f"{found.st_dev}:{found.st_ino}")
+    status, said = _command(["--data-dir", str(data), "db", "upgrade"], journal, monkeypatch)
+    assert status == 0 and said.startswith("warning: LEDGER_INSECURE_KEYSTORE_KDF_FLOOR=1024 is set"), said
+    status, said = _command(["--data-dir", str(data), "db", "current"], tmp_path / "script.err", monkeypatch)
+    assert status == 0 and "warning" not in said, said
