@@ -126,3 +126,28 @@ def test_gateway_refuses_to_start_with_a_short_secret(ledger: Any) -> None:
     with pytest.raises(AssertionError, match="exited at start") as refused:
         gateway.__enter__()
     assert f"at least {MIN_SECRET_BYTES} bytes" in str(refused.value)
+
+
+def test_gateway_refuses_to_start_with_a_clear_secret_planted_in_place_of_its_own(ledger: Any) -> None:
+    """Adversary: an insider who can write the data directory, not knowing the passphrase, replaces the gateway's
+    wrapped ``keys/api-token.key`` by 32 bytes of their own in the clear (the kind of file the versions before kept),
+    so that their bytes sign every token. The gateway's database records its secret's check value: it refuses to
+    start, naming the file, and the file is left for the operator to restore."""
+    from .gateway_process import BoundGateway as Gateway
+
+    path = ledger.settings.keys_dir / "api-token.key"
+    with Gateway(ledger):
+        pass  # its secret made (or opened) wrapped, and recorded in the database
+    held = path.read_bytes()
+    planted = b"the insider's own 32-byte secret"
+    path.write_bytes(planted)
+    try:
+        gateway = Gateway(ledger)
+        with pytest.raises(AssertionError, match="exited at start") as refused:
+            gateway.__enter__()
+        assert "holds a secret in the clear that is not the one this gateway's database records" in str(refused.value)
+        assert path.read_bytes() == planted
+    finally:
+        path.write_bytes(held)
+    with Gateway(ledger):
+        pass  # restored, it starts as before
