@@ -22,10 +22,11 @@ from starlette.concurrency import run_in_threadpool
 from ledger import __version__
 from ledger.client import Ledger
 from ledger.config import insecure_kdf_floor_warning
+from ledger.errors import KeystoreError
 from ledger.services import accesslog, consent
 from ledger.services.auth import Authenticator, load_secret
 from ledger.services.verify import ChainView
-from ledger.services.witness.client import WitnessView
+from ledger.services.witness.client import WitnessView, chain_identity
 from ledger.storage.store import refusal, refusal_in
 
 from . import limits, problems, security, services
@@ -72,11 +73,26 @@ def _attach(app: FastAPI, ledger: Ledger, settings: ApiSettings) -> None:
     app.state.authenticator = Authenticator(
         chain=ledger.chain,
         engine=ledger.engine,
-        secret=load_secret(ledger.settings.keys_dir / "api-token.key", ledger.settings.api_secret),
+        secret=_token_secret(ledger),
         audience=settings.public_url,
         token_ttl=timedelta(seconds=settings.token_ttl_seconds),
         challenge_ttl=timedelta(seconds=settings.challenge_ttl_seconds),
         cache_seconds=settings.registry_cache_seconds,
+    )
+
+
+def _token_secret(ledger: Ledger) -> bytes:
+    """``LEDGER_API_SECRET``, else ``keys/api-token.key`` wrapped under the ledger's passphrase, bound to this chain's
+    origin and to the secret the database records (``auth.load_secret``)."""
+    passphrase = None
+    with contextlib.suppress(KeystoreError):  # no passphrase: load_secret says what to set, unless the secret is given
+        passphrase = ledger.passphrase()
+    return load_secret(
+        ledger.settings.keys_dir / "api-token.key",
+        ledger.settings.api_secret,
+        passphrase=passphrase,
+        owner=chain_identity(ledger.chain).origin,
+        engine=ledger.engine,
     )
 
 

@@ -11,6 +11,7 @@ With ``LEDGER_RPC_URL`` it talks to that chain and expects a deployment file wri
 
 from __future__ import annotations
 
+import hmac
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,7 @@ from sqlalchemy import Engine
 from .config import Settings
 from .errors import ChainError, ConfigError, KeystoreError
 from .onchain._node_http import node_location
+from .storage import keycheck
 from .storage.keys import Keystore
 from .storage.store import open_engine, private_directory
 from .storage.vault import VAULT_KDF_N, Vault
@@ -85,6 +87,7 @@ class Ledger:
         self._passphrase = passphrase
         self._accounts: dict[str, LocalAccount] = {}
         self._registered_signers: set[str] = set()  # department key names whose key the registry names its signer
+        self._key_stamps: dict[str, tuple[int, int, int] | None] = {}  # each department key file as it was checked
         self._vault: Vault | None = None
         self._guard = threading.Lock()
         self._state: dict[str, Any] = {}
@@ -194,13 +197,23 @@ class Ledger:
             return self._accounts[key_name]
 
     def department_account(self, code: str) -> LocalAccount:
-        """Department ``code``'s unlocked key, once per process checked against the signer the registry names for it.
+        """Department ``code``'s unlocked key, checked against the signer the registry names for it once per process
+        and again whenever its keystore file changes.
 
         A keystore file names no department (its file name does, which anyone who can write the keystore changes), and
         the contracts take the department from the signer: two departments' files swapped would sign one's batches as
         the other's, a retired key's older copy put back would sign for none. Refused (KeystoreError, nothing sent)
         when the registry names another signer; a code it does not know yet is left to the registry to refuse."""
         key_name = department_key_name(code)
+        # The check is kept for the process's life only while the file is the one checked: a rotation promoted by
+        # another process (`ledger council promote-key`, which renames the files) or a file replaced meanwhile is
+        # unlocked and checked again. One stat a call, no registry read: issuance's cost is kept.
+        stamp = self.keystore.stamp(key_name)
+        with self._guard:
+            if self._key_stamps.get(key_name, stamp) != stamp:
+                self._accounts.pop(key_name, None)
+                self._registered_signers.discard(key_name)
+            self._key_stamps[key_name] = stamp
         account = self.account(key_name)
         with self._guard:
             if key_name in self._registered_signers:
@@ -232,11 +245,29 @@ class Ledger:
                 key = self.settings.vault_key
                 # the key file's scrypt work factor: 2^15, or the keystore's where its floor was lowered on purpose
                 # (LEDGER_INSECURE_KEYSTORE_KDF_FLOOR: the test suite, whose every process unwrapped it at 2^15)
-                self._vault = Vault.from_env_or_file(
+                vault = Vault.from_env_or_file(
                     self.settings.keys_dir / "vault.key",
                     self._passphrase,
                     key_hex=key.get_secret_value() if key else None,
                     kdf_n=min(VAULT_KDF_N, self.settings.keystore_kdf_n),
                     kdf_floor=min(VAULT_KDF_N, self.settings.keystore_kdf_floor),
                 )
+                self._hold_vault_to_database(vault, "LEDGER_VAULT_KEY" if key else "the key file keys/vault.key")
+                self._vault = vault
             return self._vault
+
+    def _hold_vault_to_database(self, vault: Vault, source: str) -> None:
+        """The vault key must be the one this database's bodies are sealed under: its check value (``keycheck``: an
+        HMAC under the key, never the key) is recorded at its first use, and a key whose value differs is refused
+        before anything is sealed or opened. Another deployment's ``vault.key`` under the same passphrase opened
+        here, as did a KMS key of another deployment (round 57's open row)."""
+        value = keycheck.check_value(vault.key(), "vault")
+        if not hmac.compare_digest(keycheck.record(self.engine, "vault", value), value):
+            raise KeystoreError(
+                f"the vault key from {source} is not the one this database's certificate bodies are sealed under "
+                "(its check value differs from the one the database recorded at the key's first use): the key "
+                "file was swapped for another deployment's, or the database is another deployment's. Nothing was "
+                "sealed or opened with it. Restore this deployment's keys/vault.key (or LEDGER_VAULT_KEY) from a "
+                "backup, or point LEDGER_DATABASE_URL at this key's database",
+                where=self.settings.keys_dir,
+            )

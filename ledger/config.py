@@ -43,6 +43,19 @@ def insecure_kdf_floor_warning(floor: int) -> str | None:
     )
 
 
+def data_dir_from_env(data_dir: str | Path | None = None) -> Path:
+    """The data directory: ``data_dir`` (``--data-dir``), else ``LEDGER_DATA_DIR``, else ``./.ledger``."""
+    return Path(data_dir or os.environ.get("LEDGER_DATA_DIR") or Path.cwd() / ".ledger").resolve()
+
+
+def journal_stream() -> tuple[int, int] | None:
+    """``JOURNAL_STREAM`` (``device:inode``), which systemd sets for a service whose standard output or error it
+    connects to the journal (systemd.exec(5)): a process compares it with its standard error's to know that what
+    it writes there is read by the service's operator, in the journal. None when unset or malformed."""
+    device, _, inode = os.environ.get("JOURNAL_STREAM", "").partition(":")
+    return (int(device), int(inode)) if device.isdigit() and inode.isdigit() else None
+
+
 def kdf_n_from_env() -> int:
     """``LEDGER_KEYSTORE_KDF_N``: the scrypt work factor new key files are written with (``DEFAULT_KDF_N`` unset).
     Only this variable lowers what is written; the insecure floor lowers only what is accepted when read (red team
@@ -136,7 +149,7 @@ class Settings:
     @classmethod
     def from_env(cls, data_dir: str | Path | None = None) -> Settings:
         """Read settings from ``LEDGER_*`` environment variables; ``data_dir`` overrides ``LEDGER_DATA_DIR``."""
-        directory = Path(data_dir or os.environ.get("LEDGER_DATA_DIR") or Path.cwd() / ".ledger").resolve()
+        directory = data_dir_from_env(data_dir)
         deployment = os.environ.get("LEDGER_DEPLOYMENT_FILE")
         settings = cls(
             data_dir=directory,

@@ -11,7 +11,8 @@ the old layout still opens (its purpose is then the caller's word) and is rewrap
 
 Inventory (docs/threat-model.md, "Key files at rest"): the department and council keystores are Web3 Secret Storage
 files, bound to their department by the registry on chain (a swapped one signs for an address the contract refuses
-for that department); the gateway's token secret is 32 random bytes in the clear, bound by its path only.
+for that department); the gateway's token secret was 32 random bytes in the clear, bound by its path only, and is
+wrapped like the other key files since keys2 (tests/test_redteam_keys2.py).
 """
 
 from __future__ import annotations

@@ -18,7 +18,14 @@ from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError
 
-from ..config import DEBUG_VARIABLE, debug_tracebacks, insecure_kdf_floor_warning, kdf_floor_from_env
+from ..config import (
+    DEBUG_VARIABLE,
+    data_dir_from_env,
+    debug_tracebacks,
+    insecure_kdf_floor_warning,
+    journal_stream,
+    kdf_floor_from_env,
+)
 from ..errors import LedgerError
 
 INTERNAL_ERROR = 70  # EX_SOFTWARE (sysexits.h): distinct from a refusal (2) and a failed check (1)
@@ -36,6 +43,7 @@ GROUPS = (
     "ledger.cli.consent",
     "ledger.cli.supervision",
     "ledger.cli.database",
+    "ledger.cli.doctor",
 )
 
 
@@ -50,20 +58,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _warn_at_a_terminal(warning: str | None) -> None:
-    """Print ``warning`` on standard error when a person reads it there (a terminal): the operator who runs a
-    command with an insecure setting. A command's error stream read by a program (a script, the test suite, which
-    sets the insecure floor on purpose) is left as the command writes it; a service says so in its log (the
-    gateway at its start)."""
-    if warning and sys.stderr.isatty():
+def _warn_the_operator(warning: str | None, args: argparse.Namespace) -> None:
+    """Tell the operator who runs a command with an insecure setting. On standard error when a person reads it there:
+    a terminal, or the journal of a systemd service (``JOURNAL_STREAM`` names standard error). A command's error
+    stream read by a program (a script, the test suite, which sets the insecure floor on purpose) is left as the
+    command writes it. Whatever runs it (cron, another service manager), the warning is recorded in the data
+    directory (``doctor.INSECURE_RECORD``; a witness's store) for `ledger doctor` to report; a gateway says so in its
+    log at its start."""
+    if not warning:
+        return
+    if sys.stderr.isatty() or _to_the_journal():
         print(f"warning: {warning}", file=sys.stderr)
+    from ..services.doctor import record_insecure_setting  # only with a warning: no command pays for the import
+
+    # a witness's store is its data directory; the command named with its action (`db upgrade`, `witness serve`)
+    directory = getattr(args, "store", None) or data_dir_from_env(getattr(args, "data_dir", None))
+    actions = [value for name, value in vars(args).items() if name.endswith("_command") and isinstance(value, str)]
+    record_insecure_setting(Path(directory), warning, " ".join([str(args.command), *actions]))
+
+
+def _to_the_journal() -> bool:
+    stream = journal_stream()
+    if stream is None:
+        return False
+    try:
+        found = os.fstat(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):  # no standard error, or one with no file descriptor
+        return False
+    return (found.st_dev, found.st_ino) == stream
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        _warn_at_a_terminal(insecure_kdf_floor_warning(kdf_floor_from_env()))
+        _warn_the_operator(insecure_kdf_floor_warning(kdf_floor_from_env()), args)
         return int(args.run(args) or 0)
     except LedgerError as exc:
         print(f"error: {exc.local_message()}", file=sys.stderr)

@@ -31,6 +31,7 @@ Roles always come from the registry at request time, never from the token.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -50,18 +51,21 @@ from sqlalchemy import Engine, delete, select, update
 from sqlmodel import col
 
 from ..config import secret_env
-from ..errors import ConfigError, InputError, LedgerError, NotFoundError
+from ..errors import ConfigError, InputError, KeystoreError, LedgerError, NotFoundError
 from ..formats.canonical import json_loads
 from ..formats.signing import recover
 from ..onchain.chain import Chain, department_id_bytes
-from ..storage._files import create_exclusive
+from ..storage import keycheck
+from ..storage._files import create_exclusive, replace_private
 from ..storage.models import AuthChallenge, IssuedToken, aware, given_time
+from ..storage.vault import KEY_FILE_FORMAT, unwrap_secret, wrap_secret
 from .departments import Department, get_department
 
 TOKEN_PREFIX = "plt1"  # noqa: S105 - the token format tag, not a secret
 DEFAULT_TOKEN_TTL = timedelta(minutes=15)
 DEFAULT_CHALLENGE_TTL = timedelta(minutes=5)
 MIN_SECRET_BYTES = 32
+TOKEN_SECRET_PURPOSE = "api-token"  # noqa: S105 - the token secret file's purpose (pl-key/2) and key_check row
 CLOCK_SKEW = timedelta(seconds=60)
 DEFAULT_AUDIENCE = "http://127.0.0.1:8000"
 _SIGN_IN = " wants you to sign in with your Ethereum account:"
@@ -144,13 +148,26 @@ def _unb64(text: str) -> bytes:
 _FROM_ENVIRONMENT = object()
 
 
-def load_secret(path: Path, configured: Any = _FROM_ENVIRONMENT) -> bytes:
-    """The token secret: ``LEDGER_API_SECRET`` (hex), else a random file created beside the keystore (0600).
+def load_secret(
+    path: Path,
+    configured: Any = _FROM_ENVIRONMENT,
+    *,
+    passphrase: str | None,
+    owner: str,
+    engine: Engine | None = None,
+) -> bytes:
+    """The token secret: ``LEDGER_API_SECRET`` (hex), else the key file ``path``, encrypted at rest under
+    ``passphrase`` (``LEDGER_PASSPHRASE``) and bound to its purpose (``api-token``) and ``owner`` (the chain's
+    origin), as the other key files are (layout ``pl-key/2``); created with 32 random bytes at first use.
 
     A secret shorter than ``MIN_SECRET_BYTES`` is refused from either source (an empty key makes every token
     forgeable). The file is written whole under a temporary name and then hard-linked into place, so workers
     starting together never see a partial file: the first link wins and every worker reads the winner's secret.
-    """
+
+    A file of the layout before (the secret in the clear) is wrapped at its first open (written whole, synced,
+    renamed into place; racing workers each write the one secret). With ``engine`` (the gateway's), the secret's
+    check value is recorded in the database (``storage/keycheck.py``) whenever the wrapped file opens, and a clear
+    file is taken only while it holds that secret: one planted in place of the wrapped file later is refused."""
     if configured is _FROM_ENVIRONMENT:  # callers with Settings pass settings.api_secret
         configured = secret_env("LEDGER_API_SECRET")
     raw = configured.get_secret_value() if isinstance(configured, SecretStr) else configured
@@ -162,11 +179,35 @@ def load_secret(path: Path, configured: Any = _FROM_ENVIRONMENT) -> bytes:
                 "LEDGER_API_SECRET must be hex: 64 hex digits of random bytes (e.g. `openssl rand -hex 32`)"
             ) from None
         return _checked_secret(secret, "LEDGER_API_SECRET")
+    if not passphrase:
+        raise ConfigError(
+            f"the gateway's token secret {path} is kept encrypted at rest: set LEDGER_PASSPHRASE, or give the "
+            "secret in LEDGER_API_SECRET (64 hex digits, from a secret manager)"
+        )
     try:
-        secret = path.read_bytes()
+        content = path.read_bytes()
     except FileNotFoundError:
-        secret = _create_secret(path)
-    return _checked_secret(secret, str(path))
+        return _create_secret(path, passphrase, owner, engine)
+    try:
+        data = json_loads(content)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):  # the layout before: the secret in the clear
+        return _wrapped_in_place(path, _checked_secret(content, str(path)), passphrase, owner, engine)
+    if data.get("format") != KEY_FILE_FORMAT:
+        raise KeystoreError(
+            f"the token secret file {path} holds a JSON document that is no key file the gateway wrote (layout "
+            f"{KEY_FILE_FORMAT}); restore it from a backup, or delete it to have a new secret made (every session "
+            "token then ends)"
+        )
+    what = f"the token secret file {path}"
+    secret = _checked_secret(
+        unwrap_secret(data, passphrase, what, "LEDGER_PASSPHRASE", purpose=TOKEN_SECRET_PURPOSE, owner=owner),
+        str(path),
+    )
+    if engine is not None:
+        keycheck.replace(engine, TOKEN_SECRET_PURPOSE, keycheck.check_value(secret, TOKEN_SECRET_PURPOSE))
+    return secret
 
 
 def _checked_secret(secret: bytes, source: str) -> bytes:
@@ -179,9 +220,34 @@ def _checked_secret(secret: bytes, source: str) -> bytes:
     return secret
 
 
-def _create_secret(path: Path) -> bytes:
-    create_exclusive(path, secrets.token_bytes(MIN_SECRET_BYTES))  # False: another worker's secret is in place
-    return path.read_bytes()
+def _create_secret(path: Path, passphrase: str, owner: str, engine: Engine | None) -> bytes:
+    secret = secrets.token_bytes(MIN_SECRET_BYTES)
+    wrapped = wrap_secret(secret, passphrase, purpose=TOKEN_SECRET_PURPOSE, owner=owner)
+    if not create_exclusive(path, json.dumps(wrapped).encode()):  # another worker's secret is in place: read it
+        return load_secret(path, None, passphrase=passphrase, owner=owner, engine=engine)
+    if engine is not None:  # a secret made anew (first start, or the file deleted on purpose): this one is recorded
+        keycheck.replace(engine, TOKEN_SECRET_PURPOSE, keycheck.check_value(secret, TOKEN_SECRET_PURPOSE))
+    return secret
+
+
+def _wrapped_in_place(path: Path, secret: bytes, passphrase: str, owner: str, engine: Engine | None) -> bytes:
+    """The clear secret of ``path`` (the layout before ``pl-key/2``), wrapped in place; refused when the database
+    records another secret (a clear file planted where the wrapped one was: it would make its planter's bytes the
+    secret)."""
+    check = keycheck.check_value(secret, TOKEN_SECRET_PURPOSE)
+    held = keycheck.recorded(engine, TOKEN_SECRET_PURPOSE) if engine is not None else None
+    if held is not None and not hmac.compare_digest(held, check):
+        raise KeystoreError(
+            f"the token secret file {path} holds a secret in the clear that is not the one this gateway's database "
+            "records: the wrapped file was replaced, and nothing was read with it. Restore the file from a backup, "
+            "or delete it to have a new secret made (every session token then ends)"
+        )
+    wrapped = wrap_secret(secret, passphrase, purpose=TOKEN_SECRET_PURPOSE, owner=owner)
+    with contextlib.suppress(OSError):  # a directory it may not write keeps the clear file (wrapped at a next open)
+        replace_private(path, json.dumps(wrapped).encode())
+    if engine is not None:
+        keycheck.record(engine, TOKEN_SECRET_PURPOSE, check)
+    return secret
 
 
 def token_seal(secret: bytes, *, jti: str, department: str, expires: int) -> str:

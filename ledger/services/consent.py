@@ -58,6 +58,7 @@ from ..errors import ConfigError, InputError, KeystoreError, LedgerError, NotFou
 from ..formats.canonical import canonical_json, hex32, json_loads, parse_hex32
 from ..formats.signing import recover
 from ..onchain.ids import department_code
+from ..storage import keycheck
 from ..storage.models import (
     CONSENT_ERASED,
     MAX_PURPOSE_TEXT,
@@ -529,6 +530,31 @@ def _department_key_problem(ledger: Ledger, address: str) -> str | None:
     )
 
 
+def _recorded_key_problem(ledger: Ledger, address: str, *, record: bool) -> str | None:
+    """Why the key at ``address``, read from the consent key's file, is not the consent key this database's records
+    are signed with (None: it is, or none is recorded yet): the database records the key's address at its first
+    signature (``keycheck``, purpose ``consent``; with ``record``, this signature's), so another deployment's consent
+    key file under the same passphrase, no department's key here, signs nothing."""
+    recorded: dict[str, str] = ledger.local("consent.recorded_key", dict)
+    if "address" not in recorded:
+        held = (
+            keycheck.record(ledger.engine, "consent", address.lower())
+            if record
+            else keycheck.recorded(ledger.engine, "consent")
+        )
+        if held is None:
+            return None
+        recorded["address"] = held
+    if hmac.compare_digest(recorded["address"], address.lower()):
+        return None
+    return (
+        f"the consent key's keystore file {GATEWAY_KEY}.json holds {address}, not the consent key this database's "
+        f"records are signed with ({_checksum(recorded['address'])}, recorded at its first signature): the file "
+        "was swapped for another deployment's or copied from elsewhere, and no consent is signed with it. Restore "
+        "the file from a backup of this deployment's consent key"
+    )
+
+
 def signature_problem(ledger: Ledger, row: Consent) -> str | None:
     """Why ``row`` is not a record this ledger signed (None: it is)."""
     if row.subject_ref == CONSENT_ERASED:
@@ -539,7 +565,7 @@ def signature_problem(ledger: Ledger, row: Consent) -> str | None:
     expected = ledger.keystore.address(GATEWAY_KEY) if ledger.keystore.exists(GATEWAY_KEY) else None
     if expected is None:
         return "this ledger has no consent key, so it signed no consent"
-    swapped = _department_key_problem(ledger, expected)
+    swapped = _department_key_problem(ledger, expected) or _recorded_key_problem(ledger, expected, record=False)
     if swapped:
         return swapped
     if row.record_hash != _record_hash(row):
@@ -676,7 +702,9 @@ def give(
     )
     row.record_hash = _record_hash(row)
     signer = ledger.account(GATEWAY_KEY)
-    swapped = _department_key_problem(ledger, signer.address)
+    swapped = _department_key_problem(ledger, signer.address) or _recorded_key_problem(
+        ledger, signer.address, record=True
+    )
     if swapped:
         raise KeystoreError(swapped)
     row.signature = "0x" + bytes(signer.sign_message(_record_message(row)).signature).hex()

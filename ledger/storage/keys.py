@@ -17,6 +17,7 @@ refused when read: it could be brute-forced from a stolen copy.
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,6 +62,15 @@ class Keystore:
 
     def exists(self, name: str) -> bool:
         return self._path(name).exists()
+
+    def stamp(self, name: str) -> tuple[int, int, int] | None:
+        """What identifies the file of key ``name`` as it is now (inode, modification time, size; None: no file):
+        it differs once the file is replaced or renamed over, as a key rotation's promotion does."""
+        try:
+            found = os.stat(self._path(name))
+        except FileNotFoundError:
+            return None
+        return found.st_ino, found.st_mtime_ns, found.st_size
 
     def names(self) -> list[str]:
         return sorted(p.stem for p in self.directory.glob("*.json")) if self.directory.exists() else []

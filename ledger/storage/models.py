@@ -50,6 +50,7 @@ __all__ = [
     "Hex32",
     "InputCitation",
     "IssuedToken",
+    "KeyCheck",
     "LogAnchor",
     "LogEntry",
     "LogMention",
@@ -542,6 +543,19 @@ class IssuedToken(SQLModel, table=True):
     department_id: str = Field(max_length=32)
     expires_at: datetime = Field(sa_column=Column(StoredTime, nullable=False, index=True))
     seal: str = Field(max_length=64)
+
+
+class KeyCheck(SQLModel, table=True):
+    """Which key this database was first used with, for each key kept outside it (``storage/keycheck.py``): a check
+    value (an HMAC under the key of a fixed label and the purpose, never the key) recorded at the key's first use, so
+    another deployment's key file under the same passphrase, or a clear token secret planted in place of the wrapped
+    one, is refused before anything is sealed, opened or signed with it."""
+
+    __tablename__ = "key_check"
+
+    purpose: str = Field(primary_key=True, max_length=32)
+    check_value: str = Field(max_length=64)
+    recorded_at: datetime = Field(default_factory=utcnow, sa_column=Column(StoredTime, nullable=False))
 
 
 # -- sharing grants (sharing.py) --------------------------------------------------------------------------------

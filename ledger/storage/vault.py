@@ -62,10 +62,16 @@ KEY_FILE_FORMAT = "pl-key/2"
 stated in the file and bound as AES-GCM's associated data, ``"pl-key/2" 0x00 purpose 0x00 owner``, so a file of one
 purpose or owner never opens as another's (red team round 57). Files before it had no ``format`` and the associated
 data ``pl-vault`` for all: they open for whichever purpose their reader names, and are rewrapped at that open."""
-KEY_PURPOSES = {"vault": "the vault key", "checkpoint": "the ledger's checkpoint key", "witness": "the witness key"}
+KEY_PURPOSES = {
+    "vault": "the vault key",
+    "checkpoint": "the ledger's checkpoint key",
+    "witness": "the witness key",
+    "api-token": "the gateway's token secret",
+}
 """Each purpose a key file is kept for, and how an error names it. The owner: none for the vault key (the data
-directory has no identity of its own when the key is opened), the chain's origin for the checkpoint key, the
-witness's name for its seed."""
+directory has no identity of its own when the key is opened: the database records its check value instead,
+``keycheck``), the chain's origin for the checkpoint key and the gateway's token secret, the witness's name for its
+seed."""
 _OLD_KEY_AAD = b"pl-vault"
 _OWNER_CHANGED = {
     "checkpoint": ". If this ledger was deployed anew (another chain or registry: another origin), the file is the old "

@@ -1,0 +1,94 @@
+"""What a service's operator is told of the insecure settings a command ran with (``ledger doctor``).
+
+A command run at a terminal, or by systemd into the journal, prints the warning of an insecure setting (the lowered
+key-derivation floor, ``config.insecure_kdf_floor_warning``) on standard error; one run by cron or another service
+manager has no reader there that is known to be a person, and a script reading a command's error stream must read the
+command's own. So every command run with such a setting also records its warning in the data directory
+(``INSECURE_RECORD``: the last one, its command and time; never a key or a command's arguments), and ``ledger doctor``
+reports it with the settings in effect now.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..config import insecure_kdf_floor_warning, kdf_floor_from_env
+from ..formats.canonical import json_loads
+
+__all__ = ["INSECURE_RECORD", "Finding", "findings", "record_insecure_setting"]
+
+INSECURE_RECORD = "insecure-settings.json"
+_MAX_RECORD_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One insecure setting: in effect now (``when`` None) or recorded by an earlier command."""
+
+    warning: str
+    command: str | None = None
+    when: str | None = None
+
+
+def record_insecure_setting(data_dir: Path, warning: str, command: str) -> None:
+    """Record ``warning`` of ``command`` (its name only) in ``data_dir``, replacing the record before: written whole
+    under a temporary name (0600) and renamed. Nothing when the data directory does not exist (a command that uses
+    none makes none) or cannot be written: the warning must never stop a command."""
+    if not data_dir.is_dir():
+        return
+    body = json.dumps({"warning": warning, "command": command, "at": datetime.now(UTC).isoformat()}).encode()
+    path = data_dir / INSECURE_RECORD
+    tmp = data_dir / f".{INSECURE_RECORD}.{os.getpid()}.{secrets.token_hex(8)}.tmp"
+    with contextlib.suppress(OSError):
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(body)
+            os.replace(tmp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+
+def findings(data_dir: Path) -> list[Finding]:
+    """The insecure settings in effect now, then the one an earlier command recorded in ``data_dir`` (if any)."""
+    found = []
+    now = insecure_kdf_floor_warning(kdf_floor_from_env())
+    if now:
+        found.append(Finding(now))
+    recorded = _recorded(data_dir / INSECURE_RECORD)
+    if recorded is not None:
+        found.append(recorded)
+    return found
+
+
+def _recorded(path: Path) -> Finding | None:
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(_MAX_RECORD_BYTES + 1)
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+    try:
+        data = json_loads(raw) if len(raw) <= _MAX_RECORD_BYTES else None
+    except ValueError:
+        data = None
+    fields = [data.get(name) for name in ("warning", "command", "at")] if isinstance(data, dict) else []
+    if len(fields) != 3 or not all(isinstance(value, str) for value in fields):
+        return Finding(f"{path} is damaged: an earlier command recorded an insecure setting there; delete the file")
+    warning, command, when = (str(value)[:600] for value in fields)
+    return Finding(warning, command if command.isprintable() else repr(command), when if when.isprintable() else "?")
+
+
+def clear(data_dir: Path) -> bool:
+    """Forget the recorded warning (the operator has removed the setting); True if there was one."""
+    try:
+        (data_dir / INSECURE_RECORD).unlink()
+    except FileNotFoundError:
+        return False
+    return True
