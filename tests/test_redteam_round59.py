@@ -407,6 +407,39 @@ def test_a_proposal_whose_name_is_not_utf8_does_not_stop_the_councils_listing(ow
             CouncilMember(chain, Council(own).members[1].account).sign_approval(proposal_id)
 
 
+def test_a_name_that_is_not_utf8_is_read_again_when_a_block_is_mined_during_its_read(own: Ledger) -> None:
+    """No adversary: the embedded node mining its one-second block while `council list` reads the proposal above.
+    Its name's bytes are read by a last call at the pinned block; that call turned the node's "no state of that
+    block any more" refusal into a ChainError ("cannot be read from the registry"), which the pinned read does not
+    make again, so the listing failed now and then where every other read is made again at the new head (a CI
+    flake). The refusal is answered here to that second call once."""
+    hostile = Council(own).members[0]
+    proposal_id = _raw_propose(own, hostile.account, b"Office")
+    fn = own.chain.registry.functions.proposal(proposal_id)
+    selector = fn._encode_transaction_data()[:10]
+    types = [t.replace("string", "bytes") for t in get_abi_output_types(fn.abi)]
+    calls = []
+
+    def not_utf8_then_moved(method: str, params: Any, answer: Any) -> Any:
+        if method != "eth_call" or not str(params[0].get("data", "")).startswith(selector) or "result" not in answer:
+            return answer
+        calls.append(params[1])
+        if len(calls) == 3:  # the read of the name's bytes (after the fast call's and web3's), at the pinned block
+            block = int(params[1], 16)
+            message = f"BlockOutOfRangeError: block height is {block + 1} but requested was {block}"
+            return {"jsonrpc": "2.0", "id": answer["id"], "error": {"code": -32000, "message": message}}
+        (value,) = abi_decode(types, bytes.fromhex(answer["result"][2:]))
+        value = list(value)
+        value[2] = b"Office \xff\xfe"
+        return {**answer, "result": "0x" + abi_encode(types, [tuple(value)]).hex()}
+
+    with RpcProxy(rpc_url(own), rewrite=not_utf8_then_moved) as proxy:
+        chain = Chain(connect(proxy.url), own.chain.deployment, gas_price=0, artifacts=own.chain.artifacts)
+        shown = get_proposal(chain, proposal_id)
+    assert shown.name_bytes == b"Office \xff\xfe", shown
+    assert len(calls) >= 6, calls  # read again, whole: the text read twice, then the bytes (more if a block came)
+
+
 def test_the_registry_refuses_a_name_that_is_not_utf8(own: Ledger) -> None:
     """Adversary: one council member, proposing with the registry's own function a registration whose name is no
     UTF-8 (or holds control characters: a carriage return writing over the line a voter reads). DepartmentRegistry

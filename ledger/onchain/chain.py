@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from eth_abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
@@ -306,6 +306,19 @@ class Chain:
             raise ChainError(f"chain call failed: {exc}") from exc
         except OSError as exc:
             raise ChainError(f"chain call failed: {exc}") from exc
+
+    def call_data(self, fn: Any, block: int | str = "latest") -> bytes:
+        """The bytes ``fn``'s ``eth_call`` answers at ``block``, undecoded (a caller decoding them otherwise than the
+        ABI says: a name read as bytes); a ChainError, or HeadMovedError as :meth:`call` raises it, when it fails."""
+        try:
+            request: Any = {"to": fn.address, "data": fn._encode_transaction_data()}
+            return bytes(self.w3.eth.call(request, block_identifier=cast(Any, block)))
+        except Web3RPCError as exc:
+            if _moved_head(getattr(exc, "rpc_response", None)):
+                raise HeadMovedError(f"chain call failed: {exc}") from exc
+            raise ChainError(f"chain call failed: {exc}") from exc
+        except Exception as exc:  # web3's several errors for an answer that is no bytes: unreadable
+            raise ChainError(f"chain call failed: {type(exc).__name__}: {exc}") from exc
 
     def call_many(self, fns: list[Any], block: int | str = "latest") -> list[Any]:
         """The values of many view functions at ``block``, read in one JSON-RPC batch (standard JSON-RPC 2.0; Besu and

@@ -340,10 +340,10 @@ def _proposal_struct(chain: Chain, proposal_id: int, block: int) -> tuple[list[A
     except UnicodeDecodeError:
         pass
     types = [t.replace("string", "bytes") for t in get_abi_output_types(fn.abi)]  # one string: the name
+    answer = chain.call_data(fn, block)  # a block mined meanwhile: HeadMovedError, read again by at_one_block
     try:
-        answer = chain.w3.eth.call({"to": fn.address, "data": fn._encode_transaction_data()}, block_identifier=block)
-        (value,) = abi_decode(types, bytes(answer))
-    except Exception as exc:  # noqa: BLE001 - web3's and eth-abi's several errors: the node's answer is unreadable
+        (value,) = abi_decode(types, answer)
+    except Exception as exc:  # noqa: BLE001 - eth-abi's several errors: the node's answer is unreadable
         raise ChainError(
             f"proposal {proposal_id} cannot be read from the registry ({type(exc).__name__}: {exc})"
         ) from None
