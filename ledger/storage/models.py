@@ -178,7 +178,8 @@ class Batch(SQLModel, table=True):
 
     root: str = Field(sa_column=Column(Hex32, primary_key=True))
     department_id: str = Field(index=True, max_length=32)
-    schema_id: str = Field(max_length=66)
+    # indexed: the store's batch types are read one index seek per type (decisions.label_typeless), not by a scan
+    schema_id: str = Field(index=True, max_length=66)
     count: int
     state: str = Field(default=BatchState.PREPARED, index=True, max_length=16)
     signer: str = Field(max_length=42)

@@ -1,4 +1,4 @@
-"""Key each erasure by its certificate (a supersession of one erased certificate read the whole erasures log).
+"""Key each erasure by its certificate, and index the batches' types (each read a whole table for one answer).
 
 ``logentry.lookup`` of an ``erasures``-log entry naming a certificate (its body's ``certificate`` member, a digest)
 now holds that certificate's key: the first 16 bytes of ``SHA-256("pl-lookup\\0" || certificate)`` in hex, as for
@@ -6,6 +6,9 @@ the access log (revision 0006). ``ix_logentry_lookup`` then finds one certificat
 (``status._erased_side``), an erasure run again and the attestation of a later citation, instead of every body of
 the department's log. The upgrade keys every existing such entry from its body; a case erasure keeps its case key,
 and a body that is not a JSON object naming a string ``certificate`` (an insider's edit) keeps what it has.
+
+``ix_batch_schema_id``: the types of the store's batches (``decisions.label_typeless``, labelling a cited copy whose
+holder hid its type) are read one index seek per type, not by a DISTINCT over every batch row.
 
 Revision ID: 0018
 Revises: 0016
@@ -50,6 +53,8 @@ def _lookup_key(named: str) -> str:
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("batch", schema=None) as batch_op:
+        batch_op.create_index("ix_batch_schema_id", ["schema_id"], unique=False)
     conn = op.get_bind()
     entries = sa.table(
         "logentry", sa.column("id", sa.Integer), sa.column("log"), sa.column("body", sa.Text), sa.column("lookup")
@@ -79,6 +84,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """The previous version keys an erasures-log entry by its case id alone: a certificate's erasure had none."""
+    with op.batch_alter_table("batch", schema=None) as batch_op:
+        batch_op.drop_index("ix_batch_schema_id")
     conn = op.get_bind()
     entries = sa.table(
         "logentry", sa.column("id", sa.Integer), sa.column("log"), sa.column("body", sa.Text), sa.column("lookup")
