@@ -438,3 +438,29 @@ def test_a_withdrawal_with_reasons_past_the_officers_bound_is_refused(ledger: Le
     assert decisions.find_decision(ledger, dept, "C-RT56-W").body["outcome"] == "approve"
     withdrawn(ledger, dept, finding, reasons=many[: decisions.MAX_OFFICER_REASONS])
     assert decisions.find_decision(ledger, dept, "C-RT56-W").body["outcome"] == "reject"
+
+
+def test_an_input_with_fields_sealed_apart_is_canonicalised_once(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(A department deciding applications under rules that seal personal fields apart) ``seal_fields`` wrote the
+    whole input as canonical JSON to measure it against the bound, and the stored input was written again for its
+    digest: every such input paid for two. The bound is checked on the stored text plus the sealed fields' own
+    bytes (``decision_input.sealed_bytes``): the whole input is written once, and the bound still refuses
+    megabytes typed in a sealed field (the tests above)."""
+    dept = fresh_department
+    app, rules, holder = _sealed_past_the_bound(ledger, tmp_path, dept, "FBP-RT56-ONCE")
+    app["application"]["business_name"] = "Acme Trading"
+    app["application"]["notes"] = "n" * 2_000
+    whole: list[int] = []
+    real = decision_input.canonical_json
+
+    def counting(value: Any) -> bytes:
+        if isinstance(value, dict):  # an input (or part of one), not a field's value or name
+            whole.append(len(value))
+        return real(value)
+
+    monkeypatch.setattr(decision_input, "canonical_json", counting)
+    decided = decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=holder)
+    assert whole == [], whole
+    assert "business_name" not in json.dumps(decided.body)  # still sealed apart

@@ -1005,7 +1005,7 @@ def decide(
     _refuse_decided(ledger, department, [case_id])
     kept, documents = seal_citations(prepared)
     stored, personal, salts = seal_fields(kept, rules.personal)  # what a certificate copies: never in clear
-    digest, row = _input_row(_with_nonce(stored))
+    digest, row = _input_row(_with_nonce(stored), personal)
     # now is after every erasure logged so far, not after one made while this case is decided (round 47b)
     seen = _erasure_log_head(ledger, department) if decided_at is None else None
     at = _time_text(decided_at)
@@ -1496,7 +1496,7 @@ def record_human_decision(
         # what the rule set's certificate copies is never stored in clear (decision_input.seal_fields)
         names = _resolve_rule_set(ledger, rule_set).personal if rule_set is not None else ()
         stored, personal, salts = seal_fields(kept, names)
-        input_digest, row = _input_row(_with_nonce(stored))
+        input_digest, row = _input_row(_with_nonce(stored), personal)
         commitments = _input_commitments(ledger, department, stored, input_digest, applicant_ref)
         applicant = applicant_reference(ledger, department, applicant_ref)
         certificates = [f.to_json() for f in _establish(ledger, department, [prepared], [applicant], at)[1][0]]
