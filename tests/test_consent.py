@@ -470,3 +470,38 @@ def test_a_shared_read_costs_the_same_however_long_the_issuers_access_log_grows(
         event.remove(ledger.engine, "connect", watch)
         ledger.engine.dispose()
     assert after < before * 1.25, f"a shared read took {before} x 10 steps, then {after} x 10 with a longer log"
+
+
+def test_a_listing_while_the_node_does_not_answer_lists_every_consent_and_says_the_signer_was_not_checked(
+    ledger: Any, world: dict[str, Any]
+) -> None:
+    """(The chain's node down, or a load balancer answering 503, while the gateway or `ledger consent list` lists a
+    department's consents) Judging a live row asks the registry whether the consent key is a department's (a
+    swapped keystore file): with the node not answering the listing failed whole, so nobody could see which
+    consents are stored. It lists every row now, the registry asked once for the listing (not per row): each row
+    the key check could not judge is shown not live, its problem saying the signer's key was not checked and why.
+    Once the node answers, the same rows list live."""
+    from requests import RequestException
+
+    from ledger.client import Ledger
+    from ledger.errors import ChainError
+    from ledger.onchain.chain import Chain, connect
+
+    from .rpc_proxy import RpcProxy
+
+    w = world
+    given = sorted([give(ledger, w["a"], "INS", NOW), give(ledger, w["b"], "INS", NOW)], key=lambda r: r.id)
+    with RpcProxy(str(ledger.chain.w3.provider.endpoint_uri), intercept=lambda _request: 503) as proxy:  # type: ignore[attr-defined]
+        chain = Chain(connect(proxy.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
+        down = Ledger(settings=ledger.settings, chain=chain, engine=ledger.engine, keystore=ledger.keystore)
+        rows = consent.list_consents(down, issuer=w["issuer"])
+        assert [r.id for r in rows] == [r.id for r in given]
+        shown = consent.listed(down, rows, NOW + timedelta(minutes=1))
+        asks = sum(proxy.methods.values())
+        assert [s.live for s in shown] == [False, False], shown
+        assert all(s.problem and "not checked" in s.problem for s in shown), shown
+        with pytest.raises((ChainError, RequestException)):  # one failed read of the registry, as the listing made it
+            chain.call(chain.registry.functions.departmentOf(ledger.keystore.address(consent.GATEWAY_KEY)))
+        assert asks == sum(proxy.methods.values()) - asks, proxy.methods  # the listing asked as often as one read
+    shown = consent.listed(ledger, rows, NOW + timedelta(minutes=1))
+    assert [(s.live, s.problem) for s in shown] == [(True, None), (True, None)], shown

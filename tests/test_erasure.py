@@ -644,3 +644,57 @@ def _entry_body_edited(ledger: Ledger, department: str, seq: int, body: str) -> 
     finally:
         with ledger.engine.begin() as conn:
             conn.execute(update(LogEntry).where(*where).values(body=before))
+
+
+def test_superseding_an_erased_certificate_reads_its_own_erasure_entry_not_the_departments_whole_log(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(A department with a long erasures log) supersede one erased certificate, erase it again, attest a later
+    citation of it: each looked up the certificate's entry by reading every entry of the department's log (a
+    million erasures, a million bodies parsed per supersession). The entry is found by its certificate's index key
+    (``LogEntry.lookup``), so each reads the one entry whatever the log's length, and what it checks is unchanged.
+    Adversary: an insider with database access who clears or moves that key: the supersession is refused (the
+    entry is not found, nothing is sent to the chain) and the log's check names the edited key."""
+    dept = fresh_department
+    old, new = issue_with_copies(ledger, tmp_path, dept, 2, "erased-lookup")
+    erasure.erase(ledger, old["digest"], basis="retention-expired", by="records-office")
+    for i in range(40):  # other certificates' erasures, logged before and after
+        logchain.append(
+            ledger, erasure.LOG, dept, {"certificate": "0x" + f"{i:064x}", "basis": "court-order", "by_ref": "x"}
+        )
+    read: list[int] = []
+    real = logchain.read_body
+
+    def counting(text: Any, log: str, department: str, seq: int) -> dict[str, Any]:
+        if log == erasure.LOG:
+            read.append(seq)
+        return real(text, log, department, seq)
+
+    monkeypatch.setattr(logchain, "read_body", counting)
+    entry = erasure.recorded_entry(ledger, dept, old["digest"])
+    assert entry is not None and entry["fields_digest"] and read == [entry["seq"]], read
+    read.clear()
+    assert erasure.recorded_entry(ledger, dept, new["digest"]) is None
+    erasure.attest_citations(ledger, {new["digest"]: [{"department": dept, "seq": 1}]})  # not erased: nothing logged
+    with ledger.engine.connect() as conn:
+        assert read == [] and logchain.head_seq(conn, erasure.LOG, dept) == entry["seq"] + 40, read
+
+    # the insider moves the entry's key: not found, refused before any transaction, and the log's check names it
+    where = (LogEntry.log == erasure.LOG, LogEntry.department_id == dept, LogEntry.seq == entry["seq"])
+    with ledger.engine.begin() as conn:
+        key = conn.execute(select(LogEntry.lookup).where(*where)).scalar_one()
+        assert key == logchain.lookup_key(old["digest"])
+        conn.execute(update(LogEntry).where(*where).values(lookup=logchain.lookup_key(new["digest"])))
+    try:
+        with pytest.raises(StateError, match=r"erased.*revoke the certificate instead"):
+            status.supersede(ledger, old["digest"], new["digest"], dept)
+        flagged = [(d.kind, d.seq) for d in logchain.check_log(ledger, erasure.LOG, dept)]
+        assert ("index_altered", entry["seq"]) in flagged, flagged
+    finally:
+        with ledger.engine.begin() as conn:
+            conn.execute(update(LogEntry).where(*where).values(lookup=key))
+    read.clear()
+    status.supersede(ledger, old["digest"], new["digest"], dept)
+    assert read == [entry["seq"]], read
+    view = ChainView(ledger.chain, ledger.settings.confirmations)
+    assert verify_certificate(old, view).facts["superseded_by"] == new["digest"]

@@ -754,3 +754,61 @@ def test_0015_sets_the_copies_labelled_as_no_certificates_to_be_labelled_again(u
     }
     assert migrations.differences(engine) == []
     engine.dispose()
+
+
+def test_0018_keys_every_stored_erasure_by_its_certificate(url: str) -> None:
+    """Erasures-log entries stored before 0018 naming a certificate get its key, so a supersession of a certificate
+    erased before the upgrade finds its entry (``erasure.recorded_entry``); a case erasure keeps its case key, and
+    an entry naming none, or edited into junk, and the other logs keep theirs. The downgrade gives back the keys the
+    previous version wrote."""
+    from ledger.services.logchain import LogEntry, lookup_key
+
+    old = open_engine(url, migrate=False)
+    assert migrations.upgrade(old, "0016") == (None, "0016")
+    digest = "0x" + "ab" * 32
+    logged = [
+        ("erasures", f'{{"at":"2026-03-01T12:00:00Z","certificate":"{digest}"}}', None),
+        ("erasures", '{"case_id":"CASE-2","certificate":"0x' + "cd" * 32 + '"}', lookup_key("CASE-2")),
+        ("erasures", '{"case_id":"CASE-3","inputs":["0x01"]}', lookup_key("CASE-3")),
+        ("erasures", f'{{"cited_in":[],"erased":"{digest}"}}', None),
+        ("erasures", '{not json "certificate":', None),
+        ("erasures", '{"certificate":7}', None),
+        ("decisions", f'{{"case_id":"CASE-1","certificate":"{digest}"}}', lookup_key("CASE-1")),
+    ]
+    rows = [
+        {
+            "log": log,
+            "department_id": "GOV",
+            "seq": i + 1,
+            "body": body,
+            "lookup": key,
+            "entry_hash": "0x" + f"{i + 1:02x}" * 32,
+            "prev_hash": "0x" + "00" * 32,
+            "created_at": NOW,
+        }
+        for i, (log, body, key) in enumerate(logged)
+    ]
+    with old.begin() as conn:
+        conn.execute(sa.insert(_table(conn, LogEntry)), rows)
+    old.dispose()
+
+    def keys(engine: sa.Engine) -> list[str | None]:
+        with engine.connect() as conn:
+            return list(conn.execute(sa.select(LogEntry.lookup).order_by(LogEntry.seq)).scalars())  # type: ignore[call-overload]
+
+    engine = open_engine(url)
+    assert keys(engine) == [
+        lookup_key(digest),
+        lookup_key("0x" + "cd" * 32),
+        lookup_key("CASE-3"),
+        None,
+        None,
+        None,
+        lookup_key("CASE-1"),
+    ]
+    assert migrations.differences(engine) == []
+    with engine.connect() as conn:
+        command.downgrade(migrations.config(conn), "0016")
+        conn.commit()
+    assert keys(engine) == [key for _, _, key in logged]
+    engine.dispose()

@@ -178,3 +178,20 @@ def test_a_deadlock_between_two_writers_of_the_same_ids_is_a_lost_race(ledger: L
     finally:
         with ledger.engine.begin() as conn:
             conn.exec_driver_sql(f"DROP TABLE {table}")
+
+
+def test_a_lost_race_whose_winner_committed_nothing_says_so(ledger: Ledger, fresh_department: str) -> None:
+    """(Two runs issuing the same records at once) The victim of a deadlock is told about it while the other writer's
+    transaction is still open: none of its ids is committed, so the InputError said the batch's ids "were issued"
+    concurrently, naming none, which may never come true (the winner can still roll back). With none committed it
+    says that another writer was issuing them and has not committed, and to continue the file once that writer has
+    finished; ids a committed winner issued are still named."""
+    code = fresh_department
+    records = [validate_record(r, 1) for r in make_records(2, prefix=f"LOST{os.getpid()}")]
+    ids = [r.certificate_id for r in records]
+    pending = str(issuance._issued_concurrently(ledger, code, ids))
+    assert "not committed" in pending and "were issued" not in pending and "`ledger continue`" in pending, pending
+    assert "nothing of this batch was written" in pending, pending
+    issuance.store_prepared(ledger, issuance.build_batch(ledger, records[:1], code))
+    won = str(issuance._issued_concurrently(ledger, code, ids))
+    assert f"certificate id(s) {ids[:1]} of this batch were issued by {code} concurrently" in won, won

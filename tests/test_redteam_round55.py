@@ -321,3 +321,34 @@ def test_a_status_change_through_a_copy_anchored_as_another_type_is_the_certific
     for valid in (licence,):
         report = verify(ledger, valid)
         assert report.ok and report.facts["status"] == "valid" and "replaces" not in report.facts, report.to_json()
+
+
+def test_labelling_a_copy_with_its_type_hidden_reads_the_batch_types_from_an_index_not_every_batch(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """(A store of many batches, an applicant citing copies with their type hidden) ``label_typeless`` asked for the
+    store's batch types with a DISTINCT over every batch row: a scan per copy labelled, growing with every batch
+    issued. The types are read by one index seek per type (``ix_batch_schema_id``); the label is the same."""
+    from sqlalchemy import event
+
+    (document,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    statements: list[tuple[str, Any]] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        statements.append((statement, parameters))
+
+    event.listen(ledger.engine, "before_cursor_execute", seen)
+    try:
+        assert decisions.label_typeless(ledger, _type_hidden(document)) == document["digest"]
+    finally:
+        event.remove(ledger.engine, "before_cursor_execute", seen)
+    on_batches = [(s, p) for s, p in statements if "FROM batch" in s]
+    assert on_batches, statements
+    if ledger.engine.dialect.name != "sqlite":
+        return  # PostgreSQL's planner scans a small table whatever its indexes: the plan is judged on SQLite
+    with ledger.engine.connect() as conn:
+        for statement, parameters in on_batches:
+            plan = " | ".join(
+                str(row[-1]) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+            )
+            assert "SCAN" not in plan and "ix_batch_schema_id" in plan, (statement, plan)

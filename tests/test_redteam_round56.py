@@ -438,3 +438,66 @@ def test_a_withdrawal_with_reasons_past_the_officers_bound_is_refused(ledger: Le
     assert decisions.find_decision(ledger, dept, "C-RT56-W").body["outcome"] == "approve"
     withdrawn(ledger, dept, finding, reasons=many[: decisions.MAX_OFFICER_REASONS])
     assert decisions.find_decision(ledger, dept, "C-RT56-W").body["outcome"] == "reject"
+
+
+def test_an_input_with_fields_sealed_apart_is_canonicalised_once(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(A department deciding applications under rules that seal personal fields apart) ``seal_fields`` wrote the
+    whole input as canonical JSON to measure it against the bound, and the stored input was written again for its
+    digest: every such input paid for two. The bound is checked on the stored text plus the sealed fields' own
+    bytes (``decision_input.sealed_bytes``): the whole input is written once, and the bound still refuses
+    megabytes typed in a sealed field (the tests above)."""
+    dept = fresh_department
+    app, rules, holder = _sealed_past_the_bound(ledger, tmp_path, dept, "FBP-RT56-ONCE")
+    app["application"]["business_name"] = "Acme Trading"
+    app["application"]["notes"] = "n" * 2_000
+    whole: list[int] = []
+    real = decision_input.canonical_json
+
+    def counting(value: Any) -> bytes:
+        if isinstance(value, dict):  # an input (or part of one), not a field's value or name
+            whole.append(len(value))
+        return real(value)
+
+    monkeypatch.setattr(decision_input, "canonical_json", counting)
+    decided = decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=holder)
+    assert whole == [], whole
+    assert "business_name" not in json.dumps(decided.body)  # still sealed apart
+
+
+def test_documents_cited_inline_are_measured_once_for_the_cited_bound(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(A department deciding applications that cite their certificates inline) the cited documents' bound wrote
+    every inline document as JSON again to measure it, after sealing them had written each one already: each inline
+    copy paid for two. The bound takes what sealing measured (its UTF-8 bytes, what a bundle carries), on each
+    decide path that seals in-process; the bound itself is held as before (the tests above)."""
+    from types import SimpleNamespace
+
+    from ledger.services import _citations
+
+    dept = fresh_department
+    rules = unique_rule_set(f"rt56-once-{dept.lower()}")
+    decisions.publish_rule_set(ledger, rules, dept)
+    cited = issue_records(ledger, tmp_path, "MKT", make_records(2, prefix=f"ONCE{dept}"), f"once-{dept}")
+    written: list[int] = []
+    real = json.dumps
+
+    def counting(value: Any, **options: Any) -> str:
+        written.append(id(value))
+        return real(value, **options)
+
+    monkeypatch.setattr(_citations, "json", SimpleNamespace(dumps=counting))
+    for i, decide in enumerate(("automatic", "officer")):
+        case = f"C-RT56-ONCE-{i}"
+        app = decision_application(case, *({"document": c} for c in cited))
+        written.clear()
+        if decide == "automatic":
+            decisions.decide(ledger, dept, case, "ITEM-1", app, rules, applicant_ref="91110000Y4")
+        else:
+            decisions.record_human_decision(
+                ledger, dept, case, "ITEM-1", officer="o-56", outcome="reject", reasons=["OFFICER_CHECKED"],
+                applicant_ref="91110000Y4", decision_input=app, rule_set=rules,
+            )  # fmt: skip
+        assert sorted(written) == sorted(id(c["document"]) for c in app["certificates"]), (decide, written)

@@ -43,6 +43,7 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
 import os
 import subprocess
@@ -479,3 +480,36 @@ def test_a_lone_surrogate_echoed_in_a_detail_is_written_as_json_by_both_reports(
     library_failed = {c["name"] for c in report["checks"] if not c["ok"] and not c["skipped"]}
     assert library_failed == failed_names(court), (report, court)
     assert "rule_set_published" in library_failed, report
+
+
+def test_the_clis_json_is_escaped_in_one_pass_when_nothing_needs_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """(A department exporting many certificates of Chinese names) ``print_json`` looked at each character past
+    ASCII with a Python call to decide whether to escape it: a large export of non-ASCII names paid a call per
+    character. Text with nothing to escape is now written after one pass in C; text with something to escape is
+    escaped exactly as before (a lone surrogate, a bidirectional override, a C1 control, a character past U+FFFF
+    that is not printable), printable text past ASCII left as written.
+    Adversary: the forger of round 58, whose unprintable member must still reach no terminal as written."""
+    from ledger.cli import output
+
+    calls: list[str] = []
+    real = output._json_escape
+
+    def counting(found: Any) -> str:
+        calls.append(found.group())
+        return real(found)
+
+    monkeypatch.setattr(output, "_json_escape", counting)
+    names = [{"name": "张伟" * 50, "city": "Zürich", "note": "café ✓ 🎉"} for _ in range(200)]
+    written = io.StringIO()
+    output.print_json(names, written)
+    assert calls == [] and json.loads(written.getvalue()) == names
+    assert "张伟" in written.getvalue() and "🎉" in written.getvalue()
+
+    hostile = {"department": "GOV\ud800\u202e\x9b\x7f\U000e0001", "name": "张伟"}
+    written = io.StringIO()
+    output.print_json(hostile, written)
+    assert written.getvalue() == (
+        '{\n  "department": "GOV\\ud800\\u202e\\u009b\\u007f\\udb40\\udc01",\n  "name": "张伟"\n}\n'
+    )
+    assert json.loads(written.getvalue()) == hostile
+    assert calls, "the escaping ran"

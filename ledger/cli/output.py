@@ -100,7 +100,12 @@ def print_json(value: Any, stream: TextIO | None = None) -> None:
     override or a C1 control reached the terminal as written (red team round 58)."""
     stream = stream or sys.stdout  # looked up per call: tests and callers may swap sys.stdout
     text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
-    stream.write(_NOT_ASCII_TEXT.sub(_json_escape, text))
+    # the common case, nothing to escape, decided in one pass in C: every character but the indentation's line ends
+    # printable (those in 0x20-0x7e all are); otherwise a Python call per character past ASCII (a large export of
+    # Chinese names paid one per character)
+    if not text.replace("\n", "").isprintable():
+        text = _NOT_ASCII_TEXT.sub(_json_escape, text)
+    stream.write(text)
     stream.write("\n")
 
 

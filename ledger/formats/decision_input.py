@@ -282,7 +282,9 @@ def seal_fields(
     :func:`flatten` names it) that is one of ``names`` or lies inside one is taken out of the stored input, which
     keeps its field hash under :data:`SEALED_KEY` instead; each salt is 16 random bytes, sealed with its value by
     the caller and destroyed with it, never derived from the department's secret. An input holding none of
-    ``names`` is returned as it is, with nothing sealed."""
+    ``names`` is returned as it is, with nothing sealed. The input's bound counts the sealed fields too: the caller
+    adds :func:`sealed_bytes` of them to the stored input's text (``decisions._input_row``), so that the input is
+    canonicalised once, as stored, not also whole here."""
     wanted = tuple(names)
     if not wanted:
         return dict(stored_input), {}, {}
@@ -290,21 +292,31 @@ def seal_fields(
     sealed = {n: v for n, v in fields.items() if any(n == p or n.startswith(p + ".") for p in wanted)}
     if not sealed:
         return dict(stored_input), {}, {}
-    # the stored input's bound (MAX_INPUT_BYTES, checked on what is left of it) counts what is sealed apart too:
-    # every bundle of the decision opens those fields, so megabytes typed in one made the decision's bundle one no
-    # verifier reads (red team round 56)
-    if (size := len(canonical_json(dict(stored_input)))) > MAX_INPUT_BYTES:
-        raise InputError(
-            f"the decision input is {size:,} bytes with the fields its rule set keeps sealed apart, past the "
-            f"{MAX_INPUT_BYTES:,} a decision's input may be (its evidence bundle opens them all): send the "
-            "application's own fields, not documents or data attached to it"
-        )
     randomness = os.urandom(SALT_BYTES * len(sealed))
     salted = {n: randomness[i * SALT_BYTES : (i + 1) * SALT_BYTES] for i, n in enumerate(sorted(sealed))}
     hashes = field_hashes(sealed, salted)
     kept = unflatten({n: v for n, v in fields.items() if n not in sealed})
     kept[SEALED_KEY] = {n: hashes[n].hex() for n in sorted(sealed)}
     return kept, sealed, salted
+
+
+def sealed_bytes(sealed: Mapping[str, Any]) -> int:
+    """What the fields :func:`seal_fields` took out of an input add to it, in canonical JSON bytes (each name and
+    value, as the input spelt them): the input's bound (``MAX_INPUT_BYTES``, checked on the stored text) counts them,
+    since every bundle of the decision opens them, so megabytes typed in one made the decision's bundle one no
+    verifier reads (red team round 56)."""
+    return sum(len(canonical_json(name)) + len(canonical_json(value)) + 1 for name, value in sealed.items())
+
+
+def refuse_sealed_past_bound(stored_bytes: int, sealed: Mapping[str, Any]) -> None:
+    """InputError when an input whose stored text is ``stored_bytes`` long, with the fields :func:`seal_fields` took
+    out of it (``sealed``) counted back in (:func:`sealed_bytes`), is past :data:`MAX_INPUT_BYTES`."""
+    if sealed and (size := stored_bytes + sealed_bytes(sealed)) > MAX_INPUT_BYTES:
+        raise InputError(
+            f"the decision input is {size:,} bytes with the fields its rule set keeps sealed apart, past the "
+            f"{MAX_INPUT_BYTES:,} a decision's input may be (its evidence bundle opens them all): send the "
+            "application's own fields, not documents or data attached to it"
+        )
 
 
 def sealed_hashes(stored_input: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, bytes]]:

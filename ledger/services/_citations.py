@@ -40,19 +40,27 @@ def _document_text(document: Mapping[str, Any]) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
+# what seal_citations measured of the documents an input cites inline, for refuse_cited_past_bound: id -> (the
+# document, kept alive with its id so that no other object takes that id meanwhile; its text's bytes)
+Measured = dict[int, tuple[Mapping[str, Any], int]]
+
+
 def refuse_cited_past_bound(
     prepared: Sequence[Mapping[str, Any]],
     classified: Sequence[Sequence[Classified]],
     stored: Mapping[str, Mapping[str, Any]],
+    measured: Measured | None = None,
 ) -> None:
     """InputError when the documents one of ``prepared`` cites, inline or by digest (``stored``: the store's, as
     :func:`facts.resolve_citations` read them), are past :data:`MAX_CITED_BYTES` together, each counted once per
     citation: every evidence bundle of the decision carries a presentation of each (red team round 56: one wide
     certificate cited by digest 64 times made the bundle past what both verifiers read; :func:`seal_citations`
-    counted the inline ones alone). Each document's compact JSON, escaped to ASCII (at least its UTF-8 bytes), is
-    measured once for all the applications citing it; an application citing one document is not measured (~15 us a
-    document, for the common case of a bulk run): an inline one is bounded by :func:`seal_citations`, one from the
-    store by the record bound every issued certificate is held to (``settings.max_record_bytes``)."""
+    counted the inline ones alone). Each document counts the UTF-8 bytes of its compact JSON (what a bundle, written
+    without ASCII escapes, carries of it), measured once for all the applications citing it: an inline one by what
+    :func:`seal_citations` measured already (``measured``), not written again; an application citing one document is
+    not measured (~15 us a document, for the common case of a bulk run): an inline one is bounded by
+    :func:`seal_citations`, one from the store by the record bound every issued certificate is held to
+    (``settings.max_record_bytes``)."""
     sizes: dict[int, int] = {}
     for application, row in zip(prepared, classified, strict=True):
         if len(row) < 2:
@@ -63,7 +71,9 @@ def refuse_cited_past_bound(
             if document is None:
                 continue
             if (size := sizes.get(id(document))) is None:
-                size = sizes[id(document)] = len(json.dumps(document, separators=(",", ":"), default=str))
+                known = measured.get(id(document)) if measured else None
+                size = known[1] if known is not None and known[0] is document else len(_document_text(document))
+                sizes[id(document)] = size
             total += size
         if total > MAX_CITED_BYTES:
             raise InputError(
@@ -74,11 +84,14 @@ def refuse_cited_past_bound(
             )
 
 
-def seal_citations(decision_input: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Mapping[str, Any]]]:
+def seal_citations(
+    decision_input: Mapping[str, Any], measured: Measured | None = None
+) -> tuple[dict[str, Any], dict[str, Mapping[str, Any]]]:
     """The input as stored, and the documents it cited inline keyed by their content address.
 
     A cited document carries the holder's disclosed fields, so it is never stored in the clear: the stored input
-    names it by ``{"document_ref": "0x…"}`` and the document is kept sealed (``decisions.CitedDocument``)."""
+    names it by ``{"document_ref": "0x…"}`` and the document is kept sealed (``decisions.CitedDocument``).
+    ``measured``: filled with each inline document's text size, for :func:`refuse_cited_past_bound`."""
     cited = decision_input.get("certificates")
     if not isinstance(cited, (list, tuple)):
         return dict(decision_input), {}
@@ -96,6 +109,8 @@ def seal_citations(decision_input: Mapping[str, Any]) -> tuple[dict[str, Any], d
             stored.append(citation)
             continue
         text = _document_text(document)
+        if measured is not None:
+            measured[id(document)] = (document, len(text))
         if (size := size + len(text)) > MAX_CITED_BYTES:
             raise InputError(
                 f"the documents the application cites inline are past {MAX_CITED_BYTES:,} bytes together (every "

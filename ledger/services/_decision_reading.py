@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import InputError, LedgerError
 from ..formats.canonical import hex32
-from ..formats.decision_input import MAX_INPUT_BYTES, SEALED_KEY, commit, seal_fields
+from ..formats.decision_input import MAX_INPUT_BYTES, SEALED_KEY, commit, refuse_sealed_past_bound, seal_fields
 from ..formats.logbody import canonical_body, lookup_key
 from ..formats.rules import RuleSet, evaluate
 from ._citations import Classified, citations, classify, seal_citations
@@ -187,8 +187,12 @@ def _certificate_part(document: Mapping[str, Any]) -> Mapping[str, Any]:
     return vc.carried(document) if vc.is_credential(document) or vc.is_expanded_credential(document) else document
 
 
-def _input_row(prepared: dict[str, Any]) -> tuple[str, dict[str, str]]:
+def _input_row(prepared: dict[str, Any], sealed: Mapping[str, Any] | None = None) -> tuple[str, dict[str, str]]:
+    """(input digest, row) of an input as stored; ``sealed``: the fields :func:`seal_fields` took out of it, which
+    its bound counts too (:func:`refuse_sealed_past_bound`)."""
     text = canonical_body(prepared)
+    if sealed:
+        refuse_sealed_past_bound(len(text), sealed)
     if len(text) > MAX_INPUT_BYTES:
         raise InputError(
             f"the decision input is {len(text):,} bytes as stored, past the {MAX_INPUT_BYTES:,} a decision's input "
@@ -210,10 +214,13 @@ def _with_nonce(kept: Mapping[str, Any]) -> dict[str, Any]:
     return {**kept, INPUT_NONCE: os.urandom(16).hex()}
 
 
-def _stored_input(secret: bytes, kept: Mapping[str, Any], identity: str) -> tuple[str, str, dict[str, str]]:
+def _stored_input(
+    secret: bytes, kept: Mapping[str, Any], identity: str, sealed: Mapping[str, Any] | None = None
+) -> tuple[str, str, dict[str, str]]:
     """``_decision_workers.stored_inputs`` of one input, called by :meth:`_Chunk.add` directly: that function's
-    import of this module, a relative import statement run for every application, cost a worker ~2 CPU-us each."""
-    digest, row = _input_row(_with_nonce(kept))
+    import of this module, a relative import statement run for every application, cost a worker ~2 CPU-us each.
+    ``sealed``: as :func:`_input_row`'s."""
+    digest, row = _input_row(_with_nonce(kept), sealed)
     inputs, applicant = commit(secret, kept, digest, identity)
     return digest, row["document"], {"input_commitment": inputs, "applicant_commitment": applicant}
 
@@ -279,7 +286,7 @@ class _Chunk:
         try:  # its stored text, digest and commitments: a value canonical JSON refuses is this application's error
             # what the rule set's certificate copies is never stored in clear (decision_input.seal_fields)
             stored_form, personal, salts = seal_fields(kept, rules.personal) if rules.personal else (kept, {}, {})
-            stored = _stored_input(secret, stored_form, identity)
+            stored = _stored_input(secret, stored_form, identity, personal)
         except InputError as exc:
             raise InputError(f"application {number}: {exc}") from exc
         found = citations(prepared)

@@ -49,12 +49,13 @@ from typing import Any
 from eth_account.messages import encode_defunct
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
+from requests import RequestException
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from ..client import Ledger
-from ..errors import ConfigError, InputError, KeystoreError, LedgerError, NotFoundError, StateError
+from ..errors import ChainError, ConfigError, InputError, KeystoreError, LedgerError, NotFoundError, StateError
 from ..formats.canonical import canonical_json, hex32, json_loads, parse_hex32
 from ..formats.signing import recover
 from ..onchain.ids import department_code
@@ -555,8 +556,26 @@ def _recorded_key_problem(ledger: Ledger, address: str, *, record: bool) -> str 
     )
 
 
-def signature_problem(ledger: Ledger, row: Consent) -> str | None:
-    """Why ``row`` is not a record this ledger signed (None: it is)."""
+def _key_unchecked(ledger: Ledger) -> str | None:
+    """Why the consent key could not be checked against the registry now (:func:`_department_key_problem`: the
+    node did not answer), or None: it was (or there is no key, or it was asked before). A listing asks this once,
+    not once per row."""
+    if not ledger.keystore.exists(GATEWAY_KEY):
+        return None
+    try:
+        _department_key_problem(ledger, ledger.keystore.address(GATEWAY_KEY))
+    except (ChainError, RequestException) as exc:
+        return (
+            f"the chain's registry could not be read ({type(exc).__name__}: {str(exc)[:200]}), so whether this "
+            "consent's signer, the consent key, is a department's key (a swapped keystore file) was not checked: it "
+            "is not relied on until the node answers; list the consents again then"
+        )
+    return None
+
+
+def signature_problem(ledger: Ledger, row: Consent, *, check_key: bool = True) -> str | None:
+    """Why ``row`` is not a record this ledger signed (None: it is). ``check_key=False``: without asking the
+    registry whether the consent key is a department's (a listing whose registry read failed, :func:`listed`)."""
     if row.subject_ref == CONSENT_ERASED:
         return (
             f"consent {row.id} was given for certificate {row.digest}, which was erased: its subject reference and "
@@ -565,7 +584,9 @@ def signature_problem(ledger: Ledger, row: Consent) -> str | None:
     expected = ledger.keystore.address(GATEWAY_KEY) if ledger.keystore.exists(GATEWAY_KEY) else None
     if expected is None:
         return "this ledger has no consent key, so it signed no consent"
-    swapped = _department_key_problem(ledger, expected) or _recorded_key_problem(ledger, expected, record=False)
+    swapped = (_department_key_problem(ledger, expected) if check_key else None) or _recorded_key_problem(
+        ledger, expected, record=False
+    )
     if swapped:
         return swapped
     if row.record_hash != _record_hash(row):
@@ -812,11 +833,12 @@ def list_consents(
 # -- what grants rely on ------------------------------------------------------------------------------------------
 
 
-def problem(ledger: Ledger, row: Consent, now: datetime) -> str | None:
+def problem(ledger: Ledger, row: Consent, now: datetime, *, check_key: bool = True) -> str | None:
     """Why consent ``row`` cannot be relied on now (None: it can). Checks the signature, the logged creation and
-    withdrawal (so an insider who edits the row is not believed), the row's withdrawal and the expiry."""
+    withdrawal (so an insider who edits the row is not believed), the row's withdrawal and the expiry.
+    ``check_key``: as :func:`signature_problem`'s."""
     now = given_time(now, "now")
-    bad = signature_problem(ledger, row)
+    bad = signature_problem(ledger, row, check_key=check_key)
     if bad:
         return bad
     try:
@@ -840,13 +862,16 @@ def listed(ledger: Ledger, rows: Sequence[Consent], now: datetime) -> list[Conse
     """Consents as every listing shows them (the person's, the issuer's, ``ledger consent list``): a row that reads
     live is judged as a read through a grant judges it (:func:`problem`: the signature, the anchored creation and
     withdrawal), so a withdrawal an insider undid or an expiry moved in the database shows ``live: false`` with the
-    ``problem`` named, never the row's own word."""
+    ``problem`` named, never the row's own word. With the chain's node not answering, every row is still listed
+    (the registry asked once for the listing): a row nothing else condemns is shown not live, its problem saying
+    that the consent key was not checked (:func:`_key_unchecked`)."""
     now = given_time(now, "now")
     out = []
-    for row in rows:
-        shown = row.public(now)
+    shown_rows = [(row, row.public(now)) for row in rows]
+    unchecked = _key_unchecked(ledger) if any(shown.live for _, shown in shown_rows) else None
+    for row, shown in shown_rows:
         if shown.live:
-            why = problem(ledger, row, now)
+            why = problem(ledger, row, now, check_key=unchecked is None) or unchecked
             if why is not None:
                 shown = shown.model_copy(update={"live": False, "problem": why})
         out.append(shown)

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
@@ -54,7 +54,7 @@ from ..storage.models import (
 from ..storage.store import insert_rows, rows_in
 from ..storage.vault import ERASED
 from . import _decision_workers, accesslog, issuance, logchain, permits, supervision
-from ._citations import refuse_cited_past_bound
+from ._citations import Measured, refuse_cited_past_bound
 from ._decision_reading import (  # the applications' reading, which a worker imports alone (no heavy import)
     APPLICANT_PREFIX as APPLICANT_PREFIX,
 )
@@ -488,12 +488,13 @@ def _establish(
     view: ChainView | None = None,
     references: Callable[[str], str] | None = None,
     read: tuple[Sequence[Sequence[Any]], Sequence[Sequence[Classified]]] | None = None,
+    measured: Measured | None = None,
 ) -> tuple[int, list[list[CertificateFact]]]:
     """The head the decisions are taken at, and every certificate the applications cite verified against the
     chain as of that head (facts.py), each marked whether it names its applicant (``applicants``: their salted
     references, in the order of ``prepared``). ``read``: each application's citations and their :func:`classify`,
     computed from ``prepared`` already (``decide_many``'s chunk reading, :class:`_Chunk`): pure functions of the
-    application, the same values."""
+    application, the same values. ``measured``: what :func:`seal_citations` measured of the inline documents."""
     cited, classified = read if read is not None else ([citations(p) for p in prepared], None)
     view = view or ChainView(ledger.chain, ledger.settings.confirmations)
     if not any(cited):
@@ -502,7 +503,7 @@ def _establish(
     if classified is None:
         classified = [[classify(c) for c in row] for row in cited]  # each citation read once for the three uses
     stored = resolve_citations(ledger, prepared, classified)
-    refuse_cited_past_bound(prepared, classified, stored)  # before anything is read on chain or logged
+    refuse_cited_past_bound(prepared, classified, stored, measured)  # before anything is read on chain or logged
     _log_store_reads(ledger, department, prepared, stored, moment, classified)
     # a citation that could not be looked at (no such certificate in the store, an unreadable citation) is no
     # authentic certificate: its fact is built with holder False, which is what held_by would make of it
@@ -762,7 +763,15 @@ def label_typeless(ledger: Ledger, document: Any) -> str:
     if inner is None or (isinstance(fields, Mapping) and "type" in fields):
         return ""  # a copy stating a type: its digest was computed from it (an edited copy's is no certificate's)
     with ledger.engine.connect() as conn:
-        schemas = conn.execute(select(col(Batch.schema_id)).distinct()).scalars().all()
+        # one seek of ix_batch_schema_id per type (a skip scan by hand: DISTINCT read every batch row)
+        schemas: list[str] = []
+        while True:
+            least = select(func.min(col(Batch.schema_id)))
+            if schemas:
+                least = least.where(col(Batch.schema_id) > schemas[-1])
+            if (schema := conn.execute(least).scalar()) is None:
+                break
+            schemas.append(schema)
         candidates = {hex32(typed_digest(parse_hex32(schema), inner)) for schema in schemas if _hex32(schema)}
         found = conn.execute(
             select(col(Certificate.digest)).where(col(Certificate.digest).in_(sorted(candidates))).limit(1)
@@ -995,14 +1004,15 @@ def decide(
     prepared = _prepare_input(case_id, service_item, decision_input)
     _require_own(ledger, rules, department)
     _refuse_decided(ledger, department, [case_id])
-    kept, documents = seal_citations(prepared)
+    measured: Measured = {}
+    kept, documents = seal_citations(prepared, measured)
     stored, personal, salts = seal_fields(kept, rules.personal)  # what a certificate copies: never in clear
-    digest, row = _input_row(_with_nonce(stored))
+    digest, row = _input_row(_with_nonce(stored), personal)
     # now is after every erasure logged so far, not after one made while this case is decided (round 47b)
     seen = _erasure_log_head(ledger, department) if decided_at is None else None
     at = _time_text(decided_at)
     applicant = applicant_reference(ledger, department, applicant_ref)
-    block, (facts,) = _establish(ledger, department, [prepared], [applicant], at)
+    block, (facts,) = _establish(ledger, department, [prepared], [applicant], at, measured=measured)
     credit = _credit_statuses(ledger, department, [applicant], block, at)[applicant]
     body = _automatic_body(rules, kept, facts, digest, applicant, at, block, credit)
     body.update(_input_commitments(ledger, department, stored, digest, applicant_ref))
@@ -1484,14 +1494,16 @@ def record_human_decision(
         approval_after_erasure(ledger, department, case_id, at)  # asked again inside the recording transaction
     if decision_input is not None:
         prepared = _prepare_input(case_id, service_item, decision_input)
-        kept, documents = seal_citations(prepared)
+        measured: Measured = {}
+        kept, documents = seal_citations(prepared, measured)
         # what the rule set's certificate copies is never stored in clear (decision_input.seal_fields)
         names = _resolve_rule_set(ledger, rule_set).personal if rule_set is not None else ()
         stored, personal, salts = seal_fields(kept, names)
-        input_digest, row = _input_row(_with_nonce(stored))
+        input_digest, row = _input_row(_with_nonce(stored), personal)
         commitments = _input_commitments(ledger, department, stored, input_digest, applicant_ref)
         applicant = applicant_reference(ledger, department, applicant_ref)
-        certificates = [f.to_json() for f in _establish(ledger, department, [prepared], [applicant], at)[1][0]]
+        established = _establish(ledger, department, [prepared], [applicant], at, measured=measured)
+        certificates = [f.to_json() for f in established[1][0]]
     rules_digest = None
     rules = None
     if rule_set is not None:

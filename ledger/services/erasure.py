@@ -102,23 +102,41 @@ def recorded(ledger: Ledger, department: str | None = None) -> dict[str, dict[st
     then logs the erasure anew rather than failing every erasure of the department."""
     found: dict[str, dict[str, Any]] = {}
     for entry in logchain.entries(ledger, LOG, department):
-        try:
-            body = logchain.read_body(entry.body, LOG, entry.department_id, entry.seq)
-        except logchain.UnreadableEntry:
-            continue
-        if not isinstance(body.get("certificate"), str):
-            continue
-        found.setdefault(
-            body["certificate"],
-            {
-                **body,
-                "department": entry.department_id,
-                "seq": entry.seq,
-                "entry_hash": entry.entry_hash,
-                "anchored": entry.state == logchain.EntryState.ANCHORED,
-            },
-        )
+        if (body := _erasure_body(entry)) is not None:
+            found.setdefault(body["certificate"], _with_entry(body, entry))
     return found
+
+
+def recorded_entry(ledger: Ledger, department: str, digest: str) -> dict[str, Any] | None:
+    """:func:`recorded`'s entry for the one certificate ``digest`` in ``department``'s log, or None: found by the
+    certificate's index key (``LogEntry.lookup``, :func:`logchain.lookup_of`), so the cost follows that certificate's
+    entries, not the whole log every erasure grows. The key is the database's word, outside the entry hash: an entry
+    whose key an insider changed is missed here as a deleted one would be, and the log's check names it
+    (``index_altered``)."""
+    for entry in logchain.entries(ledger, LOG, department, lookup=logchain.lookup_key(digest)):
+        if (body := _erasure_body(entry)) is not None and body["certificate"] == digest:
+            return _with_entry(body, entry)
+    return None
+
+
+def _erasure_body(entry: logchain.Entry) -> dict[str, Any] | None:
+    """The body of a certificate's erasure entry (one naming a ``certificate``), or None for another kind of entry or
+    one edited into something the ledger never writes."""
+    try:
+        body = logchain.read_body(entry.body, LOG, entry.department_id, entry.seq)
+    except logchain.UnreadableEntry:
+        return None
+    return body if isinstance(body.get("certificate"), str) else None
+
+
+def _with_entry(body: dict[str, Any], entry: logchain.Entry) -> dict[str, Any]:
+    return {
+        **body,
+        "department": entry.department_id,
+        "seq": entry.seq,
+        "entry_hash": entry.entry_hash,
+        "anchored": entry.state == logchain.EntryState.ANCHORED,
+    }
 
 
 def recorded_cases(ledger: Ledger, department: str) -> dict[str, list[str]]:
@@ -269,7 +287,7 @@ def attest_citations(ledger: Ledger, items: dict[str, list[dict[str, Any]]]) -> 
             issuer = stored(ledger, digest).department
         except LedgerError:
             continue
-        if digest not in recorded(ledger, issuer):
+        if recorded_entry(ledger, issuer, digest) is None:
             continue
         logchain.append(ledger, LOG, issuer, {"erased": digest, "cited_in": cited})
         try:
@@ -508,7 +526,7 @@ def erase(
     digest = hex32(cert.digest)
     when = at or datetime.now(UTC)
     by_ref = _staff_ref(ledger, cert.department, actor)  # before anything is done: the department's secret opens
-    entry = recorded(ledger, cert.department).get(digest)
+    entry = recorded_entry(ledger, cert.department, digest)
     typed = _produced_from(ledger, digest, cert.department)  # read while the permit's body still opens
     if entry is None:
         body: dict[str, Any] = {

@@ -879,12 +879,20 @@ def _lost_race(exc: BaseException) -> bool:
 
 
 def _issued_concurrently(ledger: Ledger, department: str, ids: list[str]) -> InputError:
-    """The InputError of a batch that lost the race for one of its certificate ids (:func:`_lost_race`)."""
+    """The InputError of a batch that lost the race for one of its certificate ids (:func:`_lost_race`). A deadlock's
+    victim is told while the other writer's transaction is still open: none of the ids it took is committed (nor
+    may ever be: that writer can still roll back), so then the message says so rather than naming none as issued."""
     taken = sorted(_existing_ids(ledger, department, ids))
-    named = f"certificate id(s) {taken[:5]}" if taken else "certificate ids"
+    if not taken:
+        return InputError(
+            f"another writer was issuing certificate ids of this batch for {department} at the same moment and has "
+            "not committed them (the database ended this batch's transaction to break a deadlock between the two): "
+            "nothing of this batch was written; once that writer has finished, `ledger continue` the file: it "
+            "issues the records not issued by then"
+        )
     return InputError(
-        f"{named} of this batch were issued by {department} concurrently (another writer of the same records); "
-        "nothing of this batch was written: `ledger continue` the file to issue the rest"
+        f"certificate id(s) {taken[:5]} of this batch were issued by {department} concurrently (another writer of "
+        "the same records); nothing of this batch was written: `ledger continue` the file to issue the rest"
     )
 
 

@@ -82,6 +82,8 @@ __all__ = [
 LOG_DECISIONS = "decisions"
 LOG_ACCESS = "access"
 LOG_ERASURES = "erasures"
+# the logs whose entries are keyed (LogEntry.lookup) by the certificate they name: one certificate's reads, its erasure
+_CERTIFICATE_KEYED = (LOG_ACCESS, LOG_ERASURES)
 ZERO_HASH = "0x" + "00" * 32
 ENTRY_PREFIX = b"pl-log-entry\x00"
 
@@ -222,12 +224,15 @@ def hold_log(conn: Any, log: str, department: str) -> None:
 
 def lookup_of(body: Any, log: str = LOG_DECISIONS) -> str | None:
     """The index key the ledger stores with an entry of this body in ``log``: an access-log entry's certificate's
-    (the reads of one certificate, for its issuer, auditors and its data subject), any other entry's case id's, or
-    None. The key does not enter the entry hash: :func:`check_log` (access log) and replay (decisions) compare it
-    with the body."""
+    (the reads of one certificate, for its issuer, auditors and its data subject), an erasures-log entry's
+    certificate's when it names one (the certificate's erasure, for a supersession or an erasure run again), any
+    other entry's case id's, or None. The key does not enter the entry hash: :func:`check_log` (access and erasures
+    logs) and replay (decisions) compare it with the body."""
     if not isinstance(body, dict):
         return None
-    named = body.get("certificate") if log == LOG_ACCESS else body.get("case_id")
+    named = body.get("certificate") if log in _CERTIFICATE_KEYED else None
+    if not isinstance(named, str) and log != LOG_ACCESS:
+        named = body.get("case_id")
     return lookup_key(named) if isinstance(named, str) else None
 
 
@@ -314,13 +319,13 @@ def time_altered(entry: Entry) -> bool:
     return not _time_agrees(_parsed(entry.body), entry.log, entry.created_at)[0]
 
 
-def _index_agrees(body: Any, lookup: str | None) -> bool:
-    """For an access-log row: whether its stored index key is the one the ledger writes with this body
-    (:func:`_parsed`; the key of its certificate), which the entry hash does not cover."""
+def _index_agrees(body: Any, lookup: str | None, log: str) -> bool:
+    """For an access-log or erasures-log row: whether its stored index key is the one the ledger writes with this
+    body (:func:`_parsed`; the key of its certificate, or of an erased case), which the entry hash does not cover."""
     if body is None:
         return True
     try:
-        return lookup == lookup_of(body, LOG_ACCESS)
+        return lookup == lookup_of(body, log)
     except ValueError:
         return True
 
@@ -1546,7 +1551,7 @@ def check_log(
             ).scalar_one()
         )
     prefix = b',"department":' + canonical_json(department) + b',"log":' + canonical_json(log) + b',"prev":'
-    indexed = log == LOG_ACCESS  # the decisions' case keys are compared by replay, which parses every body anyway
+    indexed = log in _CERTIFICATE_KEYED  # the decisions' case keys are compared by replay, which parses every body
     timed = log in (LOG_ACCESS, LOG_DECISIONS, LOG_ERASURES)  # logs whose bodies state their instant
     decisions = log == LOG_DECISIONS
     # every body's spelling compared with its canonical JSON (red team rounds 51 and 52o), so every body is parsed
@@ -1601,14 +1606,19 @@ def check_log(
             # a decision's stated time read from its text in one pass when it can be (no parse for that)
             timely = decisions and _decision_time_agrees(body, stored_at[0])
             parsed = _parsed(body) if indexed or spelt or (timed and not timely) else None
-            if indexed and not _index_agrees(parsed, lookup):
+            if indexed and not _index_agrees(parsed, lookup, log):
                 found.append(
                     Discrepancy(
                         "index_altered",
                         department,
                         seq,
                         "the entry's stored lookup key is not the one its certificate gives: the database's "
-                        "index of reads was edited (the certificate's access listing would miss this entry)",
+                        + (
+                            "index of reads was edited (the certificate's access listing would miss this entry)"
+                            if log == LOG_ACCESS
+                            else "index of erasures was edited (a supersession or an erasure run again of the "
+                            "certificate would miss this entry); restore the row's lookup from a backup"
+                        ),
                     )
                 )
             raw = body.encode("utf-8")

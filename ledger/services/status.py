@@ -206,15 +206,15 @@ def _erased_side(ledger: Ledger, cert: StoredCertificate) -> tuple[str, bytes]:
     refused here: no other fields digest gives the digest under that type, short of a SHA-256 preimage; the
     contract checks the same). StateError for an erasure whose entry records no fields digest (logged before they
     were recorded, or a body destroyed with no entry): nothing else holds it."""
-    from .erasure import recorded  # erasure imports this module
+    from .erasure import recorded_entry  # erasure imports this module
 
     digest = hex32(cert.digest)
-    entry = recorded(ledger, cert.department).get(digest)
+    entry = recorded_entry(ledger, cert.department, digest)
     kind, inner = (entry.get("type"), entry.get("fields_digest")) if entry is not None else (None, None)
     if inner is None:
         raise StateError(
             f"certificate {digest}'s contents were erased, and its fields digest with them (its erasure entry, "
-            "if any, predates their recording): the anchor contract needs it to name a supersession; revoke the "
+            "if any, predates their recording, or its index key was edited: the log's check names that): the anchor contract needs it to name a supersession; revoke the "
             "certificate instead (reason data-changed)"
         )
     try:

@@ -179,7 +179,8 @@ class Batch(SQLModel, table=True):
 
     root: str = Field(sa_column=Column(Hex32, primary_key=True))
     department_id: str = Field(index=True, max_length=32)
-    schema_id: str = Field(max_length=66)
+    # indexed: the store's batch types are read one index seek per type (decisions.label_typeless), not by a scan
+    schema_id: str = Field(index=True, max_length=66)
     count: int
     state: str = Field(default=BatchState.PREPARED, index=True, max_length=16)
     signer: str = Field(max_length=42)
@@ -338,9 +339,10 @@ class LogEntry(SQLModel, table=True):
     department_id: str = Field(sa_column=Column(StoredText(32), nullable=False))
     seq: int = Field(sa_column=Column(StoredSeq, nullable=False))
     body: str = Field(sa_column=Column(StoredLongText, nullable=False))
-    # the index key of an entry about a case (logchain.lookup_key of the body's case_id) or, in the access log, about
-    # a certificate (of its digest), so finding a case's decisions or a certificate's reads reads their few rows
-    # instead of every body of the log; the database's word, checked against the body (replay, check_log)
+    # the index key of an entry about a case (logchain.lookup_key of the body's case_id) or, in the access and erasures
+    # logs, about a certificate (of its digest), so finding a case's decisions, a certificate's reads or its erasure
+    # reads their few rows instead of every body of the log; the database's word, checked against the body (replay,
+    # check_log)
     lookup: str | None = Field(default=None, sa_column=Column(StoredText(32), nullable=True))
     entry_hash: str = Field(sa_column=Column(StoredText(66), nullable=False))
     prev_hash: str = Field(sa_column=Column(StoredText(66), nullable=False))
