@@ -108,9 +108,31 @@ def _look_alike(identity: str) -> str | None:
     return next(c for c in identity if not c.isascii())
 
 
-def _prepare_input(case_id: str, service_item: str, decision_input: Mapping[str, Any]) -> dict[str, Any]:
+MAX_CASE_ID = 128  # characters: the gateway's bound (api/models.py, DecisionCreate.case_id)
+
+
+def case_number(case_id: Any) -> str:
+    """``case_id`` as a case number entering the ledger (an automatic decision, a bulk run, an officer's decision),
+    or InputError: 1-128 printable ASCII characters without spaces, as the gateway's ``POST /decisions`` takes.
+    A case is decided by the rules once and an officer's decision of a decided case overrides it, both keyed by the
+    exact text: a number with a zero-width space or a space after it, a full-width or Cyrillic letter, another
+    script's digit or a control prints as the decided case's number and was another case to the ledger, decided
+    again with nothing in replay to say so (red team round 60)."""
     if not isinstance(case_id, str) or not case_id:
-        raise InputError("case_id must be a non-empty string")
+        raise InputError("case_id must be a non-empty string", field="case_id")
+    if len(case_id) > MAX_CASE_ID or not all("!" <= c <= "~" for c in case_id):
+        raise InputError(
+            f"case_id {case_id[:MAX_CASE_ID]!r} is not a case number: 1-{MAX_CASE_ID} printable ASCII characters "
+            "without spaces (letters, digits, punctuation). Another spelling - a zero-width or other space, a "
+            "full-width or non-Latin letter, a control - prints as another case's number but would be another case "
+            "to the ledger: send the number as the department issued it",
+            field="case_id",
+        )
+    return case_id
+
+
+def _prepare_input(case_id: str, service_item: str, decision_input: Mapping[str, Any]) -> dict[str, Any]:
+    case_number(case_id)
     if not isinstance(service_item, str) or not service_item:
         raise InputError("service_item must be a non-empty string")
     if not isinstance(decision_input, Mapping):

@@ -68,6 +68,7 @@ from ._decision_reading import (
     _References,
     _with_nonce,
     applicant_identity,
+    case_number,
     cited_certificate_digest,
     cited_fields_digest,
 )
@@ -1432,6 +1433,7 @@ def record_human_decision(
 ) -> Decision:
     """Record an officer's decision (``overrides``: the decision number or case id it replaces, if any)."""
     department_id_bytes(department)
+    case_number(case_id)
     applicant_identity(applicant_ref)
     require_approver(ledger, department, "record decisions")
     if outcome not in OUTCOMES:

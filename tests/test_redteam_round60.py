@@ -1,0 +1,100 @@
+"""Red team round 60: an applicant lying in their input and a department acting outside its authority, against
+decisions.
+
+1. (An applicant the rules refused, whose department's intake takes the case number as typed; or a department
+   shopping for an outcome) decide a case again under a case number that prints as the refused one - a zero-width
+   space or a space after it, full-width letters, a control character: the gateway took only printable ASCII
+   without spaces, but the library (`decide`, `ledger decide FILE`, an officer's `record_human_decision`) took any
+   text, so "the case is decided by the rules once" and "an officer's decision of a decided case overrides it"
+   were passed by with a second case every listing showed under the first one's number, and replay's
+   `decided_again` saw two cases. Fixed: a case number is 1-128 printable ASCII characters without spaces on
+   every path, as the gateway already required.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger.client import Ledger
+from ledger.errors import InputError
+from ledger.services import decisions, logchain
+
+from .cli_support import cli_in_process
+from .conftest import write_jsonl
+from .decision_support import application, unique_rule_set
+
+# -- 1. a case number that prints as another ------------------------------------------------------------------------
+
+LOOKALIKES = [
+    "C-RT60-1\u200b",  # a zero-width space after it
+    "C-RT60-1 ",  # a space after it
+    "\uff23-RT60-1",  # a full-width C
+    "C-RT60-\u0661",  # an Arabic-Indic digit one
+    "C-RT60-1\x00",  # a NUL
+    "C-RT60-1\n",  # a line break
+    "C-RT60-1\u0421",  # a Cyrillic Es
+]
+
+
+def _decisions(ledger: Ledger, dept: str) -> list[str]:
+    return [json.loads(entry.body)["case_id"] for entry in logchain.entries(ledger, logchain.LOG_DECISIONS, dept)]
+
+
+@pytest.mark.parametrize("lookalike", LOOKALIKES, ids=[repr(c) for c in LOOKALIKES])
+def test_a_case_number_printing_as_a_decided_one_is_not_decided_again(
+    ledger: Ledger, fresh_department: str, lookalike: str
+) -> None:
+    """(An applicant the rules refused, whose department's intake takes the case number as the applicant typed it;
+    or a department re-running the rules on altered input until the outcome suits) send the refused case again
+    under a number that prints as its own - a zero-width space after it, a full-width letter, a control: the library
+    decided it automatically a second time (no "already decided", no `decided_again` in replay: another text is
+    another case), and an officer approved it as a first decision, overriding nothing, while every listing showed
+    both under one number. A case number is printable ASCII without spaces on every path now (as the gateway's
+    `POST /decisions` required): refused naming the field, nothing recorded."""
+    dept = fresh_department
+    rules = unique_rule_set(f"rt60-{dept}")
+    decisions.publish_rule_set(ledger, rules, dept)
+    first = application("C-RT60-1")
+    first["application"]["materials_submitted"] = 0
+    decisions.decide(ledger, dept, "C-RT60-1", "ITEM-1", first, rules, applicant_ref="91440300RT6000001")
+    again = application(lookalike)
+    with pytest.raises(InputError, match="case_id") as refused:
+        decisions.decide(ledger, dept, lookalike, "ITEM-1", again, rules, applicant_ref="91440300RT6000001")
+    assert "printable ASCII" in str(refused.value)
+    with pytest.raises(InputError, match="case_id"):
+        decisions.record_human_decision(
+            ledger, dept, lookalike, "ITEM-1", officer="o-rt60", outcome="approve",
+            reasons=["OFFICER_CHECKED_ON_SITE"], applicant_ref="91440300RT6000001",
+        )  # fmt: skip
+    with pytest.raises(InputError, match="case_id"):
+        decisions.decide_many(ledger, dept, [{**again, "applicant_ref": "91440300RT6000001"}], {"*": rules})
+    assert _decisions(ledger, dept) == ["C-RT60-1"]
+
+
+def test_a_bulk_file_with_a_lookalike_case_number_is_refused_by_line(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """(The same, through `ledger decide FILE`) the application naming a case number with a zero-width space is
+    refused naming its line and the field; nothing of its chunk is recorded, and a clean number is decided."""
+    dept = fresh_department
+    rules = unique_rule_set(f"rt60-bulk-{dept}")
+    decisions.publish_rule_set(ledger, rules, dept)
+    rules_file = tmp_path / "rules.json"
+    rules_file.write_text(json.dumps(rules.document), encoding="utf-8")
+    apps = write_jsonl(
+        tmp_path / "apps.jsonl",
+        [{**application("C-RT60-B\u200b"), "applicant_ref": "91440300RT6000002"}],
+    )
+    args = ["decide", str(apps), "--department", dept, "--rules", str(rules_file)]
+    code, _out, err = cli_in_process(ledger, monkeypatch, capsys, *args)
+    assert code != 0
+    assert "case_id" in err and "printable ASCII" in err, err
+    assert _decisions(ledger, dept) == []
+    write_jsonl(apps, [{**application("C-RT60-B"), "applicant_ref": "91440300RT6000002"}])
+    code, _out, err = cli_in_process(ledger, monkeypatch, capsys, *args)
+    assert code == 0, err
+    assert _decisions(ledger, dept) == ["C-RT60-B"]
