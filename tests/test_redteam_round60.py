@@ -9,6 +9,10 @@ decisions.
    were passed by with a second case every listing showed under the first one's number, and replay's
    `decided_again` saw two cases. Fixed: a case number is 1-128 printable ASCII characters without spaces on
    every path, as the gateway already required.
+2. (An applicant making their own decision one no court can verify) type ``1e16`` - any double from 2**53 up to 1e21,
+   which RFC 8785 writes as its integer digits - in a field: the decision was recorded, but the stored input read
+   back holds an integer past 2**53 that canonical JSON cannot write, so replay called the honest record's input
+   commitment invalid and no evidence bundle of it could be made. Fixed: refused where the application is read.
 """
 
 from __future__ import annotations
@@ -98,3 +102,60 @@ def test_a_bulk_file_with_a_lookalike_case_number_is_refused_by_line(
     code, _out, err = cli_in_process(ledger, monkeypatch, capsys, *args)
     assert code == 0, err
     assert _decisions(ledger, dept) == ["C-RT60-B"]
+
+
+# -- 2. a double the ledger writes as digits it cannot read back --------------------------------------------------
+
+
+@pytest.mark.parametrize("number", [1e16, -1e16, 2.0**53, 9.999999999999999e20], ids=["1e16", "-1e16", "2^53", "1e21-"])
+def test_a_double_written_as_digits_past_2_53_is_refused_not_recorded_unverifiable(
+    ledger: Ledger, fresh_department: str, number: float
+) -> None:
+    """(An applicant making their own decision one no court can verify, and the department's replay report it as
+    tampered) type a number such as ``1e16`` (or any double from 2**53 up to 1e21) in any field of the application:
+    RFC 8785 writes it as its integer digits (``10000000000000000``), the ledger decided and stored it, but read
+    back the stored input holds an integer past 2**53, which canonical JSON has no spelling for, so replay reported
+    the honest record as ``input_commitment_invalid`` ("no evidence bundle can disclose it") and
+    ``ledger evidence --decision`` stopped with an InputError: the decision had no bundle for a court. Such a number
+    is refused now where the application is read (InputError naming the field, nothing recorded)."""
+    dept = fresh_department
+    rules = unique_rule_set(f"rt60-big-{dept}")
+    decisions.publish_rule_set(ledger, rules, dept)
+    app = application("C-RT60-BIG")
+    app["application"]["turnover"] = {"declared": number}
+    with pytest.raises(InputError, match=r"application\.turnover\.declared") as refused:
+        decisions.decide(ledger, dept, "C-RT60-BIG", "ITEM-1", app, rules, applicant_ref="91440300RT6000003")
+    assert "2**53" in str(refused.value)
+    with pytest.raises(InputError, match=r"application 1: .*application\.turnover\.declared"):
+        decisions.decide_many(ledger, dept, [{**app, "applicant_ref": "91440300RT6000003"}], {"*": rules})
+    with pytest.raises(InputError, match=r"application\.turnover\.declared"):
+        decisions.record_human_decision(
+            ledger, dept, "C-RT60-BIG", "ITEM-1", officer="o-rt60", outcome="refer", reasons=["OFFICER_REVIEW"],
+            applicant_ref="91440300RT6000003", decision_input=app, rule_set=rules,
+        )  # fmt: skip
+    assert _decisions(ledger, dept) == []
+
+
+def test_doubles_the_ledger_reads_back_as_written_are_decided_and_verified(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """(The same applicant's control) numbers whose canonical spelling reads back as the same value - below 2**53,
+    or from 1e21 up, which RFC 8785 writes with an exponent - are decided as before: replay finds nothing, and both
+    bundle verifiers re-run the decision as recorded."""
+    from ledger.services import evidence
+    from ledger.services.replay import replay
+
+    from .evidence_support import both
+
+    dept = fresh_department
+    rules = unique_rule_set(f"rt60-fine-{dept}")
+    decisions.publish_rule_set(ledger, rules, dept)
+    app = application("C-RT60-FINE")
+    app["application"]["turnover"] = {"declared": 1e21, "below": 9007199254740991.0, "small": -0.0, "exp": 1e-7}
+    decisions.decide(ledger, dept, "C-RT60-FINE", "ITEM-1", app, rules, applicant_ref="91440300RT6000004")
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    assert replay(ledger, department=dept).to_json()["discrepancies"] == []
+    report, code, _ = both(
+        ledger, evidence.bundle_text(evidence.decision_bundle(ledger, dept, "C-RT60-FINE")), tmp_path
+    )
+    assert report.ok and code == 0
