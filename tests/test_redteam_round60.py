@@ -13,6 +13,10 @@ decisions.
    which RFC 8785 writes as its integer digits - in a field: the decision was recorded, but the stored input read
    back holds an integer past 2**53 that canonical JSON cannot write, so replay called the honest record's input
    commitment invalid and no evidence bundle of it could be made. Fixed: refused where the application is read.
+3. (An applicant lying in their input; a department approving what its published rules refer) state the service
+   item's own attributes in the application (``item.materials_required: 0``): the food business permit's rules read
+   them from the input, so nothing submitted was approved, a permit issued, and every re-run agreed. Fixed: a rule set
+   for one item publishes its attributes (``item``) and every engine reads those; the shipped permit rules do (1.4.0).
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ from ledger.services import decisions, logchain
 from .cli_support import cli_in_process
 from .conftest import write_jsonl
 from .decision_support import application, unique_rule_set
+from .permit_support import SERVICE_ITEM as PERMIT_ITEM
+from .permit_support import application as permit_application
+from .permit_support import fresh_licence, permit_rules, published_permit_rules
 
 # -- 1. a case number that prints as another ------------------------------------------------------------------------
 
@@ -158,4 +165,73 @@ def test_doubles_the_ledger_reads_back_as_written_are_decided_and_verified(
     report, code, _ = both(
         ledger, evidence.bundle_text(evidence.decision_bundle(ledger, dept, "C-RT60-FINE")), tmp_path
     )
-    assert report.ok and code == 0
+    assert report.ok and code == 0, [c.detail for c in report.failed]
+
+
+# -- 3. the item's attributes, stated by the application ---------------------------------------------------------
+
+
+def _lying_about_the_item(licence: dict[str, Any], case: str) -> dict[str, Any]:
+    app = permit_application(case, licence)
+    app["item"] = {"onsite_reason": 0, "materials_required": 0}  # the item requires three materials
+    app["application"]["materials_submitted"] = 0
+    return app
+
+
+def test_an_application_stating_its_items_attributes_is_decided_on_the_published_ones(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """(An applicant lying in their input, through an intake that passes the form on; or a department approving what
+    its published rules refer) state the service item's own attributes - "no materials required", "no on-site
+    reason" - in the application's ``item``: the food business permit's rules compare the materials submitted with
+    ``item.materials_required`` and the on-site reason with ``item.onsite_reason``, both read from the input, so an
+    application submitting nothing and saying nothing was required was approved in seconds and issued a permit,
+    and replay and both bundle verifiers re-ran it to "approve, as recorded": the item's attributes were published
+    nowhere the ledger or a court could read. A rule set for one item now publishes that item's attributes
+    (``item``, in its digest), and every engine reads those, never the application's ``item``: the lie is referred
+    (too few materials), and replay and both verifiers agree."""
+    from ledger.services import evidence
+    from ledger.services.replay import replay
+
+    from .evidence_support import both
+
+    dept = fresh_department
+    rules = published_permit_rules(ledger, dept, "rt60-item")
+    licence, holder = fresh_licence(ledger, tmp_path, "rt60-item")
+    decision = decisions.decide(
+        ledger, dept, "C-RT60-ITEM", PERMIT_ITEM, _lying_about_the_item(licence, "C-RT60-ITEM"), rules,
+        applicant_ref=holder,
+    )  # fmt: skip
+    assert decision.body["outcome"] == "refer", decision.body["outcome"]
+    assert rules.document.get("item") == {"onsite_reason": 0, "materials_required": 3}
+    assert "issued" not in decision.body
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    assert replay(ledger, department=dept).to_json()["discrepancies"] == []
+    bundle = evidence.bundle_text(evidence.decision_bundle(ledger, dept, "C-RT60-ITEM", applicant=holder))
+    report, code, _ = both(ledger, bundle, tmp_path)
+    assert report.ok and code == 0, [c.detail for c in report.failed]
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"service_item": "*"}, "every service item"),
+        ({"item": {"materials_required": [3]}}, "materials_required"),
+        ({"item": {"Materials": 3}}, "Materials"),
+        ({"item": {}}, "item"),
+        ({"item": {"materials_required": None}}, "materials_required"),
+    ],
+)
+def test_published_item_attributes_are_one_items_scalars_for_both_engines(change: dict[str, Any], words: str) -> None:
+    """(A department publishing rules) an ``item`` for a screen of every item (``*``), or attributes that are no
+    snake_case name with a number, text or true/false: refused by the library's loader and by the court's engine
+    alike, so no rule set is read one way by one and another by the other."""
+    from ledger.formats.rules import load_rule_set
+
+    from .evidence_support import SCRIPT_MODULE
+
+    document = permit_rules("rt60-shape").document | {"item": {"onsite_reason": 0, "materials_required": 3}} | change
+    with pytest.raises(InputError, match=words):
+        load_rule_set(document)
+    with pytest.raises(SCRIPT_MODULE.Failure, match=words):
+        SCRIPT_MODULE.rule_set_problem(document)
