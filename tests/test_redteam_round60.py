@@ -235,3 +235,29 @@ def test_published_item_attributes_are_one_items_scalars_for_both_engines(change
         load_rule_set(document)
     with pytest.raises(SCRIPT_MODULE.Failure, match=words):
         SCRIPT_MODULE.rule_set_problem(document)
+
+
+def test_every_shipped_rule_set_for_one_item_publishes_the_attributes_its_rules_read() -> None:
+    """(An applicant lying about the item, against every shipped rule set) a rule set for one item that reads
+    ``item.…`` publishes those attributes, so no application's ``item`` changes its outcome; the screens for every
+    item (``*``) read the catalogue's attributes the intake supplies (docs/rules.md)."""
+    from ledger.formats.rules import evaluate, load_rule_set
+
+    shipped = sorted((Path(__file__).resolve().parent.parent / "rules").glob("*.yaml"))
+    one_item = [load_rule_set(path) for path in shipped if load_rule_set(path).service_item != "*"]
+    assert {r.rule_set_id for r in one_item} == {"business-licence-renewal", "food-business-permit"}
+    for rules in one_item:
+        read = {p.split(".")[1] for p in _read_paths(rules.document["rules"]) if p.startswith("item.")}
+        assert rules.item is not None and read <= set(rules.item), (rules.rule_set_id, read)
+        honest = {"service_item": rules.service_item, "item": rules.item, "application": {"online": True}}
+        lying = {**honest, "item": {"onsite_reason": 6, "materials_required": 99}}
+        assert evaluate(rules, lying) == evaluate(rules, honest)
+
+
+def _read_paths(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        found = {v for k, v in node.items() if k in ("field", "ref") and isinstance(v, str)}
+        return found.union(*(_read_paths(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_read_paths(v) for v in node))
+    return set()
