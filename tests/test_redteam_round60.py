@@ -111,6 +111,27 @@ def test_a_bulk_file_with_a_lookalike_case_number_is_refused_by_line(
     assert _decisions(ledger, dept) == ["C-RT60-B"]
 
 
+def test_a_case_recorded_before_the_rule_is_still_overridden_by_an_officer(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """(The same rule, against an honest department) a case whose number was recorded before round 60 with a space
+    in it stays the department's to override: the override names a case the log holds, taken as recorded (a new
+    case's number, and only that, must be printable ASCII without spaces)."""
+    dept = fresh_department
+    model = decisions.record_human_decision(
+        ledger, dept, "C-RT60-MODEL", "ITEM-1", officer="o-rt60", outcome="approve",
+        reasons=["OFFICER_CHECKED_ON_SITE"], applicant_ref="91440300RT6000005",
+    )  # fmt: skip
+    old = "C-RT60 OLD"
+    logchain.append(ledger, logchain.LOG_DECISIONS, dept, dict(model.body, case_id=old))  # as an older library wrote
+    refusal = decisions.record_human_decision(
+        ledger, dept, old, "ITEM-1", officer="o-rt60", outcome="reject", reasons=["OFFICER_FOUND_FRAUD"],
+        applicant_ref="91440300RT6000005", overrides=old,
+    )  # fmt: skip
+    assert refusal.body["case_id"] == old and refusal.body["overrides"]["seq"] == model.seq + 1
+    assert _decisions(ledger, dept) == ["C-RT60-MODEL", old, old]
+
+
 # -- 2. a double the ledger writes as digits it cannot read back --------------------------------------------------
 
 

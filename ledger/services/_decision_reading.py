@@ -156,8 +156,16 @@ def _double_read_back_otherwise(value: Any, path: str) -> str | None:
     return None
 
 
-def _prepare_input(case_id: str, service_item: str, decision_input: Mapping[str, Any]) -> dict[str, Any]:
-    case_number(case_id)
+def _prepare_input(
+    case_id: str, service_item: str, decision_input: Mapping[str, Any], *, known_case: bool = False
+) -> dict[str, Any]:
+    """The input as stored, with its case and item; ``known_case``: a case the department has decided already (an
+    officer's override), whose number is taken as recorded (one from before round 60's rule stays overridable)."""
+    if known_case:
+        if not isinstance(case_id, str) or not case_id:
+            raise InputError("case_id must be a non-empty string", field="case_id")
+    else:
+        case_number(case_id)
     if not isinstance(service_item, str) or not service_item:
         raise InputError("service_item must be a non-empty string")
     if not isinstance(decision_input, Mapping):

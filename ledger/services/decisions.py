@@ -1433,7 +1433,8 @@ def record_human_decision(
 ) -> Decision:
     """Record an officer's decision (``overrides``: the decision number or case id it replaces, if any)."""
     department_id_bytes(department)
-    case_number(case_id)
+    if overrides is None:  # a new case's number; an override names a case recorded already, as it was recorded
+        case_number(case_id)
     applicant_identity(applicant_ref)
     require_approver(ledger, department, "record decisions")
     if outcome not in OUTCOMES:
@@ -1485,7 +1486,7 @@ def record_human_decision(
 
         approval_after_erasure(ledger, department, case_id, at)  # asked again inside the recording transaction
     if decision_input is not None:
-        prepared = _prepare_input(case_id, service_item, decision_input)
+        prepared = _prepare_input(case_id, service_item, decision_input, known_case=replaced is not None)
         kept, documents = seal_citations(prepared)
         # what the rule set's certificate copies is never stored in clear (decision_input.seal_fields)
         names = _resolve_rule_set(ledger, rule_set).personal if rule_set is not None else ()
