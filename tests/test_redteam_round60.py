@@ -12,7 +12,8 @@ decisions.
 2. (An applicant making their own decision one no court can verify) type ``1e16`` - any double from 2**53 up to 1e21,
    which RFC 8785 writes as its integer digits - in a field: the decision was recorded, but the stored input read
    back holds an integer past 2**53 that canonical JSON cannot write, so replay called the honest record's input
-   commitment invalid and no evidence bundle of it could be made. Fixed: refused where the application is read.
+   commitment invalid and no evidence bundle of it could be made. Fixed: refused where the application is read (and
+   in a rule set, whose stored document no longer loaded).
 3. (An applicant lying in their input; a department approving what its published rules refer) state the service
    item's own attributes in the application (``item.materials_required: 0``): the food business permit's rules read
    them from the input, so nothing submitted was approved, a permit issued, and every re-run agreed. Fixed: a rule set
@@ -187,6 +188,31 @@ def test_doubles_the_ledger_reads_back_as_written_are_decided_and_verified(
         ledger, evidence.bundle_text(evidence.decision_bundle(ledger, dept, "C-RT60-FINE")), tmp_path
     )
     assert report.ok and code == 0, [c.detail for c in report.failed]
+
+
+def test_a_rule_threshold_written_as_digits_past_2_53_is_refused_when_the_rule_set_is_read() -> None:
+    """(A department publishing rules, or whoever drafts them) a threshold of ``1e16``: the rule set loaded and was
+    published on chain, but its stored document loaded again as an integer past 2**53 that canonical JSON cannot
+    write, so no decision could use it ("the stored document no longer loads") after its publication had been sent.
+    Refused when the rule set is read now, naming where; the same rule set with a threshold below 2**53 loads and
+    stays the same once stored."""
+    from ledger.formats.canonical import canonical_json, json_loads
+    from ledger.formats.rules import load_rule_set
+
+    document = permit_rules("rt60-threshold").document
+    rule = {"id": "turnover-huge", "outcome": "refer", "reason": "TURNOVER_HUGE"}
+    big = {
+        **document,
+        "rules": [*document["rules"], {**rule, "when": {"field": "application.x", "op": ">", "value": 1e16}}],
+    }
+    with pytest.raises(InputError, match=r"rules\[\d+\]\.when\.value"):
+        load_rule_set(big)
+    fine = {
+        **big,
+        "rules": [*document["rules"], {**rule, "when": {"field": "application.x", "op": ">", "value": 9e15}}],
+    }
+    loaded = load_rule_set(fine)
+    assert load_rule_set(json_loads(canonical_json(loaded.document))).digest == loaded.digest
 
 
 # -- 3. the item's attributes, stated by the application ---------------------------------------------------------

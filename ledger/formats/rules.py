@@ -43,7 +43,7 @@ from typing import Any
 import yaml
 
 from ..errors import InputError
-from .canonical import canonical_json, check_json_depth, document_digest, hex32, json_depth
+from .canonical import canonical_json, check_json_depth, document_digest, hex32, integer_spelt_double, json_depth
 
 __all__ = [
     "CERTIFICATE_STATUSES",
@@ -230,6 +230,14 @@ def load_rule_set(source: str | Path | Mapping[str, Any]) -> RuleSet:
     if not isinstance(document, dict):
         raise InputError(f"a rule set must be a mapping at the top level, got {type(document).__name__}")
     _check_keys(document, _SET_KEYS, _SET_REQUIRED, "rule set")
+    spelt = integer_spelt_double(document)
+    if spelt is not None:  # stored, it would load again as an integer canonical JSON cannot write (red team round 60)
+        raise InputError(
+            f"{spelt[1]}: the number {spelt[0]!r} is 2**53 or more in size (up to 1e21) and not written as an integer: "
+            "RFC 8785 writes it as integer digits, which the ledger reads back as an integer past 2**53 that canonical "
+            "JSON cannot write, so the stored rule set would no longer load; state a smaller number (another unit)",
+            field="rules",
+        )
     if document["engine"] != ENGINE_VERSION:
         raise InputError(
             f"rule set is written for engine {document['engine']!r}; this engine is {ENGINE_VERSION!r}"

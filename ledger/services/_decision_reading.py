@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..errors import InputError, LedgerError
-from ..formats.canonical import hex32, inexact_double
+from ..formats.canonical import hex32, integer_spelt_double
 from ..formats.decision_input import MAX_INPUT_BYTES, SEALED_KEY, commit, seal_fields
 from ..formats.logbody import canonical_body, lookup_key
 from ..formats.rules import RuleSet, evaluate
@@ -131,31 +131,6 @@ def case_number(case_id: Any) -> str:
     return case_id
 
 
-# RFC 8785 writes a double from 2**53 up to 1e21 as its integer digits (1e16 as 10000000000000000), which every JSON
-# reader of the ledger reads back as an integer past 2**53, for which canonical JSON has no spelling
-_DIGITS_FROM = float(2**53)
-_DIGITS_UNTIL = 1e21
-
-
-def _double_read_back_otherwise(value: Any, path: str) -> str | None:
-    """The dotted path of the first double in ``value`` that RFC 8785 writes as digits past 2**53, or None."""
-    kind = type(value)
-    if kind is float:
-        # one whose digits are no double at all (2**60) is canonical JSON's own refusal (inexact_double, round 52o)
-        return path if _DIGITS_FROM <= abs(value) < _DIGITS_UNTIL and inexact_double(value) is None else None
-    if kind is dict or isinstance(value, Mapping):
-        for key, inner in value.items():
-            found = _double_read_back_otherwise(inner, f"{path}.{key}" if path else str(key))
-            if found is not None:
-                return found
-    elif kind is list:
-        for i, inner in enumerate(value):
-            found = _double_read_back_otherwise(inner, f"{path}[{i}]")
-            if found is not None:
-                return found
-    return None
-
-
 def _prepare_input(
     case_id: str, service_item: str, decision_input: Mapping[str, Any], *, known_case: bool = False
 ) -> dict[str, Any]:
@@ -201,8 +176,9 @@ def _prepare_input(
             raise InputError(f"the input's {key} {decision_input[key]!r} differs from {value!r}", field=key)
     # stored as RFC 8785 writes it, such a number reads back as an integer canonical JSON cannot write: replay called
     # the honest record's input commitment invalid and its evidence bundle could not be made (red team round 60)
-    where = _double_read_back_otherwise(decision_input, "")
-    if where is not None:
+    found = integer_spelt_double(decision_input)
+    if found is not None:
+        where = found[1]
         raise InputError(
             f"the number at {where} is 2**53 or more in size (up to 1e21) and not written as an integer: RFC 8785 "
             "writes such a double as its integer digits, which read back as an integer past 2**53 that the decision's "
