@@ -2690,6 +2690,7 @@ RULE_SET_KEYS = {
     "reason_texts",
     "produces",
     "personal",
+    "item",
 }
 RULE_SET_REQUIRED = RULE_SET_KEYS - {
     "description",
@@ -2699,6 +2700,7 @@ RULE_SET_REQUIRED = RULE_SET_KEYS - {
     "reason_texts",
     "produces",
     "personal",
+    "item",
 }
 RULE_KEYS = {"id", "outcome", "reason", "description", "legal_basis", "when", "commitment"}
 RULE_REQUIRED = RULE_KEYS - {"description", "legal_basis", "commitment"}
@@ -2797,6 +2799,17 @@ def rule_set_problem(document: dict[str, Any]) -> None:
             raise Failure(f"the rule set's {key} must be non-empty text")
     if not RULE_ID.fullmatch(document["rule_set_id"]):
         raise Failure(f"rule_set_id {document['rule_set_id']!r} is not a pl-rules/1 id")
+    item = document.get("item")
+    if item is not None:  # the published attributes of the one item the rule set serves (docs/rules.md)
+        if document["service_item"] == "*":
+            raise Failure("the rule set's item: a rule set for every service item ('*') publishes no one item's")
+        if not isinstance(item, dict) or not item:
+            raise Failure("the rule set's item must be an object of the service item's attributes")
+        for name, attribute in item.items():
+            if not RULE_SEGMENT.fullmatch(name):
+                raise Failure(f"the rule set's item: attribute name {name!r} is not a snake_case name")
+            if not (isinstance(attribute, (str, bool)) or rule_number(attribute)):
+                raise Failure(f"the rule set's item: attribute {name!r} must be a number, text or true/false")
     reasons = {document["default_reason"]}
     seen: set[str] = set()
     for index, rule in enumerate(document["rules"]):
@@ -2908,6 +2921,8 @@ def run_rules_given(
     item = data.get("service_item")
     if item is not None and document.get("service_item") not in ("*", item):
         raise Failure(f"the input is for service item {item!r}, the rule set for {document.get('service_item')!r}")
+    if isinstance(document.get("item"), dict):  # the rules read the item's published attributes, never the input's
+        data = {**data, "item": document["item"]}
     RULE_STEPS_LEFT[0] = RULE_MAX_STEPS
     given = given or {}
     fired = [

@@ -923,7 +923,9 @@ def test_compiled_rule_set_fires_the_rules_the_reference_conditions_fire() -> No
                     changed["application"]["materials_submitted"] = hostile
                 result = evaluate(rule_set, changed)
                 rules._budget.left = rules.MAX_STEPS
-                fired = tuple(rule_id for rule_id, when in whens if when(changed))
+                # a rule set publishing its item's attributes is read with those (red team round 60)
+                read = changed if rule_set.item is None else {**changed, "item": rule_set.item}
+                fired = tuple(rule_id for rule_id, when in whens if when(read))
                 assert result.fired == fired, (name, hostile, changed)
                 outcomes[result.outcome] += 1
                 patterns.add(fired)

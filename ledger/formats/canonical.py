@@ -227,6 +227,27 @@ def inexact_double(value: Any) -> tuple[float, str] | None:
     return None
 
 
+def integer_spelt_double(value: Any) -> tuple[float, str] | None:
+    """The first double in ``value`` (with where it is, as :func:`inexact_double` names it) that RFC 8785 writes
+    exactly, as integer digits past 2**53: one of magnitude 2**53 to 1e21 whose shortest digits are its value
+    (``1e16`` is written ``10000000000000000``). The court's verifier reads such digits as the double they are, but
+    the ledger's own readers take them for an integer past 2**53, which canonical JSON cannot write: an input or rule
+    set stored with one could not be committed to, bundled or loaded again (red team round 60). Without recursion, as
+    :func:`inexact_double`."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        node, path = stack.pop()
+        kind = type(node)
+        if isinstance(node, float):
+            if _SAFE_INTEGER <= abs(node) < _INTEGER_DIGITS_BELOW and Decimal(repr(node)) == int(node):
+                return node, path
+        elif kind is dict or isinstance(node, Mapping):
+            stack.extend((v, f"{path}.{k}" if path else str(k)) for k, v in reversed(list(node.items())))
+        elif kind is list or kind is tuple:
+            stack.extend((v, f"{path}[{i}]") for i, v in reversed(list(enumerate(node))))
+    return None
+
+
 def check_value_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> None:
     """InputError when ``value`` (a Python value a caller hands in: a dict, not a text) nests lists, tuples and
     dicts deeper than ``limit``, measured without recursion. Every text the ledger parses is bounded before it is

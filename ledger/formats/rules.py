@@ -43,7 +43,7 @@ from typing import Any
 import yaml
 
 from ..errors import InputError
-from .canonical import canonical_json, check_json_depth, document_digest, hex32, json_depth
+from .canonical import canonical_json, check_json_depth, document_digest, hex32, integer_spelt_double, json_depth
 
 __all__ = [
     "CERTIFICATE_STATUSES",
@@ -102,6 +102,7 @@ _SET_KEYS = {
     "reason_texts",
     "produces",
     "personal",
+    "item",
 }
 _SET_REQUIRED = _SET_KEYS - {
     "description",
@@ -111,6 +112,7 @@ _SET_REQUIRED = _SET_KEYS - {
     "reason_texts",
     "produces",
     "personal",
+    "item",
 }
 _RULE_KEYS = {"id", "outcome", "reason", "description", "legal_basis", "when", "commitment"}
 _RULE_REQUIRED = _RULE_KEYS - {"description", "legal_basis", "commitment"}
@@ -166,6 +168,9 @@ class RuleSet:
     # the input fields never stored in clear (docs/decisions.md "Fields a certificate copies"): those ``produces``
     # copies from ``application.*`` or ``applicant.*``, and those the set declares ``personal``; sorted
     personal: tuple[str, ...] = ()
+    # the published attributes of the one service item the set serves ({name: scalar}), or None: when given, the rules
+    # read these as ``item``, never the input's own (_check_item_attributes; red team round 60)
+    item: dict[str, Any] | None = None
     # reason -> its legal basis, filled by legal_basis() as reasons are met: a function of ``rules`` and the
     # defaults, which never change (the set is frozen and its rules a tuple), so nothing in it goes stale
     _bases: dict[str, str | None] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -225,6 +230,14 @@ def load_rule_set(source: str | Path | Mapping[str, Any]) -> RuleSet:
     if not isinstance(document, dict):
         raise InputError(f"a rule set must be a mapping at the top level, got {type(document).__name__}")
     _check_keys(document, _SET_KEYS, _SET_REQUIRED, "rule set")
+    spelt = integer_spelt_double(document)
+    if spelt is not None:  # stored, it would load again as an integer canonical JSON cannot write (red team round 60)
+        raise InputError(
+            f"{spelt[1]}: the number {spelt[0]!r} is 2**53 or more in size (up to 1e21) and not written as an integer: "
+            "RFC 8785 writes it as integer digits, which the ledger reads back as an integer past 2**53 that canonical "
+            "JSON cannot write, so the stored rule set would no longer load; state a smaller number (another unit)",
+            field="rules",
+        )
     if document["engine"] != ENGINE_VERSION:
         raise InputError(
             f"rule set is written for engine {document['engine']!r}; this engine is {ENGINE_VERSION!r}"
@@ -266,6 +279,7 @@ def load_rule_set(source: str | Path | Mapping[str, Any]) -> RuleSet:
         produces=_check_produces(document.get("produces")),
         review_texts=_review_texts(document.get("review_texts")),
         personal=_personal(document.get("personal"), document.get("produces"), document.get("rules")),
+        item=_check_item_attributes(document.get("item"), document["service_item"]),
     )
 
 
@@ -438,6 +452,34 @@ def _check_produces(spec: Any) -> dict[str, Any] | None:
     if not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix):
         raise InputError(f"{where}.id_prefix must be 1-16 capital letters, digits or '-'", field=where)
     return {**spec, "id_prefix": prefix}
+
+
+def _check_item_attributes(value: Any, service_item: str) -> dict[str, Any] | None:
+    """The ``item`` a rule set publishes, or None: the attributes of the service item it serves (docs/rules.md,
+    "Service item attributes"), each a snake_case name with a number, text or true/false. The service item's
+    attributes are the department's published facts, not the applicant's: an application stating
+    ``materials_required: 0`` was approved with nothing submitted under rules that read ``item`` from the input
+    (red team round 60). A screen for every item (``*``) has no one item's attributes to publish."""
+    if value is None:
+        return None
+    if service_item == ANY_SERVICE_ITEM:
+        raise InputError(
+            "item: a rule set for every service item ('*') publishes no item's attributes; give them in the rule set "
+            "of the one service item they describe",
+            field="item",
+        )
+    if not isinstance(value, dict) or not value:
+        raise InputError(
+            "item must be a mapping of the service item's attributes, e.g. {onsite_reason: 0}", field="item"
+        )
+    for name, attribute in value.items():
+        if not isinstance(name, str) or not _SEGMENT.fullmatch(name):
+            raise InputError(f"item: attribute name {name!r} is not a snake_case name", field="item")
+        if not (isinstance(attribute, (str, bool)) or _is_number(attribute)):
+            raise InputError(
+                f"item: attribute {name!r} must be a number, text or true/false, got {attribute!r}", field="item"
+            )
+    return dict(value)
 
 
 def _optional_text(value: Any, where: str) -> str | None:
@@ -1030,6 +1072,8 @@ def evaluate(rule_set: RuleSet, decision_input: Mapping[str, Any]) -> Evaluation
     item_code = decision_input.get("service_item")
     if item_code is not None and rule_set.service_item not in (ANY_SERVICE_ITEM, item_code):
         _check_item(rule_set, decision_input)  # raises
+    if rule_set.item is not None:  # the item's published attributes, never the input's own (red team round 60)
+        decision_input = {**decision_input, "item": rule_set.item}
     _budget.left = MAX_STEPS
     # every decision taken or replayed comes here: inline, as before evaluate_known (no call, no look-up per rule);
     # the precedence is _combined's
@@ -1049,6 +1093,8 @@ def evaluate_known(rule_set: RuleSet, decision_input: Mapping[str, Any], given: 
     if not isinstance(decision_input, Mapping):
         raise InputError(f"decision input must be a mapping, got {type(decision_input).__name__}")
     _check_item(rule_set, decision_input)
+    if rule_set.item is not None:  # as evaluate reads it
+        decision_input = {**decision_input, "item": rule_set.item}
     _budget.left = MAX_STEPS
     return _combined(
         rule_set,

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..errors import InputError, LedgerError
-from ..formats.canonical import hex32
+from ..formats.canonical import hex32, integer_spelt_double
 from ..formats.decision_input import MAX_INPUT_BYTES, SEALED_KEY, commit, refuse_sealed_past_bound, seal_fields
 from ..formats.logbody import canonical_body, lookup_key
 from ..formats.rules import RuleSet, evaluate
@@ -108,9 +108,39 @@ def _look_alike(identity: str) -> str | None:
     return next(c for c in identity if not c.isascii())
 
 
-def _prepare_input(case_id: str, service_item: str, decision_input: Mapping[str, Any]) -> dict[str, Any]:
+MAX_CASE_ID = 128  # characters: the gateway's bound (api/models.py, DecisionCreate.case_id)
+
+
+def case_number(case_id: Any) -> str:
+    """``case_id`` as a case number entering the ledger (an automatic decision, a bulk run, an officer's decision),
+    or InputError: 1-128 printable ASCII characters without spaces, as the gateway's ``POST /decisions`` takes.
+    A case is decided by the rules once and an officer's decision of a decided case overrides it, both keyed by the
+    exact text: a number with a zero-width space or a space after it, a full-width or Cyrillic letter, another
+    script's digit or a control prints as the decided case's number and was another case to the ledger, decided
+    again with nothing in replay to say so (red team round 60)."""
     if not isinstance(case_id, str) or not case_id:
-        raise InputError("case_id must be a non-empty string")
+        raise InputError("case_id must be a non-empty string", field="case_id")
+    if len(case_id) > MAX_CASE_ID or not all("!" <= c <= "~" for c in case_id):
+        raise InputError(
+            f"case_id {case_id[:MAX_CASE_ID]!r} is not a case number: 1-{MAX_CASE_ID} printable ASCII characters "
+            "without spaces (letters, digits, punctuation). Another spelling - a zero-width or other space, a "
+            "full-width or non-Latin letter, a control - prints as another case's number but would be another case "
+            "to the ledger: send the number as the department issued it",
+            field="case_id",
+        )
+    return case_id
+
+
+def _prepare_input(
+    case_id: str, service_item: str, decision_input: Mapping[str, Any], *, known_case: bool = False
+) -> dict[str, Any]:
+    """The input as stored, with its case and item; ``known_case``: a case the department has decided already (an
+    officer's override), whose number is taken as recorded (one from before round 60's rule stays overridable)."""
+    if known_case:
+        if not isinstance(case_id, str) or not case_id:
+            raise InputError("case_id must be a non-empty string", field="case_id")
+    else:
+        case_number(case_id)
     if not isinstance(service_item, str) or not service_item:
         raise InputError("service_item must be a non-empty string")
     if not isinstance(decision_input, Mapping):
@@ -144,6 +174,17 @@ def _prepare_input(case_id: str, service_item: str, decision_input: Mapping[str,
     for key, value in (("case_id", case_id), ("service_item", service_item)):
         if decision_input.get(key, value) != value:
             raise InputError(f"the input's {key} {decision_input[key]!r} differs from {value!r}", field=key)
+    # stored as RFC 8785 writes it, such a number reads back as an integer canonical JSON cannot write: replay called
+    # the honest record's input commitment invalid and its evidence bundle could not be made (red team round 60)
+    found = integer_spelt_double(decision_input)
+    if found is not None:
+        where = found[1]
+        raise InputError(
+            f"the number at {where} is 2**53 or more in size (up to 1e21) and not written as an integer: RFC 8785 "
+            "writes such a double as its integer digits, which read back as an integer past 2**53 that the decision's "
+            "input commitment and evidence bundle cannot carry - send it as a smaller number (another unit) or as text",
+            field=where,
+        )
     return {**decision_input, "case_id": case_id, "service_item": service_item}
 
 

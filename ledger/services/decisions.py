@@ -68,6 +68,7 @@ from ._decision_reading import (
     _References,
     _with_nonce,
     applicant_identity,
+    case_number,
     cited_certificate_digest,
     cited_fields_digest,
 )
@@ -1442,6 +1443,8 @@ def record_human_decision(
 ) -> Decision:
     """Record an officer's decision (``overrides``: the decision number or case id it replaces, if any)."""
     department_id_bytes(department)
+    if overrides is None:  # a new case's number; an override names a case recorded already, as it was recorded
+        case_number(case_id)
     applicant_identity(applicant_ref)
     require_approver(ledger, department, "record decisions")
     if outcome not in OUTCOMES:
@@ -1493,7 +1496,7 @@ def record_human_decision(
 
         approval_after_erasure(ledger, department, case_id, at)  # asked again inside the recording transaction
     if decision_input is not None:
-        prepared = _prepare_input(case_id, service_item, decision_input)
+        prepared = _prepare_input(case_id, service_item, decision_input, known_case=replaced is not None)
         measured: Measured = {}
         kept, documents = seal_citations(prepared, measured)
         # what the rule set's certificate copies is never stored in clear (decision_input.seal_fields)

@@ -161,6 +161,8 @@ def _record(
 ) -> dict[str, Any]:
     spec = rule_set.produces or {}
     subject: dict[str, Any] = {}
+    if rule_set.item is not None:  # the item's published attributes, as the rules read them (red team round 60)
+        decision_input = {**decision_input, "item": rule_set.item}
     for name, path in spec["fields"].items():
         from_certificate = CERTIFICATE_PATH.fullmatch(path)
         value = (
