@@ -220,22 +220,35 @@ def _superseded_by(ledger: Ledger, digest: str) -> list[tuple[bytes, bytes]]:
     return [(parse_hex32(root), parse_hex32(old)) for old, root in zip(sorted(olds), rows, strict=True) if root]
 
 
-def _stated_type(ledger: Ledger, cert: Any) -> str | None:
-    """The type certificate ``cert`` states in its own content, as ``ledger verify`` judges it: its sealed body
-    (bound to the digest by the vault) or, once erased, the issuer's erasure entry the chain attests
-    (:func:`erasure.attribution`); None when neither establishes one (an altered body, an erasure logged before
-    entries recorded the type). The ``cert_type`` column is never judged: nothing binds it to the digest."""
-    from ._issue_worker import read_body
-    from .erasure import attribution
+class _Stated:
+    """What certificate ``cert`` states in its own content, as ``ledger verify`` judges it: its sealed body (bound
+    to the digest by the vault) or, once erased, the issuer's erasure entry the chain attests
+    (:func:`erasure.attribution`). The store row's ``cert_type`` and ``issued_at`` columns are never believed over
+    it: nothing binds them to the digest (an insider retyped one, red team round 9, and re-dated the other, 61)."""
 
-    if bytes(cert.sealed) == ERASED:
-        return attribution(ledger, cert.digest, cert.department_id).certificate_type
-    try:
-        fields, _salts = read_body(ledger.vault.open(bytes(cert.sealed), parse_hex32(cert.digest)))
-    except (LedgerError, ValueError, KeyError, TypeError):
-        return None
-    stated = fields.get("type") if isinstance(fields, dict) else None
-    return stated if isinstance(stated, str) else None
+    def __init__(self, ledger: Ledger, cert: Any) -> None:
+        from ._issue_worker import read_body
+        from .erasure import attribution
+
+        self.type: str | None = None  # None: nothing establishes one (an altered body, an old erasure entry)
+        self.issued_at: str | None = None  # None: the moment is unknown (an altered body)
+        self.erased = bytes(cert.sealed) == ERASED
+        if self.erased:
+            self.type = attribution(ledger, cert.digest, cert.department_id).certificate_type
+            # nothing the erasure left states the moment (its entry records the type, not the issuance time): the
+            # row's column is the only word left, shown as the store's
+            self.issued_at = _stored_iso(cert.issued_at)
+            return
+        try:
+            fields, _salts = read_body(ledger.vault.open(bytes(cert.sealed), parse_hex32(cert.digest)))
+        except (LedgerError, ValueError, KeyError, TypeError):
+            return
+        if not isinstance(fields, dict):
+            return
+        stated = fields.get("type")
+        self.type = stated if isinstance(stated, str) else None
+        moment = fields.get("issued_at")
+        self.issued_at = _stored_iso(moment) if isinstance(moment, str) else None
 
 
 def _anchor_events(ledger: Ledger, cert: Any, batch: Any, cert_type: str | None) -> list[dict[str, Any]]:
@@ -677,12 +690,13 @@ def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = Fals
             "of it is read"
         )
     blocks = _Blocks(ledger)
-    stated = _stated_type(ledger, cert)
+    said = _Stated(ledger, cert)
+    stated = said.type
     shown = stated if stated is not None else cert.cert_type  # the store's word, when nothing better is left
     events = [
         _event(
             "issued",
-            _stored_iso(cert.issued_at),
+            said.issued_at,
             says(("event_summary.issued", {"type": shown, "issuer": cert.department_id})),
             "store",
             issuer=cert.department_id,
