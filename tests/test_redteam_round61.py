@@ -7,21 +7,39 @@ Holes (each test failed before its fix):
    the digest: an insider re-dating the row (years back, or after the anchoring) had every timeline say the
    certificate was issued then, where the certificate itself (its sealed fields, the holder's document) states
    another moment. The moment now comes from the sealed fields, as the timeline's type has since round 9.
+
+2. The timeline called a certificate "valid" as soon as the chain held its anchoring, however shallow: with
+   ``LEDGER_CONFIRMATIONS`` set, `ledger verify` and the gateway's verification fail ``confirmations`` for such an
+   anchoring (and the ledger neither confirms nor exports it), while the public timeline told anyone it was valid.
+   The chain's operator then reorganised the anchoring away (within the depth the confirmations guard against) and
+   the certificate the timeline had called valid was never on the chain. The timeline's status is now
+   ``unconfirmed`` until the anchoring has the configured confirmations on top.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ledger.client import Ledger
-from ledger.services import provenance
+from ledger.formats.certificate import batch_schema, validate_record
+from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER
+from ledger.services import issuance, provenance
+from ledger.services.departments import Council
 from ledger.storage.models import Certificate
 
 from .api_support import Clock, issue, make_client
+from .cli_support import rpc
+from .conftest import PASSPHRASE, make_records, make_settings
 from .insider_support import insider_edit
+
+_codes = itertools.count(1)
 
 
 def _now() -> datetime:
@@ -56,3 +74,56 @@ def test_an_insider_redating_a_certificates_row_does_not_redate_its_issuance_on_
         assert public.status_code == 200, public.text
         assert _issued(public.json())["at"] == stated
         assert moment[:4] not in client.get(f"/public/certificates/{doc['digest']}/timeline.html").text
+
+
+# -- 2. an anchoring the chain's operator can still undo --------------------------------------------------------------
+
+
+@pytest.fixture()
+def own(tmp_path: Path) -> Iterator[Ledger]:
+    """A ledger with its own anvil that waits for 2 confirmations: this test rewrites its chain."""
+    instance = Ledger.open(make_settings(tmp_path / "own", confirmations=2), passphrase=PASSPHRASE)
+    # blocks come only from transactions and evm_mine: the test counts the blocks on top of an anchoring
+    rpc(instance, "evm_setIntervalMining", 0)
+    rpc(instance, "evm_setAutomine", True)  # setting the interval switched every kind of mining off
+    yield instance
+    instance.close()
+
+
+def test_the_timeline_does_not_call_valid_an_anchoring_without_its_confirmations(own: Ledger) -> None:
+    """Adversary: the chain's operator. A department anchors a batch on a ledger that waits for 2 confirmations; in
+    the block the anchoring is mined (its issuance still waiting for the depth, or stopped there until `ledger
+    resume`), a relying party reads the public timeline. The operator then reorganises the anchoring away, as a
+    reorganisation shallower than the confirmations may. The timeline must not have said "valid" before the
+    anchoring had the confirmations every verifier asks for; once it has them, it says valid."""
+    code = f"R61-{os.getpid() % 1000}-{next(_codes)}"
+    Council(own).register(code, f"Bureau {code}", ROLE_ISSUER | ROLE_VERIFIER, types=("business-licence",))
+    records = [validate_record(r, i, department=code) for i, r in enumerate(make_records(1), 1)]
+    built = issuance.build_batch(own, records, code)
+    issuance.store_prepared(own, built)
+    digest = "0x" + built.digests[0].hex()
+    client = make_client(own, Clock())
+    before = rpc(own, "evm_snapshot")
+    chain = own.chain
+    anchoring = chain.anchor.functions.anchorBatch(built.root, len(built.digests), batch_schema("business-licence"))
+    receipt = chain.wait(chain.send(own.department_account(code), anchoring), timeout=60)
+    assert receipt["status"] == 1 and chain.block_number() == int(receipt["blockNumber"])
+
+    shallow = provenance.timeline(own, digest, now=_now())
+    assert shallow["status"] == "unconfirmed", shallow
+    (anchored,) = [e for e in shallow["events"] if e["kind"] == "anchored"]
+    assert anchored["confirmations"] == 0 and anchored["confirmations_required"] == 2, anchored
+    assert client.get(f"/public/certificates/{digest}/timeline").json()["status"] == "unconfirmed"
+    page = client.get(f"/public/certificates/{digest}/timeline.html").text
+    assert 'data-status="unconfirmed"' in page and "valid" not in page.split('data-status="unconfirmed"')[1][:80]
+
+    assert rpc(own, "evm_revert", before) is True  # the operator's reorganisation: the anchoring is gone
+    assert provenance.timeline(own, digest, now=_now())["status"] == "not_anchored"
+
+    chain.wait(chain.send(own.department_account(code), anchoring), timeout=60)  # anchored again, honestly
+    for _ in range(2):  # and given its confirmations
+        rpc(own, "evm_mine")
+    deep = provenance.timeline(own, digest, now=_now())
+    assert deep["status"] == "valid", deep
+    (anchored,) = [e for e in deep["events"] if e["kind"] == "anchored"]
+    assert anchored["confirmations"] >= 2, anchored

@@ -292,6 +292,9 @@ def _anchor_events(ledger: Ledger, cert: Any, batch: Any, cert_type: str | None)
     block = chain.w3.eth.get_block(log["blockNumber"])
     signer = str(log["args"]["signer"])
     at = _iso(int(block["timestamp"]))
+    # the blocks on top of the anchoring, as verify's ``confirmations`` check counts them: an anchoring shallower
+    # than the configured confirmations is one the chain's operator may still reorganise away (red team round 61)
+    depth = max(0, chain.block_number() - int(log["blockNumber"]))
     anchored = _event(
         "anchored",
         at,
@@ -312,6 +315,8 @@ def _anchor_events(ledger: Ledger, cert: Any, batch: Any, cert_type: str | None)
         block_hash="0x" + bytes(log["blockHash"]).hex(),
         signer=signer,
         leaf_index=cert.leaf_index,
+        confirmations=depth,
+        confirmations_required=ledger.settings.confirmations,
     )
     signed_by: str | InputError
     try:
@@ -743,6 +748,12 @@ def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = Fals
     status_name = ("valid", "suspended", "revoked", "superseded")[int(history[-1][0]) if history else 0]
     if not anchored:
         status_name = "not_anchored"
+    elif status_name == "valid" and any(
+        e["kind"] == "anchored" and e["confirmations"] < e["confirmations_required"] for e in anchoring
+    ):
+        # anchored, but not yet as deep as every verifier asks (``confirmations``): not valid until it is, or the
+        # operator's reorganisation of a block the timeline had called valid leaves a certificate never anchored
+        status_name = "unconfirmed"
     return {
         "digest": key,
         "issuer": cert.department_id,
