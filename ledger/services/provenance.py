@@ -315,7 +315,8 @@ def _anchor_events(ledger: Ledger, cert: Any, batch: Any, cert_type: str | None)
         block_hash="0x" + bytes(log["blockHash"]).hex(),
         signer=signer,
         leaf_index=cert.leaf_index,
-        confirmations=depth,
+        # a yes/no, not the count: the count grows with every block, and two reads of one timeline must agree
+        confirmed=depth >= ledger.settings.confirmations,
         confirmations_required=ledger.settings.confirmations,
     )
     signed_by: str | InputError
@@ -748,9 +749,7 @@ def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = Fals
     status_name = ("valid", "suspended", "revoked", "superseded")[int(history[-1][0]) if history else 0]
     if not anchored:
         status_name = "not_anchored"
-    elif status_name == "valid" and any(
-        e["kind"] == "anchored" and e["confirmations"] < e["confirmations_required"] for e in anchoring
-    ):
+    elif status_name == "valid" and any(e["kind"] == "anchored" and not e["confirmed"] for e in anchoring):
         # anchored, but not yet as deep as every verifier asks (``confirmations``): not valid until it is, or the
         # operator's reorganisation of a block the timeline had called valid leaves a certificate never anchored
         status_name = "unconfirmed"
