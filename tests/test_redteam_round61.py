@@ -14,6 +14,10 @@ Holes (each test failed before its fix):
    The chain's operator then reorganised the anchoring away (within the depth the confirmations guard against) and
    the certificate the timeline had called valid was never on the chain. The timeline's status is now
    ``unconfirmed`` until the anchoring has the configured confirmations on top.
+
+3. The timeline listed the chain's status changes of one moment grouped by kind (suspensions, then reinstatements,
+   then revocations): a certificate reinstated and suspended again in one block ended its listing with
+   "reinstated" under a status of "suspended". Events of one moment now come in chain order (block, log index).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import pytest
 from ledger.client import Ledger
 from ledger.formats.certificate import batch_schema, validate_record
 from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER
-from ledger.services import issuance, provenance
+from ledger.services import issuance, provenance, status
 from ledger.services.departments import Council
 from ledger.storage.models import Certificate
 
@@ -127,3 +131,56 @@ def test_the_timeline_does_not_call_valid_an_anchoring_without_its_confirmations
     assert deep["status"] == "valid", deep
     (anchored,) = [e for e in deep["events"] if e["kind"] == "anchored"]
     assert anchored["confirmed"] is True, anchored
+
+
+# -- 3. changes of one block, in the order the chain made them ---------------------------------------------------------
+
+
+def _anchored_in_own(own: Ledger, code: str) -> tuple[str, bytes]:
+    """One certificate of ``code`` anchored on ``own``'s chain with its confirmations, and confirmed in its store."""
+    records = [validate_record(r, i, department=code) for i, r in enumerate(make_records(1), 1)]
+    built = issuance.build_batch(own, records, code)
+    issuance.store_prepared(own, built)
+    chain = own.chain
+    anchoring = chain.anchor.functions.anchorBatch(built.root, len(built.digests), batch_schema("business-licence"))
+    chain.wait(chain.send(own.department_account(code), anchoring), timeout=60)
+    for _ in range(own.settings.confirmations):
+        rpc(own, "evm_mine")
+    issuance.confirm(own, built.root, timeout=60)
+    return "0x" + built.digests[0].hex(), built.root
+
+
+def test_the_timeline_lists_one_blocks_status_changes_in_the_order_the_chain_made_them(own: Ledger) -> None:
+    """Adversary: the department's operator (or the chain's, choosing which transactions share a block). A certificate
+    is suspended; later, in one block, it is reinstated and suspended again: the chain's status is suspended. The
+    timeline listed a block's changes by kind (suspensions, then reinstatements, then revocations), so its last word
+    was "reinstated" under a status of "suspended", and a reader taking the last event for the certificate's state
+    (a court reading the page) read it in force. The events must come in chain order (block, log index)."""
+    code = f"R61-{os.getpid() % 1000}-{next(_codes)}"
+    Council(own).register(code, f"Bureau {code}", ROLE_ISSUER | ROLE_VERIFIER, types=("business-licence",))
+    digest, _root = _anchored_in_own(own, code)
+    status.suspend(own, digest, "under-investigation", code)
+    cert = status.stored(own, digest, code)
+    chain, account = own.chain, own.department_account(code)
+    fns = chain.anchor.functions
+    rpc(own, "evm_setAutomine", False)
+    try:
+        first = chain.send(account, fns.reinstate(cert.root, cert.digest, cert.proof, 10), gas=300_000)
+        second = chain.send(account, fns.suspend(cert.root, cert.digest, cert.proof, 9), gas=300_000)
+        rpc(own, "evm_mine")
+    finally:
+        rpc(own, "evm_setAutomine", True)
+    reinstated, suspended = chain.wait(first, timeout=60), chain.wait(second, timeout=60)
+    assert reinstated["status"] == 1 and suspended["status"] == 1
+    assert reinstated["blockNumber"] == suspended["blockNumber"]
+    assert int(reinstated["transactionIndex"]) < int(suspended["transactionIndex"])
+
+    client = make_client(own, Clock())
+    for shown in (
+        provenance.timeline(own, digest, now=_now()),
+        provenance.timeline(own, digest, now=_now(), private=True),
+        client.get(f"/public/certificates/{digest}/timeline").json(),
+    ):
+        changes = [e for e in shown["events"] if e["kind"] in ("suspended", "reinstated", "revoked")]
+        assert [e["kind"] for e in changes] == ["suspended", "reinstated", "suspended"], changes
+        assert shown["status"] == "suspended" == changes[-1]["kind"]

@@ -159,6 +159,7 @@ def _status_events(
                     department=department,
                     tx_hash="0x" + bytes(log["transactionHash"]).hex(),
                     block_number=int(log["blockNumber"]),
+                    log_index=int(log["logIndex"]),
                 )
             )
     for log in logs(events.CertificateSuperseded, "the supersessions", where, changed):
@@ -172,6 +173,7 @@ def _status_events(
                 successor=successor,
                 tx_hash="0x" + bytes(log["transactionHash"]).hex(),
                 block_number=int(log["blockNumber"]),
+                log_index=int(log["logIndex"]),
             )
         )
     for old_root, old_digest in _superseded_by(ledger, hex32(digest)):
@@ -195,6 +197,7 @@ def _status_events(
                     predecessor=predecessor,
                     tx_hash="0x" + bytes(log["transactionHash"]).hex(),
                     block_number=int(log["blockNumber"]),
+                    log_index=int(log["logIndex"]),
                 )
             )
     return out
@@ -743,9 +746,19 @@ def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = Fals
     # Issuance, anchoring and signing happen in that order, but their times come from two clocks (the issuer's
     # wall clock, the block timestamp) that may disagree by a second: they sort at the earliest of their times,
     # then by their causal rank, while each event keeps the time its source recorded.
+    # Chain events of one moment (one block, or blocks mined in the same second) come in the order the chain made
+    # them (block, log index), never grouped by kind: a block that reinstated then suspended the certificate again
+    # ended its listing with "reinstated" under a status of suspended (red team round 61).
     order = {"issued": 0, "anchored": 1, "signed": 2}
     start = min((e["at"] for e in events if e["kind"] in order and e["at"]), default=None)
-    events.sort(key=lambda e: ((start if e["kind"] in order else e["at"]) or "9999", order.get(e["kind"], 3)))
+    events.sort(
+        key=lambda e: (
+            (start if e["kind"] in order else e["at"]) or "9999",
+            order.get(e["kind"], 3),
+            e.get("block_number") or 0,
+            e.get("log_index") or 0,
+        )
+    )
     status_name = ("valid", "suspended", "revoked", "superseded")[int(history[-1][0]) if history else 0]
     if not anchored:
         status_name = "not_anchored"
