@@ -1,5 +1,5 @@
 """Red team, round 61: an insider with database access and the chain's operator rewriting history, against the
-provenance timeline (the public one citizens and courts read, its page, the issuer's full one).
+provenance timeline (the public one citizens and courts read, its page, the issuer's full one) and the chain audit.
 
 Holes (each test failed before its fix):
 
@@ -18,6 +18,10 @@ Holes (each test failed before its fix):
 3. The timeline listed the chain's status changes of one moment grouped by kind (suspensions, then reinstatements,
    then revocations): a certificate reinstated and suspended again in one block ended its listing with
    "reinstated" under a status of "suspended". Events of one moment now come in chain order (block, log index).
+
+4. Beyond the timeline: `ledger audit-chain` and `ledger reconcile` stopped with an InputError on a certificate row
+   an insider gave a department id that is no code, so a row of the insider's choosing kept every other finding
+   of the chain audit from being reported. Such a change is now a finding of its own and the audit goes on.
 """
 
 from __future__ import annotations
@@ -34,8 +38,9 @@ import pytest
 from ledger.client import Ledger
 from ledger.formats.certificate import batch_schema, validate_record
 from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER
-from ledger.services import issuance, provenance, status
+from ledger.services import issuance, provenance, reconcile, status
 from ledger.services.departments import Council
+from ledger.services.witness.audit import audit_chain
 from ledger.storage.models import Certificate
 
 from .api_support import Clock, issue, make_client
@@ -184,3 +189,31 @@ def test_the_timeline_lists_one_blocks_status_changes_in_the_order_the_chain_mad
         changes = [e for e in shown["events"] if e["kind"] in ("suspended", "reinstated", "revoked")]
         assert [e["kind"] for e in changes] == ["suspended", "reinstated", "suspended"], changes
         assert shown["status"] == "suspended" == changes[-1]["kind"]
+
+
+# -- 4. an audit stopped by one altered row ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("department", ["X" * 40, "été"])
+def test_a_certificate_row_naming_no_department_code_does_not_stop_the_chain_audit(
+    ledger: Ledger, fresh_department: str, department: str
+) -> None:
+    """Adversary: an insider with database access (no keys), wanting the audit of the chain against the database
+    not to run: write a department id that is no code (too long, not ASCII) into the row of a certificate whose
+    status changed. `ledger audit-chain` and `ledger reconcile` compare every status change the database records
+    with the chain's history under the row's department: converting that id raised an InputError ("department id
+    ... must be 1 to 32 printable ASCII characters", the caller's fault as the CLI shows it), and both stopped there,
+    every other finding (a revocation the chain lost) unreported. The change is a finding, the row reconcile's
+    ``row_altered``, and the rest is still audited."""
+    (doc,) = issue(ledger, fresh_department, 1)
+    status.revoke(ledger, doc["digest"], "fraud", fresh_department)
+    with insider_edit(ledger, Certificate, Certificate.digest, doc["digest"], department_id=department):
+        findings = audit_chain(ledger, ask_witnesses=False).findings
+        unchecked = [f for f in findings if f.kind == "status_change_unchecked"]
+        assert len(unchecked) == 1 and doc["digest"] in unchecked[0].detail, findings
+        report = reconcile.reconcile(ledger)
+        assert any(d.kind == "status_change_unchecked" and doc["digest"] in d.detail for d in report.divergences), (
+            report.divergences
+        )
+        assert any(d.kind == "row_altered" and department in d.detail for d in report.divergences)
+    assert not [f for f in audit_chain(ledger, ask_witnesses=False).findings if f.kind == "status_change_unchecked"]
