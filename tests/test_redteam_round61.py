@@ -205,6 +205,8 @@ def test_a_certificate_row_naming_no_department_code_does_not_stop_the_chain_aud
     ... must be 1 to 32 printable ASCII characters", the caller's fault as the CLI shows it), and both stopped there,
     every other finding (a revocation the chain lost) unreported. The change is a finding, the row reconcile's
     ``row_altered``, and the rest is still audited."""
+    if len(department) > 32 and ledger.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL keeps at most 32 characters in the column (SQLite keeps any text)")
     (doc,) = issue(ledger, fresh_department, 1)
     status.revoke(ledger, doc["digest"], "fraud", fresh_department)
     with insider_edit(ledger, Certificate, Certificate.digest, doc["digest"], department_id=department):
