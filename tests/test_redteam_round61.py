@@ -22,6 +22,8 @@ Holes (each test failed before its fix):
 4. Beyond the timeline: `ledger audit-chain` and `ledger reconcile` stopped with an InputError on a certificate row
    an insider gave a department id that is no code, so a row of the insider's choosing kept every other finding
    of the chain audit from being reported. Such a change is now a finding of its own and the audit goes on.
+   The same id on an erased certificate's rows made the public timeline a 422 blaming the client's digest; it is
+   a 409 (the row was altered), as round 20's moved rows are.
 """
 
 from __future__ import annotations
@@ -36,12 +38,13 @@ from typing import Any
 import pytest
 
 from ledger.client import Ledger
+from ledger.errors import StateError
 from ledger.formats.certificate import batch_schema, validate_record
 from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER
-from ledger.services import issuance, provenance, reconcile, status
+from ledger.services import erasure, issuance, provenance, reconcile, status
 from ledger.services.departments import Council
 from ledger.services.witness.audit import audit_chain
-from ledger.storage.models import Certificate
+from ledger.storage.models import Batch, Certificate
 
 from .api_support import Clock, issue, make_client
 from .cli_support import rpc
@@ -219,3 +222,28 @@ def test_a_certificate_row_naming_no_department_code_does_not_stop_the_chain_aud
         )
         assert any(d.kind == "row_altered" and department in d.detail for d in report.divergences)
     assert not [f for f in audit_chain(ledger, ask_witnesses=False).findings if f.kind == "status_change_unchecked"]
+
+
+def test_the_timeline_of_an_erased_certificate_whose_rows_name_no_department_code_is_a_conflict_not_bad_input(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Adversary: an insider with database access (no keys). Round 20 refused (409) the timeline of an erased
+    certificate whose rows the insider moved to another department. Moved to a department id that is no code
+    (``été``: SQLite and PostgreSQL keep it), the timeline's chain reads raised an InputError, which the gateway
+    answered 422 "department id 'été' must be ...": the anonymous client, who sent a well-formed digest, was told
+    its input was invalid. The row was altered: a 409 saying so, as for any other altered row."""
+    (doc,) = issue(ledger, fresh_department, 1)
+    status.revoke(ledger, doc["digest"], "fraud", fresh_department)
+    erasure.erase(ledger, doc["digest"], basis="court-order", by="officer-1")
+    client = make_client(ledger, Clock())
+    with (
+        insider_edit(ledger, Certificate, Certificate.digest, doc["digest"], department_id="été"),
+        insider_edit(ledger, Batch, Batch.root, doc["anchor"]["root"], department_id="été"),
+    ):
+        for page in ("timeline", "timeline.html"):
+            answer = client.get(f"/public/certificates/{doc['digest']}/{page}")
+            assert answer.status_code == 409 and "altered" in answer.json()["detail"], answer.text
+        for private in (False, True):
+            with pytest.raises(StateError, match="altered"):
+                provenance.timeline(ledger, doc["digest"], now=_now(), private=private)
+    assert provenance.timeline(ledger, doc["digest"], now=_now())["status"] == "revoked"

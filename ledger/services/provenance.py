@@ -692,6 +692,15 @@ def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = Fals
     # the row's issuer decides whose status history is read: its sealed fields must name it too (as every request
     # relying on the row's issuer checks), or a row moved to a department that never changed its status reads valid
     check_custodian(ledger, key, cert.department_id)
+    try:  # every chain fact below is read under the row's department: a row naming no code was altered
+        department_id_bytes(cert.department_id)
+    except InputError:
+        # not the caller's input (a well-formed digest): an insider's edit, refused as any altered row is (409),
+        # never as the client's mistake (422) (red team round 61)
+        raise StateError(
+            f"certificate {key}'s store row names {str(cert.department_id)[:40]!r} as its issuer, which is no "
+            "department code: the row was altered (ledger reconcile names it), so no chain fact of it is read"
+        ) from None
     if batch.department_id != cert.department_id:  # the batch the row leads to is another department's
         raise StateError(
             f"certificate {key}'s store row names {cert.department_id} as its issuer, but its batch {batch.root} "
