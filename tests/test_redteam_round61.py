@@ -24,6 +24,10 @@ Holes (each test failed before its fix):
    of the chain audit from being reported. Such a change is now a finding of its own and the audit goes on.
    The same id on an erased certificate's rows made the public timeline a 422 blaming the client's digest; it is
    a 409 (the row was altered), as round 20's moved rows are.
+
+5. A certificate's sealed body written back from a backup after its lawful erasure opened with the vault key, and
+   the issuer's content read (and grants, consents) served the erased personal data again. A body the department's
+   anchored erasures log says was destroyed is now served to no one.
 """
 
 from __future__ import annotations
@@ -36,17 +40,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select, update
 
 from ledger.client import Ledger
-from ledger.errors import StateError
+from ledger.errors import ErasedError, StateError
 from ledger.formats.certificate import batch_schema, validate_record
 from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER
 from ledger.services import erasure, issuance, provenance, reconcile, status
 from ledger.services.departments import Council
 from ledger.services.witness.audit import audit_chain
 from ledger.storage.models import Batch, Certificate
+from ledger.storage.vault import ERASED
 
-from .api_support import Clock, issue, make_client
+from .api_support import Clock, bearer, issue, login, make_client
 from .cli_support import rpc
 from .conftest import PASSPHRASE, make_records, make_settings
 from .insider_support import insider_edit
@@ -247,3 +253,39 @@ def test_the_timeline_of_an_erased_certificate_whose_rows_name_no_department_cod
             with pytest.raises(StateError, match="altered"):
                 provenance.timeline(ledger, doc["digest"], now=_now(), private=private)
     assert provenance.timeline(ledger, doc["digest"], now=_now())["status"] == "revoked"
+
+
+# -- 5. an erased body written back from a copy ------------------------------------------------------------------------
+
+
+def test_a_certificate_body_written_back_after_its_lawful_erasure_is_not_served(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Adversary: an insider with database access holding a backup taken before a lawful erasure (no keys). The
+    erasure destroyed the certificate's sealed body and its anchored `erasures` entry says so; the insider writes
+    the old body back into the row. The vault key still opens it, so the issuer's read of its content (`GET
+    /certificates/{digest}/content`), and every read that serves the content in the issuer's name (grants,
+    consents), served the erased personal data again, logged as an ordinary read. A body the department's anchored
+    erasures log says was destroyed must not be served; `ledger reconcile` names it (``erasure_incomplete``) and
+    `ledger erase` destroys it again."""
+    (doc,) = issue(ledger, fresh_department, 1)
+    with ledger.engine.connect() as conn:
+        kept = conn.execute(select(Certificate.sealed).where(Certificate.digest == doc["digest"])).scalar_one()
+    erasure.erase(ledger, doc["digest"], basis="court-order", by="officer-1")
+    with pytest.raises(ErasedError):
+        issuance.custodian_document(ledger, doc["digest"], fresh_department)
+    with ledger.engine.begin() as conn:  # the insider's restore from the backup
+        conn.execute(update(Certificate).where(Certificate.digest == doc["digest"]).values(sealed=kept))
+    with pytest.raises(ErasedError, match="written back"):
+        issuance.custodian_document(ledger, doc["digest"], fresh_department)
+    client = make_client(ledger, Clock())
+    headers = bearer(login(client, ledger, fresh_department))
+    answer = client.get(f"/certificates/{doc['digest']}/content", headers=headers)
+    assert answer.status_code != 200 and "Zhang Wei" not in answer.text, answer.text
+    found = reconcile.reconcile(ledger).divergences
+    assert any(d.kind == "erasure_incomplete" and d.certificate == doc["digest"] for d in found), found
+    erasure.erase(ledger, doc["digest"], basis="court-order", by="officer-1")  # destroys it again
+    with ledger.engine.connect() as conn:
+        assert (
+            conn.execute(select(Certificate.sealed).where(Certificate.digest == doc["digest"])).scalar_one() == ERASED
+        )

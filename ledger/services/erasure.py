@@ -452,6 +452,13 @@ def _proven_types(ledger: Ledger, department: str) -> dict[str, str | None]:
     return types
 
 
+def attested_erased(ledger: Ledger, digest: str, department: str) -> bool:
+    """Whether ``department``'s own ``erasures`` log, as the chain attests it (:func:`proven_entries`, kept as
+    :func:`_proven_types` keeps it), records the erasure of certificate ``digest``: then its contents are gone by
+    law, whatever the store's row holds (a body written back from a copy, red team round 61)."""
+    return hex32(parse_hex32(digest, "digest")) in _proven_types(ledger, department)
+
+
 PROVEN_MAX_AGE = 30.0
 """Seconds for which :func:`_proven_types` keeps what the chain attests of a department's erasures while its log
 stays the same: a hostile client asking about erased certificates makes at most one check of the log against the

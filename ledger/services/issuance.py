@@ -38,7 +38,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import col
 
 from ..client import Ledger
-from ..errors import ChainError, FundsError, InputError, LedgerError, NotFoundError, StateError
+from ..errors import ChainError, ErasedError, FundsError, InputError, LedgerError, NotFoundError, StateError
 from ..formats import checks as checks_core
 from ..formats.canonical import hex32, parse_hex32
 from ..formats.certificate import Record, batch_schema, iter_raw_records, validate_record
@@ -1465,9 +1465,19 @@ def custodian_document(ledger: Ledger, digest: str, department: str) -> dict[str
     """:func:`export_document` for a request that relies on ``department``, the issuer the certificate's store row
     names, being its issuer: the content read as that department's own, shared by it, consented to in its name,
     logged in its access log. StateError when the sealed fields (which only the vault key opens, bound to the
-    digest) were issued by another department: the row's issuer column was changed in the database."""
+    digest) were issued by another department: the row's issuer column was changed in the database. ErasedError
+    when the department's anchored erasures log records the certificate's erasure, though a body opens: it was
+    written back from a copy after its lawful erasure, and is served to no one (red team round 61)."""
+    from .erasure import attested_erased
+
     document = export_document(ledger, digest)
     _check_custodian(digest, department, document["fields"].get("issuer"))
+    if attested_erased(ledger, digest, department):
+        raise ErasedError(
+            f"the contents of certificate {digest} were lawfully erased ({department}'s anchored erasures log records "
+            "it), but its sealed body is in the store again, written back from a copy: it is served to no one; "
+            "`ledger erase` of the certificate destroys it again (`ledger reconcile` reports it: erasure_incomplete)"
+        )
     return document
 
 
