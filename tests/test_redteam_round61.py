@@ -46,7 +46,7 @@ from ledger.client import Ledger
 from ledger.errors import ErasedError, StateError
 from ledger.formats.certificate import batch_schema, validate_record
 from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER
-from ledger.services import erasure, issuance, provenance, reconcile, status
+from ledger.services import erasure, evidence, issuance, provenance, reconcile, status
 from ledger.services.departments import Council
 from ledger.services.witness.audit import audit_chain
 from ledger.storage.models import Batch, Certificate
@@ -278,6 +278,8 @@ def test_a_certificate_body_written_back_after_its_lawful_erasure_is_not_served(
         conn.execute(update(Certificate).where(Certificate.digest == doc["digest"]).values(sealed=kept))
     with pytest.raises(ErasedError, match="written back"):
         issuance.custodian_document(ledger, doc["digest"], fresh_department)
+    with pytest.raises(ErasedError, match="written back"):  # nor exported in an evidence bundle
+        evidence.bundle_for_stored(ledger, doc["digest"])
     client = make_client(ledger, Clock())
     headers = bearer(login(client, ledger, fresh_department))
     answer = client.get(f"/certificates/{doc['digest']}/content", headers=headers)

@@ -1468,17 +1468,24 @@ def custodian_document(ledger: Ledger, digest: str, department: str) -> dict[str
     digest) were issued by another department: the row's issuer column was changed in the database. ErasedError
     when the department's anchored erasures log records the certificate's erasure, though a body opens: it was
     written back from a copy after its lawful erasure, and is served to no one (red team round 61)."""
-    from .erasure import attested_erased
-
     document = export_document(ledger, digest)
     _check_custodian(digest, department, document["fields"].get("issuer"))
+    refuse_written_back(ledger, digest, department)
+    return document
+
+
+def refuse_written_back(ledger: Ledger, digest: str, department: str) -> None:
+    """ErasedError when ``department``'s anchored erasures log records the erasure of certificate ``digest``,
+    whose body the caller could open: the body was written back from a copy after its lawful erasure (red team
+    round 61), and its contents are served, shared or exported to no one."""
+    from .erasure import attested_erased
+
     if attested_erased(ledger, digest, department):
         raise ErasedError(
             f"the contents of certificate {digest} were lawfully erased ({department}'s anchored erasures log records "
             "it), but its sealed body is in the store again, written back from a copy: it is served to no one; "
             "`ledger erase` of the certificate destroys it again (`ledger reconcile` reports it: erasure_incomplete)"
         )
-    return document
 
 
 def check_custodian(ledger: Ledger, digest: str, department: str) -> None:
