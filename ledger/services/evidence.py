@@ -224,8 +224,9 @@ def bundle_for_stored(
     from .issuance import export_document, refuse_written_back
 
     document = export_document(ledger, digest_or_id, department)
-    # a body written back after its lawful erasure is exported to no one, a court included (red team round 61)
-    refuse_written_back(ledger, document["digest"], document["anchor"]["department"])
+    # a body written back after its lawful erasure is exported to no one, a court included (red team round 61); its
+    # issuer as the body itself states it (bound to the digest), not the batch row's, which an insider can move
+    refuse_written_back(ledger, document["digest"], str(document["fields"].get("issuer")))
     return certificate_bundle(ledger, document, **kwargs)
 
 
