@@ -27,7 +27,8 @@ Holes (each test failed before its fix):
 
 5. A certificate's sealed body written back from a backup after its lawful erasure opened with the vault key, and
    the issuer's content read (and grants, consents) served the erased personal data again. A body the department's
-   anchored erasures log says was destroyed is now served to no one.
+   anchored erasures log says was destroyed is now served to no one, exported in no bundle, and read by no decision
+   citing it (it reads as any erased certificate: not found).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from ledger.client import Ledger
 from ledger.errors import ErasedError, StateError
 from ledger.formats.certificate import batch_schema, validate_record
 from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER
-from ledger.services import erasure, evidence, issuance, provenance, reconcile, status
+from ledger.services import decisions, erasure, evidence, issuance, provenance, reconcile, status
 from ledger.services.departments import Council
 from ledger.services.witness.audit import audit_chain
 from ledger.storage.models import Batch, Certificate
@@ -55,6 +56,7 @@ from ledger.storage.vault import ERASED
 from .api_support import Clock, bearer, issue, login, make_client
 from .cli_support import rpc
 from .conftest import PASSPHRASE, make_records, make_settings
+from .decision_support import application, unique_rule_set
 from .insider_support import insider_edit
 
 _codes = itertools.count(1)
@@ -291,3 +293,33 @@ def test_a_certificate_body_written_back_after_its_lawful_erasure_is_not_served(
         assert (
             conn.execute(select(Certificate.sealed).where(Certificate.digest == doc["digest"])).scalar_one() == ERASED
         )
+
+
+def test_a_decision_citing_an_erased_licence_whose_body_was_written_back_reads_it_as_erased(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: the same insider, with an applicant citing (by digest) a licence its issuer lawfully erased. A
+    decision citing an erased licence finds nothing in the store (``not_found``: unverified, not held); with the body
+    written back, the rules read it as verified, valid and held by the applicant, and decided on erased data. The
+    citation must read as any erased certificate's."""
+    rules = unique_rule_set(f"rt61-{fresh_department}")
+    decisions.publish_rule_set(ledger, rules, fresh_department)
+    (licence,) = issue(ledger, "MKT", 1)
+    with ledger.engine.connect() as conn:
+        kept = conn.execute(select(Certificate.sealed).where(Certificate.digest == licence["digest"])).scalar_one()
+    erasure.erase(ledger, licence["digest"], basis="court-order", by="officer-1")
+    with ledger.engine.begin() as conn:  # the insider's restore from the backup
+        conn.execute(update(Certificate).where(Certificate.digest == licence["digest"]).values(sealed=kept))
+    app = application(f"C-RT61-{fresh_department}", licence["digest"])
+    decided = decisions.decide(
+        ledger,
+        fresh_department,
+        app["case_id"],
+        app["service_item"],
+        app,
+        rules,
+        applicant_ref=licence["fields"]["subject.credit_code"],
+    )
+    (cited,) = decided.body["certificates"]
+    assert cited["digest"] == licence["digest"] and cited["verified"] is False, cited
+    assert cited["failed"] == ["not_found"] and cited["holder"] is False, cited

@@ -39,6 +39,7 @@ import re
 import threading
 import time
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -450,6 +451,12 @@ def _proven_types(ledger: Ledger, department: str) -> dict[str, str | None]:
     with memo.guard:
         memo.values[department] = (stamp, types, now)
     return types
+
+
+def attested_erasures(ledger: Ledger, department: str) -> AbstractSet[str]:
+    """The digests whose erasure ``department``'s own ``erasures`` log records as the chain attests it (kept as
+    :func:`_proven_types` keeps it): their contents are gone by law, whatever the store's rows hold."""
+    return _proven_types(ledger, department).keys()
 
 
 def attested_erased(ledger: Ledger, digest: str, department: str) -> bool:
