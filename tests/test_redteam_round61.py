@@ -54,7 +54,7 @@ from ledger.storage.models import Batch, Certificate
 from ledger.storage.vault import ERASED
 
 from .api_support import Clock, bearer, issue, login, make_client
-from .cli_support import rpc
+from .cli_support import cli_in_process, rpc
 from .conftest import PASSPHRASE, make_records, make_settings
 from .decision_support import application, unique_rule_set
 from .insider_support import insider_edit
@@ -261,7 +261,7 @@ def test_the_timeline_of_an_erased_certificate_whose_rows_name_no_department_cod
 
 
 def test_a_certificate_body_written_back_after_its_lawful_erasure_is_not_served(
-    ledger: Ledger, fresh_department: str
+    ledger: Ledger, fresh_department: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Adversary: an insider with database access holding a backup taken before a lawful erasure (no keys). The
     erasure destroyed the certificate's sealed body and its anchored `erasures` entry says so; the insider writes
@@ -282,6 +282,8 @@ def test_a_certificate_body_written_back_after_its_lawful_erasure_is_not_served(
         issuance.custodian_document(ledger, doc["digest"], fresh_department)
     with pytest.raises(ErasedError, match="written back"):  # nor exported in an evidence bundle
         evidence.bundle_for_stored(ledger, doc["digest"])
+    code, out, err = cli_in_process(ledger, monkeypatch, capsys, "export", doc["digest"])  # nor by `ledger export`
+    assert code != 0 and "Zhang Wei" not in out and "written back" in err, (code, out, err)
     client = make_client(ledger, Clock())
     headers = bearer(login(client, ledger, fresh_department))
     answer = client.get(f"/certificates/{doc['digest']}/content", headers=headers)

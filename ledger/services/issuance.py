@@ -1445,6 +1445,16 @@ def export_document(ledger: Ledger, digest_or_id: str, department: str | None = 
     return document_json(fields, salts, anchor_data(ledger, batch._mapping), cert.proof)
 
 
+def holder_document(ledger: Ledger, digest_or_id: str, department: str | None = None) -> dict[str, Any]:
+    """:func:`export_document` for handing the content out (`ledger export`, an evidence bundle): ErasedError, as
+    for an erased certificate, when its issuer's anchored erasures log records its erasure though a body opens (one
+    written back from a copy, red team round 61). The issuer is the one the body states, not a row an insider can
+    move. Digest-only verification, which reveals no field, reads :func:`export_document` unchecked."""
+    document = export_document(ledger, digest_or_id, department)
+    refuse_written_back(ledger, document["digest"], str(document["fields"].get("issuer")))
+    return document
+
+
 def sealed_fields(ledger: Ledger, digest: str) -> dict[str, Any] | None:
     """The fields certificate ``digest``'s sealed body holds, opened in memory only (no proof, no anchor: for a
     request that needs one field), or None when its contents were erased. NotFoundError for an unknown digest;
