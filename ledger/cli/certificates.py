@@ -206,7 +206,7 @@ def _write(doc: dict[str, Any], out: Path | None) -> None:
 
 def _export(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
-        doc = issuance.export_document(ledger, args.certificate, args.department)
+        doc = issuance.holder_document(ledger, args.certificate, args.department)
         index = statuslist.leaf_index(ledger, doc["digest"]) if args.vc else 0
     if args.reveal:
         doc = load_document(doc).present(_fields(args.reveal)).to_json()

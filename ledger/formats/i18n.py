@@ -50,6 +50,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "status.superseded": {"en": "superseded", "zh-CN": "已被替代"},
     "status.unknown": {"en": "unknown", "zh-CN": "未知"},
     "status.not_anchored": {"en": "not anchored on chain", "zh-CN": "未上链存证"},
+    "status.unconfirmed": {"en": "anchored, awaiting confirmations", "zh-CN": "已上链，等待区块确认"},
     "status.expired": {"en": "expired", "zh-CN": "已过期"},
     "outcome.approve": {"en": "approved", "zh-CN": "批准"},
     "outcome.reject": {"en": "rejected", "zh-CN": "不予批准"},

@@ -39,6 +39,7 @@ import re
 import threading
 import time
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -468,6 +469,19 @@ def _proven_types(ledger: Ledger, department: str) -> dict[str, str | None]:
     with memo.guard:
         memo.values[department] = (stamp, types, now)
     return types
+
+
+def attested_erasures(ledger: Ledger, department: str) -> AbstractSet[str]:
+    """The digests whose erasure ``department``'s own ``erasures`` log records as the chain attests it (kept as
+    :func:`_proven_types` keeps it): their contents are gone by law, whatever the store's rows hold."""
+    return _proven_types(ledger, department).keys()
+
+
+def attested_erased(ledger: Ledger, digest: str, department: str) -> bool:
+    """Whether ``department``'s own ``erasures`` log, as the chain attests it (:func:`proven_entries`, kept as
+    :func:`_proven_types` keeps it), records the erasure of certificate ``digest``: then its contents are gone by
+    law, whatever the store's row holds (a body written back from a copy, red team round 61)."""
+    return hex32(parse_hex32(digest, "digest")) in _proven_types(ledger, department)
 
 
 PROVEN_MAX_AGE = 30.0

@@ -152,9 +152,31 @@ def resolve_citations(
     digests = [d for items in rows for _, d, _ in items if d is not None]
     refs = [r for items in rows for _, _, r in items if r is not None]
     found = export_documents(ledger, digests) if digests else {}
+    _drop_written_back(ledger, found)
     if refs:
         found.update(load_cited_documents(ledger, refs))
     return found
+
+
+def _drop_written_back(ledger: Ledger, found: dict[str, dict[str, Any]]) -> None:
+    """Leave out of ``found`` (digest -> document) each certificate whose issuer's erasures log, as the chain attests
+    it, records its erasure: its body was written back from a copy after its lawful erasure, and a decision citing it
+    reads it as any erased certificate, not found in the store (red team round 61: an applicant's citation of an
+    erased licence was verified and held again). One look at each issuer's attested erasures (kept as digest-only
+    verification keeps them), by the issuer the body itself states."""
+    from .erasure import attested_erasures
+
+    by_issuer: dict[str, list[str]] = {}
+    for digest, document in found.items():
+        fields = document.get("fields")
+        issuer = fields.get("issuer") if isinstance(fields, Mapping) else None
+        if isinstance(issuer, str):
+            by_issuer.setdefault(issuer, []).append(digest)
+    for issuer, digests in by_issuer.items():
+        erased = attested_erasures(ledger, issuer)
+        for digest in digests:
+            if digest in erased:
+                del found[digest]
 
 
 def _fact(report: Report, document: Mapping[str, Any], confirmations: int) -> CertificateFact:

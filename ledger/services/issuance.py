@@ -38,7 +38,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import col
 
 from ..client import Ledger
-from ..errors import ChainError, FundsError, InputError, LedgerError, NotFoundError, StateError
+from ..errors import ChainError, ErasedError, FundsError, InputError, LedgerError, NotFoundError, StateError
 from ..formats import checks as checks_core
 from ..formats.canonical import hex32, parse_hex32
 from ..formats.certificate import Record, batch_schema, iter_raw_records, validate_record
@@ -1453,6 +1453,16 @@ def export_document(ledger: Ledger, digest_or_id: str, department: str | None = 
     return document_json(fields, salts, anchor_data(ledger, batch._mapping), cert.proof)
 
 
+def holder_document(ledger: Ledger, digest_or_id: str, department: str | None = None) -> dict[str, Any]:
+    """:func:`export_document` for handing the content out (`ledger export`, an evidence bundle): ErasedError, as
+    for an erased certificate, when its issuer's anchored erasures log records its erasure though a body opens (one
+    written back from a copy, red team round 61). The issuer is the one the body states, not a row an insider can
+    move. Digest-only verification, which reveals no field, reads :func:`export_document` unchecked."""
+    document = export_document(ledger, digest_or_id, department)
+    refuse_written_back(ledger, document["digest"], str(document["fields"].get("issuer")))
+    return document
+
+
 def sealed_fields(ledger: Ledger, digest: str) -> dict[str, Any] | None:
     """The fields certificate ``digest``'s sealed body holds, opened in memory only (no proof, no anchor: for a
     request that needs one field), or None when its contents were erased. NotFoundError for an unknown digest;
@@ -1473,10 +1483,27 @@ def custodian_document(ledger: Ledger, digest: str, department: str) -> dict[str
     """:func:`export_document` for a request that relies on ``department``, the issuer the certificate's store row
     names, being its issuer: the content read as that department's own, shared by it, consented to in its name,
     logged in its access log. StateError when the sealed fields (which only the vault key opens, bound to the
-    digest) were issued by another department: the row's issuer column was changed in the database."""
+    digest) were issued by another department: the row's issuer column was changed in the database. ErasedError
+    when the department's anchored erasures log records the certificate's erasure, though a body opens: it was
+    written back from a copy after its lawful erasure, and is served to no one (red team round 61)."""
     document = export_document(ledger, digest)
     _check_custodian(digest, department, document["fields"].get("issuer"))
+    refuse_written_back(ledger, digest, department)
     return document
+
+
+def refuse_written_back(ledger: Ledger, digest: str, department: str) -> None:
+    """ErasedError when ``department``'s anchored erasures log records the erasure of certificate ``digest``,
+    whose body the caller could open: the body was written back from a copy after its lawful erasure (red team
+    round 61), and its contents are served, shared or exported to no one."""
+    from .erasure import attested_erased
+
+    if attested_erased(ledger, digest, department):
+        raise ErasedError(
+            f"the contents of certificate {digest} were lawfully erased ({department}'s anchored erasures log records "
+            "it), but its sealed body is in the store again, written back from a copy: it is served to no one; "
+            "`ledger erase` of the certificate destroys it again (`ledger reconcile` reports it: erasure_incomplete)"
+        )
 
 
 def check_custodian(ledger: Ledger, digest: str, department: str) -> None:

@@ -159,6 +159,7 @@ def _status_events(
                     department=department,
                     tx_hash="0x" + bytes(log["transactionHash"]).hex(),
                     block_number=int(log["blockNumber"]),
+                    log_index=int(log["logIndex"]),
                 )
             )
     for log in logs(events.CertificateSuperseded, "the supersessions", where, changed):
@@ -172,6 +173,7 @@ def _status_events(
                 successor=successor,
                 tx_hash="0x" + bytes(log["transactionHash"]).hex(),
                 block_number=int(log["blockNumber"]),
+                log_index=int(log["logIndex"]),
             )
         )
     for old_root, old_digest in _superseded_by(ledger, hex32(digest)):
@@ -195,6 +197,7 @@ def _status_events(
                     predecessor=predecessor,
                     tx_hash="0x" + bytes(log["transactionHash"]).hex(),
                     block_number=int(log["blockNumber"]),
+                    log_index=int(log["logIndex"]),
                 )
             )
     return out
@@ -220,22 +223,35 @@ def _superseded_by(ledger: Ledger, digest: str) -> list[tuple[bytes, bytes]]:
     return [(parse_hex32(root), parse_hex32(old)) for old, root in zip(sorted(olds), rows, strict=True) if root]
 
 
-def _stated_type(ledger: Ledger, cert: Any) -> str | None:
-    """The type certificate ``cert`` states in its own content, as ``ledger verify`` judges it: its sealed body
-    (bound to the digest by the vault) or, once erased, the issuer's erasure entry the chain attests
-    (:func:`erasure.attribution`); None when neither establishes one (an altered body, an erasure logged before
-    entries recorded the type). The ``cert_type`` column is never judged: nothing binds it to the digest."""
-    from ._issue_worker import read_body
-    from .erasure import attribution
+class _Stated:
+    """What certificate ``cert`` states in its own content, as ``ledger verify`` judges it: its sealed body (bound
+    to the digest by the vault) or, once erased, the issuer's erasure entry the chain attests
+    (:func:`erasure.attribution`). The store row's ``cert_type`` and ``issued_at`` columns are never believed over
+    it: nothing binds them to the digest (an insider retyped one, red team round 9, and re-dated the other, 61)."""
 
-    if bytes(cert.sealed) == ERASED:
-        return attribution(ledger, cert.digest, cert.department_id).certificate_type
-    try:
-        fields, _salts = read_body(ledger.vault.open(bytes(cert.sealed), parse_hex32(cert.digest)))
-    except (LedgerError, ValueError, KeyError, TypeError):
-        return None
-    stated = fields.get("type") if isinstance(fields, dict) else None
-    return stated if isinstance(stated, str) else None
+    def __init__(self, ledger: Ledger, cert: Any) -> None:
+        from ._issue_worker import read_body
+        from .erasure import attribution
+
+        self.type: str | None = None  # None: nothing establishes one (an altered body, an old erasure entry)
+        self.issued_at: str | None = None  # None: the moment is unknown (an altered body)
+        self.erased = bytes(cert.sealed) == ERASED
+        if self.erased:
+            self.type = attribution(ledger, cert.digest, cert.department_id).certificate_type
+            # nothing the erasure left states the moment (its entry records the type, not the issuance time): the
+            # row's column is the only word left, shown as the store's
+            self.issued_at = _stored_iso(cert.issued_at)
+            return
+        try:
+            fields, _salts = read_body(ledger.vault.open(bytes(cert.sealed), parse_hex32(cert.digest)))
+        except (LedgerError, ValueError, KeyError, TypeError):
+            return
+        if not isinstance(fields, dict):
+            return
+        stated = fields.get("type")
+        self.type = stated if isinstance(stated, str) else None
+        moment = fields.get("issued_at")
+        self.issued_at = _stored_iso(moment) if isinstance(moment, str) else None
 
 
 def _anchor_events(ledger: Ledger, cert: Any, batch: Any, cert_type: str | None) -> list[dict[str, Any]]:
@@ -279,6 +295,9 @@ def _anchor_events(ledger: Ledger, cert: Any, batch: Any, cert_type: str | None)
     block = chain.w3.eth.get_block(log["blockNumber"])
     signer = str(log["args"]["signer"])
     at = _iso(int(block["timestamp"]))
+    # the blocks on top of the anchoring, as verify's ``confirmations`` check counts them: an anchoring shallower
+    # than the configured confirmations is one the chain's operator may still reorganise away (red team round 61)
+    depth = max(0, chain.block_number() - int(log["blockNumber"]))
     anchored = _event(
         "anchored",
         at,
@@ -299,6 +318,9 @@ def _anchor_events(ledger: Ledger, cert: Any, batch: Any, cert_type: str | None)
         block_hash="0x" + bytes(log["blockHash"]).hex(),
         signer=signer,
         leaf_index=cert.leaf_index,
+        # a yes/no, not the count: the count grows with every block, and two reads of one timeline must agree
+        confirmed=depth >= ledger.settings.confirmations,
+        confirmations_required=ledger.settings.confirmations,
     )
     signed_by: str | InputError
     try:
@@ -670,6 +692,15 @@ def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = Fals
     # the row's issuer decides whose status history is read: its sealed fields must name it too (as every request
     # relying on the row's issuer checks), or a row moved to a department that never changed its status reads valid
     check_custodian(ledger, key, cert.department_id)
+    try:  # every chain fact below is read under the row's department: a row naming no code was altered
+        department_id_bytes(cert.department_id)
+    except InputError:
+        # not the caller's input (a well-formed digest): an insider's edit, refused as any altered row is (409),
+        # never as the client's mistake (422) (red team round 61)
+        raise StateError(
+            f"certificate {key}'s store row names {str(cert.department_id)[:40]!r} as its issuer, which is no "
+            "department code: the row was altered (ledger reconcile names it), so no chain fact of it is read"
+        ) from None
     if batch.department_id != cert.department_id:  # the batch the row leads to is another department's
         raise StateError(
             f"certificate {key}'s store row names {cert.department_id} as its issuer, but its batch {batch.root} "
@@ -677,12 +708,13 @@ def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = Fals
             "of it is read"
         )
     blocks = _Blocks(ledger)
-    stated = _stated_type(ledger, cert)
+    said = _Stated(ledger, cert)
+    stated = said.type
     shown = stated if stated is not None else cert.cert_type  # the store's word, when nothing better is left
     events = [
         _event(
             "issued",
-            _stored_iso(cert.issued_at),
+            said.issued_at,
             says(("event_summary.issued", {"type": shown, "issuer": cert.department_id})),
             "store",
             issuer=cert.department_id,
@@ -723,12 +755,26 @@ def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = Fals
     # Issuance, anchoring and signing happen in that order, but their times come from two clocks (the issuer's
     # wall clock, the block timestamp) that may disagree by a second: they sort at the earliest of their times,
     # then by their causal rank, while each event keeps the time its source recorded.
+    # Chain events of one moment (one block, or blocks mined in the same second) come in the order the chain made
+    # them (block, log index), never grouped by kind: a block that reinstated then suspended the certificate again
+    # ended its listing with "reinstated" under a status of suspended (red team round 61).
     order = {"issued": 0, "anchored": 1, "signed": 2}
     start = min((e["at"] for e in events if e["kind"] in order and e["at"]), default=None)
-    events.sort(key=lambda e: ((start if e["kind"] in order else e["at"]) or "9999", order.get(e["kind"], 3)))
+    events.sort(
+        key=lambda e: (
+            (start if e["kind"] in order else e["at"]) or "9999",
+            order.get(e["kind"], 3),
+            e.get("block_number") or 0,
+            e.get("log_index") or 0,
+        )
+    )
     status_name = ("valid", "suspended", "revoked", "superseded")[int(history[-1][0]) if history else 0]
     if not anchored:
         status_name = "not_anchored"
+    elif status_name == "valid" and any(e["kind"] == "anchored" and not e["confirmed"] for e in anchoring):
+        # anchored, but not yet as deep as every verifier asks (``confirmations``): not valid until it is, or the
+        # operator's reorganisation of a block the timeline had called valid leaves a certificate never anchored
+        status_name = "unconfirmed"
     return {
         "digest": key,
         "issuer": cert.department_id,
