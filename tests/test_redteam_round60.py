@@ -165,6 +165,33 @@ def test_a_double_written_as_digits_past_2_53_is_refused_not_recorded_unverifiab
     assert _decisions(ledger, dept) == []
 
 
+@pytest.mark.parametrize("shape", ["contains itself", "100,000 levels deep"])
+def test_an_application_containing_itself_or_nested_past_the_bound_is_refused_not_walked_for_ever(
+    ledger: Ledger, fresh_department: str, shape: str
+) -> None:
+    """(A department's own intake code, or a library caller relaying what it was handed) give ``decide`` an
+    application that contains itself, or one 100,000 levels deep: the search for integer-spelt doubles above walked
+    it without a depth bound and built each node's path eagerly, so the first ran for ever, growing memory, and the
+    second built some 10**10 characters of paths before any other check. Both are refused (InputError naming the
+    nesting), nothing recorded."""
+    dept = fresh_department
+    rules = unique_rule_set(f"rt60-deep-{dept}")
+    decisions.publish_rule_set(ledger, rules, dept)
+    app = application("C-RT60-DEEP")
+    if shape == "contains itself":
+        app["application"]["self"] = [app]
+    else:
+        deep: dict[str, Any] = {}
+        node = deep
+        for _ in range(100_000):
+            node["a"] = {}
+            node = node["a"]
+        app["application"]["deep"] = deep
+    with pytest.raises(InputError, match="nest"):
+        decisions.decide(ledger, dept, "C-RT60-DEEP", "ITEM-1", app, rules, applicant_ref="91440300RT6000009")
+    assert _decisions(ledger, dept) == []
+
+
 def test_doubles_the_ledger_reads_back_as_written_are_decided_and_verified(
     ledger: Ledger, fresh_department: str, tmp_path: Path
 ) -> None:

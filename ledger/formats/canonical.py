@@ -227,25 +227,54 @@ def inexact_double(value: Any) -> tuple[float, str] | None:
     return None
 
 
-def integer_spelt_double(value: Any) -> tuple[float, str] | None:
+def integer_spelt_double(value: Any, limit: int = MAX_JSON_DEPTH) -> tuple[float, str] | None:
     """The first double in ``value`` (with where it is, as :func:`inexact_double` names it) that RFC 8785 writes
     exactly, as integer digits past 2**53: one of magnitude 2**53 to 1e21 whose shortest digits are its value
     (``1e16`` is written ``10000000000000000``). The court's verifier reads such digits as the double they are, but
     the ledger's own readers take them for an integer past 2**53, which canonical JSON cannot write: an input or rule
-    set stored with one could not be committed to, bundled or loaded again (red team round 60). Without recursion, as
-    :func:`inexact_double`."""
-    stack: list[tuple[Any, str]] = [(value, "")]
+    set stored with one could not be committed to, bundled or loaded again (red team round 60). Without recursion,
+    as :func:`inexact_double`, and within :func:`check_value_depth`'s bound (InputError past it: a library caller's
+    value that contains itself was walked for ever); a node's path is spelt only for the double found."""
+    stack: list[tuple[Any, int, tuple[Any, ...] | None]] = [(value, 1, None)]
+    pop, extend = stack.pop, stack.extend
     while stack:
-        node, path = stack.pop()
-        kind = type(node)
+        node, depth, trail = pop()
         if isinstance(node, float):
             if _SAFE_INTEGER <= abs(node) < _INTEGER_DIGITS_BELOW and Decimal(repr(node)) == int(node):
-                return node, path
-        elif kind is dict or isinstance(node, Mapping):
-            stack.extend((v, f"{path}.{k}" if path else str(k)) for k, v in reversed(list(node.items())))
-        elif kind is list or kind is tuple:
-            stack.extend((v, f"{path}[{i}]") for i, v in reversed(list(enumerate(node))))
+                return node, _spelt_path(trail)
+            continue
+        # scalars other than doubles (nearly every field: text, integers) are not pushed at all
+        if type(node) is dict or isinstance(node, Mapping):
+            children: list[tuple[Any, int, tuple[Any, ...] | None]] = [
+                (v, depth + 1, (str(k), trail)) for k, v in node.items() if type(v) not in _NOT_WALKED
+            ]
+        elif type(node) is list or type(node) is tuple:
+            children = [(v, depth + 1, (i, trail)) for i, v in enumerate(node) if type(v) not in _NOT_WALKED]
+        else:
+            continue
+        if depth > limit:
+            raise InputError(
+                f"a value nests lists and mappings more than {limit} levels deep (within each other); nothing the "
+                "ledger reads or writes comes near that depth: flatten the value"
+            )
+        children.reverse()
+        extend(children)
     return None
+
+
+_NOT_WALKED = frozenset({str, int, bool, type(None)})
+
+
+def _spelt_path(trail: tuple[Any, ...] | None) -> str:
+    """``a.b[2].c`` of a trail of (key or index, parent trail) links, innermost first."""
+    steps: list[str | int] = []
+    while trail is not None:
+        steps.append(trail[0])
+        trail = trail[1]
+    path = ""
+    for step in reversed(steps):
+        path = f"{path}[{step}]" if isinstance(step, int) else (f"{path}.{step}" if path else step)
+    return path
 
 
 def check_value_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> None:
