@@ -297,6 +297,7 @@ DATABASE_AGNOSTIC = {
     "test_witness_files": "damaged key, state and witness files read back; no ledger",
     "test_sqlite_settings": "the SQLite settings of a file engine of its own (a SQLite subject); no ledger",
     "test_redteam_round6_applicant": "the shipped rule sets evaluated on incomplete applications; no ledger",
+    "test_redteam_round57": "key file work factors, forked commands' exit statuses and odd files read; no ledger",
     # Single tests ("module::function", every parameter of it) in modules that otherwise read and write the
     # database: these ones ask for no ledger, or only read files and the chain.
     "test_redteam_round50::test_a_witness_key_of_small_order_is_refused_by_both_verifiers": "witness key texts "
@@ -338,6 +339,40 @@ DATABASE_AGNOSTIC = {
     "chain only (the bundle itself is made from the database by the module fixture, whose other tests still run "
     "in both passes)",
     "test_evidence::test_changing_a_decision_element_fails_the_right_check_in_both": "the same, for a decision bundle",
+    # Key files, witness stores and files handed to the ledger, in tmp_path; no ledger (red team rounds 5, 56, 59 and
+    # keybind; checked as above: no `ledger` in their fixture closures, no settings or database in their source).
+    "test_redteam_keybind::test_the_vault_key_and_the_checkpoint_key_swapped_open_as_neither": "key files in "
+    "tmp_path; no ledger",
+    "test_redteam_keybind::test_a_witness_seed_and_the_checkpoint_key_do_not_open_as_each_other": "a witness store "
+    "and a checkpoint key in tmp_path; no ledger",
+    "test_redteam_keybind::test_another_deployments_checkpoint_key_does_not_open_as_this_chains": "checkpoint key "
+    "files in tmp_path; no ledger",
+    "test_redteam_keybind::test_a_key_files_stated_purpose_or_owner_edited_does_not_open": "key files in tmp_path; "
+    "no ledger",
+    "test_redteam_keybind::test_another_witness_key_file_in_a_witness_store_stops_the_witness": "a witness store in "
+    "tmp_path; no ledger",
+    "test_redteam_keybind::test_old_layout_key_files_open_and_are_rewrapped_bound_to_their_purpose": "key files of "
+    "the old layout in tmp_path; no ledger",
+    "test_redteam_keybind::test_an_old_layout_file_opened_with_the_wrong_passphrase_is_left_as_it_is": "a key "
+    "file in tmp_path; no ledger",
+    "test_redteam_keybind::test_processes_opening_an_old_layout_vault_key_at_once_end_with_one_key": "processes "
+    "racing to open a vault key file in tmp_path; no ledger",
+    "test_redteam_keybind::test_the_cli_warns_at_a_terminal_when_started_with_the_insecure_floor": "`ledger "
+    "witness keygen` refused for want of a passphrase, its standard error; no ledger",
+    "test_redteam_round59::test_two_witnesses_under_one_name_are_refused": "a witness configuration in memory and "
+    "tmp_path; no ledger",
+    "test_redteam_round59::test_trusting_a_key_under_a_trusted_witnesss_name_says_whom_it_replaces": "`ledger "
+    "witness trust` on a data directory of its own (witnesses.json); no ledger",
+    "test_redteam_round56::test_a_rule_set_file_padded_past_any_rule_set_is_refused_unread": "rule set files read "
+    "with a bound; no ledger",
+    "test_redteam_round56::test_a_fifo_handed_as_a_file_is_refused_not_waited_on": "named pipes handed to the file "
+    "readers; no ledger",
+    "test_redteam_round56::test_a_pipe_a_process_writes_to_is_read_as_before": "a pipe read by the rule set reader; "
+    "no ledger",
+    "test_redteam_round5::test_the_depth_limit_is_exact_and_applies_whichever_parser_reads_the_text": "the JSON "
+    "parsers on texts; no ledger",
+    "test_redteam_round5::test_a_body_of_escaped_quotes_is_scanned_in_one_pass_not_quadratic_time": "the JSON "
+    "scanners of the library, the gateway and the court's verifier in a fresh interpreter; no ledger",
 }
 
 
