@@ -373,6 +373,29 @@ DATABASE_AGNOSTIC = {
     "parsers on texts; no ledger",
     "test_redteam_round5::test_a_body_of_escaped_quotes_is_scanned_in_one_pass_not_quadratic_time": "the JSON "
     "scanners of the library, the gateway and the court's verifier in a fresh interpreter; no ledger",
+    # A module's bundle (made from the database by its module fixture, whose other tests still run in both passes)
+    # or a witness, read by the verifiers and the witness client against hostile nodes and witnesses: files and the
+    # chain only, as test_evidence's two above.
+    "test_redteam_round58::test_a_node_answering_a_byte_at_a_time_holds_neither_verifier": "a certificate bundle "
+    "verified through a node trickling its answers: a file and the chain only",
+    "test_redteam_round58::test_a_verdict_with_nothing_failed_names_what_was_not_checked": "a certificate bundle "
+    "verified with no node: a file only",
+    "test_redteam_round58::test_a_node_answer_in_place_of_a_number_is_named_briefly": "a certificate bundle "
+    "verified through a hostile node: a file only",
+    "test_redteam_round58::test_a_node_answer_of_empty_objects_multiplies_in_neither_verifiers_memory": "a "
+    "certificate bundle verified through a hostile node: a file and the chain only",
+    "test_redteam_round58::test_a_named_pipe_for_the_bundle_or_the_scan_holds_no_verifier": "named pipes handed "
+    "to both verifiers: files and the chain only",
+    "test_redteam_round58::test_a_huge_scan_is_hashed_a_piece_at_a_time": "a sparse scan file hashed by both "
+    "verifiers: files and the chain only",
+    "test_redteam_round54::test_a_witness_answer_that_never_ends_is_read_up_to_a_bound": "the witness client "
+    "against an endless witness, the chain's identity read: the chain only",
+    "test_redteam_round54::test_a_witness_answer_trickled_a_byte_at_a_time_is_read_up_to_a_deadline": "the same, "
+    "against a trickling witness",
+    "test_redteam_round54::test_connections_held_open_from_one_host_do_not_keep_a_witness_from_answering": "a "
+    "witness process (its own store) following the chain, held connections: the chain only",
+    "test_redteam_round54::test_a_connection_trickling_its_request_is_cut_at_the_witness_deadline": "a witness "
+    "server's request deadline; no ledger",
 }
 
 
