@@ -396,6 +396,56 @@ DATABASE_AGNOSTIC = {
     "witness process (its own store) following the chain, held connections: the chain only",
     "test_redteam_round54::test_a_connection_trickling_its_request_is_cut_at_the_witness_deadline": "a witness "
     "server's request deadline; no ledger",
+    # Pure functions in modules whose other tests read and write the database (no `ledger` in their fixture closures,
+    # no settings or database in their source): the issuing worker's digests and slices against the reference, the
+    # court verifier's own keccak, secp256k1, ABI and Ed25519 against the packages, the native input commitments, the
+    # cyclic collector's use, and a node's memory over many blocks.
+    **{
+        f"test_issuance_fast_paths::{name}": "the issuing worker's fast paths against the reference digests, on bytes "
+        "and generated records; no ledger"
+        for name in (
+            "test_hostile_values_get_the_reference_digest_or_its_error",
+            "test_document_field_names_of_any_shape_get_the_reference_digest",
+            "test_hostile_documents_do_not_grow_the_remembered_layouts_without_bound",
+            "test_a_lone_surrogate_name_is_refused_the_same_way_on_every_path",
+            "test_generated_records_get_the_reference_digest",
+            "test_a_validated_record_gets_the_reference_fields_in_the_reference_order",
+            "test_a_batch_built_by_unsigned_matches_the_reference_from_its_packed_salts",
+            "test_a_slice_changed_after_validation_is_checked_again_in_full",
+            "test_an_unchanged_slice_skips_the_second_check_and_gets_the_same_records",
+            "test_a_validated_slice_with_lines_json_must_read_gets_json_values",
+        )
+    },
+    **{
+        f"test_court_verifier::{name}": "the court verifier's primitives against the library and the packages; no "
+        "ledger"
+        for name in (
+            "test_keccak_known_answers",
+            "test_keccak_is_not_sha3",
+            "test_keccak_agrees_with_the_library_at_every_length_around_the_rate",
+            "test_keccak_agrees_with_the_library",
+            "test_recovery_agrees_with_eth_keys_on_random_and_edge_signatures",
+            "test_high_s_twin_recovers_the_same_key_as_the_library_does",
+            "test_a_wrong_length_signature_is_refused",
+            "test_abi_decoding_agrees_with_eth_abi",
+            "test_abi_encoding_agrees_with_eth_abi",
+            "test_hostile_abi_data_is_refused_where_eth_abi_refuses_it",
+            "test_the_bare_interpreter_really_has_no_site_packages",
+            "test_ed25519_rfc8032_test_vector_1",
+            "test_ed25519_agrees_with_the_cryptography_package",
+            "test_the_court_verifier_reads_review_texts_as_the_library_does",
+        )
+    },
+    "test_redteam_round41b::test_generated_inputs_commit_natively_as_the_pure_python_reference_does": "the native "
+    "input commitments against the Python reference (hypothesis); no ledger",
+    "test_redteam_round41b::test_hand_picked_inputs_commit_natively_as_the_pure_python_reference_does": "the same, "
+    "on hand-picked inputs",
+    "test_ledger_state::test_a_one_shot_caller_pauses_the_collector_and_gets_it_back": "the cyclic collector's "
+    "pause in this process; no ledger",
+    "test_ledger_state::test_no_gc_disable_and_no_id_keyed_globals_in_the_library": "a scan of the library's "
+    "source; no ledger",
+    "test_node_memory::test_a_node_mining_hundreds_of_blocks_over_a_large_state_keeps_one_copy_of_it": "an "
+    "embedded node of its own and its memory; no database",
 }
 
 
