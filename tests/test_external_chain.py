@@ -48,10 +48,8 @@ def _node(*fees: str) -> Iterator[tuple[RpcProxy, str]]:
             "--chain-id",
             str(CHAIN_ID),
             *fees,
-            # interval blocks, as a network makes them (each confirmation waits for the next), five a second: at
-            # one a second the two tests' ~40 transactions waited ~10 s a pass for blocks
             "--block-time",
-            "0.2",
+            "1",
             "--mixed-mining",
             "--max-persisted-states",  # no state files left in ~/.foundry (tests/test_node_disk.py)
             "0",
