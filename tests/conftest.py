@@ -446,6 +446,22 @@ DATABASE_AGNOSTIC = {
     "source; no ledger",
     "test_node_memory::test_a_node_mining_hundreds_of_blocks_over_a_large_state_keeps_one_copy_of_it": "an "
     "embedded node of its own and its memory; no database",
+    **{
+        f"test_redteam_round16_depth::{name}": "deep JSON read by the parsers, node readers and file readers, some in a "
+        "fresh interpreter (the JSON column's is a SQLite file of its own in either pass); no ledger"
+        for name in (
+            "test_a_nodes_answer_nested_too_deep_is_a_chain_failure_not_a_crash",
+            "test_a_json_column_an_insider_nested_too_deep_fails_its_read_not_the_process",
+            "test_a_record_whose_certificate_no_reader_could_read_back_is_refused_when_issued",
+            "test_an_application_whose_decision_no_reader_could_read_back_is_refused_when_read",
+            "test_the_gateway_cannot_be_set_to_take_bodies_deeper_than_the_ledger_takes_in",
+            "test_a_rule_file_is_bounded_alike_in_json_and_in_yaml",
+            "test_a_nodes_endless_answer_is_refused_at_a_bound_not_held_in_memory",
+            "test_the_faster_depth_scan_of_unescaped_text_agrees_with_the_pattern_on_hostile_text",
+            "test_a_forged_tokens_deep_payload_is_nothing_claimed_not_a_crash",
+            "test_the_embedded_nodes_readiness_probe_survives_a_deep_answer",
+        )
+    },
 }
 
 
