@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Run every check: ruff, ruff format, forge fmt and lint-imports first, then mypy beside forge (unit, fuzz and
-# invariant tests with the gas snapshot check, in one run), then pytest against the real anvil with SQLite and, side
-# by side, against a real PostgreSQL server.
+# Run every check: ruff, ruff format, forge fmt and lint-imports first; then pytest against the real anvil with SQLite
+# and, side by side, against a real PostgreSQL server, with mypy and forge (unit, fuzz and invariant tests with the gas
+# snapshot check, in one run) beside them at the lowest CPU priority; their output follows the passes'.
 # Installs what it needs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,26 +21,25 @@ lint-imports
 
 # The contract tests (unit, fuzz, invariant) run once: `forge snapshot --check` runs every test `forge test` runs,
 # fails when one fails, and then compares the gas with .gas-snapshot (a separate `forge test` ran them all twice).
-# It runs beside mypy, which uses one core; its output follows mypy's.
-forge_log=$(mktemp /tmp/pl-forge.XXXXXX)
-$forge snapshot --offline --check >"$forge_log" 2>&1 &
+# mypy and forge run beside the pytest passes, at nice 19: each pass keeps its core busy but waits on its nodes,
+# servers and commands for part of its time (bench/analysis.md, ci4), and at the lowest priority the two checks take
+# that time rather than the passes' (before, the passes waited for them: ~60 s of both cores). Their output is
+# printed after the passes'; any of the four failing fails the run.
+checks=$(mktemp -d /tmp/pl-checks.XXXXXX)
+pgdir=$(mktemp -d /tmp/pl-pg.XXXXXX)
+runs=$(mktemp -d /tmp/pl-pytest.XXXXXX)
+mypy_pid="" forge_pid=""
+# the checks still running stopped, the server stopped and its data and the tests' scratch removed: a run leaves
+# nothing behind (repeated runs filled the disk)
+trap 'for pid in $mypy_pid $forge_pid; do kill "$pid" 2>/dev/null; done
+      bash scripts/pg.sh stop "$pgdir"; rm -rf "$pgdir" "$runs" "$checks"' EXIT
+nice -n 19 mypy >"$checks/mypy.log" 2>&1 &
+mypy_pid=$!
+nice -n 19 $forge snapshot --offline --check >"$checks/forge.log" 2>&1 &
 forge_pid=$!
-echo "== mypy (strict on the format, crypto and verification modules)"
-set +e
-mypy; mypy_rc=$?
-wait "$forge_pid"; forge_rc=$?
-set -e
-echo "== forge snapshot --check (the contract tests, then their gas against .gas-snapshot)"
-cat "$forge_log"; rm -f "$forge_log"
-echo "== mypy exit $mypy_rc, forge snapshot exit $forge_rc"
-if [ "$mypy_rc" != 0 ] || [ "$forge_rc" != 0 ]; then exit 1; fi
 
 # The two database passes run side by side (one per core); LEDGER_TEST_SEQUENTIAL=1 runs them one after the other.
 # The PostgreSQL pass leaves out the database-agnostic modules (tests/conftest.py DATABASE_AGNOSTIC).
-pgdir=$(mktemp -d /tmp/pl-pg.XXXXXX)
-runs=$(mktemp -d /tmp/pl-pytest.XXXXXX)
-# the server stopped and its data and the tests' scratch removed: a run leaves nothing behind (repeated runs filled the disk)
-trap 'bash scripts/pg.sh stop "$pgdir"; rm -rf "$pgdir" "$runs"' EXIT
 pg_url=$(bash scripts/pg.sh start "$pgdir")
 # Both passes run: the PostgreSQL pass takes a few database-agnostic modules off the SQLite pass, which is the longer
 # (tests/conftest.py AGNOSTIC_IN_PG_PASS); each still runs once.
@@ -73,6 +72,14 @@ else
   echo "== pytest (PostgreSQL)"
   cat "$runs/pg.log"
 fi
+wait "$mypy_pid"; mypy_rc=$?
+wait "$forge_pid"; forge_rc=$?
+mypy_pid="" forge_pid=""  # reaped: nothing for the trap to stop
 set -e
+echo "== mypy (strict on the format, crypto and verification modules)"
+cat "$checks/mypy.log"
+echo "== forge snapshot --check (the contract tests, then their gas against .gas-snapshot)"
+cat "$checks/forge.log"
+echo "== mypy exit $mypy_rc, forge snapshot exit $forge_rc"
 echo "== pytest: SQLite exit $sqlite_rc, PostgreSQL exit $pg_rc"
-[ "$sqlite_rc" = 0 ] && [ "$pg_rc" = 0 ]
+[ "$sqlite_rc" = 0 ] && [ "$pg_rc" = 0 ] && [ "$mypy_rc" = 0 ] && [ "$forge_rc" = 0 ]

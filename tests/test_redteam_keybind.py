@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
 import pty
 import shutil
-import subprocess
-import sys
+from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from ledger.services.witness.client import log_key
 from ledger.services.witness.server import WitnessStore
 from ledger.storage.vault import Vault
 
+from .cli_support import _same_interpreter, fork_command, ledger_process
 from .consent_support import consent_world  # noqa: F401 - the world fixture
 
 PASSPHRASE = "one passphrase for every key file of the deployment"
@@ -226,14 +228,13 @@ def test_an_old_layout_file_opened_with_the_wrong_passphrase_is_left_as_it_is(tm
     assert path.read_bytes() == before
 
 
-OLD_VAULT_OPENER = """
-import sys
-from pathlib import Path
-from ledger.storage.vault import Vault
-sys.stdin.readline()  # the starting gun
-vault = Vault.from_env_or_file(Path(sys.argv[1]), sys.argv[2], kdf_n=1024, kdf_floor=1024)
-print(vault.key().hex())
-"""
+def _old_vault_opener(path: Path, gun: Event, answer: Connection) -> None:
+    """One process opening the vault key file: wait for the starting gun, then open it and send the key."""
+    gun.wait()
+    try:
+        answer.send(("ok", _vault(path).key().hex()))
+    except BaseException as exc:  # noqa: BLE001 - the parent asserts on it
+        answer.send(("error", repr(exc)))
 
 
 def test_processes_opening_an_old_layout_vault_key_at_once_end_with_one_key(tmp_path: Path) -> None:
@@ -243,28 +244,22 @@ def test_processes_opening_an_old_layout_vault_key_at_once_end_with_one_key(tmp_
     path.parent.mkdir()
     key = os.urandom(32)
     path.write_text(json.dumps(_old_layout(key)))
-    env = {k: v for k, v in os.environ.items() if k != "LEDGER_VAULT_KEY"}
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "-c", OLD_VAULT_OPENER, str(path), PASSPHRASE],
-            cwd=Path(__file__).parent.parent,
-            env=env,
-            text=True,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        for _ in range(6)
-    ]
+    # Six processes of their own, forked from this one, which has the library imported already (a fresh
+    # interpreter each cost ~2 CPU-s of imports, no part of the race), all waiting on one event: released together,
+    # as a gateway's workers start. The key comes from the file alone (Vault.from_env_or_file is given no key_hex).
+    fork = multiprocessing.get_context("fork")
+    gun = fork.Event()
+    pipes = [fork.Pipe(duplex=False) for _ in range(6)]
+    workers = [fork.Process(target=_old_vault_opener, args=(path, gun, sending)) for _, sending in pipes]
     for worker in workers:
-        assert worker.stdin is not None
-        worker.stdin.write("go\n")
-        worker.stdin.flush()
-    for worker in workers:
-        out, err = worker.communicate(timeout=120)
-        assert worker.returncode == 0, err
-        assert bytes.fromhex(out.strip()) == key
+        worker.start()
+    gun.set()  # every worker exists and waits: release them together
+    for worker, (receiving, _) in zip(workers, pipes, strict=True):
+        assert receiving.poll(120), "a worker sent no key"
+        outcome, value = receiving.recv()
+        worker.join(60)
+        assert outcome == "ok" and worker.exitcode == 0, value
+        assert bytes.fromhex(value) == key
     assert json.loads(path.read_text())["purpose"] == "vault"
     assert _vault(path).key() == key
     assert sorted(p.name for p in path.parent.iterdir()) == ["vault.key"]
@@ -272,19 +267,24 @@ def test_processes_opening_an_old_layout_vault_key_at_once_end_with_one_key(tmp_
 
 def _keygen_stderr(tmp_path: Path, env: dict[str, str], *, terminal: bool) -> str:
     """Standard error of ``ledger witness keygen`` without a passphrase (refused) in a process of its own, written
-    to a terminal (a pseudo-terminal this test reads) or to a pipe."""
-    command = [sys.executable, "-m", "ledger.cli", "witness", "keygen", "--store", str(tmp_path / "w")]
-    command += ["--name", "court.example/w1"]
+    to a terminal (a pseudo-terminal this test reads) or to a pipe. The process is forked from the suite's command
+    server (tests/cli_zygote.py), which runs the CLI's start as a fresh interpreter does, with ``env`` and these
+    streams: a fresh interpreter cost ~2 CPU-s of imports a command, no part of what is tested."""
+    args = ["witness", "keygen", "--store", str(tmp_path / "w"), "--name", "court.example/w1"]
+    assert _same_interpreter(env), "the suite's environment starts the interpreter as its command server's does"
     if not terminal:
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        done = ledger_process(args, env=env, timeout=120)
         assert done.returncode == 2, done.stderr
         return done.stderr
     reader, writer = pty.openpty()
     try:
-        done = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=writer, timeout=120)
+        process = fork_command("cli", "ledger.cli", args, env=env, stderr=Path(os.ttyname(writer)))
+        try:
+            assert process.wait(120) == 2
+        finally:
+            process.close()
     finally:
         os.close(writer)
-    assert done.returncode == 2
     said = b""
     try:
         while chunk := os.read(reader, 65536):
@@ -302,7 +302,6 @@ def test_the_cli_warns_at_a_terminal_when_started_with_the_insecure_floor(tmp_pa
     terminal says so on standard error first, the value and no key; written to a pipe (a script, this suite, which
     sets the floor on purpose) its error stream is the command's own; unset, nothing is said."""
     env = {k: v for k, v in os.environ.items() if k != "LEDGER_WITNESS_PASSPHRASE"}
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
     env["LEDGER_INSECURE_KEYSTORE_KDF_FLOOR"] = "1024"
     first, *_ = _keygen_stderr(tmp_path, env, terminal=True).splitlines()
     assert (
