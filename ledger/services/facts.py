@@ -159,12 +159,13 @@ def resolve_citations(
 
 
 def _drop_written_back(ledger: Ledger, found: dict[str, dict[str, Any]]) -> None:
-    """Leave out of ``found`` (digest -> document) each certificate whose issuer's erasures log, as the chain attests
-    it, records its erasure: its body was written back from a copy after its lawful erasure, and a decision citing it
-    reads it as any erased certificate, not found in the store (red team round 61: an applicant's citation of an
-    erased licence was verified and held again). One look at each issuer's attested erasures (kept as digest-only
-    verification keeps them), by the issuer the body itself states."""
-    from .erasure import attested_erasures
+    """Leave out of ``found`` (digest -> document) each certificate whose issuer's erasures log records its erasure
+    (as the chain attests it, or recorded and not anchored yet: red team round 62): its body was written back from a
+    copy after its lawful erasure, and a decision citing it reads it as any erased certificate, not found in the
+    store (red team round 61: an applicant's citation of an erased licence was verified and held again). One look
+    at each issuer's attested erasures (kept as digest-only verification keeps them) and one indexed query for its
+    recorded ones, by the issuer the body itself states."""
+    from .erasure import attested_erasures, recorded_erasures
 
     by_issuer: dict[str, list[str]] = {}
     for digest, document in found.items():
@@ -173,7 +174,8 @@ def _drop_written_back(ledger: Ledger, found: dict[str, dict[str, Any]]) -> None
         if isinstance(issuer, str):
             by_issuer.setdefault(issuer, []).append(digest)
     for issuer, digests in by_issuer.items():
-        erased = attested_erasures(ledger, issuer)
+        # an erasure recorded but not anchored yet too (red team round 62: written back before its anchoring)
+        erased = attested_erasures(ledger, issuer) | recorded_erasures(ledger, issuer, set(digests))
         for digest in digests:
             if digest in erased:
                 del found[digest]

@@ -1,0 +1,103 @@
+"""Red team, round 62: against this session's merges (keys2, mend5, rt60, rt61).
+
+Holes (each test failed before its fix):
+
+1. An erased body written back while the erasure's log entry is not anchored yet (the chain unreachable when the
+   erasure ran: ``ledger erase`` says ``pending``) was served again: round 61's check believed only the erasures
+   log as the chain attests it, so between the erasure and its anchoring an insider restoring the body from a backup
+   had the issuer's content read, `ledger export` and a decision citing it read the erased personal data. The
+   department's own recorded erasure entry, anchored or not, now refuses it too (failing closed: a forged entry
+   can only keep a body from being served).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from ledger.client import Ledger
+from ledger.errors import ErasedError
+from ledger.services import decisions, erasure, evidence, issuance
+from ledger.storage.models import Certificate
+
+from .api_support import issue
+from .conftest import PASSPHRASE
+from .decision_support import application, unique_rule_set
+from .gateway_process import ChainRelay
+
+
+@pytest.fixture()
+def cut_off(ledger: Ledger) -> Iterator[tuple[Ledger, ChainRelay]]:
+    """The shared ledger's store and keys, reaching the shared node through a relay the test can cut."""
+    relay = ChainRelay(str(ledger.chain.w3.provider.endpoint_uri))  # type: ignore[attr-defined]
+    other = Ledger.open(dataclasses.replace(ledger.settings, rpc_url=relay.url), passphrase=PASSPHRASE)
+    try:
+        yield other, relay
+    finally:
+        other.close()
+        relay.cut()
+
+
+# -- 1. an erased body written back before its erasure is anchored ---------------------------------------------------
+
+
+def test_a_body_written_back_before_its_erasure_entry_is_anchored_is_not_served(
+    ledger: Ledger, fresh_department: str, cut_off: tuple[Ledger, ChainRelay], tmp_path: Path
+) -> None:
+    """Adversary: an insider with database access holding a backup taken before a lawful erasure (no keys), acting
+    while the erasure's log entry is not anchored yet (the chain was unreachable when the erasure ran). The erasure
+    destroyed the body and recorded its entry; the insider writes the old body back. Round 61 refused only bodies
+    whose erasure the chain attests, so until the entry is anchored the erased personal data was served to the
+    issuer, exported, and bundled."""
+    other, relay = cut_off
+    (doc,) = issue(ledger, fresh_department, 1)
+    with ledger.engine.connect() as conn:
+        kept = conn.execute(select(Certificate.sealed).where(Certificate.digest == doc["digest"])).scalar_one()
+    relay.cut()
+    done = erasure.erase(other, doc["digest"], basis="court-order", by="officer-1")
+    assert "pending" in done, done
+    with pytest.raises(ErasedError):
+        issuance.custodian_document(ledger, doc["digest"], fresh_department)
+    with ledger.engine.begin() as conn:  # the insider's restore from the backup
+        conn.execute(update(Certificate).where(Certificate.digest == doc["digest"]).values(sealed=kept))
+    with pytest.raises(ErasedError):
+        issuance.custodian_document(ledger, doc["digest"], fresh_department)
+    with pytest.raises(ErasedError):
+        issuance.holder_document(ledger, doc["digest"])
+    with pytest.raises(ErasedError):
+        evidence.bundle_for_stored(ledger, doc["digest"])
+
+
+def test_a_decision_citing_a_licence_written_back_before_its_erasure_is_anchored_reads_it_as_erased(
+    ledger: Ledger, fresh_department: str, cut_off: tuple[Ledger, ChainRelay]
+) -> None:
+    """Adversary: the same insider, with an applicant citing (by digest) a licence whose erasure is recorded and not
+    anchored yet, its body written back. The rules read it as verified and held (round 61 dropped only bodies whose
+    erasure the chain attests): the citation must read as any erased certificate's."""
+    other, relay = cut_off
+    rules = unique_rule_set(f"rt62-{fresh_department}")
+    decisions.publish_rule_set(ledger, rules, fresh_department)
+    (licence,) = issue(ledger, "MKT", 1)
+    with ledger.engine.connect() as conn:
+        kept = conn.execute(select(Certificate.sealed).where(Certificate.digest == licence["digest"])).scalar_one()
+    relay.cut()
+    assert "pending" in erasure.erase(other, licence["digest"], basis="court-order", by="officer-1")
+    with ledger.engine.begin() as conn:  # the insider's restore from the backup
+        conn.execute(update(Certificate).where(Certificate.digest == licence["digest"]).values(sealed=kept))
+    app = application(f"C-RT62-{fresh_department}", licence["digest"])
+    decided = decisions.decide(
+        ledger,
+        fresh_department,
+        app["case_id"],
+        app["service_item"],
+        app,
+        rules,
+        applicant_ref=licence["fields"]["subject.credit_code"],
+    )
+    (cited,) = decided.body["certificates"]
+    assert cited["digest"] == licence["digest"] and cited["verified"] is False, cited
+    assert cited["failed"] == ["not_found"] and cited["holder"] is False, cited
