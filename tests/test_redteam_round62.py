@@ -8,6 +8,12 @@ Holes (each test failed before its fix):
    had the issuer's content read, `ledger export` and a decision citing it read the erased personal data. The
    department's own recorded erasure entry, anchored or not, now refuses it too (failing closed: a forged entry
    can only keep a body from being served).
+
+2. keys2 records the vault key's check value in the database at the key's first use, and a database without the row
+   records whichever key opens next (migration 0017's upgrade path). An insider who can write both the database and
+   the data directory deleted the row and put another deployment's ``vault.key`` (same passphrase) in place: it was
+   recorded, and new bodies were sealed under a key its other owner holds. A key recorded into a store that already
+   holds sealed bodies must now open them, each to the digest its row is anchored under.
 """
 
 from __future__ import annotations
@@ -17,12 +23,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from ledger.client import Ledger
-from ledger.errors import ErasedError
+from ledger.errors import ErasedError, KeystoreError
 from ledger.services import decisions, erasure, evidence, issuance
-from ledger.storage.models import Certificate
+from ledger.storage import keycheck
+from ledger.storage.models import Certificate, KeyCheck
+from ledger.storage.vault import Vault
 
 from .api_support import issue
 from .conftest import PASSPHRASE
@@ -101,3 +109,38 @@ def test_a_decision_citing_a_licence_written_back_before_its_erasure_is_anchored
     (cited,) = decided.body["certificates"]
     assert cited["digest"] == licence["digest"] and cited["verified"] is False, cited
     assert cited["failed"] == ["not_found"] and cited["holder"] is False, cited
+
+
+# -- 2. the vault key's record deleted, another deployment's key put in place ---------------------------------------
+
+
+def test_a_deleted_vault_key_record_does_not_let_another_deployments_key_in(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: an insider who can write the database and the data directory, holding another deployment's
+    ``vault.key`` wrapped under the same passphrase. keys2 refuses that key while the database records this one's
+    check value, so the insider deletes the ``key_check`` row first: the next process recorded the other key as this
+    deployment's and sealed every new body under a key its other owner holds (and served none of the old ones). A
+    key recorded into a store holding sealed bodies must open them."""
+    issue(ledger, fresh_department, 1)  # the store holds at least one sealed body
+    keys = ledger.settings.keys_dir
+    own = (keys / "vault.key").read_bytes()
+    Vault.from_env_or_file(tmp_path / "other.key", PASSPHRASE, kdf_n=1024, kdf_floor=1024)
+    recorded = keycheck.recorded(ledger.engine, "vault")
+    with ledger.engine.begin() as conn:
+        conn.execute(delete(KeyCheck.__table__).where(KeyCheck.__table__.c.purpose == "vault"))  # type: ignore[attr-defined]
+    (keys / "vault.key").write_bytes((tmp_path / "other.key").read_bytes())
+    ledger._vault = None  # as a process started after the swap
+    try:
+        with pytest.raises(KeystoreError, match="does not open"):
+            _ = ledger.vault
+        assert ledger._vault is None and keycheck.recorded(ledger.engine, "vault") is None  # nothing recorded
+    finally:
+        (keys / "vault.key").write_bytes(own)
+        ledger._vault = None
+        if recorded is not None and keycheck.recorded(ledger.engine, "vault") != recorded:  # (the hole: undone)
+            keycheck.replace(ledger.engine, "vault", recorded)
+    with ledger.engine.begin() as conn:
+        conn.execute(delete(KeyCheck.__table__).where(KeyCheck.__table__.c.purpose == "vault"))  # type: ignore[attr-defined]
+    _ = ledger.vault  # this deployment's own key opens its bodies: recorded again, as at the upgrade to 0017
+    assert keycheck.recorded(ledger.engine, "vault") == recorded
