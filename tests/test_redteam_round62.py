@@ -14,6 +14,11 @@ Holes (each test failed before its fix):
    the data directory deleted the row and put another deployment's ``vault.key`` (same passphrase) in place: it was
    recorded, and new bodies were sealed under a key its other owner holds. A key recorded into a store that already
    holds sealed bodies must now open them, each to the digest its row is anchored under.
+
+3. The gateway's token secret, rotated by deleting its file after a leak (a new secret is made and recorded), came
+   back when whoever held the old one put the old wrapped file back in the data directory: the gateway recorded the
+   check value of whatever wrapped file opened, so the leaked secret was the gateway's again and its holder minted
+   tokens. A wrapped file whose secret is not the one the database records is now refused, as the vault key is.
 """
 
 from __future__ import annotations
@@ -28,8 +33,10 @@ from sqlalchemy import delete, select, update
 from ledger.client import Ledger
 from ledger.errors import ErasedError, KeystoreError
 from ledger.services import decisions, erasure, evidence, issuance
+from ledger.services.auth import TOKEN_SECRET_PURPOSE, load_secret
 from ledger.storage import keycheck
 from ledger.storage.models import Certificate, KeyCheck
+from ledger.storage.store import open_engine
 from ledger.storage.vault import Vault
 
 from .api_support import issue
@@ -144,3 +151,31 @@ def test_a_deleted_vault_key_record_does_not_let_another_deployments_key_in(
         conn.execute(delete(KeyCheck.__table__).where(KeyCheck.__table__.c.purpose == "vault"))  # type: ignore[attr-defined]
     _ = ledger.vault  # this deployment's own key opens its bodies: recorded again, as at the upgrade to 0017
     assert keycheck.recorded(ledger.engine, "vault") == recorded
+
+
+# -- 3. a rotated token secret's old file put back ------------------------------------------------------------------
+
+
+def test_an_old_token_secret_file_put_back_after_a_rotation_is_refused(tmp_path: Path) -> None:
+    """Adversary: whoever learnt the gateway's token secret (a leaked copy, or a clear file from a backup made before
+    keys2) and can write the data directory, holding the old wrapped file from a backup. The operator rotated the
+    secret after the leak (deleted the file: a new secret is made and its check value recorded); the adversary puts
+    the old file back. The gateway opened it and recorded its check value in place of the new one, so the leaked
+    secret was the gateway's again and its holder minted a session token for any department."""
+    path, engine, owner = (
+        tmp_path / "api-token.key",
+        open_engine(f"sqlite:///{tmp_path / 'gateway.db'}"),
+        "0x" + "ab" * 32,
+    )
+    leaked = load_secret(path, None, passphrase=PASSPHRASE, owner=owner, engine=engine)
+    old_file = path.read_bytes()
+    path.unlink()  # the rotation after the leak
+    rotated = load_secret(path, None, passphrase=PASSPHRASE, owner=owner, engine=engine)
+    assert rotated != leaked
+    path.write_bytes(old_file)  # the adversary's restore
+    with pytest.raises(KeystoreError, match="not the one this gateway's database records"):
+        load_secret(path, None, passphrase=PASSPHRASE, owner=owner, engine=engine)
+    assert keycheck.recorded(engine, TOKEN_SECRET_PURPOSE) == keycheck.check_value(rotated, TOKEN_SECRET_PURPOSE)
+    path.unlink()  # the operator's way out: a new secret, recorded
+    assert load_secret(path, None, passphrase=PASSPHRASE, owner=owner, engine=engine) not in (leaked, rotated)
+    engine.dispose()
