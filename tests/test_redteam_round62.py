@@ -19,6 +19,11 @@ Holes (each test failed before its fix):
    back when whoever held the old one put the old wrapped file back in the data directory: the gateway recorded the
    check value of whatever wrapped file opened, so the leaked secret was the gateway's again and its holder minted
    tokens. A wrapped file whose secret is not the one the database records is now refused, as the vault key is.
+
+4. Round 61 left out of a decision's citations a certificate cited by digest whose body was written back after its
+   erasure, but not a copy cited inline (the holder's document, kept sealed in ``citeddocument``, which the erasure
+   destroys too): written back, the decision's evidence bundle presented the erased certificate's holder fields
+   again. A bundle now presents no cited copy of a certificate whose erasure the issuer's log records.
 """
 
 from __future__ import annotations
@@ -26,16 +31,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, select, update
 
 from ledger.client import Ledger
 from ledger.errors import ErasedError, KeystoreError
-from ledger.services import decisions, erasure, evidence, issuance
+from ledger.services import decisions, erasure, evidence, issuance, logchain
 from ledger.services.auth import TOKEN_SECRET_PURPOSE, load_secret
 from ledger.storage import keycheck
-from ledger.storage.models import Certificate, KeyCheck
+from ledger.storage.models import Certificate, CitedDocument, KeyCheck
 from ledger.storage.store import open_engine
 from ledger.storage.vault import Vault
 
@@ -179,3 +185,37 @@ def test_an_old_token_secret_file_put_back_after_a_rotation_is_refused(tmp_path:
     path.unlink()  # the operator's way out: a new secret, recorded
     assert load_secret(path, None, passphrase=PASSPHRASE, owner=owner, engine=engine) not in (leaked, rotated)
     engine.dispose()
+
+
+# -- 4. an inline-cited copy written back -----------------------------------------------------------------------------
+
+
+def test_an_inline_cited_copy_written_back_after_its_erasure_is_not_presented(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Adversary: the insider of round 61 (database access and a backup from before a lawful erasure, no keys). The
+    applicant cited the licence inline (its holder's document); the ledger keeps the copy sealed, and the erasure
+    destroyed it with the body. The insider writes the copy back: round 61 checked only certificates cited by
+    digest, so the decision's evidence bundle for the applicant presented the erased licence's holder fields."""
+    rules = unique_rule_set(f"rt62-copy-{fresh_department}")
+    decisions.publish_rule_set(ledger, rules, fresh_department)
+    (licence,) = issue(ledger, "MKT", 1)
+    case, holder = f"C-RT62-COPY-{fresh_department}", licence["fields"]["subject.credit_code"]
+    app = application(case, {"document": licence})
+    decisions.decide(ledger, fresh_department, case, app["service_item"], app, rules, applicant_ref=holder)
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
+    with ledger.engine.connect() as conn:
+        ((ref, kept),) = conn.execute(
+            select(CitedDocument.ref, CitedDocument.sealed).where(CitedDocument.digest == licence["digest"])
+        ).all()
+
+    def presented() -> Any:
+        bundle = evidence.decision_bundle(ledger, fresh_department, case, applicant=holder)
+        return bundle["cited"]
+
+    assert presented() != [None]  # the copy presented while the licence stands
+    erasure.erase(ledger, licence["digest"], basis="court-order", by="officer-1")
+    assert presented() == [None]
+    with ledger.engine.begin() as conn:  # the insider's restore from the backup
+        conn.execute(update(CitedDocument).where(CitedDocument.ref == ref).values(sealed=kept))
+    assert presented() == [None]
