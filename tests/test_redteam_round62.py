@@ -24,11 +24,18 @@ Holes (each test failed before its fix):
    erasure, but not a copy cited inline (the holder's document, kept sealed in ``citeddocument``, which the erasure
    destroys too): written back, the decision's evidence bundle presented the erased certificate's holder fields
    again. A bundle now presents no cited copy of a certificate whose erasure the issuer's log records.
+
+5. `ledger doctor` read the record an earlier command left in the data directory as whatever was planted there: a
+   FIFO in its place kept the doctor waiting for ever (a monitoring job stuck), a file it may not read stopped it
+   with a traceback, and a recorded warning's terminal controls reached the operator's terminal as written. It now
+   reads a regular file only, without waiting, and reports anything else as damaged; a warning is shown escaped.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,7 +45,7 @@ from sqlalchemy import delete, select, update
 
 from ledger.client import Ledger
 from ledger.errors import ErasedError, KeystoreError
-from ledger.services import decisions, erasure, evidence, issuance, logchain
+from ledger.services import decisions, doctor, erasure, evidence, issuance, logchain
 from ledger.services.auth import TOKEN_SECRET_PURPOSE, load_secret
 from ledger.storage import keycheck
 from ledger.storage.models import Certificate, CitedDocument, KeyCheck
@@ -219,3 +226,39 @@ def test_an_inline_cited_copy_written_back_after_its_erasure_is_not_presented(
     with ledger.engine.begin() as conn:  # the insider's restore from the backup
         conn.execute(update(CitedDocument).where(CitedDocument.ref == ref).values(sealed=kept))
     assert presented() == [None]
+
+
+# -- 5. `ledger doctor` on hostile files ------------------------------------------------------------------------------
+
+
+def test_ledger_doctor_neither_waits_on_nor_echoes_a_hostile_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adversary: a local account that can write the data directory (or a restore from an untrusted backup) planting
+    ``insecure-settings.json``. A FIFO there kept `ledger doctor` (run by a monitoring job) waiting for a writer for
+    ever; a record its reader may not read stopped it with a traceback; a recorded warning holding terminal controls
+    (a screen clear, a clipboard write) was printed to the operator's terminal as written."""
+    monkeypatch.delenv("LEDGER_INSECURE_KEYSTORE_KDF_FLOOR", raising=False)
+    record = tmp_path / doctor.INSECURE_RECORD
+    os.mkfifo(record)
+    found: list[Any] = []
+    reader = threading.Thread(target=lambda: found.append(doctor.findings(tmp_path)), daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    if reader.is_alive():  # the hole: release the reader blocked on the FIFO (a writer opening it)
+        os.close(os.open(record, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(timeout=20)
+        pytest.fail("ledger doctor waited on a FIFO planted in place of its record")
+    ((finding,),) = found
+    assert "not a regular file" in finding.warning, finding
+    record.unlink()
+    record.write_text('{"warning": "ok", "command": "issue", "at": "2026-12-06T20:00:00Z"}')
+    record.chmod(0)
+    if not os.access(record, os.R_OK):  # (root reads it anyway)
+        (finding,) = doctor.findings(tmp_path)
+        assert "cannot be read" in finding.warning, finding
+    record.chmod(0o600)
+    planted = "\x1b]52;c;cm0gLXJmIH4K\x07\x1b[2J\u202eretsasid"
+    record.write_text('{"warning": "' + planted + '", "command": "issue", "at": "2026-12-06T20:00:00Z"}')
+    (finding,) = doctor.findings(tmp_path)
+    assert finding.warning.isprintable(), finding
