@@ -45,7 +45,7 @@ from sqlalchemy import delete, select, update
 
 from ledger.client import Ledger
 from ledger.errors import ErasedError, KeystoreError
-from ledger.services import decisions, doctor, erasure, evidence, issuance, logchain
+from ledger.services import decisions, doctor, erasure, evidence, facts, issuance, logchain
 from ledger.services.auth import TOKEN_SECRET_PURPOSE, load_secret
 from ledger.storage import keycheck
 from ledger.storage.models import Certificate, CitedDocument, KeyCheck
@@ -226,6 +226,16 @@ def test_an_inline_cited_copy_written_back_after_its_erasure_is_not_presented(
     with ledger.engine.begin() as conn:  # the insider's restore from the backup
         conn.execute(update(CitedDocument).where(CitedDocument.ref == ref).values(sealed=kept))
     assert presented() == [None]
+
+
+@pytest.mark.parametrize("issuer", ["\x00", "x" * 300, "été", ""])
+def test_a_copy_naming_no_department_code_as_its_issuer_is_presented_as_before(ledger: Ledger, issuer: str) -> None:
+    """Adversary: an applicant citing inline a document of their own making whose issuer is no department code (a
+    NUL, which PostgreSQL refuses in any query; 300 characters): the look for its certificate's erasure must neither
+    fail the decision's bundle nor hide the copy; no department's log can record its erasure."""
+    found = {"0xref": {"fields": {"issuer": issuer, "type": "business-licence"}, "salts": {}}}
+    facts.drop_erased_copies(ledger, found, ["0xref"])
+    assert "0xref" in found
 
 
 # -- 5. `ledger doctor` on hostile files ------------------------------------------------------------------------------

@@ -189,7 +189,9 @@ def _drop_written_back(
     for key, document in found.items():
         fields = document.get("fields")
         issuer = fields.get("issuer") if isinstance(fields, Mapping) else None
-        if isinstance(issuer, str):
+        # a copy cited inline states any issuer: one that is no department code (a NUL, which PostgreSQL refuses in
+        # a query) has no erasures log
+        if isinstance(issuer, str) and _department_code(issuer):
             by_issuer.setdefault(issuer, {})[key] = digest_of(key, document)
     for issuer, digests in by_issuer.items():
         # an erasure recorded but not anchored yet too (red team round 62: written back before its anchoring)
@@ -197,6 +199,17 @@ def _drop_written_back(
         for key, digest in digests.items():
             if digest in erased:
                 del found[key]
+
+
+def _department_code(text: str) -> bool:
+    from ..errors import InputError
+    from ..onchain.ids import department_id_bytes
+
+    try:
+        department_id_bytes(text)
+    except InputError:
+        return False
+    return True
 
 
 def _fact(report: Report, document: Mapping[str, Any], confirmations: int) -> CertificateFact:
