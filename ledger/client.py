@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import Engine
 
 from .config import Settings
-from .errors import ChainError, ConfigError, KeystoreError
+from .errors import ChainError, ConfigError, KeystoreError, LedgerError
 from .onchain._node_http import node_location
 from .storage import keycheck
 from .storage.keys import Keystore
@@ -262,6 +262,8 @@ class Ledger:
         before anything is sealed or opened. Another deployment's ``vault.key`` under the same passphrase opened
         here, as did a KMS key of another deployment (round 57's open row)."""
         value = keycheck.check_value(vault.key(), "vault")
+        if keycheck.recorded(self.engine, "vault") is None:
+            self._vault_opens_the_store(vault, source)
         if not hmac.compare_digest(keycheck.record(self.engine, "vault", value), value):
             raise KeystoreError(
                 f"the vault key from {source} is not the one this database's certificate bodies are sealed under "
@@ -271,3 +273,44 @@ class Ledger:
                 "backup, or point LEDGER_DATABASE_URL at this key's database",
                 where=self.settings.keys_dir,
             )
+
+    _VAULT_SAMPLE = 3
+
+    def _vault_opens_the_store(self, vault: Vault, source: str) -> None:
+        """Before a vault key is recorded as this database's (no check value yet: a database upgraded to migration
+        0017, or its row deleted): it must open the sealed bodies the store holds, the first few by digest, each to
+        the digest its row is anchored under (the fields and salts the body holds hash to it). An insider deleting
+        the row and putting another deployment's key file in place had that key recorded and every new body sealed
+        under a key its other owner holds (red team round 62): a store with no sealed body has nothing to hold the
+        key to, and records it."""
+        from sqlalchemy import select
+
+        from .formats.canonical import hex32, parse_hex32
+        from .formats.certificate import CertificateDocument, read_sealed_body
+        from .storage.store import Certificate
+        from .storage.vault import ERASED
+
+        table = Certificate.__table__  # type: ignore[attr-defined]
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(table.c.digest, table.c.sealed)
+                .where(table.c.sealed != ERASED)
+                .order_by(table.c.digest)
+                .limit(self._VAULT_SAMPLE)
+            ).all()
+        for digest, sealed in rows:
+            try:
+                fields, salts = read_sealed_body(vault.open(bytes(sealed), parse_hex32(digest)))
+                opened = hex32(CertificateDocument(fields, salts, {}, {}).digest()) == hex32(parse_hex32(digest))
+            except (LedgerError, ValueError, KeyError, TypeError, AttributeError):
+                opened = False
+            if not opened:
+                raise KeystoreError(
+                    f"the vault key from {source} does not open the sealed body of certificate {digest} in this "
+                    "database, and the database records no vault key yet (its key_check row is missing): the key "
+                    "file is another deployment's, or the row was deleted and the file swapped. Nothing was sealed "
+                    "or opened with it, and nothing was recorded. Restore this deployment's keys/vault.key (or "
+                    "LEDGER_VAULT_KEY) from a backup; if that key is refused too, the row of certificate "
+                    f"{digest} was edited (`ledger reconcile` names it): restore the row from a backup",
+                    where=self.settings.keys_dir,
+                )

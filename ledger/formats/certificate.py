@@ -10,6 +10,7 @@ written specification.
 
 from __future__ import annotations
 
+import base64
 import csv
 import functools
 import io
@@ -679,3 +680,15 @@ def load_document(source: str | Path | Mapping[str, Any]) -> CertificateDocument
     except InputError as exc:  # a duplicate key
         raise InputError(f"{path}: {exc}") from None
     return load_document(parsed) if isinstance(parsed, Mapping) else CertificateDocument.from_json(parsed)
+
+
+def read_sealed_body(plaintext: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Fields and salts from a sealed body's plaintext, of either layout (ValueError/KeyError when malformed)."""
+    body = json.loads(plaintext)
+    fields = body["fields"]
+    if "salts" in body:
+        return fields, {k: bytes.fromhex(v) for k, v in body["salts"].items()}
+    packed = base64.b64decode(body["s"], validate=True)
+    if not isinstance(fields, dict) or len(packed) != SALT_BYTES * len(fields):
+        raise ValueError(f"the sealed body holds {len(packed)} bytes of salts for {len(fields)} fields")
+    return fields, {name: packed[i * SALT_BYTES : (i + 1) * SALT_BYTES] for i, name in enumerate(fields)}

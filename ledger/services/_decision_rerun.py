@@ -23,7 +23,16 @@ from ..formats.decision_input import SEALED_KEY, open_input, opening, unflatten
 from ..formats.rules import ENGINE_VERSION, Evaluation, RuleSet, evaluate, evaluate_known, load_rule_set
 from ..formats.vc import is_credential
 from .decisions import DECISION_FORMAT
-from .facts import CertificateFact, _cited_digest, _is_ref, citations, establish, facts_view, resolve_citations
+from .facts import (
+    CertificateFact,
+    _cited_digest,
+    _is_ref,
+    citations,
+    drop_erased_copies,
+    establish,
+    facts_view,
+    resolve_citations,
+)
 from .verify import ChainView
 
 if TYPE_CHECKING:
@@ -102,6 +111,9 @@ def bundle_sections(
         permit = issued.get("certificate") if isinstance(issued, Mapping) else None
         section["erasure"] = _erasure_proof(ledger, department, permit, digest, body.get("case_id"))
     documents = resolve_citations(ledger, [stored])
+    # a copy cited inline whose certificate was erased, written back from a backup, is presented to no one (red team
+    # round 62), as the erasure left it
+    drop_erased_copies(ledger, documents, [c["document_ref"] for c in citations(stored) if _is_ref(c)])
     cited: list[Any] = []
     for citation in citations(stored):
         key = citation["document_ref"] if _is_ref(citation) else _cited_digest(citation)

@@ -27,6 +27,7 @@ except ImportError:  # optional: json writes the same values, more slowly
     _orjson = None
 from ..formats.canonical import SALT_BYTES, _strict_fast, strict_json_loads
 from ..formats.certificate import Record, iter_jsonl_lines, record_fields, seal_many, validate_record
+from ..formats.certificate import read_sealed_body as read_body  # noqa: F401 - re-exported (issuance.read_body)
 from ..formats.merkle import MerkleTree
 
 
@@ -291,18 +292,6 @@ def _body_packed(fields: dict[str, Any], packed: bytes) -> bytes:
         except (TypeError, _orjson.JSONEncodeError):
             pass
     return _encode(body).encode()
-
-
-def read_body(plaintext: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """Fields and salts from a sealed body's plaintext, of either layout (ValueError/KeyError when malformed)."""
-    body = json.loads(plaintext)
-    fields = body["fields"]
-    if "salts" in body:
-        return fields, {k: bytes.fromhex(v) for k, v in body["salts"].items()}
-    packed = base64.b64decode(body["s"], validate=True)
-    if not isinstance(fields, dict) or len(packed) != SALT_BYTES * len(fields):
-        raise ValueError(f"the sealed body holds {len(packed)} bytes of salts for {len(fields)} fields")
-    return fields, {name: packed[i * SALT_BYTES : (i + 1) * SALT_BYTES] for i, name in enumerate(fields)}
 
 
 def salts_of(built: BuiltBatch, i: int) -> dict[str, bytes]:

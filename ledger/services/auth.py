@@ -166,8 +166,10 @@ def load_secret(
 
     A file of the layout before (the secret in the clear) is wrapped at its first open (written whole, synced,
     renamed into place; racing workers each write the one secret). With ``engine`` (the gateway's), the secret's
-    check value is recorded in the database (``storage/keycheck.py``) whenever the wrapped file opens, and a clear
-    file is taken only while it holds that secret: one planted in place of the wrapped file later is refused."""
+    check value is recorded in the database (``storage/keycheck.py``) at the wrapped file's first open, and a clear
+    file is taken only while it holds that secret: one planted in place of the wrapped file later is refused, as is
+    a wrapped file holding another secret than the one recorded (an old file put back after a rotation, red team
+    round 62). Deleting the file makes a new secret, recorded in place of the old."""
     if configured is _FROM_ENVIRONMENT:  # callers with Settings pass settings.api_secret
         configured = secret_env("LEDGER_API_SECRET")
     raw = configured.get_secret_value() if isinstance(configured, SecretStr) else configured
@@ -206,7 +208,16 @@ def load_secret(
         str(path),
     )
     if engine is not None:
-        keycheck.replace(engine, TOKEN_SECRET_PURPOSE, keycheck.check_value(secret, TOKEN_SECRET_PURPOSE))
+        check = keycheck.check_value(secret, TOKEN_SECRET_PURPOSE)
+        if not hmac.compare_digest(keycheck.record(engine, TOKEN_SECRET_PURPOSE, check), check):
+            # an older secret's file put back after a rotation (the file deleted, a new secret made and recorded):
+            # whoever learnt the old one would mint tokens again (red team round 62)
+            raise KeystoreError(
+                f"the token secret file {path} holds a secret that is not the one this gateway's database records: "
+                "an older file was put back in place of the current one (a backup restored, or the old secret's file "
+                "after a rotation), and nothing was read with it. Restore the current file from a backup, or delete "
+                "it to have a new secret made (every session token then ends)"
+            )
     return secret
 
 

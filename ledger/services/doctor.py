@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import secrets
+import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,11 +70,21 @@ def findings(data_dir: Path) -> list[Finding]:
 
 
 def _recorded(path: Path) -> Finding | None:
+    """The record at ``path``, read as a regular file only and without waiting (red team round 62: a FIFO planted
+    there kept `ledger doctor` waiting for a writer for ever; one it may not read stopped it with a traceback)."""
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(_MAX_RECORD_BYTES + 1)
-    except (FileNotFoundError, IsADirectoryError):
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except FileNotFoundError:
         return None
+    except OSError as exc:  # a symbolic link (ELOOP), a record it may not read
+        return Finding(
+            f"{path} cannot be read ({exc.strerror or exc}): an earlier command's record of an insecure setting "
+            "should be there; delete it"
+        )
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return Finding(f"{path} is not a regular file, so no command's record: delete it")
+        raw = handle.read(_MAX_RECORD_BYTES + 1)
     try:
         data = json_loads(raw) if len(raw) <= _MAX_RECORD_BYTES else None
     except ValueError:
@@ -82,7 +93,12 @@ def _recorded(path: Path) -> Finding | None:
     if len(fields) != 3 or not all(isinstance(value, str) for value in fields):
         return Finding(f"{path} is damaged: an earlier command recorded an insecure setting there; delete the file")
     warning, command, when = (str(value)[:600] for value in fields)
-    return Finding(warning, command if command.isprintable() else repr(command), when if when.isprintable() else "?")
+    # shown escaped unless printable: a planted warning's terminal controls reach no terminal (red team round 62)
+    return Finding(
+        warning if warning.isprintable() else repr(warning),
+        command if command.isprintable() else repr(command),
+        when if when.isprintable() else "?",
+    )
 
 
 def clear(data_dir: Path) -> bool:

@@ -66,6 +66,7 @@ from ..storage.models import (
     CitedDocument,
     Consent,
     Grant,
+    LogEntry,
     SealedInput,
     given_time,
     not_ahead,
@@ -482,6 +483,40 @@ def attested_erased(ledger: Ledger, digest: str, department: str) -> bool:
     :func:`_proven_types` keeps it), records the erasure of certificate ``digest``: then its contents are gone by
     law, whatever the store's row holds (a body written back from a copy, red team round 61)."""
     return hex32(parse_hex32(digest, "digest")) in _proven_types(ledger, department)
+
+
+def recorded_erasures(ledger: Ledger, department: str, digests: AbstractSet[str]) -> set[str]:
+    """The certificates among ``digests`` whose erasure ``department``'s own ``erasures`` log records, anchored or
+    not yet: :func:`recorded_entry` for many at once (one indexed query per 900), for a decision's citations."""
+    keys = sorted({logchain.lookup_key(d) for d in digests})
+    found: set[str] = set()
+    for i in range(0, len(keys), 900):
+        with ledger.engine.connect() as conn:
+            rows = conn.execute(
+                select(col(LogEntry.seq), col(LogEntry.body)).where(
+                    col(LogEntry.log) == LOG,
+                    col(LogEntry.department_id) == department,
+                    col(LogEntry.lookup).in_(keys[i : i + 900]),
+                )
+            ).all()
+        for seq, body in rows:
+            try:
+                named = logchain.read_body(body, LOG, department, seq).get("certificate")
+            except logchain.UnreadableEntry:
+                continue
+            if isinstance(named, str) and named in digests:
+                found.add(named)
+    return found
+
+
+def erasure_recorded(ledger: Ledger, digest: str, department: str) -> bool:
+    """Whether ``department``'s own ``erasures`` log records the erasure of certificate ``digest``, anchored or not
+    yet (:func:`recorded_entry`), or as the chain attests it (:func:`attested_erased`: an entry whose index key an
+    insider moved): for refusing a body written back. An entry not anchored yet is believed there, failing closed: a
+    forged one only keeps a body from being served, while believing the chain alone served a body written back
+    between an erasure and its anchoring (the chain unreachable when it ran: red team round 62)."""
+    key = hex32(parse_hex32(digest, "digest"))
+    return recorded_entry(ledger, department, key) is not None or attested_erased(ledger, key, department)
 
 
 PROVEN_MAX_AGE = 30.0

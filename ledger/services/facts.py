@@ -158,25 +158,58 @@ def resolve_citations(
     return found
 
 
-def _drop_written_back(ledger: Ledger, found: dict[str, dict[str, Any]]) -> None:
-    """Leave out of ``found`` (digest -> document) each certificate whose issuer's erasures log, as the chain attests
-    it, records its erasure: its body was written back from a copy after its lawful erasure, and a decision citing it
-    reads it as any erased certificate, not found in the store (red team round 61: an applicant's citation of an
-    erased licence was verified and held again). One look at each issuer's attested erasures (kept as digest-only
-    verification keeps them), by the issuer the body itself states."""
-    from .erasure import attested_erasures
+def drop_erased_copies(ledger: Ledger, found: dict[str, dict[str, Any]], refs: Iterable[str]) -> None:
+    """Leave out of ``found`` each copy cited inline (``refs``) whose certificate's erasure its issuer's erasures log
+    records (as :func:`_drop_written_back` does for certificates cited by digest; the digest computed from the copy's
+    own fields): for presenting a decision's citations to anyone (its evidence bundle). The erasure destroyed the
+    copy; one written back from a backup presented the erased holder fields again (red team round 62)."""
+    from ._decision_reading import cited_certificate_digest
 
-    by_issuer: dict[str, list[str]] = {}
-    for digest, document in found.items():
+    copies = {ref: found[ref] for ref in refs if ref in found}
+    _drop_written_back(ledger, copies, lambda _ref, document: cited_certificate_digest(document))
+    for ref in [ref for ref in refs if ref in found and ref not in copies]:
+        del found[ref]
+
+
+def _drop_written_back(
+    ledger: Ledger,
+    found: dict[str, dict[str, Any]],
+    digest_of: Callable[[str, Mapping[str, Any]], str] = lambda key, _document: key,
+) -> None:
+    """Leave out of ``found`` (digest -> document) each certificate whose issuer's erasures log records its erasure
+    (as the chain attests it, or recorded and not anchored yet: red team round 62): its body was written back from a
+    copy after its lawful erasure, and a decision citing it reads it as any erased certificate, not found in the
+    store (red team round 61: an applicant's citation of an erased licence was verified and held again);
+    ``digest_of``: the certificate digest of an entry of ``found`` (:func:`drop_erased_copies`). One look
+    at each issuer's attested erasures (kept as digest-only verification keeps them) and one indexed query for its
+    recorded ones, by the issuer the body itself states."""
+    from .erasure import attested_erasures, recorded_erasures
+
+    by_issuer: dict[str, dict[str, str]] = {}  # issuer -> key in found -> the certificate's digest
+    for key, document in found.items():
         fields = document.get("fields")
         issuer = fields.get("issuer") if isinstance(fields, Mapping) else None
-        if isinstance(issuer, str):
-            by_issuer.setdefault(issuer, []).append(digest)
+        # a copy cited inline states any issuer: one that is no department code (a NUL, which PostgreSQL refuses in
+        # a query) has no erasures log
+        if isinstance(issuer, str) and _department_code(issuer):
+            by_issuer.setdefault(issuer, {})[key] = digest_of(key, document)
     for issuer, digests in by_issuer.items():
-        erased = attested_erasures(ledger, issuer)
-        for digest in digests:
+        # an erasure recorded but not anchored yet too (red team round 62: written back before its anchoring)
+        erased = attested_erasures(ledger, issuer) | recorded_erasures(ledger, issuer, set(digests.values()))
+        for key, digest in digests.items():
             if digest in erased:
-                del found[digest]
+                del found[key]
+
+
+def _department_code(text: str) -> bool:
+    from ..errors import InputError
+    from ..onchain.ids import department_id_bytes
+
+    try:
+        department_id_bytes(text)
+    except InputError:
+        return False
+    return True
 
 
 def _fact(report: Report, document: Mapping[str, Any], confirmations: int) -> CertificateFact:

@@ -1455,7 +1455,7 @@ def export_document(ledger: Ledger, digest_or_id: str, department: str | None = 
 
 def holder_document(ledger: Ledger, digest_or_id: str, department: str | None = None) -> dict[str, Any]:
     """:func:`export_document` for handing the content out (`ledger export`, an evidence bundle): ErasedError, as
-    for an erased certificate, when its issuer's anchored erasures log records its erasure though a body opens (one
+    for an erased certificate, when its issuer's erasures log records its erasure though a body opens (one
     written back from a copy, red team round 61). The issuer is the one the body states, not a row an insider can
     move. Digest-only verification, which reveals no field, reads :func:`export_document` unchecked."""
     document = export_document(ledger, digest_or_id, department)
@@ -1484,7 +1484,7 @@ def custodian_document(ledger: Ledger, digest: str, department: str) -> dict[str
     names, being its issuer: the content read as that department's own, shared by it, consented to in its name,
     logged in its access log. StateError when the sealed fields (which only the vault key opens, bound to the
     digest) were issued by another department: the row's issuer column was changed in the database. ErasedError
-    when the department's anchored erasures log records the certificate's erasure, though a body opens: it was
+    when the department's erasures log records the certificate's erasure, though a body opens: it was
     written back from a copy after its lawful erasure, and is served to no one (red team round 61)."""
     document = export_document(ledger, digest)
     _check_custodian(digest, department, document["fields"].get("issuer"))
@@ -1493,15 +1493,15 @@ def custodian_document(ledger: Ledger, digest: str, department: str) -> dict[str
 
 
 def refuse_written_back(ledger: Ledger, digest: str, department: str) -> None:
-    """ErasedError when ``department``'s anchored erasures log records the erasure of certificate ``digest``,
-    whose body the caller could open: the body was written back from a copy after its lawful erasure (red team
-    round 61), and its contents are served, shared or exported to no one."""
-    from .erasure import attested_erased
+    """ErasedError when ``department``'s erasures log records the erasure of certificate ``digest`` (anchored or
+    not yet: red team round 62), whose body the caller could open: the body was written back from a copy after its
+    lawful erasure (red team round 61), and its contents are served, shared or exported to no one."""
+    from .erasure import erasure_recorded
 
-    if attested_erased(ledger, digest, department):
+    if erasure_recorded(ledger, digest, department):
         raise ErasedError(
-            f"the contents of certificate {digest} were lawfully erased ({department}'s anchored erasures log records "
-            "it), but its sealed body is in the store again, written back from a copy: it is served to no one; "
+            f"the contents of certificate {digest} were lawfully erased ({department}'s erasures log records it), "
+            "but its sealed body is in the store again, written back from a copy: it is served to no one; "
             "`ledger erase` of the certificate destroys it again (`ledger reconcile` reports it: erasure_incomplete)"
         )
 
