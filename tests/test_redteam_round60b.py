@@ -1,0 +1,149 @@
+"""Red team round 60b: an applicant lying in their input, and a department approving what its published rules refer,
+against a screen for every service item (``service_item: "*"``).
+
+Round 60 made a rule set for one item publish that item's attributes (``item``) and every engine read those. A screen
+for every item (rules/notify-and-commit.yaml, rules/ss-eligibility.yaml) still read ``item`` from the application: an
+applicant stating ``item.notify_commit: 1`` for an item that is no notify-and-commit item was approved on a
+commitment, and replay and both bundle verifiers re-ran it to "approve, as recorded". Fixed: a screen for every item
+may publish the department's catalogue (``items``: service item code -> its attributes, in the digest); when it does,
+every engine reads ``item`` as the catalogue's entry for the application's service item, never the application's, and
+an application for an item the catalogue does not list is refused, nothing recorded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ledger.client import Ledger
+from ledger.errors import InputError
+from ledger.formats.rules import RuleSet, evaluate, load_rule_set
+from ledger.services import decisions, logchain
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMITMENT = ROOT / "rules" / "notify-and-commit.yaml"
+# the department's catalogue: one notify-and-commit item, one that is not
+CATALOGUE = {
+    "NC-ITEM-YES": {"notify_commit": 1, "onsite_reason": 0, "materials_required": 2},
+    "NC-ITEM-NO": {"notify_commit": 0, "onsite_reason": 0, "materials_required": 2},
+}
+
+
+def _commitment_rules(tag: str, **change: Any) -> RuleSet:
+    document = yaml.safe_load(COMMITMENT.read_text(encoding="utf-8"))
+    return load_rule_set(document | {"version": f"test-{tag}", "items": CATALOGUE} | change)
+
+
+def _application(case: str, item: str) -> dict[str, Any]:
+    return {
+        "case_id": case,
+        "service_item": item,
+        "item": {"notify_commit": 1, "onsite_reason": 0, "materials_required": 0},  # the applicant's word
+        "application": {"applicant_type": "individual", "online": True, "commitment_signed": True},
+        "applicant": {"blacklisted": False},
+        "certificates": [],
+    }
+
+
+def test_an_applicant_stating_a_notify_and_commit_item_is_decided_on_the_catalogue(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """(An applicant lying in their input, through an intake that passes the form on; or a department approving what
+    its published rules refer) apply for an item the department's catalogue says is no notify-and-commit item,
+    stating ``item.notify_commit: 1``: the screen for every item read the application's ``item``, so the applicant
+    was approved on a mere commitment, and replay and both bundle verifiers agreed. With the catalogue published in
+    the rule set every engine reads the item's attributes from it: referred to an officer, and all re-runs agree; the
+    item the catalogue lists as notify-and-commit is still approved on a commitment."""
+    from ledger.services import evidence
+    from ledger.services.replay import replay
+
+    from .evidence_support import both
+
+    dept = fresh_department
+    rules = _commitment_rules(f"rt60b-{dept}")
+    decisions.publish_rule_set(ledger, rules, dept)
+    lying = decisions.decide(
+        ledger, dept, "C-RT60B-1", "NC-ITEM-NO", _application("C-RT60B-1", "NC-ITEM-NO"), rules,
+        applicant_ref="110101199003070011",
+    )  # fmt: skip
+    assert lying.body["outcome"] == "refer", lying.body["outcome"]
+    assert lying.body["reasons"] == ["NOT_A_COMMITMENT_CASE"] and "commitment" not in lying.body
+    honest = decisions.decide(
+        ledger, dept, "C-RT60B-2", "NC-ITEM-YES", _application("C-RT60B-2", "NC-ITEM-YES"), rules,
+        applicant_ref="110101199003070012",
+    )  # fmt: skip
+    assert honest.body["outcome"] == "approve" and honest.body["commitment"], honest.body
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    assert replay(ledger, department=dept).to_json()["discrepancies"] == []
+    for case, applicant in (("C-RT60B-1", "110101199003070011"), ("C-RT60B-2", "110101199003070012")):
+        bundle = evidence.bundle_text(evidence.decision_bundle(ledger, dept, case, applicant=applicant))
+        report, code, _ = both(ledger, bundle, tmp_path, f"{case}.json")
+        assert report.ok and code == 0, [c.detail for c in report.failed]
+
+
+def test_an_item_the_catalogue_does_not_list_is_refused_nothing_recorded(ledger: Ledger, fresh_department: str) -> None:
+    """(An applicant lying in their input) apply for an item the department's catalogue does not list, stating its
+    attributes: no engine has the item's published attributes to read, so the decision is refused naming the item,
+    by ``decide`` and by ``decide_many`` alike, and nothing is recorded."""
+    dept = fresh_department
+    rules = _commitment_rules(f"rt60b-unlisted-{dept}")
+    decisions.publish_rule_set(ledger, rules, dept)
+    with pytest.raises(InputError, match="NC-ITEM-ELSE"):
+        decisions.decide(
+            ledger, dept, "C-RT60B-3", "NC-ITEM-ELSE", _application("C-RT60B-3", "NC-ITEM-ELSE"), rules,
+            applicant_ref="110101199003070013",
+        )  # fmt: skip
+    many = [_application("C-RT60B-4", "NC-ITEM-YES") | {"applicant_ref": "110101199003070014"}]
+    many.append(_application("C-RT60B-5", "NC-ITEM-ELSE") | {"applicant_ref": "110101199003070015"})
+    with pytest.raises(InputError, match="NC-ITEM-ELSE"):
+        decisions.decide_many(ledger, dept, many, {"*": rules})
+    assert list(logchain.entries(ledger, logchain.LOG_DECISIONS, dept)) == []
+
+
+def test_both_engines_read_the_catalogue_and_refuse_an_unlisted_item() -> None:
+    """(A department approving what its published rules refer; a court re-running a bundle) the library's engine and
+    the court's read the same catalogue entry, and both refuse to re-run an item the catalogue does not list, so a
+    recorded decision of such an item is a discrepancy to replay and a failure to both verifiers."""
+    from .evidence_support import SCRIPT_MODULE
+
+    rules = _commitment_rules("rt60b-engines")
+    for code in CATALOGUE:
+        data = _application("C-RT60B-6", code)
+        mine = evaluate(rules, data)
+        outcome, reasons, _ = SCRIPT_MODULE.run_rules(rules.document, data)
+        assert (mine.outcome, list(mine.reasons)) == (outcome, reasons)
+    assert evaluate(rules, _application("C-RT60B-6", "NC-ITEM-NO")).outcome == "refer"
+    with pytest.raises(InputError, match="NC-ITEM-ELSE"):
+        evaluate(rules, _application("C-RT60B-6", "NC-ITEM-ELSE"))
+    with pytest.raises(SCRIPT_MODULE.Failure, match="NC-ITEM-ELSE"):
+        SCRIPT_MODULE.run_rules(rules.document, _application("C-RT60B-6", "NC-ITEM-ELSE"))
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"service_item": "ITEM-1"}, "one service item"),
+        ({"items": {}}, "items"),
+        ({"items": ["NC-ITEM-YES"]}, "items"),
+        ({"items": {"NC ITEM": {"notify_commit": 1}}}, "NC ITEM"),
+        ({"items": {"NC-ITEM-YES": {}}}, "NC-ITEM-YES"),
+        ({"items": {"NC-ITEM-YES": {"Notify": 1}}}, "Notify"),
+        ({"items": {"NC-ITEM-YES": {"notify_commit": [1]}}}, "notify_commit"),
+        ({"items": {"NC-ITEM-YES": {"notify_commit": None}}}, "notify_commit"),
+        ({"items": {f"I-{n}": {"notify_commit": 0} for n in range(5001)}}, "5000"),
+    ],
+)
+def test_a_catalogue_is_item_codes_with_scalar_attributes_for_both_engines(change: dict[str, Any], words: str) -> None:
+    """(A department publishing rules) a catalogue on a rule set for one item, or one that is no mapping of item
+    codes (printable ASCII without spaces) to snake_case attributes with a number, text or true/false, or one of more
+    items than the bound: refused by the library's loader and the court's engine alike."""
+    from .evidence_support import SCRIPT_MODULE
+
+    document = yaml.safe_load(COMMITMENT.read_text(encoding="utf-8")) | {"items": CATALOGUE} | change
+    with pytest.raises(InputError, match=words):
+        load_rule_set(document)
+    with pytest.raises(SCRIPT_MODULE.Failure, match=words):
+        SCRIPT_MODULE.rule_set_problem(document)
