@@ -147,3 +147,37 @@ def test_a_catalogue_is_item_codes_with_scalar_attributes_for_both_engines(chang
         load_rule_set(document)
     with pytest.raises(SCRIPT_MODULE.Failure, match=words):
         SCRIPT_MODULE.rule_set_problem(document)
+
+
+def test_a_decision_recorded_past_the_catalogue_is_reported_by_replay_and_both_verifiers(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(A department approving what its published rules refer, with its own tool that reads the application's
+    ``item``) record the applicant's lie as an approval on a commitment, and a decision of an item its catalogue does
+    not list: the published rule set reads the catalogue, so replay reports the first as ``outcome_mismatch`` (and
+    its commitment as ``commitment_mismatch``) and the second as ``rerun_failed``, and both bundle verifiers fail
+    the re-run of each."""
+    from ledger.formats import rules as rules_module
+    from ledger.services import evidence
+    from ledger.services.replay import replay
+
+    from .evidence_support import both
+
+    dept = fresh_department
+    rules = _commitment_rules(f"rt60b-past-{dept}")
+    decisions.publish_rule_set(ledger, rules, dept)
+    cases = (("C-RT60B-7", "NC-ITEM-NO", "110101199003070017"), ("C-RT60B-8", "NC-ITEM-ELSE", "110101199003070018"))
+    with monkeypatch.context() as patch:
+        patch.setattr(rules_module, "published_view", lambda rule_set, decision_input: decision_input)
+        for case, item, applicant in cases:
+            decided = decisions.decide(
+                ledger, dept, case, item, _application(case, item), rules, applicant_ref=applicant
+            )
+            assert decided.body["outcome"] == "approve", decided.body
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    found = {(d["check"], d["seq"]) for d in replay(ledger, department=dept).to_json()["discrepancies"]}
+    assert found == {("outcome_mismatch", 1), ("commitment_mismatch", 1), ("rerun_failed", 2)}, found
+    for case, _, applicant in cases:
+        bundle = evidence.bundle_text(evidence.decision_bundle(ledger, dept, case, applicant=applicant))
+        report, code, _ = both(ledger, bundle, tmp_path, f"{case}.json")
+        assert code != 0 and "rerun" in {c.name for c in report.failed}, report.to_json()
