@@ -181,3 +181,34 @@ def test_a_decision_recorded_past_the_catalogue_is_reported_by_replay_and_both_v
         bundle = evidence.bundle_text(evidence.decision_bundle(ledger, dept, case, applicant=applicant))
         report, code, _ = both(ledger, bundle, tmp_path, f"{case}.json")
         assert code != 0 and "rerun" in {c.name for c in report.failed}, report.to_json()
+
+
+def test_the_demo_screen_publishes_the_catalogue_of_the_items_it_generates(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """(An applicant lying in their input, against the shipped story) ``ledger demo-data --rules --rules-out`` writes
+    the screen publishing the catalogue of the generated items, as scripts/demo.sh publishes it: its decisions read
+    the catalogue, so an application stating another item's attributes is decided as the honest one; a rule set for
+    one item is refused a catalogue."""
+    import json
+
+    from .cli_support import cli_in_process
+
+    screen, apps = tmp_path / "screen.json", tmp_path / "apps.jsonl"
+    args = ["demo-data", "--items", "5", "--applications", "20", "--seed", "3", "--out", str(apps)]
+    code, _, err = cli_in_process(
+        ledger, monkeypatch, capsys, *args, "--rules", str(COMMITMENT), "--rules-out", str(screen)
+    )
+    assert code == 0, err
+    rules = load_rule_set(screen)
+    assert rules.items is not None and len(rules.items) == 5
+    for line in apps.read_text(encoding="utf-8").splitlines():
+        honest = json.loads(line)
+        assert rules.items[honest["service_item"]] == honest["item"]
+        lying = honest | {"item": {"notify_commit": 1, "onsite_reason": 0}}
+        assert evaluate(rules, lying) == evaluate(rules, honest)
+    one_item = ROOT / "rules" / "food-business-permit.yaml"
+    code, _, err = cli_in_process(
+        ledger, monkeypatch, capsys, *args, "--rules", str(one_item), "--rules-out", str(tmp_path / "no.json")
+    )
+    assert code != 0 and "items" in err and not (tmp_path / "no.json").exists()
