@@ -65,15 +65,18 @@ def _peak_rss_since_reset_mb() -> float | None:
 
 def run(quick: bool = False, decisions_count: int | None = None) -> dict[str, Any]:
     from ledger._gc import cyclic_gc_paused
+    from ledger.formats.rules import load_rule_set
     from ledger.services import decisions
-    from ledger.services.demo_data import generate_applications, generate_service_items
+    from ledger.services.demo_data import catalogue, generate_applications, generate_service_items
     from ledger.services.replay import replay
 
     n = decisions_count or (QUICK_DECISIONS if quick else DECISIONS)
     with scratch_dir("bench-replay-") as tmp:
         ledger = open_ledger(tmp / "data")
         try:
-            rule_set = decisions._as_rule_set(RULES)
+            items = generate_service_items(40, 11)
+            # the screen publishes the department's catalogue and reads it, not the applications' item (round 60b)
+            rule_set = load_rule_set(decisions._as_rule_set(RULES).document | {"items": catalogue(items)})
             decisions.publish_rule_set(ledger, rule_set, DEPARTMENT)
             load = os.getloadavg()[0]
             start, cpu_start, own_start = time.perf_counter(), cpu_seconds(), time.process_time()
@@ -81,7 +84,7 @@ def run(quick: bool = False, decisions_count: int | None = None) -> dict[str, An
                 decided = decisions.decide_many(
                     ledger,
                     DEPARTMENT,
-                    generate_applications(n, generate_service_items(40, 11), 11),
+                    generate_applications(n, items, 11),
                     {"*": rule_set},
                     total=n,
                 )

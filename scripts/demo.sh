@@ -221,9 +221,12 @@ run ledger consent check -d MKT
 step "The service centre publishes its approve-in-seconds rule set, then decides 10,000 applications citing those licences"
 # Applications cite licences by digest only; the ledger verifies each against the chain at decision time (some are
 # revoked, suspended or expired, a few cite digests nobody issued), and the rules read what it found.
-run ledger demo-data --items 200 --applications 10000 --licences "$work/issued.jsonl" --out "$work/applications.jsonl"
-run ledger rules publish rules/ss-eligibility.yaml --department GOV
-run ledger decide "$work/applications.jsonl" --department GOV --rules rules/ss-eligibility.yaml
+# The screen publishes the department's catalogue of its 200 items (items): the rules read each item's attributes from
+# it, never from the application (red team round 60b)
+run ledger demo-data --items 200 --applications 10000 --licences "$work/issued.jsonl" --out "$work/applications.jsonl" \
+    --rules rules/ss-eligibility.yaml --rules-out "$work/ss-eligibility.json"
+run ledger rules publish "$work/ss-eligibility.json" --department GOV
+run ledger decide "$work/applications.jsonl" --department GOV --rules "$work/ss-eligibility.json"
 
 step "An auditor replays the whole decision history: every record against its anchor, every decision re-run"
 run ledger replay --department GOV --json "$work/replay.json"
@@ -268,8 +271,13 @@ with open(sys.argv[2], "w") as out:
         a["application"]["commitment_signed"] = True
         out.write(json.dumps(a) + "\n")
 PY
-run ledger rules publish rules/notify-and-commit.yaml --department GOV
-run ledger decide "$work/commitments.jsonl" --department GOV --rules rules/notify-and-commit.yaml
+python - "$work/ss-eligibility.json" rules/notify-and-commit.yaml "$work/notify-and-commit.json" <<'PY'
+import json, sys, yaml
+screen = yaml.safe_load(open(sys.argv[2])) | {"items": json.load(open(sys.argv[1]))["items"]}  # the same catalogue
+open(sys.argv[3], "w").write(json.dumps(screen, ensure_ascii=False, indent=1) + "\n")
+PY
+run ledger rules publish "$work/notify-and-commit.json" --department GOV
+run ledger decide "$work/commitments.jsonl" --department GOV --rules "$work/notify-and-commit.json"
 run ledger supervision due --department GOV --today "$(date -u -d '+31 days' +%F)"
 run ledger supervision check COMMIT-0001 --department GOV --broken --officer officer-0042 --finding MATERIALS_NOT_SUBMITTED
 
@@ -305,7 +313,7 @@ original = next(json.loads(line) for line in open(sys.argv[1]) if json.loads(lin
 original.update(case_id=sys.argv[2] + "-AGAIN", applicant={"blacklisted": False})  # the application's own claim
 open(sys.argv[3], "w").write(json.dumps(original) + "\n")
 PY
-save "$work/again-result.json" ledger decide "$work/again.jsonl" --department GOV --rules rules/ss-eligibility.yaml
+save "$work/again-result.json" ledger decide "$work/again.jsonl" --department GOV --rules "$work/ss-eligibility.json"
 python -c "import json,sys; o=json.load(open(sys.argv[1]))['outcomes']; sys.exit(0 if 'approve' not in o else 'demo: a credit-listed applicant was approved!')" "$work/again-result.json"
 
 step "The auditor replays again: every decision re-run on the credit list as of its block, the sample re-drawn"

@@ -2691,6 +2691,7 @@ RULE_SET_KEYS = {
     "produces",
     "personal",
     "item",
+    "items",
 }
 RULE_SET_REQUIRED = RULE_SET_KEYS - {
     "description",
@@ -2701,6 +2702,7 @@ RULE_SET_REQUIRED = RULE_SET_KEYS - {
     "produces",
     "personal",
     "item",
+    "items",
 }
 RULE_KEYS = {"id", "outcome", "reason", "description", "legal_basis", "when", "commitment"}
 RULE_REQUIRED = RULE_KEYS - {"description", "legal_basis", "commitment"}
@@ -2708,6 +2710,8 @@ RULE_ROOTS = ("item", "application", "applicant")
 RULE_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 RULE_REASON = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 RULE_SEGMENT = re.compile(r"[a-z][a-z0-9_]{0,63}")
+RULE_ITEM_CODE = re.compile(r"[!-~]{1,128}")  # a catalogue's service item code: printable ASCII without spaces
+RULE_MAX_CATALOGUE_ITEMS = 5_000  # the most service items a screen for every item's catalogue lists
 RULE_FACT_STATUSES = ("valid", "revoked", "suspended", "superseded", "unknown")
 RULE_LANGUAGES = ("en", "zh-CN")
 
@@ -2789,6 +2793,17 @@ def check_condition(node: Any, where: str) -> None:
         raise Failure(f"{where}: unknown rule condition {key!r}")
 
 
+def item_attributes_problem(item: Any, where: str) -> None:
+    """Failure unless ``item`` is one service item's published attributes: snake_case names with scalars."""
+    if not isinstance(item, dict) or not item:
+        raise Failure(f"the rule set's {where} must be an object of the service item's attributes")
+    for name, attribute in item.items():
+        if not RULE_SEGMENT.fullmatch(name):
+            raise Failure(f"the rule set's {where}: attribute name {name!r} is not a snake_case name")
+        if not (isinstance(attribute, (str, bool)) or rule_number(attribute)):
+            raise Failure(f"the rule set's {where}: attribute {name!r} must be a number, text or true/false")
+
+
 def rule_set_problem(document: dict[str, Any]) -> None:
     """Failure unless ``document`` is a rule set the ledger's own engine would load (docs/rules.md): a rule set
     published outside pl-rules/1 has no meaning both engines agree on, so neither re-runs it."""
@@ -2803,13 +2818,19 @@ def rule_set_problem(document: dict[str, Any]) -> None:
     if item is not None:  # the published attributes of the one item the rule set serves (docs/rules.md)
         if document["service_item"] == "*":
             raise Failure("the rule set's item: a rule set for every service item ('*') publishes no one item's")
-        if not isinstance(item, dict) or not item:
-            raise Failure("the rule set's item must be an object of the service item's attributes")
-        for name, attribute in item.items():
-            if not RULE_SEGMENT.fullmatch(name):
-                raise Failure(f"the rule set's item: attribute name {name!r} is not a snake_case name")
-            if not (isinstance(attribute, (str, bool)) or rule_number(attribute)):
-                raise Failure(f"the rule set's item: attribute {name!r} must be a number, text or true/false")
+        item_attributes_problem(item, "item")
+    items = document.get("items")
+    if items is not None:  # a screen for every item's catalogue: item code -> its attributes (docs/rules.md)
+        if document["service_item"] != "*":
+            raise Failure("the rule set's items: a rule set for one service item publishes its item, no catalogue")
+        if not isinstance(items, dict) or not items:
+            raise Failure("the rule set's items must be an object of service item codes and their attributes")
+        if len(items) > RULE_MAX_CATALOGUE_ITEMS:
+            raise Failure(f"the rule set's items list {len(items)} service items, over {RULE_MAX_CATALOGUE_ITEMS}")
+        for code, attributes in items.items():
+            if not RULE_ITEM_CODE.fullmatch(code):
+                raise Failure(f"the rule set's items: service item code {code!r} is not printable ASCII without spaces")
+            item_attributes_problem(attributes, f"items.{code}")
     reasons = {document["default_reason"]}
     seen: set[str] = set()
     for index, rule in enumerate(document["rules"]):
@@ -2923,6 +2944,14 @@ def run_rules_given(
         raise Failure(f"the input is for service item {item!r}, the rule set for {document.get('service_item')!r}")
     if isinstance(document.get("item"), dict):  # the rules read the item's published attributes, never the input's
         data = {**data, "item": document["item"]}
+    elif isinstance(document.get("items"), dict):  # a screen for every item reads its catalogue's entry (round 60b)
+        attributes = document["items"].get(item) if isinstance(item, str) else None
+        if not isinstance(attributes, dict):
+            raise Failure(
+                f"the input is for service item {item!r}, which the rule set's catalogue (items) does not list: "
+                "no published attributes of it to re-run the rules on"
+            )
+        data = {**data, "item": attributes}
     RULE_STEPS_LEFT[0] = RULE_MAX_STEPS
     given = given or {}
     fired = [

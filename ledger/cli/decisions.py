@@ -16,7 +16,7 @@ from ..formats.certificate import bounded_lines
 from ..formats.i18n import LANGUAGES
 from ..formats.rules import load_rule_set
 from ..services import decisions, logchain, replay
-from ..services.demo_data import generate_applications, generate_service_items
+from ..services.demo_data import catalogue, generate_applications, generate_service_items
 from .output import (
     ProgressBar,
     identity_argument,
@@ -51,6 +51,13 @@ def register(commands: Any) -> None:
         "enterprise applications cite them by digest",
     )
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument(
+        "--rules",
+        type=Path,
+        help="a rule set for every service item ('*'): also write it publishing the catalogue of the generated items "
+        "(items), which its rules then read in place of what each application states (to --rules-out)",
+    )
+    p.add_argument("--rules-out", type=Path, help="where --rules writes the rule set with the catalogue (JSON)")
     p.set_defaults(run=_demo_data)
 
     p = commands.add_parser(
@@ -165,6 +172,12 @@ def _demo_data(args: argparse.Namespace) -> int:
     if args.items < 1 or args.applications < 1:
         raise InputError("--items and --applications must be at least 1")
     items = generate_service_items(args.items, args.seed)
+    if (args.rules is None) != (args.rules_out is None):
+        raise InputError("--rules and --rules-out go together: the screen to publish the catalogue in, and its file")
+    if args.rules is not None:
+        screen = load_rule_set(args.rules).document | {"items": catalogue(items)}
+        load_rule_set(screen)  # refuses a rule set for one item, or a catalogue past the bounds
+        write_private(args.rules_out, json.dumps(screen, ensure_ascii=False, indent=1) + "\n")
     licences = None
     if args.licences is not None:
         licences = [

@@ -56,6 +56,7 @@ __all__ = [
     "evaluate",
     "evaluate_known",
     "load_rule_set",
+    "published_view",
 ]
 
 ENGINE_VERSION = "pl-rules/1"
@@ -79,6 +80,9 @@ MAX_YAML_DEPTH = 100
 # megabytes (the bounds above count conditions and listed values, not their size) made every decision under it one no
 # court could verify (red team round 54). Rule sets already stored are read back whatever their size.
 MAX_RULE_SET_BYTES = 256 * 1024
+# The most service items a screen for every item's catalogue (``items``) may list (red team round 60b); its size is
+# bounded by MAX_RULE_SET_BYTES too
+MAX_CATALOGUE_ITEMS = 5_000
 # ... and its file, read at most this far: room for comments and layout around a rule set at its bound (the shipped
 # files are 11 KB at most); a file padded past it, or a name such as /dev/zero, is refused unread, as every file others
 # hand the ledger is (red team round 56: a rule set file was read whole, then parsed)
@@ -103,6 +107,7 @@ _SET_KEYS = {
     "produces",
     "personal",
     "item",
+    "items",
 }
 _SET_REQUIRED = _SET_KEYS - {
     "description",
@@ -113,6 +118,7 @@ _SET_REQUIRED = _SET_KEYS - {
     "produces",
     "personal",
     "item",
+    "items",
 }
 _RULE_KEYS = {"id", "outcome", "reason", "description", "legal_basis", "when", "commitment"}
 _RULE_REQUIRED = _RULE_KEYS - {"description", "legal_basis", "commitment"}
@@ -171,6 +177,10 @@ class RuleSet:
     # the published attributes of the one service item the set serves ({name: scalar}), or None: when given, the rules
     # read these as ``item``, never the input's own (_check_item_attributes; red team round 60)
     item: dict[str, Any] | None = None
+    # a screen for every item's catalogue ({item code: {name: scalar}}), or None: when given, the rules read the
+    # application's item's entry as ``item``, never the input's own, and refuse an item it does not list
+    # (_check_catalogue; red team round 60b)
+    items: dict[str, dict[str, Any]] | None = None
     # reason -> its legal basis, filled by legal_basis() as reasons are met: a function of ``rules`` and the
     # defaults, which never change (the set is frozen and its rules a tuple), so nothing in it goes stale
     _bases: dict[str, str | None] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -280,6 +290,7 @@ def load_rule_set(source: str | Path | Mapping[str, Any]) -> RuleSet:
         review_texts=_review_texts(document.get("review_texts")),
         personal=_personal(document.get("personal"), document.get("produces"), document.get("rules")),
         item=_check_item_attributes(document.get("item"), document["service_item"]),
+        items=_check_catalogue(document.get("items"), document["service_item"]),
     )
 
 
@@ -468,18 +479,80 @@ def _check_item_attributes(value: Any, service_item: str) -> dict[str, Any] | No
             "of the one service item they describe",
             field="item",
         )
+    return _attributes(value, "item", "item")
+
+
+def _attributes(value: Any, where: str, field: str) -> dict[str, Any]:
+    """One service item's published attributes: a non-empty mapping of snake_case names to scalars."""
     if not isinstance(value, dict) or not value:
         raise InputError(
-            "item must be a mapping of the service item's attributes, e.g. {onsite_reason: 0}", field="item"
+            f"{where} must be a mapping of the service item's attributes, e.g. {{onsite_reason: 0}}", field=field
         )
     for name, attribute in value.items():
         if not isinstance(name, str) or not _SEGMENT.fullmatch(name):
-            raise InputError(f"item: attribute name {name!r} is not a snake_case name", field="item")
+            raise InputError(f"{where}: attribute name {name!r} is not a snake_case name", field=field)
         if not (isinstance(attribute, (str, bool)) or _is_number(attribute)):
             raise InputError(
-                f"item: attribute {name!r} must be a number, text or true/false, got {attribute!r}", field="item"
+                f"{where}: attribute {name!r} must be a number, text or true/false, got {attribute!r}", field=field
             )
     return dict(value)
+
+
+_ITEM_CODE = re.compile(r"[!-~]{1,128}")  # printable ASCII without spaces, as a case number
+
+
+def _check_catalogue(value: Any, service_item: str) -> dict[str, dict[str, Any]] | None:
+    """The ``items`` a screen for every item (``*``) publishes, or None: the department's catalogue, each service
+    item code (printable ASCII without spaces) with its attributes as ``item`` gives them (docs/rules.md, "Service
+    item attributes"), at most :data:`MAX_CATALOGUE_ITEMS`. Without it the screen read ``item`` from the application,
+    so an applicant stating ``notify_commit: 1`` was approved on a commitment (red team round 60b)."""
+    if value is None:
+        return None
+    if service_item != ANY_SERVICE_ITEM:
+        raise InputError(
+            "items: a rule set for one service item publishes that item's attributes as item, not a catalogue (items)",
+            field="items",
+        )
+    if not isinstance(value, dict) or not value:
+        raise InputError(
+            "items must be a mapping of service item codes to their attributes, e.g. {440300-000001: {notify_commit: 0}}",
+            field="items",
+        )
+    if len(value) > MAX_CATALOGUE_ITEMS:
+        raise InputError(
+            f"items lists {len(value)} service items, over the bound of {MAX_CATALOGUE_ITEMS}: split the screen into "
+            "rule sets of fewer items",
+            field="items",
+        )
+    catalogue: dict[str, dict[str, Any]] = {}
+    for code, attributes in value.items():
+        if not isinstance(code, str) or not _ITEM_CODE.fullmatch(code):
+            raise InputError(
+                f"items: service item code {code!r} is not 1-128 printable ASCII characters without spaces",
+                field="items",
+            )
+        catalogue[code] = _attributes(attributes, f"items.{code}", "items")
+    return catalogue
+
+
+def published_view(rule_set: RuleSet, decision_input: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``decision_input`` with ``item`` the rule set's published attributes of its service item - the set's ``item``,
+    or its catalogue's entry for the input's ``service_item`` - never the input's own (red team rounds 60, 60b); the
+    input as given when the set publishes neither. InputError, naming the item, for one its catalogue does not list."""
+    if rule_set.item is not None:
+        return {**decision_input, "item": rule_set.item}
+    if rule_set.items is None:
+        return decision_input
+    code = decision_input.get("service_item")
+    attributes = rule_set.items.get(code) if isinstance(code, str) else None
+    if attributes is None:
+        raise InputError(
+            f"service item {code!r} is not in the catalogue (items) of rule set {rule_set.rule_set_id!r} "
+            f"{rule_set.version!r}: its attributes are published nowhere the rules can read; publish a version "
+            "listing it, or decide it with that item's own rule set",
+            field="service_item",
+        )
+    return {**decision_input, "item": attributes}
 
 
 def _optional_text(value: Any, where: str) -> str | None:
@@ -1072,8 +1145,8 @@ def evaluate(rule_set: RuleSet, decision_input: Mapping[str, Any]) -> Evaluation
     item_code = decision_input.get("service_item")
     if item_code is not None and rule_set.service_item not in (ANY_SERVICE_ITEM, item_code):
         _check_item(rule_set, decision_input)  # raises
-    if rule_set.item is not None:  # the item's published attributes, never the input's own (red team round 60)
-        decision_input = {**decision_input, "item": rule_set.item}
+    # the item's published attributes, never the input's own (red team rounds 60, 60b)
+    decision_input = published_view(rule_set, decision_input)
     _budget.left = MAX_STEPS
     # every decision taken or replayed comes here: inline, as before evaluate_known (no call, no look-up per rule);
     # the precedence is _combined's
@@ -1093,8 +1166,7 @@ def evaluate_known(rule_set: RuleSet, decision_input: Mapping[str, Any], given: 
     if not isinstance(decision_input, Mapping):
         raise InputError(f"decision input must be a mapping, got {type(decision_input).__name__}")
     _check_item(rule_set, decision_input)
-    if rule_set.item is not None:  # as evaluate reads it
-        decision_input = {**decision_input, "item": rule_set.item}
+    decision_input = published_view(rule_set, decision_input)  # as evaluate reads it
     _budget.left = MAX_STEPS
     return _combined(
         rule_set,

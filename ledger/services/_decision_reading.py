@@ -19,7 +19,7 @@ from ..errors import InputError, LedgerError
 from ..formats.canonical import hex32, integer_spelt_double
 from ..formats.decision_input import MAX_INPUT_BYTES, SEALED_KEY, commit, refuse_sealed_past_bound, seal_fields
 from ..formats.logbody import canonical_body, lookup_key
-from ..formats.rules import RuleSet, evaluate
+from ..formats.rules import RuleSet, evaluate, published_view
 from ._citations import Classified, citations, classify, seal_citations
 
 APPLICANT_PREFIX = b"pl-applicant\x00"
@@ -311,6 +311,7 @@ class _Chunk:
             applicant_identity(identity)
             if rules.service_item not in ("*", item):
                 evaluate(rules, prepared)  # raises the engine's own error for a rule set of another item
+            published_view(rules, prepared)  # raises for an item the screen's catalogue does not list (round 60b)
         except InputError as exc:
             raise InputError(f"application {number}: {exc}") from exc
         case = prepared["case_id"]

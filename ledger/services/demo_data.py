@@ -45,7 +45,7 @@ import random
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-__all__ = ["generate_applications", "generate_service_items"]
+__all__ = ["catalogue", "generate_applications", "generate_service_items"]
 
 # Non-1-day promised limits: mean of the list ~24.6, so 48.4% x 1 + 51.6% x 24.6 ~ 13.2 (study: 13.18).
 _PROMISED_LONGER = (3, 5, 7, 10, 14, 20, 20, 30, 40, 60, 62)
@@ -94,6 +94,13 @@ def _service_item(rng: random.Random, index: int) -> dict[str, Any]:
         "entrusted": _flag(rng, 0.107),
         "materials_required": min(30, 1 + int(rng.gammavariate(2.5, 1.95))),
     }
+
+
+def catalogue(items: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The department's catalogue of ``items`` as a screen for every item publishes it (``items`` of a ``*`` rule
+    set, docs/rules.md): code -> the attributes its applications state, which the rules read in their place (red
+    team round 60b)."""
+    return {str(item["code"]): {k: v for k, v in item.items() if k not in ("code", "name")} for item in items}
 
 
 def generate_service_items(n: int, seed: int) -> list[dict[str, Any]]:

@@ -37,7 +37,7 @@ from sqlmodel import col
 from ..errors import InputError, LedgerError, StateError
 from ..formats.canonical import json_loads
 from ..formats.certificate import validate_record
-from ..formats.rules import CERTIFICATE_PATH, RuleSet
+from ..formats.rules import CERTIFICATE_PATH, RuleSet, published_view
 from ..onchain.ids import ROLE_ISSUER
 from ..storage.models import ProducedCertificate
 from ..storage.store import Batch, BatchState, Certificate
@@ -161,8 +161,8 @@ def _record(
 ) -> dict[str, Any]:
     spec = rule_set.produces or {}
     subject: dict[str, Any] = {}
-    if rule_set.item is not None:  # the item's published attributes, as the rules read them (red team round 60)
-        decision_input = {**decision_input, "item": rule_set.item}
+    # the item's published attributes, as the rules read them (red team rounds 60, 60b)
+    decision_input = published_view(rule_set, decision_input)
     for name, path in spec["fields"].items():
         from_certificate = CERTIFICATE_PATH.fullmatch(path)
         value = (
