@@ -79,6 +79,23 @@ def application(case: str, *citations: Any) -> dict[str, Any]:
     }
 
 
+def citation_as_decided(ledger: Any, department: str, rules: RuleSet, licence: dict[str, Any], case: str) -> Any:
+    """How the decision of ``case`` records its one citation: an application citing ``licence`` by digest, decided
+    under ``rules`` for the licence's holder (what a restored or erased licence must read as)."""
+    app = application(case, licence["digest"])
+    decided = decisions.decide(
+        ledger,
+        department,
+        app["case_id"],
+        app["service_item"],
+        app,
+        rules,
+        applicant_ref=licence["fields"]["subject.credit_code"],
+    )
+    (cited,) = decided.body["certificates"]
+    return cited
+
+
 @contextmanager
 def overtaken_after_the_check(ledger: Any, rival: Callable[[Any], Any]) -> Iterator[list[Any]]:
     """Two processes deciding one case at once, made certain: right after this ledger's first check that the case

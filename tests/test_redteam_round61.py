@@ -56,7 +56,7 @@ from ledger.storage.vault import ERASED
 from .api_support import Clock, bearer, issue, login, make_client
 from .cli_support import cli_in_process, rpc
 from .conftest import PASSPHRASE, make_records, make_settings
-from .decision_support import application, unique_rule_set
+from .decision_support import citation_as_decided, unique_rule_set
 from .insider_support import insider_edit
 
 _codes = itertools.count(1)
@@ -312,16 +312,6 @@ def test_a_decision_citing_an_erased_licence_whose_body_was_written_back_reads_i
     erasure.erase(ledger, licence["digest"], basis="court-order", by="officer-1")
     with ledger.engine.begin() as conn:  # the insider's restore from the backup
         conn.execute(update(Certificate).where(Certificate.digest == licence["digest"]).values(sealed=kept))
-    app = application(f"C-RT61-{fresh_department}", licence["digest"])
-    decided = decisions.decide(
-        ledger,
-        fresh_department,
-        app["case_id"],
-        app["service_item"],
-        app,
-        rules,
-        applicant_ref=licence["fields"]["subject.credit_code"],
-    )
-    (cited,) = decided.body["certificates"]
+    cited = citation_as_decided(ledger, fresh_department, rules, licence, f"C-RT61-{fresh_department}")
     assert cited["digest"] == licence["digest"] and cited["verified"] is False, cited
     assert cited["failed"] == ["not_found"] and cited["holder"] is False, cited

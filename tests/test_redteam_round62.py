@@ -54,7 +54,7 @@ from ledger.storage.vault import Vault
 
 from .api_support import issue
 from .conftest import PASSPHRASE
-from .decision_support import application, unique_rule_set
+from .decision_support import application, citation_as_decided, unique_rule_set
 from .gateway_process import ChainRelay
 
 
@@ -116,17 +116,7 @@ def test_a_decision_citing_a_licence_written_back_before_its_erasure_is_anchored
     assert "pending" in erasure.erase(other, licence["digest"], basis="court-order", by="officer-1")
     with ledger.engine.begin() as conn:  # the insider's restore from the backup
         conn.execute(update(Certificate).where(Certificate.digest == licence["digest"]).values(sealed=kept))
-    app = application(f"C-RT62-{fresh_department}", licence["digest"])
-    decided = decisions.decide(
-        ledger,
-        fresh_department,
-        app["case_id"],
-        app["service_item"],
-        app,
-        rules,
-        applicant_ref=licence["fields"]["subject.credit_code"],
-    )
-    (cited,) = decided.body["certificates"]
+    cited = citation_as_decided(ledger, fresh_department, rules, licence, f"C-RT62-{fresh_department}")
     assert cited["digest"] == licence["digest"] and cited["verified"] is False, cited
     assert cited["failed"] == ["not_found"] and cited["holder"] is False, cited
 

@@ -253,10 +253,7 @@ def integer_spelt_double(value: Any, limit: int = MAX_JSON_DEPTH) -> tuple[float
         else:
             continue
         if depth > limit:
-            raise InputError(
-                f"a value nests lists and mappings more than {limit} levels deep (within each other); nothing the "
-                "ledger reads or writes comes near that depth: flatten the value"
-            )
+            raise _too_deep(limit)
         children.reverse()
         extend(children)
     return None
@@ -275,6 +272,13 @@ def _spelt_path(trail: tuple[Any, ...] | None) -> str:
     for step in reversed(steps):
         path = f"{path}[{step}]" if isinstance(step, int) else (f"{path}.{step}" if path else step)
     return path
+
+
+def _too_deep(limit: int) -> InputError:
+    return InputError(
+        f"a value nests lists and mappings more than {limit} levels deep (within each other); nothing the ledger "
+        "reads or writes comes near that depth: flatten the value"
+    )
 
 
 def check_value_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> None:
@@ -296,10 +300,7 @@ def check_value_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> None:
         else:
             continue
         if depth > limit:
-            raise InputError(
-                f"a value nests lists and mappings more than {limit} levels deep (within each other); nothing the "
-                "ledger reads or writes comes near that depth: flatten the value"
-            )
+            raise _too_deep(limit)
         for child in children:
             if isinstance(child, (dict, list, tuple, Mapping)):
                 push((child, depth + 1))
