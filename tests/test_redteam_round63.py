@@ -1,5 +1,6 @@
 """Red team round 63 against the last hour's merges: ``ledger demo-data --rules/--rules-out`` (round 60b), which
-writes a screen for every item publishing the catalogue of the items it generates."""
+writes a screen for every item publishing the catalogue of the items it generates, and round 62's sample of the
+store's sealed bodies a vault key recorded into an emptied key_check must open."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any
 import pytest
 
 from ledger.cli import main as cli_main
+from ledger.client import Ledger
+from ledger.errors import KeystoreError
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITMENT = ROOT / "rules" / "notify-and-commit.yaml"
@@ -73,3 +76,73 @@ def test_demo_data_with_distinct_files_still_writes_the_screen(tmp_path: Path, c
     assert code == 0, capsys.readouterr().err
     rules = load_rule_set(screen)
     assert rules.items is not None and len(rules.items) == 3 and len(out.read_text().splitlines()) == 5
+
+
+def test_rows_planted_before_the_stores_first_bodies_do_not_vouch_for_another_deployments_vault_key(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: round 62's insider (writes the database and the data directory, holds another deployment's
+    ``vault.key`` under the same passphrase), after round 62's fix. A key recorded into a store with no key_check row
+    must open the store's sealed bodies, but only the first three by digest were tried: the insider deletes the row,
+    plants three certificate rows of their own making whose digests sort before every real one (a few hundred
+    hashes of varied salts), sealed under their key, and swaps the key file in: it opened the three, was recorded as
+    this deployment's, and every new body was sealed under a key its other owner holds. The sample is drawn at random
+    from the whole store, so planted rows vouch for a key only if they outnumber the real ones many times over."""
+    import json
+
+    from sqlalchemy import delete, insert, select
+
+    from ledger.formats.canonical import hex32
+    from ledger.formats.certificate import CertificateDocument
+    from ledger.storage import keycheck
+    from ledger.storage.models import Certificate, KeyCheck
+    from ledger.storage.vault import Vault
+
+    from .api_support import issue
+    from .conftest import PASSPHRASE
+
+    issue(ledger, fresh_department, 12)  # the store holds real sealed bodies
+    table = Certificate.__table__  # type: ignore[attr-defined]
+    with ledger.engine.connect() as conn:
+        lowest = conn.execute(select(table.c.digest).order_by(table.c.digest).limit(1)).scalar_one()
+        template = conn.execute(select(table).limit(1)).mappings().one()
+    other = Vault.from_env_or_file(tmp_path / "other.key", PASSPHRASE, kdf_n=1024, kdf_floor=1024)
+    planted: list[dict[str, Any]] = []
+    attempt = 0
+    while len(planted) < 3:
+        attempt += 1
+        fields = {"type": "planted", "n": str(attempt)}
+        salts = {name: attempt.to_bytes(16, "big") + bytes(16) for name in fields}
+        digest = CertificateDocument(fields, salts, {}, {}).digest()
+        if hex32(digest) >= lowest:
+            continue
+        body = json.dumps({"fields": fields, "salts": {k: v.hex() for k, v in salts.items()}}).encode()
+        planted.append(
+            dict(template)
+            | {
+                "digest": hex32(digest),
+                "certificate_id": f"PLANTED-{attempt}",
+                "department_id": "PLANTED-RT63",
+                "sealed": other.seal(body, digest),
+            }
+        )
+    keys = ledger.settings.keys_dir
+    own = (keys / "vault.key").read_bytes()
+    recorded = keycheck.recorded(ledger.engine, "vault")
+    with ledger.engine.begin() as conn:
+        conn.execute(insert(table), planted)
+        conn.execute(delete(KeyCheck.__table__).where(KeyCheck.__table__.c.purpose == "vault"))  # type: ignore[attr-defined]
+    (keys / "vault.key").write_bytes((tmp_path / "other.key").read_bytes())
+    ledger._vault = None  # as a process started after the swap
+    try:
+        with pytest.raises(KeystoreError, match="does not open"):
+            _ = ledger.vault
+        assert keycheck.recorded(ledger.engine, "vault") is None  # nothing recorded
+    finally:
+        (keys / "vault.key").write_bytes(own)
+        ledger._vault = None
+        with ledger.engine.begin() as conn:
+            conn.execute(delete(table).where(table.c.department_id == "PLANTED-RT63"))
+        if recorded is not None and keycheck.recorded(ledger.engine, "vault") != recorded:
+            keycheck.replace(ledger.engine, "vault", recorded)
+    assert ledger.vault is not None and keycheck.recorded(ledger.engine, "vault") == recorded
