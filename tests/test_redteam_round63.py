@@ -146,3 +146,51 @@ def test_rows_planted_before_the_stores_first_bodies_do_not_vouch_for_another_de
         if recorded is not None and keycheck.recorded(ledger.engine, "vault") != recorded:
             keycheck.replace(ledger.engine, "vault", recorded)
     assert ledger.vault is not None and keycheck.recorded(ledger.engine, "vault") == recorded
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open (docs/threat-model.md, round 63): the sample reads no body marked erased, and nothing holds a body "
+    "marked erased to an erasures log entry before a key is recorded",
+)
+def test_bodies_marked_erased_for_a_moment_do_not_let_another_deployments_vault_key_in(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: the same insider, who marks every real row's body erased (keeping the bodies aside), deletes the
+    ``key_check`` row and swaps their key file in: the store then holds no body to hold the key to, so the key is
+    recorded as this deployment's; the bodies are written back afterwards. A store whose bodies are marked erased
+    with no erasure recorded for them should record no key until that is explained."""
+    from sqlalchemy import delete, select, update
+
+    from ledger.storage import keycheck
+    from ledger.storage.models import Certificate, KeyCheck
+    from ledger.storage.vault import ERASED, Vault
+
+    from .api_support import issue
+    from .conftest import PASSPHRASE
+
+    issue(ledger, fresh_department, 2)
+    table = Certificate.__table__  # type: ignore[attr-defined]
+    with ledger.engine.connect() as conn:
+        kept = conn.execute(select(table.c.digest, table.c.sealed).where(table.c.sealed != ERASED)).all()
+    Vault.from_env_or_file(tmp_path / "other.key", PASSPHRASE, kdf_n=1024, kdf_floor=1024)
+    keys = ledger.settings.keys_dir
+    own = (keys / "vault.key").read_bytes()
+    recorded = keycheck.recorded(ledger.engine, "vault")
+    with ledger.engine.begin() as conn:
+        conn.execute(update(table).where(table.c.sealed != ERASED).values(sealed=ERASED))
+        conn.execute(delete(KeyCheck.__table__).where(KeyCheck.__table__.c.purpose == "vault"))  # type: ignore[attr-defined]
+    (keys / "vault.key").write_bytes((tmp_path / "other.key").read_bytes())
+    ledger._vault = None  # as a process started after the swap
+    try:
+        with pytest.raises(KeystoreError):
+            _ = ledger.vault
+    finally:
+        (keys / "vault.key").write_bytes(own)
+        ledger._vault = None
+        with ledger.engine.begin() as conn:
+            for digest, sealed in kept:
+                conn.execute(update(table).where(table.c.digest == digest).values(sealed=sealed))
+        if recorded is not None and keycheck.recorded(ledger.engine, "vault") != recorded:
+            keycheck.replace(ledger.engine, "vault", recorded)
+        assert ledger.vault is not None and keycheck.recorded(ledger.engine, "vault") == recorded
