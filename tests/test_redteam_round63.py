@@ -194,3 +194,40 @@ def test_bodies_marked_erased_for_a_moment_do_not_let_another_deployments_vault_
         if recorded is not None and keycheck.recorded(ledger.engine, "vault") != recorded:
             keycheck.replace(ledger.engine, "vault", recorded)
         assert ledger.vault is not None and keycheck.recorded(ledger.engine, "vault") == recorded
+
+
+def test_a_live_certificate_hidden_by_an_unanchored_erasure_entry_says_which_entry_and_that_it_is_unanchored(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Adversary: an insider who can write the database (no keys) appends an entry to the department's ``erasures``
+    log naming a live certificate, to hide it from its holder and from a court. Since round 62 an entry not anchored
+    yet is believed (failing closed), so the holder's export and its evidence bundle are refused - but the refusal
+    said the contents "were lawfully erased" and were "written back from a copy", and told the operator to run
+    ``ledger erase`` again to destroy them: the forged entry's advice destroyed the live certificate's contents. The
+    refusal now names the entry (its number and basis) and says it is not anchored yet: check that an erasure was
+    ordered before erasing anything (an interrupted erasure completes with ``ledger erase``)."""
+    from datetime import UTC, datetime
+
+    from ledger.errors import ErasedError
+    from ledger.services import erasure, evidence, issuance, logchain
+
+    from .api_support import issue
+
+    (doc,) = issue(ledger, fresh_department, 1)
+    forged = {
+        "certificate": doc["digest"],
+        "basis": "forged-order",
+        "by_ref": "0" * 64,
+        "at": datetime.now(UTC).isoformat(),
+    }
+    entry = logchain.append(ledger, erasure.LOG, fresh_department, forged)
+    for read in (
+        lambda: issuance.holder_document(ledger, doc["digest"]),
+        lambda: issuance.custodian_document(ledger, doc["digest"], fresh_department),
+        lambda: evidence.bundle_for_stored(ledger, doc["digest"]),
+    ):
+        with pytest.raises(ErasedError) as refused:
+            read()
+        words = str(refused.value)
+        assert "not anchored" in words and "forged-order" in words and f"entry {entry.seq}" in words, words
+        assert "lawfully erased" not in words
