@@ -274,16 +274,17 @@ class Ledger:
                 where=self.settings.keys_dir,
             )
 
-    _VAULT_SAMPLE = 3
+    _VAULT_SAMPLE = 8
 
     def _vault_opens_the_store(self, vault: Vault, source: str) -> None:
         """Before a vault key is recorded as this database's (no check value yet: a database upgraded to migration
-        0017, or its row deleted): it must open the sealed bodies the store holds, the first few by digest, each to
-        the digest its row is anchored under (the fields and salts the body holds hash to it). An insider deleting
+        0017, or its row deleted): it must open the sealed bodies the store holds, a few drawn at random, each to
+        the digest its row is stored under (the fields and salts the body holds hash to it). An insider deleting
         the row and putting another deployment's key file in place had that key recorded and every new body sealed
-        under a key its other owner holds (red team round 62): a store with no sealed body has nothing to hold the
-        key to, and records it."""
-        from sqlalchemy import select
+        under a key its other owner holds (red team round 62); the first few by digest were rows the insider could
+        plant (round 63), rows drawn at random are the store's own unless planted ones outnumber them. A store with no
+        sealed body has nothing to hold the key to, and records it."""
+        from sqlalchemy import func, select
 
         from .formats.canonical import hex32, parse_hex32
         from .formats.certificate import CertificateDocument, read_sealed_body
@@ -292,12 +293,19 @@ class Ledger:
 
         table = Certificate.__table__  # type: ignore[attr-defined]
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(table.c.digest, table.c.sealed)
-                .where(table.c.sealed != ERASED)
-                .order_by(table.c.digest)
-                .limit(self._VAULT_SAMPLE)
-            ).all()
+            # drawn at random from the whole store, the digests first (one scan of a narrow column, once per missing
+            # row): the first few by digest were rows an insider planted, sealed under their key (red team round 63)
+            sample = (
+                conn.execute(
+                    select(table.c.digest)
+                    .where(table.c.sealed != ERASED)
+                    .order_by(func.random())
+                    .limit(self._VAULT_SAMPLE)
+                )
+                .scalars()
+                .all()
+            )
+            rows = conn.execute(select(table.c.digest, table.c.sealed).where(table.c.digest.in_(sample))).all()
         for digest, sealed in rows:
             try:
                 fields, salts = read_sealed_body(vault.open(bytes(sealed), parse_hex32(digest)))

@@ -19,6 +19,7 @@ from ..services import decisions, logchain, replay
 from ..services.demo_data import catalogue, generate_applications, generate_service_items
 from .output import (
     ProgressBar,
+    distinct_files,
     identity_argument,
     moment,
     open_ledger,
@@ -174,6 +175,11 @@ def _demo_data(args: argparse.Namespace) -> int:
     items = generate_service_items(args.items, args.seed)
     if (args.rules is None) != (args.rules_out is None):
         raise InputError("--rules and --rules-out go together: the screen to publish the catalogue in, and its file")
+    # the screen is written before the licences are read and the applications written: over either it destroyed it,
+    # under --out it was overwritten by the applications (red team round 63)
+    distinct_files(
+        {"--rules-out": args.rules_out, "--out": args.out}, {"--rules": args.rules, "--licences": args.licences}
+    )
     if args.rules is not None:
         screen = load_rule_set(args.rules).document | {"items": catalogue(items)}
         load_rule_set(screen)  # refuses a rule set for one item, or a catalogue past the bounds

@@ -66,6 +66,34 @@ def write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
+def distinct_files(written: dict[str, Path | None], read: dict[str, Path | None]) -> None:
+    """InputError, naming both options, when a file a command writes (``written``: option -> path) is one it reads or
+    writes under another option (``read``, ``written``), however spelt (``a/../b``, a link, a hard link): written first,
+    it truncated the other before it was read, or was overwritten by it (red team round 63: ``ledger demo-data
+    --rules-out`` over its --licences destroyed them). Devices (``/dev/stdout``, ``/dev/null``) are not compared."""
+    given = [(option, path) for option, path in (*written.items(), *read.items()) if path is not None]
+    for option, path in given:
+        if option not in written:
+            continue
+        for other, other_path in given:
+            if other != option and _same_file(path, other_path):
+                raise InputError(
+                    f"{option} {path} is the file {other} names ({other_path}): writing it would destroy the "
+                    "other; give each its own file",
+                    field=option,
+                )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        first, second = os.stat(a), os.stat(b)
+    except OSError:  # one does not exist yet: the same file only if both names lead to the same place
+        return os.path.realpath(a) == os.path.realpath(b)
+    if not (stat.S_ISREG(first.st_mode) and stat.S_ISREG(second.st_mode)):
+        return False
+    return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
+
+
 def replace_file(path: Path, text: str) -> None:
     """Write ``text`` to the file ``path`` whole, owner only (0600 whatever the umask), replacing what is there:
     for the reports and files a command writes into a directory others may share. A symbolic link planted at

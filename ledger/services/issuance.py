@@ -1496,9 +1496,21 @@ def refuse_written_back(ledger: Ledger, digest: str, department: str) -> None:
     """ErasedError when ``department``'s erasures log records the erasure of certificate ``digest`` (anchored or
     not yet: red team round 62), whose body the caller could open: the body was written back from a copy after its
     lawful erasure (red team round 61), and its contents are served, shared or exported to no one."""
-    from .erasure import erasure_recorded
+    from .erasure import attested_erased, recorded_entry
 
-    if erasure_recorded(ledger, digest, department):
+    entry = recorded_entry(ledger, department, hex32(parse_hex32(digest, "digest")))
+    if entry is not None and not entry["anchored"] and not attested_erased(ledger, digest, department):
+        # believed, failing closed, but said for what it is: an entry anyone who writes the database could append
+        # named a live certificate "lawfully erased" and told the operator to erase it again (red team round 63)
+        raise ErasedError(
+            f"certificate {digest} is served to no one: {department}'s erasures log records its erasure in entry "
+            f"{entry['seq']} (basis {str(entry.get('basis'))[:80]!r}), which is not anchored yet, though its sealed "
+            "body is in the store. Before erasing anything, check that this erasure was ordered: if it was, "
+            "`ledger erase` of the certificate completes it (an interrupted erasure, or a body written back from a "
+            "copy); if it was not, the entry was added to the database past the ledger - keep the body and report "
+            "it (`ledger reconcile` lists it as erasure_incomplete)"
+        )
+    if entry is not None or attested_erased(ledger, digest, department):
         raise ErasedError(
             f"the contents of certificate {digest} were lawfully erased ({department}'s erasures log records it), "
             "but its sealed body is in the store again, written back from a copy: it is served to no one; "

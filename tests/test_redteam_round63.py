@@ -1,0 +1,233 @@
+"""Red team round 63 against the last hour's merges: ``ledger demo-data --rules/--rules-out`` (round 60b), which
+writes a screen for every item publishing the catalogue of the items it generates, and round 62's sample of the
+store's sealed bodies a vault key recorded into an emptied key_check must open."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger.cli import main as cli_main
+from ledger.client import Ledger
+from ledger.errors import KeystoreError
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMITMENT = ROOT / "rules" / "notify-and-commit.yaml"
+
+
+@pytest.mark.parametrize(
+    ("writer", "clash"),
+    [("--rules-out", "--licences"), ("--rules-out", "--rules"), ("--rules-out", "--out"), ("--out", "--licences")],
+)
+def test_demo_data_writing_the_screen_over_one_of_its_own_inputs_is_refused_and_loses_nothing(
+    tmp_path: Path, capsys: Any, writer: str, clash: str
+) -> None:
+    """(A department's operator scripting the demo, or a colleague handing them a command line) give ``ledger
+    demo-data --rules-out`` the path of one of the command's other files: --licences (the business licences the
+    applications cite), --rules (the screen it reads) or --out (the applications). The screen was written first,
+    truncating that file: the licences were destroyed before they were read (then "holds no business-licence"), the
+    source screen replaced by JSON, or the screen overwritten by the applications afterwards (exit 0, a "rule set"
+    file of applications). --out over --licences replaced the licences with the applications. Refused before anything
+    is written, naming the two options; every file as it was."""
+    licences = tmp_path / "licences.jsonl"
+    licences.write_text('{"digest": "00", "fields": {"type": "business-licence"}}\n', encoding="utf-8")
+    screen = tmp_path / "screen.yaml"
+    screen.write_text(COMMITMENT.read_text(encoding="utf-8"), encoding="utf-8")
+    apps = tmp_path / "apps.jsonl"
+    apps.write_text("kept\n", encoding="utf-8")
+    screen_out = tmp_path / "screen.json"
+    paths = {"--licences": licences, "--rules": screen, "--out": apps, "--rules-out": screen_out}
+    before = {p: p.read_bytes() for p in paths.values() if p.exists()}
+    args = ["demo-data", "--items", "3", "--applications", "5", "--seed", "7"]
+    args += [f"{option}={path}" for option, path in paths.items() if option != writer]
+    # the same file under another spelling: a relative path through a directory and back
+    clashing = tmp_path / "sub" / ".." / paths[clash].name
+    (tmp_path / "sub").mkdir()
+    code = cli_main([*args, f"{writer}={clashing}"])
+    err = capsys.readouterr().err
+    assert code != 0 and writer in err and clash in err, err
+    assert {p: p.read_bytes() for p in paths.values() if p.exists()} == before and not screen_out.exists()
+
+
+def test_demo_data_with_distinct_files_still_writes_the_screen(tmp_path: Path, capsys: Any) -> None:
+    """(The same operator's control) distinct files: the screen with the catalogue and the applications written."""
+    from ledger.formats.rules import load_rule_set
+
+    out, screen = tmp_path / "apps.jsonl", tmp_path / "screen.json"
+    code = cli_main(
+        [
+            "demo-data",
+            "--items",
+            "3",
+            "--applications",
+            "5",
+            "--seed",
+            "7",
+            "--out",
+            str(out),
+            "--rules",
+            str(COMMITMENT),
+            "--rules-out",
+            str(screen),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    rules = load_rule_set(screen)
+    assert rules.items is not None and len(rules.items) == 3 and len(out.read_text().splitlines()) == 5
+
+
+def test_rows_planted_before_the_stores_first_bodies_do_not_vouch_for_another_deployments_vault_key(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: round 62's insider (writes the database and the data directory, holds another deployment's
+    ``vault.key`` under the same passphrase), after round 62's fix. A key recorded into a store with no key_check row
+    must open the store's sealed bodies, but only the first three by digest were tried: the insider deletes the row,
+    plants three certificate rows of their own making whose digests sort before every real one (a few hundred
+    hashes of varied salts), sealed under their key, and swaps the key file in: it opened the three, was recorded as
+    this deployment's, and every new body was sealed under a key its other owner holds. The sample is drawn at random
+    from the whole store, so planted rows vouch for a key only if they outnumber the real ones many times over."""
+    import json
+
+    from sqlalchemy import delete, insert, select
+
+    from ledger.formats.canonical import hex32
+    from ledger.formats.certificate import CertificateDocument
+    from ledger.storage import keycheck
+    from ledger.storage.models import Certificate, KeyCheck
+    from ledger.storage.vault import Vault
+
+    from .api_support import issue
+    from .conftest import PASSPHRASE
+
+    issue(ledger, fresh_department, 12)  # the store holds real sealed bodies
+    table = Certificate.__table__  # type: ignore[attr-defined]
+    with ledger.engine.connect() as conn:
+        lowest = conn.execute(select(table.c.digest).order_by(table.c.digest).limit(1)).scalar_one()
+        template = conn.execute(select(table).limit(1)).mappings().one()
+    other = Vault.from_env_or_file(tmp_path / "other.key", PASSPHRASE, kdf_n=1024, kdf_floor=1024)
+    planted: list[dict[str, Any]] = []
+    attempt = 0
+    while len(planted) < 3:
+        attempt += 1
+        fields = {"type": "planted", "n": str(attempt)}
+        salts = {name: attempt.to_bytes(16, "big") + bytes(16) for name in fields}
+        digest = CertificateDocument(fields, salts, {}, {}).digest()
+        if hex32(digest) >= lowest:
+            continue
+        body = json.dumps({"fields": fields, "salts": {k: v.hex() for k, v in salts.items()}}).encode()
+        planted.append(
+            dict(template)
+            | {
+                "digest": hex32(digest),
+                "certificate_id": f"PLANTED-{attempt}",
+                "department_id": "PLANTED-RT63",
+                "sealed": other.seal(body, digest),
+            }
+        )
+    keys = ledger.settings.keys_dir
+    own = (keys / "vault.key").read_bytes()
+    recorded = keycheck.recorded(ledger.engine, "vault")
+    with ledger.engine.begin() as conn:
+        conn.execute(insert(table), planted)
+        conn.execute(delete(KeyCheck.__table__).where(KeyCheck.__table__.c.purpose == "vault"))  # type: ignore[attr-defined]
+    (keys / "vault.key").write_bytes((tmp_path / "other.key").read_bytes())
+    ledger._vault = None  # as a process started after the swap
+    try:
+        with pytest.raises(KeystoreError, match="does not open"):
+            _ = ledger.vault
+        assert keycheck.recorded(ledger.engine, "vault") is None  # nothing recorded
+    finally:
+        (keys / "vault.key").write_bytes(own)
+        ledger._vault = None
+        with ledger.engine.begin() as conn:
+            conn.execute(delete(table).where(table.c.department_id == "PLANTED-RT63"))
+        if recorded is not None and keycheck.recorded(ledger.engine, "vault") != recorded:
+            keycheck.replace(ledger.engine, "vault", recorded)
+    assert ledger.vault is not None and keycheck.recorded(ledger.engine, "vault") == recorded
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open (docs/threat-model.md, round 63): the sample reads no body marked erased, and nothing holds a body "
+    "marked erased to an erasures log entry before a key is recorded",
+)
+def test_bodies_marked_erased_for_a_moment_do_not_let_another_deployments_vault_key_in(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: the same insider, who marks every real row's body erased (keeping the bodies aside), deletes the
+    ``key_check`` row and swaps their key file in: the store then holds no body to hold the key to, so the key is
+    recorded as this deployment's; the bodies are written back afterwards. A store whose bodies are marked erased
+    with no erasure recorded for them should record no key until that is explained."""
+    from sqlalchemy import delete, select, update
+
+    from ledger.storage import keycheck
+    from ledger.storage.models import Certificate, KeyCheck
+    from ledger.storage.vault import ERASED, Vault
+
+    from .api_support import issue
+    from .conftest import PASSPHRASE
+
+    issue(ledger, fresh_department, 2)
+    table = Certificate.__table__  # type: ignore[attr-defined]
+    with ledger.engine.connect() as conn:
+        kept = conn.execute(select(table.c.digest, table.c.sealed).where(table.c.sealed != ERASED)).all()
+    Vault.from_env_or_file(tmp_path / "other.key", PASSPHRASE, kdf_n=1024, kdf_floor=1024)
+    keys = ledger.settings.keys_dir
+    own = (keys / "vault.key").read_bytes()
+    recorded = keycheck.recorded(ledger.engine, "vault")
+    with ledger.engine.begin() as conn:
+        conn.execute(update(table).where(table.c.sealed != ERASED).values(sealed=ERASED))
+        conn.execute(delete(KeyCheck.__table__).where(KeyCheck.__table__.c.purpose == "vault"))  # type: ignore[attr-defined]
+    (keys / "vault.key").write_bytes((tmp_path / "other.key").read_bytes())
+    ledger._vault = None  # as a process started after the swap
+    try:
+        with pytest.raises(KeystoreError):
+            _ = ledger.vault
+    finally:
+        (keys / "vault.key").write_bytes(own)
+        ledger._vault = None
+        with ledger.engine.begin() as conn:
+            for digest, sealed in kept:
+                conn.execute(update(table).where(table.c.digest == digest).values(sealed=sealed))
+        if recorded is not None and keycheck.recorded(ledger.engine, "vault") != recorded:
+            keycheck.replace(ledger.engine, "vault", recorded)
+        assert ledger.vault is not None and keycheck.recorded(ledger.engine, "vault") == recorded
+
+
+def test_a_live_certificate_hidden_by_an_unanchored_erasure_entry_says_which_entry_and_that_it_is_unanchored(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Adversary: an insider who can write the database (no keys) appends an entry to the department's ``erasures``
+    log naming a live certificate, to hide it from its holder and from a court. Since round 62 an entry not anchored
+    yet is believed (failing closed), so the holder's export and its evidence bundle are refused - but the refusal
+    said the contents "were lawfully erased" and were "written back from a copy", and told the operator to run
+    ``ledger erase`` again to destroy them: the forged entry's advice destroyed the live certificate's contents. The
+    refusal now names the entry (its number and basis) and says it is not anchored yet: check that an erasure was
+    ordered before erasing anything (an interrupted erasure completes with ``ledger erase``)."""
+    from datetime import UTC, datetime
+
+    from ledger.errors import ErasedError
+    from ledger.services import erasure, evidence, issuance, logchain
+
+    from .api_support import issue
+
+    (doc,) = issue(ledger, fresh_department, 1)
+    forged = {
+        "certificate": doc["digest"],
+        "basis": "forged-order",
+        "by_ref": "0" * 64,
+        "at": datetime.now(UTC).isoformat(),
+    }
+    entry = logchain.append(ledger, erasure.LOG, fresh_department, forged)
+    for read in (
+        lambda: issuance.holder_document(ledger, doc["digest"]),
+        lambda: issuance.custodian_document(ledger, doc["digest"], fresh_department),
+        lambda: evidence.bundle_for_stored(ledger, doc["digest"]),
+    ):
+        with pytest.raises(ErasedError) as refused:
+            read()
+        words = str(refused.value)
+        assert "not anchored" in words and "forged-order" in words and f"entry {entry.seq}" in words, words
+        assert "lawfully erased" not in words
