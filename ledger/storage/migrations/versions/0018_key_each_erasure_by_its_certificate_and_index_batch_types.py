@@ -52,15 +52,17 @@ def _lookup_key(named: str) -> str:
     return hashlib.sha256(b"pl-lookup\x00" + named.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def upgrade() -> None:
-    with op.batch_alter_table("batch", schema=None) as batch_op:
-        batch_op.create_index("ix_batch_schema_id", ["schema_id"], unique=False)
-    conn = op.get_bind()
+_KEEP = object()  # what a re-key answers for a row it leaves as it is
+
+
+def _rekey(conn: Any, key_of: Any) -> None:
+    """Set ``lookup`` of every erasures-log entry to ``key_of(body, lookup)`` unless it answers :data:`_KEEP`, in
+    keyset pages on the primary key (no cursor held open across the updates)."""
     entries = sa.table(
         "logentry", sa.column("id", sa.Integer), sa.column("log"), sa.column("body", sa.Text), sa.column("lookup")
     )
     after = 0
-    while True:  # keyset pages on the primary key: no cursor held open across the updates
+    while True:
         rows = conn.execute(
             sa.select(entries.c.id, entries.c.body, entries.c.lookup)
             .where(entries.c.id > after, entries.c.log == "erasures")
@@ -71,9 +73,7 @@ def upgrade() -> None:
             return
         after = rows[-1][0]
         keyed = [
-            {"row": row_id, "key": key}
-            for row_id, text, lookup in rows
-            if (key := _keys(text)[0]) is not None and key != lookup
+            {"row": row_id, "key": key} for row_id, text, lookup in rows if (key := key_of(text, lookup)) is not _KEEP
         ]
         if keyed:
             conn.execute(
@@ -82,32 +82,24 @@ def upgrade() -> None:
             )
 
 
+def _certificate_key(text: str | None, lookup: str | None) -> Any:
+    key = _keys(text)[0]
+    return key if key is not None and key != lookup else _KEEP
+
+
+def _previous_key(text: str | None, _lookup: str | None) -> Any:
+    key, previous = _keys(text)
+    return previous if key is not None else _KEEP
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("batch", schema=None) as batch_op:
+        batch_op.create_index("ix_batch_schema_id", ["schema_id"], unique=False)
+    _rekey(op.get_bind(), _certificate_key)
+
+
 def downgrade() -> None:
     """The previous version keys an erasures-log entry by its case id alone: a certificate's erasure had none."""
     with op.batch_alter_table("batch", schema=None) as batch_op:
         batch_op.drop_index("ix_batch_schema_id")
-    conn = op.get_bind()
-    entries = sa.table(
-        "logentry", sa.column("id", sa.Integer), sa.column("log"), sa.column("body", sa.Text), sa.column("lookup")
-    )
-    after = 0
-    while True:
-        rows = conn.execute(
-            sa.select(entries.c.id, entries.c.body)
-            .where(entries.c.id > after, entries.c.log == "erasures")
-            .order_by(entries.c.id)
-            .limit(_CHUNK)
-        ).all()
-        if not rows:
-            return
-        after = rows[-1][0]
-        keyed = [
-            {"row": row_id, "key": previous}
-            for row_id, text in rows
-            if (keys := _keys(text))[0] is not None
-            for previous in keys[1:]
-        ]
-        if keyed:
-            conn.execute(
-                sa.update(entries).where(entries.c.id == sa.bindparam("row")).values(lookup=sa.bindparam("key")), keyed
-            )
+    _rekey(op.get_bind(), _previous_key)
