@@ -46,6 +46,7 @@ from ..formats.certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, Certific
 from ..formats.merkle import ProofWalks
 from ..formats.reasons import reason_name
 from ..onchain import chainread
+from ..onchain.deadline import time_limit
 from ..onchain.ids import ROLE_ISSUER, department_id_bytes
 
 if TYPE_CHECKING:  # web3 and eth_account (most of a second) are imported by the chain's client, where one is opened
@@ -1125,6 +1126,8 @@ class _Run:
         # (a decision's moment), else the clock. Status stays as of the head unless ``at`` is given.
         self.now = self.at_time or (_parse_time(now) if now is not None else None) or datetime.now(UTC)
         self.head = head
+        # the longest one verification may wait for the node in all (LEDGER_VERIFY_SECONDS): each certificate's
+        self.seconds: float | None = getattr(view.chain, "verify_seconds", None)
         self._identity: Check | None = None
         self._batches: dict[
             tuple[str, bytes, bytes, int], tuple[BatchInfo | None, tuple[Check, ...], dict[str, Any]]
@@ -1343,12 +1346,13 @@ def verify_digest(
     checks = _Checks(DIGEST_CHECK_NAMES)
     facts: dict[str, Any] = {}
     try:
-        head = view.head()
-        checks.items.append(run.chain_check(anchor))
-        checks.items.append(run.chain_identity_check())
-        blocks = _anchoring(run, checks, facts, key, anchor, issuer, certificate_type, head)
-        if blocks is not None:
-            _witnessed(run, checks, blocks, head)
+        with time_limit(run.seconds):
+            head = view.head()
+            checks.items.append(run.chain_check(anchor))
+            checks.items.append(run.chain_identity_check())
+            blocks = _anchoring(run, checks, facts, key, anchor, issuer, certificate_type, head)
+            if blocks is not None:
+                _witnessed(run, checks, blocks, head)
     except ChainError as exc:
         checks.skip_rest(f"the chain could not be read: {exc}")
         return Report(hex32(key), tuple(checks.items), None, run.at_text)
@@ -1385,8 +1389,9 @@ def verify_many(
     ``workers``: forked helper processes (:func:`worker_count`; default: one for a call of at least
     :data:`FORK_MIN` certificates on a machine with two cores or more), which give the same reports."""
     try:
-        head: int | None = view.head()
-        view.sync(head, recheck=True)
+        with time_limit(getattr(view.chain, "verify_seconds", None)):  # the reads all its certificates share
+            head: int | None = view.head()
+            view.sync(head, recheck=True)
     except ChainError:
         head = None  # each verification reports the chain failure itself
     run = _Run(view, at, head, now)
@@ -1702,7 +1707,8 @@ def _verify_one(source: str | Mapping[str, Any] | CertificateDocument, run: _Run
         run.check("format", True, f"{doc.fmt}, {len(doc.fields)} disclosed and {len(doc.hidden)} hidden fields")
     )
     try:
-        return _verify(doc, run, checks, run.view.head() if run.head is None else run.head)
+        with time_limit(run.seconds):
+            return _verify(doc, run, checks, run.view.head() if run.head is None else run.head)
     except ChainError as exc:
         checks.skip_rest(f"the chain could not be read: {exc}")
         return Report(None, tuple(checks.items), None, run.at_text)
