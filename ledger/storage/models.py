@@ -347,6 +347,10 @@ class LogEntry(SQLModel, table=True):
     entry_hash: str = Field(sa_column=Column(StoredText(66), nullable=False))
     prev_hash: str = Field(sa_column=Column(StoredText(66), nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(StoredTime, nullable=False))
+    # the ledger's mark on the entry: HMAC-SHA256 of its entry hash under a key derived from the department's secret
+    # (sealed by the vault), hex; anchoring refuses an entry without it (logchain.entry_mark). NULL: written before
+    # marks existed (migration 0020), or past the ledger
+    mark: str | None = Field(default=None, sa_column=Column(StoredText(64), nullable=True))
     # No anchoring columns: an entry's anchor, leaf index, proof and state follow from the LogAnchor whose range
     # holds its sequence number (logchain.Entry), so anchoring never rewrites these ~2 KB rows (migration 0012).
 
