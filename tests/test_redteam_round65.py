@@ -13,26 +13,42 @@ operator rewriting history.
    line) accepted the holder's genuine birth certificate, or a licence of a department it does not trust, as one.
    A verifier may now state what it expects (`ledger verify --type T --issuer D`; ``expected_type`` and
    ``expected_issuer`` of ``verify_certificate`` and ``verify_many``): an ``expected`` check fails otherwise.
+
+3. Found (the council, or a majority of it, with the chain's operator ordering its transaction): a department's
+   decisions anchored while it was an active approver, the council's suspension of the department mined after the
+   anchoring in the same block, failed replay (``decided_without_authority``) and both bundle verifiers (``log_key``):
+   the suspension's period starts at that block, and the check of the decision's moment counted every period
+   starting at or before the anchoring block, so one transaction ordered after an honest anchoring voided every
+   decision of its range (a bulk run's ten thousand) for every court, after the fact. Round 9 closed the same for
+   certificates (the key judged by the block before the anchoring or its own); a period starting in the anchoring's
+   own block is now judged the same way, in replay, the library's bundle check and the court's verifier.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ledger.client import Ledger
-from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER
-from ledger.services import reconcile, status
+from ledger.errors import StateError
+from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER, ROLE_VERIFIER
+from ledger.services import decisions, evidence, logchain, reconcile, status
+from ledger.services.council import Action
 from ledger.services.departments import Council
+from ledger.services.replay import replay
 from ledger.services.verify import ChainView, verify_certificate, verify_many
 from ledger.services.witness.audit import audit_chain
 
 from .cli_support import cli_in_process, rpc
 from .conftest import PASSPHRASE, make_records, make_settings, write_jsonl
+from .decision_support import application, unique_rule_set
+from .evidence_support import both
 from .foundation_support import issue, verify
 
 _codes = itertools.count(1)
@@ -121,3 +137,62 @@ def test_a_genuine_certificate_of_another_type_or_issuer_than_asked_for_is_not_v
     path = write_jsonl(tmp_path / "licence.json", [licence])
     code, _, err = cli_in_process(ledger, monkeypatch, capsys, "verify", str(path), "--type", "Business Licence")
     assert code == 2 and "--type" in err, err
+
+
+# -- 3. a suspension mined after a decisions anchoring in the same block -------------------------------------------
+
+
+def test_a_suspension_after_a_decisions_anchoring_in_the_same_block_does_not_reach_back(
+    own: Ledger, tmp_path: Path
+) -> None:
+    """Adversary: the council (a majority of it), with the chain's operator ordering its transaction. A department
+    decides a case and anchors its decisions log while an active approver; the council's suspension of the
+    department is mined right after the anchoring, in the same block. The contract let the anchoring through (the
+    department could act when it ran), so the decision was recorded with authority: replay and both bundle verifiers
+    must not call it decided without authority (as round 9 holds for a certificate anchored so)."""
+    code = f"R65-{os.getpid() % 1000}-{next(_codes)}"
+    Council(own).register(
+        code, f"Bureau {code}", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=("business-licence",)
+    )
+    rules = unique_rule_set(f"r65-{code}")
+    decisions.publish_rule_set(own, rules, code)
+    decisions.decide(own, code, "R65-CASE", "ITEM-1", application("R65-CASE"), rules, applicant_ref="applicant-65")
+    council = Council(own)
+    first, *others = council.members
+    proposal = first.propose(Action.SUSPEND, code)
+    threshold = int(own.chain.call(own.chain.registry.functions.threshold()))
+    for member in others[: threshold - 2]:
+        assert not member.approve(proposal).executed
+    last = others[threshold - 2]
+    chain = own.chain
+    rpc(own, "evm_setAutomine", False)
+    rpc(own, "evm_setIntervalMining", 0)
+    anchored: list[list[str]] = []
+    worker = threading.Thread(
+        target=lambda: anchored.append(logchain.anchor_pending(own, decisions.LOG_DECISIONS, code))
+    )
+    try:
+        worker.start()
+        deadline = time.monotonic() + 30
+        while int(rpc(own, "txpool_status")["pending"], 16) < 1:  # the anchoring waits in the node's pool
+            assert time.monotonic() < deadline, "the anchoring was never sent"
+            time.sleep(0.05)
+        suspension = chain.send(last.account, chain.registry.functions.approve(proposal))
+        rpc(own, "evm_mine")
+    finally:
+        rpc(own, "evm_setAutomine", True)
+    worker.join(timeout=60)
+    assert anchored and anchored[0], anchored
+    (anchoring,) = logchain.chain_ranges(own, decisions.LOG_DECISIONS, code)
+    suspended, sent = chain.wait(suspension, timeout=30), chain.wait(anchoring.tx_hash, timeout=30)
+    assert suspended["status"] == 1 and suspended["blockNumber"] == sent["blockNumber"] == anchoring.block_number
+    assert sent["transactionIndex"] < suspended["transactionIndex"], (sent, suspended)  # the anchoring came first
+
+    found = [d for d in replay(own, department=code).discrepancies if d.check == "decided_without_authority"]
+    assert found == [], [d.detail for d in found]
+    bundle = evidence.decision_bundle(own, code, "R65-CASE")
+    library, exit_code, _ = both(own, bundle, tmp_path, "suspended-after-anchoring.json")
+    assert exit_code == 0 and library.ok, library.to_json()
+    # suspended now: the library records no decision of the department (and the contract anchors none)
+    with pytest.raises(StateError):
+        decisions.decide(own, code, "R65-LATE", "ITEM-1", application("R65-LATE"), rules, applicant_ref="applicant-66")
