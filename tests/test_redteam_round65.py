@@ -22,6 +22,13 @@ operator rewriting history.
    decision of its range (a bulk run's ten thousand) for every court, after the fact. Round 9 closed the same for
    certificates (the key judged by the block before the anchoring or its own); a period starting in the anchoring's
    own block is now judged the same way, in replay, the library's bundle check and the court's verifier.
+
+4. Found (the chain's operator with its validators, on a ledger trusting no witness): a long-lived view (the
+   gateway's) keeps for good what it read of blocks past the finality margin. The operator rolled the chain back
+   past that margin and mined a longer history without a licence's anchoring and without another licence's
+   reinstatement: the view went on verifying the first (its batch cached) and calling the second valid, where every
+   fresh verifier said not anchored and suspended. The view now remembers the hash of its final boundary block and,
+   at each refresh, forgets every chain fact it keeps when the chain no longer has that block as it was.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ import pytest
 from ledger.client import Ledger
 from ledger.errors import StateError
 from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER, ROLE_VERIFIER
+from ledger.onchain.chainread import Finality
 from ledger.services import decisions, evidence, logchain, reconcile, status
 from ledger.services.council import Action
 from ledger.services.departments import Council
@@ -196,3 +204,38 @@ def test_a_suspension_after_a_decisions_anchoring_in_the_same_block_does_not_rea
     # suspended now: the library records no decision of the department (and the contract anchors none)
     with pytest.raises(StateError):
         decisions.decide(own, code, "R65-LATE", "ITEM-1", application("R65-LATE"), rules, applicant_ref="applicant-66")
+
+
+# -- 4. a rollback past the finality margin, under a long-lived view ---------------------------------------------------
+
+
+def test_a_long_lived_view_does_not_keep_facts_of_a_history_rolled_back_past_its_finality_margin(
+    own: Ledger, tmp_path: Path
+) -> None:
+    """Adversary: the chain's operator (with the validators), on a ledger that trusts no witness. The gateway's view
+    (long-lived, refreshed) keeps for good what it read of blocks past the finality margin: a batch's anchoring, a
+    certificate's status. The operator rolls the chain back past that margin (the chain's head drops below blocks the
+    view took for final) and mines a longer history without them: the anchoring of a licence, and the reinstatement of
+    another licence (suspended again on the chain). The view must judge by the chain it reads now: the first licence
+    not anchored, the second suspended, not verified from facts of a history the chain no longer has."""
+    code = _department(own)
+    (kept, dropped) = [*issue(own, tmp_path, code, make_records(2))[:1], None]
+    status.suspend(own, kept["digest"], "under-investigation")
+    view = ChainView(own.chain, own.settings.confirmations, max_head_age=3600.0)  # as the gateway's
+    view.refresh()
+    snapshot = rpc(own, "evm_snapshot")
+    status.reinstate(own, kept["digest"], "grounds-resolved")
+    (dropped,) = issue(own, tmp_path, code, make_records(1))
+    margin = Finality(own.settings.confirmations).reorg_depth
+    for _ in range(margin + 3):
+        rpc(own, "evm_mine")
+    view.refresh()
+    assert verify_certificate(kept, view).ok and verify_certificate(dropped, view).ok  # both final to the view
+    assert rpc(own, "evm_revert", snapshot) is True  # the operator rolls back past the margin
+    for _ in range(2 * margin + 6):  # and makes the other history the longer
+        rpc(own, "evm_mine")
+    view.refresh()
+    assert not verify(own, kept).ok and not verify(own, dropped).ok  # what a fresh verifier reads
+    again, gone = verify_certificate(kept, view), verify_certificate(dropped, view)
+    assert not gone.ok and "anchored" in {c.name for c in gone.failed}, gone.to_json()
+    assert not again.ok and "status" in {c.name for c in again.failed}, again.to_json()

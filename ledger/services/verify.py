@@ -368,6 +368,9 @@ class ChainView:
         self._synced = -1  # the status index holds every status event up to this block
         self._synced_at = float("-inf")  # monotonic time the last sync started
         self._final_upto = -1  # events up to here are final (chainread.Finality) when last read
+        # (number, hash) of the block that was the final boundary at the last sync: a history rewritten at or below
+        # it (the chain rolled back past the finality margin) changes or removes it (_rewritten_past_final)
+        self._final_mark: tuple[int, str] = (-1, "")
         self._topics: dict[bytes, int] = {}
         # (final, recent): (department, successor root, successor) -> the digest it superseded (a note for readers,
         # not a verdict); the recent ones are read again at each sync, as the index's are
@@ -952,6 +955,8 @@ class ChainView:
         if self._indexed and head <= self._synced and not (recheck and (head < self._synced or self._stale())):
             return self._synced
         with self._lock:
+            if recheck and self._rewritten_past_final(head):
+                self._forget_chain_facts()
             if self._indexed and head <= self._synced and not (recheck and (head < self._synced or self._stale())):
                 return self._synced
             # a recheck at a lower head (the chain rolled back): the events not final are read up to it, and
@@ -961,6 +966,30 @@ class ChainView:
 
     def _stale(self) -> bool:
         return time.monotonic() - self._synced_at >= RESYNC_SECONDS
+
+    def _rewritten_past_final(self, head: int) -> bool:
+        """Whether the chain no longer has the block that was the final boundary at the last sync, as it was then:
+        its head below it, or another hash there. What this view keeps for good (batches' anchorings, registry
+        answers, block times, the index's deep events) was read as final against that boundary; a rollback or a
+        rewrite past it (the chain's operator with its validators, red team round 65) leaves none of it standing."""
+        number, known = self._final_mark
+        if number < 0 or self._offline:
+            return False
+        return head < number or (self.chain.block_hash(number) or "") != known
+
+    def _forget_chain_facts(self) -> None:
+        """Forget every chain fact this view keeps (not the pure memos: recovered signers, proof walks, checks), so
+        the next reads take them from the chain as it is now: the history they came from was rewritten."""
+        self._streams = {}
+        self._block_times = {}
+        self._batches = {}
+        self._signers = {}
+        self._type_grants = {}
+        self._batch_checks = (-1, {})
+        self._ended, self._held = ({}, {}), ({}, {})
+        self._index, self._replaced = ({}, {}), ({}, {})
+        self._final_upto, self._synced, self._indexed = -1, -1, False
+        self._final_mark = (-1, "")
 
     def _sync_locked(self, head: int) -> None:
         # Everything after the previous final boundary is read again: events near the old head may have been
@@ -987,6 +1016,8 @@ class ChainView:
         self._ended, self._held = (ended_deep, ended_recent), (held_deep, held_recent)
         self._index, self._replaced, self._final_upto = (deep, recent), replaced, final_upto
         self._synced, self._indexed, self._synced_at = head, True, started
+        if final_upto >= 0 and final_upto != self._final_mark[0]:  # one block read when the boundary moves
+            self._final_mark = (final_upto, self.chain.block_hash(final_upto) or "")
 
     def status_events(self, start: int | None = None, end: int | None = None) -> list[tuple[CertKey, int, int, bytes]]:
         """Every status event of the anchor contract in blocks [start (default: deployment), end (default: head)],
