@@ -29,6 +29,12 @@ operator rewriting history.
    reinstatement: the view went on verifying the first (its batch cached) and calling the second valid, where every
    fresh verifier said not anchored and suspended. The view now remembers the hash of its final boundary block and,
    at each refresh, forgets every chain fact it keeps when the chain no longer has that block as it was.
+
+5. Found (a department the council suspended, e.g. while its decisions are investigated): `ledger erase` checked
+   nothing of the registry, so the suspended department destroyed certificate contents, and with them the typed
+   fields of the decision inputs they fed (what replay and a court re-run the decisions from), logging the erasure
+   in an entry the chain refuses to anchor until its reinstatement. Erasing now needs the department's key to be the
+   current key of an active department, as anchoring the erasures log does: nothing is destroyed otherwise.
 """
 
 from __future__ import annotations
@@ -41,17 +47,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from ledger.client import Ledger
 from ledger.errors import StateError
 from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER, ROLE_VERIFIER
 from ledger.onchain.chainread import Finality
-from ledger.services import decisions, evidence, logchain, reconcile, status
+from ledger.services import decisions, erasure, evidence, logchain, reconcile, status
 from ledger.services.council import Action
 from ledger.services.departments import Council
 from ledger.services.replay import replay
 from ledger.services.verify import ChainView, verify_certificate, verify_many
 from ledger.services.witness.audit import audit_chain
+from ledger.storage.models import Certificate
+from ledger.storage.vault import ERASED
 
 from .cli_support import cli_in_process, rpc
 from .conftest import PASSPHRASE, make_records, make_settings, write_jsonl
@@ -239,3 +248,28 @@ def test_a_long_lived_view_does_not_keep_facts_of_a_history_rolled_back_past_its
     again, gone = verify_certificate(kept, view), verify_certificate(dropped, view)
     assert not gone.ok and "anchored" in {c.name for c in gone.failed}, gone.to_json()
     assert not again.ok and "status" in {c.name for c in again.failed}, again.to_json()
+
+
+# -- 5. a suspended department erasing -----------------------------------------------------------------------------
+
+
+def test_a_suspended_department_destroys_no_certificate_contents(own: Ledger, tmp_path: Path) -> None:
+    """Adversary: a department the council suspended (say, while its decisions are investigated), erasing the
+    contents of a certificate it issued (and with them what its decisions read from it) before anyone looks. The
+    erasures log it writes cannot be anchored while it is suspended; nothing may be destroyed either: the erasure
+    is refused, the body still opens, and after the council's reinstatement the same erasure goes through."""
+    code = _department(own)
+    (document,) = issue(own, tmp_path, code, make_records(1))
+    digest = document["digest"]
+    Council(own).suspend(code)
+    with pytest.raises(StateError, match="active department"):
+        erasure.erase(own, digest, basis="court-order", by="officer-65")
+    with own.engine.connect() as conn:
+        sealed = conn.execute(select(Certificate.sealed).where(Certificate.digest == digest)).scalar()  # type: ignore[call-overload]
+    assert sealed is not None and bytes(sealed) != ERASED
+    assert erasure.recorded_entry(own, code, digest) is None  # nothing logged either
+    Council(own).reinstate(code)
+    erasure.erase(own, digest, basis="court-order", by="officer-65")
+    with own.engine.connect() as conn:
+        sealed = conn.execute(select(Certificate.sealed).where(Certificate.digest == digest)).scalar()  # type: ignore[call-overload]
+    assert bytes(sealed) == ERASED
