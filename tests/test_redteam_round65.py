@@ -35,6 +35,12 @@ operator rewriting history.
    fields of the decision inputs they fed (what replay and a court re-run the decisions from), logging the erasure
    in an entry the chain refuses to anchor until its reinstatement. Erasing now needs the department's key to be the
    current key of an active department, as anchoring the erasures log does: nothing is destroyed otherwise.
+
+6. Found (the chain's operator dropping a department's pending anchoring, or any outage, across a key rotation): a
+   log range prepared and signed with the department's key, its anchoring lost, was sent again after the council
+   rotated the key, with the new key, under the old key's stored signature: every decision of the range then failed
+   `log_signature` in both bundle verifiers (the signature is checked against the anchoring's signer), for every
+   court. Certificate batches are signed again with the current key when resumed; log ranges now are too.
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ import pytest
 from sqlalchemy import select
 
 from ledger.client import Ledger
-from ledger.errors import StateError
+from ledger.errors import ChainError, StateError
 from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER, ROLE_VERIFIER
 from ledger.onchain.chainread import Finality
 from ledger.services import decisions, erasure, evidence, logchain, reconcile, status
@@ -273,3 +279,60 @@ def test_a_suspended_department_destroys_no_certificate_contents(own: Ledger, tm
     with own.engine.connect() as conn:
         sealed = conn.execute(select(Certificate.sealed).where(Certificate.digest == digest)).scalar()  # type: ignore[call-overload]
     assert bytes(sealed) == ERASED
+
+
+# -- 6. a log range sent again after a key rotation --------------------------------------------------------------------
+
+
+@pytest.fixture()
+def impatient(tmp_path: Path) -> Iterator[Ledger]:
+    """A ledger with its own anvil that waits 3 s for a transaction (this test has one dropped from the pool)."""
+    instance = Ledger.open(make_settings(tmp_path / "impatient", chain_timeout=3.0), passphrase=PASSPHRASE)
+    yield instance
+    instance.close()
+
+
+def test_a_log_range_sent_again_after_a_key_rotation_is_signed_with_the_key_that_sends_it(
+    impatient: Ledger, tmp_path: Path
+) -> None:
+    """Adversary: the chain's operator, dropping a department's pending decisions anchoring from the node's pool (or
+    an outage losing it), the council then rotating the department's key (routine, or a suspected leak). The range
+    prepared and signed with the old key is sent again with the new one: the decision's bundle must still verify in
+    both verifiers, its log signature made by the key the chain records for the anchoring."""
+    ledger = impatient
+    code = f"R65-{os.getpid() % 1000}-{next(_codes)}"
+    Council(ledger).register(code, f"Bureau {code}", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=("permit",))
+    rules = unique_rule_set(f"r65-rot-{code}")
+    decisions.publish_rule_set(ledger, rules, code)
+    decisions.decide(ledger, code, "R65-ROT", "ITEM-1", application("R65-ROT"), rules, applicant_ref="applicant-67")
+    rpc(ledger, "evm_setAutomine", False)
+    rpc(ledger, "evm_setIntervalMining", 0)
+    failed: list[BaseException] = []
+
+    def anchoring() -> None:
+        try:
+            logchain.anchor_pending(ledger, decisions.LOG_DECISIONS, code)
+        except ChainError as exc:
+            failed.append(exc)
+
+    worker = threading.Thread(target=anchoring)
+    try:
+        worker.start()
+        deadline = time.monotonic() + 30
+        while int(rpc(ledger, "txpool_status")["pending"], 16) < 1:
+            assert time.monotonic() < deadline, "the anchoring was never sent"
+            time.sleep(0.05)
+        rpc(ledger, "anvil_dropAllTransactions")  # the operator drops it
+        worker.join(timeout=60)
+    finally:
+        rpc(ledger, "evm_setAutomine", True)
+    assert failed, "the dropped anchoring was reported"
+    old = ledger.department_account(code).address
+    new = Council(ledger).rotate_key(code)
+    assert new != old and ledger.department_account(code).address == new
+    logchain.anchor_pending(ledger, decisions.LOG_DECISIONS, code)  # sent again, by the new key
+    (anchored,) = logchain.chain_ranges(ledger, decisions.LOG_DECISIONS, code)
+    assert anchored.signer == new
+    bundle = evidence.decision_bundle(ledger, code, "R65-ROT")
+    library, exit_code, _ = both(ledger, bundle, tmp_path, "rotated.json")
+    assert exit_code == 0 and library.ok, library.to_json()
