@@ -41,6 +41,22 @@ operator rewriting history.
    rotated the key, with the new key, under the old key's stored signature: every decision of the range then failed
    `log_signature` in both bundle verifiers (the signature is checked against the anchoring's signer), for every
    court. Certificate batches are signed again with the current key when resumed; log ranges now are too.
+
+7. Found (the chain's operator, delaying a revocation): the block of a revocation dropped and the same transaction
+   mined again an hour later: every verifier now says the licence was valid in between, and a decision that relied
+   on its revocation then reads as taken on facts the chain does not hold, while the department's database still
+   records the revocation in its first block. `ledger audit-chain` (and `ledger reconcile`) matched changes by kind
+   and reason only and said nothing. A change the chain holds in another block than recorded is now
+   ``status_change_moved``: the first moment is kept, and named.
+
+Held, tried without a test of its own: 400 edits of two genuine documents (values retyped, salts, root and signer
+in upper case, fields moved to ``hidden``, proofs reversed, lengthened or emptied, the signature's last byte, anchor
+members retyped, the stated digest changed or dropped, the issuer or the anchor's department edited) got one verdict
+from ``verify_certificate``, ``verify_many`` and its forked helper each; those still verified change nothing the
+digest, the proof or the chain's record binds (hex case, the stated digest, the anchor's informational members).
+A document anchored in another department's namespace, a log or batch root squatted by another department, a rule
+set published by another department, a key rotated out (the library checks the keystore against the registry) and
+a supersession across departments are refused as earlier rounds' rows say.
 """
 
 from __future__ import annotations
@@ -336,3 +352,35 @@ def test_a_log_range_sent_again_after_a_key_rotation_is_signed_with_the_key_that
     bundle = evidence.decision_bundle(ledger, code, "R65-ROT")
     library, exit_code, _ = both(ledger, bundle, tmp_path, "rotated.json")
     assert exit_code == 0 and library.ok, library.to_json()
+
+
+# -- 7. a revocation mined again later ---------------------------------------------------------------------------------
+
+
+def test_a_revocation_mined_again_later_is_reported_with_the_moment_it_was_first_mined(
+    own: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Adversary: the chain's operator. A department revokes a licence; the operator drops the revocation's block and
+    mines the same transaction again later (the licence reads valid in between to every verifier asked about that
+    time, and a decision that relied on the revocation reads as taken on facts the chain no longer holds). The
+    database still records the revocation in its first block: the chain audit must say the change moved, and from
+    which block to which."""
+    code = _department(own)
+    (document,) = issue(own, tmp_path, code, make_records(1))
+    digest = document["digest"]
+    snapshot = rpc(own, "evm_snapshot")
+    tx_hash = status.revoke(own, digest, "fraud")
+    first = int(own.chain.wait(tx_hash, timeout=30)["blockNumber"])
+    raw = rpc(own, "eth_getRawTransactionByHash", tx_hash)
+    assert rpc(own, "evm_revert", snapshot) is True  # the revocation's block leaves the chain
+    for _ in range(5):
+        rpc(own, "evm_mine")
+    rpc(own, "eth_sendRawTransaction", raw)  # and the same transaction is mined again, later
+    later = int(own.chain.wait(tx_hash, timeout=30)["blockNumber"])
+    assert later > first and not verify(own, document).ok  # revoked again, from the later block
+
+    findings = [f for f in audit_chain(own, ask_witnesses=False).findings if digest in f.detail]
+    assert [f.kind for f in findings] == ["status_change_moved"], findings
+    assert f"in block {first}" in findings[0].detail and f"block {later}" in findings[0].detail, findings[0].detail
+    code_, out, _ = cli_in_process(own, monkeypatch, capsys, "audit-chain", "--json")
+    assert code_ == 1 and "status_change_moved" in out, out
