@@ -2428,6 +2428,10 @@ class DecisionVerifier(Verifier):
             )
             for i, (active, roles, start) in enumerate(periods):
                 stop = periods[i + 1][2] if i + 1 < len(periods) else None
+                if start == e["block_number"] > taken:
+                    # begun in the anchoring's own block, which the contract let through: after the anchoring (or
+                    # after a reinstatement before it), as the key of a certificate is judged
+                    continue
                 if start <= e["block_number"] and (stop is None or stop > taken) and not (active and roles & APPROVER):
                     raise Failure(
                         f"{e['department']} was {'suspended' if not active else 'not an approver'} from "
