@@ -8,10 +8,20 @@ court's expert against the evidence bundle and the standalone verifier.
    default 10,000 certificates, 0.6 s for the largest batch the ledger makes), all of it again on each request.
    Fixed: leaves once found to lead to a root are known by their SHA-256 (a changed blob is checked again), and
    only the leaves whose digest the department's stream changed are looked up.
+2. (An anonymous client; a relay or proxy in front of the gateway passing the client's Host on) send a path with a
+   trailing slash (``POST /public/consents/``, ``/public/consents/mine/``, ``/public/verify/``, ``GET /docs/``):
+   Starlette answered 307 with a Location built from the request's Host header and scheme, so the answer sent the
+   client - with its body: a 307 keeps method and body, a person's signed assertion included - to whatever host
+   the Host header named, and, behind a proxy terminating TLS, to ``http://`` in the clear. A Host header named
+   twice (a proxy may route by one, Starlette reads the other) or holding ``/``, ``?``, ``#``, ``@`` or a space
+   was served (RFC 9112 section 3.2: 400). Fixed: no path is redirected (a trailing slash is a path like any other:
+   404 naming it), and a Host named twice or that is no URI authority is refused (400) before any route.
 """
 
 from __future__ import annotations
 
+import json
+import socket
 import sys
 from typing import Any
 
@@ -19,7 +29,8 @@ from ledger.client import Ledger
 from ledger.services import status, statuslist
 from ledger.services.verify import ChainView
 
-from .api_support import Clock, issue, make_client
+from .api_support import UNLIMITED, Clock, issue, make_client
+from .gateway_process import Gateway, gateway
 
 
 def _calls(fn: Any) -> tuple[Any, int]:
@@ -74,3 +85,93 @@ def test_a_big_batchs_status_list_asked_again_costs_what_a_small_ones_does(
     served = client.get(f"/public/status-lists/{dept}/{big[0]['anchor']['root']}/revocation")
     assert served.status_code == 200, served.text
     assert served.json()["credentialSubject"]["encodedList"] == big_list["credentialSubject"]["encodedList"]
+
+
+def _exchange(gw: Gateway, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """``request`` sent as written over TCP (httpx writes one Host of its own); (status, headers, body)."""
+    host, port = gw.url.split("//")[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=60) as conn:
+        conn.sendall(request)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
+
+
+def _post(path: str, host_lines: str, body: bytes) -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\n{host_lines}Connection: close\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+def test_a_trailing_slash_is_never_a_redirect_built_from_the_host_header(ledger: Ledger, fresh_department: str) -> None:
+    """Adversary: an anonymous client (or a relay or proxy passing the client's Host header on) sending a path with a
+    trailing slash and a Host of its choosing. Starlette answered 307 to ``http://<Host><path without the slash>``:
+    a client following it sent the same body - a person's signed assertion, a certificate - to the host the Host
+    header named, and behind a proxy terminating TLS in the clear. No answer of the gateway is a redirect now: such
+    a path is a 404 naming it, and no answer carries a Location."""
+    (document,) = issue(ledger, fresh_department, 1)
+    assertion = json.dumps({"assertion": {"assertion": {}, "signature": "0x"}}).encode()
+    with gateway(ledger, **UNLIMITED) as gw:
+        for request in (
+            _post("/public/consents/", "Host: evil.example\r\n", assertion),
+            _post("/public/consents/mine/", "Host: evil.example\r\n", assertion),
+            _post("/public/holder/accesses/", "Host: evil.example\r\n", assertion),
+            _post("/public/verify/", "Host: evil.example\r\n", json.dumps({"digest": document["digest"]}).encode()),
+            f"GET /public/certificates/{document['digest']}/timeline/ HTTP/1.1\r\nHost: evil.example\r\n"
+            "Connection: close\r\n\r\n".encode(),
+            b"GET /docs/ HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+        ):
+            code, headers, body = _exchange(gw, request)
+            assert code == 404 and "location" not in headers, (request[:60], code, headers)
+            assert headers["content-type"].startswith("application/problem+json"), headers
+            assert "evil.example" not in body.decode(), body
+        # the paths as written are served as before
+        code, _, body = _exchange(
+            gw, _post("/public/verify", "Host: gw.example\r\n", b'{"digest": "%s"}' % document["digest"].encode())
+        )
+        assert code == 200 and json.loads(body)["verified"] is True, body
+        assert gw.alive()
+
+
+def test_a_host_header_named_twice_or_no_authority_is_refused(ledger: Ledger, fresh_department: str) -> None:
+    """Adversary: an anonymous client sending two Host headers (a proxy in front may route by the last, Starlette
+    reads the first), or a Host holding what no URI authority holds (``/``, ``?``, ``#``, ``@``, a space): RFC 9112
+    section 3.2 asks a server for 400, and Starlette builds the request's URL by writing the Host before the path.
+    Refused with a problem document naming the Host header; the ordinary forms (a name, a port, an IPv6 literal,
+    an IPv4 address, none at all in HTTP/1.0) are served."""
+    (document,) = issue(ledger, fresh_department, 1)
+    body = json.dumps({"digest": document["digest"]}).encode()
+    with gateway(ledger, **UNLIMITED) as gw:
+        for hosts in (
+            "Host: gw.example\r\nHost: evil.example\r\n",
+            "Host: gw.example/admin\r\n",
+            "Host: gw.example?x\r\n",
+            "Host: gw.example#x\r\n",
+            "Host: user@evil.example\r\n",
+            "Host: gw example\r\n",
+            "Host: gw.example:80:81\r\n",
+            "Host: [::1\r\n",
+        ):
+            code, headers, answer = _exchange(gw, _post("/public/verify", hosts, body))
+            assert code == 400, (hosts, code, answer)
+            assert headers["content-type"].startswith("application/problem+json") and b"Host" in answer, answer
+        for hosts in (
+            "Host: gw.example\r\n",
+            "Host: gw.example:8443\r\n",
+            "Host: [2001:db8::1]:443\r\n",
+            "Host: 198.51.100.7\r\n",
+            "Host: GW.Example.\r\n",
+        ):
+            code, _, answer = _exchange(gw, _post("/public/verify", hosts, body))
+            assert code == 200 and json.loads(answer)["verified"] is True, (hosts, code, answer)
+        request = (
+            f"POST /public/verify HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        code, _, answer = _exchange(gw, request.encode() + body)
+        assert code == 200, answer
+        assert gw.alive()
