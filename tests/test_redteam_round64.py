@@ -16,6 +16,12 @@ court's expert against the evidence bundle and the standalone verifier.
    twice (a proxy may route by one, Starlette reads the other) or holding ``/``, ``?``, ``#``, ``@`` or a space
    was served (RFC 9112 section 3.2: 400). Fixed: no path is redirected (a trailing slash is a path like any other:
    404 naming it), and a Host named twice or that is no URI authority is refused (400) before any route.
+3. (An anonymous client, from as many addresses as it likes: the sign-in budget is per client) ask for sign-in
+   challenges all day: each is a row kept until a day after it expired, and each request for one ran ``DELETE FROM
+   auth_challenge WHERE expires_at < ...`` on a column no index covers, a scan of the whole table (and, on SQLite,
+   of the database's one write lock) on every request, so each challenge - a department's honest sign-in included
+   - cost more with every challenge asked that day. Fixed without a migration: the expired challenges are deleted
+   at most once a minute (``auth.CHALLENGE_PURGE_SECONDS``), not by every request.
 """
 
 from __future__ import annotations
@@ -23,10 +29,14 @@ from __future__ import annotations
 import json
 import socket
 import sys
+from datetime import timedelta
 from typing import Any
 
+import pytest
+from sqlalchemy import event, func, insert, select
+
 from ledger.client import Ledger
-from ledger.services import status, statuslist
+from ledger.services import auth, status, statuslist
 from ledger.services.verify import ChainView
 
 from .api_support import UNLIMITED, Clock, issue, make_client
@@ -175,3 +185,68 @@ def test_a_host_header_named_twice_or_no_authority_is_refused(ledger: Ledger, fr
         code, _, answer = _exchange(gw, request.encode() + body)
         assert code == 200, answer
         assert gw.alive()
+
+
+def test_a_sign_in_challenge_costs_the_same_however_many_challenges_the_day_left(ledger: Ledger) -> None:
+    """Adversary: an anonymous client asking for sign-in challenges all day from many addresses (the sign-in budget
+    is per client). Each challenge is kept until a day after it expired, and each request for one deleted the
+    expired ones with a scan of the whole table (its ``expires_at`` has no index). Counted in SQLite's steps: after
+    20,000 more challenges kept, asking for one costs about what it cost before; the expired ones still go, once
+    a day past their expiry has passed."""
+    if ledger.engine.dialect.name != "sqlite":
+        pytest.skip("counts SQLite's virtual-machine steps")
+    from ledger.storage.models import AuthChallenge
+
+    clock = Clock()
+    client = make_client(ledger, clock)
+    table = AuthChallenge.__table__  # type: ignore[attr-defined]
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    def watch(dbapi: Any, _record: Any) -> None:
+        dbapi.set_progress_handler(count, 10)
+
+    def cost() -> int:
+        steps[0] = 0
+        answer = client.post("/auth/challenge", json={"department": "MKT"})
+        assert answer.status_code == 201, answer.text
+        return steps[0]
+
+    event.listen(ledger.engine, "connect", watch)
+    try:
+        ledger.engine.dispose()
+        cost()  # the first request of a connection reads the schema
+        before = cost()
+        expires = clock.now + timedelta(minutes=5)
+        with ledger.engine.begin() as conn:  # what 20,000 requests for a challenge leave for the day
+            conn.execute(
+                insert(table),
+                [
+                    {
+                        "id": f"rt64-{i:059d}",
+                        "department_id": "MKT",
+                        "message": "m",
+                        "created_at": clock.now,
+                        "expires_at": expires,
+                    }
+                    for i in range(20_000)
+                ],
+            )
+        cost()
+        after = cost()
+    finally:
+        event.remove(ledger.engine, "connect", watch)
+        ledger.engine.dispose()
+    assert after < before * 2 + 1_000, (before, after)
+
+    def planted() -> int:
+        with ledger.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).where(table.c.id.like("rt64-%"))).scalar_one())
+
+    assert planted() == 20_000
+    clock.advance(days=1, minutes=5 + auth.CHALLENGE_PURGE_SECONDS / 60 + 1)
+    cost()
+    assert planted() == 0
