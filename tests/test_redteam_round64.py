@@ -82,8 +82,11 @@ def test_a_big_batchs_status_list_asked_again_costs_what_a_small_ones_does(
 
     for documents in (big, small):
         listed(documents)  # the first answer checks the leaves against the root
-    big_list, big_cost = listed(big)
-    small_list, small_cost = listed(small)
+    # the least of three answers each: the view reads the chain again now and then (a head, the department's events
+    # not final yet, every RESYNC_SECONDS), thousands of calls that say nothing of the list's own work
+    (big_list, big_cost), (small_list, small_cost) = (
+        min((listed(documents) for _ in range(3)), key=lambda answer: answer[1]) for documents in (big, small)
+    )
     assert big_cost < small_cost + 1_000, (big_cost, small_cost)
     for credential, documents in ((big_list, big), (small_list, small)):
         bits = statuslist.decode(credential["credentialSubject"]["encodedList"])
