@@ -268,6 +268,15 @@ class _DepartmentStream:
     # the department's changes of each digest under any of its roots (DigestChanges): built on first use from deep
     # and recent (a stream is never changed once made; each sync makes a new one)
     by_digest: DigestChanges | None = None
+    # the digests with any change in the stream, under any root (built on first use, as by_digest): a leaf whose
+    # digest is not among them has no status to read, so a status list looks up only these (red team round 64)
+    changed: frozenset[bytes] | None = None
+
+    def changed_digests(self) -> frozenset[bytes]:
+        """Every digest the department changed the status of (in ``deep`` or ``recent``), under any root."""
+        if self.changed is None:
+            self.changed = frozenset(key[2] for changes in (self.deep, self.recent) for key in changes)
+        return self.changed
 
     def predecessors(self, key: CertKey) -> tuple[bytes, ...]:
         return self.replaced.get(key, ()) + self.replaced_recent.get(key, ())
