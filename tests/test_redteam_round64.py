@@ -255,11 +255,6 @@ def test_a_sign_in_challenge_costs_the_same_however_many_challenges_the_day_left
     assert planted() == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (round 64): auth_challenge.expires_at has no index, so the once-a-minute deletion of expired "
-    "challenges still scans the table; the index takes a migration",
-)
 def test_the_periodic_deletion_of_expired_challenges_reads_only_the_expired_ones(ledger: Ledger) -> None:
     """Adversary: the same anonymous client, after round 64's fix: the expired challenges are deleted once a minute,
     but each deletion still scans every challenge kept for the day. Counted in SQLite's steps: the request that
