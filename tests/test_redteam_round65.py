@@ -178,6 +178,35 @@ def test_a_genuine_certificate_of_another_type_or_issuer_than_asked_for_is_not_v
     assert code == 2 and "--type" in err, err
 
 
+def test_the_gateway_verifies_a_certificate_as_what_the_verifier_asked_for(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: the same holder, handing their genuine birth certificate to a department that verifies through
+    the gateway (``POST /verify``) where it asked for their business licence. The gateway took no expectation, so
+    it answered verified: true. It takes ``expected_type`` / ``expected_issuer`` as ``ledger verify --type/--issuer``
+    does (the ``expected`` check), and refuses one no certificate can state before reading the chain."""
+    from .api_support import Clock, bearer, login, make_client
+
+    (licence,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    (birth,) = issue(ledger, tmp_path, fresh_department, make_records(1, cert_type="birth-certificate"))
+    client = make_client(ledger, Clock())
+    token = login(client, ledger, fresh_department)
+    asked = {"expected_type": "business-licence", "expected_issuer": fresh_department}
+    for document, verified in ((licence, True), (birth, False)):
+        answer = client.post("/verify", json={"document": document, **asked}, headers=bearer(token))
+        assert answer.status_code == 200, answer.text
+        report = answer.json()
+        assert report["verified"] is verified, report
+        (expected,) = [c for c in report["checks"] if c["name"] == "expected"]
+        assert expected["ok"] is verified, expected
+    plain = client.post("/verify", json={"document": birth}, headers=bearer(token)).json()
+    assert plain["verified"] is True and "expected" not in {c["name"] for c in plain["checks"]}, plain
+    refused = client.post(
+        "/verify", json={"document": licence, "expected_type": "Business Licence"}, headers=bearer(token)
+    )
+    assert refused.status_code in (400, 422) and "expected" in refused.text, refused.text
+
+
 # -- 3. a suspension mined after a decisions anchoring in the same block -------------------------------------------
 
 
