@@ -40,7 +40,8 @@ forge_pid=$!
 
 # The two database passes run side by side (one per core); LEDGER_TEST_SEQUENTIAL=1 runs them one after the other.
 # The PostgreSQL pass leaves out the database-agnostic modules (tests/conftest.py DATABASE_AGNOSTIC).
-pg_url=$(bash scripts/pg.sh start "$pgdir")
+# the server the suite throws away writes no more than the tests need (scripts/pg.sh lean)
+pg_url=$(bash scripts/pg.sh start "$pgdir" lean)
 # Both passes run: the PostgreSQL pass takes a few database-agnostic modules off the SQLite pass, which is the longer
 # (tests/conftest.py AGNOSTIC_IN_PG_PASS); each still runs once.
 export LEDGER_TEST_BOTH_PASSES=1
