@@ -125,17 +125,17 @@ def appended_past_the_library(
             .limit(1)
         ).first()
         seq, prev = (int(head[0]) + 1, str(head[1])) if head is not None else (1, logchain.ZERO_HASH)
-        text = logchain.canonical_body(body).decode("utf-8")
+        text, lookup, _named, stored_at = logchain._row(body, log, None)  # the text, key and time the library stores
         conn.execute(
             insert(table).values(
                 log=log,
                 department_id=department,
                 seq=seq,
                 body=text,
-                lookup=logchain.lookup_of(body, log),
+                lookup=lookup,
                 entry_hash=logchain.compute_entry_hash(log, department, seq, prev, text),
                 prev_hash=prev,
-                created_at=datetime.now(UTC),
+                created_at=stored_at,
                 mark=mark,
             )
         )

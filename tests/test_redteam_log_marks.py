@@ -97,9 +97,13 @@ def test_an_insiders_erasure_entry_is_not_anchored_in_the_departments_name(
         with pytest.raises(StateError, match=f"entry {seq} was not written by this ledger"):
             logchain.anchor_pending(ledger, erasure.LOG, fresh_department)
         assert _next_on_chain(ledger, erasure.LOG, fresh_department) == before
+        # the log's check (replay, reconcile) names it before any anchoring is tried
+        found = logchain.check_log(ledger, erasure.LOG, fresh_department)
+        assert [(d.kind, d.seq) for d in found] == [("unmarked", seq)], [d.to_json() for d in found]
     finally:
         _removed(ledger, erasure.LOG, fresh_department, seq)
     assert logchain.anchor_pending(ledger, erasure.LOG, fresh_department) == []
+    assert logchain.check_log(ledger, erasure.LOG, fresh_department) == []
 
 
 def test_a_mark_copied_from_a_genuine_entry_or_kept_through_an_edit_never_anchors(

@@ -515,6 +515,13 @@ REPLAY_CHECKS: dict[str, dict[str, tuple[str, str]]] = {
         ),
         "zh-CN": ("部门代码无效", "记录存储在任何部门都不可能使用的代码下：绕过账本写入，链上没有任何存证。"),
     },
+    "unmarked": {
+        "en": (
+            "entry not the ledger's",
+            "An entry not anchored yet bears no valid mark of the ledger: it was added or edited past the ledger.",
+        ),
+        "zh-CN": ("条目非本账本写入", "尚未锚定的条目没有有效的账本标记：它是绕过账本添加或修改的。"),
+    },
     "index_altered": {
         "en": ("case index altered", "The database's index of cases does not match the decision's case id."),
         "zh-CN": ("案件索引被篡改", "数据库中的案件索引与决定记录的案件编号不一致。"),

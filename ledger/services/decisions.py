@@ -182,6 +182,18 @@ def _secret(ledger: Ledger, department: str) -> bytes:
     return secret
 
 
+def existing_department_secret(ledger: Ledger, department: str) -> bytes | None:
+    """:func:`department_secret` when ``department`` has one, None when it has none (none is made): for readers that
+    check what the secret keyed (``logchain``'s marks) and must not create one."""
+    memo = ledger.local("decisions.secrets", _Memo)
+    with memo.guard:
+        if department in memo.values:
+            return bytes(memo.values[department])
+    with ledger.engine.connect() as conn:
+        sealed = conn.execute(select(_SECRETS.c.sealed).where(_SECRETS.c.department_id == department)).scalar()
+    return None if sealed is None else _secret(ledger, department)
+
+
 def department_secret(ledger: Ledger, department: str) -> bytes:
     """``department``'s secret, sealed by the vault (made at its first use): the key of its applicant and officer
     references, input commitments and log entry marks (``logchain.mark_key``)."""

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, delete, false, func, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from ..errors import ChainError, InputError, StateError
+from ..errors import ChainError, InputError, LedgerError, StateError
 from ..formats.canonical import canonical_json, deeper_than, hex32, json_loads
 from ..formats.logbody import canonical_body as canonical_body  # re-exported: pure functions of a body
 from ..formats.logbody import instant, stated_time, time_member
@@ -1875,6 +1875,7 @@ def check_log(
                     "not yet anchored would have kept them from anchoring unreported)",
                 )
             )
+    found.extend(_unmarked_pending(ledger, log, department, chain_last, altered))
     moved = _moved(ledger, log, department, bad_rows, ranges, found)
     for seq in altered - moved:
         found.append(
@@ -1893,6 +1894,46 @@ def check_log(
     if progress is not None:
         progress(done, total)
     found.sort(key=lambda d: (d.seq if d.seq is not None else -1, d.kind))
+    return found
+
+
+def _unmarked_pending(ledger: Ledger, log: str, department: str, after: int, altered: set[int]) -> list[Discrepancy]:
+    """``unmarked`` for each entry past the chain's anchored ranges (``after``) whose mark is missing or is not the
+    ledger's mark of its hash: written past the ledger (an insider's SQL), which anchoring will refuse. Told before
+    the anchoring refuses it, by replay and reconcile. Checked only where the department's secret already exists and
+    opens (this read creates none); an entry whose hash fails is ``altered`` already."""
+    from .decisions import existing_department_secret
+
+    try:
+        secret = existing_department_secret(ledger, department)
+    except LedgerError:  # no vault here (no passphrase), or a secret row that does not open: not judged here
+        return []
+    if secret is None:
+        return []
+    key = hmac.digest(secret, _MARK_LABEL, "sha256")
+    found = []
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(
+            select(_ENTRIES.c.seq, _ENTRIES.c.entry_hash, _ENTRIES.c.mark)
+            .where(_ENTRIES.c.log == log, _ENTRIES.c.department_id == department, _ENTRIES.c.seq > after)
+            .order_by(_ENTRIES.c.seq)
+        ).all()
+    for seq, entry_hash, mark in rows:
+        if seq in altered:
+            continue
+        why = _mark_problem(key, seq, entry_hash, mark, accept_unmarked=False)
+        if why is not None:
+            found.append(
+                Discrepancy(
+                    "unmarked",
+                    department,
+                    seq,
+                    f"the entry, not anchored yet, was not written by this ledger ({why}): an entry added or edited "
+                    "past the ledger (an insider's SQL?), which anchoring refuses with everything after it; remove "
+                    "or restore it, or - written before marks existed (migration 0020) - anchor it once checked "
+                    "with `ledger anchor-logs --accept-unmarked`",
+                )
+            )
     return found
 
 
