@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy import delete, insert, select, update
 
 from ledger.client import Ledger
 from ledger.services import logchain
+from ledger.storage.vault import Vault
 
 
 @contextlib.contextmanager
@@ -106,3 +108,32 @@ def written_past_the_library(
         return (spell(text) if written_to == log else text, *rest)
 
     monkeypatch.setattr(logchain, "_row", row)
+
+
+@contextlib.contextmanager
+def foreign_vault_key(ledger: Ledger, directory: Path) -> Iterator[Vault]:
+    """The insider's swap of the vault key (red team rounds 62 and 63): the vault's ``key_check`` row deleted and
+    another deployment's ``vault.key`` (made in ``directory``, wrapped under the same passphrase) put in place of
+    this one's, as a process started after the swap sees it; yields the other key's vault, to seal bodies under.
+    Undone afterwards: this deployment's key file back, and its check value recorded again if the row now holds
+    another (the session's database is shared)."""
+    from ledger.storage import keycheck
+    from ledger.storage.models import KeyCheck
+
+    from .conftest import PASSPHRASE
+
+    other = Vault.from_env_or_file(directory / "other.key", PASSPHRASE, kdf_n=1024, kdf_floor=1024)
+    keys = ledger.settings.keys_dir
+    own = (keys / "vault.key").read_bytes()
+    recorded = keycheck.recorded(ledger.engine, "vault")
+    with ledger.engine.begin() as conn:
+        conn.execute(delete(KeyCheck.__table__).where(KeyCheck.__table__.c.purpose == "vault"))  # type: ignore[attr-defined]
+    (keys / "vault.key").write_bytes((directory / "other.key").read_bytes())
+    ledger._vault = None  # as a process started after the swap
+    try:
+        yield other
+    finally:
+        (keys / "vault.key").write_bytes(own)
+        ledger._vault = None
+        if recorded is not None and keycheck.recorded(ledger.engine, "vault") != recorded:
+            keycheck.replace(ledger.engine, "vault", recorded)

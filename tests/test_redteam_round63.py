@@ -13,6 +13,8 @@ from ledger.cli import main as cli_main
 from ledger.client import Ledger
 from ledger.errors import KeystoreError
 
+from .insider_support import foreign_vault_key
+
 ROOT = Path(__file__).resolve().parent.parent
 COMMITMENT = ROOT / "rules" / "notify-and-commit.yaml"
 
@@ -95,56 +97,45 @@ def test_rows_planted_before_the_stores_first_bodies_do_not_vouch_for_another_de
     from ledger.formats.canonical import hex32
     from ledger.formats.certificate import CertificateDocument
     from ledger.storage import keycheck
-    from ledger.storage.models import Certificate, KeyCheck
-    from ledger.storage.vault import Vault
+    from ledger.storage.models import Certificate
 
     from .api_support import issue
-    from .conftest import PASSPHRASE
 
     issue(ledger, fresh_department, 12)  # the store holds real sealed bodies
     table = Certificate.__table__  # type: ignore[attr-defined]
     with ledger.engine.connect() as conn:
         lowest = conn.execute(select(table.c.digest).order_by(table.c.digest).limit(1)).scalar_one()
         template = conn.execute(select(table).limit(1)).mappings().one()
-    other = Vault.from_env_or_file(tmp_path / "other.key", PASSPHRASE, kdf_n=1024, kdf_floor=1024)
-    planted: list[dict[str, Any]] = []
-    attempt = 0
-    while len(planted) < 3:
-        attempt += 1
-        fields = {"type": "planted", "n": str(attempt)}
-        salts = {name: attempt.to_bytes(16, "big") + bytes(16) for name in fields}
-        digest = CertificateDocument(fields, salts, {}, {}).digest()
-        if hex32(digest) >= lowest:
-            continue
-        body = json.dumps({"fields": fields, "salts": {k: v.hex() for k, v in salts.items()}}).encode()
-        planted.append(
-            dict(template)
-            | {
-                "digest": hex32(digest),
-                "certificate_id": f"PLANTED-{attempt}",
-                "department_id": "PLANTED-RT63",
-                "sealed": other.seal(body, digest),
-            }
-        )
-    keys = ledger.settings.keys_dir
-    own = (keys / "vault.key").read_bytes()
     recorded = keycheck.recorded(ledger.engine, "vault")
-    with ledger.engine.begin() as conn:
-        conn.execute(insert(table), planted)
-        conn.execute(delete(KeyCheck.__table__).where(KeyCheck.__table__.c.purpose == "vault"))  # type: ignore[attr-defined]
-    (keys / "vault.key").write_bytes((tmp_path / "other.key").read_bytes())
-    ledger._vault = None  # as a process started after the swap
-    try:
-        with pytest.raises(KeystoreError, match="does not open"):
-            _ = ledger.vault
-        assert keycheck.recorded(ledger.engine, "vault") is None  # nothing recorded
-    finally:
-        (keys / "vault.key").write_bytes(own)
-        ledger._vault = None
+    with foreign_vault_key(ledger, tmp_path) as other:
+        planted: list[dict[str, Any]] = []
+        attempt = 0
+        while len(planted) < 3:
+            attempt += 1
+            fields = {"type": "planted", "n": str(attempt)}
+            salts = {name: attempt.to_bytes(16, "big") + bytes(16) for name in fields}
+            digest = CertificateDocument(fields, salts, {}, {}).digest()
+            if hex32(digest) >= lowest:
+                continue
+            body = json.dumps({"fields": fields, "salts": {k: v.hex() for k, v in salts.items()}}).encode()
+            planted.append(
+                dict(template)
+                | {
+                    "digest": hex32(digest),
+                    "certificate_id": f"PLANTED-{attempt}",
+                    "department_id": "PLANTED-RT63",
+                    "sealed": other.seal(body, digest),
+                }
+            )
         with ledger.engine.begin() as conn:
-            conn.execute(delete(table).where(table.c.department_id == "PLANTED-RT63"))
-        if recorded is not None and keycheck.recorded(ledger.engine, "vault") != recorded:
-            keycheck.replace(ledger.engine, "vault", recorded)
+            conn.execute(insert(table), planted)
+        try:
+            with pytest.raises(KeystoreError, match="does not open"):
+                _ = ledger.vault
+            assert keycheck.recorded(ledger.engine, "vault") is None  # nothing recorded
+        finally:
+            with ledger.engine.begin() as conn:
+                conn.execute(delete(table).where(table.c.department_id == "PLANTED-RT63"))
     assert ledger.vault is not None and keycheck.recorded(ledger.engine, "vault") == recorded
 
 
@@ -160,40 +151,30 @@ def test_bodies_marked_erased_for_a_moment_do_not_let_another_deployments_vault_
     ``key_check`` row and swaps their key file in: the store then holds no body to hold the key to, so the key is
     recorded as this deployment's; the bodies are written back afterwards. A store whose bodies are marked erased
     with no erasure recorded for them should record no key until that is explained."""
-    from sqlalchemy import delete, select, update
+    from sqlalchemy import select, update
 
     from ledger.storage import keycheck
-    from ledger.storage.models import Certificate, KeyCheck
-    from ledger.storage.vault import ERASED, Vault
+    from ledger.storage.models import Certificate
+    from ledger.storage.vault import ERASED
 
     from .api_support import issue
-    from .conftest import PASSPHRASE
 
     issue(ledger, fresh_department, 2)
     table = Certificate.__table__  # type: ignore[attr-defined]
     with ledger.engine.connect() as conn:
         kept = conn.execute(select(table.c.digest, table.c.sealed).where(table.c.sealed != ERASED)).all()
-    Vault.from_env_or_file(tmp_path / "other.key", PASSPHRASE, kdf_n=1024, kdf_floor=1024)
-    keys = ledger.settings.keys_dir
-    own = (keys / "vault.key").read_bytes()
     recorded = keycheck.recorded(ledger.engine, "vault")
-    with ledger.engine.begin() as conn:
-        conn.execute(update(table).where(table.c.sealed != ERASED).values(sealed=ERASED))
-        conn.execute(delete(KeyCheck.__table__).where(KeyCheck.__table__.c.purpose == "vault"))  # type: ignore[attr-defined]
-    (keys / "vault.key").write_bytes((tmp_path / "other.key").read_bytes())
-    ledger._vault = None  # as a process started after the swap
-    try:
-        with pytest.raises(KeystoreError):
-            _ = ledger.vault
-    finally:
-        (keys / "vault.key").write_bytes(own)
-        ledger._vault = None
+    with foreign_vault_key(ledger, tmp_path):
         with ledger.engine.begin() as conn:
-            for digest, sealed in kept:
-                conn.execute(update(table).where(table.c.digest == digest).values(sealed=sealed))
-        if recorded is not None and keycheck.recorded(ledger.engine, "vault") != recorded:
-            keycheck.replace(ledger.engine, "vault", recorded)
-        assert ledger.vault is not None and keycheck.recorded(ledger.engine, "vault") == recorded
+            conn.execute(update(table).where(table.c.sealed != ERASED).values(sealed=ERASED))
+        try:
+            with pytest.raises(KeystoreError):
+                _ = ledger.vault
+        finally:
+            with ledger.engine.begin() as conn:
+                for digest, sealed in kept:
+                    conn.execute(update(table).where(table.c.digest == digest).values(sealed=sealed))
+    assert ledger.vault is not None and keycheck.recorded(ledger.engine, "vault") == recorded
 
 
 def test_a_live_certificate_hidden_by_an_unanchored_erasure_entry_says_which_entry_and_that_it_is_unanchored(
