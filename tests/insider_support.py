@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -137,3 +139,44 @@ def foreign_vault_key(ledger: Ledger, directory: Path) -> Iterator[Vault]:
         ledger._vault = None
         if recorded is not None and keycheck.recorded(ledger.engine, "vault") != recorded:
             keycheck.replace(ledger.engine, "vault", recorded)
+
+
+@contextlib.contextmanager
+def reads_of_the_whole_store(ledger: Ledger) -> Iterator[list[str]]:
+    """The statements run on ``ledger``'s database in the block whose plan reads the whole ``certificate`` table (a
+    scan, not a seek into one of its indexes), listed once the block ends. PostgreSQL is asked with sequential scans
+    off, so that a small test table read through an index still shows whether the index was sought into."""
+    from sqlalchemy import event
+
+    seen: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "certificate" in statement:
+            seen.append((statement, parameters))
+
+    found: list[str] = []
+    event.listen(ledger.engine, "before_cursor_execute", record)
+    try:
+        yield found
+    finally:
+        event.remove(ledger.engine, "before_cursor_execute", record)
+    with ledger.engine.connect() as conn:
+        for statement, parameters in seen:
+            if conn.dialect.name == "sqlite":
+                plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+                if any(re.match(r"SCAN certificate\b", str(step[-1])) for step in plan):
+                    found.append(statement)
+            else:
+                conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+                plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters).scalar_one()
+                if _scans_certificate((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]):
+                    found.append(statement)
+
+
+def _scans_certificate(node: dict[str, Any]) -> bool:
+    if node.get("Relation Name") == "certificate" and (
+        node["Node Type"] == "Seq Scan"
+        or (node["Node Type"] in ("Index Scan", "Index Only Scan") and "Index Cond" not in node)
+    ):
+        return True
+    return any(_scans_certificate(child) for child in node.get("Plans", []))

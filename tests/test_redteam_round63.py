@@ -13,7 +13,7 @@ from ledger.cli import main as cli_main
 from ledger.client import Ledger
 from ledger.errors import KeystoreError
 
-from .insider_support import foreign_vault_key
+from .insider_support import foreign_vault_key, reads_of_the_whole_store
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMITMENT = ROOT / "rules" / "notify-and-commit.yaml"
@@ -88,8 +88,8 @@ def test_rows_planted_before_the_stores_first_bodies_do_not_vouch_for_another_de
     must open the store's sealed bodies, but only the first three by digest were tried: the insider deletes the row,
     plants three certificate rows of their own making whose digests sort before every real one (a few hundred
     hashes of varied salts), sealed under their key, and swaps the key file in: it opened the three, was recorded as
-    this deployment's, and every new body was sealed under a key its other owner holds. The sample is drawn at random
-    from the whole store, so planted rows vouch for a key only if they outnumber the real ones many times over."""
+    this deployment's, and every new body was sealed under a key its other owner holds. Only bodies the chain anchors
+    are sampled now (mend6): a planted row is anchored by no one, and vouches for nothing."""
     import json
 
     from sqlalchemy import delete, insert, select
@@ -139,18 +139,14 @@ def test_rows_planted_before_the_stores_first_bodies_do_not_vouch_for_another_de
     assert ledger.vault is not None and keycheck.recorded(ledger.engine, "vault") == recorded
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (docs/threat-model.md, round 63): the sample reads no body marked erased, and nothing holds a body "
-    "marked erased to an erasures log entry before a key is recorded",
-)
 def test_bodies_marked_erased_for_a_moment_do_not_let_another_deployments_vault_key_in(
     ledger: Ledger, fresh_department: str, tmp_path: Path
 ) -> None:
     """Adversary: the same insider, who marks every real row's body erased (keeping the bodies aside), deletes the
     ``key_check`` row and swaps their key file in: the store then holds no body to hold the key to, so the key is
-    recorded as this deployment's; the bodies are written back afterwards. A store whose bodies are marked erased
-    with no erasure recorded for them should record no key until that is explained."""
+    recorded as this deployment's; the bodies are written back afterwards. A body the chain anchors that is marked
+    erased is passed over only when its department's erasures log records its erasure as the chain attests it: a
+    mark nothing backs is refused, and no key is recorded (mend6)."""
     from sqlalchemy import select, update
 
     from ledger.storage import keycheck
@@ -168,13 +164,113 @@ def test_bodies_marked_erased_for_a_moment_do_not_let_another_deployments_vault_
         with ledger.engine.begin() as conn:
             conn.execute(update(table).where(table.c.sealed != ERASED).values(sealed=ERASED))
         try:
-            with pytest.raises(KeystoreError):
+            with pytest.raises(KeystoreError, match="is marked erased in this database"):
                 _ = ledger.vault
+            assert keycheck.recorded(ledger.engine, "vault") is None  # nothing recorded
         finally:
             with ledger.engine.begin() as conn:
                 for digest, sealed in kept:
                     conn.execute(update(table).where(table.c.digest == digest).values(sealed=sealed))
     assert ledger.vault is not None and keycheck.recorded(ledger.engine, "vault") == recorded
+
+
+def test_rows_planted_beside_every_anchored_row_do_not_hide_the_store_from_a_vault_keys_first_record(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: the same insider, who plants a row just below every stored digest (digest - 1: rows need no real
+    hash, as no key opens them) before swapping the key. A probe into the digest range lands on the first row at or
+    after a random value, so it meets a planted row and never a real one, and a sample taking only anchored bodies
+    found none to hold the key to. Then the batches the chain says this deployment anchored are sampled, by root:
+    the real bodies are met, and another deployment's key does not open them. The check reads no whole table."""
+    from sqlalchemy import delete, insert, select
+
+    from ledger.formats.canonical import hex32, parse_hex32
+    from ledger.storage import keycheck
+    from ledger.storage.models import Certificate
+
+    from .api_support import issue
+
+    issue(ledger, fresh_department, 3)  # the store holds anchored bodies
+    table = Certificate.__table__  # type: ignore[attr-defined]
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(select(table)).mappings().all()
+    stored = {row["digest"] for row in rows}
+    planted = []
+    for n, row in enumerate(rows):
+        below = hex32((int.from_bytes(parse_hex32(row["digest"]), "big") - 1).to_bytes(32, "big"))
+        if below not in stored:
+            planted.append(
+                dict(row)
+                | {"digest": below, "certificate_id": f"BESIDE-{n}", "department_id": "PLANTED-M6", "sealed": b"x"}
+            )
+    recorded = keycheck.recorded(ledger.engine, "vault")
+    with foreign_vault_key(ledger, tmp_path):
+        with ledger.engine.begin() as conn:
+            conn.execute(insert(table), planted)
+        try:
+            with reads_of_the_whole_store(ledger) as full_reads, pytest.raises(KeystoreError, match="does not open"):
+                _ = ledger.vault
+            assert keycheck.recorded(ledger.engine, "vault") is None and full_reads == [], full_reads
+        finally:
+            with ledger.engine.begin() as conn:
+                conn.execute(delete(table).where(table.c.department_id == "PLANTED-M6"))
+    assert ledger.vault is not None and keycheck.recorded(ledger.engine, "vault") == recorded
+
+
+def test_a_vault_keys_first_record_reads_no_whole_table(ledger: Ledger, fresh_department: str) -> None:
+    """(The operator upgrading a store of ten million certificates to migration 0017, whose first process records
+    the vault key.) The sample was drawn with ``ORDER BY random()`` over every row not marked erased: a read of the
+    whole table, once per missing key_check row. Each probe is now one index seek into the digest range, and this
+    deployment's own key is recorded again, as at the upgrade."""
+    from sqlalchemy import delete
+
+    from ledger.storage import keycheck
+    from ledger.storage.models import KeyCheck
+
+    from .api_support import issue
+
+    issue(ledger, fresh_department, 3)
+    recorded = keycheck.recorded(ledger.engine, "vault")
+    with ledger.engine.begin() as conn:
+        conn.execute(delete(KeyCheck.__table__).where(KeyCheck.__table__.c.purpose == "vault"))  # type: ignore[attr-defined]
+    ledger._vault = None
+    with reads_of_the_whole_store(ledger) as full_reads:
+        _ = ledger.vault
+    assert full_reads == [] and keycheck.recorded(ledger.engine, "vault") == recorded, full_reads
+
+
+def test_a_lawfully_erased_body_is_passed_over_and_a_bare_erased_mark_is_refused(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """(The insider of the test above, marking one anchored body erased.) A vault key's first record passes over a
+    body whose erasure its department's log records as the chain attests it (`ledger erase`), and refuses a body
+    the chain anchors that is marked erased with nothing behind the mark."""
+    from sqlalchemy import select
+
+    from ledger.client import _AnchoredSample
+    from ledger.services import erasure
+    from ledger.storage.models import Certificate
+    from ledger.storage.vault import ERASED
+
+    from .api_support import issue
+    from .insider_support import insider_edit
+
+    lawful, marked = (doc["digest"] for doc in issue(ledger, fresh_department, 2))
+    erasure.erase(ledger, lawful, basis="court-order", by="records-office")
+    columns = [Certificate.__table__.c[name] for name in ledger._SAMPLE_COLUMNS]  # type: ignore[attr-defined]
+
+    def row(digest: str) -> Any:
+        with ledger.engine.connect() as conn:
+            return conn.execute(select(*columns).where(Certificate.__table__.c.digest == digest)).one()  # type: ignore[attr-defined]
+
+    sample = _AnchoredSample(ledger, ledger.vault, "the test")
+    assert sample.judge(row(lawful)) is False and sample.opened == 0 and sample.unanchored == 0
+    refused = f"the body of certificate {marked}, which {fresh_department} anchored, is marked erased"
+    with (
+        insider_edit(ledger, Certificate, Certificate.digest, marked, sealed=ERASED),
+        pytest.raises(KeystoreError, match=refused),
+    ):
+        sample.judge(row(marked))
 
 
 def test_a_live_certificate_hidden_by_an_unanchored_erasure_entry_says_which_entry_and_that_it_is_unanchored(
