@@ -1305,13 +1305,23 @@ def verify_certificate(
     *,
     at: str | datetime | None = None,
     now: str | datetime | None = None,
+    rebuilt: bool = False,
 ) -> Report:
     """Verify a certificate document (or presentation) against the chain as of now or time ``at``.
 
     ``at`` asks about the past: status as of the block at that time, validity at that time. ``now`` only moves
     the moment validity is judged at (default: the clock), with status as of the head: a verifier replaying a
-    check, or a test, supplies it. An ISO 8601 string without a time zone is UTC."""
-    return _verify_one(source, _Run(view, at, None, now))
+    check, or a test, supplies it. An ISO 8601 string without a time zone is UTC. ``rebuilt``: the document was
+    rebuilt from this ledger's store (a verification by digest), so one that does not read as a certificate says
+    the store's record was altered, not that what the caller sent was unreadable (it sent a digest)."""
+    return _verify_one(source, _Run(view, at, None, now), unreadable=_ALTERED_RECORD if rebuilt else _UNREADABLE)
+
+
+_UNREADABLE = "the document could not be read"
+_ALTERED_RECORD = (
+    "the store's record of this certificate was altered: the document rebuilt from it does not read as a certificate "
+    "(`ledger reconcile` names the row)"
+)
 
 
 # What a certificate's digest alone lets the chain answer: every check but those that read its fields.
@@ -1690,13 +1700,15 @@ def _offline_provider() -> Any:
     return _OfflineProvider()
 
 
-def _verify_one(source: str | Mapping[str, Any] | CertificateDocument, run: _Run) -> Report:
+def _verify_one(
+    source: str | Mapping[str, Any] | CertificateDocument, run: _Run, *, unreadable: str = _UNREADABLE
+) -> Report:
     checks = _Checks()
     try:
         doc = source if isinstance(source, CertificateDocument) else load_document(source)
     except InputError as exc:
         checks.add("format", False, str(exc))
-        checks.skip_rest("the document could not be read")
+        checks.skip_rest(unreadable)
         return Report(None, tuple(checks.items), None, run.at_text)
     checks.items.append(
         run.check("format", True, f"{doc.fmt}, {len(doc.fields)} disclosed and {len(doc.hidden)} hidden fields")
