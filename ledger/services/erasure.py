@@ -514,16 +514,6 @@ def recorded_erasures(ledger: Ledger, department: str, digests: AbstractSet[str]
     return found
 
 
-def erasure_recorded(ledger: Ledger, digest: str, department: str) -> bool:
-    """Whether ``department``'s own ``erasures`` log records the erasure of certificate ``digest``, anchored or not
-    yet (:func:`recorded_entry`), or as the chain attests it (:func:`attested_erased`: an entry whose index key an
-    insider moved): for refusing a body written back. An entry not anchored yet is believed there, failing closed: a
-    forged one only keeps a body from being served, while believing the chain alone served a body written back
-    between an erasure and its anchoring (the chain unreachable when it ran: red team round 62)."""
-    key = hex32(parse_hex32(digest, "digest"))
-    return recorded_entry(ledger, department, key) is not None or attested_erased(ledger, key, department)
-
-
 PROVEN_MAX_AGE = 30.0
 """Seconds for which :func:`_proven_types` keeps what the chain attests of a department's erasures while its log
 stays the same: a hostile client asking about erased certificates makes at most one check of the log against the
