@@ -288,6 +288,26 @@ def test_a_command_run_by_cron_with_the_insecure_floor_is_reported_by_ledger_doc
     assert capsys.readouterr().out.startswith("in effect now: LEDGER_INSECURE_KEYSTORE_KDF_FLOOR=1024 is set")
 
 
+def test_ledger_doctor_run_with_the_insecure_floor_reports_it_once_and_keeps_the_earlier_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """(The operator running `ledger doctor` in a shell where the floor is still set.) The doctor recorded itself
+    as a command run with the insecure setting: it reported the warning twice (in effect now, and recorded by
+    `ledger doctor`), and its record replaced the cron job's, which the operator ran it to find. It now records
+    nothing: the setting in effect once, then the cron job's record."""
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    monkeypatch.setenv("LEDGER_INSECURE_KEYSTORE_KDF_FLOOR", "1024")
+    monkeypatch.delenv("JOURNAL_STREAM", raising=False)
+    assert _command(["--data-dir", str(data), "db", "upgrade"], tmp_path / "cron.err", monkeypatch)[0] == 0
+    capsys.readouterr()
+    for _ in range(2):
+        assert _status(["--data-dir", str(data), "doctor"]) == 1
+        lines = capsys.readouterr().out.splitlines()
+        assert len(lines) == 2 and lines[0].startswith("in effect now: LEDGER_INSECURE_KEYSTORE_KDF_FLOOR"), lines
+        assert lines[1].startswith("recorded by `ledger db upgrade` at "), lines
+
+
 def _status(argv: list[str]) -> int:
     from ledger.cli import main
 
