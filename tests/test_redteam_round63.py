@@ -80,6 +80,40 @@ def test_demo_data_with_distinct_files_still_writes_the_screen(tmp_path: Path, c
     assert rules.items is not None and len(rules.items) == 3 and len(out.read_text().splitlines()) == 5
 
 
+def test_demo_data_keeps_the_screens_own_catalogue_and_refuses_an_item_it_lists_otherwise(
+    tmp_path: Path, capsys: Any
+) -> None:
+    """(A department's operator running the demo against their own screen, which publishes their catalogue.)
+    ``--rules`` replaced the screen's own ``items`` with the generated ones: the department's catalogue was gone from
+    the screen they then published. The generated items are now added to it (mend6); an item both list with other
+    attributes is refused, naming it, and nothing is written."""
+    import json
+
+    import yaml
+
+    from ledger.formats.rules import load_rule_set
+    from ledger.services.demo_data import catalogue, generate_service_items
+
+    generated = catalogue(generate_service_items(3, 7))
+    first = next(iter(generated))
+    own = {"440300-999999": generated[first]}
+    document = yaml.safe_load(COMMITMENT.read_text(encoding="utf-8"))
+    screen, out, written = tmp_path / "screen.json", tmp_path / "apps.jsonl", tmp_path / "written.json"
+    screen.write_text(json.dumps(document | {"items": own}), encoding="utf-8")
+    args = ["demo-data", "--items", "3", "--applications", "5", "--seed", "7", "--out", str(out)]
+    args += ["--rules", str(screen), "--rules-out", str(written)]
+    assert cli_main(args) == 0, capsys.readouterr().err
+    items = load_rule_set(written).items
+    assert items is not None and set(items) == {*own, *generated}, items
+    written.unlink()
+    out.unlink()
+    other = generated[first] | {"materials_required": int(generated[first]["materials_required"]) + 1}
+    screen.write_text(json.dumps(document | {"items": {first: other}}), encoding="utf-8")
+    assert cli_main(args) != 0
+    err = capsys.readouterr().err
+    assert f"already publishes item {first!r}" in err and not written.exists() and not out.exists(), err
+
+
 def test_rows_planted_before_the_stores_first_bodies_do_not_vouch_for_another_deployments_vault_key(
     ledger: Ledger, fresh_department: str, tmp_path: Path
 ) -> None:
