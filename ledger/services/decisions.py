@@ -527,12 +527,14 @@ def _establish(
     references: Callable[[str], str] | None = None,
     read: tuple[Sequence[Sequence[Any]], Sequence[Sequence[Classified]]] | None = None,
     measured: Measured | None = None,
+    sizes: Sequence[Sequence[int | None]] | None = None,
 ) -> tuple[int, list[list[CertificateFact]]]:
     """The head the decisions are taken at, and every certificate the applications cite verified against the
     chain as of that head (facts.py), each marked whether it names its applicant (``applicants``: their salted
     references, in the order of ``prepared``). ``read``: each application's citations and their :func:`classify`,
     computed from ``prepared`` already (``decide_many``'s chunk reading, :class:`_Chunk`): pure functions of the
-    application, the same values. ``measured``: what :func:`seal_citations` measured of the inline documents."""
+    application, the same values. ``measured``: what :func:`seal_citations` measured of the inline documents; ``sizes``:
+    the same, per citation, from a chunk read elsewhere (:func:`_citations.inline_sizes`)."""
     cited, classified = read if read is not None else ([citations(p) for p in prepared], None)
     view = view or ChainView(ledger.chain, ledger.settings.confirmations)
     if not any(cited):
@@ -541,7 +543,7 @@ def _establish(
     if classified is None:
         classified = [[classify(c) for c in row] for row in cited]  # each citation read once for the three uses
     stored = resolve_citations(ledger, prepared, classified)
-    refuse_cited_past_bound(prepared, classified, stored, measured)  # before anything is read on chain or logged
+    refuse_cited_past_bound(prepared, classified, stored, measured, sizes)  # before anything is read or logged
     _log_store_reads(ledger, department, prepared, stored, moment, classified)
     # a citation that could not be looked at (no such certificate in the store, an unreadable citation) is no
     # authentic certificate: its fact is built with holder False, which is what held_by would make of it
@@ -1715,6 +1717,7 @@ def decide_many(
             view,
             references,
             (chunk_read.cited, chunk_read.classified),
+            sizes=chunk_read.sizes,
         )
         credit = credit_reader.statuses([a for _, _, a in pending], block, at)
         bodies, inputs = [], []
