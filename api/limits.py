@@ -39,7 +39,12 @@ from .ratelimit import RateLimited
 
 _NO_BODY = ("GET", "HEAD", "DELETE", "OPTIONS")
 # headers a request may name once: the guard checks their value and the application reads it again
-_SINGLE = frozenset((b"content-length", b"content-type", b"authorization"))
+_SINGLE = frozenset((b"content-length", b"content-type", b"authorization", b"host"))
+# A Host header's value: a URI authority (RFC 3986 section 3.2) without userinfo - a registered name or an IPv4
+# address, or an IP literal in brackets, and an optional port. Starlette writes the Host before the path to build a
+# request's URL, so a "/", "?", "#" or "@" in it would move the URL's parts (red team round 64; RFC 9112 section
+# 3.2: a server answers 400 to an invalid Host or one named twice).
+_HOST = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?")
 ANONYMOUS_PATHS = ("/public/", "/auth/")
 ON_LOOP_BYTES = 64 * 1024
 PARSED_JSON = "ledger.parsed_json"
@@ -286,7 +291,7 @@ class RequestGuard:
             return
         limits = self.limits
         size = 0
-        declared = authorization = content_type = repeated = None
+        declared = authorization = content_type = repeated = host = None
         streamed = False
         for name, value in scope.get("headers") or ():
             size += len(name) + len(value)
@@ -297,6 +302,8 @@ class RequestGuard:
                     repeated, declared = (name if declared is not None else repeated), value
                 elif name == b"authorization":
                     repeated, authorization = (name if authorization is not None else repeated), value
+                elif name == b"host":
+                    repeated, host = (name if host is not None else repeated), value
                 else:
                     repeated, content_type = (name if content_type is not None else repeated), value
         if "\x00" in scope.get("path", "") or _has_nul(scope.get("query_string") or b""):
@@ -349,6 +356,17 @@ class RequestGuard:
                 send,
                 "bad-request",
                 f"the request names the {repeated.decode().title()} header more than once; send it once",
+            )
+            return
+        if host is not None and not _HOST.fullmatch(host):
+            await _refuse(
+                scope,
+                receive,
+                send,
+                "bad-request",
+                "the request's Host header is no host name or address with an optional port (it holds a character "
+                "such as '/', '?', '#', '@' or a space, which would move the parts of the request's URL); send the "
+                "gateway's host name",
             )
             return
         if size > limits.header_bytes:

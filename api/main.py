@@ -231,6 +231,10 @@ def create_app(ledger: Ledger | None = None, *, settings: ApiSettings | None = N
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # no redirect: Starlette's answer to a path with (or without) a trailing slash is a 307 to a URL written from
+        # the request's Host header and scheme, which sent a client and its body (a person's signed assertion) to any
+        # host the Host named, or to http:// behind a proxy terminating TLS (red team round 64); such a path is a 404
+        redirect_slashes=False,
         openapi_tags=[
             {"name": "auth", "description": "Challenge/response sign-in with the department's key."},
             {"name": "certificates", "description": "Issue, read, revoke, supersede, share."},

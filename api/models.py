@@ -426,6 +426,15 @@ class VerifyCreate(SQLModel):
     )
     document: dict[str, Any] = Field(description="A certificate document or presentation (pl-cert/2).")
     at: datetime | None = Field(default=None, description="Verify as of this time instead of now (1970 or later).")
+    expected_type: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The certificate type you asked the holder for (e.g. business-licence): any other fails the "
+        "`expected` check, however genuine.",
+    )
+    expected_issuer: str | None = Field(
+        default=None, max_length=32, description="The department you asked the certificate of, likewise."
+    )
 
     _document = field_validator("document")(check_document)
     _at = field_validator("at")(check_time)

@@ -133,7 +133,12 @@ class Ledger:
                     where=node_location(url),
                 )
             chain = Chain(
-                w3, deployment, gas_price=gas_price, timeout=settings.chain_timeout, log_span=settings.log_span
+                w3,
+                deployment,
+                gas_price=gas_price,
+                timeout=settings.chain_timeout,
+                log_span=settings.log_span,
+                verify_seconds=settings.verify_seconds,
             )
             chain.check_code()
             engine = open_engine(settings.db_url)

@@ -122,6 +122,9 @@ class Settings:
     # status event stream, so the node does not learn which certificate is checked) or "direct" (statusOf).
     status_lookup: str = "herd"
     log_span: int = 10_000  # blocks per eth_getLogs request (ledger.onchain.chainread); public providers cap the range
+    # The longest one verification (a certificate, a digest, a bundle) may wait for the node in all, in seconds
+    # (ledger.onchain.chain.DEFAULT_VERIFY_SECONDS): each read is bounded by chain_timeout, this bounds them together.
+    verify_seconds: int = 120
     anvil: Path | None = None  # the anvil binary of the embedded chain; None: node_modules, then PATH
     extra: dict[str, str] = field(default_factory=dict)
     # Every other LEDGER_* variable, read here once (at construction: tests that build Settings directly see the
@@ -163,6 +166,7 @@ class Settings:
             deployment_file=Path(deployment) if deployment else None,
             status_lookup=os.environ.get("LEDGER_STATUS_LOOKUP") or "herd",
             log_span=_int_env("LEDGER_LOG_SPAN", 10_000, minimum=1),
+            verify_seconds=_int_env("LEDGER_VERIFY_SECONDS", 120, minimum=1),
             anvil=Path(os.environ["LEDGER_ANVIL"]) if os.environ.get("LEDGER_ANVIL") else None,
         )
         settings.validate()

@@ -180,3 +180,48 @@ def _scans_certificate(node: dict[str, Any]) -> bool:
     ):
         return True
     return any(_scans_certificate(child) for child in node.get("Plans", []))
+
+
+def appended_past_the_library(
+    ledger: Ledger, log: str, department: str, body: dict[str, Any], *, mark: str | None = None
+) -> int:
+    """The insider's entry appended to ``department``'s ``log`` with SQL alone (no key): the body's canonical text,
+    hashed and chained after the head as the library does, its index key and time as the library stores them, and
+    ``mark`` as the mark (None: none; the insider cannot make the ledger's). Returns its sequence number."""
+    from ledger.storage.models import LogEntry
+
+    table = LogEntry.__table__  # type: ignore[attr-defined]
+    with ledger.engine.begin() as conn:
+        head = conn.execute(
+            select(table.c.seq, table.c.entry_hash)
+            .where(table.c.log == log, table.c.department_id == department)
+            .order_by(table.c.seq.desc())
+            .limit(1)
+        ).first()
+        seq, prev = (int(head[0]) + 1, str(head[1])) if head is not None else (1, logchain.ZERO_HASH)
+        text = logchain.canonical_body(body).decode("utf-8")
+        conn.execute(
+            insert(table).values(
+                log=log,
+                department_id=department,
+                seq=seq,
+                body=text,
+                lookup=logchain.lookup_of(body, log),
+                entry_hash=logchain.compute_entry_hash(log, department, seq, prev, text),
+                prev_hash=prev,
+                created_at=datetime.now(UTC),
+                mark=mark,
+            )
+        )
+    return seq
+
+
+def entry_column(ledger: Ledger, log: str, department: str, seq: int, column: str) -> Any:
+    """What the store holds in ``column`` of entry ``seq`` of ``department``'s ``log``."""
+    from ledger.storage.models import LogEntry
+
+    table = LogEntry.__table__  # type: ignore[attr-defined]
+    with ledger.engine.connect() as conn:
+        return conn.execute(
+            select(table.c[column]).where(table.c.log == log, table.c.department_id == department, table.c.seq == seq)
+        ).scalar_one()

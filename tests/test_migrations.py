@@ -580,8 +580,10 @@ def test_0012_derives_every_entrys_anchoring_as_it_was_stored(url: str) -> None:
     assert _version(engine) == [migrations.head()]
     kept = [{k: v for k, v in e.items() if k not in _ANCHORING} for e in entries]
     after = sorted(_rows(engine, LogEntry), key=lambda r: (r["department_id"], r["seq"]))
+    assert [r["mark"] for r in after] == [None] * len(after)  # 0020: written before marks existed
     assert [
-        {k: (aware(v) if isinstance(v, datetime) else v) for k, v in r.items() if k != "id"} for r in after
+        {k: (aware(v) if isinstance(v, datetime) else v) for k, v in r.items() if k not in ("id", "mark")}
+        for r in after
     ] == sorted(
         kept,
         key=lambda r: (r["department_id"], r["seq"]),  # type: ignore[arg-type, return-value]
@@ -811,4 +813,43 @@ def test_0018_keys_every_stored_erasure_by_its_certificate(url: str) -> None:
         command.downgrade(migrations.config(conn), "0016")
         conn.commit()
     assert keys(engine) == [key for _, _, key in logged]
+    engine.dispose()
+
+
+def test_0020_leaves_every_stored_entry_unmarked_and_drops_the_marks_on_downgrade(url: str) -> None:
+    """Entries stored before 0020 get no mark (the ledger cannot tell its own from an insider's after the fact:
+    anchoring refuses them until the operator accepts them, ``ledger anchor-logs --accept-unmarked``); every other
+    value is kept, and the downgrade drops the column with its marks."""
+    from ledger.services.logchain import LogEntry
+
+    old = open_engine(url, migrate=False)
+    assert migrations.upgrade(old, "0018") == (None, "0018")
+    rows = [
+        {
+            "log": "decisions",
+            "department_id": "GOV",
+            "seq": i + 1,
+            "body": f'{{"case_id":"CASE-{i}"}}',
+            "lookup": None,
+            "entry_hash": "0x" + f"{i + 1:02x}" * 32,
+            "prev_hash": "0x" + "00" * 32,
+            "created_at": NOW,
+        }
+        for i in range(3)
+    ]
+    with old.begin() as conn:
+        conn.execute(sa.insert(_table(conn, LogEntry)), rows)
+    old.dispose()
+    engine = open_engine(url)
+    with engine.connect() as conn:
+        stored = [dict(r._mapping) for r in conn.execute(sa.select(_table(conn, LogEntry)).order_by(LogEntry.seq))]  # type: ignore[arg-type]
+    assert [r["mark"] for r in stored] == [None, None, None]
+    assert [r["entry_hash"] for r in stored] == [r["entry_hash"] for r in rows]
+    assert migrations.differences(engine) == []
+    with engine.connect() as conn:
+        command.downgrade(migrations.config(conn), "0018")
+        conn.commit()
+    with engine.connect() as conn:
+        assert "mark" not in {c["name"] for c in sa.inspect(conn).get_columns("logentry")}
+        assert conn.execute(sa.select(sa.func.count()).select_from(sa.table("logentry"))).scalar_one() == 3
     engine.dispose()

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ledger.formats.canonical import hex32
 from ledger.services import provenance, statuslist
-from ledger.services.verify import ChainView, verify_certificate
+from ledger.services.verify import ChainView, expectation, verify_certificate
 
 from .. import services
 from ..deps import (
@@ -94,12 +94,21 @@ async def public_verify(body: PublicVerifyCreate, request: Request) -> Response:
 def verify(body: VerifyCreate, verifier: Verifier, ledger: LedgerDep, request: Request) -> ReportPublic:
     """Verify a certificate or presentation (verifier role): every check, with the facts found on chain; for a
     credential with W3C status list entries, also ``status_list`` (they name its own leaf, and its bit is the
-    chain's), as ``ledger verify`` checks."""
+    chain's), as ``ledger verify`` checks. ``expected_type`` / ``expected_issuer``: what you asked the holder for
+    (the ``expected`` check, as ``ledger verify --type/--issuer``); a genuine certificate of another is not
+    verified as one."""
+    expectation(body.expected_type, body.expected_issuer)  # an impossible one is refused before the chain is read
     view = _view(request)
     services.fresh_head(view)
     report = statuslist.checked_report(
         ledger,
-        verify_certificate(body.document, view, at=body.at),
+        verify_certificate(
+            body.document,
+            view,
+            at=body.at,
+            expected_type=body.expected_type,
+            expected_issuer=body.expected_issuer,
+        ),
         body.document,
         view,
         base=request.app.state.settings.public_url,

@@ -14,7 +14,7 @@ from ..formats import vc
 from ..formats.canonical import json_loads, strict_json_loads
 from ..formats.certificate import MAX_RECORD_BYTES, load_document, read_bounded
 from ..services import issuance, status, statuslist
-from ..services.verify import STATUS_LOOKUPS, ChainView, verify_certificate
+from ..services.verify import STATUS_LOOKUPS, ChainView, expectation, verify_certificate
 from ..services.verify import Check as verify_check
 from .output import ProgressBar, moment, open_ledger, open_private, print_json, print_report, write_private
 
@@ -41,6 +41,18 @@ def register(commands: Any) -> None:
         "the head; --at also moves status to that time)",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--type",
+        dest="expected_type",
+        metavar="TYPE",
+        help="the certificate type asked for (e.g. business-licence): a genuine certificate of another type fails",
+    )
+    p.add_argument(
+        "--issuer",
+        dest="expected_issuer",
+        metavar="DEPARTMENT",
+        help="the issuing department asked for: a genuine certificate of another department fails",
+    )
     p.add_argument(
         "--status-list",
         type=Path,
@@ -147,6 +159,7 @@ def _verify(args: argparse.Namespace) -> int:
     from ..services.witness.client import WitnessView
 
     now = moment("--now", args.now)  # a bad value stops here, before the chain is touched
+    expectation(args.expected_type, args.expected_issuer, names=("--type", "--issuer"))  # and so does this
     with open_ledger(args) as ledger:  # a document, a presentation or either as a VC 2.0 credential (vc.py)
         view = ChainView(
             ledger.chain,
@@ -154,7 +167,14 @@ def _verify(args: argparse.Namespace) -> int:
             status_lookup=args.status_lookup or ledger.settings.status_lookup,
         )
         view.witness = WitnessView.for_ledger(ledger.chain, ledger.settings.data_dir)
-        report = verify_certificate(str(args.file), view, at=args.at, now=now)
+        report = verify_certificate(
+            str(args.file),
+            view,
+            at=args.at,
+            now=now,
+            expected_type=args.expected_type,
+            expected_issuer=args.expected_issuer,
+        )
         # a certificate of this store: its entries must name its own leaf
         leaf = statuslist.own_leaf(ledger, report.digest) if report.digest is not None else None
         report = _with_status_lists(report, args, view, statuslist.default_base(ledger.settings), leaf)

@@ -137,6 +137,12 @@ def register(commands: Any) -> None:
     p = commands.add_parser("anchor-logs", help="anchor a department's un-anchored log entries")
     p.add_argument("--department", "-d", required=True)
     p.add_argument("--log", default=logchain.LOG_DECISIONS, help="log name (default decisions)")
+    p.add_argument(
+        "--accept-unmarked",
+        action="store_true",
+        help="anchor entries that bear no mark (written before the upgrade to migration 0020) once you have checked "
+        "them; an entry whose mark does not check is never anchored",
+    )
     p.set_defaults(run=_anchor_logs)
 
     p = commands.add_parser("replay", help="check and re-run the decision history; non-zero exit on any discrepancy")
@@ -356,7 +362,7 @@ def _produced_by(args: argparse.Namespace) -> int:
 
 def _anchor_logs(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
-        roots = logchain.anchor_pending(ledger, args.log, args.department)
+        roots = logchain.anchor_pending(ledger, args.log, args.department, accept_unmarked=args.accept_unmarked)
     print_json({"department": args.department, "log": args.log, "anchored_batches": roots})
     return 0
 

@@ -21,6 +21,7 @@ import requests.utils
 import urllib3.exceptions
 
 from ..formats.canonical import MAX_JSON_DEPTH, check_json_depth
+from .deadline import current_limit
 
 NODE_ADDRESS = "<the node's URL>"  # what errors say instead of it (LEDGER_RPC_URL; the operator knows it)
 
@@ -47,9 +48,21 @@ class _AddresslessSession(requests.Session):
 
     def send(self, request: Any, **kwargs: Any) -> Any:
         streamed = kwargs.get("stream", False)
+        seconds = _answer_seconds(kwargs.get("timeout"))
+        limit = current_limit()
+        if limit is not None:  # a verification's whole time: what is left of it bounds this request too
+            left = limit[0] - time.monotonic()
+            if left <= 0:
+                raise TimeLimitError(
+                    f"the verification's time limit of {limit[1]:g} s ran out waiting for the node "
+                    "(LEDGER_VERIFY_SECONDS): a node answering slowly holds a verification for as many answers as it "
+                    "needs; the node at the configured URL is slow, faulty or hostile - check it, or allow more time"
+                )
+            seconds = min(seconds, left)
+            kwargs["timeout"] = _capped(kwargs.get("timeout"), left)
         try:
             response = super().send(request, **{**kwargs, "stream": True})
-            whole = streamed or _read_at_most(response, MAX_NODE_ANSWER_BYTES, _answer_seconds(kwargs.get("timeout")))
+            whole = streamed or _read_at_most(response, MAX_NODE_ANSWER_BYTES, seconds)
         except requests.exceptions.RequestException as exc:
             raise _quiet(exc, request) from exc
         if not whole:
@@ -59,6 +72,18 @@ class _AddresslessSession(requests.Session):
                 "the node at the configured URL is faulty or hostile"
             )
         return response
+
+
+class TimeLimitError(requests.exceptions.RequestException):
+    """A verification's time limit (``deadline.time_limit``) ran out before the node answered: a failure to read the
+    chain (an OSError, as a transport failure is), which web3 does not ask again (it asks a timed-out read again)."""
+
+
+def _capped(timeout: Any, left: float) -> Any:
+    """requests' ``timeout`` (a number, a (connect, read) pair or None) with neither part longer than ``left``."""
+    if isinstance(timeout, tuple):
+        return tuple(left if part is None else min(float(part), left) for part in timeout)
+    return left if timeout is None else min(float(timeout), left)
 
 
 # The most bytes of one node answer read (decompressed): far more than any honest answer (an eth_getLogs chunk of

@@ -47,6 +47,7 @@ from ._node_http import _QUANTITY_TEXT as _QUANTITY_TEXT
 from ._node_http import MAX_NODE_ANSWER_BYTES as MAX_NODE_ANSWER_BYTES
 from ._node_http import NODE_ADDRESS as NODE_ADDRESS
 from ._node_http import NodeAnswerError as NodeAnswerError
+from ._node_http import TimeLimitError as TimeLimitError
 from ._node_http import _addressless_response as _addressless_response
 from ._node_http import _AddresslessAdapter as _AddresslessAdapter
 from ._node_http import _AddresslessSession as _AddresslessSession
@@ -239,6 +240,12 @@ def fee_fields(w3: Web3, gas_price: int | None = None) -> dict[str, int]:
     return {"maxFeePerGas": 4 * base + tip, "maxPriorityFeePerGas": tip}
 
 
+# How long one verification (a certificate, a digest, a bundle) may wait for the node in all, by default: an honest
+# one asks a few dozen reads and takes well under a second; a node answering each read just inside the read timeout
+# would otherwise hold it for their number times that timeout (LEDGER_VERIFY_SECONDS).
+DEFAULT_VERIFY_SECONDS = 120.0
+
+
 class Chain:
     """Contract handles and transaction sending for one deployment."""
 
@@ -251,11 +258,14 @@ class Chain:
         timeout: float = 60.0,
         artifacts: dict[str, Artifact] | None = None,
         log_span: int = DEFAULT_LOG_SPAN,
+        verify_seconds: float | None = DEFAULT_VERIFY_SECONDS,
     ) -> None:
         self.w3 = w3
         self.deployment = deployment
         self.timeout = timeout
         self.log_span = log_span  # blocks per eth_getLogs request (ledger.onchain.chainread)
+        # the longest one verification may wait for this node in all (LEDGER_VERIFY_SECONDS; _node_http.time_limit)
+        self.verify_seconds = verify_seconds
         self.gas_price = gas_price
         self.artifacts = artifacts or contract_artifacts()
         self.errors = _ErrorDecoder(self.artifacts)

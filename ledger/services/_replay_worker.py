@@ -108,6 +108,7 @@ class _WorkerLedger(Ledger):
                 gas_price=settings.gas_price,
                 timeout=settings.chain_timeout,
                 log_span=settings.log_span,
+                verify_seconds=settings.verify_seconds,
             )
         return self._chain
 

@@ -182,6 +182,12 @@ def _secret(ledger: Ledger, department: str) -> bytes:
     return secret
 
 
+def department_secret(ledger: Ledger, department: str) -> bytes:
+    """``department``'s secret, sealed by the vault (made at its first use): the key of its applicant and officer
+    references, input commitments and log entry marks (``logchain.mark_key``)."""
+    return _secret(ledger, department)
+
+
 def _opened_secret(ledger: Ledger, department: str, sealed: Any, binding: bytes) -> bytes:
     """The applicant secret ``sealed`` (a row's value) opened; StateError naming the row when it is not the sealed
     bytes the ledger wrote (SQLite keeps whatever an insider writes: text, a number)."""

@@ -554,6 +554,30 @@ def attribution(ledger: Ledger, digest: str, department: str) -> Attribution:
     return Attribution(department, cert_type, {})
 
 
+def require_active(ledger: Ledger, department: str) -> None:
+    """StateError unless ``department``'s key is the current key of an active department, what anchoring its
+    erasures log needs (``BatchLog.anchorLog``): a department the council suspended (say, while its decisions are
+    investigated) or whose key it rotated destroys nothing, as it could attest nothing it destroyed (red team round 65:
+    a suspended department erased the contents, and the decision inputs' typed fields, a re-run of its decisions
+    needs). Asked before anything is read, logged or destroyed. A chain that cannot be read answers nothing: the
+    erasure then goes ahead as before, its entry anchored once the chain answers (an outage must not stop a lawful
+    erasure; the anchoring is refused while the department is suspended), which leaves this open to a department
+    pointing its ledger at no node."""
+    chain = ledger.chain
+    try:
+        account = ledger.department_account(department)  # itself checked against the registry's key
+        active = chain.call(chain.registry.functions.isActiveSigner(account.address, 0))
+    except ChainError:
+        return
+    if not active:
+        raise StateError(
+            f"department {department!r} cannot erase: its key {account.address} is not the current key of an active "
+            "department (the council suspended it or rotated its key: `ledger departments` shows which). An erasure "
+            "destroys contents for good and its entry could not be anchored: nothing was erased; run it again once "
+            "the council has reinstated the department"
+        )
+
+
 def erase(
     ledger: Ledger,
     digest_or_id: str,
@@ -567,6 +591,7 @@ def erase(
     certificate completes an interrupted erasure and anchors a pending log entry; it never logs twice."""
     at, actor = _request(basis, by, at)
     cert = stored(ledger, digest_or_id, department)
+    require_active(ledger, cert.department)
     digest = hex32(cert.digest)
     when = at or datetime.now(UTC)
     by_ref = _staff_ref(ledger, cert.department, actor)  # before anything is done: the department's secret opens
@@ -858,6 +883,7 @@ def erase_case(
     at, actor = _request(basis, by, at)
     if not isinstance(case_id, str) or not case_id:
         raise InputError("a case id is a non-empty string", field="case")
+    require_active(ledger, department)
     when = at or datetime.now(UTC)
 
     def check(conn: Any) -> tuple[list[str], list[str]]:

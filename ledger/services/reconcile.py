@@ -40,6 +40,8 @@ erasure_incomplete    the department's ``erasures`` log records the erasure but 
                       same certificate completes it
 erasure_log           the ``erasures`` log disagrees with its anchors on chain (an entry edited or deleted)
 status_change_missing the database records a status change (revocation, ...) that the chain does not hold
+status_change_moved   the chain holds a status change in another block than the database records: its block left
+                      the chain and it was mined again later (its moment moved)
 status_change_unchecked  the database records a status change of a certificate whose row names no department code
                       (or no root): the row was altered, the change is not compared with the chain
 grant_altered         a grant row is not the grant its issuer's access log records (revived after its logged

@@ -997,11 +997,17 @@ class _Facts:
     def _authority_ok(
         self, department: str, block: int, anchor: ChainRange | None, fail: Callable[[str, str], None]
     ) -> bool:
-        """The department was an active approver from the decision block until the decision was anchored."""
+        """The department was an active approver from the decision block until the decision was anchored. A period
+        starting in the anchoring's own block, after the decision's, may have begun after the anchoring in that block
+        (the contract let the anchoring through, so it did, unless the department was reinstated first): it is not
+        held against the decision, as a certificate's key is judged by the block before its anchoring or its own
+        (red team round 65: a suspension mined after the anchoring voided every decision of its range)."""
         end = anchor.block_number if anchor is not None else block
         periods = self.authority(department)
         for i, (active, roles, start) in enumerate(periods):
             stop = periods[i + 1][2] if i + 1 < len(periods) else None
+            if anchor is not None and start == end > block:
+                continue
             if start <= end and (stop is None or stop > block) and not (active and roles & ROLE_APPROVER):
                 fail(
                     "decided_without_authority",

@@ -46,6 +46,7 @@ from ..formats.certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, Certific
 from ..formats.merkle import ProofWalks
 from ..formats.reasons import reason_name
 from ..onchain import chainread
+from ..onchain.deadline import time_limit
 from ..onchain.ids import ROLE_ISSUER, department_id_bytes
 
 if TYPE_CHECKING:  # web3 and eth_account (most of a second) are imported by the chain's client, where one is opened
@@ -267,6 +268,15 @@ class _DepartmentStream:
     # the department's changes of each digest under any of its roots (DigestChanges): built on first use from deep
     # and recent (a stream is never changed once made; each sync makes a new one)
     by_digest: DigestChanges | None = None
+    # the digests with any change in the stream, under any root (built on first use, as by_digest): a leaf whose
+    # digest is not among them has no status to read, so a status list looks up only these (red team round 64)
+    changed: frozenset[bytes] | None = None
+
+    def changed_digests(self) -> frozenset[bytes]:
+        """Every digest the department changed the status of (in ``deep`` or ``recent``), under any root."""
+        if self.changed is None:
+            self.changed = frozenset(key[2] for changes in (self.deep, self.recent) for key in changes)
+        return self.changed
 
     def predecessors(self, key: CertKey) -> tuple[bytes, ...]:
         return self.replaced.get(key, ()) + self.replaced_recent.get(key, ())
@@ -368,6 +378,9 @@ class ChainView:
         self._synced = -1  # the status index holds every status event up to this block
         self._synced_at = float("-inf")  # monotonic time the last sync started
         self._final_upto = -1  # events up to here are final (chainread.Finality) when last read
+        # (number, hash) of the block that was the final boundary at the last sync: a history rewritten at or below
+        # it (the chain rolled back past the finality margin) changes or removes it (_rewritten_past_final)
+        self._final_mark: tuple[int, str] = (-1, "")
         self._topics: dict[bytes, int] = {}
         # (final, recent): (department, successor root, successor) -> the digest it superseded (a note for readers,
         # not a verdict); the recent ones are read again at each sync, as the index's are
@@ -952,6 +965,8 @@ class ChainView:
         if self._indexed and head <= self._synced and not (recheck and (head < self._synced or self._stale())):
             return self._synced
         with self._lock:
+            if recheck and self._rewritten_past_final(head):
+                self._forget_chain_facts()
             if self._indexed and head <= self._synced and not (recheck and (head < self._synced or self._stale())):
                 return self._synced
             # a recheck at a lower head (the chain rolled back): the events not final are read up to it, and
@@ -961,6 +976,30 @@ class ChainView:
 
     def _stale(self) -> bool:
         return time.monotonic() - self._synced_at >= RESYNC_SECONDS
+
+    def _rewritten_past_final(self, head: int) -> bool:
+        """Whether the chain no longer has the block that was the final boundary at the last sync, as it was then:
+        its head below it, or another hash there. What this view keeps for good (batches' anchorings, registry
+        answers, block times, the index's deep events) was read as final against that boundary; a rollback or a
+        rewrite past it (the chain's operator with its validators, red team round 65) leaves none of it standing."""
+        number, known = self._final_mark
+        if number < 0 or self._offline:
+            return False
+        return head < number or (self.chain.block_hash(number) or "") != known
+
+    def _forget_chain_facts(self) -> None:
+        """Forget every chain fact this view keeps (not the pure memos: recovered signers, proof walks, checks), so
+        the next reads take them from the chain as it is now: the history they came from was rewritten."""
+        self._streams = {}
+        self._block_times = {}
+        self._batches = {}
+        self._signers = {}
+        self._type_grants = {}
+        self._batch_checks = (-1, {})
+        self._ended, self._held = ({}, {}), ({}, {})
+        self._index, self._replaced = ({}, {}), ({}, {})
+        self._final_upto, self._synced, self._indexed = -1, -1, False
+        self._final_mark = (-1, "")
 
     def _sync_locked(self, head: int) -> None:
         # Everything after the previous final boundary is read again: events near the old head may have been
@@ -987,6 +1026,8 @@ class ChainView:
         self._ended, self._held = (ended_deep, ended_recent), (held_deep, held_recent)
         self._index, self._replaced, self._final_upto = (deep, recent), replaced, final_upto
         self._synced, self._indexed, self._synced_at = head, True, started
+        if final_upto >= 0 and final_upto != self._final_mark[0]:  # one block read when the boundary moves
+            self._final_mark = (final_upto, self.chain.block_hash(final_upto) or "")
 
     def status_events(self, start: int | None = None, end: int | None = None) -> list[tuple[CertKey, int, int, bytes]]:
         """Every status event of the anchor contract in blocks [start (default: deployment), end (default: head)],
@@ -1116,15 +1157,25 @@ class _Run:
     a batch of one goes through exactly the same code."""
 
     def __init__(
-        self, view: ChainView, at: str | datetime | None, head: int | None, now: str | datetime | None = None
+        self,
+        view: ChainView,
+        at: str | datetime | None,
+        head: int | None,
+        now: str | datetime | None = None,
+        expected: tuple[str | None, str | None] | None = None,
     ) -> None:
         self.view = view
+        # (type, issuer) the verifier asked for (expectation), None when it asked for none: an "expected" check
+        self.expected = expected
+        self.names = CHECK_NAMES if expected is None else (*CHECK_NAMES, "expected")
         self.at_time = _parse_time(at)
         self.at_text = self.at_time.isoformat() if self.at_time else None
         # Validity is judged at one moment for the whole call: the time asked about, else the caller's "now"
         # (a decision's moment), else the clock. Status stays as of the head unless ``at`` is given.
         self.now = self.at_time or (_parse_time(now) if now is not None else None) or datetime.now(UTC)
         self.head = head
+        # the longest one verification may wait for the node in all (LEDGER_VERIFY_SECONDS): each certificate's
+        self.seconds: float | None = getattr(view.chain, "verify_seconds", None)
         self._identity: Check | None = None
         self._batches: dict[
             tuple[str, bytes, bytes, int], tuple[BatchInfo | None, tuple[Check, ...], dict[str, Any]]
@@ -1305,16 +1356,29 @@ def verify_certificate(
     *,
     at: str | datetime | None = None,
     now: str | datetime | None = None,
+    expected_type: str | None = None,
+    expected_issuer: str | None = None,
     rebuilt: bool = False,
 ) -> Report:
     """Verify a certificate document (or presentation) against the chain as of now or time ``at``.
 
     ``at`` asks about the past: status as of the block at that time, validity at that time. ``now`` only moves
     the moment validity is judged at (default: the clock), with status as of the head: a verifier replaying a
-    check, or a test, supplies it. An ISO 8601 string without a time zone is UTC. ``rebuilt``: the document was
-    rebuilt from this ledger's store (a verification by digest), so one that does not read as a certificate says
-    the store's record was altered, not that what the caller sent was unreadable (it sent a digest)."""
-    return _verify_one(source, _Run(view, at, None, now), unreadable=_ALTERED_RECORD if rebuilt else _UNREADABLE)
+    check, or a test, supplies it. An ISO 8601 string without a time zone is UTC.
+
+    ``expected_type`` / ``expected_issuer``: what the verifier asked the holder for (a business licence, of
+    department MKT). Every genuine certificate passes every other check whatever its type and issuer, so a verifier
+    asking for one kind must say which: an ``expected`` check then fails for a certificate of another type or issuer
+    (red team round 65: a holder's genuine birth certificate was VERIFIED where a licence was asked for).
+
+    ``rebuilt``: the document was rebuilt from this ledger's store (a verification by digest), so one that does not
+    read as a certificate says the store's record was altered, not that what the caller sent was unreadable (it sent
+    a digest)."""
+    return _verify_one(
+        source,
+        _Run(view, at, None, now, expectation(expected_type, expected_issuer)),
+        unreadable=_ALTERED_RECORD if rebuilt else _UNREADABLE,
+    )
 
 
 _UNREADABLE = "the document could not be read"
@@ -1353,12 +1417,13 @@ def verify_digest(
     checks = _Checks(DIGEST_CHECK_NAMES)
     facts: dict[str, Any] = {}
     try:
-        head = view.head()
-        checks.items.append(run.chain_check(anchor))
-        checks.items.append(run.chain_identity_check())
-        blocks = _anchoring(run, checks, facts, key, anchor, issuer, certificate_type, head)
-        if blocks is not None:
-            _witnessed(run, checks, blocks, head)
+        with time_limit(run.seconds):
+            head = view.head()
+            checks.items.append(run.chain_check(anchor))
+            checks.items.append(run.chain_identity_check())
+            blocks = _anchoring(run, checks, facts, key, anchor, issuer, certificate_type, head)
+            if blocks is not None:
+                _witnessed(run, checks, blocks, head)
     except ChainError as exc:
         checks.skip_rest(f"the chain could not be read: {exc}")
         return Report(hex32(key), tuple(checks.items), None, run.at_text)
@@ -1386,6 +1451,8 @@ def verify_many(
     at: str | datetime | None = None,
     now: str | datetime | None = None,
     workers: int | None = None,
+    expected_type: str | None = None,
+    expected_issuer: str | None = None,
 ) -> list[Report]:
     """Verify many certificates against one head: the head is read and the status index brought up to it
     once, then each certificate is verified exactly as :func:`verify_certificate` does (same checks, same
@@ -1393,13 +1460,16 @@ def verify_many(
     worked out once per batch root, and validity is judged at one moment for the whole call.
 
     ``workers``: forked helper processes (:func:`worker_count`; default: one for a call of at least
-    :data:`FORK_MIN` certificates on a machine with two cores or more), which give the same reports."""
+    :data:`FORK_MIN` certificates on a machine with two cores or more), which give the same reports.
+    ``expected_type`` / ``expected_issuer``: as :func:`verify_certificate`'s, for every certificate of the call."""
+    expected = expectation(expected_type, expected_issuer)  # before the chain is read: a bad one is the caller's
     try:
-        head: int | None = view.head()
-        view.sync(head, recheck=True)
+        with time_limit(getattr(view.chain, "verify_seconds", None)):  # the reads all its certificates share
+            head: int | None = view.head()
+            view.sync(head, recheck=True)
     except ChainError:
         head = None  # each verification reports the chain failure itself
-    run = _Run(view, at, head, now)
+    run = _Run(view, at, head, now, expected)
     # The cyclic collector is not paused here (the gateway runs this): one-shot callers pause it (ledger._gc).
     listed = sources if isinstance(sources, list) else list(sources)
     if head is not None and worker_count(workers, len(listed)):
@@ -1703,7 +1773,7 @@ def _offline_provider() -> Any:
 def _verify_one(
     source: str | Mapping[str, Any] | CertificateDocument, run: _Run, *, unreadable: str = _UNREADABLE
 ) -> Report:
-    checks = _Checks()
+    checks = _Checks(run.names)
     try:
         doc = source if isinstance(source, CertificateDocument) else load_document(source)
     except InputError as exc:
@@ -1714,7 +1784,8 @@ def _verify_one(
         run.check("format", True, f"{doc.fmt}, {len(doc.fields)} disclosed and {len(doc.hidden)} hidden fields")
     )
     try:
-        return _verify(doc, run, checks, run.view.head() if run.head is None else run.head)
+        with time_limit(run.seconds):
+            return _verify(doc, run, checks, run.view.head() if run.head is None else run.head)
     except ChainError as exc:
         checks.skip_rest(f"the chain could not be read: {exc}")
         return Report(None, tuple(checks.items), None, run.at_text)
@@ -1786,6 +1857,8 @@ def _verify(doc: CertificateDocument, run: _Run, checks: _Checks, head: int) -> 
         )
     else:
         items.append(run.check("disclosure", True, "id, type, issuer, issued_at and the validity dates are disclosed"))
+    if run.expected is not None:
+        items.append(_expected_check(run, run.expected, doc.fields.get("type"), doc.fields.get("issuer")))
     if digest is None:  # e.g. the type hidden (pl-cert/2: the digest commits to it), which disclosure named above
         checks.skip_rest("the digest could not be computed")
         return done(None)
@@ -1909,6 +1982,54 @@ def _witnessed(run: _Run, checks: _Checks, blocks: tuple[int, ...], head: int) -
     except LedgerError as exc:
         ok, detail = False, f"the witnessed state could not be read: {exc}"
     checks.add("witnessed", ok, detail)
+
+
+def expectation(
+    certificate_type: str | None,
+    issuer: str | None,
+    *,
+    names: tuple[str, str] = ("expected_type", "expected_issuer"),
+) -> tuple[str | None, str | None] | None:
+    """What a verifier asks a certificate to be, (type, issuer department), or None when it asks nothing; InputError
+    for a type or department no certificate can state (it would be compared with nothing and fail every one),
+    naming the option it came in (``names``: the CLI's)."""
+    if certificate_type is None and issuer is None:
+        return None
+    if certificate_type is not None and (
+        type(certificate_type) is not str or not _CERTIFICATE_TYPE.match(certificate_type)
+    ):
+        raise InputError(
+            f"the expected type {str(certificate_type)[:80]!r} is no certificate type (lowercase letters, digits "
+            "and '-', e.g. business-licence)",
+            field=names[0],
+        )
+    if issuer is not None and not _is_department(issuer):
+        raise InputError(
+            f"the expected issuer {str(issuer)[:80]!r} is no department code (1-32 printable ASCII characters)",
+            field=names[1],
+        )
+    return certificate_type, issuer
+
+
+def _expected_check(
+    run: _Run, expected: tuple[str | None, str | None], certificate_type: object, issuer: object
+) -> Check:
+    """The ``expected`` check: the certificate states the type and issuer the verifier asked for (its other checks
+    say whether it states them truly: the digest commits to both, the chain's batch to its type and issuer)."""
+    want_type, want_issuer = expected
+    wrong = []
+    if want_type is not None and certificate_type != want_type:
+        wrong.append(
+            f"a {certificate_type[:80]!r}, not the {want_type!r} asked for"
+            if isinstance(certificate_type, str)
+            else f"of no stated type, not the {want_type!r} asked for"
+        )
+    if want_issuer is not None and issuer != want_issuer:
+        wrong.append(f"issued by {str(issuer)[:40]!r}, not by {want_issuer} as asked for")
+    if wrong:
+        return run.check("expected", False, "the certificate is " + " and ".join(wrong))
+    asked = " of ".join(filter(None, (f"a {want_type!r}" if want_type else "", want_issuer)))
+    return run.check("expected", True, f"{asked}, as asked for" if want_type else f"issued by {asked}, as asked for")
 
 
 def _validity(doc: CertificateDocument, run: _Run, checks: _Checks) -> None:
