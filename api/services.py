@@ -245,7 +245,7 @@ def public_report(
         return public_fields(report, digest_only=True, erased=True)
     if refresh:
         fresh_head(view)
-    return public_fields(verify_certificate(document, view), digest_only=True, erased=False)
+    return public_fields(verify_certificate(document, view, rebuilt=True), digest_only=True, erased=False)
 
 
 def fresh_head(view: ChainView) -> None:

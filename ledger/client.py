@@ -12,8 +12,9 @@ With ``LEDGER_RPC_URL`` it talks to that chain and expects a deployment file wri
 from __future__ import annotations
 
 import hmac
+import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -90,6 +91,9 @@ class Ledger:
         self._key_stamps: dict[str, tuple[int, int, int] | None] = {}  # each department key file as it was checked
         self._vault: Vault | None = None
         self._guard = threading.Lock()
+        # the vault key's one unwrapping and check a process: apart from _guard, which what the check reads takes
+        # (ledger.local: the erasures the chain attests)
+        self._vault_guard = threading.Lock()
         self._state: dict[str, Any] = {}
 
     # -- opening and closing ---------------------------------------------------------------------------
@@ -245,7 +249,7 @@ class Ledger:
 
     @property
     def vault(self) -> Vault:
-        with self._guard:
+        with self._vault_guard:
             if self._vault is None:
                 key = self.settings.vault_key
                 # the key file's scrypt work factor: 2^15, or the keystore's where its floor was lowered on purpose
@@ -279,51 +283,202 @@ class Ledger:
                 where=self.settings.keys_dir,
             )
 
-    _VAULT_SAMPLE = 8
+    _VAULT_SAMPLE = 8  # anchored bodies the key must open before it is recorded
+    _VAULT_PROBES = 64  # random probes into the store's digest range, each one index seek
 
     def _vault_opens_the_store(self, vault: Vault, source: str) -> None:
         """Before a vault key is recorded as this database's (no check value yet: a database upgraded to migration
-        0017, or its row deleted): it must open the sealed bodies the store holds, a few drawn at random, each to
-        the digest its row is stored under (the fields and salts the body holds hash to it). An insider deleting
-        the row and putting another deployment's key file in place had that key recorded and every new body sealed
-        under a key its other owner holds (red team round 62); the first few by digest were rows the insider could
-        plant (round 63), rows drawn at random are the store's own unless planted ones outnumber them. A store with no
-        sealed body has nothing to hold the key to, and records it."""
-        from sqlalchemy import func, select
+        0017, or its row deleted): it must open sealed bodies of the store that the chain anchors, each to the
+        digest its row is stored under (the fields and salts the body holds hash to it). An insider deleting the
+        row and putting another deployment's key file in place had that key recorded and every new body sealed
+        under a key its other owner holds (red team round 62); rows the insider planted, sealed under their key,
+        vouched for it (round 63), and so did a store whose every real body they had marked erased for a moment.
 
-        from .formats.canonical import hex32, parse_hex32
-        from .formats.certificate import CertificateDocument, read_sealed_body
+        Only a row whose proof, rebuilt from its batch's stored leaves, leads to a root its department anchored on
+        chain is opened: a planted row is anchored by no one. The rows are found by random probes into the digest
+        range (one index seek each, never a read of the whole table); when no probe meets an anchored body (rows
+        planted by the million around the real ones), the batches the chain says this deployment anchored are
+        sampled instead. A body marked erased is passed over only when its department's erasures log records its
+        erasure as the chain attests it (:func:`witness_erasures_with`); a mark nothing backs is refused. A store
+        holding no body the chain anchors (empty, or its first batch not anchored yet) has nothing to hold the key
+        to, and records it, as before."""
+        sample = _AnchoredSample(self, vault, source)
+        for row in self._probed_rows():
+            if sample.judge(row):
+                return
+        if sample.opened == 0 and sample.unanchored:
+            for row in self._rows_of_anchored_batches():
+                if sample.judge(row):
+                    return
+        # fewer than _VAULT_SAMPLE anchored bodies in the store, each opened; or none at all: nothing to hold it to
+
+    _SAMPLE_COLUMNS = ("digest", "batch_root", "leaf_index", "department_id", "sealed")
+
+    def _probed_rows(self) -> Iterator[Any]:
+        """Up to :attr:`_VAULT_PROBES` rows of the store, each the first whose digest is at or after a random value
+        (the lowest, past the last): one index seek a probe, whatever the size of the store."""
+        from sqlalchemy import select
+
+        from .formats.canonical import hex32
         from .storage.store import Certificate
-        from .storage.vault import ERASED
 
         table = Certificate.__table__  # type: ignore[attr-defined]
+        columns = [table.c[name] for name in self._SAMPLE_COLUMNS]
         with self.engine.connect() as conn:
-            # drawn at random from the whole store, the digests first (one scan of a narrow column, once per missing
-            # row): the first few by digest were rows an insider planted, sealed under their key (red team round 63)
-            sample = (
-                conn.execute(
-                    select(table.c.digest)
-                    .where(table.c.sealed != ERASED)
-                    .order_by(func.random())
-                    .limit(self._VAULT_SAMPLE)
-                )
-                .scalars()
-                .all()
-            )
-            rows = conn.execute(select(table.c.digest, table.c.sealed).where(table.c.digest.in_(sample))).all()
-        for digest, sealed in rows:
-            try:
-                fields, salts = read_sealed_body(vault.open(bytes(sealed), parse_hex32(digest)))
-                opened = hex32(CertificateDocument(fields, salts, {}, {}).digest()) == hex32(parse_hex32(digest))
-            except (LedgerError, ValueError, KeyError, TypeError, AttributeError):
-                opened = False
-            if not opened:
+            for _ in range(self._VAULT_PROBES):
+                row = None
+                for bound in (secrets.token_bytes(32), bytes(32)):  # past the last digest: the first
+                    probe = select(*columns).where(table.c.digest >= hex32(bound)).order_by(table.c.digest)
+                    if (row := conn.execute(probe.limit(1)).first()) is not None:
+                        break
+                if row is None:
+                    return  # an empty store
+                yield row
+
+    def _rows_of_anchored_batches(self) -> Iterator[Any]:
+        """A row of each of up to :attr:`_VAULT_PROBES` batches the chain says this deployment anchored (its
+        ``BatchAnchored`` events, in random order), at a random place in the batch: found by the batch's root
+        (an index), so rows planted around the real ones do not hide them."""
+        from sqlalchemy import select
+
+        from .onchain import chainread
+        from .storage.store import Certificate
+
+        events = [
+            chainread.BatchAnchored.from_log(log)
+            for log in chainread.scan(self.chain, self.chain.anchor.events.BatchAnchored, what="the anchored batches")
+        ]
+        secrets.SystemRandom().shuffle(events)
+        table = Certificate.__table__  # type: ignore[attr-defined]
+        columns = [table.c[name] for name in self._SAMPLE_COLUMNS]
+        with self.engine.connect() as conn:
+            for event in events[: self._VAULT_PROBES]:
+                mine = select(*columns).where(table.c.batch_root == event.root)
+                place = secrets.randbelow(max(event.count, 1))
+                row = conn.execute(mine.where(table.c.leaf_index == place).limit(1)).first()
+                row = row if row is not None else conn.execute(mine.limit(1)).first()
+                if row is not None:
+                    yield row
+
+
+ErasureWitness = Callable[[Ledger, str, str], bool]
+_erasure_witnesses: list[ErasureWitness] = []
+
+
+def witness_erasures_with(witness: ErasureWitness) -> None:
+    """Install the services layer's answer to "does department D's erasures log record the erasure of certificate
+    X as the chain attests it" (``erasure.attested_erased``, installed when that module is imported: this layer
+    cannot import it). Until it is, every body marked erased that a vault key's first record meets is unexplained
+    and refused: failing closed."""
+    _erasure_witnesses[:] = [witness]
+
+
+class _AnchoredSample:
+    """What a vault key's first record met in the store (:meth:`Ledger._vault_opens_the_store`): the anchored
+    bodies the key opened, the rows no batch anchored on chain holds, and each batch's stored tree when its
+    department anchored it (None otherwise), read once."""
+
+    def __init__(self, ledger: Ledger, vault: Vault, source: str) -> None:
+        self.ledger, self.vault, self.source = ledger, vault, source
+        self.seen: set[str] = set()
+        self.opened = 0
+        self.unanchored = 0
+        self.batches: dict[tuple[str, str], tuple[bytes, bytes] | None] = {}
+
+    def judge(self, row: Any) -> bool:
+        """Take ``row`` (digest, batch root, leaf index, department, sealed body) into the sample: whether the sample
+        is complete. KeystoreError when the key does not open a body the chain anchors, or such a body is marked
+        erased with no erasure the chain attests."""
+        from .storage.store import stored_blob
+        from .storage.vault import ERASED
+
+        digest, root, leaf_index, department, sealed = row
+        if digest in self.seen:
+            return False
+        self.seen.add(digest)
+        if not self._anchored(str(digest), str(root), leaf_index, str(department)):
+            self.unanchored += 1
+            return False
+        if stored_blob(sealed) == ERASED:
+            if not self._erasure_attested(str(digest), str(department)):
                 raise KeystoreError(
-                    f"the vault key from {source} does not open the sealed body of certificate {digest} in this "
-                    "database, and the database records no vault key yet (its key_check row is missing): the key "
-                    "file is another deployment's, or the row was deleted and the file swapped. Nothing was sealed "
-                    "or opened with it, and nothing was recorded. Restore this deployment's keys/vault.key (or "
-                    "LEDGER_VAULT_KEY) from a backup; if that key is refused too, the row of certificate "
-                    f"{digest} was edited (`ledger reconcile` names it): restore the row from a backup",
-                    where=self.settings.keys_dir,
+                    f"the body of certificate {digest}, which {department} anchored, is marked erased in this "
+                    f"database, but {department}'s erasures log records no erasure of it that the chain attests, "
+                    "and the database records no vault key yet (its key_check row is missing): bodies set aside "
+                    "for a moment leave another deployment's key nothing to be held to. Nothing was recorded, "
+                    f"sealed or opened with the key from {self.source}. If that erasure is pending (its log entry "
+                    f"not anchored yet), `ledger anchor-logs --department {department} --log erasures` and try "
+                    "again; otherwise restore the certificate's row from a backup (`ledger reconcile` names it)",
+                    where=self.ledger.settings.keys_dir,
                 )
+            return False
+        if not self._opens(str(digest), stored_blob(sealed)):
+            raise KeystoreError(
+                f"the vault key from {self.source} does not open the sealed body of certificate {digest} in this "
+                "database, and the database records no vault key yet (its key_check row is missing): the key "
+                "file is another deployment's, or the row was deleted and the file swapped. Nothing was sealed "
+                "or opened with it, and nothing was recorded. Restore this deployment's keys/vault.key (or "
+                "LEDGER_VAULT_KEY) from a backup; if that key is refused too, the row of certificate "
+                f"{digest} was edited (`ledger reconcile` names it): restore the row from a backup",
+                where=self.ledger.settings.keys_dir,
+            )
+        self.opened += 1
+        return self.opened >= Ledger._VAULT_SAMPLE
+
+    def _anchored(self, digest: str, root: str, leaf_index: Any, department: str) -> bool:
+        """Whether the row's proof, rebuilt from its batch's stored leaves and run roots, leads to a root its
+        department anchored on chain (as verification by digest requires)."""
+        from .formats.canonical import parse_hex32
+        from .formats.merkle import verify_proof
+        from .storage.store import batch_proof
+
+        key = (department, root)
+        if key not in self.batches:
+            self.batches[key] = self._anchored_tree(root, department)
+        tree = self.batches[key]
+        if tree is None:
+            return False
+        try:
+            return verify_proof(parse_hex32(digest), batch_proof(*tree, leaf_index), parse_hex32(root))
+        except (LedgerError, ValueError):
+            return False
+
+    def _anchored_tree(self, root: str, department: str) -> tuple[bytes, bytes] | None:
+        from sqlalchemy import select
+
+        from .formats.canonical import parse_hex32
+        from .onchain.ids import department_id_bytes
+        from .storage.store import Batch, stored_blob
+
+        table = Batch.__table__  # type: ignore[attr-defined]
+        with self.ledger.engine.connect() as conn:
+            row = conn.execute(
+                select(table.c.leaves, table.c.nodes, table.c.department_id).where(table.c.root == root)
+            ).first()
+        if row is None or row[2] != department:
+            return None
+        try:
+            anchored_by = department_id_bytes(department)
+            root_bytes = parse_hex32(root)
+        except (LedgerError, ValueError):  # a row naming no department code: altered, anchored by no one
+            return None
+        chain = self.ledger.chain
+        block = chain.call(chain.anchor.functions.batch(anchored_by, root_bytes))[1]
+        return (stored_blob(row[0]), stored_blob(row[1])) if int(block) else None
+
+    def _erasure_attested(self, digest: str, department: str) -> bool:
+        witness = _erasure_witnesses[0] if _erasure_witnesses else None
+        try:
+            return witness is not None and bool(witness(self.ledger, digest, department))
+        except LedgerError:
+            return False
+
+    def _opens(self, digest: str, sealed: bytes) -> bool:
+        from .formats.canonical import hex32, parse_hex32
+        from .formats.certificate import CertificateDocument, read_sealed_body
+
+        try:
+            fields, salts = read_sealed_body(self.vault.open(sealed, parse_hex32(digest)))
+            return hex32(CertificateDocument(fields, salts, {}, {}).digest()) == digest
+        except (LedgerError, ValueError, KeyError, TypeError, AttributeError):
+            return False

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +15,7 @@ from sqlalchemy import delete, insert, select, update
 
 from ledger.client import Ledger
 from ledger.services import logchain
+from ledger.storage.vault import Vault
 
 
 @contextlib.contextmanager
@@ -106,6 +110,76 @@ def written_past_the_library(
         return (spell(text) if written_to == log else text, *rest)
 
     monkeypatch.setattr(logchain, "_row", row)
+
+
+@contextlib.contextmanager
+def foreign_vault_key(ledger: Ledger, directory: Path) -> Iterator[Vault]:
+    """The insider's swap of the vault key (red team rounds 62 and 63): the vault's ``key_check`` row deleted and
+    another deployment's ``vault.key`` (made in ``directory``, wrapped under the same passphrase) put in place of
+    this one's, as a process started after the swap sees it; yields the other key's vault, to seal bodies under.
+    Undone afterwards: this deployment's key file back, and its check value recorded again if the row now holds
+    another (the session's database is shared)."""
+    from ledger.storage import keycheck
+    from ledger.storage.models import KeyCheck
+
+    from .conftest import PASSPHRASE
+
+    other = Vault.from_env_or_file(directory / "other.key", PASSPHRASE, kdf_n=1024, kdf_floor=1024)
+    keys = ledger.settings.keys_dir
+    own = (keys / "vault.key").read_bytes()
+    recorded = keycheck.recorded(ledger.engine, "vault")
+    with ledger.engine.begin() as conn:
+        conn.execute(delete(KeyCheck.__table__).where(KeyCheck.__table__.c.purpose == "vault"))  # type: ignore[attr-defined]
+    (keys / "vault.key").write_bytes((directory / "other.key").read_bytes())
+    ledger._vault = None  # as a process started after the swap
+    try:
+        yield other
+    finally:
+        (keys / "vault.key").write_bytes(own)
+        ledger._vault = None
+        if recorded is not None and keycheck.recorded(ledger.engine, "vault") != recorded:
+            keycheck.replace(ledger.engine, "vault", recorded)
+
+
+@contextlib.contextmanager
+def reads_of_the_whole_store(ledger: Ledger) -> Iterator[list[str]]:
+    """The statements run on ``ledger``'s database in the block whose plan reads the whole ``certificate`` table (a
+    scan, not a seek into one of its indexes), listed once the block ends. PostgreSQL is asked with sequential scans
+    off, so that a small test table read through an index still shows whether the index was sought into."""
+    from sqlalchemy import event
+
+    seen: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "certificate" in statement:
+            seen.append((statement, parameters))
+
+    found: list[str] = []
+    event.listen(ledger.engine, "before_cursor_execute", record)
+    try:
+        yield found
+    finally:
+        event.remove(ledger.engine, "before_cursor_execute", record)
+    with ledger.engine.connect() as conn:
+        for statement, parameters in seen:
+            if conn.dialect.name == "sqlite":
+                plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+                if any(re.match(r"SCAN certificate\b", str(step[-1])) for step in plan):
+                    found.append(statement)
+            else:
+                conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+                plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement, parameters).scalar_one()
+                if _scans_certificate((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]):
+                    found.append(statement)
+
+
+def _scans_certificate(node: dict[str, Any]) -> bool:
+    if node.get("Relation Name") == "certificate" and (
+        node["Node Type"] == "Seq Scan"
+        or (node["Node Type"] in ("Index Scan", "Index Only Scan") and "Index Cond" not in node)
+    ):
+        return True
+    return any(_scans_certificate(child) for child in node.get("Plans", []))
 
 
 def appended_past_the_library(

@@ -37,6 +37,64 @@ def test_publish_is_idempotent_and_stores_the_canonical_document(ledger: Any, fr
     assert hex32(document_digest(json.loads(text))) == rule_set.hex_digest
 
 
+def test_a_second_document_under_a_published_id_and_version_is_refused(ledger: Any, fresh_department: str) -> None:
+    """(An approver department's clerk who edits published rules - a title, a threshold - and publishes them again
+    under the same version, by mistake or to blur which rules decided a case.) Both were published: decisions, the
+    auditors' report and a court name the rules by id and version, and either document passed for the other. The
+    second is refused before anything is published, saying to give it a new version; the same document again stays
+    idempotent, and the changed one under a new version is published."""
+    from ledger.formats.rules import load_rule_set
+
+    rule_set = unique_rule_set(f"one-name-{fresh_department}")
+    decisions.publish_rule_set(ledger, rule_set, fresh_department)
+    changed = load_rule_set(rule_set.document | {"title": f"{rule_set.document['title']} (changed)"})
+    assert changed.digest != rule_set.digest and changed.version == rule_set.version
+    with pytest.raises(StateError, match=f"already published rule set .* version {rule_set.version} as another"):
+        decisions.publish_rule_set(ledger, changed, fresh_department)
+    chain = ledger.chain
+    block = chain.call(chain.log.functions.ruleSet(department_id_bytes(fresh_department), changed.digest))[2]
+    with ledger.engine.connect() as conn:
+        stored = conn.execute(select(RuleSetRecord.digest).where(RuleSetRecord.digest == changed.hex_digest)).first()
+    assert block == 0 and stored is None  # nothing published, nothing stored
+    assert decisions.publish_rule_set(ledger, rule_set, fresh_department)["already_published"] is True
+    renamed = load_rule_set(changed.document | {"version": f"{rule_set.version}-2"})
+    assert decisions.publish_rule_set(ledger, renamed, fresh_department)["already_published"] is False
+
+
+def test_a_store_already_holding_two_documents_under_one_version_is_replayed_and_reported(
+    ledger: Any, fresh_department: str
+) -> None:
+    """(A store from before the refusal, where a department published two documents under one id and version.)
+    Replay re-runs the decisions of each against its own document, and the auditors' report lists both, each
+    marked with the other's digest: read, reported, never a crash."""
+    from ledger.formats.rules import load_rule_set
+    from ledger.services import report
+    from ledger.services.replay import replay
+
+    first = unique_rule_set(f"pair-{fresh_department}")
+    second = load_rule_set(first.document | {"title": f"{first.document['title']} (changed)"})
+    decisions.publish_rule_set(ledger, first, fresh_department)
+    chain = ledger.chain
+    receipt = chain.transact(  # the second published past the library, as before the refusal
+        ledger.department_account(fresh_department),
+        chain.log.functions.publishRuleSet(second.digest, decisions.service_item_bytes(second.service_item)),
+    )
+    decisions._store_rule_set(ledger, second, fresh_department, None, int(receipt["blockNumber"]))
+    apps = applications(2, seed=11)
+    for app, rules in zip(apps, (first, second), strict=True):
+        identity = app.pop("applicant_ref")
+        decisions.decide(
+            ledger, fresh_department, app["case_id"], app["service_item"], app, rules, applicant_ref=identity
+        )
+    assert replay(ledger, department=fresh_department).ok
+    today = datetime.now(UTC).date().isoformat()
+    rows = {r["digest"]: r for r in report.build_report(ledger, fresh_department, today, today)["rule_sets"]}
+    assert rows[first.hex_digest]["version_shared_with"] == [second.hex_digest], rows
+    assert rows[second.hex_digest]["version_shared_with"] == [first.hex_digest], rows
+    page = report.render_html(report.build_report(ledger, fresh_department, today, today), "en")
+    assert second.hex_digest in page and "as another document under this version too" in page
+
+
 def test_only_an_approver_may_publish(ledger: Any) -> None:
     with pytest.raises(StateError, match="approver"):
         decisions.publish_rule_set(ledger, unique_rule_set("not-approver"), "MKT")

@@ -288,6 +288,66 @@ def test_a_command_run_by_cron_with_the_insecure_floor_is_reported_by_ledger_doc
     assert capsys.readouterr().out.startswith("in effect now: LEDGER_INSECURE_KEYSTORE_KDF_FLOOR=1024 is set")
 
 
+def test_ledger_doctor_run_with_the_insecure_floor_reports_it_once_and_keeps_the_earlier_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """(The operator running `ledger doctor` in a shell where the floor is still set.) The doctor recorded itself
+    as a command run with the insecure setting: it reported the warning twice (in effect now, and recorded by
+    `ledger doctor`), and its record replaced the cron job's, which the operator ran it to find. It now records
+    nothing: the setting in effect once, then the cron job's record."""
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    monkeypatch.setenv("LEDGER_INSECURE_KEYSTORE_KDF_FLOOR", "1024")
+    monkeypatch.delenv("JOURNAL_STREAM", raising=False)
+    assert _command(["--data-dir", str(data), "db", "upgrade"], tmp_path / "cron.err", monkeypatch)[0] == 0
+    capsys.readouterr()
+    for _ in range(2):
+        assert _status(["--data-dir", str(data), "doctor"]) == 1
+        lines = capsys.readouterr().out.splitlines()
+        assert len(lines) == 2 and lines[0].startswith("in effect now: LEDGER_INSECURE_KEYSTORE_KDF_FLOOR"), lines
+        assert lines[1].startswith("recorded by `ledger db upgrade` at "), lines
+
+
+@pytest.mark.parametrize("key", ["vault.key", "api-token.key"])
+def test_a_fifo_or_a_huge_file_in_place_of_a_key_file_is_refused_without_waiting(tmp_path: Path, key: str) -> None:
+    """Adversary: a local account that can write the data directory (or a restore from an untrusted backup) planting
+    a FIFO in place of ``keys/vault.key`` or ``keys/api-token.key``: every process opening the key (each command,
+    the gateway at its start) waited for a writer for ever; a file of gigabytes (or a device) was read whole. Both
+    are now read bounded: a regular file only, without waiting, at most 64 KiB (one holds ~600 bytes), and
+    anything else is a KeystoreError saying to restore the file."""
+    import threading
+
+    path = tmp_path / key
+
+    def open_key() -> None:
+        if key == "vault.key":
+            Vault.from_env_or_file(path, PASSPHRASE, kdf_n=1024, kdf_floor=1024)
+        else:
+            _token_secret(path)
+
+    os.mkfifo(path)
+    refused: list[KeystoreError] = []
+
+    def read() -> None:
+        try:
+            open_key()
+        except KeystoreError as exc:
+            refused.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    if reader.is_alive():  # the hole: release the reader blocked on the FIFO (a writer opening it)
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(timeout=20)
+        pytest.fail(f"opening the key waited on a FIFO planted in place of {key}")
+    assert len(refused) == 1 and "not a regular file" in str(refused[0]), refused
+    path.unlink()
+    path.write_bytes(b'{"format": "' + b"x" * (1 << 20) + b'"}')
+    with pytest.raises(KeystoreError, match="larger than any key file"):
+        open_key()
+
+
 def _status(argv: list[str]) -> int:
     from ledger.cli import main
 

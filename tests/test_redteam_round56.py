@@ -472,7 +472,8 @@ def test_documents_cited_inline_are_measured_once_for_the_cited_bound(
     """(A department deciding applications that cite their certificates inline) the cited documents' bound wrote
     every inline document as JSON again to measure it, after sealing them had written each one already: each inline
     copy paid for two. The bound takes what sealing measured (its UTF-8 bytes, what a bundle carries), on each
-    decide path that seals in-process; the bound itself is held as before (the tests above)."""
+    decide path that seals in-process, and in decide_many's chunk reading too (mend6: it measured every inline
+    document again for an application citing two or more); the bound itself is held as before (the tests above)."""
     from types import SimpleNamespace
 
     from ledger.services import _citations
@@ -501,3 +502,8 @@ def test_documents_cited_inline_are_measured_once_for_the_cited_bound(
                 applicant_ref="91110000Y4", decision_input=app, rule_set=rules,
             )  # fmt: skip
         assert sorted(written) == sorted(id(c["document"]) for c in app["certificates"]), (decide, written)
+    app = decision_application("C-RT56-ONCE-MANY", *({"document": c} for c in cited)) | {"applicant_ref": "91110000Y4"}
+    written.clear()
+    result = decisions.decide_many(ledger, dept, [app], {"*": rules}, workers=0)  # decide_many too (mend6)
+    assert result.count == 1, result
+    assert sorted(written) == sorted(id(c["document"]) for c in app["certificates"]), ("decide_many", written)

@@ -257,6 +257,27 @@ def test_the_timeline_of_an_erased_certificate_whose_rows_name_no_department_cod
     assert provenance.timeline(ledger, doc["digest"], now=_now())["status"] == "revoked"
 
 
+def test_public_verify_by_digest_of_a_row_whose_batch_names_no_department_code_says_the_record_was_altered(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Adversary: the same insider, who moves a live certificate's batch row to a department id that is no code
+    (``été``). Verified by digest, the document rebuilt from the store did not read as a certificate, and the public
+    answer said of every check "the document could not be read": the anonymous client, who sent a well-formed
+    digest and no document, was told its document was unreadable. It now says the store's record was altered and
+    that `ledger reconcile` names the row, and still verifies nothing (mend6)."""
+    (doc,) = issue(ledger, fresh_department, 1)
+    client = make_client(ledger, Clock())
+    with insider_edit(ledger, Batch, Batch.root, doc["anchor"]["root"], department_id="été"):
+        answer = client.post("/public/verify", json={"digest": doc["digest"]})
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["verified"] is False and body["checks"], body
+        for check in body["checks"]:
+            assert check["ok"] is False and "record of this certificate was altered" in check["detail"], check
+            assert "could not be read" not in check["detail"], check
+    assert client.post("/public/verify", json={"digest": doc["digest"]}).json()["verified"] is True
+
+
 # -- 5. an erased body written back from a copy ------------------------------------------------------------------------
 
 

@@ -50,12 +50,12 @@ from ledger.services.auth import TOKEN_SECRET_PURPOSE, load_secret
 from ledger.storage import keycheck
 from ledger.storage.models import Certificate, CitedDocument, KeyCheck
 from ledger.storage.store import open_engine
-from ledger.storage.vault import Vault
 
 from .api_support import issue
 from .conftest import PASSPHRASE
 from .decision_support import application, citation_as_decided, unique_rule_set
 from .gateway_process import ChainRelay
+from .insider_support import foreign_vault_key
 
 
 @pytest.fixture()
@@ -133,23 +133,11 @@ def test_a_deleted_vault_key_record_does_not_let_another_deployments_key_in(
     deployment's and sealed every new body under a key its other owner holds (and served none of the old ones). A
     key recorded into a store holding sealed bodies must open them."""
     issue(ledger, fresh_department, 1)  # the store holds at least one sealed body
-    keys = ledger.settings.keys_dir
-    own = (keys / "vault.key").read_bytes()
-    Vault.from_env_or_file(tmp_path / "other.key", PASSPHRASE, kdf_n=1024, kdf_floor=1024)
     recorded = keycheck.recorded(ledger.engine, "vault")
-    with ledger.engine.begin() as conn:
-        conn.execute(delete(KeyCheck.__table__).where(KeyCheck.__table__.c.purpose == "vault"))  # type: ignore[attr-defined]
-    (keys / "vault.key").write_bytes((tmp_path / "other.key").read_bytes())
-    ledger._vault = None  # as a process started after the swap
-    try:
+    with foreign_vault_key(ledger, tmp_path):
         with pytest.raises(KeystoreError, match="does not open"):
             _ = ledger.vault
         assert ledger._vault is None and keycheck.recorded(ledger.engine, "vault") is None  # nothing recorded
-    finally:
-        (keys / "vault.key").write_bytes(own)
-        ledger._vault = None
-        if recorded is not None and keycheck.recorded(ledger.engine, "vault") != recorded:  # (the hole: undone)
-            keycheck.replace(ledger.engine, "vault", recorded)
     with ledger.engine.begin() as conn:
         conn.execute(delete(KeyCheck.__table__).where(KeyCheck.__table__.c.purpose == "vault"))  # type: ignore[attr-defined]
     _ = ledger.vault  # this deployment's own key opens its bodies: recorded again, as at the upgrade to 0017

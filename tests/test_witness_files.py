@@ -94,7 +94,8 @@ def test_a_damaged_witness_key_file_is_a_clear_error(tmp_path: Path, text: str) 
 @pytest.mark.parametrize("text", [DEEP, "[1]", '{"salt": "zz", "nonce": "00", "ciphertext": "00"}'])
 def test_a_damaged_vault_key_file_is_a_clear_error(tmp_path: Path, text: str) -> None:
     (tmp_path / "vault.key").write_text(text)
-    with pytest.raises(KeystoreError, match=r"vault\.key is not an encrypted key file"):
+    # 300,000 brackets are more than a key file holds: refused unread (read_key_file), the others unparsed
+    with pytest.raises(KeystoreError, match=r"vault\.key is (not an encrypted key file|larger than any key file)"):
         Vault.from_env_or_file(tmp_path / "vault.key", "a passphrase")
 
 

@@ -64,8 +64,9 @@ def _warn_the_operator(warning: str | None, args: argparse.Namespace) -> None:
     stream read by a program (a script, the test suite, which sets the insecure floor on purpose) is left as the
     command writes it. Whatever runs it (cron, another service manager), the warning is recorded in the data
     directory (``doctor.INSECURE_RECORD``; a witness's store) for `ledger doctor` to report; a gateway says so in its
-    log at its start."""
-    if not warning:
+    log at its start. Not `ledger doctor`, which reports the setting as in effect now: recorded, it replaced the
+    record of the earlier command the operator ran it to find, and reported the warning twice."""
+    if not warning or args.command == "doctor":
         return
     if sys.stderr.isatty() or _to_the_journal():
         print(f"warning: {warning}", file=sys.stderr)

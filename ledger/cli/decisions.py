@@ -56,7 +56,8 @@ def register(commands: Any) -> None:
         "--rules",
         type=Path,
         help="a rule set for every service item ('*'): also write it publishing the catalogue of the generated items "
-        "(items), which its rules then read in place of what each application states (to --rules-out)",
+        "(items, added to the screen's own), which its rules then read in place of what each application states "
+        "(to --rules-out)",
     )
     p.add_argument("--rules-out", type=Path, help="where --rules writes the rule set with the catalogue (JSON)")
     p.set_defaults(run=_demo_data)
@@ -187,7 +188,19 @@ def _demo_data(args: argparse.Namespace) -> int:
         {"--rules-out": args.rules_out, "--out": args.out}, {"--rules": args.rules, "--licences": args.licences}
     )
     if args.rules is not None:
-        screen = load_rule_set(args.rules).document | {"items": catalogue(items)}
+        document = load_rule_set(args.rules).document
+        # merged into the screen's own catalogue, which replacing dropped: a code both list is refused unless its
+        # attributes agree (the generated applications would be read against the other item)
+        own = document.get("items") or {}
+        generated = catalogue(items)
+        clash = sorted(code for code in generated if code in own and own[code] != generated[code])
+        if clash:
+            raise InputError(
+                f"the screen {args.rules} already publishes item {clash[0]!r} with other attributes than demo-data "
+                f"generates for it ({len(clash)} such item(s)): give --items or --seed that generate other codes, or "
+                "a screen without them. Nothing was written"
+            )
+        screen = document | {"items": own | generated}
         load_rule_set(screen)  # refuses a rule set for one item, or a catalogue past the bounds
         write_private(args.rules_out, json.dumps(screen, ensure_ascii=False, indent=1) + "\n")
     licences = None

@@ -228,6 +228,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "report.digest": {"en": "Digest", "zh-CN": "摘要值"},
     "report.published_block": {"en": "Published in block", "zh-CN": "发布区块"},
     "report.used": {"en": "Used from {first} to {last}", "zh-CN": "使用期间 {first} 至 {last}"},
+    "report.version_shared": {
+        "en": "Published as another document under this version too:",
+        "zh-CN": "同一版本下还发布过另一份文档：",
+    },
     "report.replay": {"en": "Replay", "zh-CN": "复算核验"},
     "report.replay_ok": {
         "en": "Every decision matches its anchor and every automatic decision re-runs to the "

@@ -50,6 +50,7 @@ def refuse_cited_past_bound(
     classified: Sequence[Sequence[Classified]],
     stored: Mapping[str, Mapping[str, Any]],
     measured: Measured | None = None,
+    sizes: Sequence[Sequence[int | None]] | None = None,
 ) -> None:
     """InputError when the documents one of ``prepared`` cites, inline or by digest (``stored``: the store's, as
     :func:`facts.resolve_citations` read them), are past :data:`MAX_CITED_BYTES` together, each counted once per
@@ -60,20 +61,24 @@ def refuse_cited_past_bound(
     :func:`seal_citations` measured already (``measured``), not written again; an application citing one document is
     not measured (~15 us a document, for the common case of a bulk run): an inline one is bounded by
     :func:`seal_citations`, one from the store by the record bound every issued certificate is held to
-    (``settings.max_record_bytes``)."""
-    sizes: dict[int, int] = {}
-    for application, row in zip(prepared, classified, strict=True):
+    (``settings.max_record_bytes``). ``sizes``: each application's citations' inline sizes as sealing measured them
+    where it ran (:func:`inline_sizes`: ``decide_many``'s chunk reading, perhaps in a worker process)."""
+    known_sizes: dict[int, int] = {}
+    for i, (application, row) in enumerate(zip(prepared, classified, strict=True)):
         if len(row) < 2:
             continue
         total = 0
-        for inline, digest, ref in row:
+        for j, (inline, digest, ref) in enumerate(row):
+            if inline is not None and sizes is not None and (sealed_size := sizes[i][j]) is not None:
+                total += sealed_size
+                continue
             document = inline if inline is not None else stored.get(digest or ref or "")
             if document is None:
                 continue
-            if (size := sizes.get(id(document))) is None:
+            if (size := known_sizes.get(id(document))) is None:
                 known = measured.get(id(document)) if measured else None
                 size = known[1] if known is not None and known[0] is document else len(_document_text(document))
-                sizes[id(document)] = size
+                known_sizes[id(document)] = size
             total += size
         if total > MAX_CITED_BYTES:
             raise InputError(
@@ -82,6 +87,17 @@ def refuse_cited_past_bound(
                 "of the decision carries each): cite each certificate once, and only those the case needs",
                 field="certificates",
             )
+
+
+def inline_sizes(row: Sequence[Classified], measured: Measured) -> list[int | None]:
+    """Each citation of ``row`` (its :func:`classify`) with the size :func:`seal_citations` measured of the document
+    it carries inline (``measured``), or None (none inline, or one converted anew from a credential): plain values,
+    for :func:`refuse_cited_past_bound` wherever it runs."""
+    sizes: list[int | None] = []
+    for inline, _digest, _ref in row:
+        known = measured.get(id(inline)) if inline is not None else None
+        sizes.append(known[1] if known is not None and known[0] is inline else None)
+    return sizes
 
 
 def seal_citations(

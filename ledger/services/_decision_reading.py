@@ -20,7 +20,7 @@ from ..formats.canonical import hex32, integer_spelt_double
 from ..formats.decision_input import MAX_INPUT_BYTES, SEALED_KEY, commit, refuse_sealed_past_bound, seal_fields
 from ..formats.logbody import canonical_body, lookup_key
 from ..formats.rules import RuleSet, evaluate, published_view
-from ._citations import Classified, citations, classify, seal_citations
+from ._citations import Classified, Measured, citations, classify, inline_sizes, seal_citations
 
 APPLICANT_PREFIX = b"pl-applicant\x00"
 
@@ -281,6 +281,7 @@ class _Chunk:
         # pure functions of the applications, computed where they are read (a worker) and not by the writer:
         self.cited: list[list[Any]] = []  # each prepared input's citations (facts.citations)
         self.classified: list[list[Classified]] = []  # and each citation's facts.classify
+        self.sizes: list[list[int | None]] = []  # and the size sealing measured of each inline document (or None)
         self.links: list[dict[str, str]] = []  # the stored inputs' InputCitation rows (_citation_links)
         self.labels: dict[str, str] = {}  # cited document ref -> cited_certificate_digest of it
         self.keys: list[str] = []  # the cases' index keys, sorted (logchain.lookup_key: _decided_automatically)
@@ -322,7 +323,8 @@ class _Chunk:
                 "`ledger record-decision ... --overrides CASE`)",
                 line=number,
             )
-        kept, cited = seal_citations(prepared)
+        measured: Measured = {}
+        kept, cited = seal_citations(prepared, measured)
         if not cited and kept == prepared:  # nothing sealed away: one dict, sent back from a worker once
             kept = prepared
         try:  # its stored text, digest and commitments: a value canonical JSON refuses is this application's error
@@ -348,6 +350,7 @@ class _Chunk:
             self.sealed[stored[0]] = (personal, salts)
         self.cited.append(found)
         self.classified.append(classified)
+        self.sizes.append(inline_sizes(classified, measured))
         self.links.extend(links)
 
 

@@ -56,7 +56,7 @@ from ..formats.canonical import json_loads
 from ..formats.signing import recover
 from ..onchain.chain import Chain, department_id_bytes
 from ..storage import keycheck
-from ..storage._files import create_exclusive, replace_private
+from ..storage._files import create_exclusive, read_key_file, replace_private
 from ..storage.models import AuthChallenge, IssuedToken, aware, given_time
 from ..storage.vault import KEY_FILE_FORMAT, unwrap_secret, wrap_secret
 from .departments import Department, get_department
@@ -191,7 +191,7 @@ def load_secret(
             "secret in LEDGER_API_SECRET (64 hex digits, from a secret manager)"
         )
     try:
-        content = path.read_bytes()
+        content = read_key_file(path, "the token secret file")
     except FileNotFoundError:
         return _create_secret(path, passphrase, owner, engine)
     try:

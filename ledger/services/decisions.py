@@ -324,6 +324,40 @@ def _chain_rule_set(ledger: Ledger, rule_set: RuleSet, department: str) -> int |
     return int(block) or None
 
 
+def _refuse_another_document_under_its_version(ledger: Ledger, rule_set: RuleSet, department: str) -> None:
+    """StateError when ``department`` already published another document under ``rule_set``'s id and version: a
+    decision, the auditors' report and a court name the rules by them, and two documents under one name let either
+    pass for the other. The stored documents of that id and version are read (an index-free read of a table of a few
+    rows per rule set), and the chain asked whether ``department`` published each: a document is stored once, under
+    the department that published it first."""
+    with ledger.engine.connect() as conn:
+        others = (
+            conn.execute(
+                select(_RULE_SETS.c.digest).where(
+                    _RULE_SETS.c.rule_set_id == rule_set.rule_set_id,
+                    _RULE_SETS.c.version == rule_set.version,
+                    _RULE_SETS.c.digest != rule_set.hex_digest,
+                )
+            )
+            .scalars()
+            .all()
+        )
+    chain = ledger.chain
+    for digest in sorted(others):
+        try:
+            published = chain.call(chain.log.functions.ruleSet(department_id_bytes(department), parse_hex32(digest)))
+        except (InputError, ValueError):  # a stored digest of another form: an edited row, published by no one
+            continue
+        if int(published[2]):
+            raise StateError(
+                f"{department} already published rule set {rule_set.rule_set_id!r} version {rule_set.version} as "
+                f"another document ({digest}, in block {int(published[2])}); this one ({rule_set.hex_digest}) differs "
+                "from it, and decisions, reports and courts name the rules by id and version. Give the changed rules "
+                f"a new `version` and publish that: `ledger rules publish FILE --department {department}`. Nothing "
+                "was published"
+            )
+
+
 def _other_publishers(ledger: Ledger, digest: bytes, department: str) -> list[str]:
     """The departments other than ``department`` that published rule set ``digest`` (its RuleSetPublished events;
     read only to word a refusal)."""
@@ -354,6 +388,8 @@ def publish_rule_set(
     """Publish ``rule_set`` on chain from approver ``department``'s key and store its canonical document.
 
     Idempotent: a rule set already on chain is only stored. Returns digest, department, block and transaction.
+    StateError, nothing published, when ``department`` already published another document under the rule set's id
+    and version (publish the change as a new version).
     A department without the approver role is refused even when someone else published the rule set. Another
     department's publication of the same digest (even an earlier one) is no obstacle: rule sets are kept per
     department on chain, and this publishes ``department``'s own.
@@ -373,6 +409,7 @@ def publish_rule_set(
             "transaction": None,
             "already_published": True,
         }
+    _refuse_another_document_under_its_version(ledger, rule_set, department)
     account = ledger.department_account(department)
     receipt = chain.transact(
         account, chain.log.functions.publishRuleSet(rule_set.digest, service_item_bytes(rule_set.service_item))
@@ -508,12 +545,14 @@ def _establish(
     references: Callable[[str], str] | None = None,
     read: tuple[Sequence[Sequence[Any]], Sequence[Sequence[Classified]]] | None = None,
     measured: Measured | None = None,
+    sizes: Sequence[Sequence[int | None]] | None = None,
 ) -> tuple[int, list[list[CertificateFact]]]:
     """The head the decisions are taken at, and every certificate the applications cite verified against the
     chain as of that head (facts.py), each marked whether it names its applicant (``applicants``: their salted
     references, in the order of ``prepared``). ``read``: each application's citations and their :func:`classify`,
     computed from ``prepared`` already (``decide_many``'s chunk reading, :class:`_Chunk`): pure functions of the
-    application, the same values. ``measured``: what :func:`seal_citations` measured of the inline documents."""
+    application, the same values. ``measured``: what :func:`seal_citations` measured of the inline documents; ``sizes``:
+    the same, per citation, from a chunk read elsewhere (:func:`_citations.inline_sizes`)."""
     cited, classified = read if read is not None else ([citations(p) for p in prepared], None)
     view = view or ChainView(ledger.chain, ledger.settings.confirmations)
     if not any(cited):
@@ -522,7 +561,7 @@ def _establish(
     if classified is None:
         classified = [[classify(c) for c in row] for row in cited]  # each citation read once for the three uses
     stored = resolve_citations(ledger, prepared, classified)
-    refuse_cited_past_bound(prepared, classified, stored, measured)  # before anything is read on chain or logged
+    refuse_cited_past_bound(prepared, classified, stored, measured, sizes)  # before anything is read or logged
     _log_store_reads(ledger, department, prepared, stored, moment, classified)
     # a citation that could not be looked at (no such certificate in the store, an unreadable citation) is no
     # authentic certificate: its fact is built with holder False, which is what held_by would make of it
@@ -1696,6 +1735,7 @@ def decide_many(
             view,
             references,
             (chunk_read.cited, chunk_read.classified),
+            sizes=chunk_read.sizes,
         )
         credit = credit_reader.statuses([a for _, _, a in pending], block, at)
         bodies, inputs = [], []

@@ -169,6 +169,16 @@ def _rule_set_rows(
             for reason, words in reason_texts.items():
                 if isinstance(words, dict):
                     texts.setdefault(str(reason), {k: str(v) for k, v in words.items() if k in LANGUAGES})
+    # two documents the decisions cite under one id and version (published before a second was refused): each row
+    # names the others, so an auditor reading "rules X, version V" knows the name alone does not say which
+    named: dict[tuple[Any, Any], list[str]] = {}
+    for row in rows:
+        if row["rule_set_id"] is not None:
+            named.setdefault((row["rule_set_id"], row["version"]), []).append(row["digest"])
+    for row in rows:
+        shared = [d for d in named.get((row["rule_set_id"], row["version"]), []) if d != row["digest"]]
+        if shared:
+            row["version_shared_with"] = sorted(shared)
     return rows, texts
 
 
@@ -657,7 +667,14 @@ def render_html(
                             + "</small>",
                             False,
                         ),
-                        (_e(r.get("version") or "?"), False),
+                        (
+                            _e(r.get("version") or "?")
+                            + "".join(
+                                f"<br><small>{t('report.version_shared')}<br><code>{_e(d)}</code></small>"
+                                for d in r.get("version_shared_with") or []
+                            ),
+                            False,
+                        ),
                         (n(r.get("decisions")), True),
                         (n(r.get("published_block")) if r.get("published_block") is not None else "—", True),
                     ]

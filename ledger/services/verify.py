@@ -1358,6 +1358,7 @@ def verify_certificate(
     now: str | datetime | None = None,
     expected_type: str | None = None,
     expected_issuer: str | None = None,
+    rebuilt: bool = False,
 ) -> Report:
     """Verify a certificate document (or presentation) against the chain as of now or time ``at``.
 
@@ -1368,8 +1369,23 @@ def verify_certificate(
     ``expected_type`` / ``expected_issuer``: what the verifier asked the holder for (a business licence, of
     department MKT). Every genuine certificate passes every other check whatever its type and issuer, so a verifier
     asking for one kind must say which: an ``expected`` check then fails for a certificate of another type or issuer
-    (red team round 65: a holder's genuine birth certificate was VERIFIED where a licence was asked for)."""
-    return _verify_one(source, _Run(view, at, None, now, expectation(expected_type, expected_issuer)))
+    (red team round 65: a holder's genuine birth certificate was VERIFIED where a licence was asked for).
+
+    ``rebuilt``: the document was rebuilt from this ledger's store (a verification by digest), so one that does not
+    read as a certificate says the store's record was altered, not that what the caller sent was unreadable (it sent
+    a digest)."""
+    return _verify_one(
+        source,
+        _Run(view, at, None, now, expectation(expected_type, expected_issuer)),
+        unreadable=_ALTERED_RECORD if rebuilt else _UNREADABLE,
+    )
+
+
+_UNREADABLE = "the document could not be read"
+_ALTERED_RECORD = (
+    "the store's record of this certificate was altered: the document rebuilt from it does not read as a certificate "
+    "(`ledger reconcile` names the row)"
+)
 
 
 # What a certificate's digest alone lets the chain answer: every check but those that read its fields.
@@ -1754,13 +1770,15 @@ def _offline_provider() -> Any:
     return _OfflineProvider()
 
 
-def _verify_one(source: str | Mapping[str, Any] | CertificateDocument, run: _Run) -> Report:
+def _verify_one(
+    source: str | Mapping[str, Any] | CertificateDocument, run: _Run, *, unreadable: str = _UNREADABLE
+) -> Report:
     checks = _Checks(run.names)
     try:
         doc = source if isinstance(source, CertificateDocument) else load_document(source)
     except InputError as exc:
         checks.add("format", False, str(exc))
-        checks.skip_rest("the document could not be read")
+        checks.skip_rest(unreadable)
         return Report(None, tuple(checks.items), None, run.at_text)
     checks.items.append(
         run.check("format", True, f"{doc.fmt}, {len(doc.fields)} disclosed and {len(doc.hidden)} hidden fields")

@@ -5,7 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import stat
 from pathlib import Path
+
+from ..errors import KeystoreError
+
+KEY_FILE_MAX_BYTES = 64 * 1024
+"""The most a wrapped key file is read to (one holds ~600 bytes): a file planted larger is refused, not read whole."""
 
 
 def create_exclusive(path: Path, data: bytes) -> bool:
@@ -49,3 +55,21 @@ def replace_private(path: Path, data: bytes) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def read_key_file(path: Path, what: str) -> bytes:
+    """The bytes of the key file ``path`` (``what`` names it in errors): read from a regular file only, without
+    waiting, and at most :data:`KEY_FILE_MAX_BYTES`. A FIFO planted in its place kept every process that opens the
+    key waiting for a writer for ever, and a device or a huge file was read without end; each is now a KeystoreError
+    saying to restore the file. FileNotFoundError passes through (the caller may create the file)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise KeystoreError(f"{what} {path} is not a regular file, so no key file: restore it from a backup")
+        raw = handle.read(KEY_FILE_MAX_BYTES + 1)
+    if len(raw) > KEY_FILE_MAX_BYTES:
+        raise KeystoreError(
+            f"{what} {path} is larger than any key file ({KEY_FILE_MAX_BYTES} bytes at most; one holds ~600): "
+            "restore it from a backup"
+        )
+    return raw

@@ -42,7 +42,7 @@ from ..config import kdf_floor_from_env, kdf_n_from_env
 from ..errors import ConfigError, ErasedError, KeystoreError, LedgerError
 from ..formats._native import NATIVE
 from ..formats.canonical import json_loads
-from ._files import create_exclusive, replace_private
+from ._files import create_exclusive, read_key_file, replace_private
 
 _NONCE = 12
 _DATA_KEY = 32
@@ -204,7 +204,7 @@ def _unwrap_file(path: Path, passphrase: str, floor: int) -> bytes:
     that holds a key of another purpose (a swap: restore it from a backup) or one wrapped with a work factor below
     ``floor``. A file of the layout before ``pl-key/2`` is rewrapped bound to the vault (:func:`_rewrap_file`)."""
     try:
-        data = json_loads(path.read_text())
+        data = json_loads(read_key_file(path, "the vault key file"))
     except ValueError:
         data = None
     n = _work_factor(data) if _wrapped_shape(data) else None
