@@ -2842,6 +2842,32 @@ def item_attributes_problem(item: Any, where: str) -> None:
             raise Failure(f"the rule set's {where}: attribute {name!r} must be a number, text or true/false")
 
 
+def rule_item_read(document: dict[str, Any]) -> str | None:
+    """The first ``item.`` path the rules read - a condition's field (any operator) or ref, in rule order, then a
+    permit's produces.fields - when the rule set publishes neither its item's attributes (``item``) nor a catalogue
+    (``items``); else None. Such rules read the item's attributes from the application, which an applicant can state
+    falsely (red team round 60c). The ledger's engine asks the same (rules.unpublished_item_read)."""
+    if document.get("item") is not None or document.get("items") is not None:
+        return None
+    rules = document.get("rules")
+    todo: list[Any] = [r.get("when") for r in reversed(rules) if isinstance(r, dict)] if isinstance(rules, list) else []
+    while todo:
+        node = todo.pop()
+        if isinstance(node, dict):
+            for key in ("field", "ref"):
+                if isinstance(node.get(key), str) and node[key].startswith("item."):
+                    return str(node[key])
+            todo.extend(reversed([node[key] for key in ("all", "any", "not") if key in node]))
+        elif isinstance(node, list):
+            todo.extend(reversed(node))
+    produces = document.get("produces")
+    fields = produces.get("fields") if isinstance(produces, dict) else None
+    for path in fields.values() if isinstance(fields, dict) else ():
+        if isinstance(path, str) and path.startswith("item."):
+            return path
+    return None
+
+
 def rule_set_problem(document: dict[str, Any]) -> None:
     """Failure unless ``document`` is a rule set the ledger's own engine would load (docs/rules.md): a rule set
     published outside pl-rules/1 has no meaning both engines agree on, so neither re-runs it."""
@@ -3851,6 +3877,13 @@ class Rerun:
             return f"not applicable: an officer's decision is not re-run{link}{delay}"
         if self.fields is None or self.facts is None or r is None:
             raise Failure("the decision cannot be re-run without its input and facts")
+        unread = rule_item_read(r["document"])
+        if unread is not None:  # a rule set stored before round 60c: re-running it proves only the applicant's word
+            raise Failure(
+                f"the rule set reads {unread}, an attribute of the service item, but publishes neither the item's "
+                "attributes (item) nor the department's catalogue (items): the decision read what the application "
+                "stated about its item, which an applicant can state falsely, so re-running it proves nothing"
+            )
         paths, reads_holder = rule_paths(r["document"].get("rules"))
         unreadable = sorted(
             h for h in self.hidden for p in paths if h == p or h.startswith(p + ".") or p.startswith(h + ".")

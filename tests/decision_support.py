@@ -12,22 +12,31 @@ from typing import Any
 import pytest
 import yaml
 
-from ledger.formats.rules import RuleSet, load_rule_set
+from ledger.formats.rules import RuleSet
 from ledger.services import decisions
-from ledger.services.demo_data import generate_applications, generate_service_items
+from ledger.services.demo_data import catalogue, generate_applications, generate_service_items
+
+from .catalogue_support import with_catalogue
 
 RULES = Path(__file__).resolve().parent.parent / "rules" / "ss-eligibility.yaml"
 
 
 def unique_rule_set(tag: str) -> RuleSet:
-    """The shipped eligibility rules under a version of their own, so a test may tamper with its stored copy."""
+    """The shipped eligibility rules under a version of their own, so a test may tamper with its stored copy,
+    publishing the test department's catalogue (:data:`CATALOGUE`: the items :func:`application` and
+    :func:`applications` name), as a screen for every item must to be published (red team round 60c)."""
     document = yaml.safe_load(RULES.read_text(encoding="utf-8"))
     document["version"] = f"test-{tag}"
-    return load_rule_set(document)
+    return with_catalogue(document, CATALOGUE)
+
+
+# the test department's service items: every test's generated applications name these, whatever their seed, so one
+# catalogue (CATALOGUE) holds the attributes each states
+ITEMS = generate_service_items(40, 7)
 
 
 def applications(n: int, seed: int = 7) -> list[dict[str, Any]]:
-    return list(generate_applications(n, generate_service_items(40, seed), seed))
+    return list(generate_applications(n, ITEMS, seed))
 
 
 def decided_history(ledger: Any, department: str, n: int = 300) -> RuleSet:
@@ -66,6 +75,10 @@ TYPICAL_ITEM = {
     "item_type": 1,
     "joint_bodies": 0,
 }
+
+
+# the test department's catalogue: its generated items, and ITEM-1 with every typical feature
+CATALOGUE = {**catalogue(ITEMS), "ITEM-1": TYPICAL_ITEM}
 
 
 def application(case: str, *citations: Any) -> dict[str, Any]:

@@ -64,6 +64,7 @@ class World:
         self.dept = f"RR{os.getpid() % 1000}-{next(_worlds)}"
         Council(ledger).register(self.dept, "Re-run test approvals", ROLE_ISSUER | ROLE_APPROVER, types=TEST_TYPES)
         document = yaml.safe_load((RULES / "ss-eligibility.yaml").read_text(encoding="utf-8"))
+        document["items"] = {"ITEM-1": dict(ITEM)}  # the catalogue of the one item it decides (round 60c)
         document["version"] = f"rerun-{self.dept}"
         self.rules = load_rule_set(document)
         decisions.publish_rule_set(ledger, self.rules, self.dept)

@@ -14,6 +14,9 @@ from ledger.formats.rules import RuleSet, load_rule_set
 from ledger.services import decisions, supervision
 
 ITEM = "440300-SCJG-0042"
+COMMIT_ITEM = "440300-SCJG-0043"  # a notify-and-commit item of the test department's catalogue
+# the catalogue rule_set publishes (a screen reading item.notify_commit publishes it, red team round 60c)
+SUPERVISION_CATALOGUE = {ITEM: {"notify_commit": 0}, COMMIT_ITEM: {"notify_commit": 1}}
 # who lifts a credit listing, and on what (a removal names both: supervision.credit_remove)
 REMOVED_BY: dict[str, Any] = {"officer": "officer-2", "basis": {"legal_basis": "CREDIT-REG-ART-20"}}
 
@@ -30,6 +33,7 @@ def rule_set(tag: str) -> RuleSet:
             "version": f"{tag}-{next(_versions)}",
             "service_item": "*",
             "title": "supervision test",
+            "items": SUPERVISION_CATALOGUE,
             "default_outcome": "refer",
             "default_reason": "NOT_TYPICAL_REFER_TO_OFFICER",
             "rules": [
@@ -60,7 +64,7 @@ def rule_set(tag: str) -> RuleSet:
 def application(case: str, *, commit: int = 0, claims_blacklisted: bool = False) -> dict[str, Any]:
     return {
         "case_id": case,
-        "service_item": ITEM,
+        "service_item": COMMIT_ITEM if commit else ITEM,
         "item": {"notify_commit": commit},
         "application": {"online": True},
         "applicant": {"blacklisted": claims_blacklisted},
@@ -68,7 +72,10 @@ def application(case: str, *, commit: int = 0, claims_blacklisted: bool = False)
 
 
 def decide(ledger: Any, dept: str, rules: RuleSet, case: str, applicant: str, **kw: Any) -> decisions.Decision:
-    return decisions.decide(ledger, dept, case, ITEM, application(case, **kw), rules, applicant_ref=applicant)
+    the_application = application(case, **kw)
+    return decisions.decide(
+        ledger, dept, case, the_application["service_item"], the_application, rules, applicant_ref=applicant
+    )
 
 
 def mine(ledger: Any, blocks: int) -> None:

@@ -213,6 +213,7 @@ def _padded_rule_set(tag: str, size: int) -> Any:
     department may publish (``rules.MAX_RULE_SET_BYTES``), deciding as the shipped set does."""
     rule_set = unique_rule_set(tag)
     document = dict(rule_set.document)
+    document["items"] = {"ITEM-1": rule_set.document["items"]["ITEM-1"]}  # the catalogue of the one item decided
     document["rules"] = [
         {"id": "padding", "outcome": "reject", "reason": "PADDING", "when": {"field": "application.padding", "op": "in",
          "value": ["x" * size]}},

@@ -226,8 +226,11 @@ def test_cli_decide_and_replay_exit_codes(
     rules = tmp_path / "rules.json"
     from .decision_support import unique_rule_set
 
-    rules.write_text(json.dumps(unique_rule_set(f"cli-{dept}").document))
-    assert cli_main(["demo-data", "--items", "30", "--applications", "120", "--seed", "5", "--out", str(apps)]) == 0
+    base = tmp_path / "base.json"
+    base.write_text(json.dumps(unique_rule_set(f"cli-{dept}").document))
+    demo = ["demo-data", "--items", "30", "--applications", "120", "--seed", "5", "--out", str(apps)]
+    # the screen publishes the catalogue of the items the demo generates, as a screen for every item must (round 60c)
+    assert cli_main([*demo, "--rules", str(base), "--rules-out", str(rules)]) == 0
     assert len(apps.read_text().splitlines()) == 120
     # deciding with an unpublished rule set is refused (exit 2) and records nothing
     assert cli_main(["decide", str(apps), "--department", dept, "--rules", str(rules)]) == 2
@@ -258,8 +261,10 @@ def test_cli_officer_override_is_recorded_anchored_and_replayed(
     apps, rules = tmp_path / "apps.jsonl", tmp_path / "rules.json"
     from .decision_support import unique_rule_set
 
-    rules.write_text(json.dumps(unique_rule_set(f"officer-{dept}").document))
-    assert cli_main(["demo-data", "--items", "10", "--applications", "5", "--seed", "8", "--out", str(apps)]) == 0
+    base = tmp_path / "base.json"
+    base.write_text(json.dumps(unique_rule_set(f"officer-{dept}").document))
+    demo = ["demo-data", "--items", "10", "--applications", "5", "--seed", "8", "--out", str(apps)]
+    assert cli_main([*demo, "--rules", str(base), "--rules-out", str(rules)]) == 0  # with its catalogue (round 60c)
     assert cli_main(["rules", "publish", str(rules), "--department", dept]) == 0
     assert cli_main(["decide", str(apps), "--department", dept, "--rules", str(rules)]) == 0
     first = json.loads(apps.read_text().splitlines()[0])

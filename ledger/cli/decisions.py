@@ -14,7 +14,7 @@ from ..errors import InputError
 from ..formats.canonical import check_input_depth, strict_json_loads
 from ..formats.certificate import bounded_lines
 from ..formats.i18n import LANGUAGES
-from ..formats.rules import load_rule_set
+from ..formats.rules import check_item_published, load_rule_set
 from ..services import decisions, logchain, replay
 from ..services.demo_data import catalogue, generate_applications, generate_service_items
 from .output import (
@@ -164,6 +164,7 @@ def _publish(args: argparse.Namespace) -> int:
 
 def _digest(args: argparse.Namespace) -> int:
     rule_set = load_rule_set(args.file)
+    check_item_published(rule_set)  # validated as publishing would: a screen reading the applicant's item is none
     print_json(
         {
             "digest": rule_set.hex_digest,

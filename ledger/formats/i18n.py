@@ -391,6 +391,17 @@ REPLAY_CHECKS: dict[str, dict[str, tuple[str, str]]] = {
         "en": ("engine mismatch", "The decision was made by another engine version."),
         "zh-CN": ("引擎版本不符", "该决定由另一版本的规则引擎作出。"),
     },
+    "item_unpublished": {
+        "en": (
+            "item attributes unpublished",
+            "The rule set reads the service item's attributes but publishes neither them nor the department's "
+            "catalogue: the decision read what the application stated about its item.",
+        ),
+        "zh-CN": (
+            "事项属性未公布",
+            "规则集读取服务事项的属性，却既未公布该事项的属性，也未公布部门的事项目录：该决定读取的是申请人自述的事项属性。",
+        ),
+    },
     "rerun_failed": {
         "en": ("re-run failed", "The rules refuse the recorded input."),
         "zh-CN": ("无法复算", "规则引擎拒绝处理记录的申请数据。"),

@@ -52,11 +52,13 @@ __all__ = [
     "Evaluation",
     "Rule",
     "RuleSet",
+    "check_item_published",
     "check_rule_set_size",
     "evaluate",
     "evaluate_known",
     "load_rule_set",
     "published_view",
+    "unpublished_item_read",
 ]
 
 ENGINE_VERSION = "pl-rules/1"
@@ -553,6 +555,55 @@ def published_view(rule_set: RuleSet, decision_input: Mapping[str, Any]) -> Mapp
             field="service_item",
         )
     return {**decision_input, "item": attributes}
+
+
+def unpublished_item_read(document: Mapping[str, Any]) -> str | None:
+    """The first ``item.`` path a rule set document's rules read - a condition's ``field`` (whatever its operator:
+    ``exists`` too) or ``ref``, in rule order, then a permit's ``produces.fields`` - when the document publishes
+    neither its item's attributes (``item``) nor a catalogue (``items``); else None. Such rules read the service
+    item's attributes from the application: an applicant stating ``item.notify_commit: 1`` was approved on a
+    commitment (red team round 60c). A plain walk over the document, so a verifier may ask it of a rule set it has not
+    loaded; the court's verifier (scripts/verify_evidence.py, ``rule_item_read``) keeps its own copy."""
+    if document.get("item") is not None or document.get("items") is not None:
+        return None
+    rules = document.get("rules")
+    todo: list[Any] = (
+        [rule.get("when") for rule in reversed(rules) if isinstance(rule, dict)] if isinstance(rules, list) else []
+    )
+    while todo:  # depth first, in the order the rules are written; no recursion (a rule set may nest 100 deep)
+        node = todo.pop()
+        if isinstance(node, dict):
+            for key in ("field", "ref"):
+                path = node.get(key)
+                if isinstance(path, str) and path.startswith("item."):
+                    return path
+            todo.extend(reversed([node[key] for key in ("all", "any", "not") if key in node]))
+        elif isinstance(node, list):
+            todo.extend(reversed(node))
+    produces = document.get("produces")
+    fields = produces.get("fields") if isinstance(produces, Mapping) else None
+    for path in fields.values() if isinstance(fields, Mapping) else ():
+        if isinstance(path, str) and path.startswith("item."):
+            return path
+    return None
+
+
+def check_item_published(rule_set: RuleSet) -> None:
+    """InputError when ``rule_set``'s rules read a service item's attribute (``item.``) it does not publish (neither
+    ``item`` nor ``items``): no such rule set may be published, nor decide, since its rules would read what the
+    application states about its item, which is the department's to say (red team round 60c). One already stored is
+    still read back, and replay and both bundle verifiers report its decisions."""
+    path = unpublished_item_read(rule_set.document)
+    if path is not None:
+        raise InputError(
+            f"rule set {rule_set.rule_set_id!r} {rule_set.version!r} reads {path}, an attribute of the service item, "
+            "but publishes neither the item's attributes (item) nor the department's catalogue (items): its rules "
+            "would read what the application states about its item, which an applicant can state falsely. Publish "
+            "the item's attributes (item, in a rule set for one service item) or the department's catalogue (items, "
+            "in a screen for every item; `ledger demo-data --rules FILE --rules-out OUT` writes one); docs/rules.md, "
+            '"Service item attributes"',
+            field="item",
+        )
 
 
 def _optional_text(value: Any, where: str) -> str | None:

@@ -20,7 +20,15 @@ from ..errors import InputError, LedgerError, NotFoundError, StateError, Verific
 from ..formats.canonical import json_loads, whole_number
 from ..formats.certificate import CertificateDocument
 from ..formats.decision_input import SEALED_KEY, open_input, opening, unflatten
-from ..formats.rules import ENGINE_VERSION, Evaluation, RuleSet, evaluate, evaluate_known, load_rule_set
+from ..formats.rules import (
+    ENGINE_VERSION,
+    Evaluation,
+    RuleSet,
+    evaluate,
+    evaluate_known,
+    load_rule_set,
+    unpublished_item_read,
+)
 from ..formats.vc import is_credential
 from .decisions import DECISION_FORMAT
 from .facts import (
@@ -869,6 +877,13 @@ class DecisionRerun:
             return True, f"not applicable: an officer's decision is not re-run{link}{delay}"
         if self.fields is None or self.facts is None or stated is None:
             return False, "the decision cannot be re-run without its input and facts"
+        unread = unpublished_item_read(stated["document"])
+        if unread is not None:  # a rule set stored before round 60c: re-running it proves only the applicant's word
+            return False, (
+                f"the rule set reads {unread}, an attribute of the service item, but publishes neither the item's "
+                "attributes (item) nor the department's catalogue (items): the decision read what the application "
+                "stated about its item, which an applicant can state falsely, so re-running it proves nothing"
+            )
         paths, reads_holder = _rule_paths(stated["document"].get("rules"))
         unreadable = sorted(
             h for h in self.hidden for p in paths if h == p or h.startswith(p + ".") or p.startswith(h + ".")

@@ -38,7 +38,15 @@ from ..errors import ChainError, InputError, LedgerError, NotFoundError, StateEr
 from ..formats.canonical import hex32, json_loads, parse_hex32
 from ..formats.decision_input import seal_fields
 from ..formats.logbody import recorded_instant
-from ..formats.rules import ENGINE_VERSION, OUTCOMES, RuleSet, check_rule_set_size, evaluate, load_rule_set
+from ..formats.rules import (
+    ENGINE_VERSION,
+    OUTCOMES,
+    RuleSet,
+    check_item_published,
+    check_rule_set_size,
+    evaluate,
+    load_rule_set,
+)
 from ..onchain import chainread
 from ..onchain.ids import ROLE_APPROVER, department_id_bytes, item_text, service_item_bytes
 from ..storage.models import (
@@ -396,6 +404,7 @@ def publish_rule_set(
     """
     rule_set = _as_rule_set(rule_set)
     check_rule_set_size(rule_set)  # nothing published or stored: its decisions' bundles would be unread
+    check_item_published(rule_set)  # nor rules reading the item's attributes from the application (round 60c)
     chain = ledger.chain
     require_approver(ledger, department, "publish rule sets")
     existing = _chain_rule_set(ledger, rule_set, department)
@@ -1058,6 +1067,7 @@ def decide(
     applicant_identity(applicant_ref)
     require_approver(ledger, department, "record decisions")
     rules = _resolve_rule_set(ledger, rule_set)
+    check_item_published(rules)  # one stored before round 60c reads the item from the application: it decides nothing
     permits.require_issuer(ledger, department, rules)
     prepared = _prepare_input(case_id, service_item, decision_input)
     _require_own(ledger, rules, department)
@@ -1703,6 +1713,7 @@ def decide_many(
     department_id_bytes(department)
     require_approver(ledger, department, "record decisions")
     for rules in rule_sets.values():
+        check_item_published(rules)  # as decide: nothing recorded under rules reading the item from the application
         _require_own(ledger, rules, department)
         permits.require_issuer(ledger, department, rules)
     result = DecideResult(department)

@@ -15,6 +15,8 @@ For every department (or the ones asked for), :func:`replay`
    ``erasures`` log attests (else ``input_erased_unattested``; a case erasure of a case then approved is
    ``case_erased_in_force``), and the decision is counted as lawfully erased
    (``inputs_erased``): its input commitment still checked, its rules re-run unless they read the erased fields;
+   reports a rule set whose rules read the service item's attributes (``item.``) it publishes neither as ``item`` nor
+   as a catalogue (``item_unpublished``: they read the application's word, red team round 60c);
    re-runs the engine (``engine_mismatch``, ``rerun_failed``) and compares outcome and reasons
    (``outcome_mismatch``, ``reasons_mismatch``);
 3. for ``pl-decision/2`` decisions re-establishes every cited certificate's facts as the ledger found them when it
@@ -64,7 +66,14 @@ from ..errors import InputError, LedgerError, VerificationError
 from ..formats.canonical import document_digest, field_hashes, json_loads
 from ..formats.decision_input import SEALED_KEY, flatten, sealed_hashes, unflatten
 from ..formats.logbody import recorded_instant
-from ..formats.rules import ENGINE_VERSION, RuleSet, evaluate, evaluate_known, load_rule_set
+from ..formats.rules import (
+    ENGINE_VERSION,
+    RuleSet,
+    evaluate,
+    evaluate_known,
+    load_rule_set,
+    unpublished_item_read,
+)
 from ..onchain import chainread
 from ..onchain._node_http import block_params, block_timestamp
 from ..onchain.ids import ROLE_APPROVER, department_code, department_id_bytes, item_text, service_item_bytes
@@ -275,6 +284,15 @@ class _RuleSets:
         self._items: dict[tuple[str, str], bytes] = {}  # the service item each publication names (bytes32)
         self._misnamed: dict[tuple[str, str], bytes | None] = {}  # memo of misnamed()
         self._others: dict[tuple[str, str], list[str]] = {}
+        self._unread_items: dict[str, str | None] = {}  # memo of unread_item()
+
+    def unread_item(self, rule_set: RuleSet) -> str | None:
+        """The first ``item.`` path ``rule_set``'s rules read without publishing the item's attributes or a
+        catalogue (:func:`unpublished_item_read`), once per rule set."""
+        digest = rule_set.hex_digest
+        if digest not in self._unread_items:
+            self._unread_items[digest] = unpublished_item_read(rule_set.document)
+        return self._unread_items[digest]
 
     def others(self, digest: str, dept: str) -> list[str]:
         """The departments other than ``dept`` whose key published rule set ``digest`` (its RuleSetPublished
@@ -1819,6 +1837,16 @@ def _rerun(
             "rule_set_unpublished",
             f"rule set {digest} was published by {dept} as a rule set for service item {item_text(item)}, not for "
             f"{rule_set.service_item!r}, the item it serves",
+        )
+    unread = rule_sets.unread_item(rule_set)
+    if unread is not None:
+        # stored before round 60c: its rules read the item's attributes from the application; the record is still
+        # re-run as it was decided (history is not rewritten), and reported
+        fail(
+            "item_unpublished",
+            f"rule set {digest} reads {unread}, an attribute of the service item, but publishes neither the item's "
+            "attributes (item) nor the department's catalogue (items): the decision read what the application "
+            "stated about its item, which an applicant can state falsely (red team round 60c)",
         )
     input_digest = body.get("input_digest")
     if not isinstance(input_digest, str) or input_digest not in inputs:
