@@ -400,7 +400,8 @@ def _append_rows(
     :func:`_time_agrees`)."""
     sha256, opening = hashlib.sha256, ENTRY_PREFIX + b'{"body":'
     middle = b',"department":' + canonical_json(department) + b',"log":' + canonical_json(log) + b',"prev":'
-    key, digest = mark_key(ledger, department), hmac.digest
+    # the mark's HMAC keyed once per call: each entry's is a copy of it (2.5 us an entry, against 3.9 for hmac.digest)
+    keyed = hmac.new(mark_key(ledger, department), digestmod="sha256")
     with _append_lock(ledger, log, department):
         for attempt in range(_RETRIES):
             try:
@@ -424,7 +425,9 @@ def _append_rows(
                         )
                         entry_hash = "0x" + sha256(payload).hexdigest()
                         prev_json = b'"' + entry_hash.encode("ascii") + b'"'
-                        mark = digest(key, entry_hash.encode("ascii"), "sha256").hex()
+                        marking = keyed.copy()
+                        marking.update(entry_hash.encode("ascii"))
+                        mark = marking.hexdigest()  # entry_mark's, computed without keying the HMAC again
                         rows.append((log, department, seq, text, lookup, entry_hash, prev, created_at, mark))
                         prev = entry_hash
                     insert_rows(conn, _ENTRIES, _ENTRY_COLUMNS, rows)
