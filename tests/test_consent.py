@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from eth_account import Account
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from ledger.errors import InputError, NotFoundError, StateError
 from ledger.services import accesslog, consent, logchain, sharing
@@ -32,6 +32,7 @@ from .consent_support import (
     request,
     written_grant,
 )
+from .sqlite_support import sqlite_steps
 
 
 def _leave(consent_id: str) -> dict[str, Any]:
@@ -441,23 +442,13 @@ def test_a_shared_read_costs_the_same_however_long_the_issuers_access_log_grows(
     w = world
     given = give(ledger, w["a"], "INS", NOW)
     grant(ledger, w, w["a"], consent=given.id)
-    steps = [0]
+    with sqlite_steps(ledger.engine) as steps:
 
-    def count() -> int:
-        steps[0] += 1
-        return 0
+        def read() -> int:
+            steps.reset()
+            assert read_as(ledger, w["a"], NOW).grant is not None
+            return steps.count
 
-    def watch(dbapi: Any, _record: Any) -> None:
-        dbapi.set_progress_handler(count, 10)  # once every 10 instructions
-
-    def read() -> int:
-        steps[0] = 0
-        assert read_as(ledger, w["a"], NOW).grant is not None
-        return steps[0]
-
-    event.listen(ledger.engine, "connect", watch)
-    try:
-        ledger.engine.dispose()  # every connection from here on is a new one, watched
         read()  # the first read of a connection also reads the schema
         before = read()
         others = (
@@ -466,9 +457,6 @@ def test_a_shared_read_costs_the_same_however_long_the_issuers_access_log_grows(
         )
         logchain.append_many(ledger, LOG_ACCESS, w["issuer"], others)
         after = read()
-    finally:
-        event.remove(ledger.engine, "connect", watch)
-        ledger.engine.dispose()
     assert after < before * 1.25, f"a shared read took {before} x 10 steps, then {after} x 10 with a longer log"
 
 

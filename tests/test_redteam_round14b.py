@@ -62,7 +62,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, event, select, text
+from sqlalchemy import delete, select, text
 
 from ledger.client import Ledger
 from ledger.errors import InputError, StateError
@@ -74,6 +74,7 @@ from .api_support import Clock, bearer, issue, login, make_client
 from .conftest import PASSPHRASE, make_records
 from .council_support import approval_body
 from .permit_support import application, issue_records, published_permit_rules
+from .sqlite_support import sqlite_steps
 from .supervision_support import ITEM, decide, rule_set
 from .supervision_support import application as application_of
 
@@ -136,36 +137,23 @@ def test_a_certificates_timeline_costs_the_same_however_many_decisions_are_logge
     permit = decision.body["issued"]["certificate"]
     client = make_client(ledger, Clock())
     auditor = bearer(login(client, ledger, "PSB"))
-    steps = [0]
-
-    def count() -> int:
-        steps[0] += 1
-        return 0
-
-    def watch(dbapi: Any, _record: Any) -> None:
-        dbapi.set_progress_handler(count, 10)  # once every 10 instructions
-
-    def cost(url: str, headers: dict[str, str], kind: str) -> int:
-        steps[0] = 0
-        answer = client.get(url, headers=headers)
-        assert answer.status_code == 200, answer.text
-        (event_,) = [e for e in answer.json()["events"] if e["kind"] == kind]
-        assert event_["seq"] == decision.seq and event_["department"] == dept, event_
-        return steps[0]
-
     public = (f"/public/certificates/{permit}/timeline", {}, "produced")
     full = (f"/certificates/{licence['digest']}/provenance", auditor, "decision")
-    event.listen(ledger.engine, "connect", watch)
-    try:
-        ledger.engine.dispose()  # every connection from here on is a new one, watched
+    with sqlite_steps(ledger.engine) as steps:
+
+        def cost(url: str, headers: dict[str, str], kind: str) -> int:
+            steps.reset()
+            answer = client.get(url, headers=headers)
+            assert answer.status_code == 200, answer.text
+            (event_,) = [e for e in answer.json()["events"] if e["kind"] == kind]
+            assert event_["seq"] == decision.seq and event_["department"] == dept, event_
+            return steps.count
+
         cost(*public)  # the first request of a connection also reads the schema
         before = [cost(*public), cost(*full)]
         others = ({"case_id": f"OTHER-{i}", "outcome": "refer", "certificates": []} for i in range(4_000))
         logchain.append_many(ledger, logchain.LOG_DECISIONS, dept, others)
         after = [cost(*public), cost(*full)]
-    finally:
-        event.remove(ledger.engine, "connect", watch)
-        ledger.engine.dispose()
     for name, was, now in zip(("public timeline", "full timeline"), before, after, strict=True):
         assert now < was * 1.25 + 50, f"the {name} took {was} x 10 steps, then {now} x 10 with 4,000 more decisions"
 
@@ -340,28 +328,18 @@ def test_verifying_an_erased_certificate_costs_the_same_however_long_the_erasure
     digest = document["digest"]
     erasure.erase(ledger, digest, basis="court-order", by="officer-1")
     client = make_client(ledger, Clock())
-    steps = [0]
+    with sqlite_steps(ledger.engine) as steps:
 
-    def count() -> int:
-        steps[0] += 1
-        return 0
+        def cost() -> int:
+            steps.reset()
+            verified = client.post("/public/verify", json={"digest": digest})
+            assert verified.status_code == 200, verified.text
+            report = verified.json()
+            assert report["erased"] is True and report["verified"] is True and report["issuer"] == dept, report
+            timeline = client.get(f"/public/certificates/{digest}/timeline")
+            assert timeline.status_code == 200 and timeline.json()["type"] == "business-licence", timeline.text
+            return steps.count
 
-    def watch(dbapi: Any, _record: Any) -> None:
-        dbapi.set_progress_handler(count, 10)
-
-    def cost() -> int:
-        steps[0] = 0
-        verified = client.post("/public/verify", json={"digest": digest})
-        assert verified.status_code == 200, verified.text
-        report = verified.json()
-        assert report["erased"] is True and report["verified"] is True and report["issuer"] == dept, report
-        timeline = client.get(f"/public/certificates/{digest}/timeline")
-        assert timeline.status_code == 200 and timeline.json()["type"] == "business-licence", timeline.text
-        return steps[0]
-
-    event.listen(ledger.engine, "connect", watch)
-    try:
-        ledger.engine.dispose()
         cost()  # the first request of a connection reads the schema; the first after a change checks the log
         before = cost()
         others = (
@@ -372,9 +350,6 @@ def test_verifying_an_erased_certificate_costs_the_same_however_long_the_erasure
         logchain.anchor_pending(ledger, erasure.LOG, dept)
         cost()
         after = cost()
-    finally:
-        event.remove(ledger.engine, "connect", watch)
-        ledger.engine.dispose()
     assert after < before * 1.25 + 50, f"verifying took {before} x 10 steps, then {after} x 10 with a longer log"
 
 

@@ -33,7 +33,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, insert, select
+from sqlalchemy import func, insert, select
 
 from ledger.client import Ledger
 from ledger.services import auth, status, statuslist
@@ -41,6 +41,7 @@ from ledger.services.verify import ChainView
 
 from .api_support import UNLIMITED, Clock, issue, make_client
 from .gateway_process import Gateway, gateway
+from .sqlite_support import sqlite_steps
 
 
 def _calls(fn: Any) -> tuple[Any, int]:
@@ -203,24 +204,14 @@ def test_a_sign_in_challenge_costs_the_same_however_many_challenges_the_day_left
     clock = Clock()
     client = make_client(ledger, clock)
     table = AuthChallenge.__table__  # type: ignore[attr-defined]
-    steps = [0]
+    with sqlite_steps(ledger.engine) as steps:
 
-    def count() -> int:
-        steps[0] += 1
-        return 0
+        def cost() -> int:
+            steps.reset()
+            answer = client.post("/auth/challenge", json={"department": "MKT"})
+            assert answer.status_code == 201, answer.text
+            return steps.count
 
-    def watch(dbapi: Any, _record: Any) -> None:
-        dbapi.set_progress_handler(count, 10)
-
-    def cost() -> int:
-        steps[0] = 0
-        answer = client.post("/auth/challenge", json={"department": "MKT"})
-        assert answer.status_code == 201, answer.text
-        return steps[0]
-
-    event.listen(ledger.engine, "connect", watch)
-    try:
-        ledger.engine.dispose()
         cost()  # the first request of a connection reads the schema
         before = cost()
         expires = clock.now + timedelta(minutes=5)
@@ -240,9 +231,6 @@ def test_a_sign_in_challenge_costs_the_same_however_many_challenges_the_day_left
             )
         cost()
         after = cost()
-    finally:
-        event.remove(ledger.engine, "connect", watch)
-        ledger.engine.dispose()
     assert after < before * 2 + 1_000, (before, after)
 
     def planted() -> int:
@@ -266,45 +254,34 @@ def test_the_periodic_deletion_of_expired_challenges_reads_only_the_expired_ones
     clock = Clock()
     client = make_client(ledger, clock)
     table = AuthChallenge.__table__  # type: ignore[attr-defined]
-    steps = [0]
-
-    def count() -> int:
-        steps[0] += 1
-        return 0
-
-    def watch(dbapi: Any, _record: Any) -> None:
-        dbapi.set_progress_handler(count, 10)
-
-    def deleting() -> int:  # a request a minute after the last deletion: this one deletes
-        clock.advance(seconds=auth.CHALLENGE_PURGE_SECONDS + 1)
-        steps[0] = 0
-        answer = client.post("/auth/challenge", json={"department": "MKT"})
-        assert answer.status_code == 201, answer.text
-        return steps[0]
-
-    event.listen(ledger.engine, "connect", watch)
     try:
-        ledger.engine.dispose()
-        deleting()
-        before = deleting()
-        with ledger.engine.begin() as conn:
-            conn.execute(
-                insert(table),
-                [
-                    {
-                        "id": f"rt64x-{i:058d}",
-                        "department_id": "MKT",
-                        "message": "m",
-                        "created_at": clock.now,
-                        "expires_at": clock.now + timedelta(hours=1),
-                    }
-                    for i in range(20_000)
-                ],
-            )
-        after = deleting()
+        with sqlite_steps(ledger.engine) as steps:
+
+            def deleting() -> int:  # a request a minute after the last deletion: this one deletes
+                clock.advance(seconds=auth.CHALLENGE_PURGE_SECONDS + 1)
+                steps.reset()
+                answer = client.post("/auth/challenge", json={"department": "MKT"})
+                assert answer.status_code == 201, answer.text
+                return steps.count
+
+            deleting()
+            before = deleting()
+            with ledger.engine.begin() as conn:
+                conn.execute(
+                    insert(table),
+                    [
+                        {
+                            "id": f"rt64x-{i:058d}",
+                            "department_id": "MKT",
+                            "message": "m",
+                            "created_at": clock.now,
+                            "expires_at": clock.now + timedelta(hours=1),
+                        }
+                        for i in range(20_000)
+                    ],
+                )
+            after = deleting()
     finally:
-        event.remove(ledger.engine, "connect", watch)
-        ledger.engine.dispose()
         with ledger.engine.begin() as conn:  # the session's store, as it was
             conn.execute(table.delete().where(table.c.id.like("rt64x-%")))
     assert after < before * 2 + 1_000, (before, after)
