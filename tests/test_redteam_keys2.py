@@ -308,22 +308,27 @@ def test_ledger_doctor_run_with_the_insecure_floor_reports_it_once_and_keeps_the
         assert lines[1].startswith("recorded by `ledger db upgrade` at "), lines
 
 
-@pytest.mark.parametrize("key", ["vault.key", "api-token.key"])
+@pytest.mark.parametrize("key", ["vault.key", "api-token.key", "dept-MKT.json"])
 def test_a_fifo_or_a_huge_file_in_place_of_a_key_file_is_refused_without_waiting(tmp_path: Path, key: str) -> None:
     """Adversary: a local account that can write the data directory (or a restore from an untrusted backup) planting
-    a FIFO in place of ``keys/vault.key`` or ``keys/api-token.key``: every process opening the key (each command,
-    the gateway at its start) waited for a writer for ever; a file of gigabytes (or a device) was read whole. Both
-    are now read bounded: a regular file only, without waiting, at most 64 KiB (one holds ~600 bytes), and
-    anything else is a KeystoreError saying to restore the file."""
+    a FIFO in place of ``keys/vault.key``, ``keys/api-token.key`` or a department's keystore file
+    (``keys/dept-MKT.json``): every process opening the key (each command, the gateway at its start) waited for a
+    writer for ever; a file of gigabytes (or a device) was read whole. All are now read bounded: a regular file
+    only, without waiting, at most 64 KiB (one holds ~600 bytes), and anything else is a KeystoreError saying to
+    restore the file."""
     import threading
+
+    from ledger.storage.keys import Keystore
 
     path = tmp_path / key
 
     def open_key() -> None:
         if key == "vault.key":
             Vault.from_env_or_file(path, PASSPHRASE, kdf_n=1024, kdf_floor=1024)
-        else:
+        elif key == "api-token.key":
             _token_secret(path)
+        else:
+            Keystore(tmp_path, kdf_n=1024, kdf_floor=1024).address(key.removesuffix(".json"))
 
     os.mkfifo(path)
     refused: list[KeystoreError] = []

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import DEFAULT_KDF_FLOOR, DEFAULT_KDF_N, kdf_floor_from_env
 from ..errors import InputError, KeystoreError, NotFoundError
 from ..formats.canonical import json_loads
-from ._files import create_exclusive
+from ._files import create_exclusive, read_key_file
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -190,12 +190,14 @@ class Keystore:
     def _read(self, name: str) -> dict[str, object]:
         path = self._path(name)
         try:
-            data: dict[str, object] = json_loads(path.read_text())
+            # a regular file, read without waiting and at most 64 KiB (a FIFO or a huge file planted in its place
+            # held every process opening the key; read_key_file says to restore it)
+            data: dict[str, object] = json_loads(read_key_file(path, f"the keystore file of key {name!r}"))
         except FileNotFoundError:
             raise NotFoundError(
                 f"no key named {name!r} in the keystore; create or import it first", where=self.directory
             ) from None
-        except ValueError:
+        except ValueError:  # not JSON, not UTF-8 (UnicodeDecodeError is one)
             data = None  # type: ignore[assignment]
         if not isinstance(data, dict):
             raise self._damaged(name)
