@@ -103,9 +103,11 @@ def test_a_damaged_vault_key_file_is_a_clear_error(tmp_path: Path, text: str) ->
 def test_a_damaged_department_keystore_file_is_a_clear_error(tmp_path: Path, text: str) -> None:
     (tmp_path / "dept-X.json").write_text(text)
     keystore = Keystore(tmp_path)
-    with pytest.raises(KeystoreError, match="keystore file of key 'dept-X' is damaged"):
+    # 300,000 brackets are more than a keystore file holds: refused unread (read_key_file), the others unparsed
+    damaged = r"keystore file of key 'dept-X' (is damaged|\S+ is larger than any key file)"
+    with pytest.raises(KeystoreError, match=damaged):
         keystore.address("dept-X")
-    with pytest.raises(KeystoreError, match="keystore file of key 'dept-X' is damaged"):
+    with pytest.raises(KeystoreError, match=damaged):
         keystore.unlock("dept-X", "a passphrase")
 
 
