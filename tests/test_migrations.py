@@ -580,7 +580,7 @@ def test_0012_derives_every_entrys_anchoring_as_it_was_stored(url: str) -> None:
     assert _version(engine) == [migrations.head()]
     kept = [{k: v for k, v in e.items() if k not in _ANCHORING} for e in entries]
     after = sorted(_rows(engine, LogEntry), key=lambda r: (r["department_id"], r["seq"]))
-    assert [r["mark"] for r in after] == [None] * len(after)  # 0020: written before marks existed
+    assert [r["mark"] for r in after] == [None] * len(after)  # 0019: written before marks existed
     assert [
         {k: (aware(v) if isinstance(v, datetime) else v) for k, v in r.items() if k not in ("id", "mark")}
         for r in after
@@ -816,8 +816,8 @@ def test_0018_keys_every_stored_erasure_by_its_certificate(url: str) -> None:
     engine.dispose()
 
 
-def test_0020_leaves_every_stored_entry_unmarked_and_drops_the_marks_on_downgrade(url: str) -> None:
-    """Entries stored before 0020 get no mark (the ledger cannot tell its own from an insider's after the fact:
+def test_0019_leaves_every_stored_entry_unmarked_and_drops_the_marks_on_downgrade(url: str) -> None:
+    """Entries stored before 0019 get no mark (the ledger cannot tell its own from an insider's after the fact:
     anchoring refuses them until the operator accepts them, ``ledger anchor-logs --accept-unmarked``); every other
     value is kept, and the downgrade drops the column with its marks."""
     from ledger.services.logchain import LogEntry

@@ -209,7 +209,7 @@ def test_an_insiders_prepared_anchor_over_their_own_entry_is_not_sent(ledger: Le
 def test_an_entry_written_before_marks_existed_is_anchored_once_the_operator_accepts_it(
     ledger: Ledger, fresh_department: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """An entry pending at the upgrade to migration 0020 has no mark (the column is new): anchoring refuses it like
+    """An entry pending at the upgrade to migration 0019 has no mark (the column is new): anchoring refuses it like
     an insider's, saying how to proceed, and ``ledger anchor-logs --accept-unmarked`` anchors it once checked."""
     (doc,) = issue(ledger, fresh_department, 1)
     logchain.anchor_pending(ledger, logchain.LOG_ACCESS, fresh_department)

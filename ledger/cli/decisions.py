@@ -140,7 +140,7 @@ def register(commands: Any) -> None:
     p.add_argument(
         "--accept-unmarked",
         action="store_true",
-        help="anchor entries that bear no mark (written before the upgrade to migration 0020) once you have checked "
+        help="anchor entries that bear no mark (written before the upgrade to migration 0019) once you have checked "
         "them; an entry whose mark does not check is never anchored",
     )
     p.set_defaults(run=_anchor_logs)

@@ -178,7 +178,7 @@ def _refuse_unmarked(log: str, department: str, seq: Any, why: str) -> StateErro
         f"log {log!r} of {department!r}: entry {str(seq)[:40]} was not written by this ledger ({why}), so neither it "
         "nor any entry after it is anchored with the department's key: an entry added or edited past the ledger - "
         f"an insider's? Check it (`ledger replay --department {department}`, `ledger reconcile`) and remove or "
-        "restore it. An entry written before marks existed (pending at the upgrade to migration 0020) is anchored "
+        "restore it. An entry written before marks existed (pending at the upgrade to migration 0019) is anchored "
         "once checked with `ledger anchor-logs --accept-unmarked`"
     )
 
@@ -1933,7 +1933,7 @@ def _unmarked_pending(ledger: Ledger, log: str, department: str, after: int, alt
                     seq,
                     f"the entry, not anchored yet, was not written by this ledger ({why}): an entry added or edited "
                     "past the ledger (an insider's SQL?), which anchoring refuses with everything after it; remove "
-                    "or restore it, or - written before marks existed (migration 0020) - anchor it once checked "
+                    "or restore it, or - written before marks existed (migration 0019) - anchor it once checked "
                     "with `ledger anchor-logs --accept-unmarked`",
                 )
             )

@@ -349,7 +349,7 @@ class LogEntry(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(StoredTime, nullable=False))
     # the ledger's mark on the entry: HMAC-SHA256 of its entry hash under a key derived from the department's secret
     # (sealed by the vault), hex; anchoring refuses an entry without it (logchain.entry_mark). NULL: written before
-    # marks existed (migration 0020), or past the ledger
+    # marks existed (migration 0019), or past the ledger
     mark: str | None = Field(default=None, sa_column=Column(StoredText(64), nullable=True))
     # No anchoring columns: an entry's anchor, leaf index, proof and state follow from the LogAnchor whose range
     # holds its sequence number (logchain.Entry), so anchoring never rewrites these ~2 KB rows (migration 0012).
@@ -529,7 +529,7 @@ class AuthChallenge(SQLModel, table=True):
     """A one-time sign-in challenge; ``used_at`` is set when it is exchanged, so it cannot be replayed."""
 
     __tablename__ = "auth_challenge"
-    # the periodic deletion of expired challenges reads only those (red team round 64; migration 0021)
+    # the periodic deletion of expired challenges reads only those (red team round 64; migration 0020)
     __table_args__ = (Index("ix_auth_challenge_expires_at", "expires_at"),)
 
     id: str = Field(primary_key=True, max_length=64)

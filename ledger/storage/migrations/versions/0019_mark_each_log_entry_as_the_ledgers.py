@@ -11,7 +11,7 @@ Entries written before this revision have no mark. Anchor every log before upgra
 entry still pending at the upgrade is refused until the operator, having checked it, anchors it with ``ledger
 anchor-logs --accept-unmarked``.
 
-Revision ID: 0020
+Revision ID: 0019
 Revises: 0018
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0020"
+revision: str = "0019"
 down_revision: str | None = "0018"
 branch_labels: str | None = None
 depends_on: str | None = None

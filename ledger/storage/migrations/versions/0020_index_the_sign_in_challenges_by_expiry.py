@@ -5,16 +5,16 @@ challenge kept for the day, on SQLite under the database's one write lock, so an
 challenges all day slowed every sign-in (red team round 64). The deletion now runs at most once a minute, and
 ``ix_auth_challenge_expires_at`` makes it read the expired rows alone.
 
-Revision ID: 0021
-Revises: 0020
+Revision ID: 0020
+Revises: 0019
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision: str = "0021"
-down_revision: str | None = "0020"
+revision: str = "0020"
+down_revision: str | None = "0019"
 branch_labels: str | None = None
 depends_on: str | None = None
 
