@@ -1,0 +1,108 @@
+"""Red team round 66: the log entries' marks (this session's merge), played by an insider who can write the database
+but holds no key.
+
+An unmarked entry written after marks existed is no entry from before the upgrade, and a department's secret row the
+insider deleted is not a department without a secret: in either case the ledger, not the operator's reading, must
+tell the insider's doing from the department's own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, insert, select
+
+from ledger.cli import main as cli_main
+from ledger.client import Ledger
+from ledger.onchain.ids import department_id_bytes
+from ledger.services import logchain
+from ledger.storage.models import ApplicantSecret, LogEntry, LogMention
+
+from .api_support import issue
+from .evidence_support import cli_env
+
+
+def _next_on_chain(ledger: Ledger, log: str, department: str) -> int:
+    chain = ledger.chain
+    return int(chain.call(chain.log.functions.nextSequence(department_id_bytes(department), logchain.log_id(log))))
+
+
+def _access_body(digest: str, n: int) -> dict[str, Any]:
+    return {"certificate": digest, "reader": f"ref-{n}", "purpose": "check", "at": datetime.now(UTC).isoformat()}
+
+
+def _removed(ledger: Ledger, log: str, department: str, seq: int) -> None:
+    with ledger.engine.begin() as conn:
+        for model in (LogMention, LogEntry):
+            conn.execute(
+                delete(model).where(
+                    model.log == log,  # type: ignore[arg-type]
+                    model.department_id == department,  # type: ignore[arg-type]
+                    model.seq == seq,  # type: ignore[arg-type]
+                )
+            )
+
+
+def _secret_rows(ledger: Ledger, department: str) -> list[bytes]:
+    with ledger.engine.connect() as conn:
+        return [
+            bytes(r[0])
+            for r in conn.execute(
+                select(ApplicantSecret.sealed).where(ApplicantSecret.department_id == department)  # type: ignore[arg-type]
+            )
+        ]
+
+
+def _restored(ledger: Ledger, department: str, sealed: bytes) -> None:
+    with ledger.engine.begin() as conn:
+        conn.execute(delete(ApplicantSecret).where(ApplicantSecret.department_id == department))  # type: ignore[arg-type]
+        conn.execute(insert(ApplicantSecret).values(department_id=department, sealed=sealed))
+
+
+@pytest.fixture
+def quiet_department(ledger: Ledger, fresh_department: str) -> Iterator[tuple[str, str]]:
+    """A department that issues and logs reads of its certificates but has never decided or erased: its secret was
+    made by its first access-log entry (and marks every entry since). Yields it and its certificate's digest."""
+    (doc,) = issue(ledger, fresh_department, 1)
+    logchain.append(ledger, logchain.LOG_ACCESS, fresh_department, _access_body(doc["digest"], 0))
+    logchain.anchor_pending(ledger, logchain.LOG_ACCESS, fresh_department)
+    yield fresh_department, doc["digest"]
+
+
+def test_a_deleted_secret_row_is_not_replaced_while_entries_bear_its_marks(
+    ledger: Ledger,
+    quiet_department: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Adversary: an insider with SQL deletes the secret row of a department that only issues and logs reads (no
+    decisions, no erasures by reference: what ``_require_unused_secret`` looked at). The next anchoring made the
+    department a new secret, silently, and then called every genuine pending access-log entry "not written by this
+    ledger ... remove or restore it": the operator, following the words, deletes the department's own record of who
+    read personal data, and every entry marked from then on carries the new secret's mark, so restoring the row from
+    a backup later turns them all into "insider's". While any of its entries bears a mark, the secret is in use: the
+    anchoring must refuse, name the missing row and make none."""
+    department, digest = quiet_department
+    (sealed,) = _secret_rows(ledger, department)
+    for n in (1, 2):
+        logchain.append(ledger, logchain.LOG_ACCESS, department, _access_body(digest, n))
+    before = _next_on_chain(ledger, logchain.LOG_ACCESS, department)
+    with ledger.engine.begin() as conn:
+        conn.execute(delete(ApplicantSecret).where(ApplicantSecret.department_id == department))  # type: ignore[arg-type]
+    data_dir = cli_env(ledger, monkeypatch)  # a new process: no secret remembered
+    capsys.readouterr()
+    try:
+        code = cli_main([*data_dir, "anchor-logs", "--department", department, "--log", logchain.LOG_ACCESS])
+        said = capsys.readouterr()
+        assert code != 0, said.out
+        assert "applicantsecret" in said.err and "restore the row from a backup" in said.err, said.err
+        assert "not written by this ledger" not in said.err, said.err
+        assert _secret_rows(ledger, department) == [], "a new secret was made for a department whose entries bear marks"
+        assert _next_on_chain(ledger, logchain.LOG_ACCESS, department) == before
+    finally:
+        _restored(ledger, department, sealed)
+    # the row restored from the backup: the genuine entries anchor as they are
+    assert logchain.anchor_pending(ledger, logchain.LOG_ACCESS, department)
+    assert _next_on_chain(ledger, logchain.LOG_ACCESS, department) == before + 2
