@@ -7,6 +7,7 @@ tell the insider's doing from the department's own."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -16,12 +17,14 @@ from sqlalchemy import delete, insert, select
 
 from ledger.cli import main as cli_main
 from ledger.client import Ledger
+from ledger.errors import StateError
 from ledger.onchain.ids import department_id_bytes
 from ledger.services import logchain
 from ledger.storage.models import ApplicantSecret, LogEntry, LogMention
 
 from .api_support import issue
 from .evidence_support import cli_env
+from .insider_support import appended_past_the_library
 
 
 def _next_on_chain(ledger: Ledger, log: str, department: str) -> int:
@@ -106,3 +109,41 @@ def test_a_deleted_secret_row_is_not_replaced_while_entries_bear_its_marks(
     # the row restored from the backup: the genuine entries anchor as they are
     assert logchain.anchor_pending(ledger, logchain.LOG_ACCESS, department)
     assert _next_on_chain(ledger, logchain.LOG_ACCESS, department) == before + 2
+
+
+def test_an_unmarked_entry_after_a_marked_one_is_not_anchored_as_written_before_marks(
+    ledger: Ledger,
+    quiet_department: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Adversary: the insider appends an access-log entry (a read that never happened, naming a reader the insider
+    wants blamed) with no mark, after genuine marked ones. Anchoring refuses it, and both it and the log's check tell
+    the operator that an entry written before marks existed is anchored with ``--accept-unmarked`` once checked - a
+    routine word the operator of a log upgraded a while ago gives. But an entry after one bearing the ledger's mark
+    was written after marks existed: ``--accept-unmarked`` must not anchor it, nor the log's check offer it."""
+    department, digest = quiet_department
+    logchain.append(ledger, logchain.LOG_ACCESS, department, _access_body(digest, 1))
+    before = _next_on_chain(ledger, logchain.LOG_ACCESS, department)
+    seq = appended_past_the_library(ledger, logchain.LOG_ACCESS, department, _access_body(digest, 9))
+    data_dir = cli_env(ledger, monkeypatch)
+    capsys.readouterr()
+    try:
+        args = ["anchor-logs", "--department", department, "--log", logchain.LOG_ACCESS, "--accept-unmarked"]
+        code = cli_main([*data_dir, *args])
+        said = capsys.readouterr()
+        assert code != 0, said.out
+        assert f"entry {seq} was not written by this ledger" in said.err, said.err
+        assert "written after marks existed" in said.err, said.err
+        # the genuine entry before it went; the insider's did not
+        assert _next_on_chain(ledger, logchain.LOG_ACCESS, department) == before + 1
+        with pytest.raises(StateError, match=f"entry {seq} was not written by this ledger"):
+            logchain.anchor_pending(ledger, logchain.LOG_ACCESS, department, accept_unmarked=True)
+        assert _next_on_chain(ledger, logchain.LOG_ACCESS, department) == before + 1
+        found = logchain.check_log(ledger, logchain.LOG_ACCESS, department)
+        assert [(d.kind, d.seq) for d in found] == [("unmarked", seq)], [d.to_json() for d in found]
+        assert "--accept-unmarked" not in found[0].detail, found[0].detail
+    finally:
+        _removed(ledger, logchain.LOG_ACCESS, department, seq)
+    assert logchain.anchor_pending(ledger, logchain.LOG_ACCESS, department) == []
+    assert json.dumps([d.to_json() for d in logchain.check_log(ledger, logchain.LOG_ACCESS, department)]) == "[]"
