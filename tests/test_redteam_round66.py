@@ -147,3 +147,33 @@ def test_an_unmarked_entry_after_a_marked_one_is_not_anchored_as_written_before_
         _removed(ledger, logchain.LOG_ACCESS, department, seq)
     assert logchain.anchor_pending(ledger, logchain.LOG_ACCESS, department) == []
     assert json.dumps([d.to_json() for d in logchain.check_log(ledger, logchain.LOG_ACCESS, department)]) == "[]"
+
+
+def test_the_ledger_chains_no_entry_of_its_own_onto_an_insiders(
+    ledger: Ledger, quiet_department: tuple[str, str]
+) -> None:
+    """Adversary: the insider appends their unmarked entry at the head of the log and lets the department go on
+    working. Each genuine entry after it was chained to its hash and marked by the ledger: anchoring stops at the
+    insider's entry, and the remedy it names - remove it - leaves a gap and a broken chain under every genuine entry
+    after it, which can then never be anchored; the operator's only way to anchor the department's own work is to
+    sign the insider's entry (``--accept-unmarked``). The ledger must not chain an entry of its own onto one it did
+    not write: the append is refused, nothing is written, and the insider's entry, still the last, is removed
+    cleanly."""
+    department, digest = quiet_department
+    before = _next_on_chain(ledger, logchain.LOG_ACCESS, department)
+    seq = appended_past_the_library(ledger, logchain.LOG_ACCESS, department, _access_body(digest, 9))
+    try:
+        with pytest.raises(StateError, match=f"entry {seq} was not written by this ledger"):
+            logchain.append(ledger, logchain.LOG_ACCESS, department, _access_body(digest, 1))
+        with pytest.raises(StateError, match=f"entry {seq} was not written by this ledger"):
+            logchain.append_many(ledger, logchain.LOG_ACCESS, department, [_access_body(digest, 2)])
+        with ledger.engine.connect() as conn:
+            head = logchain.head_seq(conn, logchain.LOG_ACCESS, department)
+        assert head == seq, "an entry was chained onto the insider's"
+    finally:
+        _removed(ledger, logchain.LOG_ACCESS, department, seq)
+    # removed, the log goes on from the department's own last entry and anchors whole
+    logchain.append(ledger, logchain.LOG_ACCESS, department, _access_body(digest, 3))
+    assert logchain.anchor_pending(ledger, logchain.LOG_ACCESS, department)
+    assert _next_on_chain(ledger, logchain.LOG_ACCESS, department) == before + 1
+    assert logchain.check_log(ledger, logchain.LOG_ACCESS, department) == []

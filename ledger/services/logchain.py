@@ -189,12 +189,16 @@ def _first_marked(ledger: Ledger, log: str, department: str) -> int | None:
     refused by itself), None: none does. Read in sequence order along the log's unique index, only when an entry
     without a mark is met (every entry since migration 0020 has one, so the read stops at its first)."""
     with ledger.engine.connect() as conn:
-        first = conn.execute(
-            select(_ENTRIES.c.seq)
-            .where(_ENTRIES.c.log == log, _ENTRIES.c.department_id == department, _ENTRIES.c.mark.is_not(None))
-            .order_by(_ENTRIES.c.seq)
-            .limit(1)
-        ).scalar()
+        return _first_marked_in(conn, log, department)
+
+
+def _first_marked_in(conn: Connection, log: str, department: str) -> int | None:
+    first = conn.execute(
+        select(_ENTRIES.c.seq)
+        .where(_ENTRIES.c.log == log, _ENTRIES.c.department_id == department, _ENTRIES.c.mark.is_not(None))
+        .order_by(_ENTRIES.c.seq)
+        .limit(1)
+    ).scalar()
     return int(first) if first is not None and _is_seq(first) else None
 
 
@@ -433,6 +437,37 @@ after: a writer that appends meanwhile makes the insert collide on the sequence 
 guard) is tried again on the new head."""
 
 
+def _marked_head(conn: Connection, log: str, department: str, key: bytes) -> tuple[int, str]:
+    """:func:`_head` (locked) for an append, which chains its first entry to the head's hash and marks it: StateError
+    when the head is not the ledger's (no mark, or one that does not check), as an entry chained to it would tie the
+    department's own work to an insider's - anchoring stops at theirs, and removing it would break the chain under
+    every entry after it (red team round 66). A head without a mark in a log no entry of which bears one was written
+    before marks existed (migration 0020): appended to as before."""
+    query = (
+        select(_ENTRIES.c.seq, _ENTRIES.c.entry_hash, _ENTRIES.c.mark)
+        .where(_ENTRIES.c.log == log, _ENTRIES.c.department_id == department)
+        .order_by(_ENTRIES.c.seq.desc())
+        .limit(1)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    if row is None:
+        return 0, ZERO_HASH
+    seq, entry_hash, mark = row
+    first = _first_marked_in(conn, log, department) if mark is None else None
+    why = _mark_problem(key, seq, entry_hash, mark, first is None, first)
+    if why is not None:
+        raise StateError(
+            f"log {log!r} of {department!r}: its last entry, entry {str(seq)[:40]} was not written by this ledger "
+            f"({why}), so nothing is appended after it (an entry chained to it would tie the department's own to it, "
+            f"and removing it would then break the log). Nothing was written. Check it (`ledger replay --department "
+            f"{department}`, `ledger reconcile`) and remove it - being the last, its removal breaks nothing - or "
+            "restore it, then try again"
+        )
+    return int(seq), str(entry_hash)
+
+
 def _append_rows(
     ledger: Ledger,
     log: str,
@@ -453,7 +488,7 @@ def _append_rows(
         for attempt in range(_RETRIES):
             try:
                 with ledger.engine.begin() as conn:
-                    seq, prev = _head(conn, log, department, lock=True)
+                    seq, prev = _marked_head(conn, log, department, key)
                     if guard is not None:
                         guard(conn)
                     if compose is not None:
