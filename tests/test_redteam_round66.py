@@ -20,6 +20,7 @@ from ledger.client import Ledger
 from ledger.errors import StateError
 from ledger.onchain.ids import department_id_bytes
 from ledger.services import logchain
+from ledger.services.decisions import department_secret
 from ledger.storage.models import ApplicantSecret, LogEntry, LogMention
 
 from .api_support import issue
@@ -177,3 +178,34 @@ def test_the_ledger_chains_no_entry_of_its_own_onto_an_insiders(
     assert logchain.anchor_pending(ledger, logchain.LOG_ACCESS, department)
     assert _next_on_chain(ledger, logchain.LOG_ACCESS, department) == before + 1
     assert logchain.check_log(ledger, logchain.LOG_ACCESS, department) == []
+
+
+def test_a_secret_row_copied_from_another_department_marks_nothing(
+    ledger: Ledger,
+    quiet_department: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Adversary: the insider copies another department's sealed secret row over this one's (or moves it there), so
+    that the two share a mark key and a mark the ledger makes for one vouches for the other's entries. Held: the
+    vault binds each sealed secret to its department, so the copied row does not open - the anchoring (a new
+    process, nothing remembered) is refused naming the row, and nothing is anchored or appended."""
+    department, digest = quiet_department
+    other = "MKT" if department != "MKT" else "GOV"
+    department_secret(ledger, other)  # the other department's row (made at its first use)
+    (sealed,) = _secret_rows(ledger, department)
+    (foreign,) = _secret_rows(ledger, other)
+    logchain.append(ledger, logchain.LOG_ACCESS, department, _access_body(digest, 1))
+    before = _next_on_chain(ledger, logchain.LOG_ACCESS, department)
+    _restored(ledger, department, foreign)
+    data_dir = cli_env(ledger, monkeypatch)
+    capsys.readouterr()
+    try:
+        code = cli_main([*data_dir, "anchor-logs", "--department", department, "--log", logchain.LOG_ACCESS])
+        said = capsys.readouterr()
+        assert code != 0, said.out
+        assert "applicant secret (table applicantsecret) does not open" in said.err, said.err
+        assert _next_on_chain(ledger, logchain.LOG_ACCESS, department) == before
+    finally:
+        _restored(ledger, department, sealed)
+    assert logchain.anchor_pending(ledger, logchain.LOG_ACCESS, department)
