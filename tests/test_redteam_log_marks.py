@@ -209,8 +209,9 @@ def test_an_insiders_prepared_anchor_over_their_own_entry_is_not_sent(ledger: Le
 def test_an_entry_written_before_marks_existed_is_anchored_once_the_operator_accepts_it(
     ledger: Ledger, fresh_department: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """An entry pending at the upgrade to migration 0019 has no mark (the column is new): anchoring refuses it like
-    an insider's, saying how to proceed, and ``ledger anchor-logs --accept-unmarked`` anchors it once checked."""
+    """An entry pending at the upgrade to migration 0019 has no mark (the column is new, as are the marks of every
+    entry before it): anchoring refuses it like an insider's, saying how to proceed, and ``ledger anchor-logs
+    --accept-unmarked`` anchors it once checked."""
     (doc,) = issue(ledger, fresh_department, 1)
     logchain.anchor_pending(ledger, logchain.LOG_ACCESS, fresh_department)
     before = _next_on_chain(ledger, logchain.LOG_ACCESS, fresh_department)
@@ -218,9 +219,9 @@ def test_an_entry_written_before_marks_existed_is_anchored_once_the_operator_acc
     where = (
         (LogEntry.log == logchain.LOG_ACCESS)  # type: ignore[arg-type]
         & (LogEntry.department_id == fresh_department)  # type: ignore[arg-type]
-        & (LogEntry.seq == old.seq)  # type: ignore[arg-type]
+        & (LogEntry.seq <= old.seq)  # type: ignore[operator]
     )
-    with ledger.engine.begin() as conn:
+    with ledger.engine.begin() as conn:  # the log as it stood at the upgrade: no entry marked
         conn.execute(update(LogEntry).where(where).values(mark=None))
     with pytest.raises(StateError, match=f"entry {old.seq} was not written by this ledger \\(it has no mark\\)"):
         logchain.anchor_pending(ledger, logchain.LOG_ACCESS, fresh_department)

@@ -224,8 +224,9 @@ def _opened_secret(ledger: Ledger, department: str, sealed: Any, binding: bytes)
 
 
 def _require_unused_secret(ledger: Ledger, department: str) -> None:
-    """StateError when ``department`` has no applicant secret but its decisions log holds entries, or its erasures
-    log an entry naming who erased by reference (``by_ref``): they were made with a secret (applicant and officer
+    """StateError when ``department`` has no applicant secret but its decisions log holds entries, its erasures
+    log an entry naming who erased by reference (``by_ref``), or any of its logs an entry bearing the ledger's mark
+    (``logchain.entry_mark``, keyed by the secret): they were made with a secret (applicant and officer
     references, credit listings, input commitments, who erased) that is gone from the database, and a new one would
     give every applicant and member of staff another reference, so a credit-listed applicant would no longer be
     recognised, nor who erased (red team round 50). Only a department that never decided, listed anyone or erased
@@ -247,13 +248,24 @@ def _require_unused_secret(ledger: Ledger, department: str) -> None:
                 )
                 .limit(1)
             ).first()
+            # any entry of any of its logs bearing a mark: marks are keyed by this secret (logchain.mark_key), so a
+            # new one would call every genuine pending entry an insider's (red team round 66)
+            or conn.execute(
+                select(col(entries.seq))
+                .where(
+                    col(entries.log).in_((logchain.LOG_DECISIONS, logchain.LOG_ACCESS, logchain.LOG_ERASURES)),
+                    col(entries.department_id) == department,
+                    col(entries.mark).is_not(None),
+                )
+                .limit(1)
+            ).first()
         )
     if used is not None:
         raise StateError(
             f"department {department!r}'s applicant secret (table applicantsecret) is missing from the database, "
             "but its logs hold entries made with it: a new secret would give every applicant and member of staff a "
-            "new reference (credit listings, earlier decisions and who erased would no longer be recognised). "
-            "Nothing was decided or erased; restore the row from a backup of the database (it is sealed with the "
+            "new reference (credit listings, earlier decisions and who erased would no longer be recognised) and "
+            "call every log entry it marked an insider's. Nothing was decided, erased or anchored; restore the row from a backup of the database (it is sealed with the "
             "vault key)"
         )
 

@@ -161,12 +161,24 @@ def entry_mark(key: bytes, entry_hash: str) -> str:
     return hmac.digest(key, entry_hash.encode("utf-8", "surrogatepass"), "sha256").hex()
 
 
-def _mark_problem(key: Any, seq: Any, entry_hash: Any, mark: Any, accept_unmarked: bool) -> str | None:
+_NO_MARK = "it has no mark"
+
+
+def _mark_problem(
+    key: Any, seq: Any, entry_hash: Any, mark: Any, accept_unmarked: bool, first_marked: int | None = None
+) -> str | None:
     """Why entry ``seq`` may not be anchored, or None: its mark is missing (unless ``accept_unmarked``) or is not
-    the ledger's mark of its hash. ``key``: :func:`mark_key`'s, or an HMAC keyed with it (:func:`_keyed`) that each
-    check copies instead of keying again (an anchoring checks 10,000 at once)."""
+    the ledger's mark of its hash. A missing mark on an entry after ``first_marked`` (the log's first entry bearing a
+    mark) is never accepted: it was written after marks existed, so not before the upgrade (red team round 66).
+    ``key``: :func:`mark_key`'s, or an HMAC keyed with it (:func:`_keyed`) that each check copies instead of keying
+    again (an anchoring checks up to 10,000)."""
     if mark is None:
-        return None if accept_unmarked else "it has no mark"
+        if first_marked is not None and _is_seq(seq) and int(seq) > first_marked:
+            return (
+                f"it has no mark, yet entry {first_marked} before it has one: it was written after marks existed, "
+                "so not before the upgrade to migration 0019"
+            )
+        return None if accept_unmarked else _NO_MARK
     if not isinstance(entry_hash, str) or not isinstance(mark, str):
         return "its mark or hash is not text"
     if isinstance(key, bytes):
@@ -185,13 +197,54 @@ def _keyed(key: bytes) -> Any:
     return hmac.new(key, digestmod="sha256")
 
 
+def _first_marked(ledger: Ledger, log: str, department: str) -> int | None:
+    """The sequence number of the first entry of ``department``'s ``log`` bearing a mark (any: a wrong one is
+    refused by itself), None: none does. Read in sequence order along the log's unique index, only when an entry
+    without a mark is met (every entry since migration 0019 has one, so the read stops at its first)."""
+    with ledger.engine.connect() as conn:
+        return _first_marked_in(conn, log, department)
+
+
+def _first_marked_in(conn: Connection, log: str, department: str) -> int | None:
+    first = conn.execute(
+        select(_ENTRIES.c.seq)
+        .where(_ENTRIES.c.log == log, _ENTRIES.c.department_id == department, _ENTRIES.c.mark.is_not(None))
+        .order_by(_ENTRIES.c.seq)
+        .limit(1)
+    ).scalar()
+    return int(first) if first is not None and _is_seq(first) else None
+
+
+class _Marks:
+    """What an anchoring checks each entry's mark with: the department's mark key, the operator's word that
+    unmarked entries were checked, and (read once, when first needed) the log's first marked entry."""
+
+    __slots__ = ("_first", "_read", "accept_unmarked", "department", "key", "ledger", "log")
+
+    def __init__(self, ledger: Ledger, log: str, department: str, accept_unmarked: bool) -> None:
+        self.ledger, self.log, self.department = ledger, log, department
+        self.key, self.accept_unmarked = _keyed(mark_key(ledger, department)), accept_unmarked
+        self._first: int | None = None
+        self._read = False
+
+    def problem(self, seq: Any, entry_hash: Any, mark: Any) -> str | None:
+        if mark is None and not self._read:
+            self._first, self._read = _first_marked(self.ledger, self.log, self.department), True
+        return _mark_problem(self.key, seq, entry_hash, mark, self.accept_unmarked, self._first)
+
+
 def _refuse_unmarked(log: str, department: str, seq: Any, why: str) -> StateError:
+    advice = (
+        " An entry written before marks existed (pending at the upgrade to migration 0019) is anchored once checked "
+        "with `ledger anchor-logs --accept-unmarked`"
+        if why == _NO_MARK
+        else ""
+    )
     return StateError(
         f"log {log!r} of {department!r}: entry {str(seq)[:40]} was not written by this ledger ({why}), so neither it "
         "nor any entry after it is anchored with the department's key: an entry added or edited past the ledger - "
         f"an insider's? Check it (`ledger replay --department {department}`, `ledger reconcile`) and remove or "
-        "restore it. An entry written before marks existed (pending at the upgrade to migration 0019) is anchored "
-        "once checked with `ledger anchor-logs --accept-unmarked`"
+        f"restore it.{advice}"
     )
 
 
@@ -397,6 +450,37 @@ after: a writer that appends meanwhile makes the insert collide on the sequence 
 guard) is tried again on the new head."""
 
 
+def _marked_head(conn: Connection, log: str, department: str, key: Any) -> tuple[int, str]:
+    """:func:`_head` (locked) for an append, which chains its first entry to the head's hash and marks it: StateError
+    when the head is not the ledger's (no mark, or one that does not check), as an entry chained to it would tie the
+    department's own work to an insider's - anchoring stops at theirs, and removing it would break the chain under
+    every entry after it (red team round 66). A head without a mark in a log no entry of which bears one was written
+    before marks existed (migration 0019): appended to as before."""
+    query = (
+        select(_ENTRIES.c.seq, _ENTRIES.c.entry_hash, _ENTRIES.c.mark)
+        .where(_ENTRIES.c.log == log, _ENTRIES.c.department_id == department)
+        .order_by(_ENTRIES.c.seq.desc())
+        .limit(1)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    if row is None:
+        return 0, ZERO_HASH
+    seq, entry_hash, mark = row
+    first = _first_marked_in(conn, log, department) if mark is None else None
+    why = _mark_problem(key, seq, entry_hash, mark, first is None, first)
+    if why is not None:
+        raise StateError(
+            f"log {log!r} of {department!r}: its last entry, entry {str(seq)[:40]} was not written by this ledger "
+            f"({why}), so nothing is appended after it (an entry chained to it would tie the department's own to it, "
+            f"and removing it would then break the log). Nothing was written. Check it (`ledger replay --department "
+            f"{department}`, `ledger reconcile`) and remove it - being the last, its removal breaks nothing - or "
+            "restore it, then try again"
+        )
+    return int(seq), str(entry_hash)
+
+
 def _append_rows(
     ledger: Ledger,
     log: str,
@@ -418,7 +502,7 @@ def _append_rows(
         for attempt in range(_RETRIES):
             try:
                 with ledger.engine.begin() as conn:
-                    seq, prev = _head(conn, log, department, lock=True)
+                    seq, prev = _marked_head(conn, log, department, keyed)
                     if guard is not None:
                         guard(conn)
                     if compose is not None:
@@ -1107,7 +1191,7 @@ def _confirm(ledger: Ledger, log: str, department: str, root: str, tx_hash: str 
 
 
 def _refuse_unless_prepared_from_entries(
-    ledger: Ledger, log: str, department: str, anchor: dict[str, Any], key: Any, accept_unmarked: bool
+    ledger: Ledger, log: str, department: str, anchor: dict[str, Any], marks: _Marks
 ) -> None:
     """StateError unless the open ``anchor`` is what :func:`anchor_pending` prepares from the stored entries of its
     range: each of them present, its stored leaves their hashes in order, its root their tree's and its head the
@@ -1127,7 +1211,7 @@ def _refuse_unless_prepared_from_entries(
             .order_by(_ENTRIES.c.seq)
         ).all()
     for seq, entry_hash, mark in rows:  # its entries the ledger's own, as a fresh preparation's must be
-        why = _mark_problem(key, seq, entry_hash, mark, accept_unmarked)
+        why = marks.problem(seq, entry_hash, mark)
         if why is not None:
             raise _refuse_unmarked(log, department, seq, why)
     problem = None
@@ -1153,7 +1237,7 @@ def _refuse_unless_prepared_from_entries(
         )
 
 
-def _resume(ledger: Ledger, log: str, department: str, key: Any, accept_unmarked: bool) -> list[str]:
+def _resume(ledger: Ledger, log: str, department: str, marks: _Marks) -> list[str]:
     with ledger.engine.connect() as conn:
         open_anchors = [
             dict(r._mapping)
@@ -1178,7 +1262,7 @@ def _resume(ledger: Ledger, log: str, department: str, key: Any, accept_unmarked
         if _confirm(ledger, log, department, anchor["root"], anchor["tx_hash"]):
             done.append(anchor["root"])
             continue
-        _refuse_unless_prepared_from_entries(ledger, log, department, anchor, key, accept_unmarked)
+        _refuse_unless_prepared_from_entries(ledger, log, department, anchor, marks)
         tx_hash = _send(ledger, log, department, anchor)
         if tx_hash is None:
             continue
@@ -1266,14 +1350,15 @@ def anchor_pending(
     Completes anchors left open by a crash first. Returns the roots anchored by this call (0x hex). Only entries
     bearing the ledger's mark (:func:`entry_mark`) are signed: at the first without it, the entries before it are
     anchored and StateError names it. ``accept_unmarked``: entries with no mark at all (written before marks
-    existed) are anchored too, once the operator has checked them; a mark that does not check never is.
+    existed) are anchored too, once the operator has checked them; a mark that does not check never is, nor a missing
+    one on an entry after the log's first marked entry (written after marks existed: an insider's).
     """
     _check_names(log, department)
     if not 1 <= max_batch <= 100_000:
         raise InputError(f"max_batch {max_batch} must be between 1 and 100000")
     chain = ledger.chain
-    key = _keyed(mark_key(ledger, department))
-    roots = _resume(ledger, log, department, key, accept_unmarked)
+    marks = _Marks(ledger, log, department, accept_unmarked)
+    roots = _resume(ledger, log, department, marks)
     account = ledger.department_account(department)
     reopened = False
     while True:
@@ -1302,7 +1387,7 @@ def anchor_pending(
         if after is not None and after >= expected:
             if not reopened and _reopen_vanished(ledger, log, department, expected):
                 reopened = True  # (once: what it reopened is sent again, or refused, by _resume)
-                roots.extend(_resume(ledger, log, department, key, accept_unmarked))
+                roots.extend(_resume(ledger, log, department, marks))
                 continue
             _refuse_anchors_past_chain(ledger, log, department, expected)
         if not rows:
@@ -1318,7 +1403,7 @@ def anchor_pending(
         for row in rows:  # stop at a gap: only a consecutive range can be anchored
             if int(row[0]) != first + len(batch):
                 break
-            why = _mark_problem(key, row[0], row[1], row[2], accept_unmarked)
+            why = marks.problem(row[0], row[1], row[2])
             if why is not None:  # the entries before it go; it and what follows are refused
                 if not batch:
                     raise _refuse_unmarked(log, department, row[0], why)
@@ -1361,7 +1446,7 @@ def anchor_pending(
             # Another anchorer prepared the very same range (the anchor's key exists), or one that overlaps it: it
             # read the same last anchor, so its range starts at the same entry (uq_loganchor_log_department_first_seq);
             # nothing of this preparation is kept, and that anchorer (or the next call) completes its own.
-            roots.extend(_resume(ledger, log, department, key, accept_unmarked))
+            roots.extend(_resume(ledger, log, department, marks))
             continue
         tx_hash = _send(ledger, log, department, anchor)
         if tx_hash is None:
@@ -1933,11 +2018,20 @@ def _unmarked_pending(ledger: Ledger, log: str, department: str, after: int, alt
             .where(_ENTRIES.c.log == log, _ENTRIES.c.department_id == department, _ENTRIES.c.seq > after)
             .order_by(_ENTRIES.c.seq)
         ).all()
+    first_marked: int | None = None
+    if any(mark is None for _seq, _hash, mark in rows):
+        first_marked = _first_marked(ledger, log, department)
     for seq, entry_hash, mark in rows:
         if seq in altered:
             continue
-        why = _mark_problem(key, seq, entry_hash, mark, accept_unmarked=False)
+        why = _mark_problem(key, seq, entry_hash, mark, False, first_marked)
         if why is not None:
+            advice = (
+                ", or - written before marks existed (migration 0019) - anchor it once checked with `ledger "
+                "anchor-logs --accept-unmarked`"
+                if why == _NO_MARK
+                else ""
+            )
             found.append(
                 Discrepancy(
                     "unmarked",
@@ -1945,8 +2039,7 @@ def _unmarked_pending(ledger: Ledger, log: str, department: str, after: int, alt
                     seq,
                     f"the entry, not anchored yet, was not written by this ledger ({why}): an entry added or edited "
                     "past the ledger (an insider's SQL?), which anchoring refuses with everything after it; remove "
-                    "or restore it, or - written before marks existed (migration 0019) - anchor it once checked "
-                    "with `ledger anchor-logs --accept-unmarked`",
+                    f"or restore it{advice}",
                 )
             )
     return found
