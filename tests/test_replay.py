@@ -227,7 +227,10 @@ def test_cli_decide_and_replay_exit_codes(
     from .decision_support import unique_rule_set
 
     base = tmp_path / "base.json"
-    base.write_text(json.dumps(unique_rule_set(f"cli-{dept}").document))
+    # the screen without the test catalogue: demo-data adds the catalogue of the items it generates (merging one
+    # the screen publishes, refusing an item both list with other attributes)
+    screen = {k: v for k, v in unique_rule_set(f"cli-{dept}").document.items() if k != "items"}
+    base.write_text(json.dumps(screen))
     demo = ["demo-data", "--items", "30", "--applications", "120", "--seed", "5", "--out", str(apps)]
     # the screen publishes the catalogue of the items the demo generates, as a screen for every item must (round 60c)
     assert cli_main([*demo, "--rules", str(base), "--rules-out", str(rules)]) == 0
@@ -262,7 +265,10 @@ def test_cli_officer_override_is_recorded_anchored_and_replayed(
     from .decision_support import unique_rule_set
 
     base = tmp_path / "base.json"
-    base.write_text(json.dumps(unique_rule_set(f"officer-{dept}").document))
+    # the screen without the test catalogue: demo-data adds the catalogue of the items it generates (merging one
+    # the screen publishes, refusing an item both list with other attributes)
+    screen = {k: v for k, v in unique_rule_set(f"officer-{dept}").document.items() if k != "items"}
+    base.write_text(json.dumps(screen))
     demo = ["demo-data", "--items", "10", "--applications", "5", "--seed", "8", "--out", str(apps)]
     assert cli_main([*demo, "--rules", str(base), "--rules-out", str(rules)]) == 0  # with its catalogue (round 60c)
     assert cli_main(["rules", "publish", str(rules), "--department", dept]) == 0
