@@ -27,6 +27,7 @@ from ledger.formats.canonical import (
 )
 from ledger.formats.certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, validate_record
 from ledger.formats.reasons import REASON_NAMES
+from ledger.onchain.deadline import time_limit
 from ledger.services import erasure, statuslist
 from ledger.services.issuance import check_can_issue, export_document, issue_records, stored_anchor
 from ledger.services.verify import GENESIS_RECHECK, STATUS_NAMES, ChainView, Report, verify_certificate, verify_digest
@@ -209,7 +210,22 @@ def public_report(
     Reads the chain: with ``refresh`` the head is read afresh (and the status index brought up to it) before
     verifying, as for a certificate the gateway has not verified before. ``fast_public_report`` is the
     from-memory form. ``base``: the gateway's public URL, where the status lists a credential names are its own
-    (default: ``LEDGER_API_PUBLIC_URL`` as the ledger's settings read it)."""
+    (default: ``LEDGER_API_PUBLIC_URL`` as the ledger's settings read it). Every read of the chain, the head's and
+    the status lists' too, within the chain's time limit (``LEDGER_VERIFY_SECONDS``: a slow node holds no worker
+    thread longer, red team round 66)."""
+    with time_limit(getattr(view.chain, "verify_seconds", None)):
+        return _public_report(ledger, view, document=document, digest=digest, refresh=refresh, base=base)
+
+
+def _public_report(
+    ledger: Ledger,
+    view: ChainView,
+    *,
+    document: dict[str, Any] | None,
+    digest: str | None,
+    refresh: bool,
+    base: str | None,
+) -> dict[str, Any]:
     if document is not None and digest is None:
         if refresh:
             fresh_head(view)

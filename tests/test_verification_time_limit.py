@@ -217,3 +217,38 @@ def test_nested_limits_keep_the_earlier_end_and_leave_none_behind() -> None:
     with pytest.raises(RuntimeError), time_limit(5):
         raise RuntimeError("a failure inside")
     assert current_limit() is None
+
+
+def test_the_gateway_holds_no_verification_past_the_time_limit(
+    ledger: Ledger, document: dict[str, Any], fresh_department: str
+) -> None:
+    """Adversary: the chain's operator answering slowly at the gateway's node URL. ``POST /verify`` and the public
+    verification of a document the gateway has not verified before read the head and the status lists outside
+    the verification's own limit, so each request held a worker thread for those reads times 30 s on top of it
+    (red team round 66). Every read of the request is within the limit now: not verified, saying the limit ran
+    out, after no more reads than the limit allows."""
+    from .api_support import Clock, bearer, login, make_client
+
+    bound = int(LIMIT / PAUSE) + 2
+    client = make_client(ledger, Clock())
+    token = login(client, ledger, fresh_department)
+    slow = _Slow(rpc_url(ledger))
+    try:
+        app = client.app
+        app.state.view = ChainView(_chain(ledger, slow.url, LIMIT))  # type: ignore[attr-defined]
+        answer = client.post("/verify", json={"document": document}, headers=bearer(token))
+        assert answer.status_code == 200, answer.text
+        report = answer.json()
+        assert report["verified"] is False, report
+        # (the gateway says the node does not answer, naming no more of it)
+        assert any("could not be read" in c["detail"] for c in report["checks"] if c["skipped"]), report
+        assert slow.served <= bound, (slow.served, bound)
+
+        slow.served = 0
+        app.state.view = ChainView(_chain(ledger, slow.url, LIMIT))  # type: ignore[attr-defined]
+        answer = client.post("/public/verify", json={"document": document})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["verified"] is False, answer.json()
+        assert slow.served <= bound, (slow.served, bound)
+    finally:
+        slow.proxy.close()
