@@ -225,3 +225,31 @@ def entry_column(ledger: Ledger, log: str, department: str, seq: int, column: st
         return conn.execute(
             select(table.c[column]).where(table.c.log == log, table.c.department_id == department, table.c.seq == seq)
         ).scalar_one()
+
+
+def next_on_chain(ledger: Ledger, log: str, department: str) -> int:
+    """The sequence number the chain expects next of ``department``'s ``log``: what anchoring has signed so far."""
+    from ledger.onchain.ids import department_id_bytes
+
+    chain = ledger.chain
+    return int(chain.call(chain.log.functions.nextSequence(department_id_bytes(department), logchain.log_id(log))))
+
+
+def access_body(digest: str, n: int) -> dict[str, Any]:
+    """An access-log body naming ``digest`` and reader ``n``: what the ledger, or an insider, appends."""
+    return {"certificate": digest, "reader": f"ref-{n}", "purpose": "check", "at": datetime.now(UTC).isoformat()}
+
+
+def removed_entry(ledger: Ledger, log: str, department: str, seq: int) -> None:
+    """The operator, having checked entry ``seq`` of ``department``'s ``log``, removes its row and its mentions."""
+    from ledger.storage.models import LogEntry, LogMention
+
+    with ledger.engine.begin() as conn:
+        for model in (LogMention, LogEntry):
+            conn.execute(
+                delete(model).where(
+                    model.log == log,  # type: ignore[arg-type]
+                    model.department_id == department,  # type: ignore[arg-type]
+                    model.seq == seq,  # type: ignore[arg-type]
+                )
+            )

@@ -20,19 +20,19 @@ from ledger.cli import main as cli_main
 from ledger.client import Ledger
 from ledger.errors import StateError
 from ledger.formats.merkle import MerkleTree
-from ledger.onchain.ids import department_id_bytes
 from ledger.services import erasure, logchain
 from ledger.storage.models import LogAnchor, LogEntry
 from ledger.storage.store import chunk_nodes
 
 from .api_support import issue
 from .evidence_support import cli_env
-from .insider_support import appended_past_the_library, entry_column
-
-
-def _next_on_chain(ledger: Ledger, log: str, department: str) -> int:
-    chain = ledger.chain
-    return int(chain.call(chain.log.functions.nextSequence(department_id_bytes(department), logchain.log_id(log))))
+from .insider_support import (
+    access_body,
+    appended_past_the_library,
+    entry_column,
+    next_on_chain,
+    removed_entry,
+)
 
 
 def _last_seq(ledger: Ledger, log: str, department: str) -> int:
@@ -47,27 +47,8 @@ def _last_seq(ledger: Ledger, log: str, department: str) -> int:
         )
 
 
-def _removed(ledger: Ledger, log: str, department: str, seq: int) -> None:
-    """The operator, having checked the entry, removes the insider's row (and its mentions)."""
-    from ledger.storage.models import LogMention
-
-    with ledger.engine.begin() as conn:
-        for model in (LogMention, LogEntry):
-            conn.execute(
-                delete(model).where(
-                    model.log == log,  # type: ignore[arg-type]
-                    model.department_id == department,  # type: ignore[arg-type]
-                    model.seq == seq,  # type: ignore[arg-type]
-                )
-            )
-
-
 def _forged_erasure(digest: str) -> dict[str, Any]:
     return {"certificate": digest, "basis": "forged-order", "by_ref": "0" * 64, "at": datetime.now(UTC).isoformat()}
-
-
-def _access_body(digest: str, n: int) -> dict[str, Any]:
-    return {"certificate": digest, "reader": f"ref-{n}", "purpose": "check", "at": datetime.now(UTC).isoformat()}
 
 
 def test_an_insiders_erasure_entry_is_not_anchored_in_the_departments_name(
@@ -81,8 +62,8 @@ def test_an_insiders_erasure_entry_is_not_anchored_in_the_departments_name(
     an erasure nobody ordered, does not give."""
     (doc,) = issue(ledger, fresh_department, 1)
     # a department with a history (its secret made by its first entry, as every department that decides or erases)
-    logchain.append(ledger, logchain.LOG_ACCESS, fresh_department, _access_body(doc["digest"], 0))
-    before = _next_on_chain(ledger, erasure.LOG, fresh_department)
+    logchain.append(ledger, logchain.LOG_ACCESS, fresh_department, access_body(doc["digest"], 0))
+    before = next_on_chain(ledger, erasure.LOG, fresh_department)
     seq = appended_past_the_library(ledger, erasure.LOG, fresh_department, _forged_erasure(doc["digest"]))
     data_dir = cli_env(ledger, monkeypatch)
     capsys.readouterr()
@@ -93,15 +74,15 @@ def test_an_insiders_erasure_entry_is_not_anchored_in_the_departments_name(
         words = said.err
         assert f"entry {seq} was not written by this ledger (it has no mark)" in words, words
         assert "--accept-unmarked" in words and "ledger replay" in words, words
-        assert _next_on_chain(ledger, erasure.LOG, fresh_department) == before
+        assert next_on_chain(ledger, erasure.LOG, fresh_department) == before
         with pytest.raises(StateError, match=f"entry {seq} was not written by this ledger"):
             logchain.anchor_pending(ledger, erasure.LOG, fresh_department)
-        assert _next_on_chain(ledger, erasure.LOG, fresh_department) == before
+        assert next_on_chain(ledger, erasure.LOG, fresh_department) == before
         # the log's check (replay, reconcile) names it before any anchoring is tried
         found = logchain.check_log(ledger, erasure.LOG, fresh_department)
         assert [(d.kind, d.seq) for d in found] == [("unmarked", seq)], [d.to_json() for d in found]
     finally:
-        _removed(ledger, erasure.LOG, fresh_department, seq)
+        removed_entry(ledger, erasure.LOG, fresh_department, seq)
     assert logchain.anchor_pending(ledger, erasure.LOG, fresh_department) == []
     assert logchain.check_log(ledger, erasure.LOG, fresh_department) == []
 
@@ -113,25 +94,25 @@ def test_a_mark_copied_from_a_genuine_entry_or_kept_through_an_edit_never_anchor
     or edits a genuine pending entry's body, hashing it again (and keeping its mark). A mark vouches for one entry
     hash: both are refused, also with ``accept_unmarked`` (which accepts a missing mark, never a wrong one)."""
     (doc,) = issue(ledger, fresh_department, 1)
-    genuine = logchain.append(ledger, logchain.LOG_ACCESS, fresh_department, _access_body(doc["digest"], 1))
+    genuine = logchain.append(ledger, logchain.LOG_ACCESS, fresh_department, access_body(doc["digest"], 1))
     copied = entry_column(ledger, logchain.LOG_ACCESS, fresh_department, genuine.seq, "mark")
     assert isinstance(copied, str) and len(copied) == 64, copied
     assert logchain.anchor_pending(ledger, logchain.LOG_ACCESS, fresh_department)
-    before = _next_on_chain(ledger, logchain.LOG_ACCESS, fresh_department)
+    before = next_on_chain(ledger, logchain.LOG_ACCESS, fresh_department)
     seq = appended_past_the_library(
-        ledger, logchain.LOG_ACCESS, fresh_department, _access_body(doc["digest"], 2), mark=copied
+        ledger, logchain.LOG_ACCESS, fresh_department, access_body(doc["digest"], 2), mark=copied
     )
     try:
         for accept in (False, True):
             with pytest.raises(StateError, match=f"entry {seq} .*its mark is not the ledger's mark of its hash"):
                 logchain.anchor_pending(ledger, logchain.LOG_ACCESS, fresh_department, accept_unmarked=accept)
-        assert _next_on_chain(ledger, logchain.LOG_ACCESS, fresh_department) == before
+        assert next_on_chain(ledger, logchain.LOG_ACCESS, fresh_department) == before
     finally:
-        _removed(ledger, logchain.LOG_ACCESS, fresh_department, seq)
+        removed_entry(ledger, logchain.LOG_ACCESS, fresh_department, seq)
 
-    edited = logchain.append(ledger, logchain.LOG_ACCESS, fresh_department, _access_body(doc["digest"], 3))
+    edited = logchain.append(ledger, logchain.LOG_ACCESS, fresh_department, access_body(doc["digest"], 3))
     prev = entry_column(ledger, logchain.LOG_ACCESS, fresh_department, edited.seq, "prev_hash")
-    text = logchain.canonical_body({**_access_body(doc["digest"], 3), "purpose": "other"}).decode()
+    text = logchain.canonical_body({**access_body(doc["digest"], 3), "purpose": "other"}).decode()
     rehashed = logchain.compute_entry_hash(logchain.LOG_ACCESS, fresh_department, edited.seq, prev, text)
     where = (
         (LogEntry.log == logchain.LOG_ACCESS)  # type: ignore[arg-type]
@@ -143,9 +124,9 @@ def test_a_mark_copied_from_a_genuine_entry_or_kept_through_an_edit_never_anchor
     try:
         with pytest.raises(StateError, match=f"entry {edited.seq} .*not the ledger's mark"):
             logchain.anchor_pending(ledger, logchain.LOG_ACCESS, fresh_department, accept_unmarked=True)
-        assert _next_on_chain(ledger, logchain.LOG_ACCESS, fresh_department) == before
+        assert next_on_chain(ledger, logchain.LOG_ACCESS, fresh_department) == before
     finally:
-        _removed(ledger, logchain.LOG_ACCESS, fresh_department, edited.seq)
+        removed_entry(ledger, logchain.LOG_ACCESS, fresh_department, edited.seq)
 
 
 def test_the_genuine_entries_before_an_insiders_are_anchored_and_it_is_named(
@@ -155,17 +136,17 @@ def test_the_genuine_entries_before_an_insiders_are_anchored_and_it_is_named(
     department's own back. The genuine ones are anchored; the insider's, and nothing after it, is not."""
     (doc,) = issue(ledger, fresh_department, 1)
     logchain.anchor_pending(ledger, logchain.LOG_ACCESS, fresh_department)
-    before = _next_on_chain(ledger, logchain.LOG_ACCESS, fresh_department)
+    before = next_on_chain(ledger, logchain.LOG_ACCESS, fresh_department)
     for n in (1, 2):
-        logchain.append(ledger, logchain.LOG_ACCESS, fresh_department, _access_body(doc["digest"], n))
-    seq = appended_past_the_library(ledger, logchain.LOG_ACCESS, fresh_department, _access_body(doc["digest"], 9))
+        logchain.append(ledger, logchain.LOG_ACCESS, fresh_department, access_body(doc["digest"], n))
+    seq = appended_past_the_library(ledger, logchain.LOG_ACCESS, fresh_department, access_body(doc["digest"], 9))
     assert seq == before + 2
     try:
         with pytest.raises(StateError, match=f"entry {seq} was not written by this ledger"):
             logchain.anchor_pending(ledger, logchain.LOG_ACCESS, fresh_department)
-        assert _next_on_chain(ledger, logchain.LOG_ACCESS, fresh_department) == before + 2
+        assert next_on_chain(ledger, logchain.LOG_ACCESS, fresh_department) == before + 2
     finally:
-        _removed(ledger, logchain.LOG_ACCESS, fresh_department, seq)
+        removed_entry(ledger, logchain.LOG_ACCESS, fresh_department, seq)
 
 
 def test_an_insiders_prepared_anchor_over_their_own_entry_is_not_sent(ledger: Ledger, fresh_department: str) -> None:
@@ -174,8 +155,8 @@ def test_an_insiders_prepared_anchor_over_their_own_entry_is_not_sent(ledger: Le
     the stored entries passes, and the next anchoring sends it with the department's key after a "crash". The
     entries of an open anchor must bear the ledger's mark too."""
     (doc,) = issue(ledger, fresh_department, 1)
-    logchain.append(ledger, logchain.LOG_ACCESS, fresh_department, _access_body(doc["digest"], 0))
-    before = _next_on_chain(ledger, erasure.LOG, fresh_department)
+    logchain.append(ledger, logchain.LOG_ACCESS, fresh_department, access_body(doc["digest"], 0))
+    before = next_on_chain(ledger, erasure.LOG, fresh_department)
     seq = appended_past_the_library(ledger, erasure.LOG, fresh_department, _forged_erasure(doc["digest"]))
     entry_hash = entry_column(ledger, erasure.LOG, fresh_department, seq, "entry_hash")
     tree = MerkleTree([bytes.fromhex(entry_hash[2:])])
@@ -199,11 +180,11 @@ def test_an_insiders_prepared_anchor_over_their_own_entry_is_not_sent(ledger: Le
     try:
         with pytest.raises(StateError, match=f"entry {seq} was not written by this ledger"):
             logchain.anchor_pending(ledger, erasure.LOG, fresh_department)
-        assert _next_on_chain(ledger, erasure.LOG, fresh_department) == before
+        assert next_on_chain(ledger, erasure.LOG, fresh_department) == before
     finally:
         with ledger.engine.begin() as conn:
             conn.execute(delete(LogAnchor).where(LogAnchor.root == root))  # type: ignore[arg-type]
-        _removed(ledger, erasure.LOG, fresh_department, seq)
+        removed_entry(ledger, erasure.LOG, fresh_department, seq)
 
 
 def test_an_entry_written_before_marks_existed_is_anchored_once_the_operator_accepts_it(
@@ -214,8 +195,8 @@ def test_an_entry_written_before_marks_existed_is_anchored_once_the_operator_acc
     --accept-unmarked`` anchors it once checked."""
     (doc,) = issue(ledger, fresh_department, 1)
     logchain.anchor_pending(ledger, logchain.LOG_ACCESS, fresh_department)
-    before = _next_on_chain(ledger, logchain.LOG_ACCESS, fresh_department)
-    old = logchain.append(ledger, logchain.LOG_ACCESS, fresh_department, _access_body(doc["digest"], 1))
+    before = next_on_chain(ledger, logchain.LOG_ACCESS, fresh_department)
+    old = logchain.append(ledger, logchain.LOG_ACCESS, fresh_department, access_body(doc["digest"], 1))
     where = (
         (LogEntry.log == logchain.LOG_ACCESS)  # type: ignore[arg-type]
         & (LogEntry.department_id == fresh_department)  # type: ignore[arg-type]
@@ -225,22 +206,22 @@ def test_an_entry_written_before_marks_existed_is_anchored_once_the_operator_acc
         conn.execute(update(LogEntry).where(where).values(mark=None))
     with pytest.raises(StateError, match=f"entry {old.seq} was not written by this ledger \\(it has no mark\\)"):
         logchain.anchor_pending(ledger, logchain.LOG_ACCESS, fresh_department)
-    assert _next_on_chain(ledger, logchain.LOG_ACCESS, fresh_department) == before
+    assert next_on_chain(ledger, logchain.LOG_ACCESS, fresh_department) == before
     data_dir = cli_env(ledger, monkeypatch)
     capsys.readouterr()
     args = ["anchor-logs", "--department", fresh_department, "--log", logchain.LOG_ACCESS, "--accept-unmarked"]
     assert cli_main([*data_dir, *args]) == 0
     assert json.loads(capsys.readouterr().out)["anchored_batches"], "nothing anchored"
-    assert _next_on_chain(ledger, logchain.LOG_ACCESS, fresh_department) == before + 1
+    assert next_on_chain(ledger, logchain.LOG_ACCESS, fresh_department) == before + 1
 
 
 def test_every_entry_the_library_appends_bears_the_ledgers_mark(ledger: Ledger, fresh_department: str) -> None:
     """Whatever path appends (one entry, many, an erasure composed with its seal), the entry bears the mark of its
     own hash under the department's key, and a routine anchoring signs them all."""
     docs = issue(ledger, fresh_department, 2)
-    one = logchain.append(ledger, logchain.LOG_ACCESS, fresh_department, _access_body(docs[0]["digest"], 1))
+    one = logchain.append(ledger, logchain.LOG_ACCESS, fresh_department, access_body(docs[0]["digest"], 1))
     many = logchain.append_many(
-        ledger, logchain.LOG_ACCESS, fresh_department, [_access_body(docs[0]["digest"], n) for n in (2, 3)]
+        ledger, logchain.LOG_ACCESS, fresh_department, [access_body(docs[0]["digest"], n) for n in (2, 3)]
     )
     assert many == 2
     erasure.erase(ledger, docs[1]["digest"], fresh_department, basis="court-order", by="officer-1")

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from sqlalchemy import delete, insert, select
@@ -18,35 +16,13 @@ from sqlalchemy import delete, insert, select
 from ledger.cli import main as cli_main
 from ledger.client import Ledger
 from ledger.errors import StateError
-from ledger.onchain.ids import department_id_bytes
 from ledger.services import logchain
 from ledger.services.decisions import department_secret
-from ledger.storage.models import ApplicantSecret, LogEntry, LogMention
+from ledger.storage.models import ApplicantSecret
 
 from .api_support import issue
 from .evidence_support import cli_env
-from .insider_support import appended_past_the_library
-
-
-def _next_on_chain(ledger: Ledger, log: str, department: str) -> int:
-    chain = ledger.chain
-    return int(chain.call(chain.log.functions.nextSequence(department_id_bytes(department), logchain.log_id(log))))
-
-
-def _access_body(digest: str, n: int) -> dict[str, Any]:
-    return {"certificate": digest, "reader": f"ref-{n}", "purpose": "check", "at": datetime.now(UTC).isoformat()}
-
-
-def _removed(ledger: Ledger, log: str, department: str, seq: int) -> None:
-    with ledger.engine.begin() as conn:
-        for model in (LogMention, LogEntry):
-            conn.execute(
-                delete(model).where(
-                    model.log == log,  # type: ignore[arg-type]
-                    model.department_id == department,  # type: ignore[arg-type]
-                    model.seq == seq,  # type: ignore[arg-type]
-                )
-            )
+from .insider_support import access_body, appended_past_the_library, next_on_chain, removed_entry
 
 
 def _secret_rows(ledger: Ledger, department: str) -> list[bytes]:
@@ -70,7 +46,7 @@ def quiet_department(ledger: Ledger, fresh_department: str) -> Iterator[tuple[st
     """A department that issues and logs reads of its certificates but has never decided or erased: its secret was
     made by its first access-log entry (and marks every entry since). Yields it and its certificate's digest."""
     (doc,) = issue(ledger, fresh_department, 1)
-    logchain.append(ledger, logchain.LOG_ACCESS, fresh_department, _access_body(doc["digest"], 0))
+    logchain.append(ledger, logchain.LOG_ACCESS, fresh_department, access_body(doc["digest"], 0))
     logchain.anchor_pending(ledger, logchain.LOG_ACCESS, fresh_department)
     yield fresh_department, doc["digest"]
 
@@ -91,8 +67,8 @@ def test_a_deleted_secret_row_is_not_replaced_while_entries_bear_its_marks(
     department, digest = quiet_department
     (sealed,) = _secret_rows(ledger, department)
     for n in (1, 2):
-        logchain.append(ledger, logchain.LOG_ACCESS, department, _access_body(digest, n))
-    before = _next_on_chain(ledger, logchain.LOG_ACCESS, department)
+        logchain.append(ledger, logchain.LOG_ACCESS, department, access_body(digest, n))
+    before = next_on_chain(ledger, logchain.LOG_ACCESS, department)
     with ledger.engine.begin() as conn:
         conn.execute(delete(ApplicantSecret).where(ApplicantSecret.department_id == department))  # type: ignore[arg-type]
     data_dir = cli_env(ledger, monkeypatch)  # a new process: no secret remembered
@@ -104,12 +80,12 @@ def test_a_deleted_secret_row_is_not_replaced_while_entries_bear_its_marks(
         assert "applicantsecret" in said.err and "restore the row from a backup" in said.err, said.err
         assert "not written by this ledger" not in said.err, said.err
         assert _secret_rows(ledger, department) == [], "a new secret was made for a department whose entries bear marks"
-        assert _next_on_chain(ledger, logchain.LOG_ACCESS, department) == before
+        assert next_on_chain(ledger, logchain.LOG_ACCESS, department) == before
     finally:
         _restored(ledger, department, sealed)
     # the row restored from the backup: the genuine entries anchor as they are
     assert logchain.anchor_pending(ledger, logchain.LOG_ACCESS, department)
-    assert _next_on_chain(ledger, logchain.LOG_ACCESS, department) == before + 2
+    assert next_on_chain(ledger, logchain.LOG_ACCESS, department) == before + 2
 
 
 def test_an_unmarked_entry_after_a_marked_one_is_not_anchored_as_written_before_marks(
@@ -124,9 +100,9 @@ def test_an_unmarked_entry_after_a_marked_one_is_not_anchored_as_written_before_
     routine word the operator of a log upgraded a while ago gives. But an entry after one bearing the ledger's mark
     was written after marks existed: ``--accept-unmarked`` must not anchor it, nor the log's check offer it."""
     department, digest = quiet_department
-    logchain.append(ledger, logchain.LOG_ACCESS, department, _access_body(digest, 1))
-    before = _next_on_chain(ledger, logchain.LOG_ACCESS, department)
-    seq = appended_past_the_library(ledger, logchain.LOG_ACCESS, department, _access_body(digest, 9))
+    logchain.append(ledger, logchain.LOG_ACCESS, department, access_body(digest, 1))
+    before = next_on_chain(ledger, logchain.LOG_ACCESS, department)
+    seq = appended_past_the_library(ledger, logchain.LOG_ACCESS, department, access_body(digest, 9))
     data_dir = cli_env(ledger, monkeypatch)
     capsys.readouterr()
     try:
@@ -137,15 +113,15 @@ def test_an_unmarked_entry_after_a_marked_one_is_not_anchored_as_written_before_
         assert f"entry {seq} was not written by this ledger" in said.err, said.err
         assert "written after marks existed" in said.err, said.err
         # the genuine entry before it went; the insider's did not
-        assert _next_on_chain(ledger, logchain.LOG_ACCESS, department) == before + 1
+        assert next_on_chain(ledger, logchain.LOG_ACCESS, department) == before + 1
         with pytest.raises(StateError, match=f"entry {seq} was not written by this ledger"):
             logchain.anchor_pending(ledger, logchain.LOG_ACCESS, department, accept_unmarked=True)
-        assert _next_on_chain(ledger, logchain.LOG_ACCESS, department) == before + 1
+        assert next_on_chain(ledger, logchain.LOG_ACCESS, department) == before + 1
         found = logchain.check_log(ledger, logchain.LOG_ACCESS, department)
         assert [(d.kind, d.seq) for d in found] == [("unmarked", seq)], [d.to_json() for d in found]
         assert "--accept-unmarked" not in found[0].detail, found[0].detail
     finally:
-        _removed(ledger, logchain.LOG_ACCESS, department, seq)
+        removed_entry(ledger, logchain.LOG_ACCESS, department, seq)
     assert logchain.anchor_pending(ledger, logchain.LOG_ACCESS, department) == []
     assert json.dumps([d.to_json() for d in logchain.check_log(ledger, logchain.LOG_ACCESS, department)]) == "[]"
 
@@ -161,22 +137,22 @@ def test_the_ledger_chains_no_entry_of_its_own_onto_an_insiders(
     not write: the append is refused, nothing is written, and the insider's entry, still the last, is removed
     cleanly."""
     department, digest = quiet_department
-    before = _next_on_chain(ledger, logchain.LOG_ACCESS, department)
-    seq = appended_past_the_library(ledger, logchain.LOG_ACCESS, department, _access_body(digest, 9))
+    before = next_on_chain(ledger, logchain.LOG_ACCESS, department)
+    seq = appended_past_the_library(ledger, logchain.LOG_ACCESS, department, access_body(digest, 9))
     try:
         with pytest.raises(StateError, match=f"entry {seq} was not written by this ledger"):
-            logchain.append(ledger, logchain.LOG_ACCESS, department, _access_body(digest, 1))
+            logchain.append(ledger, logchain.LOG_ACCESS, department, access_body(digest, 1))
         with pytest.raises(StateError, match=f"entry {seq} was not written by this ledger"):
-            logchain.append_many(ledger, logchain.LOG_ACCESS, department, [_access_body(digest, 2)])
+            logchain.append_many(ledger, logchain.LOG_ACCESS, department, [access_body(digest, 2)])
         with ledger.engine.connect() as conn:
             head = logchain.head_seq(conn, logchain.LOG_ACCESS, department)
         assert head == seq, "an entry was chained onto the insider's"
     finally:
-        _removed(ledger, logchain.LOG_ACCESS, department, seq)
+        removed_entry(ledger, logchain.LOG_ACCESS, department, seq)
     # removed, the log goes on from the department's own last entry and anchors whole
-    logchain.append(ledger, logchain.LOG_ACCESS, department, _access_body(digest, 3))
+    logchain.append(ledger, logchain.LOG_ACCESS, department, access_body(digest, 3))
     assert logchain.anchor_pending(ledger, logchain.LOG_ACCESS, department)
-    assert _next_on_chain(ledger, logchain.LOG_ACCESS, department) == before + 1
+    assert next_on_chain(ledger, logchain.LOG_ACCESS, department) == before + 1
     assert logchain.check_log(ledger, logchain.LOG_ACCESS, department) == []
 
 
@@ -195,8 +171,8 @@ def test_a_secret_row_copied_from_another_department_marks_nothing(
     department_secret(ledger, other)  # the other department's row (made at its first use)
     (sealed,) = _secret_rows(ledger, department)
     (foreign,) = _secret_rows(ledger, other)
-    logchain.append(ledger, logchain.LOG_ACCESS, department, _access_body(digest, 1))
-    before = _next_on_chain(ledger, logchain.LOG_ACCESS, department)
+    logchain.append(ledger, logchain.LOG_ACCESS, department, access_body(digest, 1))
+    before = next_on_chain(ledger, logchain.LOG_ACCESS, department)
     _restored(ledger, department, foreign)
     data_dir = cli_env(ledger, monkeypatch)
     capsys.readouterr()
@@ -205,7 +181,7 @@ def test_a_secret_row_copied_from_another_department_marks_nothing(
         said = capsys.readouterr()
         assert code != 0, said.out
         assert "applicant secret (table applicantsecret) does not open" in said.err, said.err
-        assert _next_on_chain(ledger, logchain.LOG_ACCESS, department) == before
+        assert next_on_chain(ledger, logchain.LOG_ACCESS, department) == before
     finally:
         _restored(ledger, department, sealed)
     assert logchain.anchor_pending(ledger, logchain.LOG_ACCESS, department)
