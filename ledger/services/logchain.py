@@ -151,7 +151,12 @@ def mark_key(ledger: Ledger, department: str) -> bytes:
     the database but holds no key cannot make one."""
     from .decisions import department_secret  # decisions imports this module
 
-    return hmac.digest(department_secret(ledger, department), _MARK_LABEL, "sha256")
+    return _mark_key_of(department_secret(ledger, department))
+
+
+def _mark_key_of(secret: bytes) -> bytes:
+    """:func:`mark_key` from a secret already read (replay's check reads one without creating it)."""
+    return hmac.digest(secret, _MARK_LABEL, "sha256")
 
 
 def entry_mark(key: bytes, entry_hash: str) -> str:
@@ -170,7 +175,7 @@ def _mark_problem(
     """Why entry ``seq`` may not be anchored, or None: its mark is missing (unless ``accept_unmarked``) or is not
     the ledger's mark of its hash. A missing mark on an entry after ``first_marked`` (the log's first entry bearing a
     mark) is never accepted: it was written after marks existed, so not before the upgrade (red team round 66).
-    ``key``: :func:`mark_key`'s, or an HMAC keyed with it (:func:`_keyed`) that each check copies instead of keying
+    ``key``: an HMAC keyed with :func:`mark_key`'s key (:func:`_keyed`), which each check copies instead of keying
     again (an anchoring checks up to 10,000)."""
     if mark is None:
         if first_marked is not None and _is_seq(seq) and int(seq) > first_marked:
@@ -181,12 +186,9 @@ def _mark_problem(
         return None if accept_unmarked else _NO_MARK
     if not isinstance(entry_hash, str) or not isinstance(mark, str):
         return "its mark or hash is not text"
-    if isinstance(key, bytes):
-        expected = entry_mark(key, entry_hash)
-    else:
-        marking = key.copy()
-        marking.update(entry_hash.encode("utf-8", "surrogatepass"))
-        expected = marking.hexdigest()
+    marking = key.copy()
+    marking.update(entry_hash.encode("utf-8", "surrogatepass"))
+    expected = marking.hexdigest()
     if not hmac.compare_digest(expected.encode(), mark.encode("utf-8", "surrogatepass")):
         return "its mark is not the ledger's mark of its hash"
     return None
@@ -2010,7 +2012,7 @@ def _unmarked_pending(ledger: Ledger, log: str, department: str, after: int, alt
         return []
     if secret is None:
         return []
-    key = _keyed(hmac.digest(secret, _MARK_LABEL, "sha256"))
+    key = _keyed(_mark_key_of(secret))
     found = []
     with ledger.engine.connect() as conn:
         rows = conn.execute(
