@@ -982,6 +982,39 @@ def test_the_plain_walks_budget_ends_where_the_references_does() -> None:
             NATIVE.json_plain([])
 
 
+def _both_spelt(value: Any, limit: int = canonical.MAX_JSON_DEPTH) -> Any:
+    """integer_spelt_double's answer (or its error) with the native plain check in front and without it: equal."""
+    with_check = _outcome(lambda: canonical.integer_spelt_double(value, limit))
+    walked = pytest.MonkeyPatch()
+    walked.setattr(canonical, "_NATIVE_JSON_PLAIN", None)
+    try:
+        reference = _outcome(lambda: canonical.integer_spelt_double(value, limit))
+    finally:
+        walked.undo()
+    assert with_check == reference
+    return reference
+
+
+@settings(max_examples=800, deadline=None)
+@given(_ANY_JSONISH | st.sampled_from([1e16, -1e16, 2.0**60, 2.0**53, 1e21, 9.9e20, float("nan"), float("inf")]))
+def test_integer_spelt_doubles_are_found_with_the_plain_check_in_front_as_by_the_walk(value: Any) -> None:
+    """decide checks every application for a double RFC 8785 writes as integer digits (red team round 60); a value
+    the native plain check passes holds no double, so the walk is skipped: the answer (or error) is the walk's."""
+    _both_spelt(value)
+    _both_spelt({"a": [value, {"b": value}]})
+
+
+def test_integer_spelt_doubles_depth_bound_is_the_walks_with_the_plain_check_in_front() -> None:
+    """Nested exactly to the bound: no double, no error; one deeper: the walk's InputError, not a plain pass."""
+    for limit in (1, 2, 5, 64):
+        nested: Any = 1
+        for _ in range(limit):
+            nested = [nested]
+        assert _both_spelt(nested, limit) == ("ok", None)
+        assert _both_spelt([nested], limit)[0] == "InputError"
+        assert _both_spelt({"x": [1e16]}, limit + 2) == ("ok", (1e16, "x[0]"))
+
+
 # -- the decision input's fields by path (decision_input.flatten) -------------------------------------------------
 
 

@@ -234,7 +234,12 @@ def integer_spelt_double(value: Any, limit: int = MAX_JSON_DEPTH) -> tuple[float
     the ledger's own readers take them for an integer past 2**53, which canonical JSON cannot write: an input or rule
     set stored with one could not be committed to, bundled or loaded again (red team round 60). Without recursion,
     as :func:`inexact_double`, and within :func:`check_value_depth`'s bound (InputError past it: a library caller's
-    value that contains itself was walked for ever); a node's path is spelt only for the double found."""
+    value that contains itself was walked for ever); a node's path is spelt only for the double found.
+
+    A value the native plain check passes within a budget of ``limit`` containers holds no double at all and no
+    container deeper than ``limit``: None at once (1 us against 9 for the walk on an application, every decision)."""
+    if _NATIVE_JSON_PLAIN is not None and _NATIVE_JSON_PLAIN(value, limit):
+        return None
     stack: list[tuple[Any, int, tuple[Any, ...] | None]] = [(value, 1, None)]
     pop, extend = stack.pop, stack.extend
     while stack:
