@@ -1,8 +1,8 @@
 """Run every benchmark, print its figures and write bench/RESULTS.md with the machine and date.
 
     python -m bench            # full run (about 10-15 minutes on 2 cores)
-    python -m bench --quick    # smaller sizes, shorter load runs
-    python -m bench --only issuance,gas
+    python -m bench --quick    # smaller sizes, shorter load runs (written to bench/out/, beside no full run's)
+    python -m bench --only issuance,gas   # bench/out/ too
     python -m bench --scale    # issue 10,000,000 certificates into one store, growth table in bench/SCALE.md
 
 Benchmarks measure; nothing here is a test. A component that does not exist yet is reported as
@@ -106,7 +106,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="certificates per step of the scale run (a row of its growth table)",
     )
-    parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md", help="where to write the results")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        help="where to write the results (with results.json and the charts beside it); default bench/RESULTS.md "
+        "for a full run, bench/out/RESULTS.md for a --quick or --only one, which must not replace the full run's",
+    )
     args = parser.parse_args(argv)
     if args.scale:
         from bench import issuance
@@ -142,10 +147,15 @@ def main(argv: list[str] | None = None) -> int:
     info["load_after"] = os.getloadavg()
     info["total_seconds"] = time.perf_counter() - started
     info["quick"] = args.quick
-    (HERE / "results.json").write_text(json.dumps({"machine": info, "results": results}, indent=2, default=str))
-    charts.draw(results)  # before the report, which shows them
-    args.results.write_text(report.render(info, results))
-    print(f"wrote {args.results} ({info['total_seconds']:.0f} s)", flush=True)
+    partial = args.quick or bool(args.only)
+    results_md = args.results or (HERE / "out" / "RESULTS.md" if partial else HERE / "RESULTS.md")
+    results_md.parent.mkdir(parents=True, exist_ok=True)
+    (results_md.parent / "results.json").write_text(
+        json.dumps({"machine": info, "results": results}, indent=2, default=str)
+    )
+    charts.draw(results, into=results_md.parent)  # before the report, which shows them
+    results_md.write_text(report.render(info, results))
+    print(f"wrote {results_md} ({info['total_seconds']:.0f} s)", flush=True)
     return 1 if failed else 0
 
 

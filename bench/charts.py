@@ -177,22 +177,25 @@ def scale_svg(rows: list[dict[str, float]], title: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def draw(results: dict[str, Any] | None = None, scale_markdown: str | None = None) -> list[Path]:
-    """Write targets.svg (from ``results``, else bench/results.json) and scale.svg (from bench/SCALE.md)."""
+def draw(results: dict[str, Any] | None = None, scale_markdown: str | None = None, into: Path = HERE) -> list[Path]:
+    """Write targets.svg (from ``results``, else bench/results.json) and scale.svg (from bench/SCALE.md) into
+    ``into`` (bench/ for a full run, beside the RESULTS.md that shows them)."""
     written = []
     if results is None and (HERE / "results.json").exists():
         results = json.loads((HERE / "results.json").read_text())["results"]
     if results:
         bars = target_bars(results)
         if bars:
-            TARGETS_SVG.write_text(targets_svg(bars, "Issue 18 targets in this run"))
-            written.append(TARGETS_SVG)
+            (into / TARGETS_SVG.name).write_text(targets_svg(bars, "Issue 18 targets in this run"))
+            written.append(into / TARGETS_SVG.name)
     if scale_markdown is None and (HERE / "SCALE.md").exists():
         scale_markdown = (HERE / "SCALE.md").read_text()
     rows = scale_rows(scale_markdown or "")
     if rows:
-        SCALE_SVG.write_text(scale_svg(rows, "One store growing to 10,000,000 certificates (bench --scale)"))
-        written.append(SCALE_SVG)
+        (into / SCALE_SVG.name).write_text(
+            scale_svg(rows, "One store growing to 10,000,000 certificates (bench --scale)")
+        )
+        written.append(into / SCALE_SVG.name)
     return written
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run every benchmark and write bench/RESULTS.md (machine, date, figures, targets met or missed).
 #   scripts/bench.sh            full run, about 10-15 minutes on 2 cores
-#   scripts/bench.sh --quick    smaller sizes and shorter load runs
+#   scripts/bench.sh --quick    smaller sizes and shorter load runs (bench/out/RESULTS.md: a full run's stays)
 #   scripts/bench.sh --scale    10,000,000 certificates into one store, a million at a time (growth table)
 # Installs what it needs first (scripts/setup.sh, and Debian's wrk for the gateway load when root may install it).
 # All load stays on 127.0.0.1 and is bounded in count and time.
