@@ -92,21 +92,25 @@ class Department:
 
 
 def get_department(chain: Chain, code: str) -> Department:
+    """``code``'s registry record with its key, status and type histories: read in one JSON-RPC batch (an evidence
+    bundle, `ledger departments show`), then its types' names in another; NotFoundError when it is not registered
+    (the record's revert is read first, as :meth:`Chain.call` names it)."""
     dept_id = department_id_bytes(code)
+    registry = chain.registry.functions
     try:
-        d = chain.call(chain.registry.functions.department(dept_id))
+        d, keys, statuses, periods = chain.call_many(
+            [
+                registry.department(dept_id),
+                registry.keyHistory(dept_id),
+                registry.statusHistory(dept_id),
+                registry.typeHistory(dept_id),
+            ]
+        )
     except ChainError as exc:
         if exc.error_name == "RegistryUnknownDepartment":
             raise NotFoundError(f"department {code!r} is not registered; `ledger departments` lists them") from None
         raise
-    periods = chain.call(chain.registry.functions.typeHistory(dept_id))
-    return _department(
-        d,
-        chain.call(chain.registry.functions.keyHistory(dept_id)),
-        chain.call(chain.registry.functions.statusHistory(dept_id)),
-        periods,
-        _type_names(chain, periods, "latest"),
-    )
+    return _department(d, keys, statuses, periods, _type_names(chain, periods, "latest"))
 
 
 def _type_names(chain: Chain, periods: Any, block: int | str) -> dict[bytes, str]:
