@@ -16,15 +16,19 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import event
 
 from ledger.client import Ledger
+from ledger.onchain.chain import Chain, connect
 from ledger.services import status, statuslist
 
 from .api_support import Clock, issue, make_client
+from .rpc_proxy import RpcProxy
 
 
 def _leaf_reads(ledger: Ledger, fn: Callable[[], Any]) -> tuple[Any, int]:
@@ -81,3 +85,77 @@ def test_a_status_list_asked_again_reads_no_stored_leaves_and_still_reads_the_ch
         ledger, lambda: statuslist.list_credential(ledger, dept, root, "revocation", base="http://gw")
     )
     assert reads == 0 and _bits(listed, 300) == {5, 200}, reads
+
+
+PAUSE = 0.4  # each node answer held this long, then sent whole: far inside the 30 s read timeout
+LIMIT = 1.5  # the time limit (LEDGER_VERIFY_SECONDS) in these tests
+
+
+class _SlowNode:
+    """A node that answers every read honestly and whole, each after ``PAUSE`` seconds, counting them (``served``)."""
+
+    def __init__(self, upstream: str) -> None:
+        self.served = 0
+        self.pause = PAUSE
+        self._lock = threading.Lock()
+
+        def held(_method: str, _params: Any, answer: Any) -> Any:
+            time.sleep(self.pause)  # the adversary's own pace, not a test's wait
+            with self._lock:
+                self.served += 1
+            return answer
+
+        self.proxy = RpcProxy(upstream, rewrite=held)
+
+
+def _ledger_on(ledger: Ledger, url: str, seconds: float | None) -> Ledger:
+    """``ledger``'s store and keys, its chain read through the node at ``url`` under a time limit of ``seconds``."""
+    honest = ledger.chain
+    chain = Chain(
+        connect(url, timeout=30.0), honest.deployment, gas_price=0, artifacts=honest.artifacts, verify_seconds=seconds
+    )
+    passphrase = ledger._passphrase  # the same deployment, over another node
+    return Ledger(
+        settings=ledger.settings, chain=chain, engine=ledger.engine, keystore=ledger.keystore, passphrase=passphrase
+    )
+
+
+def test_a_slow_node_holds_no_public_timeline_or_status_list_past_the_time_limit(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Adversary: the chain's operator answering the gateway's reads slowly, each whole and honest just inside the
+    read timeout. The public timeline (JSON and page) and a batch's status list read the chain outside the time
+    limit, so each request held a worker thread for its reads times the pause (times 30 s at worst), and when a
+    limit cut a read the answer said only that the node does not answer. Within the limit now: a 502 naming the
+    limit (LEDGER_VERIFY_SECONDS; 502, as any chain failure), after no more reads than the limit allows."""
+    dept = fresh_department
+    (document,) = issue(ledger, dept, 1)
+    digest, root = document["digest"], document["anchor"]["root"]
+    status.revoke(ledger, digest, "fraud")
+    # each path with the pause that makes its honest reads take longer than the limit (a status list's are batched)
+    paths = {
+        f"/public/certificates/{digest}/timeline": PAUSE,
+        f"/public/certificates/{digest}/timeline.html": PAUSE,
+        f"/public/status-lists/{dept}/{root}/revocation": 0.9,
+    }
+    upstream = str(ledger.chain.w3.provider.endpoint_uri)  # type: ignore[attr-defined]
+    honest = {}
+    for path, pause in paths.items():
+        with RpcProxy(upstream) as counting:  # an honest node: how many reads the slow node would multiply
+            answer = make_client(_ledger_on(ledger, counting.url, None), Clock()).get(path)
+            assert answer.status_code == 200, (path, answer.text)
+            honest[path] = sum(counting.methods.values())
+        assert honest[path] * pause > LIMIT, f"{path} asks {honest[path]} reads: raise its pause"
+
+    slow = _SlowNode(upstream)
+    try:
+        for path, pause in paths.items():
+            slow.served, slow.pause = 0, pause
+            answer = make_client(_ledger_on(ledger, slow.proxy.url, LIMIT), Clock()).get(path)
+            assert answer.status_code == 502, (path, answer.status_code, answer.text[:300])
+            assert f"time limit of {LIMIT:g} s ran out" in answer.json()["detail"], (path, answer.json())
+            assert "LEDGER_VERIFY_SECONDS" in answer.json()["detail"], (path, answer.json())
+            # the reads a node pausing so long answers within the limit, with the one cut short; never all of them
+            assert slow.served <= min(int(LIMIT / pause) + 2, honest[path] - 1), (path, slow.served, honest[path])
+    finally:
+        slow.proxy.close()

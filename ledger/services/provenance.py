@@ -24,6 +24,7 @@ from ..formats.canonical import hex32, parse_hex32
 from ..formats.i18n import LANGUAGES, says, status_word
 from ..formats.reasons import reason_name
 from ..onchain import chainread
+from ..onchain.deadline import time_limit
 from ..onchain.ids import ROLE_ISSUER, department_id_bytes
 from ..storage.models import given_time
 from ..storage.store import Batch, BatchState, Certificate, StatusChange, batch_proof
@@ -672,7 +673,15 @@ def _private_events(ledger: Ledger, digest: str, issuer: str, now: datetime) -> 
 
 
 def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = False) -> dict[str, Any]:
-    """The provenance of certificate ``digest`` (NotFoundError if this ledger never issued it)."""
+    """The provenance of certificate ``digest`` (NotFoundError if this ledger never issued it). Every read of the
+    chain is within the time limit (``LEDGER_VERIFY_SECONDS``): a node answering each read just inside the read
+    timeout held the gateway's worker thread (an anonymous client's public timeline) for its reads times 30 s, a
+    ChainError naming the limit now (red team round 67)."""
+    with time_limit(getattr(ledger.chain, "verify_seconds", None)):
+        return _timeline(ledger, digest, now=now, private=private)
+
+
+def _timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool) -> dict[str, Any]:
     now = given_time(now, "now")
     key = hex32(parse_hex32(digest))
     with ledger.engine.connect() as conn:

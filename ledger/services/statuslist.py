@@ -154,7 +154,18 @@ def list_credential(
     StateError for stored leaves that do not lead to the root and for a batch the chain holds no anchoring of by
     ``department`` (whatever the store's state: a list of a root nobody anchored would say every bit clear).
     ``view``: a long-lived ChainView (the gateway's), whose department streams are read once and then only brought
-    up to new heads."""
+    up to new heads. Every read of the chain is within the time limit (``LEDGER_VERIFY_SECONDS``; red team round
+    67: a slow node held the gateway's worker thread for the list's reads times 30 s)."""
+    from ..onchain.deadline import time_limit
+
+    chain = view.chain if view is not None else ledger.chain
+    with time_limit(getattr(chain, "verify_seconds", None)):
+        return _list_credential(ledger, department, root, purpose, base=base, block=block, view=view)
+
+
+def _list_credential(
+    ledger: Ledger, department: str, root: str | bytes, purpose: str, *, base: str, block: int | None, view: Any
+) -> dict[str, Any]:
     from ..formats.vc import PL_CERT_V1, VC_V2, _issuer_id
     from ..onchain.chain import department_id_bytes
     from ..storage.models import BatchState
