@@ -12,6 +12,9 @@
    (``LEDGER_VERIFY_SECONDS``), so each request held a gateway worker thread for its reads times 30 s; and a read cut
    by the limit was reported as "the node does not answer", naming no limit. Fixed: both routes read within the
    limit, and a read the limit cut says which limit ran out and what to do.
+3. (An anonymous client) verify a W3C credential with status entries: the JSON-LD processor ran twice on it (the
+   document's reading, then the entries' check), the second proving nothing the first had not. Fixed: a credential
+   text found to expand is known by its SHA-256 and not expanded again.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 
 from ledger.client import Ledger
@@ -159,3 +163,34 @@ def test_a_slow_node_holds_no_public_timeline_or_status_list_past_the_time_limit
             assert slow.served <= min(int(LIMIT / pause) + 2, honest[path] - 1), (path, slow.served, honest[path])
     finally:
         slow.proxy.close()
+
+
+def test_a_credentials_verification_expands_its_json_ld_once(
+    ledger: Ledger, fresh_department: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adversary: an anonymous client verifying a W3C credential with status list entries again and again (a
+    credential of this ledger's own export: the JSON-LD processor runs only on such an envelope). The credential
+    was expanded twice per verification - once when it was read, once more when its status entries were checked,
+    the same text against the same shipped contexts, proving nothing the first had not - the most expensive step
+    of the verification after the chain's reads. Once now, and still verified."""
+    from pyld import jsonld
+
+    from ledger.formats import vc
+
+    (document,) = issue(ledger, fresh_department, 1)
+    client = make_client(ledger, Clock())
+    base = client.app.state.settings.public_url  # type: ignore[attr-defined]
+    credential = vc.to_credential(document, status_list=(base, statuslist.leaf_index(ledger, document["digest"])))
+    expansions = [0]
+    expand = jsonld.expand
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        expansions[0] += 1
+        return expand(*args, **kwargs)
+
+    monkeypatch.setattr(jsonld, "expand", counted)
+    for _ in range(2):
+        expansions[0] = 0
+        answer = client.post("/public/verify", json={"document": credential})
+        assert answer.status_code == 200 and answer.json()["verified"] is True, answer.text
+        assert expansions[0] <= 1, expansions[0]
