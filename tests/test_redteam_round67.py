@@ -15,6 +15,8 @@
 3. (An anonymous client) verify a W3C credential with status entries: the JSON-LD processor ran twice on it (the
    document's reading, then the entries' check), the second proving nothing the first had not. Fixed: a credential
    text found to expand is known by its SHA-256 and not expanded again.
+4. (An anonymous client) ask for the public timeline of a certificate of a big batch: each answer read the batch's
+   whole leaves to rebuild one proof needing 64 of them. Fixed: the store sends the certificate's run alone.
 """
 
 from __future__ import annotations
@@ -25,13 +27,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from ledger.client import Ledger
 from ledger.onchain.chain import Chain, connect
 from ledger.services import status, statuslist
 
 from .api_support import Clock, issue, make_client
+from .insider_support import insider_edit
 from .rpc_proxy import RpcProxy
 
 
@@ -40,7 +43,7 @@ def _leaf_reads(ledger: Ledger, fn: Callable[[], Any]) -> tuple[Any, int]:
     seen: list[str] = []
 
     def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        text = statement.lower().replace("length(batch.leaves)", "")
+        text = statement.lower().replace("length(batch.leaves)", "").replace("substr(batch.leaves", "")
         if text.lstrip().startswith("select") and "leaves" in text:
             seen.append(statement)
 
@@ -194,3 +197,37 @@ def test_a_credentials_verification_expands_its_json_ld_once(
         answer = client.post("/public/verify", json={"document": credential})
         assert answer.status_code == 200 and answer.json()["verified"] is True, answer.text
         assert expansions[0] <= 1, expansions[0]
+
+
+def test_a_public_timeline_reads_its_certificates_run_of_leaves_not_the_batchs_whole_blob(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Adversary: an anonymous client asking again and again for the public timeline (JSON or page) of a
+    certificate of a big batch. Each answer read the batch's whole row - its leaves, 32 bytes a certificate (3.2 MB
+    at 100,000), and its run roots - to rebuild one proof that needs the 64 leaves of the certificate's run and the
+    run roots. The store sends that run alone now; the timeline is the same, and a row whose leaves were altered is
+    still refused."""
+    from ledger.storage.store import Batch
+
+    documents = issue(ledger, fresh_department, 300)
+    target = documents[250]
+    status.revoke(ledger, target["digest"], "fraud")
+    client = make_client(ledger, Clock())
+    for path in (
+        f"/public/certificates/{target['digest']}/timeline",
+        f"/public/certificates/{target['digest']}/timeline.html",
+    ):
+        answer, reads = _leaf_reads(ledger, lambda p=path: client.get(p))  # type: ignore[misc]
+        assert answer.status_code == 200, answer.text
+        assert reads == 0, (path, reads)
+    assert client.get(f"/public/certificates/{target['digest']}/timeline").json()["status"] == "revoked"
+
+    # the run of leaves holding the certificate, altered: still refused (409), as a whole altered blob was
+    root = target["anchor"]["root"]
+    with ledger.engine.connect() as conn:
+        leaves = bytes(conn.execute(select(Batch.leaves).where(Batch.root == root)).scalar_one())  # type: ignore[call-overload,arg-type]
+    edited = leaves[: 251 * 32] + bytes(32) + leaves[252 * 32 :]  # its neighbour in its run: a leaf its proof holds
+    with insider_edit(ledger, Batch, Batch.root, root, leaves=edited):
+        refused = client.get(f"/public/certificates/{target['digest']}/timeline")
+        assert refused.status_code == 409, refused.text
+    assert client.get(f"/public/certificates/{target['digest']}/timeline").json()["status"] == "revoked"
