@@ -50,17 +50,19 @@ class _AddresslessSession(requests.Session):
         streamed = kwargs.get("stream", False)
         seconds = _answer_seconds(kwargs.get("timeout"))
         limit = current_limit()
+        cut = False  # whether the limit cut this request's own timeout
         if limit is not None:  # a verification's whole time: what is left of it bounds this request too
             left = limit[0] - time.monotonic()
             if left <= 0:
                 raise TimeLimitError(_ran_out(limit))
+            cut = left < seconds
             seconds = min(seconds, left)
             kwargs["timeout"] = _capped(kwargs.get("timeout"), left)
         try:
             response = super().send(request, **{**kwargs, "stream": True})
             whole = streamed or _read_at_most(response, MAX_NODE_ANSWER_BYTES, seconds)
         except requests.exceptions.RequestException as exc:
-            if limit is not None and time.monotonic() >= limit[0] - _LIMIT_SLACK:
+            if cut and limit is not None and time.monotonic() >= limit[0] - _LIMIT_SLACK:
                 # the read timed out at the limit's end (its timeout was cut to what was left): the limit ran out,
                 # not the node's read timeout; saying "the node does not answer" named no limit (red team round 67)
                 raise TimeLimitError(_ran_out(limit)) from exc
