@@ -14,7 +14,10 @@ the same checks as for the document (``ledger verify``). docs/format.md §11 is 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from functools import cache
@@ -178,11 +181,52 @@ def schema_errors(credential: Any) -> list[str]:
 
 def expand(credential: Any) -> list[Any]:
     """JSON-LD expansion with the shipped contexts only; InputError when it fails."""
+    check_value_depth(credential)  # a caller's dict: json.dumps recurses once per level
+    return _expand_text(_text(credential))
+
+
+# The SHA-256 of credential texts found to expand with the shipped contexts, at most EXPANDED_TEXTS of them (the
+# least recently seen go first). A verification of a credential with status list entries read it twice (the
+# report's document, then the entries' check), each time running the JSON-LD processor - the costliest step of an
+# anonymous client's verification after the chain's reads - on the same text with the same contexts, the second
+# proving nothing the first had not (red team round 67). The processor reads nothing but the text and the shipped
+# contexts (``document_loader``), so a text that expanded once expands again: known by its hash, it is not run.
+EXPANDED_TEXTS = 1_024
+_expanded: OrderedDict[bytes, None] = OrderedDict()
+_expanded_guard = threading.Lock()
+
+
+def _check_expands(credential: Any) -> None:
+    """:func:`expand`'s refusal, without its result: the processor is run once per credential text."""
+    check_value_depth(credential)
+    text = _text(credential)
+    key = hashlib.sha256(text.encode()).digest()  # json.dumps writes ASCII
+    with _expanded_guard:
+        if key in _expanded:
+            _expanded.move_to_end(key)
+            return
+    _expand_text(text)
+    with _expanded_guard:
+        _expanded[key] = None
+        while len(_expanded) > EXPANDED_TEXTS:
+            _expanded.popitem(last=False)
+
+
+def _text(credential: Any) -> str:
+    try:
+        return json.dumps(credential)
+    except (TypeError, ValueError) as exc:  # a caller's value that is no JSON: as the processor's failure
+        raise InputError(
+            f"the credential is not valid JSON-LD with the shipped contexts ({VC_V2}, {PL_CERT_V1}): "
+            f"{type(exc).__name__}; export it again with `ledger export --vc`"
+        ) from None
+
+
+def _expand_text(text: str) -> list[Any]:
     from pyld import jsonld
 
-    check_value_depth(credential)  # a caller's dict: json.dumps recurses once per level
     try:
-        return list(jsonld.expand(json.loads(json.dumps(credential)), {"documentLoader": document_loader}))
+        return list(jsonld.expand(json.loads(text), {"documentLoader": document_loader}))
     except Exception as exc:  # noqa: BLE001 - hostile input: any failure of the processor is a refusal, never a crash
         reason = getattr(exc, "type", None) or type(exc).__name__
         raise InputError(
@@ -248,7 +292,7 @@ def to_document(credential: Any) -> dict[str, Any]:
         )
     # Expanded only now, when it is the envelope this ledger writes: a hostile credential's own contexts (a scoped
     # context of thousands of terms, applied at every level of a nested value) cost the processor minutes of CPU.
-    expand(credential)
+    _check_expands(credential)
     return doc
 
 

@@ -58,6 +58,7 @@ from ._node_http import _read_at_most as _read_at_most
 from ._node_http import _result_shape_problem as _result_shape_problem
 from ._node_http import decoded, node_session
 from ._node_http import node_location as node_location
+from ._node_http import time_limit_in as time_limit_in
 from ._node_http import transport_failure as transport_failure
 from ._node_http import without_node_url as without_node_url
 from .chainread import DEFAULT_LOG_SPAN, believable_head
@@ -393,8 +394,11 @@ class Chain:
         try:
             number = int(self.w3.eth.block_number)
         except (OSError, Web3RPCError) as exc:
+            limit = time_limit_in(exc)  # a time limit's end is no node that does not answer (red team round 67)
             raise ChainError(
-                "the chain node (LEDGER_RPC_URL) does not answer; check that it runs and is reachable",
+                str(limit)
+                if limit is not None
+                else "the chain node (LEDGER_RPC_URL) does not answer; check that it runs and is reachable",
                 where=self._where(exc),
             ) from exc
         return believable_head(number, node_location(self._url()))

@@ -159,6 +159,11 @@ def _fetch(chain: Chain, what: str, start: int, end: int | None, request: Callab
         try:
             found.extend(request(low, high))
         except read_errors() as exc:
+            from ._node_http import time_limit_in
+
+            limit = time_limit_in(exc)
+            if limit is not None:  # the time limit ran out: nothing to do with the node's logs (red team round 67)
+                raise ChainError(f"could not read {what} in blocks {low}-{high}: {limit}", where=_url(chain)) from exc
             raise ChainError(
                 f"could not read {what} in blocks {low}-{high} from the node: {exc}. Check that the node is "
                 f"reachable and keeps logs (not pruned); if it limits eth_getLogs ranges, lower LEDGER_LOG_SPAN "
