@@ -6,10 +6,10 @@
    verify``, ``verify_many``, the gateway's index and the court's verifier): the issuer's whole status event stream
    from ``eth_getLogs``, and nothing says whether it is whole. So ``ledger verify`` and ``verify_many`` said VERIFIED
    for the revoked certificate, and a bundle restating it as valid was VERIFIED by both bundle verifiers, where the
-   direct lookup (``statusOf``, which names the certificate to the node) says revoked. Nothing in the contracts
-   counts a department's status changes, so the stream cannot be checked for completeness without naming the
-   certificate; the fix (a per-department count of status changes the readers compare with the events they got)
-   is a contract change, left open here (strict xfail; docs/threat-model.md).
+   direct lookup (``statusOf``, which names the certificate to the node) says revoked. Nothing on chain says what
+   a department's whole status stream is, so it cannot be checked without naming the certificate; the fix (a
+   running hash of each department's status changes kept by CertificateAnchor, which the readers recompute from
+   the events they got) is a contract change, left open here (strict xfail; docs/threat-model.md).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def _without_revocations(method: str, _params: Any, answer: Any) -> Any:
 @pytest.mark.xfail(
     strict=True,
     reason="open (red team round 68): the herd status read cannot tell a status event stream with events left out "
-    "from a whole one; the fix needs a per-department count of status changes in CertificateAnchor",
+    "from a whole one; the fix needs a running hash of each department's status changes in CertificateAnchor",
 )
 def test_a_node_leaving_a_revocation_out_of_its_logs_is_not_believed_by_the_herd_read(
     ledger: Ledger, tmp_path: Path, fresh_department: str
