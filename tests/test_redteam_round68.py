@@ -9,7 +9,15 @@
    direct lookup (``statusOf``, which names the certificate to the node) says revoked. Nothing on chain says what
    a department's whole status stream is, so it cannot be checked without naming the certificate; the fix (a
    running hash of each department's status changes kept by CertificateAnchor, which the readers recompute from
-   the events they got) is a contract change, left open here (strict xfail; docs/threat-model.md).
+   the events they got) is a contract change, left open here (strict xfail; docs/threat-model.md). The same holds
+   for an event moved to another block within the range read (a certificate's last suspension placed before its
+   reinstatement: valid to every verifier's herd read) and for one made up.
+
+2. Found (the chain's operator): the same certificate's last suspension moved to a block before its department
+   was registered. The court's verifier reads a department's status events from its registration on and refused
+   the answer, while the library read from the deployment on and said VERIFIED (``ledger verify``, ``verify_many``,
+   ``ledger evidence verify`` of a bundle restating the certificate as valid): two verdicts. The library now reads
+   from the registration too, and its status index refuses a status event older than its department.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from eth_utils import keccak
 
 from ledger.client import Ledger
 from ledger.onchain.chain import Chain, connect
+from ledger.onchain.ids import department_id_bytes
 from ledger.services import evidence, status
 from ledger.services.verify import ChainView, verify_certificate, verify_many
 
@@ -31,6 +40,12 @@ from .evidence_support import failed_names, issue, rpc_url, standalone
 from .rpc_proxy import RpcProxy
 
 REVOKED_TOPIC = "0x" + keccak(text="CertificateRevoked(bytes32,bytes32,bytes32,uint8)").hex()
+SUSPENDED_TOPIC = "0x" + keccak(text="CertificateSuspended(bytes32,bytes32,bytes32,uint8)").hex()
+
+
+def _mine(ledger: Ledger, blocks: int) -> None:
+    for _ in range(blocks):
+        ledger.chain.w3.provider.make_request("evm_mine", [])
 
 
 def _without_revocations(method: str, _params: Any, answer: Any) -> Any:
@@ -69,3 +84,54 @@ def test_a_node_leaving_a_revocation_out_of_its_logs_is_not_believed_by_the_herd
         code, result, stderr = standalone(ledger, path, rpc=node.url)
         assert result is not None, stderr
         assert code == 1 and failed_names(result), result
+
+
+def test_a_status_event_moved_before_its_departments_registration_gets_one_verdict_from_every_verifier(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """The chain's operator answers ``eth_getLogs`` with a certificate's last suspension (suspended, reinstated,
+    suspended again) moved to a block before its department was registered: chain order then puts it first, so
+    the certificate reads valid since its reinstatement. The court's verifier reads a department's status events
+    from its registration on and refused the answer (NOT VERIFIED), but the library read them from the
+    deployment on and took it: ``ledger verify``, ``verify_many`` and ``ledger evidence verify`` said VERIFIED for
+    the suspended certificate, with a bundle restating it as valid since its reinstatement. One verdict now: the
+    library refuses a status event of a block before its department's registration, as the court does."""
+    target, _ = issue(ledger, tmp_path, fresh_department, make_records(2))
+    status.suspend(ledger, target["digest"], "under-investigation")
+    _mine(ledger, 2)
+    status.reinstate(ledger, target["digest"], "grounds-resolved")
+    _mine(ledger, 2)
+    valid_since_reinstated = evidence.certificate_bundle(ledger, target)["status"]
+    assert valid_since_reinstated["status"] == "valid", valid_since_reinstated
+    status.suspend(ledger, target["digest"], "under-investigation")
+    _mine(ledger, 2)
+    forged = evidence.certificate_bundle(ledger, target)
+    suspended_in = forged["status"]["changed_in_block"]
+    assert forged["status"]["status"] == "suspended", forged["status"]
+    forged["status"] = valid_since_reinstated
+    path = tmp_path / "restated-valid.json"
+    path.write_text(json.dumps(forged), encoding="utf-8")
+    periods = ledger.chain.call(ledger.chain.registry.functions.statusHistory(department_id_bytes(fresh_department)))
+    before_registration = min(int(period[2]) for period in periods) - 1
+    assert before_registration >= int(ledger.chain.deployment.deployed_block)
+
+    def moved(method: str, _params: Any, answer: Any) -> Any:
+        if method == "eth_getLogs" and isinstance(answer.get("result"), list):
+            for log in answer["result"]:
+                if log["topics"][0].lower() == SUSPENDED_TOPIC and int(log["blockNumber"], 16) == suspended_in:
+                    log["blockNumber"] = hex(before_registration)
+        return answer
+
+    with RpcProxy(rpc_url(ledger), rewrite=moved) as node:
+        chain = Chain(connect(node.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
+        code, result, stderr = standalone(ledger, path, rpc=node.url)
+        assert result is not None, stderr
+        assert code == 1 and "status" in failed_names(result), result
+        assert not verify_certificate(target, ChainView(chain)).ok
+        assert not verify_many([target], ChainView(chain))[0].ok
+        assert not evidence.verify_bundle(path, chain).ok
+    # the honest node: the suspended certificate is reported suspended, the restated bundle refused by both
+    assert {c.name for c in verify_certificate(target, ChainView(ledger.chain)).failed} == {"status"}
+    code, result, stderr = standalone(ledger, path)
+    assert result is not None, stderr
+    assert code == 1 and failed_names(result) == {"status", "status_statement"}, result

@@ -349,6 +349,9 @@ class ChainView:
             )
         self.status_lookup = status_lookup
         self._streams: dict[bytes, _DepartmentStream] = {}
+        # department id -> the block of its registration (its first status period): no status event of it can be
+        # older, and one that claims to be is the node lying (read once; forgotten with the other chain facts)
+        self._registered: dict[bytes, int] = {}
         self._block_times: dict[int, int] = {}
         self.chain = chain
         self.confirmations = confirmations
@@ -830,7 +833,9 @@ class ChainView:
             if self._answers_for(stream, head):
                 return stream
             started = time.monotonic()
-            start = max(stream.final_upto + 1, int(self.chain.deployment.deployed_block))
+            # from the department's registration on, as the court's verifier reads: an event the node places before
+            # it is outside the range asked for, refused (red team round 68)
+            start = max(stream.final_upto + 1, self.registered_from(dept))
             final_upto = max(chainread.Finality(self.confirmations).final_upto(head), stream.final_upto)
             deep = {key: list(changes) for key, changes in stream.deep.items()}
             recent: dict[CertKey, list[tuple[int, int, bytes]]] = {}
@@ -841,6 +846,26 @@ class ChainView:
             fresh = _DepartmentStream(head, final_upto, deep, recent, replaced, replaced_recent, started)
             self._streams[dept] = fresh
             return fresh
+
+    def registered_from(self, dept: bytes) -> int:
+        """The block from which department ``dept`` (its id) can have status events: its registration (the start of
+        its first status period in the registry), or the deployment's block for a department the registry does not
+        know (it changed no status). A node placing a status event before it moved the event: the court's verifier
+        reads a department's events from there and refuses an earlier one, and so does the library (red team round
+        68: a suspension moved before the registration came first in chain order, and the certificate read valid)."""
+        deployed = int(self.chain.deployment.deployed_block)
+        known = self._registered.get(dept)
+        if known is not None or self._offline:
+            return deployed if known is None else known
+        try:
+            periods = self.chain.call(self.chain.registry.functions.statusHistory(dept))
+        except ChainError as exc:
+            if exc.error_name != "RegistryUnknownDepartment":
+                raise
+            periods = []
+        found = max(deployed, min((int(period[2]) for period in periods), default=deployed))
+        self._registered[dept] = found
+        return found
 
     def _answers_for(self, stream: _DepartmentStream, head: int) -> bool:
         """Whether ``stream`` answers for ``head``: synced that far, and its events not yet final read within
@@ -991,6 +1016,7 @@ class ChainView:
         """Forget every chain fact this view keeps (not the pure memos: recovered signers, proof walks, checks), so
         the next reads take them from the chain as it is now: the history they came from was rewritten."""
         self._streams = {}
+        self._registered = {}
         self._block_times = {}
         self._batches = {}
         self._signers = {}
@@ -1014,6 +1040,12 @@ class ChainView:
         held_deep, held_recent = dict(self._held[0]), dict[tuple[bytes, bytes], _Ended]()
         supersessions: list[tuple[int, CertKey, bytes]] = []
         for key, status, block, detail in self._status_logs(start, head, supersessions):
+            if block < self.registered_from(key[0]):
+                raise ChainError(
+                    f"the node answered a status event in block {block}, before its department was registered "
+                    f"(block {self.registered_from(key[0])}): no such event can exist, the node moved it; do not "
+                    "trust this node"
+                )
             (deep if block <= final_upto else recent)[key] = (status, block, detail)  # later events win
             if status in _TERMINAL_CODES:  # the first end wins
                 ended = ended_deep if block <= final_upto else ended_recent
