@@ -11,7 +11,10 @@
    running hash of each department's status changes kept by CertificateAnchor, which the readers recompute from
    the events they got) is a contract change, left open here (strict xfail; docs/threat-model.md). The same holds
    for an event moved to another block within the range read (a certificate's last suspension placed before its
-   reinstatement: valid to every verifier's herd read) and for one made up.
+   reinstatement: valid to every verifier's herd read) and for one made up. Left out only until its block is past
+   the finality margin (a replica whose log index lags that much), the revocation stays out of a long-lived view
+   (the gateway's) for good: it reads final blocks once, so it goes on calling the certificate valid after the
+   node answers honestly (strict xfail too).
 
 2. Found (the chain's operator): the same certificate's last suspension moved to a block before its department
    was registered. The court's verifier reads a department's status events from its registration on and refused
@@ -31,6 +34,7 @@ from eth_utils import keccak
 
 from ledger.client import Ledger
 from ledger.onchain.chain import Chain, connect
+from ledger.onchain.chainread import Finality
 from ledger.onchain.ids import department_id_bytes
 from ledger.services import evidence, status
 from ledger.services.verify import ChainView, verify_certificate, verify_many
@@ -84,6 +88,39 @@ def test_a_node_leaving_a_revocation_out_of_its_logs_is_not_believed_by_the_herd
         code, result, stderr = standalone(ledger, path, rpc=node.url)
         assert result is not None, stderr
         assert code == 1 and failed_names(result), result
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open (red team round 68): a long-lived view keeps what it read of final blocks for good, and nothing "
+    "tells it a stream it read was not whole; the same fix as the herd read's",
+)
+def test_a_revocation_left_out_until_final_is_not_kept_valid_by_a_long_lived_view(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """The chain's operator, or only a replica behind the gateway's node URL whose log index lags its blocks, leaves
+    a revocation out of ``eth_getLogs`` until its block is past the finality margin, then answers honestly. Every
+    fresh verifier reads the revocation from then on; the gateway's view, which reads final blocks once and keeps
+    them, must not go on calling the certificate valid."""
+    target, _ = issue(ledger, tmp_path, fresh_department, make_records(2))
+    lying = [True]
+
+    def rewrite(method: str, params: Any, answer: Any) -> Any:
+        return _without_revocations(method, params, answer) if lying[0] else answer
+
+    with RpcProxy(rpc_url(ledger), rewrite=rewrite) as node:
+        chain = Chain(connect(node.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
+        view = ChainView(chain, ledger.settings.confirmations, max_head_age=3600.0)
+        view.refresh()
+        assert verify_many([target], view)[0].ok
+        status.revoke(ledger, target["digest"], "fraud")
+        _mine(ledger, Finality(ledger.settings.confirmations).reorg_depth + 2)
+        view.refresh()  # the revocation's block is final now, read without it
+        lying[0] = False  # the node answers honestly from here on
+        _mine(ledger, 1)
+        view.refresh()
+        assert {c.name for c in verify_many([target], ChainView(chain))[0].failed} == {"status"}  # a fresh view
+        assert not verify_many([target], view)[0].ok
 
 
 def test_a_status_event_moved_before_its_departments_registration_gets_one_verdict_from_every_verifier(
