@@ -207,6 +207,11 @@ GENESIS_RECHECK = 5.0
 # Seconds after which ChainView.sync(recheck=True) reads the status events not yet final again although the head has
 # not moved (a chain rewritten to the same height): one eth_getLogs over the last confirmations + 12 blocks.
 RESYNC_SECONDS = 1.0
+# Seconds after which ChainView.sync(recheck=True) (the gateway's head refresher) reads every status event again from
+# the deployment on, final ones included, and replaces what it kept: nothing on chain says whether a stream the node
+# gave was whole, so an event a node left out until it was final (a replica whose log index lagged) would otherwise
+# stay out for good; this bounds it to this long (red team round 68). One full read: every department's events.
+FULL_RESYNC_SECONDS = 3600.0
 # How a certificate's status is read (docs/privacy.md). "herd": the issuing department's whole status event stream
 # is read and the status worked out locally, so the node learns which department's certificates are checked but
 # not which certificate; "direct": one statusOf / statusAt / statusHistory call for the certificate itself.
@@ -380,6 +385,7 @@ class ChainView:
         self._indexed = False
         self._synced = -1  # the status index holds every status event up to this block
         self._synced_at = float("-inf")  # monotonic time the last sync started
+        self._full_read_at = float("-inf")  # monotonic time the last sync reading from the deployment on started
         self._final_upto = -1  # events up to here are final (chainread.Finality) when last read
         # (number, hash) of the block that was the final boundary at the last sync: a history rewritten at or below
         # it (the chain rolled back past the finality margin) changes or removes it (_rewritten_past_final)
@@ -996,11 +1002,13 @@ class ChainView:
                 return self._synced
             # a recheck at a lower head (the chain rolled back): the events not final are read up to it, and
             # none of the blocks above it, which the chain may no longer have, is kept
-            self._sync_locked(head if recheck else max(head, self._synced))
+            full = recheck and self._indexed and time.monotonic() - self._full_read_at >= FULL_RESYNC_SECONDS
+            self._sync_locked(head if recheck else max(head, self._synced), full=full)
         return self._synced
 
     def _stale(self) -> bool:
-        return time.monotonic() - self._synced_at >= RESYNC_SECONDS
+        now = time.monotonic()
+        return now - self._synced_at >= RESYNC_SECONDS or now - self._full_read_at >= FULL_RESYNC_SECONDS
 
     def _rewritten_past_final(self, head: int) -> bool:
         """Whether the chain no longer has the block that was the final boundary at the last sync, as it was then:
@@ -1027,17 +1035,21 @@ class ChainView:
         self._final_upto, self._synced, self._indexed = -1, -1, False
         self._final_mark = (-1, "")
 
-    def _sync_locked(self, head: int) -> None:
+    def _sync_locked(self, head: int, *, full: bool = False) -> None:
         # Everything after the previous final boundary is read again: events near the old head may have been
-        # replaced by a reorganisation since.
+        # replaced by a reorganisation since. ``full`` (every FULL_RESYNC_SECONDS): everything from the deployment
+        # on, into a new index that replaces the kept one whole once read (readers meanwhile answer from the old).
         started = time.monotonic()
         deployed = int(self.chain.deployment.deployed_block)
-        start = max(self._final_upto + 1, deployed)
-        final_upto = max(chainread.Finality(self.confirmations).final_upto(head), self._final_upto)
-        deep = dict(self._index[0])
+        kept_upto = -1 if full else self._final_upto
+        start = max(kept_upto + 1, deployed)
+        final_upto = max(chainread.Finality(self.confirmations).final_upto(head), kept_upto)
+        deep = {} if full else dict(self._index[0])
         recent: dict[CertKey, tuple[int, int, bytes]] = {}
-        ended_deep, ended_recent = dict(self._ended[0]), dict[tuple[bytes, bytes], _Ended]()
-        held_deep, held_recent = dict(self._held[0]), dict[tuple[bytes, bytes], _Ended]()
+        ended_deep = {} if full else dict(self._ended[0])
+        ended_recent = dict[tuple[bytes, bytes], _Ended]()
+        held_deep = {} if full else dict(self._held[0])
+        held_recent = dict[tuple[bytes, bytes], _Ended]()
         supersessions: list[tuple[int, CertKey, bytes]] = []
         for key, status, block, detail in self._status_logs(start, head, supersessions):
             if block < self.registered_from(key[0]):
@@ -1053,11 +1065,15 @@ class ChainView:
                     ended.setdefault((key[0], key[2]), (key[1], status, block, detail))
             else:  # the last suspension or reinstatement wins
                 (held_deep if block <= final_upto else held_recent)[(key[0], key[2])] = (key[1], status, block, detail)
-        replaced = _split_supersessions(self._replaced[0], supersessions, final_upto)
+        replaced = _split_supersessions({} if full else self._replaced[0], supersessions, final_upto)
         # the ends first: a reader (the gateway's native report) that sees the new index sees them too
         self._ended, self._held = (ended_deep, ended_recent), (held_deep, held_recent)
         self._index, self._replaced, self._final_upto = (deep, recent), replaced, final_upto
         self._synced, self._indexed, self._synced_at = head, True, started
+        if start <= deployed:  # read from the deployment on: the department streams are read again as well
+            if full:
+                self._streams = {}
+            self._full_read_at = started
         if final_upto >= 0 and final_upto != self._final_mark[0]:  # one block read when the boundary moves
             self._final_mark = (final_upto, self.chain.block_hash(final_upto) or "")
 
