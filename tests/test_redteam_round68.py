@@ -23,7 +23,8 @@
    was registered. The court's verifier reads a department's status events from its registration on and refused
    the answer, while the library read from the deployment on and said VERIFIED (``ledger verify``, ``verify_many``,
    ``ledger evidence verify`` of a bundle restating the certificate as valid): two verdicts. The library now reads
-   from the registration too, and its status index refuses a status event older than its department.
+   from the registration too, and its status index (and the status history replay and ``ledger reconcile`` read)
+   refuses a status event older than its department.
 
 Held, tried without a test of its own (a holder editing their document): a W3C credential given a second proof (the
 genuine one first or last, or an empty one), an extra ``@context`` entry (a URL, or an object setting ``@vocab``),
@@ -46,6 +47,7 @@ import pytest
 from eth_utils import keccak
 
 from ledger.client import Ledger
+from ledger.errors import ChainError
 from ledger.onchain.chain import Chain, connect
 from ledger.onchain.chainread import Finality
 from ledger.onchain.ids import department_id_bytes
@@ -179,6 +181,9 @@ def test_a_status_event_moved_before_its_departments_registration_gets_one_verdi
         assert not verify_certificate(target, ChainView(chain)).ok
         assert not verify_many([target], ChainView(chain))[0].ok
         assert not evidence.verify_bundle(path, chain).ok
+        # what replay and `ledger reconcile` read the chain's status history with refuses the answer too
+        with pytest.raises(ChainError, match="before its department was registered"):
+            ChainView(chain).status_events()
     # the honest node: the suspended certificate is reported suspended, the restated bundle refused by both
     assert {c.name for c in verify_certificate(target, ChainView(ledger.chain)).failed} == {"status"}
     code, result, stderr = standalone(ledger, path)

@@ -1052,12 +1052,6 @@ class ChainView:
         held_recent = dict[tuple[bytes, bytes], _Ended]()
         supersessions: list[tuple[int, CertKey, bytes]] = []
         for key, status, block, detail in self._status_logs(start, head, supersessions):
-            if block < self.registered_from(key[0]):
-                raise ChainError(
-                    f"the node answered a status event in block {block}, before its department was registered "
-                    f"(block {self.registered_from(key[0])}): no such event can exist, the node moved it; do not "
-                    "trust this node"
-                )
             (deep if block <= final_upto else recent)[key] = (status, block, detail)  # later events win
             if status in _TERMINAL_CODES:  # the first end wins
                 ended = ended_deep if block <= final_upto else ended_recent
@@ -1100,7 +1094,9 @@ class ChainView:
         """Every status event of the anchor contract in [start, end], in chain order: ((department, root,
         digest), status, block, detail), detail being the reason code or, for a supersession, the successor's
         digest (every status event has topics [event, digest, root, department] and the detail first in data).
-        Each supersession also goes to ``supersessions``: (block, successor's key, superseded digest)."""
+        Each supersession also goes to ``supersessions``: (block, successor's key, superseded digest). An event of a
+        block before its department's registration is the node lying (it moved the event, red team round 68): a
+        ChainError, for the index, replay and reconcile alike, as the herd read and the court's verifier refuse it."""
         topics = self._status_topics()
         found: list[tuple[CertKey, int, int, bytes]] = []
         logs = chainread.scan_raw(
@@ -1114,6 +1110,12 @@ class ChainView:
             status = topics[bytes(log["topics"][0])]
             key = (bytes(log["topics"][3]), bytes(log["topics"][2]), bytes(log["topics"][1]))
             data = bytes(log["data"])
+            if int(log["blockNumber"]) < self.registered_from(key[0]):
+                raise ChainError(
+                    f"the node answered a status event in block {int(log['blockNumber'])}, before its department "
+                    f"was registered (block {self.registered_from(key[0])}): no such event can exist, the node "
+                    "moved it; do not trust this node"
+                )
             found.append((key, status, int(log["blockNumber"]), data[:32]))
             if supersessions is not None and status == _SUPERSEDED_CODE:  # data: successor, successorRoot
                 supersessions.append((int(log["blockNumber"]), (key[0], data[32:64], data[:32]), key[2]))
