@@ -207,6 +207,11 @@ GENESIS_RECHECK = 5.0
 # Seconds after which ChainView.sync(recheck=True) reads the status events not yet final again although the head has
 # not moved (a chain rewritten to the same height): one eth_getLogs over the last confirmations + 12 blocks.
 RESYNC_SECONDS = 1.0
+# Seconds after which ChainView.sync(recheck=True) (the gateway's head refresher) reads every status event again from
+# the deployment on, final ones included, and replaces what it kept: nothing on chain says whether a stream the node
+# gave was whole, so an event a node left out until it was final (a replica whose log index lagged) would otherwise
+# stay out for good; this bounds it to this long (red team round 68). One full read: every department's events.
+FULL_RESYNC_SECONDS = 3600.0
 # How a certificate's status is read (docs/privacy.md). "herd": the issuing department's whole status event stream
 # is read and the status worked out locally, so the node learns which department's certificates are checked but
 # not which certificate; "direct": one statusOf / statusAt / statusHistory call for the certificate itself.
@@ -349,6 +354,9 @@ class ChainView:
             )
         self.status_lookup = status_lookup
         self._streams: dict[bytes, _DepartmentStream] = {}
+        # department id -> the block of its registration (its first status period): no status event of it can be
+        # older, and one that claims to be is the node lying (read once; forgotten with the other chain facts)
+        self._registered: dict[bytes, int] = {}
         self._block_times: dict[int, int] = {}
         self.chain = chain
         self.confirmations = confirmations
@@ -377,6 +385,7 @@ class ChainView:
         self._indexed = False
         self._synced = -1  # the status index holds every status event up to this block
         self._synced_at = float("-inf")  # monotonic time the last sync started
+        self._full_read_at = float("-inf")  # monotonic time the last sync reading from the deployment on started
         self._final_upto = -1  # events up to here are final (chainread.Finality) when last read
         # (number, hash) of the block that was the final boundary at the last sync: a history rewritten at or below
         # it (the chain rolled back past the finality margin) changes or removes it (_rewritten_past_final)
@@ -830,7 +839,9 @@ class ChainView:
             if self._answers_for(stream, head):
                 return stream
             started = time.monotonic()
-            start = max(stream.final_upto + 1, int(self.chain.deployment.deployed_block))
+            # from the department's registration on, as the court's verifier reads: an event the node places before
+            # it is outside the range asked for, refused (red team round 68)
+            start = max(stream.final_upto + 1, self.registered_from(dept))
             final_upto = max(chainread.Finality(self.confirmations).final_upto(head), stream.final_upto)
             deep = {key: list(changes) for key, changes in stream.deep.items()}
             recent: dict[CertKey, list[tuple[int, int, bytes]]] = {}
@@ -841,6 +852,26 @@ class ChainView:
             fresh = _DepartmentStream(head, final_upto, deep, recent, replaced, replaced_recent, started)
             self._streams[dept] = fresh
             return fresh
+
+    def registered_from(self, dept: bytes) -> int:
+        """The block from which department ``dept`` (its id) can have status events: its registration (the start of
+        its first status period in the registry), or the deployment's block for a department the registry does not
+        know (it changed no status). A node placing a status event before it moved the event: the court's verifier
+        reads a department's events from there and refuses an earlier one, and so does the library (red team round
+        68: a suspension moved before the registration came first in chain order, and the certificate read valid)."""
+        deployed = int(self.chain.deployment.deployed_block)
+        known = self._registered.get(dept)
+        if known is not None or self._offline:
+            return deployed if known is None else known
+        try:
+            periods = self.chain.call(self.chain.registry.functions.statusHistory(dept))
+        except ChainError as exc:
+            if exc.error_name != "RegistryUnknownDepartment":
+                raise
+            periods = []
+        found = max(deployed, min((int(period[2]) for period in periods), default=deployed))
+        self._registered[dept] = found
+        return found
 
     def _answers_for(self, stream: _DepartmentStream, head: int) -> bool:
         """Whether ``stream`` answers for ``head``: synced that far, and its events not yet final read within
@@ -971,11 +1002,13 @@ class ChainView:
                 return self._synced
             # a recheck at a lower head (the chain rolled back): the events not final are read up to it, and
             # none of the blocks above it, which the chain may no longer have, is kept
-            self._sync_locked(head if recheck else max(head, self._synced))
+            full = recheck and self._indexed and time.monotonic() - self._full_read_at >= FULL_RESYNC_SECONDS
+            self._sync_locked(head if recheck else max(head, self._synced), full=full)
         return self._synced
 
     def _stale(self) -> bool:
-        return time.monotonic() - self._synced_at >= RESYNC_SECONDS
+        now = time.monotonic()
+        return now - self._synced_at >= RESYNC_SECONDS or now - self._full_read_at >= FULL_RESYNC_SECONDS
 
     def _rewritten_past_final(self, head: int) -> bool:
         """Whether the chain no longer has the block that was the final boundary at the last sync, as it was then:
@@ -991,6 +1024,7 @@ class ChainView:
         """Forget every chain fact this view keeps (not the pure memos: recovered signers, proof walks, checks), so
         the next reads take them from the chain as it is now: the history they came from was rewritten."""
         self._streams = {}
+        self._registered = {}
         self._block_times = {}
         self._batches = {}
         self._signers = {}
@@ -1001,17 +1035,21 @@ class ChainView:
         self._final_upto, self._synced, self._indexed = -1, -1, False
         self._final_mark = (-1, "")
 
-    def _sync_locked(self, head: int) -> None:
+    def _sync_locked(self, head: int, *, full: bool = False) -> None:
         # Everything after the previous final boundary is read again: events near the old head may have been
-        # replaced by a reorganisation since.
+        # replaced by a reorganisation since. ``full`` (every FULL_RESYNC_SECONDS): everything from the deployment
+        # on, into a new index that replaces the kept one whole once read (readers meanwhile answer from the old).
         started = time.monotonic()
         deployed = int(self.chain.deployment.deployed_block)
-        start = max(self._final_upto + 1, deployed)
-        final_upto = max(chainread.Finality(self.confirmations).final_upto(head), self._final_upto)
-        deep = dict(self._index[0])
+        kept_upto = -1 if full else self._final_upto
+        start = max(kept_upto + 1, deployed)
+        final_upto = max(chainread.Finality(self.confirmations).final_upto(head), kept_upto)
+        deep = {} if full else dict(self._index[0])
         recent: dict[CertKey, tuple[int, int, bytes]] = {}
-        ended_deep, ended_recent = dict(self._ended[0]), dict[tuple[bytes, bytes], _Ended]()
-        held_deep, held_recent = dict(self._held[0]), dict[tuple[bytes, bytes], _Ended]()
+        ended_deep = {} if full else dict(self._ended[0])
+        ended_recent = dict[tuple[bytes, bytes], _Ended]()
+        held_deep = {} if full else dict(self._held[0])
+        held_recent = dict[tuple[bytes, bytes], _Ended]()
         supersessions: list[tuple[int, CertKey, bytes]] = []
         for key, status, block, detail in self._status_logs(start, head, supersessions):
             (deep if block <= final_upto else recent)[key] = (status, block, detail)  # later events win
@@ -1021,11 +1059,15 @@ class ChainView:
                     ended.setdefault((key[0], key[2]), (key[1], status, block, detail))
             else:  # the last suspension or reinstatement wins
                 (held_deep if block <= final_upto else held_recent)[(key[0], key[2])] = (key[1], status, block, detail)
-        replaced = _split_supersessions(self._replaced[0], supersessions, final_upto)
+        replaced = _split_supersessions({} if full else self._replaced[0], supersessions, final_upto)
         # the ends first: a reader (the gateway's native report) that sees the new index sees them too
         self._ended, self._held = (ended_deep, ended_recent), (held_deep, held_recent)
         self._index, self._replaced, self._final_upto = (deep, recent), replaced, final_upto
         self._synced, self._indexed, self._synced_at = head, True, started
+        if start <= deployed:  # read from the deployment on: the department streams are read again as well
+            if full:
+                self._streams = {}
+            self._full_read_at = started
         if final_upto >= 0 and final_upto != self._final_mark[0]:  # one block read when the boundary moves
             self._final_mark = (final_upto, self.chain.block_hash(final_upto) or "")
 
@@ -1052,7 +1094,9 @@ class ChainView:
         """Every status event of the anchor contract in [start, end], in chain order: ((department, root,
         digest), status, block, detail), detail being the reason code or, for a supersession, the successor's
         digest (every status event has topics [event, digest, root, department] and the detail first in data).
-        Each supersession also goes to ``supersessions``: (block, successor's key, superseded digest)."""
+        Each supersession also goes to ``supersessions``: (block, successor's key, superseded digest). An event of a
+        block before its department's registration is the node lying (it moved the event, red team round 68): a
+        ChainError, for the index, replay and reconcile alike, as the herd read and the court's verifier refuse it."""
         topics = self._status_topics()
         found: list[tuple[CertKey, int, int, bytes]] = []
         logs = chainread.scan_raw(
@@ -1066,6 +1110,12 @@ class ChainView:
             status = topics[bytes(log["topics"][0])]
             key = (bytes(log["topics"][3]), bytes(log["topics"][2]), bytes(log["topics"][1]))
             data = bytes(log["data"])
+            if int(log["blockNumber"]) < self.registered_from(key[0]):
+                raise ChainError(
+                    f"the node answered a status event in block {int(log['blockNumber'])}, before its department "
+                    f"was registered (block {self.registered_from(key[0])}): no such event can exist, the node "
+                    "moved it; do not trust this node"
+                )
             found.append((key, status, int(log["blockNumber"]), data[:32]))
             if supersessions is not None and status == _SUPERSEDED_CODE:  # data: successor, successorRoot
                 supersessions.append((int(log["blockNumber"]), (key[0], data[32:64], data[:32]), key[2]))
