@@ -189,3 +189,32 @@ def test_a_status_event_moved_before_its_departments_registration_gets_one_verdi
     code, result, stderr = standalone(ledger, path)
     assert result is not None, stderr
     assert code == 1 and failed_names(result) == {"status", "status_statement"}, result
+
+
+def test_a_log_of_a_block_outside_the_range_asked_for_is_refused_by_every_reader(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """The chain's operator answers ``eth_getLogs`` with a status event stamped with a block past the range asked
+    for (a block the chain has not made yet): the herd read checked the range itself, but the chain-wide status
+    read of replay and `ledger reconcile` (``status_events``) took the event as it came. Every answer naming a block
+    outside the numbered range asked for is refused where answers are checked (``_node_http._logs_problem``)."""
+    (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    status.revoke(ledger, target["digest"], "fraud")
+    head = ledger.chain.block_number()
+
+    def stamped_later(method: str, params: Any, answer: Any) -> Any:
+        to_block = params[0].get("toBlock") if method == "eth_getLogs" and params else None
+        if isinstance(answer.get("result"), list) and isinstance(to_block, str) and to_block.startswith("0x"):
+            for log in answer["result"]:
+                if log["topics"][0].lower() == REVOKED_TOPIC:
+                    log["blockNumber"] = hex(int(to_block, 16) + 1)
+        return answer
+
+    with RpcProxy(rpc_url(ledger), rewrite=stamped_later) as node:
+        chain = Chain(connect(node.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
+        with pytest.raises(ChainError, match="the blocks asked for only"):
+            ChainView(chain).status_events(end=head)
+        assert not verify_certificate(target, ChainView(chain)).ok
+    # the honest node: the revocation is read where it is
+    events = ChainView(ledger.chain).status_events(end=head)
+    assert any(key[2].hex() == target["digest"].removeprefix("0x") and block <= head for key, _, block, _ in events)

@@ -295,10 +295,13 @@ def _logs_problem(params: Any, logs: list[Any]) -> str | None:
     longer in the chain), or one of another address or under other topics than the filter asked for. web3 decodes
     whatever the node gives (it checks no address), so a reader took a reorganised-away anchoring, or another
     contract's event of the same signature, for the contract's own (red team round 29a); the court's verifier refuses
-    such an answer whole, and so does the ledger."""
+    such an answer whole, and so does the ledger. A log of a block outside the numbered range asked for is refused
+    too: a reader that trusted the range took a status event moved before its department's registration (red team
+    round 68) for one of the range."""
     query = params[0] if isinstance(params, (list, tuple)) and params and isinstance(params[0], dict) else None
     if query is None:
         return None
+    low, high = _numbered(query.get("fromBlock")), _numbered(query.get("toBlock"))
     asked = query.get("address")
     addresses = (
         {a.lower() for a in (asked if isinstance(asked, list) else [asked]) if isinstance(a, str)} if asked else None
@@ -320,7 +323,18 @@ def _logs_problem(params: Any, logs: list[Any]) -> str | None:
         for i, want in enumerate(wanted):
             if want is not None and (i >= len(topics) or str(topics[i]).lower() not in want):
                 return "logs under the topics asked for only"
+        if low is not None or high is not None:
+            number = _numbered(log.get("blockNumber"))
+            if number is None:
+                return "logs with their block numbers"
+            if (low is not None and number < low) or (high is not None and number > high):
+                return "logs of the blocks asked for only"
     return None
+
+
+def _numbered(block: Any) -> int | None:
+    """A block given as a number (hex text), or None for a tag (``latest``), nothing, or anything else."""
+    return int(block, 16) if isinstance(block, str) and _QUANTITY_TEXT.fullmatch(block) else None
 
 
 # The latest block time a date can hold (9999-12-31T23:59:59Z): an honest chain's blocks are far below it, and a
