@@ -48,8 +48,10 @@ from ..formats.rules import (
     load_rule_set,
 )
 from ..onchain import chainread
+from ..onchain._node_http import block_params, block_timestamp
 from ..onchain.ids import ROLE_APPROVER, department_id_bytes, item_text, service_item_bytes
 from ..storage.models import (
+    CLOCK_SKEW_SECONDS,
     ApplicantSecret,
     Certificate,
     CitedDocument,
@@ -554,6 +556,34 @@ def _time_text(value: datetime | None) -> str:
         raise InputError("decided_at must carry a time zone (UTC)")
     not_ahead(value, "decided_at", "a decision states the moment it was taken", now)
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _stated_at_head(ledger: Ledger, at: str, block: int | None = None) -> None:
+    """InputError when a stated decision moment ``at`` is more than :data:`CLOCK_SKEW_SECONDS` before the time of
+    ``block`` (by default the chain's head now), the block the facts are established at: a cited certificate's
+    validity is judged at the stated moment while its status is read as of that block, so a decision stated last
+    month approved on a licence that expired last week, and replay called the library's own record
+    ``facts_block_invalid`` (red team round 69). The bound is replay's (``FACTS_CLOCK_SKEW``); a block whose time the
+    node does not give is left to replay."""
+    chain = ledger.chain
+    number = chain.block_number() if block is None else block
+    try:
+        mined = block_timestamp(
+            chain.w3.provider.make_request("eth_getBlockByNumber", block_params(number))  # type: ignore[arg-type]
+        )
+    except Exception as exc:  # the node's own failure (an error answer, no answer), said as a chain failure
+        if isinstance(exc, LedgerError):
+            raise
+        raise ChainError(f"could not read block {number}'s time to check decided_at; try again") from exc
+    moment = datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()
+    if mined is not None and mined > moment + CLOCK_SKEW_SECONDS:
+        raise InputError(
+            f"decided_at {at} is before block {number}, the chain's head the facts are established at (mined "
+            f"{datetime.fromtimestamp(mined, UTC).isoformat()}): a decision is taken on the facts of the head at its "
+            f"moment, so it cannot state one more than {CLOCK_SKEW_SECONDS} s before it (a certificate's validity "
+            "would be judged then, its status now). Leave decided_at out (now). Nothing was recorded",
+            field="decided_at",
+        )
 
 
 def _establish(
@@ -1091,8 +1121,12 @@ def decide(
     # now is after every erasure logged so far, not after one made while this case is decided (round 47b)
     seen = _erasure_log_head(ledger, department) if decided_at is None else None
     at = _time_text(decided_at)
+    if decided_at is not None:
+        _stated_at_head(ledger, at)  # before anything is read or logged
     applicant = applicant_reference(ledger, department, applicant_ref)
     block, (facts,) = _establish(ledger, department, [prepared], [applicant], at, measured=measured)
+    if decided_at is not None:
+        _stated_at_head(ledger, at, block)  # a block mined meanwhile
     credit = _credit_statuses(ledger, department, [applicant], block, at)[applicant]
     body = _automatic_body(rules, kept, facts, digest, applicant, at, block, credit)
     body.update(_input_commitments(ledger, department, stored, digest, applicant_ref))
@@ -1731,6 +1765,8 @@ def decide_many(
     result = DecideResult(department)
     produced: list[permits.Produced] = []
     fixed_time = _time_text(decided_at) if decided_at is not None else None
+    if fixed_time is not None:
+        _stated_at_head(ledger, fixed_time)  # before anything is read, logged or recorded
     view = ChainView(ledger.chain, ledger.settings.confirmations)
     secret = _secret(ledger, department)
     from .supervision import CreditReader
@@ -1760,6 +1796,8 @@ def decide_many(
             (chunk_read.cited, chunk_read.classified),
             sizes=chunk_read.sizes,
         )
+        if fixed_time is not None:
+            _stated_at_head(ledger, fixed_time, block)  # each chunk's facts block: a run outlives its stated moment
         credit = credit_reader.statuses([a for _, _, a in pending], block, at)
         bodies, inputs = [], []
         for (key, _, applicant), kept, found, (digest, text, commitments) in zip(
