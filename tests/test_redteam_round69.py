@@ -7,6 +7,10 @@ Found and fixed here:
   ``decided_at`` long before the head of the chain the facts are established at: a cited licence is judged unexpired
   at the stated moment while its status is read as of the head, so a licence that expired last week approved a
   permit today, signed and anchored, which the library's own replay then called ``facts_block_invalid``.
+* (A department's officer, through the library) override the rules' referral of a case with an approval naming
+  another service item than the case was applied for (and decided) under, or approve under a rule set that serves
+  another item: the record said the case was one item's and then another's, the permit stated an item its rules do
+  not serve, and replay reported nothing (now ``item_changed`` when written past the library).
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ import pytest
 
 from ledger.client import Ledger
 from ledger.errors import InputError
+from ledger.formats.rules import load_rule_set
 from ledger.services import decisions, logchain
 from ledger.services.replay import replay
 
-from .permit_support import application, fresh_licence, published_permit_rules
+from .permit_support import SERVICE_ITEM, application, fresh_licence, published_permit_rules
 
 
 def _today() -> datetime:
@@ -77,3 +82,77 @@ def test_a_bulk_run_stated_before_its_facts_block_is_refused(
             ledger, dept, [app], {rules.service_item: rules}, decided_at=_today() - timedelta(days=10)
         )
     assert list(logchain.entries(ledger, logchain.LOG_DECISIONS, dept)) == []
+
+
+def test_an_officer_cannot_move_a_case_to_another_service_item(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: a department's officer (through the library, the department's own key) approving a food business
+    permit application the rules referred (cooked food: an on-site check is due) by overriding the referral with an
+    approval that names another service item, under the permit rules (which serve 440300-SCJG-0107 only): the case
+    was recorded as one item's and then another's, a permit was issued stating the other item, and replay reported
+    nothing. An override names the item of the decision it replaces, and an officer's rule set serves the item
+    named; refused, nothing recorded or issued. The honest override (same item) is still taken."""
+    dept = fresh_department
+    rules = published_permit_rules(ledger, dept, "rt69-item")
+    licence, holder = fresh_licence(ledger, tmp_path, "rt69-item")
+    app = application("FBP-RT69-ITEM", licence, scope="cooked-food")
+    referred = decisions.decide(ledger, dept, app["case_id"], SERVICE_ITEM, app, rules, applicant_ref=holder)
+    assert referred.body["outcome"] == "refer"
+    head = len(list(logchain.entries(ledger, logchain.LOG_DECISIONS, dept)))
+    with pytest.raises(InputError, match="service item") as moved:
+        decisions.record_human_decision(
+            ledger, dept, app["case_id"], "OTHER-ITEM-69", officer="officer-69", outcome="approve",
+            reasons=["ONSITE_CHECK_PASSED"], applicant_ref=holder, overrides=referred.seq,
+        )  # fmt: skip
+    assert SERVICE_ITEM in str(moved.value)
+    with pytest.raises(InputError, match="service item"):
+        decisions.record_human_decision(
+            ledger, dept, app["case_id"], "OTHER-ITEM-69", officer="officer-69", outcome="approve",
+            reasons=["ONSITE_CHECK_PASSED"], applicant_ref=holder, overrides=referred.seq, rule_set=rules,
+        )  # fmt: skip
+    # a new case under a rule set of another item: the permit would state an item its rules do not serve
+    with pytest.raises(InputError, match="service item"):
+        decisions.record_human_decision(
+            ledger, dept, "FBP-RT69-NEW", "OTHER-ITEM-69", officer="officer-69", outcome="approve",
+            reasons=["ONSITE_CHECK_PASSED"], applicant_ref=holder, rule_set=rules,
+        )  # fmt: skip
+    assert len(list(logchain.entries(ledger, logchain.LOG_DECISIONS, dept))) == head
+    approved = decisions.record_human_decision(
+        ledger, dept, app["case_id"], SERVICE_ITEM, officer="officer-69", outcome="approve",
+        reasons=["ONSITE_CHECK_PASSED"], applicant_ref=holder, overrides=referred.seq, rule_set=rules,
+    )  # fmt: skip
+    assert approved.body["service_item"] == SERVICE_ITEM and approved.body.get("issued"), approved.body
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    assert replay(ledger, department=dept).to_json()["discrepancies"] == []
+    # the same move written past the library (an insider with the log): replay reports it, naming both items
+    confirming = {k: v for k, v in approved.body.items() if k not in ("issued", "rule_set")}
+    moved_body = {
+        **confirming, "service_item": "OTHER-ITEM-69", "rule_set": None,
+        "overrides": {"seq": approved.seq, "entry_hash": approved.entry_hash},
+    }  # fmt: skip
+    written = logchain.append(ledger, logchain.LOG_DECISIONS, dept, moved_body)
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    found = [d for d in replay(ledger, department=dept).to_json()["discrepancies"] if d["check"] == "item_changed"]
+    assert [d["seq"] for d in found] == [written.seq], found
+    assert "OTHER-ITEM-69" in found[0]["detail"] and SERVICE_ITEM in found[0]["detail"]
+
+
+def test_an_officer_may_decide_any_item_of_a_screen_for_every_item(ledger: Ledger, fresh_department: str) -> None:
+    """Not an attack: the department's screen for every item (``service_item: "*"``, no catalogue) serves the item
+    an officer names, so the check of the item does not refuse it."""
+    dept = fresh_department
+    screen = load_rule_set(
+        {
+            "engine": "pl-rules/1", "rule_set_id": "rt69-screen", "version": f"1-{dept}", "service_item": "*",
+            "title": "Any item", "default_outcome": "refer", "default_reason": "OFFICER_DECIDES",
+            "rules": [{"id": "never", "outcome": "approve", "reason": "NEVER",
+                       "when": {"field": "application.never", "op": "==", "value": True}}],
+        }
+    )  # fmt: skip
+    decisions.publish_rule_set(ledger, screen, dept)
+    done = decisions.record_human_decision(
+        ledger, dept, "C-RT69-ANY", "ANY-ITEM-69", officer="officer-69", outcome="refer",
+        reasons=["OFFICER_NEEDS_ONSITE_CHECK"], applicant_ref="applicant-rt69", rule_set=screen,
+    )  # fmt: skip
+    assert done.body["service_item"] == "ANY-ITEM-69"

@@ -39,6 +39,7 @@ from ..formats.canonical import hex32, json_loads, parse_hex32
 from ..formats.decision_input import seal_fields
 from ..formats.logbody import recorded_instant
 from ..formats.rules import (
+    ANY_SERVICE_ITEM,
     ENGINE_VERSION,
     OUTCOMES,
     RuleSet,
@@ -1515,6 +1516,29 @@ def _override_target(ledger: Ledger, department: str, case_id: str, overrides: i
     return target
 
 
+def _require_same_item(replaced: Decision | None, case_id: str, service_item: str, rules: RuleSet | None) -> None:
+    """InputError when an officer's decision names another service item than the decision it replaces, or than the
+    rule set it gives serves (a screen for every item serves any): a case is one application for one item, and the
+    record said the case was one item's and then another's, the approval's permit stating an item its rules do not
+    serve, with replay reporting nothing (red team round 69). Asked before anything is read, logged or stored."""
+    stated = replaced.body.get("service_item") if replaced is not None else None
+    # an item edited into another type is the log check's to report (``altered``), as for the applicant
+    if replaced is not None and isinstance(stated, str) and stated != service_item:
+        raise InputError(
+            f"case {case_id!r} was decided for service item {stated!r} (decision {replaced.seq}), not "
+            f"{service_item!r}: an officer's decision of a case names the item it was applied for (a case is one "
+            "application for one item; an application for another item is a new case). Nothing was recorded",
+            field="service_item",
+        )
+    if rules is not None and rules.service_item not in (ANY_SERVICE_ITEM, service_item):
+        raise InputError(
+            f"rule set {rules.rule_set_id!r} {rules.version} serves service item {rules.service_item!r}, not "
+            f"{service_item!r}: an officer's decision names the rule set of the item it decides (an approval's "
+            "certificate would state an item its rules do not serve). Nothing was recorded",
+            field="service_item",
+        )
+
+
 def _require_same_applicant(ledger: Ledger, department: str, case_id: str, applicant: str) -> None:
     """InputError when a decision of ``case_id`` names another applicant than ``applicant`` (a salted reference): a
     case is one applicant's, and an officer's decision of it that named another would make the record say two things
@@ -1595,6 +1619,9 @@ def record_human_decision(
     target = None if replaced is None else {"seq": replaced.seq, "entry_hash": replaced.entry_hash}
     if target is not None:
         _require_same_applicant(ledger, department, case_id, applicant_reference(ledger, department, applicant_ref))
+    _require_same_item(
+        replaced, case_id, service_item, rule_set if rule_set is None else _resolve_rule_set(ledger, rule_set)
+    )
     input_digest = None
     certificates: list[dict[str, Any]] = []
     commitments: dict[str, str] = {}
