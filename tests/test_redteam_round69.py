@@ -156,3 +156,57 @@ def test_an_officer_may_decide_any_item_of_a_screen_for_every_item(ledger: Ledge
         reasons=["OFFICER_NEEDS_ONSITE_CHECK"], applicant_ref="applicant-rt69", rule_set=screen,
     )  # fmt: skip
     assert done.body["service_item"] == "ANY-ITEM-69"
+
+
+def test_a_permit_copies_no_bidirectional_or_control_character_the_applicant_typed(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: an applicant lying in their input, typing the premises the food business permit copies with a
+    right-to-left override (``Shop 3, 1 Keyuan Road`` followed by U+202E and a reversed other address), a bidi
+    isolate, terminal escapes, a line separator or a zero-width space: the approval issued the permit, signed and
+    anchored by the department, holding text that displays as another address than the one it states (in the
+    gateway's pages, a printed permit, a terminal). A permit copies no control, format (bidi, zero-width), private
+    use, unassigned, surrogate or line/paragraph separator character from the application: the decision is refused,
+    nothing recorded or issued; the honest premises are then approved."""
+    dept = fresh_department
+    rules = published_permit_rules(ledger, dept, "rt69-bidi")
+    licence, holder = fresh_licence(ledger, tmp_path, "rt69-bidi")
+    app = application("FBP-RT69-BIDI", licence)
+    for trick in ("\u202e9 daoR nauyeK", "\u2066Room 9\u2069", "\x1b[8m", "Room\u20289", "Room\u200b101"):
+        lying = {**app, "application": {**app["application"], "premises": f"Shop 3, 1 Keyuan Road{trick}"}}
+        with pytest.raises(InputError, match="premises"):
+            decisions.decide(ledger, dept, app["case_id"], SERVICE_ITEM, lying, rules, applicant_ref=holder)
+    assert list(logchain.entries(ledger, logchain.LOG_DECISIONS, dept)) == []
+    # full-width (ideographic) spaces and CJK punctuation are ordinary text of an address
+    honest = {**app, "application": {**app["application"], "premises": "深圳市南山区科苑路1号\u3000101室（临街）"}}
+    approved = decisions.decide(ledger, dept, app["case_id"], SERVICE_ITEM, honest, rules, applicant_ref=holder)
+    assert approved.body["outcome"] == "approve" and approved.body.get("issued"), approved.body
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open (red team round 69): a certificate 'names the applicant' when any of its disclosed holder fields "
+    "(subject.credit_code, subject.id_number, subject.holder_id) is the applicant's identity; no type says which "
+    "field is its holder, so a business licence disclosing its legal representative's ID number is held by that "
+    "person too (docs/threat-model.md)",
+)
+def test_a_person_named_on_a_companys_licence_does_not_hold_it(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: an applicant lying in their input - the legal representative (or anyone whose ID number the
+    business licence discloses) applying in their own name, citing the company's licence. The licence's holder is
+    the company (its credit code), but the ledger takes any disclosed holder field for the applicant's identity, so
+    the rules found a verified, valid licence held by the person and approved: a food business permit was issued to
+    the individual (their ID number in the permit's ``credit_code``), certified with the company's name."""
+    dept = fresh_department
+    rules = published_permit_rules(ledger, dept, "rt69-holder")
+    licence, company = fresh_licence(ledger, tmp_path, "rt69-holder")
+    person = licence["fields"]["subject.id_number"]
+    assert person != company
+    app = application("FBP-RT69-PERSON", licence)
+    decided = decisions.decide(ledger, dept, app["case_id"], SERVICE_ITEM, app, rules, applicant_ref=person)
+    (fact,) = decided.body["certificates"]
+    assert fact["holder"] is False and decided.body["outcome"] == "refer", (
+        decided.body["outcome"],
+        decided.body.get("issued"),
+    )
