@@ -559,13 +559,15 @@ def _time_text(value: datetime | None) -> str:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _stated_at_head(ledger: Ledger, at: str, block: int | None = None) -> None:
+def _stated_at_head(
+    ledger: Ledger, at: str, block: int | None = None, *, nothing: str = "Nothing was recorded"
+) -> None:
     """InputError when a stated decision moment ``at`` is more than :data:`CLOCK_SKEW_SECONDS` before the time of
     ``block`` (by default the chain's head now), the block the facts are established at: a cited certificate's
     validity is judged at the stated moment while its status is read as of that block, so a decision stated last
     month approved on a licence that expired last week, and replay called the library's own record
     ``facts_block_invalid`` (red team round 69). The bound is replay's (``FACTS_CLOCK_SKEW``); a block whose time the
-    node does not give is left to replay."""
+    node does not give is left to replay. ``nothing``: what was not done, for the message."""
     chain = ledger.chain
     number = chain.block_number() if block is None else block
     try:
@@ -582,7 +584,7 @@ def _stated_at_head(ledger: Ledger, at: str, block: int | None = None) -> None:
             f"decided_at {at} is before block {number}, the chain's head the facts are established at (mined "
             f"{datetime.fromtimestamp(mined, UTC).isoformat()}): a decision is taken on the facts of the head at its "
             f"moment, so it cannot state one more than {CLOCK_SKEW_SECONDS} s before it (a certificate's validity "
-            "would be judged then, its status now). Leave decided_at out (now). Nothing was recorded",
+            f"would be judged then, its status now). Leave decided_at out (now). {nothing}",
             field="decided_at",
         )
 
@@ -1824,7 +1826,9 @@ def decide_many(
             sizes=chunk_read.sizes,
         )
         if fixed_time is not None:
-            _stated_at_head(ledger, fixed_time, block)  # each chunk's facts block: a run outlives its stated moment
+            _stated_at_head(  # each chunk's facts block: a run outlives its stated moment
+                ledger, fixed_time, block, nothing="This chunk was not recorded (the chunks before it were)"
+            )
         credit = credit_reader.statuses([a for _, _, a in pending], block, at)
         bodies, inputs = [], []
         for (key, _, applicant), kept, found, (digest, text, commitments) in zip(
