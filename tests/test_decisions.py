@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -123,7 +123,8 @@ def test_automatic_decision_record(ledger: Any, fresh_department: str) -> None:
     decisions.publish_rule_set(ledger, rule_set, dept)
     app = applications(5)[2]
     identity = app.pop("applicant_ref")
-    at = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+    # a stated moment (within the 30 s before the head a decision may state: red team round 69)
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
     decision = decisions.decide(
         ledger, dept, app["case_id"], app["service_item"], app, rule_set, applicant_ref=identity, decided_at=at
     )
@@ -143,7 +144,7 @@ def test_automatic_decision_record(ledger: Any, fresh_department: str) -> None:
     assert body["outcome"] == expected.outcome and body["reasons"] == list(expected.reasons)
     assert body["rule_set"] == rule_set.hex_digest and body["engine"] == ENGINE_VERSION
     assert body["decided_by"] == {"kind": "engine", "engine": ENGINE_VERSION}
-    assert body["decided_at"] == "2026-03-01T09:30:00.000Z"
+    assert body["decided_at"] == at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     # the stored input is the application plus a random nonce (so input_digest gives away no hidden field)
     # the applicant identity is never stored, only a salted, department-keyed digest
     assert identity not in json.dumps(body) and body["applicant_ref"].startswith("0x")

@@ -61,8 +61,9 @@ def _zoneless(moment: datetime) -> str:
 def _referred(
     ledger: Ledger, tmp: Path, dept: str, rules: RuleSet, tag: str, *, seconds_ago: int
 ) -> tuple[dict[str, Any], str, decisions.Decision]:
-    """(the application, its holder's identity, the rules' referral of it stated ``seconds_ago`` back): a permit
-    application for cooked food (the rules refer it), citing a fresh licence of its applicant."""
+    """(the application, its holder's identity, the rules' referral of it stated ``seconds_ago`` back, within the
+    30 s a stated moment may be before the head: red team round 69): a permit application for cooked food (the rules
+    refer it), citing a fresh licence of its applicant."""
     licence, holder = fresh_licence(ledger, tmp, tag)
     app = application(f"FBP-{tag}", licence, scope="cooked-food")
     referred = decisions.decide(
@@ -128,7 +129,7 @@ def test_a_case_erasure_is_bounded_by_its_readable_decisions_when_one_is_stated_
     case's latest decision" check for a case with any moment it could not read, took the erasure, and replay then
     called it ``case_erased_in_force`` ("written past the library")."""
     dept, rules = permit_department
-    app, holder, referred = _referred(ledger, tmp_path, dept, rules, "rt47-at", seconds_ago=40)
+    app, holder, referred = _referred(ledger, tmp_path, dept, rules, "rt47-at", seconds_ago=25)
     approved_at = _now() - timedelta(seconds=20)
     approval = dict(
         referred.body,
@@ -168,7 +169,7 @@ def test_an_approval_of_an_erased_case_may_not_state_a_moment_before_its_erasure
     library's own erasure "written past the library", and the refused application's typed fields gone while the
     record says the case stood approved."""
     dept, rules = permit_department
-    app, holder, referred = _referred(ledger, tmp_path, dept, rules, "rt47-after", seconds_ago=30)
+    app, holder, referred = _referred(ledger, tmp_path, dept, rules, "rt47-after", seconds_ago=25)
     refusal = officer_decision(
         ledger, dept, app["case_id"], holder, "reject", "OFFICER_FOUND_FRAUD", overrides=referred.seq,
         decided_at=_now() - timedelta(seconds=20),

@@ -64,7 +64,7 @@ def test_clean_history_replays_without_discrepancies(ledger: Any, fresh_departme
         ledger,
         dept,
         "CASE-000010",
-        "x",
+        decisions.find_decision(ledger, dept, "CASE-000010").body["service_item"],  # the case's item (round 69)
         officer="officer-1",
         outcome="approve",
         reasons=["OFFICER_REVIEW"],
@@ -185,7 +185,7 @@ def test_invalid_override_is_caught(ledger: Any, fresh_department: str) -> None:
         ledger,
         dept,
         "CASE-000003",
-        "x",
+        decisions.find_decision(ledger, dept, "CASE-000003").body["service_item"],  # the case's item (round 69)
         officer="o",
         outcome="reject",
         reasons=["R"],

@@ -576,6 +576,17 @@ REPLAY_CHECKS: dict[str, dict[str, tuple[str, str]]] = {
             "该案件的决定记录的申请人与案件首个决定记录的申请人不同。一个案件只属于一个申请人。",
         ),
     },
+    "item_changed": {
+        "en": (
+            "service item changed within a case",
+            "A decision of the case names another service item than the case's first decision: a case is one "
+            "application for one item.",
+        ),
+        "zh-CN": (
+            "案件事项不一致",
+            "该案件的决定记录的服务事项与案件首个决定记录的服务事项不同。一个案件只对应一个事项的一次申请。",
+        ),
+    },
     "supervision_malformed": {
         "en": (
             "supervision record malformed",

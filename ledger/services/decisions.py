@@ -39,6 +39,7 @@ from ..formats.canonical import hex32, json_loads, parse_hex32
 from ..formats.decision_input import seal_fields
 from ..formats.logbody import recorded_instant
 from ..formats.rules import (
+    ANY_SERVICE_ITEM,
     ENGINE_VERSION,
     OUTCOMES,
     RuleSet,
@@ -48,8 +49,10 @@ from ..formats.rules import (
     load_rule_set,
 )
 from ..onchain import chainread
+from ..onchain._node_http import block_params, block_timestamp
 from ..onchain.ids import ROLE_APPROVER, department_id_bytes, item_text, service_item_bytes
 from ..storage.models import (
+    CLOCK_SKEW_SECONDS,
     ApplicantSecret,
     Certificate,
     CitedDocument,
@@ -554,6 +557,36 @@ def _time_text(value: datetime | None) -> str:
         raise InputError("decided_at must carry a time zone (UTC)")
     not_ahead(value, "decided_at", "a decision states the moment it was taken", now)
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _stated_at_head(
+    ledger: Ledger, at: str, block: int | None = None, *, nothing: str = "Nothing was recorded"
+) -> None:
+    """InputError when a stated decision moment ``at`` is more than :data:`CLOCK_SKEW_SECONDS` before the time of
+    ``block`` (by default the chain's head now), the block the facts are established at: a cited certificate's
+    validity is judged at the stated moment while its status is read as of that block, so a decision stated last
+    month approved on a licence that expired last week, and replay called the library's own record
+    ``facts_block_invalid`` (red team round 69). The bound is replay's (``FACTS_CLOCK_SKEW``); a block whose time the
+    node does not give is left to replay. ``nothing``: what was not done, for the message."""
+    chain = ledger.chain
+    number = chain.block_number() if block is None else block
+    try:
+        mined = block_timestamp(
+            chain.w3.provider.make_request("eth_getBlockByNumber", block_params(number))  # type: ignore[arg-type]
+        )
+    except Exception as exc:  # the node's own failure (an error answer, no answer), said as a chain failure
+        if isinstance(exc, LedgerError):
+            raise
+        raise ChainError(f"could not read block {number}'s time to check decided_at; try again") from exc
+    moment = datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()
+    if mined is not None and mined > moment + CLOCK_SKEW_SECONDS:
+        raise InputError(
+            f"decided_at {at} is before block {number}, the chain's head the facts are established at (mined "
+            f"{datetime.fromtimestamp(mined, UTC).isoformat()}): a decision is taken on the facts of the head at its "
+            f"moment, so it cannot state one more than {CLOCK_SKEW_SECONDS} s before it (a certificate's validity "
+            f"would be judged then, its status now). Leave decided_at out (now). {nothing}",
+            field="decided_at",
+        )
 
 
 def _establish(
@@ -1091,8 +1124,12 @@ def decide(
     # now is after every erasure logged so far, not after one made while this case is decided (round 47b)
     seen = _erasure_log_head(ledger, department) if decided_at is None else None
     at = _time_text(decided_at)
+    if decided_at is not None:
+        _stated_at_head(ledger, at)  # before anything is read or logged
     applicant = applicant_reference(ledger, department, applicant_ref)
     block, (facts,) = _establish(ledger, department, [prepared], [applicant], at, measured=measured)
+    if decided_at is not None:
+        _stated_at_head(ledger, at, block)  # a block mined meanwhile
     credit = _credit_statuses(ledger, department, [applicant], block, at)[applicant]
     body = _automatic_body(rules, kept, facts, digest, applicant, at, block, credit)
     body.update(_input_commitments(ledger, department, stored, digest, applicant_ref))
@@ -1481,6 +1518,29 @@ def _override_target(ledger: Ledger, department: str, case_id: str, overrides: i
     return target
 
 
+def _require_same_item(replaced: Decision | None, case_id: str, service_item: str, rules: RuleSet | None) -> None:
+    """InputError when an officer's decision names another service item than the decision it replaces, or than the
+    rule set it gives serves (a screen for every item serves any): a case is one application for one item, and the
+    record said the case was one item's and then another's, the approval's permit stating an item its rules do not
+    serve, with replay reporting nothing (red team round 69). Asked before anything is read, logged or stored."""
+    stated = replaced.body.get("service_item") if replaced is not None else None
+    # an item edited into another type is the log check's to report (``altered``), as for the applicant
+    if replaced is not None and isinstance(stated, str) and stated != service_item:
+        raise InputError(
+            f"case {case_id!r} was decided for service item {stated!r} (decision {replaced.seq}), not "
+            f"{service_item!r}: an officer's decision of a case names the item it was applied for (a case is one "
+            "application for one item; an application for another item is a new case). Nothing was recorded",
+            field="service_item",
+        )
+    if rules is not None and rules.service_item not in (ANY_SERVICE_ITEM, service_item):
+        raise InputError(
+            f"rule set {rules.rule_set_id!r} {rules.version} serves service item {rules.service_item!r}, not "
+            f"{service_item!r}: an officer's decision names the rule set of the item it decides (an approval's "
+            "certificate would state an item its rules do not serve). Nothing was recorded",
+            field="service_item",
+        )
+
+
 def _require_same_applicant(ledger: Ledger, department: str, case_id: str, applicant: str) -> None:
     """InputError when a decision of ``case_id`` names another applicant than ``applicant`` (a salted reference): a
     case is one applicant's, and an officer's decision of it that named another would make the record say two things
@@ -1561,6 +1621,9 @@ def record_human_decision(
     target = None if replaced is None else {"seq": replaced.seq, "entry_hash": replaced.entry_hash}
     if target is not None:
         _require_same_applicant(ledger, department, case_id, applicant_reference(ledger, department, applicant_ref))
+    _require_same_item(
+        replaced, case_id, service_item, rule_set if rule_set is None else _resolve_rule_set(ledger, rule_set)
+    )
     input_digest = None
     certificates: list[dict[str, Any]] = []
     commitments: dict[str, str] = {}
@@ -1731,6 +1794,8 @@ def decide_many(
     result = DecideResult(department)
     produced: list[permits.Produced] = []
     fixed_time = _time_text(decided_at) if decided_at is not None else None
+    if fixed_time is not None:
+        _stated_at_head(ledger, fixed_time)  # before anything is read, logged or recorded
     view = ChainView(ledger.chain, ledger.settings.confirmations)
     secret = _secret(ledger, department)
     from .supervision import CreditReader
@@ -1760,6 +1825,10 @@ def decide_many(
             (chunk_read.cited, chunk_read.classified),
             sizes=chunk_read.sizes,
         )
+        if fixed_time is not None:
+            _stated_at_head(  # each chunk's facts block: a run outlives its stated moment
+                ledger, fixed_time, block, nothing="This chunk was not recorded (the chunks before it were)"
+            )
         credit = credit_reader.statuses([a for _, _, a in pending], block, at)
         bodies, inputs = [], []
         for (key, _, applicant), kept, found, (digest, text, commitments) in zip(

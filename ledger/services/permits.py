@@ -26,6 +26,7 @@ appended, then the batch is anchored, then the decision log. A crash in between 
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -178,7 +179,10 @@ def _record(
             else _value(decision_input, path)
         )
         if value is not None:  # a fact the application does not carry is left out, never invented
-            subject[name] = value
+            # what the applicant typed displays as it is stated (a certified value is its issuer's word)
+            subject[name] = (
+                value if from_certificate is not None else _displayed_as_stated(value, name, body["case_id"])
+            )
     subject[spec["holder"]] = identity
     subject[PRODUCED_FIELD] = {
         "department": department,
@@ -196,6 +200,51 @@ def _record(
         "valid_from": start.replace(microsecond=0).isoformat().replace("+00:00", "Z"),
         "valid_until": end.replace(microsecond=0).isoformat().replace("+00:00", "Z"),
     }
+
+
+# What a permit never copies from an application (red team round 69): control characters (C0, C1: terminal escapes),
+# format characters (bidirectional overrides and isolates, zero-width spaces; Cf) but the zero-width (non-)joiners
+# some scripts spell words with, surrogates, private use and unassigned code points, line and paragraph separators.
+# Each makes the certificate display as other text than it states: an address with a right-to-left override reads
+# as another address in a page, on paper, in a terminal.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+_JOINERS = frozenset({"\u200c", "\u200d"})
+_MAX_TEXT_DEPTH = 64  # a copied value nested deeper is no field a permit states (refused, not walked further)
+
+
+def _displayed_as_stated(value: Any, name: str, case_id: Any, depth: int = 0) -> Any:
+    """``value`` (a field a permit copies), or InputError naming the field when a string in it holds a character
+    that displays as nothing or as other text (:data:`_HIDDEN_CATEGORIES`); nothing is recorded or issued."""
+    if isinstance(value, str):
+        if not value.isprintable():  # the usual case (plain text) passes without a look at each character
+            hidden = next(
+                (c for c in value if c not in _JOINERS and c != " " and unicodedata.category(c) in _HIDDEN_CATEGORIES),
+                None,
+            )
+            if hidden is not None:
+                raise InputError(
+                    f"case {case_id!r}: the permit would copy field {name!r} holding U+{ord(hidden):04X} "
+                    f"({unicodedata.name(hidden, unicodedata.category(hidden))}), a character that is not shown as "
+                    "itself (a control, bidirectional or zero-width character, or a line separator), so the signed "
+                    "permit would read as other text than it states: the application must give it as plain text. "
+                    "Nothing was recorded",
+                    field=f"application ({name})",
+                )
+        return value
+    if depth >= _MAX_TEXT_DEPTH and isinstance(value, (Mapping, list, tuple)):
+        raise InputError(
+            f"case {case_id!r}: the permit would copy field {name!r} nested more than {_MAX_TEXT_DEPTH} deep, which no "
+            "certificate field is: give it as plain text. Nothing was recorded",
+            field=f"application ({name})",
+        )
+    if isinstance(value, Mapping):
+        for member, inner in value.items():
+            _displayed_as_stated(member, name, case_id, depth + 1)
+            _displayed_as_stated(inner, name, case_id, depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for inner in value:
+            _displayed_as_stated(inner, name, case_id, depth + 1)
+    return value
 
 
 def _bounded(record: dict[str, Any], limit: int) -> dict[str, Any]:

@@ -30,7 +30,7 @@ For every department (or the ones asked for), :func:`replay`
    ``anchoring_overdue`` (until anchored, a record can be deleted from the database without a trace);
 5. for human decisions checks only that an override names an existing decision of the same case
    (``override_invalid``); they are not re-run; any decision of a case whose first decision named another applicant
-   is ``applicant_changed`` (a case is one applicant's);
+   is ``applicant_changed`` (a case is one applicant's), one naming another service item ``item_changed``;
    a case decided automatically a second (third, ...) time by the same department is ``decided_again`` (naming the
    first): a case is decided by the rules once, again only by an officer's override, so a department cannot re-run
    the rules on altered input until the outcome suits; the first automatic decision of a case an officer had
@@ -2113,6 +2113,8 @@ def _report_decided_again(
         first: dict[str, int] = {}  # case id -> its first automatic decision
         applicants: dict[str, tuple[int, str]] = {}  # case id -> (seq, applicant_ref) of its first decision
         applicant_of: dict[int, str] = {}  # seq -> the applicant_ref its body names
+        items: dict[str, tuple[int, str]] = {}  # case id -> (seq, service_item) of its first decision
+        item_of: dict[int, str] = {}  # seq -> the service_item its body names
         outcomes: dict[str, list[tuple[int, Any, bool]]] = {}  # case id -> (seq, outcome, a withdrawal?) in order
         for seq, text in _bodies(conn, dept, shared):
             try:
@@ -2129,6 +2131,11 @@ def _report_decided_again(
                 applicant_of[seq] = applicant
                 if seq < applicants.get(case, (seq + 1, None))[0]:
                     applicants[case] = (seq, applicant)
+            item = body.get("service_item")
+            if body.get("format") != SUPERVISION_FORMAT and isinstance(item, str):
+                item_of[seq] = item
+                if seq < items.get(case, (seq + 1, None))[0]:
+                    items[case] = (seq, item)
             outcomes.setdefault(case, []).append((seq, body.get("outcome"), body.get("withdrawal") is not None))
     for seq, case, _, chosen, engine in automatic:
         opened = applicants.get(case)
@@ -2149,6 +2156,25 @@ def _report_decided_again(
                     f"decision {seq} of case {case!r} names applicant {mine!r}, but the case's first "
                     f"decision {opened[0]} named {opened[1]!r}: every decision of a case is about its one applicant "
                     "(the library refuses another), so the record says two things about whom it decided",
+                )
+            )
+        first_item, its_item = items.get(case), item_of.get(seq)
+        if (
+            chosen
+            and first_item is not None
+            and first_item[0] < seq
+            and its_item is not None
+            and its_item != first_item[1]
+        ):
+            report.discrepancies.append(
+                ReplayDiscrepancy(
+                    "item_changed",
+                    dept,
+                    seq,
+                    case,
+                    f"decision {seq} of case {case!r} is for service item {its_item!r}, but the case's first "
+                    f"decision {first_item[0]} was for {first_item[1]!r}: a case is one application for one item "
+                    "(the library refuses another), so the record says two things about what was decided",
                 )
             )
         if not engine:
