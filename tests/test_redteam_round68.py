@@ -40,6 +40,7 @@ both bundle verifiers: canonical JSON writes one text for each value, which the 
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,51 @@ def test_a_revocation_left_out_until_final_is_not_kept_valid_by_a_long_lived_vie
         assert verify_many([target], view)[0].ok  # within the hour: what the view read as final stands
         monkeypatch.setattr(verify, "FULL_RESYNC_SECONDS", 0.0)  # the hour has passed
         view.refresh()
+        assert {c.name for c in verify_many([target], view)[0].failed} == {"status"}
+
+
+def test_the_hourly_full_read_holds_up_no_sync_of_the_view(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An anonymous client's public verification waits for the gateway view's sync when its head is stale; the
+    hourly full read of every status event (``FULL_RESYNC_SECONDS``, above) held the view's lock for its whole read
+    - every range of the chain, seconds to minutes on a long one - so once an hour every verification waited with
+    it. The full read runs beside the syncs: while it is held up at the node, a sync to a newer head reads the
+    revocation made meanwhile and returns; the full read's index then replaces the kept one, brought up to the
+    newest head (lead's follow-up of round 68)."""
+    target, _ = issue(ledger, tmp_path, fresh_department, make_records(2))
+    deployed = hex(int(ledger.chain.deployment.deployed_block))
+    armed, entered, release = threading.Event(), threading.Event(), threading.Event()
+
+    def hold_the_full_read(request: dict[str, Any]) -> None:
+        query = (request.get("params") or [None])[0]
+        from_deployment = isinstance(query, dict) and query.get("fromBlock") == deployed  # only the full read
+        if armed.is_set() and request.get("method") == "eth_getLogs" and from_deployment:
+            entered.set()
+            release.wait(30)  # a guard against a hang: the test releases it
+        return None
+
+    with RpcProxy(rpc_url(ledger), intercept=hold_the_full_read) as node:
+        chain = Chain(connect(node.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
+        view = ChainView(chain, ledger.settings.confirmations, max_head_age=3600.0)
+        view.refresh()
+        assert verify_many([target], view)[0].ok
+        monkeypatch.setattr(verify, "FULL_RESYNC_SECONDS", 0.0)  # the hour has passed
+        armed.set()
+        full = threading.Thread(target=view.refresh)
+        full.start()
+        try:
+            assert entered.wait(30), "the full read never asked for the events from the deployment on"
+            status.revoke(ledger, target["digest"], "fraud")
+            head = ledger.chain.block_number()
+            assert view.refresh() >= head  # as the gateway's head refresher (or a request finding it late) does
+            assert full.is_alive(), "the sync waited for the full read"
+            assert {c.name for c in verify_many([target], view)[0].failed} == {"status"}
+        finally:
+            release.set()
+            full.join(30)
+        assert not full.is_alive()
+        assert view.refresh() >= head
         assert {c.name for c in verify_many([target], view)[0].failed} == {"status"}
 
 

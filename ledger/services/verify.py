@@ -253,6 +253,24 @@ class DigestChanges:
         )
 
 
+@dataclass(frozen=True)
+class _IndexRead:
+    """One read of the status index (:meth:`ChainView._read_index`), put in place whole by :meth:`ChainView._install`:
+    (final, recent) pairs of the ends, the suspensions and reinstatements, the latest status of each certificate and
+    the supersession notes, as of block ``head``."""
+
+    started: float
+    head: int
+    final_upto: int
+    ended: tuple[dict[tuple[bytes, bytes], _Ended], dict[tuple[bytes, bytes], _Ended]]
+    held: tuple[dict[tuple[bytes, bytes], _Ended], dict[tuple[bytes, bytes], _Ended]]
+    index: tuple[dict[CertKey, tuple[int, int, bytes]], dict[CertKey, tuple[int, int, bytes]]]
+    replaced: Any
+    final_mark: tuple[int, str]
+    from_deployment: bool
+    full: bool
+
+
 @dataclass
 class _DepartmentStream:
     """One department's status events (read whole, never per certificate) as far as block ``synced``, grouped by
@@ -386,6 +404,8 @@ class ChainView:
         self._synced = -1  # the status index holds every status event up to this block
         self._synced_at = float("-inf")  # monotonic time the last sync started
         self._full_read_at = float("-inf")  # monotonic time the last sync reading from the deployment on started
+        self._full_reading = False  # an hourly full read is under way (beside the syncs, not under the lock)
+        self._generation = 0  # counts _forget_chain_facts: a full read started before one is not installed
         self._final_upto = -1  # events up to here are final (chainread.Finality) when last read
         # (number, hash) of the block that was the final boundary at the last sync: a history rewritten at or below
         # it (the chain rolled back past the finality margin) changes or removes it (_rewritten_past_final)
@@ -1002,13 +1022,36 @@ class ChainView:
                 return self._synced
             # a recheck at a lower head (the chain rolled back): the events not final are read up to it, and
             # none of the blocks above it, which the chain may no longer have, is kept
-            full = recheck and self._indexed and time.monotonic() - self._full_read_at >= FULL_RESYNC_SECONDS
-            self._sync_locked(head if recheck else max(head, self._synced), full=full)
+            if not (recheck and self._indexed and self._full_read_due()):
+                self._sync_locked(head if recheck else max(head, self._synced))
+                return self._synced
+            self._full_reading, generation = True, self._generation
+        return self._full_read(head, generation)
+
+    def _full_read_due(self) -> bool:
+        return not self._full_reading and time.monotonic() - self._full_read_at >= FULL_RESYNC_SECONDS
+
+    def _full_read(self, head: int, generation: int) -> int:
+        """The hourly read of every status event from the deployment on (FULL_RESYNC_SECONDS), made outside the
+        view's lock: on a long chain it takes seconds to minutes, and held under the lock it held up every sync,
+        so every public verification at the gateway waited for it once an hour. Syncs meanwhile keep the kept
+        index current; the new one replaces it once read (unless the chain facts were forgotten since: a rewrite),
+        brought up to the newest head a sync reached meanwhile."""
+        try:
+            state = self._read_index(head, full=True)
+            with self._lock:
+                if self._generation == generation:
+                    reached = self._synced
+                    self._install(state)
+                    if reached > head:
+                        self._sync_locked(reached)
+        finally:
+            self._full_reading = False
         return self._synced
 
     def _stale(self) -> bool:
         now = time.monotonic()
-        return now - self._synced_at >= RESYNC_SECONDS or now - self._full_read_at >= FULL_RESYNC_SECONDS
+        return now - self._synced_at >= RESYNC_SECONDS or self._full_read_due()
 
     def _rewritten_past_final(self, head: int) -> bool:
         """Whether the chain no longer has the block that was the final boundary at the last sync, as it was then:
@@ -1034,11 +1077,17 @@ class ChainView:
         self._index, self._replaced = ({}, {}), ({}, {})
         self._final_upto, self._synced, self._indexed = -1, -1, False
         self._final_mark = (-1, "")
+        self._generation += 1
 
-    def _sync_locked(self, head: int, *, full: bool = False) -> None:
-        # Everything after the previous final boundary is read again: events near the old head may have been
-        # replaced by a reorganisation since. ``full`` (every FULL_RESYNC_SECONDS): everything from the deployment
-        # on, into a new index that replaces the kept one whole once read (readers meanwhile answer from the old).
+    def _sync_locked(self, head: int) -> None:
+        self._install(self._read_index(head))
+
+    def _read_index(self, head: int, *, full: bool = False) -> _IndexRead:
+        """The status index up to ``head``, read from the chain and from what is kept (nothing of the view is
+        changed: :meth:`_install` puts it in place). Everything after the previous final boundary is read again:
+        events near the old head may have been replaced by a reorganisation since. ``full`` (every
+        FULL_RESYNC_SECONDS): everything from the deployment on, into a new index that replaces the kept one whole
+        once read (readers meanwhile answer from the old)."""
         started = time.monotonic()
         deployed = int(self.chain.deployment.deployed_block)
         kept_upto = -1 if full else self._final_upto
@@ -1060,16 +1109,32 @@ class ChainView:
             else:  # the last suspension or reinstatement wins
                 (held_deep if block <= final_upto else held_recent)[(key[0], key[2])] = (key[1], status, block, detail)
         replaced = _split_supersessions({} if full else self._replaced[0], supersessions, final_upto)
+        mark = self._final_mark
+        if final_upto >= 0 and final_upto != mark[0]:  # one block read when the boundary moves
+            mark = (final_upto, self.chain.block_hash(final_upto) or "")
+        return _IndexRead(
+            started,
+            head,
+            final_upto,
+            (ended_deep, ended_recent),
+            (held_deep, held_recent),
+            (deep, recent),
+            replaced,
+            mark,
+            start <= deployed,
+            full,
+        )
+
+    def _install(self, read: _IndexRead) -> None:
         # the ends first: a reader (the gateway's native report) that sees the new index sees them too
-        self._ended, self._held = (ended_deep, ended_recent), (held_deep, held_recent)
-        self._index, self._replaced, self._final_upto = (deep, recent), replaced, final_upto
-        self._synced, self._indexed, self._synced_at = head, True, started
-        if start <= deployed:  # read from the deployment on: the department streams are read again as well
-            if full:
+        self._ended, self._held = read.ended, read.held
+        self._index, self._replaced, self._final_upto = read.index, read.replaced, read.final_upto
+        self._synced, self._indexed, self._synced_at = read.head, True, read.started
+        if read.from_deployment:  # read from the deployment on: the department streams are read again as well
+            if read.full:
                 self._streams = {}
-            self._full_read_at = started
-        if final_upto >= 0 and final_upto != self._final_mark[0]:  # one block read when the boundary moves
-            self._final_mark = (final_upto, self.chain.block_hash(final_upto) or "")
+            self._full_read_at = read.started
+        self._final_mark = read.final_mark
 
     def status_events(self, start: int | None = None, end: int | None = None) -> list[tuple[CertKey, int, int, bytes]]:
         """Every status event of the anchor contract in blocks [start (default: deployment), end (default: head)],
