@@ -206,30 +206,56 @@ def _record(
 # format characters (bidirectional overrides and isolates, zero-width spaces; Cf) but the zero-width (non-)joiners
 # some scripts spell words with, surrogates, private use and unassigned code points, line and paragraph separators.
 # Each makes the certificate display as other text than it states: an address with a right-to-left override reads
-# as another address in a page, on paper, in a terminal.
+# as another address in a page, on paper, in a terminal. Round 70: also every other default-ignorable code point
+# (Unicode's DerivedCoreProperties, of categories Mn and Lo: they display as nothing), and a joiner that is not
+# between two characters of a script that spells words with it (a joiner beside ASCII or at an end joins nothing).
 _HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 _JOINERS = frozenset({"\u200c", "\u200d"})
+_IGNORABLE_RANGES = (
+    (0x034F, 0x034F),  # combining grapheme joiner
+    (0x115F, 0x1160),  # Hangul choseong and jungseong fillers
+    (0x17B4, 0x17B5),  # Khmer inherent vowels
+    (0x180B, 0x180F),  # Mongolian free variation selectors (U+180E is Cf)
+    (0x3164, 0x3164),  # Hangul filler
+    (0xFE00, 0xFE0F),  # variation selectors
+    (0xFFA0, 0xFFA0),  # halfwidth Hangul filler
+    (0xE0100, 0xE01EF),  # variation selectors supplement
+)
 _MAX_TEXT_DEPTH = 64  # a copied value nested deeper is no field a permit states (refused, not walked further)
+
+
+def _hidden_character(text: str) -> str | None:
+    """The first character of ``text`` that is not shown as itself (see :data:`_HIDDEN_CATEGORIES`), or None."""
+    last = len(text) - 1
+    for i, c in enumerate(text):
+        if c < "\x7f":
+            if c < " ":
+                return c
+            continue
+        if c in _JOINERS:
+            if 0 < i < last and not text[i - 1].isascii() and not text[i + 1].isascii():
+                continue
+            return c
+        code = ord(c)
+        if unicodedata.category(c) in _HIDDEN_CATEGORIES or any(lo <= code <= hi for lo, hi in _IGNORABLE_RANGES):
+            return c
+    return None
 
 
 def _displayed_as_stated(value: Any, name: str, case_id: Any, depth: int = 0) -> Any:
     """``value`` (a field a permit copies), or InputError naming the field when a string in it holds a character
     that displays as nothing or as other text (:data:`_HIDDEN_CATEGORIES`); nothing is recorded or issued."""
     if isinstance(value, str):
-        if not value.isprintable():  # the usual case (plain text) passes without a look at each character
-            hidden = next(
-                (c for c in value if c not in _JOINERS and c != " " and unicodedata.category(c) in _HIDDEN_CATEGORIES),
-                None,
+        # the usual case (printable ASCII) passes without a look at each character
+        if not (value.isascii() and value.isprintable()) and (hidden := _hidden_character(value)) is not None:
+            raise InputError(
+                f"case {case_id!r}: the permit would copy field {name!r} holding U+{ord(hidden):04X} "
+                f"({unicodedata.name(hidden, unicodedata.category(hidden))}), a character that is not shown as "
+                "itself (a control, bidirectional, zero-width or filler character, a variation selector, a joiner "
+                "that joins nothing, or a line separator), so the signed permit would read as other text than it "
+                "states: the application must give it as plain text. Nothing was recorded",
+                field=f"application ({name})",
             )
-            if hidden is not None:
-                raise InputError(
-                    f"case {case_id!r}: the permit would copy field {name!r} holding U+{ord(hidden):04X} "
-                    f"({unicodedata.name(hidden, unicodedata.category(hidden))}), a character that is not shown as "
-                    "itself (a control, bidirectional or zero-width character, or a line separator), so the signed "
-                    "permit would read as other text than it states: the application must give it as plain text. "
-                    "Nothing was recorded",
-                    field=f"application ({name})",
-                )
         return value
     if depth >= _MAX_TEXT_DEPTH and isinstance(value, (Mapping, list, tuple)):
         raise InputError(
