@@ -11,20 +11,37 @@ Found and fixed here:
 * (A department acting outside its authority, through the library) refer a new case as an officer for one item and
   applicant, then decide it by the rules for another item and applicant: round 69 bound an override to the item it
   replaces, not the rules' decision to the officer's, so a permit was issued that replay called ``item_changed``.
+* (The chain's operator, with an anonymous client's help) a long-lived view (the gateway's) asked about a department
+  code before it was registered kept the deployment's block as that department's registration for good, so once
+  the department registered, a suspension the node moved to a block before the registration was taken (round 68's
+  refusal read the kept block): the gateway said valid where the court's verifier said NOT VERIFIED.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
+from eth_utils import keccak
 
 from ledger.client import Ledger
 from ledger.errors import InputError
-from ledger.services import decisions, logchain
+from ledger.onchain.chain import ROLE_ISSUER, Chain, connect
+from ledger.onchain.ids import department_id_bytes
+from ledger.services import decisions, evidence, logchain, status
+from ledger.services.departments import Council
 from ledger.services.replay import replay
+from ledger.services.verify import ChainView, verify_certificate
 
+from .conftest import TEST_TYPES, make_records
+from .evidence_support import issue, rpc_url, standalone
 from .permit_support import SERVICE_ITEM, application, fresh_licence, published_permit_rules
+from .rpc_proxy import RpcProxy
+
+SUSPENDED_TOPIC = "0x" + keccak(text="CertificateSuspended(bytes32,bytes32,bytes32,uint8)").hex()
 
 
 def test_a_permit_copies_no_character_that_displays_as_nothing(
@@ -109,3 +126,60 @@ def test_the_rules_do_not_decide_a_case_an_officer_opened_for_another_item_or_ap
     assert approved.body["outcome"] == "approve" and approved.body.get("issued"), approved.body
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
     assert replay(ledger, department=dept).to_json()["discrepancies"] == []
+
+
+def _mine(ledger: Ledger, blocks: int) -> None:
+    for _ in range(blocks):
+        ledger.chain.w3.provider.make_request("evm_mine", [])
+
+
+def test_a_view_asked_about_a_department_before_its_registration_still_refuses_events_before_it(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """Adversary: the chain's operator, with an anonymous client. The client asks a long-lived view (the gateway's)
+    about a department code not registered yet (a verification of a document naming it): ``registered_from`` kept
+    the deployment's block for it, for the life of the view. The department registers and issues; the node then
+    answers its certificate's last suspension (suspended, reinstated, suspended again) in a block before the
+    registration, and the view took it - chain order put it first, the certificate read valid - while the court's
+    verifier, reading from the registration, said NOT VERIFIED. A department the registry does not know is not
+    remembered as registered at the deployment: asked again, its registration is read when it exists."""
+    code = f"RT70-{os.getpid() % 1000}-LATE"
+    upstream: dict[str, Any] = {"moved_from": None, "to": None}
+
+    def moved(method: str, _params: Any, answer: Any) -> Any:
+        if method == "eth_getLogs" and isinstance(answer.get("result"), list) and upstream["moved_from"] is not None:
+            for log in answer["result"]:
+                if (
+                    log["topics"][0].lower() == SUSPENDED_TOPIC
+                    and int(log["blockNumber"], 16) == upstream["moved_from"]
+                ):
+                    log["blockNumber"] = hex(upstream["to"])
+        return answer
+
+    with RpcProxy(rpc_url(ledger), rewrite=moved) as node:
+        chain = Chain(connect(node.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
+        view = ChainView(chain)
+        view.department_stream(code, view.head())  # an anonymous client's question, before the registration
+        _mine(ledger, 8)
+        Council(ledger).register(code, f"Red team round 70 {code}", ROLE_ISSUER, types=TEST_TYPES)
+        periods = ledger.chain.call(ledger.chain.registry.functions.statusHistory(department_id_bytes(code)))
+        registered = min(int(period[2]) for period in periods)
+        target, _ = issue(ledger, tmp_path, code, make_records(2))
+        status.suspend(ledger, target["digest"], "under-investigation")
+        _mine(ledger, 2)
+        status.reinstate(ledger, target["digest"], "grounds-resolved")
+        _mine(ledger, 2)
+        valid_since_reinstated = evidence.certificate_bundle(ledger, target)["status"]
+        status.suspend(ledger, target["digest"], "under-investigation")
+        _mine(ledger, 2)
+        forged = evidence.certificate_bundle(ledger, target)
+        assert forged["status"]["status"] == "suspended", forged["status"]
+        upstream["moved_from"], upstream["to"] = forged["status"]["changed_in_block"], registered - 1
+        forged["status"] = valid_since_reinstated
+        path = tmp_path / "restated-valid.json"
+        path.write_text(json.dumps(forged), encoding="utf-8")
+        code_, result, stderr = standalone(ledger, path, rpc=node.url)
+        assert result is not None, stderr
+        assert code_ == 1, result
+        assert not verify_certificate(target, ChainView(chain)).ok  # a fresh view
+        assert not verify_certificate(target, view).ok  # the long-lived one
