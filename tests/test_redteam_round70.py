@@ -15,6 +15,16 @@ Found and fixed here:
   code before it was registered kept the deployment's block as that department's registration for good, so once
   the department registered, a suspension the node moved to a block before the registration was taken (round 68's
   refusal read the kept block): the gateway said valid where the court's verifier said NOT VERIFIED.
+
+Held, tried without a test of its own: an applicant's identity (``applicant_ref``) ending in a combining grapheme
+joiner or a variation selector (an ID-number-shaped identity holding any non-ASCII character is refused already;
+an identity wholly in another script is compared as sent); ``canonical.integer_spelt_double``'s native skip against
+its walk (bools, dict and list subclasses, tuples, non-text keys, ``limit`` nested lists, more containers than ``limit``
+side by side: the same answer with and without the native check). Read, not run: ``Chain.call_many`` given a batch
+answered out of order (web3 sorts by id), with a duplicated or missing id, with string ids or a single error object
+(each read again one by one); the status list's kept leaves after the row's blob was cut or padded (its SQL length
+differs: read again and refused) or retyped to text of its length (the kept leaves, which the anchored root fixes,
+still answer), or asked under another department's row with the same root (kept per department).
 """
 
 from __future__ import annotations
