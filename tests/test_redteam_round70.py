@@ -63,7 +63,8 @@ def test_a_permit_copies_no_character_that_displays_as_nothing(
     variation selector; or a zero-width joiner between ASCII characters, which no script spells a word with). The
     permit was issued, signed and anchored, displaying as ``Shop 3, 1 Keyuan Road`` while stating other text. Now
     the decision is refused naming the field and nothing is recorded; an honest address that needs a joiner (a
-    Devanagari or Persian word), a decomposed accent and an emoji sequence are still approved."""
+    Devanagari or Persian word), a decomposed accent, emoji sequences with their presentation selector and an
+    ideographic variation sequence (a name's character) are still approved."""
     dept = fresh_department
     rules = published_permit_rules(ledger, dept, "rt70-blank")
     licence, holder = fresh_licence(ledger, tmp_path, "rt70-blank")
@@ -79,13 +80,19 @@ def test_a_permit_copies_no_character_that_displays_as_nothing(
         "Shop 3, 1 Keyuan\u180b Road",
         "Shop 3, 1 Keyu\u200dan Road",
         "Shop 3, 1 Keyuan Road\u200c",
+        "\u79d1\u82d1\u8def\ufe0f\ufe0f",  # a second selector selects nothing
+        "\u79d1\u200d\u200d\u82d1",  # nor does a second joiner
+        "\ufe0fShop 3",
     )
     for trick in tricks:
         lying = {**app, "application": {**app["application"], "premises": trick}}
         with pytest.raises(InputError, match="premises"):
             decisions.decide(ledger, dept, app["case_id"], SERVICE_ITEM, lying, rules, applicant_ref=holder)
     assert list(logchain.entries(ledger, logchain.LOG_DECISIONS, dept)) == []
-    honest = "\u0915\u094d\u200d\u0937 Market, Cafe\u0301 \u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 \U0001f468\u200d\U0001f373"
+    honest = (
+        "\u0915\u094d\u200d\u0937 Market, Cafe\u0301 \u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 \U0001f468\u200d\U0001f373 "
+        "\u2615\ufe0f \u2764\ufe0f\u200d\U0001f525 \u845b\U000e0100\u98fe\u533a"  # emoji presentation, an ideographic variant
+    )
     ok = {**app, "application": {**app["application"], "premises": honest}}
     approved = decisions.decide(ledger, dept, app["case_id"], SERVICE_ITEM, ok, rules, applicant_ref=holder)
     assert approved.body["outcome"] == "approve" and approved.body.get("issued"), approved.body

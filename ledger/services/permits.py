@@ -207,21 +207,43 @@ def _record(
 # some scripts spell words with, surrogates, private use and unassigned code points, line and paragraph separators.
 # Each makes the certificate display as other text than it states: an address with a right-to-left override reads
 # as another address in a page, on paper, in a terminal. Round 70: also every other default-ignorable code point
-# (Unicode's DerivedCoreProperties, of categories Mn and Lo: they display as nothing), and a joiner that is not
-# between two characters of a script that spells words with it (a joiner beside ASCII or at an end joins nothing).
+# (Unicode's DerivedCoreProperties, of categories Mn and Lo: they display as nothing); a joiner only between two
+# characters of another script than ASCII (a Devanagari or Persian word, an emoji sequence), and a variation selector
+# only after one (an emoji's presentation, an ideographic variant of a name's character): beside ASCII, at an end or
+# after another of them, each joins or selects nothing.
 _HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 _JOINERS = frozenset({"\u200c", "\u200d"})
+_SELECTOR_RANGES = (
+    (0x180B, 0x180D),  # Mongolian free variation selectors
+    (0x180F, 0x180F),
+    (0xFE00, 0xFE0F),  # variation selectors (U+FE0F: an emoji's presentation)
+    (0xE0100, 0xE01EF),  # variation selectors supplement (ideographic variants)
+)
 _IGNORABLE_RANGES = (
     (0x034F, 0x034F),  # combining grapheme joiner
     (0x115F, 0x1160),  # Hangul choseong and jungseong fillers
     (0x17B4, 0x17B5),  # Khmer inherent vowels
-    (0x180B, 0x180F),  # Mongolian free variation selectors (U+180E is Cf)
     (0x3164, 0x3164),  # Hangul filler
-    (0xFE00, 0xFE0F),  # variation selectors
     (0xFFA0, 0xFFA0),  # halfwidth Hangul filler
-    (0xE0100, 0xE01EF),  # variation selectors supplement
 )
 _MAX_TEXT_DEPTH = 64  # a copied value nested deeper is no field a permit states (refused, not walked further)
+
+
+def _in(code: int, ranges: tuple[tuple[int, int], ...]) -> bool:
+    return any(lo <= code <= hi for lo, hi in ranges)
+
+
+def _base(c: str) -> bool:
+    """Whether ``c`` is a character a joiner or a variation selector may follow: of another script than ASCII, and
+    itself neither of them nor hidden."""
+    code = ord(c)
+    return (
+        not c.isascii()
+        and c not in _JOINERS
+        and not _in(code, _SELECTOR_RANGES)
+        and not _in(code, _IGNORABLE_RANGES)
+        and unicodedata.category(c) not in _HIDDEN_CATEGORIES
+    )
 
 
 def _hidden_character(text: str) -> str | None:
@@ -232,12 +254,18 @@ def _hidden_character(text: str) -> str | None:
             if c < " ":
                 return c
             continue
+        code = ord(c)
         if c in _JOINERS:
-            if 0 < i < last and not text[i - 1].isascii() and not text[i + 1].isascii():
+            # between two characters of another script (an emoji's selector may come before it)
+            before = text[i - 1] if i > 0 else " "
+            if 0 < i < last and (_base(before) or _in(ord(before), _SELECTOR_RANGES)) and _base(text[i + 1]):
                 continue
             return c
-        code = ord(c)
-        if unicodedata.category(c) in _HIDDEN_CATEGORIES or any(lo <= code <= hi for lo, hi in _IGNORABLE_RANGES):
+        if _in(code, _SELECTOR_RANGES):
+            if i > 0 and _base(text[i - 1]):
+                continue
+            return c
+        if unicodedata.category(c) in _HIDDEN_CATEGORIES or _in(code, _IGNORABLE_RANGES):
             return c
     return None
 
