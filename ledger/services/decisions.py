@@ -998,14 +998,16 @@ def _undecided_guard(
     case_ids: Sequence[str],
     produced: permits.Produced | None,
     keys: Sequence[str] | None = None,
+    opened: Mapping[str, tuple[str, str]] | None = None,
 ) -> logchain.Guard:
     """Asked inside the transaction that records decisions of ``case_ids`` (:data:`logchain.Guard`): that none of
     them was decided automatically (another process - a gateway replica, a second bulk run - deciding one of them at
     the same instant is seen there, or makes this append collide and ask again), then the permits ``produced`` for
-    them, stored held, become sendable in the same transaction. ``keys``: see :func:`_decided_automatically`."""
+    them, stored held, become sendable in the same transaction. ``keys``, ``opened``: see
+    :func:`_decided_automatically` (an officer's decision opening a case meanwhile is asked about here too)."""
 
     def guard(conn: Connection) -> None:
-        _refuse_decided(ledger, department, case_ids, conn=conn, keys=keys)
+        _refuse_decided(ledger, department, case_ids, conn=conn, keys=keys, opened=opened)
         if produced is not None:
             produced.release(conn)
 
@@ -1116,7 +1118,9 @@ def decide(
     permits.require_issuer(ledger, department, rules)
     prepared = _prepare_input(case_id, service_item, decision_input)
     _require_own(ledger, rules, department)
-    _refuse_decided(ledger, department, [case_id])
+    applicant = applicant_reference(ledger, department, applicant_ref)
+    opened = {case_id: (prepared["service_item"], applicant)}
+    _refuse_decided(ledger, department, [case_id], opened=opened)
     measured: Measured = {}
     kept, documents = seal_citations(prepared, measured)
     stored, personal, salts = seal_fields(kept, rules.personal)  # what a certificate copies: never in clear
@@ -1126,7 +1130,6 @@ def decide(
     at = _time_text(decided_at)
     if decided_at is not None:
         _stated_at_head(ledger, at)  # before anything is read or logged
-    applicant = applicant_reference(ledger, department, applicant_ref)
     block, (facts,) = _establish(ledger, department, [prepared], [applicant], at, measured=measured)
     if decided_at is not None:
         _stated_at_head(ledger, at, block)  # a block mined meanwhile
@@ -1148,7 +1151,7 @@ def decide(
     try:
         produced = permits.prepare(ledger, department, [(rules, body, prepared, applicant_ref)])
         guard = _erasures_guard(
-            ledger, department, [body], _undecided_guard(ledger, department, [case_id], produced), seen
+            ledger, department, [body], _undecided_guard(ledger, department, [case_id], produced, opened=opened), seen
         )
         decision = _recorded(ledger, department, body, guard)
     except LedgerError as exc:  # not recorded (e.g. decided meanwhile by another process): this one leaves nothing
@@ -1249,6 +1252,7 @@ def _decided_automatically(
     case_ids: Sequence[str],
     conn: Connection | None = None,
     keys: Sequence[str] | None = None,
+    opened: Mapping[str, tuple[str, str]] | None = None,
 ) -> dict[str, Decision]:
     """Of ``case_ids``, those the rules may not decide, each with the decision that settles it: its first automatic
     decision when ``department`` already decided it automatically; else, for a case a decision of which approved it
@@ -1258,7 +1262,8 @@ def _decided_automatically(
     withdrawn or restored by an officer's override, never by the rules. One indexed query (``ix_logentry_lookup``) per
     900 cases, never a scan of the log. ``conn``: read in that connection's transaction (an append's,
     :data:`logchain.Guard`). ``keys``: the cases' index keys (``sorted({lookup_key(c) for c in case_ids})``),
-    computed already (``decide_many``'s chunk reading, :class:`_Chunk`)."""
+    computed already (``decide_many``'s chunk reading, :class:`_Chunk`). ``opened``: the service item and applicant
+    reference each case is about to be decided for (:func:`_require_case_opened_as`)."""
     from .logchain import LogEntry, lookup_key, read_body
 
     if keys is None:
@@ -1286,6 +1291,8 @@ def _decided_automatically(
         if decided_by.get("kind") == "engine" and (case not in found or int(seq) < found[case].seq):
             found[case] = decision
         history.setdefault(case, []).append(decision)
+    if opened is not None:
+        _require_case_opened_as(history, found, opened, case_ids)
     for case, decided in history.items():
         if case in found:
             continue
@@ -1298,6 +1305,47 @@ def _decided_automatically(
         else:  # the decision that withdrew the case's last approval
             found[case] = next(d for d in decided if d.seq > approved[-1].seq)
     return found
+
+
+def _require_case_opened_as(
+    history: Mapping[str, list[Decision]],
+    found: Mapping[str, Decision],
+    opened: Mapping[str, tuple[str, str]],
+    case_ids: Sequence[str],
+) -> None:
+    """InputError (the first in ``case_ids`` order) when the rules are to decide a case an officer decided first
+    (referred or refused it: the rules may still decide it once) for another service item or applicant than that
+    officer's decision names: a case is one applicant's application for one item, and the rules' approval issued a
+    permit for another item and applicant that the library's own replay then called ``item_changed`` and
+    ``applicant_changed`` (red team round 70). A case the rules decided already is refused as such instead."""
+    for case in case_ids:
+        decided = history.get(case)
+        if not decided or case in found or case not in opened:
+            continue
+        first = min(
+            (d for d in decided if d.body.get("format") != supervision.SUPERVISION_FORMAT),
+            key=lambda d: d.seq,
+            default=None,
+        )
+        if first is None:
+            continue
+        item, applicant = opened[case]
+        stated_item, stated_applicant = first.body.get("service_item"), first.body.get("applicant_ref")
+        if isinstance(stated_item, str) and stated_item != item:
+            raise InputError(
+                f"case {case!r} was opened by an officer's decision {first.seq} for service item {stated_item!r}, not "
+                f"{item!r}: the rules decide a case for the item it was applied for (an application for another item "
+                "is a new case). Nothing was recorded",
+                field="service_item",
+            )
+        if isinstance(stated_applicant, str) and stated_applicant != applicant:
+            raise InputError(
+                f"case {case!r} is another applicant's: the officer's decision {first.seq} that opened it names another "
+                "applicant than the identity given (applicant_ref); the rules decide a case for the applicant it is "
+                "about - give that applicant's identity, or decide this application as a case of its own. Nothing was "
+                "recorded",
+                field="applicant_ref",
+            )
 
 
 class _DecidedAlready(StateError):
@@ -1341,6 +1389,7 @@ def _refuse_decided(
     case_ids: Sequence[str],
     conn: Connection | None = None,
     keys: Sequence[str] | None = None,
+    opened: Mapping[str, tuple[str, str]] | None = None,
 ) -> None:
     """StateError naming the earlier decision when ``department`` already decided one of ``case_ids``
     automatically (the first in ``case_ids`` order): a case is decided by the rules once, and again only by an
@@ -1348,7 +1397,7 @@ def _refuse_decided(
 
     Asked before the work (nothing is built for a case decided long ago) and again inside the transaction that
     records the decisions (:func:`_undecided_guard`): two processes deciding one case at once record it once."""
-    earlier = _decided_automatically(ledger, department, case_ids, conn, keys)
+    earlier = _decided_automatically(ledger, department, case_ids, conn, keys, opened)
     for case in case_ids:
         if case in earlier:
             raise _decided_already(case, earlier[case])
@@ -1813,7 +1862,8 @@ def decide_many(
         require_approver(ledger, department, "record decisions")  # again per chunk: a suspension stops the run
         # a case this department decided before - by an earlier run, decide(), or a chunk before this one of the
         # same input - refuses the chunk before any of it is recorded: one indexed query per chunk, not per case
-        _refuse_decided(ledger, department, list(chunk_read.cases), keys=chunk_read.keys)
+        opened = {p["case_id"]: (p["service_item"], a) for _, p, a in pending}
+        _refuse_decided(ledger, department, list(chunk_read.cases), keys=chunk_read.keys, opened=opened)
         block, facts = _establish(
             ledger,
             department,
@@ -1857,7 +1907,7 @@ def decide_many(
                 ledger,
                 department,
                 bodies,
-                _undecided_guard(ledger, department, list(chunk_read.cases), made, chunk_read.keys),
+                _undecided_guard(ledger, department, list(chunk_read.cases), made, chunk_read.keys, opened),
                 seen,
             )
             logchain.append_many(ledger, LOG_DECISIONS, department, bodies, chunk=max(chunk, len(bodies)), guard=guard)

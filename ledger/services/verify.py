@@ -876,9 +876,10 @@ class ChainView:
     def registered_from(self, dept: bytes) -> int:
         """The block from which department ``dept`` (its id) can have status events: its registration (the start of
         its first status period in the registry), or the deployment's block for a department the registry does not
-        know (it changed no status). A node placing a status event before it moved the event: the court's verifier
-        reads a department's events from there and refuses an earlier one, and so does the library (red team round
-        68: a suspension moved before the registration came first in chain order, and the certificate read valid)."""
+        know (it changed no status; not kept, as its registration may come). A node placing a status event before it
+        moved the event: the court's verifier reads a department's events from there and refuses an earlier one, and
+        so does the library (red team round 68: a suspension moved before the registration came first in chain
+        order, and the certificate read valid)."""
         deployed = int(self.chain.deployment.deployed_block)
         known = self._registered.get(dept)
         if known is not None or self._offline:
@@ -889,7 +890,12 @@ class ChainView:
             if exc.error_name != "RegistryUnknownDepartment":
                 raise
             periods = []
-        found = max(deployed, min((int(period[2]) for period in periods), default=deployed))
+        if not periods:
+            # not registered yet: not kept, or a view asked before the registration (an anonymous client naming a
+            # department code to come) took the deployment's block for it for good, and with it an event the node
+            # moved before the registration (red team round 70). Asked again until the registry knows it.
+            return deployed
+        found = max(deployed, min(int(period[2]) for period in periods))
         self._registered[dept] = found
         return found
 
