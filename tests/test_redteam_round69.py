@@ -26,9 +26,10 @@ import pytest
 from ledger.client import Ledger
 from ledger.errors import InputError
 from ledger.formats.rules import load_rule_set
-from ledger.services import decisions, logchain
+from ledger.services import decisions, evidence, logchain
 from ledger.services.replay import replay
 
+from .evidence_support import both
 from .permit_support import SERVICE_ITEM, application, fresh_licence, published_permit_rules
 
 
@@ -213,6 +214,12 @@ def test_a_person_named_on_a_companys_licence_does_not_hold_it(
     approved = decisions.decide(ledger, dept, own["case_id"], SERVICE_ITEM, own, rules, applicant_ref=company)
     (fact,) = approved.body["certificates"]
     assert fact["holder"] is True and approved.body["outcome"] == "approve", approved.body
+    # a court reads holding the same way: both bundle verifiers re-establish each decision, the applicant disclosed
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    for case, identity in (("FBP-RT69-PERSON", person), ("FBP-RT69-COMPANY", company)):
+        bundle = evidence.bundle_text(evidence.decision_bundle(ledger, dept, case, applicant=identity))
+        report, code, _ = both(ledger, bundle, tmp_path, f"{case}.json")
+        assert report.ok and code == 0, report.to_json()
 
 
 def test_the_courts_verifier_names_the_holder_field_of_each_type_as_the_library_does() -> None:
@@ -236,7 +243,8 @@ def test_a_decision_recorded_under_the_any_field_rule_replays_as_its_own_finding
     company's permit while any disclosed holder field named the holder. Replay after the fix must neither pass that
     decision silently nor call its record made up: it reports ``held_by_other_field`` for it (not
     ``certificate_facts``, and no ``outcome_mismatch``: the rules are re-run as recorded), while the company's own
-    decision of the same history replays clean. The earlier library is the library with the any-field rule put back."""
+    decision of the same history replays clean. A court's bundle verifiers (both) re-establish its facts under the
+    current rule and refuse it. The earlier library is the library with the any-field rule put back."""
     from ledger.services import facts
 
     dept = fresh_department
@@ -254,3 +262,8 @@ def test_a_decision_recorded_under_the_any_field_rule_replays_as_its_own_finding
     found = replay(ledger, department=dept).to_json()["discrepancies"]
     assert [(d["check"], d["case_id"]) for d in found] == [("held_by_other_field", "FBP-RT69-OLD-RULE")], found
     assert "subject.credit_code" in found[0]["detail"] and person not in found[0]["detail"]
+    # both bundle verifiers re-establish the facts under the current rule: the recorded holding is not the chain's
+    bundle = evidence.bundle_text(evidence.decision_bundle(ledger, dept, "FBP-RT69-OLD-RULE", applicant=person))
+    report, code, _ = both(ledger, bundle, tmp_path, "old-rule.json")
+    assert code != 0 and {c.name for c in report.failed} == {"certificate_facts", "rerun"}, report.to_json()
+    assert "holder: recorded True, the chain says False" in report.failed[0].detail
