@@ -2542,7 +2542,7 @@ INPUT_FORMAT = "pl-input/1"
 FACTS_CLOCK_SKEW = 30
 APPLICANT_FIELD = "@applicant"
 HOLDER_FIELDS = ("subject.credit_code", "subject.id_number", "subject.holder_id")
-# the one field naming the holder of each certificate type (the library's ledger.services.facts.HOLDER_FIELD_OF_TYPE,
+# the one field naming the holder of each certificate type (the library's ledger.formats.holders.HOLDER_FIELD_OF_TYPE,
 # copied: a test keeps the two equal); a type not listed holds for nobody, and a business licence's disclosed ID
 # number (its legal representative's) does not make that person its holder (red team round 69)
 HOLDER_FIELD_OF_TYPE = {

@@ -226,7 +226,7 @@ def test_the_courts_verifier_names_the_holder_field_of_each_type_as_the_library_
     """Adversary: an applicant lying in their input, before a court - were the court's standalone verifier to judge
     holding by another field than the library (its own copy of the table, by design), a bundle the library refuses
     would verify there, or the reverse. The two tables are equal, and each type names one subject field."""
-    from ledger.services.facts import HOLDER_FIELD_OF_TYPE, HOLDER_FIELDS
+    from ledger.formats.holders import HOLDER_FIELD_OF_TYPE, HOLDER_FIELDS
 
     from .evidence_support import SCRIPT_MODULE
 
@@ -267,3 +267,19 @@ def test_a_decision_recorded_under_the_any_field_rule_replays_as_its_own_finding
     report, code, _ = both(ledger, bundle, tmp_path, "old-rule.json")
     assert code != 0 and {c.name for c in report.failed} == {"certificate_facts", "rerun"}, report.to_json()
     assert "holder: recorded True, the chain says False" in report.failed[0].detail
+
+
+def test_a_permit_rule_set_must_put_its_holder_where_its_type_names_one() -> None:
+    """Adversary: a department publishing a rule set whose permits name the applicant in another field than the
+    permit's type names as its holder (a food business permit carrying the applicant in ``id_number``): the permit
+    would be held by nobody (its holder could never cite it), or by whoever that other field names. Loading it is
+    refused, naming the field the type names; the shipped rule set names it and loads."""
+    from .permit_support import permit_rules
+
+    shipped = permit_rules("rt69-produces")
+    assert shipped.produces is not None and shipped.produces["holder"] == "credit_code"
+    produces = {**shipped.produces, "holder": "id_number"}
+    with pytest.raises(
+        InputError, match=r"produces\.holder: a food-business-permit names its holder in subject\.credit_code"
+    ):
+        permit_rules("rt69-produces-bad", produces=produces)

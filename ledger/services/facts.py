@@ -22,9 +22,10 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from ..formats.holders import HOLDER_FIELD_OF_TYPE as HOLDER_FIELD_OF_TYPE  # re-exported
+from ..formats.holders import HOLDER_FIELDS as HOLDER_FIELDS
 from ._citations import (  # the pure reading of citations, light enough for a reading worker to import alone
     Classified,
     _classified,
@@ -47,23 +48,6 @@ if TYPE_CHECKING:
 __all__ = ["CLAIMS_IGNORED", "CertificateFact", "citations", "establish", "facts_view", "resolve_citations"]
 
 CLAIMS_IGNORED = ("type", "verified", "status", "expired", "issuer", "holder")
-# Disclosed fields that may identify a certificate's holder (what an evidence bundle discloses of a cited one).
-HOLDER_FIELDS = ("subject.credit_code", "subject.id_number", "subject.holder_id")
-# The one field that identifies the holder of each certificate type: an applicant holds a certificate when that field
-# is the applicant's own identity (compared as the department's salted applicant reference, so no identity is
-# stored). Any other disclosed identity names someone else: a business licence discloses its legal representative's
-# ID number, and the person is not its holder (red team round 69). A type not listed holds for nobody. The court's
-# verifier keeps its own copy (scripts/verify_evidence.py HOLDER_FIELD_OF_TYPE; a test keeps the two equal).
-HOLDER_FIELD_OF_TYPE: Mapping[str, str] = MappingProxyType(
-    {
-        "business-licence": "subject.credit_code",
-        "business-licence-copy": "subject.credit_code",
-        "food-business-permit": "subject.credit_code",
-        "tax-clearance": "subject.credit_code",
-        "birth-certificate": "subject.id_number",
-        "id-card": "subject.id_number",
-    }
-)
 _DIGEST_TEXT = re.compile(r"0x[0-9a-f]{64}")
 _NOT_AUTHENTICITY = {"status", "validity"}
 

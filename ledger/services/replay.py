@@ -27,8 +27,8 @@ For every department (or the ones asked for), :func:`replay`
    ``facts_block_invalid``; the rules are re-run on the re-established facts, so such a decision also shows its
    ``outcome_mismatch``. A revocation after the recorded block is not held against the decision. A certificate
    recorded as held by the applicant through a disclosed identity other than its type's holder field
-   (``facts.HOLDER_FIELD_OF_TYPE``; the rule before red team round 69 took any) is ``held_by_other_field``, not
-   ``certificate_facts``, and is re-run as recorded;
+   (``formats.holders.HOLDER_FIELD_OF_TYPE``; the rule before red team round 69 took any) is
+   ``held_by_other_field``, not ``certificate_facts``, and is re-run as recorded;
 4. counts the decisions not anchored yet and the age of the oldest; past ``LEDGER_ANCHOR_DEADLINE_SECONDS`` that is
    ``anchoring_overdue`` (until anchored, a record can be deleted from the database without a trace);
 5. for human decisions checks only that an override names an existing decision of the same case
