@@ -29,8 +29,9 @@ from ledger.formats.rules import load_rule_set
 from ledger.services import decisions, evidence, logchain
 from ledger.services.replay import replay
 
+from .conftest import make_records
 from .evidence_support import both
-from .permit_support import SERVICE_ITEM, application, fresh_licence, published_permit_rules
+from .permit_support import SERVICE_ITEM, application, fresh_licence, issue_records, published_permit_rules
 
 
 def _today() -> datetime:
@@ -220,6 +221,8 @@ def test_a_person_named_on_a_companys_licence_does_not_hold_it(
         bundle = evidence.bundle_text(evidence.decision_bundle(ledger, dept, case, applicant=identity))
         report, code, _ = both(ledger, bundle, tmp_path, f"{case}.json")
         assert report.ok and code == 0, report.to_json()
+        # the licence is disclosed by its holder field alone: the representative's ID number is no part of it
+        assert (person in bundle) is (identity == person)
 
 
 def test_the_courts_verifier_names_the_holder_field_of_each_type_as_the_library_does() -> None:
@@ -283,3 +286,20 @@ def test_a_permit_rule_set_must_put_its_holder_where_its_type_names_one() -> Non
         InputError, match=r"produces\.holder: a food-business-permit names its holder in subject\.credit_code"
     ):
         permit_rules("rt69-produces-bad", produces=produces)
+
+
+def test_a_type_that_names_no_holder_field_is_held_by_nobody(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: an applicant lying in their input - citing an authentic certificate of a type the holder table does
+    not list (a ``licence``), whose disclosed credit code is theirs: no field of it is known to name its holder, so
+    any identity it discloses may be someone else's. It is verified and held by nobody."""
+    dept = fresh_department
+    rules = published_permit_rules(ledger, dept, "rt69-unlisted")
+    (record,) = make_records(1, cert_type="licence")
+    (document,) = issue_records(ledger, tmp_path, "MKT", [record], "rt69-unlisted")
+    identity = document["fields"]["subject.credit_code"]
+    app = application("FBP-RT69-UNLISTED", document)
+    decided = decisions.decide(ledger, dept, app["case_id"], SERVICE_ITEM, app, rules, applicant_ref=identity)
+    (fact,) = decided.body["certificates"]
+    assert fact["type"] == "licence" and fact["verified"] is True and fact["holder"] is False, fact
