@@ -2542,6 +2542,17 @@ INPUT_FORMAT = "pl-input/1"
 FACTS_CLOCK_SKEW = 30
 APPLICANT_FIELD = "@applicant"
 HOLDER_FIELDS = ("subject.credit_code", "subject.id_number", "subject.holder_id")
+# the one field naming the holder of each certificate type (the library's ledger.formats.holders.HOLDER_FIELD_OF_TYPE,
+# copied: a test keeps the two equal); a type not listed holds for nobody, and a business licence's disclosed ID
+# number (its legal representative's) does not make that person its holder (red team round 69)
+HOLDER_FIELD_OF_TYPE = {
+    "business-licence": "subject.credit_code",
+    "business-licence-copy": "subject.credit_code",
+    "food-business-permit": "subject.credit_code",
+    "tax-clearance": "subject.credit_code",
+    "birth-certificate": "subject.id_number",
+    "id-card": "subject.id_number",
+}
 FACT_KEYS = ("digest", "type", "verified", "status", "expired", "holder")
 RULES_ENGINE = "pl-rules/1"
 RULE_OUTCOMES = ("reject", "refer", "approve")  # in order of precedence
@@ -3652,16 +3663,14 @@ class Rerun:
         return STATUSES[status if other is None else other[0]]
 
     def holder(self, fields: dict[str, Any]) -> bool | None:
-        """Whether the certificate names the disclosed applicant (None when the identity is not disclosed)."""
-        return (
-            None
-            if self.identity is None
-            else any(
-                str(fields[name]) == self.identity
-                for name in HOLDER_FIELDS
-                if name in fields and isinstance(fields[name], (str, int))
-            )
-        )
+        """Whether the certificate names the disclosed applicant in its type's holder field (None when the identity
+        is not disclosed; False for a type that names no holder field)."""
+        if self.identity is None:
+            return None
+        kind = fields.get("type")
+        name = HOLDER_FIELD_OF_TYPE.get(kind) if isinstance(kind, str) else None
+        value = fields.get(name) if name is not None else None
+        return isinstance(value, (str, int)) and str(value) == self.identity
 
     def eth_call(self, to: str, selector: str, arguments: bytes) -> bytes:
         """A view call with hand-encoded static arguments (every one a 32-byte word): this section needs no ABI

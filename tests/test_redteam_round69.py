@@ -11,6 +11,9 @@ Found and fixed here:
   another service item than the case was applied for (and decided) under, or approve under a rule set that serves
   another item: the record said the case was one item's and then another's, the permit stated an item its rules do
   not serve, and replay reported nothing (now ``item_changed`` when written past the library).
+* (An applicant lying in their input) the legal representative applying in their own name, citing the company's
+  business licence, which discloses their ID number: any disclosed holder field named the holder, so the person held
+  the company's licence and got its permit. Each certificate type now names its holder field.
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ import pytest
 from ledger.client import Ledger
 from ledger.errors import InputError
 from ledger.formats.rules import load_rule_set
-from ledger.services import decisions, logchain
+from ledger.services import decisions, evidence, logchain
 from ledger.services.replay import replay
 
-from .permit_support import SERVICE_ITEM, application, fresh_licence, published_permit_rules
+from .conftest import make_records
+from .evidence_support import both
+from .permit_support import SERVICE_ITEM, application, fresh_licence, issue_records, published_permit_rules
 
 
 def _today() -> datetime:
@@ -183,21 +188,16 @@ def test_a_permit_copies_no_bidirectional_or_control_character_the_applicant_typ
     assert approved.body["outcome"] == "approve" and approved.body.get("issued"), approved.body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (red team round 69): a certificate 'names the applicant' when any of its disclosed holder fields "
-    "(subject.credit_code, subject.id_number, subject.holder_id) is the applicant's identity; no type says which "
-    "field is its holder, so a business licence disclosing its legal representative's ID number is held by that "
-    "person too (docs/threat-model.md)",
-)
 def test_a_person_named_on_a_companys_licence_does_not_hold_it(
     ledger: Ledger, fresh_department: str, tmp_path: Path
 ) -> None:
     """Adversary: an applicant lying in their input - the legal representative (or anyone whose ID number the
     business licence discloses) applying in their own name, citing the company's licence. The licence's holder is
-    the company (its credit code), but the ledger takes any disclosed holder field for the applicant's identity, so
+    the company (its credit code), but the ledger took any disclosed holder field for the applicant's identity, so
     the rules found a verified, valid licence held by the person and approved: a food business permit was issued to
-    the individual (their ID number in the permit's ``credit_code``), certified with the company's name."""
+    the individual (their ID number in the permit's ``credit_code``), certified with the company's name. Now each
+    type names its holder field (facts.HOLDER_FIELD_OF_TYPE): the licence is not the person's, the case is referred,
+    and the company itself still holds it."""
     dept = fresh_department
     rules = published_permit_rules(ledger, dept, "rt69-holder")
     licence, company = fresh_licence(ledger, tmp_path, "rt69-holder")
@@ -210,3 +210,96 @@ def test_a_person_named_on_a_companys_licence_does_not_hold_it(
         decided.body["outcome"],
         decided.body.get("issued"),
     )
+    assert not decided.body.get("issued")
+    own = application("FBP-RT69-COMPANY", licence)
+    approved = decisions.decide(ledger, dept, own["case_id"], SERVICE_ITEM, own, rules, applicant_ref=company)
+    (fact,) = approved.body["certificates"]
+    assert fact["holder"] is True and approved.body["outcome"] == "approve", approved.body
+    # a court reads holding the same way: both bundle verifiers re-establish each decision, the applicant disclosed
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    for case, identity in (("FBP-RT69-PERSON", person), ("FBP-RT69-COMPANY", company)):
+        bundle = evidence.bundle_text(evidence.decision_bundle(ledger, dept, case, applicant=identity))
+        report, code, _ = both(ledger, bundle, tmp_path, f"{case}.json")
+        assert report.ok and code == 0, report.to_json()
+        # the licence is disclosed by its holder field alone: the representative's ID number is no part of it
+        assert (person in bundle) is (identity == person)
+
+
+def test_the_courts_verifier_names_the_holder_field_of_each_type_as_the_library_does() -> None:
+    """Adversary: an applicant lying in their input, before a court - were the court's standalone verifier to judge
+    holding by another field than the library (its own copy of the table, by design), a bundle the library refuses
+    would verify there, or the reverse. The two tables are equal, and each type names one subject field."""
+    from ledger.formats.holders import HOLDER_FIELD_OF_TYPE, HOLDER_FIELDS
+
+    from .evidence_support import SCRIPT_MODULE
+
+    assert dict(HOLDER_FIELD_OF_TYPE) == SCRIPT_MODULE.HOLDER_FIELD_OF_TYPE
+    assert set(HOLDER_FIELD_OF_TYPE.values()) <= set(HOLDER_FIELDS)
+    assert HOLDER_FIELD_OF_TYPE["business-licence"] == "subject.credit_code"
+    assert HOLDER_FIELD_OF_TYPE["birth-certificate"] == "subject.id_number"
+
+
+def test_a_decision_recorded_under_the_any_field_rule_replays_as_its_own_finding(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adversary: an applicant lying in their input, before this round - the legal representative who got the
+    company's permit while any disclosed holder field named the holder. Replay after the fix must neither pass that
+    decision silently nor call its record made up: it reports ``held_by_other_field`` for it (not
+    ``certificate_facts``, and no ``outcome_mismatch``: the rules are re-run as recorded), while the company's own
+    decision of the same history replays clean. A court's bundle verifiers (both) re-establish its facts under the
+    current rule and refuse it. The earlier library is the library with the any-field rule put back."""
+    from ledger.services import facts
+
+    dept = fresh_department
+    rules = published_permit_rules(ledger, dept, "rt69-old-rule")
+    licence, company = fresh_licence(ledger, tmp_path, "rt69-old-rule")
+    person = licence["fields"]["subject.id_number"]
+    with monkeypatch.context() as before:
+        before.setattr(facts, "holder_ids", lambda _type, fields: facts.any_holder_ids(fields))
+        app = application("FBP-RT69-OLD-RULE", licence)
+        old = decisions.decide(ledger, dept, app["case_id"], SERVICE_ITEM, app, rules, applicant_ref=person)
+    assert old.body["certificates"][0]["holder"] is True and old.body["outcome"] == "approve"
+    own = application("FBP-RT69-OLD-RULE-CO", licence)
+    decisions.decide(ledger, dept, own["case_id"], SERVICE_ITEM, own, rules, applicant_ref=company)
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    found = replay(ledger, department=dept).to_json()["discrepancies"]
+    assert [(d["check"], d["case_id"]) for d in found] == [("held_by_other_field", "FBP-RT69-OLD-RULE")], found
+    assert "subject.credit_code" in found[0]["detail"] and person not in found[0]["detail"]
+    # both bundle verifiers re-establish the facts under the current rule: the recorded holding is not the chain's
+    bundle = evidence.bundle_text(evidence.decision_bundle(ledger, dept, "FBP-RT69-OLD-RULE", applicant=person))
+    report, code, _ = both(ledger, bundle, tmp_path, "old-rule.json")
+    assert code != 0 and {c.name for c in report.failed} == {"certificate_facts", "rerun"}, report.to_json()
+    assert "holder: recorded True, the chain says False" in report.failed[0].detail
+
+
+def test_a_permit_rule_set_must_put_its_holder_where_its_type_names_one() -> None:
+    """Adversary: a department publishing a rule set whose permits name the applicant in another field than the
+    permit's type names as its holder (a food business permit carrying the applicant in ``id_number``): the permit
+    would be held by nobody (its holder could never cite it), or by whoever that other field names. Loading it is
+    refused, naming the field the type names; the shipped rule set names it and loads."""
+    from .permit_support import permit_rules
+
+    shipped = permit_rules("rt69-produces")
+    assert shipped.produces is not None and shipped.produces["holder"] == "credit_code"
+    produces = {**shipped.produces, "holder": "id_number"}
+    with pytest.raises(
+        InputError, match=r"produces\.holder: a food-business-permit names its holder in subject\.credit_code"
+    ):
+        permit_rules("rt69-produces-bad", produces=produces)
+
+
+def test_a_type_that_names_no_holder_field_is_held_by_nobody(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: an applicant lying in their input - citing an authentic certificate of a type the holder table does
+    not list (a ``licence``), whose disclosed credit code is theirs: no field of it is known to name its holder, so
+    any identity it discloses may be someone else's. It is verified and held by nobody."""
+    dept = fresh_department
+    rules = published_permit_rules(ledger, dept, "rt69-unlisted")
+    (record,) = make_records(1, cert_type="licence")
+    (document,) = issue_records(ledger, tmp_path, "MKT", [record], "rt69-unlisted")
+    identity = document["fields"]["subject.credit_code"]
+    app = application("FBP-RT69-UNLISTED", document)
+    decided = decisions.decide(ledger, dept, app["case_id"], SERVICE_ITEM, app, rules, applicant_ref=identity)
+    (fact,) = decided.body["certificates"]
+    assert fact["type"] == "licence" and fact["verified"] is True and fact["holder"] is False, fact

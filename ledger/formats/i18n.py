@@ -587,6 +587,18 @@ REPLAY_CHECKS: dict[str, dict[str, tuple[str, str]]] = {
             "该案件的决定记录的服务事项与案件首个决定记录的服务事项不同。一个案件只对应一个事项的一次申请。",
         ),
     },
+    "held_by_other_field": {
+        "en": (
+            "held through another field",
+            "A cited certificate counted as the applicant's through a disclosed identity other than its type's holder "
+            "field (the rule before red team round 69): no longer a holding; an officer should review the decision.",
+        ),
+        "zh-CN": (
+            "以非持证人字段认定持有",
+            "所引用证照被认定为申请人持有，所依据的是其类型持证人字段以外的身份信息（第69轮红队之前的规则）。"
+            "现已不再视为持有，应由工作人员复核该决定。",
+        ),
+    },
     "supervision_malformed": {
         "en": (
             "supervision record malformed",

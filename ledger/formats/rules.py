@@ -44,6 +44,7 @@ import yaml
 
 from ..errors import InputError
 from .canonical import canonical_json, check_json_depth, document_digest, hex32, integer_spelt_double, json_depth
+from .holders import HOLDER_FIELD_OF_TYPE
 
 __all__ = [
     "CERTIFICATE_STATUSES",
@@ -409,8 +410,8 @@ def _reason_texts(value: Any, reasons: set[str]) -> dict[str, dict[str, str]] | 
 
 
 # What an approval produces (docs/rules.md "produces"): the certificate type, its validity, the subject field that
-# carries the applicant's identity (so the holder can cite it later, facts.py HOLDER_FIELDS) and which facts of the
-# decision input become its subject fields.
+# carries the applicant's identity (so the holder can cite it later: the field its type names, holders.py) and which
+# facts of the decision input become its subject fields.
 _PRODUCES_KEYS = {"type", "valid_days", "holder", "fields", "id_prefix"}
 _HOLDER_FIELDS = ("credit_code", "id_number", "holder_id")
 _INPUT_PATH = re.compile(r"(case_id|service_item|(item|application|applicant)(\.[a-z][a-z0-9_]{0,63})+)")
@@ -461,6 +462,14 @@ def _check_produces(spec: Any) -> dict[str, Any] | None:
                 "cited certificate (certificate.TYPE.FIELD, e.g. certificate.business-licence.subject.name)",
                 field=where,
             )
+    named = HOLDER_FIELD_OF_TYPE.get(spec["type"])
+    if named is not None and named != f"subject.{spec['holder']}":
+        # the permit would carry the applicant's identity where its type names no holder: nobody could cite it
+        raise InputError(
+            f"{where}.holder: a {spec['type']} names its holder in {named} (ledger/formats/holders.py), so the "
+            f"applicant's identity goes there: holder: {named.removeprefix('subject.')}",
+            field=where,
+        )
     prefix = spec.get("id_prefix", spec["type"].upper()[:16].rstrip("-"))
     if not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix):
         raise InputError(f"{where}.id_prefix must be 1-16 capital letters, digits or '-'", field=where)

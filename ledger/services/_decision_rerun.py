@@ -20,6 +20,7 @@ from ..errors import InputError, LedgerError, NotFoundError, StateError, Verific
 from ..formats.canonical import json_loads, whole_number
 from ..formats.certificate import CertificateDocument
 from ..formats.decision_input import SEALED_KEY, open_input, opening, unflatten
+from ..formats.holders import HOLDER_FIELD_OF_TYPE
 from ..formats.rules import (
     ENGINE_VERSION,
     Evaluation,
@@ -50,7 +51,6 @@ __all__ = ["DecisionRerun", "bundle_sections"]
 
 # What a cited certificate's presentation in a bundle discloses beyond what every presentation does: the type the
 # rules read and, only when the applicant's identity is disclosed too, the identifiers the holder fact compares.
-_HOLDER_FIELDS = ("subject.credit_code", "subject.id_number", "subject.holder_id")
 _FACT_KEYS = ("digest", "type", "verified", "status", "expired", "holder")
 # the input keys every stored input carries with its record's values (decisions._prepare_input)
 CASE_KEYS = ("case_id", "service_item")
@@ -129,7 +129,7 @@ def bundle_sections(
         cited.append(
             None
             if document is None
-            else _presentation(document, ("type", *(_HOLDER_FIELDS if applicant is not None else ())))
+            else _presentation(document, ("type", *(_holder_field(document) if applicant is not None else ())))
         )
     return {"input": section, "cited": cited}
 
@@ -214,6 +214,16 @@ def _entry_proof(
         "root": anchor.root,
         "proof": ["0x" + proof[i : i + 32].hex() for i in range(0, len(proof), 32)],
     }
+
+
+def _holder_field(document: Mapping[str, Any]) -> tuple[str, ...]:
+    """The field naming the holder of a cited ``document``'s type (formats/holders.py), the one a bundle naming the
+    applicant discloses of it: another identity it carries (a licence's legal representative's ID number) is no
+    part of judging whether the applicant holds it (red team round 69)."""
+    fields = document.get("fields")
+    kind = fields.get("type") if isinstance(fields, Mapping) else None
+    name = HOLDER_FIELD_OF_TYPE.get(kind) if isinstance(kind, str) else None
+    return (name,) if name is not None else ()
 
 
 def _presentation(document: Mapping[str, Any], reveal: tuple[str, ...]) -> Any:

@@ -24,6 +24,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ..formats.holders import HOLDER_FIELD_OF_TYPE as HOLDER_FIELD_OF_TYPE  # re-exported
+from ..formats.holders import HOLDER_FIELDS as HOLDER_FIELDS
 from ._citations import (  # the pure reading of citations, light enough for a reading worker to import alone
     Classified,
     _classified,
@@ -46,9 +48,6 @@ if TYPE_CHECKING:
 __all__ = ["CLAIMS_IGNORED", "CertificateFact", "citations", "establish", "facts_view", "resolve_citations"]
 
 CLAIMS_IGNORED = ("type", "verified", "status", "expired", "issuer", "holder")
-# Disclosed fields that identify a certificate's holder; an applicant holds a certificate when one of them is the
-# applicant's own identity (compared as the department's salted applicant reference, so no identity is stored).
-HOLDER_FIELDS = ("subject.credit_code", "subject.id_number", "subject.holder_id")
 _DIGEST_TEXT = re.compile(r"0x[0-9a-f]{64}")
 _NOT_AUTHENTICITY = {"status", "validity"}
 
@@ -69,7 +68,8 @@ class CertificateFact:
     anchored_block: int | None = None
     confirmations: int = 0  # the depth the decision required of an anchor (LEDGER_CONFIRMATIONS then)
     holder: bool | None = None  # the certificate names the applicant (see HOLDER_FIELDS); None until compared
-    subject_ids: tuple[str, ...] = ()  # its disclosed holder identifiers, compared in memory, never recorded
+    subject_ids: tuple[str, ...] = ()  # its type's disclosed holder identifier, compared in memory, never recorded
+    any_ids: tuple[str, ...] = ()  # every disclosed HOLDER_FIELDS value (the rule before round 69), for replay alone
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -99,8 +99,8 @@ class CertificateFact:
         }
 
     def held_by(self, applicant_ref: str, reference: Callable[[str], str]) -> CertificateFact:
-        """This fact with ``holder`` set: authentic and naming the applicant whose salted reference is
-        ``applicant_ref`` (``reference`` salts an identifier the same way)."""
+        """This fact with ``holder`` set: authentic and naming, in its type's holder field, the applicant whose salted
+        reference is ``applicant_ref`` (``reference`` salts an identifier the same way)."""
         # an empty or blank holder field names no one (and is no identity to salt: the reference refuses it)
         holder = self.verified and any(reference(i) == applicant_ref for i in self.subject_ids if i.strip())
         # built directly: dataclasses.replace costs several times more, once per cited certificate per decision
@@ -118,6 +118,7 @@ class CertificateFact:
             self.confirmations,
             holder,
             self.subject_ids,
+            self.any_ids,
         )
 
 
@@ -212,6 +213,20 @@ def _department_code(text: str) -> bool:
     return True
 
 
+def holder_ids(cert_type: str | None, fields: Mapping[str, Any]) -> tuple[str, ...]:
+    """The disclosed identity of the holder of a certificate of ``cert_type`` with ``fields``: its type's holder field
+    (:data:`HOLDER_FIELD_OF_TYPE`), none for a type that names none."""
+    name = HOLDER_FIELD_OF_TYPE.get(cert_type) if cert_type is not None else None
+    value = fields.get(name) if name is not None else None
+    return (str(value),) if isinstance(value, (str, int)) else ()
+
+
+def any_holder_ids(fields: Mapping[str, Any]) -> tuple[str, ...]:
+    """Every disclosed field of :data:`HOLDER_FIELDS`: what named the holder before each type named its own field
+    (red team round 69); replay tells a decision recorded under that rule from an altered one."""
+    return tuple(str(fields[name]) for name in HOLDER_FIELDS if name in fields and isinstance(fields[name], (str, int)))
+
+
 def _fact(report: Report, document: Mapping[str, Any], confirmations: int) -> CertificateFact:
     listed = document.get("fields")
     fields: Mapping[str, Any] = listed if isinstance(listed, Mapping) else {}
@@ -222,7 +237,7 @@ def _fact(report: Report, document: Mapping[str, Any], confirmations: int) -> Ce
     status = str(facts.get("status", "unknown")) if authentic else "unknown"
     validity = next((c for c in report.checks if c.name == "validity"), None)
     expired = None if validity is None or validity.skipped else not validity.ok
-    ids = tuple(str(fields[name]) for name in HOLDER_FIELDS if name in fields and isinstance(fields[name], (str, int)))
+    ids = holder_ids(cert_type, fields)
     return CertificateFact(
         report.digest,
         facts.get("department"),
@@ -236,6 +251,7 @@ def _fact(report: Report, document: Mapping[str, Any], confirmations: int) -> Ce
         facts.get("block_number"),
         confirmations=confirmations,
         subject_ids=ids,
+        any_ids=any_holder_ids(fields),
     )
 
 

@@ -25,7 +25,10 @@ For every department (or the ones asked for), :func:`replay`
    ``certificate_facts`` (e.g. a revocation already on chain when the approval was given, or facts the
    application made up), a recorded block that does not match the decision's time or lies after its anchoring is
    ``facts_block_invalid``; the rules are re-run on the re-established facts, so such a decision also shows its
-   ``outcome_mismatch``. A revocation after the recorded block is not held against the decision;
+   ``outcome_mismatch``. A revocation after the recorded block is not held against the decision. A certificate
+   recorded as held by the applicant through a disclosed identity other than its type's holder field
+   (``formats.holders.HOLDER_FIELD_OF_TYPE``; the rule before red team round 69 took any) is
+   ``held_by_other_field``, not ``certificate_facts``, and is re-run as recorded;
 4. counts the decisions not anchored yet and the age of the oldest; past ``LEDGER_ANCHOR_DEADLINE_SECONDS`` that is
    ``anchoring_overdue`` (until anchored, a record can be deleted from the database without a trace);
 5. for human decisions checks only that an override names an existing decision of the same case
@@ -90,7 +93,15 @@ from .decisions import (
     erased_citations,
     load_sealed_inputs,
 )
-from .facts import CertificateFact, citations, classify, establish, resolve_citations, status_at_block
+from .facts import (
+    HOLDER_FIELD_OF_TYPE,
+    CertificateFact,
+    citations,
+    classify,
+    establish,
+    resolve_citations,
+    status_at_block,
+)
 from .logchain import LOG_DECISIONS, ChainRange, LogEntry, LogMention
 from .permits import LinkScan, check_links
 from .supervision import SUPERVISION_FORMAT, commitment_of, credited_applicant
@@ -431,6 +442,7 @@ class _UnseenFact:
     verified = False
     status = "unknown"
     subject_ids: tuple[str, ...] = ()
+    any_ids: tuple[str, ...] = ()
 
     def __init__(self, digest: str | None, failed: tuple[str]) -> None:
         self.digest = digest
@@ -725,6 +737,22 @@ class _Facts:
             holder = fact.holder
             if holds:  # CertificateFact.held_by: an empty or blank holder field names no one
                 holder = verified and any(reference(i) == applicant for i in fact.subject_ids if i.strip())
+                if (
+                    not holder
+                    and verified
+                    and theirs.get("holder") is True
+                    and any(reference(i) == applicant for i in fact.any_ids if i.strip())
+                ):
+                    # recorded under the rule before red team round 69 (any disclosed holder field named the holder):
+                    # its own finding, not made-up facts; re-run as recorded, so no outcome_mismatch follows from it
+                    fail(
+                        "held_by_other_field",
+                        f"certificate {index + 1} ({fact.digest}, type {fact.type!r}) was held by the applicant "
+                        "through a disclosed identity other than its type's holder field "
+                        f"({HOLDER_FIELD_OF_TYPE.get(fact.type or '', 'none named')}): the rule before red team "
+                        "round 69; no longer a holding, so an officer should review the decision",
+                    )
+                    holder = True
             final.append(_fact_values(fact, verified, status, expired, holder))
         views = []
         for i, (mine, theirs) in enumerate(zip(final, recorded, strict=True)):
