@@ -48,7 +48,7 @@ def hostile_department_fixture(ledger: Any) -> str:
         {
             "format": decisions.DECISION_FORMAT,
             "case_id": "CASE-000010",
-            "service_item": "x",
+            "service_item": overridden.body["service_item"],  # a case is one item's (red team round 69)
             "applicant_ref": overridden.body["applicant_ref"],  # a case is one applicant's
             "input_digest": None,
             "certificates": [],
