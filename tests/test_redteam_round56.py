@@ -119,11 +119,12 @@ def test_a_sealed_field_within_the_bound_gives_a_bundle_both_verifiers_read(
 
 def _wide_certificate(ledger: Ledger, tmp: Path, tag: str) -> dict[str, Any]:
     """A certificate as large as a record may be in what a presentation of it carries: 250 fields with long names
-    (each hidden field is its name and its hash in a bundle), a long holder id (disclosed in a bundle naming the
-    applicant) and 200 named attachments."""
+    (each hidden field is its name and its hash in a bundle), a long credit code (its type's holder field, disclosed
+    in a bundle naming the applicant) and 200 named attachments."""
     (record,) = make_records(1, prefix=tag)
     record["subject"].update({f"f{i:03d}" + "n" * 60: 0 for i in range(250)})
-    record["subject"]["holder_id"] = "h" * 4_000  # disclosed in a bundle that names the applicant
+    # its type's holder field (formats/holders.py), the one a bundle that names the applicant discloses
+    record["subject"]["credit_code"] = "9" * 4_000
     record["attachments"] = [{"name": "a" * 60 + str(i), "sha256": f"{i:064x}"} for i in range(200)]
     (certificate,) = issue_records(ledger, tmp, "MKT", [record], tag)
     return certificate
@@ -146,7 +147,7 @@ def test_a_certificate_cited_by_digest_again_and_again_counts_toward_the_cited_b
     """(An applicant, making their own decision unverifiable by a court; a department issuing wide certificates for
     them to cite) cite one wide certificate of the store by its digest 64 times (the most an application may cite):
     round 54 bounded the documents cited inline at 1 MiB together, but not those cited by digest, which every bundle
-    carries too, once per citation (a presentation of each: 41 KB here with its holder id disclosed, 2.6 MB for the
+    carries too, once per citation (a presentation of each: 41 KB here with its holder field disclosed, 2.6 MB for the
     64). With an application at every other bound and a rule set within its own (256 KiB), the decision was
     recorded and its bundle naming the applicant (as the rules' holder conditions need) was 4.3 MB, past the 4 MiB
     both verifiers read. The cited documents' bound now counts every citation's document, inline or

@@ -85,8 +85,8 @@ def test_a_rival_recording_between_the_guard_and_the_insert_on_an_empty_log_is_c
     raced: list[Any] = []
     guards_asked: list[str] = []
 
-    def guard_then_overtaken(lg: Ledger, department: str, case_ids: Any, *produced: Any) -> Any:
-        inner = real_guard(lg, department, case_ids, *produced)
+    def guard_then_overtaken(lg: Ledger, department: str, case_ids: Any, *produced: Any, **named: Any) -> Any:
+        inner = real_guard(lg, department, case_ids, *produced, **named)
 
         def guard(conn: Any) -> None:
             guards_asked.append("this" if lg is ledger else "other")
@@ -145,8 +145,8 @@ def test_a_rival_blocked_on_the_head_row_lock_is_refused_once_the_holder_commits
 
     thread = threading.Thread(target=run_other, daemon=True)
 
-    def guard_then_rival(lg: Ledger, department: str, case_ids: Any, *produced: Any) -> Any:
-        inner = real_guard(lg, department, case_ids, *produced)
+    def guard_then_rival(lg: Ledger, department: str, case_ids: Any, *produced: Any, **named: Any) -> Any:
+        inner = real_guard(lg, department, case_ids, *produced, **named)
 
         def guard(conn: Any) -> None:
             inner(conn)
