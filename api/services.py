@@ -27,7 +27,7 @@ from ledger.formats.canonical import (
 )
 from ledger.formats.certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, validate_record
 from ledger.formats.reasons import REASON_NAMES
-from ledger.onchain.deadline import time_limit
+from ledger.onchain.deadline import chain_limit
 from ledger.services import erasure, statuslist
 from ledger.services.issuance import check_can_issue, export_document, issue_records, stored_anchor
 from ledger.services.verify import GENESIS_RECHECK, STATUS_NAMES, ChainView, Report, verify_certificate, verify_digest
@@ -213,7 +213,7 @@ def public_report(
     (default: ``LEDGER_API_PUBLIC_URL`` as the ledger's settings read it). Every read of the chain, the head's and
     the status lists' too, within the chain's time limit (``LEDGER_VERIFY_SECONDS``: a slow node holds no worker
     thread longer, red team round 66)."""
-    with time_limit(getattr(view.chain, "verify_seconds", None)):
+    with chain_limit(view.chain):
         return _public_report(ledger, view, document=document, digest=digest, refresh=refresh, base=base)
 
 

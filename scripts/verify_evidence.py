@@ -17,7 +17,9 @@ the JSON-RPC endpoint given and compared with what the bundle states. Each check
 check passed, 1 when some check failed and 2 when the bundle could not be read at all.
 
 The certificate's status is read without telling the node which certificate is checked (--status-lookup herd,
-the default): the issuing department's whole status event stream is fetched and the status worked out here.
+the default): the issuing department's whole status event stream is fetched and the status worked out here, after
+checking that the events hash to the department's status trail the contract keeps (CertificateAnchor 4.1.0,
+docs/format.md §8: a node leaving an event out, making one up or moving one is refused).
 --status-lookup direct asks the node for this one certificate's status instead (docs/privacy.md).
 
 Give --anchor with the anchor contract address you know from an independent source (the ledger operator's
@@ -1992,7 +1994,21 @@ class Verifier:
             periods = ()
         found: list[tuple[int, int, int, int, bytes, str, str]] = []
         block = min((start for _, _, start in periods), default=0)
-        if (self.head - block) // STATUS_LOG_CHUNK >= STATUS_PROBE_AFTER:
+        # The department's status trail (CertificateAnchor 4.1.0), read first and at the latest block: the running
+        # hash of its status changes, which the events read below must reproduce (red team round 68: a node leaving
+        # a revocation out of eth_getLogs was believed). The events are read up to its last change.
+        ((stated, stated_block, stated_changes),) = self.rpc.call(
+            self.b["chain"]["anchor_contract"],
+            "statusTrail(bytes32)",
+            ["bytes32"],
+            [department],
+            ["(bytes32,uint32,uint32)"],
+        )
+        end = max(self.head, int(stated_block))
+        if end > MAX_BLOCK_NUMBER:
+            raise Failure(f"the node names a status change in block {end}, which no contract can record")
+        data_of: dict[tuple[int, int], bytes] = {}
+        if (end - block) // STATUS_LOG_CHUNK >= STATUS_PROBE_AFTER:
             try:
                 if quantity(self.rpc.block(self.head).get("number"), "a block's number") != self.head:
                     raise Failure(f"the node's block {self.head} is numbered otherwise")
@@ -2001,8 +2017,8 @@ class Verifier:
                     f"the node claims a head of block {self.head} but does not produce that block ({exc}): its "
                     "answer is not believable, so the status stream is not read up to it: do not trust this node"
                 ) from exc
-        while block <= self.head:
-            upto = min(self.head, block + STATUS_LOG_CHUNK - 1)
+        while block <= end:
+            upto = min(end, block + STATUS_LOG_CHUNK - 1)
             logs = self.rpc(
                 "eth_getLogs",
                 {
@@ -2027,13 +2043,15 @@ class Verifier:
                 number = quantity(log["blockNumber"], "a log's block number")
                 if not block <= number <= upto:
                     raise Failure(f"the node returned a status event of block {number} for blocks {block}-{upto}")
+                position = (number, quantity(log["logIndex"], "a log's index"))
+                data_of[position] = hexbytes(log["data"], None)
                 found.append(
                     (
                         number,
-                        quantity(log["logIndex"], "a log's index"),
+                        position[1],
                         STATUS_EVENT_TOPICS[topics[0]],
                         0,
-                        hexbytes(log["data"], None)[:32],
+                        data_of[position][:32],
                         topics[2],
                         topics[1],
                     )
@@ -2044,6 +2062,19 @@ class Verifier:
             raise Failure(
                 "the node returned two status events at one position of the chain (block, log "
                 "index): do not trust this node"
+            )
+        trail = bytes(32)
+        try:
+            for number, index, status, _, _, root, digest in found:
+                link = (bytes((status,)), hexbytes(digest, 32), hexbytes(root, 32), number.to_bytes(4, "big"))
+                trail = hashlib.sha256(trail + b"".join(link) + data_of[(number, index)]).digest()
+        except (ValueError, OverflowError) as exc:
+            raise Failure(f"the node's status events are malformed ({exc}): do not trust this node") from exc
+        if trail != bytes(stated) or len(found) != int(stated_changes):
+            raise Failure(
+                f"the node's status events of the issuing department ({len(found)}) do not hash to the status trail "
+                f"the contract keeps for it ({int(stated_changes)} changes, the last in block {int(stated_block)}): "
+                "the node left out, made up, moved or altered status events; do not trust this node"
             )
         return found
 

@@ -1,23 +1,22 @@
 """Red team, round 68: the chain's operator rewriting history, and a holder editing their document.
 
-1. Found, open (the chain's operator, or a node replica whose log index lags its blocks): answer ``eth_getLogs``
-   with the revocation of a certificate left out, every other answer honest. The status of a certificate is read
-   without telling the node which certificate is checked (``status_lookup="herd"``, the default of ``ledger
-   verify``, ``verify_many``, the gateway's index and the court's verifier): the issuer's whole status event stream
-   from ``eth_getLogs``, and nothing says whether it is whole. So ``ledger verify`` and ``verify_many`` said VERIFIED
-   for the revoked certificate, and a bundle restating it as valid was VERIFIED by both bundle verifiers, where the
-   direct lookup (``statusOf``, which names the certificate to the node) says revoked. Nothing on chain says what
-   a department's whole status stream is, so it cannot be checked without naming the certificate; the fix (a
-   running hash of each department's status changes kept by CertificateAnchor, which the readers recompute from
-   the events they got) is a contract change, left open here (strict xfail; docs/threat-model.md). The same holds
-   for an event moved to another block within the range read (a certificate's last suspension placed before its
-   reinstatement: valid to every verifier's herd read) and for one made up.
+1. Found, fixed by CertificateAnchor 4.1.0 (the chain's operator, or a node replica whose log index lags its
+   blocks): answer ``eth_getLogs`` with the revocation of a certificate left out, every other answer honest. The
+   status of a certificate is read without telling the node which certificate is checked (``status_lookup="herd"``,
+   the default of ``ledger verify``, ``verify_many``, the gateway's index and the court's verifier): the issuer's
+   whole status event stream from ``eth_getLogs``, and nothing said whether it was whole. So ``ledger verify`` and
+   ``verify_many`` said VERIFIED for the revoked certificate, and a bundle restating it as valid was VERIFIED by
+   both bundle verifiers, where the direct lookup (``statusOf``) says revoked. The same held for an event moved to
+   another block within the range read and for one made up. CertificateAnchor 4.1.0 keeps each department's
+   status trail, the running hash of its status changes (``statusTrail``, ledger/onchain/trail.py), and every
+   reader recomputes it from the events it got and refuses a stream that does not reproduce it
+   (tests/test_status_trail.py for the moved and made-up events and every reader).
 
-2. Found, partly fixed (the same, or only a replica whose log index lags its blocks): the revocation left out until
+2. Found, fixed (the same, or only a replica whose log index lags its blocks): the revocation left out until
    its block is past the finality margin, then the node honest: the gateway's long-lived view reads final blocks
-   once and kept them, so it called the certificate valid for good where every fresh verifier said revoked. It now
+   once and kept them, so it called the certificate valid for good where every fresh verifier said revoked. It
    reads every status event again once ``verify.FULL_RESYNC_SECONDS`` (an hour) have passed since its last whole
-   read: such a gap lasts an hour at most.
+   read, and since 4.1.0 its sync refuses such an answer at once (the status trail) and keeps nothing of it.
 
 3. Found (the chain's operator): the same certificate's last suspension moved to a block before its department
    was registered. The court's verifier reads a department's status events from its registration on and refused
@@ -75,11 +74,6 @@ def _without_revocations(method: str, _params: Any, answer: Any) -> Any:
     return answer
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (red team round 68): the herd status read cannot tell a status event stream with events left out "
-    "from a whole one; the fix needs a running hash of each department's status changes in CertificateAnchor",
-)
 def test_a_node_leaving_a_revocation_out_of_its_logs_is_not_believed_by_the_herd_read(
     ledger: Ledger, tmp_path: Path, fresh_department: str
 ) -> None:
@@ -110,12 +104,13 @@ def test_a_revocation_left_out_until_final_is_not_kept_valid_by_a_long_lived_vie
     ledger: Ledger, tmp_path: Path, fresh_department: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The chain's operator, or only a replica behind the gateway's node URL whose log index lags its blocks, leaves
-    a revocation out of ``eth_getLogs`` until its block is past the finality margin, then answers honestly. Every
-    fresh verifier reads the revocation from then on; the gateway's view read final blocks once and kept them, so
-    it called the certificate valid for good. It now reads every status event again once ``FULL_RESYNC_SECONDS``
-    (an hour) have passed since its last whole read, and replaces what it kept."""
+    a revocation out of ``eth_getLogs`` until its block is past the finality margin, then answers honestly. The
+    gateway's view read final blocks once and kept them, so it called the certificate valid for good where every
+    fresh verifier said revoked. Since CertificateAnchor 4.1.0 the view's sync refuses the answer at once (the
+    events do not hash to the department's status trail) and keeps nothing of it; once the node answers honestly
+    the next sync reads the revocation. The hourly full read (``FULL_RESYNC_SECONDS``) stays as a second line."""
     target, _ = issue(ledger, tmp_path, fresh_department, make_records(2))
-    lying = [True]
+    lying = [False]
 
     def rewrite(method: str, params: Any, answer: Any) -> Any:
         return _without_revocations(method, params, answer) if lying[0] else answer
@@ -125,15 +120,21 @@ def test_a_revocation_left_out_until_final_is_not_kept_valid_by_a_long_lived_vie
         view = ChainView(chain, ledger.settings.confirmations, max_head_age=3600.0)
         view.refresh()
         assert verify_many([target], view)[0].ok
+        lying[0] = True  # from here on (an earlier revocation of the department would be left out, and refused, too)
         status.revoke(ledger, target["digest"], "fraud")
+        revoked_in = ledger.chain.block_number()
         _mine(ledger, Finality(ledger.settings.confirmations).reorg_depth + 2)
-        view.refresh()  # the revocation's block is final now, read without it
+        with pytest.raises(ChainError, match="status trail"):
+            view.refresh()  # the revocation's block is final now: the answer without it is refused, not kept
+        # the view answers as of the last head it could read whole, before the revocation, or not at all
+        kept = verify_many([target], view)[0]
+        assert not kept.ok or (kept.as_of_block is not None and kept.as_of_block < revoked_in), kept.to_json()
+        assert not verify_many([target], ChainView(chain))[0].ok  # a fresh view: refused
         lying[0] = False  # the node answers honestly from here on
         _mine(ledger, 1)
         view.refresh()
-        assert {c.name for c in verify_many([target], ChainView(chain))[0].failed} == {"status"}  # a fresh view
-        assert verify_many([target], view)[0].ok  # within the hour: what the view read as final stands
-        monkeypatch.setattr(verify, "FULL_RESYNC_SECONDS", 0.0)  # the hour has passed
+        assert {c.name for c in verify_many([target], view)[0].failed} == {"status"}
+        monkeypatch.setattr(verify, "FULL_RESYNC_SECONDS", 0.0)  # the hourly full read agrees
         view.refresh()
         assert {c.name for c in verify_many([target], view)[0].failed} == {"status"}
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from ledger.formats.canonical import hex32
-from ledger.onchain.deadline import time_limit
+from ledger.onchain.deadline import chain_limit
 from ledger.services import provenance, statuslist
 from ledger.services.verify import ChainView, expectation, verify_certificate
 
@@ -102,7 +102,7 @@ def verify(body: VerifyCreate, verifier: Verifier, ledger: LedgerDep, request: R
     view = _view(request)
     # every read of the chain (the head's, the status lists') within the time limit: a slow node holds no worker
     # thread past it (LEDGER_VERIFY_SECONDS; red team round 66)
-    with time_limit(getattr(view.chain, "verify_seconds", None)):
+    with chain_limit(view.chain):
         services.fresh_head(view)
         report = statuslist.checked_report(
             ledger,

@@ -27,6 +27,9 @@ contract CertificateAnchor is ICertificateAnchor {
     /// @dev The root through which a department's certificate `digest` was first suspended; 0 while never. Every
     /// suspension and reinstatement of that digest is made through it, so its history there is the digest's whole.
     mapping(bytes32 departmentId => mapping(bytes32 digest => bytes32 root)) private _held;
+    /// @dev Each department's running hash of its status changes: what a reader of its status events checks them
+    /// against (red team round 68: a node leaving a revocation out of `eth_getLogs` was believed).
+    mapping(bytes32 departmentId => StatusTrail) private _trails;
 
     /// @notice Binds the anchor to the department registry that authorizes issuers.
     /// @param registry_ The department registry.
@@ -61,6 +64,7 @@ contract CertificateAnchor is ICertificateAnchor {
 
         bytes32 departmentId = _registry.departmentOf(msg.sender);
         _record(history, CertStatus.Revoked, bytes32(uint256(reason)));
+        _chain(departmentId, CertStatus.Revoked, digest, root, bytes32(uint256(reason)), "");
         _ended[departmentId][digest] = root;
         emit CertificateRevoked(digest, root, departmentId, reason);
     }
@@ -75,6 +79,7 @@ contract CertificateAnchor is ICertificateAnchor {
         _requireNotHeldElsewhere(departmentId, root, digest);
         if (_held[departmentId][digest] == bytes32(0)) _held[departmentId][digest] = root;
         _record(history, CertStatus.Suspended, bytes32(uint256(reason)));
+        _chain(departmentId, CertStatus.Suspended, digest, root, bytes32(uint256(reason)), "");
         emit CertificateSuspended(digest, root, departmentId, reason);
     }
 
@@ -87,6 +92,7 @@ contract CertificateAnchor is ICertificateAnchor {
         if (status != CertStatus.Suspended) revert AnchorCertificateNotSuspended(digest);
 
         _record(history, CertStatus.Valid, bytes32(uint256(reason)));
+        _chain(departmentId, CertStatus.Valid, digest, root, bytes32(uint256(reason)), "");
         emit CertificateReinstated(digest, root, departmentId, reason);
     }
 
@@ -107,11 +113,10 @@ contract CertificateAnchor is ICertificateAnchor {
         if (oldDigest == newDigest) revert AnchorSelfSupersede(oldDigest);
         StatusChange[] storage oldHistory = _live(departmentId, oldRoot, oldDigest, oldProof);
         _live(departmentId, newRoot, newDigest, newProof);
-        bytes32 oldType = _batches[departmentId][oldRoot].schema;
-        bytes32 newType = _batches[departmentId][newRoot].schema;
-        if (oldType != newType) revert AnchorSupersedeAcrossTypes(oldDigest, oldType, newDigest, newType);
+        _requireSameType(departmentId, oldRoot, oldDigest, newRoot, newDigest);
 
         _record(oldHistory, CertStatus.Superseded, newDigest);
+        _chain(departmentId, CertStatus.Superseded, oldDigest, oldRoot, newDigest, abi.encodePacked(newRoot));
         _ended[departmentId][oldDigest] = oldRoot;
         emit CertificateSuperseded(oldDigest, oldRoot, departmentId, newDigest, newRoot);
     }
@@ -170,6 +175,20 @@ contract CertificateAnchor is ICertificateAnchor {
     }
 
     /// @inheritdoc ICertificateAnchor
+    function statusTrail(bytes32 departmentId) external view returns (StatusTrail memory) {
+        return _trails[departmentId];
+    }
+
+    /// @inheritdoc ICertificateAnchor
+    function statusTrails() external view returns (bytes32[] memory departmentIds, StatusTrail[] memory trails) {
+        departmentIds = _registry.departmentIds();
+        trails = new StatusTrail[](departmentIds.length);
+        for (uint256 i = 0; i < departmentIds.length; ++i) {
+            trails[i] = _trails[departmentIds[i]];
+        }
+    }
+
+    /// @inheritdoc ICertificateAnchor
     function statusHistory(bytes32 departmentId, bytes32 root, bytes32 digest)
         external
         view
@@ -185,7 +204,7 @@ contract CertificateAnchor is ICertificateAnchor {
 
     /// @inheritdoc ICertificateAnchor
     function version() external pure returns (string memory) {
-        return "4.0.0";
+        return "4.1.0";
     }
 
     // ----------------------------------------------------------------- internals
@@ -250,6 +269,19 @@ contract CertificateAnchor is ICertificateAnchor {
         if (heldRoot != bytes32(0) && heldRoot != root) revert AnchorCertificateHeldElsewhere(digest, root, heldRoot);
     }
 
+    /// @dev Reverts unless the department's batches `oldRoot` and `newRoot` are of one certificate type.
+    function _requireSameType(
+        bytes32 departmentId,
+        bytes32 oldRoot,
+        bytes32 oldDigest,
+        bytes32 newRoot,
+        bytes32 newDigest
+    ) private view {
+        bytes32 oldType = _batches[departmentId][oldRoot].schema;
+        bytes32 newType = _batches[departmentId][newRoot].schema;
+        if (oldType != newType) revert AnchorSupersedeAcrossTypes(oldDigest, oldType, newDigest, newType);
+    }
+
     /// @dev Current status in `history`, reverting when it is terminal.
     function _requireNotTerminal(StatusChange[] storage history, bytes32 digest)
         private
@@ -261,6 +293,23 @@ contract CertificateAnchor is ICertificateAnchor {
         status = last.status;
         if (status == CertStatus.Revoked) revert AnchorCertificateRevoked(digest);
         if (status == CertStatus.Superseded) revert AnchorCertificateSuperseded(digest, last.detail);
+    }
+
+    /// @dev Chains one status change into its department's trail: the status event's ABI data is `detail` (the
+    /// reason code as one word, or the successor digest) followed by `more` (the successor's root, or nothing).
+    function _chain(
+        bytes32 departmentId,
+        CertStatus status,
+        bytes32 digest,
+        bytes32 root,
+        bytes32 detail,
+        bytes memory more
+    ) private {
+        StatusTrail storage kept = _trails[departmentId];
+        kept.trail =
+            sha256(abi.encodePacked(kept.trail, uint8(status), digest, root, uint32(block.number), detail, more));
+        kept.blockNumber = uint32(block.number);
+        kept.changes += 1;
     }
 
     function _record(StatusChange[] storage history, CertStatus status, bytes32 detail) private {

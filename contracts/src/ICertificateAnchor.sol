@@ -46,6 +46,16 @@ interface ICertificateAnchor {
         bytes32 detail;
     }
 
+    /// @notice A department's status trail: the running hash of every status change it made, in chain order
+    /// (docs/format.md §8), the block of the last one and how many there were. A reader that took a department's
+    /// status events from `eth_getLogs` recomputes the hash from them and compares: an event a node left out, made
+    /// up, moved to another block or put out of order changes it (4.1.0).
+    struct StatusTrail {
+        bytes32 trail;
+        uint32 blockNumber;
+        uint32 changes;
+    }
+
     // ----------------------------------------------------------------- errors
 
     /// @notice `caller` is not the current key of an active department holding `neededRole`.
@@ -204,16 +214,26 @@ interface ICertificateAnchor {
     /// history is the digest's whole suspension history) beside the status of the root a document names.
     function heldUnder(bytes32 departmentId, bytes32 digest) external view returns (bytes32 root);
 
+    /// @notice Department `departmentId`'s status trail (see {StatusTrail}): all zero while it changed no status.
+    /// Each change sets `trail = sha256(trail || uint8 status || digest || root || uint32 block || data)`, with the
+    /// new status code, the certificate's digest and root, the block, and the status event's ABI data (the reason
+    /// code as one word, or a supersession's successor digest and root).
+    function statusTrail(bytes32 departmentId) external view returns (StatusTrail memory);
+
+    /// @notice The status trails of every department the registry lists ({IDepartmentRegistry-departmentIds}), in
+    /// its order: one call for a reader of the whole contract's status events.
+    function statusTrails() external view returns (bytes32[] memory departmentIds, StatusTrail[] memory trails);
+
     /// @notice Every status change of that certificate, oldest first.
     function statusHistory(bytes32 departmentId, bytes32 root, bytes32 digest)
         external
         view
         returns (StatusChange[] memory);
 
-    /// @notice Contract version, "4.0.0" (2.1.0: a revoked or superseded digest is ended under every root of its
+    /// @notice Contract version, "4.1.0" (2.1.0: a revoked or superseded digest is ended under every root of its
     /// department, {endedUnder}; 2.2.0: its suspensions are made through one root, {heldUnder}; 3.0.0: a batch is
     /// of one certificate type its department holds, and a certificate is superseded only by one of its type;
     /// 4.0.0: a certificate's digest commits to its type, and {supersede} computes both digests under their batches'
-    /// types).
+    /// types; 4.1.0: each department's status changes are chained in its {statusTrail}).
     function version() external pure returns (string memory);
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {Test} from "./utils/Test.sol";
+import {Test, Vm} from "./utils/Test.sol";
 import {RegistryFixture} from "./utils/RegistryFixture.sol";
 import {MerkleBuilder} from "./utils/MerkleBuilder.sol";
 import {CertificateAnchor} from "../src/CertificateAnchor.sol";
@@ -122,7 +122,7 @@ contract CertificateAnchorTest is RegistryFixture {
     // ----------------------------------------------------------------- anchorBatch
 
     function test_Views() public view {
-        assertEq(anchor.version(), "4.0.0", "version");
+        assertEq(anchor.version(), "4.1.0", "version");
         assertEq(anchor.DIGEST_TAG(), bytes10("pl-cert/2\x00"), "digest tag");
         assertEq(anchor.certificateDigest(SCHEMA, fields[0]), digests[0], "the digest as docs/format.md spells it");
         assertEq(anchor.MAX_REASON(), 12, "reason vocabulary");
@@ -1008,6 +1008,124 @@ contract CertificateAnchorTest is RegistryFixture {
             assertEq(uint256(detail), reason, "the code, nothing else, is on chain");
         }
     }
+
+    // ----------------------------------------------------------------- status trail (4.1.0)
+
+    /// @dev One link of a department's status trail as docs/format.md §8 spells it, from a status event as a reader
+    /// gets it from eth_getLogs (written here apart from the contract's `_chain`).
+    function _link(bytes32 trail, uint8 code, Vm.Log memory log, uint32 blockNumber) internal pure returns (bytes32) {
+        return sha256(abi.encodePacked(trail, code, log.topics[1], log.topics[2], blockNumber, log.data));
+    }
+
+    function _code(bytes32 topic) internal pure returns (uint8) {
+        if (topic == ICertificateAnchor.CertificateReinstated.selector) return 0;
+        if (topic == ICertificateAnchor.CertificateSuspended.selector) return 1;
+        if (topic == ICertificateAnchor.CertificateRevoked.selector) return 2;
+        if (topic == ICertificateAnchor.CertificateSuperseded.selector) return 3;
+        return type(uint8).max;
+    }
+
+    /// @dev Department `dept`'s trail from the status events in `logs`, all made in the current block.
+    function _trailOf(Vm.Log[] memory logs, bytes32 dept) internal view returns (bytes32 trail, uint32 n) {
+        for (uint256 i = 0; i < logs.length; ++i) {
+            if (logs[i].emitter != address(anchor) || logs[i].topics.length != 4 || logs[i].topics[3] != dept) {
+                continue;
+            }
+            uint8 code = _code(logs[i].topics[0]);
+            if (code == type(uint8).max) continue;
+            trail = _link(trail, code, logs[i], uint32(block.number));
+            ++n;
+        }
+    }
+
+    function test_StatusTrail_ZeroUntilAChange() public {
+        _anchor(mktKey, root, 5);
+        ICertificateAnchor.StatusTrail memory t = anchor.statusTrail(MKT);
+        assertEq(t.trail, bytes32(0), "an anchoring is no status change");
+        assertEq(t.blockNumber, 0, "no block");
+        assertEq(t.changes, 0, "no change");
+    }
+
+    /// @dev Every status change chains its event into its department's trail, in order: what a reader recomputes
+    /// from the events it got and compares (red team round 68: a node leaving a revocation out of eth_getLogs).
+    function test_StatusTrail_ChainsEveryStatusEventInOrder() public {
+        _anchor(mktKey, root, 5);
+        _anchor(mktKey, root2, 5);
+        _anchor(finKey, root, 5);
+        vm.recordLogs();
+        vm.prank(mktKey);
+        anchor.suspend(root, digests[0], _proof(0), REASON);
+        vm.prank(finKey);
+        anchor.revoke(root, digests[0], _proof(0), REASON); // another department's trail
+        vm.prank(mktKey);
+        anchor.reinstate(root, digests[0], _proof(0), CLEARED);
+        vm.prank(mktKey);
+        anchor.revoke(root, digests[3], _proof(3), REASON);
+        _supersede(mktKey, 1, 1);
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+
+        (bytes32 expected, uint32 n) = _trailOf(logs, MKT);
+        ICertificateAnchor.StatusTrail memory t = anchor.statusTrail(MKT);
+        assertEq(n, 4, "four changes of MKT");
+        assertEq(t.trail, expected, "the trail the events imply");
+        assertEq(t.changes, 4, "counted");
+        assertEq(t.blockNumber, 1000, "the block of the last");
+        (bytes32 fin,) = _trailOf(logs, FIN);
+        assertEq(anchor.statusTrail(FIN).trail, fin, "a trail per department");
+        assertTrue(fin != expected, "not shared");
+
+        (bytes32[] memory ids, ICertificateAnchor.StatusTrail[] memory all) = anchor.statusTrails();
+        assertEq(ids.length, 3, "every registered department");
+        for (uint256 i = 0; i < ids.length; ++i) {
+            assertEq(all[i].trail, anchor.statusTrail(ids[i]).trail, "the same trail");
+            assertEq(all[i].changes, anchor.statusTrail(ids[i]).changes, "the same count");
+        }
+    }
+
+    /// @dev The chain's operator answers eth_getLogs with one status event left out, or one moved to another block
+    /// (a suspension before a revocation swapped): the trail the reader recomputes differs from the contract's.
+    function test_Attack_StatusTrailTellsAnEventLeftOutOrMoved() public {
+        _anchor(mktKey, root, 5);
+        vm.recordLogs();
+        vm.prank(mktKey);
+        anchor.suspend(root, digests[0], _proof(0), REASON);
+        vm.roll(1001);
+        vm.prank(mktKey);
+        anchor.revoke(root, digests[1], _proof(1), REASON);
+        vm.roll(1002);
+        vm.prank(mktKey);
+        anchor.reinstate(root, digests[0], _proof(0), CLEARED);
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        uint8[3] memory codes = [1, 2, 0];
+        uint32[3] memory blocks = [uint32(1000), 1001, 1002];
+        bytes32 whole;
+        bytes32 withoutRevocation;
+        for (uint256 i = 0; i < 3; ++i) {
+            whole = _link(whole, codes[i], logs[i], blocks[i]);
+            if (i != 1) withoutRevocation = _link(withoutRevocation, codes[i], logs[i], blocks[i]);
+        }
+        bytes32 moved = _link(_link(_link(bytes32(0), 2, logs[1], 1000), 1, logs[0], 1001), 0, logs[2], 1002);
+        bytes32 otherBlock = _link(_link(_link(bytes32(0), 1, logs[0], 1000), 2, logs[1], 1002), 0, logs[2], 1002);
+        bytes32 onChain = anchor.statusTrail(MKT).trail;
+        assertEq(onChain, whole, "the honest stream");
+        assertTrue(withoutRevocation != onChain, "a revocation left out shows");
+        assertTrue(moved != onChain, "two changes swapped show");
+        assertTrue(otherBlock != onChain, "a change moved to a later block shows");
+        assertEq(anchor.statusTrail(MKT).blockNumber, 1002, "the block of the last change");
+    }
+
+    /// @dev A refused change leaves the trail as it was.
+    function test_StatusTrail_UnchangedByARefusedChange() public {
+        _anchor(mktKey, root, 5);
+        vm.prank(mktKey);
+        anchor.revoke(root, digests[0], _proof(0), REASON);
+        ICertificateAnchor.StatusTrail memory before = anchor.statusTrail(MKT);
+        vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorCertificateRevoked.selector, digests[0]));
+        vm.prank(mktKey);
+        anchor.revoke(root, digests[0], _proof(0), REASON);
+        assertEq(anchor.statusTrail(MKT).trail, before.trail, "unchanged");
+        assertEq(anchor.statusTrail(MKT).changes, 1, "one change");
+    }
 }
 
 /// @dev Plays three issuer departments (D0, D1, D2) and one verifier-only department (D3) with registry churn.
@@ -1044,6 +1162,36 @@ contract AnchorHandler is Test {
     mapping(uint256 index => uint8) public ghostStatus;
     mapping(uint256 index => uint256) public ghostChanges;
     uint256 public hostileSuccesses; // status changes a hostile department made in its own namespace
+    // Each department's status trail recomputed from the status events of every call (docs/format.md §8), and the
+    // number of events: what a reader of eth_getLogs checks against the contract's statusTrail (4.1.0).
+    mapping(bytes32 departmentId => bytes32) public ghostTrail;
+    mapping(bytes32 departmentId => uint32) public ghostTrailChanges;
+
+    function departmentIdAt(uint256 i) external view returns (bytes32) {
+        return ids[i];
+    }
+
+    /// @dev Chains the status events recorded since {Vm-recordLogs} into the ghost trails, as a reader would.
+    function _chainStatusEvents() internal {
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        for (uint256 i = 0; i < logs.length; ++i) {
+            if (logs[i].emitter != address(anchor) || logs[i].topics.length != 4) continue;
+            bytes32 t = logs[i].topics[0];
+            uint8 code;
+            if (t == ICertificateAnchor.CertificateReinstated.selector) code = 0;
+            else if (t == ICertificateAnchor.CertificateSuspended.selector) code = 1;
+            else if (t == ICertificateAnchor.CertificateRevoked.selector) code = 2;
+            else if (t == ICertificateAnchor.CertificateSuperseded.selector) code = 3;
+            else continue;
+            bytes32 dept = logs[i].topics[3];
+            ghostTrail[dept] = sha256(
+                abi.encodePacked(
+                    ghostTrail[dept], code, logs[i].topics[1], logs[i].topics[2], uint32(block.number), logs[i].data
+                )
+            );
+            ghostTrailChanges[dept] += 1;
+        }
+    }
 
     constructor() {
         address[] memory council = new address[](1);
@@ -1186,6 +1334,7 @@ contract AnchorHandler is Test {
         uint8 action
     ) internal {
         address signer = _signer(id);
+        vm.recordLogs();
         vm.prank(signer);
         bool ok;
         if (action % 4 == 0) {
@@ -1206,6 +1355,7 @@ contract AnchorHandler is Test {
             } catch {}
         }
         if (ok) hostileSuccesses++;
+        _chainStatusEvents();
     }
 
     /// @dev The genuine issuer changes the status of one of its own certificates; the ghost follows it.
@@ -1335,7 +1485,9 @@ contract AnchorHandler is Test {
     }
 
     function _try(bytes memory data) internal returns (bool ok) {
+        vm.recordLogs(); // a pending prank survives a cheatcode call
         (ok,) = address(anchor).call(data);
+        _chainStatusEvents();
     }
 
     function rotate(uint256 dept) external {
@@ -1434,6 +1586,19 @@ contract CertificateAnchorInvariantTest is Test {
             (ICertificateAnchor.CertStatus s,,,) = anchor.statusOf(dept, root, digest);
             bool terminal = s == ICertificateAnchor.CertStatus.Revoked || s == ICertificateAnchor.CertStatus.Superseded;
             assertTrue(terminal == (endedRoot == root), "a copy is terminal exactly when it is where the end was made");
+        }
+    }
+
+    /// @dev Every department's status trail is the running hash of its status events, in the order they were
+    /// emitted, whatever hostile departments tried (4.1.0): a reader that recomputes it from the events a node gave
+    /// tells a stream with an event left out, made up or moved from the whole one.
+    function invariant_StatusTrailChainsEveryStatusEvent() public view {
+        CertificateAnchor anchor = handler.anchor();
+        for (uint256 i = 0; i < 4; ++i) {
+            bytes32 id = handler.departmentIdAt(i);
+            ICertificateAnchor.StatusTrail memory t = anchor.statusTrail(id);
+            assertEq(t.trail, handler.ghostTrail(id), "the trail the events imply");
+            assertEq(t.changes, handler.ghostTrailChanges(id), "one change per status event");
         }
     }
 }

@@ -349,8 +349,8 @@ def _block_problem(method: str, params: Any, block: Any) -> str | None:
     if not isinstance(block, dict):
         return None
     asked = params[0] if isinstance(params, (list, tuple)) and params else None
-    by_number = method == "eth_getBlockByNumber" and isinstance(asked, str) and bool(_QUANTITY_TEXT.fullmatch(asked))
-    if by_number and int(block["number"], 16) != int(str(asked), 16):
+    number = _numbered(asked) if method == "eth_getBlockByNumber" else None
+    if number is not None and int(block["number"], 16) != number:
         return "the block asked for (it answered another block)"
     if method == "eth_getBlockByHash" and isinstance(asked, str) and block["hash"].lower() != asked.lower():
         return "the block asked for (it answered another block)"

@@ -43,3 +43,9 @@ class time_limit:  # used as a function: ``with time_limit(seconds):``
         if self._token is not None:
             _TIME_LIMIT.reset(self._token)
             self._token = None
+
+
+def chain_limit(chain: object) -> time_limit:
+    """:class:`time_limit` of ``chain``'s verification time (``LEDGER_VERIFY_SECONDS``, its ``verify_seconds``), or
+    none for a chain without one: the limit every verification path enters around its reads."""
+    return time_limit(getattr(chain, "verify_seconds", None))

@@ -24,7 +24,7 @@ from ..formats.canonical import hex32, parse_hex32
 from ..formats.i18n import LANGUAGES, says, status_word
 from ..formats.reasons import reason_name
 from ..onchain import chainread
-from ..onchain.deadline import time_limit
+from ..onchain.deadline import chain_limit
 from ..onchain.ids import ROLE_ISSUER, department_id_bytes
 from ..storage.models import given_time
 from ..storage.store import BATCH_HEAD, RUN_BYTES, Batch, BatchState, Certificate, StatusChange, run_proof, run_start
@@ -677,7 +677,7 @@ def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = Fals
     chain is within the time limit (``LEDGER_VERIFY_SECONDS``): a node answering each read just inside the read
     timeout held the gateway's worker thread (an anonymous client's public timeline) for its reads times 30 s, a
     ChainError naming the limit now (red team round 67)."""
-    with time_limit(getattr(ledger.chain, "verify_seconds", None)):
+    with chain_limit(ledger.chain):
         return _timeline(ledger, digest, now=now, private=private)
 
 

@@ -156,10 +156,10 @@ def list_credential(
     ``view``: a long-lived ChainView (the gateway's), whose department streams are read once and then only brought
     up to new heads. Every read of the chain is within the time limit (``LEDGER_VERIFY_SECONDS``; red team round
     67: a slow node held the gateway's worker thread for the list's reads times 30 s)."""
-    from ..onchain.deadline import time_limit
+    from ..onchain.deadline import chain_limit
 
     chain = view.chain if view is not None else ledger.chain
-    with time_limit(getattr(chain, "verify_seconds", None)):
+    with chain_limit(chain):
         return _list_credential(ledger, department, root, purpose, base=base, block=block, view=view)
 
 

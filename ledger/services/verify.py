@@ -45,8 +45,8 @@ from ..formats.canonical import hex32, parse_hex32
 from ..formats.certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, CertificateDocument, batch_schema, load_document
 from ..formats.merkle import ProofWalks
 from ..formats.reasons import reason_name
-from ..onchain import chainread
-from ..onchain.deadline import time_limit
+from ..onchain import chainread, trail
+from ..onchain.deadline import chain_limit, time_limit
 from ..onchain.ids import ROLE_ISSUER, department_id_bytes
 
 if TYPE_CHECKING:  # web3 and eth_account (most of a second) are imported by the chain's client, where one is opened
@@ -208,9 +208,10 @@ GENESIS_RECHECK = 5.0
 # not moved (a chain rewritten to the same height): one eth_getLogs over the last confirmations + 12 blocks.
 RESYNC_SECONDS = 1.0
 # Seconds after which ChainView.sync(recheck=True) (the gateway's head refresher) reads every status event again from
-# the deployment on, final ones included, and replaces what it kept: nothing on chain says whether a stream the node
-# gave was whole, so an event a node left out until it was final (a replica whose log index lagged) would otherwise
-# stay out for good; this bounds it to this long (red team round 68). One full read: every department's events.
+# the deployment on, final ones included, and replaces what it kept (red team round 68). A second line since
+# CertificateAnchor 4.1.0: every sync checks each department's events against its status trail, so a stream with an
+# event left out is refused when read, not kept. One full read: every department's events, for the index only (the
+# department streams are checked against their trails at each of their own reads).
 FULL_RESYNC_SECONDS = 3600.0
 # How a certificate's status is read (docs/privacy.md). "herd": the issuing department's whole status event stream
 # is read and the status worked out locally, so the node learns which department's certificates are checked but
@@ -269,6 +270,8 @@ class _IndexRead:
     final_mark: tuple[int, str]
     from_deployment: bool
     full: bool
+    # each department's status trail after its events up to ``final_upto`` (CertificateAnchor 4.1.0)
+    trails: dict[bytes, trail.Trail]
 
 
 @dataclass
@@ -287,6 +290,9 @@ class _DepartmentStream:
     replaced: dict[CertKey, tuple[bytes, ...]] = field(default_factory=dict)
     replaced_recent: dict[CertKey, tuple[bytes, ...]] = field(default_factory=dict)
     read_at: float = float("-inf")  # monotonic time the last read started
+    # the department's status trail (CertificateAnchor 4.1.0) after its events up to ``final_upto``: a sync goes on
+    # from it over the events it reads again, and compares the result with the contract's
+    final_trail: trail.Trail = trail.NONE
 
     # the department's changes of each digest under any of its roots (DigestChanges): built on first use from deep
     # and recent (a stream is never changed once made; each sync makes a new one)
@@ -427,6 +433,8 @@ class ChainView:
         # reinstatement under any of the department's roots (CertificateAnchor 2.2.0 makes them all through one,
         # ``heldUnder``): a suspension holds under every root of the digest, as an end does
         self._held: tuple[dict[tuple[bytes, bytes], _Ended], dict[tuple[bytes, bytes], _Ended]] = ({}, {})
+        # department id -> its status trail after its events up to ``_final_upto`` (CertificateAnchor 4.1.0)
+        self._trails: dict[bytes, trail.Trail] = {}
 
     def head(self) -> int:
         if self.max_head_age > 0 and time.monotonic() - self._head_read_at <= self.max_head_age:
@@ -863,13 +871,24 @@ class ChainView:
             # it is outside the range asked for, refused (red team round 68)
             start = max(stream.final_upto + 1, self.registered_from(dept))
             final_upto = max(chainread.Finality(self.confirmations).final_upto(head), stream.final_upto)
+            # the contract's trail first, at the latest block: the events are read up to its last change, and must
+            # hash to it (red team round 68: a node left a revocation out of its answer and was believed)
+            stated = trail.stated(self.chain, dept)
+            end = max(head, stated.block)
             deep = {key: list(changes) for key, changes in stream.deep.items()}
             recent: dict[CertKey, list[tuple[int, int, bytes]]] = {}
             supersessions: list[tuple[int, CertKey, bytes]] = []
-            for key, status, block, detail in self._department_logs(dept, start, head, supersessions):
-                (deep if block <= final_upto else recent).setdefault(key, []).append((status, block, detail))
+            running = final_trail = stream.final_trail
+            for key, status, block, data in self._department_logs(dept, start, end, supersessions):
+                running = running.then(status, key[2], key[1], block, data)
+                if block <= final_upto:
+                    final_trail = running
+                (deep if block <= final_upto else recent).setdefault(key, []).append((status, block, data[:32]))
+            trail.require(dept, running, stated, f"blocks {start}-{end}")
             replaced, replaced_recent = _split_supersessions(stream.replaced, supersessions, final_upto)
-            fresh = _DepartmentStream(head, final_upto, deep, recent, replaced, replaced_recent, started)
+            fresh = _DepartmentStream(
+                end, final_upto, deep, recent, replaced, replaced_recent, started, final_trail=final_trail
+            )
             self._streams[dept] = fresh
             return fresh
 
@@ -909,7 +928,8 @@ class ChainView:
         self, dept: bytes, start: int, end: int, supersessions: list[tuple[int, CertKey, bytes]]
     ) -> list[tuple[CertKey, int, int, bytes]]:
         """Every status event of department ``dept`` in blocks [start, end], in chain order: (key, status, block,
-        detail); each supersession also goes to ``supersessions`` as (block, successor's key, superseded digest).
+        the event's ABI data, its detail first); each supersession also goes to ``supersessions`` as (block,
+        successor's key, superseded digest).
         Read as raw JSON-RPC (web3's log formatting costs ten times the transfer at 100,000 events), and checked: an
         event of another department or contract, or outside the range, is the node lying."""
         topics = {"0x" + t.hex(): code for t, code in self._status_topics().items()}
@@ -960,7 +980,7 @@ class ChainView:
             for number, _, key, status, data in found
             if status == _SUPERSEDED_CODE
         )
-        return [(key, status, number, data[:32]) for number, _, key, status, data in found]
+        return [(key, status, number, data) for number, _, key, status, data in found]
 
     def block_at_time(self, at: int, head: int) -> int:
         """The last block up to ``head`` stamped at or before unix time ``at`` (-1 when none is), by bisection."""
@@ -1056,8 +1076,7 @@ class ChainView:
         return self._synced
 
     def _stale(self) -> bool:
-        now = time.monotonic()
-        return now - self._synced_at >= RESYNC_SECONDS or self._full_read_due()
+        return time.monotonic() - self._synced_at >= RESYNC_SECONDS or self._full_read_due()
 
     def _rewritten_past_final(self, head: int) -> bool:
         """Whether the chain no longer has the block that was the final boundary at the last sync, as it was then:
@@ -1081,6 +1100,7 @@ class ChainView:
         self._batch_checks = (-1, {})
         self._ended, self._held = ({}, {}), ({}, {})
         self._index, self._replaced = ({}, {}), ({}, {})
+        self._trails = {}
         self._final_upto, self._synced, self._indexed = -1, -1, False
         self._final_mark = (-1, "")
         self._generation += 1
@@ -1099,6 +1119,13 @@ class ChainView:
         kept_upto = -1 if full else self._final_upto
         start = max(kept_upto + 1, deployed)
         final_upto = max(chainread.Finality(self.confirmations).final_upto(head), kept_upto)
+        # every department's trail first, at the latest block: the events are read up to the last change of any,
+        # and each department's must hash to its trail (red team round 68)
+        stated = trail.stated_all(self.chain)
+        head = max([head, *(found.block for found in stated.values())])
+        trails = {} if full else dict(self._trails)
+        running = dict(trails)
+        links: list[tuple[CertKey, int, int, bytes]] = []
         deep = {} if full else dict(self._index[0])
         recent: dict[CertKey, tuple[int, int, bytes]] = {}
         ended_deep = {} if full else dict(self._ended[0])
@@ -1106,7 +1133,7 @@ class ChainView:
         held_deep = {} if full else dict(self._held[0])
         held_recent = dict[tuple[bytes, bytes], _Ended]()
         supersessions: list[tuple[int, CertKey, bytes]] = []
-        for key, status, block, detail in self._status_logs(start, head, supersessions):
+        for key, status, block, detail in self._status_logs(start, head, supersessions, links):
             (deep if block <= final_upto else recent)[key] = (status, block, detail)  # later events win
             if status in _TERMINAL_CODES:  # the first end wins
                 ended = ended_deep if block <= final_upto else ended_recent
@@ -1114,6 +1141,11 @@ class ChainView:
                     ended.setdefault((key[0], key[2]), (key[1], status, block, detail))
             else:  # the last suspension or reinstatement wins
                 (held_deep if block <= final_upto else held_recent)[(key[0], key[2])] = (key[1], status, block, detail)
+        for (dept, root, digest), status, block, data in links:
+            running[dept] = running.get(dept, trail.NONE).then(status, digest, root, block, data)
+            if block <= final_upto:
+                trails[dept] = running[dept]
+        trail.require_all(running, stated, f"blocks {start}-{head}")
         replaced = _split_supersessions({} if full else self._replaced[0], supersessions, final_upto)
         mark = self._final_mark
         if final_upto >= 0 and final_upto != mark[0]:  # one block read when the boundary moves
@@ -1129,25 +1161,38 @@ class ChainView:
             mark,
             start <= deployed,
             full,
+            trails,
         )
 
     def _install(self, read: _IndexRead) -> None:
         # the ends first: a reader (the gateway's native report) that sees the new index sees them too
         self._ended, self._held = read.ended, read.held
         self._index, self._replaced, self._final_upto = read.index, read.replaced, read.final_upto
+        self._trails = read.trails
         self._synced, self._indexed, self._synced_at = read.head, True, read.started
-        if read.from_deployment:  # read from the deployment on: the department streams are read again as well
-            if read.full:
-                self._streams = {}
+        if read.from_deployment:
+            # the department streams stay: each read of one checked it against its department's status trail
             self._full_read_at = read.started
         self._final_mark = read.final_mark
 
     def status_events(self, start: int | None = None, end: int | None = None) -> list[tuple[CertKey, int, int, bytes]]:
         """Every status event of the anchor contract in blocks [start (default: deployment), end (default: head)],
         in chain order: ((department, root, digest), status code, block, detail). For "status as of block B"
-        questions over many certificates (replay), read once."""
-        start = int(self.chain.deployment.deployed_block) if start is None else start
-        return self._status_logs(start, self.head() if end is None else end)
+        questions over many certificates (replay), read once. Read from the deployment on, every department's
+        events are checked against its status trail (:mod:`ledger.onchain.trail`): read up to the last change of
+        any, those past ``end`` left out of the answer."""
+        end = self.head() if end is None else end
+        if start is not None:
+            return self._status_logs(start, end)
+        start = int(self.chain.deployment.deployed_block)
+        stated = trail.stated_all(self.chain)
+        links: list[tuple[CertKey, int, int, bytes]] = []
+        found = self._status_logs(start, max([end, *(t.block for t in stated.values())]), None, links)
+        running: dict[bytes, trail.Trail] = {}
+        for (dept, root, digest), status, block, data in links:
+            running[dept] = running.get(dept, trail.NONE).then(status, digest, root, block, data)
+        trail.require_all(running, stated, "every status event")
+        return [event for event in found if event[2] <= end]
 
     def _status_topics(self) -> dict[bytes, int]:
         if not self._topics:
@@ -1160,12 +1205,17 @@ class ChainView:
         return self._topics
 
     def _status_logs(
-        self, start: int, end: int, supersessions: list[tuple[int, CertKey, bytes]] | None = None
+        self,
+        start: int,
+        end: int,
+        supersessions: list[tuple[int, CertKey, bytes]] | None = None,
+        links: list[tuple[CertKey, int, int, bytes]] | None = None,
     ) -> list[tuple[CertKey, int, int, bytes]]:
         """Every status event of the anchor contract in [start, end], in chain order: ((department, root,
         digest), status, block, detail), detail being the reason code or, for a supersession, the successor's
         digest (every status event has topics [event, digest, root, department] and the detail first in data).
-        Each supersession also goes to ``supersessions``: (block, successor's key, superseded digest). An event of a
+        Each supersession also goes to ``supersessions``: (block, successor's key, superseded digest), and every
+        event to ``links`` with its whole ABI data, for its department's status trail. An event of a
         block before its department's registration is the node lying (it moved the event, red team round 68): a
         ChainError, for the index, replay and reconcile alike, as the herd read and the court's verifier refuse it."""
         topics = self._status_topics()
@@ -1188,6 +1238,8 @@ class ChainView:
                     "moved it; do not trust this node"
                 )
             found.append((key, status, int(log["blockNumber"]), data[:32]))
+            if links is not None:
+                links.append((key, status, int(log["blockNumber"]), data))
             if supersessions is not None and status == _SUPERSEDED_CODE:  # data: successor, successorRoot
                 supersessions.append((int(log["blockNumber"]), (key[0], data[32:64], data[:32]), key[2]))
         return found
@@ -1585,7 +1637,7 @@ def verify_many(
     ``expected_type`` / ``expected_issuer``: as :func:`verify_certificate`'s, for every certificate of the call."""
     expected = expectation(expected_type, expected_issuer)  # before the chain is read: a bad one is the caller's
     try:
-        with time_limit(getattr(view.chain, "verify_seconds", None)):  # the reads all its certificates share
+        with chain_limit(view.chain):  # the reads all its certificates share
             head: int | None = view.head()
             view.sync(head, recheck=True)
     except ChainError:
