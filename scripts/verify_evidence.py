@@ -2010,12 +2010,13 @@ class Verifier:
         data_of: dict[tuple[int, int], bytes] = {}
         if (end - block) // STATUS_LOG_CHUNK >= STATUS_PROBE_AFTER:
             try:
-                if quantity(self.rpc.block(self.head).get("number"), "a block's number") != self.head:
-                    raise Failure(f"the node's block {self.head} is numbered otherwise")
+                if quantity(self.rpc.block(end).get("number"), "a block's number") != end:
+                    raise Failure(f"the node's block {end} is numbered otherwise")
             except Failure as exc:
                 raise Failure(
-                    f"the node claims a head of block {self.head} but does not produce that block ({exc}): its "
-                    "answer is not believable, so the status stream is not read up to it: do not trust this node"
+                    f"the node claims a head (or a status change) in block {end} but does not produce that block "
+                    f"({exc}): its answer is not believable, so the status stream is not read up to it: do not trust "
+                    "this node"
                 ) from exc
         while block <= end:
             upto = min(end, block + STATUS_LOG_CHUNK - 1)
