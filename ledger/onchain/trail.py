@@ -62,14 +62,15 @@ class Trail:
 NONE = Trail()
 
 
-def _trail(value: Any) -> Trail:
+def from_answer(value: Any) -> Trail:
+    """The trail from a decoded ``statusTrail`` answer (trail, block, changes)."""
     trail, block, changes = value
     return Trail(bytes(trail), int(block), int(changes))
 
 
 def stated(chain: Chain, department_id: bytes) -> Trail:
     """Department ``department_id``'s status trail as the contract keeps it at the latest block."""
-    return _trail(chain.call(chain.anchor.functions.statusTrail(department_id)))
+    return from_answer(chain.call(chain.anchor.functions.statusTrail(department_id)))
 
 
 def stated_all(chain: Chain) -> dict[bytes, Trail]:
@@ -77,7 +78,7 @@ def stated_all(chain: Chain) -> dict[bytes, Trail]:
     ids, trails = chain.call(chain.anchor.functions.statusTrails())
     if len(ids) != len(trails):
         raise ChainError("the node answered statusTrails with as many trails as departments: do not trust this node")
-    return {bytes(dept): _trail(value) for dept, value in zip(ids, trails, strict=True)}
+    return {bytes(dept): from_answer(value) for dept, value in zip(ids, trails, strict=True)}
 
 
 def require(department_id: bytes, got: Trail, contract: Trail, what: str) -> None:

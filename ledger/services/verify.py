@@ -869,11 +869,11 @@ class ChainView:
             started = time.monotonic()
             # from the department's registration on, as the court's verifier reads: an event the node places before
             # it is outside the range asked for, refused (red team round 68)
-            start = max(stream.final_upto + 1, self.registered_from(dept))
-            final_upto = max(chainread.Finality(self.confirmations).final_upto(head), stream.final_upto)
             # the contract's trail first, at the latest block: the events are read up to its last change, and must
             # hash to it (red team round 68: a node left a revocation out of its answer and was believed)
-            stated = trail.stated(self.chain, dept)
+            registered, stated = self._registration_and_trail(dept)
+            start = max(stream.final_upto + 1, registered)
+            final_upto = max(chainread.Finality(self.confirmations).final_upto(head), stream.final_upto)
             end = max(head, stated.block)
             deep = {key: list(changes) for key, changes in stream.deep.items()}
             recent: dict[CertKey, list[tuple[int, int, bytes]]] = {}
@@ -909,6 +909,26 @@ class ChainView:
             if exc.error_name != "RegistryUnknownDepartment":
                 raise
             periods = []
+        return self._registered_from_periods(dept, periods)
+
+    def _registration_and_trail(self, dept: bytes) -> tuple[int, trail.Trail]:
+        """:meth:`registered_from` and the department's status trail at the latest block: one JSON-RPC batch when
+        the registration is not kept yet (a fresh view's first herd read: every CLI verification and evidence
+        bundle), so the trail costs no round trip of its own."""
+        if dept in self._registered or self._offline:
+            return self.registered_from(dept), trail.stated(self.chain, dept)
+        fns = [self.chain.registry.functions.statusHistory(dept), self.chain.anchor.functions.statusTrail(dept)]
+        try:
+            periods, stated = self.chain.call_many(fns)
+        except ChainError as exc:
+            if exc.error_name != "RegistryUnknownDepartment":
+                raise
+            return self._registered_from_periods(dept, []), trail.stated(self.chain, dept)
+        return self._registered_from_periods(dept, periods), trail.from_answer(stated)
+
+    def _registered_from_periods(self, dept: bytes, periods: Any) -> int:
+        """:meth:`registered_from` from the registry's status periods of ``dept`` (none: not registered)."""
+        deployed = int(self.chain.deployment.deployed_block)
         if not periods:
             # not registered yet: not kept, or a view asked before the registration (an anonymous client naming a
             # department code to come) took the deployment's block for it for good, and with it an event the node
