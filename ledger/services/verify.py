@@ -1030,17 +1030,25 @@ class ChainView:
     def replaces(self, department: str, root: bytes, digest: bytes) -> tuple[bytes, ...]:
         """The digests of the certificates this one superseded (its issuer's ``CertificateSuperseded`` events
         naming it as successor), in chain order: none, one, or several (a certificate replacing two merged ones).
-        From the index when in use, else from the issuer's status event stream (the herd read's, read now with the
-        direct lookup): checked against the issuer's status trail, so a node cannot leave a supersession out of
-        it, as it could out of an ``eth_getLogs`` of the supersessions alone."""
+        From the index when in use, else one ``eth_getLogs`` of the issuer's supersessions."""
         dept = _department_id(department)
         if self._indexed:
             deep, recent = self._replaced
             return deep.get((dept, root, digest), ()) + recent.get((dept, root, digest), ())
         stream = self._streams.get(dept)
-        if stream is None:
-            stream = self.department_stream(department, self.head())
-        return stream.predecessors((dept, root, digest))
+        if stream is not None:  # herd lookup: already read with the department's status events
+            return stream.predecessors((dept, root, digest))
+        logs = chainread.scan(
+            self.chain,
+            self.chain.anchor.events.CertificateSuperseded,
+            what=f"the supersessions of {department}",
+            argument_filters={"departmentId": dept},
+        )
+        return tuple(
+            bytes(log["args"]["digest"])
+            for log in logs
+            if bytes(log["args"]["successor"]) == digest and bytes(log["args"]["successorRoot"]) == root
+        )
 
     def sync(self, head: int | None = None, *, recheck: bool = False) -> int:
         """Bring the status index up to ``head`` (default: the chain's head now); returns the block it is synced to.
