@@ -73,7 +73,7 @@ def test_an_officers_decision_may_not_state_a_moment_before_it_is_recorded(
     """Adversary: an officer of the deciding department (an insider, through the library; the CLI and the gateway
     record now) backdating a manual decision. An approval with the application stated ten days back judged the
     applicant's licence, expired two days ago, unexpired at that moment while its status was read now, and issued a
-    permit valid from ten days ago; a refusal, and an inspection's withdrawal, stated ten minutes back (within the
+    permit valid from ten days ago; a refusal stated ten minutes back, and an inspection's withdrawal six (within the
     anchoring deadline, so replay said nothing) were listed in a window they do not belong to. An officer's decision
     is recorded when the officer takes it: a stated moment more than 30 s before now is refused, nothing recorded or
     issued; a moment a few seconds back, and now, are taken and replay is silent."""
@@ -95,15 +95,15 @@ def test_an_officers_decision_may_not_state_a_moment_before_it_is_recorded(
             decided_at=_now() - timedelta(minutes=10),
         )  # fmt: skip
     assert _decisions(ledger, dept) == 0 and _stored(ledger, dept) == before
-    # an inspection's withdrawal is an officer's decision too: an approval (written twenty minutes back), then its
-    # withdrawal stated ten minutes back
+    # an inspection's withdrawal is an officer's decision too: an approval (written twelve minutes back), then its
+    # withdrawal stated six minutes back
     model = officer_decision(ledger, dept, "C-RT71-W-MODEL", "applicant-rt71w", "approve", "OFFICER_CHECKED_ON_SITE")
-    approved_at = (_now() - timedelta(minutes=20)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    approved_at = (_now() - timedelta(minutes=12)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     logchain.append(ledger, logchain.LOG_DECISIONS, dept, dict(model.body, case_id="C-RT71-W", decided_at=approved_at))
     finding = inspected(ledger, dept, _now() - timedelta(hours=1), "C-RT71-W")
     head = _decisions(ledger, dept)
     with pytest.raises(InputError, match="decided_at"):
-        withdrawn(ledger, dept, finding, decided_at=_now() - timedelta(minutes=10))
+        withdrawn(ledger, dept, finding, decided_at=_now() - timedelta(minutes=6))
     assert _decisions(ledger, dept) == head
     # the honest ones: a few seconds back, and now
     officer_decision(
