@@ -26,14 +26,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import insert
 from sqlmodel import col, select
 
 from ledger.client import Ledger
 from ledger.errors import InputError
+from ledger.formats.canonical import canonical_json, document_digest, hex32
 from ledger.formats.rules import load_rule_set
 from ledger.services import decisions, issuance, logchain
 from ledger.services.replay import replay
-from ledger.storage.models import Batch, Certificate
+from ledger.storage.models import Batch, Certificate, RuleSetRecord
 
 from .api_support import Clock, login, make_client
 from .conftest import make_records, write_jsonl
@@ -145,7 +147,19 @@ def test_a_rule_sets_item_code_displays_as_it_is_stated(
         load_rule_set(document)
     assert refused.value.field == key
     with pytest.raises(InputError, match=r"U\+"):
-        decisions.publish_rule_set(ledger, document, fresh_department)  # type: ignore[arg-type]
+        decisions.publish_rule_set(ledger, document, fresh_department)
+    # written into the store past the library, it does not load again: no decision can use it
+    digest = hex32(document_digest(document))
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            insert(RuleSetRecord).values(
+                digest=digest, rule_set_id=document["rule_set_id"], version=document["version"],
+                service_item=SERVICE_ITEM, document=canonical_json(document).decode(), department_id=fresh_department,
+                published_at=_now(),
+            )
+        )  # fmt: skip
+    loaded, why = decisions.load_recorded_rule_set(ledger, digest)
+    assert loaded is None and why is not None and "U+" in why, why
     assert load_rule_set(dict(document, **{key: SERVICE_ITEM if key == "service_item" else "Food business permit"}))
 
 
