@@ -101,7 +101,8 @@ def hidden_character(text: str, *, assigned: bool = True) -> str | None:
 
 def describe(c: str) -> str:
     """``c`` for a message: its code point and name (``U+202E (RIGHT-TO-LEFT OVERRIDE)``)."""
-    return f"U+{ord(c):04X} ({unicodedata.name(c, unicodedata.category(c))})"
+    category = unicodedata.category(c)
+    return f"U+{ord(c):04X} ({unicodedata.name(c, 'a control character' if category == 'Cc' else category)})"
 
 
 def hidden_in(value: Any, *, assigned: bool = True) -> tuple[str, str] | None:
