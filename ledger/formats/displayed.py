@@ -15,7 +15,9 @@ Never shown as itself:
 * the default-ignorable code points of other categories (Unicode's DerivedCoreProperties): the combining grapheme
   joiner, Hangul fillers, Khmer inherent vowels (:data:`_IGNORABLE_RANGES`);
 * a zero-width (non-)joiner anywhere but between two characters of another script than ASCII (a Devanagari or Persian
-  word, an emoji sequence; an emoji's presentation selector may come before it);
+  word, an emoji sequence; an emoji's presentation selector may come before it), and not beside a wide letter: the
+  Han, kana, Hangul and Yi scripts (letters of East Asian width wide, full or half) join no letters, so a joiner
+  there joins nothing (red team round 71);
 * a variation selector anywhere but right after such a character (an emoji's presentation, an ideographic variant).
 
 With ``assigned`` (an applicant's text, a code), private use and unassigned code points too: they display as
@@ -37,6 +39,7 @@ _SELECTOR_RANGES = (
     (0xFE00, 0xFE0F),  # variation selectors (U+FE0F: an emoji's presentation)
     (0xE0100, 0xE01EF),  # variation selectors supplement (ideographic variants)
 )
+_WIDE = frozenset({"W", "F", "H"})
 _IGNORABLE_RANGES = (
     (0x034F, 0x034F),  # combining grapheme joiner
     (0x115F, 0x1160),  # Hangul choseong and jungseong fillers
@@ -68,6 +71,11 @@ def _base(c: str, assigned: bool) -> bool:
     )
 
 
+def _wide_letter(c: str) -> bool:
+    """Whether ``c`` is a letter of a script that joins none (Han, kana, Hangul, Yi): wide, full or half width."""
+    return unicodedata.category(c)[0] == "L" and unicodedata.east_asian_width(c) in _WIDE
+
+
 def hidden_character(text: str, *, assigned: bool = True) -> str | None:
     """The first character of ``text`` that is not shown as itself (module docstring), or None."""
     if text.isascii() and text.isprintable():  # the usual case passes without a look at each character
@@ -80,13 +88,15 @@ def hidden_character(text: str, *, assigned: bool = True) -> str | None:
             continue
         code = ord(c)
         if c in _JOINERS:
-            # between two characters of another script (an emoji's selector may come before it)
+            # between two characters of another script (an emoji's selector may come before it), neither a wide letter
             before = text[i - 1] if i > 0 else " "
             after = text[i + 1] if i < last else " "
             if (
                 0 < i < last
                 and (_base(before, assigned) or _in(ord(before), _SELECTOR_RANGES))
                 and _base(after, assigned)
+                and not _wide_letter(before)
+                and not _wide_letter(after)
             ):
                 continue
             return c
