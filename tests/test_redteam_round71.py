@@ -21,17 +21,22 @@ from __future__ import annotations
 
 import io
 import json
+import sys
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import insert
 from sqlmodel import col, select
 
 from ledger.client import Ledger
 from ledger.errors import InputError
 from ledger.formats.canonical import canonical_json, document_digest, hex32
+from ledger.formats.displayed import _SPACES, _first_hidden, hidden_character
 from ledger.formats.rules import load_rule_set
 from ledger.services import decisions, issuance, logchain
 from ledger.services.replay import replay
@@ -256,3 +261,26 @@ def test_a_permit_copies_no_joiner_between_two_han_characters(
     ok = {**app, "application": {**app["application"], "premises": honest}}
     approved = decisions.decide(ledger, dept, app["case_id"], SERVICE_ITEM, ok, rules, applicant_ref=holder)
     assert approved.body["outcome"] == "approve" and approved.body.get("issued"), approved.body
+
+
+_TRICKY = [
+    "\u200d", "\u200c", "\ufe0f", "\U000e0100", "\u034f", "\u3164", "\u202e", "\u200b", "\x00", "\x1b", "\u2028",
+    "\u3000", "\u00a0", "\u202f", "\ue000", "\U00050000", "\u79d1", "\ud55c", "\u0915", "\u094d", "\u0645",
+    "\U0001f468", "\U0001f3fd", "a", " ",
+]  # fmt: skip
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet=st.sampled_from(_TRICKY) | st.characters(), max_size=8), st.booleans())
+def test_the_display_checks_fast_paths_agree_with_its_walk(text: str, assigned: bool) -> None:
+    """Adversary: anyone whose text the check reads (an applicant, a clerk, a rule set's author), crafting one that
+    takes the check's fast paths (printable as a whole; unprintable only for spaces of another width) while holding
+    a character the walk refuses: the fast paths answer as the character-by-character walk does."""
+    assert hidden_character(text, assigned=assigned) == _first_hidden(text, assigned)
+
+
+def test_the_display_checks_spaces_are_the_space_separators() -> None:
+    """The spaces the check's second fast path reads as spaces are exactly this interpreter's space separators (Zs)
+    other than U+0020: a list that held another character would pass text a character at a time it refuses."""
+    separators = {chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Zs"} - {" "}
+    assert {chr(c) for c in range(sys.maxunicode + 1) if _SPACES.fullmatch(chr(c))} == separators

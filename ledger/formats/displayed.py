@@ -27,6 +27,7 @@ in a private use area by its register, an emoji newer than this interpreter's Un
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Any
 
@@ -46,6 +47,18 @@ _IGNORABLE_RANGES = (
     (0x17B4, 0x17B5),  # Khmer inherent vowels
     (0x3164, 0x3164),  # Hangul filler
     (0xFFA0, 0xFFA0),  # halfwidth Hangul filler
+)
+
+
+_SPACES = re.compile("[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")  # the space separators (Zs) but U+0020
+# The characters a printable text may hold and still not show as itself: the selectors and the ignorables above
+# (every other hidden character is one ``str.isprintable`` refuses: a control, format, separator, surrogate, private
+# use or unassigned one). A text they are absent from, and printable, passes in two calls into C.
+_PRINTABLE_SUSPECTS = frozenset(
+    chr(code) for lo, hi in (*_SELECTOR_RANGES, *_IGNORABLE_RANGES) for code in range(lo, hi + 1)
+)
+_PRINTABLE_SUSPECT = re.compile(
+    "[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in (*_SELECTOR_RANGES, *_IGNORABLE_RANGES)) + "]"
 )
 
 
@@ -78,14 +91,19 @@ def _wide_letter(c: str) -> bool:
 
 def hidden_character(text: str, *, assigned: bool = True) -> str | None:
     """The first character of ``text`` that is not shown as itself (module docstring), or None."""
-    if text.isascii() and text.isprintable():  # the usual case passes without a look at each character
-        return None
+    if text.isprintable() and (text.isascii() or _PRINTABLE_SUSPECT.search(text) is None):
+        return None  # the usual case (any script) passes without a look at each character
+    if _PRINTABLE_SUSPECT.search(spaced := _SPACES.sub(" ", text)) is None and spaced.isprintable():
+        return None  # so does text whose only unprintable characters are spaces (U+3000, U+00A0): none is hidden
+    return _first_hidden(text, assigned)
+
+
+def _first_hidden(text: str, assigned: bool) -> str | None:
+    """:func:`hidden_character`, a character at a time (what its fast paths must agree with)."""
     last = len(text) - 1
     for i, c in enumerate(text):
-        if c < "\x7f":
-            if c < " ":
-                return c
-            continue
+        if c.isprintable() and c not in _PRINTABLE_SUSPECTS:
+            continue  # a space of another width (U+3000) makes the text unprintable, not this character
         code = ord(c)
         if c in _JOINERS:
             # between two characters of another script (an emoji's selector may come before it), neither a wide letter
