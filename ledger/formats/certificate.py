@@ -50,7 +50,7 @@ from .canonical import (
     type_schema,
     typed_digest,
 )
-from .displayed import describe, hidden_in
+from .displayed import describe, hidden_character, hidden_in
 from .schemas import CertificateDocumentModel
 
 
@@ -190,7 +190,8 @@ def validate_record(raw: Any, line: int, *, department: str | None = None) -> Re
                 "field names are a letter then letters, digits or '_' (max 64)", line=line, field=f"subject.{name}"
             )
         if type(value) is str:
-            if not (value.isascii() and value.isprintable()):  # the usual case, printable ASCII, passes at once
+            # the usual case, printable ASCII, passes at once; other text in two calls into C, mostly
+            if not (value.isascii() and value.isprintable()) and hidden_character(value, assigned=False) is not None:
                 _displayed_as_stated(value, name, line)
         elif isinstance(value, (dict, list)):
             _displayed_as_stated(value, name, line)
