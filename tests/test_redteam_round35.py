@@ -56,20 +56,19 @@ def _forged(ledger: Ledger, dept: str, case: str, decided_at: datetime) -> int:
 
 def test_an_officers_decision_backdated_years_is_reported_by_replay(ledger: Ledger, fresh_department: str) -> None:
     """Adversary: a department's officer (or an insider calling the library) stating a decided_at of 2020 for a
-    refusal taken now: stored in 2020's window, listed there, and passed by replay once anchored."""
+    refusal taken now: stored in 2020's window, listed there, and passed by replay once anchored. The library refuses
+    it since red team round 71 (a moment more than 30 s before now); an insider appending it past the library is
+    reported by replay."""
     dept = fresh_department
-    past = officer_decision(
-        ledger,
-        dept,
-        "C-RT35-PAST",
-        "applicant-rt35p",
-        "reject",
-        "OFFICER_FOUND_FRAUD",
-        decided_at=datetime(2020, 1, 1, tzinfo=UTC),
-    )
+    with pytest.raises(InputError, match="before now"):
+        officer_decision(
+            ledger, dept, "C-RT35-PAST", "applicant-rt35p", "reject", "OFFICER_FOUND_FRAUD",
+            decided_at=datetime(2020, 1, 1, tzinfo=UTC),
+        )  # fmt: skip
+    past = _forged(ledger, dept, "C-RT35-PAST", datetime(2020, 1, 1, tzinfo=UTC))
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
     found = [(seq, check) for seq, check, _ in _kinds(ledger, dept)]
-    assert found == [(past.seq, "anchored_late")], found
+    assert found == [(past, "anchored_late")], found
 
 
 def test_an_officers_decision_dated_after_its_anchoring_is_reported_by_replay(

@@ -82,9 +82,15 @@ def test_an_override_of_a_decision_stated_without_a_zone_is_bounded_by_its_momen
     dept = fresh_department
     case = "C-RT47-ZONE"
     first = officer_decision(
-        ledger, dept, case, "applicant-rt47z", "reject", "OFFICER_FOUND_FRAUD", decided_at=_now() - timedelta(minutes=3)
+        ledger,
+        dept,
+        case,
+        "applicant-rt47z",
+        "reject",
+        "OFFICER_FOUND_FRAUD",
+        decided_at=_now() - timedelta(seconds=25),
     )
-    moment = _now() - timedelta(minutes=1)
+    moment = _now() - timedelta(seconds=15)
     forged = dict(
         first.body, decided_at=_zoneless(moment), overrides={"seq": first.seq, "entry_hash": first.entry_hash}
     )
@@ -99,7 +105,7 @@ def test_an_override_of_a_decision_stated_without_a_zone_is_bounded_by_its_momen
             "reject",
             "OFFICER_FOUND_FRAUD",
             overrides=written.seq,
-            decided_at=moment - timedelta(seconds=30),
+            decided_at=moment - timedelta(seconds=5),
         )
     assert len(list(logchain.entries(ledger, logchain.LOG_DECISIONS, dept))) == head  # nothing recorded
     # the same instant is no earlier: taken, and replay finds nothing to say of it
@@ -261,7 +267,7 @@ def test_the_rules_may_not_approve_an_erased_case_at_a_moment_before_its_erasure
     app = application("FBP-rt47-rules", licence)
     officer_decision(
         ledger, dept, app["case_id"], holder, "reject", "OFFICER_FOUND_FRAUD", decision_input=app, rule_set=rules,
-        decided_at=_now() - timedelta(seconds=30),
+        decided_at=_now() - timedelta(seconds=20),
     )  # fmt: skip
     erased_at = (_now() - timedelta(seconds=5)).replace(microsecond=0)
     assert erasure.erase_case(ledger, app["case_id"], dept, basis="objection", by="officer-47", at=erased_at)["inputs"]
@@ -302,20 +308,20 @@ def test_a_later_case_erasure_entry_written_while_the_reopened_case_stood_approv
     case = app["case_id"]
     refused = officer_decision(
         ledger, dept, case, holder, "reject", "OFFICER_FOUND_FRAUD", decision_input=app, rule_set=rules,
-        decided_at=_now() - timedelta(seconds=60),
+        decided_at=_now() - timedelta(seconds=28),
     )  # fmt: skip
-    erasure.erase_case(ledger, case, dept, basis="objection", by="officer-47", at=_now() - timedelta(seconds=50))
+    erasure.erase_case(ledger, case, dept, basis="objection", by="officer-47", at=_now() - timedelta(seconds=24))
     again = dict(app, application={**app["application"], "premises": "Room 47, Keyuan Road"})
     referred = officer_decision(
         ledger, dept, case, holder, "refer", "OFFICER_NEEDS_ONSITE_CHECK", overrides=refused.seq,
-        decision_input=again, rule_set=rules, decided_at=_now() - timedelta(seconds=40),
+        decision_input=again, rule_set=rules, decided_at=_now() - timedelta(seconds=20),
     )  # fmt: skip
     approval = officer_decision(
         ledger, dept, case, holder, "approve", "ONSITE_CHECK_PASSED", overrides=referred.seq,
-        decided_at=_now() - timedelta(seconds=30),
+        decided_at=_now() - timedelta(seconds=16),
     )  # fmt: skip
     assert not {d for d in replay(ledger, department=dept).discrepancies if d.check == "case_erased_in_force"}
-    stated = (_now() - timedelta(seconds=20)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    stated = (_now() - timedelta(seconds=12)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     body = {
         "case_id": case,
         "basis": "objection",
@@ -352,7 +358,7 @@ def test_who_erased_is_kept_as_a_salted_reference_in_the_anchored_erasures_log(
     app = application("FBP-rt47-by", licence)
     officer_decision(
         ledger, dept, app["case_id"], holder, "reject", "OFFICER_FOUND_FRAUD", decision_input=app, rule_set=rules,
-        decided_at=_now() - timedelta(seconds=30),
+        decided_at=_now() - timedelta(seconds=20),
     )  # fmt: skip
     case = erasure.erase_case(ledger, app["case_id"], dept, basis="objection", by=staff)
     assert case["by"] == staff and case["by_ref"] == decisions.officer_ref(ledger, dept, staff)

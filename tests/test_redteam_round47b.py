@@ -48,12 +48,12 @@ def permit_department(ledger: Ledger, fresh_department: str) -> tuple[str, RuleS
 def _refused_case(
     ledger: Ledger, dept: str, rules: RuleSet, tmp_path: Path, tag: str, scope: str = "cooked-food"
 ) -> tuple[dict[str, Any], str, Any]:
-    """A case an officer refused 30 s ago, its typed fields sealed apart (erasable): (application, holder, refusal)."""
+    """A case an officer refused 20 s ago, its typed fields sealed apart (erasable): (application, holder, refusal)."""
     licence, holder = fresh_licence(ledger, tmp_path, tag)
     app = application(f"FBP-{tag}", licence, scope=scope)
     refusal = officer_decision(
         ledger, dept, app["case_id"], holder, "reject", "OFFICER_FOUND_FRAUD", decision_input=app, rule_set=rules,
-        decided_at=_now() - timedelta(seconds=30),
+        decided_at=_now() - timedelta(seconds=20),
     )  # fmt: skip
     return app, holder, refusal
 

@@ -50,6 +50,7 @@ from .canonical import (
     type_schema,
     typed_digest,
 )
+from .displayed import describe, hidden_character, hidden_in
 from .schemas import CertificateDocumentModel
 
 
@@ -144,6 +145,25 @@ def _date(value: Any, name: str, line: int, *, end: bool) -> tuple[str, datetime
         raise InputError(str(exc), line=line, field=name) from None
 
 
+def _displayed_as_stated(value: Any, name: str, line: int) -> None:
+    """InputError naming the field (and the path in it) and the character when a text in field ``name``'s ``value``
+    holds one that displays as nothing or as other text (:func:`.displayed.hidden_character`: a bidirectional
+    override or isolate, a zero-width space, a control character, a joiner that joins nothing): the signed
+    certificate would display as other text than it states (red team round 71). A department's private use and
+    unassigned code points are its text (a rare character of a name, a newer emoji)."""
+    found = hidden_in(value, assigned=False)
+    if found is not None:
+        hidden, path = found
+        raise InputError(
+            f"holds {describe(hidden)}, a character that is not shown as itself (a bidirectional control, a "
+            "zero-width or filler character, a control character, a variation selector or a joiner that joins "
+            "nothing, a line separator), so the certificate would display as other text than it states: remove it "
+            "from the record (or write the text it was meant to show) and issue again; nothing was issued",
+            line=line,
+            field=f"subject.{name}{path}",
+        )
+
+
 def validate_record(raw: Any, line: int, *, department: str | None = None) -> Record:
     """Check one input record; InputError names the line, the field and what to fix."""
     if not isinstance(raw, dict):
@@ -169,6 +189,12 @@ def validate_record(raw: Any, line: int, *, department: str | None = None) -> Re
             raise InputError(
                 "field names are a letter then letters, digits or '_' (max 64)", line=line, field=f"subject.{name}"
             )
+        if type(value) is str:
+            # the usual case, printable ASCII, passes at once; other text in two calls into C, mostly
+            if not (value.isascii() and value.isprintable()) and hidden_character(value, assigned=False) is not None:
+                _displayed_as_stated(value, name, line)
+        elif isinstance(value, (dict, list)):
+            _displayed_as_stated(value, name, line)
         if isinstance(value, float) and value != value:
             raise InputError("NaN cannot be certified", line=line, field=f"subject.{name}")
         if type(value) is not str and (inexact := inexact_double(value)) is not None:  # red team round 52o

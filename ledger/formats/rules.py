@@ -44,6 +44,7 @@ import yaml
 
 from ..errors import InputError
 from .canonical import canonical_json, check_json_depth, document_digest, hex32, integer_spelt_double, json_depth
+from .displayed import describe, hidden_character
 from .holders import HOLDER_FIELD_OF_TYPE
 
 __all__ = [
@@ -260,6 +261,15 @@ def load_rule_set(source: str | Path | Mapping[str, Any]) -> RuleSet:
     for key in ("rule_set_id", "version", "service_item", "title"):
         if not isinstance(document[key], str) or not document[key].strip():
             raise InputError(f'{key} must be a non-empty string (quote versions like "1.0" in YAML)', field=key)
+    for key in ("service_item", "title"):
+        # an item code is shown to people and compared as text, and a title is shown (red team round 71)
+        if (hidden := hidden_character(document[key])) is not None:
+            raise InputError(
+                f"{key} {document[key]!r} holds {describe(hidden)}, a character that is not shown as itself (a "
+                "control, bidirectional, zero-width or filler character, a variation selector or a joiner that "
+                "joins nothing, a line separator): the rule set would display as another's; give it as plain text",
+                field=key,
+            )
     if not _ID.fullmatch(document["rule_set_id"]):
         raise InputError("rule_set_id must be lowercase letters, digits, '.', '_' or '-'", field="rule_set_id")
     default_outcome = _check_outcome(document["default_outcome"], "default_outcome")

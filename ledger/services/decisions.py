@@ -24,7 +24,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -557,6 +557,26 @@ def _time_text(value: datetime | None) -> str:
         raise InputError("decided_at must carry a time zone (UTC)")
     not_ahead(value, "decided_at", "a decision states the moment it was taken", now)
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def officer_time(value: datetime | None) -> str:
+    """:func:`_time_text` of the moment an officer's decision states (``record_human_decision``, an inspection's
+    withdrawal), refused more than :data:`CLOCK_SKEW_SECONDS` before now: an officer's decision is taken when the
+    officer records it (the CLI and the gateway record now). Stated minutes back it was listed in a time window it
+    does not belong to (within the anchoring deadline replay could not tell), the permit an approval issues was valid
+    from then, and an approval with the application judged a cited licence's validity at that moment while its
+    status was read now (round 69's bound on the rules' decisions; red team round 71)."""
+    now = _utcnow()
+    at = _time_text(value)
+    if value is not None and value < now - timedelta(seconds=CLOCK_SKEW_SECONDS):
+        raise InputError(
+            f"decided_at {at} is more than {CLOCK_SKEW_SECONDS} s before now ({_time_text(now)}): an officer's "
+            "decision states the moment the officer takes it, which is when it is recorded (its time window, the "
+            "validity of the permit an approval issues and the facts of the certificates it cites are read at it). "
+            "Leave decided_at out (now). Nothing was recorded",
+            field="decided_at",
+        )
+    return at
 
 
 def _stated_at_head(
@@ -1679,7 +1699,7 @@ def record_human_decision(
     documents: Mapping[str, Mapping[str, Any]] = {}  # the copies cited inline (none without an input)
     personal: dict[str, Any] = {}  # the fields its rule set's certificate copies, sealed apart (seal_fields)
     salts: dict[str, bytes] = {}
-    at = _time_text(decided_at)
+    at = officer_time(decided_at)
     if replaced is not None:
         not_before(at, replaced.seq, replaced.body)
     if outcome == "approve":
@@ -1696,7 +1716,11 @@ def record_human_decision(
         input_digest, row = _input_row(_with_nonce(stored), personal)
         commitments = _input_commitments(ledger, department, stored, input_digest, applicant_ref)
         applicant = applicant_reference(ledger, department, applicant_ref)
+        if decided_at is not None:
+            _stated_at_head(ledger, at)  # before anything is read or logged, as the rules' (red team round 69)
         established = _establish(ledger, department, [prepared], [applicant], at, measured=measured)
+        if decided_at is not None:
+            _stated_at_head(ledger, at, established[0])  # a block mined meanwhile
         certificates = [f.to_json() for f in established[1][0]]
     rules_digest = None
     rules = None

@@ -26,7 +26,6 @@ appended, then the batch is anchored, then the decision log. A crash in between 
 from __future__ import annotations
 
 import json
-import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,6 +37,7 @@ from sqlmodel import col
 from ..errors import InputError, LedgerError, StateError
 from ..formats.canonical import json_loads
 from ..formats.certificate import validate_record
+from ..formats.displayed import describe, hidden_character
 from ..formats.rules import CERTIFICATE_PATH, RuleSet, published_view
 from ..onchain.ids import ROLE_ISSUER
 from ..storage.models import ProducedCertificate
@@ -202,85 +202,23 @@ def _record(
     }
 
 
-# What a permit never copies from an application (red team round 69): control characters (C0, C1: terminal escapes),
-# format characters (bidirectional overrides and isolates, zero-width spaces; Cf) but the zero-width (non-)joiners
-# some scripts spell words with, surrogates, private use and unassigned code points, line and paragraph separators.
-# Each makes the certificate display as other text than it states: an address with a right-to-left override reads
-# as another address in a page, on paper, in a terminal. Round 70: also every other default-ignorable code point
-# (Unicode's DerivedCoreProperties, of categories Mn and Lo: they display as nothing); a joiner only between two
-# characters of another script than ASCII (a Devanagari or Persian word, an emoji sequence), and a variation selector
-# only after one (an emoji's presentation, an ideographic variant of a name's character): beside ASCII, at an end or
-# after another of them, each joins or selects nothing.
-_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
-_JOINERS = frozenset({"\u200c", "\u200d"})
-_SELECTOR_RANGES = (
-    (0x180B, 0x180D),  # Mongolian free variation selectors
-    (0x180F, 0x180F),
-    (0xFE00, 0xFE0F),  # variation selectors (U+FE0F: an emoji's presentation)
-    (0xE0100, 0xE01EF),  # variation selectors supplement (ideographic variants)
-)
-_IGNORABLE_RANGES = (
-    (0x034F, 0x034F),  # combining grapheme joiner
-    (0x115F, 0x1160),  # Hangul choseong and jungseong fillers
-    (0x17B4, 0x17B5),  # Khmer inherent vowels
-    (0x3164, 0x3164),  # Hangul filler
-    (0xFFA0, 0xFFA0),  # halfwidth Hangul filler
-)
+# What a permit never copies from an application (red team rounds 69, 70, 71): a character that displays as nothing
+# or as other text (formats/displayed.py), private use and unassigned code points included: each makes the
+# certificate display as other text than it states (an address with a right-to-left override reads as another
+# address in a page, on paper, in a terminal).
 _MAX_TEXT_DEPTH = 64  # a copied value nested deeper is no field a permit states (refused, not walked further)
-
-
-def _in(code: int, ranges: tuple[tuple[int, int], ...]) -> bool:
-    return any(lo <= code <= hi for lo, hi in ranges)
-
-
-def _base(c: str) -> bool:
-    """Whether ``c`` is a character a joiner or a variation selector may follow: of another script than ASCII, and
-    itself neither of them nor hidden."""
-    code = ord(c)
-    return (
-        not c.isascii()
-        and c not in _JOINERS
-        and not _in(code, _SELECTOR_RANGES)
-        and not _in(code, _IGNORABLE_RANGES)
-        and unicodedata.category(c) not in _HIDDEN_CATEGORIES
-    )
-
-
-def _hidden_character(text: str) -> str | None:
-    """The first character of ``text`` that is not shown as itself (see :data:`_HIDDEN_CATEGORIES`), or None."""
-    last = len(text) - 1
-    for i, c in enumerate(text):
-        if c < "\x7f":
-            if c < " ":
-                return c
-            continue
-        code = ord(c)
-        if c in _JOINERS:
-            # between two characters of another script (an emoji's selector may come before it)
-            before = text[i - 1] if i > 0 else " "
-            if 0 < i < last and (_base(before) or _in(ord(before), _SELECTOR_RANGES)) and _base(text[i + 1]):
-                continue
-            return c
-        if _in(code, _SELECTOR_RANGES):
-            if i > 0 and _base(text[i - 1]):
-                continue
-            return c
-        if unicodedata.category(c) in _HIDDEN_CATEGORIES or _in(code, _IGNORABLE_RANGES):
-            return c
-    return None
 
 
 def _displayed_as_stated(value: Any, name: str, case_id: Any, depth: int = 0) -> Any:
     """``value`` (a field a permit copies), or InputError naming the field when a string in it holds a character
-    that displays as nothing or as other text (:data:`_HIDDEN_CATEGORIES`); nothing is recorded or issued."""
+    that displays as nothing or as other text (:func:`~ledger.formats.displayed.hidden_character`); nothing is
+    recorded or issued."""
     if isinstance(value, str):
-        # the usual case (printable ASCII) passes without a look at each character
-        if not (value.isascii() and value.isprintable()) and (hidden := _hidden_character(value)) is not None:
+        if (hidden := hidden_character(value)) is not None:
             raise InputError(
-                f"case {case_id!r}: the permit would copy field {name!r} holding U+{ord(hidden):04X} "
-                f"({unicodedata.name(hidden, unicodedata.category(hidden))}), a character that is not shown as "
-                "itself (a control, bidirectional, zero-width or filler character, a variation selector, a joiner "
-                "that joins nothing, or a line separator), so the signed permit would read as other text than it "
+                f"case {case_id!r}: the permit would copy field {name!r} holding {describe(hidden)}, a character "
+                "that is not shown as itself (a control, bidirectional, zero-width or filler character, a variation "
+                "selector, a joiner that joins nothing, or a line separator), so the signed permit would read as other text than it "
                 "states: the application must give it as plain text. Nothing was recorded",
                 field=f"application ({name})",
             )

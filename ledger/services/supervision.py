@@ -1334,7 +1334,7 @@ def withdraw_approval(
     """Withdraw the approval a non-conforming finding concerns: an anchored officer decision (outcome ``reject``)
     overriding it, with reasons and a legal-basis code; unless ``credit_days`` is 0 the applicant goes on the
     department's credit list for that many days (reason ``credit_reason``, default the first reason)."""
-    from .decisions import not_before, officer_ref
+    from .decisions import not_before, officer_ref, officer_time
 
     entries = _log(ledger, department)
     finding = next((e for e in _find(entries, "inspection_finding") if e.seq == finding_seq), None)
@@ -1374,7 +1374,7 @@ def withdraw_approval(
             "evidence bundle of it carries them); give the codes that decided it",
             field="reasons",
         )
-    at = _stated_time(decided_at, "decided_at")
+    at = officer_time(decided_at)  # an officer's decision: its moment is when it is recorded (red team round 71)
     not_before(at, latest.seq, latest.body)  # as any officer's override (decisions.py): replay reports one past it
     # the credit listing is checked before the withdrawal is recorded: a listing refused after it (a negative or
     # endless period, a reason in words) left the refusal in the log with its permit valid, the applicant unlisted,
