@@ -6,6 +6,13 @@
    reinstatement after the last suspension ended the listing with "reinstated" under a status of suspended (round
    61's wrong page again), and a revocation left out listed no revocation under a status of revoked. The listing
    now has to be the history's changes one for one (kind, block, reason or successor), or the timeline is refused.
+
+2. Found, fixed (the same): with the direct lookup (``ledger verify --status-lookup direct``, no index and no
+   department stream read) the report's ``replaces`` came from one unchecked ``eth_getLogs`` of the issuer's
+   supersessions: a made-up supersession naming the certificate as successor made the report say it replaces a
+   certificate it never replaced. Each supersession read is now believed only as the superseded certificate's
+   status history on the contract records it (``statusHistory``, one batch for all), else the report fails. Open:
+   one left out (the report then names no predecessor; the herd read and the index check the whole stream).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from ledger.client import Ledger
 from ledger.errors import ChainError
 from ledger.onchain.chain import Chain, connect
 from ledger.services import provenance, status
+from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import make_records
 from .evidence_support import issue, rpc_url
@@ -112,3 +120,30 @@ def test_a_revocation_left_out_of_the_timeline_is_refused(
     honest = provenance.timeline(ledger, target["digest"], now=datetime.now(UTC))
     assert honest["status"] == "revoked"
     assert "revoked" in [e["kind"] for e in honest["events"]], honest["events"]
+
+
+def test_a_made_up_predecessor_is_refused_by_the_direct_lookup(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """Adversary: the chain's operator, adding to every ``eth_getLogs`` answer a supersession of another of the
+    department's certificates by the one verified (a valid certificate that superseded nothing). With the direct
+    lookup the report said it replaces that certificate: ``replaces`` was the only status fact read from unchecked
+    logs."""
+    target, other = issue(ledger, tmp_path, fresh_department, make_records(2))
+    status.suspend(ledger, other["digest"], "under-investigation")  # a real log of the department to dress up
+    (suspension,) = _logs(ledger, SUSPENDED_TOPIC, other["digest"])
+    data = "0x" + target["digest"].removeprefix("0x") + target["anchor"]["root"].removeprefix("0x")
+    fake = {**suspension, "topics": [SUPERSEDED_TOPIC, *suspension["topics"][1:]], "data": data}
+    fake["logIndex"] = hex(int(suspension["logIndex"], 16) + 1)
+
+    def made_up(method: str, params: Any, answer: Any) -> Any:
+        if method == "eth_getLogs" and _asks_for(params, SUPERSEDED_TOPIC, int(suspension["blockNumber"], 16)):
+            answer["result"] = [*answer["result"], fake]
+        return answer
+
+    with RpcProxy(rpc_url(ledger), rewrite=made_up) as node:
+        report = verify_certificate(target, ChainView(_through(ledger, node), status_lookup="direct"))
+    assert "replaces" not in report.to_json()["facts"], report.to_json()
+    assert not report.ok and "does not record" in str(report.to_json()), report.to_json()
+    honest = verify_certificate(target, ChainView(ledger.chain, status_lookup="direct"))
+    assert honest.ok and "replaces" not in honest.to_json()["facts"], honest.to_json()
