@@ -13,10 +13,35 @@
    certificate it never replaced. Each supersession read is now believed only as the superseded certificate's
    status history on the contract records it (``statusHistory``, one batch for all), else the report fails. Open:
    one left out (the report then names no predecessor; the herd read and the index check the whole stream).
+
+Held, each with a test:
+- ``statusTrail`` answered with the department's true hash and count but its last change a million blocks past the
+  head: the library's scan and the court's ask the node for that block first (past ``PROBE_AFTER_RANGES`` /
+  ``STATUS_PROBE_AFTER`` ranges) and refuse the read, no ``eth_getLogs`` range sent up to it. A node that also makes
+  that block up gets as many ranges as a node claiming that head always could (at most 430,000 at the default span,
+  bounded by ``MAX_BLOCK_NUMBER``).
+- The registration and the trail, asked in one JSON-RPC batch, answered swapped: each decodes as the other's type or
+  not at all, and the certificate is not read as valid.
+- A department making five status changes of two certificates in one block (its own key, calling the contract
+  directly): the herd read, the gateway's index (synced before the block, then again once it is final), the
+  chain-wide read and the court's verifier each reproduce the trail and say suspended and revoked.
+
+Held, tried without a test of its own:
+- ``statusTrails`` answered with arrays of unequal length: refused (``trail.stated_all``). A department repeated or
+  left out, with every event of it left out of ``eth_getLogs`` too, is believed by the index, replay and reconcile,
+  as ``statusTrail`` answered from an older state with the logs cut at its block is believed by every reader, the
+  court's included: a node lying about the contract's state as well as its logs, the honest boundary
+  ledger/onchain/trail.py names (the direct lookup's ``statusOf`` believes the same node).
+- Every other reader of status events: the status lists read the department stream (checked), replay and reconcile
+  ``status_events()`` (checked); the court's other ``eth_getLogs`` read anchorings and publications, not statuses.
+  The status index takes the events of a range in the node's order (the herd read and the court sort them): a node
+  reordering them within a block is refused by the trail there, not believed.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,12 +51,18 @@ from eth_utils import keccak
 
 from ledger.client import Ledger
 from ledger.errors import ChainError
-from ledger.onchain.chain import Chain, connect
-from ledger.services import provenance, status
-from ledger.services.verify import ChainView, verify_certificate
+from ledger.formats.canonical import parse_hex32
+from ledger.onchain import trail
+from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER, Chain, connect
+from ledger.onchain.ids import department_id_bytes
+from ledger.services import evidence, provenance, status
+from ledger.services.departments import Council
+from ledger.services.status import reason_code
+from ledger.services.verify import ChainView, verify_certificate, verify_many
 
-from .conftest import make_records
-from .evidence_support import issue, rpc_url
+from .cli_support import rpc
+from .conftest import PASSPHRASE, make_records, make_settings
+from .evidence_support import failed_names, issue, rpc_url, standalone
 from .rpc_proxy import RpcProxy
 
 SUSPENDED_TOPIC = "0x" + keccak(text="CertificateSuspended(bytes32,bytes32,bytes32,uint8)").hex()
@@ -147,3 +178,144 @@ def test_a_made_up_predecessor_is_refused_by_the_direct_lookup(
     assert not report.ok and "does not record" in str(report.to_json()), report.to_json()
     honest = verify_certificate(target, ChainView(ledger.chain, status_lookup="direct"))
     assert honest.ok and "replaces" not in honest.to_json()["facts"], honest.to_json()
+
+
+TRAIL_SELECTOR = "0x" + keccak(text="statusTrail(bytes32)")[:4].hex()
+
+
+def _trail_answer(request: Any) -> bool:
+    if request.get("method") != "eth_call":
+        return False
+    call = (request.get("params") or [{}])[0]
+    return str(call.get("data") or call.get("input") or "").lower().startswith(TRAIL_SELECTOR)
+
+
+def test_a_status_trail_whose_last_change_is_far_past_the_head_costs_one_probe(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """Adversary: the chain's operator, answering ``statusTrail`` with the department's true hash and count but the
+    block of its last change a million blocks past the head (a block it does not produce): every reader reads the
+    events up to that block. The library's scan and the court's ask the node for that block first, and refuse the
+    read when it has none: one ``eth_getBlockByNumber``, no ``eth_getLogs`` ranges up to it."""
+    (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    status.suspend(ledger, target["digest"], "under-investigation")
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text(json.dumps(evidence.certificate_bundle(ledger, target)), encoding="utf-8")
+    far = ledger.chain.block_number() + 1_000_000
+
+    def moved(answer: dict[str, Any]) -> dict[str, Any]:
+        words = str(answer["result"])[2:]
+        return {**answer, "result": "0x" + words[:64] + f"{far:064x}" + words[128:]}
+
+    def single(method: str, params: Any, answer: Any) -> Any:
+        return moved(answer) if _trail_answer({"method": method, "params": params}) else answer
+
+    def batch(requests: list[Any], answers: Any) -> Any:
+        asked = {r["id"]: r for r in requests}
+        return [moved(a) if _trail_answer(asked.get(a.get("id"), {})) else a for a in answers]
+
+    with RpcProxy(rpc_url(ledger), rewrite=single, rewrite_batch=batch) as node:
+        report = verify_certificate(target, ChainView(_through(ledger, node)))
+        assert not report.ok and "does not produce that block" in str(report.to_json()), report.to_json()
+        assert node.methods["eth_getLogs"] == 0, node.methods
+        code, result, stderr = standalone(ledger, bundle, rpc=node.url)
+        assert result is not None, stderr
+        assert code == 1 and "does not produce that block" in json.dumps(result), result
+        assert node.methods["eth_getLogs"] <= 1, node.methods  # the court's other reads of one block each
+
+
+def test_the_registration_and_the_trail_answered_swapped_are_refused(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """Adversary: the chain's operator, answering the herd read's one JSON-RPC batch (the department's registration
+    and its status trail, ``_registration_and_trail``) with the two results swapped. Each decodes as the other's
+    type or not at all: the certificate is never read as valid, and the view keeps no registration from it."""
+    (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    status.revoke(ledger, target["digest"], "fraud")
+    swapped: list[int] = []
+
+    def swap(requests: list[Any], answers: Any) -> Any:
+        if len(requests) == 2 and any(_trail_answer(r) for r in requests) and isinstance(answers, list):
+            first, second = answers
+            swapped.append(1)
+            return [{**first, "result": second["result"]}, {**second, "result": first["result"]}]
+        return answers
+
+    with RpcProxy(rpc_url(ledger), rewrite_batch=swap) as node:
+        view = ChainView(_through(ledger, node))
+        report = verify_certificate(target, view)
+    assert swapped, "the herd read asked for no batch"
+    assert not report.ok, report.to_json()
+    assert report.facts.get("status") in (None, "revoked"), report.to_json()
+
+
+@pytest.fixture()
+def own(tmp_path: Path) -> Iterator[Ledger]:
+    """A ledger with its own anvil, blocks mined only by transactions and ``evm_mine``: its test stops the miner to
+    put several transactions in one block (anvil has no call that puts the shared node's mixed mining back)."""
+    instance = Ledger.open(make_settings(tmp_path / "own"), passphrase=PASSPHRASE)
+    rpc(instance, "evm_setIntervalMining", 0)
+    rpc(instance, "evm_setAutomine", True)  # setting the interval switched every kind of mining off
+    Council(instance).register("R72", "Bureau R72", ROLE_ISSUER | ROLE_VERIFIER, types=("business-licence",))
+    yield instance
+    instance.close()
+
+
+def test_many_status_changes_in_one_block_reproduce_the_trail_in_every_reader(own: Ledger, tmp_path: Path) -> None:
+    """The honest side (a department making many changes at once, its own key calling the contract directly): five
+    status changes of two certificates in one block - suspended, reinstated, suspended again; suspended, revoked.
+    Each reader orders them by log index and recomputes the contract's trail: the herd read, the gateway's index
+    (a view synced before the block, then after it across the finality boundary), the chain-wide read and the
+    court's verifier all say suspended and revoked."""
+    ledger, fresh_department = own, "R72"
+    first, second = issue(ledger, tmp_path, fresh_department, make_records(2))
+    view = ChainView(ledger.chain, ledger.settings.confirmations, max_head_age=0.0)  # the gateway's, with its index
+    view.refresh()
+    chain, account = ledger.chain, ledger.department_account(fresh_department)
+    changes = [
+        (first, "suspend", "under-investigation"),
+        (first, "reinstate", "grounds-resolved"),
+        (first, "suspend", "under-investigation"),
+        (second, "suspend", "under-investigation"),
+        (second, "revoke", "fraud"),
+    ]
+    rpc(ledger, "evm_setAutomine", False)
+    try:
+        sent = [
+            chain.send(
+                account,
+                getattr(chain.anchor.functions, action)(
+                    parse_hex32(cert["anchor"]["root"]),
+                    parse_hex32(cert["digest"]),
+                    [parse_hex32(p) for p in cert["anchor"]["proof"]],
+                    reason_code(reason),
+                ),
+                gas=400_000,
+            )
+            for cert, action, reason in changes
+        ]
+        rpc(ledger, "evm_mine")
+    finally:
+        rpc(ledger, "evm_setAutomine", True)
+    blocks = {int(chain.wait(tx, timeout=30)["blockNumber"]) for tx in sent}
+    assert len(blocks) == 1, blocks
+    assert trail.stated(chain, department_id_bytes(fresh_department)).changes == 5
+    expected = {first["digest"]: "suspended", second["digest"]: "revoked"}
+    for cert in (first, second):
+        herd = verify_certificate(cert, ChainView(chain))
+        assert herd.facts["status"] == expected[cert["digest"]], herd.to_json()
+    for passed in (0, ledger.settings.confirmations + 13):  # the block not final yet, then final
+        for _ in range(passed):
+            rpc(ledger, "evm_mine")
+        for report in verify_many([first, second], view):
+            assert report.facts["status"] == expected[report.digest], report.to_json()
+    dept = department_id_bytes(fresh_department)
+    assert sum(1 for (d, _, _), *_ in ChainView(chain).status_events() if d == dept) == 5
+    for cert in (first, second):
+        path = tmp_path / f"{cert['digest']}.json"
+        path.write_text(json.dumps(evidence.certificate_bundle(ledger, cert)), encoding="utf-8")
+        code, result, stderr = standalone(ledger, path)
+        assert result is not None, stderr
+        # the certificate is not valid (``status``), and the bundle says so as the chain does (``status_statement``)
+        assert code == 1 and failed_names(result) == {"status"}, result
+        assert expected[cert["digest"]] in json.dumps(result), result
