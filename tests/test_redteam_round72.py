@@ -25,6 +25,11 @@ Held, each with a test:
 - A department making five status changes of two certificates in one block (its own key, calling the contract
   directly): the herd read, the gateway's index (synced before the block, then again once it is final), the
   chain-wide read and the court's verifier each reproduce the trail and say suspended and revoked.
+- A supersession chain (A by B, B by C, C suspended; the events carry the successor's root, which the trail chains):
+  every reader reproduces the trail, C replaces B with both lookups, and the timelines (now held to the status
+  history) list each supersession and each "supersedes".
+- A reorganisation between the trail read and the events read (the suspension's block replaced): refused, and the
+  same long-lived view's next read says what the chain now says, keeping nothing of the refused one.
 
 Held, tried without a test of its own:
 - ``statusTrails`` answered with arrays of unequal length: refused (``trail.stated_all``). A department repeated or
@@ -319,3 +324,70 @@ def test_many_status_changes_in_one_block_reproduce_the_trail_in_every_reader(ow
         # the certificate is not valid (``status``), and the bundle says so as the chain does (``status_statement``)
         assert code == 1 and failed_names(result) == {"status"}, result
         assert expected[cert["digest"]] in json.dumps(result), result
+
+
+def test_a_supersession_chain_reproduces_the_trail_and_the_timeline_in_every_reader(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """The honest side of a supersession chain (its events carry the successor's root past the reason word, which
+    the trail chains): A superseded by B, B by C, C suspended. Every reader of the department's stream reproduces
+    the trail and says superseded, superseded, suspended; C replaces B; and the timelines, now held to the status
+    history one for one, list each supersession under its certificate and each "supersedes" under its successor."""
+    a, b, c = issue(ledger, tmp_path, fresh_department, make_records(3))
+    status.supersede(ledger, a["digest"], b["digest"], fresh_department)
+    status.supersede(ledger, b["digest"], c["digest"], fresh_department)
+    status.suspend(ledger, c["digest"], "under-investigation")
+    expected = {a["digest"]: "superseded", b["digest"]: "superseded", c["digest"]: "suspended"}
+    for cert in (a, b, c):
+        herd = verify_certificate(cert, ChainView(ledger.chain))
+        assert herd.facts["status"] == expected[cert["digest"]], herd.to_json()
+    for lookup in ("herd", "direct"):
+        report = verify_certificate(c, ChainView(ledger.chain, status_lookup=lookup))
+        assert report.facts["replaces"] == b["digest"], (lookup, report.to_json())
+    view = ChainView(ledger.chain, ledger.settings.confirmations, max_head_age=0.0)
+    view.refresh()
+    for report in verify_many([a, b, c], view):
+        assert report.facts["status"] == expected[report.digest], report.to_json()
+    dept = department_id_bytes(fresh_department)
+    assert sum(1 for (d, _, _), *_ in ChainView(ledger.chain).status_events() if d == dept) == 3
+    now = datetime.now(UTC)
+    kinds = {
+        cert["digest"]: [e["kind"] for e in provenance.timeline(ledger, cert["digest"], now=now)["events"]]
+        for cert in (a, b, c)
+    }
+    assert "superseded" in kinds[a["digest"]], kinds
+    assert {"supersedes", "superseded"} <= set(kinds[b["digest"]]), kinds
+    assert {"supersedes", "suspended"} <= set(kinds[c["digest"]]), kinds
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(evidence.certificate_bundle(ledger, b)), encoding="utf-8")
+    code, result, stderr = standalone(ledger, path)
+    assert result is not None, stderr
+    assert code == 1 and failed_names(result) == {"status"}, result
+
+
+def test_a_reorganisation_between_the_trail_and_the_logs_is_refused_then_read_as_the_chain_now_is(
+    own: Ledger, tmp_path: Path
+) -> None:
+    """Adversary: the chain's operator with its validators, replacing the block of a suspension after a reader read
+    the department's trail and before it read the events (``evm_revert`` to a snapshot before the suspension). The
+    trail counts the suspension, the events do not: the read is refused (try again), and the same long-lived view's
+    next read, trail and events both of the chain as it now is, says valid, keeping nothing of the refused read."""
+    (target,) = issue(own, tmp_path, "R72", make_records(1))
+    rpc(own, "evm_mine")
+    before = rpc(own, "evm_snapshot")
+    status.suspend(own, target["digest"], "under-investigation")
+    reverted: list[Any] = []
+
+    def reorganise(request: dict[str, Any]) -> Any:
+        if request.get("method") == "eth_getLogs" and not reverted:
+            reverted.append(rpc(own, "evm_revert", before))
+        return None
+
+    with RpcProxy(rpc_url(own), intercept=reorganise) as node:
+        view = ChainView(_through(own, node))
+        refused = verify_certificate(target, view)
+        assert reverted == [True]
+        assert not refused.ok and "status trail" in str(refused.to_json()), refused.to_json()
+        rpc(own, "evm_mine")
+        again = verify_certificate(target, view)
+    assert again.ok and again.facts["status"] == "valid", again.to_json()
