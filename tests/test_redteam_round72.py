@@ -5,7 +5,9 @@
    blocks the contract's status history of the certificate names, unchecked against that history: a made-up
    reinstatement after the last suspension ended the listing with "reinstated" under a status of suspended (round
    61's wrong page again), and a revocation left out listed no revocation under a status of revoked. The listing
-   now has to be the history's changes one for one (kind, block, reason or successor), or the timeline is refused.
+   now has to be the history's changes one for one (kind, block, reason or successor), or the timeline is refused;
+   and in their order: a reinstatement's log index moved past the suspension made after it in the same block
+   passed that check and ended the listing with "reinstated" again.
 
 2. Found, fixed (the same): with the direct lookup (``ledger verify --status-lookup direct``, no index and no
    department stream read) the report's ``replaces`` came from one unchecked ``eth_getLogs`` of the issuer's
@@ -391,3 +393,47 @@ def test_a_reorganisation_between_the_trail_and_the_logs_is_refused_then_read_as
         rpc(own, "evm_mine")
         again = verify_certificate(target, view)
     assert again.ok and again.facts["status"] == "valid", again.to_json()
+
+
+def test_a_reinstatement_and_a_suspension_of_one_block_swapped_on_the_timeline_are_refused(
+    own: Ledger, tmp_path: Path
+) -> None:
+    """Adversary: the chain's operator, answering the timeline's ``eth_getLogs`` with the log index of a
+    reinstatement moved past the suspension its department made after it in the same block: every change is there,
+    in its block, so a check of the changes alone passes, and the listing ended with "reinstated" under a status
+    of suspended (round 61's page). The status history gives their order too."""
+    (target,) = issue(own, tmp_path, "R72", make_records(1))
+    status.suspend(own, target["digest"], "under-investigation")
+    chain, account = own.chain, own.department_account("R72")
+    root, digest = parse_hex32(target["anchor"]["root"]), parse_hex32(target["digest"])
+    proof = [parse_hex32(p) for p in target["anchor"]["proof"]]
+    rpc(own, "evm_setAutomine", False)
+    try:
+        sent = [
+            chain.send(
+                account, getattr(chain.anchor.functions, action)(root, digest, proof, reason_code(reason)), gas=400_000
+            )
+            for action, reason in (("reinstate", "grounds-resolved"), ("suspend", "under-investigation"))
+        ]
+        rpc(own, "evm_mine")
+    finally:
+        rpc(own, "evm_setAutomine", True)
+    receipts = [chain.wait(tx, timeout=30) for tx in sent]
+    block = int(receipts[0]["blockNumber"])
+    assert int(receipts[1]["blockNumber"]) == block
+    (suspension,) = [
+        log for log in _logs(own, SUSPENDED_TOPIC, target["digest"]) if int(log["blockNumber"], 16) == block
+    ]
+
+    def swapped(method: str, params: Any, answer: Any) -> Any:
+        if method == "eth_getLogs" and _asks_for(params, REINSTATED_TOPIC, block):
+            for log in answer["result"]:
+                if int(log["blockNumber"], 16) == block:
+                    log["logIndex"] = hex(int(suspension["logIndex"], 16) + 1)
+        return answer
+
+    honest = provenance.timeline(own, target["digest"], now=datetime.now(UTC))
+    assert honest["status"] == "suspended"
+    assert [e["kind"] for e in honest["events"] if e["source"] == "chain"][-1] == "suspended", honest["events"]
+    with RpcProxy(rpc_url(own), rewrite=swapped) as node, pytest.raises(ChainError, match="status history"):
+        _timeline(own, node, target["digest"])

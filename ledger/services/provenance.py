@@ -145,8 +145,9 @@ def _status_events(
     six times).
 
     The events listed are the changes of ``history`` of those kinds, one for one (kind, block, reason or
-    successor), or a ChainError: a node made one up or left one out of its ``eth_getLogs`` answers, and the page
-    would list a reinstatement under a status of suspended, or no revocation under revoked (red team round 72)."""
+    successor) and in their order, or a ChainError: a node made one up, left one out or reordered them in its
+    ``eth_getLogs`` answers, and the page would list a reinstatement under a status of suspended, or no revocation
+    under revoked (red team round 72)."""
     chain = ledger.chain
     events = chain.anchor.events
     where = {"digest": digest, "root": root, "departmentId": department_id_bytes(department)}
@@ -159,7 +160,7 @@ def _status_events(
         return found
 
     out = []
-    listed: list[tuple[str, int, bytes]] = []
+    listed: list[tuple[int, int, str, bytes]] = []  # (block, log index, kind, reason word or successor)
     for name, kind in (
         ("CertificateSuspended", "suspended"),
         ("CertificateReinstated", "reinstated"),
@@ -168,7 +169,8 @@ def _status_events(
         if kind not in kinds:
             continue
         for log in logs(getattr(events, name), f"the {name} events", where, changed):
-            listed.append((kind, int(log["blockNumber"]), int(log["args"]["reason"]).to_bytes(32, "big")))
+            word = int(log["args"]["reason"]).to_bytes(32, "big")
+            listed.append((int(log["blockNumber"]), int(log["logIndex"]), kind, word))
             reason = reason_name(int(log["args"]["reason"]))
             out.append(
                 _event(
@@ -184,7 +186,7 @@ def _status_events(
                 )
             )
     for log in logs(events.CertificateSuperseded, "the supersessions", where, changed if "superseded" in kinds else []):
-        listed.append(("superseded", int(log["blockNumber"]), bytes(log["args"]["successor"])))
+        listed.append((int(log["blockNumber"]), int(log["logIndex"]), "superseded", bytes(log["args"]["successor"])))
         successor = hex32(bytes(log["args"]["successor"]))
         out.append(
             _event(
@@ -215,7 +217,7 @@ def _status_events(
         _require_history(
             department,
             old_digest,
-            [("superseded", int(log["blockNumber"]), digest) for log in found],
+            [(int(log["blockNumber"]), int(log["logIndex"]), "superseded", digest) for log in found],
             [c for c in old_history if bytes(c[3]) == digest],
             frozenset({"superseded"}),
         )
@@ -238,22 +240,28 @@ def _status_events(
 
 
 def _require_history(
-    department: str, digest: bytes, listed: list[tuple[str, int, bytes]], history: list[Any], kinds: frozenset[str]
+    department: str,
+    digest: bytes,
+    listed: list[tuple[int, int, str, bytes]],
+    history: list[Any],
+    kinds: frozenset[str],
 ) -> None:
-    """Refuse the status events ``listed`` (kind, block, reason word or successor) unless they are the changes of
-    ``history`` of ``kinds``, one for one (the contract's ``statusHistory``, read at the latest block)."""
-    expected = sorted(
-        (_CHANGE_KINDS[int(status)], int(block), bytes(detail))
+    """Refuse the status events ``listed`` (block, log index, kind, reason word or successor) unless, in chain
+    order, they are the changes of ``history`` of ``kinds`` (the contract's ``statusHistory``, read at the latest
+    block, in the order they were made): one for one, and within a block in the order made (a node swapping the log
+    indexes of a reinstatement and the suspension after it ended the listing with "reinstated")."""
+    expected = [
+        (int(block), _CHANGE_KINDS[int(status)], bytes(detail))
         for status, block, _ts, detail in history
         if _CHANGE_KINDS[int(status)] in kinds
-    )
-    if sorted(listed) == expected:
+    ]
+    if [(block, kind, detail) for block, _index, kind, detail in sorted(listed)] == expected:
         return
     raise ChainError(
         f"the node's status events of department {department}'s certificate {hex32(digest)} are not the changes its "
         f"status history on the contract records ({len(listed)} events given, {len(expected)} changes recorded): the "
-        "node left out, made up or altered status events (or the chain changed while it was read: try again); do "
-        "not trust this node's event logs"
+        "node left out, made up, reordered or altered status events (or the chain changed while it was read: try "
+        "again); do not trust this node's event logs"
     )
 
 
