@@ -30,6 +30,8 @@ Held, each with a test:
 - A supersession chain (A by B, B by C, C suspended; the events carry the successor's root, which the trail chains):
   every reader reproduces the trail, C replaces B with both lookups, and the timelines (now held to the status
   history) list each supersession and each "supersedes".
+- Every ``eth_getLogs`` answered in reverse order (nothing in JSON-RPC promises chain order): the herd read, the
+  court, the index and the chain-wide read each sort by block and log index (``chainread.scan``) and say suspended.
 - A reorganisation between the trail read and the events read (the suspension's block replaced): refused, and the
   same long-lived view's next read says what the chain now says, keeping nothing of the refused one.
 
@@ -41,8 +43,6 @@ Held, tried without a test of its own:
   ledger/onchain/trail.py names (the direct lookup's ``statusOf`` believes the same node).
 - Every other reader of status events: the status lists read the department stream (checked), replay and reconcile
   ``status_events()`` (checked); the court's other ``eth_getLogs`` read anchorings and publications, not statuses.
-  The status index takes the events of a range in the node's order (the herd read and the court sort them): a node
-  reordering them within a block is refused by the trail there, not believed.
 """
 
 from __future__ import annotations
@@ -437,3 +437,37 @@ def test_a_reinstatement_and_a_suspension_of_one_block_swapped_on_the_timeline_a
     assert [e["kind"] for e in honest["events"] if e["source"] == "chain"][-1] == "suspended", honest["events"]
     with RpcProxy(rpc_url(own), rewrite=swapped) as node, pytest.raises(ChainError, match="status history"):
         _timeline(own, node, target["digest"])
+
+
+def test_status_events_answered_out_of_chain_order_get_one_verdict_from_every_reader(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """Adversary: the chain's operator (or a provider merging its answers from several back ends), answering every
+    ``eth_getLogs`` with the same events in reverse order: nothing in JSON-RPC promises chain order, and the trail
+    commits to it. Held: every reader sorts them by block and log index (the herd read, ``chainread.scan`` for the
+    gateway's index and the chain-wide read of replay and reconcile) and says suspended, as the court does."""
+    (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    status.suspend(ledger, target["digest"], "under-investigation")
+    status.reinstate(ledger, target["digest"], "grounds-resolved")
+    status.suspend(ledger, target["digest"], "under-investigation")
+
+    def reversed_order(method: str, _params: Any, answer: Any) -> Any:
+        if method == "eth_getLogs" and isinstance(answer.get("result"), list):
+            answer["result"] = answer["result"][::-1]
+        return answer
+
+    dept = department_id_bytes(fresh_department)
+    with RpcProxy(rpc_url(ledger), rewrite=reversed_order) as node:
+        chain = _through(ledger, node)
+        assert verify_certificate(target, ChainView(chain)).facts["status"] == "suspended"
+        view = ChainView(chain, ledger.settings.confirmations, max_head_age=3600.0)  # the gateway's
+        view.refresh()
+        (report,) = verify_many([target], view)
+        assert report.facts["status"] == "suspended", report.to_json()
+        ours = [event for event in ChainView(chain).status_events() if event[0][0] == dept]
+        assert [status_code for _, status_code, _, _ in ours] == [1, 0, 1], ours
+        path = tmp_path / "bundle.json"
+        path.write_text(json.dumps(evidence.certificate_bundle(ledger, target)), encoding="utf-8")
+        code, result, stderr = standalone(ledger, path, rpc=node.url)
+        assert result is not None, stderr
+        assert code == 1 and failed_names(result) == {"status"}, result  # suspended, as the bundle says
