@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlmodel import col
 
 from ..client import Ledger
-from ..errors import InputError, LedgerError, NotFoundError, StateError
+from ..errors import ChainError, InputError, LedgerError, NotFoundError, StateError
 from ..formats import checks as checks_core
 from ..formats.canonical import hex32, parse_hex32
 from ..formats.i18n import LANGUAGES, says, status_word
@@ -124,13 +124,30 @@ def _change_blocks(history: list[Any]) -> list[int]:
     return sorted({int(change[1]) for change in history})
 
 
+# a status change's code in the contract's status history, and the kind of event a timeline lists for it
+_CHANGE_KINDS = {0: "reinstated", 1: "suspended", 2: "revoked", 3: "superseded"}
+_ALL_KINDS = frozenset(_CHANGE_KINDS.values())
+
+
 def _status_events(
-    ledger: Ledger, department: str, root: bytes, digest: bytes, blocks: _Blocks, history: list[Any]
+    ledger: Ledger,
+    department: str,
+    root: bytes,
+    digest: bytes,
+    blocks: _Blocks,
+    history: list[Any],
+    kinds: frozenset[str] = _ALL_KINDS,
 ) -> list[dict[str, Any]]:
-    """The certificate's status events: only those of its issuer's batch (department, root, digest), so a copy of
-    the digest in another department's batch never shows here. Only the blocks the contract's status history of
-    the certificate names are read, and for the certificate it supersedes, the block its own history names: the
-    cost of a timeline is its certificate's changes, not the chain's age (the whole chain was scanned six times)."""
+    """The certificate's status events of ``kinds``: only those of its issuer's batch (department, root, digest),
+    so a copy of the digest in another department's batch never shows here. Only the blocks the contract's status
+    history of the certificate names are read, and for the certificate it supersedes, the block its own history
+    names: the cost of a timeline is its certificate's changes, not the chain's age (the whole chain was scanned
+    six times).
+
+    The events listed are the changes of ``history`` of those kinds, one for one (kind, block, reason or
+    successor) and in their order, or a ChainError: a node made one up, left one out or reordered them in its
+    ``eth_getLogs`` answers, and the page would list a reinstatement under a status of suspended, or no revocation
+    under revoked (red team round 72)."""
     chain = ledger.chain
     events = chain.anchor.events
     where = {"digest": digest, "root": root, "departmentId": department_id_bytes(department)}
@@ -143,12 +160,17 @@ def _status_events(
         return found
 
     out = []
+    listed: list[tuple[int, int, str, bytes]] = []  # (block, log index, kind, reason word or successor)
     for name, kind in (
         ("CertificateSuspended", "suspended"),
         ("CertificateReinstated", "reinstated"),
         ("CertificateRevoked", "revoked"),
     ):
+        if kind not in kinds:
+            continue
         for log in logs(getattr(events, name), f"the {name} events", where, changed):
+            word = int(log["args"]["reason"]).to_bytes(32, "big")
+            listed.append((int(log["blockNumber"]), int(log["logIndex"]), kind, word))
             reason = reason_name(int(log["args"]["reason"]))
             out.append(
                 _event(
@@ -163,7 +185,8 @@ def _status_events(
                     log_index=int(log["logIndex"]),
                 )
             )
-    for log in logs(events.CertificateSuperseded, "the supersessions", where, changed):
+    for log in logs(events.CertificateSuperseded, "the supersessions", where, changed if "superseded" in kinds else []):
+        listed.append((int(log["blockNumber"]), int(log["logIndex"]), "superseded", bytes(log["args"]["successor"])))
         successor = hex32(bytes(log["args"]["successor"]))
         out.append(
             _event(
@@ -177,17 +200,29 @@ def _status_events(
                 log_index=int(log["logIndex"]),
             )
         )
+    _require_history(department, digest, listed, history, kinds)
+    if kinds != _ALL_KINDS:  # another root's changes (held or ended there): what it superseded is this root's
+        return out
     for old_root, old_digest in _superseded_by(ledger, hex32(digest)):
-        # the certificate the issuer's store says this one superseded, believed only as the chain records it
+        # the certificate the issuer's store says this one superseded, believed only as the chain records it: its
+        # own status history names the supersession (block, successor), and its event must be that one
+        old_history = _status_history(ledger, department, old_root, old_digest)
         found = logs(
             events.CertificateSuperseded,
             f"the supersession of {hex32(old_digest)}",
             {"digest": old_digest, "root": old_root, "departmentId": department_id_bytes(department)},
-            _change_blocks(_status_history(ledger, department, old_root, old_digest)),
+            _change_blocks(old_history),
         )
-        for log in found:
-            if bytes(log["args"]["successor"]) != digest or bytes(log["args"]["successorRoot"]) != root:
-                continue
+        found = [log for log in found if bytes(log["args"]["successor"]) == digest]
+        _require_history(
+            department,
+            old_digest,
+            [(int(log["blockNumber"]), int(log["logIndex"]), "superseded", digest) for log in found],
+            [c for c in old_history if bytes(c[3]) == digest],
+            frozenset({"superseded"}),
+        )
+        # the history names the successor's digest only: one anchored again under another root is listed there
+        for log in (log for log in found if bytes(log["args"]["successorRoot"]) == root):
             predecessor = hex32(bytes(log["args"]["digest"]))
             out.append(
                 _event(
@@ -202,6 +237,32 @@ def _status_events(
                 )
             )
     return out
+
+
+def _require_history(
+    department: str,
+    digest: bytes,
+    listed: list[tuple[int, int, str, bytes]],
+    history: list[Any],
+    kinds: frozenset[str],
+) -> None:
+    """Refuse the status events ``listed`` (block, log index, kind, reason word or successor) unless, in chain
+    order, they are the changes of ``history`` of ``kinds`` (the contract's ``statusHistory``, read at the latest
+    block, in the order they were made): one for one, and within a block in the order made (a node swapping the log
+    indexes of a reinstatement and the suspension after it ended the listing with "reinstated")."""
+    expected = [
+        (int(block), _CHANGE_KINDS[int(status)], bytes(detail))
+        for status, block, _ts, detail in history
+        if _CHANGE_KINDS[int(status)] in kinds
+    ]
+    if [(block, kind, detail) for block, _index, kind, detail in sorted(listed)] == expected:
+        return
+    raise ChainError(
+        f"the node's status events of department {department}'s certificate {hex32(digest)} are not the changes its "
+        f"status history on the contract records ({len(listed)} events given, {len(expected)} changes recorded): the "
+        "node left out, made up, reordered or altered status events (or the chain changed while it was read: try "
+        "again); do not trust this node's event logs"
+    )
 
 
 def _superseded_by(ledger: Ledger, digest: str) -> list[tuple[bytes, bytes]]:
@@ -762,16 +823,18 @@ def _timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool) -> d
         # its issuer suspended (and perhaps reinstated) the same digest through another of its roots (anchored
         # again): the same certificate, held (CertificateAnchor 2.2.0, red team rounds 46 and 47)
         held_root, changes = held
-        elsewhere = _status_events(ledger, cert.department_id, held_root, parse_hex32(key), blocks, changes)
-        events += [e for e in elsewhere if e["kind"] in ("suspended", "reinstated")]
+        held_kinds = frozenset({"suspended", "reinstated"})
+        events += _status_events(ledger, cert.department_id, held_root, parse_hex32(key), blocks, changes, held_kinds)
         # its status is its latest change under either root; an end, never followed by any, sorts last in a block
         history = sorted([*history, *changes], key=lambda change: (int(change[1]), int(change[0]) in (2, 3)))
     if ended is not None:
         # its issuer revoked or superseded the same digest under another of its roots (anchored again): the same
         # certificate, ended (CertificateAnchor 2.1.0, red team round 42); that change is its last
         ended_root, change = ended
-        elsewhere = _status_events(ledger, cert.department_id, ended_root, parse_hex32(key), blocks, [change])
-        events += [e for e in elsewhere if e["kind"] in ("revoked", "superseded")]
+        ended_kinds = frozenset({"revoked", "superseded"})
+        events += _status_events(
+            ledger, cert.department_id, ended_root, parse_hex32(key), blocks, [change], ended_kinds
+        )
         history = [*history, change]
     events += _produced_events(ledger, key, private)
     if private:

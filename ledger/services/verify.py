@@ -1030,7 +1030,9 @@ class ChainView:
     def replaces(self, department: str, root: bytes, digest: bytes) -> tuple[bytes, ...]:
         """The digests of the certificates this one superseded (its issuer's ``CertificateSuperseded`` events
         naming it as successor), in chain order: none, one, or several (a certificate replacing two merged ones).
-        From the index when in use, else one ``eth_getLogs`` of the issuer's supersessions."""
+        From the index when in use, else one ``eth_getLogs`` of the issuer's supersessions, each believed only as
+        the superseded certificate's status history on the contract records it (a supersession by this one in that
+        block): a supersession a node made up named a certificate this one never replaced (red team round 72)."""
         dept = _department_id(department)
         if self._indexed:
             deep, recent = self._replaced
@@ -1044,11 +1046,26 @@ class ChainView:
             what=f"the supersessions of {department}",
             argument_filters={"departmentId": dept},
         )
-        return tuple(
-            bytes(log["args"]["digest"])
+        found = [
+            log
             for log in logs
             if bytes(log["args"]["successor"]) == digest and bytes(log["args"]["successorRoot"]) == root
+        ]
+        if not found:
+            return ()
+        fns = self.chain.anchor.functions
+        histories = self.chain.call_many(
+            [fns.statusHistory(dept, bytes(log["args"]["root"]), bytes(log["args"]["digest"])) for log in found]
         )
+        for log, history in zip(found, histories, strict=True):
+            block = int(log["blockNumber"])
+            if not any(int(c[0]) == _SUPERSEDED_CODE and int(c[1]) == block and bytes(c[3]) == digest for c in history):
+                raise ChainError(
+                    f"the node answered a supersession of {hex32(bytes(log['args']['digest']))} by {hex32(digest)} in "
+                    f"block {block}, which that certificate's status history on the contract does not record: the "
+                    "node made it up; do not trust this node's event logs"
+                )
+        return tuple(bytes(log["args"]["digest"]) for log in found)
 
     def sync(self, head: int | None = None, *, recheck: bool = False) -> int:
         """Bring the status index up to ``head`` (default: the chain's head now); returns the block it is synced to.
