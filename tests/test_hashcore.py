@@ -1600,8 +1600,8 @@ def test_the_native_body_reading_is_built_with_the_core() -> None:
 @needs_native
 def test_honest_decision_bodies_are_read_natively_as_the_python_code_reads_them() -> None:
     """The bodies the ledger writes - with and without an issued certificate, citations of every kind, empty and
-    nested containers, the edges of the integers it writes exactly, names that sort by their prefix - are all read
-    natively (the fast path is taken), each as the Python code reads it."""
+    nested containers, the edges of the integers it writes exactly, names that sort by their prefix, text that is not
+    ASCII - are all read natively (the fast path is taken), each as the Python code reads it."""
     bodies = [_decision_body(i) for i in range(40)]
     bodies += [
         _decision_body(1, case_id=_ABSENT, issued=_ABSENT),
@@ -1610,6 +1610,14 @@ def test_honest_decision_bodies_are_read_natively_as_the_python_code_reads_them(
         _decision_body(4, case_id="", outcome="approve", issued={"certificate": "0x" + "0f" * 32, "x": 1}),
         _decision_body(5, certificates=[{"digest": "0x" + "ab" * 32}, {"digest": "0x" + "ab" * 32}, 7, None, "s"]),
         _decision_body(6, text=" !#$%&'()*+,-./:;<=>?@[]^_`{|}~ ", nested=[[[[[[[[{"deep": [1]}]]]]]]]]),
+        # a department writing its legal bases and case numbers in Chinese; characters str.isprintable refuses
+        # (RFC 8785 writes them as they are too); astral ones
+        _decision_body(
+            7,
+            case_id="\u6848-0007",
+            legal_basis={"R1": "\u300a\u4e2d\u534e\u4eba\u6c11\u5171\u548c\u56fd\u884c\u653f\u8bb8\u53ef\u6cd5\u300b"},
+            odd=["\u2028", "\xa0", "\x85", "\ufeff", "\ufffe", "\U0001f600", "\U000e0001", "e\u0301"],
+        ),
         {},
     ]
     texts = [_canonical_text(b) for b in bodies]
@@ -1657,6 +1665,9 @@ _TAMPERED_BODIES = [
     '{"a":"\x1f"}',
     '{"a":"\t"}',
     '{"a\\u0000":1}',
+    '{"a":"\ud800"}',  # a str holding a lone surrogate itself (no UTF-8 form), not an escape
+    '{"case_id":"\udfff"}',
+    '{"\u00e9":1,"a":2}',
     # not an object, not JSON, cut short, trailing text
     "[]",
     '"a"',

@@ -2516,16 +2516,17 @@ end:
      links     {k: body[k] for k in link_fields if k in body}
    and logchain.spelling_problem(text, body) is then None, so the row has no spelling to report.
 
-   A row is handled only when its text is an exact str of ASCII characters spelt as RFC 8785 writes a plain value
-   (what canonical.canonical_body writes through its plain path, and nothing else): an object at the top; no
-   whitespace; members in strictly increasing byte order of their names (no name twice); strings of the printable
-   characters 0x20-0x7e without a backslash (so no escape, no lone surrogate, no quote inside); integers of at most
+   A row is handled only when its text is an exact str spelt as RFC 8785 writes a plain value (and nothing else):
+   an object at the top; no whitespace; members named in printable ASCII, in strictly increasing byte order (which
+   is RFC 8785's order for them; no name twice); strings without a backslash, a control character or DEL (so no
+   escape, no lone surrogate, no quote inside; any other character as its UTF-8, as RFC 8785 and orjson write it:
+   a text holding a lone surrogate has no UTF-8 form and declines); integers of at most
    15 digits without a sign on zero (within +-2**53, no fraction, no exponent: floats and long numbers decline);
    true, false, null; nesting no deeper than ``limit`` (json_loads' MAX_JSON_DEPTH). Such a text is the canonical
    form of its value and of no other text (its value's canonical_body is the text itself), json and orjson read it
    the same, and it holds no surrogate escape: the four answers above are those of the Python code. Everything
-   else - another spelling, a float, a long number, an escape, non-ASCII text, too deep, not an object, a row that
-   is not a tuple of a seq and an exact str - is None, and replay's Python code reports what is wrong with it.
+   else - another spelling, a float, a long number, an escape, a name not in ASCII, too deep, not an object, a row
+   that is not a tuple of a seq and an exact str - is None, and replay's Python code reports what is wrong with it.
 
    The text is scanned once, by a loop with an explicit stack (``limit`` + 1 levels, allocated once per call):
    nothing recurses on the input, every length is the object's own. parse's ValueError declines the row; any other
@@ -2542,13 +2543,15 @@ enum { B_CASE_ID, B_CERTIFICATES, B_DIGEST, B_ISSUED, B_CERTIFICATE, B_COUNT };
 static const char *const BODY_KEY_NAMES[B_COUNT] = {"case_id", "certificates", "digest", "issued", "certificate"};
 static PyObject *BODY_KEYS[B_COUNT];
 
-/* The end of the plain string starting at p[i] == '"' (one past its closing quote), or -1. */
-static Py_ssize_t plain_string_end(const unsigned char *p, Py_ssize_t n, Py_ssize_t i)
+/* The end of the plain string starting at p[i] == '"' (one past its closing quote), or -1. ``wide``: bytes of
+   0x80 and above may be in it (a member value: the UTF-8 of a str, which RFC 8785 writes as it is), else not (a
+   member name: RFC 8785 orders names by UTF-16 code units, which is their bytes' order for ASCII only). */
+static Py_ssize_t plain_string_end(const unsigned char *p, Py_ssize_t n, Py_ssize_t i, int wide)
 {
     for (i++; i < n; i++) {
         unsigned char c = p[i];
         if (c == '"') return i + 1;
-        if (c < 0x20 || c > 0x7e || c == '\\') return -1;
+        if (c < 0x20 || c == 0x7f || c == '\\' || (c > 0x7f && !wide)) return -1;
     }
     return -1;
 }
@@ -2595,7 +2598,7 @@ static int canonical_plain_object(const unsigned char *p, Py_ssize_t n, Py_ssize
             if (c == '[') continue;
             goto member_name;
         } else if (c == '"') {
-            i = plain_string_end(p, n, i);
+            i = plain_string_end(p, n, i, 1);
         } else if (c == '-' || (c >= '0' && c <= '9')) {
             i = plain_integer_end(p, n, i);
         } else if (c == 't' && n - i >= 4 && memcmp(p + i, "true", 4) == 0) {
@@ -2621,7 +2624,7 @@ static int canonical_plain_object(const unsigned char *p, Py_ssize_t n, Py_ssize
     member_name:
         if (i >= n || p[i] != '"') return 0;
         {
-            Py_ssize_t end = plain_string_end(p, n, i);
+            Py_ssize_t end = plain_string_end(p, n, i, 0);
             if (end < 0) return 0;
             Py_ssize_t start = i + 1, size = end - 1 - start;
             BodyLevel *level = &levels[depth];
@@ -2676,12 +2679,20 @@ static PyObject *body_lookup(PyObject *body, int *decline)
 {
     PyObject *case_id = body_member(body, B_CASE_ID);
     if (case_id == NULL || !PyUnicode_Check(case_id)) Py_RETURN_NONE;
-    if (!ascii_str(case_id)) { /* ASCII in an ASCII text: anything else is not parse's */
+    if (!PyUnicode_CheckExact(case_id)) { /* a subclass is not parse's */
         *decline = 1;
         Py_RETURN_NONE;
     }
-    Py_ssize_t size = PyUnicode_GET_LENGTH(case_id);
-    const char *utf8 = (const char *)PyUnicode_1BYTE_DATA(case_id);
+    /* lookup_key encodes with surrogatepass: the same bytes as UTF-8 for a str without surrogates, which is every
+       str of a text without a backslash; one holding a surrogate (not parse's) declines */
+    Py_ssize_t size;
+    const char *utf8 = PyUnicode_AsUTF8AndSize(case_id, &size);
+    if (utf8 == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_UnicodeError)) return NULL;
+        PyErr_Clear();
+        *decline = 1;
+        Py_RETURN_NONE;
+    }
     unsigned char digest[HASH_BYTES];
     SHA256_CTX ctx;
     SHA256_Init(&ctx);
@@ -2761,8 +2772,26 @@ static PyObject *decision_bodies(PyObject *module, PyObject *const *args, Py_ssi
         PyObject *row = PyList_GET_ITEM(rows, r);
         if (!PyTuple_CheckExact(row) || PyTuple_GET_SIZE(row) < 2) continue;
         PyObject *text = PyTuple_GET_ITEM(row, 1);
-        if (!ascii_str(text)) continue;
-        if (!canonical_plain_object(PyUnicode_1BYTE_DATA(text), PyUnicode_GET_LENGTH(text), limit, levels)) continue;
+        if (!PyUnicode_CheckExact(text)) continue;
+        const unsigned char *data;
+        Py_ssize_t size;
+        if (ascii_str(text)) {
+            data = PyUnicode_1BYTE_DATA(text);
+            size = PyUnicode_GET_LENGTH(text);
+        } else {
+            /* its UTF-8 form (kept with the str while it lives); a str holding a lone surrogate has none: the
+               Python code reads it and reports it */
+            data = (const unsigned char *)PyUnicode_AsUTF8AndSize(text, &size);
+            if (data == NULL) {
+                if (!PyErr_ExceptionMatches(PyExc_UnicodeError)) {
+                    failed = 1;
+                    break;
+                }
+                PyErr_Clear();
+                continue;
+            }
+        }
+        if (!canonical_plain_object(data, size, limit, levels)) continue;
         Py_INCREF(row); /* the tuple holds the text while parse runs Python code */
         PyObject *body = PyObject_CallOneArg(parse, text);
         Py_DECREF(row);
