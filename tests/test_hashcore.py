@@ -1506,3 +1506,343 @@ def test_the_json_precheck_declines_what_it_cannot_read_in_place() -> None:
     assert fast("[0.10000000000001]", 512) is False and fast("[0.1000000000001]", 512) is True  # 16, 15 chars
     with pytest.raises(TypeError):
         fast("{}")
+
+
+# -- replay's reading of a chunk's decision bodies in one native call (_decision_workers.decision_bodies) ----------
+#
+# Adversary: an insider with database access who edits stored decision bodies so that the native reading and the
+# Python reading of a chunk disagree - a body spelt otherwise than the ledger writes it (spaced out, keys reordered
+# or named twice, a number or a string spelt another way) read as canonical so that its body_invalid is not
+# reported, another case id or another certificate read than the Python code reads (index_altered missed), or a
+# text shaped to crash the scan (nesting, truncation, escapes). Every row must read as replay's Python code reads
+# it, or be left to that code.
+
+
+def _python_body_reading(text: Any) -> Any:
+    """What replay's Python code reads of a row's text: None for a body it reports unreadable, else (body, index
+    key, named certificates, link fields, spelling problem)."""
+    from ledger.services import logchain, replay
+
+    try:
+        body = logchain.stored_loads(text)
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    links = {k: body[k] for k in replay._LINK_FIELDS if k in body}
+    return body, logchain.lookup_of(body), set(logchain.mentions_of(body)), links, logchain.spelling_problem(text, body)
+
+
+def _both_body_readings(texts: list[Any]) -> list[Any]:
+    """The native reading of ``texts`` as one chunk: each row it answers is the Python code's reading of a body
+    spelt as the ledger writes it (no spelling problem), the same values of the same types."""
+    from ledger.services import _decision_workers, replay
+
+    rows = [(i, text, "0x" + "00" * 32, None) for i, text in enumerate(texts)]
+    read = _decision_workers.decision_bodies(rows, replay._LINK_FIELDS)
+    assert len(read) == len(rows)
+    for text, native in zip(texts, read, strict=True):
+        if native is None:
+            continue
+        reference = _python_body_reading(text)
+        assert reference is not None, text
+        body, lookup, mentions, links, spelt = reference
+        assert spelt is None, text
+        assert repr(native[0]) == repr(body) and native[0] == body  # repr: 1 and 1.0, True and 1 differ
+        assert (native[1], native[2], native[3]) == (lookup, mentions, links)
+        assert [type(x) for x in native] == [dict, type(lookup), set, dict]
+        assert list(native[3]) == list(links)  # the same order
+    return read
+
+
+def _decision_body(i: int, **edits: Any) -> dict[str, Any]:
+    """A decisions-log body as the ledger writes one (the bench's shape), with ``edits`` applied."""
+    digest = "0x" + hashlib.sha256(str(i).encode()).hexdigest()
+    body: dict[str, Any] = {
+        "applicant_commitment": digest,
+        "as_of_block": 9 + i,
+        "case_id": f"CASE-{i:06d}",
+        "certificates": [
+            {"as_of_block": 9, "digest": digest, "failed": ["not_found"], "holder": False, "issuer": None},
+            {"digest": "0x" + "ab" * 32, "verified": True},
+        ],
+        "credit": {"as_of_block": 9, "listed": False, "listings": []},
+        "decided_at": "2026-12-07T03:55:14.135Z",
+        "decided_by": {"engine": "pl-rules/1", "kind": "engine"},
+        "fired": [],
+        "format": "pl-decision/2",
+        "issued": {"certificate": "0x" + "cd" * 32} if i % 2 else None,
+        "legal_basis": {"R1": "Administrative Licensing Law, art. 34(3): verified by officers"},
+        "outcome": "refer",
+        "overrides": None,
+        "reasons": ["R1"],
+        "service_item": "440300-000008",
+    }
+    body.update(edits)
+    return {k: v for k, v in body.items() if v is not _ABSENT}
+
+
+_ABSENT = object()
+
+
+def _canonical_text(body: dict[str, Any]) -> str:
+    from ledger.formats.logbody import canonical_body
+
+    return canonical_body(body).decode("utf-8")
+
+
+def test_the_native_body_reading_is_built_with_the_core() -> None:
+    from ledger.services import _decision_workers
+
+    assert NATIVE is None or _decision_workers._NATIVE_DECISION_BODIES is not None
+
+
+@needs_native
+def test_honest_decision_bodies_are_read_natively_as_the_python_code_reads_them() -> None:
+    """The bodies the ledger writes - with and without an issued certificate, citations of every kind, empty and
+    nested containers, the edges of the integers it writes exactly, names that sort by their prefix, text that is not
+    ASCII - are all read natively (the fast path is taken), each as the Python code reads it."""
+    bodies = [_decision_body(i) for i in range(40)]
+    bodies += [
+        _decision_body(1, case_id=_ABSENT, issued=_ABSENT),
+        _decision_body(2, certificates=[], reasons=[], extra={"": 0, "a": {}, "ab": [], "b": [[[]], {}]}),
+        _decision_body(3, as_of_block=10**15 - 1, big=-(10**15 - 1), zero=0, neg=-7, t=True, f=False, n=None),
+        _decision_body(4, case_id="", outcome="approve", issued={"certificate": "0x" + "0f" * 32, "x": 1}),
+        _decision_body(5, certificates=[{"digest": "0x" + "ab" * 32}, {"digest": "0x" + "ab" * 32}, 7, None, "s"]),
+        _decision_body(6, text=" !#$%&'()*+,-./:;<=>?@[]^_`{|}~ ", nested=[[[[[[[[{"deep": [1]}]]]]]]]]),
+        # a department writing its legal bases and case numbers in Chinese; characters str.isprintable refuses
+        # (RFC 8785 writes them as they are too); astral ones
+        _decision_body(
+            7,
+            case_id="\u6848-0007",
+            legal_basis={"R1": "\u300a\u4e2d\u534e\u4eba\u6c11\u5171\u548c\u56fd\u884c\u653f\u8bb8\u53ef\u6cd5\u300b"},
+            odd=["\u2028", "\xa0", "\x85", "\ufeff", "\ufffe", "\U0001f600", "\U000e0001", "e\u0301"],
+        ),
+        {},
+    ]
+    texts = [_canonical_text(b) for b in bodies]
+    read = _both_body_readings(texts)
+    assert None not in read
+
+
+_TAMPERED_BODIES = [
+    # another spelling of an honest body: the Python code reports body_invalid (spelling) and reads on
+    '{"a":1, "b":2}',
+    '{ "a":1}',
+    '{"a":1}\n',
+    ' {"a":1}',
+    '{"b":1,"a":2}',
+    '{"a":1,"a":2}',
+    '{"a":1,"a":1}',
+    '{"ab":1,"a":2}',
+    '{"a":1,"A":2}',
+    '{"":1,"":2}',
+    '{"a":-0}',
+    '{"a":1.0}',
+    '{"a":1e2}',
+    '{"a":1E2}',
+    '{"a":0.5}',
+    '{"a":100000000000000}',
+    '{"a":1000000000000000}',
+    '{"a":10000000000000000}',
+    '{"a":9007199254740993}',
+    '{"a":-9007199254740992}',
+    '{"a":123456789012345678901234567890}',
+    '{"a":01}',
+    '{"a":00}',
+    '{"a":-}',
+    '{"a":+1}',
+    '{"a":"\\u0041"}',
+    '{"a":"\\u00e9"}',
+    '{"a":"\u00e9"}',
+    '{"\u00e9":1}',
+    '{"a":"\\ud800"}',
+    '{"a":"\\"","b":1}',
+    '{"a":"\\\\"}',
+    '{"a":"\\n"}',
+    '{"a":"\\/"}',
+    '{"a":"\x7f"}',
+    '{"a":"\x1f"}',
+    '{"a":"\t"}',
+    '{"a\\u0000":1}',
+    '{"a":"\ud800"}',  # a str holding a lone surrogate itself (no UTF-8 form), not an escape
+    '{"case_id":"\udfff"}',
+    '{"\u00e9":1,"a":2}',
+    # not an object, not JSON, cut short, trailing text
+    "[]",
+    '"a"',
+    "1",
+    "null",
+    "",
+    "{",
+    "}",
+    "{}}",
+    "{}{}",
+    '{"a":1',
+    '{"a":1,}',
+    '{"a":[1,]}',
+    '{"a":[,1]}',
+    '{"a":}',
+    '{"a"1}',
+    '{"a":1 }',
+    '{"a":tru}',
+    '{"a":truex}',
+    '{"a":nul}',
+    '{"a":fals}',
+    '{"a":"unterminated}',
+    "{a:1}",
+    "{'a':1}",
+    '{"a":[1}',
+    '{"a":{]}',
+    '{"a":NaN}',
+    '{"a":Infinity}',
+    # nested to the bound and past it (MAX_JSON_DEPTH: 512), and far past it
+    '{"a":' + "[" * 511 + "]" * 511 + "}",
+    '{"a":' + "[" * 512 + "]" * 512 + "}",
+    '{"a":' + "[" * 100_000 + "]" * 100_000 + "}",
+    '{"a":' + "[" * 100_000,
+    '{"a":"' + "[" * 600 + '"}',
+    '{"a":' + '{"a":' * 600 + "1" + "}" * 600 + "}",
+]
+
+
+@needs_native
+@pytest.mark.parametrize("text", _TAMPERED_BODIES, ids=lambda t: repr(t)[:40])
+def test_tampered_bodies_are_left_to_the_python_code_or_read_as_it_reads_them(text: str) -> None:
+    """Each edited text beside an honest body in one chunk: none is read otherwise than the Python code reads it,
+    and the honest body beside it is still read natively."""
+    honest = _canonical_text(_decision_body(1))
+    read = _both_body_readings([honest, text, honest])
+    assert read[0] is not None and read[2] is not None
+
+
+@needs_native
+@pytest.mark.parametrize(
+    "edits",
+    [
+        {"case_id": 7},
+        {"case_id": None},
+        {"case_id": ["CASE-1"]},
+        {"case_id": {"id": "CASE-1"}},
+        {"case_id": "CASE-\u00e9"},
+        {"certificates": {"digest": "0x" + "ab" * 32}},
+        {"certificates": "0x" + "ab" * 32},
+        {"certificates": [{"digest": "0x" + "AB" * 32}]},
+        {"certificates": [{"digest": "0X" + "ab" * 32}]},
+        {"certificates": [{"digest": "0x" + "ab" * 32 + "a"}]},
+        {"certificates": [{"digest": "0x" + "ab" * 31 + "a"}]},
+        {"certificates": [{"digest": "0x" + "ag" * 32}]},
+        {"certificates": [{"digest": 5}, {"digest": None}, {"digest": ["0x" + "ab" * 32]}]},
+        {"certificates": [["0x" + "ab" * 32]]},
+        {"issued": "0x" + "cd" * 32},
+        {"issued": {"certificate": None}},
+        {"issued": {"certificate": "0x" + "CD" * 32}},
+        {"issued": [{"certificate": "0x" + "cd" * 32}]},
+        {"outcome": _ABSENT, "issued": _ABSENT, "case_id": _ABSENT},
+        {"outcome": {"nested": [1, "x"]}},
+    ],
+    ids=repr,
+)
+def test_every_field_replay_reads_of_a_body_is_read_as_the_python_code_reads_it(edits: dict[str, Any]) -> None:
+    """A body whose case id, citations or issued certificate an insider edited (another type, another spelling of a
+    digest, a non-ASCII case id) and rewrote canonically: its index key, the certificates it names and its link
+    fields are the Python code's, natively or by the Python code."""
+    _both_body_readings([_canonical_text(_decision_body(3, **edits))])
+
+
+_BODY_KEYS = st.sampled_from(["", "a", "ab", "b", "A", "case_id", "issued", "certificate", "digest", "\u00e9", 'q"'])
+_BODY_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**17), max_value=10**17)
+    | st.sampled_from([0.5, 1.0, 1e16, -0.0, 2**53, "0x" + "ab" * 32, "0x" + "AB" * 32, "\\", "\x7f", "\ud800"])
+    | st.text(alphabet='ab "\\\x1f\u00e9[{', max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_BODY_KEYS, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@needs_native
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    body=st.dictionaries(_BODY_KEYS, _BODY_VALUES, max_size=6),
+    at=st.integers(min_value=0),
+    edit=st.sampled_from(["", " ", ",", "}", "]", '"', "\\", "0", "-", ".", "e", "1", "{", "[", ":", "x"]),
+    cut=st.booleans(),
+)
+def test_generated_bodies_and_their_edits_are_read_as_the_python_code_reads_them(
+    body: dict[str, Any], at: int, edit: str, cut: bool
+) -> None:
+    """Generated bodies in the ledger's spelling (when it has one for them), in json's other spellings, and with one
+    character inserted or replaced anywhere: each read as the Python code reads it, or left to it."""
+    import json
+
+    texts = [json.dumps(body), json.dumps(body, sort_keys=True), json.dumps(body, separators=(",", ":"))]
+    with contextlib.suppress(InputError, ValueError, UnicodeError):
+        texts.append(_canonical_text(body))
+    spelt = texts[-1]
+    at %= len(spelt) + 1
+    texts.append(spelt[:at] + edit + spelt[at + (1 if cut else 0) :])
+    _both_body_readings(texts)
+
+
+@needs_native
+def test_the_native_body_reading_declines_or_raises_as_it_should_on_hostile_calls() -> None:
+    """Rows of another shape are left to the Python code; a parser that refuses a text leaves it too, one that is
+    interrupted raises; arguments of another type are refused, not read."""
+    import orjson
+
+    honest = _canonical_text(_decision_body(1))
+    fields = ("case_id", "outcome", "issued")
+    call = NATIVE.decision_bodies
+    odd_rows: list[Any] = [(1,), [1, honest], (1, honest.encode()), (1, _Str(honest)), (1, None), "row", (1, honest)]
+    assert call(odd_rows, orjson.loads, 512, fields)[:-1] == [None] * 6
+    assert call(odd_rows, orjson.loads, 512, fields)[-1] is not None
+
+    def refuses(text: str) -> Any:
+        raise ValueError("no")
+
+    def interrupted(text: str) -> Any:
+        raise KeyboardInterrupt
+
+    assert call([(1, honest)], refuses, 512, fields) == [None]
+    with pytest.raises(KeyboardInterrupt):
+        call([(1, honest)], interrupted, 512, fields)
+    assert call([(1, honest)], lambda t: [1], 512, fields) == [None]
+    assert call([(1, honest)], lambda t: _Dict(orjson.loads(t)), 512, fields) == [None]
+    # a parser handing back subclasses the Python code would read as their bases: left to it
+    sub = orjson.loads(honest)
+    sub["case_id"] = _Str(sub["case_id"])
+    assert call([(1, honest)], lambda t: sub, 512, fields) == [None]
+    assert call([(1, '{"a":[[1]]}')], orjson.loads, 2, fields) == [None]
+    assert call([(1, '{"a":[[1]]}')], orjson.loads, 3, fields) != [None]
+    for bad in (
+        ((1, honest), orjson.loads, 512, fields),
+        ([(1, honest)], "parse", 512, fields),
+        ([(1, honest)], orjson.loads, 512, list(fields)),
+        ([(1, honest)], orjson.loads, 512, (1,)),
+        ([(1, honest)], orjson.loads, "512", fields),
+        ([(1, honest)], orjson.loads, 512),
+    ):
+        with pytest.raises(TypeError):
+            call(*bad)
+    for limit in (0, -1, 5000):
+        with pytest.raises(ValueError, match="limit"):
+            call([(1, honest)], orjson.loads, limit, fields)
+
+
+@needs_native
+def test_the_native_body_reading_neither_leaks_nor_frees_what_it_was_given() -> None:
+    import orjson
+
+    texts = [_canonical_text(_decision_body(i)) for i in range(4)] + ['{"a":1, "b":2}', "[]"]
+    rows = [(i, t, "h", None) for i, t in enumerate(texts)]
+    fields = ("case_id", "outcome", "issued")
+    before = [sys.getrefcount(x) for x in (*texts, *rows, fields)]
+
+    def rounds() -> None:
+        for _ in range(2_000):
+            NATIVE.decision_bodies(rows, orjson.loads, 512, fields)
+
+    assert _growth(rounds) < 64 * 1024
+    assert [sys.getrefcount(x) for x in (*texts, *rows, fields)] == before

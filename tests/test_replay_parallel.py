@@ -373,3 +373,76 @@ def test_a_workers_block_times_are_the_chain_clients(ledger: Any) -> None:
         assert reader.timestamp(head + 10_000) is None
     finally:
         reader.close()
+
+
+def _set_text(ledger: Any, dept: str, seq: int, raw: str) -> None:
+    _sql(
+        ledger,
+        "UPDATE logentry SET body=:b WHERE log=:l AND department_id=:d AND seq=:s",
+        b=raw,
+        l=LOG_DECISIONS,
+        d=dept,
+        s=seq,
+    )
+
+
+def test_bodies_read_natively_or_by_the_python_code_give_the_same_report(
+    ledger: Any, fresh_department: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 18: a chunk's bodies are read in one native call when they are spelt as the ledger writes them
+    (``_decision_workers.decision_bodies``), the others by the Python code. Adversary: an insider who edits bodies so
+    that the two readings differ - spelt otherwise (spaced, reordered, a key named twice with another case id, an
+    escaped letter, a float), no object, a lone surrogate, another case id under the same index key, a citation's
+    digest respelt, the index rows of its certificates edited: the report, finding for finding, is the one the
+    Python code alone gives, and names each edit."""
+    dept = fresh_department
+    _decide_with_worker(ledger, dept, applications(120, seed=zlib.crc32(dept.encode())))
+    with ledger.engine.connect() as conn:
+        cited = [
+            int(s)
+            for (s,) in conn.execute(
+                text("SELECT DISTINCT seq FROM logmention WHERE log=:l AND department_id=:d ORDER BY seq"),
+                {"l": LOG_DECISIONS, "d": dept},
+            )
+            if not 5 <= int(s) <= 13
+        ]
+    assert len(cited) >= 2
+    spaced = json.dumps(_body(ledger, dept, 5), sort_keys=True)  # ", " and ": ": another spelling
+    _set_text(ledger, dept, 5, spaced)
+    reordered = dict(reversed(_body(ledger, dept, 6).items()))
+    _set_text(ledger, dept, 6, json.dumps(reordered, separators=(",", ":")))  # compact, keys in reverse order
+    twice = canonical_body(_body(ledger, dept, 7)).decode()
+    _set_text(ledger, dept, 7, twice[:-1] + ',"case_id":"CASE-OTHER"}')  # read as the last: another case
+    eight = canonical_body(_body(ledger, dept, 8)).decode()
+    _set_text(ledger, dept, 8, eight.replace('"format":"p', '"format":"\\u0070', 1))  # the same value, escaped
+    _set_body(
+        ledger, dept, 9, {**_body(ledger, dept, 9), "as_of_block": float(_body(ledger, dept, 9)["as_of_block"]) + 0.5}
+    )
+    _set_text(ledger, dept, 10, "[1,2]")
+    _set_text(ledger, dept, 11, canonical_body(_body(ledger, dept, 11)).decode()[:-1] + ',"zz":"\\ud800"}')
+    _set_body(ledger, dept, 12, {**_body(ledger, dept, 12), "case_id": "CASE-ELSEWHERE"})  # its index key is now wrong
+    first = _body(ledger, dept, cited[0])
+    first["certificates"][0]["digest"] = first["certificates"][0]["digest"].upper().replace("0X", "0x")
+    _set_body(ledger, dept, cited[0], first)  # a digest respelt: no longer a mention
+    _sql(
+        ledger,
+        "DELETE FROM logmention WHERE log=:l AND department_id=:d AND seq=:s",
+        l=LOG_DECISIONS,
+        d=dept,
+        s=cited[1],
+    )
+    _sql(ledger, "UPDATE logentry SET lookup='0' WHERE log=:l AND department_id=:d AND seq=13", l=LOG_DECISIONS, d=dept)
+    monkeypatch.setattr(replay_module, "_CHUNK", CHUNK)
+    from ledger.formats.canonical import NATIVE
+    from ledger.services import _decision_workers
+
+    assert NATIVE is None or _decision_workers._NATIVE_DECISION_BODIES is not None
+    native = replay(ledger, department=dept, workers=0)
+    monkeypatch.setattr(_decision_workers, "_NATIVE_DECISION_BODIES", None)
+    python = replay(ledger, department=dept, workers=0)
+    assert [d.to_json() for d in native.discrepancies] == [d.to_json() for d in python.discrepancies]
+    assert _comparable(native) == _comparable(python)
+    found = _checks(python)
+    assert found["body_invalid"] == [5, 6, 7, 8, 10, 11]  # 9's float is spelt canonically: its facts block is wrong
+    assert found["facts_block_invalid"] == [9]
+    assert {7, 12, 13, cited[0], cited[1]} <= set(found["index_altered"])

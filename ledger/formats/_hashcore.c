@@ -2502,6 +2502,353 @@ end:
 #undef CTX
 }
 
+/* -- replay's reading of a chunk's decision bodies in one call (services/replay.py: ``_DepartmentRun.chunk``) ---
+
+   decision_bodies(rows, parse, limit, link_fields) -> list[tuple | None]
+
+   For each (seq, text, ...) row of a chunk of the decisions log, either None ("not handled": replay's Python code
+   reads that row, as it reads every row without this module) or (body, lookup, mentions, links), which is exactly
+   what that code finds for the row when the text is the canonical JSON of the object it parses to:
+     body      parse(text) (orjson.loads, which canonical.json_loads and logchain.stored_loads hand such a text to)
+     lookup    logchain.lookup_of(body): logbody.lookup_key(body["case_id"]) for a str case id, else None
+     mentions  set(logchain.mentions_of(body)): every "0x" + 64 lower-case hex digits named as a cited
+               certificate's digest (certificates[].digest) or as the issued certificate (issued.certificate)
+     links     {k: body[k] for k in link_fields if k in body}
+   and logchain.spelling_problem(text, body) is then None, so the row has no spelling to report.
+
+   A row is handled only when its text is an exact str spelt as RFC 8785 writes a plain value (and nothing else):
+   an object at the top; no whitespace; members named in printable ASCII, in strictly increasing byte order (which
+   is RFC 8785's order for them; no name twice); strings without a backslash, a control character or DEL (so no
+   escape, no lone surrogate, no quote inside; any other character as its UTF-8, as RFC 8785 and orjson write it:
+   a text holding a lone surrogate has no UTF-8 form and declines); integers of at most
+   15 digits without a sign on zero (within +-2**53, no fraction, no exponent: floats and long numbers decline);
+   true, false, null; nesting no deeper than ``limit`` (json_loads' MAX_JSON_DEPTH). Such a text is the canonical
+   form of its value and of no other text (its value's canonical_body is the text itself), json and orjson read it
+   the same, and it holds no surrogate escape: the four answers above are those of the Python code. Everything
+   else - another spelling, a float, a long number, an escape, a name not in ASCII, too deep, not an object, a row
+   that is not a tuple of a seq and an exact str - is None, and replay's Python code reports what is wrong with it.
+
+   The text is scanned once, by a loop with an explicit stack (``limit`` + 1 levels, allocated once per call):
+   nothing recurses on the input, every length is the object's own. parse's ValueError declines the row; any other
+   exception (an interrupt, MemoryError) is raised. tests/test_hashcore.py compares every answer with the Python
+   code's on honest and tampered bodies. */
+
+typedef struct {
+    Py_ssize_t key_start; /* where the last member name of this object starts; -1 before its first */
+    Py_ssize_t key_size;
+    char object;
+} BodyLevel;
+
+enum { B_CASE_ID, B_CERTIFICATES, B_DIGEST, B_ISSUED, B_CERTIFICATE, B_COUNT };
+static const char *const BODY_KEY_NAMES[B_COUNT] = {"case_id", "certificates", "digest", "issued", "certificate"};
+static PyObject *BODY_KEYS[B_COUNT];
+
+/* The end of the plain string starting at p[i] == '"' (one past its closing quote), or -1. ``wide``: bytes of
+   0x80 and above may be in it (a member value: the UTF-8 of a str, which RFC 8785 writes as it is), else not (a
+   member name: RFC 8785 orders names by UTF-16 code units, which is their bytes' order for ASCII only). */
+static Py_ssize_t plain_string_end(const unsigned char *p, Py_ssize_t n, Py_ssize_t i, int wide)
+{
+    for (i++; i < n; i++) {
+        unsigned char c = p[i];
+        if (c == '"') return i + 1;
+        if (c < 0x20 || c == 0x7f || c == '\\' || (c > 0x7f && !wide)) return -1;
+    }
+    return -1;
+}
+
+/* The end of the plain integer starting at p[i], or -1. */
+static Py_ssize_t plain_integer_end(const unsigned char *p, Py_ssize_t n, Py_ssize_t i)
+{
+    int negative = p[i] == '-';
+    if (negative) i++;
+    if (i >= n || p[i] < '0' || p[i] > '9') return -1;
+    Py_ssize_t start = i;
+    if (p[i] == '0') {
+        if (negative) return -1; /* -0 reads as 0, written "0" */
+        i++;
+    } else {
+        while (i < n && p[i] >= '0' && p[i] <= '9') i++;
+        if (i - start > 15) return -1; /* may be past 2**53: canonical JSON writes it as a double */
+    }
+    if (i < n && ((p[i] >= '0' && p[i] <= '9') || p[i] == '.' || p[i] == 'e' || p[i] == 'E')) return -1;
+    return i;
+}
+
+/* Whether p[0..n) is the RFC 8785 spelling of a plain JSON object nested at most ``limit`` deep (levels: limit + 1
+   entries). */
+static int canonical_plain_object(const unsigned char *p, Py_ssize_t n, Py_ssize_t limit, BodyLevel *levels)
+{
+    Py_ssize_t i = 0, depth = 0;
+    if (n < 2 || p[0] != '{') return 0;
+    for (;;) {
+        /* a value at p[i] */
+        if (i >= n) return 0;
+        unsigned char c = p[i];
+        if (c == '{' || c == '[') {
+            if (++depth > limit) return 0;
+            levels[depth].object = c == '{';
+            levels[depth].key_start = -1;
+            levels[depth].key_size = 0;
+            i++;
+            if (i < n && p[i] == (c == '{' ? '}' : ']')) {
+                i++;
+                depth--;
+                goto after_value;
+            }
+            if (c == '[') continue;
+            goto member_name;
+        } else if (c == '"') {
+            i = plain_string_end(p, n, i, 1);
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            i = plain_integer_end(p, n, i);
+        } else if (c == 't' && n - i >= 4 && memcmp(p + i, "true", 4) == 0) {
+            i += 4;
+        } else if (c == 'f' && n - i >= 5 && memcmp(p + i, "false", 5) == 0) {
+            i += 5;
+        } else if (c == 'n' && n - i >= 4 && memcmp(p + i, "null", 4) == 0) {
+            i += 4;
+        } else {
+            return 0;
+        }
+        if (i < 0) return 0;
+    after_value:
+        for (;;) {
+            if (depth == 0) return i == n;
+            if (i >= n) return 0;
+            c = p[i++];
+            if (c == ',') break;
+            if (c != (levels[depth].object ? '}' : ']')) return 0;
+            depth--;
+        }
+        if (!levels[depth].object) continue;
+    member_name:
+        if (i >= n || p[i] != '"') return 0;
+        {
+            Py_ssize_t end = plain_string_end(p, n, i, 0);
+            if (end < 0) return 0;
+            Py_ssize_t start = i + 1, size = end - 1 - start;
+            BodyLevel *level = &levels[depth];
+            if (level->key_start >= 0) { /* strictly after the name before it: sorted, none twice */
+                Py_ssize_t common = size < level->key_size ? size : level->key_size;
+                int order = memcmp(p + start, p + level->key_start, (size_t)common);
+                if (order < 0 || (order == 0 && size <= level->key_size)) return 0;
+            }
+            level->key_start = start;
+            level->key_size = size;
+            i = end;
+        }
+        if (i >= n || p[i] != ':') return 0;
+        i++;
+    }
+}
+
+/* "0x" + 64 lower-case hex digits (logchain._DIGEST_TEXT's fullmatch). */
+static int digest_text(PyObject *text)
+{
+    if (!ascii_str(text) || PyUnicode_GET_LENGTH(text) != 66) return 0;
+    const unsigned char *p = PyUnicode_1BYTE_DATA(text);
+    if (p[0] != '0' || p[1] != 'x') return 0;
+    for (int i = 2; i < 66; i++) {
+        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f'))) return 0;
+    }
+    return 1;
+}
+
+/* mapping.get(BODY_KEY_NAMES[which]) for an exact dict (borrowed; NULL with no error when absent). Its keys are
+   exact str (parsed JSON), so the look-up runs no Python code. */
+static PyObject *body_member(PyObject *mapping, int which)
+{
+    PyObject *value = PyDict_GetItemWithError(mapping, BODY_KEYS[which]);
+    if (value == NULL) PyErr_Clear();
+    return value;
+}
+
+/* Whether a value read here is of a type parse makes (exact dict, list, str) or of none of those: a subclass,
+   which the Python code's isinstance reads as its base, declines the row. */
+static int exact_kind(PyObject *v)
+{
+    if (PyDict_Check(v)) return PyDict_CheckExact(v);
+    if (PyList_Check(v)) return PyList_CheckExact(v);
+    if (PyUnicode_Check(v)) return PyUnicode_CheckExact(v);
+    return 1;
+}
+
+/* logchain.lookup_of(body) of a decisions-log body: a new reference (a str or None); *decline set for a case id
+   of a str subclass. */
+static PyObject *body_lookup(PyObject *body, int *decline)
+{
+    PyObject *case_id = body_member(body, B_CASE_ID);
+    if (case_id == NULL || !PyUnicode_Check(case_id)) Py_RETURN_NONE;
+    if (!PyUnicode_CheckExact(case_id)) { /* a subclass is not parse's */
+        *decline = 1;
+        Py_RETURN_NONE;
+    }
+    /* lookup_key encodes with surrogatepass: the same bytes as UTF-8 for a str without surrogates, which is every
+       str of a text without a backslash; one holding a surrogate (not parse's) declines */
+    Py_ssize_t size;
+    const char *utf8 = PyUnicode_AsUTF8AndSize(case_id, &size);
+    if (utf8 == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_UnicodeError)) return NULL;
+        PyErr_Clear();
+        *decline = 1;
+        Py_RETURN_NONE;
+    }
+    unsigned char digest[HASH_BYTES];
+    SHA256_CTX ctx;
+    SHA256_Init(&ctx);
+    SHA256_Update(&ctx, "pl-lookup\0", 10);
+    SHA256_Update(&ctx, utf8, (size_t)size);
+    SHA256_Final(digest, &ctx);
+    static const char digits[] = "0123456789abcdef";
+    char text[32];
+    for (int j = 0; j < 16; j++) {
+        text[2 * j] = digits[digest[j] >> 4];
+        text[2 * j + 1] = digits[digest[j] & 15];
+    }
+    return PyUnicode_FromStringAndSize(text, sizeof text);
+}
+
+/* set(logchain.mentions_of(body)) of a decisions-log body; *decline set for a value of a subclass. */
+static PyObject *body_mentions(PyObject *body, int *decline)
+{
+    PyObject *named = PySet_New(NULL);
+    if (named == NULL) return NULL;
+    PyObject *cited = body_member(body, B_CERTIFICATES);
+    if (cited != NULL && !exact_kind(cited)) *decline = 1;
+    if (cited != NULL && PyList_CheckExact(cited)) {
+        for (Py_ssize_t k = 0; k < PyList_GET_SIZE(cited); k++) {
+            PyObject *c = PyList_GET_ITEM(cited, k);
+            if (!exact_kind(c)) *decline = 1;
+            if (!PyDict_CheckExact(c)) continue;
+            PyObject *d = body_member(c, B_DIGEST);
+            if (d != NULL && !exact_kind(d)) *decline = 1;
+            if (d != NULL && digest_text(d) && PySet_Add(named, d) < 0) goto failed;
+        }
+    }
+    PyObject *issued = body_member(body, B_ISSUED);
+    if (issued != NULL && !exact_kind(issued)) *decline = 1;
+    if (issued != NULL && PyDict_CheckExact(issued)) {
+        PyObject *d = body_member(issued, B_CERTIFICATE);
+        if (d != NULL && !exact_kind(d)) *decline = 1;
+        if (d != NULL && digest_text(d) && PySet_Add(named, d) < 0) goto failed;
+    }
+    return named;
+failed:
+    Py_DECREF(named);
+    return NULL;
+}
+
+static PyObject *decision_bodies(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 4 || !PyList_CheckExact(args[0]) || !PyCallable_Check(args[1]) || !PyTuple_CheckExact(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "decision_bodies(rows: list, parse, limit: int, link_fields: tuple)");
+        return NULL;
+    }
+    PyObject *rows = args[0], *parse = args[1], *link_fields = args[3];
+    Py_ssize_t limit = PyLong_AsSsize_t(args[2]);
+    if (limit == -1 && PyErr_Occurred()) return NULL;
+    if (limit < 1 || limit > 4096) {
+        PyErr_SetString(PyExc_ValueError, "decision_bodies: limit must be 1-4096");
+        return NULL;
+    }
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(link_fields); k++) {
+        if (!PyUnicode_CheckExact(PyTuple_GET_ITEM(link_fields, k))) {
+            PyErr_SetString(PyExc_TypeError, "decision_bodies: link_fields must be str");
+            return NULL;
+        }
+    }
+    Py_ssize_t count = PyList_GET_SIZE(rows);
+    PyObject *result = PyList_New(count);
+    if (result == NULL) return NULL;
+    for (Py_ssize_t r = 0; r < count; r++) PyList_SET_ITEM(result, r, Py_NewRef(Py_None));
+    BodyLevel *levels = PyMem_Malloc(sizeof(BodyLevel) * (size_t)(limit + 1));
+    if (levels == NULL) {
+        Py_DECREF(result);
+        return PyErr_NoMemory();
+    }
+    int failed = 0;
+    for (Py_ssize_t r = 0; r < PyList_GET_SIZE(rows) && r < count && !failed; r++) {
+        PyObject *row = PyList_GET_ITEM(rows, r);
+        if (!PyTuple_CheckExact(row) || PyTuple_GET_SIZE(row) < 2) continue;
+        PyObject *text = PyTuple_GET_ITEM(row, 1);
+        if (!PyUnicode_CheckExact(text)) continue;
+        const unsigned char *data;
+        Py_ssize_t size;
+        if (ascii_str(text)) {
+            data = PyUnicode_1BYTE_DATA(text);
+            size = PyUnicode_GET_LENGTH(text);
+        } else {
+            /* its UTF-8 form (kept with the str while it lives); a str holding a lone surrogate has none: the
+               Python code reads it and reports it */
+            data = (const unsigned char *)PyUnicode_AsUTF8AndSize(text, &size);
+            if (data == NULL) {
+                if (!PyErr_ExceptionMatches(PyExc_UnicodeError)) {
+                    failed = 1;
+                    break;
+                }
+                PyErr_Clear();
+                continue;
+            }
+        }
+        if (!canonical_plain_object(data, size, limit, levels)) continue;
+        Py_INCREF(row); /* the tuple holds the text while parse runs Python code */
+        PyObject *body = PyObject_CallOneArg(parse, text);
+        Py_DECREF(row);
+        if (body == NULL) {
+            if (PyErr_ExceptionMatches(PyExc_ValueError)) {
+                PyErr_Clear(); /* the Python code reads it and says why */
+                continue;
+            }
+            failed = 1;
+            break;
+        }
+        PyObject *lookup = NULL, *mentions = NULL, *links = NULL, *item = NULL;
+        int decline = 0;
+        if (!PyDict_CheckExact(body)) goto next;
+        if ((lookup = body_lookup(body, &decline)) == NULL || (mentions = body_mentions(body, &decline)) == NULL ||
+            (links = PyDict_New()) == NULL) {
+            failed = 1;
+            goto next;
+        }
+        if (decline) goto next;
+        for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(link_fields); k++) {
+            PyObject *name = PyTuple_GET_ITEM(link_fields, k);
+            PyObject *value = PyDict_GetItemWithError(body, name);
+            if (value == NULL) {
+                if (PyErr_Occurred()) {
+                    failed = 1;
+                    goto next;
+                }
+                continue;
+            }
+            if (PyDict_SetItem(links, name, value) < 0) {
+                failed = 1;
+                goto next;
+            }
+        }
+        item = PyTuple_Pack(4, body, lookup, mentions, links);
+        if (item == NULL) {
+            failed = 1;
+            goto next;
+        }
+        PyObject *none = PyList_GET_ITEM(result, r);
+        PyList_SET_ITEM(result, r, item); /* the list owns it; the None it replaces is released */
+        Py_DECREF(none);
+    next:
+        Py_DECREF(body);
+        Py_XDECREF(lookup);
+        Py_XDECREF(mentions);
+        Py_XDECREF(links);
+    }
+    PyMem_Free(levels);
+    if (failed) {
+        Py_DECREF(result);
+        return NULL;
+    }
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"field_hashes", (PyCFunction)(void (*)(void))field_hashes, METH_FASTCALL,
      "field_hashes(fields, salts, prefix, least, canonical) -> dict | None"},
@@ -2530,6 +2877,8 @@ static PyMethodDef methods[] = {
      "clock_us() -> int: the system clock in whole microseconds since 1970 (datetime.now's instant)"},
     {"seal_bodies", (PyCFunction)(void (*)(void))seal_bodies, METH_FASTCALL,
      "seal_bodies(kek, header, aad_prefix, items, randomness) -> list[bytes] | None"},
+    {"decision_bodies", (PyCFunction)(void (*)(void))decision_bodies, METH_FASTCALL,
+     "decision_bodies(rows, parse, limit, link_fields) -> list[(body, lookup, mentions, links) | None]"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2543,6 +2892,9 @@ PyMODINIT_FUNC PyInit__hashcore(void)
     for (int c = 0; c < 256; c++) HEX_DIGIT[c] = hex_value((Py_UCS4)c) < 0 ? 0x10 : (unsigned char)hex_value((Py_UCS4)c);
     for (int i = 0; i < K_COUNT_OF_KEYS; i++) {
         if (KEYS[i] == NULL && (KEYS[i] = PyUnicode_InternFromString(KEY_NAMES[i])) == NULL) return NULL;
+    }
+    for (int i = 0; i < B_COUNT; i++) {
+        if (BODY_KEYS[i] == NULL && (BODY_KEYS[i] = PyUnicode_InternFromString(BODY_KEY_NAMES[i])) == NULL) return NULL;
     }
     for (int i = 0; i < A_COUNT; i++) {
         if (ATTRS[i] == NULL && (ATTRS[i] = PyUnicode_InternFromString(ATTR_NAMES[i])) == NULL) return NULL;

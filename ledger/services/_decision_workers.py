@@ -32,7 +32,8 @@ from concurrent.futures import Future
 from typing import Any
 
 from ..errors import LedgerError, StateError
-from ..formats.canonical import json_loads
+from ..formats import canonical
+from ..formats.canonical import MAX_JSON_DEPTH, json_loads
 from ..formats.decision_input import input_commitment_of, input_commitments_of
 from ..formats.rules import RuleSet, load_rule_set
 
@@ -110,6 +111,31 @@ def input_commitments(
     for i, commitment in zip(at, computed, strict=True):
         out[i] = commitment
     return out
+
+
+# the native reading of a chunk's decision bodies (None: not built, or a build older than it, or no orjson, whose
+# loads is the parser canonical.json_loads hands a canonical text to)
+_NATIVE_DECISION_BODIES = (
+    getattr(canonical.NATIVE, "decision_bodies", None) if canonical._fast_loads is not None else None
+)
+
+# what one row of a chunk of the decisions log reads as: its body, the index key its case id gives
+# (logchain.lookup_of), the certificates it names (logchain.mentions_of) and what permits.LinkScan reads of it
+ReadBody = tuple[dict[str, Any], str | None, set[str], dict[str, Any]]
+
+
+def decision_bodies(
+    rows: list[tuple[int, str, str, str | None]], link_fields: tuple[str, ...]
+) -> list[ReadBody | None]:
+    """For each (seq, body text, ...) row of a chunk of the decisions log, in one native call for the chunk:
+    (``logchain.stored_loads(text)``, ``logchain.lookup_of(body)``, ``set(logchain.mentions_of(body))``, the body's
+    ``link_fields``) when the text is the canonical JSON (RFC 8785) of the object it reads as - the spelling the
+    ledger writes, so ``logchain.spelling_problem`` is None for it - or None: replay's Python code reads that row
+    (every row when the module is not built). ``_hashcore.decision_bodies`` says which texts it answers for;
+    tests/test_hashcore.py compares its answers with the Python code's on honest and tampered bodies."""
+    if _NATIVE_DECISION_BODIES is None:
+        return [None] * len(rows)
+    return _NATIVE_DECISION_BODIES(rows, canonical._fast_loads, MAX_JSON_DEPTH, link_fields)  # type: ignore[no-any-return]
 
 
 def _commitment_or_none(secret: bytes, value: Mapping[str, Any], digest: str) -> str | None:

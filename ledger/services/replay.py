@@ -1387,23 +1387,31 @@ class _DepartmentRun:
         # (seq, case id, its lookup key, selected, decided by the rules) of this chunk's decisions of a case
         automatic: list[tuple[int, str, str, bool, bool]] = []
         named: dict[int, set[str]] = {}  # seq -> the certificates its body names (its LogMention rows' word)
-        for seq, text, entry_hash, lookup in rows:
-            try:
-                body = logchain.stored_loads(text)
-                if not isinstance(body, dict):
-                    raise ValueError("not an object")
-            except ValueError as exc:
-                found.discrepancies.append(
-                    ReplayDiscrepancy("body_invalid", dept, seq, None, f"decision body is not a JSON object: {exc}")
-                )
-                continue
-            spelt = logchain.spelling_problem(text, body)
-            if spelt is not None:  # reported, and read on as the ledger reads it (the last of a key named twice)
-                case = body.get("case_id")
-                found.discrepancies.append(
-                    ReplayDiscrepancy("body_invalid", dept, seq, case if isinstance(case, str) else None, spelt)
-                )
-            own = logchain.lookup_of(body)
+        # the bodies spelt as the ledger writes them (nearly all) read in one native call for the chunk; any other
+        # row (None) is read here, with the same answers for the same text (tests/test_hashcore.py)
+        read = _decision_workers.decision_bodies(rows, _LINK_FIELDS)
+        for (seq, text, entry_hash, lookup), plain in zip(rows, read, strict=True):
+            if plain is not None:
+                body, own, mentions, links = plain
+            else:
+                try:
+                    body = logchain.stored_loads(text)
+                    if not isinstance(body, dict):
+                        raise ValueError("not an object")
+                except ValueError as exc:
+                    found.discrepancies.append(
+                        ReplayDiscrepancy("body_invalid", dept, seq, None, f"decision body is not a JSON object: {exc}")
+                    )
+                    continue
+                spelt = logchain.spelling_problem(text, body)
+                if spelt is not None:  # reported, and read on as the ledger reads it (the last of a key named twice)
+                    case = body.get("case_id")
+                    found.discrepancies.append(
+                        ReplayDiscrepancy("body_invalid", dept, seq, case if isinstance(case, str) else None, spelt)
+                    )
+                own = logchain.lookup_of(body)
+                mentions = set(logchain.mentions_of(body))
+                links = {k: body[k] for k in _LINK_FIELDS if k in body}
             if lookup != own:
                 # the index that finds a case's decisions (deciding a case once among them) names another case, or
                 # none: an edit of the database that would let a retried application be decided a second time
@@ -1418,8 +1426,8 @@ class _DepartmentRun:
                         "cases was edited (a case looked up would miss this decision)",
                     )
                 )
-            named[seq] = set(logchain.mentions_of(body))
-            found.links.append((seq, entry_hash, {k: body[k] for k in _LINK_FIELDS if k in body}))
+            named[seq] = mentions
+            found.links.append((seq, entry_hash, links))
             if body.get("format") == SUPERVISION_FORMAT or "withdrawal" in body:
                 found.supervised = True  # checked as a whole at the end; a supervision record is no decision
                 if body.get("format") == SUPERVISION_FORMAT:
