@@ -2071,7 +2071,8 @@ class Verifier:
                 trail = hashlib.sha256(trail + b"".join(link) + data_of[(number, index)]).digest()
         except (ValueError, OverflowError) as exc:
             raise Failure(f"the node's status events are malformed ({exc}): do not trust this node") from exc
-        if trail != bytes(stated) or len(found) != int(stated_changes):
+        last_block = found[-1][0] if found else 0
+        if trail != bytes(stated) or len(found) != int(stated_changes) or last_block != int(stated_block):
             raise Failure(
                 f"the node's status events of the issuing department ({len(found)}) do not hash to the status trail "
                 f"the contract keeps for it ({int(stated_changes)} changes, the last in block {int(stated_block)}): "

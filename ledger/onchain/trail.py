@@ -56,7 +56,9 @@ class Trail:
         return Trail(link, block, self.changes + 1)
 
     def agrees(self, stated: Trail) -> bool:
-        return self.trail == stated.trail and self.changes == stated.changes
+        """Whether this trail, recomputed from events, is ``stated``, the contract's: hash, count and the block of the
+        last change (a block stated past the real last change only made readers read further: red team round 72)."""
+        return self.trail == stated.trail and self.changes == stated.changes and self.block == stated.block
 
 
 NONE = Trail()
