@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 
 from ledger.client import Ledger
-from ledger.services import decisions, evidence, issuance
+from ledger.services import decisions, evidence, issuance, status
 
-from .conftest import COURT_FORK, PASSPHRASE, write_jsonl
+from .conftest import COURT_FORK, PASSPHRASE, make_records, write_jsonl
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -219,6 +219,31 @@ def cli_env(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def failed_names(result: dict[str, Any]) -> set[str]:
     return {c["name"] for c in result["checks"] if c["result"] == "FAIL"}
+
+
+def suspended_again(ledger: Ledger, tmp: Path, department: str) -> tuple[dict[str, Any], Path, int]:
+    """A certificate of ``department`` suspended, reinstated and suspended again (two blocks mined after each), a
+    bundle of it restating it as valid since its reinstatement (what a node moving or making up a status event would
+    have it read), and the block of its last suspension: (document, the bundle's path, that block)."""
+    (target, *_) = issue(ledger, tmp, department, make_records(2))
+
+    def changed(change: Any, reason: str) -> None:
+        change(ledger, target["digest"], reason)
+        for _ in range(2):
+            ledger.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+    changed(status.suspend, "under-investigation")
+    changed(status.reinstate, "grounds-resolved")
+    valid_since_reinstated = evidence.certificate_bundle(ledger, target)["status"]
+    assert valid_since_reinstated["status"] == "valid", valid_since_reinstated
+    changed(status.suspend, "under-investigation")
+    forged = evidence.certificate_bundle(ledger, target)
+    assert forged["status"]["status"] == "suspended", forged["status"]
+    suspended_in = int(forged["status"]["changed_in_block"])
+    forged["status"] = valid_since_reinstated
+    path = tmp / "restated-valid.json"
+    path.write_text(json.dumps(forged), encoding="utf-8")
+    return target, path, suspended_in
 
 
 def issue(ledger: Ledger, tmp: Path, department: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -55,7 +55,7 @@ from ledger.services import evidence, status, verify
 from ledger.services.verify import ChainView, verify_certificate, verify_many
 
 from .conftest import make_records
-from .evidence_support import failed_names, issue, rpc_url, standalone
+from .evidence_support import failed_names, issue, rpc_url, standalone, suspended_again
 from .rpc_proxy import RpcProxy
 
 REVOKED_TOPIC = "0x" + keccak(text="CertificateRevoked(bytes32,bytes32,bytes32,uint8)").hex()
@@ -194,21 +194,7 @@ def test_a_status_event_moved_before_its_departments_registration_gets_one_verdi
     deployment on and took it: ``ledger verify``, ``verify_many`` and ``ledger evidence verify`` said VERIFIED for
     the suspended certificate, with a bundle restating it as valid since its reinstatement. One verdict now: the
     library refuses a status event of a block before its department's registration, as the court does."""
-    target, _ = issue(ledger, tmp_path, fresh_department, make_records(2))
-    status.suspend(ledger, target["digest"], "under-investigation")
-    _mine(ledger, 2)
-    status.reinstate(ledger, target["digest"], "grounds-resolved")
-    _mine(ledger, 2)
-    valid_since_reinstated = evidence.certificate_bundle(ledger, target)["status"]
-    assert valid_since_reinstated["status"] == "valid", valid_since_reinstated
-    status.suspend(ledger, target["digest"], "under-investigation")
-    _mine(ledger, 2)
-    forged = evidence.certificate_bundle(ledger, target)
-    suspended_in = forged["status"]["changed_in_block"]
-    assert forged["status"]["status"] == "suspended", forged["status"]
-    forged["status"] = valid_since_reinstated
-    path = tmp_path / "restated-valid.json"
-    path.write_text(json.dumps(forged), encoding="utf-8")
+    target, path, suspended_in = suspended_again(ledger, tmp_path, fresh_department)
     periods = ledger.chain.call(ledger.chain.registry.functions.statusHistory(department_id_bytes(fresh_department)))
     before_registration = min(int(period[2]) for period in periods) - 1
     assert before_registration >= int(ledger.chain.deployment.deployed_block)

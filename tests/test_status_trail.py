@@ -23,40 +23,14 @@ from ledger.errors import ChainError
 from ledger.onchain import trail
 from ledger.onchain.chain import Chain, connect
 from ledger.onchain.ids import department_id_bytes
-from ledger.services import evidence, status
+from ledger.services import evidence
 from ledger.services.verify import ChainView, verify_certificate, verify_many
 
-from .conftest import make_records
-from .evidence_support import failed_names, issue, rpc_url, standalone
+from .evidence_support import failed_names, rpc_url, standalone, suspended_again
 from .rpc_proxy import RpcProxy
 
 SUSPENDED_TOPIC = "0x" + keccak(text="CertificateSuspended(bytes32,bytes32,bytes32,uint8)").hex()
 REINSTATED_TOPIC = "0x" + keccak(text="CertificateReinstated(bytes32,bytes32,bytes32,uint8)").hex()
-
-
-def _mine(ledger: Ledger, blocks: int) -> None:
-    for _ in range(blocks):
-        ledger.chain.w3.provider.make_request("evm_mine", [])
-
-
-def _suspended_after_reinstatement(ledger: Ledger, tmp_path: Path, department: str) -> tuple[dict[str, Any], Path]:
-    """A certificate suspended, reinstated and suspended again (suspended now), and its bundle restating it as valid
-    since its reinstatement (what a node's rewritten stream would make it)."""
-    target, _ = issue(ledger, tmp_path, department, make_records(2))
-    status.suspend(ledger, target["digest"], "under-investigation")
-    _mine(ledger, 2)
-    status.reinstate(ledger, target["digest"], "grounds-resolved")
-    _mine(ledger, 2)
-    valid_since_reinstated = evidence.certificate_bundle(ledger, target)["status"]
-    assert valid_since_reinstated["status"] == "valid", valid_since_reinstated
-    status.suspend(ledger, target["digest"], "under-investigation")
-    _mine(ledger, 2)
-    forged = evidence.certificate_bundle(ledger, target)
-    assert forged["status"]["status"] == "suspended", forged["status"]
-    forged["status"] = valid_since_reinstated
-    path = tmp_path / "restated-valid.json"
-    path.write_text(json.dumps(forged), encoding="utf-8")
-    return target, path
 
 
 def _of(log: dict[str, Any], digest: str) -> bool:
@@ -91,7 +65,7 @@ def test_a_suspension_moved_before_its_reinstatement_within_the_range_read_is_re
     first one, after the department's registration and inside every range read: chain order then puts the
     reinstatement last, and the certificate read valid since it. The trail commits to each change's block and
     order, so the stream no longer hashes to it."""
-    target, path = _suspended_after_reinstatement(ledger, tmp_path, fresh_department)
+    target, path, _ = suspended_again(ledger, tmp_path, fresh_department)
     suspensions = [
         int(log["blockNumber"]) for log in ledger.chain.anchor.events.CertificateSuspended.get_logs(from_block=0)
     ]
@@ -116,7 +90,7 @@ def test_a_made_up_reinstatement_is_refused_by_every_reader(
     """The chain's operator adds a reinstatement of the suspended certificate, in the block of its last suspension
     after it, to every ``eth_getLogs`` answer holding that suspension: the certificate read valid. No status
     change made it, so the trail does not count it."""
-    target, path = _suspended_after_reinstatement(ledger, tmp_path, fresh_department)
+    target, path, _ = suspended_again(ledger, tmp_path, fresh_department)
 
     def made_up(method: str, _params: Any, answer: Any) -> Any:
         if method == "eth_getLogs" and isinstance(answer.get("result"), list):
@@ -142,7 +116,7 @@ def test_an_honest_stream_reproduces_every_departments_trail(
 ) -> None:
     """The other side: the trail recomputed from an honest node's events is the contract's, for every department
     of the deployment (whatever the suite made before), and each reader says what the chain says."""
-    target, path = _suspended_after_reinstatement(ledger, tmp_path, fresh_department)
+    target, path, _ = suspended_again(ledger, tmp_path, fresh_department)
     stated = trail.stated_all(ledger.chain)
     dept = department_id_bytes(fresh_department)
     assert stated[dept].changes == 3
