@@ -64,6 +64,22 @@ class Trail:
 NONE = Trail()
 
 
+def chained(
+    events: Iterable[tuple[tuple[bytes, bytes, bytes], int, int, bytes]],
+    kept: Mapping[bytes, Trail] | None = None,
+    final_upto: int = -1,
+) -> tuple[dict[bytes, Trail], dict[bytes, Trail]]:
+    """Each department's trail once ``events`` ((department, root, digest), status, block, ABI data; in chain
+    order) are chained after its ``kept`` one, and its trail after those of them up to block ``final_upto`` (what a
+    reader keeps to go on from at its next read)."""
+    running, final = dict(kept or {}), dict(kept or {})
+    for (dept, root, digest), status, block, data in events:
+        running[dept] = running.get(dept, NONE).then(status, digest, root, block, data)
+        if block <= final_upto:
+            final[dept] = running[dept]
+    return running, final
+
+
 def from_answer(value: Any) -> Trail:
     """The trail from a decoded ``statusTrail`` answer (trail, block, changes)."""
     trail, block, changes = value

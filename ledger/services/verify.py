@@ -1160,8 +1160,6 @@ class ChainView:
         # and each department's must hash to its trail (red team round 68)
         stated = trail.stated_all(self.chain)
         head = max([head, *(found.block for found in stated.values())])
-        trails = {} if full else dict(self._trails)
-        running = dict(trails)
         links: list[tuple[CertKey, int, int, bytes]] = []
         deep = {} if full else dict(self._index[0])
         recent: dict[CertKey, tuple[int, int, bytes]] = {}
@@ -1178,10 +1176,7 @@ class ChainView:
                     ended.setdefault((key[0], key[2]), (key[1], status, block, detail))
             else:  # the last suspension or reinstatement wins
                 (held_deep if block <= final_upto else held_recent)[(key[0], key[2])] = (key[1], status, block, detail)
-        for (dept, root, digest), status, block, data in links:
-            running[dept] = running.get(dept, trail.NONE).then(status, digest, root, block, data)
-            if block <= final_upto:
-                trails[dept] = running[dept]
+        running, trails = trail.chained(links, None if full else self._trails, final_upto)
         trail.require_all(running, stated, f"blocks {start}-{head}")
         replaced = _split_supersessions({} if full else self._replaced[0], supersessions, final_upto)
         mark = self._final_mark
@@ -1225,10 +1220,7 @@ class ChainView:
         stated = trail.stated_all(self.chain)
         links: list[tuple[CertKey, int, int, bytes]] = []
         found = self._status_logs(start, max([end, *(t.block for t in stated.values())]), None, links)
-        running: dict[bytes, trail.Trail] = {}
-        for (dept, root, digest), status, block, data in links:
-            running[dept] = running.get(dept, trail.NONE).then(status, digest, root, block, data)
-        trail.require_all(running, stated, "every status event")
+        trail.require_all(trail.chained(links)[0], stated, "every status event")
         return [event for event in found if event[2] <= end]
 
     def _status_topics(self) -> dict[bytes, int]:
