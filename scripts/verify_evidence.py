@@ -2912,6 +2912,62 @@ def rule_item_read(document: dict[str, Any]) -> str | None:
     return None
 
 
+# What an approval produces, as the ledger's loader reads it (ledger/formats/rules.py, _check_produces): the subject
+# fields that may carry the applicant's identity, a field of the decision input and one of the applicant's own cited
+# certificate (certificate.TYPE.FIELD)
+PRODUCES_HOLDERS = ("credit_code", "id_number", "holder_id")
+PRODUCES_INPUT_PATH = re.compile(r"(case_id|service_item|(item|application|applicant)(\.[a-z][a-z0-9_]{0,63})+)")
+PRODUCES_CERTIFICATE_PATH = re.compile(
+    r"certificate\.([a-z0-9][a-z0-9-]{0,63})\.((?:[a-z][a-z0-9_]{0,63})(?:\.[a-z][a-z0-9_]{0,63})*)"
+)
+PRODUCES_TYPE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+PRODUCES_FIELD = re.compile(r"[a-z][a-z0-9_]{0,63}")
+PRODUCES_PREFIX = re.compile(r"[A-Z][A-Z0-9-]{0,15}")
+
+
+def produces_problem(produces: Any) -> None:
+    """Failure unless ``produces`` (the certificate an approval issues) is one the ledger's loader accepts: its type,
+    validity, fields and id prefix well formed, and the applicant's identity (``holder``) in the field its type
+    names as the holder (HOLDER_FIELD_OF_TYPE). The ledger refuses any other rule set, so its bundle verifier fails
+    every re-run under it; this verifier re-ran it (red team round 73)."""
+    if not (
+        isinstance(produces, dict)
+        and {"type", "valid_days", "holder", "fields"}
+        <= set(produces)
+        <= {"type", "valid_days", "holder", "fields", "id_prefix"}
+        and isinstance(produces["fields"], dict)
+        and produces["fields"]
+    ):
+        raise Failure("the rule set's produces is not {type, valid_days, holder, fields[, id_prefix]}")
+    kind, days, holder = produces["type"], produces["valid_days"], produces["holder"]
+    if not isinstance(kind, str) or not PRODUCES_TYPE.fullmatch(kind):
+        raise Failure(f"the rule set's produces.type {kind!r} is not a certificate type")
+    if type(days) is not int or not 1 <= days <= 36_600:
+        raise Failure(f"the rule set's produces.valid_days {days!r} is not a whole number of days from 1 to 36600")
+    if holder not in PRODUCES_HOLDERS:
+        raise Failure(f"the rule set's produces.holder {holder!r} is not one of {list(PRODUCES_HOLDERS)}")
+    named = HOLDER_FIELD_OF_TYPE.get(kind)
+    if named is not None and named != f"subject.{holder}":
+        raise Failure(
+            f"the rule set's produces.holder: a {kind} names its holder in {named}, not subject.{holder}: the "
+            "permit would carry the applicant's identity where nobody can cite it as theirs"
+        )
+    for name, path in produces["fields"].items():
+        if (
+            not isinstance(name, str)
+            or not PRODUCES_FIELD.fullmatch(name)
+            or name in (*PRODUCES_HOLDERS, "produced_by")
+        ):
+            raise Failure(f"the rule set's produces.fields: {name!r} is not a subject field it may fill")
+        if not isinstance(path, str) or not (
+            PRODUCES_INPUT_PATH.fullmatch(path) or PRODUCES_CERTIFICATE_PATH.fullmatch(path)
+        ):
+            raise Failure(f"the rule set's produces.fields.{name}: {path!r} is not a decision input path")
+    prefix = produces.get("id_prefix", kind.upper()[:16].rstrip("-"))
+    if not isinstance(prefix, str) or not PRODUCES_PREFIX.fullmatch(prefix):
+        raise Failure(f"the rule set's produces.id_prefix {prefix!r} is not 1-16 capital letters, digits or '-'")
+
+
 def rule_set_problem(document: dict[str, Any]) -> None:
     """Failure unless ``document`` is a rule set the ledger's own engine would load (docs/rules.md): a rule set
     published outside pl-rules/1 has no meaning both engines agree on, so neither re-runs it."""
@@ -3002,15 +3058,8 @@ def rule_set_problem(document: dict[str, Any]) -> None:
         ):
             raise Failure("the rule set's reason_texts are not {REASON: {language: text}} for reasons it gives")
     produces = document.get("produces")  # the certificate an approval issues: no part of the outcome or reasons
-    if produces is not None and not (
-        isinstance(produces, dict)
-        and {"type", "valid_days", "holder", "fields"}
-        <= set(produces)
-        <= {"type", "valid_days", "holder", "fields", "id_prefix"}
-        and isinstance(produces["fields"], dict)
-        and produces["fields"]
-    ):
-        raise Failure("the rule set's produces is not {type, valid_days, holder, fields[, id_prefix]}")
+    if produces is not None:
+        produces_problem(produces)
     personal = document.get("personal")  # the input fields the ledger seals: no part of the outcome or reasons
     if personal is not None and not (
         isinstance(personal, list)
