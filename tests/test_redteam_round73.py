@@ -7,6 +7,9 @@ Found and fixed here:
   ``subject.id_number``, where the type names its holder in ``subject.credit_code``), or a malformed one: the
   library's loader refuses it, so the library's bundle verifier fails the re-run, but the court's verifier checked
   only ``produces``' keys and re-ran the decision to "as recorded".
+* (The chain's operator, or a lagging node replica) a status event made up or left out, answered to a reader of the
+  chain-wide status events that states its own first block (``ChainView.status_events(start=...)``): only a read from
+  the deployment on was checked against the status trails. No caller used it so yet.
 """
 
 from __future__ import annotations
@@ -17,18 +20,24 @@ from typing import Any
 
 import pytest
 import yaml
+from eth_utils import keccak
 
 from ledger.client import Ledger
-from ledger.errors import InputError
+from ledger.errors import ChainError, InputError
 from ledger.formats import rules as rules_module
 from ledger.formats.rules import load_rule_set
+from ledger.onchain.chain import Chain, connect
 from ledger.services import decisions, evidence, logchain
+from ledger.services.verify import ChainView
 
-from .evidence_support import SCRIPT_MODULE, both, failed_names
+from .evidence_support import SCRIPT_MODULE, both, failed_names, rpc_url, suspended_again
 from .permit_support import SERVICE_ITEM, application, fresh_licence
+from .rpc_proxy import RpcProxy
 
 ROOT = Path(__file__).resolve().parent.parent
 PERMIT_RULES = ROOT / "rules" / "food-business-permit.yaml"
+SUSPENDED_TOPIC = "0x" + keccak(text="CertificateSuspended(bytes32,bytes32,bytes32,uint8)").hex()
+REINSTATED_TOPIC = "0x" + keccak(text="CertificateReinstated(bytes32,bytes32,bytes32,uint8)").hex()
 
 
 def _permit_rules(**produces: Any) -> dict[str, Any]:
@@ -132,3 +141,47 @@ def test_the_courts_copy_of_the_produces_grammar_is_the_librarys() -> None:
     assert SCRIPT_MODULE.PRODUCES_INPUT_PATH.pattern == rules_module._INPUT_PATH.pattern
     assert SCRIPT_MODULE.PRODUCES_CERTIFICATE_PATH.pattern == rules_module.CERTIFICATE_PATH.pattern
     assert SCRIPT_MODULE.PRODUCES_PREFIX.pattern == rules_module._PREFIX.pattern
+
+
+def test_status_events_from_a_stated_block_are_checked_against_the_trail(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """Adversary: the chain's operator (or a node replica whose log index lags its blocks) adding to its
+    ``eth_getLogs`` answers a reinstatement of a suspended certificate after its last suspension. Every reader from
+    the deployment on refuses it (the status trail); ``ChainView.status_events(start=...)``, with a start of its
+    caller's, read only that range and returned its events unchecked, so a future caller reading from a block of its
+    own (an incremental replay, say) would have read the certificate valid. The trail is now read for every call and
+    the events checked from the deployment on: a ChainError naming the trail; from an honest node the answer is the
+    whole read's events from ``start`` on."""
+    target, _path, suspended_in = suspended_again(ledger, tmp_path, fresh_department)
+    digest = str(target["digest"]).lower()
+
+    def made_up(method: str, _params: Any, answer: Any) -> Any:
+        if method == "eth_getLogs" and isinstance(answer.get("result"), list):
+            found = [log for log in answer["result"] if log["topics"][0].lower() == SUSPENDED_TOPIC]
+            found = [log for log in found if str(log["topics"][1]).lower() == digest]
+            if found:
+                last = found[-1]
+                answer["result"].append(
+                    {
+                        **last,
+                        "topics": [REINSTATED_TOPIC, *last["topics"][1:]],
+                        "logIndex": hex(int(last["logIndex"], 16) + 1),
+                    }
+                )
+        return answer
+
+    with RpcProxy(rpc_url(ledger), rewrite=made_up) as node:
+        chain = Chain(connect(node.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
+        with pytest.raises(ChainError, match="status trail"):
+            ChainView(chain).status_events(start=suspended_in)
+        with pytest.raises(ChainError, match="status trail"):
+            ChainView(chain).status_events(start=suspended_in, end=suspended_in)
+    honest = ChainView(ledger.chain).status_events()
+    assert ChainView(ledger.chain).status_events(start=suspended_in) == [e for e in honest if e[2] >= suspended_in]
+    head = ledger.chain.w3.eth.block_number
+    assert ChainView(ledger.chain).status_events(start=suspended_in, end=head) == [
+        e for e in honest if suspended_in <= e[2] <= head
+    ]
+    ours = [e for e in honest if e[0][2].hex() == digest.removeprefix("0x")]
+    assert [e[2] for e in ours][-1] == suspended_in, ours
