@@ -10,10 +10,14 @@ Found and fixed here:
 * (The chain's operator, or a lagging node replica) a status event made up or left out, answered to a reader of the
   chain-wide status events that states its own first block (``ChainView.status_events(start=...)``): only a read from
   the deployment on was checked against the status trails. No caller used it so yet.
+* (A holder, an issuing clerk, an applicant lying in their input, a rule set's author) a zero-width joiner or
+  non-joiner between two letters of a script that joins none (Greek, Cyrillic, Hebrew, Thai, Latin, Armenian,
+  Georgian): it displays as nothing, and round 71 refused it only beside a wide letter.
 """
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -21,15 +25,19 @@ from typing import Any
 import pytest
 import yaml
 from eth_utils import keccak
+from sqlmodel import col, select
 
 from ledger.client import Ledger
 from ledger.errors import ChainError, InputError
 from ledger.formats import rules as rules_module
+from ledger.formats.displayed import _first_hidden, hidden_character
 from ledger.formats.rules import load_rule_set
 from ledger.onchain.chain import Chain, connect
-from ledger.services import decisions, evidence, logchain
+from ledger.services import decisions, evidence, issuance, logchain
 from ledger.services.verify import ChainView
+from ledger.storage.models import Certificate
 
+from .conftest import make_records, write_jsonl
 from .evidence_support import SCRIPT_MODULE, both, failed_names, rpc_url, suspended_again
 from .permit_support import SERVICE_ITEM, application, fresh_licence
 from .rpc_proxy import RpcProxy
@@ -185,3 +193,117 @@ def test_status_events_from_a_stated_block_are_checked_against_the_trail(
     ]
     ours = [e for e in honest if e[0][2].hex() == digest.removeprefix("0x")]
     assert [e[2] for e in ours][-1] == suspended_in, ours
+
+
+# A joiner (ZWJ U+200D, ZWNJ U+200C) between two letters of a script that joins none, in real words: it displays as
+# nothing, so the word displays as the one without it while stating other text.
+JOINED_FOR_NOTHING = [
+    "\u0391\u03b8\u200d\u03ae\u03bd\u03b1",  # Greek: Αθήνα
+    "\u0395\u03bb\u03bb\u200c\u03ac\u03b4\u03b1",  # Greek: Ελλάδα
+    "\u041c\u043e\u0441\u200c\u043a\u0432\u0430",  # Cyrillic: Москва
+    "\u041a\u0438\u0435\u200d\u0432",  # Cyrillic: Киев
+    "\u05d9\u05e8\u05d5\u200d\u05e9\u05dc\u05d9\u05dd",  # Hebrew: ירושלים
+    "\u05ea\u05dc\u200c \u05d0\u05d1\u05d9\u05d1",  # Hebrew: תל אביב (a joiner before the space: nothing to join)
+    "\u0e01\u0e23\u0e38\u0e07\u200c\u0e40\u0e17\u0e1e",  # Thai: กรุงเทพ
+    "\u0e20\u0e39\u200d\u0e40\u0e01\u0e47\u0e15",  # Thai: ภูเก็ต
+    "\u0141\u200d\u00f3d\u017a",  # Latin: Łódź
+    "Z\u00fc\u200d\u00dfe",  # Latin: Züße
+    "\u0540\u0561\u200d\u0575\u0561\u057d\u057f\u0561\u0576",  # Armenian: Հայաստան
+    "\u10e1\u10d0\u200c\u10e5\u10d0\u10e0\u10d7\u10d5\u10d4\u10da\u10dd",  # Georgian: საქართველო
+    "\u0627\u200c\u0628",  # Arabic alef (joins on its right only) then a non-joiner: it joined nothing to break
+    "\u0915\u200d\u0937",  # Devanagari: a joiner between two consonants with no virama before it
+    "\U0001f468\u200c\U0001f373",  # a non-joiner inside an emoji sequence: it has no use there
+    "\U0001f468\u200d\u0915",  # a joiner between an emoji and a letter
+    "\u0394\u200d\U0001f525",  # and between a Greek letter and an emoji
+]
+# The joiners real words need: Persian, Syriac, N'Ko and Mongolian cursive joining (a non-joiner breaking it, a joiner
+# asking for it: RFC 5892 A.1's joining context), Indic conjuncts after a virama (A.1, A.2), emoji ZWJ sequences.
+JOINED_FOR_A_REASON = [
+    "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",  # Persian: میخواهم (mi-khaham)
+    "\u062e\u0627\u0646\u0647\u200c\u0647\u0627",  # Persian: خانهها (khane-ha)
+    "\u0643\u062a\u0627\u0628\u064e\u200c\u0647\u0627",  # Persian, a vowel mark before the non-joiner (transparent)
+    "\u072b\u200c\u0720\u0721\u0710",  # Syriac: ܫܠܡܐ
+    "\u07d2\u200c\u07de\u07cf",  # N'Ko: ߒߞߏ
+    "\u182e\u1823\u200d\u1829\u182d\u1823\u182f",  # Mongolian: ᠮᠣᠩᠭᠣᠯ
+    "\u0915\u094d\u200d\u0937",  # Devanagari: क्ष, half form
+    "\u0915\u094d\u200c\u0937",  # and without the conjunct
+    "\u0d05\u0d35\u0d28\u0d4d\u200d\u0d31\u0d46",  # Malayalam: അവന്റെ (a chillu)
+    "\u0dc1\u0dca\u200d\u0dbb\u0dd3",  # Sinhala: ශ්රී
+    "\U0001f469\u200d\U0001f4bb",  # emoji: woman technologist
+    "\U0001f3f3\ufe0f\u200d\U0001f308",  # rainbow flag
+    "\U0001f468\u200d\U0001f469\u200d\U0001f467",  # family
+    "\U0001f9d1\U0001f3fd\u200d\U0001f9b0",  # a skin tone, then red hair
+    "\u2764\ufe0f\u200d\U0001f525",  # heart on fire
+]
+
+
+@pytest.mark.parametrize("word", JOINED_FOR_NOTHING)
+@pytest.mark.parametrize("assigned", [True, False])
+def test_a_joiner_where_no_script_joins_is_refused(word: str, assigned: bool) -> None:
+    """Adversary: an applicant lying in their input, a holder or an issuing clerk, or a rule set's author, putting a
+    zero-width joiner or non-joiner between two letters of Greek, Cyrillic, Hebrew, Thai, Latin, Armenian or
+    Georgian, where it displays as nothing: round 71 refused it only beside a wide letter (Han, kana, Hangul), so
+    the text displayed as the word without it. A joiner is taken only where it has a use (``JOINED_FOR_A_REASON``)."""
+    found = hidden_character(word, assigned=assigned)
+    assert found is not None and found in "\u200c\u200d", (word, found)
+    assert _first_hidden(word, assigned) == found
+
+
+@pytest.mark.parametrize("word", JOINED_FOR_A_REASON)
+@pytest.mark.parametrize("assigned", [True, False])
+def test_a_joiner_a_word_needs_is_taken(word: str, assigned: bool) -> None:
+    """The other side: the joiners real words of the joining scripts, the Indic conjuncts and emoji sequences need
+    are taken, beside other text too."""
+    assert hidden_character(word, assigned=assigned) is None, word
+    assert hidden_character(f"\u79d1\u82d1 {word} Caf\u00e9", assigned=assigned) is None, word
+
+
+def test_issuance_refuses_a_greek_name_joined_for_nothing(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: a holder handing the department their details (or an issuing clerk), a Greek name with a
+    zero-width joiner inside it: the certificate was signed and anchored as given, displaying as the name without
+    it. The file is refused naming the line, the field and U+200D, nothing stored; the same records with names of
+    the joining scripts are issued as given."""
+    dept = fresh_department
+    records = make_records(2, prefix="RT73-J")
+    records[1]["subject"]["name"] = JOINED_FOR_NOTHING[0]
+    with pytest.raises(InputError, match=r"U\+200D") as refused:
+        issuance.issue_file(ledger, write_jsonl(tmp_path / "joined.jsonl", records), dept, out=io.StringIO())
+    assert "line 2, field 'subject.name'" in str(refused.value), refused
+    with ledger.engine.connect() as conn:
+        stored = conn.execute(select(col(Certificate.certificate_id)).where(Certificate.department_id == dept))
+        assert list(stored) == []
+    honest = make_records(2, prefix="RT73-K")
+    honest[0]["subject"]["name"] = JOINED_FOR_A_REASON[0]
+    honest[1]["subject"]["name"] = " ".join(JOINED_FOR_A_REASON[3:])
+    out = io.StringIO()
+    issuance.issue_file(ledger, write_jsonl(tmp_path / "honest.jsonl", honest), dept, out=out)
+    documents = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [d["fields"]["subject.name"] for d in documents] == [h["subject"]["name"] for h in honest]
+
+
+def test_the_joining_types_are_unicodes() -> None:
+    """The joining types the display check reads (its own table of ArabicShaping.txt's D, R, L and C ranges, and
+    the marks as transparent) are those of the ``idna`` package's table generated from Unicode's
+    DerivedJoiningType.txt, for every character this interpreter's Unicode knows but the format characters (which
+    the check refuses whatever their type). A newer Unicode in either fails this test: update the table from it."""
+    import sys
+    import unicodedata
+
+    from idna import idnadata
+
+    from ledger.formats.displayed import joining_type
+
+    theirs: dict[int, str] = {}
+    for kind, spans in idnadata.joining_types.items():
+        for span in spans:
+            theirs.update((code, kind) for code in range(span >> 32, span & 0xFFFFFFFF))
+    differ = [
+        (hex(code), joining_type(chr(code)), theirs.get(code, "U"))
+        for code in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(code)) not in ("Cn", "Cf", "Cs")
+        and joining_type(chr(code)) != theirs.get(code, "U")
+    ]
+    assert differ == []
+    assert [joining_type(c) for c in "\u0628\u0627\ua872\u0640\u064e\u0394a"] == ["D", "R", "L", "C", "T", "U", "U"]
