@@ -13,6 +13,10 @@ Found and fixed here:
 * (A holder, an issuing clerk, an applicant lying in their input, a rule set's author) a zero-width joiner or
   non-joiner between two letters of a script that joins none (Greek, Cyrillic, Hebrew, Thai, Latin, Armenian,
   Georgian): it displays as nothing, and round 71 refused it only beside a wide letter.
+
+Looked at and left (docs/threat-model.md, round 72's row): a supersession a node leaves out of the direct lookup's
+logs. The contract records a supersession only under the superseded certificate, so nothing in its state tells the
+direct lookup that a certificate replaced another.
 """
 
 from __future__ import annotations
