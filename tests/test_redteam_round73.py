@@ -13,6 +13,9 @@ Found and fixed here:
 * (A holder, an issuing clerk, an applicant lying in their input, a rule set's author) a zero-width joiner or
   non-joiner between two letters of a script that joins none (Greek, Cyrillic, Hebrew, Thai, Latin, Armenian,
   Georgian): it displays as nothing, and round 71 refused it only beside a wide letter.
+* (A department publishing a rule set past the library) a rule set's item code or title holding a character that
+  displays as nothing or reorders the text: round 71 made the library's loader refuse it, so the library's bundle
+  verifier fails the re-run, but the court's verifier re-ran the decision to "as recorded" (found here).
 
 Looked at and left (docs/threat-model.md, round 72's row): a supersession a node leaves out of the direct lookup's
 logs. The contract records a supersession only under the superseded certificate, so nothing in its state tells the
@@ -29,6 +32,8 @@ from typing import Any
 import pytest
 import yaml
 from eth_utils import keccak
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlmodel import col, select
 
 from ledger.client import Ledger
@@ -311,3 +316,68 @@ def test_the_joining_types_are_unicodes() -> None:
     ]
     assert differ == []
     assert [joining_type(c) for c in "\u0628\u0627\ua872\u0640\u064e\u0394a"] == ["D", "R", "L", "C", "T", "U", "U"]
+
+
+@pytest.mark.parametrize(
+    ("key", "text"),
+    [
+        ("title", "Food business \u202epermit"),  # a right-to-left override
+        ("title", "Food business permit\u2067"),  # an isolate
+        ("service_item", "440300-SCJG-0107\u200b"),  # a zero-width space: another item's code on screen
+        ("service_item", "440300-SCJG-\u00ad0107"),  # a soft hyphen
+        ("service_item", "440300-SCJG-0107\ufe0f"),  # a selector varying an ASCII digit
+        ("title", "\u0391\u03b8\u200d\u03ae\u03bd\u03b1 food permit"),  # a joiner between Greek letters
+        ("title", "\u79d1\u200d\u82d1 food permit"),  # and between Han characters
+        ("title", "Food\u3164permit"),  # a Hangul filler
+        ("title", "Food permit \ue000"),  # private use
+    ],
+)
+def test_the_court_refuses_a_rule_set_that_displays_as_another_as_the_library_does(key: str, text: str) -> None:
+    """Adversary: a department publishing a rule set past the library, its item code or title holding a character
+    that displays as nothing or reorders the text (so one item's code reads as another's). Round 71 made the library's
+    loader refuse it, so the library's bundle verifier fails the re-run of every decision under it; the court's
+    verifier held the two to being non-empty text and re-ran the decision to "as recorded". Both refuse it now."""
+    document = _permit_rules() | {key: text}
+    with pytest.raises(InputError, match=key):
+        load_rule_set(document)
+    with pytest.raises(SCRIPT_MODULE.Failure, match=key):
+        SCRIPT_MODULE.rule_set_problem(json.loads(json.dumps(document)))
+
+
+@pytest.mark.parametrize("word", [*JOINED_FOR_A_REASON, "\u79d1\u82d1\u8def\u3000\u845b\U000e0100\u98fe", "Caf\u00e9"])
+def test_the_court_takes_a_rule_set_title_the_library_takes(word: str) -> None:
+    """The other side: a title in the joining scripts, an Indic conjunct, an emoji sequence or CJK with an
+    ideographic variant loads in the library and passes the court."""
+    document = _permit_rules() | {"title": f"Food business permit {word}"}
+    load_rule_set(document)
+    SCRIPT_MODULE.rule_set_problem(json.loads(json.dumps(document)))
+
+
+_TRICKY = [
+    *"\u200d\u200c\ufe0f\u034f\u3164\u202e\u200b\x00\u2028\u3000\u00a0\ue000\u79d1\ud55c\u0915\u094d\u0645\u06cc",
+    *"\u0627\u0640\u064e\u072b\u182e\u180b\u0394\u0416\u05d0\u0e01\u00e9\u2764\U0001f468\U0001f3fd\U000e0100a -",
+]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet=st.sampled_from(_TRICKY) | st.characters(), max_size=10))
+def test_the_courts_display_check_agrees_with_the_librarys(text: str) -> None:
+    """Adversary: a rule set's author crafting an item code or title one display check takes and the other refuses
+    (the court's verifier keeps its own copy of the library's): both name the same first hidden character, or none."""
+    assert SCRIPT_MODULE.display_hidden(text) == hidden_character(text)
+
+
+def test_the_courts_joining_types_are_the_librarys() -> None:
+    """The court's copies of Unicode's joining types and of the display check's tables are the library's."""
+    from ledger.formats import displayed
+
+    assert SCRIPT_MODULE.DISPLAY_JOINING_TYPE_RANGES == displayed._JOINING_TYPE_RANGES
+    assert SCRIPT_MODULE.DISPLAY_SELECTORS == displayed._SELECTOR_RANGES
+    assert SCRIPT_MODULE.DISPLAY_IGNORABLES == displayed._IGNORABLE_RANGES
+    assert (
+        set(SCRIPT_MODULE.DISPLAY_HIDDEN_CATEGORIES) == displayed._HIDDEN_CATEGORIES | displayed._UNASSIGNED_CATEGORIES
+    )
+    assert set(SCRIPT_MODULE.DISPLAY_JOINERS) == displayed._JOINERS
+    assert [SCRIPT_MODULE.joining_type(c) for c in "\u0628\u0627\ua872\u0640\u064e\U0001e94b\U0001171e\u0394"] == [
+        displayed.joining_type(c) for c in "\u0628\u0627\ua872\u0640\u064e\U0001e94b\U0001171e\u0394"
+    ]
