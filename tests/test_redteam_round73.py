@@ -381,3 +381,47 @@ def test_the_courts_joining_types_are_the_librarys() -> None:
     assert [SCRIPT_MODULE.joining_type(c) for c in "\u0628\u0627\ua872\u0640\u064e\U0001e94b\U0001171e\u0394"] == [
         displayed.joining_type(c) for c in "\u0628\u0627\ua872\u0640\u064e\U0001e94b\U0001171e\u0394"
     ]
+
+
+_PRODUCES_VALUES = {
+    "type": st.sampled_from(["food-business-permit", "tax-clearance", "id-card", "residence-note", "Permit", "", 7]),
+    "valid_days": st.sampled_from([1, 1826, 36_600, 0, 36_601, True, "1826", 1.5]),
+    "holder": st.sampled_from(["credit_code", "id_number", "holder_id", "name", None]),
+    "fields": st.dictionaries(
+        st.sampled_from(["premises", "name", "credit_code", "produced_by", "Name", "x" * 65]),
+        st.sampled_from(
+            [
+                "application.premises",
+                "service_item",
+                "case_id",
+                "certificate.business-licence.subject.name",
+                "applicant",
+                "certificate.business-licence",
+                "issuer.key",
+                "item.onsite_reason",
+                3,
+            ]
+        ),
+        max_size=3,
+    ),
+    "id_prefix": st.sampled_from(["FBP", "F-1", "fbp", "FOOD-BUSINESS-PERMIT", "", 1]),
+}
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.fixed_dictionaries({}, optional=_PRODUCES_VALUES))
+def test_the_court_and_the_library_agree_on_any_produces(produces: dict[str, Any]) -> None:
+    """Adversary: a department publishing a rule set past the library, looking for a ``produces`` one verifier takes
+    and the other refuses: for any mix of well-formed and malformed members, both take it or both refuse it."""
+    document = _permit_rules() | {"produces": produces}
+    try:
+        load_rule_set(document)
+        library = True
+    except InputError:
+        library = False
+    try:
+        SCRIPT_MODULE.rule_set_problem(json.loads(json.dumps(document)))
+        court = True
+    except SCRIPT_MODULE.Failure:
+        court = False
+    assert library == court, (produces, library, court)
