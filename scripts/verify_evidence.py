@@ -51,6 +51,7 @@ from __future__ import annotations
 import argparse
 import array
 import base64
+import bisect
 import datetime as dt
 import decimal
 import functools
@@ -65,6 +66,7 @@ import reprlib
 import ssl
 import sys
 import time
+import unicodedata
 import urllib.error
 import urllib.request
 from typing import Any
@@ -2912,6 +2914,182 @@ def rule_item_read(document: dict[str, Any]) -> str | None:
     return None
 
 
+# A rule set's service item code and title display as they are stated (the library's ledger/formats/displayed.py,
+# copied: a test keeps the two equal): the ledger's loader refuses one holding a control, format, separator, private
+# use or unassigned character, a default-ignorable filler, a variation selector after nothing it varies, or a
+# joiner where it joins nothing (red team rounds 71, 73).
+DISPLAY_HIDDEN_CATEGORIES = ("Cc", "Cf", "Cs", "Zl", "Zp", "Co", "Cn")
+DISPLAY_JOINERS = ("\u200c", "\u200d")
+DISPLAY_SELECTORS = ((0x180B, 0x180D), (0x180F, 0x180F), (0xFE00, 0xFE0F), (0xE0100, 0xE01EF))
+DISPLAY_IGNORABLES = ((0x034F, 0x034F), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x3164, 0x3164), (0xFFA0, 0xFFA0))
+# Unicode 18.0's Joining_Type D, R, L and C (ArabicShaping.txt); every other character is T if a mark (Mn, Me; and
+# U+1E94B, not U+1171E), else U
+DISPLAY_JOINING_TYPE_RANGES = {  # code points in hex, ranges lo-hi
+    "D": (
+        "0620 0626 0628 062A-062E 0633-063F 0641-0647 0649-064A 066E-066F 0678-0687 069A-06BF 06C1-06C2 06CC 06CE "
+        "06D0-06D1 06FA-06FC 06FF 0712-0714 071A-071D 071F-0727 0729 072B 072D-072E 074E-0758 075C-076A 076D-0770 "
+        "0772 0775-0777 077A-077F 07CA-07EA 0841-0845 0848 084A-0853 0855 0860 0862-0865 0868 0886 0889-088D 088F "
+        "08A0-08A9 08AF-08B0 08B3-08B8 08BA-08C8 1807 1820-1878 1887-18A8 18AA A840-A871 10AC0-10AC4 10AD3-10AD6 "
+        "10AD8-10ADC 10ADE-10AE0 10AEB-10AEE 10B80 10B82 10B86-10B88 10B8A-10B8B 10B8D 10B90 10BAD-10BAE "
+        "10D01-10D21 10D23 10EC3-10EC4 10EC6-10EC7 10F30-10F32 10F34-10F44 10F51-10F53 10F70-10F73 10F76-10F81 "
+        "10FB0 10FB2-10FB3 10FB8 10FBB-10FBC 10FBE-10FBF 10FC1 10FC4 10FCA 1E900-1E943"
+    ),
+    "R": (
+        "0622-0625 0627 0629 062F-0632 0648 0671-0673 0675-0677 0688-0699 06C0 06C3-06CB 06CD 06CF 06D2-06D3 06D5 "
+        "06EE-06EF 0710 0715-0719 071E 0728 072A 072C 072F 074D 0759-075B 076B-076C 0771 0773-0774 0778-0779 0840 "
+        "0846-0847 0849 0854 0856-0858 0867 0869-086A 0870-0882 088E 08AA-08AC 08AE 08B1-08B2 08B9 10AC5 10AC7 "
+        "10AC9-10ACA 10ACE-10AD2 10ADD 10AE1 10AE4 10AEF 10B81 10B83-10B85 10B89 10B8C 10B8E-10B8F 10B91 "
+        "10BA9-10BAC 10D22 10EC2 10F33 10F54 10F74-10F75 10FB4-10FB6 10FB9-10FBA 10FBD 10FC2-10FC3 10FC9"
+    ),
+    "L": "A872 10ACD 10AD7 10D00 10ED9-10EEE 10FCB",
+    "C": "0640 07FA 0883-0885 180A 200D",
+}
+DISPLAY_JOINING = sorted(
+    (int(span.split("-")[0], 16), int(span.split("-")[-1], 16), kind)
+    for kind, text in DISPLAY_JOINING_TYPE_RANGES.items()
+    for span in text.split()
+)
+DISPLAY_JOINING_STARTS = [lo for lo, _, _ in DISPLAY_JOINING]
+
+
+def display_in(code: int, ranges: Any) -> bool:
+    return any(lo <= code <= hi for lo, hi in ranges)
+
+
+def display_base(c: str) -> bool:
+    """A character a joiner or a variation selector may follow: not ASCII, itself neither, nor hidden."""
+    return (
+        not c.isascii()
+        and c not in DISPLAY_JOINERS
+        and not display_in(ord(c), DISPLAY_SELECTORS)
+        and not display_in(ord(c), DISPLAY_IGNORABLES)
+        and unicodedata.category(c) not in DISPLAY_HIDDEN_CATEGORIES
+    )
+
+
+def display_wide_letter(c: str) -> bool:
+    return unicodedata.category(c)[0] == "L" and unicodedata.east_asian_width(c) in ("W", "F", "H")
+
+
+def joining_type(c: str) -> str:
+    """Unicode's Joining_Type of ``c``: D, R, L, C, T or U."""
+    code = ord(c)
+    at = bisect.bisect_right(DISPLAY_JOINING_STARTS, code) - 1
+    if at >= 0 and code <= DISPLAY_JOINING[at][1]:
+        return DISPLAY_JOINING[at][2]
+    if code == 0x1E94B or (code != 0x1171E and unicodedata.category(c) in ("Mn", "Me")):
+        return "T"
+    return "U"
+
+
+def joining_nearest(text: str, i: int, step: int) -> str:
+    i += step
+    while 0 <= i < len(text):
+        kind = joining_type(text[i])
+        if kind != "T":
+            return kind
+        i += step
+    return "U"
+
+
+def joiner_used(text: str, i: int) -> bool:
+    """Whether the joiner at ``i`` has a use: after a virama (RFC 5892 A.1, A.2), in A.1's cursive joining context,
+    or (a joiner) between two emoji (So), the one before maybe with a skin tone or its presentation selector."""
+    if unicodedata.combining(text[i - 1]) == 9:
+        return True
+    if joining_nearest(text, i, -1) in ("L", "D") and joining_nearest(text, i, 1) in ("R", "D"):
+        return True
+    if text[i] != "\u200d":
+        return False
+    before = i - 1
+    if display_in(ord(text[before]), ((0x1F3FB, 0x1F3FF), (0xFE0F, 0xFE0F))) and before > 0:
+        before -= 1
+    return unicodedata.category(text[before]) == "So" and unicodedata.category(text[i + 1]) == "So"
+
+
+def display_hidden(text: str) -> str | None:
+    """The first character of ``text`` not shown as itself, or None (as the ledger's hidden_character)."""
+    last = len(text) - 1
+    for i, c in enumerate(text):
+        code = ord(c)
+        if c in DISPLAY_JOINERS:
+            before = text[i - 1] if i > 0 else " "
+            after = text[i + 1] if i < last else " "
+            if (
+                0 < i < last
+                and (display_base(before) or display_in(ord(before), DISPLAY_SELECTORS))
+                and display_base(after)
+                and not display_wide_letter(before)
+                and not display_wide_letter(after)
+                and joiner_used(text, i)
+            ):
+                continue
+            return c
+        if display_in(code, DISPLAY_SELECTORS):
+            if i > 0 and display_base(text[i - 1]):
+                continue
+            return c
+        if unicodedata.category(c) in DISPLAY_HIDDEN_CATEGORIES or display_in(code, DISPLAY_IGNORABLES):
+            return c
+    return None
+
+
+# What an approval produces, as the ledger's loader reads it (ledger/formats/rules.py, _check_produces): the subject
+# fields that may carry the applicant's identity, a field of the decision input and one of the applicant's own cited
+# certificate (certificate.TYPE.FIELD)
+PRODUCES_HOLDERS = ("credit_code", "id_number", "holder_id")
+PRODUCES_INPUT_PATH = re.compile(r"(case_id|service_item|(item|application|applicant)(\.[a-z][a-z0-9_]{0,63})+)")
+PRODUCES_CERTIFICATE_PATH = re.compile(
+    r"certificate\.([a-z0-9][a-z0-9-]{0,63})\.((?:[a-z][a-z0-9_]{0,63})(?:\.[a-z][a-z0-9_]{0,63})*)"
+)
+PRODUCES_TYPE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+PRODUCES_FIELD = re.compile(r"[a-z][a-z0-9_]{0,63}")
+PRODUCES_PREFIX = re.compile(r"[A-Z][A-Z0-9-]{0,15}")
+
+
+def produces_problem(produces: Any) -> None:
+    """Failure unless ``produces`` (the certificate an approval issues) is one the ledger's loader accepts: its type,
+    validity, fields and id prefix well formed, and the applicant's identity (``holder``) in the field its type
+    names as the holder (HOLDER_FIELD_OF_TYPE). The ledger refuses any other rule set, so its bundle verifier fails
+    every re-run under it; this verifier re-ran it (red team round 73)."""
+    if not (
+        isinstance(produces, dict)
+        and {"type", "valid_days", "holder", "fields"}
+        <= set(produces)
+        <= {"type", "valid_days", "holder", "fields", "id_prefix"}
+        and isinstance(produces["fields"], dict)
+        and produces["fields"]
+    ):
+        raise Failure("the rule set's produces is not {type, valid_days, holder, fields[, id_prefix]}")
+    kind, days, holder = produces["type"], produces["valid_days"], produces["holder"]
+    if not isinstance(kind, str) or not PRODUCES_TYPE.fullmatch(kind):
+        raise Failure(f"the rule set's produces.type {kind!r} is not a certificate type")
+    if type(days) is not int or not 1 <= days <= 36_600:
+        raise Failure(f"the rule set's produces.valid_days {days!r} is not a whole number of days from 1 to 36600")
+    if holder not in PRODUCES_HOLDERS:
+        raise Failure(f"the rule set's produces.holder {holder!r} is not one of {list(PRODUCES_HOLDERS)}")
+    named = HOLDER_FIELD_OF_TYPE.get(kind)
+    if named is not None and named != f"subject.{holder}":
+        raise Failure(
+            f"the rule set's produces.holder: a {kind} names its holder in {named}, not subject.{holder}: the "
+            "permit would carry the applicant's identity where nobody can cite it as theirs"
+        )
+    for name, path in produces["fields"].items():
+        if (
+            not isinstance(name, str)
+            or not PRODUCES_FIELD.fullmatch(name)
+            or name in (*PRODUCES_HOLDERS, "produced_by")
+        ):
+            raise Failure(f"the rule set's produces.fields: {name!r} is not a subject field it may fill")
+        if not isinstance(path, str) or not (
+            PRODUCES_INPUT_PATH.fullmatch(path) or PRODUCES_CERTIFICATE_PATH.fullmatch(path)
+        ):
+            raise Failure(f"the rule set's produces.fields.{name}: {path!r} is not a decision input path")
+    prefix = produces.get("id_prefix", kind.upper()[:16].rstrip("-"))
+    if not isinstance(prefix, str) or not PRODUCES_PREFIX.fullmatch(prefix):
+        raise Failure(f"the rule set's produces.id_prefix {prefix!r} is not 1-16 capital letters, digits or '-'")
+
+
 def rule_set_problem(document: dict[str, Any]) -> None:
     """Failure unless ``document`` is a rule set the ledger's own engine would load (docs/rules.md): a rule set
     published outside pl-rules/1 has no meaning both engines agree on, so neither re-runs it."""
@@ -2920,6 +3098,13 @@ def rule_set_problem(document: dict[str, Any]) -> None:
     for key in ("rule_set_id", "version", "service_item", "title"):
         if not isinstance(document[key], str) or not document[key].strip():
             raise Failure(f"the rule set's {key} must be non-empty text")
+    for key in ("service_item", "title"):  # an item code is shown to people and compared as text, a title shown
+        hidden = display_hidden(document[key])
+        if hidden is not None:
+            raise Failure(
+                f"the rule set's {key} {document[key]!r} holds U+{ord(hidden):04X}, a character that is not shown as "
+                "itself: the rule set would display as another's, and the ledger refuses it"
+            )
     if not RULE_ID.fullmatch(document["rule_set_id"]):
         raise Failure(f"rule_set_id {document['rule_set_id']!r} is not a pl-rules/1 id")
     item = document.get("item")
@@ -3002,15 +3187,8 @@ def rule_set_problem(document: dict[str, Any]) -> None:
         ):
             raise Failure("the rule set's reason_texts are not {REASON: {language: text}} for reasons it gives")
     produces = document.get("produces")  # the certificate an approval issues: no part of the outcome or reasons
-    if produces is not None and not (
-        isinstance(produces, dict)
-        and {"type", "valid_days", "holder", "fields"}
-        <= set(produces)
-        <= {"type", "valid_days", "holder", "fields", "id_prefix"}
-        and isinstance(produces["fields"], dict)
-        and produces["fields"]
-    ):
-        raise Failure("the rule set's produces is not {type, valid_days, holder, fields[, id_prefix]}")
+    if produces is not None:
+        produces_problem(produces)
     personal = document.get("personal")  # the input fields the ledger seals: no part of the outcome or reasons
     if personal is not None and not (
         isinstance(personal, list)
