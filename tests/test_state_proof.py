@@ -9,6 +9,7 @@ else escapes.
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import threading
 from collections.abc import Iterator
@@ -255,11 +256,6 @@ def _serve_witness(ledger: Ledger, tmp_path: Path) -> Iterator[tuple[Witness, st
         server.server_close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the witnessed check does not prove the state yet: stateproof.py is the primitive; the integration into "
-    "WitnessView.check needs the state at the witnessed block, which the embedded node prunes (see docs/witness.md)",
-)
 def test_a_node_hiding_a_revocation_from_its_state_and_logs_fails_witnessed(
     ledger: Ledger, tmp_path: Path, fresh_department: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -312,3 +308,84 @@ def test_a_node_hiding_a_revocation_from_its_state_and_logs_fails_witnessed(
                 assert checks["status"].ok, report.to_json()  # the lie itself: believed by the status check
                 assert not checks["witnessed"].ok, report.to_json()
                 assert "do not hash to the status trail" in checks["witnessed"].detail, report.to_json()
+
+
+def test_a_witnessed_verification_proves_the_trail_from_the_kept_proofs_once_the_node_dropped_the_state(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adversary: the chain's operator, whose node keeps no state of older blocks (as the embedded node) or says it
+    keeps none. ``ledger witness collect`` kept the proofs of every department's trail at the block it had
+    cosigned, read while that block was the head; a verification later proves the trail from them against the
+    witnessed hash (honest: passes). Without them, a node that cannot prove the state fails ``witnessed`` (closed),
+    and a kept proof altered on disk is not believed."""
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
+    (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    status.revoke(ledger, target["digest"], "fraud")
+    for running, url in _serve_witness(ledger, tmp_path):
+        config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
+        with _mining_paused(ledger):
+            collected = wclient.collect(ledger.chain, ledger.settings.data_dir, config)
+        assert collected.witnessed and collected.checkpoint is not None
+        height = collected.checkpoint.checkpoint.height
+        for _ in range(2):
+            rpc(ledger, "evm_mine")
+        with pytest.raises(ChainError):  # the node has dropped the witnessed block's state
+            stateproof.proven_trail(
+                ledger.chain.w3,
+                ledger.chain.deployment.anchor,
+                collected.checkpoint.checkpoint.block_hash,
+                height,
+                department_id_bytes(fresh_department),
+            )
+
+        def verified(witness: wclient.WitnessView) -> Any:
+            view = ChainView(ledger.chain)
+            view.witness = witness
+            return {c.name: c for c in verify_certificate(target, view).checks}
+
+        kept = wclient.WitnessView(ledger.chain, config, None, ledger.settings.data_dir)
+        checks = verified(kept)
+        assert not checks["status"].ok and checks["witnessed"].ok, checks
+        assert kept.proven_trail(department_id_bytes(fresh_department)).changes == 1
+
+        checks = verified(wclient.WitnessView(ledger.chain, config, collected.checkpoint))  # nothing kept
+        assert not checks["witnessed"].ok and "witness collect" in checks["witnessed"].detail, checks
+
+        state = ledger.settings.data_dir / "witness" / "state.json"
+        stored = json.loads(state.read_text())
+        stored["block"]["stateRoot"] = "0x" + "22" * 32
+        state.write_text(json.dumps(stored))
+        checks = verified(wclient.WitnessView(ledger.chain, config, None, ledger.settings.data_dir))
+        assert not checks["witnessed"].ok and "kept proof does not prove it" in checks["witnessed"].detail, checks
+
+
+def test_a_node_answering_an_altered_proof_fails_witnessed(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adversary: the chain's operator answering ``eth_getProof`` for the witnessed block with a node of the
+    anchor's account proof altered (its state made up), every other answer honest: ``witnessed`` fails, naming the
+    proof that did not hash up to the witnessed block."""
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
+    (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+
+    def altered(method: str, _params: Any, answer: Any) -> Any:
+        if method == "eth_getProof" and isinstance(answer.get("result"), dict):
+            nodes = list(answer["result"]["accountProof"])
+            nodes[-1] = nodes[-1][:-2] + ("00" if nodes[-1][-2:] != "00" else "01")
+            return {**answer, "result": {**answer["result"], "accountProof": nodes}}
+        return answer
+
+    for running, url in _serve_witness(ledger, tmp_path):
+        config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
+        with _mining_paused(ledger), RpcProxy(rpc_url(ledger), rewrite=altered) as node:
+            collected = wclient.collect(ledger.chain, ledger.settings.data_dir, config)
+            assert collected.witnessed
+            lying = Chain(connect(node.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
+            view = ChainView(lying)
+            view.witness = wclient.WitnessView(lying, config, collected.checkpoint)
+            checks = {c.name: c for c in verify_certificate(target, view).checks}
+            assert checks["status"].ok, checks
+            assert not checks["witnessed"].ok and "could not be proven" in checks["witnessed"].detail, checks
+            assert "not the one its parent" in checks["witnessed"].detail, checks
