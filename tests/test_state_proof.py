@@ -352,12 +352,20 @@ def test_a_witnessed_verification_proves_the_trail_from_the_kept_proofs_once_the
         checks = verified(wclient.WitnessView(ledger.chain, config, collected.checkpoint))  # nothing kept
         assert not checks["witnessed"].ok and "witness collect" in checks["witnessed"].detail, checks
 
-        state = ledger.settings.data_dir / "witness" / "state.json"
+        state = ledger.settings.data_dir / "witness" / f"state-{collected.checkpoint.checkpoint.hash_hex}.json"
         stored = json.loads(state.read_text())
         stored["block"]["stateRoot"] = "0x" + "22" * 32
         state.write_text(json.dumps(stored))
         checks = verified(wclient.WitnessView(ledger.chain, config, None, ledger.settings.data_dir))
         assert not checks["witnessed"].ok and "kept proof does not prove it" in checks["witnessed"].detail, checks
+
+        for _ in range(2):  # the proofs of the latest two checkpoints are kept, no more
+            with _mining_paused(ledger):
+                rpc(ledger, "evm_mine")
+                assert wclient.collect(ledger.chain, ledger.settings.data_dir, config).witnessed
+        assert len(list((ledger.settings.data_dir / "witness").glob("state-0x*.json"))) == 2
+        checks = verified(wclient.WitnessView(ledger.chain, config, None, ledger.settings.data_dir))
+        assert checks["witnessed"].ok, checks
 
 
 def test_a_node_answering_an_altered_proof_fails_witnessed(

@@ -32,6 +32,7 @@ from ...errors import ChainError, ConfigError, InputError, LedgerError
 from ...formats.canonical import json_loads
 from ...onchain import stateproof
 from ...onchain.chain import Chain
+from ...onchain.ids import department_code
 from ...onchain.trail import Trail
 from ...storage._files import create_exclusive, replace_private
 from ...storage.vault import open_secret, wrap_secret
@@ -215,6 +216,11 @@ class CollectResult:
         }
 
 
+# The checkpoints whose status trail proofs are kept (CheckpointStore.save_state): the latest, and the one before it
+# for a verifier that read the checkpoint file just before the latest was appended.
+STATES_KEPT = 2
+
+
 class CheckpointStore:
     """The cosigned checkpoints this ledger collected, oldest first (one JSON line each)."""
 
@@ -257,23 +263,36 @@ class CheckpointStore:
         return None
 
     def save_state(self, block_hash: str, state: dict[str, Any]) -> None:
-        """Keep the proofs of the status trails at the checkpoint of ``block_hash`` (:func:`state_at`), in place of
-        the previous checkpoint's: verification proves against the latest witnessed checkpoint only."""
+        """Keep the proofs of the status trails at the checkpoint of ``block_hash`` (:func:`state_at`), one file per
+        checkpoint (``state-<hash>.json``), so a verifier reading the previous checkpoint while this one is written
+        still finds its own (:meth:`forget_states` removes all but the newest few)."""
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = self.directory / "state.json.tmp"
+        path = self._state_path(block_hash)
+        tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"hash": block_hash, **state}))
-        os.replace(tmp, self.directory / "state.json")
+        os.replace(tmp, path)
+
+    def forget_states(self, keep: int = STATES_KEPT) -> None:
+        """Remove the kept proofs of all but the ``keep`` newest checkpoints (verification proves against the
+        latest witnessed checkpoint only)."""
+        found = sorted(self.directory.glob("state-0x*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+        for old in found[keep:]:
+            with contextlib.suppress(OSError):
+                old.unlink()
 
     def state(self, block_hash: str) -> dict[str, Any] | None:
-        """The kept proofs of the checkpoint of ``block_hash``, or None (none kept, another checkpoint's, damaged:
-        whatever is read here is checked against the witnessed hash before it is believed)."""
+        """The kept proofs of the checkpoint of ``block_hash``, or None (none kept, damaged: whatever is read here is
+        checked against the witnessed hash before it is believed)."""
         try:
-            stored = json_loads((self.directory / "state.json").read_text())
+            stored = json_loads(self._state_path(block_hash).read_text())
         except (OSError, ValueError):
             return None
         if not isinstance(stored, dict) or stored.get("hash") != block_hash or type(stored.get("proofs")) is not list:
             return None
         return stored
+
+    def _state_path(self, block_hash: str) -> Path:
+        return self.directory / f"state-{block_hash.lower()}.json"
 
     def sizes(self) -> dict[str, int]:
         try:
@@ -423,6 +442,7 @@ def collect(
         if state is not None:
             store.save_state(checkpoint.hash_hex, state)
         store.append(item)
+        store.forget_states()
     result.checkpoint = item
     return result
 
@@ -650,7 +670,7 @@ class WitnessView:
             return stateproof.proven_trail(self.chain.w3, anchor, cp.block_hash, cp.height, department_id)
         except ChainError as exc:
             raise ChainError(
-                f"the status trail of department 0x{department_id.hex()} at witnessed block {cp.height} could not be "
+                f"the status trail of department {department_code(department_id)!r} at witnessed block {cp.height} could not be "
                 f"proven: {why}, and the node's own proof failed ({exc}). A node keeping no state of that block "
                 "cannot prove it: run `ledger witness collect` (it keeps the proofs of the block it has cosigned)"
             ) from None
