@@ -91,9 +91,16 @@ def _key(target: dict[str, Any], department: str) -> tuple[bytes, bytes, bytes]:
     )
 
 
-def test_headers_of_anvils_blocks_hash_to_their_hashes(ledger: Ledger, still: None) -> None:
+def test_headers_of_anvils_blocks_hash_to_their_hashes(ledger: Ledger, fresh_department: str, still: None) -> None:
     """Adversary: none; the header's RLP (fields in the header's order, each fork's as far as the block has them)
-    must reproduce the hash of every real block, the genesis included, or no state proof could ever verify."""
+    must reproduce the hash of every real block, the genesis included, or no state proof could ever verify. A
+    department that never changed a status has a proven trail of zeros, also while the anchor's storage is empty
+    (a deployment that anchored nothing yet: this module's first test, whose empty trie anvil proves with the empty
+    root node)."""
+    number, block_hash = _head(ledger)
+    dept = department_id_bytes(fresh_department)
+    proven = stateproof.proven_trail(ledger.chain.w3, ledger.chain.deployment.anchor, block_hash, number, dept)
+    assert proven == trail.NONE == trail.stated(ledger.chain, dept)
     head = ledger.chain.block_number()
     for number in sorted({0, 1, head // 2, head}):
         block = _block(ledger, number)
@@ -226,6 +233,11 @@ def test_hostile_proof_shapes_are_refused_with_bounded_work() -> None:
     noncanonical = b"\xb8\x01\x05"  # a one-byte string in the long form
     with pytest.raises(ChainError, match="non-canonical"):
         stateproof.verify_proof(keccak(b"\xc3" + noncanonical), key, [b"\xc3" + noncanonical], "a slot")
+    empty = stateproof.EMPTY_TRIE_ROOT  # an empty trie: no node, or the empty root node, prove every key absent
+    assert stateproof.verify_proof(empty, key, [], "a slot") is None
+    assert stateproof.verify_proof(empty, key, [b"\x80"], "a slot") is None
+    with pytest.raises(ChainError, match="trie that is empty"):
+        stateproof.verify_proof(empty, key, [b"\x80", b"\x80"], "a slot")
     generator = random.Random(1186)
     leaf = stateproof._rlp_list([b"\x20" + keccak(key), stateproof._rlp_bytes(b"\x2a")])
     parent = stateproof._rlp_list([b""] * 17)

@@ -186,9 +186,13 @@ def verify_proof(root: bytes, key: bytes, proof: Sequence[bytes], what: str) -> 
 
     if len(proof) > MAX_PROOF_NODES:
         raise refused(f"holds {len(proof)} nodes, more than the {MAX_PROOF_NODES} a path of the trie can have")
-    if not proof:
-        if root == EMPTY_TRIE_ROOT:
+    if root == EMPTY_TRIE_ROOT:
+        # an empty trie holds no key: its proof is no node (go-ethereum) or the empty root node itself, the RLP of the
+        # empty string that hashes to the root (anvil); anything else claims a node the trie does not have
+        if len(proof) == 0 or (len(proof) == 1 and proof[0] == b"\x80"):
             return None
+        raise refused("holds nodes of a trie that is empty")
+    if not proof:
         raise refused("is empty, for a trie that is not")
     key_nibbles = _nibbles(keccak(key))
     depth = 0
