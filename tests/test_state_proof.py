@@ -409,3 +409,73 @@ def test_a_node_answering_an_altered_proof_fails_witnessed(
             assert checks["status"].ok, checks
             assert not checks["witnessed"].ok and "could not be proven" in checks["witnessed"].detail, checks
             assert "not the one its parent" in checks["witnessed"].detail, checks
+
+
+def test_a_long_lived_view_reads_on_from_the_last_proven_trail_and_still_catches_the_lie(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adversary: the chain's operator behind a long-lived view (the gateway's), honest until a certificate is
+    revoked, then answering its state and logs as before the revocation. The view read the department's events up
+    to the first witnessed block and proved them; at the next checkpoint it reads only the events since then (not
+    the department's whole history again) on from the proven trail, and the left-out revocation still fails
+    ``witnessed``."""
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
+    (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    dept, root, digest = _key(target, fresh_department)
+    fns = ledger.chain.anchor.functions
+    calls = [fns.statusTrail(dept), fns.statusOf(dept, root, digest), fns.endedUnder(dept, digest)]
+    before = {fn._encode_transaction_data().lower(): "0x" + ledger.chain.call_data(fn).hex() for fn in calls}
+    lying = [False]
+
+    def stale(method: str, params: Any, answer: Any) -> Any:
+        if not lying[0]:
+            return answer
+        if method == "eth_call":
+            data = str((params[0] or {}).get("data") or (params[0] or {}).get("input") or "").lower()
+            if data in before:
+                return {**answer, "result": before[data]}
+        if method == "eth_getLogs" and isinstance(answer.get("result"), list):
+            kept = [log for log in answer["result"] if log["topics"][0].lower() != REVOKED_TOPIC]
+            return {**answer, "result": kept}
+        return answer
+
+    def stale_batch(requests: list[Any], answers: Any) -> Any:
+        asked = {r["id"]: r for r in requests}
+        return [stale(asked[a["id"]]["method"], asked[a["id"]]["params"], a) for a in answers]
+
+    dept_topic = "0x" + dept.hex()
+
+    def department_reads(node: RpcProxy) -> list[int]:
+        starts = []
+        for body in node.bodies:
+            for call in (lambda r: r if isinstance(r, list) else [r])(json.loads(body)):
+                query = (call.get("params") or [{}])[0] if call.get("method") == "eth_getLogs" else {}
+                if isinstance(query, dict) and (query.get("topics") or [None] * 4)[3:] == [dept_topic]:
+                    starts.append(int(query["fromBlock"], 16))
+        return starts
+
+    for running, url in _serve_witness(ledger, tmp_path):
+        config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
+        with RpcProxy(rpc_url(ledger), rewrite=stale, rewrite_batch=stale_batch) as node:
+            chain = Chain(connect(node.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
+            view = ChainView(chain, status_lookup="direct")  # the status by statusOf: the logs read are the proof's
+            view.witness = wclient.WitnessView(chain, config, None, ledger.settings.data_dir)
+            with _mining_paused(ledger):
+                first = wclient.collect(ledger.chain, ledger.settings.data_dir, config).checkpoint
+            assert first is not None and first.witnessed
+            checks = {c.name: c for c in verify_certificate(target, view).checks}
+            assert checks["status"].ok and checks["witnessed"].ok, checks
+            status.revoke(ledger, target["digest"], "fraud")
+            lying[0] = True
+            node.bodies.clear()
+            with _mining_paused(ledger):
+                second = wclient.collect(ledger.chain, ledger.settings.data_dir, config).checkpoint
+            assert second is not None and second.checkpoint.height > first.checkpoint.height
+            checks = {c.name: c for c in verify_certificate(target, view).checks}
+            assert checks["status"].ok, checks  # the lie, believed by the status check
+            assert not checks["witnessed"].ok, checks
+            assert "do not hash to the status trail" in checks["witnessed"].detail, checks
+            # the view's own status stream reads on from what it keeps; the witnessed read from the first checkpoint
+            starts = department_reads(node)
+            assert len(starts) == 2 and first.checkpoint.height + 1 in starts, starts

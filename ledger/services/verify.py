@@ -384,6 +384,8 @@ class ChainView:
         self._block_times: dict[int, int] = {}
         # (witnessed block hash, department id) -> its trail from the node's events up to that block (trail_upto)
         self._witnessed_trails: dict[tuple[str, bytes], trail.Trail] = {}
+        # department id -> (block, its trail there) proven from the latest witnessed block met (proven_at)
+        self._proven_trails: dict[bytes, tuple[int, trail.Trail]] = {}
         self.chain = chain
         self.confirmations = confirmations
         self.max_head_age = max_head_age
@@ -896,20 +898,33 @@ class ChainView:
 
     def trail_upto(self, dept: bytes, height: int, block_hash: str) -> trail.Trail:
         """Department ``dept``'s status trail recomputed from its status events up to block ``height`` of hash
-        ``block_hash`` (a witnessed block), as the node answers them: read once per witnessed block (one log scan
-        from the registration), since a block whose hash a witness vouches for, and every block below it, never
-        changes; the witnessed check compares it with the trail proven at that block."""
+        ``block_hash`` (a witnessed block), as the node answers them: read once per witnessed block, since a block
+        whose hash a witness vouches for, and every block below it, never changes; the witnessed check compares it
+        with the trail proven at that block. Read on from the trail last proven at a lower block
+        (:meth:`proven_at`), else from the department's registration: a later checkpoint costs the events since the
+        last one, not the department's whole history (a history rewritten below the last one leaves the result
+        unequal to the trail proven at ``height``, so it fails, never passes)."""
         key = (block_hash, dept)
         found = self._witnessed_trails.get(key)
         if found is not None:
             return found
-        running = trail.NONE
-        for event_key, status, block, data in self._department_logs(dept, self.registered_from(dept), height, []):
+        below, running = self._proven_trails.get(dept, (-1, trail.NONE))
+        if not 0 <= below < height:
+            below, running = -1, trail.NONE
+        start = below + 1 if below >= 0 else self.registered_from(dept)
+        for event_key, status, block, data in self._department_logs(dept, start, height, []):
             running = running.then(status, event_key[2], event_key[1], block, data)
         kept = {k: v for k, v in self._witnessed_trails.items() if k[0] == block_hash}
         kept[key] = running
         self._witnessed_trails = kept
         return running
+
+    def proven_at(self, dept: bytes, height: int, value: trail.Trail) -> None:
+        """Keep ``value`` as department ``dept``'s trail at block ``height``, proven from a witnessed block's hash
+        (the state there, not a node's word): :meth:`trail_upto` reads on from it."""
+        known = self._proven_trails.get(dept)
+        if known is None or known[0] < height:
+            self._proven_trails[dept] = (height, value)
 
     def registered_from(self, dept: bytes) -> int:
         """The block from which department ``dept`` (its id) can have status events: its registration (the start of
@@ -2225,6 +2240,7 @@ def _against_proven_state(run: _Run, witness: Any, issuer: str) -> str | None:
     proven = proven_trail(dept)
     read = run.view.trail_upto(dept, height, block_hash)
     if read.agrees(proven):
+        run.view.proven_at(dept, height, proven)
         return None
     return (
         f"the node's status events of department {issuer!r} up to witnessed block {height} do not hash to the status "
