@@ -13,8 +13,10 @@ bureau anchoring a birth certificate in its own name) fails it; a type revoked l
 it was held authorized.
 
 ``witnessed`` (docs/witness.md) passes with "not configured" when the view has no witnesses; with witnesses it
-passes when a quorum cosigned a checkpoint at or after the anchoring and status blocks, and fails when the chain
-contradicts that checkpoint (rolled back or rewritten below a witnessed height).
+passes when a quorum cosigned a checkpoint at or after the anchoring and status blocks and the issuer's status
+events up to that block hash to the status trail proven from the block's hash (EIP-1186 state proofs,
+ledger/onchain/stateproof.py), and fails when the chain contradicts that checkpoint (rolled back or rewritten below
+a witnessed height) or the proven state (a node answering the contract's state and its logs alike, made up).
 
 A certificate is looked up where its issuer anchored it: batch ``(issuer, root)`` and status
 ``(issuer, root, digest)``. Another department that copies the digest into a batch of its own, or anchors the
