@@ -230,6 +230,9 @@ def test_hostile_proof_shapes_are_refused_with_bounded_work() -> None:
     branch = b"\xf8" + bytes((len(body),)) + body
     with pytest.raises(ChainError, match="embeds a node of 32 bytes or more"):
         stateproof.verify_proof(keccak(branch), key, [branch], "a slot")
+    looped = stateproof._rlp_list([b"\x00", keccak(b"x")])  # an extension of no nibbles: no progress along the key
+    with pytest.raises(ChainError, match="empty path"):
+        stateproof.verify_proof(keccak(looped), key, [looped], "a slot")
     noncanonical = b"\xb8\x01\x05"  # a one-byte string in the long form
     with pytest.raises(ChainError, match="non-canonical"):
         stateproof.verify_proof(keccak(b"\xc3" + noncanonical), key, [b"\xc3" + noncanonical], "a slot")

@@ -228,6 +228,8 @@ def verify_proof(root: bytes, key: bytes, proof: Sequence[bytes], what: str) -> 
                     raise refused("holds a leaf with no value")
                 found = elements[1].value if rest == path else None
                 break
+            if not path:
+                raise refused("holds an extension of an empty path, which no trie has")
             if rest[: len(path)] != path:
                 found = None  # the key leaves the extension's path: absent
                 break
