@@ -39,7 +39,7 @@ COMPILER_SETTINGS: dict[str, Any] = {
     "optimizer": {"enabled": True, "runs": 200},
     "evmVersion": "cancun",
     "metadata": {"bytecodeHash": "none", "appendCBOR": False},
-    "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}},
+    "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "storageLayout"]}},
 }
 
 
@@ -120,12 +120,41 @@ def build_artifacts_document() -> dict[str, Any]:
                 "abi": data["abi"],
                 "bytecode": data["evm"]["bytecode"]["object"],
                 "deployedBytecode": data["evm"]["deployedBytecode"]["object"],
+                "storageLayout": _storage_layout(data.get("storageLayout") or {}),
             }
     return {
         "compiler": {"solc": solc_version(), "settings": COMPILER_SETTINGS},
         "sources": _source_digests(sources),
         "contracts": dict(sorted(contracts.items())),
     }
+
+
+def _storage_layout(layout: dict[str, Any]) -> dict[str, Any]:
+    """The compiler's storage layout of one contract, with what a reader of its storage needs (the state proofs of
+    ledger/onchain/stateproof.py): each variable's slot, offset and type, and each type's size, key and value types
+    and struct members. The compiler's AST ids stay in the type names, as it writes them."""
+
+    def variable(item: dict[str, Any]) -> dict[str, Any]:
+        return {"label": item["label"], "slot": item["slot"], "offset": item["offset"], "type": item["type"]}
+
+    kept = ("encoding", "numberOfBytes", "key", "value", "base")
+    types = {
+        name: {
+            **{k: v for k, v in info.items() if k in kept},
+            **({"members": [variable(m) for m in info["members"]]} if "members" in info else {}),
+        }
+        for name, info in (layout.get("types") or {}).items()
+    }
+    return {"storage": [variable(item) for item in layout.get("storage", [])], "types": types}
+
+
+def storage_layout(contract: str) -> dict[str, Any]:
+    """``contract``'s storage layout as the shipped contracts.json records it (:func:`_storage_layout`)."""
+    try:
+        layout: dict[str, Any] = _shipped()["contracts"][contract]["storageLayout"]
+    except KeyError:
+        raise ConfigError(f"the compiled contracts carry no storage layout of {contract}; {ARTIFACTS_HINT}") from None
+    return layout
 
 
 def render_artifacts_document(document: dict[str, Any]) -> str:

@@ -13,8 +13,10 @@ bureau anchoring a birth certificate in its own name) fails it; a type revoked l
 it was held authorized.
 
 ``witnessed`` (docs/witness.md) passes with "not configured" when the view has no witnesses; with witnesses it
-passes when a quorum cosigned a checkpoint at or after the anchoring and status blocks, and fails when the chain
-contradicts that checkpoint (rolled back or rewritten below a witnessed height).
+passes when a quorum cosigned a checkpoint at or after the anchoring and status blocks and the issuer's status
+events up to that block hash to the status trail proven from the block's hash (EIP-1186 state proofs,
+ledger/onchain/stateproof.py), and fails when the chain contradicts that checkpoint (rolled back or rewritten below
+a witnessed height) or the proven state (a node answering the contract's state and its logs alike, made up).
 
 A certificate is looked up where its issuer anchored it: batch ``(issuer, root)`` and status
 ``(issuer, root, digest)``. Another department that copies the digest into a batch of its own, or anchors the
@@ -382,6 +384,10 @@ class ChainView:
         # older, and one that claims to be is the node lying (read once; forgotten with the other chain facts)
         self._registered: dict[bytes, int] = {}
         self._block_times: dict[int, int] = {}
+        # (witnessed block hash, department id) -> its trail from the node's events up to that block (trail_upto)
+        self._witnessed_trails: dict[tuple[str, bytes], trail.Trail] = {}
+        # department id -> (block, its trail there) proven from the latest witnessed block met (proven_at)
+        self._proven_trails: dict[bytes, tuple[int, trail.Trail]] = {}
         self.chain = chain
         self.confirmations = confirmations
         self.max_head_age = max_head_age
@@ -891,6 +897,36 @@ class ChainView:
             )
             self._streams[dept] = fresh
             return fresh
+
+    def trail_upto(self, dept: bytes, height: int, block_hash: str) -> trail.Trail:
+        """Department ``dept``'s status trail recomputed from its status events up to block ``height`` of hash
+        ``block_hash`` (a witnessed block), as the node answers them: read once per witnessed block, since a block
+        whose hash a witness vouches for, and every block below it, never changes; the witnessed check compares it
+        with the trail proven at that block. Read on from the trail last proven at a lower block
+        (:meth:`proven_at`), else from the department's registration: a later checkpoint costs the events since the
+        last one, not the department's whole history (a history rewritten below the last one leaves the result
+        unequal to the trail proven at ``height``, so it fails, never passes)."""
+        key = (block_hash, dept)
+        found = self._witnessed_trails.get(key)
+        if found is not None:
+            return found
+        below, running = self._proven_trails.get(dept, (-1, trail.NONE))
+        if not 0 <= below < height:
+            below, running = -1, trail.NONE
+        start = below + 1 if below >= 0 else self.registered_from(dept)
+        for event_key, status, block, data in self._department_logs(dept, start, height, []):
+            running = running.then(status, event_key[2], event_key[1], block, data)
+        kept = {k: v for k, v in self._witnessed_trails.items() if k[0] == block_hash}
+        kept[key] = running
+        self._witnessed_trails = kept
+        return running
+
+    def proven_at(self, dept: bytes, height: int, value: trail.Trail) -> None:
+        """Keep ``value`` as department ``dept``'s trail at block ``height``, proven from a witnessed block's hash
+        (the state there, not a node's word): :meth:`trail_upto` reads on from it."""
+        known = self._proven_trails.get(dept)
+        if known is None or known[0] < height:
+            self._proven_trails[dept] = (height, value)
 
     def registered_from(self, dept: bytes) -> int:
         """The block from which department ``dept`` (its id) can have status events: its registration (the start of
@@ -1626,7 +1662,7 @@ def verify_digest(
             checks.items.append(run.chain_identity_check())
             blocks = _anchoring(run, checks, facts, key, anchor, issuer, certificate_type, head)
             if blocks is not None:
-                _witnessed(run, checks, blocks, head)
+                _witnessed(run, checks, blocks, head, issuer)
     except ChainError as exc:
         checks.skip_rest(f"the chain could not be read: {exc}")
         return Report(hex32(key), tuple(checks.items), None, run.at_text)
@@ -2068,7 +2104,7 @@ def _verify(doc: CertificateDocument, run: _Run, checks: _Checks, head: int) -> 
     blocks = _anchoring(run, checks, facts, digest, anchor, doc.fields.get("issuer"), doc.fields.get("type"), head)
     if blocks is not None:
         _validity(doc, run, checks)
-        _witnessed(run, checks, blocks, head)
+        _witnessed(run, checks, blocks, head, doc.fields.get("issuer"))
     return done(digest)
 
 
@@ -2173,18 +2209,49 @@ def _anchoring(
     return batch.block_number, block
 
 
-def _witnessed(run: _Run, checks: _Checks, blocks: tuple[int, ...], head: int) -> None:
-    """The anchoring and the last status change lie at or below a checkpoint a quorum of witnesses cosigned, and
-    the chain still has the cosigned block there (docs/witness.md)."""
+def _witnessed(run: _Run, checks: _Checks, blocks: tuple[int, ...], head: int, issuer: object) -> None:
+    """The anchoring and the last status change lie at or below a checkpoint a quorum of witnesses cosigned, the
+    chain still has the cosigned block there, and the issuer's status events up to that block hash to the status
+    trail the contract's state at that block proves (docs/witness.md)."""
     witness = run.view.witness
     if witness is None:
         checks.items.append(run.check("witnessed", True, "not configured: this verifier trusts no witnesses"))
         return
     try:
         ok, detail = witness.check(blocks, head)
+        if ok and _is_department(issuer):
+            problem = _against_proven_state(run, witness, issuer)
+            if problem is not None:
+                ok, detail = False, problem
     except LedgerError as exc:
         ok, detail = False, f"the witnessed state could not be read: {exc}"
     checks.add("witnessed", ok, detail)
+
+
+def _against_proven_state(run: _Run, witness: Any, issuer: str) -> str | None:
+    """Why the node's status events of department ``issuer`` up to the witnessed block contradict the contract's
+    state at that block, proven from the block's hash (EIP-1186, ledger/onchain/stateproof.py), or None. A node
+    that answers ``statusTrail``, ``statusOf`` and its logs from a state of its own making, all agreeing, is caught
+    here: its proof cannot hash up to the block a quorum of witnesses cosigned, and the true trail there commits to
+    every status change up to it."""
+    proven_trail = getattr(witness, "proven_trail", None)
+    latest = getattr(witness, "latest", None)
+    if proven_trail is None or latest is None:
+        return None  # a witnessed state that proves no contract state (none of the ledger's)
+    height, block_hash = latest.checkpoint.height, latest.checkpoint.hash_hex
+    dept = _department_id(issuer)
+    proven = proven_trail(dept)
+    read = run.view.trail_upto(dept, height, block_hash)
+    if read.agrees(proven):
+        run.view.proven_at(dept, height, proven)
+        return None
+    return (
+        f"the node's status events of department {issuer!r} up to witnessed block {height} do not hash to the status "
+        f"trail the contract's state at that block proves ({proven.changes} changes, the last in block "
+        f"{proven.block}; the node's events give {read.changes}, the last in block {read.block}): the node left "
+        "out, made up or altered status events, and answered the contract's state to match them; do not trust "
+        "this node's statuses"
+    )
 
 
 def expectation(

@@ -28,9 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from ...config import secret_env
-from ...errors import ConfigError, InputError, LedgerError
+from ...errors import ChainError, ConfigError, InputError, LedgerError
 from ...formats.canonical import json_loads
+from ...onchain import stateproof
 from ...onchain.chain import Chain
+from ...onchain.ids import department_code
+from ...onchain.trail import Trail
 from ...storage._files import create_exclusive, replace_private
 from ...storage.vault import open_secret, wrap_secret
 from .checkpoint import MAX_SIZE_DIGITS, ChainIdentity, Checkpoint, decimal
@@ -213,6 +216,11 @@ class CollectResult:
         }
 
 
+# The checkpoints whose status trail proofs are kept (CheckpointStore.save_state): the latest, and the one before it
+# for a verifier that read the checkpoint file just before the latest was appended.
+STATES_KEPT = 2
+
+
 class CheckpointStore:
     """The cosigned checkpoints this ledger collected, oldest first (one JSON line each)."""
 
@@ -253,6 +261,38 @@ class CheckpointStore:
             if item.witnessed and item.checkpoint.origin == origin:
                 return item
         return None
+
+    def save_state(self, block_hash: str, state: dict[str, Any]) -> None:
+        """Keep the proofs of the status trails at the checkpoint of ``block_hash`` (:func:`state_at`), one file per
+        checkpoint (``state-<hash>.json``), so a verifier reading the previous checkpoint while this one is written
+        still finds its own (:meth:`forget_states` removes all but the newest few)."""
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = self._state_path(block_hash)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"hash": block_hash, **state}))
+        os.replace(tmp, path)
+
+    def forget_states(self, keep: int = STATES_KEPT) -> None:
+        """Remove the kept proofs of all but the ``keep`` newest checkpoints (verification proves against the
+        latest witnessed checkpoint only)."""
+        found = sorted(self.directory.glob("state-0x*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+        for old in found[keep:]:
+            with contextlib.suppress(OSError):
+                old.unlink()
+
+    def state(self, block_hash: str) -> dict[str, Any] | None:
+        """The kept proofs of the checkpoint of ``block_hash``, or None (none kept, damaged: whatever is read here is
+        checked against the witnessed hash before it is believed)."""
+        try:
+            stored = json_loads(self._state_path(block_hash).read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(stored, dict) or stored.get("hash") != block_hash or type(stored.get("proofs")) is not list:
+            return None
+        return stored
+
+    def _state_path(self, block_hash: str) -> Path:
+        return self.directory / f"state-{block_hash.lower()}.json"
 
     def sizes(self) -> dict[str, int]:
         try:
@@ -390,6 +430,7 @@ def collect(
         if at < 0:
             raise InputError(f"no block is {config.finality} blocks deep yet")
         checkpoint = Checkpoint.at(identity, at, bytes(chain.w3.eth.get_block(at)["hash"]))
+        state = state_at(chain, at)  # now, while the node still keeps the block's state (it may keep no older one)
         note = Note(checkpoint.text(), (key.sign_note(checkpoint.text()),))
         result, signatures, ahead = _round(config, store, note, checkpoint)
         if ahead and wanted is None and round_ < ROUNDS - 1:
@@ -398,12 +439,35 @@ def collect(
     cosigned = Note(note.text, note.signatures + tuple(signatures)).render()
     item = WitnessedCheckpoint.from_note(cosigned, config.keys, config.quorum)
     if item.cosigners:
+        if state is not None:
+            store.save_state(checkpoint.hash_hex, state)
         store.append(item)
+        store.forget_states()
     result.checkpoint = item
     return result
 
 
 ROUNDS = 3
+
+
+def state_at(chain: Chain, height: int) -> dict[str, Any] | None:
+    """The node's proofs of every registered department's status trail in block ``height`` (its header and
+    ``eth_getProof`` answers, unchecked: :meth:`WitnessView.proven_trail` checks them against the witnessed hash each
+    time it reads them), or None when the node cannot give them (it keeps no state of that block). Kept beside the
+    checkpoint, they let a verifier prove the trails at the witnessed block after the node has dropped its state
+    (the embedded node keeps the head's only)."""
+    try:
+        ids, _ = chain.call(chain.anchor.functions.statusTrails(), height)
+        slots = [slot for dept in ids for slot in stateproof.trail_slots(bytes(dept))]
+        block, proofs = None, []
+        for i in range(0, len(slots), stateproof.MAX_PROOF_SLOTS):
+            block, answer = stateproof.fetch(
+                chain.w3, chain.deployment.anchor, slots[i : i + stateproof.MAX_PROOF_SLOTS], height
+            )
+            proofs.append(answer)
+    except LedgerError:
+        return None
+    return {"height": height, "block": block, "proofs": proofs}
 
 
 def _round(
@@ -513,6 +577,11 @@ class WitnessView:
         self._stamp: int | None = None
         self._checked: tuple[int, str, str | None, float] | None = None
         self._clock = clock
+        # (checkpoint hash, department id) -> its proven status trail at the checkpoint's block. A value proven at a
+        # fixed block hash never changes, so it is kept for as long as that checkpoint is the latest witnessed one
+        # (the freshness bound: what a verifier proves is the state at that block, not after it; a change after it
+        # is "not witnessed yet"); only the latest checkpoint's are kept.
+        self._proven: dict[tuple[str, bytes], Trail] = {}
 
     @classmethod
     def for_ledger(cls, chain: Chain, data_dir: Path) -> WitnessView | None:
@@ -567,6 +636,44 @@ class WitnessView:
                 )
         self._checked = (head, cp.hash_hex, problem, checked_at)
         return problem
+
+    def proven_trail(self, department_id: bytes) -> Trail:
+        """Department ``department_id``'s status trail at the latest witnessed checkpoint's block, proven from the
+        block's hash (ledger/onchain/stateproof.py): from the proofs kept when the checkpoint was collected, else
+        asked of the node (one header read and one ``eth_getProof``). A ChainError when neither proves it."""
+        latest = self.latest
+        if latest is None:
+            raise ChainError("no witnessed checkpoint to prove a status trail at")
+        cp = latest.checkpoint
+        key = (cp.hash_hex, department_id)
+        found = self._proven.get(key)
+        if found is None:
+            found = self._prove(cp, department_id)
+            self._proven = {k: v for k, v in self._proven.items() if k[0] == cp.hash_hex}
+            self._proven[key] = found
+        return found
+
+    def _prove(self, cp: Checkpoint, department_id: bytes) -> Trail:
+        anchor = self.chain.deployment.anchor
+        slots = stateproof.trail_slots(department_id)
+        kept = CheckpointStore(self._data_dir).state(cp.hash_hex) if self._data_dir is not None else None
+        why = "no proof of it was kept when the checkpoint was collected"
+        block = kept.get("block") if kept is not None else None
+        for answer in kept.get("proofs", []) if kept is not None else []:
+            try:
+                words = stateproof.verified_words(block, answer, anchor, slots, cp.block_hash, cp.height)
+            except ChainError as exc:
+                why = f"the kept proof does not prove it ({exc})"
+                continue
+            return stateproof.trail_from(words, department_id)
+        try:
+            return stateproof.proven_trail(self.chain.w3, anchor, cp.block_hash, cp.height, department_id)
+        except ChainError as exc:
+            raise ChainError(
+                f"the status trail of department {department_code(department_id)!r} at witnessed block {cp.height} could not be "
+                f"proven: {why}, and the node's own proof failed ({exc}). A node keeping no state of that block "
+                "cannot prove it: run `ledger witness collect` (it keeps the proofs of the block it has cosigned)"
+            ) from None
 
     def check(self, blocks: Iterable[int], head: int) -> tuple[bool, str]:
         problem = self.chain_problem(head)
