@@ -18,7 +18,9 @@ up, moved to another block, put out of order or altered changes it.
 The contract's value is read before the events and at the latest block: it names the block of the department's last
 change, and the events are read up to that block if it is past the head being read to (a node keeps the state of
 recent blocks only, so the value is never asked for at an older block). A node that lies about the contract's state
-as well as its logs is out of reach here, as it is for the direct lookup (``statusOf``).
+as well as its logs is out of reach here, as it is for the direct lookup (``statusOf``); with witnesses configured,
+the ``witnessed`` check proves the trail at the cosigned block from the state root (:mod:`ledger.onchain.stateproof`,
+EIP-1186) and holds the node's events up to that block to it.
 """
 
 from __future__ import annotations
