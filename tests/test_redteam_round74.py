@@ -68,3 +68,30 @@ def test_a_record_holding_a_lone_surrogate_is_refused_naming_its_field_not_a_500
     plain = client.post("/certificates", json={"records": [_record("Plain Name Co.")]}, headers=headers)
     assert plain.status_code == 201, plain.text
     assert _certificates_of(ledger, fresh_department) == before + 1
+
+
+def test_a_check_of_a_log_the_ledger_does_not_keep_or_of_no_department_is_refused_not_called_intact(
+    ledger: Ledger, gw: BoundGateway, fresh_department: str
+) -> None:
+    """Adversary: a department under audit (or a relay in front of the auditors' gateway) handing the auditor a check
+    link one letter off - ``/audit/logs/decision/check?department=MKT``, ``department=mkt``, an access-log check of a
+    code nobody registered. Any log name and any code were checked as written: nothing stored under them, nothing
+    anchored, so the answer was ``intact: true`` with no discrepancy, the verdict the auditor was looking for, for a
+    log that does not exist. The auditors' report already refused an unregistered department (404)."""
+    client = gw.client
+    auditor = sign_in(client, ledger, "AUD")
+    for path, params in (
+        ("/audit/logs/decision/check", {"department": fresh_department}),
+        ("/audit/logs/decision", {"department": fresh_department}),
+        ("/audit/logs/decisions/check", {"department": fresh_department.lower()}),
+        ("/audit/logs/access/check", {"department": "NODEPT74"}),
+        ("/access-log/check", {"department": "NODEPT74"}),
+    ):
+        answer = client.get(path, params=params, headers=auditor)
+        detail = problem_body(answer, 404)["detail"]
+        assert "intact" not in answer.text, answer.text
+        assert ("decisions, access, erasures" in detail) or ("is not registered" in detail), (path, detail)
+    # a registered department's log with nothing in it yet is intact: the refusal is the name's, not the emptiness's
+    for log in ("decisions", "access", "erasures"):
+        answer = client.get(f"/audit/logs/{log}/check", params={"department": fresh_department}, headers=auditor)
+        assert answer.status_code == 200 and answer.json()["intact"] is True, answer.text
