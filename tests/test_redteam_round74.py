@@ -6,6 +6,15 @@ anonymous client, as a relay of another's messages and as a signed-in department
    it, round 23) was a 500: the gateway measured each record's size by encoding it to UTF-8 before the library's
    check of the record ran, and a lone surrogate has no UTF-8. The size is now measured as the ledger's parser
    counts it, so the library's refusal answers (422 naming the field), nothing issued.
+2. Found, fixed (a department under audit, or a relay in front of the auditors' gateway, handing the auditor a check
+   link one letter off): ``GET /audit/logs/{log}/check`` and ``GET /access-log/check`` checked any log name and any
+   department code as written, so a log the ledger does not keep (``decision``) or a code nobody registered
+   (``mkt``) was ``intact: true``. Such a log is now a 404 naming the ledger's logs, such a department the report's
+   404 (entries stored under a code nobody registered are still checked and reported).
+3. Found, fixed (a signed-in department on its own access log, which it grows at will, or an auditor on any log):
+   a time window (``since``/``until``) no entry is in walked the whole log on every page, 170-265 ms a request at
+   300,000 entries, holding a worker thread. A window's page now walks at most ``LEDGER_API_WINDOW_SCAN_ROWS``
+   entries and names the next page after the last one it walked.
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ from sqlalchemy import func, select
 from ledger.client import Ledger
 from ledger.storage.models import Certificate
 
-from .api_support import problem_body, sign_in
+from .api_support import problem_body, register, sign_in
 from .gateway_process import BoundGateway
 
 _JSON = {"Content-Type": "application/json"}
@@ -95,3 +104,63 @@ def test_a_check_of_a_log_the_ledger_does_not_keep_or_of_no_department_is_refuse
     for log in ("decisions", "access", "erasures"):
         answer = client.get(f"/audit/logs/{log}/check", params={"department": fresh_department}, headers=auditor)
         assert answer.status_code == 200 and answer.json()["intact"] is True, answer.text
+
+
+def _follow(client: Any, path: str, params: dict[str, Any], headers: dict[str, str]) -> tuple[list[Any], list[int]]:
+    """Every item of a paged listing, following its ``Link`` headers; with the entries each page moved past."""
+    items: list[Any] = []
+    steps: list[int] = []
+    url: str | None = path
+    before = 0
+    while url is not None:
+        answer = client.get(url, params=params if url == path else None, headers=headers)
+        assert answer.status_code == 200, answer.text
+        items += answer.json()
+        link = answer.headers.get("link")
+        if link is None:
+            return items, steps
+        url = link.split(">")[0].removeprefix("<")
+        place = int(url.split("after=")[1].split("&")[0].split("%3A")[-1].split(":")[-1])
+        steps.append(place - before)
+        before = place
+    return items, steps
+
+
+def test_a_time_window_no_entry_is_in_reads_a_bounded_run_of_the_log_per_page(ledger: Ledger) -> None:
+    """Adversary: a signed-in department (its own access log, which it grows at will: each read of its own
+    certificate is an entry, 100 a second at its budget) or an auditor (any department's log, or every department's
+    at once), asking again and again for a time window no entry is in (``GET /access-log?since=2099-01-01``,
+    ``GET /audit/logs/access?since=...``). The window was a filter on the append time, which no index orders, so
+    each page walked the whole log to find ``limit`` entries that are not there: 170 to 230 ms a request for a log of
+    300,000 entries (SQLite, measured), each holding a worker thread; forty at once held every one. A page now walks
+    at most ``window_scan_rows`` entries of the log (in its key order) and, when it found fewer than ``limit`` in the
+    window, names the next page after the last entry it walked: short or empty pages, each of bounded cost, and every
+    entry of the window still listed once."""
+    code = register(ledger, "RW", "issuer", "verifier")
+    with BoundGateway(ledger, LEDGER_API_WINDOW_SCAN_ROWS="40") as running:
+        client = running.client
+        own = sign_in(client, ledger, code)
+        document = client.post("/certificates", json={"records": [_record("Window Co.")]}, headers={**own, **_JSON})
+        assert document.status_code == 201, document.text
+        digest = document.json()["certificates"][0]["digest"]
+        for _ in range(100):  # the department's own reads: one entry each
+            assert client.get(f"/certificates/{digest}/content", headers=own).status_code == 200
+        mark = client.get("/access-log", params={"limit": 1000}, headers=own).json()[-1]["at"]
+        for _ in range(5):
+            assert client.get(f"/certificates/{digest}/content", headers=own).status_code == 200
+        auditor = sign_in(client, ledger, "AUD")
+        for path, params, headers in (
+            ("/access-log", {"since": "2099-01-01T00:00:00Z"}, own),
+            ("/access-log", {"until": "2000-01-01T00:00:00Z"}, own),
+            ("/audit/logs/access", {"since": "2099-01-01T00:00:00Z", "department": code}, auditor),
+        ):
+            items, steps = _follow(client, path, params, headers)
+            assert items == [] and steps and max(steps) <= 40, (path, steps)  # each page walked 40 entries at most
+        # every department's log at once: the first page walks 40 entries and names the next
+        first = client.get("/audit/logs/access", params={"since": "2099-01-01T00:00:00Z"}, headers=auditor)
+        assert first.status_code == 200 and first.json() == [] and "after=" in first.headers["link"], first.headers
+        # a window some entries are in: every one of them, once, in order, over the short pages
+        found, steps = _follow(client, "/access-log", {"since": mark, "limit": 3}, own)
+        assert max(steps) <= 40
+        assert [e["at"] >= mark for e in found] == [True] * len(found) and len(found) == 6, found
+        assert [e["seq"] for e in found] == sorted({e["seq"] for e in found})

@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from ledger.services import accesslog
+from ledger.services import accesslog, logchain
 from ledger.services.auth import PermissionDenied, Principal
 
 from .. import services
-from ..deps import CurrentDepartment, LedgerDep, SinceQuery, UntilQuery
+from ..deps import CurrentDepartment, LedgerDep, SettingsDep, SinceQuery, UntilQuery
 from ..limits import GuardedRoute, run_whole_log
 from ..models import AccessEntry, AnchorPublic, CheckLogPublic, DiscrepancyPublic
 from ..paging import PageDep, last_place
@@ -60,14 +60,21 @@ def list_entries(
     until: UntilQuery = None,
     *,
     page: PageDep,
+    settings: SettingsDep,
     request: Request,
     response: Response,
 ) -> list[AccessEntry]:
     """Entries of a department's access log (its own, or any for auditors), oldest first, a page at a time (the
-    `Link` header names the next page)."""
+    `Link` header names the next page; a page of a time window walks at most `window_scan_rows` entries, so it may
+    hold fewer than `limit`, none even, and still name a next one)."""
     code = _department(caller, department)
-    found = accesslog.entries(ledger, department=code, since=since, until=until, after=page.after, limit=page.limit)
-    page.link(request, response, len(found), last_place(found))
+    bound = None
+    if since is not None or until is not None:
+        bound = logchain.window_bound(ledger, accesslog.LOG, code, page.after, settings.window_scan_rows)
+    found = accesslog.entries(
+        ledger, department=code, since=since, until=until, after=page.after, limit=page.limit, through=bound
+    )
+    page.link_window(request, response, len(found), last_place(found), bound)
     return [AccessEntry(**e) for e in found]
 
 

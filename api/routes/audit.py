@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from ledger.services import logchain
 
 from .. import services
-from ..deps import Auditor, LedgerDep, SinceQuery, UntilQuery
+from ..deps import Auditor, LedgerDep, SettingsDep, SinceQuery, UntilQuery
 from ..limits import GuardedRoute, run_whole_log
 from ..models import CheckLogPublic, DiscrepancyPublic, LogEntryPublic
 from ..paging import PageDep
@@ -32,12 +32,17 @@ def read_log(
     until: UntilQuery = None,
     *,
     page: PageDep,
+    settings: SettingsDep,
     request: Request,
     response: Response,
 ) -> list[LogEntryPublic]:
     """Entries of log ``log`` (e.g. ``decisions``), one department or all, by department then sequence number, a
-    page at a time (auditor role; the `Link` header names the next page)."""
+    page at a time (auditor role; the `Link` header names the next page; a page of a time window walks at most
+    `window_scan_rows` entries, so it may hold fewer than `limit`, none even, and still name a next one)."""
     services.kept_log(log)  # a log the ledger does not keep is no empty page (red team round 74)
+    bound = None
+    if since is not None or until is not None:
+        bound = logchain.window_bound(ledger, log, department, page.after, settings.window_scan_rows)
     ranges: dict[Any, Any] = {}  # what the chain says of each root, read once for this page
     found = [
         LogEntryPublic(
@@ -52,9 +57,11 @@ def read_log(
             batch_root=e.batch_root,
             time_altered=logchain.time_altered(e),
         )
-        for e in logchain.entries(ledger, log, department, since=since, until=until, after=page.after, limit=page.limit)
+        for e in logchain.entries(
+            ledger, log, department, since=since, until=until, after=page.after, limit=page.limit, through=bound
+        )
     ]
-    page.link(request, response, len(found), (found[-1].department, found[-1].seq) if found else None)
+    page.link_window(request, response, len(found), (found[-1].department, found[-1].seq) if found else None, bound)
     return found
 
 
