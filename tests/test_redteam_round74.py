@@ -18,6 +18,10 @@ anonymous client, as a relay of another's messages and as a signed-in department
 4. Found, open (any issuing department granting a department share after share): ``GET /grants/received`` sorts
    every grant the department ever received for each page (only ``grantee`` is indexed); the index needs a
    migration. A strict xfail.
+5. Found, fixed (the same, or only the years): a read through a grant, and the issuer's listing of a certificate's
+   grants, looked up the certificate's grants to (or by) a department with that department's index on SQLite,
+   sorting every grant it ever received (or made), three times a read; with a digest, the certificate's index is
+   now the only one a database can use.
 """
 
 from __future__ import annotations
@@ -234,3 +238,84 @@ def test_a_page_of_received_grants_costs_the_same_however_many_grants_other_issu
         with ledger.engine.begin() as conn:
             conn.execute(delete(table).where(table.c.grantee == grantee))
     assert after < before * 2 + 1_000, (before, after)
+
+
+def test_a_read_through_a_grant_costs_the_same_however_many_grants_its_reader_and_issuer_hold(
+    ledger: Ledger, fresh_department: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adversary: any issuing department granting a department share after share (the grants it receives are not
+    its to refuse), or simply the years: an insurer receives a grant per claim. A read through a grant
+    (``GET /certificates/{digest}/content``) looks up the grants of that certificate to that department, and the
+    issuer's listing of a certificate's grants (``GET /certificates/{digest}/grants``) those of that certificate by
+    that issuer: SQLite, which keeps no statistics, served each with the grantee's (or the issuer's) index and sorted
+    every grant the department ever received (or made), three times a read, where the certificate's own index finds
+    its few grants. Counted in SQLite's steps: 20,000 more grants received by the reader and made by the issuer
+    should leave both about as costly as before."""
+    if ledger.engine.dialect.name != "sqlite":
+        pytest.skip("counts SQLite's virtual-machine steps")
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import delete, insert
+
+    from ledger.storage.models import Grant
+
+    from . import consent_support
+    from .api_support import Clock, bearer, issue, login, make_client
+    from .sqlite_support import sqlite_steps
+
+    monkeypatch.setattr(ledger, "settings", ledger.settings.with_(consent_providers=consent_support.PROVIDERS_ENV))
+    clock = Clock()
+    client = make_client(ledger, clock)
+    reader = register(ledger, "RR", "verifier")
+    doc = issue(ledger, fresh_department, 1)[0]
+    issuer, read_as = bearer(login(client, ledger, fresh_department)), bearer(login(client, ledger, reader))
+    made = client.post(
+        f"/certificates/{doc['digest']}/grants",
+        headers=issuer,
+        json={
+            "grantee": reader,
+            "purpose": "claim 74",
+            "consent": consent_support.give(ledger, doc, reader, clock.now).id,
+            "purpose_code": "insurance-claim",
+            "expires_at": (clock.now + timedelta(minutes=10)).isoformat(),
+        },
+    )
+    assert made.status_code == 201, made.text
+    table = Grant.__table__  # type: ignore[attr-defined]
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def grant(i: int, issuer_code: str, grantee_code: str) -> dict[str, Any]:
+        return {
+            "id": f"rt74r{i:019d}",
+            "digest": "0x" + f"{i + 7_400_000:064x}",
+            "issuer": issuer_code,
+            "grantee": grantee_code,
+            "purpose": "p",
+            "expires_at": start + timedelta(days=400),
+            "reveal": None,
+            "created_by": "0x" + "00" * 20,
+            "created_at": start,
+        }
+
+    try:
+        with sqlite_steps(ledger.engine) as steps:
+
+            def cost() -> int:
+                steps.reset()
+                read = client.get(f"/certificates/{doc['digest']}/content", headers=read_as)
+                assert read.status_code == 200, read.text
+                listed = client.get(f"/certificates/{doc['digest']}/grants", headers=issuer)
+                assert listed.status_code == 200 and len(listed.json()) == 1, listed.text
+                return steps.count
+
+            cost()  # the first request of a connection reads the schema
+            before = cost()
+            with ledger.engine.begin() as conn:  # 10,000 grants received by the reader, 10,000 made by the issuer
+                conn.execute(insert(table), [grant(i, "MKT", reader) for i in range(10_000)])
+                conn.execute(insert(table), [grant(i, fresh_department, "MKT") for i in range(10_000, 20_000)])
+            cost()
+            after = cost()
+    finally:
+        with ledger.engine.begin() as conn:
+            conn.execute(delete(table).where(table.c.id.like("rt74r%")))
+    assert after < before * 3 // 2 + 1_000, (before, after)
