@@ -22,6 +22,20 @@ anonymous client, as a relay of another's messages and as a signed-in department
    grants, looked up the certificate's grants to (or by) a department with that department's index on SQLite,
    sorting every grant it ever received (or made), three times a read; with a digest, the certificate's index is
    now the only one a database can use.
+
+Held, tried without a test of its own (in-process and against the gateway process, both 4xx with the library's words):
+- A lone surrogate in every other body a department or anyone sends: a grant's purpose, a revocation's reason,
+  ``expected_type``, a sign-in's department and challenge id, a decision's ``applicant_ref`` (pydantic refuses the
+  text), a decision's input value or member name (422: no canonical JSON), a certificate's field name or value at
+  ``POST /verify`` and ``POST /public/verify`` (verified false, the text escaped in the answer).
+- ``NaN`` and a 31-digit integer in a decision's input (422 naming them); ``at`` before 1970 (422), in 9999 (a report,
+  not verified); a report of 3,652,028 days (422); ``limit`` past 1,000 and an ``after`` that is no place (422).
+- A status list asked under another department than the batch's (404 naming the department); ``DELETE /grants/{id}``
+  of another issuer's grant (the 404 an unknown id gets); ``/grants/received`` for an issuer without the verifier
+  role (403).
+- A cache reaching across requests: the view's kept validity windows are keyed by the dates' text and type, its
+  batch checks by (department, root, signature, head) and never kept for a question about the past (``at``);
+  ``expected_*`` are checked on every verification, nothing of them kept.
 """
 
 from __future__ import annotations
