@@ -105,6 +105,12 @@ class ApiSettings(BaseSettings):
         description="Such requests waiting for their turn beyond those running; more are refused (429 with Retry-After).",
     )
     max_issue_records: int = Field(1000, ge=1, description="Most records one POST /certificates may carry.")
+    window_scan_rows: int = Field(
+        20_000,
+        ge=1,
+        description="Most log entries one page of a time window (`since`/`until` of GET /access-log, "
+        "GET /audit/logs/{log}) walks; a shorter page then names the next one.",
+    )
     max_header_bytes: int = Field(
         16 * 1024, ge=1024, description="Largest request head (names and values of all headers) accepted (431 beyond)."
     )

@@ -27,6 +27,22 @@ class Page:
         if count == self.limit and last is not None:
             _link_next(request, response, f"{last[0]}:{last[1]}", self.limit)
 
+    def link_window(
+        self,
+        request: Request,
+        response: Response,
+        count: int,
+        last: tuple[str, int] | None,
+        bound: tuple[str, int] | None,
+    ) -> None:
+        """A time window's page: the next one after ``last`` when this one is full, else after ``bound``, the entry
+        its walk stopped at (``logchain.window_bound``; None: it walked to the end), so a window few entries are in
+        is listed in short pages of bounded cost (red team round 74)."""
+        if count == self.limit and last is not None:
+            _link_next(request, response, f"{last[0]}:{last[1]}", self.limit)
+        elif bound is not None:
+            _link_next(request, response, f"{bound[0]}:{bound[1]}", self.limit)
+
 
 def _link_next(request: Request, response: Response, after: str, limit: int) -> None:
     """The ``Link`` header naming the page after ``after``: relative to the request (RFC 8288 allows it), never

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from ledger.client import Ledger
-from ledger.errors import ChainError, ErasedError, InputError
+from ledger.errors import ChainError, ErasedError, InputError, NotFoundError
 from ledger.formats import checks as checks_core
 from ledger.formats.canonical import (
     CERT_FORMAT,
@@ -28,7 +28,8 @@ from ledger.formats.canonical import (
 from ledger.formats.certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, validate_record
 from ledger.formats.reasons import REASON_NAMES
 from ledger.onchain.deadline import chain_limit
-from ledger.services import erasure, statuslist
+from ledger.services import erasure, logchain, statuslist
+from ledger.services.departments import get_department
 from ledger.services.issuance import check_can_issue, export_document, issue_records, stored_anchor
 from ledger.services.verify import GENESIS_RECHECK, STATUS_NAMES, ChainView, Report, verify_certificate, verify_digest
 from ledger.storage.store import Certificate
@@ -50,7 +51,9 @@ def issue(ledger: Ledger, department: str, raw_records: list[dict[str, Any]], *,
     check_can_issue(ledger, department)
     limit_bytes = ledger.settings.max_record_bytes
     for i, raw in enumerate(raw_records):
-        size = len(json.dumps(raw, ensure_ascii=False, separators=(",", ":")).encode())
+        # a lone surrogate ("\ud800", valid JSON) has no UTF-8: measured as written, so the record's own check
+        # below refuses it naming its field (a strict encode raised here, a 500: red team round 74)
+        size = len(json.dumps(raw, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass"))
         if size > limit_bytes:
             raise InputError(f"record is {size} bytes; the limit is {limit_bytes}", line=i + 1, field="records")
     records = [validate_record(raw, i + 1, department=department) for i, raw in enumerate(raw_records)]
@@ -78,6 +81,29 @@ def issue(ledger: Ledger, department: str, raw_records: list[dict[str, Any]], *,
         transactions=result.transactions,
         certificates=[IssuedCertificate(id=d["fields"]["id"], digest=d["digest"]) for d in issued],
     )
+
+
+# The hash-chained logs the ledger keeps: an auditor names one of them, or nothing at all is there to check.
+LEDGER_LOGS = (logchain.LOG_DECISIONS, logchain.LOG_ACCESS, logchain.LOG_ERASURES)
+
+
+def kept_log(log: str) -> str:
+    """``log`` when the ledger keeps a log of that name; else NotFoundError naming the logs it keeps."""
+    if log not in LEDGER_LOGS:
+        raise NotFoundError(f"the ledger keeps no log named {log!r}; its logs are {', '.join(LEDGER_LOGS)}")
+    return log
+
+
+def checkable_log(ledger: Ledger, log: str, department: str) -> None:
+    """Refuse a log check that could only answer "intact" because nothing is there: a log the ledger does not keep,
+    or a department the registry does not know holding no entry in it (NotFoundError, as the auditors' report
+    refuses an unregistered department). Any name and code was checked as written, so a link one letter off
+    (``decision``, ``mkt``) called a log that does not exist intact (red team round 74). Entries stored under a
+    code nobody registered (written past the ledger) are checked, so the check reports them (round 42)."""
+    kept_log(log)
+    if next(iter(logchain.entries(ledger, log, department, limit=1)), None) is not None:
+        return
+    get_department(ledger.chain, department)  # NotFoundError: not registered; InputError: no department's code
 
 
 def decide(ledger: Ledger, department: str, body: DecisionCreate) -> DecisionPublic:

@@ -260,9 +260,11 @@ def entries(
     until: datetime | None = None,
     after: tuple[str, int] | None = None,
     limit: int | None = None,
+    through: tuple[str, int] | None = None,
 ) -> list[dict[str, Any]]:
     """Access-log entries (one department's or all), oldest first: for ``certificate``, only the entries about it,
-    found by their index key (not a scan of the log); a page of at most ``limit`` after ``after``.
+    found by their index key (not a scan of the log); a page of at most ``limit`` after ``after``, and none past
+    ``through`` (a time window's page: :func:`logchain.window_bound`).
 
     An entry the certificate's key finds whose stored body does not name the certificate was edited (its body, or
     its key: the ledger writes the key from the body): it is listed where it stands as a marker, its place and
@@ -270,7 +272,9 @@ def entries(
     cannot hide a read by corrupting its row."""
     lookup = logchain.lookup_key(certificate) if certificate is not None else None
     found = list(
-        logchain.entries(ledger, LOG, department, since=since, until=until, lookup=lookup, after=after, limit=limit)
+        logchain.entries(
+            ledger, LOG, department, since=since, until=until, lookup=lookup, after=after, limit=limit, through=through
+        )
     )
     anchors = _anchors(ledger, {e.batch_root for e in found if e.batch_root})
     needle = f'"certificate":"{certificate}"'  # bodies are canonical JSON: a cheap text test

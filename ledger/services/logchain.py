@@ -801,24 +801,19 @@ def entries(
     lookup: str | None = None,
     after: tuple[str, int] | None = None,
     limit: int | None = None,
+    through: tuple[str, int] | None = None,
 ) -> Iterator[Entry]:
     """Stream the entries of ``log`` (one department or all) ordered by department and seq; ``since`` inclusive,
     ``until`` exclusive, on ``created_at``; ``lookup``: only entries stored with this index key (:func:`lookup_of`);
     ``after``: only entries after this (department, seq), and at most ``limit`` of them (a page: the next one
-    starts after the last entry of this one)."""
+    starts after the last entry of this one); ``through``: none after this (department, seq) (a time window's page
+    walks no further than :func:`window_bound`)."""
     query = select(*_ENTRY_VIEW).where(_ENTRIES.c.log == log)
     if department is not None:
         query = query.where(_ENTRIES.c.department_id == department)
     if lookup is not None:
         query = query.where(_ENTRIES.c.lookup == lookup)
-    if after is not None:  # keyset paging on the (log, department_id, seq) index: a page costs the same anywhere
-        after_department, after_seq = after
-        if department is None:
-            query = query.where(tuple_(_ENTRIES.c.department_id, _ENTRIES.c.seq) > tuple_(*after))
-        elif after_department == department:
-            query = query.where(_ENTRIES.c.seq > after_seq)
-        elif after_department > department:  # a place past every entry of this department's log
-            query = query.where(false())
+    query = _through(_after(query, department, after), department, through)
     if since is not None:
         query = query.where(_ENTRIES.c.created_at >= _as_utc(since))
     if until is not None:
@@ -831,6 +826,54 @@ def entries(
         for rows in result.partitions():
             with ledger.engine.connect() as reader:  # the stream's connection holds its open cursor
                 yield from _with_anchors(reader, log, list(rows))
+
+
+def _after(query: Any, department: str | None, after: tuple[str, int] | None) -> Any:
+    """``query`` restricted to the entries after ``after`` (department, seq): keyset paging on the (log,
+    department_id, seq) index, so a page costs the same anywhere."""
+    if after is None:
+        return query
+    after_department, after_seq = after
+    if department is None:
+        return query.where(tuple_(_ENTRIES.c.department_id, _ENTRIES.c.seq) > tuple_(*after))
+    if after_department == department:
+        return query.where(_ENTRIES.c.seq > after_seq)
+    if after_department > department:  # a place past every entry of this department's log
+        return query.where(false())
+    return query
+
+
+def _through(query: Any, department: str | None, through: tuple[str, int] | None) -> Any:
+    """``query`` restricted to the entries up to ``through`` (department, seq), inclusive; for one department by its
+    seq alone, so the database walks the (log, department_id, seq) index (a row-value comparison there had SQLite
+    walk another index and sort)."""
+    if through is None:
+        return query
+    through_department, through_seq = through
+    if department is None:
+        return query.where(tuple_(_ENTRIES.c.department_id, _ENTRIES.c.seq) <= tuple_(*through))
+    if through_department == department:
+        return query.where(_ENTRIES.c.seq <= through_seq)
+    if through_department < department:  # a place before every entry of this department's log
+        return query.where(false())
+    return query
+
+
+def window_bound(
+    ledger: Ledger, log: str, department: str | None, after: tuple[str, int] | None, rows: int
+) -> tuple[str, int] | None:
+    """The (department, seq) of the ``rows``-th entry of ``log`` after ``after`` in the listing's order, or None when
+    fewer remain: how far one page of a time window walks. The window is a filter on the append time, which no index
+    orders, so a window no entry is in walked the whole log (one department's, or every department's) to fill a page
+    (red team round 74); a page now walks at most ``rows`` entries and the next one starts after the bound. One walk
+    of the (log, department_id, seq) index, no row read."""
+    query = select(_ENTRIES.c.department_id, _ENTRIES.c.seq).where(_ENTRIES.c.log == log)
+    if department is not None:
+        query = query.where(_ENTRIES.c.department_id == department)
+    query = _after(query, department, after).order_by(_ENTRIES.c.department_id, _ENTRIES.c.seq)
+    with ledger.engine.connect() as conn:
+        found = conn.execute(query.offset(rows - 1).limit(1)).first()
+    return None if found is None else (str(found[0]), int(found[1]))
 
 
 def mentioning(ledger: Ledger, log: str, digest: str, department: str | None = None) -> Iterator[Entry]:
