@@ -15,9 +15,9 @@ anonymous client, as a relay of another's messages and as a signed-in department
    a time window (``since``/``until``) no entry is in walked the whole log on every page, 170-265 ms a request at
    300,000 entries, holding a worker thread. A window's page now walks at most ``LEDGER_API_WINDOW_SCAN_ROWS``
    entries and names the next page after the last one it walked.
-4. Found, open (any issuing department granting a department share after share): ``GET /grants/received`` sorts
-   every grant the department ever received for each page (only ``grantee`` is indexed); the index needs a
-   migration. A strict xfail.
+4. Found, fixed (any issuing department granting a department share after share): ``GET /grants/received`` sorted
+   every grant the department ever received for each page (only ``grantee`` was indexed); migration 0021 indexes
+   them in page order (grantee, created_at, id).
 5. Found, fixed (the same, or only the years): a read through a grant, and the issuer's listing of a certificate's
    grants, looked up the certificate's grants to (or by) a department with that department's index on SQLite,
    sorting every grant it ever received (or made), three times a read; with a digest, the certificate's index is
@@ -187,12 +187,6 @@ def test_a_time_window_no_entry_is_in_reads_a_bounded_run_of_the_log_per_page(le
         assert [e["seq"] for e in found] == sorted({e["seq"] for e in found})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (red team round 74): the received grants are ordered by (created_at, id) and only `grantee` is "
-    "indexed, so each page sorts every grant the department ever received; the index (grantee, created_at, id) "
-    "needs a migration (0021, the lead's)",
-)
 def test_a_page_of_received_grants_costs_the_same_however_many_grants_other_issuers_made(ledger: Ledger) -> None:
     """Adversary: any issuing department, granting a department share after share of its certificates (each grant
     is one request at its budget of 100 a second; the receiving department cannot refuse them, round 40's row says
