@@ -15,11 +15,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_utils.crypto import keccak
 
 from ledger.client import Ledger
 from ledger.services import decisions, evidence, issuance, status
@@ -244,6 +246,33 @@ def suspended_again(ledger: Ledger, tmp: Path, department: str) -> tuple[dict[st
     path = tmp / "restated-valid.json"
     path.write_text(json.dumps(forged), encoding="utf-8")
     return target, path, suspended_in
+
+
+SUSPENDED_TOPIC = "0x" + keccak(text="CertificateSuspended(bytes32,bytes32,bytes32,uint8)").hex()
+REINSTATED_TOPIC = "0x" + keccak(text="CertificateReinstated(bytes32,bytes32,bytes32,uint8)").hex()
+
+
+def made_up_reinstatement(digest: str) -> Callable[[str, Any, Any], Any]:
+    """An ``RpcProxy`` rewrite of the chain's operator: every ``eth_getLogs`` answer holding a suspension of
+    certificate ``digest`` gets a reinstatement made up right after its last one (the log copied, its topic and log
+    index changed), so a reader believing the logs alone reads the certificate valid again."""
+
+    def made_up(method: str, _params: Any, answer: Any) -> Any:
+        if method == "eth_getLogs" and isinstance(answer.get("result"), list):
+            found = [log for log in answer["result"] if log["topics"][0].lower() == SUSPENDED_TOPIC]
+            found = [log for log in found if str(log["topics"][1]).lower() == digest.lower()]
+            if found:
+                last = found[-1]
+                answer["result"].append(
+                    {
+                        **last,
+                        "topics": [REINSTATED_TOPIC, *last["topics"][1:]],
+                        "logIndex": hex(int(last["logIndex"], 16) + 1),
+                    }
+                )
+        return answer
+
+    return made_up
 
 
 def issue(ledger: Ledger, tmp: Path, department: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:

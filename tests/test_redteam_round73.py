@@ -31,7 +31,6 @@ from typing import Any
 
 import pytest
 import yaml
-from eth_utils import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlmodel import col, select
@@ -47,14 +46,12 @@ from ledger.services.verify import ChainView
 from ledger.storage.models import Certificate
 
 from .conftest import make_records, write_jsonl
-from .evidence_support import SCRIPT_MODULE, both, failed_names, rpc_url, suspended_again
+from .evidence_support import SCRIPT_MODULE, both, failed_names, made_up_reinstatement, rpc_url, suspended_again
 from .permit_support import SERVICE_ITEM, application, fresh_licence
 from .rpc_proxy import RpcProxy
 
 ROOT = Path(__file__).resolve().parent.parent
 PERMIT_RULES = ROOT / "rules" / "food-business-permit.yaml"
-SUSPENDED_TOPIC = "0x" + keccak(text="CertificateSuspended(bytes32,bytes32,bytes32,uint8)").hex()
-REINSTATED_TOPIC = "0x" + keccak(text="CertificateReinstated(bytes32,bytes32,bytes32,uint8)").hex()
 
 
 def _permit_rules(**produces: Any) -> dict[str, Any]:
@@ -173,20 +170,7 @@ def test_status_events_from_a_stated_block_are_checked_against_the_trail(
     target, _path, suspended_in = suspended_again(ledger, tmp_path, fresh_department)
     digest = str(target["digest"]).lower()
 
-    def made_up(method: str, _params: Any, answer: Any) -> Any:
-        if method == "eth_getLogs" and isinstance(answer.get("result"), list):
-            found = [log for log in answer["result"] if log["topics"][0].lower() == SUSPENDED_TOPIC]
-            found = [log for log in found if str(log["topics"][1]).lower() == digest]
-            if found:
-                last = found[-1]
-                answer["result"].append(
-                    {
-                        **last,
-                        "topics": [REINSTATED_TOPIC, *last["topics"][1:]],
-                        "logIndex": hex(int(last["logIndex"], 16) + 1),
-                    }
-                )
-        return answer
+    made_up = made_up_reinstatement(digest)
 
     with RpcProxy(rpc_url(ledger), rewrite=made_up) as node:
         chain = Chain(connect(node.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eth_utils import keccak
 
 from ledger.client import Ledger
 from ledger.errors import ChainError
@@ -26,11 +25,8 @@ from ledger.onchain.ids import department_id_bytes
 from ledger.services import evidence
 from ledger.services.verify import ChainView, verify_certificate, verify_many
 
-from .evidence_support import failed_names, rpc_url, standalone, suspended_again
+from .evidence_support import SUSPENDED_TOPIC, failed_names, made_up_reinstatement, rpc_url, standalone, suspended_again
 from .rpc_proxy import RpcProxy
-
-SUSPENDED_TOPIC = "0x" + keccak(text="CertificateSuspended(bytes32,bytes32,bytes32,uint8)").hex()
-REINSTATED_TOPIC = "0x" + keccak(text="CertificateReinstated(bytes32,bytes32,bytes32,uint8)").hex()
 
 
 def _of(log: dict[str, Any], digest: str) -> bool:
@@ -92,20 +88,7 @@ def test_a_made_up_reinstatement_is_refused_by_every_reader(
     change made it, so the trail does not count it."""
     target, path, _ = suspended_again(ledger, tmp_path, fresh_department)
 
-    def made_up(method: str, _params: Any, answer: Any) -> Any:
-        if method == "eth_getLogs" and isinstance(answer.get("result"), list):
-            found = [log for log in answer["result"] if log["topics"][0].lower() == SUSPENDED_TOPIC]
-            found = [log for log in found if _of(log, target["digest"])]
-            if found:
-                last = found[-1]
-                answer["result"].append(
-                    {
-                        **last,
-                        "topics": [REINSTATED_TOPIC, *last["topics"][1:]],
-                        "logIndex": hex(int(last["logIndex"], 16) + 1),
-                    }
-                )
-        return answer
+    made_up = made_up_reinstatement(target["digest"])
 
     with RpcProxy(rpc_url(ledger), rewrite=made_up) as node:
         _every_reader_refuses(ledger, node.url, target, path)
