@@ -53,9 +53,11 @@ def _build_wheel(tmp_path: Path) -> Path:
 
 
 def _clean_venv(tmp_path: Path) -> Path:
-    """A fresh venv whose only extra path is a view of our .venv's installed dependencies (not of us)."""
+    """A fresh venv whose only extra path is a view of our .venv's installed dependencies (not of us). It holds no
+    pip of its own: ensurepip's install of one cost ~5 CPU-s a pass, and this interpreter's pip installs into it with
+    ``--python`` (run by the venv's interpreter, so it checks the dependencies as that interpreter sees them)."""
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     view = tmp_path / "dependencies"
     view.mkdir()
     for entry in Path(sysconfig.get_paths()["purelib"]).iterdir():
@@ -73,7 +75,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     wheel = _build_wheel(tmp)
     venv = _clean_venv(tmp)
     done = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "--no-index", str(wheel)],
+        [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--no-index", str(wheel)],
         capture_output=True,
         text=True,
         timeout=300,
