@@ -1,0 +1,161 @@
+"""Red team round 75: the state proofs (sp1) that tie a witnessed block to the issuer's status trail.
+
+The adversary is the chain's operator, a node answering every JSON-RPC method as it likes: here it answers the
+reads the state proof checks (the department's status events up to the witnessed block) honestly, and the reads the
+status verdict is made of (``statusOf``, ``endedUnder``, ``heldUnder``; the department's events up to the head, with
+``statusTrail`` to match) as if a revocation had never happened. A verifier that proves the trail from one answer
+and takes the verdict from another is told nothing by the proof.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_utils import keccak
+
+from ledger.client import Ledger
+from ledger.onchain.chain import Chain, connect
+from ledger.onchain.ids import department_id_bytes
+from ledger.services import status
+from ledger.services.verify import ChainView, verify_certificate, verify_many
+from ledger.services.witness import client as wclient
+from ledger.services.witness.rpc import Rpc
+from ledger.services.witness.server import Witness, WitnessStore, make_handler
+
+from .cli_support import rpc
+from .conftest import PASSPHRASE, make_records
+from .evidence_support import issue, rpc_url
+from .node_support import SERVER_POLL
+from .rpc_proxy import RpcProxy
+
+REVOKED_TOPIC = "0x" + keccak(text="CertificateRevoked(bytes32,bytes32,bytes32,uint8)").hex()
+
+
+def _serve_witness(ledger: Ledger, tmp_path: Path) -> Iterator[tuple[Witness, str]]:
+    store = WitnessStore(tmp_path / "witness")
+    store.create_key("court-witness")
+    running = Witness(store, Rpc(rpc_url(ledger)), log=lambda _line: None)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(running))
+    threading.Thread(target=server.serve_forever, args=(SERVER_POLL,), daemon=True).start()
+    try:
+        yield running, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _stale_answers(ledger: Ledger, target: dict[str, Any], department: str) -> dict[str, str]:
+    """The node's ``eth_call`` answers about ``target`` as they are now (before its revocation), by call data."""
+    dept = department_id_bytes(department)
+    root, digest = bytes.fromhex(target["anchor"]["root"][2:]), bytes.fromhex(target["digest"][2:])
+    fns = ledger.chain.anchor.functions
+    calls = [fns.statusTrail(dept), fns.statusOf(dept, root, digest), fns.endedUnder(dept, digest)]
+    calls.append(fns.heldUnder(dept, digest))
+    return {fn._encode_transaction_data().lower(): "0x" + ledger.chain.call_data(fn).hex() for fn in calls}
+
+
+def _split_liar(before: dict[str, str], digest: str, witnessed: int) -> tuple[Any, Any]:
+    """A node answering its ``eth_call`` reads from ``before`` and leaving the revocation of ``digest`` out of every
+    ``eth_getLogs`` answer but those ending at block ``witnessed`` (the state proof's read); every other answer is
+    the real node's."""
+
+    def rewrite(method: str, params: Any, answer: Any) -> Any:
+        if method == "eth_call":
+            data = str((params[0] or {}).get("data") or (params[0] or {}).get("input") or "").lower()
+            if data in before:
+                return {**answer, "result": before[data]}
+        if (
+            method == "eth_getLogs"
+            and isinstance(answer.get("result"), list)
+            and int(params[0]["toBlock"], 16) != witnessed
+        ):
+            kept = [
+                log
+                for log in answer["result"]
+                if not (log["topics"][0].lower() == REVOKED_TOPIC and log["topics"][1].lower() == digest)
+            ]
+            return {**answer, "result": kept}
+        return answer
+
+    def rewrite_batch(requests: list[Any], answers: Any) -> Any:
+        asked = {r["id"]: r for r in requests}
+        return [rewrite(asked[a["id"]]["method"], asked[a["id"]]["params"], a) for a in answers]
+
+    return rewrite, rewrite_batch
+
+
+@pytest.mark.parametrize("lookup", ["direct", "herd"])
+def test_a_node_proving_the_trail_honestly_but_answering_the_status_from_another_state_fails_witnessed(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, monkeypatch: pytest.MonkeyPatch, lookup: str
+) -> None:
+    """Adversary: the chain's operator. The witnessed check proves the department's status trail at the witnessed
+    block and requires the node's events up to that block to hash to it; the status verdict is read apart from
+    them: ``statusOf`` (direct lookup), or the events up to the head checked against ``statusTrail`` at the head
+    (herd). The node answers the events the proof reads (``toBlock`` the witnessed block) honestly and the others,
+    and every ``eth_call``, as before the certificate's revocation: the status check said valid and ``witnessed``
+    passed, a revoked licence VERIFIED although a quorum cosigned a block after its revocation. ``witnessed`` must
+    fail: the verdict must be the one the proven events give."""
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
+    (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    before = _stale_answers(ledger, target, fresh_department)
+    status.revoke(ledger, target["digest"], "fraud")
+    for running, url in _serve_witness(ledger, tmp_path):
+        config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
+        collected = wclient.collect(ledger.chain, ledger.settings.data_dir, config)
+        assert collected.witnessed and collected.checkpoint is not None
+        height = collected.checkpoint.checkpoint.height
+        for _ in range(2):  # the head moves on: the proof's read of events ends at the witnessed block, the rest not
+            rpc(ledger, "evm_mine")
+        rewrite, rewrite_batch = _split_liar(before, target["digest"], height)
+        with RpcProxy(rpc_url(ledger), rewrite=rewrite, rewrite_batch=rewrite_batch) as node:
+            lying = Chain(connect(node.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
+            view = ChainView(lying, status_lookup=lookup)
+            view.witness = wclient.WitnessView(lying, config, None, ledger.settings.data_dir)
+            report = verify_certificate(target, view)
+            checks = {c.name: c for c in report.checks}
+            assert checks["status"].ok, report.to_json()  # the lie itself: believed by the status check
+            assert not checks["witnessed"].ok, report.to_json()
+            assert "revoked" in checks["witnessed"].detail, report.to_json()
+
+
+def test_honest_statuses_of_every_kind_pass_witnessed_with_every_lookup(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adversary: none (a false failure is a finding too). The verdict of every status a department can give
+    (revoked; suspended and reinstated; suspended; superseded, and its successor; never changed) is the one the
+    proven events give, with the direct lookup, the herd read and the status index (verify_many's), and the checkpoint
+    taken at the very block of the last change."""
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
+    targets = issue(ledger, tmp_path, fresh_department, make_records(5))
+    revoked, back, held, old, new = (t["digest"] for t in targets)
+    status.revoke(ledger, revoked, "fraud")
+    status.suspend(ledger, back, "under-investigation")
+    status.reinstate(ledger, back, "grounds-resolved")
+    status.suspend(ledger, held, "under-investigation")
+    status.supersede(ledger, old, new)
+    expected = {revoked: "revoked", back: "valid", held: "suspended", old: "superseded", new: "valid"}
+    for running, url in _serve_witness(ledger, tmp_path):
+        config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
+        collected = wclient.collect(ledger.chain, ledger.settings.data_dir, config)
+        assert collected.witnessed and collected.checkpoint is not None
+        assert collected.checkpoint.checkpoint.height == ledger.chain.block_number()  # the supersession's block
+        for lookup in ("direct", "herd"):
+            view = ChainView(ledger.chain, status_lookup=lookup)
+            view.witness = wclient.WitnessView(ledger.chain, config, None, ledger.settings.data_dir)
+            for target in targets:
+                report = verify_certificate(target, view)
+                checks = {c.name: c for c in report.checks}
+                assert checks["witnessed"].ok, (lookup, report.to_json())
+                assert report.facts["status"] == expected[target["digest"]]
+            indexed = ChainView(ledger.chain, status_lookup=lookup)
+            indexed.witness = wclient.WitnessView(ledger.chain, config, None, ledger.settings.data_dir)
+            for report in verify_many(targets * 4, indexed):  # past INDEX_AFTER lookups: the index answers
+                checks = {c.name: c for c in report.checks}
+                assert checks["witnessed"].ok, (lookup, report.to_json())
