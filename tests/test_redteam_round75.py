@@ -9,6 +9,7 @@ and takes the verdict from another is told nothing by the proof.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
@@ -159,3 +160,83 @@ def test_honest_statuses_of_every_kind_pass_witnessed_with_every_lookup(
             for report in verify_many(targets * 4, indexed):  # past INDEX_AFTER lookups: the index answers
                 checks = {c.name: c for c in report.checks}
                 assert checks["witnessed"].ok, (lookup, report.to_json())
+
+
+def test_a_block_mined_while_collect_reads_the_proofs_does_not_leave_the_checkpoint_unprovable(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adversary: none, the embedded node's own timing (a false failure on an honest chain is a finding too). The
+    node mines a block every second and keeps the head's state only; ``ledger witness collect`` reads the proofs of
+    the block it is about to have cosigned a few JSON-RPC calls after choosing it. A block landing in between left
+    the checkpoint with no kept proofs, the node could no longer give them, and every witnessed verification failed
+    until the next checkpoint. Collect must read the proofs of a block whose state the node still has."""
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
+    (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    status.revoke(ledger, target["digest"], "fraud")
+    mined: list[int] = []
+
+    def a_block_lands(request: dict[str, Any]) -> None:
+        if request.get("method") == "eth_getProof" and not mined:
+            mined.append(int(rpc(ledger, "eth_blockNumber"), 16) + 1)
+            rpc(ledger, "evm_mine")  # the second's block, mined between choosing the block and reading its proofs
+        return None
+
+    for running, url in _serve_witness(ledger, tmp_path):
+        config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
+        rpc(ledger, "evm_setIntervalMining", 0)
+        try:
+            with RpcProxy(rpc_url(ledger), intercept=a_block_lands) as node:
+                chain = Chain(connect(node.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
+                collected = wclient.collect(chain, ledger.settings.data_dir, config)
+        finally:
+            rpc(ledger, "evm_setIntervalMining", 1)
+        assert mined and collected.witnessed and collected.checkpoint is not None
+        view = ChainView(ledger.chain)
+        view.witness = wclient.WitnessView(ledger.chain, config, None, ledger.settings.data_dir)
+        checks = {c.name: c for c in verify_certificate(target, view).checks}
+        assert not checks["status"].ok and checks["witnessed"].ok, checks
+
+
+def test_kept_proofs_deleted_swapped_or_replayed_fail_witnessed_closed(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adversary: an insider with write access to the data directory, the node keeping no older state (the embedded
+    node). Two checkpoints were collected, a revocation between them. The latest one's kept proofs are deleted,
+    replaced by the earlier checkpoint's file (under the latest's name, then with its hash edited to the latest's),
+    or given the earlier checkpoint's proofs under the latest's header: ``witnessed`` fails each time with a message
+    that names the missing or unproven state, and never passes on the proofs of the state before the revocation."""
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
+    (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    for running, url in _serve_witness(ledger, tmp_path):
+        config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
+        first = wclient.collect(ledger.chain, ledger.settings.data_dir, config).checkpoint
+        status.revoke(ledger, target["digest"], "fraud")
+        second = wclient.collect(ledger.chain, ledger.settings.data_dir, config).checkpoint
+        assert first is not None and second is not None and second.witnessed
+        for _ in range(2):  # the node drops the witnessed block's state
+            rpc(ledger, "evm_mine")
+        directory = ledger.settings.data_dir / "witness"
+        old = directory / f"state-{first.checkpoint.hash_hex}.json"
+        new = directory / f"state-{second.checkpoint.hash_hex}.json"
+        honest_old, honest_new = old.read_text(), new.read_text()
+
+        def witnessed(trusted: wclient.WitnessConfig = config) -> Any:
+            view = ChainView(ledger.chain)
+            view.witness = wclient.WitnessView(ledger.chain, trusted, None, ledger.settings.data_dir)
+            return {c.name: c for c in verify_certificate(target, view).checks}["witnessed"]
+
+        assert witnessed().ok
+        new.unlink()
+        assert not witnessed().ok and "no proof of it was kept" in witnessed().detail
+        new.write_text(honest_old)  # the earlier checkpoint's file under the latest's name
+        assert not witnessed().ok and "no proof of it was kept" in witnessed().detail
+        new.write_text(honest_old.replace(first.checkpoint.hash_hex, second.checkpoint.hash_hex))
+        assert not witnessed().ok and "kept proof does not prove it" in witnessed().detail
+        kept_old, kept_new = json.loads(honest_old), json.loads(honest_new)
+        new.write_text(json.dumps({**kept_new, "proofs": kept_old["proofs"]}))  # the latest header, older proofs
+        check = witnessed()
+        assert not check.ok and "not the one its parent" in check.detail, check
+        new.write_text(honest_new)
+        assert witnessed().ok

@@ -426,11 +426,17 @@ def collect(
     result = CollectResult(None)
     wanted = height
     for round_ in range(ROUNDS):
-        at = chain.block_number() - config.finality if wanted is None else wanted
-        if at < 0:
-            raise InputError(f"no block is {config.finality} blocks deep yet")
-        checkpoint = Checkpoint.at(identity, at, bytes(chain.w3.eth.get_block(at)["hash"]))
-        state = state_at(chain, at)  # now, while the node still keeps the block's state (it may keep no older one)
+        for _ in range(STATE_TRIES):
+            at = chain.block_number() - config.finality if wanted is None else wanted
+            if at < 0:
+                raise InputError(f"no block is {config.finality} blocks deep yet")
+            checkpoint = Checkpoint.at(identity, at, bytes(chain.w3.eth.get_block(at)["hash"]))
+            # now, while the node still keeps the block's state (it may keep no older one); a block mined since the
+            # head was read takes it away on the embedded node (one a second), so a newer head is chosen, else the
+            # checkpoint would be cosigned with no proofs and every witnessed verification fail (red team round 75)
+            state = state_at(chain, at)
+            if state is not None or wanted is not None:
+                break
         note = Note(checkpoint.text(), (key.sign_note(checkpoint.text()),))
         result, signatures, ahead = _round(config, store, note, checkpoint)
         if ahead and wanted is None and round_ < ROUNDS - 1:
@@ -448,6 +454,8 @@ def collect(
 
 
 ROUNDS = 3
+# The heads collect tries in turn for one whose state the node still has when it reads the proofs (state_at).
+STATE_TRIES = 3
 
 
 def state_at(chain: Chain, height: int) -> dict[str, Any] | None:
