@@ -56,7 +56,7 @@ def _stale_answers(ledger: Ledger, target: dict[str, Any], department: str) -> d
     root, digest = bytes.fromhex(target["anchor"]["root"][2:]), bytes.fromhex(target["digest"][2:])
     fns = ledger.chain.anchor.functions
     calls = [fns.statusTrail(dept), fns.statusOf(dept, root, digest), fns.endedUnder(dept, digest)]
-    calls.append(fns.heldUnder(dept, digest))
+    calls += [fns.heldUnder(dept, digest), fns.statusTrails()]
     return {fn._encode_transaction_data().lower(): "0x" + ledger.chain.call_data(fn).hex() for fn in calls}
 
 
@@ -123,6 +123,10 @@ def test_a_node_proving_the_trail_honestly_but_answering_the_status_from_another
             assert checks["status"].ok, report.to_json()  # the lie itself: believed by the status check
             assert not checks["witnessed"].ok, report.to_json()
             assert "revoked" in checks["witnessed"].detail, report.to_json()
+            # the gateway's way: one long-lived view, past INDEX_AFTER lookups the status index answers; one verdict
+            for report in verify_many([target] * 20, view):
+                checks = {c.name: c for c in report.checks}
+                assert checks["status"].ok and not checks["witnessed"].ok, report.to_json()
 
 
 def test_honest_statuses_of_every_kind_pass_witnessed_with_every_lookup(
