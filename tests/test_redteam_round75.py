@@ -9,6 +9,7 @@ and takes the verdict from another is told nothing by the proof.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Iterator
@@ -244,3 +245,46 @@ def test_kept_proofs_deleted_swapped_or_replayed_fail_witnessed_closed(
         assert not check.ok and "not the one its parent" in check.detail, check
         new.write_text(honest_new)
         assert witnessed().ok
+
+
+def test_a_node_failing_its_proof_costs_a_batch_one_proof_read_per_department_not_per_certificate(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adversary: the chain's operator answering ``eth_getProof`` with an altered proof, no kept proofs to fall back
+    on (a checkpoint collected through another node): each verification of a batch asked the node for a header and
+    a proof again, and checked it, however many certificates of one department the batch held (a failure was not
+    kept). Work the node makes the verifier do must not grow with the certificates of one department; the node is
+    asked again once ``PROOF_RETRY_SECONDS`` have passed (a node's passing failure does not last)."""
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
+    targets = issue(ledger, tmp_path, fresh_department, make_records(8))
+
+    def altered(method: str, _params: Any, answer: Any) -> Any:
+        if method == "eth_getProof" and isinstance(answer.get("result"), dict):
+            nodes = list(answer["result"]["accountProof"])
+            nodes[-1] = nodes[-1][:-2] + ("00" if nodes[-1][-2:] != "00" else "01")
+            return {**answer, "result": {**answer["result"], "accountProof": nodes}}
+        return answer
+
+    for running, url in _serve_witness(ledger, tmp_path):
+        config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
+        rpc(ledger, "evm_setIntervalMining", 0)
+        try:
+            collected = wclient.collect(ledger.chain, ledger.settings.data_dir, config)
+            assert collected.witnessed and collected.checkpoint is not None
+            with RpcProxy(rpc_url(ledger), rewrite=altered) as node:
+                lying = Chain(connect(node.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
+                view = ChainView(lying)
+                now = [0.0]
+                clock = functools.partial(now.__getitem__, 0)
+                view.witness = wclient.WitnessView(lying, config, collected.checkpoint, clock=clock)
+                reports = verify_many(targets * 4, view)
+                for report in reports:
+                    checks = {c.name: c for c in report.checks}
+                    assert not checks["witnessed"].ok and "could not be proven" in checks["witnessed"].detail
+                assert node.methods["eth_getProof"] <= 1, node.methods
+                now[0] += wclient.PROOF_RETRY_SECONDS
+                checks = {c.name: c for c in verify_certificate(targets[0], view).checks}
+                assert not checks["witnessed"].ok and node.methods["eth_getProof"] == 2, node.methods
+        finally:
+            rpc(ledger, "evm_setIntervalMining", 1)
