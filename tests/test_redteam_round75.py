@@ -288,3 +288,46 @@ def test_a_node_failing_its_proof_costs_a_batch_one_proof_read_per_department_no
                 assert not checks["witnessed"].ok and node.methods["eth_getProof"] == 2, node.methods
         finally:
             rpc(ledger, "evm_setIntervalMining", 1)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open (red team round 75): the state proofs prove the status trail only; the batch's anchoring block is "
+    "the node's word (CertificateAnchor.batch), and kept proofs cannot cover every batch at the latest checkpoint",
+)
+def test_a_node_dating_an_anchoring_before_the_witnessed_block_fails_witnessed(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adversary: the chain's operator. A batch anchored after the latest witnessed checkpoint is "not witnessed
+    yet"; the node answers ``batch(department, root)`` with an anchoring block below the checkpoint, every other
+    answer honest, so ``witnessed`` vouches for an anchoring no quorum has seen (a certificate the operator could
+    still drop or rewrite unseen)."""
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
+    issue(ledger, tmp_path, fresh_department, make_records(1))  # the department has a batch before the checkpoint
+    for running, url in _serve_witness(ledger, tmp_path):
+        config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
+        collected = wclient.collect(ledger.chain, ledger.settings.data_dir, config)
+        assert collected.witnessed and collected.checkpoint is not None
+        height = collected.checkpoint.checkpoint.height
+        (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+        dept = department_id_bytes(fresh_department)
+        asked = ledger.chain.anchor.functions.batch(dept, bytes.fromhex(target["anchor"]["root"][2:]))
+        data = asked._encode_transaction_data().lower()
+        honest = ledger.chain.call_data(asked)
+        dated = "0x" + (honest[:32] + height.to_bytes(32, "big") + honest[64:]).hex()
+
+        def earlier(method: str, params: Any, answer: Any, forged: tuple[str, str] = (data, dated)) -> Any:
+            if method == "eth_call":
+                sent = str((params[0] or {}).get("data") or (params[0] or {}).get("input") or "").lower()
+                if sent == forged[0]:
+                    return {**answer, "result": forged[1]}
+            return answer
+
+        with RpcProxy(rpc_url(ledger), rewrite=earlier) as node:
+            lying = Chain(connect(node.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
+            view = ChainView(lying)
+            view.witness = wclient.WitnessView(lying, config, None, ledger.settings.data_dir)
+            report = verify_certificate(target, view)
+            checks = {c.name: c for c in report.checks}
+            assert not checks["witnessed"].ok, report.to_json()
