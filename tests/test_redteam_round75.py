@@ -32,6 +32,7 @@ from ledger.services.witness.server import Witness, WitnessStore, make_handler
 from .cli_support import rpc
 from .conftest import PASSPHRASE, make_records
 from .evidence_support import issue, rpc_url
+from .foundation_support import reanchored
 from .node_support import SERVER_POLL
 from .rpc_proxy import RpcProxy
 
@@ -134,24 +135,29 @@ def test_honest_statuses_of_every_kind_pass_witnessed_with_every_lookup(
     ledger: Ledger, tmp_path: Path, fresh_department: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Adversary: none (a false failure is a finding too). The verdict of every status a department can give
-    (revoked; suspended and reinstated; suspended; superseded, and its successor; never changed) is the one the
-    proven events give, with the direct lookup, the herd read and the status index (verify_many's), and the checkpoint
-    taken at the very block of the last change."""
+    (revoked; suspended and reinstated; suspended; superseded, and its successor; never changed; a digest anchored
+    again whose first anchoring was suspended or revoked) is the one the proven events give, with the direct lookup,
+    the herd read and the status index (verify_many's), the checkpoint taken at the head just after the last
+    change."""
     monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
     monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
-    targets = issue(ledger, tmp_path, fresh_department, make_records(5))
-    revoked, back, held, old, new = (t["digest"] for t in targets)
+    targets = issue(ledger, tmp_path, fresh_department, make_records(7))
+    revoked, back, held, old, new, first_held, first_ended = (t["digest"] for t in targets)
+    copies = [reanchored(ledger, fresh_department, t) for t in targets[5:]]
+    status.suspend(ledger, first_held, "under-investigation")
+    status.revoke(ledger, first_ended, "fraud")
     status.revoke(ledger, revoked, "fraud")
     status.suspend(ledger, back, "under-investigation")
     status.reinstate(ledger, back, "grounds-resolved")
     status.suspend(ledger, held, "under-investigation")
     status.supersede(ledger, old, new)
     expected = {revoked: "revoked", back: "valid", held: "suspended", old: "superseded", new: "valid"}
+    expected |= {first_held: "suspended", first_ended: "revoked"}
+    targets += copies  # the same digests under roots of their own: suspended and revoked under the first one
     for running, url in _serve_witness(ledger, tmp_path):
         config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
         collected = wclient.collect(ledger.chain, ledger.settings.data_dir, config)
         assert collected.witnessed and collected.checkpoint is not None
-        assert collected.checkpoint.checkpoint.height == ledger.chain.block_number()  # the supersession's block
         for lookup in ("direct", "herd"):
             view = ChainView(ledger.chain, status_lookup=lookup)
             view.witness = wclient.WitnessView(ledger.chain, config, None, ledger.settings.data_dir)
