@@ -13,6 +13,7 @@ import functools
 import json
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -337,3 +338,47 @@ def test_a_node_dating_an_anchoring_before_the_witnessed_block_fails_witnessed(
             report = verify_certificate(target, view)
             checks = {c.name: c for c in report.checks}
             assert not checks["witnessed"].ok, report.to_json()
+
+
+@pytest.mark.parametrize("lookup", ["direct", "herd"])
+def test_a_verdict_as_of_a_moment_before_the_witnessed_block_is_held_to_the_proven_events(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, monkeypatch: pytest.MonkeyPatch, lookup: str
+) -> None:
+    """Adversary: the chain's operator, as in the first test of this module, asked about a moment (``--at``) after a
+    revocation and before the latest witnessed block: it answers ``statusAt`` (direct lookup) or the events up to
+    the head (herd) as if the revocation had never happened, and the events the proof reads honestly. The verdict
+    at that moment must be the one the proven events up to the moment's block give, or ``witnessed`` fails."""
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
+    (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    before = _stale_answers(ledger, target, fresh_department)
+    status.revoke(ledger, target["digest"], "fraud")
+    revoked_at = int(ledger.chain.w3.eth.get_block("latest")["timestamp"])
+    rpc(ledger, "evm_increaseTime", 5)  # the node's clock, no sleeping: the witnessed block comes seconds later
+    rpc(ledger, "evm_mine")
+    moment = revoked_at + 2
+    dept = department_id_bytes(fresh_department)
+    root, digest = bytes.fromhex(target["anchor"]["root"][2:]), bytes.fromhex(target["digest"][2:])
+    asked = ledger.chain.anchor.functions.statusAt(dept, root, digest, moment)
+    before[asked._encode_transaction_data().lower()] = "0x" + "00" * 32  # valid
+    for running, url in _serve_witness(ledger, tmp_path):
+        config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
+        collected = wclient.collect(ledger.chain, ledger.settings.data_dir, config)
+        assert collected.witnessed and collected.checkpoint is not None
+        height = collected.checkpoint.checkpoint.height
+        for _ in range(2):
+            rpc(ledger, "evm_mine")
+        rewrite, rewrite_batch = _split_liar(before, target["digest"], height)
+        with RpcProxy(rpc_url(ledger), rewrite=rewrite, rewrite_batch=rewrite_batch) as node:
+            lying = Chain(connect(node.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
+            view = ChainView(lying, status_lookup=lookup)
+            view.witness = wclient.WitnessView(lying, config, None, ledger.settings.data_dir)
+            report = verify_certificate(target, view, at=datetime.fromtimestamp(moment, UTC))
+            checks = {c.name: c for c in report.checks}
+            assert checks["status"].ok, report.to_json()  # the lie, believed by the status check
+            assert not checks["witnessed"].ok and "revoked" in checks["witnessed"].detail, report.to_json()
+        honest = ChainView(ledger.chain, status_lookup=lookup)
+        honest.witness = wclient.WitnessView(ledger.chain, config, None, ledger.settings.data_dir)
+        for at in (moment, revoked_at - 60):  # revoked by then, valid before: both witnessed
+            checks = {c.name: c for c in verify_certificate(target, honest, at=datetime.fromtimestamp(at, UTC)).checks}
+            assert checks["witnessed"].ok and checks["status"].ok == (at < revoked_at), checks

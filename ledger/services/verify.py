@@ -2214,19 +2214,20 @@ def _anchoring(
     if ts:
         when += f" at {datetime.fromtimestamp(ts, UTC).isoformat().replace('+00:00', 'Z')}"
     items.append(run.check("status", status == "valid", f"{status}{' as of ' + at_text if at_text else ''}{when}{why}"))
-    return (batch.block_number, block), _Verdict(root, digest, status, block, at is not None)
+    return (batch.block_number, block), _Verdict(root, digest, status, block, at)
 
 
 @dataclass(frozen=True, slots=True)
 class _Verdict:
     """The status check's verdict on the certificate at ``root``/``digest``: its status and the block of the change
-    that made it (0: never changed), ``at`` a moment asked about rather than the head."""
+    that made it (0: never changed, or not named: a moment asked about), ``at`` that moment (unix time), or None
+    for the head."""
 
     root: bytes
     digest: bytes
     status: str
     block: int
-    at: bool
+    at: int | None
 
 
 def _witnessed(
@@ -2267,7 +2268,7 @@ def _against_proven_state(run: _Run, witness: Any, issuer: str, verdict: _Verdic
     read, events = run.view.trail_upto(dept, height, block_hash)
     if read.agrees(proven):
         run.view.proven_at(dept, height, proven, events)
-        return _against_proven_events(events, dept, verdict, height)
+        return _against_proven_events(run.view, events, dept, verdict, height)
     return (
         f"the node's status events of department {issuer!r} up to witnessed block {height} do not hash to the status "
         f"trail the contract's state at that block proves ({proven.changes} changes, the last in block "
@@ -2277,26 +2278,33 @@ def _against_proven_state(run: _Run, witness: Any, issuer: str, verdict: _Verdic
     )
 
 
-def _against_proven_events(events: _DepartmentStream, dept: bytes, verdict: _Verdict, height: int) -> str | None:
+def _against_proven_events(
+    view: ChainView, events: _DepartmentStream, dept: bytes, verdict: _Verdict, height: int
+) -> str | None:
     """Why the status ``verdict`` (as of the head, its last change at or below witnessed block ``height``: the
     witness check asked that) is not the one the department's ``events`` up to ``height`` give, the events that
     hash to the trail proven there, or None. The verdict is read apart from them (``statusOf``, ``endedUnder`` and
     ``heldUnder`` with the direct lookup; the events up to the head checked against ``statusTrail`` at the head with
     the herd read; the gateway's index): a node answering those from another state and the proof's events honestly
     was believed (red team round 75). Read as the herd read reads: the certificate's own last change, then an end
-    or, for a valid one, a suspension under another of the department's roots."""
-    if verdict.at:
-        return None  # a moment asked about: statusAt's answer names no block to hold it to (open, docs/witness.md)
-    found = events.last((dept, verdict.root, verdict.digest), height)
+    or, for a valid one, a suspension under another of the department's roots. A verdict as of a moment (``at``)
+    names no block of its own: its status is held to the events up to the last block stamped at or before it
+    (found among the node's headers, as the herd read finds it), when that block is at or below ``height``."""
+    upto = height
+    if verdict.at is not None:
+        upto = view.block_at_time(verdict.at, height)
+        if upto >= height:
+            return None  # the moment lies after the witnessed block: its changes since are not witnessed yet
+    found = events.last((dept, verdict.root, verdict.digest), upto) if upto >= 0 else None
     expected = ("valid", 0) if found is None else (STATUS_NAMES[found[0]], found[1])
-    if expected[0] not in ("revoked", "superseded"):
+    if expected[0] not in ("revoked", "superseded") and upto >= 0:
         ended, held = _elsewhere_answer(
-            verdict.root, expected[0] == "valid", *events.elsewhere(dept, verdict.digest, height)
+            verdict.root, expected[0] == "valid", *events.elsewhere(dept, verdict.digest, upto)
         )
         other = ended or held
         if other is not None:
             expected = (other[0], other[1])
-    if expected == (verdict.status, verdict.block):
+    if expected[0] == verdict.status and (verdict.at is not None or expected[1] == verdict.block):
         return None
     return (
         f"the node's status answer ({verdict.status}, the last change in block {verdict.block}) is not what its "
