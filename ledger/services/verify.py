@@ -384,10 +384,12 @@ class ChainView:
         # older, and one that claims to be is the node lying (read once; forgotten with the other chain facts)
         self._registered: dict[bytes, int] = {}
         self._block_times: dict[int, int] = {}
-        # (witnessed block hash, department id) -> its trail from the node's events up to that block (trail_upto)
-        self._witnessed_trails: dict[tuple[str, bytes], trail.Trail] = {}
-        # department id -> (block, its trail there) proven from the latest witnessed block met (proven_at)
-        self._proven_trails: dict[bytes, tuple[int, trail.Trail]] = {}
+        # (witnessed block hash, department id) -> its trail from the node's events up to that block, and those
+        # events (trail_upto)
+        self._witnessed_trails: dict[tuple[str, bytes], tuple[trail.Trail, _DepartmentStream]] = {}
+        # department id -> (block, its trail there, its events up to there) proven from the latest witnessed block
+        # met (proven_at)
+        self._proven_trails: dict[bytes, tuple[int, trail.Trail, _DepartmentStream]] = {}
         self.chain = chain
         self.confirmations = confirmations
         self.max_head_age = max_head_age
@@ -898,35 +900,41 @@ class ChainView:
             self._streams[dept] = fresh
             return fresh
 
-    def trail_upto(self, dept: bytes, height: int, block_hash: str) -> trail.Trail:
+    def trail_upto(self, dept: bytes, height: int, block_hash: str) -> tuple[trail.Trail, _DepartmentStream]:
         """Department ``dept``'s status trail recomputed from its status events up to block ``height`` of hash
-        ``block_hash`` (a witnessed block), as the node answers them: read once per witnessed block, since a block
-        whose hash a witness vouches for, and every block below it, never changes; the witnessed check compares it
-        with the trail proven at that block. Read on from the trail last proven at a lower block
-        (:meth:`proven_at`), else from the department's registration: a later checkpoint costs the events since the
-        last one, not the department's whole history (a history rewritten below the last one leaves the result
-        unequal to the trail proven at ``height``, so it fails, never passes)."""
+        ``block_hash`` (a witnessed block), as the node answers them, and those events: read once per witnessed
+        block, since a block whose hash a witness vouches for, and every block below it, never changes; the
+        witnessed check compares the trail with the one proven at that block, and the verdict with the events'
+        (red team round 75: a node answered these events honestly and the status verdict's reads from another
+        state). Read on from the trail last proven at a lower block (:meth:`proven_at`), else from the department's
+        registration: a later checkpoint costs the events since the last one, not the department's whole history
+        (a history rewritten below the last one leaves the result unequal to the trail proven at ``height``, so it
+        fails, never passes)."""
         key = (block_hash, dept)
         found = self._witnessed_trails.get(key)
         if found is not None:
             return found
-        below, running = self._proven_trails.get(dept, (-1, trail.NONE))
+        below, running, earlier = self._proven_trails.get(dept, (-1, trail.NONE, _DepartmentStream()))
         if not 0 <= below < height:
-            below, running = -1, trail.NONE
+            below, running, earlier = -1, trail.NONE, _DepartmentStream()
         start = below + 1 if below >= 0 else self.registered_from(dept)
+        deep = {k: list(changes) for k, changes in earlier.deep.items()}
         for event_key, status, block, data in self._department_logs(dept, start, height, []):
             running = running.then(status, event_key[2], event_key[1], block, data)
+            deep.setdefault(event_key, []).append((status, block, data[:32]))
+        events = _DepartmentStream(height, height, deep, final_trail=running)
         kept = {k: v for k, v in self._witnessed_trails.items() if k[0] == block_hash}
-        kept[key] = running
+        kept[key] = (running, events)
         self._witnessed_trails = kept
-        return running
+        return running, events
 
-    def proven_at(self, dept: bytes, height: int, value: trail.Trail) -> None:
+    def proven_at(self, dept: bytes, height: int, value: trail.Trail, events: _DepartmentStream) -> None:
         """Keep ``value`` as department ``dept``'s trail at block ``height``, proven from a witnessed block's hash
-        (the state there, not a node's word): :meth:`trail_upto` reads on from it."""
+        (the state there, not a node's word), with the ``events`` that hash to it: :meth:`trail_upto` reads on
+        from them."""
         known = self._proven_trails.get(dept)
         if known is None or known[0] < height:
-            self._proven_trails[dept] = (height, value)
+            self._proven_trails[dept] = (height, value, events)
 
     def registered_from(self, dept: bytes) -> int:
         """The block from which department ``dept`` (its id) can have status events: its registration (the start of
@@ -1660,9 +1668,9 @@ def verify_digest(
             head = view.head()
             checks.items.append(run.chain_check(anchor))
             checks.items.append(run.chain_identity_check())
-            blocks = _anchoring(run, checks, facts, key, anchor, issuer, certificate_type, head)
-            if blocks is not None:
-                _witnessed(run, checks, blocks, head, issuer)
+            found = _anchoring(run, checks, facts, key, anchor, issuer, certificate_type, head)
+            if found is not None:
+                _witnessed(run, checks, *found, head, issuer)
     except ChainError as exc:
         checks.skip_rest(f"the chain could not be read: {exc}")
         return Report(hex32(key), tuple(checks.items), None, run.at_text)
@@ -2101,10 +2109,10 @@ def _verify(doc: CertificateDocument, run: _Run, checks: _Checks, head: int) -> 
     if digest is None:  # e.g. the type hidden (pl-cert/2: the digest commits to it), which disclosure named above
         checks.skip_rest("the digest could not be computed")
         return done(None)
-    blocks = _anchoring(run, checks, facts, digest, anchor, doc.fields.get("issuer"), doc.fields.get("type"), head)
-    if blocks is not None:
+    found = _anchoring(run, checks, facts, digest, anchor, doc.fields.get("issuer"), doc.fields.get("type"), head)
+    if found is not None:
         _validity(doc, run, checks)
-        _witnessed(run, checks, blocks, head, doc.fields.get("issuer"))
+        _witnessed(run, checks, *found, head, doc.fields.get("issuer"))
     return done(digest)
 
 
@@ -2117,10 +2125,10 @@ def _anchoring(
     issuer: object,
     certificate_type: object,
     head: int,
-) -> tuple[int, int] | None:
+) -> tuple[tuple[int, int], _Verdict] | None:
     """The chain's checks of certificate ``digest`` (merkle_proof to status), whether a document or only its
-    digest was given: (anchoring block, last status change block), or None when a check stopped the rest (skipped,
-    with the reason)."""
+    digest was given: ((anchoring block, last status change block), the status verdict), or None when a check
+    stopped the rest (skipped, with the reason)."""
     items = checks.items
     at_time, at_text = run.at_time, run.at_text
     try:
@@ -2206,13 +2214,29 @@ def _anchoring(
     if ts:
         when += f" at {datetime.fromtimestamp(ts, UTC).isoformat().replace('+00:00', 'Z')}"
     items.append(run.check("status", status == "valid", f"{status}{' as of ' + at_text if at_text else ''}{when}{why}"))
-    return batch.block_number, block
+    return (batch.block_number, block), _Verdict(root, digest, status, block, at)
 
 
-def _witnessed(run: _Run, checks: _Checks, blocks: tuple[int, ...], head: int, issuer: object) -> None:
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    """The status check's verdict on the certificate at ``root``/``digest``: its status and the block of the change
+    that made it (0: never changed, or not named: a moment asked about), ``at`` that moment (unix time), or None
+    for the head."""
+
+    root: bytes
+    digest: bytes
+    status: str
+    block: int
+    at: int | None
+
+
+def _witnessed(
+    run: _Run, checks: _Checks, blocks: tuple[int, ...], verdict: _Verdict, head: int, issuer: object
+) -> None:
     """The anchoring and the last status change lie at or below a checkpoint a quorum of witnesses cosigned, the
-    chain still has the cosigned block there, and the issuer's status events up to that block hash to the status
-    trail the contract's state at that block proves (docs/witness.md)."""
+    chain still has the cosigned block there, the issuer's status events up to that block hash to the status
+    trail the contract's state at that block proves, and the status verdict is the one those events give
+    (docs/witness.md)."""
     witness = run.view.witness
     if witness is None:
         checks.items.append(run.check("witnessed", True, "not configured: this verifier trusts no witnesses"))
@@ -2220,7 +2244,7 @@ def _witnessed(run: _Run, checks: _Checks, blocks: tuple[int, ...], head: int, i
     try:
         ok, detail = witness.check(blocks, head)
         if ok and _is_department(issuer):
-            problem = _against_proven_state(run, witness, issuer)
+            problem = _against_proven_state(run, witness, issuer, verdict)
             if problem is not None:
                 ok, detail = False, problem
     except LedgerError as exc:
@@ -2228,7 +2252,7 @@ def _witnessed(run: _Run, checks: _Checks, blocks: tuple[int, ...], head: int, i
     checks.add("witnessed", ok, detail)
 
 
-def _against_proven_state(run: _Run, witness: Any, issuer: str) -> str | None:
+def _against_proven_state(run: _Run, witness: Any, issuer: str, verdict: _Verdict) -> str | None:
     """Why the node's status events of department ``issuer`` up to the witnessed block contradict the contract's
     state at that block, proven from the block's hash (EIP-1186, ledger/onchain/stateproof.py), or None. A node
     that answers ``statusTrail``, ``statusOf`` and its logs from a state of its own making, all agreeing, is caught
@@ -2241,16 +2265,52 @@ def _against_proven_state(run: _Run, witness: Any, issuer: str) -> str | None:
     height, block_hash = latest.checkpoint.height, latest.checkpoint.hash_hex
     dept = _department_id(issuer)
     proven = proven_trail(dept)
-    read = run.view.trail_upto(dept, height, block_hash)
+    read, events = run.view.trail_upto(dept, height, block_hash)
     if read.agrees(proven):
-        run.view.proven_at(dept, height, proven)
-        return None
+        run.view.proven_at(dept, height, proven, events)
+        return _against_proven_events(run.view, events, dept, verdict, height)
     return (
         f"the node's status events of department {issuer!r} up to witnessed block {height} do not hash to the status "
         f"trail the contract's state at that block proves ({proven.changes} changes, the last in block "
         f"{proven.block}; the node's events give {read.changes}, the last in block {read.block}): the node left "
         "out, made up or altered status events, and answered the contract's state to match them; do not trust "
         "this node's statuses"
+    )
+
+
+def _against_proven_events(
+    view: ChainView, events: _DepartmentStream, dept: bytes, verdict: _Verdict, height: int
+) -> str | None:
+    """Why the status ``verdict`` (as of the head, its last change at or below witnessed block ``height``: the
+    witness check asked that) is not the one the department's ``events`` up to ``height`` give, the events that
+    hash to the trail proven there, or None. The verdict is read apart from them (``statusOf``, ``endedUnder`` and
+    ``heldUnder`` with the direct lookup; the events up to the head checked against ``statusTrail`` at the head with
+    the herd read; the gateway's index): a node answering those from another state and the proof's events honestly
+    was believed (red team round 75). Read as the herd read reads: the certificate's own last change, then an end
+    or, for a valid one, a suspension under another of the department's roots. A verdict as of a moment (``at``)
+    names no block of its own: its status is held to the events up to the last block stamped at or before it
+    (found among the node's headers, as the herd read finds it), when that block is at or below ``height``."""
+    upto = height
+    if verdict.at is not None:
+        upto = view.block_at_time(verdict.at, height)
+        if upto >= height:
+            return None  # the moment lies after the witnessed block: its changes since are not witnessed yet
+    found = events.last((dept, verdict.root, verdict.digest), upto) if upto >= 0 else None
+    expected = ("valid", 0) if found is None else (STATUS_NAMES[found[0]], found[1])
+    if expected[0] not in ("revoked", "superseded") and upto >= 0:
+        ended, held = _elsewhere_answer(
+            verdict.root, expected[0] == "valid", *events.elsewhere(dept, verdict.digest, upto)
+        )
+        other = ended or held
+        if other is not None:
+            expected = (other[0], other[1])
+    if expected[0] == verdict.status and (verdict.at is not None or expected[1] == verdict.block):
+        return None
+    return (
+        f"the node's status answer ({verdict.status}, the last change in block {verdict.block}) is not what its "
+        f"status events up to witnessed block {height}, proven by the contract's state there, give ({expected[0]}, "
+        f"the last change in block {expected[1]}): the node answered the status from a state of its own making; "
+        "do not trust this node's statuses"
     )
 
 

@@ -426,11 +426,17 @@ def collect(
     result = CollectResult(None)
     wanted = height
     for round_ in range(ROUNDS):
-        at = chain.block_number() - config.finality if wanted is None else wanted
-        if at < 0:
-            raise InputError(f"no block is {config.finality} blocks deep yet")
-        checkpoint = Checkpoint.at(identity, at, bytes(chain.w3.eth.get_block(at)["hash"]))
-        state = state_at(chain, at)  # now, while the node still keeps the block's state (it may keep no older one)
+        for _ in range(STATE_TRIES):
+            at = chain.block_number() - config.finality if wanted is None else wanted
+            if at < 0:
+                raise InputError(f"no block is {config.finality} blocks deep yet")
+            checkpoint = Checkpoint.at(identity, at, bytes(chain.w3.eth.get_block(at)["hash"]))
+            # now, while the node still keeps the block's state (it may keep no older one); a block mined since the
+            # head was read takes it away on the embedded node (one a second), so a newer head is chosen, else the
+            # checkpoint would be cosigned with no proofs and every witnessed verification fail (red team round 75)
+            state = state_at(chain, at)
+            if state is not None or wanted is not None:
+                break
         note = Note(checkpoint.text(), (key.sign_note(checkpoint.text()),))
         result, signatures, ahead = _round(config, store, note, checkpoint)
         if ahead and wanted is None and round_ < ROUNDS - 1:
@@ -448,6 +454,11 @@ def collect(
 
 
 ROUNDS = 3
+# How long a status trail that could not be proven at a checkpoint stays unproven before the node is asked again
+# (WitnessView.proven_trail): long enough for a batch, short enough that a node's passing failure is soon over.
+PROOF_RETRY_SECONDS = 10.0
+# The heads collect tries in turn for one whose state the node still has when it reads the proofs (state_at).
+STATE_TRIES = 3
 
 
 def state_at(chain: Chain, height: int) -> dict[str, Any] | None:
@@ -582,6 +593,10 @@ class WitnessView:
         # (the freshness bound: what a verifier proves is the state at that block, not after it; a change after it
         # is "not witnessed yet"); only the latest checkpoint's are kept.
         self._proven: dict[tuple[str, bytes], Trail] = {}
+        # (checkpoint hash, department id) -> (the failure, when) of a trail that could not be proven: answered again
+        # for PROOF_RETRY_SECONDS, so a node answering bad proofs costs a batch one header read and one eth_getProof
+        # per department, not per certificate (red team round 75); tried again after, a node's failure may pass
+        self._unproven: dict[tuple[str, bytes], tuple[str, float]] = {}
 
     @classmethod
     def for_ledger(cls, chain: Chain, data_dir: Path) -> WitnessView | None:
@@ -648,7 +663,17 @@ class WitnessView:
         key = (cp.hash_hex, department_id)
         found = self._proven.get(key)
         if found is None:
-            found = self._prove(cp, department_id)
+            now = self._clock()
+            failed = self._unproven.get(key)
+            if failed is not None and now - failed[1] < PROOF_RETRY_SECONDS:
+                raise ChainError(failed[0])
+            try:
+                found = self._prove(cp, department_id)
+            except ChainError as exc:
+                self._unproven = {k: v for k, v in self._unproven.items() if k[0] == cp.hash_hex}
+                self._unproven[key] = (str(exc), now)
+                raise
+            self._unproven.pop(key, None)
             self._proven = {k: v for k, v in self._proven.items() if k[0] == cp.hash_hex}
             self._proven[key] = found
         return found
