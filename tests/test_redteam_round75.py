@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,30 +24,15 @@ from ledger.onchain.ids import department_id_bytes
 from ledger.services import status
 from ledger.services.verify import ChainView, verify_certificate, verify_many
 from ledger.services.witness import client as wclient
-from ledger.services.witness.rpc import Rpc
-from ledger.services.witness.server import Witness, WitnessStore, make_handler
 
 from .cli_support import rpc
 from .conftest import PASSPHRASE, make_records
 from .evidence_support import issue, rpc_url
 from .foundation_support import reanchored
-from .node_support import SERVER_POLL
 from .rpc_proxy import RpcProxy
+from .witness_support import serve_witness
 
 REVOKED_TOPIC = "0x" + keccak(text="CertificateRevoked(bytes32,bytes32,bytes32,uint8)").hex()
-
-
-def _serve_witness(ledger: Ledger, tmp_path: Path) -> Iterator[tuple[Witness, str]]:
-    store = WitnessStore(tmp_path / "witness")
-    store.create_key("court-witness")
-    running = Witness(store, Rpc(rpc_url(ledger)), log=lambda _line: None)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(running))
-    threading.Thread(target=server.serve_forever, args=(SERVER_POLL,), daemon=True).start()
-    try:
-        yield running, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _stale_answers(ledger: Ledger, target: dict[str, Any], department: str) -> dict[str, str]:
@@ -109,7 +91,7 @@ def test_a_node_proving_the_trail_honestly_but_answering_the_status_from_another
     (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
     before = _stale_answers(ledger, target, fresh_department)
     status.revoke(ledger, target["digest"], "fraud")
-    for running, url in _serve_witness(ledger, tmp_path):
+    for running, url in serve_witness(ledger, tmp_path):
         config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
         collected = wclient.collect(ledger.chain, ledger.settings.data_dir, config)
         assert collected.witnessed and collected.checkpoint is not None
@@ -155,7 +137,7 @@ def test_honest_statuses_of_every_kind_pass_witnessed_with_every_lookup(
     expected = {revoked: "revoked", back: "valid", held: "suspended", old: "superseded", new: "valid"}
     expected |= {first_held: "suspended", first_ended: "revoked"}
     targets += copies  # the same digests under roots of their own: suspended and revoked under the first one
-    for running, url in _serve_witness(ledger, tmp_path):
+    for running, url in serve_witness(ledger, tmp_path):
         config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
         collected = wclient.collect(ledger.chain, ledger.settings.data_dir, config)
         assert collected.witnessed and collected.checkpoint is not None
@@ -194,7 +176,7 @@ def test_a_block_mined_while_collect_reads_the_proofs_does_not_leave_the_checkpo
             rpc(ledger, "evm_mine")  # the second's block, mined between choosing the block and reading its proofs
         return None
 
-    for running, url in _serve_witness(ledger, tmp_path):
+    for running, url in serve_witness(ledger, tmp_path):
         config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
         rpc(ledger, "evm_setIntervalMining", 0)
         try:
@@ -221,7 +203,7 @@ def test_kept_proofs_deleted_swapped_or_replayed_fail_witnessed_closed(
     monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
     monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
     (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
-    for running, url in _serve_witness(ledger, tmp_path):
+    for running, url in serve_witness(ledger, tmp_path):
         config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
         first = wclient.collect(ledger.chain, ledger.settings.data_dir, config).checkpoint
         status.revoke(ledger, target["digest"], "fraud")
@@ -273,7 +255,7 @@ def test_a_node_failing_its_proof_costs_a_batch_one_proof_read_per_department_no
             return {**answer, "result": {**answer["result"], "accountProof": nodes}}
         return answer
 
-    for running, url in _serve_witness(ledger, tmp_path):
+    for running, url in serve_witness(ledger, tmp_path):
         config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
         rpc(ledger, "evm_setIntervalMining", 0)
         try:
@@ -312,7 +294,7 @@ def test_a_node_dating_an_anchoring_before_the_witnessed_block_fails_witnessed(
     monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
     monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
     issue(ledger, tmp_path, fresh_department, make_records(1))  # the department has a batch before the checkpoint
-    for running, url in _serve_witness(ledger, tmp_path):
+    for running, url in serve_witness(ledger, tmp_path):
         config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
         collected = wclient.collect(ledger.chain, ledger.settings.data_dir, config)
         assert collected.witnessed and collected.checkpoint is not None
@@ -361,7 +343,7 @@ def test_a_verdict_as_of_a_moment_before_the_witnessed_block_is_held_to_the_prov
     root, digest = bytes.fromhex(target["anchor"]["root"][2:]), bytes.fromhex(target["digest"][2:])
     asked = ledger.chain.anchor.functions.statusAt(dept, root, digest, moment)
     before[asked._encode_transaction_data().lower()] = "0x" + "00" * 32  # valid
-    for running, url in _serve_witness(ledger, tmp_path):
+    for running, url in serve_witness(ledger, tmp_path):
         config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
         collected = wclient.collect(ledger.chain, ledger.settings.data_dir, config)
         assert collected.witnessed and collected.checkpoint is not None

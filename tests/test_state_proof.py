@@ -11,9 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
-import threading
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +26,12 @@ from ledger.onchain.ids import department_id_bytes
 from ledger.services import status
 from ledger.services.verify import ChainView, verify_certificate
 from ledger.services.witness import client as wclient
-from ledger.services.witness.rpc import Rpc
-from ledger.services.witness.server import Witness, WitnessStore, make_handler
 
 from .cli_support import rpc
 from .conftest import PASSPHRASE, make_records
 from .evidence_support import issue, rpc_url
-from .node_support import SERVER_POLL
 from .rpc_proxy import RpcProxy
+from .witness_support import serve_witness
 
 REVOKED_TOPIC = "0x" + keccak(text="CertificateRevoked(bytes32,bytes32,bytes32,uint8)").hex()
 
@@ -258,19 +254,6 @@ def test_hostile_proof_shapes_are_refused_with_bounded_work() -> None:
 # -- end to end: a node lying about the contract's state as well as its logs ----------------------------------
 
 
-def _serve_witness(ledger: Ledger, tmp_path: Path) -> Iterator[tuple[Witness, str]]:
-    store = WitnessStore(tmp_path / "witness")
-    store.create_key("court-witness")
-    running = Witness(store, Rpc(rpc_url(ledger)), log=lambda _line: None)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(running))
-    threading.Thread(target=server.serve_forever, args=(SERVER_POLL,), daemon=True).start()
-    try:
-        yield running, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def test_a_node_hiding_a_revocation_from_its_state_and_logs_fails_witnessed(
     ledger: Ledger, tmp_path: Path, fresh_department: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -308,7 +291,7 @@ def test_a_node_hiding_a_revocation_from_its_state_and_logs_fails_witnessed(
         asked = {r["id"]: r for r in requests}
         return [stale(asked[a["id"]]["method"], asked[a["id"]]["params"], a) for a in answers]
 
-    for running, url in _serve_witness(ledger, tmp_path):
+    for running, url in serve_witness(ledger, tmp_path):
         config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
         # the node mines no block of its own meanwhile: the lying node is asked for the witnessed block's state
         with _mining_paused(ledger), RpcProxy(rpc_url(ledger), rewrite=stale, rewrite_batch=stale_batch) as node:
@@ -337,7 +320,7 @@ def test_a_witnessed_verification_proves_the_trail_from_the_kept_proofs_once_the
     monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
     (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
     status.revoke(ledger, target["digest"], "fraud")
-    for running, url in _serve_witness(ledger, tmp_path):
+    for running, url in serve_witness(ledger, tmp_path):
         config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
         with _mining_paused(ledger):
             collected = wclient.collect(ledger.chain, ledger.settings.data_dir, config)
@@ -400,7 +383,7 @@ def test_a_node_answering_an_altered_proof_fails_witnessed(
             return {**answer, "result": {**answer["result"], "accountProof": nodes}}
         return answer
 
-    for running, url in _serve_witness(ledger, tmp_path):
+    for running, url in serve_witness(ledger, tmp_path):
         config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
         with _mining_paused(ledger), RpcProxy(rpc_url(ledger), rewrite=altered) as node:
             collected = wclient.collect(ledger.chain, ledger.settings.data_dir, config)
@@ -458,7 +441,7 @@ def test_a_long_lived_view_reads_on_from_the_last_proven_trail_and_still_catches
                     starts.append(int(query["fromBlock"], 16))
         return starts
 
-    for running, url in _serve_witness(ledger, tmp_path):
+    for running, url in serve_witness(ledger, tmp_path):
         config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
         with RpcProxy(rpc_url(ledger), rewrite=stale, rewrite_batch=stale_batch) as node:
             chain = Chain(connect(node.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)

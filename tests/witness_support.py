@@ -1,4 +1,5 @@
-"""A witness (``ledger witness serve``) in a process of its own, for the witness tests."""
+"""A witness (``ledger witness serve``) in a process of its own, or in this one (:func:`serve_witness`), for the
+witness tests."""
 
 from __future__ import annotations
 
@@ -7,11 +8,35 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
+from ledger.client import Ledger
+from ledger.services.witness.rpc import Rpc
+from ledger.services.witness.server import Witness, WitnessStore, make_handler
+
 from .cli_support import ForkedProcess, _same_interpreter, fork_command, ledger_process
+from .evidence_support import rpc_url
+from .node_support import SERVER_POLL
+
+
+def serve_witness(ledger: Ledger, tmp_path: Path) -> Iterator[tuple[Witness, str]]:
+    """One witness (key ``court-witness``, store under ``tmp_path``) following ``ledger``'s node, served in this
+    process: yields (the witness, its URL) once, and stops it after (``for running, url in serve_witness(...)``)."""
+    store = WitnessStore(tmp_path / "witness")
+    store.create_key("court-witness")
+    running = Witness(store, Rpc(rpc_url(ledger)), log=lambda _line: None)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(running))
+    threading.Thread(target=server.serve_forever, args=(SERVER_POLL,), daemon=True).start()
+    try:
+        yield running, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def _limit_open_files(limit: int) -> None:
