@@ -30,7 +30,7 @@ from .conftest import PASSPHRASE, make_records
 from .evidence_support import issue, rpc_url
 from .foundation_support import reanchored
 from .rpc_proxy import RpcProxy
-from .witness_support import serve_witness
+from .witness_support import altered_account_proof, serve_witness
 
 REVOKED_TOPIC = "0x" + keccak(text="CertificateRevoked(bytes32,bytes32,bytes32,uint8)").hex()
 
@@ -248,20 +248,13 @@ def test_a_node_failing_its_proof_costs_a_batch_one_proof_read_per_department_no
     monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
     targets = issue(ledger, tmp_path, fresh_department, make_records(8))
 
-    def altered(method: str, _params: Any, answer: Any) -> Any:
-        if method == "eth_getProof" and isinstance(answer.get("result"), dict):
-            nodes = list(answer["result"]["accountProof"])
-            nodes[-1] = nodes[-1][:-2] + ("00" if nodes[-1][-2:] != "00" else "01")
-            return {**answer, "result": {**answer["result"], "accountProof": nodes}}
-        return answer
-
     for running, url in serve_witness(ledger, tmp_path):
         config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
         rpc(ledger, "evm_setIntervalMining", 0)
         try:
             collected = wclient.collect(ledger.chain, ledger.settings.data_dir, config)
             assert collected.witnessed and collected.checkpoint is not None
-            with RpcProxy(rpc_url(ledger), rewrite=altered) as node:
+            with RpcProxy(rpc_url(ledger), rewrite=altered_account_proof) as node:
                 lying = Chain(connect(node.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
                 view = ChainView(lying)
                 now = [0.0]

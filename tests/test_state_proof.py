@@ -31,7 +31,7 @@ from .cli_support import rpc
 from .conftest import PASSPHRASE, make_records
 from .evidence_support import issue, rpc_url
 from .rpc_proxy import RpcProxy
-from .witness_support import serve_witness
+from .witness_support import altered_account_proof, serve_witness
 
 REVOKED_TOPIC = "0x" + keccak(text="CertificateRevoked(bytes32,bytes32,bytes32,uint8)").hex()
 
@@ -376,16 +376,9 @@ def test_a_node_answering_an_altered_proof_fails_witnessed(
     monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
     (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
 
-    def altered(method: str, _params: Any, answer: Any) -> Any:
-        if method == "eth_getProof" and isinstance(answer.get("result"), dict):
-            nodes = list(answer["result"]["accountProof"])
-            nodes[-1] = nodes[-1][:-2] + ("00" if nodes[-1][-2:] != "00" else "01")
-            return {**answer, "result": {**answer["result"], "accountProof": nodes}}
-        return answer
-
     for running, url in serve_witness(ledger, tmp_path):
         config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
-        with _mining_paused(ledger), RpcProxy(rpc_url(ledger), rewrite=altered) as node:
+        with _mining_paused(ledger), RpcProxy(rpc_url(ledger), rewrite=altered_account_proof) as node:
             collected = wclient.collect(ledger.chain, ledger.settings.data_dir, config)
             assert collected.witnessed
             lying = Chain(connect(node.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
