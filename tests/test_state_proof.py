@@ -458,3 +458,39 @@ def test_a_long_lived_view_reads_on_from_the_last_proven_trail_and_still_catches
             # the view's own status stream reads on from what it keeps; the witnessed read from the first checkpoint
             starts = department_reads(node)
             assert len(starts) == 2 and first.checkpoint.height + 1 in starts, starts
+
+
+def test_collect_keeps_no_proof_that_does_not_prove_the_block_it_cosigned(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adversary: the chain's operator (or the embedded node itself, caught mining the next block: the demo's run of
+    aad0772 kept such a proof at a revocation's block) answering ``ledger witness collect``'s first ``eth_getProof``
+    with a proof that does not hash up to the block it names. ``collect`` kept it unchecked, the node then dropped
+    the block's state, and every witnessed verification of that department failed until the next checkpoint, on an
+    honest chain. ``collect`` must check what it keeps against the block's hash and read the proofs again (another
+    head if need be), so the verification after passes."""
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
+    (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    status.revoke(ledger, target["digest"], "fraud")
+    answered = [0]
+
+    def first_altered(method: str, params: Any, answer: Any) -> Any:
+        if method == "eth_getProof":
+            answered[0] += 1
+            if answered[0] == 1:
+                return altered_account_proof(method, params, answer)
+        return answer
+
+    for running, url in serve_witness(ledger, tmp_path):
+        config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
+        with _mining_paused(ledger), RpcProxy(rpc_url(ledger), rewrite=first_altered) as node:
+            proxied = Chain(connect(node.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
+            collected = wclient.collect(proxied, ledger.settings.data_dir, config)
+        assert collected.witnessed and answered[0] >= 2, answered
+        for _ in range(2):  # the node drops the witnessed block's state: only the kept proofs can prove it now
+            rpc(ledger, "evm_mine")
+        view = ChainView(ledger.chain)
+        view.witness = wclient.WitnessView(ledger.chain, config, None, ledger.settings.data_dir)
+        checks = {c.name: c for c in verify_certificate(target, view).checks}
+        assert not checks["status"].ok and checks["witnessed"].ok, checks

@@ -434,7 +434,7 @@ def collect(
             # now, while the node still keeps the block's state (it may keep no older one); a block mined since the
             # head was read takes it away on the embedded node (one a second), so a newer head is chosen, else the
             # checkpoint would be cosigned with no proofs and every witnessed verification fail (red team round 75)
-            state = state_at(chain, at)
+            state = state_at(chain, at, checkpoint.block_hash)
             if state is not None or wanted is not None:
                 break
         note = Note(checkpoint.text(), (key.sign_note(checkpoint.text()),))
@@ -461,20 +461,22 @@ PROOF_RETRY_SECONDS = 10.0
 STATE_TRIES = 3
 
 
-def state_at(chain: Chain, height: int) -> dict[str, Any] | None:
-    """The node's proofs of every registered department's status trail in block ``height`` (its header and
-    ``eth_getProof`` answers, unchecked: :meth:`WitnessView.proven_trail` checks them against the witnessed hash each
-    time it reads them), or None when the node cannot give them (it keeps no state of that block). Kept beside the
-    checkpoint, they let a verifier prove the trails at the witnessed block after the node has dropped its state
-    (the embedded node keeps the head's only)."""
+def state_at(chain: Chain, height: int, block_hash: bytes) -> dict[str, Any] | None:
+    """The node's proofs of every registered department's status trail in block ``height`` of hash ``block_hash``
+    (its header and ``eth_getProof`` answers), or None when the node cannot give proofs that hash up to that block
+    (it keeps no state of it, or answered another state's: the embedded node, caught mining the next block, did).
+    Each is checked here, so no checkpoint is kept with proofs that cannot prove it, and again against the
+    witnessed hash each time a verifier reads them (:meth:`WitnessView.proven_trail`: the file is not trusted).
+    Kept beside the checkpoint, they let a verifier prove the trails at the witnessed block after the node has
+    dropped its state (the embedded node keeps the head's only)."""
     try:
         ids, _ = chain.call(chain.anchor.functions.statusTrails(), height)
         slots = [slot for dept in ids for slot in stateproof.trail_slots(bytes(dept))]
         block, proofs = None, []
         for i in range(0, len(slots), stateproof.MAX_PROOF_SLOTS):
-            block, answer = stateproof.fetch(
-                chain.w3, chain.deployment.anchor, slots[i : i + stateproof.MAX_PROOF_SLOTS], height
-            )
+            chunk = slots[i : i + stateproof.MAX_PROOF_SLOTS]
+            block, answer = stateproof.fetch(chain.w3, chain.deployment.anchor, chunk, height)
+            stateproof.verified_words(block, answer, chain.deployment.anchor, chunk, block_hash, height)
             proofs.append(answer)
     except LedgerError:
         return None
