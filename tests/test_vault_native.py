@@ -13,6 +13,8 @@ from __future__ import annotations
 import gc
 import os
 import random
+import sys
+import time
 from typing import Any
 
 import pytest
@@ -166,19 +168,42 @@ class _Finalizer:
 
 def _collect_during(call: Any, action: Any) -> tuple[Any, bool]:
     """``call()`` with a finalizer doing ``action`` due at the collector's next generation-0 pass (the first
-    allocation of a tracked object inside ``call``, such as a list); whether it ran inside ``call``."""
+    allocation of a tracked object inside ``call``, such as a list); whether it ran inside ``call``.
+
+    CPython runs one collection at a time: while another thread's collection runs a finalizer that lets go of the
+    interpreter lock, this thread's passes are skipped, and the finalizer may run later, in either thread (seen once
+    in CI, the PostgreSQL pass, whose background threads collect too). So the finalizer acts only when it runs
+    inside ``call`` (``call``'s frame is on its stack), and ``call`` is tried again, the items untouched, until it
+    does.
+    """
     thresholds = gc.get_threshold()
     fired: list[bool] = []
-    gc.collect()
-    gc.disable()
+    armed = [False]
+
+    def on_collect() -> None:
+        frame = sys._getframe()
+        while frame is not None and frame.f_code is not call.__code__:
+            frame = frame.f_back
+        if armed[0] and frame is not None:
+            fired.append(True)
+            action()
+
+    result: Any = None
+    give_up = time.monotonic() + 60
     try:
-        _Finalizer(lambda: (fired.append(True), action()))
-        gc.set_threshold(1)
-        gc.enable()
-        result = call()
-        gc.disable()
+        while not fired and time.monotonic() < give_up:
+            gc.collect()
+            gc.disable()
+            _Finalizer(on_collect)
+            gc.set_threshold(1)
+            armed[0] = True
+            gc.enable()
+            result = call()
+            gc.disable()
+            armed[0] = False
         return result, bool(fired)
     finally:
+        armed[0] = False
         gc.set_threshold(*thresholds)
         gc.enable()
         gc.collect()
