@@ -758,8 +758,7 @@ contract DepartmentRegistryGovernanceInvariantTest is Test {
                 }
             }
             if (p.councilEpoch != reg.councilEpoch()) continue; // made under the old council: stale, never executes
-            uint256 members;
-            address[] memory council = reg.councilMembers();
+            uint256 members; // the council read above: a view, unchanged within the invariant
             for (uint256 j = 0; j < council.length; ++j) {
                 if (reg.hasApproved(id, council[j])) ++members;
             }
