@@ -36,6 +36,7 @@ from ...onchain.ids import department_code
 from ...onchain.trail import Trail
 from ...storage._files import create_exclusive, replace_private
 from ...storage.vault import open_secret, wrap_secret
+from .._remote import AnswerRefused, bounded_read, open_url, quoted
 from .checkpoint import MAX_SIZE_DIGITS, ChainIdentity, Checkpoint, decimal
 from .note import (
     COSIGNATURE_V1,
@@ -330,33 +331,28 @@ MAX_ANSWER_BYTES = 64 * 1024
 ANSWER_SECONDS = 30.0
 
 
-class _AnswerRefused(http.client.HTTPException):
-    """A witness's answer past :data:`MAX_ANSWER_BYTES` or :data:`ANSWER_SECONDS`: that witness's refusal."""
+_AnswerRefused = AnswerRefused  # a witness's answer past MAX_ANSWER_BYTES or ANSWER_SECONDS: that witness's refusal
 
 
 def _http(method: str, url: str, body: bytes | None = None) -> tuple[int, str, str]:
+    """(status, content type, text) of a witness's answer, read within the bounds; a redirect is not followed (its
+    3xx is the answer: the witness's address is the one its operator configured; ledger/services/_remote.py)."""
     request = urllib.request.Request(url, body, method=method)
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+        with open_url(request, timeout=TIMEOUT) as response:
             return response.status, response.headers.get("Content-Type", ""), _bounded(response)
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers.get("Content-Type", ""), _bounded(exc)
 
 
 def _bounded(response: Any) -> str:
-    """The answer's text, read a socket read at a time up to :data:`MAX_ANSWER_BYTES` and :data:`ANSWER_SECONDS`
-    (each read waits at most the socket's timeout); :class:`_AnswerRefused` past either."""
-    deadline = time.monotonic() + ANSWER_SECONDS
-    chunks: list[bytes] = []
-    size = 0
-    while piece := response.read1(MAX_ANSWER_BYTES + 1 - size):
-        chunks.append(piece)
-        size += len(piece)
-        if size > MAX_ANSWER_BYTES:
-            raise _AnswerRefused(f"its answer is over {MAX_ANSWER_BYTES} bytes, more than a witness's answer holds")
-        if time.monotonic() > deadline:
-            raise _AnswerRefused(f"its answer took longer than {ANSWER_SECONDS} s to arrive, and was not waited for")
-    return b"".join(chunks).decode("utf-8", "replace")
+    """The answer's text, read up to :data:`MAX_ANSWER_BYTES` and :data:`ANSWER_SECONDS`; :class:`_AnswerRefused`
+    past either."""
+    try:
+        raw = bounded_read(response, MAX_ANSWER_BYTES, ANSWER_SECONDS)
+    except AnswerRefused as exc:
+        raise _AnswerRefused(f"{exc}, more than a witness's answer holds") from None
+    return raw.decode("utf-8", "replace")
 
 
 # What asking a witness may raise besides its HTTP answer: urllib's transport failures (OSErrors), and http.client's
@@ -368,8 +364,20 @@ _UNANSWERED = (OSError, http.client.HTTPException)
 def _unreachable(witness: TrustedWitness, exc: BaseException) -> str:
     if isinstance(exc, _AnswerRefused):
         return f"refused at {witness.url}: {exc}"
-    why = exc if isinstance(exc, OSError) else f"its answer is not HTTP ({type(exc).__name__})"
-    return f"unreachable at {witness.url}: {why}"
+    why = str(exc) if isinstance(exc, OSError) else f"its answer is not HTTP ({type(exc).__name__})"
+    return f"unreachable at {witness.url}: {quoted(why)}"
+
+
+def _answer_problem(status: int, text: str) -> str:
+    """A witness's answer other than 200, as a refusal or an alarm names it: quoted (the text is whoever answered's,
+    a relay's as well as the witness's: never written as it is to the operator's terminal or the gateway's log), and
+    a redirect said to be one, not followed (red team round 76)."""
+    if 300 <= status < 400:
+        return (
+            f"HTTP {status}: it answered with a redirect, which is not followed (a witness is asked at the address "
+            "it is trusted at: `ledger witness trust` the address it answers at)"
+        )
+    return f"HTTP {status}: {quoted(text)}"
 
 
 def request_cosignature(witness: TrustedWitness, note: Note, old: int) -> tuple[int, str, str]:
@@ -523,14 +531,14 @@ def _round(
             result.refusals[witness.name] = f"it cosigned a later block ({old - 1}) already"
             continue
         if status != 200:
-            (result.alarms if text.startswith("ALARM") else result.refusals)[witness.name] = (
-                f"HTTP {status}: {text.strip()}"
+            (result.alarms if text.startswith("ALARM") else result.refusals)[witness.name] = _answer_problem(
+                status, text
             )
             continue
         try:
             lines = parse_signature_lines(text)
         except InputError as exc:
-            result.refusals[witness.name] = f"malformed answer: {exc}"
+            result.refusals[witness.name] = f"malformed answer: {quoted(str(exc))}"
             continue
         good = [s for s in lines if s.verified_by(witness.key, note.text)]
         if not good:
@@ -552,12 +560,12 @@ def fetch_latest(config: WitnessConfig, origin: str) -> tuple[dict[str, Witnesse
             problems[witness.name] = _unreachable(witness, exc)
             continue
         if status != 200:
-            problems[witness.name] = f"HTTP {status}: {text.strip()}"
+            problems[witness.name] = _answer_problem(status, text)
             continue
         try:
             item = WitnessedCheckpoint.from_note(text, [witness.key], 1)
         except InputError as exc:
-            problems[witness.name] = f"malformed checkpoint: {exc}"
+            problems[witness.name] = f"malformed checkpoint: {quoted(str(exc))}"
             continue
         if item.cosigners and item.checkpoint.origin == origin:
             found[witness.name] = item

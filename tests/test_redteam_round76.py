@@ -1,0 +1,312 @@
+"""Red team round 76: the malicious gateway - a department's gateway, one impersonating another, or a relay in front of
+a gateway or a witness (whatever answers at the address the ledger asks: a proxy, the network's operator).
+
+1. (A relay in front of a witness the ledger trusts) answer the ledger's request for a cosignature with ``303 See
+   Other`` (or its request for the witness's latest checkpoint with ``302 Found``) naming any address: urllib
+   followed it, so the ledger's machine - at each anchoring round of the gateway, after each issuance, and for
+   ``ledger audit-chain`` - sent requests to whatever host the relay named, inside its own network too, with the
+   checkpoint request turned into a ``GET``. Fixed: a witness's redirect is its answer, a refusal saying so, never
+   followed.
+2. (A relay in front of the verifier's own gateway) answer ``ledger verify``'s fetch of a credential's status list with
+   a redirect (followed, as above: the verifier's fetch of a status list is restricted to its own gateway so that a
+   holder cannot aim it elsewhere, and the relay could), with a list trickled a byte at a time (read for as long as
+   the relay kept talking: every read within the socket's 10 s timeout, up to 4,000,000 bytes), or with an answer
+   that is not HTTP (``http.client.BadStatusLine`` escaped the fetch: `ledger verify` stopped with an internal
+   error). Fixed: no redirect followed, the list read within 30 s, any failure to fetch it a "not checked" status
+   list check (the chain's status, the status check, still decides).
+3. (A relay in front of a witness) answer with a refusal or an ``ALARM:`` whose text holds terminal escapes, line
+   breaks and 60 KB: the ledger quoted the whole answer as written in the collection's refusals and alarms, which
+   ``ledger witness collect`` (and every command collecting after a write) prints on the operator's terminal and the
+   gateway writes to its log - a screen cleared, a log line of the relay's making ("cosigned"). Fixed: another
+   party's text is quoted bounded (300 characters) with every character that is not printable escaped.
+
+Held: a relay answering the witness's stale cosignature (of an earlier checkpoint), a cosignature of its own key under
+the witness's name, or the witness's line twice toward a quorum of two: none counts (each is verified against this
+checkpoint's text with the trusted key, one witness once).
+
+Real anvil, real witness (in this process), real sockets.
+"""
+
+from __future__ import annotations
+
+import base64
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from ledger.client import Ledger
+from ledger.errors import InputError
+from ledger.services import statuslist
+from ledger.services.witness import client as wclient
+from ledger.services.witness.checkpoint import Checkpoint
+from ledger.services.witness.note import COSIGNATURE_V1, SignerKey
+
+from .conftest import PASSPHRASE
+from .node_support import SERVER_POLL
+from .witness_support import serve_witness
+
+# An answer: (status, headers, body); the handler gets the method, the path and the request's body.
+Answer = tuple[int, dict[str, str], bytes]
+
+
+@contextmanager
+def _serving(answer: Callable[[str, str, bytes], Answer]) -> Iterator[tuple[str, list[tuple[str, str]]]]:
+    """An HTTP server answering each request with ``answer``: (its URL, the (method, path) of every request it got)."""
+    seen: list[tuple[str, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _handle(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            seen.append((self.command, self.path))
+            status, headers, out = answer(self.command, self.path, body)
+            self.send_response(status)
+            for name, value in {"Content-Length": str(len(out)), **headers}.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(out)
+
+        do_GET = do_POST = _handle
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, args=(SERVER_POLL,), daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def _raw_server(talk: Callable[[socket.socket, threading.Event], None]) -> Iterator[str]:
+    """A socket server that reads a request and then runs ``talk`` on the connection (until the test ends)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(SERVER_POLL)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with connection:
+                connection.recv(65536)
+                talk(connection, stop)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(10)
+        listener.close()
+
+
+def _stranger(name: str = "relayed.example/w") -> SignerKey:
+    return SignerKey.generate(name, COSIGNATURE_V1)
+
+
+# -- 1. a witness's redirect ------------------------------------------------------------------------------------------
+
+
+def test_a_relay_redirecting_a_witness_request_sends_the_ledger_nowhere_else(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 1: the relay answers the cosignature request with 303 and the checkpoint request with 302, naming an
+    address inside the ledger's network (here another local server); the ledger sent it a request for each."""
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)  # the ledger's checkpoint key
+    with _serving(lambda _m, _p, _b: (200, {"Content-Type": "text/plain"}, b"inside\n")) as (inside, reached):
+
+        def redirect(method: str, path: str, _body: bytes) -> Answer:
+            return (303 if method == "POST" else 302), {"Location": inside + "/admin?from=" + path}, b""
+
+        with _serving(redirect) as (relay, asked):
+            key = _stranger().verifier
+            config = wclient.WitnessConfig((wclient.TrustedWitness(relay, key),), 1)
+            result = wclient.collect(ledger.chain, tmp_path / "ledger", config)
+            found, problems = wclient.fetch_latest(config, wclient.chain_identity(ledger.chain).origin)
+    assert asked, "the relay was asked"
+    assert reached == [], f"the ledger followed the relay's redirect to {reached}"
+    assert not result.witnessed and "redirect, which is not followed" in result.refusals[key.name], result
+    assert not found and "redirect, which is not followed" in problems[key.name], problems
+
+
+# -- 2. the status list fetched from the verifier's gateway -----------------------------------------------------------
+
+
+def _list_url(base: str) -> str:
+    return f"{base}/public/status-lists/MKT/0x{'ab' * 32}/revocation"
+
+
+def test_a_relay_redirecting_a_status_list_fetch_sends_the_verifier_nowhere_else() -> None:
+    """Finding 2, redirect: the verifier fetches status lists from its own gateway only; a redirect of whatever
+    answers there aimed it at any host (here another local server, which answered a list of its own)."""
+    with _serving(lambda _m, _p, _b: (200, {"Content-Type": "application/json"}, b"{}")) as (inside, reached):
+
+        def redirect(_m: str, path: str, _b: bytes) -> Answer:
+            return (302, {"Location": inside + path}, b"")
+
+        with (
+            _serving(redirect) as (gateway, asked),
+            pytest.raises(InputError, match="redirect, which is not") as refused,
+        ):
+            statuslist.fetch(_list_url(gateway))
+    assert asked and reached == [], reached
+    assert isinstance(refused.value, statuslist._Unreachable)  # "not checked": the status check decides
+
+
+def _trickle(connection: socket.socket, stop: threading.Event) -> None:
+    """A list's headers, then a byte every 50 ms until the reader hangs up (or the test ends)."""
+    try:
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 4000000\r\n\r\n{")
+        while not stop.wait(0.05):
+            connection.sendall(b" ")
+    except OSError:
+        pass
+
+
+def test_a_status_list_trickled_a_byte_at_a_time_is_read_up_to_a_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Finding 2, in time: every byte came within the socket's timeout, so the fetch read for as long as the relay
+    kept talking (a 4,000,000-byte list at a byte every 9 s: 417 days)."""
+    monkeypatch.setattr(statuslist, "LIST_SECONDS", 1.0)
+    with _raw_server(_trickle) as gateway:
+        started = time.monotonic()
+        with pytest.raises(InputError, match=r"longer than 1\.0 s") as refused:
+            statuslist.fetch(_list_url(gateway))
+        assert time.monotonic() - started < 10
+    assert isinstance(refused.value, statuslist._Unreachable)
+
+
+def _not_http(connection: socket.socket, _stop: threading.Event) -> None:
+    connection.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+
+
+def test_a_status_list_answer_that_is_not_http_is_not_checked_not_a_crash() -> None:
+    """Finding 2, in kind: http.client's BadStatusLine is no OSError, so it escaped the fetch (and `ledger verify`
+    stopped with an internal error) where an unreachable gateway is a status list "not checked"."""
+    with (
+        _raw_server(_not_http) as gateway,
+        pytest.raises(InputError, match="could not fetch the status list") as refused,
+    ):
+        statuslist.fetch(_list_url(gateway))
+    assert isinstance(refused.value, statuslist._Unreachable)
+
+
+# -- 3. another party's text on the operator's terminal and in the gateway's log ---------------------------------------
+
+_HOSTILE = (
+    "ALARM: rollback\x1b[2J\x1b[H\r\n2026-12-07 10:00:00 INFO api: witness court.example/w1 cosigned block 9\n"
+    "\x9b31m\u202e" + "x" * 60_000
+)
+
+
+def test_a_relay_answering_for_a_witness_writes_no_escape_or_line_into_reports_terminals_or_logs(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 3: the relay's ALARM (a 422) and refusal (a 500) hold a screen clear, a forged log line, an 8-bit
+    CSI, a right-to-left override and 60 KB; each reached the collection's alarms and refusals as written."""
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    body = _HOSTILE.encode()
+
+    def hostile(method: str, _path: str, _body: bytes) -> Answer:
+        return (422 if method == "POST" else 500), {"Content-Type": "text/plain; charset=utf-8"}, body
+
+    with _serving(hostile) as (relay, _):
+        key = _stranger().verifier
+        config = wclient.WitnessConfig((wclient.TrustedWitness(relay, key),), 1)
+        result = wclient.collect(ledger.chain, tmp_path / "ledger", config)
+        _, problems = wclient.fetch_latest(config, wclient.chain_identity(ledger.chain).origin)
+    for said in (result.alarms[key.name], problems[key.name]):
+        assert said.isprintable(), said[:200]
+        assert len(said) < 500 and "more characters" in said, len(said)
+        assert "ALARM: rollback\\x1b[2J" in said and "\\r\\n2026-12-07" in said, said[:200]
+
+
+# -- held: what a relay can make of a witness's cosignature -----------------------------------------------------------
+
+
+class _Rewriting:
+    """A relay in front of a real witness: forwards each request, and rewrites the witness's 200 answers with
+    ``rewrite`` (the answer's text, and every cosignature answer it forwarded before)."""
+
+    def __init__(self, target: str, rewrite: Callable[[str, list[str]], str]) -> None:
+        self.target, self.rewrite, self.before = target, rewrite, list[str]()
+
+    def __call__(self, method: str, path: str, body: bytes) -> Answer:
+        import urllib.error
+        import urllib.request
+
+        request = urllib.request.Request(self.target + path, body if method == "POST" else None, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                status, ctype, text = answer.status, answer.headers["Content-Type"], answer.read().decode()
+        except urllib.error.HTTPError as refused:
+            return refused.code, {"Content-Type": refused.headers["Content-Type"]}, refused.read()
+        if method == "POST" and status == 200:
+            forwarded, text = text, self.rewrite(text, self.before)
+            self.before.append(forwarded)
+        return status, {"Content-Type": ctype}, text.encode()
+
+
+@pytest.mark.parametrize("trick", ["stale", "impostor", "twice"])
+def test_a_relay_makes_nothing_of_a_witnesss_cosignature_that_counts(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trick: str
+) -> None:
+    """Held: ``stale`` answers the cosignature the witness gave for the block before; ``impostor`` a cosignature of the
+    checkpoint by the relay's own key under the witness's name and key id; ``twice`` the witness's own line twice, to
+    a ledger trusting two witnesses with a quorum of two (the other one unreachable). Each checkpoint is left not
+    witnessed; the witness's own answer, honestly relayed, counts (the relay's trick is what fails)."""
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
+    impostor = _stranger()
+
+    def rewrite(text: str, before: list[str]) -> str:
+        if trick == "stale":
+            return before[-1] if before else text
+        if trick == "twice":
+            return text + text
+        line = wclient.parse_signature_lines(text)[0]  # the witness's: its name, key id and time
+        signed = impostor.cosign(checkpoint_text[0], struct.unpack(">Q", line.signature[:8])[0]).signature
+        return f"\u2014 {line.name} {base64.b64encode(line.key_id + signed).decode()}\n"
+
+    checkpoint_text: list[str] = []
+    for running, url in serve_witness(ledger, tmp_path):
+        with _serving(_Rewriting(url, rewrite)) as (relay, _):
+            witness = wclient.TrustedWitness(relay, running.verifier)
+            others = (wclient.TrustedWitness("http://127.0.0.1:9", _stranger("other.example/w").verifier),)
+            config = (
+                wclient.WitnessConfig((witness, *others), 2)
+                if trick == "twice"
+                else wclient.WitnessConfig((witness,), 1)
+            )
+            data_dir = tmp_path / "ledger"
+            head = ledger.chain.block_number()
+            if trick == "stale":  # the witness cosigns the block before, honestly relayed
+                first = wclient.collect(ledger.chain, data_dir, config, height=head - 1)
+                assert first.witnessed, first.to_json()
+            identity = wclient.chain_identity(ledger.chain)
+            checkpoint_text.append(
+                Checkpoint.at(identity, head, bytes(ledger.chain.w3.eth.get_block(head)["hash"])).text()
+            )
+            result = wclient.collect(ledger.chain, data_dir, config, height=head)
+    assert result.checkpoint is not None and not result.witnessed, result.to_json()
+    if trick == "twice":
+        assert result.checkpoint.cosigners == (running.verifier.name,), result.to_json()
+    else:
+        assert result.checkpoint.cosigners == (), result.to_json()
+        assert "without a cosignature its key verifies" in result.refusals[running.verifier.name], result.to_json()
