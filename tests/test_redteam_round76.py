@@ -19,6 +19,11 @@ a gateway or a witness (whatever answers at the address the ledger asks: a proxy
    ``ledger witness collect`` (and every command collecting after a write) prints on the operator's terminal and the
    gateway writes to its log - a screen cleared, a log line of the relay's making ("cosigned"). Fixed: another
    party's text is quoted bounded (300 characters) with every character that is not printable escaped.
+4. (A relay in front of a witness, with the chain's operator rolling the chain back) answer ``ledger audit-chain``'s
+   request for the witness's latest checkpoint with an old one of the witness's own, below the rollback: with no
+   quorum reached (another witness offline), the ledger's file kept the witness's cosignature of the rolled-back
+   block but compared only quorum-witnessed checkpoints, so audit-chain said "no divergence". Fixed: the latest of
+   each witness's cosignatures the file keeps is compared too, and a witness answering below it is noted.
 
 Held: a relay answering the witness's stale cosignature (of an earlier checkpoint), a cosignature of its own key under
 the witness's name, or the witness's line twice toward a quorum of two: none counts (each is verified against this
@@ -310,3 +315,83 @@ def test_a_relay_makes_nothing_of_a_witnesss_cosignature_that_counts(
     else:
         assert result.checkpoint.cosigners == (), result.to_json()
         assert "without a cosignature its key verifies" in result.refusals[running.verifier.name], result.to_json()
+
+
+# -- 4. a witness's stale checkpoint hiding a rollback from audit-chain -----------------------------------------------
+
+
+def _node(ledger: Ledger, method: str, *params: object) -> object:
+    """Test only: a node control call (evm_snapshot, evm_revert, evm_mine)."""
+    answer = ledger.chain.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
+    assert "error" not in answer, answer
+    return answer["result"]
+
+
+class _Stale(_Rewriting):
+    """A relay that forwards everything, and once ``stale`` answers ``GET /checkpoint`` with the first such answer it
+    forwarded: the witness's own signed checkpoint, an old one."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__(target, lambda text, _before: text)
+        self.stale, self.first = False, b""
+
+    def __call__(self, method: str, path: str, body: bytes) -> Answer:
+        if method == "GET" and self.stale and self.first:
+            return 200, {"Content-Type": "text/plain; charset=utf-8"}, self.first
+        status, headers, out = super().__call__(method, path, body)
+        if method == "GET" and status == 200 and not self.first:
+            self.first = out
+        return status, headers, out
+
+
+@pytest.fixture()
+def own(tmp_path: Path) -> Iterator[Ledger]:
+    """A ledger with its own anvil: this test rolls its chain back."""
+    from ledger.onchain.chain import ROLE_ISSUER
+    from ledger.services.departments import Council
+
+    from .conftest import TEST_TYPES, make_settings
+
+    ledger = Ledger.open(make_settings(tmp_path / "own"), passphrase=PASSPHRASE)
+    Council(ledger).register("MKT", "Market Regulation Bureau", ROLE_ISSUER, types=TEST_TYPES)
+    yield ledger
+    ledger.close()
+
+
+def test_a_relay_answering_a_witnesss_old_checkpoint_hides_no_rollback_from_audit_chain(
+    own: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 4: the ledger trusts two witnesses with a quorum of two; one is offline, so the blocks the other cosigns
+    are cosigned (and kept in the ledger's file) but never witnessed. The chain's operator rolls the chain back below
+    the latest of them, and a relay in front of the witness answers `ledger audit-chain`'s question for the witness's
+    latest checkpoint with an old one of the witness's, below the rollback: audit-chain compared the chain with its
+    quorum-witnessed checkpoints (none) and with what the witness was heard to say (the old one), and said "no
+    divergence", while the ledger's own file held the witness's cosignature of a block the chain no longer has."""
+    from ledger.services.witness.audit import audit_chain
+
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
+    for running, url in serve_witness(own, tmp_path):
+        relay = _Stale(url)
+        with _serving(relay) as (relayed, _):
+            offline = wclient.TrustedWitness("http://127.0.0.1:9", _stranger("notary.example/w2").verifier)
+            config = wclient.WitnessConfig((wclient.TrustedWitness(relayed, running.verifier), offline), 2)
+            config.save(own.settings.data_dir)
+            first = wclient.collect(own.chain, own.settings.data_dir, config)
+            assert first.checkpoint is not None and first.checkpoint.cosigners == (running.verifier.name,)
+            origin = wclient.chain_identity(own.chain).origin
+            assert wclient.fetch_latest(config, origin)[0]  # the relay keeps this answer: the witness's, honest then
+            snapshot = _node(own, "evm_snapshot")
+            for _ in range(30):
+                _node(own, "evm_mine")
+            later = wclient.collect(own.chain, own.settings.data_dir, config)
+            assert later.checkpoint is not None and later.checkpoint.cosigners == (running.verifier.name,)
+            assert not later.witnessed  # the other witness is offline
+            assert _node(own, "evm_revert", snapshot) is True  # the operator rolls the chain back below it
+            relay.stale = True
+            report = audit_chain(own)
+    contradicted = [f for f in report.findings if f.kind == "witness_contradicted"]
+    assert contradicted, report.to_json()
+    assert contradicted[0].height == later.checkpoint.checkpoint.height, report.to_json()
+    assert "rolled back" in contradicted[0].detail, report.to_json()
+    assert any("below block" in n and "it cosigned for this ledger" in n for n in report.notes), report.notes
