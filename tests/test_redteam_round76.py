@@ -24,6 +24,11 @@ a gateway or a witness (whatever answers at the address the ledger asks: a proxy
    quorum reached (another witness offline), the ledger's file kept the witness's cosignature of the rolled-back
    block but compared only quorum-witnessed checkpoints, so audit-chain said "no divergence". Fixed: the latest of
    each witness's cosignatures the file keeps is compared too, and a witness answering below it is noted.
+5. (A relay in front of a witness) answer each request just inside round 54's bound (30 s an answer) and lead the
+   ledger through the most requests one witness's part of a collection makes (seven: 409s followed, a "stale" 400,
+   the signed checkpoint asked, 409s followed again): every collection waited three and a half minutes, the gateway's
+   anchoring round (no log entry anchored meanwhile) and each command collecting after a write with it. Fixed: one
+   witness's whole part of a collection is bounded too (60 s).
 
 Held: a relay answering the witness's stale cosignature (of an earlier checkpoint), a cosignature of its own key under
 the witness's name, or the witness's line twice toward a quorum of two: none counts (each is verified against this
@@ -395,3 +400,46 @@ def test_a_relay_answering_a_witnesss_old_checkpoint_hides_no_rollback_from_audi
     assert contradicted[0].height == later.checkpoint.checkpoint.height, report.to_json()
     assert "rolled back" in contradicted[0].detail, report.to_json()
     assert any("below block" in n and "it cosigned for this ledger" in n for n in report.notes), report.notes
+
+
+# -- 5. a witness's part of a collection dragged out ----------------------------------------------------------------
+
+
+class _Dragging:
+    """A relay answering every request slowly (``pause`` s before each body), and leading the ledger through every
+    request a collection may make of one witness: a 409 naming a huge size, a 400 (stale) to that, no signed
+    checkpoint, then 409s naming sizes 1, 2, 3, 4."""
+
+    def __init__(self, pause: float) -> None:
+        self.pause, self.asked = pause, 0
+        self.sizes = iter(["1000000", "stale", "1", "2", "3", "4"] + ["5"] * 20)
+
+    def __call__(self, method: str, _path: str, _body: bytes) -> Answer:
+        self.asked += 1
+        time.sleep(self.pause)  # the relay's pace, not the test's: no node control makes a relay slow
+        if method == "GET":
+            return 404, {"Content-Type": "text/plain"}, b"no checkpoint\n"
+        size = next(self.sizes)
+        if size == "stale":
+            return 400, {"Content-Type": "text/plain"}, b"stale\n"
+        return 409, {"Content-Type": "text/x.tlog.size"}, f"{size}\n".encode()
+
+
+def test_a_relay_drags_one_witnesss_requests_out_no_longer_than_a_bound_in_all(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 5: each answer was bounded (30 s, round 54), but one witness's part of a collection is up to seven
+    requests (its 409s followed three times, its signed checkpoint asked, then again from there), so a relay answering
+    each just inside the bound held every collection - the gateway's anchoring round, which anchors no access or
+    decision log entry while it collects, and every command collecting after a write - for three and a half minutes
+    (four and a half with connections slow to answer) instead of one answer's bound. Here each answer takes 0.6 s and
+    a witness's whole part at most 1.5 s: the ledger stops asking it past that."""
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setattr(wclient, "WITNESS_SECONDS", 1.5)
+    relay = _Dragging(0.6)
+    with _serving(relay) as (url, _):
+        key = _stranger().verifier
+        config = wclient.WitnessConfig((wclient.TrustedWitness(url, key),), 1)
+        result = wclient.collect(ledger.chain, tmp_path / "ledger", config, height=ledger.chain.block_number())
+    assert not result.witnessed and key.name in result.refusals, result.to_json()
+    assert relay.asked <= 3, f"the relay was asked {relay.asked} times"

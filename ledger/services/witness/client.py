@@ -331,25 +331,39 @@ MAX_ANSWER_BYTES = 64 * 1024
 ANSWER_SECONDS = 30.0
 
 
+# The most time one witness's part of a collection may take in all: its 409s followed, its signed checkpoint asked,
+# the request sent again from there - up to seven requests, each within the bounds above, so a relay answering each
+# just inside them held every collection (the gateway's anchoring round with it) for minutes (red team round 76).
+WITNESS_SECONDS = 60.0
+
 _AnswerRefused = AnswerRefused  # a witness's answer past MAX_ANSWER_BYTES or ANSWER_SECONDS: that witness's refusal
 
 
-def _http(method: str, url: str, body: bytes | None = None) -> tuple[int, str, str]:
-    """(status, content type, text) of a witness's answer, read within the bounds; a redirect is not followed (its
-    3xx is the answer: the witness's address is the one its operator configured; ledger/services/_remote.py)."""
+def _http(method: str, url: str, body: bytes | None = None, deadline: float | None = None) -> tuple[int, str, str]:
+    """(status, content type, text) of a witness's answer, read within the bounds, and by ``deadline`` (a
+    ``time.monotonic()``: the end of that witness's part of a collection); a redirect is not followed (its 3xx is
+    the answer: the witness's address is the one its operator configured; ledger/services/_remote.py)."""
+    timeout, seconds = TIMEOUT, ANSWER_SECONDS
+    if deadline is not None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise _AnswerRefused(
+                f"its answers took longer than {WITNESS_SECONDS} s in all, and it was not asked again in this collection"
+            )
+        timeout, seconds = min(timeout, left), min(seconds, left)
     request = urllib.request.Request(url, body, method=method)
     try:
-        with open_url(request, timeout=TIMEOUT) as response:
-            return response.status, response.headers.get("Content-Type", ""), _bounded(response)
+        with open_url(request, timeout=timeout) as response:
+            return response.status, response.headers.get("Content-Type", ""), _bounded(response, seconds)
     except urllib.error.HTTPError as exc:
-        return exc.code, exc.headers.get("Content-Type", ""), _bounded(exc)
+        return exc.code, exc.headers.get("Content-Type", ""), _bounded(exc, seconds)
 
 
-def _bounded(response: Any) -> str:
-    """The answer's text, read up to :data:`MAX_ANSWER_BYTES` and :data:`ANSWER_SECONDS`; :class:`_AnswerRefused`
-    past either."""
+def _bounded(response: Any, seconds: float | None = None) -> str:
+    """The answer's text, read up to :data:`MAX_ANSWER_BYTES` and ``seconds`` (:data:`ANSWER_SECONDS`);
+    :class:`_AnswerRefused` past either."""
     try:
-        raw = bounded_read(response, MAX_ANSWER_BYTES, ANSWER_SECONDS)
+        raw = bounded_read(response, MAX_ANSWER_BYTES, ANSWER_SECONDS if seconds is None else seconds)
     except AnswerRefused as exc:
         raise _AnswerRefused(f"{exc}, more than a witness's answer holds") from None
     return raw.decode("utf-8", "replace")
@@ -380,16 +394,18 @@ def _answer_problem(status: int, text: str) -> str:
     return f"HTTP {status}: {quoted(text)}"
 
 
-def request_cosignature(witness: TrustedWitness, note: Note, old: int) -> tuple[int, str, str]:
+def request_cosignature(
+    witness: TrustedWitness, note: Note, old: int, deadline: float | None = None
+) -> tuple[int, str, str]:
     """POST add-checkpoint; (status, content type, body). Raises OSError when the witness is unreachable."""
     body = f"old {old}\n\n".encode() + note.render().encode()
-    return _http("POST", witness.url + "/add-checkpoint", body)
+    return _http("POST", witness.url + "/add-checkpoint", body, deadline)
 
 
-def _follow_size(witness: TrustedWitness, note: Note, old: int) -> tuple[int, int, str, str]:
+def _follow_size(witness: TrustedWitness, note: Note, old: int, deadline: float) -> tuple[int, int, str, str]:
     """Ask ``witness`` to cosign ``note`` as of size ``old``, following the size its 409 names (at most three
     times): (the size last sent, status, content type, body)."""
-    status, ctype, text = request_cosignature(witness, note, old)
+    status, ctype, text = request_cosignature(witness, note, old, deadline)
     for _ in range(3):  # another collector may cosign between our two requests: follow its size again
         size = decimal(text.strip(), MAX_SIZE_DIGITS)  # a witness's word: over 4,300 digits int() raises
         if not (status == 409 and ctype.startswith("text/x.tlog.size") and size is not None):
@@ -399,14 +415,16 @@ def _follow_size(witness: TrustedWitness, note: Note, old: int) -> tuple[int, in
         old = size  # the witness cosigned elsewhere since (or we never asked): its size
         # Asked again even when it is ahead of this checkpoint: it checks its own view of the chain first,
         # so a chain rolled back below what it cosigned gets its ALARM, not a plain "stale" refusal.
-        status, ctype, text = request_cosignature(witness, note, old)
+        status, ctype, text = request_cosignature(witness, note, old, deadline)
     return old, status, ctype, text
 
 
-def _cosigned_size(witness: TrustedWitness, origin: str) -> int | None:
+def _cosigned_size(witness: TrustedWitness, origin: str, deadline: float) -> int | None:
     """The size of ``witness``'s latest checkpoint of ``origin`` that its key cosigned (``GET /checkpoint``); None
     when it has none, or answers none its key verifies."""
-    status, _, text = _http("GET", witness.url + "/checkpoint?origin=" + urllib.parse.quote(origin, safe=""))
+    status, _, text = _http(
+        "GET", witness.url + "/checkpoint?origin=" + urllib.parse.quote(origin, safe=""), None, deadline
+    )
     if status != 200:
         return None
     try:
@@ -503,15 +521,16 @@ def _round(
 
     def ask(witness: TrustedWitness) -> tuple[int, int, str, str] | OSError | http.client.HTTPException:
         try:
-            old, status, ctype, text = _follow_size(witness, note, sizes.get(witness.name, 0))
+            deadline = time.monotonic() + WITNESS_SECONDS  # this witness's whole part, however many requests
+            old, status, ctype, text = _follow_size(witness, note, sizes.get(witness.name, 0), deadline)
             if old > checkpoint.size and status == 400:
                 # "stale" only says the size we sent is above this checkpoint's; that size came from a 409's body (now
                 # or remembered), which whatever answers at the witness's address can write. The witness is ahead
                 # only by its own signed checkpoint: a size nobody signed, once remembered, had every later request
                 # refused as stale and lost the witness for good (red team round 59).
-                signed = _cosigned_size(witness, checkpoint.origin)
+                signed = _cosigned_size(witness, checkpoint.origin, deadline)
                 if signed is None or signed <= checkpoint.size:
-                    old, status, ctype, text = _follow_size(witness, note, signed or 0)
+                    old, status, ctype, text = _follow_size(witness, note, signed or 0, deadline)
                 else:
                     old = signed
             return old, status, ctype, text
