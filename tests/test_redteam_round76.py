@@ -29,6 +29,9 @@ a gateway or a witness (whatever answers at the address the ledger asks: a proxy
    the signed checkpoint asked, 409s followed again): every collection waited three and a half minutes, the gateway's
    anchoring round (no log entry anchored meanwhile) and each command collecting after a write with it. Fixed: one
    witness's whole part of a collection is bounded too (60 s).
+6. (A relay between a witness and its node, or the node) trickle an answer to the witness a byte at a time: the
+   witness reads its node under its lock, so every cosignature of every origin waited for as long as the relay kept
+   talking. Fixed: each of the node's answers is read within the witness's timeout in all.
 
 Held: a relay answering the witness's stale cosignature (of an earlier checkpoint), a cosignature of its own key under
 the witness's name, or the witness's line twice toward a quorum of two: none counts (each is verified against this
@@ -443,3 +446,33 @@ def test_a_relay_drags_one_witnesss_requests_out_no_longer_than_a_bound_in_all(
         result = wclient.collect(ledger.chain, tmp_path / "ledger", config, height=ledger.chain.block_number())
     assert not result.witnessed and key.name in result.refusals, result.to_json()
     assert relay.asked <= 3, f"the relay was asked {relay.asked} times"
+
+
+# -- 6. a witness's node trickling its answers ------------------------------------------------------------------------
+
+
+def _slow_node(connection: socket.socket, stop: threading.Event) -> None:
+    """A JSON-RPC answer's headers, then its body a byte every 50 ms, 100 bytes (5 s), then the rest at once."""
+    body = b'{"jsonrpc": "2.0", "id": 1, "result": "0x10"}' + b" " * 100
+    try:
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+        connection.sendall(f"Content-Length: {len(body)}\r\n\r\n".encode())
+        for i in range(100):
+            if stop.wait(0.05):
+                return
+            connection.sendall(body[i : i + 1])
+        connection.sendall(body[100:])
+    except OSError:
+        pass
+
+
+def test_a_witnesss_node_trickling_an_answer_holds_the_witness_no_longer_than_its_timeout() -> None:
+    """Finding 6: the witness reads its node under its lock (the check and the update are one step), each read within
+    the socket's timeout (30 s) but the answer for as long as it kept coming: a node, or whatever answers at its
+    address, trickling a byte at a time held the lock, and every cosignature of every origin with it, for as long as
+    it liked (here 5 s, against a timeout of 1 s)."""
+    from ledger.errors import ChainError
+    from ledger.services.witness.rpc import Rpc
+
+    with _raw_server(_slow_node) as node, pytest.raises(ChainError, match=r"longer than 1\.0 s"):
+        Rpc(node, timeout=1.0).head()
