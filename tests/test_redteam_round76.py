@@ -55,13 +55,17 @@ from pathlib import Path
 import pytest
 
 from ledger.client import Ledger
-from ledger.errors import InputError
+from ledger.errors import ChainError, InputError
+from ledger.onchain.chain import ROLE_ISSUER
 from ledger.services import statuslist
+from ledger.services.departments import Council
 from ledger.services.witness import client as wclient
+from ledger.services.witness.audit import audit_chain
 from ledger.services.witness.checkpoint import Checkpoint
 from ledger.services.witness.note import COSIGNATURE_V1, SignerKey
+from ledger.services.witness.rpc import Rpc
 
-from .conftest import PASSPHRASE
+from .conftest import PASSPHRASE, TEST_TYPES, make_settings
 from .node_support import SERVER_POLL
 from .witness_support import serve_witness
 
@@ -355,11 +359,6 @@ class _Stale(_Rewriting):
 @pytest.fixture()
 def own(tmp_path: Path) -> Iterator[Ledger]:
     """A ledger with its own anvil: this test rolls its chain back."""
-    from ledger.onchain.chain import ROLE_ISSUER
-    from ledger.services.departments import Council
-
-    from .conftest import TEST_TYPES, make_settings
-
     ledger = Ledger.open(make_settings(tmp_path / "own"), passphrase=PASSPHRASE)
     Council(ledger).register("MKT", "Market Regulation Bureau", ROLE_ISSUER, types=TEST_TYPES)
     yield ledger
@@ -375,8 +374,6 @@ def test_a_relay_answering_a_witnesss_old_checkpoint_hides_no_rollback_from_audi
     latest checkpoint with an old one of the witness's, below the rollback: audit-chain compared the chain with its
     quorum-witnessed checkpoints (none) and with what the witness was heard to say (the old one), and said "no
     divergence", while the ledger's own file held the witness's cosignature of a block the chain no longer has."""
-    from ledger.services.witness.audit import audit_chain
-
     monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
     monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
     for running, url in serve_witness(own, tmp_path):
@@ -471,8 +468,5 @@ def test_a_witnesss_node_trickling_an_answer_holds_the_witness_no_longer_than_it
     the socket's timeout (30 s) but the answer for as long as it kept coming: a node, or whatever answers at its
     address, trickling a byte at a time held the lock, and every cosignature of every origin with it, for as long as
     it liked (here 5 s, against a timeout of 1 s)."""
-    from ledger.errors import ChainError
-    from ledger.services.witness.rpc import Rpc
-
     with _raw_server(_slow_node) as node, pytest.raises(ChainError, match=r"longer than 1\.0 s"):
         Rpc(node, timeout=1.0).head()
