@@ -17,6 +17,7 @@ its own certificate against the chain's status as of that block. docs/format.md 
 
 from __future__ import annotations
 
+import http.client
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -49,6 +50,9 @@ if TYPE_CHECKING:
 # URL: its bitstring is at most 16 KiB before compression; a file past this is refused before it is parsed, not read
 # to its end (red team round 54)
 MAX_LIST_BYTES = 4_000_000
+# ... and the most time its answer may take to arrive from the verifier's gateway: a socket's timeout bounds each
+# read, so a list trickled a byte at a time held `ledger verify` for as long as whoever answered kept talking
+LIST_SECONDS = 30.0
 
 # Stored leaves found to lead to their root, kept by (department, root), at most MAX_KEPT_LEAF_BYTES of them (the
 # least recently used go first). Every answer read the batch's whole leaves blob (3.2 MB at 100,000 certificates)
@@ -387,20 +391,39 @@ class _Unreachable(InputError):
 
 
 def fetch(url: str, timeout: float = 10.0) -> Any:
-    """GET a list credential from its URL; InputError when it cannot be had (give the file with --status-list)."""
-    import urllib.request
+    """GET a list credential from its URL; InputError when it cannot be had (give the file with --status-list).
+
+    Whatever answers at the gateway's address (a relay in front of it) writes the answer: a redirect is not followed
+    (the URL is on the verifier's own gateway, and a ``Location`` would aim the verifier's machine at any host the
+    relay named), and the list is read within :data:`MAX_LIST_BYTES` and :data:`LIST_SECONDS`, not for as long as
+    it keeps trickling (red team round 76; ledger/services/_remote.py)."""
+    import urllib.error
 
     from ..formats.canonical import strict_json_loads
+    from ._remote import AnswerRefused, AnswerTooLarge, bounded_read, open_url, quoted
 
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 - http(s) only, by parse_url
-            raw = answer.read(MAX_LIST_BYTES + 1)
-    except OSError as exc:
+        with open_url(url, timeout=timeout) as answer:  # http(s) only, by parse_url
+            raw = bounded_read(answer, MAX_LIST_BYTES, LIST_SECONDS)
+    except urllib.error.HTTPError as exc:
+        why = "a redirect, which is not followed" if 300 <= exc.code < 400 else quoted(str(exc.reason))
+        raise _Unreachable(
+            f"could not fetch the status list {url} (HTTP {exc.code}: {why}); download it and give it with "
+            "--status-list FILE"
+        ) from None
+    except AnswerTooLarge:
+        raise InputError(
+            f"the status list at {url} is over {MAX_LIST_BYTES} bytes, the most a status list may be"
+        ) from None
+    except AnswerRefused as exc:  # too slow: the chain's status (the status check) still decides
         raise _Unreachable(
             f"could not fetch the status list {url} ({exc}); download it and give it with --status-list FILE"
         ) from None
-    if len(raw) > MAX_LIST_BYTES:
-        raise InputError(f"the status list at {url} is over {MAX_LIST_BYTES} bytes, the most a status list may be")
+    except (OSError, http.client.HTTPException) as exc:
+        raise _Unreachable(
+            f"could not fetch the status list {url} ({quoted(str(exc) or type(exc).__name__)}); download it and "
+            "give it with --status-list FILE"
+        ) from None
     try:
         return strict_json_loads(raw)  # a key named twice would mean two lists
     except ValueError as exc:

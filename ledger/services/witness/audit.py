@@ -6,7 +6,8 @@ kind                        meaning
 =========================== ==================================================================================
 rollback_below_witnessed    the chain's head is below a checkpoint a quorum of witnesses cosigned
 rewrite_below_witnessed     the chain's block at a witnessed height has another hash than the one cosigned
-witness_contradicted        a witness's own latest cosigned checkpoint (asked over HTTP) contradicts the chain
+witness_contradicted        a witness's own latest cosigned checkpoint (asked over HTTP, or the latest of its
+                            cosignatures this ledger kept, whichever is higher) contradicts the chain
 status_change_missing       the database records a status change (revocation, ...) the chain does not hold;
                             below a witnessed height it names the rollback or rewrite that lost it
 status_change_moved         the database records a status change in another block than the chain holds it in: its
@@ -114,11 +115,8 @@ def witness_findings(ledger: Ledger, *, ask_witnesses: bool = True) -> AuditRepo
         report.notes.append("no witnesses configured: the chain is compared with the database only")
         return report
     origin = chain_identity(ledger.chain).origin
-    witnessed = [
-        c
-        for c in CheckpointStore(ledger.settings.data_dir).all(config)
-        if c.witnessed and c.checkpoint.origin == origin
-    ]
+    kept = [c for c in CheckpointStore(ledger.settings.data_dir).all(config) if c.checkpoint.origin == origin]
+    witnessed = [c for c in kept if c.witnessed]
     intact = None
     for item in sorted(witnessed, key=lambda c: -c.checkpoint.size):
         found = contradiction(ledger, item, report.head)
@@ -133,12 +131,38 @@ def witness_findings(ledger: Ledger, *, ask_witnesses: bool = True) -> AuditRepo
         report.witnessed_height = max(c.checkpoint.height for c in witnessed)
     if ask_witnesses:
         latest, problems = fetch_latest(config, origin)
-        for name, item in sorted(latest.items()):
+        ours = _latest_cosigned(kept)
+        for name in sorted({*latest, *ours}):
+            # What the witness answers is whoever answers at its address's choice among the witness's signed
+            # checkpoints: a relay answering an old one (below a rollback) hid the contradiction. So the latest of the
+            # witness's cosignatures this ledger kept is compared too, quorum or not: a block a witness cosigned that
+            # the chain no longer has is a contradiction whoever else cosigned it (red team round 76).
+            answered, own = latest.get(name), ours.get(name)
+            if answered is not None and own is not None and answered.checkpoint.size < own.checkpoint.size:
+                report.notes.append(
+                    f"witness {name} answered its checkpoint at block {answered.checkpoint.height}, below block "
+                    f"{own.checkpoint.height} it cosigned for this ledger: whoever answers at its address answered an "
+                    "old checkpoint (a relay), or the witness's record was restored from an older backup; the block it "
+                    "cosigned for this ledger is compared with the chain"
+                )
+            candidates = [c for c in (answered, own) if c is not None]
+            item = max(candidates, key=lambda c: c.checkpoint.size)
             found = contradiction(ledger, item, report.head)
             if found is not None:
                 report.findings.append(Finding("witness_contradicted", f"witness {name}: {found.detail}", found.height))
         report.notes += [f"witness {name} not asked: {problem}" for name, problem in sorted(problems.items())]
     return report
+
+
+def _latest_cosigned(kept: list[WitnessedCheckpoint]) -> dict[str, WitnessedCheckpoint]:
+    """Per trusted witness, the highest checkpoint this ledger kept that the witness's key cosigned (witnessed by a
+    quorum or not), standing for that witness alone."""
+    found: dict[str, WitnessedCheckpoint] = {}
+    for item in kept:
+        for name in item.cosigners:
+            if name not in found or item.checkpoint.size > found[name].checkpoint.size:
+                found[name] = WitnessedCheckpoint(item.checkpoint, item.note, (name,), 1)
+    return found
 
 
 def status_findings(ledger: Ledger, witnessed_height: int | None) -> list[Finding]:

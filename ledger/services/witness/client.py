@@ -36,6 +36,7 @@ from ...onchain.ids import department_code
 from ...onchain.trail import Trail
 from ...storage._files import create_exclusive, replace_private
 from ...storage.vault import open_secret, wrap_secret
+from .._remote import AnswerRefused, bounded_read, open_url, quoted
 from .checkpoint import MAX_SIZE_DIGITS, ChainIdentity, Checkpoint, decimal
 from .note import (
     COSIGNATURE_V1,
@@ -330,33 +331,42 @@ MAX_ANSWER_BYTES = 64 * 1024
 ANSWER_SECONDS = 30.0
 
 
-class _AnswerRefused(http.client.HTTPException):
-    """A witness's answer past :data:`MAX_ANSWER_BYTES` or :data:`ANSWER_SECONDS`: that witness's refusal."""
+# The most time one witness's part of a collection may take in all: its 409s followed, its signed checkpoint asked,
+# the request sent again from there - up to seven requests, each within the bounds above, so a relay answering each
+# just inside them held every collection (the gateway's anchoring round with it) for minutes (red team round 76).
+WITNESS_SECONDS = 60.0
+
+_AnswerRefused = AnswerRefused  # a witness's answer past MAX_ANSWER_BYTES or ANSWER_SECONDS: that witness's refusal
 
 
-def _http(method: str, url: str, body: bytes | None = None) -> tuple[int, str, str]:
+def _http(method: str, url: str, body: bytes | None = None, deadline: float | None = None) -> tuple[int, str, str]:
+    """(status, content type, text) of a witness's answer, read within the bounds, and by ``deadline`` (a
+    ``time.monotonic()``: the end of that witness's part of a collection); a redirect is not followed (its 3xx is
+    the answer: the witness's address is the one its operator configured; ledger/services/_remote.py)."""
+    timeout, seconds = TIMEOUT, ANSWER_SECONDS
+    if deadline is not None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise _AnswerRefused(
+                f"its answers took longer than {WITNESS_SECONDS} s in all, and it was not asked again in this collection"
+            )
+        timeout, seconds = min(timeout, left), min(seconds, left)
     request = urllib.request.Request(url, body, method=method)
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-            return response.status, response.headers.get("Content-Type", ""), _bounded(response)
+        with open_url(request, timeout=timeout) as response:
+            return response.status, response.headers.get("Content-Type", ""), _bounded(response, seconds)
     except urllib.error.HTTPError as exc:
-        return exc.code, exc.headers.get("Content-Type", ""), _bounded(exc)
+        return exc.code, exc.headers.get("Content-Type", ""), _bounded(exc, seconds)
 
 
-def _bounded(response: Any) -> str:
-    """The answer's text, read a socket read at a time up to :data:`MAX_ANSWER_BYTES` and :data:`ANSWER_SECONDS`
-    (each read waits at most the socket's timeout); :class:`_AnswerRefused` past either."""
-    deadline = time.monotonic() + ANSWER_SECONDS
-    chunks: list[bytes] = []
-    size = 0
-    while piece := response.read1(MAX_ANSWER_BYTES + 1 - size):
-        chunks.append(piece)
-        size += len(piece)
-        if size > MAX_ANSWER_BYTES:
-            raise _AnswerRefused(f"its answer is over {MAX_ANSWER_BYTES} bytes, more than a witness's answer holds")
-        if time.monotonic() > deadline:
-            raise _AnswerRefused(f"its answer took longer than {ANSWER_SECONDS} s to arrive, and was not waited for")
-    return b"".join(chunks).decode("utf-8", "replace")
+def _bounded(response: Any, seconds: float | None = None) -> str:
+    """The answer's text, read up to :data:`MAX_ANSWER_BYTES` and ``seconds`` (:data:`ANSWER_SECONDS`);
+    :class:`_AnswerRefused` past either."""
+    try:
+        raw = bounded_read(response, MAX_ANSWER_BYTES, ANSWER_SECONDS if seconds is None else seconds)
+    except AnswerRefused as exc:
+        raise _AnswerRefused(f"{exc}, more than a witness's answer holds") from None
+    return raw.decode("utf-8", "replace")
 
 
 # What asking a witness may raise besides its HTTP answer: urllib's transport failures (OSErrors), and http.client's
@@ -368,20 +378,34 @@ _UNANSWERED = (OSError, http.client.HTTPException)
 def _unreachable(witness: TrustedWitness, exc: BaseException) -> str:
     if isinstance(exc, _AnswerRefused):
         return f"refused at {witness.url}: {exc}"
-    why = exc if isinstance(exc, OSError) else f"its answer is not HTTP ({type(exc).__name__})"
-    return f"unreachable at {witness.url}: {why}"
+    why = str(exc) if isinstance(exc, OSError) else f"its answer is not HTTP ({type(exc).__name__})"
+    return f"unreachable at {witness.url}: {quoted(why)}"
 
 
-def request_cosignature(witness: TrustedWitness, note: Note, old: int) -> tuple[int, str, str]:
+def _answer_problem(status: int, text: str) -> str:
+    """A witness's answer other than 200, as a refusal or an alarm names it: quoted (the text is whoever answered's,
+    a relay's as well as the witness's: never written as it is to the operator's terminal or the gateway's log), and
+    a redirect said to be one, not followed (red team round 76)."""
+    if 300 <= status < 400:
+        return (
+            f"HTTP {status}: it answered with a redirect, which is not followed (a witness is asked at the address "
+            "it is trusted at: `ledger witness trust` the address it answers at)"
+        )
+    return f"HTTP {status}: {quoted(text)}"
+
+
+def request_cosignature(
+    witness: TrustedWitness, note: Note, old: int, deadline: float | None = None
+) -> tuple[int, str, str]:
     """POST add-checkpoint; (status, content type, body). Raises OSError when the witness is unreachable."""
     body = f"old {old}\n\n".encode() + note.render().encode()
-    return _http("POST", witness.url + "/add-checkpoint", body)
+    return _http("POST", witness.url + "/add-checkpoint", body, deadline)
 
 
-def _follow_size(witness: TrustedWitness, note: Note, old: int) -> tuple[int, int, str, str]:
+def _follow_size(witness: TrustedWitness, note: Note, old: int, deadline: float) -> tuple[int, int, str, str]:
     """Ask ``witness`` to cosign ``note`` as of size ``old``, following the size its 409 names (at most three
     times): (the size last sent, status, content type, body)."""
-    status, ctype, text = request_cosignature(witness, note, old)
+    status, ctype, text = request_cosignature(witness, note, old, deadline)
     for _ in range(3):  # another collector may cosign between our two requests: follow its size again
         size = decimal(text.strip(), MAX_SIZE_DIGITS)  # a witness's word: over 4,300 digits int() raises
         if not (status == 409 and ctype.startswith("text/x.tlog.size") and size is not None):
@@ -391,14 +415,16 @@ def _follow_size(witness: TrustedWitness, note: Note, old: int) -> tuple[int, in
         old = size  # the witness cosigned elsewhere since (or we never asked): its size
         # Asked again even when it is ahead of this checkpoint: it checks its own view of the chain first,
         # so a chain rolled back below what it cosigned gets its ALARM, not a plain "stale" refusal.
-        status, ctype, text = request_cosignature(witness, note, old)
+        status, ctype, text = request_cosignature(witness, note, old, deadline)
     return old, status, ctype, text
 
 
-def _cosigned_size(witness: TrustedWitness, origin: str) -> int | None:
+def _cosigned_size(witness: TrustedWitness, origin: str, deadline: float) -> int | None:
     """The size of ``witness``'s latest checkpoint of ``origin`` that its key cosigned (``GET /checkpoint``); None
     when it has none, or answers none its key verifies."""
-    status, _, text = _http("GET", witness.url + "/checkpoint?origin=" + urllib.parse.quote(origin, safe=""))
+    status, _, text = _http(
+        "GET", witness.url + "/checkpoint?origin=" + urllib.parse.quote(origin, safe=""), None, deadline
+    )
     if status != 200:
         return None
     try:
@@ -495,15 +521,16 @@ def _round(
 
     def ask(witness: TrustedWitness) -> tuple[int, int, str, str] | OSError | http.client.HTTPException:
         try:
-            old, status, ctype, text = _follow_size(witness, note, sizes.get(witness.name, 0))
+            deadline = time.monotonic() + WITNESS_SECONDS  # this witness's whole part, however many requests
+            old, status, ctype, text = _follow_size(witness, note, sizes.get(witness.name, 0), deadline)
             if old > checkpoint.size and status == 400:
                 # "stale" only says the size we sent is above this checkpoint's; that size came from a 409's body (now
                 # or remembered), which whatever answers at the witness's address can write. The witness is ahead
                 # only by its own signed checkpoint: a size nobody signed, once remembered, had every later request
                 # refused as stale and lost the witness for good (red team round 59).
-                signed = _cosigned_size(witness, checkpoint.origin)
+                signed = _cosigned_size(witness, checkpoint.origin, deadline)
                 if signed is None or signed <= checkpoint.size:
-                    old, status, ctype, text = _follow_size(witness, note, signed or 0)
+                    old, status, ctype, text = _follow_size(witness, note, signed or 0, deadline)
                 else:
                     old = signed
             return old, status, ctype, text
@@ -523,14 +550,14 @@ def _round(
             result.refusals[witness.name] = f"it cosigned a later block ({old - 1}) already"
             continue
         if status != 200:
-            (result.alarms if text.startswith("ALARM") else result.refusals)[witness.name] = (
-                f"HTTP {status}: {text.strip()}"
+            (result.alarms if text.startswith("ALARM") else result.refusals)[witness.name] = _answer_problem(
+                status, text
             )
             continue
         try:
             lines = parse_signature_lines(text)
         except InputError as exc:
-            result.refusals[witness.name] = f"malformed answer: {exc}"
+            result.refusals[witness.name] = f"malformed answer: {quoted(str(exc))}"
             continue
         good = [s for s in lines if s.verified_by(witness.key, note.text)]
         if not good:
@@ -552,12 +579,12 @@ def fetch_latest(config: WitnessConfig, origin: str) -> tuple[dict[str, Witnesse
             problems[witness.name] = _unreachable(witness, exc)
             continue
         if status != 200:
-            problems[witness.name] = f"HTTP {status}: {text.strip()}"
+            problems[witness.name] = _answer_problem(status, text)
             continue
         try:
             item = WitnessedCheckpoint.from_note(text, [witness.key], 1)
         except InputError as exc:
-            problems[witness.name] = f"malformed checkpoint: {exc}"
+            problems[witness.name] = f"malformed checkpoint: {quoted(str(exc))}"
             continue
         if item.cosigners and item.checkpoint.origin == origin:
             found[witness.name] = item

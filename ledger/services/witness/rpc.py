@@ -14,6 +14,7 @@ from typing import Any
 from ...errors import ChainError
 from ...formats.canonical import json_loads
 from ...onchain.chain import HEAD_MOVED_ASKS, MAX_NODE_ANSWER_BYTES, head_moved, node_location, transport_failure
+from .._remote import AnswerRefused, AnswerTooLarge, bounded_read
 
 BATCH = 200
 _QUANTITY = re.compile(r"0x[0-9a-fA-F]{1,64}")  # a JSON-RPC quantity of at most 256 bits
@@ -31,14 +32,22 @@ class Rpc:
         request = urllib.request.Request(self.url, json.dumps(payload).encode(), {"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                body = response.read(MAX_NODE_ANSWER_BYTES + 1)  # one that never ends is not held in memory
-            if len(body) > MAX_NODE_ANSWER_BYTES:
-                raise ChainError(
-                    f"the node's answer exceeds {MAX_NODE_ANSWER_BYTES} bytes, more than any answer the witness asks "
-                    "for: the node is faulty or hostile",
-                    where=node_location(self.url),
-                )
+                # one that never ends is not held in memory, nor waited for: the socket's timeout bounds each read, so
+                # an answer trickled a byte at a time held the witness's lock, and with it every cosignature of every
+                # origin, for as long as the node (or whatever answers at its address) kept talking (red team round 76)
+                body = bounded_read(response, MAX_NODE_ANSWER_BYTES, self.timeout)
             return json_loads(body)
+        except AnswerTooLarge:
+            raise ChainError(
+                f"the node's answer exceeds {MAX_NODE_ANSWER_BYTES} bytes, more than any answer the witness asks "
+                "for: the node is faulty or hostile",
+                where=node_location(self.url),
+            ) from None
+        except AnswerRefused:
+            raise ChainError(
+                f"the node's answer took longer than {self.timeout} s to arrive: the node is slow, faulty or hostile",
+                where=node_location(self.url),
+            ) from None
         except (OSError, http.client.HTTPException) as exc:  # URLError and HTTPError are OSErrors; BadStatusLine
             raise ChainError(transport_failure(exc), where=node_location(self.url)) from exc
         except ValueError as exc:  # quoting none of the answer: a portal's page may name the address it was asked
