@@ -21,6 +21,7 @@ the application.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,11 @@ from .permit_support import (
     SERVICE_ITEM,
     application,
     fresh_licence,
+    inspected,
+    live_permits,
     officer_decision,
     published_permit_rules,
+    withdrawn,
 )
 
 
@@ -212,3 +216,31 @@ def test_another_holders_presentation_cited_inline_is_not_the_applicants(
     own = dict(application("FBP-RT77-REPLAYED-OWN", other), certificates=[{"document": shown}])
     approved = decisions.decide(ledger, dept, own["case_id"], SERVICE_ITEM, own, rules, applicant_ref=firm)
     assert approved.body["outcome"] == "approve" and approved.body.get("issued"), approved.body
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open (red team round 77): an applicant's second case for the same premises gets a second live permit, "
+    "which a withdrawal of the first case's approval leaves standing",
+)
+def test_a_withdrawn_approval_leaves_no_second_permit_for_the_same_premises(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: an applicant lying in their input, sending the same application twice through the intake (which
+    numbers each submission as a case). One case has one live permit, so that no duplicate is kept after the first
+    is withdrawn (docs/decisions.md); across cases nothing compares them, so each case was approved with its own
+    permit for the same business at the same premises. A random inspection finds the first non-conforming and the
+    department withdraws it (its permit revoked): the second permit stays valid, and the applicant trades on it as
+    if the inspection had found nothing."""
+    dept = fresh_department
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    rules = published_permit_rules(ledger, dept, "rt77-twice")
+    licence, holder = fresh_licence(ledger, tmp_path, "rt77-twice")
+    issued = []
+    for case in ("FBP-RT77-TWICE-1", "FBP-RT77-TWICE-2"):
+        app = application(case, licence)
+        decided = decisions.decide(ledger, dept, case, SERVICE_ITEM, app, rules, applicant_ref=holder)
+        issued.extend([decided.body["issued"]["certificate"]] if decided.body.get("issued") else [])
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    withdrawn(ledger, dept, inspected(ledger, dept, since, "FBP-RT77-TWICE-1"))
+    assert live_permits(ledger, issued) == []
