@@ -21,11 +21,13 @@ the application.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from ledger.client import Ledger
 from ledger.errors import InputError
@@ -244,3 +246,20 @@ def test_a_withdrawn_approval_leaves_no_second_permit_for_the_same_premises(
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
     withdrawn(ledger, dept, inspected(ledger, dept, since, "FBP-RT77-TWICE-1"))
     assert live_permits(ledger, issued) == []
+
+
+def test_the_demos_licences_disclose_the_name_its_permits_certify() -> None:
+    """The demo (scripts/demo.sh) approved its permit applications citing licences that name the business
+    ``subject.enterprise_name``, while the shipped permit rules certify the business name from ``subject.name``: every
+    permit the demo issued named no business (the finding above, in the shipped walk-through). Its licences now carry
+    each field the shipped rule set certifies from them, and its applications type the name from that field."""
+    root = Path(__file__).resolve().parent.parent
+    rules = yaml.safe_load((root / "rules" / "food-business-permit.yaml").read_text(encoding="utf-8"))
+    demo = (root / "scripts" / "demo.sh").read_text(encoding="utf-8")
+    certified = [p.split(".", 2)[2] for p in rules["produces"]["fields"].values() if p.startswith("certificate.")]
+    assert certified == ["subject.name"]
+    licences = re.search(r'"type": "business-licence",\s*"subject": \{(.*?)\}', demo, re.S)
+    assert licences is not None
+    for path in certified:
+        assert f'"{path.removeprefix("subject.")}":' in licences[1], path
+        assert f'licence["fields"]["{path}"]' in demo, path
