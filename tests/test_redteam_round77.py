@@ -263,3 +263,36 @@ def test_the_demos_licences_disclose_the_name_its_permits_certify() -> None:
     for path in certified:
         assert f'"{path.removeprefix("subject.")}":' in licences[1], path
         assert f'licence["fields"]["{path}"]' in demo, path
+
+
+def test_the_gateway_refuses_an_application_its_permit_cannot_be_written_from(ledger: Ledger, tmp_path: Path) -> None:
+    """The same applicant through their department's service (``POST /decisions``, which decides through the
+    library): the application without premises is a 422 naming the field, nothing recorded or issued; with them, the
+    case is approved and its permit issued."""
+    from .api_support import Clock, assert_problem, bearer, login, make_client, register
+
+    dept = register(ledger, "RT77", "approver", "issuer")
+    rules = published_permit_rules(ledger, dept, "rt77-api")
+    licence, holder = fresh_licence(ledger, tmp_path, "rt77-api")
+    client = make_client(ledger, Clock())
+    token = login(client, ledger, dept)
+
+    def payload(case: str, premises: bool) -> dict[str, Any]:
+        the_input = application(case, licence)
+        if not premises:
+            del the_input["application"]["premises"]
+        return {
+            "case_id": the_input.pop("case_id"),
+            "service_item": the_input.pop("service_item"),
+            "rule_set": rules.hex_digest,
+            "applicant_ref": holder,
+            "input": the_input,
+        }
+
+    refused = assert_problem(client.post("/decisions", json=payload("API-RT77", False), headers=bearer(token)), 422)
+    assert "premises" in refused["detail"], refused
+    assert decisions.find_decisions(ledger, dept, "API-RT77") == []
+    assert permits.live(ledger, dept, "API-RT77") == []
+    approved = client.post("/decisions", json=payload("API-RT77-OK", True), headers=bearer(token))
+    assert approved.status_code == 201, approved.text
+    assert permits.live(ledger, dept, "API-RT77-OK") != []
