@@ -14,8 +14,20 @@ Found and fixed here:
 
 A permit is issued only when it states every field its rule set's ``produces`` names; otherwise the approval is
 refused as an application the permit cannot be written from (InputError naming the field, nothing recorded or
-issued), on every path that decides with an application: ``decide``, ``decide_many``, an officer's approval given
-the application.
+issued), on every path that decides with an application: ``decide``, ``decide_many``, the gateway, an officer's
+approval given the application. The demo's licences named the business in another field, so every permit it issued
+named none.
+
+* (An applicant who knows only the digest of another firm's licence) cite it: the decision's evidence bundle naming
+  the applicant disclosed every cited certificate's holder field, so it told the applicant the other firm's credit
+  code. Now only a holder field that is the applicant's own identity is disclosed.
+
+Held (tests that fail if it stops holding): a holder's edits of the presentation they cite (a forged value beside
+its genuine hash, another field's salt, another firm's field grafted in, a colliding nested path), another holder's
+presentation handed in by an applicant.
+
+Open (strict xfail): an applicant's second case for the same premises keeps a live permit after the first case's
+approval is withdrawn.
 """
 
 from __future__ import annotations
@@ -32,9 +44,10 @@ import yaml
 from ledger.client import Ledger
 from ledger.errors import InputError
 from ledger.formats.certificate import CertificateDocument
-from ledger.services import decisions, logchain, permits
+from ledger.services import decisions, evidence, logchain, permits
 from ledger.services.replay import replay
 
+from .evidence_support import both
 from .permit_support import (
     SERVICE_ITEM,
     application,
@@ -296,3 +309,32 @@ def test_the_gateway_refuses_an_application_its_permit_cannot_be_written_from(le
     approved = client.post("/decisions", json=payload("API-RT77-OK", True), headers=bearer(token))
     assert approved.status_code == 201, approved.text
     assert permits.live(ledger, dept, "API-RT77-OK") != []
+
+
+def test_a_bundle_naming_the_applicant_discloses_no_other_holders_identity(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: an applicant who knows only the digest of another firm's licence (a digest is no secret: it is what
+    a public verification or a timeline asks by) and cites it in their own application. The department reads it from
+    the issuer's store (logged) and refers the case, not held; the decision's evidence bundle naming the applicant,
+    which the department hands the applicant for a review or a court, presented every cited certificate with its
+    type's holder field disclosed, so it told the applicant the other firm's credit code (for an ID card, a person's
+    ID number). The bundle now discloses a cited certificate's holder field only when it names the applicant; both
+    verifiers read the hidden one as naming someone else, as recorded, and verify the bundle. The applicant's own
+    licence, cited beside it, is still presented with its credit code, so a record calling it not held would fail."""
+    dept = fresh_department
+    rules = published_permit_rules(ledger, dept, "rt77-oracle")
+    other, firm = fresh_licence(ledger, tmp_path, "rt77-oracle", holder="91440300MA59999980")
+    own, applicant = fresh_licence(ledger, tmp_path, "rt77-oracle-own", holder="91440300MA59999981")
+    app = application("FBP-RT77-ORACLE", other)  # cites the other firm's licence by its digest
+    app["application"]["business_scope"] = "cooked-food"  # referred whatever it cites: no permit to erase
+    app["certificates"] = [other["digest"], own["digest"]]
+    decided = decisions.decide(ledger, dept, app["case_id"], SERVICE_ITEM, app, rules, applicant_ref=applicant)
+    assert [c["holder"] for c in decided.body["certificates"]] == [False, True], decided.body
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    bundle = evidence.decision_bundle(ledger, dept, app["case_id"], applicant=applicant)
+    theirs, mine = bundle["cited"]
+    assert firm not in json.dumps(theirs) and "subject.credit_code" in theirs["hidden"], theirs["fields"]
+    assert mine["fields"]["subject.credit_code"] == applicant
+    report, code, _ = both(ledger, bundle, tmp_path, "oracle.json")
+    assert report.ok and code == 0, report.to_json()
