@@ -104,7 +104,7 @@ with open(sys.argv[1], "w") as out:
     for i in range(1000):
         out.write(json.dumps({
             "id": f"BL-2026-{i:06d}", "type": "business-licence",
-            "subject": {"enterprise_name": f"{rng.choice(surnames)} Trading Co. {i}",
+            "subject": {"name": f"{rng.choice(surnames)} Trading Co. {i}",
                         "credit_code": f"91440300MA5{rng.randrange(10**7):07d}",
                         "legal_representative": f"{rng.choice(surnames)} {rng.choice('Wei Fang Na Min Jie Lei'.split())}",
                         "representative_id": f"4403{rng.randrange(10**14):014d}",
@@ -123,7 +123,7 @@ run ledger verify "$work/licence-1.json"
 step "A tampered copy (enterprise name changed) fails, naming the failing checks"
 python - "$work/licence-1.json" "$work/tampered.json" <<'PY'
 import json, sys
-doc = json.load(open(sys.argv[1])); doc["fields"]["subject.enterprise_name"] = "Forged Holdings Ltd."
+doc = json.load(open(sys.argv[1])); doc["fields"]["subject.name"] = "Forged Holdings Ltd."
 json.dump(doc, open(sys.argv[2], "w"))
 PY
 if ledger verify "$work/tampered.json"; then echo "demo: a tampered certificate verified!" >&2; exit 1; fi
@@ -161,7 +161,7 @@ print(f"verified: false (status: revoked); status_list: {lists['detail']}")
 PY
 
 step "The holder discloses only the enterprise name; the rest stay salted hashes, and it still verifies"
-run ledger present "$work/licence-1.json" --reveal subject.enterprise_name --out "$work/presentation.json"
+run ledger present "$work/licence-1.json" --reveal subject.name --out "$work/presentation.json"
 run ledger verify "$work/presentation.json"
 
 step "Sharing with the service centre needs the enterprise's own consent; withdrawn, it ends at once"
@@ -192,18 +192,18 @@ PY
 }
 digest1=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['digest'])" "$work/licence-1.json")
 consent_until=$(python -c "from datetime import UTC, datetime, timedelta; print((datetime.now(UTC) + timedelta(days=30)).isoformat())")
-share=(ledger share "$digest1" --to GOV --purpose "subsidy application 2026-17" --reveal subject.enterprise_name,subject.credit_code --until "$consent_until")
+share=(ledger share "$digest1" --to GOV --purpose "subsidy application 2026-17" --reveal subject.name,subject.credit_code --until "$consent_until")
 printf '$ %s\n' "${share[*]}"
 if "${share[@]}"; then echo "demo: shared personal fields without consent!" >&2; exit 1; fi
 give=(ledger consent give "$digest1" --to GOV --purpose-code subsidy --purpose-text "subsidy application 2026-17" \
-    --fields subject.enterprise_name,subject.credit_code --until "$consent_until")
+    --fields subject.name,subject.credit_code --until "$consent_until")
 echo '$ ledger consent give '"$digest1"' --to GOV --purpose-code subsidy ... --request-only > request-1.json' >&2
 "${give[@]}" --request-only > "$work/request-1.json"
 assert_for "$work/request-1.json" "$work/assertion-1.json"
 # a relay that adds a field on the way is refused: the assertion binds the request the enterprise saw
 echo '$ ledger consent give '"$digest1"' ... --fields ...,subject.legal_representative --assertion assertion-1.json' >&2
 if ledger consent give "$digest1" --to GOV --purpose-code subsidy --purpose-text "subsidy application 2026-17" \
-    --fields subject.enterprise_name,subject.credit_code,subject.legal_representative --until "$consent_until" \
+    --fields subject.name,subject.credit_code,subject.legal_representative --until "$consent_until" \
     --assertion "$work/assertion-1.json"; then
   echo "demo: a consent request changed on the way was accepted!" >&2; exit 1
 fi
@@ -334,7 +334,7 @@ with open(sys.argv[2], "w") as out:
             "applicant_ref": licence["fields"]["subject.credit_code"],
             "item": {"onsite_reason": 0, "materials_required": 3},
             "application": {"applicant_type": "enterprise", "online": True, "materials_submitted": 3,
-                            "business_name": licence["fields"]["subject.enterprise_name"],
+                            "business_name": licence["fields"]["subject.name"],
                             "premises": f"Shop {n}, Keyuan Road, Nanshan District",
                             "business_scope": "prepackaged-food-sales" if n < 3 else "cooked-food"},
             "applicant": {"blacklisted": False}, "certificates": [licence["digest"]]}) + "\n")

@@ -159,23 +159,25 @@ def test_a_certificate_cited_by_digest_again_and_again_counts_toward_the_cited_b
     rules = _padded_rule_set(f"rt56-cited-{dept.lower()}", 250_000)
     decisions.publish_rule_set(ledger, rules, dept)
     app = _widest_application("C-RT56-CITED", *[wide["digest"]] * _citations.MAX_CITATIONS)
+    # the applicant holds it: a bundle discloses the holder field of the applicant's own certificates only (round 77)
+    holder = wide["fields"]["subject.credit_code"]
     bound = f"past {_citations.MAX_CITED_BYTES:,} bytes together"
     with pytest.raises(InputError, match=bound):
-        decisions.decide(ledger, dept, "C-RT56-CITED", "ITEM-1", app, rules, applicant_ref="91110000Y4")
+        decisions.decide(ledger, dept, "C-RT56-CITED", "ITEM-1", app, rules, applicant_ref=holder)
     with pytest.raises(InputError, match=bound):
-        decisions.decide_many(ledger, dept, [{**app, "applicant_ref": "91110000Y4"}], {"*": rules})
+        decisions.decide_many(ledger, dept, [{**app, "applicant_ref": holder}], {"*": rules})
     with pytest.raises(InputError, match=bound):
         decisions.record_human_decision(
             ledger, dept, "C-RT56-CITED", "ITEM-1", officer="o-56", outcome="reject", reasons=["OFFICER_CHECKED"],
-            applicant_ref="91110000Y4", decision_input=app, rule_set=rules,
+            applicant_ref=holder, decision_input=app, rule_set=rules,
         )  # fmt: skip
     assert list(logchain.entries(ledger, logchain.LOG_DECISIONS, dept)) == []
     # what the refusal prevents: the decision recorded, and no bundle of it that any reader reads
     with monkeypatch.context() as patch:
         patch.setattr(_citations, "MAX_CITED_BYTES", 2**40)
-        decisions.decide(ledger, dept, "C-RT56-CITED", "ITEM-1", app, rules, applicant_ref="91110000Y4")
+        decisions.decide(ledger, dept, "C-RT56-CITED", "ITEM-1", app, rules, applicant_ref=holder)
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
-    bundle = evidence.decision_bundle(ledger, dept, "C-RT56-CITED", applicant="91110000Y4")  # 4.3 MB compact
+    bundle = evidence.decision_bundle(ledger, dept, "C-RT56-CITED", applicant=holder)  # 4.3 MB compact
     with pytest.raises(InputError, match=r"past the .* its readers take"):
         evidence.bundle_text(bundle)
 

@@ -129,7 +129,9 @@ def bundle_sections(
         cited.append(
             None
             if document is None
-            else _presentation(document, ("type", *(_holder_field(document) if applicant is not None else ())))
+            else _presentation(
+                document, ("type", *(_holder_field(document, applicant) if applicant is not None else ()))
+            )
         )
     return {"input": section, "cited": cited}
 
@@ -216,14 +218,22 @@ def _entry_proof(
     }
 
 
-def _holder_field(document: Mapping[str, Any]) -> tuple[str, ...]:
+def _holder_field(document: Mapping[str, Any], applicant: str) -> tuple[str, ...]:
     """The field naming the holder of a cited ``document``'s type (formats/holders.py), the one a bundle naming the
-    applicant discloses of it: another identity it carries (a licence's legal representative's ID number) is no
-    part of judging whether the applicant holds it (red team round 69)."""
+    applicant discloses of it, when it names ``applicant``: another identity it carries (a licence's legal
+    representative's ID number) is no part of judging whether the applicant holds it (red team round 69), and the
+    holder of a certificate that is not the applicant's is someone else, whose identity the bundle, handed to the
+    applicant or a court, does not disclose: both verifiers read a hidden holder field as naming someone else, which
+    is what it does (red team round 77: an applicant citing another firm's licence by digest learnt its credit code
+    from their decision's bundle)."""
     fields = document.get("fields")
     kind = fields.get("type") if isinstance(fields, Mapping) else None
     name = HOLDER_FIELD_OF_TYPE.get(kind) if isinstance(kind, str) else None
-    return (name,) if name is not None else ()
+    if name is None or not isinstance(fields, Mapping):
+        return ()
+    value = fields.get(name)
+    # as both verifiers compare it (CertificateFact.held_by, the court's holder()): the text, or an integer's digits
+    return (name,) if isinstance(value, (str, int)) and str(value) == applicant else ()
 
 
 def _presentation(document: Mapping[str, Any], reveal: tuple[str, ...]) -> Any:

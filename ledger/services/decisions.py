@@ -1765,6 +1765,7 @@ def record_human_decision(
         ledger,
         department,
         [(rules, body, given, applicant_ref)] if issues and not permits.live(ledger, department, case_id) else [],  # type: ignore[list-item]
+        complete=decision_input is not None,
     )
     # the input and its cited copies are stored only once everything above was accepted, and removed again if the
     # decision is not recorded: a refused decision leaves no personal data that no decision names

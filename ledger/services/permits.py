@@ -26,6 +26,7 @@ appended, then the batch is anchored, then the decision log. A crash in between 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -159,6 +160,7 @@ def _record(
     identity: str,
     certificate_id: str,
     stored: Mapping[str, Any],
+    complete: bool = True,
 ) -> dict[str, Any]:
     spec = rule_set.produces or {}
     subject: dict[str, Any] = {}
@@ -178,7 +180,9 @@ def _record(
             if from_certificate is not None
             else _value(decision_input, path)
         )
-        if value is not None:  # a fact the application does not carry is left out, never invented
+        if complete and _states_nothing(value):
+            raise _incomplete(spec["type"], name, path, from_certificate, body["case_id"])
+        if value is not None:  # a fact the input does not carry is never invented (an officer's approval without one)
             # what the applicant typed displays as it is stated (a certified value is its issuer's word)
             subject[name] = (
                 value if from_certificate is not None else _displayed_as_stated(value, name, body["case_id"])
@@ -200,6 +204,35 @@ def _record(
         "valid_from": start.replace(microsecond=0).isoformat().replace("+00:00", "Z"),
         "valid_until": end.replace(microsecond=0).isoformat().replace("+00:00", "Z"),
     }
+
+
+def _states_nothing(value: Any) -> bool:
+    """Whether a field's value states nothing: absent (None), blank text, an empty list or object."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    return isinstance(value, (Mapping, list, tuple)) and not value
+
+
+def _incomplete(
+    cert_type: str, name: str, path: str, from_certificate: re.Match[str] | None, case_id: Any
+) -> InputError:
+    """The refusal of an approval whose permit would state nothing for ``name`` (red team round 77: a permit naming
+    no premises, or no business, was signed and anchored for five years, to be shown wherever its holder likes)."""
+    if from_certificate is not None:
+        source = (
+            f"certified from the applicant's own cited {from_certificate[1]} (verified, valid, unexpired, of an issuer "
+            f"the rules trust, the first such citation), which does not disclose {from_certificate[2]!r}: cite that "
+            f"certificate with {from_certificate[2]!r} disclosed, or by its digest"
+        )
+    else:
+        source = f"copied from the application's {path!r}, which the application does not give: give it as text"
+    return InputError(
+        f"case {case_id!r}: the {cert_type} this approval issues states {name!r}, {source}. A permit stating nothing "
+        "there would be signed and anchored for its holder to show for anything; nothing was recorded",
+        field=f"application ({name})" if from_certificate is None else "certificates",
+    )
 
 
 # What a permit never copies from an application (red team rounds 69, 70, 71): a character that displays as nothing
@@ -308,11 +341,17 @@ def _unused_ids(ledger: Ledger, department: str, wanted: list[str]) -> list[str]
 
 
 def prepare(
-    ledger: Ledger, department: str, items: Sequence[tuple[RuleSet, dict[str, Any], Mapping[str, Any], str]]
+    ledger: Ledger,
+    department: str,
+    items: Sequence[tuple[RuleSet, dict[str, Any], Mapping[str, Any], str]],
+    *,
+    complete: bool = True,
 ) -> Produced:
     """For each (rule set, decision body, decision input, applicant identity) whose body approves under a rule set
     that produces a certificate: build the certificate, store its batch ``prepared`` and record ``issued`` in the
-    body (which is not appended yet). Nothing is anchored here: :meth:`Produced.anchor`."""
+    body (which is not appended yet). Nothing is anchored here: :meth:`Produced.anchor`. ``complete``: the input is
+    an application, so the certificate must state every field ``produces`` names (InputError naming the first it
+    would state nothing for); False for an officer's approval given no input, whose permit states none."""
     wanted = [
         (rules, body, given, identity)
         for rules, body, given, identity in items
@@ -337,7 +376,10 @@ def prepare(
     )
     records = [
         validate_record(
-            _bounded(_record(rules, department, body, given, identity, cid, stored), ledger.settings.max_record_bytes),
+            _bounded(
+                _record(rules, department, body, given, identity, cid, stored, complete),
+                ledger.settings.max_record_bytes,
+            ),
             n,
             department=department,
         )
