@@ -215,3 +215,10 @@ def test_an_honest_chain_passes_witnessed_with_kept_proofs_and_live(
         for _ in range(2):  # the node drops the witnessed block's state: the kept proofs prove it
             rpc(ledger, "evm_mine")
         assert _witnessed(ledger.chain, config, ledger.settings.data_dir, target).ok
+        # the kept file names the proof holding each department (16 a proof, four slots each): read that one alone
+        kept = wclient.CheckpointStore(ledger.settings.data_dir).state(collected.checkpoint.checkpoint.hash_hex)
+        assert kept is not None and kept["departments"]["0x" + dept.hex()] < len(kept["proofs"])
+        assert set(kept["departments"]) <= {"0x" + d.hex() for d in trail.stated_anchorings(ledger.chain)}
+        with RpcProxy(rpc_url(ledger), rewrite=lambda _m, _p, answer: answer) as node:
+            assert _witnessed(_lying(ledger, node.url), config, ledger.settings.data_dir, target).ok
+            assert node.methods["eth_getProof"] == 0, node.methods

@@ -515,11 +515,20 @@ def verified_words(
     return words
 
 
+def fetch_verified(
+    w3: Any, address: str, slots: Sequence[int], block_hash: bytes, number: int
+) -> tuple[Any, Any, dict[int, int]]:
+    """The node's answers that prove ``slots`` of the contract at ``address`` in block ``number`` of hash
+    ``block_hash`` (its ``eth_getBlockByNumber`` and ``eth_getProof``, as :func:`fetch` reads them) and the words
+    they prove (:func:`verified_words`): what ``ledger witness collect`` keeps, checked before it is kept."""
+    block, answer = fetch(w3, address, slots, number)
+    return block, answer, verified_words(block, answer, address, slots, block_hash, number)
+
+
 def proven_words(w3: Any, address: str, slots: Sequence[int], block_hash: bytes, number: int) -> dict[int, int]:
     """The storage words at ``slots`` of the contract at ``address`` in block ``number`` of hash ``block_hash``,
     each proven from the block's header down (one ``eth_getBlockByNumber`` and one ``eth_getProof``)."""
-    block, answer = fetch(w3, address, slots, number)
-    return verified_words(block, answer, address, slots, block_hash, number)
+    return fetch_verified(w3, address, slots, block_hash, number)[2]
 
 
 def trail_slots(department_id: bytes) -> list[int]:

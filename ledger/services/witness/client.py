@@ -498,16 +498,20 @@ def state_at(chain: Chain, height: int, block_hash: bytes) -> dict[str, Any] | N
     head's only)."""
     try:
         ids, _ = chain.call(chain.anchor.functions.statusTrails(), height)
-        slots = [slot for dept in ids for slot in stateproof.department_slots(bytes(dept))]
-        block, proofs = None, []
-        for i in range(0, len(slots), stateproof.MAX_PROOF_SLOTS):  # a multiple of 4: no department split
-            chunk = slots[i : i + stateproof.MAX_PROOF_SLOTS]
-            block, answer = stateproof.fetch(chain.w3, chain.deployment.anchor, chunk, height)
-            stateproof.verified_words(block, answer, chain.deployment.anchor, chunk, block_hash, height)
+        departments = [bytes(dept) for dept in ids]
+        per_chunk = stateproof.MAX_PROOF_SLOTS // len(stateproof.department_slots(bytes(32)))
+        block: Any = None
+        proofs: list[Any] = []
+        chunk_of: dict[str, int] = {}
+        for i in range(0, len(departments), per_chunk):  # a department's slots never split between two proofs
+            chunk = departments[i : i + per_chunk]
+            slots = [slot for dept in chunk for slot in stateproof.department_slots(dept)]
+            block, answer, _ = stateproof.fetch_verified(chain.w3, chain.deployment.anchor, slots, block_hash, height)
+            chunk_of |= {"0x" + dept.hex(): len(proofs) for dept in chunk}
             proofs.append(answer)
     except LedgerError:
         return None
-    return {"height": height, "block": block, "proofs": proofs}
+    return {"height": height, "block": block, "proofs": proofs, "departments": chunk_of}
 
 
 def _round(
@@ -722,7 +726,14 @@ class WitnessView:
         kept = CheckpointStore(self._data_dir).state(cp.hash_hex) if self._data_dir is not None else None
         why = "no proof of it was kept when the checkpoint was collected"
         block = kept.get("block") if kept is not None else None
-        for answer in kept.get("proofs", []) if kept is not None else []:
+        proofs = kept.get("proofs", []) if kept is not None else []
+        # the one proof holding the department, by the kept file's map (a department the map does not name, or a
+        # file without one, walks them all): a check against the block's hash all the same, the file is not trusted
+        named = kept.get("departments") if kept is not None else None
+        at = named.get("0x" + department_id.hex()) if isinstance(named, dict) else None
+        if type(at) is int and 0 <= at < len(proofs):
+            proofs = [proofs[at]]
+        for answer in proofs:
             try:
                 words = stateproof.verified_words(block, answer, anchor, slots, cp.block_hash, cp.height)
             except ChainError as exc:
