@@ -1742,6 +1742,13 @@ class Verifier:
         if not logs:
             return None
         log = logs[0]
+        position = (quantity(log["blockNumber"], "a log's block number"), quantity(log["logIndex"], "a log's index"))
+        if position not in self._department_batches(department, contract):
+            raise Failure(
+                f"the node's BatchAnchored event of root {root} (block {position[0]}) is not among the issuing "
+                "department's batch events that hash to the anchoring trail the contract keeps for it: the node "
+                "made up or moved it; do not trust this node"
+            )
         n, schema = abi_decode(["uint32", "bytes32"], bytes.fromhex(log["data"][2:]))
         return {
             "department": bytes.fromhex(log["topics"][2][2:]).rstrip(b"\x00").decode("ascii", "replace"),
@@ -1752,6 +1759,65 @@ class Verifier:
             "block_hash": log["blockHash"].lower(),
             "tx_hash": log["transactionHash"].lower(),
         }
+
+    def _department_batches(self, department: str, contract: str) -> set[tuple[int, int]]:
+        """The positions (block, log index) of the issuing department's BatchAnchored events, read whole from its
+        registration and checked against its anchoring trail (CertificateAnchor 4.2.0, docs/format.md §8), read
+        first and at the latest block: ``trail = sha256(trail || root || signer || uint32 block || data)`` over the
+        events in chain order must be the contract's, with as many events and the last in its block. A node leaving
+        a batch out, making one up, moving one to another block or altering one is refused (a Failure)."""
+        try:
+            (periods,) = self.rpc.call(
+                self.b["chain"]["registry_contract"],
+                "statusHistory(bytes32)",
+                ["bytes32"],
+                [bytes.fromhex(department[2:])],
+                ["(bool,uint8,uint64)[]"],
+            )
+        except Failure:  # not a registered department: it anchored nothing, which reading from 0 shows
+            periods = ()
+        ((stated, stated_block, stated_batches),) = self.rpc.call(
+            contract,
+            "anchoringTrail(bytes32)",
+            ["bytes32"],
+            [bytes.fromhex(department[2:])],
+            ["(bytes32,uint32,uint32)"],
+        )
+        block = min((start for _, _, start in periods), default=0)
+        end = max(self.head, int(stated_block))
+        if end > MAX_BLOCK_NUMBER:
+            raise Failure(f"the node names an anchoring in block {end}, which no contract can record")
+        far = (end - block) // STATUS_LOG_CHUNK >= STATUS_PROBE_AFTER
+        if far and quantity(self.rpc.block(end).get("number"), "a block's number") != end:
+            raise Failure(f"the node claims a block {end} it does not produce: do not trust this node")
+        found: list[tuple[int, int, bytes]] = []
+        topics = [EVENT_TOPIC, None, department]
+        while block <= end:
+            upto = min(end, block + STATUS_LOG_CHUNK - 1)
+            query = {"address": contract, "fromBlock": hex(block), "toBlock": hex(upto), "topics": topics}
+            for log in node_logs(self.rpc("eth_getLogs", query), contract, topics):
+                number = quantity(log["blockNumber"], "a log's block number")
+                got = [str(t).lower() for t in log["topics"]]
+                if not block <= number <= upto or len(got) != 4 or got[3][:26] != "0x" + "00" * 12:
+                    raise Failure(f"the node returned a batch event of block {number} for blocks {block}-{upto}")
+                data = hexbytes(log["data"], 64)
+                link = hexbytes(got[1], 32) + bytes.fromhex(got[3][26:]) + number.to_bytes(4, "big") + data
+                found.append((number, quantity(log["logIndex"], "a log's index"), link))
+            block = upto + 1
+        found.sort(key=lambda item: (item[0], item[1]))
+        if len({(number, index) for number, index, _ in found}) != len(found):
+            raise Failure("the node returned two batch events at one position of the chain: do not trust this node")
+        trail = bytes(32)
+        for _, _, link in found:
+            trail = sha256(trail + link)
+        last_block = found[-1][0] if found else 0
+        if trail != bytes(stated) or len(found) != int(stated_batches) or last_block != int(stated_block):
+            raise Failure(
+                f"the node's batch events of the issuing department ({len(found)}) do not hash to the anchoring trail "
+                f"the contract keeps for it ({int(stated_batches)} batches, the last in block {int(stated_block)}): "
+                "the node left out, made up, moved or altered batch events; do not trust this node"
+            )
+        return {(number, index) for number, index, _ in found}
 
     def check_anchor_event(self) -> str:
         e, a = self.event or {}, self.b["anchor"]

@@ -272,18 +272,14 @@ def test_a_node_failing_its_proof_costs_a_batch_one_proof_read_per_department_no
             rpc(ledger, "evm_setIntervalMining", 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (red team round 75): the state proofs prove the status trail only; the batch's anchoring block is "
-    "the node's word (CertificateAnchor.batch), and kept proofs cannot cover every batch at the latest checkpoint",
-)
 def test_a_node_dating_an_anchoring_before_the_witnessed_block_fails_witnessed(
     ledger: Ledger, tmp_path: Path, fresh_department: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Adversary: the chain's operator. A batch anchored after the latest witnessed checkpoint is "not witnessed
     yet"; the node answers ``batch(department, root)`` with an anchoring block below the checkpoint, every other
-    answer honest, so ``witnessed`` vouches for an anchoring no quorum has seen (a certificate the operator could
-    still drop or rewrite unseen)."""
+    answer honest, so ``witnessed`` vouched for an anchoring no quorum has seen (a certificate the operator could
+    still drop or rewrite unseen). Since CertificateAnchor 4.2.0 the department's anchoring trail is proven at the
+    checkpoint, and a batch dated at or below it must be among the batch events that hash to it."""
     monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
     monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
     issue(ledger, tmp_path, fresh_department, make_records(1))  # the department has a batch before the checkpoint
@@ -312,7 +308,8 @@ def test_a_node_dating_an_anchoring_before_the_witnessed_block_fails_witnessed(
             view.witness = wclient.WitnessView(lying, config, None, ledger.settings.data_dir)
             report = verify_certificate(target, view)
             checks = {c.name: c for c in report.checks}
-            assert not checks["witnessed"].ok, report.to_json()
+            assert checks["anchored"].ok, report.to_json()  # the lie itself: the batch's record is the node's word
+            assert not checks["witnessed"].ok and "do not hold it" in checks["witnessed"].detail, report.to_json()
 
 
 @pytest.mark.parametrize("lookup", ["direct", "herd"])

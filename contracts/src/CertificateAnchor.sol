@@ -7,8 +7,8 @@ import {Sha256Merkle} from "./Sha256Merkle.sol";
 
 /// @title CertificateAnchor
 /// @notice Anchors certificate batch roots for issuer departments and keeps each certificate's status history.
-/// A batch costs two storage slots whatever its size (the anchoring, its certificate type); status changes prove the
-/// certificate's membership on-chain.
+/// A batch costs two storage slots whatever its size (the anchoring, its certificate type), and rewrites the two of
+/// its department's anchoring trail (4.2.0); status changes prove the certificate's membership on-chain.
 /// @dev Batches are keyed by (department, root) and statuses by (department, root, digest): a department only
 /// ever reads and writes its own namespace, so anchoring a foreign digest or a foreign root gains nothing.
 contract CertificateAnchor is ICertificateAnchor {
@@ -30,6 +30,10 @@ contract CertificateAnchor is ICertificateAnchor {
     /// @dev Each department's running hash of its status changes: what a reader of its status events checks them
     /// against (red team round 68: a node leaving a revocation out of `eth_getLogs` was believed).
     mapping(bytes32 departmentId => StatusTrail) private _trails;
+    /// @dev Each department's running hash of its anchorings: what a reader of its batch events checks them against,
+    /// and what a state proof at a witnessed block proves its batches up to that block by (red team round 75: a node
+    /// dated a batch anchored after the latest witnessed checkpoint below it).
+    mapping(bytes32 departmentId => AnchoringTrail) private _anchorings;
 
     /// @notice Binds the anchor to the department registry that authorizes issuers.
     /// @param registry_ The department registry.
@@ -54,6 +58,11 @@ contract CertificateAnchor is ICertificateAnchor {
             count: count,
             schema: schema
         });
+        AnchoringTrail storage kept = _anchorings[departmentId];
+        kept.trail =
+            sha256(abi.encodePacked(kept.trail, root, msg.sender, uint32(block.number), uint256(count), schema));
+        kept.blockNumber = uint32(block.number);
+        kept.batches += 1;
         emit BatchAnchored(root, departmentId, msg.sender, count, schema);
     }
 
@@ -189,6 +198,20 @@ contract CertificateAnchor is ICertificateAnchor {
     }
 
     /// @inheritdoc ICertificateAnchor
+    function anchoringTrail(bytes32 departmentId) external view returns (AnchoringTrail memory) {
+        return _anchorings[departmentId];
+    }
+
+    /// @inheritdoc ICertificateAnchor
+    function anchoringTrails() external view returns (bytes32[] memory departmentIds, AnchoringTrail[] memory trails) {
+        departmentIds = _registry.departmentIds();
+        trails = new AnchoringTrail[](departmentIds.length);
+        for (uint256 i = 0; i < departmentIds.length; ++i) {
+            trails[i] = _anchorings[departmentIds[i]];
+        }
+    }
+
+    /// @inheritdoc ICertificateAnchor
     function statusHistory(bytes32 departmentId, bytes32 root, bytes32 digest)
         external
         view
@@ -204,7 +227,7 @@ contract CertificateAnchor is ICertificateAnchor {
 
     /// @inheritdoc ICertificateAnchor
     function version() external pure returns (string memory) {
-        return "4.1.0";
+        return "4.2.0";
     }
 
     // ----------------------------------------------------------------- internals

@@ -56,6 +56,16 @@ interface ICertificateAnchor {
         uint32 changes;
     }
 
+    /// @notice A department's anchoring trail: the running hash of every batch it anchored, in chain order
+    /// (docs/format.md §8), the block of the last one and how many there were. A reader that took a department's
+    /// `BatchAnchored` events from `eth_getLogs` recomputes the hash from them and compares; a state proof of it at a
+    /// witnessed block proves which batches were anchored up to that block, and in which blocks (4.2.0).
+    struct AnchoringTrail {
+        bytes32 trail;
+        uint32 blockNumber;
+        uint32 batches;
+    }
+
     // ----------------------------------------------------------------- errors
 
     /// @notice `caller` is not the current key of an active department holding `neededRole`.
@@ -128,8 +138,8 @@ interface ICertificateAnchor {
 
     /// @notice Anchors the Merkle root of a batch of `count` certificates in the caller department's namespace.
     /// @dev Caller must be the current key of an active department with the issuer role that holds certificate type
-    /// `schema` now ({IDepartmentRegistry.isAuthorizedForType}). Two SSTOREs. Another department anchoring the same
-    /// root value neither blocks nor affects this one. The contract cannot see the leaves: every verifier checks
+    /// `schema` now ({IDepartmentRegistry.isAuthorizedForType}). Two SSTOREs, and two for the department's
+    /// {anchoringTrail}. Another department anchoring the same root value neither blocks nor affects this one. The contract cannot see the leaves: every verifier checks
     /// that a certificate's type hashes to its batch's `schema` (docs/format.md §8).
     /// @param root Merkle root (nonzero, never anchored before by this department).
     /// @param count Number of certificates in the batch (nonzero).
@@ -224,16 +234,27 @@ interface ICertificateAnchor {
     /// its order: one call for a reader of the whole contract's status events.
     function statusTrails() external view returns (bytes32[] memory departmentIds, StatusTrail[] memory trails);
 
+    /// @notice Department `departmentId`'s anchoring trail (see {AnchoringTrail}): all zero while it anchored no batch.
+    /// Each anchoring sets `trail = sha256(trail || root || signer || uint32 block || data)`, with the batch's root,
+    /// the anchoring key (20 bytes), the block, and the {BatchAnchored} event's ABI data (`count` as one word, then
+    /// `schema`).
+    function anchoringTrail(bytes32 departmentId) external view returns (AnchoringTrail memory);
+
+    /// @notice The anchoring trails of every department the registry lists ({IDepartmentRegistry-departmentIds}), in
+    /// its order: one call for a reader of the whole contract's batch events.
+    function anchoringTrails() external view returns (bytes32[] memory departmentIds, AnchoringTrail[] memory trails);
+
     /// @notice Every status change of that certificate, oldest first.
     function statusHistory(bytes32 departmentId, bytes32 root, bytes32 digest)
         external
         view
         returns (StatusChange[] memory);
 
-    /// @notice Contract version, "4.1.0" (2.1.0: a revoked or superseded digest is ended under every root of its
+    /// @notice Contract version, "4.2.0" (2.1.0: a revoked or superseded digest is ended under every root of its
     /// department, {endedUnder}; 2.2.0: its suspensions are made through one root, {heldUnder}; 3.0.0: a batch is
     /// of one certificate type its department holds, and a certificate is superseded only by one of its type;
     /// 4.0.0: a certificate's digest commits to its type, and {supersede} computes both digests under their batches'
-    /// types; 4.1.0: each department's status changes are chained in its {statusTrail}).
+    /// types; 4.1.0: each department's status changes are chained in its {statusTrail}; 4.2.0: its anchorings in its
+    /// {anchoringTrail}).
     function version() external pure returns (string memory);
 }

@@ -368,14 +368,16 @@ class _Member:
 
 @dataclass(frozen=True, slots=True)
 class AnchorLayout:
-    """Where CertificateAnchor keeps a department's status trail and a certificate's status history, from the
-    compiler's storage layout."""
+    """Where CertificateAnchor keeps a department's status and anchoring trails and a certificate's status history,
+    from the compiler's storage layout."""
 
     trails: int
     history: int
     trail: Mapping[str, _Member]
     change: Mapping[str, _Member]
     change_slots: int
+    anchorings: int
+    anchoring: Mapping[str, _Member]
 
     @classmethod
     def from_layout(cls, layout: Mapping[str, Any]) -> AnchorLayout:
@@ -394,10 +396,22 @@ class AnchorLayout:
 
         trail, _ = struct(variables["_trails"]["type"])
         change, change_slots = struct(variables["_history"]["type"])
-        return cls(int(variables["_trails"]["slot"]), int(variables["_history"]["slot"]), trail, change, change_slots)
+        anchoring, _ = struct(variables["_anchorings"]["type"])
+        return cls(
+            int(variables["_trails"]["slot"]),
+            int(variables["_history"]["slot"]),
+            trail,
+            change,
+            change_slots,
+            int(variables["_anchorings"]["slot"]),
+            anchoring,
+        )
 
     def trail_base(self, department_id: bytes) -> int:
         return _mapped(self.trails, department_id)
+
+    def anchoring_base(self, department_id: bytes) -> int:
+        return _mapped(self.anchorings, department_id)
 
     def history_base(self, department_id: bytes, root: bytes, digest: bytes) -> int:
         return _mapped(_mapped(_mapped(self.history, department_id), root), digest)
@@ -501,11 +515,20 @@ def verified_words(
     return words
 
 
+def fetch_verified(
+    w3: Any, address: str, slots: Sequence[int], block_hash: bytes, number: int
+) -> tuple[Any, Any, dict[int, int]]:
+    """The node's answers that prove ``slots`` of the contract at ``address`` in block ``number`` of hash
+    ``block_hash`` (its ``eth_getBlockByNumber`` and ``eth_getProof``, as :func:`fetch` reads them) and the words
+    they prove (:func:`verified_words`): what ``ledger witness collect`` keeps, checked before it is kept."""
+    block, answer = fetch(w3, address, slots, number)
+    return block, answer, verified_words(block, answer, address, slots, block_hash, number)
+
+
 def proven_words(w3: Any, address: str, slots: Sequence[int], block_hash: bytes, number: int) -> dict[int, int]:
     """The storage words at ``slots`` of the contract at ``address`` in block ``number`` of hash ``block_hash``,
     each proven from the block's header down (one ``eth_getBlockByNumber`` and one ``eth_getProof``)."""
-    block, answer = fetch(w3, address, slots, number)
-    return verified_words(block, answer, address, slots, block_hash, number)
+    return fetch_verified(w3, address, slots, block_hash, number)[2]
 
 
 def trail_slots(department_id: bytes) -> list[int]:
@@ -526,6 +549,31 @@ def trail_from(words: Mapping[int, int], department_id: bytes) -> Trail:
     )
 
 
+def anchoring_slots(department_id: bytes) -> list[int]:
+    """The storage slots of department ``department_id``'s anchoring trail (CertificateAnchor 4.2.0)."""
+    layout = anchor_layout()
+    base = layout.anchoring_base(department_id)
+    return sorted({base + m.slot for m in layout.anchoring.values()})
+
+
+def department_slots(department_id: bytes) -> list[int]:
+    """The storage slots a witnessed verification proves of department ``department_id``: its status trail's, then
+    its anchoring trail's (what ``ledger witness collect`` keeps proofs of, four per department)."""
+    return trail_slots(department_id) + anchoring_slots(department_id)
+
+
+def anchoring_from(words: Mapping[int, int], department_id: bytes) -> Trail:
+    """Department ``department_id``'s anchoring trail from its proven storage ``words`` (:func:`anchoring_slots`);
+    ``changes`` counts its batches."""
+    layout = anchor_layout()
+    base, member = layout.anchoring_base(department_id), layout.anchoring
+    return Trail(
+        member["trail"].of(words, base).to_bytes(32, "big"),
+        member["blockNumber"].of(words, base),
+        member["batches"].of(words, base),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ProvenStatus:
     """A certificate's status word at a witnessed block: its last change (status code, block, timestamp, detail) and
@@ -542,6 +590,13 @@ def proven_trail(w3: Any, address: str, block_hash: bytes, number: int, departme
     """Department ``department_id``'s status trail (``statusTrail``) in block ``number`` of hash ``block_hash``,
     proven from the block's header."""
     return trail_from(proven_words(w3, address, trail_slots(department_id), block_hash, number), department_id)
+
+
+def proven_trails(w3: Any, address: str, block_hash: bytes, number: int, department_id: bytes) -> tuple[Trail, Trail]:
+    """Department ``department_id``'s status and anchoring trails in block ``number`` of hash ``block_hash``, proven
+    from the block's header (one header read, one ``eth_getProof`` of their four slots)."""
+    words = proven_words(w3, address, department_slots(department_id), block_hash, number)
+    return trail_from(words, department_id), anchoring_from(words, department_id)
 
 
 def proven_status(

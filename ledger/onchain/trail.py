@@ -21,6 +21,17 @@ recent blocks only, so the value is never asked for at an older block). A node t
 as well as its logs is out of reach here, as it is for the direct lookup (``statusOf``); with witnesses configured,
 the ``witnessed`` check proves the trail at the cosigned block from the state root (:mod:`ledger.onchain.stateproof`,
 EIP-1186) and holds the node's events up to that block to it.
+
+Anchoring trails (CertificateAnchor 4.2.0) do the same for a department's ``BatchAnchored`` events: the running hash
+of its anchorings in chain order (``anchoringTrail``, docs/format.md §8)::
+
+    trail_n = SHA-256(trail_{n-1} || root || signer (20 bytes) || uint32 block || event data)
+
+with the batch's root and anchoring key as the event's topics name them, the block, and the event's ABI data (its
+count as one word, then its certificate type). A reader of a department's, or the contract's, batch events checks
+them against it (:func:`batch_events`); the ``witnessed`` check proves it at the cosigned block and holds a batch
+dated at or below that block to the events that hash to it (red team round 75: a node dated a batch anchored after
+the latest checkpoint below it, and ``witnessed`` vouched for an anchoring no quorum had seen).
 """
 
 from __future__ import annotations
@@ -30,8 +41,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from eth_utils.crypto import keccak
+
 from ..errors import ChainError
-from .chainread import MAX_BLOCK_NUMBER
+from .chainread import MAX_BLOCK_NUMBER, scan_ranges
 from .ids import department_code
 
 if TYPE_CHECKING:
@@ -55,6 +68,14 @@ class Trail:
         link = hashlib.sha256(
             b"".join((self.trail, bytes((status,)), digest, root, block.to_bytes(4, "big"), data))
         ).digest()
+        return Trail(link, block, self.changes + 1)
+
+    def anchored(self, root: bytes, signer: bytes, block: int, data: bytes) -> Trail:
+        """The anchoring trail once the batch event (``root``, ``signer``'s 20 bytes, ``block``, ABI ``data``: count
+        and certificate type) is chained (``changes`` counts the batches)."""
+        if not 0 <= block <= MAX_BLOCK_NUMBER:
+            raise ChainError(f"the node answered a batch event of block {block}, which no contract can record")
+        link = hashlib.sha256(b"".join((self.trail, root, signer, block.to_bytes(4, "big"), data))).digest()
         return Trail(link, block, self.changes + 1)
 
     def agrees(self, stated: Trail) -> bool:
@@ -101,10 +122,19 @@ def stated_all(chain: Chain) -> dict[bytes, Trail]:
     return {bytes(dept): from_answer(value) for dept, value in zip(ids, trails, strict=True)}
 
 
-def require(department_id: bytes, got: Trail, contract: Trail, what: str) -> None:
-    """Refuse ``got``, the trail recomputed from the events a node gave for ``what``, unless it is the contract's."""
+def require(department_id: bytes, got: Trail, contract: Trail, what: str, *, batches: bool = False) -> None:
+    """Refuse ``got``, the trail recomputed from the events a node gave for ``what``, unless it is the contract's
+    (its anchoring trail with ``batches``, else its status trail)."""
     if got.agrees(contract):
         return
+    if batches:
+        raise ChainError(
+            f"the node's batch events of department {department_code(department_id)!r} ({what}) do not hash to the "
+            f"anchoring trail the contract keeps for it: {got.changes} events given, the contract counts "
+            f"{contract.changes} batches, the last in block {contract.block}. The node left out, made up, moved or "
+            "altered batch events (or the chain changed while it was read: try again); do not trust this node's "
+            "event logs"
+        )
     raise ChainError(
         f"the node's status events of department {department_code(department_id)!r} ({what}) do not hash to the status trail "
         f"the contract keeps for it: {got.changes} events given, the contract counts {contract.changes} changes, the "
@@ -113,11 +143,13 @@ def require(department_id: bytes, got: Trail, contract: Trail, what: str) -> Non
     )
 
 
-def require_all(got: Mapping[bytes, Trail], contract: Mapping[bytes, Trail], what: str) -> None:
+def require_all(
+    got: Mapping[bytes, Trail], contract: Mapping[bytes, Trail], what: str, *, batches: bool = False
+) -> None:
     """Refuse the trails recomputed from the events of every department unless each is the contract's, and no
     department the contract does not list has any (:func:`require`)."""
     for dept in _every(got, contract):
-        require(dept, got.get(dept, NONE), contract.get(dept, NONE), what)
+        require(dept, got.get(dept, NONE), contract.get(dept, NONE), what, batches=batches)
 
 
 def _every(*maps: Mapping[bytes, Trail]) -> Iterable[bytes]:
@@ -125,3 +157,126 @@ def _every(*maps: Mapping[bytes, Trail]) -> Iterable[bytes]:
     for found in maps:
         seen.update(dict.fromkeys(found))
     return seen
+
+
+# -- anchoring trails (CertificateAnchor 4.2.0) ------------------------------------------------------------------
+
+BATCH_ANCHORED_TOPIC = "0x" + keccak(text="BatchAnchored(bytes32,bytes32,address,uint32,bytes32)").hex()
+
+
+@dataclass(frozen=True, slots=True)
+class BatchEvent:
+    """One ``BatchAnchored`` event as a node answered it (checked: the anchor contract's, of the department and
+    blocks asked for): ``signer`` its 20 bytes, ``data`` its ABI data (count, certificate type)."""
+
+    department_id: bytes
+    root: bytes
+    signer: bytes
+    block: int
+    log_index: int
+    block_hash: str
+    data: bytes
+
+    @property
+    def count(self) -> int:
+        return int.from_bytes(self.data[:32], "big")
+
+    @property
+    def schema(self) -> bytes:
+        return self.data[32:64]
+
+    @property
+    def signer_address(self) -> str:
+        return "0x" + self.signer.hex()
+
+
+def anchorings_chained(events: Iterable[BatchEvent], kept: Mapping[bytes, Trail] | None = None) -> dict[bytes, Trail]:
+    """Each department's anchoring trail once ``events`` (in chain order) are chained after its ``kept`` one."""
+    running = dict(kept or {})
+    for event in events:
+        running[event.department_id] = running.get(event.department_id, NONE).anchored(
+            event.root, event.signer, event.block, event.data
+        )
+    return running
+
+
+def stated_anchoring(chain: Chain, department_id: bytes) -> Trail:
+    """Department ``department_id``'s anchoring trail as the contract keeps it at the latest block."""
+    return from_answer(chain.call(chain.anchor.functions.anchoringTrail(department_id)))
+
+
+def stated_anchorings(chain: Chain) -> dict[bytes, Trail]:
+    """Every registered department's anchoring trail as the contract keeps it at the latest block, in one call."""
+    ids, trails = chain.call(chain.anchor.functions.anchoringTrails())
+    if len(ids) != len(trails):
+        raise ChainError("the node answered anchoringTrails with as many trails as departments: do not trust this node")
+    return {bytes(dept): from_answer(value) for dept, value in zip(ids, trails, strict=True)}
+
+
+def read_batch_events(chain: Chain, start: int, end: int, department_id: bytes | None = None) -> list[BatchEvent]:
+    """The ``BatchAnchored`` events of blocks [start, end] (of ``department_id`` when given), in chain order, as the
+    node answers them (unchecked against any trail: :func:`batch_events` checks them). Read as raw JSON-RPC, and an
+    event of another contract or department, outside the range, or malformed is the node lying (a ChainError)."""
+    contract = chain.deployment.anchor.lower()
+    dept_topic = None if department_id is None else "0x" + department_id.hex()
+    what = "the batch events" + ("" if department_id is None else f" of {department_code(department_id)!r}")
+    found: list[tuple[int, BatchEvent]] = []
+    for low, high in scan_ranges(chain, what, max(start, int(chain.deployment.deployed_block)), end):
+        topics: list[str | None] = (
+            [BATCH_ANCHORED_TOPIC] if dept_topic is None else [BATCH_ANCHORED_TOPIC, None, dept_topic]
+        )
+        query = {"address": contract, "fromBlock": hex(low), "toBlock": hex(high), "topics": topics}
+        try:
+            answer = chain.w3.provider.make_request("eth_getLogs", [query])  # type: ignore[arg-type]
+        except (OSError, ValueError) as exc:
+            raise ChainError(f"could not read {what} of blocks {low}-{high}: {exc}") from exc
+        if not isinstance(answer, Mapping) or answer.get("error") or not isinstance(answer.get("result"), list):
+            error = answer.get("error") if isinstance(answer, Mapping) else None
+            raise ChainError(f"could not read {what} of blocks {low}-{high}: {error or 'no list of events'}")
+        try:
+            for log in answer["result"]:
+                names = [str(t).lower() for t in log["topics"]]
+                number = int(log["blockNumber"], 16)
+                data = bytes.fromhex(log["data"][2:])
+                if (
+                    log.get("removed")
+                    or str(log["address"]).lower() != contract
+                    or len(names) != 4
+                    or names[0] != BATCH_ANCHORED_TOPIC
+                    or (dept_topic is not None and names[2] != dept_topic)
+                    or not low <= number <= high
+                    or len(data) != 64
+                    or names[3][:26] != "0x" + "00" * 12
+                ):
+                    raise ChainError(f"the node answered a query for {what} with an event it was not asked for")
+                event = BatchEvent(
+                    bytes.fromhex(names[2][2:]),
+                    bytes.fromhex(names[1][2:]),
+                    bytes.fromhex(names[3][26:]),
+                    number,
+                    int(log["logIndex"], 16),
+                    str(log["blockHash"]).lower(),
+                    data,
+                )
+                found.append((event.log_index, event))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ChainError(f"the node's answer for {what} of blocks {low}-{high} is malformed: {exc}") from exc
+    found.sort(key=lambda item: (item[1].block, item[0]))
+    return [event for _, event in found]
+
+
+def batch_events(chain: Chain, *, department_id: bytes | None = None, what: str) -> list[BatchEvent]:
+    """Every ``BatchAnchored`` event of the deployment (of ``department_id`` when given), in chain order, checked
+    against the anchoring trails the contract keeps at the latest block: read first, the events then up to the later
+    of the head and the last anchoring they name, and refused (a ChainError) unless each department's events hash
+    to its trail. A node leaving a batch out, making one up, moving one to another block or altering one is caught;
+    one lying about the contract's state as well is out of reach here (``witnessed`` proves it at a cosigned block)."""
+    if department_id is None:
+        stated = stated_anchorings(chain)
+    else:
+        stated = {department_id: stated_anchoring(chain, department_id)}
+    end = max([chain.block_number(), *(t.block for t in stated.values())])
+    events = read_batch_events(chain, 0, end, department_id)
+    got = anchorings_chained(events)
+    require_all(got, stated, f"{what}, blocks up to {end}", batches=True)
+    return events

@@ -56,7 +56,7 @@ from ..formats.certificate import (
 )
 from ..formats.reasons import reason_name
 from ..formats.schemas import bundle_shape_problem
-from ..onchain import chainread
+from ..onchain import chainread, trail
 from ..onchain.chain import ROLE_APPROVER, Chain, department_code, department_id_bytes
 from ..onchain.deadline import time_limit
 from ..onchain.ids import item_text, service_item_bytes
@@ -323,6 +323,17 @@ def _anchor_log(
     if not logs:
         return None
     log = logs[0]
+    # the department's batch events read whole and checked against its anchoring trail (CertificateAnchor 4.2.0), as
+    # the court's verifier checks them: the event taken must be one of them
+    what = f"the batches of {department}"
+    if (int(log["blockNumber"]), int(log["logIndex"])) not in {
+        (event.block, event.log_index) for event in trail.batch_events(chain, department_id=dept, what=what)
+    }:
+        raise ChainError(
+            f"the node's BatchAnchored event of {department}'s batch {hex32(root)} (block {int(log['blockNumber'])}) "
+            "is not among the department's batch events that hash to the anchoring trail the contract keeps for "
+            "it: the node made up or moved it; do not trust this node"
+        )
     return {
         "department": department_code(bytes(log["args"]["departmentId"])),
         "signer": log["args"]["signer"],

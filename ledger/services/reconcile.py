@@ -95,7 +95,7 @@ from ..errors import KeystoreError, LedgerError, StateError
 from ..formats import checks
 from ..formats.canonical import certificate_digest, field_hash, hex32
 from ..formats.merkle import MerkleTree
-from ..onchain import chainread
+from ..onchain import trail
 from ..onchain.ids import department_code
 from ..storage.models import CitedDocument, ProducedCertificate, SealedInput
 from ..storage.store import Batch, BatchState, Certificate, StatusChange, batch_tree, chunk_nodes, stored_blob
@@ -214,15 +214,13 @@ def _our_departments(ledger: Ledger) -> set[str]:
 
 
 def chain_anchors(ledger: Ledger, departments: set[str] | None = None) -> Iterator[tuple[bytes, _Anchor]]:
-    """Every BatchAnchored event of the deployment (of ``departments`` when given), oldest first."""
-    chain = ledger.chain
-    for log in chainread.scan(chain, chain.anchor.events.BatchAnchored, what="the anchors"):
-        code = department_code(bytes(log["args"]["departmentId"]))
+    """Every BatchAnchored event of the deployment (of ``departments`` when given), oldest first: each department's
+    checked against its anchoring trail (``trail.batch_events``: a ChainError for a batch left out, made up, moved
+    or altered; CertificateAnchor 4.2.0)."""
+    for event in trail.batch_events(ledger.chain, what="the anchors"):
+        code = department_code(event.department_id)
         if departments is None or code in departments:
-            yield (
-                bytes(log["args"]["root"]),
-                _Anchor(code, int(log["args"]["count"]), int(log["blockNumber"]), "0x" + bytes(log["blockHash"]).hex()),
-            )
+            yield event.root, _Anchor(code, event.count, event.block, event.block_hash)
 
 
 def reconcile(

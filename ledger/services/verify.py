@@ -390,6 +390,11 @@ class ChainView:
         # department id -> (block, its trail there, its events up to there) proven from the latest witnessed block
         # met (proven_at)
         self._proven_trails: dict[bytes, tuple[int, trail.Trail, _DepartmentStream]] = {}
+        # the same for the department's batch events and its anchoring trail (CertificateAnchor 4.2.0): (witnessed
+        # block hash, department id) -> the trail from the node's batch events up to that block, and those events by
+        # root (batches_upto); department id -> (block, its proven trail there, those events) (anchorings_proven_at)
+        self._witnessed_batches: dict[tuple[str, bytes], tuple[trail.Trail, dict[bytes, trail.BatchEvent]]] = {}
+        self._proven_batches: dict[bytes, tuple[int, trail.Trail, dict[bytes, trail.BatchEvent]]] = {}
         self.chain = chain
         self.confirmations = confirmations
         self.max_head_age = max_head_age
@@ -935,6 +940,42 @@ class ChainView:
         known = self._proven_trails.get(dept)
         if known is None or known[0] < height:
             self._proven_trails[dept] = (height, value, events)
+
+    def batches_upto(
+        self, dept: bytes, height: int, block_hash: str
+    ) -> tuple[trail.Trail, dict[bytes, trail.BatchEvent]]:
+        """Department ``dept``'s anchoring trail recomputed from its batch events up to block ``height`` of hash
+        ``block_hash`` (a witnessed block), as the node answers them, and those events by root: read once per
+        witnessed block, on from the trail last proven at a lower block (:meth:`anchorings_proven_at`), else from
+        the department's registration (no batch of it can be older: the contract refuses an anchoring by a
+        department the registry does not hold active). The witnessed check compares the trail with the one proven
+        at that block, and the certificate's batch with the events (red team round 75: a node dated a batch
+        anchored after the latest checkpoint below it)."""
+        key = (block_hash, dept)
+        found = self._witnessed_batches.get(key)
+        if found is not None:
+            return found
+        below, running, earlier = self._proven_batches.get(dept, (-1, trail.NONE, {}))
+        if not 0 <= below < height:
+            below, running, earlier = -1, trail.NONE, {}
+        start = below + 1 if below >= 0 else self.registered_from(dept)
+        batches = dict(earlier)
+        for event in trail.read_batch_events(self.chain, start, height, dept):
+            running = running.anchored(event.root, event.signer, event.block, event.data)
+            batches.setdefault(event.root, event)  # the contract refuses a root anchored twice by one department
+        kept = {k: v for k, v in self._witnessed_batches.items() if k[0] == block_hash}
+        kept[key] = (running, batches)
+        self._witnessed_batches = kept
+        return running, batches
+
+    def anchorings_proven_at(
+        self, dept: bytes, height: int, value: trail.Trail, batches: dict[bytes, trail.BatchEvent]
+    ) -> None:
+        """Keep ``value`` as department ``dept``'s anchoring trail at block ``height``, proven from a witnessed
+        block's hash, with the batch events that hash to it: :meth:`batches_upto` reads on from them."""
+        known = self._proven_batches.get(dept)
+        if known is None or known[0] < height:
+            self._proven_batches[dept] = (height, value, batches)
 
     def registered_from(self, dept: bytes) -> int:
         """The block from which department ``dept`` (its id) can have status events: its registration (the start of
@@ -2214,7 +2255,7 @@ def _anchoring(
     if ts:
         when += f" at {datetime.fromtimestamp(ts, UTC).isoformat().replace('+00:00', 'Z')}"
     items.append(run.check("status", status == "valid", f"{status}{' as of ' + at_text if at_text else ''}{when}{why}"))
-    return (batch.block_number, block), _Verdict(root, digest, status, block, at)
+    return (batch.block_number, block), _Verdict(root, digest, status, block, at, batch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -2228,6 +2269,7 @@ class _Verdict:
     status: str
     block: int
     at: int | None
+    batch: BatchInfo  # the batch as the verdict's reads had it (batch(department, root)): its block, key, count, type
 
 
 def _witnessed(
@@ -2235,8 +2277,9 @@ def _witnessed(
 ) -> None:
     """The anchoring and the last status change lie at or below a checkpoint a quorum of witnesses cosigned, the
     chain still has the cosigned block there, the issuer's status events up to that block hash to the status
-    trail the contract's state at that block proves, and the status verdict is the one those events give
-    (docs/witness.md)."""
+    trail the contract's state at that block proves, the status verdict is the one those events give, and the
+    issuer's batch events up to that block hash to the anchoring trail proven there and hold the batch as the
+    verification read it (docs/witness.md)."""
     witness = run.view.witness
     if witness is None:
         checks.items.append(run.check("witnessed", True, "not configured: this verifier trusts no witnesses"))
@@ -2264,6 +2307,11 @@ def _against_proven_state(run: _Run, witness: Any, issuer: str, verdict: _Verdic
         return None  # a witnessed state that proves no contract state (none of the ledger's)
     height, block_hash = latest.checkpoint.height, latest.checkpoint.hash_hex
     dept = _department_id(issuer)
+    proven_anchoring = getattr(witness, "proven_anchoring", None)
+    if proven_anchoring is not None:
+        problem = _against_proven_batches(run.view, proven_anchoring(dept), dept, issuer, verdict, height, block_hash)
+        if problem is not None:
+            return problem
     proven = proven_trail(dept)
     read, events = run.view.trail_upto(dept, height, block_hash)
     if read.agrees(proven):
@@ -2276,6 +2324,45 @@ def _against_proven_state(run: _Run, witness: Any, issuer: str, verdict: _Verdic
         "out, made up or altered status events, and answered the contract's state to match them; do not trust "
         "this node's statuses"
     )
+
+
+def _against_proven_batches(
+    view: ChainView, proven: trail.Trail, dept: bytes, issuer: str, verdict: _Verdict, height: int, block_hash: str
+) -> str | None:
+    """Why the certificate's batch, as the verification read it (``batch(department, root)``: the block the witness
+    check held to the checkpoint, its key, count and type), is not among department ``issuer``'s batch events up to
+    witnessed block ``height`` that hash to the anchoring trail ``proven`` there, or None. A node dating a batch
+    anchored after the checkpoint at or below it had ``witnessed`` vouch for an anchoring no quorum had seen (red
+    team round 75); a batch dated after the checkpoint fails the witness check as "not witnessed yet" before this."""
+    read, batches = view.batches_upto(dept, height, block_hash)
+    if not read.agrees(proven):
+        return (
+            f"the node's batch events of department {issuer!r} up to witnessed block {height} do not hash to the "
+            f"anchoring trail the contract's state at that block proves ({proven.changes} batches, the last in block "
+            f"{proven.block}; the node's events give {read.changes}, the last in block {read.block}): the node left "
+            "out, made up, moved or altered batch events, and answered the contract's state to match them; do not "
+            "trust this node's batches"
+        )
+    view.anchorings_proven_at(dept, height, proven, batches)
+    batch = verdict.batch
+    if batch.block_number > height:
+        return None  # not witnessed yet: the witness check said so already
+    event = batches.get(verdict.root)
+    if event is None:
+        return (
+            f"the node dates batch {hex32(verdict.root)} of {issuer!r} in block {batch.block_number}, at or below "
+            f"witnessed block {height}, but the department's batch events up to that block, proven by the contract's "
+            "state there, do not hold it: no quorum has seen this anchoring; do not trust this node's batches"
+        )
+    stated = (event.block, event.signer_address.lower(), event.count, event.schema)
+    if stated != (batch.block_number, batch.signer.lower(), batch.count, batch.schema):
+        return (
+            f"the node's record of batch {hex32(verdict.root)} of {issuer!r} (block {batch.block_number}, key "
+            f"{batch.signer}, {batch.count} certificates) is not the anchoring the department's batch events up to "
+            f"witnessed block {height}, proven by the contract's state there, hold (block {event.block}, key "
+            f"{event.signer_address}, {event.count} certificates, or another type): do not trust this node's batches"
+        )
+    return None
 
 
 def _against_proven_events(

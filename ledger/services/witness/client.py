@@ -488,25 +488,30 @@ STATE_TRIES = 3
 
 
 def state_at(chain: Chain, height: int, block_hash: bytes) -> dict[str, Any] | None:
-    """The node's proofs of every registered department's status trail in block ``height`` of hash ``block_hash``
-    (its header and ``eth_getProof`` answers), or None when the node cannot give proofs that hash up to that block
-    (it keeps no state of it, or answered another state's: the embedded node, caught mining the next block, did).
-    Each is checked here, so no checkpoint is kept with proofs that cannot prove it, and again against the
-    witnessed hash each time a verifier reads them (:meth:`WitnessView.proven_trail`: the file is not trusted).
-    Kept beside the checkpoint, they let a verifier prove the trails at the witnessed block after the node has
-    dropped its state (the embedded node keeps the head's only)."""
+    """The node's proofs of every registered department's status and anchoring trails in block ``height`` of hash
+    ``block_hash`` (its header and ``eth_getProof`` answers, a department's four slots in one answer), or None when
+    the node cannot give proofs that hash up to that block (it keeps no state of it, or answered another state's:
+    the embedded node, caught mining the next block, did). Each is checked here, so no checkpoint is kept with
+    proofs that cannot prove it, and again against the witnessed hash each time a verifier reads them
+    (:meth:`WitnessView.proven_trail`: the file is not trusted). Kept beside the checkpoint, they let a verifier
+    prove the trails at the witnessed block after the node has dropped its state (the embedded node keeps the
+    head's only)."""
     try:
         ids, _ = chain.call(chain.anchor.functions.statusTrails(), height)
-        slots = [slot for dept in ids for slot in stateproof.trail_slots(bytes(dept))]
-        block, proofs = None, []
-        for i in range(0, len(slots), stateproof.MAX_PROOF_SLOTS):
-            chunk = slots[i : i + stateproof.MAX_PROOF_SLOTS]
-            block, answer = stateproof.fetch(chain.w3, chain.deployment.anchor, chunk, height)
-            stateproof.verified_words(block, answer, chain.deployment.anchor, chunk, block_hash, height)
+        departments = [bytes(dept) for dept in ids]
+        per_chunk = stateproof.MAX_PROOF_SLOTS // len(stateproof.department_slots(bytes(32)))
+        block: Any = None
+        proofs: list[Any] = []
+        chunk_of: dict[str, int] = {}
+        for i in range(0, len(departments), per_chunk):  # a department's slots never split between two proofs
+            chunk = departments[i : i + per_chunk]
+            slots = [slot for dept in chunk for slot in stateproof.department_slots(dept)]
+            block, answer, _ = stateproof.fetch_verified(chain.w3, chain.deployment.anchor, slots, block_hash, height)
+            chunk_of |= {"0x" + dept.hex(): len(proofs) for dept in chunk}
             proofs.append(answer)
     except LedgerError:
         return None
-    return {"height": height, "block": block, "proofs": proofs}
+    return {"height": height, "block": block, "proofs": proofs, "departments": chunk_of}
 
 
 def _round(
@@ -621,7 +626,7 @@ class WitnessView:
         # fixed block hash never changes, so it is kept for as long as that checkpoint is the latest witnessed one
         # (the freshness bound: what a verifier proves is the state at that block, not after it; a change after it
         # is "not witnessed yet"); only the latest checkpoint's are kept.
-        self._proven: dict[tuple[str, bytes], Trail] = {}
+        self._proven: dict[tuple[str, bytes], tuple[Trail, Trail]] = {}
         # (checkpoint hash, department id) -> (the failure, when) of a trail that could not be proven: answered again
         # for PROOF_RETRY_SECONDS, so a node answering bad proofs costs a batch one header read and one eth_getProof
         # per department, not per certificate (red team round 75); tried again after, a node's failure may pass
@@ -685,6 +690,14 @@ class WitnessView:
         """Department ``department_id``'s status trail at the latest witnessed checkpoint's block, proven from the
         block's hash (ledger/onchain/stateproof.py): from the proofs kept when the checkpoint was collected, else
         asked of the node (one header read and one ``eth_getProof``). A ChainError when neither proves it."""
+        return self._proven_trails(department_id)[0]
+
+    def proven_anchoring(self, department_id: bytes) -> Trail:
+        """Department ``department_id``'s anchoring trail (CertificateAnchor 4.2.0) at the latest witnessed
+        checkpoint's block, proven as :meth:`proven_trail` proves the status trail (the same proof, kept once)."""
+        return self._proven_trails(department_id)[1]
+
+    def _proven_trails(self, department_id: bytes) -> tuple[Trail, Trail]:
         latest = self.latest
         if latest is None:
             raise ChainError("no witnessed checkpoint to prove a status trail at")
@@ -707,26 +720,34 @@ class WitnessView:
             self._proven[key] = found
         return found
 
-    def _prove(self, cp: Checkpoint, department_id: bytes) -> Trail:
+    def _prove(self, cp: Checkpoint, department_id: bytes) -> tuple[Trail, Trail]:
         anchor = self.chain.deployment.anchor
-        slots = stateproof.trail_slots(department_id)
+        slots = stateproof.department_slots(department_id)
         kept = CheckpointStore(self._data_dir).state(cp.hash_hex) if self._data_dir is not None else None
         why = "no proof of it was kept when the checkpoint was collected"
         block = kept.get("block") if kept is not None else None
-        for answer in kept.get("proofs", []) if kept is not None else []:
+        proofs = kept.get("proofs", []) if kept is not None else []
+        # the one proof holding the department, by the kept file's map (a department the map does not name, or a
+        # file without one, walks them all): a check against the block's hash all the same, the file is not trusted
+        named = kept.get("departments") if kept is not None else None
+        at = named.get("0x" + department_id.hex()) if isinstance(named, dict) else None
+        if type(at) is int and 0 <= at < len(proofs):
+            proofs = [proofs[at]]
+        for answer in proofs:
             try:
                 words = stateproof.verified_words(block, answer, anchor, slots, cp.block_hash, cp.height)
             except ChainError as exc:
                 why = f"the kept proof does not prove it ({exc})"
                 continue
-            return stateproof.trail_from(words, department_id)
+            return stateproof.trail_from(words, department_id), stateproof.anchoring_from(words, department_id)
         try:
-            return stateproof.proven_trail(self.chain.w3, anchor, cp.block_hash, cp.height, department_id)
+            return stateproof.proven_trails(self.chain.w3, anchor, cp.block_hash, cp.height, department_id)
         except ChainError as exc:
             raise ChainError(
-                f"the status trail of department {department_code(department_id)!r} at witnessed block {cp.height} could not be "
-                f"proven: {why}, and the node's own proof failed ({exc}). A node keeping no state of that block "
-                "cannot prove it: run `ledger witness collect` (it keeps the proofs of the block it has cosigned)"
+                f"the status and anchoring trails of department {department_code(department_id)!r} at witnessed block "
+                f"{cp.height} could not be proven: {why}, and the node's own proof failed ({exc}). A node keeping no "
+                "state of that block cannot prove it: run `ledger witness collect` (it keeps the proofs of the block "
+                "it has cosigned)"
             ) from None
 
     def check(self, blocks: Iterable[int], head: int) -> tuple[bool, str]:
