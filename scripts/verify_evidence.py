@@ -38,7 +38,11 @@ two applies, so a generous bound of yours never passes what the ledger's own dea
 Give --witness-key with the verifier key of each witness you trust (a court, a notary, the audit bureau; C2SP
 vkeys, docs/witness.md) so the "witnessed" check verifies their cosignatures on the bundle's checkpoint and that
 the node still has the cosigned block: a chain rolled back or rewritten after they cosigned then fails (Ed25519,
-RFC 8032, is written here too). Without --witness-key it passes as "not configured".
+RFC 8032, is written here too). Without --witness-key it passes as "not configured". A certificate bundle's
+witness.state (the cosigned block's header and an EIP-1186 proof of the issuer's status and anchoring trails there)
+is proven from the cosigned hash with this file's own header RLP and Merkle-Patricia walk, and the node's events,
+the certificate's batch and the bundle's status are held to the proven trails; a bundle without it passes saying
+"state proof: absent".
 
 Every state read is made at the node's latest block. One answer of anvil is asked again, and no other: a read at
 "latest" refused with "BlockOutOfRangeError: block height is N but requested was M", M below N, which a node that
@@ -2621,7 +2625,7 @@ class Verifier:
             f"{need}) and still on the chain"
         )
         if self.b["kind"] != "certificate":
-            return witnessed  # a decision is anchored in the batch log, whose state no bundle proves yet
+            return f"{witnessed}; state proof: none for a decision (its batch log's state is not proven)"  # a decision is anchored in the batch log, whose state no bundle proves yet
         if "state" not in section:
             return (
                 f"{witnessed}; state proof: absent (the bundle carries none: the issuer's status and anchoring trails "

@@ -207,7 +207,10 @@ def check_witnessed(
         f"{len(keys)}, quorum {need}) and still on the chain"
     )
     if bundle.get("kind") != "certificate":
-        return True, witnessed  # a decision is anchored in the batch log, whose state no bundle proves yet
+        return (
+            True,
+            f"{witnessed}; state proof: none for a decision (its batch log's state is not proven)",
+        )  # a decision is anchored in the batch log, whose state no bundle proves yet
     if "state" not in section:
         return True, (
             f"{witnessed}; state proof: absent (the bundle carries none: the issuer's status and anchoring trails at "
