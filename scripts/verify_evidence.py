@@ -2624,8 +2624,8 @@ class Verifier:
             f"block {height} ({cosigned}) cosigned by {', '.join(names)} ({len(names)} of {len(keys)}, quorum "
             f"{need}) and still on the chain"
         )
-        if self.b["kind"] != "certificate":
-            return f"{witnessed}; state proof: none for a decision (its batch log's state is not proven)"  # a decision is anchored in the batch log, whose state no bundle proves yet
+        if self.b["kind"] != "certificate":  # anchored in the batch log, whose state no bundle proves yet
+            return f"{witnessed}; state proof: none for a decision (its batch log's state is not proven)"
         if "state" not in section:
             return (
                 f"{witnessed}; state proof: absent (the bundle carries none: the issuer's status and anchoring trails "

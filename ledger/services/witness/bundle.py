@@ -206,11 +206,8 @@ def check_witnessed(
         f"block {height} ({checkpoint.hash_hex}) cosigned by {', '.join(cosigners)} ({len(cosigners)} of "
         f"{len(keys)}, quorum {need}) and still on the chain"
     )
-    if bundle.get("kind") != "certificate":
-        return (
-            True,
-            f"{witnessed}; state proof: none for a decision (its batch log's state is not proven)",
-        )  # a decision is anchored in the batch log, whose state no bundle proves yet
+    if bundle.get("kind") != "certificate":  # anchored in the batch log, whose state no bundle proves yet
+        return True, f"{witnessed}; state proof: none for a decision (its batch log's state is not proven)"
     if "state" not in section:
         return True, (
             f"{witnessed}; state proof: absent (the bundle carries none: the issuer's status and anchoring trails at "
