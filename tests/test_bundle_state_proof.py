@@ -96,6 +96,19 @@ def test_a_witnessed_bundle_carries_the_issuers_state_proof_and_both_verifiers_p
             assert "proven at block" in detail and "proven at block" in court, (detail, court)
             assert "1 changes" in detail and "1 changes" in court, (detail, court)
 
+        # once the node has dropped the block's state, the proofs kept at collection prove it; without them nothing
+        # does, and no section is written (the bundle then says its state proof is absent)
+        store = wclient.CheckpointStore(ledger.settings.data_dir)
+        cp = store.latest_witnessed(
+            wclient.WitnessConfig.load(ledger.settings.data_dir), wclient.chain_identity(ledger.chain).origin
+        )
+        assert cp is not None
+        for _ in range(2):
+            rpc(ledger, "evm_mine")
+        assert state_section(ledger.chain, ledger.settings.data_dir, cp, fresh_department) is not None
+        (store.directory / f"state-{cp.checkpoint.hash_hex.lower()}.json").unlink()
+        assert state_section(ledger.chain, ledger.settings.data_dir, cp, fresh_department) is None
+
 
 def _another_block(ledger: Ledger, bundle: dict[str, Any]) -> dict[str, Any]:
     """The state section of the head block (the node's own header and proof there): a genuine proof of another block
@@ -154,6 +167,14 @@ def _cases(ledger: Ledger, bundle: dict[str, Any], other: dict[str, Any] | None)
         state.clear()
         state.update(copy.deepcopy(other))
 
+    def spaced(state: dict[str, Any]) -> None:
+        nodes = state["proof"]["accountProof"]
+        nodes[0] = nodes[0][:4] + " " + nodes[0][4:]  # bytes.fromhex would skip it
+
+    def spaced_key(state: dict[str, Any]) -> None:
+        entry = state["proof"]["storageProof"][0]
+        entry["key"] = " " + entry["key"]  # int(..., 16) would read it
+
     def not_an_object(state: dict[str, Any]) -> None:
         state["proof"] = "0x00"
 
@@ -167,6 +188,8 @@ def _cases(ledger: Ledger, bundle: dict[str, Any], other: dict[str, Any] | None)
     altered("truncated account proof", truncated_account)
     if other is not None:
         altered("proof of another block", another_block)
+    altered("white space in a node", spaced)
+    altered("white space in a key", spaced_key)
     altered("malformed", not_an_object)
     absent = copy.deepcopy(bundle)
     del absent["witness"]["state"]

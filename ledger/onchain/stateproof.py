@@ -18,6 +18,7 @@ The slots are the compiler's (``storageLayout`` in ledger/onchain/contracts.json
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,8 @@ MAX_PROOF_SLOTS = 64
 MAX_HEADER_BYTES = 64 * 1024
 
 EMPTY_TRIE_ROOT = keccak(b"\x80")
+_HEX_DIGITS = re.compile(r"[0-9a-fA-F]*")
+_SLOT_KEY = re.compile(r"0x[0-9a-fA-F]{1,64}")
 
 # The header's fields in the order its RLP lists them (go-ethereum core/types.Header): the first fifteen in every
 # block, then each fork's additions, each present only with every one before it.
@@ -257,12 +260,20 @@ def verify_proof(root: bytes, key: bytes, proof: Sequence[bytes], what: str) -> 
 # -- headers, accounts, storage ----------------------------------------------------------------------------------
 
 
+def _hex(digits: str) -> bytes:
+    """``digits`` as bytes: hex digits only (``bytes.fromhex`` skips white space, which the court's verifier refuses,
+    so a proof spaced out would have passed one verifier and failed the other); a ValueError otherwise."""
+    if not _HEX_DIGITS.fullmatch(digits):
+        raise ValueError("not hex digits")
+    return bytes.fromhex(digits)
+
+
 def _field(block: Mapping[str, Any], name: str, size: int) -> bytes:
     text = block[name]
     if type(text) is not str or text[:2] != "0x" or len(text) > 2 * MAX_HEADER_BYTES:
         raise ChainError(f"the node's block states {name} as no hex string: do not trust this node's blocks")
     try:
-        value = bytes.fromhex(text[2:] if size != 0 or len(text) % 2 == 0 else "0" + text[2:])
+        value = _hex(text[2:] if size != 0 or len(text) % 2 == 0 else "0" + text[2:])
     except ValueError:
         raise ChainError(f"the node's block states {name} as no hex string: do not trust this node's blocks") from None
     if size > 0 and len(value) != size:
@@ -434,7 +445,7 @@ def _hex_list(value: Any, what: str) -> list[bytes]:
                 f"the node answered {what} with a node that is no hex string of at most {MAX_NODE_BYTES} bytes"
             )
         try:
-            out.append(bytes.fromhex(item[2:]))
+            out.append(_hex(item[2:]))
         except ValueError:
             raise ChainError(f"the node answered {what} with a node that is no hex string") from None
     return out
@@ -482,10 +493,9 @@ def verified_words(
     by_slot: dict[int, Any] = {}
     for entry in entries:
         stated = entry.get("key") if isinstance(entry, Mapping) else None
-        try:
-            slot = int(stated, 16) if type(stated) is str and len(stated) <= 66 else -1
-        except ValueError:
-            slot = -1
+        # a quantity written as nodes write it: 0x and hex digits only (int() would also read white space, underscores
+        # and no prefix, which the court's verifier refuses)
+        slot = int(stated, 16) if type(stated) is str and _SLOT_KEY.fullmatch(stated) else -1
         if slot < 0 or slot in by_slot:
             raise ChainError(
                 f"the node answered a storage proof of key {str(stated)[:80]!r}, not one slot asked once: do not "
