@@ -38,7 +38,11 @@ two applies, so a generous bound of yours never passes what the ledger's own dea
 Give --witness-key with the verifier key of each witness you trust (a court, a notary, the audit bureau; C2SP
 vkeys, docs/witness.md) so the "witnessed" check verifies their cosignatures on the bundle's checkpoint and that
 the node still has the cosigned block: a chain rolled back or rewritten after they cosigned then fails (Ed25519,
-RFC 8032, is written here too). Without --witness-key it passes as "not configured".
+RFC 8032, is written here too). Without --witness-key it passes as "not configured". A certificate bundle's
+witness.state (the cosigned block's header and an EIP-1186 proof of the issuer's status and anchoring trails there)
+is proven from the cosigned hash with this file's own header RLP and Merkle-Patricia walk, and the node's events,
+the certificate's batch and the bundle's status are held to the proven trails; a bundle without it passes saying
+"state proof: absent".
 
 Every state read is made at the node's latest block. One answer of anvil is asked again, and no other: a read at
 "latest" refused with "BlockOutOfRangeError: block height is N but requested was M", M below N, which a node that
@@ -1225,6 +1229,305 @@ def cosigners(note: str, keys: list[tuple[str, bytes, bytes]]) -> tuple[str, lis
     return text, found
 
 
+# -- EIP-1186 state proofs: the issuer's trails at the cosigned block (docs/witness.md, docs/evidence.md) -----------
+# This script's own copy of ledger/onchain/stateproof.py's reading: the header's RLP and hash (Yellow Paper §4.3 and
+# appendix B), the Merkle-Patricia walk of the secure state and storage tries (appendix D, EIP-1186), the storage
+# slots of the contract's trails (docs/format.md §8). tests/test_bundle_state_proof.py holds it to the library's.
+
+STATE_MAX_PROOF_NODES = 65  # a secure trie's key is 64 nibbles; every node on the way consumes at least one
+STATE_MAX_NODE_BYTES = 1024  # a branch of 16 hash references is 532 bytes
+STATE_MAX_HEADER_BYTES = 64 * 1024
+STATE_MAX_STORAGE_PROOFS = 128
+STATE_EMPTY_TRIE_ROOT = keccak(b"\x80")
+TRAILS_SLOT = 4  # CertificateAnchor's _trails mapping (4.1.0 on): (trail, then block | changes << 32)
+ANCHORINGS_SLOT = 5  # its _anchorings mapping (4.2.0): (trail, then block | batches << 32)
+HEADER_BASE_FIELDS = (
+    ("parentHash", 32),
+    ("sha3Uncles", 32),
+    ("miner", 20),
+    ("stateRoot", 32),
+    ("transactionsRoot", 32),
+    ("receiptsRoot", 32),
+    ("logsBloom", 256),
+    ("difficulty", 0),
+    ("number", 0),
+    ("gasLimit", 0),
+    ("gasUsed", 0),
+    ("timestamp", 0),
+    ("extraData", -1),
+    ("mixHash", 32),
+    ("nonce", 8),
+)
+HEADER_FORK_FIELDS = (
+    ("baseFeePerGas", 0),
+    ("withdrawalsRoot", 32),
+    ("blobGasUsed", 0),
+    ("excessBlobGas", 0),
+    ("parentBeaconBlockRoot", 32),
+    ("requestsHash", 32),
+)
+HEADER_NOT_FIELDS = frozenset({"hash", "size", "totalDifficulty", "transactions", "uncles", "withdrawals"})
+
+
+def rlp_string(value: bytes) -> bytes:
+    if len(value) == 1 and value[0] < 0x80:
+        return value
+    if len(value) < 56:
+        return bytes((0x80 + len(value),)) + value
+    size = len(value).to_bytes((len(value).bit_length() + 7) // 8, "big")
+    return bytes((0xB7 + len(size),)) + size + value
+
+
+def rlp_strings(items: list[bytes]) -> bytes:
+    body = b"".join(rlp_string(item) for item in items)
+    if len(body) < 56:
+        return bytes((0xC0 + len(body),)) + body
+    size = len(body).to_bytes((len(body).bit_length() + 7) // 8, "big")
+    return bytes((0xF7 + len(size),)) + size + body
+
+
+def rlp_item(data: bytes, at: int, end: int) -> tuple[bool, int, int]:
+    """(is a list, payload start, item end) of the canonical RLP item at ``data[at]``, within ``end``."""
+    if at >= end:
+        raise Failure("the state proof holds a truncated RLP item")
+    first = data[at]
+    if first < 0x80:
+        return False, at, at + 1
+    is_list = first >= 0xC0
+    short = first - (0xC0 if is_list else 0x80)
+    if short <= 55:
+        start, size = at + 1, short
+        if not is_list and size == 1 and start < end and data[start] < 0x80:
+            raise Failure("the state proof holds a non-canonical RLP byte")
+    else:
+        start = at + 1 + short - 55
+        if start > end or data[at + 1] == 0:
+            raise Failure("the state proof holds a malformed RLP length")
+        size = int.from_bytes(data[at + 1 : start], "big")
+        if size <= 55:
+            raise Failure("the state proof holds a non-canonical RLP length")
+    if start + size > end:
+        raise Failure("the state proof holds an RLP item longer than its node")
+    return is_list, start, start + size
+
+
+def rlp_elements(data: bytes) -> list[tuple[bool, bytes]]:
+    """The elements of the RLP list ``data`` is exactly: (is a list, its whole encoding if so, else its payload)."""
+    is_list, start, end = rlp_item(data, 0, len(data))
+    if not is_list or end != len(data):
+        raise Failure("the state proof holds a node that is not one RLP list")
+    out = []
+    at = start
+    while at < end:
+        nested, payload, after = rlp_item(data, at, end)
+        out.append((nested, data[at:after] if nested else data[payload:after]))
+        at = after
+    return out
+
+
+def header_field(block: dict[str, Any], name: str, size: int) -> bytes:
+    text = block[name]
+    if type(text) is not str or text[:2] != "0x" or len(text) > 2 * STATE_MAX_HEADER_BYTES:
+        raise Failure(f"the state proof's block states {name} as no hex string")
+    digits = text[2:] if size != 0 or len(text) % 2 == 0 else "0" + text[2:]
+    if not HEX_DIGITS.fullmatch(digits) or len(digits) % 2:
+        raise Failure(f"the state proof's block states {name} as no hex string")
+    value = bytes.fromhex(digits)
+    if size > 0 and len(value) != size:
+        raise Failure(f"the state proof's block states a {name} of {len(value)} bytes, not {size}")
+    return value.lstrip(b"\x00") if size == 0 else value
+
+
+def header_state_root(block: Any, block_hash: bytes, number: int) -> bytes:
+    """The state root of the header ``block`` (its fields as a node answers ``eth_getBlockByNumber``), once its RLP
+    hashes to ``block_hash`` and it is numbered ``number``."""
+    known = dict(HEADER_BASE_FIELDS + HEADER_FORK_FIELDS)
+    unknown = sorted(str(k) for k in block if k not in HEADER_NOT_FIELDS and k not in known)
+    if unknown:
+        raise Failure(
+            f"the state proof's block has header fields this verifier does not know ({', '.join(unknown)[:200]})"
+        )
+    missing = [name for name, _ in HEADER_BASE_FIELDS if name not in block]
+    if missing:
+        raise Failure(f"the state proof's block lacks header fields ({', '.join(missing)})")
+    forks = [name for name, _ in HEADER_FORK_FIELDS if name in block]
+    if forks != [name for name, _ in HEADER_FORK_FIELDS[: len(forks)]]:
+        raise Failure(f"the state proof's block has header fields ({', '.join(forks)}) without every one before them")
+    fields = HEADER_BASE_FIELDS + HEADER_FORK_FIELDS[: len(forks)]
+    encoded = rlp_strings([header_field(block, name, size) for name, size in fields])
+    if len(encoded) > STATE_MAX_HEADER_BYTES:
+        raise Failure(f"the state proof's header is {len(encoded)} bytes long")
+    if keccak(encoded) != block_hash:
+        raise Failure(
+            f"the state proof's header hashes to 0x{keccak(encoded).hex()}, not to the cosigned 0x{block_hash.hex()}: "
+            "it is another block's, or altered"
+        )
+    if int.from_bytes(header_field(block, "number", 0), "big") != number:
+        raise Failure(f"the state proof's header is not of block {number}")
+    return header_field(block, "stateRoot", 32)
+
+
+def trie_nibbles(key: bytes) -> list[int]:
+    return [n for byte in key for n in (byte >> 4, byte & 0x0F)]
+
+
+def trie_get(root: bytes, key: bytes, proof: list[bytes], what: str) -> bytes | None:
+    """The value under ``keccak(key)`` in the secure trie of root ``root`` as ``proof`` (root node first) proves it;
+    None when it proves the key absent. A Failure for a proof that does not hash up to ``root`` or is no path."""
+
+    def refused(why: str) -> Failure:
+        return Failure(f"the state proof of {what} {why}")
+
+    if len(proof) > STATE_MAX_PROOF_NODES:
+        raise refused(f"holds {len(proof)} nodes, more than a path of the trie can have")
+    if root == STATE_EMPTY_TRIE_ROOT:
+        if not proof or proof == [b"\x80"]:
+            return None
+        raise refused("holds nodes of a trie that is empty")
+    if not proof:
+        raise refused("is empty, for a trie that is not")
+    path = trie_nibbles(keccak(key))
+    depth, used = 0, 0
+    wanted: bytes | None = root
+    node = b""
+    for _ in range(2 * STATE_MAX_PROOF_NODES):
+        if wanted is not None:
+            if used == len(proof):
+                raise refused("ends before its path reaches a value or an absence")
+            node = proof[used]
+            used += 1
+            if len(node) > STATE_MAX_NODE_BYTES:
+                raise refused(f"holds a node of {len(node)} bytes")
+            if keccak(node) != wanted:
+                raise refused(f"holds node {used}, which is not the one its parent (or the root) names")
+        elements = rlp_elements(node)
+        if len(elements) == 17:
+            if depth == len(path):
+                raise refused("reaches a branch at the end of its key")
+            child = elements[path[depth]]
+            depth += 1
+            if not child[0] and not child[1]:
+                return _trie_end(None, used, proof, refused)
+        elif len(elements) == 2:
+            if elements[0][0] or not elements[0][1]:
+                raise refused("holds a leaf or extension with no path")
+            encoded = elements[0][1]
+            flag = encoded[0] >> 4
+            if flag > 3 or (not flag & 1 and encoded[0] & 0x0F):
+                raise refused("holds a malformed trie path")
+            part = ([encoded[0] & 0x0F] if flag & 1 else []) + trie_nibbles(encoded[1:])
+            rest = path[depth:]
+            if flag >= 2:
+                if elements[1][0] or not elements[1][1]:
+                    raise refused("holds a leaf with no value")
+                return _trie_end(elements[1][1] if rest == part else None, used, proof, refused)
+            if not part:
+                raise refused("holds an extension of an empty path")
+            if rest[: len(part)] != part:
+                return _trie_end(None, used, proof, refused)
+            depth += len(part)
+            child = elements[1]
+        else:
+            raise refused(f"holds a node of {len(elements)} elements")
+        if child[0]:
+            if len(child[1]) >= 32:
+                raise refused("embeds a node of 32 bytes or more")
+            wanted, node = None, child[1]
+        elif len(child[1]) == 32:
+            wanted = child[1]
+        else:
+            raise refused("refers to a node by neither a 32-byte hash nor an embedding")
+    raise refused("does not end")
+
+
+def _trie_end(found: bytes | None, used: int, proof: list[bytes], refused: Any) -> bytes | None:
+    if used != len(proof):
+        raise refused(f"holds {len(proof) - used} nodes past the end of its path")
+    return found
+
+
+def proof_nodes(value: Any, what: str) -> list[bytes]:
+    if type(value) is not list or len(value) > STATE_MAX_PROOF_NODES:
+        raise Failure(f"the state proof's {what} is no list of at most {STATE_MAX_PROOF_NODES} nodes")
+    out = []
+    for item in value:
+        try:
+            if type(item) is not str or len(item) > 2 + 2 * STATE_MAX_NODE_BYTES:
+                raise ValueError("too long")
+            out.append(hexbytes(item, None))
+        except ValueError:
+            raise Failure(
+                f"the state proof's {what} holds a node that is no hex string of at most {STATE_MAX_NODE_BYTES} bytes"
+            ) from None
+    return out
+
+
+def proven_words(
+    block: Any, answer: Any, address: str, slots: list[int], block_hash: bytes, number: int
+) -> dict[int, int]:
+    """The storage words at ``slots`` of the contract at ``address`` in the block of hash ``block_hash``, proven by
+    the header ``block`` and the ``eth_getProof`` answer ``answer`` (its stated values are not believed)."""
+    root = header_state_root(block, block_hash, number)
+    if not isinstance(answer, dict) or type(answer.get("storageProof")) is not list:
+        raise Failure("the state proof holds no storage proofs")
+    account = trie_get(
+        root,
+        hexbytes(address, 20),
+        proof_nodes(answer.get("accountProof"), "account proof"),
+        "the anchor contract's account",
+    )
+    if account is None:
+        raise Failure("the state proof says the anchor contract does not exist at the cosigned block")
+    fields = rlp_elements(account)
+    if len(fields) != 4 or any(nested for nested, _ in fields) or len(fields[2][1]) != 32 or len(fields[3][1]) != 32:
+        raise Failure("the state proof of the anchor contract's account ends in no account")
+    if any(value[:1] == b"\x00" for _, value in fields[:2]):
+        raise Failure("the state proof's account states a number with a leading zero byte")
+    storage_root = fields[2][1]
+    entries = answer["storageProof"]
+    if len(entries) > STATE_MAX_STORAGE_PROOFS:
+        raise Failure(f"the state proof holds {len(entries)} storage proofs")
+    by_slot: dict[int, Any] = {}
+    for entry in entries:
+        stated = entry.get("key") if isinstance(entry, dict) else None
+        slot = int(stated, 16) if type(stated) is str and QUANTITY.fullmatch(stated) else -1
+        if slot < 0 or slot in by_slot:
+            raise Failure(f"the state proof holds a storage proof of key {brief(stated)}, not one slot once")
+        by_slot[slot] = entry
+    words = {}
+    for slot in slots:
+        if slot not in by_slot:
+            raise Failure(f"the state proof holds no proof of storage slot 0x{slot:064x}")
+        what = f"storage slot 0x{slot:064x}"
+        value = trie_get(
+            storage_root, slot.to_bytes(32, "big"), proof_nodes(by_slot[slot].get("proof"), "storage proof"), what
+        )
+        if value is None:
+            words[slot] = 0
+            continue
+        is_list, start, end = rlp_item(value, 0, len(value))
+        if is_list or end != len(value) or not 0 < end - start <= 32 or value[start] == 0:
+            raise Failure(f"the state proof of {what} ends in no storage word")
+        words[slot] = int.from_bytes(value[start:end], "big")
+    return words
+
+
+def trail_base(mapping_slot: int, department: bytes) -> int:
+    return int.from_bytes(keccak(department + mapping_slot.to_bytes(32, "big")), "big")
+
+
+def department_trail_slots(department: bytes) -> list[int]:
+    """The four slots of a department's status and anchoring trails, as the library asks them (docs/format.md §8)."""
+    s, a = trail_base(TRAILS_SLOT, department), trail_base(ANCHORINGS_SLOT, department)
+    return [s, s + 1, a, a + 1]
+
+
+def trail_words(words: dict[int, int], base: int) -> tuple[bytes, int, int]:
+    """(trail, block of its last link, links) of a trail whose two words lie at ``base``."""
+    packed = words[base + 1]
+    return words[base].to_bytes(32, "big"), packed & 0xFFFFFFFF, (packed >> 32) & 0xFFFFFFFF
+
+
 def common_shape_problem(b: dict[str, Any]) -> str | None:
     ch, d, a = b["chain"], b["department"], b["as_of"]
     if not count(ch.get("chain_id")):
@@ -1476,6 +1779,10 @@ class Verifier:
         self.status_lookup = status_lookup
         self._stream: list[tuple[int, int, int, bytes]] | None = None
         self._streams: dict[str, list[tuple[int, int, int, int, bytes, str, str]]] = {}
+        # department -> the data of each of its status events by (block, log index), and its batch events as
+        # (block, log index, trail link): the witnessed check hashes those up to the cosigned block
+        self._stream_data: dict[str, dict[tuple[int, int], bytes]] = {}
+        self._batch_links: dict[str, list[tuple[int, int, bytes]]] = {}
         self.now = now  # the moment validity is judged at (--now); None: the clock
         # the court's bound (s) on a decision's anchoring after its decided_at (--max-anchor-delay); None: the bundle's
         self.max_anchor_delay = max_anchor_delay
@@ -1807,6 +2114,7 @@ class Verifier:
         found.sort(key=lambda item: (item[0], item[1]))
         if len({(number, index) for number, index, _ in found}) != len(found):
             raise Failure("the node returned two batch events at one position of the chain: do not trust this node")
+        self._batch_links[department] = found
         trail = bytes(32)
         for _, _, link in found:
             trail = sha256(trail + link)
@@ -2139,6 +2447,7 @@ class Verifier:
                 trail = hashlib.sha256(trail + b"".join(link) + data_of[(number, index)]).digest()
         except (ValueError, OverflowError) as exc:
             raise Failure(f"the node's status events are malformed ({exc}): do not trust this node") from exc
+        self._stream_data[dept] = data_of
         last_block = found[-1][0] if found else 0
         if trail != bytes(stated) or len(found) != int(stated_changes) or last_block != int(stated_block):
             raise Failure(
@@ -2311,9 +2620,110 @@ class Verifier:
                 f"the node's block {height} has hash {now}; {', '.join(names)} cosigned {cosigned}: the "
                 "chain was rewritten after the witnesses cosigned it"
             )
-        return (
+        witnessed = (
             f"block {height} ({cosigned}) cosigned by {', '.join(names)} ({len(names)} of {len(keys)}, quorum "
             f"{need}) and still on the chain"
+        )
+        if self.b["kind"] != "certificate":  # anchored in the batch log, whose state no bundle proves yet
+            return f"{witnessed}; state proof: none for a decision (its batch log's state is not proven)"
+        if "state" not in section:
+            return (
+                f"{witnessed}; state proof: absent (the bundle carries none: the issuer's status and anchoring trails "
+                "at that block are the node's word)"
+            )
+        return f"{witnessed}; {self.against_state(section['state'], height, root)}"
+
+    def against_state(self, state: Any, height: int, block_hash: bytes) -> str:
+        """What the bundle's ``state`` proves of the issuer's trails at the cosigned block, and that the node's
+        status and batch events up to it hash to them, hold the certificate's batch and give the bundle's status; a
+        Failure naming what disagrees."""
+        if not (
+            isinstance(state, dict) and isinstance(state.get("block"), dict) and isinstance(state.get("proof"), dict)
+        ):
+            raise Failure(
+                "the bundle's state proof (witness.state) is not an object holding a block header and a proof (objects)"
+            )
+        issuer = dept_topic(self.b["certificate"]["fields"].get("issuer"))
+        if issuer is None:
+            raise Failure("the certificate names no issuing department whose trails could be proven")
+        department = bytes.fromhex(issuer[2:])
+        slots = department_trail_slots(department)
+        try:
+            words = proven_words(
+                state["block"], state["proof"], self.b["chain"]["anchor_contract"], slots, block_hash, height
+            )
+        except Failure as exc:
+            raise Failure(
+                f"the bundle's state proof does not prove the issuer's trails at witnessed block {height}: {exc} "
+                "(whoever made or handed over the bundle altered its proof or header, or took them from another block)"
+            ) from None
+        statuses, anchorings = trail_words(words, slots[0]), trail_words(words, slots[2])
+        if issuer not in self._streams:
+            self._streams[issuer] = self._department_stream(department)
+        data_of = self._stream_data[issuer]
+        trail, changes, last = bytes(32), 0, 0
+        for number, index, status, _, _, r, d in self._streams[issuer]:
+            if number <= height:
+                link = bytes((status,)) + hexbytes(d, 32) + hexbytes(r, 32) + number.to_bytes(4, "big")
+                trail, changes, last = (
+                    hashlib.sha256(trail + link + data_of[(number, index)]).digest(),
+                    changes + 1,
+                    number,
+                )
+        if (trail, last, changes) != statuses:
+            raise Failure(
+                f"the node's status events of the issuing department up to witnessed block {height} ({changes}) do not "
+                f"hash to the status trail the bundle's state proof proves there ({statuses[2]} changes, the last in "
+                f"block {statuses[1]}): the node left out, made up or altered status events; do not trust this node"
+            )
+        contract = self.b["chain"]["anchor_contract"].lower()
+        if issuer not in self._batch_links:
+            self._department_batches(issuer, contract)
+        trail, batches, last = bytes(32), 0, 0
+        links = [link for number, _, link in self._batch_links[issuer] if number <= height]
+        for link in links:
+            trail, batches = sha256(trail + link), batches + 1
+        last = max((number for number, _, _ in self._batch_links[issuer] if number <= height), default=0)
+        if (trail, last, batches) != anchorings:
+            raise Failure(
+                f"the node's batch events of the issuing department up to witnessed block {height} ({batches}) do not "
+                f"hash to the anchoring trail the bundle's state proof proves there ({anchorings[2]} batches, the last "
+                f"in block {anchorings[1]}): the node left out, made up, moved or altered batch events; do not trust "
+                "this node"
+            )
+        a = self.b["anchor"]
+        ours = (
+            hexbytes(a["root"], 32)
+            + hexbytes(a["signer"], 20)
+            + a["block_number"].to_bytes(4, "big")
+            + a["count"].to_bytes(32, "big")
+            + hexbytes(a["schema"], 32)
+        )
+        if ours not in links:
+            raise Failure(
+                f"the bundle's batch {a['root']} (block {a['block_number']}, key {a['signer']}) is not among the "
+                f"issuing department's batch events up to witnessed block {height} that hash to the anchoring trail "
+                "the bundle's state proof proves there: no quorum has seen this anchoring"
+            )
+        as_of = self.b["as_of"]["block_number"]
+        root, digest = self.b["anchor"]["root"].lower(), self.b["certificate"]["digest"].lower()
+        expected: tuple[Any, ...] = ("valid", None, None)
+        for number, _, status, _, detail, r, d in self._streams[issuer]:
+            if number <= as_of and r == root and d == digest:
+                expected = (STATUSES[status], number, "0x" + detail.hex())
+        s = self.b["status"]
+        given = (s["status"], s["changed_in_block"], (s["detail"] or "").lower() or None)
+        if given != expected:
+            raise Failure(
+                f"the bundle states {s['status']} (changed in block {s['changed_in_block']}) as of block {as_of}; the "
+                f"issuer's status events up to witnessed block {height}, which hash to the status trail the bundle's "
+                f"state proof proves, give {expected[0]} (changed in block {expected[1]}): the bundle's status or the "
+                "node's events were altered"
+            )
+        return (
+            f"the issuer's status trail ({statuses[2]} changes) and anchoring trail ({anchorings[2]} batches) proven "
+            f"at block {height} from the bundle's state proof; the node's events up to it hash to them, and hold the "
+            "certificate's batch and the bundle's status"
         )
 
 

@@ -105,28 +105,17 @@ def test_headers_of_anvils_blocks_hash_to_their_hashes(ledger: Ledger, fresh_dep
         assert stateproof.state_root(block, expected, number) == bytes.fromhex(block["stateRoot"][2:])
 
 
-def test_the_proven_trail_and_status_are_the_contracts(
+def test_the_proven_trail_is_the_contracts(
     ledger: Ledger, revoked: dict[str, Any], fresh_department: str, still: None
 ) -> None:
-    """Adversary: none (the honest node); the slots come from the compiler's storage layout, and the proven trail and
-    status are what ``statusTrail`` and ``statusOf`` answer at the same block."""
-    dept, root, digest = _key(revoked, fresh_department)
+    """Adversary: none (the honest node); the slots come from the compiler's storage layout, and the proven trail is
+    what ``statusTrail`` answers at the same block."""
+    dept, _, _ = _key(revoked, fresh_department)
     number, block_hash = _head(ledger)
     anchor = ledger.chain.deployment.anchor
     proven = stateproof.proven_trail(ledger.chain.w3, anchor, block_hash, number, dept)
     assert proven == trail.from_answer(ledger.chain.call(ledger.chain.anchor.functions.statusTrail(dept), number))
     assert proven.changes >= 1
-    word = stateproof.proven_status(ledger.chain.w3, anchor, block_hash, number, dept, root, digest)
-    stated = ledger.chain.call(ledger.chain.anchor.functions.statusOf(dept, root, digest), number)
-    assert (word.status, word.block, word.timestamp, word.detail) == (
-        int(stated[0]),
-        int(stated[1]),
-        int(stated[2]),
-        bytes(stated[3]),
-    )
-    assert word.status == 2 and word.changes == 1
-    never = stateproof.proven_status(ledger.chain.w3, anchor, block_hash, number, dept, root, bytes(32))
-    assert never.changes == 0 and never.status == 0  # a proven absence: no history
 
 
 def test_altered_proofs_are_refused(

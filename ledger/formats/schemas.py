@@ -167,6 +167,11 @@ class BundleAttachment(BaseModel):
 class BundleWitness(BaseModel):
     model_config = _SECTION
     checkpoint: str = Field(description="a C2SP signed note: the checkpoint with the witnesses' cosignatures")
+    state: Any = Field(
+        default=None,
+        description="optional (certificate bundles): {block: the cosigned block's header fields, proof: the eth_getProof "
+        "answer for the issuer's trail slots}; checked by the witnessed check, not by the shape (docs/evidence.md)",
+    )
 
 
 class CertificateBundleModel(BaseModel):

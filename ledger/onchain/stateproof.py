@@ -18,6 +18,7 @@ The slots are the compiler's (``storageLayout`` in ledger/onchain/contracts.json
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,8 @@ MAX_PROOF_SLOTS = 64
 MAX_HEADER_BYTES = 64 * 1024
 
 EMPTY_TRIE_ROOT = keccak(b"\x80")
+_HEX_DIGITS = re.compile(r"[0-9a-fA-F]*")
+_SLOT_KEY = re.compile(r"0x[0-9a-fA-F]{1,64}")
 
 # The header's fields in the order its RLP lists them (go-ethereum core/types.Header): the first fifteen in every
 # block, then each fork's additions, each present only with every one before it.
@@ -66,7 +69,7 @@ _FORK_FIELDS = (
     ("requestsHash", 32),  # Prague
 )
 # What eth_getBlockByNumber answers besides the header: the block's body and what a node works out of it.
-_NOT_HEADER = frozenset({"hash", "size", "totalDifficulty", "transactions", "uncles", "withdrawals"})
+NOT_HEADER = frozenset({"hash", "size", "totalDifficulty", "transactions", "uncles", "withdrawals"})
 
 
 # -- RLP ---------------------------------------------------------------------------------------------------------
@@ -257,12 +260,20 @@ def verify_proof(root: bytes, key: bytes, proof: Sequence[bytes], what: str) -> 
 # -- headers, accounts, storage ----------------------------------------------------------------------------------
 
 
+def _hex(digits: str) -> bytes:
+    """``digits`` as bytes: hex digits only (``bytes.fromhex`` skips white space, which the court's verifier refuses,
+    so a proof spaced out would have passed one verifier and failed the other); a ValueError otherwise."""
+    if not _HEX_DIGITS.fullmatch(digits):
+        raise ValueError("not hex digits")
+    return bytes.fromhex(digits)
+
+
 def _field(block: Mapping[str, Any], name: str, size: int) -> bytes:
     text = block[name]
     if type(text) is not str or text[:2] != "0x" or len(text) > 2 * MAX_HEADER_BYTES:
         raise ChainError(f"the node's block states {name} as no hex string: do not trust this node's blocks")
     try:
-        value = bytes.fromhex(text[2:] if size != 0 or len(text) % 2 == 0 else "0" + text[2:])
+        value = _hex(text[2:] if size != 0 or len(text) % 2 == 0 else "0" + text[2:])
     except ValueError:
         raise ChainError(f"the node's block states {name} as no hex string: do not trust this node's blocks") from None
     if size > 0 and len(value) != size:
@@ -277,7 +288,7 @@ def header_rlp(block: Mapping[str, Any]) -> bytes:
     each fork's fields only as far as the block has them. A member that is no header field nor part of the block's
     body is refused, not skipped: a header field this reader does not know would leave the hash unreproducible, and
     the block unproven."""
-    unknown = sorted(k for k in block if k not in _NOT_HEADER and k not in dict(_BASE_FIELDS + _FORK_FIELDS))
+    unknown = sorted(k for k in block if k not in NOT_HEADER and k not in dict(_BASE_FIELDS + _FORK_FIELDS))
     if unknown:
         raise ChainError(
             f"the node's block has header fields this reader does not know ({', '.join(unknown)[:200]}): its hash "
@@ -368,14 +379,10 @@ class _Member:
 
 @dataclass(frozen=True, slots=True)
 class AnchorLayout:
-    """Where CertificateAnchor keeps a department's status and anchoring trails and a certificate's status history,
-    from the compiler's storage layout."""
+    """Where CertificateAnchor keeps a department's status and anchoring trails, from the compiler's storage layout."""
 
     trails: int
-    history: int
     trail: Mapping[str, _Member]
-    change: Mapping[str, _Member]
-    change_slots: int
     anchorings: int
     anchoring: Mapping[str, _Member]
 
@@ -384,7 +391,7 @@ class AnchorLayout:
         variables = {v["label"]: v for v in layout["storage"]}
         types = layout["types"]
 
-        def struct(mapping_type: str) -> tuple[dict[str, _Member], int]:
+        def struct(mapping_type: str) -> dict[str, _Member]:
             name = mapping_type
             while types[name]["encoding"] in ("mapping", "dynamic_array"):
                 name = types[name]["value"] if types[name]["encoding"] == "mapping" else types[name]["base"]
@@ -392,19 +399,13 @@ class AnchorLayout:
                 m["label"]: _Member(int(m["slot"]), int(m["offset"]), int(types[m["type"]]["numberOfBytes"]))
                 for m in types[name]["members"]
             }
-            return members, int(types[name]["numberOfBytes"]) // 32
+            return members
 
-        trail, _ = struct(variables["_trails"]["type"])
-        change, change_slots = struct(variables["_history"]["type"])
-        anchoring, _ = struct(variables["_anchorings"]["type"])
         return cls(
             int(variables["_trails"]["slot"]),
-            int(variables["_history"]["slot"]),
-            trail,
-            change,
-            change_slots,
+            struct(variables["_trails"]["type"]),
             int(variables["_anchorings"]["slot"]),
-            anchoring,
+            struct(variables["_anchorings"]["type"]),
         )
 
     def trail_base(self, department_id: bytes) -> int:
@@ -412,9 +413,6 @@ class AnchorLayout:
 
     def anchoring_base(self, department_id: bytes) -> int:
         return _mapped(self.anchorings, department_id)
-
-    def history_base(self, department_id: bytes, root: bytes, digest: bytes) -> int:
-        return _mapped(_mapped(_mapped(self.history, department_id), root), digest)
 
 
 def _mapped(slot: int, key: bytes) -> int:
@@ -447,7 +445,7 @@ def _hex_list(value: Any, what: str) -> list[bytes]:
                 f"the node answered {what} with a node that is no hex string of at most {MAX_NODE_BYTES} bytes"
             )
         try:
-            out.append(bytes.fromhex(item[2:]))
+            out.append(_hex(item[2:]))
         except ValueError:
             raise ChainError(f"the node answered {what} with a node that is no hex string") from None
     return out
@@ -495,10 +493,9 @@ def verified_words(
     by_slot: dict[int, Any] = {}
     for entry in entries:
         stated = entry.get("key") if isinstance(entry, Mapping) else None
-        try:
-            slot = int(stated, 16) if type(stated) is str and len(stated) <= 66 else -1
-        except ValueError:
-            slot = -1
+        # a quantity written as nodes write it: 0x and hex digits only (int() would also read white space, underscores
+        # and no prefix, which the court's verifier refuses)
+        slot = int(stated, 16) if type(stated) is str and _SLOT_KEY.fullmatch(stated) else -1
         if slot < 0 or slot in by_slot:
             raise ChainError(
                 f"the node answered a storage proof of key {str(stated)[:80]!r}, not one slot asked once: do not "
@@ -574,18 +571,6 @@ def anchoring_from(words: Mapping[int, int], department_id: bytes) -> Trail:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class ProvenStatus:
-    """A certificate's status word at a witnessed block: its last change (status code, block, timestamp, detail) and
-    how many changes its history holds (0: valid, never changed)."""
-
-    status: int
-    block: int
-    timestamp: int
-    detail: bytes
-    changes: int
-
-
 def proven_trail(w3: Any, address: str, block_hash: bytes, number: int, department_id: bytes) -> Trail:
     """Department ``department_id``'s status trail (``statusTrail``) in block ``number`` of hash ``block_hash``,
     proven from the block's header."""
@@ -597,29 +582,3 @@ def proven_trails(w3: Any, address: str, block_hash: bytes, number: int, departm
     from the block's header (one header read, one ``eth_getProof`` of their four slots)."""
     words = proven_words(w3, address, department_slots(department_id), block_hash, number)
     return trail_from(words, department_id), anchoring_from(words, department_id)
-
-
-def proven_status(
-    w3: Any, address: str, block_hash: bytes, number: int, department_id: bytes, root: bytes, digest: bytes
-) -> ProvenStatus:
-    """The status (``statusOf``) of certificate ``digest`` of ``department_id``'s batch ``root`` in block ``number``
-    of hash ``block_hash``, proven from the block's header: its history's length, then its last change (two proofs)."""
-    layout = anchor_layout()
-    base = layout.history_base(department_id, root, digest)
-    length = proven_words(w3, address, [base], block_hash, number)[base]
-    if length == 0:
-        return ProvenStatus(0, 0, 0, bytes(32), 0)
-    if length > 1 << 32:
-        raise ChainError(f"the proven status history of a certificate holds {length} changes: not a contract's state")
-    first = int.from_bytes(keccak(base.to_bytes(32, "big")), "big")
-    last = first + (length - 1) * layout.change_slots
-    slots = sorted({last + m.slot for m in layout.change.values()})
-    words = proven_words(w3, address, slots, block_hash, number)
-    change = layout.change
-    return ProvenStatus(
-        change["status"].of(words, last),
-        change["blockNumber"].of(words, last),
-        change["timestamp"].of(words, last),
-        change["detail"].of(words, last).to_bytes(32, "big"),
-        length,
-    )

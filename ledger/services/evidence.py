@@ -170,6 +170,9 @@ def certificate_bundle(
         bundle["attachment"] = {"sha256": attachment_sha256}
     if witnessed is not None:
         bundle["witness"] = {"checkpoint": witnessed.note}
+        state = _witnessed_state(ledger, witnessed, event["department"])
+        if state is not None:  # the node has no proof of that block and none was kept: the bundle says it has none
+            bundle["witness"]["state"] = state
     bundle["library_report"] = report.to_json()
     return bundle
 
@@ -216,6 +219,14 @@ def _witness_section(ledger: Ledger, anchored: int, as_of_block: int | None, hea
     return covering_checkpoint(
         ledger.chain, ledger.settings.data_dir, max(anchored, as_of_block or 0), fresh=as_of_block is None
     )
+
+
+def _witnessed_state(ledger: Ledger, witnessed: Any, department: str) -> dict[str, Any] | None:
+    """The proof of ``department``'s status and anchoring trails at the witnessed block, for the bundle's witness
+    section (docs/evidence.md): the court proves them from the cosigned hash instead of taking the node's word."""
+    from .witness.bundle import state_section
+
+    return state_section(ledger.chain, ledger.settings.data_dir, witnessed, department)
 
 
 def bundle_for_stored(

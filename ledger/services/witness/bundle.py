@@ -1,12 +1,21 @@
 """The optional ``witness`` section of evidence bundles and the ``witnessed`` check (docs/evidence.md,
 docs/witness.md).
 
-    "witness": {"checkpoint": "<signed note: the checkpoint, the ledger's signature, the witnesses' cosignatures>"}
+    "witness": {"checkpoint": "<signed note: the checkpoint, the ledger's signature, the witnesses' cosignatures>",
+                "state": {"block": {<the checkpoint block's header fields>}, "proof": {<eth_getProof answer>}}}
 
 A court gives the witnesses' verifier keys (``--witness-key``) and a quorum; the check passes when that many of
 those keys cosigned the checkpoint, the checkpoint names the bundle's chain, lies at or after the anchoring block
 and the ``as_of`` block, and the node asked still has the cosigned hash at that height. Without keys the check
 passes as "not configured" (the cosignatures cannot mean anything to a verifier that trusts no witness).
+
+``state`` (certificate bundles) proves the issuer's status and anchoring trails at the cosigned block (EIP-1186,
+ledger/onchain/stateproof.py): the block's header as the node answered it (whose hash the witnesses cosigned) and the
+``eth_getProof`` answer for the issuer's four trail slots there. The check holds the node's status and batch events
+of the issuer up to that block to the proven trails, the certificate's batch to those events and the bundle's status
+statement to what they give: a court no longer takes the node's word for the issuer's history at the checkpoint. A
+bundle without it (written before, or by a ledger whose node had no proof to give) still checks, and the detail says
+the state proof is absent.
 """
 
 from __future__ import annotations
@@ -14,8 +23,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ...errors import InputError, LedgerError
+from ...errors import ChainError, InputError, LedgerError
+from ...onchain import stateproof
 from ...onchain.chain import Chain
+from ...onchain.ids import department_id_bytes
 from .checkpoint import Checkpoint, origin_for
 from .client import CheckpointStore, WitnessConfig, WitnessedCheckpoint, chain_identity, collect
 from .note import COSIGNATURE_V1, VerifierKey, distinct_keys, parse_note
@@ -59,6 +70,75 @@ def covering_checkpoint(
     if result.witnessed and result.checkpoint is not None and result.checkpoint.checkpoint.height >= height:
         return result.checkpoint
     return None
+
+
+def state_section(
+    chain: Chain, data_dir: Path, witnessed: WitnessedCheckpoint, department: str
+) -> dict[str, Any] | None:
+    """The ``state`` member of a bundle's ``witness`` section: the header of the checkpoint's block and the proof of
+    ``department``'s status and anchoring trails there, from the proofs kept when the checkpoint was collected
+    (``state-<hash>.json``, the node may have dropped that block's state), else asked of the node; each checked
+    against the cosigned hash before it is written. None when neither proves them (the bundle then says so)."""
+    cp = witnessed.checkpoint
+    dept = department_id_bytes(department)
+    slots = stateproof.department_slots(dept)
+    anchor = chain.deployment.anchor
+    candidates: list[tuple[Any, Any]] = []
+    kept = CheckpointStore(data_dir).state(cp.hash_hex)
+    if kept is not None:
+        proofs = kept.get("proofs", [])
+        named = kept.get("departments")
+        at = named.get("0x" + dept.hex()) if isinstance(named, dict) else None
+        if type(at) is int and 0 <= at < len(proofs):
+            proofs = [proofs[at]]
+        candidates += [(kept.get("block"), answer) for answer in proofs]
+    for block, answer in candidates:
+        section = _trimmed(block, answer, slots)
+        if section is not None and _proves(section, anchor, slots, cp):
+            return section
+    try:
+        block, answer = stateproof.fetch(chain.w3, anchor, slots, cp.height)
+    except ChainError:
+        return None
+    section = _trimmed(block, answer, slots)
+    return section if section is not None and _proves(section, anchor, slots, cp) else None
+
+
+def _trimmed(block: Any, answer: Any, slots: list[int]) -> dict[str, Any] | None:
+    """The header fields of ``block`` and the proofs of ``slots`` of ``answer`` (a kept answer holds sixteen
+    departments' slots): what a verifier needs, nothing of the block's body."""
+    if not isinstance(block, dict) or not isinstance(answer, dict) or type(answer.get("storageProof")) is not list:
+        return None
+    wanted = {f"0x{slot:064x}" for slot in slots}
+    storage = [
+        {"key": e["key"], "proof": e.get("proof")}
+        for e in answer["storageProof"]
+        if isinstance(e, dict) and _slot_key(e.get("key")) in wanted
+    ]
+    header = {k: v for k, v in block.items() if k not in stateproof.NOT_HEADER}
+    return {
+        "block": header,
+        "proof": {
+            "address": answer.get("address"),
+            "accountProof": answer.get("accountProof"),
+            "storageProof": storage,
+        },
+    }
+
+
+def _slot_key(key: Any) -> str | None:
+    try:
+        return f"0x{int(key, 16):064x}" if type(key) is str and len(key) <= 66 else None
+    except ValueError:
+        return None
+
+
+def _proves(section: dict[str, Any], anchor: str, slots: list[int], cp: Checkpoint) -> bool:
+    try:
+        stateproof.verified_words(section["block"], section["proof"], anchor, slots, cp.block_hash, cp.height)
+    except ChainError:
+        return False
+    return True
 
 
 def shape_problem(section: Any) -> str | None:
@@ -122,7 +202,114 @@ def check_witnessed(
             f"the node's block {height} has hash {now}; {', '.join(cosigners)} cosigned "
             f"{checkpoint.hash_hex}: the chain was rewritten after the witnesses cosigned it"
         )
-    return True, (
+    witnessed = (
         f"block {height} ({checkpoint.hash_hex}) cosigned by {', '.join(cosigners)} ({len(cosigners)} of "
         f"{len(keys)}, quorum {need}) and still on the chain"
+    )
+    if bundle.get("kind") != "certificate":  # anchored in the batch log, whose state no bundle proves yet
+        return True, f"{witnessed}; state proof: none for a decision (its batch log's state is not proven)"
+    if "state" not in section:
+        return True, (
+            f"{witnessed}; state proof: absent (the bundle carries none: the issuer's status and anchoring trails at "
+            "that block are the node's word)"
+        )
+    problem, proven = _against_state(chain, bundle, section["state"], checkpoint)
+    if problem is not None:
+        return False, problem
+    return True, f"{witnessed}; {proven}"
+
+
+def _against_state(chain: Chain, bundle: dict[str, Any], state: Any, checkpoint: Checkpoint) -> tuple[str | None, str]:
+    """(Why the bundle's facts contradict the issuer's trails its ``state`` proves at the cosigned block, or None;
+    what was proven). The proof is the bundle's, checked from the cosigned hash down (the header's RLP, then each
+    trie node); the node's status and batch events of the issuer up to that block must hash to the proven trails,
+    the certificate's batch must be among those batch events with its block, key, count and type, and the bundle's
+    status as of ``as_of`` must be the one those status events give."""
+    from ..verify import STATUS_NAMES, ChainView
+
+    height = checkpoint.height
+    if (
+        not isinstance(state, dict)
+        or not isinstance(state.get("block"), dict)
+        or not isinstance(state.get("proof"), dict)
+    ):
+        return (
+            "the bundle's state proof (witness.state) is not an object holding a block header and a proof (objects)",
+            "",
+        )
+    issuer = bundle["certificate"]["fields"]["issuer"]
+    try:
+        dept = department_id_bytes(issuer)
+        words = stateproof.verified_words(
+            state["block"],
+            state["proof"],
+            bundle["chain"]["anchor_contract"],
+            stateproof.department_slots(dept),
+            checkpoint.block_hash,
+            height,
+        )
+    except (ChainError, InputError, ValueError) as exc:
+        return (
+            f"the bundle's state proof does not prove the issuer's trails at witnessed block {height}: {exc} "
+            "(whoever made or handed over the bundle altered its proof or header, or took them from another block)",
+            "",
+        )
+    statuses, anchorings = stateproof.trail_from(words, dept), stateproof.anchoring_from(words, dept)
+    view = ChainView(chain)
+    read, events = view.trail_upto(dept, height, checkpoint.hash_hex)
+    if not read.agrees(statuses):
+        return (
+            f"the node's status events of {issuer!r} up to witnessed block {height} do not hash to the status trail "
+            f"the bundle's state proof proves there ({statuses.changes} changes, the last in block {statuses.block}; "
+            f"the events give {read.changes}, the last in block {read.block}): the node left out, made up or altered "
+            "status events; do not trust this node's statuses",
+            "",
+        )
+    read, batches = view.batches_upto(dept, height, checkpoint.hash_hex)
+    if not read.agrees(anchorings):
+        return (
+            f"the node's batch events of {issuer!r} up to witnessed block {height} do not hash to the anchoring trail "
+            f"the bundle's state proof proves there ({anchorings.changes} batches, the last in block "
+            f"{anchorings.block}; the events give {read.changes}, the last in block {read.block}): the node left out, "
+            "made up, moved or altered batch events; do not trust this node's batches",
+            "",
+        )
+    anchor = bundle["anchor"]
+    root = bytes.fromhex(anchor["root"][2:])
+    event = batches.get(root)
+    stated = (anchor["block_number"], anchor["signer"].lower(), anchor["count"], anchor["schema"].lower())
+    if (
+        event is None
+        or (
+            event.block,
+            event.signer_address.lower(),
+            event.count,
+            "0x" + event.schema.hex(),
+        )
+        != stated
+    ):
+        return (
+            f"the bundle's batch {anchor['root']} (block {anchor['block_number']}, key {anchor['signer']}) is not "
+            f"among the batch events of {issuer!r} up to witnessed block {height} that hash to the anchoring trail "
+            "the bundle's state proof proves there: no quorum has seen this anchoring",
+            "",
+        )
+    as_of = bundle["as_of"]["block_number"]
+    digest = bytes.fromhex(bundle["certificate"]["digest"][2:])
+    found = events.last((dept, root, digest), as_of)
+    expected = ("valid", None, None) if found is None else (STATUS_NAMES[found[0]], found[1], "0x" + found[2].hex())
+    status = bundle["status"]
+    given = (status["status"], status["changed_in_block"], (status["detail"] or "").lower() or None)
+    if given != expected:
+        return (
+            f"the bundle states {status['status']} (changed in block {status['changed_in_block']}) as of block {as_of}; "
+            f"the issuer's status events up to witnessed block {height}, which hash to the status trail the bundle's "
+            f"state proof proves, give {expected[0]} (changed in block {expected[1]}): the bundle's status or the "
+            "node's events were altered",
+            "",
+        )
+    return None, (
+        f"the issuer's status trail ({statuses.changes} changes) and anchoring trail ({anchorings.changes} batches) "
+        f"proven at block {height} from the bundle's state proof; the node's events up to it hash to them, and hold "
+        "the certificate's batch and the bundle's status"
     )
