@@ -9,21 +9,28 @@ checking only the position of its event among the trail-checked ones is told not
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from eth_utils import keccak
+from sqlalchemy import select
 
 from ledger.client import Ledger
+from ledger.errors import ChainError
 from ledger.onchain import trail
 from ledger.onchain.chain import Chain, connect
 from ledger.onchain.ids import department_id_bytes
 from ledger.services import evidence
+from ledger.storage.store import Batch, BatchState
 
 from .anchoring_support import two_batches
-from .evidence_support import failed_names, rpc_url, standalone
+from .cli_support import rpc
+from .conftest import PASSPHRASE, make_records
+from .evidence_support import failed_names, issue, rpc_url, standalone
 from .rpc_proxy import RpcProxy
 
 BATCH_SELECTOR = "0x" + keccak(text="batch(bytes32,bytes32)")[:4].hex()
@@ -107,3 +114,66 @@ def test_an_honest_node_passes_the_same_bundle_through_both_verifiers(
     code, result, stderr = standalone(ledger, path)
     assert result is not None, stderr
     assert report.ok and code == 0, (report.to_json(), result)
+
+
+def _swallowing(template: dict[str, Any]) -> tuple[Callable[[dict[str, Any]], bytes | None], Callable[..., Any]]:
+    """A node that takes every transaction sent to it and never mines it (answering its hash), and answers any
+    ``eth_getLogs`` asking for the ``BatchAnchored`` event of a root with ``template`` (a real anchoring of the same
+    department, key and size, in a block deep enough) made that root's: its logs lie, its state (``batch``) does
+    not."""
+    block = int(template["blockNumber"], 16)
+
+    def intercept(request: dict[str, Any]) -> bytes | None:
+        if request.get("method") != "eth_sendRawTransaction":
+            return None
+        sent = "0x" + keccak(bytes.fromhex(str(request["params"][0])[2:])).hex()
+        return json.dumps({"jsonrpc": "2.0", "id": request.get("id"), "result": sent}).encode()
+
+    def rewrite(method: str, params: Any, answer: Any) -> Any:
+        if method == "eth_getLogs" and isinstance(answer.get("result"), list):
+            query = params[0]
+            topics = [str(t).lower() if isinstance(t, str) else None for t in query.get("topics") or []]
+            asked = topics[1] if len(topics) > 1 else None
+            inside = int(str(query.get("fromBlock", "0x0")), 16) <= block <= int(str(query.get("toBlock")), 16)
+            if topics[:1] == [trail.BATCH_ANCHORED_TOPIC] and asked and asked != template["topics"][1] and inside:
+                return {
+                    **answer,
+                    "result": [{**template, "topics": [template["topics"][0], asked, *template["topics"][2:]]}],
+                }
+        return answer
+
+    return intercept, rewrite
+
+
+def test_an_anchoring_made_up_in_the_logs_never_marks_a_batch_confirmed(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """Finding 2 (medium): issuance's ``anchor_event`` (what ``confirm`` marks a batch confirmed by, and what the
+    permits' and the reorganisation's checks ask) took the root's ``BatchAnchored`` event from the node's logs alone,
+    read from the deployment to the head. A node swallowing the department's anchoring transaction and answering a
+    made-up event for its root (another batch's, of the same key and size, renamed) had the ledger mark the batch
+    confirmed, block and hash of the node's making, for a root the contract never recorded: certificates handed out
+    as anchored that no verifier will find. The event is now held to the contract's record of the batch (its block,
+    key and size), read in that block only; with no record there is no anchoring, and the batch is not confirmed."""
+    (first,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    for _ in range(3):
+        rpc(ledger, "evm_mine")
+    template = _batch_log(ledger, fresh_department, first["anchor"]["root"].lower())
+    intercept, rewrite = _swallowing(template)
+    with RpcProxy(rpc_url(ledger), intercept=intercept, rewrite=rewrite) as node:
+        settings = dataclasses.replace(ledger.settings, rpc_url=node.url, chain_timeout=3.0)
+        lying = Ledger.open(settings, passphrase=PASSPHRASE)
+        try:
+            with pytest.raises(ChainError, match="confirmation"):
+                issue(lying, tmp_path, fresh_department, make_records(1, prefix="R78-SWALLOWED"))
+        finally:
+            lying.close()
+    with ledger.engine.connect() as conn:
+        states = conn.execute(
+            select(Batch.root, Batch.state).where(Batch.department_id == fresh_department)  # type: ignore[call-overload]
+        ).all()
+    dept = department_id_bytes(fresh_department)
+    for root, state in states:
+        recorded = int(ledger.chain.call(ledger.chain.anchor.functions.batch(dept, bytes.fromhex(root[2:])))[1])
+        assert (state == BatchState.CONFIRMED) == (recorded != 0), (root, state, recorded)
+    assert len(states) == 2
