@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from ledger.errors import ChainError
 from ledger.onchain import trail
 from ledger.onchain.chain import Chain, connect
 from ledger.onchain.ids import department_id_bytes
-from ledger.services import evidence
+from ledger.services import evidence, provenance
 from ledger.storage.store import Batch, BatchState
 
 from .anchoring_support import two_batches
@@ -177,3 +178,43 @@ def test_an_anchoring_made_up_in_the_logs_never_marks_a_batch_confirmed(
         recorded = int(ledger.chain.call(ledger.chain.anchor.functions.batch(dept, bytes.fromhex(root[2:])))[1])
         assert (state == BatchState.CONFIRMED) == (recorded != 0), (root, state, recorded)
     assert len(states) == 2
+
+
+def _shadowed(root: str) -> Callable[[str, Any, Any], Any]:
+    """A node adding to each ``eth_getLogs`` answer holding the ``BatchAnchored`` event of ``root`` a made-up one
+    after it, in the same block: the same root, another certificate type."""
+
+    def rewrite(method: str, _params: Any, answer: Any) -> Any:
+        if method == "eth_getLogs" and isinstance(answer.get("result"), list):
+            extra = [
+                {**log, "data": log["data"][:66] + keccak(text="made-up-type").hex(), "logIndex": "0x7f"}
+                for log in answer["result"]
+                if str(log["topics"][0]).lower() == trail.BATCH_ANCHORED_TOPIC and log["topics"][1].lower() == root
+            ]
+            return {**answer, "result": answer["result"] + extra}
+        return answer
+
+    return rewrite
+
+
+def test_a_made_up_anchoring_beside_the_real_one_does_not_speak_for_it_in_the_provenance_timeline(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """Finding 3 (low): the provenance timeline read the batch's anchoring in the block the contract's record names
+    and took the last event of the root there, whatever its key, size or type. A node adding a made-up anchoring of
+    the same root after the real one (another certificate type) had the timeline of a genuine certificate say it was
+    signed outside its department's authority. The event is now held to the record's key, size and type."""
+    (doc,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    for _ in range(3):
+        rpc(ledger, "evm_mine")
+    now = datetime.now(UTC).replace(microsecond=0)
+    honest = {e["kind"]: e for e in provenance.timeline(ledger, doc["digest"], now=now)["events"]}
+    assert honest["signed"]["type_was_authorized"] is True, honest["signed"]
+    with RpcProxy(rpc_url(ledger), rewrite=_shadowed(doc["anchor"]["root"].lower())) as node:
+        lying = Ledger.open(dataclasses.replace(ledger.settings, rpc_url=node.url), passphrase=PASSPHRASE)
+        try:
+            shown = {e["kind"]: e for e in provenance.timeline(lying, doc["digest"], now=now)["events"]}
+        finally:
+            lying.close()
+    assert shown["signed"] == honest["signed"], shown["signed"]
+    assert shown["anchored"]["tx_hash"] == honest["anchored"]["tx_hash"], shown["anchored"]
