@@ -166,7 +166,7 @@ def test_an_anchoring_made_up_in_the_logs_never_marks_a_batch_confirmed(
         lying = Ledger.open(settings, passphrase=PASSPHRASE)
         try:
             with pytest.raises(ChainError, match="confirmation"):
-                issue(lying, tmp_path, fresh_department, make_records(1, prefix="R78-SWALLOWED"))
+                issue(lying, tmp_path, fresh_department, make_records(1))
         finally:
             lying.close()
     with ledger.engine.connect() as conn:
@@ -218,3 +218,50 @@ def test_a_made_up_anchoring_beside_the_real_one_does_not_speak_for_it_in_the_pr
             lying.close()
     assert shown["signed"] == honest["signed"], shown["signed"]
     assert shown["anchored"]["tx_hash"] == honest["anchored"]["tx_hash"], shown["anchored"]
+
+
+TRAIL_READS = tuple(
+    "0x" + keccak(text=signature)[:4].hex() for signature in ("anchoringTrail(bytes32)", "anchoringTrails()")
+)
+
+
+def _anchoring_after_the_trail_read(ledger: Ledger, tmp_path: Path, department: str) -> Callable[..., Any]:
+    """A node answering the first read of an anchoring trail as it stood, then anchoring a batch of ``department``
+    before anything else is asked (as a busy chain does between two requests, or a replica answering state a block
+    behind its logs)."""
+    fired: list[bool] = []
+
+    def rewrite(method: str, params: Any, answer: Any) -> Any:
+        if method == "eth_call" and not fired:
+            data = str((params[0] or {}).get("data") or (params[0] or {}).get("input") or "").lower()
+            if data.startswith(TRAIL_READS):
+                fired.append(True)
+                issue(ledger, tmp_path, department, make_records(1))
+        return answer
+
+    return rewrite
+
+
+def test_a_batch_anchored_right_after_the_trail_is_read_fails_no_reader_and_both_verifiers_agree(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """Finding 4 (low): the library's readers of batch streams (``trail.batch_events``: the bundle check, reconcile,
+    the vault's probe) read the anchoring trail first and the head after it, reading the events up to that head: a
+    batch anchored between the two (a department issuing while a bundle is verified, or a node answering state a
+    block behind its logs) was in the events and not in the trail, and the bundle failed ``anchor_event`` as a node
+    "leaving out, making up or moving" batches, while the court's verifier, bounding its read by the head it read
+    before the trail, verified it. The head is now read before the trail, as the court reads it, so the events are
+    read up to a block the trail already covers, and both verify."""
+    _, _, path = two_batches(ledger, tmp_path, fresh_department)
+    dept = department_id_bytes(fresh_department)
+    with RpcProxy(rpc_url(ledger), rewrite=_anchoring_after_the_trail_read(ledger, tmp_path, fresh_department)) as node:
+        trail.batch_events(_lying(ledger, node.url), department_id=dept, what="the batches")
+    with RpcProxy(rpc_url(ledger), rewrite=_anchoring_after_the_trail_read(ledger, tmp_path, fresh_department)) as node:
+        trail.batch_events(_lying(ledger, node.url), what="every batch")
+    with RpcProxy(rpc_url(ledger), rewrite=_anchoring_after_the_trail_read(ledger, tmp_path, fresh_department)) as node:
+        report = evidence.verify_bundle(path, _lying(ledger, node.url))
+    with RpcProxy(rpc_url(ledger), rewrite=_anchoring_after_the_trail_read(ledger, tmp_path, fresh_department)) as node:
+        code, result, stderr = standalone(ledger, path, rpc=node.url)
+    assert result is not None, stderr
+    assert report.ok and code == 0, (report.to_json(), result)
+    assert trail.stated_anchoring(ledger.chain, dept).changes == 6  # each reader saw a batch anchored mid-read
