@@ -25,7 +25,9 @@ from ledger.errors import ChainError
 from ledger.onchain import trail
 from ledger.onchain.chain import Chain, connect
 from ledger.onchain.ids import department_id_bytes
-from ledger.services import evidence, provenance
+from ledger.services import evidence, provenance, status
+from ledger.services.verify import ChainView, verify_certificate
+from ledger.services.witness import client as wclient
 from ledger.storage.store import Batch, BatchState
 
 from .anchoring_support import two_batches
@@ -33,6 +35,7 @@ from .cli_support import rpc
 from .conftest import PASSPHRASE, make_records
 from .evidence_support import failed_names, issue, rpc_url, standalone
 from .rpc_proxy import RpcProxy
+from .witness_support import serve_witness
 
 BATCH_SELECTOR = "0x" + keccak(text="batch(bytes32,bytes32)")[:4].hex()
 
@@ -265,3 +268,103 @@ def test_a_batch_anchored_right_after_the_trail_is_read_fails_no_reader_and_both
     assert result is not None, stderr
     assert report.ok and code == 0, (report.to_json(), result)
     assert trail.stated_anchoring(ledger.chain, dept).changes == 6  # each reader saw a batch anchored mid-read
+
+
+def test_the_kept_proofs_map_pointed_at_another_proof_neither_proves_it_nor_hides_the_right_one(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adversary: an insider editing the kept proofs file of the latest checkpoint (``state-<hash>.json``), the node
+    keeping no older state. Finding 5 (low): the file's department -> proof map was followed alone: pointed at
+    another proof (the previous checkpoint's, appended, before a revocation), only that one was tried and, failing,
+    the department's trails were "not proven" although the file held their proof: ``witnessed`` failed for every
+    certificate of the department, as deleting the file would, but through an edit no reader could tell from a
+    node's failure. The map is now a hint: the named proof first, then the others; the earlier state's proof never
+    proves the latest block's trails, so the attack proves nothing either way."""
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
+    (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    for running, url in serve_witness(ledger, tmp_path):
+        config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
+        first = wclient.collect(ledger.chain, ledger.settings.data_dir, config).checkpoint
+        status.revoke(ledger, target["digest"], "fraud")
+        second = wclient.collect(ledger.chain, ledger.settings.data_dir, config).checkpoint
+        assert first is not None and second is not None and second.witnessed
+        for _ in range(2):  # the node drops the witnessed block's state
+            rpc(ledger, "evm_mine")
+        directory = ledger.settings.data_dir / "witness"
+        old = json.loads((directory / f"state-{first.checkpoint.hash_hex}.json").read_text(encoding="utf-8"))
+        new_path = directory / f"state-{second.checkpoint.hash_hex}.json"
+        honest = json.loads(new_path.read_text(encoding="utf-8"))
+        key = "0x" + department_id_bytes(fresh_department).hex()
+
+        def witnessed(trusted: wclient.WitnessConfig = config) -> Any:
+            view = ChainView(ledger.chain)
+            view.witness = wclient.WitnessView(ledger.chain, trusted, None, ledger.settings.data_dir)
+            return {c.name: c for c in verify_certificate(target, view).checks}["witnessed"]
+
+        assert witnessed().ok
+        edited = {
+            **honest,
+            "proofs": [*honest["proofs"], *old["proofs"]],
+            "departments": {**honest["departments"], key: len(honest["proofs"])},
+        }
+        new_path.write_text(json.dumps(edited), encoding="utf-8")
+        check = witnessed()
+        assert check.ok, check  # proven from the right proof the file still holds, never from the earlier one
+        only_old = {**honest, "proofs": old["proofs"], "departments": {key: 0}}
+        new_path.write_text(json.dumps(only_old), encoding="utf-8")
+        check = witnessed()
+        assert not check.ok and "could not be proven" in check.detail, check
+
+
+def _reshaped(how: str) -> Callable[[str, Any, Any], Any]:
+    """A node answering each ``eth_getLogs`` of batch events with them reversed, with each one twice, or with each
+    one also in the answer to the query after (the next range of a read in ranges, with its true block: the node's
+    claim that it belongs to both; the court, reading a department's events in one range, gets them twice)."""
+    previous: list[dict[str, Any]] = []
+
+    def rewrite(method: str, params: Any, answer: Any) -> Any:
+        if method != "eth_getLogs" or not isinstance(answer.get("result"), list):
+            return answer
+        logs = [log for log in answer["result"] if str(log["topics"][0]).lower() == trail.BATCH_ANCHORED_TOPIC]
+        if how == "reversed":
+            return {**answer, "result": logs[::-1]}
+        if how == "twice":
+            return {**answer, "result": [log for log in logs for _ in range(2)]}
+        carried = list(previous)
+        previous[:] = logs
+        return {**answer, "result": carried + logs}
+
+    return rewrite
+
+
+@pytest.mark.parametrize("how", ["reversed", "twice", "in two ranges"])
+def test_batch_events_reordered_duplicated_or_split_across_ranges_read_alike_in_both_verifiers(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, how: str
+) -> None:
+    """Attacks that fail: the node answers the batch events reversed (read in chain order all the same: the trail
+    agrees and both verifiers verify), each twice, or each also in the next range it is asked for (the library's
+    ranges of one block): the readers refuse the last two, the library's and the court's alike."""
+    _, _, path = two_batches(ledger, tmp_path, fresh_department)
+    dept = department_id_bytes(fresh_department)
+    with RpcProxy(rpc_url(ledger), rewrite=_reshaped(how)) as node:
+        narrow = Chain(
+            connect(node.url),
+            ledger.chain.deployment,
+            gas_price=0,
+            artifacts=ledger.chain.artifacts,
+            log_span=1 if how == "in two ranges" else 10_000,
+        )
+        if how == "reversed":
+            events = trail.batch_events(narrow, department_id=dept, what="the batches")
+            assert [(e.block, e.log_index) for e in events] == sorted((e.block, e.log_index) for e in events)
+        else:
+            with pytest.raises(ChainError, match=r"anchoring trail|asked for"):
+                trail.batch_events(narrow, department_id=dept, what="the batches")
+        report = evidence.verify_bundle(path, narrow)
+    with RpcProxy(rpc_url(ledger), rewrite=_reshaped(how)) as node:
+        code, result, stderr = standalone(ledger, path, rpc=node.url)
+    assert result is not None, stderr
+    court = code == 0 and "anchor_event" not in failed_names(result)
+    library = {c.name: c.ok for c in report.checks}["anchor_event"]
+    assert court == library == (how == "reversed"), (report.to_json(), result)
