@@ -368,3 +368,49 @@ def test_batch_events_reordered_duplicated_or_split_across_ranges_read_alike_in_
     court = code == 0 and "anchor_event" not in failed_names(result)
     library = {c.name: c.ok for c in report.checks}["anchor_event"]
     assert court == library == (how == "reversed"), (report.to_json(), result)
+
+
+def _made_up_before(block: int, template: dict[str, Any]) -> Callable[[str, Any, Any], Any]:
+    """A node adding to its answer for the range holding ``block`` a batch event of ``template``'s department made
+    up in that block (another root), every other answer honest."""
+    made_up = {
+        **template,
+        "topics": [template["topics"][0], "0x" + "cd" * 32, *template["topics"][2:]],
+        "blockNumber": hex(block),
+        "logIndex": "0x0",
+    }
+
+    def rewrite(method: str, params: Any, answer: Any) -> Any:
+        if method == "eth_getLogs" and isinstance(answer.get("result"), list):
+            query = params[0]
+            topics = [str(t).lower() if isinstance(t, str) else None for t in query.get("topics") or []]
+            asked_for_dept = len(topics) > 2 and topics[2] == template["topics"][2].lower()
+            inside = int(str(query.get("fromBlock")), 16) <= block <= int(str(query.get("toBlock")), 16)
+            if topics[:1] == [trail.BATCH_ANCHORED_TOPIC] and asked_for_dept and inside and topics[1] is None:
+                return {**answer, "result": [made_up, *answer["result"]]}
+        return answer
+
+    return rewrite
+
+
+def test_a_batch_event_made_up_before_the_departments_registration_gets_one_verdict_from_both_verifiers(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """Finding 6 (low): the court's verifier reads the issuing department's batch events from its registration
+    (as both read its status events: round 68), the library's bundle check from the deployment. A node adding a batch
+    event made up before the registration (where the department can have none) had the library fail the bundle's
+    ``anchor_event`` and the court verify it: one bundle, two verdicts. The library now reads a department's batch
+    events from its registration too: the event is outside every read, and both verify the genuine bundle."""
+    _, first_root, path = two_batches(ledger, tmp_path, fresh_department)
+    template = _batch_log(ledger, fresh_department, first_root)
+    dept = department_id_bytes(fresh_department)
+    periods = ledger.chain.call(ledger.chain.registry.functions.statusHistory(dept))
+    registered = min(int(period[2]) for period in periods)
+    assert registered > int(ledger.chain.deployment.deployed_block)
+    with RpcProxy(rpc_url(ledger), rewrite=_made_up_before(registered - 1, template)) as node:
+        report = evidence.verify_bundle(path, _lying(ledger, node.url))
+        code, result, stderr = standalone(ledger, path, rpc=node.url)
+    assert result is not None, stderr
+    library = {c.name: c for c in report.checks}["anchor_event"]
+    assert code == 0 and "anchor_event" not in failed_names(result), result
+    assert library.ok, library
