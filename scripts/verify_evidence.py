@@ -1767,11 +1767,11 @@ class Verifier:
 
     def _department_batches(self, department: str, contract: str) -> dict[tuple[int, int], tuple[bytes, str]]:
         """The issuing department's BatchAnchored events by position (block, log index): each one's link (root,
-        signer, block, data) and block hash. Read whole from its
-        registration and checked against its anchoring trail (CertificateAnchor 4.2.0, docs/format.md §8), read
-        first and at the latest block: ``trail = sha256(trail || root || signer || uint32 block || data)`` over the
-        events in chain order must be the contract's, with as many events and the last in its block. A node leaving
-        a batch out, making one up, moving one to another block or altering one is refused (a Failure)."""
+        signer, block, data) and block hash. Read whole from its registration and checked against its anchoring trail
+        (CertificateAnchor 4.2.0, docs/format.md §8), read first and at the latest block: ``trail = sha256(trail ||
+        root || signer || uint32 block || data)`` over the events in chain order must be the contract's, with as many
+        events and the last in its block. A node leaving a batch out, making one up, moving one to another block or
+        altering one is refused (a Failure)."""
         try:
             (periods,) = self.rpc.call(
                 self.b["chain"]["registry_contract"],

@@ -284,14 +284,14 @@ def registered_from(chain: Chain, department_id: bytes) -> int:
 def batch_events(chain: Chain, *, department_id: bytes | None = None, what: str) -> list[BatchEvent]:
     """Every ``BatchAnchored`` event of the deployment (of ``department_id`` when given, from its registration:
     :func:`registered_from`), in chain order, checked against the anchoring trails the contract keeps at the latest
-    block: the head read first, the trails then, the events then up to the later of that head and the last
-    anchoring the trails name, and refused (a ChainError)
-    unless each department's events hash to its trail. A node leaving a batch out, making one up, moving one to
-    another block or altering one is caught; one lying about the contract's state as well is out of reach here
-    (``witnessed`` proves it at a cosigned block). The head is read before the trails, as the court's verifier reads
-    it: a batch anchored between the two reads is in the trail and read up to its block, one anchored after the
-    trails lies past every block read (red team round 78: with the head read after them, such a batch was in the
-    events and not the trail, and every reader refused an honest chain that the court's verifier passed)."""
+    block: the head read first, the trails then, the events then up to the later of that head and the last anchoring
+    the trails name, and refused (a ChainError) unless each department's events hash to its trail. A node leaving a
+    batch out, making one up, moving one to another block or altering one is caught; one lying about the contract's
+    state as well is out of reach here (``witnessed`` proves it at a cosigned block). The head is read before the
+    trails, as the court's verifier reads it: a batch anchored between the two reads is in the trail and read up to
+    its block, one anchored after the trails lies past every block read (red team round 78: with the head read after
+    them, such a batch was in the events and not the trail, and every reader refused an honest chain that the court's
+    verifier passed)."""
     head = chain.block_number()
     if department_id is None:
         stated, start = stated_anchorings(chain), 0
