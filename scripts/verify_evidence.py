@@ -2050,11 +2050,16 @@ class Verifier:
             return None
         log = logs[0]
         position = (quantity(log["blockNumber"], "a log's block number"), quantity(log["logIndex"], "a log's index"))
-        if position not in self._department_batches(department, contract):
+        # the event there must be this one, field for field, not only some batch's (red team round 78)
+        link = hexbytes(root, 32) + hexbytes(log["topics"][3], 32)[12:] + position[0].to_bytes(4, "big")
+        if self._department_batches(department, contract).get(position) != (
+            link + hexbytes(log["data"], 64),
+            str(log["blockHash"]).lower(),
+        ):
             raise Failure(
                 f"the node's BatchAnchored event of root {root} (block {position[0]}) is not among the issuing "
-                "department's batch events that hash to the anchoring trail the contract keeps for it: the node "
-                "made up or moved it; do not trust this node"
+                "department's batch events that hash to the anchoring trail the contract keeps for it (or another "
+                "of them is at its position): the node made up or moved it; do not trust this node"
             )
         n, schema = abi_decode(["uint32", "bytes32"], bytes.fromhex(log["data"][2:]))
         return {
@@ -2067,12 +2072,13 @@ class Verifier:
             "tx_hash": log["transactionHash"].lower(),
         }
 
-    def _department_batches(self, department: str, contract: str) -> set[tuple[int, int]]:
-        """The positions (block, log index) of the issuing department's BatchAnchored events, read whole from its
-        registration and checked against its anchoring trail (CertificateAnchor 4.2.0, docs/format.md §8), read
-        first and at the latest block: ``trail = sha256(trail || root || signer || uint32 block || data)`` over the
-        events in chain order must be the contract's, with as many events and the last in its block. A node leaving
-        a batch out, making one up, moving one to another block or altering one is refused (a Failure)."""
+    def _department_batches(self, department: str, contract: str) -> dict[tuple[int, int], tuple[bytes, str]]:
+        """The issuing department's BatchAnchored events by position (block, log index): each one's link (root,
+        signer, block, data) and block hash. Read whole from its registration and checked against its anchoring trail
+        (CertificateAnchor 4.2.0, docs/format.md §8), read first and at the latest block: ``trail = sha256(trail ||
+        root || signer || uint32 block || data)`` over the events in chain order must be the contract's, with as many
+        events and the last in its block. A node leaving a batch out, making one up, moving one to another block or
+        altering one is refused (a Failure)."""
         try:
             (periods,) = self.rpc.call(
                 self.b["chain"]["registry_contract"],
@@ -2098,6 +2104,7 @@ class Verifier:
         if far and quantity(self.rpc.block(end).get("number"), "a block's number") != end:
             raise Failure(f"the node claims a block {end} it does not produce: do not trust this node")
         found: list[tuple[int, int, bytes]] = []
+        hashes: dict[tuple[int, int], str] = {}
         topics = [EVENT_TOPIC, None, department]
         while block <= end:
             upto = min(end, block + STATUS_LOG_CHUNK - 1)
@@ -2110,6 +2117,7 @@ class Verifier:
                 data = hexbytes(log["data"], 64)
                 link = hexbytes(got[1], 32) + bytes.fromhex(got[3][26:]) + number.to_bytes(4, "big") + data
                 found.append((number, quantity(log["logIndex"], "a log's index"), link))
+                hashes[(number, found[-1][1])] = str(log["blockHash"]).lower()
             block = upto + 1
         found.sort(key=lambda item: (item[0], item[1]))
         if len({(number, index) for number, index, _ in found}) != len(found):
@@ -2125,7 +2133,7 @@ class Verifier:
                 f"the contract keeps for it ({int(stated_batches)} batches, the last in block {int(stated_block)}): "
                 "the node left out, made up, moved or altered batch events; do not trust this node"
             )
-        return {(number, index) for number, index, _ in found}
+        return {(number, index): (link, hashes[(number, index)]) for number, index, link in found}
 
     def check_anchor_event(self) -> str:
         e, a = self.event or {}, self.b["anchor"]

@@ -27,27 +27,14 @@ from ledger.services import evidence, reconcile
 from ledger.services.verify import ChainView, verify_certificate
 from ledger.services.witness import client as wclient
 
+from .anchoring_support import two_batches
 from .cli_support import rpc
-from .conftest import PASSPHRASE, make_records
-from .evidence_support import failed_names, issue, rpc_url, standalone
+from .conftest import PASSPHRASE
+from .evidence_support import failed_names, rpc_url, standalone
 from .rpc_proxy import RpcProxy
 from .witness_support import serve_witness
 
 BATCH_TOPIC = trail.BATCH_ANCHORED_TOPIC
-
-
-def _two_batches(ledger: Ledger, tmp_path: Path, department: str) -> tuple[dict[str, Any], str, Path]:
-    """Two batches of ``department`` in two blocks: the second's certificate, the first batch's root, and a bundle
-    of the certificate (blocks mined on top, so its confirmations count)."""
-    (first,) = issue(ledger, tmp_path, department, make_records(1))
-    for _ in range(2):
-        rpc(ledger, "evm_mine")
-    (target,) = issue(ledger, tmp_path, department, make_records(1))
-    for _ in range(3):
-        rpc(ledger, "evm_mine")
-    path = tmp_path / "bundle.json"
-    path.write_text(json.dumps(evidence.certificate_bundle(ledger, target)), encoding="utf-8")
-    return target, first["anchor"]["root"].lower(), path
 
 
 def _batch_logs(answer: Any) -> list[dict[str, Any]]:
@@ -103,7 +90,7 @@ def test_a_batch_event_left_out_moved_or_made_up_is_refused_by_every_reader(
     """The chain's operator leaves the department's first batch out of its ``eth_getLogs`` answers, moves it one
     block earlier, or adds a batch never anchored beside it: the department's batch events no longer hash to its
     anchoring trail, and every reader of them says so (the library's and the court's bundle verifiers alike)."""
-    _, first_root, path = _two_batches(ledger, tmp_path, fresh_department)
+    _, first_root, path = two_batches(ledger, tmp_path, fresh_department)
     rewrite = {"left out": _left_out, "moved": lambda r: _moved(r, 1), "made up": _made_up}[attack](first_root)
     with RpcProxy(rpc_url(ledger), rewrite=rewrite) as node:
         chain = _lying(ledger, node.url)
@@ -134,7 +121,7 @@ def test_an_honest_stream_reproduces_every_departments_anchoring_trail(
 ) -> None:
     """The other side: an honest node's batch events hash to every department's anchoring trail (whatever the suite
     anchored before), and both bundle verifiers verify the bundle, agreeing."""
-    target, first_root, path = _two_batches(ledger, tmp_path, fresh_department)
+    target, first_root, path = two_batches(ledger, tmp_path, fresh_department)
     dept = department_id_bytes(fresh_department)
     events = trail.batch_events(ledger.chain, what="every batch")
     mine = [e for e in events if e.department_id == dept]
@@ -165,7 +152,7 @@ def test_batch_events_that_do_not_hash_to_the_proven_anchoring_trail_fail_witnes
     block, and ``witnessed`` fails naming it."""
     monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
     monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
-    target, first_root, _ = _two_batches(ledger, tmp_path, fresh_department)
+    target, first_root, _ = two_batches(ledger, tmp_path, fresh_department)
     for running, url in serve_witness(ledger, tmp_path):
         config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
         collected = wclient.collect(ledger.chain, ledger.settings.data_dir, config)
@@ -197,7 +184,7 @@ def test_an_honest_chain_passes_witnessed_with_kept_proofs_and_live(
     certificate's batch is among them."""
     monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
     monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
-    target, _, _ = _two_batches(ledger, tmp_path, fresh_department)
+    target, _, _ = two_batches(ledger, tmp_path, fresh_department)
     for running, url in serve_witness(ledger, tmp_path):
         config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
         rpc(ledger, "evm_setIntervalMining", 0)

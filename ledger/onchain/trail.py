@@ -265,18 +265,41 @@ def read_batch_events(chain: Chain, start: int, end: int, department_id: bytes |
     return [event for _, event in found]
 
 
+def registered_from(chain: Chain, department_id: bytes) -> int:
+    """The block from which department ``department_id`` can have batch events: its registration (the start of its
+    first status period in the registry), or the deployment's block for a department the registry does not know.
+    A department's batch events are read from there, as the court's verifier reads them and ``ChainView`` reads a
+    department's status and batch events (red team round 78: the library read them from the deployment, so a batch
+    event a node made up before the registration failed a bundle in the library that the court verified)."""
+    deployed = int(chain.deployment.deployed_block)
+    try:
+        periods = chain.call(chain.registry.functions.statusHistory(department_id))
+    except ChainError as exc:
+        if exc.error_name != "RegistryUnknownDepartment":
+            raise
+        return deployed
+    return max(deployed, min((int(period[2]) for period in periods), default=deployed))
+
+
 def batch_events(chain: Chain, *, department_id: bytes | None = None, what: str) -> list[BatchEvent]:
-    """Every ``BatchAnchored`` event of the deployment (of ``department_id`` when given), in chain order, checked
-    against the anchoring trails the contract keeps at the latest block: read first, the events then up to the later
-    of the head and the last anchoring they name, and refused (a ChainError) unless each department's events hash
-    to its trail. A node leaving a batch out, making one up, moving one to another block or altering one is caught;
-    one lying about the contract's state as well is out of reach here (``witnessed`` proves it at a cosigned block)."""
+    """Every ``BatchAnchored`` event of the deployment (of ``department_id`` when given, from its registration:
+    :func:`registered_from`), in chain order, checked against the anchoring trails the contract keeps at the latest
+    block: the head read first, the trails then, the events then up to the later of that head and the last anchoring
+    the trails name, and refused (a ChainError) unless each department's events hash to its trail. A node leaving a
+    batch out, making one up, moving one to another block or altering one is caught; one lying about the contract's
+    state as well is out of reach here (``witnessed`` proves it at a cosigned block). The head is read before the
+    trails, as the court's verifier reads it: a batch anchored between the two reads is in the trail and read up to
+    its block, one anchored after the trails lies past every block read (red team round 78: with the head read after
+    them, such a batch was in the events and not the trail, and every reader refused an honest chain that the court's
+    verifier passed)."""
+    head = chain.block_number()
     if department_id is None:
-        stated = stated_anchorings(chain)
+        stated, start = stated_anchorings(chain), 0
     else:
         stated = {department_id: stated_anchoring(chain, department_id)}
-    end = max([chain.block_number(), *(t.block for t in stated.values())])
-    events = read_batch_events(chain, 0, end, department_id)
+        start = registered_from(chain, department_id)
+    end = max([head, *(t.block for t in stated.values())])
+    events = read_batch_events(chain, start, end, department_id)
     got = anchorings_chained(events)
     require_all(got, stated, f"{what}, blocks up to {end}", batches=True)
     return events

@@ -335,15 +335,23 @@ def _anchor_log(
         return None
     log = logs[0]
     # the department's batch events read whole and checked against its anchoring trail (CertificateAnchor 4.2.0), as
-    # the court's verifier checks them: the event taken must be one of them
+    # the court's verifier checks them: the event taken must be one of them, field for field, not only at one of
+    # their positions (red team round 78: a node answering the root's own reads with it at another batch's position
+    # backdated it past this check)
     what = f"the batches of {department}"
-    if (int(log["blockNumber"]), int(log["logIndex"])) not in {
-        (event.block, event.log_index) for event in trail.batch_events(chain, department_id=dept, what=what)
-    }:
+    position = (int(log["blockNumber"]), int(log["logIndex"]))
+    kept = {(e.block, e.log_index): e for e in trail.batch_events(chain, department_id=dept, what=what)}.get(position)
+    if kept is None or (kept.root, kept.signer_address, kept.count, kept.schema, kept.block_hash) != (
+        bytes(root),
+        str(log["args"]["signer"]).lower(),
+        int(log["args"]["count"]),
+        bytes(log["args"]["schema"]),
+        "0x" + bytes(log["blockHash"]).hex(),
+    ):
         raise ChainError(
             f"the node's BatchAnchored event of {department}'s batch {hex32(root)} (block {int(log['blockNumber'])}) "
             "is not among the department's batch events that hash to the anchoring trail the contract keeps for "
-            "it: the node made up or moved it; do not trust this node"
+            "it (or another of them is at its position): the node made up or moved it; do not trust this node"
         )
     return {
         "department": department_code(bytes(log["args"]["departmentId"])),

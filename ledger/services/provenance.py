@@ -320,20 +320,28 @@ def _anchor_events(ledger: Ledger, cert: Any, batch: Any, cert_type: str | None)
     chain = ledger.chain
     root = parse_hex32(batch.root)
     department = department_id_bytes(cert.department_id)
-    # the block the contract says the batch was anchored in: the one block to read (not the chain from its start)
-    anchored_in = int(chain.call(chain.anchor.functions.batch(department, root))[1])
-    logs = (
-        chainread.scan(
-            chain,
-            chain.anchor.events.BatchAnchored,
-            what=f"the anchoring of batch {batch.root}",
-            argument_filters={"root": root, "departmentId": department},
-            start=anchored_in,
-            end=anchored_in,
+    # the block the contract says the batch was anchored in: the one block to read (not the chain from its start),
+    # and only an event with the record's key, size and type taken for the anchoring (red team round 78: a node
+    # adding a made-up one after it, of another type, had a genuine certificate read as signed outside authority)
+    signer_of, anchored_in, _time, count_of, schema_of = chain.call(chain.anchor.functions.batch(department, root))
+    anchored_in = int(anchored_in)
+    logs = [
+        log
+        for log in (
+            chainread.scan(
+                chain,
+                chain.anchor.events.BatchAnchored,
+                what=f"the anchoring of batch {batch.root}",
+                argument_filters={"root": root, "departmentId": department},
+                start=anchored_in,
+                end=anchored_in,
+            )
+            if anchored_in
+            else []
         )
-        if anchored_in
-        else []
-    )
+        if (str(log["args"]["signer"]).lower(), int(log["args"]["count"]), bytes(log["args"]["schema"]))
+        == (str(signer_of).lower(), int(count_of), bytes(schema_of))
+    ]
     if not logs and batch.state == BatchState.CONFIRMED:
         # the store says the batch was anchored, the chain has no anchoring of it by the row's department: the row
         # or the batch names another department than the one that anchored it (an erased certificate has no sealed
