@@ -284,16 +284,27 @@ class LogBatchAnchored(EventAt):
         )
 
 
-def batch_anchored(chain: Chain, department_id: bytes, root: bytes) -> list[BatchAnchored]:
-    """The ``BatchAnchored`` events of ``department_id``'s batch ``root`` (another department's anchoring of the
-    same root value, in its own namespace, is never among them)."""
+def recorded_anchorings(
+    chain: Chain, department_id: bytes, root: bytes, signer: str, number: int, count: int, what: str
+) -> list[Any]:
+    """The ``BatchAnchored`` logs of ``department_id``'s batch ``root`` that agree with the contract's record of it
+    (``batch(department, root)``: anchored in block ``number`` by ``signer``, of ``count`` certificates): read in
+    that block only, and only those with the record's key and size (another department's anchoring of the same root
+    value, in its own namespace, is never among them). A node answering the logs alone, a made-up event, is not
+    believed for the anchoring (red team round 78)."""
     logs = scan(
         chain,
         chain.anchor.events.BatchAnchored,
-        what=f"the anchoring of batch {_hex(root)}",
+        what=what,
         argument_filters={"root": root, "departmentId": department_id},
+        start=number,
+        end=number,
     )
-    return [BatchAnchored.from_log(log) for log in logs]
+    return [
+        log
+        for log in logs
+        if str(log["args"]["signer"]).lower() == signer.lower() and int(log["args"]["count"]) == count
+    ]
 
 
 def log_batches_anchored(

@@ -319,18 +319,8 @@ def _anchor_log(
         signer, number, _time, count, _schema = chain.call(chain.anchor.functions.batch(dept, root))
     if int(number) == 0:
         return None  # the record is all zero: the department never anchored this root
-    logs = [
-        log
-        for log in chainread.scan(
-            chain,
-            chain.anchor.events.BatchAnchored,
-            what=f"the anchoring of {department}'s batch",
-            argument_filters={"root": root, "departmentId": dept},
-            start=int(number),
-            end=int(number),
-        )
-        if str(log["args"]["signer"]).lower() == str(signer).lower() and int(log["args"]["count"]) == int(count)
-    ]
+    what = f"the anchoring of {department}'s batch"
+    logs = chainread.recorded_anchorings(chain, dept, root, str(signer), int(number), int(count), what)
     if not logs:
         return None
     log = logs[0]

@@ -1120,18 +1120,8 @@ def anchor_event(ledger: Ledger, root: bytes, department: str | None = None) -> 
         signer, number, _time, count, _schema = chain.call(chain.anchor.functions.batch(dept, root))
         if int(number) == 0:
             return None  # the contract has no record of the batch: whatever the logs say, it is not anchored
-        logs = [
-            log
-            for log in chainread.scan(
-                chain,
-                chain.anchor.events.BatchAnchored,
-                what=f"the anchoring of batch {root_hex}",
-                argument_filters={"root": root, "departmentId": dept},
-                start=int(number),
-                end=int(number),
-            )
-            if str(log["args"]["signer"]).lower() == str(signer).lower() and int(log["args"]["count"]) == int(count)
-        ]
+        what = f"the anchoring of batch {root_hex}"
+        logs = chainread.recorded_anchorings(chain, dept, root, str(signer), int(number), int(count), what)
         if not logs:
             return None
         log = logs[-1]
