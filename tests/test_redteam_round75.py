@@ -30,7 +30,7 @@ from .conftest import PASSPHRASE, make_records
 from .evidence_support import issue, rpc_url
 from .foundation_support import reanchored
 from .rpc_proxy import RpcProxy
-from .witness_support import altered_account_proof, serve_witness
+from .witness_support import altered_account_proof, checkpoints_around_a_revocation, serve_witness
 
 REVOKED_TOPIC = "0x" + keccak(text="CertificateRevoked(bytes32,bytes32,bytes32,uint8)").hex()
 
@@ -202,21 +202,13 @@ def test_kept_proofs_deleted_swapped_or_replayed_fail_witnessed_closed(
     that names the missing or unproven state, and never passes on the proofs of the state before the revocation."""
     monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
     monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
-    (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
-    for running, url in serve_witness(ledger, tmp_path):
-        config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
-        first = wclient.collect(ledger.chain, ledger.settings.data_dir, config).checkpoint
-        status.revoke(ledger, target["digest"], "fraud")
-        second = wclient.collect(ledger.chain, ledger.settings.data_dir, config).checkpoint
-        assert first is not None and second is not None and second.witnessed
-        for _ in range(2):  # the node drops the witnessed block's state
-            rpc(ledger, "evm_mine")
+    for target, config, first, second in checkpoints_around_a_revocation(ledger, tmp_path, fresh_department):
         directory = ledger.settings.data_dir / "witness"
         old = directory / f"state-{first.checkpoint.hash_hex}.json"
         new = directory / f"state-{second.checkpoint.hash_hex}.json"
         honest_old, honest_new = old.read_text(), new.read_text()
 
-        def witnessed(trusted: wclient.WitnessConfig = config) -> Any:
+        def witnessed(trusted: wclient.WitnessConfig = config, target: dict[str, Any] = target) -> Any:
             view = ChainView(ledger.chain)
             view.witness = wclient.WitnessView(ledger.chain, trusted, None, ledger.settings.data_dir)
             return {c.name: c for c in verify_certificate(target, view).checks}["witnessed"]

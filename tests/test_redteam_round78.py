@@ -25,7 +25,7 @@ from ledger.errors import ChainError
 from ledger.onchain import trail
 from ledger.onchain.chain import Chain, connect
 from ledger.onchain.ids import department_id_bytes
-from ledger.services import evidence, provenance, status
+from ledger.services import evidence, provenance
 from ledger.services.verify import ChainView, verify_certificate
 from ledger.services.witness import client as wclient
 from ledger.storage.store import Batch, BatchState
@@ -35,7 +35,7 @@ from .cli_support import rpc
 from .conftest import PASSPHRASE, make_records
 from .evidence_support import failed_names, issue, rpc_url, standalone
 from .rpc_proxy import RpcProxy
-from .witness_support import serve_witness
+from .witness_support import checkpoints_around_a_revocation
 
 BATCH_SELECTOR = "0x" + keccak(text="batch(bytes32,bytes32)")[:4].hex()
 
@@ -282,22 +282,14 @@ def test_the_kept_proofs_map_pointed_at_another_proof_neither_proves_it_nor_hide
     proves the latest block's trails, so the attack proves nothing either way."""
     monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
     monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
-    (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
-    for running, url in serve_witness(ledger, tmp_path):
-        config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
-        first = wclient.collect(ledger.chain, ledger.settings.data_dir, config).checkpoint
-        status.revoke(ledger, target["digest"], "fraud")
-        second = wclient.collect(ledger.chain, ledger.settings.data_dir, config).checkpoint
-        assert first is not None and second is not None and second.witnessed
-        for _ in range(2):  # the node drops the witnessed block's state
-            rpc(ledger, "evm_mine")
+    for target, config, first, second in checkpoints_around_a_revocation(ledger, tmp_path, fresh_department):
         directory = ledger.settings.data_dir / "witness"
         old = json.loads((directory / f"state-{first.checkpoint.hash_hex}.json").read_text(encoding="utf-8"))
         new_path = directory / f"state-{second.checkpoint.hash_hex}.json"
         honest = json.loads(new_path.read_text(encoding="utf-8"))
         key = "0x" + department_id_bytes(fresh_department).hex()
 
-        def witnessed(trusted: wclient.WitnessConfig = config) -> Any:
+        def witnessed(trusted: wclient.WitnessConfig = config, target: dict[str, Any] = target) -> Any:
             view = ChainView(ledger.chain)
             view.witness = wclient.WitnessView(ledger.chain, trusted, None, ledger.settings.data_dir)
             return {c.name: c for c in verify_certificate(target, view).checks}["witnessed"]

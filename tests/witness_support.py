@@ -17,11 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from ledger.client import Ledger
+from ledger.services import status
+from ledger.services.witness import client as wclient
 from ledger.services.witness.rpc import Rpc
 from ledger.services.witness.server import Witness, WitnessStore, make_handler
 
-from .cli_support import ForkedProcess, _same_interpreter, fork_command, ledger_process
-from .evidence_support import rpc_url
+from .cli_support import ForkedProcess, _same_interpreter, fork_command, ledger_process, rpc
+from .conftest import make_records
+from .evidence_support import issue, rpc_url
 from .node_support import SERVER_POLL
 
 
@@ -38,6 +41,25 @@ def serve_witness(ledger: Ledger, tmp_path: Path) -> Iterator[tuple[Witness, str
     finally:
         server.shutdown()
         server.server_close()
+
+
+def checkpoints_around_a_revocation(
+    ledger: Ledger, tmp_path: Path, department: str
+) -> Iterator[tuple[dict[str, Any], wclient.WitnessConfig, Any, Any]]:
+    """A certificate of ``department`` issued, a checkpoint collected from one in-process witness
+    (:func:`serve_witness`), the certificate revoked, a second checkpoint collected, and two blocks mined so that the
+    embedded node keeps no state of the witnessed block: yields (the certificate, the witness configuration, the
+    first checkpoint, the second) once, the witness serving until the caller's loop ends."""
+    (target,) = issue(ledger, tmp_path, department, make_records(1))
+    for running, url in serve_witness(ledger, tmp_path):
+        config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
+        first = wclient.collect(ledger.chain, ledger.settings.data_dir, config).checkpoint
+        status.revoke(ledger, target["digest"], "fraud")
+        second = wclient.collect(ledger.chain, ledger.settings.data_dir, config).checkpoint
+        assert first is not None and second is not None and second.witnessed
+        for _ in range(2):  # the node drops the witnessed block's state
+            rpc(ledger, "evm_mine")
+        yield target, config, first, second
 
 
 def _limit_open_files(limit: int) -> None:
