@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -96,3 +97,85 @@ def test_a_stripped_state_proof_fails_witnessed_when_the_verifier_requires_one(
         assert _court_verdict(ledger, path, key) == "VERIFIED"
         code, out, _ = cli_in_process(ledger, monkeypatch, capsys, *args)
         assert code == 0 and out.splitlines()[-1] == "VERIFIED", out
+
+
+def _spellings(bundle: dict[str, Any]) -> dict[str, tuple[dict[str, Any], bool]]:
+    """The bundle with its state section spelled otherwise, or given extra or duplicate members: name -> (the
+    bundle, whether it proves the same trails)."""
+    cases: dict[str, tuple[dict[str, Any], bool]] = {}
+
+    def altered(name: str, passes: bool, change: Any) -> None:
+        changed = copy.deepcopy(bundle)
+        change(changed["witness"]["state"])
+        cases[name] = (changed, passes)
+
+    def upper(text: str) -> str:
+        return "0x" + text[2:].upper()
+
+    def hashes_upper(state: dict[str, Any]) -> None:
+        for name in ("parentHash", "stateRoot", "miner", "logsBloom", "mixHash", "nonce"):
+            state["block"][name] = upper(state["block"][name])
+
+    def quantities_zero_padded(state: dict[str, Any]) -> None:
+        for name in ("number", "gasLimit", "timestamp", "difficulty"):
+            state["block"][name] = "0x000" + state["block"][name][2:]
+
+    def capital_prefix(state: dict[str, Any]) -> None:
+        state["block"]["stateRoot"] = "0X" + state["block"]["stateRoot"][2:]
+
+    def number_as_integer(state: dict[str, Any]) -> None:
+        state["block"]["number"] = int(state["block"]["number"], 16)
+
+    def proof_nodes_upper(state: dict[str, Any]) -> None:
+        state["proof"]["accountProof"] = [upper(n) for n in state["proof"]["accountProof"]]
+        for entry in state["proof"]["storageProof"]:
+            entry["proof"] = [upper(n) for n in entry["proof"]]
+
+    def slot_twice_two_values(state: dict[str, Any]) -> None:
+        again = copy.deepcopy(state["proof"]["storageProof"][0])
+        again["value"] = "0x1"  # a bundle's proof states no values (they are not believed); this one does
+        again["proof"] = copy.deepcopy(state["proof"]["storageProof"][1]["proof"])  # another slot's path, other value
+        state["proof"]["storageProof"].append(again)
+
+    def slot_twice_spelled_apart(state: dict[str, Any]) -> None:
+        again = copy.deepcopy(state["proof"]["storageProof"][0])
+        again["key"] = hex(int(again["key"], 16))
+        state["proof"]["storageProof"].append(again)
+
+    def unasked_slot(state: dict[str, Any]) -> None:
+        state["proof"]["storageProof"].append({"key": "0x1", "value": "0x5", "proof": []})
+
+    def extra_members(state: dict[str, Any]) -> None:
+        state["note"] = "believe me"
+        state["proof"]["balance"] = "0xffff"
+
+    altered("hash fields in upper case", True, hashes_upper)
+    altered("quantities with leading zeros", True, quantities_zero_padded)
+    altered("a 0X prefix", False, capital_prefix)
+    altered("the number as a JSON integer", False, number_as_integer)
+    altered("proof nodes in upper case", True, proof_nodes_upper)
+    altered("one slot twice with two values", False, slot_twice_two_values)
+    altered("one slot twice, its key spelled apart", False, slot_twice_spelled_apart)
+    altered("a slot proof nobody asked for", True, unasked_slot)
+    altered("extra members beside the proof", True, extra_members)
+    return cases
+
+
+def test_a_state_section_spelled_otherwise_gets_one_verdict_from_both_verifiers(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, passphrases: None
+) -> None:
+    """Adversary: a court's expert (or whoever hands over the bundle) respelling its state section: hash fields and
+    proof nodes in upper-case hex, quantities with leading zeros (the same header RLP), a ``0X`` prefix, the number
+    as a JSON integer, one storage slot proven twice (under another slot's path with a value stated, or its key
+    spelled two ways), a slot proof nobody asked for, members beside the proof. Both verifiers give each the same
+    verdict: a respelling that hashes to the cosigned header passes in both, a malformed or ambiguous one fails in
+    both."""
+    (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    for key, _ in trusted_witness(ledger, tmp_path):
+        bundle = evidence.certificate_bundle(ledger, target)
+        cases = _spellings(bundle)
+        names = list(cases)
+        verdicts = witnessed_by_both_many(ledger, [cases[n][0] for n in names], tmp_path, key, require_state_proof=True)
+        for name, ((ok, detail), (result, court)) in zip(names, verdicts, strict=True):
+            assert ok == (result == "PASS"), (name, detail, court)
+            assert ok == cases[name][1], (name, detail, court)
