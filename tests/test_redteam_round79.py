@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from ledger.client import Ledger
-from ledger.services import evidence
+from ledger.services import evidence, status
 from ledger.services.witness.bundle import VERIFIED_WITHOUT_STATE_PROOF
 
 from .cli_support import cli_in_process
@@ -179,3 +179,34 @@ def test_a_state_section_spelled_otherwise_gets_one_verdict_from_both_verifiers(
         for name, ((ok, detail), (result, court)) in zip(names, verdicts, strict=True):
             assert ok == (result == "PASS"), (name, detail, court)
             assert ok == cases[name][1], (name, detail, court)
+
+
+def test_a_checkpoint_far_above_the_anchoring_proves_the_status_as_of_either_end(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, passphrases: None
+) -> None:
+    """Adversary: the holder of a certificate revoked after it was anchored, with many of its issuer's batches
+    between its anchoring and the witnessed checkpoint. A bundle stating its status as of its anchoring block (then
+    valid) and one as of the checkpoint's own block (revoked; ``as_of`` equal to the witnessed height) are both
+    proven from the one trail at the checkpoint, by both verifiers; the later bundle with its revocation edited out,
+    or the earlier one stating the revocation, fails ``witnessed`` in both."""
+    (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    for _ in range(3):  # batches of the issuer between the anchoring and the checkpoint
+        issue(ledger, tmp_path, fresh_department, make_records(1))
+    status.revoke(ledger, target["digest"], "fraud")
+    for key, _ in trusted_witness(ledger, tmp_path):
+        late = evidence.certificate_bundle(ledger, target)
+        early = evidence.certificate_bundle(ledger, target, as_of_block=late["anchor"]["block_number"])
+        assert late["status"]["status"] == "revoked" and early["status"]["status"] == "valid", (late, early)
+        height = int(late["witness"]["checkpoint"].split("\n")[1]) - 1
+        assert late["as_of"]["block_number"] == height > early["as_of"]["block_number"] + 3, (height, late["as_of"])
+        edited = copy.deepcopy(late)
+        edited["status"] = copy.deepcopy(early["status"])
+        foretold = copy.deepcopy(early)
+        foretold["status"] = copy.deepcopy(late["status"])
+        verdicts = witnessed_by_both_many(
+            ledger, [late, early, edited, foretold], tmp_path, key, require_state_proof=True
+        )
+        for name, passes, ((ok, detail), (result, court)) in zip(
+            ("late", "early", "edited", "foretold"), (True, True, False, False), verdicts, strict=True
+        ):
+            assert ok == (result == "PASS") == passes, (name, detail, court)
