@@ -42,7 +42,8 @@ RFC 8032, is written here too). Without --witness-key it passes as "not configur
 witness.state (the cosigned block's header and an EIP-1186 proof of the issuer's status and anchoring trails there)
 is proven from the cosigned hash with this file's own header RLP and Merkle-Patricia walk, and the node's events,
 the certificate's batch and the bundle's status are held to the proven trails; a bundle without it passes saying
-"state proof: absent".
+"state proof: absent", unless --require-state-proof is given: then it fails witnessed, since whoever hands you the
+bundle can strip the section and leave the issuer's trails at the checkpoint to the node's word.
 
 Every state read is made at the node's latest block. One answer of anvil is asked again, and no other: a read at
 "latest" refused with "BlockOutOfRangeError: block height is N but requested was M", M below N, which a node that
@@ -1773,6 +1774,7 @@ class Verifier:
         status_lookup: str = "herd",
         now: dt.datetime | None = None,
         max_anchor_delay: int | None = None,
+        require_state_proof: bool = False,
     ) -> None:
         if status_lookup not in STATUS_LOOKUPS:
             raise ValueError(f"status lookup {status_lookup!r} is not one of {', '.join(STATUS_LOOKUPS)}")
@@ -1788,6 +1790,8 @@ class Verifier:
         self.max_anchor_delay = max_anchor_delay
         self.witness_keys = witness_keys or []
         self.witness_quorum = witness_quorum
+        # --require-state-proof: a certificate bundle without witness.state fails witnessed (red team round 79)
+        self.require_state_proof = require_state_proof
         self.b = bundle
         self.rpc = rpc
         self.pinned_anchor = anchor
@@ -2566,6 +2570,11 @@ class Verifier:
 
     def check_witnessed(self) -> str:
         section = self.b.get("witness")
+        if not self.witness_keys and self.require_state_proof:
+            raise Failure(
+                "a state proof is required (--require-state-proof) but no witness keys were given: the proof is of "
+                "the block the witnesses cosigned, so it proves nothing without them"
+            )
         if not self.witness_keys:
             return "not configured: no witness keys given" + (
                 " (the bundle's cosigned checkpoint was not checked)" if section else ""
@@ -2634,6 +2643,12 @@ class Verifier:
         )
         if self.b["kind"] != "certificate":  # anchored in the batch log, whose state no bundle proves yet
             return f"{witnessed}; state proof: none for a decision (its batch log's state is not proven)"
+        if "state" not in section and self.require_state_proof:
+            raise Failure(
+                f"{witnessed}; state proof: absent, and one is required (--require-state-proof): the bundle's witness "
+                "section carries no state (the cosigned block's header and the proof of the issuer's status and "
+                "anchoring trails there), so they would be the node's word"
+            )
         if "state" not in section:
             return (
                 f"{witnessed}; state proof: absent (the bundle carries none: the issuer's status and anchoring trails "
@@ -4800,10 +4815,21 @@ def open_without_waiting(path: str) -> Any:
         raise
 
 
+# the witnessed check's words for a certificate bundle without witness.state, and the verdict then (red team round
+# 79): the absence in the last line, not only in a check's detail, since whoever hands over the bundle can strip it
+STATE_PROOF_ABSENT = "state proof: absent (the bundle carries none"
+VERIFIED_WITHOUT_STATE_PROOF = (
+    "VERIFIED, without a state proof: the issuer's status and anchoring trails at the witnessed block are the node's "
+    "word (--require-state-proof fails a bundle carrying none)"
+)
+
+
 def verdict_line(results: list[tuple[str, str, str]]) -> str:
     """The report's last line: VERIFIED, or NOT VERIFIED naming the checks that failed, or, when none failed (the
     chain could not be read), saying so and naming those not run (red team round 58: it named nothing)."""
     if all(outcome == "PASS" for _, outcome, _ in results):
+        if any(name == "witnessed" and STATE_PROOF_ABSENT in detail for name, _, detail in results):
+            return VERIFIED_WITHOUT_STATE_PROOF
         return "VERIFIED"
     failed = [name for name, outcome, _ in results if outcome == "FAIL"]
     if failed:
@@ -4842,6 +4868,12 @@ def _main(argv: list[str] | None) -> int:
     )
     parser.add_argument(
         "--witness-quorum", type=int, help="how many of those witnesses must have cosigned (default: all)"
+    )
+    parser.add_argument(
+        "--require-state-proof",
+        action="store_true",
+        help="fail witnessed for a certificate bundle carrying no state proof (witness.state) of the issuer's trails "
+        "at the cosigned block, rather than passing it as absent (needs --witness-key)",
     )
     parser.add_argument(
         "--status-lookup",
@@ -4931,6 +4963,7 @@ def _main(argv: list[str] | None) -> int:
             status_lookup=args.status_lookup,
             now=now,
             max_anchor_delay=args.max_anchor_delay,
+            require_state_proof=args.require_state_proof,
         )
         results = verifier.run()
     except Exception as exc:  # noqa: BLE001 - last resort: a verdict of "unusable", never a traceback

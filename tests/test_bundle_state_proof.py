@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import json
 import random
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,7 @@ from .conftest import PASSPHRASE, make_records
 from .evidence_support import SCRIPT_MODULE, issue, rpc_url, standalone
 from .rpc_proxy import RpcProxy
 from .verifiers_support import witnessed_by_both, witnessed_by_both_many
-from .witness_support import serve_witness
+from .witness_support import trusted_witness
 
 COURT = SCRIPT_MODULE
 
@@ -47,18 +46,6 @@ COURT = SCRIPT_MODULE
 def passphrases(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
     monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
-
-
-def _witnessing(ledger: Ledger, tmp_path: Path) -> Iterator[tuple[str, wclient.WitnessConfig]]:
-    """A witness trusted by ``ledger`` (its witnesses.json, removed after): yields (its verifier key, the config)."""
-    path = ledger.settings.data_dir / "witnesses.json"
-    for running, url in serve_witness(ledger, tmp_path):
-        config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
-        config.save(ledger.settings.data_dir)
-        try:
-            yield str(running.verifier), config
-        finally:
-            path.unlink(missing_ok=True)
 
 
 def _bundle(ledger: Ledger, target: dict[str, Any]) -> dict[str, Any]:
@@ -84,7 +71,7 @@ def test_a_witnessed_bundle_carries_the_issuers_state_proof_and_both_verifiers_p
     say so. The bundle of a revoked certificate states its revocation, proven the same way."""
     kept, revoked = issue(ledger, tmp_path, fresh_department, make_records(2))
     status.revoke(ledger, revoked["digest"], "fraud")
-    for key, _ in _witnessing(ledger, tmp_path):
+    for key, _ in trusted_witness(ledger, tmp_path):
         bundle = _bundle(ledger, kept)
         state = bundle["witness"]["state"]
         assert "transactions" not in state["block"] and len(state["proof"]["storageProof"]) == 4
@@ -208,7 +195,7 @@ def test_altered_state_proofs_get_the_same_verdict_from_both_verifiers(
     changes nothing; a bundle without a state section (written before) still passes, saying the proof is absent."""
     (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
     status.suspend(ledger, target["digest"], "under-investigation")
-    for key, _ in _witnessing(ledger, tmp_path):
+    for key, _ in trusted_witness(ledger, tmp_path):
         bundle = _bundle(ledger, target)
         collected = wclient.CheckpointStore(ledger.settings.data_dir).latest_witnessed(
             wclient.WitnessConfig.load(ledger.settings.data_dir), wclient.chain_identity(ledger.chain).origin
@@ -243,7 +230,7 @@ def test_a_revocation_left_out_of_the_bundle_and_the_events_fails_under_the_prov
     Both verifiers fail ``witnessed``, agreeing."""
     (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
     status.revoke(ledger, target["digest"], "fraud")
-    for key, _ in _witnessing(ledger, tmp_path):
+    for key, _ in trusted_witness(ledger, tmp_path):
         bundle = _bundle(ledger, target)
         assert bundle["status"]["status"] == "revoked"
         lied = copy.deepcopy(bundle)

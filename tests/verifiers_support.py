@@ -62,18 +62,27 @@ def witnessed_by_both(
 
 
 def witnessed_by_both_many(
-    ledger: Ledger, bundles: list[dict[str, Any]], tmp: Path, key: str
+    ledger: Ledger,
+    bundles: list[dict[str, Any]],
+    tmp: Path,
+    key: str | None,
+    *,
+    require_state_proof: bool = False,
 ) -> list[tuple[tuple[bool, str], tuple[str, str]]]:
     """:func:`witnessed_by_both` for each of ``bundles``, in order, the court's verifier verifying them one after
-    the other in one interpreter of its own (evidence_support.standalone_many: a fresh call of its ``main`` each)."""
+    the other in one interpreter of its own (evidence_support.standalone_many: a fresh call of its ``main`` each).
+    ``key`` None: no witness key given to either; ``require_state_proof``: both verifiers asked to require one."""
     paths = []
     for i, bundle in enumerate(bundles):
         paths.append(tmp / f"witnessed-{i}.json")
         paths[-1].write_text(json.dumps(bundle), encoding="utf-8")
-    answers = standalone_many(ledger, paths, processes=1, extra=("--witness-key", key))
+    extra = (("--witness-key", key) if key else ()) + (("--require-state-proof",) if require_state_proof else ())
+    answers = standalone_many(ledger, paths, processes=1, extra=extra)
     both = []
     for path, (_, result, stderr) in zip(paths, answers, strict=True):
-        library = evidence.verify_bundle(path, ledger.chain, witness_keys=[key]).check("witnessed")
+        library = evidence.verify_bundle(
+            path, ledger.chain, witness_keys=[key] if key else [], require_state_proof=require_state_proof
+        ).check("witnessed")
         assert result is not None, stderr
         court = {c["name"]: (c["result"], c["detail"]) for c in result["checks"]}["witnessed"]
         both.append(((library.ok, library.detail), court))

@@ -43,6 +43,19 @@ def serve_witness(ledger: Ledger, tmp_path: Path) -> Iterator[tuple[Witness, str
         server.server_close()
 
 
+def trusted_witness(ledger: Ledger, tmp_path: Path) -> Iterator[tuple[str, wclient.WitnessConfig]]:
+    """A witness trusted by ``ledger`` (its witnesses.json, removed after): yields (its verifier key, the config)
+    once (``for key, config in trusted_witness(...)``)."""
+    path = ledger.settings.data_dir / "witnesses.json"
+    for running, url in serve_witness(ledger, tmp_path):
+        config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
+        config.save(ledger.settings.data_dir)
+        try:
+            yield str(running.verifier), config
+        finally:
+            path.unlink(missing_ok=True)
+
+
 def checkpoints_around_a_revocation(
     ledger: Ledger, tmp_path: Path, department: str
 ) -> Iterator[tuple[dict[str, Any], wclient.WitnessConfig, Any, Any]]:

@@ -26,6 +26,7 @@ from typing import Any
 from ..errors import InputError
 from ..formats.canonical import strict_json_loads
 from ..services import evidence
+from ..services.witness.bundle import STATE_PROOF_ABSENT, VERIFIED_WITHOUT_STATE_PROOF
 from .output import identity_argument, moment, open_ledger, print_json, shown, write_private
 
 
@@ -62,6 +63,12 @@ def register(commands: Any) -> None:
     )
     p.add_argument(
         "--witness-quorum", type=int, help="with `verify`: how many of those must have cosigned (default: all)"
+    )
+    p.add_argument(
+        "--require-state-proof",
+        action="store_true",
+        help="with `verify`: fail witnessed for a certificate bundle carrying no state proof (witness.state) of the "
+        "issuer's trails at the cosigned block, rather than passing it as absent (needs --witness-key)",
     )
     p.add_argument(
         "--now",
@@ -162,6 +169,7 @@ def _verify(args: argparse.Namespace) -> int:
             witness_keys=args.witness_key,
             witness_quorum=args.witness_quorum,
             status_lookup=args.status_lookup or ledger.settings.status_lookup,
+            require_state_proof=args.require_state_proof,
         )
     if args.report:
         print_json(report.to_json())
@@ -181,6 +189,8 @@ def verdict_line(report: evidence.BundleReport) -> str:
     chain could not be read), saying so and naming those not run (red team round 58: it named nothing), as the
     court's verifier ends its report."""
     if report.ok:
+        if any(c.name == "witnessed" and STATE_PROOF_ABSENT in c.detail for c in report.checks):
+            return VERIFIED_WITHOUT_STATE_PROOF
         return "VERIFIED"
     if report.failed:
         return "NOT VERIFIED: " + ", ".join(c.name for c in report.failed)

@@ -550,6 +550,7 @@ def verify_bundle(
     witness_keys: list[str] | None = None,
     witness_quorum: int | None = None,
     status_lookup: str = "herd",
+    require_state_proof: bool = False,
 ) -> BundleReport:
     """Check a bundle against ``chain`` (the library side of ``docs/evidence.md``); never raises on bad input.
 
@@ -558,12 +559,22 @@ def verify_bundle(
 
     ``witness_keys`` (C2SP verifier keys) and ``witness_quorum`` (default: all of them) are the witnesses the
     caller trusts for the ``witnessed`` check (docs/witness.md); without them it passes as not configured.
+    ``require_state_proof`` fails ``witnessed`` for a certificate bundle carrying no state proof (``witness.state``)
+    rather than passing it as absent (docs/evidence.md; red team round 79).
 
     Every read of the chain is made within ``chain.verify_seconds`` of the start (LEDGER_VERIFY_SECONDS): a node that
     answers too slowly leaves the chain's checks not run, saying so."""
     with time_limit(chain.verify_seconds):
         return _verify_bundle(
-            source, chain, confirmations, file, now, witness_keys, witness_quorum, status_lookup=status_lookup
+            source,
+            chain,
+            confirmations,
+            file,
+            now,
+            witness_keys,
+            witness_quorum,
+            status_lookup=status_lookup,
+            require_state_proof=require_state_proof,
         )
 
 
@@ -577,6 +588,7 @@ def _verify_bundle(
     witness_quorum: int | None,
     *,
     status_lookup: str,
+    require_state_proof: bool = False,
 ) -> BundleReport:
     checks = _Checks()
     now = now or datetime.now(UTC)
@@ -648,7 +660,10 @@ def _verify_bundle(
                 "status_statement", lambda: _check_status_statement(chain, department, root, digest, bundle, view)
             )
             checks.run("status", lambda: _check_status(chain, department, root, digest, view, head))
-        checks.run("witnessed", lambda: _check_witnessed(chain, bundle, witness_keys, witness_quorum))
+        checks.run(
+            "witnessed",
+            lambda: _check_witnessed(chain, bundle, witness_keys, witness_quorum, require_state_proof),
+        )
     except _CHAIN_READ_ERRORS as exc:
         checks.skip(CHAIN_CHECKS, f"the chain could not be read: {_read_failure(exc)}")
         return BundleReport(checks.ordered(), None, None)
@@ -995,11 +1010,11 @@ def _check_status(
 
 
 def _check_witnessed(
-    chain: Chain, bundle: dict[str, Any], keys: list[str] | None, quorum: int | None
+    chain: Chain, bundle: dict[str, Any], keys: list[str] | None, quorum: int | None, require_state_proof: bool = False
 ) -> tuple[bool, str]:
     from .witness.bundle import check_witnessed, parse_keys
 
-    return check_witnessed(chain, bundle, parse_keys(keys), quorum)
+    return check_witnessed(chain, bundle, parse_keys(keys), quorum, require_state_proof=require_state_proof)
 
 
 # -- decisions ---------------------------------------------------------------------------------------------------
