@@ -470,3 +470,21 @@ def test_a_witnesss_node_trickling_an_answer_holds_the_witness_no_longer_than_it
     it liked (here 5 s, against a timeout of 1 s)."""
     with _raw_server(_slow_node) as node, pytest.raises(ChainError, match=r"longer than 1\.0 s"):
         Rpc(node, timeout=1.0).head()
+
+
+def test_a_redirect_answered_at_a_witnesss_node_address_sends_the_witness_nowhere_else() -> None:
+    """Round 76's noticed row, mended: whatever answers at the address of a witness's node (a proxy, the network's
+    operator) answers its reads with a redirect naming a host inside the witness's network: urllib followed it (307
+    and 308 as the POST they were, 301 to 303 as a GET), so the witness's machine asked that host, the answer taken
+    for the node's. The witness follows no redirect: its node is the address its operator configured."""
+    node_answer = b'{"jsonrpc": "2.0", "id": 1, "result": "0x10"}'
+    with _serving(lambda _m, _p, _b: (200, {"Content-Type": "application/json"}, node_answer)) as (inside, reached):
+        for status in (301, 302, 303, 307, 308):
+
+            def redirect(_m: str, path: str, _b: bytes, code: int = status) -> Answer:
+                return code, {"Location": inside + "/admin?from=" + path}, b""
+
+            with _serving(redirect) as (relay, asked), pytest.raises(ChainError, match="redirect, which is not"):
+                Rpc(relay, timeout=5.0).head()
+            assert asked, status
+    assert reached == [], f"the witness followed its node's redirect to {reached}"

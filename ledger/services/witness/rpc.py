@@ -8,13 +8,14 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import urllib.error
 import urllib.request
 from typing import Any
 
 from ...errors import ChainError
 from ...formats.canonical import json_loads
 from ...onchain.chain import HEAD_MOVED_ASKS, MAX_NODE_ANSWER_BYTES, head_moved, node_location, transport_failure
-from .._remote import AnswerRefused, AnswerTooLarge, bounded_read
+from .._remote import AnswerRefused, AnswerTooLarge, bounded_read, open_url
 
 BATCH = 200
 _QUANTITY = re.compile(r"0x[0-9a-fA-F]{1,64}")  # a JSON-RPC quantity of at most 256 bits
@@ -31,7 +32,9 @@ class Rpc:
         the witness answers its refusals, which say that it cannot read its node and why, to whoever asks it."""
         request = urllib.request.Request(self.url, json.dumps(payload).encode(), {"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            # no redirect is followed: the node is the address the witness's operator configured, and a Location is
+            # the word of whatever answers there, aiming the witness's machine at a host of its choosing (round 76)
+            with open_url(request, self.timeout) as response:
                 # one that never ends is not held in memory, nor waited for: the socket's timeout bounds each read, so
                 # an answer trickled a byte at a time held the witness's lock, and with it every cosignature of every
                 # origin, for as long as the node (or whatever answers at its address) kept talking (red team round 76)
@@ -48,7 +51,15 @@ class Rpc:
                 f"the node's answer took longer than {self.timeout} s to arrive: the node is slow, faulty or hostile",
                 where=node_location(self.url),
             ) from None
-        except (OSError, http.client.HTTPException) as exc:  # URLError and HTTPError are OSErrors; BadStatusLine
+        except urllib.error.HTTPError as exc:
+            if 300 <= exc.code < 400:
+                raise ChainError(
+                    f"the node answered HTTP {exc.code}: a redirect, which is not followed (a witness reads its node "
+                    "at the address its operator configured: configure the node's own address)",
+                    where=node_location(self.url),
+                ) from None
+            raise ChainError(transport_failure(exc), where=node_location(self.url)) from exc
+        except (OSError, http.client.HTTPException) as exc:  # URLError is an OSError; BadStatusLine
             raise ChainError(transport_failure(exc), where=node_location(self.url)) from exc
         except ValueError as exc:  # quoting none of the answer: a portal's page may name the address it was asked
             raise ChainError(
