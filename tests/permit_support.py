@@ -46,6 +46,8 @@ def scope_only_rules(tag: str) -> RuleSet:
 
 
 def application(case: str, licence: dict[str, Any], scope: str = "prepackaged-food-sales") -> dict[str, Any]:
+    """An application of ``case`` citing ``licence``, for premises of its own (a holder has one live permit per
+    premises: a test approving two cases of one holder names two shops unless it sets the premises itself)."""
     return {
         "case_id": case,
         "service_item": "440300-SCJG-0107",
@@ -55,7 +57,7 @@ def application(case: str, licence: dict[str, Any], scope: str = "prepackaged-fo
             "online": True,
             "materials_submitted": 3,
             "business_name": "Nanshan Corner Shop",
-            "premises": "Room 101, 1 Keyuan Road",
+            "premises": f"Room 101, 1 Keyuan Road ({case})",
             "business_scope": scope,
         },
         "applicant": {"blacklisted": False},

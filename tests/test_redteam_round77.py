@@ -251,10 +251,9 @@ def test_a_withdrawn_approval_leaves_no_second_permit_for_the_same_premises(
     since = datetime.now(UTC) - timedelta(minutes=1)
     rules = published_permit_rules(ledger, dept, "rt77-twice")
     licence, holder = fresh_licence(ledger, tmp_path, "rt77-twice")
-    first = decisions.decide(
-        ledger, dept, "FBP-RT77-TWICE-1", SERVICE_ITEM, application("FBP-RT77-TWICE-1", licence), rules,
-        applicant_ref=holder,
-    )  # fmt: skip
+    once = application("FBP-RT77-TWICE-1", licence)
+    once["application"]["premises"] = "Room 101, 1 Keyuan Road"
+    first = decisions.decide(ledger, dept, once["case_id"], SERVICE_ITEM, once, rules, applicant_ref=holder)
     issued = [first.body["issued"]["certificate"]]
     again = application("FBP-RT77-TWICE-2", licence)
     again["application"]["premises"] = "room 101 1 KEYUAN ROAD."  # the same address, spelt otherwise
@@ -289,18 +288,22 @@ def test_one_run_issues_no_two_permits_for_the_same_premises(
     licence, holder = fresh_licence(ledger, tmp_path, "rt77-run")
     other, neighbour = fresh_licence(ledger, tmp_path, "rt77-run-other", holder="91440300MA59999982")
     twice = [{**application(case, licence), "applicant_ref": holder} for case in ("FBP-RT77-RUN-1", "FBP-RT77-RUN-2")]
-    with pytest.raises(InputError, match="FBP-RT77-RUN-1.*FBP-RT77-RUN-2"):
+    for app in twice:
+        app["application"] = {**app["application"], "premises": "Room 101, 1 Keyuan Road"}
+    with pytest.raises(InputError, match=r"FBP-RT77-RUN-1.*FBP-RT77-RUN-2"):
         decisions.decide_many(ledger, dept, twice, {rules.service_item: rules})
     assert _decisions(ledger, dept) == 0
     elsewhere = application("FBP-RT77-RUN-3", licence)
-    elsewhere["application"]["premises"] = "Room 102, 1 Keyuan Road"
+    elsewhere["application"]["premises"] = "Room 102, 1 Keyuan Road"  # the same holder's other shop
+    neighbours = application("FBP-RT77-RUN-4", other)
+    neighbours["application"]["premises"] = "Room 101, 1 Keyuan Road"  # another firm at the same address
     result = decisions.decide_many(
         ledger,
         dept,
         [
             twice[0],
             {**elsewhere, "applicant_ref": holder},
-            {**application("FBP-RT77-RUN-4", other), "applicant_ref": neighbour},
+            {**neighbours, "applicant_ref": neighbour},
         ],
         {rules.service_item: rules},
     )

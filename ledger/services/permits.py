@@ -170,6 +170,7 @@ def _record(
     subject: dict[str, Any] = {}
     # the item's published attributes, as the rules read them (red team rounds 60, 60b)
     decision_input = published_view(rule_set, decision_input)
+    types = spec.get("types") or {}
     for name, path in spec["fields"].items():
         from_certificate = CERTIFICATE_PATH.fullmatch(path)
         value = (
@@ -186,6 +187,8 @@ def _record(
         )
         if complete and _states_nothing(value):
             raise _incomplete(spec["type"], name, path, from_certificate, body["case_id"])
+        if value is not None and name in types and not _of_type(value, types[name]):
+            raise _mistyped(spec["type"], name, path, types[name], value, body["case_id"])
         if value is not None:  # a fact the input does not carry is never invented (an officer's approval without one)
             # what the applicant typed displays as it is stated (a certified value is its issuer's word)
             subject[name] = (
@@ -217,6 +220,30 @@ def _states_nothing(value: Any) -> bool:
     if isinstance(value, str):
         return not value.strip()
     return isinstance(value, (Mapping, list, tuple)) and not value
+
+
+def _of_type(value: Any, kind: str) -> bool:
+    """Whether ``value`` is of ``kind``, a type ``produces.types`` names (formats/rules.py ``PRODUCES_TYPES``)."""
+    if kind == "text":
+        return isinstance(value, str)
+    if kind == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind == "object":
+        return isinstance(value, Mapping)
+    return isinstance(value, (list, tuple))
+
+
+def _mistyped(cert_type: str, name: str, path: str, kind: str, value: Any, case_id: Any) -> InputError:
+    """The refusal of an approval whose permit would state ``name`` as a value of another type than the rule set
+    gives it (red team round 80: premises ``true``, or ``{"x": 1}``, were signed into a five-year permit)."""
+    given = {bool: "true/false", str: "text", dict: "an object", list: "a list"}.get(type(value), "a number")
+    return InputError(
+        f"case {case_id!r}: the {cert_type} this approval issues states {name!r} as {kind} (the rule set's "
+        f"produces.types), and {path!r} gives {given}: give it as {kind}. Nothing was recorded",
+        field=f"application ({name})" if not CERTIFICATE_PATH.fullmatch(path) else "certificates",
+    )
 
 
 def _incomplete(
