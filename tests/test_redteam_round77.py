@@ -26,8 +26,10 @@ Held (tests that fail if it stops holding): a holder's edits of the presentation
 its genuine hash, another field's salt, another firm's field grafted in, a colliding nested path), another holder's
 presentation handed in by an applicant.
 
-Open (strict xfail): an applicant's second case for the same premises keeps a live permit after the first case's
-approval is withdrawn.
+* (An applicant lying in their input, through an intake numbering each submission as a case) send the same
+  application twice: each case got its own permit for the same premises, and a withdrawal of the first left the
+  second standing (open here as a strict xfail until round 80). A holder now has one live permit per premises
+  (``produces.one_per``): the second case is refused while the first permit stands.
 """
 
 from __future__ import annotations

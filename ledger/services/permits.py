@@ -40,7 +40,7 @@ from sqlmodel import col
 
 from ..errors import InputError, LedgerError, StateError
 from ..formats.canonical import json_loads
-from ..formats.certificate import validate_record
+from ..formats.certificate import validate_record, validity_instant
 from ..formats.displayed import describe, hidden_character
 from ..formats.rules import CERTIFICATE_PATH, RuleSet, published_view
 from ..onchain.ids import ROLE_ISSUER
@@ -156,6 +156,25 @@ def _certified(
     return None
 
 
+def _rests_until(
+    body: Mapping[str, Any],
+    decision_input: Mapping[str, Any],
+    stored: Mapping[str, Any],
+    cert_type: str,
+    issuers: frozenset[str] | None,
+) -> datetime | None:
+    """The end of the validity of the certificate a permit certifies a field from (:func:`_certified`: the same
+    citation), or None when it states none or it cannot be read: a permit resting on a licence ends no later than
+    the licence (red team round 80: a five-year permit was issued on a licence ending next month)."""
+    until = _certified(body, decision_input, stored, cert_type, "valid_until", issuers)
+    if until is None:
+        return None
+    try:
+        return validity_instant(until, end=True)
+    except InputError:
+        return None  # a verified certificate states a readable validity (validate_record): none to hold it to
+
+
 def _record(
     rule_set: RuleSet,
     department: str,
@@ -171,8 +190,18 @@ def _record(
     # the item's published attributes, as the rules read them (red team rounds 60, 60b)
     decision_input = published_view(rule_set, decision_input)
     types = spec.get("types") or {}
+    ends: list[datetime] = []  # the validity of each certificate a field is certified from
     for name, path in spec["fields"].items():
         from_certificate = CERTIFICATE_PATH.fullmatch(path)
+        if from_certificate is not None:
+            rests = _rests_until(
+                body,
+                decision_input,
+                stored,
+                from_certificate[1],
+                trusted_issuers(rule_set, from_certificate[1]),
+            )
+            ends += [rests] if rests is not None else []
         value = (
             _certified(
                 body,
@@ -203,7 +232,8 @@ def _record(
         "decided_at": body["decided_at"],
     }
     start = datetime.fromisoformat(body["decided_at"].replace("Z", "+00:00"))
-    end = start + timedelta(days=int(spec["valid_days"]))
+    # no later than a certificate it rests on; one ended already (facts a department made up) ends it at once
+    end = max(start, min([start + timedelta(days=int(spec["valid_days"])), *ends]))
     return {
         "id": certificate_id,
         "type": spec["type"],
@@ -358,6 +388,23 @@ class Produced:
         issuance.release_held(conn, [built.root for built in self.built])
 
 
+MAX_CERTIFICATE_ID = 128  # a certificate id's length (formats/certificate.py validate_record, Certificate)
+_AGAIN_ROOM = 8  # what a case approved again after a withdrawal adds to its permit's id ("-2", "-3"...)
+
+
+def permit_id(prefix: str, department: str, case_id: str) -> str:
+    """The id of the permit an approval of ``case_id`` issues: ``PREFIX-DEPT-CASE``, or, when that (with room for
+    a later approval's ``-N``) would be past the 128 characters a certificate id may be, the case number cut short
+    and followed by ``~`` and 16 hex digits of its SHA-256 (red team round 80: a 128-character case number, which
+    every entry point takes, made an id no certificate may have, and its approval was refused as a bad record)."""
+    whole = f"{prefix}-{department}-{case_id}"
+    if len(whole) <= MAX_CERTIFICATE_ID - _AGAIN_ROOM:
+        return whole
+    mark = "~" + hashlib.sha256(case_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    head = f"{prefix}-{department}-"
+    return head + case_id[: MAX_CERTIFICATE_ID - _AGAIN_ROOM - len(head) - len(mark)] + mark
+
+
 def _unused_ids(ledger: Ledger, department: str, wanted: list[str]) -> list[str]:
     """``wanted`` ids, each made unique (a case approved again after a withdrawal gets ``-2``, ``-3``...)."""
     ids = col(Certificate.certificate_id)
@@ -405,10 +452,7 @@ def prepare(
     ids = _unused_ids(
         ledger,
         department,
-        [
-            f"{rules.produces['id_prefix']}-{department}-{body['case_id']}"  # type: ignore[index]
-            for rules, body, _, _ in wanted
-        ],
+        [permit_id(rules.produces["id_prefix"], department, body["case_id"]) for rules, body, _, _ in wanted],  # type: ignore[index]
     )
     # the cited certificates a produced field is taken from, opened as the decision verified them
     stored = (
