@@ -332,7 +332,8 @@ def test_the_demos_licences_disclose_the_name_its_permits_certify() -> None:
 def test_the_gateway_refuses_an_application_its_permit_cannot_be_written_from(ledger: Ledger, tmp_path: Path) -> None:
     """The same applicant through their department's service (``POST /decisions``, which decides through the
     library): the application without premises is a 422 naming the field, nothing recorded or issued; with them, the
-    case is approved and its permit issued."""
+    case is approved and its permit issued; the same application again under another case number is a 409 naming
+    the permit that stands (nothing recorded), and premises ``true`` a 422 naming the field (round 80)."""
     from .api_support import Clock, assert_problem, bearer, login, make_client, register
 
     dept = register(ledger, "RT77", "approver", "issuer")
@@ -341,8 +342,9 @@ def test_the_gateway_refuses_an_application_its_permit_cannot_be_written_from(le
     client = make_client(ledger, Clock())
     token = login(client, ledger, dept)
 
-    def payload(case: str, premises: bool) -> dict[str, Any]:
+    def payload(case: str, premises: bool, given: Any = "Room 101, 1 Keyuan Road") -> dict[str, Any]:
         the_input = application(case, licence)
+        the_input["application"]["premises"] = given
         if not premises:
             del the_input["application"]["premises"]
         return {
@@ -359,7 +361,15 @@ def test_the_gateway_refuses_an_application_its_permit_cannot_be_written_from(le
     assert permits.live(ledger, dept, "API-RT77") == []
     approved = client.post("/decisions", json=payload("API-RT77-OK", True), headers=bearer(token))
     assert approved.status_code == 201, approved.text
-    assert permits.live(ledger, dept, "API-RT77-OK") != []
+    (standing,) = permits.live(ledger, dept, "API-RT77-OK")
+    twice = assert_problem(client.post("/decisions", json=payload("API-RT77-AGAIN", True), headers=bearer(token)), 409)
+    assert "same premises" in twice["detail"] and standing in twice["detail"], twice
+    assert decisions.find_decisions(ledger, dept, "API-RT77-AGAIN") == []
+    typed = assert_problem(
+        client.post("/decisions", json=payload("API-RT77-TRUE", True, given=True), headers=bearer(token)), 422
+    )
+    assert "'premises' as text" in typed["detail"], typed
+    assert decisions.find_decisions(ledger, dept, "API-RT77-TRUE") == []
 
 
 def test_a_bundle_naming_the_applicant_discloses_no_other_holders_identity(
