@@ -3555,11 +3555,11 @@ def produces_problem(produces: Any) -> None:
         isinstance(produces, dict)
         and {"type", "valid_days", "holder", "fields"}
         <= set(produces)
-        <= {"type", "valid_days", "holder", "fields", "id_prefix"}
+        <= {"type", "valid_days", "holder", "fields", "id_prefix", "one_per", "types"}
         and isinstance(produces["fields"], dict)
         and produces["fields"]
     ):
-        raise Failure("the rule set's produces is not {type, valid_days, holder, fields[, id_prefix]}")
+        raise Failure("the rule set's produces is not {type, valid_days, holder, fields[, id_prefix, one_per, types]}")
     kind, days, holder = produces["type"], produces["valid_days"], produces["holder"]
     if not isinstance(kind, str) or not PRODUCES_TYPE.fullmatch(kind):
         raise Failure(f"the rule set's produces.type {kind!r} is not a certificate type")
@@ -3584,6 +3584,25 @@ def produces_problem(produces: Any) -> None:
             PRODUCES_INPUT_PATH.fullmatch(path) or PRODUCES_CERTIFICATE_PATH.fullmatch(path)
         ):
             raise Failure(f"the rule set's produces.fields.{name}: {path!r} is not a decision input path")
+    types = produces.get("types")
+    if types is not None and (
+        not isinstance(types, dict)
+        or any(
+            name not in produces["fields"] or kind not in ("text", "number", "boolean", "object", "list")
+            for name, kind in types.items()
+        )
+    ):
+        raise Failure(
+            f"the rule set's produces.types {types!r} does not map its fields to text, number, boolean, object or list"
+        )
+    one_per = produces.get("one_per")
+    if one_per is not None and (
+        not isinstance(one_per, list)
+        or not one_per
+        or len(set(map(str, one_per))) != len(one_per)
+        or any(not isinstance(name, str) or name not in produces["fields"] for name in one_per)
+    ):
+        raise Failure(f"the rule set's produces.one_per {one_per!r} is not a list of distinct names of its fields")
     prefix = produces.get("id_prefix", kind.upper()[:16].rstrip("-"))
     if not isinstance(prefix, str) or not PRODUCES_PREFIX.fullmatch(prefix):
         raise Failure(f"the rule set's produces.id_prefix {prefix!r} is not 1-16 capital letters, digits or '-'")
