@@ -302,7 +302,7 @@ def test_an_applicant_cannot_smuggle_sealed_hashes_nor_slip_a_copied_field_past_
     app["application"]["premises"] = {"street": f"Street {tag}", "rooms": [f"Room {tag}-1", f"Room {tag}-2"]}
     app["application"]["input_sealed"] = {"application.premises": "0" * 64}
     app["application.premises"] = f"Top {tag}"  # a top-level key spelled like the path: no field the permit copies
-    # the shipped set takes premises as text (1.5.0, round 80): a rule set copying them as an object
+    # the shipped set takes premises as text (1.5.0, round 77b): a rule set copying them as an object
     produces = {**rules.document["produces"], "types": {"premises": "object"}}
     objects = permit_rules(f"{tag}-objects", produces=produces)
     decisions.publish_rule_set(ledger, objects, dept)

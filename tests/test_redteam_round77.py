@@ -28,7 +28,7 @@ presentation handed in by an applicant.
 
 * (An applicant lying in their input, through an intake numbering each submission as a case) send the same
   application twice: each case got its own permit for the same premises, and a withdrawal of the first left the
-  second standing (open here as a strict xfail until round 80). A holder now has one live permit per premises
+  second standing (open here as a strict xfail until round 77b). A holder now has one live permit per premises
   (``produces.one_per``): the second case is refused while the first permit stands.
 """
 
@@ -333,7 +333,7 @@ def test_the_gateway_refuses_an_application_its_permit_cannot_be_written_from(le
     """The same applicant through their department's service (``POST /decisions``, which decides through the
     library): the application without premises is a 422 naming the field, nothing recorded or issued; with them, the
     case is approved and its permit issued; the same application again under another case number is a 409 naming
-    the permit that stands (nothing recorded), and premises ``true`` a 422 naming the field (round 80)."""
+    the permit that stands (nothing recorded), and premises ``true`` a 422 naming the field (round 77b)."""
     from .api_support import Clock, assert_problem, bearer, login, make_client, register
 
     dept = register(ledger, "RT77", "approver", "issuer")

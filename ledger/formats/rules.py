@@ -423,7 +423,7 @@ def _reason_texts(value: Any, reasons: set[str]) -> dict[str, dict[str, str]] | 
 # carries the applicant's identity (so the holder can cite it later: the field its type names, holders.py) and which
 # facts of the decision input become its subject fields.
 _PRODUCES_KEYS = {"type", "valid_days", "holder", "fields", "id_prefix", "one_per", "types"}
-# what ``produces.types`` may hold a copied field to (permits.py; red team round 80: premises ``true`` were issued)
+# what ``produces.types`` may hold a copied field to (permits.py; red team round 77b: premises ``true`` were issued)
 PRODUCES_TYPES = ("text", "number", "boolean", "object", "list")
 _HOLDER_FIELDS = ("credit_code", "id_number", "holder_id")
 _INPUT_PATH = re.compile(r"(case_id|service_item|(item|application|applicant)(\.[a-z][a-z0-9_]{0,63})+)")

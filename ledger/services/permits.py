@@ -165,7 +165,7 @@ def _rests_until(
 ) -> datetime | None:
     """The end of the validity of the certificate a permit certifies a field from (:func:`_certified`: the same
     citation), or None when it states none or it cannot be read: a permit resting on a licence ends no later than
-    the licence (red team round 80: a five-year permit was issued on a licence ending next month)."""
+    the licence (red team round 77b: a five-year permit was issued on a licence ending next month)."""
     until = _certified(body, decision_input, stored, cert_type, "valid_until", issuers)
     if until is None:
         return None
@@ -267,7 +267,7 @@ def _of_type(value: Any, kind: str) -> bool:
 
 def _mistyped(cert_type: str, name: str, path: str, kind: str, value: Any, case_id: Any) -> InputError:
     """The refusal of an approval whose permit would state ``name`` as a value of another type than the rule set
-    gives it (red team round 80: premises ``true``, or ``{"x": 1}``, were signed into a five-year permit)."""
+    gives it (red team round 77b: premises ``true``, or ``{"x": 1}``, were signed into a five-year permit)."""
     given = {bool: "true/false", str: "text", dict: "an object", list: "a list"}.get(type(value), "a number")
     return InputError(
         f"case {case_id!r}: the {cert_type} this approval issues states {name!r} as {kind} (the rule set's "
@@ -395,7 +395,7 @@ _AGAIN_ROOM = 8  # what a case approved again after a withdrawal adds to its per
 def permit_id(prefix: str, department: str, case_id: str) -> str:
     """The id of the permit an approval of ``case_id`` issues: ``PREFIX-DEPT-CASE``, or, when that (with room for
     a later approval's ``-N``) would be past the 128 characters a certificate id may be, the case number cut short
-    and followed by ``~`` and 16 hex digits of its SHA-256 (red team round 80: a 128-character case number, which
+    and followed by ``~`` and 16 hex digits of its SHA-256 (red team round 77b: a 128-character case number, which
     every entry point takes, made an id no certificate may have, and its approval was refused as a bad record)."""
     whole = f"{prefix}-{department}-{case_id}"
     if len(whole) <= MAX_CERTIFICATE_ID - _AGAIN_ROOM:

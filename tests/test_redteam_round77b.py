@@ -1,4 +1,4 @@
-"""Red team round 80 (permits): round 77's open and noticed rows about what an approval issues.
+"""Red team round 77b (permits): round 77's open and noticed rows about what an approval issues.
 
 Found and fixed here:
 
