@@ -176,8 +176,9 @@ def test_both_verifiers_give_every_altered_certificate_proof_the_same_verdict(
     """Adversary: whoever hands the court the bundle (its holder, the operator). The certificate's proof replaced by
     another certificate's, its batch record's leaf altered, the bundle's anchoring time edited, its suspension left
     out of the proof and the bundle, the bundle restated valid under an honest proof, the history's length altered,
-    the ended or held slot left out, the proof of another block: each fails ``witnessed`` in both verifiers, which
-    agree. The bundle without the certificate's proof (written before) checks as before, by the trail path."""
+    the ended or held slot left out, the proof of another block, the header and proofs of another block: each fails
+    ``witnessed`` in both verifiers, which agree. The bundle without the certificate's proof (written before) checks
+    as before, by the trail path."""
     target, second = issue(ledger, tmp_path, fresh_department, make_records(2))
     status.suspend(ledger, target["digest"], "under-investigation")
     for key, _ in trusted_witness(ledger, tmp_path):
@@ -187,8 +188,18 @@ def test_both_verifiers_give_every_altered_certificate_proof_the_same_verdict(
         slots = _slots(bundle)
         rpc(ledger, "evm_mine")
         head = ledger.chain.block_number()
-        _, another = stateproof.fetch(ledger.chain.w3, ledger.chain.deployment.anchor, slots.all(1), head)
+        anchor = ledger.chain.deployment.anchor
+        header, another = stateproof.fetch(ledger.chain.w3, anchor, slots.all(1), head)
+        dept = department_id_bytes(fresh_department)
+        _, trails = stateproof.fetch(ledger.chain.w3, anchor, stateproof.department_slots(dept), head)
         cases = _cases(bundle, other, another)
+        # the head's header and both its proofs: a genuine state of another block than the cosigned one
+        cases["header of another block"] = copy.deepcopy(bundle)
+        cases["header of another block"]["witness"]["state"] = {
+            "block": {k: v for k, v in dict(header).items() if k not in stateproof.NOT_HEADER},
+            "proof": dict(trails),
+            "certificate": dict(another),
+        }
         names = list(cases)
         verdicts = witnessed_by_both_many(ledger, [cases[n] for n in names], tmp_path, key)
         for name, ((ok, detail), (result, court)) in zip(names, verdicts, strict=True):
