@@ -21,6 +21,7 @@ import pytest
 from eth_utils.crypto import keccak
 
 from ledger.client import Ledger
+from ledger.errors import ChainError
 from ledger.onchain import anchorslots, stateproof
 from ledger.onchain.chain import Chain, connect
 from ledger.onchain.ids import department_id_bytes
@@ -315,6 +316,33 @@ def test_a_node_answering_another_batch_record_than_the_proven_one_is_not_believ
         assert not library.ok and court[0] == "FAIL", (library, court)
         assert "is not the one the state proof" in library.detail, library.detail
         assert "is not the one the bundle's state proof proves" in court[1], court
+
+
+def test_the_build_refuses_a_node_stamping_the_anchoring_block_otherwise_than_the_proven_record(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, passphrases: None
+) -> None:
+    """Adversary: the chain's operator, its node answering the anchoring block with another timestamp while the batch
+    record is proven at the checkpoint. The producer refuses to write a bundle whose ``anchor.block_timestamp`` the
+    proven record contradicts (the verifiers would fail it), naming the node."""
+    (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    rpc(ledger, "evm_mine")  # the checkpoint's block is another than the anchoring's
+    anchored = int(target["anchor"]["block_number"])
+
+    def restamped(method: str, params: Any, answer: Any) -> Any:
+        result = answer.get("result") if method == "eth_getBlockByNumber" else None
+        if isinstance(result, dict) and int(result["number"], 16) == anchored:
+            return {**answer, "result": {**result, "timestamp": hex(int(result["timestamp"], 16) + 7)}}
+        return answer
+
+    for _key, _ in trusted_witness(ledger, tmp_path):
+        real = ledger.chain
+        with RpcProxy(rpc_url(ledger), rewrite=restamped) as node:
+            ledger.chain = Chain(connect(node.url), real.deployment, gas_price=0, artifacts=real.artifacts)
+            try:
+                with pytest.raises(ChainError, match="stamped"):
+                    evidence.certificate_bundle(ledger, target, status_lookup="direct")
+            finally:
+                ledger.chain = real
 
 
 # -- flatness ---------------------------------------------------------------------------------------------------

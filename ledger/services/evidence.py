@@ -139,6 +139,11 @@ def certificate_bundle(
     if event is None or event["block_number"] != recorded:
         raise ChainError(f"batch {hex32(root)} has no BatchAnchored event; try again once the chain settles")
     block = chain.w3.eth.get_block(event["block_number"])
+    if proven is not None and int(block["timestamp"]) != proven.timestamp:
+        raise ChainError(
+            f"the node's block {event['block_number']} is stamped {int(block['timestamp'])}, but the batch record the "
+            f"state proof at the witnessed block proves says {proven.timestamp}: do not trust this node"
+        )
     as_of_hash = "0x" + bytes(chain.w3.eth.get_block(as_of)["hash"]).hex()
     if attachment_sha256 is not None:
         attachment_sha256 = attachment_sha256.lower().removeprefix("0x")
