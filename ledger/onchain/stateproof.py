@@ -358,8 +358,10 @@ def storage_word(root: bytes, slot: int, proof: Sequence[bytes]) -> int:
     if value is None:
         return 0
     is_list, start, end = _item(value, 0, len(value))
-    if is_list or end != len(value) or end - start > 32 or end == start:
+    if is_list or end != len(value) or end - start > 32:
         raise ChainError(f"the node's proof of {what} ends in no storage word: do not trust this node's state proofs")
+    # an empty word is zero: anvil keeps a slot a transaction read as zero in its trie, as a leaf of the empty string
+    # (its hash proven like any other; go-ethereum leaves such a slot out, which proves zero too)
     return _integer(value[start:end], "a storage word")
 
 
