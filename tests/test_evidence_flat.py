@@ -46,7 +46,8 @@ def passphrases(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _bundle(ledger: Ledger, target: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    bundle = evidence.certificate_bundle(ledger, target, **kwargs)
+    """A bundle carrying the certificate's slots: built with the direct lookup (a herd build asks for none)."""
+    bundle = evidence.certificate_bundle(ledger, target, **{"status_lookup": "direct", **kwargs})
     assert "certificate" in bundle["witness"]["state"], bundle["witness"]
     return bundle
 
@@ -244,6 +245,43 @@ def test_a_checkpoint_whose_state_the_node_dropped_gets_the_trail_path_and_check
         assert ok and result == "PASS", (detail, court)
         assert "the node's events up to it hash to them" in detail, detail
         assert "the node's events up to it hash to them" in court, court
+
+
+def test_a_herd_build_names_no_slot_of_the_certificates_digest_to_the_node(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, passphrases: None
+) -> None:
+    """Adversary: the operator of the node the builder asks, who would like to know which certificate goes to court
+    (docs/privacy.md, herd privacy). The certificate's history, ended and held slots are keyed by its digest: asking
+    the node for their proofs hands it a value it can match against every digest it has seen (each status event
+    names one) and against any it learns later. Under the herd lookup (the default) the build asks for none of them,
+    and the bundle takes the trail path, which both verifiers check as before; under the direct lookup, which names
+    the digest anyway, the certificate's slots are proven."""
+    (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    status.revoke(ledger, target["digest"], "fraud")
+    for key, _config in trusted_witness(ledger, tmp_path):
+        real = ledger.chain
+        for lookup in ("herd", "direct"):
+            with RpcProxy(rpc_url(ledger)) as node:
+                ledger.chain = Chain(connect(node.url), real.deployment, gas_price=0, artifacts=real.artifacts)
+                try:
+                    bundle = evidence.certificate_bundle(ledger, target, status_lookup=lookup)
+                finally:
+                    ledger.chain = real
+                asked = b"".join(node.bodies).lower()
+            slots = anchorslots.certificate_slots(
+                department_id_bytes(fresh_department),
+                bytes.fromhex(bundle["anchor"]["root"][2:]),
+                bytes.fromhex(bundle["certificate"]["digest"][2:]),
+            )
+            keyed = [f"{slot:064x}".encode() for slot in (slots.history, slots.ended, slots.held)]
+            named = [k for k in keyed if k in asked]
+            state = bundle["witness"]["state"]
+            if lookup == "herd":
+                assert named == [] and "certificate" not in state, (named, sorted(state))
+                ((ok, detail), (result, court)) = witnessed_by_both_many(ledger, [bundle], tmp_path, key)[0]
+                assert ok and result == "PASS", (detail, court)
+            else:
+                assert named and "certificate" in state, sorted(state)
 
 
 # -- attacks ----------------------------------------------------------------------------------------------------

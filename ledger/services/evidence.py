@@ -132,8 +132,12 @@ def certificate_bundle(
     if recorded == 0:  # verify_certificate saw the batch a moment ago: only a reorg gets here
         raise ChainError(f"batch {hex32(root)} has no BatchAnchored event; try again once the chain settles")
     as_of, witnessed = _as_of(ledger, chain, recorded, as_of_block)
-    # the certificate's own slots proven at the cosigned block: its batch taken from them, no batch stream read
-    state = None if witnessed is None else _witnessed_state(ledger, witnessed, issuer, (root, digest))
+    # the certificate's own slots proven at the cosigned block: its batch taken from them, no batch stream read.
+    # Asked only under the direct lookup, which names the digest to the node anyway: the history, ended and held
+    # slots are keyed by it, a value the node can match against every digest it has seen or will see, so under the
+    # herd lookup (docs/privacy.md) the bundle takes the trail path
+    slots = (root, digest) if view.status_lookup == "direct" else None
+    state = None if witnessed is None else _witnessed_state(ledger, witnessed, issuer, slots)
     proven = _proven_batch(chain, state, issuer, root, digest, witnessed)
     event = _anchor_log(chain, issuer, root, proven=proven)
     if event is None or event["block_number"] != recorded:
@@ -233,7 +237,7 @@ def _witness_section(ledger: Ledger, anchored: int, as_of_block: int | None, hea
 
 
 def _witnessed_state(
-    ledger: Ledger, witnessed: Any, department: str, certificate: tuple[bytes, bytes]
+    ledger: Ledger, witnessed: Any, department: str, certificate: tuple[bytes, bytes] | None
 ) -> dict[str, Any] | None:
     """The proof of ``department``'s status and anchoring trails at the witnessed block, and of the certificate's own
     slots there when the node still holds that block's state, for the bundle's witness section (docs/evidence.md):
