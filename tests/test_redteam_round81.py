@@ -1,0 +1,105 @@
+"""Red team round 81: a forger, a holder editing their document and an anonymous client, against verification and
+the public gateway.
+
+The verification page (``api/static/verify.js``) read a dropped certificate file with the browser's ``JSON.parse``
+and sent ``JSON.stringify`` of what it read: not the file. ``JSON.parse`` keeps the last of two members of one name
+and reads ``1e999`` as Infinity, which ``JSON.stringify`` writes ``null``; so a file every other reader refuses (a
+duplicate key, the lie first, where a person reading the file, and the library, see it) was shown "Verified" for
+the genuine document the page made of it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger.client import Ledger
+from ledger.errors import InputError
+from ledger.formats.certificate import load_document, validate_record
+from ledger.services.issuance import issue_records
+
+from .api_support import issue
+from .browser_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    server_fixture,  # noqa: F401 - fixtures
+)
+from .conftest import make_records
+
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="Debian's chromium is not installed (/usr/bin/chromium); `apt-get install -y chromium` (CI installs it)",
+)
+
+
+@pytest.fixture(scope="module")
+def page(server: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1100, "height": 1400})
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        yield page
+        context.close()
+        browser.close()
+
+
+def _page_verdict(page: Any, server: str, path: Path) -> tuple[str, str]:
+    """What the verification page shows for the file at ``path``: its state (done, error) and verdict or error."""
+    page.goto(server + "/")
+    page.set_input_files("#file", str(path))
+    page.wait_for_selector("body[data-state=done], body[data-state=error]")
+    state = str(page.get_attribute("body", "data-state"))
+    return state, page.inner_text("#verdict" if state == "done" else "#error")
+
+
+@needs_chromium
+def test_the_page_verifies_the_file_dropped_not_its_own_reading_of_it(
+    ledger: Ledger, server: str, page: Any, tmp_path: Path
+) -> None:
+    """Adversary: a holder editing their document. The file names ``subject.name`` twice, a name of their choosing
+    first and the certified one last (where a person, a text viewer and the library read the first; the library
+    refuses the file). The page sent the browser's re-serialisation, the last value alone, and showed "Verified".
+    It now sends the file's text as it is: the gateway refuses the duplicate key and the page says so. A genuine
+    file, pretty-printed or behind a byte order mark, is still verified."""
+    doc = issue(ledger, "MKT", 1)[0]
+    genuine = tmp_path / "genuine.json"
+    genuine.write_text(json.dumps(doc, ensure_ascii=False, indent=2), encoding="utf-8")
+    assert _page_verdict(page, server, genuine) == ("done", "Verified")
+    bom = tmp_path / "bom.json"
+    bom.write_bytes(b"\xef\xbb\xbf" + json.dumps(doc).encode())
+    assert _page_verdict(page, server, bom) == ("done", "Verified")
+
+    text = json.dumps(doc, ensure_ascii=False, indent=2)
+    lie = text.replace('"fields": {', '"fields": {\n    "subject.name": "Li Na",', 1)
+    forged = tmp_path / "forged.json"
+    forged.write_text(lie, encoding="utf-8")
+    with pytest.raises(InputError, match=r"duplicate key 'subject\.name'"):
+        load_document(forged)
+    state, shown = _page_verdict(page, server, forged)
+    assert (state, shown) != ("done", "Verified")
+    assert state == "error" and "subject.name" in shown, shown
+
+    # a certified null written 1e999: the browser read Infinity and wrote null, the certified value
+    record = make_records(1)[0]
+    record["subject"]["note"] = None
+    out = io.StringIO()
+    issue_records(ledger, [validate_record(record, 1, department="MKT")], "MKT", out=out)
+    with_null = json.loads(out.getvalue())
+    assert _page_verdict(page, server, _written(tmp_path / "null.json", json.dumps(with_null))) == ("done", "Verified")
+    infinite = json.dumps(with_null).replace('"subject.note": null', '"subject.note": 1e999', 1)
+    assert "1e999" in infinite
+    state, shown = _page_verdict(page, server, _written(tmp_path / "infinite.json", infinite))
+    assert (state, shown) != ("done", "Verified")
+
+
+def _written(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
