@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ from .browser_support import (
     CHROMIUM_ARGS,
     server_fixture,  # noqa: F401 - fixtures
 )
+from .cli_support import cli_in_process
 from .conftest import make_records
 
 needs_chromium = pytest.mark.skipif(
@@ -103,3 +106,40 @@ def test_the_page_verifies_the_file_dropped_not_its_own_reading_of_it(
 def _written(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def test_verify_with_status_lists_reads_the_file_once_and_never_waits_on_a_pipe(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Adversary: whoever hands a clerk the file to check (round 56's: a named pipe no process writes to). ``ledger
+    verify FILE --status-list LIST`` opened FILE a second time with a plain ``open()`` to read the credential's status
+    entries (round 56 made the first read, ``load_document``'s, wait for no writer): the command waited for ever.
+    The credential is now read once, without waiting, and the same bytes are verified and their status entries
+    checked (a pipe or a file changing between two reads could not show the entries of another text than the one
+    verified)."""
+    fifo = tmp_path / "credential.json"
+    os.mkfifo(fifo)
+    listed = tmp_path / "list.json"
+    listed.write_text("{}", encoding="utf-8")
+    answers: list[Any] = []
+
+    def run() -> None:
+        try:
+            answers.append(
+                cli_in_process(ledger, monkeypatch, capsys, "verify", str(fifo), "--status-list", str(listed))
+            )
+        except BaseException as exc:  # noqa: BLE001 - what the command raised is the test's subject
+            answers.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(20)
+    waited = worker.is_alive()
+    if waited:  # let the reader go
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(30)
+    assert not waited, "ledger verify --status-list waited for a writer of the pipe"
+    (answer,) = answers
+    assert not isinstance(answer, BaseException), answer
+    code, out, _ = answer
+    assert code == 1 and "format" in out, out
