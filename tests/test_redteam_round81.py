@@ -25,7 +25,7 @@ from ledger.errors import InputError
 from ledger.formats.certificate import load_document, validate_record
 from ledger.services.issuance import issue_records
 
-from .api_support import issue
+from .api_support import Clock, issue, make_client
 from .browser_support import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -143,3 +143,47 @@ def test_verify_with_status_lists_reads_the_file_once_and_never_waits_on_a_pipe(
     assert not isinstance(answer, BaseException), answer
     code, out, _ = answer
     assert code == 1 and "format" in out, out
+
+
+def _issued(ledger: Ledger, record: dict[str, Any]) -> dict[str, Any]:
+    out = io.StringIO()
+    issue_records(ledger, [validate_record(record, 1, department="MKT")], "MKT", out=out)
+    return json.loads(out.getvalue())  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("valid_from", "valid_until", "said"),
+    [("2019-01-01", "2020-12-31", "expired"), ("2090-01-01", "2095-12-31", "not yet valid")],
+)
+def test_a_digest_alone_does_not_verify_a_certificate_outside_its_validity(
+    ledger: Ledger, valid_from: str, valid_until: str, said: str
+) -> None:
+    """Adversary: a holder whose licence expired in 2020 (or one not valid before 2090), handing a clerk its digest,
+    which the verification page invites them to paste. ``POST /public/verify {"digest"}`` left the validity check
+    out (its detail names the dates, which may be personal) and answered ``verified: true``, ``status: valid``:
+    the page said "Verified ... status valid" for a certificate every other verifier, and the same gateway given
+    the file, calls expired. The digest-only answer now has the validity check, its verdict in words naming no
+    date: ``verified`` is false, and still no date or field of the certificate is in the answer."""
+    record = make_records(1)[0]
+    record["valid_from"], record["valid_until"] = valid_from, valid_until
+    doc = _issued(ledger, record)
+    client = make_client(ledger, Clock())
+    by_file = client.post("/public/verify", json={"document": doc}).json()
+    assert by_file["verified"] is False and by_file["status"] == "valid"
+    answer = client.post("/public/verify", json={"digest": doc["digest"]})
+    assert answer.status_code == 200, answer.text
+    by_digest = answer.json()
+    assert by_digest["verified"] is False, by_digest
+    (validity,) = [c for c in by_digest["checks"] if c["name"] == "validity"]
+    assert validity["ok"] is False and said in validity["detail"], validity
+    assert not any(c.isdigit() for c in validity["detail"]), validity  # no date, no part of one
+    for name, value in doc["fields"].items():
+        if name.startswith("subject.") or name in ("id", "valid_from", "valid_until"):
+            assert str(value) not in answer.text, name
+
+    # a certificate within its validity is verified by its digest as before, its dates not named either
+    current = _issued(ledger, make_records(1)[0])
+    answer = client.post("/public/verify", json={"digest": current["digest"]})
+    assert answer.json()["verified"] is True, answer.text
+    for name in ("valid_from", "valid_until"):
+        assert current["fields"][name] not in answer.text
