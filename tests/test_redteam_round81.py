@@ -187,3 +187,61 @@ def test_a_digest_alone_does_not_verify_a_certificate_outside_its_validity(
     assert answer.json()["verified"] is True, answer.text
     for name in ("valid_from", "valid_until"):
         assert current["fields"][name] not in answer.text
+
+
+_ATTACHED = {"sha256": "ab" * 32}
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        (
+            {"attachments": [{"name": "invoice\u202efdp.exe", **_ATTACHED}]},
+            "attachments[0].name",
+        ),  # shows invoiceexe.pdf
+        ({"attachments": [{"name": "scan\u2066.pdf\u2069.exe", **_ATTACHED}]}, "attachments[0].name"),
+        ({"attachments": [{"name": "plan\u200b.pdf", **_ATTACHED}]}, "attachments[0].name"),
+        ({"attachments": [{"name": "a\x1b[8mhidden", **_ATTACHED}]}, "attachments[0].name"),
+        ({"attachments": [{"name": "x.pdf", "media_type": "application/pdf\u034f", **_ATTACHED}]}, "attachments[0]"),
+        ({"attachments": [{"name": "ok.pdf", **_ATTACHED}, {"name": "b\u2028c", **_ATTACHED}]}, "attachments[1].name"),
+        (
+            {"attachments": [{"name": "x.pdf", "media_type": {"type": "application/pdf"}, **_ATTACHED}]},
+            "attachments[0]",
+        ),
+        ({"attachments": [{"name": "x.pdf", "media_type": 1e16, **_ATTACHED}]}, "attachments[0]"),
+        ({"id": "LIC-2026-0001\u034f"}, "id"),  # a combining grapheme joiner: printable, shown as nothing
+        ({"id": "LIC-2026-0001\u3164"}, "id"),  # a Hangul filler: a letter, shown as a blank
+    ],
+)
+def test_attachment_names_and_the_certificate_id_display_as_they_state(change: dict[str, Any], where: str) -> None:
+    """Adversary: a holder handing the department their details (an attachment's file name), or an issuing clerk
+    preparing the records: round 71 refused characters that display as nothing or as other text in a certificate's
+    subject fields, but an attachment's ``name`` and ``media_type`` (the text a clerk reads to know what the
+    attached file is) took any text: ``invoice<U+202E>fdp.exe`` displays as ``invoiceexe.pdf``; and ``media_type``
+    took any JSON value where docs/format.md says text (``1e16`` included, which round 60 found no verifier can read
+    back). The certificate ``id``, held to ``isprintable()``, took a combining grapheme joiner or a Hangul filler,
+    printable characters shown as nothing, so two certificate numbers displayed alike. Each is refused, naming the
+    field; nothing is issued."""
+    record: dict[str, Any] = {**make_records(1)[0], **change}
+    with pytest.raises(InputError) as refused:
+        validate_record(record, 1, department="MKT")
+    assert refused.value.field is not None and refused.value.field.startswith(where), (
+        refused.value.field,
+        str(refused.value),
+    )
+
+
+def test_ordinary_attachments_and_ids_are_issued_as_before() -> None:
+    """Guard: attachment names in any script (CJK, Arabic with its own marks, an emoji) and the usual media types,
+    and ids of printable text, are accepted."""
+    for change in (
+        {"attachments": [{"name": "营业执照扫描件.pdf", "media_type": "application/pdf", **_ATTACHED}]},
+        {
+            "attachments": [
+                {"name": "عقد.pdf", **_ATTACHED},
+                {"name": "photo 📷.jpg", "media_type": "image/jpeg", **_ATTACHED},
+            ]
+        },
+        {"id": "证-2026-0001"},
+    ):
+        validate_record({**make_records(1)[0], **change}, 1, department="MKT")
