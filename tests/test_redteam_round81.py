@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +26,7 @@ from ledger.errors import InputError
 from ledger.formats.certificate import load_document, validate_record
 from ledger.services.issuance import issue_records
 
-from .api_support import Clock, issue, make_client
+from .api_support import Clock, assert_problem, issue, make_client
 from .browser_support import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -33,6 +34,7 @@ from .browser_support import (
 )
 from .cli_support import cli_in_process
 from .conftest import make_records
+from .gateway_process import gateway
 
 needs_chromium = pytest.mark.skipif(
     not CHROMIUM.exists(),
@@ -245,3 +247,60 @@ def test_ordinary_attachments_and_ids_are_issued_as_before() -> None:
         {"id": "证-2026-0001"},
     ):
         validate_record({**make_records(1)[0], **change}, 1, department="MKT")
+
+
+@pytest.mark.parametrize("coding", ["gzip", "GZIP", "deflate", "br", "gzip, identity", "x-unknown"])
+def test_a_body_labelled_with_a_content_coding_is_refused_not_read_as_plain(ledger: Ledger, coding: str) -> None:
+    """Adversary: an anonymous client, past a proxy or filter in front of the gateway that decodes a body by its
+    ``Content-Encoding`` to inspect or log it. The gateway read every body as it came, whatever coding the request
+    named: a plain JSON body labelled ``gzip`` was verified (200), while a filter decoding it found no gzip and
+    (as many do) let it through uninspected, so the gateway and what stands in front of it read two bodies (round
+    41b's principle, for the body). A request naming a content coding other than ``identity`` is refused (415)
+    before its body is read; one naming ``identity``, or none, is answered as before."""
+    import gzip
+
+    doc = issue(ledger, "MKT", 1)[0]
+    client = make_client(ledger, Clock())
+    plain = json.dumps({"document": doc}).encode()
+    for body in (plain, gzip.compress(plain)):
+        answer = client.post(
+            "/public/verify", content=body, headers={"Content-Type": "application/json", "Content-Encoding": coding}
+        )
+        problem = assert_problem(answer, 415)
+        assert problem["type"] == "/problems/unsupported-encoding" and "identity" in problem["detail"], problem
+    for headers in ({"Content-Encoding": "identity"}, {"Content-Encoding": " Identity "}, {}):
+        answer = client.post("/public/verify", content=plain, headers={"Content-Type": "application/json", **headers})
+        assert answer.status_code == 200 and answer.json()["verified"] is True, answer.text
+
+
+def _raw_answer(url: str, request: bytes) -> bytes:
+    """The status line of the gateway's answer to ``request``, written to its socket as it is."""
+    host, port = url.split("//")[1].split(":")
+    answer = b""
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(request)
+        while b"\r\n" not in answer and (piece := connection.recv(4096)):
+            answer += piece
+    return answer.split(b"\r\n", 1)[0]
+
+
+def test_a_body_with_a_transfer_coding_beside_chunked_is_refused_not_read_as_plain(ledger: Ledger) -> None:
+    """Adversary: the same anonymous client, against the real gateway process (uvicorn's parser, which undoes the
+    chunking and ignores every other transfer coding): ``Transfer-Encoding: gzip, chunked`` over a plain body was
+    verified (200), where a proxy decoding by the header reads no gzip. Any transfer coding but ``chunked`` alone is
+    refused (501, or the parser's own 400); ``chunked`` is answered as before."""
+    doc = issue(ledger, "MKT", 1)[0]
+    body = json.dumps({"document": doc}).encode()
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+
+    def request(coding: bytes) -> bytes:
+        return (
+            b"POST /public/verify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: " + coding + b"\r\nConnection: close\r\n\r\n" + chunked
+        )
+
+    with gateway(ledger) as gw:
+        for coding in (b"gzip, chunked", b"deflate, chunked", b"identity, chunked"):
+            assert _raw_answer(gw.url, request(coding)).split(b" ")[1] in (b"400", b"501"), coding  # 400: the parser's
+        assert _raw_answer(gw.url, request(b"chunked")).split(b" ")[1] == b"200"
+        assert _raw_answer(gw.url, request(b"Chunked")).split(b" ")[1] == b"200"
