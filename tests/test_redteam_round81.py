@@ -304,3 +304,19 @@ def test_a_body_with_a_transfer_coding_beside_chunked_is_refused_not_read_as_pla
             assert _raw_answer(gw.url, request(coding)).split(b" ")[1] in (b"400", b"501"), coding  # 400: the parser's
         assert _raw_answer(gw.url, request(b"chunked")).split(b" ")[1] == b"200"
         assert _raw_answer(gw.url, request(b"Chunked")).split(b" ")[1] == b"200"
+
+
+def test_the_pages_scripts_are_revalidated_so_a_fixed_script_reaches_every_browser(ledger: Ledger) -> None:
+    """The fix of the page's script (the first test) reaches a clerk's browser only if the browser asks again: the
+    page assets said nothing of caching, so a browser kept the old ``verify.js`` (which verified its own reading of
+    a file) for as long as its heuristic allowed (a tenth of the file's age: days or weeks). Assets now say
+    ``Cache-Control: no-cache``: kept, but revalidated on each use, a 304 while unchanged. API answers stay
+    ``no-store``."""
+    client = make_client(ledger, Clock())
+    for path in ("/static/verify.js", "/static/style.css", "/swagger-ui/swagger-ui-bundle.js"):
+        first = client.get(path)
+        assert first.status_code == 200 and first.headers.get("cache-control") == "no-cache", (path, first.headers)
+        etag = first.headers["etag"]
+        again = client.get(path, headers={"If-None-Match": etag})
+        assert again.status_code == 304, (path, again.status_code)
+    assert client.get("/").headers.get("cache-control") == "no-store"
