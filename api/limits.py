@@ -299,7 +299,7 @@ class RequestGuard:
                 streamed = True
                 if value.strip().lower() != b"chunked":  # uvicorn's parser undoes chunked alone, ignoring the rest
                     coded_transfer = value
-            elif name == b"content-encoding" and value.strip().lower() != b"identity":
+            elif name == b"content-encoding" and value.strip().lower() not in (b"identity", b""):
                 coded = value
             elif name in _SINGLE:
                 if name == b"content-length":
