@@ -84,6 +84,7 @@ _KINDS: dict[str, tuple[int, str]] = {
     "verification-failed": (422, "Verification failed"),
     "request-timeout": (408, "Request body too slow"),
     "payload-too-large": (413, "Request body too large"),
+    "unsupported-encoding": (415, "Content encoding not supported"),
     "headers-too-large": (431, "Request headers too large"),
     "body-too-complex": (422, "Request body too complex"),
     "rate-limited": (429, "Too many requests"),

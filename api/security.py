@@ -3,7 +3,8 @@
 Every response, errors and 500s included, carries a Content-Security-Policy that admits only this gateway's own
 files (no inline script or style, no eval, no other host; ``frame-ancestors 'none'``), ``X-Frame-Options:
 DENY``, ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy: no-referrer``; and ``Cache-Control:
-no-store`` unless the response says otherwise (the page assets under ``/static`` and ``/swagger-ui`` excepted).
+no-store`` unless the response says otherwise (the page assets under ``/static`` and ``/swagger-ui`` say
+``no-cache``: kept, revalidated on each use).
 The pages are written for it:
 every script and style sheet is a file under ``/static``; ``/docs`` is Swagger UI from the installed
 ``fastapi-offline`` package (``/swagger-ui``), started by ``/static/docs.js``, so the docs work on a network with
@@ -45,6 +46,10 @@ _NAMES = {name for name, _ in HEADERS}
 # Every answer that does not say otherwise is not to be stored by any cache (a browser's included): contents and
 # access lists hold personal data, statuses change. The files of the pages may be cached (they say nothing private).
 NO_STORE = (b"cache-control", b"no-store")
+# The page assets may be kept, but are revalidated on each use (a 304 while unchanged): said nothing, a browser kept
+# an old script for as long as its heuristic allowed, so a fix of the pages (red team round 81: the verification
+# page verified its own reading of a file) reached a clerk's browser days or weeks later.
+REVALIDATE = (b"cache-control", b"no-cache")
 _ASSETS = ("/static/", "/swagger-ui/")
 
 Asgi = Callable[..., Any]
@@ -66,8 +71,9 @@ class SecurityHeaders:
         async def send_with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 headers = [h for h in message.get("headers", []) if h[0].lower() not in _NAMES]
-                if not cacheable and not any(h[0].lower() == b"cache-control" for h in headers):
-                    headers.append(NO_STORE)  # certificate contents, access lists, statuses: never kept by a cache
+                if not any(h[0].lower() == b"cache-control" for h in headers):
+                    # certificate contents, access lists, statuses: never kept by a cache
+                    headers.append(REVALIDATE if cacheable else NO_STORE)
                 message = {**message, "headers": headers + HEADERS}
             await send(message)
 

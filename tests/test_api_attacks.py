@@ -319,7 +319,8 @@ def test_chain_down_gives_502_not_500(ledger: Ledger) -> None:
 
 def test_a_digest_alone_reveals_no_dates_and_no_field_values(gw: Gateway, ledger: Ledger) -> None:
     """A birth certificate looked up by digest: status, issuer and the chain's facts, never the date of birth
-    (validity dates), a field value or how many fields it has; verified means the chain checks passed."""
+    (validity dates), a field value or how many fields it has; verified means the chain checks passed and the
+    certificate is within its validity period, a verdict in words naming no date (red team round 81)."""
     import io
 
     from ledger.formats.certificate import validate_record
@@ -350,8 +351,11 @@ def test_a_digest_alone_reveals_no_dates_and_no_field_values(gw: Gateway, ledger
             "signature",
             "type_authority",
             "status",
+            "validity",
             "witnessed",
         }
+        (validity,) = [check for check in report["checks"] if check["name"] == "validity"]
+        assert validity["ok"] and not any(c.isdigit() for c in validity["detail"]), validity
         pages = [
             by_digest.text,
             c.get(f"/public/certificates/{document['digest']}/timeline").text,

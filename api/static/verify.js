@@ -234,10 +234,12 @@ async function showTimeline(report) {
   drawTimeline(digest, shown.events, shown.error);
 }
 
-async function verify(payload) {
+// ``body``: the request's JSON text. A file's own text goes in it unchanged (verifyFile): what is verified is the
+// file, never the browser's reading of it.
+async function verify(body) {
   try {
     const report = await call("/public/verify", {
-      method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(payload),
+      method: "POST", headers: {"Content-Type": "application/json"}, body,
     });
     render(report);
     await showTimeline(report);
@@ -248,18 +250,25 @@ async function verify(payload) {
   }
 }
 
+// The file's text is sent as it is, inside {"document": ...}: JSON.parse keeps the last of two members of one name
+// and reads 1e999 as Infinity (JSON.stringify writes null), so sending the browser's re-serialisation verified a
+// document other than the file (red team round 81). JSON.parse here only tells a file that is no JSON value apart
+// (a whole JSON value, so the text cannot close the wrapper early); the gateway reads the text itself, strictly.
 async function verifyFile(file) {
   if (!file) return;
   document.body.dataset.state = "busy";
-  let document_;
+  let text;
   try {
-    document_ = JSON.parse(await file.text());
+    // not UTF-8 is refused, as the ledger refuses it (file.text() would put U+FFFD in place of the bytes); a byte
+    // order mark is dropped, as the ledger reads it
+    text = new TextDecoder("utf-8", {fatal: true}).decode(await file.arrayBuffer());
+    JSON.parse(text);
   } catch (err) {
     showError(t("not_json", err.message));
     document.body.dataset.state = "error";
     return;
   }
-  await verify({document: document_});
+  await verify('{"document":' + text + "}");
 }
 
 const zone = $("dropzone");
@@ -279,7 +288,7 @@ $("digest-form").addEventListener("submit", (e) => {
     return;
   }
   document.body.dataset.state = "busy";
-  verify({digest});
+  verify(JSON.stringify({digest}));
 });
 for (const button of document.querySelectorAll("#language [data-lang]")) {
   button.addEventListener("click", () => applyLanguage(button.dataset.lang, true));

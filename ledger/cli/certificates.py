@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from .._gc import cyclic_gc_paused
 from ..errors import InputError
 from ..formats import vc
-from ..formats.canonical import json_loads, strict_json_loads
-from ..formats.certificate import MAX_RECORD_BYTES, load_document, read_bounded
+from ..formats.canonical import strict_json_loads
+from ..formats.certificate import MAX_RECORD_BYTES, load_document, open_without_waiting, read_bounded
 from ..services import issuance, status, statuslist
 from ..services.verify import STATUS_LOOKUPS, ChainView, expectation, verify_certificate
 from ..services.verify import Check as verify_check
@@ -167,8 +167,10 @@ def _verify(args: argparse.Namespace) -> int:
             status_lookup=args.status_lookup or ledger.settings.status_lookup,
         )
         view.witness = WitnessView.for_ledger(ledger.chain, ledger.settings.data_dir)
+        # read once: the text verified is the text whose status entries are checked (red team round 81)
+        credential = _read_once(args.file)
         report = verify_certificate(
-            str(args.file),
+            credential if credential is not None else str(args.file),
             view,
             at=args.at,
             now=now,
@@ -177,7 +179,7 @@ def _verify(args: argparse.Namespace) -> int:
         )
         # a certificate of this store: its entries must name its own leaf
         leaf = statuslist.own_leaf(ledger, report.digest) if report.digest is not None else None
-        report = _with_status_lists(report, args, view, statuslist.default_base(ledger.settings), leaf)
+        report = _with_status_lists(report, args, view, statuslist.default_base(ledger.settings), leaf, credential)
     if args.json:
         print_json(report.to_json())
     else:
@@ -185,20 +187,44 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _read_once(path: Path) -> dict[str, Any] | None:
+    """The JSON object in the file at ``path``, read once as ``load_document`` reads a file (without waiting on a
+    pipe no process writes to, at most its limit, strictly), or None when it is none: verification then reads the
+    path itself and its ``format`` check says why. ``ledger verify --status-list`` opened the file a second time
+    with ``open()``, which waits for ever on such a pipe, and checked the status entries of whatever that second
+    read gave (red team round 81)."""
+    if "\x00" in str(path):
+        return None
+    try:
+        with open_without_waiting(path) as handle:
+            raw = handle.read(16 * MAX_RECORD_BYTES + 1)
+    except OSError:
+        return None
+    if len(raw) > 16 * MAX_RECORD_BYTES:
+        return None
+    try:
+        parsed = strict_json_loads(raw)
+    except (ValueError, InputError):
+        return None
+    return parsed if type(parsed) is dict else None
+
+
 def _with_status_lists(
-    report: Any, args: argparse.Namespace, view: ChainView, fetch_from: str, leaf: int | None
+    report: Any,
+    args: argparse.Namespace,
+    view: ChainView,
+    fetch_from: str,
+    leaf: int | None,
+    credential: dict[str, Any] | None,
 ) -> Any:
-    """The report with a ``status_list`` check when the file is a credential with BitstringStatusListEntry
-    entries (statuslist.check_entries)."""
+    """The report with a ``status_list`` check when the file read (``credential``: what was verified) is a
+    credential with BitstringStatusListEntry entries (statuslist.check_entries)."""
     import dataclasses
 
     if not report.check("format").ok and not args.status_list:
         return report  # the format check has said why (a file over the limit is not read again here)
-    try:
-        with args.file.open("rb") as handle:  # at most what load_document reads
-            credential = json_loads(handle.read(16 * MAX_RECORD_BYTES + 1))
-    except (OSError, ValueError):
-        return report  # the format check has said why
+    if credential is None:
+        return report  # no JSON object: the format check has said why
     if not vc.is_credential(credential) or not isinstance(credential.get("credentialStatus"), list):
         return report
     lists: dict[str, Any] = {}

@@ -177,6 +177,15 @@ def validate_record(raw: Any, line: int, *, department: str | None = None) -> Re
     cert_id = raw["id"]
     if not isinstance(cert_id, str) or not 0 < len(cert_id) <= 128 or not cert_id.isprintable():
         raise InputError("must be a printable string of 1-128 characters", line=line, field="id")
+    if not cert_id.isascii() and (hidden := hidden_character(cert_id, assigned=False)) is not None:
+        # printable yet shown as nothing (a combining grapheme joiner, a Hangul filler): two certificate numbers
+        # would display alike (red team round 81)
+        raise InputError(
+            f"holds {describe(hidden)}, a character that is not shown as itself, so the certificate number would "
+            "display as another; remove it and issue again; nothing was issued",
+            line=line,
+            field="id",
+        )
     if not isinstance(raw["type"], str) or not _TYPE.match(raw["type"]):
         raise InputError("must be lowercase letters, digits and '-' (e.g. business-licence)", line=line, field="type")
     subject = raw["subject"]
@@ -232,6 +241,25 @@ def validate_record(raw: Any, line: int, *, department: str | None = None) -> Re
                     line=line,
                     field=f"attachments[{i}]",
                 )
+            if "media_type" in item and type(item["media_type"]) is not str:  # docs/format.md: text
+                raise InputError(
+                    "an attachment's media_type is text (e.g. application/pdf)", line=line, field=f"attachments[{i}]"
+                )
+            # the text a clerk reads to know what the attached file is: round 71's rule for subject fields (a
+            # right-to-left override made invoice<RLO>fdp.exe display as invoiceexe.pdf; red team round 81)
+            for member in ("name", "media_type"):
+                text = item.get(member)
+                if text is not None and not (text.isascii() and text.isprintable()):
+                    hidden = hidden_character(text, assigned=False)
+                    if hidden is not None:
+                        raise InputError(
+                            f"holds {describe(hidden)}, a character that is not shown as itself (a bidirectional "
+                            "control, a zero-width or filler character, a control character, a line separator), "
+                            "so the attachment would display as another than it states: remove it and issue "
+                            "again; nothing was issued",
+                            line=line,
+                            field=f"attachments[{i}].{member}",
+                        )
     return Record(
         line,
         cert_id,
