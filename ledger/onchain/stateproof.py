@@ -358,8 +358,10 @@ def storage_word(root: bytes, slot: int, proof: Sequence[bytes]) -> int:
     if value is None:
         return 0
     is_list, start, end = _item(value, 0, len(value))
-    if is_list or end != len(value) or end - start > 32 or end == start:
+    if is_list or end != len(value) or end - start > 32:
         raise ChainError(f"the node's proof of {what} ends in no storage word: do not trust this node's state proofs")
+    # an empty string is the word 0: anvil keeps a slot written with 0 (a struct's zero member pushed) in its trie,
+    # where go-ethereum deletes it; either way the trie holds one value under the key, and it is 0
     return _integer(value[start:end], "a storage word")
 
 
