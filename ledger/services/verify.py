@@ -2290,7 +2290,7 @@ def _witnessed(
         if ok and _is_department(issuer):
             problem = _against_proven_state(run, witness, issuer, verdict)
             if problem is None:
-                problem, note = _against_proven_registry(run, witness, issuer, verdict)
+                problem, note = _against_proven_registry(run, checks, witness, issuer, verdict)
                 detail += note
             if problem is not None:
                 ok, detail = False, problem
@@ -2330,15 +2330,19 @@ def _against_proven_state(run: _Run, witness: Any, issuer: str, verdict: _Verdic
     )
 
 
-def _against_proven_registry(run: _Run, witness: Any, issuer: str, verdict: _Verdict) -> tuple[str | None, str]:
+def _against_proven_registry(
+    run: _Run, checks: _Checks, witness: Any, issuer: str, verdict: _Verdict
+) -> tuple[str | None, str]:
     """(why, or None) the registry's answers the verification read for the certificate's batch (``wasActiveSignerAt``
     for its key and the department's status at its block, ``wasAuthorizedForTypeAt`` for its type) are not what the
     registry's state at the witnessed block, proven from the block's hash (ledger/onchain/registryslots.py), answers,
-    and a note for the check's detail. The registry's periods only grow, and none covering a block at or below the
-    witnessed one changes after it, so the state there answers for the batch's block as every later state does. A
-    node answering those views from a state of its own making (a forged key the department's, a type granted, a
-    suspended department active, or a genuine key denied) was believed before: the anchoring trail proves the batch,
-    not the registry's word on it."""
+    and a note for the check's detail. The answers are taken from the checks that used them (``department_key``,
+    ``type_authority``), not asked again: a node answering the second read otherwise than the first would agree with
+    the proof here and have its first answer believed. The registry's periods only grow, and none covering a block
+    at or below the witnessed one changes after it, so the state there answers for the batch's block as every later
+    state does. A node answering those views from a state of its own making (a forged key the department's, a type
+    granted, a suspended department active, or a genuine key denied) was believed before: the anchoring trail proves
+    the batch, not the registry's word on it."""
     proven_registry = getattr(witness, "proven_registry", None)
     latest = getattr(witness, "latest", None)
     batch = verdict.batch
@@ -2349,7 +2353,8 @@ def _against_proven_registry(run: _Run, witness: Any, issuer: str, verdict: _Ver
     if history is None:
         return None, f"; registry: not proven ({why})"
     view = run.view
-    said = view.was_active_issuer(batch.signer, block)
+    made = {c.name: c for c in checks.items}
+    said = made["department_key"].ok
     if history.could_act_in(batch.signer, ROLE_ISSUER, block) != said:
         period = history.key_period(batch.signer)
         held = (
@@ -2377,7 +2382,7 @@ def _against_proven_registry(run: _Run, witness: Any, issuer: str, verdict: _Ver
         and _CERTIFICATE_TYPE.match(certificate_type)
         and view.type_hash(certificate_type) == batch.schema
     ):
-        said = view.was_authorized_for_type(issuer, certificate_type, block)
+        said = made["type_authority"].ok
         if history.was_authorized_for_type_at(batch.schema, block) != said:
             periods = [t for t in history.types if t.type_hash == batch.schema]
             held = (
