@@ -290,7 +290,7 @@ def test_a_history_longer_than_a_verifier_reads_is_not_walked(
         assert kept is not None
         words = registryslots.kept_words(
             kept["block"],
-            kept["registry"]["proofs"],
+            registryslots.unpacked(kept["registry"]),
             registry,
             collected.checkpoint.checkpoint.block_hash,
             collected.checkpoint.checkpoint.height,
@@ -375,3 +375,49 @@ def test_kept_proofs_prove_the_registry_once_the_node_dropped_the_state_and_olde
         checks = _checks(ledger.chain, config, target, data_dir=data_dir)
         assert not checks["witnessed"].ok, checks["witnessed"]
         assert "registry's key, status and type periods" in checks["witnessed"].detail, checks["witnessed"]
+
+
+@pytest.mark.parametrize("edit", ["keys swapped with another department's", "references out of range", "no lists"])
+def test_an_insiders_edit_of_the_kept_registry_proofs_proves_nothing(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, edit: str
+) -> None:
+    """The insider with the data directory edits the checkpoint's kept registry proofs: the department's slots
+    labelled as another department's (and the other's as its), node references pointing past the kept nodes or at
+    none, or the proofs made no lists. Nothing is read from the file that does not hash up to the witnessed block: the
+    department's periods are unproven, and with the node keeping no state of the block ``witnessed`` fails."""
+    (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    data_dir = ledger.settings.data_dir
+    dept, other = department_id_bytes(fresh_department), department_id_bytes("MKT")
+    layout = registryslots.registry_layout()
+    swapped = {}
+    for array in layout.arrays:
+        pairs = [(array.length_slot(dept), array.length_slot(other))]
+        pairs += list(zip(array.slots(dept, 8), array.slots(other, 8), strict=True))
+        swapped |= {a: b for a, b in pairs} | {b: a for a, b in pairs}
+    for running, url in serve_witness(ledger, tmp_path):
+        config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
+        collected = wclient.collect(ledger.chain, data_dir, config)
+        assert collected.witnessed and collected.checkpoint is not None
+        for _ in range(2):
+            rpc(ledger, "evm_mine")
+        store = wclient.CheckpointStore(data_dir)
+        hash_hex = collected.checkpoint.checkpoint.hash_hex
+        kept = store.state(hash_hex)
+        assert kept is not None
+        section = json.loads(json.dumps(kept["registry"]))
+        for answer in section["proofs"]:
+            for entry in answer["storageProof"]:
+                slot = int(entry["key"], 16)
+                if edit == "keys swapped with another department's":
+                    entry["key"] = "0x" + swapped.get(slot, slot).to_bytes(32, "big").hex()
+                elif edit == "references out of range":
+                    entry["proof"] = [len(section["nodes"]) + 1, -1, "0", None]
+                else:
+                    entry["proof"] = {"0": 0}
+            if edit == "no lists":
+                answer["accountProof"] = "0x00"
+        store.save_state(hash_hex, {**{k: v for k, v in kept.items() if k != "hash"}, "registry": section})
+        checks = _checks(ledger.chain, config, target, data_dir=data_dir)
+        assert not checks["witnessed"].ok, checks["witnessed"]
+        assert "registry's key, status and type periods" in checks["witnessed"].detail, checks["witnessed"]
+        assert "the kept proofs do not prove it" in checks["witnessed"].detail, checks["witnessed"]

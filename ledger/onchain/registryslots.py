@@ -288,6 +288,55 @@ def proven_history(w3: Any, registry: str, block_hash: bytes, number: int, depar
     return history
 
 
+def packed(answers: Sequence[Any]) -> dict[str, Any]:
+    """The ``eth_getProof`` answers of the registry as a kept file holds them: each trie node once (``nodes``), each
+    answer's account and storage proofs as indices into them (the upper nodes of the storage trie and the account
+    proof are the same in every proof: kept whole, a department's dozen slots cost some 60 KB)."""
+    nodes: dict[str, int] = {}
+
+    def refs(proof: Sequence[str]) -> list[int]:
+        return [nodes.setdefault(node.lower(), len(nodes)) for node in proof]
+
+    kept = [
+        {
+            "accountProof": refs(answer["accountProof"]),
+            "storageProof": [{"key": e["key"], "proof": refs(e["proof"])} for e in answer["storageProof"]],
+        }
+        for answer in answers
+    ]
+    return {"nodes": list(nodes), "proofs": kept}
+
+
+def unpacked(section: Any) -> list[Any]:
+    """The answers :func:`packed` kept, as ``eth_getProof`` answered them (none for a section of another shape; each
+    answer is checked against the witnessed hash all the same)."""
+    nodes = section.get("nodes") if isinstance(section, Mapping) else None
+    proofs = section.get("proofs") if isinstance(section, Mapping) else None
+    if type(nodes) is not list or type(proofs) is not list or len(nodes) > MAX_KEPT_ANSWERS * 4 * 65:
+        return []
+
+    def whole(refs: Any) -> list[Any]:
+        if type(refs) is not list or len(refs) > stateproof.MAX_PROOF_NODES:
+            return []
+        return [nodes[i] if type(i) is int and 0 <= i < len(nodes) else None for i in refs]
+
+    out = []
+    for answer in proofs[:MAX_KEPT_ANSWERS]:
+        entries = answer.get("storageProof") if isinstance(answer, Mapping) else None
+        if type(entries) is not list:
+            continue
+        out.append(
+            {
+                "accountProof": whole(answer.get("accountProof")),
+                "storageProof": [
+                    {"key": e.get("key"), "proof": whole(e.get("proof"))} if isinstance(e, Mapping) else None
+                    for e in entries
+                ],
+            }
+        )
+    return out
+
+
 def kept_words(block: Any, answers: Any, registry: str, block_hash: bytes, number: int) -> dict[int, int]:
     """Every registry word the kept ``answers`` (``eth_getProof`` answers of ``registry``, with the block's header
     ``block``) prove at block ``number`` of hash ``block_hash``; an answer that does not prove it is skipped (the file

@@ -521,7 +521,7 @@ def state_at(chain: Chain, height: int, block_hash: bytes) -> dict[str, Any] | N
         "block": block,
         "proofs": proofs,
         "departments": chunk_of,
-        "registry": {"address": chain.deployment.registry.lower(), "proofs": registry},
+        "registry": {"address": chain.deployment.registry.lower(), **registryslots.packed(registry)},
     }
 
 
@@ -647,7 +647,8 @@ class WitnessView:
         # the latest checkpoint prove (every kept answer checked once, kept while that checkpoint is the latest)
         self._histories: dict[tuple[str, bytes], tuple[registryslots.RegistryHistory | None, str]] = {}
         self._histories_unproven: dict[tuple[str, bytes], tuple[str, float]] = {}
-        self._registry_words: tuple[str, dict[int, int]] = ("", {})
+        # (checkpoint hash, "kept" / "older" (a kept file without them) / "none" (no kept file), the words)
+        self._registry_words: tuple[str, str, dict[int, int]] = ("", "none", {})
 
     @classmethod
     def for_ledger(cls, chain: Chain, data_dir: Path) -> WitnessView | None:
@@ -799,26 +800,29 @@ class WitnessView:
 
     def _prove_registry(self, cp: Checkpoint, department_id: bytes) -> tuple[registryslots.RegistryHistory | None, str]:
         registry = self.chain.deployment.registry
-        kept = CheckpointStore(self._data_dir).state(cp.hash_hex) if self._data_dir is not None else None
-        section = kept.get("registry") if kept is not None else None
-        block = kept.get("block") if kept is not None else None
-        if isinstance(section, dict):
-            if self._registry_words[0] != cp.hash_hex:  # every kept answer checked once a checkpoint
-                proofs = section.get("proofs")
-                words = registryslots.kept_words(block, proofs, registry, cp.block_hash, cp.height)
-                self._registry_words = (cp.hash_hex, words)
-            history = registryslots.history_from(self._registry_words[1], department_id)
+        if self._registry_words[0] != cp.hash_hex:  # the kept file read, and every kept answer checked, once
+            kept = CheckpointStore(self._data_dir).state(cp.hash_hex) if self._data_dir is not None else None
+            section = kept.get("registry") if kept is not None else None
+            if isinstance(section, dict) and kept is not None:
+                answers = registryslots.unpacked(section)
+                words = registryslots.kept_words(kept.get("block"), answers, registry, cp.block_hash, cp.height)
+                self._registry_words = (cp.hash_hex, "kept", words)
+            else:
+                self._registry_words = (cp.hash_hex, "none" if kept is None else "older", {})
+        _, found, words = self._registry_words
+        if found == "kept":
+            history = registryslots.history_from(words, department_id)
             if history is not None:
                 return history, ""
             why = "the kept proofs do not prove it"
-        elif kept is not None:
+        elif found == "older":
             why = "the checkpoint's kept proofs hold none of the registry's (kept by a collect before they were)"
         else:
             why = "no proof of it was kept when the checkpoint was collected"
         try:
             return registryslots.proven_history(self.chain.w3, registry, cp.block_hash, cp.height, department_id), ""
         except ChainError as exc:
-            if kept is not None and section is None:
+            if found == "older":
                 return None, f"{why}, and the node's own proof failed ({exc})"
             raise ChainError(
                 f"the registry's key, status and type periods of department {department_code(department_id)!r} at "
