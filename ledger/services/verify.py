@@ -2353,9 +2353,9 @@ def _against_proven_registry(
     if history is None:
         return None, f"; registry: not proven ({why})"
     view = run.view
-    made = {c.name: c for c in checks.items}
-    said = made["department_key"].ok
-    if history.could_act_in(batch.signer, ROLE_ISSUER, block) != said:
+    made = {c.name: c.ok for c in checks.items if not c.skipped}
+    said = made.get("department_key")
+    if said is not None and history.could_act_in(batch.signer, ROLE_ISSUER, block) != said:
         period = history.key_period(batch.signer)
         held = (
             f"key {batch.signer} is none of {issuer!r}'s keys"
@@ -2377,27 +2377,29 @@ def _against_proven_registry(
             "not trust this node's registry"
         ), ""
     certificate_type = verdict.certificate_type
+    said = made.get("type_authority")
     if (
-        type(certificate_type) is str
+        said is not None
+        and type(certificate_type) is str
         and _CERTIFICATE_TYPE.match(certificate_type)
-        and view.type_hash(certificate_type) == batch.schema
+        and view.type_hash(certificate_type)
+        == batch.schema  # else the check asked no grant: its type is not the batch's
+        and history.was_authorized_for_type_at(batch.schema, block) != said
     ):
-        said = made["type_authority"].ok
-        if history.was_authorized_for_type_at(batch.schema, block) != said:
-            periods = [t for t in history.types if t.type_hash == batch.schema]
-            held = (
-                ", ".join(
-                    f"from block {t.from_block}" + (f" to {t.until_block}" if t.until_block else " on") for t in periods
-                )
-                or "never"
+        periods = [t for t in history.types if t.type_hash == batch.schema]
+        held = (
+            ", ".join(
+                f"from block {t.from_block}" + (f" to {t.until_block}" if t.until_block else " on") for t in periods
             )
-            return (
-                f"the node's registry answered that {issuer!r} {'was' if said else 'was not'} authorized for type "
-                f"{certificate_type!r} at block {block}, where it anchored this certificate's batch, but the "
-                f"registry's state at witnessed block {height}, proven from the block's hash, says it "
-                f"{'was not' if said else 'was'} (its grants of the type: {held}): the node answered the registry's "
-                "views from a state of its own making; do not trust this node's registry"
-            ), ""
+            or "never"
+        )
+        return (
+            f"the node's registry answered that {issuer!r} {'was' if said else 'was not'} authorized for type "
+            f"{certificate_type!r} at block {block}, where it anchored this certificate's batch, but the "
+            f"registry's state at witnessed block {height}, proven from the block's hash, says it "
+            f"{'was not' if said else 'was'} (its grants of the type: {held}): the node answered the registry's "
+            "views from a state of its own making; do not trust this node's registry"
+        ), ""
     return None, ""
 
 
