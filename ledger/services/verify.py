@@ -2378,12 +2378,12 @@ def _against_proven_registry(
         ), ""
     certificate_type = verdict.certificate_type
     said = made.get("type_authority")
+    # a type that is not the batch's failed the check before it asked the registry: no grant was answered
     if (
         said is not None
         and type(certificate_type) is str
         and _CERTIFICATE_TYPE.match(certificate_type)
-        and view.type_hash(certificate_type)
-        == batch.schema  # else the check asked no grant: its type is not the batch's
+        and view.type_hash(certificate_type) == batch.schema
         and history.was_authorized_for_type_at(batch.schema, block) != said
     ):
         periods = [t for t in history.types if t.type_hash == batch.schema]
