@@ -2394,11 +2394,12 @@ def _against_proven_registry(
             or "never"
         )
         return (
-            f"the node's registry answered that {issuer!r} {'was' if said else 'was not'} authorized for type "
-            f"{certificate_type!r} at block {block}, where it anchored this certificate's batch, but the "
-            f"registry's state at witnessed block {height}, proven from the block's hash, says it "
-            f"{'was not' if said else 'was'} (its grants of the type: {held}): the node answered the registry's "
-            "views from a state of its own making; do not trust this node's registry"
+            # the type is a field of the certificate: named by no detail a digest-only caller sees (api/services.py)
+            f"the node's registry answered that {issuer!r} {'was' if said else 'was not'} authorized for the "
+            f"certificate's type at block {block}, where it anchored this certificate's batch, but the registry's "
+            f"state at witnessed block {height}, proven from the block's hash, says it {'was not' if said else 'was'} "
+            f"(its grants of that type: {held}): the node answered the registry's views from a state of its own "
+            "making; do not trust this node's registry"
         ), ""
     return None, ""
 
