@@ -16,7 +16,9 @@ it was held authorized.
 passes when a quorum cosigned a checkpoint at or after the anchoring and status blocks and the issuer's status
 events up to that block hash to the status trail proven from the block's hash (EIP-1186 state proofs,
 ledger/onchain/stateproof.py), and fails when the chain contradicts that checkpoint (rolled back or rewritten below
-a witnessed height) or the proven state (a node answering the contract's state and its logs alike, made up).
+a witnessed height) or the proven state (a node answering the contract's state and its logs alike, made up), or
+when ``department_key`` and ``type_authority`` believed registry answers that the issuer's key, status and type
+periods proven at that block contradict (ledger/onchain/registryslots.py).
 
 A certificate is looked up where its issuer anchored it: batch ``(issuer, root)`` and status
 ``(issuer, root, digest)``. Another department that copies the digest into a batch of its own, or anchors the
