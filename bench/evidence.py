@@ -1,6 +1,13 @@
 """Evidence bundles: time to build one (``ledger.services.evidence.certificate_bundle``) and to check it with the
 standalone verifier (scripts/verify_evidence.py, which imports nothing of the ledger), both in process and as
 the separate command a court would run (interpreter start-up included).
+
+Where the chain's length enters (docs/evidence.md, "Certificate slots"): these bundles are built with no witnesses
+configured, so they take the trail path: the build and the court's check read the issuer's batch stream from its
+registration to the head (the anchoring event held to the anchoring trail), the default herd status lookup its whole
+status stream, and the build's verification the issuer's supersessions from block 1. A witnessed bundle with the
+certificate's slots proven (a fresh checkpoint, the direct lookup) reads only the anchoring's block; the supersession
+lookup is left (open). The figures here are for a short chain; the scale run's (bench/scale_probe.py) for a long one.
 """
 
 from __future__ import annotations

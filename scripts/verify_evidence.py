@@ -1242,6 +1242,15 @@ STATE_MAX_STORAGE_PROOFS = 128
 STATE_EMPTY_TRIE_ROOT = keccak(b"\x80")
 TRAILS_SLOT = 4  # CertificateAnchor's _trails mapping (4.1.0 on): (trail, then block | changes << 32)
 ANCHORINGS_SLOT = 5  # its _anchorings mapping (4.2.0): (trail, then block | batches << 32)
+# One certificate's slots (docs/evidence.md, "Certificate slots"): its batch's record _batches[department][root]
+# (signer | block << 160 | time << 192 | count << 224, then the type), its status history
+# _history[department][root][digest] (the length; the changes from keccak256 of that slot, two words each:
+# status | block << 8 | time << 40, then the detail), _ended[department][digest] and _held[department][digest] (a root)
+BATCHES_SLOT = 0
+HISTORY_SLOT = 1
+ENDED_SLOT = 2
+HELD_SLOT = 3
+STATE_MAX_HISTORY = 29  # five fixed slots and two per change within the 64 slots one proof holds
 HEADER_BASE_FIELDS = (
     ("parentHash", 32),
     ("sha3Uncles", 32),
@@ -1507,7 +1516,8 @@ def proven_words(
             words[slot] = 0
             continue
         is_list, start, end = rlp_item(value, 0, len(value))
-        if is_list or end != len(value) or not 0 < end - start <= 32 or value[start] == 0:
+        # an empty word is zero (anvil keeps a slot read as zero as a leaf of the empty string, hashed like any other)
+        if is_list or end != len(value) or end - start > 32 or value[start:end][:1] == b"\x00":
             raise Failure(f"the state proof of {what} ends in no storage word")
         words[slot] = int.from_bytes(value[start:end], "big")
     return words
@@ -1521,6 +1531,65 @@ def department_trail_slots(department: bytes) -> list[int]:
     """The four slots of a department's status and anchoring trails, as the library asks them (docs/format.md §8)."""
     s, a = trail_base(TRAILS_SLOT, department), trail_base(ANCHORINGS_SLOT, department)
     return [s, s + 1, a, a + 1]
+
+
+def certificate_slots(department: bytes, root: bytes, digest: bytes) -> tuple[int, int, int, int]:
+    """(batch record, status history length, ended, held): the slots of one certificate."""
+    return (
+        trail_base(trail_base(BATCHES_SLOT, department), root),
+        trail_base(trail_base(trail_base(HISTORY_SLOT, department), root), digest),
+        trail_base(trail_base(ENDED_SLOT, department), digest),
+        trail_base(trail_base(HELD_SLOT, department), digest),
+    )
+
+
+def certificate_fixed_slots(department: bytes, root: bytes, digest: bytes) -> list[int]:
+    """The slots proven whatever the history's length, in the order the library asks them."""
+    batch, history, ended, held = certificate_slots(department, root, digest)
+    return [batch, batch + 1, history, ended, held]
+
+
+def certificate_entry_slots(department: bytes, root: bytes, digest: bytes, length: int) -> list[int]:
+    """The slots of the first ``length`` status changes: an array's elements lie from keccak256 of its slot."""
+    first = int.from_bytes(keccak(certificate_slots(department, root, digest)[1].to_bytes(32, "big")), "big")
+    return [first + i for i in range(2 * length)]
+
+
+def proven_certificate(
+    block: Any, answer: Any, address: str, department: bytes, root: bytes, digest: bytes, block_hash: bytes, number: int
+) -> dict[str, Any]:
+    """The certificate's batch record, status history, ended and held roots as the header ``block`` and the
+    ``eth_getProof`` answer ``answer`` prove them in the block of hash ``block_hash`` (a Failure otherwise)."""
+    fixed = certificate_fixed_slots(department, root, digest)
+    words = proven_words(block, answer, address, fixed, block_hash, number)
+    length = words[fixed[2]]
+    if length > STATE_MAX_HISTORY:
+        raise Failure(
+            f"the certificate's proven status history has {length} changes, more than the {STATE_MAX_HISTORY} a "
+            "state proof of it carries"
+        )
+    entries = certificate_entry_slots(department, root, digest, length)
+    if entries:
+        words.update(proven_words(block, answer, address, entries, block_hash, number))
+    record = words[fixed[0]]
+    return {
+        "signer": "0x" + (record & (2**160 - 1)).to_bytes(20, "big").hex(),
+        "block_number": (record >> 160) & 0xFFFFFFFF,
+        "timestamp": (record >> 192) & 0xFFFFFFFF,
+        "count": (record >> 224) & 0xFFFFFFFF,
+        "schema": "0x" + words[fixed[1]].to_bytes(32, "big").hex(),
+        "history": [
+            (
+                words[entries[i]] & 0xFF,
+                (words[entries[i]] >> 8) & 0xFFFFFFFF,
+                (words[entries[i]] >> 40) & 0xFFFFFFFF,
+                words[entries[i + 1]].to_bytes(32, "big"),
+            )
+            for i in range(0, len(entries), 2)
+        ],
+        "ended": words[fixed[3]].to_bytes(32, "big"),
+        "held": words[fixed[4]].to_bytes(32, "big"),
+    }
 
 
 def trail_words(words: dict[int, int], base: int) -> tuple[bytes, int, int]:
@@ -1785,6 +1854,9 @@ class Verifier:
         # (block, log index, trail link): the witnessed check hashes those up to the cosigned block
         self._stream_data: dict[str, dict[tuple[int, int], bytes]] = {}
         self._batch_links: dict[str, list[tuple[int, int, bytes]]] = {}
+        # the certificate's slots as the bundle's witness.state.certificate proves them at the cosigned block, worked
+        # out once before the anchoring event is looked up (False: not proven, so the batch stream is read)
+        self._proven: dict[str, Any] | bool | None = None
         self.now = now  # the moment validity is judged at (--now); None: the clock
         # the court's bound (s) on a decision's anchoring after its decided_at (--max-anchor-delay); None: the bundle's
         self.max_anchor_delay = max_anchor_delay
@@ -2050,13 +2122,28 @@ class Verifier:
             if "0x" + log["topics"][3][-40:].lower() == signer
             and abi_decode(["uint32", "bytes32"], bytes.fromhex(log["data"][2:]))[0] == count
         ]
+        proven = self.proven()
+        if proven is not None:
+            # the record is proven at the cosigned block (witness.state.certificate): the node's record and event
+            # must be it, field for field, and the batch stream need not be read (docs/evidence.md)
+            if (signer, number, count) != (proven["signer"], proven["block_number"], proven["count"]):
+                raise Failure(
+                    f"the node's record of the batch {root} (key {signer}, block {number}, {count} certificates) is "
+                    f"not the one the bundle's state proof proves at the witnessed block (key {proven['signer']}, "
+                    f"block {proven['block_number']}, {proven['count']} certificates): do not trust this node"
+                )
+            logs = [
+                log
+                for log in logs
+                if "0x" + abi_decode(["uint32", "bytes32"], bytes.fromhex(log["data"][2:]))[1].hex() == proven["schema"]
+            ]
         if not logs:
             return None
         log = logs[0]
         position = (quantity(log["blockNumber"], "a log's block number"), quantity(log["logIndex"], "a log's index"))
         # the event there must be this one, field for field, not only some batch's (red team round 78)
         link = hexbytes(root, 32) + hexbytes(log["topics"][3], 32)[12:] + position[0].to_bytes(4, "big")
-        if self._department_batches(department, contract).get(position) != (
+        if proven is None and self._department_batches(department, contract).get(position) != (
             link + hexbytes(log["data"], 64),
             str(log["blockHash"]).lower(),
         ):
@@ -2579,6 +2666,58 @@ class Verifier:
             return "not configured: no witness keys given" + (
                 " (the bundle's cosigned checkpoint was not checked)" if section else ""
             )
+        height, root, witnessed = self.cosigned()
+        if self.b["kind"] != "certificate":  # anchored in the batch log, whose state no bundle proves yet
+            return f"{witnessed}; state proof: none for a decision (its batch log's state is not proven)"
+        if "state" not in section and self.require_state_proof:
+            raise Failure(
+                f"{witnessed}; state proof: absent, and one is required (--require-state-proof): the bundle's witness "
+                "section carries no state (the cosigned block's header and the proof of the issuer's status and "
+                "anchoring trails there), so they would be the node's word"
+            )
+        if "state" not in section:
+            return (
+                f"{witnessed}; state proof: absent (the bundle carries none: the issuer's status and anchoring trails "
+                "at that block are the node's word)"
+            )
+        return f"{witnessed}; {self.against_state(section['state'], height, root)}"
+
+    def proven(self) -> dict[str, Any] | None:
+        """The certificate's slots as the bundle's ``witness.state.certificate`` proves them at a checkpoint the
+        given witnesses cosigned and the node still has; None when anything of that does not hold (``witnessed``
+        then says what). With them the anchoring event is taken at the proven record, no batch stream read."""
+        if self._proven is None:
+            self._proven = False
+            section = self.b.get("witness")
+            state = section.get("state") if isinstance(section, dict) else None
+            if self.witness_keys and isinstance(state, dict) and isinstance(state.get("certificate"), dict):
+                try:
+                    height, root, _ = self.cosigned()
+                    self._proven = self.certificate_at(state, height, root)
+                except (Failure, *UNREADABLE):
+                    self._proven = False
+        return self._proven or None
+
+    def certificate_at(self, state: dict[str, Any], height: int, block_hash: bytes) -> dict[str, Any]:
+        issuer = dept_topic(self.b["certificate"]["fields"].get("issuer"))
+        if issuer is None:
+            raise Failure("the certificate names no issuing department whose slots could be proven")
+        return proven_certificate(
+            state.get("block"),
+            state["certificate"],
+            self.b["chain"]["anchor_contract"],
+            bytes.fromhex(issuer[2:]),
+            hexbytes(self.b["anchor"]["root"], 32),
+            hexbytes(self.b["certificate"]["digest"], 32),
+            block_hash,
+            height,
+        )
+
+    def cosigned(self) -> tuple[int, bytes, str]:
+        """(height, block hash, what was checked) of the bundle's checkpoint once a quorum of the given witnesses
+        cosigned it for the bundle's chain, it covers the bundle's facts and the node still has its block; a
+        Failure otherwise."""
+        section = self.b.get("witness")
         keys = []
         for key in parse_vkeys(self.witness_keys):  # one public key is one witness, whatever its names
             if all(key[2] != known[2] for known in keys):
@@ -2641,20 +2780,7 @@ class Verifier:
             f"block {height} ({cosigned}) cosigned by {', '.join(names)} ({len(names)} of {len(keys)}, quorum "
             f"{need}) and still on the chain"
         )
-        if self.b["kind"] != "certificate":  # anchored in the batch log, whose state no bundle proves yet
-            return f"{witnessed}; state proof: none for a decision (its batch log's state is not proven)"
-        if "state" not in section and self.require_state_proof:
-            raise Failure(
-                f"{witnessed}; state proof: absent, and one is required (--require-state-proof): the bundle's witness "
-                "section carries no state (the cosigned block's header and the proof of the issuer's status and "
-                "anchoring trails there), so they would be the node's word"
-            )
-        if "state" not in section:
-            return (
-                f"{witnessed}; state proof: absent (the bundle carries none: the issuer's status and anchoring trails "
-                "at that block are the node's word)"
-            )
-        return f"{witnessed}; {self.against_state(section['state'], height, root)}"
+        return height, root, witnessed
 
     def against_state(self, state: Any, height: int, block_hash: bytes) -> str:
         """What the bundle's ``state`` proves of the issuer's trails at the cosigned block, and that the node's
@@ -2681,6 +2807,8 @@ class Verifier:
                 "(whoever made or handed over the bundle altered its proof or header, or took them from another block)"
             ) from None
         statuses, anchorings = trail_words(words, slots[0]), trail_words(words, slots[2])
+        if "certificate" in state:
+            return self.against_certificate(state, height, block_hash, statuses[2], anchorings[2])
         if issuer not in self._streams:
             self._streams[issuer] = self._department_stream(department)
         data_of = self._stream_data[issuer]
@@ -2747,6 +2875,57 @@ class Verifier:
             f"the issuer's status trail ({statuses[2]} changes) and anchoring trail ({anchorings[2]} batches) proven "
             f"at block {height} from the bundle's state proof; the node's events up to it hash to them, and hold the "
             "certificate's batch and the bundle's status"
+        )
+
+    def against_certificate(
+        self, state: dict[str, Any], height: int, block_hash: bytes, changes: int, batches: int
+    ) -> str:
+        """``against_state`` when the bundle carries the proof of the certificate's own slots: its batch record must
+        be the bundle's anchoring field for field and its status history, cut at ``as_of``, must give the bundle's
+        status. No event is read."""
+        try:
+            proven = self.certificate_at(state, height, block_hash)
+        except Failure as exc:
+            raise Failure(
+                f"the bundle's state proof does not prove the certificate's slots at witnessed block {height}: {exc} "
+                "(whoever made or handed over the bundle altered its proof, left a slot out, or gave another "
+                "certificate's)"
+            ) from None
+        a = self.b["anchor"]
+        stated = (a["signer"].lower(), a["block_number"], a["block_timestamp"], a["count"], a["schema"].lower())
+        record = tuple(proven[k] for k in ("signer", "block_number", "timestamp", "count", "schema"))
+        if record != stated:
+            raise Failure(
+                f"the bundle's batch {a['root']} (key {a['signer']}, block {a['block_number']}, time "
+                f"{a['block_timestamp']}, {a['count']} certificates, type {a['schema']}) is not the record the "
+                f"bundle's state proof proves at witnessed block {height} (key {record[0]}, block {record[1]}, time "
+                f"{record[2]}, {record[3]} certificates, type {record[4]}): no quorum has seen this anchoring"
+            )
+        as_of = self.b["as_of"]["block_number"]
+        expected: tuple[Any, ...] = ("valid", None, None)
+        for status, number, _ts, detail in proven["history"]:
+            if number <= as_of and status < len(STATUSES):
+                expected = (STATUSES[status], number, "0x" + detail.hex())
+        s = self.b["status"]
+        given = (s["status"], s["changed_in_block"], (s["detail"] or "").lower() or None)
+        if given != expected:
+            raise Failure(
+                f"the bundle states {s['status']} (changed in block {s['changed_in_block']}) as of block {as_of}; the "
+                f"certificate's status changes the bundle's state proof proves at witnessed block {height} "
+                f"({len(proven['history'])} of them) give {expected[0]} (changed in block {expected[1]}): the "
+                "bundle's status was altered"
+            )
+        root = hexbytes(a["root"], 32)
+        elsewhere = [
+            f"{what} under the issuer's batch 0x{at.hex()}"
+            for what, at in (("ended", proven["ended"]), ("first suspended", proven["held"]))
+            if any(at) and at != root
+        ]
+        return (
+            f"the certificate's batch record and status history ({len(proven['history'])} changes) proven at block "
+            f"{height} from the bundle's state proof, with the issuer's status trail ({changes} changes) and "
+            f"anchoring trail ({batches} batches); no event stream read"
+            + (f"; the same digest {', '.join(elsewhere)} (anchored again)" if elsewhere else "")
         )
 
 
@@ -3555,11 +3734,11 @@ def produces_problem(produces: Any) -> None:
         isinstance(produces, dict)
         and {"type", "valid_days", "holder", "fields"}
         <= set(produces)
-        <= {"type", "valid_days", "holder", "fields", "id_prefix"}
+        <= {"type", "valid_days", "holder", "fields", "id_prefix", "one_per", "types"}
         and isinstance(produces["fields"], dict)
         and produces["fields"]
     ):
-        raise Failure("the rule set's produces is not {type, valid_days, holder, fields[, id_prefix]}")
+        raise Failure("the rule set's produces is not {type, valid_days, holder, fields[, id_prefix, one_per, types]}")
     kind, days, holder = produces["type"], produces["valid_days"], produces["holder"]
     if not isinstance(kind, str) or not PRODUCES_TYPE.fullmatch(kind):
         raise Failure(f"the rule set's produces.type {kind!r} is not a certificate type")
@@ -3584,6 +3763,25 @@ def produces_problem(produces: Any) -> None:
             PRODUCES_INPUT_PATH.fullmatch(path) or PRODUCES_CERTIFICATE_PATH.fullmatch(path)
         ):
             raise Failure(f"the rule set's produces.fields.{name}: {path!r} is not a decision input path")
+    types = produces.get("types")
+    if types is not None and (
+        not isinstance(types, dict)
+        or any(
+            name not in produces["fields"] or kind not in ("text", "number", "boolean", "object", "list")
+            for name, kind in types.items()
+        )
+    ):
+        raise Failure(
+            f"the rule set's produces.types {types!r} does not map its fields to text, number, boolean, object or list"
+        )
+    one_per = produces.get("one_per")
+    if one_per is not None and (
+        not isinstance(one_per, list)
+        or not one_per
+        or len(set(map(str, one_per))) != len(one_per)
+        or any(not isinstance(name, str) or name not in produces["fields"] for name in one_per)
+    ):
+        raise Failure(f"the rule set's produces.one_per {one_per!r} is not a list of distinct names of its fields")
     prefix = produces.get("id_prefix", kind.upper()[:16].rstrip("-"))
     if not isinstance(prefix, str) or not PRODUCES_PREFIX.fullmatch(prefix):
         raise Failure(f"the rule set's produces.id_prefix {prefix!r} is not 1-16 capital letters, digits or '-'")

@@ -13,6 +13,7 @@ import yaml
 
 from ledger.client import Ledger
 from ledger.formats.rules import RuleSet, load_rule_set
+from ledger.onchain.ids import ROLE_ISSUER
 from ledger.services import decisions, evidence, issuance, logchain, permits, supervision
 from ledger.services.replay import replay
 from ledger.services.verify import ChainView, verify_certificate
@@ -46,6 +47,8 @@ def scope_only_rules(tag: str) -> RuleSet:
 
 
 def application(case: str, licence: dict[str, Any], scope: str = "prepackaged-food-sales") -> dict[str, Any]:
+    """An application of ``case`` citing ``licence``, for premises of its own (a holder has one live permit per
+    premises: a test approving two cases of one holder names two shops unless it sets the premises itself)."""
     return {
         "case_id": case,
         "service_item": "440300-SCJG-0107",
@@ -55,7 +58,7 @@ def application(case: str, licence: dict[str, Any], scope: str = "prepackaged-fo
             "online": True,
             "materials_submitted": 3,
             "business_name": "Nanshan Corner Shop",
-            "premises": "Room 101, 1 Keyuan Road",
+            "premises": f"Room 101, 1 Keyuan Road ({case})",
             "business_scope": scope,
         },
         "applicant": {"blacklisted": False},
@@ -79,6 +82,20 @@ def fresh_licence(ledger: Ledger, tmp: Path, tag: str, holder: str = "", **chang
         record["subject"]["credit_code"] = holder
     (licence,) = issue_records(ledger, tmp, "MKT", [{**record, **changes}], tag)
     return licence, licence["fields"]["subject.credit_code"]
+
+
+TAX_OFFICE = "TAX"  # the department the shipped renewal rules take a tax clearance from (rules/, 1.5.0)
+
+
+def tax_office(ledger: Ledger) -> str:
+    """The tax office ``TAX`` (issuer of ``tax-clearance``), registered on this ledger the first time it is asked."""
+    from ledger.services.departments import Council
+
+    from .conftest import TEST_TYPES
+
+    if f"dept-{TAX_OFFICE}" not in ledger.keystore.names():
+        Council(ledger).register(TAX_OFFICE, "Tax Bureau", ROLE_ISSUER, types=TEST_TYPES)
+    return TAX_OFFICE
 
 
 def published_permit_rules(ledger: Ledger, dept: str, tag: str) -> RuleSet:

@@ -239,6 +239,13 @@ def test_a_revocation_left_out_of_the_bundle_and_the_events_fails_under_the_prov
         assert not ok and result == "FAIL", (detail, court)
         assert "give revoked" in detail and "give revoked" in court, (detail, court)
 
+        # the trail path (a bundle without the certificate's own slots, as before them): the node's events are read
+        # and held to the proven trail (the certificate path reads none: tests/test_evidence_flat.py)
+        del lied["witness"]["state"]["certificate"]
+        (ok, detail), (result, court) = witnessed_by_both(ledger, lied, tmp_path, key)
+        assert not ok and result == "FAIL", (detail, court)
+        assert "give revoked" in detail and "give revoked" in court, (detail, court)
+
         digest = target["digest"].lower()
 
         def without_the_revocation(method: str, _params: Any, answer: Any, digest: str = digest) -> Any:

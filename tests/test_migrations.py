@@ -853,3 +853,40 @@ def test_0019_leaves_every_stored_entry_unmarked_and_drops_the_marks_on_downgrad
         assert "mark" not in {c["name"] for c in sa.inspect(conn).get_columns("logentry")}
         assert conn.execute(sa.select(sa.func.count()).select_from(sa.table("logentry"))).scalar_one() == 3
     engine.dispose()
+
+
+def test_0022_gives_every_permit_issued_before_it_a_row_to_key_and_drops_them_on_downgrade(url: str) -> None:
+    """Permits issued before 0022 (their index rows) get a ``permit_key`` row with no key, which the ledger keys
+    when an approval first asks (their fields are sealed: ``permits._key_earlier``); every index row is kept, and
+    the downgrade drops the table."""
+    from ledger.storage.models import PermitKey, ProducedCertificate
+
+    old = open_engine(url, migrate=False)
+    assert migrations.upgrade(old, "0021") == (None, "0021")
+    rows = [
+        {
+            "digest": "0x" + f"{i + 1:02x}" * 32,
+            "department_id": dept,
+            "case_id": f"CASE-{i}",
+            "certificate_id": f"FBP-{dept}-CASE-{i}",
+            "decision_seq": i + 1,
+            "entry_hash": "0x" + f"{i + 7:02x}" * 32,
+        }
+        for i, dept in enumerate(["GOV", "GOV", "MKT"])
+    ]
+    with old.begin() as conn:
+        conn.execute(sa.insert(_table(conn, ProducedCertificate)), rows)
+    old.dispose()
+    engine = open_engine(url)
+    assert sorted(_model_rows(engine, PermitKey), key=lambda r: str(r["digest"])) == [
+        {"digest": r["digest"], "department_id": r["department_id"], "key": None} for r in rows
+    ]
+    assert sorted(_model_rows(engine, ProducedCertificate), key=lambda r: str(r["digest"])) == rows
+    assert migrations.differences(engine) == []
+    with engine.connect() as conn:
+        command.downgrade(migrations.config(conn), "0021")
+        conn.commit()
+    with engine.connect() as conn:
+        assert "permit_key" not in sa.inspect(conn).get_table_names()
+    assert sorted(_model_rows(engine, ProducedCertificate), key=lambda r: str(r["digest"])) == rows
+    engine.dispose()

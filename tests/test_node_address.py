@@ -17,11 +17,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+import requests
 
 from ledger.client import Ledger
 from ledger.errors import ChainError
 from ledger.formats.certificate import validate_record
 from ledger.onchain import chainread
+from ledger.onchain._node_http import BlockTimes
 from ledger.onchain.chain import Chain, connect, fee_fields
 from ledger.services.issuance import issue_records
 from ledger.services.verify import ChainView, verify_certificate
@@ -279,3 +281,40 @@ def test_replays_worker_set_up_names_the_node_without_its_path(ledger: Ledger) -
     shown = repr(hosted) + str(hosted)
     assert "node.example:8545" in shown and "ACCESSKEY123" not in shown
     assert spec.vault_key.hex() not in shown and repr(spec.vault_key) not in shown
+
+
+def _redirecting(code: int, target: str) -> type[BaseHTTPRequestHandler]:
+    """Whatever answers at the node's configured address (a proxy, the network's operator) sending every request on
+    to ``target`` with status ``code``."""
+
+    class Redirecting(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(code)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    return Redirecting
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_the_ledger_follows_no_redirect_from_its_nodes_address(ledger: Ledger, code: int) -> None:
+    """Round 76's reasoning, for the ledger's own node session (as a witness's and the collectors' sessions already
+    do): requests followed a redirect answered at the node's address, 307 and 308 as the POST they were, so the
+    ledger's machine sent its reads and its signed transactions to whatever host the answer named (inside its own
+    network too) and took that host's answers for the node's. Here the redirect names the real node: had it been
+    followed, the read would have succeeded. It is a chain failure saying the redirect was not followed, naming
+    neither address; the replay workers' reader (BlockTimes) refuses it alike."""
+    node = str(ledger.chain.w3.provider.endpoint_uri)  # type: ignore[attr-defined]
+    with serving(_redirecting(code, node), f"/{SECRET}") as url:
+        with pytest.raises(ChainError) as caught:
+            _chain(ledger, url).call(_chain(ledger, url).registry.functions.departmentIds())
+        error = str(caught.value)
+        assert "redirect" in error and "not followed" in error, error
+        assert _leaks(error, url) == [] and node not in error, error
+        with pytest.raises(requests.exceptions.RequestException, match="not followed"):
+            BlockTimes(url, timeout=2).timestamp(1)

@@ -55,7 +55,7 @@ from ledger.services.verify import ChainView, verify_certificate
 from .conftest import TEST_TYPES, make_records, write_jsonl
 from .decision_support import application, unique_rule_set
 from .permit_support import application as permit_application
-from .permit_support import permit_rules, withdrawn
+from .permit_support import permit_rules, tax_office, withdrawn
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 
@@ -93,18 +93,18 @@ def _shipped(name: str, tag: str) -> RuleSet:
 def test_a_licence_renewal_citing_another_firms_licence_and_tax_clearance_is_not_approved(
     ledger: Ledger, tmp_path: Path, fresh_department: str
 ) -> None:
-    tax = fresh_department  # a tax office (and, here, the approver)
+    approver = fresh_department
     records = make_records(2)
     licences = _issue(ledger, tmp_path, "MKT", records, "licences")
     clearances = _issue(
         ledger,
         tmp_path,
-        tax,
+        tax_office(ledger),  # the tax office the shipped rules take a clearance from (1.5.0)
         [{**r, "id": r["id"] + "-TAX", "type": "tax-clearance"} for r in records],
         "tax",
     )
-    rules = _shipped("business-licence-renewal.yaml", tax)
-    decisions.publish_rule_set(ledger, rules, tax)
+    rules = _shipped("business-licence-renewal.yaml", approver)
+    decisions.publish_rule_set(ledger, rules, approver)
     item = "440300-SCJG-0042"
 
     def renew(case: str, identity: str, licence: dict[str, Any], clearance: dict[str, Any]) -> dict[str, Any]:
@@ -113,7 +113,7 @@ def test_a_licence_renewal_citing_another_firms_licence_and_tax_clearance_is_not
             "application": {"online": True},
             "certificates": [licence["digest"], clearance["digest"]],
         }
-        return decisions.decide(ledger, tax, case, item, application, rules, applicant_ref=identity).body
+        return decisions.decide(ledger, approver, case, item, application, rules, applicant_ref=identity).body
 
     # the honest holder renews its own licence
     own = renew("C-RENEW-OWN", records[0]["subject"]["credit_code"], licences[0], clearances[0])
@@ -125,8 +125,8 @@ def test_a_licence_renewal_citing_another_firms_licence_and_tax_clearance_is_not
     # its own licence with someone else's tax clearance: not cleared either
     mixed = renew("C-RENEW-MIXED", records[1]["subject"]["credit_code"], licences[1], clearances[0])
     assert mixed["outcome"] != "approve", mixed
-    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, tax)
-    assert replay(ledger, department=tax).ok
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, approver)
+    assert replay(ledger, department=approver).ok
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in RULES_DIR.glob("*.yaml")))

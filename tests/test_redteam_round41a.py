@@ -302,7 +302,11 @@ def test_an_applicant_cannot_smuggle_sealed_hashes_nor_slip_a_copied_field_past_
     app["application"]["premises"] = {"street": f"Street {tag}", "rooms": [f"Room {tag}-1", f"Room {tag}-2"]}
     app["application"]["input_sealed"] = {"application.premises": "0" * 64}
     app["application.premises"] = f"Top {tag}"  # a top-level key spelled like the path: no field the permit copies
-    decision = decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=holder)
+    # the shipped set takes premises as text (1.5.0, round 77b): a rule set copying them as an object
+    produces = {**rules.document["produces"], "types": {"premises": "object"}}
+    objects = permit_rules(f"{tag}-objects", produces=produces)
+    decisions.publish_rule_set(ledger, objects, dept)
+    decision = decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, objects, applicant_ref=holder)
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
     from ledger.services.decisions import DecisionInput
 

@@ -103,7 +103,11 @@ def test_the_court_refuses_the_produces_the_library_refuses(produces: dict[str, 
         {"id_prefix": None},
         {"type": "tax-clearance", "holder": "credit_code"},
         {"type": "residence-note", "holder": "holder_id"},  # a type the holder table does not list names none
-        {"fields": {"name": "certificate.business-licence.subject.name", "item": "service_item", "case": "case_id"}},
+        {
+            "fields": {"name": "certificate.business-licence.subject.name", "item": "service_item", "case": "case_id"},
+            "types": {"item": "text"},  # the shipped set's types and one_per name fields this one does not copy
+            "one_per": ["name"],
+        },
         {"valid_days": 36_600},
     ],
 )

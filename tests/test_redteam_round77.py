@@ -26,8 +26,10 @@ Held (tests that fail if it stops holding): a holder's edits of the presentation
 its genuine hash, another field's salt, another firm's field grafted in, a colliding nested path), another holder's
 presentation handed in by an applicant.
 
-Open (strict xfail): an applicant's second case for the same premises keeps a live permit after the first case's
-approval is withdrawn.
+* (An applicant lying in their input, through an intake numbering each submission as a case) send the same
+  application twice: each case got its own permit for the same premises, and a withdrawal of the first left the
+  second standing (open here as a strict xfail until round 77b). A holder now has one live permit per premises
+  (``produces.one_per``): the second case is refused while the first permit stands.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ import pytest
 import yaml
 
 from ledger.client import Ledger
-from ledger.errors import InputError
+from ledger.errors import InputError, StateError
 from ledger.formats.certificate import CertificateDocument
 from ledger.services import decisions, evidence, logchain, permits
 from ledger.services.replay import replay
@@ -56,6 +58,7 @@ from .permit_support import (
     live_permits,
     officer_decision,
     published_permit_rules,
+    replay_checks,
     withdrawn,
 )
 
@@ -233,32 +236,80 @@ def test_another_holders_presentation_cited_inline_is_not_the_applicants(
     assert approved.body["outcome"] == "approve" and approved.body.get("issued"), approved.body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (red team round 77): an applicant's second case for the same premises gets a second live permit, "
-    "which a withdrawal of the first case's approval leaves standing",
-)
 def test_a_withdrawn_approval_leaves_no_second_permit_for_the_same_premises(
     ledger: Ledger, fresh_department: str, tmp_path: Path
 ) -> None:
     """Adversary: an applicant lying in their input, sending the same application twice through the intake (which
     numbers each submission as a case). One case has one live permit, so that no duplicate is kept after the first
-    is withdrawn (docs/decisions.md); across cases nothing compares them, so each case was approved with its own
+    is withdrawn (docs/decisions.md); across cases nothing compared them, so each case was approved with its own
     permit for the same business at the same premises. A random inspection finds the first non-conforming and the
-    department withdraws it (its permit revoked): the second permit stays valid, and the applicant trades on it as
-    if the inspection had found nothing."""
+    department withdraws it (its permit revoked): the second permit stayed valid, and the applicant traded on it as
+    if the inspection had found nothing. Now a holder has one live permit per premises (the rule set's
+    ``produces.one_per``): the second case, its premises respelt, is refused while the first permit stands
+    (StateError naming it, nothing recorded or issued), through ``decide``, ``decide_many`` and an officer's
+    approval given the application; after the withdrawal no permit for the premises is live, and a new application
+    for them is approved again."""
     dept = fresh_department
     since = datetime.now(UTC) - timedelta(minutes=1)
     rules = published_permit_rules(ledger, dept, "rt77-twice")
     licence, holder = fresh_licence(ledger, tmp_path, "rt77-twice")
-    issued = []
-    for case in ("FBP-RT77-TWICE-1", "FBP-RT77-TWICE-2"):
-        app = application(case, licence)
-        decided = decisions.decide(ledger, dept, case, SERVICE_ITEM, app, rules, applicant_ref=holder)
-        issued.extend([decided.body["issued"]["certificate"]] if decided.body.get("issued") else [])
+    once = application("FBP-RT77-TWICE-1", licence)
+    once["application"]["premises"] = "Room 101, 1 Keyuan Road"
+    first = decisions.decide(ledger, dept, once["case_id"], SERVICE_ITEM, once, rules, applicant_ref=holder)
+    issued = [first.body["issued"]["certificate"]]
+    again = application("FBP-RT77-TWICE-2", licence)
+    again["application"]["premises"] = "room 101 1 KEYUAN ROAD."  # the same address, spelt otherwise
+    with pytest.raises(StateError, match="same premises") as refused:
+        decisions.decide(ledger, dept, again["case_id"], SERVICE_ITEM, again, rules, applicant_ref=holder)
+    assert issued[0] in str(refused.value) and "FBP-RT77-TWICE-1" in str(refused.value)
+    with pytest.raises(StateError, match="same premises"):
+        decisions.decide_many(ledger, dept, [{**again, "applicant_ref": holder}], {rules.service_item: rules})
+    with pytest.raises(StateError, match="same premises"):
+        officer_decision(
+            ledger, dept, again["case_id"], holder, "approve", "ONSITE_CHECK_PASSED", rule_set=rules,
+            decision_input=again,
+        )  # fmt: skip
+    assert decisions.find_decisions(ledger, dept, again["case_id"]) == []
+    assert _decisions(ledger, dept) == 1
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
     withdrawn(ledger, dept, inspected(ledger, dept, since, "FBP-RT77-TWICE-1"))
     assert live_permits(ledger, issued) == []
+    renewed = decisions.decide(ledger, dept, again["case_id"], SERVICE_ITEM, again, rules, applicant_ref=holder)
+    assert renewed.body["outcome"] == "approve" and renewed.body.get("issued"), renewed.body
+    assert replay_checks(ledger, dept) == set()
+
+
+def test_one_run_issues_no_two_permits_for_the_same_premises(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """The same application twice in one bulk run (two case numbers): refused as a bad input would be (InputError
+    naming both cases, nothing of the chunk recorded or issued); another holder at the same address, or the same
+    holder at other premises, is not the same permit and is approved."""
+    dept = fresh_department
+    rules = published_permit_rules(ledger, dept, "rt77-run")
+    licence, holder = fresh_licence(ledger, tmp_path, "rt77-run")
+    other, neighbour = fresh_licence(ledger, tmp_path, "rt77-run-other", holder="91440300MA59999982")
+    twice = [{**application(case, licence), "applicant_ref": holder} for case in ("FBP-RT77-RUN-1", "FBP-RT77-RUN-2")]
+    for app in twice:
+        app["application"] = {**app["application"], "premises": "Room 101, 1 Keyuan Road"}
+    with pytest.raises(InputError, match=r"FBP-RT77-RUN-1.*FBP-RT77-RUN-2"):
+        decisions.decide_many(ledger, dept, twice, {rules.service_item: rules})
+    assert _decisions(ledger, dept) == 0
+    elsewhere = application("FBP-RT77-RUN-3", licence)
+    elsewhere["application"]["premises"] = "Room 102, 1 Keyuan Road"  # the same holder's other shop
+    neighbours = application("FBP-RT77-RUN-4", other)
+    neighbours["application"]["premises"] = "Room 101, 1 Keyuan Road"  # another firm at the same address
+    result = decisions.decide_many(
+        ledger,
+        dept,
+        [
+            twice[0],
+            {**elsewhere, "applicant_ref": holder},
+            {**neighbours, "applicant_ref": neighbour},
+        ],
+        {rules.service_item: rules},
+    )
+    assert result.outcomes == {"approve": 3} and len(result.produced) == 3, result.to_json()
 
 
 def test_the_demos_licences_disclose_the_name_its_permits_certify() -> None:
@@ -281,7 +332,8 @@ def test_the_demos_licences_disclose_the_name_its_permits_certify() -> None:
 def test_the_gateway_refuses_an_application_its_permit_cannot_be_written_from(ledger: Ledger, tmp_path: Path) -> None:
     """The same applicant through their department's service (``POST /decisions``, which decides through the
     library): the application without premises is a 422 naming the field, nothing recorded or issued; with them, the
-    case is approved and its permit issued."""
+    case is approved and its permit issued; the same application again under another case number is a 409 naming
+    the permit that stands (nothing recorded), and premises ``true`` a 422 naming the field (round 77b)."""
     from .api_support import Clock, assert_problem, bearer, login, make_client, register
 
     dept = register(ledger, "RT77", "approver", "issuer")
@@ -290,8 +342,9 @@ def test_the_gateway_refuses_an_application_its_permit_cannot_be_written_from(le
     client = make_client(ledger, Clock())
     token = login(client, ledger, dept)
 
-    def payload(case: str, premises: bool) -> dict[str, Any]:
+    def payload(case: str, premises: bool, given: Any = "Room 101, 1 Keyuan Road") -> dict[str, Any]:
         the_input = application(case, licence)
+        the_input["application"]["premises"] = given
         if not premises:
             del the_input["application"]["premises"]
         return {
@@ -308,7 +361,15 @@ def test_the_gateway_refuses_an_application_its_permit_cannot_be_written_from(le
     assert permits.live(ledger, dept, "API-RT77") == []
     approved = client.post("/decisions", json=payload("API-RT77-OK", True), headers=bearer(token))
     assert approved.status_code == 201, approved.text
-    assert permits.live(ledger, dept, "API-RT77-OK") != []
+    (standing,) = permits.live(ledger, dept, "API-RT77-OK")
+    twice = assert_problem(client.post("/decisions", json=payload("API-RT77-AGAIN", True), headers=bearer(token)), 409)
+    assert "same premises" in twice["detail"] and standing in twice["detail"], twice
+    assert decisions.find_decisions(ledger, dept, "API-RT77-AGAIN") == []
+    typed = assert_problem(
+        client.post("/decisions", json=payload("API-RT77-TRUE", True, given=True), headers=bearer(token)), 422
+    )
+    assert "'premises' as text" in typed["detail"], typed
+    assert decisions.find_decisions(ledger, dept, "API-RT77-TRUE") == []
 
 
 def test_a_bundle_naming_the_applicant_discloses_no_other_holders_identity(

@@ -54,6 +54,7 @@ def tax_clearance(**changes: Any) -> dict[str, Any]:
         "status": "valid",
         "expired": False,
         "holder": True,
+        "issuer": "TAX",
         **changes,
     }
 

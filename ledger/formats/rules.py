@@ -422,7 +422,9 @@ def _reason_texts(value: Any, reasons: set[str]) -> dict[str, dict[str, str]] | 
 # What an approval produces (docs/rules.md "produces"): the certificate type, its validity, the subject field that
 # carries the applicant's identity (so the holder can cite it later: the field its type names, holders.py) and which
 # facts of the decision input become its subject fields.
-_PRODUCES_KEYS = {"type", "valid_days", "holder", "fields", "id_prefix"}
+_PRODUCES_KEYS = {"type", "valid_days", "holder", "fields", "id_prefix", "one_per", "types"}
+# what ``produces.types`` may hold a copied field to (permits.py; red team round 77b: premises ``true`` were issued)
+PRODUCES_TYPES = ("text", "number", "boolean", "object", "list")
 _HOLDER_FIELDS = ("credit_code", "id_number", "holder_id")
 _INPUT_PATH = re.compile(r"(case_id|service_item|(item|application|applicant)(\.[a-z][a-z0-9_]{0,63})+)")
 # a disclosed field of the applicant's own cited certificate of a type: certificate.TYPE.FIELD (permits.py), e.g.
@@ -478,6 +480,29 @@ def _check_produces(spec: Any) -> dict[str, Any] | None:
         raise InputError(
             f"{where}.holder: a {spec['type']} names its holder in {named} (ledger/formats/holders.py), so the "
             f"applicant's identity goes there: holder: {named.removeprefix('subject.')}",
+            field=where,
+        )
+    types = spec.get("types")
+    if types is not None and (
+        not isinstance(types, dict)
+        or any(name not in fields or kind not in PRODUCES_TYPES for name, kind in types.items())
+    ):
+        raise InputError(
+            f"{where}.types must map field names of {where}.fields to one of {list(PRODUCES_TYPES)} (e.g. "
+            "premises: text): the type each copied value must have",
+            field=where,
+        )
+    one_per = spec.get("one_per")
+    if one_per is not None and (
+        not isinstance(one_per, list)
+        or not one_per
+        or len(set(map(str, one_per))) != len(one_per)
+        or any(not isinstance(name, str) or name not in fields for name in one_per)
+    ):
+        # a holder has one live certificate of the type per value of these fields (permits.py; red team round 77)
+        raise InputError(
+            f"{where}.one_per must be a non-empty list of distinct field names of {where}.fields (e.g. [premises]): "
+            "a holder has one live certificate of the type per value of those fields",
             field=where,
         )
     prefix = spec.get("id_prefix", spec["type"].upper()[:16].rstrip("-"))

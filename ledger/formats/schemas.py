@@ -170,7 +170,8 @@ class BundleWitness(BaseModel):
     state: Any = Field(
         default=None,
         description="optional (certificate bundles): {block: the cosigned block's header fields, proof: the eth_getProof "
-        "answer for the issuer's trail slots}; checked by the witnessed check, not by the shape (docs/evidence.md)",
+        "answer for the issuer's trail slots, certificate (optional): the eth_getProof answer for the certificate's own "
+        "slots}; checked by the witnessed check, not by the shape (docs/evidence.md)",
     )
 
 

@@ -43,8 +43,11 @@ class _AddresslessAdapter(requests.adapters.HTTPAdapter):
 class _AddresslessSession(requests.Session):
     """The adapter's rewrite, for what fails in ``Session.send`` after the adapter has returned: the body is read
     there (a node that sends its headers and stalls: urllib3's "HTTPConnectionPool(host=..., port=...): Read timed
-    out."), and redirects are followed there (InvalidSchema quotes the Location). A text already rewritten by the
-    adapter is rewritten again to the same. The body is read here, at most :data:`MAX_NODE_ANSWER_BYTES` of it."""
+    out."). A text already rewritten by the adapter is rewritten again to the same. The body is read here, at most
+    :data:`MAX_NODE_ANSWER_BYTES` of it. No redirect is followed (requests followed one, 307 and 308 as the POST
+    they were, so the ledger's reads and signed transactions went to whatever host the answer named): a 3xx answered
+    at the node's address is the node's failure, :class:`NodeAnswerError`, as a witness's requests and the
+    collectors' follow none (``services/_remote.py``)."""
 
     def send(self, request: Any, **kwargs: Any) -> Any:
         streamed = kwargs.get("stream", False)
@@ -59,14 +62,22 @@ class _AddresslessSession(requests.Session):
             seconds = min(seconds, left)
             kwargs["timeout"] = _capped(kwargs.get("timeout"), left)
         try:
-            response = super().send(request, **{**kwargs, "stream": True})
-            whole = streamed or _read_at_most(response, MAX_NODE_ANSWER_BYTES, seconds)
+            response = super().send(request, **{**kwargs, "stream": True, "allow_redirects": False})
+            redirect = 300 <= response.status_code < 400
+            whole = streamed or redirect or _read_at_most(response, MAX_NODE_ANSWER_BYTES, seconds)
         except requests.exceptions.RequestException as exc:
             if cut and limit is not None and time.monotonic() >= limit[0] - _LIMIT_SLACK:
                 # the read timed out at the limit's end (its timeout was cut to what was left): the limit ran out,
                 # not the node's read timeout; saying "the node does not answer" named no limit (red team round 67)
                 raise TimeLimitError(_ran_out(limit)) from exc
             raise _quiet(exc, request) from exc
+        if redirect:
+            response.close()
+            raise NodeAnswerError(
+                f"the node's address answered with a redirect (HTTP {response.status_code}), which is not followed: "
+                "the ledger reads and writes only the node at the configured URL, never a host an answer names - "
+                "configure the node's own address (LEDGER_RPC_URL)"
+            )
         if not whole:
             response.close()
             raise NodeAnswerError(
@@ -385,8 +396,7 @@ def _checked(method: str, response: Any, params: Any = None) -> Any:
 
 def _addressless_response(response: requests.Response, *_: Any, **__: Any) -> requests.Response:
     """A node's HTTP error (401 for a wrong access key, 429, 5xx) is raised by web3 with ``response.url`` in its
-    text: the URL of an error answer is replaced with :data:`NODE_ADDRESS` before anyone reads it (a redirect keeps
-    its URL: the next request's is resolved against it)."""
+    text: the URL of an error answer is replaced with :data:`NODE_ADDRESS` before anyone reads it."""
     if response.status_code >= 400:
         response.url = NODE_ADDRESS
     return response

@@ -360,8 +360,8 @@ def storage_word(root: bytes, slot: int, proof: Sequence[bytes]) -> int:
     is_list, start, end = _item(value, 0, len(value))
     if is_list or end != len(value) or end - start > 32:
         raise ChainError(f"the node's proof of {what} ends in no storage word: do not trust this node's state proofs")
-    # an empty string is the word 0: anvil keeps a slot written with 0 (a struct's zero member pushed) in its trie,
-    # where go-ethereum deletes it; either way the trie holds one value under the key, and it is 0
+    # an empty word is zero: anvil keeps a slot a transaction read as zero in its trie, as a leaf of the empty string
+    # (its hash proven like any other; go-ethereum leaves such a slot out, which proves zero too)
     return _integer(value[start:end], "a storage word")
 
 

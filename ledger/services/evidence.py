@@ -56,7 +56,7 @@ from ..formats.certificate import (
 )
 from ..formats.reasons import reason_name
 from ..formats.schemas import bundle_shape_problem
-from ..onchain import chainread, trail
+from ..onchain import anchorslots, chainread, trail
 from ..onchain.chain import ROLE_APPROVER, Chain, department_code, department_id_bytes
 from ..onchain.deadline import time_limit
 from ..onchain.ids import item_text, service_item_bytes
@@ -127,11 +127,23 @@ def certificate_bundle(
             )
     digest = doc.digest()
     root = bytes.fromhex(str(doc.anchor["root"]).removeprefix("0x"))
-    event = _anchor_log(chain, str(doc.fields["issuer"]), root)
-    if event is None:  # verify_certificate saw the batch a moment ago: only a reorg gets here
+    issuer = str(doc.fields["issuer"])
+    recorded = int(chain.call(chain.anchor.functions.batch(department_id_bytes(issuer), root))[1])
+    if recorded == 0:  # verify_certificate saw the batch a moment ago: only a reorg gets here
         raise ChainError(f"batch {hex32(root)} has no BatchAnchored event; try again once the chain settles")
-    as_of, witnessed = _as_of(ledger, chain, event["block_number"], as_of_block)
+    as_of, witnessed = _as_of(ledger, chain, recorded, as_of_block)
+    # the certificate's own slots proven at the cosigned block: its batch taken from them, no batch stream read
+    state = None if witnessed is None else _witnessed_state(ledger, witnessed, issuer, (root, digest))
+    proven = _proven_batch(chain, state, issuer, root, digest, witnessed)
+    event = _anchor_log(chain, issuer, root, proven=proven)
+    if event is None or event["block_number"] != recorded:
+        raise ChainError(f"batch {hex32(root)} has no BatchAnchored event; try again once the chain settles")
     block = chain.w3.eth.get_block(event["block_number"])
+    if proven is not None and int(block["timestamp"]) != proven.timestamp:
+        raise ChainError(
+            f"the node's block {event['block_number']} is stamped {int(block['timestamp'])}, but the batch record the "
+            f"state proof at the witnessed block proves says {proven.timestamp}: do not trust this node"
+        )
     as_of_hash = "0x" + bytes(chain.w3.eth.get_block(as_of)["hash"]).hex()
     if attachment_sha256 is not None:
         attachment_sha256 = attachment_sha256.lower().removeprefix("0x")
@@ -170,7 +182,6 @@ def certificate_bundle(
         bundle["attachment"] = {"sha256": attachment_sha256}
     if witnessed is not None:
         bundle["witness"] = {"checkpoint": witnessed.note}
-        state = _witnessed_state(ledger, witnessed, event["department"])
         if state is not None:  # the node has no proof of that block and none was kept: the bundle says it has none
             bundle["witness"]["state"] = state
     bundle["library_report"] = report.to_json()
@@ -221,12 +232,33 @@ def _witness_section(ledger: Ledger, anchored: int, as_of_block: int | None, hea
     )
 
 
-def _witnessed_state(ledger: Ledger, witnessed: Any, department: str) -> dict[str, Any] | None:
-    """The proof of ``department``'s status and anchoring trails at the witnessed block, for the bundle's witness
-    section (docs/evidence.md): the court proves them from the cosigned hash instead of taking the node's word."""
+def _witnessed_state(
+    ledger: Ledger, witnessed: Any, department: str, certificate: tuple[bytes, bytes]
+) -> dict[str, Any] | None:
+    """The proof of ``department``'s status and anchoring trails at the witnessed block, and of the certificate's own
+    slots there when the node still holds that block's state, for the bundle's witness section (docs/evidence.md):
+    the court proves them from the cosigned hash instead of taking the node's word."""
     from .witness.bundle import state_section
 
-    return state_section(ledger.chain, ledger.settings.data_dir, witnessed, department)
+    return state_section(ledger.chain, ledger.settings.data_dir, witnessed, department, certificate=certificate)
+
+
+def _proven_batch(
+    chain: Chain, state: dict[str, Any] | None, department: str, root: bytes, digest: bytes, witnessed: Any
+) -> anchorslots.BatchRecord | None:
+    """The batch record the state section's certificate proof proves at the witnessed block (checked there when the
+    section was made), None without one."""
+    if state is None or "certificate" not in state:
+        return None
+    cp = witnessed.checkpoint
+    slots = anchorslots.certificate_slots(department_id_bytes(department), root, digest)
+    try:
+        proven = anchorslots.verified_certificate(
+            state["block"], state["certificate"], chain.deployment.anchor, slots, cp.block_hash, cp.height
+        )
+    except ChainError:
+        return None
+    return proven.batch
 
 
 def bundle_for_stored(
@@ -300,7 +332,13 @@ def _attachment_hashes(fields: Mapping[str, Any]) -> set[str]:
 
 
 def _anchor_log(
-    chain: Chain, department: str, root: bytes, view: ChainView | None = None, head: int | None = None
+    chain: Chain,
+    department: str,
+    root: bytes,
+    view: ChainView | None = None,
+    head: int | None = None,
+    *,
+    proven: anchorslots.BatchRecord | None = None,
 ) -> dict[str, Any] | None:
     """The BatchAnchored event of ``department``'s batch ``root``: another department's anchoring of the same root
     value (its own namespace) is never taken for it.
@@ -308,7 +346,11 @@ def _anchor_log(
     Read from the block the anchor contract's record of the batch names (``batch(department, root)``), never looked
     for from the deployment to the head: a node claiming a far head made that scan unbounded (red team round 29d).
     Only an event agreeing with the record (its signer and count) is taken for the anchoring. With ``view`` and
-    ``head`` the record is the view's (kept once final: the verification of the certificate read it already)."""
+    ``head`` the record is the view's (kept once final: the verification of the certificate read it already).
+
+    ``proven``: the batch's record as a state proof at a witnessed block proves it (ledger/onchain/anchorslots.py).
+    The record read must be it, and the event must agree with it field for field; the department's batch stream is
+    then not read (its anchoring trail only proves what the proven record already does)."""
     dept = department_id_bytes(department)
     if view is not None and head is not None:
         info = view.batch(department, root, head)
@@ -319,11 +361,25 @@ def _anchor_log(
         signer, number, _time, count, _schema = chain.call(chain.anchor.functions.batch(dept, root))
     if int(number) == 0:
         return None  # the record is all zero: the department never anchored this root
+    if proven is not None and (str(signer).lower(), int(number), int(count)) != (
+        proven.signer,
+        proven.block_number,
+        proven.count,
+    ):
+        raise ChainError(
+            f"the node's record of {department}'s batch {hex32(root)} (key {signer}, block {int(number)}, "
+            f"{int(count)} certificates) is not the one the state proof at the witnessed block proves (key "
+            f"{proven.signer}, block {proven.block_number}, {proven.count} certificates): do not trust this node"
+        )
     what = f"the anchoring of {department}'s batch"
     logs = chainread.recorded_anchorings(chain, dept, root, str(signer), int(number), int(count), what)
+    if proven is not None:
+        logs = [log for log in logs if bytes(log["args"]["schema"]) == proven.schema]
     if not logs:
         return None
     log = logs[0]
+    if proven is not None:
+        return _event_of(log)
     # the department's batch events read whole and checked against its anchoring trail (CertificateAnchor 4.2.0), as
     # the court's verifier checks them: the event taken must be one of them, field for field, not only at one of
     # their positions (red team round 78: a node answering the root's own reads with it at another batch's position
@@ -343,6 +399,10 @@ def _anchor_log(
             "is not among the department's batch events that hash to the anchoring trail the contract keeps for "
             "it (or another of them is at its position): the node made up or moved it; do not trust this node"
         )
+    return _event_of(log)
+
+
+def _event_of(log: Any) -> dict[str, Any]:
     return {
         "department": department_code(bytes(log["args"]["departmentId"])),
         "signer": log["args"]["signer"],
@@ -628,7 +688,8 @@ def _verify_bundle(
         checks.run("as_of", lambda: _check_as_of(chain, bundle["as_of"], head, bundle["anchor"]["block_number"]))
         issuer = cert["fields"].get("issuer")
         department = issuer if _is_department(issuer) else None
-        event = _anchor_log(chain, department, root, view, head) if department else None
+        proven = _proven_certificate(chain, bundle, witness_keys, witness_quorum) if department else None
+        event = _anchor_log(chain, department, root, view, head, proven=proven) if department else None
         if event is None:
             checks.add(
                 "anchor_event",
@@ -1007,6 +1068,21 @@ def _check_status(
         else f" (reason: {reason_name(bytes(detail))})"
     )
     return False, f"{name} in block {int(block)}{extra}{where}"
+
+
+def _proven_certificate(
+    chain: Chain, bundle: dict[str, Any], keys: list[str] | None, quorum: int | None
+) -> anchorslots.BatchRecord | None:
+    """The batch record the bundle's certificate proof proves at a checkpoint the given witnesses cosigned (None
+    without one, or when anything of it does not hold: ``witnessed`` then says what)."""
+    from .witness.bundle import parse_keys, proven_certificate
+
+    try:
+        parsed = parse_keys(keys)
+    except InputError:
+        return None
+    proven = proven_certificate(chain, bundle, parsed, quorum)
+    return None if proven is None else proven.batch
 
 
 def _check_witnessed(

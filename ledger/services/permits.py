@@ -25,11 +25,14 @@ appended, then the batch is anchored, then the decision log. A crash in between 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
@@ -37,11 +40,11 @@ from sqlmodel import col
 
 from ..errors import InputError, LedgerError, StateError
 from ..formats.canonical import json_loads
-from ..formats.certificate import validate_record
+from ..formats.certificate import validate_record, validity_instant
 from ..formats.displayed import describe, hidden_character
 from ..formats.rules import CERTIFICATE_PATH, RuleSet, published_view
 from ..onchain.ids import ROLE_ISSUER
-from ..storage.models import ProducedCertificate
+from ..storage.models import PermitKey, ProducedCertificate
 from ..storage.store import Batch, BatchState, Certificate
 from . import issuance, logchain
 from .facts import _cited_digest, _cited_document, citations, resolve_citations
@@ -67,6 +70,7 @@ PRODUCED_FIELD = "produced_by"
 
 
 _LINKS = ProducedCertificate.__table__  # type: ignore[attr-defined]
+_KEYS = PermitKey.__table__  # type: ignore[attr-defined]
 
 
 # -- issuing ----------------------------------------------------------------------------------------------------
@@ -152,6 +156,25 @@ def _certified(
     return None
 
 
+def _rests_until(
+    body: Mapping[str, Any],
+    decision_input: Mapping[str, Any],
+    stored: Mapping[str, Any],
+    cert_type: str,
+    issuers: frozenset[str] | None,
+) -> datetime | None:
+    """The end of the validity of the certificate a permit certifies a field from (:func:`_certified`: the same
+    citation), or None when it states none or it cannot be read: a permit resting on a licence ends no later than
+    the licence (red team round 77b: a five-year permit was issued on a licence ending next month)."""
+    until = _certified(body, decision_input, stored, cert_type, "valid_until", issuers)
+    if until is None:
+        return None
+    try:
+        return validity_instant(until, end=True)
+    except InputError:
+        return None  # a verified certificate states a readable validity (validate_record): none to hold it to
+
+
 def _record(
     rule_set: RuleSet,
     department: str,
@@ -166,8 +189,19 @@ def _record(
     subject: dict[str, Any] = {}
     # the item's published attributes, as the rules read them (red team rounds 60, 60b)
     decision_input = published_view(rule_set, decision_input)
+    types = spec.get("types") or {}
+    ends: list[datetime] = []  # the validity of each certificate a field is certified from
     for name, path in spec["fields"].items():
         from_certificate = CERTIFICATE_PATH.fullmatch(path)
+        if from_certificate is not None:
+            rests = _rests_until(
+                body,
+                decision_input,
+                stored,
+                from_certificate[1],
+                trusted_issuers(rule_set, from_certificate[1]),
+            )
+            ends += [rests] if rests is not None else []
         value = (
             _certified(
                 body,
@@ -182,6 +216,8 @@ def _record(
         )
         if complete and _states_nothing(value):
             raise _incomplete(spec["type"], name, path, from_certificate, body["case_id"])
+        if value is not None and name in types and not _of_type(value, types[name]):
+            raise _mistyped(spec["type"], name, path, types[name], value, body["case_id"])
         if value is not None:  # a fact the input does not carry is never invented (an officer's approval without one)
             # what the applicant typed displays as it is stated (a certified value is its issuer's word)
             subject[name] = (
@@ -196,7 +232,8 @@ def _record(
         "decided_at": body["decided_at"],
     }
     start = datetime.fromisoformat(body["decided_at"].replace("Z", "+00:00"))
-    end = start + timedelta(days=int(spec["valid_days"]))
+    # no later than a certificate it rests on; one ended already (facts a department made up) ends it at once
+    end = max(start, min([start + timedelta(days=int(spec["valid_days"])), *ends]))
     return {
         "id": certificate_id,
         "type": spec["type"],
@@ -213,6 +250,30 @@ def _states_nothing(value: Any) -> bool:
     if isinstance(value, str):
         return not value.strip()
     return isinstance(value, (Mapping, list, tuple)) and not value
+
+
+def _of_type(value: Any, kind: str) -> bool:
+    """Whether ``value`` is of ``kind``, a type ``produces.types`` names (formats/rules.py ``PRODUCES_TYPES``)."""
+    if kind == "text":
+        return isinstance(value, str)
+    if kind == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind == "object":
+        return isinstance(value, Mapping)
+    return isinstance(value, (list, tuple))
+
+
+def _mistyped(cert_type: str, name: str, path: str, kind: str, value: Any, case_id: Any) -> InputError:
+    """The refusal of an approval whose permit would state ``name`` as a value of another type than the rule set
+    gives it (red team round 77b: premises ``true``, or ``{"x": 1}``, were signed into a five-year permit)."""
+    given = {bool: "true/false", str: "text", dict: "an object", list: "a list"}.get(type(value), "a number")
+    return InputError(
+        f"case {case_id!r}: the {cert_type} this approval issues states {name!r} as {kind} (the rule set's "
+        f"produces.types), and {path!r} gives {given}: give it as {kind}. Nothing was recorded",
+        field=f"application ({name})" if not CERTIFICATE_PATH.fullmatch(path) else "certificates",
+    )
 
 
 def _incomplete(
@@ -296,6 +357,9 @@ class Produced:
     department: str
     built: list[issuance.BuiltBatch]
     digests: list[str]
+    # (digest, key, case) of each permit :func:`premises_key` keys: written as the decisions are recorded
+    keys: list[tuple[str, str, str]] = field(default_factory=list)
+    ledger: Ledger | None = None
 
     def anchor(self, ledger: Ledger) -> list[str]:
         """Anchor every permit batch (waits for the configured confirmations); returns the permit digests."""
@@ -312,8 +376,33 @@ class Produced:
 
     def release(self, conn: Connection) -> None:
         """In the transaction that records their decisions: the permits, stored ``held`` (never sent, not even by
-        ``ledger resume``), become sendable. A decision refused there leaves them held, then discarded."""
+        ``ledger resume``), become sendable, and their keys are written (:func:`premises_key`). A decision refused
+        there leaves them held, then discarded. StateError when a permit for the same holder and premises became
+        live meanwhile (another case approved at the same instant: the append serialises the two, and the later
+        one's guard sees the earlier one's key)."""
+        if self.keys and self.ledger is not None:
+            _refuse_standing(self.ledger, self.department, self.keys, conn=conn)
+            conn.execute(
+                _KEYS.insert(), [{"digest": d, "department_id": self.department, "key": k} for d, k, _ in self.keys]
+            )
         issuance.release_held(conn, [built.root for built in self.built])
+
+
+MAX_CERTIFICATE_ID = 128  # a certificate id's length (formats/certificate.py validate_record, Certificate)
+_AGAIN_ROOM = 8  # what a case approved again after a withdrawal adds to its permit's id ("-2", "-3"...)
+
+
+def permit_id(prefix: str, department: str, case_id: str) -> str:
+    """The id of the permit an approval of ``case_id`` issues: ``PREFIX-DEPT-CASE``, or, when that (with room for
+    a later approval's ``-N``) would be past the 128 characters a certificate id may be, the case number cut short
+    and followed by ``~`` and 16 hex digits of its SHA-256 (red team round 77b: a 128-character case number, which
+    every entry point takes, made an id no certificate may have, and its approval was refused as a bad record)."""
+    whole = f"{prefix}-{department}-{case_id}"
+    if len(whole) <= MAX_CERTIFICATE_ID - _AGAIN_ROOM:
+        return whole
+    mark = "~" + hashlib.sha256(case_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    head = f"{prefix}-{department}-"
+    return head + case_id[: MAX_CERTIFICATE_ID - _AGAIN_ROOM - len(head) - len(mark)] + mark
 
 
 def _unused_ids(ledger: Ledger, department: str, wanted: list[str]) -> list[str]:
@@ -363,10 +452,7 @@ def prepare(
     ids = _unused_ids(
         ledger,
         department,
-        [
-            f"{rules.produces['id_prefix']}-{department}-{body['case_id']}"  # type: ignore[index]
-            for rules, body, _, _ in wanted
-        ],
+        [permit_id(rules.produces["id_prefix"], department, body["case_id"]) for rules, body, _, _ in wanted],  # type: ignore[index]
     )
     # the cited certificates a produced field is taken from, opened as the decision verified them
     stored = (
@@ -374,18 +460,20 @@ def prepare(
         if any(CERTIFICATE_PATH.fullmatch(p) for rules, _, _, _ in wanted for p in rules.produces["fields"].values())  # type: ignore[index]
         else {}
     )
-    records = [
-        validate_record(
-            _bounded(
-                _record(rules, department, body, given, identity, cid, stored, complete),
-                ledger.settings.max_record_bytes,
-            ),
-            n,
-            department=department,
+    raw = [
+        _bounded(
+            _record(rules, department, body, given, identity, cid, stored, complete),
+            ledger.settings.max_record_bytes,
         )
-        for n, ((rules, body, given, identity), cid) in enumerate(zip(wanted, ids, strict=True), start=1)
+        for (rules, body, given, identity), cid in zip(wanted, ids, strict=True)
     ]
+    records = [validate_record(record, n, department=department) for n, record in enumerate(raw, start=1)]
     issuance.check_types_authorized(ledger, department, {r.cert_type for r in records})
+    # one live permit per holder and premises, across cases (red team round 77): refused before anything is built
+    keys = _keys(ledger, department, [rules for rules, _, _, _ in wanted], raw)
+    _refuse_standing(
+        ledger, department, [("", k, str(b["case_id"])) for (_, b, _, _), k in zip(wanted, keys, strict=True) if k]
+    )
     # a batch is of one certificate type (its schema, CertificateAnchor 3.0.0): the permits are batched per type,
     # and their digests listed in the order of the decisions
     per_type: dict[str, list[int]] = {}
@@ -408,7 +496,181 @@ def prepare(
                     "id": record.certificate_id,
                 }
     produced.digests.extend(digests)
+    produced.ledger = ledger
+    produced.keys = [(d, k, str(w[1]["case_id"])) for d, k, w in zip(digests, keys, wanted, strict=True) if k]
     return produced
+
+
+# -- one live permit per holder and premises --------------------------------------------------------------------
+
+
+def _compared(value: Any) -> Any:
+    """``value`` as premises are compared: text NFKC-normalised, case-folded, letters and digits only (``Room 101,
+    1 Keyuan Road`` and ``room 101 1 keyuan road.`` are one address); other values member by member."""
+    if isinstance(value, str):
+        return "".join(ch for ch in unicodedata.normalize("NFKC", value).casefold() if ch.isalnum())
+    if isinstance(value, Mapping):
+        return {str(_compared(k)): _compared(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_compared(v) for v in value]
+    return value
+
+
+def premises_key(secret: bytes, spec: Mapping[str, Any], subject: Mapping[str, Any]) -> str | None:
+    """The key of a permit of ``spec`` (a rule set's ``produces``) stating ``subject`` (field name -> value): a keyed
+    hash of its type, its holder and the fields ``produces.one_per`` names, as compared (:func:`_compared`); None when
+    the rule set names none or the permit states nothing for one (an officer's approval given no input). Keyed with
+    the department's decision secret, so the stored key names neither the holder nor the premises."""
+    names = spec.get("one_per")
+    holder = subject.get(spec["holder"])
+    if not names or not isinstance(holder, str):
+        return None
+    values = {name: subject.get(name) for name in names}
+    if any(_states_nothing(v) for v in values.values()):
+        return None
+    text = json.dumps(
+        ["pl-permit-key/1", spec["type"], holder, {k: _compared(v) for k, v in values.items()}],
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return "0x" + hmac.new(secret, text.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+
+
+def _keys(
+    ledger: Ledger, department: str, rule_sets: Sequence[RuleSet], records: Sequence[Mapping[str, Any]]
+) -> list[str | None]:
+    """Each record's :func:`premises_key` (None: not keyed); InputError when two of them share one (one run cannot
+    issue two permits for the same holder and premises; nothing is recorded)."""
+    if not any((rules.produces or {}).get("one_per") for rules in rule_sets):
+        return [None] * len(records)
+    from .decisions import _secret
+
+    secret = _secret(ledger, department)
+    keys = [
+        premises_key(secret, rules.produces or {}, record["subject"])
+        for rules, record in zip(rule_sets, records, strict=True)
+    ]
+    first: dict[str, Any] = {}
+    for key, record in zip(keys, records, strict=True):
+        case = record["subject"][PRODUCED_FIELD]["case_id"]
+        if key is not None and first.setdefault(key, case) != case:
+            raise InputError(
+                f"cases {first[key]!r} and {case!r} both ask for a {record['type']} for the same holder and premises: "
+                "a holder has one live permit per premises, so only one of them can be approved. Nothing was recorded",
+                field="case_id",
+            )
+    for rules in {id(r): r for r in rule_sets if (r.produces or {}).get("one_per")}.values():
+        _key_earlier(ledger, department, secret, rules.produces or {})
+    return keys
+
+
+def _key_earlier(ledger: Ledger, department: str, secret: bytes, spec: Mapping[str, Any]) -> None:
+    """Key the permits of ``spec``'s type issued before migration 0022 (their row has no key yet): each is opened and
+    keyed by the fields ``spec`` names, or given ``""`` when it states none of them (erased, or issued without an
+    input); a permit of another type is left for a rule set producing that type."""
+    with ledger.engine.connect() as conn:
+        unkeyed = list(
+            conn.execute(
+                select(_KEYS.c.digest).where(_KEYS.c.department_id == department, _KEYS.c.key.is_(None))
+            ).scalars()
+        )
+        if not unkeyed:
+            return
+        rows: list[Any] = []
+        for i in range(0, len(unkeyed), 900):
+            rows += conn.execute(
+                select(col(Certificate.digest), col(Certificate.sealed)).where(
+                    col(Certificate.digest).in_(unkeyed[i : i + 900]),
+                    col(Certificate.department_id) == department,
+                    col(Certificate.cert_type) == spec["type"],
+                )
+            ).all()
+    vault = ledger.vault
+    for digest, sealed in rows:
+        try:
+            fields = json_loads(vault.open(bytes(sealed), bytes.fromhex(digest[2:])))["fields"]
+            subject = {k.removeprefix("subject."): v for k, v in fields.items() if k.startswith("subject.")}
+            key = premises_key(secret, spec, subject) or ""
+        except (LedgerError, ValueError, KeyError, TypeError, AttributeError):
+            key = ""  # erased or altered: states nothing to compare (reconcile names an altered one)
+        with ledger.engine.begin() as conn:
+            conn.execute(_KEYS.update().where(_KEYS.c.digest == digest, _KEYS.c.key.is_(None)).values(key=key))
+
+
+def standing(
+    ledger: Ledger, department: str, keys: Iterable[str], *, conn: Connection | None = None
+) -> dict[str, tuple[str, str | None]]:
+    """key -> (digest, case) of a permit of ``department`` with that key that has not ended: recorded (its batch
+    not held), not past its validity, and neither revoked nor superseded on chain (one not anchored yet has not
+    ended). ``conn``: the keys are read in that connection's transaction (the recording one's guard)."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return {}
+
+    def read(c: Connection) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        for i in range(0, len(wanted), 900):
+            out += [
+                (str(d), str(k))
+                for d, k in c.execute(
+                    select(_KEYS.c.digest, _KEYS.c.key).where(
+                        _KEYS.c.department_id == department, _KEYS.c.key.in_(wanted[i : i + 900])
+                    )
+                )
+            ]
+        return out
+
+    if conn is not None:
+        found = read(conn)
+    else:
+        with ledger.engine.connect() as own:
+            found = read(own)
+    if not found:
+        return {}
+    now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    digests = [d for d, _ in found]
+    with ledger.engine.connect() as c:
+        alive = {
+            str(d)
+            for d, until, state in c.execute(
+                select(col(Certificate.digest), col(Certificate.valid_until), col(Batch.state))
+                .join(Batch, col(Batch.root) == Certificate.batch_root)
+                .where(col(Certificate.digest).in_(digests), col(Certificate.department_id) == department)
+            )
+            if state != BatchState.HELD and (until is None or str(until) > now)
+        }
+        cases = dict(
+            c.execute(
+                select(col(ProducedCertificate.digest), col(ProducedCertificate.case_id)).where(
+                    col(ProducedCertificate.digest).in_(digests)
+                )
+            ).all()
+        )
+    statuses = chain_statuses(ledger, department, alive)
+    out: dict[str, tuple[str, str | None]] = {}
+    for digest, key in found:
+        if digest in alive and statuses.get(digest) not in ("revoked", "superseded"):
+            out.setdefault(key, (digest, cases.get(digest)))
+    return out
+
+
+def _refuse_standing(
+    ledger: Ledger, department: str, keys: Sequence[tuple[str, str, str]], *, conn: Connection | None = None
+) -> None:
+    """StateError when a permit of ``department`` for the same holder and premises as one of ``keys`` ((digest, key,
+    case) of the permits about to be issued) has not ended: the case is not approved (nothing recorded)."""
+    found = standing(ledger, department, [k for _, k, _ in keys], conn=conn)
+    for _, key, case in keys:
+        if key in found:
+            digest, other = found[key]
+            raise StateError(
+                f"case {case!r}: the holder has a live permit for the same premises ({digest}"
+                + (f", case {other!r}" if other else "")
+                + "): a holder has one live permit per premises, and another would stay valid after the first is "
+                "withdrawn. Nothing was recorded; that permit must end first (its case refused or withdrawn, or "
+                "`ledger revoke`), or change what it states by refusing and approving its own case again"
+            )
 
 
 def link(ledger: Ledger, department: str, after_seq: int, bodies: Sequence[Mapping[str, Any]]) -> None:

@@ -522,6 +522,23 @@ class ProducedCertificate(SQLModel, table=True):
     entry_hash: str = Field(max_length=66)
 
 
+class PermitKey(SQLModel, table=True):
+    """What a permit is for, as a keyed hash: its holder and the fields its rule set's ``produces.one_per`` names (the
+    food business permit's premises), keyed with the department's decision secret, so the row names neither. An
+    approval asks by it whether the holder has a live permit of the type for the same premises (permits.py; red team
+    round 77: a second case for the same premises got a second permit, which a withdrawal of the first left
+    standing). Written in the transaction that records the approval; ``key`` is NULL for a permit issued before
+    migration 0022, keyed when an approval first asks, and ``""`` for one that states no such fields (erased, or an
+    officer's approval given no input)."""
+
+    __tablename__ = "permit_key"
+    __table_args__ = (Index("ix_permit_key_department_key", "department_id", "key"),)
+
+    digest: str = Field(primary_key=True, max_length=66)
+    department_id: str = Field(max_length=32)
+    key: str | None = Field(default=None, max_length=66)
+
+
 # -- the gateway's sign-in (auth.py) ----------------------------------------------------------------------------
 
 

@@ -20,11 +20,12 @@ the state proof is absent.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ...errors import ChainError, InputError, LedgerError
-from ...onchain import stateproof
+from ...onchain import anchorslots, stateproof
 from ...onchain.chain import Chain
 from ...onchain.ids import department_id_bytes
 from .checkpoint import Checkpoint, origin_for
@@ -73,12 +74,65 @@ def covering_checkpoint(
 
 
 def state_section(
-    chain: Chain, data_dir: Path, witnessed: WitnessedCheckpoint, department: str
+    chain: Chain,
+    data_dir: Path,
+    witnessed: WitnessedCheckpoint,
+    department: str,
+    *,
+    certificate: tuple[bytes, bytes] | None = None,
 ) -> dict[str, Any] | None:
     """The ``state`` member of a bundle's ``witness`` section: the header of the checkpoint's block and the proof of
     ``department``'s status and anchoring trails there, from the proofs kept when the checkpoint was collected
     (``state-<hash>.json``, the node may have dropped that block's state), else asked of the node; each checked
-    against the cosigned hash before it is written. None when neither proves them (the bundle then says so)."""
+    against the cosigned hash before it is written. None when neither proves them (the bundle then says so).
+
+    With ``certificate`` (its batch root and digest) the section also carries ``certificate``: the proof of that
+    certificate's own slots there (its batch record, status history, ended and held roots; ledger/onchain/
+    anchorslots.py), by which a verifier proves its batch and status without reading any event stream. Left out when
+    the node no longer holds the block's state (the trail path then serves, as before)."""
+    section = _trail_section(chain, data_dir, witnessed, department)
+    if section is not None and certificate is not None:
+        proof = certificate_proof(chain, witnessed.checkpoint, department, *certificate)
+        if proof is not None:
+            section["certificate"] = proof
+    return section
+
+
+def certificate_proof(
+    chain: Chain, cp: Checkpoint, department: str, root: bytes, digest: bytes
+) -> dict[str, Any] | None:
+    """The node's proof of the certificate's slots at the checkpoint's block (two ``eth_getProof`` at most: the fixed
+    slots, then with the proven history's length all of them), checked against the cosigned hash; None when the node
+    cannot prove that block's state (pruned) or its history is too long for one proof."""
+    slots = anchorslots.certificate_slots(department_id_bytes(department), root, digest)
+    anchor = chain.deployment.anchor
+    try:
+        block, answer = stateproof.fetch(chain.w3, anchor, slots.fixed(), cp.height)
+        words = stateproof.verified_words(block, answer, anchor, slots.fixed(), cp.block_hash, cp.height)
+        length = anchorslots.history_length(words, slots)
+        if length > anchorslots.MAX_HISTORY:
+            return None
+        if length:
+            block, answer = stateproof.fetch(chain.w3, anchor, slots.all(length), cp.height)
+        anchorslots.verified_certificate(block, answer, anchor, slots, cp.block_hash, cp.height)
+    except ChainError:
+        return None
+    trimmed = _trimmed(_plain(block), _plain(answer), slots.all(length))
+    return None if trimmed is None else trimmed["proof"]
+
+
+def _plain(value: Any) -> Any:
+    """A node's answer as JSON objects and lists (a provider's middleware answers mappings of its own)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _trail_section(
+    chain: Chain, data_dir: Path, witnessed: WitnessedCheckpoint, department: str
+) -> dict[str, Any] | None:
     cp = witnessed.checkpoint
     dept = department_id_bytes(department)
     slots = stateproof.department_slots(dept)
@@ -169,6 +223,53 @@ STATE_PROOF_WITHOUT_KEYS = (
     "a state proof is required (--require-state-proof) but no witness keys were given: the proof is of the block the "
     "witnesses cosigned, so it proves nothing without them"
 )
+
+
+def proven_certificate(
+    chain: Chain, bundle: dict[str, Any], keys: list[VerifierKey], quorum: int | None
+) -> anchorslots.ProvenCertificate | None:
+    """The certificate's batch record and status history as the bundle's ``witness.state.certificate`` proves them at
+    a checkpoint that ``quorum`` of ``keys`` cosigned and the node still has; None when anything of that does not
+    hold (no keys, no proof, too few cosignatures, another block on the chain, a proof that does not prove): the
+    verifier then reads the anchoring from the department's batch stream, and ``witnessed`` says what failed. Used
+    before the anchoring event is looked up, so a proven batch needs no stream read (docs/evidence.md)."""
+    section = bundle.get("witness")
+    if not isinstance(section, dict) or bundle.get("kind") != "certificate":
+        return None
+    state = section.get("state")
+    if not isinstance(state, dict) or not isinstance(state.get("certificate"), dict):
+        return None
+    keys = distinct_keys(keys)
+    need = len(keys) if quorum is None else quorum
+    try:
+        note = parse_note(section["checkpoint"])
+        checkpoint = Checkpoint.parse(note.text)
+        c = bundle["chain"]
+        if (
+            not keys
+            or need < 1
+            or checkpoint.origin != origin_for(c["chain_id"], c["genesis_hash"], c["registry_contract"])
+        ):
+            return None
+        if len(note.verified(keys)) < need or chain.block_number() < checkpoint.height:
+            return None
+        if "0x" + bytes(chain.w3.eth.get_block(checkpoint.height)["hash"]).hex() != checkpoint.hash_hex:
+            return None
+        slots = anchorslots.certificate_slots(
+            department_id_bytes(bundle["certificate"]["fields"]["issuer"]),
+            bytes.fromhex(bundle["anchor"]["root"][2:]),
+            bytes.fromhex(bundle["certificate"]["digest"][2:]),
+        )
+        return anchorslots.verified_certificate(
+            state.get("block"),
+            state["certificate"],
+            bundle["chain"]["anchor_contract"],
+            slots,
+            checkpoint.block_hash,
+            checkpoint.height,
+        )
+    except (LedgerError, ValueError, TypeError, KeyError, AttributeError):
+        return None
 
 
 def check_witnessed(
@@ -287,6 +388,8 @@ def _against_state(chain: Chain, bundle: dict[str, Any], state: Any, checkpoint:
             "",
         )
     statuses, anchorings = stateproof.trail_from(words, dept), stateproof.anchoring_from(words, dept)
+    if "certificate" in state:
+        return _against_certificate(bundle, state, checkpoint, dept, statuses.changes, anchorings.changes)
     view = ChainView(chain)
     read, events = view.trail_upto(dept, height, checkpoint.hash_hex)
     if not read.agrees(statuses):
@@ -344,4 +447,79 @@ def _against_state(chain: Chain, bundle: dict[str, Any], state: Any, checkpoint:
         f"the issuer's status trail ({statuses.changes} changes) and anchoring trail ({anchorings.changes} batches) "
         f"proven at block {height} from the bundle's state proof; the node's events up to it hash to them, and hold "
         "the certificate's batch and the bundle's status"
+    )
+
+
+def _against_certificate(
+    bundle: dict[str, Any], state: dict[str, Any], checkpoint: Checkpoint, dept: bytes, changes: int, batches: int
+) -> tuple[str | None, str]:
+    """``_against_state`` when the bundle carries the proof of the certificate's own slots (``state.certificate``):
+    its batch record must be the bundle's anchoring field for field (key, block, time, count, type) and its status
+    history, cut at ``as_of``, must give the bundle's status. No event is read: O(1) proofs, whatever the chain's
+    length (docs/evidence.md)."""
+    from ..verify import STATUS_NAMES
+
+    height = checkpoint.height
+    anchor = bundle["anchor"]
+    try:
+        slots = anchorslots.certificate_slots(
+            dept, bytes.fromhex(anchor["root"][2:]), bytes.fromhex(bundle["certificate"]["digest"][2:])
+        )
+        proven = anchorslots.verified_certificate(
+            state["block"],
+            state["certificate"],
+            bundle["chain"]["anchor_contract"],
+            slots,
+            checkpoint.block_hash,
+            height,
+        )
+    except (ChainError, ValueError) as exc:
+        return (
+            f"the bundle's state proof does not prove the certificate's slots at witnessed block {height}: {exc} "
+            "(whoever made or handed over the bundle altered its proof, left a slot out, or gave another "
+            "certificate's)",
+            "",
+        )
+    record = proven.batch
+    stated = (
+        anchor["signer"].lower(),
+        anchor["block_number"],
+        anchor["block_timestamp"],
+        anchor["count"],
+        anchor["schema"].lower(),
+    )
+    if (record.signer, record.block_number, record.timestamp, record.count, "0x" + record.schema.hex()) != stated:
+        return (
+            f"the bundle's batch {anchor['root']} (key {anchor['signer']}, block {anchor['block_number']}, time "
+            f"{anchor['block_timestamp']}, {anchor['count']} certificates, type {anchor['schema']}) is not the record "
+            f"the bundle's state proof proves at witnessed block {height} (key {record.signer}, block "
+            f"{record.block_number}, time {record.timestamp}, {record.count} certificates, type "
+            f"0x{record.schema.hex()}): no quorum has seen this anchoring",
+            "",
+        )
+    as_of = bundle["as_of"]["block_number"]
+    expected: tuple[Any, ...] = ("valid", None, None)
+    for code, block, _time, detail in proven.history:
+        if block <= as_of and code < len(STATUS_NAMES):
+            expected = (STATUS_NAMES[code], block, "0x" + detail.hex())
+    status = bundle["status"]
+    given = (status["status"], status["changed_in_block"], (status["detail"] or "").lower() or None)
+    if given != expected:
+        return (
+            f"the bundle states {status['status']} (changed in block {status['changed_in_block']}) as of block {as_of}; "
+            f"the certificate's status changes the bundle's state proof proves at witnessed block {height} "
+            f"({len(proven.history)} of them) give {expected[0]} (changed in block {expected[1]}): the bundle's "
+            "status was altered",
+            "",
+        )
+    elsewhere = [
+        f"{what} under the issuer's batch 0x{at.hex()}"
+        for what, at in (("ended", proven.ended), ("first suspended", proven.held))
+        if any(at) and at != bytes.fromhex(anchor["root"][2:])
+    ]
+    return None, (
+        f"the certificate's batch record and status history ({len(proven.history)} changes) proven at block {height} "
+        f"from the bundle's state proof, with the issuer's status trail ({changes} changes) and anchoring trail "
+        f"({batches} batches); no event stream read"
+        + (f"; the same digest {', '.join(elsewhere)} (anchored again)" if elsewhere else "")
     )

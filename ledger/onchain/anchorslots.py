@@ -1,0 +1,211 @@
+"""Where CertificateAnchor keeps one certificate: the storage slots a state proof at a witnessed block proves it by.
+
+Per department the contract keeps everything a bundle states about one certificate in storage: its batch's record
+(``_batches[department][root]``: signer, block, time, count, type), its status history
+(``_history[department][root][digest]``, a dynamic array of status changes), and the roots under which it ended
+(``_ended[department][digest]``) and was first suspended (``_held[department][digest]``). Proving those slots at a
+cosigned block (ledger/onchain/stateproof.py) proves the batch and the certificate's status up to that block in a
+fixed number of proofs, whatever the chain's length or the department's number of batches and status changes: no
+event stream is read (docs/evidence.md, "Certificate slots").
+
+The slots are the compiler's (``storageLayout`` in ledger/onchain/contracts.json): mapping and array slots are
+Solidity's (``keccak256(key . slot)``, an array's elements from ``keccak256(slot)``), the members' slots and offsets
+read from the layout, never counted by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from eth_utils.crypto import keccak
+
+from ..errors import ChainError
+from .stateproof import MAX_PROOF_SLOTS
+from .toolchain import storage_layout
+
+# The most status changes a certificate's proof carries: five fixed slots and two per change within the most slots
+# one proof holds. A certificate suspended and reinstated more often than this is proven by the trail path instead.
+MAX_HISTORY = (MAX_PROOF_SLOTS - 5) // 2
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A struct member: its slot within the struct, its byte offset within that word and its size."""
+
+    slot: int
+    offset: int
+    size: int
+
+    def of(self, words: Mapping[int, int], base: int) -> int:
+        word = words[base + self.slot].to_bytes(32, "big")
+        return int.from_bytes(word[32 - self.offset - self.size : 32 - self.offset], "big")
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateLayout:
+    """The slots of the mappings that hold a certificate, and the members of its batch record and status changes."""
+
+    batches: int
+    batch: Mapping[str, Member]
+    history: int
+    change: Mapping[str, Member]
+    change_words: int
+    ended: int
+    held: int
+
+    @classmethod
+    def from_layout(cls, layout: Mapping[str, Any]) -> CertificateLayout:
+        variables = {v["label"]: v for v in layout["storage"]}
+        types = layout["types"]
+
+        def leaf(type_name: str) -> str:
+            while types[type_name]["encoding"] in ("mapping", "dynamic_array"):
+                entry = types[type_name]
+                type_name = entry["value"] if entry["encoding"] == "mapping" else entry["base"]
+            return type_name
+
+        def members(struct: str) -> dict[str, Member]:
+            return {
+                m["label"]: Member(int(m["slot"]), int(m["offset"]), int(types[m["type"]]["numberOfBytes"]))
+                for m in types[struct]["members"]
+            }
+
+        change = leaf(variables["_history"]["type"])
+        for name in ("_ended", "_held"):
+            if types[leaf(variables[name]["type"])]["numberOfBytes"] != "32":
+                raise ValueError(f"{name} does not map to one word")
+        return cls(
+            int(variables["_batches"]["slot"]),
+            members(leaf(variables["_batches"]["type"])),
+            int(variables["_history"]["slot"]),
+            members(change),
+            int(types[change]["numberOfBytes"]) // 32,
+            int(variables["_ended"]["slot"]),
+            int(variables["_held"]["slot"]),
+        )
+
+
+def mapped(slot: int, key: bytes) -> int:
+    """The slot of ``mapping[key]`` for a mapping at ``slot`` and a 32-byte key (Solidity's layout)."""
+    return int.from_bytes(keccak(key + slot.to_bytes(32, "big")), "big")
+
+
+_LAYOUT: list[CertificateLayout] = []
+
+
+def certificate_layout() -> CertificateLayout:
+    if not _LAYOUT:
+        try:
+            _LAYOUT.append(CertificateLayout.from_layout(storage_layout("CertificateAnchor")))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ChainError(f"the shipped storage layout of CertificateAnchor is unreadable ({exc!r})") from None
+    return _LAYOUT[0]
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateSlots:
+    """The slots of one certificate (``department``, ``root``, ``digest``)."""
+
+    batch: int  # the batch record's first word
+    history: int  # the status history's length word
+    ended: int
+    held: int
+
+    def fixed(self) -> list[int]:
+        """The slots proven whatever the history's length: the batch record's, the length's, ended's and held's."""
+        layout = certificate_layout()
+        words = sorted({self.batch + m.slot for m in layout.batch.values()})
+        return [*words, self.history, self.ended, self.held]
+
+    def entries(self, length: int) -> list[int]:
+        """The slots of the first ``length`` status changes (an array's elements lie from ``keccak256(slot)``)."""
+        layout = certificate_layout()
+        first = int.from_bytes(keccak(self.history.to_bytes(32, "big")), "big")
+        return [first + i * layout.change_words + w for i in range(length) for w in range(layout.change_words)]
+
+    def all(self, length: int) -> list[int]:
+        return self.fixed() + self.entries(length)
+
+
+def certificate_slots(department_id: bytes, root: bytes, digest: bytes) -> CertificateSlots:
+    layout = certificate_layout()
+    return CertificateSlots(
+        mapped(mapped(layout.batches, department_id), root),
+        mapped(mapped(mapped(layout.history, department_id), root), digest),
+        mapped(mapped(layout.ended, department_id), digest),
+        mapped(mapped(layout.held, department_id), digest),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRecord:
+    signer: str  # 0x + 40 lowercase hex digits
+    block_number: int
+    timestamp: int
+    count: int
+    schema: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ProvenCertificate:
+    """What the certificate's proven slots say at the proven block."""
+
+    batch: BatchRecord
+    history: tuple[tuple[int, int, int, bytes], ...]  # (status code, block, timestamp, detail), oldest first
+    ended: bytes  # the root under which the digest ended, 32 zero bytes while live
+    held: bytes  # the root through which it was first suspended, 32 zero bytes while never
+
+
+def history_length(words: Mapping[int, int], slots: CertificateSlots) -> int:
+    return words[slots.history]
+
+
+def proven_certificate(words: Mapping[int, int], slots: CertificateSlots) -> ProvenCertificate:
+    """The certificate's batch record, status history, ended and held roots from its proven storage ``words`` (every
+    slot of :meth:`CertificateSlots.all` for the proven length)."""
+    layout = certificate_layout()
+    b = layout.batch
+    batch = BatchRecord(
+        "0x" + b["signer"].of(words, slots.batch).to_bytes(20, "big").hex(),
+        b["blockNumber"].of(words, slots.batch),
+        b["timestamp"].of(words, slots.batch),
+        b["count"].of(words, slots.batch),
+        b["schema"].of(words, slots.batch).to_bytes(32, "big"),
+    )
+    length = history_length(words, slots)
+    entries = slots.entries(length)
+    c = layout.change
+    history = tuple(
+        (
+            c["status"].of(words, base),
+            c["blockNumber"].of(words, base),
+            c["timestamp"].of(words, base),
+            c["detail"].of(words, base).to_bytes(32, "big"),
+        )
+        for base in entries[:: layout.change_words]
+    )
+    return ProvenCertificate(
+        batch, history, words[slots.ended].to_bytes(32, "big"), words[slots.held].to_bytes(32, "big")
+    )
+
+
+def verified_certificate(
+    block: Any, answer: Any, address: str, slots: CertificateSlots, block_hash: bytes, number: int
+) -> ProvenCertificate:
+    """The certificate of ``slots`` as the header ``block`` and the ``eth_getProof`` answer ``answer`` prove it in
+    block ``number`` of hash ``block_hash``: its fixed slots first, then as many status changes as the proven length
+    names (a ChainError when the proof lacks one, or the length is past :data:`MAX_HISTORY`)."""
+    from .stateproof import verified_words
+
+    words = verified_words(block, answer, address, slots.fixed(), block_hash, number)
+    length = history_length(words, slots)
+    if length > MAX_HISTORY:
+        raise ChainError(
+            f"the certificate's proven status history has {length} changes, more than the {MAX_HISTORY} a state "
+            "proof of it carries"
+        )
+    if length:
+        words.update(verified_words(block, answer, address, slots.entries(length), block_hash, number))
+    return proven_certificate(words, slots)
