@@ -16,7 +16,9 @@ it was held authorized.
 passes when a quorum cosigned a checkpoint at or after the anchoring and status blocks and the issuer's status
 events up to that block hash to the status trail proven from the block's hash (EIP-1186 state proofs,
 ledger/onchain/stateproof.py), and fails when the chain contradicts that checkpoint (rolled back or rewritten below
-a witnessed height) or the proven state (a node answering the contract's state and its logs alike, made up).
+a witnessed height) or the proven state (a node answering the contract's state and its logs alike, made up), or
+when ``department_key`` and ``type_authority`` believed registry answers that the issuer's key, status and type
+periods proven at that block contradict (ledger/onchain/registryslots.py).
 
 A certificate is looked up where its issuer anchored it: batch ``(issuer, root)`` and status
 ``(issuer, root, digest)``. Another department that copies the digest into a batch of its own, or anchors the
@@ -2255,7 +2257,7 @@ def _anchoring(
     if ts:
         when += f" at {datetime.fromtimestamp(ts, UTC).isoformat().replace('+00:00', 'Z')}"
     items.append(run.check("status", status == "valid", f"{status}{' as of ' + at_text if at_text else ''}{when}{why}"))
-    return (batch.block_number, block), _Verdict(root, digest, status, block, at, batch)
+    return (batch.block_number, block), _Verdict(root, digest, status, block, at, batch, certificate_type)
 
 
 @dataclass(frozen=True, slots=True)
@@ -2270,6 +2272,7 @@ class _Verdict:
     block: int
     at: int | None
     batch: BatchInfo  # the batch as the verdict's reads had it (batch(department, root)): its block, key, count, type
+    certificate_type: object = None  # the type the certificate (or its issuer's store) states, as type_authority had it
 
 
 def _witnessed(
@@ -2288,6 +2291,9 @@ def _witnessed(
         ok, detail = witness.check(blocks, head)
         if ok and _is_department(issuer):
             problem = _against_proven_state(run, witness, issuer, verdict)
+            if problem is None:
+                problem, note = _against_proven_registry(run, checks, witness, issuer, verdict)
+                detail += note
             if problem is not None:
                 ok, detail = False, problem
     except LedgerError as exc:
@@ -2324,6 +2330,80 @@ def _against_proven_state(run: _Run, witness: Any, issuer: str, verdict: _Verdic
         "out, made up or altered status events, and answered the contract's state to match them; do not trust "
         "this node's statuses"
     )
+
+
+def _against_proven_registry(
+    run: _Run, checks: _Checks, witness: Any, issuer: str, verdict: _Verdict
+) -> tuple[str | None, str]:
+    """(why, or None) the registry's answers the verification read for the certificate's batch (``wasActiveSignerAt``
+    for its key and the department's status at its block, ``wasAuthorizedForTypeAt`` for its type) are not what the
+    registry's state at the witnessed block, proven from the block's hash (ledger/onchain/registryslots.py), answers,
+    and a note for the check's detail. The answers are taken from the checks that used them (``department_key``,
+    ``type_authority``), not asked again: a node answering the second read otherwise than the first would agree with
+    the proof here and have its first answer believed. The registry's periods only grow, and none covering a block
+    at or below the witnessed one changes after it, so the state there answers for the batch's block as every later
+    state does. A node answering those views from a state of its own making (a forged key the department's, a type
+    granted, a suspended department active, or a genuine key denied) was believed before: the anchoring trail proves
+    the batch, not the registry's word on it."""
+    proven_registry = getattr(witness, "proven_registry", None)
+    latest = getattr(witness, "latest", None)
+    batch = verdict.batch
+    if proven_registry is None or latest is None or batch.block_number > latest.checkpoint.height:
+        return None, ""  # a witnessed state of no registry; or a batch not witnessed yet (said already)
+    height, block = latest.checkpoint.height, batch.block_number
+    history, why = proven_registry(_department_id(issuer))
+    if history is None:
+        return None, f"; registry: not proven ({why})"
+    view = run.view
+    made = {c.name: c.ok for c in checks.items if not c.skipped}
+    said = made.get("department_key")
+    if said is not None and history.could_act_in(batch.signer, ROLE_ISSUER, block) != said:
+        period = history.key_period(batch.signer)
+        held = (
+            f"key {batch.signer} is none of {issuer!r}'s keys"
+            if period is None
+            else f"key {batch.signer} is {issuer!r}'s from block {period.from_block}"
+            + (f" to block {period.to_block}" if period.to_block else " on")
+        )
+        status = history.status_at(block)
+        stands = (
+            "the department was not registered"
+            if status is None
+            else f"the department was {'active' if status.active else 'suspended'} with roles {status.roles}"
+        )
+        return (
+            f"the node's registry answered that {batch.signer} {'was' if said else 'was not'} an active issuer key of "
+            f"{issuer!r} at block {block}, where it anchored this certificate's batch, but the registry's state at "
+            f"witnessed block {height}, proven from the block's hash, says it {'was not' if said else 'was'} ({held}; "
+            f"{stands} at block {block}): the node answered the registry's views from a state of its own making; do "
+            "not trust this node's registry"
+        ), ""
+    certificate_type = verdict.certificate_type
+    said = made.get("type_authority")
+    # a type that is not the batch's failed the check before it asked the registry: no grant was answered
+    if (
+        said is not None
+        and type(certificate_type) is str
+        and _CERTIFICATE_TYPE.match(certificate_type)
+        and view.type_hash(certificate_type) == batch.schema
+        and history.was_authorized_for_type_at(batch.schema, block) != said
+    ):
+        periods = [t for t in history.types if t.type_hash == batch.schema]
+        held = (
+            ", ".join(
+                f"from block {t.from_block}" + (f" to {t.until_block}" if t.until_block else " on") for t in periods
+            )
+            or "never"
+        )
+        return (
+            # the type is a field of the certificate: named by no detail a digest-only caller sees (api/services.py)
+            f"the node's registry answered that {issuer!r} {'was' if said else 'was not'} authorized for the "
+            f"certificate's type at block {block}, where it anchored this certificate's batch, but the registry's "
+            f"state at witnessed block {height}, proven from the block's hash, says it {'was not' if said else 'was'} "
+            f"(its grants of that type: {held}): the node answered the registry's views from a state of its own "
+            "making; do not trust this node's registry"
+        ), ""
+    return None, ""
 
 
 def _against_proven_batches(

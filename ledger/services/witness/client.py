@@ -30,7 +30,7 @@ from typing import Any
 from ...config import secret_env
 from ...errors import ChainError, ConfigError, InputError, LedgerError
 from ...formats.canonical import json_loads
-from ...onchain import stateproof
+from ...onchain import registryslots, stateproof
 from ...onchain.chain import Chain
 from ...onchain.ids import department_code
 from ...onchain.trail import Trail
@@ -509,9 +509,20 @@ def state_at(chain: Chain, height: int, block_hash: bytes) -> dict[str, Any] | N
             block, answer, _ = stateproof.fetch_verified(chain.w3, chain.deployment.anchor, slots, block_hash, height)
             chunk_of |= {"0x" + dept.hex(): len(proofs) for dept in chunk}
             proofs.append(answer)
+        # the registry's key, status and type periods of every department: what its department_key and
+        # type_authority checks read (a department whose history is past MAX_PERIODS is left out: unproven)
+        _, registry, _, _ = registryslots.fetch_histories(
+            chain.w3, chain.deployment.registry, block_hash, height, departments
+        )
     except LedgerError:
         return None
-    return {"height": height, "block": block, "proofs": proofs, "departments": chunk_of}
+    return {
+        "height": height,
+        "block": block,
+        "proofs": proofs,
+        "departments": chunk_of,
+        "registry": {"address": chain.deployment.registry.lower(), **registryslots.packed(registry)},
+    }
 
 
 def _round(
@@ -631,6 +642,13 @@ class WitnessView:
         # for PROOF_RETRY_SECONDS, so a node answering bad proofs costs a batch one header read and one eth_getProof
         # per department, not per certificate (red team round 75); tried again after, a node's failure may pass
         self._unproven: dict[tuple[str, bytes], tuple[str, float]] = {}
+        # the same for the registry's history of a department (proven_registry): (checkpoint hash, department id) ->
+        # (its history, or None and why it is not proven); its failures; and the registry words the kept proofs of
+        # the latest checkpoint prove (every kept answer checked once, kept while that checkpoint is the latest)
+        self._histories: dict[tuple[str, bytes], tuple[registryslots.RegistryHistory | None, str]] = {}
+        self._histories_unproven: dict[tuple[str, bytes], tuple[str, float]] = {}
+        # (checkpoint hash, "kept" / "older" (a kept file without them) / "none" (no kept file), the words)
+        self._registry_words: tuple[str, str, dict[int, int]] = ("", "none", {})
 
     @classmethod
     def for_ledger(cls, chain: Chain, data_dir: Path) -> WitnessView | None:
@@ -750,6 +768,67 @@ class WitnessView:
                 f"{cp.height} could not be proven: {why}, and the node's own proof failed ({exc}). A node keeping no "
                 "state of that block cannot prove it: run `ledger witness collect` (it keeps the proofs of the block "
                 "it has cosigned)"
+            ) from None
+
+    def proven_registry(self, department_id: bytes) -> tuple[registryslots.RegistryHistory | None, str]:
+        """Department ``department_id``'s key, status and type periods in the registry at the latest witnessed
+        checkpoint's block, proven from the block's hash (ledger/onchain/registryslots.py): from the proofs kept when
+        the checkpoint was collected, else asked of the node. (history, "") when proven; (None, why) when not, and the
+        checkpoint's kept proofs were collected before collect kept the registry's (its verification says so, not a
+        silent pass); a ChainError when neither the kept proofs nor the node prove it otherwise."""
+        latest = self.latest
+        if latest is None:
+            raise ChainError("no witnessed checkpoint to prove the registry's state at")
+        cp = latest.checkpoint
+        key = (cp.hash_hex, department_id)
+        found = self._histories.get(key)
+        if found is None:
+            now = self._clock()
+            failed = self._histories_unproven.get(key)
+            if failed is not None and now - failed[1] < PROOF_RETRY_SECONDS:
+                raise ChainError(failed[0])
+            try:
+                found = self._prove_registry(cp, department_id)
+            except ChainError as exc:
+                self._histories_unproven = {k: v for k, v in self._histories_unproven.items() if k[0] == cp.hash_hex}
+                self._histories_unproven[key] = (str(exc), now)
+                raise
+            self._histories_unproven.pop(key, None)
+            self._histories = {k: v for k, v in self._histories.items() if k[0] == cp.hash_hex}
+            self._histories[key] = found
+        return found
+
+    def _prove_registry(self, cp: Checkpoint, department_id: bytes) -> tuple[registryslots.RegistryHistory | None, str]:
+        registry = self.chain.deployment.registry
+        if self._registry_words[0] != cp.hash_hex:  # the kept file read, and every kept answer checked, once
+            kept = CheckpointStore(self._data_dir).state(cp.hash_hex) if self._data_dir is not None else None
+            section = kept.get("registry") if kept is not None else None
+            if isinstance(section, dict) and kept is not None:
+                answers = registryslots.unpacked(section)
+                words = registryslots.kept_words(kept.get("block"), answers, registry, cp.block_hash, cp.height)
+                self._registry_words = (cp.hash_hex, "kept", words)
+            else:
+                self._registry_words = (cp.hash_hex, "none" if kept is None else "older", {})
+        _, found, words = self._registry_words
+        if found == "kept":
+            history = registryslots.history_from(words, department_id)
+            if history is not None:
+                return history, ""
+            why = "the kept proofs do not prove it"
+        elif found == "older":
+            why = "the checkpoint's kept proofs hold none of the registry's (kept by a collect before they were)"
+        else:
+            why = "no proof of it was kept when the checkpoint was collected"
+        try:
+            return registryslots.proven_history(self.chain.w3, registry, cp.block_hash, cp.height, department_id), ""
+        except ChainError as exc:
+            if found == "older":
+                return None, f"{why}, and the node's own proof failed ({exc})"
+            raise ChainError(
+                f"the registry's key, status and type periods of department {department_code(department_id)!r} at "
+                f"witnessed block {cp.height} could not be proven: {why}, and the node's own proof failed ({exc}). A "
+                "node keeping no state of that block cannot prove them: run `ledger witness collect` (it keeps the "
+                "proofs of the block it has cosigned)"
             ) from None
 
     def check(self, blocks: Iterable[int], head: int) -> tuple[bool, str]:

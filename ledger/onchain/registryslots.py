@@ -1,0 +1,357 @@
+"""DepartmentRegistry's history of a department (its keys, statuses and certificate types) proven at a witnessed block.
+
+A certificate's ``department_key`` and ``type_authority`` checks ask the registry's views ``wasActiveSignerAt`` and
+``wasAuthorizedForTypeAt``; without this they are the node's word, even at a block a quorum of witnesses cosigned. The
+views read three arrays of the department (``_keyHistory``, ``_statusHistory``, ``_typeHistory``), which only grow
+and whose periods, once past, never change for a block below the one they were read at: a period is closed at the
+block of the change that ends it, and a grant starts at the block after the one that made it. So the arrays proven at
+the witnessed block h answer every question about a block at or below h as the registry answers it at any later block.
+
+The proof is EIP-1186's, as for the anchor contract's trails (:mod:`ledger.onchain.stateproof`): the registry's
+account proof and its storage proofs against the state root of the block whose hash the witnesses cosigned. The slots
+are the compiler's (``storageLayout`` in ledger/onchain/contracts.json): a dynamic array in a mapping keeps its length
+at ``keccak(key . slot)`` and its elements from ``keccak(that slot)``, each element ``numberOfBytes / 32`` words, its
+members at the offsets the compiler states. A length past :data:`MAX_PERIODS` is refused before any element is asked
+for: the length is a proven word, but a word of the registry's storage all the same, and it bounds the work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_utils.crypto import keccak
+
+from ..errors import ChainError
+from . import stateproof
+from .ids import department_code
+from .toolchain import storage_layout
+
+# The most periods of one kind this reader accepts of a department: a key rotation, a status change or a type grant is
+# a council decision each, and a department's whole history is a few dozen. Past it, the history is not proven.
+MAX_PERIODS = 256
+# The most eth_getProof answers a kept file may hold for the registry (MAX_PROOF_SLOTS slots each).
+MAX_KEPT_ANSWERS = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _Member:
+    slot: int
+    offset: int
+    size: int
+
+    def of(self, words: Mapping[int, int], base: int) -> int:
+        word = words[base + self.slot].to_bytes(32, "big")
+        return int.from_bytes(word[32 - self.offset - self.size : 32 - self.offset], "big")
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodArray:
+    """A ``mapping(bytes32 => Struct[])`` of the registry: the mapping's slot, each element's words and members."""
+
+    label: str
+    slot: int
+    words: int
+    members: Mapping[str, _Member]
+
+    def length_slot(self, department_id: bytes) -> int:
+        return int.from_bytes(keccak(department_id + self.slot.to_bytes(32, "big")), "big")
+
+    def element_slot(self, department_id: bytes, index: int) -> int:
+        start = int.from_bytes(keccak(self.length_slot(department_id).to_bytes(32, "big")), "big")
+        return (start + index * self.words) % (1 << 256)
+
+    def slots(self, department_id: bytes, length: int) -> list[int]:
+        """The storage slots of the array's first ``length`` elements, every word of each."""
+        return [self.element_slot(department_id, i) + w for i in range(length) for w in range(self.words)]
+
+    def elements(self, words: Mapping[int, int], department_id: bytes, length: int) -> list[dict[str, int]]:
+        return [
+            {name: m.of(words, self.element_slot(department_id, i)) for name, m in self.members.items()}
+            for i in range(length)
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryLayout:
+    """Where DepartmentRegistry keeps a department's key, status and type periods, from the compiler's layout."""
+
+    keys: PeriodArray
+    statuses: PeriodArray
+    types: PeriodArray
+
+    @classmethod
+    def from_layout(cls, layout: Mapping[str, Any]) -> RegistryLayout:
+        variables = {v["label"]: v for v in layout["storage"]}
+        types = layout["types"]
+
+        def array(label: str, wanted: Sequence[str]) -> PeriodArray:
+            mapping = types[variables[label]["type"]]
+            if mapping["encoding"] != "mapping" or types[mapping["key"]]["numberOfBytes"] != "32":
+                raise ValueError(f"{label} is no mapping of a 32-byte key")
+            dynamic = types[mapping["value"]]
+            if dynamic["encoding"] != "dynamic_array":
+                raise ValueError(f"{label} maps to no dynamic array")
+            struct = types[dynamic["base"]]
+            members = {
+                m["label"]: _Member(int(m["slot"]), int(m["offset"]), int(types[m["type"]]["numberOfBytes"]))
+                for m in struct["members"]
+            }
+            if sorted(members) != sorted(wanted):
+                raise ValueError(f"{label}'s periods have members {sorted(members)}, not {sorted(wanted)}")
+            size = int(struct["numberOfBytes"])
+            if size % 32 or not 0 < size <= 32 * 4:
+                raise ValueError(f"{label}'s periods are {size} bytes, no whole number of words")
+            return PeriodArray(label, int(variables[label]["slot"]), size // 32, members)
+
+        return cls(
+            array("_keyHistory", ("signer", "fromBlock", "toBlock")),
+            array("_statusHistory", ("active", "roles", "fromBlock")),
+            array("_typeHistory", ("typeHash", "fromBlock", "untilBlock")),
+        )
+
+    @property
+    def arrays(self) -> tuple[PeriodArray, PeriodArray, PeriodArray]:
+        return self.keys, self.statuses, self.types
+
+
+_LAYOUT: list[RegistryLayout] = []
+
+
+def registry_layout() -> RegistryLayout:
+    if not _LAYOUT:
+        try:
+            _LAYOUT.append(RegistryLayout.from_layout(storage_layout("DepartmentRegistry")))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ChainError(f"the shipped storage layout of DepartmentRegistry is unreadable ({exc!r})") from None
+    return _LAYOUT[0]
+
+
+# -- a department's history ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPeriod:
+    signer: str  # 0x and 40 lower-case hex digits
+    from_block: int
+    to_block: int  # 0: still the department's key
+
+
+@dataclass(frozen=True, slots=True)
+class StatusPeriod:
+    active: bool
+    roles: int
+    from_block: int
+
+
+@dataclass(frozen=True, slots=True)
+class TypePeriod:
+    type_hash: bytes
+    from_block: int
+    until_block: int  # 0: still held
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryHistory:
+    """A department's periods as the registry's storage holds them at one block; answers the registry's views."""
+
+    keys: tuple[KeyPeriod, ...]
+    statuses: tuple[StatusPeriod, ...]
+    types: tuple[TypePeriod, ...]
+
+    def key_period(self, signer: str) -> KeyPeriod | None:
+        """The period of ``signer`` among the department's keys (a key is one department's, once), or None."""
+        wanted = signer.lower()
+        return next((k for k in self.keys if k.signer == wanted), None)
+
+    def status_at(self, block: int) -> StatusPeriod | None:
+        """The status in force at ``block``: the last period starting at or before it (None: not registered yet)."""
+        return next((s for s in reversed(self.statuses) if s.from_block <= block), None)
+
+    def was_active_signer_at(self, signer: str, role: int, block: int) -> bool:
+        """``wasActiveSignerAt(signer, role, block)`` for a signer of this department (DepartmentRegistry.sol)."""
+        key = self.key_period(signer)
+        if key is None or not (key.from_block <= block and (key.to_block == 0 or block < key.to_block)):
+            return False
+        status = self.status_at(block)
+        return status is not None and status.active and status.roles & role == role
+
+    def could_act_in(self, signer: str, role: int, block: int) -> bool:
+        """:func:`ledger.services.verify.could_act_in`'s question: an active key of ``role`` after ``block - 1`` or
+        after ``block``."""
+        return self.was_active_signer_at(signer, role, block) or (
+            block > 0 and self.was_active_signer_at(signer, role, block - 1)
+        )
+
+    def was_authorized_for_type_at(self, type_hash: bytes, block: int) -> bool:
+        """``wasAuthorizedForTypeAt(department, type_hash, block)`` (DepartmentRegistry.sol)."""
+        return any(
+            t.type_hash == type_hash and t.from_block <= block and (t.until_block == 0 or block < t.until_block)
+            for t in self.types
+        )
+
+
+def length_slots(department_id: bytes) -> list[int]:
+    """The slots of the lengths of department ``department_id``'s key, status and type periods."""
+    return [array.length_slot(department_id) for array in registry_layout().arrays]
+
+
+def lengths(words: Mapping[int, int], department_id: bytes) -> tuple[int, int, int]:
+    """The proven lengths of the department's three arrays; a ChainError for one past :data:`MAX_PERIODS`."""
+    found = []
+    for array in registry_layout().arrays:
+        length = words[array.length_slot(department_id)]
+        if length > MAX_PERIODS:
+            raise ChainError(
+                f"the registry's state holds {length} {array.label} periods of department "
+                f"{department_code(department_id)!r}, more than the {MAX_PERIODS} this verifier reads: its history "
+                "is not proven"
+            )
+        found.append(length)
+    return found[0], found[1], found[2]
+
+
+def period_slots(department_id: bytes, counts: tuple[int, int, int]) -> list[int]:
+    """The slots of every period of the department, ``counts`` of each kind (:func:`lengths`)."""
+    return [
+        slot
+        for array, count in zip(registry_layout().arrays, counts, strict=True)
+        for slot in array.slots(department_id, count)
+    ]
+
+
+def history_from(words: Mapping[int, int], department_id: bytes) -> RegistryHistory | None:
+    """Department ``department_id``'s history from proven storage ``words``, or None when ``words`` lack one of its
+    slots (a ChainError for an array past :data:`MAX_PERIODS`)."""
+    if any(slot not in words for slot in length_slots(department_id)):
+        return None
+    counts = lengths(words, department_id)
+    if any(slot not in words for slot in period_slots(department_id, counts)):
+        return None
+    layout = registry_layout()
+    keys = layout.keys.elements(words, department_id, counts[0])
+    statuses = layout.statuses.elements(words, department_id, counts[1])
+    types = layout.types.elements(words, department_id, counts[2])
+    return RegistryHistory(
+        tuple(KeyPeriod("0x" + k["signer"].to_bytes(20, "big").hex(), k["fromBlock"], k["toBlock"]) for k in keys),
+        tuple(StatusPeriod(s["active"] != 0, s["roles"], s["fromBlock"]) for s in statuses),
+        tuple(TypePeriod(t["typeHash"].to_bytes(32, "big"), t["fromBlock"], t["untilBlock"]) for t in types),
+    )
+
+
+# -- reading it from a node, or from kept proofs ---------------------------------------------------------------------
+
+
+def _chunks(slots: Sequence[int]) -> Iterable[list[int]]:
+    for i in range(0, len(slots), stateproof.MAX_PROOF_SLOTS):
+        yield list(slots[i : i + stateproof.MAX_PROOF_SLOTS])
+
+
+def fetch_histories(
+    w3: Any, registry: str, block_hash: bytes, number: int, department_ids: Sequence[bytes]
+) -> tuple[Any, list[Any], dict[int, int], list[bytes]]:
+    """The node's proofs of the histories of ``department_ids`` in block ``number`` of hash ``block_hash``, each
+    checked against that hash: (its header, its ``eth_getProof`` answers, the words they prove, the departments whose
+    history lies past :data:`MAX_PERIODS`, whose periods are not asked for). Two rounds: every length, then every
+    period (at most ``MAX_PROOF_SLOTS`` slots an answer)."""
+    block: Any = None
+    answers: list[Any] = []
+    words: dict[int, int] = {}
+
+    def prove(slots: Sequence[int]) -> None:
+        nonlocal block
+        for chunk in _chunks(slots):
+            block, answer, proven = stateproof.fetch_verified(w3, registry, chunk, block_hash, number)
+            answers.append(answer)
+            words.update(proven)
+
+    prove([slot for dept in department_ids for slot in length_slots(dept)])
+    wanted: list[int] = []
+    too_long: list[bytes] = []
+    for dept in department_ids:
+        try:
+            wanted += period_slots(dept, lengths(words, dept))
+        except ChainError:
+            too_long.append(dept)
+    prove(wanted)
+    return block, answers, words, too_long
+
+
+def proven_history(w3: Any, registry: str, block_hash: bytes, number: int, department_id: bytes) -> RegistryHistory:
+    """Department ``department_id``'s history in block ``number`` of hash ``block_hash``, proven from the block's
+    header (a header read and an ``eth_getProof`` per 64 slots, its lengths first)."""
+    _, _, words, _ = fetch_histories(w3, registry, block_hash, number, [department_id])
+    history = history_from(words, department_id)
+    if history is None:  # not reached: every slot was asked for and proven, or a ChainError raised
+        raise ChainError(f"the node's proofs leave department {department_code(department_id)!r}'s history unproven")
+    return history
+
+
+def packed(answers: Sequence[Any]) -> dict[str, Any]:
+    """The ``eth_getProof`` answers of the registry as a kept file holds them: each trie node once (``nodes``), each
+    answer's account and storage proofs as indices into them (the upper nodes of the storage trie and the account
+    proof are the same in every proof: kept whole, a department's dozen slots cost some 60 KB)."""
+    nodes: dict[str, int] = {}
+
+    def refs(proof: Sequence[str]) -> list[int]:
+        return [nodes.setdefault(node.lower(), len(nodes)) for node in proof]
+
+    kept = [
+        {
+            "accountProof": refs(answer["accountProof"]),
+            "storageProof": [{"key": e["key"], "proof": refs(e["proof"])} for e in answer["storageProof"]],
+        }
+        for answer in answers
+    ]
+    return {"nodes": list(nodes), "proofs": kept}
+
+
+def unpacked(section: Any) -> list[Any]:
+    """The answers :func:`packed` kept, as ``eth_getProof`` answered them (none for a section of another shape; each
+    answer is checked against the witnessed hash all the same)."""
+    nodes = section.get("nodes") if isinstance(section, Mapping) else None
+    proofs = section.get("proofs") if isinstance(section, Mapping) else None
+    if type(nodes) is not list or type(proofs) is not list or len(nodes) > MAX_KEPT_ANSWERS * 4 * 65:
+        return []
+
+    def whole(refs: Any) -> list[Any]:
+        if type(refs) is not list or len(refs) > stateproof.MAX_PROOF_NODES:
+            return []
+        return [nodes[i] if type(i) is int and 0 <= i < len(nodes) else None for i in refs]
+
+    out = []
+    for answer in proofs[:MAX_KEPT_ANSWERS]:
+        entries = answer.get("storageProof") if isinstance(answer, Mapping) else None
+        if type(entries) is not list:
+            continue
+        out.append(
+            {
+                "accountProof": whole(answer.get("accountProof")),
+                "storageProof": [
+                    {"key": e.get("key"), "proof": whole(e.get("proof"))} if isinstance(e, Mapping) else None
+                    for e in entries
+                ],
+            }
+        )
+    return out
+
+
+def kept_words(block: Any, answers: Any, registry: str, block_hash: bytes, number: int) -> dict[int, int]:
+    """Every registry word the kept ``answers`` (``eth_getProof`` answers of ``registry``, with the block's header
+    ``block``) prove at block ``number`` of hash ``block_hash``; an answer that does not prove it is skipped (the file
+    is not trusted: nothing it holds counts unless it hashes up to the witnessed block)."""
+    words: dict[int, int] = {}
+    if type(answers) is not list:
+        return words
+    for answer in answers[:MAX_KEPT_ANSWERS]:
+        entries = answer.get("storageProof") if isinstance(answer, Mapping) else None
+        if type(entries) is not list or not 0 < len(entries) <= stateproof.MAX_PROOF_SLOTS:
+            continue
+        keys = [e.get("key") if isinstance(e, Mapping) else None for e in entries]
+        try:  # verified_words refuses a key that is not 0x and hex digits (int() reads more)
+            slots = [int(k, 16) if type(k) is str and len(k) <= 66 else -1 for k in keys]
+            words.update(stateproof.verified_words(block, answer, registry, slots, block_hash, number))
+        except (ChainError, ValueError):
+            continue
+    return words
