@@ -84,6 +84,13 @@ def validity(start: Any, end: Any, now: datetime, *, dates_hidden: bool = False)
     return ValidityWindow(start, end, dates_hidden=dates_hidden).at(now)
 
 
+def validity_end(value: Any) -> datetime:
+    """The UTC instant a ``valid_until`` value stands for, as :func:`validity` reads it (a date ends at 23:59:59
+    UTC); InputError when it is malformed. For a writer bounding one validity by another's (a permit ends no later
+    than the licence it rests on: services/permits.py)."""
+    return remembered_instant(value, end=True)
+
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 

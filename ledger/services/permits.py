@@ -39,8 +39,9 @@ from sqlalchemy import Connection, select
 from sqlmodel import col
 
 from ..errors import InputError, LedgerError, StateError
+from ..formats import checks
 from ..formats.canonical import json_loads
-from ..formats.certificate import validate_record, validity_instant
+from ..formats.certificate import validate_record
 from ..formats.displayed import describe, hidden_character
 from ..formats.rules import CERTIFICATE_PATH, RuleSet, published_view
 from ..onchain.ids import ROLE_ISSUER
@@ -170,7 +171,7 @@ def _rests_until(
     if until is None:
         return None
     try:
-        return validity_instant(until, end=True)
+        return checks.validity_end(until)
     except InputError:
         return None  # a verified certificate states a readable validity (validate_record): none to hold it to
 
