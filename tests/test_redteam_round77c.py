@@ -24,6 +24,7 @@ Attacks tried here, each failing before this round:
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from ledger.services.verify import ChainView, verify_certificate
 from ledger.storage.models import PermitBasis
 from ledger.storage.store import StatusChange
 
+from .api_support import UNLIMITED
 from .cli_support import cli_in_process
 from .evidence_support import rpc_url
 from .permit_support import SERVICE_ITEM, application, fresh_licence, published_permit_rules
@@ -276,3 +278,29 @@ def test_an_interrupted_sweep_loses_nothing_and_bad_input_is_refused(
         permits.follow_bases(ledger, "NOSUCH")
     code, _, err = cli_in_process(ledger, monkeypatch, capsys, "permits", "follow", "--department", "NOSUCH")
     assert code == 2 and err.strip(), err
+
+
+def test_the_gateway_makes_permits_follow_their_licences_on_its_own(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the department's automatic work runs: the gateway's background task (``LEDGER_PERMIT_FOLLOW_SECONDS``)
+    revokes the permit of a revoked licence with no one running ``ledger permits follow``, within its interval."""
+    from fastapi.testclient import TestClient
+
+    from api.config import ApiSettings
+    from api.main import create_app
+
+    dept = fresh_department
+    rules = published_permit_rules(ledger, dept, "rt77c-gateway")
+    licence, holder = fresh_licence(ledger, tmp_path, "rt77c-gateway")
+    permit = _permit(ledger, dept, rules, licence, holder, "FBP-RT77C-GATEWAY")
+    status.revoke(ledger, licence["digest"], "fraud")
+    monkeypatch.setattr(ledger, "settings", ledger.settings.with_(permit_follow_seconds=1))
+    app = create_app(ledger, settings=ApiSettings(anchor_interval_seconds=0, **UNLIMITED))
+    with TestClient(app):
+        for _ in range(300):  # the task's first round comes after one interval
+            if not _standing(ledger, permit)[0]:
+                break
+            threading.Event().wait(0.1)
+    ok, detail = _standing(ledger, permit)
+    assert not ok and "revoked" in detail, detail

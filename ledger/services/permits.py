@@ -1069,6 +1069,24 @@ def follow_bases(
     return report
 
 
+def follow_all(ledger: Ledger, *, limit: int | None = None) -> dict[str, Followed | str]:
+    """:func:`follow_bases` for every department that issued a permit (the gateway's periodic round), through one
+    view, so each issuer's status events are read once for all of them: the report per department, or the error that
+    left one department's permits for the next round (its key suspended, the node refusing)."""
+    from .verify import ChainView
+
+    with ledger.engine.connect() as conn:
+        departments = sorted(set(conn.execute(select(_LINKS.c.department_id).distinct()).scalars()))
+    view = ChainView(ledger.chain, ledger.settings.confirmations)
+    done: dict[str, Followed | str] = {}
+    for department in departments:
+        try:
+            done[department] = follow_bases(ledger, department, view=view, limit=limit)
+        except LedgerError as exc:
+            done[department] = exc.local_message()  # for the gateway's log, never an answer
+    return done
+
+
 def _mark(ledger: Ledger, permit: str, cert_type: str | None, **values: Any) -> None:
     where = _BASES.c.permit == permit
     if cert_type is not None:
