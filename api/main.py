@@ -23,7 +23,7 @@ from ledger import __version__
 from ledger.client import Ledger
 from ledger.config import insecure_kdf_floor_warning
 from ledger.errors import KeystoreError
-from ledger.services import accesslog, consent
+from ledger.services import accesslog, consent, permits
 from ledger.services.auth import Authenticator, load_secret
 from ledger.services.verify import ChainView
 from ledger.services.witness.client import WitnessView, chain_identity
@@ -114,6 +114,26 @@ async def _anchor_periodically(ledger: Ledger, interval: float, refusals: Refusa
                 if isinstance(outcome, str):
                     log.warning("%s of %s not anchored (retrying in %s s): %s", kind, department, interval, outcome)
         await run_in_threadpool(_collect_cosignatures, ledger)
+
+
+async def _follow_periodically(ledger: Ledger, interval: float) -> None:
+    """Every ``interval`` seconds (``LEDGER_PERMIT_FOLLOW_SECONDS``), make every department's live permits follow the
+    certificates they rest on (permits.follow_all; red team round 77c): a permit falls within ``interval`` and one
+    sweep of its licence."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            followed = await run_in_threadpool(permits.follow_all, ledger)
+        except Exception as exc:  # noqa: BLE001 - a background task: any failure is logged, the next round retries
+            _log_failure(exc, f"following the permits' bases failed; retrying in {interval} s")
+            continue
+        for department, outcome in followed.items():
+            if isinstance(outcome, str):
+                log.warning("permits of %s not followed (retrying in %s s): %s", department, interval, outcome)
+            elif outcome.unread:
+                log.warning(
+                    "%d permits of %s not followed: their bases could not be read", len(outcome.unread), department
+                )
 
 
 def _log_failure(exc: Exception, what: str) -> None:
@@ -210,16 +230,22 @@ def create_app(ledger: Ledger | None = None, *, settings: ApiSettings | None = N
             task = asyncio.create_task(
                 _anchor_periodically(app.state.ledger, settings.anchor_interval_seconds, app.state.refusals)
             )
+        following = None
+        if app.state.ledger.settings.permit_follow_seconds > 0:
+            following = asyncio.create_task(
+                _follow_periodically(app.state.ledger, app.state.ledger.settings.permit_follow_seconds)
+            )
         if settings.head_max_age_seconds > 0:
             app.state.head.start(settings.head_refresh_seconds)
         try:
             yield
         finally:
             app.state.head.stop()
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            for running in (task, following):
+                if running is not None:
+                    running.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await running
             if opened is not None:
                 opened.close()
 

@@ -148,6 +148,10 @@ class Settings:
     # Worker processes that build the batches of `ledger issue` (ledger/services/issuance.py): 0 = one per core (none
     # on one core), -1 = none (everything in one process).
     issue_workers: int = field(default_factory=lambda: _int_env("LEDGER_ISSUE_WORKERS", 0, minimum=-1))
+    # How often the gateway makes every department's live permits follow the certificates they rest on (permits.py,
+    # follow_bases; red team round 77c), in seconds: a permit falls within this (and one sweep) of its licence. 0: the
+    # gateway does not (`ledger permits follow` still does, run by the department's own scheduler).
+    permit_follow_seconds: int = field(default_factory=lambda: _int_env("LEDGER_PERMIT_FOLLOW_SECONDS", 300))
 
     @classmethod
     def from_env(cls, data_dir: str | Path | None = None) -> Settings:

@@ -31,6 +31,10 @@ PASSPHRASE = "test-passphrase"
 # each gateway's)
 os.environ.setdefault("LEDGER_KEYSTORE_KDF_N", "1024")
 os.environ.setdefault("LEDGER_INSECURE_KEYSTORE_KDF_FLOOR", "1024")  # ...which needs the floor lowered explicitly
+# No gateway of a test (in this process or its own) makes permits follow their licences in the background: on the
+# shared ledger it would revoke or suspend another test's permits at a moment of its own. The test of that task
+# sets its interval itself (tests/test_redteam_round77c.py).
+os.environ.setdefault("LEDGER_PERMIT_FOLLOW_SECONDS", "0")
 # The embedded demo council: three members, each key in its own keystore under its own passphrase. Council(ledger)
 # casts their votes from the test process (a convenience the CLI does not offer; docs/governance.md).
 DEMO_COUNCIL_PASSPHRASES = ("member one's passphrase", "member two's passphrase", "member three's passphrase")

@@ -890,3 +890,40 @@ def test_0022_gives_every_permit_issued_before_it_a_row_to_key_and_drops_them_on
         assert "permit_key" not in sa.inspect(conn).get_table_names()
     assert sorted(_model_rows(engine, ProducedCertificate), key=lambda r: str(r["digest"])) == rows
     engine.dispose()
+
+
+def test_0023_keeps_every_permit_row_of_0022_and_adds_what_they_rest_on_empty(url: str) -> None:
+    """Permits issued before 0023 keep their index and key rows; ``permit_basis`` starts empty (the first sweep,
+    ``permits.follow_bases``, writes their rows from their decisions' recorded facts), and the downgrade drops it."""
+    from ledger.storage.models import PermitBasis, PermitKey, ProducedCertificate
+
+    old = open_engine(url, migrate=False)
+    assert migrations.upgrade(old, "0022") == (None, "0022")
+    rows = [
+        {
+            "digest": "0x" + f"{i + 1:02x}" * 32,
+            "department_id": dept,
+            "case_id": f"CASE-{i}",
+            "certificate_id": f"FBP-{dept}-CASE-{i}",
+            "decision_seq": i + 1,
+            "entry_hash": "0x" + f"{i + 7:02x}" * 32,
+        }
+        for i, dept in enumerate(["GOV", "MKT"])
+    ]
+    keys = [{"digest": r["digest"], "department_id": r["department_id"], "key": "0x" + "ab" * 32} for r in rows]
+    with old.begin() as conn:
+        conn.execute(sa.insert(_table(conn, ProducedCertificate)), rows)
+        conn.execute(sa.insert(_table(conn, PermitKey)), keys)
+    old.dispose()
+    engine = open_engine(url)
+    assert sorted(_model_rows(engine, ProducedCertificate), key=lambda r: str(r["digest"])) == rows
+    assert sorted(_model_rows(engine, PermitKey), key=lambda r: str(r["digest"])) == keys
+    assert _model_rows(engine, PermitBasis) == []
+    assert migrations.differences(engine) == []
+    with engine.connect() as conn:
+        command.downgrade(migrations.config(conn), "0022")
+        conn.commit()
+    with engine.connect() as conn:
+        assert "permit_basis" not in sa.inspect(conn).get_table_names()
+    assert sorted(_model_rows(engine, PermitKey), key=lambda r: str(r["digest"])) == keys
+    engine.dispose()

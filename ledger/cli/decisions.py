@@ -1,4 +1,4 @@
-"""``ledger rules publish | demo-data | decide | anchor-logs | replay``."""
+"""``ledger rules publish | demo-data | decide | permits follow | anchor-logs | replay``."""
 
 from __future__ import annotations
 
@@ -133,6 +133,17 @@ def register(commands: Any) -> None:
         "presented permit: its digest is recomputed, never taken from the file)",
     )
     p.set_defaults(run=_produced_by)
+
+    p = commands.add_parser("permits", help="the permits a department's approvals issued")
+    sub = p.add_subparsers(dest="permits_command", required=True)
+    q = sub.add_parser(
+        "follow",
+        help="make the department's live permits follow the certificates they rest on: revoke a permit whose licence "
+        "was revoked, suspend and reinstate it with its licence (the gateway runs this periodically too)",
+    )
+    q.add_argument("--department", "-d", required=True, help="the department whose permits follow their bases")
+    q.add_argument("--limit", type=int, help="judge at most this many permits (the rest at the next run)")
+    q.set_defaults(run=_follow_permits)
 
     p = commands.add_parser("anchor-logs", help="anchor a department's un-anchored log entries")
     p.add_argument("--department", "-d", required=True)
@@ -359,6 +370,17 @@ def _produced_by(args: argparse.Namespace) -> int:
         )
         return 1
     return 0
+
+
+def _follow_permits(args: argparse.Namespace) -> int:
+    from ..services import permits
+
+    with open_ledger(args) as ledger:
+        report = permits.follow_bases(
+            ledger, args.department, limit=args.limit, progress=ProgressBar("following permits' bases")
+        )
+    print_json(report.to_json())
+    return 1 if report.unread else 0
 
 
 def _anchor_logs(args: argparse.Namespace) -> int:

@@ -45,7 +45,7 @@ from ..formats.certificate import validate_record
 from ..formats.displayed import describe, hidden_character
 from ..formats.rules import CERTIFICATE_PATH, RuleSet, published_view
 from ..onchain.ids import ROLE_ISSUER
-from ..storage.models import PermitKey, ProducedCertificate
+from ..storage.models import PermitBasis, PermitKey, ProducedCertificate
 from ..storage.store import Batch, BatchState, Certificate
 from . import issuance, logchain
 from .facts import _cited_digest, _cited_document, citations, resolve_citations
@@ -72,6 +72,7 @@ PRODUCED_FIELD = "produced_by"
 
 _LINKS = ProducedCertificate.__table__  # type: ignore[attr-defined]
 _KEYS = PermitKey.__table__  # type: ignore[attr-defined]
+_BASES = PermitBasis.__table__  # type: ignore[attr-defined]
 
 
 # -- issuing ----------------------------------------------------------------------------------------------------
@@ -360,6 +361,8 @@ class Produced:
     digests: list[str]
     # (digest, key, case) of each permit :func:`premises_key` keys: written as the decisions are recorded
     keys: list[tuple[str, str, str]] = field(default_factory=list)
+    # the rows of :data:`_BASES` of each permit (what it rests on: :func:`bases_of`), written as the keys are
+    bases: list[dict[str, Any]] = field(default_factory=list)
     ledger: Ledger | None = None
 
     def anchor(self, ledger: Ledger) -> list[str]:
@@ -386,6 +389,8 @@ class Produced:
             conn.execute(
                 _KEYS.insert(), [{"digest": d, "department_id": self.department, "key": k} for d, k, _ in self.keys]
             )
+        if self.bases:
+            conn.execute(_BASES.insert(), self.bases)
         issuance.release_held(conn, [built.root for built in self.built])
 
 
@@ -499,6 +504,11 @@ def prepare(
     produced.digests.extend(digests)
     produced.ledger = ledger
     produced.keys = [(d, k, str(w[1]["case_id"])) for d, k, w in zip(digests, keys, wanted, strict=True) if k]
+    produced.bases = [
+        _basis_row(digest, department, basis)
+        for digest, (rules, body, _, _) in zip(digests, wanted, strict=True)
+        for basis in bases_of(rules, body)
+    ]
     return produced
 
 
@@ -793,6 +803,382 @@ def withdraw(ledger: Ledger, department: str, digests: Sequence[str], seq: int) 
                 f"`ledger revoke {digest} --reason {WITHDRAWN_REASON}` (replay reports it until then)"
             ) from exc
     return done
+
+
+# -- following what a permit rests on ---------------------------------------------------------------------------
+
+# The published status reasons (reasons.py) the sweep changes a permit's status with. The vocabulary is the
+# contract's (CertificateAnchor MAX_REASON): it has no code saying "the certificate it rests on was revoked", so a
+# permit falls with ``other`` and the sealed note says which certificate, of which issuer, ended (docs/decisions.md).
+BASIS_ENDED_REASON = "other"
+BASIS_SUSPENDED_REASON = "under-investigation"
+BASIS_REINSTATED_REASON = "grounds-resolved"
+NO_BASIS = ""  # the cert_type of a permit's row saying it rests on no certificate
+
+
+def bases_of(rule_set: RuleSet, body: Mapping[str, Any]) -> list[tuple[str, str | None, str | None, str | None]]:
+    """(type, issuer, digest, root) of each certificate type a field of the permit ``rule_set`` produces is certified
+    from: the first fact of the decision ``body`` that :func:`_certified` takes a field from (verified, valid,
+    unexpired, the applicant's, of a trusted issuer), with None for a type no fact qualifies for (an officer's
+    approval given no input); ``[("", None, None, None)]`` when no field is certified from a certificate."""
+    spec = rule_set.produces or {}
+    facts = body.get("certificates")
+    facts = facts if isinstance(facts, list) else []
+    out: dict[str, tuple[str, str | None, str | None, str | None]] = {}
+    for path in spec.get("fields", {}).values():
+        match = CERTIFICATE_PATH.fullmatch(path)
+        if match is None or match[1] in out:
+            continue
+        cert_type, issuers = match[1], trusted_issuers(rule_set, match[1])
+        out[cert_type] = (cert_type, None, None, None)
+        for fact in facts:
+            if (
+                isinstance(fact, Mapping)
+                and fact.get("type") == cert_type
+                and (issuers is None or fact.get("issuer") in issuers)
+                and fact.get("verified") is True
+                and fact.get("status") == "valid"
+                and fact.get("expired") is False
+                and fact.get("holder") is True
+            ):
+                issuer, digest, root = fact.get("issuer"), fact.get("digest"), fact.get("root")
+                if all(isinstance(v, str) for v in (issuer, digest, root)):
+                    out[cert_type] = (cert_type, issuer, digest, root)
+                break
+    return list(out.values()) or [(NO_BASIS, None, None, None)]
+
+
+def _basis_row(permit: str, department: str, basis: tuple[str, str | None, str | None, str | None]) -> dict[str, Any]:
+    cert_type, issuer, digest, root = basis
+    return {
+        "permit": permit,
+        "cert_type": cert_type,
+        "department_id": department,
+        "basis_issuer": issuer,
+        "basis_digest": digest,
+        "basis_root": root,
+        "followed": None,
+        "followed_block": None,
+    }
+
+
+def _record_earlier_bases(ledger: Ledger, department: str) -> int:
+    """Write the :data:`_BASES` rows of ``department``'s permits issued before migration 0023 (an index row, no basis
+    row), from the facts their decision recorded and the rule set it ran; returns how many permits. A decision that
+    does not name the permit (an index row an insider altered: replay reports it), is unreadable or ran a rule set
+    this store no longer holds gets no row and is read again at the next sweep."""
+    from .decisions import load_recorded_rule_set
+
+    with ledger.engine.connect() as conn:
+        missing = conn.execute(
+            select(_LINKS.c.digest, _LINKS.c.decision_seq)
+            .where(_LINKS.c.department_id == department)
+            .where(~select(_BASES.c.permit).where(_BASES.c.permit == _LINKS.c.digest).exists())
+        ).all()
+    written = 0
+    for digest, seq in missing:
+        if type(seq) is not int:
+            continue
+        entry = next(
+            iter(logchain.entries(ledger, LOG_DECISIONS, department, after=(department, seq - 1), limit=1)), None
+        )
+        if entry is None or entry.seq != seq:
+            continue
+        try:
+            body = logchain.read_body(entry.body, LOG_DECISIONS, department, entry.seq)
+        except logchain.UnreadableEntry:
+            continue
+        issued = body.get("issued")
+        if not isinstance(issued, Mapping) or issued.get("certificate") != digest:
+            continue
+        rule_set, _ = load_recorded_rule_set(ledger, str(body.get("rule_set")))
+        if rule_set is None:
+            continue
+        with ledger.engine.begin() as conn:
+            conn.execute(_BASES.insert(), [_basis_row(digest, department, b) for b in bases_of(rule_set, body)])
+        written += 1
+    return written
+
+
+@dataclass
+class Followed:
+    """What one sweep (:func:`follow_bases`) found and did, as of block ``as_of_block``: the permits it revoked,
+    suspended and reinstated, those whose basis was renewed for the same holder (now resting on the renewal), and
+    those it could not judge (``unread``: permit -> why; nothing was done to them). ``left``: permits past ``limit``,
+    for the next run."""
+
+    department: str
+    as_of_block: int | None = None
+    checked: int = 0
+    revoked: list[str] = field(default_factory=list)
+    suspended: list[str] = field(default_factory=list)
+    reinstated: list[str] = field(default_factory=list)
+    renewed: list[str] = field(default_factory=list)
+    unread: dict[str, str] = field(default_factory=dict)
+    left: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "department": self.department,
+            "as_of_block": self.as_of_block,
+            "checked": self.checked,
+            "revoked": self.revoked,
+            "suspended": self.suspended,
+            "reinstated": self.reinstated,
+            "renewed": self.renewed,
+            "unread": self.unread,
+            "left": self.left,
+        }
+
+
+def _holder_of(ledger: Ledger, digest: str) -> str | None:
+    """The identity a certificate of this store names as its holder (HOLDER_FIELD_OF_TYPE), or None: not in the
+    store, erased, unreadable, or of a type naming no holder. Compared in memory, never recorded."""
+    from ..formats.holders import HOLDER_FIELD_OF_TYPE
+
+    with ledger.engine.connect() as conn:
+        row = conn.execute(
+            select(col(Certificate.sealed), col(Certificate.cert_type)).where(col(Certificate.digest) == digest)
+        ).first()
+    if row is None or row[1] not in HOLDER_FIELD_OF_TYPE:
+        return None
+    try:
+        fields = json_loads(ledger.vault.open(bytes(row[0]), bytes.fromhex(digest[2:])))["fields"]
+        holder = fields.get(HOLDER_FIELD_OF_TYPE[row[1]])
+    except (LedgerError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return holder if isinstance(holder, str) and holder.strip() else None
+
+
+def _successor(view: Any, issuer: str, digest: str, head: int) -> tuple[str, str] | None:
+    """(digest, root) of the certificate that superseded ``digest`` of ``issuer``, from the issuer's status events
+    as the verification core reads them (checked against its status trail)."""
+    from ..formats.canonical import hex32, parse_hex32
+
+    stream = view.department_stream(issuer, head)
+    wanted = parse_hex32(digest)
+    for replaced in (stream.replaced, stream.replaced_recent):
+        for (_dept, root, successor), olds in replaced.items():
+            if wanted in olds:
+                return hex32(successor), hex32(root)
+    return None
+
+
+def _basis_standing(view: Any, issuer: str, root: str, digest: str, head: int) -> tuple[str, int, str]:
+    """(status, block, reason name) of a permit's basis as of ``head``, as the verification core reads it
+    (:meth:`ChainView.standing`: its own status, then an end or a suspension under another root of its issuer)."""
+    from ..formats.canonical import parse_hex32
+    from ..formats.reasons import reason_name
+
+    own, ended, held = view.standing(issuer, parse_hex32(root), parse_hex32(digest), None, head)
+    if own[0] in ("revoked", "superseded"):
+        found = own
+    elif ended is not None:
+        found = ended
+    elif own[0] == "suspended":
+        found = own
+    elif held is not None:
+        found = held
+    else:
+        return "valid", 0, ""
+    detail = bytes(found[3])
+    reason = reason_name(detail[-1]) if found[0] in ("revoked", "suspended") and detail else ""
+    return str(found[0]), int(found[1]), reason
+
+
+def follow_bases(
+    ledger: Ledger,
+    department: str,
+    *,
+    view: Any = None,
+    limit: int | None = None,
+    progress: Any = None,
+) -> Followed:
+    """Make ``department``'s live permits follow the certificates they rest on (:data:`_BASES`; red team round 77c:
+    a licence revoked for fraud left the food business permit resting on it valid). Every status is read in one pass
+    through ``view`` (a :class:`~ledger.services.verify.ChainView`, herd lookup by default: each issuer's whole status
+    event stream, held to its status trail, so a node adding, dropping or moving an event is refused, never believed),
+    as of one head. Per permit, the worst of its bases:
+
+    * revoked, or superseded by a certificate naming another holder: the permit is revoked
+      (:data:`BASIS_ENDED_REASON`; the sealed note names the basis, its issuer and what ended it);
+    * superseded by a renewal naming the same holder: the permit stands and rests on the renewal from now on;
+      superseded by a certificate this store cannot open: suspended (the department looks);
+    * suspended (under its root or another of its issuer's): a valid permit is suspended
+      (:data:`BASIS_SUSPENDED_REASON`);
+    * valid again: a permit the sweep suspended, and still suspended by that very change, is reinstated
+      (:data:`BASIS_REINSTATED_REASON`); one an officer suspended is left to the officer.
+
+    Only ``department``'s own permits are acted on (its store's rows, its key: another department's permit is
+    refused by the status service and by the contract). Idempotent and resumable: an ended permit is skipped; the
+    intent is written before each transaction and the result after it, so a sweep cut short is finished by the next
+    (a permit marked ``suspending`` found suspended on chain is taken as the sweep's). A basis whose issuer's events
+    cannot be read (a node refused) leaves its permits untouched, listed in ``unread``. ``limit``: judge at most this
+    many permits (the rest are counted in ``left``, for the next run); ``progress(done, total)`` is called as permits
+    are judged."""
+    from ..errors import ChainError
+    from .verify import ChainView
+
+    if limit is not None and (type(limit) is not int or limit < 1):
+        raise InputError("limit is a whole number of permits, at least 1", field="limit")
+    ledger.department_account(department)  # a department this ledger signs for (KeystoreError otherwise)
+    _record_earlier_bases(ledger, department)
+    now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    with ledger.engine.connect() as conn:
+        found = conn.execute(
+            select(_BASES)
+            .where(_BASES.c.department_id == department, _BASES.c.basis_digest.is_not(None))
+            .order_by(_BASES.c.permit, _BASES.c.cert_type)
+        ).all()
+        wanted = sorted({row.permit for row in found})
+        # the permits themselves, of ``department``'s own store, anchored, not expired: a row naming another's
+        # permit (or one never anchored) is not acted on (the digest column is typed: compared as bound values)
+        own: dict[str, str] = {}
+        for i in range(0, len(wanted), 900):
+            own.update(
+                (str(digest), str(root))
+                for digest, root, until in conn.execute(
+                    select(col(Certificate.digest), col(Certificate.batch_root), col(Certificate.valid_until))
+                    .join(Batch, col(Batch.root) == Certificate.batch_root)
+                    .where(
+                        col(Certificate.digest).in_(wanted[i : i + 900]),
+                        col(Certificate.department_id) == department,
+                        col(Batch.state) == BatchState.CONFIRMED,
+                    )
+                )
+                if until is None or str(until) > now  # an expired permit has nothing left to follow
+            )
+    permits_of: dict[str, tuple[str, list[Any]]] = {}
+    for row in found:
+        if row.permit in own:
+            permits_of.setdefault(row.permit, (own[row.permit], []))[1].append(row)
+    view = view if view is not None else ChainView(ledger.chain, ledger.settings.confirmations)
+    head = view.head()
+    report = Followed(department, head)
+    total = len(permits_of)
+    for done, (permit, (root, bases)) in enumerate(permits_of.items(), start=1):
+        if limit is not None and report.checked >= limit:
+            report.left = total - done + 1
+            break
+        report.checked += 1
+        try:
+            _follow_one(ledger, view, department, permit, root, bases, head, report)
+        except ChainError as exc:
+            report.unread[permit] = f"the chain could not be read as the verification core reads it: {exc}"
+        if progress is not None:
+            progress(done, total)
+    return report
+
+
+def follow_all(ledger: Ledger, *, limit: int | None = None) -> dict[str, Followed | str]:
+    """:func:`follow_bases` for every department that issued a permit (the gateway's periodic round), through one
+    view, so each issuer's status events are read once for all of them: the report per department, or the error that
+    left one department's permits for the next round (its key suspended, the node refusing)."""
+    from .verify import ChainView
+
+    with ledger.engine.connect() as conn:
+        departments = sorted(set(conn.execute(select(_LINKS.c.department_id).distinct()).scalars()))
+    view = ChainView(ledger.chain, ledger.settings.confirmations)
+    done: dict[str, Followed | str] = {}
+    for department in departments:
+        try:
+            done[department] = follow_bases(ledger, department, view=view, limit=limit)
+        except LedgerError as exc:
+            done[department] = exc.local_message()  # for the gateway's log, never an answer
+    return done
+
+
+def _mark(ledger: Ledger, permit: str, cert_type: str | None, **values: Any) -> None:
+    where = _BASES.c.permit == permit
+    if cert_type is not None:
+        where = where & (_BASES.c.cert_type == cert_type)
+    with ledger.engine.begin() as conn:
+        conn.execute(_BASES.update().where(where).values(**values))
+
+
+def _follow_one(
+    ledger: Ledger,
+    view: Any,
+    department: str,
+    permit: str,
+    root: str,
+    bases: Sequence[Any],
+    head: int,
+    report: Followed,
+) -> None:
+    """Judge one permit by its bases and act (see :func:`follow_bases`)."""
+    from ..formats.canonical import parse_hex32
+    from . import status
+
+    own, ended, held = view.standing(department, parse_hex32(root), parse_hex32(permit), None, head)
+    if own[0] in ("revoked", "superseded") or ended is not None:
+        if any(b.followed == "revoking" for b in bases):  # cut short after its transaction: the sweep's revocation
+            _mark(ledger, permit, None, followed="revoked")
+        return  # ended: nothing left to follow
+    suspended = own[0] == "suspended" or held is not None
+    suspended_at = int(own[1]) if own[0] == "suspended" else (int(held[1]) if held is not None else 0)
+    worst: tuple[int, str, Any, str] = (0, "valid", None, "")  # (rank, what, basis row, note)
+    for basis in bases:
+        state, block, reason = _basis_standing(view, basis.basis_issuer, basis.basis_root, basis.basis_digest, head)
+        named = f"the {basis.cert_type} {basis.basis_digest} of {basis.basis_issuer} it rests on"
+        if state == "superseded":
+            successor = _successor(view, basis.basis_issuer, basis.basis_digest, head)
+            holder = _holder_of(ledger, permit)
+            if successor is not None and holder is not None and _holder_of(ledger, successor[0]) == holder:
+                # a renewal naming the same holder: the permit rests on it from now on (and follows it)
+                _mark(ledger, permit, basis.cert_type, basis_digest=successor[0], basis_root=successor[1])
+                report.renewed.append(permit)
+                continue
+            if successor is not None and _holder_of(ledger, successor[0]) is not None and holder is not None:
+                found = (3, "revoke", basis, f"{named} was superseded in block {block} by one naming another holder")
+            else:
+                found = (2, "suspend", basis, f"{named} was superseded in block {block} by one this store cannot read")
+        elif state == "revoked":
+            found = (3, "revoke", basis, f"{named} was revoked in block {block} ({reason})")
+        elif state == "suspended":
+            found = (2, "suspend", basis, f"{named} was suspended in block {block} ({reason})")
+        else:
+            found = (0, "valid", basis, "")
+        worst = max(worst, found, key=lambda w: w[0])
+    rank, action, basis, note = worst
+    ours = [b for b in bases if b.followed in ("suspended", "suspending")]
+    if action == "revoke":
+        _mark(ledger, permit, basis.cert_type, followed="revoking")
+        status.revoke(ledger, permit, BASIS_ENDED_REASON, department, note=f"followed its basis: {note}")
+        _mark(ledger, permit, basis.cert_type, followed="revoked")
+        report.revoked.append(permit)
+    elif action == "suspend":
+        if suspended:
+            pending = [b for b in ours if b.followed == "suspending"]
+            for b in pending:  # cut short after its transaction: the suspension on chain is the sweep's
+                _mark(ledger, permit, b.cert_type, followed="suspended", followed_block=suspended_at)
+            return  # suspended already (by the sweep, or by an officer: left as it is)
+        _mark(ledger, permit, basis.cert_type, followed="suspending")
+        status.suspend(ledger, permit, BASIS_SUSPENDED_REASON, department, note=f"followed its basis: {note}")
+        block = _suspended_block(view, department, root, permit)
+        _mark(ledger, permit, basis.cert_type, followed="suspended", followed_block=block)
+        report.suspended.append(permit)
+    elif rank == 0 and ours:
+        # every basis valid: reinstate only the sweep's own suspension, still the permit's latest change
+        mine = {b.followed_block for b in ours if b.followed == "suspended"}
+        if suspended and own[0] == "suspended" and suspended_at in mine:
+            status.reinstate(
+                ledger, permit, BASIS_REINSTATED_REASON, department, note="followed its basis: valid again"
+            )
+            report.reinstated.append(permit)
+        _mark(ledger, permit, None, followed=None, followed_block=None)
+
+
+def _suspended_block(view: Any, department: str, root: str, permit: str) -> int:
+    """The block of ``permit``'s latest status change, read from the chain just after the sweep made it."""
+    from ..formats.canonical import parse_hex32
+    from ..onchain.chain import department_id_bytes
+
+    chain = view.chain
+    answer = chain.call(
+        chain.anchor.functions.statusOf(department_id_bytes(department), parse_hex32(root), parse_hex32(permit))
+    )
+    return int(answer[1])
 
 
 # -- provenance -------------------------------------------------------------------------------------------------

@@ -539,6 +539,30 @@ class PermitKey(SQLModel, table=True):
     key: str | None = Field(default=None, max_length=66)
 
 
+class PermitBasis(SQLModel, table=True):
+    """What a permit rests on: per permit and certificate type, the cited certificate a field of it is certified from
+    (``produces.fields`` naming ``certificate.TYPE.FIELD``; the fact the approval established: its issuer, digest and
+    batch root, no field of it), so that :func:`~ledger.services.permits.follow_bases` can make the permit follow the
+    status of that certificate on chain (red team round 77c: a licence revoked for fraud left the permits resting on it
+    valid). Written in the transaction that records the approval; a permit issued before migration 0023 gets its rows
+    at the first sweep (from its decision's recorded facts). ``basis_digest`` NULL: the permit rests on no certificate
+    (type ``""``). ``followed``: what the sweep did last (NULL nothing; ``suspending``/``revoking`` before its
+    transaction, ``suspended``/``revoked`` after; ``followed_block`` the block of the sweep's own suspension, the
+    only one it reinstates)."""
+
+    __tablename__ = "permit_basis"
+    __table_args__ = (Index("ix_permit_basis_department", "department_id"),)
+
+    permit: str = Field(primary_key=True, max_length=66)
+    cert_type: str = Field(primary_key=True, max_length=64)
+    department_id: str = Field(max_length=32)
+    basis_issuer: str | None = Field(default=None, max_length=32)
+    basis_digest: str | None = Field(default=None, max_length=66)
+    basis_root: str | None = Field(default=None, max_length=66)
+    followed: str | None = Field(default=None, max_length=16)
+    followed_block: int | None = Field(default=None)
+
+
 # -- the gateway's sign-in (auth.py) ----------------------------------------------------------------------------
 
 
