@@ -40,6 +40,8 @@ from ..storage.models import (  # noqa: F401 - re-exported
     aware,
     given_time,
 )
+from ..storage.store import Certificate
+from ..storage.vault import ERASED
 from . import _keyset, accesslog, consent, logchain
 from .auth import Attempt, PermissionDenied
 from .departments import get_department, registry_record
@@ -248,7 +250,38 @@ def record_problem(ledger: Ledger, grant: Grant, entries: list[dict[str, Any]] |
             f"grant {grant.id}'s row is not the grant its logged creation made, which states {said}: the row was "
             "changed in the database; the issuer grants again to change a grant"
         )
-    return None
+    return _purpose_problem(ledger, grant, created)
+
+
+def _purpose_problem(ledger: Ledger, grant: Grant, created: dict[str, Any]) -> str | None:
+    """Why ``grant``'s row does not state the purpose its logged creation ``created`` hashed (None: it does). Every
+    read through the grant is logged, and shown to the data subject and the issuer, under the row's purpose, so a
+    text an insider rewrote would be what they are told the certificate was read for (red team round 80). The
+    erasure's marker (no salt) stands for the text only once the certificate's contents are erased: erasure clears
+    both in one transaction. A creation logged with no hash of its purpose holds the row to nothing."""
+    if not any(isinstance(created.get(member), str) for member in ("purpose_hash", "purpose_sha256")):
+        return None
+    text, salt = logged_purpose(grant)
+    if text is None:
+        with ledger.engine.connect() as conn:
+            erased = conn.execute(
+                select(col(Certificate.digest)).where(
+                    col(Certificate.digest) == grant.digest, col(Certificate.sealed) == ERASED
+                )
+            ).first()
+        if erased is not None:
+            return None
+        return (
+            f"grant {grant.id}'s row says its purpose was erased with the certificate, but the certificate's contents "
+            "are not erased: the row was changed in the database; restore it from a backup"
+        )
+    if accesslog.grant_purpose_matches(created, text, salt):
+        return None
+    return (
+        f"grant {grant.id}'s row states another purpose than the one its logged creation hashed: the row (its "
+        "purpose or the salt keying its hash) was changed in the database; restore it from a backup, or the issuer "
+        "grants again"
+    )
 
 
 _ENTRIES = LogEntry.__table__  # type: ignore[attr-defined]
