@@ -17,13 +17,16 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from ledger.client import Ledger
-from ledger.services import accesslog, reconcile, sharing
+from ledger.services import accesslog, erasure, reconcile, sharing
 from ledger.services.auth import PermissionDenied
 from ledger.storage.models import GRANT_PURPOSE_ERASED, Grant
+from ledger.storage.store import Batch, Certificate
 
+from .api_support import Clock, bearer, login, make_client, problem_body
+from .api_support import issue as api_issue
 from .consent_support import NOW, consent_world, grant, read_as  # noqa: F401 - the world fixture
 
 
@@ -78,3 +81,57 @@ def _served_purposes(ledger: Ledger, w: dict[str, Any]) -> list[Any]:
         for e in accesslog.entries(ledger, department=w["issuer"], certificate=w["b"]["digest"])
         if e.get("action") == "read" and e.get("outcome") == "served"
     ]
+
+
+# -- 2. an auditor's list of a certificate's reads, its row moved to another department -----------------------------
+
+
+def test_an_auditors_list_of_a_certificates_reads_is_not_read_from_the_log_of_a_department_its_row_was_moved_to(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Adversary: an insider with database access hiding who read a certificate from the auditor a data subject
+    complained to, by setting the certificate row's ``department_id`` to another department (with or without its
+    batch row): ``GET /certificates/{digest}/accesses`` read the reads an auditor asks for from the log of the
+    department the row names, which holds none, and answered an empty list; the issuer's own request, the data
+    subject's list and the full timeline compare the row with the certificate's sealed fields (round 13, 19) and
+    refuse it. The auditor's is refused alike (409, naming the row), and lists the reads once the row is back."""
+    dept = fresh_department
+    (doc,) = api_issue(ledger, dept, 1)
+    client = make_client(ledger, Clock())
+    issuer, auditor = bearer(login(client, ledger, dept)), bearer(login(client, ledger, "AUD"))
+    assert client.get(f"/certificates/{doc['digest']}/content", headers=issuer).status_code == 200
+    path = f"/certificates/{doc['digest']}/accesses"
+
+    def reads() -> list[Any]:
+        answer = client.get(path, headers=auditor)
+        assert answer.status_code == 200, answer.text
+        return [e for e in answer.json() if e.get("action") == "read"]
+
+    assert len(reads()) == 1
+    with ledger.engine.connect() as conn:
+        root = conn.execute(select(Certificate.batch_root).where(Certificate.digest == doc["digest"])).scalar_one()  # type: ignore[call-overload,arg-type]
+
+    def refused(moved: list[Any]) -> None:
+        _move(ledger, moved, doc["digest"], root, "MKT")
+        try:
+            body = problem_body(client.get(path, headers=auditor), 409)
+            assert "MKT" in body["detail"], body
+        finally:
+            _move(ledger, moved, doc["digest"], root, dept)
+        assert len(reads()) == 1
+
+    refused([Certificate])
+    refused([Certificate, Batch])  # the sealed fields still name the issuer
+    # once the contents are lawfully erased no sealed field is left to compare the row with: the issuer's own erasures
+    # log records the erasure, the other department's does not
+    erasure.erase(ledger, doc["digest"], basis="objection", by="officer-r80")
+    assert len(reads()) == 1
+    refused([Certificate, Batch])
+
+
+def _move(ledger: Ledger, tables: list[Any], digest: str, root: str, department: str) -> None:
+    """What an insider does: the certificate's row (and its batch's) made to name ``department``."""
+    with ledger.engine.begin() as conn:
+        for table in tables:
+            where = Certificate.digest == digest if table is Certificate else Batch.root == root
+            conn.execute(update(table).where(where).values(department_id=department))  # type: ignore[arg-type]

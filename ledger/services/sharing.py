@@ -40,9 +40,9 @@ from ..storage.models import (  # noqa: F401 - re-exported
     aware,
     given_time,
 )
-from ..storage.store import Certificate
+from ..storage.store import Batch, Certificate
 from ..storage.vault import ERASED
-from . import _keyset, accesslog, consent, logchain
+from . import _keyset, accesslog, consent, erasure, logchain
 from .auth import Attempt, PermissionDenied
 from .departments import get_department, registry_record
 from .issuance import check_custodian, custodian_document
@@ -653,6 +653,35 @@ def own_certificate(ledger: Ledger, digest: str, department: str) -> StoredCerti
         )
     # the row's issuer column is the store's word: its sealed fields must say so too (StateError: the row was moved)
     check_custodian(ledger, hex32(cert.digest), department)
+    return cert
+
+
+def audited_certificate(ledger: Ledger, digest: str) -> StoredCertificate:
+    """Certificate ``digest`` for a reader of any department's certificates (an auditor), who is then answered from
+    the department its store row names (its reads, from that department's access log): StateError unless that is
+    the certificate's issuer - the one its sealed fields state, or, once its contents were erased, whose own
+    ``erasures`` log records the erasure - and its batch's department. An insider who moved the row (or the row and
+    its batch) to another department had the auditor shown that department's log of it: no reads (red team round
+    80); the issuer's own requests compare the row as :func:`own_certificate` does."""
+    cert = _certificate(ledger, digest)
+    key = hex32(cert.digest)
+    check_custodian(ledger, key, cert.department)  # StateError: the sealed fields name another issuer
+    with ledger.engine.connect() as conn:
+        batch = conn.execute(select(col(Batch.department_id)).where(col(Batch.root) == hex32(cert.root))).scalar()
+        erased = conn.execute(
+            select(col(Certificate.digest)).where(col(Certificate.digest) == key, col(Certificate.sealed) == ERASED)
+        ).first()
+    moved = None
+    if batch != cert.department:
+        moved = f"its batch {hex32(cert.root)} is {batch!r}'s"
+    elif erased is not None and erasure.recorded_entry(ledger, cert.department, key) is None:
+        moved = f"its contents are erased and {cert.department}'s erasures log records no erasure of it"
+    if moved is not None:
+        raise StateError(
+            f"certificate {key}'s store row names {cert.department} as its issuer, but {moved}: the row was changed "
+            "in the database, so nothing of it is read from that department's logs; `ledger reconcile` names it: "
+            "restore the row"
+        )
     return cert
 
 
