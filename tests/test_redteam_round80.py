@@ -20,7 +20,8 @@ import pytest
 from sqlalchemy import select, update
 
 from ledger.client import Ledger
-from ledger.services import accesslog, erasure, reconcile, sharing
+from ledger.errors import StateError
+from ledger.services import accesslog, erasure, issuance, reconcile, sharing, status
 from ledger.services.auth import PermissionDenied
 from ledger.storage.models import GRANT_PURPOSE_ERASED, Grant
 from ledger.storage.store import Batch, Certificate
@@ -135,3 +136,49 @@ def _move(ledger: Ledger, tables: list[Any], digest: str, root: str, department:
         for table in tables:
             where = Certificate.digest == digest if table is Certificate else Batch.root == root
             conn.execute(update(table).where(where).values(department_id=department))  # type: ignore[arg-type]
+
+
+# -- 3. a certificate named by its id, the ids of two rows swapped ----------------------------------------------------
+
+
+def test_a_certificate_named_by_its_id_is_the_one_whose_sealed_fields_state_that_id(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Adversary: an insider with database access swapping the ``certificate_id`` of two of a department's rows (the
+    column is the store's word; nothing binds it to the digest), waiting for the department's officer to act on one
+    of them by its id (``ledger revoke ID --department D``, ``suspend``, ``erase``, ``export``): the lookup by id found
+    the other row, so the other person's licence was revoked on chain (terminal), its contents destroyed for good,
+    or handed out as the one asked for. A certificate found by its id must now state that id in its sealed fields
+    (StateError naming both, nothing sent, destroyed or handed out); by digest, or with the rows put back, it is
+    found as before. Once erased, no sealed field is left to check an id against: found by digest only."""
+    dept = fresh_department
+    first, second = api_issue(ledger, dept, 2)
+    ids = [d["fields"]["id"] for d in (first, second)]
+    _set_id(ledger, first["digest"], "swap-in-progress")
+    _set_id(ledger, second["digest"], ids[0])
+    _set_id(ledger, first["digest"], ids[1])
+    try:
+        with pytest.raises(StateError, match=ids[0]):
+            status.revoke(ledger, ids[0], "fraud", dept)
+        with pytest.raises(StateError, match=ids[0]):
+            issuance.holder_document(ledger, ids[0], dept)
+        with pytest.raises(StateError, match=ids[0]):
+            erasure.erase(ledger, ids[0], dept, basis="objection", by="officer-r80")
+        assert issuance.sealed_fields(ledger, second["digest"]) is not None  # nothing destroyed
+        assert issuance.holder_document(ledger, second["digest"])["fields"]["id"] == ids[1]  # by digest: found
+    finally:
+        _set_id(ledger, first["digest"], "swap-in-progress")
+        _set_id(ledger, second["digest"], ids[1])
+        _set_id(ledger, first["digest"], ids[0])
+    assert status.stored(ledger, ids[1], dept).digest.hex() == second["digest"][2:]
+    assert status.stored(ledger, second["digest"]).certificate_id == ids[1]
+    # erased: an id cannot be checked any more, a digest still finds it
+    erasure.erase(ledger, ids[1], dept, basis="objection", by="officer-r80")
+    with pytest.raises(StateError, match="digest"):
+        status.stored(ledger, ids[1], dept)
+    assert status.stored(ledger, second["digest"], dept).certificate_id == ids[1]
+
+
+def _set_id(ledger: Ledger, digest: str, certificate_id: str) -> None:
+    with ledger.engine.begin() as conn:
+        conn.execute(update(Certificate).where(Certificate.digest == digest).values(certificate_id=certificate_id))  # type: ignore[arg-type]
