@@ -17,18 +17,18 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from ledger.client import Ledger
 from ledger.errors import StateError
-from ledger.services import accesslog, erasure, issuance, reconcile, sharing, status
+from ledger.services import accesslog, consent, erasure, issuance, reconcile, sharing, status
 from ledger.services.auth import PermissionDenied
-from ledger.storage.models import GRANT_PURPOSE_ERASED, Grant
+from ledger.storage.models import GRANT_PURPOSE_ERASED, Consent, Grant
 from ledger.storage.store import Batch, Certificate
 
 from .api_support import Clock, bearer, login, make_client, problem_body
 from .api_support import issue as api_issue
-from .consent_support import NOW, consent_world, grant, read_as  # noqa: F401 - the world fixture
+from .consent_support import NOW, consent_world, give, grant, read_as  # noqa: F401 - the world fixture
 
 
 def _edit_grant(ledger: Ledger, grant_id: str, **values: Any) -> None:
@@ -182,3 +182,75 @@ def test_a_certificate_named_by_its_id_is_the_one_whose_sealed_fields_state_that
 def _set_id(ledger: Ledger, digest: str, certificate_id: str) -> None:
     with ledger.engine.begin() as conn:
         conn.execute(update(Certificate).where(Certificate.digest == digest).values(certificate_id=certificate_id))  # type: ignore[arg-type]
+
+
+# -- 4. a grant's or a consent's text column holding what the ledger never writes there ------------------------------
+
+_TOO_LONG = "x" * 5_000  # past every text column's bound (SQLite keeps any length)
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "value"),
+    [
+        (Grant, "purpose", b"\xff\xfe"),
+        (Grant, "purpose", _TOO_LONG),
+        (Grant, "grantee", b"\xff"),
+        (Grant, "created_by", _TOO_LONG),
+        (Consent, "purpose_text", b"\xff\xfe"),
+        (Consent, "purpose_text", _TOO_LONG),
+        (Consent, "recipient", b"\xff"),
+        (Consent, "signature", b"\xff"),
+    ],
+    ids=lambda v: v.__name__ if isinstance(v, type) else v if isinstance(v, str) and len(v) < 40 else type(v).__name__,
+)
+def test_one_grant_or_consent_row_holding_bytes_or_an_overlong_text_hides_nothing_and_serves_nothing(
+    ledger: Ledger, world: dict[str, Any], table: Any, column: str, value: Any
+) -> None:
+    """Adversary: an insider with write access to the SQLite file writing into one grant's or consent's text column
+    bytes that are no UTF-8 (SQLite keeps a text's bytes as given) or a text longer than the column allows (SQLite
+    does not enforce it). The row was read with ``model_validate`` alone, so the ValidationError made every listing
+    of the certificate's grants or consents, the grantee's list of every grant it received, the read through any
+    grant of the certificate (500) and ``ledger reconcile`` (a traceback) fail on that one row, hiding the others.
+    The row now reads as stored text and is judged as the edit it is: listed not live with its problem (a field no
+    check covers, ``created_by``, shown as stored), no read served on it, the others listed and served, reconcile
+    reporting it."""
+    w = world
+    given = give(ledger, w["a"], "INS", NOW)
+    edited, genuine = grant(ledger, w, w["a"], consent=given.id), grant(ledger, w, w["a"], consent=given.id)
+    target = edited.id if table is Grant else given.id
+    with ledger.engine.begin() as conn:
+        kept = conn.execute(select(getattr(table, column)).where(table.id == target)).scalar_one()
+        conn.execute(
+            text(f"UPDATE {table.__tablename__} SET {column} = :value WHERE id = :id"), {"value": value, "id": target}
+        )
+    try:
+        grants = sharing.listed(ledger, sharing.list_grants(ledger, digest=w["a"]["digest"]), NOW)
+        received = sharing.listed(ledger, sharing.list_grants(ledger, grantee="INS", issuer=w["issuer"]), NOW)
+        consents = consent.listed(ledger, consent.list_consents(ledger, digest=w["a"]["digest"]), NOW)
+        assert {g.id for g in grants} == {edited.id, genuine.id}
+        assert {g.id for g in received} == ({genuine.id} if column == "grantee" else {edited.id, genuine.id})
+        found = reconcile.reconcile(ledger, departments=[w["issuer"]], check_bodies=False)
+        kinds = {d.kind for d in found.divergences}
+        if table is Consent:  # the consent is not relied on: no grant on it serves
+            (shown,) = consents
+            assert not shown.live and shown.problem, shown
+            with pytest.raises(PermissionDenied, match=given.id):
+                read_as(ledger, w["a"], NOW)
+            assert "consent_signature" in kinds, found
+        elif column == "created_by":  # shown as stored; no term of the grant changed
+            assert {g.id for g in grants if g.live} == {edited.id, genuine.id}
+            assert not kinds, found
+        else:
+            assert {g.id for g in grants if g.live} == {genuine.id}
+            assert read_as(ledger, w["a"], NOW).grant.id == genuine.id  # type: ignore[union-attr]
+            assert "grant_altered" in kinds, found
+        # the gateway answers the issuer's listings (never a 500 for the whole list)
+        client = make_client(ledger, Clock(NOW))
+        own = bearer(login(client, ledger, w["issuer"]))
+        for path in (f"/certificates/{w['a']['digest']}/grants", f"/certificates/{w['a']['digest']}/consents"):
+            answer = client.get(path, headers=own)
+            assert answer.status_code == 200, (path, answer.text[:300])
+    finally:
+        with ledger.engine.begin() as conn:
+            conn.execute(update(table).where(table.id == target).values({column: kept}))
+    assert read_as(ledger, w["a"], NOW).grant is not None

@@ -319,6 +319,8 @@ def grant_purpose_matches(hashed: dict[str, Any], text: str, salt: str | None) -
     """Whether an entry's hash of its grant's purpose (``hashed``: its ``purpose_hash`` or, written before grants
     had a salt, ``purpose_sha256``) is the hash of ``text`` (keyed by ``salt``)."""
     keyed, plain = hashed.get("purpose_hash"), hashed.get("purpose_sha256")
+    if not isinstance(text, str) or not isinstance(salt, str | None):  # a row's column holding a blob or a number
+        return False
     try:
         if isinstance(keyed, str):
             return salt is not None and hmac.compare_digest(purpose_hash(text, salt), keyed)

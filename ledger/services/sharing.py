@@ -39,6 +39,7 @@ from ..storage.models import (  # noqa: F401 - re-exported
     LogEntry,
     aware,
     given_time,
+    stored_row,
 )
 from ..storage.store import Batch, Certificate
 from ..storage.vault import ERASED
@@ -80,7 +81,7 @@ def _certificate(ledger: Ledger, digest: str) -> StoredCertificate:
 def _load(ledger: Ledger, grant_id: str) -> Grant | None:
     with ledger.engine.connect() as conn:
         row = conn.execute(select(Grant).where(Grant.id == grant_id)).first()  # type: ignore[arg-type]
-    return Grant.model_validate(row._mapping) if row is not None else None
+    return stored_row(Grant, row._mapping) if row is not None else None
 
 
 def issuer_standing(ledger: Ledger, department: str) -> str | None:
@@ -474,7 +475,7 @@ def list_grants(
         query = query.where(grantee_column == grantee)
     with ledger.engine.connect() as conn:
         rows = _keyset.page(conn, query, col(Grant.created_at), col(Grant.id), after=after, limit=limit, noun="grant")
-        return [Grant.model_validate(r._mapping) for r in rows]
+        return [stored_row(Grant, r._mapping) for r in rows]
 
 
 def live_grant(ledger: Ledger, digest: str, grantee: str, now: datetime) -> Grant | None:
