@@ -450,7 +450,7 @@ def _text_fields(model: type[SQLModel]) -> frozenset[str]:
     )
 
 
-def stored_row(model: type[_Row], mapping: Mapping[str, Any]) -> _Row:
+def stored_row(model: type[_Row], mapping: Mapping[Any, Any]) -> _Row:
     """A row of ``model`` (a grant, a consent) as the database handed it back, whatever an insider wrote there: a
     text column holding a blob or a number (SQLite keeps any type in any column, and a text's bytes as given) reads
     as text (:func:`_as_text`, bytes that are no UTF-8 replaced), and a row that still breaks the model's bounds (a
