@@ -214,6 +214,8 @@ def test_one_grant_or_consent_row_holding_bytes_or_an_overlong_text_hides_nothin
     The row now reads as stored text and is judged as the edit it is: listed not live with its problem (a field no
     check covers, ``created_by``, shown as stored), no read served on it, the others listed and served, reconcile
     reporting it."""
+    if ledger.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite keeps any bytes and any length in a text column; PostgreSQL refuses both")
     w = world
     given = give(ledger, w["a"], "INS", NOW)
     edited, genuine = grant(ledger, w, w["a"], consent=given.id), grant(ledger, w, w["a"], consent=given.id)
