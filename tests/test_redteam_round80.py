@@ -1,5 +1,5 @@
 """Red team round 80: an insider with database access, and a department acting outside its authority, against the
-gateway and the stores.
+gateway and the stores. Each finding was written first as a failing test, then fixed.
 
 1. A grant's free-text purpose was the row's word. A read through a grant is held to the grant its creation entry in
    the issuer's anchored access log records (round 13: grantee, expiry, disclosed fields, its revocation), but not
@@ -9,6 +9,17 @@ gateway and the stores.
    grantee's list of grants named the insider's purpose, and the grant listings and ``ledger reconcile`` called
    the grant intact. Writing the erasure's marker in its place (``(erased)``, no salt) on a live certificate had
    the reads logged with no purpose at all. A grant's row must now state the purpose its logged creation hashed.
+2. An auditor's list of a certificate's reads (``GET /certificates/{digest}/accesses``) was read from the log of the
+   department the certificate's row names: moved to another department, it listed none. The row must now be the
+   issuer's (its sealed fields, its batch, its erasure) for an auditor too.
+3. A certificate named by its id (``ledger revoke ID --department D``, ``erase``, ``export``) was the row holding the
+   id: two rows' ids swapped, the officer revoked or erased the other person's certificate. The id must now be the
+   one its sealed fields state.
+4. One grant or consent row holding bytes that are no UTF-8, or a text past its column's bound (SQLite), made every
+   listing holding it, the reads through the certificate's grants and reconcile fail on a ValidationError.
+5. What a batch row holds of its anchoring (signature, signer, schema) goes into every exported document; edited,
+   each holder's copy failed verification and reconcile said nothing. Reconcile now compares it with the chain, and
+   a signature stored as bytes no longer makes the public timeline a 500.
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ from ledger.client import Ledger
 from ledger.errors import StateError
 from ledger.services import accesslog, consent, erasure, issuance, reconcile, sharing, status
 from ledger.services.auth import PermissionDenied
+from ledger.services.verify import ChainView, verify_certificate
 from ledger.storage.models import GRANT_PURPOSE_ERASED, Consent, Grant
 from ledger.storage.store import Batch, Certificate
 
@@ -256,3 +268,83 @@ def test_one_grant_or_consent_row_holding_bytes_or_an_overlong_text_hides_nothin
         with ledger.engine.begin() as conn:
             conn.execute(update(table).where(table.id == target).values({column: kept}))
     assert read_as(ledger, w["a"], NOW).grant is not None
+
+
+# -- 5. a batch row's anchoring data, which every exported document carries -----------------------------------------
+
+
+@pytest.mark.parametrize("column", ["signature", "signer", "schema_id"])
+def test_a_batch_rows_anchoring_data_edited_is_reported_by_reconcile(
+    ledger: Ledger, fresh_department: str, column: str
+) -> None:
+    """Adversary: an insider with database access, no keys, editing what a batch row holds of its anchoring - the
+    department's EIP-712 signature of the root (another batch's of the same department), the signer, the certificate
+    type's schema - which goes into the ``anchor`` section of every document exported from it (``ledger export``,
+    the issuer's and a grantee's read, an evidence bundle): each holder's copy of a genuine certificate then fails
+    verification, as a forgery would, while ``ledger reconcile``, the operator's daily comparison of the database
+    with the chain, compared only the batch's count and block and said nothing. It now reports the row
+    (``anchor_data_altered``), naming the column; put back, the copy verifies and reconcile is clean."""
+    dept = fresh_department
+    (first,) = api_issue(ledger, dept, 1)
+    (target,) = api_issue(ledger, dept, 1)
+    with ledger.engine.connect() as conn:
+        roots = [
+            conn.execute(select(Certificate.batch_root).where(Certificate.digest == d["digest"])).scalar_one()  # type: ignore[call-overload,arg-type]
+            for d in (first, target)
+        ]
+        kept, other = (
+            conn.execute(select(getattr(Batch, column)).where(Batch.root == root)).scalar_one()  # type: ignore[arg-type]
+            for root in (roots[1], roots[0])
+        )
+    edited = {
+        "signature": other,
+        "signer": ledger.department_account("MKT").address,
+        "schema_id": "0x" + "ab" * 32,
+    }[column]
+    view = ChainView(ledger.chain, ledger.settings.confirmations)
+    assert verify_certificate(issuance.holder_document(ledger, target["digest"]), view).ok
+    with ledger.engine.begin() as conn:
+        conn.execute(update(Batch).where(Batch.root == roots[1]).values({column: edited}))  # type: ignore[arg-type]
+    try:
+        if column != "schema_id":  # (verification reads the type's schema from the fields, not the row)
+            assert not verify_certificate(issuance.holder_document(ledger, target["digest"]), view).ok
+        found = reconcile.reconcile(ledger, departments=[dept], check_bodies=False)
+        named = [d for d in found.divergences if d.kind == "anchor_data_altered"]
+        assert [d.root for d in named] == [roots[1]], found
+        assert column.split("_")[0] in named[0].detail, named
+    finally:
+        with ledger.engine.begin() as conn:
+            conn.execute(update(Batch).where(Batch.root == roots[1]).values({column: kept}))  # type: ignore[arg-type]
+    assert verify_certificate(issuance.holder_document(ledger, target["digest"]), view).ok
+    assert reconcile.reconcile(ledger, departments=[dept], check_bodies=False).ok
+
+
+def test_a_batch_signature_stored_as_bytes_leaves_the_public_timeline_an_answer(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Adversary: an insider with write access to the SQLite file writing bytes where a batch row keeps its
+    signature's hex (SQLite keeps any type in any column): the public timeline of each of its certificates (anyone's
+    ``GET /public/certificates/{digest}/timeline``) called ``removeprefix`` on them and answered 500, logged as a
+    gateway failure. The signature is now no signature there: the timeline answers, saying the batch's signature
+    does not check, and reconcile names the row."""
+    if ledger.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL keeps the column's type: bytes cannot be stored there")
+    dept = fresh_department
+    (doc,) = api_issue(ledger, dept, 1)
+    with ledger.engine.connect() as conn:
+        root = conn.execute(select(Certificate.batch_root).where(Certificate.digest == doc["digest"])).scalar_one()  # type: ignore[call-overload,arg-type]
+        kept = conn.execute(select(Batch.signature).where(Batch.root == root)).scalar_one()  # type: ignore[call-overload,arg-type]
+    client = make_client(ledger, Clock())
+    path = f"/public/certificates/{doc['digest']}/timeline"
+    assert client.get(path).status_code == 200
+    with ledger.engine.begin() as conn:
+        conn.execute(update(Batch).where(Batch.root == root).values(signature=b"\xff\x00"))  # type: ignore[arg-type]
+    try:
+        answer = client.get(path)
+        assert answer.status_code == 200, answer.text[:300]
+        assert "signature" in answer.text
+        found = reconcile.reconcile(ledger, departments=[dept], check_bodies=False)
+        assert [d.root for d in found.divergences if d.kind == "anchor_data_altered"] == [root], found
+    finally:
+        with ledger.engine.begin() as conn:
+            conn.execute(update(Batch).where(Batch.root == root).values(signature=kept))  # type: ignore[arg-type]
