@@ -202,7 +202,7 @@ class _BatchRow:
     count: int
     block_hash: str | None
     stored: Any = None  # the row's count as the database holds it
-    anchoring: tuple[Any, Any, Any] = (None, None, None)  # the row's signer, signature and schema, as stored
+    anchoring: tuple[Any, ...] = (None, None, None)  # the row's signer, signature and schema, as stored
     rows: int = 0
     last_leaf: int = -1  # rows stream in leaf order, so a repeated index follows its twin
     tree: MerkleTree | None = None  # built from the stored leaves while this batch's rows stream, then dropped
