@@ -261,7 +261,13 @@ def test_one_grant_or_consent_row_holding_bytes_or_an_overlong_text_hides_nothin
         # the gateway answers the issuer's listings (never a 500 for the whole list)
         client = make_client(ledger, Clock(NOW))
         own = bearer(login(client, ledger, w["issuer"]))
-        for path in (f"/certificates/{w['a']['digest']}/grants", f"/certificates/{w['a']['digest']}/consents"):
+        digest = w["a"]["digest"]
+        for path in (
+            f"/certificates/{digest}/grants",
+            f"/certificates/{digest}/consents",
+            f"/certificates/{digest}/accesses",
+            "/access-log",
+        ):
             answer = client.get(path, headers=own)
             assert answer.status_code == 200, (path, answer.text[:300])
     finally:
