@@ -19,7 +19,7 @@ gateway and the stores. Each finding was written first as a failing test, then f
    listing holding it, the reads through the certificate's grants and reconcile fail on a ValidationError.
 5. What a batch row holds of its anchoring (signature, signer, schema) goes into every exported document; edited,
    each holder's copy failed verification and reconcile said nothing. Reconcile now compares it with the chain, and
-   a signature stored as bytes no longer makes the public timeline a 500.
+   a signature stored as bytes no longer makes the public timeline a 500, nor stops replay (a cited licence, erased).
 """
 
 from __future__ import annotations
@@ -354,3 +354,48 @@ def test_a_batch_signature_stored_as_bytes_leaves_the_public_timeline_an_answer(
     finally:
         with ledger.engine.begin() as conn:
             conn.execute(update(Batch).where(Batch.root == root).values(signature=kept))  # type: ignore[arg-type]
+
+
+def test_a_cited_erased_licences_batch_signature_stored_as_bytes_does_not_stop_replay(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Adversary: an insider with write access to the SQLite file who wants a department's decisions left unchecked,
+    writing bytes where the batch row of a licence one of its decisions cites, lawfully erased since, keeps the
+    signature's hex: replay, re-establishing what erasure left of the cited licence, called ``removeprefix`` on them
+    and stopped with a TypeError, every finding of the department unreported. The signature is now no signature
+    there: the citation no longer checks out and is reported, the rest of the replay runs."""
+    if ledger.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL keeps the column's type: bytes cannot be stored there")
+    from ledger.services import decisions, logchain
+    from ledger.services.replay import replay
+
+    from .decision_support import application, unique_rule_set
+
+    rules = unique_rule_set(f"r80-{fresh_department}")
+    decisions.publish_rule_set(ledger, rules, fresh_department)
+    (licence,) = api_issue(ledger, "MKT", 1)
+    app = application("C-R80-ERASED", licence["digest"])
+    decisions.decide(
+        ledger,
+        fresh_department,
+        app["case_id"],
+        app["service_item"],
+        app,
+        rules,
+        applicant_ref=licence["fields"]["subject.credit_code"],
+    )
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
+    erasure.erase(ledger, licence["digest"], basis="consent-withdrawn", by="officer-r80")
+    assert replay(ledger, department=fresh_department).ok
+    with ledger.engine.connect() as conn:
+        root = conn.execute(select(Certificate.batch_root).where(Certificate.digest == licence["digest"])).scalar_one()  # type: ignore[call-overload,arg-type]
+        kept = conn.execute(select(Batch.signature).where(Batch.root == root)).scalar_one()  # type: ignore[call-overload,arg-type]
+    with ledger.engine.begin() as conn:
+        conn.execute(update(Batch).where(Batch.root == root).values(signature=b"\xff\x00"))  # type: ignore[arg-type]
+    try:
+        found = replay(ledger, department=fresh_department)
+        assert not found.ok, found.summary()
+    finally:
+        with ledger.engine.begin() as conn:
+            conn.execute(update(Batch).where(Batch.root == root).values(signature=kept))  # type: ignore[arg-type]
+    assert replay(ledger, department=fresh_department).ok
