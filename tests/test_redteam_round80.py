@@ -20,6 +20,8 @@ gateway and the stores. Each finding was written first as a failing test, then f
 5. What a batch row holds of its anchoring (signature, signer, schema) goes into every exported document; edited,
    each holder's copy failed verification and reconcile said nothing. Reconcile now compares it with the chain, and
    a signature stored as bytes no longer makes the public timeline a 500, nor stops replay (a cited licence, erased).
+6. A certificate's sealed body holding text or a number (SQLite) stopped reconcile and made the timelines 500; one
+   that does not open made the public verification of its digest a 500. It is now a conflict (409), and reported.
 """
 
 from __future__ import annotations
@@ -399,3 +401,54 @@ def test_a_cited_erased_licences_batch_signature_stored_as_bytes_does_not_stop_r
         with ledger.engine.begin() as conn:
             conn.execute(update(Batch).where(Batch.root == root).values(signature=kept))  # type: ignore[arg-type]
     assert replay(ledger, department=fresh_department).ok
+
+
+# -- 6. a certificate's sealed body of another type, or altered ------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["some text", 1.5, b"sixteen bytes of garbage"], ids=["text", "real", "bytes"])
+def test_a_sealed_body_of_another_type_or_altered_is_a_conflict_never_a_crash(
+    ledger: Ledger, fresh_department: str, value: Any
+) -> None:
+    """Adversary: an insider with database access writing into a certificate row's ``sealed`` column text or a real
+    number (SQLite keeps any type in any column) or bytes that are no sealed body. Text or a number made
+    ``bytes(...)`` raise a TypeError: the certificate's public timeline and its issuer's full one answered 500, and
+    ``ledger reconcile`` and ``ledger export`` stopped with a traceback, reconcile before reporting anything of any
+    batch. And a body that does not open was a bare LedgerError, so anyone's ``POST /public/verify`` of its digest,
+    the issuer's read and a grant of it answered 500 ("the gateway failed"). Now such a body reads as no bytes, a
+    body that does not open is a conflict (409: the row was altered), the timelines answer, and reconcile reports
+    ``sealed_body_altered``."""
+    if not isinstance(value, bytes) and ledger.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL keeps the column's type: only bytes can be stored there")
+    dept = fresh_department
+    (doc,) = api_issue(ledger, dept, 1)
+    digest = doc["digest"]
+    with ledger.engine.connect() as conn:
+        kept = conn.execute(select(Certificate.sealed).where(Certificate.digest == digest)).scalar_one()  # type: ignore[call-overload,arg-type]
+    with ledger.engine.begin() as conn:
+        if isinstance(value, bytes):
+            conn.execute(update(Certificate).where(Certificate.digest == digest).values(sealed=value))  # type: ignore[arg-type]
+        else:  # past the column's type, as SQL written by hand
+            conn.execute(
+                text("UPDATE certificate SET sealed = :v WHERE digest = :d"),
+                {"v": value, "d": bytes.fromhex(digest[2:])},
+            )
+    try:
+        client = make_client(ledger, Clock())
+        own = bearer(login(client, ledger, dept))
+        assert client.get(f"/public/certificates/{digest}/timeline").status_code == 200
+        assert client.get(f"/certificates/{digest}/provenance", headers=own).status_code == 200
+        for answer in (
+            client.post("/public/verify", json={"digest": digest}),
+            client.get(f"/certificates/{digest}/content", headers=own),
+        ):
+            body = problem_body(answer, 409)
+            assert "integrity" in body["detail"], body
+        found = reconcile.reconcile(ledger, departments=[dept], check_bodies=True)
+        assert [d.kind for d in found.divergences] == ["sealed_body_altered"], found
+        with pytest.raises(StateError, match="integrity"):
+            issuance.holder_document(ledger, digest)
+    finally:
+        with ledger.engine.begin() as conn:
+            conn.execute(update(Certificate).where(Certificate.digest == digest).values(sealed=kept))  # type: ignore[arg-type]
+    assert reconcile.reconcile(ledger, departments=[dept], check_bodies=True).ok

@@ -48,7 +48,7 @@ def issue_certificates(body: IssueCreate, issuer: Issuer, ledger: LedgerDep, set
     return services.issue(ledger, issuer.department, body.records, limit=settings.max_issue_records)
 
 
-@router.get("/{digest}/content", response_model=ContentPublic, responses={**AUTHED})
+@router.get("/{digest}/content", response_model=ContentPublic, responses={**AUTHED, **R409})
 def read_content(
     digest: Digest, attempt: CallerAttempt, ledger: LedgerDep, now: NowDep, request: Request
 ) -> ContentPublic:
