@@ -22,6 +22,7 @@ gateway and the stores. Each finding was written first as a failing test, then f
    a signature stored as bytes no longer makes the public timeline a 500, nor stops replay (a cited licence, erased).
 6. A certificate's sealed body holding text or a number (SQLite) stopped reconcile and made the timelines 500; one
    that does not open made the public verification of its digest a 500. It is now a conflict (409), and reported.
+   A cited copy's row holding text (SQLite) stopped every erasure after its log entry; it now reads as no bytes.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from ledger.errors import StateError
 from ledger.services import accesslog, consent, erasure, issuance, reconcile, sharing, status
 from ledger.services.auth import PermissionDenied
 from ledger.services.verify import ChainView, verify_certificate
-from ledger.storage.models import GRANT_PURPOSE_ERASED, Consent, Grant
+from ledger.storage.models import GRANT_PURPOSE_ERASED, CitedDocument, Consent, Grant
 from ledger.storage.store import Batch, Certificate
 
 from .api_support import Clock, bearer, login, make_client, problem_body
@@ -452,3 +453,30 @@ def test_a_sealed_body_of_another_type_or_altered_is_a_conflict_never_a_crash(
         with ledger.engine.begin() as conn:
             conn.execute(update(Certificate).where(Certificate.digest == digest).values(sealed=kept))  # type: ignore[arg-type]
     assert reconcile.reconcile(ledger, departments=[dept], check_bodies=True).ok
+
+
+def test_a_cited_copy_row_holding_text_does_not_stop_every_erasure(ledger: Ledger, fresh_department: str) -> None:
+    """Adversary: an insider with write access to the SQLite file keeping every certificate's contents from being
+    erased (a person's right to erasure): insert one ``citeddocument`` row not yet labelled with its certificate
+    (``digest`` NULL, as rows stored before the labels were) whose ``sealed`` holds text. Every ``ledger erase``
+    labels such rows first (``erasure.label_cited_copies``), after writing its log entry, and ``bytes(text)`` raised
+    a TypeError there: the entry logged, the contents kept, and the same traceback at every retry, of any
+    certificate. Such a copy now reads as no bytes, one nothing can be read of (labelled ``""``), and the erasure
+    completes."""
+    if ledger.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL keeps the column's type: text cannot be stored there")
+    (doc,) = api_issue(ledger, fresh_department, 1)
+    ref = "0x" + "7e" * 32
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO citeddocument (ref, sealed, digest) VALUES (:r, 'not a sealed copy', NULL)"), {"r": ref}
+        )
+    try:
+        erasure.erase(ledger, doc["digest"], basis="objection", by="officer-r80")
+        assert issuance.sealed_fields(ledger, doc["digest"]) is None  # the contents are gone
+        with ledger.engine.connect() as conn:
+            labelled = conn.execute(select(CitedDocument.digest).where(CitedDocument.ref == ref)).scalar_one()  # type: ignore[call-overload,arg-type]
+        assert labelled == ""
+    finally:
+        with ledger.engine.begin() as conn:
+            conn.execute(text("DELETE FROM citeddocument WHERE ref = :r"), {"r": ref})

@@ -173,11 +173,11 @@ class BatchState:
 
 
 class StoredBlob(TypeDecorator[bytes]):
-    """A certificate's sealed body: what no reader takes for bytes (SQLite keeps a text or a number in any column,
-    only an edit made past the ledger puts one there) reads as no bytes, a body that does not open, which every
-    reader reports as the altered row it is. Read as it came, ``bytes(text)`` raised a TypeError: the certificate's
-    public timeline, its digest's public verification and its issuer's read answered 500, and ``ledger reconcile``
-    stopped before reporting anything (red team round 80)."""
+    """A certificate's sealed body, or a cited copy of one: what no reader takes for bytes (SQLite keeps a text or a
+    number in any column, only an edit made past the ledger puts one there) reads as no bytes, a body that does not
+    open, which every reader reports as the altered row it is. Read as it came, ``bytes(text)`` raised a TypeError:
+    the certificate's public timeline and its issuer's full one answered 500, ``ledger reconcile`` stopped before
+    reporting anything, and every ``ledger erase`` stopped labelling the cited copies (red team round 80)."""
 
     impl = LargeBinary
     cache_ok = True
@@ -529,7 +529,7 @@ class CitedDocument(SQLModel, table=True):
     learns from it which erased certificate the citation was (docs/privacy.md)."""
 
     ref: str = Field(primary_key=True, max_length=66)
-    sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    sealed: bytes = Field(sa_column=Column(StoredBlob, nullable=False))  # text an insider wrote: no bytes (round 80)
     digest: str | None = Field(default=None, index=True, max_length=66)
 
 
