@@ -22,7 +22,8 @@ gateway and the stores. Each finding was written first as a failing test, then f
    a signature stored as bytes no longer makes the public timeline a 500, nor stops replay (a cited licence, erased).
 6. A certificate's sealed body holding text or a number (SQLite) stopped reconcile and made the timelines 500; one
    that does not open made the public verification of its digest a 500. It is now a conflict (409), and reported.
-   A cited copy's row holding text (SQLite) stopped every erasure after its log entry; it now reads as no bytes.
+   A cited copy's row holding text (SQLite) stopped every erasure after its log entry, a decision's sealed input
+   holding text stopped replay; both now read as no bytes.
 """
 
 from __future__ import annotations
@@ -480,3 +481,57 @@ def test_a_cited_copy_row_holding_text_does_not_stop_every_erasure(ledger: Ledge
     finally:
         with ledger.engine.begin() as conn:
             conn.execute(text("DELETE FROM citeddocument WHERE ref = :r"), {"r": ref})
+
+
+def test_a_sealed_input_row_holding_text_does_not_stop_replay(ledger: Ledger, fresh_department: str) -> None:
+    """Adversary: an insider with write access to the SQLite file who wants a department's decisions left
+    unchecked, writing text into the ``sealed_input`` row of an approval (the fields its permit copies, sealed apart
+    from the stored input): replay, loading the decision's sealed fields, compared ``bytes(text)`` with the erasure
+    marker outside its guard and stopped with a TypeError, every finding of the department unreported. The row now
+    reads as no bytes, fields that do not open, which replay reports as the altered row it is."""
+    if ledger.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL keeps the column's type: text cannot be stored there")
+    from ledger.services import decisions, logchain
+    from ledger.services.replay import replay
+    from ledger.storage.models import SealedInput
+
+    from .permit_support import application as permit_application
+    from .permit_support import permit_rules
+
+    dept = fresh_department
+    rules = permit_rules(f"r80-{dept}")
+    decisions.publish_rule_set(ledger, rules, dept)
+    (licence,) = api_issue(ledger, "MKT", 1)
+    app = permit_application("C-R80-SEALED", licence)
+
+    def sealed_inputs() -> set[str]:
+        with ledger.engine.connect() as conn:
+            return set(conn.execute(select(SealedInput.input_digest)).scalars())  # type: ignore[call-overload]
+
+    before = sealed_inputs()
+    decided = decisions.decide(
+        ledger,
+        dept,
+        "C-R80-SEALED",
+        app["service_item"],
+        app,
+        rules,
+        applicant_ref=licence["fields"]["subject.credit_code"],
+    )
+    assert decided.body["outcome"] == "approve", decided.body
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    assert replay(ledger, department=dept).ok
+    (digest,) = sealed_inputs() - before  # the approval's
+    with ledger.engine.connect() as conn:
+        kept = conn.execute(select(SealedInput.sealed).where(SealedInput.input_digest == digest)).scalar_one()  # type: ignore[call-overload,arg-type]
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE sealed_input SET sealed = 'not sealed fields' WHERE input_digest = :d"), {"d": digest}
+        )
+    try:
+        found = replay(ledger, department=dept)
+        assert not found.ok, found.summary()
+    finally:
+        with ledger.engine.begin() as conn:
+            conn.execute(update(SealedInput).where(SealedInput.input_digest == digest).values(sealed=kept))  # type: ignore[arg-type]
+    assert replay(ledger, department=dept).ok

@@ -173,11 +173,12 @@ class BatchState:
 
 
 class StoredBlob(TypeDecorator[bytes]):
-    """A certificate's sealed body, or a cited copy of one: what no reader takes for bytes (SQLite keeps a text or a
-    number in any column, only an edit made past the ledger puts one there) reads as no bytes, a body that does not
-    open, which every reader reports as the altered row it is. Read as it came, ``bytes(text)`` raised a TypeError:
-    the certificate's public timeline and its issuer's full one answered 500, ``ledger reconcile`` stopped before
-    reporting anything, and every ``ledger erase`` stopped labelling the cited copies (red team round 80)."""
+    """A certificate's sealed body, a cited copy of one, a decision input's sealed fields: what no reader takes for
+    bytes (SQLite keeps a text or a number in any column, only an edit made past the ledger puts one there) reads as
+    no bytes, a body that does not open, which every reader reports as the altered row it is. Read as it came,
+    ``bytes(text)`` raised a TypeError: the certificate's public timeline and its issuer's full one answered 500,
+    ``ledger reconcile`` stopped before reporting anything, every ``ledger erase`` stopped labelling the cited copies,
+    and replay stopped loading a decision's sealed fields (red team round 80)."""
 
     impl = LargeBinary
     cache_ok = True
@@ -543,7 +544,7 @@ class SealedInput(SQLModel, table=True):
     __tablename__ = "sealed_input"
 
     input_digest: str = Field(primary_key=True, max_length=66)
-    sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    sealed: bytes = Field(sa_column=Column(StoredBlob, nullable=False))  # text an insider wrote: no bytes (round 80)
 
 
 class InputCitation(SQLModel, table=True):
