@@ -16,6 +16,8 @@ from ledger.client import Ledger
 from ledger.formats.canonical import hex32
 from ledger.formats.certificate import batch_schema
 from ledger.formats.merkle import MerkleTree
+from ledger.formats.signing import batch_message, sign
+from ledger.onchain.ids import department_id_bytes
 from ledger.services import issuance
 from ledger.services.reconcile import reconcile
 from ledger.storage.store import Batch, BatchState, Certificate, chunk_nodes, utcnow
@@ -199,7 +201,19 @@ def test_30k_certificates_of_one_batch_are_streamed(ledger: Ledger, fresh_depart
                 count=n,
                 state=BatchState.CONFIRMED,
                 signer=ledger.department_account(fresh_department).address,
-                signature="0x",
+                # the department's EIP-712 signature of the root, as the ledger stores it (reconcile recovers it)
+                signature="0x"
+                + sign(
+                    ledger.department_account(fresh_department),
+                    batch_message(
+                        ledger.chain.chain_id,
+                        ledger.chain.deployment.anchor,
+                        tree.root,
+                        n,
+                        batch_schema("business-licence"),
+                        department_id_bytes(fresh_department),
+                    ),
+                ).hex(),
                 tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
                 block_number=receipt["blockNumber"],
                 block_hash="0x" + bytes(block["hash"]).hex(),

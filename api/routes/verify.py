@@ -34,7 +34,7 @@ from ..models import (
     TimelinePublic,
     VerifyCreate,
 )
-from ..problems import AUTHED, PUBLIC, R404
+from ..problems import AUTHED, PUBLIC, R404, R409
 
 router = APIRouter(tags=["verification"], route_class=GuardedRoute)
 
@@ -49,7 +49,7 @@ def _view(request: Request) -> ChainView:
     return request.app.state["view"]  # type: ignore[no-any-return]
 
 
-@router.post("/public/verify", response_model=PublicReport, responses={**PUBLIC, **R404})
+@router.post("/public/verify", response_model=PublicReport, responses={**PUBLIC, **R404, **R409})
 @prechecked(public_prechecks)  # as dependencies=[RateLimitedPublic, StrictJsonBody], in one coroutine
 async def public_verify(body: PublicVerifyCreate, request: Request) -> Response:
     """Anyone may check a certificate file or a digest: verified or not, each check, status and issuer. No personal

@@ -315,10 +315,12 @@ def _foreign(entry: Any, certificate: str) -> dict[str, Any]:
 _PURPOSE_MEMBERS = ("purpose_hash", "purpose_sha256")
 
 
-def _grant_purpose_matches(hashed: dict[str, Any], text: str, salt: str | None) -> bool:
+def grant_purpose_matches(hashed: dict[str, Any], text: str, salt: str | None) -> bool:
     """Whether an entry's hash of its grant's purpose (``hashed``: its ``purpose_hash`` or, written before grants
     had a salt, ``purpose_sha256``) is the hash of ``text`` (keyed by ``salt``)."""
     keyed, plain = hashed.get("purpose_hash"), hashed.get("purpose_sha256")
+    if not isinstance(text, str) or not isinstance(salt, str | None):  # a row's column holding a blob or a number
+        return False
     try:
         if isinstance(keyed, str):
             return salt is not None and hmac.compare_digest(purpose_hash(text, salt), keyed)
@@ -350,7 +352,7 @@ def _with_purposes(ledger: Ledger, out: list[dict[str, Any]]) -> list[dict[str, 
     for o in out:
         grant = o.get("grant")
         found = rows.get(grant) if isinstance(grant, str) else None
-        if found is not None and o.get("purpose") is None and _grant_purpose_matches(o, *found):
+        if found is not None and o.get("purpose") is None and grant_purpose_matches(o, *found):
             o["purpose"] = found[0]
     return out
 

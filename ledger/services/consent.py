@@ -69,6 +69,7 @@ from ..storage.models import (
     SpentAssertion,
     aware,
     given_time,
+    stored_row,
 )
 from ..storage.store import Certificate
 from ..storage.vault import ERASED
@@ -745,7 +746,7 @@ def give(
 def load(ledger: Ledger, consent_id: str) -> Consent | None:
     with ledger.engine.connect() as conn:
         found = conn.execute(select(Consent).where(Consent.id == consent_id)).first()  # type: ignore[arg-type]
-    return Consent.model_validate(found._mapping) if found is not None else None
+    return stored_row(Consent, found._mapping) if found is not None else None
 
 
 def withdraw(
@@ -824,7 +825,7 @@ def list_consents(
         rows = _keyset.page(
             conn, query, col(Consent.given_at), col(Consent.id), after=after, limit=limit, noun="consent"
         )
-        found = [Consent.model_validate(r._mapping) for r in rows]
+        found = [stored_row(Consent, r._mapping) for r in rows]
     if assertion is not None:  # spent once the page asked for is known good: a bad cursor costs no assertion
         spend_assertion(ledger, subject)
     return found

@@ -405,6 +405,8 @@ def _anchor_events(ledger: Ledger, cert: Any, batch: Any, cert_type: str | None)
         )
     except (InputError, ValueError) as exc:
         signed_by = InputError(str(exc))
+    except (TypeError, AttributeError):  # a blob or a number where the row keeps hex (SQLite keeps any type): an edit
+        signed_by = InputError(f"the batch row holds no signature ({type(batch.signature).__name__}): it was altered")
     ok, signature_detail = checks_core.batch_signature(signed_by, signer)
     block_number = int(log["blockNumber"])
     key_ok, _ = checks_core.department_key(

@@ -17,6 +17,10 @@ row_altered           the body opens but the row's plain columns (id, type, issu
 rows_missing          fewer certificate rows than the batch count on chain (rows were deleted)
 rows_extra            more certificate rows than the batch count on chain
 batch_count_mismatch  the batch row's count differs from the count anchored on chain
+anchor_data_altered   what the batch row holds of its anchoring, which every document exported from it carries, is
+                      not the chain's: the signer or the certificate type's schema differs from the anchoring
+                      event's, or the stored signature does not recover to the anchoring key over the batch's root,
+                      count and type (each holder's copy would fail verification as a forgery does)
 anchor_missing        the database says confirmed; the chain has no anchor for the root
 anchor_moved          the chain has the anchor in another block than the one stored (a reorganisation:
                       ``ledger resume`` updates it)
@@ -96,7 +100,7 @@ from ..formats import checks
 from ..formats.canonical import certificate_digest, field_hash, hex32
 from ..formats.merkle import MerkleTree
 from ..onchain import trail
-from ..onchain.ids import department_code
+from ..onchain.ids import department_code, department_id_bytes
 from ..storage.models import CitedDocument, ProducedCertificate, SealedInput
 from ..storage.store import Batch, BatchState, Certificate, StatusChange, batch_tree, chunk_nodes, stored_blob
 from ..storage.vault import ERASED
@@ -187,6 +191,8 @@ class _Anchor:
     count: int
     block_number: int
     block_hash: str
+    signer: str = ""  # the anchoring key, 0x + 40 hex digits
+    schema: bytes = b""
 
 
 @dataclass
@@ -196,12 +202,47 @@ class _BatchRow:
     count: int
     block_hash: str | None
     stored: Any = None  # the row's count as the database holds it
+    anchoring: tuple[Any, ...] = (None, None, None)  # the row's signer, signature and schema, as stored
     rows: int = 0
     last_leaf: int = -1  # rows stream in leaf order, so a repeated index follows its twin
     tree: MerkleTree | None = None  # built from the stored leaves while this batch's rows stream, then dropped
     nodes_ok: bool = True  # the stored run roots (Batch.nodes) are the ones the stored leaves give
     # its rows are compared with the chain: it is confirmed, or (whatever its state says) the chain holds its anchor
     checked: bool = False
+
+
+def _anchoring_altered(ledger: Ledger, root: str, batch: _BatchRow, anchor: _Anchor) -> list[str]:
+    """What ``batch``'s row holds of its anchoring (the ``anchor`` section of every document exported from it) that
+    is not the chain's: its signer and schema against the anchoring event's, its signature recovered over the root,
+    count and schema the chain anchored (red team round 80: an insider's edit made every holder's copy of the batch
+    fail verification, and reconcile compared only the count and block)."""
+    signer, signature, schema = batch.anchoring
+    wrong = []
+    if not isinstance(signer, str) or signer.lower() != anchor.signer.lower():
+        wrong.append(f"signer {str(signer)[:42]!r} is not the anchoring key {anchor.signer}")
+    if not isinstance(schema, str) or schema.lower() != hex32(anchor.schema):
+        wrong.append(f"schema {str(schema)[:66]!r} is not the one anchored ({hex32(anchor.schema)})")
+    chain = ledger.chain
+    try:
+        signed_by: str | None = checks.batch_signer(
+            chain.chain_id,
+            chain.deployment.anchor,
+            bytes.fromhex(root.removeprefix("0x")),
+            anchor.count,
+            anchor.schema,
+            department_id_bytes(anchor.department),
+            bytes.fromhex(signature.removeprefix("0x")),
+        )
+    except (LedgerError, ValueError, TypeError, AttributeError):  # no signature at all: a blob, a number, no hex
+        signed_by = None
+    if signed_by is None or signed_by.lower() != anchor.signer.lower():
+        wrong.append(
+            "signature does not recover to the anchoring key over the batch's root, count and type "
+            f"(it recovers to {signed_by})"
+            if signed_by is not None
+            else f"signature {str(signature)[:40]!r} is no signature"
+        )
+    return wrong
 
 
 def _our_departments(ledger: Ledger) -> set[str]:
@@ -220,7 +261,10 @@ def chain_anchors(ledger: Ledger, departments: set[str] | None = None) -> Iterat
     for event in trail.batch_events(ledger.chain, what="the anchors"):
         code = department_code(event.department_id)
         if departments is None or code in departments:
-            yield event.root, _Anchor(code, event.count, event.block, event.block_hash)
+            yield (
+                event.root,
+                _Anchor(code, event.count, event.block, event.block_hash, "0x" + event.signer.hex(), event.schema),
+            )
 
 
 def reconcile(
@@ -278,14 +322,23 @@ def _compared(
     batches: dict[str, _BatchRow] = {}
     with ledger.engine.connect() as conn:
         query = select(
-            col(Batch.root), col(Batch.state), col(Batch.department_id), col(Batch.count), col(Batch.block_hash)
+            col(Batch.root),
+            col(Batch.state),
+            col(Batch.department_id),
+            col(Batch.count),
+            col(Batch.block_hash),
+            col(Batch.signer),
+            col(Batch.signature),
+            col(Batch.schema_id),
         )
         if departments:
             query = query.where(col(Batch.department_id).in_(departments))
-        for root, state, dept, count, block_hash in conn.execute(query):
+        for root, state, dept, count, block_hash, *anchoring in conn.execute(query):
             # SQLite keeps any type in any column: a count that is no integer (an edit) is none the chain has,
             # reported below by what the row holds, where int() stopped the whole reconcile (red team round 39b)
-            batches[root] = _BatchRow(state, dept, count if type(count) is int else -1, block_hash, stored=count)
+            batches[root] = _BatchRow(
+                state, dept, count if type(count) is int else -1, block_hash, stored=count, anchoring=tuple(anchoring)
+            )
     report.batches = len(batches)
 
     vault = None
@@ -349,6 +402,16 @@ def _compared(
             )
             if batch.count < 0:  # no count at all: its rows are judged against the chain's
                 batch.count = anchor.count
+        altered = _anchoring_altered(ledger, root, batch, anchor)
+        if altered:
+            add(
+                Divergence(
+                    "anchor_data_altered",
+                    root,
+                    f"the batch row's {'; '.join(altered)}: the row was changed in the database, and every document "
+                    "exported from the batch carries it, so each holder's copy fails verification; restore the row",
+                )
+            )
         if batch.block_hash is not None and anchor.block_hash != batch.block_hash:
             add(
                 Divergence(

@@ -39,8 +39,11 @@ from ..storage.models import (  # noqa: F401 - re-exported
     LogEntry,
     aware,
     given_time,
+    stored_row,
 )
-from . import _keyset, accesslog, consent, logchain
+from ..storage.store import Batch, Certificate
+from ..storage.vault import ERASED
+from . import _keyset, accesslog, consent, erasure, logchain
 from .auth import Attempt, PermissionDenied
 from .departments import get_department, registry_record
 from .issuance import check_custodian, custodian_document
@@ -78,7 +81,7 @@ def _certificate(ledger: Ledger, digest: str) -> StoredCertificate:
 def _load(ledger: Ledger, grant_id: str) -> Grant | None:
     with ledger.engine.connect() as conn:
         row = conn.execute(select(Grant).where(Grant.id == grant_id)).first()  # type: ignore[arg-type]
-    return Grant.model_validate(row._mapping) if row is not None else None
+    return stored_row(Grant, row._mapping) if row is not None else None
 
 
 def issuer_standing(ledger: Ledger, department: str) -> str | None:
@@ -248,7 +251,38 @@ def record_problem(ledger: Ledger, grant: Grant, entries: list[dict[str, Any]] |
             f"grant {grant.id}'s row is not the grant its logged creation made, which states {said}: the row was "
             "changed in the database; the issuer grants again to change a grant"
         )
-    return None
+    return _purpose_problem(ledger, grant, created)
+
+
+def _purpose_problem(ledger: Ledger, grant: Grant, created: dict[str, Any]) -> str | None:
+    """Why ``grant``'s row does not state the purpose its logged creation ``created`` hashed (None: it does). Every
+    read through the grant is logged, and shown to the data subject and the issuer, under the row's purpose, so a
+    text an insider rewrote would be what they are told the certificate was read for (red team round 80). The
+    erasure's marker (no salt) stands for the text only once the certificate's contents are erased: erasure clears
+    both in one transaction. A creation logged with no hash of its purpose holds the row to nothing."""
+    if not any(isinstance(created.get(member), str) for member in ("purpose_hash", "purpose_sha256")):
+        return None
+    text, salt = logged_purpose(grant)
+    if text is None:
+        with ledger.engine.connect() as conn:
+            erased = conn.execute(
+                select(col(Certificate.digest)).where(
+                    col(Certificate.digest) == grant.digest, col(Certificate.sealed) == ERASED
+                )
+            ).first()
+        if erased is not None:
+            return None
+        return (
+            f"grant {grant.id}'s row says its purpose was erased with the certificate, but the certificate's contents "
+            "are not erased: the row was changed in the database; restore it from a backup"
+        )
+    if accesslog.grant_purpose_matches(created, text, salt):
+        return None
+    return (
+        f"grant {grant.id}'s row states another purpose than the one its logged creation hashed: the row (its "
+        "purpose or the salt keying its hash) was changed in the database; restore it from a backup, or the issuer "
+        "grants again"
+    )
 
 
 _ENTRIES = LogEntry.__table__  # type: ignore[attr-defined]
@@ -441,7 +475,7 @@ def list_grants(
         query = query.where(grantee_column == grantee)
     with ledger.engine.connect() as conn:
         rows = _keyset.page(conn, query, col(Grant.created_at), col(Grant.id), after=after, limit=limit, noun="grant")
-        return [Grant.model_validate(r._mapping) for r in rows]
+        return [stored_row(Grant, r._mapping) for r in rows]
 
 
 def live_grant(ledger: Ledger, digest: str, grantee: str, now: datetime) -> Grant | None:
@@ -620,6 +654,35 @@ def own_certificate(ledger: Ledger, digest: str, department: str) -> StoredCerti
         )
     # the row's issuer column is the store's word: its sealed fields must say so too (StateError: the row was moved)
     check_custodian(ledger, hex32(cert.digest), department)
+    return cert
+
+
+def audited_certificate(ledger: Ledger, digest: str) -> StoredCertificate:
+    """Certificate ``digest`` for a reader of any department's certificates (an auditor), who is then answered from
+    the department its store row names (its reads, from that department's access log): StateError unless that is
+    the certificate's issuer - the one its sealed fields state, or, once its contents were erased, whose own
+    ``erasures`` log records the erasure - and its batch's department. An insider who moved the row (or the row and
+    its batch) to another department had the auditor shown that department's log of it: no reads (red team round
+    80); the issuer's own requests compare the row as :func:`own_certificate` does."""
+    cert = _certificate(ledger, digest)
+    key = hex32(cert.digest)
+    check_custodian(ledger, key, cert.department)  # StateError: the sealed fields name another issuer
+    with ledger.engine.connect() as conn:
+        batch = conn.execute(select(col(Batch.department_id)).where(col(Batch.root) == hex32(cert.root))).scalar()
+        erased = conn.execute(
+            select(col(Certificate.digest)).where(col(Certificate.digest) == key, col(Certificate.sealed) == ERASED)
+        ).first()
+    moved = None
+    if batch != cert.department:
+        moved = f"its batch {hex32(cert.root)} is {batch!r}'s"
+    elif erased is not None and erasure.recorded_entry(ledger, cert.department, key) is None:
+        moved = f"its contents are erased and {cert.department}'s erasures log records no erasure of it"
+    if moved is not None:
+        raise StateError(
+            f"certificate {key}'s store row names {cert.department} as its issuer, but {moved}: the row was changed "
+            "in the database, so nothing of it is read from that department's logs; `ledger reconcile` names it: "
+            "restore the row"
+        )
     return cert
 
 

@@ -81,12 +81,42 @@ def stored(ledger: Ledger, digest_or_id: str, department: str | None = None) -> 
             f"certificate {digest_or_id} is {row[3]}'s, not {department}'s: only its issuing department changes "
             "its status"
         )
+    if not (digest_or_id.startswith("0x") and len(digest_or_id) == 66):
+        _check_named_id(ledger, str(row[0]), digest_or_id)
     if row[5] != BatchState.CONFIRMED:
         raise InputError(f"certificate {digest_or_id} is not anchored yet (batch {row[5]}); run `ledger resume`")
     # the proof is recomputed from the batch's leaves, read in the same query (nothing cached between reads)
     return StoredCertificate(
         parse_hex32(row[0]), parse_hex32(row[1]), batch_proof(row[6], row[7], row[2]), row[3], row[4], row[8]
     )
+
+
+def _check_named_id(ledger: Ledger, digest: str, certificate_id: str) -> None:
+    """StateError unless certificate ``digest``, found by its id ``certificate_id`` in the store, states that id in
+    its sealed fields. The row's ``certificate_id`` column is the store's word, bound to nothing: an insider who
+    swapped two rows' ids had an officer's ``ledger revoke ID`` (``suspend``, ``erase``, ``export``) act on the other
+    person's certificate, a revocation or an erasure for good (red team round 80). The sealed body, which only the
+    vault key opens and which is bound to the digest, names the id the digest commits to. Once the contents were
+    erased (or when the body does not open) nothing states the id: the certificate is then found by digest only."""
+    from .issuance import sealed_fields
+
+    try:
+        fields = sealed_fields(ledger, digest)
+    except (LedgerError, ValueError, KeyError, TypeError):
+        fields = {}
+    if fields is None:
+        raise StateError(
+            f"certificate {certificate_id} ({digest}) was erased: no sealed field is left to check that this is its "
+            "id, so it is named by its digest only; give the digest"
+        )
+    stated = fields.get("id")
+    if stated != certificate_id:
+        said = f"states the id {stated!r}" if stated is not None else "cannot be read"
+        raise StateError(
+            f"the store's row for certificate id {certificate_id} leads to certificate {digest}, whose sealed body "
+            f"{said}: the row was changed in the database, so nothing was done with it; `ledger reconcile` names it "
+            "(row_altered): restore the row, or give the certificate's digest"
+        )
 
 
 def _record(
