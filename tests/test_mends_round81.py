@@ -4,6 +4,7 @@ approval's permit whose key an insider deleted."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import threading
@@ -14,10 +15,19 @@ from typing import Any
 import pytest
 
 from ledger.client import Ledger
-from ledger.services import decisions, logchain
+from ledger.services import decisions, evidence, logchain
 
 from .cli_support import cli_in_process
+from .conftest import PASSPHRASE, make_records
 from .decision_support import application, unique_rule_set
+from .evidence_support import issue, standalone
+from .witness_support import trusted_witness
+
+
+@pytest.fixture()
+def passphrases(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
 
 
 def _without_waiting(run: Callable[[], Any], release: Callable[[], None]) -> Any:
@@ -102,3 +112,51 @@ def test_decide_reads_its_applications_once_from_a_pipe_and_never_waits_for_a_wr
     code, out, err = cli_in_process(ledger, monkeypatch, capsys, "decide", str(tmp_path / "more.jsonl"), *args)
     assert code == 0, err
     assert json.loads(out)["decisions"] == 3 and "3/3" in err, (out, err)
+
+
+def test_the_json_reports_say_whether_a_state_proof_was_proven(
+    ledger: Ledger,
+    tmp_path: Path,
+    fresh_department: str,
+    passphrases: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Adversary: whoever hands the court a witnessed certificate bundle with its ``witness.state`` deleted (round
+    79's downgrade), to a court whose tooling reads the JSON report. Round 79 put the absence in the text verdict
+    ("VERIFIED, without a state proof: ...") and the check's detail; the JSON said ``verified: true`` and nothing a
+    program could test. Both verifiers' JSON now state ``state_proof``: proven, absent, not proven (witness keys given,
+    the checkpoint or the proof did not hold) or not witnessed (no witness key given), alike; verdicts unchanged."""
+    (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    for key, _ in trusted_witness(ledger, tmp_path):
+        whole = evidence.certificate_bundle(ledger, target)
+        assert "state" in whole["witness"], whole["witness"]
+        stripped = copy.deepcopy(whole)
+        del stripped["witness"]["state"]
+        cases: list[tuple[dict[str, Any], tuple[str, ...], bool, str]] = [
+            (whole, ("--witness-key", key), True, "proven"),
+            (stripped, ("--witness-key", key), True, "absent"),
+            (stripped, ("--witness-key", key, "--require-state-proof"), False, "absent"),
+            (whole, (), True, "not witnessed"),
+            (whole, ("--require-state-proof",), False, "not witnessed"),
+            (whole, ("--witness-key", key, "--witness-quorum", "2"), False, "not proven"),
+        ]
+        for n, (bundle, extra, verified, state_proof) in enumerate(cases):
+            path = tmp_path / f"bundle-{n}.json"
+            path.write_text(json.dumps(bundle), encoding="utf-8")
+            library = evidence.verify_bundle(
+                path,
+                ledger.chain,
+                witness_keys=[key] if key in extra else None,
+                witness_quorum=2 if "--witness-quorum" in extra else None,
+                require_state_proof="--require-state-proof" in extra,
+            ).to_json()
+            _, court, stderr = standalone(ledger, path, *extra)
+            assert court is not None, stderr
+            code, out, err = cli_in_process(
+                ledger, monkeypatch, capsys, "evidence", "verify", str(path), "--report", *extra
+            )
+            cli = json.loads(out)
+            for answer in (library, court, cli):
+                assert (answer["verified"], answer["state_proof"]) == (verified, state_proof), (extra, answer)
+            assert code == (0 if verified else 1), err
