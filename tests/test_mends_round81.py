@@ -5,6 +5,7 @@ approval's permit whose key an insider deleted."""
 from __future__ import annotations
 
 import copy
+import io
 import json
 import os
 import threading
@@ -13,10 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select, update
+from sqlmodel import col
 
 from ledger.client import Ledger
+from ledger.formats.certificate import validate_record
 from ledger.services import decisions, evidence, logchain
+from ledger.services.issuance import issue_records
+from ledger.storage.models import Certificate
 
+from .api_support import Clock, make_client
 from .cli_support import cli_in_process
 from .conftest import PASSPHRASE, make_records
 from .decision_support import application, unique_rule_set
@@ -160,3 +167,77 @@ def test_the_json_reports_say_whether_a_state_proof_was_proven(
             for answer in (library, court, cli):
                 assert (answer["verified"], answer["state_proof"]) == (verified, state_proof), (extra, answer)
             assert code == (0 if verified else 1), err
+
+
+def _issued(ledger: Ledger, record: dict[str, Any]) -> dict[str, Any]:
+    out = io.StringIO()
+    issue_records(ledger, [validate_record(record, 1, department="MKT")], "MKT", out=out)
+    return json.loads(out.getvalue())  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("valid_from", "valid_until", "standing", "said"),
+    [
+        ("2019-01-01", "2020-12-31", "expired", "expired"),
+        ("2090-01-01", "2095-12-31", "not_yet_valid", "not yet valid"),
+    ],
+)
+def test_the_timeline_calls_a_certificate_outside_its_validity_so_from_its_sealed_dates(
+    ledger: Ledger, valid_from: str, valid_until: str, standing: str, said: str
+) -> None:
+    """Adversary: a holder whose licence expired in 2020 (or one not valid before 2090) sending a relying party the
+    link to its public timeline, and an insider with database access who re-dates the store row's `valid_until`.
+    The timeline read no date: its status was the chain's, "valid", where round 81's digest-only verification says
+    expired. Its standing is now judged at the gateway's clock from the dates the certificate's sealed body states
+    (checked against the digest, as the digest-only verification reads them), in the same words, naming no date;
+    the store row's column, which nothing binds to the digest, is never read."""
+    record = make_records(1)[0]
+    record["valid_from"], record["valid_until"] = valid_from, valid_until
+    doc = _issued(ledger, record)
+    digest = doc["digest"]
+    client = make_client(ledger, Clock())
+    (verified,) = [
+        c for c in client.post("/public/verify", json={"digest": digest}).json()["checks"] if c["name"] == "validity"
+    ]
+    with ledger.engine.begin() as conn:  # the insider re-dates the row's column: nothing binds it to the digest
+        conn.execute(update(Certificate).where(col(Certificate.digest) == digest).values(valid_until="2099-12-31"))
+    answer = client.get(f"/public/certificates/{digest}/timeline")
+    assert answer.status_code == 200, answer.text
+    timeline = answer.json()
+    assert (timeline["status"], timeline["validity"]) == (standing, verified["detail"]), timeline
+    assert said in timeline["validity"] and not any(c.isdigit() for c in timeline["validity"])
+    for name in ("valid_from", "valid_until"):
+        assert doc["fields"][name] not in answer.text, name
+    assert "2099" not in answer.text
+    page = client.get(f"/public/certificates/{digest}/timeline.html?lang=en")
+    assert page.status_code == 200, page.text
+    assert f'data-status="{standing}"' in page.text and f">{said}</b>" in page.text, page.text
+    assert valid_until not in page.text and "2099" not in page.text
+
+    # a certificate within its validity is valid as before, its dates not named
+    current = _issued(ledger, make_records(1)[0])
+    timeline = client.get(f"/public/certificates/{current['digest']}/timeline").json()
+    assert timeline["status"] == "valid" and timeline["validity"].startswith("within its validity period"), timeline
+    assert current["fields"]["valid_until"] not in json.dumps(timeline)
+
+
+def test_the_timeline_of_a_certificate_whose_sealed_body_does_not_check_is_not_called_valid(ledger: Ledger) -> None:
+    """Adversary: an insider with database access who, to stop an expired licence being called expired, replaces its
+    sealed body with garbage or with the sealed body of a current certificate: the dates the timeline reads must be
+    the ones the digest commits to, so a body that does not open under the digest, or whose fields do not hash to
+    it, leaves the standing unknown, never valid."""
+    record = make_records(1)[0]
+    record["valid_from"], record["valid_until"] = "2019-01-01", "2020-12-31"
+    expired = _issued(ledger, record)
+    current = _issued(ledger, make_records(1)[0])
+    client = make_client(ledger, Clock())
+    with ledger.engine.connect() as conn:
+        other = conn.execute(
+            select(col(Certificate.sealed)).where(col(Certificate.digest) == current["digest"])
+        ).scalar_one()
+    for sealed in (b"garbage" * 8, bytes(other)):
+        with ledger.engine.begin() as conn:
+            conn.execute(update(Certificate).where(col(Certificate.digest) == expired["digest"]).values(sealed=sealed))
+        timeline = client.get(f"/public/certificates/{expired['digest']}/timeline").json()
+        assert timeline["status"] == "unknown", timeline
+        assert timeline["validity"] == "its validity period could not be read from the issuer's record", timeline

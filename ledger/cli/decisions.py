@@ -206,13 +206,14 @@ def _demo_data(args: argparse.Namespace) -> int:
         write_private(args.rules_out, json.dumps(screen, ensure_ascii=False, indent=1) + "\n")
     licences = None
     if args.licences is not None:
-        licences = [
-            (doc["digest"], str(doc["fields"].get("subject.credit_code")))
-            for doc in _read_jsonl(args.licences)
-            if isinstance(doc.get("digest"), str)
-            and isinstance(doc.get("fields"), dict)
-            and doc["fields"].get("type") == "business-licence"
-        ]
+        with _open_once(args.licences, "licences file") as handle:
+            licences = [
+                (doc["digest"], str(doc["fields"].get("subject.credit_code")))
+                for doc in _read_jsonl(handle, args.licences)
+                if isinstance(doc.get("digest"), str)
+                and isinstance(doc.get("fields"), dict)
+                and doc["fields"].get("type") == "business-licence"
+            ]
         if not licences:
             raise InputError(f"{args.licences} holds no business-licence certificate documents")
     with open_private(args.out) as out:
@@ -249,13 +250,14 @@ def _notice(args: argparse.Namespace) -> int:
 MAX_APPLICATION_BYTES = 4 * 2**20  # one application per line, its cited documents inline: the gateway's body limit
 
 
-def _open_applications(path: Path) -> BinaryIO:
-    """The applications file, opened once and without waiting (``open_without_waiting``: a named pipe no process
-    writes to reads as empty). ``ledger decide`` opened it twice with ``open()``, once to count its lines: a pipe
-    (``<(...)``) was read to its end by the count and nothing was decided, and an unwritten named pipe kept the
-    first open waiting for ever (round 81's ``ledger verify --status-list``, noticed again)."""
+def _open_once(path: Path, what: str) -> BinaryIO:
+    """The JSONL file at ``path`` (``what`` names it: "applications file"), opened once and without waiting
+    (``open_without_waiting``: a named pipe no process writes to reads as empty). ``ledger decide`` opened it twice
+    with ``open()``, once to count its lines: a pipe (``<(...)``) was read to its end by the count and nothing was
+    decided, and an unwritten named pipe kept the first open waiting for ever (round 81's ``ledger verify
+    --status-list``, noticed again)."""
     if "\x00" in str(path):  # no file name holds a NUL (os.open raises ValueError)
-        raise InputError(f"{str(path)[:80]!r} is no file name (it holds a NUL character): give the applications file")
+        raise InputError(f"{str(path)[:80]!r} is no file name (it holds a NUL character): give the {what}")
     try:
         return open_without_waiting(path)
     except OSError as exc:
@@ -288,7 +290,7 @@ def _decide(args: argparse.Namespace) -> int:
     for file in args.rules:
         rule_set = load_rule_set(file)
         rule_sets[rule_set.service_item] = rule_set
-    with _open_applications(args.file) as handle:  # opened once: the count rewinds it
+    with _open_once(args.file, "applications file") as handle:  # opened once: the count rewinds it
         total = _count_lines(handle)
         with open_ledger(args) as ledger:
             with cyclic_gc_paused():  # one-shot process (ledger/_gc.py); decide_many frees each chunk's cycles itself

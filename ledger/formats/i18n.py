@@ -52,6 +52,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "status.not_anchored": {"en": "not anchored on chain", "zh-CN": "未上链存证"},
     "status.unconfirmed": {"en": "anchored, awaiting confirmations", "zh-CN": "已上链，等待区块确认"},
     "status.expired": {"en": "expired", "zh-CN": "已过期"},
+    "status.not_yet_valid": {"en": "not yet valid", "zh-CN": "尚未生效"},
     "outcome.approve": {"en": "approved", "zh-CN": "批准"},
     "outcome.reject": {"en": "rejected", "zh-CN": "不予批准"},
     "outcome.refer": {"en": "referred to an officer", "zh-CN": "转人工审核"},
