@@ -21,13 +21,17 @@ from ledger.client import Ledger
 from ledger.formats.certificate import validate_record
 from ledger.services import decisions, evidence, logchain
 from ledger.services.issuance import issue_records
-from ledger.storage.models import Certificate
+from ledger.services.replay import replay
+from ledger.storage.models import Certificate, PermitKey
 
 from .api_support import Clock, make_client
 from .cli_support import cli_in_process
 from .conftest import PASSPHRASE, make_records
 from .decision_support import application, unique_rule_set
 from .evidence_support import issue, standalone
+from .permit_support import SERVICE_ITEM as PERMIT_ITEM
+from .permit_support import application as permit_application
+from .permit_support import fresh_licence, published_permit_rules, replay_checks
 from .witness_support import trusted_witness
 
 
@@ -241,3 +245,38 @@ def test_the_timeline_of_a_certificate_whose_sealed_body_does_not_check_is_not_c
         timeline = client.get(f"/public/certificates/{expired['digest']}/timeline").json()
         assert timeline["status"] == "unknown", timeline
         assert timeline["validity"] == "its validity period could not be read from the issuer's record", timeline
+
+
+@pytest.mark.parametrize("edit", ["deleted", "rekeyed"])
+def test_replay_reports_a_permit_whose_key_an_insider_deleted_and_the_second_permit_it_let_through(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, edit: str
+) -> None:
+    """Adversary: an insider with database access (round 77's open clause). An approval finds the holder's live permit
+    for the same premises by its ``permit_key`` row, which nothing binds to the permit: deleting the row (or giving it
+    another key) let a second case for the same premises through, a second permit live, and replay, which never
+    re-derived the keys, said nothing. Replay now derives each approval's permit key from the permit's sealed fields
+    (checked against its digest) and the rule set's ``produces``: a row missing or keyed otherwise is
+    ``permit_key_altered`` at the approval, and so is each later live permit of a key another live one holds."""
+    dept = fresh_department
+    rules = published_permit_rules(ledger, dept, f"mend1-key-{edit}")
+    licence, holder = fresh_licence(ledger, tmp_path, f"mend1-key-{edit}")
+    first = permit_application(f"FBP-MEND1-{edit}-1", licence)
+    decided = decisions.decide(ledger, dept, first["case_id"], PERMIT_ITEM, first, rules, applicant_ref=holder)
+    assert replay_checks(ledger, dept) == set()
+    digest = decided.body["issued"]["certificate"]
+    table = PermitKey.__table__  # type: ignore[attr-defined]
+    with ledger.engine.begin() as conn:
+        if edit == "deleted":
+            assert conn.execute(table.delete().where(table.c.digest == digest)).rowcount == 1
+        else:
+            changed = table.update().where(table.c.digest == digest).values(key="0x" + "ab" * 32)
+            assert conn.execute(changed).rowcount == 1
+    second = dict(first, case_id=f"FBP-MEND1-{edit}-2")
+    again = decisions.decide(ledger, dept, second["case_id"], PERMIT_ITEM, second, rules, applicant_ref=holder)
+    assert "issued" in again.body  # the attack: a second permit for the same holder and premises
+    found = replay_checks(ledger, dept)
+    assert found == {("permit_key_altered", decided.seq), ("permit_key_altered", again.seq)}, found
+    report = replay(ledger, department=dept)
+    details = [d.detail for d in report.discrepancies if d.check == "permit_key_altered"]
+    assert any(digest in d and ("no permit_key row" in d or "not the key" in d) for d in details), details
+    assert any(again.body["issued"]["certificate"] in d and digest in d for d in details), details
