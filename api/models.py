@@ -654,6 +654,8 @@ class TimelinePublic(SQLModel):
                     "issuer": "MKT",
                     "type": "business-licence",
                     "status": "valid",
+                    "validity": "within its validity period now (its dates are shown only to whoever sends the "
+                    "certificate file)",
                     "view": "public",
                     "as_of": "2026-03-02T08:00:00Z",
                     "events": [
@@ -680,6 +682,11 @@ class TimelinePublic(SQLModel):
     issuer: str
     type: str
     status: str
+    validity: str | None = Field(
+        default=None,
+        description="whether the certificate is within its validity period at the gateway's clock, in words naming "
+        "no date (as `POST /public/verify {digest}` says it), from the dates its sealed body states; null once erased",
+    )
     view: str
     as_of: str | None
     events: list[TimelineEvent]

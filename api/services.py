@@ -187,20 +187,6 @@ _DIGEST_ONLY_DETAIL = {
 }
 
 
-def _validity_words(detail: str, ok: bool) -> str:
-    """The validity check's verdict for a digest-only caller, in words that name no date (its detail names the
-    validity dates, which may be personal: a date of birth). Left out, an expired licence's digest was answered
-    "verified", status valid (red team round 81): whether the certificate is in its validity period now is what a
-    clerk pasting a digest asks, and one bit, at the gateway's clock, is all it says."""
-    if ok:
-        return "within its validity period now (its dates are shown only to whoever sends the certificate file)"
-    if detail.startswith("expired"):
-        return "expired: past the end of its validity period (its dates are shown only with the certificate file)"
-    if detail.startswith("not valid before"):
-        return "not yet valid: before the start of its validity period (its dates are shown only with the file)"
-    return "its validity period could not be read from the issuer's record"
-
-
 def public_fields(report: Report, *, digest_only: bool = False, erased: bool | None = None) -> dict[str, Any]:
     """The public form of a report as plain JSON values (the ``PublicReport`` schema): verified or not, each check,
     status, issuer and the block it is as of; never a field of the certificate. For a caller who sent only a
@@ -219,7 +205,7 @@ def public_fields(report: Report, *, digest_only: bool = False, erased: bool | N
                 "skipped": c.skipped,
                 "detail": _DIGEST_ONLY_DETAIL[c.name][c.ok]
                 if c.name in _DIGEST_ONLY_DETAIL and not c.skipped and c.name not in unproven
-                else _validity_words(c.detail, c.ok)
+                else checks_core.validity_words(c.detail, c.ok)
                 if c.name == "validity" and not c.skipped
                 else c.detail,
             }

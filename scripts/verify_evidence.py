@@ -5035,6 +5035,29 @@ def verdict_line(results: list[tuple[str, str, str]]) -> str:
     return "NOT VERIFIED: no check failed; not checked: " + ", ".join(n for n, o, _ in results if o != "PASS")
 
 
+# the witnessed check's words for a bundle whose state no proof establishes: a certificate bundle without
+# witness.state (passing, or failing under --require-state-proof) and a decision bundle (no state proof yet)
+STATE_PROOF_ABSENT_WORDS = ("; state proof: absent", "; state proof: none for a decision")
+STATE_PROOF_WITHOUT_KEYS = "a state proof is required (--require-state-proof) but no witness keys were given"
+
+
+def state_proof(results: list[tuple[str, str, str]]) -> str:
+    """The JSON report's ``state_proof``, from the witnessed check: "proven" (it passed on the bundle's state proof),
+    "absent" (the bundle carries none: the trails at the witnessed block are the node's word), "not proven" (witness
+    keys were given and the checkpoint or the proof did not hold, or the check was not run), or "not witnessed" (no
+    witness key given); as the library's report says it. The text report's last line says "VERIFIED, without a state
+    proof" when absent; the JSON said only "verified": true (red team round 79, noticed)."""
+    witnessed = [(outcome, detail) for name, outcome, detail in results if name == "witnessed"]
+    if not witnessed or witnessed[0][0] == "SKIP":
+        return "not proven"
+    outcome, detail = witnessed[0]
+    if detail.startswith("not configured") or detail.startswith(STATE_PROOF_WITHOUT_KEYS):
+        return "not witnessed"
+    if any(words in detail for words in STATE_PROOF_ABSENT_WORDS):
+        return "absent"
+    return "proven" if outcome == "PASS" else "not proven"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the verifier with ``argv``; the interpreter's recursion limit is raised to :data:`RECURSION_LIMIT` while
     it runs and given back after (a caller running it in its own process keeps its own)."""
@@ -5185,7 +5208,11 @@ def _main(argv: list[str] | None) -> int:
         )
     if args.json:
         json.dump(
-            {"verified": verified, "checks": [{"name": n, "result": o, "detail": d} for n, o, d in results]},
+            {
+                "verified": verified,
+                "state_proof": state_proof(results),
+                "checks": [{"name": n, "result": o, "detail": d} for n, o, d in results],
+            },
             sys.stdout,
             indent=2,
         )

@@ -7,12 +7,12 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .._gc import cyclic_gc_paused
 from ..errors import InputError
 from ..formats.canonical import check_input_depth, strict_json_loads
-from ..formats.certificate import bounded_lines
+from ..formats.certificate import bounded_lines, open_without_waiting
 from ..formats.i18n import LANGUAGES
 from ..formats.rules import check_item_published, load_rule_set
 from ..services import decisions, logchain, replay
@@ -217,13 +217,14 @@ def _demo_data(args: argparse.Namespace) -> int:
         write_private(args.rules_out, json.dumps(screen, ensure_ascii=False, indent=1) + "\n")
     licences = None
     if args.licences is not None:
-        licences = [
-            (doc["digest"], str(doc["fields"].get("subject.credit_code")))
-            for doc in _read_jsonl(args.licences)
-            if isinstance(doc.get("digest"), str)
-            and isinstance(doc.get("fields"), dict)
-            and doc["fields"].get("type") == "business-licence"
-        ]
+        with _open_once(args.licences, "licences file") as handle:
+            licences = [
+                (doc["digest"], str(doc["fields"].get("subject.credit_code")))
+                for doc in _read_jsonl(handle, args.licences)
+                if isinstance(doc.get("digest"), str)
+                and isinstance(doc.get("fields"), dict)
+                and doc["fields"].get("type") == "business-licence"
+            ]
         if not licences:
             raise InputError(f"{args.licences} holds no business-licence certificate documents")
     with open_private(args.out) as out:
@@ -260,28 +261,39 @@ def _notice(args: argparse.Namespace) -> int:
 MAX_APPLICATION_BYTES = 4 * 2**20  # one application per line, its cited documents inline: the gateway's body limit
 
 
-def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+def _open_once(path: Path, what: str) -> BinaryIO:
+    """The JSONL file at ``path`` (``what`` names it: "applications file"), opened once and without waiting
+    (``open_without_waiting``: a named pipe no process writes to reads as empty). ``ledger decide`` opened it twice
+    with ``open()``, once to count its lines: a pipe (``<(...)``) was read to its end by the count and nothing was
+    decided, and an unwritten named pipe kept the first open waiting for ever (round 81's ``ledger verify
+    --status-list``, noticed again)."""
+    if "\x00" in str(path):  # no file name holds a NUL (os.open raises ValueError)
+        raise InputError(f"{str(path)[:80]!r} is no file name (it holds a NUL character): give the {what}")
     try:
-        handle = path.open("rb")
+        return open_without_waiting(path)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from exc
-    with handle:
-        for number, line in enumerate(bounded_lines(handle, MAX_APPLICATION_BYTES), start=1):
-            if not line.strip():
-                continue
-            try:
-                check_input_depth(line)  # its decision's bundle nests it further: every reader must read that back
-                yield strict_json_loads(line)
-            except (ValueError, InputError) as exc:
-                raise InputError(f"{path.name} is not JSONL: {exc}", line=number) from None
 
 
-def _count_lines(path: Path) -> int:
-    try:
-        with path.open("rb") as handle:
-            return sum(1 for line in bounded_lines(handle, MAX_APPLICATION_BYTES) if line.strip())
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+def _read_jsonl(handle: BinaryIO, path: Path) -> Iterator[dict[str, Any]]:
+    for number, line in enumerate(bounded_lines(handle, MAX_APPLICATION_BYTES), start=1):
+        if not line.strip():
+            continue
+        try:
+            check_input_depth(line)  # its decision's bundle nests it further: every reader must read that back
+            yield strict_json_loads(line)
+        except (ValueError, InputError) as exc:
+            raise InputError(f"{path.name} is not JSONL: {exc}", line=number) from None
+
+
+def _count_lines(handle: BinaryIO) -> int:
+    """The applications in the file open at ``handle``, for the progress bar, and the file rewound; 0 (no count)
+    for a pipe, which is read once, as it is decided."""
+    if not handle.seekable():
+        return 0
+    count = sum(1 for line in bounded_lines(handle, MAX_APPLICATION_BYTES) if line.strip())
+    handle.seek(0)
+    return count
 
 
 def _decide(args: argparse.Namespace) -> int:
@@ -289,29 +301,32 @@ def _decide(args: argparse.Namespace) -> int:
     for file in args.rules:
         rule_set = load_rule_set(file)
         rule_sets[rule_set.service_item] = rule_set
-    total = _count_lines(args.file)
-    with open_ledger(args) as ledger:
-        with cyclic_gc_paused():  # one-shot process (ledger/_gc.py); decide_many frees each chunk's cycles itself
-            result = decisions.decide_many(
-                ledger,
-                args.department,
-                _read_jsonl(args.file),
-                rule_sets,
-                progress=ProgressBar(f"deciding {args.file.name}"),
-                total=total,
-                chunk=1_000,
-            )
-        if result.produced:
-            from .witness import collect_after_change
+    with _open_once(args.file, "applications file") as handle:  # opened once: the count rewinds it
+        total = _count_lines(handle)
+        with open_ledger(args) as ledger:
+            with cyclic_gc_paused():  # one-shot process (ledger/_gc.py); decide_many frees each chunk's cycles itself
+                result = decisions.decide_many(
+                    ledger,
+                    args.department,
+                    _read_jsonl(handle, args.file),
+                    rule_sets,
+                    progress=ProgressBar(f"deciding {args.file.name}"),
+                    total=total,
+                    chunk=1_000,
+                )
+            if result.produced:
+                from .witness import collect_after_change
 
-            collect_after_change(ledger)  # the approvals' certificates were just anchored: ask the witnesses to cosign
-        if args.certificates_out is not None:
-            from ..services import permits
+                collect_after_change(
+                    ledger
+                )  # the approvals' certificates were just anchored: ask the witnesses to cosign
+            if args.certificates_out is not None:
+                from ..services import permits
 
-            with open_private(args.certificates_out) as out:
-                for document in permits.documents(ledger, result.produced):
-                    out.write(json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n")
-            print(f"wrote {len(result.produced)} certificate(s) to {args.certificates_out}", file=sys.stderr)
+                with open_private(args.certificates_out) as out:
+                    for document in permits.documents(ledger, result.produced):
+                        out.write(json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n")
+                print(f"wrote {len(result.produced)} certificate(s) to {args.certificates_out}", file=sys.stderr)
     print_json(result.to_json())
     return 0
 

@@ -101,6 +101,24 @@ def instant_us(moment: datetime) -> int:
     return (moment - _EPOCH) // _MICROSECOND
 
 
+def validity_words(detail: str, ok: bool) -> str:
+    """A validity verdict (a :class:`ValidityWindow` verdict's detail and outcome) for a caller who sent only a
+    digest, in words that name no date (the detail names the validity dates, which may be personal: a date of
+    birth). Left out, an expired licence's digest was answered "verified", status valid (red team round 81): whether
+    the certificate is in its validity period now is what a clerk pasting a digest asks, and one bit, at the
+    gateway's clock, is all it says. The public timeline says its standing in the same words."""
+    if ok:
+        return "within its validity period now (its dates are shown only to whoever sends the certificate file)"
+    if detail.startswith("expired"):
+        return "expired: past the end of its validity period (its dates are shown only with the certificate file)"
+    if detail.startswith("not valid before"):
+        return "not yet valid: before the start of its validity period (its dates are shown only with the file)"
+    return VALIDITY_UNREAD
+
+
+VALIDITY_UNREAD = "its validity period could not be read from the issuer's record"
+
+
 class ValidityWindow:
     """:func:`validity` of two dates at any moment: the dates read once, each verdict written once (a verifier
     that meets the same dates again keeps the window: ``ChainView.validity_window``)."""

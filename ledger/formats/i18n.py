@@ -52,6 +52,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "status.not_anchored": {"en": "not anchored on chain", "zh-CN": "未上链存证"},
     "status.unconfirmed": {"en": "anchored, awaiting confirmations", "zh-CN": "已上链，等待区块确认"},
     "status.expired": {"en": "expired", "zh-CN": "已过期"},
+    "status.not_yet_valid": {"en": "not yet valid", "zh-CN": "尚未生效"},
     "outcome.approve": {"en": "approved", "zh-CN": "批准"},
     "outcome.reject": {"en": "rejected", "zh-CN": "不予批准"},
     "outcome.refer": {"en": "referred to an officer", "zh-CN": "转人工审核"},
@@ -640,6 +641,17 @@ REPLAY_CHECKS: dict[str, dict[str, tuple[str, str]]] = {
     "produced_twice": {
         "en": ("product issued twice", "A case has more than one live certificate issued by its approvals."),
         "zh-CN": ("重复签发证照", "同一案件有不止一张有效的批准证照。"),
+    },
+    "permit_key_altered": {
+        "en": (
+            "permit key altered",
+            "A permit's key row (by which an approval finds the holder's live permit for the same premises) was deleted "
+            "or edited, or two live permits are for the same holder and premises.",
+        ),
+        "zh-CN": (
+            "许可证索引键被篡改",
+            "许可证的索引键记录（审批据以查找同一持证人同一场所的有效许可证）被删除或修改，或同一持证人同一场所有两张有效许可证。",
+        ),
     },
     "produced_link_missing": {
         "en": ("product link missing", "The index row of a produced certificate was deleted."),

@@ -20,7 +20,7 @@ from sqlmodel import col
 from ..client import Ledger
 from ..errors import ChainError, InputError, LedgerError, NotFoundError, StateError
 from ..formats import checks as checks_core
-from ..formats.canonical import hex32, parse_hex32
+from ..formats.canonical import certificate_digest, field_hashes, hex32, parse_hex32
 from ..formats.i18n import LANGUAGES, says, status_word
 from ..formats.reasons import reason_name
 from ..onchain import chainread
@@ -291,12 +291,15 @@ class _Stated:
     (:func:`erasure.attribution`). The store row's ``cert_type`` and ``issued_at`` columns are never believed over
     it: nothing binds them to the digest (an insider retyped one, red team round 9, and re-dated the other, 61)."""
 
-    def __init__(self, ledger: Ledger, cert: Any) -> None:
+    def __init__(self, ledger: Ledger, cert: Any, now: datetime) -> None:
         from ._issue_worker import read_body
         from .erasure import attribution
 
         self.type: str | None = None  # None: nothing establishes one (an altered body, an old erasure entry)
         self.issued_at: str | None = None  # None: the moment is unknown (an altered body)
+        # the validity verdict at ``now`` of the dates the body states, once its fields hash to the digest; None: no
+        # date is established (an altered body; erased, its dates went with it)
+        self.validity: tuple[bool, str] | None = None
         self.erased = bytes(cert.sealed) == ERASED
         if self.erased:
             self.type = attribution(ledger, cert.digest, cert.department_id).certificate_type
@@ -305,7 +308,7 @@ class _Stated:
             self.issued_at = _stored_iso(cert.issued_at)
             return
         try:
-            fields, _salts = read_body(ledger.vault.open(bytes(cert.sealed), parse_hex32(cert.digest)))
+            fields, salts = read_body(ledger.vault.open(bytes(cert.sealed), parse_hex32(cert.digest)))
         except (LedgerError, ValueError, KeyError, TypeError):
             return
         if not isinstance(fields, dict):
@@ -314,6 +317,31 @@ class _Stated:
         self.type = stated if isinstance(stated, str) else None
         moment = fields.get("issued_at")
         self.issued_at = _stored_iso(moment) if isinstance(moment, str) else None
+        # The standing's dates: the body's, held to the digest as the digest-only verification holds the document it
+        # rebuilds (its fields must hash to it), never the row's `valid_until`, which nothing binds to the digest
+        try:
+            bound = certificate_digest(field_hashes(fields, salts), stated) == parse_hex32(cert.digest)
+        except (LedgerError, ValueError, KeyError, TypeError):
+            bound = False
+        if bound:
+            start, end = fields.get("valid_from"), fields.get("valid_until")
+            self.validity = checks_core.ValidityWindow(start, end).at(now)
+
+
+def _standing(validity: tuple[bool, str] | None) -> str:
+    """The timeline's status of a certificate in force on chain, from the validity verdict of its sealed dates:
+    valid, expired, not_yet_valid, or unknown when the dates are not established (an altered body)."""
+    if validity is None:
+        return "unknown"
+    ok, detail = validity
+    if ok:
+        return "valid"
+    words = checks_core.validity_words(detail, ok)
+    return "expired" if words.startswith("expired") else "not_yet_valid" if words.startswith("not yet") else "unknown"
+
+
+def _validity_words(validity: tuple[bool, str] | None) -> str:
+    return checks_core.VALIDITY_UNREAD if validity is None else checks_core.validity_words(validity[1], validity[0])
 
 
 def _anchor_events(ledger: Ledger, cert: Any, batch: Any, cert_type: str | None) -> list[dict[str, Any]]:
@@ -803,7 +831,7 @@ def _timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool) -> d
             "of it is read"
         )
     blocks = _Blocks(ledger)
-    said = _Stated(ledger, cert)
+    said = _Stated(ledger, cert, now)
     stated = said.type
     shown = stated if stated is not None else cert.cert_type  # the store's word, when nothing better is left
     events = [
@@ -872,11 +900,18 @@ def _timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool) -> d
         # anchored, but not yet as deep as every verifier asks (``confirmations``): not valid until it is, or the
         # operator's reorganisation of a block the timeline had called valid leaves a certificate never anchored
         status_name = "unconfirmed"
+    elif status_name == "valid" and not said.erased:
+        # in force on chain, and within its validity period now? judged as the digest-only verification judges it,
+        # from the dates its sealed body states, in the same words naming no date (noticed by red team round 81: the
+        # timeline called an expired licence valid); a body whose dates are not established is not called valid
+        status_name = _standing(said.validity)
     return {
         "digest": key,
         "issuer": cert.department_id,
         "type": shown,
         "status": status_name,
+        # erased: no dates are left, as the digest-only verification has no validity check then
+        "validity": None if said.erased else _validity_words(said.validity),
         "view": "full" if private else "public",
         "as_of": _iso(now),
         "events": events,

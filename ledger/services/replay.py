@@ -44,7 +44,9 @@ For every department (or the ones asked for), :func:`replay`
 6. checks the certificates approvals produced against the decisions that issued them, both ways
    (``permits.check_links``: ``issued_not_anchored``, ``issued_by_non_approval``, ``produced_not_revoked``,
    ``produced_link_missing``, ``produced_link_altered``, ``produced_decision_missing``,
-   ``produced_by_other_department``, ``produced_decision_refused``).
+   ``produced_by_other_department``, ``produced_decision_refused``), and derives each approval's permit key from the
+   permit's sealed fields (``permit_key_altered``: its ``permit_key`` row missing or keyed otherwise, or a second live
+   permit for the same holder and premises).
 
 Unreadable bodies are ``body_invalid``. Filters (period, service item, case) select the decisions re-run and
 counted; log integrity is still checked for the whole log of each selected department.
@@ -66,7 +68,9 @@ from sqlmodel import col
 
 from .._gc import free_chunk_cycles
 from ..errors import InputError, LedgerError, VerificationError
-from ..formats.canonical import document_digest, field_hashes, json_loads
+from ..formats import checks as checks_core
+from ..formats.canonical import certificate_digest, document_digest, field_hashes, json_loads
+from ..formats.certificate import read_sealed_body
 from ..formats.decision_input import SEALED_KEY, flatten, sealed_hashes, unflatten
 from ..formats.logbody import recorded_instant
 from ..formats.rules import (
@@ -80,9 +84,9 @@ from ..formats.rules import (
 from ..onchain import chainread
 from ..onchain._node_http import block_params, block_timestamp
 from ..onchain.ids import ROLE_APPROVER, department_code, department_id_bytes, item_text, service_item_bytes
-from ..storage.models import CLOCK_SKEW_SECONDS
-from ..storage.store import rows_in, streaming_cache
-from . import _decision_workers, _replay_worker, logchain
+from ..storage.models import CLOCK_SKEW_SECONDS, PermitKey
+from ..storage.store import Certificate, rows_in, streaming_cache
+from . import _decision_workers, _replay_worker, logchain, permits
 from ._decision_rerun import _as_recorded, _misstated, _unknown_rules, unknown_decider, unknown_format
 from .decisions import (
     DECISION_FORMAT,
@@ -1150,11 +1154,144 @@ def replay(
         if case_id is None or p.case_id == case_id:
             report.discrepancies.append(ReplayDiscrepancy(p.check, p.department, p.seq, p.case_id, p.detail))
     report.discrepancies.extend(_erased_in_force(ledger, facts, departments, case_id))
+    report.discrepancies.extend(_permit_keys(ledger, departments, scans, rule_sets, case_id))
     report.discrepancies.sort(key=lambda d: (d.department, d.seq if d.seq is not None else -1, d.check))
     if progress is not None:
         progress(done, total)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _permit_keys(
+    ledger: Ledger,
+    departments: Iterable[str],
+    scans: Mapping[str, LinkScan],
+    rule_sets: _RuleSets,
+    case_id: str | None,
+) -> list[ReplayDiscrepancy]:
+    """``permit_key_altered``: an approval's permit whose ``permit_key`` row (by which the next approval finds the
+    holder's live permit for the same premises, migration 0022) is missing or holds another key than the one its
+    holder and premises give, and each later live permit of a key an earlier live one holds (the second permit such
+    an edit let through). The key is derived here as the approval derives it (``permits.premises_key``: the
+    department's decision secret, the issuing rule set's ``produces``) from the permit's sealed fields, once they hash
+    to its digest; its liveness is the chain's status and the sealed ``valid_until``, never the row's columns. An
+    insider deleting or rekeying the row let a second permit through unreported (round 77's open clause)."""
+    out: list[ReplayDiscrepancy] = []
+    now = datetime.now(UTC)
+    table = PermitKey.__table__  # type: ignore[attr-defined]
+    for dept in departments:
+        scan = scans.get(dept)
+        if scan is None or not scan.issued:
+            continue
+        issued_at = {seq: digest for digest, (seq, _hash, _case) in scan.issued.items()}
+        specs: dict[str, Mapping[str, Any]] = {}  # permit digest -> the issuing rule set's produces (one_per)
+        stored: dict[str, Any] = {}
+        sealed: dict[str, bytes] = {}
+        with ledger.engine.connect() as conn:
+            seqs = sorted(issued_at)
+            for i in range(0, len(seqs), 900):
+                for seq, text in conn.execute(
+                    select(col(LogEntry.seq), col(LogEntry.body)).where(
+                        col(LogEntry.log) == LOG_DECISIONS,
+                        col(LogEntry.department_id) == dept,
+                        col(LogEntry.seq).in_(seqs[i : i + 900]),
+                    )
+                ):
+                    try:
+                        body = logchain.stored_loads(text)
+                    except ValueError:
+                        continue  # body_invalid
+                    digest = body.get("rule_set") if isinstance(body, dict) else None
+                    rules = rule_sets.get(digest, dept)[0] if isinstance(digest, str) else None
+                    produces = (rules.produces or {}) if rules is not None else {}
+                    if produces.get("one_per") and int(seq) in issued_at:
+                        specs[issued_at[int(seq)]] = produces
+            wanted = sorted(specs)
+            for i in range(0, len(wanted), 900):
+                part = wanted[i : i + 900]
+                for digest, department, key in conn.execute(
+                    select(table.c.digest, table.c.department_id, table.c.key).where(table.c.digest.in_(part))
+                ):
+                    if department == dept:
+                        stored[str(digest)] = key
+                for digest, body in conn.execute(
+                    select(col(Certificate.digest), col(Certificate.sealed)).where(
+                        col(Certificate.digest).in_(part), col(Certificate.department_id) == dept
+                    )
+                ):
+                    sealed[str(digest)] = bytes(body)
+        if not specs:
+            continue
+        try:
+            secret = _secret(ledger, dept)
+        except LedgerError:
+            continue  # the vault does not open: nor do the permits
+        derived: dict[str, tuple[str, bool]] = {}  # digest -> (key, within its sealed validity now)
+        for digest, spec in specs.items():
+            fields = _bound_fields(ledger, digest, sealed.get(digest))
+            if fields is None:
+                continue  # erased or altered (reconcile names an altered body): it states nothing to key
+            subject = {k.removeprefix("subject."): v for k, v in fields.items() if k.startswith("subject.")}
+            try:
+                key = permits.premises_key(secret, spec, subject)
+                # within its sealed validity now, as every verifier judges it (an end not read as a date: not live)
+                current = checks_core.validity(None, fields.get("valid_until"), now)[0]
+            except (LedgerError, ValueError, KeyError, TypeError):
+                continue
+            if key is None:
+                continue
+            derived[digest] = (key, current)
+            seq, _hash, case = scan.issued[digest]
+            row = stored.get(digest, _NO_ROW)
+            if row is _NO_ROW:
+                detail = f"permit {digest} has no permit_key row: an approval for the same premises would not find it"
+            elif row is not None and row != key:
+                detail = (
+                    f"permit {digest}'s permit_key row holds {str(row)[:80]!r}, not the key its holder and premises "
+                    "give: an approval for the same premises would not find it"
+                )
+            else:
+                continue  # keyed as derived (or not keyed yet: issued before 0022, keyed when an approval asks)
+            out.append(ReplayDiscrepancy("permit_key_altered", dept, seq, case, detail))
+        statuses = permits.chain_statuses(ledger, dept, derived)
+        first_live: dict[str, str] = {}
+        for digest in sorted(derived, key=lambda d: scan.issued[d][0]):
+            key, current = derived[digest]
+            if statuses.get(digest) not in ("valid", "suspended") or not current:
+                continue
+            earlier = first_live.setdefault(key, digest)
+            if earlier != digest:
+                seq, _hash, case = scan.issued[digest]
+                out.append(
+                    ReplayDiscrepancy(
+                        "permit_key_altered",
+                        dept,
+                        seq,
+                        case,
+                        f"permit {digest} is live for the same holder and premises as permit {earlier} (decision "
+                        f"{scan.issued[earlier][0]}): a holder has one live permit per premises; revoke all but one",
+                    )
+                )
+    return [d for d in out if case_id is None or d.case_id == case_id]
+
+
+_NO_ROW = object()
+
+
+def _bound_fields(ledger: Ledger, digest: str, sealed: bytes | None) -> dict[str, Any] | None:
+    """The fields of the certificate ``digest`` as its sealed body states them, once they hash to the digest; None
+    when the body is gone (erased), does not open, or states other fields."""
+    if sealed is None:
+        return None
+    try:
+        fields, salts = read_sealed_body(ledger.vault.open(sealed, bytes.fromhex(digest[2:])))
+        if not isinstance(fields, dict) or certificate_digest(field_hashes(fields, salts), fields.get("type")) != (
+            bytes.fromhex(digest[2:])
+        ):
+            return None
+    except (LedgerError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return fields
 
 
 def _erased_in_force(
