@@ -131,13 +131,19 @@ def certificate_bundle(
     recorded = int(chain.call(chain.anchor.functions.batch(department_id_bytes(issuer), root))[1])
     if recorded == 0:  # verify_certificate saw the batch a moment ago: only a reorg gets here
         raise ChainError(f"batch {hex32(root)} has no BatchAnchored event; try again once the chain settles")
-    as_of, witnessed = _as_of(ledger, chain, recorded, as_of_block)
     # the certificate's own slots proven at the cosigned block: its batch taken from them, no batch stream read.
     # Asked only under the direct lookup, which names the digest to the node anyway: the history, ended and held
     # slots are keyed by it, a value the node can match against every digest it has seen or will see, so under the
     # herd lookup (docs/privacy.md) the bundle takes the trail path
     slots = (root, digest) if view.status_lookup == "direct" else None
-    state = None if witnessed is None else _witnessed_state(ledger, witnessed, issuer, slots)
+    for _attempt in range(FRESH_PROOF_ATTEMPTS):
+        as_of, witnessed = _as_of(ledger, chain, recorded, as_of_block)
+        state = None if witnessed is None else _witnessed_state(ledger, witnessed, issuer, slots)
+        # a node keeping few blocks' states (the embedded one keeps the head's only, and mines every second) may
+        # have mined past a fresh checkpoint before its proof was asked: a new checkpoint is collected and asked
+        # again, rather than the bundle falling back to the trail path, whose reads grow with the chain
+        if slots is None or as_of_block is not None or state is None or "certificate" in state:
+            break
     proven = _proven_batch(chain, state, issuer, root, digest, witnessed)
     event = _anchor_log(chain, issuer, root, proven=proven)
     if event is None or event["block_number"] != recorded:
@@ -210,6 +216,11 @@ def _header(chain: Chain, kind: str) -> dict[str, Any]:
             "log_contract": chain.deployment.log,
         },
     }
+
+
+# How many fresh checkpoints a direct-lookup bundle collects before it settles for the trail path, when the node no
+# longer holds a checkpoint's state by the time its certificate's slots are asked (a block mined in between)
+FRESH_PROOF_ATTEMPTS = 3
 
 
 def _as_of(ledger: Ledger, chain: Chain, anchored: int, as_of_block: int | None) -> tuple[int, Any]:
