@@ -138,6 +138,13 @@ def certificate_bundle(
     # herd lookup (docs/privacy.md) the bundle takes the trail path
     slots = (root, digest) if view.status_lookup == "direct" else None
     state = None if witnessed is None else _witnessed_state(ledger, witnessed, issuer, slots)
+    for _ in range(_FRESH_PROOF_TRIES - 1):
+        # the node keeps the head's state only and mines a block a second: a block mined between the cosigning and
+        # the proof left the certificate's slots unprovable at the checkpoint; a fresh checkpoint is asked again
+        if slots is None or as_of_block is not None or state is None or "certificate" in state:
+            break
+        as_of, witnessed = _as_of(ledger, chain, recorded, as_of_block)
+        state = None if witnessed is None else _witnessed_state(ledger, witnessed, issuer, slots)
     proven = _proven_batch(chain, state, issuer, root, digest, witnessed)
     event = _anchor_log(chain, issuer, root, proven=proven)
     if event is None or event["block_number"] != recorded:
@@ -210,6 +217,11 @@ def _header(chain: Chain, kind: str) -> dict[str, Any]:
             "log_contract": chain.deployment.log,
         },
     }
+
+
+# How often a build under the direct lookup asks a fresh checkpoint when the node dropped the cosigned block's state
+# before the certificate's slots were proven there (the trail path serves after the last)
+_FRESH_PROOF_TRIES = 3
 
 
 def _as_of(ledger: Ledger, chain: Chain, anchored: int, as_of_block: int | None) -> tuple[int, Any]:
@@ -683,6 +695,13 @@ def _verify_bundle(
     view = ChainView(chain, confirmations, status_lookup=status_lookup)
     try:
         head = chain.block_number()
+        issuer = cert["fields"].get("issuer")
+        department = issuer if _is_department(issuer) else None
+        certificate = _proven_certificate(chain, bundle, witness_keys, witness_quorum) if department else None
+        if certificate is not None:
+            # the certificates it replaced as its proven slots hold them: no supersession read of the node
+            view.prove_replaces(str(department), root, digest, tuple(d for _, d in certificate.predecessors))
+        proven = None if certificate is None else certificate.batch
         # validity judged at the same moment as the bundle's own validity check (a court's chosen day)
         cert_report = verify_certificate(_document(bundle), view, now=now)
         facts = dict(cert_report.facts)
@@ -690,9 +709,6 @@ def _verify_bundle(
             checks.skip(CHAIN_CHECKS, "the bundle names another chain or deployment")
             return BundleReport(checks.ordered(), cert_report, head, facts)
         checks.run("as_of", lambda: _check_as_of(chain, bundle["as_of"], head, bundle["anchor"]["block_number"]))
-        issuer = cert["fields"].get("issuer")
-        department = issuer if _is_department(issuer) else None
-        proven = _proven_certificate(chain, bundle, witness_keys, witness_quorum) if department else None
         event = _anchor_log(chain, department, root, view, head, proven=proven) if department else None
         if event is None:
             checks.add(
@@ -1076,17 +1092,16 @@ def _check_status(
 
 def _proven_certificate(
     chain: Chain, bundle: dict[str, Any], keys: list[str] | None, quorum: int | None
-) -> anchorslots.BatchRecord | None:
-    """The batch record the bundle's certificate proof proves at a checkpoint the given witnesses cosigned (None
-    without one, or when anything of it does not hold: ``witnessed`` then says what)."""
+) -> anchorslots.ProvenCertificate | None:
+    """The certificate as the bundle's certificate proof proves it at a checkpoint the given witnesses cosigned
+    (None without one, or when anything of it does not hold: ``witnessed`` then says what)."""
     from .witness.bundle import parse_keys, proven_certificate
 
     try:
         parsed = parse_keys(keys)
     except InputError:
         return None
-    proven = proven_certificate(chain, bundle, parsed, quorum)
-    return None if proven is None else proven.batch
+    return proven_certificate(chain, bundle, parsed, quorum)
 
 
 def _check_witnessed(
