@@ -4,10 +4,10 @@ the separate command a court would run (interpreter start-up included).
 
 Where the chain's length enters (docs/evidence.md, "Certificate slots"): these bundles are built with no witnesses
 configured, so they take the trail path: the build and the court's check read the issuer's batch stream from its
-registration to the head (the anchoring event held to the anchoring trail), the default herd status lookup its whole
-status stream, and the build's verification the issuer's supersessions from block 1. A witnessed bundle with the
-certificate's slots proven (a fresh checkpoint, the direct lookup) reads only the anchoring's block; the supersession
-lookup is left (open). The figures here are for a short chain; the scale run's (bench/scale_probe.py) for a long one.
+registration to the head (the anchoring event held to the anchoring trail), and the default herd status lookup its
+whole status stream (the supersessions with it). A witnessed bundle with the certificate's slots proven (a fresh
+checkpoint, the direct lookup) reads only the anchoring's block (its predecessors from the contract's record,
+CertificateAnchor 4.3.0). The figures here are for a short chain; the scale run's (bench/scale_probe.py) for a long one.
 """
 
 from __future__ import annotations

@@ -1245,12 +1245,15 @@ ANCHORINGS_SLOT = 5  # its _anchorings mapping (4.2.0): (trail, then block | bat
 # One certificate's slots (docs/evidence.md, "Certificate slots"): its batch's record _batches[department][root]
 # (signer | block << 160 | time << 192 | count << 224, then the type), its status history
 # _history[department][root][digest] (the length; the changes from keccak256 of that slot, two words each:
-# status | block << 8 | time << 40, then the detail), _ended[department][digest] and _held[department][digest] (a root)
+# status | block << 8 | time << 40, then the detail), _ended[department][digest] and _held[department][digest] (a root),
+# and the certificates it superseded _predecessors[department][root][digest] (4.3.0: the length; the entries from
+# keccak256 of that slot, two words each: root, then digest)
 BATCHES_SLOT = 0
 HISTORY_SLOT = 1
 ENDED_SLOT = 2
 HELD_SLOT = 3
-STATE_MAX_HISTORY = 29  # five fixed slots and two per change within the 64 slots one proof holds
+PREDECESSORS_SLOT = 6
+STATE_MAX_HISTORY = 29  # changes and predecessors: six fixed slots and two each within the 64 slots one proof holds
 HEADER_BASE_FIELDS = (
     ("parentHash", 32),
     ("sha3Uncles", 32),
@@ -1533,20 +1536,21 @@ def department_trail_slots(department: bytes) -> list[int]:
     return [s, s + 1, a, a + 1]
 
 
-def certificate_slots(department: bytes, root: bytes, digest: bytes) -> tuple[int, int, int, int]:
-    """(batch record, status history length, ended, held): the slots of one certificate."""
+def certificate_slots(department: bytes, root: bytes, digest: bytes) -> tuple[int, int, int, int, int]:
+    """(batch record, status history length, ended, held, predecessors length): the slots of one certificate."""
     return (
         trail_base(trail_base(BATCHES_SLOT, department), root),
         trail_base(trail_base(trail_base(HISTORY_SLOT, department), root), digest),
         trail_base(trail_base(ENDED_SLOT, department), digest),
         trail_base(trail_base(HELD_SLOT, department), digest),
+        trail_base(trail_base(trail_base(PREDECESSORS_SLOT, department), root), digest),
     )
 
 
 def certificate_fixed_slots(department: bytes, root: bytes, digest: bytes) -> list[int]:
     """The slots proven whatever the history's length, in the order the library asks them."""
-    batch, history, ended, held = certificate_slots(department, root, digest)
-    return [batch, batch + 1, history, ended, held]
+    batch, history, ended, held, predecessors = certificate_slots(department, root, digest)
+    return [batch, batch + 1, history, ended, held, predecessors]
 
 
 def certificate_entry_slots(department: bytes, root: bytes, digest: bytes, length: int) -> list[int]:
@@ -1555,22 +1559,34 @@ def certificate_entry_slots(department: bytes, root: bytes, digest: bytes, lengt
     return [first + i for i in range(2 * length)]
 
 
+def certificate_predecessor_slots(department: bytes, root: bytes, digest: bytes, count: int) -> list[int]:
+    """The slots of the first ``count`` predecessors (root, then digest each), from keccak256 of the length's slot."""
+    first = int.from_bytes(keccak(certificate_slots(department, root, digest)[4].to_bytes(32, "big")), "big")
+    return [first + i for i in range(2 * count)]
+
+
 def proven_certificate(
     block: Any, answer: Any, address: str, department: bytes, root: bytes, digest: bytes, block_hash: bytes, number: int
 ) -> dict[str, Any]:
-    """The certificate's batch record, status history, ended and held roots as the header ``block`` and the
-    ``eth_getProof`` answer ``answer`` prove them in the block of hash ``block_hash`` (a Failure otherwise)."""
+    """The certificate's batch record, status history, ended and held roots and predecessors as the header ``block``
+    and the ``eth_getProof`` answer ``answer`` prove them in the block of hash ``block_hash`` (a Failure otherwise)."""
     fixed = certificate_fixed_slots(department, root, digest)
     words = proven_words(block, answer, address, fixed, block_hash, number)
-    length = words[fixed[2]]
+    length, count = words[fixed[2]], words[fixed[5]]
     if length > STATE_MAX_HISTORY:
         raise Failure(
             f"the certificate's proven status history has {length} changes, more than the {STATE_MAX_HISTORY} a "
             "state proof of it carries"
         )
+    if length + count > STATE_MAX_HISTORY:
+        raise Failure(
+            f"the certificate's proven status history and predecessors have {length + count} entries, more than the "
+            f"{STATE_MAX_HISTORY} a state proof of it carries"
+        )
     entries = certificate_entry_slots(department, root, digest, length)
-    if entries:
-        words.update(proven_words(block, answer, address, entries, block_hash, number))
+    before = certificate_predecessor_slots(department, root, digest, count)
+    if entries or before:
+        words.update(proven_words(block, answer, address, entries + before, block_hash, number))
     record = words[fixed[0]]
     return {
         "signer": "0x" + (record & (2**160 - 1)).to_bytes(20, "big").hex(),
@@ -1589,6 +1605,10 @@ def proven_certificate(
         ],
         "ended": words[fixed[3]].to_bytes(32, "big"),
         "held": words[fixed[4]].to_bytes(32, "big"),
+        "predecessors": [
+            (words[before[i]].to_bytes(32, "big"), words[before[i + 1]].to_bytes(32, "big"))
+            for i in range(0, len(before), 2)
+        ],
     }
 
 
@@ -2926,6 +2946,11 @@ class Verifier:
             f"{height} from the bundle's state proof, with the issuer's status trail ({changes} changes) and "
             f"anchoring trail ({batches} batches); no event stream read"
             + (f"; the same digest {', '.join(elsewhere)} (anchored again)" if elsewhere else "")
+            + (
+                f"; it replaces {' and '.join('0x' + d.hex() for _, d in proven['predecessors'])} (proven)"
+                if proven["predecessors"]
+                else ""
+            )
         )
 
 

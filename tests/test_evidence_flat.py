@@ -26,6 +26,7 @@ from ledger.onchain import anchorslots, stateproof
 from ledger.onchain.chain import Chain, connect
 from ledger.onchain.ids import department_id_bytes
 from ledger.services import evidence, status
+from ledger.services.verify import ChainView, verify_certificate
 from ledger.services.witness import client as wclient
 
 from .cli_support import rpc
@@ -68,9 +69,10 @@ def test_the_certificate_slots_hold_what_the_contract_answers_and_the_court_comp
 ) -> None:
     """Adversary: none. The slots worked out from the compiler's storage layout hold, on the real chain, what the
     contract's own getters answer (the batch record, the status history of a certificate suspended, reinstated and
-    revoked) and the ended and held roots its writes set; the court's verifier, which states the slots itself,
-    computes the same ones."""
-    kept, changed = issue(ledger, tmp_path, fresh_department, make_records(2))
+    revoked, the predecessors of one that superseded another) and the ended and held roots its writes set; the court's
+    verifier, which states the slots itself, computes the same ones."""
+    kept, changed, old = issue(ledger, tmp_path, fresh_department, make_records(3))
+    status.supersede(ledger, old["digest"], kept["digest"], fresh_department)
     status.suspend(ledger, changed["digest"], "under-investigation")
     status.reinstate(ledger, changed["digest"], "grounds-resolved")
     status.revoke(ledger, changed["digest"], "fraud")
@@ -84,9 +86,10 @@ def test_the_certificate_slots_hold_what_the_contract_answers_and_the_court_comp
         words = stateproof.proven_words(
             ledger.chain.w3, anchor, slots.fixed(), bytes(ledger.chain.w3.eth.get_block(head)["hash"]), head
         )
-        length = anchorslots.history_length(words, slots)
+        length, count = anchorslots.history_length(words, slots), anchorslots.predecessor_count(words, slots)
         assert COURT.certificate_entry_slots(dept, root, digest, length) == slots.entries(length)
-        block, answer = stateproof.fetch(ledger.chain.w3, anchor, slots.all(length), head)
+        assert COURT.certificate_predecessor_slots(dept, root, digest, count) == slots.predecessor_entries(count)
+        block, answer = stateproof.fetch(ledger.chain.w3, anchor, slots.all(length, count), head)
         block_hash = bytes(ledger.chain.w3.eth.get_block(head)["hash"])
         proven = anchorslots.verified_certificate(block, answer, anchor, slots, block_hash, head)
         court = COURT.proven_certificate(block, answer, anchor, dept, root, digest, block_hash, head)
@@ -105,6 +108,11 @@ def test_the_certificate_slots_hold_what_the_contract_answers_and_the_court_comp
         assert [c[0] for c in proven.history] == ([] if cert is kept else [1, 0, 2])
         assert (proven.ended, proven.held) == ((bytes(32), bytes(32)) if cert is kept else (root, root))
         assert (court["ended"], court["held"]) == (proven.ended, proven.held)
+        before = ledger.chain.call(ledger.chain.anchor.functions.predecessors(dept, root, digest))
+        assert [(bytes(p[0]), bytes(p[1])) for p in before] == list(proven.predecessors) == court["predecessors"]
+        assert list(proven.predecessors) == (
+            [(bytes.fromhex(old["anchor"]["root"][2:]), bytes.fromhex(old["digest"][2:]))] if cert is kept else []
+        )
 
 
 # -- both verifiers, every case --------------------------------------------------------------------------------
@@ -158,6 +166,10 @@ def _cases(bundle: dict[str, Any], other: dict[str, Any], another_block: dict[st
     def of_another_block(b: dict[str, Any]) -> None:
         b["witness"]["state"]["certificate"] = copy.deepcopy(another_block)
 
+    def predecessors_leaf(b: dict[str, Any]) -> None:
+        # a predecessor added under the proof: the length's leaf claims more than the contract holds
+        _leaf_altered(entry(b, slots.predecessors))
+
     altered("proof of another certificate's slots", another_certificate)
     altered("batch record altered", record_leaf)
     altered("anchoring time altered", anchoring_time)
@@ -167,6 +179,9 @@ def _cases(bundle: dict[str, Any], other: dict[str, Any], another_block: dict[st
     altered("ended slot omitted", lambda b: without(b, slots.ended))
     altered("held slot omitted", lambda b: without(b, slots.held))
     altered("proof of another block", of_another_block)
+    altered("predecessor dropped from the proof", lambda b: without(b, *slots.predecessor_entries(1)))
+    altered("predecessors' length altered", predecessors_leaf)
+    altered("predecessors' length omitted", lambda b: without(b, slots.predecessors))
     old = copy.deepcopy(bundle)
     del old["witness"]["state"]["certificate"]
     cases["old bundle (trails only)"] = old
@@ -179,10 +194,12 @@ def test_both_verifiers_give_every_altered_certificate_proof_the_same_verdict(
     """Adversary: whoever hands the court the bundle (its holder, the operator). The certificate's proof replaced by
     another certificate's, its batch record's leaf altered, the bundle's anchoring time edited, its suspension left
     out of the proof and the bundle, the bundle restated valid under an honest proof, the history's length altered,
-    the ended or held slot left out, the proof of another block, the header and proofs of another block: each fails
+    the ended or held slot left out, the proof of another block, the header and proofs of another block, a
+    predecessor dropped from the proof, the predecessors' length altered (one added) or left out: each fails
     ``witnessed`` in both verifiers, which agree. The bundle without the certificate's proof (written before) checks
-    as before, by the trail path."""
-    target, second = issue(ledger, tmp_path, fresh_department, make_records(2))
+    as before, by the trail path. The honest bundle's predecessor is named, proven, by both."""
+    target, second, old = issue(ledger, tmp_path, fresh_department, make_records(3))
+    status.supersede(ledger, old["digest"], target["digest"], fresh_department)
     status.suspend(ledger, target["digest"], "under-investigation")
     for key, _ in trusted_witness(ledger, tmp_path):
         bundle = _bundle(ledger, target)
@@ -192,7 +209,7 @@ def test_both_verifiers_give_every_altered_certificate_proof_the_same_verdict(
         rpc(ledger, "evm_mine")
         head = ledger.chain.block_number()
         anchor = ledger.chain.deployment.anchor
-        header, another = stateproof.fetch(ledger.chain.w3, anchor, slots.all(1), head)
+        header, another = stateproof.fetch(ledger.chain.w3, anchor, slots.all(1, 1), head)
         dept = department_id_bytes(fresh_department)
         _, trails = stateproof.fetch(ledger.chain.w3, anchor, stateproof.department_slots(dept), head)
         cases = _cases(bundle, other, another)
@@ -210,6 +227,8 @@ def test_both_verifiers_give_every_altered_certificate_proof_the_same_verdict(
             assert ok == (name in ("honest", "old bundle (trails only)")), (name, detail, court)
             if name == "honest":
                 assert "no event stream read" in detail and "no event stream read" in court, (detail, court)
+                named = f"it replaces {old['digest'].lower()} (proven)"
+                assert named in detail and named in court, (detail, court)
             elif name.startswith("old bundle"):
                 assert "the node's events up to it hash to them" in detail, detail
                 assert "the node's events up to it hash to them" in court, court
@@ -383,12 +402,68 @@ def test_the_build_refuses_a_node_stamping_the_anchoring_block_otherwise_than_th
                 ledger.chain = real
 
 
+PREDECESSORS_SELECTOR = "0x" + keccak(text="predecessors(bytes32,bytes32,bytes32)")[:4].hex()
+NO_PREDECESSORS = "0x" + f"{32:064x}" + f"{0:064x}"  # the ABI of an empty array
+
+
+def test_a_node_leaving_a_supersession_out_of_its_answers_is_caught_by_the_view_and_the_proven_slots(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, passphrases: None
+) -> None:
+    """Adversary: the chain's operator, hiding that the certificate replaced another (a holder showing the old one
+    alongside would then meet no "replaces"). First its node leaves the supersession out of every ``eth_getLogs``
+    answer: before CertificateAnchor 4.3.0 the direct lookup read a successor's predecessors from that scan alone and
+    the report named none; now it reads the contract's record (``predecessors``) and names it. Then the node also
+    answers that record empty: the witnessed bundle's proven slots still hold the predecessor, and the library's
+    check (which takes them instead of asking the node) and both verifiers' ``witnessed`` name it."""
+    old, target = issue(ledger, tmp_path, fresh_department, make_records(2))
+    status.supersede(ledger, old["digest"], target["digest"], fresh_department)
+    hidden = old["digest"].lower()
+
+    def without_supersessions(method: str, params: Any, answer: Any) -> Any:
+        if method == "eth_getLogs" and isinstance(answer.get("result"), list):
+            kept = [log for log in answer["result"] if SUPERSEDED_TOPIC not in str(log["topics"]).lower()]
+            return {**answer, "result": kept}
+        return answer
+
+    def and_no_record(method: str, params: Any, answer: Any) -> Any:
+        called = str(params[0].get("data", params[0].get("input", ""))) if method == "eth_call" else ""
+        if called.lower().startswith(PREDECESSORS_SELECTOR):
+            return {**answer, "result": NO_PREDECESSORS}
+        return without_supersessions(method, params, answer)
+
+    with RpcProxy(rpc_url(ledger), rewrite=without_supersessions) as node:
+        lying = Chain(connect(node.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
+        report = verify_certificate(target, ChainView(lying, status_lookup="direct"))
+    assert report.to_json()["facts"].get("replaces") == hidden, report.to_json()
+
+    for key, _ in trusted_witness(ledger, tmp_path):
+        bundle = _bundle(ledger, target)
+        path = tmp_path / "successor.json"
+        path.write_text(json.dumps(bundle), encoding="utf-8")
+        with RpcProxy(rpc_url(ledger), rewrite=and_no_record) as node:
+            lying = Chain(connect(node.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
+            blind = verify_certificate(target, ChainView(lying, status_lookup="direct"))
+            checked = evidence.verify_bundle(path, lying, witness_keys=[key], status_lookup="direct")
+            code, answer, stderr = standalone(
+                ledger, path, "--witness-key", key, "--status-lookup", "direct", rpc=node.url
+            )
+        # the node's word alone now hides it (a verifier without witnesses trusts the contract's answers as it
+        # trusts statusOf); the proven slots do not
+        assert "replaces" not in blind.to_json()["facts"], blind.to_json()
+        assert checked.ok and checked.certificate_report is not None, checked.to_json()
+        assert checked.certificate_report.to_json()["facts"].get("replaces") == hidden, checked.to_json()
+        assert answer is not None and code == 0, (answer, stderr)
+        court = {c["name"]: c["detail"] for c in answer["checks"]}["witnessed"]
+        named = f"it replaces {hidden} (proven)"
+        assert named in checked.check("witnessed").detail and named in court, (checked.check("witnessed"), court)
+
+
 # -- flatness ---------------------------------------------------------------------------------------------------
 
 
 def _log_queries(proxy: RpcProxy, *, supersessions: bool) -> tuple[int, int]:
-    """(eth_getLogs calls, the blocks they cover in all) the proxy saw; without ``supersessions`` the issuer's
-    CertificateSuperseded lookup of the library's verification (open, below) left out."""
+    """(eth_getLogs calls, the blocks they cover in all) the proxy saw; without ``supersessions`` any query of the
+    issuer's CertificateSuperseded events left out (the first test below leaves them out, the second counts them)."""
     calls = span = 0
     for body in proxy.bodies:
         request = json.loads(body)
@@ -458,15 +533,12 @@ def test_a_bundles_build_and_both_checks_read_no_more_of_the_chain_when_it_grows
     _flatness(ledger, tmp_path, fresh_department, supersessions=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (ev1): the library's verification of a certificate (verify.ChainView.replaces, in the build and the "
-    "library's check) reads the issuer's CertificateSuperseded events from block 1 to the head to name the "
-    "certificates it replaced; a successor's predecessors are in no storage slot to prove",
-)
 def test_every_log_query_of_a_bundle_stays_flat_when_the_chain_grows(
     ledger: Ledger, tmp_path: Path, fresh_department: str, passphrases: None
 ) -> None:
     """Adversary: none. As above, counting every ``eth_getLogs`` (the supersession lookup included; the chain's growth
-    alone shows it)."""
+    alone shows it). Before CertificateAnchor 4.3.0 the library's verification of the certificate (the build's and
+    the library check's) read the issuer's ``CertificateSuperseded`` events from block 1 to the head to name the
+    certificates it replaced: this failed on that code. Now the direct lookup reads the contract's
+    ``predecessors`` (one call) and the library's check takes them from the bundle's proven slots."""
     _flatness(ledger, tmp_path, fresh_department, supersessions=True, batches=0)

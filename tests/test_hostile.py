@@ -245,11 +245,11 @@ def test_status_reasons_are_codes_never_free_text(ledger: Ledger, tmp_path: Path
 
 def test_contracts_of_another_version_are_refused(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
     """A deployment whose contracts answer another version than this ledger reads is never read with its rules
-    (here: a ledger that would need anchor contracts 4.3.0 meets the 4.2.0 ones)."""
+    (here: a ledger that would need anchor contracts 4.4.0 meets the 4.3.0 ones)."""
     from ledger.errors import ConfigError
     from ledger.onchain import chain as chain_module
 
     ledger.chain.check_code()  # the session's own deployment is current
-    monkeypatch.setitem(chain_module.CONTRACT_VERSIONS, "anchor", "4.3.0")
-    with pytest.raises(ConfigError, match=r"version 4\.2\.0; this ledger needs 4\.3\.0"):
+    monkeypatch.setitem(chain_module.CONTRACT_VERSIONS, "anchor", "4.4.0")
+    with pytest.raises(ConfigError, match=r"version 4\.3\.0; this ledger needs 4\.4\.0"):
         ledger.chain.check_code()

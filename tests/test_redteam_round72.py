@@ -163,20 +163,21 @@ def test_a_revocation_left_out_of_the_timeline_is_refused(
 def test_a_made_up_predecessor_is_refused_by_the_direct_lookup(
     ledger: Ledger, tmp_path: Path, fresh_department: str
 ) -> None:
-    """Adversary: the chain's operator, adding to every ``eth_getLogs`` answer a supersession of another of the
-    department's certificates by the one verified (a valid certificate that superseded nothing). With the direct
-    lookup the report said it replaces that certificate: ``replaces`` was the only status fact read from unchecked
-    logs."""
+    """Adversary: the chain's operator, naming another of the department's certificates as one the verified (valid,
+    replacing nothing) superseded. With the direct lookup the report said it replaces that certificate: ``replaces``
+    was the only status fact read from unchecked logs. Since CertificateAnchor 4.3.0 the direct lookup reads the
+    contract's ``predecessors`` record instead of the logs, so the node answers that call with the made-up entry;
+    the superseded certificate's status history, which records no supersession by this one, refuses it."""
     target, other = issue(ledger, tmp_path, fresh_department, make_records(2))
-    status.suspend(ledger, other["digest"], "under-investigation")  # a real log of the department to dress up
-    (suspension,) = _logs(ledger, SUSPENDED_TOPIC, other["digest"])
-    data = "0x" + target["digest"].removeprefix("0x") + target["anchor"]["root"].removeprefix("0x")
-    fake = {**suspension, "topics": [SUPERSEDED_TOPIC, *suspension["topics"][1:]], "data": data}
-    fake["logIndex"] = hex(int(suspension["logIndex"], 16) + 1)
+    status.suspend(ledger, other["digest"], "under-investigation")  # a real change of the other, no supersession
+    selector = "0x" + keccak(text="predecessors(bytes32,bytes32,bytes32)")[:4].hex()
+    entry = other["anchor"]["root"].removeprefix("0x") + other["digest"].removeprefix("0x")
+    made_up_record = "0x" + f"{32:064x}" + f"{1:064x}" + entry
 
     def made_up(method: str, params: Any, answer: Any) -> Any:
-        if method == "eth_getLogs" and _asks_for(params, SUPERSEDED_TOPIC, int(suspension["blockNumber"], 16)):
-            answer["result"] = [*answer["result"], fake]
+        called = str(params[0].get("data", params[0].get("input", ""))) if method == "eth_call" else ""
+        if called.lower().startswith(selector):
+            return {**answer, "result": made_up_record}
         return answer
 
     with RpcProxy(rpc_url(ledger), rewrite=made_up) as node:

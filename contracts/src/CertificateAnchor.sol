@@ -8,7 +8,8 @@ import {Sha256Merkle} from "./Sha256Merkle.sol";
 /// @title CertificateAnchor
 /// @notice Anchors certificate batch roots for issuer departments and keeps each certificate's status history.
 /// A batch costs two storage slots whatever its size (the anchoring, its certificate type), and rewrites the two of
-/// its department's anchoring trail (4.2.0); status changes prove the certificate's membership on-chain.
+/// its department's anchoring trail (4.2.0); status changes prove the certificate's membership on-chain, and a
+/// supersession records the old certificate under its successor (4.3.0).
 /// @dev Batches are keyed by (department, root) and statuses by (department, root, digest): a department only
 /// ever reads and writes its own namespace, so anchoring a foreign digest or a foreign root gains nothing.
 contract CertificateAnchor is ICertificateAnchor {
@@ -34,6 +35,10 @@ contract CertificateAnchor is ICertificateAnchor {
     /// and what a state proof at a witnessed block proves its batches up to that block by (red team round 75: a node
     /// dated a batch anchored after the latest witnessed checkpoint below it).
     mapping(bytes32 departmentId => AnchoringTrail) private _anchorings;
+    /// @dev The certificates each successor superseded, in order (4.3.0): what a reader learns a certificate's
+    /// predecessors from, by one call or a state proof, instead of every supersession event of its department.
+    mapping(bytes32 departmentId => mapping(bytes32 root => mapping(bytes32 digest => Predecessor[]))) private
+        _predecessors;
 
     /// @notice Binds the anchor to the department registry that authorizes issuers.
     /// @param registry_ The department registry.
@@ -127,6 +132,7 @@ contract CertificateAnchor is ICertificateAnchor {
         _record(oldHistory, CertStatus.Superseded, newDigest);
         _chain(departmentId, CertStatus.Superseded, oldDigest, oldRoot, newDigest, abi.encodePacked(newRoot));
         _ended[departmentId][oldDigest] = oldRoot;
+        _predecessors[departmentId][newRoot][newDigest].push(Predecessor({root: oldRoot, digest: oldDigest}));
         emit CertificateSuperseded(oldDigest, oldRoot, departmentId, newDigest, newRoot);
     }
 
@@ -184,6 +190,15 @@ contract CertificateAnchor is ICertificateAnchor {
     }
 
     /// @inheritdoc ICertificateAnchor
+    function predecessors(bytes32 departmentId, bytes32 root, bytes32 digest)
+        external
+        view
+        returns (Predecessor[] memory)
+    {
+        return _predecessors[departmentId][root][digest];
+    }
+
+    /// @inheritdoc ICertificateAnchor
     function statusTrail(bytes32 departmentId) external view returns (StatusTrail memory) {
         return _trails[departmentId];
     }
@@ -227,7 +242,7 @@ contract CertificateAnchor is ICertificateAnchor {
 
     /// @inheritdoc ICertificateAnchor
     function version() external pure returns (string memory) {
-        return "4.2.0";
+        return "4.3.0";
     }
 
     // ----------------------------------------------------------------- internals

@@ -66,6 +66,13 @@ interface ICertificateAnchor {
         uint32 batches;
     }
 
+    /// @notice A certificate its successor replaced: the department's batch `root` it was superseded in and its
+    /// `digest`. Each successor keeps its own, in the order they were superseded ({predecessors}, 4.3.0).
+    struct Predecessor {
+        bytes32 root;
+        bytes32 digest;
+    }
+
     // ----------------------------------------------------------------- errors
 
     /// @notice `caller` is not the current key of an active department holding `neededRole`.
@@ -167,7 +174,8 @@ interface ICertificateAnchor {
     /// own is never a leaf of that batch under that batch's type, so neither side can be a certificate of another
     /// type than its batch (red team round 52). Both batches must be the caller department's own and of the same
     /// certificate type ({AnchorSupersedeAcrossTypes}); neither certificate may be revoked or superseded, under these
-    /// roots or under any other root of the department ({endedUnder}). The events and statuses name the digests.
+    /// roots or under any other root of the department ({endedUnder}). The events and statuses name the digests, and
+    /// the old certificate is recorded among the new one's {predecessors} (4.3.0: three more SSTOREs).
     function supersede(
         bytes32 oldRoot,
         bytes32 oldFieldsDigest,
@@ -250,11 +258,22 @@ interface ICertificateAnchor {
         view
         returns (StatusChange[] memory);
 
-    /// @notice Contract version, "4.2.0" (2.1.0: a revoked or superseded digest is ended under every root of its
+    /// @notice The certificates that department `departmentId`'s certificate `digest` of batch `root` superseded
+    /// (their roots and digests), in the order {supersede} recorded them: empty when it replaced none. Only
+    /// {supersede} writes it, so a reader (or a state proof of its slots at a witnessed block) learns a successor's
+    /// predecessors from storage, not from a scan of every `CertificateSuperseded` event a node may leave one out of
+    /// (4.3.0). Keyed by the successor's root as {supersede} named it: a digest anchored again is looked up under
+    /// the root through which it superseded.
+    function predecessors(bytes32 departmentId, bytes32 root, bytes32 digest)
+        external
+        view
+        returns (Predecessor[] memory);
+
+    /// @notice Contract version, "4.3.0" (2.1.0: a revoked or superseded digest is ended under every root of its
     /// department, {endedUnder}; 2.2.0: its suspensions are made through one root, {heldUnder}; 3.0.0: a batch is
     /// of one certificate type its department holds, and a certificate is superseded only by one of its type;
     /// 4.0.0: a certificate's digest commits to its type, and {supersede} computes both digests under their batches'
     /// types; 4.1.0: each department's status changes are chained in its {statusTrail}; 4.2.0: its anchorings in its
-    /// {anchoringTrail}).
+    /// {anchoringTrail}; 4.3.0: each successor's {predecessors}).
     function version() external pure returns (string memory);
 }

@@ -122,7 +122,7 @@ contract CertificateAnchorTest is RegistryFixture {
     // ----------------------------------------------------------------- anchorBatch
 
     function test_Views() public view {
-        assertEq(anchor.version(), "4.2.0", "version");
+        assertEq(anchor.version(), "4.3.0", "version");
         assertEq(anchor.DIGEST_TAG(), bytes10("pl-cert/2\x00"), "digest tag");
         assertEq(anchor.certificateDigest(SCHEMA, fields[0]), digests[0], "the digest as docs/format.md spells it");
         assertEq(anchor.MAX_REASON(), 12, "reason vocabulary");
@@ -422,6 +422,12 @@ contract CertificateAnchorTest is RegistryFixture {
         assertEq(
             uint256(_statusIn(MKT, root2, digests2[1])), uint256(ICertificateAnchor.CertStatus.Valid), "successor valid"
         );
+        ICertificateAnchor.Predecessor[] memory before = anchor.predecessors(MKT, root2, digests2[1]);
+        assertEq(before.length, 1, "one predecessor recorded under the successor");
+        assertEq(before[0].root, root, "the predecessor's root");
+        assertEq(before[0].digest, digests[1], "the predecessor's digest");
+        assertEq(anchor.predecessors(MKT, root, digests[1]).length, 0, "the superseded one replaced none");
+        assertEq(anchor.predecessors(FIN, root2, digests2[1]).length, 0, "another department's namespace: none");
 
         vm.expectRevert(
             abi.encodeWithSelector(ICertificateAnchor.AnchorCertificateSuperseded.selector, digests[1], digests2[1])
@@ -432,6 +438,26 @@ contract CertificateAnchorTest is RegistryFixture {
             abi.encodeWithSelector(ICertificateAnchor.AnchorCertificateSuperseded.selector, digests[1], digests2[1])
         );
         _supersede(mktKey, 1, 2);
+    }
+
+    /// @dev 4.3.0: a certificate replacing two merged ones keeps both, in the order they were superseded, under the
+    /// root the supersessions named it by; a failed supersession records nothing.
+    function test_Predecessors_RecordEveryCertificateASuccessorReplaced() public {
+        _anchor(mktKey, root, 5);
+        _anchor(mktKey, root2, 5);
+        _supersede(mktKey, 3, 0);
+        _supersede(mktKey, 1, 0);
+        vm.expectRevert(
+            abi.encodeWithSelector(ICertificateAnchor.AnchorCertificateSuperseded.selector, digests[1], digests2[0])
+        );
+        _supersede(mktKey, 1, 0);
+        ICertificateAnchor.Predecessor[] memory got = anchor.predecessors(MKT, root2, digests2[0]);
+        assertEq(got.length, 2, "two predecessors");
+        assertEq(got[0].digest, digests[3], "the first superseded first");
+        assertEq(got[1].digest, digests[1], "then the second");
+        assertEq(got[0].root, root, "its root");
+        assertEq(got[1].root, root, "its root");
+        assertEq(anchor.predecessors(MKT, root, digests2[0]).length, 0, "keyed by the successor's root");
     }
 
     function test_SupersedeSuspended() public {
@@ -965,19 +991,33 @@ contract CertificateAnchorTest is RegistryFixture {
     }
 
     /// @dev Random supersession attempts among six certificates: the successor links never form a cycle, and every
-    /// superseded digest is ended under the root it was superseded in.
+    /// superseded digest is ended under the root it was superseded in, and recorded among its successor's predecessors.
     function testFuzz_SupersessionsNeverCycle(uint8[16] memory moves) public {
         _anchor(mktKey, root, 5);
         _anchor(mktKey, root2, 5);
         bytes32[6] memory ds = [digests[0], digests[1], digests[2], digests2[0], digests2[1], digests2[2]];
         bytes32[6] memory fs = [fields[0], fields[1], fields[2], fields2[0], fields2[1], fields2[2]];
+        uint256[6][6] memory expected;
+        uint256[6] memory counts;
         for (uint256 i = 0; i < moves.length; ++i) {
             uint256 a = moves[i] % 6;
             uint256 b = (moves[i] / 6) % 6;
             (bytes32 ra, bytes32[] memory pa) = a < 3 ? (root, _proof(a)) : (root2, _proof2(a - 3));
             (bytes32 rb, bytes32[] memory pb) = b < 3 ? (root, _proof(b)) : (root2, _proof2(b - 3));
             vm.prank(mktKey);
-            try anchor.supersede(ra, fs[a], pa, rb, fs[b], pb) {} catch {}
+            try anchor.supersede(ra, fs[a], pa, rb, fs[b], pb) {
+                expected[b][counts[b]++] = a;
+            } catch {}
+        }
+        // 4.3.0: each certificate's predecessors are exactly the ones it superseded, in order
+        for (uint256 x = 0; x < 6; ++x) {
+            ICertificateAnchor.Predecessor[] memory got = anchor.predecessors(MKT, x < 3 ? root : root2, ds[x]);
+            assertEq(got.length, counts[x], "as many predecessors as supersessions by it");
+            for (uint256 k = 0; k < got.length; ++k) {
+                uint256 a = expected[x][k];
+                assertEq(got[k].digest, ds[a], "the certificate it superseded");
+                assertEq(got[k].root, a < 3 ? root : root2, "under its root");
+            }
         }
         for (uint256 start = 0; start < 6; ++start) {
             bytes32 d = ds[start];
@@ -1279,6 +1319,7 @@ contract AnchorHandler is Test {
             else if (t == ICertificateAnchor.CertificateSuperseded.selector) code = 3;
             else continue;
             bytes32 dept = logs[i].topics[3];
+            if (code == 3) _notePredecessor(dept, logs[i]);
             ghostTrail[dept] = sha256(
                 abi.encodePacked(
                     ghostTrail[dept], code, logs[i].topics[1], logs[i].topics[2], uint32(block.number), logs[i].data
@@ -1286,6 +1327,34 @@ contract AnchorHandler is Test {
             );
             ghostTrailChanges[dept] += 1;
         }
+    }
+
+    // Every successor a CertificateSuperseded event named, and the (root, digest) it superseded, in event order:
+    // what the contract's predecessors must answer (4.3.0).
+    bytes32[3][] internal successors;
+    mapping(bytes32 key => ICertificateAnchor.Predecessor[]) internal ghostPredecessors;
+
+    function _notePredecessor(bytes32 dept, Vm.Log memory log) internal {
+        (bytes32 successor, bytes32 successorRoot) = abi.decode(log.data, (bytes32, bytes32));
+        bytes32 key = keccak256(abi.encode(dept, successorRoot, successor));
+        if (ghostPredecessors[key].length == 0) successors.push([dept, successorRoot, successor]);
+        ghostPredecessors[key].push(ICertificateAnchor.Predecessor({root: log.topics[2], digest: log.topics[1]}));
+    }
+
+    function successorCount() external view returns (uint256) {
+        return successors.length;
+    }
+
+    function successorAt(uint256 i) external view returns (bytes32, bytes32, bytes32) {
+        return (successors[i][0], successors[i][1], successors[i][2]);
+    }
+
+    function ghostPredecessorsOf(bytes32 dept, bytes32 root, bytes32 digest)
+        external
+        view
+        returns (ICertificateAnchor.Predecessor[] memory)
+    {
+        return ghostPredecessors[keccak256(abi.encode(dept, root, digest))];
     }
 
     /// @dev Chains one BatchAnchored event into its department's ghost anchoring trail (docs/format.md §8): the
@@ -1707,6 +1776,30 @@ contract CertificateAnchorInvariantTest is Test {
             ICertificateAnchor.StatusTrail memory t = anchor.statusTrail(id);
             assertEq(t.trail, handler.ghostTrail(id), "the trail the events imply");
             assertEq(t.changes, handler.ghostTrailChanges(id), "one change per status event");
+        }
+    }
+
+    /// @dev A successor's predecessors are exactly the certificates superseded by it, in the order of their
+    /// CertificateSuperseded events, whatever hostile departments tried (4.3.0); a genuine certificate no event named
+    /// as successor has none.
+    function invariant_PredecessorsAreExactlyTheSupersessions() public view {
+        CertificateAnchor anchor = handler.anchor();
+        uint256 n = handler.successorCount();
+        for (uint256 i = 0; i < n; ++i) {
+            (bytes32 dept, bytes32 root, bytes32 digest) = handler.successorAt(i);
+            ICertificateAnchor.Predecessor[] memory got = anchor.predecessors(dept, root, digest);
+            ICertificateAnchor.Predecessor[] memory want = handler.ghostPredecessorsOf(dept, root, digest);
+            assertEq(got.length, want.length, "one predecessor per supersession by it");
+            for (uint256 k = 0; k < got.length; ++k) {
+                assertEq(got[k].root, want[k].root, "the superseded certificate's root");
+                assertEq(got[k].digest, want[k].digest, "the superseded certificate's digest");
+            }
+        }
+        uint256 m = handler.certCount();
+        for (uint256 i = 0; i < m; ++i) {
+            (bytes32 dept, bytes32 root, bytes32 digest) = handler.cert(i);
+            uint256 want = handler.ghostPredecessorsOf(dept, root, digest).length;
+            assertEq(anchor.predecessors(dept, root, digest).length, want, "no predecessor without a supersession");
         }
     }
 

@@ -2,11 +2,12 @@
 
 Per department the contract keeps everything a bundle states about one certificate in storage: its batch's record
 (``_batches[department][root]``: signer, block, time, count, type), its status history
-(``_history[department][root][digest]``, a dynamic array of status changes), and the roots under which it ended
-(``_ended[department][digest]``) and was first suspended (``_held[department][digest]``). Proving those slots at a
-cosigned block (ledger/onchain/stateproof.py) proves the batch and the certificate's status up to that block in a
-fixed number of proofs, whatever the chain's length or the department's number of batches and status changes: no
-event stream is read (docs/evidence.md, "Certificate slots").
+(``_history[department][root][digest]``, a dynamic array of status changes), the roots under which it ended
+(``_ended[department][digest]``) and was first suspended (``_held[department][digest]``), and the certificates it
+superseded (``_predecessors[department][root][digest]``, CertificateAnchor 4.3.0). Proving those slots at a cosigned
+block (ledger/onchain/stateproof.py) proves the batch, the certificate's status and its predecessors up to that block
+in a fixed number of proofs, whatever the chain's length or the department's number of batches and status changes:
+no event stream is read (docs/evidence.md, "Certificate slots").
 
 The slots are the compiler's (``storageLayout`` in ledger/onchain/contracts.json): mapping and array slots are
 Solidity's (``keccak256(key . slot)``, an array's elements from ``keccak256(slot)``), the members' slots and offsets
@@ -25,9 +26,10 @@ from ..errors import ChainError
 from .stateproof import MAX_PROOF_SLOTS
 from .toolchain import storage_layout
 
-# The most status changes a certificate's proof carries: five fixed slots and two per change within the most slots
-# one proof holds. A certificate suspended and reinstated more often than this is proven by the trail path instead.
-MAX_HISTORY = (MAX_PROOF_SLOTS - 5) // 2
+# The most status changes and predecessors together a certificate's proof carries: six fixed slots and two per
+# change or predecessor within the most slots one proof holds. A certificate suspended and reinstated more often than
+# this (or replacing that many) is proven by the trail path instead.
+MAX_HISTORY = (MAX_PROOF_SLOTS - 6) // 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,9 @@ class CertificateLayout:
     change_words: int
     ended: int
     held: int
+    predecessors: int
+    predecessor: Mapping[str, Member]
+    predecessor_words: int
 
     @classmethod
     def from_layout(cls, layout: Mapping[str, Any]) -> CertificateLayout:
@@ -73,6 +78,7 @@ class CertificateLayout:
             }
 
         change = leaf(variables["_history"]["type"])
+        predecessor = leaf(variables["_predecessors"]["type"])
         for name in ("_ended", "_held"):
             if types[leaf(variables[name]["type"])]["numberOfBytes"] != "32":
                 raise ValueError(f"{name} does not map to one word")
@@ -84,6 +90,9 @@ class CertificateLayout:
             int(types[change]["numberOfBytes"]) // 32,
             int(variables["_ended"]["slot"]),
             int(variables["_held"]["slot"]),
+            int(variables["_predecessors"]["slot"]),
+            members(predecessor),
+            int(types[predecessor]["numberOfBytes"]) // 32,
         )
 
 
@@ -112,12 +121,14 @@ class CertificateSlots:
     history: int  # the status history's length word
     ended: int
     held: int
+    predecessors: int  # the predecessors' length word (4.3.0)
 
     def fixed(self) -> list[int]:
-        """The slots proven whatever the history's length: the batch record's, the length's, ended's and held's."""
+        """The slots proven whatever the history's length: the batch record's, the history's length, ended's, held's
+        and the predecessors' length."""
         layout = certificate_layout()
         words = sorted({self.batch + m.slot for m in layout.batch.values()})
-        return [*words, self.history, self.ended, self.held]
+        return [*words, self.history, self.ended, self.held, self.predecessors]
 
     def entries(self, length: int) -> list[int]:
         """The slots of the first ``length`` status changes (an array's elements lie from ``keccak256(slot)``)."""
@@ -125,8 +136,14 @@ class CertificateSlots:
         first = int.from_bytes(keccak(self.history.to_bytes(32, "big")), "big")
         return [first + i * layout.change_words + w for i in range(length) for w in range(layout.change_words)]
 
-    def all(self, length: int) -> list[int]:
-        return self.fixed() + self.entries(length)
+    def predecessor_entries(self, count: int) -> list[int]:
+        """The slots of the first ``count`` predecessors (root, then digest each)."""
+        layout = certificate_layout()
+        first = int.from_bytes(keccak(self.predecessors.to_bytes(32, "big")), "big")
+        return [first + i * layout.predecessor_words + w for i in range(count) for w in range(layout.predecessor_words)]
+
+    def all(self, length: int, count: int = 0) -> list[int]:
+        return self.fixed() + self.entries(length) + self.predecessor_entries(count)
 
 
 def certificate_slots(department_id: bytes, root: bytes, digest: bytes) -> CertificateSlots:
@@ -136,6 +153,7 @@ def certificate_slots(department_id: bytes, root: bytes, digest: bytes) -> Certi
         mapped(mapped(mapped(layout.history, department_id), root), digest),
         mapped(mapped(layout.ended, department_id), digest),
         mapped(mapped(layout.held, department_id), digest),
+        mapped(mapped(mapped(layout.predecessors, department_id), root), digest),
     )
 
 
@@ -156,15 +174,20 @@ class ProvenCertificate:
     history: tuple[tuple[int, int, int, bytes], ...]  # (status code, block, timestamp, detail), oldest first
     ended: bytes  # the root under which the digest ended, 32 zero bytes while live
     held: bytes  # the root through which it was first suspended, 32 zero bytes while never
+    predecessors: tuple[tuple[bytes, bytes], ...] = ()  # (root, digest) of each certificate it superseded, in order
 
 
 def history_length(words: Mapping[int, int], slots: CertificateSlots) -> int:
     return words[slots.history]
 
 
+def predecessor_count(words: Mapping[int, int], slots: CertificateSlots) -> int:
+    return words[slots.predecessors]
+
+
 def proven_certificate(words: Mapping[int, int], slots: CertificateSlots) -> ProvenCertificate:
-    """The certificate's batch record, status history, ended and held roots from its proven storage ``words`` (every
-    slot of :meth:`CertificateSlots.all` for the proven length)."""
+    """The certificate's batch record, status history, ended and held roots and predecessors from its proven storage
+    ``words`` (every slot of :meth:`CertificateSlots.all` for the proven lengths)."""
     layout = certificate_layout()
     b = layout.batch
     batch = BatchRecord(
@@ -186,8 +209,13 @@ def proven_certificate(words: Mapping[int, int], slots: CertificateSlots) -> Pro
         )
         for base in entries[:: layout.change_words]
     )
+    p = layout.predecessor
+    predecessors = tuple(
+        (p["root"].of(words, base).to_bytes(32, "big"), p["digest"].of(words, base).to_bytes(32, "big"))
+        for base in slots.predecessor_entries(predecessor_count(words, slots))[:: layout.predecessor_words]
+    )
     return ProvenCertificate(
-        batch, history, words[slots.ended].to_bytes(32, "big"), words[slots.held].to_bytes(32, "big")
+        batch, history, words[slots.ended].to_bytes(32, "big"), words[slots.held].to_bytes(32, "big"), predecessors
     )
 
 
@@ -195,17 +223,23 @@ def verified_certificate(
     block: Any, answer: Any, address: str, slots: CertificateSlots, block_hash: bytes, number: int
 ) -> ProvenCertificate:
     """The certificate of ``slots`` as the header ``block`` and the ``eth_getProof`` answer ``answer`` prove it in
-    block ``number`` of hash ``block_hash``: its fixed slots first, then as many status changes as the proven length
-    names (a ChainError when the proof lacks one, or the length is past :data:`MAX_HISTORY`)."""
+    block ``number`` of hash ``block_hash``: its fixed slots first, then as many status changes and predecessors as
+    the proven lengths name (a ChainError when the proof lacks one, or they are past :data:`MAX_HISTORY`)."""
     from .stateproof import verified_words
 
     words = verified_words(block, answer, address, slots.fixed(), block_hash, number)
-    length = history_length(words, slots)
+    length, count = history_length(words, slots), predecessor_count(words, slots)
     if length > MAX_HISTORY:
         raise ChainError(
             f"the certificate's proven status history has {length} changes, more than the {MAX_HISTORY} a state "
             "proof of it carries"
         )
-    if length:
-        words.update(verified_words(block, answer, address, slots.entries(length), block_hash, number))
+    if length + count > MAX_HISTORY:
+        raise ChainError(
+            f"the certificate's proven status history and predecessors have {length + count} entries, more than the "
+            f"{MAX_HISTORY} a state proof of it carries"
+        )
+    rest = slots.entries(length) + slots.predecessor_entries(count)
+    if rest:
+        words.update(verified_words(block, answer, address, rest, block_hash, number))
     return proven_certificate(words, slots)

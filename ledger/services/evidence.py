@@ -722,6 +722,13 @@ def _verify_bundle(
     view = ChainView(chain, confirmations, status_lookup=status_lookup)
     try:
         head = chain.block_number()
+        issuer = cert["fields"].get("issuer")
+        department = issuer if _is_department(issuer) else None
+        certificate = _proven_certificate(chain, bundle, witness_keys, witness_quorum) if department else None
+        if certificate is not None:
+            # the certificates it replaced as its proven slots hold them: no supersession read of the node
+            view.prove_replaces(str(department), root, digest, tuple(d for _, d in certificate.predecessors))
+        proven = None if certificate is None else certificate.batch
         # validity judged at the same moment as the bundle's own validity check (a court's chosen day)
         cert_report = verify_certificate(_document(bundle), view, now=now)
         facts = dict(cert_report.facts)
@@ -729,9 +736,6 @@ def _verify_bundle(
             checks.skip(CHAIN_CHECKS, "the bundle names another chain or deployment")
             return BundleReport(checks.ordered(), cert_report, head, facts)
         checks.run("as_of", lambda: _check_as_of(chain, bundle["as_of"], head, bundle["anchor"]["block_number"]))
-        issuer = cert["fields"].get("issuer")
-        department = issuer if _is_department(issuer) else None
-        proven = _proven_certificate(chain, bundle, witness_keys, witness_quorum) if department else None
         event = _anchor_log(chain, department, root, view, head, proven=proven) if department else None
         if event is None:
             checks.add(
@@ -1115,17 +1119,16 @@ def _check_status(
 
 def _proven_certificate(
     chain: Chain, bundle: dict[str, Any], keys: list[str] | None, quorum: int | None
-) -> anchorslots.BatchRecord | None:
-    """The batch record the bundle's certificate proof proves at a checkpoint the given witnesses cosigned (None
-    without one, or when anything of it does not hold: ``witnessed`` then says what)."""
+) -> anchorslots.ProvenCertificate | None:
+    """The certificate as the bundle's certificate proof proves it at a checkpoint the given witnesses cosigned
+    (None without one, or when anything of it does not hold: ``witnessed`` then says what)."""
     from .witness.bundle import parse_keys, proven_certificate
 
     try:
         parsed = parse_keys(keys)
     except InputError:
         return None
-    proven = proven_certificate(chain, bundle, parsed, quorum)
-    return None if proven is None else proven.batch
+    return proven_certificate(chain, bundle, parsed, quorum)
 
 
 def _check_witnessed(

@@ -1114,45 +1114,46 @@ class ChainView:
                 high = middle - 1
         return low
 
+    def prove_replaces(self, department: str, root: bytes, digest: bytes, predecessors: tuple[bytes, ...]) -> None:
+        """Take ``predecessors`` as the certificates certificate ``digest`` of ``department``'s batch ``root``
+        superseded: what a state proof of its slots at a witnessed block proves (an evidence bundle's, docs/evidence.md
+        "Certificate slots"), so :meth:`replaces` asks the node nothing for it."""
+        proven = dict(getattr(self, "_proven_replaces", {}))
+        proven[(_department_id(department), root, digest)] = tuple(predecessors)
+        self._proven_replaces = proven
+
     def replaces(self, department: str, root: bytes, digest: bytes) -> tuple[bytes, ...]:
-        """The digests of the certificates this one superseded (its issuer's ``CertificateSuperseded`` events
-        naming it as successor), in chain order: none, one, or several (a certificate replacing two merged ones).
-        From the index when in use, else one ``eth_getLogs`` of the issuer's supersessions, each believed only as
-        the superseded certificate's status history on the contract records it (a supersession by this one in that
-        block): a supersession a node made up named a certificate this one never replaced (red team round 72)."""
+        """The digests of the certificates this one superseded, in chain order: none, one, or several (a certificate
+        replacing two merged ones). From the index when in use, from the department's stream under the herd lookup,
+        else (direct lookup) from the contract's own record of them, ``predecessors(department, root, digest)``
+        (CertificateAnchor 4.3.0): one call whatever the chain's length, where a scan of every supersession of the
+        issuer from block 1 grew with the chain and a node could leave one out of it unseen. Each is believed only as
+        the superseded certificate's status history on the contract records it (a supersession by this one): a
+        predecessor a node made up named a certificate this one never replaced (red team round 72). Proven ones
+        (:meth:`prove_replaces`) are taken as proven."""
         dept = _department_id(department)
+        proven = getattr(self, "_proven_replaces", {}).get((dept, root, digest))
+        if proven is not None:
+            return tuple(proven)
         if self._indexed:
             deep, recent = self._replaced
             return deep.get((dept, root, digest), ()) + recent.get((dept, root, digest), ())
         stream = self._streams.get(dept)
         if stream is not None:  # herd lookup: already read with the department's status events
             return stream.predecessors((dept, root, digest))
-        logs = chainread.scan(
-            self.chain,
-            self.chain.anchor.events.CertificateSuperseded,
-            what=f"the supersessions of {department}",
-            argument_filters={"departmentId": dept},
-        )
-        found = [
-            log
-            for log in logs
-            if bytes(log["args"]["successor"]) == digest and bytes(log["args"]["successorRoot"]) == root
-        ]
+        fns = self.chain.anchor.functions
+        found = [(bytes(p[0]), bytes(p[1])) for p in self.chain.call(fns.predecessors(dept, root, digest))]
         if not found:
             return ()
-        fns = self.chain.anchor.functions
-        histories = self.chain.call_many(
-            [fns.statusHistory(dept, bytes(log["args"]["root"]), bytes(log["args"]["digest"])) for log in found]
-        )
-        for log, history in zip(found, histories, strict=True):
-            block = int(log["blockNumber"])
-            if not any(int(c[0]) == _SUPERSEDED_CODE and int(c[1]) == block and bytes(c[3]) == digest for c in history):
+        histories = self.chain.call_many([fns.statusHistory(dept, r, d) for r, d in found])
+        for (_, old), history in zip(found, histories, strict=True):
+            if not any(int(c[0]) == _SUPERSEDED_CODE and bytes(c[3]) == digest for c in history):
                 raise ChainError(
-                    f"the node answered a supersession of {hex32(bytes(log['args']['digest']))} by {hex32(digest)} in "
-                    f"block {block}, which that certificate's status history on the contract does not record: the "
-                    "node made it up; do not trust this node's event logs"
+                    f"the node answered {hex32(old)} as a certificate {hex32(digest)} superseded, which that "
+                    "certificate's status history on the contract does not record: the node made it up; do not "
+                    "trust this node"
                 )
-        return tuple(bytes(log["args"]["digest"]) for log in found)
+        return tuple(old for _, old in found)
 
     def sync(self, head: int | None = None, *, recheck: bool = False) -> int:
         """Bring the status index up to ``head`` (default: the chain's head now); returns the block it is synced to.

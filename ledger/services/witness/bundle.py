@@ -102,22 +102,23 @@ def certificate_proof(
     chain: Chain, cp: Checkpoint, department: str, root: bytes, digest: bytes
 ) -> dict[str, Any] | None:
     """The node's proof of the certificate's slots at the checkpoint's block (two ``eth_getProof`` at most: the fixed
-    slots, then with the proven history's length all of them), checked against the cosigned hash; None when the node
-    cannot prove that block's state (pruned) or its history is too long for one proof."""
+    slots, then with the proven history's and predecessors' lengths all of them), checked against the cosigned hash;
+    None when the node cannot prove that block's state (pruned) or its history and predecessors are too long for one
+    proof."""
     slots = anchorslots.certificate_slots(department_id_bytes(department), root, digest)
     anchor = chain.deployment.anchor
     try:
         block, answer = stateproof.fetch(chain.w3, anchor, slots.fixed(), cp.height)
         words = stateproof.verified_words(block, answer, anchor, slots.fixed(), cp.block_hash, cp.height)
-        length = anchorslots.history_length(words, slots)
-        if length > anchorslots.MAX_HISTORY:
+        length, count = anchorslots.history_length(words, slots), anchorslots.predecessor_count(words, slots)
+        if length + count > anchorslots.MAX_HISTORY:
             return None
-        if length:
-            block, answer = stateproof.fetch(chain.w3, anchor, slots.all(length), cp.height)
+        if length or count:
+            block, answer = stateproof.fetch(chain.w3, anchor, slots.all(length, count), cp.height)
         anchorslots.verified_certificate(block, answer, anchor, slots, cp.block_hash, cp.height)
     except ChainError:
         return None
-    trimmed = _trimmed(_plain(block), _plain(answer), slots.all(length))
+    trimmed = _trimmed(_plain(block), _plain(answer), slots.all(length, count))
     return None if trimmed is None else trimmed["proof"]
 
 
@@ -522,4 +523,9 @@ def _against_certificate(
         f"from the bundle's state proof, with the issuer's status trail ({changes} changes) and anchoring trail "
         f"({batches} batches); no event stream read"
         + (f"; the same digest {', '.join(elsewhere)} (anchored again)" if elsewhere else "")
+        + (
+            f"; it replaces {' and '.join('0x' + d.hex() for _, d in proven.predecessors)} (proven)"
+            if proven.predecessors
+            else ""
+        )
     )
