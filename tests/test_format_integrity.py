@@ -119,8 +119,8 @@ def test_csv_with_a_duplicate_column_is_refused(tmp_path: Path) -> None:
 def test_decision_input_with_a_duplicate_key_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "applications.jsonl"
     path.write_text('{"case_id": "A-1", "income": 100, "income": 99999}\n')
-    with pytest.raises(InputError, match="duplicate key 'income'"):
-        list(_read_jsonl(path))
+    with open(path, "rb") as handle, pytest.raises(InputError, match="duplicate key 'income'"):
+        list(_read_jsonl(handle, path))
 
 
 def test_gateway_refuses_a_request_body_with_a_duplicate_key(ledger: Ledger, docs: list[dict[str, Any]]) -> None:

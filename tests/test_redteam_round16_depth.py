@@ -180,10 +180,11 @@ def test_an_application_whose_decision_no_reader_could_read_back_is_refused_when
     applications.write_text(
         '{"case_id": "CASE-1", "input": {"item": {"x": 1}}}\n{"case_id": "CASE-2", "input": {"a": ' + deep + "}}\n"
     )
-    read = _read_jsonl(applications)
-    assert next(read)["case_id"] == "CASE-1"
-    with pytest.raises(InputError, match=f"nested deeper than {MAX_INPUT_DEPTH} levels") as caught:
-        next(read)
+    with open(applications, "rb") as handle:
+        read = _read_jsonl(handle, applications)
+        assert next(read)["case_id"] == "CASE-1"
+        with pytest.raises(InputError, match=f"nested deeper than {MAX_INPUT_DEPTH} levels") as caught:
+            next(read)
     assert caught.value.line == 2
 
 
