@@ -24,6 +24,12 @@ CHECKPOINTS = 200
 QUICK_CHECKPOINTS = 50
 BUNDLES = 20
 QUICK_BUNDLES = 5
+# Evidence as the chain grows (issue 18: no scan that grows with the store): the issuer anchors GROWTH more batches
+# of one certificate and revokes each, and the chain grows by GROWTH_BLOCKS empty blocks; a bundle of one of the
+# first certificates is built and checked GROWTH_RUNS times before and after, under each status lookup
+GROWTH, QUICK_GROWTH = 200, 20
+GROWTH_BLOCKS, QUICK_GROWTH_BLOCKS = 2_000, 200
+GROWTH_RUNS = 5
 
 
 def available() -> str | None:
@@ -83,6 +89,42 @@ def _witness_alone_ms(ledger: Any, witness: Any, runs: int) -> list[float]:
     return sorted(times)
 
 
+def _grow(ledger: Any, batches: int, blocks: int) -> None:
+    """Bench setup: ``batches`` more batches of one certificate from the bench's department, each revoked (its
+    batch stream and its status stream grow), then ``blocks`` empty blocks."""
+    from ledger.services import status
+
+    for i in range(batches):
+        (doc,) = issue_documents(ledger, 1, f"G{i}")
+        status.revoke(ledger, doc["digest"], "fraud")
+    _mine(ledger, blocks)
+
+
+def _bundle_ms(
+    ledger: Any, verifier: Any, doc: dict[str, Any], path: Any, rpc: str, keys: list[str], lookup: str
+) -> tuple[float, float]:
+    """(build p50, check p50) in ms of ``doc``'s witnessed bundle under ``lookup``, the court's verifier checking
+    it with the same lookup and both witness keys."""
+    from ledger.services.evidence import certificate_bundle
+
+    builds, checks = [], []
+    for _ in range(GROWTH_RUNS):
+        start = time.perf_counter()
+        bundle = certificate_bundle(ledger, doc, status_lookup=lookup)
+        builds.append((time.perf_counter() - start) * 1e3)
+        # the direct lookup proves the certificate's own slots (docs/evidence.md, "Certificate slots"); herd not
+        assert ("certificate" in bundle["witness"]["state"]) == (lookup == "direct"), sorted(bundle["witness"])
+        path.write_text(json.dumps(bundle))
+        args = [str(path), "--rpc", rpc, "--json", "--status-lookup", lookup]
+        args += [a for k in keys for a in ("--witness-key", k)]
+        start = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):
+            code = verifier.main(args)
+        checks.append((time.perf_counter() - start) * 1e3)
+        assert code == 0, (code, path)
+    return percentile(sorted(builds), 50), percentile(sorted(checks), 50)
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     from ledger.services.evidence import certificate_bundle
     from ledger.services.witness.client import TrustedWitness, WitnessConfig
@@ -131,6 +173,16 @@ def run(quick: bool = False) -> dict[str, Any]:
                         code = verifier.main(args)
                     figures["check" + suffix].append((time.perf_counter() - start) * 1e3)
                     assert code == 0, (code, path)
+
+            # The same certificate's witnessed bundle before and after the chain grew (config: witnessed, saved last)
+            growth = (QUICK_GROWTH, QUICK_GROWTH_BLOCKS) if quick else (GROWTH, GROWTH_BLOCKS)
+            grown: dict[str, float] = {}
+            for phase in ("before", "after"):
+                if phase == "after":
+                    _grow(ledger, *growth)
+                for lookup in ("herd", "direct"):
+                    build, check = _bundle_ms(ledger, verifier, docs[0], tmp / "grown.json", rpc, keys, lookup)
+                    grown[f"{lookup}_build_{phase}_ms"], grown[f"{lookup}_check_{phase}_ms"] = build, check
         finally:
             for server in servers:
                 server.shutdown()
@@ -155,6 +207,10 @@ def run(quick: bool = False) -> dict[str, Any]:
         "bundle_build_p50_ms": p50["build"],
         "bundle_check_p50_ms": p50["check"],
         "verifier": str(VERIFIER.name),
+        "growth_batches": growth[0],
+        "growth_blocks": growth[1],
+        "growth_runs": GROWTH_RUNS,
+        **grown,
     }
     print(
         f"  witness: one witness sustains {result['witness_checkpoints_per_s']:.0f} checkpoints/s "
@@ -164,7 +220,12 @@ def run(quick: bool = False) -> dict[str, Any]:
         f"{result['collect_after_100_blocks_p50_ms']:.1f} ms); after a block anchoring 10 certificates "
         f"{result['collect_after_10_certificates_ms']:.1f} ms, {result['many_certificates']:,} certificates "
         f"{result['collect_after_many_certificates_ms']:.1f} ms; evidence bundle +"
-        f"{result['bundle_build_extra_ms']:.1f} ms to build, +{result['bundle_check_extra_ms']:.1f} ms to check",
+        f"{result['bundle_build_extra_ms']:.1f} ms to build, +{result['bundle_check_extra_ms']:.1f} ms to check; "
+        f"after {growth[0]} more batches and revocations and {growth[1]:,} blocks, a witnessed bundle's build/check "
+        f"p50 went {grown['herd_build_before_ms']:.0f}/{grown['herd_check_before_ms']:.0f} -> "
+        f"{grown['herd_build_after_ms']:.0f}/{grown['herd_check_after_ms']:.0f} ms (herd lookup), "
+        f"{grown['direct_build_before_ms']:.0f}/{grown['direct_check_before_ms']:.0f} -> "
+        f"{grown['direct_build_after_ms']:.0f}/{grown['direct_check_after_ms']:.0f} ms (direct: certificate slots)",
         flush=True,
     )
     return result
