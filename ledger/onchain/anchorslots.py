@@ -23,26 +23,13 @@ from typing import Any
 from eth_utils.crypto import keccak
 
 from ..errors import ChainError
-from .stateproof import MAX_PROOF_SLOTS
+from .stateproof import MAX_PROOF_SLOTS, Member
 from .toolchain import storage_layout
 
 # The most status changes and predecessors together a certificate's proof carries: six fixed slots and two per
 # change or predecessor within the most slots one proof holds. A certificate suspended and reinstated more often than
 # this (or replacing that many) is proven by the trail path instead.
 MAX_HISTORY = (MAX_PROOF_SLOTS - 6) // 2
-
-
-@dataclass(frozen=True, slots=True)
-class Member:
-    """A struct member: its slot within the struct, its byte offset within that word and its size."""
-
-    slot: int
-    offset: int
-    size: int
-
-    def of(self, words: Mapping[int, int], base: int) -> int:
-        word = words[base + self.slot].to_bytes(32, "big")
-        return int.from_bytes(word[32 - self.offset - self.size : 32 - self.offset], "big")
 
 
 @dataclass(frozen=True, slots=True)

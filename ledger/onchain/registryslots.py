@@ -36,24 +36,13 @@ MAX_KEPT_ANSWERS = 1024
 
 
 @dataclass(frozen=True, slots=True)
-class _Member:
-    slot: int
-    offset: int
-    size: int
-
-    def of(self, words: Mapping[int, int], base: int) -> int:
-        word = words[base + self.slot].to_bytes(32, "big")
-        return int.from_bytes(word[32 - self.offset - self.size : 32 - self.offset], "big")
-
-
-@dataclass(frozen=True, slots=True)
 class PeriodArray:
     """A ``mapping(bytes32 => Struct[])`` of the registry: the mapping's slot, each element's words and members."""
 
     label: str
     slot: int
     words: int
-    members: Mapping[str, _Member]
+    members: Mapping[str, stateproof.Member]
 
     def length_slot(self, department_id: bytes) -> int:
         return int.from_bytes(keccak(department_id + self.slot.to_bytes(32, "big")), "big")
@@ -95,7 +84,7 @@ class RegistryLayout:
                 raise ValueError(f"{label} maps to no dynamic array")
             struct = types[dynamic["base"]]
             members = {
-                m["label"]: _Member(int(m["slot"]), int(m["offset"]), int(types[m["type"]]["numberOfBytes"]))
+                m["label"]: stateproof.Member(int(m["slot"]), int(m["offset"]), int(types[m["type"]]["numberOfBytes"]))
                 for m in struct["members"]
             }
             if sorted(members) != sorted(wanted):

@@ -369,7 +369,10 @@ def storage_word(root: bytes, slot: int, proof: Sequence[bytes]) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class _Member:
+class Member:
+    """A struct member as the compiler lays it out: its slot within the struct, its byte offset within that word and
+    its size (anchorslots.py and registryslots.py read theirs with it too)."""
+
     slot: int
     offset: int
     size: int
@@ -384,21 +387,21 @@ class AnchorLayout:
     """Where CertificateAnchor keeps a department's status and anchoring trails, from the compiler's storage layout."""
 
     trails: int
-    trail: Mapping[str, _Member]
+    trail: Mapping[str, Member]
     anchorings: int
-    anchoring: Mapping[str, _Member]
+    anchoring: Mapping[str, Member]
 
     @classmethod
     def from_layout(cls, layout: Mapping[str, Any]) -> AnchorLayout:
         variables = {v["label"]: v for v in layout["storage"]}
         types = layout["types"]
 
-        def struct(mapping_type: str) -> dict[str, _Member]:
+        def struct(mapping_type: str) -> dict[str, Member]:
             name = mapping_type
             while types[name]["encoding"] in ("mapping", "dynamic_array"):
                 name = types[name]["value"] if types[name]["encoding"] == "mapping" else types[name]["base"]
             members = {
-                m["label"]: _Member(int(m["slot"]), int(m["offset"]), int(types[m["type"]]["numberOfBytes"]))
+                m["label"]: Member(int(m["slot"]), int(m["offset"]), int(types[m["type"]]["numberOfBytes"]))
                 for m in types[name]["members"]
             }
             return members
