@@ -515,11 +515,27 @@ def prepare(
 # -- one live permit per holder and premises --------------------------------------------------------------------
 
 
+# letters to ``str.isalnum`` that every screen shows blank (Hangul fillers): dropped as the spaces they look like
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
+
+
+def _compared_char(ch: str) -> str:
+    digit = unicodedata.decimal(ch, None)
+    return str(digit) if digit is not None else ch
+
+
 def _compared(value: Any) -> Any:
     """``value`` as premises are compared: text NFKC-normalised, case-folded, letters and digits only (``Room 101,
-    1 Keyuan Road`` and ``room 101 1 keyuan road.`` are one address); other values member by member."""
+    1 Keyuan Road`` and ``room 101 1 keyuan road.`` are one address), a decimal digit of any script as its value
+    (``Room ١٠١`` is ``Room 101``) and the blank Hangul filler letters dropped (red team round 83: each gave the
+    same premises another key); other values member by member. A Latin letter's look-alike of another script is
+    still another letter (open, round 83)."""
     if isinstance(value, str):
-        return "".join(ch for ch in unicodedata.normalize("NFKC", value).casefold() if ch.isalnum())
+        return "".join(
+            _compared_char(ch)
+            for ch in unicodedata.normalize("NFKC", value).casefold()
+            if ch.isalnum() and ch not in _BLANK_LETTERS
+        )
     if isinstance(value, Mapping):
         return {str(_compared(k)): _compared(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
