@@ -11,6 +11,8 @@
 * (An insider with database access) point a permit's ``permit_basis`` row at another holder's licence revoked for
   fraud, or blank it: the sweep acted on the rows as written, so it revoked a permit resting on a valid licence and
   skipped one whose licence was revoked. The sweep now holds each permit's rows to the decision that issued it.
+  Writing an officer's suspension's block into the row as the sweep's own had the sweep lift it: the sweep now lifts
+  only a suspension for its own reason.
 """
 
 from __future__ import annotations
@@ -19,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from ledger.client import Ledger
 from ledger.errors import InputError, StateError
 from ledger.services import decisions, permits, status
 from ledger.services.verify import ChainView, verify_certificate
-from ledger.storage.models import PermitBasis
+from ledger.storage.models import Certificate, PermitBasis
 
 from .permit_support import SERVICE_ITEM, application, fresh_licence, published_permit_rules, replay_checks
 
@@ -156,3 +158,25 @@ def test_an_insiders_permit_basis_row_neither_revokes_a_valid_permit_nor_hides_a
     with ledger.engine.connect() as conn:
         rows = {r.permit: r.basis_digest for r in conn.execute(BASES.select().where(BASES.c.department_id == dept))}
     assert rows[target] == mine["digest"] and rows[escaping] == hidden["digest"] and rows[kept] == renewal["digest"]
+
+
+def test_an_insiders_permit_basis_row_does_not_make_the_sweep_lift_an_officers_suspension(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: an insider with database access. An officer suspended a permit for non-compliance; writing
+    ``followed = suspended`` and the block of that suspension into its ``permit_basis`` row made the next sweep (its
+    licence valid) take the suspension for its own and reinstate the permit. The sweep now lifts only a suspension
+    for its own reason (``under-investigation``): the officer's stands."""
+    dept = fresh_department
+    rules = published_permit_rules(ledger, dept, "rt83-lift")
+    licence, holder = fresh_licence(ledger, tmp_path, "rt83-lift")
+    permit = _approved(ledger, dept, rules, licence, holder, "FBP-RT83-LIFT")
+    status.suspend(ledger, permit, "non-compliance", dept)
+    with ledger.engine.connect() as conn:
+        root = conn.execute(select(Certificate.batch_root).where(Certificate.digest == permit)).scalar_one()
+    block = permits._suspended_block(ChainView(ledger.chain, 0), dept, str(root), permit)
+    with ledger.engine.begin() as conn:
+        conn.execute(update(BASES).where(BASES.c.permit == permit).values(followed="suspended", followed_block=block))
+    swept = permits.follow_bases(ledger, dept)
+    assert swept.reinstated == [] and swept.unread == {}, swept
+    assert not _valid(ledger, permit)

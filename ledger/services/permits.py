@@ -1189,6 +1189,7 @@ def _follow_one(
 ) -> None:
     """Judge one permit by its bases and act (see :func:`follow_bases`)."""
     from ..formats.canonical import parse_hex32
+    from ..formats.reasons import reason_name
     from . import status
 
     own, ended, held = view.standing(department, parse_hex32(root), parse_hex32(permit), None, head)
@@ -1242,7 +1243,11 @@ def _follow_one(
     elif rank == 0 and ours:
         # every basis valid: reinstate only the sweep's own suspension, still the permit's latest change
         mine = {b.followed_block for b in ours if b.followed == "suspended"}
-        if suspended and own[0] == "suspended" and suspended_at in mine:
+        # and only a suspension for the sweep's reason: the row's block is the store's word (red team round 83: an
+        # insider writing an officer's suspension's block into it had the sweep lift that suspension)
+        detail = bytes(own[3]) if own[0] == "suspended" else b""
+        sweeps = bool(detail) and reason_name(detail[-1]) == BASIS_SUSPENDED_REASON
+        if suspended and own[0] == "suspended" and suspended_at in mine and sweeps:
             status.reinstate(
                 ledger, permit, BASIS_REINSTATED_REASON, department, note="followed its basis: valid again"
             )
