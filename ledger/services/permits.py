@@ -519,16 +519,23 @@ def prepare(
 _BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
 
 
+# the Chinese numerals as written digit by digit (room 101 as U+4E00 U+3007 U+4E00): no decimal digits to Unicode
+_CHINESE_DIGITS = dict(
+    zip("\u3007\u96f6\u4e00\u4e8c\u4e09\u56db\u4e94\u516d\u4e03\u516b\u4e5d", "00123456789", strict=True)
+)
+
+
 def _compared_char(ch: str) -> str:
     digit = unicodedata.decimal(ch, None)
-    return str(digit) if digit is not None else ch
+    return str(digit) if digit is not None else _CHINESE_DIGITS.get(ch, ch)
 
 
 def _compared(value: Any) -> Any:
     """``value`` as premises are compared: text NFKC-normalised, case-folded, letters and digits only (``Room 101,
     1 Keyuan Road`` and ``room 101 1 keyuan road.`` are one address), a decimal digit of any script as its value
-    (Arabic-Indic U+0661 U+0660 U+0661 is ``101``) and the blank Hangul filler letters dropped (red team round 83:
-    each gave the same premises another key); other values member by member. A Latin letter's look-alike of
+    (Arabic-Indic U+0661 U+0660 U+0661 is ``101``, and so is the Chinese numerals' digit-by-digit U+4E00 U+3007
+    U+4E00) and the blank Hangul filler letters dropped (red team round 83: each gave the same premises another
+    key); other values member by member. A Latin letter's look-alike of
     another script is still another letter (open, round 83)."""
     if isinstance(value, str):
         return "".join(
