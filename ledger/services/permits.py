@@ -908,10 +908,11 @@ def _record_earlier_bases(ledger: Ledger, department: str) -> int:
 
 
 def _decided_bases(
-    ledger: Ledger, department: str, digest: str, seq: Any
+    ledger: Ledger, department: str, digest: str, seq: Any, rule_sets: dict[str, Any] | None = None
 ) -> list[tuple[str, str | None, str | None, str | None]] | None:
     """:func:`bases_of` the decision at ``seq`` of ``department``'s log, once it names the permit ``digest``; None
-    when it does not (an index row altered), is unreadable or ran a rule set this store no longer holds."""
+    when it does not (an index row altered), is unreadable or ran a rule set this store no longer holds.
+    ``rule_sets``: the rule sets loaded so far (digest -> RuleSet or None), kept across calls of one sweep."""
     from .decisions import load_recorded_rule_set
 
     if type(seq) is not int:
@@ -926,13 +927,19 @@ def _decided_bases(
     issued = body.get("issued")
     if not isinstance(issued, Mapping) or issued.get("certificate") != digest:
         return None
-    rule_set, _ = load_recorded_rule_set(ledger, str(body.get("rule_set")))
+    named = str(body.get("rule_set"))
+    cache = rule_sets if rule_sets is not None else {}
+    if named not in cache:
+        cache[named] = load_recorded_rule_set(ledger, named)[0]
+    rule_set = cache[named]
     if rule_set is None:
         return None
     return bases_of(rule_set, body)
 
 
-def _held_to_decision(ledger: Ledger, view: Any, department: str, permit: str, head: int) -> list[Any] | str:
+def _held_to_decision(
+    ledger: Ledger, view: Any, department: str, permit: str, head: int, rule_sets: dict[str, Any]
+) -> list[Any] | str:
     """The :data:`_BASES` rows of ``permit`` the sweep may act on, each held to the decision that issued the permit
     (red team round 83: an insider's row pointing at another holder's revoked licence made the sweep revoke a valid
     permit, and a row blanked made it skip a permit whose licence was revoked): a row is what the decision's facts
@@ -942,7 +949,7 @@ def _held_to_decision(ledger: Ledger, view: Any, department: str, permit: str, h
     with ledger.engine.connect() as conn:
         seq = conn.execute(select(_LINKS.c.decision_seq).where(_LINKS.c.digest == permit)).scalar()
         rows = {r.cert_type: r for r in conn.execute(_BASES.select().where(_BASES.c.permit == permit))}
-    decided = _decided_bases(ledger, department, permit, seq)
+    decided = _decided_bases(ledger, department, permit, seq, rule_sets)
     if decided is None:
         return "the decision that issued it could not be read as naming it (replay names why): nothing was done"
     changed = False
@@ -1140,13 +1147,14 @@ def follow_bases(
     head = view.head()
     report = Followed(department, head)
     total = len(permits_of)
+    rule_sets: dict[str, Any] = {}  # the rule sets the permits' decisions ran, loaded once a sweep
     for done, (permit, (root, _rows)) in enumerate(permits_of.items(), start=1):
         if limit is not None and report.checked >= limit:
             report.left = total - done + 1
             break
         report.checked += 1
         try:
-            held = _held_to_decision(ledger, view, department, permit, head)
+            held = _held_to_decision(ledger, view, department, permit, head, rule_sets)
             if isinstance(held, str):
                 report.unread[permit] = held
             elif held:
