@@ -515,11 +515,34 @@ def prepare(
 # -- one live permit per holder and premises --------------------------------------------------------------------
 
 
+# letters to ``str.isalnum`` that every screen shows blank (Hangul fillers): dropped as the spaces they look like
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
+
+
+# the Chinese numerals as written digit by digit (room 101 as U+4E00 U+3007 U+4E00): no decimal digits to Unicode
+_CHINESE_DIGITS = dict(
+    zip("\u3007\u96f6\u4e00\u4e8c\u4e09\u56db\u4e94\u516d\u4e03\u516b\u4e5d", "00123456789", strict=True)
+)
+
+
+def _compared_char(ch: str) -> str:
+    digit = unicodedata.decimal(ch, None)
+    return str(digit) if digit is not None else _CHINESE_DIGITS.get(ch, ch)
+
+
 def _compared(value: Any) -> Any:
     """``value`` as premises are compared: text NFKC-normalised, case-folded, letters and digits only (``Room 101,
-    1 Keyuan Road`` and ``room 101 1 keyuan road.`` are one address); other values member by member."""
+    1 Keyuan Road`` and ``room 101 1 keyuan road.`` are one address), a decimal digit of any script as its value
+    (Arabic-Indic U+0661 U+0660 U+0661 is ``101``, and so is the Chinese numerals' digit-by-digit U+4E00 U+3007
+    U+4E00) and the blank Hangul filler letters dropped (red team round 83: each gave the same premises another
+    key); other values member by member. A Latin letter's look-alike of
+    another script is still another letter (open, round 83)."""
     if isinstance(value, str):
-        return "".join(ch for ch in unicodedata.normalize("NFKC", value).casefold() if ch.isalnum())
+        return "".join(
+            _compared_char(ch)
+            for ch in unicodedata.normalize("NFKC", value).casefold()
+            if ch.isalnum() and ch not in _BLANK_LETTERS
+        )
     if isinstance(value, Mapping):
         return {str(_compared(k)): _compared(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -867,8 +890,6 @@ def _record_earlier_bases(ledger: Ledger, department: str) -> int:
     row), from the facts their decision recorded and the rule set it ran; returns how many permits. A decision that
     does not name the permit (an index row an insider altered: replay reports it), is unreadable or ran a rule set
     this store no longer holds gets no row and is read again at the next sweep."""
-    from .decisions import load_recorded_rule_set
-
     with ledger.engine.connect() as conn:
         missing = conn.execute(
             select(_LINKS.c.digest, _LINKS.c.decision_seq)
@@ -877,27 +898,99 @@ def _record_earlier_bases(ledger: Ledger, department: str) -> int:
         ).all()
     written = 0
     for digest, seq in missing:
-        if type(seq) is not int:
-            continue
-        entry = next(
-            iter(logchain.entries(ledger, LOG_DECISIONS, department, after=(department, seq - 1), limit=1)), None
-        )
-        if entry is None or entry.seq != seq:
-            continue
-        try:
-            body = logchain.read_body(entry.body, LOG_DECISIONS, department, entry.seq)
-        except logchain.UnreadableEntry:
-            continue
-        issued = body.get("issued")
-        if not isinstance(issued, Mapping) or issued.get("certificate") != digest:
-            continue
-        rule_set, _ = load_recorded_rule_set(ledger, str(body.get("rule_set")))
-        if rule_set is None:
+        decided = _decided_bases(ledger, department, digest, seq)
+        if decided is None:
             continue
         with ledger.engine.begin() as conn:
-            conn.execute(_BASES.insert(), [_basis_row(digest, department, b) for b in bases_of(rule_set, body)])
+            conn.execute(_BASES.insert(), [_basis_row(digest, department, b) for b in decided])
         written += 1
     return written
+
+
+def _decided_bases(
+    ledger: Ledger, department: str, digest: str, seq: Any, rule_sets: dict[str, Any] | None = None
+) -> list[tuple[str, str | None, str | None, str | None]] | None:
+    """:func:`bases_of` the decision at ``seq`` of ``department``'s log, once it names the permit ``digest``; None
+    when it does not (an index row altered), is unreadable or ran a rule set this store no longer holds.
+    ``rule_sets``: the rule sets loaded so far (digest -> RuleSet or None), kept across calls of one sweep."""
+    from .decisions import load_recorded_rule_set
+
+    if type(seq) is not int:
+        return None
+    entry = next(iter(logchain.entries(ledger, LOG_DECISIONS, department, after=(department, seq - 1), limit=1)), None)
+    if entry is None or entry.seq != seq:
+        return None
+    try:
+        body = logchain.read_body(entry.body, LOG_DECISIONS, department, entry.seq)
+    except logchain.UnreadableEntry:
+        return None
+    issued = body.get("issued")
+    if not isinstance(issued, Mapping) or issued.get("certificate") != digest:
+        return None
+    named = str(body.get("rule_set"))
+    cache = rule_sets if rule_sets is not None else {}
+    if named not in cache:
+        cache[named] = load_recorded_rule_set(ledger, named)[0]
+    rule_set = cache[named]
+    if rule_set is None:
+        return None
+    return bases_of(rule_set, body)
+
+
+def _held_to_decision(
+    ledger: Ledger, view: Any, department: str, permit: str, head: int, rule_sets: dict[str, Any]
+) -> list[Any] | str:
+    """The :data:`_BASES` rows of ``permit`` the sweep may act on, each held to the decision that issued the permit
+    (red team round 83: an insider's row pointing at another holder's revoked licence made the sweep revoke a valid
+    permit, and a row blanked made it skip a permit whose licence was revoked): a row is what the decision's facts
+    give (:func:`bases_of`), or a renewal the basis's issuer superseded it with naming the permit's holder (as the
+    sweep moves it); another row is put back to the decision's basis, a missing one written, one of a type the
+    decision rests on nothing of left out. Why not, when the decision cannot be read (nothing is done)."""
+    with ledger.engine.connect() as conn:
+        seq = conn.execute(select(_LINKS.c.decision_seq).where(_LINKS.c.digest == permit)).scalar()
+        rows = {r.cert_type: r for r in conn.execute(_BASES.select().where(_BASES.c.permit == permit))}
+    decided = _decided_bases(ledger, department, permit, seq, rule_sets)
+    if decided is None:
+        return "the decision that issued it could not be read as naming it (replay names why): nothing was done"
+    changed = False
+    for basis in decided:
+        cert_type, issuer, digest, root = basis
+        row = rows.get(cert_type)
+        if row is None:
+            with ledger.engine.begin() as conn:
+                conn.execute(_BASES.insert(), [_basis_row(permit, department, basis)])
+            changed = True
+            continue
+        if (row.basis_issuer, row.basis_digest, row.basis_root) == (issuer, digest, root):
+            continue
+        if _renewed_to(ledger, view, permit, issuer, digest, row, head):
+            continue
+        _mark(ledger, permit, cert_type, basis_issuer=issuer, basis_digest=digest, basis_root=root)
+        changed = True
+    if changed:
+        with ledger.engine.connect() as conn:
+            rows = {r.cert_type: r for r in conn.execute(_BASES.select().where(_BASES.c.permit == permit))}
+    wanted = {b[0] for b in decided}
+    return [r for t, r in sorted(rows.items()) if t in wanted and r.basis_digest is not None]
+
+
+def _renewed_to(
+    ledger: Ledger, view: Any, permit: str, issuer: str | None, digest: str | None, row: Any, head: int
+) -> bool:
+    """Whether ``row`` names a renewal of the decision's basis ``digest``: reached from it through its issuer's
+    supersessions (at most 32), each naming the permit's holder."""
+    if issuer is None or digest is None or row.basis_issuer != issuer or row.basis_digest is None:
+        return False
+    holder = _holder_of(ledger, permit)
+    current = digest
+    for _ in range(32):
+        successor = _successor(view, issuer, current, head)
+        if successor is None or holder is None or _holder_of(ledger, successor[0]) != holder:
+            return False
+        if successor == (row.basis_digest, row.basis_root):
+            return True
+        current = successor[0]
+    return False
 
 
 @dataclass
@@ -1026,9 +1119,7 @@ def follow_bases(
     now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     with ledger.engine.connect() as conn:
         found = conn.execute(
-            select(_BASES)
-            .where(_BASES.c.department_id == department, _BASES.c.basis_digest.is_not(None))
-            .order_by(_BASES.c.permit, _BASES.c.cert_type)
+            select(_BASES).where(_BASES.c.department_id == department).order_by(_BASES.c.permit, _BASES.c.cert_type)
         ).all()
         wanted = sorted({row.permit for row in found})
         # the permits themselves, of ``department``'s own store, anchored, not expired: a row naming another's
@@ -1056,13 +1147,18 @@ def follow_bases(
     head = view.head()
     report = Followed(department, head)
     total = len(permits_of)
-    for done, (permit, (root, bases)) in enumerate(permits_of.items(), start=1):
+    rule_sets: dict[str, Any] = {}  # the rule sets the permits' decisions ran, loaded once a sweep
+    for done, (permit, (root, _rows)) in enumerate(permits_of.items(), start=1):
         if limit is not None and report.checked >= limit:
             report.left = total - done + 1
             break
         report.checked += 1
         try:
-            _follow_one(ledger, view, department, permit, root, bases, head, report)
+            held = _held_to_decision(ledger, view, department, permit, head, rule_sets)
+            if isinstance(held, str):
+                report.unread[permit] = held
+            elif held:
+                _follow_one(ledger, view, department, permit, root, held, head, report)
         except ChainError as exc:
             report.unread[permit] = f"the chain could not be read as the verification core reads it: {exc}"
         if progress is not None:
@@ -1108,6 +1204,7 @@ def _follow_one(
 ) -> None:
     """Judge one permit by its bases and act (see :func:`follow_bases`)."""
     from ..formats.canonical import parse_hex32
+    from ..formats.reasons import reason_name
     from . import status
 
     own, ended, held = view.standing(department, parse_hex32(root), parse_hex32(permit), None, head)
@@ -1161,7 +1258,11 @@ def _follow_one(
     elif rank == 0 and ours:
         # every basis valid: reinstate only the sweep's own suspension, still the permit's latest change
         mine = {b.followed_block for b in ours if b.followed == "suspended"}
-        if suspended and own[0] == "suspended" and suspended_at in mine:
+        # and only a suspension for the sweep's reason: the row's block is the store's word (red team round 83: an
+        # insider writing an officer's suspension's block into it had the sweep lift that suspension)
+        detail = bytes(own[3]) if own[0] == "suspended" else b""
+        sweeps = bool(detail) and reason_name(detail[-1]) == BASIS_SUSPENDED_REASON
+        if suspended and own[0] == "suspended" and suspended_at in mine and sweeps:
             status.reinstate(
                 ledger, permit, BASIS_REINSTATED_REASON, department, note="followed its basis: valid again"
             )
