@@ -2622,6 +2622,15 @@ class Verifier:
                 status, block, detail, other_root = other
                 name = STATUSES[status]
                 where = f" under the issuer's batch 0x{other_root.hex()} (this anchoring is the same certificate anchored again)"
+        proven = self.proven() if name == "valid" else None
+        if proven is not None and any(proven["ended"]) and proven["ended"] != hexbytes(self.b["anchor"]["root"], 32):
+            # the bundle's proof of the certificate's ended slot at the cosigned block: an end is never undone, so
+            # the node's "never ended" (endedUnder) is not believed against it (red team round 82)
+            raise Failure(
+                f"ended under the issuer's batch 0x{proven['ended'].hex()} (this anchoring is the same certificate "
+                "anchored again), as the bundle's state proof proves at its witnessed block; the node answers "
+                "otherwise: do not trust this node"
+            )
         if name != "valid":
             extra = f", superseded by 0x{detail.hex()}" if name == "superseded" else f" (reason: {reason_name(detail)})"
             raise Failure(f"{name} in block {block}{extra}{where}")

@@ -767,7 +767,9 @@ def _verify_bundle(
             checks.run(
                 "status_statement", lambda: _check_status_statement(chain, department, root, digest, bundle, view)
             )
-            checks.run("status", lambda: _check_status(chain, department, root, digest, view, head))
+            checks.run(
+                "status", lambda: _check_status(chain, department, root, digest, view, head, proven=certificate)
+            )
         checks.run(
             "witnessed",
             lambda: _check_witnessed(chain, bundle, witness_keys, witness_quorum, require_state_proof),
@@ -1087,7 +1089,14 @@ def _check_status_statement(
 
 
 def _check_status(
-    chain: Chain, department: str, root: bytes, digest: bytes, view: ChainView, head: int
+    chain: Chain,
+    department: str,
+    root: bytes,
+    digest: bytes,
+    view: ChainView,
+    head: int,
+    *,
+    proven: anchorslots.ProvenCertificate | None = None,
 ) -> tuple[bool, str]:
     if view.status_lookup == "herd":
         name, block, _ts, detail = view.status(department, root, digest, None, head)
@@ -1107,6 +1116,14 @@ def _check_status(
             where = (
                 f" under the issuer's batch {hex32(ended_root)} (this anchoring is the same certificate anchored again)"
             )
+    if name == "valid" and proven is not None and any(proven.ended) and proven.ended != root:
+        # the bundle's proof of the certificate's ended slot at the cosigned block: an end is never undone, so the
+        # node's "never ended" (endedUnder) is not believed against it (red team round 82)
+        return False, (
+            f"ended under the issuer's batch {hex32(proven.ended)} (this anchoring is the same certificate anchored "
+            "again), as the bundle's state proof proves at its witnessed block; the node answers otherwise: do not "
+            "trust this node"
+        )
     if name == "valid":
         return True, "valid now"
     extra = (
