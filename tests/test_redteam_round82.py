@@ -8,6 +8,9 @@ own slots, ev1/ev2; the issuer's registry history, reg1).
    ("anchored again") and judged "status now" from the node's ``endedUnder`` answer, which the operator answers
    with zero: a certificate revoked through its other root was reported valid, the proof saying otherwise in the
    same bundle. An end is never undone, so a proven end elsewhere fails ``status`` whatever the node says.
+2. A hostile department superseding more certificates into one of its own than a proof of its slots carries: its
+   bundles take the trail path, as designed, but the build took a proof left out for its length for one the node had
+   dropped, and collected a fresh checkpoint and asked the node again, three times.
 """
 
 from __future__ import annotations
@@ -20,13 +23,18 @@ import pytest
 from eth_utils.crypto import keccak
 
 from ledger.client import Ledger
+from ledger.onchain import anchorslots
 from ledger.onchain.chain import Chain, connect
+from ledger.onchain.ids import department_id_bytes
 from ledger.services import evidence, status
+from ledger.services.verify import ChainView, verify_certificate
 
+from .authority_support import supersede_call
 from .conftest import PASSPHRASE, make_records
 from .evidence_support import issue, rpc_url, standalone
 from .foundation_support import reanchored
 from .rpc_proxy import RpcProxy
+from .verifiers_support import witnessed_by_both_many
 from .witness_support import trusted_witness
 
 ENDED_UNDER = "0x" + keccak(text="endedUnder(bytes32,bytes32)")[:4].hex()
@@ -89,3 +97,66 @@ def test_an_end_through_another_root_proven_in_the_bundle_fails_status_whatever_
             assert court["status"][0] == "FAIL" and first_root in court["status"][1].lower(), (name, court["status"])
             assert report.check("witnessed").ok and court["witnessed"][0] == "PASS", (name, report.to_json(), court)
             assert code == 1
+
+
+def test_a_department_piling_predecessors_past_the_proofs_budget_gets_the_trail_path_asked_once(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, passphrases: None
+) -> None:
+    """Adversary: a hostile department (its own key, the contract's ``supersede``) making one of its certificates
+    replace more certificates than a proof of its slots carries (``anchorslots.MAX_HISTORY``), to force its bundles
+    off the proven path. The build asks the node for the certificate's slots once, finds the proven count past the
+    budget and takes the trail path (the certificate proof left out), which both verifiers check and pass; it does not
+    collect fresh checkpoints for a proof that will never fit (before: three tries, the slots asked three times)."""
+    over = anchorslots.MAX_HISTORY + 1
+    target, *olds = issue(ledger, tmp_path, fresh_department, make_records(over + 1))
+    for old in olds:
+        status.supersede(ledger, old["digest"], target["digest"], fresh_department)
+    slots = anchorslots.certificate_slots(
+        department_id_bytes(fresh_department),
+        bytes.fromhex(target["anchor"]["root"][2:]),
+        bytes.fromhex(target["digest"][2:]),
+    )
+    for key, _ in trusted_witness(ledger, tmp_path):
+        real = ledger.chain
+        with RpcProxy(rpc_url(ledger)) as node:
+            ledger.chain = Chain(connect(node.url), real.deployment, gas_price=0, artifacts=real.artifacts)
+            try:
+                bundle = evidence.certificate_bundle(ledger, target, status_lookup="direct")
+            finally:
+                ledger.chain = real
+            asked = sum(f"{slots.predecessors:064x}".encode() in body.lower() for body in node.bodies)
+        state = bundle["witness"]["state"]
+        assert "proof" in state and "certificate" not in state, sorted(state)
+        assert asked == 1, f"the certificate's slots were asked {asked} times"
+        ((ok, detail), (result, court)) = witnessed_by_both_many(ledger, [bundle], tmp_path, key)[0]
+        assert ok and result == "PASS", (detail, court)
+        assert (
+            "the node's events up to it hash to them" in detail and "the node's events up to it hash to them" in court
+        )
+
+
+def test_a_department_superseding_into_its_copy_of_anothers_certificate_is_named_by_no_reader_of_it(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, passphrases: None
+) -> None:
+    """Adversary: a hostile department (its own key, the contract directly). It anchors another department's
+    certificate digest in a batch of its own and supersedes one of its certificates into that copy, so the chain
+    holds "this digest replaces mine" under the hostile department. Under the issuer's own name the certificate
+    replaces nothing: no lookup of the library names the hostile certificate as its predecessor, its direct-lookup
+    bundle proves an empty predecessors list, and both verifiers pass it without naming it."""
+    (victim,) = issue(ledger, tmp_path, "MKT", make_records(1))
+    (mine,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    copy_of_victim = reanchored(ledger, fresh_department, victim)
+    ledger.chain.transact(ledger.department_account(fresh_department), supersede_call(ledger, mine, copy_of_victim))
+    planted = mine["digest"].lower()
+    for lookup in ("herd", "direct"):
+        view = ChainView(ledger.chain, ledger.settings.confirmations, status_lookup=lookup)
+        report = verify_certificate(victim, view)
+        assert report.ok, (lookup, report.to_json())
+        assert planted not in json.dumps(report.to_json()).lower(), (lookup, report.to_json())
+    for key, _ in trusted_witness(ledger, tmp_path):
+        bundle = evidence.certificate_bundle(ledger, victim, status_lookup="direct")
+        assert "certificate" in bundle["witness"]["state"], sorted(bundle["witness"]["state"])
+        assert planted not in json.dumps(bundle).lower()
+        ((ok, detail), (result, court)) = witnessed_by_both_many(ledger, [bundle], tmp_path, key)[0]
+        assert ok and result == "PASS", (detail, court)
+        assert planted not in detail.lower() and planted not in court.lower(), (detail, court)
