@@ -2622,13 +2622,22 @@ class Verifier:
                 status, block, detail, other_root = other
                 name = STATUSES[status]
                 where = f" under the issuer's batch 0x{other_root.hex()} (this anchoring is the same certificate anchored again)"
-        proven = self.proven() if name == "valid" else None
-        if proven is not None and any(proven["ended"]) and proven["ended"] != hexbytes(self.b["anchor"]["root"], 32):
+        proven = self.proven() if name in ("valid", "suspended") else None
+        if proven is not None and any(proven["ended"]):
             # the bundle's proof of the certificate's ended slot at the cosigned block: an end is never undone, so
-            # the node's "never ended" (endedUnder) is not believed against it (red team round 82)
+            # the node's "valid" (statusOf) or "never ended" (endedUnder) is not believed against it (red team
+            # round 82)
+            here = proven["ended"] == hexbytes(self.b["anchor"]["root"], 32)
+            end = next((c for c in proven["history"] if c[0] in (2, 3)), None) if here else None
+            what = f"{STATUSES[end[0]]} in block {end[1]}" if end is not None else "ended"
+            where = (
+                ""
+                if here
+                else f" under the issuer's batch 0x{proven['ended'].hex()} (this anchoring is the same certificate "
+                "anchored again)"
+            )
             raise Failure(
-                f"ended under the issuer's batch 0x{proven['ended'].hex()} (this anchoring is the same certificate "
-                "anchored again), as the bundle's state proof proves at its witnessed block; the node answers "
+                f"{what}{where}, as the bundle's state proof proves at its witnessed block; the node answers "
                 "otherwise: do not trust this node"
             )
         if name != "valid":

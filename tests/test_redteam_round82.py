@@ -30,6 +30,7 @@ from ledger.services import evidence, status
 from ledger.services.verify import ChainView, verify_certificate
 
 from .authority_support import supersede_call
+from .cli_support import rpc
 from .conftest import PASSPHRASE, make_records
 from .evidence_support import issue, rpc_url, standalone
 from .foundation_support import reanchored
@@ -38,6 +39,7 @@ from .verifiers_support import witnessed_by_both_many
 from .witness_support import trusted_witness
 
 ENDED_UNDER = "0x" + keccak(text="endedUnder(bytes32,bytes32)")[:4].hex()
+STATUS_OF = "0x" + keccak(text="statusOf(bytes32,bytes32,bytes32)")[:4].hex()
 
 
 @pytest.fixture()
@@ -46,20 +48,40 @@ def passphrases(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
 
 
-def _asks_ended_under(method: Any, params: Any) -> bool:
+# what the operator's node answers the anchor's views with: "never ended", and "valid, never changed"
+LIES = {ENDED_UNDER: "0x" + "00" * 32, STATUS_OF: "0x" + "00" * 128}
+
+
+def _lie_for(method: Any, params: Any) -> str | None:
     call = params[0] if method == "eth_call" and isinstance(params, list) and params else {}
-    return isinstance(call, dict) and str(call.get("data", call.get("input", ""))).lower().startswith(ENDED_UNDER)
+    data = str(call.get("data", call.get("input", ""))).lower() if isinstance(call, dict) else ""
+    return next((lie for selector, lie in LIES.items() if data.startswith(selector)), None)
 
 
-def _no_end_elsewhere(method: str, params: Any, answer: Any) -> Any:
-    """The operator's node: every ``endedUnder`` call answered "never ended"."""
-    return {**answer, "result": "0x" + "00" * 32} if _asks_ended_under(method, params) else answer
+def _no_end(method: str, params: Any, answer: Any) -> Any:
+    """The operator's node: every ``endedUnder`` and ``statusOf`` call answered as for a certificate never ended."""
+    lie = _lie_for(method, params)
+    return answer if lie is None else {**answer, "result": lie}
 
 
-def _no_end_elsewhere_batch(request: list[Any], answers: list[Any]) -> list[Any]:
-    """The same lie inside a JSON-RPC batch (the library asks ``endedUnder`` and ``heldUnder`` in one)."""
-    lied = {r.get("id") for r in request if _asks_ended_under(r.get("method"), r.get("params"))}
-    return [{**a, "result": "0x" + "00" * 32} if a.get("id") in lied else a for a in answers]
+def _no_end_batch(request: list[Any], answers: list[Any]) -> list[Any]:
+    """The same lies inside a JSON-RPC batch (the library asks ``endedUnder`` and ``heldUnder`` in one)."""
+    lies = {r.get("id"): _lie_for(r.get("method"), r.get("params")) for r in request}
+    return [a if lies.get(a.get("id")) is None else {**a, "result": lies[a.get("id")]} for a in answers]
+
+
+def _status_by_both(ledger: Ledger, path: Path, key: str, lying: bool) -> tuple[Any, dict[str, Any], int]:
+    """(the library's report, the court's checks by name, its exit code) for the bundle at ``path`` under the direct
+    lookup, through an honest node or the operator's."""
+    rewrite, batch = (_no_end, _no_end_batch) if lying else (None, None)
+    with RpcProxy(rpc_url(ledger), rewrite=rewrite, rewrite_batch=batch) as node:
+        chain = Chain(connect(node.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
+        report = evidence.verify_bundle(path, chain, witness_keys=[key], status_lookup="direct")
+        code, answer, stderr = standalone(ledger, path, "--witness-key", key, "--status-lookup", "direct", rpc=node.url)
+        if lying:
+            assert node.saw(ENDED_UNDER) and node.saw(STATUS_OF), "the lie was never told"
+    assert answer is not None, stderr
+    return report, {c["name"]: (c["result"], c["detail"]) for c in answer["checks"]}, code
 
 
 def test_an_end_through_another_root_proven_in_the_bundle_fails_status_whatever_the_node_answers(
@@ -79,24 +101,35 @@ def test_an_end_through_another_root_proven_in_the_bundle_fails_status_whatever_
         assert bundle["status"]["status"] == "valid"  # as of: under the copy's own root nothing happened
         path = tmp_path / "copy.json"
         path.write_text(json.dumps(bundle), encoding="utf-8")
-        for rewrite in (None, _no_end_elsewhere):
-            batch = _no_end_elsewhere_batch if rewrite else None
-            with RpcProxy(rpc_url(ledger), rewrite=rewrite, rewrite_batch=batch) as node:
-                chain = Chain(connect(node.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
-                report = evidence.verify_bundle(path, chain, witness_keys=[key], status_lookup="direct")
-                code, answer, stderr = standalone(
-                    ledger, path, "--witness-key", key, "--status-lookup", "direct", rpc=node.url
-                )
-            assert answer is not None, stderr
-            court = {c["name"]: (c["result"], c["detail"]) for c in answer["checks"]}
-            name = "lying" if rewrite else "honest"
+        for lying in (False, True):
+            report, court, code = _status_by_both(ledger, path, key, lying)
             library = report.check("status")
-            if rewrite:
-                assert node.saw(ENDED_UNDER), "the lie was never told"
-            assert not library.ok and first_root in library.detail.lower(), (name, library)
-            assert court["status"][0] == "FAIL" and first_root in court["status"][1].lower(), (name, court["status"])
-            assert report.check("witnessed").ok and court["witnessed"][0] == "PASS", (name, report.to_json(), court)
+            assert not library.ok and first_root in library.detail.lower(), (lying, library)
+            assert court["status"][0] == "FAIL" and first_root in court["status"][1].lower(), (lying, court["status"])
+            assert report.check("witnessed").ok and court["witnessed"][0] == "PASS", (lying, report.to_json(), court)
             assert code == 1
+
+
+def test_a_revocation_proven_in_the_bundle_fails_status_whatever_the_node_answers(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, passphrases: None
+) -> None:
+    """Adversary: the chain's operator, its node answering ``statusOf`` "valid" and ``endedUnder`` zero for a
+    certificate revoked before the cosigned block, whose direct-lookup bundle states the revocation (as of) and
+    proves it. ``status`` ("now") was the node's word: it passed "valid now", so the bundle of a revoked certificate
+    verified. A proven end fails it in both verifiers."""
+    (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    status.revoke(ledger, target["digest"], "fraud", department=fresh_department)
+    for key, _ in trusted_witness(ledger, tmp_path):
+        bundle = evidence.certificate_bundle(ledger, target, status_lookup="direct")
+        assert "certificate" in bundle["witness"]["state"] and bundle["status"]["status"] == "revoked"
+        path = tmp_path / "revoked.json"
+        path.write_text(json.dumps(bundle), encoding="utf-8")
+        for lying in (False, True):
+            report, court, code = _status_by_both(ledger, path, key, lying)
+            library = report.check("status")
+            assert not library.ok and "revoked" in library.detail, (lying, library)
+            assert court["status"][0] == "FAIL" and "revoked" in court["status"][1], (lying, court["status"])
+            assert code == 1 and not report.ok
 
 
 def test_a_department_piling_predecessors_past_the_proofs_budget_gets_the_trail_path_asked_once(
@@ -116,18 +149,29 @@ def test_a_department_piling_predecessors_past_the_proofs_budget_gets_the_trail_
         bytes.fromhex(target["anchor"]["root"][2:]),
         bytes.fromhex(target["digest"][2:]),
     )
+    wanted = f"{slots.predecessors:064x}"
+    proven: list[Any] = []  # the node's proofs of the certificate's slots (an error: a block's state dropped)
+
+    def record(method: str, params: Any, answer: Any) -> Any:
+        if method == "eth_getProof" and wanted in json.dumps(params).lower() and "result" in answer:
+            proven.append(params)
+        return answer
+
     for key, _ in trusted_witness(ledger, tmp_path):
         real = ledger.chain
-        with RpcProxy(rpc_url(ledger)) as node:
+        # no block mined while the bundle is built: a checkpoint whose state the node dropped is rightly tried
+        # afresh, and the count below is of the tries for a proof the node gave
+        rpc(ledger, "evm_setIntervalMining", 0)
+        with RpcProxy(rpc_url(ledger), rewrite=record) as node:
             ledger.chain = Chain(connect(node.url), real.deployment, gas_price=0, artifacts=real.artifacts)
             try:
                 bundle = evidence.certificate_bundle(ledger, target, status_lookup="direct")
             finally:
                 ledger.chain = real
-            asked = sum(f"{slots.predecessors:064x}".encode() in body.lower() for body in node.bodies)
+                rpc(ledger, "evm_setIntervalMining", 1)
         state = bundle["witness"]["state"]
         assert "proof" in state and "certificate" not in state, sorted(state)
-        assert asked == 1, f"the certificate's slots were asked {asked} times"
+        assert len(proven) == 1, f"the certificate's slots were proven {len(proven)} times"
         ((ok, detail), (result, court)) = witnessed_by_both_many(ledger, [bundle], tmp_path, key)[0]
         assert ok and result == "PASS", (detail, court)
         assert (

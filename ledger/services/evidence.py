@@ -1116,14 +1116,10 @@ def _check_status(
             where = (
                 f" under the issuer's batch {hex32(ended_root)} (this anchoring is the same certificate anchored again)"
             )
-    if name == "valid" and proven is not None and any(proven.ended) and proven.ended != root:
+    if name in ("valid", "suspended") and proven is not None and any(proven.ended):
         # the bundle's proof of the certificate's ended slot at the cosigned block: an end is never undone, so the
-        # node's "never ended" (endedUnder) is not believed against it (red team round 82)
-        return False, (
-            f"ended under the issuer's batch {hex32(proven.ended)} (this anchoring is the same certificate anchored "
-            "again), as the bundle's state proof proves at its witnessed block; the node answers otherwise: do not "
-            "trust this node"
-        )
+        # node's "valid" (statusOf) or "never ended" (endedUnder) is not believed against it (red team round 82)
+        return False, _proven_end(proven.ended == root, hex32(proven.ended), proven.history)
     if name == "valid":
         return True, "valid now"
     extra = (
@@ -1132,6 +1128,19 @@ def _check_status(
         else f" (reason: {reason_name(bytes(detail))})"
     )
     return False, f"{name} in block {int(block)}{extra}{where}"
+
+
+def _proven_end(here: bool, ended: str, history: Iterable[tuple[int, int, int, bytes]]) -> str:
+    """The ``status`` detail for a certificate whose ended slot the bundle's state proof proves (``here``: under the
+    bundle's own batch, whose proven ``history`` names the end; else under batch ``ended``), while the node answers
+    it not ended. Alike in the court's verifier."""
+    end = next((c for c in history if c[0] in (2, 3)), None) if here else None
+    what = f"{STATUS_NAMES[end[0]]} in block {end[1]}" if end is not None else "ended"
+    where = "" if here else f" under the issuer's batch {ended} (this anchoring is the same certificate anchored again)"
+    return (
+        f"{what}{where}, as the bundle's state proof proves at its witnessed block; the node answers otherwise: do not "
+        "trust this node"
+    )
 
 
 def _proven_certificate(
