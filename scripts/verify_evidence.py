@@ -2613,6 +2613,15 @@ class Verifier:
             )
             how = ""
         name = STATUSES[status]
+        proven = self.proven()
+        if proven is not None and proven["history"] and block < proven["history"][-1][1]:
+            # a history only grows: an answer older than its proven last change is no state the chain had since
+            # (red team round 82)
+            last = proven["history"][-1]
+            raise Failure(
+                f"{STATUSES[last[0]]} in block {last[1]}, as the bundle's state proof proves at its witnessed block; "
+                f"the node answers {name} since block {block}, before that change: do not trust this node"
+            )
         where = ""
         if name in ("valid", "suspended"):
             # the same digest anchored again by its issuer is the same certificate; so is a suspension under
@@ -2622,8 +2631,7 @@ class Verifier:
                 status, block, detail, other_root = other
                 name = STATUSES[status]
                 where = f" under the issuer's batch 0x{other_root.hex()} (this anchoring is the same certificate anchored again)"
-        proven = self.proven() if name in ("valid", "suspended") else None
-        if proven is not None and any(proven["ended"]):
+        if name in ("valid", "suspended") and proven is not None and any(proven["ended"]):
             # the bundle's proof of the certificate's ended slot at the cosigned block: an end is never undone, so
             # the node's "valid" (statusOf) or "never ended" (endedUnder) is not believed against it (red team
             # round 82)

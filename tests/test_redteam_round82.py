@@ -204,3 +204,25 @@ def test_a_department_superseding_into_its_copy_of_anothers_certificate_is_named
         ((ok, detail), (result, court)) = witnessed_by_both_many(ledger, [bundle], tmp_path, key)[0]
         assert ok and result == "PASS", (detail, court)
         assert planted not in detail.lower() and planted not in court.lower(), (detail, court)
+
+
+def test_a_suspension_proven_in_the_bundle_is_not_undone_by_a_node_answering_never_changed(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, passphrases: None
+) -> None:
+    """Adversary: the chain's operator, its node answering ``statusOf`` "valid, never changed" for a certificate
+    suspended before the cosigned block, whose direct-lookup bundle proves the suspension. A reinstatement after the
+    checkpoint would be genuine, so the proof does not decide "now"; but a history only grows, and "never changed"
+    contradicts the proven change: both verifiers fail ``status`` (before: "valid now")."""
+    (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    status.suspend(ledger, target["digest"], "under-investigation", department=fresh_department)
+    for key, _ in trusted_witness(ledger, tmp_path):
+        bundle = evidence.certificate_bundle(ledger, target, status_lookup="direct")
+        assert "certificate" in bundle["witness"]["state"] and bundle["status"]["status"] == "suspended"
+        path = tmp_path / "suspended.json"
+        path.write_text(json.dumps(bundle), encoding="utf-8")
+        for lying in (False, True):
+            report, court, code = _status_by_both(ledger, path, key, lying)
+            library = report.check("status")
+            assert not library.ok and court["status"][0] == "FAIL", (lying, library, court["status"])
+            assert "suspended" in library.detail and "suspended" in court["status"][1], (library, court["status"])
+            assert code == 1 and not report.ok

@@ -1105,6 +1105,9 @@ def _check_status(
             chain.anchor.functions.statusOf(department_id_bytes(department), root, digest)
         )
         name = STATUS_NAMES[int(status)]
+    if proven is not None and proven.history and int(block) < proven.history[-1][1]:
+        # a history only grows: an answer older than its proven last change is no state the chain had since
+        return False, _older_than_proven(name, int(block), proven.history[-1])
     where = ""
     if name in ("valid", "suspended"):
         # the same digest anchored again by its issuer is the same certificate: an end under another root holds
@@ -1128,6 +1131,15 @@ def _check_status(
         else f" (reason: {reason_name(bytes(detail))})"
     )
     return False, f"{name} in block {int(block)}{extra}{where}"
+
+
+def _older_than_proven(name: str, block: int, last: tuple[int, int, int, bytes]) -> str:
+    """The ``status`` detail for a node answering a certificate's status as of a change older than the last one the
+    bundle's state proof proves (red team round 82). Alike in the court's verifier."""
+    return (
+        f"{STATUS_NAMES[last[0]]} in block {last[1]}, as the bundle's state proof proves at its witnessed block; the "
+        f"node answers {name} since block {block}, before that change: do not trust this node"
+    )
 
 
 def _proven_end(here: bool, ended: str, history: Iterable[tuple[int, int, int, bytes]]) -> str:
