@@ -11,6 +11,13 @@ own slots, ev1/ev2; the issuer's registry history, reg1).
 2. A hostile department superseding more certificates into one of its own than a proof of its slots carries: its
    bundles take the trail path, as designed, but the build took a proof left out for its length for one the node had
    dropped, and collected a fresh checkpoint and asked the node again, three times.
+3. The chain's operator answering ``statusOf`` "valid" for a certificate whose bundle proves its revocation (or
+   "valid, never changed" for one whose bundle proves its suspension): "status now" was the node's word alone, so a
+   revoked certificate's bundle verified. A proven end fails ``status``; so does an answer older than the last
+   proven change (a history only grows; a reinstatement after the checkpoint is still believed).
+
+And a guard that held: a department superseding one of its certificates into its own copy of another department's
+certificate is named as a predecessor by no reader of the other's certificate.
 """
 
 from __future__ import annotations
