@@ -2613,6 +2613,15 @@ class Verifier:
             )
             how = ""
         name = STATUSES[status]
+        proven = self.proven()
+        if proven is not None and proven["history"] and block < proven["history"][-1][1]:
+            # a history only grows: an answer older than its proven last change is no state the chain had since
+            # (red team round 82)
+            last = proven["history"][-1]
+            raise Failure(
+                f"{STATUSES[last[0]]} in block {last[1]}, as the bundle's state proof proves at its witnessed block; "
+                f"the node answers {name} since block {block}, before that change: do not trust this node"
+            )
         where = ""
         if name in ("valid", "suspended"):
             # the same digest anchored again by its issuer is the same certificate; so is a suspension under
@@ -2622,6 +2631,23 @@ class Verifier:
                 status, block, detail, other_root = other
                 name = STATUSES[status]
                 where = f" under the issuer's batch 0x{other_root.hex()} (this anchoring is the same certificate anchored again)"
+        if name in ("valid", "suspended") and proven is not None and any(proven["ended"]):
+            # the bundle's proof of the certificate's ended slot at the cosigned block: an end is never undone, so
+            # the node's "valid" (statusOf) or "never ended" (endedUnder) is not believed against it (red team
+            # round 82)
+            here = proven["ended"] == hexbytes(self.b["anchor"]["root"], 32)
+            end = next((c for c in proven["history"] if c[0] in (2, 3)), None) if here else None
+            what = f"{STATUSES[end[0]]} in block {end[1]}" if end is not None else "ended"
+            where = (
+                ""
+                if here
+                else f" under the issuer's batch 0x{proven['ended'].hex()} (this anchoring is the same certificate "
+                "anchored again)"
+            )
+            raise Failure(
+                f"{what}{where}, as the bundle's state proof proves at its witnessed block; the node answers "
+                "otherwise: do not trust this node"
+            )
         if name != "valid":
             extra = f", superseded by 0x{detail.hex()}" if name == "superseded" else f" (reason: {reason_name(detail)})"
             raise Failure(f"{name} in block {block}{extra}{where}")

@@ -138,11 +138,12 @@ def certificate_bundle(
     slots = (root, digest) if view.status_lookup == "direct" else None
     for _attempt in range(FRESH_PROOF_ATTEMPTS):
         as_of, witnessed = _as_of(ledger, chain, recorded, as_of_block)
-        state = None if witnessed is None else _witnessed_state(ledger, witnessed, issuer, slots)
+        state, settled = (None, True) if witnessed is None else _witnessed_state(ledger, witnessed, issuer, slots)
         # a node keeping few blocks' states (the embedded one keeps the head's only, and mines every second) may
         # have mined past a fresh checkpoint before its proof was asked: a new checkpoint is collected and asked
-        # again, rather than the bundle falling back to the trail path, whose reads grow with the chain
-        if slots is None or as_of_block is not None or state is None or "certificate" in state:
+        # again, rather than the bundle falling back to the trail path, whose reads grow with the chain. Not when
+        # the proof was left out for the certificate's length, which no later block shortens (red team round 82)
+        if slots is None or as_of_block is not None or state is None or settled:
             break
     proven = _proven_batch(chain, state, issuer, root, digest, witnessed)
     event = _anchor_log(chain, issuer, root, proven=proven)
@@ -249,13 +250,14 @@ def _witness_section(ledger: Ledger, anchored: int, as_of_block: int | None, hea
 
 def _witnessed_state(
     ledger: Ledger, witnessed: Any, department: str, certificate: tuple[bytes, bytes] | None
-) -> dict[str, Any] | None:
+) -> tuple[dict[str, Any] | None, bool]:
     """The proof of ``department``'s status and anchoring trails at the witnessed block, and of the certificate's own
     slots there when the node still holds that block's state, for the bundle's witness section (docs/evidence.md):
-    the court proves them from the cosigned hash instead of taking the node's word."""
-    from .witness.bundle import state_section
+    the court proves them from the cosigned hash instead of taking the node's word. With whether a fresher
+    checkpoint could do better (:func:`~ledger.services.witness.bundle.state_section_settled`)."""
+    from .witness.bundle import state_section_settled
 
-    return state_section(ledger.chain, ledger.settings.data_dir, witnessed, department, certificate=certificate)
+    return state_section_settled(ledger.chain, ledger.settings.data_dir, witnessed, department, certificate=certificate)
 
 
 def _proven_batch(
@@ -767,7 +769,7 @@ def _verify_bundle(
             checks.run(
                 "status_statement", lambda: _check_status_statement(chain, department, root, digest, bundle, view)
             )
-            checks.run("status", lambda: _check_status(chain, department, root, digest, view, head))
+            checks.run("status", lambda: _check_status(chain, department, root, digest, view, head, proven=certificate))
         checks.run(
             "witnessed",
             lambda: _check_witnessed(chain, bundle, witness_keys, witness_quorum, require_state_proof),
@@ -1087,7 +1089,14 @@ def _check_status_statement(
 
 
 def _check_status(
-    chain: Chain, department: str, root: bytes, digest: bytes, view: ChainView, head: int
+    chain: Chain,
+    department: str,
+    root: bytes,
+    digest: bytes,
+    view: ChainView,
+    head: int,
+    *,
+    proven: anchorslots.ProvenCertificate | None = None,
 ) -> tuple[bool, str]:
     if view.status_lookup == "herd":
         name, block, _ts, detail = view.status(department, root, digest, None, head)
@@ -1096,6 +1105,9 @@ def _check_status(
             chain.anchor.functions.statusOf(department_id_bytes(department), root, digest)
         )
         name = STATUS_NAMES[int(status)]
+    if proven is not None and proven.history and int(block) < proven.history[-1][1]:
+        # a history only grows: an answer older than its proven last change is no state the chain had since
+        return False, _older_than_proven(name, int(block), proven.history[-1])
     where = ""
     if name in ("valid", "suspended"):
         # the same digest anchored again by its issuer is the same certificate: an end under another root holds
@@ -1107,6 +1119,10 @@ def _check_status(
             where = (
                 f" under the issuer's batch {hex32(ended_root)} (this anchoring is the same certificate anchored again)"
             )
+    if name in ("valid", "suspended") and proven is not None and any(proven.ended):
+        # the bundle's proof of the certificate's ended slot at the cosigned block: an end is never undone, so the
+        # node's "valid" (statusOf) or "never ended" (endedUnder) is not believed against it (red team round 82)
+        return False, _proven_end(proven.ended == root, hex32(proven.ended), proven.history)
     if name == "valid":
         return True, "valid now"
     extra = (
@@ -1115,6 +1131,28 @@ def _check_status(
         else f" (reason: {reason_name(bytes(detail))})"
     )
     return False, f"{name} in block {int(block)}{extra}{where}"
+
+
+def _older_than_proven(name: str, block: int, last: tuple[int, int, int, bytes]) -> str:
+    """The ``status`` detail for a node answering a certificate's status as of a change older than the last one the
+    bundle's state proof proves (red team round 82). Alike in the court's verifier."""
+    return (
+        f"{STATUS_NAMES[last[0]]} in block {last[1]}, as the bundle's state proof proves at its witnessed block; the "
+        f"node answers {name} since block {block}, before that change: do not trust this node"
+    )
+
+
+def _proven_end(here: bool, ended: str, history: Iterable[tuple[int, int, int, bytes]]) -> str:
+    """The ``status`` detail for a certificate whose ended slot the bundle's state proof proves (``here``: under the
+    bundle's own batch, whose proven ``history`` names the end; else under batch ``ended``), while the node answers
+    it not ended. Alike in the court's verifier."""
+    end = next((c for c in history if c[0] in (2, 3)), None) if here else None
+    what = f"{STATUS_NAMES[end[0]]} in block {end[1]}" if end is not None else "ended"
+    where = "" if here else f" under the issuer's batch {ended} (this anchoring is the same certificate anchored again)"
+    return (
+        f"{what}{where}, as the bundle's state proof proves at its witnessed block; the node answers otherwise: do not "
+        "trust this node"
+    )
 
 
 def _proven_certificate(

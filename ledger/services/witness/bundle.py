@@ -90,12 +90,36 @@ def state_section(
     certificate's own slots there (its batch record, status history, ended and held roots; ledger/onchain/
     anchorslots.py), by which a verifier proves its batch and status without reading any event stream. Left out when
     the node no longer holds the block's state (the trail path then serves, as before)."""
+    return state_section_settled(chain, data_dir, witnessed, department, certificate=certificate)[0]
+
+
+def state_section_settled(
+    chain: Chain,
+    data_dir: Path,
+    witnessed: WitnessedCheckpoint,
+    department: str,
+    *,
+    certificate: tuple[bytes, bytes] | None = None,
+) -> tuple[dict[str, Any] | None, bool]:
+    """:func:`state_section`, and whether another checkpoint could do better: False when the certificate's proof was
+    left out because the node no longer held the block's state (a fresher checkpoint's may be held), True otherwise
+    (none asked, carried, or its proven history and predecessors past what one proof carries, as they stay at any
+    later block: a department superseding many certificates into one, red team round 82)."""
     section = _trail_section(chain, data_dir, witnessed, department)
-    if section is not None and certificate is not None:
+    if section is None or certificate is None:
+        return section, True
+    try:
         proof = certificate_proof(chain, witnessed.checkpoint, department, *certificate)
-        if proof is not None:
-            section["certificate"] = proof
-    return section
+    except CertificatePastBudget:
+        return section, True
+    if proof is None:
+        return section, False
+    section["certificate"] = proof
+    return section, True
+
+
+class CertificatePastBudget(LedgerError):
+    """The certificate's proven status changes and predecessors are more than one proof of its slots carries."""
 
 
 def certificate_proof(
@@ -103,8 +127,8 @@ def certificate_proof(
 ) -> dict[str, Any] | None:
     """The node's proof of the certificate's slots at the checkpoint's block (two ``eth_getProof`` at most: the fixed
     slots, then with the proven history's and predecessors' lengths all of them), checked against the cosigned hash;
-    None when the node cannot prove that block's state (pruned) or its history and predecessors are too long for one
-    proof."""
+    None when the node cannot prove that block's state (pruned); :class:`CertificatePastBudget` when its history and
+    predecessors are too long for one proof."""
     slots = anchorslots.certificate_slots(department_id_bytes(department), root, digest)
     anchor = chain.deployment.anchor
     try:
@@ -112,7 +136,9 @@ def certificate_proof(
         words = stateproof.verified_words(block, answer, anchor, slots.fixed(), cp.block_hash, cp.height)
         length, count = anchorslots.history_length(words, slots), anchorslots.predecessor_count(words, slots)
         if length + count > anchorslots.MAX_HISTORY:
-            return None
+            raise CertificatePastBudget(
+                f"{length} status changes and {count} predecessors, past the {anchorslots.MAX_HISTORY} a proof carries"
+            )
         if length or count:
             block, answer = stateproof.fetch(chain.w3, anchor, slots.all(length, count), cp.height)
         anchorslots.verified_certificate(block, answer, anchor, slots, cp.block_hash, cp.height)
