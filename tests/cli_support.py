@@ -4,6 +4,7 @@ imports another)."""
 from __future__ import annotations
 
 import atexit
+import contextlib
 import io
 import json
 import locale
@@ -16,7 +17,7 @@ import sys
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -337,6 +338,17 @@ def rpc(ledger: Ledger, method: str, *params: Any) -> Any:
     answer = ledger.chain.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
     assert "error" not in answer, answer
     return answer["result"]
+
+
+@contextlib.contextmanager
+def mining_paused(ledger: Ledger) -> Iterator[None]:
+    """The node mines only for transactions while the test reads state at its head: the embedded node keeps no
+    older block's state (node.py), and a block mined every second would take the block being proven away."""
+    rpc(ledger, "evm_setIntervalMining", 0)
+    try:
+        yield
+    finally:
+        rpc(ledger, "evm_setIntervalMining", 1)
 
 
 def cli_in_process(ledger: Ledger, monkeypatch: Any, capsys: Any, *args: str) -> tuple[int, str, str]:

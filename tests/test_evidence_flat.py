@@ -29,7 +29,7 @@ from ledger.services import evidence, status
 from ledger.services.verify import ChainView, verify_certificate
 from ledger.services.witness import client as wclient
 
-from .cli_support import rpc
+from .cli_support import mining_paused, rpc
 from .conftest import PASSPHRASE, make_records
 from .evidence_support import SCRIPT_MODULE, issue, rpc_url, standalone
 from .rpc_proxy import RpcProxy
@@ -78,41 +78,42 @@ def test_the_certificate_slots_hold_what_the_contract_answers_and_the_court_comp
     status.revoke(ledger, changed["digest"], "fraud")
     dept = department_id_bytes(fresh_department)
     anchor = ledger.chain.deployment.anchor
-    for cert in (kept, changed):
-        root, digest = bytes.fromhex(cert["anchor"]["root"][2:]), bytes.fromhex(cert["digest"][2:])
-        slots = anchorslots.certificate_slots(dept, root, digest)
-        assert COURT.certificate_fixed_slots(dept, root, digest) == slots.fixed()
-        head = ledger.chain.block_number()
-        words = stateproof.proven_words(
-            ledger.chain.w3, anchor, slots.fixed(), bytes(ledger.chain.w3.eth.get_block(head)["hash"]), head
-        )
-        length, count = anchorslots.history_length(words, slots), anchorslots.predecessor_count(words, slots)
-        assert COURT.certificate_entry_slots(dept, root, digest, length) == slots.entries(length)
-        assert COURT.certificate_predecessor_slots(dept, root, digest, count) == slots.predecessor_entries(count)
-        block, answer = stateproof.fetch(ledger.chain.w3, anchor, slots.all(length, count), head)
-        block_hash = bytes(ledger.chain.w3.eth.get_block(head)["hash"])
-        proven = anchorslots.verified_certificate(block, answer, anchor, slots, block_hash, head)
-        court = COURT.proven_certificate(block, answer, anchor, dept, root, digest, block_hash, head)
-        signer, number, time, count, schema = ledger.chain.call(ledger.chain.anchor.functions.batch(dept, root))
-        assert proven.batch == anchorslots.BatchRecord(str(signer).lower(), number, time, count, bytes(schema))
-        assert (court["signer"], court["block_number"], court["timestamp"], court["count"], court["schema"]) == (
-            str(signer).lower(),
-            number,
-            time,
-            count,
-            "0x" + bytes(schema).hex(),
-        )
-        history = ledger.chain.call(ledger.chain.anchor.functions.statusHistory(dept, root, digest))
-        assert [(int(c[0]), int(c[1]), int(c[2]), bytes(c[3])) for c in history] == list(proven.history)
-        assert court["history"] == list(proven.history)
-        assert [c[0] for c in proven.history] == ([] if cert is kept else [1, 0, 2])
-        assert (proven.ended, proven.held) == ((bytes(32), bytes(32)) if cert is kept else (root, root))
-        assert (court["ended"], court["held"]) == (proven.ended, proven.held)
-        before = ledger.chain.call(ledger.chain.anchor.functions.predecessors(dept, root, digest))
-        assert [(bytes(p[0]), bytes(p[1])) for p in before] == list(proven.predecessors) == court["predecessors"]
-        assert list(proven.predecessors) == (
-            [(bytes.fromhex(old["anchor"]["root"][2:]), bytes.fromhex(old["digest"][2:]))] if cert is kept else []
-        )
+    with mining_paused(ledger):  # proofs at the head, which the next block would take away
+        for cert in (kept, changed):
+            root, digest = bytes.fromhex(cert["anchor"]["root"][2:]), bytes.fromhex(cert["digest"][2:])
+            slots = anchorslots.certificate_slots(dept, root, digest)
+            assert COURT.certificate_fixed_slots(dept, root, digest) == slots.fixed()
+            head = ledger.chain.block_number()
+            words = stateproof.proven_words(
+                ledger.chain.w3, anchor, slots.fixed(), bytes(ledger.chain.w3.eth.get_block(head)["hash"]), head
+            )
+            length, count = anchorslots.history_length(words, slots), anchorslots.predecessor_count(words, slots)
+            assert COURT.certificate_entry_slots(dept, root, digest, length) == slots.entries(length)
+            assert COURT.certificate_predecessor_slots(dept, root, digest, count) == slots.predecessor_entries(count)
+            block, answer = stateproof.fetch(ledger.chain.w3, anchor, slots.all(length, count), head)
+            block_hash = bytes(ledger.chain.w3.eth.get_block(head)["hash"])
+            proven = anchorslots.verified_certificate(block, answer, anchor, slots, block_hash, head)
+            court = COURT.proven_certificate(block, answer, anchor, dept, root, digest, block_hash, head)
+            signer, number, time, count, schema = ledger.chain.call(ledger.chain.anchor.functions.batch(dept, root))
+            assert proven.batch == anchorslots.BatchRecord(str(signer).lower(), number, time, count, bytes(schema))
+            assert (court["signer"], court["block_number"], court["timestamp"], court["count"], court["schema"]) == (
+                str(signer).lower(),
+                number,
+                time,
+                count,
+                "0x" + bytes(schema).hex(),
+            )
+            history = ledger.chain.call(ledger.chain.anchor.functions.statusHistory(dept, root, digest))
+            assert [(int(c[0]), int(c[1]), int(c[2]), bytes(c[3])) for c in history] == list(proven.history)
+            assert court["history"] == list(proven.history)
+            assert [c[0] for c in proven.history] == ([] if cert is kept else [1, 0, 2])
+            assert (proven.ended, proven.held) == ((bytes(32), bytes(32)) if cert is kept else (root, root))
+            assert (court["ended"], court["held"]) == (proven.ended, proven.held)
+            before = ledger.chain.call(ledger.chain.anchor.functions.predecessors(dept, root, digest))
+            assert [(bytes(p[0]), bytes(p[1])) for p in before] == list(proven.predecessors) == court["predecessors"]
+            assert list(proven.predecessors) == (
+                [(bytes.fromhex(old["anchor"]["root"][2:]), bytes.fromhex(old["digest"][2:]))] if cert is kept else []
+            )
 
 
 # -- both verifiers, every case --------------------------------------------------------------------------------
@@ -206,12 +207,13 @@ def test_both_verifiers_give_every_altered_certificate_proof_the_same_verdict(
         assert bundle["status"]["status"] == "suspended"
         other = _bundle(ledger, second)
         slots = _slots(bundle)
-        rpc(ledger, "evm_mine")
-        head = ledger.chain.block_number()
         anchor = ledger.chain.deployment.anchor
-        header, another = stateproof.fetch(ledger.chain.w3, anchor, slots.all(1, 1), head)
         dept = department_id_bytes(fresh_department)
-        _, trails = stateproof.fetch(ledger.chain.w3, anchor, stateproof.department_slots(dept), head)
+        with mining_paused(ledger):  # both proofs of the head's state, which the next block would take away
+            rpc(ledger, "evm_mine")
+            head = ledger.chain.block_number()
+            header, another = stateproof.fetch(ledger.chain.w3, anchor, slots.all(1, 1), head)
+            _, trails = stateproof.fetch(ledger.chain.w3, anchor, stateproof.department_slots(dept), head)
         cases = _cases(bundle, other, another)
         # the head's header and both its proofs: a genuine state of another block than the cosigned one
         cases["header of another block"] = copy.deepcopy(bundle)

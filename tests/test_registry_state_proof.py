@@ -35,7 +35,7 @@ from ledger.services.departments import Council
 from ledger.services.verify import ChainView, verify_certificate
 from ledger.services.witness import client as wclient
 
-from .cli_support import rpc
+from .cli_support import mining_paused, rpc
 from .conftest import PASSPHRASE, make_records
 from .evidence_support import issue, rpc_url
 from .rpc_proxy import RpcProxy
@@ -52,15 +52,6 @@ VIEWS = {
 def _passphrases(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
     monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
-
-
-@contextlib.contextmanager
-def _mining_paused(ledger: Ledger) -> Iterator[None]:
-    rpc(ledger, "evm_setIntervalMining", 0)
-    try:
-        yield
-    finally:
-        rpc(ledger, "evm_setIntervalMining", 1)
 
 
 def _lying(ledger: Ledger, url: str) -> Chain:
@@ -190,7 +181,7 @@ def test_a_genuine_key_denied_by_the_node_fails_witnessed(
 
     for running, url in serve_witness(ledger, tmp_path):
         config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
-        with _mining_paused(ledger):
+        with mining_paused(ledger):
             collected = wclient.collect(ledger.chain, ledger.settings.data_dir, config)
             assert collected.witnessed and collected.checkpoint is not None
             with RpcProxy(rpc_url(ledger), rewrite=denies) as node:
@@ -249,7 +240,7 @@ def test_a_proof_of_another_slot_fails_witnessed(
         moved |= {s: t for a in layout.arrays for s, t in zip(a.slots(dept, 8), a.slots(other, 8), strict=True)}
     for running, url in serve_witness(ledger, tmp_path):
         config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
-        with _mining_paused(ledger):
+        with mining_paused(ledger):
             collected = wclient.collect(ledger.chain, ledger.settings.data_dir, config)
             assert collected.witnessed and collected.checkpoint is not None
             assert _checks(ledger.chain, config, target, latest=collected.checkpoint)["witnessed"].ok  # honest
@@ -271,7 +262,7 @@ def test_a_history_longer_than_a_verifier_reads_is_not_walked(
     dept = department_id_bytes(fresh_department)
     for running, url in serve_witness(ledger, tmp_path):
         config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
-        with _history_written(ledger, dept, "length", 0), _mining_paused(ledger):
+        with _history_written(ledger, dept, "length", 0), mining_paused(ledger):
             collected = wclient.collect(ledger.chain, ledger.settings.data_dir, config)
             assert collected.witnessed and collected.checkpoint is not None
             with RpcProxy(rpc_url(ledger)) as node:
@@ -322,7 +313,7 @@ def test_the_proven_history_is_the_registrys(ledger: Ledger, tmp_path: Path, fre
     )
     dept = department_id_bytes(fresh_department)
     fns = ledger.chain.registry.functions
-    with _mining_paused(ledger):
+    with mining_paused(ledger):
         number = ledger.chain.block_number()
         block_hash = bytes(ledger.chain.w3.eth.get_block(number)["hash"])
         proven = registryslots.proven_history(
@@ -337,7 +328,7 @@ def test_the_proven_history_is_the_registrys(ledger: Ledger, tmp_path: Path, fre
     assert len(proven.keys) == 2 and len(proven.statuses) == 3 and any(t.until_block for t in proven.types)
     for running, url in serve_witness(ledger, tmp_path):
         config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
-        with _mining_paused(ledger):
+        with mining_paused(ledger):
             collected = wclient.collect(ledger.chain, ledger.settings.data_dir, config)
             assert collected.witnessed and collected.checkpoint is not None
             live = _checks(ledger.chain, config, target, latest=collected.checkpoint)

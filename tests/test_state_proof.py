@@ -8,7 +8,6 @@ else escapes.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import random
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from ledger.services import status
 from ledger.services.verify import ChainView, verify_certificate
 from ledger.services.witness import client as wclient
 
-from .cli_support import rpc
+from .cli_support import mining_paused, rpc
 from .conftest import PASSPHRASE, make_records
 from .evidence_support import issue, rpc_url
 from .rpc_proxy import RpcProxy
@@ -36,20 +35,9 @@ from .witness_support import altered_account_proof, serve_witness
 REVOKED_TOPIC = "0x" + keccak(text="CertificateRevoked(bytes32,bytes32,bytes32,uint8)").hex()
 
 
-@contextlib.contextmanager
-def _mining_paused(ledger: Ledger) -> Iterator[None]:
-    """The node mines only for transactions while the test reads state at its head: the embedded node keeps no
-    older block's state (node.py), and a block mined every second would take the proven block's away."""
-    rpc(ledger, "evm_setIntervalMining", 0)
-    try:
-        yield
-    finally:
-        rpc(ledger, "evm_setIntervalMining", 1)
-
-
 @pytest.fixture()
 def still(ledger: Ledger) -> Iterator[None]:
-    with _mining_paused(ledger):
+    with mining_paused(ledger):
         yield
 
 
@@ -283,7 +271,7 @@ def test_a_node_hiding_a_revocation_from_its_state_and_logs_fails_witnessed(
     for running, url in serve_witness(ledger, tmp_path):
         config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
         # the node mines no block of its own meanwhile: the lying node is asked for the witnessed block's state
-        with _mining_paused(ledger), RpcProxy(rpc_url(ledger), rewrite=stale, rewrite_batch=stale_batch) as node:
+        with mining_paused(ledger), RpcProxy(rpc_url(ledger), rewrite=stale, rewrite_batch=stale_batch) as node:
             collected = wclient.collect(ledger.chain, ledger.settings.data_dir, config)
             assert collected.witnessed and collected.checkpoint is not None
             lying = Chain(connect(node.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
@@ -311,7 +299,7 @@ def test_a_witnessed_verification_proves_the_trail_from_the_kept_proofs_once_the
     status.revoke(ledger, target["digest"], "fraud")
     for running, url in serve_witness(ledger, tmp_path):
         config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
-        with _mining_paused(ledger):
+        with mining_paused(ledger):
             collected = wclient.collect(ledger.chain, ledger.settings.data_dir, config)
         assert collected.witnessed and collected.checkpoint is not None
         height = collected.checkpoint.checkpoint.height
@@ -347,7 +335,7 @@ def test_a_witnessed_verification_proves_the_trail_from_the_kept_proofs_once_the
         assert not checks["witnessed"].ok and "kept proof does not prove it" in checks["witnessed"].detail, checks
 
         for _ in range(2):  # the proofs of the latest two checkpoints are kept, no more
-            with _mining_paused(ledger):
+            with mining_paused(ledger):
                 rpc(ledger, "evm_mine")
                 assert wclient.collect(ledger.chain, ledger.settings.data_dir, config).witnessed
         assert len(list((ledger.settings.data_dir / "witness").glob("state-0x*.json"))) == 2
@@ -367,7 +355,7 @@ def test_a_node_answering_an_altered_proof_fails_witnessed(
 
     for running, url in serve_witness(ledger, tmp_path):
         config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
-        with _mining_paused(ledger), RpcProxy(rpc_url(ledger), rewrite=altered_account_proof) as node:
+        with mining_paused(ledger), RpcProxy(rpc_url(ledger), rewrite=altered_account_proof) as node:
             collected = wclient.collect(ledger.chain, ledger.settings.data_dir, config)
             assert collected.witnessed
             lying = Chain(connect(node.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
@@ -429,7 +417,7 @@ def test_a_long_lived_view_reads_on_from_the_last_proven_trail_and_still_catches
             chain = Chain(connect(node.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
             view = ChainView(chain, status_lookup="direct")  # the status by statusOf: the logs read are the proof's
             view.witness = wclient.WitnessView(chain, config, None, ledger.settings.data_dir)
-            with _mining_paused(ledger):
+            with mining_paused(ledger):
                 first = wclient.collect(ledger.chain, ledger.settings.data_dir, config).checkpoint
             assert first is not None and first.witnessed
             checks = {c.name: c for c in verify_certificate(target, view).checks}
@@ -437,7 +425,7 @@ def test_a_long_lived_view_reads_on_from_the_last_proven_trail_and_still_catches
             status.revoke(ledger, target["digest"], "fraud")
             lying[0] = True
             node.bodies.clear()
-            with _mining_paused(ledger):
+            with mining_paused(ledger):
                 second = wclient.collect(ledger.chain, ledger.settings.data_dir, config).checkpoint
             assert second is not None and second.checkpoint.height > first.checkpoint.height
             checks = {c.name: c for c in verify_certificate(target, view).checks}
@@ -475,7 +463,7 @@ def test_collect_keeps_no_proof_that_does_not_prove_the_block_it_cosigned(
 
     for running, url in serve_witness(ledger, tmp_path):
         config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
-        with _mining_paused(ledger), RpcProxy(rpc_url(ledger), rewrite=first_altered) as node:
+        with mining_paused(ledger), RpcProxy(rpc_url(ledger), rewrite=first_altered) as node:
             proxied = Chain(connect(node.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
             collected = wclient.collect(proxied, ledger.settings.data_dir, config)
         assert collected.witnessed and answered[0] >= 2, answered
