@@ -26,6 +26,28 @@ CHROMIUM_ARGS = [
 ]
 
 
+# the marker of every test that drives the browser
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="Debian's chromium is not installed (/usr/bin/chromium); `apt-get install -y chromium` (CI installs it)",
+)
+
+
+@pytest.fixture(scope="module", name="page")
+def page_fixture(server: str) -> Iterator[Any]:
+    """One headless Chromium page for a module's tests (``server`` started first)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1100, "height": 1400})
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        yield page
+        context.close()
+        browser.close()
+
+
 @pytest.fixture(scope="module", name="server")
 def server_fixture(ledger: Any) -> Iterator[str]:
     import uvicorn

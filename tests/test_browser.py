@@ -11,40 +11,20 @@ refused by its Content-Security-Policy.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from ledger.services.status import revoke
 from ledger.services.verify import CHECK_NAMES
 
 from .api_support import issue
 from .browser_support import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
+    needs_chromium,
+    page_fixture,  # noqa: F401 - fixtures
     server_fixture,  # noqa: F401 - fixtures
 )
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="Debian's chromium is not installed (/usr/bin/chromium); `apt-get install -y chromium` (CI installs it)",
-)
-
-
-@pytest.fixture(scope="module")
-def page(server: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1100, "height": 1400})
-        page = context.new_page()
-        page.set_default_timeout(60_000)
-        yield page
-        context.close()
-        browser.close()
+pytestmark = needs_chromium
 
 
 def test_upload_a_certificate_file(ledger: Any, server: str, page: Any, tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from .api_support import issue, sign_in
 from .browser_support import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    needs_chromium,
     server_fixture,  # noqa: F401 - fixtures
 )
 from .report_support import (
@@ -37,10 +38,7 @@ from .supervision_support import published_fixture  # noqa: F401 - fixtures
 
 VERIFY_JS = Path(__file__).resolve().parent.parent / "api" / "static" / "verify.js"
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="Debian's chromium is not installed (/usr/bin/chromium); `apt-get install -y chromium` (CI installs it)",
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ import json
 import os
 import socket
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,32 +27,13 @@ from ledger.services.issuance import issue_records
 
 from .api_support import Clock, assert_problem, issue, make_client
 from .browser_support import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
+    needs_chromium,
+    page_fixture,  # noqa: F401 - fixtures
     server_fixture,  # noqa: F401 - fixtures
 )
 from .cli_support import cli_in_process
 from .conftest import make_records
 from .gateway_process import gateway
-
-needs_chromium = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="Debian's chromium is not installed (/usr/bin/chromium); `apt-get install -y chromium` (CI installs it)",
-)
-
-
-@pytest.fixture(scope="module")
-def page(server: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1100, "height": 1400})
-        page = context.new_page()
-        page.set_default_timeout(60_000)
-        yield page
-        context.close()
-        browser.close()
 
 
 def _page_verdict(page: Any, server: str, path: Path) -> tuple[str, str]:
