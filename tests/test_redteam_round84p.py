@@ -1,0 +1,117 @@
+"""Red team round 84p: the permits' open rows.
+
+* (An insider with database access) delete a food business permit's ``permit_key`` row, give it another key, blank
+  it or put back an older copy of the table: the approval found the holder's live permit for the same premises by
+  that row alone, so a second case for the same holder and premises was approved and its permit issued (replay
+  reported it afterwards: ``permit_key_altered``). Each row is now bound to the department (a MAC under its decision
+  secret over its number, permit, key and the decision-log head it was written after), numbered without gaps, and the
+  approval's guard refuses while a row does not check, a number is missing, or a decision recorded after the newest
+  row issued a keyed permit that has none.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from ledger.client import Ledger
+from ledger.errors import StateError
+from ledger.services import decisions, logchain
+from ledger.storage.models import PermitKey
+
+from .cli_support import cli_in_process
+from .permit_support import SERVICE_ITEM, application, fresh_licence, published_permit_rules, replay_checks
+
+_KEYS = PermitKey.__table__  # type: ignore[attr-defined]
+
+
+def _apply(premises: str, case: str, licence: dict[str, Any]) -> dict[str, Any]:
+    given = application(case, licence)
+    given["application"]["premises"] = premises
+    return given
+
+
+def _count(ledger: Ledger, dept: str) -> int:
+    with ledger.engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count())
+                .select_from(logchain.LogEntry)
+                .where(logchain.LogEntry.department_id == dept, logchain.LogEntry.log == "decisions")  # type: ignore[arg-type]
+            ).scalar_one()
+        )
+
+
+@pytest.mark.parametrize("edit", ["latest deleted", "earlier deleted", "rekeyed", "blanked", "older table"])
+def test_an_approval_does_not_trust_a_permit_key_row_an_insider_edited(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, edit: str
+) -> None:
+    """Adversary: an insider with database access (round 77's open clause, mend1's replay only reporting it). The
+    holder has a live permit for Shop 1; the insider edits its ``permit_key`` row; a second case for Shop 1 must
+    still be refused (nothing recorded), whatever the edit."""
+    dept = fresh_department
+    tag = "rt84p-" + edit.replace(" ", "-")
+    rules = published_permit_rules(ledger, dept, tag)
+    licence, holder = fresh_licence(ledger, tmp_path, tag)
+    if edit == "older table":  # a permit for Shop 0 first, and a copy of the table as it was then
+        zero = _apply("Shop 0", f"{tag}-0", licence)
+        decisions.decide(ledger, dept, f"{tag}-0", SERVICE_ITEM, zero, rules, applicant_ref=holder)
+        with ledger.engine.connect() as conn:
+            saved = [dict(r._mapping) for r in conn.execute(_KEYS.select().where(_KEYS.c.department_id == dept))]
+    first = decisions.decide(
+        ledger, dept, f"{tag}-1", SERVICE_ITEM, _apply("Shop 1", f"{tag}-1", licence), rules, applicant_ref=holder
+    )
+    permit = first.body["issued"]["certificate"]
+    if edit != "latest deleted":  # a later permit of the holder for other premises: the edited row is not the newest
+        later = _apply("Shop 2", f"{tag}-2", licence)
+        decisions.decide(ledger, dept, f"{tag}-2", SERVICE_ITEM, later, rules, applicant_ref=holder)
+    with ledger.engine.begin() as conn:
+        row = _KEYS.c.digest == permit
+        if edit in ("latest deleted", "earlier deleted"):
+            assert conn.execute(_KEYS.delete().where(row)).rowcount == 1
+        elif edit == "rekeyed":
+            assert conn.execute(_KEYS.update().where(row).values(key="0x" + "ab" * 32)).rowcount == 1
+        elif edit == "blanked":
+            assert conn.execute(_KEYS.update().where(row).values(key="")).rowcount == 1
+        else:  # the table as it was before the Shop 1 permit: every row genuine, the later two gone
+            conn.execute(_KEYS.delete().where(_KEYS.c.department_id == dept))
+            conn.execute(_KEYS.insert(), saved)
+    before = _count(ledger, dept)
+    again = _apply("Shop 1", f"{tag}-3", licence)
+    with pytest.raises(StateError, match="permit_key"):
+        decisions.decide(ledger, dept, f"{tag}-3", SERVICE_ITEM, again, rules, applicant_ref=holder)
+    assert _count(ledger, dept) == before  # nothing recorded
+    assert ("permit_key_altered", first.seq) in replay_checks(ledger, dept)
+
+
+def test_rekeying_puts_the_rows_right_and_approvals_go_on(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """After the guard refused an insider's edit (an earlier row deleted), ``ledger permits rekey`` blanks the rows
+    and puts the deleted one back from the decisions log; the next approval keys every permit again from its sealed
+    fields: a second permit for Shop 1 is refused as the holder's live permit, a new shop is approved."""
+    dept = fresh_department
+    tag = "rt84p-rekey"
+    rules = published_permit_rules(ledger, dept, tag)
+    licence, holder = fresh_licence(ledger, tmp_path, tag)
+    first = decisions.decide(
+        ledger, dept, f"{tag}-1", SERVICE_ITEM, _apply("Shop 1", f"{tag}-1", licence), rules, applicant_ref=holder
+    )
+    decisions.decide(
+        ledger, dept, f"{tag}-2", SERVICE_ITEM, _apply("Shop 2", f"{tag}-2", licence), rules, applicant_ref=holder
+    )
+    with ledger.engine.begin() as conn:
+        conn.execute(_KEYS.delete().where(_KEYS.c.digest == first.body["issued"]["certificate"]))
+    again = _apply("Shop 1", f"{tag}-3", licence)
+    with pytest.raises(StateError, match="permit_key rows were altered"):
+        decisions.decide(ledger, dept, f"{tag}-3", SERVICE_ITEM, again, rules, applicant_ref=holder)
+    code, out, _err = cli_in_process(ledger, monkeypatch, capsys, "permits", "rekey", "--department", dept)
+    assert code == 0, out
+    with pytest.raises(StateError, match="live permit for the same premises"):
+        decisions.decide(ledger, dept, f"{tag}-3", SERVICE_ITEM, again, rules, applicant_ref=holder)
+    other = _apply("Shop 3", f"{tag}-4", licence)
+    assert "issued" in decisions.decide(ledger, dept, f"{tag}-4", SERVICE_ITEM, other, rules, applicant_ref=holder).body
+    assert replay_checks(ledger, dept) == set()
