@@ -19,13 +19,14 @@ from sqlalchemy import func, select
 
 from ledger.client import Ledger
 from ledger.errors import StateError
-from ledger.services import decisions, logchain
-from ledger.storage.models import PermitKey
+from ledger.services import decisions, logchain, permits, status
+from ledger.storage.models import PermitBasis, PermitKey
 
 from .cli_support import cli_in_process
 from .permit_support import SERVICE_ITEM, application, fresh_licence, published_permit_rules, replay_checks
 
 _KEYS = PermitKey.__table__  # type: ignore[attr-defined]
+_BASES = PermitBasis.__table__  # type: ignore[attr-defined]
 
 
 def _apply(premises: str, case: str, licence: dict[str, Any]) -> dict[str, Any]:
@@ -115,3 +116,61 @@ def test_rekeying_puts_the_rows_right_and_approvals_go_on(
     other = _apply("Shop 3", f"{tag}-4", licence)
     assert "issued" in decisions.decide(ledger, dept, f"{tag}-4", SERVICE_ITEM, other, rules, applicant_ref=holder).body
     assert replay_checks(ledger, dept) == set()
+
+
+@pytest.mark.parametrize("edit", ["pointed elsewhere", "blanked", "another type", "suspension block"])
+def test_replay_reports_a_permit_basis_row_an_insider_altered(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, edit: str
+) -> None:
+    """Adversary: an insider with database access. Whatever the edit to a permit's ``permit_basis`` row, replay
+    reports ``permit_basis_altered`` at the approval that issued the permit."""
+    dept = fresh_department
+    tag = "rt84p-basis-" + edit.replace(" ", "-")
+    rules = published_permit_rules(ledger, dept, tag)
+    licence, holder = fresh_licence(ledger, tmp_path, tag)
+    other, _ = fresh_licence(ledger, tmp_path, tag + "-other", holder="91440300MA59999983")
+    decided = decisions.decide(
+        ledger, dept, f"{tag}-1", SERVICE_ITEM, _apply("Shop 1", f"{tag}-1", licence), rules, applicant_ref=holder
+    )
+    permit = decided.body["issued"]["certificate"]
+    assert replay_checks(ledger, dept) == set()
+    row = _BASES.c.permit == permit
+    with ledger.engine.begin() as conn:
+        if edit == "pointed elsewhere":
+            changed = (
+                _BASES.update().where(row).values(basis_digest=other["digest"], basis_root=other["anchor"]["root"])
+            )
+        elif edit == "blanked":
+            changed = _BASES.update().where(row).values(basis_digest=None, basis_root=None)
+        elif edit == "another type":
+            changed = _BASES.update().where(row).values(cert_type="tax-clearance")
+        else:
+            changed = _BASES.update().where(row).values(followed="suspended", followed_block=1)
+        assert conn.execute(changed).rowcount == 1
+    assert ("permit_basis_altered", decided.seq) in replay_checks(ledger, dept)
+
+
+def test_replay_takes_the_sweeps_own_rows_as_they_are(ledger: Ledger, fresh_department: str, tmp_path: Path) -> None:
+    """What the sweep writes is no alteration: a row moved to a renewal of the same holder, a row marking the sweep's
+    own suspension (then lifted)."""
+    dept = fresh_department
+    tag = "rt84p-swept"
+    rules = published_permit_rules(ledger, dept, tag)
+    licence, holder = fresh_licence(ledger, tmp_path, tag)
+    renewal, _ = fresh_licence(ledger, tmp_path, tag + "-renewal", holder=holder)
+    held, _ = fresh_licence(ledger, tmp_path, tag + "-held", holder=holder)
+    renewed = decisions.decide(
+        ledger, dept, f"{tag}-1", SERVICE_ITEM, _apply("Shop 1", f"{tag}-1", licence), rules, applicant_ref=holder
+    )
+    suspended = decisions.decide(
+        ledger, dept, f"{tag}-2", SERVICE_ITEM, _apply("Shop 2", f"{tag}-2", held), rules, applicant_ref=holder
+    )
+    status.supersede(ledger, licence["digest"], renewal["digest"])
+    status.suspend(ledger, held["digest"], "under-investigation")
+    swept = permits.follow_bases(ledger, dept)
+    assert swept.renewed == [renewed.body["issued"]["certificate"]], swept
+    assert swept.suspended == [suspended.body["issued"]["certificate"]], swept
+    assert {c for c, _ in replay_checks(ledger, dept)} == set()
+    status.reinstate(ledger, held["digest"], "grounds-resolved")
+    assert permits.follow_bases(ledger, dept).reinstated == [suspended.body["issued"]["certificate"]]
+    assert {c for c, _ in replay_checks(ledger, dept)} == set()
