@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from sqlalchemy import func, select
 
 from ledger.client import Ledger
 from ledger.errors import StateError
+from ledger.formats.lookalikes import LOOKALIKES
 from ledger.services import decisions, logchain, permits, status
 from ledger.storage.models import PermitBasis, PermitKey
 
@@ -174,3 +176,68 @@ def test_replay_takes_the_sweeps_own_rows_as_they_are(ledger: Ledger, fresh_depa
     status.reinstate(ledger, held["digest"], "grounds-resolved")
     assert permits.follow_bases(ledger, dept).reinstated == [suspended.body["issued"]["certificate"]]
     assert {c for c, _ in replay_checks(ledger, dept)} == set()
+
+
+SPEC = {"type": "food-business-permit", "holder": "credit_code", "one_per": ["premises"]}
+LOOKALIKE_PREMISES = {
+    "cyrillic o": "Room 101, 1 Keyuan R\u043ead",
+    "cyrillic capitals": "ROOM 101, 1 \u041a\u0415YU\u0410N R\u041eAD",
+    "greek capitals": "R\u039f\u039fM 101, 1 \u039a\u0395YU\u0391\u039d ROAD",
+    "greek small": "R\u03bf\u03bfm 101, 1 Keyuan R\u03bfad",
+    "cyrillic and latin i": "Room 101, 1 Keyu\u0430n Road \u0456",
+}
+
+
+@pytest.mark.parametrize("respelt", sorted(LOOKALIKE_PREMISES))
+def test_premises_respelt_with_look_alikes_key_as_the_same_premises(respelt: str) -> None:
+    secret = b"k" * 32
+    plain = "Room 101, 1 Keyuan Road" + (" i" if respelt == "cyrillic and latin i" else "")
+    key = permits.premises_key(secret, SPEC, {"credit_code": "X1", "premises": plain})
+    assert permits.premises_key(secret, SPEC, {"credit_code": "X1", "premises": LOOKALIKE_PREMISES[respelt]}) == key
+    # other premises stay other premises: another room, and Cyrillic text that looks like no Latin text
+    assert permits.premises_key(secret, SPEC, {"credit_code": "X1", "premises": plain.replace("101", "102")}) != key
+    assert permits._compared("\u0443\u043b. \u041b\u0435\u043d\u0438\u043d\u0430 5") != permits._compared(
+        "\u0443\u043b. \u041b\u0435\u043d\u0438\u043d\u0430 6"
+    )
+
+
+def test_ascii_premises_compare_as_before() -> None:
+    """The fold touches no ASCII text: every permit keyed from ASCII premises keeps its key."""
+    assert permits._compared("Room 101, 1 Keyuan Road (II) l0") == "room1011keyuanroadiil0"
+
+
+def test_the_look_alike_table_is_of_the_scripts_and_prototypes_it_says() -> None:
+    """Each entry is a letter of the Cyrillic, Greek or Latin script, not ASCII, left as it is by NFKC, mapped to
+    ASCII letters and digits; a capital never to a small ``l``; the round's letters are there."""
+    assert len(LOOKALIKES) > 100
+    for char, target in LOOKALIKES.items():
+        name = unicodedata.name(char)
+        assert name.startswith(("CYRILLIC ", "GREEK ", "LATIN ")), name
+        assert unicodedata.category(char).startswith("L") and not char.isascii(), name
+        assert unicodedata.normalize("NFKC", char) == char, name
+        assert target.isascii() and target.isalnum(), (name, target)
+        assert not (unicodedata.category(char) == "Lu" and "l" in target), (name, target)
+    wanted = {"\u043e": "o", "\u0430": "a", "\u0435": "e", "\u0440": "p", "\u0441": "c", "\u03bf": "o"}
+    assert {c: LOOKALIKES[c] for c in wanted} == wanted
+    assert LOOKALIKES["\u041a"] == "K" and LOOKALIKES["\u0406"] == "I" and LOOKALIKES["\u039f"] == "O"
+
+
+def test_a_second_permit_for_premises_respelt_with_look_alikes_is_refused(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: an applicant lying in their input. The holder has a live permit for Room 101; the same shop typed
+    with a Cyrillic o, or in Greek capitals, is refused as the same premises, nothing recorded."""
+    dept = fresh_department
+    tag = "rt84p-lookalike"
+    rules = published_permit_rules(ledger, dept, tag)
+    licence, holder = fresh_licence(ledger, tmp_path, tag)
+    plain = "Room 101, 1 Keyuan Road"
+    decisions.decide(
+        ledger, dept, f"{tag}-1", SERVICE_ITEM, _apply(plain, f"{tag}-1", licence), rules, applicant_ref=holder
+    )
+    for n, respelt in enumerate(("cyrillic o", "greek capitals"), start=2):
+        again = _apply(LOOKALIKE_PREMISES[respelt], f"{tag}-{n}", licence)
+        before = _count(ledger, dept)
+        with pytest.raises(StateError, match="live permit for the same premises"):
+            decisions.decide(ledger, dept, f"{tag}-{n}", SERVICE_ITEM, again, rules, applicant_ref=holder)
+        assert _count(ledger, dept) == before

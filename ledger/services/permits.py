@@ -43,6 +43,7 @@ from ..formats import checks
 from ..formats.canonical import json_loads
 from ..formats.certificate import validate_record
 from ..formats.displayed import describe, hidden_character
+from ..formats.lookalikes import LOOKALIKES
 from ..formats.rules import CERTIFICATE_PATH, RuleSet, published_view
 from ..onchain.ids import ROLE_ISSUER
 from ..storage.models import PermitBasis, PermitKey, ProducedCertificate
@@ -557,18 +558,18 @@ def _compared_char(ch: str) -> str:
 
 
 def _compared(value: Any) -> Any:
-    """``value`` as premises are compared: text NFKC-normalised, case-folded, letters and digits only (``Room 101,
-    1 Keyuan Road`` and ``room 101 1 keyuan road.`` are one address), a decimal digit of any script as its value
+    """``value`` as premises are compared: text NFKC-normalised, a Cyrillic, Greek or Latin letter that looks like an
+    ASCII letter or digit as that one (Unicode's confusables prototypes, :data:`~ledger.formats.lookalikes.LOOKALIKES`:
+    ``R\u043ead`` with a Cyrillic o is ``Road``, red team round 84p), case-folded, letters and digits only (``Room
+    101, 1 Keyuan Road`` and ``room 101 1 keyuan road.`` are one address), a decimal digit of any script as its value
     (Arabic-Indic U+0661 U+0660 U+0661 is ``101``, and so is the Chinese numerals' digit-by-digit U+4E00 U+3007
     U+4E00) and the blank Hangul filler letters dropped (red team round 83: each gave the same premises another
-    key); other values member by member. A Latin letter's look-alike of
-    another script is still another letter (open, round 83)."""
+    key); other values member by member. Text of ASCII alone compares as before."""
     if isinstance(value, str):
-        return "".join(
-            _compared_char(ch)
-            for ch in unicodedata.normalize("NFKC", value).casefold()
-            if ch.isalnum() and ch not in _BLANK_LETTERS
-        )
+        text = unicodedata.normalize("NFKC", value)
+        if not text.isascii():
+            text = "".join(LOOKALIKES.get(ch, ch) for ch in text)
+        return "".join(_compared_char(ch) for ch in text.casefold() if ch.isalnum() and ch not in _BLANK_LETTERS)
     if isinstance(value, Mapping):
         return {str(_compared(k)): _compared(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
