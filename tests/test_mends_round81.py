@@ -257,7 +257,8 @@ def test_replay_reports_a_permit_whose_key_an_insider_deleted_and_the_second_per
     another key) let a second case for the same premises through, a second permit live, and replay, which never
     re-derived the keys, said nothing. Replay now derives each approval's permit key from the permit's sealed fields
     (checked against its digest) and the rule set's ``produces``: a row missing or keyed otherwise is
-    ``permit_key_altered`` at the approval, and so is each later live permit of a key another live one holds."""
+    ``permit_key_altered`` at the approval, and so is each later live permit of a key another live one holds. Since
+    red team round 84p the second approval is refused as well (the rows are bound: tests/test_redteam_round84p.py)."""
     dept = fresh_department
     rules = published_permit_rules(ledger, dept, f"mend1-key-{edit}")
     licence, holder = fresh_licence(ledger, tmp_path, f"mend1-key-{edit}")
