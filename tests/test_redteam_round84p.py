@@ -241,3 +241,29 @@ def test_a_second_permit_for_premises_respelt_with_look_alikes_is_refused(
         with pytest.raises(StateError, match="live permit for the same premises"):
             decisions.decide(ledger, dept, f"{tag}-{n}", SERVICE_ITEM, again, rules, applicant_ref=holder)
         assert _count(ledger, dept) == before
+
+
+def test_a_row_number_written_as_text_is_refused_not_a_traceback(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """An insider writing text into a row's number (SQLite keeps it; PostgreSQL's column refuses it): the approval
+    is refused naming the row, and keying earlier permits stops short of numbering after it, no traceback."""
+    if ledger.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL keeps the column's type")
+    dept = fresh_department
+    tag = "rt84p-text"
+    rules = published_permit_rules(ledger, dept, tag)
+    licence, holder = fresh_licence(ledger, tmp_path, tag)
+    first = decisions.decide(
+        ledger, dept, f"{tag}-1", SERVICE_ITEM, _apply("Shop 1", f"{tag}-1", licence), rules, applicant_ref=holder
+    )
+    second = decisions.decide(
+        ledger, dept, f"{tag}-2", SERVICE_ITEM, _apply("Shop 2", f"{tag}-2", licence), rules, applicant_ref=holder
+    )
+    with ledger.engine.begin() as conn:
+        conn.execute(_KEYS.update().where(_KEYS.c.digest == first.body["issued"]["certificate"]).values(n="one"))
+        blank = _KEYS.update().where(_KEYS.c.digest == second.body["issued"]["certificate"])
+        conn.execute(blank.values(key=None, n=None, after_seq=None, mac=None))  # to be keyed again
+    again = _apply("Shop 3", f"{tag}-3", licence)
+    with pytest.raises(StateError, match="permit_key rows were altered"):
+        decisions.decide(ledger, dept, f"{tag}-3", SERVICE_ITEM, again, rules, applicant_ref=holder)

@@ -668,6 +668,8 @@ def _key_earlier(ledger: Ledger, department: str, secret: bytes, spec: Mapping[s
                 .order_by(_KEYS.c.n.desc())
                 .limit(1)
             ).first()
+            if newest is not None and (type(newest[0]) is not int or type(newest[1] or 0) is not int):
+                return  # a row an insider wrote a number of another type into: the approval's guard names it
             n, after = (int(newest[0]) + 1, int(newest[1] or 0)) if newest is not None else (1, 0)
             conn.execute(
                 _KEYS.update()
