@@ -31,12 +31,13 @@ from ledger.services.witness.bundle import registry_section, state_section
 
 from .cli_support import mining_paused, rpc
 from .conftest import PASSPHRASE, make_records
-from .evidence_support import failed_names, issue, rpc_url, standalone
+from .evidence_support import SCRIPT_MODULE, failed_names, issue, rpc_url, standalone
 from .registry_support import history_written
 from .rpc_proxy import RpcProxy
 from .witness_support import trusted_witness
 
 PROVEN = "the bundle's registry proof"
+COURT = SCRIPT_MODULE
 
 
 @pytest.fixture(autouse=True)
@@ -105,6 +106,13 @@ def test_a_witnessed_bundle_carries_the_issuers_registry_proof_and_both_verifier
             wclient.WitnessConfig.load(ledger.settings.data_dir), wclient.chain_identity(ledger.chain).origin
         )
         assert cp is not None
+        # the court's own reading of the section is the library's, period for period
+        at = (ledger.chain.deployment.registry, cp.checkpoint.block_hash, cp.checkpoint.height)
+        ours = registryslots.bundle_history(bundle["witness"]["state"]["block"], section, *at, dept)
+        theirs = COURT.proven_registry(bundle["witness"]["state"]["block"], section, at[0], dept, *at[1:])
+        assert theirs["keys"] == [(k.signer, k.from_block, k.to_block) for k in ours.keys]
+        assert theirs["statuses"] == [(s.active, s.roles, s.from_block) for s in ours.statuses]
+        assert theirs["types"] == [(t.type_hash, t.from_block, t.until_block) for t in ours.types]
         for _ in range(2):
             rpc(ledger, "evm_mine")
         header = bundle["witness"]["state"]["block"]
@@ -115,6 +123,22 @@ def test_a_witnessed_bundle_carries_the_issuers_registry_proof_and_both_verifier
         ]
         (store.directory / f"state-{cp.checkpoint.hash_hex.lower()}.json").unlink()
         assert registry_section(ledger.chain, ledger.settings.data_dir, cp.checkpoint, fresh_department, header) is None
+
+
+def test_the_court_states_the_compilers_layout_of_the_registrys_periods() -> None:
+    """The court's verifier states the registry's slots and each period's words and members itself (no import of
+    ours); they are the compiler's storage layout, which the library reads."""
+    layout = registryslots.registry_layout()
+    assert tuple(a.slot for a in layout.arrays) == COURT.REGISTRY_SLOTS
+    assert tuple(a.words for a in layout.arrays) == COURT.REGISTRY_WORDS
+    members = {a.label: {n: (m.slot, m.offset, m.size) for n, m in a.members.items()} for a in layout.arrays}
+    assert members == {
+        "_keyHistory": {"signer": (0, 0, 20), "fromBlock": (0, 20, 8), "toBlock": (1, 0, 8)},
+        "_statusHistory": {"active": (0, 0, 1), "roles": (0, 1, 1), "fromBlock": (0, 2, 8)},
+        "_typeHistory": {"typeHash": (0, 0, 32), "fromBlock": (1, 0, 8), "untilBlock": (1, 8, 8)},
+    }
+    assert registryslots.MAX_PERIODS == COURT.REGISTRY_MAX_PERIODS
+    assert registryslots.MAX_BUNDLE_ANSWERS == COURT.REGISTRY_MAX_ANSWERS
 
 
 def test_rotations_and_suspensions_before_and_after_the_checkpoint_pass_both_verifiers(

@@ -107,20 +107,22 @@ def state_section_settled(
     (none asked, carried, or its proven history and predecessors past what one proof carries, as they stay at any
     later block: a department superseding many certificates into one, red team round 82)."""
     section = _trail_section(chain, data_dir, witnessed, department)
-    if section is not None:
-        registry = registry_section(chain, data_dir, witnessed.checkpoint, department, section["block"])
-        if registry is not None:
-            section["registry"] = registry
-    if section is None or certificate is None:
+    if section is None:
         return section, True
-    try:
-        proof = certificate_proof(chain, witnessed.checkpoint, department, *certificate)
-    except CertificatePastBudget:
-        return section, True
-    if proof is None:
-        return section, False
-    section["certificate"] = proof
-    return section, True
+    settled = True
+    if certificate is not None:  # first: the node may keep the block's state only until it mines the next
+        try:
+            proof = certificate_proof(chain, witnessed.checkpoint, department, *certificate)
+        except CertificatePastBudget:
+            proof = None
+        else:
+            settled = proof is not None
+        if proof is not None:
+            section["certificate"] = proof
+    registry = registry_section(chain, data_dir, witnessed.checkpoint, department, section["block"])
+    if registry is not None:
+        section["registry"] = registry
+    return section, settled
 
 
 def registry_section(
@@ -138,13 +140,7 @@ def registry_section(
     kept = CheckpointStore(data_dir).state(cp.hash_hex)
     kept_section = kept.get("registry") if kept is not None else None
     if kept is not None and isinstance(kept_section, dict):
-        block = kept.get("block")
-        answers = [
-            answer
-            for answer in registryslots.unpacked(kept_section)
-            if registryslots.kept_words(block, [answer], registry, cp.block_hash, cp.height)
-        ]
-        candidates.append((answers, registryslots.kept_words(block, answers, registry, cp.block_hash, cp.height)))
+        candidates.append(_kept_registry(kept.get("block"), registryslots.unpacked(kept_section), registry, cp, dept))
     for attempt in range(2):
         if attempt == 1:
             try:
@@ -164,6 +160,34 @@ def registry_section(
                 continue
             return section
     return None
+
+
+def _kept_registry(
+    block: Any, answers: list[Any], registry: str, cp: Checkpoint, dept: bytes
+) -> tuple[list[Any], dict[int, int]]:
+    """The kept answers holding department ``dept``'s slots (its lengths, then its periods), each checked against the
+    cosigned hash (one that does not prove it is left out), and the words they prove: a kept file holds every
+    department's, and only the issuer's are walked."""
+    chosen: list[Any] = []
+    words: dict[int, int] = {}
+
+    def prove(slots: list[int]) -> None:
+        wanted = {f"0x{slot:064x}" for slot in slots}
+        for answer in answers:
+            keys = {_slot_key(e.get("key")) for e in answer["storageProof"] if isinstance(e, Mapping)}
+            if any(answer is c for c in chosen) or not keys & wanted:
+                continue
+            proven = registryslots.kept_words(block, [answer], registry, cp.block_hash, cp.height)
+            if proven:
+                chosen.append(answer)
+                words.update(proven)
+
+    prove(registryslots.length_slots(dept))
+    try:
+        prove(registryslots.department_slots(words, dept))
+    except ChainError:  # a length past MAX_PERIODS: no period of it is walked
+        pass
+    return chosen, words
 
 
 class CertificatePastBudget(LedgerError):
