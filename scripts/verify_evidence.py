@@ -43,7 +43,10 @@ witness.state (the cosigned block's header and an EIP-1186 proof of the issuer's
 is proven from the cosigned hash with this file's own header RLP and Merkle-Patricia walk, and the node's events,
 the certificate's batch and the bundle's status are held to the proven trails; a bundle without it passes saying
 "state proof: absent", unless --require-state-proof is given: then it fails witnessed, since whoever hands you the
-bundle can strip the section and leave the issuer's trails at the checkpoint to the node's word.
+bundle can strip the section and leave the issuer's trails at the checkpoint to the node's word. Its registry
+member (witness.state.registry, the registry's proof of the issuer's key, status and type periods there) is proven
+the same way, and department_key, department_history and type_authority hold the node's registry answers and the
+bundle's periods to it; without it witnessed says "registry: not proven" (failing under --require-state-proof).
 
 Every state read is made at the node's latest block. One answer of anvil is asked again, and no other: a read at
 "latest" refused with "BlockOutOfRangeError: block height is N but requested was M", M below N, which a node that
@@ -2501,8 +2504,8 @@ class Verifier:
 
     def proven_for(self, department: Any) -> tuple[dict[str, list[tuple[Any, ...]]], str] | None:
         """(the proven periods, how a detail names them) when ``department`` is the issuer and they are proven."""
-        if department != self.b["certificate"]["fields"].get("issuer"):
-            return None
+        if self.b["kind"] != "certificate" or department != self.b["certificate"]["fields"].get("issuer"):
+            return None  # a decision bundle carries no state proof
         found = self.registry()
         if found is None:
             return None

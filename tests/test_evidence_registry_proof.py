@@ -277,10 +277,10 @@ def test_an_edited_registry_proof_fails_witnessed_in_both_verifiers(
     ledger: Ledger, tmp_path: Path, fresh_department: str
 ) -> None:
     """A forger edits the bundle: a trie node of the registry proof altered, a period's slot left out, another
-    department's registry proof put in its place, a period dropped or added in the bundle's statement, or the proof
-    of the lengths alone. Each fails in both verifiers (``witnessed`` for the proof, ``department_history`` for the
-    statement). With no registry section both pass, saying "registry: not proven"; under ``--require-state-proof``
-    both fail."""
+    department's registry proof put in its place, the proof of the lengths alone, two lengths' proofs labelled as each
+    other's (another array's length), or a period dropped or added in the bundle's statement. Each fails in both
+    verifiers (``witnessed`` for the proof, ``department_history`` or ``type_authority`` for the statement). With no
+    registry section both pass, saying "registry: not proven"; under ``--require-state-proof`` both fail."""
     (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
     for trusted, _ in trusted_witness(ledger, tmp_path):
         key = trusted
@@ -316,7 +316,12 @@ def test_an_edited_registry_proof_fails_witnessed_in_both_verifiers(
             "storageProof"
         ][:3]
 
-    for change in (node_altered, slot_left_out, another_department, lengths_alone):
+    def labels_swapped(b: dict[str, Any]) -> None:
+        # the proof of the key history's length labelled as the status history's, and the other way round
+        entries = b["witness"]["state"]["registry"]["proofs"][0]["storageProof"]
+        entries[0]["key"], entries[1]["key"] = entries[1]["key"], entries[0]["key"]
+
+    for change in (node_altered, slot_left_out, another_department, lengths_alone, labels_swapped):
         library, court = _both(ledger, edited(change), tmp_path, key)
         assert not library["witnessed"][0], (change.__name__, library["witnessed"])
         for detail in (library["witnessed"][1], court["witnessed"][1]):
