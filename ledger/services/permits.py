@@ -40,8 +40,8 @@ from sqlmodel import col
 
 from ..errors import InputError, LedgerError, StateError
 from ..formats import checks
-from ..formats.canonical import json_loads
-from ..formats.certificate import validate_record
+from ..formats.canonical import certificate_digest, field_hashes, json_loads
+from ..formats.certificate import read_sealed_body, validate_record
 from ..formats.displayed import describe, hidden_character
 from ..formats.lookalikes import LOOKALIKES
 from ..formats.rules import CERTIFICATE_PATH, RuleSet, published_view
@@ -892,17 +892,17 @@ def standing(
             found = read(own)
     if not found:
         return {}
-    now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    now = datetime.now(UTC)
     digests = [d for d, _ in found]
     with ledger.engine.connect() as c:
         alive = {
             str(d)
-            for d, until, state in c.execute(
-                select(col(Certificate.digest), col(Certificate.valid_until), col(Batch.state))
+            for d, sealed, state in c.execute(
+                select(col(Certificate.digest), col(Certificate.sealed), col(Batch.state))
                 .join(Batch, col(Batch.root) == Certificate.batch_root)
                 .where(col(Certificate.digest).in_(digests), col(Certificate.department_id) == department)
             )
-            if state != BatchState.HELD and (until is None or str(until) > now)
+            if state != BatchState.HELD and not _ended(ledger, str(d), sealed, now)
         }
         cases = dict(
             c.execute(
@@ -917,6 +917,36 @@ def standing(
         if digest in alive and statuses.get(digest) not in ("revoked", "superseded"):
             out.setdefault(key, (digest, cases.get(digest)))
     return out
+
+
+def sealed_fields(ledger: Ledger, digest: str, sealed: bytes | None) -> dict[str, Any] | None:
+    """The fields of the certificate ``digest`` as its sealed body states them, once they hash to the digest; None
+    when the body is gone (erased), does not open, or states other fields."""
+    if sealed is None:
+        return None
+    try:
+        fields, salts = read_sealed_body(ledger.vault.open(bytes(sealed), bytes.fromhex(digest[2:])))
+        if not isinstance(fields, dict) or certificate_digest(field_hashes(fields, salts), fields.get("type")) != (
+            bytes.fromhex(digest[2:])
+        ):
+            return None
+    except (LedgerError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return fields
+
+
+def _ended(ledger: Ledger, digest: str, sealed: bytes | None, now: datetime) -> bool:
+    """Whether the permit ``digest`` is past the end of its validity as its sealed body states it (red team round
+    84q: an insider re-dating the store's ``valid_until`` column to the past made a live permit look expired, and a
+    second permit for the same premises was approved). A body that is gone, does not open, states other fields than
+    its digest's or an end that is no date has not ended: the store's columns are never read for it."""
+    fields = sealed_fields(ledger, digest, sealed)
+    if fields is None or fields.get("valid_until") is None:
+        return False
+    try:
+        return checks.validity_end(fields["valid_until"]) < now
+    except InputError:
+        return False
 
 
 def _refuse_standing(
