@@ -21,7 +21,8 @@ from sqlalchemy import func, select
 
 from ledger.client import Ledger
 from ledger.errors import StateError
-from ledger.services import decisions, logchain
+from ledger.services import decisions, logchain, permits
+from ledger.storage.models import PermitKey, PermitKeyNode, PermitKeyTree
 from ledger.storage.store import Certificate
 
 from .permit_support import SERVICE_ITEM, application, fresh_licence, published_permit_rules
@@ -69,3 +70,117 @@ def test_a_permit_re_dated_in_the_store_still_stands_in_the_way(
     with pytest.raises(StateError, match="live permit for the same premises"):
         decisions.decide(ledger, dept, f"{tag}-2", SERVICE_ITEM, again, rules, applicant_ref=holder)
     assert _count(ledger, dept) == before
+
+
+PERMIT = "food-business-permit"
+_KEYS = PermitKey.__table__  # type: ignore[attr-defined]
+_NODES = PermitKeyNode.__table__  # type: ignore[attr-defined]
+_ROOTS = PermitKeyTree.__table__  # type: ignore[attr-defined]
+
+
+def _saved(ledger: Ledger, dept: str) -> dict[str, list[dict[str, Any]]]:
+    with ledger.engine.connect() as conn:
+        return {
+            name: [dict(r._mapping) for r in conn.execute(table.select().where(table.c.department_id == dept))]
+            for name, table in (("nodes", _NODES), ("roots", _ROOTS))
+        }
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        "tree put back, row deleted",
+        "tree put back, newest row deleted",
+        "root deleted",
+        "nodes deleted",
+        "row moved to another bucket",
+        "row given a key of its bucket",
+        "row blanked, type changed",
+    ],
+)
+def test_an_approval_does_not_trust_a_permit_key_tree_an_insider_edited(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, edit: str
+) -> None:
+    """Adversary: an insider with database access, no keys. The holder has a live permit for Shop 1; the insider
+    edits the tree or its rows (a copy of the tree from before the Shop 1 permit put back with its row deleted, with
+    a later permit or without; the root or the nodes deleted; the row moved to another bucket, or given another key
+    of the same bucket; the row blanked to be keyed again and its permit's type column changed so that nothing keys
+    it). A second case for Shop 1 is refused, nothing recorded."""
+    dept = fresh_department
+    tag = "rt84q-" + edit.replace(" ", "-").replace(",", "")
+    rules = published_permit_rules(ledger, dept, tag)
+    licence, holder = fresh_licence(ledger, tmp_path, tag)
+    decisions.decide(
+        ledger, dept, f"{tag}-0", SERVICE_ITEM, _apply("Shop 0", f"{tag}-0", licence), rules, applicant_ref=holder
+    )
+    before_first = _saved(ledger, dept)
+    first = decisions.decide(
+        ledger, dept, f"{tag}-1", SERVICE_ITEM, _apply("Shop 1", f"{tag}-1", licence), rules, applicant_ref=holder
+    )
+    permit = first.body["issued"]["certificate"]
+    if edit != "tree put back, newest row deleted":
+        later = _apply("Shop 2", f"{tag}-2", licence)
+        decisions.decide(ledger, dept, f"{tag}-2", SERVICE_ITEM, later, rules, applicant_ref=holder)
+    row = _KEYS.c.digest == permit
+    with ledger.engine.begin() as conn:
+        key, bucket = conn.execute(select(_KEYS.c.key, _KEYS.c.bucket).where(row)).one()
+        if edit.startswith("tree put back"):
+            for name, table in (("nodes", _NODES), ("roots", _ROOTS)):
+                conn.execute(table.delete().where(table.c.department_id == dept))
+                if before_first[name]:
+                    conn.execute(table.insert(), before_first[name])
+            assert conn.execute(_KEYS.delete().where(row)).rowcount == 1
+        elif edit == "root deleted":
+            assert conn.execute(_ROOTS.delete().where(_ROOTS.c.department_id == dept)).rowcount == 1
+        elif edit == "nodes deleted":
+            assert conn.execute(_NODES.delete().where(_NODES.c.department_id == dept)).rowcount > 0
+        elif edit == "row moved to another bucket":
+            assert conn.execute(_KEYS.update().where(row).values(bucket=(bucket + 1) % 65536)).rowcount == 1
+        elif edit == "row given a key of its bucket":
+            other = key[:6] + ("0" if key[6] != "0" else "1") + key[7:]
+            assert conn.execute(_KEYS.update().where(row).values(key=other)).rowcount == 1
+        else:
+            blank = _KEYS.update().where(row).values(key=None, bucket=None, after_seq=None, mac=None)
+            assert conn.execute(blank).rowcount == 1
+            certificates = Certificate.__table__  # type: ignore[attr-defined]
+            retyped = certificates.update().where(certificates.c.digest == permit).values(cert_type="other-type")
+            assert conn.execute(retyped).rowcount == 1
+    with ledger.engine.connect() as conn:  # the guard itself names it, whatever refuses first
+        problem, _ = permits.key_rows_problem(ledger, dept, decisions._secret(ledger, dept), [key], conn, [PERMIT])
+    assert problem is not None
+    before = _count(ledger, dept)
+    again = _apply("Shop 1", f"{tag}-3", licence)
+    # refused by the guard (rows altered), or, where the edit left the row found by its key, as the live permit
+    with pytest.raises(StateError, match=r"permit_key rows were altered|live permit for the same premises"):
+        decisions.decide(ledger, dept, f"{tag}-3", SERVICE_ITEM, again, rules, applicant_ref=holder)
+    assert _count(ledger, dept) == before
+
+
+def test_an_edited_bucket_stops_only_the_approvals_it_would_answer(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """The guard reads the buckets the approval asks, not every row: a row of another bucket moved still lets an
+    approval of other premises through (its bucket and path check), and one for the edited row's premises is
+    refused (by the guard, or before it by the lookup by key, which the move does not hide it from)."""
+    dept = fresh_department
+    tag = "rt84q-bucket"
+    rules = published_permit_rules(ledger, dept, tag)
+    licence, holder = fresh_licence(ledger, tmp_path, tag)
+    first = decisions.decide(
+        ledger, dept, f"{tag}-1", SERVICE_ITEM, _apply("Shop 1", f"{tag}-1", licence), rules, applicant_ref=holder
+    )
+    decisions.decide(
+        ledger, dept, f"{tag}-2", SERVICE_ITEM, _apply("Shop 2", f"{tag}-2", licence), rules, applicant_ref=holder
+    )
+    row = _KEYS.c.digest == first.body["issued"]["certificate"]
+    with ledger.engine.begin() as conn:
+        assert conn.execute(_KEYS.update().where(row).values(bucket=-1)).rowcount == 1
+    other = _apply("Shop 3", f"{tag}-3", licence)
+    assert "issued" in decisions.decide(ledger, dept, f"{tag}-3", SERVICE_ITEM, other, rules, applicant_ref=holder).body
+    secret = decisions._secret(ledger, dept)
+    with ledger.engine.connect() as conn:
+        key = conn.execute(select(_KEYS.c.key).where(row)).scalar_one()
+        assert permits.key_rows_problem(ledger, dept, secret, [key], conn, [PERMIT])[0] is not None
+    with pytest.raises(StateError, match="live permit for the same premises"):
+        again = _apply("Shop 1", f"{tag}-4", licence)
+        decisions.decide(ledger, dept, f"{tag}-4", SERVICE_ITEM, again, rules, applicant_ref=holder)
