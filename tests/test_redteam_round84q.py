@@ -25,7 +25,8 @@ from ledger.services import decisions, logchain, permits
 from ledger.storage.models import PermitKey, PermitKeyNode, PermitKeyTree
 from ledger.storage.store import Certificate
 
-from .permit_support import SERVICE_ITEM, application, fresh_licence, published_permit_rules
+from .conftest import PASSPHRASE
+from .permit_support import SERVICE_ITEM, application, fresh_licence, published_permit_rules, replay_checks
 
 
 def _apply(premises: str, case: str, licence: dict[str, Any]) -> dict[str, Any]:
@@ -184,3 +185,49 @@ def test_an_edited_bucket_stops_only_the_approvals_it_would_answer(
     with pytest.raises(StateError, match="live permit for the same premises"):
         again = _apply("Shop 1", f"{tag}-4", licence)
         decisions.decide(ledger, dept, f"{tag}-4", SERVICE_ITEM, again, rules, applicant_ref=holder)
+
+
+@pytest.mark.parametrize("premises", ["other premises", "the same premises"])
+def test_two_gateways_approving_at_once_keep_the_tree_whole(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, premises: str
+) -> None:
+    """Two replicas of the gateway (each its own ledger object and connections) approve two cases of one holder at
+    once, the second between the first's permit being built and its recording: for other premises both are recorded
+    and the tree both wrote still checks (a third case for the first shop is refused as live, a new shop approved);
+    for the same premises the first is refused by its recording transaction's guard, naming the second's permit."""
+    dept = fresh_department
+    tag = "rt84q-race-" + premises.split()[0]
+    rules = published_permit_rules(ledger, dept, tag)
+    licence, holder = fresh_licence(ledger, tmp_path, tag)
+    rival_shop = "Shop 2" if premises == "other premises" else "Shop 1"
+    other = Ledger.open(ledger.settings, passphrase=PASSPHRASE)
+    real = permits.prepare
+    raced: list[Any] = []
+
+    def prepared_then_overtaken(*args: Any, **kwargs: Any) -> Any:
+        made = real(*args, **kwargs)
+        if not raced:
+            raced.append(None)  # (the rival's own prepare passes through here too)
+            given = _apply(rival_shop, f"{tag}-2", licence)
+            raced[0] = decisions.decide(other, dept, f"{tag}-2", SERVICE_ITEM, given, rules, applicant_ref=holder)
+        return made
+
+    first = _apply("Shop 1", f"{tag}-1", licence)
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(permits, "prepare", prepared_then_overtaken)
+            if premises == "the same premises":
+                with pytest.raises(StateError, match="live permit for the same premises") as refused:
+                    decisions.decide(ledger, dept, f"{tag}-1", SERVICE_ITEM, first, rules, applicant_ref=holder)
+                assert raced[0].body["issued"]["certificate"] in str(refused.value)
+            else:
+                decisions.decide(ledger, dept, f"{tag}-1", SERVICE_ITEM, first, rules, applicant_ref=holder)
+    finally:
+        other.close()
+    assert "issued" in raced[0].body
+    again = _apply("Shop 1", f"{tag}-3", licence)
+    with pytest.raises(StateError, match="live permit for the same premises"):
+        decisions.decide(ledger, dept, f"{tag}-3", SERVICE_ITEM, again, rules, applicant_ref=holder)
+    new = _apply("Shop 9", f"{tag}-4", licence)
+    assert "issued" in decisions.decide(ledger, dept, f"{tag}-4", SERVICE_ITEM, new, rules, applicant_ref=holder).body
+    assert replay_checks(ledger, dept) == set()
