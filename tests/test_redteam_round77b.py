@@ -32,7 +32,7 @@ from ledger.client import Ledger
 from ledger.errors import InputError, StateError
 from ledger.formats.rules import load_rule_set
 from ledger.services import decisions, logchain, permits
-from ledger.storage.models import PermitKey
+from ledger.storage.models import PermitKey, PermitKeyNode, PermitKeyTree
 
 from .conftest import make_records
 from .permit_support import (
@@ -221,8 +221,11 @@ def test_a_permit_issued_before_0022_still_stands_for_its_premises(
     decided = decisions.decide(ledger, dept, first["case_id"], SERVICE_ITEM, first, rules, applicant_ref=holder)
     digest = decided.body["issued"]["certificate"]
     table = PermitKey.__table__  # type: ignore[attr-defined]
-    with ledger.engine.begin() as conn:
-        assert conn.execute(update(table).where(table.c.digest == digest).values(key=None)).rowcount == 1
+    with ledger.engine.begin() as conn:  # as migration 0024 leaves it: no key, no tree
+        unkeyed = dict(key=None, bucket=None, after_seq=None, mac=None)
+        assert conn.execute(update(table).where(table.c.digest == digest).values(**unkeyed)).rowcount == 1
+        for tree in (PermitKeyNode.__table__, PermitKeyTree.__table__):  # type: ignore[attr-defined]
+            conn.execute(tree.delete().where(tree.c.department_id == dept))
     second = dict(first, case_id="FBP-RT80-EARLIER-2")
     with pytest.raises(StateError, match="same premises"):
         decisions.decide(ledger, dept, second["case_id"], SERVICE_ITEM, second, rules, applicant_ref=holder)

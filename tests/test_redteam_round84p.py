@@ -4,9 +4,10 @@
   it or put back an older copy of the table: the approval found the holder's live permit for the same premises by
   that row alone, so a second case for the same holder and premises was approved and its permit issued (replay
   reported it afterwards: ``permit_key_altered``). Each row is now bound to the department (a MAC under its decision
-  secret over its number, permit, key and the decision-log head it was written after), numbered without gaps, and the
-  approval's guard refuses while a row does not check, a number is missing, or a decision recorded after the newest
-  row issued a keyed permit that has none.
+  secret over its permit, key and the decision-log head it was written after; since round 84q the keyed rows are the
+  leaves of a hash tree whose root is MACed, tests/test_redteam_round84q.py), and the approval's guard refuses while
+  the bucket asked does not hash to the root, or a decision recorded after the root issued a keyed permit whose row
+  is missing, does not check or is newer than the root.
 """
 
 from __future__ import annotations
@@ -246,8 +247,9 @@ def test_a_second_permit_for_premises_respelt_with_look_alikes_is_refused(
 def test_a_row_number_written_as_text_is_refused_not_a_traceback(
     ledger: Ledger, fresh_department: str, tmp_path: Path
 ) -> None:
-    """An insider writing text into a row's number (SQLite keeps it; PostgreSQL's column refuses it): the approval
-    is refused naming the row, and keying earlier permits stops short of numbering after it, no traceback."""
+    """An insider writing text into a row's bucket (its number in 84p; SQLite keeps it, PostgreSQL's column refuses
+    it) and blanking another to be keyed again: the approval is refused naming a row, and keying earlier permits stops
+    short of putting the blanked one in the tree, no traceback."""
     if ledger.engine.dialect.name != "sqlite":
         pytest.skip("PostgreSQL keeps the column's type")
     dept = fresh_department
@@ -261,9 +263,9 @@ def test_a_row_number_written_as_text_is_refused_not_a_traceback(
         ledger, dept, f"{tag}-2", SERVICE_ITEM, _apply("Shop 2", f"{tag}-2", licence), rules, applicant_ref=holder
     )
     with ledger.engine.begin() as conn:
-        conn.execute(_KEYS.update().where(_KEYS.c.digest == first.body["issued"]["certificate"]).values(n="one"))
+        conn.execute(_KEYS.update().where(_KEYS.c.digest == first.body["issued"]["certificate"]).values(bucket="one"))
         blank = _KEYS.update().where(_KEYS.c.digest == second.body["issued"]["certificate"])
-        conn.execute(blank.values(key=None, n=None, after_seq=None, mac=None))  # to be keyed again
+        conn.execute(blank.values(key=None, bucket=None, after_seq=None, mac=None))  # to be keyed again
     again = _apply("Shop 3", f"{tag}-3", licence)
     with pytest.raises(StateError, match="permit_key rows were altered"):
         decisions.decide(ledger, dept, f"{tag}-3", SERVICE_ITEM, again, rules, applicant_ref=holder)

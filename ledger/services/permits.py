@@ -30,7 +30,7 @@ import hmac
 import json
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -40,13 +40,13 @@ from sqlmodel import col
 
 from ..errors import InputError, LedgerError, StateError
 from ..formats import checks
-from ..formats.canonical import json_loads
-from ..formats.certificate import validate_record
+from ..formats.canonical import certificate_digest, field_hashes, json_loads
+from ..formats.certificate import read_sealed_body, validate_record
 from ..formats.displayed import describe, hidden_character
 from ..formats.lookalikes import LOOKALIKES
 from ..formats.rules import CERTIFICATE_PATH, RuleSet, published_view
 from ..onchain.ids import ROLE_ISSUER
-from ..storage.models import PermitBasis, PermitKey, ProducedCertificate
+from ..storage.models import PermitBasis, PermitKey, PermitKeyNode, PermitKeyTree, ProducedCertificate
 from ..storage.store import Batch, BatchState, Certificate
 from . import issuance, logchain
 from .facts import _cited_digest, _cited_document, citations, resolve_citations
@@ -366,6 +366,7 @@ class Produced:
     bases: list[dict[str, Any]] = field(default_factory=list)
     ledger: Ledger | None = None
     secret: bytes = field(default=b"", repr=False)  # the department's decision secret (the rows' MAC), in memory only
+    types: list[str] = field(default_factory=list)  # the types of the permits keyed
 
     def anchor(self, ledger: Ledger) -> list[str]:
         """Anchor every permit batch (waits for the configured confirmations); returns the permit digests."""
@@ -387,27 +388,13 @@ class Produced:
         live meanwhile (another case approved at the same instant: the append serialises the two, and the later
         one's guard sees the earlier one's key)."""
         if self.keys and self.ledger is not None:
-            # the decisions log held: no other approval numbers a row or appends a decision until this one commits
+            # the decisions log held: no other approval writes the tree or appends a decision until this one commits
             logchain.hold_log(conn, LOG_DECISIONS, self.department)
-            rows = _key_rows(conn, self.department)
-            _require_intact(self.ledger, self.department, self.secret, rows, conn)
-            _refuse_standing(self.ledger, self.department, [t for t in self.keys if t[1]], conn=conn)
-            head = _log_head(conn, self.department)
-            top = max((int(r.n) for r in rows if r.n is not None), default=0)
-            conn.execute(
-                _KEYS.insert(),
-                [
-                    {
-                        "digest": d,
-                        "department_id": self.department,
-                        "key": k,
-                        "n": top + i,
-                        "after_seq": head,
-                        "mac": row_mac(self.secret, self.department, top + i, d, k, head),
-                    }
-                    for i, (d, k, _) in enumerate(self.keys, start=1)
-                ],
-            )
+            asked = [k for _, k, _ in self.keys if k]
+            tree = _require_intact(self.ledger, self.department, self.secret, asked, conn, self.types)
+            found = [(d, k) for k in sorted(set(asked)) for d in tree.found(k)]
+            _refuse_standing(self.ledger, self.department, [t for t in self.keys if t[1]], conn=conn, found=found)
+            tree.add(_log_head(conn, self.department), [(d, k) for d, k, _ in self.keys])
         if self.bases:
             conn.execute(_BASES.insert(), self.bases)
         issuance.release_held(conn, [built.root for built in self.built])
@@ -531,6 +518,7 @@ def prepare(
         from .decisions import _secret
 
         produced.secret = _secret(ledger, department)
+        produced.types = sorted({r.cert_type for r, k in zip(records, keys, strict=True) if k is not None})
     produced.bases = [
         _basis_row(digest, department, basis)
         for digest, (rules, body, _, _) in zip(digests, wanted, strict=True)
@@ -629,9 +617,11 @@ def _keys(
 
 
 def _key_earlier(ledger: Ledger, department: str, secret: bytes, spec: Mapping[str, Any]) -> None:
-    """Key the permits of ``spec``'s type issued before migration 0022 (their row has no key yet): each is opened and
-    keyed by the fields ``spec`` names, or given ``""`` when it states none of them (erased, or issued without an
-    input); a permit of another type is left for a rule set producing that type."""
+    """Key the permits of ``spec``'s type issued before migration 0022 or 0024, or blanked by ``ledger permits
+    rekey`` (their row has no key yet): each is opened and keyed by the fields ``spec`` names, or given ``""`` when it
+    states none of them (erased, or issued without an input), and put in the department's tree in one transaction
+    under the decisions log held; a permit of another type is left for a rule set producing that type. Nothing is
+    keyed while the tree does not check (the approval's guard then refuses, naming it)."""
     with ledger.engine.connect() as conn:
         unkeyed = list(
             conn.execute(
@@ -650,6 +640,7 @@ def _key_earlier(ledger: Ledger, department: str, secret: bytes, spec: Mapping[s
                 )
             ).all()
     vault = ledger.vault
+    keyed: list[tuple[str, str]] = []
     for digest, sealed in rows:
         try:
             fields = json_loads(vault.open(bytes(sealed), bytes.fromhex(digest[2:])))["fields"]
@@ -657,55 +648,296 @@ def _key_earlier(ledger: Ledger, department: str, secret: bytes, spec: Mapping[s
             key = premises_key(secret, spec, subject) or ""
         except (LedgerError, ValueError, KeyError, TypeError, AttributeError):
             key = ""  # erased or altered: states nothing to compare (reconcile names an altered one)
-        with ledger.engine.begin() as conn:
-            # numbered after the department's rows, under the decisions log held (as an approval numbers its own),
-            # and written after the newest row's head: keying an old permit moves no approval's decision out of the
-            # reach of _require_intact's look at the decisions after it
-            logchain.hold_log(conn, LOG_DECISIONS, department)
-            newest = conn.execute(
-                select(_KEYS.c.n, _KEYS.c.after_seq)
-                .where(_KEYS.c.department_id == department, _KEYS.c.n.is_not(None))
-                .order_by(_KEYS.c.n.desc())
-                .limit(1)
-            ).first()
-            if newest is not None and (type(newest[0]) is not int or type(newest[1] or 0) is not int):
-                return  # a row an insider wrote a number of another type into: the approval's guard names it
-            n, after = (int(newest[0]) + 1, int(newest[1] or 0)) if newest is not None else (1, 0)
+        keyed.append((str(digest), key))
+    with ledger.engine.begin() as conn:
+        logchain.hold_log(conn, LOG_DECISIONS, department)
+        tree = _Tree(conn, ledger, department, secret)
+        if tree.problem() is not None or tree.bucket_problem({_bucket(k) for _, k in keyed if k}) is not None:
+            return  # the approval's guard names it
+        still = set(
             conn.execute(
-                _KEYS.update()
-                .where(_KEYS.c.digest == digest, _KEYS.c.key.is_(None))
-                .values(key=key, n=n, after_seq=after, mac=row_mac(secret, department, n, digest, key, after))
-            )
-
-
-def row_mac(secret: bytes, department: str, n: int, digest: str, key: str, after_seq: int) -> str:
-    """The MAC binding a ``permit_key`` row to its department (migration 0024): its number, permit, key and the
-    decision-log head it was written after, under the department's decision secret (which the database holds only
-    sealed), so an insider can neither write a row nor change one (red team round 84p)."""
-    return _row_macs(secret)(department, n, digest, key, after_seq)
-
-
-def _row_macs(secret: bytes) -> Callable[[str, int, str, str, int], str]:
-    """:func:`row_mac` with the HMAC keyed once (a copy per row: ~1.7 us, against ~10 with JSON and keying each)."""
-    keyed = hmac.new(secret, b"pl-permit-key-row/1", hashlib.sha256)
-
-    def mac(department: str, n: int, digest: str, key: str, after_seq: int) -> str:
-        one = keyed.copy()
-        # NUL-separated: a department, a number, two hex texts (or "") and a number hold none
-        one.update(f"\x00{department}\x00{n}\x00{digest}\x00{key}\x00{after_seq}".encode("utf-8", "surrogatepass"))
-        return "0x" + one.hexdigest()
-
-    return mac
-
-
-def _key_rows(conn: Connection, department: str) -> list[Any]:
-    return list(
-        conn.execute(
-            select(_KEYS.c.digest, _KEYS.c.key, _KEYS.c.n, _KEYS.c.after_seq, _KEYS.c.mac).where(
-                _KEYS.c.department_id == department
-            )
+                select(_KEYS.c.digest).where(_KEYS.c.department_id == department, _KEYS.c.key.is_(None))
+            ).scalars()
         )
-    )
+        tree.add(_log_head(conn, department), [(d, k) for d, k in keyed if d in still], update=True)
+
+
+def row_mac(secret: bytes, department: str, digest: str, key: str, after_seq: int) -> str:
+    """The MAC binding a ``permit_key`` row to its department (migration 0024): its permit, key and the decision-log
+    head it was written after, under the department's decision secret (which the database holds only sealed), so an
+    insider can neither write a row nor change one (red team round 84p)."""
+    one = hmac.new(secret, b"pl-permit-key-row/2", hashlib.sha256)
+    # NUL-separated: a department, two hex texts (or "") and a number hold none
+    one.update(f"\x00{department}\x00{digest}\x00{key}\x00{after_seq}".encode("utf-8", "surrogatepass"))
+    return "0x" + one.hexdigest()
+
+
+def tree_mac(secret: bytes, department: str, root: str, after_seq: int) -> str:
+    """The MAC binding a department's permit-key tree root (``permit_key_tree``) to it and to the decision-log head
+    it was written after (red team round 84q)."""
+    one = hmac.new(secret, b"pl-permit-key-tree/1", hashlib.sha256)
+    one.update(f"\x00{department}\x00{root}\x00{after_seq}".encode("utf-8", "surrogatepass"))
+    return "0x" + one.hexdigest()
+
+
+_DEPTH = 16  # the tree's levels below the root: a bucket is a key's first 16 bits (65,536 buckets)
+_KEY_TEXT = re.compile(r"0x[0-9a-f]{64}")
+
+
+def _bucket(key: str) -> int:
+    return int(key[2:6], 16)
+
+
+def _leaf(entries: Iterable[tuple[str, str]]) -> bytes:
+    """A bucket's leaf hash: its (key, permit) pairs in order ("" for a row's missing key)."""
+    one = hashlib.sha256(b"pl-permit-key-leaf/1")
+    for key, digest in sorted(entries):
+        one.update(f"\x00{key}\x00{digest}".encode("utf-8", "surrogatepass"))
+    return one.digest()
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"pl-permit-key-node/1" + left + right).digest()
+
+
+def _empties() -> list[bytes]:
+    """The hash of an empty subtree at each level (0: the root of an empty tree)."""
+    out = [_leaf(())]
+    for _ in range(_DEPTH):
+        out.append(_node(out[-1], out[-1]))
+    return out[::-1]
+
+
+_EMPTY = _empties()
+
+
+class _Tree:
+    """A department's permit-key tree as its transaction reads it (the decisions log held): the MACed root, the
+    buckets asked and their paths; :meth:`problem` and :meth:`bucket_problem` say why it cannot be trusted,
+    :meth:`add` puts rows in (writing the rows, the changed nodes and the root)."""
+
+    _NODES = PermitKeyNode.__table__  # type: ignore[attr-defined]
+    _ROOTS = PermitKeyTree.__table__  # type: ignore[attr-defined]
+
+    def __init__(self, conn: Connection, ledger: Ledger, department: str, secret: bytes) -> None:
+        self.conn, self.ledger, self.department, self.secret = conn, ledger, department, secret
+        row = conn.execute(
+            select(self._ROOTS.c.root, self._ROOTS.c.after_seq, self._ROOTS.c.mac).where(
+                self._ROOTS.c.department_id == department
+            )
+        ).first()
+        self.stored = row
+        self.root = "0x" + _EMPTY[0].hex() if row is None else str(row.root)
+        self.after_seq = 0 if row is None else row.after_seq
+        self.rows: dict[int, list[Any]] = {}  # bucket -> its rows
+        self.nodes: dict[tuple[int, int], bytes] = {}  # (level, position) -> hash, as stored or as written
+
+    def problem(self) -> str | None:
+        """Why the root cannot be trusted: its MAC does not check, or a decision recorded after it issued a permit
+        of a rule set keying its permits whose row is missing, does not check or was written after the root (the
+        tree, or the table, put back from before: red team round 84p's older copy)."""
+        if self.stored is not None and (
+            type(self.after_seq) is not int
+            or not hmac.compare_digest(
+                str(self.stored.mac), tree_mac(self.secret, self.department, self.root, self.after_seq)
+            )
+        ):
+            return "the tree's root does not check against its MAC"
+        if self.stored is None:
+            # no tree yet (a new department, or after migration 0024 or `ledger permits rekey`): no row is keyed, and
+            # every permit a decision issued has a row to key (one look at the whole log, until the tree is written)
+            keyed = self.conn.execute(
+                select(_KEYS.c.digest)
+                .where(_KEYS.c.department_id == self.department, _KEYS.c.key.is_not(None))
+                .limit(1)
+            ).scalar()
+            if keyed is not None:
+                return f"permit {keyed}'s row is keyed but the department's tree is missing (it was deleted)"
+        entry = logchain.LogEntry
+        rule_sets: dict[str, Any] = {}
+        for seq, text in self.conn.execute(
+            select(col(entry.seq), col(entry.body)).where(
+                col(entry.log) == LOG_DECISIONS,
+                col(entry.department_id) == self.department,
+                col(entry.seq) > self.after_seq,
+                col(entry.body).contains('"issued":{'),
+            )
+        ):
+            try:
+                body = logchain.read_body(text, LOG_DECISIONS, self.department, seq)
+            except logchain.UnreadableEntry:
+                continue  # an entry edited in the database: replay names it
+            issued = body.get("issued")
+            digest = issued.get("certificate") if isinstance(issued, Mapping) else None
+            if not isinstance(digest, str):
+                continue
+            row = self.conn.execute(
+                select(_KEYS.c.key, _KEYS.c.after_seq, _KEYS.c.mac).where(
+                    _KEYS.c.digest == digest, _KEYS.c.department_id == self.department
+                )
+            ).first()
+            if row is not None and row.key is None and self.stored is None:
+                continue  # to be keyed (_key_earlier)
+            if row is not None and row.key is not None:
+                if type(row.after_seq) is not int or not hmac.compare_digest(
+                    str(row.mac or ""), row_mac(self.secret, self.department, digest, str(row.key), row.after_seq)
+                ):
+                    return f"permit {digest}'s row does not check against its MAC (its key or permit was changed)"
+                if row.after_seq > self.after_seq:
+                    return f"permit {digest}'s row is newer than the tree's root (the tree was put back from before)"
+            elif _states_a_key(self.conn, self.ledger, self.department, self.secret, digest, body, rule_sets):
+                return f"decision {seq} issued permit {digest}, which has no row (rows were deleted or put back)"
+        return None
+
+    def _read(self, buckets: Iterable[int]) -> None:
+        wanted = sorted(set(buckets) - set(self.rows))
+        if not wanted:
+            return
+        for b in wanted:
+            self.rows[b] = []
+        for i in range(0, len(wanted), 900):
+            for row in self.conn.execute(
+                select(_KEYS.c.digest, _KEYS.c.key, _KEYS.c.bucket).where(
+                    _KEYS.c.department_id == self.department, _KEYS.c.bucket.in_(wanted[i : i + 900])
+                )
+            ):
+                if type(row.bucket) is int and row.bucket in self.rows:
+                    self.rows[row.bucket].append(row)
+        places = sorted(
+            {(level, (b >> (_DEPTH - level)) ^ 1) for b in wanted for level in range(1, _DEPTH + 1)} - set(self.nodes)
+        )
+        nodes = self._NODES
+        for level in range(1, _DEPTH + 1):
+            at = sorted({p for lv, p in places if lv == level})
+            for i in range(0, len(at), 900):
+                for position, text in self.conn.execute(
+                    select(nodes.c.position, nodes.c.hash).where(
+                        nodes.c.department_id == self.department,
+                        nodes.c.level == level,
+                        nodes.c.position.in_(at[i : i + 900]),
+                    )
+                ):
+                    try:
+                        self.nodes[(level, int(position))] = bytes.fromhex(str(text)[2:])
+                    except ValueError:
+                        self.nodes[(level, int(position))] = b""  # an edited node: its root will not check
+
+    def _root_with(self, leaves: Mapping[int, bytes]) -> tuple[bytes, dict[tuple[int, int], bytes]]:
+        """The root over ``leaves`` (bucket -> leaf hash) and the stored nodes beside their paths, and every node
+        on those paths."""
+        current = dict(leaves)
+        made: dict[tuple[int, int], bytes] = {(_DEPTH, b): h for b, h in leaves.items()}
+        for level in range(_DEPTH, 0, -1):
+            parents: dict[int, bytes] = {}
+            for position in {p >> 1 for p in current}:
+                left, right = (
+                    current[p] if p in current else self.nodes.get((level, p), _EMPTY[level])
+                    for p in (2 * position, 2 * position + 1)
+                )
+                parents[position] = _node(left, right)
+                made[(level - 1, position)] = parents[position]
+            current = parents
+        return current[0], made
+
+    def bucket_problem(self, buckets: Iterable[int]) -> str | None:
+        """Why ``buckets``' rows and paths do not hash to the root (a row deleted, rekeyed, blanked or added, a node
+        edited), or None."""
+        wanted = set(buckets)
+        if not wanted:
+            return None
+        self._read(wanted)
+        leaves = {b: _leaf((str(r.key or ""), str(r.digest)) for r in self.rows[b]) for b in wanted}
+        root, _ = self._root_with(leaves)
+        if "0x" + root.hex() != self.root:
+            return (
+                f"the rows of key bucket(s) {', '.join(f'{b:04x}' for b in sorted(wanted))} do not hash to the tree's "
+                "root (a row was deleted, rekeyed, blanked or added, or a node edited)"
+            )
+        return None
+
+    def found(self, key: str) -> list[str]:
+        """The permits whose row holds ``key`` (its bucket checked by :meth:`bucket_problem`)."""
+        return sorted(str(r.digest) for r in self.rows.get(_bucket(key), []) if r.key == key)
+
+    def add(self, head: int, entries: Sequence[tuple[str, str]], *, update: bool = False) -> None:
+        """Write a row for each (permit, key) of ``entries`` (``update``: the rows exist, keyless), a keyed one into
+        its bucket, then the changed nodes and the root, MACed, written after decision ``head``."""
+        buckets = {_bucket(k) for _, k in entries if k}
+        self._read(buckets)
+        values = [
+            {
+                "digest": d,
+                "department_id": self.department,
+                "key": k,
+                "bucket": _bucket(k) if k else None,
+                "after_seq": head,
+                "mac": row_mac(self.secret, self.department, d, k, head),
+            }
+            for d, k in entries
+        ]
+        if update:
+            for value in values:
+                self.conn.execute(
+                    _KEYS.update().where(_KEYS.c.digest == value["digest"], _KEYS.c.key.is_(None)).values(**value)
+                )
+        elif values:
+            self.conn.execute(_KEYS.insert(), values)
+        for d, k in entries:
+            if k:
+                self.rows[_bucket(k)].append(_Entry(d, k, _bucket(k)))
+        root_hex = self.root
+        if buckets:
+            root, made = self._root_with(
+                {b: _leaf((str(r.key or ""), str(r.digest)) for r in self.rows[b]) for b in buckets}
+            )
+            self.nodes.update(made)
+            nodes = self._NODES
+            places = sorted(made)
+            for level in range(0, _DEPTH + 1):
+                at = [p for lv, p in places if lv == level]
+                for i in range(0, len(at), 900):
+                    self.conn.execute(
+                        nodes.delete().where(
+                            nodes.c.department_id == self.department,
+                            nodes.c.level == level,
+                            nodes.c.position.in_(at[i : i + 900]),
+                        )
+                    )
+            for i in range(0, len(places), 5_000):
+                self.conn.execute(
+                    nodes.insert(),
+                    [
+                        {
+                            "department_id": self.department,
+                            "level": lv,
+                            "position": p,
+                            "hash": "0x" + made[(lv, p)].hex(),
+                        }
+                        for lv, p in places[i : i + 5_000]
+                    ],
+                )
+            root_hex = "0x" + root.hex()
+        roots = self._ROOTS
+        self.conn.execute(roots.delete().where(roots.c.department_id == self.department))
+        self.conn.execute(
+            roots.insert(),
+            [
+                {
+                    "department_id": self.department,
+                    "root": root_hex,
+                    "after_seq": head,
+                    "mac": tree_mac(self.secret, self.department, root_hex, head),
+                }
+            ],
+        )
+        self.root, self.after_seq = root_hex, head
+
+
+@dataclass(frozen=True)
+class _Entry:
+    digest: str
+    key: str
+    bucket: int
 
 
 def _log_head(conn: Connection, department: str) -> int:
@@ -722,80 +954,68 @@ def _log_head(conn: Connection, department: str) -> int:
 
 
 def key_rows_problem(
-    ledger: Ledger, department: str, secret: bytes, rows: Sequence[Any], conn: Connection
-) -> str | None:
-    """Why ``department``'s ``permit_key`` rows (``rows``: all of them) cannot be trusted to find its live permits, or
-    None (red team round 84p: an insider deleting, rekeying or blanking a row, or putting back an older copy of the
-    table, let a second permit for the same holder and premises through):
+    ledger: Ledger, department: str, secret: bytes, keys: Iterable[str], conn: Connection, spec_types: Iterable[str]
+) -> tuple[str | None, _Tree]:
+    """Why ``department``'s ``permit_key`` rows cannot be trusted to find its live permits of ``keys``, or None
+    (red team round 84p: an insider deleting, rekeying or blanking a row, or putting back an older copy of the table,
+    let a second permit for the same holder and premises through), and the tree read:
 
-    * a keyed row without its MAC, or whose MAC does not check (rekeyed, blanked, moved, made up);
-    * a number missing from 1..N (a row deleted, or blanked to be keyed again under another number);
-    * a permit of a rule set keying its permits, issued by a decision after the newest row's head, without a row
-      (the newest rows deleted, or an older copy of the table put back), unless it states nothing to key.
+    * the tree's root does not check against its MAC, or a decision after it issued a keyed permit whose row is
+      missing, does not check or is newer than the root (the tree or the table put back from before);
+    * the rows of a bucket a key asked falls in, with their path, do not hash to the root (a row deleted, rekeyed,
+      blanked or added, a node edited);
+    * a permit of a type asked about is left without a key (blanked to be keyed again, and its bucket did not check).
 
-    Reads every row (a MAC each) and the decisions after the newest row's head: the cost grows with the department's
-    keyed permits, not with its log (docs/decisions.md)."""
-    numbered: list[int] = []
-    mac = _row_macs(secret)
-    for row in rows:
-        if row.key is None and row.n is None:
-            continue  # not keyed yet (issued before 0022 or 0024, of a type no approval has asked about since)
-        if row.key is None or type(row.n) is not int or type(row.after_seq) is not int:
-            return f"permit {row.digest}'s row is part written (key, number or head missing)"
-        if not hmac.compare_digest(
-            str(row.mac or ""), mac(department, row.n, str(row.digest), str(row.key), row.after_seq)
-        ):
-            return f"permit {row.digest}'s row does not check against its MAC (its key, number or permit was changed)"
-        numbered.append(row.n)
-    numbered.sort()
-    if numbered != list(range(1, len(numbered) + 1)):
-        missing = next(i for i, n in enumerate(numbered, start=1) if n != i)
-        return f"row number {missing} of {len(numbered) + 1 if numbered else 1} or more is missing (a row was deleted)"
-    frontier = max((r.after_seq for r in rows if r.n is not None and r.n == len(numbered)), default=0)
-    have = {str(r.digest) for r in rows}
-    entry = logchain.LogEntry
-    rule_sets: dict[str, Any] = {}
-    for seq, text in conn.execute(
-        select(col(entry.seq), col(entry.body)).where(
-            col(entry.log) == LOG_DECISIONS,
-            col(entry.department_id) == department,
-            col(entry.seq) > frontier,
-            col(entry.body).contains('"issued":{'),
+    Reads the root, one bucket and its 16 path nodes a key, and the decisions after the root (the approvals since the
+    last keyed one): the cost does not grow with the department's permits (red team round 84q, docs/decisions.md)."""
+    tree = _Tree(conn, ledger, department, secret)
+    problem = tree.problem() or tree.bucket_problem(_bucket(k) for k in keys if _KEY_TEXT.fullmatch(k))
+    types = sorted(set(spec_types))
+    if problem is None and types:
+        # rows left keyless (of types no approval asked about since 0024 or a rekey: not of these, _key_earlier keyed
+        # them; few, found by the key's index)
+        unkeyed = list(
+            conn.execute(
+                select(_KEYS.c.digest).where(_KEYS.c.department_id == department, _KEYS.c.key.is_(None))
+            ).scalars()
         )
-    ):
-        try:
-            body = logchain.read_body(text, LOG_DECISIONS, department, seq)
-        except logchain.UnreadableEntry:
-            continue  # an entry edited in the database: replay names it
-        issued = body.get("issued")
-        digest = issued.get("certificate") if isinstance(issued, Mapping) else None
-        if not isinstance(digest, str) or digest in have:
-            continue
-        if _states_a_key(ledger, department, secret, digest, body.get("rule_set"), rule_sets):
-            return f"decision {seq} issued permit {digest}, which has no row (rows were deleted or put back)"
-    return None
+        for i in range(0, len(unkeyed), 900):
+            left = conn.execute(
+                select(col(Certificate.digest))
+                .where(col(Certificate.digest).in_(unkeyed[i : i + 900]), col(Certificate.cert_type).in_(types))
+                .limit(1)
+            ).scalar()
+            if left is not None:
+                problem = f"permit {left}'s row is left without a key (it was blanked, and its bucket does not check)"
+                break
+    return problem, tree
 
 
 def _states_a_key(
-    ledger: Ledger, department: str, secret: bytes, digest: str, rule_set: Any, rule_sets: dict[str, Any]
+    conn: Connection,
+    ledger: Ledger,
+    department: str,
+    secret: bytes,
+    digest: str,
+    body: Mapping[str, Any],
+    rule_sets: dict[str, Any],
 ) -> bool:
-    """Whether the permit ``digest`` a decision under ``rule_set`` issued has a :func:`premises_key`, read from its
-    sealed fields (a permit whose body is gone or does not open states nothing to key)."""
+    """Whether the permit ``digest`` a decision (``body``) issued has a :func:`premises_key`, read from its sealed
+    fields under the decision's rule set (a permit whose body is gone or does not open states nothing to key)."""
     from .decisions import load_recorded_rule_set
 
-    named = str(rule_set)
+    named = str(body.get("rule_set"))
     if named not in rule_sets:
         rule_sets[named] = load_recorded_rule_set(ledger, named)[0]
     rules = rule_sets[named]
     spec = (rules.produces or {}) if rules is not None else {}
     if not spec.get("one_per"):
         return False
-    with ledger.engine.connect() as conn:
-        sealed = conn.execute(
-            select(col(Certificate.sealed)).where(
-                col(Certificate.digest) == digest, col(Certificate.department_id) == department
-            )
-        ).scalar()
+    sealed = conn.execute(
+        select(col(Certificate.sealed)).where(
+            col(Certificate.digest) == digest, col(Certificate.department_id) == department
+        )
+    ).scalar()
     if sealed is None:
         return False
     try:
@@ -806,10 +1026,13 @@ def _states_a_key(
         return False
 
 
-def _require_intact(ledger: Ledger, department: str, secret: bytes, rows: Sequence[Any], conn: Connection) -> None:
-    """StateError when :func:`key_rows_problem` finds one: no approval of a keyed permit is recorded while the rows
-    by which it finds the holder's live permits cannot be trusted."""
-    problem = key_rows_problem(ledger, department, secret, rows, conn)
+def _require_intact(
+    ledger: Ledger, department: str, secret: bytes, keys: Iterable[str], conn: Connection, spec_types: Iterable[str]
+) -> _Tree:
+    """The department's tree with ``keys``' buckets checked, or StateError when :func:`key_rows_problem` finds a
+    problem: no approval of a keyed permit is recorded while the rows by which it finds the holder's live permits
+    cannot be trusted."""
+    problem, tree = key_rows_problem(ledger, department, secret, keys, conn, spec_types)
     if problem is not None:
         raise StateError(
             f"{department}'s permit_key rows were altered in the database: {problem}. An approval finds the holder's "
@@ -817,13 +1040,14 @@ def _require_intact(ledger: Ledger, department: str, secret: bytes, rows: Sequen
             f"names the permits (permit_key_altered), and `ledger permits rekey --department {department}` keys every "
             "permit again from its sealed fields. Nothing was recorded"
         )
+    return tree
 
 
 def rekey(ledger: Ledger, department: str) -> int:
     """Put ``department``'s ``permit_key`` rows right after :func:`_require_intact` refused them: a row (not keyed)
-    for every permit a decision of its log says it issued and its store holds, and every row's key, number and MAC
-    blanked, so that the next approval keys each permit of its type again from the permit's sealed fields
-    (:func:`_key_earlier`), numbered and MACed anew. The decisions log is read whole; returns the rows blanked."""
+    for every permit a decision of its log says it issued and its store holds, every row's key, bucket and MAC
+    blanked and the tree dropped, so that the next approval keys each permit of its type again from the permit's
+    sealed fields (:func:`_key_earlier`) into a new tree. The decisions log is read whole; returns the rows blanked."""
     ledger.department_account(department)  # a department this ledger signs for (KeystoreError otherwise)
     entry = logchain.LogEntry
     with ledger.engine.begin() as conn:
@@ -842,7 +1066,9 @@ def rekey(ledger: Ledger, department: str) -> int:
                 continue  # replay names it
             if isinstance(issued, Mapping) and isinstance(issued.get("certificate"), str):
                 named.add(issued["certificate"])
-        have = {str(r.digest) for r in _key_rows(conn, department)}
+        have = {
+            str(d) for d in conn.execute(select(_KEYS.c.digest).where(_KEYS.c.department_id == department)).scalars()
+        }
         wanted = sorted(named - have)
         held: list[str] = []
         for i in range(0, len(wanted), 900):
@@ -857,17 +1083,27 @@ def rekey(ledger: Ledger, department: str) -> int:
         if held:
             conn.execute(_KEYS.insert(), [{"digest": d, "department_id": department, "key": None} for d in held])
         blanked = conn.execute(
-            _KEYS.update().where(_KEYS.c.department_id == department).values(key=None, n=None, after_seq=None, mac=None)
+            _KEYS.update()
+            .where(_KEYS.c.department_id == department)
+            .values(key=None, bucket=None, after_seq=None, mac=None)
         ).rowcount
+        conn.execute(_Tree._NODES.delete().where(_Tree._NODES.c.department_id == department))
+        conn.execute(_Tree._ROOTS.delete().where(_Tree._ROOTS.c.department_id == department))
     return int(blanked)
 
 
 def standing(
-    ledger: Ledger, department: str, keys: Iterable[str], *, conn: Connection | None = None
+    ledger: Ledger,
+    department: str,
+    keys: Iterable[str],
+    *,
+    conn: Connection | None = None,
+    found: Sequence[tuple[str, str]] | None = None,
 ) -> dict[str, tuple[str, str | None]]:
     """key -> (digest, case) of a permit of ``department`` with that key that has not ended: recorded (its batch
     not held), not past its validity, and neither revoked nor superseded on chain (one not anchored yet has not
-    ended). ``conn``: the keys are read in that connection's transaction (the recording one's guard)."""
+    ended). ``conn``: the keys are read in that connection's transaction; ``found``: the (permit, key) rows the
+    recording transaction's guard read from checked buckets (:func:`_require_intact`), read instead."""
     wanted = sorted(set(keys))
     if not wanted:
         return {}
@@ -885,24 +1121,26 @@ def standing(
             ]
         return out
 
-    if conn is not None:
+    if found is not None:
+        found = [(d, k) for d, k in found if k in wanted]
+    elif conn is not None:
         found = read(conn)
     else:
         with ledger.engine.connect() as own:
             found = read(own)
     if not found:
         return {}
-    now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    now = datetime.now(UTC)
     digests = [d for d, _ in found]
     with ledger.engine.connect() as c:
         alive = {
             str(d)
-            for d, until, state in c.execute(
-                select(col(Certificate.digest), col(Certificate.valid_until), col(Batch.state))
+            for d, sealed, state in c.execute(
+                select(col(Certificate.digest), col(Certificate.sealed), col(Batch.state))
                 .join(Batch, col(Batch.root) == Certificate.batch_root)
                 .where(col(Certificate.digest).in_(digests), col(Certificate.department_id) == department)
             )
-            if state != BatchState.HELD and (until is None or str(until) > now)
+            if state != BatchState.HELD and not _ended(ledger, str(d), sealed, now)
         }
         cases = dict(
             c.execute(
@@ -919,15 +1157,50 @@ def standing(
     return out
 
 
+def sealed_fields(ledger: Ledger, digest: str, sealed: bytes | None) -> dict[str, Any] | None:
+    """The fields of the certificate ``digest`` as its sealed body states them, once they hash to the digest; None
+    when the body is gone (erased), does not open, or states other fields."""
+    if sealed is None:
+        return None
+    try:
+        fields, salts = read_sealed_body(ledger.vault.open(bytes(sealed), bytes.fromhex(digest[2:])))
+        if not isinstance(fields, dict) or certificate_digest(field_hashes(fields, salts), fields.get("type")) != (
+            bytes.fromhex(digest[2:])
+        ):
+            return None
+    except (LedgerError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return fields
+
+
+def _ended(ledger: Ledger, digest: str, sealed: bytes | None, now: datetime) -> bool:
+    """Whether the permit ``digest`` is past the end of its validity as its sealed body states it (red team round
+    84q: an insider re-dating the store's ``valid_until`` column to the past made a live permit look expired, and a
+    second permit for the same premises was approved). A body that is gone, does not open, states other fields than
+    its digest's or an end that is no date has not ended: the store's columns are never read for it."""
+    fields = sealed_fields(ledger, digest, sealed)
+    if fields is None or fields.get("valid_until") is None:
+        return False
+    try:
+        return checks.validity_end(fields["valid_until"]) < now
+    except InputError:
+        return False
+
+
 def _refuse_standing(
-    ledger: Ledger, department: str, keys: Sequence[tuple[str, str, str]], *, conn: Connection | None = None
+    ledger: Ledger,
+    department: str,
+    keys: Sequence[tuple[str, str, str]],
+    *,
+    conn: Connection | None = None,
+    found: Sequence[tuple[str, str]] | None = None,
 ) -> None:
     """StateError when a permit of ``department`` for the same holder and premises as one of ``keys`` ((digest, key,
     case) of the permits about to be issued) has not ended: the case is not approved (nothing recorded)."""
-    found = standing(ledger, department, [k for _, k, _ in keys], conn=conn)
+    live = standing(ledger, department, [k for _, k, _ in keys], conn=conn, found=found)
     for _, key, case in keys:
-        if key in found:
-            digest, other = found[key]
+        if key in live:
+            digest, other = live[key]
             raise StateError(
                 f"case {case!r}: the holder has a live permit for the same premises ({digest}"
                 + (f", case {other!r}" if other else "")

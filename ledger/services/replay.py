@@ -70,8 +70,7 @@ from sqlmodel import col
 from .._gc import free_chunk_cycles
 from ..errors import InputError, LedgerError, VerificationError
 from ..formats import checks as checks_core
-from ..formats.canonical import certificate_digest, document_digest, field_hashes, json_loads
-from ..formats.certificate import read_sealed_body
+from ..formats.canonical import document_digest, field_hashes, json_loads
 from ..formats.decision_input import SEALED_KEY, flatten, sealed_hashes, unflatten
 from ..formats.logbody import recorded_instant
 from ..formats.rules import (
@@ -1407,18 +1406,8 @@ def _permit_bases(
 
 def _bound_fields(ledger: Ledger, digest: str, sealed: bytes | None) -> dict[str, Any] | None:
     """The fields of the certificate ``digest`` as its sealed body states them, once they hash to the digest; None
-    when the body is gone (erased), does not open, or states other fields."""
-    if sealed is None:
-        return None
-    try:
-        fields, salts = read_sealed_body(ledger.vault.open(sealed, bytes.fromhex(digest[2:])))
-        if not isinstance(fields, dict) or certificate_digest(field_hashes(fields, salts), fields.get("type")) != (
-            bytes.fromhex(digest[2:])
-        ):
-            return None
-    except (LedgerError, ValueError, KeyError, TypeError, AttributeError):
-        return None
-    return fields
+    when the body is gone (erased), does not open, or states other fields (as the approval's guard reads it)."""
+    return permits.sealed_fields(ledger, digest, sealed)
 
 
 def _erased_in_force(

@@ -583,24 +583,54 @@ class PermitKey(SQLModel, table=True):
     migration 0022, keyed when an approval first asks, and ``""`` for one that states no such fields (erased, or an
     officer's approval given no input).
 
-    Since migration 0024 a keyed row is bound to the department (red team round 84p: an insider deleting or rekeying
-    the row let a second permit through): ``n`` numbers the department's keyed rows 1, 2, 3... without a gap,
-    ``after_seq`` is the decision log's head the row was written after (its approval's decision follows it), and
-    ``mac`` a MAC under the department's decision secret over the department, ``n``, the permit, ``key`` and
-    ``after_seq`` (``permits.row_mac``), which the approval's guard checks on every row before it trusts any."""
+    Since migration 0024 the keyed rows are authenticated (red team round 84p: an insider deleting or rekeying a row
+    let a second permit through; round 84q: checking every row at each approval cost ~1 s at 100,000 permits):
+    ``bucket`` is the first 16 bits of ``key`` (a row of a non-empty key is a leaf entry of that bucket of the
+    department's :class:`PermitKeyNode` hash tree, whose root :class:`PermitKeyTree` holds MACed), ``after_seq`` the
+    decision log's head the row was written after (its approval's decision follows it) and ``mac`` a MAC under the
+    department's decision secret over the department, the permit, ``key`` and ``after_seq`` (``permits.row_mac``),
+    which the approval checks on the rows of the decisions recorded after the tree's root."""
 
     __tablename__ = "permit_key"
     __table_args__ = (
         Index("ix_permit_key_department_key", "department_id", "key"),
-        Index("ix_permit_key_department_n", "department_id", "n", unique=True),
+        Index("ix_permit_key_department_bucket", "department_id", "bucket"),
     )
 
     digest: str = Field(primary_key=True, max_length=66)
     department_id: str = Field(max_length=32)
     key: str | None = Field(default=None, max_length=66)
-    n: int | None = Field(default=None)
+    bucket: int | None = Field(default=None)
     after_seq: int | None = Field(default=None)
     mac: str | None = Field(default=None, max_length=66)
+
+
+class PermitKeyNode(SQLModel, table=True):
+    """A node of a department's hash tree over its keyed ``permit_key`` rows (migration 0024, red team round 84q):
+    ``level`` 16 is a bucket's leaf (the SHA-256 of the bucket's (key, permit) pairs in order), ``level`` 0 the root,
+    each node between the hash of its two children; ``position`` counts from the left of its level. A node absent
+    is the hash of an empty subtree. No secret: the root is bound to the department by :class:`PermitKeyTree`."""
+
+    __tablename__ = "permit_key_node"
+
+    department_id: str = Field(primary_key=True, max_length=32)
+    level: int = Field(primary_key=True)
+    position: int = Field(primary_key=True)
+    hash: str = Field(max_length=66)
+
+
+class PermitKeyTree(SQLModel, table=True):
+    """The root of a department's :class:`PermitKeyNode` tree as the last approval of a keyed permit left it
+    (migration 0024, red team round 84q): ``root``, ``after_seq`` (the decision log's head it was written after)
+    and ``mac`` (under the department's decision secret over both, ``permits.tree_mac``). An approval reads one
+    bucket and its path to this root, not every row; a row put back from before is held to the decisions log."""
+
+    __tablename__ = "permit_key_tree"
+
+    department_id: str = Field(primary_key=True, max_length=32)
+    root: str = Field(max_length=66)
+    after_seq: int
+    mac: str = Field(max_length=66)
 
 
 class PermitBasis(SQLModel, table=True):
