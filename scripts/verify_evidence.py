@@ -5359,6 +5359,10 @@ VERIFIED_WITHOUT_STATE_PROOF = (
     "VERIFIED, without a state proof: the issuer's status and anchoring trails at the witnessed block are the node's "
     "word (--require-state-proof fails a bundle carrying none)"
 )
+VERIFIED_WITHOUT_REGISTRY_PROOF = (
+    "VERIFIED, without a proof of the registry: the issuer's key, status and type periods at the witnessed block are "
+    "the node's word (--require-state-proof fails a bundle carrying none)"
+)
 
 
 def verdict_line(results: list[tuple[str, str, str]]) -> str:
@@ -5367,6 +5371,8 @@ def verdict_line(results: list[tuple[str, str, str]]) -> str:
     if all(outcome == "PASS" for _, outcome, _ in results):
         if any(name == "witnessed" and STATE_PROOF_ABSENT in detail for name, _, detail in results):
             return VERIFIED_WITHOUT_STATE_PROOF
+        if any(name == "witnessed" and REGISTRY_NOT_PROVEN in detail for name, _, detail in results):
+            return VERIFIED_WITHOUT_REGISTRY_PROOF
         return "VERIFIED"
     failed = [name for name, outcome, _ in results if outcome == "FAIL"]
     if failed:
@@ -5382,9 +5388,10 @@ STATE_PROOF_WITHOUT_KEYS = "a state proof is required (--require-state-proof) bu
 
 def state_proof(results: list[tuple[str, str, str]]) -> str:
     """The JSON report's ``state_proof``, from the witnessed check: "proven" (it passed on the bundle's state proof),
-    "absent" (the bundle carries none: the trails at the witnessed block are the node's word), "not proven" (witness
-    keys were given and the checkpoint or the proof did not hold, or the check was not run), or "not witnessed" (no
-    witness key given); as the library's report says it. The text report's last line says "VERIFIED, without a state
+    "absent" (the bundle carries none: the trails at the witnessed block are the node's word), "partial" (the anchor's
+    slots proven, the issuer's registry periods not: no registry section), "not proven" (witness keys were given and
+    the checkpoint or the proof did not hold, or the check was not run), or "not witnessed" (no witness key given); as
+    the library's report says it. The text report's last line says "VERIFIED, without a state
     proof" when absent; the JSON said only "verified": true (red team round 79, noticed)."""
     witnessed = [(outcome, detail) for name, outcome, detail in results if name == "witnessed"]
     if not witnessed or witnessed[0][0] == "SKIP":
@@ -5394,6 +5401,8 @@ def state_proof(results: list[tuple[str, str, str]]) -> str:
         return "not witnessed"
     if any(words in detail for words in STATE_PROOF_ABSENT_WORDS):
         return "absent"
+    if outcome == "PASS" and REGISTRY_NOT_PROVEN in detail:
+        return "partial"
     return "proven" if outcome == "PASS" else "not proven"
 
 

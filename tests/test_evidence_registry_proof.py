@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from ledger.cli.evidence import verdict_line
 from ledger.client import Ledger
 from ledger.onchain import registryslots
 from ledger.onchain.chain import Chain, connect
@@ -345,6 +346,24 @@ def test_an_edited_registry_proof_fails_witnessed_in_both_verifiers(
     assert library["witnessed"][0], library["witnessed"]
     for detail in (library["witnessed"][1], court["witnessed"][1]):
         assert "registry: not proven" in detail, detail
+    # a program reading the JSON reports is told too: the anchor's slots proven, the registry's periods the node's
+    # word (noticed by ev3: both said "state_proof": "proven")
+    path = tmp_path / "stripped.json"
+    path.write_text(json.dumps(edited(stripped)), encoding="utf-8")
+    said = evidence.verify_bundle(path, ledger.chain, witness_keys=[key]).to_json()
+    _, result, _ = standalone(ledger, path, "--witness-key", key)
+    assert result is not None
+    assert said["state_proof"] == result["state_proof"] == "partial", (said["state_proof"], result["state_proof"])
+    lines = (
+        verdict_line(evidence.verify_bundle(path, ledger.chain, witness_keys=[key])),
+        COURT.verdict_line([(c["name"], c["result"], c["detail"]) for c in result["checks"]]),
+    )
+    assert lines[0] == lines[1] and lines[0].startswith("VERIFIED, without a proof of the registry"), lines
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    said = evidence.verify_bundle(path, ledger.chain, witness_keys=[key]).to_json()
+    _, result, _ = standalone(ledger, path, "--witness-key", key)
+    assert result is not None
+    assert said["state_proof"] == result["state_proof"] == "proven", (said["state_proof"], result["state_proof"])
     library, court = _both(ledger, edited(stripped), tmp_path, key, "--require-state-proof")
     assert not library["witnessed"][0], library["witnessed"]
     assert "registry: not proven" in court["witnessed"][1], court["witnessed"]

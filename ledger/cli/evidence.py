@@ -26,7 +26,12 @@ from typing import Any
 from ..errors import InputError
 from ..formats.canonical import strict_json_loads
 from ..services import evidence
-from ..services.witness.bundle import STATE_PROOF_ABSENT, VERIFIED_WITHOUT_STATE_PROOF
+from ..services.witness.bundle import (
+    REGISTRY_NOT_PROVEN,
+    STATE_PROOF_ABSENT,
+    VERIFIED_WITHOUT_REGISTRY_PROOF,
+    VERIFIED_WITHOUT_STATE_PROOF,
+)
 from .output import identity_argument, moment, open_ledger, print_json, shown, write_private
 
 
@@ -191,6 +196,8 @@ def verdict_line(report: evidence.BundleReport) -> str:
     if report.ok:
         if any(c.name == "witnessed" and STATE_PROOF_ABSENT in c.detail for c in report.checks):
             return VERIFIED_WITHOUT_STATE_PROOF
+        if any(c.name == "witnessed" and REGISTRY_NOT_PROVEN in c.detail for c in report.checks):
+            return VERIFIED_WITHOUT_REGISTRY_PROOF
         return "VERIFIED"
     if report.failed:
         return "NOT VERIFIED: " + ", ".join(c.name for c in report.failed)

@@ -541,11 +541,12 @@ _STATE_PROOF_ABSENT_WORDS = ("; state proof: absent", "; state proof: none for a
 
 def state_proof_of(witnessed: Check | None) -> str:
     """The report's ``state_proof`` from its ``witnessed`` check: "proven" (it passed on the bundle's state proof),
-    "absent" (the bundle carries none: the trails at the witnessed block are the node's word), "not proven" (witness
+    "absent" (the bundle carries none: the trails at the witnessed block are the node's word), "partial" (the anchor's
+    slots proven, the issuer's registry periods not: a bundle without ``witness.state.registry``), "not proven" (witness
     keys were given and the checkpoint or the proof did not hold, or the check was not run), or "not witnessed" (no
     witness key given). The text verdict says "VERIFIED, without a state proof" when absent; the JSON said only
     ``verified: true`` (red team round 79, noticed). The court's verifier says the same (its ``state_proof``)."""
-    from .witness.bundle import STATE_PROOF_WITHOUT_KEYS
+    from .witness.bundle import REGISTRY_NOT_PROVEN, STATE_PROOF_WITHOUT_KEYS
 
     if witnessed is None or witnessed.skipped:
         return "not proven"
@@ -553,6 +554,8 @@ def state_proof_of(witnessed: Check | None) -> str:
         return "not witnessed"
     if any(words in witnessed.detail for words in _STATE_PROOF_ABSENT_WORDS):
         return "absent"
+    if witnessed.ok and REGISTRY_NOT_PROVEN in witnessed.detail:
+        return "partial"
     return "proven" if witnessed.ok else "not proven"
 
 

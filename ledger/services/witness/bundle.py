@@ -315,6 +315,10 @@ VERIFIED_WITHOUT_STATE_PROOF = (
     "VERIFIED, without a state proof: the issuer's status and anchoring trails at the witnessed block are the node's "
     "word (--require-state-proof fails a bundle carrying none)"
 )
+VERIFIED_WITHOUT_REGISTRY_PROOF = (
+    "VERIFIED, without a proof of the registry: the issuer's key, status and type periods at the witnessed block are "
+    "the node's word (--require-state-proof fails a bundle carrying none)"
+)
 
 # the witnessed check's detail when a state proof is required and no witness is trusted: the proof is of the block
 # the witnesses cosigned, so without their keys nothing it proves can be held to a checkpoint (both verifiers)
