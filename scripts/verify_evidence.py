@@ -1884,6 +1884,9 @@ class Verifier:
         # the certificate's slots as proven at (height, block hash), once a run: the anchoring's lookup and
         # ``witnessed`` both ask (the trie walk in pure Python is most of a direct bundle's check)
         self._proven_at: dict[tuple[int, bytes], dict[str, Any]] = {}
+        # for a bundle on the trail path, the certificate's status history and end as the issuer's events that hash
+        # to the proven status trail give them (False: not proven; red team round 84)
+        self._standing: dict[str, Any] | bool | None = None
         self.now = now  # the moment validity is judged at (--now); None: the clock
         # the court's bound (s) on a decision's anchoring after its decided_at (--max-anchor-delay); None: the bundle's
         self.max_anchor_delay = max_anchor_delay
@@ -2613,7 +2616,7 @@ class Verifier:
             )
             how = ""
         name = STATUSES[status]
-        proven = self.proven()
+        proven = self.proven() or self.trail_standing()
         if proven is not None and proven["history"] and block < proven["history"][-1][1]:
             # a history only grows: an answer older than its proven last change is no state the chain had since
             # (red team round 82)
@@ -2751,6 +2754,66 @@ class Verifier:
                     self._proven = False
         return self._proven or None
 
+    def trail_standing(self) -> dict[str, Any] | None:
+        """For a bundle whose ``witness.state`` proves the issuer's trails but not the certificate's own slots (the
+        trail path), the certificate's status history under its root and the root it first ended under, as the
+        issuer's status events up to the cosigned block give them once they hash to the status trail proven there;
+        None when anything of that does not hold (``witnessed`` then says what). ``status`` holds the node's "now" to
+        it as to the proven slots' (red team round 84: a node answering statusOf "valid" was believed)."""
+        if self._standing is None:
+            self._standing = False
+            section = self.b.get("witness")
+            state = section.get("state") if isinstance(section, dict) else None
+            if (
+                self.witness_keys
+                and isinstance(state, dict)
+                and "certificate" not in state
+                and isinstance(state.get("block"), dict)
+                and isinstance(state.get("proof"), dict)
+            ):
+                try:
+                    height, block_hash, _ = self.cosigned()
+                    self._standing = self.standing_at(state, height, block_hash)
+                except (Failure, *UNREADABLE):
+                    self._standing = False
+        return self._standing or None
+
+    def standing_at(self, state: dict[str, Any], height: int, block_hash: bytes) -> dict[str, Any] | bool:
+        issuer = dept_topic(self.b["certificate"]["fields"].get("issuer"))
+        if issuer is None:
+            return False
+        department = bytes.fromhex(issuer[2:])
+        slots = department_trail_slots(department)
+        words = proven_words(
+            state["block"], state["proof"], self.b["chain"]["anchor_contract"], slots, block_hash, height
+        )
+        if self.stream_trail(issuer, department, height) != trail_words(words, slots[0]):
+            return False
+        root, digest = self.b["anchor"]["root"].lower(), self.b["certificate"]["digest"].lower()
+        mine = [e for e in self._streams[issuer] if e[0] <= height and e[6] == digest]
+        ended = next((e[5] for e in mine if e[2] in (2, 3)), None)
+        return {
+            "history": [(status, number, ts, detail) for number, _, status, ts, detail, r, _ in mine if r == root],
+            "ended": bytes(32) if ended is None else hexbytes(ended, 32),
+        }
+
+    def stream_trail(self, issuer: str, department: bytes, height: int) -> tuple[bytes, int, int]:
+        """(trail, block of its last link, links) of the issuer's status events up to block ``height`` as the node
+        answers them: what the status trail proven there must be."""
+        if issuer not in self._streams:
+            self._streams[issuer] = self._department_stream(department)
+        data_of = self._stream_data[issuer]
+        trail, changes, last = bytes(32), 0, 0
+        for number, index, status, _, _, r, d in self._streams[issuer]:
+            if number <= height:
+                link = bytes((status,)) + hexbytes(d, 32) + hexbytes(r, 32) + number.to_bytes(4, "big")
+                trail, changes, last = (
+                    hashlib.sha256(trail + link + data_of[(number, index)]).digest(),
+                    changes + 1,
+                    number,
+                )
+        return trail, last, changes
+
     def certificate_at(self, state: dict[str, Any], height: int, block_hash: bytes) -> dict[str, Any]:
         known = self._proven_at.get((height, block_hash))
         if known is not None:
@@ -2866,18 +2929,7 @@ class Verifier:
         statuses, anchorings = trail_words(words, slots[0]), trail_words(words, slots[2])
         if "certificate" in state:
             return self.against_certificate(state, height, block_hash, statuses[2], anchorings[2])
-        if issuer not in self._streams:
-            self._streams[issuer] = self._department_stream(department)
-        data_of = self._stream_data[issuer]
-        trail, changes, last = bytes(32), 0, 0
-        for number, index, status, _, _, r, d in self._streams[issuer]:
-            if number <= height:
-                link = bytes((status,)) + hexbytes(d, 32) + hexbytes(r, 32) + number.to_bytes(4, "big")
-                trail, changes, last = (
-                    hashlib.sha256(trail + link + data_of[(number, index)]).digest(),
-                    changes + 1,
-                    number,
-                )
+        trail, last, changes = self.stream_trail(issuer, department, height)
         if (trail, last, changes) != statuses:
             raise Failure(
                 f"the node's status events of the issuing department up to witnessed block {height} ({changes}) do not "

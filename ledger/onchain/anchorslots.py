@@ -164,6 +164,17 @@ class ProvenCertificate:
     predecessors: tuple[tuple[bytes, bytes], ...] = ()  # (root, digest) of each certificate it superseded, in order
 
 
+@dataclass(frozen=True, slots=True)
+class ProvenStanding:
+    """What a bundle taking the trail path proves of a certificate's status at the cosigned block: the issuer's status
+    events up to it, which hash to the status trail proven there, give its status history under its root and the root
+    under which it first ended (32 zero bytes while live), as a :class:`ProvenCertificate` holds them (red team round
+    84: the ``status`` check holds the node's "now" to either)."""
+
+    history: tuple[tuple[int, int, int, bytes], ...]  # (status code, block, timestamp (0: not read), detail)
+    ended: bytes
+
+
 def history_length(words: Mapping[int, int], slots: CertificateSlots) -> int:
     return words[slots.history]
 

@@ -731,6 +731,10 @@ def _verify_bundle(
             # the certificates it replaced as its proven slots hold them: no supersession read of the node
             view.prove_replaces(str(department), root, digest, tuple(d for _, d in certificate.predecessors))
         proven = None if certificate is None else certificate.batch
+        standing: anchorslots.ProvenCertificate | anchorslots.ProvenStanding | None = certificate
+        if department and certificate is None:
+            # the trail path: the certificate's status as the issuer's events proven to the trail give it
+            standing = _trail_standing(chain, bundle, witness_keys, witness_quorum, view)
         # validity judged at the same moment as the bundle's own validity check (a court's chosen day)
         cert_report = verify_certificate(_document(bundle), view, now=now)
         facts = dict(cert_report.facts)
@@ -769,7 +773,7 @@ def _verify_bundle(
             checks.run(
                 "status_statement", lambda: _check_status_statement(chain, department, root, digest, bundle, view)
             )
-            checks.run("status", lambda: _check_status(chain, department, root, digest, view, head, proven=certificate))
+            checks.run("status", lambda: _check_status(chain, department, root, digest, view, head, proven=standing))
         checks.run(
             "witnessed",
             lambda: _check_witnessed(chain, bundle, witness_keys, witness_quorum, require_state_proof),
@@ -1096,7 +1100,7 @@ def _check_status(
     view: ChainView,
     head: int,
     *,
-    proven: anchorslots.ProvenCertificate | None = None,
+    proven: anchorslots.ProvenCertificate | anchorslots.ProvenStanding | None = None,
 ) -> tuple[bool, str]:
     if view.status_lookup == "herd":
         name, block, _ts, detail = view.status(department, root, digest, None, head)
@@ -1167,6 +1171,20 @@ def _proven_certificate(
     except InputError:
         return None
     return proven_certificate(chain, bundle, parsed, quorum)
+
+
+def _trail_standing(
+    chain: Chain, bundle: dict[str, Any], keys: list[str] | None, quorum: int | None, view: ChainView
+) -> anchorslots.ProvenStanding | None:
+    """The certificate's status as a trail-path state proof proves it at a checkpoint the given witnesses cosigned
+    (:func:`~ledger.services.witness.bundle.trail_standing`; None without one)."""
+    from .witness.bundle import parse_keys, trail_standing
+
+    try:
+        parsed = parse_keys(keys)
+    except InputError:
+        return None
+    return trail_standing(chain, bundle, parsed, quorum, view)
 
 
 def _check_witnessed(

@@ -266,21 +266,9 @@ def proven_certificate(
     state = section.get("state")
     if not isinstance(state, dict) or not isinstance(state.get("certificate"), dict):
         return None
-    keys = distinct_keys(keys)
-    need = len(keys) if quorum is None else quorum
     try:
-        note = parse_note(section["checkpoint"])
-        checkpoint = Checkpoint.parse(note.text)
-        c = bundle["chain"]
-        if (
-            not keys
-            or need < 1
-            or checkpoint.origin != origin_for(c["chain_id"], c["genesis_hash"], c["registry_contract"])
-        ):
-            return None
-        if len(note.verified(keys)) < need or chain.block_number() < checkpoint.height:
-            return None
-        if "0x" + bytes(chain.w3.eth.get_block(checkpoint.height)["hash"]).hex() != checkpoint.hash_hex:
+        checkpoint = _held_checkpoint(chain, bundle, section, keys, quorum)
+        if checkpoint is None:
             return None
         slots = anchorslots.certificate_slots(
             department_id_bytes(bundle["certificate"]["fields"]["issuer"]),
@@ -295,6 +283,78 @@ def proven_certificate(
             checkpoint.block_hash,
             checkpoint.height,
         )
+    except (LedgerError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+
+
+def _held_checkpoint(
+    chain: Chain, bundle: dict[str, Any], section: dict[str, Any], keys: list[VerifierKey], quorum: int | None
+) -> Checkpoint | None:
+    """The bundle's checkpoint when ``quorum`` of ``keys`` cosigned it for the bundle's chain and the node still has
+    its block, else None (``witnessed`` says why); what the note and bundle hold unread raises (the callers' except)."""
+    keys = distinct_keys(keys)
+    need = len(keys) if quorum is None else quorum
+    note = parse_note(section["checkpoint"])
+    checkpoint = Checkpoint.parse(note.text)
+    c = bundle["chain"]
+    if (
+        not keys
+        or need < 1
+        or checkpoint.origin != origin_for(c["chain_id"], c["genesis_hash"], c["registry_contract"])
+    ):
+        return None
+    if len(note.verified(keys)) < need or chain.block_number() < checkpoint.height:
+        return None
+    if "0x" + bytes(chain.w3.eth.get_block(checkpoint.height)["hash"]).hex() != checkpoint.hash_hex:
+        return None
+    return checkpoint
+
+
+def trail_standing(
+    chain: Chain, bundle: dict[str, Any], keys: list[VerifierKey], quorum: int | None, view: Any
+) -> anchorslots.ProvenStanding | None:
+    """For a bundle whose ``witness.state`` proves the issuer's trails but not the certificate's own slots (the trail
+    path: a herd build, or a section cut off), the certificate's status history under its root and the root it
+    first ended under, as the issuer's status events up to the cosigned block give them once they hash to the status
+    trail proven there (``view``: a :class:`~ledger.services.verify.ChainView`, whose reading the witnessed check
+    repeats); None when anything of that does not hold (``witnessed`` then says what). The ``status`` check holds
+    the node's "now" to it as to :func:`proven_certificate`'s (red team round 84: a node answering ``statusOf``
+    "valid" for a certificate whose revocation such a bundle proves was believed)."""
+    section = bundle.get("witness")
+    if not isinstance(section, dict) or bundle.get("kind") != "certificate":
+        return None
+    state = section.get("state")
+    if (
+        not isinstance(state, dict)
+        or "certificate" in state
+        or not isinstance(state.get("block"), dict)
+        or not isinstance(state.get("proof"), dict)
+    ):
+        return None
+    try:
+        checkpoint = _held_checkpoint(chain, bundle, section, keys, quorum)
+        if checkpoint is None:
+            return None
+        height = checkpoint.height
+        dept = department_id_bytes(bundle["certificate"]["fields"]["issuer"])
+        words = stateproof.verified_words(
+            state["block"],
+            state["proof"],
+            bundle["chain"]["anchor_contract"],
+            stateproof.department_slots(dept),
+            checkpoint.block_hash,
+            height,
+        )
+        read, events = view.trail_upto(dept, height, checkpoint.hash_hex)
+        if not read.agrees(stateproof.trail_from(words, dept)):
+            return None
+        root = bytes.fromhex(bundle["anchor"]["root"][2:])
+        digest = bytes.fromhex(bundle["certificate"]["digest"][2:])
+        history = tuple(
+            (code, block, 0, detail) for code, block, detail in events.changes((dept, root, digest), height)
+        )
+        ended = events.elsewhere(dept, digest, height)[0]
+        return anchorslots.ProvenStanding(history, bytes(32) if ended is None else ended[0])
     except (LedgerError, ValueError, TypeError, KeyError, AttributeError):
         return None
 

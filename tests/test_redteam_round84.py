@@ -1,0 +1,66 @@
+"""Red team round 84: the chain's operator, a forger and a court's expert against the state proofs and the two
+verifiers' agreement."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ledger.client import Ledger
+from ledger.services import evidence, status
+
+from .conftest import PASSPHRASE, make_records
+from .evidence_support import issue
+from .foundation_support import reanchored
+from .lying_node_support import status_by_both
+from .witness_support import trusted_witness
+
+
+@pytest.fixture()
+def passphrases(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
+
+
+@pytest.mark.parametrize("build", ["herd", "certificate cut"])
+@pytest.mark.parametrize("change", ["revoked", "suspended", "revoked under another root"])
+def test_a_change_the_trail_path_proves_is_not_undone_by_a_node_answering_never_changed(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, passphrases: None, build: str, change: str
+) -> None:
+    """Adversary: the chain's operator (its node answering ``statusOf`` "valid, never changed" and ``endedUnder``
+    zero), and for ``certificate cut`` a forger deleting ``witness.state.certificate``. A bundle on the trail path (a
+    herd build carries no certificate proof; a direct build's cut off) proves the issuer's status trail at the
+    cosigned block, and the node's events up to it hash to it and hold the change, so ``witnessed`` passed as
+    proven; but ``status`` ("now") was the node's word alone on that path: the bundle of a revoked certificate was
+    VERIFIED under ``--status-lookup direct`` in both verifiers (round 82 had closed it for the certificate path
+    only). The trail path's proven events now hold ``status`` as the proven slots do."""
+    (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    verified = target
+    if change == "revoked under another root":
+        verified = reanchored(ledger, fresh_department, target)
+        status.revoke(ledger, target["digest"], "fraud", department=fresh_department)
+    elif change == "revoked":
+        status.revoke(ledger, target["digest"], "fraud", department=fresh_department)
+    else:
+        status.suspend(ledger, target["digest"], "under-investigation", department=fresh_department)
+    for key, _ in trusted_witness(ledger, tmp_path):
+        lookup = "herd" if build == "herd" else "direct"
+        bundle = evidence.certificate_bundle(ledger, verified, status_lookup=lookup)
+        state = bundle["witness"]["state"]
+        if build == "certificate cut":
+            del state["certificate"]
+        assert "certificate" not in state and "proof" in state, sorted(state)
+        path = tmp_path / "bundle.json"
+        path.write_text(json.dumps(bundle), encoding="utf-8")
+        # an end under the first root is named by that root (round 82's words)
+        word = target["anchor"]["root"].lower() if change.endswith("another root") else change
+        for lying in (False, True):
+            report, court, code = status_by_both(ledger, path, key, lying)
+            library = report.check("status")
+            assert not library.ok and word in library.detail.lower(), (lying, library)
+            assert court["status"][0] == "FAIL" and word in court["status"][1].lower(), (lying, court["status"])
+            assert library.detail == court["status"][1], (library.detail, court["status"])
+            assert report.check("witnessed").ok and court["witnessed"][0] == "PASS", (lying, court["witnessed"])
+            assert code == 1 and not report.ok
