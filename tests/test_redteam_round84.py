@@ -64,3 +64,33 @@ def test_a_change_the_trail_path_proves_is_not_undone_by_a_node_answering_never_
             assert library.detail == court["status"][1], (library.detail, court["status"])
             assert report.check("witnessed").ok and court["witnessed"][0] == "PASS", (lying, court["witnessed"])
             assert code == 1 and not report.ok
+
+
+def test_a_stale_checkpoints_certificate_proof_is_taken_by_neither_verifier(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, passphrases: None
+) -> None:
+    """Adversary: a forger handing the court a bundle with the witness section of an older bundle of the same
+    certificate (its checkpoint below the bundle's ``as_of``), and the chain's operator answering ``statusOf`` "valid,
+    never changed". ``witnessed`` fails in both verifiers (a stale checkpoint), but the library still took the old
+    section's certificate proof for ``status`` and the anchoring (its check of the checkpoint left out the coverage
+    the court's makes), so the two verifiers disagreed on ``status``. Neither takes a proof of a checkpoint that does
+    not cover the bundle's facts now; the verdicts and every check agree."""
+    (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    status.suspend(ledger, target["digest"], "under-investigation", department=fresh_department)
+    for key, _ in trusted_witness(ledger, tmp_path):
+        older = evidence.certificate_bundle(ledger, target, status_lookup="direct")
+        status.reinstate(ledger, target["digest"], "grounds-resolved", department=fresh_department)
+        status.suspend(ledger, target["digest"], "under-investigation", department=fresh_department)
+        bundle = evidence.certificate_bundle(ledger, target, status_lookup="direct")
+        assert "certificate" in older["witness"]["state"] and "certificate" in bundle["witness"]["state"]
+        assert older["witness"]["checkpoint"] != bundle["witness"]["checkpoint"]
+        bundle["witness"] = older["witness"]
+        path = tmp_path / "stale.json"
+        path.write_text(json.dumps(bundle), encoding="utf-8")
+        for lying in (False, True):
+            report, court, code = status_by_both(ledger, path, key, lying)
+            library = {c.name: "SKIP" if c.skipped else "PASS" if c.ok else "FAIL" for c in report.checks}
+            theirs = {name: result for name, (result, _) in court.items()}
+            assert library == theirs, (lying, {k: (v, theirs.get(k)) for k, v in library.items() if v != theirs.get(k)})
+            assert "stale" in report.check("witnessed").detail and "stale" in court["witnessed"][1]
+            assert code == 1 and not report.ok

@@ -290,8 +290,10 @@ def proven_certificate(
 def _held_checkpoint(
     chain: Chain, bundle: dict[str, Any], section: dict[str, Any], keys: list[VerifierKey], quorum: int | None
 ) -> Checkpoint | None:
-    """The bundle's checkpoint when ``quorum`` of ``keys`` cosigned it for the bundle's chain and the node still has
-    its block, else None (``witnessed`` says why); what the note and bundle hold unread raises (the callers' except)."""
+    """The bundle's checkpoint when ``quorum`` of ``keys`` cosigned it for the bundle's chain, it covers the bundle's
+    anchoring block and ``as_of`` and the node still has its block, else None (``witnessed`` says why); what the note
+    and bundle hold unread raises (the callers' except). The court's verifier takes a proof on the same terms (red
+    team round 84: a stale checkpoint's proof was taken by the library only, and ``status`` differed)."""
     keys = distinct_keys(keys)
     need = len(keys) if quorum is None else quorum
     note = parse_note(section["checkpoint"])
@@ -302,6 +304,8 @@ def _held_checkpoint(
         or need < 1
         or checkpoint.origin != origin_for(c["chain_id"], c["genesis_hash"], c["registry_contract"])
     ):
+        return None
+    if max(bundle["anchor"]["block_number"], bundle["as_of"]["block_number"]) > checkpoint.height:
         return None
     if len(note.verified(keys)) < need or chain.block_number() < checkpoint.height:
         return None
