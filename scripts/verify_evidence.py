@@ -2634,6 +2634,29 @@ class Verifier:
                 status, block, detail, other_root = other
                 name = STATUSES[status]
                 where = f" under the issuer's batch 0x{other_root.hex()} (this anchoring is the same certificate anchored again)"
+        held = proven["held"] if proven is not None else bytes(32)
+        if name == "valid" and self.status_lookup == "direct" and held not in (self._where()[1], bytes(32)):
+            # the bundle's proof names the root every suspension of the digest is made through (held is set once and
+            # never cleared): its changes are read there whatever the node's heldUnder answers (red team round 84)
+            department, _, digest = self._where()
+            (changes,) = self.rpc.call(
+                self.b["chain"]["anchor_contract"],
+                "statusHistory(bytes32,bytes32,bytes32)",
+                ["bytes32", "bytes32", "bytes32"],
+                [department, held, digest],
+                ["(uint8,uint32,uint32,bytes32)[]"],
+            )
+            if not changes:
+                raise Failure(
+                    f"suspended under the issuer's batch 0x{held.hex()}, as the bundle's state proof proves at its "
+                    "witnessed block (this anchoring is the same certificate anchored again); the node answers no "
+                    "change there: do not trust this node"
+                )
+            if changes[-1][0] == 1:
+                name, block, detail = "suspended", changes[-1][1], changes[-1][3]
+                where = (
+                    f" under the issuer's batch 0x{held.hex()} (this anchoring is the same certificate anchored again)"
+                )
         if name in ("valid", "suspended") and proven is not None and any(proven["ended"]):
             # the bundle's proof of the certificate's ended slot at the cosigned block: an end is never undone, so
             # the node's "valid" (statusOf) or "never ended" (endedUnder) is not believed against it (red team
@@ -2792,9 +2815,11 @@ class Verifier:
         root, digest = self.b["anchor"]["root"].lower(), self.b["certificate"]["digest"].lower()
         mine = [e for e in self._streams[issuer] if e[0] <= height and e[6] == digest]
         ended = next((e[5] for e in mine if e[2] in (2, 3)), None)
+        held = next((e[5] for e in mine if e[2] == 1), None)
         return {
             "history": [(status, number, ts, detail) for number, _, status, ts, detail, r, _ in mine if r == root],
             "ended": bytes(32) if ended is None else hexbytes(ended, 32),
+            "held": bytes(32) if held is None else hexbytes(held, 32),
         }
 
     def stream_trail(self, issuer: str, department: bytes, height: int) -> tuple[bytes, int, int]:

@@ -14,7 +14,7 @@ from ledger.services import evidence, status
 from .conftest import PASSPHRASE, make_records
 from .evidence_support import issue
 from .foundation_support import reanchored
-from .lying_node_support import status_by_both
+from .lying_node_support import HELD_UNDER, ZERO_WORD, status_by_both
 from .witness_support import trusted_witness
 
 
@@ -93,4 +93,39 @@ def test_a_stale_checkpoints_certificate_proof_is_taken_by_neither_verifier(
             theirs = {name: result for name, (result, _) in court.items()}
             assert library == theirs, (lying, {k: (v, theirs.get(k)) for k, v in library.items() if v != theirs.get(k)})
             assert "stale" in report.check("witnessed").detail and "stale" in court["witnessed"][1]
+            assert code == 1 and not report.ok
+
+
+@pytest.mark.parametrize("build", ["direct", "herd"])
+@pytest.mark.parametrize("reinstated", [False, True])
+def test_a_suspension_through_another_root_the_bundle_proves_is_not_hidden_by_the_node(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, passphrases: None, build: str, reinstated: bool
+) -> None:
+    """Adversary: the chain's operator, its node answering ``heldUnder`` with zero. The department anchored the
+    certificate again and suspended it through its first root (every suspension of the digest is made through that
+    root, and holds under every root of it: round 46); the copy's witnessed bundle proves it (the ``held`` slot
+    naming that root, or on the trail path the suspension among the proven events), and ``witnessed`` even named it
+    ("first suspended under the issuer's batch ..."), but ``status`` took the node's ``heldUnder`` and passed "valid
+    now": the copy of a suspended certificate was VERIFIED in both verifiers. ``held`` is set once and never cleared,
+    so a proven one is read whatever ``heldUnder`` answers; a reinstatement through it is still believed."""
+    (first,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    copy_ = reanchored(ledger, fresh_department, first)
+    status.suspend(ledger, first["digest"], "under-investigation", department=fresh_department)
+    if reinstated:
+        status.reinstate(ledger, first["digest"], "grounds-resolved", department=fresh_department)
+    held = first["anchor"]["root"].lower()
+    for key, _ in trusted_witness(ledger, tmp_path):
+        bundle = evidence.certificate_bundle(ledger, copy_, status_lookup=build)
+        assert ("certificate" in bundle["witness"]["state"]) == (build == "direct"), sorted(bundle["witness"]["state"])
+        path = tmp_path / "copy.json"
+        path.write_text(json.dumps(bundle), encoding="utf-8")
+        for lie in (False, True):
+            report, court, code = status_by_both(ledger, path, key, lie, lies={HELD_UNDER: ZERO_WORD})
+            library = report.check("status")
+            if reinstated:
+                assert library.ok and court["status"][0] == "PASS", (lie, library, court["status"])
+                assert code == 0 and report.ok, (lie, report.to_json())
+                continue
+            assert not library.ok and "suspended" in library.detail and held in library.detail.lower(), (lie, library)
+            assert court["status"] == ("FAIL", library.detail), (lie, court["status"], library.detail)
             assert code == 1 and not report.ok

@@ -168,11 +168,13 @@ class ProvenCertificate:
 class ProvenStanding:
     """What a bundle taking the trail path proves of a certificate's status at the cosigned block: the issuer's status
     events up to it, which hash to the status trail proven there, give its status history under its root and the root
-    under which it first ended (32 zero bytes while live), as a :class:`ProvenCertificate` holds them (red team round
-    84: the ``status`` check holds the node's "now" to either)."""
+    under which it first ended and the root every suspension of it is made through (each 32 zero bytes while none),
+    as a :class:`ProvenCertificate` holds them (red team round 84: the ``status`` check holds the node's "now" to
+    either)."""
 
     history: tuple[tuple[int, int, int, bytes], ...]  # (status code, block, timestamp (0: not read), detail)
     ended: bytes
+    held: bytes
 
 
 def history_length(words: Mapping[int, int], slots: CertificateSlots) -> int:

@@ -1123,6 +1123,20 @@ def _check_status(
             where = (
                 f" under the issuer's batch {hex32(ended_root)} (this anchoring is the same certificate anchored again)"
             )
+    if (
+        name == "valid"
+        and view.status_lookup == "direct"
+        and proven is not None
+        and proven.held not in (root, bytes(32))
+    ):
+        # the bundle's proof names the root every suspension of the digest is made through (held is set once and
+        # never cleared): its changes are read there whatever the node's heldUnder answers (red team round 84)
+        suspended = _held_through(chain, department, digest, proven.held)
+        if isinstance(suspended, str):
+            return False, suspended
+        if suspended is not None:
+            name, block, detail = "suspended", suspended[0], suspended[1]
+            where = f" under the issuer's batch {hex32(proven.held)} (this anchoring is the same certificate anchored again)"
     if name in ("valid", "suspended") and proven is not None and any(proven.ended):
         # the bundle's proof of the certificate's ended slot at the cosigned block: an end is never undone, so the
         # node's "valid" (statusOf) or "never ended" (endedUnder) is not believed against it (red team round 82)
@@ -1135,6 +1149,22 @@ def _check_status(
         else f" (reason: {reason_name(bytes(detail))})"
     )
     return False, f"{name} in block {int(block)}{extra}{where}"
+
+
+def _held_through(chain: Chain, department: str, digest: bytes, held: bytes) -> tuple[int, bytes] | str | None:
+    """(block, detail) of the suspension in force through ``held``, the root the bundle's proof names as the one every
+    suspension of ``digest`` is made through, as the node's ``statusHistory`` there answers; None when its last
+    change there is a reinstatement; the ``status`` detail when it answers no change there, which the proof
+    contradicts. Alike in the court's verifier."""
+    changes = chain.call(chain.anchor.functions.statusHistory(department_id_bytes(department), held, digest))
+    if not changes:
+        return (
+            f"suspended under the issuer's batch {hex32(held)}, as the bundle's state proof proves at its witnessed "
+            "block (this anchoring is the same certificate anchored again); the node answers no change there: do not "
+            "trust this node"
+        )
+    code, block, _ts, detail = changes[-1]
+    return (int(block), bytes(detail)) if int(code) == 1 else None
 
 
 def _older_than_proven(name: str, block: int, last: tuple[int, int, int, bytes]) -> str:

@@ -357,8 +357,10 @@ def trail_standing(
         history = tuple(
             (code, block, 0, detail) for code, block, detail in events.changes((dept, root, digest), height)
         )
-        ended = events.elsewhere(dept, digest, height)[0]
-        return anchorslots.ProvenStanding(history, bytes(32) if ended is None else ended[0])
+        ended, held = events.elsewhere(dept, digest, height)
+        return anchorslots.ProvenStanding(
+            history, bytes(32) if ended is None else ended[0], bytes(32) if held is None else held[0]
+        )
     except (LedgerError, ValueError, TypeError, KeyError, AttributeError):
         return None
 
