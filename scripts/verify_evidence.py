@@ -1613,6 +1613,7 @@ def proven_certificate(
             (words[before[i]].to_bytes(32, "big"), words[before[i + 1]].to_bytes(32, "big"))
             for i in range(0, len(before), 2)
         ],
+        "at": number,  # every change up to this block is in the history
     }
 
 
@@ -2625,6 +2626,18 @@ class Verifier:
                 f"{STATUSES[last[0]]} in block {last[1]}, as the bundle's state proof proves at its witnessed block; "
                 f"the node answers {name} since block {block}, before that change: do not trust this node"
             )
+        if proven is not None and proven["history"] and block <= proven["at"]:
+            # every change up to the cosigned block is proven: an answer of a block up to it is the last of them, or
+            # no change the chain made (red team round 84: a reinstatement in the suspension's block, or after it but
+            # before the checkpoint, was believed)
+            last = proven["history"][-1]
+            named = STATUSES[last[0]] if last[0] < len(STATUSES) else str(last[0])
+            if (name, block) != (named, last[1]):
+                raise Failure(
+                    f"{named} in block {last[1]}, the last change the bundle's state proof proves up to its witnessed "
+                    f"block {proven['at']}; the node answers {name} since block {block}, which that proof rules out: "
+                    "do not trust this node"
+                )
         where = ""
         if name in ("valid", "suspended"):
             # the same digest anchored again by its issuer is the same certificate; so is a suspension under
@@ -2820,6 +2833,7 @@ class Verifier:
             "history": [(status, number, ts, detail) for number, _, status, ts, detail, r, _ in mine if r == root],
             "ended": bytes(32) if ended is None else hexbytes(ended, 32),
             "held": bytes(32) if held is None else hexbytes(held, 32),
+            "at": height,
         }
 
     def stream_trail(self, issuer: str, department: bytes, height: int) -> tuple[bytes, int, int]:

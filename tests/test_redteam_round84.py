@@ -39,11 +39,12 @@ from ledger.errors import ChainError
 from ledger.onchain import anchorslots, stateproof
 from ledger.services import evidence, status
 
+from .cli_support import rpc
 from .conftest import PASSPHRASE, make_records
 from .evidence_support import SCRIPT_MODULE as COURT
 from .evidence_support import issue
 from .foundation_support import reanchored
-from .lying_node_support import HELD_UNDER, ZERO_WORD, status_by_both
+from .lying_node_support import HELD_UNDER, STATUS_OF, ZERO_WORD, status_by_both
 from .trie_support import hex_prefix, key_nibbles, made_up_state
 from .witness_support import trusted_witness
 
@@ -301,3 +302,37 @@ def test_proven_words_no_contract_writes_are_read_alike_by_both_verifiers(state:
         court = "refused"
     assert library == court, (library, court)
     assert (library == "refused") == (length + count > anchorslots.MAX_HISTORY), library
+
+
+@pytest.mark.parametrize("build", ["direct", "herd"])
+@pytest.mark.parametrize("answered", ["in the suspension's block", "between it and the checkpoint"])
+def test_a_reinstatement_the_proof_rules_out_is_not_believed(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, passphrases: None, build: str, answered: str
+) -> None:
+    """Adversary: the chain's operator, its node answering ``statusOf`` "valid" since a block at or before the
+    cosigned one: the suspension's own block, or one between it and the checkpoint. The bundle proves every change
+    of the certificate up to the cosigned block, the last one the suspension, so no reinstatement at or before it
+    exists; but round 82's hold ("a history only grows") refused only an answer older than the proven change: an
+    answer of the same block, or of any block up to the checkpoint, passed "valid now" and the suspended certificate
+    was VERIFIED in both verifiers. An answer at or below the cosigned block must be the last proven change; a
+    reinstatement after it is still believed."""
+    (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    status.suspend(ledger, target["digest"], "under-investigation", department=fresh_department)
+    for _ in range(2):  # the checkpoint above the suspension's block
+        rpc(ledger, "evm_mine")
+    for key, _ in trusted_witness(ledger, tmp_path):
+        bundle = evidence.certificate_bundle(ledger, target, status_lookup=build)
+        assert bundle["status"]["status"] == "suspended"
+        suspended = bundle["status"]["changed_in_block"]
+        height = int(bundle["witness"]["checkpoint"].split("\n")[1]) - 1
+        block = suspended if answered.startswith("in") else height
+        assert suspended < height, (suspended, height)
+        path = tmp_path / "suspended.json"
+        path.write_text(json.dumps(bundle), encoding="utf-8")
+        valid_since = "0x" + f"{0:064x}{block:064x}{0:064x}{0:064x}"
+        for lie in (False, True):
+            report, court, code = status_by_both(ledger, path, key, lie, lies={STATUS_OF: valid_since})
+            library = report.check("status")
+            assert not library.ok and "suspended" in library.detail, (lie, library)
+            assert court["status"] == ("FAIL", library.detail), (lie, court["status"], library.detail)
+            assert code == 1 and not report.ok

@@ -1112,6 +1112,11 @@ def _check_status(
     if proven is not None and proven.history and int(block) < proven.history[-1][1]:
         # a history only grows: an answer older than its proven last change is no state the chain had since
         return False, _older_than_proven(name, int(block), proven.history[-1])
+    if proven is not None and proven.history and int(block) <= proven.at and _not_last(name, int(block), proven):
+        # every change up to the cosigned block is proven: an answer of a block up to it is the last of them, or no
+        # change the chain made (red team round 84: a reinstatement in the suspension's block, or after it but before
+        # the checkpoint, was believed)
+        return False, _ruled_out(name, int(block), proven.history[-1], proven.at)
     where = ""
     if name in ("valid", "suspended"):
         # the same digest anchored again by its issuer is the same certificate: an end under another root holds
@@ -1165,6 +1170,22 @@ def _held_through(chain: Chain, department: str, digest: bytes, held: bytes) -> 
         )
     code, block, _ts, detail = changes[-1]
     return (int(block), bytes(detail)) if int(code) == 1 else None
+
+
+def _not_last(name: str, block: int, proven: anchorslots.ProvenCertificate | anchorslots.ProvenStanding) -> bool:
+    code, last, _ts, _detail = proven.history[-1]
+    return (name, block) != (STATUS_NAMES[code] if code < len(STATUS_NAMES) else str(code), last)
+
+
+def _ruled_out(name: str, block: int, last: tuple[int, int, int, bytes], at: int) -> str:
+    """The ``status`` detail for a node answering a certificate's status as of a block at or below the cosigned one
+    ``at`` that is not the last change the bundle's state proof proves there (red team round 84). Alike in the
+    court's verifier."""
+    proven = STATUS_NAMES[last[0]] if last[0] < len(STATUS_NAMES) else str(last[0])
+    return (
+        f"{proven} in block {last[1]}, the last change the bundle's state proof proves up to its witnessed block "
+        f"{at}; the node answers {name} since block {block}, which that proof rules out: do not trust this node"
+    )
 
 
 def _older_than_proven(name: str, block: int, last: tuple[int, int, int, bytes]) -> str:

@@ -359,7 +359,7 @@ def trail_standing(
         )
         ended, held = events.elsewhere(dept, digest, height)
         return anchorslots.ProvenStanding(
-            history, bytes(32) if ended is None else ended[0], bytes(32) if held is None else held[0]
+            history, bytes(32) if ended is None else ended[0], bytes(32) if held is None else held[0], height
         )
     except (LedgerError, ValueError, TypeError, KeyError, AttributeError):
         return None
