@@ -14,6 +14,10 @@ verifiers' agreement.
    root every suspension of the digest is made through, set once, never cleared), yet ``status`` took the node's
    ``heldUnder`` (answered zero) and passed the copy of a suspended certificate. A proven ``held`` root is read
    whatever ``heldUnder`` answers.
+4. The chain's operator answering ``statusOf`` "valid" since the suspension's own block, or a block between it and
+   the checkpoint: the proof holds every change up to the cosigned block, so no such reinstatement exists, but only
+   an answer older than the last proven change was refused. An answer at or below the cosigned block must be the
+   last proven change.
 
 Guards that held (the court's expert, both verifiers side by side): Merkle-Patricia shapes with embedded nodes, a
 value at a branch, malformed path flags, oversized embeddings and trailing nodes get one reading from both walks; and
