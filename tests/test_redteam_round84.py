@@ -19,6 +19,10 @@ verifiers' agreement.
    an answer older than the last proven change was refused. An answer at or below the cosigned block must be the
    last proven change.
 
+Open: the chain's operator inventing a reinstatement, before the checkpoint, through the root a copy's suspension was
+made through: the bundle proves that root (``held``) but not the changes through it, so both verifiers believe it
+(strict xfail).
+
 Guards that held (the court's expert, both verifiers side by side): Merkle-Patricia shapes with embedded nodes, a
 value at a branch, malformed path flags, oversized embeddings and trailing nodes get one reading from both walks; and
 proven words no contract writes (a history of 2^255 changes, predecessors past the budget, a batch of count 0, a
@@ -41,6 +45,7 @@ from eth_utils.crypto import keccak
 from ledger.client import Ledger
 from ledger.errors import ChainError
 from ledger.onchain import anchorslots, stateproof
+from ledger.onchain.ids import department_id_bytes
 from ledger.services import evidence, status
 
 from .cli_support import rpc
@@ -340,3 +345,48 @@ def test_a_reinstatement_the_proof_rules_out_is_not_believed(
             assert not library.ok and "suspended" in library.detail, (lie, library)
             assert court["status"] == ("FAIL", library.detail), (lie, court["status"], library.detail)
             assert code == 1 and not report.ok
+
+
+STATUS_HISTORY = "0x" + keccak(text="statusHistory(bytes32,bytes32,bytes32)")[:4].hex()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open (red team round 84): a bundle proves the held root but not the changes through it, so a node "
+    "inventing a reinstatement there before the checkpoint is believed",
+)
+@pytest.mark.parametrize("build", ["direct", "herd"])
+def test_a_reinstatement_through_the_held_root_invented_before_the_checkpoint_is_not_believed(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, passphrases: None, build: str
+) -> None:
+    """Adversary: the chain's operator, its node answering ``statusHistory`` through the root a copy's suspension was
+    made through with the genuine suspension and a reinstatement it invented, in a block before the cosigned one.
+    The copy's bundle proves that root (``held``; on the trail path, every change up to the checkpoint), but not the
+    changes through it (the certificate path proves the bundle's own root's only), so both verifiers believe the
+    reinstatement and pass "valid now". Open: the producer would prove the held root's history too."""
+    (first,) = issue(ledger, tmp_path, fresh_department, make_records(1))
+    copy_ = reanchored(ledger, fresh_department, first)
+    status.suspend(ledger, first["digest"], "under-investigation", department=fresh_department)
+    for _ in range(3):
+        rpc(ledger, "evm_mine")
+    dept = department_id_bytes(fresh_department).hex()
+    held = first["anchor"]["root"].lower()[2:]
+    for key, _ in trusted_witness(ledger, tmp_path):
+        bundle = evidence.certificate_bundle(ledger, copy_, status_lookup=build)
+        height = int(bundle["witness"]["checkpoint"].split("\n")[1]) - 1
+        (suspension,) = ledger.chain.call(
+            ledger.chain.anchor.functions.statusHistory(
+                bytes.fromhex(dept), bytes.fromhex(held), bytes.fromhex(first["digest"][2:])
+            )
+        )
+        code, block, time, reason = suspension
+        assert code == 1 and block < height
+        changes = (
+            f"{code:064x}{block:064x}{time:064x}{bytes(reason).hex()}" + f"{0:064x}{height:064x}{time:064x}{0:064x}"
+        )
+        invented = "0x" + f"{32:064x}{2:064x}" + changes
+        path = tmp_path / "copy.json"
+        path.write_text(json.dumps(bundle), encoding="utf-8")
+        report, court, _ = status_by_both(ledger, path, key, True, lies={STATUS_HISTORY + dept + held: invented})
+        library = report.check("status")
+        assert not library.ok and court["status"][0] == "FAIL", (library, court["status"])
