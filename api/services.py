@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from ledger.client import Ledger
-from ledger.errors import ChainError, ErasedError, InputError, NotFoundError
+from ledger.errors import ChainError, ErasedError, InputError, NotAnchoredError, NotFoundError
 from ledger.formats import checks as checks_core
 from ledger.formats.canonical import (
     CERT_FORMAT,
@@ -272,6 +272,11 @@ def _public_report(
     key = hex32(parse_hex32(digest))
     try:
         document = export_document(ledger, key)
+    except (NotFoundError, NotAnchoredError):
+        # a certificate stored but not anchored yet is nothing a client can verify, and nobody outside the ledger was
+        # given it: answered as a digest the ledger never issued, naming no batch state and no operator's command
+        # (noticed by red team round 80)
+        raise NotFoundError(f"no certificate with digest {key} is anchored through this ledger") from None
     except ErasedError:  # its contents are gone, not its anchor: the chain's facts from where it was anchored
         anchored = stored_anchor(ledger, key)
         # the store's issuer and type columns are not bound to the digest any more: only the issuer's anchored

@@ -52,6 +52,11 @@ def _input_error(message: str, line: int | None, field: str | None) -> InputErro
     return error
 
 
+class NotAnchoredError(InputError):
+    """A certificate in the store whose batch the chain does not hold yet (prepared, submitted, or held until its
+    decision is recorded): nothing to hand out or verify until ``ledger resume`` anchors it."""
+
+
 class KeystoreError(LedgerError):
     """A key could not be created, found or unlocked (wrong passphrase, missing keystore)."""
 
@@ -99,6 +104,7 @@ __all__ = [
     "InputError",
     "KeystoreError",
     "LedgerError",
+    "NotAnchoredError",
     "NotFoundError",
     "StateError",
     "VerificationError",

@@ -499,10 +499,14 @@ def _costs(ledger: Ledger, tmp_path: Path, target: dict[str, Any], key: str, *, 
         report = evidence.verify_bundle(path, counted, witness_keys=[key], status_lookup="direct")
         assert report.ok, report.to_json()
         assert "no event stream read" in report.check("witnessed").detail
+        # the issuer's registry periods proven from the bundle's own proof: no proof asked of the node
+        assert "registry: 1 key, 1 status" in report.check("witnessed").detail, report.check("witnessed")
+        assert node.methods["eth_getProof"] == 0, node.methods
         costs.append(_log_queries(node, supersessions=supersessions))
     with RpcProxy(rpc_url(ledger)) as node:
         code, answer, stderr = standalone(ledger, path, "--witness-key", key, "--status-lookup", "direct", rpc=node.url)
         assert code == 0, (answer, stderr)
+        assert node.methods["eth_getProof"] == 0, node.methods
         costs.append(_log_queries(node, supersessions=supersessions))
     return costs
 

@@ -878,8 +878,9 @@ def test_0022_gives_every_permit_issued_before_it_a_row_to_key_and_drops_them_on
         conn.execute(sa.insert(_table(conn, ProducedCertificate)), rows)
     old.dispose()
     engine = open_engine(url)
+    unkeyed = {"key": None, "n": None, "after_seq": None, "mac": None}  # (0024's columns)
     assert sorted(_model_rows(engine, PermitKey), key=lambda r: str(r["digest"])) == [
-        {"digest": r["digest"], "department_id": r["department_id"], "key": None} for r in rows
+        {"digest": r["digest"], "department_id": r["department_id"], **unkeyed} for r in rows
     ]
     assert sorted(_model_rows(engine, ProducedCertificate), key=lambda r: str(r["digest"])) == rows
     assert migrations.differences(engine) == []
@@ -917,7 +918,9 @@ def test_0023_keeps_every_permit_row_of_0022_and_adds_what_they_rest_on_empty(ur
     old.dispose()
     engine = open_engine(url)
     assert sorted(_model_rows(engine, ProducedCertificate), key=lambda r: str(r["digest"])) == rows
-    assert sorted(_model_rows(engine, PermitKey), key=lambda r: str(r["digest"])) == keys
+    # (0024 blanks the keys: the ledger keys each permit again, numbered and MACed, when an approval asks)
+    blanked = [dict(k, key=None, n=None, after_seq=None, mac=None) for k in keys]
+    assert sorted(_model_rows(engine, PermitKey), key=lambda r: str(r["digest"])) == blanked
     assert _model_rows(engine, PermitBasis) == []
     assert migrations.differences(engine) == []
     with engine.connect() as conn:
@@ -925,5 +928,34 @@ def test_0023_keeps_every_permit_row_of_0022_and_adds_what_they_rest_on_empty(ur
         conn.commit()
     with engine.connect() as conn:
         assert "permit_basis" not in sa.inspect(conn).get_table_names()
-    assert sorted(_model_rows(engine, PermitKey), key=lambda r: str(r["digest"])) == keys
+    assert sorted(_rows(engine, PermitKey), key=lambda r: str(r["digest"])) == [dict(k, key=None) for k in keys]
+    engine.dispose()
+
+
+def test_0024_blanks_every_permit_key_to_be_keyed_again_bound_and_keeps_the_rows_on_downgrade(url: str) -> None:
+    """0024 numbers and MACs each ``permit_key`` row (red team round 84p); a revision holds no secret to MAC the rows
+    it finds, nor a key to check theirs, so it blanks every key (the ledger keys each permit again from its sealed
+    fields when an approval asks: ``permits._key_earlier``); the downgrade drops the columns and keeps the rows."""
+    from ledger.storage.models import PermitKey
+
+    old = open_engine(url, migrate=False)
+    assert migrations.upgrade(old, "0023") == (None, "0023")
+    keys = [
+        {"digest": "0x" + f"{i + 1:02x}" * 32, "department_id": dept, "key": "0x" + "ab" * 32}
+        for i, dept in enumerate(["GOV", "GOV", "MKT"])
+    ]
+    with old.begin() as conn:
+        conn.execute(sa.insert(_table(conn, PermitKey)), keys)
+    old.dispose()
+    engine = open_engine(url)
+    assert sorted(_model_rows(engine, PermitKey), key=lambda r: str(r["digest"])) == [
+        dict(k, key=None, n=None, after_seq=None, mac=None) for k in keys
+    ]
+    assert migrations.differences(engine) == []
+    with engine.connect() as conn:
+        command.downgrade(migrations.config(conn), "0023")
+        conn.commit()
+    with engine.connect() as conn:
+        assert {c["name"] for c in sa.inspect(conn).get_columns("permit_key")} == {"digest", "department_id", "key"}
+    assert sorted(_rows(engine, PermitKey), key=lambda r: str(r["digest"])) == [dict(k, key=None) for k in keys]
     engine.dispose()

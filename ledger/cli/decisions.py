@@ -144,6 +144,13 @@ def register(commands: Any) -> None:
     q.add_argument("--department", "-d", required=True, help="the department whose permits follow their bases")
     q.add_argument("--limit", type=int, help="judge at most this many permits (the rest at the next run)")
     q.set_defaults(run=_follow_permits)
+    q = sub.add_parser(
+        "rekey",
+        help="put the department's permit_key rows right after an approval refused them as altered: every permit its "
+        "decisions issued is keyed again from its sealed fields when the next approval asks",
+    )
+    q.add_argument("--department", "-d", required=True, help="the department whose permits are keyed again")
+    q.set_defaults(run=_rekey_permits)
 
     p = commands.add_parser("anchor-logs", help="anchor a department's un-anchored log entries")
     p.add_argument("--department", "-d", required=True)
@@ -396,6 +403,15 @@ def _follow_permits(args: argparse.Namespace) -> int:
         )
     print_json(report.to_json())
     return 1 if report.unread else 0
+
+
+def _rekey_permits(args: argparse.Namespace) -> int:
+    from ..services import permits
+
+    with open_ledger(args) as ledger:
+        blanked = permits.rekey(ledger, args.department)
+    print_json({"department": args.department, "rows_to_key_again": blanked})
+    return 0
 
 
 def _anchor_logs(args: argparse.Namespace) -> int:

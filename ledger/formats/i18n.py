@@ -653,6 +653,17 @@ REPLAY_CHECKS: dict[str, dict[str, tuple[str, str]]] = {
             "许可证的索引键记录（审批据以查找同一持证人同一场所的有效许可证）被删除或修改，或同一持证人同一场所有两张有效许可证。",
         ),
     },
+    "permit_basis_altered": {
+        "en": (
+            "permit basis altered",
+            "A permit's basis row (what the sweep makes it follow) names another certificate than the one its approval "
+            "rests on, or a suspension the sweep never made.",
+        ),
+        "zh-CN": (
+            "许可证依据记录被篡改",
+            "许可证的依据记录（巡检据以使其跟随的证照）所指并非其批准所依据的证照，或记载了巡检从未作出的暂停。",
+        ),
+    },
     "produced_link_missing": {
         "en": ("product link missing", "The index row of a produced certificate was deleted."),
         "zh-CN": ("签发关联缺失", "所签发证照的索引记录被删除。"),

@@ -171,7 +171,8 @@ class BundleWitness(BaseModel):
         default=None,
         description="optional (certificate bundles): {block: the cosigned block's header fields, proof: the eth_getProof "
         "answer for the issuer's trail slots, certificate (optional): the eth_getProof answer for the certificate's own "
-        "slots}; checked by the witnessed check, not by the shape (docs/evidence.md)",
+        "slots, registry (optional): the registry's proofs of the issuer's key, status and type periods, packed}; checked by "
+        "the witnessed check, not by the shape (docs/evidence.md)",
     )
 
 

@@ -344,3 +344,92 @@ def kept_words(block: Any, answers: Any, registry: str, block_hash: bytes, numbe
         except (ChainError, ValueError):
             continue
     return words
+
+
+# -- in an evidence bundle (docs/evidence.md, "The registry's state at the cosigned block") --------------------------
+
+# The most eth_getProof answers a bundle's registry section may hold: the lengths', then every period's, MAX_PROOF_SLOTS
+# a answer (3 + MAX_PERIODS * 5 slots at most: 21 answers)
+MAX_BUNDLE_ANSWERS = 24
+
+
+def department_slots(words: Mapping[int, int], department_id: bytes) -> list[int]:
+    """Every slot of department ``department_id``'s history that proven ``words`` name: its three lengths, then (when
+    they are proven and within :data:`MAX_PERIODS`) every period's words."""
+    slots = length_slots(department_id)
+    if all(slot in words for slot in slots):
+        slots += period_slots(department_id, lengths(words, department_id))
+    return slots
+
+
+def bundle_section(answers: Sequence[Any], department_id: bytes, words: Mapping[int, int]) -> dict[str, Any]:
+    """The ``witness.state.registry`` member of a bundle: the ``eth_getProof`` answers ``answers`` of the registry
+    (which prove ``words``) cut to department ``department_id``'s slots, packed as a kept file packs them (each trie
+    node once, :func:`packed`)."""
+    wanted = {f"0x{slot:064x}" for slot in department_slots(words, department_id)}
+    cut = []
+    for answer in answers:
+        storage = [e for e in answer["storageProof"] if _slot_text(e.get("key")) in wanted]
+        if storage:
+            cut.append({"accountProof": answer["accountProof"], "storageProof": storage})
+    return packed(cut)
+
+
+def _slot_text(key: Any) -> str | None:
+    try:
+        return f"0x{int(key, 16):064x}" if type(key) is str and len(key) <= 66 else None
+    except ValueError:
+        return None
+
+
+def bundle_history(
+    block: Any, section: Any, registry: str, block_hash: bytes, number: int, department_id: bytes
+) -> RegistryHistory:
+    """Department ``department_id``'s history as a bundle's registry section (:func:`bundle_section`) proves it in the
+    block of hash ``block_hash`` with the bundle's header ``block``; a ChainError when any answer of it does not prove
+    that block, or it leaves one of the department's slots unproven, or a length is past :data:`MAX_PERIODS` (no
+    period of it is read then). Stricter than a kept file's reading: the bundle is the evidence, every part of it
+    must hold."""
+    nodes = section.get("nodes") if isinstance(section, Mapping) else None
+    proofs = section.get("proofs") if isinstance(section, Mapping) else None
+    if type(nodes) is not list or type(proofs) is not list or not 0 < len(proofs) <= MAX_BUNDLE_ANSWERS:
+        raise ChainError(
+            f"the registry proof is no object of trie nodes and at most {MAX_BUNDLE_ANSWERS} proofs referring to them"
+        )
+
+    def whole(refs: Any) -> list[Any]:
+        if type(refs) is not list or len(refs) > stateproof.MAX_PROOF_NODES:
+            raise ChainError(f"the registry proof holds a proof of more than {stateproof.MAX_PROOF_NODES} nodes")
+        if any(type(i) is not int or not 0 <= i < len(nodes) for i in refs):
+            raise ChainError("the registry proof refers to a trie node it does not hold")
+        return [nodes[i] for i in refs]
+
+    words: dict[int, int] = {}
+    for answer in proofs:
+        entries = answer.get("storageProof") if isinstance(answer, Mapping) else None
+        if type(entries) is not list or not 0 < len(entries) <= stateproof.MAX_PROOF_SLOTS:
+            raise ChainError(
+                f"the registry proof holds a proof of no slot or of more than {stateproof.MAX_PROOF_SLOTS}"
+            )
+        slots = []
+        for entry in entries:
+            key = entry.get("key") if isinstance(entry, Mapping) else None
+            slot = _slot_text(key)
+            if slot is None:
+                raise ChainError("the registry proof holds a storage proof of no slot")
+            slots.append(int(slot, 16))
+        unpacked_answer = {
+            "accountProof": whole(answer.get("accountProof")),
+            "storageProof": [{"key": e["key"], "proof": whole(e.get("proof"))} for e in entries],
+        }
+        words.update(stateproof.verified_words(block, unpacked_answer, registry, slots, block_hash, number))
+    missing = [slot for slot in department_slots(words, department_id) if slot not in words]
+    if missing:
+        raise ChainError(
+            f"the registry proof holds no proof of storage slot 0x{missing[0]:064x} of department "
+            f"{department_code(department_id)!r}'s history ({len(missing)} of its slots unproven)"
+        )
+    history = history_from(words, department_id)
+    if history is None:  # not reached: every slot is proven
+        raise ChainError(f"the registry proof leaves department {department_code(department_id)!r}'s history unproven")
+    return history

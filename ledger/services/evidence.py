@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_utils.crypto import keccak
 from sqlalchemy import select
@@ -57,12 +57,15 @@ from ..formats.certificate import (
 from ..formats.reasons import reason_name
 from ..formats.schemas import bundle_shape_problem
 from ..onchain import anchorslots, chainread, trail
-from ..onchain.chain import ROLE_APPROVER, Chain, department_code, department_id_bytes
+from ..onchain.chain import ROLE_APPROVER, ROLE_ISSUER, Chain, department_code, department_id_bytes, role_names
 from ..onchain.deadline import time_limit
 from ..onchain.ids import item_text, service_item_bytes
 from ..storage.store import batch_proof
 from .departments import TypePeriod, get_department
 from .verify import STATUS_NAMES, ChainView, Check, CheckList, Report, could_act_in, verify_certificate
+
+if TYPE_CHECKING:
+    from .witness.bundle import ProvenRegistry
 
 BUNDLE_VERSION = "pl-evidence/1"
 PRODUCER = "provenance-ledger"
@@ -727,6 +730,9 @@ def _verify_bundle(
         issuer = cert["fields"].get("issuer")
         department = issuer if _is_department(issuer) else None
         certificate = _proven_certificate(chain, bundle, witness_keys, witness_quorum) if department else None
+        # the issuer's key, status and type periods as the bundle's registry proof proves them at the cosigned block:
+        # the node's registry answers and the bundle's periods are held to them (docs/evidence.md)
+        registry = _proven_registry(chain, bundle, witness_keys, witness_quorum) if department else None
         if certificate is not None:
             # the certificates it replaced as its proven slots hold them: no supersession read of the node
             view.prove_replaces(str(department), root, digest, tuple(d for _, d in certificate.predecessors))
@@ -763,10 +769,10 @@ def _verify_bundle(
                 if issuer == event["department"]
                 else f"the certificate names issuer {issuer!r}; the chain says {event['department']!r} anchored it",
             )
-            checks.run("department_key", lambda: _check_key(view, event))
+            checks.run("department_key", lambda: _check_key(view, event, registry, department))
             checks.run("signature", lambda: _check_signature(chain, event, root, anchor["signature"]))
-            checks.run("type_authority", lambda: _check_type_authority(chain, bundle, event))
-        checks.run("department_history", lambda: _check_history(chain, bundle))
+            checks.run("type_authority", lambda: _check_type_authority(chain, bundle, event, registry))
+        checks.run("department_history", lambda: _check_history(chain, bundle, registry))
         if department is None:
             checks.skip(("status_statement", "status"), "the certificate names no issuer department")
         else:
@@ -991,12 +997,41 @@ def _check_block(chain: Chain, event: dict[str, Any], anchor: dict[str, Any]) ->
     return True, f"block {event['block_number']} is {actual}, mined at {stamp}"
 
 
-def _check_key(view: ChainView, event: dict[str, Any]) -> tuple[bool, str]:
-    return checks_core.department_key(
-        event["signer"],
-        event["department"],
-        event["block_number"],
-        view.was_active_issuer(event["signer"], event["block_number"]),
+def _check_key(
+    view: ChainView, event: dict[str, Any], registry: ProvenRegistry | None = None, issuer: str | None = None
+) -> tuple[bool, str]:
+    """The registry's ``wasActiveSignerAt`` of the batch's key (at its block or the one before); with the bundle's
+    proven registry of the issuer, the node's answer must be the one the proven periods give."""
+    signer, block = event["signer"], event["block_number"]
+    said = view.was_active_issuer(signer, block)
+    if registry is not None and event["department"] == issuer:
+        history = registry.history
+        if history.could_act_in(signer, ROLE_ISSUER, block) != said:
+            return False, _registry_key_answer(history, registry.where, str(issuer), signer, block, said)
+        ok, detail = checks_core.department_key(signer, event["department"], block, said)
+        return ok, f"{detail}; as {registry.where} says"
+    return checks_core.department_key(signer, event["department"], block, said)
+
+
+def _registry_key_answer(history: Any, where: str, issuer: str, signer: str, block: int, said: bool) -> str:
+    """The ``department_key`` detail for a node answering ``wasActiveSignerAt`` otherwise than the proven periods."""
+    period = history.key_period(signer)
+    held = (
+        f"key {signer.lower()} is none of {issuer!r}'s keys"
+        if period is None
+        else f"key {signer.lower()} is {issuer!r}'s from block {period.from_block}"
+        + (f" to block {period.to_block}" if period.to_block else " on")
+    )
+    status = history.status_at(block)
+    stands = (
+        "the department was not registered"
+        if status is None
+        else f"the department was {'active' if status.active else 'suspended'} with roles {status.roles}"
+    )
+    return (
+        f"the node's registry answered that {signer.lower()} {'was' if said else 'was not'} an active issuer key of "
+        f"{issuer!r} at block {block}, but {where} says it {'was not' if said else 'was'} ({held}; {stands} at block "
+        f"{block}): the node answered the registry's views from a state of its own making; do not trust this node"
     )
 
 
@@ -1017,10 +1052,27 @@ def _check_signature(chain: Chain, event: dict[str, Any], root: bytes, signature
     return checks_core.batch_signature(signed_by, event["signer"])
 
 
-def _check_history(chain: Chain, bundle: dict[str, Any]) -> tuple[bool, str]:
+def _check_history(chain: Chain, bundle: dict[str, Any], registry: ProvenRegistry | None = None) -> tuple[bool, str]:
     stated = bundle["department"]
-    actual = department_statement(chain, stated["id"], bundle["as_of"]["block_number"])
+    as_of = bundle["as_of"]["block_number"]
+    proven_note = ""
+    if registry is not None and stated["id"] == bundle["certificate"]["fields"].get("issuer"):
+        proven = proven_statement(registry.history, as_of)
+        diffs = [key for key in ("key_history", "status_history") if _norm(stated[key]) != _norm(proven[key])]
+        if diffs:
+            return False, (
+                f"the bundle's department {', '.join(diffs)} differ from {registry.where}, as of block {as_of}: the "
+                "bundle's periods (and the node's, if it answers them alike) are not the registry's"
+            )
+        proven_note = f", and {registry.where}"
+    actual = department_statement(chain, stated["id"], as_of)
     diffs = [key for key in ("id", "name", "key_history", "status_history") if _norm(stated[key]) != _norm(actual[key])]
+    if registry is not None and proven_note and {"key_history", "status_history"} & set(diffs):
+        return False, (
+            f"the node's registry answers the department's {', '.join(diffs)} otherwise than {registry.where}, as "
+            f"the bundle states them as of block {as_of}: the node answered the registry's views from a state of its "
+            "own making; do not trust this node"
+        )
     if diffs:
         return (
             False,
@@ -1029,17 +1081,69 @@ def _check_history(chain: Chain, bundle: dict[str, Any]) -> tuple[bool, str]:
         )
     return True, (
         f"{len(actual['key_history'])} key periods and {len(actual['status_history'])} status periods "
-        "match the registry"
+        f"match the registry{proven_note}"
     )
 
 
-def _check_type_authority(chain: Chain, bundle: dict[str, Any], event: dict[str, Any]) -> tuple[bool, str]:
+def proven_statement(history: Any, as_of: int) -> dict[str, Any]:
+    """The key, status and type periods of a proven registry history (registryslots.RegistryHistory) as a bundle
+    states them as of block ``as_of`` (:func:`department_statement`), types by their keccak256."""
+    return {
+        "key_history": [
+            {
+                "signer": k.signer,
+                "from_block": k.from_block,
+                "to_block": k.to_block if 0 < k.to_block <= as_of else None,
+            }
+            for k in history.keys
+            if k.from_block <= as_of
+        ],
+        "status_history": [
+            {"active": s.active, "roles": role_names(s.roles), "from_block": s.from_block}
+            for s in history.statuses
+            if s.from_block <= as_of
+        ],
+        "type_history": [
+            {
+                "type": "0x" + t.type_hash.hex(),
+                "from_block": t.from_block,
+                "until_block": t.until_block if 0 < t.until_block <= as_of else None,
+            }
+            for t in history.types
+            if t.from_block <= as_of
+        ],
+    }
+
+
+def _check_type_authority(
+    chain: Chain, bundle: dict[str, Any], event: dict[str, Any], registry: ProvenRegistry | None = None
+) -> tuple[bool, str]:
     """The bundle's type history is the registry's (as of ``as_of``, compared as JSON values), and by it the
-    department held the certificate's type at the anchoring block."""
+    department held the certificate's type at the anchoring block. With the bundle's proven registry of the issuer,
+    the bundle's type periods (each name by its keccak256) must be the proven ones too."""
     as_of = bundle["as_of"]["block_number"]
     department = event["department"]
+    if registry is not None and department == bundle["certificate"]["fields"].get("issuer"):
+        proven = proven_statement(registry.history, as_of)["type_history"]
+        stated = [
+            {**t, "type": "0x" + keccak(text=t["type"]).hex()}
+            if isinstance(t, dict) and type(t.get("type")) is str
+            else t
+            for t in bundle["department"]["type_history"]
+        ]
+        if _norm(stated) != _norm(proven):
+            return False, (
+                f"the bundle's department type_history differs from {registry.where}, as of block {as_of}: the "
+                "bundle's grants (and the node's, if it answers them alike) are not the registry's"
+            )
     actual = type_history_statement(get_department(chain, department).type_history, as_of)
     stated = bundle["department"]["type_history"]
+    if _norm(stated) != _norm(actual) and registry is not None:
+        return False, (
+            f"the node's registry answers the department's type_history otherwise than {registry.where}, as the "
+            f"bundle states it as of block {as_of}: the node answered the registry's views from a state of its own "
+            "making; do not trust this node"
+        )
     if _norm(stated) != _norm(actual):
         return False, f"the bundle's department type_history differs from the registry's as of block {as_of}"
     certificate_type = bundle["certificate"]["fields"].get("type")
@@ -1062,7 +1166,12 @@ def _check_type_authority(chain: Chain, bundle: dict[str, Any], event: dict[str,
             f"{department} was not authorized by the council to issue type {certificate_type!r} at block {block}, "
             "where it anchored this certificate: a department acting outside its authority"
         )
-    return True, f"{department} was authorized for type {certificate_type!r} at block {block}"
+    proven_note = (
+        f"; as {registry.where} says"
+        if registry is not None and department == bundle["certificate"]["fields"].get("issuer")
+        else ""
+    )
+    return True, f"{department} was authorized for type {certificate_type!r} at block {block}{proven_note}"
 
 
 def _norm(value: Any) -> Any:
@@ -1236,6 +1345,20 @@ def _trail_standing(
     except InputError:
         return None
     return trail_standing(chain, bundle, parsed, quorum, view)
+
+
+def _proven_registry(
+    chain: Chain, bundle: dict[str, Any], keys: list[str] | None, quorum: int | None
+) -> ProvenRegistry | None:
+    """The issuer's periods as the bundle's registry proof proves them at a checkpoint the given witnesses cosigned
+    (None without one, or when anything of it does not hold: ``witnessed`` then says what)."""
+    from .witness.bundle import parse_keys, proven_registry
+
+    try:
+        parsed = parse_keys(keys)
+    except InputError:
+        return None
+    return proven_registry(chain, bundle, parsed, quorum)
 
 
 def _check_witnessed(

@@ -46,7 +46,8 @@ For every department (or the ones asked for), :func:`replay`
    ``produced_link_missing``, ``produced_link_altered``, ``produced_decision_missing``,
    ``produced_by_other_department``, ``produced_decision_refused``), and derives each approval's permit key from the
    permit's sealed fields (``permit_key_altered``: its ``permit_key`` row missing or keyed otherwise, or a second live
-   permit for the same holder and premises).
+   permit for the same holder and premises), and its basis from the decision's recorded facts (``permit_basis_altered``:
+   a ``permit_basis`` row the sweep never writes).
 
 Unreadable bodies are ``body_invalid``. Filters (period, service item, case) select the decisions re-run and
 counted; log integrity is still checked for the whole log of each selected department.
@@ -84,7 +85,7 @@ from ..formats.rules import (
 from ..onchain import chainread
 from ..onchain._node_http import block_params, block_timestamp
 from ..onchain.ids import ROLE_APPROVER, department_code, department_id_bytes, item_text, service_item_bytes
-from ..storage.models import CLOCK_SKEW_SECONDS, PermitKey
+from ..storage.models import CLOCK_SKEW_SECONDS, PermitBasis, PermitKey
 from ..storage.store import Certificate, rows_in, streaming_cache
 from . import _decision_workers, _replay_worker, logchain, permits
 from ._decision_rerun import _as_recorded, _misstated, _unknown_rules, unknown_decider, unknown_format
@@ -1155,6 +1156,7 @@ def replay(
             report.discrepancies.append(ReplayDiscrepancy(p.check, p.department, p.seq, p.case_id, p.detail))
     report.discrepancies.extend(_erased_in_force(ledger, facts, departments, case_id))
     report.discrepancies.extend(_permit_keys(ledger, departments, scans, rule_sets, case_id))
+    report.discrepancies.extend(_permit_bases(ledger, departments, scans, rule_sets, case_id))
     report.discrepancies.sort(key=lambda d: (d.department, d.seq if d.seq is not None else -1, d.check))
     if progress is not None:
         progress(done, total)
@@ -1276,6 +1278,131 @@ def _permit_keys(
 
 
 _NO_ROW = object()
+
+_FOLLOWED = (None, "suspending", "suspended", "revoking", "revoked")  # what the sweep writes in ``followed``
+
+
+def _permit_bases(
+    ledger: Ledger,
+    departments: Iterable[str],
+    scans: Mapping[str, LinkScan],
+    rule_sets: _RuleSets,
+    case_id: str | None,
+) -> list[ReplayDiscrepancy]:
+    """``permit_basis_altered``: a ``permit_basis`` row (migration 0023: what the sweep makes a permit follow) that
+    is not what the sweep writes (red team round 84p: an insider's edit was put back by the next sweep, round 83, and
+    reported by nothing): a row naming another certificate than the one the approval's recorded facts give
+    (``permits.bases_of``) that is not a renewal the sweep moved it to (reached through its issuer's supersessions,
+    each naming the permit's holder), a row of a type the permit rests on nothing of, a row naming a permit no
+    decision of its department issued, or a row saying the sweep suspended the permit in a block where no
+    suspension of it for the sweep's reason is on chain. A permit with no row yet (issued before 0023, its rows
+    written at the first sweep) is no finding. The chain is read (as the verification core reads it) only for a row
+    that differs from its decision's basis and for a suspension a row claims."""
+    from ..formats.canonical import parse_hex32
+    from ..formats.reasons import reason_name
+
+    out: list[ReplayDiscrepancy] = []
+    table = PermitBasis.__table__  # type: ignore[attr-defined]
+    view: ChainView | None = None
+    head = 0
+    for dept in departments:
+        scan = scans.get(dept)
+        with ledger.engine.connect() as conn:
+            rows = list(conn.execute(table.select().where(table.c.department_id == dept)))
+        if not rows:
+            continue
+        issued = scan.issued if scan is not None else {}
+        by_permit: dict[str, list[Any]] = {}
+        for row in rows:
+            if str(row.permit) in issued:
+                by_permit.setdefault(str(row.permit), []).append(row)
+            else:
+                out.append(
+                    ReplayDiscrepancy(
+                        "permit_basis_altered",
+                        dept,
+                        None,
+                        None,
+                        f"a permit_basis row names {str(row.permit)[:80]!r}, which no decision of {dept} issued",
+                    )
+                )
+        seqs = sorted({issued[p][0] for p in by_permit})
+        bodies: dict[int, Any] = {}
+        roots: dict[str, str] = {}
+        with ledger.engine.connect() as conn:
+            for i in range(0, len(seqs), 900):
+                for seq, text in conn.execute(
+                    select(col(LogEntry.seq), col(LogEntry.body)).where(
+                        col(LogEntry.log) == LOG_DECISIONS,
+                        col(LogEntry.department_id) == dept,
+                        col(LogEntry.seq).in_(seqs[i : i + 900]),
+                    )
+                ):
+                    with contextlib.suppress(ValueError):  # body_invalid
+                        bodies[int(seq)] = logchain.stored_loads(text)
+            wanted = sorted(p for p, rs in by_permit.items() if any(r.followed == "suspended" for r in rs))
+            for i in range(0, len(wanted), 900):
+                roots.update(
+                    (str(d), str(r))
+                    for d, r in conn.execute(
+                        select(col(Certificate.digest), col(Certificate.batch_root)).where(
+                            col(Certificate.digest).in_(wanted[i : i + 900]), col(Certificate.department_id) == dept
+                        )
+                    )
+                )
+        for permit, permit_rows in sorted(by_permit.items()):
+            seq, _hash, case = issued[permit]
+            body = bodies.get(seq)
+            named = body.get("rule_set") if isinstance(body, dict) else None
+            rules = rule_sets.get(named, dept)[0] if isinstance(named, str) else None
+            if rules is None:
+                continue  # an unreadable decision or rule set: reported as such
+            decided = {b[0]: b[1:] for b in permits.bases_of(rules, body)}  # type: ignore[arg-type]
+            for row in permit_rows:
+                problem = None
+                if row.cert_type not in decided:
+                    problem = f"the row is of type {str(row.cert_type)[:64]!r}, which the permit rests on nothing of"
+                elif (row.basis_issuer, row.basis_digest, row.basis_root) != decided[row.cert_type]:
+                    if view is None:
+                        view = ChainView(ledger.chain, ledger.settings.confirmations)
+                        head = view.head()
+                    issuer, digest, _root = decided[row.cert_type]
+                    try:
+                        renewed = permits._renewed_to(ledger, view, permit, issuer, digest, row, head)
+                    except (LedgerError, ValueError, TypeError):
+                        renewed = False
+                    if not renewed:
+                        problem = (
+                            f"the row names {str(row.basis_digest)[:80]!r} of {str(row.basis_issuer)[:40]!r}, not the "
+                            f"{row.cert_type} {digest} of {issuer} decision {seq} rests on, nor a renewal of it for "
+                            "the same holder"
+                        )
+                if problem is None and row.followed not in _FOLLOWED:
+                    problem = f"the row says the sweep did {str(row.followed)[:40]!r}, which it never writes"
+                if problem is None and row.followed == "suspended":
+                    if view is None:
+                        view = ChainView(ledger.chain, ledger.settings.confirmations)
+                        head = view.head()
+                    try:
+                        history = view.status_history(dept, parse_hex32(roots[permit]), parse_hex32(permit), head)
+                    except (LedgerError, ValueError, TypeError, KeyError):
+                        history = []
+                    if not any(
+                        state == "suspended"
+                        and block == row.followed_block
+                        and bytes(detail)
+                        and reason_name(bytes(detail)[-1]) == permits.BASIS_SUSPENDED_REASON
+                        for state, block, detail in history
+                    ):
+                        problem = (
+                            f"the row says the sweep suspended the permit in block {str(row.followed_block)[:20]}, "
+                            f"where no suspension of it for the sweep's reason ({permits.BASIS_SUSPENDED_REASON}) is "
+                            "on chain"
+                        )
+                if problem is not None:
+                    detail = f"permit {permit}'s permit_basis row ({row.cert_type or 'no basis'}): {problem}"
+                    out.append(ReplayDiscrepancy("permit_basis_altered", dept, seq, case, detail))
+    return [d for d in out if case_id is None or d.case_id == case_id]
 
 
 def _bound_fields(ledger: Ledger, digest: str, sealed: bytes | None) -> dict[str, Any] | None:

@@ -15,7 +15,7 @@ from sqlalchemy import insert, select, update
 from sqlmodel import col
 
 from ..client import Ledger
-from ..errors import InputError, LedgerError, NotFoundError, StateError
+from ..errors import InputError, LedgerError, NotAnchoredError, NotFoundError, StateError
 from ..formats.canonical import certificate_schema, field_hashes, fields_digest, hex32, parse_hex32, typed_digest
 from ..formats.reasons import REASONS
 from ..storage.store import Batch, BatchState, Certificate, StatusChange, batch_proof
@@ -84,7 +84,7 @@ def stored(ledger: Ledger, digest_or_id: str, department: str | None = None) -> 
     if not (digest_or_id.startswith("0x") and len(digest_or_id) == 66):
         _check_named_id(ledger, str(row[0]), digest_or_id)
     if row[5] != BatchState.CONFIRMED:
-        raise InputError(f"certificate {digest_or_id} is not anchored yet (batch {row[5]}); run `ledger resume`")
+        raise NotAnchoredError(f"certificate {digest_or_id} is not anchored yet (batch {row[5]}); run `ledger resume`")
     # the proof is recomputed from the batch's leaves, read in the same query (nothing cached between reads)
     return StoredCertificate(
         parse_hex32(row[0]), parse_hex32(row[1]), batch_proof(row[6], row[7], row[2]), row[3], row[4], row[8]

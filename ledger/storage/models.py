@@ -581,14 +581,26 @@ class PermitKey(SQLModel, table=True):
     round 77: a second case for the same premises got a second permit, which a withdrawal of the first left
     standing). Written in the transaction that records the approval; ``key`` is NULL for a permit issued before
     migration 0022, keyed when an approval first asks, and ``""`` for one that states no such fields (erased, or an
-    officer's approval given no input)."""
+    officer's approval given no input).
+
+    Since migration 0024 a keyed row is bound to the department (red team round 84p: an insider deleting or rekeying
+    the row let a second permit through): ``n`` numbers the department's keyed rows 1, 2, 3... without a gap,
+    ``after_seq`` is the decision log's head the row was written after (its approval's decision follows it), and
+    ``mac`` a MAC under the department's decision secret over the department, ``n``, the permit, ``key`` and
+    ``after_seq`` (``permits.row_mac``), which the approval's guard checks on every row before it trusts any."""
 
     __tablename__ = "permit_key"
-    __table_args__ = (Index("ix_permit_key_department_key", "department_id", "key"),)
+    __table_args__ = (
+        Index("ix_permit_key_department_key", "department_id", "key"),
+        Index("ix_permit_key_department_n", "department_id", "n", unique=True),
+    )
 
     digest: str = Field(primary_key=True, max_length=66)
     department_id: str = Field(max_length=32)
     key: str | None = Field(default=None, max_length=66)
+    n: int | None = Field(default=None)
+    after_seq: int | None = Field(default=None)
+    mac: str | None = Field(default=None, max_length=66)
 
 
 class PermitBasis(SQLModel, table=True):
