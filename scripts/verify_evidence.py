@@ -1623,6 +1623,7 @@ def proven_certificate(
             (words[before[i]].to_bytes(32, "big"), words[before[i + 1]].to_bytes(32, "big"))
             for i in range(0, len(before), 2)
         ],
+        "at": number,  # every change up to this block is in the history
     }
 
 
@@ -2027,6 +2028,9 @@ class Verifier:
         # the certificate's slots as proven at (height, block hash), once a run: the anchoring's lookup and
         # ``witnessed`` both ask (the trie walk in pure Python is most of a direct bundle's check)
         self._proven_at: dict[tuple[int, bytes], dict[str, Any]] = {}
+        # for a bundle on the trail path, the certificate's status history and end as the issuer's events that hash
+        # to the proven status trail give them (False: not proven; red team round 84)
+        self._standing: dict[str, Any] | bool | None = None
         # the issuer's key, status and type periods as the bundle's witness.state.registry proves them at the
         # cosigned block, worked out once (False: not proven; the registry's answers are then the node's word)
         self._registry: tuple[dict[str, list[tuple[Any, ...]]], int] | bool | None = None
@@ -2853,7 +2857,7 @@ class Verifier:
             )
             how = ""
         name = STATUSES[status]
-        proven = self.proven()
+        proven = self.proven() or self.trail_standing()
         if proven is not None and proven["history"] and block < proven["history"][-1][1]:
             # a history only grows: an answer older than its proven last change is no state the chain had since
             # (red team round 82)
@@ -2862,6 +2866,18 @@ class Verifier:
                 f"{STATUSES[last[0]]} in block {last[1]}, as the bundle's state proof proves at its witnessed block; "
                 f"the node answers {name} since block {block}, before that change: do not trust this node"
             )
+        if proven is not None and proven["history"] and block <= proven["at"]:
+            # every change up to the cosigned block is proven: an answer of a block up to it is the last of them, or
+            # no change the chain made (red team round 84: a reinstatement in the suspension's block, or after it but
+            # before the checkpoint, was believed)
+            last = proven["history"][-1]
+            named = STATUSES[last[0]] if last[0] < len(STATUSES) else str(last[0])
+            if (name, block) != (named, last[1]):
+                raise Failure(
+                    f"{named} in block {last[1]}, the last change the bundle's state proof proves up to its witnessed "
+                    f"block {proven['at']}; the node answers {name} since block {block}, which that proof rules out: "
+                    "do not trust this node"
+                )
         where = ""
         if name in ("valid", "suspended"):
             # the same digest anchored again by its issuer is the same certificate; so is a suspension under
@@ -2871,6 +2887,29 @@ class Verifier:
                 status, block, detail, other_root = other
                 name = STATUSES[status]
                 where = f" under the issuer's batch 0x{other_root.hex()} (this anchoring is the same certificate anchored again)"
+        held = proven["held"] if proven is not None else bytes(32)
+        if name == "valid" and self.status_lookup == "direct" and held not in (self._where()[1], bytes(32)):
+            # the bundle's proof names the root every suspension of the digest is made through (held is set once and
+            # never cleared): its changes are read there whatever the node's heldUnder answers (red team round 84)
+            department, _, digest = self._where()
+            (changes,) = self.rpc.call(
+                self.b["chain"]["anchor_contract"],
+                "statusHistory(bytes32,bytes32,bytes32)",
+                ["bytes32", "bytes32", "bytes32"],
+                [department, held, digest],
+                ["(uint8,uint32,uint32,bytes32)[]"],
+            )
+            if not changes:
+                raise Failure(
+                    f"suspended under the issuer's batch 0x{held.hex()}, as the bundle's state proof proves at its "
+                    "witnessed block (this anchoring is the same certificate anchored again); the node answers no "
+                    "change there: do not trust this node"
+                )
+            if changes[-1][0] == 1:
+                name, block, detail = "suspended", changes[-1][1], changes[-1][3]
+                where = (
+                    f" under the issuer's batch 0x{held.hex()} (this anchoring is the same certificate anchored again)"
+                )
         if name in ("valid", "suspended") and proven is not None and any(proven["ended"]):
             # the bundle's proof of the certificate's ended slot at the cosigned block: an end is never undone, so
             # the node's "valid" (statusOf) or "never ended" (endedUnder) is not believed against it (red team
@@ -3027,6 +3066,69 @@ class Verifier:
                     self._proven = False
         return self._proven or None
 
+    def trail_standing(self) -> dict[str, Any] | None:
+        """For a bundle whose ``witness.state`` proves the issuer's trails but not the certificate's own slots (the
+        trail path), the certificate's status history under its root and the root it first ended under, as the
+        issuer's status events up to the cosigned block give them once they hash to the status trail proven there;
+        None when anything of that does not hold (``witnessed`` then says what). ``status`` holds the node's "now" to
+        it as to the proven slots' (red team round 84: a node answering statusOf "valid" was believed)."""
+        if self._standing is None:
+            self._standing = False
+            section = self.b.get("witness")
+            state = section.get("state") if isinstance(section, dict) else None
+            if (
+                self.witness_keys
+                and isinstance(state, dict)
+                and "certificate" not in state
+                and isinstance(state.get("block"), dict)
+                and isinstance(state.get("proof"), dict)
+            ):
+                try:
+                    height, block_hash, _ = self.cosigned()
+                    self._standing = self.standing_at(state, height, block_hash)
+                except (Failure, *UNREADABLE):
+                    self._standing = False
+        return self._standing or None
+
+    def standing_at(self, state: dict[str, Any], height: int, block_hash: bytes) -> dict[str, Any] | bool:
+        issuer = dept_topic(self.b["certificate"]["fields"].get("issuer"))
+        if issuer is None:
+            return False
+        department = bytes.fromhex(issuer[2:])
+        slots = department_trail_slots(department)
+        words = proven_words(
+            state["block"], state["proof"], self.b["chain"]["anchor_contract"], slots, block_hash, height
+        )
+        if self.stream_trail(issuer, department, height) != trail_words(words, slots[0]):
+            return False
+        root, digest = self.b["anchor"]["root"].lower(), self.b["certificate"]["digest"].lower()
+        mine = [e for e in self._streams[issuer] if e[0] <= height and e[6] == digest]
+        ended = next((e[5] for e in mine if e[2] in (2, 3)), None)
+        held = next((e[5] for e in mine if e[2] == 1), None)
+        return {
+            "history": [(status, number, ts, detail) for number, _, status, ts, detail, r, _ in mine if r == root],
+            "ended": bytes(32) if ended is None else hexbytes(ended, 32),
+            "held": bytes(32) if held is None else hexbytes(held, 32),
+            "at": height,
+        }
+
+    def stream_trail(self, issuer: str, department: bytes, height: int) -> tuple[bytes, int, int]:
+        """(trail, block of its last link, links) of the issuer's status events up to block ``height`` as the node
+        answers them: what the status trail proven there must be."""
+        if issuer not in self._streams:
+            self._streams[issuer] = self._department_stream(department)
+        data_of = self._stream_data[issuer]
+        trail, changes, last = bytes(32), 0, 0
+        for number, index, status, _, _, r, d in self._streams[issuer]:
+            if number <= height:
+                link = bytes((status,)) + hexbytes(d, 32) + hexbytes(r, 32) + number.to_bytes(4, "big")
+                trail, changes, last = (
+                    hashlib.sha256(trail + link + data_of[(number, index)]).digest(),
+                    changes + 1,
+                    number,
+                )
+        return trail, last, changes
+
     def certificate_at(self, state: dict[str, Any], height: int, block_hash: bytes) -> dict[str, Any]:
         known = self._proven_at.get((height, block_hash))
         if known is not None:
@@ -3142,18 +3244,7 @@ class Verifier:
         statuses, anchorings = trail_words(words, slots[0]), trail_words(words, slots[2])
         if "certificate" in state:
             return self.against_certificate(state, height, block_hash, statuses[2], anchorings[2])
-        if issuer not in self._streams:
-            self._streams[issuer] = self._department_stream(department)
-        data_of = self._stream_data[issuer]
-        trail, changes, last = bytes(32), 0, 0
-        for number, index, status, _, _, r, d in self._streams[issuer]:
-            if number <= height:
-                link = bytes((status,)) + hexbytes(d, 32) + hexbytes(r, 32) + number.to_bytes(4, "big")
-                trail, changes, last = (
-                    hashlib.sha256(trail + link + data_of[(number, index)]).digest(),
-                    changes + 1,
-                    number,
-                )
+        trail, last, changes = self.stream_trail(issuer, department, height)
         if (trail, last, changes) != statuses:
             raise Failure(
                 f"the node's status events of the issuing department up to witnessed block {height} ({changes}) do not "

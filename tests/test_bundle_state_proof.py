@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import rlp
 from eth_utils.crypto import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -36,6 +35,7 @@ from .cli_support import rpc
 from .conftest import PASSPHRASE, make_records
 from .evidence_support import SCRIPT_MODULE, issue, rpc_url, standalone
 from .rpc_proxy import RpcProxy
+from .trie_support import prove, secure_trie
 from .verifiers_support import witnessed_by_both, witnessed_by_both_many
 from .witness_support import trusted_witness
 
@@ -360,78 +360,6 @@ def test_the_courts_trie_walk_agrees_with_the_librarys_on_real_and_mutated_proof
         assert library[0] == "value"
 
 
-# A secure Merkle-Patricia trie built here from its definition (Yellow Paper appendix D), for random tries: the walk
-# of both verifiers over extensions, branches and absences no contract of ours happens to hold.
-
-
-def _hex_prefix(nibbles: list[int], leaf: bool) -> bytes:
-    flag = (2 if leaf else 0) + len(nibbles) % 2
-    full = [flag, 0, *nibbles] if len(nibbles) % 2 == 0 else [flag, *nibbles]
-    return bytes(16 * full[i] + full[i + 1] for i in range(0, len(full), 2))
-
-
-def _nibbles(key: bytes) -> list[int]:
-    return [n for byte in keccak(key) for n in (byte >> 4, byte & 0x0F)]
-
-
-def _build(pairs: list[tuple[list[int], bytes]], depth: int, nodes: dict[bytes, bytes]) -> Any:
-    """The node (as RLP structure) over ``pairs`` (paths and values) below ``depth`` nibbles; every node referred to
-    by hash is put in ``nodes``."""
-    if len(pairs) == 1:
-        path, value = pairs[0]
-        return [_hex_prefix(path[depth:], True), value]
-    common = 0
-    while all(p[depth + common] == pairs[0][0][depth + common] for p, _ in pairs):
-        common += 1
-    if common:
-        return [
-            _hex_prefix(pairs[0][0][depth : depth + common], False),
-            _ref(_build(pairs, depth + common, nodes), nodes),
-        ]
-    children: list[Any] = []
-    for nibble in range(16):
-        under = [(p, v) for p, v in pairs if p[depth] == nibble]
-        children.append(_ref(_build(under, depth + 1, nodes), nodes) if under else b"")
-    return [*children, b""]
-
-
-def _ref(node: Any, nodes: dict[bytes, bytes]) -> Any:
-    encoded = rlp.encode(node)
-    if len(encoded) < 32:
-        return node
-    nodes[keccak(encoded)] = encoded
-    return keccak(encoded)
-
-
-def _trie(entries: dict[bytes, bytes]) -> tuple[bytes, dict[bytes, bytes]]:
-    nodes: dict[bytes, bytes] = {}
-    root = rlp.encode(_build([(_nibbles(k), v) for k, v in entries.items()], 0, nodes))
-    nodes[keccak(root)] = root
-    return keccak(root), nodes
-
-
-def _prove(root: bytes, nodes: dict[bytes, bytes], key: bytes) -> list[bytes]:
-    """The proof of ``key`` (present or absent): the nodes referred to by hash on its path, root first."""
-    path, depth, proof = _nibbles(key), 0, []
-    ref: Any = root
-    while True:
-        if isinstance(ref, bytes) and len(ref) == 32:
-            proof.append(nodes[ref])
-            node = rlp.decode(nodes[ref])
-        elif isinstance(ref, list):
-            node = ref
-        else:
-            return proof
-        if len(node) == 17:
-            ref, depth = node[path[depth]], depth + 1
-            continue
-        flag = node[0][0] >> 4
-        part = ([node[0][0] & 0x0F] if flag & 1 else []) + [n for b in node[0][1:] for n in (b >> 4, b & 0x0F)]
-        if flag >= 2 or path[depth : depth + len(part)] != part:
-            return proof
-        ref, depth = node[1], depth + len(part)
-
-
 @settings(max_examples=150, deadline=None)
 @given(
     entries=st.dictionaries(
@@ -445,10 +373,10 @@ def test_the_courts_trie_walk_agrees_with_the_librarys_on_random_tries(
 ) -> None:
     """Adversary: none, then whoever hands over a proof altering a byte of it. On random secure tries (extensions,
     branches, leaves; keys present and absent) both walks give the stored value, the same absence, or refuse alike."""
-    root, nodes = _trie(entries)
+    root, nodes = secure_trie(entries)
     rng = random.Random(seed)
     for key in [*list(entries)[:4], *asked]:
-        proof = _prove(root, nodes, key)
+        proof = prove(root, nodes, key)
         library = _walk(stateproof.verify_proof, (ChainError,), root, key, proof, "a value")
         court = _walk(COURT.trie_get, (COURT.Failure,), root, key, proof, "a value")
         assert library == court == ("value", entries.get(key)), (library, court)

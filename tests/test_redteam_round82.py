@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eth_utils.crypto import keccak
 
 from ledger.client import Ledger
 from ledger.onchain import anchorslots
@@ -39,56 +38,18 @@ from ledger.services.verify import ChainView, verify_certificate
 from .authority_support import supersede_call
 from .cli_support import rpc
 from .conftest import PASSPHRASE, make_records
-from .evidence_support import issue, rpc_url, standalone
+from .evidence_support import issue, rpc_url
 from .foundation_support import reanchored
+from .lying_node_support import status_by_both
 from .rpc_proxy import RpcProxy
 from .verifiers_support import witnessed_by_both_many
 from .witness_support import trusted_witness
-
-ENDED_UNDER = "0x" + keccak(text="endedUnder(bytes32,bytes32)")[:4].hex()
-STATUS_OF = "0x" + keccak(text="statusOf(bytes32,bytes32,bytes32)")[:4].hex()
 
 
 @pytest.fixture()
 def passphrases(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
     monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
-
-
-# what the operator's node answers the anchor's views with: "never ended", and "valid, never changed"
-LIES = {ENDED_UNDER: "0x" + "00" * 32, STATUS_OF: "0x" + "00" * 128}
-
-
-def _lie_for(method: Any, params: Any) -> str | None:
-    call = params[0] if method == "eth_call" and isinstance(params, list) and params else {}
-    data = str(call.get("data", call.get("input", ""))).lower() if isinstance(call, dict) else ""
-    return next((lie for selector, lie in LIES.items() if data.startswith(selector)), None)
-
-
-def _no_end(method: str, params: Any, answer: Any) -> Any:
-    """The operator's node: every ``endedUnder`` and ``statusOf`` call answered as for a certificate never ended."""
-    lie = _lie_for(method, params)
-    return answer if lie is None else {**answer, "result": lie}
-
-
-def _no_end_batch(request: list[Any], answers: list[Any]) -> list[Any]:
-    """The same lies inside a JSON-RPC batch (the library asks ``endedUnder`` and ``heldUnder`` in one)."""
-    lies = {r.get("id"): _lie_for(r.get("method"), r.get("params")) for r in request}
-    return [a if lies.get(a.get("id")) is None else {**a, "result": lies[a.get("id")]} for a in answers]
-
-
-def _status_by_both(ledger: Ledger, path: Path, key: str, lying: bool) -> tuple[Any, dict[str, Any], int]:
-    """(the library's report, the court's checks by name, its exit code) for the bundle at ``path`` under the direct
-    lookup, through an honest node or the operator's."""
-    rewrite, batch = (_no_end, _no_end_batch) if lying else (None, None)
-    with RpcProxy(rpc_url(ledger), rewrite=rewrite, rewrite_batch=batch) as node:
-        chain = Chain(connect(node.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
-        report = evidence.verify_bundle(path, chain, witness_keys=[key], status_lookup="direct")
-        code, answer, stderr = standalone(ledger, path, "--witness-key", key, "--status-lookup", "direct", rpc=node.url)
-        if lying:
-            assert node.saw(ENDED_UNDER) and node.saw(STATUS_OF), "the lie was never told"
-    assert answer is not None, stderr
-    return report, {c["name"]: (c["result"], c["detail"]) for c in answer["checks"]}, code
 
 
 def test_an_end_through_another_root_proven_in_the_bundle_fails_status_whatever_the_node_answers(
@@ -109,7 +70,7 @@ def test_an_end_through_another_root_proven_in_the_bundle_fails_status_whatever_
         path = tmp_path / "copy.json"
         path.write_text(json.dumps(bundle), encoding="utf-8")
         for lying in (False, True):
-            report, court, code = _status_by_both(ledger, path, key, lying)
+            report, court, code = status_by_both(ledger, path, key, lying)
             library = report.check("status")
             assert not library.ok and first_root in library.detail.lower(), (lying, library)
             assert court["status"][0] == "FAIL" and first_root in court["status"][1].lower(), (lying, court["status"])
@@ -132,7 +93,7 @@ def test_a_revocation_proven_in_the_bundle_fails_status_whatever_the_node_answer
         path = tmp_path / "revoked.json"
         path.write_text(json.dumps(bundle), encoding="utf-8")
         for lying in (False, True):
-            report, court, code = _status_by_both(ledger, path, key, lying)
+            report, court, code = status_by_both(ledger, path, key, lying)
             library = report.check("status")
             assert not library.ok and "revoked" in library.detail, (lying, library)
             assert court["status"][0] == "FAIL" and "revoked" in court["status"][1], (lying, court["status"])
@@ -228,7 +189,7 @@ def test_a_suspension_proven_in_the_bundle_is_not_undone_by_a_node_answering_nev
         path = tmp_path / "suspended.json"
         path.write_text(json.dumps(bundle), encoding="utf-8")
         for lying in (False, True):
-            report, court, code = _status_by_both(ledger, path, key, lying)
+            report, court, code = status_by_both(ledger, path, key, lying)
             library = report.check("status")
             assert not library.ok and court["status"][0] == "FAIL", (lying, library, court["status"])
             assert "suspended" in library.detail and "suspended" in court["status"][1], (library, court["status"])

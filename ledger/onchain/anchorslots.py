@@ -17,7 +17,7 @@ read from the layout, never counted by hand.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from eth_utils.crypto import keccak
@@ -162,6 +162,21 @@ class ProvenCertificate:
     ended: bytes  # the root under which the digest ended, 32 zero bytes while live
     held: bytes  # the root through which it was first suspended, 32 zero bytes while never
     predecessors: tuple[tuple[bytes, bytes], ...] = ()  # (root, digest) of each certificate it superseded, in order
+    at: int = 0  # the block it is proven at: every change up to it is in ``history`` (0: not said)
+
+
+@dataclass(frozen=True, slots=True)
+class ProvenStanding:
+    """What a bundle taking the trail path proves of a certificate's status at the cosigned block: the issuer's status
+    events up to it, which hash to the status trail proven there, give its status history under its root and the root
+    under which it first ended and the root every suspension of it is made through (each 32 zero bytes while none),
+    as a :class:`ProvenCertificate` holds them (red team round 84: the ``status`` check holds the node's "now" to
+    either)."""
+
+    history: tuple[tuple[int, int, int, bytes], ...]  # (status code, block, timestamp (0: not read), detail)
+    ended: bytes
+    held: bytes
+    at: int  # the cosigned block: every change up to it is in ``history``
 
 
 def history_length(words: Mapping[int, int], slots: CertificateSlots) -> int:
@@ -229,4 +244,4 @@ def verified_certificate(
     rest = slots.entries(length) + slots.predecessor_entries(count)
     if rest:
         words.update(verified_words(block, answer, address, rest, block_hash, number))
-    return proven_certificate(words, slots)
+    return replace(proven_certificate(words, slots), at=number)

@@ -740,6 +740,10 @@ def _verify_bundle(
             # the certificates it replaced as its proven slots hold them: no supersession read of the node
             view.prove_replaces(str(department), root, digest, tuple(d for _, d in certificate.predecessors))
         proven = None if certificate is None else certificate.batch
+        standing: anchorslots.ProvenCertificate | anchorslots.ProvenStanding | None = certificate
+        if department and certificate is None:
+            # the trail path: the certificate's status as the issuer's events proven to the trail give it
+            standing = _trail_standing(chain, bundle, witness_keys, witness_quorum, view)
         # validity judged at the same moment as the bundle's own validity check (a court's chosen day)
         cert_report = verify_certificate(_document(bundle), view, now=now)
         facts = dict(cert_report.facts)
@@ -778,7 +782,7 @@ def _verify_bundle(
             checks.run(
                 "status_statement", lambda: _check_status_statement(chain, department, root, digest, bundle, view)
             )
-            checks.run("status", lambda: _check_status(chain, department, root, digest, view, head, proven=certificate))
+            checks.run("status", lambda: _check_status(chain, department, root, digest, view, head, proven=standing))
         checks.run(
             "witnessed",
             lambda: _check_witnessed(chain, bundle, witness_keys, witness_quorum, require_state_proof),
@@ -1208,7 +1212,7 @@ def _check_status(
     view: ChainView,
     head: int,
     *,
-    proven: anchorslots.ProvenCertificate | None = None,
+    proven: anchorslots.ProvenCertificate | anchorslots.ProvenStanding | None = None,
 ) -> tuple[bool, str]:
     if view.status_lookup == "herd":
         name, block, _ts, detail = view.status(department, root, digest, None, head)
@@ -1220,6 +1224,11 @@ def _check_status(
     if proven is not None and proven.history and int(block) < proven.history[-1][1]:
         # a history only grows: an answer older than its proven last change is no state the chain had since
         return False, _older_than_proven(name, int(block), proven.history[-1])
+    if proven is not None and proven.history and int(block) <= proven.at and _not_last(name, int(block), proven):
+        # every change up to the cosigned block is proven: an answer of a block up to it is the last of them, or no
+        # change the chain made (red team round 84: a reinstatement in the suspension's block, or after it but before
+        # the checkpoint, was believed)
+        return False, _ruled_out(name, int(block), proven.history[-1], proven.at)
     where = ""
     if name in ("valid", "suspended"):
         # the same digest anchored again by its issuer is the same certificate: an end under another root holds
@@ -1231,6 +1240,20 @@ def _check_status(
             where = (
                 f" under the issuer's batch {hex32(ended_root)} (this anchoring is the same certificate anchored again)"
             )
+    if (
+        name == "valid"
+        and view.status_lookup == "direct"
+        and proven is not None
+        and proven.held not in (root, bytes(32))
+    ):
+        # the bundle's proof names the root every suspension of the digest is made through (held is set once and
+        # never cleared): its changes are read there whatever the node's heldUnder answers (red team round 84)
+        suspended = _held_through(chain, department, digest, proven.held)
+        if isinstance(suspended, str):
+            return False, suspended
+        if suspended is not None:
+            name, block, detail = "suspended", suspended[0], suspended[1]
+            where = f" under the issuer's batch {hex32(proven.held)} (this anchoring is the same certificate anchored again)"
     if name in ("valid", "suspended") and proven is not None and any(proven.ended):
         # the bundle's proof of the certificate's ended slot at the cosigned block: an end is never undone, so the
         # node's "valid" (statusOf) or "never ended" (endedUnder) is not believed against it (red team round 82)
@@ -1243,6 +1266,38 @@ def _check_status(
         else f" (reason: {reason_name(bytes(detail))})"
     )
     return False, f"{name} in block {int(block)}{extra}{where}"
+
+
+def _held_through(chain: Chain, department: str, digest: bytes, held: bytes) -> tuple[int, bytes] | str | None:
+    """(block, detail) of the suspension in force through ``held``, the root the bundle's proof names as the one every
+    suspension of ``digest`` is made through, as the node's ``statusHistory`` there answers; None when its last
+    change there is a reinstatement; the ``status`` detail when it answers no change there, which the proof
+    contradicts. Alike in the court's verifier."""
+    changes = chain.call(chain.anchor.functions.statusHistory(department_id_bytes(department), held, digest))
+    if not changes:
+        return (
+            f"suspended under the issuer's batch {hex32(held)}, as the bundle's state proof proves at its witnessed "
+            "block (this anchoring is the same certificate anchored again); the node answers no change there: do not "
+            "trust this node"
+        )
+    code, block, _ts, detail = changes[-1]
+    return (int(block), bytes(detail)) if int(code) == 1 else None
+
+
+def _not_last(name: str, block: int, proven: anchorslots.ProvenCertificate | anchorslots.ProvenStanding) -> bool:
+    code, last, _ts, _detail = proven.history[-1]
+    return (name, block) != (STATUS_NAMES[code] if code < len(STATUS_NAMES) else str(code), last)
+
+
+def _ruled_out(name: str, block: int, last: tuple[int, int, int, bytes], at: int) -> str:
+    """The ``status`` detail for a node answering a certificate's status as of a block at or below the cosigned one
+    ``at`` that is not the last change the bundle's state proof proves there (red team round 84). Alike in the
+    court's verifier."""
+    proven = STATUS_NAMES[last[0]] if last[0] < len(STATUS_NAMES) else str(last[0])
+    return (
+        f"{proven} in block {last[1]}, the last change the bundle's state proof proves up to its witnessed block "
+        f"{at}; the node answers {name} since block {block}, which that proof rules out: do not trust this node"
+    )
 
 
 def _older_than_proven(name: str, block: int, last: tuple[int, int, int, bytes]) -> str:
@@ -1279,6 +1334,20 @@ def _proven_certificate(
     except InputError:
         return None
     return proven_certificate(chain, bundle, parsed, quorum)
+
+
+def _trail_standing(
+    chain: Chain, bundle: dict[str, Any], keys: list[str] | None, quorum: int | None, view: ChainView
+) -> anchorslots.ProvenStanding | None:
+    """The certificate's status as a trail-path state proof proves it at a checkpoint the given witnesses cosigned
+    (:func:`~ledger.services.witness.bundle.trail_standing`; None without one)."""
+    from .witness.bundle import parse_keys, trail_standing
+
+    try:
+        parsed = parse_keys(keys)
+    except InputError:
+        return None
+    return trail_standing(chain, bundle, parsed, quorum, view)
 
 
 def _proven_registry(

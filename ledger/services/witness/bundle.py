@@ -364,8 +364,10 @@ def proven_certificate(
 
 
 def _cosigned(chain: Chain, bundle: dict[str, Any], keys: list[VerifierKey], quorum: int | None) -> Checkpoint | None:
-    """The bundle's checkpoint when ``quorum`` of ``keys`` cosigned it for the bundle's chain and the node still has
-    its block; None otherwise (``witnessed`` says why)."""
+    """The bundle's checkpoint when ``quorum`` of ``keys`` cosigned it for the bundle's chain, it covers the bundle's
+    anchoring block and ``as_of`` and the node still has its block; None otherwise (``witnessed`` says why). The
+    court's verifier takes a proof on the same terms (red team round 84: a stale checkpoint's certificate proof was
+    taken by the library only, and ``status`` differed)."""
     keys = distinct_keys(keys)
     need = len(keys) if quorum is None else quorum
     note = parse_note(bundle["witness"]["checkpoint"])
@@ -376,6 +378,8 @@ def _cosigned(chain: Chain, bundle: dict[str, Any], keys: list[VerifierKey], quo
         or need < 1
         or checkpoint.origin != origin_for(c["chain_id"], c["genesis_hash"], c["registry_contract"])
     ):
+        return None
+    if max(bundle["anchor"]["block_number"], bundle["as_of"]["block_number"]) > checkpoint.height:
         return None
     if len(note.verified(keys)) < need or chain.block_number() < checkpoint.height:
         return None
@@ -428,6 +432,57 @@ def proven_registry(
     except (LedgerError, ValueError, TypeError, KeyError, AttributeError):
         return None
     return ProvenRegistry(history, checkpoint.height)
+
+
+def trail_standing(
+    chain: Chain, bundle: dict[str, Any], keys: list[VerifierKey], quorum: int | None, view: Any
+) -> anchorslots.ProvenStanding | None:
+    """For a bundle whose ``witness.state`` proves the issuer's trails but not the certificate's own slots (the trail
+    path: a herd build, or a section cut off), the certificate's status history under its root and the root it
+    first ended under, as the issuer's status events up to the cosigned block give them once they hash to the status
+    trail proven there (``view``: a :class:`~ledger.services.verify.ChainView`, whose reading the witnessed check
+    repeats); None when anything of that does not hold (``witnessed`` then says what). The ``status`` check holds
+    the node's "now" to it as to :func:`proven_certificate`'s (red team round 84: a node answering ``statusOf``
+    "valid" for a certificate whose revocation such a bundle proves was believed)."""
+    section = bundle.get("witness")
+    if not isinstance(section, dict) or bundle.get("kind") != "certificate":
+        return None
+    state = section.get("state")
+    if (
+        not isinstance(state, dict)
+        or "certificate" in state
+        or not isinstance(state.get("block"), dict)
+        or not isinstance(state.get("proof"), dict)
+    ):
+        return None
+    try:
+        checkpoint = _cosigned(chain, bundle, keys, quorum)
+        if checkpoint is None:
+            return None
+        height = checkpoint.height
+        dept = department_id_bytes(bundle["certificate"]["fields"]["issuer"])
+        words = stateproof.verified_words(
+            state["block"],
+            state["proof"],
+            bundle["chain"]["anchor_contract"],
+            stateproof.department_slots(dept),
+            checkpoint.block_hash,
+            height,
+        )
+        read, events = view.trail_upto(dept, height, checkpoint.hash_hex)
+        if not read.agrees(stateproof.trail_from(words, dept)):
+            return None
+        root = bytes.fromhex(bundle["anchor"]["root"][2:])
+        digest = bytes.fromhex(bundle["certificate"]["digest"][2:])
+        history = tuple(
+            (code, block, 0, detail) for code, block, detail in events.changes((dept, root, digest), height)
+        )
+        ended, held = events.elsewhere(dept, digest, height)
+        return anchorslots.ProvenStanding(
+            history, bytes(32) if ended is None else ended[0], bytes(32) if held is None else held[0], height
+        )
+    except (LedgerError, ValueError, TypeError, KeyError, AttributeError):
+        return None
 
 
 def check_witnessed(
