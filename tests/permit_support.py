@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from sqlalchemy import func, select
 
 from ledger.client import Ledger
 from ledger.formats.rules import RuleSet, load_rule_set
@@ -211,3 +212,22 @@ def referred_then_approved(
     )
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
     return referred, approval
+
+
+def premises_application(premises: str, case: str, licence: dict[str, Any]) -> dict[str, Any]:
+    """:func:`application` for case ``case`` on ``licence`` with its premises written as ``premises``."""
+    given = application(case, licence)
+    given["application"]["premises"] = premises
+    return given
+
+
+def decisions_count(ledger: Ledger, dept: str) -> int:
+    """How many entries department ``dept``'s decisions log holds (what a refused approval must not add to)."""
+    with ledger.engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count())
+                .select_from(logchain.LogEntry)
+                .where(logchain.LogEntry.department_id == dept, logchain.LogEntry.log == "decisions")  # type: ignore[arg-type]
+            ).scalar_one()
+        )

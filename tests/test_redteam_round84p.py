@@ -17,36 +17,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 
 from ledger.client import Ledger
 from ledger.errors import StateError
 from ledger.formats.lookalikes import LOOKALIKES
-from ledger.services import decisions, logchain, permits, status
+from ledger.services import decisions, permits, status
 from ledger.storage.models import PermitBasis, PermitKey
 
 from .cli_support import cli_in_process
-from .permit_support import SERVICE_ITEM, application, fresh_licence, published_permit_rules, replay_checks
+from .permit_support import (
+    SERVICE_ITEM,
+    decisions_count,
+    fresh_licence,
+    premises_application,
+    published_permit_rules,
+    replay_checks,
+)
 
 _KEYS = PermitKey.__table__  # type: ignore[attr-defined]
 _BASES = PermitBasis.__table__  # type: ignore[attr-defined]
-
-
-def _apply(premises: str, case: str, licence: dict[str, Any]) -> dict[str, Any]:
-    given = application(case, licence)
-    given["application"]["premises"] = premises
-    return given
-
-
-def _count(ledger: Ledger, dept: str) -> int:
-    with ledger.engine.connect() as conn:
-        return int(
-            conn.execute(
-                select(func.count())
-                .select_from(logchain.LogEntry)
-                .where(logchain.LogEntry.department_id == dept, logchain.LogEntry.log == "decisions")  # type: ignore[arg-type]
-            ).scalar_one()
-        )
 
 
 @pytest.mark.parametrize("edit", ["latest deleted", "earlier deleted", "rekeyed", "blanked", "older table"])
@@ -61,16 +50,22 @@ def test_an_approval_does_not_trust_a_permit_key_row_an_insider_edited(
     rules = published_permit_rules(ledger, dept, tag)
     licence, holder = fresh_licence(ledger, tmp_path, tag)
     if edit == "older table":  # a permit for Shop 0 first, and a copy of the table as it was then
-        zero = _apply("Shop 0", f"{tag}-0", licence)
+        zero = premises_application("Shop 0", f"{tag}-0", licence)
         decisions.decide(ledger, dept, f"{tag}-0", SERVICE_ITEM, zero, rules, applicant_ref=holder)
         with ledger.engine.connect() as conn:
             saved = [dict(r._mapping) for r in conn.execute(_KEYS.select().where(_KEYS.c.department_id == dept))]
     first = decisions.decide(
-        ledger, dept, f"{tag}-1", SERVICE_ITEM, _apply("Shop 1", f"{tag}-1", licence), rules, applicant_ref=holder
+        ledger,
+        dept,
+        f"{tag}-1",
+        SERVICE_ITEM,
+        premises_application("Shop 1", f"{tag}-1", licence),
+        rules,
+        applicant_ref=holder,
     )
     permit = first.body["issued"]["certificate"]
     if edit != "latest deleted":  # a later permit of the holder for other premises: the edited row is not the newest
-        later = _apply("Shop 2", f"{tag}-2", licence)
+        later = premises_application("Shop 2", f"{tag}-2", licence)
         decisions.decide(ledger, dept, f"{tag}-2", SERVICE_ITEM, later, rules, applicant_ref=holder)
     with ledger.engine.begin() as conn:
         row = _KEYS.c.digest == permit
@@ -83,11 +78,11 @@ def test_an_approval_does_not_trust_a_permit_key_row_an_insider_edited(
         else:  # the table as it was before the Shop 1 permit: every row genuine, the later two gone
             conn.execute(_KEYS.delete().where(_KEYS.c.department_id == dept))
             conn.execute(_KEYS.insert(), saved)
-    before = _count(ledger, dept)
-    again = _apply("Shop 1", f"{tag}-3", licence)
+    before = decisions_count(ledger, dept)
+    again = premises_application("Shop 1", f"{tag}-3", licence)
     with pytest.raises(StateError, match="permit_key"):
         decisions.decide(ledger, dept, f"{tag}-3", SERVICE_ITEM, again, rules, applicant_ref=holder)
-    assert _count(ledger, dept) == before  # nothing recorded
+    assert decisions_count(ledger, dept) == before  # nothing recorded
     assert ("permit_key_altered", first.seq) in replay_checks(ledger, dept)
 
 
@@ -102,21 +97,33 @@ def test_rekeying_puts_the_rows_right_and_approvals_go_on(
     rules = published_permit_rules(ledger, dept, tag)
     licence, holder = fresh_licence(ledger, tmp_path, tag)
     first = decisions.decide(
-        ledger, dept, f"{tag}-1", SERVICE_ITEM, _apply("Shop 1", f"{tag}-1", licence), rules, applicant_ref=holder
+        ledger,
+        dept,
+        f"{tag}-1",
+        SERVICE_ITEM,
+        premises_application("Shop 1", f"{tag}-1", licence),
+        rules,
+        applicant_ref=holder,
     )
     decisions.decide(
-        ledger, dept, f"{tag}-2", SERVICE_ITEM, _apply("Shop 2", f"{tag}-2", licence), rules, applicant_ref=holder
+        ledger,
+        dept,
+        f"{tag}-2",
+        SERVICE_ITEM,
+        premises_application("Shop 2", f"{tag}-2", licence),
+        rules,
+        applicant_ref=holder,
     )
     with ledger.engine.begin() as conn:
         conn.execute(_KEYS.delete().where(_KEYS.c.digest == first.body["issued"]["certificate"]))
-    again = _apply("Shop 1", f"{tag}-3", licence)
+    again = premises_application("Shop 1", f"{tag}-3", licence)
     with pytest.raises(StateError, match="permit_key rows were altered"):
         decisions.decide(ledger, dept, f"{tag}-3", SERVICE_ITEM, again, rules, applicant_ref=holder)
     code, out, _err = cli_in_process(ledger, monkeypatch, capsys, "permits", "rekey", "--department", dept)
     assert code == 0, out
     with pytest.raises(StateError, match="live permit for the same premises"):
         decisions.decide(ledger, dept, f"{tag}-3", SERVICE_ITEM, again, rules, applicant_ref=holder)
-    other = _apply("Shop 3", f"{tag}-4", licence)
+    other = premises_application("Shop 3", f"{tag}-4", licence)
     assert "issued" in decisions.decide(ledger, dept, f"{tag}-4", SERVICE_ITEM, other, rules, applicant_ref=holder).body
     assert replay_checks(ledger, dept) == set()
 
@@ -133,7 +140,13 @@ def test_replay_reports_a_permit_basis_row_an_insider_altered(
     licence, holder = fresh_licence(ledger, tmp_path, tag)
     other, _ = fresh_licence(ledger, tmp_path, tag + "-other", holder="91440300MA59999983")
     decided = decisions.decide(
-        ledger, dept, f"{tag}-1", SERVICE_ITEM, _apply("Shop 1", f"{tag}-1", licence), rules, applicant_ref=holder
+        ledger,
+        dept,
+        f"{tag}-1",
+        SERVICE_ITEM,
+        premises_application("Shop 1", f"{tag}-1", licence),
+        rules,
+        applicant_ref=holder,
     )
     permit = decided.body["issued"]["certificate"]
     assert replay_checks(ledger, dept) == set()
@@ -163,10 +176,22 @@ def test_replay_takes_the_sweeps_own_rows_as_they_are(ledger: Ledger, fresh_depa
     renewal, _ = fresh_licence(ledger, tmp_path, tag + "-renewal", holder=holder)
     held, _ = fresh_licence(ledger, tmp_path, tag + "-held", holder=holder)
     renewed = decisions.decide(
-        ledger, dept, f"{tag}-1", SERVICE_ITEM, _apply("Shop 1", f"{tag}-1", licence), rules, applicant_ref=holder
+        ledger,
+        dept,
+        f"{tag}-1",
+        SERVICE_ITEM,
+        premises_application("Shop 1", f"{tag}-1", licence),
+        rules,
+        applicant_ref=holder,
     )
     suspended = decisions.decide(
-        ledger, dept, f"{tag}-2", SERVICE_ITEM, _apply("Shop 2", f"{tag}-2", held), rules, applicant_ref=holder
+        ledger,
+        dept,
+        f"{tag}-2",
+        SERVICE_ITEM,
+        premises_application("Shop 2", f"{tag}-2", held),
+        rules,
+        applicant_ref=holder,
     )
     status.supersede(ledger, licence["digest"], renewal["digest"])
     status.suspend(ledger, held["digest"], "under-investigation")
@@ -234,14 +259,20 @@ def test_a_second_permit_for_premises_respelt_with_look_alikes_is_refused(
     licence, holder = fresh_licence(ledger, tmp_path, tag)
     plain = "Room 101, 1 Keyuan Road"
     decisions.decide(
-        ledger, dept, f"{tag}-1", SERVICE_ITEM, _apply(plain, f"{tag}-1", licence), rules, applicant_ref=holder
+        ledger,
+        dept,
+        f"{tag}-1",
+        SERVICE_ITEM,
+        premises_application(plain, f"{tag}-1", licence),
+        rules,
+        applicant_ref=holder,
     )
     for n, respelt in enumerate(("cyrillic o", "greek capitals"), start=2):
-        again = _apply(LOOKALIKE_PREMISES[respelt], f"{tag}-{n}", licence)
-        before = _count(ledger, dept)
+        again = premises_application(LOOKALIKE_PREMISES[respelt], f"{tag}-{n}", licence)
+        before = decisions_count(ledger, dept)
         with pytest.raises(StateError, match="live permit for the same premises"):
             decisions.decide(ledger, dept, f"{tag}-{n}", SERVICE_ITEM, again, rules, applicant_ref=holder)
-        assert _count(ledger, dept) == before
+        assert decisions_count(ledger, dept) == before
 
 
 def test_a_row_number_written_as_text_is_refused_not_a_traceback(
@@ -257,15 +288,27 @@ def test_a_row_number_written_as_text_is_refused_not_a_traceback(
     rules = published_permit_rules(ledger, dept, tag)
     licence, holder = fresh_licence(ledger, tmp_path, tag)
     first = decisions.decide(
-        ledger, dept, f"{tag}-1", SERVICE_ITEM, _apply("Shop 1", f"{tag}-1", licence), rules, applicant_ref=holder
+        ledger,
+        dept,
+        f"{tag}-1",
+        SERVICE_ITEM,
+        premises_application("Shop 1", f"{tag}-1", licence),
+        rules,
+        applicant_ref=holder,
     )
     second = decisions.decide(
-        ledger, dept, f"{tag}-2", SERVICE_ITEM, _apply("Shop 2", f"{tag}-2", licence), rules, applicant_ref=holder
+        ledger,
+        dept,
+        f"{tag}-2",
+        SERVICE_ITEM,
+        premises_application("Shop 2", f"{tag}-2", licence),
+        rules,
+        applicant_ref=holder,
     )
     with ledger.engine.begin() as conn:
         conn.execute(_KEYS.update().where(_KEYS.c.digest == first.body["issued"]["certificate"]).values(bucket="one"))
         blank = _KEYS.update().where(_KEYS.c.digest == second.body["issued"]["certificate"])
         conn.execute(blank.values(key=None, bucket=None, after_seq=None, mac=None))  # to be keyed again
-    again = _apply("Shop 3", f"{tag}-3", licence)
+    again = premises_application("Shop 3", f"{tag}-3", licence)
     with pytest.raises(StateError, match="permit_key rows were altered"):
         decisions.decide(ledger, dept, f"{tag}-3", SERVICE_ITEM, again, rules, applicant_ref=holder)

@@ -17,33 +17,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ledger.client import Ledger
 from ledger.errors import StateError
-from ledger.services import decisions, logchain, permits
+from ledger.services import decisions, permits
 from ledger.storage.models import PermitKey, PermitKeyNode, PermitKeyTree
 from ledger.storage.store import Certificate
 
 from .conftest import PASSPHRASE
-from .permit_support import SERVICE_ITEM, application, fresh_licence, published_permit_rules, replay_checks
-
-
-def _apply(premises: str, case: str, licence: dict[str, Any]) -> dict[str, Any]:
-    given = application(case, licence)
-    given["application"]["premises"] = premises
-    return given
-
-
-def _count(ledger: Ledger, dept: str) -> int:
-    with ledger.engine.connect() as conn:
-        return int(
-            conn.execute(
-                select(func.count())
-                .select_from(logchain.LogEntry)
-                .where(logchain.LogEntry.department_id == dept, logchain.LogEntry.log == "decisions")  # type: ignore[arg-type]
-            ).scalar_one()
-        )
+from .permit_support import (
+    SERVICE_ITEM,
+    decisions_count,
+    fresh_licence,
+    premises_application,
+    published_permit_rules,
+    replay_checks,
+)
 
 
 def test_a_permit_re_dated_in_the_store_still_stands_in_the_way(
@@ -56,7 +46,13 @@ def test_a_permit_re_dated_in_the_store_still_stands_in_the_way(
     rules = published_permit_rules(ledger, dept, tag)
     licence, holder = fresh_licence(ledger, tmp_path, tag)
     first = decisions.decide(
-        ledger, dept, f"{tag}-1", SERVICE_ITEM, _apply("Shop 1", f"{tag}-1", licence), rules, applicant_ref=holder
+        ledger,
+        dept,
+        f"{tag}-1",
+        SERVICE_ITEM,
+        premises_application("Shop 1", f"{tag}-1", licence),
+        rules,
+        applicant_ref=holder,
     )
     permit = first.body["issued"]["certificate"]
     with ledger.engine.begin() as conn:
@@ -66,11 +62,11 @@ def test_a_permit_re_dated_in_the_store_still_stands_in_the_way(
             .values(valid_until="2001-01-01T00:00:00Z")
         )
         assert changed.rowcount == 1
-    before = _count(ledger, dept)
-    again = _apply("Shop 1", f"{tag}-2", licence)
+    before = decisions_count(ledger, dept)
+    again = premises_application("Shop 1", f"{tag}-2", licence)
     with pytest.raises(StateError, match="live permit for the same premises"):
         decisions.decide(ledger, dept, f"{tag}-2", SERVICE_ITEM, again, rules, applicant_ref=holder)
-    assert _count(ledger, dept) == before
+    assert decisions_count(ledger, dept) == before
 
 
 PERMIT = "food-business-permit"
@@ -112,15 +108,27 @@ def test_an_approval_does_not_trust_a_permit_key_tree_an_insider_edited(
     rules = published_permit_rules(ledger, dept, tag)
     licence, holder = fresh_licence(ledger, tmp_path, tag)
     decisions.decide(
-        ledger, dept, f"{tag}-0", SERVICE_ITEM, _apply("Shop 0", f"{tag}-0", licence), rules, applicant_ref=holder
+        ledger,
+        dept,
+        f"{tag}-0",
+        SERVICE_ITEM,
+        premises_application("Shop 0", f"{tag}-0", licence),
+        rules,
+        applicant_ref=holder,
     )
     before_first = _saved(ledger, dept)
     first = decisions.decide(
-        ledger, dept, f"{tag}-1", SERVICE_ITEM, _apply("Shop 1", f"{tag}-1", licence), rules, applicant_ref=holder
+        ledger,
+        dept,
+        f"{tag}-1",
+        SERVICE_ITEM,
+        premises_application("Shop 1", f"{tag}-1", licence),
+        rules,
+        applicant_ref=holder,
     )
     permit = first.body["issued"]["certificate"]
     if edit != "tree put back, newest row deleted":
-        later = _apply("Shop 2", f"{tag}-2", licence)
+        later = premises_application("Shop 2", f"{tag}-2", licence)
         decisions.decide(ledger, dept, f"{tag}-2", SERVICE_ITEM, later, rules, applicant_ref=holder)
     row = _KEYS.c.digest == permit
     with ledger.engine.begin() as conn:
@@ -149,12 +157,12 @@ def test_an_approval_does_not_trust_a_permit_key_tree_an_insider_edited(
     with ledger.engine.connect() as conn:  # the guard itself names it, whatever refuses first
         problem, _ = permits.key_rows_problem(ledger, dept, decisions._secret(ledger, dept), [key], conn, [PERMIT])
     assert problem is not None
-    before = _count(ledger, dept)
-    again = _apply("Shop 1", f"{tag}-3", licence)
+    before = decisions_count(ledger, dept)
+    again = premises_application("Shop 1", f"{tag}-3", licence)
     # refused by the guard (rows altered), or, where the edit left the row found by its key, as the live permit
     with pytest.raises(StateError, match=r"permit_key rows were altered|live permit for the same premises"):
         decisions.decide(ledger, dept, f"{tag}-3", SERVICE_ITEM, again, rules, applicant_ref=holder)
-    assert _count(ledger, dept) == before
+    assert decisions_count(ledger, dept) == before
 
 
 def test_an_edited_bucket_stops_only_the_approvals_it_would_answer(
@@ -168,22 +176,34 @@ def test_an_edited_bucket_stops_only_the_approvals_it_would_answer(
     rules = published_permit_rules(ledger, dept, tag)
     licence, holder = fresh_licence(ledger, tmp_path, tag)
     first = decisions.decide(
-        ledger, dept, f"{tag}-1", SERVICE_ITEM, _apply("Shop 1", f"{tag}-1", licence), rules, applicant_ref=holder
+        ledger,
+        dept,
+        f"{tag}-1",
+        SERVICE_ITEM,
+        premises_application("Shop 1", f"{tag}-1", licence),
+        rules,
+        applicant_ref=holder,
     )
     decisions.decide(
-        ledger, dept, f"{tag}-2", SERVICE_ITEM, _apply("Shop 2", f"{tag}-2", licence), rules, applicant_ref=holder
+        ledger,
+        dept,
+        f"{tag}-2",
+        SERVICE_ITEM,
+        premises_application("Shop 2", f"{tag}-2", licence),
+        rules,
+        applicant_ref=holder,
     )
     row = _KEYS.c.digest == first.body["issued"]["certificate"]
     with ledger.engine.begin() as conn:
         assert conn.execute(_KEYS.update().where(row).values(bucket=-1)).rowcount == 1
-    other = _apply("Shop 3", f"{tag}-3", licence)
+    other = premises_application("Shop 3", f"{tag}-3", licence)
     assert "issued" in decisions.decide(ledger, dept, f"{tag}-3", SERVICE_ITEM, other, rules, applicant_ref=holder).body
     secret = decisions._secret(ledger, dept)
     with ledger.engine.connect() as conn:
         key = conn.execute(select(_KEYS.c.key).where(row)).scalar_one()
         assert permits.key_rows_problem(ledger, dept, secret, [key], conn, [PERMIT])[0] is not None
     with pytest.raises(StateError, match="live permit for the same premises"):
-        again = _apply("Shop 1", f"{tag}-4", licence)
+        again = premises_application("Shop 1", f"{tag}-4", licence)
         decisions.decide(ledger, dept, f"{tag}-4", SERVICE_ITEM, again, rules, applicant_ref=holder)
 
 
@@ -208,11 +228,11 @@ def test_two_gateways_approving_at_once_keep_the_tree_whole(
         made = real(*args, **kwargs)
         if not raced:
             raced.append(None)  # (the rival's own prepare passes through here too)
-            given = _apply(rival_shop, f"{tag}-2", licence)
+            given = premises_application(rival_shop, f"{tag}-2", licence)
             raced[0] = decisions.decide(other, dept, f"{tag}-2", SERVICE_ITEM, given, rules, applicant_ref=holder)
         return made
 
-    first = _apply("Shop 1", f"{tag}-1", licence)
+    first = premises_application("Shop 1", f"{tag}-1", licence)
     try:
         with monkeypatch.context() as patch:
             patch.setattr(permits, "prepare", prepared_then_overtaken)
@@ -225,9 +245,9 @@ def test_two_gateways_approving_at_once_keep_the_tree_whole(
     finally:
         other.close()
     assert "issued" in raced[0].body
-    again = _apply("Shop 1", f"{tag}-3", licence)
+    again = premises_application("Shop 1", f"{tag}-3", licence)
     with pytest.raises(StateError, match="live permit for the same premises"):
         decisions.decide(ledger, dept, f"{tag}-3", SERVICE_ITEM, again, rules, applicant_ref=holder)
-    new = _apply("Shop 9", f"{tag}-4", licence)
+    new = premises_application("Shop 9", f"{tag}-4", licence)
     assert "issued" in decisions.decide(ledger, dept, f"{tag}-4", SERVICE_ITEM, new, rules, applicant_ref=holder).body
     assert replay_checks(ledger, dept) == set()

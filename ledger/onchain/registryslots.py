@@ -173,6 +173,24 @@ class RegistryHistory:
             block > 0 and self.was_active_signer_at(signer, role, block - 1)
         )
 
+    def key_and_standing(self, issuer: str, signer: str, block: int) -> str:
+        """What these periods say of ``signer`` and of department ``issuer`` at ``block``, in words (the detail of a
+        verifier holding a node's ``wasActiveSignerAt`` answer to them)."""
+        period = self.key_period(signer)
+        held = (
+            f"key {signer.lower()} is none of {issuer!r}'s keys"
+            if period is None
+            else f"key {signer.lower()} is {issuer!r}'s from block {period.from_block}"
+            + (f" to block {period.to_block}" if period.to_block else " on")
+        )
+        status = self.status_at(block)
+        stands = (
+            "the department was not registered"
+            if status is None
+            else f"the department was {'active' if status.active else 'suspended'} with roles {status.roles}"
+        )
+        return f"{held}; {stands} at block {block}"
+
     def was_authorized_for_type_at(self, type_hash: bytes, block: int) -> bool:
         """``wasAuthorizedForTypeAt(department, type_hash, block)`` (DepartmentRegistry.sol)."""
         return any(

@@ -1018,23 +1018,11 @@ def _check_key(
 
 def _registry_key_answer(history: Any, where: str, issuer: str, signer: str, block: int, said: bool) -> str:
     """The ``department_key`` detail for a node answering ``wasActiveSignerAt`` otherwise than the proven periods."""
-    period = history.key_period(signer)
-    held = (
-        f"key {signer.lower()} is none of {issuer!r}'s keys"
-        if period is None
-        else f"key {signer.lower()} is {issuer!r}'s from block {period.from_block}"
-        + (f" to block {period.to_block}" if period.to_block else " on")
-    )
-    status = history.status_at(block)
-    stands = (
-        "the department was not registered"
-        if status is None
-        else f"the department was {'active' if status.active else 'suspended'} with roles {status.roles}"
-    )
     return (
         f"the node's registry answered that {signer.lower()} {'was' if said else 'was not'} an active issuer key of "
-        f"{issuer!r} at block {block}, but {where} says it {'was not' if said else 'was'} ({held}; {stands} at block "
-        f"{block}): the node answered the registry's views from a state of its own making; do not trust this node"
+        f"{issuer!r} at block {block}, but {where} says it {'was not' if said else 'was'} "
+        f"({history.key_and_standing(issuer, signer, block)}): the node answered the registry's views from a state "
+        "of its own making; do not trust this node"
     )
 
 

@@ -2359,25 +2359,12 @@ def _against_proven_registry(
     made = {c.name: c.ok for c in checks.items if not c.skipped}
     said = made.get("department_key")
     if said is not None and history.could_act_in(batch.signer, ROLE_ISSUER, block) != said:
-        period = history.key_period(batch.signer)
-        held = (
-            f"key {batch.signer} is none of {issuer!r}'s keys"
-            if period is None
-            else f"key {batch.signer} is {issuer!r}'s from block {period.from_block}"
-            + (f" to block {period.to_block}" if period.to_block else " on")
-        )
-        status = history.status_at(block)
-        stands = (
-            "the department was not registered"
-            if status is None
-            else f"the department was {'active' if status.active else 'suspended'} with roles {status.roles}"
-        )
         return (
             f"the node's registry answered that {batch.signer} {'was' if said else 'was not'} an active issuer key of "
             f"{issuer!r} at block {block}, where it anchored this certificate's batch, but the registry's state at "
-            f"witnessed block {height}, proven from the block's hash, says it {'was not' if said else 'was'} ({held}; "
-            f"{stands} at block {block}): the node answered the registry's views from a state of its own making; do "
-            "not trust this node's registry"
+            f"witnessed block {height}, proven from the block's hash, says it {'was not' if said else 'was'} "
+            f"({history.key_and_standing(issuer, batch.signer, block)}): the node answered the registry's views "
+            "from a state of its own making; do not trust this node's registry"
         ), ""
     certificate_type = verdict.certificate_type
     said = made.get("type_authority")
