@@ -30,7 +30,7 @@ from ledger.services.reconcile import chain_anchors, reconcile
 from ledger.services.verify import ChainView, verify_certificate
 from ledger.storage.store import Batch, BatchState, Certificate
 
-from .conftest import PASSPHRASE
+from .conftest import PASSPHRASE, mining_mode_changed
 
 
 def env_for(ledger: Ledger, **extra: str) -> dict[str, str]:
@@ -343,8 +343,12 @@ def rpc(ledger: Ledger, method: str, *params: Any) -> Any:
 @contextlib.contextmanager
 def mining_paused(ledger: Ledger) -> Iterator[None]:
     """The node mines only for transactions while the test reads state at its head: the embedded node keeps no
-    older block's state (node.py), and a block mined every second would take the block being proven away."""
+    older block's state (node.py), and a block mined every second would take the block being proven away. The node
+    mines every second again afterwards, and is restarted in its own mixed mode when the test ends (conftest.py
+    ``mining_mode_changed``: no call gives that mode back)."""
+    mining_mode_changed(ledger)
     rpc(ledger, "evm_setIntervalMining", 0)
+    rpc(ledger, "evm_setAutomine", True)  # setting the interval switched every kind of mining off
     try:
         yield
     finally:

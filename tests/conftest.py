@@ -200,6 +200,7 @@ def ledger(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequ
     # it as to any running node of its data directory.
     node = EmbeddedNode(settings.chain_dir, anvil=settings.anvil, state_interval=SESSION_STATE_INTERVAL)
     node.start()
+    _ledger_nodes[str(data_dir)] = node
     try:
         instance = Ledger.open(settings, passphrase=PASSPHRASE)
         try:
@@ -209,9 +210,39 @@ def ledger(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequ
         finally:
             instance.close()
     finally:
+        _ledger_nodes.pop(str(data_dir), None)
         node.stop()
         if settings.database_url and LEDGER_SCOPE == "module":
             drop_database(settings.database_url)  # one per module: none is left filling the disk
+
+
+# The node each ``ledger`` above started, by data directory, and the data directories whose node a test took out of
+# ANVIL_FLAGS' mixed mining (mining_mode_changed). anvil has no call that gives mixed mining back: ``evm_setIntervalMining``
+# and ``evm_setAutomine`` each replace the mode, so a node paused and resumed by them mines only every second (each
+# later transaction waited ~0.5 s for its block: ~30 transactions a test in the modules that paused it, ci8) or only
+# for transactions. Such a node is restarted when the test ends (a clean stop writes its state file, the restart
+# reads it on the same port, as a restarted embedded node does), so every test starts on the node the ledger runs.
+_ledger_nodes: dict[str, EmbeddedNode] = {}
+_mining_mode_changed: set[str] = set()
+
+
+def mining_mode_changed(ledger: Ledger) -> None:
+    """Say that a test changed the mining mode of ``ledger``'s node (tests/cli_support.py ``mining_paused``): its node
+    is restarted with the ledger's own mode when the test ends."""
+    _mining_mode_changed.add(str(ledger.settings.data_dir))
+
+
+@pytest.fixture(autouse=True)
+def _mixed_mining_back() -> Iterator[None]:
+    yield
+    while _mining_mode_changed:
+        node = _ledger_nodes.get(_mining_mode_changed.pop())
+        if node is None:  # a ledger of the test's own: stopped with it
+            continue
+        url = node.url
+        node.stop()
+        node.start()
+        assert node.url == url, f"the restarted node answers on {node.url}, not {url}: the ledger still asks {url}"
 
 
 def member_cli(ledger: Ledger, member: int) -> tuple[list[str], dict[str, str]]:
