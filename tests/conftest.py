@@ -217,11 +217,12 @@ def ledger(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequ
 
 
 # The node each ``ledger`` above started, by data directory, and the data directories whose node a test took out of
-# ANVIL_FLAGS' mixed mining (mining_mode_changed). anvil has no call that gives mixed mining back: ``evm_setIntervalMining``
-# and ``evm_setAutomine`` each replace the mode, so a node paused and resumed by them mines only every second (each
-# later transaction waited ~0.5 s for its block: ~30 transactions a test in the modules that paused it, ci8) or only
-# for transactions. Such a node is restarted when the test ends (a clean stop writes its state file, the restart
-# reads it on the same port, as a restarted embedded node does), so every test starts on the node the ledger runs.
+# ANVIL_FLAGS' mixed mining (tests/cli_support.py ``rpc``). anvil has no call that gives mixed mining back:
+# ``evm_setIntervalMining`` and ``evm_setAutomine`` each replace the mode, so a node paused and resumed by them
+# mined only every second for the rest of its module (every later transaction waited ~0.5 s for its block: ci8,
+# ~100 s of each pass) or only for transactions. Such a node is restarted when the test ends (a clean stop writes
+# its state file, the restart reads it on the same port, as a restarted embedded node does): every test starts on
+# the node the ledger runs.
 _ledger_nodes: dict[str, EmbeddedNode] = {}
 _mining_mode_changed: set[str] = set()
 
