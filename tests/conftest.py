@@ -472,6 +472,10 @@ DATABASE_AGNOSTIC = {
             "test_the_court_verifier_reads_review_texts_as_the_library_does",
         )
     },
+    "test_bundle_state_proof::test_the_courts_trie_walk_agrees_with_the_librarys_on_random_tries": "the court's "
+    "trie walk against the library's on generated tries (hypothesis); no ledger",
+    "test_bundle_state_proof::test_the_courts_trie_walk_agrees_with_the_librarys_on_real_and_mutated_proofs": "the "
+    "same on the anchor's proofs read from the node at the head (the module fixture): the chain only",
     "test_redteam_round41b::test_generated_inputs_commit_natively_as_the_pure_python_reference_does": "the native "
     "input commitments against the Python reference (hypothesis); no ledger",
     "test_redteam_round41b::test_hand_picked_inputs_commit_natively_as_the_pure_python_reference_does": "the same, "
