@@ -225,6 +225,7 @@ def ledger(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequ
 # the node the ledger runs.
 _ledger_nodes: dict[str, EmbeddedNode] = {}
 _mining_mode_changed: set[str] = set()
+_own_ledgers: dict[str, Ledger] = {}  # module ledgers of a module's own whose node is restarted alike (below)
 
 
 def mining_mode_changed(ledger: Ledger) -> None:
@@ -233,12 +234,22 @@ def mining_mode_changed(ledger: Ledger) -> None:
     _mining_mode_changed.add(str(ledger.settings.data_dir))
 
 
+def keep_mixed_mining(ledger: Ledger) -> None:
+    """A module's ledger of its own (``Ledger.open`` started its node) whose node is restarted in its mixed mode when a
+    test that changed the mode ends, as the ``ledger`` fixture's is; other ledgers of a test's own are left as their
+    fixtures set them (some mine only for transactions on purpose)."""
+    _own_ledgers[str(ledger.settings.data_dir)] = ledger
+
+
 @pytest.fixture(autouse=True)
 def _mixed_mining_back() -> Iterator[None]:
     yield
     while _mining_mode_changed:
-        node = _ledger_nodes.get(_mining_mode_changed.pop())
-        if node is None:  # a ledger of the test's own: stopped with it
+        where = _mining_mode_changed.pop()
+        node = _ledger_nodes.get(where)
+        if node is None and where in _own_ledgers:
+            node = _own_ledgers[where].node
+        if node is None or not node.owned:  # a ledger of the test's own, or one stopped since
             continue
         url = node.url
         node.stop()
