@@ -30,7 +30,7 @@ from ledger.services.reconcile import chain_anchors, reconcile
 from ledger.services.verify import ChainView, verify_certificate
 from ledger.storage.store import Batch, BatchState, Certificate
 
-from .conftest import PASSPHRASE
+from .conftest import PASSPHRASE, mining_mode_changed
 
 
 def env_for(ledger: Ledger, **extra: str) -> dict[str, str]:
@@ -333,8 +333,17 @@ def assert_anchored_exactly_once(ledger: Ledger, department: str, ids: set[str],
     assert report.ok and not report.pending, report.text()
 
 
+_MINING_MODE_CALLS = frozenset(
+    {"evm_setIntervalMining", "evm_setAutomine", "anvil_setIntervalMining", "anvil_setAutomine"}
+)
+
+
 def rpc(ledger: Ledger, method: str, *params: Any) -> Any:
-    """Test only: a node control call (evm_snapshot, anvil_dropAllTransactions, ...); raises on error."""
+    """Test only: a node control call (evm_snapshot, anvil_dropAllTransactions, ...); raises on error. A call that
+    changes the node's mining mode has the node of a module's ``ledger`` restarted in its own mode when the test ends
+    (conftest.py ``mining_mode_changed``)."""
+    if method in _MINING_MODE_CALLS:
+        mining_mode_changed(ledger)
     answer = ledger.chain.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
     assert "error" not in answer, answer
     return answer["result"]
@@ -343,8 +352,11 @@ def rpc(ledger: Ledger, method: str, *params: Any) -> Any:
 @contextlib.contextmanager
 def mining_paused(ledger: Ledger) -> Iterator[None]:
     """The node mines only for transactions while the test reads state at its head: the embedded node keeps no
-    older block's state (node.py), and a block mined every second would take the block being proven away."""
+    older block's state (node.py), and a block mined every second would take the block being proven away. The node
+    mines every second again afterwards, and is restarted in its own mixed mode when the test ends (``rpc``: no call
+    gives that mode back)."""
     rpc(ledger, "evm_setIntervalMining", 0)
+    rpc(ledger, "evm_setAutomine", True)  # setting the interval switched every kind of mining off
     try:
         yield
     finally:

@@ -200,6 +200,7 @@ def ledger(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequ
     # it as to any running node of its data directory.
     node = EmbeddedNode(settings.chain_dir, anvil=settings.anvil, state_interval=SESSION_STATE_INTERVAL)
     node.start()
+    _ledger_nodes[str(data_dir)] = node
     try:
         instance = Ledger.open(settings, passphrase=PASSPHRASE)
         try:
@@ -209,9 +210,51 @@ def ledger(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequ
         finally:
             instance.close()
     finally:
+        _ledger_nodes.pop(str(data_dir), None)
         node.stop()
         if settings.database_url and LEDGER_SCOPE == "module":
             drop_database(settings.database_url)  # one per module: none is left filling the disk
+
+
+# The node each ``ledger`` above started, by data directory, and the data directories whose node a test took out of
+# ANVIL_FLAGS' mixed mining (tests/cli_support.py ``rpc``). anvil has no call that gives mixed mining back:
+# ``evm_setIntervalMining`` and ``evm_setAutomine`` each replace the mode, so a node paused and resumed by them
+# mined only every second for the rest of its module (every later transaction waited ~0.5 s for its block: ci8,
+# ~100 s of each pass) or only for transactions. Such a node is restarted when the test ends (a clean stop writes
+# its state file, the restart reads it on the same port, as a restarted embedded node does): every test starts on
+# the node the ledger runs.
+_ledger_nodes: dict[str, EmbeddedNode] = {}
+_mining_mode_changed: set[str] = set()
+_own_ledgers: dict[str, Ledger] = {}  # module ledgers of a module's own whose node is restarted alike (below)
+
+
+def mining_mode_changed(ledger: Ledger) -> None:
+    """Say that a test changed the mining mode of ``ledger``'s node (tests/cli_support.py ``mining_paused``): its node
+    is restarted with the ledger's own mode when the test ends."""
+    _mining_mode_changed.add(str(ledger.settings.data_dir))
+
+
+def keep_mixed_mining(ledger: Ledger) -> None:
+    """A module's ledger of its own (``Ledger.open`` started its node) whose node is restarted in its mixed mode when a
+    test that changed the mode ends, as the ``ledger`` fixture's is; other ledgers of a test's own are left as their
+    fixtures set them (some mine only for transactions on purpose)."""
+    _own_ledgers[str(ledger.settings.data_dir)] = ledger
+
+
+@pytest.fixture(autouse=True)
+def _mixed_mining_back() -> Iterator[None]:
+    yield
+    while _mining_mode_changed:
+        where = _mining_mode_changed.pop()
+        node = _ledger_nodes.get(where)
+        if node is None and where in _own_ledgers:
+            node = _own_ledgers[where].node
+        if node is None or not node.owned:  # a ledger of the test's own, or one stopped since
+            continue
+        url = node.url
+        node.stop()
+        node.start()
+        assert node.url == url, f"the restarted node answers on {node.url}, not {url}: the ledger still asks {url}"
 
 
 def member_cli(ledger: Ledger, member: int) -> tuple[list[str], dict[str, str]]:
@@ -440,6 +483,10 @@ DATABASE_AGNOSTIC = {
             "test_the_court_verifier_reads_review_texts_as_the_library_does",
         )
     },
+    "test_bundle_state_proof::test_the_courts_trie_walk_agrees_with_the_librarys_on_random_tries": "the court's "
+    "trie walk against the library's on generated tries (hypothesis); no ledger",
+    "test_bundle_state_proof::test_the_courts_trie_walk_agrees_with_the_librarys_on_real_and_mutated_proofs": "the "
+    "same on the anchor's proofs read from the node at the head (the module fixture): the chain only",
     "test_redteam_round41b::test_generated_inputs_commit_natively_as_the_pure_python_reference_does": "the native "
     "input commitments against the Python reference (hypothesis); no ledger",
     "test_redteam_round41b::test_hand_picked_inputs_commit_natively_as_the_pure_python_reference_does": "the same, "

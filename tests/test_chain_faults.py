@@ -25,7 +25,15 @@ from ledger.services.verify import ChainView, verify_certificate
 from ledger.storage.store import Batch, BatchState
 
 from .cli_support import assert_anchored_exactly_once, rpc
-from .conftest import PASSPHRASE, TEST_TYPES, make_records, make_settings, wait_for_state_dump, write_jsonl
+from .conftest import (
+    PASSPHRASE,
+    TEST_TYPES,
+    keep_mixed_mining,
+    make_records,
+    make_settings,
+    wait_for_state_dump,
+    write_jsonl,
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +43,7 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
     Council(ledger).register("FLT", "Fault Injection Office", ROLE_ISSUER, types=TEST_TYPES)
     assert ledger.node is not None
     wait_for_state_dump(ledger.node, ledger.chain.block_number())  # the registration survives any kill below
+    keep_mixed_mining(ledger)  # after a test's pause, the next test's transactions are mined at once again
     yield ledger
     ledger.close()
 
