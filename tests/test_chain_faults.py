@@ -24,7 +24,7 @@ from ledger.services.reconcile import reconcile
 from ledger.services.verify import ChainView, verify_certificate
 from ledger.storage.store import Batch, BatchState
 
-from .cli_support import assert_anchored_exactly_once, rpc
+from .cli_support import assert_anchored_exactly_once, mining_paused, rpc
 from .conftest import (
     PASSPHRASE,
     TEST_TYPES,
@@ -228,21 +228,23 @@ def test_a_revocation_brought_in_by_a_rewrite_to_the_same_height_is_read_by_a_lo
     with (tmp_path / "out.jsonl").open("w") as out:
         issuance.issue_file(faulty, write_jsonl(tmp_path / "r.jsonl", make_records(1, prefix="SAME")), "FLT", out=out)
     doc = __import__("json").loads((tmp_path / "out.jsonl").read_text())
-    before = rpc(faulty, "evm_snapshot")
-    rpc(faulty, "evm_mine")  # the block the view reads ...
-    head = faulty.chain.block_number()
-    view = ChainView(faulty.chain, 0)
-    assert view.refresh() == head and verify_certificate(doc, view).facts["status"] == "valid"
+    # no block of the node's one-second interval between the rewrite and the reads (the operator makes none)
+    with mining_paused(faulty):
+        before = rpc(faulty, "evm_snapshot")
+        rpc(faulty, "evm_mine")  # the block the view reads ...
+        head = faulty.chain.block_number()
+        view = ChainView(faulty.chain, 0)
+        assert view.refresh() == head and verify_certificate(doc, view).facts["status"] == "valid"
 
-    assert rpc(faulty, "evm_revert", before) is True  # ... replaced by one that revokes the certificate
-    status.revoke(faulty, doc["digest"], "fraud", "FLT")
-    assert faulty.chain.block_number() == head  # the same height: only the block changed
-    monkeypatch.setattr(verify, "RESYNC_SECONDS", 3600.0)
-    view.refresh()
-    assert verify_certificate(doc, view).facts["status"] == "valid"  # within the interval: the block read before
-    monkeypatch.setattr(verify, "RESYNC_SECONDS", 0.0)  # the interval has passed
-    view.refresh()
-    report = verify_certificate(doc, view)
+        assert rpc(faulty, "evm_revert", before) is True  # ... replaced by one that revokes the certificate
+        status.revoke(faulty, doc["digest"], "fraud", "FLT")
+        assert faulty.chain.block_number() == head  # the same height: only the block changed
+        monkeypatch.setattr(verify, "RESYNC_SECONDS", 3600.0)
+        view.refresh()
+        assert verify_certificate(doc, view).facts["status"] == "valid"  # within the interval: the block read before
+        monkeypatch.setattr(verify, "RESYNC_SECONDS", 0.0)  # the interval has passed
+        view.refresh()
+        report = verify_certificate(doc, view)
     assert not report.ok and report.facts["status"] == "revoked", report.to_json()
 
 
