@@ -231,3 +231,13 @@ def decisions_count(ledger: Ledger, dept: str) -> int:
                 .where(logchain.LogEntry.department_id == dept, logchain.LogEntry.log == "decisions")  # type: ignore[arg-type]
             ).scalar_one()
         )
+
+
+def decide_premises(
+    ledger: Ledger, dept: str, case: str, premises: str, licence: dict[str, Any], holder: str, rules: Any
+) -> Any:
+    """Department ``dept``'s decision of case ``case``: ``holder``'s application for premises ``premises`` on
+    ``licence`` under ``rules`` (:func:`premises_application`)."""
+    return decisions.decide(
+        ledger, dept, case, SERVICE_ITEM, premises_application(premises, case, licence), rules, applicant_ref=holder
+    )

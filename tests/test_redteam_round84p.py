@@ -27,6 +27,7 @@ from ledger.storage.models import PermitBasis, PermitKey
 from .cli_support import cli_in_process
 from .permit_support import (
     SERVICE_ITEM,
+    decide_premises,
     decisions_count,
     fresh_licence,
     premises_application,
@@ -54,15 +55,7 @@ def test_an_approval_does_not_trust_a_permit_key_row_an_insider_edited(
         decisions.decide(ledger, dept, f"{tag}-0", SERVICE_ITEM, zero, rules, applicant_ref=holder)
         with ledger.engine.connect() as conn:
             saved = [dict(r._mapping) for r in conn.execute(_KEYS.select().where(_KEYS.c.department_id == dept))]
-    first = decisions.decide(
-        ledger,
-        dept,
-        f"{tag}-1",
-        SERVICE_ITEM,
-        premises_application("Shop 1", f"{tag}-1", licence),
-        rules,
-        applicant_ref=holder,
-    )
+    first = decide_premises(ledger, dept, f"{tag}-1", "Shop 1", licence, holder, rules)
     permit = first.body["issued"]["certificate"]
     if edit != "latest deleted":  # a later permit of the holder for other premises: the edited row is not the newest
         later = premises_application("Shop 2", f"{tag}-2", licence)
@@ -96,24 +89,8 @@ def test_rekeying_puts_the_rows_right_and_approvals_go_on(
     tag = "rt84p-rekey"
     rules = published_permit_rules(ledger, dept, tag)
     licence, holder = fresh_licence(ledger, tmp_path, tag)
-    first = decisions.decide(
-        ledger,
-        dept,
-        f"{tag}-1",
-        SERVICE_ITEM,
-        premises_application("Shop 1", f"{tag}-1", licence),
-        rules,
-        applicant_ref=holder,
-    )
-    decisions.decide(
-        ledger,
-        dept,
-        f"{tag}-2",
-        SERVICE_ITEM,
-        premises_application("Shop 2", f"{tag}-2", licence),
-        rules,
-        applicant_ref=holder,
-    )
+    first = decide_premises(ledger, dept, f"{tag}-1", "Shop 1", licence, holder, rules)
+    decide_premises(ledger, dept, f"{tag}-2", "Shop 2", licence, holder, rules)
     with ledger.engine.begin() as conn:
         conn.execute(_KEYS.delete().where(_KEYS.c.digest == first.body["issued"]["certificate"]))
     again = premises_application("Shop 1", f"{tag}-3", licence)
@@ -139,15 +116,7 @@ def test_replay_reports_a_permit_basis_row_an_insider_altered(
     rules = published_permit_rules(ledger, dept, tag)
     licence, holder = fresh_licence(ledger, tmp_path, tag)
     other, _ = fresh_licence(ledger, tmp_path, tag + "-other", holder="91440300MA59999983")
-    decided = decisions.decide(
-        ledger,
-        dept,
-        f"{tag}-1",
-        SERVICE_ITEM,
-        premises_application("Shop 1", f"{tag}-1", licence),
-        rules,
-        applicant_ref=holder,
-    )
+    decided = decide_premises(ledger, dept, f"{tag}-1", "Shop 1", licence, holder, rules)
     permit = decided.body["issued"]["certificate"]
     assert replay_checks(ledger, dept) == set()
     row = _BASES.c.permit == permit
@@ -175,15 +144,7 @@ def test_replay_takes_the_sweeps_own_rows_as_they_are(ledger: Ledger, fresh_depa
     licence, holder = fresh_licence(ledger, tmp_path, tag)
     renewal, _ = fresh_licence(ledger, tmp_path, tag + "-renewal", holder=holder)
     held, _ = fresh_licence(ledger, tmp_path, tag + "-held", holder=holder)
-    renewed = decisions.decide(
-        ledger,
-        dept,
-        f"{tag}-1",
-        SERVICE_ITEM,
-        premises_application("Shop 1", f"{tag}-1", licence),
-        rules,
-        applicant_ref=holder,
-    )
+    renewed = decide_premises(ledger, dept, f"{tag}-1", "Shop 1", licence, holder, rules)
     suspended = decisions.decide(
         ledger,
         dept,
@@ -258,15 +219,7 @@ def test_a_second_permit_for_premises_respelt_with_look_alikes_is_refused(
     rules = published_permit_rules(ledger, dept, tag)
     licence, holder = fresh_licence(ledger, tmp_path, tag)
     plain = "Room 101, 1 Keyuan Road"
-    decisions.decide(
-        ledger,
-        dept,
-        f"{tag}-1",
-        SERVICE_ITEM,
-        premises_application(plain, f"{tag}-1", licence),
-        rules,
-        applicant_ref=holder,
-    )
+    decide_premises(ledger, dept, f"{tag}-1", plain, licence, holder, rules)
     for n, respelt in enumerate(("cyrillic o", "greek capitals"), start=2):
         again = premises_application(LOOKALIKE_PREMISES[respelt], f"{tag}-{n}", licence)
         before = decisions_count(ledger, dept)
@@ -287,24 +240,8 @@ def test_a_row_number_written_as_text_is_refused_not_a_traceback(
     tag = "rt84p-text"
     rules = published_permit_rules(ledger, dept, tag)
     licence, holder = fresh_licence(ledger, tmp_path, tag)
-    first = decisions.decide(
-        ledger,
-        dept,
-        f"{tag}-1",
-        SERVICE_ITEM,
-        premises_application("Shop 1", f"{tag}-1", licence),
-        rules,
-        applicant_ref=holder,
-    )
-    second = decisions.decide(
-        ledger,
-        dept,
-        f"{tag}-2",
-        SERVICE_ITEM,
-        premises_application("Shop 2", f"{tag}-2", licence),
-        rules,
-        applicant_ref=holder,
-    )
+    first = decide_premises(ledger, dept, f"{tag}-1", "Shop 1", licence, holder, rules)
+    second = decide_premises(ledger, dept, f"{tag}-2", "Shop 2", licence, holder, rules)
     with ledger.engine.begin() as conn:
         conn.execute(_KEYS.update().where(_KEYS.c.digest == first.body["issued"]["certificate"]).values(bucket="one"))
         blank = _KEYS.update().where(_KEYS.c.digest == second.body["issued"]["certificate"])

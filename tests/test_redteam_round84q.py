@@ -28,6 +28,7 @@ from ledger.storage.store import Certificate
 from .conftest import PASSPHRASE
 from .permit_support import (
     SERVICE_ITEM,
+    decide_premises,
     decisions_count,
     fresh_licence,
     premises_application,
@@ -45,15 +46,7 @@ def test_a_permit_re_dated_in_the_store_still_stands_in_the_way(
     tag = "rt84q-redated"
     rules = published_permit_rules(ledger, dept, tag)
     licence, holder = fresh_licence(ledger, tmp_path, tag)
-    first = decisions.decide(
-        ledger,
-        dept,
-        f"{tag}-1",
-        SERVICE_ITEM,
-        premises_application("Shop 1", f"{tag}-1", licence),
-        rules,
-        applicant_ref=holder,
-    )
+    first = decide_premises(ledger, dept, f"{tag}-1", "Shop 1", licence, holder, rules)
     permit = first.body["issued"]["certificate"]
     with ledger.engine.begin() as conn:
         changed = conn.execute(
@@ -107,25 +100,9 @@ def test_an_approval_does_not_trust_a_permit_key_tree_an_insider_edited(
     tag = "rt84q-" + edit.replace(" ", "-").replace(",", "")
     rules = published_permit_rules(ledger, dept, tag)
     licence, holder = fresh_licence(ledger, tmp_path, tag)
-    decisions.decide(
-        ledger,
-        dept,
-        f"{tag}-0",
-        SERVICE_ITEM,
-        premises_application("Shop 0", f"{tag}-0", licence),
-        rules,
-        applicant_ref=holder,
-    )
+    decide_premises(ledger, dept, f"{tag}-0", "Shop 0", licence, holder, rules)
     before_first = _saved(ledger, dept)
-    first = decisions.decide(
-        ledger,
-        dept,
-        f"{tag}-1",
-        SERVICE_ITEM,
-        premises_application("Shop 1", f"{tag}-1", licence),
-        rules,
-        applicant_ref=holder,
-    )
+    first = decide_premises(ledger, dept, f"{tag}-1", "Shop 1", licence, holder, rules)
     permit = first.body["issued"]["certificate"]
     if edit != "tree put back, newest row deleted":
         later = premises_application("Shop 2", f"{tag}-2", licence)
@@ -175,24 +152,8 @@ def test_an_edited_bucket_stops_only_the_approvals_it_would_answer(
     tag = "rt84q-bucket"
     rules = published_permit_rules(ledger, dept, tag)
     licence, holder = fresh_licence(ledger, tmp_path, tag)
-    first = decisions.decide(
-        ledger,
-        dept,
-        f"{tag}-1",
-        SERVICE_ITEM,
-        premises_application("Shop 1", f"{tag}-1", licence),
-        rules,
-        applicant_ref=holder,
-    )
-    decisions.decide(
-        ledger,
-        dept,
-        f"{tag}-2",
-        SERVICE_ITEM,
-        premises_application("Shop 2", f"{tag}-2", licence),
-        rules,
-        applicant_ref=holder,
-    )
+    first = decide_premises(ledger, dept, f"{tag}-1", "Shop 1", licence, holder, rules)
+    decide_premises(ledger, dept, f"{tag}-2", "Shop 2", licence, holder, rules)
     row = _KEYS.c.digest == first.body["issued"]["certificate"]
     with ledger.engine.begin() as conn:
         assert conn.execute(_KEYS.update().where(row).values(bucket=-1)).rowcount == 1
