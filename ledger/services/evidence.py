@@ -727,23 +727,28 @@ def _verify_bundle(
     checks.run("validity", lambda: _check_validity(cert, now))
     checks.run("attachment", lambda: _check_attachment(bundle, file))
 
+    from .witness.bundle import proven_certificate, proven_registry, trail_standing
+
     view = ChainView(chain, confirmations, status_lookup=status_lookup)
     try:
         head = chain.block_number()
         issuer = cert["fields"].get("issuer")
         department = issuer if _is_department(issuer) else None
-        certificate = _proven_certificate(chain, bundle, witness_keys, witness_quorum) if department else None
+        # what the bundle's proofs prove at a checkpoint the given witnesses cosigned (None without one, or when
+        # anything of it does not hold: ``witnessed`` then says what)
+        keys = _witness_keys(witness_keys) if department else None
+        certificate = None if keys is None else proven_certificate(chain, bundle, keys, witness_quorum)
         # the issuer's key, status and type periods as the bundle's registry proof proves them at the cosigned block:
         # the node's registry answers and the bundle's periods are held to them (docs/evidence.md)
-        registry = _proven_registry(chain, bundle, witness_keys, witness_quorum) if department else None
+        registry = None if keys is None else proven_registry(chain, bundle, keys, witness_quorum)
         if certificate is not None:
             # the certificates it replaced as its proven slots hold them: no supersession read of the node
             view.prove_replaces(str(department), root, digest, tuple(d for _, d in certificate.predecessors))
         proven = None if certificate is None else certificate.batch
         standing: anchorslots.ProvenCertificate | anchorslots.ProvenStanding | None = certificate
-        if department and certificate is None:
+        if keys is not None and certificate is None:
             # the trail path: the certificate's status as the issuer's events proven to the trail give it
-            standing = _trail_standing(chain, bundle, witness_keys, witness_quorum, view)
+            standing = trail_standing(chain, bundle, keys, witness_quorum, view)
         # validity judged at the same moment as the bundle's own validity check (a court's chosen day)
         cert_report = verify_certificate(_document(bundle), view, now=now)
         facts = dict(cert_report.facts)
@@ -1310,46 +1315,15 @@ def _proven_end(here: bool, ended: str, history: Iterable[tuple[int, int, int, b
     )
 
 
-def _proven_certificate(
-    chain: Chain, bundle: dict[str, Any], keys: list[str] | None, quorum: int | None
-) -> anchorslots.ProvenCertificate | None:
-    """The certificate as the bundle's certificate proof proves it at a checkpoint the given witnesses cosigned
-    (None without one, or when anything of it does not hold: ``witnessed`` then says what)."""
-    from .witness.bundle import parse_keys, proven_certificate
+def _witness_keys(keys: list[str] | None) -> list[Any] | None:
+    """The witness keys given, parsed once for the proofs the bundle carries; None when there are none or any is not a
+    key (the proofs are then taken from nothing, and ``witnessed`` says why)."""
+    from .witness.bundle import parse_keys
 
     try:
-        parsed = parse_keys(keys)
+        return parse_keys(keys)
     except InputError:
         return None
-    return proven_certificate(chain, bundle, parsed, quorum)
-
-
-def _trail_standing(
-    chain: Chain, bundle: dict[str, Any], keys: list[str] | None, quorum: int | None, view: ChainView
-) -> anchorslots.ProvenStanding | None:
-    """The certificate's status as a trail-path state proof proves it at a checkpoint the given witnesses cosigned
-    (:func:`~ledger.services.witness.bundle.trail_standing`; None without one)."""
-    from .witness.bundle import parse_keys, trail_standing
-
-    try:
-        parsed = parse_keys(keys)
-    except InputError:
-        return None
-    return trail_standing(chain, bundle, parsed, quorum, view)
-
-
-def _proven_registry(
-    chain: Chain, bundle: dict[str, Any], keys: list[str] | None, quorum: int | None
-) -> ProvenRegistry | None:
-    """The issuer's periods as the bundle's registry proof proves them at a checkpoint the given witnesses cosigned
-    (None without one, or when anything of it does not hold: ``witnessed`` then says what)."""
-    from .witness.bundle import parse_keys, proven_registry
-
-    try:
-        parsed = parse_keys(keys)
-    except InputError:
-        return None
-    return proven_registry(chain, bundle, parsed, quorum)
 
 
 def _check_witnessed(
