@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -102,4 +104,23 @@ def test_a_permit_erased_while_it_stands_keeps_its_key_until_it_ends(
 
     assert _key(ledger, first) == ""
     assert _permit(decide_premises(ledger, dept, f"{tag}-3", "Shop 1", licence, holder, rules))
+    assert not {c for c, _ in replay_checks(ledger, dept)} & {"permit_key_altered"}
+
+
+def test_an_erased_permit_past_its_validity_keeps_no_key(ledger: Ledger, fresh_department: str, tmp_path: Path) -> None:
+    """Adversary: as the first test's. A permit that ended by its own validity (it rests on a licence ending two
+    seconds after the approval), never revoked, is erased: its sealed end, read before the body goes, blanks its key,
+    and a new case for the same premises is approved."""
+    dept = fresh_department
+    tag = "rt85b-expired"
+    rules = published_permit_rules(ledger, dept, tag)
+    ends = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
+    licence, holder = fresh_licence(ledger, tmp_path, tag, valid_until=ends.isoformat().replace("+00:00", "Z"))
+    first = _permit(decide_premises(ledger, dept, f"{tag}-1", "Shop 1", licence, holder, rules))
+    assert _key(ledger, first)
+    time.sleep(max(0.0, (ends - datetime.now(UTC)).total_seconds()) + 1.1)  # the wall clock: no node control moves it
+
+    erasure.erase(ledger, first, dept, basis="retention-expired", by="clerk-1")
+
+    assert _key(ledger, first) == ""
     assert not {c for c, _ in replay_checks(ledger, dept)} & {"permit_key_altered"}
