@@ -71,9 +71,10 @@ def test_an_erased_permit_that_ended_keeps_no_key_of_its_holder_and_premises(
     key = _key(ledger, renewal)
     assert key and _key(ledger, first) == key  # one holder, one premises: one key
 
-    erasure.erase(ledger, first, dept, basis="retention-expired", by="clerk-1")
+    done = erasure.erase(ledger, first, dept, basis="retention-expired", by="clerk-1")
 
     assert _key(ledger, first) == "", "the erased permit is still linked to its holder and premises by its key"
+    assert done["permit_key"] == "blanked"
     assert _key(ledger, renewal) == key
     again = premises_application("Shop 1", f"{tag}-3", licence)
     with pytest.raises(StateError, match="live permit for the same premises"):
@@ -101,17 +102,19 @@ def test_a_permit_erased_while_it_stands_keeps_its_key_until_it_ends(
     key = _key(ledger, first)
     assert key
 
-    erasure.erase(ledger, first, dept, basis="consent-withdrawn", by="clerk-1")
+    done = erasure.erase(ledger, first, dept, basis="consent-withdrawn", by="clerk-1")
 
     assert _key(ledger, first) == key
+    assert done["permit_key"].startswith("kept while the permit stands")
     again = premises_application("Shop 1", f"{tag}-2", licence)
     with pytest.raises(StateError, match="live permit for the same premises"):
         decisions.decide(ledger, dept, f"{tag}-2", SERVICE_ITEM, again, rules, applicant_ref=holder)
 
     status.revoke(ledger, first, "fraud", department=dept)
-    erasure.erase(ledger, first, dept, basis="consent-withdrawn", by="clerk-1")
+    assert erasure.erase(ledger, first, dept, basis="consent-withdrawn", by="clerk-1")["permit_key"] == "blanked"
 
     assert _key(ledger, first) == ""
+    assert "permit_key" not in erasure.erase(ledger, first, dept, basis="consent-withdrawn", by="clerk-1")
     assert _permit(decide_premises(ledger, dept, f"{tag}-3", "Shop 1", licence, holder, rules))
     assert not {c for c, _ in replay_checks(ledger, dept)} & {"permit_key_altered"}
 

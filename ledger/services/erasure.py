@@ -659,7 +659,7 @@ def erase(
             counts[:] = _seal(conn, digest, typed)
     cited, reached = counts
     # an ended permit's key of its holder and premises goes too (red team round 85b), before the log's truncation
-    forget_key(ledger, cert.department, digest, expired=expired)
+    permit_key = forget_key(ledger, cert.department, digest, expired=expired)
     checkpoint = flush_sqlite_log(ledger)
     anchored: list[str] = []
     pending = None
@@ -684,6 +684,8 @@ def erase(
         "anchored_roots": anchored,
         "sqlite_log_truncated": checkpoint,
     }
+    if permit_key is not None:  # a keyed permit's key of its holder and premises: blanked, or why not yet
+        result["permit_key"] = permit_key
     if pending:
         result["pending"] = pending
     return result

@@ -1134,25 +1134,32 @@ def validity_ended(ledger: Ledger, department: str, digest: str) -> bool:
     return _ended(ledger, digest, sealed, datetime.now(UTC))
 
 
-def forget_key(ledger: Ledger, department: str, digest: str, *, expired: bool = False) -> bool:
+def forget_key(ledger: Ledger, department: str, digest: str, *, expired: bool = False) -> str | None:
     """Blank the key of the erased permit ``digest`` once it has ended (``expired``: its sealed body said so before
-    the erasure destroyed it; else revoked or superseded on chain); True when it did. The key is a hash of the holder
-    and the premises keyed with the department's decision secret, which the erasure leaves: kept, it linked the
-    erased permit to every other permit of the same holder and premises, and confirmed a guessed holder and premises
-    to whoever holds the secret (red team round 85b). A permit that still stands keeps it, as the guard needs it
-    (:func:`standing` holds an erased permit live until the chain ends it); ``ledger erase`` run again once it has
-    ended blanks it. Nothing is blanked while the department's key rows do not check (the approval's guard names
-    them; ``ledger permits rekey`` blanks every row) or the chain cannot be read (left for the next run)."""
+    the erasure destroyed it; else revoked or superseded on chain). The key is a hash of the holder and the premises
+    keyed with the department's decision secret, which the erasure leaves: kept, it linked the erased permit to every
+    other permit of the same holder and premises, and confirmed a guessed holder and premises to whoever holds the
+    secret (red team round 85b). A permit that still stands keeps it, as the guard needs it (:func:`standing` holds an
+    erased permit live until the chain ends it); ``ledger erase`` run again once it has ended blanks it. Nothing is
+    blanked while the department's key rows do not check (the approval's guard names them; ``ledger permits rekey``
+    blanks every row) or the chain cannot be read. Returns what became of the key, for the erasure's result: None for
+    a certificate with no key (no keyed permit, or blanked already)."""
     key = _keyed(ledger, department, digest)
     if key is None:
-        return False
+        return None
     if not expired:
         try:
-            ended = chain_statuses(ledger, department, [digest]).get(digest) in ("revoked", "superseded")
+            now = chain_statuses(ledger, department, [digest]).get(digest)
         except (ChainError, OSError):
-            return False
-        if not ended:
-            return False
+            return (
+                "kept: whether the permit has ended could not be read from the chain; run `ledger erase` of it again "
+                "to remove its key of the holder and premises"
+            )
+        if now not in ("revoked", "superseded"):
+            return (
+                "kept while the permit stands (the guard of one live permit per holder and premises needs it): run "
+                "`ledger erase` of it again once it has ended (revoked or superseded) to remove it"
+            )
     from .decisions import _secret
 
     secret = _secret(ledger, department)
@@ -1162,12 +1169,16 @@ def forget_key(ledger: Ledger, department: str, digest: str, *, expired: bool = 
             select(_KEYS.c.key).where(_KEYS.c.digest == digest, _KEYS.c.department_id == department)
         ).scalar()
         if held != key:
-            return False  # blanked (or rekeyed) meanwhile
+            return None  # blanked (or rekeyed) meanwhile
         tree = _Tree(conn, ledger, department, secret)
-        if tree.problem() is not None or tree.bucket_problem({_bucket(key)}) is not None:
-            return False
+        problem = tree.problem() or tree.bucket_problem({_bucket(key)})
+        if problem is not None:
+            return (
+                f"kept: {department}'s permit_key rows were altered in the database ({problem}); `ledger permits "
+                f"rekey --department {department}` puts them right, then run `ledger erase` of it again"
+            )
         tree.blank(_log_head(conn, department), digest, key)
-    return True
+    return "blanked"
 
 
 def standing(
