@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, select
 from sqlmodel import col
 
-from ..errors import InputError, LedgerError, StateError
+from ..errors import ChainError, InputError, LedgerError, StateError
 from ..formats import checks
 from ..formats.canonical import certificate_digest, field_hashes, json_loads
 from ..formats.certificate import read_sealed_body, validate_record
@@ -885,6 +885,25 @@ class _Tree:
         for d, k in entries:
             if k:
                 self.rows[_bucket(k)].append(_Entry(d, k, _bucket(k)))
+        self._write(head, buckets)
+
+    def blank(self, head: int, digest: str, key: str) -> None:
+        """Blank the row of permit ``digest`` (keyed ``key``, its bucket checked by :meth:`bucket_problem`): its key
+        becomes ``""`` (it states nothing to compare, as an erased permit keyed after its erasure does), MACed after
+        decision ``head``, and its bucket's leaf, the path above it and the root are written again without it."""
+        bucket = _bucket(key)
+        self._read({bucket})
+        self.conn.execute(
+            _KEYS.update()
+            .where(_KEYS.c.digest == digest, _KEYS.c.department_id == self.department, _KEYS.c.key == key)
+            .values(key="", bucket=None, after_seq=head, mac=row_mac(self.secret, self.department, digest, "", head))
+        )
+        self.rows[bucket] = [r for r in self.rows[bucket] if (str(r.digest), r.key) != (digest, key)]
+        self._write(head, {bucket})
+
+    def _write(self, head: int, buckets: set[int]) -> None:
+        """Write the leaves of ``buckets`` (as :attr:`rows` holds them now), the nodes on their paths and the root,
+        MACed, written after decision ``head``."""
         root_hex = self.root
         if buckets:
             root, made = self._root_with(
@@ -1090,6 +1109,76 @@ def rekey(ledger: Ledger, department: str) -> int:
         conn.execute(_Tree._NODES.delete().where(_Tree._NODES.c.department_id == department))
         conn.execute(_Tree._ROOTS.delete().where(_Tree._ROOTS.c.department_id == department))
     return int(blanked)
+
+
+def _keyed(ledger: Ledger, department: str, digest: str) -> str | None:
+    """The key of permit ``digest``'s ``permit_key`` row, when it holds one (None: no row, not keyed yet, or ``""``)."""
+    with ledger.engine.connect() as conn:
+        key = conn.execute(
+            select(_KEYS.c.key).where(_KEYS.c.digest == digest, _KEYS.c.department_id == department)
+        ).scalar()
+    return key if isinstance(key, str) and _KEY_TEXT.fullmatch(key) else None
+
+
+def validity_ended(ledger: Ledger, department: str, digest: str) -> bool:
+    """Whether the keyed permit ``digest`` is past the end of its validity as its sealed body states it (False for a
+    certificate that is no keyed permit): asked by an erasure before it destroys the body (:func:`forget_key`)."""
+    if _keyed(ledger, department, digest) is None:
+        return False
+    with ledger.engine.connect() as conn:
+        sealed = conn.execute(
+            select(col(Certificate.sealed)).where(
+                col(Certificate.digest) == digest, col(Certificate.department_id) == department
+            )
+        ).scalar()
+    return _ended(ledger, digest, sealed, datetime.now(UTC))
+
+
+def forget_key(ledger: Ledger, department: str, digest: str, *, expired: bool = False) -> str | None:
+    """Blank the key of the erased permit ``digest`` once it has ended (``expired``: its sealed body said so before
+    the erasure destroyed it; else revoked or superseded on chain). The key is a hash of the holder and the premises
+    keyed with the department's decision secret, which the erasure leaves: kept, it linked the erased permit to every
+    other permit of the same holder and premises, and confirmed a guessed holder and premises to whoever holds the
+    secret (red team round 85b). A permit that still stands keeps it, as the guard needs it (:func:`standing` holds an
+    erased permit live until the chain ends it); ``ledger erase`` run again once it has ended blanks it. Nothing is
+    blanked while the department's key rows do not check (the approval's guard names them; ``ledger permits rekey``
+    blanks every row) or the chain cannot be read. Returns what became of the key, for the erasure's result: None for
+    a certificate with no key (no keyed permit, or blanked already)."""
+    key = _keyed(ledger, department, digest)
+    if key is None:
+        return None
+    if not expired:
+        try:
+            now = chain_statuses(ledger, department, [digest]).get(digest)
+        except (ChainError, OSError):
+            return (
+                "kept: whether the permit has ended could not be read from the chain; run `ledger erase` of it again "
+                "to remove its key of the holder and premises"
+            )
+        if now not in ("revoked", "superseded"):
+            return (
+                "kept while the permit stands (the guard of one live permit per holder and premises needs it): run "
+                "`ledger erase` of it again once it has ended (revoked or superseded) to remove it"
+            )
+    from .decisions import _secret
+
+    secret = _secret(ledger, department)
+    with ledger.engine.begin() as conn:
+        logchain.hold_log(conn, LOG_DECISIONS, department)
+        held = conn.execute(
+            select(_KEYS.c.key).where(_KEYS.c.digest == digest, _KEYS.c.department_id == department)
+        ).scalar()
+        if held != key:
+            return None  # blanked (or rekeyed) meanwhile
+        tree = _Tree(conn, ledger, department, secret)
+        problem = tree.problem() or tree.bucket_problem({_bucket(key)})
+        if problem is not None:
+            return (
+                f"kept: {department}'s permit_key rows were altered in the database ({problem}); `ledger permits "
+                f"rekey --department {department}` puts them right, then run `ledger erase` of it again"
+            )
+        tree.blank(_log_head(conn, department), digest, key)
+    return "blanked"
 
 
 def standing(
