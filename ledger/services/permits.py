@@ -1100,9 +1100,9 @@ def standing(
     conn: Connection | None = None,
     found: Sequence[tuple[str, str]] | None = None,
 ) -> dict[str, tuple[str, str | None]]:
-    """key -> (digest, case) of a permit of ``department`` with that key that has not ended: recorded (its batch
-    not held), not past its validity, and neither revoked nor superseded on chain (one not anchored yet has not
-    ended). ``conn``: the keys are read in that connection's transaction; ``found``: the (permit, key) rows the
+    """key -> (digest, case) of a permit of ``department`` with that key that has not ended: not past the validity
+    its sealed body states, and neither revoked nor superseded on chain by ``department`` (one not anchored yet, or
+    whose store rows no longer lead to its anchoring, has not ended). ``conn``: the keys are read in that connection's transaction; ``found``: the (permit, key) rows the
     recording transaction's guard read from checked buckets (:func:`_require_intact`), read instead."""
     wanted = sorted(set(keys))
     if not wanted:
@@ -1133,15 +1133,16 @@ def standing(
     now = datetime.now(UTC)
     digests = [d for d, _ in found]
     with ledger.engine.connect() as c:
-        alive = {
-            str(d)
-            for d, sealed, state in c.execute(
-                select(col(Certificate.digest), col(Certificate.sealed), col(Batch.state))
-                .join(Batch, col(Batch.root) == Certificate.batch_root)
-                .where(col(Certificate.digest).in_(digests), col(Certificate.department_id) == department)
-            )
-            if state != BatchState.HELD and not _ended(ledger, str(d), sealed, now)
-        }
+        # the sealed body by its digest alone (the vault binds it to the digest): the row's department, batch and the
+        # batch's state are the store's word, and an insider relabelling the batch ``held``, or moving the row to
+        # another department, left the live permit out (red team round 85); a permit the tree finds was recorded
+        # with its decision (release: one transaction), so it has ended only when its sealed dates or the chain say so
+        sealed_of = dict(
+            c.execute(
+                select(col(Certificate.digest), col(Certificate.sealed)).where(col(Certificate.digest).in_(digests))
+            ).all()
+        )
+        alive = {d for d in digests if not _ended(ledger, d, sealed_of.get(d), now)}
         cases = dict(
             c.execute(
                 select(col(ProducedCertificate.digest), col(ProducedCertificate.case_id)).where(
