@@ -532,6 +532,17 @@ def prepare(
 
 # letters to ``str.isalnum`` that every screen shows blank (Hangul fillers): dropped as the spaces they look like
 _BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
+# letters to ``str.isalnum`` (category Lm) drawn as ASCII punctuation, which premises are compared without: the
+# modifier letters NFKC leaves in the Spacing Modifier Letters and Modifier Tone Letters blocks (apostrophe U+02BC,
+# prime, turned comma, vertical line, triangular colon, low macron...), the low circumflex U+A788, the NKo tone
+# apostrophes and the Armenian half ring, and the Arabic tatweel, which only stretches a line: dropped as the marks
+# they look like (red team round 85: ``O\u02bcBrien Road`` was other premises than ``O'Brien Road``)
+_PUNCTUATION_LETTERS = frozenset(
+    ch
+    for ch in map(chr, [*range(0x02B0, 0x0300), *range(0xA700, 0xA720), 0xA788, 0x07F4, 0x07F5, 0x0559, 0x0640])
+    if unicodedata.category(ch) == "Lm" and unicodedata.normalize("NFKC", ch) == ch
+)
+_DROPPED_LETTERS = _BLANK_LETTERS | _PUNCTUATION_LETTERS
 
 
 # the Chinese numerals as written digit by digit (room 101 as U+4E00 U+3007 U+4E00): no decimal digits to Unicode
@@ -552,12 +563,13 @@ def _compared(value: Any) -> Any:
     101, 1 Keyuan Road`` and ``room 101 1 keyuan road.`` are one address), a decimal digit of any script as its value
     (Arabic-Indic U+0661 U+0660 U+0661 is ``101``, and so is the Chinese numerals' digit-by-digit U+4E00 U+3007
     U+4E00) and the blank Hangul filler letters dropped (red team round 83: each gave the same premises another
-    key); other values member by member. Text of ASCII alone compares as before."""
+    key), as are the letters drawn as punctuation (:data:`_PUNCTUATION_LETTERS`: ``O\u02bcBrien``, with a modifier
+    letter apostrophe, is ``obrien``, red team round 85); other values member by member. Text of ASCII alone compares as before."""
     if isinstance(value, str):
         text = unicodedata.normalize("NFKC", value)
         if not text.isascii():
             text = "".join(LOOKALIKES.get(ch, ch) for ch in text)
-        return "".join(_compared_char(ch) for ch in text.casefold() if ch.isalnum() and ch not in _BLANK_LETTERS)
+        return "".join(_compared_char(ch) for ch in text.casefold() if ch.isalnum() and ch not in _DROPPED_LETTERS)
     if isinstance(value, Mapping):
         return {str(_compared(k)): _compared(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
