@@ -164,7 +164,7 @@ def test_a_live_permit_hidden_from_keying_again_still_stands_in_the_way(
         assert conn.execute(_CERTS.update().where(_CERTS.c.digest == permit).values(**values)).rowcount == 1
     before = decisions_count(ledger, dept)
     again = premises_application("Shop 1", f"{tag}-2", licence)
-    with pytest.raises(StateError, match="live permit for the same premises|permit_key rows were altered"):
+    with pytest.raises(StateError, match=r"live permit for the same premises|permit_key rows were altered"):
         decisions.decide(ledger, dept, f"{tag}-2", SERVICE_ITEM, again, rules, applicant_ref=holder)
     assert decisions_count(ledger, dept) == before
 
@@ -198,4 +198,3 @@ def test_premises_in_greek_or_cyrillic_capitals_key_as_the_same_premises(script:
     key = permits.premises_key(secret, SPEC, {"credit_code": "X1", "premises": plain})
     assert permits.premises_key(secret, SPEC, {"credit_code": "X1", "premises": respelt}) == key
     assert permits.premises_key(secret, SPEC, {"credit_code": "X1", "premises": plain.replace("5", "6")}) != key
-

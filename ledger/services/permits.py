@@ -564,7 +564,8 @@ def _compared(value: Any) -> Any:
     (Arabic-Indic U+0661 U+0660 U+0661 is ``101``, and so is the Chinese numerals' digit-by-digit U+4E00 U+3007
     U+4E00) and the blank Hangul filler letters dropped (red team round 83: each gave the same premises another
     key), as are the letters drawn as punctuation (:data:`_PUNCTUATION_LETTERS`: ``O\u02bcBrien``, with a modifier
-    letter apostrophe, is ``obrien``, red team round 85); other values member by member. Text of ASCII alone compares as before."""
+    letter apostrophe, is ``obrien``, red team round 85); other values member by member. Text of ASCII alone compares
+    as before."""
     if isinstance(value, str):
         text = unicodedata.normalize("NFKC", value)
         if not text.isascii():
@@ -1148,8 +1149,9 @@ def standing(
 ) -> dict[str, tuple[str, str | None]]:
     """key -> (digest, case) of a permit of ``department`` with that key that has not ended: not past the validity
     its sealed body states, and neither revoked nor superseded on chain by ``department`` (one not anchored yet, or
-    whose store rows no longer lead to its anchoring, has not ended). ``conn``: the keys are read in that connection's transaction; ``found``: the (permit, key) rows the
-    recording transaction's guard read from checked buckets (:func:`_require_intact`), read instead."""
+    whose store rows no longer lead to its anchoring, has not ended). ``conn``: the keys are read in that connection's
+    transaction; ``found``: the (permit, key) rows the recording transaction's guard read from checked buckets
+    (:func:`_require_intact`), read instead."""
     wanted = sorted(set(keys))
     if not wanted:
         return {}
