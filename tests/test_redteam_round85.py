@@ -20,6 +20,9 @@ gateway.
   in those scripts, and a second permit was approved. Open (strict xfail).
 * (An insider with database access, no keys) do what ``ledger permits rekey`` does and retype the live permit's row
   or garble its sealed body: the keying of earlier permits passed it over (or keyed it as stating nothing).
+* (An insider with database access, no keys) move the live permit's row to another department and delete its key
+  row: the guard refused and named `ledger permits rekey`, which rekeyed only the rows of the department, so after it
+  the live permit was keyed by nothing.
 """
 
 from __future__ import annotations
@@ -198,3 +201,29 @@ def test_premises_in_greek_or_cyrillic_capitals_key_as_the_same_premises(script:
     key = permits.premises_key(secret, SPEC, {"credit_code": "X1", "premises": plain})
     assert permits.premises_key(secret, SPEC, {"credit_code": "X1", "premises": respelt}) == key
     assert permits.premises_key(secret, SPEC, {"credit_code": "X1", "premises": plain.replace("5", "6")}) != key
+
+
+def test_a_permit_moved_to_another_department_and_unkeyed_still_stands_after_a_rekey(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: an insider with database access, no keys. They move the holder's live permit's certificate row to
+    the market regulator and delete its ``permit_key`` row: the approval's guard refuses, naming the rows, and says
+    to run `ledger permits rekey`; after the operator does, a second case for the same premises is still refused
+    (rekey and the guard found the decision's permit by the row's department, so it was keyed by nothing)."""
+    dept = fresh_department
+    tag = "rt85-moved-rekey"
+    rules = published_permit_rules(ledger, dept, tag)
+    licence, holder = fresh_licence(ledger, tmp_path, tag)
+    first = decide_premises(ledger, dept, f"{tag}-1", "Shop 1", licence, holder, rules)
+    permit = first.body["issued"]["certificate"]
+    with ledger.engine.begin() as conn:
+        assert conn.execute(_CERTS.update().where(_CERTS.c.digest == permit).values(department_id="MKT")).rowcount
+        assert conn.execute(_KEYS.delete().where(_KEYS.c.digest == permit)).rowcount == 1
+    before = decisions_count(ledger, dept)
+    again = premises_application("Shop 1", f"{tag}-2", licence)
+    with pytest.raises(StateError, match="permit_key rows were altered"):
+        decisions.decide(ledger, dept, f"{tag}-2", SERVICE_ITEM, again, rules, applicant_ref=holder)
+    permits.rekey(ledger, dept)  # what the refusal tells the operator to run
+    with pytest.raises(StateError, match=r"live permit for the same premises|permit_key rows were altered"):
+        decisions.decide(ledger, dept, f"{tag}-2", SERVICE_ITEM, again, rules, applicant_ref=holder)
+    assert decisions_count(ledger, dept) == before
