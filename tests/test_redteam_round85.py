@@ -46,6 +46,7 @@ from .permit_support import (
     fresh_licence,
     premises_application,
     published_permit_rules,
+    replay_checks,
 )
 
 # what `ledger reconcile` names each edit by
@@ -223,6 +224,8 @@ def test_a_permit_moved_to_another_department_and_unkeyed_still_stands_after_a_r
     again = premises_application("Shop 1", f"{tag}-2", licence)
     with pytest.raises(StateError, match="permit_key rows were altered"):
         decisions.decide(ledger, dept, f"{tag}-2", SERVICE_ITEM, again, rules, applicant_ref=holder)
+    # replay names the permit whose key row is gone, whatever department its certificate row now names
+    assert ("permit_key_altered", first.seq) in replay_checks(ledger, dept)
     permits.rekey(ledger, dept)  # what the refusal tells the operator to run
     with pytest.raises(StateError, match=r"live permit for the same premises|permit_key rows were altered"):
         decisions.decide(ledger, dept, f"{tag}-2", SERVICE_ITEM, again, rules, applicant_ref=holder)
