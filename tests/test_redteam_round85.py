@@ -143,19 +143,21 @@ def test_a_second_permit_for_premises_respelt_with_a_modifier_apostrophe_is_refu
     assert other.body["outcome"] == "approve" and "issued" in other.body
 
 
-@pytest.mark.parametrize("edit", ["retyped", "body_garbled"])
+@pytest.mark.parametrize("edit", ["retyped", "body_garbled", "body_garbled_row_deleted", "rows_deleted", "row_deleted"])
 def test_a_live_permit_hidden_from_keying_again_still_stands_in_the_way(
     ledger: Ledger, fresh_department: str, tmp_path: Path, edit: str
 ) -> None:
     """Adversary: an insider with database access, no keys. They do what `ledger permits rekey` does (every
     ``permit_key`` row blanked, the tree dropped: nothing tells it from the operator's rekey) and retype the holder's
-    live permit's row (``cert_type``) or garble its sealed body, so the next approval's keying of earlier permits
-    passes it over (or keys it as stating nothing); a second case for the same premises is still refused, nothing
-    recorded."""
+    live permit's row (``cert_type``), garble its sealed body or delete its certificate row (with its key row, or
+    not), so the next approval's keying of earlier permits passes it over (or keys it as stating nothing); a second
+    case for the same premises is still refused, nothing recorded. A second, earlier permit of the department is
+    keyed again meanwhile (the tree rebuilt over it must not leave the first out)."""
     dept = fresh_department
     tag = f"rt85-rekeyed-{edit}"
     rules = published_permit_rules(ledger, dept, tag)
     licence, holder = fresh_licence(ledger, tmp_path, tag)
+    decide_premises(ledger, dept, f"{tag}-0", "Shop 0", licence, holder, rules)
     first = decide_premises(ledger, dept, f"{tag}-1", "Shop 1", licence, holder, rules)
     permit = first.body["issued"]["certificate"]
     with ledger.engine.begin() as conn:
@@ -164,8 +166,13 @@ def test_a_live_permit_hidden_from_keying_again_still_stands_in_the_way(
         )
         conn.execute(_NODES.delete().where(_NODES.c.department_id == dept))
         conn.execute(_ROOTS.delete().where(_ROOTS.c.department_id == dept))
-        values = {"cert_type": "business-licence"} if edit == "retyped" else {"sealed": b"\x00" * 64}
-        assert conn.execute(_CERTS.update().where(_CERTS.c.digest == permit).values(**values)).rowcount == 1
+        if edit in ("rows_deleted", "row_deleted"):  # the certificate row (and its key row) deleted
+            assert conn.execute(_CERTS.delete().where(_CERTS.c.digest == permit)).rowcount == 1
+        else:
+            values = {"cert_type": "business-licence"} if edit == "retyped" else {"sealed": b"\x00" * 64}
+            assert conn.execute(_CERTS.update().where(_CERTS.c.digest == permit).values(**values)).rowcount == 1
+        if edit in ("rows_deleted", "body_garbled_row_deleted"):
+            assert conn.execute(_KEYS.delete().where(_KEYS.c.digest == permit)).rowcount == 1
     before = decisions_count(ledger, dept)
     again = premises_application("Shop 1", f"{tag}-2", licence)
     with pytest.raises(StateError, match=r"live permit for the same premises|permit_key rows were altered"):

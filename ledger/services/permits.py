@@ -806,7 +806,11 @@ class _Tree:
                 if row.after_seq > self.after_seq:
                     return f"permit {digest}'s row is newer than the tree's root (the tree was put back from before)"
             elif _states_a_key(self.conn, self.ledger, self.department, self.secret, digest, body, rule_sets):
-                return f"decision {seq} issued permit {digest}, which has no row (rows were deleted or put back)"
+                return (
+                    f"decision {seq} issued permit {digest}, which has no row (rows were deleted or put back; if its "
+                    "certificate row or sealed body is gone too, restore them from a backup: `ledger reconcile` names "
+                    "them)"
+                )
         return None
 
     def _read(self, buckets: Iterable[int]) -> None:
@@ -1017,16 +1021,23 @@ def _unkeyable(
     ledger: Ledger, department: str, unkeyed: Sequence[str], types: Sequence[str], conn: Connection
 ) -> str | None:
     """Why a row left without a key may hide a live permit of ``types`` from the approval (red team round 85), or
-    None: its sealed body states one of those types (its row's ``cert_type`` was changed, so keying passed it over),
-    or does not open or states other fields than its digest's and its contents were not lawfully erased (keyed as
-    stating nothing, it was found by no key). The rows left are few: those of types no approval asked about since
-    migration 0024 or a rekey (one open each)."""
+    None: its certificate row is gone, or its sealed body states one of those types (its row's ``cert_type`` was
+    changed, so keying passed it over), or does not open or states other fields than its digest's and its contents
+    were not lawfully erased (keyed as stating nothing, it was found by no key). The rows left are few: those of types
+    no approval asked about since migration 0024 or a rekey (one open each)."""
     for i in range(0, len(unkeyed), 900):
-        for digest, sealed in conn.execute(
-            select(col(Certificate.digest), col(Certificate.sealed)).where(
-                col(Certificate.digest).in_(unkeyed[i : i + 900])
+        part = unkeyed[i : i + 900]
+        rows = conn.execute(
+            select(col(Certificate.digest), col(Certificate.sealed)).where(col(Certificate.digest).in_(part))
+        ).all()
+        gone = sorted(set(map(str, part)) - {str(d) for d, _ in rows})
+        if gone:
+            # a key row is written only for a permit the store holds (release, rekey), and none is deleted after
+            return (
+                f"permit {gone[0]}'s certificate row is gone, so it cannot be keyed (restore it from a backup: "
+                "`ledger reconcile` names it)"
             )
-        ):
+        for digest, sealed in rows:
             fields = sealed_fields(ledger, str(digest), sealed)
             if fields is None and not erasure.attested_erased(ledger, str(digest), department):
                 return (
@@ -1048,7 +1059,10 @@ def _states_a_key(
     rule_sets: dict[str, Any],
 ) -> bool:
     """Whether the permit ``digest`` a decision (``body``) issued has a :func:`premises_key`, read from its sealed
-    fields under the decision's rule set (a permit whose body is gone or does not open states nothing to key)."""
+    fields under the decision's rule set. A permit whose certificate row is gone, or whose body does not read and was
+    not lawfully erased (its erasure the chain's fact), is taken to state one: nothing says it does not, and taken as
+    stating nothing, its key row deleted with it (and the department's rows rekeyed by hand) hid a live permit from
+    the approval (red team round 85)."""
     from .decisions import load_recorded_rule_set
 
     named = str(body.get("rule_set"))
@@ -1060,14 +1074,16 @@ def _states_a_key(
         return False
     # by the digest alone: the decision names the permit, whatever department its row now says (red team round 85:
     # a row moved to another department read as a permit stating nothing, so its deleted key row as no loss)
-    sealed = conn.execute(select(col(Certificate.sealed)).where(col(Certificate.digest) == digest)).scalar()
-    if sealed is None:
-        return False
+    row = conn.execute(select(col(Certificate.sealed)).where(col(Certificate.digest) == digest)).first()
+    if row is None:
+        return True
+    fields = sealed_fields(ledger, digest, row.sealed)
+    if fields is None:
+        return not erasure.attested_erased(ledger, digest, department)
+    subject = {k.removeprefix("subject."): v for k, v in fields.items() if k.startswith("subject.")}
     try:
-        fields = json_loads(ledger.vault.open(bytes(sealed), bytes.fromhex(digest[2:])))["fields"]
-        subject = {k.removeprefix("subject."): v for k, v in fields.items() if k.startswith("subject.")}
         return premises_key(secret, spec, subject) is not None
-    except (LedgerError, ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, TypeError, AttributeError):
         return False
 
 
