@@ -1042,7 +1042,8 @@ def _unkeyable(
             if fields is None and not erasure.attested_erased(ledger, str(digest), department):
                 return (
                     f"permit {digest}'s sealed body does not open or states other fields than its digest's, so it "
-                    "cannot be keyed (restore the body from a backup: `ledger reconcile` names the row)"
+                    "cannot be keyed (restore the body from a backup: `ledger reconcile` names the row; if it was "
+                    "lawfully erased, anchor the erasure first: `ledger anchor-logs --log erasures`)"
                 )
             if fields is not None and fields.get("type") in types:
                 return f"permit {digest}'s row is left without a key (its type in the store was changed)"
