@@ -9,7 +9,8 @@ gateway.
   by another column).
 * (An applicant lying in their input) hold a live permit for ``Room 101, 1 O'Brien Road`` and apply again for the
   same shop with the apostrophe typed as the modifier letter apostrophe (U+02BC, which every font draws as ``'``),
-  the colon of ``Unit 3: Block B`` as the modifier letter triangular colon (U+02D0), a hyphen as the Arabic tatweel:
+  the colon of ``Unit 3: Block B`` as the modifier letter triangular colon (U+02D0) or a Lisu tone letter, a hyphen
+  as the Arabic tatweel:
   premises were compared as letters and digits, and those are letters to Unicode (category Lm) where the ASCII
   marks they look like are punctuation, dropped; so the same premises got another key and a second permit.
 * (An applicant lying in their input) hold a live permit for premises written in Greek or Cyrillic in sentence case
@@ -106,6 +107,9 @@ PUNCTUATION_LETTERS = {
     "triangular colon": ("Unit 3: Block B, 1 Keyuan Road", "Unit 3\u02d0 Block B, 1 Keyuan Road"),
     "low macron": ("Unit_3, 1 Keyuan Road", "Unit\u02cd3, 1 Keyuan Road"),
     "tatweel": ("Unit 3-1, 1 Keyuan Road", "Unit 3\u06401, 1 Keyuan Road"),
+    "lisu comma": ("Room 101, 1 Keyuan Road", "Room 101\ua4f9 1 Keyuan Road"),
+    "lisu colon": ("Unit 3: Block B, 1 Keyuan Road", "Unit 3\ua4fd Block B, 1 Keyuan Road"),
+    "retroflex click": ("Shop 1! 1 Keyuan Road", "Shop 1\u01c3 1 Keyuan Road"),
 }
 
 
@@ -115,7 +119,7 @@ def test_premises_respelt_with_a_letter_that_looks_like_punctuation_key_as_the_s
     as the punctuation they look like: dropped. Other premises stay other premises."""
     secret = b"k" * 32
     plain, lying = PUNCTUATION_LETTERS[respelt]
-    assert [unicodedata.category(c) for c in lying if not c.isascii()] == ["Lm"]
+    assert [unicodedata.category(c) for c in lying if not c.isascii()] in (["Lm"], ["Lo"])
     key = permits.premises_key(secret, SPEC, {"credit_code": "X1", "premises": plain})
     assert permits.premises_key(secret, SPEC, {"credit_code": "X1", "premises": lying}) == key
     other = lying.replace("Road", "Street")

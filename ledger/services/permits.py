@@ -532,16 +532,17 @@ def prepare(
 
 # letters to ``str.isalnum`` that every screen shows blank (Hangul fillers): dropped as the spaces they look like
 _BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
-# letters to ``str.isalnum`` (category Lm) drawn as ASCII punctuation, which premises are compared without: the
-# modifier letters NFKC leaves in the Spacing Modifier Letters and Modifier Tone Letters blocks (apostrophe U+02BC,
-# prime, turned comma, vertical line, triangular colon, low macron...), the low circumflex U+A788, the NKo tone
-# apostrophes and the Armenian half ring, and the Arabic tatweel, which only stretches a line: dropped as the marks
-# they look like (red team round 85: ``O\u02bcBrien Road`` was other premises than ``O'Brien Road``)
+# letters to ``str.isalnum`` drawn as ASCII punctuation, which premises are compared without: the modifier letters
+# (category Lm) NFKC leaves in the Spacing Modifier Letters and Modifier Tone Letters blocks (apostrophe U+02BC, prime,
+# turned comma, vertical line, triangular colon, low macron...), the Lisu tone letters (drawn as . , .. ., ; :), the
+# low circumflex U+A788, the NKo tone apostrophes and lajanyalan (an underscore), the Armenian half ring, the vertical
+# tilde, the Latin retroflex click (an exclamation mark) and the Arabic tatweel, which only stretches a line: dropped
+# as the marks they look like (red team round 85: ``O\u02bcBrien Road`` was other premises than ``O'Brien Road``)
 _PUNCTUATION_LETTERS = frozenset(
     ch
-    for ch in map(chr, [*range(0x02B0, 0x0300), *range(0xA700, 0xA720), 0xA788, 0x07F4, 0x07F5, 0x0559, 0x0640])
+    for ch in map(chr, [*range(0x02B0, 0x0300), *range(0xA700, 0xA720)])
     if unicodedata.category(ch) == "Lm" and unicodedata.normalize("NFKC", ch) == ch
-)
+) | frozenset("\ua4f8\ua4f9\ua4fa\ua4fb\ua4fc\ua4fd\ua788\u07f4\u07f5\u07fa\u0559\u2e2f\u01c3\u0640")
 _DROPPED_LETTERS = _BLANK_LETTERS | _PUNCTUATION_LETTERS
 
 
