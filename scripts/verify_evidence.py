@@ -49,7 +49,11 @@ the same way, and department_key, department_history and type_authority hold the
 bundle's periods to it; without it witnessed says "registry: not proven" (failing under --require-state-proof).
 Its held_history member (a copy's certificate proof whose held slot names another root: the status history through
 that root) is proven too, and status holds the node's changes there up to the cosigned block to it; a copy's proof
-without it says "held root's history: not proven" (failing under --require-state-proof).
+without it says "held root's history: not proven" (failing under --require-state-proof). A decision bundle's
+witness.state (the cosigned block's header and, as log, the proof of the log contract's record of the decision's
+batch and of its rule set's publication there) is proven the same way, and anchor_event and rule_set_published hold
+the node's logBatch record and its LogBatchAnchored and RuleSetPublished events to it; without it witnessed says
+"log batch: not proven" (failing under --require-state-proof).
 
 Every state read is made at the node's latest block. One answer of anvil is asked again, and no other: a read at
 "latest" refused with "BlockOutOfRangeError: block height is N but requested was M", M below N, which a node that

@@ -469,3 +469,26 @@ def test_a_decision_bundle_without_the_section_is_partial_and_fails_when_a_proof
     assert {n for n, (ok, _) in library.items() if not ok} == {"witnessed"}, library
     for detail in (library["witnessed"][1], _court(result)["witnessed"][1]):
         assert "a proof of the log batch is required" in detail, detail
+
+
+def test_a_publication_the_proof_says_was_never_made_fails_in_both_whatever_the_node_answers() -> None:
+    """Adversary: the chain's operator answering a RuleSetPublished event by the deciding department of a rule set that
+    department never published (another's, or none). The proven record of the deciding department's publication is
+    zero: both verifiers' publication check fails naming the state proof, with or without an event from the node."""
+    zero = logslots.ProvenLogBatch(bytes(32), bytes(32), 0, 0, 0, 0, "0x" + "00" * 20, bytes(32))
+    proven = logslots.ProvenLog(zero, logslots.ProvenRuleSet(bytes(32), bytes(32), 0, 0), 40)
+    stated = {"digest": MADE_UP, "department": "INS", "service_item": MADE_UP, "tx_hash": MADE_UP, "block_number": 30}
+    told = {"department": "INS", "service_item": MADE_UP, "tx_hash": MADE_UP, "block_number": 30}
+    court = COURT.DecisionVerifier(
+        {"rule_set": stated, "decision": {"department": "INS"}},
+        COURT.Rpc("http://127.0.0.1:9"),
+        anchor=None,
+        file=None,
+        confirmations=0,
+    )
+    court._log = {"batch": {}, "rule_set": dict.fromkeys(("department", "service_item"), bytes(32)), "at": 40}
+    for published in (told, None):
+        said = evidence._unproven_publication(stated, published, "INS", proven)
+        assert said is not None and "was not published by INS up to block 40" in said and LOG_PROOF in said, said
+        with pytest.raises(COURT.Failure, match="was not published by INS up to block 40"):
+            court.unproven_publication(published)
