@@ -28,7 +28,7 @@ from ledger.client import Ledger
 from ledger.onchain import logslots, stateproof
 from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER, ROLE_VERIFIER, Chain, connect
 from ledger.onchain.ids import department_id_bytes
-from ledger.services import evidence
+from ledger.services import decisions, evidence, logchain
 from ledger.services.departments import Council
 from ledger.services.witness.bundle import LOG_PROOF, log_section
 from ledger.services.witness.checkpoint import Checkpoint
@@ -52,8 +52,11 @@ class Case:
     """One witnessed decision bundle, its witness's key and, proven at the same cosigned block, sections of the log
     contract a forger could put in its place."""
 
-    def __init__(self, bundle: dict[str, Any], key: str, department: str, others: dict[str, Any]) -> None:
+    def __init__(
+        self, bundle: dict[str, Any], key: str, department: str, others: dict[str, Any], officer: dict[str, Any]
+    ) -> None:
         self.bundle, self.key, self.department, self.others = bundle, key, department, others
+        self.officer = officer  # an officer's override that applied no rule set, witnessed at the same block
 
     def edited(self, edit: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         bundle = copy.deepcopy(self.bundle)
@@ -71,11 +74,25 @@ def case(ledger: Ledger, tmp_path_factory: pytest.TempPathFactory) -> Iterator[C
         roles = ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER
         Council(ledger).register(department, f"Decision state {department}", roles, types=TEST_TYPES)
         _, apps = decided(ledger, department)
+        overridden = decisions.find_decision(ledger, department, apps[2]["case_id"], None)
+        human = decisions.record_human_decision(
+            ledger,
+            department,
+            apps[2]["case_id"],
+            overridden.body["service_item"],
+            officer="officer-9",
+            outcome="approve",
+            reasons=["OFFICER_CHECKED_ON_SITE"],
+            applicant_ref=apps[2]["applicant_ref"],
+            overrides=overridden.seq,
+        )
+        logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, department)
         for key, _ in trusted_witness(ledger, tmp):
             # the embedded node keeps the head's state only: nothing is mined while the other sections are proven
             with mining_paused(ledger):
                 rpc(ledger, "evm_mine")  # a block after the anchoring's, under the checkpoint: one to move it to
                 bundle = evidence.decision_bundle(ledger, department, apps[0]["case_id"])
+                officer = evidence.decision_bundle(ledger, department, apps[2]["case_id"], seq=human.seq)
                 cp = Checkpoint.parse(parse_note(bundle["witness"]["checkpoint"]).text)
                 root = bytes.fromhex(bundle["anchor"]["root"][2:])
                 digest = bytes.fromhex(bundle["rule_set"]["digest"][2:])
@@ -93,7 +110,7 @@ def case(ledger: Ledger, tmp_path_factory: pytest.TempPathFactory) -> Iterator[C
                     "log": {k: answer[k] for k in ("address", "accountProof", "storageProof")},
                 }
             assert all(others.values()), others
-            yield Case(bundle, key, department, others)
+            yield Case(bundle, key, department, others, officer)
 
 
 def _through(ledger: Ledger, url: str) -> Chain:
@@ -294,6 +311,23 @@ def test_a_witnessed_decision_bundle_proves_its_log_batch_and_rule_set_in_both_v
         a["head_hash"].lower(),
     )
     assert r.block_number == bundle["rule_set"]["block_number"]
+
+
+def test_an_officers_decision_without_rules_proves_its_log_batch_alone_in_both_verifiers(
+    ledger: Ledger, case: Case, tmp_path: Path
+) -> None:
+    """Adversary: none. An officer's override that applied no rule set: its section proves the batch record's words
+    alone, both verifiers pass every check and report the state proven."""
+    bundle = case.officer
+    assert bundle["rule_set"] is None
+    dept = department_id_bytes(case.department)
+    root = bytes.fromhex(bundle["anchor"]["root"][2:])
+    keys = [int(e["key"], 16) for e in bundle["witness"]["state"]["log"]["storageProof"]]
+    assert keys == logslots.decision_slots(dept, root, None)
+    report, library, result = _both(ledger, bundle, tmp_path, case.key, "--require-state-proof")
+    assert report.ok and result["verified"], (library, result["checks"])
+    assert report.state_proof == result["state_proof"] == "proven"
+    assert "publication" not in library["witnessed"][1] and "publication" not in _court(result)["witnessed"][1]
 
 
 def test_the_court_states_the_compilers_layout_of_the_log_contracts_records() -> None:
