@@ -1530,7 +1530,7 @@ def decision_bundle(
     bundle.update(bundle_sections(ledger, department, decision.body, applicant=applicant, hide=hide or ()))
     if witnessed is not None:
         bundle["witness"] = {"checkpoint": witnessed.note}
-        if state is not None:  # the node no longer proves that block: the bundle says "log batch: not proven"
+        if state is not None:  # None: the node no longer proved that block, and verifiers say "log batch: not proven"
             bundle["witness"]["state"] = state
     report = verify_bundle(bundle, chain, confirmations=ledger.settings.confirmations)
     bundle["library_report"] = report.to_json()

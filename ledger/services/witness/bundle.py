@@ -16,6 +16,11 @@ of the issuer up to that block to the proven trails, the certificate's batch to 
 statement to what they give: a court no longer takes the node's word for the issuer's history at the checkpoint. A
 bundle without it (written before, or by a ledger whose node had no proof to give) still checks, and the detail says
 the state proof is absent.
+
+A decision bundle's ``state`` holds the header and, as ``log``, the proof of the log contract's record of the
+decision's batch and of its rule set's publication there (ledger/onchain/logslots.py): ``anchor_event`` and
+``rule_set_published`` hold the node's ``logBatch`` record and its events to them (:func:`proven_log`). Without it the
+check says "log batch: not proven".
 """
 
 from __future__ import annotations
