@@ -2174,7 +2174,7 @@ class Verifier:
         self.max_anchor_delay = max_anchor_delay
         self.witness_keys = witness_keys or []
         self.witness_quorum = witness_quorum
-        # --require-state-proof: a certificate bundle without witness.state fails witnessed (red team round 79)
+        # --require-state-proof: a bundle without witness.state fails witnessed (red team round 79; decisions: ev4)
         self.require_state_proof = require_state_proof
         self.b = bundle
         self.rpc = rpc
@@ -5959,7 +5959,8 @@ def _main(argv: list[str] | None) -> int:
         "--require-state-proof",
         action="store_true",
         help="fail witnessed for a certificate bundle carrying no state proof (witness.state) of the issuer's trails "
-        "at the cosigned block, rather than passing it as absent (needs --witness-key)",
+        "at the cosigned block, or a decision bundle none of its log batch, rather than passing it as absent or "
+        "partial (needs --witness-key)",
     )
     parser.add_argument(
         "--status-lookup",

@@ -77,7 +77,8 @@ def register(commands: Any) -> None:
         "--require-state-proof",
         action="store_true",
         help="with `verify`: fail witnessed for a certificate bundle carrying no state proof (witness.state) of the "
-        "issuer's trails at the cosigned block, rather than passing it as absent (needs --witness-key)",
+        "issuer's trails at the cosigned block, or a decision bundle none of its log batch, rather than passing it "
+        "as absent or partial (needs --witness-key)",
     )
     p.add_argument(
         "--now",
