@@ -15,6 +15,7 @@ import collections
 import decimal
 import random
 import sys
+import tracemalloc
 from collections.abc import Iterator
 from typing import Any
 
@@ -530,3 +531,80 @@ def test_deeply_nested_rule_sets_run_in_python(monkeypatch: pytest.MonkeyPatch) 
     assert evaluate(rule_set, view) == Evaluation("approve", ("DEEP",), ("deep",))
     assert rule_set._native is False
     assert evaluate(rule_set, view) == Evaluation(*_reference(rule_set, view, monkeypatch))
+
+
+@needs_native
+def test_the_walk_neither_leaks_nor_frees_what_it_was_given() -> None:
+    """Answers, defaults and declines, 5,000 times each: the reference counts of the program's strings, the view's
+    values and the default answer are as before, and memory does not grow."""
+    rule_set = _rule_set(
+        [
+            {"id": "a", "outcome": "approve", "reason": "A", "when": {"field": "application.x", "op": "==", "value": 1}},
+            {"id": "b", "outcome": "reject", "reason": "B", "when": {"certificate": {"type": "id-card", "issuer": ["MKT"]}}},
+            {"id": "c", "outcome": "reject", "reason": "C", "when": {"field": "application.x", "op": "==", "ref": "application.y"}},
+        ]
+    )  # fmt: skip
+    program = _native_rules.program_of(rule_set.document, rules.OUTCOMES)
+    assert program is not None
+    walk = _native_rules.rules_evaluate
+    marker, issuer = "x" * 40, "MKT".lower().upper()
+    views = (
+        {"application": {"x": 1, "y": marker}, "certificates": [{"type": "id-card", "issuer": issuer}]},
+        {"application": {"x": marker}, "certificates": []},
+        {"application": {"x": [marker], "y": [marker]}},
+    )
+    watched = (*program[0], *(r[2] for r in program[0]), *(r[3] for r in program[0]), program[2], marker, issuer)
+    for view in views:
+        walk(program, view, MAX_STEPS)
+    before = [sys.getrefcount(x) for x in watched]
+    tracemalloc.start()
+    first, _ = tracemalloc.get_traced_memory()
+    for _ in range(5_000):
+        for view in views:
+            walk(program, view, MAX_STEPS)
+    second, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert [sys.getrefcount(x) for x in watched] == before
+    assert second - first < 10_000
+    assert [walk(program, view, MAX_STEPS) for view in views] == [
+        ("reject", ("B",), ("a", "b")),
+        ("refer", ("NO_RULE",), ()),
+        None,
+    ]
+
+
+@needs_native
+def test_a_key_whose_comparison_mutates_the_input_frees_nothing_the_walk_holds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No JSON value has it, but a dict key of another type than str is compared by its own ``__eq__`` when a str key
+    of its hash is looked up: one that empties the input mid-walk (the value read before it, the list of certificates
+    being scanned) frees nothing the walk still reads - it holds its own references - and the answer is the
+    Python engine's on the same mutation."""
+
+    class Emptying:
+        def __init__(self, like: str, victim: Any) -> None:
+            self.like, self.victim = like, victim
+
+        def __hash__(self) -> int:
+            return hash(self.like)
+
+        def __eq__(self, other: object) -> bool:
+            self.victim.clear()
+            return False
+
+    rule_set = _rule_set(
+        [
+            {"id": "r", "outcome": "reject", "reason": "R", "when": {"field": "application.x", "op": "==", "ref": "applicant.y"}},
+            {"id": "c", "outcome": "approve", "reason": "C", "when": {"certificate": {"type": "id-card"}}},
+        ]
+    )  # fmt: skip
+
+    def view() -> dict[str, Any]:
+        application = {"x": [object() for _ in range(3)]}  # held by the dict alone
+        applicant: dict[Any, Any] = {Emptying("y", application): 1, "y": [1, 2]}
+        certificates: list[Any] = []
+        certificates += [{Emptying("type", certificates): 1, "type": "x"}, {"type": "id-card"}]
+        return {"application": application, "applicant": applicant, "certificates": certificates}
+
+    for _ in range(200):
+        assert _native(rule_set, view()) == ("refer", ("NO_RULE",), ())
+    assert _reference(rule_set, view(), monkeypatch) == ("refer", ("NO_RULE",), ())

@@ -2882,18 +2882,31 @@ static int r_kind(PyObject *v)
     return K_OTHER;
 }
 
-/* The value at ``path`` (a tuple of str) in ``d`` (an exact dict), borrowed; NULL when missing (a key absent, a
-   scalar or a list on the way), R_BAIL for another kind of value on the way or an error. */
+/* The value at ``path`` (a tuple of str) in ``d`` (an exact dict), a new reference; NULL when missing (a key absent,
+   a scalar or a list on the way), R_BAIL for another kind of value on the way or an error. Each step holds its own
+   reference: a lookup in a dict holding a key of another type than str may run that key's ``__eq__`` (no JSON
+   value has one; the walk does not count on it). */
 static PyObject *r_get(PyObject *d, PyObject *path)
 {
-    PyObject *v = d;
+    PyObject *v = Py_NewRef(d);
     Py_ssize_t n = PyTuple_GET_SIZE(path);
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (!PyDict_CheckExact(v)) return r_kind(v) == K_OTHER ? R_BAIL : NULL;
-        v = PyDict_GetItemWithError(v, PyTuple_GET_ITEM(path, i));
-        if (v == NULL) return PyErr_Occurred() ? R_BAIL : NULL;
+        if (!PyDict_CheckExact(v)) {
+            int other = r_kind(v) == K_OTHER;
+            Py_DECREF(v);
+            return other ? R_BAIL : NULL;
+        }
+        PyObject *next = PyDict_GetItemWithError(v, PyTuple_GET_ITEM(path, i));
+        Py_XINCREF(next);
+        Py_DECREF(v);
+        if (next == NULL) return PyErr_Occurred() ? R_BAIL : NULL;
+        v = next;
     }
-    return r_kind(v) == K_OTHER ? R_BAIL : v;
+    if (r_kind(v) == K_OTHER) {
+        Py_DECREF(v);
+        return R_BAIL;
+    }
+    return v;
 }
 
 /* ``a == b`` (Python's operator, no identity shortcut: NaN is not NaN) of two objects of exact scalar kinds. */
@@ -2946,6 +2959,8 @@ static int r_order(PyObject *a, PyObject *b, PyObject *op_obj)
 }
 
 static int r_check(PyObject *node, PyObject *d, Py_ssize_t *budget, int depth);
+static int r_holds(PyObject *wanted, PyObject *c);
+static int r_compare(PyObject *node, long code, PyObject *x, PyObject *d);
 
 /* rules._compile_certificate's check: some certificate of the view's list (an exact dict) has every wanted
    property; ``wanted`` a tuple of (name, value, is_issuer). The list's length is spent first, as _spend does. */
@@ -2959,48 +2974,58 @@ static int r_certificate(PyObject *wanted, PyObject *d, Py_ssize_t *budget)
     Py_ssize_t n = Py_SIZE(certificates);
     if (n > *budget) return R_DECLINE; /* the Python engine refuses the decision */
     *budget -= n;
-    PyObject **items = PyList_CheckExact(certificates) ? ((PyListObject *)certificates)->ob_item
-                                                       : ((PyTupleObject *)certificates)->ob_item;
-    Py_ssize_t w = PyTuple_GET_SIZE(wanted);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *c = items[i];
+    Py_INCREF(certificates);
+    int found = 0;
+    for (Py_ssize_t i = 0; i < Py_SIZE(certificates) && !found; i++) {
+        PyObject *c = PyList_CheckExact(certificates) ? PyList_GET_ITEM(certificates, i)
+                                                      : PyTuple_GET_ITEM(certificates, i);
         if (!PyDict_CheckExact(c)) {
-            if (r_kind(c) == K_OTHER) return R_DECLINE;
+            if (r_kind(c) == K_OTHER) found = R_DECLINE;
             continue;
         }
-        int all = 1;
-        for (Py_ssize_t j = 0; j < w && all; j++) {
-            PyObject *want = PyTuple_GET_ITEM(wanted, j);
-            if (!PyTuple_CheckExact(want) || PyTuple_GET_SIZE(want) != 3) return R_DECLINE;
-            PyObject *key = PyTuple_GET_ITEM(want, 0), *value = PyTuple_GET_ITEM(want, 1);
-            PyObject *have = PyDict_GetItemWithError(c, key);
-            if (have == NULL && PyErr_Occurred()) return R_DECLINE;
-            if (PyTuple_GET_ITEM(want, 2) == Py_True) { /* c.get("issuer") in (issuers, ...) */
-                if (!PyTuple_CheckExact(value)) return R_DECLINE;
-                if (have == NULL) have = Py_None;
-                int hk = r_kind(have);
-                if (hk == K_OTHER) return R_DECLINE;
-                all = 0;
-                if (PyUnicode_CheckExact(have)) {
-                    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(value) && !all; k++) {
-                        int e = r_equal(PyTuple_GET_ITEM(value, k), have);
-                        if (e < 0) return R_DECLINE;
-                        all = e;
-                    }
-                }
-            } else { /* _same(c.get(name, _MISSING), value): missing is no value */
-                if (have == NULL) {
-                    all = 0;
-                    continue;
-                }
-                int s = r_same(have, value);
-                if (s < 0) return R_DECLINE;
-                all = s;
-            }
-        }
-        if (all) return 1;
+        Py_INCREF(c);
+        found = r_holds(wanted, c);
+        Py_DECREF(c);
     }
-    return 0;
+    Py_DECREF(certificates);
+    return found;
+}
+
+/* Every wanted property holds for the certificate ``c`` (an exact dict), or R_DECLINE. */
+static int r_holds(PyObject *wanted, PyObject *c)
+{
+    Py_ssize_t w = PyTuple_GET_SIZE(wanted);
+    int all = 1;
+    for (Py_ssize_t j = 0; j < w && all; j++) {
+        PyObject *want = PyTuple_GET_ITEM(wanted, j);
+        if (!PyTuple_CheckExact(want) || PyTuple_GET_SIZE(want) != 3) return R_DECLINE;
+        PyObject *key = PyTuple_GET_ITEM(want, 0), *value = PyTuple_GET_ITEM(want, 1);
+        PyObject *have = PyDict_GetItemWithError(c, key);
+        if (have == NULL && PyErr_Occurred()) return R_DECLINE;
+        if (PyTuple_GET_ITEM(want, 2) == Py_True) { /* c.get("issuer") in (issuers, ...) */
+            if (!PyTuple_CheckExact(value)) return R_DECLINE;
+            if (have == NULL) have = Py_None;
+            int hk = r_kind(have);
+            if (hk == K_OTHER) return R_DECLINE;
+            all = 0;
+            if (PyUnicode_CheckExact(have)) {
+                for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(value) && !all; k++) {
+                    int e = r_equal(PyTuple_GET_ITEM(value, k), have);
+                    if (e < 0) return R_DECLINE;
+                    all = e;
+                }
+            }
+        } else { /* _same(c.get(name, _MISSING), value): missing is no value */
+            if (have == NULL) {
+                all = 0;
+                continue;
+            }
+            int s = r_same(have, value);
+            if (s < 0) return R_DECLINE;
+            all = s;
+        }
+    }
+    return all;
 }
 
 static int r_check(PyObject *node, PyObject *d, Py_ssize_t *budget, int depth)
@@ -3048,6 +3073,14 @@ static int r_check(PyObject *node, PyObject *d, Py_ssize_t *budget, int depth)
     if (!PyTuple_CheckExact(arg) || PyTuple_GET_SIZE(arg) < 1) return R_DECLINE;
     PyObject *x = r_get(d, arg);
     if (x == R_BAIL) return R_DECLINE;
+    int r = r_compare(node, code, x, d);
+    Py_XDECREF(x);
+    return r;
+}
+
+/* A comparison node's answer for ``x``, the value at its field (NULL: missing). */
+static int r_compare(PyObject *node, long code, PyObject *x, PyObject *d)
+{
     switch (code) {
     case R_EXISTS:
         return x != NULL;
@@ -3081,8 +3114,9 @@ static int r_check(PyObject *node, PyObject *d, Py_ssize_t *budget, int depth)
         PyObject *other = PyTuple_GET_ITEM(node, 2);
         PyObject *y = PyTuple_CheckExact(other) ? r_get(d, other) : R_BAIL;
         if (y == R_BAIL) return R_DECLINE;
-        if (y == NULL || !r_number(y)) return 0;
-        return r_order(x, y, PyTuple_GET_ITEM(node, 3));
+        int r = y != NULL && r_number(y) ? r_order(x, y, PyTuple_GET_ITEM(node, 3)) : 0;
+        Py_XDECREF(y);
+        return r;
     }
     case R_REF_EQ:
     case R_REF_NE: { /* _compare_fields: both present, and _same (or not) */
@@ -3092,6 +3126,7 @@ static int r_check(PyObject *node, PyObject *d, Py_ssize_t *budget, int depth)
         if (y == R_BAIL) return R_DECLINE;
         if (y == NULL) return 0;
         int s = r_same(x, y);
+        Py_DECREF(y);
         return s < 0 ? R_DECLINE : (code == R_REF_EQ ? s : !s);
     }
     default:
