@@ -25,6 +25,7 @@ from ledger.config import insecure_kdf_floor_warning
 from ledger.errors import KeystoreError
 from ledger.services import accesslog, consent, permits
 from ledger.services.auth import Authenticator, load_secret
+from ledger.services.doctor import key_file_findings
 from ledger.services.verify import ChainView
 from ledger.services.witness.client import WitnessView, chain_identity
 from ledger.storage.store import refusal, refusal_in
@@ -58,6 +59,8 @@ def _attach(app: FastAPI, ledger: Ledger, settings: ApiSettings) -> None:
     insecure = insecure_kdf_floor_warning(ledger.settings.keystore_kdf_floor)
     if insecure:
         log.warning("%s", insecure)
+    for exposed in key_file_findings(ledger.settings.keys_dir):  # key files other users may open (round 85b)
+        log.warning("%s", exposed.warning)
     app.state.ledger = ledger
     # Public verification of a certificate file reuses a head read at most head_max_age_seconds ago (kept fresh by
     # app.state.head, a HeadRefresher); every other use of the view reads the head afresh (services.fresh_head).

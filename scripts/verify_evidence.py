@@ -47,6 +47,9 @@ bundle can strip the section and leave the issuer's trails at the checkpoint to 
 member (witness.state.registry, the registry's proof of the issuer's key, status and type periods there) is proven
 the same way, and department_key, department_history and type_authority hold the node's registry answers and the
 bundle's periods to it; without it witnessed says "registry: not proven" (failing under --require-state-proof).
+Its held_history member (a copy's certificate proof whose held slot names another root: the status history through
+that root) is proven too, and status holds the node's changes there up to the cosigned block to it; a copy's proof
+without it says "held root's history: not proven" (failing under --require-state-proof).
 
 Every state read is made at the node's latest block. One answer of anvil is asked again, and no other: a read at
 "latest" refused with "BlockOutOfRangeError: block height is N but requested was M", M below N, which a node that
@@ -1635,15 +1638,7 @@ def proven_certificate(
         "timestamp": (record >> 192) & 0xFFFFFFFF,
         "count": (record >> 224) & 0xFFFFFFFF,
         "schema": "0x" + words[fixed[1]].to_bytes(32, "big").hex(),
-        "history": [
-            (
-                words[entries[i]] & 0xFF,
-                (words[entries[i]] >> 8) & 0xFFFFFFFF,
-                (words[entries[i]] >> 40) & 0xFFFFFFFF,
-                words[entries[i + 1]].to_bytes(32, "big"),
-            )
-            for i in range(0, len(entries), 2)
-        ],
+        "history": history_from(words, entries),
         "ended": words[fixed[3]].to_bytes(32, "big"),
         "held": words[fixed[4]].to_bytes(32, "big"),
         "predecessors": [
@@ -1652,6 +1647,55 @@ def proven_certificate(
         ],
         "at": number,  # every change up to this block is in the history
     }
+
+
+def history_from(words: dict[int, int], entries: list[int]) -> list[tuple[int, int, int, bytes]]:
+    """The status changes (code, block, time, detail) of a history's proven entry words, two a change (status | block
+    << 8 | time << 40, then the detail), oldest first."""
+    return [
+        (
+            words[entries[i]] & 0xFF,
+            (words[entries[i]] >> 8) & 0xFFFFFFFF,
+            (words[entries[i]] >> 40) & 0xFFFFFFFF,
+            words[entries[i + 1]].to_bytes(32, "big"),
+        )
+        for i in range(0, len(entries), 2)
+    ]
+
+
+def proven_history(
+    block: Any, answer: Any, address: str, department: bytes, held: bytes, digest: bytes, block_hash: bytes, number: int
+) -> list[tuple[int, int, int, bytes]]:
+    """The status history of ``digest`` through ``held`` (the root a copy's proven held slot names) as the header
+    ``block`` and the ``eth_getProof`` answer ``answer`` (a bundle's ``witness.state.held_history``) prove it in the
+    block of hash ``block_hash``: its length, then every change it names, at most STATE_MAX_HISTORY (a Failure
+    otherwise)."""
+    length_slot = certificate_slots(department, held, digest)[1]
+    words = proven_words(block, answer, address, [length_slot], block_hash, number)
+    length = words[length_slot]
+    if length > STATE_MAX_HISTORY:
+        raise Failure(
+            f"the proven status history through the held root has {length} changes, more than the "
+            f"{STATE_MAX_HISTORY} a state proof of it carries"
+        )
+    entries = certificate_entry_slots(department, held, digest, length)
+    if entries:
+        words.update(proven_words(block, answer, address, entries, block_hash, number))
+    return history_from(words, entries)
+
+
+def held_ruled_out(held: bytes, proven: list[tuple[int, int, bytes]], told: int, at: int) -> str:
+    """The ``status`` detail for a node answering the changes through the held root ``held`` up to the cosigned block
+    ``at`` otherwise than the ``proven`` ones (``told``: how many it answers there), as the library words it."""
+    last = "no change"
+    if proven:
+        code, block, _detail = proven[-1]
+        last = f"{STATUSES[code] if code < len(STATUSES) else code} in block {block}"
+    return (
+        f"{last} under the issuer's batch 0x{held.hex()}, the last of the {len(proven)} changes through it the bundle's "
+        f"state proof proves up to its witnessed block {at} (this anchoring is the same certificate anchored again); "
+        f"the node answers {told} changes there up to that block, not those: do not trust this node"
+    )
 
 
 # DepartmentRegistry's periods of a department (docs/evidence.md, "The registry's state at the cosigned block"): three
@@ -2906,34 +2950,41 @@ class Verifier:
                     "do not trust this node"
                 )
         where = ""
+        suspended_elsewhere = False
         if name in ("valid", "suspended"):
             # the same digest anchored again by its issuer is the same certificate; so is a suspension under
             # another root (round 46), which only a valid status here can yield to
             other = self.elsewhere(*self._where(), suspended=name == "valid")
+            suspended_elsewhere = other is not None and other[0] == 1
             if other is not None:
                 status, block, detail, other_root = other
                 name = STATUSES[status]
                 where = f" under the issuer's batch 0x{other_root.hex()} (this anchoring is the same certificate anchored again)"
         held = proven["held"] if proven is not None else bytes(32)
-        if name == "valid" and self.status_lookup == "direct" and held not in (self._where()[1], bytes(32)):
+        if (
+            (name == "valid" or suspended_elsewhere)
+            and proven is not None
+            and held not in (self._where()[1], bytes(32))
+        ):
             # the bundle's proof names the root every suspension of the digest is made through (held is set once and
-            # never cleared): its changes are read there whatever the node's heldUnder answers (red team round 84)
-            department, _, digest = self._where()
-            (changes,) = self.rpc.call(
-                self.b["chain"]["anchor_contract"],
-                "statusHistory(bytes32,bytes32,bytes32)",
-                ["bytes32", "bytes32", "bytes32"],
-                [department, held, digest],
-                ["(uint8,uint32,uint32,bytes32)[]"],
-            )
-            if not changes:
+            # never cleared): its changes are read there whatever the node's heldUnder answers (red team round 84),
+            # and held to the history through it the bundle proves, when it does (held_history, or the trail path's
+            # proven events: a reinstatement there invented before the checkpoint was believed, a suspension moved)
+            told = self.changes_through(held)
+            if proven.get("held_history") is not None:
+                mine = [(status, number, detail) for status, number, _ts, detail in proven["held_history"]]
+                upto = [change for change in told if change[1] <= proven["at"]]
+                if upto != mine:
+                    raise Failure(held_ruled_out(held, mine, len(upto), proven["at"]))
+            if not told:
                 raise Failure(
                     f"suspended under the issuer's batch 0x{held.hex()}, as the bundle's state proof proves at its "
                     "witnessed block (this anchoring is the same certificate anchored again); the node answers no "
                     "change there: do not trust this node"
                 )
-            if changes[-1][0] == 1:
-                name, block, detail = "suspended", changes[-1][1], changes[-1][3]
+            name, where = "valid", ""
+            if told[-1][0] == 1:
+                name, block, detail = "suspended", told[-1][1], told[-1][2]
                 where = (
                     f" under the issuer's batch 0x{held.hex()} (this anchoring is the same certificate anchored again)"
                 )
@@ -2958,6 +3009,30 @@ class Verifier:
             extra = f", superseded by 0x{detail.hex()}" if name == "superseded" else f" (reason: {reason_name(detail)})"
             raise Failure(f"{name} in block {block}{extra}{where}")
         return "valid now" + how
+
+    def changes_through(self, held: bytes) -> list[tuple[int, int, bytes]]:
+        """The certificate's status changes (code, block, detail) through ``held``, the root its proven held slot
+        names, as the node answers them: ``statusHistory``, or the issuer's status stream up to the head with the herd
+        lookup."""
+        department, _, digest = self._where()
+        if self.status_lookup == "herd":
+            dept = "0x" + department.hex()
+            if dept not in self._streams:
+                self._streams[dept] = self._department_stream(department)
+            through, mine = "0x" + held.hex(), "0x" + digest.hex()
+            return [
+                (status, number, detail)
+                for number, _, status, _ts, detail, r, d in self._streams[dept]
+                if r == through and d == mine and number <= self.head
+            ]
+        (changes,) = self.rpc.call(
+            self.b["chain"]["anchor_contract"],
+            "statusHistory(bytes32,bytes32,bytes32)",
+            ["bytes32", "bytes32", "bytes32"],
+            [department, held, digest],
+            ["(uint8,uint32,uint32,bytes32)[]"],
+        )
+        return [(status, block, detail) for status, block, _ts, detail in changes]
 
     def elsewhere(
         self, department: bytes, root: bytes, digest: bytes, upto: int | None = None, *, suspended: bool = True
@@ -3043,6 +3118,8 @@ class Verifier:
         registry = self.against_registry(section["state"], height, root)
         if registry.startswith(REGISTRY_NOT_PROVEN) and self.require_state_proof:
             raise Failure(f"{witnessed}; {proven}; {registry}, and one is required (--require-state-proof)")
+        if HELD_HISTORY_NOT_PROVEN in proven and self.require_state_proof:
+            raise Failure(f"{witnessed}; {proven}; {registry}; {HELD_HISTORY_REQUIRED}")
         return f"{witnessed}; {proven}; {registry}"
 
     def against_registry(self, state: dict[str, Any], height: int, block_hash: bytes) -> str:
@@ -3091,7 +3168,34 @@ class Verifier:
                     self._proven = self.certificate_at(state, height, root)
                 except (Failure, *UNREADABLE):
                     self._proven = False
+                if self._proven and self._proven["held"] not in (hexbytes(self.b["anchor"]["root"], 32), bytes(32)):
+                    try:  # the history through the held root, when the bundle proves it (witness.state.held_history)
+                        through = self.held_history_at(state, self._proven["held"], height, root)
+                    except (Failure, *UNREADABLE):
+                        through = None  # not proven: the node's word there, and witnessed fails naming its proof
+                    self._proven = {**self._proven, "held_history": through}
         return self._proven or None
+
+    def held_history_at(
+        self, state: dict[str, Any], held: bytes, height: int, block_hash: bytes
+    ) -> list[tuple[int, int, int, bytes]] | None:
+        """The certificate's status history through ``held`` as the bundle's ``witness.state.held_history`` proves it
+        at the cosigned block; None when the bundle carries none (a Failure when it does not prove it)."""
+        if "held_history" not in state:
+            return None
+        issuer = dept_topic(self.b["certificate"]["fields"].get("issuer"))
+        if issuer is None:
+            raise Failure("the certificate names no issuing department whose slots could be proven")
+        return proven_history(
+            state.get("block"),
+            state["held_history"],
+            self.b["chain"]["anchor_contract"],
+            bytes.fromhex(issuer[2:]),
+            held,
+            hexbytes(self.b["certificate"]["digest"], 32),
+            block_hash,
+            height,
+        )
 
     def trail_standing(self) -> dict[str, Any] | None:
         """For a bundle whose ``witness.state`` proves the issuer's trails but not the certificate's own slots (the
@@ -3137,6 +3241,10 @@ class Verifier:
             "ended": bytes(32) if ended is None else hexbytes(ended, 32),
             "held": bytes(32) if held is None else hexbytes(held, 32),
             "at": height,
+            # the changes through the held root when it is another: the proven events hold them too
+            "held_history": None
+            if held is None or held == root
+            else [(status, number, ts, detail) for number, _, status, ts, detail, r, _ in mine if r == held],
         }
 
     def stream_trail(self, issuer: str, department: bytes, height: int) -> tuple[bytes, int, int]:
@@ -3372,11 +3480,30 @@ class Verifier:
             for what, at in (("ended", proven["ended"]), ("first suspended", proven["held"]))
             if any(at) and at != root
         ]
+        held = ""
+        if any(proven["held"]) and proven["held"] != root:
+            if "held_history" not in state:
+                held = (
+                    f"; {HELD_HISTORY_NOT_PROVEN} (the bundle's state proof carries no proof of the status history "
+                    f"through the issuer's batch 0x{proven['held'].hex()}: the changes there are the node's word)"
+                )
+            else:
+                try:
+                    through = self.held_history_at(state, proven["held"], height, block_hash)
+                except (Failure, *UNREADABLE) as exc:
+                    raise Failure(
+                        f"the bundle's state proof does not prove the status history through the issuer's batch "
+                        f"0x{proven['held'].hex()}, the certificate's held root, at witnessed block {height}: {exc} "
+                        "(whoever made or handed over the bundle altered it, cut it, or gave another root's or another "
+                        "block's)"
+                    ) from None
+                held = f"; its status history there ({len(through or [])} changes) proven"
         return (
             f"the certificate's batch record and status history ({len(proven['history'])} changes) proven at block "
             f"{height} from the bundle's state proof, with the issuer's status trail ({changes} changes) and "
             f"anchoring trail ({batches} batches); no event stream read"
             + (f"; the same digest {', '.join(elsewhere)} (anchored again)" if elsewhere else "")
+            + held
             + (
                 f"; it replaces {' and '.join('0x' + d.hex() for _, d in proven['predecessors'])} (proven)"
                 if proven["predecessors"]
@@ -5473,6 +5600,10 @@ def open_without_waiting(path: str) -> Any:
 # 79): the absence in the last line, not only in a check's detail, since whoever hands over the bundle can strip it
 STATE_PROOF_ABSENT = "state proof: absent (the bundle carries none"
 REGISTRY_NOT_PROVEN = "registry: not proven"  # the witnessed detail's words for a state section without a registry
+# the witnessed detail's words for a copy's certificate proof whose held slot names another root, without a proof of
+# the status history through it (witness.state.held_history): the changes there are then the node's word
+HELD_HISTORY_NOT_PROVEN = "held root's history: not proven"
+HELD_HISTORY_REQUIRED = "a proof of the held root's history is required (--require-state-proof)"
 VERIFIED_WITHOUT_STATE_PROOF = (
     "VERIFIED, without a state proof: the issuer's status and anchoring trails at the witnessed block are the node's "
     "word (--require-state-proof fails a bundle carrying none)"
@@ -5480,6 +5611,11 @@ VERIFIED_WITHOUT_STATE_PROOF = (
 VERIFIED_WITHOUT_REGISTRY_PROOF = (
     "VERIFIED, without a proof of the registry: the issuer's key, status and type periods at the witnessed block are "
     "the node's word (--require-state-proof fails a bundle carrying none)"
+)
+VERIFIED_WITHOUT_HELD_HISTORY_PROOF = (
+    "VERIFIED, without a proof of the held root's history: the certificate's status changes through the root it was "
+    "first suspended under (the same digest anchored again) are the node's word (--require-state-proof fails a "
+    "bundle carrying none)"
 )
 
 
@@ -5491,6 +5627,8 @@ def verdict_line(results: list[tuple[str, str, str]]) -> str:
             return VERIFIED_WITHOUT_STATE_PROOF
         if any(name == "witnessed" and REGISTRY_NOT_PROVEN in detail for name, _, detail in results):
             return VERIFIED_WITHOUT_REGISTRY_PROOF
+        if any(name == "witnessed" and HELD_HISTORY_NOT_PROVEN in detail for name, _, detail in results):
+            return VERIFIED_WITHOUT_HELD_HISTORY_PROOF
         return "VERIFIED"
     failed = [name for name, outcome, _ in results if outcome == "FAIL"]
     if failed:
@@ -5507,7 +5645,8 @@ STATE_PROOF_WITHOUT_KEYS = "a state proof is required (--require-state-proof) bu
 def state_proof(results: list[tuple[str, str, str]]) -> str:
     """The JSON report's ``state_proof``, from the witnessed check: "proven" (it passed on the bundle's state proof),
     "absent" (the bundle carries none: the trails at the witnessed block are the node's word), "partial" (the anchor's
-    slots proven, the issuer's registry periods not: no registry section), "not proven" (witness keys were given and
+    slots proven, the issuer's registry periods not: no registry section; or a copy's history through its held root
+    not: no held_history section), "not proven" (witness keys were given and
     the checkpoint or the proof did not hold, or the check was not run), or "not witnessed" (no witness key given); as
     the library's report says it. The text report's last line says "VERIFIED, without a state
     proof" when absent; the JSON said only "verified": true (red team round 79, noticed)."""
@@ -5519,7 +5658,7 @@ def state_proof(results: list[tuple[str, str, str]]) -> str:
         return "not witnessed"
     if any(words in detail for words in STATE_PROOF_ABSENT_WORDS):
         return "absent"
-    if outcome == "PASS" and REGISTRY_NOT_PROVEN in detail:
+    if outcome == "PASS" and (REGISTRY_NOT_PROVEN in detail or HELD_HISTORY_NOT_PROVEN in detail):
         return "partial"
     return "proven" if outcome == "PASS" else "not proven"
 

@@ -19,9 +19,10 @@ verifiers' agreement.
    an answer older than the last proven change was refused. An answer at or below the cosigned block must be the
    last proven change.
 
-Open: the chain's operator inventing a reinstatement, before the checkpoint, through the root a copy's suspension was
-made through: the bundle proves that root (``held``) but not the changes through it, so both verifiers believe it
-(strict xfail).
+Open in this round, closed by sp3: the chain's operator inventing a reinstatement, before the checkpoint, through the
+root a copy's suspension was made through: the bundle proved that root (``held``) but not the changes through it, so
+both verifiers believed it. A direct build proves that history now (``witness.state.held_history``), the trail path's
+events held it already, and both verifiers hold the node's changes there to it (tests/test_evidence_held_history.py).
 
 Guards that held (the court's expert, both verifiers side by side): Merkle-Patricia shapes with embedded nodes, a
 value at a branch, malformed path flags, oversized embeddings and trailing nodes get one reading from both walks; and
@@ -350,20 +351,17 @@ def test_a_reinstatement_the_proof_rules_out_is_not_believed(
 STATUS_HISTORY = "0x" + keccak(text="statusHistory(bytes32,bytes32,bytes32)")[:4].hex()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (red team round 84): a bundle proves the held root but not the changes through it, so a node "
-    "inventing a reinstatement there before the checkpoint is believed",
-)
 @pytest.mark.parametrize("build", ["direct", "herd"])
 def test_a_reinstatement_through_the_held_root_invented_before_the_checkpoint_is_not_believed(
     ledger: Ledger, tmp_path: Path, fresh_department: str, passphrases: None, build: str
 ) -> None:
     """Adversary: the chain's operator, its node answering ``statusHistory`` through the root a copy's suspension was
     made through with the genuine suspension and a reinstatement it invented, in a block before the cosigned one.
-    The copy's bundle proves that root (``held``; on the trail path, every change up to the checkpoint), but not the
-    changes through it (the certificate path proves the bundle's own root's only), so both verifiers believe the
-    reinstatement and pass "valid now". Open: the producer would prove the held root's history too."""
+    The copy's bundle proved that root (``held``; on the trail path, every change up to the checkpoint), but not the
+    changes through it (the certificate path proved the bundle's own root's only), so both verifiers believed the
+    reinstatement and passed "valid now". The direct build proves the history through that root now
+    (``witness.state.held_history``), the trail path's events hold it, and both verifiers fail ``status`` alike,
+    naming the bundle's state proof (open in this round, closed by sp3)."""
     (first,) = issue(ledger, tmp_path, fresh_department, make_records(1))
     copy_ = reanchored(ledger, fresh_department, first)
     status.suspend(ledger, first["digest"], "under-investigation", department=fresh_department)
@@ -387,6 +385,8 @@ def test_a_reinstatement_through_the_held_root_invented_before_the_checkpoint_is
         invented = "0x" + f"{32:064x}{2:064x}" + changes
         path = tmp_path / "copy.json"
         path.write_text(json.dumps(bundle), encoding="utf-8")
+        assert ("held_history" in bundle["witness"]["state"]) == (build == "direct"), sorted(bundle["witness"]["state"])
         report, court, _ = status_by_both(ledger, path, key, True, lies={STATUS_HISTORY + dept + held: invented})
         library = report.check("status")
-        assert not library.ok and court["status"][0] == "FAIL", (library, court["status"])
+        assert not library.ok and "the bundle's state proof proves" in library.detail, library
+        assert court["status"] == ("FAIL", library.detail), (court["status"], library.detail)

@@ -27,8 +27,10 @@ from ..errors import InputError
 from ..formats.canonical import strict_json_loads
 from ..services import evidence
 from ..services.witness.bundle import (
+    HELD_HISTORY_NOT_PROVEN,
     REGISTRY_NOT_PROVEN,
     STATE_PROOF_ABSENT,
+    VERIFIED_WITHOUT_HELD_HISTORY_PROOF,
     VERIFIED_WITHOUT_REGISTRY_PROOF,
     VERIFIED_WITHOUT_STATE_PROOF,
 )
@@ -198,6 +200,8 @@ def verdict_line(report: evidence.BundleReport) -> str:
             return VERIFIED_WITHOUT_STATE_PROOF
         if any(c.name == "witnessed" and REGISTRY_NOT_PROVEN in c.detail for c in report.checks):
             return VERIFIED_WITHOUT_REGISTRY_PROOF
+        if any(c.name == "witnessed" and HELD_HISTORY_NOT_PROVEN in c.detail for c in report.checks):
+            return VERIFIED_WITHOUT_HELD_HISTORY_PROOF
         return "VERIFIED"
     if report.failed:
         return "NOT VERIFIED: " + ", ".join(c.name for c in report.failed)

@@ -38,6 +38,7 @@ from ..services.council import (
     type_list,
 )
 from ..services.departments import list_departments, promote_rotated_key
+from ..services.doctor import key_file_findings
 from ..storage.keys import Keystore
 from .output import open_ledger, print_json, replace_file
 
@@ -212,6 +213,7 @@ def _member_passphrase(settings: Settings) -> str:
 def _member(args: argparse.Namespace, ledger: Ledger) -> CouncilMember:
     settings = ledger.settings
     directory = Path(args.member_keystore) if args.member_keystore else settings.keys_dir
+    _warn_if_exposed(directory, args)
     keystore = Keystore(
         directory,
         kdf_n=settings.keystore_kdf_n,
@@ -225,6 +227,18 @@ def _member(args: argparse.Namespace, ledger: Ledger) -> CouncilMember:
         key=args.member_key,
         several_council_keys=args.several_council_keys,
     )
+
+
+def _warn_if_exposed(directory: Path, args: argparse.Namespace) -> None:
+    """Tell the member (at a terminal; recorded for `ledger doctor` otherwise) that key files of their keystore, or
+    the folder itself, are open to other users: a council key copied from there can be tried against passphrases
+    offline, and unlike the data directory (made 0700 at every start) nothing keeps a member's own folder private
+    (red team round 85b). The key is still used: a restore must still run."""
+    from . import _warn_the_operator
+
+    exposed = key_file_findings(directory)
+    if exposed:
+        _warn_the_operator("; ".join(finding.warning for finding in exposed), args)
 
 
 def _proposal_json(chain: Chain, proposal: Proposal) -> dict[str, Any]:

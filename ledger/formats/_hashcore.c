@@ -3198,6 +3198,102 @@ static PyObject *rules_evaluate(PyObject *module, PyObject *const *args, Py_ssiz
     return result;
 }
 
+/* -- verify_many's certificate digest in one call (certificate.py: ``CertificateDocument.digest``) -------------
+
+   document_digest(fields, salts, hidden, least, field_prefix, cert_prefix, fmt, tag, schema) -> bytes | None
+
+   SHA-256(tag || schema || fields digest), the fields digest being tagged_digest(cert_prefix, hashes, fmt) of
+   ``hashes`` = field_hashes(fields, salts) updated with ``hidden``: what ``certificate_digest(doc._field_hashes(),
+   type, fmt)`` gives, in one call instead of a dict of hashes, an update, the tagged digest and the type's layer
+   (the caller hands the type's ``schema``, keccak256 of the type's name, which it looked up). None (the caller runs
+   the Python code, errors included) for anything but the plain case: mappings that are not exact dicts, a field
+   or hidden name that is not printable ASCII, a salt missing, not exact bytes or shorter than ``least``, a hidden
+   hash that is not exact bytes, a name both disclosed and hidden (the update's order decides there: the Python
+   code answers), a schema that is not 32 exact bytes, and a value that is not one plain_scalar or a printable
+   exact str writes (field_hashes hands those to canonical_json; here there is no writer to call: calling None
+   raises, and hash_field declines), or a salt named by anything but an exact str. So no Python code runs in this
+   call (a look-up among exact str keys compares in C): the dicts cannot change while they are read, and every
+   name, salt and hash read stays alive to the digest. */
+static PyObject *document_digest(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 9) {
+        PyErr_SetString(PyExc_TypeError,
+                        "document_digest(fields, salts, hidden, least, field_prefix, cert_prefix, fmt, tag, schema)");
+        return NULL;
+    }
+    PyObject *fields = args[0], *salts = args[1], *hidden = args[2], *field_prefix = args[4], *cert_prefix = args[5];
+    PyObject *tag = args[7], *schema = args[8];
+    Py_ssize_t least = PyLong_AsSsize_t(args[3]);
+    if (least == -1 && PyErr_Occurred()) return NULL;
+    Py_ssize_t fmt_size;
+    const char *fmt = plain_format(args[6], &fmt_size);
+    if (!PyDict_CheckExact(fields) || !PyDict_CheckExact(salts) || !PyDict_CheckExact(hidden)
+        || !PyBytes_CheckExact(field_prefix) || !PyBytes_CheckExact(cert_prefix) || !PyBytes_CheckExact(tag)
+        || !PyBytes_CheckExact(schema) || PyBytes_GET_SIZE(schema) != HASH_BYTES || fmt == NULL)
+        Py_RETURN_NONE;
+    PyObject *name, *value;
+    Py_ssize_t pos = 0, i = 0;
+    while (PyDict_Next(salts, &pos, &name, &value)) {
+        if (!PyUnicode_CheckExact(name)) Py_RETURN_NONE;
+    }
+    Py_ssize_t disclosed = PyDict_GET_SIZE(fields), n = disclosed + PyDict_GET_SIZE(hidden);
+    Member *members = PyMem_Calloc((size_t)(n ? n : 1), sizeof(Member));
+    unsigned char *hashes = PyMem_Malloc((size_t)(disclosed ? disclosed : 1) * HASH_BYTES);
+    PyObject *result = NULL;
+    if (members == NULL || hashes == NULL) {
+        PyErr_NoMemory();
+        goto end;
+    }
+    pos = 0;
+    while (PyDict_Next(fields, &pos, &name, &value)) {
+        if (i >= disclosed || !plain_name(name)) goto fallback;  /* (no more than it had: nothing edits it) */
+        PyObject *salt = PyDict_GetItemWithError(salts, name);  /* borrowed; an exact str key: no Python code runs */
+        if (salt == NULL) {
+            if (PyErr_Occurred()) goto end;
+            goto fallback;
+        }
+        if (!PyBytes_CheckExact(salt) || PyBytes_GET_SIZE(salt) < least) goto fallback;
+        int done = hash_field(name, value, PyBytes_AS_STRING(salt), PyBytes_GET_SIZE(salt), field_prefix, Py_None,
+                              hashes + i * HASH_BYTES);
+        if (done != DONE) {  /* a value for canonical_json: calling None raised a TypeError, cleared (or worse) */
+            if (done == FAILED) goto end;
+            goto fallback;
+        }
+        members[i].name = PyUnicode_AsUTF8AndSize(name, &members[i].name_size);  /* ASCII: cannot fail */
+        members[i].hash = hashes + i * HASH_BYTES;
+        members[i].hash_size = HASH_BYTES;
+        i++;
+    }
+    pos = 0;
+    while (PyDict_Next(hidden, &pos, &name, &value)) {
+        if (i >= n || !plain_name(name) || !PyBytes_CheckExact(value)) goto fallback;
+        int both = PyDict_Contains(fields, name);  /* an exact str key: no Python code runs */
+        if (both < 0) goto end;
+        if (both) goto fallback;
+        members[i].name = PyUnicode_AsUTF8AndSize(name, &members[i].name_size);
+        members[i].hash = (const unsigned char *)PyBytes_AS_STRING(value);
+        members[i].hash_size = PyBytes_GET_SIZE(value);
+        i++;
+    }
+    unsigned char fields_digest[HASH_BYTES], out[HASH_BYTES];
+    tagged_digest(members, i, fmt, fmt_size, PyBytes_AS_STRING(cert_prefix), PyBytes_GET_SIZE(cert_prefix),
+                  fields_digest);
+    SHA256_CTX ctx;
+    SHA256_Init(&ctx);
+    SHA256_Update(&ctx, PyBytes_AS_STRING(tag), (size_t)PyBytes_GET_SIZE(tag));
+    SHA256_Update(&ctx, PyBytes_AS_STRING(schema), HASH_BYTES);
+    SHA256_Update(&ctx, fields_digest, HASH_BYTES);
+    SHA256_Final(out, &ctx);
+    result = PyBytes_FromStringAndSize((const char *)out, HASH_BYTES);
+    goto end;
+fallback:
+    result = Py_NewRef(Py_None);
+end:
+    PyMem_Free(members);
+    PyMem_Free(hashes);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"field_hashes", (PyCFunction)(void (*)(void))field_hashes, METH_FASTCALL,
      "field_hashes(fields, salts, prefix, least, canonical) -> dict | None"},
@@ -3230,6 +3326,8 @@ static PyMethodDef methods[] = {
      "decision_bodies(rows, parse, limit, link_fields) -> list[(body, lookup, mentions, links) | None]"},
     {"rules_evaluate", (PyCFunction)(void (*)(void))rules_evaluate, METH_FASTCALL,
      "rules_evaluate(program, view, budget) -> (outcome, reasons, fired) | None"},
+    {"document_digest", (PyCFunction)(void (*)(void))document_digest, METH_FASTCALL,
+     "document_digest(fields, salts, hidden, least, field_prefix, cert_prefix, fmt, tag, schema) -> bytes | None"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -171,7 +171,9 @@ class BundleWitness(BaseModel):
         default=None,
         description="optional (certificate bundles): {block: the cosigned block's header fields, proof: the eth_getProof "
         "answer for the issuer's trail slots, certificate (optional): the eth_getProof answer for the certificate's own "
-        "slots, registry (optional): the registry's proofs of the issuer's key, status and type periods, packed}; checked by "
+        "slots, held_history (optional): the eth_getProof answer for the status history through the root the "
+        "certificate's held slot names when that is another root, registry (optional): the registry's proofs of the "
+        "issuer's key, status and type periods, packed}; checked by "
         "the witnessed check, not by the shape (docs/evidence.md)",
     )
 

@@ -163,6 +163,10 @@ class ProvenCertificate:
     held: bytes  # the root through which it was first suspended, 32 zero bytes while never
     predecessors: tuple[tuple[bytes, bytes], ...] = ()  # (root, digest) of each certificate it superseded, in order
     at: int = 0  # the block it is proven at: every change up to it is in ``history`` (0: not said)
+    # the status history through ``held`` when that is another root than the certificate's (the same digest anchored
+    # again and suspended through its first root), every change up to ``at``: None while not proven (a bundle
+    # without ``witness.state.held_history``, or ``held`` naming no other root)
+    held_history: tuple[tuple[int, int, int, bytes], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +181,8 @@ class ProvenStanding:
     ended: bytes
     held: bytes
     at: int  # the cosigned block: every change up to it is in ``history``
+    # the changes through ``held`` up to ``at`` when it is another root (the proven events hold them too), else None
+    held_history: tuple[tuple[int, int, int, bytes], ...] | None = None
 
 
 def history_length(words: Mapping[int, int], slots: CertificateSlots) -> int:
@@ -185,6 +191,22 @@ def history_length(words: Mapping[int, int], slots: CertificateSlots) -> int:
 
 def predecessor_count(words: Mapping[int, int], slots: CertificateSlots) -> int:
     return words[slots.predecessors]
+
+
+def history_changes(words: Mapping[int, int], slots: CertificateSlots) -> tuple[tuple[int, int, int, bytes], ...]:
+    """The status history (code, block, timestamp, detail), oldest first, from the proven ``words`` of its length and
+    every entry it names."""
+    layout = certificate_layout()
+    c = layout.change
+    return tuple(
+        (
+            c["status"].of(words, base),
+            c["blockNumber"].of(words, base),
+            c["timestamp"].of(words, base),
+            c["detail"].of(words, base).to_bytes(32, "big"),
+        )
+        for base in slots.entries(history_length(words, slots))[:: layout.change_words]
+    )
 
 
 def proven_certificate(words: Mapping[int, int], slots: CertificateSlots) -> ProvenCertificate:
@@ -199,18 +221,7 @@ def proven_certificate(words: Mapping[int, int], slots: CertificateSlots) -> Pro
         b["count"].of(words, slots.batch),
         b["schema"].of(words, slots.batch).to_bytes(32, "big"),
     )
-    length = history_length(words, slots)
-    entries = slots.entries(length)
-    c = layout.change
-    history = tuple(
-        (
-            c["status"].of(words, base),
-            c["blockNumber"].of(words, base),
-            c["timestamp"].of(words, base),
-            c["detail"].of(words, base).to_bytes(32, "big"),
-        )
-        for base in entries[:: layout.change_words]
-    )
+    history = history_changes(words, slots)
     p = layout.predecessor
     predecessors = tuple(
         (p["root"].of(words, base).to_bytes(32, "big"), p["digest"].of(words, base).to_bytes(32, "big"))
@@ -245,3 +256,24 @@ def verified_certificate(
     if rest:
         words.update(verified_words(block, answer, address, rest, block_hash, number))
     return replace(proven_certificate(words, slots), at=number)
+
+
+def verified_history(
+    block: Any, answer: Any, address: str, slots: CertificateSlots, block_hash: bytes, number: int
+) -> tuple[tuple[int, int, int, bytes], ...]:
+    """The status history of ``slots`` (its length, then as many changes as it names) as the header ``block`` and the
+    ``eth_getProof`` answer ``answer`` prove it in block ``number`` of hash ``block_hash``: every change up to that
+    block. A ChainError when the proof lacks a slot or the length is past :data:`MAX_HISTORY` (the bound of the
+    certificate's own history: docs/evidence.md, ``witness.state.held_history``)."""
+    from .stateproof import verified_words
+
+    words = verified_words(block, answer, address, [slots.history], block_hash, number)
+    length = history_length(words, slots)
+    if length > MAX_HISTORY:
+        raise ChainError(
+            f"the proven status history through the held root has {length} changes, more than the {MAX_HISTORY} a "
+            "state proof of it carries"
+        )
+    if length:
+        words.update(verified_words(block, answer, address, slots.entries(length), block_hash, number))
+    return history_changes(words, slots)

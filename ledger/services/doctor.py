@@ -22,7 +22,7 @@ from pathlib import Path
 from ..config import insecure_kdf_floor_warning, kdf_floor_from_env
 from ..formats.canonical import json_loads
 
-__all__ = ["INSECURE_RECORD", "Finding", "findings", "record_insecure_setting"]
+__all__ = ["INSECURE_RECORD", "Finding", "findings", "key_file_findings", "record_insecure_setting"]
 
 INSECURE_RECORD = "insecure-settings.json"
 _MAX_RECORD_BYTES = 4096
@@ -58,14 +58,60 @@ def record_insecure_setting(data_dir: Path, warning: str, command: str) -> None:
 
 
 def findings(data_dir: Path) -> list[Finding]:
-    """The insecure settings in effect now, then the one an earlier command recorded in ``data_dir`` (if any)."""
+    """The insecure settings in effect now (the key files of ``data_dir`` open to other users among them:
+    :func:`key_file_findings`), then the one an earlier command recorded in ``data_dir`` (if any)."""
     found = []
     now = insecure_kdf_floor_warning(kdf_floor_from_env())
     if now:
         found.append(Finding(now))
+    found += key_file_findings(data_dir / "keys")
     recorded = _recorded(data_dir / INSECURE_RECORD)
     if recorded is not None:
         found.append(recorded)
+    return found
+
+
+def key_file_findings(keys_dir: Path) -> list[Finding]:
+    """The key files in ``keys_dir`` (keystores, the vault key, the token secret, the checkpoint key) that other users
+    than their owner may open (any group or other permission bit), and the directory itself when others may write in
+    it. The ledger writes them 0600 in a 0700 directory, but a restore from a backup (`cp -r`, `tar` under the usual
+    umask) or a hand-made directory leaves them 0644 and 0755, and every command and the gateway used them silently:
+    any local user could copy the wrapped keys and try passphrases offline, at the scrypt work factor alone (red team
+    round 85b; ssh refuses such a private key file). Said here, by ``ledger doctor``, and logged by the gateway at its
+    start; nothing is refused (a restore must still run). Entries are looked at, never followed or read."""
+    try:
+        mode = os.lstat(keys_dir).st_mode
+    except OSError:
+        return []
+    if not stat.S_ISDIR(mode):
+        return []
+    found = []
+    if mode & 0o022:
+        found.append(
+            Finding(
+                f"the key directory {keys_dir} may be written by other users than its owner (mode "
+                f"{stat.S_IMODE(mode):04o}): whoever can write it can put a key file of their own in place of one; "
+                f"`chmod 700 {keys_dir}`"
+            )
+        )
+    try:
+        with os.scandir(keys_dir) as listing:
+            entries = sorted(listing, key=lambda entry: entry.name)
+    except OSError:
+        return found
+    for entry in entries:
+        try:
+            held = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if stat.S_ISREG(held.st_mode) and held.st_mode & 0o077:
+            found.append(
+                Finding(
+                    f"the key file {entry.path} may be opened by other users than its owner (mode "
+                    f"{stat.S_IMODE(held.st_mode):04o}): a copy of it can be tried against passphrases offline; "
+                    f"`chmod 600 {entry.path}`"
+                )
+            )
     return found
 
 

@@ -67,6 +67,7 @@ from ..storage.models import (
     Consent,
     Grant,
     LogEntry,
+    PermitKey,
     SealedInput,
     given_time,
     not_ahead,
@@ -597,6 +598,9 @@ def erase(
     by_ref = _staff_ref(ledger, cert.department, actor)  # before anything is done: the department's secret opens
     entry = recorded_entry(ledger, cert.department, digest)
     typed = _produced_from(ledger, digest, cert.department)  # read while the permit's body still opens
+    from .permits import forget_key, validity_ended
+
+    expired = validity_ended(ledger, cert.department, digest)  # likewise: a keyed permit's end (forget_key, below)
     if entry is None:
         body: dict[str, Any] = {
             "certificate": digest,
@@ -654,6 +658,8 @@ def erase(
         with ledger.engine.begin() as conn:
             counts[:] = _seal(conn, digest, typed)
     cited, reached = counts
+    # an ended permit's key of its holder and premises goes too (red team round 85b), before the log's truncation
+    permit_key = forget_key(ledger, cert.department, digest, expired=expired)
     checkpoint = flush_sqlite_log(ledger)
     anchored: list[str] = []
     pending = None
@@ -678,6 +684,8 @@ def erase(
         "anchored_roots": anchored,
         "sqlite_log_truncated": checkpoint,
     }
+    if permit_key is not None:  # a keyed permit's key of its holder and premises: blanked, or why not yet
+        result["permit_key"] = permit_key
     if pending:
         result["pending"] = pending
     return result
@@ -1288,7 +1296,8 @@ def reclaim(ledger: Ledger) -> str | None:
     engine = ledger.engine
     if engine.dialect.name != "postgresql":
         return None
-    tables = [str(t.__tablename__) for t in (Certificate, StatusChange, CitedDocument, SealedInput, Consent, Grant)]
+    kept = (Certificate, StatusChange, CitedDocument, SealedInput, Consent, Grant, PermitKey)  # PermitKey: round 85b
+    tables = [str(t.__tablename__) for t in kept]
     statement = f"VACUUM FULL {', '.join(tables)}"
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text(statement))

@@ -542,11 +542,12 @@ _STATE_PROOF_ABSENT_WORDS = ("; state proof: absent", "; state proof: none for a
 def state_proof_of(witnessed: Check | None) -> str:
     """The report's ``state_proof`` from its ``witnessed`` check: "proven" (it passed on the bundle's state proof),
     "absent" (the bundle carries none: the trails at the witnessed block are the node's word), "partial" (the anchor's
-    slots proven, the issuer's registry periods not: a bundle without ``witness.state.registry``), "not proven" (witness
+    slots proven, the issuer's registry periods not: a bundle without ``witness.state.registry``; or the status history
+    through a held root naming another batch not: one without ``witness.state.held_history``), "not proven" (witness
     keys were given and the checkpoint or the proof did not hold, or the check was not run), or "not witnessed" (no
     witness key given). The text verdict says "VERIFIED, without a state proof" when absent; the JSON said only
     ``verified: true`` (red team round 79, noticed). The court's verifier says the same (its ``state_proof``)."""
-    from .witness.bundle import REGISTRY_NOT_PROVEN, STATE_PROOF_WITHOUT_KEYS
+    from .witness.bundle import HELD_HISTORY_NOT_PROVEN, REGISTRY_NOT_PROVEN, STATE_PROOF_WITHOUT_KEYS
 
     if witnessed is None or witnessed.skipped:
         return "not proven"
@@ -554,7 +555,7 @@ def state_proof_of(witnessed: Check | None) -> str:
         return "not witnessed"
     if any(words in witnessed.detail for words in _STATE_PROOF_ABSENT_WORDS):
         return "absent"
-    if witnessed.ok and REGISTRY_NOT_PROVEN in witnessed.detail:
+    if witnessed.ok and (REGISTRY_NOT_PROVEN in witnessed.detail or HELD_HISTORY_NOT_PROVEN in witnessed.detail):
         return "partial"
     return "proven" if witnessed.ok else "not proven"
 
@@ -1223,27 +1224,27 @@ def _check_status(
         # the checkpoint, was believed)
         return False, _ruled_out(name, int(block), proven.history[-1], proven.at)
     where = ""
+    suspended_elsewhere = False
     if name in ("valid", "suspended"):
         # the same digest anchored again by its issuer is the same certificate: an end under another root holds
         # and a suspension under another root, for one valid under its own (red team round 46)
         ended, held = view.elsewhere(department, root, digest, None, head, held=name == "valid")
+        suspended_elsewhere = ended is None and held is not None
         ended = ended or held
         if ended is not None:
             name, block, _ts, detail, ended_root = ended
             where = (
                 f" under the issuer's batch {hex32(ended_root)} (this anchoring is the same certificate anchored again)"
             )
-    if (
-        name == "valid"
-        and view.status_lookup == "direct"
-        and proven is not None
-        and proven.held not in (root, bytes(32))
-    ):
+    if (name == "valid" or suspended_elsewhere) and proven is not None and proven.held not in (root, bytes(32)):
         # the bundle's proof names the root every suspension of the digest is made through (held is set once and
-        # never cleared): its changes are read there whatever the node's heldUnder answers (red team round 84)
-        suspended = _held_through(chain, department, digest, proven.held)
+        # never cleared): its changes are read there whatever the node's heldUnder answers (red team round 84), and
+        # held to the history through it the bundle proves, when it does (``held_history``, or the trail path's
+        # proven events: a reinstatement there invented before the checkpoint was believed, a suspension moved)
+        suspended = _held_through(chain, view, department, digest, proven, head)
         if isinstance(suspended, str):
             return False, suspended
+        name, where = "valid", ""
         if suspended is not None:
             name, block, detail = "suspended", suspended[0], suspended[1]
             where = f" under the issuer's batch {hex32(proven.held)} (this anchoring is the same certificate anchored again)"
@@ -1261,20 +1262,53 @@ def _check_status(
     return False, f"{name} in block {int(block)}{extra}{where}"
 
 
-def _held_through(chain: Chain, department: str, digest: bytes, held: bytes) -> tuple[int, bytes] | str | None:
-    """(block, detail) of the suspension in force through ``held``, the root the bundle's proof names as the one every
-    suspension of ``digest`` is made through, as the node's ``statusHistory`` there answers; None when its last
-    change there is a reinstatement; the ``status`` detail when it answers no change there, which the proof
-    contradicts. Alike in the court's verifier."""
-    changes = chain.call(chain.anchor.functions.statusHistory(department_id_bytes(department), held, digest))
-    if not changes:
+def _held_through(
+    chain: Chain,
+    view: ChainView,
+    department: str,
+    digest: bytes,
+    proven: anchorslots.ProvenCertificate | anchorslots.ProvenStanding,
+    head: int,
+) -> tuple[int, bytes] | str | None:
+    """(block, detail) of the suspension in force through ``proven.held``, the root the bundle's proof names as the
+    one every suspension of ``digest`` is made through, as the node answers the changes there (``statusHistory``,
+    or the issuer's status stream with the herd lookup); None when its last change there is a reinstatement; the
+    ``status`` detail when the proof contradicts it: no change there, or, when the bundle proves the history through
+    that root (``proven.held_history``), changes up to the cosigned block other than the proven ones (a history only
+    grows; a change after the checkpoint is believed). Alike in the court's verifier."""
+    held = proven.held
+    if view.status_lookup == "herd":
+        told = [(STATUS_NAMES.index(n), b, d) for n, b, d in view.status_history(department, held, digest, head)]
+    else:
+        answered = chain.call(chain.anchor.functions.statusHistory(department_id_bytes(department), held, digest))
+        told = [(int(c), int(b), bytes(d)) for c, b, _ts, d in answered]
+    if proven.held_history is not None:
+        mine = [(c, b, d) for c, b, _ts, d in proven.held_history]
+        upto = [c for c in told if c[1] <= proven.at]
+        if upto != mine:
+            return _held_ruled_out(held, mine, len(upto), proven.at)
+    if not told:
         return (
             f"suspended under the issuer's batch {hex32(held)}, as the bundle's state proof proves at its witnessed "
             "block (this anchoring is the same certificate anchored again); the node answers no change there: do not "
             "trust this node"
         )
-    code, block, _ts, detail = changes[-1]
-    return (int(block), bytes(detail)) if int(code) == 1 else None
+    code, block, detail = told[-1]
+    return (block, detail) if code == 1 else None
+
+
+def _held_ruled_out(held: bytes, proven: list[tuple[int, int, bytes]], told: int, at: int) -> str:
+    """The ``status`` detail for a node answering the changes through the held root ``held`` up to the cosigned block
+    ``at`` otherwise than the ``proven`` ones (``told``: how many it answers there). Alike in the court's verifier."""
+    last = "no change"
+    if proven:
+        code, block, _detail = proven[-1]
+        last = f"{STATUS_NAMES[code] if code < len(STATUS_NAMES) else code} in block {block}"
+    return (
+        f"{last} under the issuer's batch {hex32(held)}, the last of the {len(proven)} changes through it the bundle's "
+        f"state proof proves up to its witnessed block {at} (this anchoring is the same certificate anchored again); "
+        f"the node answers {told} changes there up to that block, not those: do not trust this node"
+    )
 
 
 def _not_last(name: str, block: int, proven: anchorslots.ProvenCertificate | anchorslots.ProvenStanding) -> bool:

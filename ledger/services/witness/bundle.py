@@ -21,7 +21,7 @@ the state proof is absent.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +89,10 @@ def state_section(
 
     With ``certificate`` (its batch root and digest) the section also carries ``certificate``: the proof of that
     certificate's own slots there (its batch record, status history, ended and held roots; ledger/onchain/
-    anchorslots.py), by which a verifier proves its batch and status without reading any event stream. Left out when
-    the node no longer holds the block's state (the trail path then serves, as before)."""
+    anchorslots.py), by which a verifier proves its batch and status without reading any event stream, and, when its
+    proven ``held`` slot names another root (the same digest anchored again and suspended through its first root),
+    ``held_history``: the proof of the status history through that root. Both left out when the node no longer
+    holds the block's state (the trail path then serves, as before)."""
     return state_section_settled(chain, data_dir, witnessed, department, certificate=certificate)[0]
 
 
@@ -118,7 +120,7 @@ def state_section_settled(
         else:
             settled = proof is not None
         if proof is not None:
-            section["certificate"] = proof
+            section.update(proof)
     registry = registry_section(chain, data_dir, witnessed.checkpoint, department, section["block"])
     if registry is not None:
         section["registry"] = registry
@@ -197,11 +199,15 @@ class CertificatePastBudget(LedgerError):
 def certificate_proof(
     chain: Chain, cp: Checkpoint, department: str, root: bytes, digest: bytes
 ) -> dict[str, Any] | None:
-    """The node's proof of the certificate's slots at the checkpoint's block (two ``eth_getProof`` at most: the fixed
-    slots, then with the proven history's and predecessors' lengths all of them), checked against the cosigned hash;
-    None when the node cannot prove that block's state (pruned); :class:`CertificatePastBudget` when its history and
-    predecessors are too long for one proof."""
-    slots = anchorslots.certificate_slots(department_id_bytes(department), root, digest)
+    """The state section's members proving the certificate at the checkpoint's block: ``certificate``, the node's
+    proof of its slots (two ``eth_getProof`` at most: the fixed slots, then with the proven history's and
+    predecessors' lengths all of them), and, when its proven ``held`` slot names another root than ``root``,
+    ``held_history``, the proof of the status history through that root (:func:`held_history_proof`); each checked
+    against the cosigned hash. None when the node cannot prove that block's state (pruned);
+    :class:`CertificatePastBudget` when its history and predecessors, or the history through the held root, are
+    too long for one proof (the trail path proves both)."""
+    dept = department_id_bytes(department)
+    slots = anchorslots.certificate_slots(dept, root, digest)
     anchor = chain.deployment.anchor
     try:
         block, answer = stateproof.fetch(chain.w3, anchor, slots.fixed(), cp.height)
@@ -213,11 +219,41 @@ def certificate_proof(
             )
         if length or count:
             block, answer = stateproof.fetch(chain.w3, anchor, slots.all(length, count), cp.height)
-        anchorslots.verified_certificate(block, answer, anchor, slots, cp.block_hash, cp.height)
+        proven = anchorslots.verified_certificate(block, answer, anchor, slots, cp.block_hash, cp.height)
+        trimmed = _trimmed(_plain(block), _plain(answer), slots.all(length, count))
+        if trimmed is None:
+            return None
+        members = {"certificate": trimmed["proof"]}
+        if proven.held not in (root, bytes(32)):
+            members["held_history"] = held_history_proof(chain, cp, dept, proven.held, digest)
     except ChainError:
         return None
-    trimmed = _trimmed(_plain(block), _plain(answer), slots.all(length, count))
-    return None if trimmed is None else trimmed["proof"]
+    return members
+
+
+def held_history_proof(chain: Chain, cp: Checkpoint, dept: bytes, held: bytes, digest: bytes) -> dict[str, Any]:
+    """The node's proof of the status history of ``digest`` through ``held`` (the root the certificate's proven held
+    slot names: every suspension and reinstatement of the digest is made there) at the checkpoint's block: its
+    length, then every change it names (two ``eth_getProof`` at most), checked against the cosigned hash. A
+    ChainError when the node cannot prove it; :class:`CertificatePastBudget` past :data:`anchorslots.MAX_HISTORY`
+    changes (the bound of the certificate's own history)."""
+    slots = anchorslots.certificate_slots(dept, held, digest)
+    anchor = chain.deployment.anchor
+    block, answer = stateproof.fetch(chain.w3, anchor, [slots.history], cp.height)
+    words = stateproof.verified_words(block, answer, anchor, [slots.history], cp.block_hash, cp.height)
+    length = anchorslots.history_length(words, slots)
+    if length > anchorslots.MAX_HISTORY:
+        raise CertificatePastBudget(
+            f"{length} status changes through the held root, past the {anchorslots.MAX_HISTORY} a proof carries"
+        )
+    wanted = [slots.history, *slots.entries(length)]
+    if length:
+        block, answer = stateproof.fetch(chain.w3, anchor, wanted, cp.height)
+    anchorslots.verified_history(block, answer, anchor, slots, cp.block_hash, cp.height)
+    trimmed = _trimmed(_plain(block), _plain(answer), wanted)
+    if trimmed is None:
+        raise ChainError("the node's proof of the status history through the held root is no eth_getProof answer")
+    return dict(trimmed["proof"])
 
 
 def _plain(value: Any) -> Any:
@@ -319,6 +355,11 @@ VERIFIED_WITHOUT_REGISTRY_PROOF = (
     "VERIFIED, without a proof of the registry: the issuer's key, status and type periods at the witnessed block are "
     "the node's word (--require-state-proof fails a bundle carrying none)"
 )
+VERIFIED_WITHOUT_HELD_HISTORY_PROOF = (
+    "VERIFIED, without a proof of the held root's history: the certificate's status changes through the root it was "
+    "first suspended under (the same digest anchored again) are the node's word (--require-state-proof fails a "
+    "bundle carrying none)"
+)
 
 # the witnessed check's detail when a state proof is required and no witness is trusted: the proof is of the block
 # the witnesses cosigned, so without their keys nothing it proves can be held to a checkpoint (both verifiers)
@@ -351,7 +392,7 @@ def proven_certificate(
             bytes.fromhex(bundle["anchor"]["root"][2:]),
             bytes.fromhex(bundle["certificate"]["digest"][2:]),
         )
-        return anchorslots.verified_certificate(
+        proven = anchorslots.verified_certificate(
             state.get("block"),
             state["certificate"],
             bundle["chain"]["anchor_contract"],
@@ -361,6 +402,32 @@ def proven_certificate(
         )
     except (LedgerError, ValueError, TypeError, KeyError, AttributeError):
         return None
+    if proven.held in (bytes.fromhex(bundle["anchor"]["root"][2:]), bytes(32)) or "held_history" not in state:
+        return proven
+    try:
+        held = _held_history(bundle, state, proven.held, checkpoint)
+    except (LedgerError, ValueError, TypeError, KeyError, AttributeError):
+        return proven  # not proven: the node's word there, and ``witnessed`` fails naming the held root's proof
+    return replace(proven, held_history=held)
+
+
+def _held_history(
+    bundle: dict[str, Any], state: dict[str, Any], held: bytes, checkpoint: Checkpoint
+) -> tuple[tuple[int, int, int, bytes], ...]:
+    """The status history of the bundle's certificate through ``held`` (the root its proven held slot names) as the
+    bundle's ``witness.state.held_history`` proves it at the cosigned block: every change up to it."""
+    return anchorslots.verified_history(
+        state["block"],
+        state["held_history"],
+        bundle["chain"]["anchor_contract"],
+        anchorslots.certificate_slots(
+            department_id_bytes(bundle["certificate"]["fields"]["issuer"]),
+            held,
+            bytes.fromhex(bundle["certificate"]["digest"][2:]),
+        ),
+        checkpoint.block_hash,
+        checkpoint.height,
+    )
 
 
 def _cosigned(chain: Chain, bundle: dict[str, Any], keys: list[VerifierKey], quorum: int | None) -> Checkpoint | None:
@@ -478,8 +545,18 @@ def trail_standing(
             (code, block, 0, detail) for code, block, detail in events.changes((dept, root, digest), height)
         )
         ended, held = events.elsewhere(dept, digest, height)
+        through = bytes(32) if held is None else held[0]
+        # the changes through the root every suspension of the digest is made through, when another: the proven
+        # events hold them as they hold the certificate's own
+        held_history = (
+            None
+            if through in (root, bytes(32))
+            else tuple(
+                (code, block, 0, detail) for code, block, detail in events.changes((dept, through, digest), height)
+            )
+        )
         return anchorslots.ProvenStanding(
-            history, bytes(32) if ended is None else ended[0], bytes(32) if held is None else held[0], height
+            history, bytes(32) if ended is None else ended[0], through, height, held_history
         )
     except (LedgerError, ValueError, TypeError, KeyError, AttributeError):
         return None
@@ -567,7 +644,16 @@ def check_witnessed(
         return False, problem
     if registry.startswith(REGISTRY_NOT_PROVEN) and require_state_proof:
         return False, f"{witnessed}; {proven}; {registry}, and one is required (--require-state-proof)"
+    if HELD_HISTORY_NOT_PROVEN in proven and require_state_proof:
+        return False, f"{witnessed}; {proven}; {registry}; {HELD_HISTORY_REQUIRED}"
     return True, f"{witnessed}; {proven}; {registry}"
+
+
+# the witnessed detail's words for a certificate bundle whose proven held slot names another root (the same digest
+# anchored again and suspended through its first root) and whose state section carries no proof of the history
+# through it (written before ``held_history``), in both verifiers: the changes there are then the node's word
+HELD_HISTORY_NOT_PROVEN = "held root's history: not proven"
+HELD_HISTORY_REQUIRED = "a proof of the held root's history is required (--require-state-proof)"
 
 
 # the witnessed detail's words for a bundle whose state section carries no registry proof (written before it did, or
@@ -771,11 +857,30 @@ def _against_certificate(
         for what, at in (("ended", proven.ended), ("first suspended", proven.held))
         if any(at) and at != bytes.fromhex(anchor["root"][2:])
     ]
+    held = ""
+    if any(proven.held) and proven.held != bytes.fromhex(anchor["root"][2:]):
+        if "held_history" not in state:
+            held = (
+                f"; {HELD_HISTORY_NOT_PROVEN} (the bundle's state proof carries no proof of the status history through "
+                f"the issuer's batch 0x{proven.held.hex()}: the changes there are the node's word)"
+            )
+        else:
+            try:
+                through = _held_history(bundle, state, proven.held, checkpoint)
+            except (LedgerError, ValueError, TypeError, KeyError, AttributeError) as exc:
+                return (
+                    f"the bundle's state proof does not prove the status history through the issuer's batch "
+                    f"0x{proven.held.hex()}, the certificate's held root, at witnessed block {height}: {exc} (whoever "
+                    "made or handed over the bundle altered it, cut it, or gave another root's or another block's)",
+                    "",
+                )
+            held = f"; its status history there ({len(through)} changes) proven"
     return None, (
         f"the certificate's batch record and status history ({len(proven.history)} changes) proven at block {height} "
         f"from the bundle's state proof, with the issuer's status trail ({changes} changes) and anchoring trail "
         f"({batches} batches); no event stream read"
         + (f"; the same digest {', '.join(elsewhere)} (anchored again)" if elsewhere else "")
+        + held
         + (
             f"; it replaces {' and '.join('0x' + d.hex() for _, d in proven.predecessors)} (proven)"
             if proven.predecessors
