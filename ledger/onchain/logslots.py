@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import ChainError
 from .anchorslots import mapped
-from .stateproof import Member, verified_words
+from .stateproof import Member, layout_leaf, layout_members, verified_words
 from .toolchain import storage_layout
 
 
@@ -39,24 +39,16 @@ class LogLayout:
         variables = {v["label"]: v for v in layout["storage"]}
         types = layout["types"]
 
-        def leaf(type_name: str) -> str:
-            while types[type_name]["encoding"] == "mapping":
-                type_name = types[type_name]["value"]
-            return type_name
-
-        def members(struct: str) -> dict[str, Member]:
-            return {
-                m["label"]: Member(int(m["slot"]), int(m["offset"]), int(types[m["type"]]["numberOfBytes"]))
-                for m in types[struct]["members"]
-            }
-
-        batch, rule_set = leaf(variables["_batches"]["type"]), leaf(variables["_ruleSets"]["type"])
+        batch, rule_set = (
+            layout_leaf(types, variables["_batches"]["type"]),
+            layout_leaf(types, variables["_ruleSets"]["type"]),
+        )
         return cls(
             int(variables["_batches"]["slot"]),
-            members(batch),
+            layout_members(types, batch),
             int(types[batch]["numberOfBytes"]) // 32,
             int(variables["_ruleSets"]["slot"]),
-            members(rule_set),
+            layout_members(types, rule_set),
             int(types[rule_set]["numberOfBytes"]) // 32,
         )
 
