@@ -401,6 +401,15 @@ STATE_PROOF_WITHOUT_KEYS = (
 )
 
 
+def _state_of(bundle: Mapping[str, Any], kind: str) -> dict[str, Any] | None:
+    """The ``witness.state`` section of a bundle of ``kind`` ("certificate", "decision"); None when it has none."""
+    section = bundle.get("witness")
+    if not isinstance(section, dict) or bundle.get("kind") != kind:
+        return None
+    state = section.get("state")
+    return state if isinstance(state, dict) else None
+
+
 def proven_certificate(
     chain: Chain, bundle: dict[str, Any], keys: list[VerifierKey], quorum: int | None
 ) -> anchorslots.ProvenCertificate | None:
@@ -409,11 +418,8 @@ def proven_certificate(
     hold (no keys, no proof, too few cosignatures, another block on the chain, a proof that does not prove): the
     verifier then reads the anchoring from the department's batch stream, and ``witnessed`` says what failed. Used
     before the anchoring event is looked up, so a proven batch needs no stream read (docs/evidence.md)."""
-    section = bundle.get("witness")
-    if not isinstance(section, dict) or bundle.get("kind") != "certificate":
-        return None
-    state = section.get("state")
-    if not isinstance(state, dict) or not isinstance(state.get("certificate"), dict):
+    state = _state_of(bundle, "certificate")
+    if state is None or not isinstance(state.get("certificate"), dict):
         return None
     try:
         checkpoint = _cosigned(chain, bundle, keys, quorum)
@@ -508,11 +514,8 @@ def proven_registry(
     ``quorum`` of ``keys`` cosigned, the node still has, and which covers the bundle's anchoring and ``as_of`` blocks;
     None when anything of that does not hold (``witnessed`` then says what). With it ``department_key``,
     ``department_history`` and ``type_authority`` hold the node's registry answers and the bundle's periods to it."""
-    section = bundle.get("witness")
-    if not isinstance(section, dict) or bundle.get("kind") != "certificate":
-        return None
-    state = section.get("state")
-    if not isinstance(state, dict) or "registry" not in state:
+    state = _state_of(bundle, "certificate")
+    if state is None or "registry" not in state:
         return None
     try:
         checkpoint = _cosigned(chain, bundle, keys, quorum)
@@ -543,12 +546,9 @@ def trail_standing(
     repeats); None when anything of that does not hold (``witnessed`` then says what). The ``status`` check holds
     the node's "now" to it as to :func:`proven_certificate`'s (red team round 84: a node answering ``statusOf``
     "valid" for a certificate whose revocation such a bundle proves was believed)."""
-    section = bundle.get("witness")
-    if not isinstance(section, dict) or bundle.get("kind") != "certificate":
-        return None
-    state = section.get("state")
+    state = _state_of(bundle, "certificate")
     if (
-        not isinstance(state, dict)
+        state is None
         or "certificate" in state
         or not isinstance(state.get("block"), dict)
         or not isinstance(state.get("proof"), dict)
@@ -773,11 +773,8 @@ def proven_log(
     ``as_of`` blocks; None when anything of that does not hold (``witnessed`` then says what). With it
     ``anchor_event`` holds the node's ``logBatch`` record and event to the proven record, and ``rule_set_published``
     the node's RuleSetPublished event to the proven publication."""
-    section = bundle.get("witness")
-    if not isinstance(section, dict) or bundle.get("kind") != "decision":
-        return None
-    state = section.get("state")
-    if not isinstance(state, dict) or not isinstance(state.get("log"), dict):
+    state = _state_of(bundle, "decision")
+    if state is None or not isinstance(state.get("log"), dict):
         return None
     try:
         checkpoint = _cosigned(chain, bundle, keys, quorum)
