@@ -375,7 +375,7 @@ def mining_paused(ledger: Ledger) -> Iterator[None]:
     """The node mines only for transactions while the test reads state at its head: the embedded node keeps no
     older block's state (node.py), and a block mined every second would take the block being proven away. The node
     mines every second again afterwards, and is restarted in its own mixed mode when the test ends (``rpc``: no call
-    gives that mode back). Nested blocks (a test's own inside ``witness_support.trusted_witness``'s) keep the pause
+    gives that mode back). Nested blocks (a test's own inside ``witness_support.serve_witness``'s) keep the pause
     until the outermost ends."""
     where = str(ledger.settings.data_dir)
     depth = paused_nodes.setdefault(where, [0])  # forgotten when the test ends (conftest.py), whatever was left open
