@@ -904,7 +904,14 @@ def _check_size(rules_doc: list[Any]) -> None:
 # What is left of the current evaluation's MAX_STEPS, per thread (the gateway evaluates in worker threads). Only
 # comparisons of two lists or two objects and scans of the cited certificates spend it: scalar comparisons, all an
 # honest rule set makes but for a few certificate conditions, never touch it.
-_budget = threading.local()
+class _Budget(threading.local):
+    # a full budget in a thread no evaluation has started in: a compiled condition called on its own (a test, a
+    # worker) spends from it instead of failing on a missing attribute, as it did once the native walk took every
+    # evaluation of a thread (``evaluate`` sets it to MAX_STEPS at each start either way)
+    left: int = MAX_STEPS
+
+
+_budget = _Budget()
 
 
 def _spend(members: int) -> None:
