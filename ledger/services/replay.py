@@ -300,6 +300,8 @@ class _RuleSets:
         self._misnamed: dict[tuple[str, str], bytes | None] = {}  # memo of misnamed()
         self._others: dict[tuple[str, str], list[str]] = {}
         self._unread_items: dict[str, str | None] = {}  # memo of unread_item()
+        self._unheld: dict[tuple[str, str], bytes | None] = {}  # memo of unheld()
+        self._item_periods: dict[str, list[tuple[bytes, int, int]]] = {}  # serviceItemHistory by department
 
     def unread_item(self, rule_set: RuleSet) -> str | None:
         """The first ``item.`` path ``rule_set``'s rules read without publishing the item's attributes or a
@@ -391,6 +393,27 @@ class _RuleSets:
             wrong = item is not None and item != service_item_bytes(rule_set.service_item)
             self._misnamed[key] = item if wrong else None
         return self._misnamed[key]
+
+    def unheld(self, digest: str, dept: str) -> bytes | None:
+        """The service item ``dept``'s publication of rule set ``digest`` names when ``dept`` did not hold it at the
+        publication's block (no period of the registry's ``serviceItemHistory`` covers it: red team round 85s), else
+        None (also when unpublished). An item revoked after the publication leaves it held then. Worked out once per
+        rule set and department; the periods are read once per department."""
+        key = (dept, digest)
+        if key not in self._unheld:
+            item, block = self.item(digest, dept), self.published(digest, dept)
+            held = True
+            if item is not None and block is not None:
+                if dept not in self._item_periods:
+                    chain = self._ledger.chain
+                    periods = chain.call(chain.registry.functions.serviceItemHistory(department_id_bytes(dept)))
+                    self._item_periods[dept] = [(bytes(i), int(start), int(until)) for i, start, until in periods]
+                held = any(
+                    i == item and start <= block and (until == 0 or block < until)
+                    for i, start, until in self._item_periods[dept]
+                )
+            self._unheld[key] = None if held else item
+        return self._unheld[key]
 
     def get(self, digest: str, dept: str) -> tuple[RuleSet | None, str | None, str | None, int | None]:
         """(rule set, failed check, detail, block in which ``dept`` published it)."""
@@ -2128,6 +2151,14 @@ def _rerun(
             "rule_set_unpublished",
             f"rule set {digest} was published by {dept} as a rule set for service item {item_text(item)}, not for "
             f"{rule_set.service_item!r}, the item it serves",
+        )
+    unheld = rule_sets.unheld(digest, dept) if published is not None and isinstance(digest, str) else None
+    if unheld is not None:
+        # the chain refuses such a publication (BatchLog 3.0.0); a record naming one is outside the council's grant
+        fail(
+            "rule_set_unpublished",
+            f"rule set {digest} was published by {dept} in block {published} for service item {item_text(unheld)}, "
+            f"which the council had not made {dept} responsible for then (red team round 85s)",
         )
     unread = rule_sets.unread_item(rule_set)
     if unread is not None:
