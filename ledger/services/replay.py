@@ -331,9 +331,10 @@ class _RuleSets:
             self._others[key] = sorted(found)
         return self._others[key]
 
-    def publications(self, dept: str) -> dict[str, tuple[int | None, bytes | None]]:
-        """:meth:`published` and :meth:`item` for each rule set the database records as ``dept``'s (a few rows), for
-        the replaying process to send its workers (``_DepartmentRun.chain_facts``). The record's department only
+    def publications(self, dept: str) -> dict[str, tuple[int | None, bytes | None, bytes | None]]:
+        """:meth:`published`, :meth:`item` and :meth:`unheld` for each rule set the database records as ``dept``'s (a
+        few rows), for the replaying process to send its workers (``_DepartmentRun.chain_facts``). The record's
+        department only
         chooses what is asked: the answer is the chain's, and a worker asks the chain itself for any other digest a
         decision names."""
         with self._ledger.engine.connect() as conn:
@@ -343,16 +344,19 @@ class _RuleSets:
                 .all()
             )
         return {
-            digest: (self.published(digest, dept), self._items.get((dept, digest)))
+            digest: (self.published(digest, dept), self._items.get((dept, digest)), self.unheld(digest, dept))
             for digest in digests
             if isinstance(digest, str)
         }
 
-    def take_publications(self, dept: str, published: Mapping[str, tuple[int | None, bytes | None]]) -> None:
+    def take_publications(
+        self, dept: str, published: Mapping[str, tuple[int | None, bytes | None, bytes | None]]
+    ) -> None:
         """Take the publications the replaying process read for this replay (a worker): the answers this process
         would have asked the chain for, read once per replay instead of once per process."""
-        for digest, (block, item) in published.items():
+        for digest, (block, item, unheld) in published.items():
             self._published.setdefault((dept, digest), block)
+            self._unheld.setdefault((dept, digest), unheld)
             if item is not None:
                 self._items.setdefault((dept, digest), item)
 
@@ -1637,7 +1641,9 @@ class _DepartmentRun:
         if self._credit is None:
             self._credit = book
 
-    def chain_facts(self) -> tuple[list[tuple[bool, int, int]], dict[str, tuple[int | None, bytes | None]]]:
+    def chain_facts(
+        self,
+    ) -> tuple[list[tuple[bool, int, int]], dict[str, tuple[int | None, bytes | None, bytes | None]]]:
         """What a chunk reads of the chain in the common case, as this process read it for this replay: the
         department's registry periods and the publication block of every rule set the database records (read once
         per replay: the same bound as each process reading them at its first chunk). Sent with every chunk to the
@@ -1650,7 +1656,7 @@ class _DepartmentRun:
         return self._chain_facts
 
     def share_chain_facts(
-        self, facts: tuple[list[tuple[bool, int, int]], dict[str, tuple[int | None, bytes | None]]]
+        self, facts: tuple[list[tuple[bool, int, int]], dict[str, tuple[int | None, bytes | None, bytes | None]]]
     ) -> None:
         """Take :meth:`chain_facts` as the replaying process read them (a worker)."""
         periods, published = facts
