@@ -1624,7 +1624,9 @@ class _DepartmentRun:
         self.facts = facts
         self.selection = selection
         self._credit: Any = None
-        self._chain_facts: tuple[list[tuple[bool, int, int]], dict[str, tuple[int | None, bytes | None]]] | None = None
+        self._chain_facts: (
+            tuple[list[tuple[bool, int, int]], dict[str, tuple[int | None, bytes | None, bytes | None]]] | None
+        ) = None
 
     def credit_book(self) -> Any:
         """The department's credit list as the chain attests it, read once (supervision.py)."""
