@@ -24,13 +24,14 @@ from typing import IO, Any
 from sqlalchemy import select
 
 from ledger.client import Ledger
+from ledger.config import REPO_ROOT
 from ledger.formats.canonical import hex32
 from ledger.services import issuance
 from ledger.services.reconcile import chain_anchors, reconcile
 from ledger.services.verify import ChainView, verify_certificate
 from ledger.storage.store import Batch, BatchState, Certificate
 
-from .conftest import PASSPHRASE, mining_mode_changed
+from .conftest import PASSPHRASE, mining_mode_changed, paused_nodes
 
 
 def env_for(ledger: Ledger, **extra: str) -> dict[str, str]:
@@ -304,6 +305,26 @@ def _stop_zygote(process: subprocess.Popen[bytes], home: Path) -> None:
     shutil.rmtree(home, ignore_errors=True)
 
 
+def crash_worker(ledger: Ledger, source: Path, department: str) -> subprocess.Popen[str] | ForkedProcess:
+    """scripts/crash_worker.py issuing ``source`` in batches of three in a process of its own (tests/test_crash.py
+    kills it at random points, tests/test_postgres.py runs several at once): forked from the command server (as
+    ``python -m scripts.crash_worker`` from the repository), which spares it ~2 CPU-s of imports and starts it at
+    once, instead of ~2 s later."""
+    args = [str(source), department, "3"]
+    env = env_for(ledger)
+    if _same_interpreter(env):
+        return fork_command(
+            "cli", "scripts.crash_worker", args, env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+    return subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "scripts" / "crash_worker.py"), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
 def assert_anchored_exactly_once(ledger: Ledger, department: str, ids: set[str], *, verify: bool = True) -> None:
     """Every id stored once, every batch confirmed, every root anchored on chain exactly once, all verify."""
     with ledger.engine.connect() as conn:
@@ -354,13 +375,21 @@ def mining_paused(ledger: Ledger) -> Iterator[None]:
     """The node mines only for transactions while the test reads state at its head: the embedded node keeps no
     older block's state (node.py), and a block mined every second would take the block being proven away. The node
     mines every second again afterwards, and is restarted in its own mixed mode when the test ends (``rpc``: no call
-    gives that mode back)."""
-    rpc(ledger, "evm_setIntervalMining", 0)
-    rpc(ledger, "evm_setAutomine", True)  # setting the interval switched every kind of mining off
+    gives that mode back). Nested blocks (a test's own inside ``witness_support.serve_witness``'s) keep the pause
+    until the outermost ends."""
+    where = str(ledger.settings.data_dir)
+    depth = paused_nodes.setdefault(where, [0])  # forgotten when the test ends (conftest.py), whatever was left open
+    if not depth[0]:
+        rpc(ledger, "evm_setIntervalMining", 0)
+        rpc(ledger, "evm_setAutomine", True)  # setting the interval switched every kind of mining off
+    depth[0] += 1
     try:
         yield
     finally:
-        rpc(ledger, "evm_setIntervalMining", 1)
+        depth[0] -= 1
+        if not depth[0] and paused_nodes.get(where) is depth:  # not a block a failed test left, closed later
+            del paused_nodes[where]
+            rpc(ledger, "evm_setIntervalMining", 1)
 
 
 def cli_in_process(ledger: Ledger, monkeypatch: Any, capsys: Any, *args: str) -> tuple[int, str, str]:

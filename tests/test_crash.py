@@ -3,11 +3,9 @@ certificate anchored exactly once; nothing counts as verified before its anchor 
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -15,7 +13,6 @@ import pytest
 from sqlalchemy import select
 
 from ledger.client import Ledger
-from ledger.config import REPO_ROOT
 from ledger.errors import ChainError, InputError
 from ledger.formats.canonical import hex32
 from ledger.onchain.chain import ROLE_ISSUER
@@ -24,7 +21,7 @@ from ledger.services.departments import Council
 from ledger.services.verify import ChainView, verify_certificate
 from ledger.storage.store import Batch
 
-from .cli_support import assert_anchored_exactly_once, env_for, run_cli
+from .cli_support import assert_anchored_exactly_once, crash_worker, run_cli
 from .conftest import PASSPHRASE, TEST_TYPES, make_records, make_settings, write_jsonl
 
 TRIALS = 6
@@ -39,13 +36,7 @@ def test_sigkill_at_random_points_then_restart_anchors_everything_exactly_once(t
         source = write_jsonl(tmp_path / "bulk.jsonl", records)
         killed_after = []
         for _ in range(TRIALS):
-            worker = subprocess.Popen(
-                [sys.executable, str(REPO_ROOT / "scripts" / "crash_worker.py"), str(source), "CRASH", "3"],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env=env_for(ledger),
-            )
+            worker = crash_worker(ledger, source, "CRASH")
             assert worker.stdout is not None
             lines = []
             wanted = rng.randint(1, 4)  # "ready", "resumed", then one line per confirmed batch
@@ -57,7 +48,7 @@ def test_sigkill_at_random_points_then_restart_anchors_everything_exactly_once(t
             if worker.poll() is None:
                 # a random point inside the next batch: building, storing, sending or waiting for the anchor
                 subprocess.run(["sleep", f"{rng.uniform(0, 0.25):.3f}"], check=True)
-                os.kill(worker.pid, signal.SIGKILL)
+                worker.send_signal(signal.SIGKILL)
             worker.wait(timeout=60)
             worker.stdout.close()
             assert worker.stderr is not None

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -16,20 +15,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ledger.client import Ledger
-from ledger.config import REPO_ROOT
 from ledger.errors import InputError
 from ledger.formats.certificate import validate_record
 from ledger.services import issuance
 from ledger.storage.store import Certificate
 
-from .cli_support import (
-    ForkedProcess,
-    _same_interpreter,
-    assert_anchored_exactly_once,
-    env_for,
-    fork_command,
-    ledger_process,
-)
+from .cli_support import ForkedProcess, assert_anchored_exactly_once, crash_worker, env_for, ledger_process
 from .conftest import make_records, write_jsonl
 
 
@@ -59,25 +50,6 @@ def stored_ids(ledger: Ledger, department: str) -> set[str]:
         )
 
 
-def worker(ledger: Ledger, source: Path, department: str) -> subprocess.Popen[str] | ForkedProcess:
-    """scripts/crash_worker.py issuing ``source`` in a process of its own: forked from the command server (as
-    ``python -m scripts.crash_worker`` from the repository), which spares it ~2 CPU-s of imports and starts it at
-    once, with the threads, instead of ~2 s later."""
-    args = [str(source), department, "3"]
-    env = env_for(ledger)
-    if _same_interpreter(env):
-        return fork_command(
-            "cli", "scripts.crash_worker", args, env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-    return subprocess.Popen(
-        [sys.executable, str(REPO_ROOT / "scripts" / "crash_worker.py"), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-
-
 def finished(process: subprocess.Popen[str] | ForkedProcess) -> str:
     """Wait for a worker to end; its standard error."""
     if isinstance(process, subprocess.Popen):
@@ -96,7 +68,11 @@ def test_threads_and_processes_issuing_for_one_department(
     code = fresh_department
     files = [write_jsonl(tmp_path / f"part{i}.jsonl", make_records(9, prefix=f"PAR{i}")) for i in range(5)]
     shared = write_jsonl(tmp_path / "shared.jsonl", make_records(12, prefix="SHARED"))
-    processes = [worker(ledger, files[3], code), worker(ledger, files[4], code), worker(ledger, shared, code)]
+    processes = [
+        crash_worker(ledger, files[3], code),
+        crash_worker(ledger, files[4], code),
+        crash_worker(ledger, shared, code),
+    ]
     targets: list[Callable[[], object]] = [
         (lambda f=f: issuance.issue_file(ledger, f, code, batch_size=3)) for f in files[:3]
     ]

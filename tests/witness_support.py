@@ -22,7 +22,7 @@ from ledger.services.witness import client as wclient
 from ledger.services.witness.rpc import Rpc
 from ledger.services.witness.server import Witness, WitnessStore, make_handler
 
-from .cli_support import ForkedProcess, _same_interpreter, fork_command, ledger_process, rpc
+from .cli_support import ForkedProcess, _same_interpreter, fork_command, ledger_process, mining_paused, rpc
 from .conftest import make_records
 from .evidence_support import issue, rpc_url
 from .node_support import SERVER_POLL
@@ -30,14 +30,22 @@ from .node_support import SERVER_POLL
 
 def serve_witness(ledger: Ledger, tmp_path: Path) -> Iterator[tuple[Witness, str]]:
     """One witness (key ``court-witness``, store under ``tmp_path``) following ``ledger``'s node, served in this
-    process: yields (the witness, its URL) once, and stops it after (``for running, url in serve_witness(...)``)."""
+    process: yields (the witness, its URL) once, and stops it after (``for running, url in serve_witness(...)``).
+
+    The node mines only for transactions meanwhile (``mining_paused``; a test mines more blocks with ``evm_mine``): a
+    collection (``collect``, a bundle's fresh cosignature) proves the checkpoint's block while it is the head, and
+    the embedded node keeps the head's state only. On a chain whose state had grown (one session ledger, a bare
+    ``pytest``; or any pass on a loaded machine) reading those proofs took longer than the second to the next block,
+    each of collect's tries lost its block, and the checkpoint was kept without proofs: the witnessed checks of a
+    later test failed, or passed, by the order and the load the tests ran in (bench/analysis.md, ci9)."""
     store = WitnessStore(tmp_path / "witness")
     store.create_key("court-witness")
     running = Witness(store, Rpc(rpc_url(ledger)), log=lambda _line: None)
     server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(running))
     threading.Thread(target=server.serve_forever, args=(SERVER_POLL,), daemon=True).start()
     try:
-        yield running, f"http://127.0.0.1:{server.server_address[1]}"
+        with mining_paused(ledger):
+            yield running, f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
@@ -45,7 +53,8 @@ def serve_witness(ledger: Ledger, tmp_path: Path) -> Iterator[tuple[Witness, str
 
 def trusted_witness(ledger: Ledger, tmp_path: Path) -> Iterator[tuple[str, wclient.WitnessConfig]]:
     """A witness trusted by ``ledger`` (its witnesses.json, removed after): yields (its verifier key, the config)
-    once (``for key, config in trusted_witness(...)``)."""
+    once (``for key, config in trusted_witness(...)``), the node mining only for transactions
+    (:func:`serve_witness`)."""
     path = ledger.settings.data_dir / "witnesses.json"
     for running, url in serve_witness(ledger, tmp_path):
         config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)

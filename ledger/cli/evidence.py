@@ -28,9 +28,11 @@ from ..formats.canonical import strict_json_loads
 from ..services import evidence
 from ..services.witness.bundle import (
     HELD_HISTORY_NOT_PROVEN,
+    LOG_BATCH_NOT_PROVEN,
     REGISTRY_NOT_PROVEN,
     STATE_PROOF_ABSENT,
     VERIFIED_WITHOUT_HELD_HISTORY_PROOF,
+    VERIFIED_WITHOUT_LOG_PROOF,
     VERIFIED_WITHOUT_REGISTRY_PROOF,
     VERIFIED_WITHOUT_STATE_PROOF,
 )
@@ -75,7 +77,8 @@ def register(commands: Any) -> None:
         "--require-state-proof",
         action="store_true",
         help="with `verify`: fail witnessed for a certificate bundle carrying no state proof (witness.state) of the "
-        "issuer's trails at the cosigned block, rather than passing it as absent (needs --witness-key)",
+        "issuer's trails at the cosigned block, or a decision bundle none of its log batch, rather than passing it "
+        "as absent or partial (needs --witness-key)",
     )
     p.add_argument(
         "--now",
@@ -202,6 +205,8 @@ def verdict_line(report: evidence.BundleReport) -> str:
             return VERIFIED_WITHOUT_REGISTRY_PROOF
         if any(c.name == "witnessed" and HELD_HISTORY_NOT_PROVEN in c.detail for c in report.checks):
             return VERIFIED_WITHOUT_HELD_HISTORY_PROOF
+        if any(c.name == "witnessed" and LOG_BATCH_NOT_PROVEN in c.detail for c in report.checks):
+            return VERIFIED_WITHOUT_LOG_PROOF
         return "VERIFIED"
     if report.failed:
         return "NOT VERIFIED: " + ", ".join(c.name for c in report.failed)

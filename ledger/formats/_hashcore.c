@@ -2849,6 +2849,451 @@ static PyObject *decision_bodies(PyObject *module, PyObject *const *args, Py_ssi
     return result;
 }
 
+/* ------------------------------------------------------------------------------------------ the rule engine
+
+   rules_evaluate(program, view, budget): ledger/formats/rules.py's evaluate (its compiled closures) of one decision
+   input, after published_view, for a rule set compiled by ledger/formats/_native_rules.py into ``program``. The
+   Python engine is the reference: this returns exactly its (outcome, reasons, fired), or None, and the caller then
+   runs the Python engine on the whole decision (which raises the error, if there is one). None for anything but the
+   plain case: a view or a value on a rule's path that is not an exact dict, list, tuple, str, int, float, bool or
+   None (a subclass, another mapping: their comparisons may run Python code); a comparison of two lists or two
+   objects of one size (the Python engine walks them, spending its budget); a certificate scan past the budget (the
+   Python engine refuses the decision); any error. Nothing here recurses into the input: a value's depth and size do
+   not matter (lists are only measured), and the program's own depth is bounded when it is compiled (RULES_DEPTH). */
+
+enum {
+    R_ALL = 0, R_ANY, R_NOT, R_EXISTS, R_ABSENT, R_EQ, R_NE, R_IN, R_NOT_IN, R_ORDER, R_REF_ORDER, R_REF_EQ, R_REF_NE,
+    R_CERT, R_CODES
+};
+enum { RULES_DEPTH = 64, RULES_MAX = 4096 };
+enum { K_SCALAR = 0, K_LIST, K_DICT, K_OTHER };
+#define R_DECLINE (-1)
+
+static PyObject *CERTIFICATES_KEY = NULL;
+static char R_BAIL_MARK;
+#define R_BAIL ((PyObject *)&R_BAIL_MARK)
+
+static int r_kind(PyObject *v)
+{
+    if (v == Py_None || PyBool_Check(v) || PyUnicode_CheckExact(v) || PyLong_CheckExact(v) || PyFloat_CheckExact(v))
+        return K_SCALAR;
+    if (PyList_CheckExact(v) || PyTuple_CheckExact(v)) return K_LIST;
+    if (PyDict_CheckExact(v)) return K_DICT;
+    return K_OTHER;
+}
+
+/* The value at ``path`` (a tuple of str) in ``d`` (an exact dict), a new reference; NULL when missing (a key absent,
+   a scalar or a list on the way), R_BAIL for another kind of value on the way or an error. Each step holds its own
+   reference: a lookup in a dict holding a key of another type than str may run that key's ``__eq__`` (no JSON
+   value has one; the walk does not count on it). */
+static PyObject *r_get(PyObject *d, PyObject *path)
+{
+    PyObject *v = Py_NewRef(d);
+    Py_ssize_t n = PyTuple_GET_SIZE(path);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!PyDict_CheckExact(v)) {
+            int other = r_kind(v) == K_OTHER;
+            Py_DECREF(v);
+            return other ? R_BAIL : NULL;
+        }
+        PyObject *next = PyDict_GetItemWithError(v, PyTuple_GET_ITEM(path, i));
+        Py_XINCREF(next);
+        Py_DECREF(v);
+        if (next == NULL) return PyErr_Occurred() ? R_BAIL : NULL;
+        v = next;
+    }
+    if (r_kind(v) == K_OTHER) {
+        Py_DECREF(v);
+        return R_BAIL;
+    }
+    return v;
+}
+
+/* ``a == b`` (Python's operator, no identity shortcut: NaN is not NaN) of two objects of exact scalar kinds. */
+static int r_equal(PyObject *a, PyObject *b)
+{
+    if (a == b) return PyFloat_CheckExact(a) ? !isnan(PyFloat_AS_DOUBLE(a)) : 1;
+    PyObject *r = PyObject_RichCompare(a, b, Py_EQ);
+    if (r == NULL) return R_DECLINE;
+    int equal = r == Py_True;
+    Py_DECREF(r);
+    return equal;
+}
+
+/* rules._same for two scalars: equal, and both booleans or neither. */
+static int r_same_scalar(PyObject *a, PyObject *b)
+{
+    if (PyBool_Check(a) != PyBool_Check(b)) return 0;
+    return r_equal(a, b);
+}
+
+/* rules._same of two values of known kinds (never K_OTHER): scalars compared; a list and an object, or a container
+   and a scalar, differ; two lists or two objects differ when their sizes do, and are otherwise declined. */
+static int r_same(PyObject *a, PyObject *b)
+{
+    int ka = r_kind(a), kb = r_kind(b);
+    if (ka == K_OTHER || kb == K_OTHER) return R_DECLINE;
+    if (ka == K_SCALAR && kb == K_SCALAR) return r_same_scalar(a, b);
+    if (ka != kb) return 0;
+    if (ka == K_LIST && Py_SIZE(a) != Py_SIZE(b)) return 0;
+    if (ka == K_DICT && PyDict_GET_SIZE(a) != PyDict_GET_SIZE(b)) return 0;
+    return R_DECLINE;
+}
+
+/* rules._is_number: an exact int (not a bool) or a finite exact float. */
+static int r_number(PyObject *v)
+{
+    if (PyLong_CheckExact(v)) return 1;
+    return PyFloat_CheckExact(v) && isfinite(PyFloat_AS_DOUBLE(v));
+}
+
+static int r_order(PyObject *a, PyObject *b, PyObject *op_obj)
+{
+    long op = PyLong_CheckExact(op_obj) ? PyLong_AsLong(op_obj) : -1;
+    if (op < Py_LT || op > Py_GE) return R_DECLINE; /* an error set is cleared by rules_evaluate */
+    PyObject *r = PyObject_RichCompare(a, b, (int)op);
+    if (r == NULL) return R_DECLINE;
+    int holds = r == Py_True;
+    Py_DECREF(r);
+    return holds;
+}
+
+static int r_check(PyObject *node, PyObject *d, Py_ssize_t *budget, int depth);
+static int r_holds(PyObject *wanted, PyObject *c);
+static int r_compare(PyObject *node, long code, PyObject *x, PyObject *d);
+
+/* rules._compile_certificate's check: some certificate of the view's list (an exact dict) has every wanted
+   property; ``wanted`` a tuple of (name, value, is_issuer). The list's length is spent first, as _spend does. */
+static int r_certificate(PyObject *wanted, PyObject *d, Py_ssize_t *budget)
+{
+    PyObject *certificates = PyDict_GetItemWithError(d, CERTIFICATES_KEY);
+    if (certificates == NULL) return PyErr_Occurred() ? R_DECLINE : 0;
+    int kind = r_kind(certificates);
+    if (kind == K_OTHER) return R_DECLINE;
+    if (kind != K_LIST) return 0;
+    Py_ssize_t n = Py_SIZE(certificates);
+    if (n > *budget) return R_DECLINE; /* the Python engine refuses the decision */
+    *budget -= n;
+    Py_INCREF(certificates);
+    int found = 0;
+    for (Py_ssize_t i = 0; i < Py_SIZE(certificates) && !found; i++) {
+        PyObject *c = PyList_CheckExact(certificates) ? PyList_GET_ITEM(certificates, i)
+                                                      : PyTuple_GET_ITEM(certificates, i);
+        if (!PyDict_CheckExact(c)) {
+            if (r_kind(c) == K_OTHER) found = R_DECLINE;
+            continue;
+        }
+        Py_INCREF(c);
+        found = r_holds(wanted, c);
+        Py_DECREF(c);
+    }
+    Py_DECREF(certificates);
+    return found;
+}
+
+/* Every wanted property holds for the certificate ``c`` (an exact dict), or R_DECLINE. */
+static int r_holds(PyObject *wanted, PyObject *c)
+{
+    Py_ssize_t w = PyTuple_GET_SIZE(wanted);
+    int all = 1;
+    for (Py_ssize_t j = 0; j < w && all; j++) {
+        PyObject *want = PyTuple_GET_ITEM(wanted, j);
+        if (!PyTuple_CheckExact(want) || PyTuple_GET_SIZE(want) != 3) return R_DECLINE;
+        PyObject *key = PyTuple_GET_ITEM(want, 0), *value = PyTuple_GET_ITEM(want, 1);
+        PyObject *have = PyDict_GetItemWithError(c, key);
+        if (have == NULL && PyErr_Occurred()) return R_DECLINE;
+        if (PyTuple_GET_ITEM(want, 2) == Py_True) { /* c.get("issuer") in (issuers, ...) */
+            if (!PyTuple_CheckExact(value)) return R_DECLINE;
+            if (have == NULL) have = Py_None;
+            int hk = r_kind(have);
+            if (hk == K_OTHER) return R_DECLINE;
+            all = 0;
+            if (PyUnicode_CheckExact(have)) {
+                for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(value) && !all; k++) {
+                    int e = r_equal(PyTuple_GET_ITEM(value, k), have);
+                    if (e < 0) return R_DECLINE;
+                    all = e;
+                }
+            }
+        } else { /* _same(c.get(name, _MISSING), value): missing is no value */
+            if (have == NULL) {
+                all = 0;
+                continue;
+            }
+            int s = r_same(have, value);
+            if (s < 0) return R_DECLINE;
+            all = s;
+        }
+    }
+    return all;
+}
+
+static int r_check(PyObject *node, PyObject *d, Py_ssize_t *budget, int depth)
+{
+    if (depth > RULES_DEPTH || !PyTuple_CheckExact(node) || PyTuple_GET_SIZE(node) < 2) return R_DECLINE;
+    PyObject *code_obj = PyTuple_GET_ITEM(node, 0);
+    long code = PyLong_CheckExact(code_obj) ? PyLong_AsLong(code_obj) : -1;
+    if (code == -1) PyErr_Clear();
+    PyObject *arg = PyTuple_GET_ITEM(node, 1);
+    switch (code) {
+    case R_ALL:
+    case R_ANY: {
+        if (!PyTuple_CheckExact(arg)) return R_DECLINE;
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(arg); i++) {
+            int r = r_check(PyTuple_GET_ITEM(arg, i), d, budget, depth + 1);
+            if (r < 0) return R_DECLINE;
+            if (r == (code == R_ANY)) return r;
+        }
+        return code == R_ALL;
+    }
+    case R_NOT: {
+        int r = r_check(arg, d, budget, depth + 1);
+        return r < 0 ? R_DECLINE : !r;
+    }
+    case R_CERT:
+        return PyTuple_CheckExact(arg) ? r_certificate(arg, d, budget) : R_DECLINE;
+    case R_EXISTS:
+    case R_ABSENT:
+        break;
+    case R_EQ:
+    case R_NE:
+    case R_IN:
+    case R_NOT_IN:
+    case R_REF_EQ:
+    case R_REF_NE:
+        if (PyTuple_GET_SIZE(node) != 3) return R_DECLINE;
+        break;
+    case R_ORDER:
+    case R_REF_ORDER:
+        if (PyTuple_GET_SIZE(node) != 4) return R_DECLINE;
+        break;
+    default:
+        return R_DECLINE;
+    }
+    if (!PyTuple_CheckExact(arg) || PyTuple_GET_SIZE(arg) < 1) return R_DECLINE;
+    PyObject *x = r_get(d, arg);
+    if (x == R_BAIL) return R_DECLINE;
+    int r = r_compare(node, code, x, d);
+    Py_XDECREF(x);
+    return r;
+}
+
+/* A comparison node's answer for ``x``, the value at its field (NULL: missing). */
+static int r_compare(PyObject *node, long code, PyObject *x, PyObject *d)
+{
+    switch (code) {
+    case R_EXISTS:
+        return x != NULL;
+    case R_ABSENT:
+        return x == NULL;
+    case R_EQ:
+    case R_NE: { /* _equal_to; ``!=``: present and not _same */
+        if (x == NULL) return 0;
+        int s = r_same(x, PyTuple_GET_ITEM(node, 2));
+        return s < 0 ? R_DECLINE : (code == R_EQ ? s : !s);
+    }
+    case R_IN:
+    case R_NOT_IN: { /* _member_of: missing is false either way; a list or an object is in no list of scalars */
+        if (x == NULL) return 0;
+        int inside = code == R_IN;
+        if (r_kind(x) != K_SCALAR) return !inside;
+        PyObject *options = PyTuple_GET_ITEM(node, 2);
+        if (!PyTuple_CheckExact(options)) return R_DECLINE;
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(options); i++) {
+            int s = r_same_scalar(x, PyTuple_GET_ITEM(options, i));
+            if (s < 0) return R_DECLINE;
+            if (s) return inside;
+        }
+        return !inside;
+    }
+    case R_ORDER: /* _ordered: a number, compared */
+        if (x == NULL || !r_number(x)) return 0;
+        return r_order(x, PyTuple_GET_ITEM(node, 2), PyTuple_GET_ITEM(node, 3));
+    case R_REF_ORDER: {
+        if (x == NULL || !r_number(x)) return 0;
+        PyObject *other = PyTuple_GET_ITEM(node, 2);
+        PyObject *y = PyTuple_CheckExact(other) ? r_get(d, other) : R_BAIL;
+        if (y == R_BAIL) return R_DECLINE;
+        int r = y != NULL && r_number(y) ? r_order(x, y, PyTuple_GET_ITEM(node, 3)) : 0;
+        Py_XDECREF(y);
+        return r;
+    }
+    case R_REF_EQ:
+    case R_REF_NE: { /* _compare_fields: both present, and _same (or not) */
+        if (x == NULL) return 0;
+        PyObject *other = PyTuple_GET_ITEM(node, 2);
+        PyObject *y = PyTuple_CheckExact(other) ? r_get(d, other) : R_BAIL;
+        if (y == R_BAIL) return R_DECLINE;
+        if (y == NULL) return 0;
+        int s = r_same(x, y);
+        Py_DECREF(y);
+        return s < 0 ? R_DECLINE : (code == R_REF_EQ ? s : !s);
+    }
+    default:
+        return R_DECLINE;
+    }
+}
+
+/* program: (rules, outcomes, default) with rules a tuple of (condition, outcome rank, reason, rule id), outcomes the
+   names by rank (OUTCOMES' order of precedence) and default the result when no rule fires. */
+static PyObject *rules_evaluate(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 3 || !PyDict_CheckExact(args[1]) ||
+        !PyLong_CheckExact(args[2]))
+        Py_RETURN_NONE;
+    PyObject *rules = PyTuple_GET_ITEM(args[0], 0), *outcomes = PyTuple_GET_ITEM(args[0], 1);
+    PyObject *fallback = PyTuple_GET_ITEM(args[0], 2);
+    if (!PyTuple_CheckExact(rules) || !PyTuple_CheckExact(outcomes) || PyTuple_GET_SIZE(rules) > RULES_MAX ||
+        !PyTuple_CheckExact(fallback) || PyTuple_GET_SIZE(fallback) != 3)
+        Py_RETURN_NONE;
+    Py_ssize_t budget = PyLong_AsSsize_t(args[2]);
+    if (budget < 0) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(rules), count = 0;
+    unsigned char fired[RULES_MAX];
+    long best = LONG_MAX;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *rule = PyTuple_GET_ITEM(rules, i);
+        if (!PyTuple_CheckExact(rule) || PyTuple_GET_SIZE(rule) != 4) Py_RETURN_NONE;
+        int r = r_check(PyTuple_GET_ITEM(rule, 0), args[1], &budget, 0);
+        if (r < 0) {
+            PyErr_Clear();
+            Py_RETURN_NONE;
+        }
+        fired[i] = (unsigned char)r;
+        if (r) {
+            PyObject *rank_obj = PyTuple_GET_ITEM(rule, 1);
+            long rank = PyLong_CheckExact(rank_obj) ? PyLong_AsLong(rank_obj) : -1;
+            if (rank < 0 || rank >= PyTuple_GET_SIZE(outcomes)) {
+                PyErr_Clear();
+                Py_RETURN_NONE;
+            }
+            if (rank < best) best = rank;
+            count++;
+        }
+    }
+    if (count == 0) return Py_NewRef(fallback);
+    Py_ssize_t kept = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (fired[i] && PyLong_AsLong(PyTuple_GET_ITEM(PyTuple_GET_ITEM(rules, i), 1)) == best) kept++;
+    }
+    PyObject *reasons = PyTuple_New(kept), *ids = PyTuple_New(count);
+    if (reasons == NULL || ids == NULL) {
+        Py_XDECREF(reasons);
+        Py_XDECREF(ids);
+        return NULL;
+    }
+    Py_ssize_t r = 0, f = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!fired[i]) continue;
+        PyObject *rule = PyTuple_GET_ITEM(rules, i);
+        PyTuple_SET_ITEM(ids, f++, Py_NewRef(PyTuple_GET_ITEM(rule, 3)));
+        if (PyLong_AsLong(PyTuple_GET_ITEM(rule, 1)) == best) PyTuple_SET_ITEM(reasons, r++, Py_NewRef(PyTuple_GET_ITEM(rule, 2)));
+    }
+    PyObject *result = PyTuple_Pack(3, PyTuple_GET_ITEM(outcomes, best), reasons, ids);
+    Py_DECREF(reasons);
+    Py_DECREF(ids);
+    return result;
+}
+
+/* -- verify_many's certificate digest in one call (certificate.py: ``CertificateDocument.digest``) -------------
+
+   document_digest(fields, salts, hidden, least, field_prefix, cert_prefix, fmt, tag, schema) -> bytes | None
+
+   SHA-256(tag || schema || fields digest), the fields digest being tagged_digest(cert_prefix, hashes, fmt) of
+   ``hashes`` = field_hashes(fields, salts) updated with ``hidden``: what ``certificate_digest(doc._field_hashes(),
+   type, fmt)`` gives, in one call instead of a dict of hashes, an update, the tagged digest and the type's layer
+   (the caller hands the type's ``schema``, keccak256 of the type's name, which it looked up). None (the caller runs
+   the Python code, errors included) for anything but the plain case: mappings that are not exact dicts, a field
+   or hidden name that is not printable ASCII, a salt missing, not exact bytes or shorter than ``least``, a hidden
+   hash that is not exact bytes, a name both disclosed and hidden (the update's order decides there: the Python
+   code answers), a schema that is not 32 exact bytes, and a value that is not one plain_scalar or a printable
+   exact str writes (field_hashes hands those to canonical_json; here there is no writer to call: calling None
+   raises, and hash_field declines), or a salt named by anything but an exact str. So no Python code runs in this
+   call (a look-up among exact str keys compares in C): the dicts cannot change while they are read, and every
+   name, salt and hash read stays alive to the digest. */
+static PyObject *document_digest(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 9) {
+        PyErr_SetString(PyExc_TypeError,
+                        "document_digest(fields, salts, hidden, least, field_prefix, cert_prefix, fmt, tag, schema)");
+        return NULL;
+    }
+    PyObject *fields = args[0], *salts = args[1], *hidden = args[2], *field_prefix = args[4], *cert_prefix = args[5];
+    PyObject *tag = args[7], *schema = args[8];
+    Py_ssize_t least = PyLong_AsSsize_t(args[3]);
+    if (least == -1 && PyErr_Occurred()) return NULL;
+    Py_ssize_t fmt_size;
+    const char *fmt = plain_format(args[6], &fmt_size);
+    if (!PyDict_CheckExact(fields) || !PyDict_CheckExact(salts) || !PyDict_CheckExact(hidden)
+        || !PyBytes_CheckExact(field_prefix) || !PyBytes_CheckExact(cert_prefix) || !PyBytes_CheckExact(tag)
+        || !PyBytes_CheckExact(schema) || PyBytes_GET_SIZE(schema) != HASH_BYTES || fmt == NULL)
+        Py_RETURN_NONE;
+    PyObject *name, *value;
+    Py_ssize_t pos = 0, i = 0;
+    while (PyDict_Next(salts, &pos, &name, &value)) {
+        if (!PyUnicode_CheckExact(name)) Py_RETURN_NONE;
+    }
+    Py_ssize_t disclosed = PyDict_GET_SIZE(fields), n = disclosed + PyDict_GET_SIZE(hidden);
+    Member *members = PyMem_Calloc((size_t)(n ? n : 1), sizeof(Member));
+    unsigned char *hashes = PyMem_Malloc((size_t)(disclosed ? disclosed : 1) * HASH_BYTES);
+    PyObject *result = NULL;
+    if (members == NULL || hashes == NULL) {
+        PyErr_NoMemory();
+        goto end;
+    }
+    pos = 0;
+    while (PyDict_Next(fields, &pos, &name, &value)) {
+        if (i >= disclosed || !plain_name(name)) goto fallback;  /* (no more than it had: nothing edits it) */
+        PyObject *salt = PyDict_GetItemWithError(salts, name);  /* borrowed; an exact str key: no Python code runs */
+        if (salt == NULL) {
+            if (PyErr_Occurred()) goto end;
+            goto fallback;
+        }
+        if (!PyBytes_CheckExact(salt) || PyBytes_GET_SIZE(salt) < least) goto fallback;
+        int done = hash_field(name, value, PyBytes_AS_STRING(salt), PyBytes_GET_SIZE(salt), field_prefix, Py_None,
+                              hashes + i * HASH_BYTES);
+        if (done != DONE) {  /* a value for canonical_json: calling None raised a TypeError, cleared (or worse) */
+            if (done == FAILED) goto end;
+            goto fallback;
+        }
+        members[i].name = PyUnicode_AsUTF8AndSize(name, &members[i].name_size);  /* ASCII: cannot fail */
+        members[i].hash = hashes + i * HASH_BYTES;
+        members[i].hash_size = HASH_BYTES;
+        i++;
+    }
+    pos = 0;
+    while (PyDict_Next(hidden, &pos, &name, &value)) {
+        if (i >= n || !plain_name(name) || !PyBytes_CheckExact(value)) goto fallback;
+        int both = PyDict_Contains(fields, name);  /* an exact str key: no Python code runs */
+        if (both < 0) goto end;
+        if (both) goto fallback;
+        members[i].name = PyUnicode_AsUTF8AndSize(name, &members[i].name_size);
+        members[i].hash = (const unsigned char *)PyBytes_AS_STRING(value);
+        members[i].hash_size = PyBytes_GET_SIZE(value);
+        i++;
+    }
+    unsigned char fields_digest[HASH_BYTES], out[HASH_BYTES];
+    tagged_digest(members, i, fmt, fmt_size, PyBytes_AS_STRING(cert_prefix), PyBytes_GET_SIZE(cert_prefix),
+                  fields_digest);
+    SHA256_CTX ctx;
+    SHA256_Init(&ctx);
+    SHA256_Update(&ctx, PyBytes_AS_STRING(tag), (size_t)PyBytes_GET_SIZE(tag));
+    SHA256_Update(&ctx, PyBytes_AS_STRING(schema), HASH_BYTES);
+    SHA256_Update(&ctx, fields_digest, HASH_BYTES);
+    SHA256_Final(out, &ctx);
+    result = PyBytes_FromStringAndSize((const char *)out, HASH_BYTES);
+    goto end;
+fallback:
+    result = Py_NewRef(Py_None);
+end:
+    PyMem_Free(members);
+    PyMem_Free(hashes);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"field_hashes", (PyCFunction)(void (*)(void))field_hashes, METH_FASTCALL,
      "field_hashes(fields, salts, prefix, least, canonical) -> dict | None"},
@@ -2879,6 +3324,10 @@ static PyMethodDef methods[] = {
      "seal_bodies(kek, header, aad_prefix, items, randomness) -> list[bytes] | None"},
     {"decision_bodies", (PyCFunction)(void (*)(void))decision_bodies, METH_FASTCALL,
      "decision_bodies(rows, parse, limit, link_fields) -> list[(body, lookup, mentions, links) | None]"},
+    {"rules_evaluate", (PyCFunction)(void (*)(void))rules_evaluate, METH_FASTCALL,
+     "rules_evaluate(program, view, budget) -> (outcome, reasons, fired) | None"},
+    {"document_digest", (PyCFunction)(void (*)(void))document_digest, METH_FASTCALL,
+     "document_digest(fields, salts, hidden, least, field_prefix, cert_prefix, fmt, tag, schema) -> bytes | None"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2899,5 +3348,6 @@ PyMODINIT_FUNC PyInit__hashcore(void)
     for (int i = 0; i < A_COUNT; i++) {
         if (ATTRS[i] == NULL && (ATTRS[i] = PyUnicode_InternFromString(ATTR_NAMES[i])) == NULL) return NULL;
     }
+    if (CERTIFICATES_KEY == NULL && (CERTIFICATES_KEY = PyUnicode_InternFromString("certificates")) == NULL) return NULL;
     return PyModule_Create(&module);
 }

@@ -759,6 +759,15 @@ def certificate_schema(certificate_type: Any) -> bytes:
         raise InputError("the certificate's type is not valid Unicode text (a lone surrogate?)") from None
 
 
+def plain_type_schema(certificate_type: object) -> bytes | None:
+    """:func:`certificate_schema` of a type named as the registry names types (:data:`_TYPE_NAME`), or None for
+    anything else (not text, or a name no type can have: :func:`certificate_schema` answers, errors included).
+    Cannot raise: a fast path reads it before the field hashes, whose errors the reference raises first."""
+    if type(certificate_type) is not str or _TYPE_NAME.fullmatch(certificate_type) is None:
+        return None
+    return type_schema(certificate_type)
+
+
 def fields_digest(field_hashes: Mapping[str, bytes], fmt: str = CERT_FORMAT) -> bytes:
     """A certificate's fields digest: ``SHA-256(b"pl-cert\\x00" || JCS({"fields": ..., "format": fmt}))``, what
     ``CertificateAnchor.supersede`` is handed for each side."""

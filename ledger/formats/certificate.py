@@ -30,6 +30,7 @@ from ..errors import InputError
 from .canonical import (
     CERT_FORMAT,
     CERT_PREFIX,
+    CERT_TAG,
     FIELD_PREFIX,
     MAX_INPUT_DEPTH,
     NATIVE,
@@ -46,6 +47,7 @@ from .canonical import (
     hex32,
     inexact_double,
     inexact_double_problem,
+    plain_type_schema,
     strict_json_loads,
     type_schema,
     typed_digest,
@@ -533,6 +535,31 @@ class CertificateDocument:
         return hashes
 
     def digest(self) -> bytes:
+        """The certificate's digest from its fields, salts and hidden hashes (pl-cert/2: the type's layer needs the
+        type disclosed; InputError otherwise). The native call (``_hashcore.document_digest``) answers the plain
+        case in one go; :meth:`_digest` is the reference, which it reproduces byte for byte or declines to
+        (tests/test_hashcore.py)."""
+        fields = self.fields
+        if _NATIVE_DIGEST is not None and type(fields) is dict and self.fmt == CERT_FORMAT:
+            schema = plain_type_schema(fields.get("type"))
+            if schema is not None:
+                found: bytes | None = _NATIVE_DIGEST(
+                    fields,
+                    self.salts,
+                    self.hidden,
+                    SALT_BYTES,
+                    FIELD_PREFIX,
+                    CERT_PREFIX,
+                    CERT_FORMAT,
+                    CERT_TAG,
+                    schema,
+                )
+                if found is not None:
+                    return found
+        return self._digest()
+
+    def _digest(self) -> bytes:
+        """:meth:`digest` in Python: the reference."""
         # it orders the names itself; the type's layer needs the type disclosed (InputError otherwise)
         return certificate_digest(self._field_hashes(), self.fields.get("type"), self.fmt)
 
@@ -654,6 +681,7 @@ _ANY_ANCHOR: dict[str, Any] = {
 }
 _DOCUMENT_SHAPE = CertificateDocumentModel.__pydantic_validator__.validate_python  # no model built: only the verdict
 _NATIVE_PARTS = getattr(NATIVE, "document_parts", None)  # None: not built, or a build older than it
+_NATIVE_DIGEST = getattr(NATIVE, "document_digest", None)  # None: not built, or a build older than it
 
 # What a reader is told when a member has the wrong shape, by where it is (pydantic's own words otherwise).
 _SHAPE_WORDS = {

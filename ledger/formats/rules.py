@@ -43,6 +43,7 @@ from typing import Any
 import yaml
 
 from ..errors import InputError
+from . import _native_rules
 from .canonical import canonical_json, check_json_depth, document_digest, hex32, integer_spelt_double, json_depth
 from .displayed import describe, hidden_character
 from .holders import HOLDER_FIELD_OF_TYPE
@@ -136,6 +137,8 @@ _ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _REASON = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
 _SEGMENT = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _MISSING = object()
+# whether evaluate asks the native engine first (_native_rules; tests/test_native_rules.py turns it off to compare)
+_NATIVE_RULES = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +191,9 @@ class RuleSet:
     # reason -> its legal basis, filled by legal_basis() as reasons are met: a function of ``rules`` and the
     # defaults, which never change (the set is frozen and its rules a tuple), so nothing in it goes stale
     _bases: dict[str, str | None] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # the native engine's program of the set (_native_rules.program_of), built at its first evaluation: False when
+    # the native walk does not take it (or is not built), so every decision runs in Python
+    _native: Any = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def hex_digest(self) -> str:
@@ -1242,6 +1248,15 @@ def evaluate(rule_set: RuleSet, decision_input: Mapping[str, Any]) -> Evaluation
         _check_item(rule_set, decision_input)  # raises
     # the item's published attributes, never the input's own (red team rounds 60, 60b)
     decision_input = published_view(rule_set, decision_input)
+    if _NATIVE_RULES:  # the same answer, natively, or None: then the Python engine decides the whole decision
+        program = rule_set._native
+        if program is None:
+            program = _native_rules.program_of(rule_set.document, OUTCOMES) or False
+            object.__setattr__(rule_set, "_native", program)
+        if program is not False and type(decision_input) is dict:
+            found = _native_rules.rules_evaluate(program, decision_input, MAX_STEPS)
+            if found is not None:
+                return Evaluation(*found)
     _budget.left = MAX_STEPS
     # every decision taken or replayed comes here: inline, as before evaluate_known (no call, no look-up per rule);
     # the precedence is _combined's

@@ -173,7 +173,8 @@ class BundleWitness(BaseModel):
         "answer for the issuer's trail slots, certificate (optional): the eth_getProof answer for the certificate's own "
         "slots, held_history (optional): the eth_getProof answer for the status history through the root the "
         "certificate's held slot names when that is another root, registry (optional): the registry's proofs of the "
-        "issuer's key, status and type periods, packed}; checked by "
+        "issuer's key, status and type periods, packed}; (decision bundles) {block, log: the eth_getProof answer for the "
+        "log contract's record of the decision's batch and of its rule set's publication}; checked by "
         "the witnessed check, not by the shape (docs/evidence.md)",
     )
 

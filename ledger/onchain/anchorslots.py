@@ -23,7 +23,7 @@ from typing import Any
 from eth_utils.crypto import keccak
 
 from ..errors import ChainError
-from .stateproof import MAX_PROOF_SLOTS, Member
+from .stateproof import MAX_PROOF_SLOTS, Member, layout_leaf, layout_members
 from .toolchain import storage_layout
 
 # The most status changes and predecessors together a certificate's proof carries: six fixed slots and two per
@@ -52,33 +52,21 @@ class CertificateLayout:
         variables = {v["label"]: v for v in layout["storage"]}
         types = layout["types"]
 
-        def leaf(type_name: str) -> str:
-            while types[type_name]["encoding"] in ("mapping", "dynamic_array"):
-                entry = types[type_name]
-                type_name = entry["value"] if entry["encoding"] == "mapping" else entry["base"]
-            return type_name
-
-        def members(struct: str) -> dict[str, Member]:
-            return {
-                m["label"]: Member(int(m["slot"]), int(m["offset"]), int(types[m["type"]]["numberOfBytes"]))
-                for m in types[struct]["members"]
-            }
-
-        change = leaf(variables["_history"]["type"])
-        predecessor = leaf(variables["_predecessors"]["type"])
+        change = layout_leaf(types, variables["_history"]["type"])
+        predecessor = layout_leaf(types, variables["_predecessors"]["type"])
         for name in ("_ended", "_held"):
-            if types[leaf(variables[name]["type"])]["numberOfBytes"] != "32":
+            if types[layout_leaf(types, variables[name]["type"])]["numberOfBytes"] != "32":
                 raise ValueError(f"{name} does not map to one word")
         return cls(
             int(variables["_batches"]["slot"]),
-            members(leaf(variables["_batches"]["type"])),
+            layout_members(types, layout_leaf(types, variables["_batches"]["type"])),
             int(variables["_history"]["slot"]),
-            members(change),
+            layout_members(types, change),
             int(types[change]["numberOfBytes"]) // 32,
             int(variables["_ended"]["slot"]),
             int(variables["_held"]["slot"]),
             int(variables["_predecessors"]["slot"]),
-            members(predecessor),
+            layout_members(types, predecessor),
             int(types[predecessor]["numberOfBytes"]) // 32,
         )
 

@@ -83,10 +83,7 @@ class RegistryLayout:
             if dynamic["encoding"] != "dynamic_array":
                 raise ValueError(f"{label} maps to no dynamic array")
             struct = types[dynamic["base"]]
-            members = {
-                m["label"]: stateproof.Member(int(m["slot"]), int(m["offset"]), int(types[m["type"]]["numberOfBytes"]))
-                for m in struct["members"]
-            }
+            members = stateproof.layout_members(types, dynamic["base"])
             if sorted(members) != sorted(wanted):
                 raise ValueError(f"{label}'s periods have members {sorted(members)}, not {sorted(wanted)}")
             size = int(struct["numberOfBytes"])

@@ -382,6 +382,23 @@ class Member:
         return int.from_bytes(word[32 - self.offset - self.size : 32 - self.offset], "big")
 
 
+def layout_leaf(types: Mapping[str, Any], type_name: str) -> str:
+    """The type a compiler's storage-layout ``type_name`` holds below its mappings and dynamic arrays (a struct's
+    name, for the record a mapping of arrays keeps)."""
+    while types[type_name]["encoding"] in ("mapping", "dynamic_array"):
+        entry = types[type_name]
+        type_name = entry["value"] if entry["encoding"] == "mapping" else entry["base"]
+    return type_name
+
+
+def layout_members(types: Mapping[str, Any], struct: str) -> dict[str, Member]:
+    """Struct ``struct``'s members as the compiler's storage layout ``types`` places them."""
+    return {
+        m["label"]: Member(int(m["slot"]), int(m["offset"]), int(types[m["type"]]["numberOfBytes"]))
+        for m in types[struct]["members"]
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class AnchorLayout:
     """Where CertificateAnchor keeps a department's status and anchoring trails, from the compiler's storage layout."""
@@ -397,14 +414,7 @@ class AnchorLayout:
         types = layout["types"]
 
         def struct(mapping_type: str) -> dict[str, Member]:
-            name = mapping_type
-            while types[name]["encoding"] in ("mapping", "dynamic_array"):
-                name = types[name]["value"] if types[name]["encoding"] == "mapping" else types[name]["base"]
-            members = {
-                m["label"]: Member(int(m["slot"]), int(m["offset"]), int(types[m["type"]]["numberOfBytes"]))
-                for m in types[name]["members"]
-            }
-            return members
+            return layout_members(types, layout_leaf(types, mapping_type))
 
         return cls(
             int(variables["_trails"]["slot"]),

@@ -56,7 +56,7 @@ from ..formats.certificate import (
 )
 from ..formats.reasons import reason_name
 from ..formats.schemas import bundle_shape_problem
-from ..onchain import anchorslots, chainread, trail
+from ..onchain import anchorslots, chainread, logslots, trail
 from ..onchain.chain import ROLE_APPROVER, ROLE_ISSUER, Chain, department_code, department_id_bytes, role_names
 from ..onchain.deadline import time_limit
 from ..onchain.ids import item_text, service_item_bytes
@@ -535,19 +535,26 @@ class BundleReport(CheckList):
 
 
 # The witnessed check's words, in both verifiers, for a bundle whose state no proof establishes: a certificate bundle
-# without witness.state (passing, or failing under require_state_proof) and a decision bundle (no state proof yet).
-_STATE_PROOF_ABSENT_WORDS = ("; state proof: absent", "; state proof: none for a decision")
+# without witness.state (passing, or failing under require_state_proof). A decision bundle without one is "partial"
+# (its detail says "log batch: not proven").
+_STATE_PROOF_ABSENT_WORDS = ("; state proof: absent",)
 
 
 def state_proof_of(witnessed: Check | None) -> str:
     """The report's ``state_proof`` from its ``witnessed`` check: "proven" (it passed on the bundle's state proof),
     "absent" (the bundle carries none: the trails at the witnessed block are the node's word), "partial" (the anchor's
     slots proven, the issuer's registry periods not: a bundle without ``witness.state.registry``; or the status history
-    through a held root naming another batch not: one without ``witness.state.held_history``), "not proven" (witness
+    through a held root naming another batch not: one without ``witness.state.held_history``; a decision bundle whose
+    batch record and rule set's publication are not: one without ``witness.state``), "not proven" (witness
     keys were given and the checkpoint or the proof did not hold, or the check was not run), or "not witnessed" (no
     witness key given). The text verdict says "VERIFIED, without a state proof" when absent; the JSON said only
     ``verified: true`` (red team round 79, noticed). The court's verifier says the same (its ``state_proof``)."""
-    from .witness.bundle import HELD_HISTORY_NOT_PROVEN, REGISTRY_NOT_PROVEN, STATE_PROOF_WITHOUT_KEYS
+    from .witness.bundle import (
+        HELD_HISTORY_NOT_PROVEN,
+        LOG_BATCH_NOT_PROVEN,
+        REGISTRY_NOT_PROVEN,
+        STATE_PROOF_WITHOUT_KEYS,
+    )
 
     if witnessed is None or witnessed.skipped:
         return "not proven"
@@ -555,7 +562,9 @@ def state_proof_of(witnessed: Check | None) -> str:
         return "not witnessed"
     if any(words in witnessed.detail for words in _STATE_PROOF_ABSENT_WORDS):
         return "absent"
-    if witnessed.ok and (REGISTRY_NOT_PROVEN in witnessed.detail or HELD_HISTORY_NOT_PROVEN in witnessed.detail):
+    if witnessed.ok and any(
+        words in witnessed.detail for words in (REGISTRY_NOT_PROVEN, HELD_HISTORY_NOT_PROVEN, LOG_BATCH_NOT_PROVEN)
+    ):
         return "partial"
     return "proven" if witnessed.ok else "not proven"
 
@@ -716,7 +725,9 @@ def _verify_bundle(
         return BundleReport(checks.ordered(DECISION_CHECK_NAMES if kind == "decision" else CHECK_NAMES), None, None)
     checks.add("bundle", True, f"{BUNDLE_VERSION} {bundle['kind']} bundle")
     if bundle["kind"] == "decision":
-        return _verify_decision(bundle, chain, checks, confirmations, witness_keys, witness_quorum)
+        return _verify_decision(
+            bundle, chain, checks, confirmations, witness_keys, witness_quorum, require_state_proof=require_state_proof
+        )
     cert, anchor = bundle["certificate"], bundle["anchor"]
     digest = _b(cert["digest"])
     root = _b(anchor["root"])
@@ -1473,7 +1484,14 @@ def decision_bundle(
             f"the chain has no {'LogBatchAnchored' if event is None else 'RuleSetPublished'} event "
             "for this decision; try again once the chain settles"
         )
-    as_of, witnessed = _as_of(ledger, chain, event["block_number"], as_of_block)
+    state = None
+    for _attempt in range(FRESH_PROOF_ATTEMPTS):
+        as_of, witnessed = _as_of(ledger, chain, event["block_number"], as_of_block)
+        # the decision's batch record and its rule set's publication proven at the cosigned block (witness.state.log):
+        # a node that has mined past a fresh checkpoint's block no longer proves it, and a fresher one is collected
+        state = None if witnessed is None else _log_state(ledger, witnessed, department, root, rule_set)
+        if witnessed is None or as_of_block is not None or state is not None:
+            break
     proof = b"".join(batch_proof(anchor.leaves, anchor.nodes, entry.leaf_index))  # the proof anchoring computed
     bundle: dict[str, Any] = {
         **_header(chain, "decision"),
@@ -1512,9 +1530,21 @@ def decision_bundle(
     bundle.update(bundle_sections(ledger, department, decision.body, applicant=applicant, hide=hide or ()))
     if witnessed is not None:
         bundle["witness"] = {"checkpoint": witnessed.note}
+        if state is not None:  # None: the node no longer proved that block, and verifiers say "log batch: not proven"
+            bundle["witness"]["state"] = state
     report = verify_bundle(bundle, chain, confirmations=ledger.settings.confirmations)
     bundle["library_report"] = report.to_json()
     return bundle
+
+
+def _log_state(ledger: Ledger, witnessed: Any, department: str, root: bytes, rule_set: Any) -> dict[str, Any] | None:
+    """The decision bundle's ``witness.state``: the proof of its batch record and its rule set's publication in the
+    log contract at the witnessed block (:func:`~ledger.services.witness.bundle.log_section`), None when the node
+    cannot prove that block."""
+    from .witness.bundle import log_section
+
+    digest = None if rule_set is None else bytes(rule_set.digest)
+    return log_section(ledger.chain, witnessed.checkpoint, department, root, digest)
 
 
 def _log_event(chain: Chain, department: str, root: bytes) -> dict[str, Any] | None:
@@ -1632,8 +1662,11 @@ def _verify_decision(
     confirmations: int,
     witness_keys: list[str] | None = None,
     witness_quorum: int | None = None,
+    *,
+    require_state_proof: bool = False,
 ) -> BundleReport:
     from .logchain import compute_entry_hash
+    from .witness.bundle import proven_log
 
     names = DECISION_CHECK_NAMES
     d, a, r = bundle["decision"], bundle["anchor"], bundle["rule_set"]
@@ -1677,8 +1710,17 @@ def _verify_decision(
             checks.skip(DECISION_CHAIN_CHECKS, "the bundle names another chain or deployment")
             return BundleReport(checks.ordered(names), None, head)
         checks.run("as_of", lambda: _check_as_of(chain, bundle["as_of"], head, bundle["anchor"]["block_number"]))
-        event = _log_event(chain, d["department"], root) if _is_department(d["department"]) else None
-        if event is None:
+        department = d["department"] if _is_department(d["department"]) else None
+        # the batch record and the rule set's publication as the bundle's state proof proves them at a checkpoint
+        # the given witnesses cosigned (None without one, or when anything of it does not hold: ``witnessed`` says)
+        keys = _witness_keys(witness_keys) if department else None
+        proven = None if keys is None else proven_log(chain, bundle, keys, witness_quorum)
+        unproven = None if proven is None else _unproven_record(chain, bundle, proven)
+        event = _log_event(chain, d["department"], root) if department and unproven is None else None
+        if unproven is not None:
+            checks.add("anchor_event", False, unproven)
+            checks.skip(DECISION_EVENT_CHECKS, "the node's record of the batch is not the proven one")
+        elif event is None:
             checks.add(
                 "anchor_event",
                 False,
@@ -1698,7 +1740,9 @@ def _verify_decision(
 
         def rule_set_published() -> tuple[bool, str]:
             found.append(_rule_set_event(chain, _b(r["digest"]), d["department"]) if r is not None else None)
-            return _check_published(chain, r, event, d["body"].get("as_of_block"), d["department"], found[-1])
+            return _check_published(
+                chain, r, event, d["body"].get("as_of_block"), d["department"], found[-1], proven=proven
+            )
 
         checks.run("rule_set_published", rule_set_published)
         rerun.anchored_block = event["block_number"] if event is not None else None
@@ -1717,13 +1761,78 @@ def _verify_decision(
                 checks.skip(("rerun",), "the cited certificates' facts could not be re-established")
             else:
                 checks.run("rerun", rerun.check_rerun)
-        checks.run("witnessed", lambda: _check_witnessed(chain, bundle, witness_keys, witness_quorum))
+        checks.run(
+            "witnessed", lambda: _check_witnessed(chain, bundle, witness_keys, witness_quorum, require_state_proof)
+        )
     except _CHAIN_READ_ERRORS as exc:
         checks.skip(DECISION_CHAIN_CHECKS, f"the chain could not be read: {_read_failure(exc)}")
         return BundleReport(checks.ordered(names), None, None)
     report = BundleReport(checks.ordered(names), None, head)
     # a decision has no separate library path: this check of the whole bundle is the library's verdict
     return BundleReport(report.checks, Report(d["entry_hash"], report.checks, head), head)
+
+
+def _unproven_record(chain: Chain, bundle: dict[str, Any], proven: logslots.ProvenLog) -> str | None:
+    """Why the node's ``logBatch`` record of the decision's batch, or the bundle's anchoring, is not the record the
+    bundle's state proof proves at its witnessed block (field for field, the block's time too), or None when it is:
+    the event is then read in the proven record's block and held to it as to the node's record (:func:`_log_event`).
+    The chain's operator answering a record of its own making, and whoever states the same in the bundle, fail here."""
+    from .witness.bundle import LOG_PROOF
+
+    d, a = bundle["decision"], bundle["anchor"]
+    b = proven.batch
+    where = f"as {LOG_PROOF} proves it at witnessed block {proven.at}"
+    if not any(b.department_id) or b.signer == "0x" + "00" * 20:
+        return f"{d['department']} anchored no batch of root {a['root'].lower()} up to block {proven.at}, {where}"
+    dept_id = department_id_bytes(d["department"])
+    (dept, log_id, first, last, number, time, signer, head_hash) = chain.call(
+        chain.log.functions.logBatch(dept_id, _b(a["root"]))
+    )
+    node = (
+        bytes(dept),
+        bytes(log_id),
+        int(first),
+        int(last),
+        int(number),
+        int(time),
+        str(signer).lower(),
+        bytes(head_hash),
+    )
+    fields = ("department", "log id", "first sequence", "last sequence", "block", "time", "signer", "head hash")
+    mine = (dept_id, b.log_id, b.first_seq, b.last_seq, b.block_number, b.timestamp, b.signer, b.head_hash)
+    told = [
+        f"{name}: node {_shown(theirs)}, proven {_shown(ours)}"
+        for name, theirs, ours in zip(fields, node, (b.department_id, *mine[1:]), strict=True)
+        if theirs != ours
+    ]
+    if told:
+        return (
+            f"the node's logBatch record of {d['department']}'s batch {a['root'].lower()} is not the one {where} "
+            f"({'; '.join(told)}): do not trust this node"
+        )
+    stated = (
+        _b(a["log_id"]),
+        a["first_seq"],
+        a["last_seq"],
+        a["block_number"],
+        a["block_timestamp"],
+        a["signer"].lower(),
+        _b(a["head_hash"]),
+    )
+    said = [
+        f"{name}: bundle {_shown(ours)}, proven {_shown(theirs)}"
+        for name, ours, theirs in zip(fields[1:], stated, mine[1:], strict=True)
+        if ours != theirs
+    ]
+    if b.department_id != dept_id:
+        said.insert(0, f"department: proven {_shown(b.department_id)}")
+    if said:
+        return f"the bundle's anchoring is not the batch record {where} ({'; '.join(said)})"
+    return None
+
+
+def _shown(value: Any) -> str:
+    return "0x" + value.hex() if isinstance(value, bytes) else str(value)
 
 
 def _check_log_event(event: dict[str, Any], bundle: dict[str, Any]) -> tuple[bool, str]:
@@ -1831,11 +1940,18 @@ def _check_published(
     decided_block: Any = None,
     department: Any = None,
     published: dict[str, Any] | None = None,
+    *,
+    proven: logslots.ProvenLog | None = None,
 ) -> tuple[bool, str]:
     """``stated`` (the bundle's rule set section) against ``published``, the chain's RuleSetPublished event of its
-    digest (:func:`_rule_set_event`, None when there is none)."""
+    digest (:func:`_rule_set_event`, None when there is none), and with ``proven`` (what the bundle's state proof
+    proves at its witnessed block) that event's department, service item and block against the proven publication."""
     if stated is None:
         return True, "no rule set was applied, so none had to be published (an officer's decision)"
+    if proven is not None and proven.rule_set is not None:
+        unproven = _unproven_publication(stated, published, department, proven)
+        if unproven is not None:
+            return False, unproven
     if published is None:
         return False, f"rule set {stated['digest']} was never published on chain"
     diffs = [
@@ -1891,6 +2007,49 @@ def _held_item_at(chain: Chain, published: dict[str, Any]) -> bool:
     return any(
         bytes(i) == item and int(start) <= at and (int(until) == 0 or at < int(until)) for i, start, until in periods
     )
+
+
+def _unproven_publication(
+    stated: dict[str, Any], published: dict[str, Any] | None, department: Any, proven: logslots.ProvenLog
+) -> str | None:
+    """Why the node's RuleSetPublished event of the rule set is not the publication by ``department`` the bundle's
+    state proof proves at its witnessed block (its department, service item and block), or None when it is."""
+    from .witness.bundle import LOG_PROOF
+
+    r = proven.rule_set
+    if r is None:  # the decision applied no rule set: none was proven
+        return None
+    where = f"as {LOG_PROOF} proves at witnessed block {proven.at}"
+    if not any(r.department_id):
+        return (
+            f"rule set {stated['digest'].lower()} was not published by {department} up to block {proven.at}, {where}"
+            + (
+                ""
+                if published is None
+                else f"; the node answers a publication by {published['department']} in "
+                f"block {published['block_number']}: do not trust this node"
+            )
+        )
+    if published is None:
+        return (
+            f"the node answers no RuleSetPublished event of rule set {stated['digest'].lower()}, published by "
+            f"{department} in block {r.block_number} {where}: do not trust this node"
+        )
+    told = [
+        f"{name}: node {theirs}, proven {ours}"
+        for name, theirs, ours in (
+            ("department", published["department"], department_code(r.department_id)),
+            ("service item", _norm(published["service_item"]), hex32(r.service_item)),
+            ("block", published["block_number"], r.block_number),
+        )
+        if theirs != ours
+    ]
+    if told:
+        return (
+            f"the node's RuleSetPublished event of rule set {stated['digest'].lower()} is not the publication by "
+            f"{department} {where} ({'; '.join(told)}): do not trust this node"
+        )
+    return None
 
 
 def _document(bundle: dict[str, Any]) -> dict[str, Any]:

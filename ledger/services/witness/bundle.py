@@ -16,6 +16,11 @@ of the issuer up to that block to the proven trails, the certificate's batch to 
 statement to what they give: a court no longer takes the node's word for the issuer's history at the checkpoint. A
 bundle without it (written before, or by a ledger whose node had no proof to give) still checks, and the detail says
 the state proof is absent.
+
+A decision bundle's ``state`` holds the header and, as ``log``, the proof of the log contract's record of the
+decision's batch and of its rule set's publication there (ledger/onchain/logslots.py): ``anchor_event`` and
+``rule_set_published`` hold the node's ``logBatch`` record and its events to them (:func:`proven_log`). Without it the
+check says "log batch: not proven".
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ChainError, InputError, LedgerError
-from ...onchain import anchorslots, registryslots, stateproof
+from ...onchain import anchorslots, logslots, registryslots, stateproof
 from ...onchain.chain import Chain
 from ...onchain.ids import department_id_bytes
 from .checkpoint import Checkpoint, origin_for
@@ -256,6 +261,29 @@ def held_history_proof(chain: Chain, cp: Checkpoint, dept: bytes, held: bytes, d
     return dict(trimmed["proof"])
 
 
+def log_section(
+    chain: Chain, cp: Checkpoint, department: str, root: bytes, digest: bytes | None
+) -> dict[str, Any] | None:
+    """The ``state`` member of a decision bundle's ``witness`` section: the header of the checkpoint's block and, as
+    ``log``, the node's ``eth_getProof`` of the log contract's slots for the decision's batch record
+    (``_batches[department][root]``, every word) and, with ``digest``, its rule set's publication
+    (``_ruleSets[department][digest]``) there (ledger/onchain/logslots.py), checked against the cosigned hash before it
+    is written. None when the node cannot prove that block's state (it keeps the head's only, or some 512 blocks): a
+    verifier then says "log batch: not proven" (docs/evidence.md)."""
+    log = chain.deployment.log
+    dept = department_id_bytes(department)
+    slots = logslots.decision_slots(dept, root, digest)
+    try:
+        block, answer = stateproof.fetch(chain.w3, log, slots, cp.height)
+        logslots.verified_log(block, answer, log, dept, root, digest, cp.block_hash, cp.height)
+    except ChainError:
+        return None
+    trimmed = _trimmed(_plain(block), _plain(answer), slots)
+    if trimmed is None:
+        return None
+    return {"block": trimmed["block"], "log": trimmed["proof"]}
+
+
 def _plain(value: Any) -> Any:
     """A node's answer as JSON objects and lists (a provider's middleware answers mappings of its own)."""
     if isinstance(value, Mapping):
@@ -355,6 +383,10 @@ VERIFIED_WITHOUT_REGISTRY_PROOF = (
     "VERIFIED, without a proof of the registry: the issuer's key, status and type periods at the witnessed block are "
     "the node's word (--require-state-proof fails a bundle carrying none)"
 )
+VERIFIED_WITHOUT_LOG_PROOF = (
+    "VERIFIED, without a proof of the log batch: the decision's batch record and its rule set's publication at the "
+    "witnessed block are the node's word (--require-state-proof fails a bundle carrying none)"
+)
 VERIFIED_WITHOUT_HELD_HISTORY_PROOF = (
     "VERIFIED, without a proof of the held root's history: the certificate's status changes through the root it was "
     "first suspended under (the same digest anchored again) are the node's word (--require-state-proof fails a "
@@ -369,6 +401,15 @@ STATE_PROOF_WITHOUT_KEYS = (
 )
 
 
+def _state_of(bundle: Mapping[str, Any], kind: str) -> dict[str, Any] | None:
+    """The ``witness.state`` section of a bundle of ``kind`` ("certificate", "decision"); None when it has none."""
+    section = bundle.get("witness")
+    if not isinstance(section, dict) or bundle.get("kind") != kind:
+        return None
+    state = section.get("state")
+    return state if isinstance(state, dict) else None
+
+
 def proven_certificate(
     chain: Chain, bundle: dict[str, Any], keys: list[VerifierKey], quorum: int | None
 ) -> anchorslots.ProvenCertificate | None:
@@ -377,11 +418,8 @@ def proven_certificate(
     hold (no keys, no proof, too few cosignatures, another block on the chain, a proof that does not prove): the
     verifier then reads the anchoring from the department's batch stream, and ``witnessed`` says what failed. Used
     before the anchoring event is looked up, so a proven batch needs no stream read (docs/evidence.md)."""
-    section = bundle.get("witness")
-    if not isinstance(section, dict) or bundle.get("kind") != "certificate":
-        return None
-    state = section.get("state")
-    if not isinstance(state, dict) or not isinstance(state.get("certificate"), dict):
+    state = _state_of(bundle, "certificate")
+    if state is None or not isinstance(state.get("certificate"), dict):
         return None
     try:
         checkpoint = _cosigned(chain, bundle, keys, quorum)
@@ -476,11 +514,8 @@ def proven_registry(
     ``quorum`` of ``keys`` cosigned, the node still has, and which covers the bundle's anchoring and ``as_of`` blocks;
     None when anything of that does not hold (``witnessed`` then says what). With it ``department_key``,
     ``department_history`` and ``type_authority`` hold the node's registry answers and the bundle's periods to it."""
-    section = bundle.get("witness")
-    if not isinstance(section, dict) or bundle.get("kind") != "certificate":
-        return None
-    state = section.get("state")
-    if not isinstance(state, dict) or "registry" not in state:
+    state = _state_of(bundle, "certificate")
+    if state is None or "registry" not in state:
         return None
     try:
         checkpoint = _cosigned(chain, bundle, keys, quorum)
@@ -511,12 +546,9 @@ def trail_standing(
     repeats); None when anything of that does not hold (``witnessed`` then says what). The ``status`` check holds
     the node's "now" to it as to :func:`proven_certificate`'s (red team round 84: a node answering ``statusOf``
     "valid" for a certificate whose revocation such a bundle proves was believed)."""
-    section = bundle.get("witness")
-    if not isinstance(section, dict) or bundle.get("kind") != "certificate":
-        return None
-    state = section.get("state")
+    state = _state_of(bundle, "certificate")
     if (
-        not isinstance(state, dict)
+        state is None
         or "certificate" in state
         or not isinstance(state.get("block"), dict)
         or not isinstance(state.get("proof"), dict)
@@ -623,8 +655,8 @@ def check_witnessed(
         f"block {height} ({checkpoint.hash_hex}) cosigned by {', '.join(cosigners)} ({len(cosigners)} of "
         f"{len(keys)}, quorum {need}) and still on the chain"
     )
-    if bundle.get("kind") != "certificate":  # anchored in the batch log, whose state no bundle proves yet
-        return True, f"{witnessed}; state proof: none for a decision (its batch log's state is not proven)"
+    if bundle.get("kind") != "certificate":  # anchored in the batch log: its record there is what the state proves
+        return _against_log(bundle, section, checkpoint, witnessed, require_state_proof)
     if "state" not in section and require_state_proof:
         return False, (
             f"{witnessed}; state proof: absent, and one is required (--require-state-proof): the bundle's witness "
@@ -647,6 +679,120 @@ def check_witnessed(
     if HELD_HISTORY_NOT_PROVEN in proven and require_state_proof:
         return False, f"{witnessed}; {proven}; {registry}; {HELD_HISTORY_REQUIRED}"
     return True, f"{witnessed}; {proven}; {registry}"
+
+
+# the witnessed detail's words for a decision bundle whose witness section carries no proof of the log contract's
+# state (written before ``witness.state.log``, by a ledger whose node could not prove the block, or stripped), in both
+# verifiers: the decision's batch record and its rule set's publication are then the node's word
+LOG_BATCH_NOT_PROVEN = "log batch: not proven"
+LOG_BATCH_REQUIRED = "a proof of the log batch is required (--require-state-proof)"
+# the words naming the proof in the checks holding the node to it (anchor_event, rule_set_published), in both verifiers
+LOG_PROOF = "the bundle's state proof of the log contract"
+
+
+def _decision_proof(bundle: dict[str, Any]) -> tuple[bytes, bytes, bytes | None]:
+    """(department id, batch root, rule set digest or None) whose log slots a decision bundle's state proves."""
+    rule_set = bundle.get("rule_set")
+    return (
+        department_id_bytes(bundle["decision"]["department"]),
+        bytes.fromhex(bundle["anchor"]["root"][2:]),
+        bytes.fromhex(rule_set["digest"][2:]) if isinstance(rule_set, dict) else None,
+    )
+
+
+def _against_log(
+    bundle: dict[str, Any], section: dict[str, Any], checkpoint: Checkpoint, witnessed: str, require: bool
+) -> tuple[bool, str]:
+    """The ``witnessed`` check's end for a decision bundle: its ``witness.state`` (the cosigned block's header and,
+    as ``log``, the proof of the decision's batch record and its rule set's publication in the log contract) proven
+    from the cosigned hash down. What it proves is held against the node by ``anchor_event`` and
+    ``rule_set_published`` (:func:`proven_log`)."""
+    state = section.get("state")
+    if state is None:
+        if require:
+            return False, (
+                f"{witnessed}; {LOG_BATCH_NOT_PROVEN}, and {LOG_BATCH_REQUIRED}: the bundle's witness section carries "
+                "no state (the cosigned block's header and the proof of the decision's batch record and its rule "
+                "set's publication there), so they would be the node's word"
+            )
+        return True, (
+            f"{witnessed}; {LOG_BATCH_NOT_PROVEN} (the bundle carries no proof of the log contract's state: the "
+            "decision's batch record and its rule set's publication at that block are the node's word)"
+        )
+    height = checkpoint.height
+    if (
+        not isinstance(state, dict)
+        or not isinstance(state.get("block"), dict)
+        or not isinstance(state.get("log"), dict)
+    ):
+        return False, (
+            "the bundle's state proof (witness.state) is not an object holding a block header and the log contract's "
+            "proof (objects)"
+        )
+    try:
+        dept, root, digest = _decision_proof(bundle)
+        proven = logslots.verified_log(
+            state["block"],
+            state["log"],
+            bundle["chain"]["log_contract"],
+            dept,
+            root,
+            digest,
+            checkpoint.block_hash,
+            height,
+        )
+    except (ChainError, InputError, ValueError) as exc:
+        return False, (
+            f"{LOG_PROOF} does not prove the decision's batch record and its rule set's publication at witnessed "
+            f"block {height}: {exc} (whoever made or handed over the bundle altered it, cut it, or gave another "
+            "root's, another department's or another block's)"
+        )
+    b = proven.batch
+    said = (
+        f"log batch: {bundle['decision']['department']}'s entries {b.first_seq}-{b.last_seq} under root "
+        f"{bundle['anchor']['root'].lower()} (block {b.block_number}, key {b.signer}) proven at block {height} from "
+        "the bundle's state proof"
+        if any(b.department_id)
+        else f"log batch: no batch of root {bundle['anchor']['root'].lower()} proven at block {height}"
+    )
+    r = proven.rule_set
+    if r is not None:
+        said += (
+            f"; its rule set's publication (block {r.block_number}) proven"
+            if any(r.department_id)
+            else f"; no publication of its rule set by {bundle['decision']['department']} proven there"
+        )
+    return True, f"{witnessed}; {said}"
+
+
+def proven_log(
+    chain: Chain, bundle: dict[str, Any], keys: list[VerifierKey], quorum: int | None
+) -> logslots.ProvenLog | None:
+    """The decision's batch record and its rule set's publication as the bundle's ``witness.state.log`` proves them at
+    a checkpoint that ``quorum`` of ``keys`` cosigned, the node still has, and which covers the bundle's anchoring and
+    ``as_of`` blocks; None when anything of that does not hold (``witnessed`` then says what). With it
+    ``anchor_event`` holds the node's ``logBatch`` record and event to the proven record, and ``rule_set_published``
+    the node's RuleSetPublished event to the proven publication."""
+    state = _state_of(bundle, "decision")
+    if state is None or not isinstance(state.get("log"), dict):
+        return None
+    try:
+        checkpoint = _cosigned(chain, bundle, keys, quorum)
+        if checkpoint is None:
+            return None
+        dept, root, digest = _decision_proof(bundle)
+        return logslots.verified_log(
+            state.get("block"),
+            state["log"],
+            bundle["chain"]["log_contract"],
+            dept,
+            root,
+            digest,
+            checkpoint.block_hash,
+            checkpoint.height,
+        )
+    except (LedgerError, ValueError, TypeError, KeyError, AttributeError):
+        return None
 
 
 # the witnessed detail's words for a certificate bundle whose proven held slot names another root (the same digest

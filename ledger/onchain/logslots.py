@@ -1,0 +1,161 @@
+"""Where BatchLog keeps a decision's anchoring and its rule set's publication: the storage slots a state proof at a
+witnessed block proves them by.
+
+A decision bundle states the log batch its entry is anchored in (``_batches[department][root]``: department, log id,
+range, block, time, signer, head hash) and the publication of the rule set it applied (``_ruleSets[department]
+[digest]``: department, service item, block, time). Both verifiers read them from the node (``logBatch``, the
+LogBatchAnchored and RuleSetPublished events); proving these slots at the cosigned block holds the node's answers to
+the chain the witnesses saw (docs/evidence.md, "The log batch at the cosigned block").
+
+The slots are the compiler's (``storageLayout`` in ledger/onchain/contracts.json): a mapping's slot is Solidity's
+``keccak256(key . slot)``, the members' slots and offsets read from the layout, never counted by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ChainError
+from .anchorslots import mapped
+from .stateproof import Member, layout_leaf, layout_members, verified_words
+from .toolchain import storage_layout
+
+
+@dataclass(frozen=True, slots=True)
+class LogLayout:
+    """The slots of BatchLog's ``_batches`` and ``_ruleSets`` mappings and the members of their records."""
+
+    batches: int
+    batch: Mapping[str, Member]
+    batch_words: int
+    rule_sets: int
+    rule_set: Mapping[str, Member]
+    rule_set_words: int
+
+    @classmethod
+    def from_layout(cls, layout: Mapping[str, Any]) -> LogLayout:
+        variables = {v["label"]: v for v in layout["storage"]}
+        types = layout["types"]
+
+        batch, rule_set = (
+            layout_leaf(types, variables["_batches"]["type"]),
+            layout_leaf(types, variables["_ruleSets"]["type"]),
+        )
+        return cls(
+            int(variables["_batches"]["slot"]),
+            layout_members(types, batch),
+            int(types[batch]["numberOfBytes"]) // 32,
+            int(variables["_ruleSets"]["slot"]),
+            layout_members(types, rule_set),
+            int(types[rule_set]["numberOfBytes"]) // 32,
+        )
+
+
+_LAYOUT: list[LogLayout] = []
+
+
+def log_layout() -> LogLayout:
+    if not _LAYOUT:
+        try:
+            _LAYOUT.append(LogLayout.from_layout(storage_layout("BatchLog")))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ChainError(f"the shipped storage layout of BatchLog is unreadable ({exc!r})") from None
+    return _LAYOUT[0]
+
+
+def batch_slots(department_id: bytes, root: bytes) -> list[int]:
+    """Every word of the log batch record ``_batches[department_id][root]``."""
+    layout = log_layout()
+    base = mapped(mapped(layout.batches, department_id), root)
+    return [base + i for i in range(layout.batch_words)]
+
+
+def rule_set_slots(department_id: bytes, digest: bytes) -> list[int]:
+    """Every word of the rule set record ``_ruleSets[department_id][digest]``."""
+    layout = log_layout()
+    base = mapped(mapped(layout.rule_sets, department_id), digest)
+    return [base + i for i in range(layout.rule_set_words)]
+
+
+def decision_slots(department_id: bytes, root: bytes, digest: bytes | None) -> list[int]:
+    """The slots a decision bundle's ``witness.state.log`` proves: the batch record's, then (with a rule set) the rule
+    set record's."""
+    return batch_slots(department_id, root) + ([] if digest is None else rule_set_slots(department_id, digest))
+
+
+@dataclass(frozen=True, slots=True)
+class ProvenLogBatch:
+    """``_batches[department][root]`` as proven: all zero when no such batch was anchored by the proven block."""
+
+    department_id: bytes
+    log_id: bytes
+    first_seq: int
+    last_seq: int
+    block_number: int
+    timestamp: int
+    signer: str  # 0x + 40 lowercase hex digits
+    head_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ProvenRuleSet:
+    """``_ruleSets[department][digest]`` as proven: all zero when the department had not published it by then."""
+
+    department_id: bytes
+    service_item: bytes
+    block_number: int
+    timestamp: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProvenLog:
+    """What a decision bundle's ``witness.state.log`` proves at the witnessed block ``at``."""
+
+    batch: ProvenLogBatch
+    rule_set: ProvenRuleSet | None  # None: the decision applied no rule set (none was proven)
+    at: int
+
+
+def verified_log(
+    block: Any,
+    answer: Any,
+    address: str,
+    department_id: bytes,
+    root: bytes,
+    digest: bytes | None,
+    block_hash: bytes,
+    number: int,
+) -> ProvenLog:
+    """The batch record of ``root`` and (with ``digest``) the rule set record of ``department_id`` as the header
+    ``block`` and the ``eth_getProof`` answer ``answer`` of the log contract at ``address`` prove them in block
+    ``number`` of hash ``block_hash`` (a ChainError when the proof lacks a word or does not prove it)."""
+    layout = log_layout()
+    slots = batch_slots(department_id, root)
+    words = verified_words(block, answer, address, slots, block_hash, number)
+    b = layout.batch
+    base = slots[0]
+    batch = ProvenLogBatch(
+        b["departmentId"].of(words, base).to_bytes(32, "big"),
+        b["logId"].of(words, base).to_bytes(32, "big"),
+        b["firstSeq"].of(words, base),
+        b["lastSeq"].of(words, base),
+        b["blockNumber"].of(words, base),
+        b["timestamp"].of(words, base),
+        "0x" + b["signer"].of(words, base).to_bytes(20, "big").hex(),
+        b["headHash"].of(words, base).to_bytes(32, "big"),
+    )
+    rule_set = None
+    if digest is not None:
+        slots = rule_set_slots(department_id, digest)
+        words = verified_words(block, answer, address, slots, block_hash, number)
+        r = layout.rule_set
+        base = slots[0]
+        rule_set = ProvenRuleSet(
+            r["departmentId"].of(words, base).to_bytes(32, "big"),
+            r["serviceItem"].of(words, base).to_bytes(32, "big"),
+            r["blockNumber"].of(words, base),
+            r["timestamp"].of(words, base),
+        )
+    return ProvenLog(batch, rule_set, number)
