@@ -23,6 +23,8 @@ os.environ.setdefault("LEDGER_PASSPHRASE", PASSPHRASE)
 
 # The certificate types the benchmarks issue: the council grants exactly these (docs/governance.md).
 BENCH_TYPES = ("business-licence", "tax-clearance", "decision-notice", "food-business-permit")
+# The service items the benchmarks' approvers decide on (the shipped screen for every item, the permit's item).
+BENCH_ITEMS = ("*", "440300-SCJG-0107")
 
 
 def record(i: int, tag: str = "B") -> dict[str, Any]:
@@ -63,7 +65,7 @@ def open_ledger(data_dir: Path, *, departments: tuple[str, ...] = (DEPARTMENT,),
     roles = ROLE_ISSUER | ROLE_VERIFIER | ROLE_AUDITOR | ROLE_APPROVER
     for code in departments:
         if not ledger.keystore.exists(f"dept-{code}"):
-            council.register(code, f"Benchmark department {code}", roles, types=BENCH_TYPES)
+            council.register(code, f"Benchmark department {code}", roles, types=BENCH_TYPES, items=BENCH_ITEMS)
     return ledger
 
 

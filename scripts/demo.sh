@@ -83,6 +83,10 @@ for grant in "MKT business-licence" "HOSP birth-certificate" "GOV decision-notic
   id=$(member 1 grant-type $grant | field proposal)
   member 2 approve "$id" | field state
 done
+# Each approver decides only the service items the council grants it (red team round 85s): its screen for every
+# item ("*") and the food business permit; a rule set for another item is refused by the chain.
+id=$(member 1 grant-item GOV '*' 440300-SCJG-0107 | field proposal)
+member 2 approve "$id" | field state
 id=$(member 2 suspend HOSP | field proposal)
 member 1 reject "$id" | field state
 member 3 reject "$id" | field state   # defeated: it can never execute

@@ -4056,6 +4056,23 @@ class DecisionVerifier(Verifier):
                 f"the rule set was published by {chain['department']}, not by {self.b['decision']['department']}, "
                 "whose decision this is: a department decides only with rule sets it published itself"
             )
+        # and the council had made the department responsible for the item it published the rules for, at the
+        # publication's block (DepartmentRegistry 2.6.0 serviceItemHistory, periods [from, until), until 0 = open;
+        # red team round 85s): a decision by a department outside its authority is no decision of the item's
+        (periods,) = self.rpc.call(
+            self.b["chain"]["registry_contract"],
+            "serviceItemHistory(bytes32)",
+            ["bytes32"],
+            [dept_bytes(chain["department"])],
+            ["(bytes32,uint64,uint64)[]"],
+        )
+        item = bytes.fromhex(chain["service_item"][2:])
+        at = chain["block_number"]
+        if not any(i == item and start <= at and (until == 0 or at < until) for i, start, until in periods):
+            raise Failure(
+                f"{chain['department']} did not hold the service item the rule set was published for at block {at}: "
+                "the council had not made it responsible for that item (DepartmentRegistry serviceItemHistory)"
+            )
         if self.event is not None and chain["block_number"] > self.event["block_number"]:
             raise Failure(
                 f"the rule set was published in block {chain['block_number']}, after the decision was "
@@ -4067,7 +4084,10 @@ class DecisionVerifier(Verifier):
                 f"the rule set was published in block {chain['block_number']}, after the decision was "
                 f"taken (block {taken})"
             )
-        return f"published by {chain['department']} in block {chain['block_number']}"
+        return (
+            f"published by {chain['department']} in block {chain['block_number']}, holding the service item it was "
+            "published for"
+        )
 
 
 # ================================================================================================================

@@ -24,7 +24,7 @@ from ledger.services.auth import sign_challenge
 from ledger.services.departments import Council
 from ledger.services.issuance import issue_records
 
-from .conftest import TEST_TYPES, make_records
+from .conftest import TEST_ITEMS, TEST_TYPES, make_records
 
 PROBLEM_KEYS = {"type", "title", "status", "detail"}
 # Every rate-limit budget out of the way, for tests about something else (all requests come from one address).
@@ -82,7 +82,8 @@ def register(ledger: Ledger, prefix: str, *roles: str) -> str:
     bits = 0
     for role in roles:
         bits |= ROLE_BITS[role]
-    Council(ledger).register(code, f"API test department {code}", bits, types=TEST_TYPES)
+    items = TEST_ITEMS if bits & ROLE_APPROVER else ()
+    Council(ledger).register(code, f"API test department {code}", bits, types=TEST_TYPES, items=items)
     return code
 
 

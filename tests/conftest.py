@@ -63,6 +63,12 @@ TEST_TYPES = (
     "decision-notice",
 )
 
+# The service items the suite's approvers decide on: the council's schedule (DepartmentRegistry.serviceItemHistory)
+# must name the item of each rule set a department publishes (BatchLog 3.0.0, red team round 85s), so a test that
+# registers an approver grants it these (``register(..., items=)``, one proposal for all of them). "*" is every item
+# (the shipped eligibility screen); "440300-XXXX-0001" is the other item red team round 39 publishes a rule set under.
+TEST_ITEMS = ("*", "ITEM-1", "440300-SCJG-0042", "440300-SCJG-0107", "440300-XXXX-0001")
+
 # Departments registered once per shared ledger (LEDGER_SCOPE); tests that suspend or rotate register their own
 # (fresh_department).
 DEPARTMENTS = {
@@ -141,9 +147,15 @@ _FRESH_ROLES = ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER
 def _register_departments(ledger: Ledger) -> None:
     council = Council(ledger)
     for code, (name, roles) in DEPARTMENTS.items():
-        council.register(code, name, roles, types=TEST_TYPES if roles & (ROLE_ISSUER | ROLE_APPROVER) else ())
+        council.register(
+            code,
+            name,
+            roles,
+            types=TEST_TYPES if roles & (ROLE_ISSUER | ROLE_APPROVER) else (),
+            items=TEST_ITEMS if roles & ROLE_APPROVER else (),
+        )
     for code in FRESH_POOL:
-        council.register(code, f"Test department {code}", _FRESH_ROLES, types=TEST_TYPES)
+        council.register(code, f"Test department {code}", _FRESH_ROLES, types=TEST_TYPES, items=TEST_ITEMS)
 
 
 # What a module's ledger costs, and why it is copied (module scope): a ledger made from nothing deploys the contracts
@@ -301,7 +313,7 @@ def fresh_department(ledger: Ledger) -> str:
         _pool_taken[where] = taken + 1
         return FRESH_POOL[taken]
     code = f"T{os.getpid() % 1000}-{next(_codes)}"
-    Council(ledger).register(code, f"Test department {code}", _FRESH_ROLES, types=TEST_TYPES)
+    Council(ledger).register(code, f"Test department {code}", _FRESH_ROLES, types=TEST_TYPES, items=TEST_ITEMS)
     return code
 
 

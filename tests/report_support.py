@@ -15,7 +15,7 @@ from ledger.services import decisions, logchain
 from ledger.services.departments import Council
 from ledger.services.logchain import LOG_DECISIONS
 
-from .conftest import TEST_TYPES
+from .conftest import TEST_ITEMS, TEST_TYPES
 from .decision_support import decided_history
 
 HOSTILE_NAME = "<script>alert('name')</script> Bureau & 市场监管局"
@@ -38,7 +38,9 @@ def hostile_department_fixture(ledger: Any) -> str:
     (red team, round 14c), so that override is written into the department's own log past it, as
     ``record_human_decision`` writes one: the report escapes whatever a log holds."""
     code = f"RPT{os.getpid() % 1000}-{next(_codes)}"
-    Council(ledger).register(code, HOSTILE_NAME, ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES)
+    Council(ledger).register(
+        code, HOSTILE_NAME, ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES, items=TEST_ITEMS
+    )
     decided_history(ledger, code, n=60)
     overridden = decisions.find_decisions(ledger, code, "CASE-000010")[-1]
     logchain.append(

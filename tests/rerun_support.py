@@ -19,7 +19,7 @@ from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER
 from ledger.services import decisions, evidence, logchain, status
 from ledger.services.departments import Council
 
-from .conftest import TEST_TYPES, make_records
+from .conftest import TEST_ITEMS, TEST_TYPES, make_records
 from .evidence_support import issue
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
@@ -62,7 +62,9 @@ class World:
         self.ledger = ledger
         # unique in the session: a code from id(self) % 1000 was reused once a world was freed (CI: RR304 twice)
         self.dept = f"RR{os.getpid() % 1000}-{next(_worlds)}"
-        Council(ledger).register(self.dept, "Re-run test approvals", ROLE_ISSUER | ROLE_APPROVER, types=TEST_TYPES)
+        Council(ledger).register(
+            self.dept, "Re-run test approvals", ROLE_ISSUER | ROLE_APPROVER, types=TEST_TYPES, items=TEST_ITEMS
+        )
         document = yaml.safe_load((RULES / "ss-eligibility.yaml").read_text(encoding="utf-8"))
         document["items"] = {"ITEM-1": dict(ITEM)}  # the catalogue of the one item it decides (round 60c)
         document["version"] = f"rerun-{self.dept}"

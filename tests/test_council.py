@@ -20,13 +20,15 @@ from eth_account import Account
 
 from ledger.client import Ledger
 from ledger.errors import ChainError, KeystoreError
-from ledger.onchain.chain import ROLE_ISSUER
+from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER
 from ledger.services.council import (
     Action,
     CouncilMember,
     ProposalState,
     approval_typed_data,
+    current_service_items,
     get_proposal,
+    holds_service_item,
     submit_approvals,
 )
 from ledger.services.departments import Council, get_department
@@ -226,6 +228,33 @@ def test_a_keystore_holds_one_council_key(tmp_path: Path) -> None:
         keystore.create("council-2", "one passphrase")
     keystore.create("dept-MKT", "one passphrase")  # department keys are not council keys
     Keystore(tmp_path, kdf_n=1024, several_council_keys=True).create("council-2", "one passphrase")
+
+
+def test_members_grant_and_revoke_service_items_from_the_command_line(network: Network) -> None:
+    """The council makes a department responsible for service items (red team round 85s): `council propose
+    grant-item`, shown in words, executed at the threshold, in the history; `revoke-item` ends it."""
+    chain = network.ledger.chain
+    accounts = [
+        Keystore(network.root / f"member-{i}" / "keys").unlock("council", DEMO_COUNCIL_PASSPHRASES[i - 1])
+        for i in (1, 2)
+    ]
+    Council(network.ledger, accounts).register(
+        "SSB", "Social Security Bureau", ROLE_APPROVER, signer=Account.create().address
+    )
+    created = json.loads(run(network, 1, "council", "propose", "grant-item", "SSB", "*", "440300-SHBZ-0001"))
+    shown = run(network, 2, "council", "show", str(created["proposal"]))
+    assert "authorize department SSB to decide on service items '*' (every service item), '440300-SHBZ-0001'" in shown
+    assert not holds_service_item(chain, "SSB", "*")
+    run(network, 2, "council", "approve", str(created["proposal"]))
+    assert holds_service_item(chain, "SSB", "*") and holds_service_item(chain, "SSB", "440300-SHBZ-0001")
+    assert current_service_items(chain, "SSB") == ["*", "440300-SHBZ-0001"]
+    revoked = json.loads(run(network, 1, "council", "propose", "revoke-item", "SSB", "*"))
+    run(network, 2, "council", "approve", str(revoked["proposal"]))
+    assert current_service_items(chain, "SSB") == ["440300-SHBZ-0001"]
+    history = run(network, 2, "council", "history", "SSB")
+    assert "ServiceItemGranted" in history and "ServiceItemRevoked" in history, history
+    refused = run(network, 1, "council", "propose", "grant-item", "SSB", "A,B", expect=2)
+    assert "holds ','" in refused, refused
 
 
 def test_a_former_member_cannot_approve(network: Network) -> None:

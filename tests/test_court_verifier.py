@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from ledger.client import Ledger
 from ledger.services import evidence
 
-from .conftest import TEST_TYPES, make_records
+from .conftest import TEST_ITEMS, TEST_TYPES, make_records
 from .evidence_support import SCRIPT, bare, decided, failed_names, issue, load_script
 
 V = load_script()
@@ -276,7 +276,9 @@ def decision(ledger: Ledger) -> dict[str, Any]:
     from ledger.services.departments import Council
 
     code = f"CV{os.getpid() % 1000}"
-    Council(ledger).register(code, "Court verifier test approvals", ROLE_ISSUER | ROLE_APPROVER, types=TEST_TYPES)
+    Council(ledger).register(
+        code, "Court verifier test approvals", ROLE_ISSUER | ROLE_APPROVER, types=TEST_TYPES, items=TEST_ITEMS
+    )
     _, apps = decided(ledger, code)
     return evidence.decision_bundle(ledger, code, apps[2]["case_id"])
 

@@ -37,7 +37,7 @@ from ledger.services.facts import citations, classify
 from ledger.services.logchain import LOG_DECISIONS, lookup_key
 from ledger.services.replay import replay
 
-from .conftest import TEST_TYPES, make_records, write_jsonl
+from .conftest import TEST_ITEMS, TEST_TYPES, make_records, write_jsonl
 from .decision_support import applications, unique_rule_set
 
 N = 120
@@ -47,7 +47,9 @@ _codes = iter(range(1, 10_000))
 
 def _department(ledger: Ledger, tag: str) -> str:
     code = f"P{os.getpid() % 1000}-{tag}{next(_codes)}"
-    Council(ledger).register(code, f"Pipeline {code}", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES)
+    Council(ledger).register(
+        code, f"Pipeline {code}", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES, items=TEST_ITEMS
+    )
     decisions.publish_rule_set(ledger, unique_rule_set(code), code)
     return code
 

@@ -28,7 +28,7 @@ from ledger.formats.signing import batch_message, sign
 from ledger.onchain.chain import department_id_bytes
 from ledger.services import decisions, evidence, logchain, status
 
-from .conftest import TEST_TYPES, make_records
+from .conftest import TEST_ITEMS, TEST_TYPES, make_records
 from .decision_support import applications
 from .evidence_support import (
     SCRIPT,
@@ -534,7 +534,9 @@ def decision(ledger: Ledger) -> dict[str, Any]:
     from ledger.services.departments import Council
 
     code = f"EV{os.getpid() % 1000}"
-    Council(ledger).register(code, "Evidence test approvals", ROLE_ISSUER | ROLE_APPROVER, types=TEST_TYPES)
+    Council(ledger).register(
+        code, "Evidence test approvals", ROLE_ISSUER | ROLE_APPROVER, types=TEST_TYPES, items=TEST_ITEMS
+    )
     _rule_set, apps = decided(ledger, code)
     return evidence.decision_bundle(ledger, code, apps[2]["case_id"])
 

@@ -35,7 +35,7 @@ from ledger.services.witness.checkpoint import Checkpoint
 from ledger.services.witness.note import parse_note
 
 from .cli_support import mining_paused, rpc
-from .conftest import PASSPHRASE, TEST_TYPES
+from .conftest import PASSPHRASE, TEST_ITEMS, TEST_TYPES
 from .evidence_support import SCRIPT_MODULE, decided, failed_names, rpc_url, standalone
 from .rpc_proxy import RpcProxy
 from .witness_support import trusted_witness
@@ -72,7 +72,10 @@ def case(ledger: Ledger, tmp_path_factory: pytest.TempPathFactory) -> Iterator[C
         env.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
         department = f"DS{os.getpid() % 10000}"
         roles = ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER
-        Council(ledger).register(department, f"Decision state {department}", roles, types=TEST_TYPES)
+        Council(ledger).register(department, f"Decision state {department}", roles, types=TEST_TYPES, items=TEST_ITEMS)
+        # a block between the service item grant and the publication: a node answering the publication one block
+        # earlier (below) then names a block the department held the item in, so only the state proof tells
+        rpc(ledger, "evm_mine")
         _, apps = decided(ledger, department)
         overridden = decisions.find_decision(ledger, department, apps[2]["case_id"], None)
         human = decisions.record_human_decision(

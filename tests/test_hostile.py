@@ -26,7 +26,7 @@ from ledger.storage.store import Batch, BatchState, StatusChange
 
 from .api_support import Clock, make_client
 from .authority_support import fields_digest_of
-from .conftest import TEST_TYPES, make_records
+from .conftest import TEST_ITEMS, TEST_TYPES, make_records
 from .evidence_support import both
 from .foundation_support import issue, verify
 
@@ -161,7 +161,7 @@ def test_log_root_squatting_cannot_block_a_departments_log(ledger: Ledger, fresh
     from ledger.services.departments import Council
 
     attacker = f"SQ-{dept[-10:]}-{log[:3]}"
-    Council(ledger).register(attacker, "Root squatter", ROLE_ISSUER | ROLE_APPROVER, types=TEST_TYPES)
+    Council(ledger).register(attacker, "Root squatter", ROLE_ISSUER | ROLE_APPROVER, types=TEST_TYPES, items=TEST_ITEMS)
     chain, hosp = ledger.chain, ledger.department_account(attacker)
     start = int(chain.call(chain.log.functions.nextSequence(attacker.encode().ljust(32, b"\0"), logchain.log_id(log))))
     chain.transact(

@@ -25,7 +25,7 @@ from ledger.services.replay import replay
 from ledger.services.verify import ChainView, verify_certificate
 from ledger.storage.models import Batch, BatchState, Certificate
 
-from .conftest import TEST_TYPES, make_records, write_jsonl
+from .conftest import TEST_ITEMS, TEST_TYPES, make_records, write_jsonl
 from .decision_support import overtaken_after_the_check
 from .permit_support import application, permit_rules
 
@@ -141,7 +141,7 @@ def test_an_approver_without_the_issuer_role_is_refused_before_anything_is_writt
     ledger: Ledger, licences: list[dict[str, Any]]
 ) -> None:
     code = f"PAO{len(licences)}-{id(licences) % 997}"
-    Council(ledger).register(code, "Approver only", ROLE_APPROVER | ROLE_VERIFIER, types=TEST_TYPES)
+    Council(ledger).register(code, "Approver only", ROLE_APPROVER | ROLE_VERIFIER, types=TEST_TYPES, items=TEST_ITEMS)
     decisions.publish_rule_set(ledger, permit_rules(code), code)
     with pytest.raises(StateError, match="needs the issuer role too"):
         decide(ledger, code, "FBP-3", licences[2])
@@ -202,7 +202,7 @@ def test_a_permit_citing_another_departments_decision_is_caught(
     impostor = f"IMP-{approver}"[:12]
     from ledger.onchain.chain import ROLE_ISSUER
 
-    Council(ledger).register(impostor, "Impostor", ROLE_ISSUER | ROLE_APPROVER, types=TEST_TYPES)
+    Council(ledger).register(impostor, "Impostor", ROLE_ISSUER | ROLE_APPROVER, types=TEST_TYPES, items=TEST_ITEMS)
     # (the approver's rule set, stored when it was published, makes the permit type known to replay; the impostor
     # cannot publish it as its own: a rule set is its publisher's)
     claim = {

@@ -52,7 +52,7 @@ from ledger.services.facts import document_ref
 from ledger.services.replay import replay
 from ledger.services.verify import ChainView, verify_certificate
 
-from .conftest import TEST_TYPES, make_records, write_jsonl
+from .conftest import TEST_ITEMS, TEST_TYPES, make_records, write_jsonl
 from .decision_support import application, unique_rule_set
 from .permit_support import application as permit_application
 from .permit_support import permit_rules, tax_office, withdrawn
@@ -156,7 +156,9 @@ def test_an_application_cannot_cite_a_sealed_copy_another_department_stored(
 ) -> None:
     honest = fresh_department
     hostile = f"{honest}-H"
-    Council(ledger).register(hostile, "Hostile", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES)
+    Council(ledger).register(
+        hostile, "Hostile", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES, items=TEST_ITEMS
+    )
     (licence,) = _issue(ledger, tmp_path, "MKT", make_records(1), "copy")
     identity = licence["fields"]["subject.credit_code"]
     for dept in (honest, hostile):

@@ -45,7 +45,7 @@ from ledger.services.departments import Council
 from ledger.services.replay import replay
 from ledger.services.verify import ChainView, verify_certificate
 
-from .conftest import TEST_TYPES
+from .conftest import TEST_ITEMS, TEST_TYPES
 from .evidence_support import both, failed_names
 from .permit_support import application as permit_application
 from .permit_support import fresh_licence, officer_decision, published_permit_rules
@@ -195,7 +195,9 @@ def test_a_department_cannot_decide_with_a_rule_set_another_department_published
 ) -> None:
     owner = fresh_department
     other = f"{owner}-B"
-    Council(ledger).register(other, "Another office", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES)
+    Council(ledger).register(
+        other, "Another office", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES, items=TEST_ITEMS
+    )
     rules = published_permit_rules(ledger, owner, "foreign")  # published by the owner: its policy, its permit
     licence, identity = fresh_licence(ledger, tmp_path, "foreign")
     app = permit_application("FBP-F-1", licence)

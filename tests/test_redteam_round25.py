@@ -39,7 +39,7 @@ from ledger.services.departments import Council, get_department
 from ledger.services.replay import replay
 
 from .cli_support import rpc, run_cli
-from .conftest import DEMO_COUNCIL_PASSPHRASES, PASSPHRASE, TEST_TYPES, make_settings
+from .conftest import DEMO_COUNCIL_PASSPHRASES, PASSPHRASE, TEST_ITEMS, TEST_TYPES, make_settings
 from .decision_support import applications, unique_rule_set
 from .evidence_support import both, failed_names
 
@@ -52,7 +52,7 @@ def test_a_department_squatting_a_rule_set_digest_does_not_stop_its_author_publi
     owner = fresh_department
     squatter = f"{owner}-Q"
     Council(ledger).register(
-        squatter, "Squatting office", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES
+        squatter, "Squatting office", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES, items=TEST_ITEMS
     )
     rules = unique_rule_set(f"r25-{owner}")
     chain = ledger.chain

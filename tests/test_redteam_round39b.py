@@ -75,7 +75,7 @@ from ledger.services.departments import Council
 from . import consent_support, permit_support
 from .api_support import Clock, bearer, issue, login, make_client, register, sign_challenge
 from .cli_support import rpc, run_cli
-from .conftest import PASSPHRASE, TEST_TYPES, make_settings
+from .conftest import PASSPHRASE, TEST_ITEMS, TEST_TYPES, make_settings
 from .decision_support import decided_history
 
 # (what the insider writes, the SQL, the discrepancies check_log must give: (kind, seq))
@@ -128,7 +128,9 @@ def _every_reader_reports(ledger: Ledger, department: str, expected: set[tuple[s
 @pytest.fixture(scope="module")
 def history(ledger: Ledger) -> Iterator[str]:
     code = "RT39B"
-    Council(ledger).register(code, "Red team 39b", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES)
+    Council(ledger).register(
+        code, "Red team 39b", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES, items=TEST_ITEMS
+    )
     decided_history(ledger, code, 3)
     assert logchain.check_log(ledger, logchain.LOG_DECISIONS, code) == []
     yield code
@@ -588,7 +590,7 @@ def test_odd_values_in_a_permits_index_row_its_cited_copy_and_a_sign_in_challeng
         pytest.skip("PostgreSQL keeps each column's type: these values cannot be stored")
     code = "RT39BP"
     Council(ledger).register(
-        code, "Red team 39b permits", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES
+        code, "Red team 39b permits", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES, items=TEST_ITEMS
     )
     rules = permit_support.permit_rules(code)
     decisions.publish_rule_set(ledger, rules, code)

@@ -24,7 +24,7 @@ from ledger.services.replay import replay
 from ledger.storage.models import SealedInput
 from ledger.storage.vault import ERASED
 
-from .conftest import TEST_TYPES
+from .conftest import TEST_ITEMS, TEST_TYPES
 from .evidence_support import both, load_script
 from .permit_support import application, fresh_licence, permit_rules, published_permit_rules, referred_then_approved
 
@@ -37,7 +37,9 @@ def dept(ledger: Ledger) -> str:
     code = "RT41A"
     from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER, ROLE_VERIFIER
 
-    Council(ledger).register(code, "Red team 41a", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES)
+    Council(ledger).register(
+        code, "Red team 41a", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES, items=TEST_ITEMS
+    )
     return code
 
 

@@ -30,7 +30,7 @@ from ledger.storage.models import SealedInput
 from ledger.storage.vault import ERASED
 
 from .cli_support import run_cli
-from .conftest import TEST_TYPES
+from .conftest import TEST_ITEMS, TEST_TYPES
 from .evidence_support import both
 from .permit_support import application, fresh_licence, officer_decision, published_permit_rules
 
@@ -45,7 +45,7 @@ def depts(ledger: Ledger) -> tuple[str, str]:
 
     for code in ("RT42P", "RT42Q"):
         Council(ledger).register(
-            code, f"Red team {code}", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES
+            code, f"Red team {code}", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES, items=TEST_ITEMS
         )
     return "RT42P", "RT42Q"
 

@@ -44,7 +44,7 @@ from ledger.services.departments import Council
 
 from .api_support import Clock, assert_problem, bearer, issue, login, make_client
 from .cli_support import env_for, run_cli
-from .conftest import TEST_TYPES
+from .conftest import TEST_ITEMS, TEST_TYPES
 from .decision_support import decided_history
 
 
@@ -230,7 +230,9 @@ def test_a_bundle_of_a_decision_whose_anchor_column_was_retyped_names_the_anchor
     if ledger.engine.dialect.name != "postgresql":
         pytest.skip("a column's type is retyped on PostgreSQL; SQLite keeps any type in any column")
     code = "RT42T"
-    Council(ledger).register(code, "Red team 42t", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES)
+    Council(ledger).register(
+        code, "Red team 42t", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES, items=TEST_ITEMS
+    )
     decided_history(ledger, code, 2)
     first, _second = logchain.entries(ledger, logchain.LOG_DECISIONS, code)  # read whole: no cursor left open
     case_id = json.loads(first.body)["case_id"]

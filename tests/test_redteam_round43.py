@@ -30,7 +30,7 @@ from ledger.services.replay import replay
 from ledger.storage.models import SealedInput
 from ledger.storage.vault import ERASED
 
-from .conftest import TEST_TYPES
+from .conftest import TEST_ITEMS, TEST_TYPES
 from .permit_support import (
     application,
     fresh_licence,
@@ -46,7 +46,9 @@ def dept(ledger: Ledger) -> str:
     from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER, ROLE_VERIFIER
     from ledger.services.departments import Council
 
-    Council(ledger).register("RT43", "Red team 43", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES)
+    Council(ledger).register(
+        "RT43", "Red team 43", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES, items=TEST_ITEMS
+    )
     return "RT43"
 
 

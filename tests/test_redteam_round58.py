@@ -63,7 +63,7 @@ from ledger.onchain._node_http import NodeAnswerError, decode_answer
 from ledger.onchain.chain import Chain, connect
 from ledger.services import evidence
 
-from .conftest import TEST_TYPES, make_records
+from .conftest import TEST_ITEMS, TEST_TYPES, make_records
 from .evidence_support import SCRIPT, SCRIPT_MODULE, cli_env, decided, failed_names, issue, rpc_url, standalone
 from .node_support import closed_port, serving
 from .rerun_support import World, decided_after_revocation, world_fixture  # noqa: F401 - the decisions' world
@@ -86,7 +86,9 @@ def decision(ledger: Ledger) -> dict[str, Any]:
     from ledger.services.departments import Council
 
     code = f"R58{os.getpid() % 1000}"
-    Council(ledger).register(code, "Red team 58 approvals", ROLE_ISSUER | ROLE_APPROVER, types=TEST_TYPES)
+    Council(ledger).register(
+        code, "Red team 58 approvals", ROLE_ISSUER | ROLE_APPROVER, types=TEST_TYPES, items=TEST_ITEMS
+    )
     _rule_set, apps = decided(ledger, code, n=3)
     return evidence.decision_bundle(ledger, code, apps[1]["case_id"])
 

@@ -85,7 +85,7 @@ from ledger.storage.models import Certificate
 from ledger.storage.vault import ERASED
 
 from .cli_support import cli_in_process, rpc
-from .conftest import PASSPHRASE, make_records, make_settings, write_jsonl
+from .conftest import PASSPHRASE, TEST_ITEMS, make_records, make_settings, write_jsonl
 from .decision_support import application, unique_rule_set
 from .evidence_support import both
 from .foundation_support import issue, verify
@@ -220,7 +220,11 @@ def test_a_suspension_after_a_decisions_anchoring_in_the_same_block_does_not_rea
     must not call it decided without authority (as round 9 holds for a certificate anchored so)."""
     code = f"R65-{os.getpid() % 1000}-{next(_codes)}"
     Council(own).register(
-        code, f"Bureau {code}", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=("business-licence",)
+        code,
+        f"Bureau {code}",
+        ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER,
+        types=("business-licence",),
+        items=TEST_ITEMS,
     )
     rules = unique_rule_set(f"r65-{code}")
     decisions.publish_rule_set(own, rules, code)
@@ -346,7 +350,9 @@ def test_a_log_range_sent_again_after_a_key_rotation_is_signed_with_the_key_that
     both verifiers, its log signature made by the key the chain records for the anchoring."""
     ledger = impatient
     code = f"R65-{os.getpid() % 1000}-{next(_codes)}"
-    Council(ledger).register(code, f"Bureau {code}", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=("permit",))
+    Council(ledger).register(
+        code, f"Bureau {code}", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=("permit",), items=TEST_ITEMS
+    )
     rules = unique_rule_set(f"r65-rot-{code}")
     decisions.publish_rule_set(ledger, rules, code)
     decisions.decide(ledger, code, "R65-ROT", "ITEM-1", application("R65-ROT"), rules, applicant_ref="applicant-67")

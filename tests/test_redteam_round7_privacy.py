@@ -28,7 +28,7 @@ from ledger.storage.vault import ERASED
 
 from .api_support import issue
 from .cli_support import run_cli
-from .conftest import TEST_TYPES, make_records
+from .conftest import TEST_ITEMS, TEST_TYPES, make_records
 from .consent_support import (
     NOW,
     PROVIDERS,
@@ -64,7 +64,11 @@ def _approver(ledger: Ledger) -> str:
     """Another department, an approver (and verifier) with no grant on anything."""
     code = f"R7{os.getpid() % 1000}-{next(_codes)}"
     Council(ledger).register(
-        code, f"Round 7 department {code}", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES
+        code,
+        f"Round 7 department {code}",
+        ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER,
+        types=TEST_TYPES,
+        items=TEST_ITEMS,
     )
     return code
 

@@ -29,7 +29,7 @@ from ledger.storage.store import Batch, Certificate
 
 from .api_support import Clock, make_client
 from .authority_support import anchor_anyway, anchor_declared
-from .conftest import make_records, write_jsonl
+from .conftest import TEST_ITEMS, make_records, write_jsonl
 from .evidence_support import both
 
 OWN_TYPE = "health-permit"
@@ -359,7 +359,9 @@ def test_an_approval_whose_permit_type_is_not_granted_is_refused_and_leaves_noth
     from .permit_support import application, permit_rules
 
     code = f"R9P{os.getpid() % 1000}-{next(_codes)}"
-    Council(ledger).register(code, f"Approver {code}", ROLE_ISSUER | ROLE_APPROVER | ROLE_VERIFIER, types=(OWN_TYPE,))
+    Council(ledger).register(
+        code, f"Approver {code}", ROLE_ISSUER | ROLE_APPROVER | ROLE_VERIFIER, types=(OWN_TYPE,), items=TEST_ITEMS
+    )
     rules = permit_rules(code)
     assert rules.produces is not None and rules.produces["type"] != OWN_TYPE
     decisions.publish_rule_set(ledger, rules, code)
@@ -423,7 +425,7 @@ def test_a_permit_type_revoked_while_the_decision_is_recorded_is_not_anchored(
     assert rules.produces is not None
     permit_type = rules.produces["type"]
     Council(ledger).register(
-        code, f"Approver {code}", ROLE_ISSUER | ROLE_APPROVER | ROLE_VERIFIER, types=(permit_type,)
+        code, f"Approver {code}", ROLE_ISSUER | ROLE_APPROVER | ROLE_VERIFIER, types=(permit_type,), items=TEST_ITEMS
     )
     decisions.publish_rule_set(ledger, rules, code)
     out = io.StringIO()
@@ -543,7 +545,9 @@ def test_an_officer_approval_refused_for_its_permit_type_leaves_nothing(ledger: 
     from .permit_support import application, permit_rules
 
     code = f"R9H{os.getpid() % 1000}-{next(_codes)}"
-    Council(ledger).register(code, f"Approver {code}", ROLE_ISSUER | ROLE_APPROVER | ROLE_VERIFIER, types=(OWN_TYPE,))
+    Council(ledger).register(
+        code, f"Approver {code}", ROLE_ISSUER | ROLE_APPROVER | ROLE_VERIFIER, types=(OWN_TYPE,), items=TEST_ITEMS
+    )
     rules = permit_rules(code)
     decisions.publish_rule_set(ledger, rules, code)
     out = io.StringIO()
@@ -577,7 +581,9 @@ def test_an_officer_decision_refused_for_a_bad_override_leaves_nothing(ledger: L
     from .permit_support import application
 
     code = f"R9O{os.getpid() % 1000}-{next(_codes)}"
-    Council(ledger).register(code, f"Approver {code}", ROLE_ISSUER | ROLE_APPROVER | ROLE_VERIFIER, types=(OWN_TYPE,))
+    Council(ledger).register(
+        code, f"Approver {code}", ROLE_ISSUER | ROLE_APPROVER | ROLE_VERIFIER, types=(OWN_TYPE,), items=TEST_ITEMS
+    )
     out = io.StringIO()
     issuance.issue_file(ledger, write_jsonl(tmp_path / "licence.jsonl", make_records(1)), "MKT", out=out)
     licence = json.loads(out.getvalue())

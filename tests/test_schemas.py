@@ -24,7 +24,7 @@ from ledger.formats.schemas import SCHEMA_DIR, SCHEMAS, CertificateDocumentModel
 from ledger.services.issuance import issue_records
 from ledger.services.verify import ChainView, verify_certificate
 
-from .conftest import TEST_TYPES, make_records
+from .conftest import TEST_ITEMS, TEST_TYPES, make_records
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +130,9 @@ def bundles(ledger: Ledger, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     tmp = tmp_path_factory.mktemp("bundle-schema")
     docs = issue(ledger, tmp, "MKT", make_records(2, prefix="BSCHEMA"))
     code = f"BS{os.getpid() % 1000}"
-    Council(ledger).register(code, "Bundle schema approvals", ROLE_ISSUER | ROLE_APPROVER, types=TEST_TYPES)
+    Council(ledger).register(
+        code, "Bundle schema approvals", ROLE_ISSUER | ROLE_APPROVER, types=TEST_TYPES, items=TEST_ITEMS
+    )
     _, apps = decided(ledger, code, n=3)
     automatic = evidence.decision_bundle(ledger, code, apps[0]["case_id"])
     d = automatic["decision"]

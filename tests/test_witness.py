@@ -25,7 +25,7 @@ from ledger.services.witness.checkpoint import Checkpoint
 from ledger.services.witness.note import ED25519, Note, SignerKey, parse_note
 
 from .cli_support import cli_in_process
-from .conftest import PASSPHRASE, TEST_TYPES, make_records, make_settings, write_jsonl
+from .conftest import PASSPHRASE, TEST_ITEMS, TEST_TYPES, make_records, make_settings, write_jsonl
 from .evidence_support import rpc_url
 from .evidence_support import standalone as court_verifier
 from .witness_support import WitnessProcess
@@ -451,7 +451,9 @@ def test_decision_bundle_is_witnessed_and_fails_after_a_rollback(
 
     w1, w2 = spawn("w1.example/w", rpc_url(own)), spawn("w2.example/w", rpc_url(own))
     trust(own, [w1, w2], quorum=2)
-    Council(own).register("GOV", "Government Service Centre", ROLE_ISSUER | ROLE_APPROVER, types=TEST_TYPES)
+    Council(own).register(
+        "GOV", "Government Service Centre", ROLE_ISSUER | ROLE_APPROVER, types=TEST_TYPES, items=TEST_ITEMS
+    )
     snapshot = node(own, "evm_snapshot")
     _, apps = decided(own, "GOV")
     bundle = evidence.decision_bundle(own, "GOV", apps[0]["case_id"])

@@ -7,7 +7,8 @@ import {IDepartmentRegistry, Roles} from "./IDepartmentRegistry.sol";
 /// @notice M-of-N council governing departments, their role bits and their signing keys, with full key and status
 /// history. Members vote with their own transactions or with EIP-712 signatures that anyone may relay; proposals
 /// expire, can be rejected or cancelled, and the council itself changes only by proposal. The council also keeps
-/// the schedule of certificate types each department may issue, with the blocks each grant held. A key belongs to one department forever: after rotation it can no longer act, but what it anchored
+/// the schedule of certificate types each department may issue, and of the service items each may decide on, with the
+/// blocks each grant held. A key belongs to one department forever: after rotation it can no longer act, but what it anchored
 /// while active stays attributable through {departmentOf} and {wasActiveSignerAt}.
 contract DepartmentRegistry is IDepartmentRegistry {
     /// @notice May anchor certificate batches.
@@ -34,6 +35,8 @@ contract DepartmentRegistry is IDepartmentRegistry {
     uint256 public constant MAX_COUNCIL = 32;
     /// @notice Most certificate types one GrantType or RevokeType proposal may name.
     uint256 public constant MAX_TYPES_PER_PROPOSAL = 32;
+    /// @notice Most service items one GrantServiceItem or RevokeServiceItem proposal may name.
+    uint256 public constant MAX_ITEMS_PER_PROPOSAL = 32;
     /// @notice EIP-712 type of a signed approval.
     bytes32 public constant APPROVAL_TYPEHASH =
         keccak256("Approval(uint256 proposalId,bytes32 proposalHash,uint64 councilEpoch,uint256 deadline)");
@@ -64,6 +67,12 @@ contract DepartmentRegistry is IDepartmentRegistry {
     mapping(uint256 proposalId => Proposal) private _proposals;
     mapping(uint256 proposalId => mapping(address member => bool)) private _approved;
     mapping(uint256 proposalId => mapping(address member => bool)) private _rejected;
+
+    // appended in 2.6.0 (red team round 85s): the service items each department may decide on
+    mapping(bytes32 departmentId => ServiceItemPeriod[]) private _itemHistory;
+    /// @dev 1 + index in `_itemHistory` of the open period of an item the department holds now; 0 when not held.
+    mapping(bytes32 departmentId => mapping(bytes32 serviceItem => uint256)) private _heldItem;
+    mapping(bytes32 serviceItem => string) private _itemNames;
 
     /// @notice Sets up the council; it cannot change afterwards.
     /// @param members Council member addresses (nonzero, distinct, at least one).
@@ -237,6 +246,44 @@ contract DepartmentRegistry is IDepartmentRegistry {
     }
 
     /// @inheritdoc IDepartmentRegistry
+    function serviceItemHistory(bytes32 departmentId) external view returns (ServiceItemPeriod[] memory) {
+        _existing(departmentId);
+        return _itemHistory[departmentId];
+    }
+
+    /// @inheritdoc IDepartmentRegistry
+    function serviceItemName(bytes32 serviceItem) external view returns (string memory) {
+        return _itemNames[serviceItem];
+    }
+
+    /// @inheritdoc IDepartmentRegistry
+    function serviceItemOf(string calldata code) external pure returns (bytes32) {
+        return _serviceItemOf(code);
+    }
+
+    /// @inheritdoc IDepartmentRegistry
+    function holdsServiceItem(bytes32 departmentId, bytes32 serviceItem) external view returns (bool) {
+        return _heldItem[departmentId][serviceItem] != 0;
+    }
+
+    /// @inheritdoc IDepartmentRegistry
+    function heldServiceItemAt(bytes32 departmentId, bytes32 serviceItem, uint64 blockNumber)
+        external
+        view
+        returns (bool)
+    {
+        ServiceItemPeriod[] storage periods = _itemHistory[departmentId];
+        for (uint256 i = 0; i < periods.length; ++i) {
+            ServiceItemPeriod storage t = periods[i];
+            if (
+                t.serviceItem == serviceItem && t.fromBlock <= blockNumber
+                    && (t.untilBlock == 0 || blockNumber < t.untilBlock)
+            ) return true;
+        }
+        return false;
+    }
+
+    /// @inheritdoc IDepartmentRegistry
     function isActiveSigner(address signer, uint8 role) external view returns (bool) {
         bytes32 departmentId = _departmentOf[signer];
         if (departmentId == bytes32(0)) return false;
@@ -331,7 +378,7 @@ contract DepartmentRegistry is IDepartmentRegistry {
 
     /// @inheritdoc IDepartmentRegistry
     function version() external pure returns (string memory) {
-        return "2.5.0";
+        return "2.6.0";
     }
 
     // ----------------------------------------------------------------- internals
@@ -448,6 +495,57 @@ contract DepartmentRegistry is IDepartmentRegistry {
         }
     }
 
+    /// @dev The service items a GrantServiceItem or RevokeServiceItem proposal names: its `name` is one code or several
+    /// separated by "," (a code holding "," cannot be granted). Each is 1-128 bytes, none repeats (nor names the same
+    /// bytes32 as another), and there are at most {MAX_ITEMS_PER_PROPOSAL}.
+    function _itemList(string memory list) private pure returns (string[] memory codes) {
+        bytes memory b = bytes(list);
+        uint256 count = 1;
+        for (uint256 i = 0; i < b.length; ++i) {
+            if (b[i] == ",") ++count;
+        }
+        if (count > MAX_ITEMS_PER_PROPOSAL) revert RegistryTooManyServiceItems(count, MAX_ITEMS_PER_PROPOSAL);
+        codes = new string[](count);
+        bytes32[] memory seen = new bytes32[](count);
+        uint256 start = 0;
+        uint256 n = 0;
+        for (uint256 i = 0; i <= b.length; ++i) {
+            if (i < b.length && b[i] != ",") continue;
+            bytes memory one = new bytes(i - start);
+            for (uint256 j = start; j < i; ++j) {
+                one[j - start] = b[j];
+            }
+            string memory code = string(one);
+            if (one.length == 0 || one.length > 128) revert RegistryInvalidServiceItem(code);
+            bytes32 item = _serviceItemOf(code);
+            for (uint256 k = 0; k < n; ++k) {
+                if (seen[k] == item) revert RegistryDuplicateServiceItem(code);
+            }
+            seen[n] = item;
+            codes[n++] = code;
+            start = i + 1;
+        }
+    }
+
+    /// @dev The bytes32 of service item `code` as BatchLog records it: ASCII of at most 32 bytes right-padded with
+    /// zero bytes, anything else SHA-256 of its bytes (ledger.onchain.ids.service_item_bytes).
+    function _serviceItemOf(string memory code) private pure returns (bytes32) {
+        bytes memory b = bytes(code);
+        if (b.length <= 32) {
+            bool ascii = true;
+            for (uint256 i = 0; i < b.length; ++i) {
+                if (uint8(b[i]) >= 0x80) {
+                    ascii = false;
+                    break;
+                }
+            }
+            // casting to 'bytes32' is safe because b holds at most 32 bytes (right-padded with zero bytes)
+            // forge-lint: disable-next-line(unsafe-typecast)
+            if (ascii) return bytes32(b);
+        }
+        return sha256(b);
+    }
+
     /// @dev A certificate type name as docs/format.md defines it: `[a-z0-9][a-z0-9-]{0,63}`.
     function _checkTypeName(string memory certificateType) private pure {
         bytes memory b = bytes(certificateType);
@@ -485,6 +583,17 @@ contract DepartmentRegistry is IDepartmentRegistry {
                 bool held = _heldType[departmentId][keccak256(bytes(types[i]))] != 0;
                 if (action == Action.GrantType && held) revert RegistryTypeAlreadyGranted(departmentId, types[i]);
                 if (action == Action.RevokeType && !held) revert RegistryTypeNotGranted(departmentId, types[i]);
+            }
+        } else if (action == Action.GrantServiceItem || action == Action.RevokeServiceItem) {
+            string[] memory codes = _itemList(name);
+            for (uint256 i = 0; i < codes.length; ++i) {
+                bool held = _heldItem[departmentId][_serviceItemOf(codes[i])] != 0;
+                if (action == Action.GrantServiceItem && held) {
+                    revert RegistryServiceItemAlreadyGranted(departmentId, codes[i]);
+                }
+                if (action == Action.RevokeServiceItem && !held) {
+                    revert RegistryServiceItemNotGranted(departmentId, codes[i]);
+                }
             }
         } else if (action == Action.RotateKey) {
             _checkFreshSigner(signer);
@@ -664,6 +773,26 @@ contract DepartmentRegistry is IDepartmentRegistry {
                 _typeHistory[departmentId][_heldType[departmentId][typeHash] - 1].untilBlock = now_ + 1;
                 delete _heldType[departmentId][typeHash];
                 emit CertificateTypeRevoked(departmentId, typeHash, types[i]);
+            }
+        } else if (action == Action.GrantServiceItem) {
+            string[] memory codes = _itemList(p.name);
+            ServiceItemPeriod[] storage items = _itemHistory[departmentId];
+            for (uint256 i = 0; i < codes.length; ++i) {
+                bytes32 item = _serviceItemOf(codes[i]);
+                // from the next block, as a type: a publication in this block, even one ordered before it, is outside
+                items.push(ServiceItemPeriod({serviceItem: item, fromBlock: now_ + 1, untilBlock: 0}));
+                _heldItem[departmentId][item] = items.length;
+                if (bytes(_itemNames[item]).length == 0) _itemNames[item] = codes[i];
+                emit ServiceItemGranted(departmentId, item, codes[i]);
+            }
+        } else if (action == Action.RevokeServiceItem) {
+            string[] memory codes = _itemList(p.name);
+            for (uint256 i = 0; i < codes.length; ++i) {
+                bytes32 item = _serviceItemOf(codes[i]);
+                // until the end of this block, as a type
+                _itemHistory[departmentId][_heldItem[departmentId][item] - 1].untilBlock = now_ + 1;
+                delete _heldItem[departmentId][item];
+                emit ServiceItemRevoked(departmentId, item, codes[i]);
             }
         } else if (action == Action.Suspend) {
             d.active = false;

@@ -44,6 +44,9 @@ interface IBatchLog {
     error RuleSetZeroDigest();
     /// @notice Department `departmentId` has already published rule set `digest`.
     error RuleSetAlreadyPublished(bytes32 departmentId, bytes32 digest);
+    /// @notice Department `departmentId` does not hold service item `serviceItem` (the council grants it,
+    /// DepartmentRegistry GrantServiceItem), so it cannot publish rules for it.
+    error RuleSetServiceItemNotHeld(bytes32 departmentId, bytes32 serviceItem);
 
     // ----------------------------------------------------------------- events
 
@@ -73,7 +76,8 @@ interface IBatchLog {
     function anchorLog(bytes32 logId, bytes32 root, uint64 firstSeq, uint64 lastSeq, bytes32 headHash) external;
 
     /// @notice Publishes the digest of an approval rule set for `serviceItem`.
-    /// @dev Caller: current key of an active department with the approver role.
+    /// @dev Caller: current key of an active department with the approver role that holds `serviceItem` now
+    /// (DepartmentRegistry.holdsServiceItem, granted by the council), else {RuleSetServiceItemNotHeld}.
     /// @dev Kept per department: another department publishing the same digest (first, from a pending
     /// transaction) publishes its own, and keeps no department from publishing it.
     /// @param digest Rule set digest (nonzero, not published by the caller's department before).

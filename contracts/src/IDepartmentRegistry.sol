@@ -33,7 +33,9 @@ interface IDepartmentRegistry {
         RemoveMember, // (signer = the member leaving; departmentId 0)
         SetThreshold, // (roles = the new threshold; departmentId 0)
         GrantType, // (departmentId, name = the certificate types it may issue from now on, separated by ",")
-        RevokeType // (departmentId, name = the certificate types it may no longer issue, separated by ",")
+        RevokeType, // (departmentId, name = the certificate types it may no longer issue, separated by ",")
+        GrantServiceItem, // (departmentId, name = the service item codes it may decide on from now on, separated by ",")
+        RevokeServiceItem // (departmentId, name = the service item codes it may no longer decide on, separated by ",")
     }
 
     /// @notice Where a proposal stands. Only an Open proposal can be voted on, cancelled or executed.
@@ -87,6 +89,16 @@ interface IDepartmentRegistry {
     /// ordered after gains nothing the department could not get by being ordered first).
     struct TypePeriod {
         bytes32 typeHash;
+        uint64 fromBlock;
+        uint64 untilBlock;
+    }
+
+    /// @notice A period during which the department held service item `serviceItem` (the bytes32 a rule set is
+    /// published under, {serviceItemOf} of its code): [fromBlock, untilBlock), untilBlock 0 = still held. The code
+    /// is {serviceItemName}(serviceItem). Blocks are judged whole as for {TypePeriod}: a grant executed in block B
+    /// counts from B + 1, a revocation executed in block B from B + 1.
+    struct ServiceItemPeriod {
+        bytes32 serviceItem;
         uint64 fromBlock;
         uint64 untilBlock;
     }
@@ -183,6 +195,16 @@ interface IDepartmentRegistry {
     error RegistryTypeAlreadyGranted(bytes32 departmentId, string certificateType);
     /// @notice Department `departmentId` does not hold certificate type `certificateType`, so it cannot be revoked.
     error RegistryTypeNotGranted(bytes32 departmentId, string certificateType);
+    /// @notice `code` is not a service item code: 1-128 bytes (an empty code names no item).
+    error RegistryInvalidServiceItem(string code);
+    /// @notice A GrantServiceItem or RevokeServiceItem proposal names `code` twice.
+    error RegistryDuplicateServiceItem(string code);
+    /// @notice A GrantServiceItem or RevokeServiceItem proposal names `count` service items; at most `max` are allowed.
+    error RegistryTooManyServiceItems(uint256 count, uint256 max);
+    /// @notice Department `departmentId` already holds service item `code`.
+    error RegistryServiceItemAlreadyGranted(bytes32 departmentId, string code);
+    /// @notice Department `departmentId` does not hold service item `code`, so it cannot be revoked.
+    error RegistryServiceItemNotGranted(bytes32 departmentId, string code);
 
     // ----------------------------------------------------------------- events
 
@@ -225,6 +247,12 @@ interface IDepartmentRegistry {
     /// @notice Department `departmentId` may no longer issue certificates of type `certificateType`, from this block
     /// on; what it anchored while it held the type stays authorized.
     event CertificateTypeRevoked(bytes32 indexed departmentId, bytes32 indexed typeHash, string certificateType);
+    /// @notice Department `departmentId` may publish rule sets for (and so decide on) service item `code` from the
+    /// next block on; `serviceItem` is {serviceItemOf}(code).
+    event ServiceItemGranted(bytes32 indexed departmentId, bytes32 indexed serviceItem, string code);
+    /// @notice Department `departmentId` may no longer publish rule sets for service item `code`, from the next
+    /// block on; what it published while it held the item stays published under its authority.
+    event ServiceItemRevoked(bytes32 indexed departmentId, bytes32 indexed serviceItem, string code);
 
     // ----------------------------------------------------------------- council
 
@@ -232,8 +260,10 @@ interface IDepartmentRegistry {
     /// @dev Arguments are validated now and again at execution. Only council members.
     /// @param action The change to make.
     /// @param departmentId The department concerned (ASCII code right-padded, nonzero).
-    /// @param name Display name (Register) or certificate types separated by "," (GrantType, RevokeType: all or
-    /// none are granted or revoked); for any action UTF-8 without control characters ({RegistryNameNotText}).
+    /// @param name Display name (Register), certificate types separated by "," (GrantType, RevokeType: all or
+    /// none are granted or revoked) or service item codes separated by "," (GrantServiceItem, RevokeServiceItem: as
+    /// types); for any action
+    /// UTF-8 without control characters ({RegistryNameNotText}).
     /// @param signer Department key (Register) or new key (RotateKey).
     /// @param roles Role bits (Register, SetRoles).
     /// @return proposalId Id of the new proposal (ids start at 1).
@@ -310,6 +340,27 @@ interface IDepartmentRegistry {
     /// @notice True when, at block `blockNumber`, department `departmentId` held certificate type `typeHash`. State
     /// at a block is the state after all of that block's transactions; false for an unknown department.
     function wasAuthorizedForTypeAt(bytes32 departmentId, bytes32 typeHash, uint64 blockNumber)
+        external
+        view
+        returns (bool);
+
+    /// @notice All service item periods of department `departmentId`, in the order they were granted;
+    /// reverts {RegistryUnknownDepartment} if unknown.
+    function serviceItemHistory(bytes32 departmentId) external view returns (ServiceItemPeriod[] memory);
+
+    /// @notice Code of service item `serviceItem`; "" if no department was ever granted it.
+    function serviceItemName(bytes32 serviceItem) external view returns (string memory);
+
+    /// @notice The bytes32 a rule set for service item `code` is published under: the code right-padded with zero
+    /// bytes when it is ASCII of at most 32 bytes, else its SHA-256 (docs/decisions.md).
+    function serviceItemOf(string calldata code) external pure returns (bytes32);
+
+    /// @notice True when department `departmentId` holds service item `serviceItem` now.
+    function holdsServiceItem(bytes32 departmentId, bytes32 serviceItem) external view returns (bool);
+
+    /// @notice True when, at block `blockNumber`, department `departmentId` held service item `serviceItem`. State at
+    /// a block is the state after all of that block's transactions; false for an unknown department.
+    function heldServiceItemAt(bytes32 departmentId, bytes32 serviceItem, uint64 blockNumber)
         external
         view
         returns (bool);

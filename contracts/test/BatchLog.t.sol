@@ -27,11 +27,13 @@ contract BatchLogTest is RegistryFixture {
         mktKey = makeAddr("mkt-key");
         mktKey2 = makeAddr("mkt-key-2");
         finKey = makeAddr("fin-key");
-        vm.roll(500);
+        vm.roll(499);
         vm.warp(1_800_000_000);
         _register(MKT, mktKey, AUDITOR);
         _register(FIN, finKey, ISSUER | APPROVER);
+        _grantItem(FIN, "permit/parking");
         log = new BatchLog(registry);
+        vm.roll(500); // a grant counts from the block after its own
     }
 
     function _r(uint256 i) internal pure returns (bytes32) {
@@ -46,7 +48,7 @@ contract BatchLogTest is RegistryFixture {
     // ----------------------------------------------------------------- anchorLog
 
     function test_Views() public view {
-        assertEq(log.version(), "2.1.0", "version");
+        assertEq(log.version(), "3.0.0", "version");
         assertEq(address(log.registry()), address(registry), "registry");
         assertEq(log.nextSequence(MKT, APPROVALS), 1, "starts at 1");
         IBatchLog.LogBatch memory b = log.logBatch(MKT, _r(1));
@@ -233,9 +235,58 @@ contract BatchLogTest is RegistryFixture {
         log.publishRuleSet(bytes32(0), ITEM);
         vm.prank(finKey);
         log.publishRuleSet(keccak256("rules"), ITEM);
+        _grantItem(FIN, "other");
+        vm.roll(block.number + 1);
         vm.expectRevert(abi.encodeWithSelector(IBatchLog.RuleSetAlreadyPublished.selector, FIN, keccak256("rules")));
         vm.prank(finKey);
         log.publishRuleSet(keccak256("rules"), bytes32("other"));
+    }
+
+    /// @dev A department acting outside its authority (red team round 85s): FIN, an approver, publishes rules for a
+    /// service item the council never granted it - the tax office deciding social-security subsidies, with its own
+    /// key and no library. Refused, naming the department and the item; nothing is recorded.
+    function test_Attack_RevertWhen_ItemNotHeld() public {
+        bytes32 subsidy = bytes32("ss/subsidy");
+        vm.expectRevert(abi.encodeWithSelector(IBatchLog.RuleSetServiceItemNotHeld.selector, FIN, subsidy));
+        vm.prank(finKey);
+        log.publishRuleSet(keccak256("subsidy rules"), subsidy);
+        (bytes32 dept,,,) = log.ruleSet(FIN, keccak256("subsidy rules"));
+        assertEq(dept, bytes32(0), "nothing recorded");
+        // every item, "*", is an item of its own: holding one item is not holding all
+        vm.expectRevert(abi.encodeWithSelector(IBatchLog.RuleSetServiceItemNotHeld.selector, FIN, bytes32("*")));
+        vm.prank(finKey);
+        log.publishRuleSet(keccak256("subsidy rules"), bytes32("*"));
+    }
+
+    /// @dev Held now, as the registry says after each transaction (as CertificateAnchor judges a type): from the
+    /// grant's execution, not after its revocation's; what was published while held stays published.
+    function test_ItemGrantAndRevocation() public {
+        bytes32 subsidy = bytes32("ss/subsidy");
+        vm.expectRevert(abi.encodeWithSelector(IBatchLog.RuleSetServiceItemNotHeld.selector, FIN, subsidy));
+        vm.prank(finKey);
+        log.publishRuleSet(keccak256("v1"), subsidy);
+        _grantItem(FIN, "ss/subsidy");
+        vm.roll(block.number + 1);
+        vm.prank(finKey);
+        log.publishRuleSet(keccak256("v1"), subsidy);
+        vm.roll(block.number + 1);
+        _revokeItem(FIN, "ss/subsidy");
+        vm.expectRevert(abi.encodeWithSelector(IBatchLog.RuleSetServiceItemNotHeld.selector, FIN, subsidy));
+        vm.prank(finKey);
+        log.publishRuleSet(keccak256("v2"), subsidy);
+        (bytes32 dept,,,) = log.ruleSet(FIN, keccak256("v1"));
+        assertEq(dept, FIN, "published while held stays published");
+    }
+
+    /// @dev Another department's item: MKT's grant is no authority of FIN's.
+    function testFuzz_RevertWhen_ItemHeldByAnotherDepartment(bytes32 item) public {
+        vm.assume(item != ITEM);
+        _setRoles(MKT, AUDITOR | APPROVER);
+        _pass(IDepartmentRegistry.Action.GrantServiceItem, MKT, "ss/subsidy", address(0), 0);
+        vm.roll(block.number + 1);
+        vm.expectRevert(abi.encodeWithSelector(IBatchLog.RuleSetServiceItemNotHeld.selector, FIN, item));
+        vm.prank(finKey);
+        log.publishRuleSet(keccak256("rules"), item);
     }
 
     /// @dev Rule set squatting: MKT (an approver too here) copies the digest of FIN's pending publication and
@@ -243,6 +294,8 @@ contract BatchLogTest is RegistryFixture {
     /// namespace: no department can keep another from publishing (hence deciding with) a rule set.
     function test_Attack_RuleSetSquattingCannotBlockOrHijack() public {
         _setRoles(MKT, AUDITOR | APPROVER);
+        _grantItem(MKT, "squat");
+        vm.roll(block.number + 1);
         bytes32 digest = keccak256("fin rules v1");
         vm.prank(mktKey);
         log.publishRuleSet(digest, bytes32("squat")); // front-run
@@ -278,6 +331,8 @@ contract LogHandler is Test {
     bytes32[] public rootDepartments;
     bytes32[] public ruleSetDigests;
     bytes32[] public ruleSetDepartments;
+    /// @dev Publications a department made for the other's service item (never granted to it): must stay 0.
+    uint256 public foreignPublications;
 
     constructor() {
         address[] memory council = new address[](1);
@@ -288,7 +343,12 @@ contract LogHandler is Test {
             keys[i] = vm.addr(0xC0DE00 + i);
             // auditor and approver: both may anchor these logs and publish rule sets
             registry.propose(IDepartmentRegistry.Action.Register, departments[i], "dept", keys[i], 4 | 8);
+            // each holds one service item, its own code ("D0", "D1")
+            registry.propose(
+                IDepartmentRegistry.Action.GrantServiceItem, departments[i], i == 0 ? "D0" : "D1", address(0), 0
+            );
         }
+        vm.roll(block.number + 1); // a grant counts from the block after its own
     }
 
     function rootCount() external view returns (uint256) {
@@ -318,6 +378,18 @@ contract LogHandler is Test {
         // every attempt, refused or not: the invariant finds one another department's publication blocked
         ruleSetDigests.push(digest);
         ruleSetDepartments.push(departmentId);
+    }
+
+    /// @dev Hostile: a department publishes a rule set for the other department's service item, or one no one
+    /// holds; the contract must refuse every such publication.
+    function publishForeignItem(uint256 dept, uint256 pick, bytes32 item) external {
+        bytes32 departmentId = departments[dept % 2];
+        if (pick % 2 == 0) item = departments[(dept + 1) % 2];
+        if (item == departmentId) return;
+        vm.prank(keys[dept % 2]);
+        try log.publishRuleSet(keccak256(abi.encode("foreign", pick)), item) {
+            ++foreignPublications;
+        } catch {}
     }
 
     function anchorLog(uint256 dept, uint256 logIndex, uint64 span, uint64 skew) external {
@@ -405,5 +477,10 @@ contract BatchLogInvariantTest is Test {
             assertEq(item, dept, "its own publication");
             assertTrue(blockNumber != 0, "published");
         }
+    }
+
+    /// @dev No department ever published a rule set for a service item it did not hold (red team round 85s).
+    function invariant_NoRuleSetForAnItemNotHeld() public view {
+        assertEq(handler.foreignPublications(), 0, "a rule set for another department's item");
     }
 }

@@ -42,7 +42,7 @@ contract DepartmentRegistryTest is RegistryFixture {
         assertEq(registry.threshold(), 2, "threshold");
         assertTrue(registry.isCouncilMember(m1), "m1 member");
         assertFalse(registry.isCouncilMember(outsider), "outsider not member");
-        assertEq(registry.version(), "2.5.0", "version");
+        assertEq(registry.version(), "2.6.0", "version");
         assertEq(registry.proposalCount(), 0, "no proposals");
         assertEq(registry.departmentIds().length, 0, "no departments");
         assertEq(registry.ROLE_ISSUER(), 1, "issuer bit");

@@ -31,6 +31,7 @@ from ..services.council import (
     get_proposal,
     governance_history,
     is_code,
+    item_list,
     list_proposals,
     load_member,
     read_approval,
@@ -188,6 +189,14 @@ def _proposal_parsers(sub: Any, member: argparse.ArgumentParser) -> None:
         p.add_argument("code")
         p.add_argument("types", metavar="TYPE", nargs="+", help="a certificate type, e.g. business-licence")
         p.set_defaults(run=_propose, action=action)
+    for action, text in (
+        ("grant-item", "authorize a department to decide on one or more service items (one proposal; * is every item)"),
+        ("revoke-item", "stop a department deciding on service items (what it published before stays valid)"),
+    ):
+        p = sub.add_parser(action, help=text, parents=[member])
+        p.add_argument("code")
+        p.add_argument("items", metavar="ITEM", nargs="+", help="a service item code, e.g. 440300-SCJG-0107")
+        p.set_defaults(run=_propose, action=action)
     p = sub.add_parser("roles", help="change a department's roles", parents=[member])
     p.add_argument("code")
     p.add_argument("--roles", required=True)
@@ -284,6 +293,9 @@ def _proposal_arguments(args: argparse.Namespace, ledger: Ledger) -> tuple[Actio
     if args.action in ("grant-type", "revoke-type"):
         action = Action.GRANT_TYPE if args.action == "grant-type" else Action.REVOKE_TYPE
         return action, args.code, type_list(args.types), ZERO_ADDRESS, 0
+    if args.action in ("grant-item", "revoke-item"):
+        action = Action.GRANT_SERVICE_ITEM if args.action == "grant-item" else Action.REVOKE_SERVICE_ITEM
+        return action, args.code, item_list(args.items), ZERO_ADDRESS, 0
     if args.action == "roles":
         return Action.SET_ROLES, args.code, "", ZERO_ADDRESS, roles_from_names(args.roles)
     if args.action in ("add-member", "remove-member"):

@@ -97,16 +97,17 @@ def _shape(abi_type: ABIType) -> Any:
 
 ROLE_NAMES = {"issuer": ROLE_ISSUER, "verifier": ROLE_VERIFIER, "auditor": ROLE_AUDITOR, "approver": ROLE_APPROVER}
 
-CONTRACT_VERSIONS = {"registry": "2.5.0", "anchor": "4.3.0", "log": "2.1.0"}
+CONTRACT_VERSIONS = {"registry": "2.6.0", "anchor": "4.3.0", "log": "3.0.0"}
 _VERSION_REASONS = {
     "registry": "certificate types per department, proposals that expire, votes bound to the proposal's content, "
     "department ids that are codes, department keys never council members, proposal names that are text, a signed "
-    "approval already counted skipped in a batch: docs/governance.md",
+    "approval already counted skipped in a batch, service items per department: docs/governance.md",
     "anchor": "batches and statuses per department, a revoked or superseded digest ended under every root of its "
     "department, a batch of one certificate type its department holds, superseded only within it, a digest that "
     "commits to its type (certificate format pl-cert/2), each department's status changes chained in its status trail and its anchorings in its anchoring trail, each successor's predecessors recorded under it: "
     "docs/format.md §4 and §8",
-    "log": "log ranges and rule sets per department, docs/format.md §8 and docs/decisions.md",
+    "log": "log ranges and rule sets per department, rule sets only for a service item the department holds, "
+    "docs/format.md §8 and docs/decisions.md",
 }
 SEND_ATTEMPTS = 8
 DROP_CHECKS = 3  # consecutive look-ups that must miss before a transaction counts as dropped

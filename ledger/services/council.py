@@ -33,10 +33,12 @@ from ..formats.canonical import parse_hex32, strict_json_loads
 from ..formats.certificate import read_bounded
 from ..onchain import chainread
 from ..onchain.chain import Chain, HeadMovedError, department_code, department_id_bytes, role_names
+from ..onchain.ids import service_item_bytes
 from ..storage.keys import Keystore, is_council_key
 
 __all__ = [
     "COUNCIL_CHANGES",
+    "ITEM_ACTIONS",
     "TYPE_ACTIONS",
     "Action",
     "ApprovalFile",
@@ -46,13 +48,17 @@ __all__ = [
     "ProposalState",
     "approval_typed_data",
     "at_one_block",
+    "current_service_items",
     "current_types",
     "describe",
     "explain",
     "for_department",
     "get_proposal",
     "governance_history",
+    "holds_service_item",
     "is_authorized_for_type",
+    "item_code",
+    "item_list",
     "list_proposals",
     "load_member",
     "read_approval",
@@ -78,11 +84,18 @@ class Action(IntEnum):
     SET_THRESHOLD = 7
     GRANT_TYPE = 8  # name = the certificate type the department may issue from now on
     REVOKE_TYPE = 9  # name = the certificate type it may no longer issue
+    GRANT_SERVICE_ITEM = 10  # name = the service item code it may decide on from now on (one per proposal)
+    REVOKE_SERVICE_ITEM = 11  # name = the service item code it may no longer decide on
 
 
 # Actions that change the council itself (no department); every other action names a department.
 COUNCIL_CHANGES = frozenset({Action.ADD_MEMBER, Action.REMOVE_MEMBER, Action.SET_THRESHOLD})
 TYPE_ACTIONS = frozenset({Action.GRANT_TYPE, Action.REVOKE_TYPE})
+ITEM_ACTIONS = frozenset({Action.GRANT_SERVICE_ITEM, Action.REVOKE_SERVICE_ITEM})
+# Longest service item code a grant may name, in bytes (the registry's limit; docs/rules.md's codes are 1-128).
+MAX_SERVICE_ITEM_BYTES = 128
+# Most service items one grant or revocation names (the registry's MAX_ITEMS_PER_PROPOSAL).
+MAX_ITEMS_PER_PROPOSAL = 32
 # A certificate type name (docs/format.md), as the registry checks it too.
 CERTIFICATE_TYPE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}\Z")
 # Most types one grant or revocation names (the registry's MAX_TYPES_PER_PROPOSAL).
@@ -113,6 +126,36 @@ def type_list(types: Sequence[str]) -> str:
     if repeated:
         raise InputError(f"certificate type {repeated[0]!r} is named twice; name each type once")
     return ",".join(types)
+
+
+def item_code(code: str) -> str:
+    """One service item code a grant or revocation may name, as a rule set's ``service_item`` names it ("*" is every
+    item: a grant of its own). InputError, before any transaction, for what the registry would refuse or split."""
+    if not isinstance(code, str) or not code or len(code.encode("utf-8")) > MAX_SERVICE_ITEM_BYTES:
+        raise InputError(f"{code!r} is not a service item code: 1 to {MAX_SERVICE_ITEM_BYTES} bytes of text")
+    if not code.isprintable():
+        raise InputError(f"service item code {code!r} holds a character that is not printable")
+    if "," in code:
+        raise InputError(
+            f"service item code {code!r} holds ',', which separates the codes of a grant: it cannot be granted"
+        )
+    return code
+
+
+def item_list(items: Sequence[str]) -> str:
+    """The ``name`` of a service item grant or revocation proposal: ``items`` joined by "," as the registry reads them
+    (all of them or none change). Raises InputError, before any transaction, for what the registry would refuse."""
+    if isinstance(items, str):
+        raise InputError(f"service items are a list of codes, not one string: [{items!r}]")
+    if not 1 <= len(items) <= MAX_ITEMS_PER_PROPOSAL:
+        raise InputError(f"a grant or revocation names 1 to {MAX_ITEMS_PER_PROPOSAL} service items, not {len(items)}")
+    for item in items:
+        item_code(item)
+    keys = [service_item_bytes(item) for item in items]
+    repeated = sorted({item for item, key in zip(items, keys, strict=True) if keys.count(key) > 1})
+    if repeated:
+        raise InputError(f"service item {repeated[0]!r} is named twice; name each item once")
+    return ",".join(items)
 
 
 def types_of(name: str) -> list[str]:
@@ -256,6 +299,14 @@ def describe(
         return (
             f"stop department {department} issuing certificates of {named} (those it anchored before stay authorized)"
         )
+    if action in ITEM_ACTIONS:
+        codes = name.split(",")
+        named = f"service item{'s' if len(codes) > 1 else ''} " + ", ".join(
+            repr(c) + (" (every service item)" if c == "*" else "") for c in codes
+        )
+        if action is Action.GRANT_SERVICE_ITEM:
+            return f"authorize department {department} to decide on {named}"
+        return f"stop department {department} deciding on {named} (rule sets it published before stay authorized)"
     if action is Action.ADD_MEMBER:
         return f"add {signer} to the council (open proposals made before become stale)"
     if action is Action.REMOVE_MEMBER:
@@ -275,6 +326,9 @@ def explain(chain: Chain, proposal: Proposal) -> str:
             if proposal.action in TYPE_ACTIONS:
                 types = current_types(chain, proposal.department, block=block)
                 text += f", types {', '.join(types) if types else 'none'}"
+            if proposal.action in ITEM_ACTIONS:
+                items = current_service_items(chain, proposal.department, block=block)
+                text += f", service items {', '.join(items) if items else 'none'}"
             return text
         if proposal.action in COUNCIL_CHANGES:
             members, threshold = chain.call_many([fns.councilMembers(), fns.threshold()], block)
@@ -438,6 +492,27 @@ def is_authorized_for_type(chain: Chain, department: str, certificate_type: str,
     )
 
 
+def current_service_items(chain: Chain, department: str, *, block: int | None = None) -> list[str]:
+    """Codes of the service items ``department`` holds now (its open grants), sorted; read at one block."""
+    fns = chain.registry.functions
+
+    def at(head: int) -> list[str]:
+        periods = chain.call(fns.serviceItemHistory(department_id_bytes(department)), head)
+        held = sorted({bytes(p[0]) for p in periods if int(p[2]) == 0})
+        return sorted(str(name) for name in chain.call_many([fns.serviceItemName(h) for h in held], head))
+
+    return at(block) if block is not None else at_one_block(chain, at, f"the service items of {department}")
+
+
+def holds_service_item(chain: Chain, department: str, code: str, block: int | None = None) -> bool:
+    """True when ``department`` held service item ``code`` at ``block`` (default: now)."""
+    fns = chain.registry.functions
+    item = service_item_bytes(code)
+    if block is None:
+        return bool(chain.call(fns.holdsServiceItem(department_id_bytes(department), item)))
+    return bool(chain.call(fns.heldServiceItemAt(department_id_bytes(department), item, block)))
+
+
 @dataclass(frozen=True)
 class GovernanceEvent:
     block: int
@@ -471,6 +546,8 @@ _HISTORY_EVENTS = (
     "DepartmentRolesChanged",
     "CertificateTypeGranted",
     "CertificateTypeRevoked",
+    "ServiceItemGranted",
+    "ServiceItemRevoked",
     "CouncilMemberAdded",
     "CouncilMemberRemoved",
     "ThresholdChanged",

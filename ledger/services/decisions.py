@@ -405,6 +405,21 @@ def require_approver(ledger: Ledger, department: str, what: str) -> None:
         )
 
 
+def require_service_item(ledger: Ledger, department: str, item: str, what: str) -> None:
+    """StateError unless the council made ``department`` responsible for service item ``item`` (it holds it now:
+    DepartmentRegistry's service item grants; "*", every item, is a grant of its own). The chain refuses a rule set
+    for an item the department does not hold (BatchLog 3.0.0, red team round 85s); this says so before anything is
+    written, naming the council's command."""
+    chain = ledger.chain
+    fns = chain.registry.functions
+    if not chain.call(fns.holdsServiceItem(department_id_bytes(department), service_item_bytes(item))):
+        raise StateError(
+            f"department {department!r} cannot {what} for service item {item!r}: the council has not made it "
+            f"responsible for that item (never granted, or revoked); the council grants it: one member runs "
+            f"`ledger council propose grant-item {department} {item}` and the others approve"
+        )
+
+
 def publish_rule_set(
     ledger: Ledger, rule_set: RuleSet | str | Path | Mapping[str, Any], department: str
 ) -> dict[str, Any]:
@@ -433,6 +448,7 @@ def publish_rule_set(
             "transaction": None,
             "already_published": True,
         }
+    require_service_item(ledger, department, rule_set.service_item, "publish rule sets")
     _refuse_another_document_under_its_version(ledger, rule_set, department)
     account = ledger.department_account(department)
     receipt = chain.transact(
@@ -1134,6 +1150,7 @@ def decide(
     applicant_identity(applicant_ref)
     require_approver(ledger, department, "record decisions")
     rules = _resolve_rule_set(ledger, rule_set)
+    require_service_item(ledger, department, rules.service_item, "record decisions")
     check_item_published(rules)  # one stored before round 60c reads the item from the application: it decides nothing
     permits.require_issuer(ledger, department, rules)
     prepared = _prepare_input(case_id, service_item, decision_input)
@@ -1862,6 +1879,7 @@ def decide_many(
     department_id_bytes(department)
     require_approver(ledger, department, "record decisions")
     for rules in rule_sets.values():
+        require_service_item(ledger, department, rules.service_item, "record decisions")
         check_item_published(rules)  # as decide: nothing recorded under rules reading the item from the application
         _require_own(ledger, rules, department)
         permits.require_issuer(ledger, department, rules)

@@ -24,7 +24,7 @@ from ..client import (
 )
 from ..errors import ChainError, NotFoundError, StateError
 from ..onchain.chain import Chain, HeadMovedError, department_code, department_id_bytes, role_names
-from .council import ZERO_ADDRESS, Action, CouncilMember, ProposalState, proposal_state, type_list
+from .council import ZERO_ADDRESS, Action, CouncilMember, ProposalState, item_list, proposal_state, type_list
 
 __all__ = [
     "Action",
@@ -261,12 +261,22 @@ class Council:
 
     # -- the actions -------------------------------------------------------------------------------------
     def register(
-        self, code: str, name: str, roles: int, *, signer: str | None = None, types: Sequence[str] = ()
+        self,
+        code: str,
+        name: str,
+        roles: int,
+        *,
+        signer: str | None = None,
+        types: Sequence[str] = (),
+        items: Sequence[str] = (),
     ) -> str:
         """Register a department and grant it the certificate ``types`` it may issue (a second proposal, one for all
-        of them); without ``signer`` a new key ``dept-CODE`` is created in the keystore."""
+        of them) and the service ``items`` it may decide on (a third, one for all of them); without ``signer`` a new key
+        ``dept-CODE`` is created in the keystore."""
         if types:
             type_list(types)  # refused before the department exists, not half-way
+        if items:
+            item_list(items)
         if signer is None:
             key = department_key_name(code)
             signer = (
@@ -277,6 +287,8 @@ class Council:
         self.decide(Action.REGISTER, code, name=name, signer=signer, roles=roles)
         if types:
             self.grant_types(code, types)
+        if items:
+            self.grant_items(code, items)
         return signer
 
     def grant_types(self, code: str, types: Sequence[str]) -> None:
@@ -287,6 +299,16 @@ class Council:
         """Stop department ``code`` issuing each of ``types`` (one proposal); what it anchored before stays
         authorized."""
         self.decide(Action.REVOKE_TYPE, code, name=type_list(types))
+
+    def grant_items(self, code: str, items: Sequence[str]) -> None:
+        """Authorize department ``code`` to publish rule sets for, and so decide on, each of service ``items`` from the
+        next block (one proposal; "*" is every item, a grant of its own)."""
+        self.decide(Action.GRANT_SERVICE_ITEM, code, name=item_list(items))
+
+    def revoke_items(self, code: str, items: Sequence[str]) -> None:
+        """Stop department ``code`` publishing rule sets for each of service ``items`` (one proposal); what it
+        published before stays authorized, and so do the decisions taken with it."""
+        self.decide(Action.REVOKE_SERVICE_ITEM, code, name=item_list(items))
 
     def rotate_key(self, code: str) -> str:
         """Give department ``code`` a new key; the old keystore file is kept, renamed, for the record."""

@@ -1975,6 +1975,12 @@ def _check_published(
             f"the rule set was published by {published['department']}, not by {department}, whose decision this "
             "is: a department decides only with rule sets it published itself"
         )
+    if not _held_item_at(chain, published):
+        return False, (
+            f"{published['department']} did not hold the service item the rule set was published for at block "
+            f"{published['block_number']}: the council had not made it responsible for that item (DepartmentRegistry "
+            "serviceItemHistory)"
+        )
     if event is not None and published["block_number"] > event["block_number"]:
         return False, (
             f"the rule set was published in block {published['block_number']}, after the decision was "
@@ -1986,7 +1992,21 @@ def _check_published(
             f"the rule set was published in block {published['block_number']}, after the decision was "
             f"taken (block {taken})"
         )
-    return True, f"published by {published['department']} in block {published['block_number']}"
+    return True, (
+        f"published by {published['department']} in block {published['block_number']}, holding the service item it "
+        "was published for"
+    )
+
+
+def _held_item_at(chain: Chain, published: dict[str, Any]) -> bool:
+    """True when the publishing department held the published service item at the publication's block: a period of
+    the registry's ``serviceItemHistory`` ([from, until), until 0 = open) covers it (red team round 85s). A decision
+    on an item revoked after the publication stays valid, as a certificate of a type revoked after its anchoring."""
+    periods = chain.call(chain.registry.functions.serviceItemHistory(department_id_bytes(published["department"])))
+    item, at = _b(published["service_item"]), int(published["block_number"])
+    return any(
+        bytes(i) == item and int(start) <= at and (int(until) == 0 or at < int(until)) for i, start, until in periods
+    )
 
 
 def _unproven_publication(

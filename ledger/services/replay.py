@@ -300,6 +300,8 @@ class _RuleSets:
         self._misnamed: dict[tuple[str, str], bytes | None] = {}  # memo of misnamed()
         self._others: dict[tuple[str, str], list[str]] = {}
         self._unread_items: dict[str, str | None] = {}  # memo of unread_item()
+        self._unheld: dict[tuple[str, str], bytes | None] = {}  # memo of unheld()
+        self._item_periods: dict[str, list[tuple[bytes, int, int]]] = {}  # serviceItemHistory by department
 
     def unread_item(self, rule_set: RuleSet) -> str | None:
         """The first ``item.`` path ``rule_set``'s rules read without publishing the item's attributes or a
@@ -329,9 +331,10 @@ class _RuleSets:
             self._others[key] = sorted(found)
         return self._others[key]
 
-    def publications(self, dept: str) -> dict[str, tuple[int | None, bytes | None]]:
-        """:meth:`published` and :meth:`item` for each rule set the database records as ``dept``'s (a few rows), for
-        the replaying process to send its workers (``_DepartmentRun.chain_facts``). The record's department only
+    def publications(self, dept: str) -> dict[str, tuple[int | None, bytes | None, bytes | None]]:
+        """:meth:`published`, :meth:`item` and :meth:`unheld` for each rule set the database records as ``dept``'s (a
+        few rows), for the replaying process to send its workers (``_DepartmentRun.chain_facts``). The record's
+        department only
         chooses what is asked: the answer is the chain's, and a worker asks the chain itself for any other digest a
         decision names."""
         with self._ledger.engine.connect() as conn:
@@ -341,16 +344,19 @@ class _RuleSets:
                 .all()
             )
         return {
-            digest: (self.published(digest, dept), self._items.get((dept, digest)))
+            digest: (self.published(digest, dept), self._items.get((dept, digest)), self.unheld(digest, dept))
             for digest in digests
             if isinstance(digest, str)
         }
 
-    def take_publications(self, dept: str, published: Mapping[str, tuple[int | None, bytes | None]]) -> None:
+    def take_publications(
+        self, dept: str, published: Mapping[str, tuple[int | None, bytes | None, bytes | None]]
+    ) -> None:
         """Take the publications the replaying process read for this replay (a worker): the answers this process
         would have asked the chain for, read once per replay instead of once per process."""
-        for digest, (block, item) in published.items():
+        for digest, (block, item, unheld) in published.items():
             self._published.setdefault((dept, digest), block)
+            self._unheld.setdefault((dept, digest), unheld)
             if item is not None:
                 self._items.setdefault((dept, digest), item)
 
@@ -391,6 +397,27 @@ class _RuleSets:
             wrong = item is not None and item != service_item_bytes(rule_set.service_item)
             self._misnamed[key] = item if wrong else None
         return self._misnamed[key]
+
+    def unheld(self, digest: str, dept: str) -> bytes | None:
+        """The service item ``dept``'s publication of rule set ``digest`` names when ``dept`` did not hold it at the
+        publication's block (no period of the registry's ``serviceItemHistory`` covers it: red team round 85s), else
+        None (also when unpublished). An item revoked after the publication leaves it held then. Worked out once per
+        rule set and department; the periods are read once per department."""
+        key = (dept, digest)
+        if key not in self._unheld:
+            item, block = self.item(digest, dept), self.published(digest, dept)
+            held = True
+            if item is not None and block is not None:
+                if dept not in self._item_periods:
+                    chain = self._ledger.chain
+                    periods = chain.call(chain.registry.functions.serviceItemHistory(department_id_bytes(dept)))
+                    self._item_periods[dept] = [(bytes(i), int(start), int(until)) for i, start, until in periods]
+                held = any(
+                    i == item and start <= block and (until == 0 or block < until)
+                    for i, start, until in self._item_periods[dept]
+                )
+            self._unheld[key] = None if held else item
+        return self._unheld[key]
 
     def get(self, digest: str, dept: str) -> tuple[RuleSet | None, str | None, str | None, int | None]:
         """(rule set, failed check, detail, block in which ``dept`` published it)."""
@@ -1597,7 +1624,9 @@ class _DepartmentRun:
         self.facts = facts
         self.selection = selection
         self._credit: Any = None
-        self._chain_facts: tuple[list[tuple[bool, int, int]], dict[str, tuple[int | None, bytes | None]]] | None = None
+        self._chain_facts: (
+            tuple[list[tuple[bool, int, int]], dict[str, tuple[int | None, bytes | None, bytes | None]]] | None
+        ) = None
 
     def credit_book(self) -> Any:
         """The department's credit list as the chain attests it, read once (supervision.py)."""
@@ -1614,7 +1643,9 @@ class _DepartmentRun:
         if self._credit is None:
             self._credit = book
 
-    def chain_facts(self) -> tuple[list[tuple[bool, int, int]], dict[str, tuple[int | None, bytes | None]]]:
+    def chain_facts(
+        self,
+    ) -> tuple[list[tuple[bool, int, int]], dict[str, tuple[int | None, bytes | None, bytes | None]]]:
         """What a chunk reads of the chain in the common case, as this process read it for this replay: the
         department's registry periods and the publication block of every rule set the database records (read once
         per replay: the same bound as each process reading them at its first chunk). Sent with every chunk to the
@@ -1627,7 +1658,7 @@ class _DepartmentRun:
         return self._chain_facts
 
     def share_chain_facts(
-        self, facts: tuple[list[tuple[bool, int, int]], dict[str, tuple[int | None, bytes | None]]]
+        self, facts: tuple[list[tuple[bool, int, int]], dict[str, tuple[int | None, bytes | None, bytes | None]]]
     ) -> None:
         """Take :meth:`chain_facts` as the replaying process read them (a worker)."""
         periods, published = facts
@@ -2128,6 +2159,14 @@ def _rerun(
             "rule_set_unpublished",
             f"rule set {digest} was published by {dept} as a rule set for service item {item_text(item)}, not for "
             f"{rule_set.service_item!r}, the item it serves",
+        )
+    unheld = rule_sets.unheld(digest, dept) if published is not None and isinstance(digest, str) else None
+    if unheld is not None:
+        # the chain refuses such a publication (BatchLog 3.0.0); a record naming one is outside the council's grant
+        fail(
+            "rule_set_unpublished",
+            f"rule set {digest} was published by {dept} in block {published} for service item {item_text(unheld)}, "
+            f"which the council had not made {dept} responsible for then (red team round 85s)",
         )
     unread = rule_sets.unread_item(rule_set)
     if unread is not None:

@@ -81,4 +81,12 @@ abstract contract RegistryFixture is Test {
     function _revokeType(bytes32 id, string memory certificateType) internal {
         _pass(IDepartmentRegistry.Action.RevokeType, id, certificateType, address(0), 0);
     }
+
+    function _grantItem(bytes32 id, string memory code) internal {
+        _pass(IDepartmentRegistry.Action.GrantServiceItem, id, code, address(0), 0);
+    }
+
+    function _revokeItem(bytes32 id, string memory code) internal {
+        _pass(IDepartmentRegistry.Action.RevokeServiceItem, id, code, address(0), 0);
+    }
 }
