@@ -16,6 +16,7 @@ read from the layout, never counted by hand.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -23,8 +24,7 @@ from typing import Any
 from eth_utils.crypto import keccak
 
 from ..errors import ChainError
-from .stateproof import MAX_PROOF_SLOTS, Member, layout_leaf, layout_members
-from .toolchain import storage_layout
+from .stateproof import MAX_PROOF_SLOTS, Member, layout_leaf, layout_members, shipped_layout
 
 # The most status changes and predecessors together a certificate's proof carries: six fixed slots and two per
 # change or predecessor within the most slots one proof holds. A certificate suspended and reinstated more often than
@@ -76,16 +76,10 @@ def mapped(slot: int, key: bytes) -> int:
     return int.from_bytes(keccak(key + slot.to_bytes(32, "big")), "big")
 
 
-_LAYOUT: list[CertificateLayout] = []
-
-
+@functools.cache
 def certificate_layout() -> CertificateLayout:
-    if not _LAYOUT:
-        try:
-            _LAYOUT.append(CertificateLayout.from_layout(storage_layout("CertificateAnchor")))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ChainError(f"the shipped storage layout of CertificateAnchor is unreadable ({exc!r})") from None
-    return _LAYOUT[0]
+    """CertificateAnchor's storage layout as the slots read it (once a process)."""
+    return shipped_layout("CertificateAnchor", CertificateLayout.from_layout)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,14 +13,13 @@ The slots are the compiler's (``storageLayout`` in ledger/onchain/contracts.json
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ChainError
 from .anchorslots import mapped
-from .stateproof import Member, layout_leaf, layout_members, verified_words
-from .toolchain import storage_layout
+from .stateproof import Member, layout_leaf, layout_members, shipped_layout, verified_words
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,16 +52,10 @@ class LogLayout:
         )
 
 
-_LAYOUT: list[LogLayout] = []
-
-
+@functools.cache
 def log_layout() -> LogLayout:
-    if not _LAYOUT:
-        try:
-            _LAYOUT.append(LogLayout.from_layout(storage_layout("BatchLog")))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ChainError(f"the shipped storage layout of BatchLog is unreadable ({exc!r})") from None
-    return _LAYOUT[0]
+    """BatchLog's storage layout as the slots read it (once a process)."""
+    return shipped_layout("BatchLog", LogLayout.from_layout)
 
 
 def batch_slots(department_id: bytes, root: bytes) -> list[int]:

@@ -17,6 +17,7 @@ for: the length is a proven word, but a word of the registry's storage all the s
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +27,6 @@ from eth_utils.crypto import keccak
 from ..errors import ChainError
 from . import stateproof
 from .ids import department_code
-from .toolchain import storage_layout
 
 # The most periods of one kind this reader accepts of a department: a key rotation, a status change or a type grant is
 # a council decision each, and a department's whole history is a few dozen. Past it, the history is not proven.
@@ -102,16 +102,10 @@ class RegistryLayout:
         return self.keys, self.statuses, self.types
 
 
-_LAYOUT: list[RegistryLayout] = []
-
-
+@functools.cache
 def registry_layout() -> RegistryLayout:
-    if not _LAYOUT:
-        try:
-            _LAYOUT.append(RegistryLayout.from_layout(storage_layout("DepartmentRegistry")))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ChainError(f"the shipped storage layout of DepartmentRegistry is unreadable ({exc!r})") from None
-    return _LAYOUT[0]
+    """DepartmentRegistry's storage layout as the slots read it (once a process)."""
+    return stateproof.shipped_layout("DepartmentRegistry", RegistryLayout.from_layout)
 
 
 # -- a department's history ----------------------------------------------------------------------------------------

@@ -18,10 +18,11 @@ The slots are the compiler's (``storageLayout`` in ledger/onchain/contracts.json
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from eth_utils.crypto import keccak
 
@@ -399,6 +400,18 @@ def layout_members(types: Mapping[str, Any], struct: str) -> dict[str, Member]:
     }
 
 
+_Layout = TypeVar("_Layout")
+
+
+def shipped_layout(contract: str, read: Callable[[Mapping[str, Any]], _Layout]) -> _Layout:
+    """``read`` of the compiler's storage layout of ``contract`` as shipped with the contracts (contracts.json); a
+    ChainError naming the contract when it does not read. Each slots module's ``*_layout`` keeps its answer."""
+    try:
+        return read(storage_layout(contract))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ChainError(f"the shipped storage layout of {contract} is unreadable ({exc!r})") from None
+
+
 @dataclass(frozen=True, slots=True)
 class AnchorLayout:
     """Where CertificateAnchor keeps a department's status and anchoring trails, from the compiler's storage layout."""
@@ -435,16 +448,10 @@ def _mapped(slot: int, key: bytes) -> int:
     return int.from_bytes(keccak(key + slot.to_bytes(32, "big")), "big")
 
 
-_LAYOUT: list[AnchorLayout] = []
-
-
+@functools.cache
 def anchor_layout() -> AnchorLayout:
-    if not _LAYOUT:
-        try:
-            _LAYOUT.append(AnchorLayout.from_layout(storage_layout("CertificateAnchor")))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ChainError(f"the shipped storage layout of CertificateAnchor is unreadable ({exc!r})") from None
-    return _LAYOUT[0]
+    """CertificateAnchor's storage layout as the slots read it (once a process)."""
+    return shipped_layout("CertificateAnchor", AnchorLayout.from_layout)
 
 
 # -- reading proven state from a node ----------------------------------------------------------------------------
