@@ -262,17 +262,38 @@ def held_history_proof(chain: Chain, cp: Checkpoint, dept: bytes, held: bytes, d
 
 
 def log_section(
-    chain: Chain, cp: Checkpoint, department: str, root: bytes, digest: bytes | None
+    chain: Chain,
+    cp: Checkpoint,
+    department: str,
+    root: bytes,
+    digest: bytes | None,
+    *,
+    data_dir: Path | None = None,
 ) -> dict[str, Any] | None:
     """The ``state`` member of a decision bundle's ``witness`` section: the header of the checkpoint's block and, as
     ``log``, the node's ``eth_getProof`` of the log contract's slots for the decision's batch record
     (``_batches[department][root]``, every word) and, with ``digest``, its rule set's publication
     (``_ruleSets[department][digest]``) there (ledger/onchain/logslots.py), checked against the cosigned hash before it
-    is written. None when the node cannot prove that block's state (it keeps the head's only, or some 512 blocks): a
-    verifier then says "log batch: not proven" (docs/evidence.md)."""
+    is written. With ``data_dir`` the proofs ``ledger witness collect`` kept with the checkpoint are tried first (the
+    batches anchored since the checkpoint before it, and their departments' rule sets). None when neither proves them
+    (the node keeps the head's state only, or some 512 blocks): a verifier then says "log batch: not proven"
+    (docs/evidence.md)."""
     log = chain.deployment.log
     dept = department_id_bytes(department)
     slots = logslots.decision_slots(dept, root, digest)
+    kept = None if data_dir is None else CheckpointStore(data_dir).state(cp.hash_hex)
+    if kept is not None and isinstance(kept.get("log"), dict):
+        answer = logslots.kept_proof(kept["log"], slots)
+        trimmed = None if answer is None else _trimmed(_plain(kept.get("block")), answer, slots)
+        if trimmed is not None:
+            try:
+                logslots.verified_log(
+                    trimmed["block"], trimmed["proof"], log, dept, root, digest, cp.block_hash, cp.height
+                )
+            except (ChainError, KeyError, TypeError, AttributeError):
+                pass
+            else:
+                return {"block": trimmed["block"], "log": trimmed["proof"]}
     try:
         block, answer = stateproof.fetch(chain.w3, log, slots, cp.height)
         logslots.verified_log(block, answer, log, dept, root, digest, cp.block_hash, cp.height)
@@ -293,7 +314,7 @@ def decision_state(
     node's ``wasActiveSignerAt`` and ``statusHistory`` answers of ``department_key`` and the bundle's periods of
     ``department_history`` to the cosigned block. The registry member is left out when neither proves it (verifiers
     then say "registry: not proven"); None when the log's proof cannot be had (as :func:`log_section`)."""
-    section = log_section(chain, cp, department, root, digest)
+    section = log_section(chain, cp, department, root, digest, data_dir=data_dir)
     if section is None:
         return None
     registry = registry_section(chain, data_dir, cp, department, section["block"])
