@@ -6005,7 +6005,8 @@ def state_proof(results: list[tuple[str, str, str]]) -> str:
     """The JSON report's ``state_proof``, from the witnessed check: "proven" (it passed on the bundle's state proof),
     "absent" (the bundle carries none: the trails at the witnessed block are the node's word), "partial" (the anchor's
     slots proven, the issuer's registry periods not: no registry section; or a copy's history through its held root
-    not: no held_history section), "not proven" (witness keys were given and
+    not: no held_history section; a decision bundle without witness.state, or whose state carries no registry
+    section), "not proven" (witness keys were given and
     the checkpoint or the proof did not hold, or the check was not run), or "not witnessed" (no witness key given); as
     the library's report says it. The text report's last line says "VERIFIED, without a state
     proof" when absent; the JSON said only "verified": true (red team round 79, noticed)."""

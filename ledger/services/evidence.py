@@ -545,7 +545,8 @@ def state_proof_of(witnessed: Check | None) -> str:
     "absent" (the bundle carries none: the trails at the witnessed block are the node's word), "partial" (the anchor's
     slots proven, the issuer's registry periods not: a bundle without ``witness.state.registry``; or the status history
     through a held root naming another batch not: one without ``witness.state.held_history``; a decision bundle whose
-    batch record and rule set's publication are not: one without ``witness.state``), "not proven" (witness
+    batch record and rule set's publication are not: one without ``witness.state``; or whose deciding department's
+    registry periods are not: one without ``witness.state.registry``), "not proven" (witness
     keys were given and the checkpoint or the proof did not hold, or the check was not run), or "not witnessed" (no
     witness key given). The text verdict says "VERIFIED, without a state proof" when absent; the JSON said only
     ``verified: true`` (red team round 79, noticed). The court's verifier says the same (its ``state_proof``)."""
