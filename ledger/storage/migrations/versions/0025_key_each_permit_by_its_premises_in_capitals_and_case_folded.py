@@ -37,20 +37,20 @@ def _rebuild_on_sqlite(keyed_by_nth: bool) -> None:
         sa.Column("mac", sa.String(length=66), nullable=True),
     ]
     primary = ["digest", "nth"] if keyed_by_nth else ["digest"]
-    op.create_table("permit_key_0025", *columns, sa.PrimaryKeyConstraint(*primary))
+    op.create_table("permit_key_rebuilt", *columns, sa.PrimaryKeyConstraint(*primary))
     if keyed_by_nth:
         op.execute(
-            "INSERT INTO permit_key_0025 (digest, nth, department_id) SELECT digest, 0, department_id FROM permit_key"
+            "INSERT INTO permit_key_rebuilt (digest, nth, department_id) SELECT digest, 0, department_id FROM permit_key"
         )
     else:
         op.execute(
-            "INSERT INTO permit_key_0025 (digest, department_id) SELECT digest, department_id FROM permit_key "
+            "INSERT INTO permit_key_rebuilt (digest, department_id) SELECT digest, department_id FROM permit_key "
             "WHERE nth = 0"
         )
     op.drop_index("ix_permit_key_department_bucket", table_name="permit_key")
     op.drop_index("ix_permit_key_department_key", table_name="permit_key")
     op.drop_table("permit_key")
-    op.rename_table("permit_key_0025", "permit_key")
+    op.rename_table("permit_key_rebuilt", "permit_key")
     op.create_index("ix_permit_key_department_key", "permit_key", ["department_id", "key"])
     op.create_index("ix_permit_key_department_bucket", "permit_key", ["department_id", "bucket"])
 
