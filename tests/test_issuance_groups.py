@@ -171,3 +171,21 @@ def test_a_group_inserts_its_certificates_in_digest_order_each_at_its_leaf(
         stored = bytes(leaves[root])
         assert "0x" + stored[32 * leaf : 32 * leaf + 32].hex() == digest, "a row's leaf does not hold its digest"
     assert_anchored_exactly_once(ledger, department, {r.certificate_id for r in records}, verify=True)
+
+
+def test_a_digest_already_stored_is_refused_and_nothing_of_its_batch_is_written(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """The digest is unique across the whole store: a batch carrying a stored certificate's digest (under new ids)
+    is refused and leaves no row and no batch. Today the digest's primary key is the arbiter; a digest index split
+    into generations (bench/analysis.md, "an index whose inserts stay local") must keep this across generations."""
+    department = fresh_department
+    issuance.issue_records(ledger, _validated(department, make_records(1)), department)
+    before = _stored(ledger, department)
+    with ledger.engine.connect() as conn:
+        stored = conn.execute(select(Certificate.digest).where(Certificate.department_id == department)).scalar_one()
+    built = issuance.build_batch(ledger, _validated(department, make_records(2)), department)
+    built.digests[1] = bytes.fromhex(stored[2:])  # the second of two new ids carries the stored digest
+    with pytest.raises(InputError, match="nothing of this batch was written"):
+        issuance.store_prepared(ledger, built)
+    assert _stored(ledger, department) == before, "a batch holding a stored digest left a row or a batch behind"
