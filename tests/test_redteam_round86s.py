@@ -1,0 +1,145 @@
+"""Red team, round 86s (service items, at the decision's own block): a department deciding an item after the council
+revoked it, with rules it published while it held the item.
+
+Hole (each attack test failed before its fix): round 85s judged a department's service item at the block its rule set
+was published in. A decision is evidenced by the block that anchors its log batch, and the council's revocation of
+the item came between the two: the library refused to decide, but the department running its own copy of it (or
+writing its log entry itself) and anchoring its log batch (``BatchLog.anchorLog`` with its own key: the chain sees a
+Merkle root, no item) recorded decisions on an item it no longer held, replayed clean and passed both evidence
+verifiers. Adversary: a department acting outside its authority.
+
+Fixed: replay reports ``service_item_not_held`` and both verifiers fail ``service_item_held`` for a decision whose
+rule set's item the department did not hold at the anchoring block of the decision's log batch (a period of the
+registry's ``serviceItemHistory`` covers it, the block judged whole as for types); the library refuses an officer's
+decision applying such rules too. A decision anchored while the item was held stays valid after a revocation.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ledger.client import Ledger
+from ledger.errors import StateError
+from ledger.formats.rules import RuleSet
+from ledger.onchain.ids import ROLE_APPROVER, ROLE_ISSUER
+from ledger.services import decisions, evidence, logchain
+from ledger.services.departments import Council
+from ledger.services.replay import replay
+
+from .decision_support import application, unique_rule_set
+from .evidence_support import both
+
+_codes = itertools.count(1)
+
+
+def _social_security(ledger: Ledger, tag: str) -> tuple[str, RuleSet]:
+    """A newly registered approver department granted every item ("*"), its rules published while it holds it."""
+    code = f"S86-{os.getpid() % 1000}-{tag}{next(_codes)}"
+    Council(ledger).register(code, f"Social security {code}", ROLE_APPROVER | ROLE_ISSUER, items=("*",))
+    rules = unique_rule_set(f"r86s-{code}")
+    decisions.publish_rule_set(ledger, rules, code)
+    return code, rules
+
+
+def test_a_decision_taken_and_anchored_after_the_item_was_revoked_fails_replay_and_both_verifiers(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adversary: the department, after the council revoked its item, deciding a case with its own copy of the
+    library (the service item refusal taken out) and anchoring its decision log with its own key. The decision
+    anchored while the item was held stays valid; the one anchored after the revocation is reported by replay
+    (``service_item_not_held``) and fails ``service_item_held`` in both verifiers, naming the anchoring block."""
+    code, rules = _social_security(ledger, "a")
+    decisions.decide(ledger, code, "C-R86S-1", "ITEM-1", application("C-R86S-1"), rules, applicant_ref="AB1234561")
+    logchain.anchor_pending(ledger, decisions.LOG_DECISIONS, code)
+    Council(ledger).revoke_items(code, ["*"])
+    with pytest.raises(StateError, match=r"grant-item"):
+        decisions.decide(ledger, code, "C-R86S-2", "ITEM-1", application("C-R86S-2"), rules, applicant_ref="AB1234562")
+    monkeypatch.setattr(decisions, "require_service_item", lambda *_a, **_k: None)  # the department's own copy
+    decisions.decide(ledger, code, "C-R86S-2", "ITEM-1", application("C-R86S-2"), rules, applicant_ref="AB1234562")
+    monkeypatch.undo()
+    assert logchain.anchor_pending(ledger, decisions.LOG_DECISIONS, code)  # the chain takes the root: no item in it
+    anchored = logchain.chain_ranges(ledger, decisions.LOG_DECISIONS, code)[-1].block_number
+
+    discrepancies = replay(ledger, department=code).discrepancies
+    found = [(d.check, d.case_id) for d in discrepancies]
+    assert found == [("service_item_not_held", "C-R86S-2")], found
+    detail = discrepancies[0].detail
+    assert f"block {anchored}" in detail and "'*'" in detail, detail
+
+    late = evidence.decision_bundle(ledger, code, "C-R86S-2")
+    report, exit_code, result = both(ledger, late, tmp_path, "after-revocation.json")
+    assert exit_code == 1 and not report.ok
+    assert {c.name for c in report.failed} == {"service_item_held"}, report.to_json()
+    assert result is not None
+    court = next(c for c in result["checks"] if c["name"] == "service_item_held")["detail"]
+    assert f"block {anchored}" in court, court
+
+    earlier = evidence.decision_bundle(ledger, code, "C-R86S-1")
+    report, exit_code, result = both(ledger, earlier, tmp_path, "before-revocation.json")
+    assert exit_code == 0 and report.ok, report.to_json()
+    assert result is not None
+    held = next(c for c in result["checks"] if c["name"] == "service_item_held")["detail"]
+    assert "held" in held, held
+
+
+def test_a_decision_recorded_before_the_revocation_and_anchored_after_it_is_judged_by_its_anchoring(
+    ledger: Ledger,
+) -> None:
+    """The block a decision is evidenced by is its log batch's anchoring: a decision recorded while the item was
+    held but anchored only after the council revoked it is indistinguishable on the record from one backdated by
+    its department, so it is reported (docs/governance.md: anchor before the revocation executes)."""
+    code, rules = _social_security(ledger, "b")
+    decisions.decide(ledger, code, "C-R86S-3", "ITEM-1", application("C-R86S-3"), rules, applicant_ref="AB1234563")
+    Council(ledger).revoke_items(code, ["*"])
+    logchain.anchor_pending(ledger, decisions.LOG_DECISIONS, code)
+    found = [(d.check, d.case_id) for d in replay(ledger, department=code).discrepancies]
+    assert found == [("service_item_not_held", "C-R86S-3")], found
+
+
+def test_the_library_refuses_an_officers_decision_under_rules_of_an_item_revoked(ledger: Ledger) -> None:
+    """Adversary: the department, after the revocation, recording an officer's decision that applies the rules it
+    published while it held the item: refused before anything is recorded, naming the council's command."""
+    code, rules = _social_security(ledger, "c")
+    Council(ledger).revoke_items(code, ["*"])
+    with pytest.raises(StateError, match=r"grant-item"):
+        decisions.record_human_decision(
+            ledger,
+            code,
+            "C-R86S-4",
+            "ITEM-1",
+            officer="officer-86",
+            outcome="reject",
+            reasons=["OFFICER_CHECKED_ON_SITE"],
+            applicant_ref="AB1234564",
+            rule_set=rules,
+        )
+    assert decisions.find_decisions(ledger, code, "C-R86S-4") == []
+
+
+def test_a_service_item_code_holding_a_comma_is_refused_at_every_entry_point(ledger: Ledger) -> None:
+    """A council grant's codes travel joined by ',' (the proposal's name), so a code holding ',' can never be
+    granted; real codes (the service catalogue's, e.g. 440300-SCJG-0107) hold letters, digits and '-' only. Each
+    entry point refuses it with an error saying why: the library's grant (as the command line does), and
+    publishing or deciding with a rule set serving such a code, which no longer says "ask the council to grant it".
+    The registry itself reads such a name as two codes, which is what `ledger council show` shows."""
+    from ledger.errors import InputError
+    from ledger.services.council import Action, describe, item_list
+
+    code, _rules = _social_security(ledger, "d")
+    with pytest.raises(InputError, match=r"holds ','"):
+        Council(ledger).grant_items(code, ["440300-SCJG-0042,0043"])
+    with pytest.raises(InputError, match=r"holds ','"):
+        item_list(["440300-SCJG-0042,0043"])
+    shipped = Path(__file__).resolve().parent.parent / "rules" / "business-licence-renewal.yaml"
+    document = yaml.safe_load(shipped.read_text(encoding="utf-8"))
+    document.update(service_item="440300-SCJG-0042,0043", version=f"r86s-comma-{code}")
+    with pytest.raises(InputError, match=r"holds ','.*no department can hold it") as raised:
+        decisions.publish_rule_set(ledger, document, code)
+    assert "grant-item" not in str(raised.value), raised.value
+    shown = describe(Action.GRANT_SERVICE_ITEM, code, name="440300-SCJG-0042,0043")
+    assert "'440300-SCJG-0042', '0043'" in shown, shown
