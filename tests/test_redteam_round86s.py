@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -26,11 +28,13 @@ import yaml
 from ledger.client import Ledger
 from ledger.errors import StateError
 from ledger.formats.rules import RuleSet
-from ledger.onchain.ids import ROLE_APPROVER, ROLE_ISSUER
+from ledger.onchain.ids import ROLE_APPROVER, ROLE_ISSUER, department_id_bytes
 from ledger.services import decisions, evidence, logchain
+from ledger.services.council import Action
 from ledger.services.departments import Council
 from ledger.services.replay import replay
 
+from .cli_support import rpc
 from .decision_support import application, unique_rule_set
 from .evidence_support import both
 
@@ -101,6 +105,49 @@ def test_a_decision_recorded_before_the_revocation_and_anchored_after_it_is_judg
     assert found == [("service_item_not_held", "C-R86S-3")], found
 
 
+def test_a_revocation_mined_in_the_anchorings_own_block_leaves_the_decision_inside_the_grant(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """The block is judged whole, as for certificate types: the council's revocation executed in the very block that
+    anchors the decision (whatever their order in it) still covers the anchoring - a department gains nothing by
+    being ordered after it that it could not have by being ordered first. Replay and both verifiers pass it."""
+    code, rules = _social_security(ledger, "e")
+    decisions.decide(ledger, code, "C-R86S-5", "ITEM-1", application("C-R86S-5"), rules, applicant_ref="AB1234565")
+    council = Council(ledger)
+    first, *others = council.members
+    proposal = first.propose(Action.REVOKE_SERVICE_ITEM, code, name="*")
+    threshold = int(ledger.chain.call(ledger.chain.registry.functions.threshold()))
+    for member in others[: threshold - 2]:
+        assert not member.approve(proposal).executed
+    last, chain = others[threshold - 2], ledger.chain
+    rpc(ledger, "evm_setAutomine", False)
+    rpc(ledger, "evm_setIntervalMining", 0)
+    anchored: list[list[str]] = []
+    worker = threading.Thread(
+        target=lambda: anchored.append(logchain.anchor_pending(ledger, decisions.LOG_DECISIONS, code))
+    )
+    try:
+        worker.start()
+        deadline = time.monotonic() + 30
+        while int(rpc(ledger, "txpool_status")["pending"], 16) < 1:  # the anchoring waits in the node's pool
+            assert time.monotonic() < deadline, "the anchoring was never sent"
+            time.sleep(0.05)
+        revocation = chain.send(last.account, chain.registry.functions.approve(proposal))
+        rpc(ledger, "evm_mine")
+    finally:
+        rpc(ledger, "evm_setAutomine", True)
+    worker.join(timeout=60)
+    assert anchored and anchored[0], anchored
+    (anchoring,) = logchain.chain_ranges(ledger, decisions.LOG_DECISIONS, code)
+    assert chain.wait(revocation, timeout=30)["blockNumber"] == anchoring.block_number
+    assert not chain.call(chain.registry.functions.holdsServiceItem(department_id_bytes(code), b"*".ljust(32, b"\0")))
+
+    assert [d.check for d in replay(ledger, department=code).discrepancies] == []
+    bundle = evidence.decision_bundle(ledger, code, "C-R86S-5")
+    report, exit_code, _ = both(ledger, bundle, tmp_path, "revoked-in-the-same-block.json")
+    assert exit_code == 0 and report.ok, report.to_json()
+
+
 def test_the_library_refuses_an_officers_decision_under_rules_of_an_item_revoked(ledger: Ledger) -> None:
     """Adversary: the department, after the revocation, recording an officer's decision that applies the rules it
     published while it held the item: refused before anything is recorded, naming the council's command."""
@@ -128,7 +175,7 @@ def test_a_service_item_code_holding_a_comma_is_refused_at_every_entry_point(led
     publishing or deciding with a rule set serving such a code, which no longer says "ask the council to grant it".
     The registry itself reads such a name as two codes, which is what `ledger council show` shows."""
     from ledger.errors import InputError
-    from ledger.services.council import Action, describe, item_list
+    from ledger.services.council import describe, item_list
 
     code, _rules = _social_security(ledger, "d")
     with pytest.raises(InputError, match=r"holds ','"):

@@ -309,6 +309,7 @@ class _RuleSets:
         self._unread_items: dict[str, str | None] = {}  # memo of unread_item()
         self._unheld: dict[tuple[str, str], bytes | None] = {}  # memo of unheld()
         self._item_periods: dict[str, list[tuple[bytes, int, int]]] = {}  # serviceItemHistory by department
+        self._held: dict[tuple[str, bytes, int], bool] = {}  # memo of held_at(): a batch's decisions share its block
 
     def unread_item(self, rule_set: RuleSet) -> str | None:
         """The first ``item.`` path ``rule_set``'s rules read without publishing the item's attributes or a
@@ -438,10 +439,13 @@ class _RuleSets:
         """Whether ``dept`` held service ``item`` (bytes32) at ``block``: a period [from, until) of its
         :meth:`item_periods` covers it (until 0: held still). A block is judged whole, as the registry's
         ``heldServiceItemAt``: a grant executed in block B counts from B + 1, a revocation in B until the end of B."""
-        return any(
-            i == item and start <= block and (until == 0 or block < until)
-            for i, start, until in self.item_periods(dept)
-        )
+        key = (dept, item, block)
+        if key not in self._held:
+            self._held[key] = any(
+                i == item and start <= block and (until == 0 or block < until)
+                for i, start, until in self.item_periods(dept)
+            )
+        return self._held[key]
 
     def get(self, digest: str, dept: str) -> tuple[RuleSet | None, str | None, str | None, int | None]:
         """(rule set, failed check, detail, block in which ``dept`` published it)."""
