@@ -132,9 +132,8 @@ def get_department(chain: Chain, code: str) -> Department:
 
 def _names(chain: Chain, types: Any, items: Any, block: int | str) -> dict[tuple[str, bytes], str]:
     """The names of the certificate types (by keccak256 hash) and service items (by bytes32) of these periods, read in
-    one batch: the registry's ``certificateTypeName`` and ``serviceItemName``. A type hash and an item's bytes32
-    never collide in practice (a hash against a right-padded code or a SHA-256), and each is looked up in its own
-    periods' names only."""
+    one batch: the registry's ``certificateTypeName`` and ``serviceItemName``, keyed ("type", hash) and ("item",
+    bytes32)."""
     fns = chain.registry.functions
     hashes = sorted({bytes(p[0]) for p in types})
     codes = sorted({bytes(p[0]) for p in items})
@@ -171,15 +170,11 @@ def _department(
         keys=keys,
         statuses=statuses,
         type_history=[
-            TypePeriod(
-                (names or {}).get(("type", bytes(t[0]))) or "0x" + bytes(t[0]).hex(), int(t[1]), int(t[2]) or None
-            )
+            TypePeriod((names or {}).get(("type", bytes(t[0])), "0x" + bytes(t[0]).hex()), int(t[1]), int(t[2]) or None)
             for t in type_history
         ],
         item_history=[
-            ItemPeriod(
-                (names or {}).get(("item", bytes(t[0]))) or "0x" + bytes(t[0]).hex(), int(t[1]), int(t[2]) or None
-            )
+            ItemPeriod((names or {}).get(("item", bytes(t[0])), "0x" + bytes(t[0]).hex()), int(t[1]), int(t[2]) or None)
             for t in item_history
         ],
     )
