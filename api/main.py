@@ -99,11 +99,45 @@ def _token_secret(ledger: Ledger) -> bytes:
     )
 
 
-async def _anchor_periodically(ledger: Ledger, interval: float, refusals: RefusalLog | None = None) -> None:
+# How long the gateway's shutdown waits for a background round in flight (an anchoring, a permits' sweep) to finish
+# in its thread before it stops waiting: the round is not cancellable there, and a ledger closed under it fails
+# it half way (its work is crash-safe, so what it had not committed is done again by the next start's round).
+SHUTDOWN_GRACE_SECONDS = 30.0
+
+
+async def _next_round(interval: float, stopping: asyncio.Event) -> bool:
+    """Wait ``interval`` seconds, or less when the gateway is stopping: whether to run another round."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stopping.wait(), interval)
+    return not stopping.is_set()
+
+
+async def _stop_rounds(tasks: list[asyncio.Task[None]], stopping: asyncio.Event) -> None:
+    """Ask the background loops to stop and wait for the round each has in flight (up to
+    :data:`SHUTDOWN_GRACE_SECONDS`), so the ledger is not closed under a thread still using it; a round still
+    running then is cancelled and said in the log."""
+    stopping.set()
+    if not tasks:
+        return
+    _, late = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_SECONDS)
+    for task in late:
+        log.warning(
+            "a background round (%s) was still running %s s after shutdown began; stopped waiting for it",
+            task.get_name(),
+            SHUTDOWN_GRACE_SECONDS,
+        )
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _anchor_periodically(
+    ledger: Ledger, interval: float, refusals: RefusalLog | None = None, stopping: asyncio.Event | None = None
+) -> None:
     """Anchor every department's pending access-log entries every ``interval`` seconds (first writing the counts
-    of unauthenticated refusals whose window closed)."""
-    while True:
-        await asyncio.sleep(interval)
+    of unauthenticated refusals whose window closed), until ``stopping`` is set."""
+    stopping = stopping or asyncio.Event()
+    while await _next_round(interval, stopping):
         try:
             if refusals is not None:
                 await run_in_threadpool(refusals.flush, ledger, now=datetime.now(UTC))
@@ -119,12 +153,12 @@ async def _anchor_periodically(ledger: Ledger, interval: float, refusals: Refusa
         await run_in_threadpool(_collect_cosignatures, ledger)
 
 
-async def _follow_periodically(ledger: Ledger, interval: float) -> None:
+async def _follow_periodically(ledger: Ledger, interval: float, stopping: asyncio.Event | None = None) -> None:
     """Every ``interval`` seconds (``LEDGER_PERMIT_FOLLOW_SECONDS``), make every department's live permits follow the
     certificates they rest on (permits.follow_all; red team round 77c): a permit falls within ``interval`` and one
-    sweep of its licence."""
-    while True:
-        await asyncio.sleep(interval)
+    sweep of its licence. Until ``stopping`` is set."""
+    stopping = stopping or asyncio.Event()
+    while await _next_round(interval, stopping):
         try:
             followed = await run_in_threadpool(permits.follow_all, ledger)
         except Exception as exc:  # noqa: BLE001 - a background task: any failure is logged, the next round retries
@@ -228,15 +262,23 @@ def create_app(ledger: Ledger | None = None, *, settings: ApiSettings | None = N
         if ledger is None:
             opened = await run_in_threadpool(Ledger.open)
             _attach(app, opened, settings)
-        task = None
+        stopping = asyncio.Event()
+        rounds: list[asyncio.Task[None]] = []
         if settings.anchor_interval_seconds > 0:
-            task = asyncio.create_task(
-                _anchor_periodically(app.state.ledger, settings.anchor_interval_seconds, app.state.refusals)
+            rounds.append(
+                asyncio.create_task(
+                    _anchor_periodically(
+                        app.state.ledger, settings.anchor_interval_seconds, app.state.refusals, stopping
+                    ),
+                    name="anchoring",
+                )
             )
-        following = None
         if app.state.ledger.settings.permit_follow_seconds > 0:
-            following = asyncio.create_task(
-                _follow_periodically(app.state.ledger, app.state.ledger.settings.permit_follow_seconds)
+            rounds.append(
+                asyncio.create_task(
+                    _follow_periodically(app.state.ledger, app.state.ledger.settings.permit_follow_seconds, stopping),
+                    name="permits' sweep",
+                )
             )
         if settings.head_max_age_seconds > 0:
             app.state.head.start(settings.head_refresh_seconds)
@@ -244,11 +286,7 @@ def create_app(ledger: Ledger | None = None, *, settings: ApiSettings | None = N
             yield
         finally:
             app.state.head.stop()
-            for running in (task, following):
-                if running is not None:
-                    running.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await running
+            await _stop_rounds(rounds, stopping)
             if opened is not None:
                 opened.close()
 

@@ -78,9 +78,14 @@ def key_file_findings(keys_dir: Path) -> list[Finding]:
     umask) or a hand-made directory leaves them 0644 and 0755, and every command and the gateway used them silently:
     any local user could copy the wrapped keys and try passphrases offline, at the scrypt work factor alone (red team
     round 85b; ssh refuses such a private key file). Said here, by ``ledger doctor``, and logged by the gateway at its
-    start; nothing is refused (a restore must still run). Entries are looked at, never followed or read."""
+    start; nothing is refused (a restore must still run). Entries are looked at (their modes), never opened or read.
+
+    A symbolic link is judged by what it leads to, as the keystore opens it: a ``keys`` directory linked to another
+    volume, or a key file linked to a file elsewhere, is used through the link, and the data directory's 0700 (made at
+    every start) does not guard the target. Both were passed over, so the case where the files' own modes matter
+    most went unsaid (red team round 86)."""
     try:
-        mode = os.lstat(keys_dir).st_mode
+        mode = os.stat(keys_dir).st_mode  # followed: the directory the keystore reads
     except OSError:
         return []
     if not stat.S_ISDIR(mode):
@@ -101,13 +106,19 @@ def key_file_findings(keys_dir: Path) -> list[Finding]:
         return found
     for entry in entries:
         try:
-            held = entry.stat(follow_symlinks=False)
+            held = entry.stat(follow_symlinks=True)  # a link: the file the keystore would open through it
         except OSError:
             continue
         if stat.S_ISREG(held.st_mode) and held.st_mode & 0o077:
+            target = ""
+            if entry.is_symlink():
+                try:
+                    target = f" (a link to {os.path.realpath(entry.path)})"
+                except OSError:
+                    target = " (a link)"
             found.append(
                 Finding(
-                    f"the key file {entry.path} may be opened by other users than its owner (mode "
+                    f"the key file {entry.path}{target} may be opened by other users than its owner (mode "
                     f"{stat.S_IMODE(held.st_mode):04o}): a copy of it can be tried against passphrases offline; "
                     f"`chmod 600 {entry.path}`"
                 )
