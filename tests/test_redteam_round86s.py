@@ -12,22 +12,30 @@ Fixed: replay reports ``service_item_not_held`` and both verifiers fail ``servic
 rule set's item the department did not hold at the anchoring block of the decision's log batch (a period of the
 registry's ``serviceItemHistory`` covers it, the block judged whole as for types); the library refuses an officer's
 decision applying such rules too. A decision anchored while the item was held stays valid after a revocation.
+
+Open (strict xfail): with the chain's operator answering the item periods falsely, a witnessed bundle of such a
+decision still passes both verifiers, "proven": no state proof carries the periods yet.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from eth_abi import encode as abi_encode
+from eth_utils.crypto import keccak
 
 from ledger.client import Ledger
 from ledger.errors import StateError
 from ledger.formats.rules import RuleSet
+from ledger.onchain.chain import Chain, connect
 from ledger.onchain.ids import ROLE_APPROVER, ROLE_ISSUER, department_id_bytes
 from ledger.services import decisions, evidence, logchain
 from ledger.services.council import Action
@@ -35,8 +43,11 @@ from ledger.services.departments import Council
 from ledger.services.replay import replay
 
 from .cli_support import rpc
+from .conftest import PASSPHRASE
 from .decision_support import application, unique_rule_set
-from .evidence_support import both
+from .evidence_support import both, rpc_url, standalone
+from .rpc_proxy import RpcProxy
+from .witness_support import trusted_witness
 
 _codes = itertools.count(1)
 
@@ -190,3 +201,73 @@ def test_a_service_item_code_holding_a_comma_is_refused_at_every_entry_point(led
     assert "grant-item" not in str(raised.value), raised.value
     shown = describe(Action.GRANT_SERVICE_ITEM, code, name="440300-SCJG-0042,0043")
     assert "'440300-SCJG-0042', '0043'" in shown, shown
+
+
+SERVICE_ITEM_HISTORY = "0x" + keccak(text="serviceItemHistory(bytes32)")[:4].hex()
+# an ABI (bytes32,uint64,uint64)[] of one period: every item ("*") held from block 1 on, never revoked
+EVERY_ITEM_HELD = "0x" + abi_encode(["(bytes32,uint64,uint64)[]"], [[(b"*".ljust(32, b"\0"), 1, 0)]]).hex()
+
+
+def _held_for_ever(method: str, params: Any, answer: Any) -> Any:
+    call = params[0] if method == "eth_call" and isinstance(params, list) and params else {}
+    data = str(call.get("data", call.get("input", ""))).lower() if isinstance(call, dict) else ""
+    if "result" in answer and data.startswith(SERVICE_ITEM_HISTORY):
+        return {**answer, "result": EVERY_ITEM_HELD}
+    return answer
+
+
+def _held_for_ever_batch(requests: list[Any], answers: list[Any]) -> list[Any]:
+    asked = {r.get("id"): r for r in requests}
+    return [
+        _held_for_ever(asked[a.get("id")].get("method"), asked[a.get("id")].get("params"), a)
+        if a.get("id") in asked
+        else a
+        for a in answers
+    ]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="open (red team round 86s): a node answering serviceItemHistory with the revoked item still held makes "
+    "both verifiers pass a witnessed decision bundle of a decision anchored after the revocation, even with "
+    "--require-state-proof (no state proof carries the item periods; red team round 86's row)",
+)
+def test_a_node_answering_a_revoked_item_as_held_is_not_believed_by_a_witnessed_bundles_verifiers(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adversary: the department deciding after the revocation (as above), with the chain's operator answering the
+    registry's ``serviceItemHistory`` with the item never revoked; the witnesses are honest. ``service_item_held``
+    reads the periods from the node, and no part of a witnessed decision bundle proves them (``witness.state.log``
+    proves the batch and the publication, the registry section the deciding key): both verifiers should not pass it
+    with ``--require-state-proof``. Closing it: the decision bundle's state section proves the department's
+    ``_itemHistory`` at the cosigned block and both verifiers hold the node's periods to it."""
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
+    code, rules = _social_security(ledger, "w")
+    Council(ledger).revoke_items(code, ["*"])
+    with monkeypatch.context() as patch:
+        patch.setattr(decisions, "require_service_item", lambda *_a, **_k: None)  # the department's own copy
+        decisions.decide(ledger, code, "C-R86S-6", "ITEM-1", application("C-R86S-6"), rules, applicant_ref="AB1234566")
+    logchain.anchor_pending(ledger, decisions.LOG_DECISIONS, code)
+    for key, _ in trusted_witness(ledger, tmp_path):
+        bundle = evidence.decision_bundle(ledger, code, "C-R86S-6")
+        if "log" not in bundle["witness"].get("state", {}):
+            pytest.fail(f"no log proof in the witnessed bundle: {sorted(bundle['witness'].get('state', {}))}")
+        path = tmp_path / "revoked-witnessed.json"
+        path.write_text(json.dumps(bundle), encoding="utf-8")
+        honest = evidence.verify_bundle(path, ledger.chain, witness_keys=[key], require_state_proof=True)
+        if honest.ok or {c.name for c in honest.failed} != {"service_item_held"}:
+            pytest.fail(f"the honest node's answer should fail service_item_held alone: {honest.to_json()}")
+        with RpcProxy(rpc_url(ledger), rewrite=_held_for_ever, rewrite_batch=_held_for_ever_batch) as node:
+            lying = Chain(connect(node.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
+            report = evidence.verify_bundle(path, lying, witness_keys=[key], require_state_proof=True)
+            exit_code, result, stderr = standalone(
+                ledger, path, "--witness-key", key, "--require-state-proof", rpc=node.url
+            )
+            if not node.saw(SERVICE_ITEM_HISTORY):
+                pytest.fail("the lie was never told")
+        if result is None:
+            pytest.fail(stderr)
+        assert not report.ok, report.to_json()
+        assert exit_code != 0, result
