@@ -53,7 +53,9 @@ without it says "held root's history: not proven" (failing under --require-state
 witness.state (the cosigned block's header and, as log, the proof of the log contract's record of the decision's
 batch and of its rule set's publication there) is proven the same way, and anchor_event and rule_set_published hold
 the node's logBatch record and its LogBatchAnchored and RuleSetPublished events to it; without it witnessed says
-"log batch: not proven" (failing under --require-state-proof).
+"log batch: not proven" (failing under --require-state-proof). Its registry member proves the deciding department's
+periods as a certificate bundle's proves the issuer's: department_key holds the node's wasActiveSignerAt and
+statusHistory answers to them, department_history the bundle's periods; without it "registry: not proven".
 
 Every state read is made at the node's latest block. One answer of anvil is asked again, and no other: a read at
 "latest" refused with "BlockOutOfRangeError: block height is N but requested was M", M below N, which a node that
@@ -2629,14 +2631,15 @@ class Verifier:
         return False
 
     def registry(self) -> tuple[dict[str, list[tuple[Any, ...]]], int] | None:
-        """(the issuer's periods, the witnessed height) as the bundle's ``witness.state.registry`` proves them at a
+        """(the issuer's (a decision's: the deciding department's) periods, the witnessed height) as the bundle's
+        ``witness.state.registry`` proves them at a
         checkpoint the given witnesses cosigned, the node still has and which covers the bundle's facts; None when
         anything of that does not hold (``witnessed`` then says what)."""
         if self._registry is None:
             self._registry = False
             section = self.b.get("witness")
             state = section.get("state") if isinstance(section, dict) else None
-            issuer = dept_topic(self.b["certificate"]["fields"].get("issuer"))
+            issuer = dept_topic(self.registry_subject()[0])
             if self.witness_keys and isinstance(state, dict) and "registry" in state and issuer is not None:
                 try:
                     height, root, _ = self.cosigned()
@@ -2653,10 +2656,18 @@ class Verifier:
                     self._registry = False
         return self._registry or None
 
+    def registry_subject(self) -> tuple[Any, str]:
+        """(the department whose periods the bundle's registry proof proves, how details name it): a certificate's
+        issuer, a decision's deciding department."""
+        if self.b["kind"] == "decision":
+            return self.b["decision"]["department"], DECIDER
+        return self.b["certificate"]["fields"].get("issuer"), "the issuer"
+
     def proven_for(self, department: Any) -> tuple[dict[str, list[tuple[Any, ...]]], str] | None:
-        """(the proven periods, how a detail names them) when ``department`` is the issuer and they are proven."""
-        if self.b["kind"] != "certificate" or department != self.b["certificate"]["fields"].get("issuer"):
-            return None  # a decision bundle carries no state proof
+        """(the proven periods, how a detail names them) when ``department`` is the bundle's registry subject (the
+        issuer, or the deciding department) and they are proven."""
+        if department != self.registry_subject()[0]:
+            return None
         found = self.registry()
         if found is None:
             return None
@@ -3202,15 +3213,16 @@ class Verifier:
         """What the bundle's registry proof proves of the issuer's periods at the cosigned block (held against the
         bundle and the node by department_key, department_history and type_authority), or that it carries none; a
         Failure when it does not prove them."""
+        subject, who = self.registry_subject()
         if "registry" not in state:
             return (
-                f"{REGISTRY_NOT_PROVEN} (the bundle's state proof carries no proof of the registry's state: the "
-                "issuer's key, status and type periods are the node's word)"
+                f"{REGISTRY_NOT_PROVEN} (the bundle's state proof carries no proof of the registry's state: {who}'s "
+                "key, status and type periods are the node's word)"
             )
-        issuer = dept_topic(self.b["certificate"]["fields"].get("issuer"))
+        issuer = dept_topic(subject)
         try:
             if issuer is None:
-                raise Failure("the certificate names no issuing department")
+                raise Failure(f"the bundle names no department as {who}")
             history = proven_registry(
                 state["block"],
                 state["registry"],
@@ -3221,13 +3233,13 @@ class Verifier:
             )
         except Failure as exc:
             raise Failure(
-                f"the bundle's registry proof does not prove the issuer's key, status and type periods at witnessed "
+                f"the bundle's registry proof does not prove {who}'s key, status and type periods at witnessed "
                 f"block {height}: {exc} (whoever made or handed over the bundle altered it, cut it, or gave another "
                 "department's or another block's)"
             ) from None
         return (
             f"registry: {len(history['keys'])} key, {len(history['statuses'])} status and {len(history['types'])} "
-            f"type periods of the issuer proven at block {height} from the bundle's registry proof"
+            f"type periods of {who} proven at block {height} from the bundle's registry proof"
         )
 
     def proven(self) -> dict[str, Any] | None:
@@ -3738,7 +3750,17 @@ class DecisionVerifier(Verifier):
                 if any(r["department"])
                 else f"; no publication of its rule set by {d} proven there"
             )
-        return f"{witnessed}; {said}"
+        return self.against_decider_registry(state, height, block_hash, f"{witnessed}; {said}")
+
+    def against_decider_registry(self, state: dict[str, Any], height: int, block_hash: bytes, said: str) -> str:
+        """The end of a decision bundle's witnessed check, ``said`` what its log proof proved: the deciding
+        department's periods its witness.state.registry proves at the same block (against_registry, as a certificate
+        bundle's issuer's), held against the node by department_key and department_history; without it "registry:
+        not proven" (a Failure under --require-state-proof)."""
+        registry = self.against_registry(state, height, block_hash)
+        if registry.startswith(REGISTRY_NOT_PROVEN) and self.require_state_proof:
+            raise Failure(f"{said}; {registry}, and one is required (--require-state-proof)")
+        return f"{said}; {registry}"
 
     def unproven_record(self) -> str | None:
         """Why the node's logBatch record of the decision's batch, or the bundle's anchoring, is not the record the
@@ -3963,21 +3985,21 @@ class DecisionVerifier(Verifier):
     def check_log_key(self) -> str:
         e = self.event or {}
         ok = self.could_act_in(e["signer"], APPROVER, e["block_number"])
+        proven = self.proven_for(e["department"])
+        periods = None
+        if proven is not None:
+            periods = self.status_periods(e["department"])
+            self.hold_key_to_registry(proven, e, ok, periods)
+        where = f"; as {proven[1]} says" if proven is not None else ""
         if not ok:
             raise Failure(
                 f"{e['signer']} was not the key of an active approver department at block "
-                f"{e['block_number']}: only approvers decide"
+                f"{e['block_number']}: only approvers decide{where}"
             )
         taken = taken_block(self.b["decision"]["body"])
         if taken is not None:
             # and through every status period from the block the decision was taken at until its anchoring
-            (periods,) = self.rpc.call(
-                self.b["chain"]["registry_contract"],
-                "statusHistory(bytes32)",
-                ["bytes32"],
-                [dept_bytes(e["department"])],
-                ["(bool,uint8,uint64)[]"],
-            )
+            periods = self.status_periods(e["department"]) if periods is None else periods
             for i, (active, roles, start) in enumerate(periods):
                 stop = periods[i + 1][2] if i + 1 < len(periods) else None
                 if start == e["block_number"] > taken:
@@ -3992,8 +4014,59 @@ class DecisionVerifier(Verifier):
                     )
         return (
             f"{e['signer']} was {e['department']}'s key and the department an active approver at block "
-            f"{e['block_number']}"
+            f"{e['block_number']}{where}"
         )
+
+    def status_periods(self, department: str) -> list[tuple[bool, int, int]]:
+        """The node's statusHistory of ``department``: (active, roles, from block) each."""
+        (periods,) = self.rpc.call(
+            self.b["chain"]["registry_contract"],
+            "statusHistory(bytes32)",
+            ["bytes32"],
+            [dept_bytes(department)],
+            ["(bool,uint8,uint64)[]"],
+        )
+        return [(bool(a), int(r), int(f)) for a, r, f in periods]
+
+    def hold_key_to_registry(
+        self,
+        proven: tuple[dict[str, list[tuple[Any, ...]]], str],
+        e: dict[str, Any],
+        said: bool,
+        periods: list[tuple[bool, int, int]],
+    ) -> None:
+        """A Failure when the node's registry answers department_key read for a decision's batch are not the ones the
+        bundle's proven periods of the deciding department give: its wasActiveSignerAt answer (``said``) and its
+        statusHistory, whose periods up to the witnessed block must be the proven ones (the arrays only grow)."""
+        history, where = proven
+        signer, block, department = e["signer"].lower(), e["block_number"], e["department"]
+        if registry_could_act_in(history, signer, APPROVER, block) != said:
+            key = next((k for k in history["keys"] if k[0] == signer), None)
+            held = (
+                f"key {signer} is none of {department!r}'s keys"
+                if key is None
+                else f"key {signer} is {department!r}'s from block {key[1]}"
+                + (f" to block {key[2]}" if key[2] else " on")
+            )
+            status = next((st for st in reversed(history["statuses"]) if st[2] <= block), None)
+            stands = (
+                "the department was not registered"
+                if status is None
+                else f"the department was {'active' if status[0] else 'suspended'} with roles {status[1]}"
+            )
+            raise Failure(
+                f"the node's registry answered that {signer} {'was' if said else 'was not'} an active approver key of "
+                f"{department!r} at block {block}, but {where} says it {'was not' if said else 'was'} ({held}; "
+                f"{stands} at block {block}): the node answered the registry's views from a state of its own making; "
+                "do not trust this node"
+            )
+        statuses = [(bool(a), int(r), int(f)) for a, r, f in history["statuses"]]
+        if periods[: len(statuses)] != statuses:
+            raise Failure(
+                f"the node's registry answers {department!r}'s status periods {periods[: len(statuses) + 1]}, but "
+                f"{where} holds {statuses} (active, roles, from block): the node answered the registry's views from a "
+                "state of its own making; do not trust this node"
+            )
 
     def check_log_signature(self) -> str:
         e = self.event or {}
@@ -5917,8 +5990,16 @@ LOG_BATCH_NOT_PROVEN = "log batch: not proven"
 LOG_BATCH_REQUIRED = "a proof of the log batch is required (--require-state-proof)"
 LOG_PROOF = "the bundle's state proof of the log contract"
 VERIFIED_WITHOUT_LOG_PROOF = (
-    "VERIFIED, without a proof of the log batch: the decision's batch record and its rule set's publication at the "
-    "witnessed block are the node's word (--require-state-proof fails a bundle carrying none)"
+    "VERIFIED, without a proof of the log batch: the decision's batch record, its rule set's publication and the "
+    "deciding department's registry periods at the witnessed block are the node's word (--require-state-proof fails a "
+    "bundle carrying none)"
+)
+# how a decision bundle's details name the department its registry proof proves (a certificate bundle's: the issuer),
+# and the verdict of one whose state proves its log batch but carries no registry proof (older: written before)
+DECIDER = "the deciding department"
+VERIFIED_WITHOUT_DECIDER_REGISTRY_PROOF = (
+    "VERIFIED, without a proof of the registry: the deciding department's key and status periods at the witnessed "
+    "block are the node's word (--require-state-proof fails a bundle carrying none)"
 )
 VERIFIED_WITHOUT_STATE_PROOF = (
     "VERIFIED, without a state proof: the issuer's status and anchoring trails at the witnessed block are the node's "
@@ -5942,7 +6023,8 @@ def verdict_line(results: list[tuple[str, str, str]]) -> str:
         if any(name == "witnessed" and STATE_PROOF_ABSENT in detail for name, _, detail in results):
             return VERIFIED_WITHOUT_STATE_PROOF
         if any(name == "witnessed" and REGISTRY_NOT_PROVEN in detail for name, _, detail in results):
-            return VERIFIED_WITHOUT_REGISTRY_PROOF
+            decider = any(name == "witnessed" and DECIDER in detail for name, _, detail in results)
+            return VERIFIED_WITHOUT_DECIDER_REGISTRY_PROOF if decider else VERIFIED_WITHOUT_REGISTRY_PROOF
         if any(name == "witnessed" and HELD_HISTORY_NOT_PROVEN in detail for name, _, detail in results):
             return VERIFIED_WITHOUT_HELD_HISTORY_PROOF
         if any(name == "witnessed" and LOG_BATCH_NOT_PROVEN in detail for name, _, detail in results):
@@ -5964,7 +6046,8 @@ def state_proof(results: list[tuple[str, str, str]]) -> str:
     """The JSON report's ``state_proof``, from the witnessed check: "proven" (it passed on the bundle's state proof),
     "absent" (the bundle carries none: the trails at the witnessed block are the node's word), "partial" (the anchor's
     slots proven, the issuer's registry periods not: no registry section; or a copy's history through its held root
-    not: no held_history section), "not proven" (witness keys were given and
+    not: no held_history section; a decision bundle without witness.state, or whose state carries no registry
+    section), "not proven" (witness keys were given and
     the checkpoint or the proof did not hold, or the check was not run), or "not witnessed" (no witness key given); as
     the library's report says it. The text report's last line says "VERIFIED, without a state
     proof" when absent; the JSON said only "verified": true (red team round 79, noticed)."""

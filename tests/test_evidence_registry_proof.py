@@ -33,7 +33,7 @@ from ledger.services.witness.bundle import registry_section, state_section
 from .cli_support import mining_paused, rpc
 from .conftest import PASSPHRASE, make_records
 from .evidence_support import SCRIPT_MODULE, failed_names, issue, rpc_url, standalone
-from .registry_support import history_written
+from .registry_support import batched, history_written, registry_calls
 from .rpc_proxy import RpcProxy
 from .witness_support import trusted_witness
 
@@ -167,42 +167,6 @@ def test_rotations_and_suspensions_before_and_after_the_checkpoint_pass_both_ver
 # -- the chain's operator: registry reads answered from a state of its own making ------------------------------------
 
 
-def _registry_calls(registry: str) -> tuple[Callable[..., Any], Callable[..., Any], dict[str, Any]]:
-    """(record, replay, the record): a proxy's rewrite recording every ``eth_call`` answer of the registry by its call
-    data, and one answering each recorded call with the recorded answer (the operator's node answering the registry's
-    reads from the state it recorded, whatever the chain holds now)."""
-    seen: dict[str, Any] = {}
-
-    def data_of(method: str, params: Any) -> str | None:
-        if method != "eth_call" or not isinstance(params, list) or not isinstance(params[0], dict):
-            return None
-        if str(params[0].get("to", "")).lower() != registry.lower():
-            return None
-        return str(params[0].get("data") or params[0].get("input") or "").lower()
-
-    def record(method: str, params: Any, answer: Any) -> Any:
-        data = data_of(method, params)
-        if data is not None and "error" not in answer:
-            seen[data] = answer["result"]
-        return answer
-
-    def replay(method: str, params: Any, answer: Any) -> Any:
-        data = data_of(method, params)
-        if data is not None and data in seen:
-            return {k: v for k, v in answer.items() if k != "error"} | {"result": seen[data]}
-        return answer
-
-    return record, replay, seen
-
-
-def _batch(rewrite: Callable[..., Any]) -> Callable[[list[Any], Any], Any]:
-    def batch(requests: list[Any], answers: Any) -> Any:
-        asked = {r["id"]: r for r in requests}
-        return [rewrite(asked[a["id"]]["method"], asked[a["id"]]["params"], a) for a in answers]
-
-    return batch
-
-
 @pytest.mark.parametrize("change", ["forged key", "type granted", "department active"])
 def test_registry_reads_answered_from_a_made_up_state_fail_both_verifiers(
     ledger: Ledger, tmp_path: Path, fresh_department: str, change: str
@@ -220,10 +184,10 @@ def test_registry_reads_answered_from_a_made_up_state_fail_both_verifiers(
         "type granted": {"type_authority"},
         "department active": {"department_key", "department_history"},
     }[change]
-    record, replay, seen = _registry_calls(ledger.chain.deployment.registry)
+    record, replay, seen = registry_calls(ledger.chain.deployment.registry)
     for key, _ in trusted_witness(ledger, tmp_path):
         honest = _bundle(ledger, target)
-        with RpcProxy(rpc_url(ledger), rewrite=record, rewrite_batch=_batch(record)) as node:
+        with RpcProxy(rpc_url(ledger), rewrite=record, rewrite_batch=batched(record)) as node:
             library, court = _both(ledger, honest, tmp_path, key, node=node.url)
         assert all(ok for ok, _ in library.values()), library
         assert seen, "no registry read was recorded"
@@ -233,7 +197,7 @@ def test_registry_reads_answered_from_a_made_up_state_fail_both_verifiers(
             assert {n for n, (ok, _) in truth.items() if not ok} >= believed - {"department_history"}, truth
             forged = copy.deepcopy(bundle)
             forged["department"] = honest["department"]  # the periods the operator's node answers
-            with RpcProxy(rpc_url(ledger), rewrite=replay, rewrite_batch=_batch(replay)) as node:
+            with RpcProxy(rpc_url(ledger), rewrite=replay, rewrite_batch=batched(replay)) as node:
                 library, court = _both(ledger, forged, tmp_path, key, node=node.url)
         failed = {n for n, (ok, _) in library.items() if not ok}
         assert failed == believed, (library, court)
@@ -259,7 +223,7 @@ def test_a_genuine_key_denied_by_the_node_names_the_registry_proof_in_both(
 
     for key, _ in trusted_witness(ledger, tmp_path):
         bundle = _bundle(ledger, target)
-        with RpcProxy(rpc_url(ledger), rewrite=denies, rewrite_batch=_batch(denies)) as node:
+        with RpcProxy(rpc_url(ledger), rewrite=denies, rewrite_batch=batched(denies)) as node:
             library, court = _both(ledger, bundle, tmp_path, key, node=node.url)
         assert not library["department_key"][0], library
         for detail in (library["department_key"][1], court["department_key"][1]):
@@ -378,11 +342,11 @@ def test_a_history_past_what_a_verifier_reads_is_not_proven(
     read."""
     (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
     dept = department_id_bytes(fresh_department)
-    record, replay, _ = _registry_calls(ledger.chain.deployment.registry)
+    record, replay, _ = registry_calls(ledger.chain.deployment.registry)
     for trusted, config in trusted_witness(ledger, tmp_path):
         key = trusted
         honest = _bundle(ledger, target)
-        with RpcProxy(rpc_url(ledger), rewrite=record, rewrite_batch=_batch(record)) as node:
+        with RpcProxy(rpc_url(ledger), rewrite=record, rewrite_batch=batched(record)) as node:
             _both(ledger, honest, tmp_path, key, node=node.url)
         with history_written(ledger, dept, "length", 0), mining_paused(ledger):
             collected = wclient.collect(ledger.chain, ledger.settings.data_dir, config)
@@ -400,7 +364,7 @@ def test_a_history_past_what_a_verifier_reads_is_not_proven(
             assert too_long == [dept] and len(answers) == 1
             forged = copy.deepcopy(honest)
             forged["witness"] = {"checkpoint": cp.note, "state": {**state, "registry": registryslots.packed(answers)}}
-            with RpcProxy(rpc_url(ledger), rewrite=replay, rewrite_batch=_batch(replay)) as node:
+            with RpcProxy(rpc_url(ledger), rewrite=replay, rewrite_batch=batched(replay)) as node:
                 library, court = _both(ledger, forged, tmp_path, key, node=node.url)
     assert not library["witnessed"][0], library
     for detail in (library["witnessed"][1], court["witnessed"][1]):

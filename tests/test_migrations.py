@@ -878,7 +878,7 @@ def test_0022_gives_every_permit_issued_before_it_a_row_to_key_and_drops_them_on
         conn.execute(sa.insert(_table(conn, ProducedCertificate)), rows)
     old.dispose()
     engine = open_engine(url)
-    unkeyed = {"key": None, "bucket": None, "after_seq": None, "mac": None}  # (0024's columns)
+    unkeyed = {"nth": 0, "key": None, "bucket": None, "after_seq": None, "mac": None}  # (0024's and 0025's columns)
     assert sorted(_model_rows(engine, PermitKey), key=lambda r: str(r["digest"])) == [
         {"digest": r["digest"], "department_id": r["department_id"], **unkeyed} for r in rows
     ]
@@ -919,7 +919,7 @@ def test_0023_keeps_every_permit_row_of_0022_and_adds_what_they_rest_on_empty(ur
     engine = open_engine(url)
     assert sorted(_model_rows(engine, ProducedCertificate), key=lambda r: str(r["digest"])) == rows
     # (0024 blanks the keys: the ledger keys each permit again, numbered and MACed, when an approval asks)
-    blanked = [dict(k, key=None, bucket=None, after_seq=None, mac=None) for k in keys]
+    blanked = [dict(k, nth=0, key=None, bucket=None, after_seq=None, mac=None) for k in keys]
     assert sorted(_model_rows(engine, PermitKey), key=lambda r: str(r["digest"])) == blanked
     assert _model_rows(engine, PermitBasis) == []
     assert migrations.differences(engine) == []
@@ -951,7 +951,7 @@ def test_0024_blanks_every_permit_key_to_be_keyed_again_bound_and_keeps_the_rows
     old.dispose()
     engine = open_engine(url)
     assert sorted(_model_rows(engine, PermitKey), key=lambda r: str(r["digest"])) == [
-        dict(k, key=None, bucket=None, after_seq=None, mac=None) for k in keys
+        dict(k, nth=0, key=None, bucket=None, after_seq=None, mac=None) for k in keys
     ]
     assert _model_rows(engine, PermitKeyNode) == [] and _model_rows(engine, PermitKeyTree) == []
     assert migrations.differences(engine) == []
@@ -962,4 +962,49 @@ def test_0024_blanks_every_permit_key_to_be_keyed_again_bound_and_keeps_the_rows
         assert {c["name"] for c in sa.inspect(conn).get_columns("permit_key")} == {"digest", "department_id", "key"}
         assert {"permit_key_node", "permit_key_tree"}.isdisjoint(sa.inspect(conn).get_table_names())
     assert sorted(_rows(engine, PermitKey), key=lambda r: str(r["digest"])) == [dict(k, key=None) for k in keys]
+    engine.dispose()
+
+
+def test_0025_keys_each_permit_by_a_row_a_key_blanked_to_be_keyed_again_and_keeps_the_rows_on_downgrade(
+    url: str,
+) -> None:
+    """0025 gives ``permit_key`` a row per key of a permit (``nth`` in its primary key: its premises as typed, in
+    capitals and case-folded, red team round 85c); a revision holds no secret to derive the new keys, so it blanks
+    every key and empties every tree, each permit keeping its row 0 (the ledger keys it again, with all its keys,
+    when an approval asks); the downgrade keeps each permit's row 0, blanked, and drops the others."""
+    from ledger.storage.models import PermitKey, PermitKeyNode, PermitKeyTree
+
+    old = open_engine(url, migrate=False)
+    assert migrations.upgrade(old, "0024") == (None, "0024")
+    keys = [
+        {"digest": "0x" + f"{i + 1:02x}" * 32, "department_id": dept, "key": "0x" + "ab" * 32, "bucket": 0xABAB}
+        for i, dept in enumerate(["GOV", "GOV", "MKT"])
+    ]
+    with old.begin() as conn:
+        conn.execute(sa.insert(_table(conn, PermitKey)), [dict(k, after_seq=3, mac="0x" + "cd" * 32) for k in keys])
+        conn.execute(
+            sa.insert(_table(conn, PermitKeyTree)), [dict(department_id="GOV", root="0x00", after_seq=3, mac="0x")]
+        )
+        conn.execute(
+            sa.insert(_table(conn, PermitKeyNode)), [dict(department_id="GOV", level=0, position=0, hash="0x00")]
+        )
+    old.dispose()
+    engine = open_engine(url)
+    blank = {"key": None, "bucket": None, "after_seq": None, "mac": None}
+    assert sorted(_model_rows(engine, PermitKey), key=lambda r: str(r["digest"])) == [
+        dict(k, nth=0, **blank) for k in keys
+    ]
+    assert _model_rows(engine, PermitKeyNode) == [] and _model_rows(engine, PermitKeyTree) == []
+    assert migrations.differences(engine) == []
+    with engine.begin() as conn:  # a second key of the first permit, then the downgrade
+        conn.execute(sa.insert(PermitKey.__table__), [dict(keys[0], nth=1, key="0x" + "ef" * 32)])  # type: ignore[attr-defined]
+        with pytest.raises(sa.exc.IntegrityError), conn.begin_nested():
+            conn.execute(sa.insert(PermitKey.__table__), [dict(keys[0], nth=1)])  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        command.downgrade(migrations.config(conn), "0024")
+        conn.commit()
+    with engine.connect() as conn:
+        assert "nth" not in {c["name"] for c in sa.inspect(conn).get_columns("permit_key")}
+        assert sa.inspect(conn).get_pk_constraint("permit_key")["constrained_columns"] == ["digest"]
+    assert sorted(_rows(engine, PermitKey), key=lambda r: str(r["digest"])) == [dict(k, **blank) for k in keys]
     engine.dispose()

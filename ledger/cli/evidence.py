@@ -27,10 +27,12 @@ from ..errors import InputError
 from ..formats.canonical import strict_json_loads
 from ..services import evidence
 from ..services.witness.bundle import (
+    DECIDER,
     HELD_HISTORY_NOT_PROVEN,
     LOG_BATCH_NOT_PROVEN,
     REGISTRY_NOT_PROVEN,
     STATE_PROOF_ABSENT,
+    VERIFIED_WITHOUT_DECIDER_REGISTRY_PROOF,
     VERIFIED_WITHOUT_HELD_HISTORY_PROOF,
     VERIFIED_WITHOUT_LOG_PROOF,
     VERIFIED_WITHOUT_REGISTRY_PROOF,
@@ -202,7 +204,9 @@ def verdict_line(report: evidence.BundleReport) -> str:
         if any(c.name == "witnessed" and STATE_PROOF_ABSENT in c.detail for c in report.checks):
             return VERIFIED_WITHOUT_STATE_PROOF
         if any(c.name == "witnessed" and REGISTRY_NOT_PROVEN in c.detail for c in report.checks):
-            return VERIFIED_WITHOUT_REGISTRY_PROOF
+            # a decision bundle's detail names the deciding department, a certificate bundle's the issuer
+            decider = any(c.name == "witnessed" and DECIDER in c.detail for c in report.checks)
+            return VERIFIED_WITHOUT_DECIDER_REGISTRY_PROOF if decider else VERIFIED_WITHOUT_REGISTRY_PROOF
         if any(c.name == "witnessed" and HELD_HISTORY_NOT_PROVEN in c.detail for c in report.checks):
             return VERIFIED_WITHOUT_HELD_HISTORY_PROOF
         if any(c.name == "witnessed" and LOG_BATCH_NOT_PROVEN in c.detail for c in report.checks):

@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from eth_utils.crypto import keccak
+
 from .anchorslots import mapped
 from .stateproof import Member, layout_leaf, layout_members, shipped_layout, verified_words
 
@@ -152,3 +154,99 @@ def verified_log(
             r["timestamp"].of(words, base),
         )
     return ProvenLog(batch, rule_set, number)
+
+
+# -- kept with a checkpoint (``ledger witness collect``; docs/witness.md) ----------------------------------------------
+
+# The most decision-log batches whose records collect keeps the proofs of with a checkpoint: the newest of those
+# anchored since the previous checkpoint (a bundle's checkpoint is the first covering its anchoring, so these are the
+# batches whose bundles name it); past them a bundle asks the node, as before
+MAX_KEPT_BATCHES = 256
+# The most rule set records kept beside them: the newest published by the departments of the kept batches up to the
+# checkpoint (a department publishes a few; a decision applies one of its own)
+MAX_KEPT_RULE_SETS = 64
+LOG_ANCHORED_TOPIC = "0x" + keccak(text="LogBatchAnchored(bytes32,bytes32,bytes32,uint64,uint64,bytes32,address)").hex()
+RULE_SET_TOPIC = "0x" + keccak(text="RuleSetPublished(bytes32,bytes32,bytes32)").hex()
+
+
+def kept_at(chain: Any, height: int, block_hash: bytes, since: int) -> dict[str, Any]:
+    """What collect keeps of the log contract with the checkpoint of block ``height`` (hash ``block_hash``): the
+    ``eth_getProof`` answers, each checked against that hash, of every word of the records of the decision-log batches
+    anchored in blocks ``since + 1`` to ``height`` (at most :data:`MAX_KEPT_BATCHES`, the newest) and of the rule sets
+    their departments published up to ``height`` (at most :data:`MAX_KEPT_RULE_SETS`, the newest), packed as the
+    registry's are (each trie node once). A ChainError when the node cannot prove them."""
+    from . import chainread, registryslots, stateproof
+
+    log = chain.deployment.log
+    decisions = "0x" + bytes(chain.call(chain.log.functions.decisionsLog(), height)).hex()
+    batches: list[tuple[str, str]] = []
+    for entry in chainread.scan_raw(
+        chain,
+        {"address": log, "topics": [LOG_ANCHORED_TOPIC, decisions]},
+        what="the decision batches anchored since the previous checkpoint",
+        start=since + 1,
+        end=height,
+    ):
+        pair = (_topic(entry, 2), _topic(entry, 3))
+        if pair not in batches:
+            batches.append(pair)
+    batches = batches[-MAX_KEPT_BATCHES:]
+    rule_sets: list[tuple[str, str]] = []
+    departments = sorted({dept for dept, _ in batches})
+    if departments:
+        for entry in chainread.scan_raw(
+            chain,
+            {"address": log, "topics": [RULE_SET_TOPIC, None, departments]},
+            what="the rule sets of the departments whose decision batches are kept",
+            start=0,
+            end=height,
+        ):
+            pair = (_topic(entry, 2), _topic(entry, 1))
+            if pair not in rule_sets:
+                rule_sets.append(pair)
+    rule_sets = rule_sets[-MAX_KEPT_RULE_SETS:]
+    slots = [s for d, r in batches for s in batch_slots(bytes.fromhex(d[2:]), bytes.fromhex(r[2:]))]
+    slots += [s for d, g in rule_sets for s in rule_set_slots(bytes.fromhex(d[2:]), bytes.fromhex(g[2:]))]
+    answers = []
+    for i in range(0, len(slots), stateproof.MAX_PROOF_SLOTS):
+        _, answer, _ = stateproof.fetch_verified(
+            chain.w3, log, slots[i : i + stateproof.MAX_PROOF_SLOTS], block_hash, height
+        )
+        answers.append(answer)
+    return {
+        "address": log.lower(),
+        "since": since,
+        "batches": [list(pair) for pair in batches],
+        "rule_sets": [list(pair) for pair in rule_sets],
+        **registryslots.packed(answers),
+    }
+
+
+def _topic(entry: Any, index: int) -> str:
+    topic = entry["topics"][index]
+    return "0x" + (topic.hex().removeprefix("0x") if isinstance(topic, bytes) else str(topic)[2:]).lower()
+
+
+def kept_proof(section: Any, slots: list[int]) -> dict[str, Any] | None:
+    """One ``eth_getProof``-shaped answer of the kept ``section`` (:func:`kept_at`) holding the storage proofs of every
+    one of ``slots`` (its account proof the first holding answer's: all are of one block), or None when it lacks one.
+    Not checked here: the caller proves it against the witnessed hash, as anything read from the file."""
+    from .registryslots import unpacked
+
+    wanted = {f"0x{slot:064x}": slot for slot in slots}
+    found: dict[int, Any] = {}
+    account = None
+    for answer in unpacked(section):
+        for entry in answer["storageProof"]:
+            key = entry.get("key") if isinstance(entry, Mapping) else None
+            try:
+                slot = wanted.get(f"0x{int(key, 16):064x}") if type(key) is str and len(key) <= 66 else None
+            except ValueError:
+                slot = None
+            if slot is not None and slot not in found:
+                found[slot] = entry
+                account = answer["accountProof"] if account is None else account
+    if any(slot not in found for slot in slots) or account is None:
+        return None
+    address = section.get("address") if isinstance(section, Mapping) else None
+    return {"address": address, "accountProof": account, "storageProof": [found[slot] for slot in slots]}

@@ -545,7 +545,8 @@ def state_proof_of(witnessed: Check | None) -> str:
     "absent" (the bundle carries none: the trails at the witnessed block are the node's word), "partial" (the anchor's
     slots proven, the issuer's registry periods not: a bundle without ``witness.state.registry``; or the status history
     through a held root naming another batch not: one without ``witness.state.held_history``; a decision bundle whose
-    batch record and rule set's publication are not: one without ``witness.state``), "not proven" (witness
+    batch record and rule set's publication are not: one without ``witness.state``; or whose deciding department's
+    registry periods are not: one without ``witness.state.registry``), "not proven" (witness
     keys were given and the checkpoint or the proof did not hold, or the check was not run), or "not witnessed" (no
     witness key given). The text verdict says "VERIFIED, without a state proof" when absent; the JSON said only
     ``verified: true`` (red team round 79, noticed). The court's verifier says the same (its ``state_proof``)."""
@@ -1064,7 +1065,7 @@ def _check_history(chain: Chain, bundle: dict[str, Any], registry: ProvenRegistr
     stated = bundle["department"]
     as_of = bundle["as_of"]["block_number"]
     proven_note = ""
-    if registry is not None and stated["id"] == bundle["certificate"]["fields"].get("issuer"):
+    if registry is not None and stated["id"] == _registry_subject(bundle):
         proven = proven_statement(registry.history, as_of)
         diffs = [key for key in ("key_history", "status_history") if _norm(stated[key]) != _norm(proven[key])]
         if diffs:
@@ -1091,6 +1092,14 @@ def _check_history(chain: Chain, bundle: dict[str, Any], registry: ProvenRegistr
         f"{len(actual['key_history'])} key periods and {len(actual['status_history'])} status periods "
         f"match the registry{proven_note}"
     )
+
+
+def _registry_subject(bundle: dict[str, Any]) -> Any:
+    """The department whose periods the bundle's registry proof proves: a certificate's issuer, a decision's deciding
+    department."""
+    from .witness.bundle import registry_subject
+
+    return registry_subject(bundle)[0]
 
 
 def proven_statement(history: Any, as_of: int) -> dict[str, Any]:
@@ -1540,12 +1549,12 @@ def decision_bundle(
 
 def _log_state(ledger: Ledger, witnessed: Any, department: str, root: bytes, rule_set: Any) -> dict[str, Any] | None:
     """The decision bundle's ``witness.state``: the proof of its batch record and its rule set's publication in the
-    log contract at the witnessed block (:func:`~ledger.services.witness.bundle.log_section`), None when the node
-    cannot prove that block."""
-    from .witness.bundle import log_section
+    log contract at the witnessed block, and of the deciding department's registry periods there
+    (:func:`~ledger.services.witness.bundle.decision_state`), None when the node cannot prove that block."""
+    from .witness.bundle import decision_state
 
     digest = None if rule_set is None else bytes(rule_set.digest)
-    return log_section(ledger.chain, witnessed.checkpoint, department, root, digest)
+    return decision_state(ledger.chain, ledger.settings.data_dir, witnessed.checkpoint, department, root, digest)
 
 
 def _log_event(chain: Chain, department: str, root: bytes) -> dict[str, Any] | None:
@@ -1667,7 +1676,7 @@ def _verify_decision(
     require_state_proof: bool = False,
 ) -> BundleReport:
     from .logchain import compute_entry_hash
-    from .witness.bundle import proven_log
+    from .witness.bundle import proven_log, proven_registry
 
     names = DECISION_CHECK_NAMES
     d, a, r = bundle["decision"], bundle["anchor"], bundle["rule_set"]
@@ -1716,6 +1725,9 @@ def _verify_decision(
         # the given witnesses cosigned (None without one, or when anything of it does not hold: ``witnessed`` says)
         keys = _witness_keys(witness_keys) if department else None
         proven = None if keys is None else proven_log(chain, bundle, keys, witness_quorum)
+        # the deciding department's key and status periods as the bundle's registry proof proves them there: the
+        # node's answers of department_key and the bundle's periods are held to them (docs/evidence.md)
+        registry = None if keys is None else proven_registry(chain, bundle, keys, witness_quorum)
         unproven = None if proven is None else _unproven_record(chain, bundle, proven)
         event = _log_event(chain, d["department"], root) if department and unproven is None else None
         if unproven is not None:
@@ -1734,9 +1746,12 @@ def _verify_decision(
             checks.run("block", lambda: _check_block(chain, event, a))
             depth = head - event["block_number"]
             checks.add("confirmations", depth >= confirmations, f"{depth} blocks on top; {confirmations} required")
-            checks.run("department_key", lambda: _check_log_key(chain, event, d["body"].get("as_of_block")))
+            checks.run(
+                "department_key",
+                lambda: _check_log_key(chain, event, d["body"].get("as_of_block"), registry, department),
+            )
             checks.run("signature", lambda: _check_log_signature(chain, event, root, a["signature"]))
-        checks.run("department_history", lambda: _check_history(chain, bundle))
+        checks.run("department_history", lambda: _check_history(chain, bundle, registry))
         found: list[dict[str, Any] | None] = []  # the rule set's RuleSetPublished event, once looked up
 
         def rule_set_published() -> tuple[bool, str]:
@@ -1888,17 +1903,29 @@ def _taken(decided_block: Any) -> int | None:
     return taken
 
 
-def _check_log_key(chain: Chain, event: dict[str, Any], decided_block: Any = None) -> tuple[bool, str]:
+def _check_log_key(
+    chain: Chain,
+    event: dict[str, Any],
+    decided_block: Any = None,
+    registry: ProvenRegistry | None = None,
+    department: str | None = None,
+) -> tuple[bool, str]:
     """The anchoring key was its department's, and (a decision bundle is only ever of the decision log) the
     department an active approver, at the anchoring block and through every status period since the block the
-    decision was taken at: only approvers decide, and not while suspended."""
+    decision was taken at: only approvers decide, and not while suspended. With the bundle's proven registry of the
+    deciding ``department``, the node's ``wasActiveSignerAt`` and ``statusHistory`` answers must be the proven
+    periods' (:func:`_unproven_key`)."""
     taken = _taken(decided_block)
     ok = could_act_in(chain, event["signer"], ROLE_APPROVER, event["block_number"])
+    proven = registry if registry is not None and event["department"] == department else None
+    periods: list[tuple[bool, int, int]] | None = None
+    if proven is not None:
+        periods = _status_periods(chain, event["department"])
+        unproven = _unproven_key(proven, event, ok, periods)
+        if unproven is not None:
+            return False, unproven
     if ok and taken is not None:
-        periods = [
-            (bool(a), int(r), int(f))
-            for a, r, f in chain.call(chain.registry.functions.statusHistory(department_id_bytes(event["department"])))
-        ]
+        periods = _status_periods(chain, event["department"]) if periods is None else periods
         for i, (active, roles, start) in enumerate(periods):
             stop = periods[i + 1][2] if i + 1 < len(periods) else None
             if start == event["block_number"] > taken:
@@ -1921,7 +1948,42 @@ def _check_log_key(chain: Chain, event: dict[str, Any], decided_block: Any = Non
         if ok
         else f"{event['signer']} was not the key of an active approver department at block "
         f"{event['block_number']}: only approvers decide"
-    )
+    ) + (f"; as {proven.where} says" if proven is not None else "")
+
+
+def _status_periods(chain: Chain, department: str) -> list[tuple[bool, int, int]]:
+    """The node's ``statusHistory`` of ``department``: (active, roles, from block) each."""
+    return [
+        (bool(a), int(r), int(f))
+        for a, r, f in chain.call(chain.registry.functions.statusHistory(department_id_bytes(department)))
+    ]
+
+
+def _unproven_key(
+    registry: ProvenRegistry, event: dict[str, Any], said: bool, periods: list[tuple[bool, int, int]]
+) -> str | None:
+    """Why the node's registry answers ``department_key`` reads for a decision's batch are not the ones the bundle's
+    proven periods of the deciding department give at the witnessed block, or None when they are: its
+    ``wasActiveSignerAt`` answer (``said``: the key an active approver's at the anchoring block or the one before)
+    and its ``statusHistory``, whose periods up to that block must be the proven ones (the arrays only grow: a
+    period the node adds after the witnessed block is not the proof's to judge)."""
+    history, department = registry.history, str(event["department"])
+    signer, block = event["signer"], event["block_number"]
+    if history.could_act_in(signer, ROLE_APPROVER, block) != said:
+        return (
+            f"the node's registry answered that {signer.lower()} {'was' if said else 'was not'} an active approver "
+            f"key of {department!r} at block {block}, but {registry.where} says it {'was not' if said else 'was'} "
+            f"({history.key_and_standing(department, signer, block)}): the node answered the registry's views from a "
+            "state of its own making; do not trust this node"
+        )
+    proven = [(s.active, s.roles, s.from_block) for s in history.statuses]
+    if periods[: len(proven)] != proven:
+        return (
+            f"the node's registry answers {department!r}'s status periods {periods[: len(proven) + 1]}, but "
+            f"{registry.where} holds {proven} (active, roles, from block): the node answered the registry's views from "
+            "a state of its own making; do not trust this node"
+        )
+    return None
 
 
 def _check_log_signature(chain: Chain, event: dict[str, Any], root: bytes, signature: str) -> tuple[bool, str]:

@@ -30,7 +30,7 @@ import hmac
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -360,7 +360,8 @@ class Produced:
     department: str
     built: list[issuance.BuiltBatch]
     digests: list[str]
-    # (digest, key, case) of each permit :func:`premises_key` keys: written as the decisions are recorded
+    # (digest, key, case) of each key of each permit :func:`premises_keys` keys (its first key first; ``""`` when it
+    # states nothing): written as the decisions are recorded
     keys: list[tuple[str, str, str]] = field(default_factory=list)
     # the rows of :data:`_BASES` of each permit (what it rests on: :func:`bases_of`), written as the keys are
     bases: list[dict[str, Any]] = field(default_factory=list)
@@ -383,7 +384,7 @@ class Produced:
 
     def release(self, conn: Connection) -> None:
         """In the transaction that records their decisions: the permits, stored ``held`` (never sent, not even by
-        ``ledger resume``), become sendable, and their keys are written (:func:`premises_key`). A decision refused
+        ``ledger resume``), become sendable, and their keys are written (:func:`premises_keys`). A decision refused
         there leaves them held, then discarded. StateError when a permit for the same holder and premises became
         live meanwhile (another case approved at the same instant: the append serialises the two, and the later
         one's guard sees the earlier one's key)."""
@@ -484,7 +485,9 @@ def prepare(
     # one live permit per holder and premises, across cases (red team round 77): refused before anything is built
     keys = _keys(ledger, department, [rules for rules, _, _, _ in wanted], raw)
     _refuse_standing(
-        ledger, department, [("", k, str(b["case_id"])) for (_, b, _, _), k in zip(wanted, keys, strict=True) if k]
+        ledger,
+        department,
+        [("", k, str(b["case_id"])) for (_, b, _, _), ks in zip(wanted, keys, strict=True) for k in ks or [] if k],
     )
     # a batch is of one certificate type (its schema, CertificateAnchor 3.0.0): the permits are batched per type,
     # and their digests listed in the order of the decisions
@@ -512,13 +515,13 @@ def prepare(
     # every permit of a rule set keying its permits gets a row ("" when it states nothing to key), so that a keyed
     # permit's decision with no row is an insider's deletion (_require_intact)
     produced.keys = [
-        (d, k, str(w[1]["case_id"])) for d, k, w in zip(digests, keys, wanted, strict=True) if k is not None
+        (d, k, str(w[1]["case_id"])) for d, ks, w in zip(digests, keys, wanted, strict=True) for k in ks or []
     ]
     if produced.keys:
         from .decisions import _secret
 
         produced.secret = _secret(ledger, department)
-        produced.types = sorted({r.cert_type for r, k in zip(records, keys, strict=True) if k is not None})
+        produced.types = sorted({r.cert_type for r, ks in zip(records, keys, strict=True) if ks is not None})
     produced.bases = [
         _basis_row(digest, department, basis)
         for digest, (rules, body, _, _) in zip(digests, wanted, strict=True)
@@ -557,7 +560,7 @@ def _compared_char(ch: str) -> str:
     return str(digit) if digit is not None else _CHINESE_DIGITS.get(ch, ch)
 
 
-def _compared(value: Any) -> Any:
+def _compared(value: Any, case: Callable[[str], str] | None = None) -> Any:
     """``value`` as premises are compared: text NFKC-normalised, a Cyrillic, Greek or Latin letter that looks like an
     ASCII letter or digit as that one (Unicode's confusables prototypes, :data:`~ledger.formats.lookalikes.LOOKALIKES`:
     ``R\u043ead`` with a Cyrillic o is ``Road``, red team round 84p), case-folded, letters and digits only (``Room
@@ -566,24 +569,57 @@ def _compared(value: Any) -> Any:
     U+4E00) and the blank Hangul filler letters dropped (red team round 83: each gave the same premises another
     key), as are the letters drawn as punctuation (:data:`_PUNCTUATION_LETTERS`: ``O\u02bcBrien``, with a modifier
     letter apostrophe, is ``obrien``, red team round 85); other values member by member. Text of ASCII alone compares
-    as before."""
+    as before. ``case``: the text put in capitals (:func:`_capitals`) or case-folded before the table is read (one of
+    :data:`_READINGS`: :func:`premises_keys`)."""
     if isinstance(value, str):
         text = unicodedata.normalize("NFKC", value)
         if not text.isascii():
+            if case is not None:
+                text = unicodedata.normalize("NFKC", case(text))
             text = "".join(LOOKALIKES.get(ch, ch) for ch in text)
         return "".join(_compared_char(ch) for ch in text.casefold() if ch.isalnum() and ch not in _DROPPED_LETTERS)
     if isinstance(value, Mapping):
-        return {str(_compared(k)): _compared(v) for k, v in value.items()}
+        return {str(_compared(k, case)): _compared(v, case) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_compared(v) for v in value]
+        return [_compared(v, case) for v in value]
     return value
 
 
-def premises_key(secret: bytes, spec: Mapping[str, Any], subject: Mapping[str, Any]) -> str | None:
-    """The key of a permit of ``spec`` (a rule set's ``produces``) stating ``subject`` (field name -> value): a keyed
-    hash of its type, its holder and the fields ``produces.one_per`` names, as compared (:func:`_compared`); None when
-    the rule set names none or the permit states nothing for one (an officer's approval given no input). Keyed with
-    the department's decision secret, so the stored key names neither the holder nor the premises."""
+# the marks Greek capitals are written without: every combining mark on a Greek letter but the dialytika (U+0308),
+# which capitals keep (``ΟΔΟΣ`` is ``Οδός`` in capitals; ``ΑΫΛΟΣ`` keeps its diaeresis)
+_KEPT_ON_GREEK = frozenset("\u0308")
+
+
+def _capitals(text: str) -> str:
+    """``text`` in capitals as Greek writes them: upper-cased, the accents and breathings of Greek letters dropped."""
+    out: list[str] = []
+    greek = False
+    for ch in unicodedata.normalize("NFD", text.upper()):
+        if unicodedata.combining(ch):
+            if greek and ch not in _KEPT_ON_GREEK:
+                continue
+        else:
+            greek = unicodedata.name(ch, "").startswith("GREEK ")
+        out.append(ch)
+    return "".join(out)
+
+
+# the readings of premises a permit is keyed by (red team round 85c): as typed (round 84p's key), in capitals and
+# case-folded, each read through the look-alike table afterwards. The table is read before case-folding so that a
+# Latin word respelt with a Greek capital nu (``KEYUA\u039d``) is ``KEYUAN``, where its small letter would be a
+# ``v``; so the same Greek or Cyrillic premises in capitals, and with a final sigma as a medial one, read otherwise
+# as typed. Read in capitals, or case-folded, they read alike: an application sharing any key with a live permit is
+# the same premises. No one reading does both (capital nu N, small nu v: one key would make ``Ivy`` and ``Iny``
+# one street); docs/decisions.md weighs them.
+_READINGS: tuple[Callable[[str], str] | None, ...] = (None, _capitals, str.casefold)
+
+
+def premises_keys(secret: bytes, spec: Mapping[str, Any], subject: Mapping[str, Any]) -> list[str] | None:
+    """The keys of a permit of ``spec`` (a rule set's ``produces``) stating ``subject`` (field name -> value): a keyed
+    hash of its type, its holder and the fields ``produces.one_per`` names, as compared (:func:`_compared`), for each
+    reading of :data:`_READINGS` that gives other text (one for ASCII premises; the key as typed first); None when the
+    rule set names none or the permit states nothing for one (an officer's approval given no input). Keyed with the
+    department's decision secret, so a stored key names neither the holder nor the premises."""
     names = spec.get("one_per")
     holder = subject.get(spec["holder"])
     if not names or not isinstance(holder, str):
@@ -591,35 +627,48 @@ def premises_key(secret: bytes, spec: Mapping[str, Any], subject: Mapping[str, A
     values = {name: subject.get(name) for name in names}
     if any(_states_nothing(v) for v in values.values()):
         return None
-    text = json.dumps(
-        ["pl-permit-key/1", spec["type"], holder, {k: _compared(v) for k, v in values.items()}],
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-    return "0x" + hmac.new(secret, text.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+    out: list[str] = []
+    for case in _READINGS:
+        text = json.dumps(
+            ["pl-permit-key/1", spec["type"], holder, {k: _compared(v, case) for k, v in values.items()}],
+            sort_keys=True,
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        key = "0x" + hmac.new(secret, text.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+        if key not in out:
+            out.append(key)
+    return out
+
+
+def premises_key(secret: bytes, spec: Mapping[str, Any], subject: Mapping[str, Any]) -> str | None:
+    """The first of :func:`premises_keys`: the key of the premises as typed (round 84p's), or None."""
+    keys = premises_keys(secret, spec, subject)
+    return keys[0] if keys else None
 
 
 def _keys(
     ledger: Ledger, department: str, rule_sets: Sequence[RuleSet], records: Sequence[Mapping[str, Any]]
-) -> list[str | None]:
-    """Each record's :func:`premises_key` (None: not keyed); InputError when two of them share one (one run cannot
-    issue two permits for the same holder and premises; nothing is recorded)."""
+) -> list[list[str] | None]:
+    """Each record's :func:`premises_keys` (None: not keyed; ``[""]``: states nothing to key); InputError when two
+    of them share one (one run cannot issue two permits for the same holder and premises; nothing is recorded)."""
     if not any((rules.produces or {}).get("one_per") for rules in rule_sets):
         return [None] * len(records)
     from .decisions import _secret
 
     secret = _secret(ledger, department)
-    keys: list[str | None] = [
-        (premises_key(secret, rules.produces or {}, record["subject"]) or "")
+    keys: list[list[str] | None] = [
+        (premises_keys(secret, rules.produces or {}, record["subject"]) or [""])
         if (rules.produces or {}).get("one_per")
         else None
         for rules, record in zip(rule_sets, records, strict=True)
     ]
     first: dict[str, Any] = {}
-    for key, record in zip(keys, records, strict=True):
+    for some, record in zip(keys, records, strict=True):
         case = record["subject"][PRODUCED_FIELD]["case_id"]
-        if key and first.setdefault(key, case) != case:
+        for key in some or []:
+            if not key or first.setdefault(key, case) == case:
+                continue
             raise InputError(
                 f"cases {first[key]!r} and {case!r} both ask for a {record['type']} for the same holder and premises: "
                 "a holder has one live permit per premises, so only one of them can be approved. Nothing was recorded",
@@ -667,7 +716,7 @@ def _key_earlier(ledger: Ledger, department: str, secret: bytes, spec: Mapping[s
             continue  # another type's permit: keyed when a rule set producing that type asks
         subject = {k.removeprefix("subject."): v for k, v in fields.items() if k.startswith("subject.")}
         try:
-            keyed.append((str(digest), premises_key(secret, spec, subject) or ""))
+            keyed += [(str(digest), k) for k in premises_keys(secret, spec, subject) or [""]]
         except (ValueError, TypeError, AttributeError):
             keyed.append((str(digest), ""))
     with ledger.engine.begin() as conn:
@@ -677,9 +726,20 @@ def _key_earlier(ledger: Ledger, department: str, secret: bytes, spec: Mapping[s
             return  # the approval's guard names it
         still = set(
             conn.execute(
-                select(_KEYS.c.digest).where(_KEYS.c.department_id == department, _KEYS.c.key.is_(None))
+                select(_KEYS.c.digest).where(
+                    _KEYS.c.department_id == department, _KEYS.c.key.is_(None), _KEYS.c.nth == 0
+                )
             ).scalars()
         )
+        # a permit keyed in one row only, not keyed yet (one with more rows was not blanked by a rekey or the
+        # migration: the guard names its bucket)
+        asked = sorted(still & {d for d, _ in keyed})
+        for i in range(0, len(asked), 900):
+            still -= set(
+                conn.execute(
+                    select(_KEYS.c.digest).where(_KEYS.c.digest.in_(asked[i : i + 900]), _KEYS.c.nth > 0)
+                ).scalars()
+            )
         tree.add(_log_head(conn, department), [(d, k) for d, k in keyed if d in still], update=True)
 
 
@@ -792,21 +852,25 @@ class _Tree:
             digest = issued.get("certificate") if isinstance(issued, Mapping) else None
             if not isinstance(digest, str):
                 continue
-            row = self.conn.execute(
+            rows = self.conn.execute(
                 select(_KEYS.c.key, _KEYS.c.after_seq, _KEYS.c.mac).where(
                     _KEYS.c.digest == digest, _KEYS.c.department_id == self.department
                 )
-            ).first()
-            if row is not None and row.key is None and self.stored is None:
+            ).all()
+            if rows and all(row.key is None for row in rows) and self.stored is None:
                 continue  # to be keyed (_key_earlier)
-            if row is not None and row.key is not None:
+            for row in rows:  # each key of the permit (premises_keys): one row a key
+                if row.key is None:
+                    continue
                 if type(row.after_seq) is not int or not hmac.compare_digest(
                     str(row.mac or ""), row_mac(self.secret, self.department, digest, str(row.key), row.after_seq)
                 ):
                     return f"permit {digest}'s row does not check against its MAC (its key or permit was changed)"
                 if row.after_seq > self.after_seq:
                     return f"permit {digest}'s row is newer than the tree's root (the tree was put back from before)"
-            elif _states_a_key(self.conn, self.ledger, self.department, self.secret, digest, body, rule_sets):
+            if rows and all(row.key is not None for row in rows):
+                continue
+            if _states_a_key(self.conn, self.ledger, self.department, self.secret, digest, body, rule_sets):
                 return (
                     f"decision {seq} issued permit {digest}, which has no row (rows were deleted or put back; if its "
                     "certificate row or sealed body is gone too, restore them from a backup: `ledger reconcile` names "
@@ -885,46 +949,58 @@ class _Tree:
         return sorted(str(r.digest) for r in self.rows.get(_bucket(key), []) if r.key == key)
 
     def add(self, head: int, entries: Sequence[tuple[str, str]], *, update: bool = False) -> None:
-        """Write a row for each (permit, key) of ``entries`` (``update``: the rows exist, keyless), a keyed one into
-        its bucket, then the changed nodes and the root, MACed, written after decision ``head``."""
+        """Write a row for each (permit, key) of ``entries`` (a permit's keys in order: its ``nth`` 0, 1...;
+        ``update``: each permit has its row 0, keyless), a keyed one into its bucket, then the changed nodes and the
+        root, MACed, written after decision ``head``."""
         buckets = {_bucket(k) for _, k in entries if k}
         self._read(buckets)
-        values = [
-            {
-                "digest": d,
-                "department_id": self.department,
-                "key": k,
-                "bucket": _bucket(k) if k else None,
-                "after_seq": head,
-                "mac": row_mac(self.secret, self.department, d, k, head),
-            }
-            for d, k in entries
-        ]
+        counted: dict[str, int] = {}
+        values: list[dict[str, Any]] = []
+        for d, k in entries:
+            counted[d] = counted.get(d, -1) + 1
+            values.append(
+                {
+                    "digest": d,
+                    "nth": counted[d],
+                    "department_id": self.department,
+                    "key": k,
+                    "bucket": _bucket(k) if k else None,
+                    "after_seq": head,
+                    "mac": row_mac(self.secret, self.department, d, k, head),
+                }
+            )
         if update:
-            for value in values:
+            for value in [v for v in values if v["nth"] == 0]:
                 self.conn.execute(
-                    _KEYS.update().where(_KEYS.c.digest == value["digest"], _KEYS.c.key.is_(None)).values(**value)
+                    _KEYS.update()
+                    .where(_KEYS.c.digest == value["digest"], _KEYS.c.nth == 0, _KEYS.c.key.is_(None))
+                    .values(**value)
                 )
-        elif values:
+            values = [v for v in values if v["nth"] > 0]
+        if values:
             self.conn.execute(_KEYS.insert(), values)
         for d, k in entries:
             if k:
                 self.rows[_bucket(k)].append(_Entry(d, k, _bucket(k)))
         self._write(head, buckets)
 
-    def blank(self, head: int, digest: str, key: str) -> None:
-        """Blank the row of permit ``digest`` (keyed ``key``, its bucket checked by :meth:`bucket_problem`): its key
-        becomes ``""`` (it states nothing to compare, as an erased permit keyed after its erasure does), MACed after
-        decision ``head``, and its bucket's leaf, the path above it and the root are written again without it."""
-        bucket = _bucket(key)
-        self._read({bucket})
+    def blank(self, head: int, digest: str, keys: Sequence[str]) -> None:
+        """Blank the rows of permit ``digest`` (keyed ``keys``, their buckets checked by :meth:`bucket_problem`): its
+        first row's key becomes ``""`` (it states nothing to compare, as an erased permit keyed after its erasure
+        does), MACed after decision ``head``, its other rows go, and their buckets' leaves, the paths above them and
+        the root are written again without them."""
+        buckets = {_bucket(k) for k in keys}
+        self._read(buckets)
+        mine = (_KEYS.c.digest == digest) & (_KEYS.c.department_id == self.department)
+        self.conn.execute(_KEYS.delete().where(mine, _KEYS.c.nth > 0))
         self.conn.execute(
             _KEYS.update()
-            .where(_KEYS.c.digest == digest, _KEYS.c.department_id == self.department, _KEYS.c.key == key)
+            .where(mine, _KEYS.c.nth == 0)
             .values(key="", bucket=None, after_seq=head, mac=row_mac(self.secret, self.department, digest, "", head))
         )
-        self.rows[bucket] = [r for r in self.rows[bucket] if (str(r.digest), r.key) != (digest, key)]
-        self._write(head, {bucket})
+        for bucket in buckets:
+            self.rows[bucket] = [r for r in self.rows[bucket] if str(r.digest) != digest]
+        self._write(head, buckets)
 
     def _write(self, head: int, buckets: set[int]) -> None:
         """Write the leaves of ``buckets`` (as :attr:`rows` holds them now), the nodes on their paths and the root,
@@ -1129,7 +1205,8 @@ def rekey(ledger: Ledger, department: str) -> int:
     """Put ``department``'s ``permit_key`` rows right after :func:`_require_intact` refused them: a row (not keyed)
     for every permit a decision of its log says it issued and its store holds, every row's key, bucket and MAC
     blanked and the tree dropped, so that the next approval keys each permit of its type again from the permit's
-    sealed fields (:func:`_key_earlier`) into a new tree. The decisions log is read whole; returns the rows blanked."""
+    sealed fields (:func:`_key_earlier`) into a new tree; a permit's rows past its first go (each of its keys is
+    written again). The decisions log is read whole; returns the rows blanked."""
     ledger.department_account(department)  # a department this ledger signs for (KeystoreError otherwise)
     entry = logchain.LogEntry
     with ledger.engine.begin() as conn:
@@ -1163,7 +1240,11 @@ def rekey(ledger: Ledger, department: str) -> int:
                 ).scalars()
             ]
         if held:
-            conn.execute(_KEYS.insert(), [{"digest": d, "department_id": department, "key": None} for d in held])
+            conn.execute(
+                _KEYS.insert(), [{"digest": d, "nth": 0, "department_id": department, "key": None} for d in held]
+            )
+        # a permit's keys but its first go with their rows (keyed again from its sealed fields: premises_keys)
+        conn.execute(_KEYS.delete().where(_KEYS.c.department_id == department, _KEYS.c.nth > 0))
         blanked = conn.execute(
             _KEYS.update()
             .where(_KEYS.c.department_id == department)
@@ -1174,19 +1255,23 @@ def rekey(ledger: Ledger, department: str) -> int:
     return int(blanked)
 
 
-def _keyed(ledger: Ledger, department: str, digest: str) -> str | None:
-    """The key of permit ``digest``'s ``permit_key`` row, when it holds one (None: no row, not keyed yet, or ``""``)."""
-    with ledger.engine.connect() as conn:
-        key = conn.execute(
-            select(_KEYS.c.key).where(_KEYS.c.digest == digest, _KEYS.c.department_id == department)
-        ).scalar()
-    return key if isinstance(key, str) and _KEY_TEXT.fullmatch(key) else None
+def _keyed(ledger: Ledger, department: str, digest: str, conn: Connection | None = None) -> list[str]:
+    """The keys permit ``digest``'s ``permit_key`` rows hold, in order (none: no row, not keyed yet, or ``""``)."""
+    query = (
+        select(_KEYS.c.key).where(_KEYS.c.digest == digest, _KEYS.c.department_id == department).order_by(_KEYS.c.nth)
+    )
+    if conn is None:
+        with ledger.engine.connect() as own:
+            keys = list(own.execute(query).scalars())
+    else:
+        keys = list(conn.execute(query).scalars())
+    return [k for k in keys if isinstance(k, str) and _KEY_TEXT.fullmatch(k)]
 
 
 def validity_ended(ledger: Ledger, department: str, digest: str) -> bool:
     """Whether the keyed permit ``digest`` is past the end of its validity as its sealed body states it (False for a
     certificate that is no keyed permit): asked by an erasure before it destroys the body (:func:`forget_key`)."""
-    if _keyed(ledger, department, digest) is None:
+    if not _keyed(ledger, department, digest):
         return False
     with ledger.engine.connect() as conn:
         sealed = conn.execute(
@@ -1207,8 +1292,8 @@ def forget_key(ledger: Ledger, department: str, digest: str, *, expired: bool = 
     blanked while the department's key rows do not check (the approval's guard names them; ``ledger permits rekey``
     blanks every row) or the chain cannot be read. Returns what became of the key, for the erasure's result: None for
     a certificate with no key (no keyed permit, or blanked already)."""
-    key = _keyed(ledger, department, digest)
-    if key is None:
+    keys = _keyed(ledger, department, digest)
+    if not keys:
         return None
     if not expired:
         try:
@@ -1228,19 +1313,16 @@ def forget_key(ledger: Ledger, department: str, digest: str, *, expired: bool = 
     secret = _secret(ledger, department)
     with ledger.engine.begin() as conn:
         logchain.hold_log(conn, LOG_DECISIONS, department)
-        held = conn.execute(
-            select(_KEYS.c.key).where(_KEYS.c.digest == digest, _KEYS.c.department_id == department)
-        ).scalar()
-        if held != key:
+        if _keyed(ledger, department, digest, conn) != keys:
             return None  # blanked (or rekeyed) meanwhile
         tree = _Tree(conn, ledger, department, secret)
-        problem = tree.problem() or tree.bucket_problem({_bucket(key)})
+        problem = tree.problem() or tree.bucket_problem({_bucket(k) for k in keys})
         if problem is not None:
             return (
                 f"kept: {department}'s permit_key rows were altered in the database ({problem}); `ledger permits "
                 f"rekey --department {department}` puts them right, then run `ledger erase` of it again"
             )
-        tree.blank(_log_head(conn, department), digest, key)
+        tree.blank(_log_head(conn, department), digest, keys)
     return "blanked"
 
 

@@ -1225,13 +1225,14 @@ def _permit_keys(
     rule_sets: _RuleSets,
     case_id: str | None,
 ) -> list[ReplayDiscrepancy]:
-    """``permit_key_altered``: an approval's permit whose ``permit_key`` row (by which the next approval finds the
-    holder's live permit for the same premises, migration 0022) is missing or holds another key than the one its
-    holder and premises give, and each later live permit of a key an earlier live one holds (the second permit such
-    an edit let through). The key is derived here as the approval derives it (``permits.premises_key``: the
-    department's decision secret, the issuing rule set's ``produces``) from the permit's sealed fields, once they hash
-    to its digest; its liveness is the chain's status and the sealed ``valid_until``, never the row's columns. An
-    insider deleting or rekeying the row let a second permit through unreported (round 77's open clause)."""
+    """``permit_key_altered``: an approval's permit whose ``permit_key`` rows (by which the next approval finds the
+    holder's live permit for the same premises, migration 0022; a row a key since 0025) are missing or hold other keys
+    than its holder and premises give, and each later live permit sharing a key with an earlier live one (the second
+    permit such an edit let through). The keys are derived here as the approval derives them
+    (``permits.premises_keys``: the department's decision secret, the issuing rule set's ``produces``) from the
+    permit's sealed fields, once they hash to its digest; its liveness is the chain's status and the sealed
+    ``valid_until``, never the row's columns. An insider deleting or rekeying the row let a second permit through
+    unreported (round 77's open clause)."""
     out: list[ReplayDiscrepancy] = []
     now = datetime.now(UTC)
     table = PermitKey.__table__  # type: ignore[attr-defined]
@@ -1268,8 +1269,8 @@ def _permit_keys(
                 for digest, department, key in conn.execute(
                     select(table.c.digest, table.c.department_id, table.c.key).where(table.c.digest.in_(part))
                 ):
-                    if department == dept:
-                        stored[str(digest)] = key
+                    if department == dept:  # a row a key (premises_keys; red team round 85c)
+                        stored.setdefault(str(digest), set()).add(key)
                 # by digest alone: the decision names the permit, whatever department its row now says (red team
                 # round 85: a row moved to another department read as an erased permit, its deleted key row unseen)
                 for digest, body in conn.execute(
@@ -1282,29 +1283,30 @@ def _permit_keys(
             secret = _secret(ledger, dept)
         except LedgerError:
             continue  # the vault does not open: nor do the permits
-        derived: dict[str, tuple[str, bool]] = {}  # digest -> (key, within its sealed validity now)
+        derived: dict[str, tuple[list[str], bool]] = {}  # digest -> (keys, within its sealed validity now)
         for digest, spec in specs.items():
             fields = _bound_fields(ledger, digest, sealed.get(digest))
             if fields is None:
                 continue  # erased or altered (reconcile names an altered body): it states nothing to key
             subject = {k.removeprefix("subject."): v for k, v in fields.items() if k.startswith("subject.")}
             try:
-                key = permits.premises_key(secret, spec, subject)
+                keys = permits.premises_keys(secret, spec, subject)
                 # within its sealed validity now, as every verifier judges it (an end not read as a date: not live)
                 current = checks_core.validity(None, fields.get("valid_until"), now)[0]
             except (LedgerError, ValueError, KeyError, TypeError):
                 continue
-            if key is None:
+            if keys is None:
                 continue
-            derived[digest] = (key, current)
+            derived[digest] = (keys, current)
             seq, _hash, case = scan.issued[digest]
-            row = stored.get(digest, _NO_ROW)
-            if row is _NO_ROW:
+            rows = stored.get(digest, _NO_ROW)
+            if rows is _NO_ROW:
                 detail = f"permit {digest} has no permit_key row: an approval for the same premises would not find it"
-            elif row is not None and row != key:
+            elif rows != {None} and rows != set(keys):
+                held = sorted(str(k)[:80] for k in rows)
                 detail = (
-                    f"permit {digest}'s permit_key row holds {str(row)[:80]!r}, not the key its holder and premises "
-                    "give: an approval for the same premises would not find it"
+                    f"permit {digest}'s permit_key rows hold {held!r}, not the key(s) its holder and premises give: "
+                    "an approval for the same premises would not find it"
                 )
             else:
                 continue  # keyed as derived (or not keyed yet: issued before 0022, keyed when an approval asks)
@@ -1312,10 +1314,11 @@ def _permit_keys(
         statuses = permits.chain_statuses(ledger, dept, derived)
         first_live: dict[str, str] = {}
         for digest in sorted(derived, key=lambda d: scan.issued[d][0]):
-            key, current = derived[digest]
+            keys, current = derived[digest]
             if statuses.get(digest) not in ("valid", "suspended") or not current:
                 continue
-            earlier = first_live.setdefault(key, digest)
+            # the earliest live permit sharing a key with this one (an application sharing any is the same premises)
+            earlier = min((first_live.setdefault(k, digest) for k in keys), key=lambda d: scan.issued[d][0])
             if earlier != digest:
                 seq, _hash, case = scan.issued[digest]
                 out.append(

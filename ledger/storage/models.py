@@ -589,7 +589,12 @@ class PermitKey(SQLModel, table=True):
     department's :class:`PermitKeyNode` hash tree, whose root :class:`PermitKeyTree` holds MACed), ``after_seq`` the
     decision log's head the row was written after (its approval's decision follows it) and ``mac`` a MAC under the
     department's decision secret over the department, the permit, ``key`` and ``after_seq`` (``permits.row_mac``),
-    which the approval checks on the rows of the decisions recorded after the tree's root."""
+    which the approval checks on the rows of the decisions recorded after the tree's root.
+
+    Since migration 0025 a permit has a row per key (``nth`` from 0, the key of its premises as typed first): its
+    premises are read as typed, in capitals and case-folded, and each reading that gives other text is a key (red team
+    round 85c: the same Greek or Cyrillic premises in capitals read otherwise as typed; ``permits.premises_keys``).
+    A permit not keyed yet, or stating nothing, has the one row ``nth`` 0."""
 
     __tablename__ = "permit_key"
     __table_args__ = (
@@ -598,6 +603,7 @@ class PermitKey(SQLModel, table=True):
     )
 
     digest: str = Field(primary_key=True, max_length=66)
+    nth: int = Field(default=0, primary_key=True)
     department_id: str = Field(max_length=32)
     key: str | None = Field(default=None, max_length=66)
     bucket: int | None = Field(default=None)

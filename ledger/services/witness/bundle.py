@@ -262,17 +262,38 @@ def held_history_proof(chain: Chain, cp: Checkpoint, dept: bytes, held: bytes, d
 
 
 def log_section(
-    chain: Chain, cp: Checkpoint, department: str, root: bytes, digest: bytes | None
+    chain: Chain,
+    cp: Checkpoint,
+    department: str,
+    root: bytes,
+    digest: bytes | None,
+    *,
+    data_dir: Path | None = None,
 ) -> dict[str, Any] | None:
     """The ``state`` member of a decision bundle's ``witness`` section: the header of the checkpoint's block and, as
     ``log``, the node's ``eth_getProof`` of the log contract's slots for the decision's batch record
     (``_batches[department][root]``, every word) and, with ``digest``, its rule set's publication
     (``_ruleSets[department][digest]``) there (ledger/onchain/logslots.py), checked against the cosigned hash before it
-    is written. None when the node cannot prove that block's state (it keeps the head's only, or some 512 blocks): a
-    verifier then says "log batch: not proven" (docs/evidence.md)."""
+    is written. With ``data_dir`` the proofs ``ledger witness collect`` kept with the checkpoint are tried first (the
+    batches anchored since the checkpoint before it, and their departments' rule sets). None when neither proves them
+    (the node keeps the head's state only, or some 512 blocks): a verifier then says "log batch: not proven"
+    (docs/evidence.md)."""
     log = chain.deployment.log
     dept = department_id_bytes(department)
     slots = logslots.decision_slots(dept, root, digest)
+    kept = None if data_dir is None else CheckpointStore(data_dir).state(cp.hash_hex)
+    if kept is not None and isinstance(kept.get("log"), dict):
+        answer = logslots.kept_proof(kept["log"], slots)
+        trimmed = None if answer is None else _trimmed(_plain(kept.get("block")), answer, slots)
+        if trimmed is not None:
+            try:
+                logslots.verified_log(
+                    trimmed["block"], trimmed["proof"], log, dept, root, digest, cp.block_hash, cp.height
+                )
+            except (ChainError, KeyError, TypeError, AttributeError):
+                pass
+            else:
+                return {"block": trimmed["block"], "log": trimmed["proof"]}
     try:
         block, answer = stateproof.fetch(chain.w3, log, slots, cp.height)
         logslots.verified_log(block, answer, log, dept, root, digest, cp.block_hash, cp.height)
@@ -282,6 +303,24 @@ def log_section(
     if trimmed is None:
         return None
     return {"block": trimmed["block"], "log": trimmed["proof"]}
+
+
+def decision_state(
+    chain: Chain, data_dir: Path, cp: Checkpoint, department: str, root: bytes, digest: bytes | None
+) -> dict[str, Any] | None:
+    """A decision bundle's ``witness.state``: :func:`log_section` and, as ``registry``, the proof of the deciding
+    department's key, status and type periods at the same block (:func:`registry_section`, the reading certificate
+    bundles' issuer periods get: the kept proofs of the checkpoint, else the node's), by which both verifiers hold the
+    node's ``wasActiveSignerAt`` and ``statusHistory`` answers of ``department_key`` and the bundle's periods of
+    ``department_history`` to the cosigned block. The registry member is left out when neither proves it (verifiers
+    then say "registry: not proven"); None when the log's proof cannot be had (as :func:`log_section`)."""
+    section = log_section(chain, cp, department, root, digest, data_dir=data_dir)
+    if section is None:
+        return None
+    registry = registry_section(chain, data_dir, cp, department, section["block"])
+    if registry is not None:
+        section["registry"] = registry
+    return section
 
 
 def _plain(value: Any) -> Any:
@@ -384,8 +423,9 @@ VERIFIED_WITHOUT_REGISTRY_PROOF = (
     "the node's word (--require-state-proof fails a bundle carrying none)"
 )
 VERIFIED_WITHOUT_LOG_PROOF = (
-    "VERIFIED, without a proof of the log batch: the decision's batch record and its rule set's publication at the "
-    "witnessed block are the node's word (--require-state-proof fails a bundle carrying none)"
+    "VERIFIED, without a proof of the log batch: the decision's batch record, its rule set's publication and the "
+    "deciding department's registry periods at the witnessed block are the node's word (--require-state-proof fails a "
+    "bundle carrying none)"
 )
 VERIFIED_WITHOUT_HELD_HISTORY_PROOF = (
     "VERIFIED, without a proof of the held root's history: the certificate's status changes through the root it was "
@@ -510,11 +550,12 @@ class ProvenRegistry:
 def proven_registry(
     chain: Chain, bundle: dict[str, Any], keys: list[VerifierKey], quorum: int | None
 ) -> ProvenRegistry | None:
-    """The issuer's registry history as the bundle's ``witness.state.registry`` proves it at a checkpoint that
-    ``quorum`` of ``keys`` cosigned, the node still has, and which covers the bundle's anchoring and ``as_of`` blocks;
-    None when anything of that does not hold (``witnessed`` then says what). With it ``department_key``,
-    ``department_history`` and ``type_authority`` hold the node's registry answers and the bundle's periods to it."""
-    state = _state_of(bundle, "certificate")
+    """The issuer's (a decision bundle's: the deciding department's) registry history as the bundle's
+    ``witness.state.registry`` proves it at a checkpoint that ``quorum`` of ``keys`` cosigned, the node still has, and
+    which covers the bundle's anchoring and ``as_of`` blocks; None when anything of that does not hold (``witnessed``
+    then says what). With it ``department_key``, ``department_history`` and (certificates) ``type_authority`` hold
+    the node's registry answers and the bundle's periods to it."""
+    state = _state_of(bundle, str(bundle.get("kind")))
     if state is None or "registry" not in state:
         return None
     try:
@@ -529,7 +570,7 @@ def proven_registry(
             bundle["chain"]["registry_contract"],
             checkpoint.block_hash,
             checkpoint.height,
-            department_id_bytes(bundle["certificate"]["fields"]["issuer"]),
+            department_id_bytes(registry_subject(bundle)[0]),
         )
     except (LedgerError, ValueError, TypeError, KeyError, AttributeError):
         return None
@@ -762,7 +803,23 @@ def _against_log(
             if any(r.department_id)
             else f"; no publication of its rule set by {bundle['decision']['department']} proven there"
         )
-    return True, f"{witnessed}; {said}"
+    return _against_decider_registry(bundle, state, checkpoint, f"{witnessed}; {said}", require)
+
+
+def _against_decider_registry(
+    bundle: dict[str, Any], state: dict[str, Any], checkpoint: Checkpoint, said: str, require: bool
+) -> tuple[bool, str]:
+    """The end of a decision bundle's ``witnessed`` check, ``said`` what its log proof proved: the deciding
+    department's registry periods its ``witness.state.registry`` proves at the same block (:func:`_against_registry`,
+    the certificate bundles' reading), held against the node's key and status answers by ``department_key`` and the
+    bundle's periods by ``department_history``; without it "registry: not proven" (``state_proof`` "partial"), a
+    failure under ``require``."""
+    problem, registry = _against_registry(bundle, state, checkpoint)
+    if problem is not None:
+        return False, problem
+    if registry.startswith(REGISTRY_NOT_PROVEN) and require:
+        return False, f"{said}; {registry}, and one is required (--require-state-proof)"
+    return True, f"{said}; {registry}"
 
 
 def proven_log(
@@ -807,13 +864,32 @@ HELD_HISTORY_REQUIRED = "a proof of the held root's history is required (--requi
 REGISTRY_NOT_PROVEN = "registry: not proven"
 
 
+# the words naming a decision bundle's department in the registry's details (a certificate bundle's is its issuer),
+# in both verifiers; and the verdict's end for a decision bundle whose state proves its log batch but not the registry
+DECIDER = "the deciding department"
+VERIFIED_WITHOUT_DECIDER_REGISTRY_PROOF = (
+    "VERIFIED, without a proof of the registry: the deciding department's key and status periods at the witnessed "
+    "block are the node's word (--require-state-proof fails a bundle carrying none)"
+)
+
+
+def registry_subject(bundle: Mapping[str, Any]) -> tuple[Any, str]:
+    """(the department whose registry periods a bundle's ``witness.state.registry`` proves, how details name it): a
+    certificate bundle's issuer, a decision bundle's deciding department."""
+    if bundle.get("kind") == "decision":
+        return bundle["decision"]["department"], DECIDER
+    return bundle["certificate"]["fields"].get("issuer"), "the issuer"
+
+
 def _against_registry(bundle: dict[str, Any], state: dict[str, Any], checkpoint: Checkpoint) -> tuple[str | None, str]:
-    """(Why the bundle's registry proof does not prove the issuer's key, status and type periods at the cosigned block,
-    or None; what it proved, or that the bundle carries none). What the periods say is held against the bundle and the
-    node by ``department_key``, ``department_history`` and ``type_authority``."""
+    """(Why the bundle's registry proof does not prove the issuer's (a decision bundle's: the deciding department's)
+    key, status and type periods at the cosigned block, or None; what it proved, or that the bundle carries none).
+    What the periods say is held against the bundle and the node by ``department_key``, ``department_history`` and
+    (certificates) ``type_authority``."""
+    department, who = registry_subject(bundle)
     if "registry" not in state:
         return None, (
-            f"{REGISTRY_NOT_PROVEN} (the bundle's state proof carries no proof of the registry's state: the issuer's "
+            f"{REGISTRY_NOT_PROVEN} (the bundle's state proof carries no proof of the registry's state: {who}'s "
             "key, status and type periods are the node's word)"
         )
     try:
@@ -823,18 +899,18 @@ def _against_registry(bundle: dict[str, Any], state: dict[str, Any], checkpoint:
             bundle["chain"]["registry_contract"],
             checkpoint.block_hash,
             checkpoint.height,
-            department_id_bytes(bundle["certificate"]["fields"]["issuer"]),
+            department_id_bytes(department),
         )
-    except (ChainError, InputError, ValueError) as exc:
+    except (ChainError, InputError, ValueError, TypeError) as exc:
         return (
-            f"the bundle's registry proof does not prove the issuer's key, status and type periods at witnessed block "
+            f"the bundle's registry proof does not prove {who}'s key, status and type periods at witnessed block "
             f"{checkpoint.height}: {exc} (whoever made or handed over the bundle altered it, cut it, or gave another "
             "department's or another block's)",
             "",
         )
     return None, (
         f"registry: {len(history.keys)} key, {len(history.statuses)} status and {len(history.types)} type periods of "
-        f"the issuer proven at block {checkpoint.height} from the bundle's registry proof"
+        f"{who} proven at block {checkpoint.height} from the bundle's registry proof"
     )
 
 

@@ -30,7 +30,7 @@ from typing import Any
 from ...config import secret_env
 from ...errors import ChainError, ConfigError, InputError, LedgerError
 from ...formats.canonical import json_loads
-from ...onchain import registryslots, stateproof
+from ...onchain import logslots, registryslots, stateproof
 from ...onchain.chain import Chain
 from ...onchain.ids import department_code
 from ...onchain.trail import Trail
@@ -451,6 +451,7 @@ def collect(
     store = CheckpointStore(data_dir)
     result = CollectResult(None)
     wanted = height
+    previous = store.latest_witnessed(config, identity.origin)
     for round_ in range(ROUNDS):
         for _ in range(STATE_TRIES):
             at = chain.block_number() - config.finality if wanted is None else wanted
@@ -461,6 +462,8 @@ def collect(
             # head was read takes it away on the embedded node (one a second), so a newer head is chosen, else the
             # checkpoint would be cosigned with no proofs and every witnessed verification fail (red team round 75)
             state = state_at(chain, at, checkpoint.block_hash)
+            if state is not None:
+                _keep_log(chain, store, previous, state, checkpoint.block_hash)
             if state is not None or wanted is not None:
                 break
         note = Note(checkpoint.text(), (key.sign_note(checkpoint.text()),))
@@ -523,6 +526,29 @@ def state_at(chain: Chain, height: int, block_hash: bytes) -> dict[str, Any] | N
         "departments": chunk_of,
         "registry": {"address": chain.deployment.registry.lower(), **registryslots.packed(registry)},
     }
+
+
+def _keep_log(
+    chain: Chain, store: CheckpointStore, previous: WitnessedCheckpoint | None, state: dict[str, Any], block_hash: bytes
+) -> None:
+    """Add to ``state`` (:func:`state_at`'s, of its block) the log contract's proofs of the decision batches
+    anchored since the ``previous`` checkpoint and of their departments' rule sets (``log``,
+    :func:`logslots.kept_at`): a decision bundle naming this checkpoint, the first covering its anchoring, then proves
+    its log batch after the node has dropped the block's state. Left out when the node cannot prove them (the
+    trails' proofs are kept all the same)."""
+    height = state["height"]
+    since = int(chain.deployment.deployed_block) - 1
+    if previous is not None and previous.checkpoint.height < height:
+        since = previous.checkpoint.height
+    elif previous is not None:  # the same block again (nothing mined since): the batches its file kept
+        kept = store.state(previous.checkpoint.hash_hex)
+        log = kept.get("log") if kept is not None else None
+        if isinstance(log, dict) and type(log.get("since")) is int and log["since"] < height:
+            since = log["since"]
+    try:
+        state["log"] = logslots.kept_at(chain, height, block_hash, max(since, -1))
+    except LedgerError:
+        pass
 
 
 def _round(

@@ -1,0 +1,281 @@
+"""The deciding department's registry periods proven inside decision bundles (``witness.state.registry``), in both
+verifiers.
+
+A witnessed decision bundle proves the log contract's record of its batch and its rule set's publication at the
+cosigned block (``witness.state.log``, ev4); the registry's periods by which its key is judged (``department_key``:
+``wasActiveSignerAt`` of the batch's key as an approver's, and ``statusHistory`` between the decision and its
+anchoring) and the bundle's own periods (``department_history``) were the node's word. Adversaries: the chain's
+operator (witnesses honest) answering the registry's reads from a state of its own making, whoever hands the court the
+bundle stating the same periods, and a forger editing the bundle's registry proof. The bundle now carries the deciding
+department's registry proof, read as a certificate bundle's issuer's is (registryslots, one reading); the library's
+``verify_bundle`` and the court's ``scripts/verify_evidence.py`` prove it, hold the node's answers and the bundle's
+periods to it, and give the same verdict on every case.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_abi import encode
+from eth_utils.crypto import keccak
+
+from ledger.cli.evidence import verdict_line
+from ledger.client import Ledger
+from ledger.onchain import registryslots
+from ledger.onchain.chain import Chain, connect
+from ledger.onchain.ids import department_id_bytes
+from ledger.services import decisions, evidence, logchain
+from ledger.services.departments import Council
+from ledger.services.witness.bundle import registry_section
+from ledger.services.witness.checkpoint import Checkpoint
+from ledger.services.witness.note import parse_note
+
+from .cli_support import mining_paused, rpc
+from .conftest import PASSPHRASE
+from .decision_support import applications, unique_rule_set
+from .evidence_support import SCRIPT_MODULE, decided, failed_names, rpc_url, standalone
+from .registry_support import batched, history_written, registry_calls
+from .rpc_proxy import RpcProxy
+from .witness_support import trusted_witness
+
+PROVEN = "the bundle's registry proof"
+COURT = SCRIPT_MODULE
+STATUS_HISTORY = "0x" + keccak(text="statusHistory(bytes32)")[:4].hex()
+
+
+@pytest.fixture(autouse=True)
+def _passphrases(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
+
+
+def _through(ledger: Ledger, url: str) -> Chain:
+    return Chain(connect(url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
+
+
+def _both(
+    ledger: Ledger, bundle: dict[str, Any], tmp: Path, key: str, *extra: str, node: str | None = None
+) -> tuple[evidence.BundleReport, dict[str, tuple[bool, str]], dict[str, Any]]:
+    """(the library's report, its checks {name: (passed, detail)}, the court's JSON answer) on ``bundle`` with the
+    witness key ``key`` through ``node`` (default: the honest node), asserting both fail and skip the same checks."""
+    path = tmp / "decision.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    chain = ledger.chain if node is None else _through(ledger, node)
+    report = evidence.verify_bundle(
+        path, chain, witness_keys=[key], require_state_proof="--require-state-proof" in extra
+    )
+    _, result, stderr = standalone(ledger, path, "--witness-key", key, *extra, rpc=node)
+    assert result is not None, stderr
+    library = {c.name: (c.ok, c.detail) for c in report.checks}
+    failed = {c.name for c in report.checks if not c.ok and not c.skipped}
+    skipped = {c.name for c in report.checks if c.skipped}
+    assert failed == failed_names(result), (library, result["checks"])
+    assert skipped == {c["name"] for c in result["checks"] if c["result"] == "SKIP"}, (library, result["checks"])
+    return report, library, result
+
+
+def _court(result: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    return {c["name"]: (c["result"], c["detail"]) for c in result["checks"]}
+
+
+def _decision(ledger: Ledger, department: str) -> str:
+    """A case decided by ``department`` and anchored: its case id."""
+    _, apps = decided(ledger, department, 2)
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, department)
+    return str(apps[0]["case_id"])
+
+
+def _bundle(ledger: Ledger, department: str, case_id: str) -> dict[str, Any]:
+    # the embedded node keeps the head's state only: nothing is mined while the sections are proven
+    with mining_paused(ledger):
+        rpc(ledger, "evm_mine")
+        bundle = evidence.decision_bundle(ledger, department, case_id)
+    assert "registry" in bundle["witness"]["state"], bundle.get("witness")
+    return bundle
+
+
+# -- honest ---------------------------------------------------------------------------------------------------------
+
+
+def test_a_witnessed_decision_bundle_proves_the_deciding_departments_registry_periods_in_both(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """Adversary: none (a false failure is a finding too). The bundle's state section carries the proof of the
+    deciding department's three lengths and every period's words at the cosigned block, and its slots only; both
+    verifiers prove it, pass every check under ``--require-state-proof``, name the proof in ``department_key`` and
+    ``department_history`` and report the state proven. The court's reading of it is the library's."""
+    case_id = _decision(ledger, fresh_department)
+    dept = department_id_bytes(fresh_department)
+    for key, _ in trusted_witness(ledger, tmp_path):
+        bundle = _bundle(ledger, fresh_department, case_id)
+        state = bundle["witness"]["state"]
+        proven = [int(e["key"], 16) for answer in state["registry"]["proofs"] for e in answer["storageProof"]]
+        cp = Checkpoint.parse(parse_note(bundle["witness"]["checkpoint"]).text)
+        at = (ledger.chain.deployment.registry, cp.block_hash, cp.height)
+        ours = registryslots.bundle_history(state["block"], state["registry"], *at, dept)
+        counts = (len(ours.keys), len(ours.statuses), len(ours.types))
+        assert counts[:2] == (1, 1), counts
+        assert proven == registryslots.length_slots(dept) + registryslots.period_slots(dept, counts), proven
+        report, library, result = _both(ledger, bundle, tmp_path, key, "--require-state-proof")
+        court = _court(result)
+        assert report.ok and all(r == "PASS" for r, _ in court.values()), (library, court)
+        for detail in (library["witnessed"][1], court["witnessed"][1]):
+            assert f"registry: 1 key, 1 status and {counts[2]} type periods of the deciding department" in detail
+        for name in ("department_key", "department_history"):
+            assert PROVEN in library[name][1] and PROVEN in court[name][1], (library[name], court[name])
+        assert report.state_proof == result["state_proof"] == "proven"
+        theirs = COURT.proven_registry(state["block"], state["registry"], at[0], dept, *at[1:])
+        assert theirs["keys"] == [(k.signer, k.from_block, k.to_block) for k in ours.keys]
+        assert theirs["statuses"] == [(s.active, s.roles, s.from_block) for s in ours.statuses]
+
+
+# -- the chain's operator: registry reads answered from a state of its own making ------------------------------------
+
+
+@pytest.mark.parametrize("change", ["key revoked", "forged key", "department active"])
+def test_registry_reads_answered_from_a_made_up_state_fail_both_decision_verifiers(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, change: str
+) -> None:
+    """The registry's history at the witnessed block says the decision's batch key was revoked before the batch
+    (``key revoked``), was never the deciding department's (``forged key``: the department's key is another; the
+    signer's department swapped), or that the department was suspended then (``department active``). The operator's
+    node answers every registry read as the registry answered before (an active approver's key), and the bundle states
+    those periods. Both verifiers believed it: every check passed. With the bundle's registry proof ``department_key``
+    and ``department_history`` fail in both, naming the registry's proof; ``witnessed`` passes (the proof holds)."""
+    case_id = _decision(ledger, fresh_department)
+    dept = department_id_bytes(fresh_department)
+    record, replay, seen = registry_calls(ledger.chain.deployment.registry)
+    for key, _ in trusted_witness(ledger, tmp_path):
+        honest = _bundle(ledger, fresh_department, case_id)
+        with RpcProxy(rpc_url(ledger), rewrite=record, rewrite_batch=batched(record)) as node:
+            report, library, _ = _both(ledger, honest, tmp_path, key, node=node.url)
+        assert report.ok, library
+        assert seen, "no registry read was recorded"
+        with history_written(ledger, dept, change, honest["anchor"]["block_number"]):
+            bundle = _bundle(ledger, fresh_department, case_id)
+            _, truth, _ = _both(ledger, bundle, tmp_path, key)
+            assert not truth["department_key"][0], truth
+            forged = copy.deepcopy(bundle)
+            forged["department"] = honest["department"]  # the periods the operator's node answers
+            stripped = copy.deepcopy(forged)
+            del stripped["witness"]["state"]["registry"]
+            with RpcProxy(rpc_url(ledger), rewrite=replay, rewrite_batch=batched(replay)) as node:
+                report, before, _ = _both(ledger, stripped, tmp_path, key, node=node.url)
+                assert report.ok, before  # without the registry proof: the node's word, as before
+                _, library, result = _both(ledger, forged, tmp_path, key, node=node.url)
+    court = _court(result)
+    assert {n for n, (ok, _) in library.items() if not ok} == {"department_key", "department_history"}, library
+    for name in ("department_key", "department_history"):
+        assert PROVEN in library[name][1] and PROVEN in court[name][1], (library[name], court[name])
+    for detail in (library["department_key"][1], court["department_key"][1]):
+        assert "was an active approver key" in detail and "do not trust this node" in detail, detail
+    assert library["witnessed"][0] and court["witnessed"][0] == "PASS", (library, court)
+
+
+def test_a_node_hiding_a_suspension_between_the_decision_and_its_anchoring_fails_both(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """The department was suspended and reinstated between the decision and its anchoring (only an active approver
+    decides: ``department_key`` fails on the honest node). The operator's node answers ``statusHistory`` without the
+    suspension and the bundle states the same periods: both verifiers passed every check. With the bundle's registry
+    proof, whose status periods hold the suspension, both fail ``department_key`` and ``department_history`` naming
+    the proof."""
+    dept = department_id_bytes(fresh_department)
+    rule_set = unique_rule_set(f"evidence-{fresh_department}")
+    decisions.publish_rule_set(ledger, rule_set, fresh_department)
+    apps = applications(2, seed=11)
+    assert decisions.decide_many(ledger, fresh_department, apps, {"*": rule_set}, anchor=False).count == 2
+    council = Council(ledger)
+    council.suspend(fresh_department)
+    council.reinstate(fresh_department)
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
+    ((active, roles, start), *_) = ledger.chain.call(ledger.chain.registry.functions.statusHistory(dept))
+    first = "0x" + encode(["(bool,uint8,uint64)[]"], [[(active, roles, start)]]).hex()
+
+    def hides(method: str, params: Any, answer: Any) -> Any:
+        if method == "eth_call" and isinstance(params, list) and isinstance(params[0], dict):
+            data = str(params[0].get("data") or params[0].get("input") or "").lower()
+            if data.startswith(STATUS_HISTORY) and dept.hex() in data and "error" not in answer:
+                return {**answer, "result": first}
+        return answer
+
+    for key, _ in trusted_witness(ledger, tmp_path):
+        bundle = _bundle(ledger, fresh_department, str(apps[0]["case_id"]))
+        _, truth, _ = _both(ledger, bundle, tmp_path, key)
+        assert not truth["department_key"][0] and "suspended" in truth["department_key"][1], truth
+        forged = copy.deepcopy(bundle)
+        forged["department"]["status_history"] = forged["department"]["status_history"][:1]
+        stripped = copy.deepcopy(forged)
+        del stripped["witness"]["state"]["registry"]
+        with RpcProxy(rpc_url(ledger), rewrite=hides, rewrite_batch=batched(hides)) as node:
+            report, before, _ = _both(ledger, stripped, tmp_path, key, node=node.url)
+            assert report.ok, before  # without the registry proof: the node's word, as before
+            _, library, result = _both(ledger, forged, tmp_path, key, node=node.url)
+    court = _court(result)
+    assert {n for n, (ok, _) in library.items() if not ok} == {"department_key", "department_history"}, library
+    for name in ("department_key", "department_history"):
+        assert PROVEN in library[name][1] and PROVEN in court[name][1], (library[name], court[name])
+    for detail in (library["department_key"][1], court["department_key"][1]):
+        assert "status periods" in detail and "do not trust this node" in detail, detail
+
+
+# -- a forger editing the section, and older bundles ----------------------------------------------------------------
+
+
+def test_an_edited_or_stripped_registry_proof_in_a_decision_bundle(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """Adversary: a forger editing the bundle, or whoever hands it over stripping the section (a bundle written before
+    it). Another department's registry proof in its place, or a trie node altered: both fail ``witnessed`` naming the
+    registry proof. Stripped: both pass saying "registry: not proven", report ``state_proof`` "partial" and end
+    "VERIFIED, without a proof of the registry: the deciding department's ..."; under ``--require-state-proof`` both
+    fail ``witnessed``."""
+    case_id = _decision(ledger, fresh_department)
+    for trusted, _ in trusted_witness(ledger, tmp_path):
+        key = trusted
+        with mining_paused(ledger):
+            bundle = _bundle(ledger, fresh_department, case_id)
+            cp = Checkpoint.parse(parse_note(bundle["witness"]["checkpoint"]).text)
+            header = bundle["witness"]["state"]["block"]
+            other = registry_section(ledger.chain, ledger.settings.data_dir, cp, "MKT", header)
+    assert other is not None
+
+    def another(b: dict[str, Any]) -> None:
+        b["witness"]["state"]["registry"] = other
+
+    def altered(b: dict[str, Any]) -> None:
+        nodes = b["witness"]["state"]["registry"]["nodes"]
+        nodes[-1] = nodes[-1][:-2] + ("00" if nodes[-1][-2:] != "00" else "01")
+
+    for edit in (another, altered):
+        changed = copy.deepcopy(bundle)
+        edit(changed)
+        _, library, result = _both(ledger, changed, tmp_path, key)
+        assert not library["witnessed"][0], (edit.__name__, library)
+        for detail in (library["witnessed"][1], _court(result)["witnessed"][1]):
+            assert PROVEN in detail and "the deciding department's" in detail, (edit.__name__, detail)
+
+    stripped = copy.deepcopy(bundle)
+    del stripped["witness"]["state"]["registry"]
+    report, library, result = _both(ledger, stripped, tmp_path, key)
+    assert report.ok and result["verified"], (library, result["checks"])
+    for detail in (library["witnessed"][1], _court(result)["witnessed"][1]):
+        assert "log batch: " in detail and "registry: not proven" in detail, detail
+    for name in ("department_key", "department_history"):
+        assert PROVEN not in library[name][1], library[name]
+    assert report.state_proof == result["state_proof"] == "partial"
+    lines = (
+        verdict_line(report),
+        COURT.verdict_line([(c["name"], c["result"], c["detail"]) for c in result["checks"]]),
+    )
+    assert lines[0] == lines[1] and lines[0].startswith(
+        "VERIFIED, without a proof of the registry: the deciding department's"
+    ), lines
+    report, library, result = _both(ledger, stripped, tmp_path, key, "--require-state-proof")
+    assert {n for n, (ok, _) in library.items() if not ok} == {"witnessed"}, library
+    for detail in (library["witnessed"][1], _court(result)["witnessed"][1]):
+        assert "registry: not proven" in detail and "one is required" in detail, detail
