@@ -705,6 +705,7 @@ class DepartmentPublic(SQLModel):
                     "active": True,
                     "registered_block": 7,
                     "types": ["business-licence"],
+                    "items": ["440300-SCJG-0107"],
                 }
             ]
         },
@@ -717,4 +718,9 @@ class DepartmentPublic(SQLModel):
     registered_block: int
     types: list[str] = Field(
         default_factory=list, description="certificate types the council authorized it to issue now"
+    )
+    items: list[str] = Field(
+        default_factory=list,
+        description="service items the council made it responsible for now: it publishes rule sets for, and decides "
+        "on, these only ('*' is every item, a grant of its own)",
     )

@@ -551,6 +551,7 @@ DECISION_CHECKS = (
     "department_history",
     "signature",
     "rule_set_published",
+    "service_item_held",
     "certificate_facts",
     "rerun",
     "witnessed",
@@ -2101,6 +2102,14 @@ def service_item_bytes(code: str) -> bytes:
     return raw.ljust(32, b"\x00") if len(raw) <= 32 and code.isascii() else sha256(raw)
 
 
+def item_words(item: bytes) -> str:
+    """A service item's bytes32 in words: the code it pads, quoted, or its hex (the SHA-256 of a long code)."""
+    code = item.rstrip(b"\x00")
+    if code and code.isascii() and code.decode("ascii").isprintable():
+        return repr(code.decode("ascii"))
+    return "0x" + item.hex()
+
+
 def shown_value(value: Any) -> str:
     """A proven or answered record's field as the checks name it: bytes as 0x and hex."""
     return "0x" + value.hex() if isinstance(value, bytes) else str(value)
@@ -3632,6 +3641,10 @@ class DecisionVerifier(Verifier):
                 self.record("signature", self.check_log_signature)
             self.record("department_history", self.check_department_history)
             self.record("rule_set_published", self.check_rule_set_published)
+            if self.event is None:
+                self.skip(("service_item_held",), "no anchoring block to judge the service item at")
+            else:
+                self.record("service_item_held", self.check_service_item_held)
             if self.results["input"][0] != "PASS":
                 self.skip(
                     ("certificate_facts", "rerun"), "the disclosed input is not the one the decision committed to"
@@ -4071,6 +4084,34 @@ class DecisionVerifier(Verifier):
         if signer != e["signer"]:
             raise Failure(f"the signature recovers to {signer}, not to the anchoring key {e['signer']}")
         return f"EIP-712 log batch signature by {signer}"
+
+    def check_service_item_held(self) -> str:
+        """The deciding department held the service item its rule set serves (the document's service_item, encoded as
+        publishRuleSet records it) at the block that anchored the decision's log batch, the block the decision is
+        evidenced by (DepartmentRegistry 2.6.0 serviceItemHistory, periods [from, until), until 0 = open; red team
+        round 86s). The chain checks the item only when rules are published (BatchLog 3.0.0): a log batch is a Merkle
+        root of entries it cannot read. An item revoked after the anchoring leaves the decision valid."""
+        r, e = self.b["rule_set"], self.event or {}
+        if r is None:
+            return "no rule set was applied, so no service item was decided under one (an officer's decision)"
+        document = r.get("document")
+        served = document.get("service_item") if isinstance(document, dict) else None
+        item = service_item_bytes(served) if isinstance(served, str) and served else hexbytes(r["service_item"], 32)
+        dept, at = e["department"], e["block_number"]
+        (periods,) = self.rpc.call(
+            self.b["chain"]["registry_contract"],
+            "serviceItemHistory(bytes32)",
+            ["bytes32"],
+            [dept_bytes(dept)],
+            ["(bytes32,uint64,uint64)[]"],
+        )
+        if not any(i == item and start <= at and (until == 0 or at < until) for i, start, until in periods):
+            raise Failure(
+                f"the decision was anchored in block {at}, when {dept} did not hold service item {item_words(item)} "
+                "that its rule set serves: the council had not made it responsible for that item then (never granted, "
+                "or revoked before; DepartmentRegistry serviceItemHistory)"
+            )
+        return f"{dept} held service item {item_words(item)} at block {at}, which anchored the decision"
 
     def check_rule_set_published(self) -> str:
         r = self.b["rule_set"]

@@ -248,9 +248,18 @@ def test_members_grant_and_revoke_service_items_from_the_command_line(network: N
     run(network, 2, "council", "approve", str(created["proposal"]))
     assert holds_service_item(chain, "SSB", "*") and holds_service_item(chain, "SSB", "440300-SHBZ-0001")
     assert current_service_items(chain, "SSB") == ["*", "440300-SHBZ-0001"]
+    listing = run(network, 2, "departments")
+    assert "service items: '*' (every service item), '440300-SHBZ-0001'" in listing, listing
     revoked = json.loads(run(network, 1, "council", "propose", "revoke-item", "SSB", "*"))
     run(network, 2, "council", "approve", str(revoked["proposal"]))
     assert current_service_items(chain, "SSB") == ["440300-SHBZ-0001"]
+    # the department listing shows what it holds now, and (--json) every period, as for certificate types
+    (ssb,) = [d for d in json.loads(run(network, 2, "departments", "--json")) if d["id"] == "SSB"]
+    assert ssb["items"] == ["440300-SHBZ-0001"], ssb
+    periods = {p["service_item"]: p for p in ssb["item_history"]}
+    assert set(periods) == {"*", "440300-SHBZ-0001"} and periods["440300-SHBZ-0001"]["until_block"] is None
+    assert periods["*"]["until_block"] is not None and periods["*"]["from_block"] < periods["*"]["until_block"]
+    assert "service items: '440300-SHBZ-0001'" in run(network, 2, "departments")
     history = run(network, 2, "council", "history", "SSB")
     assert "ServiceItemGranted" in history and "ServiceItemRevoked" in history, history
     refused = run(network, 1, "council", "propose", "grant-item", "SSB", "A,B", expect=2)

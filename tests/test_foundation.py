@@ -26,7 +26,7 @@ from ledger.services.verify import ChainView, verify_certificate, verify_many
 from ledger.storage.store import Batch, Certificate
 
 from .cli_support import ledger_process, rpc
-from .conftest import PASSPHRASE, TEST_TYPES, make_records, make_settings, wait_for_state_dump, write_jsonl
+from .conftest import PASSPHRASE, TEST_ITEMS, TEST_TYPES, make_records, make_settings, wait_for_state_dump, write_jsonl
 from .foundation_support import issue, verify
 
 
@@ -455,6 +455,19 @@ def test_cli_issue_verify_and_exit_codes(ledger: Ledger, tmp_path: Path) -> None
     assert listing.returncode == 0 and "Market Regulation Bureau" in listing.stdout
 
 
+def test_the_gateway_lists_each_departments_service_items(ledger: Ledger) -> None:
+    """`GET /departments` gives each department's service items held now (``items``) beside its certificate types,
+    as the registry has them: INS, an approver, holds the test items; MKT, which decides nothing, none."""
+    from .api_support import Clock, bearer, login, make_client
+
+    client = make_client(ledger, Clock())
+    answer = client.get("/departments", headers=bearer(login(client, ledger, "MKT")))
+    assert answer.status_code == 200, answer.text
+    listed = {d["id"]: d for d in answer.json()}
+    assert listed["INS"]["items"] == sorted(TEST_ITEMS), listed["INS"]
+    assert listed["MKT"]["items"] == [], listed["MKT"]
+
+
 def test_the_department_listing_reads_the_registry_as_one_department_at_a_time_would(ledger: Ledger) -> None:
     """`GET /departments` and `ledger departments` read every department in one JSON-RPC batch at one block (three
     calls per department made the listing take seconds once some hundreds were registered): each entry equals the
@@ -464,6 +477,8 @@ def test_the_department_listing_reads_the_registry_as_one_department_at_a_time_w
     listed = list_departments(ledger.chain)
     assert len(listed) >= 3
     assert [d.to_json() for d in listed] == [get_department(ledger.chain, d.code).to_json() for d in listed]
+    # the service items each holds, by code, as the council granted them (the approvers here hold the test items)
+    assert any(d.items == sorted(TEST_ITEMS) for d in listed), [(d.code, d.items) for d in listed]
     provider = ledger.chain.w3.provider
 
     def refuses(requests: Any) -> Any:

@@ -16,5 +16,6 @@ router = APIRouter(prefix="/departments", tags=["departments"], route_class=Guar
 
 @router.get("", response_model=list[DepartmentPublic], responses=AUTHED)
 def read_departments(caller: CurrentDepartment, ledger: LedgerDep) -> list[DepartmentPublic]:
-    """Every registered department with its current key, roles and status, read from the registry contract."""
+    """Every registered department with its current key, roles, status, certificate types and service items, read
+    from the registry contract."""
     return [DepartmentPublic(**d.to_json()) for d in list_departments(ledger.chain)]

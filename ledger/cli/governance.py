@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -161,9 +162,18 @@ def _departments(args: argparse.Namespace) -> int:
             f"key {d.signer} ({len(d.keys)} key(s) in history)"
         )
         print(f"           types: {', '.join(d.types) if d.types else 'none (the council grants them: grant-type)'}")
+        print(f"           service items: {_shown_items(d.items)}")
         for e in for_department(events, d.code):
             print(f"           {e.line()}")
     return 0
+
+
+def _shown_items(items: Sequence[str]) -> str:
+    """A department's service items on one line: each code quoted (a code is any printable text, and one with a
+    space at its end prints like another), "*" named as every item."""
+    if not items:
+        return "none (the council grants them: grant-item)"
+    return ", ".join(repr(c) + (" (every service item)" if c == "*" else "") for c in items)
 
 
 def _proposal_parsers(sub: Any, member: argparse.ArgumentParser) -> None:
@@ -191,7 +201,10 @@ def _proposal_parsers(sub: Any, member: argparse.ArgumentParser) -> None:
         p.set_defaults(run=_propose, action=action)
     for action, text in (
         ("grant-item", "authorize a department to decide on one or more service items (one proposal; * is every item)"),
-        ("revoke-item", "stop a department deciding on service items (what it published before stays valid)"),
+        (
+            "revoke-item",
+            "stop a department deciding on service items (what it decided and anchored before stays valid)",
+        ),
     ):
         p = sub.add_parser(action, help=text, parents=[member])
         p.add_argument("code")

@@ -343,6 +343,14 @@ REPLAY_CHECKS: dict[str, dict[str, tuple[str, str]]] = {
         ),
         "zh-CN": ("规则集未公布", "决定上链前，所用规则集未在区块链上公布，或公布时所列服务事项与规则集不符。"),
     },
+    "service_item_not_held": {
+        "en": (
+            "service item not held",
+            "The department did not hold the service item its rule set serves when the decision was anchored: the "
+            "council had not made it responsible for that item then.",
+        ),
+        "zh-CN": ("无权办理该事项", "决定上链时，该部门未获授权办理其规则集所适用的服务事项。"),
+    },
     "rule_set_other_department": {
         "en": (
             "another department's rule set",

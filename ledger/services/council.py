@@ -306,7 +306,10 @@ def describe(
         )
         if action is Action.GRANT_SERVICE_ITEM:
             return f"authorize department {department} to decide on {named}"
-        return f"stop department {department} deciding on {named} (rule sets it published before stay authorized)"
+        return (
+            f"stop department {department} deciding on {named} (decisions it anchored before stay valid; any it "
+            "has not anchored when this executes no longer count)"
+        )
     if action is Action.ADD_MEMBER:
         return f"add {signer} to the council (open proposals made before become stale)"
     if action is Action.REMOVE_MEMBER:

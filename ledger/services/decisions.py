@@ -410,6 +410,17 @@ def require_service_item(ledger: Ledger, department: str, item: str, what: str) 
     DepartmentRegistry's service item grants; "*", every item, is a grant of its own). The chain refuses a rule set
     for an item the department does not hold (BatchLog 3.0.0, red team round 85s); this says so before anything is
     written, naming the council's command."""
+    from .council import item_code  # here: council imports eth_account, which a replay worker never needs
+
+    try:
+        item_code(item)
+    except InputError as exc:  # no council can grant it (a ',' splits a grant's codes): say so, not "grant it"
+        raise InputError(
+            f"department {department!r} cannot {what} for service item {item!r}: {exc}, so no department can hold "
+            "it; give the rule set's service_item the item's code as the service catalogue publishes it (letters, "
+            "digits and '-', e.g. 440300-SCJG-0107)",
+            field="service_item",
+        ) from None
     chain = ledger.chain
     fns = chain.registry.functions
     if not chain.call(fns.holdsServiceItem(department_id_bytes(department), service_item_bytes(item))):
@@ -1710,6 +1721,8 @@ def record_human_decision(
     _require_same_item(
         replaced, case_id, service_item, rule_set if rule_set is None else _resolve_rule_set(ledger, rule_set)
     )
+    if rule_set is not None:  # an officer applying rules decides their item, as they would (red team round 86s)
+        require_service_item(ledger, department, _resolve_rule_set(ledger, rule_set).service_item, "record decisions")
     input_digest = None
     certificates: list[dict[str, Any]] = []
     commitments: dict[str, str] = {}

@@ -30,6 +30,7 @@ __all__ = [
     "Action",
     "Council",
     "Department",
+    "ItemPeriod",
     "TypePeriod",
     "get_department",
     "list_departments",
@@ -60,6 +61,13 @@ class TypePeriod:
 
 
 @dataclass(frozen=True)
+class ItemPeriod:
+    service_item: str  # the code as granted (the registry's serviceItemName), or the bytes32's hex without one
+    from_block: int
+    until_block: int | None  # None: still held
+
+
+@dataclass(frozen=True)
 class Department:
     code: str
     name: str
@@ -70,11 +78,17 @@ class Department:
     keys: list[KeyPeriod]
     statuses: list[StatusPeriod]
     type_history: list[TypePeriod] = field(default_factory=list)
+    item_history: list[ItemPeriod] = field(default_factory=list)
 
     @property
     def types(self) -> list[str]:
         """The certificate types the department may issue now, sorted."""
         return sorted({t.certificate_type for t in self.type_history if t.until_block is None})
+
+    @property
+    def items(self) -> list[str]:
+        """The service items the department may decide on now (publish rule sets for), sorted; "*" is every item."""
+        return sorted({t.service_item for t in self.item_history if t.until_block is None})
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -88,35 +102,46 @@ class Department:
             "statuses": [s.__dict__ for s in self.statuses],
             "types": self.types,
             "type_history": [t.__dict__ for t in self.type_history],
+            "items": self.items,
+            "item_history": [t.__dict__ for t in self.item_history],
         }
 
 
 def get_department(chain: Chain, code: str) -> Department:
-    """``code``'s registry record with its key, status and type histories: read in one JSON-RPC batch (an evidence
-    bundle, `ledger departments show`), then its types' names in another; NotFoundError when it is not registered
-    (the record's revert is read first, as :meth:`Chain.call` names it)."""
+    """``code``'s registry record with its key, status, type and service item histories: read in one JSON-RPC batch
+    (an evidence bundle, `ledger departments show`), then its types' and items' names in another; NotFoundError when
+    it is not registered (the record's revert is read first, as :meth:`Chain.call` names it)."""
     dept_id = department_id_bytes(code)
     registry = chain.registry.functions
     try:
-        d, keys, statuses, periods = chain.call_many(
+        d, keys, statuses, periods, items = chain.call_many(
             [
                 registry.department(dept_id),
                 registry.keyHistory(dept_id),
                 registry.statusHistory(dept_id),
                 registry.typeHistory(dept_id),
+                registry.serviceItemHistory(dept_id),
             ]
         )
     except ChainError as exc:
         if exc.error_name == "RegistryUnknownDepartment":
             raise NotFoundError(f"department {code!r} is not registered; `ledger departments` lists them") from None
         raise
-    return _department(d, keys, statuses, periods, _type_names(chain, periods, "latest"))
+    return _department(d, keys, statuses, periods, _names(chain, periods, items, "latest"), items)
 
 
-def _type_names(chain: Chain, periods: Any, block: int | str) -> dict[bytes, str]:
-    hashes = sorted({bytes(p[0]) for p in periods})
-    names = chain.call_many([chain.registry.functions.certificateTypeName(h) for h in hashes], block) if hashes else []
-    return {h: str(n) for h, n in zip(hashes, names, strict=True)}
+def _names(chain: Chain, types: Any, items: Any, block: int | str) -> dict[tuple[str, bytes], str]:
+    """The names of the certificate types (by keccak256 hash) and service items (by bytes32) of these periods, read in
+    one batch: the registry's ``certificateTypeName`` and ``serviceItemName``, keyed ("type", hash) and ("item",
+    bytes32)."""
+    fns = chain.registry.functions
+    hashes = sorted({bytes(p[0]) for p in types})
+    codes = sorted({bytes(p[0]) for p in items})
+    calls = [fns.certificateTypeName(h) for h in hashes] + [fns.serviceItemName(c) for c in codes]
+    names = chain.call_many(calls, block) if calls else []
+    found = {("type", h): str(n) for h, n in zip(hashes, names[: len(hashes)], strict=True)}
+    found.update({("item", c): str(n) for c, n in zip(codes, names[len(hashes) :], strict=True)})
+    return found
 
 
 def registry_record(d: Any) -> Department:
@@ -126,7 +151,12 @@ def registry_record(d: Any) -> Department:
 
 
 def _department(
-    d: Any, key_history: Any, status_history: Any, type_history: Any = (), names: dict[bytes, str] | None = None
+    d: Any,
+    key_history: Any,
+    status_history: Any,
+    type_history: Any = (),
+    names: dict[tuple[str, bytes], str] | None = None,
+    item_history: Any = (),
 ) -> Department:
     keys = [KeyPeriod(k[0], int(k[1]), int(k[2]) or None) for k in key_history]
     statuses = [StatusPeriod(bool(s[0]), role_names(int(s[1])), int(s[2])) for s in status_history]
@@ -140,8 +170,12 @@ def _department(
         keys=keys,
         statuses=statuses,
         type_history=[
-            TypePeriod((names or {}).get(bytes(t[0]), "0x" + bytes(t[0]).hex()), int(t[1]), int(t[2]) or None)
+            TypePeriod((names or {}).get(("type", bytes(t[0])), "0x" + bytes(t[0]).hex()), int(t[1]), int(t[2]) or None)
             for t in type_history
+        ],
+        item_history=[
+            ItemPeriod((names or {}).get(("item", bytes(t[0])), "0x" + bytes(t[0]).hex()), int(t[1]), int(t[2]) or None)
+            for t in item_history
         ],
     )
 
@@ -169,15 +203,22 @@ def list_departments(chain: Chain) -> list[Department]:
 def _departments_at(chain: Chain, head: int | str) -> list[Department]:
     registry = chain.registry.functions
     ids = chain.call(registry.departmentIds(), head)
-    calls = [
-        f(raw)
-        for raw in ids
-        for f in (registry.department, registry.keyHistory, registry.statusHistory, registry.typeHistory)
-    ]
+    reads = (
+        registry.department,
+        registry.keyHistory,
+        registry.statusHistory,
+        registry.typeHistory,
+        registry.serviceItemHistory,
+    )
+    calls = [f(raw) for raw in ids for f in reads]
     values = chain.call_many(calls, head)
-    names = _type_names(chain, [p for i in range(3, len(values), 4) for p in values[i]], head)
+    n = len(reads)
+    types = [p for i in range(3, len(values), n) for p in values[i]]
+    items = [p for i in range(4, len(values), n) for p in values[i]]
+    names = _names(chain, types, items, head)
     return [
-        _department(values[i], values[i + 1], values[i + 2], values[i + 3], names) for i in range(0, len(values), 4)
+        _department(values[i], values[i + 1], values[i + 2], values[i + 3], names, values[i + 4])
+        for i in range(0, len(values), n)
     ]
 
 

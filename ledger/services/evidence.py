@@ -1406,6 +1406,7 @@ DECISION_CHECK_NAMES = (
     "department_history",
     "signature",
     "rule_set_published",
+    "service_item_held",
     "certificate_facts",
     "rerun",
     "witnessed",
@@ -1760,6 +1761,10 @@ def _verify_decision(
             )
 
         checks.run("rule_set_published", rule_set_published)
+        if event is None:
+            checks.skip(("service_item_held",), "no anchoring block to judge the service item at")
+        else:
+            checks.run("service_item_held", lambda: _check_item_held(chain, r, event))
         rerun.anchored_block = event["block_number"] if event is not None else None
         rerun.head = head
         if not checks.items["input"].ok:
@@ -2069,6 +2074,30 @@ def _held_item_at(chain: Chain, published: dict[str, Any]) -> bool:
     return any(
         bytes(i) == item and int(start) <= at and (int(until) == 0 or at < int(until)) for i, start, until in periods
     )
+
+
+def _check_item_held(chain: Chain, stated: dict[str, Any] | None, event: dict[str, Any]) -> tuple[bool, str]:
+    """The deciding department held the service item its rule set serves (the document's ``service_item``, as
+    ``publishRuleSet`` encodes it) at the block that anchored the decision's log batch, the block the decision is
+    evidenced by: a period of the registry's ``serviceItemHistory`` covers it, the block judged whole as the registry's
+    ``heldServiceItemAt`` (red team round 86s). The chain checks the item only when the rules are published: a log
+    batch is a Merkle root of entries it cannot read. An item revoked after the anchoring leaves the decision valid."""
+    if stated is None:
+        return True, "no rule set was applied, so no service item was decided under one (an officer's decision)"
+    document = stated.get("document")
+    served = document.get("service_item") if isinstance(document, dict) else None
+    item = service_item_bytes(served) if isinstance(served, str) and served else _b(stated["service_item"])
+    dept, at = event["department"], int(event["block_number"])
+    periods = chain.call(chain.registry.functions.serviceItemHistory(department_id_bytes(dept)))
+    if not any(
+        bytes(i) == item and int(start) <= at and (int(until) == 0 or at < int(until)) for i, start, until in periods
+    ):
+        return False, (
+            f"the decision was anchored in block {at}, when {dept} did not hold service item {item_text(item)} that "
+            "its rule set serves: the council had not made it responsible for that item then (never granted, or "
+            "revoked before; DepartmentRegistry serviceItemHistory)"
+        )
+    return True, f"{dept} held service item {item_text(item)} at block {at}, which anchored the decision"
 
 
 def _unproven_publication(

@@ -6,19 +6,19 @@ For every department (or the ones asked for), :func:`replay`
    altered, broken_chain, missing, inserted, reordered, not_anchored, proof_invalid) - always over the department's
    whole log, because completeness cannot be shown for a slice;
 2. for every selected automatic decision loads the recorded rule set by digest (``rule_set_unknown``,
-   ``rule_set_altered``, ``rule_set_unpublished`` when the chain has no publication of it before the block that
-   anchored the decision, ``rule_set_other_department`` when another department published it - checked for an
-   officer's decision that applied a rule set too), loads the recorded input (``input_missing``,
-   ``input_altered``) with the fields it keeps sealed apart (``decision_input.seal_fields``): where the erasure
-   of the certificate the decision produced destroyed them (or, for a decision that issued nothing and is no
-   approval, the erasure of its case: ``erasure.erase_case``), that erasure must be one the department's anchored
-   ``erasures`` log attests (else ``input_erased_unattested``; a case erasure of a case then approved is
-   ``case_erased_in_force``), and the decision is counted as lawfully erased
-   (``inputs_erased``): its input commitment still checked, its rules re-run unless they read the erased fields;
-   reports a rule set whose rules read the service item's attributes (``item.``) it publishes neither as ``item`` nor
-   as a catalogue (``item_unpublished``: they read the application's word, red team round 60c);
-   re-runs the engine (``engine_mismatch``, ``rerun_failed``) and compares outcome and reasons
-   (``outcome_mismatch``, ``reasons_mismatch``);
+   ``rule_set_altered``, ``rule_set_unpublished`` when the chain has no publication of it before the block that anchored
+   the decision, ``rule_set_other_department`` when another department published it, ``service_item_not_held`` when the
+   department did not hold the rule set's service item at the block that anchored the decision - checked for an
+   officer's decision that applied a rule set too), loads the recorded input (``input_missing``, ``input_altered``) with
+   the fields it keeps sealed apart (``decision_input.seal_fields``): where the erasure of the certificate the decision
+   produced destroyed them (or, for a decision that issued nothing and is no approval, the erasure of its case:
+   ``erasure.erase_case``), that erasure must be one the department's anchored ``erasures`` log attests (else
+   ``input_erased_unattested``; a case erasure of a case then approved is ``case_erased_in_force``), and the decision is
+   counted as lawfully erased (``inputs_erased``): its input commitment still checked, its rules re-run unless they read
+   the erased fields; reports a rule set whose rules read the service item's attributes (``item.``) it publishes neither
+   as ``item`` nor as a catalogue (``item_unpublished``: they read the application's word, red team round 60c); re-runs
+   the engine (``engine_mismatch``, ``rerun_failed``) and compares outcome and reasons (``outcome_mismatch``,
+   ``reasons_mismatch``);
 3. for ``pl-decision/2`` decisions re-establishes every cited certificate's facts as the ledger found them when it
    decided (facts.py): authenticity now, anchored no later than the recorded block, status *as of the recorded
    block* from the chain's status events, validity at the decision moment; a difference is
@@ -288,6 +288,13 @@ def _all_ranges(ledger: Ledger) -> dict[str, list[ChainRange]]:
     return {d: sorted(r, key=lambda x: x.first_seq) for d, r in by_department.items()}
 
 
+# what a chunk reads of the chain, read once per replay and sent to the workers (_DepartmentRun.chain_facts): the
+# department's registry periods, its rule sets' publications (block, item, item not held then), its service item periods
+_ChainFacts = tuple[
+    list[tuple[bool, int, int]], dict[str, tuple[int | None, bytes | None, bytes | None]], list[tuple[bytes, int, int]]
+]
+
+
 class _RuleSets:
     """Recorded rule sets by digest, each loaded and checked once, and each department's publication of it asked of
     the chain once (rule sets are kept per department on chain, BatchLog 2.1.0)."""
@@ -302,6 +309,7 @@ class _RuleSets:
         self._unread_items: dict[str, str | None] = {}  # memo of unread_item()
         self._unheld: dict[tuple[str, str], bytes | None] = {}  # memo of unheld()
         self._item_periods: dict[str, list[tuple[bytes, int, int]]] = {}  # serviceItemHistory by department
+        self._held: dict[tuple[str, bytes, int], bool] = {}  # memo of held_at(): a batch's decisions share its block
 
     def unread_item(self, rule_set: RuleSet) -> str | None:
         """The first ``item.`` path ``rule_set``'s rules read without publishing the item's attributes or a
@@ -406,18 +414,38 @@ class _RuleSets:
         key = (dept, digest)
         if key not in self._unheld:
             item, block = self.item(digest, dept), self.published(digest, dept)
-            held = True
-            if item is not None and block is not None:
-                if dept not in self._item_periods:
-                    chain = self._ledger.chain
-                    periods = chain.call(chain.registry.functions.serviceItemHistory(department_id_bytes(dept)))
-                    self._item_periods[dept] = [(bytes(i), int(start), int(until)) for i, start, until in periods]
-                held = any(
-                    i == item and start <= block and (until == 0 or block < until)
-                    for i, start, until in self._item_periods[dept]
-                )
+            held = item is None or block is None or self.held_at(dept, item, block)
             self._unheld[key] = None if held else item
         return self._unheld[key]
+
+    def item_periods(self, dept: str) -> list[tuple[bytes, int, int]]:
+        """``dept``'s service item periods, the registry's ``serviceItemHistory`` (item, from block, until block, 0
+        while held), read once per department (a worker takes the replaying process's: :meth:`take_item_periods`);
+        none for a department id that is no code."""
+        if dept not in self._item_periods:
+            found: list[tuple[bytes, int, int]] = []
+            if logchain.is_department_code(dept):
+                chain = self._ledger.chain
+                periods = chain.call(chain.registry.functions.serviceItemHistory(department_id_bytes(dept)))
+                found = [(bytes(i), int(start), int(until)) for i, start, until in periods]
+            self._item_periods[dept] = found
+        return self._item_periods[dept]
+
+    def take_item_periods(self, dept: str, periods: Sequence[tuple[bytes, int, int]]) -> None:
+        """Take :meth:`item_periods` as the replaying process read them for this replay (a worker)."""
+        self._item_periods.setdefault(dept, list(periods))
+
+    def held_at(self, dept: str, item: bytes, block: int) -> bool:
+        """Whether ``dept`` held service ``item`` (bytes32) at ``block``: a period [from, until) of its
+        :meth:`item_periods` covers it (until 0: held still). A block is judged whole, as the registry's
+        ``heldServiceItemAt``: a grant executed in block B counts from B + 1, a revocation in B until the end of B."""
+        key = (dept, item, block)
+        if key not in self._held:
+            self._held[key] = any(
+                i == item and start <= block and (until == 0 or block < until)
+                for i, start, until in self.item_periods(dept)
+            )
+        return self._held[key]
 
     def get(self, digest: str, dept: str) -> tuple[RuleSet | None, str | None, str | None, int | None]:
         """(rule set, failed check, detail, block in which ``dept`` published it)."""
@@ -1627,9 +1655,7 @@ class _DepartmentRun:
         self.facts = facts
         self.selection = selection
         self._credit: Any = None
-        self._chain_facts: (
-            tuple[list[tuple[bool, int, int]], dict[str, tuple[int | None, bytes | None, bytes | None]]] | None
-        ) = None
+        self._chain_facts: _ChainFacts | None = None
 
     def credit_book(self) -> Any:
         """The department's credit list as the chain attests it, read once (supervision.py)."""
@@ -1646,27 +1672,26 @@ class _DepartmentRun:
         if self._credit is None:
             self._credit = book
 
-    def chain_facts(
-        self,
-    ) -> tuple[list[tuple[bool, int, int]], dict[str, tuple[int | None, bytes | None, bytes | None]]]:
+    def chain_facts(self) -> _ChainFacts:
         """What a chunk reads of the chain in the common case, as this process read it for this replay: the
-        department's registry periods and the publication block of every rule set the database records (read once
-        per replay: the same bound as each process reading them at its first chunk). Sent with every chunk to the
-        workers (a few numbers), which then need no chain client for them."""
+        department's registry periods, the publication block of every rule set the database records and the
+        department's service item periods (read once per replay: the same bound as each process reading them at its
+        first chunk). Sent with every chunk to the workers (a few numbers), which then need no chain client for
+        them."""
         if self._chain_facts is None:
             self._chain_facts = (
                 self.facts.authority(self.department),
                 self.rule_sets.publications(self.department),
+                self.rule_sets.item_periods(self.department),
             )
         return self._chain_facts
 
-    def share_chain_facts(
-        self, facts: tuple[list[tuple[bool, int, int]], dict[str, tuple[int | None, bytes | None, bytes | None]]]
-    ) -> None:
+    def share_chain_facts(self, facts: _ChainFacts) -> None:
         """Take :meth:`chain_facts` as the replaying process read them (a worker)."""
-        periods, published = facts
+        periods, published, items = facts
         self.facts.take_authority(self.department, periods)
         self.rule_sets.take_publications(self.department, published)
+        self.rule_sets.take_item_periods(self.department, items)
 
     def chunk(self, rows: list[tuple[int, str, str, str | None]]) -> _Chunk:
         """Re-run one chunk of (seq, body text, stored entry hash, stored lookup key) rows, in log order."""
@@ -1790,6 +1815,7 @@ class _DepartmentRun:
                         found.discrepancies.append(ReplayDiscrepancy(check, dept, seq, body.get("case_id"), detail))
 
                     _check_publisher(self.rule_sets, dept, body["rule_set"], fail)
+                    _check_item_held(self.rule_sets, dept, body["rule_set"], self._anchor_block(seq), fail)
                 self._officer_moment(dept, seq, body, found)
                 if body.get("overrides") is not None:
                     found.overrides.append((seq, body.get("case_id"), body["overrides"], body.get("decided_at")))
@@ -1810,6 +1836,11 @@ class _DepartmentRun:
                 _compare_input_commitment(found, dept, seq, body, expected[digest])
         self.facts.release()
         return found
+
+    def _anchor_block(self, seq: int) -> int | None:
+        """The block that anchored entry ``seq`` of the department's log (None while it is not anchored)."""
+        i = bisect.bisect_left(self.ends, seq)
+        return self.ranges[i].block_number if i < len(self.ranges) and self.ranges[i].first_seq <= seq else None
 
     def _officers_sealed(self, dept: str, officers: list[tuple[int, dict[str, Any]]], found: _Chunk) -> None:
         """The fields an officer's decision input keeps sealed apart (its rule set's, as an automatic decision's):
@@ -2094,6 +2125,29 @@ def _check_publisher(rule_sets: _RuleSets, dept: str, digest: Any, fail: Callabl
         )
 
 
+def _check_item_held(
+    rule_sets: _RuleSets, dept: str, digest: Any, anchor_block: int | None, fail: Callable[[str, str], None]
+) -> None:
+    """``service_item_not_held``: ``dept`` did not hold the service item its publication of rule set ``digest`` names
+    at ``anchor_block``, the block that anchored the decision's log batch, the block the decision is evidenced by
+    (red team round 86s). The chain refuses only a publication of an item not held (BatchLog 3.0.0): a log batch is a
+    Merkle root of entries it cannot read, so a department deciding after the council revoked the item, with rules it
+    published while it held it, is told here. An item revoked after the anchoring leaves the decision inside the
+    grant. Nothing to judge for a decision not anchored yet (``anchoring_overdue``) or under rules ``dept`` never
+    published (``rule_set_unpublished``)."""
+    if anchor_block is None or not isinstance(digest, str):
+        return
+    item = rule_sets.item(digest, dept)
+    if item is None or rule_sets.held_at(dept, item, anchor_block):
+        return
+    fail(
+        "service_item_not_held",
+        f"the decision was anchored in block {anchor_block}, when {dept} did not hold service item {item_text(item)} "
+        f"that its rule set {digest} serves: the council had not made it responsible for that item then (never "
+        "granted, or revoked before; DepartmentRegistry serviceItemHistory)",
+    )
+
+
 def _rerun(
     report: _Chunk,
     dept: str,
@@ -2152,6 +2206,7 @@ def _rerun(
         )
     else:
         _check_publisher(rule_sets, dept, digest, fail)
+    _check_item_held(rule_sets, dept, digest, anchor_block, fail)
     if rule_set is None:
         fail(check or "rule_set_unknown", detail or f"rule set {digest} cannot be loaded")
         return
