@@ -192,7 +192,9 @@ def _recorded(rng: random.Random, fact: Any, view: dict[str, Any] | None) -> Any
         "failed": list(fact.failed),
     }
     for _ in range(rng.choice((0, 0, 0, 0, 1, 2))):
-        name = rng.choice(("digest", "type", "verified", "status", "expired", "holder", "confirmations") * 3 + ("as_of_block",))
+        name = rng.choice(
+            ("digest", "type", "verified", "status", "expired", "holder", "confirmations") * 3 + ("as_of_block",)
+        )
         if rng.random() < 0.25:
             theirs.pop(name, None)
         else:
@@ -233,7 +235,9 @@ def _case(rng: random.Random) -> tuple[dict[str, Any], Callable[[], _Harness]]:
             (False, [("decided_without_authority", "DPT was suspended from block 7 while ... (block 120)")]),
         )
     )
-    applicant = rng.choice((f"ref:{_DEPT}:alice", f"ref:{_DEPT}:bob", f"ref:{_DEPT}:名前", f"ref:{_DEPT}:", None, 5, ""))
+    applicant = rng.choice(
+        (f"ref:{_DEPT}:alice", f"ref:{_DEPT}:bob", f"ref:{_DEPT}:名前", f"ref:{_DEPT}:", None, 5, "")
+    )
     body: dict[str, Any] = {
         "certificates": None,
         "decided_at": rng.choice((_MOMENT,) * 30 + ("2026-12-07T10:00:01Z", "not a time", 5)),
@@ -266,8 +270,8 @@ def _case(rng: random.Random) -> tuple[dict[str, Any], Callable[[], _Harness]]:
     case = {"input": {"certificates": citations} if count or rng.random() < 0.5 else {}, "body": body, "anchor": anchor}
     # the record: the reference's own views, altered here and there (so that most decisions agree, some do not)
     body["certificates"] = [{} for _ in facts]
-    for fact, theirs in zip(facts, body["certificates"], strict=True):
-        theirs.update({"as_of_block": body["as_of_block"]})
+    for theirs in body["certificates"]:
+        theirs["as_of_block"] = body["as_of_block"]
     first = _run(harness().check_reference, harness(), case) if erased_read and cached else None
     views = first[1] if first is not None and first[0] != "raised" and isinstance(first[1], list) else None
     body["certificates"] = [
@@ -552,3 +556,73 @@ def test_check_is_the_reference_without_the_native_core(monkeypatch: pytest.Monk
         case, harness = _case(rng)
         made = harness()
         assert _run(made.check, made, case) == _run(harness().check_reference, harness(), case)
+
+
+@needs_native
+def test_a_replay_on_the_chain_reports_alike_both_ways(
+    ledger: Any, fresh_department: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Against the real chain: decisions on valid, revoked (before and after) and unrelated licences, and records an
+    insider rewrote (status, holder, verified, expiry, type, confirmations, the digest), replayed with the native
+    check (which answers most decisions) and without it: the same discrepancies, in order, with the same texts."""
+    import copy
+    import io
+    import json
+
+    from ledger.services import decisions, issuance, logchain, status
+
+    from .conftest import make_records, write_jsonl
+    from .decision_support import application, unique_rule_set
+
+    out = io.StringIO()
+    issuance.issue_file(ledger, write_jsonl(tmp_path / "licences.jsonl", make_records(5)), "MKT", out=out)
+    licences = [json.loads(line) for line in out.getvalue().splitlines()]
+    dept = fresh_department
+    rule_set = unique_rule_set(f"native-facts-{dept}")
+    decisions.publish_rule_set(ledger, rule_set, dept)
+    status.revoke(ledger, licences[1]["digest"], "fraud")
+    made = []
+    for n, (licence, holder) in enumerate(
+        ((licences[0], True), (licences[1], True), (licences[2], False), (licences[3], True), (licences[4], True))
+    ):
+        identity = licence["fields"]["subject.credit_code"] if holder else "applicant-1"
+        app = application(f"C-NF-{n}", licence["digest"])
+        made.append(
+            decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rule_set, applicant_ref=identity)
+        )
+    status.revoke(ledger, licences[3]["digest"], "data-error")  # after its decision: not held against it
+    for n, changes in enumerate(
+        (
+            {"status": "valid"},
+            {"holder": False},
+            {"verified": 1},
+            {"expired": None},
+            {"type": "证书", "holder": 1.0},
+            {"confirmations": 10**6},
+            {"digest": "0x" + "00" * 32},
+            {"status": ["valid"]},
+        )
+    ):
+        body = copy.deepcopy(made[n % len(made)].body)
+        body["case_id"] = f"C-NF-FORGED-{n}"
+        body["certificates"][0].update(changes)
+        logchain.append(ledger, logchain.LOG_DECISIONS, dept, body)
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+
+    answered: list[bool] = []
+    native = _native_facts.facts_check
+
+    def counted(*args: Any) -> Any:
+        found = native(*args)
+        answered.append(found is not None)
+        return found
+
+    monkeypatch.setattr(replay, "facts_check", counted)
+    with_native = replay.replay(ledger, department=dept, workers=0)
+    monkeypatch.setattr(replay, "facts_check", None)
+    reference = replay.replay(ledger, department=dept, workers=0)
+    assert sum(answered) >= 11, answered
+    assert [d.to_json() for d in with_native.discrepancies] == [d.to_json() for d in reference.discrepancies]
+    checks = {d.check for d in reference.discrepancies}
+    assert {"certificate_facts", "outcome_mismatch"} <= checks, checks
+    assert with_native.to_json() | {"seconds": 0} == reference.to_json() | {"seconds": 0}

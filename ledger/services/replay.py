@@ -62,7 +62,7 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import select
 from sqlmodel import col
@@ -598,7 +598,7 @@ class _Facts:
             if isinstance(body.get("decided_at"), str) and classified[k]:
                 moments[body["decided_at"]].append(k)
         for moment, group in moments.items():
-            decided = _parse_time(moment)
+            decided = self._parse_moment(moment)  # kept for check (the native check reads it there)
             if decided is None:
                 continue
             # a decision none of whose citations can be looked at (no document inline, none in the store by its
@@ -726,12 +726,8 @@ class _Facts:
 
     def _status_of(self, fact: _Fact, block: int) -> str:
         """The status as of ``block`` of the certificate of an authentic ``fact`` naming its issuer, root and digest."""
-        assert fact.issuer is not None and fact.root is not None and fact.digest is not None
-        key = (
-            fact.issuer.encode().ljust(32, b"\x00"),
-            bytes.fromhex(fact.root[2:]),
-            bytes.fromhex(fact.digest[2:]),
-        )
+        issuer, root, digest = cast(str, fact.issuer), cast(str, fact.root), cast(str, fact.digest)
+        key = (issuer.encode().ljust(32, b"\x00"), bytes.fromhex(root[2:]), bytes.fromhex(digest[2:]))
         return self.status_at(key, block)
 
     def check_reference(
