@@ -625,4 +625,5 @@ def test_a_replay_on_the_chain_reports_alike_both_ways(
     assert [d.to_json() for d in with_native.discrepancies] == [d.to_json() for d in reference.discrepancies]
     checks = {d.check for d in reference.discrepancies}
     assert {"certificate_facts", "outcome_mismatch"} <= checks, checks
-    assert with_native.to_json() | {"seconds": 0} == reference.to_json() | {"seconds": 0}
+    kept = ("decisions", "automatic", "re_run", "inputs_erased", "outcomes", "reasons", "rules")
+    assert [with_native.to_json()[k] for k in kept] == [reference.to_json()[k] for k in kept]
