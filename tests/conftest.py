@@ -22,7 +22,7 @@ import pytest
 from ledger.client import Ledger
 from ledger.config import Settings
 from ledger.onchain.chain import ROLE_APPROVER, ROLE_AUDITOR, ROLE_ISSUER, ROLE_VERIFIER
-from ledger.onchain.node import EmbeddedNode
+from ledger.onchain.node import EmbeddedNode, _rpc
 from ledger.services.departments import Council
 
 PASSPHRASE = "test-passphrase"
@@ -287,6 +287,12 @@ def _mixed_mining_back(request: pytest.FixtureRequest) -> Iterator[None]:
         node.stop()
         node.start()
         assert node.url == url, f"the restarted node answers on {node.url}, not {url}: the ledger still asks {url}"
+        # anvil 1.7.1 does not take its clock from the chain it loads: a node whose clock a test had moved on
+        # (evm_increaseTime) stamped its next blocks below its last one after the restart, and a bisection over the
+        # block times (a verdict as of a moment, ChainView.block_at_time) found a block on the wrong side of a change
+        last = int(str(_rpc(url, "eth_getBlockByNumber", ["latest", False])["timestamp"]), 16)  # type: ignore[index]
+        if last >= int(time.time()):
+            _rpc(url, "evm_setNextBlockTimestamp", [last + 1])
 
 
 def member_cli(ledger: Ledger, member: int) -> tuple[list[str], dict[str, str]]:
@@ -527,7 +533,7 @@ DATABASE_AGNOSTIC = {
     "pause in this process; no ledger",
     "test_ledger_state::test_no_gc_disable_and_no_id_keyed_globals_in_the_library": "a scan of the library's "
     "source; no ledger",
-    "test_node_memory::test_a_node_mining_hundreds_of_blocks_over_a_large_state_keeps_one_copy_of_it": "an "
+    "test_node_memory::test_a_node_mining_hundreds_of_blocks_over_a_large_state_keeps_a_bounded_number_of_copies": "an "
     "embedded node of its own and its memory; no database",
     **{
         f"test_redteam_round16_depth::{name}": "deep JSON read by the parsers, node readers and file readers, some in a "
