@@ -268,7 +268,8 @@ def log_section(
     ``log``, the node's ``eth_getProof`` of the log contract's slots for the decision's batch record
     (``_batches[department][root]``, every word) and, with ``digest``, its rule set's publication
     (``_ruleSets[department][digest]``) there (ledger/onchain/logslots.py), checked against the cosigned hash before it
-    is written. None when the node cannot prove that block's state (it keeps the head's only, or some 512 blocks): a
+    is written. None when the node cannot prove that block's state (the embedded node keeps 32 blocks below its head,
+    Besu some 512): a
     verifier then says "log batch: not proven" (docs/evidence.md)."""
     log = chain.deployment.log
     dept = department_id_bytes(department)
