@@ -76,13 +76,15 @@ def test_a_node_mining_hundreds_of_blocks_over_a_large_state_keeps_a_bounded_num
         for tx_hash in hashes:
             assert _rpc(url, "eth_getTransactionReceipt", [tx_hash])["status"] == "0x1"  # type: ignore[index]
         before = _rss_mb(pid)
-        _rpc(url, "anvil_mine", [hex(BLOCKS)], timeout=120)
+        for _ in range(2):
+            _rpc(url, "anvil_mine", [hex(BLOCKS)], timeout=120)
         kept = _rss_mb(pid)
         _rpc(url, "anvil_mine", [hex(BLOCKS)], timeout=120)
         after = _rss_mb(pid)
-        # measured: 1,500 states kept grew 450 MB over the first blocks; 32 kept, 50 MB (16: 33, 64: 106)
-        assert kept - before < 2 * STATE_HISTORY + 32, (before, kept)
-        assert after - kept < 16, (kept, after)  # no more states kept however many blocks follow
+        # measured: 1,500 states kept grew 450 MB over the first 300 blocks, and on; 32 kept, some 100 MB over the
+        # first 600 (the states and the allocator's slack), then flat (+7, -14 MB over the next 300s)
+        assert kept - before < 4 * STATE_HISTORY + 32, (before, kept)
+        assert after - kept < 24, (kept, after)  # no more states kept however many blocks follow
     finally:
         node.stop()
 
