@@ -59,7 +59,8 @@ statusHistory answers to them, department_history the bundle's periods; without 
 
 Every state read is made at the node's latest block. One answer of anvil is asked again, and no other: a read at
 "latest" refused with "BlockOutOfRangeError: block height is N but requested was M", M below N, which a node that
-keeps no older block's state (the ledger's embedded node) gives when a block is mined while it serves the read;
+keeps no older block's state (an anvil started with bare --prune-history; the ledger's embedded node past its
+last 32 blocks) gives when a block is mined while it serves the read;
 at most 8 times, and every answer still is the state at the latest block (head_moved below).
 """
 
@@ -855,9 +856,9 @@ def transport_reason(exc: BaseException) -> str:
 
 
 # anvil's refusal of a read at "latest" when a block was mined while it served it: it turns "latest" into the head's
-# number, the head moves, and a node keeping no older block's state (the ledger's embedded node, --prune-history)
-# then has no state for that number. Such a read, and only such a read, is asked again: at most HEAD_MOVED_ASKS
-# times, and each answer is still the chain's state at its latest block, which is what was asked for.
+# number, the head moves, and a node keeping no older block's state (bare --prune-history; the ledger's embedded
+# node keeps 32) then has no state for that number. Such a read, and only such a read, is asked again: at most
+# HEAD_MOVED_ASKS times, and each answer is still the chain's state at its latest block, which is what was asked for.
 # (numbers of 20 digits at most, as a u64: int() refuses a text of more than 4,300 digits with a ValueError)
 HEAD_MOVED = re.compile(r"BlockOutOfRangeError: block height is ([0-9]{1,20}) but requested was ([0-9]{1,20})")
 HEAD_MOVED_ASKS = 8

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from ledger.client import Ledger
 from ledger.config import REPO_ROOT
 from ledger.formats.canonical import hex32
+from ledger.onchain.node import BLOCK_TIME, STATE_HISTORY
 from ledger.services import issuance
 from ledger.services.reconcile import chain_anchors, reconcile
 from ledger.services.verify import ChainView, verify_certificate
@@ -370,13 +371,20 @@ def rpc(ledger: Ledger, method: str, *params: Any) -> Any:
     return answer["result"]
 
 
+def drop_older_states(ledger: Ledger) -> None:
+    """Test only: mine more empty blocks at once than the embedded node keeps the states of (``STATE_HISTORY``,
+    node.py), so it keeps no state of any block up to the head before the call: a node that dropped the witnessed
+    block's state, as every node does some time after it (Besu after some 512 blocks)."""
+    rpc(ledger, "anvil_mine", hex(STATE_HISTORY + 1))
+
+
 @contextlib.contextmanager
 def mining_paused(ledger: Ledger) -> Iterator[None]:
-    """The node mines only for transactions while the test reads state at its head: the embedded node keeps no
-    older block's state (node.py), and a block mined every second would take the block being proven away. The node
-    mines every second again afterwards, and is restarted in its own mixed mode when the test ends (``rpc``: no call
-    gives that mode back). Nested blocks (a test's own inside ``witness_support.serve_witness``'s) keep the pause
-    until the outermost ends."""
+    """The node mines only for transactions while the test reads state at its head, so the test decides which blocks
+    are mined (the embedded node keeps the states of ``STATE_HISTORY`` blocks below its head only, node.py). The
+    node mines every ``BLOCK_TIME`` seconds again afterwards, and is restarted in its own mixed mode when the test
+    ends (``rpc``: no call gives that mode back). Nested blocks (a test's own inside
+    ``witness_support.serve_witness``'s) keep the pause until the outermost ends."""
     where = str(ledger.settings.data_dir)
     depth = paused_nodes.setdefault(where, [0])  # forgotten when the test ends (conftest.py), whatever was left open
     if not depth[0]:
@@ -389,7 +397,7 @@ def mining_paused(ledger: Ledger) -> Iterator[None]:
         depth[0] -= 1
         if not depth[0] and paused_nodes.get(where) is depth:  # not a block a failed test left, closed later
             del paused_nodes[where]
-            rpc(ledger, "evm_setIntervalMining", 1)
+            rpc(ledger, "evm_setIntervalMining", BLOCK_TIME)
 
 
 def cli_in_process(ledger: Ledger, monkeypatch: Any, capsys: Any, *args: str) -> tuple[int, str, str]:

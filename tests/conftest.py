@@ -552,7 +552,7 @@ DATABASE_AGNOSTIC = {
     "pause in this process; no ledger",
     "test_ledger_state::test_no_gc_disable_and_no_id_keyed_globals_in_the_library": "a scan of the library's "
     "source; no ledger",
-    "test_node_memory::test_a_node_mining_hundreds_of_blocks_over_a_large_state_keeps_one_copy_of_it": "an "
+    "test_node_memory::test_a_node_mining_hundreds_of_blocks_over_a_large_state_keeps_a_bounded_number_of_copies": "an "
     "embedded node of its own and its memory; no database",
     **{
         f"test_redteam_round16_depth::{name}": "deep JSON read by the parsers, node readers and file readers, some in a "

@@ -23,12 +23,13 @@ from ledger.errors import ChainError
 from ledger.onchain import trail
 from ledger.onchain.chain import Chain, connect
 from ledger.onchain.ids import department_id_bytes
+from ledger.onchain.node import BLOCK_TIME
 from ledger.services import evidence, reconcile
 from ledger.services.verify import ChainView, verify_certificate
 from ledger.services.witness import client as wclient
 
 from .anchoring_support import two_batches
-from .cli_support import rpc
+from .cli_support import drop_older_states, rpc
 from .conftest import PASSPHRASE
 from .evidence_support import failed_names, rpc_url, standalone
 from .rpc_proxy import RpcProxy
@@ -198,9 +199,8 @@ def test_an_honest_chain_passes_witnessed_with_kept_proofs_and_live(
             dept = department_id_bytes(fresh_department)
             assert view.witness.proven_anchoring(dept).changes == 2
         finally:
-            rpc(ledger, "evm_setIntervalMining", 1)
-        for _ in range(2):  # the node drops the witnessed block's state: the kept proofs prove it
-            rpc(ledger, "evm_mine")
+            rpc(ledger, "evm_setIntervalMining", BLOCK_TIME)
+        drop_older_states(ledger)  # the node drops the witnessed block's state: the kept proofs prove it
         assert _witnessed(ledger.chain, config, ledger.settings.data_dir, target).ok
         # the kept file names the proof holding each department (16 a proof, four slots each): read that one alone
         kept = wclient.CheckpointStore(ledger.settings.data_dir).state(collected.checkpoint.checkpoint.hash_hex)

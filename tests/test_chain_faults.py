@@ -17,7 +17,7 @@ from ledger.client import Ledger
 from ledger.formats.canonical import hex32
 from ledger.formats.certificate import batch_schema, validate_record
 from ledger.onchain.chain import ROLE_ISSUER
-from ledger.onchain.node import EmbeddedNode
+from ledger.onchain.node import BLOCK_TIME, EmbeddedNode
 from ledger.services import issuance
 from ledger.services.departments import Council
 from ledger.services.reconcile import reconcile
@@ -97,7 +97,7 @@ def pause_mining(ledger: Ledger) -> None:
 
 def resume_mining(ledger: Ledger) -> None:
     rpc(ledger, "evm_setAutomine", True)
-    rpc(ledger, "evm_setIntervalMining", 1)
+    rpc(ledger, "evm_setIntervalMining", BLOCK_TIME)
 
 
 def test_dropped_transactions_are_sent_again_with_the_right_nonces(faulty: Ledger) -> None:

@@ -29,7 +29,7 @@ from ledger.services import evidence, status
 from ledger.services.verify import ChainView, verify_certificate
 from ledger.services.witness import client as wclient
 
-from .cli_support import mining_paused, rpc
+from .cli_support import drop_older_states, mining_paused, rpc
 from .conftest import PASSPHRASE, make_records
 from .evidence_support import SCRIPT_MODULE, issue, rpc_url, standalone
 from .rpc_proxy import RpcProxy
@@ -250,15 +250,14 @@ def test_a_checkpoint_whose_state_the_node_dropped_gets_the_trail_path_and_check
     ledger: Ledger, tmp_path: Path, fresh_department: str, passphrases: None
 ) -> None:
     """Adversary: none (a false failure is a finding too). The bundle is stated as of a checkpoint whose block's state
-    the node no longer holds (the embedded node keeps the head's only): the certificate's slots cannot be proven, so
-    the bundle carries the issuer's trails from the proofs kept at collection and no certificate proof, and both
+    the node no longer holds (the embedded node keeps 32 below its head): the certificate's slots cannot be proven,
+    so the bundle carries the issuer's trails from the proofs kept at collection and no certificate proof, and both
     verifiers check it by the trail path, as before."""
     (target,) = issue(ledger, tmp_path, fresh_department, make_records(1))
     for key, config in trusted_witness(ledger, tmp_path):
         collected = wclient.collect(ledger.chain, ledger.settings.data_dir, config).checkpoint
         assert collected is not None and collected.witnessed
-        for _ in range(2):
-            rpc(ledger, "evm_mine")
+        drop_older_states(ledger)  # the node drops the witnessed block's state
         bundle = evidence.certificate_bundle(ledger, target, as_of_block=collected.checkpoint.height)
         state = bundle["witness"]["state"]
         assert "proof" in state and "certificate" not in state, sorted(state)

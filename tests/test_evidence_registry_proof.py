@@ -30,7 +30,7 @@ from ledger.services.departments import Council
 from ledger.services.witness import client as wclient
 from ledger.services.witness.bundle import registry_section, state_section
 
-from .cli_support import mining_paused, rpc
+from .cli_support import drop_older_states, mining_paused
 from .conftest import PASSPHRASE, make_records
 from .evidence_support import SCRIPT_MODULE, failed_names, issue, rpc_url, standalone
 from .registry_support import batched, history_written, registry_calls
@@ -114,8 +114,7 @@ def test_a_witnessed_bundle_carries_the_issuers_registry_proof_and_both_verifier
         assert theirs["keys"] == [(k.signer, k.from_block, k.to_block) for k in ours.keys]
         assert theirs["statuses"] == [(s.active, s.roles, s.from_block) for s in ours.statuses]
         assert theirs["types"] == [(t.type_hash, t.from_block, t.until_block) for t in ours.types]
-        for _ in range(2):
-            rpc(ledger, "evm_mine")
+        drop_older_states(ledger)  # the node drops the witnessed block's state
         header = bundle["witness"]["state"]["block"]
         kept = registry_section(ledger.chain, ledger.settings.data_dir, cp.checkpoint, fresh_department, header)
         assert kept is not None

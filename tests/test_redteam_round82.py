@@ -32,6 +32,7 @@ from ledger.client import Ledger
 from ledger.onchain import anchorslots
 from ledger.onchain.chain import Chain, connect
 from ledger.onchain.ids import department_id_bytes
+from ledger.onchain.node import BLOCK_TIME
 from ledger.services import evidence, status
 from ledger.services.verify import ChainView, verify_certificate
 
@@ -136,7 +137,7 @@ def test_a_department_piling_predecessors_past_the_proofs_budget_gets_the_trail_
                 bundle = evidence.certificate_bundle(ledger, target, status_lookup="direct")
             finally:
                 ledger.chain = real
-                rpc(ledger, "evm_setIntervalMining", 1)
+                rpc(ledger, "evm_setIntervalMining", BLOCK_TIME)
         state = bundle["witness"]["state"]
         assert "proof" in state and "certificate" not in state, sorted(state)
         assert len(proven) == 1, f"the certificate's slots were proven {len(proven)} times"

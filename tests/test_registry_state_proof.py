@@ -34,7 +34,7 @@ from ledger.services.departments import Council
 from ledger.services.verify import ChainView, verify_certificate
 from ledger.services.witness import client as wclient
 
-from .cli_support import mining_paused, rpc
+from .cli_support import drop_older_states, mining_paused
 from .conftest import PASSPHRASE, make_records
 from .evidence_support import issue, rpc_url
 from .registry_support import history_written as _history_written
@@ -100,8 +100,7 @@ def test_registry_views_answered_from_a_made_up_state_fail_witnessed(
         with _history_written(ledger, dept, change, block):
             collected = wclient.collect(ledger.chain, ledger.settings.data_dir, config)
             assert collected.witnessed and collected.checkpoint is not None
-            for _ in range(2):  # the node drops the witnessed block's state: the kept proofs prove it
-                rpc(ledger, "evm_mine")
+            drop_older_states(ledger)  # the node drops the witnessed block's state: the kept proofs prove it
             honest = _checks(ledger.chain, config, target, data_dir=ledger.settings.data_dir)
             assert not honest[believed].ok and honest["witnessed"].ok, honest  # what the history says, told
             with RpcProxy(rpc_url(ledger), rewrite=_claims_true, rewrite_batch=_claims_true_batch) as node:
@@ -299,8 +298,7 @@ def test_kept_proofs_prove_the_registry_once_the_node_dropped_the_state_and_olde
         config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
         collected = wclient.collect(ledger.chain, data_dir, config)
         assert collected.witnessed and collected.checkpoint is not None
-        for _ in range(2):
-            rpc(ledger, "evm_mine")
+        drop_older_states(ledger)  # the node drops the witnessed block's state
         store = wclient.CheckpointStore(data_dir)
         kept = store.state(collected.checkpoint.checkpoint.hash_hex)
         assert kept is not None and kept["registry"]["proofs"], kept.keys()
@@ -341,8 +339,7 @@ def test_an_insiders_edit_of_the_kept_registry_proofs_proves_nothing(
         config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
         collected = wclient.collect(ledger.chain, data_dir, config)
         assert collected.witnessed and collected.checkpoint is not None
-        for _ in range(2):
-            rpc(ledger, "evm_mine")
+        drop_older_states(ledger)  # the node drops the witnessed block's state
         store = wclient.CheckpointStore(data_dir)
         hash_hex = collected.checkpoint.checkpoint.hash_hex
         kept = store.state(hash_hex)

@@ -26,7 +26,7 @@ from ledger.services import status
 from ledger.services.verify import ChainView, verify_certificate
 from ledger.services.witness import client as wclient
 
-from .cli_support import mining_paused, rpc
+from .cli_support import drop_older_states, mining_paused, rpc
 from .conftest import PASSPHRASE, make_records
 from .evidence_support import issue, rpc_url
 from .rpc_proxy import RpcProxy
@@ -303,8 +303,7 @@ def test_a_witnessed_verification_proves_the_trail_from_the_kept_proofs_once_the
             collected = wclient.collect(ledger.chain, ledger.settings.data_dir, config)
         assert collected.witnessed and collected.checkpoint is not None
         height = collected.checkpoint.checkpoint.height
-        for _ in range(2):
-            rpc(ledger, "evm_mine")
+        drop_older_states(ledger)  # the node drops the witnessed block's state
         with pytest.raises(ChainError):  # the node has dropped the witnessed block's state
             stateproof.proven_trail(
                 ledger.chain.w3,
@@ -467,8 +466,7 @@ def test_collect_keeps_no_proof_that_does_not_prove_the_block_it_cosigned(
             proxied = Chain(connect(node.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
             collected = wclient.collect(proxied, ledger.settings.data_dir, config)
         assert collected.witnessed and answered[0] >= 2, answered
-        for _ in range(2):  # the node drops the witnessed block's state: only the kept proofs can prove it now
-            rpc(ledger, "evm_mine")
+        drop_older_states(ledger)  # the node drops the witnessed block's state: only the kept proofs can prove it now
         view = ChainView(ledger.chain)
         view.witness = wclient.WitnessView(ledger.chain, config, None, ledger.settings.data_dir)
         checks = {c.name: c for c in verify_certificate(target, view).checks}

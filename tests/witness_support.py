@@ -22,7 +22,14 @@ from ledger.services.witness import client as wclient
 from ledger.services.witness.rpc import Rpc
 from ledger.services.witness.server import Witness, WitnessStore, make_handler
 
-from .cli_support import ForkedProcess, _same_interpreter, fork_command, ledger_process, mining_paused, rpc
+from .cli_support import (
+    ForkedProcess,
+    _same_interpreter,
+    drop_older_states,
+    fork_command,
+    ledger_process,
+    mining_paused,
+)
 from .conftest import make_records
 from .evidence_support import issue, rpc_url
 from .node_support import SERVER_POLL
@@ -32,12 +39,12 @@ def serve_witness(ledger: Ledger, tmp_path: Path) -> Iterator[tuple[Witness, str
     """One witness (key ``court-witness``, store under ``tmp_path``) following ``ledger``'s node, served in this
     process: yields (the witness, its URL) once, and stops it after (``for running, url in serve_witness(...)``).
 
-    The node mines only for transactions meanwhile (``mining_paused``; a test mines more blocks with ``evm_mine``): a
-    collection (``collect``, a bundle's fresh cosignature) proves the checkpoint's block while it is the head, and
-    the embedded node keeps the head's state only. On a chain whose state had grown (one session ledger, a bare
-    ``pytest``; or any pass on a loaded machine) reading those proofs took longer than the second to the next block,
-    each of collect's tries lost its block, and the checkpoint was kept without proofs: the witnessed checks of a
-    later test failed, or passed, by the order and the load the tests ran in (bench/analysis.md, ci9)."""
+    The node mines only for transactions meanwhile (``mining_paused``; a test mines more blocks with ``evm_mine``, and
+    ``drop_older_states`` past the states the node keeps), so the tests decide which blocks' states the node still
+    has. Before the embedded node kept recent states (node.py ``STATE_HISTORY``), this pause was what kept collect's
+    proofs readable: on a chain whose state had grown (one session ledger, a bare ``pytest``; or any pass on a loaded
+    machine) reading them took longer than the second to the next block, each of collect's tries lost its block, and
+    the checkpoint was kept without proofs (bench/analysis.md, ci9; red team round 75)."""
     store = WitnessStore(tmp_path / "witness")
     store.create_key("court-witness")
     running = Witness(store, Rpc(rpc_url(ledger)), log=lambda _line: None)
@@ -69,9 +76,9 @@ def checkpoints_around_a_revocation(
     ledger: Ledger, tmp_path: Path, department: str
 ) -> Iterator[tuple[dict[str, Any], wclient.WitnessConfig, Any, Any]]:
     """A certificate of ``department`` issued, a checkpoint collected from one in-process witness
-    (:func:`serve_witness`), the certificate revoked, a second checkpoint collected, and two blocks mined so that the
-    embedded node keeps no state of the witnessed block: yields (the certificate, the witness configuration, the
-    first checkpoint, the second) once, the witness serving until the caller's loop ends."""
+    (:func:`serve_witness`), the certificate revoked, a second checkpoint collected, and enough blocks mined that the
+    embedded node keeps no state of the witnessed block (``drop_older_states``): yields (the certificate, the witness
+    configuration, the first checkpoint, the second) once, the witness serving until the caller's loop ends."""
     (target,) = issue(ledger, tmp_path, department, make_records(1))
     for running, url in serve_witness(ledger, tmp_path):
         config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
@@ -79,8 +86,7 @@ def checkpoints_around_a_revocation(
         status.revoke(ledger, target["digest"], "fraud")
         second = wclient.collect(ledger.chain, ledger.settings.data_dir, config).checkpoint
         assert first is not None and second is not None and second.witnessed
-        for _ in range(2):  # the node drops the witnessed block's state
-            rpc(ledger, "evm_mine")
+        drop_older_states(ledger)  # the node drops the witnessed block's state
         yield target, config, first, second
 
 

@@ -666,7 +666,8 @@ class Chain:
 
 # anvil's answer when the head moved between its two reads of it while serving one request at a block tag: it turns
 # ``latest`` into the head's number, a block is mined, and it then looks for that number's state among the older
-# blocks' states - of which the embedded node keeps none (``--prune-history``, node.py). Its text is anvil's
+# blocks' states - of which a node started with bare ``--prune-history`` keeps none (the embedded node keeps
+# ``node.STATE_HISTORY``, so it meets this only past them). Its text is anvil's
 # ``BlockchainError::BlockOutOfRange``; the requested block is one the node has, so nothing else gives this text.
 # Numbers of 20 digits at most (a u64 has 20): a hostile node's 5,000-digit height would make int() raise ValueError
 # (Python converts no text of more than 4,300 digits), out of every reader of the chain (red team round 27).
@@ -681,14 +682,14 @@ _BLOCK_TAG_AT = {
     "eth_getTransactionCount": 1,
     "eth_getStorageAt": 2,
 }
-# Asks at ``latest`` that meet a moved head, asked again: a block a second (more in a burst of transactions) moves
-# it between two asks within a few milliseconds rarely, eight times in a row never but on a machine that stalls.
+# Asks at ``latest`` that meet a moved head, asked again: a block every few seconds (more in a burst of transactions)
+# moves it between two asks within a few milliseconds rarely, eight times in a row never but on a machine that stalls.
 HEAD_MOVED_ASKS = 8
 
 
 class HeadMovedError(ChainError):
-    """A read at a block the node keeps no state of any more (the embedded node keeps none but the head's): read
-    again at a new head."""
+    """A read at a block the node keeps no state of any more (a node keeping none but the head's; the embedded node
+    keeps ``node.STATE_HISTORY`` below it): read again at a new head."""
 
 
 def head_moved(method: str, params: Any, response: Any) -> bool:

@@ -100,8 +100,8 @@ MAX_ITEMS_PER_PROPOSAL = 32
 CERTIFICATE_TYPE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}\Z")
 # Most types one grant or revocation names (the registry's MAX_TYPES_PER_PROPOSAL).
 MAX_TYPES_PER_PROPOSAL = 32
-# Reads of one proposal (or listing) at one head before giving up: each a block mined meanwhile can interrupt on the
-# embedded node, which keeps its head's state only.
+# Reads of one proposal (or listing) at one head before giving up: each a block mined meanwhile can interrupt on a
+# node keeping its head's state only (the embedded node keeps node.STATE_HISTORY below it).
 PINNED_READ_ATTEMPTS = 3
 
 _T = TypeVar("_T")
@@ -346,9 +346,9 @@ def explain(chain: Chain, proposal: Proposal) -> str:
 
 def at_one_block(chain: Chain, read: Callable[[int], _T], what: str) -> _T:
     """``read(block)`` at the head the node claims now, so that its several calls see one state (a vote landing
-    between two calls read at ``latest`` mixed two states: rt59). The embedded node keeps its head's state only:
-    when a block is mined during the reads they are made again at the new head, up to :data:`PINNED_READ_ATTEMPTS`
-    times; then a ChainError (never a mix of two blocks)."""
+    between two calls read at ``latest`` mixed two states: rt59). On a node keeping its head's state only (the
+    embedded node keeps some below it), when a block is mined during the reads they are made again at the new head,
+    up to :data:`PINNED_READ_ATTEMPTS` times; then a ChainError (never a mix of two blocks)."""
     moved: HeadMovedError | None = None
     for _ in range(PINNED_READ_ATTEMPTS):
         try:

@@ -186,12 +186,12 @@ LISTING_ATTEMPTS = 3
 
 def list_departments(chain: Chain) -> list[Department]:
     """Every registered department, read at one block in one batch (three calls per department would make the
-    listing cost grow with the registry: seconds for some hundreds of departments). The embedded node keeps the
-    state of its head only: when a block is mined during the reads, they are made again at the new head. A listing
-    that a block interrupts every time (hundreds of departments read call by call from a node that serves no
-    batches, a block a second) is then read at ``latest``: each call is answered at the head when it is read, so
-    the departments are as of blocks between the listing's start and end (the newest change of one mined meanwhile
-    may be missing), never older."""
+    listing cost grow with the registry: seconds for some hundreds of departments). On a node keeping the state of
+    its head only (the embedded node keeps node.STATE_HISTORY below it), when a block is mined during the reads,
+    they are made again at the new head. A listing that a block interrupts every time (hundreds of departments read
+    call by call from a node that serves no batches, a block a second) is then read at ``latest``: each call is
+    answered at the head when it is read, so the departments are as of blocks between the listing's start and end
+    (the newest change of one mined meanwhile may be missing), never older."""
     for _ in range(LISTING_ATTEMPTS):
         try:
             return _departments_at(chain, chain.block_number())

@@ -142,7 +142,7 @@ def certificate_bundle(
     for _attempt in range(FRESH_PROOF_ATTEMPTS):
         as_of, witnessed = _as_of(ledger, chain, recorded, as_of_block)
         state, settled = (None, True) if witnessed is None else _witnessed_state(ledger, witnessed, issuer, slots)
-        # a node keeping few blocks' states (the embedded one keeps the head's only, and mines every second) may
+        # a node keeping few blocks' states (the embedded one keeps 32 below its head, node.STATE_HISTORY) may
         # have mined past a fresh checkpoint before its proof was asked: a new checkpoint is collected and asked
         # again, rather than the bundle falling back to the trail path, whose reads grow with the chain. Not when
         # the proof was left out for the certificate's length, which no later block shortens (red team round 82)

@@ -704,8 +704,8 @@ class ChainView:
         self, dept: bytes, root: bytes, digest: bytes, answer: Any, head: int | None
     ) -> tuple[str, int, int, bytes]:
         """The status as of ``head`` from ``statusOf``'s ``answer``. It is read at the latest block, never at
-        ``head``: a node keeps the state of recent blocks only (the embedded anvil the head's only, Besu's Bonsai
-        512 by default), and a long run's head falls out of that window. The last change made at or before
+        ``head``: a node keeps the state of recent blocks only (the embedded anvil 32 below the head, Besu's
+        Bonsai 512 by default), and a long run's head falls out of that window. The last change made at or before
         ``head`` is the status as of ``head``; a later one sends us to the history."""
         status, block, ts, detail = answer
         if head is not None and int(block) > head:

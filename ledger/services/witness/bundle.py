@@ -276,7 +276,7 @@ def log_section(
     (``_ruleSets[department][digest]``) there (ledger/onchain/logslots.py), checked against the cosigned hash before it
     is written. With ``data_dir`` the proofs ``ledger witness collect`` kept with the checkpoint are tried first (the
     batches anchored since the checkpoint before it, and their departments' rule sets). None when neither proves them
-    (the node keeps the head's state only, or some 512 blocks): a verifier then says "log batch: not proven"
+    (the embedded node keeps 32 blocks below its head, Besu some 512): a verifier then says "log batch: not proven"
     (docs/evidence.md)."""
     log = chain.deployment.log
     dept = department_id_bytes(department)

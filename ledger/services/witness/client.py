@@ -458,9 +458,10 @@ def collect(
             if at < 0:
                 raise InputError(f"no block is {config.finality} blocks deep yet")
             checkpoint = Checkpoint.at(identity, at, bytes(chain.w3.eth.get_block(at)["hash"]))
-            # now, while the node still keeps the block's state (it may keep no older one); a block mined since the
-            # head was read takes it away on the embedded node (one a second), so a newer head is chosen, else the
-            # checkpoint would be cosigned with no proofs and every witnessed verification fail (red team round 75)
+            # now, while the node still keeps the block's state (it keeps a few blocks' below the head at most: the
+            # embedded node 32, node.STATE_HISTORY, Besu some 512); a node that dropped it meanwhile has a newer head
+            # chosen, else the checkpoint would be cosigned with no proofs and every witnessed verification fail (red
+            # team round 75)
             state = state_at(chain, at, checkpoint.block_hash)
             if state is not None:
                 _keep_log(chain, store, previous, state, checkpoint.block_hash)
@@ -486,7 +487,9 @@ ROUNDS = 3
 # How long a status trail that could not be proven at a checkpoint stays unproven before the node is asked again
 # (WitnessView.proven_trail): long enough for a batch, short enough that a node's passing failure is soon over.
 PROOF_RETRY_SECONDS = 10.0
-# The heads collect tries in turn for one whose state the node still has when it reads the proofs (state_at).
+# The heads collect tries in turn for one whose state the node still has when it reads the proofs (state_at): the
+# embedded node keeps node.STATE_HISTORY blocks' states below its head, so the first try fails only when more blocks
+# than that are mined while it reads.
 STATE_TRIES = 3
 
 
@@ -498,7 +501,7 @@ def state_at(chain: Chain, height: int, block_hash: bytes) -> dict[str, Any] | N
     proofs that cannot prove it, and again against the witnessed hash each time a verifier reads them
     (:meth:`WitnessView.proven_trail`: the file is not trusted). Kept beside the checkpoint, they let a verifier
     prove the trails at the witnessed block after the node has dropped its state (the embedded node keeps the
-    head's only)."""
+    states of 32 blocks below its head, Besu some 512)."""
     try:
         ids, _ = chain.call(chain.anchor.functions.statusTrails(), height)
         departments = [bytes(dept) for dept in ids]
