@@ -23,7 +23,7 @@ from ledger.services import evidence, logchain
 from ledger.services.witness import client as wclient
 from ledger.services.witness.bundle import log_section
 
-from .cli_support import mining_paused, rpc
+from .cli_support import drop_older_states, mining_paused, rpc
 from .conftest import PASSPHRASE
 from .evidence_support import decided, failed_names, standalone
 from .witness_support import trusted_witness
@@ -62,8 +62,7 @@ def test_a_decision_bundle_against_a_kept_older_checkpoint_proves_its_log_batch(
         assert ["0x" + dept.hex(), "0x" + bytes(rule_set.digest).hex()] in kept["log"]["rule_sets"]
         assert len(batches) <= logslots.MAX_KEPT_BATCHES
         root = bytes.fromhex(ours[-1][1][2:])
-        for _ in range(3):
-            rpc(ledger, "evm_mine")  # the node keeps the head's state only: the checkpoint's block is gone
+        drop_older_states(ledger)  # the node keeps no state of the checkpoint's block any more
         assert log_section(ledger.chain, cp, fresh_department, root, bytes(rule_set.digest)) is None
         bundle = evidence.decision_bundle(ledger, fresh_department, str(apps[0]["case_id"]), as_of_block=cp.height)
         assert bundle["witness"]["checkpoint"] == collected.checkpoint.note
