@@ -3294,6 +3294,479 @@ end:
     return result;
 }
 
+/* ---- replay's facts check (ledger/services/replay.py, _Facts.check_reference) ----------------------------------
+
+   facts_check(body, decision_input, department, anchor, moments, judged, judge, cache, erased, shredded, status_of,
+   reference) -> (findings, views) | None: one decision's facts check, _Facts.check_reference's findings (a list of
+   (check, detail), in its order, with its texts) and its return value (the rules' view of each fact, or None), or
+   None (declined: the Python reference checks the whole decision, from its start). It declines on anything it does
+   not take: a value of another type than the reference's own (a subclass, a tuple where JSON has a list), a moment
+   not parsed yet, facts not established yet, an erased citation (its fact is re-established from the store), a
+   holding through another field than its type's (held_by_other_field), a finding that would show a list or an
+   object, any error (a callback's included; they are pure: the reference calls them again). It reads what
+   _Facts keeps (moments, judged, cache, erased, shredded) and calls back for what needs the chain or the secret:
+   judge(department, block, decided, anchor, body) -> (ok, findings) (_Facts._judge), status_of(fact, block) -> str
+   (_Facts._status_of), reference(department, identity) -> str (applicant_reference). No user code runs otherwise:
+   every value compared is of an exact JSON type, and every value read is held by a reference of its own. */
+
+enum {
+    FK_CERTIFICATES, FK_DECIDED_AT, FK_AS_OF_BLOCK, FK_INPUT_DIGEST, FK_APPLICANT_REF, FK_CONFIRMATIONS, FK_DOCUMENT_REF,
+    FK_BLOCK_NUMBER, FK_DIGEST, FK_TYPE, FK_VERIFIED, FK_STATUS, FK_EXPIRED, FK_HOLDER, FK_ISSUER, FK_ROOT,
+    FK_ANCHORED_BLOCK, FK_FAILED, FK_SUBJECT_IDS, FK_ANY_IDS, FK_NOT_FOUND, FK_CITATION_INVALID, FK_UNKNOWN,
+    FK_CERTIFICATE_FACTS, FK_FACTS_BLOCK_INVALID, FK_SEPARATOR, FK_COUNT
+};
+static const char *FACTS_KEY_NAMES[FK_COUNT] = {
+    "certificates", "decided_at", "as_of_block", "input_digest", "applicant_ref", "confirmations", "document_ref",
+    "block_number", "digest", "type", "verified", "status", "expired", "holder", "issuer", "root",
+    "anchored_block", "failed", "subject_ids", "any_ids", "not_found", "citation_invalid", "unknown",
+    "certificate_facts", "facts_block_invalid", "; ",
+};
+static PyObject *FK[FK_COUNT];
+
+/* the recorded fields compared, in _FACT_FIELDS order, and the index of each in a fact's values */
+#define FACT_FIELDS 6
+static const int FACT_FIELD_KEYS[FACT_FIELDS] = {FK_DIGEST, FK_TYPE, FK_VERIFIED, FK_STATUS, FK_EXPIRED, FK_HOLDER};
+
+typedef struct {
+    PyObject *digest, *type, *verified, *status, *expired, *anchored, *issuer, *root, *holder, *subject_ids,
+        *any_ids, *failed;
+} FactAttrs;
+
+static void fact_attrs_clear(FactAttrs *f)
+{
+    Py_CLEAR(f->digest);
+    Py_CLEAR(f->type);
+    Py_CLEAR(f->verified);
+    Py_CLEAR(f->status);
+    Py_CLEAR(f->expired);
+    Py_CLEAR(f->anchored);
+    Py_CLEAR(f->issuer);
+    Py_CLEAR(f->root);
+    Py_CLEAR(f->holder);
+    Py_CLEAR(f->subject_ids);
+    Py_CLEAR(f->any_ids);
+    Py_CLEAR(f->failed);
+}
+
+/* a new reference to d[key], or to None when it has no such key; NULL on an error */
+static PyObject *f_get(PyObject *d, PyObject *key)
+{
+    PyObject *v = PyDict_GetItemWithError(d, key);
+    if (v == NULL) return PyErr_Occurred() ? NULL : Py_NewRef(Py_None);
+    return Py_NewRef(v);
+}
+
+/* a value of an exact JSON type (str, int, float, bool, None, list, dict): comparing one with a str, a bool or None
+   runs no user code */
+static int f_json(PyObject *v)
+{
+    return v == Py_None || PyUnicode_CheckExact(v) || PyLong_CheckExact(v) || PyBool_Check(v) || PyFloat_CheckExact(v) ||
+           PyList_CheckExact(v) || PyDict_CheckExact(v);
+}
+
+static int f_tuple_of_str(PyObject *v)
+{
+    if (!PyTuple_CheckExact(v)) return 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(v); i++) {
+        if (!PyUnicode_CheckExact(PyTuple_GET_ITEM(v, i))) return 0;
+    }
+    return 1;
+}
+
+/* a fact's attributes, each of the type the reference's facts have (1), or not (0), or an error (-1) */
+static int f_read_fact(PyObject *fact, FactAttrs *f)
+{
+    PyObject **slots[] = {&f->digest,   &f->type, &f->verified, &f->status, &f->expired,     &f->anchored,
+                          &f->issuer,   &f->root, &f->holder,   &f->subject_ids, &f->any_ids, &f->failed};
+    static const int names[] = {FK_DIGEST, FK_TYPE,   FK_VERIFIED,    FK_STATUS,  FK_EXPIRED, FK_ANCHORED_BLOCK,
+                                FK_ISSUER, FK_ROOT,   FK_HOLDER,      FK_SUBJECT_IDS, FK_ANY_IDS, FK_FAILED};
+    for (int i = 0; i < 12; i++) {
+        if ((*slots[i] = PyObject_GetAttr(fact, FK[names[i]])) == NULL) return -1;
+    }
+#define STR_OR_NONE(v) ((v) == Py_None || PyUnicode_CheckExact(v))
+#define BOOL_OR_NONE(v) ((v) == Py_None || PyBool_Check(v))
+    return STR_OR_NONE(f->digest) && STR_OR_NONE(f->type) && PyBool_Check(f->verified) && PyUnicode_CheckExact(f->status) &&
+           BOOL_OR_NONE(f->expired) && (f->anchored == Py_None || PyLong_CheckExact(f->anchored)) &&
+           STR_OR_NONE(f->issuer) && STR_OR_NONE(f->root) && BOOL_OR_NONE(f->holder) && f_tuple_of_str(f->subject_ids) &&
+           f_tuple_of_str(f->any_ids) && f_tuple_of_str(f->failed);
+#undef STR_OR_NONE
+#undef BOOL_OR_NONE
+}
+
+/* failed == (name,) for a tuple of str */
+static int f_failed_is(PyObject *failed, PyObject *name)
+{
+    return PyTuple_GET_SIZE(failed) == 1 && PyUnicode_Compare(PyTuple_GET_ITEM(failed, 0), name) == 0;
+}
+
+/* str.strip() is not empty: a character that is not Unicode whitespace */
+static int f_not_blank(PyObject *s)
+{
+    int kind = PyUnicode_KIND(s);
+    const void *data = PyUnicode_DATA(s);
+    for (Py_ssize_t i = 0; i < PyUnicode_GET_LENGTH(s); i++) {
+        if (!Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i))) return 1;
+    }
+    return 0;
+}
+
+/* any(reference(department, i) == applicant for i in ids if i.strip()): 1, 0, -1 on an error, -2 declined */
+static int f_held(PyObject *ids, PyObject *reference, PyObject *department, PyObject *applicant)
+{
+    PyObject *held = Py_NewRef(ids);
+    int found = 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(held) && !found; i++) {
+        PyObject *identity = PyTuple_GET_ITEM(held, i);
+        if (!f_not_blank(identity)) continue;
+        PyObject *ref = PyObject_CallFunctionObjArgs(reference, department, identity, NULL);
+        if (ref == NULL) {
+            found = -1;
+            break;
+        }
+        if (!PyUnicode_CheckExact(ref))
+            found = -2;
+        else
+            found = PyUnicode_Compare(ref, applicant) == 0;
+        Py_DECREF(ref);
+    }
+    Py_DECREF(held);
+    return found;
+}
+
+/* the truth of a == b (op Py_EQ) or a != b (Py_NE) for values of exact JSON types: 1, 0, -1 on an error */
+static int f_compare(PyObject *a, PyObject *b, int op)
+{
+    PyObject *r = PyObject_RichCompare(a, b, op);
+    if (r == NULL) return -1;
+    int truth = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return truth;
+}
+
+/* a findings list with one (check, detail), the detail stolen; NULL on an error */
+static int f_add(PyObject *findings, PyObject *check, PyObject *detail)
+{
+    if (detail == NULL) return -1;
+    PyObject *pair = PyTuple_Pack(2, check, detail);
+    Py_DECREF(detail);
+    if (pair == NULL) return -1;
+    int r = PyList_Append(findings, pair);
+    Py_DECREF(pair);
+    return r;
+}
+
+static PyObject *facts_check(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 12) Py_RETURN_NONE;
+    PyObject *body = args[0], *decision_input = args[1], *department = args[2], *anchor = args[3], *moments = args[4];
+    PyObject *judged = args[5], *judge = args[6], *cache = args[7], *erased = args[8], *shredded = args[9];
+    PyObject *status_of = args[10], *reference = args[11];
+    if (!PyDict_CheckExact(body) || !PyDict_CheckExact(decision_input) || !PyUnicode_CheckExact(department) ||
+        !PyDict_CheckExact(moments) || !PyDict_CheckExact(judged) || !PyDict_CheckExact(cache) ||
+        (erased != Py_None && !PyDict_CheckExact(erased)) || !PyDict_CheckExact(shredded))
+        Py_RETURN_NONE;
+    PyObject *result = NULL, *recorded = NULL, *moment = NULL, *decided = NULL, *cited = NULL, *rec = NULL;
+    PyObject *block = NULL, *findings = NULL, *now = NULL, *facts = NULL, *applicant = NULL, *anchor_block = NULL;
+    PyObject *verdict = NULL, *views = NULL, *key = NULL, *found = NULL;
+    FactAttrs *attrs = NULL;
+    Py_ssize_t n = 0;
+    if ((findings = PyList_New(0)) == NULL) goto decline;
+    if ((recorded = f_get(body, FK[FK_CERTIFICATES])) == NULL || (moment = f_get(body, FK[FK_DECIDED_AT])) == NULL)
+        goto decline;
+    if (!PyUnicode_CheckExact(moment)) goto decline; /* parsed by the reference (and kept, when it is text) */
+    if ((decided = PyDict_GetItemWithError(moments, moment)) == NULL) goto decline;
+    Py_INCREF(decided);
+    if ((found = f_get(decision_input, FK[FK_CERTIFICATES])) == NULL) goto decline;
+    if (PyList_CheckExact(found))
+        cited = PyList_AsTuple(found);
+    else if (PyTuple_CheckExact(found))
+        cited = Py_NewRef(found);
+    else if (PyList_Check(found) || PyTuple_Check(found))
+        goto decline;
+    else
+        cited = PyTuple_New(0);
+    if (cited == NULL) goto decline;
+    n = PyTuple_GET_SIZE(cited);
+    if (PyList_CheckExact(recorded)) {
+        if ((rec = PyList_AsTuple(recorded)) == NULL) goto decline;
+    } else if (PyList_Check(recorded))
+        goto decline;
+    if (rec == NULL || PyTuple_GET_SIZE(rec) != n || decided == Py_None) {
+        if (f_add(findings, FK[FK_CERTIFICATE_FACTS],
+                  PyUnicode_FromFormat("the decision records %zd certificate facts for %zd cited certificates",
+                                       rec == NULL ? (Py_ssize_t)0 : PyTuple_GET_SIZE(rec), n)) < 0)
+            goto decline;
+        result = PyTuple_Pack(2, findings, Py_None);
+        goto done;
+    }
+    if ((block = f_get(body, FK[FK_AS_OF_BLOCK])) == NULL) goto decline;
+    int block_ok = PyLong_CheckExact(block);
+    if (!block_ok && PyLong_Check(block) && !PyBool_Check(block)) goto decline; /* an int of another type */
+    for (Py_ssize_t i = 0; block_ok && i < n; i++) {
+        PyObject *theirs = PyTuple_GET_ITEM(rec, i);
+        if (!PyDict_Check(theirs)) {
+            block_ok = 0;
+            break;
+        }
+        if (!PyDict_CheckExact(theirs)) goto decline;
+        PyObject *stated = f_get(theirs, FK[FK_AS_OF_BLOCK]);
+        if (stated == NULL) goto decline;
+        int other = f_json(stated) ? f_compare(stated, block, Py_NE) : -1;
+        Py_DECREF(stated);
+        if (other < 0) goto decline;
+        if (other) block_ok = 0;
+    }
+    if (!block_ok) {
+        /* its repr in the detail: a list or an object is the reference's to show */
+        if (!f_json(block) || PyList_CheckExact(block) || PyDict_CheckExact(block)) goto decline;
+        if (f_add(findings, FK[FK_FACTS_BLOCK_INVALID],
+                  PyUnicode_FromFormat("the decision and its certificate facts name no single block they were judged "
+                                       "at (as_of_block %R)",
+                                       block)) < 0)
+            goto decline;
+        result = PyTuple_Pack(2, findings, Py_None);
+        goto done;
+    }
+    /* every fact read and checked before anything is judged, so that a declined decision called back nothing */
+    if (n > 0) {
+        PyObject *digest_key = f_get(body, FK[FK_INPUT_DIGEST]);
+        if (digest_key == NULL) goto decline;
+        key = PyTuple_Pack(2, digest_key, moment);
+        Py_DECREF(digest_key);
+        if (key == NULL) goto decline;
+        if ((now = PyDict_GetItemWithError(cache, key)) == NULL) goto decline; /* established by the reference */
+        if (PyList_CheckExact(now))
+            facts = PyList_AsTuple(now);
+        else if (PyTuple_CheckExact(now))
+            facts = Py_NewRef(now);
+        else
+            goto decline;
+        now = NULL;
+        if (facts == NULL || PyTuple_GET_SIZE(facts) != n) goto decline;
+        if ((applicant = f_get(body, FK[FK_APPLICANT_REF])) == NULL) goto decline;
+        if (PyUnicode_Check(applicant) && !PyUnicode_CheckExact(applicant)) goto decline;
+        if ((attrs = PyMem_Calloc((size_t)n, sizeof(FactAttrs))) == NULL) goto decline;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            FactAttrs *f = &attrs[i];
+            if (f_read_fact(PyTuple_GET_ITEM(facts, i), f) != 1) goto decline;
+            /* _erased_citation: a lawfully erased certificate's fact is re-established from the store */
+            if (f_failed_is(f->failed, FK[FK_NOT_FOUND])) {
+                if (erased == Py_None) goto decline; /* read by the reference, once */
+                int gone = PyDict_Contains(erased, f->digest);
+                if (gone != 0) goto decline;
+            }
+            PyObject *citation = PyTuple_GET_ITEM(cited, i);
+            if (PyDict_Check(citation) && !PyDict_CheckExact(citation)) goto decline; /* its own get() */
+            if (!PyDict_Check(citation) || !f_failed_is(f->failed, FK[FK_CITATION_INVALID])) continue;
+            PyObject *ref = f_get(citation, FK[FK_DOCUMENT_REF]);
+            if (ref == NULL) goto decline;
+            if (!PyUnicode_Check(ref)) {
+                Py_DECREF(ref);
+                continue;
+            }
+            PyObject *named = PyUnicode_CheckExact(ref) ? f_get(shredded, ref) : NULL;
+            Py_DECREF(ref);
+            if (named == NULL) goto decline;
+            if (named == Py_None) {
+                Py_DECREF(named);
+                continue;
+            }
+            PyObject *stated = PyUnicode_CheckExact(named) ? f_get(PyTuple_GET_ITEM(rec, i), FK[FK_DIGEST]) : NULL;
+            int same = stated != NULL && f_json(stated) ? f_compare(named, stated, Py_EQ) : -1;
+            Py_XDECREF(stated);
+            int gone = same == 1 ? (erased == Py_None ? -1 : PyDict_Contains(erased, named)) : same;
+            Py_DECREF(named);
+            if (gone != 0) goto decline;
+        }
+    }
+    /* _judge: when and by whom, kept per chunk */
+    if (anchor == Py_None)
+        anchor_block = Py_NewRef(Py_None);
+    else if ((anchor_block = PyObject_GetAttr(anchor, FK[FK_BLOCK_NUMBER])) == NULL)
+        goto decline;
+    Py_CLEAR(key);
+    if ((key = PyTuple_Pack(4, department, block, moment, anchor_block)) == NULL) goto decline;
+    verdict = PyDict_GetItemWithError(judged, key);
+    if (verdict != NULL)
+        Py_INCREF(verdict);
+    else if (PyErr_Occurred() ||
+             (verdict = PyObject_CallFunctionObjArgs(judge, department, block, decided, anchor, body, NULL)) == NULL)
+        goto decline;
+    if (!PyTuple_CheckExact(verdict) || PyTuple_GET_SIZE(verdict) != 2 || !PyBool_Check(PyTuple_GET_ITEM(verdict, 0)) ||
+        !PyList_CheckExact(PyTuple_GET_ITEM(verdict, 1)))
+        goto decline;
+    PyObject *noted = PyTuple_GET_ITEM(verdict, 1);
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(noted); i++) {
+        PyObject *pair = PyList_GET_ITEM(noted, i);
+        if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2 || PyList_Append(findings, pair) < 0) goto decline;
+    }
+    if (PyTuple_GET_ITEM(verdict, 0) == Py_False) {
+        result = PyTuple_Pack(2, findings, Py_None);
+        goto done;
+    }
+    if ((views = PyList_New(n)) == NULL) goto decline;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        FactAttrs *f = &attrs[i];
+        PyObject *theirs = PyTuple_GET_ITEM(rec, i), *fact = PyTuple_GET_ITEM(facts, i);
+        PyObject *depth = PyDict_GetItemWithError(theirs, FK[FK_CONFIRMATIONS]);
+        if (depth == NULL && PyErr_Occurred()) goto decline;
+        if (depth != NULL && PyLong_Check(depth) && !PyBool_Check(depth) && !PyLong_CheckExact(depth)) goto decline;
+        if (depth == NULL || !PyLong_CheckExact(depth)) depth = NULL; /* 0 */
+        Py_XINCREF(depth);
+        int verified = f->verified == Py_True;
+        PyObject *status = Py_NewRef(f->status), *expired = Py_NewRef(f->expired);
+        int settled = 0;
+        if (verified && f->anchored != Py_None) {
+            int later = PyObject_RichCompareBool(f->anchored, block, Py_GT);
+            int shallow = 0;
+            if (later == 0) {
+                PyObject *age = PyNumber_Subtract(block, f->anchored);
+                if (age == NULL)
+                    shallow = -1;
+                else {
+                    PyObject *zero = depth == NULL ? PyLong_FromLong(0) : Py_NewRef(depth);
+                    shallow = zero == NULL ? -1 : PyObject_RichCompareBool(age, zero, Py_LT);
+                    Py_XDECREF(zero);
+                    Py_DECREF(age);
+                }
+            }
+            if (later < 0 || shallow < 0) {
+                Py_XDECREF(depth);
+                Py_DECREF(status);
+                Py_DECREF(expired);
+                goto decline;
+            }
+            if (later || shallow) {
+                /* anchored after the decision block, or not yet deep enough at it */
+                verified = 0;
+                Py_SETREF(status, Py_NewRef(FK[FK_UNKNOWN]));
+                if (later) Py_SETREF(expired, Py_NewRef(Py_None));
+                settled = 1;
+            }
+        }
+        Py_XDECREF(depth);
+        if (!settled && verified && f->issuer != Py_None && PyUnicode_GET_LENGTH(f->issuer) &&
+            f->root != Py_None && PyUnicode_GET_LENGTH(f->root) && f->digest != Py_None &&
+            PyUnicode_GET_LENGTH(f->digest)) {
+            PyObject *chain = PyObject_CallFunctionObjArgs(status_of, fact, block, NULL);
+            if (chain == NULL || !PyUnicode_CheckExact(chain)) {
+                Py_XDECREF(chain);
+                Py_DECREF(status);
+                Py_DECREF(expired);
+                goto decline;
+            }
+            Py_SETREF(status, chain);
+        }
+        PyObject *holder = Py_NewRef(f->holder);
+        if (PyUnicode_Check(applicant)) {
+            int held = verified ? f_held(f->subject_ids, reference, department, applicant) : 0;
+            if (held == 0 && verified) {
+                PyObject *stated = PyDict_GetItemWithError(theirs, FK[FK_HOLDER]);
+                if (stated == Py_True) {
+                    int other = f_held(f->any_ids, reference, department, applicant);
+                    held = other == 0 ? 0 : (other == 1 ? -2 : other); /* held_by_other_field: the reference's */
+                } else if (stated == NULL && PyErr_Occurred())
+                    held = -1;
+            }
+            if (held < 0) {
+                Py_DECREF(holder);
+                Py_DECREF(status);
+                Py_DECREF(expired);
+                goto decline;
+            }
+            Py_SETREF(holder, Py_NewRef(held ? Py_True : Py_False));
+        }
+        PyObject *mine[FACT_FIELDS] = {f->digest, f->type, verified ? Py_True : Py_False, status, expired, holder};
+        PyObject *stated[FACT_FIELDS] = {NULL};
+        int agree = 1, failed = 0;
+        for (int k = 0; k < FACT_FIELDS && !failed; k++) {
+            if ((stated[k] = f_get(theirs, FK[FACT_FIELD_KEYS[k]])) == NULL || !f_json(stated[k])) {
+                failed = 1;
+                break;
+            }
+            if (agree) {
+                int same = f_compare(stated[k], mine[k], Py_EQ);
+                if (same < 0) failed = 1;
+                agree = same == 1;
+            }
+        }
+        PyObject *parts = NULL;
+        if (!failed && !agree && (parts = PyList_New(0)) == NULL) failed = 1;
+        for (int k = 0; k < FACT_FIELDS && !failed && !agree; k++) {
+            int other = f_compare(stated[k], mine[k], Py_NE);
+            if (other < 0 || (other && (PyList_CheckExact(stated[k]) || PyDict_CheckExact(stated[k])))) {
+                failed = 1; /* a list or an object shown: the reference's */
+                break;
+            }
+            if (!other) continue;
+            PyObject *part = PyUnicode_FromFormat("%U: recorded %R, the chain says %R", FK[FACT_FIELD_KEYS[k]],
+                                                  stated[k], mine[k]);
+            if (part == NULL || PyList_Append(parts, part) < 0) failed = 1;
+            Py_XDECREF(part);
+        }
+        if (!failed && parts != NULL && PyList_GET_SIZE(parts) > 0) {
+            PyObject *joined = PyUnicode_Join(FK[FK_SEPARATOR], parts);
+            PyObject *head = joined == NULL ? NULL
+                                            : PyUnicode_FromFormat("certificate %zd (%S) as of block %S: ", i + 1,
+                                                                   f->digest, block);
+            PyObject *detail = head == NULL ? NULL : PyUnicode_Concat(head, joined);
+            Py_XDECREF(joined);
+            Py_XDECREF(head);
+            if (f_add(findings, FK[FK_CERTIFICATE_FACTS], detail) < 0) failed = 1;
+        }
+        Py_XDECREF(parts);
+        for (int k = 0; k < FACT_FIELDS; k++) Py_XDECREF(stated[k]);
+        PyObject *view = NULL;
+        if (!failed) {
+            /* CertificateFact.rule_view */
+            view = PyDict_New();
+            if (view == NULL || PyDict_SetItem(view, FK[FK_TYPE], f->type) < 0 ||
+                PyDict_SetItem(view, FK[FK_DIGEST], f->digest) < 0 ||
+                PyDict_SetItem(view, FK[FK_ISSUER], verified ? f->issuer : Py_None) < 0 ||
+                PyDict_SetItem(view, FK[FK_VERIFIED], verified ? Py_True : Py_False) < 0 ||
+                PyDict_SetItem(view, FK[FK_STATUS], status) < 0 || PyDict_SetItem(view, FK[FK_EXPIRED], expired) < 0 ||
+                PyDict_SetItem(view, FK[FK_HOLDER], holder == Py_True ? Py_True : Py_False) < 0) {
+                Py_CLEAR(view);
+                failed = 1;
+            }
+        }
+        Py_DECREF(holder);
+        Py_DECREF(status);
+        Py_DECREF(expired);
+        if (failed) goto decline;
+        PyList_SET_ITEM(views, i, view);
+    }
+    result = PyTuple_Pack(2, findings, views);
+    goto done;
+decline:
+    PyErr_Clear();
+    result = Py_NewRef(Py_None);
+done:
+    if (attrs != NULL) {
+        for (Py_ssize_t i = 0; i < n; i++) fact_attrs_clear(&attrs[i]);
+        PyMem_Free(attrs);
+    }
+    Py_XDECREF(recorded);
+    Py_XDECREF(moment);
+    Py_XDECREF(decided);
+    Py_XDECREF(found);
+    Py_XDECREF(cited);
+    Py_XDECREF(rec);
+    Py_XDECREF(block);
+    Py_XDECREF(findings);
+    Py_XDECREF(facts);
+    Py_XDECREF(applicant);
+    Py_XDECREF(anchor_block);
+    Py_XDECREF(verdict);
+    Py_XDECREF(views);
+    Py_XDECREF(key);
+    if (result == NULL) { /* PyTuple_Pack failed: declined too */
+        PyErr_Clear();
+        result = Py_NewRef(Py_None);
+    }
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"field_hashes", (PyCFunction)(void (*)(void))field_hashes, METH_FASTCALL,
      "field_hashes(fields, salts, prefix, least, canonical) -> dict | None"},
@@ -3326,6 +3799,9 @@ static PyMethodDef methods[] = {
      "decision_bodies(rows, parse, limit, link_fields) -> list[(body, lookup, mentions, links) | None]"},
     {"rules_evaluate", (PyCFunction)(void (*)(void))rules_evaluate, METH_FASTCALL,
      "rules_evaluate(program, view, budget) -> (outcome, reasons, fired) | None"},
+    {"facts_check", (PyCFunction)(void (*)(void))facts_check, METH_FASTCALL,
+     "facts_check(body, decision_input, department, anchor, moments, judged, judge, cache, erased, shredded, "
+     "status_of, reference) -> (findings, views | None) | None"},
     {"document_digest", (PyCFunction)(void (*)(void))document_digest, METH_FASTCALL,
      "document_digest(fields, salts, hidden, least, field_prefix, cert_prefix, fmt, tag, schema) -> bytes | None"},
     {NULL, NULL, 0, NULL},
@@ -3347,6 +3823,9 @@ PyMODINIT_FUNC PyInit__hashcore(void)
     }
     for (int i = 0; i < A_COUNT; i++) {
         if (ATTRS[i] == NULL && (ATTRS[i] = PyUnicode_InternFromString(ATTR_NAMES[i])) == NULL) return NULL;
+    }
+    for (int i = 0; i < FK_COUNT; i++) {
+        if (FK[i] == NULL && (FK[i] = PyUnicode_InternFromString(FACTS_KEY_NAMES[i])) == NULL) return NULL;
     }
     if (CERTIFICATES_KEY == NULL && (CERTIFICATES_KEY = PyUnicode_InternFromString("certificates")) == NULL) return NULL;
     return PyModule_Create(&module);

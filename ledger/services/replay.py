@@ -62,7 +62,7 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import select
 from sqlmodel import col
@@ -70,6 +70,7 @@ from sqlmodel import col
 from .._gc import free_chunk_cycles
 from ..errors import InputError, LedgerError, VerificationError
 from ..formats import checks as checks_core
+from ..formats._native_facts import facts_check
 from ..formats.canonical import document_digest, field_hashes, json_loads
 from ..formats.decision_input import SEALED_KEY, flatten, sealed_hashes, unflatten
 from ..formats.logbody import recorded_instant
@@ -625,7 +626,7 @@ class _Facts:
             if isinstance(body.get("decided_at"), str) and classified[k]:
                 moments[body["decided_at"]].append(k)
         for moment, group in moments.items():
-            decided = _parse_time(moment)
+            decided = self._parse_moment(moment)  # kept for check (the native check reads it there)
             if decided is None:
                 continue
             # a decision none of whose citations can be looked at (no document inline, none in the store by its
@@ -725,7 +726,47 @@ class _Facts:
     ) -> list[dict[str, Any]] | None:
         """Check when and by whom an automatic decision was taken, then re-establish its facts, reporting every
         difference from the recorded ones; the rules' view of each fact (``CertificateFact.rule_view``), for the
-        re-run, or None when the decision cannot be re-run on them."""
+        re-run, or None when the decision cannot be re-run on them. Natively in one call when it can
+        (``_native_facts``: the same findings and views), else by :meth:`check_reference`."""
+        if facts_check is not None:
+            answer = facts_check(
+                body,
+                decision_input,
+                department,
+                anchor,
+                self._moments,
+                self._judged,
+                self._judge,
+                self.cache,
+                self._erased,
+                self.shredded,
+                self._status_of,
+                self._reference,
+            )
+            if answer is not None:
+                for check, detail in answer[0]:
+                    fail(check, detail)
+                return answer[1]  # type: ignore[no-any-return]
+        return self.check_reference(department, decision_input, body, anchor, fail)
+
+    def _reference(self, department: str, identity: str) -> str:
+        return applicant_reference(self.ledger, department, identity)
+
+    def _status_of(self, fact: _Fact, block: int) -> str:
+        """The status as of ``block`` of the certificate of an authentic ``fact`` naming its issuer, root and digest."""
+        issuer, root, digest = cast(str, fact.issuer), cast(str, fact.root), cast(str, fact.digest)
+        key = (issuer.encode().ljust(32, b"\x00"), bytes.fromhex(root[2:]), bytes.fromhex(digest[2:]))
+        return self.status_at(key, block)
+
+    def check_reference(
+        self,
+        department: str,
+        decision_input: dict[str, Any],
+        body: dict[str, Any],
+        anchor: ChainRange | None,
+        fail: Callable[[str, str], None],
+    ) -> list[dict[str, Any]] | None:
+        """:meth:`check` in Python: the reference the native check (``_native_facts``) answers as."""
         recorded = body.get("certificates")
         moment = body.get("decided_at")
         # a bulk run decides a whole chunk at one moment: its text parsed once (a pure function of it)
@@ -764,7 +805,7 @@ class _Facts:
         holds = isinstance(applicant, str)
 
         def reference(identity: str) -> str:
-            return applicant_reference(self.ledger, department, identity)
+            return self._reference(department, identity)
 
         # Each fact as of the decision block: (digest, type, verified, status, expired, holder, issuer), worked out
         # from the fact established now without a new CertificateFact for each (dataclasses.replace and held_by made
@@ -787,12 +828,7 @@ class _Facts:
                 # not yet deep enough at the decision block: the decision rightly did not count it
                 verified, status = False, "unknown"
             elif verified and fact.issuer and fact.root and fact.digest:
-                key = (
-                    fact.issuer.encode().ljust(32, b"\x00"),
-                    bytes.fromhex(fact.root[2:]),
-                    bytes.fromhex(fact.digest[2:]),
-                )
-                status = self.status_at(key, block)
+                status = self._status_of(fact, block)
             holder = fact.holder
             if holds:  # CertificateFact.held_by: an empty or blank holder field names no one
                 holder = verified and any(reference(i) == applicant for i in fact.subject_ids if i.strip())
@@ -862,6 +898,15 @@ class _Facts:
         block): the same findings, reported for each. Only a judgement of mined blocks is kept (the next block's
         time read, so no later block can change it: block times and the registry's periods are read once per
         replay already); one made at the chain's head is made again for each decision, as before."""
+        judged = self._judge(department, block, decided, anchor, body)
+        for check, detail in judged[1]:
+            fail(check, detail)
+        return judged[0]
+
+    def _judge(
+        self, department: str, block: int, decided: datetime, anchor: ChainRange | None, body: dict[str, Any]
+    ) -> tuple[bool, list[tuple[str, str]]]:
+        """:meth:`_when_and_who_ok`'s judgement and findings, kept per chunk as it says."""
         moment = body.get("decided_at")
         key = (department, block, moment, anchor.block_number if anchor is not None else None)
         judged = self._judged.get(key)
@@ -877,9 +922,7 @@ class _Facts:
             judged = (ok, found)
             if block + 1 in self._times:
                 self._judged[key] = judged
-        for check, detail in judged[1]:
-            fail(check, detail)
-        return judged[0]
+        return judged
 
     def erased(self) -> dict[str, dict[str, str | None]]:
         """Digests of the certificates whose erasure the chain attests, with every department that logged it and the
