@@ -1765,11 +1765,15 @@ def held_ruled_out(held: bytes, proven: list[tuple[int, int, bytes]], told: int,
 # mapping(bytes32 => Struct[]) at these slots of its storage; an array's length at keccak256(department . slot), its
 # elements from keccak256 of that length's slot, each of REGISTRY_WORDS words: _keyHistory (signer | fromBlock << 160,
 # then toBlock), _statusHistory (active | roles << 8 | fromBlock << 16), _typeHistory (typeHash, then fromBlock |
-# untilBlock << 64). tests/test_evidence_registry_proof.py holds them to the compiler's layout.
+# untilBlock << 64). tests/test_evidence_registry_proof.py holds them to the compiler's layout. A fourth array,
+# _itemHistory (serviceItem, then fromBlock | untilBlock << 64; registry 2.6.0), is optional: a proof without its
+# length (made before it carried it), or whose length is past REGISTRY_MAX_PERIODS, leaves the items not proven.
 REGISTRY_SLOTS = (6, 7, 8)  # _keyHistory, _statusHistory, _typeHistory
 REGISTRY_WORDS = (2, 1, 2)
+REGISTRY_ITEM_SLOT = 15  # _itemHistory
+REGISTRY_ITEM_WORDS = 2
 REGISTRY_MAX_PERIODS = 256  # of one kind: past it the history is not proven (no period of it is read)
-REGISTRY_MAX_ANSWERS = 24  # eth_getProof answers of a registry proof: the lengths', then 64 slots an answer
+REGISTRY_MAX_ANSWERS = 32  # eth_getProof answers of a registry proof: the lengths', then 64 slots an answer
 REGISTRY_MAX_SLOTS = 64  # storage proofs in one answer of it
 U64 = 2**64 - 1
 
@@ -1790,11 +1794,12 @@ def registry_period_slots(department: bytes, lengths: list[int]) -> list[int]:
 def proven_registry(
     block: Any, section: Any, address: str, department: bytes, block_hash: bytes, number: int
 ) -> dict[str, list[tuple[Any, ...]]]:
-    """The department's key periods (signer, from, to), status periods (active, roles, from) and type periods (type
-    hash, from, until) as the bundle's registry proof (``{"nodes": [...], "proofs": [{"accountProof": [node index],
-    "storageProof": [{"key", "proof": [node index]}]}]}``) proves them with the header ``block`` in the block of hash
-    ``block_hash``; a Failure when any proof of it does not hold, a slot of the department is left out, or a length is
-    past REGISTRY_MAX_PERIODS (no period read then)."""
+    """The department's key periods (signer, from, to), status periods (active, roles, from), type periods (type
+    hash, from, until) and service item periods (item, from, until; None when not proven) as the bundle's registry
+    proof (``{"nodes": [...], "proofs": [{"accountProof": [node index], "storageProof": [{"key", "proof": [node
+    index]}]}]}``) proves them with the header ``block`` in the block of hash ``block_hash``; a Failure when any proof
+    of it does not hold, a slot of the department is left out, or a length is past REGISTRY_MAX_PERIODS (no period
+    read then). Only the items' length may be left out, or past REGISTRY_MAX_PERIODS: the items are not proven."""
     nodes = section.get("nodes") if isinstance(section, dict) else None
     proofs = section.get("proofs") if isinstance(section, dict) else None
     if type(nodes) is not list or type(proofs) is not list or not 0 < len(proofs) <= REGISTRY_MAX_ANSWERS:
@@ -1835,6 +1840,11 @@ def proven_registry(
                     f"{REGISTRY_MAX_PERIODS} this verifier reads: its history is not proven"
                 )
         wanted = wanted + registry_period_slots(department, lengths)
+    item_length_at = trail_base(REGISTRY_ITEM_SLOT, department)
+    item_count = words.get(item_length_at)
+    items_at = int.from_bytes(keccak(item_length_at.to_bytes(32, "big")), "big")
+    if item_count is not None and item_count <= REGISTRY_MAX_PERIODS:
+        wanted = wanted + [(items_at + i) % 2**256 for i in range(REGISTRY_ITEM_WORDS * item_count)]
     missing = [slot for slot in wanted if slot not in words]
     if missing:
         raise Failure(
@@ -1857,7 +1867,18 @@ def proven_registry(
     for i in range(lengths[2]):
         first, second = words[(types_at + 2 * i) % 2**256], words[(types_at + 2 * i + 1) % 2**256]
         types.append((first.to_bytes(32, "big"), second & U64, (second >> 64) & U64))
-    return {"keys": keys, "statuses": statuses, "types": types}
+    items: list[tuple[Any, ...]] | None = None
+    if item_count is not None and item_count <= REGISTRY_MAX_PERIODS:
+        items = []
+        for i in range(item_count):
+            first, second = words[(items_at + 2 * i) % 2**256], words[(items_at + 2 * i + 1) % 2**256]
+            items.append((first.to_bytes(32, "big"), second & U64, (second >> 64) & U64))
+    return {"keys": keys, "statuses": statuses, "types": types, "items": items}
+
+
+def registry_held_item_at(history: dict[str, Any], item: bytes, block: int) -> bool:
+    """``heldServiceItemAt`` (DepartmentRegistry.sol) of the proven item periods (False when they are not proven)."""
+    return any(i == item and f <= block and (u == 0 or block < u) for i, f, u in history["items"] or ())
 
 
 def registry_could_act_in(history: dict[str, list[tuple[Any, ...]]], signer: str, role: int, block: int) -> bool:
@@ -3238,10 +3259,18 @@ class Verifier:
                 f"block {height}: {exc} (whoever made or handed over the bundle altered it, cut it, or gave another "
                 "department's or another block's)"
             ) from None
-        return (
+        said = (
             f"registry: {len(history['keys'])} key, {len(history['statuses'])} status and {len(history['types'])} "
             f"type periods of {who} proven at block {height} from the bundle's registry proof"
         )
+        if who != DECIDER:  # a certificate's checks read no service item
+            return said
+        if history["items"] is None:
+            return (
+                f"{said}; {ITEMS_NOT_PROVEN} (the registry proof carries no proof of {who}'s service item periods: "
+                "they are the node's word)"
+            )
+        return f"{said}; service items: {len(history['items'])} periods of {who} proven there"
 
     def proven(self) -> dict[str, Any] | None:
         """The certificate's slots as the bundle's ``witness.state.certificate`` proves them at a checkpoint the
@@ -3761,6 +3790,8 @@ class DecisionVerifier(Verifier):
         registry = self.against_registry(state, height, block_hash)
         if registry.startswith(REGISTRY_NOT_PROVEN) and self.require_state_proof:
             raise Failure(f"{said}; {registry}, and one is required (--require-state-proof)")
+        if ITEMS_NOT_PROVEN in registry and self.require_state_proof:
+            raise Failure(f"{said}; {registry}; {ITEMS_REQUIRED}")
         return f"{said}; {registry}"
 
     def unproven_record(self) -> str | None:
@@ -4099,20 +4130,40 @@ class DecisionVerifier(Verifier):
         served = document.get("service_item") if isinstance(document, dict) else None
         item = service_item_bytes(served) if isinstance(served, str) and served else hexbytes(r["service_item"], 32)
         dept, at = e["department"], e["block_number"]
-        (periods,) = self.rpc.call(
-            self.b["chain"]["registry_contract"],
-            "serviceItemHistory(bytes32)",
-            ["bytes32"],
-            [dept_bytes(dept)],
-            ["(bytes32,uint64,uint64)[]"],
-        )
-        if not any(i == item and start <= at and (until == 0 or at < until) for i, start, until in periods):
+        held, proof = self.held_item(dept, item, at)
+        if not held:
             raise Failure(
                 f"the decision was anchored in block {at}, when {dept} did not hold service item {item_words(item)} "
                 "that its rule set serves: the council had not made it responsible for that item then (never granted, "
                 "or revoked before; DepartmentRegistry serviceItemHistory)"
             )
-        return f"{dept} held service item {item_words(item)} at block {at}, which anchored the decision"
+        return f"{dept} held service item {item_words(item)} at block {at}, which anchored the decision{proof}"
+
+    def held_item(self, department: str, item: bytes, at: int) -> tuple[bool, str]:
+        """(Whether ``department`` held service ``item`` at block ``at`` by the node's serviceItemHistory (periods
+        [from, until), until 0 = open); "; as <the proof> says" when the proven periods gave it, else ""); with the
+        bundle's proven periods of it carrying its items (the deciding department's, witness.state.registry) and a
+        block at or below the witnessed one, a Failure when the node's answer is not theirs (red team rounds 86s,
+        86w)."""
+        (periods,) = self.rpc.call(
+            self.b["chain"]["registry_contract"],
+            "serviceItemHistory(bytes32)",
+            ["bytes32"],
+            [dept_bytes(department)],
+            ["(bytes32,uint64,uint64)[]"],
+        )
+        said = any(i == item and start <= at and (until == 0 or at < until) for i, start, until in periods)
+        proven = self.proven_for(department)
+        found = self.registry()
+        if proven is None or found is None or proven[0]["items"] is None or at > found[1]:
+            return said, ""
+        if registry_held_item_at(proven[0], item, at) != said:
+            raise Failure(
+                f"the node's registry answers that {department} {'held' if said else 'did not hold'} service item "
+                f"{item_words(item)} at block {at}, but {proven[1]} says it {'did not' if said else 'did'}: the node "
+                "answered the registry's views from a state of its own making; do not trust this node"
+            )
+        return said, f"; as {proven[1]} says"
 
     def check_rule_set_published(self) -> str:
         r = self.b["rule_set"]
@@ -4174,16 +4225,9 @@ class DecisionVerifier(Verifier):
         # and the council had made the department responsible for the item it published the rules for, at the
         # publication's block (DepartmentRegistry 2.6.0 serviceItemHistory, periods [from, until), until 0 = open;
         # red team round 85s): a decision by a department outside its authority is no decision of the item's
-        (periods,) = self.rpc.call(
-            self.b["chain"]["registry_contract"],
-            "serviceItemHistory(bytes32)",
-            ["bytes32"],
-            [dept_bytes(chain["department"])],
-            ["(bytes32,uint64,uint64)[]"],
-        )
         item = bytes.fromhex(chain["service_item"][2:])
         at = chain["block_number"]
-        if not any(i == item and start <= at and (until == 0 or at < until) for i, start, until in periods):
+        if not self.held_item(chain["department"], item, at)[0]:
             raise Failure(
                 f"{chain['department']} did not hold the service item the rule set was published for at block {at}: "
                 "the council had not made it responsible for that item (DepartmentRegistry serviceItemHistory)"
@@ -5980,6 +6024,10 @@ def open_without_waiting(path: str) -> Any:
 # 79): the absence in the last line, not only in a check's detail, since whoever hands over the bundle can strip it
 STATE_PROOF_ABSENT = "state proof: absent (the bundle carries none"
 REGISTRY_NOT_PROVEN = "registry: not proven"  # the witnessed detail's words for a state section without a registry
+# the words for a decision bundle whose registry proof carries no proof of the deciding department's service item
+# periods (written before it did): service_item_held and rule_set_published read them of the node
+ITEMS_NOT_PROVEN = "service items: not proven"
+ITEMS_REQUIRED = "a proof of the service items is required (--require-state-proof)"
 # the witnessed detail's words for a copy's certificate proof whose held slot names another root, without a proof of
 # the status history through it (witness.state.held_history): the changes there are then the node's word
 HELD_HISTORY_NOT_PROVEN = "held root's history: not proven"
@@ -6048,7 +6096,7 @@ def state_proof(results: list[tuple[str, str, str]]) -> str:
     "absent" (the bundle carries none: the trails at the witnessed block are the node's word), "partial" (the anchor's
     slots proven, the issuer's registry periods not: no registry section; or a copy's history through its held root
     not: no held_history section; a decision bundle without witness.state, or whose state carries no registry
-    section), "not proven" (witness keys were given and
+    section, or one without the service item periods), "not proven" (witness keys were given and
     the checkpoint or the proof did not hold, or the check was not run), or "not witnessed" (no witness key given); as
     the library's report says it. The text report's last line says "VERIFIED, without a state
     proof" when absent; the JSON said only "verified": true (red team round 79, noticed)."""
@@ -6061,7 +6109,8 @@ def state_proof(results: list[tuple[str, str, str]]) -> str:
     if any(words in detail for words in STATE_PROOF_ABSENT_WORDS):
         return "absent"
     if outcome == "PASS" and any(
-        words in detail for words in (REGISTRY_NOT_PROVEN, HELD_HISTORY_NOT_PROVEN, LOG_BATCH_NOT_PROVEN)
+        words in detail
+        for words in (REGISTRY_NOT_PROVEN, HELD_HISTORY_NOT_PROVEN, LOG_BATCH_NOT_PROVEN, ITEMS_NOT_PROVEN)
     ):
         return "partial"
     return "proven" if outcome == "PASS" else "not proven"

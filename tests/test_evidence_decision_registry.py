@@ -119,18 +119,28 @@ def test_a_witnessed_decision_bundle_proves_the_deciding_departments_registry_pe
         ours = registryslots.bundle_history(state["block"], state["registry"], *at, dept)
         counts = (len(ours.keys), len(ours.statuses), len(ours.types))
         assert counts[:2] == (1, 1), counts
-        assert proven == registryslots.length_slots(dept) + registryslots.period_slots(dept, counts), proven
+        assert ours.items is not None and len(ours.items) >= 1, ours.items
+        items = registryslots.registry_layout().items
+        assert proven == [  # the lengths are asked first, then the periods
+            *registryslots.length_slots(dept),
+            items.length_slot(dept),
+            *registryslots.period_slots(dept, counts),
+            *items.slots(dept, len(ours.items)),
+        ], proven
         report, library, result = _both(ledger, bundle, tmp_path, key, "--require-state-proof")
         court = _court(result)
         assert report.ok and all(r == "PASS" for r, _ in court.values()), (library, court)
         for detail in (library["witnessed"][1], court["witnessed"][1]):
             assert f"registry: 1 key, 1 status and {counts[2]} type periods of the deciding department" in detail
-        for name in ("department_key", "department_history"):
+            assert f"service items: {len(ours.items)} periods of the deciding department proven" in detail, detail
+        for name in ("department_key", "department_history", "service_item_held"):
             assert PROVEN in library[name][1] and PROVEN in court[name][1], (library[name], court[name])
+        assert library["service_item_held"][1] == court["service_item_held"][1]
         assert report.state_proof == result["state_proof"] == "proven"
         theirs = COURT.proven_registry(state["block"], state["registry"], at[0], dept, *at[1:])
         assert theirs["keys"] == [(k.signer, k.from_block, k.to_block) for k in ours.keys]
         assert theirs["statuses"] == [(s.active, s.roles, s.from_block) for s in ours.statuses]
+        assert theirs["items"] == [(i.service_item, i.from_block, i.until_block) for i in ours.items]
 
 
 # -- the chain's operator: registry reads answered from a state of its own making ------------------------------------
@@ -279,3 +289,53 @@ def test_an_edited_or_stripped_registry_proof_in_a_decision_bundle(
     assert {n for n, (ok, _) in library.items() if not ok} == {"witnessed"}, library
     for detail in (library["witnessed"][1], _court(result)["witnessed"][1]):
         assert "registry: not proven" in detail and "one is required" in detail, detail
+
+
+def _without_items(bundle: dict[str, Any], dept: bytes, *, keep_length: bool = False) -> dict[str, Any]:
+    """``bundle`` with its registry proof's storage proofs of the department's service item periods left out (as a
+    bundle written before they were carried), or (``keep_length``) only its last item period's words."""
+    changed = copy.deepcopy(bundle)
+    section = changed["witness"]["state"]["registry"]
+    items = registryslots.registry_layout().items
+    length = items.length_slot(dept)
+    words = [int(e["key"], 16) for a in section["proofs"] for e in a["storageProof"]]
+    periods = [w for w in words if w != length and w in set(items.slots(dept, 256))]
+    dropped = set(periods[-items.words :]) if keep_length else {length, *periods}
+    assert dropped and dropped <= set(words), (dropped, words)
+    for answer in section["proofs"]:
+        answer["storageProof"] = [e for e in answer["storageProof"] if int(e["key"], 16) not in dropped]
+    section["proofs"] = [a for a in section["proofs"] if a["storageProof"]]
+    return changed
+
+
+def test_a_decision_bundles_registry_proof_without_its_service_items_is_partial_in_both(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """Adversary: whoever hands the court a bundle written before the registry proof carried the deciding
+    department's service item periods (or stripping them from one). Its keys, statuses and types are still proven
+    (``department_key`` names the proof); both verifiers say "service items: not proven", report ``state_proof``
+    "partial", and under ``--require-state-proof`` fail ``witnessed`` alone. A proof keeping the items' length but
+    cut of a period's words is an altered proof: both fail ``witnessed`` naming it."""
+    case_id = _decision(ledger, fresh_department)
+    dept = department_id_bytes(fresh_department)
+    for key, _ in trusted_witness(ledger, tmp_path):
+        bundle = _bundle(ledger, fresh_department, case_id)
+        older = _without_items(bundle, dept)
+        report, library, result = _both(ledger, older, tmp_path, key)
+        court = _court(result)
+        assert report.ok and result["verified"], (library, court)
+        for detail in (library["witnessed"][1], court["witnessed"][1]):
+            assert "registry: 1 key, 1 status" in detail and "service items: not proven" in detail, detail
+        assert PROVEN in library["department_key"][1] and PROVEN in court["department_key"][1], library
+        assert PROVEN not in library["service_item_held"][1], library["service_item_held"]
+        assert report.state_proof == result["state_proof"] == "partial"
+        report, library, result = _both(ledger, older, tmp_path, key, "--require-state-proof")
+        assert {n for n, (ok, _) in library.items() if not ok} == {"witnessed"}, library
+        for detail in (library["witnessed"][1], _court(result)["witnessed"][1]):
+            assert "service items: not proven" in detail and "is required (--require-state-proof)" in detail, detail
+
+        cut = _without_items(bundle, dept, keep_length=True)
+        _, library, result = _both(ledger, cut, tmp_path, key)
+        assert not library["witnessed"][0], library
+        for detail in (library["witnessed"][1], _court(result)["witnessed"][1]):
+            assert PROVEN in detail and "holds no proof of storage slot" in detail, detail

@@ -94,7 +94,14 @@ def test_a_witnessed_bundle_carries_the_issuers_registry_proof_and_both_verifier
         section = bundle["witness"]["state"]["registry"]
         proven = [int(e["key"], 16) for answer in section["proofs"] for e in answer["storageProof"]]
         counts = (1, 1, len(bundle["department"]["type_history"]))
-        assert proven == registryslots.length_slots(dept) + registryslots.period_slots(dept, counts), proven
+        items = registryslots.registry_layout().items
+        held = len(ledger.chain.call(ledger.chain.registry.functions.serviceItemHistory(dept)))
+        assert proven == [  # the lengths first (the service items' too: a decision's checks read them), then periods
+            *registryslots.length_slots(dept),
+            items.length_slot(dept),
+            *registryslots.period_slots(dept, counts),
+            *items.slots(dept, held),
+        ], proven
         library, court = _both(ledger, bundle, tmp_path, key)
         assert all(ok for ok, _ in library.values()) and all(r == "PASS" for r, _ in court.values()), (library, court)
         for detail in (library["witnessed"][1], court["witnessed"][1]):
@@ -136,6 +143,17 @@ def test_the_court_states_the_compilers_layout_of_the_registrys_periods() -> Non
         "_keyHistory": {"signer": (0, 0, 20), "fromBlock": (0, 20, 8), "toBlock": (1, 0, 8)},
         "_statusHistory": {"active": (0, 0, 1), "roles": (0, 1, 1), "fromBlock": (0, 2, 8)},
         "_typeHistory": {"typeHash": (0, 0, 32), "fromBlock": (1, 0, 8), "untilBlock": (1, 8, 8)},
+    }
+    items = layout.items
+    assert (items.label, items.slot, items.words) == (
+        "_itemHistory",
+        COURT.REGISTRY_ITEM_SLOT,
+        COURT.REGISTRY_ITEM_WORDS,
+    )
+    assert {n: (m.slot, m.offset, m.size) for n, m in items.members.items()} == {
+        "serviceItem": (0, 0, 32),
+        "fromBlock": (1, 0, 8),
+        "untilBlock": (1, 8, 8),
     }
     assert registryslots.MAX_PERIODS == COURT.REGISTRY_MAX_PERIODS
     assert registryslots.MAX_BUNDLE_ANSWERS == COURT.REGISTRY_MAX_ANSWERS

@@ -13,8 +13,9 @@ rule set's item the department did not hold at the anchoring block of the decisi
 registry's ``serviceItemHistory`` covers it, the block judged whole as for types); the library refuses an officer's
 decision applying such rules too. A decision anchored while the item was held stays valid after a revocation.
 
-Open (strict xfail): with the chain's operator answering the item periods falsely, a witnessed bundle of such a
-decision still passes both verifiers, "proven": no state proof carries the periods yet.
+Then open, fixed since (ip1): with the chain's operator answering the item periods falsely, a witnessed bundle of
+such a decision passed both verifiers, "proven": no state proof carried the periods. The bundle's registry proof now
+carries the deciding department's ``_itemHistory`` and both verifiers hold the node's answer to it.
 """
 
 from __future__ import annotations
@@ -226,13 +227,6 @@ def _held_for_ever_batch(requests: list[Any], answers: list[Any]) -> list[Any]:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="open (red team round 86s): a node answering serviceItemHistory with the revoked item still held makes "
-    "both verifiers pass a witnessed decision bundle of a decision anchored after the revocation, even with "
-    "--require-state-proof (no state proof carries the item periods; red team round 86's row)",
-)
 def test_a_node_answering_a_revoked_item_as_held_is_not_believed_by_a_witnessed_bundles_verifiers(
     ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -240,8 +234,8 @@ def test_a_node_answering_a_revoked_item_as_held_is_not_believed_by_a_witnessed_
     registry's ``serviceItemHistory`` with the item never revoked; the witnesses are honest. ``service_item_held``
     reads the periods from the node, and no part of a witnessed decision bundle proves them (``witness.state.log``
     proves the batch and the publication, the registry section the deciding key): both verifiers should not pass it
-    with ``--require-state-proof``. Closing it: the decision bundle's state section proves the department's
-    ``_itemHistory`` at the cosigned block and both verifiers hold the node's periods to it."""
+    with ``--require-state-proof``. Closed: the decision bundle's registry proof proves the department's
+    ``_itemHistory`` at the cosigned block and both verifiers hold the node's answer to it, naming the node."""
     monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
     monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
     code, rules = _social_security(ledger, "w")
@@ -271,3 +265,9 @@ def test_a_node_answering_a_revoked_item_as_held_is_not_believed_by_a_witnessed_
             pytest.fail(stderr)
         assert not report.ok, report.to_json()
         assert exit_code != 0, result
+        # for the reason the proof gives: the node's answer named, not believed, in both verifiers alike
+        library = report.check("service_item_held")
+        court = next(c for c in result["checks"] if c["name"] == "service_item_held")
+        assert not library.ok and court["result"] == "FAIL", (library, court)
+        assert library.detail == court["detail"], (library, court)
+        assert "do not trust this node" in library.detail and "proven by the bundle's registry proof" in library.detail

@@ -7,9 +7,9 @@
   department "did not hold the service item the rule set was published for ... the council had not made it
   responsible": on the node's unproven word, the court reads an honest department's decision as one taken outside its
   authority, and nothing says the answer was the node's (severity low: no decision passes that should fail, but the
-  verdict blames the department for the operator's lie). Open: the registry's item periods are not in the bundle's
-  registry proof (``witness.state.registry`` proves keys, statuses and type periods only), so neither verifier can
-  hold the node's answer to the chain's state; ``--require-state-proof`` passes over it.
+  verdict blames the department for the operator's lie). Then open (the bundle's registry proof carried keys,
+  statuses and type periods only); fixed since (ip1): it carries the department's ``_itemHistory`` too, and both
+  verifiers hold the node's answer to it, failing ``rule_set_published`` with "do not trust this node".
 """
 
 from __future__ import annotations
@@ -54,13 +54,6 @@ def _rewrite_batch(requests: list[Any], answers: list[Any]) -> list[Any]:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="open (red team round 86): a node answering serviceItemHistory with no period makes both verifiers fail "
-    "rule_set_published blaming the department, on the node's unproven word (the registry proof carries no item "
-    "periods)",
-)
 def test_a_node_denying_the_departments_item_is_named_not_believed_against_the_proven_publication(
     ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -227,7 +227,7 @@ def test_a_history_longer_than_a_verifier_reads_is_not_walked(
             if r.get("method") == "eth_getProof" and r["params"][0].lower() == registry
             for k in r["params"][1]
         ]
-        assert len(keys) == 3, keys  # the three lengths, no period
+        assert len(keys) == 4, keys  # the four lengths (keys, statuses, types, service items), no period
         kept = wclient.CheckpointStore(ledger.settings.data_dir).state(collected.checkpoint.checkpoint.hash_hex)
         assert kept is not None
         words = registryslots.kept_words(

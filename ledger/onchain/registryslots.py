@@ -1,4 +1,5 @@
-"""DepartmentRegistry's history of a department (its keys, statuses and certificate types) proven at a witnessed block.
+"""DepartmentRegistry's history of a department (its keys, statuses, certificate types and service items) proven at a
+witnessed block.
 
 A certificate's ``department_key`` and ``type_authority`` checks ask the registry's views ``wasActiveSignerAt`` and
 ``wasAuthorizedForTypeAt``; without this they are the node's word, even at a block a quorum of witnesses cosigned. The
@@ -13,6 +14,12 @@ are the compiler's (``storageLayout`` in ledger/onchain/contracts.json): a dynam
 at ``keccak(key . slot)`` and its elements from ``keccak(that slot)``, each element ``numberOfBytes / 32`` words, its
 members at the offsets the compiler states. A length past :data:`MAX_PERIODS` is refused before any element is asked
 for: the length is a proven word, but a word of the registry's storage all the same, and it bounds the work.
+
+The fourth array, ``_itemHistory`` (the service items the council made the department responsible for, registry
+2.6.0), is read alike but optional: a proof made before it was carried (its length slot absent) still proves the other
+three, its items "not proven" (``RegistryHistory.items`` None); so is one whose item length is past
+:data:`MAX_PERIODS`. An item's period is closed in place when the council revokes it (its ``untilBlock`` set to the
+block after), which like a type's leaves every answer of a block at or below the proven one as it was.
 """
 
 from __future__ import annotations
@@ -64,11 +71,13 @@ class PeriodArray:
 
 @dataclass(frozen=True, slots=True)
 class RegistryLayout:
-    """Where DepartmentRegistry keeps a department's key, status and type periods, from the compiler's layout."""
+    """Where DepartmentRegistry keeps a department's key, status, type and service item periods, from the compiler's
+    layout (``arrays``: the three every registry proof proves; ``items`` is optional to a reader)."""
 
     keys: PeriodArray
     statuses: PeriodArray
     types: PeriodArray
+    items: PeriodArray
 
     @classmethod
     def from_layout(cls, layout: Mapping[str, Any]) -> RegistryLayout:
@@ -95,6 +104,7 @@ class RegistryLayout:
             array("_keyHistory", ("signer", "fromBlock", "toBlock")),
             array("_statusHistory", ("active", "roles", "fromBlock")),
             array("_typeHistory", ("typeHash", "fromBlock", "untilBlock")),
+            array("_itemHistory", ("serviceItem", "fromBlock", "untilBlock")),
         )
 
     @property
@@ -133,12 +143,29 @@ class TypePeriod:
 
 
 @dataclass(frozen=True, slots=True)
+class ItemPeriod:
+    service_item: bytes
+    from_block: int
+    until_block: int  # 0: still held
+
+
+@dataclass(frozen=True, slots=True)
 class RegistryHistory:
-    """A department's periods as the registry's storage holds them at one block; answers the registry's views."""
+    """A department's periods as the registry's storage holds them at one block; answers the registry's views.
+    ``items`` None: the service item periods are not proven (a proof made before it carried them)."""
 
     keys: tuple[KeyPeriod, ...]
     statuses: tuple[StatusPeriod, ...]
     types: tuple[TypePeriod, ...]
+    items: tuple[ItemPeriod, ...] | None = None
+
+    def held_item_at(self, item: bytes, block: int) -> bool:
+        """``heldServiceItemAt(department, item, block)`` (DepartmentRegistry.sol) of the proven item periods (False
+        when they are not proven: ask :attr:`items` first)."""
+        return any(
+            p.service_item == item and p.from_block <= block and (p.until_block == 0 or block < p.until_block)
+            for p in self.items or ()
+        )
 
     def key_period(self, signer: str) -> KeyPeriod | None:
         """The period of ``signer`` among the department's keys (a key is one department's, once), or None."""
@@ -219,9 +246,35 @@ def period_slots(department_id: bytes, counts: tuple[int, int, int]) -> list[int
     ]
 
 
+def item_slots(words: Mapping[int, int], department_id: bytes) -> list[int]:
+    """The slots of department ``department_id``'s service item periods that proven ``words`` name: the length's,
+    then (when it is proven and within :data:`MAX_PERIODS`) every period's words."""
+    array = registry_layout().items
+    at = array.length_slot(department_id)
+    if at not in words or words[at] > MAX_PERIODS:
+        return [at]
+    return [at, *array.slots(department_id, words[at])]
+
+
+def items_from(words: Mapping[int, int], department_id: bytes) -> tuple[ItemPeriod, ...] | None:
+    """Department ``department_id``'s service item periods from proven storage ``words``, or None when they are not
+    proven: a slot of them missing, or their length past :data:`MAX_PERIODS`."""
+    array = registry_layout().items
+    at = array.length_slot(department_id)
+    if at not in words or words[at] > MAX_PERIODS:
+        return None
+    if any(slot not in words for slot in array.slots(department_id, words[at])):
+        return None
+    return tuple(
+        ItemPeriod(i["serviceItem"].to_bytes(32, "big"), i["fromBlock"], i["untilBlock"])
+        for i in array.elements(words, department_id, words[at])
+    )
+
+
 def history_from(words: Mapping[int, int], department_id: bytes) -> RegistryHistory | None:
     """Department ``department_id``'s history from proven storage ``words``, or None when ``words`` lack one of its
-    slots (a ChainError for an array past :data:`MAX_PERIODS`)."""
+    key, status or type slots (a ChainError for one of those arrays past :data:`MAX_PERIODS`); its items None when
+    they are not proven (:func:`items_from`)."""
     if any(slot not in words for slot in length_slots(department_id)):
         return None
     counts = lengths(words, department_id)
@@ -235,6 +288,7 @@ def history_from(words: Mapping[int, int], department_id: bytes) -> RegistryHist
         tuple(KeyPeriod("0x" + k["signer"].to_bytes(20, "big").hex(), k["fromBlock"], k["toBlock"]) for k in keys),
         tuple(StatusPeriod(s["active"] != 0, s["roles"], s["fromBlock"]) for s in statuses),
         tuple(TypePeriod(t["typeHash"].to_bytes(32, "big"), t["fromBlock"], t["untilBlock"]) for t in types),
+        items_from(words, department_id),
     )
 
 
@@ -252,7 +306,8 @@ def fetch_histories(
     """The node's proofs of the histories of ``department_ids`` in block ``number`` of hash ``block_hash``, each
     checked against that hash: (its header, its ``eth_getProof`` answers, the words they prove, the departments whose
     history lies past :data:`MAX_PERIODS`, whose periods are not asked for). Two rounds: every length, then every
-    period (at most ``MAX_PROOF_SLOTS`` slots an answer)."""
+    period (at most ``MAX_PROOF_SLOTS`` slots an answer). Service item periods past :data:`MAX_PERIODS` are not asked
+    for either, the department's other periods all the same (its items are then not proven)."""
     block: Any = None
     answers: list[Any] = []
     words: dict[int, int] = {}
@@ -264,7 +319,8 @@ def fetch_histories(
             answers.append(answer)
             words.update(proven)
 
-    prove([slot for dept in department_ids for slot in length_slots(dept)])
+    items = registry_layout().items
+    prove([slot for dept in department_ids for slot in [*length_slots(dept), items.length_slot(dept)]])
     wanted: list[int] = []
     too_long: list[bytes] = []
     for dept in department_ids:
@@ -272,6 +328,8 @@ def fetch_histories(
             wanted += period_slots(dept, lengths(words, dept))
         except ChainError:
             too_long.append(dept)
+            continue
+        wanted += item_slots(words, dept)[1:]
     prove(wanted)
     return block, answers, words, too_long
 
@@ -358,17 +416,18 @@ def kept_words(block: Any, answers: Any, registry: str, block_hash: bytes, numbe
 # -- in an evidence bundle (docs/evidence.md, "The registry's state at the cosigned block") --------------------------
 
 # The most eth_getProof answers a bundle's registry section may hold: the lengths', then every period's, MAX_PROOF_SLOTS
-# a answer (3 + MAX_PERIODS * 5 slots at most: 21 answers)
-MAX_BUNDLE_ANSWERS = 24
+# a answer (4 + MAX_PERIODS * 7 slots at most: 29 answers)
+MAX_BUNDLE_ANSWERS = 32
 
 
 def department_slots(words: Mapping[int, int], department_id: bytes) -> list[int]:
     """Every slot of department ``department_id``'s history that proven ``words`` name: its three lengths, then (when
-    they are proven and within :data:`MAX_PERIODS`) every period's words."""
+    they are proven and within :data:`MAX_PERIODS`) every period's words; then its service items'
+    (:func:`item_slots`)."""
     slots = length_slots(department_id)
     if all(slot in words for slot in slots):
         slots += period_slots(department_id, lengths(words, department_id))
-    return slots
+    return slots + item_slots(words, department_id)
 
 
 def bundle_section(answers: Sequence[Any], department_id: bytes, words: Mapping[int, int]) -> dict[str, Any]:
@@ -398,7 +457,8 @@ def bundle_history(
     block of hash ``block_hash`` with the bundle's header ``block``; a ChainError when any answer of it does not prove
     that block, or it leaves one of the department's slots unproven, or a length is past :data:`MAX_PERIODS` (no
     period of it is read then). Stricter than a kept file's reading: the bundle is the evidence, every part of it
-    must hold."""
+    must hold. Only the service items' length may be absent (a section made before it carried them) or past
+    :data:`MAX_PERIODS`: the history's items are then None, not proven."""
     nodes = section.get("nodes") if isinstance(section, Mapping) else None
     proofs = section.get("proofs") if isinstance(section, Mapping) else None
     if type(nodes) is not list or type(proofs) is not list or not 0 < len(proofs) <= MAX_BUNDLE_ANSWERS:
@@ -432,7 +492,8 @@ def bundle_history(
             "storageProof": [{"key": e["key"], "proof": whole(e.get("proof"))} for e in entries],
         }
         words.update(stateproof.verified_words(block, unpacked_answer, registry, slots, block_hash, number))
-    missing = [slot for slot in department_slots(words, department_id) if slot not in words]
+    optional = registry_layout().items.length_slot(department_id)
+    missing = [slot for slot in department_slots(words, department_id) if slot not in words and slot != optional]
     if missing:
         raise ChainError(
             f"the registry proof holds no proof of storage slot 0x{missing[0]:064x} of department "

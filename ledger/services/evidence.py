@@ -546,12 +546,14 @@ def state_proof_of(witnessed: Check | None) -> str:
     slots proven, the issuer's registry periods not: a bundle without ``witness.state.registry``; or the status history
     through a held root naming another batch not: one without ``witness.state.held_history``; a decision bundle whose
     batch record and rule set's publication are not: one without ``witness.state``; or whose deciding department's
-    registry periods are not: one without ``witness.state.registry``), "not proven" (witness
+    registry periods are not: one without ``witness.state.registry``, or its service item periods: a registry section
+    without them), "not proven" (witness
     keys were given and the checkpoint or the proof did not hold, or the check was not run), or "not witnessed" (no
     witness key given). The text verdict says "VERIFIED, without a state proof" when absent; the JSON said only
     ``verified: true`` (red team round 79, noticed). The court's verifier says the same (its ``state_proof``)."""
     from .witness.bundle import (
         HELD_HISTORY_NOT_PROVEN,
+        ITEMS_NOT_PROVEN,
         LOG_BATCH_NOT_PROVEN,
         REGISTRY_NOT_PROVEN,
         STATE_PROOF_WITHOUT_KEYS,
@@ -564,7 +566,8 @@ def state_proof_of(witnessed: Check | None) -> str:
     if any(words in witnessed.detail for words in _STATE_PROOF_ABSENT_WORDS):
         return "absent"
     if witnessed.ok and any(
-        words in witnessed.detail for words in (REGISTRY_NOT_PROVEN, HELD_HISTORY_NOT_PROVEN, LOG_BATCH_NOT_PROVEN)
+        words in witnessed.detail
+        for words in (REGISTRY_NOT_PROVEN, HELD_HISTORY_NOT_PROVEN, LOG_BATCH_NOT_PROVEN, ITEMS_NOT_PROVEN)
     ):
         return "partial"
     return "proven" if witnessed.ok else "not proven"
@@ -1757,14 +1760,21 @@ def _verify_decision(
         def rule_set_published() -> tuple[bool, str]:
             found.append(_rule_set_event(chain, _b(r["digest"]), d["department"]) if r is not None else None)
             return _check_published(
-                chain, r, event, d["body"].get("as_of_block"), d["department"], found[-1], proven=proven
+                chain,
+                r,
+                event,
+                d["body"].get("as_of_block"),
+                d["department"],
+                found[-1],
+                proven=proven,
+                registry=registry,
             )
 
         checks.run("rule_set_published", rule_set_published)
         if event is None:
             checks.skip(("service_item_held",), "no anchoring block to judge the service item at")
         else:
-            checks.run("service_item_held", lambda: _check_item_held(chain, r, event))
+            checks.run("service_item_held", lambda: _check_item_held(chain, r, event, registry, department))
         rerun.anchored_block = event["block_number"] if event is not None else None
         rerun.head = head
         if not checks.items["input"].ok:
@@ -2009,10 +2019,13 @@ def _check_published(
     published: dict[str, Any] | None = None,
     *,
     proven: logslots.ProvenLog | None = None,
+    registry: ProvenRegistry | None = None,
 ) -> tuple[bool, str]:
     """``stated`` (the bundle's rule set section) against ``published``, the chain's RuleSetPublished event of its
     digest (:func:`_rule_set_event`, None when there is none), and with ``proven`` (what the bundle's state proof
-    proves at its witnessed block) that event's department, service item and block against the proven publication."""
+    proves at its witnessed block) that event's department, service item and block against the proven publication;
+    with ``registry`` (the deciding ``department``'s proven periods) the node's service item periods read at the
+    publication's block are held to the proven ones (:func:`_held_item`)."""
     if stated is None:
         return True, "no rule set was applied, so none had to be published (an officer's decision)"
     if proven is not None and proven.rule_set is not None:
@@ -2042,7 +2055,17 @@ def _check_published(
             f"the rule set was published by {published['department']}, not by {department}, whose decision this "
             "is: a department decides only with rule sets it published itself"
         )
-    if not _held_item_at(chain, published):
+    held, unproven, _ = _held_item(
+        chain,
+        published["department"],
+        _b(published["service_item"]),
+        int(published["block_number"]),
+        registry,
+        department,
+    )
+    if unproven is not None:
+        return False, unproven
+    if not held:
         return False, (
             f"{published['department']} did not hold the service item the rule set was published for at block "
             f"{published['block_number']}: the council had not made it responsible for that item (DepartmentRegistry "
@@ -2065,39 +2088,64 @@ def _check_published(
     )
 
 
-def _held_item_at(chain: Chain, published: dict[str, Any]) -> bool:
-    """True when the publishing department held the published service item at the publication's block: a period of
-    the registry's ``serviceItemHistory`` ([from, until), until 0 = open) covers it (red team round 85s). A decision
-    on an item revoked after the publication stays valid, as a certificate of a type revoked after its anchoring."""
-    periods = chain.call(chain.registry.functions.serviceItemHistory(department_id_bytes(published["department"])))
-    item, at = _b(published["service_item"]), int(published["block_number"])
-    return any(
+def _held_item(
+    chain: Chain, department: str, item: bytes, at: int, registry: ProvenRegistry | None, subject: str | None
+) -> tuple[bool, str | None, str]:
+    """(Whether ``department`` held service ``item`` at block ``at``: a period of the registry's ``serviceItemHistory``
+    ([from, until), until 0 = open) covers it; why the node's answer is not believed, or None; "; as <the proof>
+    says" when the proven periods gave the answer, else ""). With ``registry``, the
+    bundle's proven periods of ``subject`` (the deciding department) carrying its items, for ``department`` and a
+    block at or below the witnessed one, the node's answer must be theirs (red team rounds 86s, 86w): a period past
+    that block is not the proof's to judge, and an item's period is closed in place only from a later block."""
+    periods = chain.call(chain.registry.functions.serviceItemHistory(department_id_bytes(department)))
+    said = any(
         bytes(i) == item and int(start) <= at and (int(until) == 0 or at < int(until)) for i, start, until in periods
     )
+    if registry is None or department != subject or registry.history.items is None or at > registry.height:
+        return said, None, ""
+    if registry.history.held_item_at(item, at) != said:
+        return (
+            said,
+            (
+                f"the node's registry answers that {department} {'held' if said else 'did not hold'} service item "
+                f"{item_text(item)} at block {at}, but {registry.where} says it {'did not' if said else 'did'}: the node "
+                "answered the registry's views from a state of its own making; do not trust this node"
+            ),
+            "",
+        )
+    return said, None, f"; as {registry.where} says"
 
 
-def _check_item_held(chain: Chain, stated: dict[str, Any] | None, event: dict[str, Any]) -> tuple[bool, str]:
+def _check_item_held(
+    chain: Chain,
+    stated: dict[str, Any] | None,
+    event: dict[str, Any],
+    registry: ProvenRegistry | None = None,
+    department: str | None = None,
+) -> tuple[bool, str]:
     """The deciding department held the service item its rule set serves (the document's ``service_item``, as
     ``publishRuleSet`` encodes it) at the block that anchored the decision's log batch, the block the decision is
     evidenced by: a period of the registry's ``serviceItemHistory`` covers it, the block judged whole as the registry's
     ``heldServiceItemAt`` (red team round 86s). The chain checks the item only when the rules are published: a log
-    batch is a Merkle root of entries it cannot read. An item revoked after the anchoring leaves the decision valid."""
+    batch is a Merkle root of entries it cannot read. An item revoked after the anchoring leaves the decision valid.
+    With the bundle's proven periods of the deciding ``department`` the node's answer is held to them
+    (:func:`_held_item`)."""
     if stated is None:
         return True, "no rule set was applied, so no service item was decided under one (an officer's decision)"
     document = stated.get("document")
     served = document.get("service_item") if isinstance(document, dict) else None
     item = service_item_bytes(served) if isinstance(served, str) and served else _b(stated["service_item"])
     dept, at = event["department"], int(event["block_number"])
-    periods = chain.call(chain.registry.functions.serviceItemHistory(department_id_bytes(dept)))
-    if not any(
-        bytes(i) == item and int(start) <= at and (int(until) == 0 or at < int(until)) for i, start, until in periods
-    ):
+    held, unproven, proof = _held_item(chain, dept, item, at, registry, department)
+    if unproven is not None:
+        return False, unproven
+    if not held:
         return False, (
             f"the decision was anchored in block {at}, when {dept} did not hold service item {item_text(item)} that "
             "its rule set serves: the council had not made it responsible for that item then (never granted, or "
             "revoked before; DepartmentRegistry serviceItemHistory)"
         )
-    return True, f"{dept} held service item {item_text(item)} at block {at}, which anchored the decision"
+    return True, f"{dept} held service item {item_text(item)} at block {at}, which anchored the decision{proof}"
 
 
 def _unproven_publication(

@@ -819,6 +819,8 @@ def _against_decider_registry(
         return False, problem
     if registry.startswith(REGISTRY_NOT_PROVEN) and require:
         return False, f"{said}; {registry}, and one is required (--require-state-proof)"
+    if ITEMS_NOT_PROVEN in registry and require:
+        return False, f"{said}; {registry}; {ITEMS_REQUIRED}"
     return True, f"{said}; {registry}"
 
 
@@ -862,6 +864,10 @@ HELD_HISTORY_REQUIRED = "a proof of the held root's history is required (--requi
 # the witnessed detail's words for a bundle whose state section carries no registry proof (written before it did, or
 # by a ledger that could prove none), in both verifiers: the issuer's periods are then the node's word
 REGISTRY_NOT_PROVEN = "registry: not proven"
+# the words for a decision bundle whose registry proof carries no proof of the deciding department's service item
+# periods (written before it did), in both verifiers: service_item_held and rule_set_published read them of the node
+ITEMS_NOT_PROVEN = "service items: not proven"
+ITEMS_REQUIRED = "a proof of the service items is required (--require-state-proof)"
 
 
 # the words naming a decision bundle's department in the registry's details (a certificate bundle's is its issuer),
@@ -908,10 +914,18 @@ def _against_registry(bundle: dict[str, Any], state: dict[str, Any], checkpoint:
             "department's or another block's)",
             "",
         )
-    return None, (
+    said = (
         f"registry: {len(history.keys)} key, {len(history.statuses)} status and {len(history.types)} type periods of "
         f"{who} proven at block {checkpoint.height} from the bundle's registry proof"
     )
+    if who != DECIDER:  # a certificate's checks read no service item
+        return None, said
+    if history.items is None:
+        return None, (
+            f"{said}; {ITEMS_NOT_PROVEN} (the registry proof carries no proof of {who}'s service item periods: "
+            "they are the node's word)"
+        )
+    return None, f"{said}; service items: {len(history.items)} periods of {who} proven there"
 
 
 def _against_state(chain: Chain, bundle: dict[str, Any], state: Any, checkpoint: Checkpoint) -> tuple[str | None, str]:
