@@ -84,7 +84,9 @@ def test_a_node_mining_hundreds_of_blocks_over_a_large_state_keeps_a_bounded_num
         # measured: 1,500 states kept grew 450 MB over the first 300 blocks, and on; 32 kept, some 100 MB over the
         # first 600 (the states and the allocator's slack), then flat (+7, -14 MB over the next 300s)
         assert kept - before < 4 * STATE_HISTORY + 32, (before, kept)
-        assert after - kept < 24, (kept, after)  # no more states kept however many blocks follow
+        # no more states kept however many blocks follow: 1,500 kept states grow ~450 MB over these 300 blocks; the
+        # allocator's slack alone moved it -14 to +36 MB here (measured after other modules in one process)
+        assert after - kept < 64, (kept, after)
     finally:
         node.stop()
 
