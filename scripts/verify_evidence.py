@@ -2659,8 +2659,7 @@ class Verifier:
         anything of that does not hold (``witnessed`` then says what)."""
         if self._registry is None:
             self._registry = False
-            section = self.b.get("witness")
-            state = section.get("state") if isinstance(section, dict) else None
+            state = self.witness_state()
             issuer = dept_topic(self.registry_subject()[0])
             if self.witness_keys and isinstance(state, dict) and "registry" in state and issuer is not None:
                 try:
@@ -3272,14 +3271,19 @@ class Verifier:
             )
         return f"{said}; service items: {len(history['items'])} periods of {who} proven there"
 
+    def witness_state(self) -> Any:
+        """The bundle's ``witness.state`` member as it stands (None without a witness section): each proven reading
+        below checks its own part of it."""
+        section = self.b.get("witness")
+        return section.get("state") if isinstance(section, dict) else None
+
     def proven(self) -> dict[str, Any] | None:
         """The certificate's slots as the bundle's ``witness.state.certificate`` proves them at a checkpoint the
         given witnesses cosigned and the node still has; None when anything of that does not hold (``witnessed``
         then says what). With them the anchoring event is taken at the proven record, no batch stream read."""
         if self._proven is None:
             self._proven = False
-            section = self.b.get("witness")
-            state = section.get("state") if isinstance(section, dict) else None
+            state = self.witness_state()
             if self.witness_keys and isinstance(state, dict) and isinstance(state.get("certificate"), dict):
                 try:
                     height, root, _ = self.cosigned()
@@ -3323,8 +3327,7 @@ class Verifier:
         it as to the proven slots' (red team round 84: a node answering statusOf "valid" was believed)."""
         if self._standing is None:
             self._standing = False
-            section = self.b.get("witness")
-            state = section.get("state") if isinstance(section, dict) else None
+            state = self.witness_state()
             if (
                 self.witness_keys
                 and isinstance(state, dict)
@@ -3709,8 +3712,7 @@ class DecisionVerifier(Verifier):
         does not hold (witnessed then says what). anchor_event and rule_set_published hold the node to it."""
         if self._log is None:
             self._log = False
-            section = self.b.get("witness")
-            state = section.get("state") if isinstance(section, dict) else None
+            state = self.witness_state()
             if self.witness_keys and isinstance(state, dict) and isinstance(state.get("log"), dict):
                 try:
                     height, block_hash, _ = self.cosigned()

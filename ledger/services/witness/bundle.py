@@ -712,14 +712,10 @@ def check_witnessed(
     problem, proven = _against_state(chain, bundle, section["state"], checkpoint)
     if problem is not None:
         return False, problem
-    problem, registry = _against_registry(bundle, section["state"], checkpoint)
-    if problem is not None:
-        return False, problem
-    if registry.startswith(REGISTRY_NOT_PROVEN) and require_state_proof:
-        return False, f"{witnessed}; {proven}; {registry}, and one is required (--require-state-proof)"
-    if HELD_HISTORY_NOT_PROVEN in proven and require_state_proof:
-        return False, f"{witnessed}; {proven}; {registry}; {HELD_HISTORY_REQUIRED}"
-    return True, f"{witnessed}; {proven}; {registry}"
+    ok, detail = _with_registry(bundle, section["state"], checkpoint, f"{witnessed}; {proven}", require_state_proof)
+    if ok and HELD_HISTORY_NOT_PROVEN in proven and require_state_proof:
+        return False, f"{detail}; {HELD_HISTORY_REQUIRED}"
+    return ok, detail
 
 
 # the witnessed detail's words for a decision bundle whose witness section carries no proof of the log contract's
@@ -803,17 +799,17 @@ def _against_log(
             if any(r.department_id)
             else f"; no publication of its rule set by {bundle['decision']['department']} proven there"
         )
-    return _against_decider_registry(bundle, state, checkpoint, f"{witnessed}; {said}", require)
+    return _with_registry(bundle, state, checkpoint, f"{witnessed}; {said}", require)
 
 
-def _against_decider_registry(
+def _with_registry(
     bundle: dict[str, Any], state: dict[str, Any], checkpoint: Checkpoint, said: str, require: bool
 ) -> tuple[bool, str]:
-    """The end of a decision bundle's ``witnessed`` check, ``said`` what its log proof proved: the deciding
-    department's registry periods its ``witness.state.registry`` proves at the same block (:func:`_against_registry`,
-    the certificate bundles' reading), held against the node's key and status answers by ``department_key`` and the
-    bundle's periods by ``department_history``; without it "registry: not proven" (``state_proof`` "partial"), a
-    failure under ``require``."""
+    """The end of a bundle's ``witnessed`` check, ``said`` what its other proofs proved: the issuer's (a decision's:
+    the deciding department's) registry periods its ``witness.state.registry`` proves at the same block
+    (:func:`_against_registry`), which ``department_key`` and ``department_history`` hold the node's answers to;
+    without it "registry: not proven" (``state_proof`` "partial"), and for a decision without its service items
+    "service items: not proven": each a failure under ``require``."""
     problem, registry = _against_registry(bundle, state, checkpoint)
     if problem is not None:
         return False, problem
