@@ -22,7 +22,7 @@ import pytest
 from ledger.client import Ledger
 from ledger.config import Settings
 from ledger.onchain.chain import ROLE_APPROVER, ROLE_AUDITOR, ROLE_ISSUER, ROLE_VERIFIER
-from ledger.onchain.node import EmbeddedNode
+from ledger.onchain.node import EmbeddedNode, _rpc
 from ledger.services.departments import Council
 
 PASSPHRASE = "test-passphrase"
@@ -284,23 +284,11 @@ def _mixed_mining_back(request: pytest.FixtureRequest) -> Iterator[None]:
         if node is None or not node.owned:  # a ledger of the test's own, or one stopped since
             continue
         url = node.url
-        stamped = int(_node_call(url, "eth_getBlockByNumber", "latest", False)["timestamp"], 16)
+        stamped = int(str(_rpc(url, "eth_getBlockByNumber", ["latest", False])["timestamp"]), 16)  # type: ignore[index]
         node.stop()
         node.start()
         assert node.url == url, f"the restarted node answers on {node.url}, not {url}: the ledger still asks {url}"
         _keep_time_ahead_of(url, stamped)
-
-
-def _node_call(url: str, method: str, *params: Any) -> Any:
-    """One JSON-RPC call to the node at ``url``; raises on an error answer."""
-    import urllib.request
-
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).encode()
-    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        reply = json.loads(answer.read())
-    assert "error" not in reply, reply
-    return reply["result"]
 
 
 def _keep_time_ahead_of(url: str, stamped: int) -> None:
@@ -311,7 +299,7 @@ def _keep_time_ahead_of(url: str, stamped: int) -> None:
     node's clock is moved on again past the last block's stamp, as a chain's clock only moves on."""
     behind = stamped - int(time.time())
     if behind >= 0:
-        _node_call(url, "evm_increaseTime", behind + 1)
+        _rpc(url, "evm_increaseTime", [behind + 1])
 
 
 def member_cli(ledger: Ledger, member: int) -> tuple[list[str], dict[str, str]]:
