@@ -6030,6 +6030,11 @@ REGISTRY_NOT_PROVEN = "registry: not proven"  # the witnessed detail's words for
 # periods (written before it did): service_item_held and rule_set_published read them of the node
 ITEMS_NOT_PROVEN = "service items: not proven"
 ITEMS_REQUIRED = "a proof of the service items is required (--require-state-proof)"
+# and the verdict of a bundle passing without them
+VERIFIED_WITHOUT_ITEMS_PROOF = (
+    "VERIFIED, without a proof of the service items: the deciding department's service item periods at the "
+    "anchoring and publication blocks are the node's word (--require-state-proof fails a bundle carrying none)"
+)
 # the witnessed detail's words for a copy's certificate proof whose held slot names another root, without a proof of
 # the status history through it (witness.state.held_history): the changes there are then the node's word
 HELD_HISTORY_NOT_PROVEN = "held root's history: not proven"
@@ -6080,6 +6085,8 @@ def verdict_line(results: list[tuple[str, str, str]]) -> str:
             return VERIFIED_WITHOUT_HELD_HISTORY_PROOF
         if any(name == "witnessed" and LOG_BATCH_NOT_PROVEN in detail for name, _, detail in results):
             return VERIFIED_WITHOUT_LOG_PROOF
+        if any(name == "witnessed" and ITEMS_NOT_PROVEN in detail for name, _, detail in results):
+            return VERIFIED_WITHOUT_ITEMS_PROOF
         return "VERIFIED"
     failed = [name for name, outcome, _ in results if outcome == "FAIL"]
     if failed:

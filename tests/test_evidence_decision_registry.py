@@ -28,7 +28,7 @@ from ledger.onchain import registryslots
 from ledger.onchain.ids import department_id_bytes
 from ledger.services import decisions, evidence, logchain
 from ledger.services.departments import Council
-from ledger.services.witness.bundle import registry_section
+from ledger.services.witness.bundle import VERIFIED_WITHOUT_ITEMS_PROOF, registry_section
 from ledger.services.witness.checkpoint import Checkpoint
 from ledger.services.witness.note import parse_note
 
@@ -298,6 +298,12 @@ def test_a_decision_bundles_registry_proof_without_its_service_items_is_partial_
         assert PROVEN in library["department_key"][1] and PROVEN in court["department_key"][1], library
         assert PROVEN not in library["service_item_held"][1], library["service_item_held"]
         assert report.state_proof == result["state_proof"] == "partial"
+        # the last line says so too, in both (a passing check's detail was the only place it showed)
+        verdicts = {
+            verdict_line(report),
+            COURT.verdict_line([(c["name"], c["result"], c["detail"]) for c in result["checks"]]),
+        }
+        assert verdicts == {VERIFIED_WITHOUT_ITEMS_PROOF}, verdicts
         report, library, result = witnessed_both(ledger, older, tmp_path, key, "--require-state-proof")
         assert {n for n, (ok, _) in library.items() if not ok} == {"witnessed"}, library
         for detail in (library["witnessed"][1], court_checks(result)["witnessed"][1]):

@@ -864,6 +864,12 @@ REGISTRY_NOT_PROVEN = "registry: not proven"
 # periods (written before it did), in both verifiers: service_item_held and rule_set_published read them of the node
 ITEMS_NOT_PROVEN = "service items: not proven"
 ITEMS_REQUIRED = "a proof of the service items is required (--require-state-proof)"
+# the verdict's end for a decision bundle whose registry proof carries no service item periods (the detail's words
+# alone were the only sign: noticed by ip1), as the court's verifier's
+VERIFIED_WITHOUT_ITEMS_PROOF = (
+    "VERIFIED, without a proof of the service items: the deciding department's service item periods at the "
+    "anchoring and publication blocks are the node's word (--require-state-proof fails a bundle carrying none)"
+)
 
 
 # the words naming a decision bundle's department in the registry's details (a certificate bundle's is its issuer),
