@@ -4124,20 +4124,46 @@ class DecisionVerifier(Verifier):
         publishRuleSet records it) at the block that anchored the decision's log batch, the block the decision is
         evidenced by (DepartmentRegistry 2.6.0 serviceItemHistory, periods [from, until), until 0 = open; red team
         round 86s). The chain checks the item only when rules are published (BatchLog 3.0.0): a log batch is a Merkle
-        root of entries it cannot read. An item revoked after the anchoring leaves the decision valid."""
+        root of entries it cannot read. An item revoked after the anchoring leaves the decision valid. An officer's
+        decision that applied no rule set decides the item it names (the decision's service_item), which the
+        department must hold, or hold every item ("*"), there (red team round 86o)."""
         r, e = self.b["rule_set"], self.event or {}
+        body = self.b["decision"]["body"]
+        if (
+            r is None
+            and isinstance(body.get("withdrawal"), dict)
+            and body.get("outcome") == "reject"
+            and (body.get("overrides") is not None)
+        ):
+            return (
+                "a withdrawal of the case's approval after a supervision finding: it takes back the department's own "
+                "approval, so its item is not judged against the council's grants"
+            )
         if r is None:
-            return "no rule set was applied, so no service item was decided under one (an officer's decision)"
-        document = r.get("document")
-        served = document.get("service_item") if isinstance(document, dict) else None
-        item = service_item_bytes(served) if isinstance(served, str) and served else hexbytes(r["service_item"], 32)
+            named = body.get("service_item")
+            if not isinstance(named, str) or not named:
+                raise Failure(
+                    "the officer's decision applied no rule set and names no service item: it decides an item no "
+                    "grant of the council's can be judged for"
+                )
+            item = service_item_bytes(named)
+            what = "that the officer's decision decides (it applied no rule set), nor every item ('*')"
+        else:
+            document = r.get("document")
+            served = document.get("service_item") if isinstance(document, dict) else None
+            item = service_item_bytes(served) if isinstance(served, str) and served else hexbytes(r["service_item"], 32)
+            what = "that its rule set serves"
         dept, at = e["department"], e["block_number"]
         held, proof = self.held_item(dept, item, at)
+        if not held and r is None:  # a department holding "*" decides any item (round 86o)
+            every = service_item_bytes("*")
+            held, proof = self.held_item(dept, every, at)
+            item = every if held else item
         if not held:
             raise Failure(
                 f"the decision was anchored in block {at}, when {dept} did not hold service item {item_words(item)} "
-                "that its rule set serves: the council had not made it responsible for that item then (never granted, "
-                "or revoked before; DepartmentRegistry serviceItemHistory)"
+                f"{what}: the council had not made it responsible for that item then (never granted, or revoked "
+                "before; DepartmentRegistry serviceItemHistory)"
             )
         return f"{dept} held service item {item_words(item)} at block {at}, which anchored the decision{proof}"
 

@@ -59,7 +59,15 @@ from ..formats.schemas import bundle_shape_problem
 from ..onchain import anchorslots, chainread, logslots, trail
 from ..onchain.chain import ROLE_APPROVER, ROLE_ISSUER, Chain, department_code, department_id_bytes, role_names
 from ..onchain.deadline import time_limit
-from ..onchain.ids import item_text, service_item_bytes
+from ..onchain.ids import (
+    EVERY_ITEM,
+    NO_ITEM_NAMED,
+    WITHDRAWAL_ITEM,
+    finding_withdrawal,
+    item_text,
+    named_item,
+    service_item_bytes,
+)
 from ..storage.store import batch_proof
 from .departments import TypePeriod, get_department
 from .verify import STATUS_NAMES, ChainView, Check, CheckList, Report, could_act_in, verify_certificate
@@ -1774,7 +1782,10 @@ def _verify_decision(
         if event is None:
             checks.skip(("service_item_held",), "no anchoring block to judge the service item at")
         else:
-            checks.run("service_item_held", lambda: _check_item_held(chain, r, event, registry, department))
+            checks.run(
+                "service_item_held",
+                lambda: _check_item_held(chain, r, event, registry, department, d["body"]),
+            )
         rerun.anchored_block = event["block_number"] if event is not None else None
         rerun.head = head
         if not checks.items["input"].ok:
@@ -2122,28 +2133,41 @@ def _check_item_held(
     event: dict[str, Any],
     registry: ProvenRegistry | None = None,
     department: str | None = None,
+    body: Any = None,
 ) -> tuple[bool, str]:
     """The deciding department held the service item its rule set serves (the document's ``service_item``, as
     ``publishRuleSet`` encodes it) at the block that anchored the decision's log batch, the block the decision is
     evidenced by: a period of the registry's ``serviceItemHistory`` covers it, the block judged whole as the registry's
     ``heldServiceItemAt`` (red team round 86s). The chain checks the item only when the rules are published: a log
     batch is a Merkle root of entries it cannot read. An item revoked after the anchoring leaves the decision valid.
-    With the bundle's proven periods of the deciding ``department`` the node's answer is held to them
-    (:func:`_held_item`)."""
+    An officer's decision that applied no rule set decides the item it names (the decision ``body``'s
+    ``service_item``), which the department must hold, or hold every item ("*"), there (red team round 86o), unless
+    it withdraws the case's approval after a supervision finding. With the bundle's proven periods of the deciding
+    ``department`` the node's answer is held to them (:func:`_held_item`)."""
+    if stated is None and finding_withdrawal(body):
+        return True, WITHDRAWAL_ITEM
     if stated is None:
-        return True, "no rule set was applied, so no service item was decided under one (an officer's decision)"
-    document = stated.get("document")
-    served = document.get("service_item") if isinstance(document, dict) else None
-    item = service_item_bytes(served) if isinstance(served, str) and served else _b(stated["service_item"])
+        decided = named_item(body.get("service_item") if isinstance(body, dict) else None)
+        if decided is None:
+            return False, NO_ITEM_NAMED
+        item, what = decided, "that the officer's decision decides (it applied no rule set), nor every item ('*')"
+    else:
+        document = stated.get("document")
+        served = document.get("service_item") if isinstance(document, dict) else None
+        item = service_item_bytes(served) if isinstance(served, str) and served else _b(stated["service_item"])
+        what = "that its rule set serves"
     dept, at = event["department"], int(event["block_number"])
     held, unproven, proof = _held_item(chain, dept, item, at, registry, department)
+    if unproven is None and not held and stated is None:  # a department holding "*" decides any item (round 86o)
+        held, unproven, proof = _held_item(chain, dept, EVERY_ITEM, at, registry, department)
+        item = EVERY_ITEM if held else item
     if unproven is not None:
         return False, unproven
     if not held:
         return False, (
-            f"the decision was anchored in block {at}, when {dept} did not hold service item {item_text(item)} that "
-            "its rule set serves: the council had not made it responsible for that item then (never granted, or "
-            "revoked before; DepartmentRegistry serviceItemHistory)"
+            f"the decision was anchored in block {at}, when {dept} did not hold service item {item_text(item)} "
+            f"{what}: the council had not made it responsible for that item then (never granted, or revoked before; "
+            "DepartmentRegistry serviceItemHistory)"
         )
     return True, f"{dept} held service item {item_text(item)} at block {at}, which anchored the decision{proof}"
 
