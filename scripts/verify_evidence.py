@@ -4071,7 +4071,8 @@ class DecisionVerifier(Verifier):
     ) -> None:
         """A Failure when the node's registry answers department_key read for a decision's batch are not the ones the
         bundle's proven periods of the deciding department give: its wasActiveSignerAt answer (``said``) and its
-        statusHistory, whose periods up to the witnessed block must be the proven ones (the arrays only grow)."""
+        statusHistory, whose periods must begin with the proven ones (the arrays only grow), and any after them begin
+        after the witnessed block (a change pushes its period with its own block: red team round 87)."""
         history, where = proven
         signer, block, department = e["signer"].lower(), e["block_number"], e["department"]
         if registry_could_act_in(history, signer, APPROVER, block) != said:
@@ -4095,7 +4096,9 @@ class DecisionVerifier(Verifier):
                 "do not trust this node"
             )
         statuses = [(bool(a), int(r), int(f)) for a, r, f in history["statuses"]]
-        if periods[: len(statuses)] != statuses:
+        found = self.registry()
+        height = found[1] if found is not None else -1
+        if periods[: len(statuses)] != statuses or any(start <= height for _, _, start in periods[len(statuses) :]):
             raise Failure(
                 f"the node's registry answers {department!r}'s status periods {periods[: len(statuses) + 1]}, but "
                 f"{where} holds {statuses} (active, roles, from block): the node answered the registry's views from a "

@@ -1975,8 +1975,9 @@ def _unproven_key(
     """Why the node's registry answers ``department_key`` reads for a decision's batch are not the ones the bundle's
     proven periods of the deciding department give at the witnessed block, or None when they are: its
     ``wasActiveSignerAt`` answer (``said``: the key an active approver's at the anchoring block or the one before)
-    and its ``statusHistory``, whose periods up to that block must be the proven ones (the arrays only grow: a
-    period the node adds after the witnessed block is not the proof's to judge)."""
+    and its ``statusHistory``, whose periods must begin with the proven ones (the arrays only grow: a period the node
+    adds after them is not the proof's to judge when it begins after the witnessed block; one beginning at or below
+    it is made up, as a change pushes its period with its own block: red team round 87)."""
     history, department = registry.history, str(event["department"])
     signer, block = event["signer"], event["block_number"]
     if history.could_act_in(signer, ROLE_APPROVER, block) != said:
@@ -1987,7 +1988,7 @@ def _unproven_key(
             "state of its own making; do not trust this node"
         )
     proven = [(s.active, s.roles, s.from_block) for s in history.statuses]
-    if periods[: len(proven)] != proven:
+    if periods[: len(proven)] != proven or any(start <= registry.height for _, _, start in periods[len(proven) :]):
         return (
             f"the node's registry answers {department!r}'s status periods {periods[: len(proven) + 1]}, but "
             f"{registry.where} holds {proven} (active, roles, from block): the node answered the registry's views from "

@@ -1,0 +1,126 @@
+"""Red team, round 87: last session's landings attacked (witnessed decision bundles' registry and item proofs, the
+kept log proofs, the service item at the decision's block, premises keys, the embedded node's restart, the native
+facts check).
+
+Findings (each attack test failed before its fix, or is a strict xfail while open):
+
+* (The chain's operator, witnesses honest; low, fixed) a witnessed decision bundle proves the deciding department's
+  status periods at the cosigned block, and both verifiers held the node's ``statusHistory`` answer to them as a
+  prefix only ("the arrays only grow"): a period the node *appended* was believed whatever block it named. A
+  department's status period is pushed with the block of its change (DepartmentRegistry ``fromBlock: now_``), so one
+  missing from the array proven at the witnessed block cannot start at or below that block. The operator's node
+  appending a suspension from the decision's block made both verifiers fail ``department_key`` saying the department
+  "was suspended ... between the decision and its anchoring": an honest department blamed for deciding outside its
+  authority, on the node's unproven word, with the state reported proven. Both now fail it naming the node.
+
+Held (tests below): the rest of what the brief named, each in its own test.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_abi import encode
+from eth_utils.crypto import keccak
+
+from ledger.client import Ledger
+from ledger.onchain.chain import Chain, connect
+from ledger.onchain.ids import department_id_bytes
+from ledger.services import evidence, logchain
+
+from .cli_support import mining_paused, rpc
+from .conftest import PASSPHRASE
+from .evidence_support import decided, failed_names, rpc_url, standalone
+from .registry_support import batched
+from .rpc_proxy import RpcProxy
+from .witness_support import trusted_witness
+
+STATUS_HISTORY = "0x" + keccak(text="statusHistory(bytes32)")[:4].hex()
+
+
+@pytest.fixture(autouse=True)
+def _passphrases(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
+
+
+def _both(
+    ledger: Ledger, bundle: dict[str, Any], tmp: Path, key: str, *extra: str, node: str | None = None
+) -> tuple[evidence.BundleReport, dict[str, tuple[bool, str]], dict[str, tuple[str, str]]]:
+    """(the library's report, its checks {name: (passed, detail)}, the court's {name: (result, detail)}) on
+    ``bundle`` with witness key ``key`` through ``node`` (default: the honest node); both must fail the same checks."""
+    path = tmp / "decision.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    chain = (
+        ledger.chain
+        if node is None
+        else Chain(connect(node), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
+    )
+    report = evidence.verify_bundle(
+        path, chain, witness_keys=[key], require_state_proof="--require-state-proof" in extra
+    )
+    _, result, stderr = standalone(ledger, path, "--witness-key", key, *extra, rpc=node)
+    assert result is not None, stderr
+    library = {c.name: (c.ok, c.detail) for c in report.checks}
+    assert {c.name for c in report.failed} == failed_names(result), (library, result["checks"])
+    return report, library, {c["name"]: (c["result"], c["detail"]) for c in result["checks"]}
+
+
+def _decision(ledger: Ledger, department: str) -> str:
+    """A case decided by ``department`` and anchored: its case id."""
+    _, apps = decided(ledger, department, 2)
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, department)
+    return str(apps[0]["case_id"])
+
+
+def _bundle(ledger: Ledger, department: str, case_id: str) -> dict[str, Any]:
+    with mining_paused(ledger):
+        rpc(ledger, "evm_mine")
+        bundle = evidence.decision_bundle(ledger, department, case_id)
+    assert "registry" in bundle["witness"]["state"], bundle.get("witness")
+    return bundle
+
+
+# -- the chain's operator: a status period appended below the witnessed block ----------------------------------------
+
+
+def test_a_status_period_the_node_appends_below_the_witnessed_block_is_named_not_believed(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """Adversary: the chain's operator (witnesses honest). Its node answers the deciding department's
+    ``statusHistory`` with every proven period and, after them, a suspension from the block the decision was taken
+    at: a period the registry's state at the witnessed block does not hold, and which no later change could have
+    pushed with a block at or below it. Both verifiers failed ``department_key`` blaming the department ("was
+    suspended ... between the decision and its anchoring"), with the state proven; now they fail it naming the node,
+    in the same words."""
+    dept = department_id_bytes(fresh_department)
+    case_id = _decision(ledger, fresh_department)
+    for key, _ in trusted_witness(ledger, tmp_path):
+        bundle = _bundle(ledger, fresh_department, case_id)
+        report, honest, _ = _both(ledger, bundle, tmp_path, key, "--require-state-proof")
+        assert report.ok, honest
+        taken = int(bundle["decision"]["body"]["as_of_block"])
+        assert taken < bundle["anchor"]["block_number"], (taken, bundle["anchor"])
+        periods = ledger.chain.call(ledger.chain.registry.functions.statusHistory(dept))
+        made_up = [*[(bool(a), int(r), int(f)) for a, r, f in periods], (False, int(periods[-1][1]), taken)]
+        answer = "0x" + encode(["(bool,uint8,uint64)[]"], [made_up]).hex()
+
+        def appends(method: str, params: Any, reply: Any, answer: str = answer) -> Any:
+            if method == "eth_call" and isinstance(params, list) and isinstance(params[0], dict):
+                data = str(params[0].get("data") or params[0].get("input") or "").lower()
+                if data.startswith(STATUS_HISTORY) and dept.hex() in data and "error" not in reply:
+                    return {**reply, "result": answer}
+            return reply
+
+        with RpcProxy(rpc_url(ledger), rewrite=appends, rewrite_batch=batched(appends)) as node:
+            _, library, court = _both(ledger, copy.deepcopy(bundle), tmp_path, key, node=node.url)
+            assert node.saw(STATUS_HISTORY), "the lie was never told"
+    assert not library["department_key"][0] and court["department_key"][0] == "FAIL", (library, court)
+    for detail in (library["department_key"][1], court["department_key"][1]):
+        assert "do not trust this node" in detail and "the bundle's registry proof" in detail, detail
+        assert "between the decision" not in detail, detail
+    assert library["department_key"][1] == court["department_key"][1]
