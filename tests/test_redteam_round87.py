@@ -20,21 +20,28 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from eth_abi import encode
 from eth_utils.crypto import keccak
 
 from ledger.client import Ledger
+from ledger.errors import InputError
+from ledger.formats.rules import RuleSet, load_rule_set
 from ledger.onchain.chain import Chain, connect
-from ledger.onchain.ids import department_id_bytes
-from ledger.services import evidence, logchain
+from ledger.onchain.ids import ROLE_APPROVER, ROLE_ISSUER, department_id_bytes
+from ledger.services import decisions, evidence, logchain
+from ledger.services.departments import Council
+from ledger.services.replay import replay
 
 from .cli_support import mining_paused, rpc
 from .conftest import PASSPHRASE
-from .evidence_support import decided, failed_names, rpc_url, standalone
+from .decision_support import RULES, TYPICAL_ITEM
+from .evidence_support import both, decided, failed_names, rpc_url, standalone
 from .registry_support import batched
 from .rpc_proxy import RpcProxy
 from .witness_support import trusted_witness
@@ -124,3 +131,68 @@ def test_a_status_period_the_node_appends_below_the_witnessed_block_is_named_not
         assert "do not trust this node" in detail and "the bundle's registry proof" in detail, detail
         assert "between the decision" not in detail, detail
     assert library["department_key"][1] == court["department_key"][1]
+
+
+# -- a department outside its authority: an officer's decision of an item it does not hold ---------------------------
+
+
+def _one_item_department(ledger: Ledger, tag: str) -> tuple[str, RuleSet]:
+    """A newly registered approver department granted ``ITEM-1`` alone, its rules for that item published."""
+    code = f"R87-{os.getpid() % 1000}-{tag}"
+    Council(ledger).register(code, f"Round 87 {code}", ROLE_APPROVER | ROLE_ISSUER, items=("ITEM-1",))
+    document = yaml.safe_load(RULES.read_text(encoding="utf-8"))
+    document.pop("items", None)
+    rules = load_rule_set(
+        {**document, "version": f"test-r87-{code}", "service_item": "ITEM-1", "item": dict(TYPICAL_ITEM)}
+    )
+    decisions.publish_rule_set(ledger, rules, code)
+    return code, rules
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open (red team round 87): an officer's decision is never judged by the item it names - neither against "
+    "the rule set it applied (its own copy of the library skips _require_same_item) nor against the council's grants "
+    "(one without a rule set: si2's noticed); replay and both verifiers pass it",
+)
+def test_an_officers_decision_of_an_item_the_department_does_not_hold_is_reported(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adversary: a department granted ``ITEM-1`` alone, deciding ``440300-SCJG-0042`` (another department's item)
+    by an officer's decision that applies its ``ITEM-1`` rules (the library refuses it, ``_require_same_item``: its
+    own copy of the library does not) and one that applies none (the library records it). The council never made it
+    responsible for that item; replay should report both, as it reports an automatic decision of an item not held
+    (``service_item_not_held``), and both verifiers should fail the bundle. Today nothing reports either."""
+    code, rules = _one_item_department(ledger, "o")
+    with pytest.raises(InputError, match="serves service item 'ITEM-1'"):
+        decisions.record_human_decision(
+            ledger,
+            code,
+            "C-R87-1",
+            "440300-SCJG-0042",
+            officer="officer-87",
+            outcome="approve",
+            reasons=["OFFICER_CHECKED_ON_SITE"],
+            applicant_ref="AB1234561",
+            rule_set=rules,
+        )
+    monkeypatch.setattr(decisions, "_require_same_item", lambda *_a, **_k: None)  # the department's own copy
+    for case, applied in (("C-R87-1", rules), ("C-R87-2", None)):
+        decisions.record_human_decision(
+            ledger,
+            code,
+            case,
+            "440300-SCJG-0042",
+            officer="officer-87",
+            outcome="approve",
+            reasons=["OFFICER_CHECKED_ON_SITE"],
+            applicant_ref="AB1234561",
+            rule_set=applied,
+        )
+    monkeypatch.undo()
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, code)
+    found = sorted((d.check, d.case_id) for d in replay(ledger, department=code).discrepancies)
+    bundle = evidence.decision_bundle(ledger, code, "C-R87-1")
+    report, _, _ = both(ledger, bundle, tmp_path, "officer-other-item.json")
+    assert {case for _, case in found} == {"C-R87-1", "C-R87-2"}, found
+    assert not report.ok, report.to_json()
