@@ -37,8 +37,9 @@ from ledger.onchain.ids import ROLE_APPROVER, ROLE_ISSUER, department_id_bytes
 from ledger.services import decisions, evidence, logchain
 from ledger.services.departments import Council
 from ledger.services.replay import replay
+from ledger.services.witness import client as wclient
 
-from .cli_support import mining_paused, rpc
+from .cli_support import drop_older_states, mining_paused, rpc
 from .conftest import PASSPHRASE
 from .decision_support import RULES, TYPICAL_ITEM
 from .evidence_support import both, decided, failed_names, rpc_url, standalone
@@ -196,3 +197,46 @@ def test_an_officers_decision_of_an_item_the_department_does_not_hold_is_reporte
     report, _, _ = both(ledger, bundle, tmp_path, "officer-other-item.json")
     assert {case for _, case in found} == {"C-R87-1", "C-R87-2"}, found
     assert not report.ok, report.to_json()
+
+
+# -- an insider with file access: the kept log proofs (unsigned) -------------------------------------------------------
+
+
+def test_an_insiders_edit_of_a_kept_log_proof_is_never_written_into_a_bundle_as_proven(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """Adversary: an insider with the data directory (held). The proofs ``ledger witness collect`` keeps beside a
+    checkpoint are unsigned; one trie node of the kept log section altered (the checkpoint's block state since dropped
+    by the node), the bundle written against that checkpoint carries no log proof ("log batch: not proven" in both
+    verifiers, ``state_proof`` partial, ``--require-state-proof`` failing): the kept answer is proven against the
+    cosigned hash before use, and a proof that does not hold is never written. Restored, the same file proves it."""
+    _, apps = decided(ledger, fresh_department, 2)
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
+    for key, config in trusted_witness(ledger, tmp_path):
+        store = wclient.CheckpointStore(ledger.settings.data_dir)
+        with mining_paused(ledger):
+            rpc(ledger, "evm_mine")
+            collected = wclient.collect(ledger.chain, ledger.settings.data_dir, config)
+        assert collected.witnessed and collected.checkpoint is not None
+        cp = collected.checkpoint.checkpoint
+        path = store._state_path(cp.hash_hex)
+        honest = path.read_text(encoding="utf-8")
+        kept = json.loads(honest)
+        nodes = kept["log"]["nodes"]
+        assert nodes, kept["log"]
+        nodes[-1] = nodes[-1][:-2] + ("00" if nodes[-1][-2:] != "00" else "01")
+        path.write_text(json.dumps(kept), encoding="utf-8")
+        drop_older_states(ledger)
+        case_id = str(apps[0]["case_id"])
+        bundle = evidence.decision_bundle(ledger, fresh_department, case_id, as_of_block=cp.height)
+        assert "log" not in bundle["witness"].get("state", {}), sorted(bundle["witness"].get("state", {}))
+        report, library, court = _both(ledger, bundle, tmp_path, key)
+        assert report.ok and report.state_proof == "partial", library
+        for detail in (library["witnessed"][1], court["witnessed"][1]):
+            assert "log batch: not proven" in detail, detail
+        _, library, _ = _both(ledger, bundle, tmp_path, key, "--require-state-proof")
+        assert not library["witnessed"][0], library
+        path.write_text(honest, encoding="utf-8")
+        bundle = evidence.decision_bundle(ledger, fresh_department, case_id, as_of_block=cp.height)
+        report, library, _ = _both(ledger, bundle, tmp_path, key, "--require-state-proof")
+        assert report.ok and report.state_proof == "proven", library
