@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from ledger.errors import InputError
 from ledger.formats.rules import RuleSet, load_rule_set
 from ledger.onchain.chain import Chain, connect
 from ledger.onchain.ids import ROLE_APPROVER, ROLE_ISSUER, department_id_bytes
+from ledger.onchain.node import EmbeddedNode, _rpc
 from ledger.services import decisions, evidence, logchain
 from ledger.services.departments import Council
 from ledger.services.replay import replay
@@ -240,3 +242,38 @@ def test_an_insiders_edit_of_a_kept_log_proof_is_never_written_into_a_bundle_as_
         bundle = evidence.decision_bundle(ledger, fresh_department, case_id, as_of_block=cp.height)
         report, library, _ = _both(ledger, bundle, tmp_path, key, "--require-state-proof")
         assert report.ok and report.state_proof == "proven", library
+
+
+# -- the embedded node: a restart after a burst ---------------------------------------------------------------------
+
+
+def test_a_restart_right_after_a_burst_keeps_the_chain_and_stamps_no_block_before_its_parent(tmp_path: Path) -> None:
+    """Held (cb1's node flags; the host clock steady): a burst of transactions, each mined at once
+    (``--mixed-mining``), stamps its blocks with the machine's second, never ahead of it (anvil gives a block its
+    parent's stamp rather than one a second later), so a node stopped and started again right after it stamps its
+    next blocks no earlier than the burst's last; the genesis is the recorded one and every block is kept. (A host
+    clock stepped back across the restart is the note's "Embedded node clock": nk1's start-time check.)"""
+    node = EmbeddedNode(tmp_path / "chain")
+    url = node.start()
+    try:
+        account = _rpc(url, "eth_accounts", [])[0]  # type: ignore[index]
+        for _ in range(40):
+            _rpc(url, "eth_sendTransaction", [{"from": account, "to": account, "value": "0x1"}])
+        head = _rpc(url, "eth_getBlockByNumber", ["latest", False])
+        assert isinstance(head, dict) and int(head["number"], 16) >= 40, head
+        node.stop()
+        url = node.start()
+        genesis = node.recorded_genesis()
+        assert genesis is not None
+        for _ in range(3):
+            _rpc(url, "eth_sendTransaction", [{"from": account, "to": account, "value": "0x1"}])
+        after = _rpc(url, "eth_getBlockByNumber", ["latest", False])
+        assert isinstance(after, dict)
+        blocks = [_rpc(url, "eth_getBlockByNumber", [hex(n), False]) for n in range(int(after["number"], 16) + 1)]
+        stamps = [int(b["timestamp"], 16) for b in blocks]  # type: ignore[index]
+        assert str(blocks[0]["hash"]).lower() == genesis  # type: ignore[index]
+        assert blocks[int(head["number"], 16)]["hash"] == head["hash"]  # type: ignore[index]
+        assert stamps == sorted(stamps), stamps
+        assert stamps[-1] <= int(time.time()) + 1, (stamps[-1], time.time())
+    finally:
+        node.stop()
