@@ -6063,6 +6063,11 @@ VERIFIED_WITHOUT_REGISTRY_PROOF = (
     "VERIFIED, without a proof of the registry: the issuer's key, status and type periods at the witnessed block are "
     "the node's word (--require-state-proof fails a bundle carrying none)"
 )
+# the verdict of a decision bundle whose registry proof carries no proof of the service item periods (red team round 87)
+VERIFIED_WITHOUT_ITEMS_PROOF = (
+    "VERIFIED, without a proof of the service items: the deciding department's service item periods at the witnessed "
+    "block are the node's word (--require-state-proof fails a bundle carrying none)"
+)
 VERIFIED_WITHOUT_HELD_HISTORY_PROOF = (
     "VERIFIED, without a proof of the held root's history: the certificate's status changes through the root it was "
     "first suspended under (the same digest anchored again) are the node's word (--require-state-proof fails a "
@@ -6083,6 +6088,8 @@ def verdict_line(results: list[tuple[str, str, str]]) -> str:
             return VERIFIED_WITHOUT_HELD_HISTORY_PROOF
         if any(name == "witnessed" and LOG_BATCH_NOT_PROVEN in detail for name, _, detail in results):
             return VERIFIED_WITHOUT_LOG_PROOF
+        if any(name == "witnessed" and ITEMS_NOT_PROVEN in detail for name, _, detail in results):
+            return VERIFIED_WITHOUT_ITEMS_PROOF
         return "VERIFIED"
     failed = [name for name, outcome, _ in results if outcome == "FAIL"]
     if failed:
