@@ -40,6 +40,7 @@ from ledger.onchain.ids import ROLE_APPROVER, ROLE_ISSUER, department_id_bytes
 from ledger.onchain.node import EmbeddedNode, _rpc
 from ledger.services import decisions, evidence, logchain
 from ledger.services.departments import Council
+from ledger.services.permits import premises_keys
 from ledger.services.replay import replay
 from ledger.services.witness import client as wclient
 
@@ -319,3 +320,38 @@ def test_a_bundle_without_its_service_items_proof_says_so_in_the_verdict_line_of
         )
         assert lines[0] == lines[1], lines
         assert lines[0].startswith("VERIFIED, without a proof of the service items"), lines
+
+
+# -- an applicant lying in their input: premises respelt with digits of another script --------------------------------
+
+_SPEC = {"type": "food-permit", "holder": "holder", "one_per": ["premises"]}
+
+
+def _premises(text: str) -> set[str]:
+    keys = premises_keys(b"\x07" * 32, _SPEC, {"holder": "AB1234561", "premises": text})
+    assert keys
+    return set(keys)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open (red team round 87): a digit of another script is read by its value (round 83), never by its look: "
+    "Bengali four and Gurmukhi four look like 8 (Unicode's confusables), so 'Room \\u09ea' is 'room4', not 'room8'",
+)
+@pytest.mark.parametrize(
+    ("typed", "respelt"),
+    [
+        ("Room 8, 1 Keyuan Road", "Room \u09ea, 1 Keyuan Road"),  # BENGALI DIGIT FOUR, drawn as 8
+        ("Room 108, 1 Keyuan Road", "Room 10\u0a6a, 1 Keyuan Road"),  # GURMUKHI DIGIT FOUR, drawn as 8
+        ("Room 9, 1 Keyuan Road", "Room \u09ed, 1 Keyuan Road"),  # BENGALI DIGIT SEVEN, drawn as 9
+    ],
+)
+def test_premises_respelt_with_a_digit_of_another_script_drawn_as_an_ascii_digit_meet(typed: str, respelt: str) -> None:
+    """Adversary: an applicant holding a live permit for ``typed`` applying again with one digit replaced by a digit
+    of another script that looks like it (Unicode's confusables prototypes: Bengali four U+09EA and Gurmukhi four
+    U+0A6A are 8, Bengali seven U+09ED is 9). Every reading takes a decimal digit by its value (round 83: Arabic-Indic
+    U+0661 U+0660 U+0661 is 101), so
+    the respelt premises get keys of other premises (``room4``) and no key meets: a second live permit for what an
+    officer reads as the same address. The Latin look-alikes (round 84p) and full-width digits (NFKC) meet."""
+    assert _premises("Room 101, 1 Keyuan Road") & _premises("Room \uff11\uff10\uff11, 1 Keyuan R\u043ead")  # held
+    assert _premises(typed) & _premises(respelt), (typed, respelt)
