@@ -137,6 +137,8 @@ def test_a_status_period_the_node_appends_below_the_witnessed_block_is_named_not
         assert "do not trust this node" in detail and "the bundle's registry proof" in detail, detail
         assert "between the decision" not in detail, detail
     assert library["department_key"][1] == court["department_key"][1]
+    # the bundle's own periods (the proven ones) against the node's as of as_of: named the node before too
+    assert not library["department_history"][0] and "do not trust this node" in library["department_history"][1]
 
 
 # -- a department outside its authority: an officer's decision of an item it does not hold ---------------------------
