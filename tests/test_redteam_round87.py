@@ -43,6 +43,9 @@ from ledger.services.departments import Council
 from ledger.services.permits import premises_keys
 from ledger.services.replay import replay
 from ledger.services.witness import client as wclient
+from ledger.services.witness.bundle import registry_section
+from ledger.services.witness.checkpoint import Checkpoint
+from ledger.services.witness.note import parse_note
 
 from .cli_support import drop_older_states, mining_paused, rpc
 from .conftest import PASSPHRASE
@@ -357,3 +360,35 @@ def test_premises_respelt_with_a_digit_of_another_script_drawn_as_an_ascii_digit
     officer reads as the same address. The Latin look-alikes (round 84p) and full-width digits (NFKC) meet."""
     assert _premises("Room 101, 1 Keyuan Road") & _premises("Room \uff11\uff10\uff11, 1 Keyuan R\u043ead")  # held
     assert _premises(typed) & _premises(respelt), (typed, respelt)
+
+
+# -- a forger editing the bundle: the deciding department's own registry proof, of another block --------------------
+
+
+def test_the_deciding_departments_registry_proof_of_another_block_fails_witnessed_in_both(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """Adversary: a forger handing the court a witnessed decision bundle whose registry member is a genuine proof of
+    the deciding department's own periods, taken at another cosigned block (an earlier checkpoint, with its header:
+    every proof in it holds there). Both verifiers prove the member against the bundle's own cosigned block and fail
+    ``witnessed`` naming the registry proof; the proof's own header does not make it the cosigned block's."""
+    case_id = _decision(ledger, fresh_department)
+    for key, config in trusted_witness(ledger, tmp_path):
+        with mining_paused(ledger):
+            rpc(ledger, "evm_mine")
+            earlier = wclient.collect(ledger.chain, ledger.settings.data_dir, config)
+            assert earlier.checkpoint is not None
+            cp = earlier.checkpoint.checkpoint
+            header = wclient.CheckpointStore(ledger.settings.data_dir).state(cp.hash_hex)
+            assert header is not None
+            other = registry_section(ledger.chain, ledger.settings.data_dir, cp, fresh_department, header["block"])
+            assert other is not None
+            bundle = _bundle(ledger, fresh_department, case_id)
+        later = Checkpoint.parse(parse_note(bundle["witness"]["checkpoint"]).text)
+        assert later.height > cp.height, (later.height, cp.height)
+        forged = copy.deepcopy(bundle)
+        forged["witness"]["state"]["registry"] = other
+        _, library, court = _both(ledger, forged, tmp_path, key)
+        assert not library["witnessed"][0] and court["witnessed"][0] == "FAIL", (library, court)
+        for detail in (library["witnessed"][1], court["witnessed"][1]):
+            assert "the bundle's registry proof" in detail and "the deciding department's" in detail, detail
