@@ -12,8 +12,19 @@ Findings (each attack test failed before its fix, or is a strict xfail while ope
   appending a suspension from the decision's block made both verifiers fail ``department_key`` saying the department
   "was suspended ... between the decision and its anchoring": an honest department blamed for deciding outside its
   authority, on the node's unproven word, with the state reported proven. Both now fail it naming the node.
+* (Whoever hands the court a witnessed decision bundle; low, fixed) one whose registry proof carries no service item
+  periods (older, or stripped) said "service items: not proven" in ``witnessed``'s detail and ``state_proof``
+  "partial", but both verifiers' last line was plain "VERIFIED": now "VERIFIED, without a proof of the service
+  items: ...", alike.
+* (A department acting outside its authority; medium, open, strict xfail) an officer's decision of an item the
+  department does not hold - under the rules of an item it holds (its own copy of the library) or under none -
+  passes replay and both verifiers: nothing judges an officer's decision by the item it names.
+* (An applicant lying in their input; low, open, strict xfail) premises respelt with a digit of another script drawn
+  as an ASCII digit (Bengali four for 8) are read by the digit's value and get other keys: a second live permit.
 
-Held (tests below): the rest of what the brief named, each in its own test.
+Held: an insider's edit of a kept log proof (never written into a bundle as proven), the deciding department's own
+registry proof of another cosigned block (fails ``witnessed`` in both), the embedded node restarted right after a
+burst (no block stamped before its parent, the chain kept).
 """
 
 from __future__ import annotations
