@@ -24,15 +24,18 @@ Findings (each attack test failed before its fix, or is a strict xfail while ope
 
 Held: an insider's edit of a kept log proof (never written into a bundle as proven), the deciding department's own
 registry proof of another cosigned block (fails ``witnessed`` in both), the embedded node restarted right after a
-burst (no block stamped before its parent, the chain kept).
+burst (no block stamped before its parent, the chain kept), an item period ending exactly at the anchoring block
+(replay and both verifiers judge it alike, from the proven periods).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +50,7 @@ from ledger.errors import InputError
 from ledger.formats.rules import RuleSet, load_rule_set
 from ledger.onchain import registryslots
 from ledger.onchain.chain import Chain, connect
-from ledger.onchain.ids import ROLE_APPROVER, ROLE_ISSUER, department_id_bytes
+from ledger.onchain.ids import ROLE_APPROVER, ROLE_ISSUER, department_id_bytes, service_item_bytes
 from ledger.onchain.node import EmbeddedNode, _rpc
 from ledger.services import decisions, evidence, logchain
 from ledger.services.departments import Council
@@ -403,3 +406,56 @@ def test_the_deciding_departments_registry_proof_of_another_block_fails_witnesse
         assert not library["witnessed"][0] and court["witnessed"][0] == "FAIL", (library, court)
         for detail in (library["witnessed"][1], court["witnessed"][1]):
             assert "the bundle's registry proof" in detail and "the deciding department's" in detail, detail
+
+
+# -- the item period's end at the anchoring block, proven ----------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _item_until(ledger: Ledger, dept: bytes, code: str, until: int) -> Iterator[None]:
+    """The registry's period of ``dept``'s service item ``code`` made to end at block ``until`` (its ``untilBlock``
+    written with the node's control, as a revocation in block ``until - 1`` closes it); restored after."""
+    periods = ledger.chain.call(ledger.chain.registry.functions.serviceItemHistory(dept))
+    index = [bytes(p[0]) for p in periods].index(service_item_bytes(code))
+    items = registryslots.registry_layout().items
+    at = items.members["untilBlock"]
+    slot = items.element_slot(dept, index) + at.slot
+    shift, mask = 8 * at.offset, ((1 << (8 * at.size)) - 1) << (8 * at.offset)
+    registry = ledger.chain.deployment.registry
+
+    def write(value: int) -> None:
+        rpc(ledger, "anvil_setStorageAt", registry, hex(slot), "0x" + value.to_bytes(32, "big").hex())
+        rpc(ledger, "evm_mine")
+
+    before = int(rpc(ledger, "eth_getStorageAt", registry, hex(slot), "latest"), 16)
+    write((before & ~mask) | (until << shift))
+    try:
+        yield
+    finally:
+        write(before)
+
+
+def test_an_item_period_ending_at_the_anchoring_block_is_judged_alike_by_replay_and_both_verifiers(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """Held, on the boundary si2 and ip1 drew: the deciding department's service item period (``*``, which its rules
+    serve) ending exactly at the block that anchored the decision (``untilBlock`` = that block: revoked in the block
+    before) leaves the decision outside the grant - replay reports ``service_item_not_held`` and both verifiers fail
+    ``service_item_held`` from the bundle's proven periods - and ending one block later (revoked in the anchoring's
+    own block) leaves it inside: replay and both verifiers pass, the verifiers saying the proof gave it."""
+    case_id = _decision(ledger, fresh_department)
+    dept = department_id_bytes(fresh_department)
+    (anchored,) = [r.block_number for r in logchain.chain_ranges(ledger, logchain.LOG_DECISIONS, fresh_department)][-1:]
+    for key, _ in trusted_witness(ledger, tmp_path):
+        for until, held in ((anchored, False), (anchored + 1, True)):
+            with _item_until(ledger, dept, "*", until):
+                found = {(d.check, d.case_id) for d in replay(ledger, department=fresh_department).discrepancies}
+                bundle = _bundle(ledger, fresh_department, case_id)
+                report, library, court = _both(ledger, bundle, tmp_path, key, "--require-state-proof")
+            assert (("service_item_not_held", case_id) not in found) is held, (until, found)
+            assert library["service_item_held"][0] is held, (until, library["service_item_held"])
+            assert court["service_item_held"][0] == ("PASS" if held else "FAIL"), (until, court["service_item_held"])
+            assert report.ok is held, (until, library)
+            if held:
+                assert "the bundle's registry proof" in library["service_item_held"][1], library["service_item_held"]
+            assert library["service_item_held"][1] == court["service_item_held"][1], (library, court)
