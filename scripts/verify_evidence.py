@@ -2124,6 +2124,9 @@ def service_item_bytes(code: str) -> bytes:
     return raw.ljust(32, b"\x00") if len(raw) <= 32 and code.isascii() else sha256(raw)
 
 
+ANY_ITEM = service_item_bytes("*")  # every service item, a grant of its own (docs/decisions.md)
+
+
 def item_words(item: bytes) -> str:
     """A service item's bytes32 in words: the code it pads, quoted, or its hex (the SHA-256 of a long code)."""
     code = item.rstrip(b"\x00")
@@ -4127,22 +4130,46 @@ class DecisionVerifier(Verifier):
         publishRuleSet records it) at the block that anchored the decision's log batch, the block the decision is
         evidenced by (DepartmentRegistry 2.6.0 serviceItemHistory, periods [from, until), until 0 = open; red team
         round 86s). The chain checks the item only when rules are published (BatchLog 3.0.0): a log batch is a Merkle
-        root of entries it cannot read. An item revoked after the anchoring leaves the decision valid."""
+        root of entries it cannot read. An item revoked after the anchoring leaves the decision valid. An officer's
+        decision applying no rule set, or the rules of another item than the one it names, is judged by that item:
+        held, or every item ("*") held (red team round 87)."""
         r, e = self.b["rule_set"], self.event or {}
-        if r is None:
-            return "no rule set was applied, so no service item was decided under one (an officer's decision)"
-        document = r.get("document")
-        served = document.get("service_item") if isinstance(document, dict) else None
-        item = service_item_bytes(served) if isinstance(served, str) and served else hexbytes(r["service_item"], 32)
         dept, at = e["department"], e["block_number"]
-        held, proof = self.held_item(dept, item, at)
-        if not held:
-            raise Failure(
-                f"the decision was anchored in block {at}, when {dept} did not hold service item {item_words(item)} "
-                "that its rule set serves: the council had not made it responsible for that item then (never granted, "
-                "or revoked before; DepartmentRegistry serviceItemHistory)"
-            )
-        return f"{dept} held service item {item_words(item)} at block {at}, which anchored the decision{proof}"
+        body = self.b["decision"]["body"]
+        decided_by, code = body.get("decided_by"), body.get("service_item")
+        # a withdrawal (a refusal naming its finding) undoes the department's own approval, judged at its anchoring
+        withdrawal = body.get("withdrawal") is not None and body.get("outcome") == "reject"
+        officer = (
+            isinstance(decided_by, dict) and decided_by.get("kind") == "officer" and isinstance(code, str)
+        ) and not withdrawal
+        named = service_item_bytes(code) if officer and code else None
+        if r is not None:
+            document = r.get("document")
+            served = document.get("service_item") if isinstance(document, dict) else None
+            item = service_item_bytes(served) if isinstance(served, str) and served else hexbytes(r["service_item"], 32)
+            held, proof = self.held_item(dept, item, at)
+            if not held:
+                raise Failure(
+                    f"the decision was anchored in block {at}, when {dept} did not hold service item "
+                    f"{item_words(item)} that its rule set serves: the council had not made it responsible for that "
+                    "item then (never granted, or revoked before; DepartmentRegistry serviceItemHistory)"
+                )
+            if not (officer and code) or item in (named, ANY_ITEM):
+                return f"{dept} held service item {item_words(item)} at block {at}, which anchored the decision{proof}"
+        if not (officer and code):
+            return "no rule set was applied, so no service item was decided under one (an officer's decision)"
+        for wanted in (named, ANY_ITEM):
+            held, proof = self.held_item(dept, wanted, at)
+            if held:
+                return (
+                    f"{dept} held service item {item_words(wanted)} at block {at}, which anchored the officer's "
+                    f"decision of {code!r}{proof}"
+                )
+        raise Failure(
+            f"the officer's decision of service item {code!r} was anchored in block {at}, when {dept} held neither "
+            "that item nor every item ('*'): the council had not made it responsible for that item then (never "
+            "granted, or revoked before; DepartmentRegistry serviceItemHistory)"
+        )
 
     def held_item(self, department: str, item: bytes, at: int) -> tuple[bool, str]:
         """(Whether ``department`` held service ``item`` at block ``at`` by the node's serviceItemHistory (periods

@@ -16,9 +16,11 @@ Findings (each attack test failed before its fix, or is a strict xfail while ope
   periods (older, or stripped) said "service items: not proven" in ``witnessed``'s detail and ``state_proof``
   "partial", but both verifiers' last line was plain "VERIFIED": now "VERIFIED, without a proof of the service
   items: ...", alike.
-* (A department acting outside its authority; medium, open, strict xfail) an officer's decision of an item the
-  department does not hold - under the rules of an item it holds (its own copy of the library) or under none -
-  passes replay and both verifiers: nothing judges an officer's decision by the item it names.
+* (A department acting outside its authority; medium, fixed) an officer's decision of an item the department does
+  not hold - under the rules of an item it holds (its own copy of the library) or under none (the library recorded
+  it) - passed replay and both verifiers: nothing judged an officer's decision by the item it names. The library
+  refuses it; replay (``service_item_not_held``) and both verifiers (``service_item_held``) judge it by that item or
+  every item (``*``) held at the anchoring block.
 * (An applicant lying in their input; low, open, strict xfail) premises respelt with a digit of another script drawn
   as an ASCII digit (Bengali four for 8) are read by the digit's value and get other keys: a second live permit.
 
@@ -46,7 +48,7 @@ from eth_utils.crypto import keccak
 
 from ledger.cli.evidence import verdict_line
 from ledger.client import Ledger
-from ledger.errors import InputError
+from ledger.errors import InputError, StateError
 from ledger.formats.rules import RuleSet, load_rule_set
 from ledger.onchain import registryslots
 from ledger.onchain.chain import Chain, connect
@@ -174,53 +176,49 @@ def _one_item_department(ledger: Ledger, tag: str) -> tuple[str, RuleSet]:
     return code, rules
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (red team round 87): an officer's decision is never judged by the item it names - neither against "
-    "the rule set it applied (its own copy of the library skips _require_same_item) nor against the council's grants "
-    "(one without a rule set: si2's noticed); replay and both verifiers pass it",
-)
 def test_an_officers_decision_of_an_item_the_department_does_not_hold_is_reported(
     ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Adversary: a department granted ``ITEM-1`` alone, deciding ``440300-SCJG-0042`` (another department's item)
-    by an officer's decision that applies its ``ITEM-1`` rules (the library refuses it, ``_require_same_item``: its
-    own copy of the library does not) and one that applies none (the library records it). The council never made it
-    responsible for that item; replay should report both, as it reports an automatic decision of an item not held
-    (``service_item_not_held``), and both verifiers should fail the bundle. Today nothing reports either."""
+    """Adversary: a department granted ``ITEM-1`` alone, deciding ``440300-SCJG-0042`` (an item the council never
+    made it responsible for) by an officer's decision applying its ``ITEM-1`` rules (the library refuses it,
+    ``_require_same_item``) and by one applying none (the library recorded it). Both passed replay and both
+    verifiers: nothing judged an officer's decision by the item it names. Now the library refuses the second too,
+    and with its own copy of the library (both refusals taken out) replay reports each (``service_item_not_held``)
+    and both verifiers fail ``service_item_held`` for each, in the same words. An officer's decision of ``ITEM-1``
+    applying no rule set (held) still passes."""
     code, rules = _one_item_department(ledger, "o")
+    officer: dict[str, Any] = {
+        "officer": "officer-87",
+        "outcome": "approve",
+        "reasons": ["OFFICER_CHECKED_ON_SITE"],
+        "applicant_ref": "AB1234561",
+    }
     with pytest.raises(InputError, match="serves service item 'ITEM-1'"):
-        decisions.record_human_decision(
-            ledger,
-            code,
-            "C-R87-1",
-            "440300-SCJG-0042",
-            officer="officer-87",
-            outcome="approve",
-            reasons=["OFFICER_CHECKED_ON_SITE"],
-            applicant_ref="AB1234561",
-            rule_set=rules,
-        )
+        decisions.record_human_decision(ledger, code, "C-R87-1", "440300-SCJG-0042", rule_set=rules, **officer)
+    with pytest.raises(StateError, match=r"nor for every item.*grant-item"):
+        decisions.record_human_decision(ledger, code, "C-R87-2", "440300-SCJG-0042", **officer)
+    assert decisions.find_decisions(ledger, code, "C-R87-2") == []
+    decisions.record_human_decision(ledger, code, "C-R87-3", "ITEM-1", **officer)
     monkeypatch.setattr(decisions, "_require_same_item", lambda *_a, **_k: None)  # the department's own copy
-    for case, applied in (("C-R87-1", rules), ("C-R87-2", None)):
-        decisions.record_human_decision(
-            ledger,
-            code,
-            case,
-            "440300-SCJG-0042",
-            officer="officer-87",
-            outcome="approve",
-            reasons=["OFFICER_CHECKED_ON_SITE"],
-            applicant_ref="AB1234561",
-            rule_set=applied,
-        )
+    monkeypatch.setattr(decisions, "require_decided_item", lambda *_a, **_k: None)
+    decisions.record_human_decision(ledger, code, "C-R87-1", "440300-SCJG-0042", rule_set=rules, **officer)
+    decisions.record_human_decision(ledger, code, "C-R87-2", "440300-SCJG-0042", **officer)
     monkeypatch.undo()
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, code)
     found = sorted((d.check, d.case_id) for d in replay(ledger, department=code).discrepancies)
-    bundle = evidence.decision_bundle(ledger, code, "C-R87-1")
-    report, _, _ = both(ledger, bundle, tmp_path, "officer-other-item.json")
-    assert {case for _, case in found} == {"C-R87-1", "C-R87-2"}, found
-    assert not report.ok, report.to_json()
+    assert found == [("service_item_not_held", "C-R87-1"), ("service_item_not_held", "C-R87-2")], found
+    for case in ("C-R87-1", "C-R87-2", "C-R87-3"):
+        bundle = evidence.decision_bundle(ledger, code, case)
+        report, _, result = both(ledger, bundle, tmp_path, f"officer-{case}.json")
+        assert result is not None
+        library = report.check("service_item_held")
+        court = next(c for c in result["checks"] if c["name"] == "service_item_held")
+        assert library.detail == court["detail"], (library, court)
+        if case == "C-R87-3":
+            assert report.ok and library.ok and "'ITEM-1'" in library.detail, report.to_json()
+            continue
+        assert {c.name for c in report.failed} == {"service_item_held"}, report.to_json()
+        assert "held neither that item nor every item" in library.detail, library.detail
 
 
 # -- an insider with file access: the kept log proofs (unsigned) -------------------------------------------------------

@@ -431,6 +431,23 @@ def require_service_item(ledger: Ledger, department: str, item: str, what: str) 
         )
 
 
+def require_decided_item(ledger: Ledger, department: str, item: str) -> None:
+    """StateError unless ``department`` holds service item ``item`` or every item (``*``) now: an officer's decision
+    applying no rule set decides the item it names, which the council must have made the department responsible for
+    (replay's ``service_item_not_held`` and both verifiers' ``service_item_held`` judge it at the anchoring block:
+    red team round 87)."""
+    chain = ledger.chain
+    dept = department_id_bytes(department)
+    for code in (item, ANY_SERVICE_ITEM):
+        if chain.call(chain.registry.functions.holdsServiceItem(dept, service_item_bytes(code))):
+            return
+    raise StateError(
+        f"department {department!r} cannot record decisions for service item {item!r}: the council has not made it "
+        f"responsible for that item (never granted, or revoked) nor for every item ('*'); the council grants it: one "
+        f"member runs `ledger council propose grant-item {department} {item}` and the others approve"
+    )
+
+
 def publish_rule_set(
     ledger: Ledger, rule_set: RuleSet | str | Path | Mapping[str, Any], department: str
 ) -> dict[str, Any]:
@@ -1723,6 +1740,8 @@ def record_human_decision(
     )
     if rule_set is not None:  # an officer applying rules decides their item, as they would (red team round 86s)
         require_service_item(ledger, department, _resolve_rule_set(ledger, rule_set).service_item, "record decisions")
+    else:  # and one applying none decides the case's item, the council's to give (red team round 87)
+        require_decided_item(ledger, department, service_item)
     input_digest = None
     certificates: list[dict[str, Any]] = []
     commitments: dict[str, str] = {}

@@ -1774,7 +1774,7 @@ def _verify_decision(
         if event is None:
             checks.skip(("service_item_held",), "no anchoring block to judge the service item at")
         else:
-            checks.run("service_item_held", lambda: _check_item_held(chain, r, event, registry, department))
+            checks.run("service_item_held", lambda: _check_item_held(chain, r, event, registry, department, d["body"]))
         rerun.anchored_block = event["block_number"] if event is not None else None
         rerun.head = head
         if not checks.items["input"].ok:
@@ -2123,6 +2123,7 @@ def _check_item_held(
     event: dict[str, Any],
     registry: ProvenRegistry | None = None,
     department: str | None = None,
+    body: Mapping[str, Any] | None = None,
 ) -> tuple[bool, str]:
     """The deciding department held the service item its rule set serves (the document's ``service_item``, as
     ``publishRuleSet`` encodes it) at the block that anchored the decision's log batch, the block the decision is
@@ -2130,23 +2131,65 @@ def _check_item_held(
     ``heldServiceItemAt`` (red team round 86s). The chain checks the item only when the rules are published: a log
     batch is a Merkle root of entries it cannot read. An item revoked after the anchoring leaves the decision valid.
     With the bundle's proven periods of the deciding ``department`` the node's answer is held to them
-    (:func:`_held_item`)."""
-    if stated is None:
-        return True, "no rule set was applied, so no service item was decided under one (an officer's decision)"
-    document = stated.get("document")
-    served = document.get("service_item") if isinstance(document, dict) else None
-    item = service_item_bytes(served) if isinstance(served, str) and served else _b(stated["service_item"])
+    (:func:`_held_item`). An officer's decision (``body``) applying no rule set, or the rules of another item than
+    the one it names, is judged by that item: held, or every item (``*``) held (red team round 87)."""
     dept, at = event["department"], int(event["block_number"])
-    held, unproven, proof = _held_item(chain, dept, item, at, registry, department)
-    if unproven is not None:
-        return False, unproven
-    if not held:
-        return False, (
-            f"the decision was anchored in block {at}, when {dept} did not hold service item {item_text(item)} that "
-            "its rule set serves: the council had not made it responsible for that item then (never granted, or "
-            "revoked before; DepartmentRegistry serviceItemHistory)"
-        )
-    return True, f"{dept} held service item {item_text(item)} at block {at}, which anchored the decision{proof}"
+    decided = _officer_item(body)
+    item: bytes | None = None
+    if stated is not None:
+        document = stated.get("document")
+        served = document.get("service_item") if isinstance(document, dict) else None
+        item = service_item_bytes(served) if isinstance(served, str) and served else _b(stated["service_item"])
+        held, unproven, proof = _held_item(chain, dept, item, at, registry, department)
+        if unproven is not None:
+            return False, unproven
+        if not held:
+            return False, (
+                f"the decision was anchored in block {at}, when {dept} did not hold service item {item_text(item)} "
+                "that its rule set serves: the council had not made it responsible for that item then (never granted, "
+                "or revoked before; DepartmentRegistry serviceItemHistory)"
+            )
+        if decided is None or item in (decided[1], _ANY_ITEM):
+            return True, f"{dept} held service item {item_text(item)} at block {at}, which anchored the decision{proof}"
+    if decided is None:
+        return True, "no rule set was applied, so no service item was decided under one (an officer's decision)"
+    named, code = decided[1], decided[0]
+    for wanted in [w for w in (named, _ANY_ITEM) if w is not None]:
+        held, unproven, proof = _held_item(chain, dept, wanted, at, registry, department)
+        if unproven is not None:
+            return False, unproven
+        if held:
+            return True, (
+                f"{dept} held service item {item_text(wanted)} at block {at}, which anchored the officer's decision "
+                f"of {code!r}{proof}"
+            )
+    return False, (
+        f"the officer's decision of service item {code!r} was anchored in block {at}, when {dept} held neither that "
+        "item nor every item ('*'): the council had not made it responsible for that item then (never granted, or "
+        "revoked before; DepartmentRegistry serviceItemHistory)"
+    )
+
+
+_ANY_ITEM = service_item_bytes("*")
+
+
+def _officer_item(body: Mapping[str, Any] | None) -> tuple[str, bytes | None] | None:
+    """(the service item an officer's decision names, as ``publishRuleSet`` encodes it: None for text no council can
+    grant), or None for a decision that is no officer's, names none, or is a withdrawal of the department's own
+    approval (a refusal naming its finding, supervision.py: that approval was judged at its own anchoring)."""
+    if not isinstance(body, Mapping) or (body.get("withdrawal") is not None and body.get("outcome") == "reject"):
+        return None
+    decided_by, item = body.get("decided_by"), body.get("service_item")
+    if (
+        not (isinstance(decided_by, dict) and decided_by.get("kind") == "officer")
+        or not isinstance(item, str)
+        or not item
+    ):
+        return None
+    try:
+        return item, service_item_bytes(item)
+    except (InputError, ValueError):  # a lone surrogate: held by no department
+        return item, None
 
 
 def _unproven_publication(

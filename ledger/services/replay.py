@@ -9,7 +9,8 @@ For every department (or the ones asked for), :func:`replay`
    ``rule_set_altered``, ``rule_set_unpublished`` when the chain has no publication of it before the block that anchored
    the decision, ``rule_set_other_department`` when another department published it, ``service_item_not_held`` when the
    department did not hold the rule set's service item at the block that anchored the decision - checked for an
-   officer's decision that applied a rule set too), loads the recorded input (``input_missing``, ``input_altered``) with
+   officer's decision that applied a rule set too, and for one applying none, or the rules of another item, of the
+   item it names or every item, red team round 87), loads the recorded input (``input_missing``, ``input_altered``) with
    the fields it keeps sealed apart (``decision_input.seal_fields``): where the erasure of the certificate the decision
    produced destroyed them (or, for a decision that issued nothing and is no approval, the erasure of its case:
    ``erasure.erase_case``), that erasure must be one the department's anchored ``erasures`` log attests (else
@@ -75,6 +76,7 @@ from ..formats.canonical import document_digest, field_hashes, json_loads
 from ..formats.decision_input import SEALED_KEY, flatten, sealed_hashes, unflatten
 from ..formats.logbody import recorded_instant
 from ..formats.rules import (
+    ANY_SERVICE_ITEM,
     ENGINE_VERSION,
     RuleSet,
     evaluate,
@@ -1852,13 +1854,14 @@ class _DepartmentRun:
                     )
                 if isinstance(body.get("input_digest"), str):
                     officers.append((seq, body))
+
+                def fail(check: str, detail: str, seq: int = seq, body: dict[str, Any] = body) -> None:
+                    found.discrepancies.append(ReplayDiscrepancy(check, dept, seq, body.get("case_id"), detail))
+
                 if body.get("rule_set") is not None:  # an officer who applied a rule set applied its department's
-
-                    def fail(check: str, detail: str, seq: int = seq, body: dict[str, Any] = body) -> None:
-                        found.discrepancies.append(ReplayDiscrepancy(check, dept, seq, body.get("case_id"), detail))
-
                     _check_publisher(self.rule_sets, dept, body["rule_set"], fail)
                     _check_item_held(self.rule_sets, dept, body["rule_set"], self._anchor_block(seq), fail)
+                _check_officer_item(self.rule_sets, dept, body, self._anchor_block(seq), fail)
                 self._officer_moment(dept, seq, body, found)
                 if body.get("overrides") is not None:
                     found.overrides.append((seq, body.get("case_id"), body["overrides"], body.get("decided_at")))
@@ -2187,6 +2190,43 @@ def _check_item_held(
         "service_item_not_held",
         f"the decision was anchored in block {anchor_block}, when {dept} did not hold service item {item_text(item)} "
         f"that its rule set {digest} serves: the council had not made it responsible for that item then (never "
+        "granted, or revoked before; DepartmentRegistry serviceItemHistory)",
+    )
+
+
+_ANY_ITEM = service_item_bytes(ANY_SERVICE_ITEM)
+
+
+def _withdrawal(body: Mapping[str, Any]) -> bool:
+    """Whether an officer's decision is a withdrawal of the department's own approval (a refusal naming its finding)."""
+    return body.get("withdrawal") is not None and body.get("outcome") == "reject"
+
+
+def _check_officer_item(
+    rule_sets: _RuleSets, dept: str, body: Mapping[str, Any], anchor_block: int | None, fail: Callable[[str, str], None]
+) -> None:
+    """``service_item_not_held`` for an officer's decision: ``dept`` held neither the service item the decision names
+    nor every item (``*``) at ``anchor_block``, the block that anchored it (red team round 87: one applying no rule
+    set, or the rules of another item, was never judged by its own item). Under rules serving that item or ``*`` the
+    rule set's item is the one judged (:func:`_check_item_held`); nothing to judge before the anchoring, nor of a
+    withdrawal (supervision.py: it undoes the department's own approval, judged at its own anchoring, and refuses)."""
+    item = body.get("service_item")
+    if anchor_block is None or not isinstance(item, str) or not item or _withdrawal(body):
+        return
+    try:
+        named = service_item_bytes(item)
+    except (InputError, ValueError):  # no code a council can grant (a lone surrogate): held by no department
+        named = None
+    digest = body.get("rule_set")
+    served = rule_sets.item(digest, dept) if isinstance(digest, str) else None
+    if served is not None and served in (named, _ANY_ITEM):  # the rule set's item is judged: _check_item_held
+        return
+    if any(rule_sets.held_at(dept, w, anchor_block) for w in (named, _ANY_ITEM) if w is not None):
+        return
+    fail(
+        "service_item_not_held",
+        f"the officer's decision of service item {item!r} was anchored in block {anchor_block}, when {dept} held "
+        "neither that item nor every item ('*'): the council had not made it responsible for that item then (never "
         "granted, or revoked before; DepartmentRegistry serviceItemHistory)",
     )
 
