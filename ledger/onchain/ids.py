@@ -70,6 +70,12 @@ NO_ITEM_NAMED = (
 )
 
 
+# How both verifiers and replay say an officer's decision came to decide the item it names: applying no rule set
+# (round 86o), or the rules of another item (its own copy of the library: red team round 87)
+NO_RULES = "it applied no rule set"
+OTHER_RULES = "it applied the rules of another item"
+
+
 # What both verifiers say of such a withdrawal's service item
 WITHDRAWAL_ITEM = (
     "a withdrawal of the case's approval after a supervision finding: it takes back the department's own approval, "

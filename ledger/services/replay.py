@@ -9,7 +9,8 @@ For every department (or the ones asked for), :func:`replay`
    ``rule_set_altered``, ``rule_set_unpublished`` when the chain has no publication of it before the block that anchored
    the decision, ``rule_set_other_department`` when another department published it, ``service_item_not_held`` when the
    department did not hold the rule set's service item at the block that anchored the decision - checked for an
-   officer's decision that applied a rule set too), loads the recorded input (``input_missing``, ``input_altered``) with
+   officer's decision that applied a rule set too, and for one applying none, or the rules of another item, of the
+   item it names or every item, red team round 87), loads the recorded input (``input_missing``, ``input_altered``) with
    the fields it keeps sealed apart (``decision_input.seal_fields``): where the erasure of the certificate the decision
    produced destroyed them (or, for a decision that issued nothing and is no approval, the erasure of its case:
    ``erasure.erase_case``), that erasure must be one the department's anchored ``erasures`` log attests (else
@@ -87,6 +88,8 @@ from ..onchain._node_http import block_params, block_timestamp
 from ..onchain.ids import (
     EVERY_ITEM,
     NO_ITEM_NAMED,
+    NO_RULES,
+    OTHER_RULES,
     ROLE_APPROVER,
     department_code,
     department_id_bytes,
@@ -1869,6 +1872,19 @@ class _DepartmentRun:
                 if body.get("rule_set") is not None:  # an officer who applied a rule set applied its department's
                     _check_publisher(self.rule_sets, dept, body["rule_set"], fail)
                     _check_item_held(self.rule_sets, dept, body["rule_set"], self._anchor_block(seq), fail)
+                    rules_item = (
+                        self.rule_sets.item(body["rule_set"], dept) if isinstance(body["rule_set"], str) else None
+                    )
+                    officers_item = named_item(body.get("service_item"))
+                    other = rules_item not in (None, officers_item, EVERY_ITEM) and officers_item not in (
+                        None,
+                        EVERY_ITEM,
+                    )
+                    if other and not finding_withdrawal(body):  # the rules of another item than the one it names,
+                        # which is the item it decides (red team round 87)
+                        _check_named_item_held(
+                            self.rule_sets, dept, body["service_item"], self._anchor_block(seq), fail, OTHER_RULES
+                        )
                 elif not finding_withdrawal(body):  # the item it names is the one it decides (red team round 86o)
                     _check_named_item_held(
                         self.rule_sets, dept, body.get("service_item"), self._anchor_block(seq), fail
@@ -2206,12 +2222,18 @@ def _check_item_held(
 
 
 def _check_named_item_held(
-    rule_sets: _RuleSets, dept: str, stated: Any, anchor_block: int | None, fail: Callable[[str, str], None]
+    rule_sets: _RuleSets,
+    dept: str,
+    stated: Any,
+    anchor_block: int | None,
+    fail: Callable[[str, str], None],
+    how: str = NO_RULES,
 ) -> None:
-    """``service_item_not_held`` for an officer's decision that applied no rule set: ``dept`` did not hold the service
-    item the decision names (``stated``, its ``service_item``: the item it decides), nor every item ("*"), at
-    ``anchor_block``, the block that anchored its log batch (red team round 86o), or it names none.
-    Nothing to judge for a decision not anchored yet (``anchoring_overdue``)."""
+    """``service_item_not_held`` for an officer's decision that applied no rule set (or, ``how``, the rules of another
+    item: red team round 87): ``dept`` did not hold the service item the decision names (``stated``, its
+    ``service_item``: the item it decides), nor every item ("*"), at ``anchor_block``, the block that anchored its log
+    batch (red team round 86o), or it names none. Nothing to judge for a decision not anchored yet
+    (``anchoring_overdue``)."""
     if anchor_block is None:
         return
     item = named_item(stated)
@@ -2221,7 +2243,7 @@ def _check_named_item_held(
         fail(
             "service_item_not_held",
             f"the decision was anchored in block {anchor_block}, when {dept} did not hold service item "
-            f"{item_text(item)} that the officer's decision decides (it applied no rule set), nor every item ('*'): "
+            f"{item_text(item)} that the officer's decision decides ({how}), nor every item ('*'): "
             "the council had not made it responsible for that item then (never granted, or revoked before; "
             "DepartmentRegistry serviceItemHistory)",
         )

@@ -427,6 +427,12 @@ VERIFIED_WITHOUT_LOG_PROOF = (
     "deciding department's registry periods at the witnessed block are the node's word (--require-state-proof fails a "
     "bundle carrying none)"
 )
+# the verdict of a decision bundle whose registry proof carries no proof of the deciding department's service item
+# periods (older, or stripped: red team round 87), in both verifiers
+VERIFIED_WITHOUT_ITEMS_PROOF = (
+    "VERIFIED, without a proof of the service items: the deciding department's service item periods at the witnessed "
+    "block are the node's word (--require-state-proof fails a bundle carrying none)"
+)
 VERIFIED_WITHOUT_HELD_HISTORY_PROOF = (
     "VERIFIED, without a proof of the held root's history: the certificate's status changes through the root it was "
     "first suspended under (the same digest anchored again) are the node's word (--require-state-proof fails a "
@@ -864,12 +870,6 @@ REGISTRY_NOT_PROVEN = "registry: not proven"
 # periods (written before it did), in both verifiers: service_item_held and rule_set_published read them of the node
 ITEMS_NOT_PROVEN = "service items: not proven"
 ITEMS_REQUIRED = "a proof of the service items is required (--require-state-proof)"
-# the verdict's end for a decision bundle whose registry proof carries no service item periods (the detail's words
-# alone were the only sign: noticed by ip1), as the court's verifier's
-VERIFIED_WITHOUT_ITEMS_PROOF = (
-    "VERIFIED, without a proof of the service items: the deciding department's service item periods at the "
-    "anchoring and publication blocks are the node's word (--require-state-proof fails a bundle carrying none)"
-)
 
 
 # the words naming a decision bundle's department in the registry's details (a certificate bundle's is its issuer),
