@@ -1790,21 +1790,22 @@ class _DepartmentRun:
                 if body.get("format") == SUPERVISION_FORMAT:
                     continue
             chosen = self.selection.wants(body)
+            engine = _kind(body) == "engine"
             if own is not None:  # a case decided by the rules twice: decided_again; for another applicant too
-                automatic.append((seq, body["case_id"], own, chosen, _kind(body) == "engine"))
+                automatic.append((seq, body["case_id"], own, chosen, engine))
             if chosen:
-                selected.append((seq, body))
+                selected.append((seq, body, engine))
         if named:
             _report_mentions_altered(self.ledger, found, dept, named)
         if automatic:
             _report_decided_again(self.ledger, found, dept, automatic)
         inputs = _load_inputs(
             self.ledger,
-            [b["input_digest"] for _, b in selected if _kind(b) == "engine" and isinstance(b.get("input_digest"), str)],
+            [b["input_digest"] for _, b, engine in selected if engine and isinstance(b.get("input_digest"), str)],
         )
         parsed = []
         values: dict[str, Any] = {}  # input digest -> the stored input parsed (once: the re-run reads it too)
-        for _, body in selected:
+        for _, body, _ in selected:
             digest = body.get("input_digest")
             if body.get("format") != DECISION_FORMAT or not isinstance(digest, str) or digest not in inputs:
                 continue
@@ -1822,10 +1823,10 @@ class _DepartmentRun:
         counted: tuple[list[str], list[str], list[str]] = ([], [], [])
         officers: list[tuple[int, dict[str, Any]]] = []  # officers' decisions naming a stored input
         rule_memo: dict[Any, Any] = {}  # _rerun's rule set findings, once per chunk (_rule_set_findings)
-        for seq, body in selected:
+        for seq, body, engine in selected:
             found.decisions += 1
             _count_decision(counted, body)
-            if _kind(body) == "engine":
+            if engine:
                 found.automatic += 1
                 _rerun(
                     found,
@@ -2346,8 +2347,9 @@ def _rerun(
         return
     view = {**decision_input, "certificates": facts}  # facts_view: the facts as the rules read them
     if credit is not None:
-        view = _credit_view(body, view, credit(), fail)
-        _check_credit_block(body, seq, credit(), fail)
+        book = credit()
+        view = _credit_view(body, view, book, fail)
+        _check_credit_block(body, seq, book, fail)
     # every rule may read what was lawfully erased: the outcome is then not re-derived, but still held to the
     # record's own fired with the engine's precedence (red team round 44)
     unknown = _unknown_rules(rule_set.document, erased) if erased else []
