@@ -375,3 +375,63 @@ def test_an_append_stores_and_hashes_the_canonical_bytes_of_any_text(ledger: Any
         )
         prev = entry_hash
     assert check_log(ledger, logchain.LOG_DECISIONS, dept) == []
+
+
+def _time_agrees_reference(text: str, created_at: datetime) -> bool | None:
+    """``logchain._decision_time_agrees`` as it was written before its one-pass kind scan and naive comparison."""
+    at = text.find('"decided_at":"')
+    if at < 0 or any(kind in text for kind in logchain._SUPERVISION_KINDS):
+        return None
+    start = at + 14
+    end = text.find('"', start)
+    if end < 0 or text.find('"decided_at":"', end) >= 0:
+        return None
+    stated = logchain.instant(text[start:end])
+    stored = created_at if created_at.tzinfo is not None else created_at.replace(tzinfo=UTC)
+    return True if stated is not None and stated == stored else None
+
+
+def test_decision_time_fast_answer_equals_its_reference_on_generated_texts() -> None:
+    """The decided_at fast path (one scan for a supervision kind, the stored naive time compared with the stated
+    instant's naive UTC fields) answers as the plain reading did, on texts holding each kind, near misses of them,
+    several kind members, nested and repeated decided_at, times in other zones, naive and aware stored times."""
+    import random
+
+    rng = random.Random(18)
+    pieces = [
+        '"kind":"engine"',
+        '"kind":"credit_listing"',
+        '"kind":"credit_"',
+        '"kind":"inspection_x"',
+        '"kind":"commitment_check"',
+        '"kind":"commitment_checks"',
+        '"kind":"commitment_check',
+        '"kind":"',
+        '"kind":"credit',
+        '"kind":"inspect',
+        '"kind":"kind":"credit_',
+        '"decided_at":"2026-01-02T03:04:05.678Z"',
+        '"decided_at":"2026-01-02T04:04:05.678+01:00"',
+        '"decided_at":"2026-01-02T03:04:05Z"',
+        '"decided_at":"2026-01-02T03:04:05"',
+        '"decided_at":"not a time"',
+        '"decided_at":"',
+        '{"x":1}',
+        ",",
+    ]
+    stored = [
+        datetime(2026, 1, 2, 3, 4, 5, 678000),
+        datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC),
+        datetime(2026, 1, 2, 4, 4, 5, 678000, tzinfo=timezone(timedelta(hours=1))),
+        datetime(2026, 1, 2, 3, 4, 5),
+        datetime(2026, 1, 2, 3, 4, 5, 678000, fold=1),
+    ]
+    answered = set()
+    for _ in range(6000):
+        text = "{" + "".join(rng.choice(pieces) for _ in range(rng.randint(0, 6))) + "}"
+        for created_at in stored:
+            want = _time_agrees_reference(text, created_at)
+            assert logchain._decision_time_agrees(text, created_at) == want, (text, created_at)
+            assert logchain._names_supervision_kind(text) == any(k in text for k in logchain._SUPERVISION_KINDS)
+            answered.add(want)
+    assert answered == {True, None}

@@ -15,7 +15,7 @@ from ledger.cli import main as cli_main
 from ledger.errors import VerificationError
 from ledger.services import decisions, logchain
 from ledger.services.logchain import LOG_DECISIONS, canonical_body
-from ledger.services.replay import replay, replay_strict
+from ledger.services.replay import _RuleSets, replay, replay_strict
 
 from .conftest import PASSPHRASE
 from .decision_support import applications, decided_history, history_applicant
@@ -303,3 +303,24 @@ def test_cli_officer_override_is_recorded_anchored_and_replayed(
     assert cli_main([*args, "--case", "CASE-NEVER", "--overrides", "CASE-NEVER"]) == 2
     assert "CASE-NEVER" in capsys.readouterr().err
     assert cli_main(["replay", "--department", dept]) == 0
+
+
+def test_rule_set_findings_worked_out_once_per_chunk_stay_each_decisions_own(
+    ledger: Any, fresh_department: str
+) -> None:
+    """Replay judges a rule set once per chunk for each (digest, anchoring block, recorded block) and tells each
+    decision its findings (``replay._rule_set_findings``): decisions of one anchored batch naming the same rule set
+    but recording different blocks get each their own finding, in their own words - a recorded block before the
+    publication is reported (as an integer or as JSON's true, each as written), the honest ones beside it are not."""
+    dept = fresh_department
+    rules = decided_history(ledger, dept, n=12)
+    published = _RuleSets(ledger).published(rules.hex_digest, dept)
+    assert published is not None and published > 1
+    for seq, as_of in ((3, published - 1), (5, True), (7, 1)):
+        _set_body(ledger, dept, seq, {**_body(ledger, dept, seq), "as_of_block": as_of})
+    report = replay(ledger, department=dept, workers=0)
+    said = {d.seq: d.detail for d in report.discrepancies if d.check == "rule_set_unpublished"}
+    assert sorted(said) == [3, 5, 7], report.summary()
+    assert said[3].endswith(f"after the decision was taken (block {published - 1})")
+    assert said[5].endswith("after the decision was taken (block True)")
+    assert said[7].endswith("after the decision was taken (block 1)")

@@ -343,6 +343,9 @@ def _misstated(rule_set: RuleSet, result: Evaluation, body: Mapping[str, Any], u
     look-alike of one it has, a number, rules out of the rule set's order) is misstated too: read as a set, it passed
     replay and both verifiers as recorded (red team round 44). scripts/verify_evidence.py says the same."""
     fired = body.get("fired")
+    if type(fired) is list and fired == list(result.fired):
+        # the engine's list exactly (its rule ids are strings): every rule re-run fired as the record says
+        return []
     said = set(map(str, fired)) if isinstance(fired, list) else set()
     now = set(result.fired)
     misstated = [

@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, delete, false, func, insert, select, tuple_, update
@@ -402,6 +403,27 @@ def _time_agrees(body: Any, log: str, created_at: datetime | None) -> tuple[bool
 
 
 _SUPERVISION_KINDS = ('"kind":"credit_', '"kind":"inspection_', '"kind":"commitment_check"')  # logbody's kinds
+_KIND_MEMBER = '"kind":"'  # what each of them starts with
+_KIND_TAILS = tuple(kind[len(_KIND_MEMBER) :] for kind in _SUPERVISION_KINDS)
+
+
+def _names_supervision_kind(text: str) -> bool:
+    """``any(kind in text for kind in _SUPERVISION_KINDS)``, in one pass over the text: each of them starts with
+    ``"kind":"``, so it is at one of that member's places (a decision's text holds one: its ``decided_by``)."""
+    at = text.find(_KIND_MEMBER)
+    while at >= 0:
+        if text.startswith(_KIND_TAILS, at + len(_KIND_MEMBER)):
+            return True
+        at = text.find(_KIND_MEMBER, at + 1)
+    return False
+
+
+@lru_cache(maxsize=256)  # a chunk of decisions states one decided_at
+def _naive_instant(text: str) -> datetime | None:
+    """:func:`instant` of ``text`` as the naive UTC fields SQLite hands back for a stored time (compared without
+    making each stored time aware: ``_as_stored``)."""
+    stated = instant(text)
+    return stated.replace(tzinfo=None) if stated is not None else None
 
 
 def _decision_time_agrees(text: str, created_at: datetime) -> bool | None:
@@ -409,7 +431,7 @@ def _decision_time_agrees(text: str, created_at: datetime) -> bool | None:
     stored instant (one pass over the text; the instant of a chunk's shared ``decided_at`` is memoised); None when
     that cannot tell (parse the body: :func:`_time_agrees`)."""
     at = text.find('"decided_at":"')
-    if at < 0 or any(kind in text for kind in _SUPERVISION_KINDS):
+    if at < 0 or _names_supervision_kind(text):
         # a supervision record states its time in another member: a decided_at in it is nested, someone else's
         # (red team round 35: an insider's record holding one was passed by it when moved to that instant)
         return None
@@ -417,8 +439,12 @@ def _decision_time_agrees(text: str, created_at: datetime) -> bool | None:
     end = text.find('"', start)
     if end < 0 or text.find('"decided_at":"', end) >= 0:  # a second one (nested): only the parse tells which
         return None
-    stated = instant(text[start:end])
-    return True if stated is not None and stated == _as_stored(created_at) else None
+    moment = text[start:end]
+    if instant(moment) is None:
+        return None
+    if created_at.tzinfo is None:  # SQLite's naive UTC fields: the same comparison as with _as_stored's
+        return True if _naive_instant(moment) == created_at else None
+    return True if instant(moment) == created_at else None
 
 
 def time_altered(entry: Entry) -> bool:

@@ -1803,21 +1803,22 @@ class _DepartmentRun:
                 if body.get("format") == SUPERVISION_FORMAT:
                     continue
             chosen = self.selection.wants(body)
+            engine = _kind(body) == "engine"
             if own is not None:  # a case decided by the rules twice: decided_again; for another applicant too
-                automatic.append((seq, body["case_id"], own, chosen, _kind(body) == "engine"))
+                automatic.append((seq, body["case_id"], own, chosen, engine))
             if chosen:
-                selected.append((seq, body))
+                selected.append((seq, body, engine))
         if named:
             _report_mentions_altered(self.ledger, found, dept, named)
         if automatic:
             _report_decided_again(self.ledger, found, dept, automatic)
         inputs = _load_inputs(
             self.ledger,
-            [b["input_digest"] for _, b in selected if _kind(b) == "engine" and isinstance(b.get("input_digest"), str)],
+            [b["input_digest"] for _, b, engine in selected if engine and isinstance(b.get("input_digest"), str)],
         )
         parsed = []
         values: dict[str, Any] = {}  # input digest -> the stored input parsed (once: the re-run reads it too)
-        for _, body in selected:
+        for _, body, _ in selected:
             digest = body.get("input_digest")
             if body.get("format") != DECISION_FORMAT or not isinstance(digest, str) or digest not in inputs:
                 continue
@@ -1834,10 +1835,11 @@ class _DepartmentRun:
         self.facts.prepare(parsed)
         counted: tuple[list[str], list[str], list[str]] = ([], [], [])
         officers: list[tuple[int, dict[str, Any]]] = []  # officers' decisions naming a stored input
-        for seq, body in selected:
+        rule_memo: dict[Any, Any] = {}  # _rerun's rule set findings, once per chunk (_rule_set_findings)
+        for seq, body, engine in selected:
             found.decisions += 1
             _count_decision(counted, body)
-            if _kind(body) == "engine":
+            if engine:
                 found.automatic += 1
                 _rerun(
                     found,
@@ -1853,6 +1855,7 @@ class _DepartmentRun:
                     commitments=commitments,
                     values=values,
                     sealed=sealed,
+                    rule_memo=rule_memo,
                 )
             else:
                 found.human += 1
@@ -2249,46 +2252,19 @@ def _check_named_item_held(
         )
 
 
-def _rerun(
-    report: _Chunk,
-    dept: str,
-    seq: int,
-    body: dict[str, Any],
-    inputs: dict[str, str],
-    rule_sets: _RuleSets,
-    facts_replay: _Facts,
-    ranges: list[ChainRange],
-    ends: list[int],
-    *,
-    credit: Callable[[], Any] | None = None,
-    commitments: list[tuple[int, dict[str, Any], str]],
-    values: Mapping[str, Any],
-    sealed: Mapping[str, Any] | None = None,
-) -> None:
-    """Re-run one automatic decision. Its input commitment check is queued on ``commitments``: the caller compares
-    once the commitments are computed (in a worker). ``values``: stored inputs already parsed, by digest."""
-    case = body.get("case_id")
+def _rule_set_findings(
+    rule_sets: _RuleSets, dept: str, digest: Any, anchor_block: int | None, as_of: Any
+) -> tuple[list[tuple[str, str]], RuleSet | None, int | None]:
+    """What :func:`_rerun` finds of a decision's rule set ``digest`` (the record's ``rule_set``, of any JSON type)
+    anchored in ``anchor_block`` and recorded as taken at ``as_of`` (its ``as_of_block``): the (check, detail) of
+    each finding in the order it reports them, the rule set (None: the last finding says why; nothing is re-run) and
+    the block ``dept`` published it in."""
+    findings: list[tuple[str, str]] = []
 
     def fail(check: str, detail: str) -> None:
-        report.discrepancies.append(ReplayDiscrepancy(check, dept, seq, case, detail))
+        findings.append((check, detail))
 
-    if body.get("format") != DECISION_FORMAT:
-        # Deployments of these contracts only ever record pl-decision/2: an older or missing format would have
-        # the rules re-run on the application's own claims about its certificates, not on the ledger's facts.
-        fail(
-            "format_invalid",
-            f"an automatic decision must be {DECISION_FORMAT!r} (facts established by the "
-            f"ledger), this one says {body.get('format')!r}",
-        )
-        return
-    if body.get("engine") != ENGINE_VERSION:
-        fail("engine_mismatch", f"recorded by engine {body.get('engine')!r}; this replay runs {ENGINE_VERSION!r}")
-        return
-    digest = body.get("rule_set")
     rule_set, check, detail, published = rule_sets.get(digest if isinstance(digest, str) else repr(digest), dept)
-    i = bisect.bisect_left(ends, seq)
-    anchor_range = ranges[i] if i < len(ranges) and ranges[i].first_seq <= seq else None
-    anchor_block = anchor_range.block_number if anchor_range is not None else None
     if published is None and isinstance(digest, str) and rule_sets.others(digest, dept):
         _check_publisher(rule_sets, dept, digest, fail)  # rule_set_other_department
     elif published is None:
@@ -2299,18 +2275,17 @@ def _rerun(
             f"rule set {digest} was published in block {published}, after the decision "
             f"was anchored in block {anchor_block}",
         )
-    elif isinstance(body.get("as_of_block"), int) and published > body["as_of_block"]:
+    elif isinstance(as_of, int) and published > as_of:
         fail(
             "rule_set_unpublished",
-            f"rule set {digest} was published in block {published}, after the decision "
-            f"was taken (block {body['as_of_block']})",
+            f"rule set {digest} was published in block {published}, after the decision was taken (block {as_of})",
         )
     else:
         _check_publisher(rule_sets, dept, digest, fail)
     _check_item_held(rule_sets, dept, digest, anchor_block, fail)
     if rule_set is None:
         fail(check or "rule_set_unknown", detail or f"rule set {digest} cannot be loaded")
-        return
+        return findings, None, published
     item = rule_sets.misnamed(digest, dept, rule_set) if published is not None and isinstance(digest, str) else None
     if item is not None:
         # the chain's record of which rules serve an item names another one (the library refuses it, red team 39)
@@ -2337,6 +2312,65 @@ def _rerun(
             "attributes (item) nor the department's catalogue (items): the decision read what the application "
             "stated about its item, which an applicant can state falsely (red team round 60c)",
         )
+    return findings, rule_set, published
+
+
+def _rerun(
+    report: _Chunk,
+    dept: str,
+    seq: int,
+    body: dict[str, Any],
+    inputs: dict[str, str],
+    rule_sets: _RuleSets,
+    facts_replay: _Facts,
+    ranges: list[ChainRange],
+    ends: list[int],
+    *,
+    credit: Callable[[], Any] | None = None,
+    commitments: list[tuple[int, dict[str, Any], str]],
+    values: Mapping[str, Any],
+    sealed: Mapping[str, Any] | None = None,
+    rule_memo: dict[Any, tuple[list[tuple[str, str]], RuleSet | None, int | None]] | None = None,
+) -> None:
+    """Re-run one automatic decision. Its input commitment check is queued on ``commitments``: the caller compares
+    once the commitments are computed (in a worker). ``values``: stored inputs already parsed, by digest.
+    ``rule_memo``: the chunk's :func:`_rule_set_findings`, by (digest, anchoring block, recorded block)."""
+    case = body.get("case_id")
+
+    def fail(check: str, detail: str) -> None:
+        report.discrepancies.append(ReplayDiscrepancy(check, dept, seq, case, detail))
+
+    if body.get("format") != DECISION_FORMAT:
+        # Deployments of these contracts only ever record pl-decision/2: an older or missing format would have
+        # the rules re-run on the application's own claims about its certificates, not on the ledger's facts.
+        fail(
+            "format_invalid",
+            f"an automatic decision must be {DECISION_FORMAT!r} (facts established by the "
+            f"ledger), this one says {body.get('format')!r}",
+        )
+        return
+    if body.get("engine") != ENGINE_VERSION:
+        fail("engine_mismatch", f"recorded by engine {body.get('engine')!r}; this replay runs {ENGINE_VERSION!r}")
+        return
+    digest = body.get("rule_set")
+    i = bisect.bisect_left(ends, seq)
+    anchor_range = ranges[i] if i < len(ranges) and ranges[i].first_seq <= seq else None
+    anchor_block = anchor_range.block_number if anchor_range is not None else None
+    as_of = body.get("as_of_block")
+    # what the rule set's checks find depends on nothing else of the decision: worked out once per chunk for each
+    # (digest, anchoring block, recorded block) - a batch's decisions share them - and told for each decision in the
+    # same order and words (``rule_memo``; a digest of another JSON type than a string is judged each time)
+    key = (digest, anchor_block, (type(as_of), as_of) if isinstance(as_of, int) else None)
+    judged = rule_memo.get(key) if rule_memo is not None and type(digest) is str else None
+    if judged is None:
+        judged = _rule_set_findings(rule_sets, dept, digest, anchor_block, as_of)
+        if rule_memo is not None and type(digest) is str:
+            rule_memo[key] = judged
+    findings, rule_set, _published = judged
+    for check, detail in findings:
+        fail(check, detail)
+    if rule_set is None:
+        return
     input_digest = body.get("input_digest")
     if not isinstance(input_digest, str) or input_digest not in inputs:
         fail("input_missing", f"the recorded input {input_digest} is not in the database")
@@ -2371,8 +2405,9 @@ def _rerun(
         return
     view = {**decision_input, "certificates": facts}  # facts_view: the facts as the rules read them
     if credit is not None:
-        view = _credit_view(body, view, credit(), fail)
-        _check_credit_block(body, seq, credit(), fail)
+        book = credit()
+        view = _credit_view(body, view, book, fail)
+        _check_credit_block(body, seq, book, fail)
     # every rule may read what was lawfully erased: the outcome is then not re-derived, but still held to the
     # record's own fired with the engine's precedence (red team round 44)
     unknown = _unknown_rules(rule_set.document, erased) if erased else []
