@@ -396,13 +396,27 @@ def test_a_runs_kept_anchoring_gives_the_reports_worked_out_in_full(
         *anchor_edits(documents[21], documents[0]),
     ]
     view = ChainView(isolated.chain, isolated.settings.confirmations, max_head_age=3600)  # one head for every call
+    walked_in_full = [0, 0]  # merkle_proof_text's calls with the kept anchoring on, off
+    proof_text = verify_module.checks_core.merkle_proof_text
+
+    def counted(on: int) -> Any:
+        def merkle_proof_text(*args: Any) -> Any:
+            walked_in_full[on] += 1
+            return proof_text(*args)
+
+        return merkle_proof_text
+
     for sources in ([*documents, *edited, *documents], [*edited, *documents, *edited]):
         for at in (None, "2026-12-01T00:00:00Z"):
-            kept = verify_many(sources, view, now=NOW, at=at, workers=0)
             with monkeypatch.context() as m:
+                m.setattr(verify_module.checks_core, "merkle_proof_text", counted(0))
+                kept = verify_many(sources, view, now=NOW, at=at, workers=0)
+            with monkeypatch.context() as m:
+                m.setattr(verify_module.checks_core, "merkle_proof_text", counted(1))
                 m.setattr(verify_module, "_anchoring_key", lambda *_: None)  # nothing kept: every one in full
                 full = verify_many(sources, view, now=NOW, at=at, workers=0)
             assert as_json(kept) == as_json(full)
+    assert walked_in_full[0] < walked_in_full[1]  # the kept part was taken: proofs walked without the full check
     reports = verify_many(edited, view, now=NOW, workers=0)
     fresh = [verify_certificate(d, ChainView(isolated.chain, isolated.settings.confirmations), now=NOW) for d in edited]
     assert [comparable(r) for r in reports] == [comparable(r) for r in fresh]

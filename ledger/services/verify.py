@@ -1473,8 +1473,9 @@ class _Run:
         ] = {}
         # (department, type, block, schema): type_authority
         self._type_checks: dict[tuple[str, str, int, bytes], Check] = {}
-        # _anchoring's part that depends only on the anchor section's texts and the issuer (see _kept_anchoring)
-        self._anchorings: dict[tuple[str, str, str, str, str | None, int], _KeptAnchoring] = {}
+        # _anchoring's part that depends only on the anchor section's texts and the issuer (_KeptAnchoring), for a
+        # run of many certificates (verify_many's); None: nothing kept (a run of one would only pay for keeping it)
+        self._anchorings: dict[tuple[str, str, str, str, str | None, int], _KeptAnchoring] | None = None
 
     def check(self, name: str, ok: bool, detail: str) -> Check:
         """A check whose detail repeats across certificates (one object, reports are immutable): the view's, which
@@ -1763,6 +1764,7 @@ def verify_many(
     except ChainError:
         head = None  # each verification reports the chain failure itself
     run = _Run(view, at, head, now, expected)
+    run._anchorings = {}  # many certificates: each anchor section's batch part worked out once (_anchoring)
     # The cyclic collector is not paused here (the gateway runs this): one-shot callers pause it (ledger._gc).
     listed = sources if isinstance(sources, list) else list(sources)
     if head is not None and worker_count(workers, len(listed)):
@@ -2176,8 +2178,9 @@ def _anchoring(
     digest was given: ((anchoring block, last status change block), the status verdict), or None when a check
     stopped the rest (skipped, with the reason)."""
     items = checks.items
-    key = _anchoring_key(anchor, issuer, head)
-    kept = run._anchorings.get(key) if key is not None else None
+    anchorings = run._anchorings
+    key = _anchoring_key(anchor, issuer, head) if anchorings is not None else None
+    kept = anchorings.get(key) if key is not None and anchorings is not None else None
     # these anchor texts met before in this run: only the proof is the certificate's own
     if kept is not None and key is not None:
         elements = anchor.get("proof", [])
@@ -2258,8 +2261,8 @@ def _anchoring(
         items.append(run.check("issuer", True, f"issued and anchored by {issuer}"))
     items.append(department_key)
     items.append(signed)
-    if key is not None and len(run._anchorings) < _ANCHORINGS_KEPT:
-        run._anchorings[key] = _KeptAnchoring(root, batch, batch_facts, tuple(items[-5:]), {})
+    if key is not None and anchorings is not None and len(anchorings) < _ANCHORINGS_KEPT:
+        anchorings[key] = _KeptAnchoring(root, batch, batch_facts, tuple(items[-5:]), {})
     items.append(run.type_authority(issuer, certificate_type, batch))
     return _standing(run, items, facts, digest, root, batch, issuer, certificate_type, head)
 
