@@ -2184,8 +2184,25 @@ def _anchoring(
     # these anchor texts met before in this run: only the proof is the certificate's own
     if kept is not None and key is not None:
         elements = anchor.get("proof", [])
-        if run.view.proof_walks.root(digest, elements, kept.root) == kept.root:  # the usual form, leading there
-            # the passing check's detail names only the root and the proof's length (checks_core.proof_verdict)
+        try:  # merkle_proof_text's first step: the walk of a proof in the usual form
+            walked = run.view.proof_walks.root(digest, elements, kept.root)
+            # else worked out in full: a proof of another form read strictly, or one leading elsewhere
+            in_batch, proof_detail = (
+                (True, "")
+                if walked == kept.root
+                else checks_core.merkle_proof_text(digest, elements, kept.root, run.view.proof_walks, _proof)
+            )
+        except (InputError, ValueError) as exc:  # the root and signature texts read before: the proof's error
+            checks.add("merkle_proof", False, f"malformed anchor: {exc}")
+            checks.skip_rest("the anchor section is malformed")
+            return None
+        if not in_batch:
+            checks.add("merkle_proof", False, proof_detail)
+            checks.skip_rest("the certificate is not part of the anchored batch")
+            return None
+        if proof_detail:
+            items.append(run.check("merkle_proof", True, proof_detail))
+        else:  # the walk's: its detail names only the root and the proof's length (checks_core.proof_verdict)
             hashes = len(elements)  # a list: the walk read it
             passed = kept.proofs.get(hashes)
             if passed is None:
@@ -2193,20 +2210,6 @@ def _anchoring(
                     "merkle_proof", *checks_core.proof_verdict(kept.root, kept.root, hashes)
                 )
             items.append(passed)
-        else:  # worked out in full: a proof of another form read strictly, or one leading elsewhere
-            try:
-                in_batch, proof_detail = checks_core.merkle_proof_text(
-                    digest, elements, kept.root, run.view.proof_walks, _proof
-                )
-            except (InputError, ValueError) as exc:  # the root and signature texts read before: the proof's error
-                checks.add("merkle_proof", False, f"malformed anchor: {exc}")
-                checks.skip_rest("the anchor section is malformed")
-                return None
-            if not in_batch:
-                checks.add("merkle_proof", False, proof_detail)
-                checks.skip_rest("the certificate is not part of the anchored batch")
-                return None
-            items.append(run.check("merkle_proof", True, proof_detail))
         facts.update(kept.facts)
         items.extend(kept.checks)
         department = key[0]  # the issuer: a department (it passed _is_department when this was kept)
