@@ -388,6 +388,7 @@ def test_a_runs_kept_anchoring_gives_the_reports_worked_out_in_full(
     run for each (issuer, root, signature, department, signer, head) text it meets: the reports are those with
     nothing kept, in every order (an edited section met before the genuine one of its batch, and after), with a
     moment asked about, and those of a fresh view verifying each document on its own."""
+    from ledger.formats.certificate import load_document
     from ledger.services import verify as verify_module
 
     edited = [
@@ -395,6 +396,10 @@ def test_a_runs_kept_anchoring_gives_the_reports_worked_out_in_full(
         *anchor_edits(documents[12], documents[25]),
         *anchor_edits(documents[21], documents[0]),
     ]
+    # presentations (fields hidden: other field counts in the format check) and a moment asked about (another
+    # status detail): the passing checks a run keeps by what their details name
+    shown = [f for f in documents[3]["fields"] if f not in ("id", "type", "issuer", "issued_at")]
+    presented = [load_document(documents[3]).present(shown[:n]).to_json() for n in range(len(shown))]
     view = ChainView(isolated.chain, isolated.settings.confirmations, max_head_age=3600)  # one head for every call
     walked_in_full = [0, 0]  # merkle_proof_text's calls with the kept anchoring on, off
     proof_text = verify_module.checks_core.merkle_proof_text
@@ -417,9 +422,17 @@ def test_a_runs_kept_anchoring_gives_the_reports_worked_out_in_full(
                 full = verify_many(sources, view, now=NOW, at=at, workers=0)
             assert as_json(kept) == as_json(full)
     assert walked_in_full[0] < walked_in_full[1]  # the kept part was taken: proofs walked without the full check
+    for at in (None, "2026-12-01T00:00:00Z"):
+        sources = [*presented, *documents[:5], documents[22], *presented, *edited, documents[22]]
+        many = verify_many(sources, view, now=NOW, at=at, workers=0)
+        fresh = [
+            verify_certificate(d, ChainView(isolated.chain, isolated.settings.confirmations), now=NOW, at=at)
+            for d in sources
+        ]
+        assert [comparable(r) for r in many] == [comparable(r) for r in fresh]
+    assert len({r.check("format").detail for r in many[: len(presented)]}) > 2  # three field counts
+    assert all(r.ok for r in verify_many(presented, view, now=NOW, workers=0))
     reports = verify_many(edited, view, now=NOW, workers=0)
-    fresh = [verify_certificate(d, ChainView(isolated.chain, isolated.settings.confirmations), now=NOW) for d in edited]
-    assert [comparable(r) for r in reports] == [comparable(r) for r in fresh]
     # the same values spelled otherwise (root and signature in capitals, the signer in lower case) pass for the genuine
     # valid certificate and every other edit fails a check (many the format's: a section that is no anchor)
     assert [i for i, r in enumerate(reports) if r.ok] == [1, 4, 9]

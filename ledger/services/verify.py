@@ -1476,6 +1476,9 @@ class _Run:
         # _anchoring's part that depends only on the anchor section's texts and the issuer (_KeptAnchoring), for a
         # run of many certificates (verify_many's); None: nothing kept (a run of one would only pay for keeping it)
         self._anchorings: dict[tuple[str, str, str, str, str | None, int], _KeptAnchoring] | None = None
+        # the passing format, disclosure and status checks, by what their details name (the format and field counts;
+        # nothing; the moment asked about), for a run of many certificates as _anchorings
+        self._passed: dict[Any, Check] | None = None
 
     def check(self, name: str, ok: bool, detail: str) -> Check:
         """A check whose detail repeats across certificates (one object, reports are immutable): the view's, which
@@ -1765,6 +1768,7 @@ def verify_many(
         head = None  # each verification reports the chain failure itself
     run = _Run(view, at, head, now, expected)
     run._anchorings = {}  # many certificates: each anchor section's batch part worked out once (_anchoring)
+    run._passed = {}  # and the passing checks whose details repeat, once each
     # The cyclic collector is not paused here (the gateway runs this): one-shot callers pause it (ledger._gc).
     listed = sources if isinstance(sources, list) else list(sources)
     if head is not None and worker_count(workers, len(listed)):
@@ -2075,9 +2079,14 @@ def _verify_one(
         checks.add("format", False, str(exc))
         checks.skip_rest(unreadable)
         return Report(None, tuple(checks.items), None, run.at_text)
-    checks.items.append(
-        run.check("format", True, f"{doc.fmt}, {len(doc.fields)} disclosed and {len(doc.hidden)} hidden fields")
-    )
+    passed = run._passed
+    key = ("format", doc.fmt, len(doc.fields), len(doc.hidden)) if type(doc.fmt) is str else None
+    found = passed.get(key) if passed is not None and key is not None else None
+    if found is None:
+        found = run.check("format", True, f"{doc.fmt}, {len(doc.fields)} disclosed and {len(doc.hidden)} hidden fields")
+        if passed is not None and key is not None:
+            passed[key] = found
+    checks.items.append(found)
     try:
         with time_limit(run.seconds):
             return _verify(doc, run, checks, run.view.head() if run.head is None else run.head)
@@ -2151,7 +2160,15 @@ def _verify(doc: CertificateDocument, run: _Run, checks: _Checks, head: int) -> 
             ),
         )
     else:
-        items.append(run.check("disclosure", True, "id, type, issuer, issued_at and the validity dates are disclosed"))
+        passed = run._passed
+        disclosed = passed.get("disclosure") if passed is not None else None
+        if disclosed is None:
+            disclosed = run.check(
+                "disclosure", True, "id, type, issuer, issued_at and the validity dates are disclosed"
+            )
+            if passed is not None:
+                passed["disclosure"] = disclosed
+        items.append(disclosed)
     if run.expected is not None:
         items.append(_expected_check(run, run.expected, doc.fields.get("type"), doc.fields.get("issuer")))
     if digest is None:  # e.g. the type hidden (pl-cert/2: the digest commits to it), which disclosure named above
@@ -2351,7 +2368,16 @@ def _standing(
     when = f" in block {block}" if block else ""
     if ts:
         when += f" at {datetime.fromtimestamp(ts, UTC).isoformat().replace('+00:00', 'Z')}"
-    items.append(run.check("status", status == "valid", f"{status}{' as of ' + at_text if at_text else ''}{when}{why}"))
+    passed = run._passed
+    if status == "valid" and not when and not why and passed is not None:  # never changed: "valid" (as of ...)
+        found = passed.get("status")
+        if found is None:
+            found = passed["status"] = run.check("status", True, f"valid{' as of ' + at_text if at_text else ''}")
+        items.append(found)
+    else:
+        items.append(
+            run.check("status", status == "valid", f"{status}{' as of ' + at_text if at_text else ''}{when}{why}")
+        )
     return (batch.block_number, block), _Verdict(root, digest, status, block, at, batch, certificate_type)
 
 
