@@ -109,7 +109,7 @@ class Ledger:
         keystore = Keystore(settings.keys_dir, kdf_n=settings.keystore_kdf_n, kdf_floor=settings.keystore_kdf_floor)
         node = None
         if settings.embedded:
-            node = EmbeddedNode(settings.chain_dir, anvil=settings.anvil)
+            node = EmbeddedNode(settings.chain_dir, anvil=settings.anvil, clock_carry=settings.node_clock_carry_seconds)
             url = node.start()
             gas_price: int | None = 0
         else:

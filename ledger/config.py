@@ -20,6 +20,7 @@ DEFAULT_KDF_N = 2**16
 DEFAULT_KDF_FLOOR = 2**16
 """The lowest scrypt work factor (N) of a keystore this ledger creates or reads. Only the explicitly insecure
 ``LEDGER_INSECURE_KEYSTORE_KDF_FLOOR`` lowers it (the test suite does, to 1024, so keys are fast to create)."""
+DEFAULT_NODE_CLOCK_CARRY_SECONDS = 60
 
 
 def kdf_floor_from_env() -> int:
@@ -152,6 +153,13 @@ class Settings:
     # follow_bases; red team round 77c), in seconds: a permit falls within this (and one sweep) of its licence. 0: the
     # gateway does not (`ledger permits follow` still does, run by the department's own scheduler).
     permit_follow_seconds: int = field(default_factory=lambda: _int_env("LEDGER_PERMIT_FOLLOW_SECONDS", 300))
+    # The most seconds the machine's clock may be behind the embedded chain's last block at the node's start for the
+    # node to carry the chain's clock on from that block (ledger/onchain/node.py, ``clock_carry``); further behind,
+    # the start is refused (the clock was set back, or was ahead when the blocks were stamped). The default is the
+    # clock skew the ledger allows elsewhere (auth and consent: 60 s).
+    node_clock_carry_seconds: int = field(
+        default_factory=lambda: _int_env("LEDGER_NODE_CLOCK_CARRY_SECONDS", DEFAULT_NODE_CLOCK_CARRY_SECONDS)
+    )
 
     @classmethod
     def from_env(cls, data_dir: str | Path | None = None) -> Settings:

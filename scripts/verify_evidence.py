@@ -2124,6 +2124,9 @@ def service_item_bytes(code: str) -> bytes:
     return raw.ljust(32, b"\x00") if len(raw) <= 32 and code.isascii() else sha256(raw)
 
 
+ANY_ITEM = service_item_bytes("*")  # every service item, a grant of its own (docs/decisions.md)
+
+
 def item_words(item: bytes) -> str:
     """A service item's bytes32 in words: the code it pads, quoted, or its hex (the SHA-256 of a long code)."""
     code = item.rstrip(b"\x00")
@@ -4071,7 +4074,8 @@ class DecisionVerifier(Verifier):
     ) -> None:
         """A Failure when the node's registry answers department_key read for a decision's batch are not the ones the
         bundle's proven periods of the deciding department give: its wasActiveSignerAt answer (``said``) and its
-        statusHistory, whose periods up to the witnessed block must be the proven ones (the arrays only grow)."""
+        statusHistory, whose periods must begin with the proven ones (the arrays only grow), and any after them begin
+        after the witnessed block (a change pushes its period with its own block: red team round 87)."""
         history, where = proven
         signer, block, department = e["signer"].lower(), e["block_number"], e["department"]
         if registry_could_act_in(history, signer, APPROVER, block) != said:
@@ -4095,7 +4099,9 @@ class DecisionVerifier(Verifier):
                 "do not trust this node"
             )
         statuses = [(bool(a), int(r), int(f)) for a, r, f in history["statuses"]]
-        if periods[: len(statuses)] != statuses:
+        found = self.registry()
+        height = found[1] if found is not None else -1
+        if periods[: len(statuses)] != statuses or any(start <= height for _, _, start in periods[len(statuses) :]):
             raise Failure(
                 f"the node's registry answers {department!r}'s status periods {periods[: len(statuses) + 1]}, but "
                 f"{where} holds {statuses} (active, roles, from block): the node answered the registry's views from a "
@@ -4124,20 +4130,70 @@ class DecisionVerifier(Verifier):
         publishRuleSet records it) at the block that anchored the decision's log batch, the block the decision is
         evidenced by (DepartmentRegistry 2.6.0 serviceItemHistory, periods [from, until), until 0 = open; red team
         round 86s). The chain checks the item only when rules are published (BatchLog 3.0.0): a log batch is a Merkle
-        root of entries it cannot read. An item revoked after the anchoring leaves the decision valid."""
+        root of entries it cannot read. An item revoked after the anchoring leaves the decision valid. An officer's
+        decision that applied no rule set decides the item it names (the decision's service_item), which the
+        department must hold, or hold every item ("*"), there (red team round 86o)."""
         r, e = self.b["rule_set"], self.event or {}
+        body = self.b["decision"]["body"]
+        if (
+            r is None
+            and isinstance(body.get("withdrawal"), dict)
+            and body.get("outcome") == "reject"
+            and (body.get("overrides") is not None)
+        ):
+            return (
+                "a withdrawal of the case's approval after a supervision finding: it takes back the department's own "
+                "approval, so its item is not judged against the council's grants"
+            )
+        named = body.get("service_item")
+        dept, at = e["department"], e["block_number"]
         if r is None:
-            return "no rule set was applied, so no service item was decided under one (an officer's decision)"
+            if not isinstance(named, str) or not named:
+                raise Failure(
+                    "the officer's decision applied no rule set and names no service item: it decides an item no "
+                    "grant of the council's can be judged for"
+                )
+            return self.item_held(dept, at, service_item_bytes(named), "it applied no rule set")
         document = r.get("document")
         served = document.get("service_item") if isinstance(document, dict) else None
         item = service_item_bytes(served) if isinstance(served, str) and served else hexbytes(r["service_item"], 32)
-        dept, at = e["department"], e["block_number"]
+        said = self.item_held(dept, at, item, None)
+        decided_by = body.get("decided_by")
+        if (
+            not (isinstance(decided_by, dict) and decided_by.get("kind") == "officer")
+            or not isinstance(named, str)
+            or not named
+            or service_item_bytes(named) in (item, ANY_ITEM)
+            or item == ANY_ITEM
+            or (
+                isinstance(body.get("withdrawal"), dict)
+                and body.get("outcome") == "reject"
+                and body.get("overrides") is not None
+            )
+        ):
+            return said
+        # an officer's decision under the rules of another item than the one it names, which it decides (red team
+        # round 87): that item is judged too
+        return self.item_held(dept, at, service_item_bytes(named), "it applied the rules of another item")
+
+    def item_held(self, dept: str, at: int, item: bytes, officers: str | None) -> str:
+        """check_service_item_held's verdict on ``dept`` holding ``item`` at block ``at``: the item its rule set serves
+        (``officers`` None), or the one an officer's decision decides (``officers`` says how it came to: applying no
+        rule set, or another item's rules), held with every item ("*") beside it."""
         held, proof = self.held_item(dept, item, at)
+        if not held and officers is not None:  # a department holding "*" decides any item (round 86o)
+            held, proof = self.held_item(dept, ANY_ITEM, at)
+            item = ANY_ITEM if held else item
         if not held:
+            what = (
+                "that its rule set serves"
+                if officers is None
+                else f"that the officer's decision decides ({officers}), nor every item ('*')"
+            )
             raise Failure(
                 f"the decision was anchored in block {at}, when {dept} did not hold service item {item_words(item)} "
-                "that its rule set serves: the council had not made it responsible for that item then (never granted, "
-                "or revoked before; DepartmentRegistry serviceItemHistory)"
+                f"{what}: the council had not made it responsible for that item then (never granted, or revoked "
+                "before; DepartmentRegistry serviceItemHistory)"
             )
         return f"{dept} held service item {item_words(item)} at block {at}, which anchored the decision{proof}"
 
@@ -6060,6 +6116,11 @@ VERIFIED_WITHOUT_REGISTRY_PROOF = (
     "VERIFIED, without a proof of the registry: the issuer's key, status and type periods at the witnessed block are "
     "the node's word (--require-state-proof fails a bundle carrying none)"
 )
+# the verdict of a decision bundle whose registry proof carries no proof of the service item periods (red team round 87)
+VERIFIED_WITHOUT_ITEMS_PROOF = (
+    "VERIFIED, without a proof of the service items: the deciding department's service item periods at the witnessed "
+    "block are the node's word (--require-state-proof fails a bundle carrying none)"
+)
 VERIFIED_WITHOUT_HELD_HISTORY_PROOF = (
     "VERIFIED, without a proof of the held root's history: the certificate's status changes through the root it was "
     "first suspended under (the same digest anchored again) are the node's word (--require-state-proof fails a "
@@ -6080,6 +6141,8 @@ def verdict_line(results: list[tuple[str, str, str]]) -> str:
             return VERIFIED_WITHOUT_HELD_HISTORY_PROOF
         if any(name == "witnessed" and LOG_BATCH_NOT_PROVEN in detail for name, _, detail in results):
             return VERIFIED_WITHOUT_LOG_PROOF
+        if any(name == "witnessed" and ITEMS_NOT_PROVEN in detail for name, _, detail in results):
+            return VERIFIED_WITHOUT_ITEMS_PROOF
         return "VERIFIED"
     failed = [name for name, outcome, _ in results if outcome == "FAIL"]
     if failed:

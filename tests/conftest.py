@@ -22,7 +22,7 @@ import pytest
 from ledger.client import Ledger
 from ledger.config import Settings
 from ledger.onchain.chain import ROLE_APPROVER, ROLE_AUDITOR, ROLE_ISSUER, ROLE_VERIFIER
-from ledger.onchain.node import EmbeddedNode, _rpc
+from ledger.onchain.node import EmbeddedNode
 from ledger.services.departments import Council
 
 PASSPHRASE = "test-passphrase"
@@ -35,6 +35,10 @@ os.environ.setdefault("LEDGER_INSECURE_KEYSTORE_KDF_FLOOR", "1024")  # ...which 
 # shared ledger it would revoke or suspend another test's permits at a moment of its own. The test of that task
 # sets its interval itself (tests/test_redteam_round77c.py).
 os.environ.setdefault("LEDGER_PERMIT_FOLLOW_SECONDS", "0")
+# Tests move their nodes' clocks on (``evm_increaseTime``, up to weeks: council proposals expiring) and restart those
+# nodes: a restarted node carries its chain's clock on from its newest block however far ahead of the machine's clock
+# it is (ledger/onchain/node.py, clock_flags). Its tests (tests/test_node_clock.py) give their nodes their own bound.
+os.environ.setdefault("LEDGER_NODE_CLOCK_CARRY_SECONDS", str(10 * 366 * 24 * 3600))
 # The embedded demo council: three members, each key in its own keystore under its own passphrase. Council(ledger)
 # casts their votes from the test process (a convenience the CLI does not offer; docs/governance.md).
 DEMO_COUNCIL_PASSPHRASES = ("member one's passphrase", "member two's passphrase", "member three's passphrase")
@@ -176,7 +180,12 @@ def _ledger_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple
     each module's ``ledger`` starts from a copy of (module scope only)."""
     data_dir = tmp_path_factory.mktemp("ledger-template")
     settings = make_settings(data_dir)
-    node = EmbeddedNode(settings.chain_dir, anvil=settings.anvil, state_interval=SESSION_STATE_INTERVAL)
+    node = EmbeddedNode(
+        settings.chain_dir,
+        anvil=settings.anvil,
+        state_interval=SESSION_STATE_INTERVAL,
+        clock_carry=settings.node_clock_carry_seconds,
+    )
     node.start()
     try:
         with Ledger.open(settings, passphrase=PASSPHRASE) as instance:
@@ -284,22 +293,11 @@ def _mixed_mining_back(request: pytest.FixtureRequest) -> Iterator[None]:
         if node is None or not node.owned:  # a ledger of the test's own, or one stopped since
             continue
         url = node.url
-        stamped = int(str(_rpc(url, "eth_getBlockByNumber", ["latest", False])["timestamp"]), 16)  # type: ignore[index]
+        # the restart carries the chain's clock on from its newest block (node.clock_flags), however far a test moved
+        # it ahead of the machine's (round 75's verdict-at-a-moment test failed after test_state_proof without it)
         node.stop()
         node.start()
         assert node.url == url, f"the restarted node answers on {node.url}, not {url}: the ledger still asks {url}"
-        _keep_time_ahead_of(url, stamped)
-
-
-def _keep_time_ahead_of(url: str, stamped: int) -> None:
-    """A restarted anvil stamps its blocks by the machine's clock and forgets the time tests moved it on by
-    (``evm_increaseTime``): its next blocks were stamped before the last one (measured: 99 s earlier after +100),
-    and every later reading by time in the session (``--at``'s bisection over block times, ``statusAt``) found other
-    blocks than the chain's order gives (round 75's verdict-at-a-moment test failed after test_state_proof). The
-    node's clock is moved on again past the last block's stamp, as a chain's clock only moves on."""
-    behind = stamped - int(time.time())
-    if behind >= 0:
-        _rpc(url, "evm_increaseTime", [behind + 1])
 
 
 def member_cli(ledger: Ledger, member: int) -> tuple[list[str], dict[str, str]]:

@@ -24,6 +24,7 @@ import pytest
 from eth_utils.crypto import keccak
 
 from ledger.client import Ledger
+from ledger.onchain.chain import Chain, connect
 from ledger.services import decisions, evidence, issuance, status
 
 from .conftest import COURT_FORK, PASSPHRASE, make_records, write_jsonl
@@ -293,6 +294,43 @@ def both(
     assert (code == 0) == report.ok, (report.to_json(), result)
     assert failed_names(result) == {c.name for c in report.failed}, (report.to_json(), result)
     return report, code, result
+
+
+def through(ledger: Ledger, url: str) -> Chain:
+    """The ledger's deployment read through the node at ``url`` (a lying proxy's, say)."""
+    return Chain(connect(url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
+
+
+def witnessed_both(
+    ledger: Ledger,
+    bundle: dict[str, Any],
+    tmp: Path,
+    key: str,
+    *extra: str,
+    node: str | None = None,
+    name: str = "bundle.json",
+) -> tuple[evidence.BundleReport, dict[str, tuple[bool, str]], dict[str, Any]]:
+    """(the library's report, its checks {name: (passed, detail)}, the court's JSON answer) on ``bundle`` with the
+    witness key ``key`` through ``node`` (default: the honest node), asserting both fail and skip the same checks."""
+    path = tmp / name
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    chain = ledger.chain if node is None else through(ledger, node)
+    report = evidence.verify_bundle(
+        path, chain, witness_keys=[key], require_state_proof="--require-state-proof" in extra
+    )
+    _, result, stderr = standalone(ledger, path, "--witness-key", key, *extra, rpc=node)
+    assert result is not None, stderr
+    library = {c.name: (c.ok, c.detail) for c in report.checks}
+    failed = {c.name for c in report.checks if not c.ok and not c.skipped}
+    skipped = {c.name for c in report.checks if c.skipped}
+    assert failed == failed_names(result), (library, result["checks"])
+    assert skipped == {c["name"] for c in result["checks"] if c["result"] == "SKIP"}, (library, result["checks"])
+    return report, library, result
+
+
+def court_checks(result: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """The court's checks {name: (result, detail)}."""
+    return {c["name"]: (c["result"], c["detail"]) for c in result["checks"]}
 
 
 def decided(ledger: Ledger, department: str, n: int = 5) -> tuple[Any, list[dict[str, Any]]]:

@@ -236,7 +236,8 @@ def test_unanchored_decisions_are_counted_and_overdue_ones_reported(ledger: Ledg
         ledger,
         logchain.LOG_DECISIONS,
         dept,
-        {"format": "pl-decision/2", "case_id": "C-OLD", "decided_by": {"kind": "officer"}},
+        # an officer's decision names the item it decides (replay's service_item_not_held, red team round 86o)
+        {"format": "pl-decision/2", "case_id": "C-OLD", "service_item": "ITEM-1", "decided_by": {"kind": "officer"}},
         created_at=hour_ago,
     )
     lenient = LedgerClass(

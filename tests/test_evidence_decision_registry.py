@@ -15,7 +15,6 @@ periods to it, and give the same verdict on every case.
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +25,17 @@ from eth_utils.crypto import keccak
 from ledger.cli.evidence import verdict_line
 from ledger.client import Ledger
 from ledger.onchain import registryslots
-from ledger.onchain.chain import Chain, connect
 from ledger.onchain.ids import department_id_bytes
 from ledger.services import decisions, evidence, logchain
 from ledger.services.departments import Council
-from ledger.services.witness.bundle import registry_section
+from ledger.services.witness.bundle import VERIFIED_WITHOUT_ITEMS_PROOF, registry_section
 from ledger.services.witness.checkpoint import Checkpoint
 from ledger.services.witness.note import parse_note
 
 from .cli_support import mining_paused, rpc
 from .conftest import PASSPHRASE
 from .decision_support import applications, unique_rule_set
-from .evidence_support import SCRIPT_MODULE, decided, failed_names, rpc_url, standalone
+from .evidence_support import SCRIPT_MODULE, court_checks, decided, rpc_url, witnessed_both
 from .registry_support import batched, history_written, registry_calls
 from .rpc_proxy import RpcProxy
 from .witness_support import trusted_witness
@@ -51,35 +49,6 @@ STATUS_HISTORY = "0x" + keccak(text="statusHistory(bytes32)")[:4].hex()
 def _passphrases(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
     monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
-
-
-def _through(ledger: Ledger, url: str) -> Chain:
-    return Chain(connect(url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
-
-
-def _both(
-    ledger: Ledger, bundle: dict[str, Any], tmp: Path, key: str, *extra: str, node: str | None = None
-) -> tuple[evidence.BundleReport, dict[str, tuple[bool, str]], dict[str, Any]]:
-    """(the library's report, its checks {name: (passed, detail)}, the court's JSON answer) on ``bundle`` with the
-    witness key ``key`` through ``node`` (default: the honest node), asserting both fail and skip the same checks."""
-    path = tmp / "decision.json"
-    path.write_text(json.dumps(bundle), encoding="utf-8")
-    chain = ledger.chain if node is None else _through(ledger, node)
-    report = evidence.verify_bundle(
-        path, chain, witness_keys=[key], require_state_proof="--require-state-proof" in extra
-    )
-    _, result, stderr = standalone(ledger, path, "--witness-key", key, *extra, rpc=node)
-    assert result is not None, stderr
-    library = {c.name: (c.ok, c.detail) for c in report.checks}
-    failed = {c.name for c in report.checks if not c.ok and not c.skipped}
-    skipped = {c.name for c in report.checks if c.skipped}
-    assert failed == failed_names(result), (library, result["checks"])
-    assert skipped == {c["name"] for c in result["checks"] if c["result"] == "SKIP"}, (library, result["checks"])
-    return report, library, result
-
-
-def _court(result: dict[str, Any]) -> dict[str, tuple[str, str]]:
-    return {c["name"]: (c["result"], c["detail"]) for c in result["checks"]}
 
 
 def _decision(ledger: Ledger, department: str) -> str:
@@ -127,8 +96,8 @@ def test_a_witnessed_decision_bundle_proves_the_deciding_departments_registry_pe
             *registryslots.period_slots(dept, counts),
             *items.slots(dept, len(ours.items)),
         ], proven
-        report, library, result = _both(ledger, bundle, tmp_path, key, "--require-state-proof")
-        court = _court(result)
+        report, library, result = witnessed_both(ledger, bundle, tmp_path, key, "--require-state-proof")
+        court = court_checks(result)
         assert report.ok and all(r == "PASS" for r, _ in court.values()), (library, court)
         for detail in (library["witnessed"][1], court["witnessed"][1]):
             assert f"registry: 1 key, 1 status and {counts[2]} type periods of the deciding department" in detail
@@ -162,22 +131,22 @@ def test_registry_reads_answered_from_a_made_up_state_fail_both_decision_verifie
     for key, _ in trusted_witness(ledger, tmp_path):
         honest = _bundle(ledger, fresh_department, case_id)
         with RpcProxy(rpc_url(ledger), rewrite=record, rewrite_batch=batched(record)) as node:
-            report, library, _ = _both(ledger, honest, tmp_path, key, node=node.url)
+            report, library, _ = witnessed_both(ledger, honest, tmp_path, key, node=node.url)
         assert report.ok, library
         assert seen, "no registry read was recorded"
         with history_written(ledger, dept, change, honest["anchor"]["block_number"]):
             bundle = _bundle(ledger, fresh_department, case_id)
-            _, truth, _ = _both(ledger, bundle, tmp_path, key)
+            _, truth, _ = witnessed_both(ledger, bundle, tmp_path, key)
             assert not truth["department_key"][0], truth
             forged = copy.deepcopy(bundle)
             forged["department"] = honest["department"]  # the periods the operator's node answers
             stripped = copy.deepcopy(forged)
             del stripped["witness"]["state"]["registry"]
             with RpcProxy(rpc_url(ledger), rewrite=replay, rewrite_batch=batched(replay)) as node:
-                report, before, _ = _both(ledger, stripped, tmp_path, key, node=node.url)
+                report, before, _ = witnessed_both(ledger, stripped, tmp_path, key, node=node.url)
                 assert report.ok, before  # without the registry proof: the node's word, as before
-                _, library, result = _both(ledger, forged, tmp_path, key, node=node.url)
-    court = _court(result)
+                _, library, result = witnessed_both(ledger, forged, tmp_path, key, node=node.url)
+    court = court_checks(result)
     assert {n for n, (ok, _) in library.items() if not ok} == {"department_key", "department_history"}, library
     for name in ("department_key", "department_history"):
         assert PROVEN in library[name][1] and PROVEN in court[name][1], (library[name], court[name])
@@ -215,17 +184,17 @@ def test_a_node_hiding_a_suspension_between_the_decision_and_its_anchoring_fails
 
     for key, _ in trusted_witness(ledger, tmp_path):
         bundle = _bundle(ledger, fresh_department, str(apps[0]["case_id"]))
-        _, truth, _ = _both(ledger, bundle, tmp_path, key)
+        _, truth, _ = witnessed_both(ledger, bundle, tmp_path, key)
         assert not truth["department_key"][0] and "suspended" in truth["department_key"][1], truth
         forged = copy.deepcopy(bundle)
         forged["department"]["status_history"] = forged["department"]["status_history"][:1]
         stripped = copy.deepcopy(forged)
         del stripped["witness"]["state"]["registry"]
         with RpcProxy(rpc_url(ledger), rewrite=hides, rewrite_batch=batched(hides)) as node:
-            report, before, _ = _both(ledger, stripped, tmp_path, key, node=node.url)
+            report, before, _ = witnessed_both(ledger, stripped, tmp_path, key, node=node.url)
             assert report.ok, before  # without the registry proof: the node's word, as before
-            _, library, result = _both(ledger, forged, tmp_path, key, node=node.url)
-    court = _court(result)
+            _, library, result = witnessed_both(ledger, forged, tmp_path, key, node=node.url)
+    court = court_checks(result)
     assert {n for n, (ok, _) in library.items() if not ok} == {"department_key", "department_history"}, library
     for name in ("department_key", "department_history"):
         assert PROVEN in library[name][1] and PROVEN in court[name][1], (library[name], court[name])
@@ -264,16 +233,16 @@ def test_an_edited_or_stripped_registry_proof_in_a_decision_bundle(
     for edit in (another, altered):
         changed = copy.deepcopy(bundle)
         edit(changed)
-        _, library, result = _both(ledger, changed, tmp_path, key)
+        _, library, result = witnessed_both(ledger, changed, tmp_path, key)
         assert not library["witnessed"][0], (edit.__name__, library)
-        for detail in (library["witnessed"][1], _court(result)["witnessed"][1]):
+        for detail in (library["witnessed"][1], court_checks(result)["witnessed"][1]):
             assert PROVEN in detail and "the deciding department's" in detail, (edit.__name__, detail)
 
     stripped = copy.deepcopy(bundle)
     del stripped["witness"]["state"]["registry"]
-    report, library, result = _both(ledger, stripped, tmp_path, key)
+    report, library, result = witnessed_both(ledger, stripped, tmp_path, key)
     assert report.ok and result["verified"], (library, result["checks"])
-    for detail in (library["witnessed"][1], _court(result)["witnessed"][1]):
+    for detail in (library["witnessed"][1], court_checks(result)["witnessed"][1]):
         assert "log batch: " in detail and "registry: not proven" in detail, detail
     for name in ("department_key", "department_history"):
         assert PROVEN not in library[name][1], library[name]
@@ -285,9 +254,9 @@ def test_an_edited_or_stripped_registry_proof_in_a_decision_bundle(
     assert lines[0] == lines[1] and lines[0].startswith(
         "VERIFIED, without a proof of the registry: the deciding department's"
     ), lines
-    report, library, result = _both(ledger, stripped, tmp_path, key, "--require-state-proof")
+    report, library, result = witnessed_both(ledger, stripped, tmp_path, key, "--require-state-proof")
     assert {n for n, (ok, _) in library.items() if not ok} == {"witnessed"}, library
-    for detail in (library["witnessed"][1], _court(result)["witnessed"][1]):
+    for detail in (library["witnessed"][1], court_checks(result)["witnessed"][1]):
         assert "registry: not proven" in detail and "one is required" in detail, detail
 
 
@@ -321,21 +290,27 @@ def test_a_decision_bundles_registry_proof_without_its_service_items_is_partial_
     for key, _ in trusted_witness(ledger, tmp_path):
         bundle = _bundle(ledger, fresh_department, case_id)
         older = _without_items(bundle, dept)
-        report, library, result = _both(ledger, older, tmp_path, key)
-        court = _court(result)
+        report, library, result = witnessed_both(ledger, older, tmp_path, key)
+        court = court_checks(result)
         assert report.ok and result["verified"], (library, court)
         for detail in (library["witnessed"][1], court["witnessed"][1]):
             assert "registry: 1 key, 1 status" in detail and "service items: not proven" in detail, detail
         assert PROVEN in library["department_key"][1] and PROVEN in court["department_key"][1], library
         assert PROVEN not in library["service_item_held"][1], library["service_item_held"]
         assert report.state_proof == result["state_proof"] == "partial"
-        report, library, result = _both(ledger, older, tmp_path, key, "--require-state-proof")
+        # the last line says so too, in both (a passing check's detail was the only place it showed)
+        verdicts = {
+            verdict_line(report),
+            COURT.verdict_line([(c["name"], c["result"], c["detail"]) for c in result["checks"]]),
+        }
+        assert verdicts == {VERIFIED_WITHOUT_ITEMS_PROOF}, verdicts
+        report, library, result = witnessed_both(ledger, older, tmp_path, key, "--require-state-proof")
         assert {n for n, (ok, _) in library.items() if not ok} == {"witnessed"}, library
-        for detail in (library["witnessed"][1], _court(result)["witnessed"][1]):
+        for detail in (library["witnessed"][1], court_checks(result)["witnessed"][1]):
             assert "service items: not proven" in detail and "is required (--require-state-proof)" in detail, detail
 
         cut = _without_items(bundle, dept, keep_length=True)
-        _, library, result = _both(ledger, cut, tmp_path, key)
+        _, library, result = witnessed_both(ledger, cut, tmp_path, key)
         assert not library["witnessed"][0], library
-        for detail in (library["witnessed"][1], _court(result)["witnessed"][1]):
+        for detail in (library["witnessed"][1], court_checks(result)["witnessed"][1]):
             assert PROVEN in detail and "holds no proof of storage slot" in detail, detail

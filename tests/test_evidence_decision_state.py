@@ -14,7 +14,6 @@ answers (``anchor_event``, ``rule_set_published``) to it, and give the same verd
 from __future__ import annotations
 
 import copy
-import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,7 +25,7 @@ from eth_utils.crypto import keccak
 from ledger.cli.evidence import verdict_line
 from ledger.client import Ledger
 from ledger.onchain import logslots, stateproof
-from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER, ROLE_VERIFIER, Chain, connect
+from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER, ROLE_VERIFIER
 from ledger.onchain.ids import department_id_bytes
 from ledger.services import decisions, evidence, logchain
 from ledger.services.departments import Council
@@ -36,7 +35,7 @@ from ledger.services.witness.note import parse_note
 
 from .cli_support import mining_paused, rpc
 from .conftest import PASSPHRASE, TEST_ITEMS, TEST_TYPES
-from .evidence_support import SCRIPT_MODULE, decided, failed_names, rpc_url, standalone
+from .evidence_support import SCRIPT_MODULE, court_checks, decided, rpc_url, witnessed_both
 from .rpc_proxy import RpcProxy
 from .witness_support import trusted_witness
 
@@ -114,35 +113,6 @@ def case(ledger: Ledger, tmp_path_factory: pytest.TempPathFactory) -> Iterator[C
                 }
             assert all(others.values()), others
             yield Case(bundle, key, department, others, officer)
-
-
-def _through(ledger: Ledger, url: str) -> Chain:
-    return Chain(connect(url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
-
-
-def _both(
-    ledger: Ledger, bundle: dict[str, Any], tmp: Path, key: str, *extra: str, node: str | None = None
-) -> tuple[evidence.BundleReport, dict[str, tuple[bool, str]], dict[str, Any]]:
-    """(the library's report, its checks {name: (passed, detail)}, the court's JSON answer) on ``bundle`` with the
-    witness key ``key`` through ``node`` (default: the honest node), asserting both fail the same checks."""
-    path = tmp / "decision.json"
-    path.write_text(json.dumps(bundle), encoding="utf-8")
-    chain = ledger.chain if node is None else _through(ledger, node)
-    report = evidence.verify_bundle(
-        path, chain, witness_keys=[key], require_state_proof="--require-state-proof" in extra
-    )
-    _, result, stderr = standalone(ledger, path, "--witness-key", key, *extra, rpc=node)
-    assert result is not None, stderr
-    library = {c.name: (c.ok, c.detail) for c in report.checks}
-    failed = {c.name for c in report.checks if not c.ok and not c.skipped}
-    skipped = {c.name for c in report.checks if c.skipped}
-    assert failed == failed_names(result), (library, result["checks"])
-    assert skipped == {c["name"] for c in result["checks"] if c["result"] == "SKIP"}, (library, result["checks"])
-    return report, library, result
-
-
-def _court(result: dict[str, Any]) -> dict[str, tuple[str, str]]:
-    return {c["name"]: (c["result"], c["detail"]) for c in result["checks"]}
 
 
 def _lying(lie: Callable[[str, Any, Any], Any]) -> tuple[Any, Any]:
@@ -274,8 +244,8 @@ def test_a_witnessed_decision_bundle_proves_its_log_batch_and_rule_set_in_both_v
     dept = department_id_bytes(case.department)
     root, digest = bytes.fromhex(bundle["anchor"]["root"][2:]), bytes.fromhex(bundle["rule_set"]["digest"][2:])
     assert [int(e["key"], 16) for e in state["log"]["storageProof"]] == logslots.decision_slots(dept, root, digest)
-    report, library, result = _both(ledger, bundle, tmp_path, case.key, "--require-state-proof")
-    court = _court(result)
+    report, library, result = witnessed_both(ledger, bundle, tmp_path, case.key, "--require-state-proof")
+    court = court_checks(result)
     assert report.ok and all(r == "PASS" for r, _ in court.values()), (library, court)
     for detail in (library["witnessed"][1], court["witnessed"][1]):
         assert "log batch: " in detail and "proven at block" in detail and "publication (block" in detail, detail
@@ -327,10 +297,10 @@ def test_an_officers_decision_without_rules_proves_its_log_batch_alone_in_both_v
     root = bytes.fromhex(bundle["anchor"]["root"][2:])
     keys = [int(e["key"], 16) for e in bundle["witness"]["state"]["log"]["storageProof"]]
     assert keys == logslots.decision_slots(dept, root, None)
-    report, library, result = _both(ledger, bundle, tmp_path, case.key, "--require-state-proof")
+    report, library, result = witnessed_both(ledger, bundle, tmp_path, case.key, "--require-state-proof")
     assert report.ok and result["verified"], (library, result["checks"])
     assert report.state_proof == result["state_proof"] == "proven"
-    assert "publication" not in library["witnessed"][1] and "publication" not in _court(result)["witnessed"][1]
+    assert "publication" not in library["witnessed"][1] and "publication" not in court_checks(result)["witnessed"][1]
 
 
 def test_the_court_states_the_compilers_layout_of_the_log_contracts_records() -> None:
@@ -372,11 +342,11 @@ def test_a_node_answering_another_head_hash_fails_anchor_event_by_the_proven_rec
     stripped = copy.deepcopy(bundle)
     del stripped["witness"]["state"]
     with RpcProxy(rpc_url(ledger), rewrite=one, rewrite_batch=batch) as node:
-        report, library, result = _both(ledger, stripped, tmp_path, case.key, node=node.url)
+        report, library, result = witnessed_both(ledger, stripped, tmp_path, case.key, node=node.url)
         assert report.ok and result["verified"], (library, result["checks"])  # the node's word, as before
-        report, library, result = _both(ledger, bundle, tmp_path, case.key, node=node.url)
+        report, library, result = witnessed_both(ledger, bundle, tmp_path, case.key, node=node.url)
         assert node.saw(LOG_BATCH), "the lie was never told"
-    court = _court(result)
+    court = court_checks(result)
     assert not library["anchor_event"][0] and court["anchor_event"][0] == "FAIL", (library, court)
     for detail in (library["anchor_event"][1], court["anchor_event"][1]):
         assert LOG_PROOF in detail and "head hash" in detail and "do not trust this node" in detail, detail
@@ -396,11 +366,11 @@ def test_a_node_answering_an_earlier_publication_fails_rule_set_published_by_the
     stripped = copy.deepcopy(bundle)
     del stripped["witness"]["state"]
     with RpcProxy(rpc_url(ledger), rewrite=one, rewrite_batch=batch) as node:
-        report, library, result = _both(ledger, stripped, tmp_path, case.key, node=node.url)
+        report, library, result = witnessed_both(ledger, stripped, tmp_path, case.key, node=node.url)
         assert report.ok and result["verified"], (library, result["checks"])  # the node's word, as before
-        report, library, result = _both(ledger, bundle, tmp_path, case.key, node=node.url)
+        report, library, result = witnessed_both(ledger, bundle, tmp_path, case.key, node=node.url)
         assert node.saw(RULE_SET), "the lie was never told"
-    court = _court(result)
+    court = court_checks(result)
     assert not library["rule_set_published"][0] and court["rule_set_published"][0] == "FAIL", (library, court)
     for detail in (library["rule_set_published"][1], court["rule_set_published"][1]):
         assert LOG_PROOF in detail and f"block: node {real - 1}, proven {real}" in detail, detail
@@ -428,10 +398,10 @@ def test_a_node_moving_the_anchoring_to_another_block_fails_anchor_event_by_the_
     stripped = copy.deepcopy(bundle)
     del stripped["witness"]["state"]
     with RpcProxy(rpc_url(ledger), rewrite=one, rewrite_batch=batch) as node:
-        report, library, result = _both(ledger, stripped, tmp_path, case.key, node=node.url)
+        report, library, result = witnessed_both(ledger, stripped, tmp_path, case.key, node=node.url)
         assert report.ok and result["verified"], (library, result["checks"])  # the node's word, as before
-        report, library, result = _both(ledger, bundle, tmp_path, case.key, node=node.url)
-    court = _court(result)
+        report, library, result = witnessed_both(ledger, bundle, tmp_path, case.key, node=node.url)
+    court = court_checks(result)
     assert not library["anchor_event"][0] and court["anchor_event"][0] == "FAIL", (library, court)
     for detail in (library["anchor_event"][1], court["anchor_event"][1]):
         assert LOG_PROOF in detail and f"block: node {moved}, proven {a['block_number']}" in detail, detail
@@ -454,8 +424,8 @@ def test_a_section_of_another_record_or_block_fails_witnessed_in_both(
     def edit(b: dict[str, Any]) -> None:
         b["witness"]["state"] = {"block": section["block"], "log": section["log"]}
 
-    _, library, result = _both(ledger, case.edited(edit), tmp_path, case.key)
-    court = _court(result)
+    _, library, result = witnessed_both(ledger, case.edited(edit), tmp_path, case.key)
+    court = court_checks(result)
     assert {n for n, (ok, _) in library.items() if not ok} == {"witnessed"}, library
     for detail in (library["witnessed"][1], court["witnessed"][1]):
         assert f"{LOG_PROOF} does not prove" in detail, detail
@@ -477,7 +447,7 @@ def test_a_section_cut_or_altered_fails_witnessed_in_both(ledger: Ledger, case: 
         else:
             del b["witness"]["state"]["log"]
 
-    _, library, _result = _both(ledger, case.edited(edit), tmp_path, case.key)
+    _, library, _result = witnessed_both(ledger, case.edited(edit), tmp_path, case.key)
     assert {n for n, (ok, _) in library.items() if not ok} == {"witnessed"}, library
 
 
@@ -491,8 +461,8 @@ def test_a_decision_bundle_without_the_section_is_partial_and_fails_when_a_proof
     verifiers pass, saying "log batch: not proven", report ``state_proof`` "partial" and end "VERIFIED, without a proof
     of the log batch"; under ``--require-state-proof`` both fail ``witnessed``."""
     bundle = case.edited(lambda b: b["witness"].pop("state"))
-    report, library, result = _both(ledger, bundle, tmp_path, case.key)
-    court = _court(result)
+    report, library, result = witnessed_both(ledger, bundle, tmp_path, case.key)
+    court = court_checks(result)
     assert report.ok and result["verified"], (library, court)
     for detail in (library["witnessed"][1], court["witnessed"][1]):
         assert "log batch: not proven" in detail, detail
@@ -502,9 +472,9 @@ def test_a_decision_bundle_without_the_section_is_partial_and_fails_when_a_proof
         COURT.verdict_line([(c["name"], c["result"], c["detail"]) for c in result["checks"]]),
     )
     assert lines[0] == lines[1] and lines[0].startswith("VERIFIED, without a proof of the log batch"), lines
-    report, library, result = _both(ledger, bundle, tmp_path, case.key, "--require-state-proof")
+    report, library, result = witnessed_both(ledger, bundle, tmp_path, case.key, "--require-state-proof")
     assert {n for n, (ok, _) in library.items() if not ok} == {"witnessed"}, library
-    for detail in (library["witnessed"][1], _court(result)["witnessed"][1]):
+    for detail in (library["witnessed"][1], court_checks(result)["witnessed"][1]):
         assert "a proof of the log batch is required" in detail, detail
 
 

@@ -23,7 +23,6 @@ import pytest
 from ledger.cli.evidence import verdict_line
 from ledger.client import Ledger
 from ledger.onchain import registryslots
-from ledger.onchain.chain import Chain, connect
 from ledger.onchain.ids import department_id_bytes
 from ledger.services import evidence
 from ledger.services.departments import Council
@@ -32,7 +31,7 @@ from ledger.services.witness.bundle import registry_section, state_section
 
 from .cli_support import drop_older_states, mining_paused
 from .conftest import PASSPHRASE, make_records
-from .evidence_support import SCRIPT_MODULE, failed_names, issue, rpc_url, standalone
+from .evidence_support import SCRIPT_MODULE, court_checks, issue, rpc_url, standalone, witnessed_both
 from .registry_support import batched, history_written, registry_calls
 from .rpc_proxy import RpcProxy
 from .witness_support import trusted_witness
@@ -47,28 +46,13 @@ def _passphrases(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
 
 
-def _through(ledger: Ledger, url: str) -> Chain:
-    return Chain(connect(url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
-
-
 def _both(
     ledger: Ledger, bundle: dict[str, Any], tmp: Path, key: str, *extra: str, node: str | None = None
 ) -> tuple[dict[str, tuple[bool, str]], dict[str, tuple[str, str]]]:
-    """Each check of (the library, the court's verifier) on ``bundle`` with witness key ``key``, through ``node``
-    (default: the honest node): {name: (passed, detail)}, {name: (result, detail)}; asserting they fail the same
-    checks."""
-    path = tmp / "bundle.json"
-    path.write_text(json.dumps(bundle), encoding="utf-8")
-    chain = ledger.chain if node is None else _through(ledger, node)
-    report = evidence.verify_bundle(
-        path, chain, witness_keys=[key], require_state_proof="--require-state-proof" in extra
-    )
-    _, result, stderr = standalone(ledger, path, "--witness-key", key, *extra, rpc=node)
-    assert result is not None, stderr
-    library = {c.name: (c.ok, c.detail) for c in report.checks}
-    court = {c["name"]: (c["result"], c["detail"]) for c in result["checks"]}
-    assert {n for n, (ok, _) in library.items() if not ok} == failed_names(result), (library, court)
-    return library, court
+    """Each check of (the library, the court's verifier) on ``bundle``: {name: (passed, detail)}, {name: (result,
+    detail)}; both fail and skip the same checks (``witnessed_both``)."""
+    _, library, result = witnessed_both(ledger, bundle, tmp, key, *extra, node=node)
+    return library, court_checks(result)
 
 
 def _bundle(ledger: Ledger, target: dict[str, Any]) -> dict[str, Any]:

@@ -29,11 +29,13 @@ from ..services import evidence
 from ..services.witness.bundle import (
     DECIDER,
     HELD_HISTORY_NOT_PROVEN,
+    ITEMS_NOT_PROVEN,
     LOG_BATCH_NOT_PROVEN,
     REGISTRY_NOT_PROVEN,
     STATE_PROOF_ABSENT,
     VERIFIED_WITHOUT_DECIDER_REGISTRY_PROOF,
     VERIFIED_WITHOUT_HELD_HISTORY_PROOF,
+    VERIFIED_WITHOUT_ITEMS_PROOF,
     VERIFIED_WITHOUT_LOG_PROOF,
     VERIFIED_WITHOUT_REGISTRY_PROOF,
     VERIFIED_WITHOUT_STATE_PROOF,
@@ -211,6 +213,8 @@ def verdict_line(report: evidence.BundleReport) -> str:
             return VERIFIED_WITHOUT_HELD_HISTORY_PROOF
         if any(c.name == "witnessed" and LOG_BATCH_NOT_PROVEN in c.detail for c in report.checks):
             return VERIFIED_WITHOUT_LOG_PROOF
+        if any(c.name == "witnessed" and ITEMS_NOT_PROVEN in c.detail for c in report.checks):
+            return VERIFIED_WITHOUT_ITEMS_PROOF
         return "VERIFIED"
     if report.failed:
         return "NOT VERIFIED: " + ", ".join(c.name for c in report.failed)

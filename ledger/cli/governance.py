@@ -457,7 +457,7 @@ def _deploy(args: argparse.Namespace) -> int:
 
 def _node(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.data_dir)
-    node = EmbeddedNode(settings.chain_dir, anvil=settings.anvil)
+    node = EmbeddedNode(settings.chain_dir, anvil=settings.anvil, clock_carry=settings.node_clock_carry_seconds)
     url = node.start()
     print(f"embedded chain at {url} (state in {node.state_file}); Ctrl-C stops it", flush=True)
     stop = False

@@ -346,10 +346,14 @@ REPLAY_CHECKS: dict[str, dict[str, tuple[str, str]]] = {
     "service_item_not_held": {
         "en": (
             "service item not held",
-            "The department did not hold the service item its rule set serves when the decision was anchored: the "
-            "council had not made it responsible for that item then.",
+            "The department did not hold the service item its rule set serves (an officer's decision without a rule "
+            "set: the item it names) when the decision was anchored: the council had not made it responsible for that "
+            "item then.",
         ),
-        "zh-CN": ("无权办理该事项", "决定上链时，该部门未获授权办理其规则集所适用的服务事项。"),
+        "zh-CN": (
+            "无权办理该事项",
+            "决定上链时，该部门未获授权办理其规则集所适用的服务事项（未适用规则集的人工决定：其所列服务事项）。",
+        ),
     },
     "rule_set_other_department": {
         "en": (

@@ -14,6 +14,7 @@ The slots are the compiler's (``storageLayout`` in ledger/onchain/contracts.json
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -165,16 +166,28 @@ MAX_KEPT_BATCHES = 256
 # The most rule set records kept beside them: the newest published by the departments of the kept batches up to the
 # checkpoint (a department publishes a few; a decision applies one of its own)
 MAX_KEPT_RULE_SETS = 64
+# The most (department, digest) pairs of the carried list of publications (``published``, below) read from a kept file:
+# far above any real ledger's (some fifty departments, each keeping its newest MAX_KEPT_RULE_SETS); past it the list
+# is not read and the publications are scanned from the deployment again
+MAX_CARRIED_RULE_SETS = 1 << 16
 LOG_ANCHORED_TOPIC = "0x" + keccak(text="LogBatchAnchored(bytes32,bytes32,bytes32,uint64,uint64,bytes32,address)").hex()
 RULE_SET_TOPIC = "0x" + keccak(text="RuleSetPublished(bytes32,bytes32,bytes32)").hex()
 
 
-def kept_at(chain: Any, height: int, block_hash: bytes, since: int) -> dict[str, Any]:
+def kept_at(chain: Any, height: int, block_hash: bytes, since: int, published: Any = None) -> dict[str, Any]:
     """What collect keeps of the log contract with the checkpoint of block ``height`` (hash ``block_hash``): the
     ``eth_getProof`` answers, each checked against that hash, of every word of the records of the decision-log batches
     anchored in blocks ``since + 1`` to ``height`` (at most :data:`MAX_KEPT_BATCHES`, the newest) and of the rule sets
     their departments published up to ``height`` (at most :data:`MAX_KEPT_RULE_SETS`, the newest), packed as the
-    registry's are (each trie node once). A ChainError when the node cannot prove them."""
+    registry's are (each trie node once). A ChainError when the node cannot prove them.
+
+    The rule sets are chosen from every department's publications up to ``height`` (``published``: the newest
+    :data:`MAX_KEPT_RULE_SETS` of each, in chain order, with the block the list covers), carried forward from the
+    previous checkpoint's file (``published``, that file's section) so only the blocks since are scanned; without
+    one that reads well, from the deployment. The list only chooses which slots' proofs are kept: every proof is
+    checked against the cosigned hash wherever it is used, so a list an insider edited at worst leaves a rule set's
+    proof out (the bundle asks the node, or says "not proven"), never makes a verifier believe a record the chain
+    does not hold (tests/test_witness_kept_log.py)."""
     from . import chainread, registryslots, stateproof
 
     log = chain.deployment.log
@@ -191,20 +204,26 @@ def kept_at(chain: Any, height: int, block_hash: bytes, since: int) -> dict[str,
         if pair not in batches:
             batches.append(pair)
     batches = batches[-MAX_KEPT_BATCHES:]
-    rule_sets: list[tuple[str, str]] = []
-    departments = sorted({dept for dept, _ in batches})
-    if departments:
-        for entry in chainread.scan_raw(
-            chain,
-            {"address": log, "topics": [RULE_SET_TOPIC, None, departments]},
-            what="the rule sets of the departments whose decision batches are kept",
-            start=0,
-            end=height,
-        ):
-            pair = (_topic(entry, 2), _topic(entry, 1))
-            if pair not in rule_sets:
-                rule_sets.append(pair)
-    rule_sets = rule_sets[-MAX_KEPT_RULE_SETS:]
+    carried = _carried(published, since, height)
+    if carried is None:  # none carried (a first checkpoint, an older file) or one that does not read well
+        index, start = [], int(getattr(chain.deployment, "deployed_block", 0) or 0)
+    else:
+        index, start = carried[0], carried[1] + 1
+    seen = set(index)
+    for entry in chainread.scan_raw(
+        chain,
+        {"address": log, "topics": [RULE_SET_TOPIC]},
+        what="the rule sets published since the previous checkpoint",
+        start=start,
+        end=height,
+    ):
+        pair = (_topic(entry, 2), _topic(entry, 1))
+        if pair not in seen:
+            seen.add(pair)
+            index.append(pair)
+    index = _newest_of_each(index, MAX_KEPT_RULE_SETS)
+    departments = {dept for dept, _ in batches}
+    rule_sets = [pair for pair in index if pair[0] in departments][-MAX_KEPT_RULE_SETS:]
     slots = [s for d, r in batches for s in batch_slots(bytes.fromhex(d[2:]), bytes.fromhex(r[2:]))]
     slots += [s for d, g in rule_sets for s in rule_set_slots(bytes.fromhex(d[2:]), bytes.fromhex(g[2:]))]
     answers = []
@@ -218,8 +237,48 @@ def kept_at(chain: Any, height: int, block_hash: bytes, since: int) -> dict[str,
         "since": since,
         "batches": [list(pair) for pair in batches],
         "rule_sets": [list(pair) for pair in rule_sets],
+        "published": {"through": height, "rule_sets": [list(pair) for pair in index]},
         **registryslots.packed(answers),
     }
+
+
+_WORD = re.compile(r"0x[0-9a-f]{64}")
+
+
+def _is_word(value: Any) -> bool:
+    return type(value) is str and _WORD.fullmatch(value) is not None
+
+
+def _carried(published: Any, since: int, height: int) -> tuple[list[tuple[str, str]], int] | None:
+    """The carried list of publications (``published``, a kept file's: ``through``, the block it covers, and its
+    ``rule_sets``, (department, digest) pairs in chain order) and its block, or None when it does not read as one
+    the previous checkpoint's collect (at block ``since``) wrote for a checkpoint below ``height``: then the
+    publications are scanned from the deployment, as if none were carried."""
+    if not isinstance(published, dict):
+        return None
+    through, pairs = published.get("through"), published.get("rule_sets")
+    if type(through) is not int or not -1 <= through <= since or through >= height:
+        return None
+    if type(pairs) is not list or len(pairs) > MAX_CARRIED_RULE_SETS:
+        return None
+    index: list[tuple[str, str]] = []
+    for pair in pairs:
+        if type(pair) is not list or len(pair) != 2 or not all(_is_word(x) for x in pair):
+            return None
+        index.append((pair[0], pair[1]))
+    return list(dict.fromkeys(index)), through
+
+
+def _newest_of_each(pairs: list[tuple[str, str]], most: int) -> list[tuple[str, str]]:
+    """``pairs`` (department, digest) in their order, keeping only the newest ``most`` of each department."""
+    counts: dict[str, int] = {}
+    kept: list[tuple[str, str]] = []
+    for pair in reversed(pairs):
+        counts[pair[0]] = counts.get(pair[0], 0) + 1
+        if counts[pair[0]] <= most:
+            kept.append(pair)
+    kept.reverse()
+    return kept
 
 
 def _topic(entry: Any, index: int) -> str:

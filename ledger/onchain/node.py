@@ -10,11 +10,22 @@ The chain keeps its identity across restarts. anvil 1.7.1 makes a fresh block 0 
 at every start and adds it to the state file next to the ones of earlier starts; which of them it loads as block
 0 next time depends on hash-map order, so the genesis hash, which evidence bundles and the deployment file name,
 would change at random. ``--init`` (a fixed genesis) cannot be combined with ``--state``, and ``--timestamp``
-also rewinds the clock of every later block to it. So the genesis hash is recorded in
+at genesis's stamp also rewinds the clock of every later block to it. So the genesis hash is recorded in
 ``chain/genesis.json``, and before each start the state file is rewritten to hold that block 0 only (anvil then
 loads it over its fresh one); a start whose block 0 is not the recorded one is refused. The hash is recorded at
 the first start that finds a state file (the parent of block 1, else its oldest block 0), so a node killed
 before its first dump simply starts a new chain, as nothing of the old one was kept.
+
+The chain's clock only moves on. anvil 1.7.1 reloading its state stamps the next blocks by the machine's clock,
+whatever the last block's stamp (measured: a block 99 s before its parent after the clock was 100 s ahead), so a host
+clock set back across a restart would have block times go back, and every reading by time (``--at``'s bisection over
+block times, ``statusAt``) would find other blocks than the chain's order gives. So before each start the last
+block's stamp in the state file is compared with the clock: when the clock is behind it by at most ``clock_carry``
+seconds (``LEDGER_NODE_CLOCK_CARRY_SECONDS``, 60 by default: the clock skew the ledger allows elsewhere) the node is
+started with ``--timestamp`` at that stamp, which anvil takes as the time of its fresh block 0 (dropped: the state's
+block 0 is loaded over it) and as the clock its next blocks are stamped by (that stamp plus the seconds since the
+start); further behind, the start is refused, naming both times and what to do. No ``evm_*`` call is made: the
+option is anvil's own, at start.
 
 The node gets the environment without any ``LEDGER_*`` variable: it needs none, and the passphrase, the token
 secret, the vault key and a database URL with its password must not be readable in ``/proc/<pid>/environ`` of a
@@ -38,6 +49,7 @@ from typing import Any
 import rlp
 from eth_utils import keccak
 
+from ..config import DEFAULT_NODE_CLOCK_CARRY_SECONDS
 from ..errors import ChainError
 from ..formats.canonical import json_loads
 from .toolchain import tool_path
@@ -160,16 +172,22 @@ def header_hash(header: dict[str, str]) -> str:
 def pin_genesis(state_file: Path, genesis: str | None) -> str | None:
     """Leave exactly one block 0 in ``state_file``: the one whose hash is ``genesis`` (or, with no record, the
     parent of block 1, else the oldest). Returns that block's hash (None when the file holds no block 0)."""
+    return pin_and_stamp(state_file, genesis)[0]
+
+
+def pin_and_stamp(state_file: Path, genesis: str | None) -> tuple[str | None, int | None]:
+    """:func:`pin_genesis`, and the timestamp of the state's newest block after it (None without a state file or
+    blocks): the state file is read once (some megabytes on a grown chain)."""
     try:
         state = json_loads(state_file.read_text())
     except FileNotFoundError:
-        return None
+        return None, None
     except ValueError as exc:
         raise ChainError(
             f"the embedded chain's state file {state_file} is unreadable ({exc}); restore it from a backup"
         ) from exc
     try:
-        return _pin_genesis(state_file, state, genesis)
+        return _pin_genesis(state_file, state, genesis), _last_stamp(state)
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise ChainError(
             f"the embedded chain's state file {state_file} is not one anvil wrote ({type(exc).__name__}: {exc}); "
@@ -200,6 +218,41 @@ def _pin_genesis(state_file: Path, state: Any, genesis: str | None) -> str | Non
     return genesis.lower()
 
 
+def _last_stamp(state: Any) -> int | None:
+    """The timestamp of the newest block (by number) of the state file's ``blocks`` (None when it lists none)."""
+    blocks = state.get("blocks") or []
+    if not blocks:
+        return None
+    newest = max(blocks, key=lambda b: int(b["header"]["number"], 16))
+    return int(newest["header"]["timestamp"], 16)
+
+
+def clock_flags(last_stamp: int | None, now: float, carry: int, state_file: Path) -> list[str]:
+    """anvil's start options keeping the chain's clock moving on from ``last_stamp``, the state's newest block's
+    timestamp, when the machine's clock ``now`` is behind it by at most ``carry`` seconds (``--timestamp``: its next
+    blocks are stamped from there); none when the clock is at or past it. A ChainError when it is further behind: the
+    node would stamp its next blocks before their parents."""
+    if last_stamp is None or last_stamp <= int(now):
+        return []
+    behind = last_stamp - int(now)
+    if behind <= carry:
+        return ["--timestamp", str(last_stamp)]
+    raise ChainError(
+        f"the embedded chain's newest block (in {state_file}) is stamped {_utc(last_stamp)}, {behind} s after this "
+        f"machine's clock ({_utc(int(now))}): the clock was set back since the node last ran, or was ahead when those "
+        "blocks were stamped. Started now, the node would stamp its next blocks before their parents, and readings "
+        "by time (`--at`, a certificate's status at a moment) would find other blocks than the chain's order gives. "
+        "Correct the clock (NTP) and start again; if the clock is right and the chain's stamps ran ahead, set "
+        f"LEDGER_NODE_CLOCK_CARRY_SECONDS to {behind} or more to start with the chain's clock carried on from its "
+        f"newest block (its blocks then stamped {behind} s ahead of this clock). Within {carry} s it is carried on "
+        "by itself"
+    )
+
+
+def _utc(stamp: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp))
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -223,14 +276,26 @@ def _is_node(pid: int) -> bool:
 class EmbeddedNode:
     """Start or attach to the anvil node of a data directory."""
 
-    def __init__(self, chain_dir: Path, *, anvil: Path | None = None, state_interval: int = STATE_INTERVAL) -> None:
+    def __init__(
+        self,
+        chain_dir: Path,
+        *,
+        anvil: Path | None = None,
+        state_interval: int = STATE_INTERVAL,
+        clock_carry: int = DEFAULT_NODE_CLOCK_CARRY_SECONDS,
+    ) -> None:
         """``state_interval``: seconds between the node's writes of its state file when this object starts it (the
-        ledger always uses :data:`STATE_INTERVAL`; the test suite's session chain, never killed, writes less often)."""
+        ledger always uses :data:`STATE_INTERVAL`; the test suite's session chain, never killed, writes less often).
+        ``clock_carry``: the most seconds the machine's clock may be behind the state's newest block at a start for
+        the node to carry the chain's clock on from it (:func:`clock_flags`); further behind, the start is refused."""
         if isinstance(state_interval, bool) or not isinstance(state_interval, int) or state_interval < 1:
             raise ValueError(f"state_interval must be a whole number of seconds of at least 1, not {state_interval!r}")
+        if isinstance(clock_carry, bool) or not isinstance(clock_carry, int) or clock_carry < 0:
+            raise ValueError(f"clock_carry must be a whole number of seconds of at least 0, not {clock_carry!r}")
         self.chain_dir = chain_dir
         self.anvil = anvil
         self.state_interval = state_interval
+        self.clock_carry = clock_carry
         self.url: str | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -268,7 +333,9 @@ class EmbeddedNode:
                 self.url = url
                 return url
             recorded = self.recorded_genesis()
-            expected = pin_genesis(self.state_file, recorded) or recorded
+            pinned, last_stamp = pin_and_stamp(self.state_file, recorded)
+            expected = pinned or recorded
+            clock = clock_flags(last_stamp, time.time(), self.clock_carry, self.state_file)
             had_state = self.state_file.exists()
             port = _free_port(self._previous_port())
             url = f"http://127.0.0.1:{port}"
@@ -283,6 +350,7 @@ class EmbeddedNode:
                     *ANVIL_FLAGS,
                     "--state-interval",
                     str(self.state_interval),
+                    *clock,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -417,7 +417,7 @@ def require_service_item(ledger: Ledger, department: str, item: str, what: str) 
     except InputError as exc:  # no council can grant it (a ',' splits a grant's codes): say so, not "grant it"
         raise InputError(
             f"department {department!r} cannot {what} for service item {item!r}: {exc}, so no department can hold "
-            "it; give the rule set's service_item the item's code as the service catalogue publishes it (letters, "
+            "it; give the service_item the item's code as the service catalogue publishes it (letters, "
             "digits and '-', e.g. 440300-SCJG-0107)",
             field="service_item",
         ) from None
@@ -429,6 +429,18 @@ def require_service_item(ledger: Ledger, department: str, item: str, what: str) 
             f"responsible for that item (never granted, or revoked); the council grants it: one member runs "
             f"`ledger council propose grant-item {department} {item}` and the others approve"
         )
+
+
+def _holds_every_item(ledger: Ledger, department: str) -> bool:
+    """Whether the council made ``department`` responsible for every service item ("*") now."""
+    chain = ledger.chain
+    return bool(
+        chain.call(
+            chain.registry.functions.holdsServiceItem(
+                department_id_bytes(department), service_item_bytes(ANY_SERVICE_ITEM)
+            )
+        )
+    )
 
 
 def publish_rule_set(
@@ -1721,8 +1733,12 @@ def record_human_decision(
     _require_same_item(
         replaced, case_id, service_item, rule_set if rule_set is None else _resolve_rule_set(ledger, rule_set)
     )
-    if rule_set is not None:  # an officer applying rules decides their item, as they would (red team round 86s)
+    # the item an officer decides: its rules' when it applies some (red team round 86s), else the one it names, which
+    # the department must hold, or hold every item ("*": round 86o)
+    if rule_set is not None:
         require_service_item(ledger, department, _resolve_rule_set(ledger, rule_set).service_item, "record decisions")
+    elif not _holds_every_item(ledger, department):
+        require_service_item(ledger, department, service_item, "record decisions")
     input_digest = None
     certificates: list[dict[str, Any]] = []
     commitments: dict[str, str] = {}

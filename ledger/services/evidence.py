@@ -59,7 +59,17 @@ from ..formats.schemas import bundle_shape_problem
 from ..onchain import anchorslots, chainread, logslots, trail
 from ..onchain.chain import ROLE_APPROVER, ROLE_ISSUER, Chain, department_code, department_id_bytes, role_names
 from ..onchain.deadline import time_limit
-from ..onchain.ids import item_text, service_item_bytes
+from ..onchain.ids import (
+    EVERY_ITEM,
+    NO_ITEM_NAMED,
+    NO_RULES,
+    OTHER_RULES,
+    WITHDRAWAL_ITEM,
+    finding_withdrawal,
+    item_text,
+    named_item,
+    service_item_bytes,
+)
 from ..storage.store import batch_proof
 from .departments import TypePeriod, get_department
 from .verify import STATUS_NAMES, ChainView, Check, CheckList, Report, could_act_in, verify_certificate
@@ -1774,7 +1784,10 @@ def _verify_decision(
         if event is None:
             checks.skip(("service_item_held",), "no anchoring block to judge the service item at")
         else:
-            checks.run("service_item_held", lambda: _check_item_held(chain, r, event, registry, department))
+            checks.run(
+                "service_item_held",
+                lambda: _check_item_held(chain, r, event, registry, department, d["body"]),
+            )
         rerun.anchored_block = event["block_number"] if event is not None else None
         rerun.head = head
         if not checks.items["input"].ok:
@@ -1975,8 +1988,9 @@ def _unproven_key(
     """Why the node's registry answers ``department_key`` reads for a decision's batch are not the ones the bundle's
     proven periods of the deciding department give at the witnessed block, or None when they are: its
     ``wasActiveSignerAt`` answer (``said``: the key an active approver's at the anchoring block or the one before)
-    and its ``statusHistory``, whose periods up to that block must be the proven ones (the arrays only grow: a
-    period the node adds after the witnessed block is not the proof's to judge)."""
+    and its ``statusHistory``, whose periods must begin with the proven ones (the arrays only grow: a period the node
+    adds after them is not the proof's to judge when it begins after the witnessed block; one beginning at or below
+    it is made up, as a change pushes its period with its own block: red team round 87)."""
     history, department = registry.history, str(event["department"])
     signer, block = event["signer"], event["block_number"]
     if history.could_act_in(signer, ROLE_APPROVER, block) != said:
@@ -1987,7 +2001,7 @@ def _unproven_key(
             "state of its own making; do not trust this node"
         )
     proven = [(s.active, s.roles, s.from_block) for s in history.statuses]
-    if periods[: len(proven)] != proven:
+    if periods[: len(proven)] != proven or any(start <= registry.height for _, _, start in periods[len(proven) :]):
         return (
             f"the node's registry answers {department!r}'s status periods {periods[: len(proven) + 1]}, but "
             f"{registry.where} holds {proven} (active, roles, from block): the node answered the registry's views from "
@@ -2122,28 +2136,70 @@ def _check_item_held(
     event: dict[str, Any],
     registry: ProvenRegistry | None = None,
     department: str | None = None,
+    body: Any = None,
 ) -> tuple[bool, str]:
     """The deciding department held the service item its rule set serves (the document's ``service_item``, as
     ``publishRuleSet`` encodes it) at the block that anchored the decision's log batch, the block the decision is
     evidenced by: a period of the registry's ``serviceItemHistory`` covers it, the block judged whole as the registry's
     ``heldServiceItemAt`` (red team round 86s). The chain checks the item only when the rules are published: a log
     batch is a Merkle root of entries it cannot read. An item revoked after the anchoring leaves the decision valid.
-    With the bundle's proven periods of the deciding ``department`` the node's answer is held to them
-    (:func:`_held_item`)."""
+    An officer's decision that applied no rule set decides the item it names (the decision ``body``'s
+    ``service_item``), which the department must hold, or hold every item ("*"), there (red team round 86o), unless
+    it withdraws the case's approval after a supervision finding. With the bundle's proven periods of the deciding
+    ``department`` the node's answer is held to them (:func:`_held_item`)."""
+    if stated is None and finding_withdrawal(body):
+        return True, WITHDRAWAL_ITEM
+    dept, at = event["department"], int(event["block_number"])
+    named = named_item(body.get("service_item") if isinstance(body, dict) else None)
     if stated is None:
-        return True, "no rule set was applied, so no service item was decided under one (an officer's decision)"
+        if named is None:
+            return False, NO_ITEM_NAMED
+        return _item_held(
+            chain, dept, at, named, f"that the officer's decision decides ({NO_RULES})", registry, department
+        )
     document = stated.get("document")
     served = document.get("service_item") if isinstance(document, dict) else None
     item = service_item_bytes(served) if isinstance(served, str) and served else _b(stated["service_item"])
-    dept, at = event["department"], int(event["block_number"])
+    ok, detail = _item_held(chain, dept, at, item, "that its rule set serves", registry, department, officers=False)
+    officer = isinstance(body, dict) and isinstance(body.get("decided_by"), dict) and body["decided_by"].get("kind")
+    if (
+        not ok
+        or officer != "officer"
+        or named in (None, item)
+        or EVERY_ITEM in (named, item)
+        or finding_withdrawal(body)
+    ):
+        return ok, detail
+    # an officer's decision under the rules of another item than the one it names, which it decides (red team round 87)
+    return _item_held(
+        chain, dept, at, named, f"that the officer's decision decides ({OTHER_RULES})", registry, department
+    )
+
+
+def _item_held(
+    chain: Chain,
+    dept: str,
+    at: int,
+    item: bytes,
+    what: str,
+    registry: ProvenRegistry | None,
+    department: str | None,
+    officers: bool = True,
+) -> tuple[bool, str]:
+    """``service_item_held``'s verdict on ``dept`` holding ``item`` (``what`` it is to the decision) at block ``at``;
+    an officer's decision's item (``officers``) is held with every item, "*", too."""
     held, unproven, proof = _held_item(chain, dept, item, at, registry, department)
+    if unproven is None and not held and officers:  # a department holding "*" decides any item (round 86o)
+        held, unproven, proof = _held_item(chain, dept, EVERY_ITEM, at, registry, department)
+        item = EVERY_ITEM if held else item
     if unproven is not None:
         return False, unproven
     if not held:
+        nor = ", nor every item ('*')" if officers else ""
         return False, (
-            f"the decision was anchored in block {at}, when {dept} did not hold service item {item_text(item)} that "
-            "its rule set serves: the council had not made it responsible for that item then (never granted, or "
-            "revoked before; DepartmentRegistry serviceItemHistory)"
+            f"the decision was anchored in block {at}, when {dept} did not hold service item {item_text(item)} "
+            f"{what}{nor}: the council had not made it responsible for that item then (never granted, or revoked "
+            "before; DepartmentRegistry serviceItemHistory)"
         )
     return True, f"{dept} held service item {item_text(item)} at block {at}, which anchored the decision{proof}"
 

@@ -9,7 +9,8 @@ For every department (or the ones asked for), :func:`replay`
    ``rule_set_altered``, ``rule_set_unpublished`` when the chain has no publication of it before the block that anchored
    the decision, ``rule_set_other_department`` when another department published it, ``service_item_not_held`` when the
    department did not hold the rule set's service item at the block that anchored the decision - checked for an
-   officer's decision that applied a rule set too), loads the recorded input (``input_missing``, ``input_altered``) with
+   officer's decision that applied a rule set too, and for one applying none, or the rules of another item, of the
+   item it names or every item, red team round 87), loads the recorded input (``input_missing``, ``input_altered``) with
    the fields it keeps sealed apart (``decision_input.seal_fields``): where the erasure of the certificate the decision
    produced destroyed them (or, for a decision that issued nothing and is no approval, the erasure of its case:
    ``erasure.erase_case``), that erasure must be one the department's anchored ``erasures`` log attests (else
@@ -84,7 +85,19 @@ from ..formats.rules import (
 )
 from ..onchain import chainread
 from ..onchain._node_http import block_params, block_timestamp
-from ..onchain.ids import ROLE_APPROVER, department_code, department_id_bytes, item_text, service_item_bytes
+from ..onchain.ids import (
+    EVERY_ITEM,
+    NO_ITEM_NAMED,
+    NO_RULES,
+    OTHER_RULES,
+    ROLE_APPROVER,
+    department_code,
+    department_id_bytes,
+    finding_withdrawal,
+    item_text,
+    named_item,
+    service_item_bytes,
+)
 from ..storage.models import CLOCK_SKEW_SECONDS, PermitBasis, PermitKey
 from ..storage.store import Certificate, rows_in, streaming_cache
 from . import _decision_workers, _replay_worker, logchain, permits
@@ -1852,13 +1865,30 @@ class _DepartmentRun:
                     )
                 if isinstance(body.get("input_digest"), str):
                     officers.append((seq, body))
+
+                def fail(check: str, detail: str, seq: int = seq, body: dict[str, Any] = body) -> None:
+                    found.discrepancies.append(ReplayDiscrepancy(check, dept, seq, body.get("case_id"), detail))
+
                 if body.get("rule_set") is not None:  # an officer who applied a rule set applied its department's
-
-                    def fail(check: str, detail: str, seq: int = seq, body: dict[str, Any] = body) -> None:
-                        found.discrepancies.append(ReplayDiscrepancy(check, dept, seq, body.get("case_id"), detail))
-
                     _check_publisher(self.rule_sets, dept, body["rule_set"], fail)
                     _check_item_held(self.rule_sets, dept, body["rule_set"], self._anchor_block(seq), fail)
+                    rules_item = (
+                        self.rule_sets.item(body["rule_set"], dept) if isinstance(body["rule_set"], str) else None
+                    )
+                    officers_item = named_item(body.get("service_item"))
+                    other = rules_item not in (None, officers_item, EVERY_ITEM) and officers_item not in (
+                        None,
+                        EVERY_ITEM,
+                    )
+                    if other and not finding_withdrawal(body):  # the rules of another item than the one it names,
+                        # which is the item it decides (red team round 87)
+                        _check_named_item_held(
+                            self.rule_sets, dept, body["service_item"], self._anchor_block(seq), fail, OTHER_RULES
+                        )
+                elif not finding_withdrawal(body):  # the item it names is the one it decides (red team round 86o)
+                    _check_named_item_held(
+                        self.rule_sets, dept, body.get("service_item"), self._anchor_block(seq), fail
+                    )
                 self._officer_moment(dept, seq, body, found)
                 if body.get("overrides") is not None:
                     found.overrides.append((seq, body.get("case_id"), body["overrides"], body.get("decided_at")))
@@ -2189,6 +2219,34 @@ def _check_item_held(
         f"that its rule set {digest} serves: the council had not made it responsible for that item then (never "
         "granted, or revoked before; DepartmentRegistry serviceItemHistory)",
     )
+
+
+def _check_named_item_held(
+    rule_sets: _RuleSets,
+    dept: str,
+    stated: Any,
+    anchor_block: int | None,
+    fail: Callable[[str, str], None],
+    how: str = NO_RULES,
+) -> None:
+    """``service_item_not_held`` for an officer's decision that applied no rule set (or, ``how``, the rules of another
+    item: red team round 87): ``dept`` did not hold the service item the decision names (``stated``, its
+    ``service_item``: the item it decides), nor every item ("*"), at ``anchor_block``, the block that anchored its log
+    batch (red team round 86o), or it names none. Nothing to judge for a decision not anchored yet
+    (``anchoring_overdue``)."""
+    if anchor_block is None:
+        return
+    item = named_item(stated)
+    if item is None:
+        fail("service_item_not_held", NO_ITEM_NAMED)
+    elif not rule_sets.held_at(dept, item, anchor_block) and not rule_sets.held_at(dept, EVERY_ITEM, anchor_block):
+        fail(
+            "service_item_not_held",
+            f"the decision was anchored in block {anchor_block}, when {dept} did not hold service item "
+            f"{item_text(item)} that the officer's decision decides ({how}), nor every item ('*'): "
+            "the council had not made it responsible for that item then (never granted, or revoked before; "
+            "DepartmentRegistry serviceItemHistory)",
+        )
 
 
 def _rerun(

@@ -427,6 +427,12 @@ VERIFIED_WITHOUT_LOG_PROOF = (
     "deciding department's registry periods at the witnessed block are the node's word (--require-state-proof fails a "
     "bundle carrying none)"
 )
+# the verdict of a decision bundle whose registry proof carries no proof of the deciding department's service item
+# periods (older, or stripped: red team round 87), in both verifiers
+VERIFIED_WITHOUT_ITEMS_PROOF = (
+    "VERIFIED, without a proof of the service items: the deciding department's service item periods at the witnessed "
+    "block are the node's word (--require-state-proof fails a bundle carrying none)"
+)
 VERIFIED_WITHOUT_HELD_HISTORY_PROOF = (
     "VERIFIED, without a proof of the held root's history: the certificate's status changes through the root it was "
     "first suspended under (the same digest anchored again) are the node's word (--require-state-proof fails a "

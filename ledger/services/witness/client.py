@@ -541,20 +541,22 @@ def _keep_log(
     trails' proofs are kept all the same)."""
     height = state["height"]
     since = int(chain.deployment.deployed_block) - 1
+    kept = store.state(previous.checkpoint.hash_hex) if previous is not None else None
+    log = kept.get("log") if kept is not None else None
+    # the departments' rule set publications up to the previous checkpoint, carried forward (kept_at checks its shape)
+    published = log.get("published") if isinstance(log, dict) else None
     if previous is not None and previous.checkpoint.height < height:
         since = previous.checkpoint.height
-    elif previous is not None:  # the same block again (nothing mined since): what its file kept, read no more
-        kept = store.state(previous.checkpoint.hash_hex)
-        log = kept.get("log") if kept is not None else None
-        if isinstance(log, dict) and type(log.get("since")) is int and log["since"] < height:
-            if kept is not None and kept.get("height") == height and kept.get("block") == state.get("block"):
-                # the same block's proofs (each is checked against the cosigned hash wherever it is used): a bundle
-                # built with a fresh checkpoint while nothing was mined scans no events (tests/test_evidence_flat.py)
-                state["log"] = log
-                return
-            since = log["since"]
+    # the same block again (nothing mined since): what its file kept, read no more
+    elif previous is not None and isinstance(log, dict) and type(log.get("since")) is int and log["since"] < height:
+        if kept is not None and kept.get("height") == height and kept.get("block") == state.get("block"):
+            # the same block's proofs (each is checked against the cosigned hash wherever it is used): a bundle
+            # built with a fresh checkpoint while nothing was mined scans no events (tests/test_evidence_flat.py)
+            state["log"] = log
+            return
+        since = log["since"]
     try:
-        state["log"] = logslots.kept_at(chain, height, block_hash, max(since, -1))
+        state["log"] = logslots.kept_at(chain, height, block_hash, max(since, -1), published)
     except LedgerError:
         pass
 
