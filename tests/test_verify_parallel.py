@@ -342,6 +342,102 @@ def test_a_runs_type_check_is_kept_only_once_the_registrys_answer_is_final(isola
         assert [r.check("type_authority").ok for r in reports] == [True] * 3 + [False] * 4
 
 
+def anchor_edits(doc: dict[str, Any], other: dict[str, Any]) -> list[Any]:
+    """Edits of a genuine document's anchor section (and issuer) that a run's kept anchoring must tell apart from
+    the genuine texts: each part of its key changed alone, in another spelling of the same value, or made a
+    non-text (not kept: worked out in full). ``other``: a genuine document of another batch."""
+    out: list[Any] = []
+
+    def edit(change: Any) -> None:
+        d = copy.deepcopy(doc)
+        change(d)
+        out.append(d)
+
+    anchor = doc["anchor"]
+    for name, value in (
+        ("root", other["anchor"]["root"]),  # a genuine root of the issuer: the proof does not lead there
+        ("root", anchor["root"].upper().replace("0X", "0x")),  # the same root in capitals: another text
+        ("root", 7),
+        ("signature", other["anchor"]["signature"]),  # another batch's genuine signature
+        ("signature", anchor["signature"].upper().replace("0X", "0x")),
+        ("signature", anchor["signature"][2:]),  # no 0x: the same bytes
+        ("signature", None),
+        ("department", "OTHER"),
+        ("department", 12),
+        ("signer", anchor["signer"].lower()),  # the anchoring key in lower case: the same key
+        ("signer", other["anchor"]["signer"][:-2] + "00"),
+        ("signer", 5),
+        ("signer", None),
+    ):
+        edit(lambda d, name=name, value=value: d["anchor"].__setitem__(name, value))
+    edit(lambda d: d["anchor"].pop("signer"))
+    edit(lambda d: d["anchor"].pop("department"))
+    edit(lambda d: d["anchor"].pop("signature"))
+    edit(lambda d: d["fields"].__setitem__("issuer", "OTHER"))  # the digest changes: its proof fails
+    edit(lambda d: d["anchor"]["proof"].__setitem__(0, "0x" + "66" * 32))  # the kept texts, another proof
+    edit(lambda d: d["anchor"]["proof"].__setitem__(0, "0xzz" + "66" * 31))  # ... one no hex
+    edit(lambda d: d["anchor"].__setitem__("proof", "0x" + "66" * 32))
+    edit(lambda d: d["anchor"]["proof"].pop())
+    return out
+
+
+def test_a_runs_kept_anchoring_gives_the_reports_worked_out_in_full(
+    isolated: Ledger, documents: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """verify_many works out an anchor section's batch part (root, batch, anchored to signature checks) once per
+    run for each (issuer, root, signature, department, signer, head) text it meets: the reports are those with
+    nothing kept, in every order (an edited section met before the genuine one of its batch, and after), with a
+    moment asked about, and those of a fresh view verifying each document on its own."""
+    from ledger.formats.certificate import load_document
+    from ledger.services import verify as verify_module
+
+    edited = [
+        *anchor_edits(documents[0], documents[10]),
+        *anchor_edits(documents[12], documents[25]),
+        *anchor_edits(documents[21], documents[0]),
+    ]
+    # presentations (fields hidden: other field counts in the format check) and a moment asked about (another
+    # status detail): the passing checks a run keeps by what their details name
+    shown = [f for f in documents[3]["fields"] if f not in ("id", "type", "issuer", "issued_at")]
+    presented = [load_document(documents[3]).present(shown[:n]).to_json() for n in range(len(shown))]
+    view = ChainView(isolated.chain, isolated.settings.confirmations, max_head_age=3600)  # one head for every call
+    walked_in_full = [0, 0]  # merkle_proof_text's calls with the kept anchoring on, off
+    proof_text = verify_module.checks_core.merkle_proof_text
+
+    def counted(on: int) -> Any:
+        def merkle_proof_text(*args: Any) -> Any:
+            walked_in_full[on] += 1
+            return proof_text(*args)
+
+        return merkle_proof_text
+
+    for sources in ([*documents, *edited, *documents], [*edited, *documents, *edited]):
+        for at in (None, "2026-12-01T00:00:00Z"):
+            with monkeypatch.context() as m:
+                m.setattr(verify_module.checks_core, "merkle_proof_text", counted(0))
+                kept = verify_many(sources, view, now=NOW, at=at, workers=0)
+            with monkeypatch.context() as m:
+                m.setattr(verify_module.checks_core, "merkle_proof_text", counted(1))
+                m.setattr(verify_module, "_anchoring_key", lambda *_: None)  # nothing kept: every one in full
+                full = verify_many(sources, view, now=NOW, at=at, workers=0)
+            assert as_json(kept) == as_json(full)
+    assert walked_in_full[0] < walked_in_full[1]  # the kept part was taken: proofs walked without the full check
+    for at in (None, "2026-12-01T00:00:00Z"):
+        sources = [*presented, *documents[:5], documents[22], *presented, *edited, documents[22]]
+        many = verify_many(sources, view, now=NOW, at=at, workers=0)
+        fresh = [
+            verify_certificate(d, ChainView(isolated.chain, isolated.settings.confirmations), now=NOW, at=at)
+            for d in sources
+        ]
+        assert [comparable(r) for r in many] == [comparable(r) for r in fresh]
+    assert len({r.check("format").detail for r in many[: len(presented)]}) > 2  # three field counts
+    assert all(r.ok for r in verify_many(presented, view, now=NOW, workers=0))
+    reports = verify_many(edited, view, now=NOW, workers=0)
+    # the same values spelled otherwise (root and signature in capitals, the signer in lower case) pass for the genuine
+    # valid certificate and every other edit fails a check (many the format's: a section that is no anchor)
+    assert [i for i, r in enumerate(reports) if r.ok] == [1, 4, 9]
+
+
 @pytest.mark.parametrize(
     "elements",
     [

@@ -1473,6 +1473,12 @@ class _Run:
         ] = {}
         # (department, type, block, schema): type_authority
         self._type_checks: dict[tuple[str, str, int, bytes], Check] = {}
+        # _anchoring's part that depends only on the anchor section's texts and the issuer (_KeptAnchoring), for a
+        # run of many certificates (verify_many's); None: nothing kept (a run of one would only pay for keeping it)
+        self._anchorings: dict[tuple[str, str, str, str, str | None, int], _KeptAnchoring] | None = None
+        # the passing format, disclosure and status checks, by what their details name (the format and field counts;
+        # nothing; the moment asked about), for a run of many certificates as _anchorings
+        self._passed: dict[Any, Check] | None = None
 
     def check(self, name: str, ok: bool, detail: str) -> Check:
         """A check whose detail repeats across certificates (one object, reports are immutable): the view's, which
@@ -1761,6 +1767,8 @@ def verify_many(
     except ChainError:
         head = None  # each verification reports the chain failure itself
     run = _Run(view, at, head, now, expected)
+    run._anchorings = {}  # many certificates: each anchor section's batch part worked out once (_anchoring)
+    run._passed = {}  # and the passing checks whose details repeat, once each
     # The cyclic collector is not paused here (the gateway runs this): one-shot callers pause it (ledger._gc).
     listed = sources if isinstance(sources, list) else list(sources)
     if head is not None and worker_count(workers, len(listed)):
@@ -2071,9 +2079,14 @@ def _verify_one(
         checks.add("format", False, str(exc))
         checks.skip_rest(unreadable)
         return Report(None, tuple(checks.items), None, run.at_text)
-    checks.items.append(
-        run.check("format", True, f"{doc.fmt}, {len(doc.fields)} disclosed and {len(doc.hidden)} hidden fields")
-    )
+    passed = run._passed
+    key = ("format", doc.fmt, len(doc.fields), len(doc.hidden)) if type(doc.fmt) is str else None
+    found = passed.get(key) if passed is not None and key is not None else None
+    if found is None:
+        found = run.check("format", True, f"{doc.fmt}, {len(doc.fields)} disclosed and {len(doc.hidden)} hidden fields")
+        if passed is not None and key is not None:
+            passed[key] = found
+    checks.items.append(found)
     try:
         with time_limit(run.seconds):
             return _verify(doc, run, checks, run.view.head() if run.head is None else run.head)
@@ -2147,7 +2160,15 @@ def _verify(doc: CertificateDocument, run: _Run, checks: _Checks, head: int) -> 
             ),
         )
     else:
-        items.append(run.check("disclosure", True, "id, type, issuer, issued_at and the validity dates are disclosed"))
+        passed = run._passed
+        disclosed = passed.get("disclosure") if passed is not None else None
+        if disclosed is None:
+            disclosed = run.check(
+                "disclosure", True, "id, type, issuer, issued_at and the validity dates are disclosed"
+            )
+            if passed is not None:
+                passed["disclosure"] = disclosed
+        items.append(disclosed)
     if run.expected is not None:
         items.append(_expected_check(run, run.expected, doc.fields.get("type"), doc.fields.get("issuer")))
     if digest is None:  # e.g. the type hidden (pl-cert/2: the digest commits to it), which disclosure named above
@@ -2174,7 +2195,43 @@ def _anchoring(
     digest was given: ((anchoring block, last status change block), the status verdict), or None when a check
     stopped the rest (skipped, with the reason)."""
     items = checks.items
-    at_time, at_text = run.at_time, run.at_text
+    anchorings = run._anchorings
+    key = _anchoring_key(anchor, issuer, head) if anchorings is not None else None
+    kept = anchorings.get(key) if key is not None and anchorings is not None else None
+    # these anchor texts met before in this run: only the proof is the certificate's own
+    if kept is not None and key is not None:
+        elements = anchor.get("proof", [])
+        try:  # merkle_proof_text's first step: the walk of a proof in the usual form
+            walked = run.view.proof_walks.root(digest, elements, kept.root)
+            # else worked out in full: a proof of another form read strictly, or one leading elsewhere
+            in_batch, proof_detail = (
+                (True, "")
+                if walked == kept.root
+                else checks_core.merkle_proof_text(digest, elements, kept.root, run.view.proof_walks, _proof)
+            )
+        except (InputError, ValueError) as exc:  # the root and signature texts read before: the proof's error
+            checks.add("merkle_proof", False, f"malformed anchor: {exc}")
+            checks.skip_rest("the anchor section is malformed")
+            return None
+        if not in_batch:
+            checks.add("merkle_proof", False, proof_detail)
+            checks.skip_rest("the certificate is not part of the anchored batch")
+            return None
+        if proof_detail:
+            items.append(run.check("merkle_proof", True, proof_detail))
+        else:  # the walk's: its detail names only the root and the proof's length (checks_core.proof_verdict)
+            hashes = len(elements)  # a list: the walk read it
+            passed = kept.proofs.get(hashes)
+            if passed is None:
+                passed = kept.proofs[hashes] = run.check(
+                    "merkle_proof", *checks_core.proof_verdict(kept.root, kept.root, hashes)
+                )
+            items.append(passed)
+        facts.update(kept.facts)
+        items.extend(kept.checks)
+        department = key[0]  # the issuer: a department (it passed _is_department when this was kept)
+        items.append(run.type_authority(department, certificate_type, kept.batch))
+        return _standing(run, items, facts, digest, kept.root, kept.batch, department, certificate_type, head)
     try:
         root = parse_hex32(str(anchor.get("root")), "anchor.root")
         in_batch, proof_detail = checks_core.merkle_proof_text(
@@ -2224,7 +2281,61 @@ def _anchoring(
         items.append(run.check("issuer", True, f"issued and anchored by {issuer}"))
     items.append(department_key)
     items.append(signed)
+    if key is not None and anchorings is not None and len(anchorings) < _ANCHORINGS_KEPT:
+        anchorings[key] = _KeptAnchoring(root, batch, batch_facts, tuple(items[-5:]), {})
     items.append(run.type_authority(issuer, certificate_type, batch))
+    return _standing(run, items, facts, digest, root, batch, issuer, certificate_type, head)
+
+
+# At most this many anchor sections' checks are kept per run (one per batch in the usual call; a hostile call
+# naming a signature per certificate keeps no more than this).
+_ANCHORINGS_KEPT = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class _KeptAnchoring:
+    """What :func:`_anchoring` worked out from an anchor section's texts and the issuer, the same for every
+    certificate of the run that states them (``_Run._anchorings``): the root it names, the batch the chain holds
+    under it, the batch's facts and the anchored, confirmations, issuer, department_key and signature checks, and the
+    passing merkle_proof check by the proof's length (its detail names the root and the length alone)."""
+
+    root: bytes
+    batch: BatchInfo
+    facts: dict[str, Any]
+    checks: tuple[Check, ...]
+    proofs: dict[int, Check]
+
+
+def _anchoring_key(anchor: object, issuer: object, head: int) -> tuple[str, str, str, str, str | None, int] | None:
+    """The run's key of :func:`_anchoring`'s batch part: every input it reads besides the digest and the proof (the
+    issuer, the anchor section's root, signature, department and signer, the head), for the usual form only (a
+    plain dict, each of them text, the signer text or absent); None for any other (worked out in full). Text keys
+    only: two values equal as keys are then the same text, read the same way by every check."""
+    if type(anchor) is not dict or type(issuer) is not str:
+        return None
+    root, signature = anchor.get("root"), anchor.get("signature", "")
+    named, signer = anchor.get("department", issuer), anchor.get("signer")
+    if type(root) is not str or type(signature) is not str or type(named) is not str:
+        return None
+    if signer is not None and type(signer) is not str:
+        return None
+    return issuer, root, signature, named, signer, head
+
+
+def _standing(
+    run: _Run,
+    items: list[Check],
+    facts: dict[str, Any],
+    digest: bytes,
+    root: bytes,
+    batch: BatchInfo,
+    issuer: str,
+    certificate_type: object,
+    head: int,
+) -> tuple[tuple[int, int], _Verdict]:
+    """The status check of :func:`_anchoring`, once the batch is the chain's: the certificate's standing as of the
+    head (or the moment asked about), and its verdict."""
+    at_time, at_text = run.at_time, run.at_text
     at = int(at_time.timestamp()) if at_time else None
     # the same digest anchored again by its issuer is the same certificate: an end under another root holds, and so
     # does a suspension under another root for a certificate valid under its own (red team rounds 42 and 46)
@@ -2257,7 +2368,16 @@ def _anchoring(
     when = f" in block {block}" if block else ""
     if ts:
         when += f" at {datetime.fromtimestamp(ts, UTC).isoformat().replace('+00:00', 'Z')}"
-    items.append(run.check("status", status == "valid", f"{status}{' as of ' + at_text if at_text else ''}{when}{why}"))
+    passed = run._passed
+    if status == "valid" and not when and not why and passed is not None:  # never changed: "valid" (as of ...)
+        found = passed.get("status")
+        if found is None:
+            found = passed["status"] = run.check("status", True, f"valid{' as of ' + at_text if at_text else ''}")
+        items.append(found)
+    else:
+        items.append(
+            run.check("status", status == "valid", f"{status}{' as of ' + at_text if at_text else ''}{when}{why}")
+        )
     return (batch.block_number, block), _Verdict(root, digest, status, block, at, batch, certificate_type)
 
 
