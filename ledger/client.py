@@ -316,24 +316,38 @@ class Ledger:
 
     def _probed_rows(self) -> Iterator[Any]:
         """Up to :attr:`_VAULT_PROBES` rows of the store, each the first whose digest is at or after a random value
-        (the lowest, past the last): one index seek a probe, whatever the size of the store."""
+        (the lowest, past the last) in a generation of the digest index drawn by its rows: one index seek a probe,
+        whatever the size of the store."""
         from sqlalchemy import select
 
         from .formats.canonical import hex32
+        from .storage.models import CertificateGeneration
         from .storage.store import Certificate
 
         table = Certificate.__table__  # type: ignore[attr-defined]
+        generations = CertificateGeneration.__table__  # type: ignore[attr-defined]
         columns = [table.c[name] for name in self._SAMPLE_COLUMNS]
         with self.engine.connect() as conn:
+            counted = [
+                (int(e), max(int(n), 0)) for e, n in conn.execute(select(generations.c.epoch, generations.c.rows))
+            ]
+            total = sum(n for _, n in counted)
             for _ in range(self._VAULT_PROBES):
+                if not total:
+                    return  # an empty store
+                drawn = secrets.randbelow(total)
+                epoch = next(e for e, n in counted if (drawn := drawn - n) < 0)
                 row = None
                 for bound in (secrets.token_bytes(32), bytes(32)):  # past the last digest: the first
-                    probe = select(*columns).where(table.c.digest >= hex32(bound)).order_by(table.c.digest)
+                    probe = (
+                        select(*columns)
+                        .where(table.c.epoch == epoch, table.c.digest >= hex32(bound))
+                        .order_by(table.c.digest)
+                    )
                     if (row := conn.execute(probe.limit(1)).first()) is not None:
                         break
-                if row is None:
-                    return  # an empty store
-                yield row
+                if row is not None:  # None: a generation whose counted rows were all discarded
+                    yield row
 
     def _rows_of_anchored_batches(self) -> Iterator[Any]:
         """A row of each of up to :attr:`_VAULT_PROBES` batches the chain says this deployment anchored (its

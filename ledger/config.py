@@ -64,6 +64,16 @@ def kdf_n_from_env() -> int:
     return _int_env("LEDGER_KEYSTORE_KDF_N", DEFAULT_KDF_N, minimum=2)
 
 
+DEFAULT_GENERATION_ROWS = 1_000_000
+"""Certificate rows a generation of the digest index holds before the next opens (ledger.storage.generations)."""
+
+
+def generation_rows_from_env() -> int:
+    """``LEDGER_CERTIFICATE_GENERATION_ROWS``: the rows after which a generation of certificate digests closes and
+    the next opens (``DEFAULT_GENERATION_ROWS`` unset; the tests set a tiny one to meet several generations)."""
+    return _int_env("LEDGER_CERTIFICATE_GENERATION_ROWS", DEFAULT_GENERATION_ROWS, minimum=1)
+
+
 DEBUG_VARIABLE = "LEDGER_DEBUG"
 
 

@@ -1008,3 +1008,55 @@ def test_0025_keys_each_permit_by_a_row_a_key_blanked_to_be_keyed_again_and_keep
         assert sa.inspect(conn).get_pk_constraint("permit_key")["constrained_columns"] == ["digest"]
     assert sorted(_rows(engine, PermitKey), key=lambda r: str(r["digest"])) == [dict(k, **blank) for k in keys]
     engine.dispose()
+
+
+def test_0026_puts_every_stored_certificate_in_generation_0_and_keeps_them_on_downgrade(url: str) -> None:
+    """0026 keys ``certificate`` by ``(epoch, digest)`` (the digest index in generations, issue 18): every row stored
+    before is generation 0, counted in ``certificate_generation``; the key still refuses a digest twice within a
+    generation; the downgrade keeps every row and gives the digest its key back."""
+    from ledger.storage.models import CertificateGeneration
+
+    old = open_engine(url, migrate=False)
+    assert migrations.upgrade(old, "0025") == (None, "0025")
+    leaves = [bytes([i + 1]) * 32 for i in range(3)]
+    batch = dict(
+        BATCH,
+        root="0x" + MerkleTree(leaves).root.hex(),
+        count=3,
+        leaves=b"".join(leaves),
+        nodes=MerkleTree(leaves).root,
+    )
+    certificates = [
+        {k: v for k, v in CERTIFICATE.items() if k != "proof"}
+        | {"digest": "0x" + d.hex(), "batch_root": batch["root"], "leaf_index": i, "certificate_id": f"BL-{i}"}
+        for i, d in enumerate(leaves)
+    ]
+    with old.begin() as conn:
+        conn.execute(sa.insert(Batch.__table__), [batch])  # type: ignore[attr-defined]
+        conn.execute(
+            sa.insert(_table(conn, Certificate)),
+            [
+                dict(c, digest=bytes.fromhex(c["digest"][2:]), batch_root=bytes.fromhex(batch["root"][2:]))
+                for c in certificates
+            ],
+        )  # type: ignore[index]
+    old.dispose()
+    engine = open_engine(url)
+    stored = sorted(_model_rows(engine, Certificate), key=lambda r: str(r["digest"]))
+    assert [r["epoch"] for r in stored] == [0, 0, 0]
+    assert [{k: r[k] for k in certificates[0]} for r in stored] == certificates
+    assert _model_rows(engine, CertificateGeneration) == [{"epoch": 0, "rows": 3}]
+    assert migrations.differences(engine) == []
+    with engine.connect() as conn:
+        assert sa.inspect(conn).get_pk_constraint("certificate")["constrained_columns"] == ["epoch", "digest"]
+    with engine.begin() as conn, pytest.raises(sa.exc.IntegrityError), conn.begin_nested():
+        conn.execute(sa.insert(Certificate.__table__), [dict(certificates[0], certificate_id="BL-again")])  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        command.downgrade(migrations.config(conn), "0025")
+        conn.commit()
+    with engine.connect() as conn:
+        assert "epoch" not in {c["name"] for c in sa.inspect(conn).get_columns("certificate")}
+        assert sa.inspect(conn).get_pk_constraint("certificate")["constrained_columns"] == ["digest"]
+        assert "certificate_generation" not in sa.inspect(conn).get_table_names()
+        assert len(conn.execute(sa.select(_table(conn, Certificate))).all()) == 3
+    engine.dispose()

@@ -18,6 +18,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -3767,6 +3768,85 @@ done:
     return result;
 }
 
+/* The membership (Bloom) filter of a closed generation of certificate digests (ledger/formats/membership.py is the
+   specification and the fallback). A digest is uniformly random, so its positions are taken from its own bytes, no
+   hashing: h1 and h2 are its first two 8-byte words (little-endian, h2 made odd), position i is h1 + i * h2 modulo
+   the filter's size in bits (a power of two). The filter is the caller's bytes; both functions read every length
+   from the objects themselves and decline (None) a filter whose size is no power of two of at least 8 bytes or
+   digests not a whole number of 32-byte digests. */
+
+enum { MEMBERSHIP_POSITIONS = 11 };
+
+static void membership_words(const unsigned char *d, uint64_t *h1, uint64_t *h2)
+{
+    uint64_t a = 0, b = 0;
+    for (int i = 7; i >= 0; i--) {
+        a = (a << 8) | d[i];
+        b = (b << 8) | d[8 + i];
+    }
+    *h1 = a;
+    *h2 = b | 1;
+}
+
+static int membership_size_ok(Py_ssize_t size)
+{
+    return size >= 8 && (size & (size - 1)) == 0;
+}
+
+static PyObject *membership_build(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyBytes_CheckExact(args[0]) || !PyLong_CheckExact(args[1])) Py_RETURN_NONE;
+    Py_ssize_t size = PyLong_AsSsize_t(args[1]);
+    if (size == -1 && PyErr_Occurred()) return NULL;
+    Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
+    if (!membership_size_ok(size) || n % HASH_BYTES != 0) Py_RETURN_NONE;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, size);
+    if (out == NULL) return NULL;
+    unsigned char *bits = (unsigned char *)PyBytes_AS_STRING(out);
+    memset(bits, 0, (size_t)size);
+    const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    uint64_t mask = (uint64_t)size * 8 - 1;
+    for (Py_ssize_t off = 0; off < n; off += HASH_BYTES) {
+        uint64_t h1, h2;
+        membership_words(d + off, &h1, &h2);
+        for (uint64_t i = 0; i < MEMBERSHIP_POSITIONS; i++) {
+            uint64_t pos = (h1 + i * h2) & mask;
+            bits[pos >> 3] |= (unsigned char)(1u << (pos & 7));
+        }
+    }
+    return out;
+}
+
+static PyObject *membership_maybe(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyBytes_CheckExact(args[0]) || !PyBytes_CheckExact(args[1])) Py_RETURN_NONE;
+    Py_ssize_t size = PyBytes_GET_SIZE(args[0]), n = PyBytes_GET_SIZE(args[1]);
+    if (!membership_size_ok(size) || n % HASH_BYTES != 0) Py_RETURN_NONE;
+    const unsigned char *bits = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(args[1]);
+    uint64_t mask = (uint64_t)size * 8 - 1;
+    PyObject *out = PyList_New(0);
+    if (out == NULL) return NULL;
+    for (Py_ssize_t off = 0; off < n; off += HASH_BYTES) {
+        uint64_t h1, h2;
+        membership_words(d + off, &h1, &h2);
+        int all = 1;
+        for (uint64_t i = 0; i < MEMBERSHIP_POSITIONS && all; i++) {
+            uint64_t pos = (h1 + i * h2) & mask;
+            all = (bits[pos >> 3] >> (pos & 7)) & 1;
+        }
+        if (!all) continue;
+        PyObject *index = PyLong_FromSsize_t(off / HASH_BYTES);
+        if (index == NULL || PyList_Append(out, index) < 0) {
+            Py_XDECREF(index);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(index);
+    }
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"field_hashes", (PyCFunction)(void (*)(void))field_hashes, METH_FASTCALL,
      "field_hashes(fields, salts, prefix, least, canonical) -> dict | None"},
@@ -3804,6 +3884,10 @@ static PyMethodDef methods[] = {
      "status_of, reference) -> (findings, views | None) | None"},
     {"document_digest", (PyCFunction)(void (*)(void))document_digest, METH_FASTCALL,
      "document_digest(fields, salts, hidden, least, field_prefix, cert_prefix, fmt, tag, schema) -> bytes | None"},
+    {"membership_build", (PyCFunction)(void (*)(void))membership_build, METH_FASTCALL,
+     "membership_build(digests, size) -> bytes | None: the filter of size bytes holding the 32-byte digests"},
+    {"membership_maybe", (PyCFunction)(void (*)(void))membership_maybe, METH_FASTCALL,
+     "membership_maybe(filter, digests) -> list[int] | None: the indexes of the digests the filter may hold"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -59,7 +59,7 @@ from ..errors import ChainError, ConfigError, InputError, KeystoreError, LedgerE
 from ..formats.canonical import canonical_json, hex32, json_loads, parse_hex32
 from ..formats.signing import recover
 from ..onchain.ids import department_code
-from ..storage import keycheck
+from ..storage import generations, keycheck
 from ..storage.models import (
     CONSENT_ERASED,
     MAX_PURPOSE_TEXT,
@@ -1069,7 +1069,7 @@ def _erased_certificates(ledger: Ledger, department: str, digests: set[str]) -> 
     with ledger.engine.connect() as conn:
         rows = conn.execute(
             select(Certificate.digest, Certificate.sealed).where(  # type: ignore[call-overload]
-                Certificate.digest.in_(sorted(digests & set(logged))),  # type: ignore[attr-defined]
+                generations.digest_in(conn, sorted(digests & set(logged))),  # type: ignore[attr-defined]
                 Certificate.department_id == department,
             )
         ).all()

@@ -51,6 +51,7 @@ from ..formats.rules import (
 from ..onchain import chainread
 from ..onchain._node_http import block_params, block_timestamp
 from ..onchain.ids import ROLE_APPROVER, department_id_bytes, item_text, service_item_bytes
+from ..storage import generations
 from ..storage.models import (
     CLOCK_SKEW_SECONDS,
     ApplicantSecret,
@@ -910,7 +911,7 @@ def _erased_meanwhile(conn: Any, labelled: Mapping[str, str]) -> None:
     for i in range(0, len(digests), 900):
         found = conn.execute(
             select(col(Certificate.digest), col(Certificate.sealed))
-            .where(col(Certificate.digest).in_(digests[i : i + 900]))
+            .where(generations.digest_in(conn, digests[i : i + 900]))
             .with_for_update(read=True)
         )
         erased.update(digest for digest, sealed in found if bytes(sealed) == ERASED)
@@ -945,7 +946,7 @@ def label_typeless(ledger: Ledger, document: Any) -> str:
             schemas.append(schema)
         candidates = {hex32(typed_digest(parse_hex32(schema), inner)) for schema in schemas if _hex32(schema)}
         found = conn.execute(
-            select(col(Certificate.digest)).where(col(Certificate.digest).in_(sorted(candidates))).limit(1)
+            select(col(Certificate.digest)).where(generations.digest_in(conn, sorted(candidates))).limit(1)
         ).scalar()
     return hex32(parse_hex32(found)) if found else ""
 
@@ -973,7 +974,7 @@ def _stored_erased(ledger: Ledger, digests: Sequence[str], *, waiting: bool = Fa
         with ledger.engine.connect() as conn:
             if waiting:  # every row of the digests, not those sealed: a row being sealed must be waited for
                 query = select(col(Certificate.digest), col(Certificate.sealed)).where(
-                    col(Certificate.digest).in_(wanted[i : i + 900])
+                    generations.digest_in(conn, wanted[i : i + 900])
                 )
                 found.update(
                     d for d, sealed in conn.execute(query.with_for_update(read=True)) if bytes(sealed) == ERASED
@@ -982,7 +983,7 @@ def _stored_erased(ledger: Ledger, digests: Sequence[str], *, waiting: bool = Fa
             found.update(
                 conn.execute(
                     select(col(Certificate.digest)).where(
-                        col(Certificate.digest).in_(wanted[i : i + 900]), col(Certificate.sealed) == ERASED
+                        generations.digest_in(conn, wanted[i : i + 900]), col(Certificate.sealed) == ERASED
                     )
                 ).scalars()
             )

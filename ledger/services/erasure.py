@@ -60,6 +60,7 @@ from ..formats.canonical import (
     typed_digest,
 )
 from ..formats.logbody import recorded_instant
+from ..storage import generations
 from ..storage.models import (
     CONSENT_ERASED,
     GRANT_PURPOSE_ERASED,
@@ -698,7 +699,7 @@ def _sealed(ledger: Ledger, digest: str) -> bool:
             conn.execute(
                 select(func.count())
                 .select_from(Certificate)
-                .where(col(Certificate.digest) == digest, col(Certificate.sealed) == ERASED)
+                .where(generations.digest_in(conn, [digest]), col(Certificate.sealed) == ERASED)
             ).scalar_one()
             > 0
         )
@@ -787,7 +788,7 @@ def _writable(item: dict[str, Any]) -> bool:
 def _seal(conn: Any, digest: str, typed: list[str]) -> list[int]:
     """In ``conn``'s transaction: certificate ``digest``'s fields and what copies them erased (see :func:`erase`);
     returns how many cited copies and sealed typed inputs it reached."""
-    conn.execute(update(Certificate).where(Certificate.digest == digest).values(sealed=ERASED))  # type: ignore[arg-type]
+    conn.execute(update(Certificate).where(generations.digest_in(conn, [digest])).values(sealed=ERASED))  # type: ignore[arg-type]
     conn.execute(
         update(StatusChange)
         .where(StatusChange.digest == digest)  # type: ignore[arg-type]
@@ -1219,7 +1220,7 @@ def _sealed_identity(ledger: Ledger, digest: str) -> tuple[str | None, str | Non
 
     try:
         with ledger.engine.connect() as conn:
-            sealed = conn.execute(select(col(Certificate.sealed)).where(col(Certificate.digest) == digest)).scalar()
+            sealed = conn.execute(select(col(Certificate.sealed)).where(generations.digest_in(conn, [digest]))).scalar()
         if sealed is None or bytes(sealed) == ERASED:
             return None, None
         fields, salts = read_body(ledger.vault.open(bytes(sealed), parse_hex32(digest, "digest")))
@@ -1306,7 +1307,7 @@ def reclaim(ledger: Ledger) -> str | None:
 
 def is_erased(ledger: Ledger, digest: str) -> bool:
     with ledger.engine.connect() as conn:
-        sealed = conn.execute(select(col(Certificate.sealed)).where(col(Certificate.digest) == digest)).scalar()
+        sealed = conn.execute(select(col(Certificate.sealed)).where(generations.digest_in(conn, [digest]))).scalar()
     if sealed is None:
         raise LedgerError(f"certificate {digest} is not in this ledger's store; give the digest of a stored one")
     return bytes(sealed) == ERASED

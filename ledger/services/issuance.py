@@ -45,6 +45,8 @@ from ..formats.certificate import Record, batch_schema, iter_raw_records, valida
 from ..formats.signing import batch_message, sign
 from ..onchain import chainread
 from ..onchain.ids import ROLE_ISSUER, department_code, department_id_bytes
+from ..storage import generations
+from ..storage.generations import DigestStored
 from ..storage.models import Hex32
 from ..storage.store import (
     BATCH_HEAD,
@@ -575,7 +577,7 @@ class _Group:
                 built.bodies, built.columns = None, None  # what only sealing and a rewrite needed (types: kept)
             _insert_batch_row(self.conn, built, len(rows))
             if not self._deferred:
-                self.conn.exec_driver_sql(_insert_certificates_sql(self.ledger.engine.dialect.paramstyle), rows)
+                _insert_certificate_rows(self.ledger, self.conn, rows)
         except BaseException as exc:
             self._rollback()
             if isinstance(exc, Exception) and self.batches:
@@ -588,7 +590,7 @@ class _Group:
             # Another writer stored one of these certificate ids first (the unique constraint is the arbiter);
             # this batch was rolled back whole, so nothing of it exists.
             ids = [r[0] for r in row_columns(built)] if rows is None else [r[3] for r in rows]
-            raise _issued_concurrently(self.ledger, built.department, ids) from None
+            raise _issued_concurrently(self.ledger, built.department, ids, built.digests) from None
         self.batches.append(built)
         self._rows.append(rows)
 
@@ -598,24 +600,25 @@ class _Group:
         are visited once each, in order (issue 18, bench/analysis.md "one sorted insert per group": -14 to -23 %
         of the writer's SQLite CPU from 4M to 13M, writer alone). Only the order in which rows are inserted
         changes: each row keeps its leaf index, and readers wanting leaf order ask for it (ORDER BY leaf_index).
-        If another writer took one of the ids meanwhile, the statement fails whole and the batches are inserted
-        again one at a time, which finds the batch holding it and stores the batches before it (:meth:`add`)."""
+        If another writer took one of the ids meanwhile, or a digest is stored already (``generations.place``), the
+        statement fails whole and the batches are inserted again one at a time, which finds the batch holding it
+        and stores the batches before it (:meth:`add`)."""
         self.closed = True
         rows, self._rows = self._rows, []
         try:
             if rows and self._deferred:
                 every = sorted(itertools.chain.from_iterable(rows), key=operator.itemgetter(0))
                 try:
-                    self.conn.exec_driver_sql(_insert_certificates_sql(self.ledger.engine.dialect.paramstyle), every)
-                except DBAPIError as exc:
-                    if not _lost_race(exc):
+                    _insert_certificate_rows(self.ledger, self.conn, every)
+                except (DBAPIError, DigestStored) as exc:
+                    if not isinstance(exc, DigestStored) and not _lost_race(exc):
                         raise
                     del every
                     self.transaction.rollback()
                     self.conn.close()
                     again = _Group.begin(self.ledger, deferred=False)
                     for built, built_rows in zip(self.batches, rows, strict=True):
-                        again.add(built, built_rows)  # raises at the batch holding a taken id
+                        again.add(built, built_rows)  # raises at the batch holding a taken id or digest
                     again.commit()
                     return
             self.transaction.commit()
@@ -823,11 +826,20 @@ _CERT_COLUMNS = (
 )
 
 
-def _insert_certificates_sql(paramstyle: str) -> str:
-    """One plain INSERT in the driver's own placeholder style (executemany on tuples, no per-row ORM work)."""
+def _insert_certificates_sql(paramstyle: str, epoch: int) -> str:
+    """One plain INSERT in the driver's own placeholder style (executemany on tuples, no per-row ORM work), of
+    rows into generation ``epoch`` (an integer of :func:`generations.place`, written into the statement)."""
     mark = placeholder(paramstyle)
     columns, marks = ", ".join(_CERT_COLUMNS), ", ".join([mark] * len(_CERT_COLUMNS))
-    return f"INSERT INTO {Certificate.__tablename__} ({columns}) VALUES ({marks})"  # noqa: S608 - no input in it
+    return f"INSERT INTO {Certificate.__tablename__} (epoch, {columns}) VALUES ({int(epoch)}, {marks})"  # noqa: S608
+
+
+def _insert_certificate_rows(ledger: Ledger, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """The one insert of certificate rows (each a :func:`_prepared_rows` tuple: the digest's 32 bytes first), in
+    ``conn``'s open transaction after its batch rows (so SQLite's write lock is held): ``generations.place``
+    chooses the generation and refuses a digest a closed one holds (:class:`DigestStored`), then one statement."""
+    epoch = generations.place(conn, [r[0] for r in rows])
+    conn.exec_driver_sql(_insert_certificates_sql(ledger.engine.dialect.paramstyle, epoch), rows)
 
 
 def store_prepared(ledger: Ledger, built: BuiltBatch, *, held: bool = False) -> None:
@@ -861,7 +873,8 @@ def _write_prepared(
             raise
         # Another writer stored one of these certificate ids first (the unique constraint is the arbiter);
         # this batch was rolled back whole, so nothing of it exists.
-        raise _issued_concurrently(ledger, built.department, [r[0] for r in row_columns(built)]) from None
+        ids = [r[0] for r in row_columns(built)]
+        raise _issued_concurrently(ledger, built.department, ids, built.digests) from None
     return conn, transaction
 
 
@@ -878,10 +891,14 @@ def _lost_race(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == "40P01"
 
 
-def _issued_concurrently(ledger: Ledger, department: str, ids: list[str]) -> InputError:
+def _issued_concurrently(ledger: Ledger, department: str, ids: list[str], digests: Sequence[bytes] = ()) -> InputError:
     """The InputError of a batch that lost the race for one of its certificate ids (:func:`_lost_race`). A deadlock's
     victim is told while the other writer's transaction is still open: none of the ids it took is committed (nor
-    may ever be: that writer can still roll back), so then the message says so rather than naming none as issued."""
+    may ever be: that writer can still roll back), so then the message says so rather than naming none as issued.
+    A batch refused for a digest that is stored (the newest generation's primary key) is told that, naming it."""
+    stored = _stored_digests(ledger, digests)
+    if stored:
+        return DigestStored(stored)
     taken = sorted(_existing_ids(ledger, department, ids))
     if not taken:
         return InputError(
@@ -896,11 +913,21 @@ def _issued_concurrently(ledger: Ledger, department: str, ids: list[str]) -> Inp
     )
 
 
+def _stored_digests(ledger: Ledger, digests: Sequence[bytes]) -> list[str]:
+    """Those of ``digests`` (32 bytes each) that a stored certificate has."""
+    found: list[str] = []
+    with ledger.engine.connect() as conn:
+        for i in range(0, len(digests), 900):
+            part = [hex32(d) for d in digests[i : i + 900]]
+            found += conn.execute(select(col(Certificate.digest)).where(generations.digest_in(conn, part))).scalars()
+    return sorted(found)
+
+
 def _insert_prepared(ledger: Ledger, conn: Connection, built: BuiltBatch, state: str = BatchState.PREPARED) -> None:
     """Insert the batch (``state``) and its certificates in ``conn``'s open transaction."""
     rows = _prepared_rows(ledger, built)
     _insert_batch_row(conn, built, len(rows), state)
-    conn.exec_driver_sql(_insert_certificates_sql(ledger.engine.dialect.paramstyle), rows)
+    _insert_certificate_rows(ledger, conn, rows)
 
 
 def _prepared_rows(ledger: Ledger, built: BuiltBatch) -> list[tuple[Any, ...]]:
@@ -1384,12 +1411,13 @@ def export_documents(ledger: Ledger, digests: Iterable[str]) -> dict[str, dict[s
     dialect = ledger.engine.dialect
     hex32_column = Hex32()
     stored = [hex32_column.process_bind_param(d, dialect) for d in wanted]
-    head = f"SELECT digest, sealed, leaf_index, batch_root FROM {Certificate.__tablename__} WHERE digest"  # noqa: S608
     read = hex32_column.process_result_value  # never None: both columns are NOT NULL
     for i in range(0, len(wanted), 900):
         by_batch: dict[str, list[tuple[str, Any, Any]]] = {}
         with ledger.engine.connect() as conn:
-            for d, s, n, r in rows_in(conn, head, (), stored[i : i + 900]):
+            epochs, fixed = generations.epoch_sql(conn, wanted[i : i + 900])
+            head = f"SELECT digest, sealed, leaf_index, batch_root FROM {Certificate.__tablename__} WHERE {epochs} AND digest"  # noqa: S608
+            for d, s, n, r in rows_in(conn, head, fixed, stored[i : i + 900]):
                 by_batch.setdefault(cast(str, read(r, dialect)), []).append((cast(str, read(d, dialect)), s, n))
         for root, rows in by_batch.items():
             if root not in batches:
@@ -1437,7 +1465,7 @@ def stored_anchor(ledger: Ledger, digest_or_id: str, department: str | None = No
     cert = stored(ledger, digest_or_id, department)
     with ledger.engine.connect() as conn:
         sealed = conn.execute(
-            select(col(Certificate.sealed)).where(col(Certificate.digest) == hex32(cert.digest))
+            select(col(Certificate.sealed)).where(generations.digest_in(conn, [hex32(cert.digest)]))
         ).scalar_one()
         batch = conn.execute(select(*BATCH_HEAD).where(col(Batch.root) == hex32(cert.root))).one()
     anchor = {**anchor_data(ledger, batch._mapping), "proof": [hex32(p) for p in cert.proof]}
@@ -1451,7 +1479,7 @@ def export_document(ledger: Ledger, digest_or_id: str, department: str | None = 
     cert = stored(ledger, digest_or_id, department)
     with ledger.engine.connect() as conn:
         sealed = conn.execute(
-            select(col(Certificate.sealed)).where(col(Certificate.digest) == hex32(cert.digest))
+            select(col(Certificate.sealed)).where(generations.digest_in(conn, [hex32(cert.digest)]))
         ).scalar_one()
         batch = conn.execute(select(*BATCH_HEAD).where(col(Batch.root) == hex32(cert.root))).one()
     fields, salts = read_body(ledger.vault.open(bytes(sealed), cert.digest))
@@ -1473,7 +1501,7 @@ def sealed_fields(ledger: Ledger, digest: str) -> dict[str, Any] | None:
     request that needs one field), or None when its contents were erased. NotFoundError for an unknown digest;
     LedgerError, ValueError, KeyError or TypeError for a body that does not open (altered: reconcile names it)."""
     with ledger.engine.connect() as conn:
-        sealed = conn.execute(select(col(Certificate.sealed)).where(col(Certificate.digest) == digest)).scalar()
+        sealed = conn.execute(select(col(Certificate.sealed)).where(generations.digest_in(conn, [digest]))).scalar()
     if sealed is None:
         raise NotFoundError(f"no certificate {digest} in this ledger's store")
     if bytes(sealed) == ERASED:

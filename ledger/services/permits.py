@@ -46,6 +46,7 @@ from ..formats.displayed import describe, hidden_character
 from ..formats.lookalikes import LOOKALIKES
 from ..formats.rules import CERTIFICATE_PATH, RuleSet, published_view
 from ..onchain.ids import ROLE_ISSUER
+from ..storage import generations
 from ..storage.models import PermitBasis, PermitKey, PermitKeyNode, PermitKeyTree, ProducedCertificate
 from ..storage.store import Batch, BatchState, Certificate
 from . import erasure, issuance, logchain
@@ -699,7 +700,7 @@ def _key_earlier(ledger: Ledger, department: str, secret: bytes, spec: Mapping[s
             # round 85: a live permit retyped in the store was passed over, so keyed by nothing)
             rows += conn.execute(
                 select(col(Certificate.digest), col(Certificate.sealed), col(Certificate.cert_type)).where(
-                    col(Certificate.digest).in_(unkeyed[i : i + 900])
+                    generations.digest_in(conn, unkeyed[i : i + 900])
                 )
             ).all()
     keyed: list[tuple[str, str]] = []
@@ -1102,7 +1103,7 @@ def key_rows_problem(
         for i in range(0, len(unkeyed), 900):
             left = conn.execute(
                 select(col(Certificate.digest))
-                .where(col(Certificate.digest).in_(unkeyed[i : i + 900]), col(Certificate.cert_type).in_(types))
+                .where(generations.digest_in(conn, unkeyed[i : i + 900]), col(Certificate.cert_type).in_(types))
                 .limit(1)
             ).scalar()
             if left is not None:
@@ -1124,7 +1125,7 @@ def _unkeyable(
     for i in range(0, len(unkeyed), 900):
         part = unkeyed[i : i + 900]
         rows = conn.execute(
-            select(col(Certificate.digest), col(Certificate.sealed)).where(col(Certificate.digest).in_(part))
+            select(col(Certificate.digest), col(Certificate.sealed)).where(generations.digest_in(conn, part))
         ).all()
         gone = sorted(set(map(str, part)) - {str(d) for d, _ in rows})
         if gone:
@@ -1171,7 +1172,7 @@ def _states_a_key(
         return False
     # by the digest alone: the decision names the permit, whatever department its row now says (red team round 85:
     # a row moved to another department read as a permit stating nothing, so its deleted key row as no loss)
-    row = conn.execute(select(col(Certificate.sealed)).where(col(Certificate.digest) == digest)).first()
+    row = conn.execute(select(col(Certificate.sealed)).where(generations.digest_in(conn, [digest]))).first()
     if row is None:
         return True
     fields = sealed_fields(ledger, digest, row.sealed)
@@ -1236,7 +1237,7 @@ def rekey(ledger: Ledger, department: str) -> int:
                 # by digest alone: a permit the department's decision names is its own whatever department its row
                 # now says (red team round 85: a row moved to another department was left without a key row)
                 for d in conn.execute(
-                    select(col(Certificate.digest)).where(col(Certificate.digest).in_(wanted[i : i + 900]))
+                    select(col(Certificate.digest)).where(generations.digest_in(conn, wanted[i : i + 900]))
                 ).scalars()
             ]
         if held:
@@ -1276,7 +1277,7 @@ def validity_ended(ledger: Ledger, department: str, digest: str) -> bool:
     with ledger.engine.connect() as conn:
         sealed = conn.execute(
             select(col(Certificate.sealed)).where(
-                col(Certificate.digest) == digest, col(Certificate.department_id) == department
+                generations.digest_in(conn, [digest]), col(Certificate.department_id) == department
             )
         ).scalar()
     return _ended(ledger, digest, sealed, datetime.now(UTC))
@@ -1374,7 +1375,7 @@ def standing(
         # with its decision (release: one transaction), so it has ended only when its sealed dates or the chain say so
         sealed_of = dict(
             c.execute(
-                select(col(Certificate.digest), col(Certificate.sealed)).where(col(Certificate.digest).in_(digests))
+                select(col(Certificate.digest), col(Certificate.sealed)).where(generations.digest_in(c, digests))
             ).all()
         )
         alive = {d for d in digests if not _ended(ledger, d, sealed_of.get(d), now)}
@@ -1770,7 +1771,7 @@ def _holder_of(ledger: Ledger, digest: str) -> str | None:
 
     with ledger.engine.connect() as conn:
         row = conn.execute(
-            select(col(Certificate.sealed), col(Certificate.cert_type)).where(col(Certificate.digest) == digest)
+            select(col(Certificate.sealed), col(Certificate.cert_type)).where(generations.digest_in(conn, [digest]))
         ).first()
     if row is None or row[1] not in HOLDER_FIELD_OF_TYPE:
         return None
@@ -1871,7 +1872,7 @@ def follow_bases(
                     select(col(Certificate.digest), col(Certificate.batch_root), col(Certificate.valid_until))
                     .join(Batch, col(Batch.root) == Certificate.batch_root)
                     .where(
-                        col(Certificate.digest).in_(wanted[i : i + 900]),
+                        generations.digest_in(conn, wanted[i : i + 900]),
                         col(Certificate.department_id) == department,
                         col(Batch.state) == BatchState.CONFIRMED,
                     )
@@ -2030,7 +2031,7 @@ def produced_by(ledger: Ledger, digest: str) -> dict[str, Any] | None:
     None when no decision of this ledger names it."""
     with ledger.engine.connect() as conn:
         row = conn.execute(select(ProducedCertificate).where(ProducedCertificate.digest == digest)).first()  # type: ignore[arg-type]
-        cert = conn.execute(select(Certificate.department_id).where(Certificate.digest == digest)).scalar()  # type: ignore[call-overload]
+        cert = conn.execute(select(Certificate.department_id).where(generations.digest_in(conn, [digest]))).scalar()  # type: ignore[call-overload]
     departments = [row.department_id] if row is not None else ([cert] if cert else [])
     unreadable: logchain.UnreadableEntry | None = None
     for dept in departments:
@@ -2109,7 +2110,7 @@ def chain_statuses(ledger: Ledger, department: str, digests: Iterable[str]) -> d
         rows = conn.execute(
             select(col(Certificate.digest), col(Certificate.batch_root), col(Batch.state))
             .join(Batch, col(Batch.root) == Certificate.batch_root)
-            .where(col(Certificate.digest).in_(list(digests)))
+            .where(generations.digest_in(conn, list(digests)))
         ).all()
     anchored: dict[str, bool] = {}
     for digest, root, state in rows:

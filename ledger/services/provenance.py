@@ -26,6 +26,7 @@ from ..formats.reasons import reason_name
 from ..onchain import chainread
 from ..onchain.deadline import chain_limit
 from ..onchain.ids import ROLE_ISSUER, department_id_bytes
+from ..storage import generations
 from ..storage.models import given_time
 from ..storage.store import BATCH_HEAD, RUN_BYTES, Batch, BatchState, Certificate, StatusChange, run_proof, run_start
 from ..storage.vault import ERASED
@@ -279,7 +280,7 @@ def _superseded_by(ledger: Ledger, digest: str) -> list[tuple[bytes, bytes]]:
             ).scalars()
         )
         rows = [
-            conn.execute(select(col(Certificate.batch_root)).where(col(Certificate.digest) == old)).scalar()
+            conn.execute(select(col(Certificate.batch_root)).where(generations.digest_in(conn, [old]))).scalar()
             for old in sorted(olds)
         ]
     return [(parse_hex32(root), parse_hex32(old)) for old, root in zip(sorted(olds), rows, strict=True) if root]
@@ -784,7 +785,7 @@ def _timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool) -> d
     now = given_time(now, "now")
     key = hex32(parse_hex32(digest))
     with ledger.engine.connect() as conn:
-        cert = conn.execute(select(Certificate).where(Certificate.digest == key)).first()  # type: ignore[arg-type]
+        cert = conn.execute(select(Certificate).where(generations.digest_in(conn, [key]))).first()  # type: ignore[arg-type]
         # the certificate's run of leaves and the run roots its proof needs, not the batch's whole leaves (3.2 MB at
         # 100,000 certificates) for each anonymous client's timeline (red team round 67)
         batch = (

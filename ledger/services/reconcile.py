@@ -16,6 +16,9 @@ row_altered           the body opens but the row's plain columns (id, type, issu
                       the digest recomputed from the body's fields and salts disagree with it
 rows_missing          fewer certificate rows than the batch count on chain (rows were deleted)
 rows_extra            more certificate rows than the batch count on chain
+generation_unknown    a row's generation of the digest index (``epoch``) is none the store counts
+                      (``certificate_generation``): every look-up by digest passes the row by, as if deleted (its
+                      ``epoch`` edited, or its generation's row deleted; ledger/storage/generations.py)
 batch_count_mismatch  the batch row's count differs from the count anchored on chain
 anchor_data_altered   what the batch row holds of its anchoring, which every document exported from it carries, is
                       not the chain's: the signer or the certificate type's schema differs from the anchoring
@@ -101,7 +104,7 @@ from ..formats.canonical import certificate_digest, field_hash, hex32
 from ..formats.merkle import MerkleTree
 from ..onchain import trail
 from ..onchain.ids import department_code, department_id_bytes
-from ..storage.models import CitedDocument, ProducedCertificate, SealedInput
+from ..storage.models import CertificateGeneration, CitedDocument, ProducedCertificate, SealedInput
 from ..storage.store import Batch, BatchState, Certificate, StatusChange, batch_tree, chunk_nodes, stored_blob
 from ..storage.vault import ERASED
 from . import logchain
@@ -729,9 +732,11 @@ def _check_rows(
         col(c.sealed),
         col(c.status),
         col(c.superseded_by),
+        col(c.epoch),  # row[12]
     ).order_by(col(c.batch_root), col(c.leaf_index))
     previous: _BatchRow | None = None
     with ledger.engine.connect() as conn, ledger.engine.connect() as leaves_conn:
+        generations = set(conn.execute(select(col(CertificateGeneration.epoch))).scalars())
         result = conn.execution_options(stream_results=True, yield_per=ROW_CHUNK).execute(query)
         for row in result:
             digest_hex, root, leaf = row[0], row[1], int(row[2])
@@ -793,6 +798,16 @@ def _check_rows(
                 problem = _certificate_problem(row, batch, vault)
             if problem is not None:
                 add(Divergence(problem[0], root, problem[1], digest_hex))
+            if row[12] not in generations:
+                add(
+                    Divergence(
+                        "generation_unknown",
+                        root,
+                        f"the row is in generation {row[12]!r} of the digest index, which the store does not count: "
+                        "no look-up by digest finds it (its generation was edited, or the generation's row deleted)",
+                        digest_hex,
+                    )
+                )
             problem = _status_problem(row, statuses, recorded, batch.department)
             if problem is not None:
                 add(Divergence(problem[0], root, problem[1], digest_hex))

@@ -98,6 +98,7 @@ from ..onchain.ids import (
     named_item,
     service_item_bytes,
 )
+from ..storage import generations
 from ..storage.models import CLOCK_SKEW_SECONDS, PermitBasis, PermitKey
 from ..storage.store import Certificate, rows_in, streaming_cache
 from . import _decision_workers, _replay_worker, logchain, permits
@@ -1046,7 +1047,7 @@ class _Facts:
                 cert_type, signature = conn.execute(
                     select(col(Certificate.cert_type), col(Batch.signature))
                     .join(Batch, col(Batch.root) == col(Certificate.batch_root))
-                    .where(col(Certificate.digest) == digest)
+                    .where(generations.digest_in(conn, [digest]))
                 ).one()
             if cert.department not in self.erased().get(digest, ()):  # only its issuer erases a certificate
                 return None
@@ -1330,7 +1331,7 @@ def _permit_keys(
                 # by digest alone: the decision names the permit, whatever department its row now says (red team
                 # round 85: a row moved to another department read as an erased permit, its deleted key row unseen)
                 for digest, body in conn.execute(
-                    select(col(Certificate.digest), col(Certificate.sealed)).where(col(Certificate.digest).in_(part))
+                    select(col(Certificate.digest), col(Certificate.sealed)).where(generations.digest_in(conn, part))
                 ):
                     sealed[str(digest)] = bytes(body)
         if not specs:
@@ -1459,7 +1460,7 @@ def _permit_bases(
                     (str(d), str(r))
                     for d, r in conn.execute(
                         select(col(Certificate.digest), col(Certificate.batch_root)).where(
-                            col(Certificate.digest).in_(wanted[i : i + 900]), col(Certificate.department_id) == dept
+                            generations.digest_in(conn, wanted[i : i + 900]), col(Certificate.department_id) == dept
                         )
                     )
                 )

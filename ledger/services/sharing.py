@@ -30,6 +30,7 @@ from ..errors import ChainError, ErasedError, InputError, NotFoundError, StateEr
 from ..formats.canonical import hex32, parse_hex32
 from ..formats.certificate import CertificateDocument
 from ..onchain.ids import department_id_bytes
+from ..storage import generations
 from ..storage.models import (  # noqa: F401 - re-exported
     GRANT_PURPOSE_ERASED,
     MAX_PURPOSE,
@@ -267,7 +268,7 @@ def _purpose_problem(ledger: Ledger, grant: Grant, created: dict[str, Any]) -> s
         with ledger.engine.connect() as conn:
             erased = conn.execute(
                 select(col(Certificate.digest)).where(
-                    col(Certificate.digest) == grant.digest, col(Certificate.sealed) == ERASED
+                    generations.digest_in(conn, [grant.digest]), col(Certificate.sealed) == ERASED
                 )
             ).first()
         if erased is not None:
@@ -670,7 +671,7 @@ def audited_certificate(ledger: Ledger, digest: str) -> StoredCertificate:
     with ledger.engine.connect() as conn:
         batch = conn.execute(select(col(Batch.department_id)).where(col(Batch.root) == hex32(cert.root))).scalar()
         erased = conn.execute(
-            select(col(Certificate.digest)).where(col(Certificate.digest) == key, col(Certificate.sealed) == ERASED)
+            select(col(Certificate.digest)).where(generations.digest_in(conn, [key]), col(Certificate.sealed) == ERASED)
         ).first()
     moved = None
     if batch != cert.department:

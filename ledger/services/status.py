@@ -18,6 +18,7 @@ from ..client import Ledger
 from ..errors import InputError, LedgerError, NotAnchoredError, NotFoundError, StateError
 from ..formats.canonical import certificate_schema, field_hashes, fields_digest, hex32, parse_hex32, typed_digest
 from ..formats.reasons import REASONS
+from ..storage import generations
 from ..storage.store import Batch, BatchState, Certificate, StatusChange, batch_proof
 from ..storage.vault import ERASED
 
@@ -61,7 +62,7 @@ def stored(ledger: Ledger, digest_or_id: str, department: str | None = None) -> 
             col(Certificate.cert_type),
         ).join(Batch, col(Batch.root) == Certificate.batch_root)
         if digest_or_id.startswith("0x") and len(digest_or_id) == 66:
-            row = conn.execute(query.where(Certificate.digest == hex32(parse_hex32(digest_or_id)))).first()  # type: ignore[arg-type]
+            row = conn.execute(query.where(generations.digest_in(conn, [hex32(parse_hex32(digest_or_id))]))).first()  # type: ignore[arg-type]
         else:
             if department is None:
                 raise InputError("give a certificate digest (0x + 64 hex digits), or an id with its department")
@@ -144,7 +145,7 @@ def _record(
         )
         conn.execute(
             update(Certificate)
-            .where(col(Certificate.digest) == hex32(cert.digest))
+            .where(generations.digest_in(conn, [hex32(cert.digest)]))
             .values(status=new_status, superseded_by=superseded_by)
         )
     return tx_hash
@@ -209,7 +210,7 @@ def _sealed_side(ledger: Ledger, cert: StoredCertificate) -> tuple[str, bytes]:
 
     digest = hex32(cert.digest)
     with ledger.engine.connect() as conn:
-        sealed = conn.execute(select(col(Certificate.sealed)).where(col(Certificate.digest) == digest)).scalar()
+        sealed = conn.execute(select(col(Certificate.sealed)).where(generations.digest_in(conn, [digest]))).scalar()
     if sealed is not None and bytes(sealed) == ERASED:
         return _erased_side(ledger, cert)
     try:

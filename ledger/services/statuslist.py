@@ -42,6 +42,7 @@ from ..formats.bitstring import (
     parse_url,
 )
 from ..formats.canonical import hex32, parse_hex32
+from ..storage import generations
 
 if TYPE_CHECKING:
     from ..client import Ledger
@@ -482,7 +483,7 @@ def leaf_index(ledger: Ledger, digest: str) -> int:
     with ledger.engine.connect() as conn:
         found = conn.execute(
             select(Certificate.leaf_index).where(  # type: ignore[call-overload]
-                Certificate.digest == hex32(parse_hex32(digest, "digest"))
+                generations.digest_in(conn, [hex32(parse_hex32(digest, "digest"))])
             )
         ).scalar_one_or_none()
     if found is None:

@@ -226,6 +226,10 @@ class Certificate(SQLModel, table=True):
     recomputed from the batch's ``leaves``), non-personal metadata and the sealed body. The department's
     queries are served by the unique (department, id) index, whose first column is the department."""
 
+    # The digest index is split into generations (ledger.storage.generations, issue 18): new rows go to the newest,
+    # so a group's inserts stay in one bounded part of the index; the digest is unique across all of them (the
+    # writer checks the closed ones), and every read by digest names the generations to look in.
+    epoch: int = Field(default=0, sa_column=Column(Integer, primary_key=True, autoincrement=False, default=0))
     digest: str = Field(sa_column=Column(Hex32, primary_key=True))
     batch_root: str = Field(sa_column=Column(Hex32, ForeignKey("batch.root"), index=True, nullable=False))
     leaf_index: int
@@ -237,6 +241,17 @@ class Certificate(SQLModel, table=True):
     sealed: bytes = Field(sa_column=Column(StoredBlob, nullable=False))
     status: str = Field(default="valid", max_length=16)
     superseded_by: str | None = Field(default=None, max_length=66)
+
+
+class CertificateGeneration(SQLModel, table=True):
+    """A generation of certificate digests: ``rows`` counts the rows written to it (a discarded batch's stay
+    counted). Only the newest takes rows; it closes once it holds the configured number (``ledger.config``).
+    Generation 0 holds every row stored before generations (0026)."""
+
+    __tablename__ = "certificate_generation"
+
+    epoch: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    rows: int = 0
 
 
 class StatusChange(SQLModel, table=True):

@@ -30,6 +30,7 @@ from sqlmodel import col
 from ...client import Ledger
 from ...errors import ChainError, InputError
 from ...onchain.chain import department_id_bytes
+from ...storage import generations
 from ...storage.store import Certificate, StatusChange
 from .client import CheckpointStore, WitnessConfig, WitnessedCheckpoint, chain_identity, fetch_latest
 
@@ -186,7 +187,7 @@ def status_findings(ledger: Ledger, witnessed_height: int | None) -> list[Findin
         for i in range(0, len(digests), 900):
             for digest, root, department in conn.execute(
                 select(col(Certificate.digest), col(Certificate.batch_root), col(Certificate.department_id)).where(
-                    col(Certificate.digest).in_(digests[i : i + 900])
+                    generations.digest_in(conn, digests[i : i + 900])
                 )
             ):
                 certs[digest] = (root, department)
