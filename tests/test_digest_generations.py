@@ -106,6 +106,11 @@ def test_the_filter_never_answers_no_for_a_digest_it_holds_and_the_native_one_an
         assert NATIVE.membership_maybe(built, b"".join(held)[:-1]) is None
         assert NATIVE.membership_build(b"".join(held), 12) is None
     assert membership.maybe(membership.build([]), held[:10]) == []
+    # a filter built a part at a time (the generations build one so, reading 50,000 digests at a time) is the whole's
+    size = membership.filter_size(len(held))
+    parts = [membership.build(held[i : i + 700], size=size) for i in range(0, len(held), 700)]
+    assert membership.union(size, parts) == membership.build(held, size=size) == built
+    assert membership.union(size, []) == bytes(size)
 
 
 # -- the writer -------------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ module's loops are the specification and the fallback without the native build."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from ._native import NATIVE
 
@@ -36,9 +36,12 @@ def _positions(digest: bytes, mask: int) -> list[int]:
     return [((h1 + i * h2) & _WORDS) & mask for i in range(POSITIONS)]
 
 
-def build(digests: Sequence[bytes], *, native: bool = True) -> bytes:
-    """The filter holding ``digests`` (each 32 bytes)."""
-    joined, size = b"".join(digests), filter_size(len(digests))
+def build(digests: Sequence[bytes], *, size: int | None = None, native: bool = True) -> bytes:
+    """The filter holding ``digests`` (each 32 bytes), of ``size`` bytes (a power of two; default
+    :func:`filter_size` of their number). Filters of one size built from parts of a set, OR-ed, are the filter of
+    the whole set (:func:`union`)."""
+    joined = b"".join(digests)
+    size = filter_size(len(digests)) if size is None else size
     if native and NATIVE is not None:
         built = NATIVE.membership_build(joined, size)
         if built is not None:
@@ -48,6 +51,15 @@ def build(digests: Sequence[bytes], *, native: bool = True) -> bytes:
         for pos in _positions(digest, mask):
             bits[pos >> 3] |= 1 << (pos & 7)
     return bytes(bits)
+
+
+def union(size: int, filters: Iterable[bytes]) -> bytes:
+    """The filter of ``size`` bytes holding every digest any of ``filters`` (each of that size) holds: none, an
+    empty one."""
+    joined = 0
+    for bits in filters:
+        joined |= int.from_bytes(bits, "little")
+    return joined.to_bytes(size, "little")
 
 
 def maybe(filter_bits: bytes, digests: Sequence[bytes], *, native: bool = True) -> list[int]:
