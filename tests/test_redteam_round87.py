@@ -51,7 +51,6 @@ from ledger.client import Ledger
 from ledger.errors import InputError, StateError
 from ledger.formats.rules import RuleSet, load_rule_set
 from ledger.onchain import registryslots
-from ledger.onchain.chain import Chain, connect
 from ledger.onchain.ids import ROLE_APPROVER, ROLE_ISSUER, department_id_bytes, service_item_bytes
 from ledger.onchain.node import EmbeddedNode, _rpc
 from ledger.services import decisions, evidence, logchain
@@ -66,7 +65,14 @@ from ledger.services.witness.note import parse_note
 from .cli_support import drop_older_states, mining_paused, rpc
 from .conftest import PASSPHRASE
 from .decision_support import RULES, TYPICAL_ITEM
-from .evidence_support import SCRIPT_MODULE, both, decided, failed_names, rpc_url, standalone
+from .evidence_support import (
+    SCRIPT_MODULE,
+    both,
+    court_checks,
+    decided,
+    rpc_url,
+    witnessed_both,
+)
 from .registry_support import batched
 from .rpc_proxy import RpcProxy
 from .witness_support import trusted_witness
@@ -84,22 +90,9 @@ def _both(
     ledger: Ledger, bundle: dict[str, Any], tmp: Path, key: str, *extra: str, node: str | None = None
 ) -> tuple[evidence.BundleReport, dict[str, tuple[bool, str]], dict[str, tuple[str, str]]]:
     """(the library's report, its checks {name: (passed, detail)}, the court's {name: (result, detail)}) on
-    ``bundle`` with witness key ``key`` through ``node`` (default: the honest node); both must fail the same checks."""
-    path = tmp / "decision.json"
-    path.write_text(json.dumps(bundle), encoding="utf-8")
-    chain = (
-        ledger.chain
-        if node is None
-        else Chain(connect(node), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
-    )
-    report = evidence.verify_bundle(
-        path, chain, witness_keys=[key], require_state_proof="--require-state-proof" in extra
-    )
-    _, result, stderr = standalone(ledger, path, "--witness-key", key, *extra, rpc=node)
-    assert result is not None, stderr
-    library = {c.name: (c.ok, c.detail) for c in report.checks}
-    assert {c.name for c in report.failed} == failed_names(result), (library, result["checks"])
-    return report, library, {c["name"]: (c["result"], c["detail"]) for c in result["checks"]}
+    ``bundle`` with witness key ``key`` through ``node`` (default: the honest node): ``witnessed_both``."""
+    report, library, result = witnessed_both(ledger, bundle, tmp, key, *extra, node=node, name="decision.json")
+    return report, library, court_checks(result)
 
 
 def _decision(ledger: Ledger, department: str) -> str:
