@@ -25,7 +25,7 @@ from eth_utils.crypto import keccak
 
 from ledger.client import Ledger
 from ledger.onchain.chain import Chain, connect
-from ledger.services import decisions, evidence, issuance, status
+from ledger.services import decisions, evidence, issuance, logchain, status
 
 from .conftest import COURT_FORK, PASSPHRASE, make_records, write_jsonl
 
@@ -331,6 +331,25 @@ def witnessed_both(
 def court_checks(result: dict[str, Any]) -> dict[str, tuple[str, str]]:
     """The court's checks {name: (result, detail)}."""
     return {c["name"]: (c["result"], c["detail"]) for c in result["checks"]}
+
+
+def anchored_case(ledger: Ledger, department: str) -> str:
+    """A case decided by ``department`` (two decided) and its decisions log anchored: the first case's id."""
+    _, apps = decided(ledger, department, 2)
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, department)
+    return str(apps[0]["case_id"])
+
+
+def witnessed_decision_bundle(ledger: Ledger, department: str, case_id: str) -> dict[str, Any]:
+    """``case_id``'s decision bundle, proven at a block mined for it while nothing else is mined (the sections are
+    proven at one block), carrying the deciding department's registry proof."""
+    from .cli_support import mining_paused, rpc
+
+    with mining_paused(ledger):
+        rpc(ledger, "evm_mine")
+        bundle = evidence.decision_bundle(ledger, department, case_id)
+    assert "registry" in bundle["witness"]["state"], bundle.get("witness")
+    return bundle
 
 
 def decided(ledger: Ledger, department: str, n: int = 5) -> tuple[Any, list[dict[str, Any]]]:

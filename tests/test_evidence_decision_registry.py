@@ -26,16 +26,23 @@ from ledger.cli.evidence import verdict_line
 from ledger.client import Ledger
 from ledger.onchain import registryslots
 from ledger.onchain.ids import department_id_bytes
-from ledger.services import decisions, evidence, logchain
+from ledger.services import decisions, logchain
 from ledger.services.departments import Council
 from ledger.services.witness.bundle import VERIFIED_WITHOUT_ITEMS_PROOF, registry_section
 from ledger.services.witness.checkpoint import Checkpoint
 from ledger.services.witness.note import parse_note
 
-from .cli_support import mining_paused, rpc
+from .cli_support import mining_paused
 from .conftest import PASSPHRASE
 from .decision_support import applications, unique_rule_set
-from .evidence_support import SCRIPT_MODULE, court_checks, decided, rpc_url, witnessed_both
+from .evidence_support import (
+    SCRIPT_MODULE,
+    anchored_case,
+    court_checks,
+    rpc_url,
+    witnessed_both,
+    witnessed_decision_bundle,
+)
 from .registry_support import batched, history_written, registry_calls
 from .rpc_proxy import RpcProxy
 from .witness_support import trusted_witness
@@ -51,22 +58,6 @@ def _passphrases(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
 
 
-def _decision(ledger: Ledger, department: str) -> str:
-    """A case decided by ``department`` and anchored: its case id."""
-    _, apps = decided(ledger, department, 2)
-    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, department)
-    return str(apps[0]["case_id"])
-
-
-def _bundle(ledger: Ledger, department: str, case_id: str) -> dict[str, Any]:
-    # the embedded node keeps the head's state only: nothing is mined while the sections are proven
-    with mining_paused(ledger):
-        rpc(ledger, "evm_mine")
-        bundle = evidence.decision_bundle(ledger, department, case_id)
-    assert "registry" in bundle["witness"]["state"], bundle.get("witness")
-    return bundle
-
-
 # -- honest ---------------------------------------------------------------------------------------------------------
 
 
@@ -77,10 +68,10 @@ def test_a_witnessed_decision_bundle_proves_the_deciding_departments_registry_pe
     deciding department's three lengths and every period's words at the cosigned block, and its slots only; both
     verifiers prove it, pass every check under ``--require-state-proof``, name the proof in ``department_key`` and
     ``department_history`` and report the state proven. The court's reading of it is the library's."""
-    case_id = _decision(ledger, fresh_department)
+    case_id = anchored_case(ledger, fresh_department)
     dept = department_id_bytes(fresh_department)
     for key, _ in trusted_witness(ledger, tmp_path):
-        bundle = _bundle(ledger, fresh_department, case_id)
+        bundle = witnessed_decision_bundle(ledger, fresh_department, case_id)
         state = bundle["witness"]["state"]
         proven = [int(e["key"], 16) for answer in state["registry"]["proofs"] for e in answer["storageProof"]]
         cp = Checkpoint.parse(parse_note(bundle["witness"]["checkpoint"]).text)
@@ -125,17 +116,17 @@ def test_registry_reads_answered_from_a_made_up_state_fail_both_decision_verifie
     node answers every registry read as the registry answered before (an active approver's key), and the bundle states
     those periods. Both verifiers believed it: every check passed. With the bundle's registry proof ``department_key``
     and ``department_history`` fail in both, naming the registry's proof; ``witnessed`` passes (the proof holds)."""
-    case_id = _decision(ledger, fresh_department)
+    case_id = anchored_case(ledger, fresh_department)
     dept = department_id_bytes(fresh_department)
     record, replay, seen = registry_calls(ledger.chain.deployment.registry)
     for key, _ in trusted_witness(ledger, tmp_path):
-        honest = _bundle(ledger, fresh_department, case_id)
+        honest = witnessed_decision_bundle(ledger, fresh_department, case_id)
         with RpcProxy(rpc_url(ledger), rewrite=record, rewrite_batch=batched(record)) as node:
             report, library, _ = witnessed_both(ledger, honest, tmp_path, key, node=node.url)
         assert report.ok, library
         assert seen, "no registry read was recorded"
         with history_written(ledger, dept, change, honest["anchor"]["block_number"]):
-            bundle = _bundle(ledger, fresh_department, case_id)
+            bundle = witnessed_decision_bundle(ledger, fresh_department, case_id)
             _, truth, _ = witnessed_both(ledger, bundle, tmp_path, key)
             assert not truth["department_key"][0], truth
             forged = copy.deepcopy(bundle)
@@ -183,7 +174,7 @@ def test_a_node_hiding_a_suspension_between_the_decision_and_its_anchoring_fails
         return answer
 
     for key, _ in trusted_witness(ledger, tmp_path):
-        bundle = _bundle(ledger, fresh_department, str(apps[0]["case_id"]))
+        bundle = witnessed_decision_bundle(ledger, fresh_department, str(apps[0]["case_id"]))
         _, truth, _ = witnessed_both(ledger, bundle, tmp_path, key)
         assert not truth["department_key"][0] and "suspended" in truth["department_key"][1], truth
         forged = copy.deepcopy(bundle)
@@ -213,11 +204,11 @@ def test_an_edited_or_stripped_registry_proof_in_a_decision_bundle(
     registry proof. Stripped: both pass saying "registry: not proven", report ``state_proof`` "partial" and end
     "VERIFIED, without a proof of the registry: the deciding department's ..."; under ``--require-state-proof`` both
     fail ``witnessed``."""
-    case_id = _decision(ledger, fresh_department)
+    case_id = anchored_case(ledger, fresh_department)
     for trusted, _ in trusted_witness(ledger, tmp_path):
         key = trusted
         with mining_paused(ledger):
-            bundle = _bundle(ledger, fresh_department, case_id)
+            bundle = witnessed_decision_bundle(ledger, fresh_department, case_id)
             cp = Checkpoint.parse(parse_note(bundle["witness"]["checkpoint"]).text)
             header = bundle["witness"]["state"]["block"]
             other = registry_section(ledger.chain, ledger.settings.data_dir, cp, "MKT", header)
@@ -285,10 +276,10 @@ def test_a_decision_bundles_registry_proof_without_its_service_items_is_partial_
     (``department_key`` names the proof); both verifiers say "service items: not proven", report ``state_proof``
     "partial", and under ``--require-state-proof`` fail ``witnessed`` alone. A proof keeping the items' length but
     cut of a period's words is an altered proof: both fail ``witnessed`` naming it."""
-    case_id = _decision(ledger, fresh_department)
+    case_id = anchored_case(ledger, fresh_department)
     dept = department_id_bytes(fresh_department)
     for key, _ in trusted_witness(ledger, tmp_path):
-        bundle = _bundle(ledger, fresh_department, case_id)
+        bundle = witnessed_decision_bundle(ledger, fresh_department, case_id)
         older = _without_items(bundle, dept)
         report, library, result = witnessed_both(ledger, older, tmp_path, key)
         court = court_checks(result)

@@ -67,11 +67,13 @@ from .conftest import PASSPHRASE
 from .decision_support import RULES, TYPICAL_ITEM
 from .evidence_support import (
     SCRIPT_MODULE,
+    anchored_case,
     both,
     court_checks,
     decided,
     rpc_url,
     witnessed_both,
+    witnessed_decision_bundle,
 )
 from .registry_support import batched
 from .rpc_proxy import RpcProxy
@@ -95,21 +97,6 @@ def _both(
     return report, library, court_checks(result)
 
 
-def _decision(ledger: Ledger, department: str) -> str:
-    """A case decided by ``department`` and anchored: its case id."""
-    _, apps = decided(ledger, department, 2)
-    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, department)
-    return str(apps[0]["case_id"])
-
-
-def _bundle(ledger: Ledger, department: str, case_id: str) -> dict[str, Any]:
-    with mining_paused(ledger):
-        rpc(ledger, "evm_mine")
-        bundle = evidence.decision_bundle(ledger, department, case_id)
-    assert "registry" in bundle["witness"]["state"], bundle.get("witness")
-    return bundle
-
-
 # -- the chain's operator: a status period appended below the witnessed block ----------------------------------------
 
 
@@ -123,9 +110,9 @@ def test_a_status_period_the_node_appends_below_the_witnessed_block_is_named_not
     suspended ... between the decision and its anchoring"), with the state proven; now they fail it naming the node,
     in the same words."""
     dept = department_id_bytes(fresh_department)
-    case_id = _decision(ledger, fresh_department)
+    case_id = anchored_case(ledger, fresh_department)
     for key, _ in trusted_witness(ledger, tmp_path):
-        bundle = _bundle(ledger, fresh_department, case_id)
+        bundle = witnessed_decision_bundle(ledger, fresh_department, case_id)
         report, honest, _ = _both(ledger, bundle, tmp_path, key, "--require-state-proof")
         assert report.ok, honest
         taken = int(bundle["decision"]["body"]["as_of_block"])
@@ -318,10 +305,10 @@ def test_a_bundle_without_its_service_items_proof_says_so_in_the_verdict_line_of
     and reported ``state_proof`` "partial", but their last line said plain "VERIFIED", as of a bundle proving
     everything (si2/ip1's noticed): a court reading the verdict read a proven decision. Both now end "VERIFIED,
     without a proof of the service items: ...", alike."""
-    case_id = _decision(ledger, fresh_department)
+    case_id = anchored_case(ledger, fresh_department)
     dept = department_id_bytes(fresh_department)
     for key, _ in trusted_witness(ledger, tmp_path):
-        bundle = _without_items(_bundle(ledger, fresh_department, case_id), dept)
+        bundle = _without_items(witnessed_decision_bundle(ledger, fresh_department, case_id), dept)
         report, library, court = _both(ledger, bundle, tmp_path, key)
         assert report.ok and report.state_proof == "partial", library
         assert "service items: not proven" in library["witnessed"][1], library["witnessed"]
@@ -378,7 +365,7 @@ def test_the_deciding_departments_registry_proof_of_another_block_fails_witnesse
     the deciding department's own periods, taken at another cosigned block (an earlier checkpoint, with its header:
     every proof in it holds there). Both verifiers prove the member against the bundle's own cosigned block and fail
     ``witnessed`` naming the registry proof; the proof's own header does not make it the cosigned block's."""
-    case_id = _decision(ledger, fresh_department)
+    case_id = anchored_case(ledger, fresh_department)
     for key, config in trusted_witness(ledger, tmp_path):
         with mining_paused(ledger):
             rpc(ledger, "evm_mine")
@@ -389,7 +376,7 @@ def test_the_deciding_departments_registry_proof_of_another_block_fails_witnesse
             assert header is not None
             other = registry_section(ledger.chain, ledger.settings.data_dir, cp, fresh_department, header["block"])
             assert other is not None
-            bundle = _bundle(ledger, fresh_department, case_id)
+            bundle = witnessed_decision_bundle(ledger, fresh_department, case_id)
         later = Checkpoint.parse(parse_note(bundle["witness"]["checkpoint"]).text)
         assert later.height > cp.height, (later.height, cp.height)
         forged = copy.deepcopy(bundle)
@@ -435,14 +422,14 @@ def test_an_item_period_ending_at_the_anchoring_block_is_judged_alike_by_replay_
     before) leaves the decision outside the grant - replay reports ``service_item_not_held`` and both verifiers fail
     ``service_item_held`` from the bundle's proven periods - and ending one block later (revoked in the anchoring's
     own block) leaves it inside: replay and both verifiers pass, the verifiers saying the proof gave it."""
-    case_id = _decision(ledger, fresh_department)
+    case_id = anchored_case(ledger, fresh_department)
     dept = department_id_bytes(fresh_department)
     (anchored,) = [r.block_number for r in logchain.chain_ranges(ledger, logchain.LOG_DECISIONS, fresh_department)][-1:]
     for key, _ in trusted_witness(ledger, tmp_path):
         for until, held in ((anchored, False), (anchored + 1, True)):
             with _item_until(ledger, dept, "*", until):
                 found = {(d.check, d.case_id) for d in replay(ledger, department=fresh_department).discrepancies}
-                bundle = _bundle(ledger, fresh_department, case_id)
+                bundle = witnessed_decision_bundle(ledger, fresh_department, case_id)
                 report, library, court = _both(ledger, bundle, tmp_path, key, "--require-state-proof")
             assert (("service_item_not_held", case_id) not in found) is held, (until, found)
             assert library["service_item_held"][0] is held, (until, library["service_item_held"])
